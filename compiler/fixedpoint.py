@@ -1,0 +1,87 @@
+"""The one rounding rule, in Python.  Its C twin is runtime_c/edgec_fixedpoint.h; tests/test_fixedpoint.py
+checks both on the same edge-case table.
+
+Requantization follows gemmlowp / TFLite: a real multiplier M is stored as a Q31 integer m and a
+power-of-two exponent (M = m * 2^(shift-31)); x*M is computed as
+    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x << max(shift,0), m), max(-shift,0))
+which rounds half away from zero in the high multiply and half away from zero in the shift.
+
+All functions work on numpy int64 arrays holding int32 values, and wrap/saturate exactly as the C does.
+Float appears only in `quantize_multiplier`, which runs at compile time.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def wrap32(x):
+    """Two's-complement wrap to int32 (what a C cast from a wider/unsigned value does on every target we support)."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+
+
+def saturating_rounding_doubling_high_mul(a, b):
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    v = ab + nudge
+    q = np.where(v >= 0, v >> 31, -((-v) >> 31))         # C integer division by 2^31 truncates toward zero
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q)
+
+
+def rounding_divide_by_pot(x, exponent):
+    x = np.asarray(x, dtype=np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> e) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x, multiplier, shift):
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    x = wrap32(np.asarray(x, dtype=np.int64) << left)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """real -> (Q31 multiplier, shift) with real == m * 2^(shift-31); as TFLite's QuantizeMultiplier."""
+    if real == 0.0:
+        return 0, 0
+    if not math.isfinite(real):
+        raise ValueError(f"multiplier {real} is not finite")
+    mant, exp = math.frexp(real)           # real = mant * 2^exp, 0.5 <= |mant| < 1
+    q = round_half_away(mant * (1 << 31))
+    if abs(q) == (1 << 31):
+        q //= 2
+        exp += 1
+    if exp < -31:                          # too small to represent: it is zero
+        return 0, 0
+    if exp > 30:
+        raise ValueError(f"multiplier {real} is too large")
+    return int(q), int(exp)
+
+
+def round_half_away(x):
+    """Round half away from zero (compile-time float → int; the same rule the integer kernels use)."""
+    if np.isscalar(x):
+        return int(math.copysign(math.floor(abs(x) + 0.5), x))
+    x = np.asarray(x, dtype=np.float64)
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+
+
+def divide_round_half_away(num, den):
+    """Integer division rounding half away from zero, as the C kernels do it (den > 0)."""
+    num = np.asarray(num, dtype=np.int64)
+    den = np.asarray(den, dtype=np.int64)
+    half = den // 2
+    pos = (num + half) // den
+    neg = -((-num + half) // den)
+    return np.where(num >= 0, pos, neg)

@@ -1,0 +1,155 @@
+"""The one IR: tensors, nodes and graphs, NHWC, static shapes.
+
+Importers produce it, passes transform it (always returning a new Graph), the reference
+interpreter runs it, codegen reads it.  Nothing here knows a file format or C.
+
+Ops are a closed set (see OPS).  Layout is NHWC for 4-D activations; weights of Conv2D are
+OHWI (out, kernel h, kernel w, in/groups), of FullyConnected [out, in].
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+import numpy as np
+
+#: The closed op set, with what each op's inputs are.  Keep in sync with reference.py and codegen.
+OPS = {
+    "Conv2D": "x, weights OHWI, bias; attrs strides, dilations, pads (t,l,b,r), groups, act",
+    "FullyConnected": "x [N,K], weights [M,K], bias [M]; attrs act",
+    "Add": "a, b (numpy broadcasting); attrs act",
+    "Sub": "a, b (numpy broadcasting); attrs act",
+    "Mul": "a, b (numpy broadcasting); attrs act",
+    "MaxPool2D": "x; attrs kernel, strides, pads",
+    "AvgPool2D": "x; attrs kernel, strides, pads (padding excluded from the count)",
+    "Relu": "x",
+    "Clip": "x; attrs min, max",
+    "LeakyRelu": "x; attrs alpha",
+    "Sigmoid": "x",
+    "Tanh": "x",
+    "Softmax": "x over the last axis",
+    "Reshape": "x; attrs shape (an alias: no data moves)",
+    "Transpose": "x; attrs perm",
+    "Pad": "x; attrs pads (before..., after...), constant zero",
+    "Concat": "xs...; attrs axis",
+    "BatchNorm": "x, scale, bias, mean, var; attrs epsilon (folded away before quantization)",
+}
+
+#: Unary element-wise ops: in the integer graph each one becomes a 256-entry lookup table.
+ELEMENTWISE_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh")
+
+
+@dataclass
+class Quant:
+    """Affine quantization: real = scale * (q - zero_point); per-channel along `axis` when scale is an array."""
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int | None = None
+
+    @property
+    def scalar_scale(self) -> float:
+        return float(np.asarray(self.scale).reshape(-1)[0])
+
+    @property
+    def scalar_zp(self) -> int:
+        return int(np.asarray(self.zero_point).reshape(-1)[0])
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple
+    dtype: str = "float32"           # float32 | int8 | int32
+    data: np.ndarray | None = None   # constants (weights) only
+    quant: Quant | None = None
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape is not None else 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Node:
+    op: str
+    name: str
+    inputs: list
+    outputs: list
+    attrs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    name: str
+    nodes: list
+    tensors: dict
+    inputs: list
+    outputs: list
+    meta: dict = field(default_factory=dict)
+
+    def copy(self) -> "Graph":
+        """A copy whose nodes/tensors can be changed freely; constant arrays are shared (treat them as immutable)."""
+        return Graph(self.name, [replace(n, inputs=list(n.inputs), outputs=list(n.outputs), attrs=copy.deepcopy(n.attrs))
+                                 for n in self.nodes],
+                     {k: replace(t) for k, t in self.tensors.items()}, list(self.inputs), list(self.outputs),
+                     copy.deepcopy(self.meta))
+
+    def producer(self) -> dict:
+        return {o: n for n in self.nodes for o in n.outputs}
+
+    def consumers(self) -> dict:
+        out: dict = {}
+        for n in self.nodes:
+            for i in n.inputs:
+                out.setdefault(i, []).append(n)
+        return out
+
+    def dag(self) -> nx.DiGraph:
+        g = nx.DiGraph()
+        prod = self.producer()
+        for i, n in enumerate(self.nodes):
+            g.add_node(n.name, index=i)
+        for n in self.nodes:
+            for t in n.inputs:
+                if t in prod:
+                    g.add_edge(prod[t].name, n.name)
+        return g
+
+    def toposorted(self) -> "Graph":
+        """Nodes in a topological order, ties broken by the original order (deterministic)."""
+        dag = self.dag()
+        index = {n.name: i for i, n in enumerate(self.nodes)}
+        order = list(nx.lexicographical_topological_sort(dag, key=lambda name: index[name]))
+        by_name = {n.name: n for n in self.nodes}
+        g = self.copy()
+        g.nodes = [replace(by_name[n]) for n in order]
+        return g
+
+    def is_const(self, name: str) -> bool:
+        return self.tensors[name].is_const
+
+    def activations(self) -> list:
+        """Non-constant tensors in first-use order."""
+        seen, out = set(), []
+        for name in list(self.inputs) + [o for n in self.nodes for o in n.outputs]:
+            if name not in seen and not self.tensors[name].is_const:
+                seen.add(name)
+                out.append(name)
+        return out
+
+
+def unique_name(existing, base: str) -> str:
+    if base not in existing:
+        return base
+    i = 1
+    while f"{base}_{i}" in existing:
+        i += 1
+    return f"{base}_{i}"

@@ -1,0 +1,21 @@
+"""The ordered pass lists: the one place that says what runs, in which order."""
+from edgec.passes.infer_shapes import infer_shapes
+from edgec.passes.fold_constants import fold_constants
+from edgec.passes.fold_batchnorm import fold_batchnorm
+from edgec.passes.fold_transpose_fc import fold_transpose_fc
+from edgec.passes.fuse_activations import fuse_activations
+from edgec.passes.eliminate_dead import eliminate_dead
+from edgec.passes.quantize import quantize
+
+CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_activations, eliminate_dead]
+
+
+def canonicalize(graph, log=None):
+    for p in CANONICAL:
+        graph = p(graph)
+        if log:
+            log(p.__name__, graph)
+    return graph
+
+
+__all__ = ["CANONICAL", "canonicalize", "quantize"]

@@ -1,0 +1,262 @@
+"""The numpy reference interpreter: one function per op and dtype.
+
+`run(graph, x)` on a float graph gives the float answer (checked against onnxruntime); on a
+quantized graph it gives the integer answer, which is the contract: the generated C must equal it
+bit for bit.  Each `*_s8` function here is the twin of `runtime_c/edgec_<op>_s8.c`.
+
+Integer sums are formed in float64 (exact: every partial sum of int8 products is far below 2^53)
+so numpy's BLAS can do them, then turned back to int64.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import fixedpoint as fp
+from .errors import InputDataError
+from .ir import Graph
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _patches(x, kernel, strides, dilations, pads, pad_value):
+    """[N,H,W,C] -> [N,OH,OW,KH,KW,C] windows of the padded input."""
+    (kh, kw), (sh, sw), (dh, dw), (pt, pl, pb, pr) = kernel, strides, dilations, pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=pad_value)
+    win = np.lib.stride_tricks.sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
+    win = win[:, ::sh, ::sw, :, ::dh, ::dw]             # [N,OH,OW,C,KH,KW]
+    return np.moveaxis(win, 3, 5)
+
+
+def _grouped_conv(patches, w, groups):
+    """patches [N,OH,OW,KH,KW,C] (float64), w [O,KH,KW,C/g] -> [N,OH,OW,O] float64."""
+    n, oh, ow, kh, kw, c = patches.shape
+    o = w.shape[0]
+    cg, og = c // groups, o // groups
+    p = patches.reshape(n, oh, ow, kh, kw, groups, cg)
+    wg = w.reshape(groups, og, kh, kw, cg).astype(np.float64)
+    out = np.einsum("nyxhwgc,gohwc->nyxgo", p, wg, optimize=True)
+    return out.reshape(n, oh, ow, o)
+
+
+def _pool_windows(x, node, pad_value):
+    a = node.attrs
+    return _patches(x, a["kernel"], a["strides"], (1, 1), a["pads"], pad_value)
+
+
+def _pool_counts(x_shape, node):
+    ones = np.ones((1,) + tuple(x_shape[1:3]) + (1,), np.int64)
+    return _pool_windows(ones, node, 0).sum(axis=(3, 4))  # [1,OH,OW,1]
+
+
+def _act_float(y, act):
+    if act is None:
+        return y
+    lo, hi = act
+    return np.clip(y, lo, hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# float ops
+
+
+def conv2d_f32(node, x, w, b):
+    a = node.attrs
+    p = _patches(x.astype(np.float64), w.shape[1:3], a["strides"], a["dilations"], a["pads"], 0.0)
+    return _act_float(_grouped_conv(p, w, a["groups"]) + b, a.get("act"))
+
+
+def fully_connected_f32(node, x, w, b):
+    return _act_float(x.astype(np.float64) @ w.T.astype(np.float64) + b, node.attrs.get("act"))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+FLOAT_UNARY = {
+    "Relu": lambda n, x: np.maximum(x, 0),
+    "Clip": lambda n, x: np.clip(x, n.attrs["min"], n.attrs["max"]),
+    "LeakyRelu": lambda n, x: np.where(x >= 0, x, x * n.attrs["alpha"]),
+    "Sigmoid": lambda n, x: _sigmoid(x),
+    "Tanh": lambda n, x: np.tanh(x),
+}
+
+
+def softmax_f32(node, x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def maxpool_f32(node, x):
+    return _act_float(_pool_windows(x, node, -np.inf).max(axis=(3, 4)), node.attrs.get("act"))
+
+
+def avgpool_f32(node, x):
+    s = _pool_windows(x.astype(np.float64), node, 0.0).sum(axis=(3, 4))
+    return _act_float(s / _pool_counts(x.shape, node), node.attrs.get("act"))
+
+
+def batchnorm_f32(node, x, scale, bias, mean, var):
+    return (x - mean) / np.sqrt(var + node.attrs["epsilon"]) * scale + bias
+
+
+def concat_any(node, *xs):
+    return np.concatenate(xs, axis=node.attrs["axis"])
+
+
+def pad_f32(node, x):
+    r = x.ndim
+    p = node.attrs["pads"]
+    return np.pad(x, [(p[i], p[i + r]) for i in range(r)])
+
+
+FLOAT_OPS = {
+    "Conv2D": conv2d_f32,
+    "FullyConnected": fully_connected_f32,
+    "Add": lambda n, a, b: _act_float(a + b, n.attrs.get("act")),
+    "Sub": lambda n, a, b: _act_float(a - b, n.attrs.get("act")),
+    "Mul": lambda n, a, b: _act_float(a * b, n.attrs.get("act")),
+    "MaxPool2D": maxpool_f32,
+    "AvgPool2D": avgpool_f32,
+    "Softmax": softmax_f32,
+    "BatchNorm": batchnorm_f32,
+    "Reshape": lambda n, x: x.reshape(n.attrs["shape"]),
+    "Transpose": lambda n, x: np.transpose(x, n.attrs["perm"]),
+    "Pad": pad_f32,
+    "Concat": concat_any,
+    **FLOAT_UNARY,
+}
+
+# ---------------------------------------------------------------------------------------------
+# integer ops (twins of runtime_c/); every attr they read is set by passes/quantize.py
+
+
+def _requant(acc, a, channel_axis_len=None):
+    out = fp.multiply_by_quantized_multiplier(acc, a["multiplier"], a["shift"]) + a["out_zp"]
+    return np.clip(out, a["act_min"], a["act_max"]).astype(np.int8)
+
+
+def conv2d_s8(node, x, w, bias):
+    a = node.attrs
+    xs = x.astype(np.float64) - a["in_zp"]
+    p = _patches(xs, w.shape[1:3], a["strides"], a["dilations"], a["pads"], 0.0)
+    acc = np.rint(_grouped_conv(p, w, a["groups"])).astype(np.int64) + bias
+    return _requant(fp.wrap32(acc), a)
+
+
+def fully_connected_s8(node, x, w, bias):
+    a = node.attrs
+    acc = np.rint((x.astype(np.float64) - a["in_zp"]) @ w.T.astype(np.float64)).astype(np.int64) + bias
+    return _requant(fp.wrap32(acc), a)
+
+
+def add_s8(node, x, y):
+    """TFLite's int8 Add: both inputs scaled to a common 2^-20 grid, summed, rescaled (Sub: b's multiplier < 0)."""
+    a = node.attrs
+    sx = fp.multiply_by_quantized_multiplier((x.astype(np.int64) - a["a_zp"]) << a["left_shift"], a["a_multiplier"], a["a_shift"])
+    sy = fp.multiply_by_quantized_multiplier((y.astype(np.int64) - a["b_zp"]) << a["left_shift"], a["b_multiplier"], a["b_shift"])
+    return _requant(fp.wrap32(sx + sy), a)
+
+
+def mul_s8(node, x, y):
+    a = node.attrs
+    prod = (x.astype(np.int64) - a["a_zp"]) * (y.astype(np.int64) - a["b_zp"])
+    return _requant(prod, a)
+
+
+def maxpool_s8(node, x):
+    a = node.attrs
+    m = _pool_windows(x.astype(np.int64), node, -(1 << 20)).max(axis=(3, 4))
+    return np.clip(m, a["act_min"], a["act_max"]).astype(np.int8)
+
+
+def avgpool_s8(node, x):
+    a = node.attrs
+    s = _pool_windows(x.astype(np.int64), node, 0).sum(axis=(3, 4))
+    avg = fp.divide_round_half_away(s, _pool_counts(x.shape, node))
+    return np.clip(avg, a["act_min"], a["act_max"]).astype(np.int8)
+
+
+def lut_s8(node, x):
+    table = np.asarray(node.attrs["table"], dtype=np.int8)
+    return table[x.astype(np.int64) + 128]
+
+
+def softmax_s8(node, x):
+    """exp(s*(x - max)) from a compile-time table of round(2^K * exp(-s*d)), d = 0..255, then
+    out = -128 + round_half_up(e * 256 / sum) clamped to 127: output scale 1/256, zero point -128."""
+    table = np.asarray(node.attrs["exp_table"], dtype=np.int64)
+    xi = x.astype(np.int64)
+    d = xi.max(axis=-1, keepdims=True) - xi
+    e = table[d]
+    s = e.sum(axis=-1, keepdims=True)
+    out = (e * 256 + s // 2) // s - 128
+    return np.minimum(out, 127).astype(np.int8)
+
+
+def pad_s8(node, x):
+    r = x.ndim
+    p = node.attrs["pads"]
+    return np.pad(x, [(p[i], p[i + r]) for i in range(r)], constant_values=node.attrs["pad_value"])
+
+
+def concat_s8(node, *xs):
+    parts = []
+    for x, rq in zip(xs, node.attrs["requant"]):
+        if rq is None:
+            parts.append(x)
+        else:
+            v = fp.multiply_by_quantized_multiplier(x.astype(np.int64) - rq["in_zp"], rq["multiplier"], rq["shift"])
+            parts.append(np.clip(v + node.attrs["out_zp"], -128, 127).astype(np.int8))
+    return np.concatenate(parts, axis=node.attrs["axis"])
+
+
+INT_OPS = {
+    "Conv2D": conv2d_s8,
+    "FullyConnected": fully_connected_s8,
+    "Add": add_s8,
+    "Sub": add_s8,
+    "Mul": mul_s8,
+    "MaxPool2D": maxpool_s8,
+    "AvgPool2D": avgpool_s8,
+    "Lut": lut_s8,
+    "Softmax": softmax_s8,
+    "Reshape": lambda n, x: x.reshape(n.attrs["shape"]),
+    "Transpose": lambda n, x: np.transpose(x, n.attrs["perm"]),
+    "Pad": pad_s8,
+    "Concat": concat_s8,
+}
+
+# ---------------------------------------------------------------------------------------------
+
+
+def is_quantized(graph: Graph) -> bool:
+    return bool(graph.meta.get("quantized"))
+
+
+def run(graph: Graph, x, keep_all: bool = False):
+    """Run one sample (batch as in the graph).  `x`: array for the single input, or {name: array}.
+    Returns {output name: array}, or every tensor's value with keep_all (calibration, diagnostics)."""
+    quantized = is_quantized(graph)
+    ops = INT_OPS if quantized else FLOAT_OPS
+    feeds = x if isinstance(x, dict) else {graph.inputs[0]: x}
+    env = {}
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        v = np.asarray(feeds[name])
+        if v.size != t.size:
+            raise InputDataError(f"input {name} needs shape {t.shape}, got {v.shape}")
+        env[name] = v.reshape(t.shape).astype(np.int8 if quantized else np.float32)
+    for node in graph.nodes:
+        args = [env[i] if i in env else graph.tensors[i].data for i in node.inputs]
+        out = ops[node.op](node, *args)
+        env[node.outputs[0]] = out if quantized else np.asarray(out, dtype=np.float32)
+    if keep_all:
+        return env
+    return {o: env[o] for o in graph.outputs}
+
+
+def run_batch(graph: Graph, xs: np.ndarray) -> np.ndarray:
+    """Run each sample of xs ([N, ...input shape]) and stack the first output: [N, ...output shape]."""
+    return np.stack([run(graph, x)[graph.outputs[0]] for x in xs])

@@ -1,0 +1,69 @@
+"""Output shapes of IR ops from their input shapes and attributes (one function per op)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import EdgecError
+
+
+def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
+    return (size + pad_before + pad_after - dil * (k - 1) - 1) // stride + 1
+
+
+def _conv2d(node, s):
+    n, h, w, _ = s[0]
+    o, kh, kw, _ = s[1]
+    (sh, sw), (dh, dw), (pt, pl, pb, pr) = node.attrs["strides"], node.attrs["dilations"], node.attrs["pads"]
+    return [(n, conv_out(h, kh, sh, dh, pt, pb), conv_out(w, kw, sw, dw, pl, pr), o)]
+
+
+def _pool(node, s):
+    n, h, w, c = s[0]
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"]
+    return [(n, conv_out(h, kh, sh, 1, pt, pb), conv_out(w, kw, sw, 1, pl, pr), c)]
+
+
+def _broadcast(node, s):
+    try:
+        return [tuple(np.broadcast_shapes(*s))]
+    except ValueError:
+        raise EdgecError(f"shapes {s} do not broadcast", where=f"node {node.name} ({node.op})") from None
+
+
+def _reshape(node, s):
+    shape = tuple(node.attrs["shape"])
+    if int(np.prod(shape)) != int(np.prod(s[0])):
+        raise EdgecError(f"cannot reshape {s[0]} to {shape}", where=f"node {node.name} (Reshape)")
+    return [shape]
+
+
+def _pad(node, s):
+    r = len(s[0])
+    p = node.attrs["pads"]
+    return [tuple(d + p[i] + p[i + r] for i, d in enumerate(s[0]))]
+
+
+def _concat(node, s):
+    ax = node.attrs["axis"]
+    out = list(s[0])
+    out[ax] = sum(x[ax] for x in s)
+    return [tuple(out)]
+
+
+SHAPE_FNS = {
+    "Conv2D": _conv2d,
+    "FullyConnected": lambda n, s: [(s[0][0], s[1][0])],
+    "Add": _broadcast, "Sub": _broadcast, "Mul": _broadcast,
+    "MaxPool2D": _pool, "AvgPool2D": _pool,
+    "Relu": lambda n, s: [s[0]], "Clip": lambda n, s: [s[0]], "LeakyRelu": lambda n, s: [s[0]],
+    "Sigmoid": lambda n, s: [s[0]], "Tanh": lambda n, s: [s[0]], "Softmax": lambda n, s: [s[0]],
+    "BatchNorm": lambda n, s: [s[0]],
+    "Reshape": _reshape,
+    "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],
+    "Pad": _pad,
+    "Concat": _concat,
+}
+
+
+def output_shapes(node, input_shapes) -> list:
+    return [tuple(int(d) for d in sh) for sh in SHAPE_FNS[node.op](node, [tuple(x) for x in input_shapes])]

@@ -1,0 +1,86 @@
+"""fold_batchnorm: fold per-output-channel affine ops into the Conv2D / FullyConnected before them.
+
+Folds BatchNorm, and Mul/Add/Sub by a per-channel constant (how tf2onnx writes Keras BatchNorm after
+Dense, and how MatMul+bias arrives), into the producer's weights and bias.  A BatchNorm with no
+producer to fold into becomes Mul + Add by constants, which quantize like any element-wise op.
+"""
+import numpy as np
+
+from edgec.ir import Graph, Node, Tensor, unique_name
+from .util import sole_consumer, bypass
+
+FOLDS_INTO = ("Conv2D", "FullyConnected")
+
+
+def _per_channel(c: np.ndarray, channels: int):
+    """c as a [channels] vector when it broadcasts only along the last axis, else None."""
+    if c.ndim and any(d != 1 for d in c.shape[:-1]):
+        return None
+    flat = c.reshape(-1)
+    if flat.size not in (1, channels):
+        return None
+    return np.broadcast_to(flat, (channels,)).astype(np.float64)
+
+
+def _try_fold(g: Graph, node) -> bool:
+    prod = g.producer()
+    var = next((i for i in node.inputs if not g.tensors[i].is_const), None)
+    if var is None or var not in prod or sum(not g.tensors[i].is_const for i in node.inputs) != 1:
+        return False
+    p = prod[var]
+    if p.op not in FOLDS_INTO or p.attrs.get("act") is not None or sole_consumer(g, var) is not node:
+        return False
+    w, b = g.tensors[p.inputs[1]].data.astype(np.float64), g.tensors[p.inputs[2]].data.astype(np.float64)
+    ch = w.shape[0]
+    consts = [g.tensors[i].data for i in node.inputs if i != var]
+    if node.op == "BatchNorm":
+        scale, bias, mean, v = (_per_channel(c, ch) for c in consts)
+        if any(x is None for x in (scale, bias, mean, v)):
+            return False
+        k = scale / np.sqrt(v + node.attrs["epsilon"])
+        mul, add = k, bias - mean * k
+    else:
+        c = _per_channel(consts[0], ch)
+        if c is None or (node.op == "Sub" and node.inputs[0] != var):
+            return False
+        mul, add = {"Mul": (c, np.zeros(ch)), "Add": (np.ones(ch), c), "Sub": (np.ones(ch), -c)}[node.op]
+    wname = unique_name(g.tensors, f"{p.outputs[0]}_weights_folded")
+    bname = unique_name(g.tensors, f"{p.outputs[0]}_bias_folded")
+    wf = (w * mul.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+    g.tensors[wname] = Tensor(wname, wf.shape, "float32", wf)
+    bf = (b * mul + add).astype(np.float32)
+    g.tensors[bname] = Tensor(bname, bf.shape, "float32", bf)
+    p.inputs = [p.inputs[0], wname, bname]
+    node.inputs = [var]
+    bypass(g, node)
+    return True
+
+
+def _split_batchnorm(g: Graph, node) -> None:
+    """x*k + (bias - mean*k) as two element-wise ops over the last axis."""
+    scale, bias, mean, v = (g.tensors[i].data.reshape(-1).astype(np.float64) for i in node.inputs[1:])
+    k = scale / np.sqrt(v + node.attrs["epsilon"])
+    kname = unique_name(g.tensors, f"{node.name}_k")
+    g.tensors[kname] = Tensor(kname, k.shape, "float32", k.astype(np.float32))
+    cname = unique_name(g.tensors, f"{node.name}_c")
+    c = (bias - mean * k).astype(np.float32)
+    g.tensors[cname] = Tensor(cname, c.shape, "float32", c)
+    mid = unique_name(g.tensors, f"{node.outputs[0]}_scaled")
+    g.tensors[mid] = Tensor(mid, g.tensors[node.inputs[0]].shape)
+    i = g.nodes.index(node)
+    g.nodes[i:i + 1] = [Node("Mul", f"{node.name}_mul", [node.inputs[0], kname], [mid], {"act": None}),
+                        Node("Add", f"{node.name}_add", [mid, cname], list(node.outputs), {"act": None})]
+
+
+def fold_batchnorm(graph: Graph) -> Graph:
+    g = graph.copy()
+    changed = True
+    while changed:
+        changed = False
+        for node in list(g.nodes):
+            if node.op in ("BatchNorm", "Mul", "Add", "Sub") and _try_fold(g, node):
+                changed = True
+                break
+    for node in [n for n in g.nodes if n.op == "BatchNorm"]:
+        _split_batchnorm(g, node)
+    return g

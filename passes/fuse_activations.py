@@ -1,0 +1,26 @@
+"""fuse_activations: Relu / Clip after an op that requantizes becomes that op's clamp (`act`).
+
+In the integer graph a fused activation is free: it narrows the output clamp [act_min, act_max]."""
+import numpy as np
+
+from edgec.ir import Graph
+from .util import sole_consumer, bypass
+
+FUSES_INTO = ("Conv2D", "FullyConnected", "Add", "Sub", "Mul", "MaxPool2D", "AvgPool2D")
+
+
+def fuse_activations(graph: Graph) -> Graph:
+    g = graph.copy()
+    for node in list(g.nodes):
+        if node.op not in ("Relu", "Clip"):
+            continue
+        prod = g.producer().get(node.inputs[0])
+        if prod is None or prod.op not in FUSES_INTO or sole_consumer(g, node.inputs[0]) is not node:
+            continue
+        lo, hi = (0.0, np.inf) if node.op == "Relu" else (node.attrs["min"], node.attrs["max"])
+        if prod.attrs.get("act") is not None:
+            plo, phi = prod.attrs["act"]
+            lo, hi = max(lo, plo), min(hi, phi)
+        prod.attrs["act"] = (float(lo), float(hi))
+        bypass(g, node)
+    return g
