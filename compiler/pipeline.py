@@ -6,6 +6,7 @@ from edgec.passes.fold_transpose_fc import fold_transpose_fc
 from edgec.passes.fuse_activations import fuse_activations
 from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.quantize import quantize
+from edgec.passes.plan_memory import plan_memory
 
 CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_activations, eliminate_dead]
 
@@ -18,4 +19,13 @@ def canonicalize(graph, log=None):
     return graph
 
 
-__all__ = ["CANONICAL", "canonicalize", "quantize"]
+PLANNING = [plan_memory]
+
+
+def plan(graph):
+    for p in PLANNING:
+        graph = p(graph)
+    return graph
+
+
+__all__ = ["CANONICAL", "canonicalize", "quantize", "plan", "PLANNING"]

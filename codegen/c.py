@@ -1,0 +1,209 @@
+"""Plan → C sources.  The only code that knows C.
+
+Every node becomes one kernel call named after the node, with its shapes in a comment; its integer
+parameters become a `static const` struct; weights, biases, multipliers and tables become `const`
+arrays in weights.c (flash).  Output is deterministic: the same graph gives byte-identical files.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import jinja2
+import numpy as np
+
+from edgec.errors import EdgecError
+from edgec.ir import Graph
+
+RUNTIME_COMMON = ["edgec.h", "edgec_fixedpoint.h"]
+KERNEL_FILE = {
+    "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
+    "Add": "edgec_add_s8.c", "Sub": "edgec_add_s8.c", "Mul": "edgec_mul_s8.c",
+    "MaxPool2D": "edgec_maxpool_s8.c", "AvgPool2D": "edgec_avgpool_s8.c", "Lut": "edgec_lut_s8.c",
+    "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
+    "Concat": "edgec_concat_s8.c",
+}
+C_TYPES = {"int8": "int8_t", "int32": "int32_t"}
+
+
+def c_ident(text: str, limit: int = 48) -> str:
+    s = re.sub(r"[^0-9A-Za-z_]", "_", text).strip("_") or "x"
+    s = re.sub(r"_+", "_", s)
+    if s[0].isdigit():
+        s = "m_" + s
+    return s[-limit:].lstrip("_") or "x"
+
+
+def _array_literal(a: np.ndarray, per_line: int = 16) -> str:
+    vals = [str(int(v)) for v in np.asarray(a).reshape(-1)]
+    if np.asarray(a).dtype == np.int32:
+        vals = [v if int(v) != -(1 << 31) else "INT32_MIN" for v in vals]
+    lines = [", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
+    return "\n    " + ",\n    ".join(lines) + "\n"
+
+
+def _pad4(shape):
+    shape = tuple(shape)
+    if len(shape) > 4:
+        raise EdgecError(f"tensors of rank {len(shape)} are not supported (at most 4)")
+    return (1,) * (4 - len(shape)) + shape
+
+
+def _broadcast_strides(shape, out_shape):
+    shape = _pad4(shape)
+    strides, acc = [0] * 4, 1
+    for k in range(3, -1, -1):
+        strides[k] = 0 if shape[k] == 1 and out_shape[k] != 1 else acc
+        acc *= shape[k]
+    return strides
+
+
+@dataclass
+class _Emitter:
+    graph: Graph
+    prefix: str
+    arrays: list = field(default_factory=list)       # (c type, name, values, comment)
+    params: list = field(default_factory=list)       # (struct type, name, initializer, comment)
+    calls: list = field(default_factory=list)        # (comment, code)
+    names: set = field(default_factory=set)
+
+    def name(self, base):
+        n = c_ident(base)
+        while n in self.names:
+            n += "_"
+        self.names.add(n)
+        return n
+
+    def array(self, tensor_or_values, base, ctype=None, comment=""):
+        if isinstance(tensor_or_values, str):
+            t = self.graph.tensors[tensor_or_values]
+            values, ctype, comment = t.data, C_TYPES[t.dtype], comment or t.name
+        else:
+            values = np.asarray(tensor_or_values)
+        name = f"{self.prefix}_{self.name(base)}"
+        self.arrays.append((ctype, name, values, comment))
+        return name
+
+    def param(self, struct, base, fields: dict, comment=""):
+        def fmt(v):
+            if isinstance(v, (list, tuple, np.ndarray)):
+                return "{" + ", ".join(fmt(x) for x in v) + "}"
+            if isinstance(v, dict):
+                return "{" + ", ".join(f".{k} = {fmt(x)}" for k, x in v.items()) + "}"
+            return str(int(v))
+        name = f"p_{self.name(base)}"
+        self.params.append((struct, name, fmt(fields), comment))
+        return name
+
+    def ptr(self, tensor):
+        t = self.graph.tensors[tensor]
+        if t.is_const:
+            return self.array(tensor, f"c_{tensor}")
+        b = self.graph.meta["plan"]["buffers"][tensor]
+        return {"input": "input", "output": "output"}.get(b["where"], f"arena + {b['offset']}")
+
+
+def _node_call(e: _Emitter, i: int, node) -> str | None:
+    g, a = e.graph, node.attrs
+    ins = [e.ptr(t) for t in node.inputs] if node.op not in ("Conv2D", "FullyConnected") else None
+    out = e.ptr(node.outputs[0])
+    base = f"{i}_{node.name}"
+    ish = g.tensors[node.inputs[0]].shape
+    osh = g.tensors[node.outputs[0]].shape
+    if node.op in ("Conv2D", "FullyConnected"):
+        x = e.ptr(node.inputs[0])
+        w = e.array(node.inputs[1], f"w{i}_{node.name}")
+        b = e.array(node.inputs[2], f"b{i}_{node.name}")
+        m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
+        s = e.array(np.asarray(a["shift"], np.int32), f"s{i}_{node.name}", "int32_t", "shifts")
+        common = dict(in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"])
+        if node.op == "Conv2D":
+            wsh = g.tensors[node.inputs[1]].shape
+            p = e.param("edgec_conv2d_params", base, dict(
+                batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
+                k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
+                dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
+                groups=a["groups"], **common))
+            return f"edgec_conv2d_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
+        p = e.param("edgec_fully_connected_params", base, dict(
+            batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
+        return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
+    if node.op in ("Add", "Sub", "Mul"):
+        o4 = _pad4(osh)
+        bc = {"shape": o4, "a_stride": _broadcast_strides(g.tensors[node.inputs[0]].shape, o4),
+              "b_stride": _broadcast_strides(g.tensors[node.inputs[1]].shape, o4)}
+        if node.op == "Mul":
+            p = e.param("edgec_mul_params", base, dict(bc=bc, a_zp=a["a_zp"], b_zp=a["b_zp"], multiplier=a["multiplier"],
+                                                        shift=a["shift"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"]))
+            return f"edgec_mul_s8(&{p}, {ins[0]}, {ins[1]}, {out});"
+        keys = ("a_zp", "b_zp", "left_shift", "a_multiplier", "a_shift", "b_multiplier", "b_shift",
+                "multiplier", "shift", "out_zp", "act_min", "act_max")
+        p = e.param("edgec_add_params", base, dict(bc=bc, **{k: a[k] for k in keys}))
+        return f"edgec_add_s8(&{p}, {ins[0]}, {ins[1]}, {out});"
+    if node.op in ("MaxPool2D", "AvgPool2D"):
+        p = e.param("edgec_pool_params", base, dict(
+            batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3], out_h=osh[1], out_w=osh[2], k_h=a["kernel"][0], k_w=a["kernel"][1],
+            stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
+            act_min=a["act_min"], act_max=a["act_max"]))
+        fn = "edgec_maxpool_s8" if node.op == "MaxPool2D" else "edgec_avgpool_s8"
+        return f"{fn}(&{p}, {ins[0]}, {out});"
+    if node.op == "Lut":
+        t = e.array(np.asarray(a["table"], np.int8), f"lut{i}_{node.name}", "int8_t", f"{a['function']} table")
+        return f"edgec_lut_s8({t}, {ins[0]}, {out}, {g.tensors[node.outputs[0]].size});"
+    if node.op == "Softmax":
+        t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{i}_{node.name}", "int32_t",
+                    f"round(2^{a['exp_bits']} * exp(-s*d))")
+        cols = ish[-1]
+        return f"edgec_softmax_s8({t}, {g.tensors[node.inputs[0]].size // cols}, {cols}, {ins[0]}, {out});"
+    if node.op == "Reshape":
+        if ins[0] == out:
+            return None
+        return f"memcpy({out}, {ins[0]}, {g.tensors[node.outputs[0]].nbytes});"
+    if node.op == "Transpose":
+        r = len(ish)
+        perm = tuple(range(4 - r)) + tuple(p + 4 - r for p in a["perm"])
+        p = e.param("edgec_transpose_params", base, dict(in_shape=_pad4(ish), perm=perm))
+        return f"edgec_transpose_s8(&{p}, {ins[0]}, {out});"
+    if node.op == "Pad":
+        r = len(ish)
+        before = (0,) * (4 - r) + tuple(a["pads"][:r])
+        p = e.param("edgec_pad_params", base, dict(in_shape=_pad4(ish), before=before, out_shape=_pad4(osh),
+                                                   value=a["pad_value"]))
+        return f"edgec_pad_s8(&{p}, {ins[0]}, {out});"
+    if node.op == "Concat":
+        axis, offset, lines = a["axis"], 0, []
+        outer = int(np.prod(osh[:axis]))
+        out_inner = int(np.prod(osh[axis:]))
+        for k, (t, ptr, rq) in enumerate(zip(node.inputs, ins, a["requant"])):
+            in_inner = int(np.prod(g.tensors[t].shape[axis:]))
+            p = e.param("edgec_concat_params", f"{base}_{k}", dict(
+                outer=outer, in_inner=in_inner, out_inner=out_inner, offset=offset, requant=int(rq is not None),
+                in_zp=rq["in_zp"] if rq else 0, multiplier=rq["multiplier"] if rq else 0, shift=rq["shift"] if rq else 0,
+                out_zp=a["out_zp"]))
+            lines.append(f"edgec_concat_s8(&{p}, {ptr}, {out});")
+            offset += in_inner
+        return "\n    ".join(lines)
+    raise EdgecError(f"no C kernel for op {node.op}", where=f"node {node.name}")
+
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("edgec.codegen", "templates"), keep_trailing_newline=True,
+                          trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+def generate(graph: Graph, model_name: str, header: dict) -> dict:
+    """{filename: text} for model.h, model.c, weights.c, plus the list of runtime files they need."""
+    prefix = f"edgec_{model_name}"
+    e = _Emitter(graph, prefix)
+    steps = []
+    for i, node in enumerate(graph.nodes):
+        code = _node_call(e, i, node)
+        shapes = " ".join(str(list(graph.tensors[t].shape)) for t in node.inputs if not graph.tensors[t].is_const)
+        comment = f"{i}: {node.name} ({node.op}{'/' + node.attrs['function'] if node.op == 'Lut' else ''}) {shapes} -> {list(graph.tensors[node.outputs[0]].shape)}"
+        steps.append((comment.replace("*/", "* /"), code))
+    ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /")) for c, n, v, m in e.arrays],
+               params=e.params, steps=steps, arena=graph.meta["plan"]["arena_size"], **header)
+    files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
+             "model.c": _ENV.get_template("model.c.j2").render(ctx),
+             "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}
+    runtime = sorted(set(RUNTIME_COMMON) | {KERNEL_FILE[n.op] for n in graph.nodes if n.op in KERNEL_FILE})
+    return {"files": files, "runtime": runtime}

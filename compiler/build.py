@@ -1,0 +1,133 @@
+"""The build driver: model file → out/ (C sources, runtime kernels, report.json, graphs).
+
+import → canonical passes → calibrate → quantize → plan_memory → codegen.  The output directory
+is written next to its final place and swapped in only when everything succeeded, so a failed
+build never leaves a half-written out/ (and never destroys the previous one)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .calibrate import calibrate
+from edgec.codegen.c import generate, c_ident
+from .data import fit_samples, load_array
+from .errors import EdgecError, ModelFormatError, InputDataError
+from .fixedpoint import quantize_multiplier
+from .ir import Graph
+from .pipeline import canonicalize, quantize, plan
+from .report import layer_table
+from .serialize import save_graphs
+from .targets import get_target
+
+ARTIFACT = "edgec_model.npz"
+
+
+def import_model(path: str) -> Graph:
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".onnx":
+        from .importers.onnx import import_onnx
+        return import_onnx(path)
+    if not os.path.exists(path):
+        raise ModelFormatError("no such file", where=path)
+    raise ModelFormatError(f"unsupported model format '{ext or '(none)'}'", where=path, hint="edgec reads .onnx models")
+
+
+def model_c_name(name: str) -> str:
+    return c_ident(name, 32).lower()
+
+
+def _header(q: Graph, source: str) -> dict:
+    tin, tout = q.tensors[q.inputs[0]], q.tensors[q.outputs[0]]
+
+    def scale_fields(prefix, t):
+        m, s = quantize_multiplier(t.quant.scalar_scale)
+        return {f"{prefix}_scale_q31": m, f"{prefix}_scale_shift": s, f"{prefix}_zp": t.quant.scalar_zp,
+                f"{prefix}_scale_text": f"{t.quant.scalar_scale:.9g}", f"{prefix}_shape": list(tin.shape if prefix == 'input' else tout.shape),
+                f"{prefix}_size": t.size}
+    return {"version": __version__, "source": os.path.basename(source),
+            "input_layout": q.meta.get("input_layout", "as the model declares it"),
+            **scale_fields("input", tin), **scale_fields("output", tout)}
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build(model_path: str, target_name: str, out_dir: str, calibration: str | None = None,
+          name: str | None = None, log=lambda msg: None) -> dict:
+    target = get_target(target_name)
+    log(f"importing {model_path}")
+    graph = canonicalize(import_model(model_path))
+    if calibration is None:
+        raise InputDataError("the model is float and no calibration data was given",
+                             where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
+    samples = fit_samples(load_array(calibration, "calibration"), graph.tensors[graph.inputs[0]].shape, calibration)
+    log(f"calibrating on {len(samples)} samples")
+    q = quantize(calibrate(graph, samples))
+    q = plan(q)
+    cname = model_c_name(name or graph.name)
+    gen = generate(q, cname, _header(q, model_path))
+    report = layer_table(q)
+    report.update({"model": cname, "source": os.path.basename(model_path), "source_sha256": _sha256(model_path),
+                   "target": target.name, "edgec_version": __version__, "calibration_samples": int(len(samples)),
+                   "runtime_files": gen["runtime"],
+                   "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
+                   "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
+    _check_budget(report, target)
+    _write_out(out_dir, gen, report, {"float": graph, "int8": q})
+    return report
+
+
+def _io_info(q: Graph, tensor: str, onnx_name) -> dict:
+    t = q.tensors[tensor]
+    return {"name": onnx_name or tensor, "shape": list(t.shape), "dtype": "int8", "scale": t.quant.scalar_scale,
+            "zero_point": t.quant.scalar_zp, "bytes": t.size}
+
+
+def _check_budget(report: dict, target) -> None:
+    t = report["totals"]
+    if target.ram is not None and t["arena_bytes"] > target.ram:
+        raise EdgecError(f"the model needs {t['arena_bytes']} bytes of arena RAM, {target.name} has {target.ram}",
+                         hint="choose a larger target or a smaller model")
+    if target.flash is not None and t["weight_bytes"] > target.flash:
+        raise EdgecError(f"the model needs {t['weight_bytes']} bytes of flash for weights, {target.name} has {target.flash}",
+                         hint="choose a larger target or a smaller model")
+
+
+def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict) -> None:
+    out = Path(out_dir).resolve()
+    if out.exists() and not out.is_dir():
+        raise EdgecError("the output path exists and is not a directory", where=str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for fname, text in gen["files"].items():
+            (tmp / fname).write_text(text)
+        runtime = resources.files("edgec.runtime_c")
+        for fname in gen["runtime"]:
+            (tmp / fname).write_bytes(runtime.joinpath(fname).read_bytes())
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        save_graphs(tmp / ARTIFACT, graphs)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

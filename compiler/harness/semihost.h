@@ -1,0 +1,36 @@
+/* Semihosting for the emulator harness (ARM: BKPT 0xAB), as QEMU implements it with
+ * -semihosting-config enable=on.  Verification only: never part of a generated model. */
+#ifndef EDGEC_SEMIHOST_H
+#define EDGEC_SEMIHOST_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum { SH_OPEN = 0x01, SH_CLOSE = 0x02, SH_WRITE0 = 0x04, SH_WRITE = 0x05, SH_READ = 0x06, SH_EXIT_EXTENDED = 0x20 };
+enum { SH_MODE_RB = 1, SH_MODE_WB = 5 };
+
+static inline intptr_t sh_call(intptr_t op, const void *arg)
+{
+    register intptr_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+static inline intptr_t sh_open(const char *name, intptr_t mode)
+{
+    size_t n = 0;
+    intptr_t a[3];
+    while (name[n]) n++;
+    a[0] = (intptr_t)name; a[1] = mode; a[2] = (intptr_t)n;
+    return sh_call(SH_OPEN, a);
+}
+static inline void sh_close(intptr_t fd) { intptr_t a[1]; a[0] = fd; sh_call(SH_CLOSE, a); }
+/* bytes transferred */
+static inline intptr_t sh_read(intptr_t fd, void *buf, intptr_t n)
+{ intptr_t a[3]; a[0] = fd; a[1] = (intptr_t)buf; a[2] = n; return n - sh_call(SH_READ, a); }
+static inline intptr_t sh_write(intptr_t fd, const void *buf, intptr_t n)
+{ intptr_t a[3]; a[0] = fd; a[1] = (intptr_t)buf; a[2] = n; return n - sh_call(SH_WRITE, a); }
+static inline void sh_puts(const char *s) { sh_call(SH_WRITE0, s); }
+/* QEMU exits with exactly `code`. */
+static inline __attribute__((noreturn)) void sh_exit(int code)
+{ intptr_t a[2]; a[0] = 0x20026; a[1] = code; sh_call(SH_EXIT_EXTENDED, a); for (;;) {} }
+#endif

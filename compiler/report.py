@@ -1,0 +1,66 @@
+"""Per-layer report from a planned integer graph: JSON first, then a table for people."""
+from __future__ import annotations
+
+import numpy as np
+
+from .ir import Graph
+
+
+def macs(graph: Graph, node) -> int:
+    out = graph.tensors[node.outputs[0]]
+    if node.op == "Conv2D":
+        w = graph.tensors[node.inputs[1]].shape
+        return out.size * w[1] * w[2] * w[3]
+    if node.op == "FullyConnected":
+        return out.size * graph.tensors[node.inputs[1]].shape[1]
+    if node.op in ("MaxPool2D", "AvgPool2D"):
+        return out.size * node.attrs["kernel"][0] * node.attrs["kernel"][1]
+    if node.op in ("Add", "Sub", "Mul", "Softmax"):
+        return out.size
+    return 0
+
+
+def weight_bytes(graph: Graph, node) -> int:
+    """Flash bytes of this node's constants, multipliers and tables."""
+    n = sum(graph.tensors[i].nbytes for i in node.inputs if graph.tensors[i].is_const)
+    for key in ("multiplier", "shift"):
+        v = node.attrs.get(key)
+        if node.op in ("Conv2D", "FullyConnected") and v is not None:
+            n += 4 * np.asarray(v).size
+    if node.op == "Lut":
+        n += 256
+    if node.op == "Softmax":
+        n += 4 * 256
+    return int(n)
+
+
+def layer_table(graph: Graph) -> dict:
+    plan = graph.meta["plan"]
+    layers = []
+    for i, node in enumerate(graph.nodes):
+        buf = plan["buffers"][node.outputs[0]]
+        layers.append({"index": i, "name": node.name, "op": node.op if node.op != "Lut" else f"Lut/{node.attrs['function']}",
+                       "output_shape": list(graph.tensors[node.outputs[0]].shape), "macs": macs(graph, node),
+                       "weight_bytes": weight_bytes(graph, node), "buffer": buf["where"],
+                       "arena_offset": buf["offset"] if buf["where"] == "arena" else None,
+                       "arena_size": buf["size"] if buf["where"] == "arena" else None})
+    io = graph.tensors[graph.inputs[0]].nbytes + graph.tensors[graph.outputs[0]].nbytes
+    totals = {"macs": sum(l["macs"] for l in layers), "weight_bytes": sum(l["weight_bytes"] for l in layers),
+              "arena_bytes": plan["arena_size"], "io_bytes": io, "layers": len(layers),
+              "plan_strategy": plan["strategy"]}
+    return {"layers": layers, "totals": totals}
+
+
+def format_table(report: dict) -> str:
+    rows = [("#", "layer", "op", "output", "MACs", "weights B", "arena off", "arena B")]
+    for l in report["layers"]:
+        rows.append((str(l["index"]), l["name"][-28:], l["op"], "x".join(map(str, l["output_shape"])), f"{l['macs']:,}",
+                     f"{l['weight_bytes']:,}", "-" if l["arena_offset"] is None else str(l["arena_offset"]),
+                     l["buffer"] if l["arena_size"] is None else f"{l['arena_size']:,}"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) if c < 4 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths))) for r in rows]
+    t = report["totals"]
+    lines.append("")
+    lines.append(f"peak RAM (arena): {t['arena_bytes']:,} B   + input/output buffers {t['io_bytes']:,} B   "
+                 f"flash (weights): {t['weight_bytes']:,} B   MACs: {t['macs']:,}")
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""Build generated C for a target and run it: natively (host) or in the target's emulator.
+
+Used by `verify` and `run`.  Per-inference instruction counts come from a QEMU TCG plugin
+(harness/insncount.c, built once per machine into ~/.cache/edgec)."""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import ToolchainError, TargetError
+from .targets import Target
+
+COMMON_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra")
+BARE_CFLAGS = ("-ffreestanding", "-ffunction-sections", "-fdata-sections")
+#: Soft-float helpers of libgcc: any of these in an object means floating point slipped in.
+FLOAT_HELPER = re.compile(r"^(__aeabi_[fd]\w*|__aeabi_[iul]+2[fd]|__aeabi_[fd]2\w+|__\w*[sd]f\w*|__\w*[sd]f[0-9]?)$")
+HARNESS_FUNCS = {"main", "Reset_Handler", "fault", "sh_open", "sh_call", "sh_read", "sh_write", "sh_close"}
+EMULATOR_TIMEOUT_S = 1800
+
+
+@dataclass
+class Execution:
+    outputs: bytes
+    instructions: int | None = None        # executed instructions in the model's code, all samples
+    per_function: dict | None = None
+    text_bytes: int | None = None
+    float_helpers: list | None = None
+
+
+def _harness_file(name: str) -> Path:
+    return Path(str(resources.files("edgec.harness").joinpath(name)))
+
+
+def require_tools(target: Target) -> None:
+    tools = [target.cc] + ([target.emulator[0]] if target.emulator else [])
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise ToolchainError(f"{', '.join(missing)} not found for target {target.name}",
+                             hint=f"install with: sudo apt-get install {' '.join(target.apt)}")
+
+
+def _run(cmd, cwd=None, stdin=None, timeout=600, what="command"):
+    try:
+        return subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"{what} did not finish within {timeout} s", where=" ".join(map(str, cmd[:3]))) from None
+    except OSError as e:
+        raise ToolchainError(f"cannot run {cmd[0]}: {e.strerror}") from None
+
+
+def _first_error(stderr: bytes) -> str:
+    lines = [l for l in stderr.decode(errors="replace").splitlines() if "error" in l.lower()]
+    return (lines[0] if lines else stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"])[0].strip()
+
+
+def compile_objects(target: Target, sources, workdir: Path, defines=(), include=()):
+    objs = []
+    flags = list(COMMON_CFLAGS) + list(target.cflags) + ([] if target.emulator is None else list(BARE_CFLAGS))
+    for src in sources:
+        obj = workdir / (Path(src).stem + ".o")
+        cmd = [target.cc, *flags, *[f"-D{d}" for d in defines], *[f"-I{i}" for i in include], "-c", str(src), "-o", str(obj)]
+        r = _run(cmd, what=f"compiling {Path(src).name}")
+        if r.returncode != 0:
+            raise ToolchainError(f"{target.cc} failed on {Path(src).name}: {_first_error(r.stderr)}")
+        objs.append(obj)
+    return objs
+
+
+def float_helpers(target: Target, objs) -> list:
+    """Undefined soft-float helper symbols referenced by the given objects."""
+    found = set()
+    for obj in objs:
+        r = _run([target.nm, "-u", str(obj)], what="nm")
+        for line in r.stdout.decode().split("\n"):
+            sym = line.split()[-1] if line.split() else ""
+            if FLOAT_HELPER.match(sym):
+                found.add(sym)
+    return sorted(found)
+
+
+def link(target: Target, objs, workdir: Path) -> Path:
+    exe = workdir / "model.elf"
+    if target.emulator is None:
+        cmd = [target.cc, *map(str, objs), "-o", str(exe)]
+    else:
+        cmd = [target.cc, *target.cflags, "-nostdlib", "-T", str(_harness_file("cm.ld")), "-Wl,--gc-sections",
+               f"-Wl,--defsym=RAM_SIZE={target.ram}", f"-Wl,--defsym=FLASH_SIZE={target.flash}",
+               *map(str, objs), "-lgcc", "-o", str(exe)]
+    r = _run(cmd, what="linking")
+    if r.returncode != 0:
+        msg = r.stderr.decode(errors="replace")
+        m = re.search(r"region `(\w+)' overflowed by (\d+) bytes", msg)
+        if m:
+            what = {"RAM": "RAM", "FLASH": "flash"}.get(m.group(1), m.group(1))
+            limit = target.ram if what == "RAM" else target.flash
+            raise TargetError(f"the model does not fit {target.name}: {what} overflows by {m.group(2)} bytes "
+                              f"(the target has {limit} bytes, incl. the verification harness's buffers)")
+        raise ToolchainError(f"linking for {target.name} failed: {_first_error(r.stderr)}")
+    return exe
+
+
+def plugin_path() -> Path:
+    """The instruction-counting QEMU plugin, built once per machine (keyed by its source hash)."""
+    src = _harness_file("insncount.c")
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("EDGEC_CACHE", Path.home() / ".cache" / "edgec"))
+    so = cache / f"insncount-{digest}.so"
+    if not so.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = so.with_suffix(f".{os.getpid()}.tmp")
+        r = _run(["cc", "-shared", "-fPIC", "-O2", str(src), "-o", str(tmp)], what="building the QEMU plugin")
+        if r.returncode != 0:
+            raise ToolchainError(f"cannot build the instruction-counting QEMU plugin: {_first_error(r.stderr)}",
+                                 hint="install gcc")
+        os.replace(tmp, so)
+    return so
+
+
+def _profile(target: Target, exe: Path, profile: Path):
+    syms = []
+    r = _run([target.nm, "-S", "--defined-only", str(exe)], what="nm")
+    for line in r.stdout.decode().splitlines():
+        p = line.split()
+        if len(p) == 4 and p[2] in "tTwW":
+            syms.append((int(p[0], 16) & ~1, int(p[1], 16), p[3]))
+    syms.sort()
+    starts = [s[0] for s in syms]
+    per = {}
+    for line in profile.read_text().splitlines()[1:]:
+        pc_s, n_s = line.split()
+        pc, n = int(pc_s, 16), int(n_s)
+        i = bisect.bisect_right(starts, pc) - 1
+        name = syms[i][2] if i >= 0 and pc < syms[i][0] + syms[i][1] else "?"
+        per[name] = per.get(name, 0) + n
+    model = {k: v for k, v in per.items() if k not in HARNESS_FUNCS and v}
+    return sum(model.values()), dict(sorted(model.items(), key=lambda kv: -kv[1]))
+
+
+def _text_size(target: Target, objs) -> int:
+    r = _run([target.size, *map(str, objs)], what="size")
+    total = 0
+    for line in r.stdout.decode().splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            total += int(parts[0]) + int(parts[1])         # text + data: what occupies flash
+    return total
+
+
+def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, out_bytes: int,
+            samples: bytes, workdir: Path) -> Execution:
+    """Compile model_dir's C with the target's harness, run every sample, return the raw outputs."""
+    require_tools(target)
+    model_sources = sorted(Path(model_dir).glob("*.c"))
+    harness = "main_host.c" if target.emulator is None else "main_semihost.c"
+    defines = (f"EDGEC_RUN={model_c_name}_run", f"EDGEC_IN_BYTES={in_bytes}", f"EDGEC_OUT_BYTES={out_bytes}")
+    harness_dir = _harness_file("semihost.h").parent
+    model_objs = compile_objects(target, model_sources, workdir, defines,
+                                 [model_dir] + ([] if target.emulator is None else [harness_dir]))
+    extra = [_harness_file(harness)] + ([] if target.emulator is None else [_harness_file("startup_cm.c")])
+    harness_objs = compile_objects(target, extra, workdir, defines, [model_dir, harness_dir])
+    exe = link(target, model_objs + harness_objs, workdir)
+    n = len(samples) // in_bytes
+    if target.emulator is None:
+        r = _run([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
+        if r.returncode != 0:
+            raise ToolchainError(f"the host build exited with {r.returncode}")
+        return Execution(r.stdout, text_bytes=_text_size(target, model_objs))
+    rundir = workdir / "run"
+    rundir.mkdir()
+    (rundir / "in.bin").write_bytes(samples)
+    prof = workdir / "profile.txt"
+    cmd = [*target.emulator, "-plugin", f"{plugin_path()},out={prof}", "-kernel", str(exe)]
+    r = _run(cmd, cwd=rundir, timeout=EMULATOR_TIMEOUT_S, what=f"{target.emulator[0]}")
+    if r.returncode != 0:
+        detail = "the program faulted" if r.returncode >= 0xF0 else (r.stderr.decode(errors="replace").strip()[:200] or "")
+        raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")
+    outputs = (rundir / "out.bin").read_bytes()
+    total, per = _profile(target, exe, prof)
+    return Execution(outputs, total, per, _text_size(target, model_objs), float_helpers(target, model_objs))

@@ -1,0 +1,125 @@
+"""verify / run: execute a built model's C on a target and hold it against the references.
+
+The integer reference (reference.run on the int8 graph) is the contract: the C must equal it bit
+for bit.  The float reference tells how much quantization cost: top-1 agreement for classifiers,
+max abs error and SQNR for every model."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import reference
+from .build import ARTIFACT
+from .data import fit_samples, load_array
+from .errors import EdgecError
+from edgec.passes.quantize import quantize_values
+from .serialize import load_graphs
+from .targets import get_target
+from .toolchain import execute
+
+
+class Built:
+    """A build output directory, read back."""
+
+    def __init__(self, out_dir: str):
+        self.dir = Path(out_dir)
+        rpath = self.dir / "report.json"
+        if not rpath.is_file() or not (self.dir / ARTIFACT).is_file():
+            raise EdgecError("not an edgec build directory (no report.json / model data)", where=str(out_dir),
+                             hint="run `edgec build MODEL -o DIR` first")
+        try:
+            self.report = json.loads(rpath.read_text())
+        except ValueError:
+            raise EdgecError("report.json is not valid JSON", where=str(rpath), hint="rebuild") from None
+        graphs = load_graphs(self.dir / ARTIFACT)
+        self.float_graph, self.int_graph = graphs["float"], graphs["int8"]
+        self.inq = self.int_graph.tensors[self.int_graph.inputs[0]].quant
+        self.outq = self.int_graph.tensors[self.int_graph.outputs[0]].quant
+
+    @property
+    def input_shape(self):
+        return self.int_graph.tensors[self.int_graph.inputs[0]].shape
+
+    @property
+    def output_shape(self):
+        return self.int_graph.tensors[self.int_graph.outputs[0]].shape
+
+    def samples(self, path: str) -> np.ndarray:
+        return fit_samples(load_array(path, "input"), self.input_shape, path)
+
+    def quantize_input(self, xs: np.ndarray) -> np.ndarray:
+        return quantize_values(xs, self.inq.scalar_scale, self.inq.scalar_zp)
+
+    def dequantize_output(self, q: np.ndarray) -> np.ndarray:
+        return ((q.astype(np.float64) - self.outq.scalar_zp) * self.outq.scalar_scale).astype(np.float32)
+
+    def execute(self, target_name: str, q_in: np.ndarray):
+        target = get_target(target_name)
+        in_bytes = int(np.prod(self.input_shape))
+        out_bytes = int(np.prod(self.output_shape))
+        with tempfile.TemporaryDirectory(prefix="edgec-") as work:
+            ex = execute(target, self.dir, f"edgec_{self.report['model']}", in_bytes, out_bytes,
+                         np.ascontiguousarray(q_in, dtype=np.int8).tobytes(), Path(work))
+        n = len(q_in)
+        got = np.frombuffer(ex.outputs, dtype=np.int8)
+        if got.size != n * out_bytes:
+            raise EdgecError(f"the {target.name} build returned {got.size} output bytes for {n} samples, "
+                             f"expected {n * out_bytes}")
+        return got.reshape((n,) + tuple(self.output_shape)), ex
+
+
+def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
+    noise = float(np.sum((ref.astype(np.float64) - test) ** 2))
+    signal = float(np.sum(ref.astype(np.float64) ** 2))
+    if noise == 0:
+        return float("inf")
+    return 10 * np.log10(signal / noise) if signal > 0 else float("-inf")
+
+
+def is_classifier(built: Built) -> bool:
+    shape = built.output_shape
+    return len(shape) == 2 and 1 < shape[1] <= 1000 and int(np.prod(shape)) != int(np.prod(built.input_shape))
+
+
+def float_agreement(built: Built, xs: np.ndarray, q_out: np.ndarray) -> dict:
+    ref = reference.run_batch(built.float_graph, xs).reshape(q_out.shape)
+    deq = built.dequantize_output(q_out)
+    out = {"max_abs_error": float(np.abs(ref - deq).max()), "sqnr_db": round(sqnr_db(ref, deq), 2)}
+    if is_classifier(built):
+        n = len(xs)
+        out["top1_agreement"] = float((ref.reshape(n, -1).argmax(1) == deq.reshape(n, -1).argmax(1)).mean())
+    return out
+
+
+def verify(out_dir: str, target_name: str, input_path: str) -> dict:
+    built = Built(out_dir)
+    xs = built.samples(input_path)
+    q_in = built.quantize_input(xs)
+    expected = reference.run_batch(built.int_graph, q_in)
+    got, ex = built.execute(target_name, q_in)
+    diff = (got != expected).reshape(len(xs), -1)
+    result = {"target": target_name, "samples": int(len(xs)), "bit_exact": bool(not diff.any()),
+              "mismatches": int(diff.any(axis=1).sum()), "mismatched_values": int(diff.sum()),
+              "float_agreement": float_agreement(built, xs, got), "model": built.report["model"],
+              "arena_bytes": built.report["totals"]["arena_bytes"]}
+    if diff.any():
+        first = int(np.argmax(diff.any(axis=1)))
+        result["first_mismatch"] = {"sample": first, "max_lsb": int(np.abs(got[first].astype(int) - expected[first]).max())}
+    if ex.instructions is not None:
+        result["instructions_per_inference"] = ex.instructions // max(1, len(xs))
+        result["instructions_by_function"] = {k: v // max(1, len(xs)) for k, v in list(ex.per_function.items())[:12]}
+    if ex.text_bytes is not None:
+        result["code_and_weights_bytes"] = ex.text_bytes
+    if ex.float_helpers is not None:
+        result["float_helpers"] = ex.float_helpers
+    return result
+
+
+def run(out_dir: str, target_name: str, input_path: str, raw: bool = False):
+    built = Built(out_dir)
+    xs = built.samples(input_path)
+    got, ex = built.execute(target_name, built.quantize_input(xs))
+    return (got if raw else built.dequantize_output(got)), ex

@@ -1,0 +1,136 @@
+"""plan_memory: give every activation a place — the caller's input or output buffer, or an offset in
+one static arena — from tensor lifetimes over the node order.
+
+* Reshape never moves data: its output aliases its input (same bytes, same place).
+* Lut (every element-wise unary op) runs in place when its input dies there.
+* The graph input is read from the caller's buffer and the graph output is written straight into
+  the caller's buffer, so neither costs arena bytes.
+* The remaining buffers are packed by two greedy strategies (largest first, as TFLM does; and
+  earliest first) and the smaller arena wins.  Offsets are 4-byte aligned for word access.
+
+The result is `graph.meta["plan"]`: {"arena_size", "strategy", "buffers": {tensor: {"where", "offset",
+"size"}}, "copies": [...]}; `validate_plan` checks that no two live buffers overlap.
+"""
+from __future__ import annotations
+
+from edgec.ir import Graph
+
+ALIGN = 4
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _groups(graph: Graph):
+    """Union tensors that share storage; returns {tensor: root}."""
+    parent = {t: t for t in graph.activations()}
+
+    def find(t):
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    last_use = {}
+    for step, node in enumerate(graph.nodes):
+        for i in node.inputs:
+            last_use[i] = step
+    members = lambda root: [t for t in parent if find(t) == root]
+    for step, node in enumerate(graph.nodes):
+        src = node.inputs[0] if node.inputs else None
+        if src is None or graph.tensors[src].is_const:
+            continue
+        if node.op == "Reshape":
+            group = members(find(src))
+            if not (any(t in graph.inputs for t in group) and node.outputs[0] in graph.outputs):
+                parent[node.outputs[0]] = find(src)
+        elif node.op == "Lut":
+            group = members(find(src))
+            dies_here = all(last_use.get(t, -1) <= step and t not in graph.outputs for t in group)
+            if dies_here and not any(t in graph.inputs for t in group):
+                parent[node.outputs[0]] = find(src)
+    return {t: find(t) for t in parent}
+
+
+def _lifetimes(graph: Graph, root_of):
+    life = {}
+    n = len(graph.nodes)
+    for t in graph.inputs:
+        life[root_of[t]] = [0, 0]
+    for step, node in enumerate(graph.nodes):
+        for t in node.outputs:
+            r = root_of[t]
+            life.setdefault(r, [step, step])
+            life[r][0] = min(life[r][0], step)
+            life[r][1] = max(life[r][1], step)
+        for t in node.inputs:
+            if t in root_of:
+                life[root_of[t]][1] = max(life[root_of[t]][1], step)
+    for t in graph.outputs:
+        life[root_of[t]][1] = n
+    return life
+
+
+def _place(order, sizes, life):
+    placed = []                                    # (offset, size, start, end)
+    offsets = {}
+    for b in order:
+        s, (lo, hi) = sizes[b], life[b]
+        clashes = sorted((o, sz) for o, sz, a, z in placed if not (z < lo or hi < a))
+        off = 0
+        for o, sz in clashes:
+            if off + s <= o:
+                break
+            off = max(off, _align(o + sz))
+        offsets[b] = off
+        placed.append((off, s, lo, hi))
+    size = max((offsets[b] + sizes[b] for b in offsets), default=0)
+    return offsets, _align(size)
+
+
+STRATEGIES = {
+    "greedy_by_size": lambda bufs, sizes, life: sorted(bufs, key=lambda b: (-sizes[b], life[b][0], b)),
+    "greedy_by_start": lambda bufs, sizes, life: sorted(bufs, key=lambda b: (life[b][0], -sizes[b], b)),
+}
+
+
+def plan_memory(graph: Graph) -> Graph:
+    g = graph.copy()
+    root_of = _groups(g)
+    life = _lifetimes(g, root_of)
+    where = {}
+    for t, r in root_of.items():
+        if r in where:
+            continue
+        group = [x for x in root_of if root_of[x] == r]
+        where[r] = "input" if any(x in g.inputs for x in group) else "output" if any(x in g.outputs for x in group) else "arena"
+    bufs = sorted(r for r in where if where[r] == "arena")
+    sizes = {r: _align(g.tensors[r].nbytes) for r in bufs}
+    best = None
+    for name, order in STRATEGIES.items():
+        offsets, size = _place(order(bufs, sizes, life), sizes, life)
+        if best is None or size < best[2]:
+            best = (name, offsets, size)
+    name, offsets, arena = best
+    buffers = {}
+    for t, r in root_of.items():
+        buffers[t] = {"where": where[r], "offset": offsets.get(r, 0), "size": g.tensors[t].nbytes,
+                      "first": life[r][0], "last": life[r][1], "root": r}
+    g.meta["plan"] = {"arena_size": arena, "strategy": name, "buffers": buffers}
+    return g
+
+
+def validate_plan(graph: Graph) -> None:
+    """Raise AssertionError when two arena buffers that are live at the same step overlap."""
+    bufs = {}
+    for t, b in graph.meta["plan"]["buffers"].items():
+        if b["where"] == "arena":
+            bufs[b["root"]] = b
+    items = sorted(bufs.items())
+    for i, (ra, a) in enumerate(items):
+        assert a["offset"] + a["size"] <= graph.meta["plan"]["arena_size"], ra
+        for rb, b in items[i + 1:]:
+            live_together = not (a["last"] < b["first"] or b["last"] < a["first"])
+            apart = a["offset"] + a["size"] <= b["offset"] or b["offset"] + b["size"] <= a["offset"]
+            assert not live_together or apart, f"{ra} and {rb} overlap while both live"

@@ -1,0 +1,70 @@
+/* edgec runtime: integer-only int8 kernels in portable C99.
+ * No floating point, no malloc; only <stdint.h>, <stddef.h>, <string.h>.
+ * Every kernel has a numpy twin in compiler/reference.py; the two agree bit for bit.
+ * Layout: activations NHWC, Conv2D weights OHWI (O, KH, KW, C/groups), FullyConnected [out, in]. */
+#ifndef EDGEC_H
+#define EDGEC_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c;
+    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups;
+    int32_t in_zp, out_zp, act_min, act_max;
+} edgec_conv2d_params;
+
+typedef struct {
+    int32_t batch, in_features, out_features;
+    int32_t in_zp, out_zp, act_min, act_max;
+} edgec_fully_connected_params;
+
+/* Element-wise ops broadcast over 4-D shapes: a stride of 0 repeats an operand along that axis. */
+typedef struct {
+    int32_t shape[4], a_stride[4], b_stride[4];
+} edgec_broadcast4;
+
+typedef struct {
+    edgec_broadcast4 bc;
+    int32_t a_zp, b_zp, left_shift, a_multiplier, a_shift, b_multiplier, b_shift;
+    int32_t multiplier, shift, out_zp, act_min, act_max;
+} edgec_add_params;
+
+typedef struct {
+    edgec_broadcast4 bc;
+    int32_t a_zp, b_zp, multiplier, shift, out_zp, act_min, act_max;
+} edgec_mul_params;
+
+typedef struct {
+    int32_t batch, in_h, in_w, c, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t act_min, act_max;
+} edgec_pool_params;
+
+typedef struct {
+    int32_t in_shape[4], perm[4];
+} edgec_transpose_params;
+
+typedef struct {
+    int32_t in_shape[4], before[4], out_shape[4], value;
+} edgec_pad_params;
+
+/* One Concat input copied into its slice of the output, requantized when its scale differs. */
+typedef struct {
+    int32_t outer, in_inner, out_inner, offset, requant, in_zp, multiplier, shift, out_zp;
+} edgec_concat_params;
+
+void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, const int8_t *weights, const int32_t *bias,
+                     const int32_t *multiplier, const int32_t *shift, int8_t *out);
+void edgec_fully_connected_s8(const edgec_fully_connected_params *p, const int8_t *in, const int8_t *weights,
+                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out);
+void edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+void edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+void edgec_maxpool_s8(const edgec_pool_params *p, const int8_t *in, int8_t *out);
+void edgec_avgpool_s8(const edgec_pool_params *p, const int8_t *in, int8_t *out);
+/* out[i] = table[in[i] + 128]; in == out is allowed. */
+void edgec_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, int32_t n);
+void edgec_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
+void edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *in, int8_t *out);
+void edgec_pad_s8(const edgec_pad_params *p, const int8_t *in, int8_t *out);
+void edgec_concat_s8(const edgec_concat_params *p, const int8_t *in, int8_t *out);
+
+#endif

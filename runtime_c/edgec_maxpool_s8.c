@@ -1,0 +1,30 @@
+/* MaxPool2D over the valid (unpadded) taps of each window; output keeps the input's quantization.
+ * Twin: reference.maxpool_s8. */
+#include "edgec.h"
+#include "edgec_fixedpoint.h"
+
+void edgec_maxpool_s8(const edgec_pool_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t n, oy, ox, c, ky, kx;
+    for (n = 0; n < p->batch; n++)
+        for (oy = 0; oy < p->out_h; oy++)
+            for (ox = 0; ox < p->out_w; ox++)
+                for (c = 0; c < p->c; c++) {
+                    int32_t m = -129;
+                    for (ky = 0; ky < p->k_h; ky++) {
+                        const int32_t iy = oy * p->stride_h - p->pad_top + ky;
+                        if (iy < 0 || iy >= p->in_h)
+                            continue;
+                        for (kx = 0; kx < p->k_w; kx++) {
+                            const int32_t ix = ox * p->stride_w - p->pad_left + kx;
+                            int32_t v;
+                            if (ix < 0 || ix >= p->in_w)
+                                continue;
+                            v = in[((n * p->in_h + iy) * p->in_w + ix) * p->c + c];
+                            if (v > m)
+                                m = v;
+                        }
+                    }
+                    *out++ = edgec_clamp_s8(m, p->act_min, p->act_max);
+                }
+}

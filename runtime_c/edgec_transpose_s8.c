@@ -1,0 +1,19 @@
+/* Transpose of a tensor of rank <= 4 (shapes padded with leading 1s).  Twin: numpy.transpose. */
+#include "edgec.h"
+
+void edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t stride[4], os[4], s[4], i0, i1, i2, i3, k;
+    stride[3] = 1;
+    for (k = 2; k >= 0; k--)
+        stride[k] = stride[k + 1] * p->in_shape[k + 1];
+    for (k = 0; k < 4; k++) {
+        os[k] = p->in_shape[p->perm[k]];
+        s[k] = stride[p->perm[k]];
+    }
+    for (i0 = 0; i0 < os[0]; i0++)
+        for (i1 = 0; i1 < os[1]; i1++)
+            for (i2 = 0; i2 < os[2]; i2++)
+                for (i3 = 0; i3 < os[3]; i3++)
+                    *out++ = in[i0 * s[0] + i1 * s[1] + i2 * s[2] + i3 * s[3]];
+}
