@@ -122,4 +122,7 @@ def run(out_dir: str, target_name: str, input_path: str, raw: bool = False):
     built = Built(out_dir)
     xs = built.samples(input_path)
     got, ex = built.execute(target_name, built.quantize_input(xs))
-    return (got if raw else built.dequantize_output(got)), ex
+    out = got if raw else built.dequantize_output(got)
+    if built.output_shape[0] == 1:                # (N, 1, ...) -> (N, ...): one row per sample
+        out = out.reshape((len(xs),) + tuple(built.output_shape[1:]))
+    return out, ex

@@ -1,0 +1,146 @@
+"""The `edgec` command: thin — parses, calls the library, prints.  Bad input never shows a traceback:
+an EdgecError (or a file/permission problem) becomes one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+from edgec import __version__
+from edgec.errors import EdgecError
+
+try:                                    # typer >= 0.16 vendors click
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:                     # pragma: no cover - older typer uses click itself
+    from click.exceptions import ClickException as _ClickException
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compile trained models to integer-only C99 for microcontrollers, bit-exact with a reference.")
+
+
+def _json_safe(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def _emit_json(obj) -> None:
+    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=True))
+
+
+def _log(quiet: bool):
+    return (lambda msg: None) if quiet else (lambda msg: typer.echo(f"edgec: {msg}", err=True))
+
+
+@app.command()
+def build(model: str = typer.Argument(..., help="model file (.onnx)"),
+          target: str = typer.Option("cortex-m4", "--target", "-t", help="see `edgec targets`"),
+          output: str = typer.Option("out", "--output", "-o", help="output directory (replaced only on success)"),
+          calibration: Optional[str] = typer.Option(None, "--calibration", "-c",
+                                                    help=".npy/.npz with N float samples in the model's input layout"),
+          name: Optional[str] = typer.Option(None, "--name", help="C name of the model (default: the file's stem)"),
+          as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
+    """Import, quantize, plan and generate C for MODEL into the output directory."""
+    from edgec.build import build as do_build
+    from edgec.report import format_table
+    report = do_build(model, target, output, calibration, name, log=_log(as_json))
+    if as_json:
+        _emit_json(report)
+    else:
+        typer.echo(format_table(report))
+        typer.echo(f"wrote {output}/ (model.h, model.c, weights.c, {len(report['runtime_files'])} runtime files, report.json)")
+
+
+@app.command()
+def verify(out_dir: str = typer.Argument(..., help="a build directory"),
+           on: str = typer.Option("host", "--on", help="host or an emulated target (see `edgec targets`)"),
+           input: str = typer.Option(..., "--input", "-i", help=".npy/.npz float samples"),
+           as_json: bool = typer.Option(False, "--json")):
+    """Run the generated C on a target and compare it bit for bit with the integer reference."""
+    from edgec.verify import verify as do_verify
+    r = do_verify(out_dir, on, input)
+    if as_json:
+        _emit_json(r)
+    else:
+        fa = r["float_agreement"]
+        status = "bit-exact" if r["bit_exact"] else f"NOT bit-exact: {r['mismatches']} of {r['samples']} samples differ"
+        typer.echo(f"{r['model']} on {r['target']}: {r['samples']} samples, {status}")
+        parts = [f"top-1 agreement {fa['top1_agreement']:.3f}"] if "top1_agreement" in fa else []
+        parts += [f"max abs error {fa['max_abs_error']:.4g}", f"SQNR {fa['sqnr_db']} dB"]
+        typer.echo("vs float reference: " + ", ".join(parts))
+        if "instructions_per_inference" in r:
+            typer.echo(f"instructions per inference: {r['instructions_per_inference']:,}; "
+                       f"soft-float helpers: {', '.join(r['float_helpers']) or 'none'}")
+    raise typer.Exit(0 if r["bit_exact"] else 1)
+
+
+@app.command()
+def run(out_dir: str = typer.Argument(...), samples: str = typer.Argument(..., help=".npy/.npz float samples"),
+        on: str = typer.Option("host", "--on"), output: str = typer.Option(..., "--output", "-o", help="where to write .npy"),
+        raw: bool = typer.Option(False, "--raw", help="write the int8 outputs instead of dequantized floats"),
+        as_json: bool = typer.Option(False, "--json")):
+    """Run the compiled C on a target and write its outputs (N, ...) to a .npy file."""
+    from edgec.verify import run as do_run
+    out, ex = do_run(out_dir, on, samples, raw)
+    try:
+        np.save(output, out)
+    except OSError as e:
+        raise EdgecError(f"cannot write {output}: {e.strerror}") from None
+    info = {"output": output, "shape": list(out.shape), "dtype": str(out.dtype), "target": on}
+    if ex.instructions is not None:
+        info["instructions_per_inference"] = ex.instructions // max(1, len(out))
+    if as_json:
+        _emit_json(info)
+    else:
+        typer.echo(f"wrote {output}: {out.dtype} {tuple(out.shape)} computed on {on}")
+
+
+@app.command()
+def targets(as_json: bool = typer.Option(False, "--json")):
+    """List the targets: compiler, emulator, RAM and flash."""
+    from edgec.targets import TARGETS
+    rows = [t.as_dict() for t in TARGETS.values()]
+    if as_json:
+        _emit_json(rows)
+        return
+    for t in rows:
+        mem = "unlimited" if t["ram_bytes"] is None else f"{t['ram_bytes'] // 1024} KB RAM / {t['flash_bytes'] // 1024} KB flash"
+        typer.echo(f"{t['name']:<10} {mem:<28} {t['emulator']:<40} {t['description']}")
+
+
+@app.command()
+def version():
+    """Print the edgec version."""
+    typer.echo(__version__)
+
+
+def main(argv: List[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+        return 0
+    except typer.Exit as e:
+        return e.exit_code
+    except EdgecError as e:
+        typer.echo(f"edgec: error: {e}", err=True)
+        return e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("edgec: interrupted", err=True)
+        return 130
+    except _ClickException as e:
+        typer.echo(f"edgec: error: {e.format_message()}", err=True)
+        return e.exit_code
+    except OSError as e:
+        typer.echo(f"edgec: error: {e.filename or ''}: {e.strerror}", err=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

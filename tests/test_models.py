@@ -1,0 +1,54 @@
+"""Rungs 2–5 on the seven real models: build for cortex-m4 with real calibration data, then the C on
+the host and in QEMU (mps2-an386) equals the integer reference bit for bit, references no soft-float
+helper, and keeps the float model's accuracy."""
+import numpy as np
+import pytest
+
+from edgec.verify import verify, run
+from conftest import CASES, data, require
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bit_exact_on_host_and_cortex_m4(built, name):
+    require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
+    out, inputs, report = built(name)
+    assert len(np.load(inputs)) >= 21
+    for target in ("host", "cortex-m4"):
+        r = verify(str(out), target, str(inputs))
+        assert r["bit_exact"], r
+        assert r["mismatches"] == 0 and r["samples"] == len(np.load(inputs))
+    assert r["float_helpers"] == []
+    assert r["instructions_per_inference"] > report["totals"]["macs"]        # every MAC executes at least once
+    assert report["totals"]["arena_bytes"] <= 256 * 1024
+
+
+def test_digits_cnn_int8_accuracy(built):
+    out, _, _ = built("digits_cnn")
+    x = data("digits_X_test_float_0to1_x64.npy")
+    y = data("digits_y_test.npy")
+    np.save(out.parent / "test.npy", x)
+    logits, _ = run(str(out), "host", str(out.parent / "test.npy"))
+    acc = float((logits.reshape(len(x), -1).argmax(1) == y).mean())
+    assert acc >= 0.98, acc
+
+
+@pytest.mark.parametrize("name", ["kws", "resnet", "vww"])
+def test_mlperf_top1_agrees_with_float_on_shared_inputs(built, name):
+    out, inputs, _ = built(name)
+    real = {"kws": 1, "resnet": 4, "vww": 4}[name]
+    np.save(out.parent / "real.npy", np.load(inputs)[:real])
+    r = verify(str(out), "host", str(out.parent / "real.npy"))
+    assert r["float_agreement"]["top1_agreement"] == 1.0, r
+
+
+def test_ad01_reconstruction_mse_within_10_percent_of_float(built):
+    from edgec import reference
+    from edgec.verify import Built
+    out, _, _ = built("ad01")
+    x = data("ad_inputs_float_x640.npy")
+    np.save(out.parent / "frames.npy", x)
+    recon, _ = run(str(out), "host", str(out.parent / "frames.npy"))
+    float_recon = reference.run_batch(Built(str(out)).float_graph, x[:, None]).reshape(x.shape)
+    mse_int = float(((recon.reshape(x.shape) - x) ** 2).mean())
+    mse_float = float(((float_recon - x) ** 2).mean())
+    assert mse_int <= 1.10 * mse_float, (mse_int, mse_float)
