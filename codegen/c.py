@@ -201,7 +201,7 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
         comment = f"{i}: {node.name} ({node.op}{'/' + node.attrs['function'] if node.op == 'Lut' else ''}) {shapes} -> {list(graph.tensors[node.outputs[0]].shape)}"
         steps.append((comment.replace("*/", "* /"), code))
     ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /")) for c, n, v, m in e.arrays],
-               params=e.params, steps=steps, arena=graph.meta["plan"]["arena_size"], **header)
+               params=e.params, steps=steps, needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}

@@ -74,13 +74,21 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
     samples = fit_samples(load_array(calibration, "calibration"), graph.tensors[graph.inputs[0]].shape, calibration)
+    return compile_graph(graph, samples, target.name, out_dir, name or graph.name, model_path, log)
+
+
+def compile_graph(graph: Graph, samples: np.ndarray, target_name: str, out_dir: str, name: str,
+                  source: str, log=lambda msg: None) -> dict:
+    """Canonical float graph + calibration samples → out_dir.  Returns the report."""
+    target = get_target(target_name)
     log(f"calibrating on {len(samples)} samples")
     q = quantize(calibrate(graph, samples))
     q = plan(q)
-    cname = model_c_name(name or graph.name)
-    gen = generate(q, cname, _header(q, model_path))
+    cname = model_c_name(name)
+    gen = generate(q, cname, _header(q, source))
     report = layer_table(q)
-    report.update({"model": cname, "source": os.path.basename(model_path), "source_sha256": _sha256(model_path),
+    report.update({"model": cname, "source": os.path.basename(source),
+                   "source_sha256": _sha256(source) if os.path.isfile(source) else None,
                    "target": target.name, "edgec_version": __version__, "calibration_samples": int(len(samples)),
                    "runtime_files": gen["runtime"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),

@@ -4,7 +4,8 @@ checks both on the same edge-case table.
 Requantization follows gemmlowp / TFLite: a real multiplier M is stored as a Q31 integer m and a
 power-of-two exponent (M = m * 2^(shift-31)); x*M is computed as
     rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x << max(shift,0), m), max(-shift,0))
-which rounds half away from zero in the high multiply and half away from zero in the shift.
+which rounds ties upward in the high multiply (gemmlowp's nudge: -0.5 -> 0, +0.5 -> 1) and half away
+from zero in the shift.
 
 All functions work on numpy int64 arrays holding int32 values, and wrap/saturate exactly as the C does.
 Float appears only in `quantize_multiplier`, which runs at compile time.

@@ -1,6 +1,6 @@
 /* The one rounding rule, in C.  Twin of compiler/fixedpoint.py (gemmlowp / TFLite requantization):
- * x * M, with M = multiplier * 2^(shift-31), rounds half away from zero in the doubling high multiply
- * and in the final shift.  Assumes two's-complement int32 and arithmetic right shifts of negative
+ * x * M, with M = multiplier * 2^(shift-31), rounds ties upward in the doubling high multiply
+ * (gemmlowp's nudge) and half away from zero in the final shift.  Assumes two's-complement int32 and arithmetic right shifts of negative
  * values, as gcc and clang give on every supported target. */
 #ifndef EDGEC_FIXEDPOINT_H
 #define EDGEC_FIXEDPOINT_H

@@ -1,0 +1,71 @@
+"""Generated C and runtime_c/: no float anywhere, strict-warning clean, and stable (golden snapshot)."""
+import re
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgec.build import build
+from conftest import CASES, DATA, require
+
+GOLDEN = Path(__file__).parent / "golden"
+FLOAT_WORD = re.compile(r"\b(float|double)\b")
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Werror", "-c"]
+
+
+@pytest.fixture(scope="module")
+def mlp_out(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mlp")
+    np.save(d / "calib.npy", np.load(DATA / "digits_X_train_float_0to1_x64.npy")[:300])
+    build(CASES["digits_mlp"].path, "cortex-m4", str(d / "out"), str(d / "calib.npy"))
+    return d / "out"
+
+
+def test_runtime_c_has_no_float():
+    runtime = Path(str(resources.files("edgec.runtime_c")))
+    sources = sorted(runtime.glob("*.[ch]"))
+    assert len(sources) >= 12
+    for f in sources:
+        assert not FLOAT_WORD.search(f.read_text()), f.name
+
+
+def test_generated_c_has_no_float_and_compiles_strictly(mlp_out, tmp_path):
+    require("cc", "arm-none-eabi-gcc")
+    for f in mlp_out.glob("*.[ch]"):
+        assert not FLOAT_WORD.search(f.read_text()), f.name
+    for f in sorted(mlp_out.glob("*.c")):
+        harness = str(resources.files("edgec.harness"))       # <string.h> for the libc-less cross toolchain
+        for cc, flags in (("cc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-O2",
+                                                              "-ffreestanding", f"-I{harness}"])):
+            r = subprocess.run([cc, *STRICT, *flags, f"-I{mlp_out}", str(f), "-o", str(tmp_path / (f.stem + ".o"))],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (cc, f.name, r.stderr)
+
+
+def test_golden_snapshot_digits_mlp(mlp_out):
+    """The C for a small model is reviewed once and must not drift silently.  After an intended
+    codegen change, refresh with:  EDGEC_UPDATE_GOLDEN=1 pytest tests/test_generated_c.py"""
+    import os
+    for name in ("model.h", "model.c", "weights.c"):
+        got = (mlp_out / name).read_text()
+        path = GOLDEN / "digits_torch_mlp" / name
+        if os.environ.get("EDGEC_UPDATE_GOLDEN"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(got)
+        assert got == path.read_text(), f"{name} differs from tests/golden/digits_torch_mlp/{name}"
+
+
+def test_every_runtime_kernel_compiles_strictly_for_host_and_cortex_m(tmp_path):
+    require("cc", "arm-none-eabi-gcc")
+    runtime = Path(str(resources.files("edgec.runtime_c")))
+    harness = str(resources.files("edgec.harness"))
+    for f in sorted(runtime.glob("*.c")):
+        for cc, flags in (("cc", ["-Wconversion"]), ("arm-none-eabi-gcc", ["-mcpu=cortex-m0", "-mthumb", "-O2", "-ffreestanding", f"-I{harness}"]),
+                          ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-O2", "-ffreestanding", f"-I{harness}"])):
+            r = subprocess.run([cc, *STRICT, *flags, str(f), "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+            assert r.returncode == 0, (cc, f.name, r.stderr)
+            if cc != "cc":
+                nm = subprocess.run(["arm-none-eabi-nm", "-u", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
+                assert not re.search(r"__aeabi_[fd]|__aeabi_\w*2[fd]|__\w*[sd]f\d?\b", nm), (f.name, nm)

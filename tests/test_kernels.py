@@ -1,0 +1,158 @@
+"""Every C kernel against its numpy twin, bit for bit, on hypothesis-drawn shapes, attributes and data.
+
+Each example is a one-op float graph (plus constants) that goes through the real pipeline —
+calibrate, quantize, plan, codegen — and is compiled with the host cc.  Calibration sees a
+narrower range than the test samples, so inputs clip and outputs saturate: the edges are exercised."""
+import numpy as np
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from edgec import reference
+from edgec.build import compile_graph
+from edgec.ir import Graph, Node, Tensor
+from edgec.pipeline import canonicalize
+from edgec.verify import Built
+from conftest import require
+
+SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
+    """x -> op(x, *consts) -> y; consts are float arrays that become constant tensors.  With
+    extra_inputs (nodes reading x), op reads their outputs instead; named_consts feed those nodes."""
+    tensors = {"x": Tensor("x", tuple(x_shape))}
+    for k, v in (named_consts or {}).items():
+        tensors[k] = Tensor(k, v.shape, "float32", v.astype(np.float32))
+    ins = ["x"]
+    for i, c in enumerate(consts):
+        tensors[f"c{i}"] = Tensor(f"c{i}", c.shape, "float32", c.astype(np.float32))
+        ins.append(f"c{i}")
+    nodes = list(extra_inputs)
+    for n in extra_inputs:
+        for o in n.outputs:
+            tensors[o] = Tensor(o, None)
+    if extra_inputs:
+        ins = [o for n in extra_inputs for o in n.outputs]
+    tensors["y"] = Tensor("y", None)
+    nodes.append(Node(op, "op", ins, ["y"], attrs))
+    g = Graph("k", nodes, tensors, ["x"], ["y"])
+    return canonicalize(g)
+
+
+def check(tmp_path, g, rng, scale=1.0):
+    """Compile g for the host and compare the C with the integer reference on saturating samples."""
+    require("cc")
+    shape = g.tensors["x"].shape
+    calib = rng.normal(0, scale, (8,) + shape).astype(np.float32)
+    samples = (rng.normal(0, scale * 2.0, (16,) + shape)).astype(np.float32)
+    out = tmp_path / "out"
+    compile_graph(g, calib, "host", str(out), "k", "test")
+    built = Built(str(out))
+    q_in = built.quantize_input(samples)
+    want = reference.run_batch(built.int_graph, q_in)
+    got, _ = built.execute("host", q_in)
+    assert np.array_equal(got, want), f"C and reference differ in {int((got != want).sum())} values"
+    return built
+
+
+dims = st.integers(1, 7)
+acts = st.sampled_from([None, (0.0, np.inf), (0.0, 6.0), (-1.0, 1.0)])
+
+
+@SETTINGS
+@given(h=dims, w=dims, c=st.integers(1, 6), mult=st.integers(1, 3), k=st.integers(1, 3), stride=st.integers(1, 2),
+       dil=st.integers(1, 2), pads=st.tuples(*[st.integers(0, 2)] * 4), depthwise=st.booleans(), act=acts,
+       seed=st.integers(0, 2**16))
+def test_conv2d(tmp_path, h, w, c, mult, k, stride, dil, pads, depthwise, act, seed):
+    rng = np.random.default_rng(seed)
+    if h + pads[0] + pads[2] < dil * (k - 1) + 1 or w + pads[1] + pads[3] < dil * (k - 1) + 1:
+        h, w = h + dil * k, w + dil * k
+    groups = c if depthwise else 1
+    out_c = c * mult if depthwise else mult * 2
+    wts = rng.normal(0, 1, (out_c, k, k, c // groups))
+    wts[0] *= 1e-3                                   # a near-dead channel: tiny scale, large multiplier
+    g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads,
+                                            "groups": groups, "act": act}, [wts, rng.normal(0, 1, out_c)])
+    check(tmp_path, g, rng)
+
+
+@SETTINGS
+@given(k=st.integers(1, 40), m=st.integers(1, 20), act=acts, seed=st.integers(0, 2**16))
+def test_fully_connected(tmp_path, k, m, act, seed):
+    rng = np.random.default_rng(seed)
+    g = graph_of("FullyConnected", (1, k), {"act": act}, [rng.normal(0, 1, (m, k)), rng.normal(0, 3, m)])
+    check(tmp_path, g, rng)
+
+
+@SETTINGS
+@given(op=st.sampled_from(["Add", "Sub", "Mul"]), shape=st.tuples(dims, dims, st.integers(1, 5)),
+       bcast=st.sampled_from(["same", "channel", "scalar", "row"]), act=acts, seed=st.integers(0, 2**16))
+def test_elementwise_binary(tmp_path, op, shape, bcast, act, seed):
+    rng = np.random.default_rng(seed)
+    x_shape = (1,) + shape
+    cshape = {"same": x_shape, "channel": (shape[-1],), "scalar": (1,), "row": (1, 1, shape[1], 1)}[bcast]
+    g = graph_of(op, x_shape, {"act": act}, [rng.normal(0, 4, cshape)])
+    check(tmp_path, g, rng)
+
+
+@SETTINGS
+@given(op=st.sampled_from(["Add", "Sub", "Mul"]), shape=st.tuples(dims, dims, st.integers(1, 5)), seed=st.integers(0, 2**16))
+def test_elementwise_two_activations(tmp_path, op, shape, seed):
+    """Both operands are activations with different scales (a ResNet skip connection)."""
+    rng = np.random.default_rng(seed)
+    pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Relu", "pre_b", ["x"], ["b"], {})]
+    g = graph_of(op, (1,) + shape, {"act": None}, [], pre, {"ka": np.array([rng.uniform(-5, 5)])})
+    check(tmp_path, g, rng)
+
+
+@SETTINGS
+@given(op=st.sampled_from(["MaxPool2D", "AvgPool2D"]), h=dims, w=dims, c=st.integers(1, 5), k=st.integers(1, 3),
+       stride=st.integers(1, 3), pad=st.integers(0, 1), act=acts, seed=st.integers(0, 2**16))
+def test_pool(tmp_path, op, h, w, c, k, stride, pad, act, seed):
+    rng = np.random.default_rng(seed)
+    pad = min(pad, k - 1)
+    h, w = max(h, k), max(w, k)
+    g = graph_of(op, (1, h, w, c), {"kernel": (k, k), "strides": (stride, stride), "pads": (pad, pad, pad, pad), "act": act})
+    check(tmp_path, g, rng)
+
+
+@SETTINGS
+@given(op=st.sampled_from(["Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh"]), n=st.integers(1, 300),
+       scale=st.sampled_from([0.01, 1.0, 30.0]), seed=st.integers(0, 2**16))
+def test_lookup_table_ops(tmp_path, op, n, scale, seed):
+    rng = np.random.default_rng(seed)
+    attrs = {"Clip": {"min": -0.5, "max": 2.0}, "LeakyRelu": {"alpha": 0.1}}.get(op, {})
+    g = graph_of(op, (1, n), attrs)
+    g.nodes[0].name = "standalone"          # not fused: nothing precedes it
+    check(tmp_path, g, rng, scale)
+
+
+@SETTINGS
+@given(rows=st.integers(1, 4), cols=st.integers(1, 40), scale=st.sampled_from([0.1, 1.0, 10.0]), seed=st.integers(0, 2**16))
+def test_softmax(tmp_path, rows, cols, scale, seed):
+    rng = np.random.default_rng(seed)
+    built = check(tmp_path, graph_of("Softmax", (rows, cols), {}), rng, scale)
+    assert built.int_graph.tensors["y"].quant.scalar_zp == -128
+
+
+@SETTINGS
+@given(shape=st.tuples(dims, dims, dims), perm=st.permutations([1, 2, 3]), seed=st.integers(0, 2**16))
+def test_transpose(tmp_path, shape, perm, seed):
+    rng = np.random.default_rng(seed)
+    check(tmp_path, graph_of("Transpose", (1,) + shape, {"perm": (0,) + tuple(perm)}), rng)
+
+
+@SETTINGS
+@given(shape=st.tuples(dims, dims, dims), pads=st.lists(st.integers(0, 2), min_size=8, max_size=8), seed=st.integers(0, 2**16))
+def test_pad(tmp_path, shape, pads, seed):
+    rng = np.random.default_rng(seed)
+    pads[0] = pads[4] = 0
+    check(tmp_path, graph_of("Pad", (1,) + shape, {"pads": tuple(pads)}), rng)
+
+
+@SETTINGS
+@given(shape=st.tuples(dims, dims, dims), axis=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_concat_with_requantization(tmp_path, shape, axis, seed):
+    rng = np.random.default_rng(seed)
+    pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Relu", "pre_b", ["x"], ["b"], {})]
+    g = graph_of("Concat", (1,) + shape, {"axis": axis}, [], pre, {"ka": np.array([rng.uniform(2, 9)])})
+    check(tmp_path, g, rng)
