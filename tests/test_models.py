@@ -52,3 +52,18 @@ def test_ad01_reconstruction_mse_within_10_percent_of_float(built):
     mse_int = float(((recon.reshape(x.shape) - x) ** 2).mean())
     mse_float = float(((float_recon - x) ** 2).mean())
     assert mse_int <= 1.10 * mse_float, (mse_int, mse_float)
+
+
+@pytest.mark.parametrize("target", ["cortex-m0", "cortex-m3"])
+def test_other_cortex_m_targets_are_bit_exact(built, target):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    out, inputs, _ = built("digits_cnn")
+    r = verify(str(out), target, str(inputs))
+    assert r["bit_exact"] and r["float_helpers"] == [], r
+
+
+def test_model_too_big_for_target_is_refused_with_sizes(built):
+    from edgec.errors import TargetError
+    out, inputs, _ = built("vww")
+    with pytest.raises(TargetError, match="does not fit cortex-m0"):
+        verify(str(out), "cortex-m0", str(inputs))
