@@ -21,7 +21,7 @@ KERNEL_FILE = {
     "Add": "edgec_add_s8.c", "Sub": "edgec_add_s8.c", "Mul": "edgec_mul_s8.c",
     "MaxPool2D": "edgec_maxpool_s8.c", "AvgPool2D": "edgec_avgpool_s8.c", "Lut": "edgec_lut_s8.c",
     "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
-    "Concat": "edgec_concat_s8.c",
+    "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
 }
 C_TYPES = {"int8": "int8_t", "int32": "int32_t"}
 
@@ -170,6 +170,15 @@ def _node_call(e: _Emitter, i: int, node) -> str | None:
         p = e.param("edgec_pad_params", base, dict(in_shape=_pad4(ish), before=before, out_shape=_pad4(osh),
                                                    value=a["pad_value"]))
         return f"edgec_pad_s8(&{p}, {ins[0]}, {out});"
+    if node.op == "Upsample":
+        p = e.param("edgec_upsample_params", base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3],
+                                                        scale_h=a["scale"][0], scale_w=a["scale"][1]))
+        return f"edgec_upsample_s8(&{p}, {ins[0]}, {out});"
+    if node.op == "Slice":
+        r = len(ish)
+        p = e.param("edgec_slice_params", base, dict(in_shape=_pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]),
+                                                     end=(1,) * (4 - r) + tuple(a["end"])))
+        return f"edgec_slice_s8(&{p}, {ins[0]}, {out});"
     if node.op == "Concat":
         axis, offset, lines = a["axis"], 0, []
         outer = int(np.prod(osh[:axis]))

@@ -35,9 +35,13 @@ def import_model(path: str) -> Graph:
     if ext == ".onnx":
         from .importers.onnx import import_onnx
         return import_onnx(path)
+    if ext in (".h5", ".hdf5", ".keras"):
+        from .importers.keras import import_keras
+        return import_keras(path)
     if not os.path.exists(path):
         raise ModelFormatError("no such file", where=path)
-    raise ModelFormatError(f"unsupported model format '{ext or '(none)'}'", where=path, hint="edgec reads .onnx models")
+    raise ModelFormatError(f"unsupported model format '{ext or '(none)'}'", where=path,
+                           hint="edgec reads .onnx, Keras .h5/.keras and Darknet .cfg (+ .weights) models")
 
 
 def model_c_name(name: str) -> str:

@@ -28,7 +28,13 @@ OPS = {
     "LeakyRelu": "x; attrs alpha",
     "Sigmoid": "x",
     "Tanh": "x",
+    "Swish": "x * sigmoid(x)",
+    "HardSigmoid": "clip(alpha * x + beta, 0, 1); attrs alpha, beta",
+    "HardSwish": "x * relu6(x + 3) / 6",
+    "Mish": "x * tanh(softplus(x))",
     "Softmax": "x over the last axis",
+    "Upsample": "x; attrs scale (sh, sw): nearest neighbour",
+    "Slice": "x; attrs begin, end (per axis, step 1)",
     "Reshape": "x; attrs shape (an alias: no data moves)",
     "Transpose": "x; attrs perm",
     "Pad": "x; attrs pads (before..., after...), constant zero",
@@ -37,7 +43,7 @@ OPS = {
 }
 
 #: Unary element-wise ops: in the integer graph each one becomes a 256-entry lookup table.
-ELEMENTWISE_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh")
+ELEMENTWISE_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Swish", "HardSigmoid", "HardSwish", "Mish")
 
 
 @dataclass

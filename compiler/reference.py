@@ -80,6 +80,10 @@ FLOAT_UNARY = {
     "LeakyRelu": lambda n, x: np.where(x >= 0, x, x * n.attrs["alpha"]),
     "Sigmoid": lambda n, x: _sigmoid(x),
     "Tanh": lambda n, x: np.tanh(x),
+    "Swish": lambda n, x: x * _sigmoid(x),
+    "HardSigmoid": lambda n, x: np.clip(n.attrs["alpha"] * x + n.attrs["beta"], 0, 1),
+    "HardSwish": lambda n, x: x * np.clip(x + 3, 0, 6) / 6,
+    "Mish": lambda n, x: x * np.tanh(np.logaddexp(0, x)),
 }
 
 
@@ -105,6 +109,15 @@ def concat_any(node, *xs):
     return np.concatenate(xs, axis=node.attrs["axis"])
 
 
+def upsample_any(node, x):
+    sh, sw = node.attrs["scale"]
+    return np.repeat(np.repeat(x, sh, axis=1), sw, axis=2)
+
+
+def slice_any(node, x):
+    return x[tuple(slice(b, e) for b, e in zip(node.attrs["begin"], node.attrs["end"]))]
+
+
 def pad_f32(node, x):
     r = x.ndim
     p = node.attrs["pads"]
@@ -125,6 +138,8 @@ FLOAT_OPS = {
     "Transpose": lambda n, x: np.transpose(x, n.attrs["perm"]),
     "Pad": pad_f32,
     "Concat": concat_any,
+    "Upsample": lambda n, x: upsample_any(n, x),
+    "Slice": lambda n, x: slice_any(n, x),
     **FLOAT_UNARY,
 }
 
@@ -226,6 +241,8 @@ INT_OPS = {
     "Transpose": lambda n, x: np.transpose(x, n.attrs["perm"]),
     "Pad": pad_s8,
     "Concat": concat_s8,
+    "Upsample": upsample_any,
+    "Slice": slice_any,
 }
 
 # ---------------------------------------------------------------------------------------------

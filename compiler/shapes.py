@@ -10,6 +10,16 @@ def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_afte
     return (size + pad_before + pad_after - dil * (k - 1) - 1) // stride + 1
 
 
+def same_pads(in_hw, kernel, strides, dilations) -> tuple:
+    """TensorFlow's "same" padding (extra padding at the end): (top, left, bottom, right)."""
+    pads = []
+    for size, k, st, d in zip(in_hw, kernel, strides, dilations):
+        out = -(-size // st)
+        total = max(0, (out - 1) * st + d * (k - 1) + 1 - size)
+        pads.append((total // 2, total - total // 2))
+    return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+
+
 def _conv2d(node, s):
     n, h, w, _ = s[0]
     o, kh, kw, _ = s[1]
@@ -57,6 +67,10 @@ SHAPE_FNS = {
     "MaxPool2D": _pool, "AvgPool2D": _pool,
     "Relu": lambda n, s: [s[0]], "Clip": lambda n, s: [s[0]], "LeakyRelu": lambda n, s: [s[0]],
     "Sigmoid": lambda n, s: [s[0]], "Tanh": lambda n, s: [s[0]], "Softmax": lambda n, s: [s[0]],
+    "Swish": lambda n, s: [s[0]], "HardSigmoid": lambda n, s: [s[0]], "HardSwish": lambda n, s: [s[0]],
+    "Mish": lambda n, s: [s[0]],
+    "Upsample": lambda n, s: [(s[0][0], s[0][1] * n.attrs["scale"][0], s[0][2] * n.attrs["scale"][1], s[0][3])],
+    "Slice": lambda n, s: [tuple(n.attrs["end"][i] - n.attrs["begin"][i] for i in range(len(s[0])))],
     "BatchNorm": lambda n, s: [s[0]],
     "Reshape": _reshape,
     "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],

@@ -19,7 +19,6 @@ SIGMOID_Q = (1.0 / 256, -128)
 TANH_Q = (1.0 / 128, 0)
 SOFTMAX_Q = (1.0 / 256, -128)
 ADD_LEFT_SHIFT = 20
-SAME_QUANT_AS_INPUT = ("MaxPool2D", "AvgPool2D", "Reshape", "Transpose", "Pad")
 
 
 def activation_quant(lo: float, hi: float) -> tuple:
@@ -161,7 +160,7 @@ class _Quantizer:
     def q_Reshape(self, node):
         self._same_as_input(node)
 
-    q_Transpose = q_Reshape
+    q_Transpose = q_Upsample = q_Slice = q_Reshape
 
     def q_Pad(self, node):
         node.attrs["pad_value"] = self._same_as_input(node).scalar_zp

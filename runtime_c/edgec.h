@@ -52,6 +52,14 @@ typedef struct {
     int32_t outer, in_inner, out_inner, offset, requant, in_zp, multiplier, shift, out_zp;
 } edgec_concat_params;
 
+typedef struct {
+    int32_t batch, in_h, in_w, c, scale_h, scale_w;
+} edgec_upsample_params;
+
+typedef struct {
+    int32_t in_shape[4], begin[4], end[4];
+} edgec_slice_params;
+
 void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, const int8_t *weights, const int32_t *bias,
                      const int32_t *multiplier, const int32_t *shift, int8_t *out);
 void edgec_fully_connected_s8(const edgec_fully_connected_params *p, const int8_t *in, const int8_t *weights,
@@ -66,5 +74,7 @@ void edgec_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t cols, cons
 void edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_s8(const edgec_pad_params *p, const int8_t *in, int8_t *out);
 void edgec_concat_s8(const edgec_concat_params *p, const int8_t *in, int8_t *out);
+void edgec_upsample_s8(const edgec_upsample_params *p, const int8_t *in, int8_t *out);
+void edgec_slice_s8(const edgec_slice_params *p, const int8_t *in, int8_t *out);
 
 #endif

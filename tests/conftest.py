@@ -56,6 +56,29 @@ CASES = {
 }
 
 
+def _vww():
+    return np.concatenate([data("vww_input_float_0to1_NHWC.npy"), extra("vww_crops") / np.float32(255)])
+
+
+def _ic():
+    return np.concatenate([data("ic_input_float_0to255_NHWC.npy"), extra("ic_crops").astype(np.float32)])
+
+
+#: Keras models; `reference` is the shared Keras output for the first len(reference) inputs.
+KERAS_CASES = {
+    "vww_h5": Case("vww_96.h5", _vww, _vww),
+    "vww_keras": Case("vww_96.keras", _vww, _vww),
+    "resnet_h5": Case("pretrainedResnet.h5", _ic, _ic),
+    "resnet_keras": Case("pretrainedResnet.keras", _ic, _ic),
+    "ad01_h5": Case("ad01.h5", lambda: data("ad_inputs_float_x640.npy"), lambda: data("ad_inputs_float_x640.npy")),
+    "digits_keras": Case("digits_keras_cnn.keras", lambda: _digits().reshape(-1, 8, 8, 1),
+                         lambda: data("digits_X_test_float_0to1_x64.npy").reshape(-1, 8, 8, 1)),
+}
+KERAS_REFERENCE = {"vww_h5": "vww_96_h5_output.npy", "vww_keras": "vww_96_h5_output.npy",
+                   "resnet_h5": "ic_pretrainedResnet_h5_output.npy", "resnet_keras": "ic_pretrainedResnet_h5_output.npy",
+                   "ad01_h5": "ad01_h5_output.npy", "digits_keras": "digits_keras_cnn_test_probs.npy"}
+
+
 def require(*tools):
     """Fail (not skip) when a tool the suite needs is missing: a skipped check proves nothing."""
     missing = [t for t in tools if shutil.which(t) is None]
@@ -71,7 +94,7 @@ def built(tmp_path_factory):
 
     def get(name):
         if name not in cache:
-            case = CASES[name]
+            case = {**CASES, **KERAS_CASES}[name]
             d = tmp_path_factory.mktemp(name)
             np.save(d / "calib.npy", case.calibration())
             np.save(d / "inputs.npy", case.inputs())

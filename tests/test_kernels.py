@@ -116,11 +116,11 @@ def test_pool(tmp_path, op, h, w, c, k, stride, pad, act, seed):
 
 
 @SETTINGS
-@given(op=st.sampled_from(["Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh"]), n=st.integers(1, 300),
+@given(op=st.sampled_from(["Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Swish", "HardSigmoid", "HardSwish", "Mish"]), n=st.integers(1, 300),
        scale=st.sampled_from([0.01, 1.0, 30.0]), seed=st.integers(0, 2**16))
 def test_lookup_table_ops(tmp_path, op, n, scale, seed):
     rng = np.random.default_rng(seed)
-    attrs = {"Clip": {"min": -0.5, "max": 2.0}, "LeakyRelu": {"alpha": 0.1}}.get(op, {})
+    attrs = {"Clip": {"min": -0.5, "max": 2.0}, "LeakyRelu": {"alpha": 0.1}, "HardSigmoid": {"alpha": 0.2, "beta": 0.5}}.get(op, {})
     g = graph_of(op, (1, n), attrs)
     g.nodes[0].name = "standalone"          # not fused: nothing precedes it
     check(tmp_path, g, rng, scale)
@@ -156,3 +156,20 @@ def test_concat_with_requantization(tmp_path, shape, axis, seed):
     pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Relu", "pre_b", ["x"], ["b"], {})]
     g = graph_of("Concat", (1,) + shape, {"axis": axis}, [], pre, {"ka": np.array([rng.uniform(2, 9)])})
     check(tmp_path, g, rng)
+
+
+@SETTINGS
+@given(shape=st.tuples(dims, dims, dims), sh=st.integers(1, 3), sw=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_upsample(tmp_path, shape, sh, sw, seed):
+    check(tmp_path, graph_of("Upsample", (1,) + shape, {"scale": (sh, sw)}), np.random.default_rng(seed))
+
+
+@SETTINGS
+@given(shape=st.tuples(dims, dims, dims), data=st.data(), seed=st.integers(0, 2**16))
+def test_slice(tmp_path, shape, data, seed):
+    begin, end = [0], [1]
+    for d in shape:
+        b = data.draw(st.integers(0, d - 1))
+        begin.append(b)
+        end.append(data.draw(st.integers(b + 1, d)))
+    check(tmp_path, graph_of("Slice", (1,) + shape, {"begin": tuple(begin), "end": tuple(end)}), np.random.default_rng(seed))

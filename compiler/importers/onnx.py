@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
-from ..ir import Graph, Node, Tensor, unique_name
-from ..shapes import output_shapes
+from ..ir import Graph
+from ..shapes import same_pads
+from .builder import GraphBuilder
 
 NCHW_IN_NHWC = (0, 3, 1, 2)
 
@@ -54,17 +55,16 @@ def load_onnx(path: str):
     return model
 
 
-class _Importer:
+class _Importer(GraphBuilder):
     def __init__(self, model, path):
         import onnx
         from onnx import numpy_helper
+        super().__init__()
         self.onnx, self.nh = onnx, numpy_helper
         self.model, self.path = model, path
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.consts: dict = {}
         self.vals: dict = {}
-        self.tensors: dict = {}
-        self.nodes: list = []
         self.materialized: dict = {}
 
     # -- helpers -----------------------------------------------------------------------------
@@ -73,22 +73,6 @@ class _Importer:
 
     def attrs(self, node):
         return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-    def add_tensor(self, base, shape, data=None):
-        name = unique_name(self.tensors, base)
-        self.tensors[name] = Tensor(name, tuple(shape), "float32" if data is None else str(data.dtype),
-                                    None if data is None else np.ascontiguousarray(data))
-        return name
-
-    def const(self, base, array):
-        return self.add_tensor(base, np.asarray(array).shape, np.asarray(array, dtype=np.float32))
-
-    def emit(self, op, name, inputs, out_base, attrs=None):
-        node = Node(op, unique_name({n.name for n in self.nodes}, name), list(inputs), [], attrs or {})
-        shapes = output_shapes(node, [self.tensors[i].shape for i in inputs])
-        node.outputs = [self.add_tensor(out_base, shapes[0])]
-        self.nodes.append(node)
-        return node.outputs[0]
 
     def shape(self, onnx_name):
         if onnx_name in self.consts and onnx_name not in self.vals:
@@ -170,7 +154,7 @@ class _Importer:
                 raise UnsupportedOpError(f"output {vo.name} is a constant", where=os.path.basename(self.path))
             outputs.append(self.plain(vo.name))
         name = os.path.splitext(os.path.basename(self.path))[0]
-        return Graph(name, self.nodes, self.tensors, inputs, outputs,
+        return self.graph(name, inputs, outputs,
                      {"source": os.path.abspath(self.path), "format": "onnx",
                       "input_names": [vi.name for vi in g.input if vi.name not in self.consts],
                       "output_names": [vo.name for vo in g.output]})
@@ -195,12 +179,8 @@ def _pads2d(imp, node, a, in_hw, kernel, strides, dil=(1, 1)):
         return (p[0], p[1], p[2], p[3])
     if auto == "VALID":
         return (0, 0, 0, 0)
-    pads = []
-    for size, k, s, d in zip(in_hw, kernel, strides, dil):
-        out = -(-size // s)
-        total = max(0, (out - 1) * s + d * (k - 1) + 1 - size)
-        pads.append((total // 2, total - total // 2) if auto == "SAME_UPPER" else (total - total // 2, total // 2))
-    return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+    t, l, b, r = same_pads(in_hw, kernel, strides, dil)
+    return (t, l, b, r) if auto == "SAME_UPPER" else (b, r, t, l)
 
 
 def _conv(imp, node, a):

@@ -1,0 +1,380 @@
+"""Keras → IR, without TensorFlow or Keras: the model config is JSON, the weights are HDF5 (h5py).
+
+Reads Keras 2 / tf.keras `.h5` files (root attribute `model_config`, weights under `model_weights/<layer>`
+in the order of the group's `weight_names`) and Keras 3 `.keras` zips (`config.json` +
+`model.weights.h5`, weights under `layers/<layer>/vars/<i>` in creation order).  Keras is channels-last,
+so feature maps are already NHWC.  Sequential and functional models; one call per layer (shared
+layers are refused)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from ..errors import ModelFormatError, UnsupportedOpError
+from ..ir import Graph
+from .builder import GraphBuilder
+
+MAX_FILE_BYTES = 2 << 30
+
+
+def _layers_of(config: dict) -> tuple[list, bool]:
+    cfg = config.get("config", {})
+    layers = cfg if isinstance(cfg, list) else cfg.get("layers")
+    if not isinstance(layers, list):
+        raise ModelFormatError("model config has no layer list")
+    return layers, config.get("class_name") == "Sequential"
+
+
+class _Weights:
+    """Per-layer weight arrays in creation order, from either file layout."""
+
+    def __init__(self, h5, keras3: bool):
+        self.h5, self.keras3 = h5, keras3
+        self.by_name = {}
+        if keras3 and "layers" in h5:
+            for key, grp in h5["layers"].items():
+                vars_ = grp.get("vars")
+                name = vars_.attrs.get("name", key) if vars_ is not None else key
+                self.by_name[name.decode() if isinstance(name, bytes) else name] = grp
+                self.by_name.setdefault(key, grp)
+
+    def get(self, layer: str) -> list:
+        if self.keras3:
+            grp = self.by_name.get(layer)
+            if grp is None or "vars" not in grp:
+                return []
+            v = grp["vars"]
+            return [np.asarray(v[str(i)]) for i in range(len(v))]
+        root = self.h5["model_weights"] if "model_weights" in self.h5 else self.h5
+        if layer not in root:
+            return []
+        grp = root[layer]
+        names = [n.decode() if isinstance(n, bytes) else n for n in grp.attrs.get("weight_names", [])]
+        return [np.asarray(grp[n]) for n in names]
+
+
+class _KerasImporter(GraphBuilder):
+    def __init__(self, path, config, weights, keras_version):
+        super().__init__()
+        self.path, self.config, self.w = path, config, weights
+        self.keras3 = keras_version.startswith("3")
+        self.out = {}                # keras layer name -> IR tensor
+
+    def where(self, layer):
+        return f"{os.path.basename(self.path)}: layer {layer.get('name') or layer['config'].get('name')} ({layer['class_name']})"
+
+    def run(self) -> Graph:
+        layers, sequential = _layers_of(self.config)
+        unknown = [f"{l['config'].get('name', '?')} ({l['class_name']})" for l in layers if l.get("class_name") not in LAYERS]
+        if unknown:
+            raise UnsupportedOpError(f"{len(unknown)} unsupported layer(s): {', '.join(unknown)}",
+                                     where=os.path.basename(self.path), hint=f"supported layers: {', '.join(sorted(LAYERS))}")
+        inputs = []
+        prev = None
+        for i, layer in enumerate(layers):
+            cfg = layer["config"]
+            name = layer.get("name") or cfg.get("name")
+            if layer["class_name"] == "InputLayer":
+                shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+                prev = self.out[name] = self.add_tensor(name, [1] + [int(d) for d in shape[1:]])
+                inputs.append(prev)
+                continue
+            if sequential:
+                if prev is None:                      # Keras 2 Sequential without InputLayer
+                    shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
+                    if not shape:
+                        raise ModelFormatError("the first layer declares no input shape", where=self.where(layer))
+                    prev = self.add_tensor("input", [1] + [int(d) for d in shape[1:]])
+                    inputs.append(prev)
+                ins = [prev]
+            else:
+                ins = [self.out[n] for n in self._inbound(layer)]
+            try:
+                prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
+            except (KeyError, IndexError, ValueError, TypeError) as e:
+                raise ModelFormatError(f"malformed layer config or weights ({type(e).__name__}: {e})", where=self.where(layer)) from None
+        if sequential:
+            outputs = [prev]
+        else:
+            outputs = [self.out[ref[0]] for ref in _refs(self.config["config"]["output_layers"])]
+        name = os.path.splitext(os.path.basename(self.path))[0]
+        return self.graph(name, inputs, outputs, {"source": os.path.abspath(self.path), "format": "keras"})
+
+    def _inbound(self, layer) -> list:
+        nodes = layer.get("inbound_nodes") or []
+        if len(nodes) != 1:
+            raise UnsupportedOpError(f"layer called {len(nodes)} times (shared layers are not supported)", where=self.where(layer))
+        node = nodes[0]
+        if isinstance(node, dict):                     # Keras 3: {"args": [...], "kwargs": {...}}
+            names = []
+
+            def walk(v):
+                if isinstance(v, dict):
+                    if v.get("class_name") == "__keras_tensor__":
+                        names.append(v["config"]["keras_history"][0])
+                    else:
+                        for x in v.values():
+                            walk(x)
+                elif isinstance(v, list):
+                    for x in v:
+                        walk(x)
+            walk(node.get("args", []))
+            return names
+        return [ref[0] for ref in node]                # Keras 2: [[name, node, tensor, kwargs], ...]
+
+
+def _refs(v):
+    """output_layers is [name, 0, 0] or [[name, 0, 0], ...]."""
+    return [v] if v and isinstance(v[0], str) else v
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
+
+
+def _padding(cfg):
+    p = cfg.get("padding", "valid")
+    if p not in ("same", "valid"):
+        raise UnsupportedOpError(f"padding '{p}'")
+    return p
+
+
+def _check_channels_last(cfg):
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise UnsupportedOpError("data_format channels_first", hint="save the model channels_last")
+
+
+def _act(b, name, x, cfg):
+    kind = cfg.get("activation") or "linear"
+    params = {"alpha": 1 / 6 if b.keras3 else 0.2} if kind == "hard_sigmoid" else {}   # Keras 3: relu6(x+3)/6
+    return b.activation(name, x, kind, where=name, **params)
+
+
+def _conv2d(b, name, cfg, ins, w):
+    _check_channels_last(cfg)
+    kernel, bias = w[0], (w[1] if cfg.get("use_bias", True) else None)
+    groups = int(cfg.get("groups", 1))
+    y = b.conv2d(name, ins[0], np.transpose(kernel, (3, 0, 1, 2)), bias, _pair(cfg.get("strides", 1)),
+                 _pair(cfg.get("dilation_rate", 1)), _padding(cfg), groups)
+    return _act(b, name, y, cfg)
+
+
+def _depthwise(b, name, cfg, ins, w):
+    _check_channels_last(cfg)
+    kernel, bias = w[0], (w[1] if cfg.get("use_bias", True) else None)   # [kh, kw, c, mult]
+    kh, kw, c, m = kernel.shape
+    ohwi = np.transpose(kernel.reshape(kh, kw, c * m), (2, 0, 1))[..., None]   # out channel = c*m + j
+    y = b.conv2d(name, ins[0], ohwi, bias, _pair(cfg.get("strides", 1)), _pair(cfg.get("dilation_rate", 1)),
+                 _padding(cfg), c)
+    return _act(b, name, y, cfg)
+
+
+def _separable(b, name, cfg, ins, w):
+    _check_channels_last(cfg)
+    dw, pw = w[0], w[1]
+    bias = w[2] if cfg.get("use_bias", True) else None
+    kh, kw, c, m = dw.shape
+    ohwi = np.transpose(dw.reshape(kh, kw, c * m), (2, 0, 1))[..., None]
+    y = b.conv2d(f"{name}_depthwise", ins[0], ohwi, None, _pair(cfg.get("strides", 1)), _pair(cfg.get("dilation_rate", 1)),
+                 _padding(cfg), c)
+    y = b.conv2d(f"{name}_pointwise", y, np.transpose(pw, (3, 0, 1, 2)), bias)
+    return _act(b, name, y, cfg)
+
+
+def _conv1d(b, name, cfg, ins, w):
+    """[N, L, C] as [N, 1, L, C] through Conv2D."""
+    if cfg.get("padding") == "causal":
+        raise UnsupportedOpError("causal padding")
+    n, length, c = b.shape_of(ins[0])
+    x = b.emit("Reshape", f"{name}_as_2d", [ins[0]], None, {"shape": (n, 1, length, c)})
+    kernel = w[0]                                                          # [k, cin/g, cout]
+    bias = w[1] if cfg.get("use_bias", True) else None
+    ohwi = np.transpose(kernel, (2, 0, 1))[:, None]                        # [cout, 1, k, cin/g]
+    stride, dil = _pair(cfg.get("strides", 1))[0], _pair(cfg.get("dilation_rate", 1))[0]
+    y = b.conv2d(name, x, ohwi, bias, (1, stride), (1, dil), _padding(cfg), int(cfg.get("groups", 1)))
+    _, _, lo, co = b.shape_of(y)
+    y = b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, co)})
+    return _act(b, name, y, cfg)
+
+
+def _dense(b, name, cfg, ins, w):
+    x = ins[0]
+    if len(b.shape_of(x)) != 2:
+        raise UnsupportedOpError(f"Dense on a rank-{len(b.shape_of(x))} input", hint="add a Flatten before it")
+    y = b.dense(name, x, w[0].T, w[1] if cfg.get("use_bias", True) else None)
+    return _act(b, name, y, cfg)
+
+
+def _batchnorm(b, name, cfg, ins, w):
+    axis = cfg.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) else axis
+    rank = len(b.shape_of(ins[0]))
+    if axis % rank != rank - 1:
+        raise UnsupportedOpError(f"BatchNormalization over axis {axis}", hint="only the channel (last) axis")
+    w = list(w)
+    ch = b.shape_of(ins[0])[-1]
+    gamma = w.pop(0) if cfg.get("scale", True) else np.ones(ch)
+    beta = w.pop(0) if cfg.get("center", True) else np.zeros(ch)
+    return b.batchnorm(name, ins[0], gamma, beta, w[0], w[1], cfg.get("epsilon", 1e-3))
+
+
+def _activation(b, name, cfg, ins, w):
+    return _act(b, name, ins[0], cfg)
+
+
+def _relu(b, name, cfg, ins, w):
+    mx, slope, thr = cfg.get("max_value"), float(cfg.get("negative_slope", 0.0) or 0.0), float(cfg.get("threshold", 0.0) or 0.0)
+    if thr != 0.0:
+        raise UnsupportedOpError("ReLU with a threshold")
+    if slope:
+        y = b.emit("LeakyRelu", name, ins, None, {"alpha": slope})
+        return y if mx is None else b.emit("Clip", f"{name}_max", [y], None, {"min": -np.inf, "max": float(mx)})
+    if mx is None:
+        return b.emit("Relu", name, ins)
+    return b.emit("Clip", name, ins, None, {"min": 0.0, "max": float(mx)})
+
+
+def _leaky(b, name, cfg, ins, w):
+    alpha = cfg.get("negative_slope", cfg.get("alpha", 0.3))
+    return b.emit("LeakyRelu", name, ins, None, {"alpha": float(alpha)})
+
+
+def _binary(op):
+    def f(b, name, cfg, ins, w):
+        y = ins[0]
+        for k, other in enumerate(ins[1:]):
+            y = b.emit(op, name if k == len(ins) - 2 else f"{name}_{k}", [y, other], None, {"act": None})
+        return y
+    return f
+
+
+def _concat(b, name, cfg, ins, w):
+    rank = len(b.shape_of(ins[0]))
+    return b.emit("Concat", name, ins, None, {"axis": int(cfg.get("axis", -1)) % rank})
+
+
+def _pool(op, global_=False):
+    def f(b, name, cfg, ins, w):
+        _check_channels_last(cfg)
+        x = ins[0]
+        _, h, wd, c = b.shape_of(x)
+        if global_:
+            y = b.pool(op, name, x, (h, wd), (1, 1), (0, 0, 0, 0))
+            if cfg.get("keepdims"):
+                return y
+            return b.emit("Reshape", f"{name}_flat", [y], None, {"shape": (1, c)})
+        pool = _pair(cfg.get("pool_size", 2))
+        strides = _pair(cfg.get("strides") or pool)
+        return b.pool(op, name, x, pool, strides, _padding(cfg))
+    return f
+
+
+def _flatten(b, name, cfg, ins, w):
+    shape = b.shape_of(ins[0])
+    return b.emit("Reshape", name, ins, None, {"shape": (shape[0], int(np.prod(shape[1:])))})
+
+
+def _reshape(b, name, cfg, ins, w):
+    target = [int(d) for d in cfg["target_shape"]]
+    size = int(np.prod(b.shape_of(ins[0])[1:]))
+    if -1 in target:
+        target[target.index(-1)] = size // int(np.prod([d for d in target if d != -1]))
+    return b.emit("Reshape", name, ins, None, {"shape": tuple([1] + target)})
+
+
+def _identity(b, name, cfg, ins, w):
+    return ins[0]
+
+
+def _zero_pad(b, name, cfg, ins, w):
+    _check_channels_last(cfg)
+    p = cfg.get("padding", 1)
+    if isinstance(p, int):
+        (t, bt), (l, r) = (p, p), (p, p)
+    else:
+        (t, bt), (l, r) = [_pair(x) for x in p]
+    return b.emit("Pad", name, ins, None, {"pads": (0, t, l, 0, 0, bt, r, 0)})
+
+
+def _affine(b, name, x, mul, add):
+    """x * mul + add with per-channel (or scalar) constants."""
+    y = b.emit("Mul", f"{name}_mul", [x, b.const(f"{name}_k", np.atleast_1d(mul))], None, {"act": None})
+    return b.emit("Add", name, [y, b.const(f"{name}_c", np.atleast_1d(add))], None, {"act": None})
+
+
+def _rescaling(b, name, cfg, ins, w):
+    return _affine(b, name, ins[0], np.asarray(cfg.get("scale", 1.0), np.float64), np.asarray(cfg.get("offset", 0.0), np.float64))
+
+
+def _normalization(b, name, cfg, ins, w):
+    if cfg.get("mean") is not None and not w:
+        mean, var = np.asarray(cfg["mean"], np.float64), np.asarray(cfg["variance"], np.float64)
+    else:
+        mean, var = w[0].astype(np.float64), w[1].astype(np.float64)
+    if cfg.get("invert"):
+        raise UnsupportedOpError("Normalization with invert=True")
+    k = 1.0 / np.sqrt(np.maximum(var, 1e-7))
+    return _affine(b, name, ins[0], k.reshape(-1), (-mean * k).reshape(-1))
+
+
+def _softmax(b, name, cfg, ins, w):
+    axis = cfg.get("axis", -1)
+    if (axis[0] if isinstance(axis, list) else axis) not in (-1, len(b.shape_of(ins[0])) - 1):
+        raise UnsupportedOpError("Softmax over a non-last axis")
+    return b.emit("Softmax", name, ins)
+
+
+LAYERS = {
+    "InputLayer": None, "Conv2D": _conv2d, "DepthwiseConv2D": _depthwise, "SeparableConv2D": _separable,
+    "Conv1D": _conv1d, "Dense": _dense, "BatchNormalization": _batchnorm, "Activation": _activation,
+    "ReLU": _relu, "LeakyReLU": _leaky, "Add": _binary("Add"), "Multiply": _binary("Mul"),
+    "Subtract": _binary("Sub"), "Concatenate": _concat,
+    "MaxPooling2D": _pool("MaxPool2D"), "AveragePooling2D": _pool("AvgPool2D"),
+    "GlobalAveragePooling2D": _pool("AvgPool2D", True), "GlobalMaxPooling2D": _pool("MaxPool2D", True),
+    "Flatten": _flatten, "Reshape": _reshape, "Dropout": _identity, "SpatialDropout2D": _identity,
+    "ZeroPadding2D": _zero_pad, "Rescaling": _rescaling, "Normalization": _normalization, "Softmax": _softmax,
+}
+
+
+def import_keras(path: str) -> Graph:
+    import h5py
+
+    if not os.path.isfile(path):
+        raise ModelFormatError("no such file", where=path, hint="check the path")
+    if os.path.getsize(path) > MAX_FILE_BYTES:
+        raise ModelFormatError(f"file of {os.path.getsize(path)} bytes is larger than {MAX_FILE_BYTES}", where=path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+                if "config.json" not in names or "model.weights.h5" not in names:
+                    raise ModelFormatError("not a Keras 3 .keras archive (config.json / model.weights.h5 missing)", where=path)
+                config = json.loads(z.read("config.json"))
+                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+                h5 = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+            version = str(meta.get("keras_version", "3"))
+            weights = _Weights(h5, keras3=True)
+        else:
+            h5 = h5py.File(path, "r")
+            raw = h5.attrs.get("model_config")
+            if raw is None:
+                raise ModelFormatError("the HDF5 file has no model_config (weights-only file?)", where=path,
+                                       hint="save the whole model with model.save('model.h5')")
+            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            version = h5.attrs.get("keras_version", b"2")
+            version = version.decode() if isinstance(version, bytes) else str(version)
+            weights = _Weights(h5, keras3=version.startswith("3"))
+    except ModelFormatError:
+        raise
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise ModelFormatError(f"not a readable Keras file ({type(e).__name__}: {str(e)[:120]})", where=path,
+                               hint="the file may be truncated; re-save the model") from None
+    try:
+        return _KerasImporter(path, config, weights, version).run()
+    except (OSError, KeyError) as e:
+        raise ModelFormatError(f"unreadable weights ({type(e).__name__}: {str(e)[:120]})", where=path,
+                               hint="the file may be truncated; re-save the model") from None
