@@ -41,17 +41,20 @@ def _log(quiet: bool):
 
 
 @app.command()
-def build(model: str = typer.Argument(..., help="model file (.onnx)"),
+def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.keras, or Darknet .cfg"),
+          weights: Optional[str] = typer.Argument(None, help="Darknet .weights (default: beside the .cfg, same stem)"),
           target: str = typer.Option("cortex-m4", "--target", "-t", help="see `edgec targets`"),
           output: str = typer.Option("out", "--output", "-o", help="output directory (replaced only on success)"),
           calibration: Optional[str] = typer.Option(None, "--calibration", "-c",
                                                     help=".npy/.npz with N float samples in the model's input layout"),
           name: Optional[str] = typer.Option(None, "--name", help="C name of the model (default: the file's stem)"),
+          ram: Optional[str] = typer.Option(None, "--ram", help="RAM budget instead of the target's (e.g. 1M)"),
+          flash: Optional[str] = typer.Option(None, "--flash", help="flash budget instead of the target's (e.g. 2M)"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from edgec.build import build as do_build
     from edgec.report import format_table
-    report = do_build(model, target, output, calibration, name, log=_log(as_json))
+    report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash)
     if as_json:
         _emit_json(report)
     else:

@@ -19,19 +19,24 @@ from . import __version__
 from .calibrate import calibrate
 from edgec.codegen.c import generate, c_ident
 from .data import fit_samples, load_array
-from .errors import EdgecError, ModelFormatError, InputDataError
+from .errors import EdgecError, ModelFormatError, InputDataError, TargetError
 from .fixedpoint import quantize_multiplier
 from .ir import Graph
 from .pipeline import canonicalize, quantize, plan
 from .report import layer_table
 from .serialize import save_graphs
-from .targets import get_target
+from .targets import get_target, with_budget
 
 ARTIFACT = "edgec_model.npz"
 
 
-def import_model(path: str) -> Graph:
+def import_model(path: str, weights: str | None = None) -> Graph:
     ext = os.path.splitext(path)[1].lower()
+    if ext == ".cfg":
+        from .importers.darknet import import_darknet
+        return import_darknet(path, weights)
+    if weights is not None:
+        raise ModelFormatError("a second file (weights) is only taken with a Darknet .cfg", where=weights)
     if ext == ".onnx":
         from .importers.onnx import import_onnx
         return import_onnx(path)
@@ -70,21 +75,23 @@ def _sha256(path: str) -> str:
 
 
 def build(model_path: str, target_name: str, out_dir: str, calibration: str | None = None,
-          name: str | None = None, log=lambda msg: None) -> dict:
-    target = get_target(target_name)
+          name: str | None = None, log=lambda msg: None, weights: str | None = None,
+          ram=None, flash=None) -> dict:
+    target = with_budget(get_target(target_name), ram, flash)
     log(f"importing {model_path}")
-    graph = canonicalize(import_model(model_path))
+    graph = canonicalize(import_model(model_path, weights))
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
     samples = fit_samples(load_array(calibration, "calibration"), graph.tensors[graph.inputs[0]].shape, calibration)
-    return compile_graph(graph, samples, target.name, out_dir, name or graph.name, model_path, log)
+    return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log)
 
 
-def compile_graph(graph: Graph, samples: np.ndarray, target_name: str, out_dir: str, name: str,
+def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name: str,
                   source: str, log=lambda msg: None) -> dict:
-    """Canonical float graph + calibration samples → out_dir.  Returns the report."""
-    target = get_target(target_name)
+    """Canonical float graph + calibration samples → out_dir.  Returns the report.
+    `target`: a Target (with its budget) or a target name."""
+    target = get_target(target) if isinstance(target, str) else target
     log(f"calibrating on {len(samples)} samples")
     q = quantize(calibrate(graph, samples))
     q = plan(q)
@@ -93,7 +100,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target_name: str, out_dir: 
     report = layer_table(q)
     report.update({"model": cname, "source": os.path.basename(source),
                    "source_sha256": _sha256(source) if os.path.isfile(source) else None,
-                   "target": target.name, "edgec_version": __version__, "calibration_samples": int(len(samples)),
+                   "target": target.name, "budget": {"ram_bytes": target.ram, "flash_bytes": target.flash},
+                   "edgec_version": __version__, "calibration_samples": int(len(samples)),
                    "runtime_files": gen["runtime"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
@@ -109,13 +117,18 @@ def _io_info(q: Graph, tensor: str, onnx_name) -> dict:
 
 
 def _check_budget(report: dict, target) -> None:
+    """Every budget the model breaks, in one message: flash first, then RAM."""
     t = report["totals"]
-    if target.ram is not None and t["arena_bytes"] > target.ram:
-        raise EdgecError(f"the model needs {t['arena_bytes']} bytes of arena RAM, {target.name} has {target.ram}",
-                         hint="choose a larger target or a smaller model")
+    ram = t["arena_bytes"] + t["io_bytes"]
+    over = []
     if target.flash is not None and t["weight_bytes"] > target.flash:
-        raise EdgecError(f"the model needs {t['weight_bytes']} bytes of flash for weights, {target.name} has {target.flash}",
-                         hint="choose a larger target or a smaller model")
+        over.append(f"{t['weight_bytes']:,} bytes of flash for its weights ({target.name} has {target.flash:,})")
+    if target.ram is not None and ram > target.ram:
+        over.append(f"{ram:,} bytes of RAM: arena {t['arena_bytes']:,} + input/output {t['io_bytes']:,} "
+                    f"({target.name} has {target.ram:,})")
+    if over:
+        raise TargetError("the model needs " + " and ".join(over),
+                          hint="raise the budget with --ram/--flash for a bigger part, or choose a larger target")
 
 
 def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict) -> None:

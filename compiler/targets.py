@@ -2,7 +2,8 @@
 only on these fields."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from .errors import TargetError
 
@@ -46,3 +47,17 @@ def get_target(name: str) -> Target:
     if name not in TARGETS:
         raise TargetError(f"unknown target '{name}'", hint=f"choose one of: {', '.join(TARGETS)} (see `edgec targets`)")
     return TARGETS[name]
+
+
+def parse_size(text) -> int:
+    """'512K', '2M', '1048576' -> bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([KkMm]?)[Bb]?\s*", str(text))
+    if not m:
+        raise TargetError(f"'{text}' is not a size", hint="write bytes, or a number with K or M (e.g. 512K, 2M)")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
+
+
+def with_budget(target: Target, ram=None, flash=None) -> Target:
+    """The target with its RAM / flash replaced (a bigger part of the same core, e.g. an STM32H7)."""
+    return replace(target, ram=target.ram if ram is None else parse_size(ram),
+                   flash=target.flash if flash is None else parse_size(flash))

@@ -17,7 +17,7 @@ from .data import fit_samples, load_array
 from .errors import EdgecError
 from edgec.passes.quantize import quantize_values
 from .serialize import load_graphs
-from .targets import get_target
+from .targets import get_target, with_budget
 from .toolchain import execute
 
 
@@ -58,6 +58,8 @@ class Built:
 
     def execute(self, target_name: str, q_in: np.ndarray):
         target = get_target(target_name)
+        if target_name == self.report["target"] and "budget" in self.report:    # the budget the build was made for
+            target = with_budget(target, self.report["budget"]["ram_bytes"], self.report["budget"]["flash_bytes"])
         in_bytes = int(np.prod(self.input_shape))
         out_bytes = int(np.prod(self.output_shape))
         with tempfile.TemporaryDirectory(prefix="edgec-") as work:

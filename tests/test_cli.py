@@ -124,3 +124,21 @@ def test_missing_emulator_names_apt_packages(digits_files, tmp_path):
     r = subprocess.run([str(env_path / "python"), "-m", "edgec.cli.main", "verify", str(out), "--on", "cortex-m4",
                         "--input", str(digits_files / "samples.npy")], capture_output=True, text=True, env={"PATH": str(env_path)})
     assert_one_line_error(r, "gcc-arm-none-eabi", "qemu-system-arm", "apt-get install")
+
+
+def test_keras_and_darknet_bad_inputs_through_the_cli(digits_files, tmp_path):
+    d = digits_files
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes((DATA / "vww_96.h5").read_bytes()[:4096])
+    assert_one_line_error(edgec("build", cut, "-c", d / "calib.npy", "-o", tmp_path / "o"), "cut.h5", "truncated")
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes((DATA / "vww_96.keras").read_bytes()[:4096])
+    assert_one_line_error(edgec("build", cut, "-c", d / "calib.npy", "-o", tmp_path / "o"), "cut.keras")
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("[net]\nwidth=8\nheight=8\n[convolutional]\nfilters=two\n")
+    (tmp_path / "bad.weights").write_bytes(b"\0" * 20)
+    assert_one_line_error(edgec("build", cfg, "-c", d / "calib.npy", "-o", tmp_path / "o"), "line 5", "filters=two")
+    assert_one_line_error(edgec("build", DATA / "yolo-fastest-1.1.cfg", tmp_path / "bad.weights", "-c", d / "calib.npy",
+                                "-o", tmp_path / "o"), "weights end early")
+    assert_one_line_error(edgec("build", CASES["digits_cnn"].path, "--ram", "lots", "-c", d / "calib.npy"), "'lots' is not a size")
+    assert not (tmp_path / "o").exists()

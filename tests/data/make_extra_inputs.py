@@ -6,6 +6,7 @@ four samples per model:
   vww_crops  24 crops of the same photos resized to 96x96, uint8 (divide by 255 for the model)
   kws_shift  24 variants of the real KWS MFCC input: circular time shifts (-12..+12 frames)
   mnist14    300 sklearn digits (the bundled 8x8 set) resized to 14x14 for onnx2c's MNIST model
+  yolo_crops 8 crops of the photos resized to 320x320 (HWC uint8), calibration for yolo-fastest
 usage: python make_extra_inputs.py DOG.jpg PERSON.jpg
 """
 import sys
@@ -35,7 +36,7 @@ def main():
                       for d in digits]).astype(np.float32) / 255.0
     np.savez_compressed("extra_inputs.npz", ic_crops=crops(photos, 32, 24), vww_crops=crops(photos, 96, 24),
                         kws_shift=np.stack([np.roll(kws, s, axis=0) for s in shifts]).astype(np.float32),
-                        mnist14=mnist[:, None])
+                        mnist14=mnist[:, None], yolo_crops=crops(photos, 320, 8))
 
 
 if __name__ == "__main__":
