@@ -36,7 +36,7 @@ class GraphBuilder:
     def shape_of(self, tensor):
         return self.tensors[tensor].shape
 
-    def conv2d(self, name, x, w_ohwi, bias, strides=(1, 1), dilations=(1, 1), pads=None, groups=1):
+    def conv2d(self, name, x, w_ohwi, bias, strides=(1, 1), dilations=(1, 1), pads=(0, 0, 0, 0), groups=1):
         """pads: (t, l, b, r), or "same" / "valid" as TensorFlow and Darknet mean them."""
         kernel = w_ohwi.shape[1:3]
         if isinstance(pads, str):

@@ -30,7 +30,8 @@ def _layers_of(config: dict) -> tuple[list, bool]:
 
 
 class _Weights:
-    """Per-layer weight arrays in creation order, from either file layout."""
+    """Per-layer weight arrays in creation order, from either file layout: `keras3` is the .keras
+    archive's `layers/<name>/vars/<i>`; otherwise the legacy `model_weights/<layer>` + `weight_names`."""
 
     def __init__(self, h5, keras3: bool):
         self.h5, self.keras3 = h5, keras3
@@ -367,7 +368,7 @@ def import_keras(path: str) -> Graph:
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
             version = h5.attrs.get("keras_version", b"2")
             version = version.decode() if isinstance(version, bytes) else str(version)
-            weights = _Weights(h5, keras3=version.startswith("3"))
+            weights = _Weights(h5, keras3=False)          # legacy .h5 layout, also when Keras 3 wrote it
     except ModelFormatError:
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
