@@ -7,6 +7,7 @@ from edgec.passes.fuse_activations import fuse_activations
 from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.quantize import quantize
 from edgec.passes.plan_memory import plan_memory
+from edgec.passes.schedule import schedule
 
 CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_activations, eliminate_dead]
 
@@ -19,7 +20,7 @@ def canonicalize(graph, log=None):
     return graph
 
 
-PLANNING = [plan_memory]
+PLANNING = [schedule, plan_memory]
 
 
 def plan(graph):

@@ -2,11 +2,13 @@
 one static arena — from tensor lifetimes over the node order.
 
 * Reshape never moves data: its output aliases its input (same bytes, same place).
-* Lut (every element-wise unary op) runs in place when its input dies there.
+* Lut (every element-wise unary op), and Add/Sub/Mul on an operand shaped like their output, run in
+  place when that input dies there.
 * The graph input is read from the caller's buffer and the graph output is written straight into
   the caller's buffer, so neither costs arena bytes.
-* The remaining buffers are packed by two greedy strategies (largest first, as TFLM does; and
-  earliest first) and the smaller arena wins.  Offsets are 4-byte aligned for word access.
+* The remaining buffers are packed by several strategies (first fit largest first, as TFLM does; by
+  breadth = size x lifetime; earliest first; best fit largest first) and the smallest arena wins.
+  Offsets are 4-byte aligned for word access.
 
 The result is `graph.meta["plan"]`: {"arena_size", "strategy", "buffers": {tensor: {"where", "offset",
 "size"}}, "copies": [...]}; `validate_plan` checks that no two live buffers overlap.
@@ -20,6 +22,17 @@ ALIGN = 4
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _in_place_candidates(graph: Graph, node) -> list:
+    """Inputs whose bytes the node may overwrite with its output: element i of the output is written
+    only after element i of that input was read (Lut; Add/Sub/Mul on an operand shaped like the output)."""
+    if node.op == "Lut":
+        return [node.inputs[0]]
+    if node.op in ("Add", "Sub", "Mul"):
+        out_shape = graph.tensors[node.outputs[0]].shape
+        return [t for t in node.inputs if not graph.tensors[t].is_const and graph.tensors[t].shape == out_shape]
+    return []
 
 
 def _groups(graph: Graph):
@@ -45,11 +58,13 @@ def _groups(graph: Graph):
             group = members(find(src))
             if not (any(t in graph.inputs for t in group) and node.outputs[0] in graph.outputs):
                 parent[node.outputs[0]] = find(src)
-        elif node.op == "Lut":
-            group = members(find(src))
-            dies_here = all(last_use.get(t, -1) <= step and t not in graph.outputs for t in group)
-            if dies_here and not any(t in graph.inputs for t in group):
-                parent[node.outputs[0]] = find(src)
+        else:
+            for cand in _in_place_candidates(graph, node):
+                group = members(find(cand))
+                dies_here = all(last_use.get(t, -1) <= step and t not in graph.outputs for t in group)
+                if dies_here and not any(t in graph.inputs for t in group):
+                    parent[node.outputs[0]] = find(cand)
+                    break
     return {t: find(t) for t in parent}
 
 
@@ -72,26 +87,43 @@ def _lifetimes(graph: Graph, root_of):
     return life
 
 
-def _place(order, sizes, life):
+def _place(order, sizes, life, best_fit=False):
+    """Place buffers in `order`: first fit (lowest offset) or best fit (the smallest gap that holds it,
+    else on top), against the buffers already placed whose lifetimes overlap."""
     placed = []                                    # (offset, size, start, end)
     offsets = {}
     for b in order:
         s, (lo, hi) = sizes[b], life[b]
         clashes = sorted((o, sz) for o, sz, a, z in placed if not (z < lo or hi < a))
-        off = 0
+        gaps, cursor = [], 0
         for o, sz in clashes:
-            if off + s <= o:
-                break
-            off = max(off, _align(o + sz))
+            if o - cursor >= s:
+                gaps.append((o - cursor, cursor))
+            cursor = max(cursor, _align(o + sz))
+        if gaps:
+            off = min(gaps)[1] if best_fit else min(g[1] for g in gaps)
+        else:
+            off = cursor
         offsets[b] = off
         placed.append((off, s, lo, hi))
     size = max((offsets[b] + sizes[b] for b in offsets), default=0)
     return offsets, _align(size)
 
 
+def _by_size(bufs, sizes, life):
+    return sorted(bufs, key=lambda b: (-sizes[b], life[b][0], b))
+
+
+def _by_breadth(bufs, sizes, life):
+    """TFLM's order: longest-lived first among equals in size class (size x lifetime as breadth)."""
+    return sorted(bufs, key=lambda b: (-(sizes[b] * (life[b][1] - life[b][0] + 1)), b))
+
+
 STRATEGIES = {
-    "greedy_by_size": lambda bufs, sizes, life: sorted(bufs, key=lambda b: (-sizes[b], life[b][0], b)),
-    "greedy_by_start": lambda bufs, sizes, life: sorted(bufs, key=lambda b: (life[b][0], -sizes[b], b)),
+    "greedy_by_size": lambda bufs, sizes, life: _place(_by_size(bufs, sizes, life), sizes, life),
+    "greedy_by_breadth": lambda bufs, sizes, life: _place(_by_breadth(bufs, sizes, life), sizes, life),
+    "greedy_by_start": lambda bufs, sizes, life: _place(sorted(bufs, key=lambda b: (life[b][0], -sizes[b], b)), sizes, life),
+    "best_fit_by_size": lambda bufs, sizes, life: _place(_by_size(bufs, sizes, life), sizes, life, best_fit=True),
 }
 
 
@@ -108,8 +140,8 @@ def plan_memory(graph: Graph) -> Graph:
     bufs = sorted(r for r in where if where[r] == "arena")
     sizes = {r: _align(g.tensors[r].nbytes) for r in bufs}
     best = None
-    for name, order in STRATEGIES.items():
-        offsets, size = _place(order(bufs, sizes, life), sizes, life)
+    for name, strategy in STRATEGIES.items():
+        offsets, size = strategy(bufs, sizes, life)
         if best is None or size < best[2]:
             best = (name, offsets, size)
     name, offsets, arena = best
