@@ -107,6 +107,28 @@ def run(out_dir: str = typer.Argument(...), samples: str = typer.Argument(..., h
 
 
 @app.command()
+def report(out_dir: str = typer.Argument(..., help="a build directory"),
+           html: Optional[str] = typer.Option(None, "--html", help="also write a self-contained HTML page"),
+           as_json: bool = typer.Option(False, "--json")):
+    """Print a build's per-layer table and memory use; --html writes the page with the memory timeline."""
+    from edgec.report import format_table
+    from edgec.report_html import write_html
+    from edgec.verify import Built
+    rep = Built(out_dir).report
+    if html:
+        write_html(rep, html)
+    if as_json:
+        _emit_json(rep)
+        return
+    typer.echo(format_table(rep))
+    mem = rep["memory"]
+    typer.echo(f"peak live arena bytes {mem['peak_live_bytes']:,} at step {mem['peak_step']} ({mem['peak_node']}): "
+               + ", ".join(f"{p['tensor']} {p['size']:,} B" for p in mem["peak_tensors"][:4]))
+    if html:
+        typer.echo(f"wrote {html}")
+
+
+@app.command()
 def targets(as_json: bool = typer.Option(False, "--json")):
     """List the targets: compiler, emulator, RAM and flash."""
     from edgec.targets import TARGETS
@@ -133,6 +155,8 @@ def main(argv: List[str] | None = None) -> int:
         return e.exit_code
     except EdgecError as e:
         typer.echo(f"edgec: error: {e}", err=True)
+        if "--json" in (sys.argv[1:] if argv is None else argv):
+            _emit_json({"error": str(e), **e.facts})
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("edgec: interrupted", err=True)

@@ -103,15 +103,22 @@ class _Emitter:
         return {"input": "input", "output": "output"}.get(b["where"], f"arena + {b['offset']}")
 
 
-def _node_call(e: _Emitter, i: int, node) -> str | None:
+def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
+    """One kernel call.  `band` (patch-based stages) gives C expressions for the input and output
+    pointers and the row arguments (in_row0, out_row0, out_rows) instead of the whole tensor's."""
     g, a = e.graph, node.attrs
     ins = [e.ptr(t) for t in node.inputs] if node.op not in ("Conv2D", "FullyConnected") else None
-    out = e.ptr(node.outputs[0])
+    out = e.ptr(node.outputs[0]) if band is None else band["out"]
+    if band is not None and ins is not None:
+        ins[0] = band["in"]
+    out_shape = g.tensors[node.outputs[0]].shape
+    r_in, r0, rn = (("0", "0", str(out_shape[1] if len(out_shape) == 4 else 0)) if band is None
+                    else (band["in_row0"], band["out_row0"], band["out_rows"]))
     base = f"{i}_{node.name}"
     ish = g.tensors[node.inputs[0]].shape
     osh = g.tensors[node.outputs[0]].shape
     if node.op in ("Conv2D", "FullyConnected"):
-        x = e.ptr(node.inputs[0])
+        x = e.ptr(node.inputs[0]) if band is None else band["in"]
         w = e.array(node.inputs[1], f"w{i}_{node.name}")
         b = e.array(node.inputs[2], f"b{i}_{node.name}")
         m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
@@ -124,7 +131,7 @@ def _node_call(e: _Emitter, i: int, node) -> str | None:
                 k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
                 dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
                 groups=a["groups"], **common))
-            return f"edgec_conv2d_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
+            return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
@@ -146,10 +153,11 @@ def _node_call(e: _Emitter, i: int, node) -> str | None:
             stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
             act_min=a["act_min"], act_max=a["act_max"]))
         fn = "edgec_maxpool_s8" if node.op == "MaxPool2D" else "edgec_avgpool_s8"
-        return f"{fn}(&{p}, {ins[0]}, {out});"
+        return f"{fn}(&{p}, {ins[0]}, {r_in}, {out}, {r0}, {rn});"
     if node.op == "Lut":
         t = e.array(np.asarray(a["table"], np.int8), f"lut{i}_{node.name}", "int8_t", f"{a['function']} table")
-        return f"edgec_lut_s8({t}, {ins[0]}, {out}, {g.tensors[node.outputs[0]].size});"
+        n = g.tensors[node.outputs[0]].size if band is None else f"{band['out_rows']} * {osh[2] * osh[3]}"
+        return f"edgec_lut_s8({t}, {ins[0]}, {out}, {n});"
     if node.op == "Softmax":
         t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{i}_{node.name}", "int32_t",
                     f"round(2^{a['exp_bits']} * exp(-s*d))")
@@ -199,18 +207,59 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("edgec.codegen", "template
                           trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
+def _comment(graph: Graph, i: int, node) -> str:
+    shapes = " ".join(str(list(graph.tensors[t].shape)) for t in node.inputs if not graph.tensors[t].is_const)
+    fn = "/" + node.attrs["function"] if node.op == "Lut" else ""
+    return f"{i}: {node.name} ({node.op}{fn}) {shapes} -> {list(graph.tensors[node.outputs[0]].shape)}".replace("*/", "* /")
+
+
+def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
+    """A patch-based stage: a loop over row bands, each running every node of the stage on its band."""
+    g = e.graph
+    nodes = g.nodes[first:first + len(stage["nodes"])]
+    table = e.array(np.asarray([[v for b in band for v in b] for band in stage["bands"]], np.int32),
+                    f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
+    width = 3 * len(nodes)
+    lines = [f"for (band = 0; band < {stage['tiles']}; band++) {{",
+             f"    const int32_t *r = {table} + band * {width};"]
+    for j, node in enumerate(nodes):
+        _, _, w_out, c_out = g.tensors[node.outputs[0]].shape
+        src = [t for t in node.inputs if not g.tensors[t].is_const][0]
+        _, _, w_in, c_in = g.tensors[src].shape
+        in_ptr = e.ptr(src)
+        if j == 0 and node.op == "Lut":                      # whole input, same rows as its output
+            in_ptr = f"{in_ptr} + r[{3 * j + 1}] * {w_in * c_in}"
+        out_ptr = e.ptr(node.outputs[0])
+        if j == len(nodes) - 1:                              # whole output: write at the band's first row
+            out_ptr = f"{out_ptr} + r[{3 * j + 1}] * {w_out * c_out}"
+        band = {"in": in_ptr, "out": out_ptr, "in_row0": f"r[{3 * j}]", "out_row0": f"r[{3 * j + 1}]",
+                "out_rows": f"r[{3 * j + 2}]"}
+        lines.append(f"    /* {_comment(g, first + j, node)} */")
+        lines.append("    " + _node_call(e, first + j, node, band))
+    lines.append("}")
+    return "\n    ".join(lines)
+
+
 def generate(graph: Graph, model_name: str, header: dict) -> dict:
     """{filename: text} for model.h, model.c, weights.c, plus the list of runtime files they need."""
     prefix = f"edgec_{model_name}"
     e = _Emitter(graph, prefix)
     steps = []
+    stages = {st["nodes"][0]: (k, st) for k, st in enumerate(graph.meta.get("tiling", []))}
+    skip = 0
     for i, node in enumerate(graph.nodes):
-        code = _node_call(e, i, node)
-        shapes = " ".join(str(list(graph.tensors[t].shape)) for t in node.inputs if not graph.tensors[t].is_const)
-        comment = f"{i}: {node.name} ({node.op}{'/' + node.attrs['function'] if node.op == 'Lut' else ''}) {shapes} -> {list(graph.tensors[node.outputs[0]].shape)}"
-        steps.append((comment.replace("*/", "* /"), code))
+        if skip:
+            skip -= 1
+            continue
+        if node.name in stages:
+            k, st = stages[node.name]
+            steps.append((f"{i}-{i + len(st['nodes']) - 1}: patch-based stage {k}, {st['tiles']} row bands "
+                          f"(intermediates kept as bands)", _stage_loop(e, k, st, i)))
+            skip = len(st["nodes"]) - 1
+            continue
+        steps.append((_comment(graph, i, node), _node_call(e, i, node)))
     ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /")) for c, n, v, m in e.arrays],
-               params=e.params, steps=steps, needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
+               params=e.params, steps=steps, tiled=bool(stages), needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}

@@ -117,18 +117,25 @@ def _io_info(q: Graph, tensor: str, onnx_name) -> dict:
 
 
 def _check_budget(report: dict, target) -> None:
-    """Every budget the model breaks, in one message: flash first, then RAM."""
-    t = report["totals"]
+    """Every budget the model breaks, in one message (flash first, then RAM) with what sets the peak;
+    the same facts ride on the error for --json."""
+    t, mem = report["totals"], report["memory"]
     ram = t["arena_bytes"] + t["io_bytes"]
-    over = []
+    over, facts = [], {"target": target.name, "ram_needed": ram, "ram_budget": target.ram,
+                       "flash_needed": t["weight_bytes"], "flash_budget": target.flash,
+                       "peak_node": mem["peak_node"], "peak_tensors": mem["peak_tensors"]}
     if target.flash is not None and t["weight_bytes"] > target.flash:
-        over.append(f"{t['weight_bytes']:,} bytes of flash for its weights ({target.name} has {target.flash:,})")
+        over.append(f"{t['weight_bytes']:,} bytes of flash for its weights ({target.name} has {target.flash:,}, "
+                    f"over by {t['weight_bytes'] - target.flash:,})")
     if target.ram is not None and ram > target.ram:
+        top = ", ".join(f"{p['tensor']} {p['size']:,} B" for p in mem["peak_tensors"][:3])
         over.append(f"{ram:,} bytes of RAM: arena {t['arena_bytes']:,} + input/output {t['io_bytes']:,} "
-                    f"({target.name} has {target.ram:,})")
+                    f"({target.name} has {target.ram:,}, over by {ram - target.ram:,}); the peak is at "
+                    f"{mem['peak_node']} with {top} live")
     if over:
         raise TargetError("the model needs " + " and ".join(over),
-                          hint="raise the budget with --ram/--flash for a bigger part, or choose a larger target")
+                          hint="raise the budget with --ram/--flash for a bigger part, or choose a larger target",
+                          facts=facts)
 
 
 def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict) -> None:

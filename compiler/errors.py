@@ -6,8 +6,8 @@ class EdgecError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
-        self.where, self.hint = where, hint
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None, facts: dict | None = None):
+        self.where, self.hint, self.facts = where, hint, facts or {}
         parts = [f"{where}: {message}" if where else message]
         if hint:
             parts.append(hint)

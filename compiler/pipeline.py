@@ -8,6 +8,7 @@ from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.quantize import quantize
 from edgec.passes.plan_memory import plan_memory
 from edgec.passes.schedule import schedule
+from edgec.passes.tile import tile
 
 CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_activations, eliminate_dead]
 
@@ -20,7 +21,7 @@ def canonicalize(graph, log=None):
     return graph
 
 
-PLANNING = [schedule, plan_memory]
+PLANNING = [schedule, tile, plan_memory]
 
 
 def plan(graph):

@@ -48,7 +48,29 @@ def layer_table(graph: Graph) -> dict:
     totals = {"macs": sum(l["macs"] for l in layers), "weight_bytes": sum(l["weight_bytes"] for l in layers),
               "arena_bytes": plan["arena_size"], "io_bytes": io, "layers": len(layers),
               "plan_strategy": plan["strategy"]}
-    return {"layers": layers, "totals": totals}
+    return {"layers": layers, "totals": totals, "memory": memory_section(graph)}
+
+
+def memory_section(graph: Graph) -> dict:
+    """The schedule, every arena buffer's place and lifetime, the arena bytes live at each step and
+    the step where they peak (with the nodes and tensors that make the peak)."""
+    plan = graph.meta["plan"]
+    roots = {}
+    for t, b in plan["buffers"].items():
+        if b["where"] == "arena":
+            roots.setdefault(b["root"], {"tensors": [], "offset": b["offset"], "size": b["size"],
+                                         "first": b["first"], "last": b["last"]})["tensors"].append(t)
+    n = len(graph.nodes)
+    timeline = [sum(r["size"] for r in roots.values() if r["first"] <= s <= r["last"]) for s in range(n)]
+    peak_step = max(range(n), key=lambda s: (timeline[s], -s)) if n else 0
+    at_peak = sorted((r for r in roots.values() if n and r["first"] <= peak_step <= r["last"]), key=lambda r: -r["size"])
+    return {"schedule": [node.name for node in graph.nodes],
+            "buffers": [{"tensors": sorted(r["tensors"]), **{k: r[k] for k in ("offset", "size", "first", "last")}}
+                        for _, r in sorted(roots.items())],
+            "timeline": timeline, "peak_live_bytes": max(timeline, default=0), "peak_step": peak_step,
+            "peak_node": graph.nodes[peak_step].name if n else None,
+            "peak_tensors": [{"tensor": r["tensors"][0], "size": r["size"]} for r in at_peak],
+            "schedule_method": graph.meta.get("schedule", {}).get("method")}
 
 
 def format_table(report: dict) -> str:
@@ -63,4 +85,9 @@ def format_table(report: dict) -> str:
     lines.append("")
     lines.append(f"peak RAM (arena): {t['arena_bytes']:,} B   + input/output buffers {t['io_bytes']:,} B   "
                  f"flash (weights): {t['weight_bytes']:,} B   MACs: {t['macs']:,}")
+    b = report.get("budget") or {}
+    if b.get("ram_bytes"):
+        used = t["arena_bytes"] + t["io_bytes"]
+        lines.append(f"fits {report['target']}: RAM {used:,} of {b['ram_bytes']:,} B ({b['ram_bytes'] - used:,} B headroom), "
+                     f"flash weights {t['weight_bytes']:,} of {b['flash_bytes']:,} B ({b['flash_bytes'] - t['weight_bytes']:,} B headroom)")
     return "\n".join(lines)

@@ -35,7 +35,7 @@ def _in_place_candidates(graph: Graph, node) -> list:
     return []
 
 
-def _groups(graph: Graph):
+def _groups(graph: Graph, no_in_place=frozenset()):
     """Union tensors that share storage; returns {tensor: root}."""
     parent = {t: t for t in graph.activations()}
 
@@ -58,7 +58,7 @@ def _groups(graph: Graph):
             group = members(find(src))
             if not (any(t in graph.inputs for t in group) and node.outputs[0] in graph.outputs):
                 parent[node.outputs[0]] = find(src)
-        else:
+        elif node.name not in no_in_place:
             for cand in _in_place_candidates(graph, node):
                 group = members(find(cand))
                 dies_here = all(last_use.get(t, -1) <= step and t not in graph.outputs for t in group)
@@ -127,10 +127,34 @@ STRATEGIES = {
 }
 
 
+def _tiled(g: Graph):
+    """From meta["tiling"]: band bytes of stage intermediates, nodes that must not run in place (a
+    stage's first and last node: whole tensor on one side, band on the other), and lifetime fixes."""
+    band, fixed, step = {}, set(), {n.name: i for i, n in enumerate(g.nodes)}
+    by_name = {n.name: n for n in g.nodes}
+    spans = []
+    for st in g.meta.get("tiling", []):
+        nodes = [by_name[n] for n in st["nodes"]]
+        for j, n in enumerate(nodes[:-1]):
+            band[n.outputs[0]] = st["band_bytes"][j]
+        fixed.update((nodes[0].name, nodes[-1].name))
+        spans.append((step[nodes[0].name], step[nodes[-1].name], nodes))
+    return band, fixed, spans
+
+
 def plan_memory(graph: Graph) -> Graph:
     g = graph.copy()
-    root_of = _groups(g)
+    band, no_in_place, spans = _tiled(g)
+    root_of = _groups(g, no_in_place)
     life = _lifetimes(g, root_of)
+    for s0, s1, nodes in spans:
+        # A stage runs its nodes band by band: within a band, intermediate j still lives only from
+        # node j to node j+1 (the next band reuses the same bytes), but the stage's input and output
+        # are read and written by every band, so they span the whole stage.
+        src = root_of[[t for t in nodes[0].inputs if t in root_of][0]]
+        life[src][1] = max(life[src][1], s1)
+        dst = root_of[nodes[-1].outputs[0]]
+        life[dst][0] = min(life[dst][0], s0)
     where = {}
     for t, r in root_of.items():
         if r in where:
@@ -138,7 +162,10 @@ def plan_memory(graph: Graph) -> Graph:
         group = [x for x in root_of if root_of[x] == r]
         where[r] = "input" if any(x in g.inputs for x in group) else "output" if any(x in g.outputs for x in group) else "arena"
     bufs = sorted(r for r in where if where[r] == "arena")
-    sizes = {r: _align(g.tensors[r].nbytes) for r in bufs}
+    sizes = {r: 0 for r in bufs}
+    for t, r in root_of.items():
+        if r in sizes:
+            sizes[r] = max(sizes[r], _align(band.get(t, g.tensors[t].nbytes)))
     best = None
     for name, strategy in STRATEGIES.items():
         offsets, size = strategy(bufs, sizes, life)
@@ -147,8 +174,8 @@ def plan_memory(graph: Graph) -> Graph:
     name, offsets, arena = best
     buffers = {}
     for t, r in root_of.items():
-        buffers[t] = {"where": where[r], "offset": offsets.get(r, 0), "size": g.tensors[t].nbytes,
-                      "first": life[r][0], "last": life[r][1], "root": r}
+        buffers[t] = {"where": where[r], "offset": offsets.get(r, 0), "size": band.get(t, g.tensors[t].nbytes),
+                      "first": life[r][0], "last": life[r][1], "root": r, "band": t in band}
     g.meta["plan"] = {"arena_size": arena, "strategy": name, "buffers": buffers}
     return g
 

@@ -1,13 +1,15 @@
 /* AvgPool2D: mean of the valid (unpadded) taps, rounded half away from zero; output keeps the input's
- * quantization.  Twin: reference.avgpool_s8. */
+ * quantization.  Row bands as in edgec_conv2d_s8.c: `in` starts at input row in_row0; output rows
+ * [out_row0, out_row0 + out_rows) go to `out`.  Twin: reference.avgpool_s8. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
-void edgec_avgpool_s8(const edgec_pool_params *p, const int8_t *in, int8_t *out)
+void edgec_avgpool_s8(const edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+                      int32_t out_row0, int32_t out_rows)
 {
     int32_t n, oy, ox, c, ky, kx;
     for (n = 0; n < p->batch; n++)
-        for (oy = 0; oy < p->out_h; oy++)
+        for (oy = out_row0; oy < out_row0 + out_rows; oy++)
             for (ox = 0; ox < p->out_w; ox++)
                 for (c = 0; c < p->c; c++) {
                     int32_t sum = 0, count = 0, avg;
@@ -19,7 +21,7 @@ void edgec_avgpool_s8(const edgec_pool_params *p, const int8_t *in, int8_t *out)
                             const int32_t ix = ox * p->stride_w - p->pad_left + kx;
                             if (ix < 0 || ix >= p->in_w)
                                 continue;
-                            sum += in[((n * p->in_h + iy) * p->in_w + ix) * p->c + c];
+                            sum += in[((n * p->in_h + iy - in_row0) * p->in_w + ix) * p->c + c];
                             count++;
                         }
                     }

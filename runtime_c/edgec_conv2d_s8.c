@@ -1,16 +1,20 @@
 /* Conv2D (incl. grouped and depthwise), int8 in/out, int8 per-channel weights, int32 bias.
- * Twin: reference.conv2d_s8.  Padding taps contribute nothing (they equal the input zero point). */
+ * Twin: reference.conv2d_s8.  Padding taps contribute nothing (they equal the input zero point).
+ * Row bands (patch-based execution): `in` holds input rows from in_row0 on, and the call computes
+ * output rows [out_row0, out_row0 + out_rows) into `out` (which points at row out_row0).
+ * A whole-tensor call is (0, 0, out_h). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
-void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, const int8_t *weights, const int32_t *bias,
-                     const int32_t *multiplier, const int32_t *shift, int8_t *out)
+void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
+                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                     int32_t out_row0, int32_t out_rows)
 {
     const int32_t cg = p->in_c / p->groups, og = p->out_c / p->groups;
     int32_t n, oy, ox, oc, ky, kx, ic;
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * p->in_c);
-        for (oy = 0; oy < p->out_h; oy++) {
+        for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
             for (ox = 0; ox < p->out_w; ox++) {
                 for (oc = 0; oc < p->out_c; oc++) {
                     const int32_t g = oc / og;
@@ -24,7 +28,7 @@ void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, const int8_
                             const int8_t *ip, *wp;
                             if (ix < 0 || ix >= p->in_w)
                                 continue;
-                            ip = img + (iy * p->in_w + ix) * p->in_c + g * cg;
+                            ip = img + ((iy - in_row0) * p->in_w + ix) * p->in_c + g * cg;
                             wp = weights + ((oc * p->k_h + ky) * p->k_w + kx) * cg;
                             for (ic = 0; ic < cg; ic++)
                                 acc += ((int32_t)ip[ic] - p->in_zp) * (int32_t)wp[ic];

@@ -1,13 +1,16 @@
 /* MaxPool2D over the valid (unpadded) taps of each window; output keeps the input's quantization.
+ * Row bands as in edgec_conv2d_s8.c: `in` starts at input row in_row0; output rows [out_row0,
+ * out_row0 + out_rows) go to `out`.
  * Twin: reference.maxpool_s8. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
-void edgec_maxpool_s8(const edgec_pool_params *p, const int8_t *in, int8_t *out)
+void edgec_maxpool_s8(const edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+                      int32_t out_row0, int32_t out_rows)
 {
     int32_t n, oy, ox, c, ky, kx;
     for (n = 0; n < p->batch; n++)
-        for (oy = 0; oy < p->out_h; oy++)
+        for (oy = out_row0; oy < out_row0 + out_rows; oy++)
             for (ox = 0; ox < p->out_w; ox++)
                 for (c = 0; c < p->c; c++) {
                     int32_t m = -129;
@@ -20,7 +23,7 @@ void edgec_maxpool_s8(const edgec_pool_params *p, const int8_t *in, int8_t *out)
                             int32_t v;
                             if (ix < 0 || ix >= p->in_w)
                                 continue;
-                            v = in[((n * p->in_h + iy) * p->in_w + ix) * p->c + c];
+                            v = in[((n * p->in_h + iy - in_row0) * p->in_w + ix) * p->c + c];
                             if (v > m)
                                 m = v;
                         }

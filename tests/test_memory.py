@@ -74,3 +74,57 @@ def test_aliases_and_in_place_in_real_plans(built):
     reshapes = [n for n in q.nodes if n.op == "Reshape"]
     assert all(bufs[n.outputs[0]]["root"] == bufs[n.inputs[0]]["root"] or bufs[n.outputs[0]]["where"] == "output"
                for n in reshapes)
+
+
+from hypothesis import HealthCheck  # noqa: E402
+from edgec import pipeline  # noqa: E402
+from edgec.passes.tile import _stage, tile  # noqa: E402
+from edgec.pipeline import canonicalize  # noqa: E402
+from test_kernels import check  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(4, 14), w=st.integers(1, 6), c=st.integers(1, 4), k=st.integers(1, 3), stride=st.integers(1, 2),
+       tiles=st.integers(2, 6), pool=st.sampled_from(["MaxPool2D", "AvgPool2D"]), seed=st.integers(0, 2**16))
+def test_forced_tiling_is_bit_exact(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed):
+    """conv -> leaky (Lut) -> depthwise conv -> pool, run in `tiles` row bands, equals the reference."""
+    rng = np.random.default_rng(seed)
+    pre = [Node("Conv2D", "c1", ["x", "w1", "b1"], ["a"], {"strides": (stride, 1), "dilations": (1, 1),
+                                                           "pads": (k // 2, k // 2, k // 2, k // 2), "groups": 1, "act": None}),
+           Node("LeakyRelu", "lr", ["a"], ["b"], {"alpha": 0.1}),
+           Node("Conv2D", "dw", ["b", "w2", "b2"], ["d"], {"strides": (1, 1), "dilations": (1, 1), "pads": (1, 1, 1, 1),
+                                                            "groups": 4, "act": None})]
+    consts = {"w1": rng.normal(0, 1, (4, k, k, c)), "b1": rng.normal(0, 1, 4), "w2": rng.normal(0, 1, (4, 3, 3, 1)),
+              "b2": rng.normal(0, 1, 4)}
+    nodes = pre + [Node(pool, "pool", ["d"], ["y"], {"kernel": (2, 1), "strides": (1, 1), "pads": (0, 0, 1, 0), "act": None})]
+    tensors = {"x": Tensor("x", (1, h, w, c)), **{t: Tensor(t, None) for t in "abdy"},
+               **{k2: Tensor(k2, v.shape, "float32", v.astype(np.float32)) for k2, v in consts.items()}}
+    g = canonicalize(Graph("k", nodes, tensors, ["x"], ["y"]))
+
+    def forced(graph):
+        out = graph.copy()
+        stage = _stage(out, out.nodes, tiles)
+        if stage is not None:
+            out.meta["tiling"] = [stage]
+        return out
+    monkeypatch.setattr(pipeline, "PLANNING", [schedule, forced, plan_memory])
+    built = check(tmp_path, g, rng)
+    validate_plan(built.int_graph)
+    if tiles <= built.int_graph.tensors["y"].shape[1]:
+        assert built.int_graph.meta["tiling"][0]["tiles"] == tiles
+
+
+def test_tiling_lowers_vww_and_resnet_below_the_layer_wise_bound(built):
+    for name, layer_wise in (("vww", 55_296), ("resnet", 49_152)):
+        _, _, report = built(name)
+        assert report["totals"]["arena_bytes"] < layer_wise, (name, report["totals"]["arena_bytes"])
+
+
+def test_tiling_is_only_kept_when_it_lowers_the_arena():
+    """KWS: deep depthwise chains on a 25-row map recompute too much for too little: no tiling."""
+    from edgec.build import import_model
+    from edgec.calibrate import calibrate
+    from edgec.pipeline import canonicalize, quantize
+    g = canonicalize(import_model(CASES["kws"].path))
+    q = schedule(quantize(calibrate(g, CASES["kws"].calibration()[:1])))
+    assert "tiling" not in tile(q).meta

@@ -1,0 +1,136 @@
+"""tile: patch-based execution (MCUNetV2) for the memory-heaviest stretch of a CNN.
+
+A stage is a chain of row-local ops (Conv2D of any groups, MaxPool2D, AvgPool2D, Lut) where each node
+reads only the previous node's output.  Executed in T horizontal bands of its last output, the stage
+keeps only a band of each intermediate tensor alive (the rows the next op needs, halo included),
+while its input and output stay whole.  Rows are recomputed where bands overlap: that costs MACs, so
+the pass keeps a tiling only when it lowers the planned arena and adds at most MAX_EXTRA_MACS.
+
+Results are unchanged by construction: every output element is computed by the same integer
+arithmetic from the same input elements, so the integer reference (which ignores tiling) stays the
+contract and the emulator proves the C.  The pass writes `meta["tiling"]`: a list of stages
+{"nodes", "tiles", "bands": [[(in_row0, out_row0, out_rows) per node] per tile], "band_bytes"}, read
+by plan_memory (sizes and lifetimes) and codegen (the band loop).
+"""
+from __future__ import annotations
+
+from edgec.ir import Graph
+from edgec.report import macs
+from .plan_memory import plan_memory
+
+TILEABLE = ("Conv2D", "MaxPool2D", "AvgPool2D", "Lut")
+TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
+MAX_STAGE_LEN = 12
+MAX_STAGES = 3
+MAX_EXTRA_MACS = 0.20           # of the whole model's MACs
+
+
+def _window(graph, node):
+    """(kernel rows, stride, dilation, top pad) of a row-local op."""
+    a = node.attrs
+    if node.op == "Conv2D":
+        return graph.tensors[node.inputs[1]].shape[1], a["strides"][0], a["dilations"][0], a["pads"][0]
+    if node.op in ("MaxPool2D", "AvgPool2D"):
+        return a["kernel"][0], a["strides"][0], 1, a["pads"][0]
+    return 1, 1, 1, 0
+
+
+def _chain_ok(graph: Graph, nodes) -> bool:
+    consumers = graph.consumers()
+    for j, n in enumerate(nodes):
+        if n.op not in TILEABLE or len(graph.tensors[n.outputs[0]].shape) != 4 or graph.tensors[n.outputs[0]].shape[0] != 1:
+            return False
+        acts = [t for t in n.inputs if not graph.tensors[t].is_const]
+        if len(acts) != 1 or len(graph.tensors[acts[0]].shape) != 4:
+            return False
+        if j > 0 and acts[0] != nodes[j - 1].outputs[0]:
+            return False
+        if j < len(nodes) - 1:
+            out = n.outputs[0]
+            if out in graph.outputs or [c.name for c in consumers.get(out, [])] != [nodes[j + 1].name]:
+                return False
+    return True
+
+
+def stage_bands(graph: Graph, nodes, tiles: int):
+    """Per tile, per node: (in_row0, out_row0, out_rows); None when a band would be empty."""
+    height = graph.tensors[nodes[-1].outputs[0]].shape[1]
+    if tiles > height:
+        return None
+    cuts = [round(t * height / tiles) for t in range(tiles + 1)]
+    result = []
+    for t in range(tiles):
+        lo, hi = cuts[t], cuts[t + 1]
+        if hi <= lo:
+            return None
+        out_bands = [None] * len(nodes)
+        for j in range(len(nodes) - 1, -1, -1):
+            out_bands[j] = (lo, hi)
+            k, s, d, pt = _window(graph, nodes[j])
+            in_h = graph.tensors[nodes[j].inputs[0]].shape[1]
+            lo, hi = max(0, lo * s - pt), min(in_h, (hi - 1) * s - pt + d * (k - 1) + 1)
+            if hi <= lo:
+                return None
+        result.append([(0 if j == 0 else out_bands[j - 1][0], out_bands[j][0], out_bands[j][1] - out_bands[j][0])
+                       for j in range(len(nodes))])
+    return result
+
+
+def _stage(graph: Graph, nodes, tiles: int):
+    bands = stage_bands(graph, nodes, tiles)
+    if bands is None:
+        return None
+    band_bytes, extra = [], 0
+    for j, n in enumerate(nodes):
+        _, h, w, c = graph.tensors[n.outputs[0]].shape
+        band_bytes.append(max(b[j][2] for b in bands) * w * c)
+        rows = sum(b[j][2] for b in bands)
+        extra += macs(graph, n) * (rows - h) // h
+    return {"nodes": [n.name for n in nodes], "tiles": tiles, "bands": bands, "band_bytes": band_bytes,
+            "extra_macs": int(extra)}
+
+
+def _arena(graph: Graph, stages) -> int:
+    g = graph.copy()
+    g.meta["tiling"] = stages
+    return plan_memory(g).meta["plan"]["arena_size"]
+
+
+def tile(graph: Graph) -> Graph:
+    g = graph.copy()
+    g.meta.pop("tiling", None)
+    total_macs = max(1, sum(macs(g, n) for n in g.nodes))
+    chosen, best = [], _arena(g, [])
+    used = set()
+    for _ in range(MAX_STAGES):
+        peak_step = _peak_step(g, chosen)
+        found = None
+        for start in range(max(0, peak_step - MAX_STAGE_LEN + 1), peak_step + 1):
+            for end in range(max(start + 1, peak_step), min(len(g.nodes), start + MAX_STAGE_LEN)):
+                nodes = g.nodes[start:end + 1]
+                if any(n.name in used for n in nodes) or not _chain_ok(g, nodes):
+                    continue
+                for tiles in TILE_COUNTS:
+                    st = _stage(g, nodes, tiles)
+                    if st is None or sum(s["extra_macs"] for s in chosen) + st["extra_macs"] > MAX_EXTRA_MACS * total_macs:
+                        continue
+                    size = _arena(g, chosen + [st])
+                    if size < best and (found is None or (size, st["extra_macs"]) < (found[0], found[1]["extra_macs"])):
+                        found = (size, st)
+        if found is None:
+            break
+        best = found[0]
+        chosen.append(found[1])
+        used.update(found[1]["nodes"])
+    if chosen:
+        g.meta["tiling"] = chosen
+    return g
+
+
+def _peak_step(graph: Graph, stages) -> int:
+    g = graph.copy()
+    g.meta["tiling"] = stages
+    plan = plan_memory(g).meta["plan"]
+    roots = {b["root"]: b for b in plan["buffers"].values() if b["where"] == "arena"}
+    live = [sum(b["size"] for b in roots.values() if b["first"] <= s <= b["last"]) for s in range(len(g.nodes))]
+    return max(range(len(live)), key=lambda s: live[s]) if live else 0
