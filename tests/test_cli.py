@@ -142,3 +142,21 @@ def test_keras_and_darknet_bad_inputs_through_the_cli(digits_files, tmp_path):
                                 "-o", tmp_path / "o"), "weights end early")
     assert_one_line_error(edgec("build", CASES["digits_cnn"].path, "--ram", "lots", "-c", d / "calib.npy"), "'lots' is not a size")
     assert not (tmp_path / "o").exists()
+
+
+def test_tiny_model_fits_an_atmega_class_budget_and_says_so(tmp_path):
+    np.save(tmp_path / "calib.npy", np.load(DATA / "extra_inputs.npz")["mnist14"][:100])
+    r = edgec("build", CASES["mnist"].path, "--ram", "2K", "--flash", "32K", "-o", tmp_path / "out", "-c", tmp_path / "calib.npy")
+    assert r.returncode == 0, r.stderr
+    assert "fits cortex-m4: RAM" in r.stdout and "headroom" in r.stdout
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["budget"] == {"ram_bytes": 2048, "flash_bytes": 32768}
+    assert rep["totals"]["arena_bytes"] + rep["totals"]["io_bytes"] <= 2048
+    mem = rep["memory"]
+    assert len(mem["timeline"]) == len(rep["layers"]) and max(mem["timeline"]) == mem["peak_live_bytes"]
+    assert mem["peak_live_bytes"] <= rep["totals"]["arena_bytes"]
+    r = edgec("build", CASES["mnist"].path, "--ram", "512", "-o", tmp_path / "small", "-c", tmp_path / "calib.npy", "--json")
+    assert r.returncode != 0
+    facts = json.loads(r.stdout)
+    assert facts["ram_budget"] == 512 and facts["ram_needed"] > 512 and facts["peak_tensors"]
+    assert "over by" in facts["error"]
