@@ -28,7 +28,7 @@ def _dog():
 
 YOLO = Case("yolo-fastest-1.1.cfg", lambda: np.concatenate([_dog(), extra("yolo_crops") / np.float32(255)]).astype(np.float32),
             _dog)
-BUDGETS = {"yolo": {"ram": "1400K", "flash": "2M"}}
+BUDGETS = {"yolo": {"ram": "1M", "flash": "2M"}}
 
 
 def main():

@@ -100,7 +100,16 @@ class _Emitter:
         if t.is_const:
             return self.array(tensor, f"c_{tensor}")
         b = self.graph.meta["plan"]["buffers"][tensor]
-        return {"input": "input", "output": "output"}.get(b["where"], f"arena + {b['offset']}")
+        sub = b["slice"][0] if b.get("slice") else 0          # a slice inside a Concat's output
+        if b["where"] in ("input", "output"):
+            return b["where"] if not sub else f"{b['where']} + {sub}"
+        return f"arena + {b['offset'] + sub}"
+
+
+def _pixel_stride(g: Graph, node) -> int:
+    """Bytes between output pixels: the channel count, or the Concat's when writing into its slice."""
+    sl = g.meta["plan"]["buffers"][node.outputs[0]].get("slice")
+    return sl[1] if sl and sl[1] else g.tensors[node.outputs[0]].shape[-1]
 
 
 def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
@@ -130,7 +139,7 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                 batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
                 k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
                 dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
-                groups=a["groups"], **common))
+                groups=a["groups"], out_stride=_pixel_stride(g, node), **common))
             return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
@@ -191,15 +200,18 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         axis, offset, lines = a["axis"], 0, []
         outer = int(np.prod(osh[:axis]))
         out_inner = int(np.prod(osh[axis:]))
-        for k, (t, ptr, rq) in enumerate(zip(node.inputs, ins, a["requant"])):
+        for k, (t, ptr, rq, bound) in enumerate(zip(node.inputs, ins, a["requant"], a.get("bound", [False] * len(ins)))):
             in_inner = int(np.prod(g.tensors[t].shape[axis:]))
+            if bound:                               # its producer already wrote this slice
+                offset += in_inner
+                continue
             p = e.param("edgec_concat_params", f"{base}_{k}", dict(
                 outer=outer, in_inner=in_inner, out_inner=out_inner, offset=offset, requant=int(rq is not None),
                 in_zp=rq["in_zp"] if rq else 0, multiplier=rq["multiplier"] if rq else 0, shift=rq["shift"] if rq else 0,
                 out_zp=a["out_zp"]))
             lines.append(f"edgec_concat_s8(&{p}, {ptr}, {out});")
             offset += in_inner
-        return "\n    ".join(lines)
+        return "\n    ".join(lines) or None
     raise EdgecError(f"no C kernel for op {node.op}", where=f"node {node.name}")
 
 

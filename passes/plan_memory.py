@@ -15,6 +15,8 @@ The result is `graph.meta["plan"]`: {"arena_size", "strategy", "buffers": {tenso
 """
 from __future__ import annotations
 
+import numpy as np
+
 from edgec.ir import Graph
 
 ALIGN = 4
@@ -51,6 +53,9 @@ def _groups(graph: Graph, no_in_place=frozenset()):
             last_use[i] = step
     members = lambda root: [t for t in parent if find(t) == root]
     for step, node in enumerate(graph.nodes):
+        for t, bound in zip(node.inputs, node.attrs.get("bound", [])) if node.op == "Concat" else ():
+            if bound:                                  # the producer writes inside the Concat's buffer
+                parent[find(t)] = find(node.outputs[0])
         src = node.inputs[0] if node.inputs else None
         if src is None or graph.tensors[src].is_const:
             continue
@@ -66,6 +71,29 @@ def _groups(graph: Graph, no_in_place=frozenset()):
                     parent[node.outputs[0]] = find(cand)
                     break
     return {t: find(t) for t in parent}
+
+
+def concat_slices(graph: Graph) -> dict:
+    """{tensor: (element offset inside the Concat output, pixel stride or None)} for bound Concat
+    inputs and the Reshape inputs aliased to them.  Strided slices (channels of an NHWC map) are
+    written by a Conv2D at a pixel stride of the concatenated channel count."""
+    prod = graph.producer()
+    out = {}
+    for node in graph.nodes:
+        if node.op != "Concat" or not any(node.attrs.get("bound", [])):
+            continue
+        axis, shape = node.attrs["axis"], graph.tensors[node.outputs[0]].shape
+        contiguous = int(np.prod(shape[:axis])) == 1
+        inner = int(np.prod(shape[axis + 1:]))
+        offset = 0
+        for t, bound in zip(node.inputs, node.attrs["bound"]):
+            if bound:
+                entry = (offset * inner, None) if contiguous else (offset, shape[3])
+                out[t] = entry
+                if prod[t].op == "Reshape":
+                    out[prod[t].inputs[0]] = entry
+            offset += graph.tensors[t].shape[axis]
+    return out
 
 
 def _lifetimes(graph: Graph, root_of):
@@ -172,10 +200,12 @@ def plan_memory(graph: Graph) -> Graph:
         if best is None or size < best[2]:
             best = (name, offsets, size)
     name, offsets, arena = best
+    slices = concat_slices(g)
     buffers = {}
     for t, r in root_of.items():
         buffers[t] = {"where": where[r], "offset": offsets.get(r, 0), "size": band.get(t, g.tensors[t].nbytes),
-                      "first": life[r][0], "last": life[r][1], "root": r, "band": t in band}
+                      "first": life[r][0], "last": life[r][1], "root": r, "band": t in band,
+                      "slice": slices.get(t)}
     g.meta["plan"] = {"arena_size": arena, "strategy": name, "buffers": buffers}
     return g
 
@@ -184,7 +214,7 @@ def validate_plan(graph: Graph) -> None:
     """Raise AssertionError when two arena buffers that are live at the same step overlap."""
     bufs = {}
     for t, b in graph.meta["plan"]["buffers"].items():
-        if b["where"] == "arena":
+        if b["where"] == "arena" and t == b["root"]:
             bufs[b["root"]] = b
     items = sorted(bufs.items())
     for i, (ra, a) in enumerate(items):

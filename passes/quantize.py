@@ -57,6 +57,15 @@ class _Quantizer:
         self.ranges = graph.meta.get("ranges")
         if self.ranges is None:
             raise EdgecError("the graph has no calibration ranges", hint="run calibrate() first")
+        # Inputs bound into a Concat's buffer take the Concat's range (and so its scale): their
+        # producers then write the final bytes and the Concat copies nothing.
+        prod = self.g.producer()
+        self.range_of = {}
+        for node in self.g.nodes:
+            for t, bound in zip(node.inputs, node.attrs.get("bound", [])):
+                while bound and t is not None:
+                    self.range_of[t] = node.outputs[0]
+                    t = prod[t].inputs[0] if prod[t].op == "Reshape" else None
 
     def qof(self, name):
         return self.g.tensors[name].quant
@@ -66,7 +75,7 @@ class _Quantizer:
         t.dtype, t.quant = "int8", _q(scale, zp)
 
     def calibrated(self, name):
-        lo, hi = self.ranges[name]
+        lo, hi = self.ranges[self.range_of.get(name, name)]
         self.set_act(name, *activation_quant(lo, hi))
 
     def const_act(self, name):

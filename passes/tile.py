@@ -45,6 +45,9 @@ def _chain_ok(graph: Graph, nodes) -> bool:
             return False
         if j > 0 and acts[0] != nodes[j - 1].outputs[0]:
             return False
+        if j == len(nodes) - 1 and any(c.op == "Concat" and dict(zip(c.inputs, c.attrs.get("bound", []))).get(n.outputs[0])
+                                       for c in consumers.get(n.outputs[0], [])):
+            return False                           # it writes into a Concat's slice: keep it whole
         if j < len(nodes) - 1:
             out = n.outputs[0]
             if out in graph.outputs or [c.name for c in consumers.get(out, [])] != [nodes[j + 1].name]:

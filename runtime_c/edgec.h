@@ -11,6 +11,7 @@ typedef struct {
     int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c;
     int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left, groups;
     int32_t in_zp, out_zp, act_min, act_max;
+    int32_t out_stride;   /* elements between output pixels: out_c, or more when writing into a Concat's slice */
 } edgec_conv2d_params;
 
 typedef struct {

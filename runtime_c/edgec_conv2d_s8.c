@@ -2,7 +2,8 @@
  * Twin: reference.conv2d_s8.  Padding taps contribute nothing (they equal the input zero point).
  * Row bands (patch-based execution): `in` holds input rows from in_row0 on, and the call computes
  * output rows [out_row0, out_row0 + out_rows) into `out` (which points at row out_row0).
- * A whole-tensor call is (0, 0, out_h). */
+ * A whole-tensor call is (0, 0, out_h).  Output pixels are out_stride elements apart (out_c, or the
+ * channel count of a Concat whose slice this conv writes). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
@@ -16,6 +17,7 @@ void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int32_t in_
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * p->in_c);
         for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
             for (ox = 0; ox < p->out_w; ox++) {
+                int8_t *px = out + ((size_t)(n * out_rows + oy - out_row0) * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_stride;
                 for (oc = 0; oc < p->out_c; oc++) {
                     const int32_t g = oc / og;
                     int32_t acc = bias[oc];
@@ -35,7 +37,7 @@ void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int32_t in_
                         }
                     }
                     acc = edgec_mbqm(acc, multiplier[oc], shift[oc]) + p->out_zp;
-                    *out++ = edgec_clamp_s8(acc, p->act_min, p->act_max);
+                    px[oc] = edgec_clamp_s8(acc, p->act_min, p->act_max);
                 }
             }
         }

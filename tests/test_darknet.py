@@ -41,7 +41,7 @@ def yolo_build(tmp_path_factory):
     np.save(d / "calib.npy", np.concatenate([dog_hwc(), extra("yolo_crops") / np.float32(255)]).astype(np.float32))
     np.save(d / "dog.npy", dog_hwc())
     r = subprocess.run([sys.executable, "-m", "edgec.cli.main", "build", str(CFG), str(DATA / "yolo-fastest-1.1.weights"),
-                        "--target", "cortex-m4", "--ram", "1400K", "--flash", "2M", "-o", str(d / "out"),
+                        "--target", "cortex-m4", "--ram", "1M", "--flash", "2M", "-o", str(d / "out"),
                         "--calibration", str(d / "calib.npy"), "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return d, json.loads(r.stdout)
@@ -56,7 +56,7 @@ def test_yolo_int8_needs_an_h7_class_budget(tmp_path):
 def test_yolo_int8_bit_exact_in_emulator_and_same_objects_as_float(yolo_build):
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
     d, report = yolo_build
-    assert report["budget"] == {"ram_bytes": 1400 * 1024, "flash_bytes": 2 << 20}
+    assert report["budget"] == {"ram_bytes": 1 << 20, "flash_bytes": 2 << 20}
     for target in ("host", "cortex-m4"):
         r = verify(str(d / "out"), target, str(d / "dog.npy"))
         assert r["bit_exact"], r

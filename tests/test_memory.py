@@ -128,3 +128,33 @@ def test_tiling_is_only_kept_when_it_lowers_the_arena():
     g = canonicalize(import_model(CASES["kws"].path))
     q = schedule(quantize(calibrate(g, CASES["kws"].calibration()[:1])))
     assert "tiling" not in tile(q).meta
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(1, 6), w=st.integers(1, 6), c=st.integers(1, 4), flat=st.booleans(), seed=st.integers(0, 2**16))
+def test_convs_write_straight_into_concat_slices(tmp_path, h, w, c, flat, seed):
+    """Two convs (and the input itself) concatenated: along channels (strided slices) or, flattened,
+    along a contiguous axis. Bound producers write in place; the result equals the reference."""
+    rng = np.random.default_rng(seed)
+    conv = lambda name, src, out, o: Node("Conv2D", name, [src, f"{name}_w", f"{name}_b"], [out],
+                                          {"strides": (1, 1), "dilations": (1, 1), "pads": (1, 1, 1, 1), "groups": 1,
+                                           "act": (0.0, np.inf)})
+    nodes = [conv("ca", "x", "a", 3), conv("cb", "x", "b", 2)]
+    consts = {"ca_w": rng.normal(0, 1, (3, 3, 3, c)), "ca_b": rng.normal(0, 1, 3),
+              "cb_w": rng.normal(0, 1, (2, 3, 3, c)), "cb_b": rng.normal(0, 1, 2)}
+    if flat:
+        nodes += [Node("Reshape", "ra", ["a"], ["fa"], {"shape": (1, h * w * 3)}),
+                  Node("Reshape", "rb", ["b"], ["fb"], {"shape": (1, h * w * 2)}),
+                  Node("Concat", "cat", ["fa", "fb"], ["y"], {"axis": 1})]
+    else:
+        nodes += [Node("Concat", "cat", ["a", "x", "b"], ["y"], {"axis": 3})]
+    tensors = {"x": Tensor("x", (1, h, w, c)), **{t: Tensor(t, None) for t in ("a", "b", "fa", "fb", "y")},
+               **{k: Tensor(k, v.shape, "float32", v.astype(np.float32)) for k, v in consts.items()}}
+    g = canonicalize(Graph("k", nodes, tensors, ["x"], ["y"]))
+    cat = next(n for n in g.nodes if n.op == "Concat")
+    assert cat.attrs["bound"] == ([True, True] if flat else [True, False, True])
+    built = check(tmp_path, g, rng)
+    validate_plan(built.int_graph)
+    q = built.int_graph
+    qcat = next(n for n in q.nodes if n.op == "Concat")
+    assert [r is None for r, b in zip(qcat.attrs["requant"], qcat.attrs["bound"]) if b] == [True, True]
