@@ -1,7 +1,8 @@
 """Peak RAM: edgec against TensorFlow Lite Micro and the layer-wise bound, measured in one run.
 
-For the four MLPerf Tiny models: edgec's arena (and arena + the input/output buffers, since TFLM's
-arena holds those too), the layer-wise lower bound (the largest input+output pair of any one layer,
+For the four MLPerf Tiny models: edgec's arena (and arena + the input/output buffers + the stack
+estimate from -fstack-usage on cortex-m4, since TFLM's arena holds input and output too; TFLM's own
+stack is not counted), the layer-wise lower bound (the largest input+output pair of any one layer,
 which is what TFLM / X-CUBE-AI-style per-layer execution cannot go below), and TFLM's smallest
 working arena for the same model's int8 .tflite (tflite-micro PyPI package on this host, found by
 bisection).  Needs ../shared/models (or EDGEC_SHARED_MODELS) for the .tflite files and
@@ -21,7 +22,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from conftest import CASES  # noqa: E402
 
 from edgec.build import build  # noqa: E402
-from edgec.verify import Built  # noqa: E402
+from edgec.verify import Built, verify  # noqa: E402
 
 SHARED = Path(os.environ.get("EDGEC_SHARED_MODELS", HERE.parent.parent / "shared" / "models"))
 TFLITE = {"kws": "kws_ref_model.tflite", "vww": "vww_96_int8.tflite", "resnet": "pretrainedResnet_quant.tflite",
@@ -73,16 +74,19 @@ def main():
             rep = build(case.path, "cortex-m4", str(Path(tmp) / name), str(Path(tmp) / f"{name}.npy"))
             g = Built(str(Path(tmp) / name)).int_graph
             t = rep["totals"]
-            rows[name] = {"edgec_arena": t["arena_bytes"], "edgec_ram": t["arena_bytes"] + t["io_bytes"],
+            np.save(Path(tmp) / f"{name}_one.npy", case.inputs()[:1])
+            stack = verify(str(Path(tmp) / name), "cortex-m4", str(Path(tmp) / f"{name}_one.npy"))["stack_bytes_estimate"]
+            rows[name] = {"edgec_arena": t["arena_bytes"], "stack": stack,
+                          "edgec_ram": t["arena_bytes"] + t["io_bytes"] + stack,
                           "layer_wise_bound": layer_wise_bound(g), "tflm_arena": tflm_arena(SHARED / "tflite" / tfl),
                           "tiled_stages": len(g.meta.get("tiling", []))}
     if "--json" in sys.argv:
         print(json.dumps(rows, indent=2))
         return
-    print("| model | edgec arena B | edgec arena + I/O B | layer-wise bound B | TFLM arena B (host) | edgec RAM / TFLM | arena / bound | tiled stages |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | edgec arena B | stack B (M4) | edgec arena + I/O + stack B | layer-wise bound B | TFLM arena B (host) | edgec RAM / TFLM | arena / bound | tiled stages |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['edgec_arena']:,} | {r['edgec_ram']:,} | {r['layer_wise_bound']:,} | {r['tflm_arena']:,} | "
+        print(f"| {name} | {r['edgec_arena']:,} | {r['stack']} | {r['edgec_ram']:,} | {r['layer_wise_bound']:,} | {r['tflm_arena']:,} | "
               f"{r['edgec_ram'] / r['tflm_arena']:.2f} | {r['edgec_arena'] / r['layer_wise_bound']:.2f} | {r['tiled_stages']} |")
 
 

@@ -32,6 +32,7 @@ class Execution:
     per_function: dict | None = None
     text_bytes: int | None = None
     float_helpers: list | None = None
+    stack_bytes: int | None = None          # run() frame + the deepest kernel frame, from -fstack-usage
 
 
 def _harness_file(name: str) -> Path:
@@ -63,6 +64,7 @@ def _first_error(stderr: bytes) -> str:
 def compile_objects(target: Target, sources, workdir: Path, defines=(), include=()):
     objs = []
     flags = list(COMMON_CFLAGS) + list(target.cflags) + ([] if target.emulator is None else list(BARE_CFLAGS))
+    flags.append("-fstack-usage")
     for src in sources:
         obj = workdir / (Path(src).stem + ".o")
         cmd = [target.cc, *flags, *[f"-D{d}" for d in defines], *[f"-I{i}" for i in include], "-c", str(src), "-o", str(obj)]
@@ -71,6 +73,22 @@ def compile_objects(target: Target, sources, workdir: Path, defines=(), include=
             raise ToolchainError(f"{target.cc} failed on {Path(src).name}: {_first_error(r.stderr)}")
         objs.append(obj)
     return objs
+
+
+def stack_estimate(objs) -> int | None:
+    """Worst-case stack of one inference: the model's run() frame plus its largest callee frame
+    (kernels call nothing that is not inlined, apart from memcpy/memset), from gcc's .su files."""
+    frames = {}
+    for obj in objs:
+        su = Path(obj).with_suffix(".su")
+        if su.exists():
+            for line in su.read_text().splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 2 and parts[1].isdigit():
+                    frames[parts[0].rsplit(":", 1)[-1]] = int(parts[1])
+    run = [v for k, v in frames.items() if k.endswith("_run")]
+    callees = [v for k, v in frames.items() if not k.endswith("_run")]
+    return (max(run) + max(callees, default=0)) if run else None
 
 
 def float_helpers(target: Target, objs) -> list:
@@ -171,7 +189,7 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
         r = _run([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
         if r.returncode != 0:
             raise ToolchainError(f"the host build exited with {r.returncode}")
-        return Execution(r.stdout, text_bytes=_text_size(target, model_objs))
+        return Execution(r.stdout, text_bytes=_text_size(target, model_objs), stack_bytes=stack_estimate(model_objs))
     rundir = workdir / "run"
     rundir.mkdir()
     (rundir / "in.bin").write_bytes(samples)
@@ -183,4 +201,5 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
         raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")
     outputs = (rundir / "out.bin").read_bytes()
     total, per = _profile(target, exe, prof)
-    return Execution(outputs, total, per, _text_size(target, model_objs), float_helpers(target, model_objs))
+    return Execution(outputs, total, per, _text_size(target, model_objs), float_helpers(target, model_objs),
+                     stack_estimate(model_objs))

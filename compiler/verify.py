@@ -117,6 +117,8 @@ def verify(out_dir: str, target_name: str, input_path: str) -> dict:
         result["code_and_weights_bytes"] = ex.text_bytes
     if ex.float_helpers is not None:
         result["float_helpers"] = ex.float_helpers
+    if ex.stack_bytes is not None:
+        result["stack_bytes_estimate"] = ex.stack_bytes
     return result
 
 
