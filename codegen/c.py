@@ -13,6 +13,7 @@ import jinja2
 import numpy as np
 
 from edgec.errors import EdgecError
+from edgec.fixedpoint import wrap32
 from edgec.ir import Graph
 
 RUNTIME_COMMON = ["edgec.h", "edgec_fixedpoint.h"]
@@ -106,6 +107,13 @@ class _Emitter:
         return f"arena + {b['offset'] + sub}"
 
 
+def _folded_bias(g: Graph, node) -> np.ndarray:
+    """bias - in_zp * sum(w) per output channel, so the kernels' inner loops are plain dot products."""
+    w = g.tensors[node.inputs[1]].data.astype(np.int64)
+    folded = g.tensors[node.inputs[2]].data.astype(np.int64) - node.attrs["in_zp"] * w.reshape(w.shape[0], -1).sum(axis=1)
+    return wrap32(folded).astype(np.int32)          # the kernels add it modulo 2^32, as the reference wraps
+
+
 def _pixel_stride(g: Graph, node) -> int:
     """Bytes between output pixels: the channel count, or the Concat's when writing into its slice."""
     sl = g.meta["plan"]["buffers"][node.outputs[0]].get("slice")
@@ -129,7 +137,8 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
     if node.op in ("Conv2D", "FullyConnected"):
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
         w = e.array(node.inputs[1], f"w{i}_{node.name}")
-        b = e.array(node.inputs[2], f"b{i}_{node.name}")
+        b = e.array(_folded_bias(g, node), f"b{i}_{node.name}", "int32_t",
+                    f"{node.inputs[2]} - in_zp * sum(weights): zero point folded in")
         m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
         s = e.array(np.asarray(a["shift"], np.int32), f"s{i}_{node.name}", "int32_t", "shifts")
         common = dict(in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"])

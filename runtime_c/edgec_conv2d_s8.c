@@ -3,43 +3,163 @@
  * Row bands (patch-based execution): `in` holds input rows from in_row0 on, and the call computes
  * output rows [out_row0, out_row0 + out_rows) into `out` (which points at row out_row0).
  * A whole-tensor call is (0, 0, out_h).  Output pixels are out_stride elements apart (out_c, or the
- * channel count of a Concat whose slice this conv writes). */
+ * channel count of a Concat whose slice this conv writes).
+ *
+ * `bias` arrives with the input zero point folded in at compile time: bias[oc] - in_zp * sum(w[oc]) over
+ * all taps, so the inner loops are plain int8 dot products; a window that hangs over the padding adds
+ * back in_zp * w for its missing taps.  The integer sum equals the reference's sum of (x - zp) * w
+ * plus bias, wrapped to 32 bits as the reference wraps it (the bias is added in unsigned arithmetic,
+ * so a saturated bias of a near-dead channel wraps instead of overflowing). 
+ * Three loop nests, chosen by shape: pointwise (1x1, stride 1, no padding, one group) as a matrix
+ * product; depthwise (one input and one output channel per group); general. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
-void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
-                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
-                     int32_t out_row0, int32_t out_rows)
+static int32_t edgec_dot_s8(const int8_t *x, const int8_t *w, int32_t n)
 {
-    const int32_t cg = p->in_c / p->groups, og = p->out_c / p->groups;
-    int32_t n, oy, ox, oc, ky, kx, ic;
+    int32_t acc = 0, i = 0;
+    for (; i + 4 <= n; i += 4)
+        acc += (int32_t)x[i] * w[i] + (int32_t)x[i + 1] * w[i + 1] + (int32_t)x[i + 2] * w[i + 2] + (int32_t)x[i + 3] * w[i + 3];
+    for (; i < n; i++)
+        acc += (int32_t)x[i] * w[i];
+    return acc;
+}
+
+static int8_t *edgec_conv_px(const edgec_conv2d_params *p, int8_t *out, int32_t n, int32_t out_rows, int32_t row, int32_t ox)
+{
+    return out + ((size_t)(n * out_rows + row) * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_stride;
+}
+
+static void edgec_conv_pointwise(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                                 int32_t out_row0, int32_t out_rows)
+{
+    const int32_t k = p->in_c;
+    int32_t n, oc, row, ox;
     for (n = 0; n < p->batch; n++) {
-        const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * p->in_c);
-        for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
-            for (ox = 0; ox < p->out_w; ox++) {
-                int8_t *px = out + ((size_t)(n * out_rows + oy - out_row0) * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_stride;
-                for (oc = 0; oc < p->out_c; oc++) {
-                    const int32_t g = oc / og;
-                    int32_t acc = bias[oc];
+        const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * k) + (size_t)((out_row0 - in_row0) * p->in_w * k);
+        for (oc = 0; oc < p->out_c; oc++) {
+            const int8_t *w = weights + oc * k;
+            for (row = 0; row < out_rows; row++) {
+                const int8_t *x = img + row * p->in_w * k;
+                int8_t *y = edgec_conv_px(p, out, n, out_rows, row, 0) + oc;
+                for (ox = 0; ox < p->out_w; ox++, x += k, y += p->out_stride) {
+                    const uint32_t acc = (uint32_t)bias[oc] + (uint32_t)edgec_dot_s8(x, w, k);
+                    const int32_t v = edgec_mbqm((int32_t)acc, multiplier[oc], shift[oc]) + p->out_zp;
+                    *y = edgec_clamp_s8(v, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+static void edgec_conv_depthwise(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
+                                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                                 int32_t out_row0, int32_t out_rows)
+{
+    const int32_t c_n = p->in_c, taps = p->k_h * p->k_w;
+    int32_t n, c, oy, ox, ky, kx;
+    for (n = 0; n < p->batch; n++) {
+        const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * c_n);
+        for (c = 0; c < c_n; c++) {
+            const int8_t *w = weights + c * taps;
+            for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_top;
+                for (ox = 0; ox < p->out_w; ox++) {
+                    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                    int32_t acc = 0;
+                    uint32_t total;
                     for (ky = 0; ky < p->k_h; ky++) {
-                        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
-                        if (iy < 0 || iy >= p->in_h)
+                        const int32_t iy = iy0 + ky * p->dil_h;
+                        const int8_t *row, *wr = w + ky * p->k_w;
+                        if (iy < 0 || iy >= p->in_h) {           /* a padding row: the folded zero point comes back */
+                            for (kx = 0; kx < p->k_w; kx++)
+                                acc += p->in_zp * (int32_t)wr[kx];
                             continue;
+                        }
+                        row = img + (iy - in_row0) * p->in_w * c_n + c;
                         for (kx = 0; kx < p->k_w; kx++) {
-                            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dil_w;
-                            const int8_t *ip, *wp;
-                            if (ix < 0 || ix >= p->in_w)
-                                continue;
-                            ip = img + ((iy - in_row0) * p->in_w + ix) * p->in_c + g * cg;
-                            wp = weights + ((oc * p->k_h + ky) * p->k_w + kx) * cg;
-                            for (ic = 0; ic < cg; ic++)
-                                acc += ((int32_t)ip[ic] - p->in_zp) * (int32_t)wp[ic];
+                            const int32_t ix = ix0 + kx * p->dil_w;
+                            acc += (ix >= 0 && ix < p->in_w ? (int32_t)row[ix * c_n] : p->in_zp) * (int32_t)wr[kx];
                         }
                     }
-                    acc = edgec_mbqm(acc, multiplier[oc], shift[oc]) + p->out_zp;
+                    total = (uint32_t)bias[c] + (uint32_t)acc;
+                    acc = edgec_mbqm((int32_t)total, multiplier[c], shift[c]) + p->out_zp;
+                    edgec_conv_px(p, out, n, out_rows, oy - out_row0, ox)[c] = edgec_clamp_s8(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+/* First and one-past-last kernel tap whose input row (or column) lies inside [0, size). */
+static int32_t edgec_first_tap(int32_t i0, int32_t dil)
+{
+    return i0 < 0 ? (-i0 + dil - 1) / dil : 0;
+}
+
+static int32_t edgec_end_tap(int32_t i0, int32_t dil, int32_t k, int32_t size)
+{
+    const int32_t e = size - i0 <= 0 ? 0 : (size - i0 + dil - 1) / dil;
+    return e < k ? e : k;
+}
+
+static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
+                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    const int32_t in_c = p->in_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp;
+    const int32_t cg = in_c / p->groups, og = p->out_c / p->groups;
+    const int32_t step_x = p->dil_w * in_c;
+    int32_t n, oy, ox, oc, ky, kx, ic;
+    for (n = 0; n < p->batch; n++) {
+        const int8_t *img = in + (size_t)n * (size_t)(p->in_h * in_w * in_c);
+        for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int32_t ky0 = edgec_first_tap(iy0, p->dil_h), ky1 = edgec_end_tap(iy0, p->dil_h, k_h, p->in_h);
+            for (ox = 0; ox < p->out_w; ox++) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                const int32_t kx0 = edgec_first_tap(ix0, p->dil_w), kx1 = edgec_end_tap(ix0, p->dil_w, k_w, in_w);
+                int8_t *px = edgec_conv_px(p, out, n, out_rows, oy - out_row0, ox);
+                const int32_t whole = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                const int32_t row_dot = p->dil_w == 1 && cg == in_c;      /* a kernel row is one contiguous run */
+                for (oc = 0; oc < p->out_c; oc++) {
+                    const int8_t *wo = weights + oc * k_h * k_w * cg;
+                    int32_t acc = 0;
+                    uint32_t total;
+                    for (ky = ky0; ky < ky1; ky++) {
+                        const int8_t *ip = img + ((iy0 + ky * p->dil_h - in_row0) * in_w + ix0 + kx0 * p->dil_w) * in_c + (oc / og) * cg;
+                        const int8_t *wp = wo + (ky * k_w + kx0) * cg;
+                        if (row_dot)
+                            acc += edgec_dot_s8(ip, wp, (kx1 - kx0) * cg);
+                        else
+                            for (kx = kx0; kx < kx1; kx++, ip += step_x, wp += cg)
+                                acc += edgec_dot_s8(ip, wp, cg);
+                    }
+                    if (!whole)                               /* taps over the padding: add back zp * w */
+                        for (ky = 0; ky < k_h; ky++)
+                            for (kx = 0; kx < k_w; kx++)
+                                if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1)
+                                    for (ic = 0; ic < cg; ic++)
+                                        acc += zp * (int32_t)wo[(ky * k_w + kx) * cg + ic];
+                    total = (uint32_t)bias[oc] + (uint32_t)acc;
+                    acc = edgec_mbqm((int32_t)total, multiplier[oc], shift[oc]) + p->out_zp;
                     px[oc] = edgec_clamp_s8(acc, p->act_min, p->act_max);
                 }
             }
         }
     }
+}
+
+void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
+                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+                     int32_t out_row0, int32_t out_rows)
+{
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0
+        && p->groups == 1 && p->out_h == p->in_h && p->out_w == p->in_w)
+        edgec_conv_pointwise(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else if (p->groups == p->in_c && p->out_c == p->in_c)
+        edgec_conv_depthwise(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else
+        edgec_conv_general(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
 }

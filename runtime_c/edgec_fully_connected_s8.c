@@ -1,4 +1,6 @@
-/* FullyConnected: out[n, m] = requant(bias[m] + sum_k (in[n, k] - in_zp) * w[m, k]).  Twin: reference.fully_connected_s8. */
+/* FullyConnected: out[n, m] = requant(bias[m] + sum_k (in[n, k] - in_zp) * w[m, k]).  Twin: reference.fully_connected_s8.
+ * `bias` arrives with the zero point folded in at compile time (bias[m] - in_zp * sum_k w[m, k]),
+ * so the inner loop is a plain int8 dot product. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
@@ -10,10 +12,14 @@ void edgec_fully_connected_s8(const edgec_fully_connected_params *p, const int8_
         const int8_t *x = in + n * p->in_features;
         for (m = 0; m < p->out_features; m++) {
             const int8_t *w = weights + m * p->in_features;
-            int32_t acc = bias[m];
-            for (k = 0; k < p->in_features; k++)
-                acc += ((int32_t)x[k] - p->in_zp) * (int32_t)w[k];
-            acc = edgec_mbqm(acc, multiplier[m], shift[m]) + p->out_zp;
+            int32_t acc = 0;
+            uint32_t total;
+            for (k = 0; k + 4 <= p->in_features; k += 4)
+                acc += (int32_t)x[k] * w[k] + (int32_t)x[k + 1] * w[k + 1] + (int32_t)x[k + 2] * w[k + 2] + (int32_t)x[k + 3] * w[k + 3];
+            for (; k < p->in_features; k++)
+                acc += (int32_t)x[k] * w[k];
+            total = (uint32_t)bias[m] + (uint32_t)acc;      /* wraps as the reference does */
+            acc = edgec_mbqm((int32_t)total, multiplier[m], shift[m]) + p->out_zp;
             *out++ = edgec_clamp_s8(acc, p->act_min, p->act_max);
         }
     }
