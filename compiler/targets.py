@@ -20,6 +20,9 @@ class Target:
     size: str | None = None
     apt: tuple = field(default_factory=tuple)   # Debian packages that provide the tools
     description: str = ""
+    startup: str = "startup_cm.c"                # emulator harness: reset code and linker script
+    ldscript: str = "cm.ld"
+    harness_faults: int = 0xF0                   # exit codes from here up mean the program trapped
 
     def as_dict(self):
         return {"name": self.name, "cc": self.cc, "cflags": list(self.cflags),
@@ -40,6 +43,15 @@ TARGETS = {t.name: t for t in [
     Target("cortex-m4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"),
            _QEMU_ARM + ("-M", "mps2-an386"), 256 * 1024, 1024 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
            _ARM_APT, "Armv7E-M without FPU use, QEMU MPS2 AN386"),
+    Target("cortex-m7", "arm-none-eabi-gcc", ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=soft"),
+           _QEMU_ARM + ("-M", "mps2-an500"), 512 * 1024, 2048 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
+           _ARM_APT, "Armv7E-M (M7) without FPU use, QEMU MPS2 AN500"),
+    Target("rv32imc", "riscv64-unknown-elf-gcc", ("-march=rv32imc", "-mabi=ilp32"),
+           ("qemu-system-riscv32", "-display", "none", "-monitor", "none", "-serial", "none",
+            "-semihosting-config", "enable=on,target=native", "-M", "sifive_e"),
+           16 * 1024, 4096 * 1024, "riscv64-unknown-elf-nm", "riscv64-unknown-elf-size",
+           ("gcc-riscv64-unknown-elf", "qemu-system-misc"), "RV32IMC, QEMU SiFive E (16 KB DTIM)",
+           startup="startup_rv.c", ldscript="rv.ld", harness_faults=0xE0),
 ]}
 
 

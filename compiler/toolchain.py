@@ -21,7 +21,8 @@ COMMON_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra")
 BARE_CFLAGS = ("-ffreestanding", "-ffunction-sections", "-fdata-sections")
 #: Soft-float helpers of libgcc: any of these in an object means floating point slipped in.
 FLOAT_HELPER = re.compile(r"^(__aeabi_[fd]\w*|__aeabi_[iul]+2[fd]|__aeabi_[fd]2\w+|__\w*[sd]f\w*|__\w*[sd]f[0-9]?)$")
-HARNESS_FUNCS = {"main", "Reset_Handler", "fault", "sh_open", "sh_call", "sh_read", "sh_write", "sh_close"}
+HARNESS_FUNCS = {"main", "Reset_Handler", "fault", "sh_open", "sh_call", "sh_read", "sh_write", "sh_close",
+                 "_start", "edgec_rv_reset", "trap_handler"}
 EMULATOR_TIMEOUT_S = 1800
 
 
@@ -108,7 +109,7 @@ def link(target: Target, objs, workdir: Path) -> Path:
     if target.emulator is None:
         cmd = [target.cc, *map(str, objs), "-o", str(exe)]
     else:
-        cmd = [target.cc, *target.cflags, "-nostdlib", "-T", str(_harness_file("cm.ld")), "-Wl,--gc-sections",
+        cmd = [target.cc, *target.cflags, "-nostdlib", "-T", str(_harness_file(target.ldscript)), "-Wl,--gc-sections",
                f"-Wl,--defsym=RAM_SIZE={target.ram}", f"-Wl,--defsym=FLASH_SIZE={target.flash}",
                *map(str, objs), "-lgcc", "-o", str(exe)]
     r = _run(cmd, what="linking")
@@ -181,7 +182,7 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     harness_dir = _harness_file("semihost.h").parent
     model_objs = compile_objects(target, model_sources, workdir, defines,
                                  [model_dir] + ([] if target.emulator is None else [harness_dir]))
-    extra = [_harness_file(harness)] + ([] if target.emulator is None else [_harness_file("startup_cm.c")])
+    extra = [_harness_file(harness)] + ([] if target.emulator is None else [_harness_file(target.startup)])
     harness_objs = compile_objects(target, extra, workdir, defines, [model_dir, harness_dir])
     exe = link(target, model_objs + harness_objs, workdir)
     n = len(samples) // in_bytes
@@ -197,7 +198,7 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     cmd = [*target.emulator, "-plugin", f"{plugin_path()},out={prof}", "-kernel", str(exe)]
     r = _run(cmd, cwd=rundir, timeout=EMULATOR_TIMEOUT_S, what=f"{target.emulator[0]}")
     if r.returncode != 0:
-        detail = "the program faulted" if r.returncode >= 0xF0 else (r.stderr.decode(errors="replace").strip()[:200] or "")
+        detail = "the program trapped" if r.returncode >= target.harness_faults else (r.stderr.decode(errors="replace").strip()[:200] or "")
         raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")
     outputs = (rundir / "out.bin").read_bytes()
     total, per = _profile(target, exe, prof)

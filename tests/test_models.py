@@ -54,12 +54,17 @@ def test_ad01_reconstruction_mse_within_10_percent_of_float(built):
     assert mse_int <= 1.10 * mse_float, (mse_int, mse_float)
 
 
-@pytest.mark.parametrize("target", ["cortex-m0", "cortex-m3"])
-def test_other_cortex_m_targets_are_bit_exact(built, target):
-    require("arm-none-eabi-gcc", "qemu-system-arm")
-    out, inputs, _ = built("digits_cnn")
-    r = verify(str(out), target, str(inputs))
-    assert r["bit_exact"] and r["float_helpers"] == [], r
+@pytest.mark.parametrize("target,models", [("cortex-m0", ["digits_cnn", "mnist"]), ("cortex-m3", ["digits_cnn", "kws"]),
+                                           ("cortex-m7", ["digits_cnn", "vww"]), ("rv32imc", ["digits_cnn", "mnist"])])
+def test_every_emulated_target_is_bit_exact_on_two_real_models(built, target, models):
+    from edgec.targets import get_target
+    t = get_target(target)
+    require(t.cc, t.emulator[0])
+    for name in models:
+        out, inputs, _ = built(name)
+        r = verify(str(out), target, str(inputs))
+        assert r["bit_exact"] and r["float_helpers"] == [], r
+        assert r["instructions_per_inference"] > 0
 
 
 def test_model_too_big_for_target_is_refused_with_sizes(built):

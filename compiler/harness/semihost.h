@@ -1,5 +1,5 @@
-/* Semihosting for the emulator harness (ARM: BKPT 0xAB), as QEMU implements it with
- * -semihosting-config enable=on.  Verification only: never part of a generated model. */
+/* Semihosting for the emulator harness (ARM: BKPT 0xAB; RISC-V: the slli/ebreak/srai sequence), as
+ * QEMU implements it with -semihosting-config enable=on.  Verification only: never part of a model. */
 #ifndef EDGEC_SEMIHOST_H
 #define EDGEC_SEMIHOST_H
 #include <stddef.h>
@@ -10,10 +10,18 @@ enum { SH_MODE_RB = 1, SH_MODE_WB = 5 };
 
 static inline intptr_t sh_call(intptr_t op, const void *arg)
 {
+#if defined(__riscv)
+    register intptr_t a0 __asm__("a0") = op;
+    register const void *a1 __asm__("a1") = arg;
+    __asm__ volatile(".option push\n.option norvc\n.balign 16\n"
+                     "slli x0, x0, 0x1f\nebreak\nsrai x0, x0, 7\n.option pop\n" : "+r"(a0) : "r"(a1) : "memory");
+    return a0;
+#else
     register intptr_t r0 __asm__("r0") = op;
     register const void *r1 __asm__("r1") = arg;
     __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
     return r0;
+#endif
 }
 static inline intptr_t sh_open(const char *name, intptr_t mode)
 {
