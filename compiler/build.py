@@ -106,7 +106,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
     _check_budget(report, target)
-    _write_out(out_dir, gen, report, {"float": graph, "int8": q})
+    report["kernel_variants"] = {f: target.runtime_source(f) for f in gen["runtime"] if target.runtime_source(f) != f}
+    _write_out(out_dir, gen, report, {"float": graph, "int8": q}, target)
     return report
 
 
@@ -138,7 +139,7 @@ def _check_budget(report: dict, target) -> None:
                           facts=facts)
 
 
-def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict) -> None:
+def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict, target) -> None:
     out = Path(out_dir).resolve()
     if out.exists() and not out.is_dir():
         raise EdgecError("the output path exists and is not a directory", where=str(out))
@@ -149,7 +150,7 @@ def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict) -> None:
             (tmp / fname).write_text(text)
         runtime = resources.files("edgec.runtime_c")
         for fname in gen["runtime"]:
-            (tmp / fname).write_bytes(runtime.joinpath(fname).read_bytes())
+            (tmp / fname).write_bytes(runtime.joinpath(target.runtime_source(fname)).read_bytes())
         (tmp / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         save_graphs(tmp / ARTIFACT, graphs)
         os.chmod(tmp, 0o755)

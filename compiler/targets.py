@@ -23,14 +23,21 @@ class Target:
     startup: str = "startup_cm.c"                # emulator harness: reset code and linker script
     ldscript: str = "cm.ld"
     harness_faults: int = 0xF0                   # exit codes from here up mean the program trapped
+    kernel_variants: tuple = ()                  # (runtime file, the file shipped under its name) pairs
+
+    def runtime_source(self, fname: str) -> str:
+        """The runtime_c/ file shipped as `fname` for this target (its optimized variant, if any)."""
+        return dict(self.kernel_variants).get(fname, fname)
 
     def as_dict(self):
-        return {"name": self.name, "cc": self.cc, "cflags": list(self.cflags),
+        return {"name": self.name, "kernel_variants": dict(self.kernel_variants), "cc": self.cc, "cflags": list(self.cflags),
                 "emulator": " ".join(self.emulator) if self.emulator else "native",
                 "ram_bytes": self.ram, "flash_bytes": self.flash, "apt": list(self.apt), "description": self.description}
 
 
 _ARM_APT = ("gcc-arm-none-eabi", "qemu-system-arm")
+#: Armv7E-M DSP extension: the int8 dot product with SXTB16 + SMLAD.
+_DSP = (("edgec_dot.h", "edgec_dot_arm_dsp.h"),)
 _QEMU_ARM = ("qemu-system-arm", "-display", "none", "-monitor", "none", "-serial", "none",
              "-semihosting-config", "enable=on,target=native")
 
@@ -42,10 +49,10 @@ TARGETS = {t.name: t for t in [
            64 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv7-M, QEMU MPS2 AN385"),
     Target("cortex-m4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"),
            _QEMU_ARM + ("-M", "mps2-an386"), 256 * 1024, 1024 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
-           _ARM_APT, "Armv7E-M without FPU use, QEMU MPS2 AN386"),
+           _ARM_APT, "Armv7E-M without FPU use, QEMU MPS2 AN386", kernel_variants=_DSP),
     Target("cortex-m7", "arm-none-eabi-gcc", ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=soft"),
            _QEMU_ARM + ("-M", "mps2-an500"), 512 * 1024, 2048 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
-           _ARM_APT, "Armv7E-M (M7) without FPU use, QEMU MPS2 AN500"),
+           _ARM_APT, "Armv7E-M (M7) without FPU use, QEMU MPS2 AN500", kernel_variants=_DSP),
     Target("rv32imc", "riscv64-unknown-elf-gcc", ("-march=rv32imc", "-mabi=ilp32"),
            ("qemu-system-riscv32", "-display", "none", "-monitor", "none", "-serial", "none",
             "-semihosting-config", "enable=on,target=native", "-M", "sifive_e"),

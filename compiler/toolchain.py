@@ -58,8 +58,10 @@ def _run(cmd, cwd=None, stdin=None, timeout=600, what="command"):
 
 
 def _first_error(stderr: bytes) -> str:
-    lines = [l for l in stderr.decode(errors="replace").splitlines() if "error" in l.lower()]
-    return (lines[0] if lines else stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"])[0].strip()
+    """The most telling line of a compiler or linker's complaint."""
+    text = stderr.decode(errors="replace").strip().splitlines()
+    lines = [l for l in text if "undefined reference" in l] or [l for l in text if "error" in l.lower()]
+    return (lines[0] if lines else (text[-1] if text else "?")).strip()
 
 
 def compile_objects(target: Target, sources, workdir: Path, defines=(), include=()):
@@ -172,11 +174,28 @@ def _text_size(target: Target, objs) -> int:
     return total
 
 
+def _sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
+    """A copy of the build's sources with each kernel variant replaced by the one of the target that
+    runs it: a Cortex-M4 build checked on the host (or on an M0) uses the portable kernels, on the
+    M4 its DSP ones.  Every variant must give the reference's integers, so each run proves its own."""
+    from importlib import resources as res
+    src = workdir / "src"
+    src.mkdir()
+    runtime = res.files("edgec.runtime_c")
+    variant_names = {"edgec_dot.h"}
+    for f in model_dir.iterdir():
+        if f.suffix in (".c", ".h"):
+            data = runtime.joinpath(target.runtime_source(f.name)).read_bytes() if f.name in variant_names else f.read_bytes()
+            (src / f.name).write_bytes(data)
+    return src
+
+
 def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, out_bytes: int,
             samples: bytes, workdir: Path) -> Execution:
     """Compile model_dir's C with the target's harness, run every sample, return the raw outputs."""
     require_tools(target)
-    model_sources = sorted(Path(model_dir).glob("*.c"))
+    model_dir = _sources_for(target, Path(model_dir), workdir)
+    model_sources = sorted(model_dir.glob("*.c"))
     harness = "main_host.c" if target.emulator is None else "main_semihost.c"
     defines = (f"EDGEC_RUN={model_c_name}_run", f"EDGEC_IN_BYTES={in_bytes}", f"EDGEC_OUT_BYTES={out_bytes}")
     harness_dir = _harness_file("semihost.h").parent

@@ -14,16 +14,7 @@
  * product; depthwise (one input and one output channel per group); general. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
-
-static int32_t edgec_dot_s8(const int8_t *x, const int8_t *w, int32_t n)
-{
-    int32_t acc = 0, i = 0;
-    for (; i + 4 <= n; i += 4)
-        acc += (int32_t)x[i] * w[i] + (int32_t)x[i + 1] * w[i + 1] + (int32_t)x[i + 2] * w[i + 2] + (int32_t)x[i + 3] * w[i + 3];
-    for (; i < n; i++)
-        acc += (int32_t)x[i] * w[i];
-    return acc;
-}
+#include "edgec_dot.h"
 
 static int8_t *edgec_conv_px(const edgec_conv2d_params *p, int8_t *out, int32_t n, int32_t out_rows, int32_t row, int32_t ox)
 {

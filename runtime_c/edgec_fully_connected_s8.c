@@ -3,21 +3,19 @@
  * so the inner loop is a plain int8 dot product. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_dot.h"
 
 void edgec_fully_connected_s8(const edgec_fully_connected_params *p, const int8_t *in, const int8_t *weights,
                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out)
 {
-    int32_t n, m, k;
+    int32_t n, m;
     for (n = 0; n < p->batch; n++) {
         const int8_t *x = in + n * p->in_features;
         for (m = 0; m < p->out_features; m++) {
             const int8_t *w = weights + m * p->in_features;
             int32_t acc = 0;
             uint32_t total;
-            for (k = 0; k + 4 <= p->in_features; k += 4)
-                acc += (int32_t)x[k] * w[k] + (int32_t)x[k + 1] * w[k + 1] + (int32_t)x[k + 2] * w[k + 2] + (int32_t)x[k + 3] * w[k + 3];
-            for (; k < p->in_features; k++)
-                acc += (int32_t)x[k] * w[k];
+            acc = edgec_dot_s8(x, w, p->in_features);
             total = (uint32_t)bias[m] + (uint32_t)acc;      /* wraps as the reference does */
             acc = edgec_mbqm((int32_t)total, multiplier[m], shift[m]) + p->out_zp;
             *out++ = edgec_clamp_s8(acc, p->act_min, p->act_max);

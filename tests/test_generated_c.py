@@ -20,6 +20,7 @@ def mlp_out(tmp_path_factory):
     d = tmp_path_factory.mktemp("mlp")
     np.save(d / "calib.npy", np.load(DATA / "digits_X_train_float_0to1_x64.npy")[:300])
     build(CASES["digits_mlp"].path, "cortex-m4", str(d / "out"), str(d / "calib.npy"))
+    build(CASES["digits_mlp"].path, "host", str(d / "host"), str(d / "calib.npy"))
     return d / "out"
 
 
@@ -35,11 +36,12 @@ def test_generated_c_has_no_float_and_compiles_strictly(mlp_out, tmp_path):
     require("cc", "arm-none-eabi-gcc")
     for f in mlp_out.glob("*.[ch]"):
         assert not FLOAT_WORD.search(f.read_text()), f.name
-    for f in sorted(mlp_out.glob("*.c")):
-        harness = str(resources.files("edgec.harness"))       # <string.h> for the libc-less cross toolchain
-        for cc, flags in (("cc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-O2",
-                                                              "-ffreestanding", f"-I{harness}"])):
-            r = subprocess.run([cc, *STRICT, *flags, f"-I{mlp_out}", str(f), "-o", str(tmp_path / (f.stem + ".o"))],
+    harness = str(resources.files("edgec.harness"))       # <string.h> for the libc-less cross toolchain
+    host_out = mlp_out.parent / "host"                    # the cortex-m4 build carries the M4-only DSP dot product
+    for out, cc, flags in ((host_out, "cc", []), (mlp_out, "arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft",
+                                                                                 "-O2", "-ffreestanding", f"-I{harness}"])):
+        for f in sorted(out.glob("*.c")):
+            r = subprocess.run([cc, *STRICT, *flags, f"-I{out}", str(f), "-o", str(tmp_path / (f.stem + ".o"))],
                                capture_output=True, text=True)
             assert r.returncode == 0, (cc, f.name, r.stderr)
 
@@ -69,3 +71,20 @@ def test_every_runtime_kernel_compiles_strictly_for_host_and_cortex_m(tmp_path):
             if cc != "cc":
                 nm = subprocess.run(["arm-none-eabi-nm", "-u", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
                 assert not re.search(r"__aeabi_[fd]|__aeabi_\w*2[fd]|__\w*[sd]f\d?\b", nm), (f.name, nm)
+
+
+def test_dsp_variant_compiles_strictly_for_cortex_m4_and_m7(tmp_path):
+    require("arm-none-eabi-gcc")
+    import shutil
+    runtime = Path(str(resources.files("edgec.runtime_c")))
+    for f in runtime.glob("*.[ch]"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(runtime / "edgec_dot_arm_dsp.h", tmp_path / "edgec_dot.h")
+    harness = str(resources.files("edgec.harness"))
+    for cpu in ("cortex-m4", "cortex-m7"):
+        for src in ("edgec_conv2d_s8.c", "edgec_fully_connected_s8.c"):
+            r = subprocess.run(["arm-none-eabi-gcc", *STRICT, f"-mcpu={cpu}", "-mthumb", "-mfloat-abi=soft", "-O2", "-ffreestanding",
+                                f"-I{harness}", str(tmp_path / src), "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+            assert r.returncode == 0, (cpu, src, r.stderr)
+            dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
+            assert "smlad" in dis and "sxtb16" in dis, (cpu, src)

@@ -38,18 +38,18 @@ def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
     return canonicalize(g)
 
 
-def check(tmp_path, g, rng, scale=1.0):
-    """Compile g for the host and compare the C with the integer reference on saturating samples."""
-    require("cc")
+def check(tmp_path, g, rng, scale=1.0, target="host"):
+    """Compile g for `target` and compare its C with the integer reference on saturating samples."""
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
     shape = g.tensors["x"].shape
     calib = rng.normal(0, scale, (8,) + shape).astype(np.float32)
     samples = (rng.normal(0, scale * 2.0, (16,) + shape)).astype(np.float32)
     out = tmp_path / "out"
-    compile_graph(g, calib, "host", str(out), "k", "test")
+    compile_graph(g, calib, target, str(out), "k", "test")
     built = Built(str(out))
     q_in = built.quantize_input(samples)
     want = reference.run_batch(built.int_graph, q_in)
-    got, _ = built.execute("host", q_in)
+    got, _ = built.execute(target, q_in)
     assert np.array_equal(got, want), f"C and reference differ in {int((got != want).sum())} values"
     return built
 
@@ -173,3 +173,19 @@ def test_slice(tmp_path, shape, data, seed):
         begin.append(b)
         end.append(data.draw(st.integers(b + 1, d)))
     check(tmp_path, graph_of("Slice", (1,) + shape, {"begin": tuple(begin), "end": tuple(end)}), np.random.default_rng(seed))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=dims, w=dims, c=st.integers(1, 12), k=st.integers(1, 3), out_c=st.integers(1, 9), depthwise=st.booleans(),
+       fc=st.booleans(), seed=st.integers(0, 2**16))
+def test_cortex_m4_dsp_kernels_equal_the_twin(tmp_path, h, w, c, k, out_c, depthwise, fc, seed):
+    """The Armv7E-M variant (SXTB16/SMLAD dot product) runs in QEMU against the same numpy twin."""
+    rng = np.random.default_rng(seed)
+    if fc:
+        g = graph_of("FullyConnected", (1, h * w * c), {"act": None}, [rng.normal(0, 1, (out_c, h * w * c)), rng.normal(0, 3, out_c)])
+    else:
+        groups, oc = (c, c) if depthwise else (1, out_c)
+        g = graph_of("Conv2D", (1, h + 2, w + 2, c), {"strides": (1, 1), "dilations": (1, 1), "pads": (k // 2,) * 4,
+                                                      "groups": groups, "act": None},
+                     [rng.normal(0, 1, (oc, k, k, c // groups)), rng.normal(0, 1, oc)])
+    check(tmp_path, g, rng, target="cortex-m4")
