@@ -21,23 +21,39 @@ static int8_t *edgec_conv_px(const edgec_conv2d_params *p, int8_t *out, int32_t 
     return out + ((size_t)(n * out_rows + row) * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_stride;
 }
 
+static int8_t edgec_conv_out(const edgec_conv2d_params *p, uint32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
+{
+    const int32_t v = edgec_mbqm((int32_t)(bias + (uint32_t)dot), multiplier, shift) + p->out_zp;
+    return edgec_clamp_s8(v, p->act_min, p->act_max);
+}
+
 static void edgec_conv_pointwise(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
                                  int32_t out_row0, int32_t out_rows)
 {
-    const int32_t k = p->in_c;
-    int32_t n, oc, row, ox;
+    /* A matrix product of pixels x output channels, two by two so that each load feeds two MACs. */
+    const int32_t k = p->in_c, pixels = out_rows * p->out_w, stride = p->out_stride;
+    int32_t n, oc, px;
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * k) + (size_t)((out_row0 - in_row0) * p->in_w * k);
-        for (oc = 0; oc < p->out_c; oc++) {
-            const int8_t *w = weights + oc * k;
-            for (row = 0; row < out_rows; row++) {
-                const int8_t *x = img + row * p->in_w * k;
-                int8_t *y = edgec_conv_px(p, out, n, out_rows, row, 0) + oc;
-                for (ox = 0; ox < p->out_w; ox++, x += k, y += p->out_stride) {
-                    const uint32_t acc = (uint32_t)bias[oc] + (uint32_t)edgec_dot_s8(x, w, k);
-                    const int32_t v = edgec_mbqm((int32_t)acc, multiplier[oc], shift[oc]) + p->out_zp;
-                    *y = edgec_clamp_s8(v, p->act_min, p->act_max);
+        int8_t *dst = edgec_conv_px(p, out, n, out_rows, 0, 0);
+        for (oc = 0; oc < p->out_c; oc += 2) {
+            const int32_t two = oc + 1 < p->out_c;
+            const int8_t *w0 = weights + oc * k, *w1 = two ? w0 + k : w0;
+            const int32_t oc1 = two ? oc + 1 : oc;
+            for (px = 0; px < pixels; px += 2) {
+                const int32_t pair = px + 1 < pixels;
+                const int8_t *x0 = img + px * k, *x1 = pair ? x0 + k : x0;
+                int32_t acc[4] = {0, 0, 0, 0};
+                int8_t *y0 = dst + px * stride;
+                edgec_dot2x2_s8(x0, x1, w0, w1, k, acc);
+                y0[oc] = edgec_conv_out(p, (uint32_t)bias[oc], acc[0], multiplier[oc], shift[oc]);
+                if (two)
+                    y0[oc1] = edgec_conv_out(p, (uint32_t)bias[oc1], acc[1], multiplier[oc1], shift[oc1]);
+                if (pair) {
+                    y0[stride + oc] = edgec_conv_out(p, (uint32_t)bias[oc], acc[2], multiplier[oc], shift[oc]);
+                    if (two)
+                        y0[stride + oc1] = edgec_conv_out(p, (uint32_t)bias[oc1], acc[3], multiplier[oc1], shift[oc1]);
                 }
             }
         }
@@ -60,18 +76,35 @@ static void edgec_conv_depthwise(const edgec_conv2d_params *p, const int8_t *in,
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
                     int32_t acc = 0;
                     uint32_t total;
-                    for (ky = 0; ky < p->k_h; ky++) {
-                        const int32_t iy = iy0 + ky * p->dil_h;
-                        const int8_t *row, *wr = w + ky * p->k_w;
-                        if (iy < 0 || iy >= p->in_h) {           /* a padding row: the folded zero point comes back */
-                            for (kx = 0; kx < p->k_w; kx++)
-                                acc += p->in_zp * (int32_t)wr[kx];
-                            continue;
+                    if (iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 && ix0 + (p->k_w - 1) * p->dil_w < p->in_w) {
+                        /* the whole window is inside the image: no per-tap checks */
+                        const int8_t *row = img + ((iy0 - in_row0) * p->in_w + ix0) * c_n + c;
+                        const int32_t step_x = p->dil_w * c_n, step_y = p->dil_h * p->in_w * c_n;
+                        if (p->k_h == 3 && p->k_w == 3) {      /* the common case, unrolled */
+                            const int8_t *r1 = row + step_y, *r2 = r1 + step_y;
+                            acc = row[0] * w[0] + row[step_x] * w[1] + row[2 * step_x] * w[2]
+                                + r1[0] * w[3] + r1[step_x] * w[4] + r1[2 * step_x] * w[5]
+                                + r2[0] * w[6] + r2[step_x] * w[7] + r2[2 * step_x] * w[8];
+                        } else {
+                            const int8_t *wr = w;
+                            for (ky = 0; ky < p->k_h; ky++, row += step_y)
+                                for (kx = 0; kx < p->k_w; kx++)
+                                    acc += (int32_t)row[kx * step_x] * (int32_t)*wr++;
                         }
-                        row = img + (iy - in_row0) * p->in_w * c_n + c;
-                        for (kx = 0; kx < p->k_w; kx++) {
-                            const int32_t ix = ix0 + kx * p->dil_w;
-                            acc += (ix >= 0 && ix < p->in_w ? (int32_t)row[ix * c_n] : p->in_zp) * (int32_t)wr[kx];
+                    } else {
+                        for (ky = 0; ky < p->k_h; ky++) {
+                            const int32_t iy = iy0 + ky * p->dil_h;
+                            const int8_t *row, *wr = w + ky * p->k_w;
+                            if (iy < 0 || iy >= p->in_h) {           /* a padding row: the folded zero point comes back */
+                                for (kx = 0; kx < p->k_w; kx++)
+                                    acc += p->in_zp * (int32_t)wr[kx];
+                                continue;
+                            }
+                            row = img + (iy - in_row0) * p->in_w * c_n + c;
+                            for (kx = 0; kx < p->k_w; kx++) {
+                                const int32_t ix = ix0 + kx * p->dil_w;
+                                acc += (ix >= 0 && ix < p->in_w ? (int32_t)row[ix * c_n] : p->in_zp) * (int32_t)wr[kx];
+                            }
                         }
                     }
                     total = (uint32_t)bias[c] + (uint32_t)acc;

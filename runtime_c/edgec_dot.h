@@ -15,4 +15,23 @@ static inline int32_t edgec_dot_s8(const int8_t *x, const int8_t *w, int32_t n)
     return acc;
 }
 
+/* Four dot products at once (two inputs x two weight rows) over n values: acc[2*i + j] += x_i . w_j.
+ * Sharing the loads is what makes the pointwise conv fast. */
+static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+                                   int32_t *acc)
+{
+    int32_t i, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (i = 0; i < n; i++) {
+        const int32_t p = x0[i], q = x1[i], u = w0[i], v = w1[i];
+        a0 += p * u;
+        a1 += p * v;
+        a2 += q * u;
+        a3 += q * v;
+    }
+    acc[0] += a0;
+    acc[1] += a1;
+    acc[2] += a2;
+    acc[3] += a3;
+}
+
 #endif

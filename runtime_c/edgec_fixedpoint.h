@@ -13,7 +13,8 @@ static inline int32_t edgec_srdhm(int32_t a, int32_t b)
         return INT32_MAX;
     ab = (int64_t)a * (int64_t)b;
     v = ab + (ab >= 0 ? (int64_t)(1L << 30) : (int64_t)(1L - (1L << 30)));
-    return (int32_t)(v >= 0 ? v >> 31 : -((-v) >> 31));
+    /* division by 2^31 truncating toward zero, without a branch: bias negatives by 2^31 - 1 */
+    return (int32_t)((v + ((v >> 63) & INT64_C(0x7FFFFFFF))) >> 31);
 }
 
 static inline int32_t edgec_rdbp(int32_t x, int32_t exponent)
