@@ -128,6 +128,19 @@ static int32_t edgec_end_tap(int32_t i0, int32_t dil, int32_t k, int32_t size)
     return e < k ? e : k;
 }
 
+/* Sum of one output channel's weights over the taps that fall on padding. */
+static int32_t edgec_missing_taps(const int8_t *wo, const edgec_conv2d_params *p, int32_t cg,
+                                  int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1)
+{
+    int32_t ky, kx, ic, sum = 0;
+    for (ky = 0; ky < p->k_h; ky++)
+        for (kx = 0; kx < p->k_w; kx++)
+            if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1)
+                for (ic = 0; ic < cg; ic++)
+                    sum += wo[(ky * p->k_w + kx) * cg + ic];
+    return sum;
+}
+
 static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
                                int32_t out_row0, int32_t out_rows)
@@ -135,7 +148,7 @@ static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, i
     const int32_t in_c = p->in_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp;
     const int32_t cg = in_c / p->groups, og = p->out_c / p->groups;
     const int32_t step_x = p->dil_w * in_c;
-    int32_t n, oy, ox, oc, ky, kx, ic;
+    int32_t n, oy, ox, oc, ky, kx;
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * in_w * in_c);
         for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
@@ -147,28 +160,41 @@ static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, i
                 int8_t *px = edgec_conv_px(p, out, n, out_rows, oy - out_row0, ox);
                 const int32_t whole = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
                 const int32_t row_dot = p->dil_w == 1 && cg == in_c;      /* a kernel row is one contiguous run */
-                for (oc = 0; oc < p->out_c; oc++) {
-                    const int8_t *wo = weights + oc * k_h * k_w * cg;
-                    int32_t acc = 0;
-                    uint32_t total;
-                    for (ky = ky0; ky < ky1; ky++) {
-                        const int8_t *ip = img + ((iy0 + ky * p->dil_h - in_row0) * in_w + ix0 + kx0 * p->dil_w) * in_c + (oc / og) * cg;
-                        const int8_t *wp = wo + (ky * k_w + kx0) * cg;
-                        if (row_dot)
-                            acc += edgec_dot_s8(ip, wp, (kx1 - kx0) * cg);
-                        else
-                            for (kx = kx0; kx < kx1; kx++, ip += step_x, wp += cg)
-                                acc += edgec_dot_s8(ip, wp, cg);
+                const int32_t wstride = k_h * k_w * cg;
+                for (oc = 0; oc < p->out_c;) {
+                    const int8_t *wo = weights + oc * wstride;
+                    const int8_t *base = img + ((iy0 - in_row0) * in_w + ix0 + kx0 * p->dil_w) * in_c + (oc / og) * cg;
+                    if (row_dot && p->groups == 1 && oc + 1 < p->out_c) {   /* two output channels per pass */
+                        int32_t acc2[2] = {0, 0};
+                        for (ky = ky0; ky < ky1; ky++) {
+                            const int32_t wofs = (ky * k_w + kx0) * cg;
+                            edgec_dot1x2_s8(base + ky * p->dil_h * in_w * in_c, wo + wofs, wo + wstride + wofs, (kx1 - kx0) * cg, acc2);
+                        }
+                        if (!whole) {
+                            acc2[0] += zp * edgec_missing_taps(wo, p, cg, ky0, ky1, kx0, kx1);
+                            acc2[1] += zp * edgec_missing_taps(wo + wstride, p, cg, ky0, ky1, kx0, kx1);
+                        }
+                        px[oc] = edgec_conv_out(p, (uint32_t)bias[oc], acc2[0], multiplier[oc], shift[oc]);
+                        px[oc + 1] = edgec_conv_out(p, (uint32_t)bias[oc + 1], acc2[1], multiplier[oc + 1], shift[oc + 1]);
+                        oc += 2;
+                        continue;
                     }
-                    if (!whole)                               /* taps over the padding: add back zp * w */
-                        for (ky = 0; ky < k_h; ky++)
-                            for (kx = 0; kx < k_w; kx++)
-                                if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1)
-                                    for (ic = 0; ic < cg; ic++)
-                                        acc += zp * (int32_t)wo[(ky * k_w + kx) * cg + ic];
-                    total = (uint32_t)bias[oc] + (uint32_t)acc;
-                    acc = edgec_mbqm((int32_t)total, multiplier[oc], shift[oc]) + p->out_zp;
-                    px[oc] = edgec_clamp_s8(acc, p->act_min, p->act_max);
+                    {
+                        int32_t acc = 0;
+                        for (ky = ky0; ky < ky1; ky++) {
+                            const int8_t *ip = base + ky * p->dil_h * in_w * in_c;
+                            const int8_t *wp = wo + (ky * k_w + kx0) * cg;
+                            if (row_dot)
+                                acc += edgec_dot_s8(ip, wp, (kx1 - kx0) * cg);
+                            else
+                                for (kx = kx0; kx < kx1; kx++, ip += step_x, wp += cg)
+                                    acc += edgec_dot_s8(ip, wp, cg);
+                        }
+                        if (!whole)                           /* taps over the padding: add back zp * w */
+                            acc += zp * edgec_missing_taps(wo, p, cg, ky0, ky1, kx0, kx1);
+                        px[oc] = edgec_conv_out(p, (uint32_t)bias[oc], acc, multiplier[oc], shift[oc]);
+                        oc++;
+                    }
                 }
             }
         }

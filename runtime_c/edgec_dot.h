@@ -15,6 +15,19 @@ static inline int32_t edgec_dot_s8(const int8_t *x, const int8_t *w, int32_t n)
     return acc;
 }
 
+/* Two dot products sharing the input: acc[j] += x . w_j (two output channels per pass). */
+static inline void edgec_dot1x2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+{
+    int32_t i, a0 = 0, a1 = 0;
+    for (i = 0; i < n; i++) {
+        const int32_t p = x[i];
+        a0 += p * w0[i];
+        a1 += p * w1[i];
+    }
+    acc[0] += a0;
+    acc[1] += a1;
+}
+
 /* Four dot products at once (two inputs x two weight rows) over n values: acc[2*i + j] += x_i . w_j.
  * Sharing the loads is what makes the pointwise conv fast. */
 static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,

@@ -24,6 +24,28 @@ static inline int32_t edgec_dot_s8(const int8_t *x, const int8_t *w, int32_t n)
     return acc;
 }
 
+/* Two dot products sharing the input: 3 word loads feed 4 SMLADs (8 MACs). */
+static inline void edgec_dot1x2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+{
+    int32_t i = 0, a0 = 0, a1 = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t p, u, v, p02, p13;
+        __builtin_memcpy(&p, x + i, 4);
+        __builtin_memcpy(&u, w0 + i, 4);
+        __builtin_memcpy(&v, w1 + i, 4);
+        p02 = __sxtb16(p); p13 = __sxtb16(edgec_ror8(p));
+        a0 = __smlad(p02, __sxtb16(u), a0); a0 = __smlad(p13, __sxtb16(edgec_ror8(u)), a0);
+        a1 = __smlad(p02, __sxtb16(v), a1); a1 = __smlad(p13, __sxtb16(edgec_ror8(v)), a1);
+    }
+    for (; i < n; i++) {
+        const int32_t pp = x[i];
+        a0 += pp * w0[i];
+        a1 += pp * w1[i];
+    }
+    acc[0] += a0;
+    acc[1] += a1;
+}
+
 /* Four dot products at once (two inputs x two weight rows): 4 word loads feed 8 SMLADs (16 MACs). */
 static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
                                    int32_t *acc)
