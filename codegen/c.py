@@ -285,4 +285,8 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}
     runtime = sorted(set(RUNTIME_COMMON) | {KERNEL_FILE[n.op] for n in graph.nodes if n.op in KERNEL_FILE})
+    build_ctx = dict(ctx, sources=["model.c", "weights.c"] + [f for f in runtime if f.endswith(".c")],
+                     upper_model=model_name.upper())
+    files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)
+    files["edgec.mk"] = _ENV.get_template("edgec.mk.j2").render(build_ctx)
     return {"files": files, "runtime": runtime}

@@ -147,7 +147,7 @@ FLOAT_OPS = {
 # integer ops (twins of runtime_c/); every attr they read is set by passes/quantize.py
 
 
-def _requant(acc, a, channel_axis_len=None):
+def _requant(acc, a):
     out = fp.multiply_by_quantized_multiplier(acc, a["multiplier"], a["shift"]) + a["out_zp"]
     return np.clip(out, a["act_min"], a["act_max"]).astype(np.int8)
 

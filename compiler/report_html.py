@@ -2,7 +2,6 @@
 the peak marked) as inline SVG, and the per-layer table.  No scripts, no external files."""
 from __future__ import annotations
 
-from importlib import resources
 
 import jinja2
 

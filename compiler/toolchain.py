@@ -204,7 +204,6 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     extra = [_harness_file(harness)] + ([] if target.emulator is None else [_harness_file(target.startup)])
     harness_objs = compile_objects(target, extra, workdir, defines, [model_dir, harness_dir])
     exe = link(target, model_objs + harness_objs, workdir)
-    n = len(samples) // in_bytes
     if target.emulator is None:
         r = _run([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
         if r.returncode != 0:

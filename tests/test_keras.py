@@ -1,6 +1,5 @@
 """Keras 2 .h5 and Keras 3 .keras files, read without TensorFlow: the float reference reproduces the
 shared Keras outputs, and the int8 builds are bit-exact on the host and Cortex-M4 and agree with Keras."""
-import io
 import json
 import zipfile
 
