@@ -66,6 +66,7 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
 def verify(out_dir: str = typer.Argument(..., help="a build directory"),
            on: str = typer.Option("host", "--on", help="host or an emulated target (see `edgec targets`)"),
            input: str = typer.Option(..., "--input", "-i", help=".npy/.npz float samples"),
+           profile: bool = typer.Option(False, "--profile", help="print executed instructions per layer (emulated targets)"),
            as_json: bool = typer.Option(False, "--json")):
     """Run the generated C on a target and compare it bit for bit with the integer reference."""
     from edgec.verify import verify as do_verify
@@ -82,6 +83,13 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
         if "instructions_per_inference" in r:
             typer.echo(f"instructions per inference: {r['instructions_per_inference']:,}; "
                        f"soft-float helpers: {', '.join(r['float_helpers']) or 'none'}")
+        if profile and r.get("layers"):
+            typer.echo(f"{'#':>3}  {'layer':<32} {'op':<16} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
+            for l in r["layers"]:
+                per_mac = f"{l['instructions'] / l['macs']:.2f}" if l["macs"] else "-"
+                typer.echo(f"{l['index']:>3}  {l['name'][-32:]:<32} {l['op']:<16} {l['macs']:>12,} {l['instructions']:>14,} {per_mac:>9}")
+        elif profile:
+            typer.echo("per-layer counts need an emulated target (--on cortex-m4, rv32imc, ...)")
     raise typer.Exit(0 if r["bit_exact"] else 1)
 
 

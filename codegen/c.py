@@ -25,6 +25,7 @@ KERNEL_FILE = {
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
 }
 C_TYPES = {"int8": "int8_t", "int32": "int32_t"}
+CALL = re.compile(r"\b(edgec_\w+_s8|memcpy)\(")
 
 
 def c_ident(text: str, limit: int = 48) -> str:
@@ -267,6 +268,7 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
     e = _Emitter(graph, prefix)
     steps = []
     stages = {st["nodes"][0]: (k, st) for k, st in enumerate(graph.meta.get("tiling", []))}
+    calls = []                   # the node of every call in run(), in code order (for per-layer profiles)
     skip = 0
     for i, node in enumerate(graph.nodes):
         if skip:
@@ -274,11 +276,15 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
             continue
         if node.name in stages:
             k, st = stages[node.name]
+            code = _stage_loop(e, k, st, i)
             steps.append((f"{i}-{i + len(st['nodes']) - 1}: patch-based stage {k}, {st['tiles']} row bands "
-                          f"(intermediates kept as bands)", _stage_loop(e, k, st, i)))
+                          f"(intermediates kept as bands)", code))
+            for j in range(len(st["nodes"])):
+                calls.extend([i + j] * len(CALL.findall(code.split(f"/* {i + j}: ")[1].split("/*")[0])))
             skip = len(st["nodes"]) - 1
             continue
         steps.append((_comment(graph, i, node), _node_call(e, i, node)))
+        calls.extend([i] * len(CALL.findall(steps[-1][1] or "")))
     ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /")) for c, n, v, m in e.arrays],
                params=e.params, steps=steps, tiled=bool(stages), needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
@@ -289,4 +295,4 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)
     files["edgec.mk"] = _ENV.get_template("edgec.mk.j2").render(build_ctx)
-    return {"files": files, "runtime": runtime}
+    return {"files": files, "runtime": runtime, "calls": calls}

@@ -102,7 +102,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "source_sha256": _sha256(source) if os.path.isfile(source) else None,
                    "target": target.name, "budget": {"ram_bytes": target.ram, "flash_bytes": target.flash},
                    "edgec_version": __version__, "calibration_samples": int(len(samples)),
-                   "runtime_files": gen["runtime"],
+                   "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
     _check_budget(report, target)

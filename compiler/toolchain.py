@@ -34,6 +34,7 @@ class Execution:
     text_bytes: int | None = None
     float_helpers: list | None = None
     stack_bytes: int | None = None          # run() frame + the deepest kernel frame, from -fstack-usage
+    call_site_instructions: list | None = None  # per call in run(), in code order, all samples
 
 
 def _harness_file(name: str) -> Path:
@@ -155,6 +156,8 @@ def _profile(target: Target, exe: Path, profile: Path):
     starts = [s[0] for s in syms]
     per = {}
     for line in profile.read_text().splitlines()[1:]:
+        if line.startswith("mark "):
+            continue
         pc_s, n_s = line.split()
         pc, n = int(pc_s, 16), int(n_s)
         i = bisect.bisect_right(starts, pc) - 1
@@ -162,6 +165,29 @@ def _profile(target: Target, exe: Path, profile: Path):
         per[name] = per.get(name, 0) + n
     model = {k: v for k, v in per.items() if k not in HARNESS_FUNCS and v}
     return sum(model.values()), dict(sorted(model.items(), key=lambda kv: -kv[1]))
+
+
+CALL_INSN = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2,8}\s+)*(?:bl|blx|jal|call)\s+(?:ra,)?\s*[0-9a-f]+\s+<([A-Za-z_]\w*)>")
+
+
+def call_sites(target: Target, exe: Path, run_name: str) -> list | None:
+    """Addresses of the model's kernel calls inside run(), in code order, plus the address after the
+    last one (where run() resumes before returning); None if they cannot be told apart."""
+    objdump = target.nm.replace("-nm", "-objdump") if target.nm.endswith("-nm") else "objdump"
+    r = _run([objdump, "-d", "--no-show-raw-insn", str(exe)], what="objdump")
+    text, inside, sites, after = r.stdout.decode(errors="replace").splitlines(), False, [], None
+    for i, line in enumerate(text):
+        if line.endswith(f"<{run_name}>:"):
+            inside = True
+            continue
+        if inside and line.strip() == "":
+            break
+        m = inside and CALL_INSN.match(line)
+        if m and (m.group(2).startswith("edgec_") or m.group(2) == "memcpy"):
+            sites.append(int(m.group(1), 16))
+            nxt = next((l for l in text[i + 1:] if re.match(r"^\s*[0-9a-f]+:", l)), None)
+            after = int(nxt.split(":")[0], 16) if nxt else None
+    return sites + [after] if sites and after is not None else None
 
 
 def _text_size(target: Target, objs) -> int:
@@ -213,12 +239,18 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     rundir.mkdir()
     (rundir / "in.bin").write_bytes(samples)
     prof = workdir / "profile.txt"
-    cmd = [*target.emulator, "-plugin", f"{plugin_path()},out={prof}", "-kernel", str(exe)]
+    sites = call_sites(target, exe, f"{model_c_name}_run")
+    plugin = f"{plugin_path()},out={prof}"
+    if sites:
+        (workdir / "marks.txt").write_text("".join(f"{a:x}\n" for a in sites))
+        plugin += f",marks={workdir / 'marks.txt'}"
+    cmd = [*target.emulator, "-plugin", plugin, "-kernel", str(exe)]
     r = _run(cmd, cwd=rundir, timeout=EMULATOR_TIMEOUT_S, what=f"{target.emulator[0]}")
     if r.returncode != 0:
         detail = "the program trapped" if r.returncode >= target.harness_faults else (r.stderr.decode(errors="replace").strip()[:200] or "")
         raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")
     outputs = (rundir / "out.bin").read_bytes()
     total, per = _profile(target, exe, prof)
+    marks = [int(l.split()[2]) for l in prof.read_text().splitlines() if l.startswith("mark ")]
     return Execution(outputs, total, per, _text_size(target, model_objs), float_helpers(target, model_objs),
-                     stack_estimate(model_objs))
+                     stack_estimate(model_objs), marks[:-1] if marks else None)

@@ -96,6 +96,18 @@ def float_agreement(built: Built, xs: np.ndarray, q_out: np.ndarray) -> dict:
     return out
 
 
+def per_layer(built: Built, ex, samples: int) -> list | None:
+    """Instructions per inference of each layer, from the per-call-site counts of the emulator run."""
+    sites = built.report.get("call_sites")
+    if not ex.call_site_instructions or not sites or len(sites) != len(ex.call_site_instructions):
+        return None
+    per = {}
+    for node, n in zip(sites, ex.call_site_instructions):
+        per[node] = per.get(node, 0) + n
+    return [{"index": l["index"], "name": l["name"], "op": l["op"], "macs": l["macs"],
+             "instructions": per.get(l["index"], 0) // max(1, samples)} for l in built.report["layers"]]
+
+
 def verify(out_dir: str, target_name: str, input_path: str) -> dict:
     built = Built(out_dir)
     xs = built.samples(input_path)
@@ -115,6 +127,9 @@ def verify(out_dir: str, target_name: str, input_path: str) -> dict:
         result["instructions_by_function"] = {k: v // max(1, len(xs)) for k, v in list(ex.per_function.items())[:12]}
     if ex.text_bytes is not None:
         result["code_and_weights_bytes"] = ex.text_bytes
+    layers = per_layer(built, ex, len(xs))
+    if layers:
+        result["layers"] = layers
     if ex.float_helpers is not None:
         result["float_helpers"] = ex.float_helpers
     if ex.stack_bytes is not None:

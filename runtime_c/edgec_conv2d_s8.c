@@ -21,7 +21,7 @@ static int8_t *edgec_conv_px(const edgec_conv2d_params *p, int8_t *out, int32_t 
     return out + ((size_t)(n * out_rows + row) * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_stride;
 }
 
-static int8_t edgec_conv_out(const edgec_conv2d_params *p, uint32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
+static inline int8_t edgec_conv_out(const edgec_conv2d_params *p, uint32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
 {
     const int32_t v = edgec_mbqm((int32_t)(bias + (uint32_t)dot), multiplier, shift) + p->out_zp;
     return edgec_clamp_s8(v, p->act_min, p->act_max);
@@ -60,56 +60,57 @@ static void edgec_conv_pointwise(const edgec_conv2d_params *p, const int8_t *in,
     }
 }
 
+static int32_t edgec_first_tap(int32_t i0, int32_t dil);
+static int32_t edgec_end_tap(int32_t i0, int32_t dil, int32_t k, int32_t size);
+
 static void edgec_conv_depthwise(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
                                  const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
                                  int32_t out_row0, int32_t out_rows)
 {
-    const int32_t c_n = p->in_c, taps = p->k_h * p->k_w;
-    int32_t n, c, oy, ox, ky, kx;
+    const int32_t c_n = p->in_c, taps = p->k_h * p->k_w, zp = p->in_zp;
+    const int32_t step_x = p->dil_w * c_n, step_y = p->dil_h * p->in_w * c_n;
+    int32_t n, c, oy, ox, ky, kx, t;
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * c_n);
         for (c = 0; c < c_n; c++) {
             const int8_t *w = weights + c * taps;
+            int32_t wsum = 0;
+            for (t = 0; t < taps; t++)
+                wsum += w[t];
             for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
                 const int32_t iy0 = oy * p->stride_h - p->pad_top;
-                for (ox = 0; ox < p->out_w; ox++) {
+                const int32_t ky0 = edgec_first_tap(iy0, p->dil_h), ky1 = edgec_end_tap(iy0, p->dil_h, p->k_h, p->in_h);
+                int8_t *y = edgec_conv_px(p, out, n, out_rows, oy - out_row0, 0) + c;
+                for (ox = 0; ox < p->out_w; ox++, y += p->out_stride) {
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                    const int32_t kx0 = edgec_first_tap(ix0, p->dil_w), kx1 = edgec_end_tap(ix0, p->dil_w, p->k_w, p->in_w);
+                    /* index of the window's top-left tap; negative over the padding, so only valid taps
+                     * are ever added to the pointer */
+                    const int32_t base = ((iy0 - in_row0) * p->in_w + ix0) * c_n + c;
                     int32_t acc = 0;
-                    uint32_t total;
-                    if (iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 && ix0 + (p->k_w - 1) * p->dil_w < p->in_w) {
-                        /* the whole window is inside the image: no per-tap checks */
-                        const int8_t *row = img + ((iy0 - in_row0) * p->in_w + ix0) * c_n + c;
-                        const int32_t step_x = p->dil_w * c_n, step_y = p->dil_h * p->in_w * c_n;
-                        if (p->k_h == 3 && p->k_w == 3) {      /* the common case, unrolled */
+                    if (ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w) {   /* window inside the image */
+                        const int8_t *row = img + base;
+                        if (p->k_h == 3 && p->k_w == 3) {
                             const int8_t *r1 = row + step_y, *r2 = r1 + step_y;
                             acc = row[0] * w[0] + row[step_x] * w[1] + row[2 * step_x] * w[2]
                                 + r1[0] * w[3] + r1[step_x] * w[4] + r1[2 * step_x] * w[5]
                                 + r2[0] * w[6] + r2[step_x] * w[7] + r2[2 * step_x] * w[8];
                         } else {
-                            const int8_t *wr = w;
-                            for (ky = 0; ky < p->k_h; ky++, row += step_y)
+                            for (ky = 0; ky < p->k_h; ky++)
                                 for (kx = 0; kx < p->k_w; kx++)
-                                    acc += (int32_t)row[kx * step_x] * (int32_t)*wr++;
+                                    acc += row[ky * step_y + kx * step_x] * w[ky * p->k_w + kx];
                         }
-                    } else {
-                        for (ky = 0; ky < p->k_h; ky++) {
-                            const int32_t iy = iy0 + ky * p->dil_h;
-                            const int8_t *row, *wr = w + ky * p->k_w;
-                            if (iy < 0 || iy >= p->in_h) {           /* a padding row: the folded zero point comes back */
-                                for (kx = 0; kx < p->k_w; kx++)
-                                    acc += p->in_zp * (int32_t)wr[kx];
-                                continue;
+                    } else {                     /* over the padding: valid taps, and zp * the missing weights */
+                        int32_t valid = 0;
+                        for (ky = ky0; ky < ky1; ky++)
+                            for (kx = kx0; kx < kx1; kx++) {
+                                const int32_t wv = w[ky * p->k_w + kx];
+                                acc += img[base + ky * step_y + kx * step_x] * wv;
+                                valid += wv;
                             }
-                            row = img + (iy - in_row0) * p->in_w * c_n + c;
-                            for (kx = 0; kx < p->k_w; kx++) {
-                                const int32_t ix = ix0 + kx * p->dil_w;
-                                acc += (ix >= 0 && ix < p->in_w ? (int32_t)row[ix * c_n] : p->in_zp) * (int32_t)wr[kx];
-                            }
-                        }
+                        acc += zp * (wsum - valid);
                     }
-                    total = (uint32_t)bias[c] + (uint32_t)acc;
-                    acc = edgec_mbqm((int32_t)total, multiplier[c], shift[c]) + p->out_zp;
-                    edgec_conv_px(p, out, n, out_rows, oy - out_row0, ox)[c] = edgec_clamp_s8(acc, p->act_min, p->act_max);
+                    *y = edgec_conv_out(p, (uint32_t)bias[c], acc, multiplier[c], shift[c]);
                 }
             }
         }

@@ -5,7 +5,7 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
-static int8_t edgec_fc_out(const edgec_fully_connected_params *p, int32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
+static inline int8_t edgec_fc_out(const edgec_fully_connected_params *p, int32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
 {
     const uint32_t total = (uint32_t)bias + (uint32_t)dot;     /* wraps as the reference does */
     return edgec_clamp_s8(edgec_mbqm((int32_t)total, multiplier, shift) + p->out_zp, p->act_min, p->act_max);

@@ -72,3 +72,16 @@ def test_model_too_big_for_target_is_refused_with_sizes(built):
     out, inputs, _ = built("vww")
     with pytest.raises(TargetError, match="does not fit cortex-m0"):
         verify(str(out), "cortex-m0", str(inputs))
+
+
+def test_per_layer_profile_adds_up_and_is_deterministic(built):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    out, inputs, report = built("kws")
+    first = verify(str(out), "cortex-m4", str(inputs))
+    again = verify(str(out), "cortex-m4", str(inputs))
+    layers = first["layers"]
+    assert [l["index"] for l in layers] == [l["index"] for l in report["layers"]]
+    total = sum(l["instructions"] for l in layers)
+    assert 0.99 * first["instructions_per_inference"] <= total <= first["instructions_per_inference"]
+    assert all(l["instructions"] > 0 for l in layers if l["op"] == "Conv2D")
+    assert first["instructions_per_inference"] == again["instructions_per_inference"] and layers == again["layers"]
