@@ -19,7 +19,7 @@ from edgec.ir import Graph
 RUNTIME_COMMON = ["edgec.h", "edgec_fixedpoint.h", "edgec_dot.h"]
 KERNEL_FILE = {
     "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
-    "Add": "edgec_add_s8.c", "Sub": "edgec_add_s8.c", "Mul": "edgec_mul_s8.c",
+    "Add": "edgec_elementwise_s8.c", "Sub": "edgec_elementwise_s8.c", "Mul": "edgec_elementwise_s8.c",
     "MaxPool2D": "edgec_pool_s8.c", "AvgPool2D": "edgec_pool_s8.c", "Lut": "edgec_lut_s8.c",
     "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",

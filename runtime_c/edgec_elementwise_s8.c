@@ -1,0 +1,45 @@
+/* Add / Sub / Mul of two int8 tensors with 4-D broadcasting (a stride of 0 repeats an operand).
+ * Add and Sub follow TFLite's int8 scheme: both operands are moved to a common fine grid
+ * (<< left_shift, then scaled), summed, and rescaled (Sub has a negative b multiplier).
+ * Mul requantizes (a - a_zp) * (b - b_zp).  Twins: reference.add_s8, reference.mul_s8. */
+#include "edgec.h"
+#include "edgec_fixedpoint.h"
+
+static int8_t edgec_add_one(const edgec_add_params *p, int32_t a, int32_t b)
+{
+    const int32_t xa = (int32_t)((uint32_t)(a - p->a_zp) << p->left_shift);
+    const int32_t xb = (int32_t)((uint32_t)(b - p->b_zp) << p->left_shift);
+    const int32_t sum = edgec_mbqm(xa, p->a_multiplier, p->a_shift) + edgec_mbqm(xb, p->b_multiplier, p->b_shift);
+    return edgec_clamp_s8(edgec_mbqm(sum, p->multiplier, p->shift) + p->out_zp, p->act_min, p->act_max);
+}
+
+static int8_t edgec_mul_one(const edgec_mul_params *p, int32_t a, int32_t b)
+{
+    const int32_t prod = (a - p->a_zp) * (b - p->b_zp);
+    return edgec_clamp_s8(edgec_mbqm(prod, p->multiplier, p->shift) + p->out_zp, p->act_min, p->act_max);
+}
+
+/* Walk the broadcast output once; exactly one of add / mul is given. */
+static void edgec_elementwise(const edgec_broadcast4 *bc, const edgec_add_params *add, const edgec_mul_params *mul,
+                              const int8_t *a, const int8_t *b, int8_t *out)
+{
+    int32_t i0, i1, i2, i3;
+    for (i0 = 0; i0 < bc->shape[0]; i0++)
+        for (i1 = 0; i1 < bc->shape[1]; i1++)
+            for (i2 = 0; i2 < bc->shape[2]; i2++)
+                for (i3 = 0; i3 < bc->shape[3]; i3++) {
+                    const int32_t ia = i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2] + i3 * bc->a_stride[3];
+                    const int32_t ib = i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2] + i3 * bc->b_stride[3];
+                    *out++ = add ? edgec_add_one(add, a[ia], b[ib]) : edgec_mul_one(mul, a[ia], b[ib]);
+                }
+}
+
+void edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out)
+{
+    edgec_elementwise(&p->bc, p, 0, a, b, out);
+}
+
+void edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out)
+{
+    edgec_elementwise(&p->bc, 0, p, a, b, out);
+}
