@@ -43,7 +43,8 @@ def layer_table(graph: Graph) -> dict:
                        "output_shape": list(graph.tensors[node.outputs[0]].shape), "macs": macs(graph, node),
                        "weight_bytes": weight_bytes(graph, node), "buffer": buf["where"],
                        "arena_offset": buf["offset"] if buf["where"] == "arena" else None,
-                       "arena_size": buf["size"] if buf["where"] == "arena" else None})
+                       "arena_size": buf["size"] if buf["where"] == "arena" else None,
+                       "band": bool(buf.get("band"))})
     io = graph.tensors[graph.inputs[0]].nbytes + graph.tensors[graph.outputs[0]].nbytes
     totals = {"macs": sum(l["macs"] for l in layers), "weight_bytes": sum(l["weight_bytes"] for l in layers),
               "arena_bytes": plan["arena_size"], "io_bytes": io, "layers": len(layers),
@@ -78,10 +79,12 @@ def format_table(report: dict) -> str:
     for l in report["layers"]:
         rows.append((str(l["index"]), l["name"][-28:], l["op"], "x".join(map(str, l["output_shape"])), f"{l['macs']:,}",
                      f"{l['weight_bytes']:,}", "-" if l["arena_offset"] is None else str(l["arena_offset"]),
-                     l["buffer"] if l["arena_size"] is None else f"{l['arena_size']:,}"))
+                     l["buffer"] if l["arena_size"] is None else f"{l['arena_size']:,}" + ("*" if l.get("band") else "")))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) if c < 4 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths))) for r in rows]
     t = report["totals"]
+    if any(l.get("band") for l in report["layers"]):
+        lines.append("* a row band: this layer runs in a patch-based stage, only a band of its output is ever live")
     lines.append("")
     lines.append(f"peak RAM (arena): {t['arena_bytes']:,} B   + input/output buffers {t['io_bytes']:,} B   "
                  f"flash (weights): {t['weight_bytes']:,} B   MACs: {t['macs']:,}")
