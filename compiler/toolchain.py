@@ -204,11 +204,11 @@ def _sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
     """A copy of the build's sources with each kernel variant replaced by the one of the target that
     runs it: a Cortex-M4 build checked on the host (or on an M0) uses the portable kernels, on the
     M4 its DSP ones.  Every variant must give the reference's integers, so each run proves its own."""
-    from importlib import resources as res
+    from .targets import TARGETS
     src = workdir / "src"
     src.mkdir()
-    runtime = res.files("edgec.runtime_c")
-    variant_names = {"edgec_dot.h"}
+    runtime = resources.files("edgec.runtime_c")
+    variant_names = {name for t in TARGETS.values() for name, _ in t.kernel_variants}   # files some target swaps
     for f in model_dir.iterdir():
         if f.suffix in (".c", ".h"):
             data = runtime.joinpath(target.runtime_source(f.name)).read_bytes() if f.name in variant_names else f.read_bytes()
