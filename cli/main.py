@@ -62,11 +62,34 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
         typer.echo(f"wrote {output}/ (model.h, model.c, weights.c, {len(report['runtime_files'])} runtime files, report.json)")
 
 
+def _print_cost(r: dict, profile: bool) -> None:
+    """The cost lines of verify/run; with --profile the per-layer table (instructions, and cycles
+    where the target gives them: exact on AVR, estimated by the cost model on Cortex-M)."""
+    if "instructions_per_inference" in r:
+        cyc = (f"; cycles per inference: {r['cycles_per_inference']:,} ({r['cycles_kind']})"
+               if "cycles_per_inference" in r else "")
+        typer.echo(f"instructions per inference: {r['instructions_per_inference']:,}{cyc}; "
+                   f"soft-float helpers: {', '.join(r.get('float_helpers') or []) or 'none'}")
+    if profile and r.get("layers"):
+        has_cyc = "cycles" in r["layers"][0]
+        head = f"{'#':>3}  {'layer':<32} {'op':<16} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}"
+        typer.echo(head + (f" {'cycles':>14} {'cyc/MAC':>8}" if has_cyc else ""))
+        for l in r["layers"]:
+            per_mac = f"{l['instructions'] / l['macs']:.2f}" if l["macs"] else "-"
+            line = f"{l['index']:>3}  {l['name'][-32:]:<32} {l['op']:<16} {l['macs']:>12,} {l['instructions']:>14,} {per_mac:>9}"
+            if has_cyc:
+                cpm = f"{l['cycles'] / l['macs']:.2f}" if l["macs"] else "-"
+                line += f" {l['cycles']:>14,} {cpm:>8}"
+            typer.echo(line)
+    elif profile:
+        typer.echo("per-layer counts need an emulated target (--on cortex-m4, rv32imc, atmega328p, ...)")
+
+
 @app.command()
 def verify(out_dir: str = typer.Argument(..., help="a build directory"),
            on: str = typer.Option("host", "--on", help="host or an emulated target (see `edgec targets`)"),
            input: str = typer.Option(..., "--input", "-i", help=".npy/.npz float samples"),
-           profile: bool = typer.Option(False, "--profile", help="print executed instructions per layer (emulated targets)"),
+           profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
            as_json: bool = typer.Option(False, "--json")):
     """Run the generated C on a target and compare it bit for bit with the integer reference."""
     from edgec.verify import verify as do_verify
@@ -80,16 +103,7 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
         parts = [f"top-1 agreement {fa['top1_agreement']:.3f}"] if "top1_agreement" in fa else []
         parts += [f"max abs error {fa['max_abs_error']:.4g}", f"SQNR {fa['sqnr_db']} dB"]
         typer.echo("vs float reference: " + ", ".join(parts))
-        if "instructions_per_inference" in r:
-            typer.echo(f"instructions per inference: {r['instructions_per_inference']:,}; "
-                       f"soft-float helpers: {', '.join(r['float_helpers']) or 'none'}")
-        if profile and r.get("layers"):
-            typer.echo(f"{'#':>3}  {'layer':<32} {'op':<16} {'MACs':>12} {'instructions':>14} {'instr/MAC':>9}")
-            for l in r["layers"]:
-                per_mac = f"{l['instructions'] / l['macs']:.2f}" if l["macs"] else "-"
-                typer.echo(f"{l['index']:>3}  {l['name'][-32:]:<32} {l['op']:<16} {l['macs']:>12,} {l['instructions']:>14,} {per_mac:>9}")
-        elif profile:
-            typer.echo("per-layer counts need an emulated target (--on cortex-m4, rv32imc, ...)")
+        _print_cost(r, profile)
     raise typer.Exit(0 if r["bit_exact"] else 1)
 
 
@@ -97,21 +111,21 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
 def run(out_dir: str = typer.Argument(...), samples: str = typer.Argument(..., help=".npy/.npz float samples"),
         on: str = typer.Option("host", "--on"), output: str = typer.Option(..., "--output", "-o", help="where to write .npy"),
         raw: bool = typer.Option(False, "--raw", help="write the int8 outputs instead of dequantized floats"),
+        profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
         as_json: bool = typer.Option(False, "--json")):
     """Run the compiled C on a target and write its outputs (N, ...) to a .npy file."""
     from edgec.verify import run as do_run
-    out, ex = do_run(out_dir, on, samples, raw)
+    out, costs = do_run(out_dir, on, samples, raw)
     try:
         np.save(output, out)
     except OSError as e:
         raise EdgecError(f"cannot write {output}: {e.strerror}") from None
-    info = {"output": output, "shape": list(out.shape), "dtype": str(out.dtype), "target": on}
-    if ex.instructions is not None:
-        info["instructions_per_inference"] = ex.instructions // max(1, len(out))
+    info = {"output": output, "shape": list(out.shape), "dtype": str(out.dtype), "target": on, **costs}
     if as_json:
         _emit_json(info)
     else:
         typer.echo(f"wrote {output}: {out.dtype} {tuple(out.shape)} computed on {on}")
+        _print_cost(info, profile)
 
 
 @app.command()
@@ -153,6 +167,8 @@ def targets(as_json: bool = typer.Option(False, "--json")):
 def version():
     """Print the edgec version."""
     typer.echo(__version__)
+
+
 
 
 def main(argv: List[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from edgec.errors import EdgecError
 from edgec.fixedpoint import wrap32
 from edgec.ir import Graph
 
-RUNTIME_COMMON = ["edgec.h", "edgec_fixedpoint.h", "edgec_dot.h"]
+RUNTIME_COMMON = ["edgec.h", "edgec_rom.h", "edgec_fixedpoint.h", "edgec_dot.h"]
 KERNEL_FILE = {
     "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
     "Add": "edgec_elementwise_s8.c", "Sub": "edgec_elementwise_s8.c", "Mul": "edgec_elementwise_s8.c",
@@ -64,7 +64,7 @@ def _broadcast_strides(shape, out_shape):
 class _Emitter:
     graph: Graph
     prefix: str
-    arrays: list = field(default_factory=list)       # (c type, name, values, comment)
+    arrays: list = field(default_factory=list)       # (c type, name, values, comment, rom)
     params: list = field(default_factory=list)       # (struct type, name, initializer, comment)
     calls: list = field(default_factory=list)        # (comment, code)
     names: set = field(default_factory=set)
@@ -76,14 +76,16 @@ class _Emitter:
         self.names.add(n)
         return n
 
-    def array(self, tensor_or_values, base, ctype=None, comment=""):
+    def array(self, tensor_or_values, base, ctype=None, comment="", rom=True):
+        """A constant array in weights.c.  `rom` ones are read only through EDGEC_ROM pointers (flash on
+        Harvard targets); constant operands of activation kernels (e.g. Add's) stay ordinary const data."""
         if isinstance(tensor_or_values, str):
             t = self.graph.tensors[tensor_or_values]
             values, ctype, comment = t.data, C_TYPES[t.dtype], comment or t.name
         else:
             values = np.asarray(tensor_or_values)
         name = f"{self.prefix}_{self.name(base)}"
-        self.arrays.append((ctype, name, values, comment))
+        self.arrays.append((ctype, name, values, comment, rom))
         return name
 
     def param(self, struct, base, fields: dict, comment=""):
@@ -100,7 +102,7 @@ class _Emitter:
     def ptr(self, tensor):
         t = self.graph.tensors[tensor]
         if t.is_const:
-            return self.array(tensor, f"c_{tensor}")
+            return self.array(tensor, f"c_{tensor}", rom=False)
         b = self.graph.meta["plan"]["buffers"][tensor]
         sub = b["slice"][0] if b.get("slice") else 0          # a slice inside a Concat's output
         if b["where"] in ("input", "output"):
@@ -243,7 +245,7 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
                     f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
     width = 3 * len(nodes)
     lines = [f"for (band = 0; band < {stage['tiles']}; band++) {{",
-             f"    const int32_t *r = {table} + band * {width};"]
+             f"    const EDGEC_ROM int32_t *r = {table} + band * {width};"]
     for j, node in enumerate(nodes):
         _, _, w_out, c_out = g.tensors[node.outputs[0]].shape
         src = [t for t in node.inputs if not g.tensors[t].is_const][0]
@@ -285,7 +287,8 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
             continue
         steps.append((_comment(graph, i, node), _node_call(e, i, node)))
         calls.extend([i] * len(CALL.findall(steps[-1][1] or "")))
-    ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /")) for c, n, v, m in e.arrays],
+    ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
+                                                            for c, n, v, m, rom in e.arrays],
                params=e.params, steps=steps, tiled=bool(stages), needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),

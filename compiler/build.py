@@ -96,7 +96,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     q = quantize(calibrate(graph, samples))
     q = plan(q)
     cname = model_c_name(name)
-    gen = generate(q, cname, _header(q, source))
+    c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash
+    gen = generate(q, cname, dict(_header(q, source), c_std=c_std))
     report = layer_table(q)
     report.update({"model": cname, "source": os.path.basename(source),
                    "source_sha256": _sha256(source) if os.path.isfile(source) else None,

@@ -20,19 +20,28 @@ class Target:
     size: str | None = None
     apt: tuple = field(default_factory=tuple)   # Debian packages that provide the tools
     description: str = ""
-    startup: str = "startup_cm.c"                # emulator harness: reset code and linker script
-    ldscript: str = "cm.ld"
+    startup: str | None = "startup_cm.c"         # emulator harness: reset code and linker script
+    ldscript: str | None = "cm.ld"               # (None: the toolchain's own C start-up and script)
+    harness_main: str = "main_semihost.c"        # the emulator harness's main() and how it gets samples:
+    sample_io: str = "semihosting"               # "semihosting" files, or "stdio" bytes (avrrun)
     harness_faults: int = 0xF0                   # exit codes from here up mean the program trapped
     kernel_variants: tuple = ()                  # (runtime file, the file shipped under its name) pairs
+    cycle_model: str | None = None               # core timing table for estimated cycles (compiler/cycles.py)
 
     def runtime_source(self, fname: str) -> str:
         """The runtime_c/ file shipped as `fname` for this target (its optimized variant, if any)."""
         return dict(self.kernel_variants).get(fname, fname)
 
+    @property
+    def cycles_kind(self) -> str | None:
+        """How `--profile` knows cycles here: "exact" (a cycle-accurate simulator), "estimated" (a
+        per-instruction cost model), or None (instructions only)."""
+        return "exact" if self.sample_io == "stdio" else ("estimated" if self.cycle_model else None)
+
     def as_dict(self):
         return {"name": self.name, "kernel_variants": dict(self.kernel_variants), "cc": self.cc, "cflags": list(self.cflags),
                 "emulator": " ".join(self.emulator) if self.emulator else "native",
-                "ram_bytes": self.ram, "flash_bytes": self.flash, "apt": list(self.apt), "description": self.description}
+                "ram_bytes": self.ram, "flash_bytes": self.flash, "cycles": self.cycles_kind, "apt": list(self.apt), "description": self.description}
 
 
 _ARM_APT = ("gcc-arm-none-eabi", "qemu-system-arm")
@@ -44,21 +53,26 @@ _QEMU_ARM = ("qemu-system-arm", "-display", "none", "-monitor", "none", "-serial
 TARGETS = {t.name: t for t in [
     Target("host", "cc", (), None, None, None, "nm", "size", ("gcc",), "this machine, the system C compiler"),
     Target("cortex-m0", "arm-none-eabi-gcc", ("-mcpu=cortex-m0", "-mthumb"), _QEMU_ARM + ("-M", "microbit"),
-           16 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv6-M, QEMU micro:bit (nRF51)"),
+           16 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv6-M, QEMU micro:bit (nRF51)", cycle_model="cortex-m0"),
     Target("cortex-m3", "arm-none-eabi-gcc", ("-mcpu=cortex-m3", "-mthumb"), _QEMU_ARM + ("-M", "mps2-an385"),
-           64 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv7-M, QEMU MPS2 AN385"),
+           64 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv7-M, QEMU MPS2 AN385", cycle_model="cortex-m3"),
     Target("cortex-m4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"),
            _QEMU_ARM + ("-M", "mps2-an386"), 256 * 1024, 1024 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
-           _ARM_APT, "Armv7E-M without FPU use, QEMU MPS2 AN386", kernel_variants=_DSP),
+           _ARM_APT, "Armv7E-M without FPU use, QEMU MPS2 AN386", kernel_variants=_DSP, cycle_model="cortex-m4"),
     Target("cortex-m7", "arm-none-eabi-gcc", ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=soft"),
            _QEMU_ARM + ("-M", "mps2-an500"), 512 * 1024, 2048 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
-           _ARM_APT, "Armv7E-M (M7) without FPU use, QEMU MPS2 AN500", kernel_variants=_DSP),
+           _ARM_APT, "Armv7E-M (M7) without FPU use, QEMU MPS2 AN500", kernel_variants=_DSP, cycle_model="cortex-m7"),
     Target("rv32imc", "riscv64-unknown-elf-gcc", ("-march=rv32imc", "-mabi=ilp32"),
            ("qemu-system-riscv32", "-display", "none", "-monitor", "none", "-serial", "none",
             "-semihosting-config", "enable=on,target=native", "-M", "sifive_e"),
            16 * 1024, 4096 * 1024, "riscv64-unknown-elf-nm", "riscv64-unknown-elf-size",
            ("gcc-riscv64-unknown-elf", "qemu-system-misc"), "RV32IMC, QEMU SiFive E (16 KB DTIM)",
            startup="startup_rv.c", ldscript="rv.ld", harness_faults=0xE0),
+    Target("atmega328p", "avr-gcc", ("-mmcu=atmega328p", "-std=gnu99"), ("avrrun", "-m", "atmega328p"),
+           2 * 1024, 32 * 1024, "avr-nm", "avr-size", ("gcc-avr", "avr-libc", "binutils-avr", "libsimavr-dev"),
+           "8-bit AVR (Arduino Uno), simavr (cycle-exact); weights in flash via __flash",
+           startup=None, ldscript=None, harness_main="main_avr.c", sample_io="stdio", harness_faults=124,
+           kernel_variants=(("edgec_rom.h", "edgec_rom_avr.h"),)),
 ]}
 
 

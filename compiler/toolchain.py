@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .cycles import cost_table as cycle_costs
 from .errors import ToolchainError, TargetError
 from .targets import Target
 
@@ -22,7 +23,9 @@ BARE_CFLAGS = ("-ffreestanding", "-ffunction-sections", "-fdata-sections")
 #: Soft-float helpers of libgcc: any of these in an object means floating point slipped in.
 FLOAT_HELPER = re.compile(r"^(__aeabi_[fd]\w*|__aeabi_[iul]+2[fd]|__aeabi_[fd]2\w+|__\w*[sd]f\w*|__\w*[sd]f[0-9]?)$")
 HARNESS_FUNCS = {"main", "Reset_Handler", "fault", "sh_open", "sh_call", "sh_read", "sh_write", "sh_close",
-                 "_start", "edgec_rv_reset", "trap_handler"}
+                 "_start", "edgec_rv_reset", "trap_handler",
+                 "__vectors", "__ctors_end", "__do_copy_data", "__do_clear_bss", "__bad_interrupt", "_exit",
+                 "__stop_program", "__init"}
 EMULATOR_TIMEOUT_S = 1800
 
 
@@ -35,6 +38,10 @@ class Execution:
     float_helpers: list | None = None
     stack_bytes: int | None = None          # run() frame + the deepest kernel frame, from -fstack-usage
     call_site_instructions: list | None = None  # per call in run(), in code order, all samples
+    cycles: int | None = None               # exact (simavr) or estimated (cost model) cycles, all samples
+    per_function_cycles: dict | None = None
+    call_site_cycles: list | None = None
+    cycles_kind: str | None = None          # "exact" or "estimated"
 
 
 def _harness_file(name: str) -> Path:
@@ -42,7 +49,7 @@ def _harness_file(name: str) -> Path:
 
 
 def require_tools(target: Target) -> None:
-    tools = [target.cc] + ([target.emulator[0]] if target.emulator else [])
+    tools = [target.cc] + ([target.emulator[0]] if target.emulator and target.emulator[0] not in HARNESS_TOOLS else [])
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise ToolchainError(f"{', '.join(missing)} not found for target {target.name}",
@@ -111,6 +118,8 @@ def link(target: Target, objs, workdir: Path) -> Path:
     exe = workdir / "model.elf"
     if target.emulator is None:
         cmd = [target.cc, *map(str, objs), "-o", str(exe)]
+    elif target.ldscript is None:                       # the toolchain's own start-up code and memory map
+        cmd = [target.cc, *target.cflags, "-Wl,--gc-sections", *map(str, objs), "-o", str(exe)]
     else:
         cmd = [target.cc, *target.cflags, "-nostdlib", "-T", str(_harness_file(target.ldscript)), "-Wl,--gc-sections",
                f"-Wl,--defsym=RAM_SIZE={target.ram}", f"-Wl,--defsym=FLASH_SIZE={target.flash}",
@@ -120,32 +129,58 @@ def link(target: Target, objs, workdir: Path) -> Path:
         msg = r.stderr.decode(errors="replace")
         m = re.search(r"region `(\w+)' overflowed by (\d+) bytes", msg)
         if m:
-            what = {"RAM": "RAM", "FLASH": "flash"}.get(m.group(1), m.group(1))
+            what = {"RAM": "RAM", "FLASH": "flash", "data": "RAM", "text": "flash"}.get(m.group(1), m.group(1))
             limit = target.ram if what == "RAM" else target.flash
             raise TargetError(f"the model does not fit {target.name}: {what} overflows by {m.group(2)} bytes "
                               f"(the target has {limit} bytes, incl. the verification harness's buffers)")
+        if re.search(r"section `\.(text|data|bss)' (will not fit in|is not within) region", msg):   # GNU ld on AVR
+            over = sorted({w for w, region in (("flash", "text"), ("RAM", "data")) if f"region `{region}'" in msg})
+            raise TargetError(f"the model does not fit {target.name}: {' and '.join(over)} overflow "
+                              f"(the target has {target.ram} B RAM, {target.flash} B flash, incl. the verification harness)",
+                              hint="choose a bigger part (--ram/--flash at build) or a smaller model")
         raise ToolchainError(f"linking for {target.name} failed: {_first_error(r.stderr)}")
     return exe
 
 
-def plugin_path() -> Path:
-    """The instruction-counting QEMU plugin, built once per machine (keyed by its source hash)."""
-    src = _harness_file("insncount.c")
+#: Runners built from the harness's C on first use: name -> (source, cc arguments after it, apt hint).
+HARNESS_TOOLS = {
+    "insncount.so": ("insncount.c", ["-shared", "-fPIC"], "gcc"),
+    "avrrun": ("avrrun.c", ["-I/usr/include/simavr", "-lsimavr"], "gcc libsimavr-dev"),
+}
+
+
+def harness_tool(name: str) -> Path:
+    """A harness runner (the QEMU counting plugin, the simavr runner), built once per machine into
+    ~/.cache/edgec and keyed by its source's hash."""
+    src_name, args, apt = HARNESS_TOOLS[name]
+    src = _harness_file(src_name)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
     cache = Path(os.environ.get("EDGEC_CACHE", Path.home() / ".cache" / "edgec"))
-    so = cache / f"insncount-{digest}.so"
-    if not so.exists():
+    built = cache / f"{digest}-{name}"
+    if not built.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = so.with_suffix(f".{os.getpid()}.tmp")
-        r = _run(["cc", "-shared", "-fPIC", "-O2", str(src), "-o", str(tmp)], what="building the QEMU plugin")
+        tmp = cache / f"{digest}-{os.getpid()}.tmp-{name}"
+        r = _run(["cc", "-O2", str(src), *args, "-o", str(tmp)], what=f"building {name}")
         if r.returncode != 0:
-            raise ToolchainError(f"cannot build the instruction-counting QEMU plugin: {_first_error(r.stderr)}",
-                                 hint="install gcc")
-        os.replace(tmp, so)
-    return so
+            raise ToolchainError(f"cannot build the harness's {name}: {_first_error(r.stderr)}",
+                                 hint=f"install with: sudo apt-get install {apt}")
+        os.replace(tmp, built)
+    return built
 
 
-def _profile(target: Target, exe: Path, profile: Path):
+@dataclass
+class Profile:
+    """A run's per-address counts mapped to functions.  `cycles` are exact (simavr) or None."""
+    instructions: int
+    per_function: dict
+    cycles: int | None = None
+    per_function_cycles: dict | None = None
+    marks: list | None = None             # per call site: (instructions, cycles or None)
+
+
+def read_profile(target: Target, exe: Path, profile: Path) -> Profile:
+    """Parse a runner's profile ("pc insns [cycles]" lines, "mark i insns [cycles]") against the ELF's
+    symbols; harness functions are left out, so the totals are the model's own."""
     syms = []
     r = _run([target.nm, "-S", "--defined-only", str(exe)], what="nm")
     for line in r.stdout.decode().splitlines():
@@ -154,28 +189,38 @@ def _profile(target: Target, exe: Path, profile: Path):
             syms.append((int(p[0], 16) & ~1, int(p[1], 16), p[3]))
     syms.sort()
     starts = [s[0] for s in syms]
-    per = {}
+    per, per_cyc, marks, has_cycles = {}, {}, [], False
     for line in profile.read_text().splitlines()[1:]:
-        if line.startswith("mark "):
+        f = line.split()
+        if f[0] == "mark":
+            marks.append((int(f[2]), int(f[3]) if len(f) > 3 else None))
             continue
-        pc_s, n_s = line.split()
-        pc, n = int(pc_s, 16), int(n_s)
+        pc, n = int(f[0], 16), int(f[1])
         i = bisect.bisect_right(starts, pc) - 1
         name = syms[i][2] if i >= 0 and pc < syms[i][0] + syms[i][1] else "?"
         per[name] = per.get(name, 0) + n
+        if len(f) > 2:
+            has_cycles = True
+            per_cyc[name] = per_cyc.get(name, 0) + int(f[2])
     model = {k: v for k, v in per.items() if k not in HARNESS_FUNCS and v}
-    return sum(model.values()), dict(sorted(model.items(), key=lambda kv: -kv[1]))
+    cyc = {k: per_cyc[k] for k in model} if has_cycles else None
+    return Profile(sum(model.values()), dict(sorted(model.items(), key=lambda kv: -kv[1])),
+                   sum(cyc.values()) if cyc else None, cyc, marks[:-1] if marks else None)
 
 
-CALL_INSN = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2,8}\s+)*(?:bl|blx|jal|call)\s+(?:ra,)?\s*[0-9a-f]+\s+<([A-Za-z_]\w*)>")
+CALL_INSN = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2,8}\s+)*(?:bl|blx|jal|call|rcall)\s+(?:ra,)?\s*(?:0x)?[0-9a-f]+"
+                       r"\s+(?:;\s*0x[0-9a-f]+\s+)?<([A-Za-z_]\w*)>")
+
+
+def _disassemble(target: Target, exe: Path) -> str:
+    objdump = target.nm.replace("-nm", "-objdump") if target.nm.endswith("-nm") else "objdump"
+    return _run([objdump, "-d", "--no-show-raw-insn", str(exe)], what="objdump").stdout.decode(errors="replace")
 
 
 def call_sites(target: Target, exe: Path, run_name: str) -> list | None:
     """Addresses of the model's kernel calls inside run(), in code order, plus the address after the
     last one (where run() resumes before returning); None if they cannot be told apart."""
-    objdump = target.nm.replace("-nm", "-objdump") if target.nm.endswith("-nm") else "objdump"
-    r = _run([objdump, "-d", "--no-show-raw-insn", str(exe)], what="objdump")
-    text, inside, sites, after = r.stdout.decode(errors="replace").splitlines(), False, [], None
+    text, inside, sites, after = _disassemble(target, exe).splitlines(), False, [], None
     for i, line in enumerate(text):
         if line.endswith(f"<{run_name}>:"):
             inside = True
@@ -216,41 +261,67 @@ def _sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
     return src
 
 
+def _check_stack_fits(target: Target, exe: Path, stack: int | None) -> None:
+    """Where the toolchain's own memory map is used (AVR) the linker checks .data + .bss but not the
+    stack: refuse a build whose static RAM plus worst-case stack exceeds the part's RAM."""
+    r = _run([target.size, str(exe)], what="size")
+    line = r.stdout.decode().splitlines()[1].split()
+    static = int(line[1]) + int(line[2])
+    if stack is not None and static + stack > target.ram:
+        raise TargetError(f"the model does not fit {target.name}: static RAM {static} B + stack {stack} B "
+                          f"> {target.ram} B (incl. the verification harness's sample buffers)",
+                          hint="use a smaller model, or --ram for a bigger part")
+
+
 def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, out_bytes: int,
             samples: bytes, workdir: Path) -> Execution:
     """Compile model_dir's C with the target's harness, run every sample, return the raw outputs."""
     require_tools(target)
     model_dir = _sources_for(target, Path(model_dir), workdir)
     model_sources = sorted(model_dir.glob("*.c"))
-    harness = "main_host.c" if target.emulator is None else "main_semihost.c"
+    harness = "main_host.c" if target.emulator is None else target.harness_main
     defines = (f"EDGEC_RUN={model_c_name}_run", f"EDGEC_IN_BYTES={in_bytes}", f"EDGEC_OUT_BYTES={out_bytes}")
     harness_dir = _harness_file("semihost.h").parent
     model_objs = compile_objects(target, model_sources, workdir, defines,
                                  [model_dir] + ([] if target.emulator is None else [harness_dir]))
-    extra = [_harness_file(harness)] + ([] if target.emulator is None else [_harness_file(target.startup)])
+    extra = [_harness_file(harness)] + ([_harness_file(target.startup)] if target.emulator and target.startup else [])
     harness_objs = compile_objects(target, extra, workdir, defines, [model_dir, harness_dir])
     exe = link(target, model_objs + harness_objs, workdir)
+    stack = stack_estimate(model_objs)
     if target.emulator is None:
         r = _run([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
         if r.returncode != 0:
             raise ToolchainError(f"the host build exited with {r.returncode}")
-        return Execution(r.stdout, text_bytes=_text_size(target, model_objs), stack_bytes=stack_estimate(model_objs))
+        return Execution(r.stdout, text_bytes=_text_size(target, model_objs), stack_bytes=stack)
+    if target.ldscript is None:
+        _check_stack_fits(target, exe, stack)
     rundir = workdir / "run"
     rundir.mkdir()
-    (rundir / "in.bin").write_bytes(samples)
     prof = workdir / "profile.txt"
     sites = call_sites(target, exe, f"{model_c_name}_run")
-    plugin = f"{plugin_path()},out={prof}"
+    marks = workdir / "marks.txt"
     if sites:
-        (workdir / "marks.txt").write_text("".join(f"{a:x}\n" for a in sites))
-        plugin += f",marks={workdir / 'marks.txt'}"
-    cmd = [*target.emulator, "-plugin", plugin, "-kernel", str(exe)]
-    r = _run(cmd, cwd=rundir, timeout=EMULATOR_TIMEOUT_S, what=f"{target.emulator[0]}")
+        marks.write_text("".join(f"{a:x}\n" for a in sites))
+    if target.sample_io == "stdio":             # avrrun: samples on stdin, outputs on stdout
+        runner = [str(harness_tool(target.emulator[0])), *target.emulator[1:], "-p", str(prof)]
+        cmd = runner + (["-k", str(marks)] if sites else []) + [str(exe)]
+        stdin = (len(samples) // max(1, in_bytes)).to_bytes(4, "little") + samples
+    else:
+        plugin = f"{harness_tool('insncount.so')},out={prof}" + (f",marks={marks}" if sites else "")
+        if target.cycle_model:
+            costs = workdir / "costs.txt"
+            costs.write_text(cycle_costs(target.cycle_model, _disassemble(target, exe)))
+            plugin += f",costs={costs}"
+        cmd = [*target.emulator, "-plugin", plugin, "-kernel", str(exe)]
+        (rundir / "in.bin").write_bytes(samples)
+        stdin = None
+    r = _run(cmd, cwd=rundir, stdin=stdin, timeout=EMULATOR_TIMEOUT_S, what=f"{target.emulator[0]}")
     if r.returncode != 0:
         detail = "the program trapped" if r.returncode >= target.harness_faults else (r.stderr.decode(errors="replace").strip()[:200] or "")
         raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")
-    outputs = (rundir / "out.bin").read_bytes()
-    total, per = _profile(target, exe, prof)
-    marks = [int(l.split()[2]) for l in prof.read_text().splitlines() if l.startswith("mark ")]
-    return Execution(outputs, total, per, _text_size(target, model_objs), float_helpers(target, model_objs),
-                     stack_estimate(model_objs), marks[:-1] if marks else None)
+    outputs = r.stdout if target.sample_io == "stdio" else (rundir / "out.bin").read_bytes()
+    p = read_profile(target, exe, prof)
+    return Execution(outputs, p.instructions, p.per_function, _text_size(target, model_objs), float_helpers(target, model_objs),
+                     stack, [m[0] for m in p.marks] if p.marks else None, p.cycles, p.per_function_cycles,
+                     [m[1] for m in p.marks] if p.marks and p.cycles is not None else None,
+                     target.cycles_kind if p.cycles is not None else None)

@@ -97,15 +97,49 @@ def float_agreement(built: Built, xs: np.ndarray, q_out: np.ndarray) -> dict:
 
 
 def per_layer(built: Built, ex, samples: int) -> list | None:
-    """Instructions per inference of each layer, from the per-call-site counts of the emulator run."""
+    """Instructions (and cycles, where known) per inference of each layer, from the per-call-site
+    counts of the emulator run."""
     sites = built.report.get("call_sites")
     if not ex.call_site_instructions or not sites or len(sites) != len(ex.call_site_instructions):
         return None
-    per = {}
-    for node, n in zip(sites, ex.call_site_instructions):
+    per, cyc = {}, {}
+    for k, (node, n) in enumerate(zip(sites, ex.call_site_instructions)):
         per[node] = per.get(node, 0) + n
-    return [{"index": l["index"], "name": l["name"], "op": l["op"], "macs": l["macs"],
-             "instructions": per.get(l["index"], 0) // max(1, samples)} for l in built.report["layers"]]
+        if ex.call_site_cycles:
+            cyc[node] = cyc.get(node, 0) + ex.call_site_cycles[k]
+    rows = []
+    for l in built.report["layers"]:
+        row = {"index": l["index"], "name": l["name"], "op": l["op"], "macs": l["macs"],
+               "instructions": per.get(l["index"], 0) // max(1, samples)}
+        if ex.call_site_cycles:
+            row["cycles"] = cyc.get(l["index"], 0) // max(1, samples)
+        rows.append(row)
+    return rows
+
+
+def cost(built: Built, ex, samples: int) -> dict:
+    """What one inference costs on the target that ran it: instructions, cycles (exact on AVR, from
+    the documented cost model on Cortex-M), per function and per layer, flash and stack."""
+    n = max(1, samples)
+    out = {}
+    if ex.instructions is not None:
+        out["instructions_per_inference"] = ex.instructions // n
+        out["instructions_by_function"] = {k: v // n for k, v in list(ex.per_function.items())[:12]}
+    if ex.cycles is not None:
+        out["cycles_per_inference"] = ex.cycles // n
+        out["cycles_kind"] = ex.cycles_kind
+        top = sorted(ex.per_function_cycles.items(), key=lambda kv: -kv[1])[:12]
+        out["cycles_by_function"] = {k: v // n for k, v in top}
+    if ex.text_bytes is not None:
+        out["code_and_weights_bytes"] = ex.text_bytes
+    layers = per_layer(built, ex, samples)
+    if layers:
+        out["layers"] = layers
+    if ex.float_helpers is not None:
+        out["float_helpers"] = ex.float_helpers
+    if ex.stack_bytes is not None:
+        out["stack_bytes_estimate"] = ex.stack_bytes
+    return out
 
 
 def verify(out_dir: str, target_name: str, input_path: str) -> dict:
@@ -122,18 +156,7 @@ def verify(out_dir: str, target_name: str, input_path: str) -> dict:
     if diff.any():
         first = int(np.argmax(diff.any(axis=1)))
         result["first_mismatch"] = {"sample": first, "max_lsb": int(np.abs(got[first].astype(int) - expected[first]).max())}
-    if ex.instructions is not None:
-        result["instructions_per_inference"] = ex.instructions // max(1, len(xs))
-        result["instructions_by_function"] = {k: v // max(1, len(xs)) for k, v in list(ex.per_function.items())[:12]}
-    if ex.text_bytes is not None:
-        result["code_and_weights_bytes"] = ex.text_bytes
-    layers = per_layer(built, ex, len(xs))
-    if layers:
-        result["layers"] = layers
-    if ex.float_helpers is not None:
-        result["float_helpers"] = ex.float_helpers
-    if ex.stack_bytes is not None:
-        result["stack_bytes_estimate"] = ex.stack_bytes
+    result.update(cost(built, ex, len(xs)))
     return result
 
 
@@ -144,4 +167,4 @@ def run(out_dir: str, target_name: str, input_path: str, raw: bool = False):
     out = got if raw else built.dequantize_output(got)
     if built.output_shape[0] == 1:                # (N, 1, ...) -> (N, ...): one row per sample
         out = out.reshape((len(xs),) + tuple(built.output_shape[1:]))
-    return out, ex
+    return out, cost(built, ex, len(xs))

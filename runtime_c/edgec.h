@@ -6,6 +6,7 @@
 #define EDGEC_H
 #include <stddef.h>
 #include <stdint.h>
+#include "edgec_rom.h"
 
 typedef struct {
     int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c;
@@ -63,24 +64,24 @@ typedef struct {
 
 /* Conv and pools compute a band of output rows [out_row0, out_row0 + out_rows) from an input buffer
  * that starts at input row in_row0 (patch-based execution); (0, 0, out_h) is the whole tensor. */
-void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
-                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                     const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                      int32_t out_row0, int32_t out_rows);
-void edgec_fully_connected_s8(const edgec_fully_connected_params *p, const int8_t *in, const int8_t *weights,
-                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out);
-void edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out);
-void edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out);
-void edgec_maxpool_s8(const edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+void edgec_fully_connected_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int8_t *weights,
+                              const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out);
+void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+void edgec_mul_s8(const EDGEC_ROM edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+void edgec_maxpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                       int32_t out_row0, int32_t out_rows);
-void edgec_avgpool_s8(const edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+void edgec_avgpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                       int32_t out_row0, int32_t out_rows);
 /* out[i] = table[in[i] + 128]; in == out is allowed. */
-void edgec_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, int32_t n);
-void edgec_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
-void edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *in, int8_t *out);
-void edgec_pad_s8(const edgec_pad_params *p, const int8_t *in, int8_t *out);
-void edgec_concat_s8(const edgec_concat_params *p, const int8_t *in, int8_t *out);
-void edgec_upsample_s8(const edgec_upsample_params *p, const int8_t *in, int8_t *out);
-void edgec_slice_s8(const edgec_slice_params *p, const int8_t *in, int8_t *out);
+void edgec_lut_s8(const EDGEC_ROM int8_t *table, const int8_t *in, int8_t *out, int32_t n);
+void edgec_softmax_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
+void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out);
+void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t *out);
+void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out);
+void edgec_upsample_s8(const EDGEC_ROM edgec_upsample_params *p, const int8_t *in, int8_t *out);
+void edgec_slice_s8(const EDGEC_ROM edgec_slice_params *p, const int8_t *in, int8_t *out);
 
 #endif

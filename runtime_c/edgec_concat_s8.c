@@ -3,7 +3,7 @@
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
-void edgec_concat_s8(const edgec_concat_params *p, const int8_t *in, int8_t *out)
+void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out)
 {
     int32_t o, i;
     for (o = 0; o < p->outer; o++) {

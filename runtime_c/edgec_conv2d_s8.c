@@ -16,19 +16,19 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
-static int8_t *edgec_conv_px(const edgec_conv2d_params *p, int8_t *out, int32_t n, int32_t out_rows, int32_t row, int32_t ox)
+static int8_t *edgec_conv_px(const EDGEC_ROM edgec_conv2d_params *p, int8_t *out, int32_t n, int32_t out_rows, int32_t row, int32_t ox)
 {
     return out + ((size_t)(n * out_rows + row) * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_stride;
 }
 
-static inline int8_t edgec_conv_out(const edgec_conv2d_params *p, uint32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
+static inline int8_t edgec_conv_out(const EDGEC_ROM edgec_conv2d_params *p, uint32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
 {
     const int32_t v = edgec_mbqm((int32_t)(bias + (uint32_t)dot), multiplier, shift) + p->out_zp;
     return edgec_clamp_s8(v, p->act_min, p->act_max);
 }
 
-static void edgec_conv_pointwise(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
-                                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+static void edgec_conv_pointwise(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                 const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                  int32_t out_row0, int32_t out_rows)
 {
     /* A matrix product of pixels x output channels, two by two so that each load feeds two MACs. */
@@ -39,7 +39,7 @@ static void edgec_conv_pointwise(const edgec_conv2d_params *p, const int8_t *in,
         int8_t *dst = edgec_conv_px(p, out, n, out_rows, 0, 0);
         for (oc = 0; oc < p->out_c; oc += 2) {
             const int32_t two = oc + 1 < p->out_c;
-            const int8_t *w0 = weights + oc * k, *w1 = two ? w0 + k : w0;
+            const EDGEC_ROM int8_t *w0 = weights + oc * k, *w1 = two ? w0 + k : w0;
             const int32_t oc1 = two ? oc + 1 : oc;
             for (px = 0; px < pixels; px += 2) {
                 const int32_t pair = px + 1 < pixels;
@@ -63,8 +63,8 @@ static void edgec_conv_pointwise(const edgec_conv2d_params *p, const int8_t *in,
 static int32_t edgec_first_tap(int32_t i0, int32_t dil);
 static int32_t edgec_end_tap(int32_t i0, int32_t dil, int32_t k, int32_t size);
 
-static void edgec_conv_depthwise(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
-                                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+static void edgec_conv_depthwise(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                 const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                  int32_t out_row0, int32_t out_rows)
 {
     const int32_t c_n = p->in_c, taps = p->k_h * p->k_w, zp = p->in_zp;
@@ -73,7 +73,7 @@ static void edgec_conv_depthwise(const edgec_conv2d_params *p, const int8_t *in,
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * c_n);
         for (c = 0; c < c_n; c++) {
-            const int8_t *w = weights + c * taps;
+            const EDGEC_ROM int8_t *w = weights + c * taps;
             int32_t wsum = 0;
             for (t = 0; t < taps; t++)
                 wsum += w[t];
@@ -92,9 +92,16 @@ static void edgec_conv_depthwise(const edgec_conv2d_params *p, const int8_t *in,
                         const int8_t *row = img + base;
                         if (p->k_h == 3 && p->k_w == 3) {
                             const int8_t *r1 = row + step_y, *r2 = r1 + step_y;
-                            acc = row[0] * w[0] + row[step_x] * w[1] + row[2 * step_x] * w[2]
-                                + r1[0] * w[3] + r1[step_x] * w[4] + r1[2 * step_x] * w[5]
-                                + r2[0] * w[6] + r2[step_x] * w[7] + r2[2 * step_x] * w[8];
+                            /* each int8 product in int, summed in int32_t (int may be 16 bits) */
+                            acc = row[0] * w[0];
+                            acc += row[step_x] * w[1];
+                            acc += row[2 * step_x] * w[2];
+                            acc += r1[0] * w[3];
+                            acc += r1[step_x] * w[4];
+                            acc += r1[2 * step_x] * w[5];
+                            acc += r2[0] * w[6];
+                            acc += r2[step_x] * w[7];
+                            acc += r2[2 * step_x] * w[8];
                         } else {
                             for (ky = 0; ky < p->k_h; ky++)
                                 for (kx = 0; kx < p->k_w; kx++)
@@ -130,7 +137,7 @@ static int32_t edgec_end_tap(int32_t i0, int32_t dil, int32_t k, int32_t size)
 }
 
 /* Sum of one output channel's weights over the taps that fall on padding. */
-static int32_t edgec_missing_taps(const int8_t *wo, const edgec_conv2d_params *p, int32_t cg,
+static int32_t edgec_missing_taps(const EDGEC_ROM int8_t *wo, const EDGEC_ROM edgec_conv2d_params *p, int32_t cg,
                                   int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1)
 {
     int32_t ky, kx, ic, sum = 0;
@@ -142,8 +149,8 @@ static int32_t edgec_missing_taps(const int8_t *wo, const edgec_conv2d_params *p
     return sum;
 }
 
-static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
-                               const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+static void edgec_conv_general(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                int32_t out_row0, int32_t out_rows)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp;
@@ -163,7 +170,7 @@ static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, i
                 const int32_t row_dot = p->dil_w == 1 && cg == in_c;      /* a kernel row is one contiguous run */
                 const int32_t wstride = k_h * k_w * cg;
                 for (oc = 0; oc < p->out_c;) {
-                    const int8_t *wo = weights + oc * wstride;
+                    const EDGEC_ROM int8_t *wo = weights + oc * wstride;
                     const int8_t *base = img + ((iy0 - in_row0) * in_w + ix0 + kx0 * p->dil_w) * in_c + (oc / og) * cg;
                     if (row_dot && p->groups == 1 && oc + 1 < p->out_c) {   /* two output channels per pass */
                         int32_t acc2[2] = {0, 0};
@@ -184,7 +191,7 @@ static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, i
                         int32_t acc = 0;
                         for (ky = ky0; ky < ky1; ky++) {
                             const int8_t *ip = base + ky * p->dil_h * in_w * in_c;
-                            const int8_t *wp = wo + (ky * k_w + kx0) * cg;
+                            const EDGEC_ROM int8_t *wp = wo + (ky * k_w + kx0) * cg;
                             if (row_dot)
                                 acc += edgec_dot_s8(ip, wp, (kx1 - kx0) * cg);
                             else
@@ -202,8 +209,8 @@ static void edgec_conv_general(const edgec_conv2d_params *p, const int8_t *in, i
     }
 }
 
-void edgec_conv2d_s8(const edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const int8_t *weights,
-                     const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out,
+void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                     const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                      int32_t out_row0, int32_t out_rows)
 {
     if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0

@@ -4,12 +4,13 @@
 #ifndef EDGEC_DOT_H
 #define EDGEC_DOT_H
 #include <stdint.h>
+#include "edgec_rom.h"
 #include <arm_acle.h>
 
 /* 32-bit rotate right by 8: gcc folds it into SXTB16's own rotation. */
 static inline uint32_t edgec_ror8(uint32_t v) { return (v >> 8) | (v << 24); }
 
-static inline int32_t edgec_dot_s8(const int8_t *x, const int8_t *w, int32_t n)
+static inline int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
 {
     int32_t acc = 0, i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -25,7 +26,7 @@ static inline int32_t edgec_dot_s8(const int8_t *x, const int8_t *w, int32_t n)
 }
 
 /* Two dot products sharing the input: 3 word loads feed 4 SMLADs (8 MACs). */
-static inline void edgec_dot1x2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc)
+static inline void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n, int32_t *acc)
 {
     int32_t i = 0, a0 = 0, a1 = 0;
     for (; i + 4 <= n; i += 4) {
@@ -47,7 +48,7 @@ static inline void edgec_dot1x2_s8(const int8_t *x, const int8_t *w0, const int8
 }
 
 /* Four dot products at once (two inputs x two weight rows): 4 word loads feed 8 SMLADs (16 MACs). */
-static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const int8_t *w0, const int8_t *w1, int32_t n,
+static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n,
                                    int32_t *acc)
 {
     int32_t i = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0;

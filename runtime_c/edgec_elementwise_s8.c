@@ -5,7 +5,7 @@
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
-static int8_t edgec_add_one(const edgec_add_params *p, int32_t a, int32_t b)
+static int8_t edgec_add_one(const EDGEC_ROM edgec_add_params *p, int32_t a, int32_t b)
 {
     const int32_t xa = (int32_t)((uint32_t)(a - p->a_zp) << p->left_shift);
     const int32_t xb = (int32_t)((uint32_t)(b - p->b_zp) << p->left_shift);
@@ -13,14 +13,14 @@ static int8_t edgec_add_one(const edgec_add_params *p, int32_t a, int32_t b)
     return edgec_clamp_s8(edgec_mbqm(sum, p->multiplier, p->shift) + p->out_zp, p->act_min, p->act_max);
 }
 
-static int8_t edgec_mul_one(const edgec_mul_params *p, int32_t a, int32_t b)
+static int8_t edgec_mul_one(const EDGEC_ROM edgec_mul_params *p, int32_t a, int32_t b)
 {
     const int32_t prod = (a - p->a_zp) * (b - p->b_zp);
     return edgec_clamp_s8(edgec_mbqm(prod, p->multiplier, p->shift) + p->out_zp, p->act_min, p->act_max);
 }
 
 /* Walk the broadcast output once; exactly one of add / mul is given. */
-static void edgec_elementwise(const edgec_broadcast4 *bc, const edgec_add_params *add, const edgec_mul_params *mul,
+static void edgec_elementwise(const EDGEC_ROM edgec_broadcast4 *bc, const EDGEC_ROM edgec_add_params *add, const EDGEC_ROM edgec_mul_params *mul,
                               const int8_t *a, const int8_t *b, int8_t *out)
 {
     int32_t i0, i1, i2, i3;
@@ -34,12 +34,12 @@ static void edgec_elementwise(const edgec_broadcast4 *bc, const edgec_add_params
                 }
 }
 
-void edgec_add_s8(const edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out)
+void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out)
 {
     edgec_elementwise(&p->bc, p, 0, a, b, out);
 }
 
-void edgec_mul_s8(const edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out)
+void edgec_mul_s8(const EDGEC_ROM edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out)
 {
     edgec_elementwise(&p->bc, 0, p, a, b, out);
 }

@@ -5,14 +5,14 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
-static inline int8_t edgec_fc_out(const edgec_fully_connected_params *p, int32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
+static inline int8_t edgec_fc_out(const EDGEC_ROM edgec_fully_connected_params *p, int32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
 {
     const uint32_t total = (uint32_t)bias + (uint32_t)dot;     /* wraps as the reference does */
     return edgec_clamp_s8(edgec_mbqm((int32_t)total, multiplier, shift) + p->out_zp, p->act_min, p->act_max);
 }
 
-void edgec_fully_connected_s8(const edgec_fully_connected_params *p, const int8_t *in, const int8_t *weights,
-                              const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int8_t *out)
+void edgec_fully_connected_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int8_t *weights,
+                              const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out)
 {
     const int32_t k = p->in_features;
     int32_t n, m;

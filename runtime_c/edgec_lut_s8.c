@@ -2,7 +2,7 @@
  * table built at compile time.  Twin: reference.lut_s8. */
 #include "edgec.h"
 
-void edgec_lut_s8(const int8_t *table, const int8_t *in, int8_t *out, int32_t n)
+void edgec_lut_s8(const EDGEC_ROM int8_t *table, const int8_t *in, int8_t *out, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; i++)

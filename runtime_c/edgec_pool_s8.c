@@ -5,7 +5,7 @@
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
-static void edgec_pool_s8(const edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+static void edgec_pool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                           int32_t out_row0, int32_t out_rows, int32_t average)
 {
     int32_t n, oy, ox, c, ky, kx;
@@ -36,13 +36,13 @@ static void edgec_pool_s8(const edgec_pool_params *p, const int8_t *in, int32_t 
                 }
 }
 
-void edgec_maxpool_s8(const edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+void edgec_maxpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                       int32_t out_row0, int32_t out_rows)
 {
     edgec_pool_s8(p, in, in_row0, out, out_row0, out_rows, 0);
 }
 
-void edgec_avgpool_s8(const edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+void edgec_avgpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                       int32_t out_row0, int32_t out_rows)
 {
     edgec_pool_s8(p, in, in_row0, out, out_row0, out_rows, 1);

@@ -2,9 +2,9 @@
  * Darknet's grouped [route] takes a channel slice with it.  Twin: reference.slice_any. */
 #include "edgec.h"
 
-void edgec_slice_s8(const edgec_slice_params *p, const int8_t *in, int8_t *out)
+void edgec_slice_s8(const EDGEC_ROM edgec_slice_params *p, const int8_t *in, int8_t *out)
 {
-    const int32_t *s = p->in_shape, *b = p->begin, *e = p->end;
+    const EDGEC_ROM int32_t *s = p->in_shape, *b = p->begin, *e = p->end;
     int32_t i0, i1, i2, i3;
     for (i0 = b[0]; i0 < e[0]; i0++)
         for (i1 = b[1]; i1 < e[1]; i1++)

@@ -3,7 +3,7 @@
  * out = min(127, (e * 256 + sum / 2) / sum - 128).  Twin: reference.softmax_s8. */
 #include "edgec.h"
 
-void edgec_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out)
+void edgec_softmax_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out)
 {
     int32_t r, c;
     for (r = 0; r < rows; r++) {

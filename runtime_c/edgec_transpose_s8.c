@@ -1,7 +1,7 @@
 /* Transpose of a tensor of rank <= 4 (shapes padded with leading 1s).  Twin: numpy.transpose. */
 #include "edgec.h"
 
-void edgec_transpose_s8(const edgec_transpose_params *p, const int8_t *in, int8_t *out)
+void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out)
 {
     int32_t stride[4], os[4], s[4], i0, i1, i2, i3, k;
     stride[3] = 1;

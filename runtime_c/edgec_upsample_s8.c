@@ -2,7 +2,7 @@
  * Keras UpSampling2D).  Output keeps the input's quantization.  Twin: reference.upsample_any. */
 #include "edgec.h"
 
-void edgec_upsample_s8(const edgec_upsample_params *p, const int8_t *in, int8_t *out)
+void edgec_upsample_s8(const EDGEC_ROM edgec_upsample_params *p, const int8_t *in, int8_t *out)
 {
     int32_t n, y, x, c;
     const int32_t oh = p->in_h * p->scale_h, ow = p->in_w * p->scale_w;

@@ -88,3 +88,23 @@ def test_dsp_variant_compiles_strictly_for_cortex_m4_and_m7(tmp_path):
             assert r.returncode == 0, (cpu, src, r.stderr)
             dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
             assert "smlad" in dis and "sxtb16" in dis, (cpu, src)
+
+
+def test_avr_variant_compiles_strictly_and_keeps_constants_in_flash(tmp_path):
+    """On AVR the kernels read weights and parameters through __flash pointers (edgec_rom_avr.h shipped
+    as edgec_rom.h): strict gnu99 (the named address space is a GNU C extension), -Wconversion included,
+    and none of a kernel's constants may land in .data (which AVR copies into its 2 KB of SRAM)."""
+    require("avr-gcc")
+    import shutil
+    runtime = Path(str(resources.files("edgec.runtime_c")))
+    for f in runtime.glob("*.[ch]"):
+        shutil.copy(f, tmp_path / f.name)
+    shutil.copy(runtime / "edgec_rom_avr.h", tmp_path / "edgec_rom.h")
+    flags = [f if f != "-std=c99" else "-std=gnu99" for f in STRICT]
+    for src in sorted(tmp_path.glob("edgec_*_s8.c")):
+        r = subprocess.run(["avr-gcc", "-mmcu=atmega328p", "-O2", "-Wconversion", *flags, str(src), "-o", str(tmp_path / "k.o")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (src.name, r.stderr)
+        sections = subprocess.run(["avr-size", "-A", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
+        data = [l.split() for l in sections.splitlines() if l.startswith(".data")]
+        assert all(int(d[1]) == 0 for d in data), (src.name, sections)

@@ -38,12 +38,15 @@ def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
     return canonicalize(g)
 
 
-def check(tmp_path, g, rng, scale=1.0, target="host"):
-    """Compile g for `target` and compare its C with the integer reference on saturating samples."""
-    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0):
+    """Compile g for `target` and compare its C with the integer reference on saturating samples
+    (`shift` moves the samples' mean: with shift >> scale nearly every input sits at +127)."""
+    from edgec.targets import get_target
+    t = get_target(target)
+    require(t.cc, *([] if t.emulator is None or t.sample_io == "stdio" else [t.emulator[0]]))
     shape = g.tensors["x"].shape
     calib = rng.normal(0, scale, (8,) + shape).astype(np.float32)
-    samples = (rng.normal(0, scale * 2.0, (16,) + shape)).astype(np.float32)
+    samples = (rng.normal(shift, scale * 2.0, (16,) + shape)).astype(np.float32)
     out = tmp_path / "out"
     compile_graph(g, calib, target, str(out), "k", "test")
     built = Built(str(out))
@@ -189,3 +192,21 @@ def test_cortex_m4_dsp_kernels_equal_the_twin(tmp_path, h, w, c, k, out_c, depth
                                                       "groups": groups, "act": None},
                      [rng.normal(0, 1, (oc, k, k, c // groups)), rng.normal(0, 1, oc)])
     check(tmp_path, g, rng, target="cortex-m4")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=dims, w=dims, c=st.integers(1, 12), k=st.integers(1, 3), out_c=st.integers(1, 5), op=st.sampled_from(["conv", "dw", "fc"]),
+       sign=st.sampled_from([-1.0, 1.0]), seed=st.integers(0, 2**16))
+def test_atmega328p_kernels_equal_the_twin_at_the_int16_edges(tmp_path, h, w, c, k, out_c, op, sign, seed):
+    """On AVR `int` is 16 bits: products of saturated int8 values (127 * 127) summed in int would
+    overflow.  Weights of one magnitude (all quantize to +-127) and inputs pinned at +127 make every
+    product maximal; the kernels (weights read from flash through __flash) must still equal the twin."""
+    rng = np.random.default_rng(seed)
+    if op == "fc":
+        g = graph_of("FullyConnected", (1, h * w * c), {"act": None}, [np.full((out_c, h * w * c), sign), rng.normal(0, 1, out_c)])
+    else:
+        groups, oc = (c, c) if op == "dw" else (1, out_c)
+        g = graph_of("Conv2D", (1, h + 2, w + 2, c), {"strides": (1, 1), "dilations": (1, 1), "pads": (k // 2,) * 4,
+                                                      "groups": groups, "act": None},
+                     [np.full((oc, k, k, c // groups), sign), rng.normal(0, 1, oc)])
+    check(tmp_path, g, rng, target="atmega328p", shift=50.0)

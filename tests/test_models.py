@@ -85,3 +85,61 @@ def test_per_layer_profile_adds_up_and_is_deterministic(built):
     assert 0.99 * first["instructions_per_inference"] <= total <= first["instructions_per_inference"]
     assert all(l["instructions"] > 0 for l in layers if l["op"] == "Conv2D")
     assert first["instructions_per_inference"] == again["instructions_per_inference"] and layers == again["layers"]
+    # the cycle estimate (TRM cost tables over the same profile): at least one cycle per instruction,
+    # layers that add up to the total, identical on a second run
+    assert first["cycles_kind"] == "estimated" and first["cycles_per_inference"] >= first["instructions_per_inference"]
+    assert 0.99 * first["cycles_per_inference"] <= sum(l["cycles"] for l in layers) <= first["cycles_per_inference"]
+    assert all(l["cycles"] >= l["instructions"] for l in layers)
+    assert first["cycles_per_inference"] == again["cycles_per_inference"]
+
+
+def test_cycle_estimates_differ_by_core_as_their_tables_do(built):
+    """The same portable C on M3 and M4: M4's single-cycle long multiplies make it cheaper per
+    instruction; the M0 (no pipelined loads, fewer registers) needs more cycles than either."""
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    out, inputs, _ = built("digits_mlp")
+    r = {t: verify(str(out), t, str(inputs)) for t in ("cortex-m0", "cortex-m3", "cortex-m4")}
+    cpi = {t: v["cycles_per_inference"] / v["instructions_per_inference"] for t, v in r.items()}
+    assert all(v["bit_exact"] and v["cycles_kind"] == "estimated" for v in r.values())
+    assert cpi["cortex-m4"] < cpi["cortex-m3"], cpi
+    assert r["cortex-m0"]["cycles_per_inference"] > r["cortex-m3"]["cycles_per_inference"], r
+
+
+@pytest.fixture(scope="module")
+def built_avr(tmp_path_factory):
+    """The two ATmega328P models of the issue, built for atmega328p (2 KB RAM / 32 KB flash budget)."""
+    from edgec.build import build
+    made = {}
+
+    def get(name):
+        if name not in made:
+            case = CASES[name]
+            d = tmp_path_factory.mktemp(f"avr_{name}")
+            np.save(d / "calib.npy", case.calibration())
+            np.save(d / "inputs.npy", case.inputs()[:12])       # ~0.2-4 M cycles each in simavr
+            made[name] = (d / "out", d / "inputs.npy", build(case.path, "atmega328p", str(d / "out"), str(d / "calib.npy")))
+        return made[name]
+    return get
+
+
+@pytest.mark.parametrize("name", ["mnist", "digits_mlp"])
+def test_atmega328p_models_fit_and_are_bit_exact_in_simavr_with_exact_cycles(built_avr, name):
+    require("avr-gcc")
+    out, inputs, report = built_avr(name)
+    assert report["totals"]["arena_bytes"] < 2048
+    first = verify(str(out), "atmega328p", str(inputs))
+    again = verify(str(out), "atmega328p", str(inputs))
+    assert first["bit_exact"] and first["samples"] == 12, first
+    assert first["code_and_weights_bytes"] < 32 * 1024
+    assert first["cycles_kind"] == "exact" and first["cycles_per_inference"] > first["instructions_per_inference"]
+    layers = first["layers"]
+    assert 0.99 * first["cycles_per_inference"] <= sum(l["cycles"] for l in layers) <= first["cycles_per_inference"]
+    assert all(l["cycles"] > 0 for l in layers if l["macs"])
+    assert (first["cycles_per_inference"], layers) == (again["cycles_per_inference"], again["layers"])   # deterministic
+
+
+def test_atmega328p_refuses_a_model_whose_ram_does_not_fit(built):
+    from edgec.errors import TargetError
+    out, inputs, _ = built("kws")
+    with pytest.raises(TargetError, match="does not fit atmega328p"):
+        verify(str(out), "atmega328p", str(inputs))

@@ -2,17 +2,17 @@
 #include "model.h"
 #include "edgec.h"
 
-extern const int8_t edgec_digits_torch_mlp_w0_0_Gemm[2048];
-extern const int32_t edgec_digits_torch_mlp_b0_0_Gemm[32];
-extern const int32_t edgec_digits_torch_mlp_m0_0_Gemm[32];
-extern const int32_t edgec_digits_torch_mlp_s0_0_Gemm[32];
-extern const int8_t edgec_digits_torch_mlp_w1_2_Gemm[320];
-extern const int32_t edgec_digits_torch_mlp_b1_2_Gemm[10];
-extern const int32_t edgec_digits_torch_mlp_m1_2_Gemm[10];
-extern const int32_t edgec_digits_torch_mlp_s1_2_Gemm[10];
+extern const EDGEC_ROM int8_t edgec_digits_torch_mlp_w0_0_Gemm[2048];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_b0_0_Gemm[32];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_m0_0_Gemm[32];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_s0_0_Gemm[32];
+extern const EDGEC_ROM int8_t edgec_digits_torch_mlp_w1_2_Gemm[320];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_b1_2_Gemm[10];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_m1_2_Gemm[10];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_s1_2_Gemm[10];
 
-static const edgec_fully_connected_params p_m_0_0_Gemm = {.batch = 1, .in_features = 64, .out_features = 32, .in_zp = -128, .out_zp = -128, .act_min = -128, .act_max = 127};
-static const edgec_fully_connected_params p_m_1_2_Gemm = {.batch = 1, .in_features = 32, .out_features = 10, .in_zp = -128, .out_zp = 2, .act_min = -128, .act_max = 127};
+static const EDGEC_ROM edgec_fully_connected_params p_m_0_0_Gemm = {.batch = 1, .in_features = 64, .out_features = 32, .in_zp = -128, .out_zp = -128, .act_min = -128, .act_max = 127};
+static const EDGEC_ROM edgec_fully_connected_params p_m_1_2_Gemm = {.batch = 1, .in_features = 32, .out_features = 10, .in_zp = -128, .out_zp = 2, .act_min = -128, .act_max = 127};
 
 /* The arena, int32-aligned. */
 static int32_t edgec_digits_torch_mlp_arena[(EDGEC_DIGITS_TORCH_MLP_ARENA_SIZE + 3) / 4 > 0 ? (EDGEC_DIGITS_TORCH_MLP_ARENA_SIZE + 3) / 4 : 1];
