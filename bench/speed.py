@@ -1,0 +1,116 @@
+"""Speed of the generated code, in one run: per model, instructions per inference and per MAC on
+cortex-m4 and cortex-m0 (QEMU plugin), the estimated Cortex-M4 cycles per MAC (the TRM cost model of
+compiler/cycles.py), exact AVR cycles (simavr) where the model fits an ATmega328P, and the speed-up
+of integer-only code over a soft-float rendering of the same model (bench/float_c.py) built for the
+same core.  TFLite Micro + CMSIS-NN's instruction counts on the same emulator and counter come from
+../shared/PEERS.md.  Each int8 build is checked bit-exact on the samples it runs.
+
+usage: python bench/speed.py [--only kws,mnist,...] [--samples N] [--json]   (from the repo root)"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+from conftest import CASES  # noqa: E402
+
+import float_c  # noqa: E402
+from edgec.build import build  # noqa: E402
+from edgec.errors import EdgecError  # noqa: E402
+from edgec.targets import get_target, with_budget  # noqa: E402
+from edgec.verify import Built, verify  # noqa: E402
+
+#: TFLM + CMSIS-NN, instructions per inference on qemu mps2-an386 (PEERS.md, the same plugin).
+TFLM_M4 = {"kws": 7.58e6, "vww": 23.8e6, "resnet": 29.8e6, "ad01": 0.583e6}
+ORDER = ["digits_mlp", "mnist", "digits_cnn", "ad01", "kws", "vww", "resnet"]
+#: the soft-float rendering keeps float activations; on the M4 board it gets the board's 4 MB
+FLOAT_RAM = {"cortex-m4": "4M"}
+
+
+def _soft_float(target_name: str, built: Built, xs: np.ndarray):
+    """Cycles (or instructions) per inference of the float rendering, or the reason it cannot run."""
+    t = get_target(target_name)
+    if target_name in FLOAT_RAM:
+        t = with_budget(t, ram=FLOAT_RAM[target_name])
+    try:
+        _, ex = float_c.run(t, built, xs.reshape(len(xs), -1))
+    except EdgecError as e:
+        return None, str(e).split(":")[0][:40]
+    return (ex.cycles or ex.instructions) // len(xs), None
+
+
+def measure(name: str, tmp: Path, samples: int) -> dict:
+    case = CASES[name]
+    d = tmp / name
+    d.mkdir()
+    np.save(d / "calib.npy", case.calibration())
+    np.save(d / "inputs.npy", case.inputs()[:samples])
+    rep = build(case.path, "cortex-m4", str(d / "out"), str(d / "calib.npy"))
+    macs = rep["totals"]["macs"]
+    built = Built(str(d / "out"))
+    xs = built.samples(str(d / "inputs.npy"))
+    row = {"model": case.model, "macs": macs}
+    for target in ("cortex-m4", "cortex-m0", "atmega328p"):
+        try:
+            r = verify(str(d / "out"), target, str(d / "inputs.npy"))
+        except EdgecError as e:
+            row[target] = {"fits": False, "why": str(e)[:80]}
+            continue
+        if not r["bit_exact"]:
+            raise SystemExit(f"{name} on {target}: NOT bit-exact")
+        cost = r.get("cycles_per_inference") or r["instructions_per_inference"]
+        flt, why = _soft_float(target, built, xs)
+        row[target] = {"fits": True, "instructions": r["instructions_per_inference"], "cycles": r.get("cycles_per_inference"),
+                       "cycles_kind": r.get("cycles_kind"), "soft_float_cycles": flt,
+                       "speedup_vs_soft_float": round(flt / cost, 2) if flt else None, "soft_float_note": why}
+    return row
+
+
+def _fmt(v, kind="int"):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if kind == "int" else f"{v:.2f}"
+
+
+def table(rows: dict) -> str:
+    head = ("| model | MACs | M4 instr | M4 instr/MAC | M4 est. cycles/MAC | vs TFLM+CMSIS-NN (instr) | M4 × soft-float "
+            "| M0 instr/MAC | M0 × soft-float | AVR cycles | AVR cycles/MAC | AVR × soft-float |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in rows.items():
+        m4, m0, avr, macs = r["cortex-m4"], r["cortex-m0"], r["atmega328p"], r["macs"]
+
+        def per_mac(t, key):
+            return _fmt(t[key] / macs, "f") if t.get("fits") and t.get(key) else "-"
+
+        def speedup(t):
+            if not t.get("fits"):
+                return "does not fit"
+            return f"{t['speedup_vs_soft_float']:.1f}×" if t.get("speedup_vs_soft_float") else f"float: {t.get('soft_float_note')}"
+        peer = f"{m4['instructions'] / TFLM_M4[name]:.2f}" if name in TFLM_M4 and m4.get("fits") else "-"
+        lines.append(f"| {r['model']} | {macs:,} | {_fmt(m4.get('instructions'))} | {per_mac(m4, 'instructions')} | "
+                     f"{per_mac(m4, 'cycles')} | {peer} | {speedup(m4)} | {per_mac(m0, 'instructions')} | {speedup(m0)} | "
+                     f"{_fmt(avr.get('cycles')) if avr.get('fits') else 'does not fit'} | {per_mac(avr, 'cycles')} | {speedup(avr)} |")
+    return "\n".join(lines)
+
+
+def main():
+    names = ORDER
+    if "--only" in sys.argv:
+        names = sys.argv[sys.argv.index("--only") + 1].split(",")
+    samples = int(sys.argv[sys.argv.index("--samples") + 1]) if "--samples" in sys.argv else 2
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            print(f"measuring {name} ...", file=sys.stderr)
+            rows[name] = measure(name, Path(tmp), samples)
+    print(json.dumps(rows, indent=2) if "--json" in sys.argv else table(rows))
+
+
+if __name__ == "__main__":
+    main()
