@@ -55,7 +55,11 @@ def measure(name: str, tmp: Path, samples: int) -> dict:
     macs = rep["totals"]["macs"]
     built = Built(str(d / "out"))
     xs = built.samples(str(d / "inputs.npy"))
-    row = {"model": case.model, "macs": macs}
+    row = {"model": case.model, "macs": macs, "arena": rep["totals"]["arena_bytes"]}
+    fast = build(case.path, "cortex-m4", str(d / "fast"), str(d / "calib.npy"), optimize="speed")
+    r = verify(str(d / "fast"), "cortex-m4", str(d / "inputs.npy"))
+    row["speed_build"] = {"arena": fast["totals"]["arena_bytes"], "instructions": r["instructions_per_inference"],
+                          "cycles": r["cycles_per_inference"], "bit_exact": r["bit_exact"]}
     for target in ("cortex-m4", "cortex-m0", "atmega328p"):
         try:
             r = verify(str(d / "out"), target, str(d / "inputs.npy"))
@@ -79,7 +83,8 @@ def _fmt(v, kind="int"):
 
 
 def table(rows: dict) -> str:
-    head = ("| model | MACs | M4 instr | M4 instr/MAC | M4 est. cycles/MAC | vs TFLM+CMSIS-NN (instr) | M4 × soft-float "
+    head = ("| model | MACs | M4 instr | M4 instr/MAC | M4 est. cycles/MAC | vs TFLM+CMSIS-NN (instr) "
+            "| `--optimize speed`: instr, est. cycles/MAC, vs TFLM, arena | M4 × soft-float "
             "| M0 instr/MAC | M0 × soft-float | AVR cycles | AVR cycles/MAC | AVR × soft-float |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in rows.items():
@@ -93,8 +98,11 @@ def table(rows: dict) -> str:
                 return "does not fit"
             return f"{t['speedup_vs_soft_float']:.1f}×" if t.get("speedup_vs_soft_float") else f"float: {t.get('soft_float_note')}"
         peer = f"{m4['instructions'] / TFLM_M4[name]:.2f}" if name in TFLM_M4 and m4.get("fits") else "-"
+        sb = r["speed_build"]
+        vs_tflm = f"{sb['instructions'] / TFLM_M4[name]:.2f}" if name in TFLM_M4 else "-"
+        fast = f"{sb['instructions']:,}, {sb['cycles'] / macs:.2f}, {vs_tflm}, {sb['arena']:,} B (vs {r['arena']:,})"
         lines.append(f"| {r['model']} | {macs:,} | {_fmt(m4.get('instructions'))} | {per_mac(m4, 'instructions')} | "
-                     f"{per_mac(m4, 'cycles')} | {peer} | {speedup(m4)} | {per_mac(m0, 'instructions')} | {speedup(m0)} | "
+                     f"{per_mac(m4, 'cycles')} | {peer} | {fast} | {speedup(m4)} | {per_mac(m0, 'instructions')} | {speedup(m0)} | "
                      f"{_fmt(avr.get('cycles')) if avr.get('fits') else 'does not fit'} | {per_mac(avr, 'cycles')} | {speedup(avr)} |")
     return "\n".join(lines)
 

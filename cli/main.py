@@ -50,11 +50,14 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
           name: Optional[str] = typer.Option(None, "--name", help="C name of the model (default: the file's stem)"),
           ram: Optional[str] = typer.Option(None, "--ram", help="RAM budget instead of the target's (e.g. 1M)"),
           flash: Optional[str] = typer.Option(None, "--flash", help="flash budget instead of the target's (e.g. 2M)"),
+          optimize: str = typer.Option("ram", "--optimize", help="ram: least RAM (row bands, some recomputation); "
+                                                                 "speed: every layer once, whole"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from edgec.build import build as do_build
     from edgec.report import format_table
-    report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash)
+    report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
+                      optimize=optimize)
     if as_json:
         _emit_json(report)
     else:

@@ -139,7 +139,13 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
     osh = g.tensors[node.outputs[0]].shape
     if node.op in ("Conv2D", "FullyConnected"):
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
-        w = e.array(node.inputs[1], f"w{i}_{node.name}")
+        depthwise = node.op == "Conv2D" and a["groups"] == ish[3] == osh[3]
+        if depthwise:       # [C, kh, kw, 1] -> [kh, kw, C]: one pixel's channels read consecutive bytes
+            wt = g.tensors[node.inputs[1]].data
+            w = e.array(np.ascontiguousarray(wt[..., 0].transpose(1, 2, 0)), f"w{i}_{node.name}", "int8_t",
+                        f"{node.inputs[1]}, as [kh][kw][C]")
+        else:
+            w = e.array(node.inputs[1], f"w{i}_{node.name}")
         b = e.array(_folded_bias(g, node), f"b{i}_{node.name}", "int32_t",
                     f"{node.inputs[2]} - in_zp * sum(weights): zero point folded in")
         m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
@@ -152,7 +158,8 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                 k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
                 dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
                 groups=a["groups"], out_stride=_pixel_stride(g, node), **common))
-            return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
+            fn = "edgec_depthwise_conv2d_s8" if depthwise else "edgec_conv2d_s8"
+            return f"{fn}(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"

@@ -76,24 +76,32 @@ def _sha256(path: str) -> str:
 
 def build(model_path: str, target_name: str, out_dir: str, calibration: str | None = None,
           name: str | None = None, log=lambda msg: None, weights: str | None = None,
-          ram=None, flash=None) -> dict:
+          ram=None, flash=None, optimize: str = "ram") -> dict:
     target = with_budget(get_target(target_name), ram, flash)
+    if optimize not in OPTIMIZE:
+        raise InputDataError(f"unknown --optimize '{optimize}'", hint=f"choose one of: {', '.join(OPTIMIZE)}")
     log(f"importing {model_path}")
     graph = canonicalize(import_model(model_path, weights))
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
     samples = fit_samples(load_array(calibration, "calibration"), graph.tensors[graph.inputs[0]].shape, calibration)
-    return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log)
+    return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize)
+
+
+#: What planning minimizes once the model fits: "ram" runs the memory-heaviest stretch in row bands
+#: (patch-based, recomputing halo rows); "speed" computes every layer once, whole.
+OPTIMIZE = ("ram", "speed")
 
 
 def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name: str,
-                  source: str, log=lambda msg: None) -> dict:
+                  source: str, log=lambda msg: None, optimize: str = "ram") -> dict:
     """Canonical float graph + calibration samples → out_dir.  Returns the report.
     `target`: a Target (with its budget) or a target name."""
     target = get_target(target) if isinstance(target, str) else target
     log(f"calibrating on {len(samples)} samples")
     q = quantize(calibrate(graph, samples))
+    q.meta["optimize"] = optimize
     q = plan(q)
     cname = model_c_name(name)
     c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash
@@ -102,6 +110,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     report.update({"model": cname, "source": os.path.basename(source),
                    "source_sha256": _sha256(source) if os.path.isfile(source) else None,
                    "target": target.name, "budget": {"ram_bytes": target.ram, "flash_bytes": target.flash},
+                   "optimize": optimize,
                    "edgec_version": __version__, "calibration_samples": int(len(samples)),
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
@@ -135,8 +144,10 @@ def _check_budget(report: dict, target) -> None:
                     f"({target.name} has {target.ram:,}, over by {ram - target.ram:,}); the peak is at "
                     f"{mem['peak_node']} with {top} live")
     if over:
+        untiled = report.get("optimize") == "speed" and target.ram is not None and ram > target.ram
         raise TargetError("the model needs " + " and ".join(over),
-                          hint="raise the budget with --ram/--flash for a bigger part, or choose a larger target",
+                          hint=("build with --optimize ram (row bands need less RAM), or " if untiled else "")
+                          + "raise the budget with --ram/--flash for a bigger part, or choose a larger target",
                           facts=facts)
 
 

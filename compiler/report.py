@@ -74,12 +74,25 @@ def memory_section(graph: Graph) -> dict:
             "schedule_method": graph.meta.get("schedule", {}).get("method")}
 
 
+def profile_columns(report: dict) -> list:
+    """(heading, {layer index: text}) per measured target in report["profiles"] (written by a
+    bit-exact `edgec verify` on an emulated target): cycles where known, else instructions."""
+    cols = []
+    for target, prof in sorted((report.get("profiles") or {}).items()):
+        kind = "cycles" if prof.get("cycles_per_inference") is not None else "instructions"
+        mark = {"estimated": " (est.)", "exact": ""}.get(prof.get("cycles_kind"), "") if kind == "cycles" else ""
+        cols.append((f"{target} {kind}{mark}", {int(i): f"{v.get(kind, 0):,}" for i, v in prof.get("layers", {}).items()}))
+    return cols
+
+
 def format_table(report: dict) -> str:
-    rows = [("#", "layer", "op", "output", "MACs", "weights B", "arena off", "arena B")]
+    cols = profile_columns(report)
+    rows = [("#", "layer", "op", "output", "MACs", "weights B", "arena off", "arena B") + tuple(h for h, _ in cols)]
     for l in report["layers"]:
         rows.append((str(l["index"]), l["name"][-28:], l["op"], "x".join(map(str, l["output_shape"])), f"{l['macs']:,}",
                      f"{l['weight_bytes']:,}", "-" if l["arena_offset"] is None else str(l["arena_offset"]),
-                     l["buffer"] if l["arena_size"] is None else f"{l['arena_size']:,}" + ("*" if l.get("band") else "")))
+                     l["buffer"] if l["arena_size"] is None else f"{l['arena_size']:,}" + ("*" if l.get("band") else ""))
+                    + tuple(v.get(l["index"], "-") for _, v in cols))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) if c < 4 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths))) for r in rows]
     t = report["totals"]
@@ -93,4 +106,10 @@ def format_table(report: dict) -> str:
         used = t["arena_bytes"] + t["io_bytes"]
         lines.append(f"fits {report['target']}: RAM {used:,} of {b['ram_bytes']:,} B ({b['ram_bytes'] - used:,} B headroom), "
                      f"flash weights {t['weight_bytes']:,} of {b['flash_bytes']:,} B ({b['flash_bytes'] - t['weight_bytes']:,} B headroom)")
+    for target, prof in sorted((report.get("profiles") or {}).items()):
+        cyc = (f", {prof['cycles_per_inference']:,} cycles ({prof['cycles_kind']})"
+               if prof.get("cycles_per_inference") is not None else "")
+        lines.append(f"measured on {target}: {prof['instructions_per_inference']:,} instructions{cyc} per inference"
+                     + (f", code+weights {prof['code_and_weights_bytes']:,} B" if "code_and_weights_bytes" in prof else "")
+                     + (f", stack ~{prof['stack_bytes_estimate']:,} B" if "stack_bytes_estimate" in prof else ""))
     return "\n".join(lines)

@@ -22,7 +22,9 @@ def timeline_bars(report: dict, width: int = 900, height: int = 220) -> list:
 
 
 def write_html(report: dict, path: str) -> None:
-    page = _ENV.get_template("report.html.j2").render(r=report, bars=timeline_bars(report), width=900, height=220)
+    from .report import profile_columns
+    page = _ENV.get_template("report.html.j2").render(r=report, bars=timeline_bars(report), width=900, height=220,
+                                                      profile_cols=profile_columns(report))
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(page)

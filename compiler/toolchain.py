@@ -235,13 +235,18 @@ def call_sites(target: Target, exe: Path, run_name: str) -> list | None:
     return sites + [after] if sites and after is not None else None
 
 
-def _text_size(target: Target, objs) -> int:
-    r = _run([target.size, *map(str, objs)], what="size")
+HARNESS_DATA = {"vectors", "__vectors", "_sidata", "__trampolines_start"}
+
+
+def _flash_bytes(target: Target, exe: Path) -> int:
+    """Flash the model occupies in the linked image: the sizes (nm -S) of every code and constant
+    symbol the link kept (kernels, weights, parameters, the libgcc helpers they call), harness left out."""
+    r = _run([target.nm, "-S", "--defined-only", str(exe)], what="nm")
     total = 0
-    for line in r.stdout.decode().splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].isdigit():
-            total += int(parts[0]) + int(parts[1])         # text + data: what occupies flash
+    for line in r.stdout.decode().splitlines():
+        p = line.split()
+        if len(p) == 4 and p[2] in "tTrRdDwWvV" and p[3] not in HARNESS_FUNCS and p[3] not in HARNESS_DATA:
+            total += int(p[1], 16)
     return total
 
 
@@ -292,7 +297,7 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
         r = _run([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
         if r.returncode != 0:
             raise ToolchainError(f"the host build exited with {r.returncode}")
-        return Execution(r.stdout, text_bytes=_text_size(target, model_objs), stack_bytes=stack)
+        return Execution(r.stdout, text_bytes=_flash_bytes(target, exe), stack_bytes=stack)
     if target.ldscript is None:
         _check_stack_fits(target, exe, stack)
     rundir = workdir / "run"
@@ -321,7 +326,7 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
         raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")
     outputs = r.stdout if target.sample_io == "stdio" else (rundir / "out.bin").read_bytes()
     p = read_profile(target, exe, prof)
-    return Execution(outputs, p.instructions, p.per_function, _text_size(target, model_objs), float_helpers(target, model_objs),
+    return Execution(outputs, p.instructions, p.per_function, _flash_bytes(target, exe), float_helpers(target, model_objs),
                      stack, [m[0] for m in p.marks] if p.marks else None, p.cycles, p.per_function_cycles,
                      [m[1] for m in p.marks] if p.marks and p.cycles is not None else None,
                      target.cycles_kind if p.cycles is not None else None)

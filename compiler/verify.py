@@ -6,6 +6,7 @@ max abs error and SQNR for every model."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -142,6 +143,21 @@ def cost(built: Built, ex, samples: int) -> dict:
     return out
 
 
+def record_profile(out_dir: str, target_name: str, costs: dict) -> None:
+    """Keep a bit-exact run's measured costs in the build's report.json under profiles[target], so
+    `edgec report` (table and HTML) shows them next to the build's own numbers.  Atomic rewrite."""
+    path = Path(out_dir) / "report.json"
+    rep = json.loads(path.read_text())
+    keep = ("instructions_per_inference", "cycles_per_inference", "cycles_kind", "code_and_weights_bytes",
+            "stack_bytes_estimate")
+    entry = {k: costs[k] for k in keep if k in costs}
+    entry["layers"] = {str(l["index"]): {k: l[k] for k in ("instructions", "cycles") if k in l} for l in costs.get("layers", [])}
+    rep.setdefault("profiles", {})[target_name] = entry
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
 def verify(out_dir: str, target_name: str, input_path: str) -> dict:
     built = Built(out_dir)
     xs = built.samples(input_path)
@@ -157,6 +173,8 @@ def verify(out_dir: str, target_name: str, input_path: str) -> dict:
         first = int(np.argmax(diff.any(axis=1)))
         result["first_mismatch"] = {"sample": first, "max_lsb": int(np.abs(got[first].astype(int) - expected[first]).max())}
     result.update(cost(built, ex, len(xs)))
+    if result["bit_exact"] and "instructions_per_inference" in result:
+        record_profile(out_dir, target_name, result)
     return result
 
 

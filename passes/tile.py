@@ -5,6 +5,7 @@ reads only the previous node's output.  Executed in T horizontal bands of its la
 keeps only a band of each intermediate tensor alive (the rows the next op needs, halo included),
 while its input and output stay whole.  Rows are recomputed where bands overlap: that costs MACs, so
 the pass keeps a tiling only when it lowers the planned arena and adds at most MAX_EXTRA_MACS.
+`edgec build --optimize speed` (graph.meta["optimize"]) turns it off: no recomputation, more RAM.
 
 Results are unchanged by construction: every output element is computed by the same integer
 arithmetic from the same input elements, so the integer reference (which ignores tiling) stays the
@@ -102,6 +103,8 @@ def _arena(graph: Graph, stages) -> int:
 def tile(graph: Graph) -> Graph:
     g = graph.copy()
     g.meta.pop("tiling", None)
+    if g.meta.get("optimize") == "speed":            # every layer computed once, whole
+        return g
     total_macs = max(1, sum(macs(g, n) for n in g.nodes))
     chosen, best = [], _arena(g, [])
     used = set()

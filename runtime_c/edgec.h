@@ -67,6 +67,11 @@ typedef struct {
 void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                      int32_t out_row0, int32_t out_rows);
+/* Depthwise (groups == in_c == out_c): weights as [k_h][k_w][C], channels innermost. */
+void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
+                               const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
+                               const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows);
 void edgec_fully_connected_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int8_t *weights,
                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out);
 void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out);

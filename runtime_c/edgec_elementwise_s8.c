@@ -34,8 +34,36 @@ static void edgec_elementwise(const EDGEC_ROM edgec_broadcast4 *bc, const EDGEC_
                 }
 }
 
+/* Whether an operand's strides walk it in plain row-major order over the output's shape. */
+static int32_t edgec_row_major(const EDGEC_ROM int32_t *shape, const EDGEC_ROM int32_t *stride)
+{
+    int32_t ax, step = 1;
+    for (ax = 3; ax >= 0; ax--) {
+        if (shape[ax] > 1 && stride[ax] != step)
+            return 0;
+        step *= shape[ax];
+    }
+    return 1;
+}
+
 void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out)
 {
+    const EDGEC_ROM int32_t *shape = p->bc.shape;
+    if (edgec_row_major(shape, p->bc.a_stride) && edgec_row_major(shape, p->bc.b_stride)) {
+        /* no broadcasting (a residual Add): one flat pass with the parameters in locals, since a store
+         * through int8_t may alias *p and would force reloads */
+        const int32_t n = shape[0] * shape[1] * shape[2] * shape[3], left = p->left_shift;
+        const int32_t a_zp = p->a_zp, b_zp = p->b_zp, am = p->a_multiplier, as = p->a_shift;
+        const int32_t bm = p->b_multiplier, bs = p->b_shift, m = p->multiplier, s = p->shift;
+        const int32_t out_zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+        int32_t i;
+        for (i = 0; i < n; i++) {
+            const int32_t xa = (int32_t)((uint32_t)(a[i] - a_zp) << left);
+            const int32_t xb = (int32_t)((uint32_t)(b[i] - b_zp) << left);
+            out[i] = edgec_clamp_s8(edgec_mbqm(edgec_mbqm(xa, am, as) + edgec_mbqm(xb, bm, bs), m, s) + out_zp, lo, hi);
+        }
+        return;
+    }
     edgec_elementwise(&p->bc, p, 0, a, b, out);
 }
 

@@ -8,13 +8,13 @@
 
 static inline int32_t edgec_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab, v;
+    /* gemmlowp adds 2^30 (ab >= 0) or 1 - 2^30 (ab < 0) and divides by 2^31 truncating toward zero;
+     * for ab < 0 that equals adding 2^30 and shifting right arithmetically (flooring): with
+     * -ab - 2^30 = q*2^31 + r, both give -(q + (r > 0)).  So: one multiply-accumulate and a shift
+     * (SMLAL on Armv7-M).  tests/test_fixedpoint.py checks the identity and the C on the edge grid. */
     if (a == INT32_MIN && b == INT32_MIN)
         return INT32_MAX;
-    ab = (int64_t)a * (int64_t)b;
-    v = ab + (ab >= 0 ? (int64_t)(1L << 30) : (int64_t)(1L - (1L << 30)));
-    /* division by 2^31 truncating toward zero, without a branch: bias negatives by 2^31 - 1 */
-    return (int32_t)((v + ((v >> 63) & INT64_C(0x7FFFFFFF))) >> 31);
+    return (int32_t)(((int64_t)a * (int64_t)b + (INT64_C(1) << 30)) >> 31);
 }
 
 static inline int32_t edgec_rdbp(int32_t x, int32_t exponent)
@@ -35,6 +35,14 @@ static inline int32_t edgec_mbqm(int32_t x, int32_t multiplier, int32_t shift)
 static inline int8_t edgec_clamp_s8(int32_t v, int32_t lo, int32_t hi)
 {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* One output of a conv or fully-connected layer: the accumulator plus the (zero-point folded) bias,
+ * added modulo 2^32 as the reference wraps it, requantized, offset and clamped to the activation. */
+static inline int8_t edgec_requant_s8(uint32_t bias, int32_t acc, int32_t multiplier, int32_t shift,
+                                      int32_t out_zp, int32_t act_min, int32_t act_max)
+{
+    return edgec_clamp_s8(edgec_mbqm((int32_t)(bias + (uint32_t)acc), multiplier, shift) + out_zp, act_min, act_max);
 }
 
 #endif

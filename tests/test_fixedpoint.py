@@ -79,3 +79,21 @@ def test_c_equals_python_on_edge_grid(tmp_path):
             want.append(int(fp.multiply_by_quantized_multiplier(x, m, s)))
     got = subprocess.run([str(tmp_path / "t")], input="\n".join(lines), capture_output=True, text=True, check=True)
     assert [int(v) for v in got.stdout.split()] == want
+
+
+INT32_MIN, INT32_MAX = fp.INT32_MIN, fp.INT32_MAX
+
+
+def test_gemmlowp_nudge_equals_the_single_shift_form_of_the_c():
+    """The C computes the high multiply as (a*b + 2^30) >> 31 (arithmetic); gemmlowp's sign-dependent
+    nudge with truncating division gives the same integer for every product (bar the one saturating
+    pair, handled before it in both)."""
+    rng = np.random.default_rng(7)
+    edges = np.array([INT32_MIN, INT32_MIN + 1, -(1 << 30) - 1, -(1 << 30), -(1 << 30) + 1, -2, -1, 0, 1, 2,
+                      (1 << 30) - 1, 1 << 30, (1 << 30) + 1, INT32_MAX - 1, INT32_MAX], dtype=np.int64)
+    a = np.concatenate([np.repeat(edges, len(edges)), rng.integers(INT32_MIN, INT32_MAX, 200_000, endpoint=True)])
+    b = np.concatenate([np.tile(edges, len(edges)), rng.integers(INT32_MIN, INT32_MAX, 200_000, endpoint=True)])
+    keep = ~((a == INT32_MIN) & (b == INT32_MIN))
+    a, b = a[keep], b[keep]
+    single_shift = (a * b + (1 << 30)) >> 31          # python ints in int64: a*b fits (|ab| <= 2^62)
+    assert np.array_equal(fp.saturating_rounding_doubling_high_mul(a, b), single_shift)

@@ -158,3 +158,22 @@ def test_convs_write_straight_into_concat_slices(tmp_path, h, w, c, flat, seed):
     q = built.int_graph
     qcat = next(n for n in q.nodes if n.op == "Concat")
     assert [r is None for r, b in zip(qcat.attrs["requant"], qcat.attrs["bound"]) if b] == [True, True]
+
+
+def test_optimize_speed_trades_the_row_bands_ram_for_fewer_instructions(tmp_path):
+    """mnist.simplified tiles by default (least RAM); --optimize speed computes each layer once: no
+    row bands, a bigger arena, fewer executed instructions, and the same bit-exact integers."""
+    from edgec.build import build
+    from edgec.verify import verify
+    from conftest import require
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    case = CASES["mnist"]
+    np.save(tmp_path / "calib.npy", case.calibration())
+    np.save(tmp_path / "x.npy", case.inputs()[:8])
+    ram = build(case.path, "cortex-m4", str(tmp_path / "ram"), str(tmp_path / "calib.npy"))
+    speed = build(case.path, "cortex-m4", str(tmp_path / "speed"), str(tmp_path / "calib.npy"), optimize="speed")
+    assert any(l.get("band") for l in ram["layers"]) and not any(l.get("band") for l in speed["layers"])
+    assert speed["totals"]["arena_bytes"] > ram["totals"]["arena_bytes"] and speed["optimize"] == "speed"
+    r_ram, r_speed = (verify(str(tmp_path / d), "cortex-m4", str(tmp_path / "x.npy")) for d in ("ram", "speed"))
+    assert r_ram["bit_exact"] and r_speed["bit_exact"]
+    assert r_speed["instructions_per_inference"] < r_ram["instructions_per_inference"]

@@ -136,6 +136,16 @@ def test_atmega328p_models_fit_and_are_bit_exact_in_simavr_with_exact_cycles(bui
     assert 0.99 * first["cycles_per_inference"] <= sum(l["cycles"] for l in layers) <= first["cycles_per_inference"]
     assert all(l["cycles"] > 0 for l in layers if l["macs"])
     assert (first["cycles_per_inference"], layers) == (again["cycles_per_inference"], again["layers"])   # deterministic
+    # the measured costs are kept in report.json and shown by `edgec report` (table and HTML)
+    import json
+    from edgec.report import format_table
+    from edgec.report_html import write_html
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["profiles"]["atmega328p"]["cycles_per_inference"] == first["cycles_per_inference"]
+    table = format_table(rep)
+    assert "atmega328p cycles" in table and f"{layers[0]['cycles']:,}" in table
+    write_html(rep, str(out.parent / "report.html"))
+    assert f"{layers[0]['cycles']:,}" in (out.parent / "report.html").read_text()
 
 
 def test_atmega328p_refuses_a_model_whose_ram_does_not_fit(built):
