@@ -172,6 +172,8 @@ def version():
     typer.echo(__version__)
 
 
+from edgec.cli.fleet_cmd import register as _register_fleet_commands  # noqa: E402  keygen, package, fleet, cloud
+_register_fleet_commands(app)
 
 
 def main(argv: List[str] | None = None) -> int:

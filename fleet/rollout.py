@@ -1,0 +1,242 @@
+"""`edgec fleet publish`, `deploy` and `status`: packages in S3, rollouts as IoT Jobs, what runs where.
+
+- publish: the package must verify against the fleet's trusted key; it goes to
+  `s3://BUCKET/models/<name>/<version>/<name>-<version>.tar.gz` (manifest.json and manifest.sig
+  beside it) with a conditional write, so a published version is never replaced: the same bytes
+  again is a no-op, different bytes are refused.
+- deploy: one IoT Job aimed at the fleet's thing group (IoT gives each member thing an execution)
+  with FLEET.md's job document plus the package's sha256 and signature, and the rollout, abort and
+  timeout configs passed through.  The job id is derived from fleet, model and version, so a re-run
+  finds the job it already made.
+- status: devices, their certificates, every job execution of theirs, and the model each device
+  runs: what its agent reported in statusDetails on success (model_name/model_version), else the
+  version of its latest succeeded edgec job.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from edgec.errors import EdgecError
+
+from . import package, signing
+from .aws import Cloud, Progress, aws_step, error_code, names
+from .provision import _exists, fleet_info
+
+JOB_TYPE = "new_model"
+
+
+def model_key(name: str, version: str) -> str:
+    return f"models/{name}/{version}/{name}-{version}.tar.gz"
+
+
+def _fleet_key(cloud: Cloud, fleet: str, info: dict):
+    from cryptography.hazmat.primitives import serialization
+    with aws_step("read the fleet's package key"):
+        pem = cloud.client("s3").get_object(Bucket=info["bucket"], Key=names(fleet)["key_object"])["Body"].read()
+    return serialization.load_pem_public_key(pem)
+
+
+def _put_once(s3, bucket: str, key: str, data: bytes, what: str, progress: Progress) -> None:
+    """Write an object only if it is absent; identical bytes already there are fine, others refused."""
+    from botocore.exceptions import ClientError
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*", Metadata={"sha256": digest})
+        progress.add("created", "object", f"s3://{bucket}/{key}")
+        return
+    except ClientError as e:
+        if error_code(e) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            raise
+    old = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    if hashlib.sha256(old).hexdigest() != digest:
+        raise EdgecError(f"s3://{bucket}/{key} is already published with different content "
+                         f"(sha256 {hashlib.sha256(old).hexdigest()[:16]}…, this {what} {digest[:16]}…)",
+                         hint="a published version is never replaced: publish a new version")
+    progress.add("exists", "object", f"s3://{bucket}/{key}")
+
+
+def publish(cloud: Cloud, pkg: str, fleet: str) -> dict:
+    info = fleet_info(cloud, fleet)
+    key = _fleet_key(cloud, fleet, info)
+    try:
+        data = open(pkg, "rb").read()
+    except OSError as e:
+        raise EdgecError(f"cannot read package: {e.strerror}", where=pkg) from None
+    members = package.read_members(data, pkg)
+    manifest = package.check_members(members, key, pkg)
+    name, version = manifest["name"], manifest["version"]
+    s3, progress, bucket = cloud.client("s3"), Progress(), info["bucket"]
+    obj = model_key(name, version)
+    with aws_step(f"publish {name} {version}", progress):
+        _put_once(s3, bucket, obj, data, "package", progress)          # the guard: first, and conditional
+        prefix = obj.rsplit("/", 1)[0]
+        _put_once(s3, bucket, f"{prefix}/{package.MANIFEST}", members[package.MANIFEST], "manifest", progress)
+        _put_once(s3, bucket, f"{prefix}/{package.SIGNATURE}", members[package.SIGNATURE], "signature", progress)
+    new = any(s["action"] == "created" and s["name"].endswith(".tar.gz") for s in progress.steps)
+    return {"fleet": fleet, "name": name, "version": version, "bucket": bucket, "key": obj, "uri": f"s3://{bucket}/{obj}",
+            "sha256": package.sha256(data), "size": len(data), "key_id": signing.key_id(key),
+            "published": "new" if new else "already published (identical)", "steps": progress.steps}
+
+
+def job_id_for(fleet: str, name: str, version: str) -> str:
+    jid = re.sub(r"[^a-zA-Z0-9_-]", "_", f"{fleet}-{name}-{version}")
+    return jid if len(jid) <= 64 else jid[:47] + "-" + hashlib.sha256(jid.encode()).hexdigest()[:16]
+
+
+def _rate(text: str | None) -> int | None:
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*(/\s*min)?\s*", str(text))
+    if not m or not 1 <= int(m.group(1)) <= 1000:
+        raise EdgecError(f"rollout rate '{text}' is not N or N/min with 1 <= N <= 1000")
+    return int(m.group(1))
+
+
+def job_configs(rollout_rate=None, abort_percent=None, abort_min=None, timeout_minutes=None) -> dict:
+    """CreateJob's rollout, abort and timeout configs from the CLI's knobs (only those given)."""
+    kw = {}
+    rate = _rate(rollout_rate)
+    if rate:
+        kw["jobExecutionsRolloutConfig"] = {"maximumPerMinute": rate}
+    if abort_min is not None and abort_percent is None:
+        raise EdgecError("--abort-min-devices needs --abort-failure-percent")
+    if abort_percent is not None:
+        if not 0 < abort_percent <= 100 or (abort_min is not None and abort_min < 1):
+            raise EdgecError("--abort-failure-percent must be in (0, 100] and --abort-min-devices at least 1")
+        kw["abortConfig"] = {"criteriaList": [{"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": float(abort_percent),
+                                               "minNumberOfExecutedThings": int(abort_min or 1)}]}
+    if timeout_minutes is not None:
+        if not 1 <= timeout_minutes <= 10080:
+            raise EdgecError("--timeout-minutes must be between 1 and 10080 (7 days)")
+        kw["timeoutConfig"] = {"inProgressTimeoutInMinutes": int(timeout_minutes)}
+    return kw
+
+
+def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None = None, **knobs) -> dict:
+    package.check_name_version(name, version)
+    configs = job_configs(**knobs)
+    info = fleet_info(cloud, fleet)
+    key = _fleet_key(cloud, fleet, info)
+    s3, iot, bucket, obj = cloud.client("s3"), cloud.client("iot"), info["bucket"], model_key(name, version)
+    with aws_step(f"read the published {name} {version}"):
+        data = _exists(lambda: s3.get_object(Bucket=bucket, Key=obj)["Body"].read(), ("NoSuchKey", "404"))
+    if data is None:
+        raise EdgecError(f"{name} {version} is not published in s3://{bucket}", hint=f"run `edgec fleet publish PKG --fleet {fleet}` first")
+    members = package.read_members(data, f"s3://{bucket}/{obj}")
+    package.check_members(members, key, f"s3://{bucket}/{obj}")       # deploy only what the devices will accept
+    with aws_step("list the fleet's devices"):
+        devices = _all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)
+    if not devices:
+        raise EdgecError(f"fleet '{fleet}' has no devices", hint=f"register some with `edgec fleet register {fleet} DEVICE...`")
+    document = {"type": JOB_TYPE, "model_name": name, "model_version": version, "model_package_bucket": bucket,
+                "model_package_key": obj, "model_package_sha256": package.sha256(data),
+                "model_signature": json.loads(members[package.SIGNATURE]), "fleet": fleet}
+    job_id = job_id or job_id_for(fleet, name, version)
+    doc = json.dumps(document, sort_keys=True)
+    with aws_step(f"IoT job {job_id}"):
+        old = _exists(lambda: iot.describe_job(jobId=job_id), ("ResourceNotFoundException",))
+        if old is not None:
+            old_doc = iot.get_job_document(jobId=job_id)["document"]
+            if json.loads(old_doc) != document:
+                raise EdgecError(f"job {job_id} exists with another document", hint="pass --job-id to start a new rollout")
+            return {"fleet": fleet, "job_id": job_id, "job_arn": old["job"]["jobArn"], "created": False,
+                    "targets": old["job"].get("targets", []), "devices": len(devices), "document": document, **configs}
+        r = iot.create_job(jobId=job_id, targets=[info["thing_group_arn"]], document=doc, targetSelection="SNAPSHOT",
+                           description=f"edgec: {name} {version} to fleet {fleet}", **configs)
+    return {"fleet": fleet, "job_id": job_id, "job_arn": r["jobArn"], "created": True, "targets": [info["thing_group_arn"]],
+            "devices": len(devices), "document": document, **configs}
+
+
+def _all(client, op: str, key: str, **kw) -> list:
+    """Every item of a paged list call."""
+    return [x for page in client.get_paginator(op).paginate(**kw) for x in page.get(key, [])]
+
+
+def _iso(t) -> str | None:
+    return t.isoformat() if hasattr(t, "isoformat") else t
+
+
+def status(cloud: Cloud, fleet: str, job_id: str | None = None) -> dict:
+    info = fleet_info(cloud, fleet)
+    iot, docs, jobs, devices = cloud.client("iot"), {}, {}, []
+    with aws_step(f"status of fleet {fleet}"):
+        for thing in sorted(_all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)):
+            certs = [p for p in _all(iot, "list_thing_principals", "principals", thingName=thing) if ":cert/" in p]
+            cert_status = [iot.describe_certificate(certificateId=c.rsplit("/", 1)[-1])["certificateDescription"]["status"] for c in certs]
+            summaries = _all(iot, "list_job_executions_for_thing", "executionSummaries", thingName=thing)
+            executions = []
+            for s in summaries:
+                jid = s["jobId"]
+                if job_id and jid != job_id:
+                    continue
+                if jid not in docs:
+                    docs[jid] = json.loads(iot.get_job_document(jobId=jid).get("document") or "{}")
+                    jobs[jid] = iot.describe_job(jobId=jid)["job"]
+                ex = iot.describe_job_execution(jobId=jid, thingName=thing)["execution"]
+                details = (ex.get("statusDetails") or {}).get("detailsMap", {}) or {}
+                executions.append({"job_id": jid, "status": ex["status"], "model_name": docs[jid].get("model_name"),
+                                   "model_version": docs[jid].get("model_version"), "status_details": details,
+                                   "last_updated": _iso(ex.get("lastUpdatedAt"))})
+            executions.sort(key=lambda e: e["last_updated"] or "")
+            ok = [e for e in executions if e["status"] == "SUCCEEDED" and e["model_name"]]
+            running = None
+            if ok:
+                last = ok[-1]
+                running = {"model_name": last["status_details"].get("model_name", last["model_name"]),
+                           "model_version": last["status_details"].get("model_version", last["model_version"])}
+            devices.append({"name": thing, "certificates": cert_status, "executions": executions, "running": running,
+                            "agent": agent_report(cloud, thing)})
+    job_rows = [{"job_id": j, "status": d["status"], "comment": d.get("comment"), "model_name": docs[j].get("model_name"),
+                 "model_version": docs[j].get("model_version"), "counts": {k: v for k, v in (d.get("jobProcessDetails") or {}).items()
+                                                                             if k.startswith("numberOf")},
+                 "abort_config": d.get("abortConfig"), "timeout_config": d.get("timeoutConfig"),
+                 "rollout_config": d.get("jobExecutionsRolloutConfig")} for j, d in sorted(jobs.items())]
+    return {"fleet": fleet, "bucket": info["bucket"], "output": info.get("output"), "role_alias": info.get("role_alias"),
+            "devices": devices, "jobs": job_rows}
+
+
+AGENT_SHADOW = "edgec-agent"
+
+
+def agent_report(cloud: Cloud, thing: str) -> dict | None:
+    """What the device's agent last reported (its heartbeat, in the thing's named shadow `edgec-agent`):
+    models with versions, inference counts and latency percentiles, RAM use, capture backlog."""
+    try:
+        payload = cloud.client("iot-data").get_thing_shadow(thingName=thing, shadowName=AGENT_SHADOW)["payload"].read()
+    except Exception as e:                              # no shadow yet (ResourceNotFound) or no iot-data access
+        if error_code(e) in ("ResourceNotFoundException", "404"):
+            return None
+        raise
+    return json.loads(payload).get("state", {}).get("reported")
+
+
+def _words(camel: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r" \1", camel).lower()
+
+
+def format_status(st: dict) -> str:
+    """The status as a table for people: one row per device and job execution, then one per job."""
+    lines = [f"fleet {st['fleet']}: {len(st['devices'])} devices, packages in s3://{st['bucket']}, captures to {st['output']}"]
+    lines.append(f"{'DEVICE':<20} {'CERT':<9} {'JOB':<36} {'MODEL':<20} {'STATUS':<12} {'RUNNING':<20}")
+    for d in st["devices"]:
+        cert = ",".join(d["certificates"]) or "none"
+        running = f"{d['running']['model_name']} {d['running']['model_version']}" if d["running"] else "-"
+        for e in d["executions"] or [None]:
+            job, model, state = ("-", "-", "-") if e is None else (e["job_id"], f"{e['model_name']} {e['model_version']}", e["status"])
+            lines.append(f"{d['name']:<20} {cert:<9} {job:<36} {model:<20} {state:<12} {running:<20}")
+    for d in st["devices"]:
+        a = d.get("agent")
+        if a:
+            models = ", ".join(f"{m['name']} {m['version']} ({m['inferences']} inferences, p50 {m['latency_ms']['p50']} ms)"
+                               for m in a.get("models", [])) or "no models"
+            cap = a.get("capture", {})
+            lines.append(f"agent {d['name']}: heartbeat {a.get('heartbeat')}, {models}; RAM {a.get('ram_used_bytes', 0):,} B"
+                         f" of {a.get('ram_budget_bytes') or 'unlimited'}; captures uploaded {cap.get('uploaded', 0)}, backlog {cap.get('backlog', 0)}")
+    for j in st["jobs"]:
+        c = j["counts"]
+        counts = ", ".join(f"{_words(k[8:-6])} {v}" for k, v in sorted(c.items()) if v)   # numberOfTimedOutThings -> timed out
+        lines.append(f"job {j['job_id']}: {j['status']}" + (f" ({j['comment']})" if j.get("comment") else "")
+                     + (f" — {counts}" if counts else ""))
+    return "\n".join(lines)
