@@ -186,6 +186,10 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         t = e.array(np.asarray(a["table"], np.int8), f"lut{i}_{node.name}", "int8_t", f"{a['function']} table")
         n = g.tensors[node.outputs[0]].size if band is None else f"{band['out_rows']} * {osh[2] * osh[3]}"
         return f"edgec_lut_s8({t}, {ins[0]}, {out}, {n});"
+    if node.op == "Softmax" and a.get("mode") == "tflm":          # imported .tflite: TFLite Micro's arithmetic
+        t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{i}_{node.name}", "int32_t",
+                    "exp(-s*beta*d) in Q0.31, as TFLite's gemmlowp exp_on_negative_values")
+        return f"edgec_softmax_tflm_s8({t}, {g.tensors[node.inputs[0]].size // ish[-1]}, {ish[-1]}, {ins[0]}, {out});"
     if node.op == "Softmax":
         t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{i}_{node.name}", "int32_t",
                     f"round(2^{a['exp_bits']} * exp(-s*d))")

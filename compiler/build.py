@@ -43,10 +43,13 @@ def import_model(path: str, weights: str | None = None) -> Graph:
     if ext in (".h5", ".hdf5", ".keras"):
         from .importers.keras import import_keras
         return import_keras(path)
+    if ext == ".tflite":                   # its dequantized float twin; build() keeps the file's own int8
+        from .importers.tflite import import_tflite
+        return import_tflite(path)[0]
     if not os.path.exists(path):
         raise ModelFormatError("no such file", where=path)
     raise ModelFormatError(f"unsupported model format '{ext or '(none)'}'", where=path,
-                           hint="edgec reads .onnx, Keras .h5/.keras and Darknet .cfg (+ .weights) models")
+                           hint="edgec reads .onnx, Keras .h5/.keras, Darknet .cfg (+ .weights) and int8 .tflite models")
 
 
 def model_c_name(name: str) -> str:
@@ -81,6 +84,14 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if optimize not in OPTIMIZE:
         raise InputDataError(f"unknown --optimize '{optimize}'", hint=f"choose one of: {', '.join(OPTIMIZE)}")
     log(f"importing {model_path}")
+    if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None:
+        # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
+        from .importers.tflite import import_tflite
+        fgraph, q = import_tflite(model_path)
+        if calibration is not None:
+            log("the .tflite model is already quantized: --calibration is not used")
+        return compile_graph(fgraph, np.zeros((0,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape), np.float32), target,
+                             out_dir, name or q.name, model_path, log, optimize, quantized=q)
     graph = canonicalize(import_model(model_path, weights))
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
@@ -95,12 +106,14 @@ OPTIMIZE = ("ram", "speed")
 
 
 def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name: str,
-                  source: str, log=lambda msg: None, optimize: str = "ram") -> dict:
+                  source: str, log=lambda msg: None, optimize: str = "ram", quantized: Graph | None = None) -> dict:
     """Canonical float graph + calibration samples → out_dir.  Returns the report.
-    `target`: a Target (with its budget) or a target name."""
+    `target`: a Target (with its budget) or a target name.  `quantized`: the integer graph of a
+    pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin)."""
     target = get_target(target) if isinstance(target, str) else target
-    log(f"calibrating on {len(samples)} samples")
-    q = quantize(calibrate(graph, samples))
+    if quantized is None:
+        log(f"calibrating on {len(samples)} samples")
+    q = quantize(calibrate(graph, samples)) if quantized is None else quantized.copy()
     q.meta["optimize"] = optimize
     q = plan(q)
     cname = model_c_name(name)
@@ -112,6 +125,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "target": target.name, "budget": {"ram_bytes": target.ram, "flash_bytes": target.flash},
                    "optimize": optimize,
                    "edgec_version": __version__, "calibration_samples": int(len(samples)),
+                   "quantization": q.meta.get("quantization", "calibrated by edgec"),
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})

@@ -32,7 +32,7 @@ OPS = {
     "HardSigmoid": "clip(alpha * x + beta, 0, 1); attrs alpha, beta",
     "HardSwish": "x * relu6(x + 3) / 6",
     "Mish": "x * tanh(softplus(x))",
-    "Softmax": "x over the last axis",
+    "Softmax": "x over the last axis; attrs mode \"tflm\" (imported .tflite): TFLite Micro's integer arithmetic",
     "Upsample": "x; attrs scale (sh, sw): nearest neighbour",
     "Slice": "x; attrs begin, end (per axis, step 1)",
     "Reshape": "x; attrs shape (an alias: no data moves)",

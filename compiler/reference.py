@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fixedpoint as fp
+from . import gemmlowp
 from .errors import InputDataError
 from .ir import Graph
 
@@ -200,7 +201,10 @@ def lut_s8(node, x):
 
 def softmax_s8(node, x):
     """exp(s*(x - max)) from a compile-time table of round(2^K * exp(-s*d)), d = 0..255, then
-    out = -128 + round_half_up(e * 256 / sum) clamped to 127: output scale 1/256, zero point -128."""
+    out = -128 + round_half_up(e * 256 / sum) clamped to 127: output scale 1/256, zero point -128.
+    Mode "tflm" (imported .tflite models): TFLite Micro's arithmetic instead, see softmax_tflm_s8."""
+    if node.attrs.get("mode") == "tflm":
+        return softmax_tflm_s8(node, x)
     table = np.asarray(node.attrs["exp_table"], dtype=np.int64)
     xi = x.astype(np.int64)
     d = xi.max(axis=-1, keepdims=True) - xi
@@ -208,6 +212,19 @@ def softmax_s8(node, x):
     s = e.sum(axis=-1, keepdims=True)
     out = (e * 256 + s // 2) // s - 128
     return np.minimum(out, 127).astype(np.int8)
+
+
+def softmax_tflm_s8(node, x):
+    """TFLite Micro's int8 softmax (reference_ops::Softmax, gemmlowp fixed point): exp_table[d] is
+    exp(-d * s * beta) in Q0.31 as TFLM computes it (0 below diff_min); the row sum of the exps
+    rescaled to Q12.19, its reciprocal by Newton-Raphson, and out = RDBP(SRDHM(recip, e), bits) - 128."""
+    table = np.asarray(node.attrs["exp_table"], dtype=np.int64)
+    xi = x.astype(np.int64)
+    e = table[xi.max(axis=-1, keepdims=True) - xi]
+    total = fp.rounding_divide_by_pot(e, 12).sum(axis=-1, keepdims=True)
+    recip, bits_over_unit = gemmlowp.get_reciprocal(total, gemmlowp.ACCUMULATION_INTEGER_BITS)
+    out = fp.rounding_divide_by_pot(fp.saturating_rounding_doubling_high_mul(recip, e), bits_over_unit + 23) - 128
+    return np.clip(out, -128, 127).astype(np.int8)
 
 
 def pad_s8(node, x):

@@ -83,6 +83,8 @@ void edgec_avgpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, in
 /* out[i] = table[in[i] + 128]; in == out is allowed. */
 void edgec_lut_s8(const EDGEC_ROM int8_t *table, const int8_t *in, int8_t *out, int32_t n);
 void edgec_softmax_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
+/* TFLite Micro's int8 softmax (gemmlowp fixed point), for imported .tflite models: exp_table in Q0.31. */
+void edgec_softmax_tflm_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
 void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t *out);
 void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out);

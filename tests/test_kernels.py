@@ -210,3 +210,30 @@ def test_atmega328p_kernels_equal_the_twin_at_the_int16_edges(tmp_path, h, w, c,
                                                       "groups": groups, "act": None},
                      [np.full((oc, k, k, c // groups), sign), rng.normal(0, 1, oc)])
     check(tmp_path, g, rng, target="atmega328p", shift=50.0)
+
+
+@SETTINGS
+@given(rows=st.integers(1, 4), cols=st.one_of(st.integers(1, 40), st.just(256)), log_scale=st.floats(-9, 3.5),
+       spread=st.integers(0, 255), seed=st.integers(0, 2**16))
+def test_softmax_tflm(tmp_path, rows, cols, log_scale, spread, seed):
+    """TFLite Micro's int8 softmax (mode "tflm", for imported .tflite models): edgec_softmax_tflm_s8 against
+    reference.softmax_tflm_s8, over input scales from e^-9 to e^3.5 (tiny ones: many equal exps; large ones:
+    differences below diff_min drop out) and rows whose values spread over `spread` steps.  The twin
+    itself is checked against TFLM in tests/test_tflite_import.py."""
+    from edgec.gemmlowp import softmax_tflm_exp_table
+    from edgec.ir import Quant
+    rng = np.random.default_rng(seed)
+    scale = float(np.float32(np.exp(log_scale)))
+    q = Graph("k", [Node("Softmax", "op", ["x"], ["y"], {"mode": "tflm", "exp_table": softmax_tflm_exp_table(scale)})],
+              {"x": Tensor("x", (rows, cols), "int8", None, Quant(np.float64(scale), np.int64(rng.integers(-128, 128)))),
+               "y": Tensor("y", (rows, cols), "int8", None, Quant(np.float64(1 / 256), np.int64(-128)))},
+              ["x"], ["y"], {"quantized": True})
+    f = Graph("k", [Node("Softmax", "op", ["x"], ["y"], {})], {"x": Tensor("x", (rows, cols)), "y": Tensor("y", (rows, cols))},
+              ["x"], ["y"])
+    compile_graph(f, np.zeros((0, rows, cols), np.float32), "host", str(tmp_path / "out"), "k", "test", quantized=q)
+    built = Built(str(tmp_path / "out"))
+    lo = int(rng.integers(-128, 128 - spread))
+    q_in = rng.integers(lo, lo + spread + 1, (24, rows, cols)).astype(np.int8)
+    want = reference.run_batch(built.int_graph, q_in)
+    got, _ = built.execute("host", q_in)
+    assert np.array_equal(got, want), f"C and reference differ in {int((got != want).sum())} values"

@@ -1,0 +1,589 @@
+"""TFLite int8 flatbuffer → edgec's integer IR, keeping the file's own scales and zero points.
+
+A fully-integer .tflite (int8 activations with their scale and zero point, int8 weights symmetric
+per channel or per tensor, int32 biases) is already quantized: there is nothing to calibrate.  This
+importer reads it with the `tflite` package (the flatbuffer schema's generated Python; no
+TensorFlow) and writes edgec's int8 graph directly, deriving every kernel parameter with TFLite's
+own formulas so that the generated C computes exactly what TFLite Micro's kernels compute:
+
+- Conv2D / DepthwiseConv2D / FullyConnected: per-channel multipliers from
+  QuantizeMultiplier(double(s_in) * double(s_w[c]) / double(s_out)) (edgec's quantize_multiplier is
+  the same function), the fused activation clamp from CalculateActivationRangeQuantized (float32
+  `zp + round(f / scale)`), input padding that contributes zero (TFLite skips out-of-image taps);
+- Add: TFLite's left_shift = 20 scheme with multipliers from 2 * max(s_a, s_b);
+- AveragePool: sum / count rounded half away from zero; MaxPool: max; both keep the input's
+  quantization (TFLite requires in == out);
+- Softmax: TFLite's gemmlowp fixed-point exp and reciprocal (edgec.gemmlowp), a "tflm" mode of
+  edgec's Softmax (exp table in Q0.31, built here) — not edgec's own exp-table softmax;
+- Reshape / Squeeze: an alias.
+
+It also builds the model's dequantized float twin: the same graph with each int8 weight and int32
+bias turned back into float (w * s_w, b * s_in * s_w) and float activations.  `verify` holds the
+int8 output against it, so for a .tflite "float agreement" measures what int8 activations cost
+this model, not the distance to the float model it was converted from (the file does not hold it).
+"""
+from __future__ import annotations
+
+import os
+import re
+import struct
+
+import numpy as np
+
+from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
+from ..gemmlowp import softmax_tflm_exp_table, softmax_tflm_params
+from ..fixedpoint import quantize_multiplier, round_half_away
+from ..ir import Graph, Node, Quant, Tensor, unique_name
+from ..shapes import output_shapes
+
+MAX_FILE_BYTES = 256 << 20
+MAX_TENSOR_ELEMENTS = 1 << 26
+#: TensorType codes of the schema
+FLOAT32, FLOAT16, INT32, UINT8, INT64, INT16, INT8 = 0, 1, 2, 3, 4, 7, 9
+TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool", 7: "int16",
+              8: "complex64", 9: "int8", 10: "float64", 17: "int4", 18: "bfloat16"}
+#: ActivationFunctionType → the float clamp it means (None: no clamp); TANH / SIGN_BIT are refused
+ACTIVATIONS = {0: None, 1: (0.0, float("inf")), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
+             "SOFTMAX", "RESHAPE", "SQUEEZE")
+CORRUPT = "the file may be truncated or corrupt; re-export it from the TFLite converter"
+FLOAT_HINT = ("edgec imports fully-integer int8 .tflite files; for a float model give edgec the ONNX or Keras "
+              "model with --calibration samples.npy (edgec quantizes it), or convert with TFLite's full-integer "
+              "quantization (representative_dataset, inference_input_type = inference_output_type = tf.int8)")
+
+
+def _opcode_names():
+    import tflite
+    return {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+class _T:
+    """One TFLite tensor, read out of the flatbuffer."""
+
+    def __init__(self, index, name, shape, type_, data, scale, zero_point, axis):
+        self.index, self.name, self.shape, self.type = index, name, tuple(int(d) for d in shape), type_
+        self.data, self.scale, self.zero_point, self.axis = data, scale, zero_point, axis
+
+    @property
+    def type_name(self):
+        return TYPE_NAMES.get(self.type, f"type {self.type}")
+
+    @property
+    def quantized(self):
+        return self.scale is not None and len(self.scale) > 0
+
+
+def _read(path: str):
+    import tflite
+
+    if not os.path.isfile(path):
+        raise ModelFormatError("no such file", where=path, hint="check the path")
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise ModelFormatError(f"the model file is {size:,} bytes, more than edgec reads ({MAX_FILE_BYTES:,})",
+                               where=path)
+    with open(path, "rb") as f:
+        buf = f.read()
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise ModelFormatError("not a TFLite flatbuffer (no TFL3 file identifier)", where=path, hint=CORRUPT)
+    names = _opcode_names()
+    try:
+        model = tflite.Model.GetRootAs(buf, 0)
+        if model.SubgraphsLength() != 1:
+            raise UnsupportedOpError(f"the model has {model.SubgraphsLength()} subgraphs", where=path,
+                                     hint="edgec compiles single-subgraph models (no control flow)")
+        sg = model.Subgraphs(0)
+        tensors = [_tensor(model, sg.Tensors(i), i, buf) for i in range(sg.TensorsLength())]
+        ops = []
+        for k in range(sg.OperatorsLength()):
+            op = sg.Operators(k)
+            oc = model.OperatorCodes(op.OpcodeIndex())
+            code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+            name = names.get(code, f"BUILTIN_{code}")
+            if name == "CUSTOM":
+                name = "CUSTOM:" + (oc.CustomCode() or b"?").decode("utf-8", "replace")
+            ops.append((name, [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else [],
+                        [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else [], _options(name, op)))
+        inputs = [int(i) for i in sg.InputsAsNumpy()] if sg.InputsLength() else []
+        outputs = [int(i) for i in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+    except (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, OverflowError) as e:
+        # the flatbuffers runtime reads lazily: a truncated or garbled file fails wherever a field is read
+        raise ModelFormatError(f"cannot read the TFLite flatbuffer ({type(e).__name__})", where=path,
+                               hint=CORRUPT) from None
+    for i in inputs + outputs + [t for _, ins, outs, _ in ops for t in ins + outs]:
+        if i >= len(tensors) or i < -1:
+            raise ModelFormatError(f"an operator refers to tensor {i}, the subgraph has {len(tensors)}", where=path,
+                                   hint=CORRUPT)
+    for t in tensors:
+        if any(d < 0 for d in t.shape) or int(np.prod(t.shape, dtype=np.float64)) > MAX_TENSOR_ELEMENTS:
+            raise ModelFormatError(f"tensor {t.name!r} has shape {list(t.shape)}", where=path,
+                                   hint="edgec compiles static shapes of at most 2^26 elements; " + CORRUPT)
+        if t.data is not None and t.data.shape != t.shape and not (t.data.size == 0):
+            raise ModelFormatError(f"tensor {t.name!r} holds {t.data.size} values, its shape {list(t.shape)} needs "
+                                   f"{int(np.prod(t.shape))}", where=path, hint=CORRUPT)
+        if t.quantized and (len(t.zero_point) != len(t.scale) or not np.all(np.isfinite(t.scale))
+                            or np.any(t.scale <= 0)):
+            raise ModelFormatError(f"tensor {t.name!r} has invalid quantization (scales {t.scale[:4]}, zero points "
+                                   f"{t.zero_point[:4]})", where=path, hint=CORRUPT)
+    return tensors, ops, inputs, outputs
+
+
+def _tensor(model, t, index, buf) -> _T:
+    name = (t.Name() or b"").decode("utf-8", "replace")
+    shape = t.ShapeAsNumpy() if t.ShapeLength() else []
+    data = None
+    b = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
+    if b is not None:
+        if b.Offset() > 1:                                   # large models keep buffers after the flatbuffer
+            raw = np.frombuffer(buf, np.uint8, count=int(b.Size()), offset=int(b.Offset()))
+        elif b.DataLength():
+            raw = b.DataAsNumpy()
+        else:
+            raw = None
+        if raw is not None:
+            dtype = {FLOAT32: np.float32, INT32: np.int32, INT8: np.int8, UINT8: np.uint8, INT64: np.int64,
+                     INT16: np.int16, FLOAT16: np.float16}.get(t.Type())
+            if dtype is not None:
+                data = np.frombuffer(np.asarray(raw, np.uint8).tobytes(), dtype=dtype)
+                data = data.reshape(tuple(int(d) for d in shape)) if data.size == int(np.prod(shape, dtype=np.int64)) else data
+    q = t.Quantization()
+    scale = zp = None
+    axis = 0
+    if q is not None and q.ScaleLength():
+        scale = q.ScaleAsNumpy().astype(np.float32)
+        zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(len(scale), np.int64)
+        axis = int(q.QuantizedDimension())
+    return _T(index, name, shape, t.Type(), data, scale, zp, axis)
+
+
+def _options(name: str, op) -> dict:
+    import tflite
+
+    table = op.BuiltinOptions()
+    cls = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.DepthwiseConv2DOptions,
+           "FULLY_CONNECTED": tflite.FullyConnectedOptions, "AVERAGE_POOL_2D": tflite.Pool2DOptions,
+           "MAX_POOL_2D": tflite.Pool2DOptions, "ADD": tflite.AddOptions, "SOFTMAX": tflite.SoftmaxOptions}.get(name)
+    if cls is None or table is None:
+        return {}
+    o = cls()
+    o.Init(table.Bytes, table.Pos)
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return {"padding": o.Padding(), "stride": (o.StrideH(), o.StrideW()),
+                "dilation": (o.DilationHFactor(), o.DilationWFactor()), "act": o.FusedActivationFunction()}
+    if name == "FULLY_CONNECTED":
+        return {"act": o.FusedActivationFunction(), "weights_format": o.WeightsFormat(), "keep_num_dims": o.KeepNumDims()}
+    if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return {"padding": o.Padding(), "stride": (o.StrideH(), o.StrideW()),
+                "filter": (o.FilterHeight(), o.FilterWidth()), "act": o.FusedActivationFunction()}
+    if name == "ADD":
+        return {"act": o.FusedActivationFunction()}
+    if name == "SOFTMAX":
+        return {"beta": float(o.Beta())}
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# TFLite's parameter formulas
+
+
+def activation_range(act_code: int, scale: float, zero_point: int) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for int8: zp + round(f / scale) in float32, clamped to [-128, 127]."""
+    def q(f):
+        return int(zero_point) + round_half_away(float(np.float32(f) / np.float32(scale)))
+    lo, hi = -128, 127
+    if act_code in (1, 3):
+        lo = max(lo, q(0.0))
+    if act_code == 3:
+        hi = min(hi, q(6.0))
+    if act_code == 2:
+        lo, hi = max(lo, q(-1.0)), min(hi, q(1.0))
+    return lo, hi
+
+
+def conv_multipliers(s_in: float, s_w: np.ndarray, s_out: float) -> tuple[np.ndarray, np.ndarray]:
+    """PopulateConvolutionQuantizationParams: double(s_in) * double(s_w[c]) / double(s_out) per channel."""
+    pairs = [quantize_multiplier(float(s_in) * float(s) / float(s_out)) for s in np.asarray(s_w, np.float32).reshape(-1)]
+    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
+
+
+def add_params(s_a: float, s_b: float, s_out: float) -> dict:
+    """TFLite's int8 Add (left_shift 20): QuantizeMultiplierSmallerThanOneExp of s_a / 2max, s_b / 2max
+    and 2max / (2^20 s_out), all in double from the float32 scales."""
+    twice_max = 2.0 * float(max(np.float32(s_a), np.float32(s_b)))
+    am, ash = quantize_multiplier(float(s_a) / twice_max)
+    bm, bsh = quantize_multiplier(float(s_b) / twice_max)
+    om, osh = quantize_multiplier(twice_max / ((1 << 20) * float(s_out)))
+    return dict(left_shift=20, a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh, multiplier=om, shift=osh)
+
+
+def same_padding(in_size: int, out_size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """ComputePaddingWithOffset: (before, after); TFLite puts the odd pixel after."""
+    eff = (k - 1) * dilation + 1
+    total = max(0, (out_size - 1) * stride + eff - in_size)
+    return total // 2, total - total // 2
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Importer:
+    def __init__(self, path: str):
+        self.path = path
+        self.tensors, self.ops, self.inputs, self.outputs = _read(path)
+        self.names: dict = {}                 # tflite tensor index -> IR name
+        self.used: set = set()
+        self.fg: dict = {}                    # float twin tensors
+        self.qg: dict = {}                    # int8 tensors
+        self.fnodes: list = []
+        self.qnodes: list = []
+        self.node_names: set = set()
+
+    # -- checks ---------------------------------------------------------------------------------
+    def strip_float_edges(self):
+        """A model converted without inference_input/output_type = int8 takes and gives float through a
+        QUANTIZE first and a DEQUANTIZE last.  edgec's C takes and gives int8 (the caller quantizes with
+        the INPUT_* defines, as TFLite's QUANTIZE does: round(x / scale) + zero point, in double), so those
+        two ops are dropped and the int8 tensors between them become the model's input and output."""
+        t, self.float_edges = self.tensors, []
+        if len(self.inputs) == 1 and t[self.inputs[0]].type == FLOAT32:
+            users = [k for k, (_, ins, _, _) in enumerate(self.ops) if self.inputs[0] in ins]
+            if len(users) == 1 and self.ops[users[0]][0] == "QUANTIZE" and len(self.ops[users[0]][2]) == 1 \
+                    and t[self.ops[users[0]][2][0]].type == INT8:
+                self.inputs = [self.ops[users[0]][2][0]]
+                del self.ops[users[0]]
+                self.float_edges.append("input")
+        if len(self.outputs) == 1 and t[self.outputs[0]].type == FLOAT32:
+            makers = [k for k, (_, _, outs, _) in enumerate(self.ops) if self.outputs[0] in outs]
+            if len(makers) == 1 and self.ops[makers[0]][0] == "DEQUANTIZE" and len(self.ops[makers[0]][1]) >= 1 \
+                    and self.ops[makers[0]][1][0] >= 0 and t[self.ops[makers[0]][1][0]].type == INT8:
+                self.outputs = [self.ops[makers[0]][1][0]]
+                del self.ops[makers[0]]
+                self.float_edges.append("output")
+
+    def check(self):
+        t = self.tensors
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise UnsupportedOpError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs",
+                                     where=self.path, hint="edgec compiles models with one input and one output")
+        io = [t[self.inputs[0]], t[self.outputs[0]]]
+        weights = [t[ins[1]] for name, ins, _, _ in self.ops
+                   if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(ins) > 1 and ins[1] >= 0]
+        if weights and all(w.type == FLOAT32 for w in weights) or (not weights and any(x.type == FLOAT32 for x in io)):
+            raise UnsupportedOpError("the .tflite model is float (not quantized)", where=self.path, hint=FLOAT_HINT)
+        if any(x.type == FLOAT32 for x in io):
+            raise UnsupportedOpError(
+                "the model's input or output is float and not a QUANTIZE / DEQUANTIZE edge", where=self.path,
+                hint="convert with inference_input_type = inference_output_type = tf.int8 so the model takes and "
+                     "gives int8; " + FLOAT_HINT)
+        ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None}
+        for k, (name, ins, outs, _) in enumerate(self.ops):
+            missing = [i for i in ins if i >= 0 and i not in ready]
+            if missing:
+                raise ModelFormatError(f"operator {k} ({name}) reads tensor {t[missing[0]].name!r} before any operator "
+                                       "writes it (TFLite runs operators in the order listed)", where=self.path,
+                                       hint=CORRUPT)
+            ready.update(outs)
+        if self.outputs[0] not in ready:
+            raise ModelFormatError("no operator writes the model's output", where=self.path, hint=CORRUPT)
+        problems: dict = {}
+
+        def bad(what, k):
+            problems.setdefault(what, []).append(k)
+        for k, (name, ins, outs, opt) in enumerate(self.ops):
+            if name not in SUPPORTED:
+                bad(name, k)
+                continue
+            if len(outs) != 1 or not ins or ins[0] < 0 or any(0 in t[i].shape for i in ins + outs if i >= 0):
+                bad(f"{name} with a missing or empty tensor", k)
+                continue
+            acts = [t[i] for i in ins[:1] + outs if i >= 0]
+            if name == "ADD":
+                acts = [t[i] for i in ins + outs]
+            for a in acts:
+                if a.type != INT8:
+                    bad(f"{name} on {a.type_name} tensors (edgec imports int8 activations)", k)
+                    break
+                if not a.quantized:
+                    bad(f"{name} on an int8 tensor without quantization parameters", k)
+                    break
+            if any(v < 1 for key in ("stride", "dilation", "filter") for v in opt.get(key, ())) or \
+                    opt.get("padding", 0) not in (0, 1):
+                bad(f"{name} with invalid strides, dilations, filter size or padding", k)
+                continue
+            if opt.get("act", 0) not in ACTIVATIONS:
+                bad(f"{name} with a fused activation other than NONE/RELU/RELU6/RELU_N1_TO_1", k)
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+                if len(ins) < 2 or t[ins[1]].data is None or t[ins[1]].type != INT8 or not t[ins[1]].quantized:
+                    bad(f"{name} whose weights are not constant int8", k)
+                elif np.any(t[ins[1]].zero_point != 0):
+                    bad(f"{name} with asymmetric weights (nonzero weight zero point)", k)
+                elif len(t[ins[1]].scale) > 1 and t[ins[1]].axis != (3 if name == "DEPTHWISE_CONV_2D" else 0):
+                    bad(f"{name} with weights quantized along axis {t[ins[1]].axis}", k)
+                if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != INT32):
+                    bad(f"{name} whose bias is not constant int32", k)
+            if name == "FULLY_CONNECTED" and opt.get("weights_format", 0) != 0:
+                bad("FULLY_CONNECTED with shuffled weights", k)
+            if name == "SOFTMAX":
+                o = t[outs[0]]
+                if o.quantized and (float(o.scale[0]) != 1.0 / 256 or int(o.zero_point[0]) != -128):
+                    bad("SOFTMAX whose int8 output is not scale 1/256, zero point -128 (TFLite Micro refuses it too)", k)
+                elif opt.get("beta", 1.0) != 1.0:
+                    bad("SOFTMAX with beta != 1", k)
+                elif o.shape and o.shape[-1] > 256:        # TFLM's final shift would pass 31 (it checks and stops)
+                    bad("SOFTMAX over more than 256 values", k)
+            if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE") and ins and ins[0] >= 0:
+                i, o = t[ins[0]], t[outs[0]]
+                if i.quantized and o.quantized and (float(i.scale[0]), int(i.zero_point[0])) != \
+                        (float(o.scale[0]), int(o.zero_point[0])):
+                    bad(f"{name} whose output quantization differs from its input's", k)
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
+                if len(t[ins[0]].shape) != 4 or len(t[outs[0]].shape) != 4:
+                    bad(f"{name} on a tensor of rank {len(t[ins[0]].shape)}", k)
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(ins) > 1 and len(t[ins[1]].shape) != 4:
+                bad(f"{name} with weights of rank {len(t[ins[1]].shape)}", k)
+            if name == "FULLY_CONNECTED" and len(ins) > 1 and len(t[ins[1]].shape) != 2:
+                bad(f"{name} with weights of rank {len(t[ins[1]].shape)}", k)
+            if len(ins) != {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 3, "ADD": 2}.get(name, len(ins)) \
+                    and not (name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(ins) == 2):
+                bad(f"{name} with {len(ins)} inputs", k)
+
+        if problems:
+            listed = "; ".join(f"{what} ({len(ks)}x, first at operator {ks[0]})" for what, ks in problems.items())
+            raise UnsupportedOpError(f"unsupported TFLite operators: {listed}", where=self.path,
+                                     hint="edgec imports int8 " + ", ".join(SUPPORTED))
+
+    # -- tensors --------------------------------------------------------------------------------
+    def name(self, i: int) -> str:
+        if i not in self.names:
+            t = self.tensors[i]
+            base = re.sub(r"\s+", "_", t.name.split(";")[0]) or f"t{i}"
+            n = unique_name(self.used, base)
+            self.used.add(n)
+            self.names[i] = n
+        return self.names[i]
+
+    def act(self, i: int) -> str:
+        """An activation tensor (int8, its own scale and zero point) in both graphs."""
+        n = self.name(i)
+        if n not in self.qg:
+            t = self.tensors[i]
+            self.qg[n] = Tensor(n, t.shape, "int8", None, Quant(np.float64(t.scale[0]), np.int64(t.zero_point[0])))
+            self.fg[n] = Tensor(n, t.shape, "float32")
+        return n
+
+    def qparams(self, i: int) -> tuple[float, int]:
+        t = self.tensors[i]
+        return float(t.scale[0]), int(t.zero_point[0])
+
+    def const_operand(self, i: int) -> str:
+        """A constant int8 operand of Add: the int8 data in the int graph, dequantized in the float twin."""
+        n = self.name(i)
+        t = self.tensors[i]
+        s, z = self.qparams(i)
+        self.qg[n] = Tensor(n, t.shape, "int8", t.data.astype(np.int8), Quant(np.float64(s), np.int64(z)))
+        self.fg[n] = Tensor(n, t.shape, "float32", ((t.data.astype(np.float64) - z) * s).astype(np.float32))
+        return n
+
+    def weights(self, wi: int, bi: int, x_scale: float, w_int: np.ndarray, channels: int):
+        """(weights name, bias name, per-channel weight scales) for a conv/FC: int8/int32 in the int graph,
+        dequantized in the float twin.  w_int is already in edgec's layout (output channels first)."""
+        wt = self.tensors[wi]
+        s_w = np.asarray(wt.scale, np.float32)
+        s_w = np.broadcast_to(s_w, (channels,)).copy() if s_w.size == 1 else s_w
+        if s_w.size != channels:
+            raise UnsupportedOpError(f"weights {wt.name!r} have {s_w.size} scales for {channels} output channels",
+                                     where=self.path, hint=CORRUPT)
+        wn = self.name(wi)
+        bn = self.name(bi) if bi >= 0 else unique_name(self.used, wn + "_bias")
+        self.used.add(bn)
+        bias = (self.tensors[bi].data.astype(np.int32).reshape(-1) if bi >= 0 else np.zeros(channels, np.int32))
+        if bias.size != channels:
+            raise UnsupportedOpError(f"bias {bn!r} has {bias.size} values for {channels} output channels",
+                                     where=self.path, hint=CORRUPT)
+        s64 = s_w.astype(np.float64)
+        bscale = float(x_scale) * s64
+        shape_w = (-1,) + (1,) * (w_int.ndim - 1)
+        self.qg[wn] = Tensor(wn, w_int.shape, "int8", w_int, Quant(s64, np.zeros(channels, np.int64), 0))
+        self.qg[bn] = Tensor(bn, bias.shape, "int32", bias, Quant(bscale, np.zeros(channels, np.int64), 0))
+        self.fg[wn] = Tensor(wn, w_int.shape, "float32", (w_int * s64.reshape(shape_w)).astype(np.float32))
+        self.fg[bn] = Tensor(bn, bias.shape, "float32", (bias * bscale).astype(np.float32))
+        return wn, bn, s_w
+
+    def node(self, op: str, out_index, ins: list, outs: list, fattrs: dict, qattrs: dict):
+        """One node in both graphs, named after its TFLite output tensor (or `out_index` when a str)."""
+        base = out_index if isinstance(out_index, str) else self.tensors[out_index].name.split(";")[0]
+        name = unique_name(self.node_names, re.sub(r"\s+", "_", base) or op)
+        self.node_names.add(name)
+        self.fnodes.append(Node(op, name, list(ins), list(outs), dict(fattrs)))
+        self.qnodes.append(Node(op, name, list(ins), list(outs), {**fattrs, **qattrs}))
+
+    def extra_act(self, base: str, shape: tuple, like_index: int) -> str:
+        """A tensor the .tflite does not have (FC's implicit flatten), quantized as tensor `like_index`."""
+        n = unique_name(self.used, base)
+        self.used.add(n)
+        t = self.tensors[like_index]
+        self.qg[n] = Tensor(n, tuple(shape), "int8", None, Quant(np.float64(t.scale[0]), np.int64(t.zero_point[0])))
+        self.fg[n] = Tensor(n, tuple(shape), "float32")
+        return n
+
+    # -- ops --------------------------------------------------------------------------------------
+    def run(self) -> tuple[Graph, Graph]:
+        self.strip_float_edges()
+        self.check()
+        for k, (name, ins, outs, opt) in enumerate(self.ops):
+            try:
+                getattr(self, "op_" + name)(ins, outs, opt)
+            except ValueError as e:         # a multiplier TFLite's arithmetic cannot represent
+                raise UnsupportedOpError(f"operator {k} ({name}): {e}", where=self.path,
+                                         hint="check the tensor scales the converter wrote") from None
+        self.check_shapes()
+        firsts = {n.name.split("/")[0] for n in self.qnodes if "/" in n.name}
+        if len(firsts) == 1:                          # "functional_1/conv2d/Relu" -> "conv2d/Relu" in reports
+            prefix = next(iter(firsts)) + "/"
+            short = [n.name[len(prefix):] if n.name.startswith(prefix) else n.name for n in self.qnodes]
+            if len(set(short)) == len(short) and all(short):
+                for fnode, qnode, s in zip(self.fnodes, self.qnodes, short):
+                    fnode.name = qnode.name = s
+        stem = os.path.splitext(os.path.basename(self.path))[0]
+        x, y = self.act(self.inputs[0]), self.act(self.outputs[0])
+        meta = {"source": os.path.abspath(self.path), "format": "tflite", "input_layout": "NHWC, as the .tflite declares it"
+                if len(self.tensors[self.inputs[0]].shape) == 4 else "as the .tflite declares it",
+                "input_names": [self.tensors[self.inputs[0]].name], "output_names": [self.tensors[self.outputs[0]].name],
+                "float_edges_dropped": self.float_edges}
+        fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite"))
+        qgraph = Graph(stem, self.qnodes, self.qg, [x], [y], dict(meta, quantized=True,
+                                                                 quantization="from the .tflite file"))
+        return fgraph, qgraph
+
+    def check_shapes(self):
+        """Every output shape the file declares must follow from its node's inputs and attributes (the C
+        kernels index by them), and grouped weights must fit the input's channels."""
+        for node in self.qnodes:
+            ins = [self.qg[i].shape for i in node.inputs]
+            where = f"operator {node.name} ({node.op})"
+            if node.op == "Conv2D" and (ins[0][3] != node.attrs["groups"] * ins[1][3] or ins[1][0] % node.attrs["groups"]):
+                raise ModelFormatError(f"{where}: weights {list(ins[1])} do not fit an input of {ins[0][3]} channels",
+                                       where=self.path, hint=CORRUPT)
+            if node.op == "FullyConnected" and (ins[0][1] != ins[1][1] or ins[2][0] != ins[1][0]):
+                raise ModelFormatError(f"{where}: weights {list(ins[1])} do not fit the input {list(ins[0])}",
+                                       where=self.path, hint=CORRUPT)
+            try:
+                want = output_shapes(node, ins)[0]
+            except EdgecError as e:
+                raise ModelFormatError(f"{where}: {e}", where=self.path, hint=CORRUPT) from None
+            got = self.qg[node.outputs[0]].shape
+            if tuple(want) != tuple(got):
+                raise ModelFormatError(f"{where}: the file says its output is {list(got)}, its inputs give {list(want)}",
+                                       where=self.path, hint=CORRUPT)
+
+    def _conv(self, ins, outs, opt, depthwise: bool):
+        t = self.tensors
+        x, o = t[ins[0]], t[outs[0]]
+        w = t[ins[1]].data
+        _, in_h, in_w, in_c = x.shape
+        _, out_h, out_w, out_c = o.shape
+        if depthwise:                       # [1, kh, kw, C*m] -> [C*m, kh, kw, 1], groups = C
+            w_int = np.ascontiguousarray(np.transpose(w, (3, 1, 2, 0)))
+            groups = in_c
+        else:                               # OHWI already; grouped conv when the filter is shallower
+            w_int = np.ascontiguousarray(w)
+            groups = in_c // w.shape[3]
+        kh, kw = w_int.shape[1:3]
+        (sh, sw), (dh, dw) = opt["stride"], opt["dilation"]
+        if opt["padding"] == 0:
+            pt, pb = same_padding(in_h, out_h, kh, sh, dh)
+            pl, pr = same_padding(in_w, out_w, kw, sw, dw)
+        else:
+            pt = pl = 0
+            pb = max(0, (out_h - 1) * sh + (kh - 1) * dh + 1 - in_h)
+            pr = max(0, (out_w - 1) * sw + (kw - 1) * dw + 1 - in_w)
+        s_in, zp_in = self.qparams(ins[0])
+        s_out, zp_out = self.qparams(outs[0])
+        wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, w_int, out_c)
+        mult, shift = conv_multipliers(s_in, s_w, s_out)
+        lo, hi = activation_range(opt["act"], s_out, zp_out)
+        fattrs = {"strides": (sh, sw), "dilations": (dh, dw), "pads": (pt, pl, pb, pr), "groups": groups,
+                  "act": ACTIVATIONS[opt["act"]]}
+        self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs,
+                  dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
+
+    def op_CONV_2D(self, ins, outs, opt):
+        self._conv(ins, outs, opt, depthwise=False)
+
+    def op_DEPTHWISE_CONV_2D(self, ins, outs, opt):
+        self._conv(ins, outs, opt, depthwise=True)
+
+    def op_FULLY_CONNECTED(self, ins, outs, opt):
+        t = self.tensors
+        w = t[ins[1]].data
+        m, k = w.shape
+        x = self.act(ins[0])
+        if len(t[ins[0]].shape) != 2 or t[ins[0]].shape[-1] != k:          # TFLite flattens to [-1, K]
+            flat = self.extra_act(f"{x}_flat", (int(np.prod(t[ins[0]].shape)) // k, k), ins[0])
+            self.node("Reshape", flat, [x], [flat], {"shape": self.qg[flat].shape}, {})
+            x = flat
+        n = self.qg[x].shape[0]
+        s_in, zp_in = self.qparams(ins[0])
+        s_out, zp_out = self.qparams(outs[0])
+        wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, np.ascontiguousarray(w), m)
+        mult, shift = conv_multipliers(s_in, s_w, s_out)
+        lo, hi = activation_range(opt["act"], s_out, zp_out)
+        y = self.act(outs[0])
+        direct = tuple(t[outs[0]].shape) == (n, m)
+        fc_out = y if direct else self.extra_act(f"{y}_2d", (n, m), outs[0])
+        self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]},
+                  dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
+        if not direct:                                                      # keep_num_dims
+            self.node("Reshape", f"{y}_keep_dims", [fc_out], [y], {"shape": tuple(t[outs[0]].shape)}, {})
+
+    def _pool(self, op, ins, outs, opt):
+        t = self.tensors
+        _, in_h, in_w, _ = t[ins[0]].shape
+        _, out_h, out_w, _ = t[outs[0]].shape
+        (kh, kw), (sh, sw) = opt["filter"], opt["stride"]
+        if opt["padding"] == 0:
+            pt, pb = same_padding(in_h, out_h, kh, sh, 1)
+            pl, pr = same_padding(in_w, out_w, kw, sw, 1)
+        else:
+            pt = pl = 0
+            pb = max(0, (out_h - 1) * sh + kh - in_h)
+            pr = max(0, (out_w - 1) * sw + kw - in_w)
+        s_out, zp_out = self.qparams(outs[0])
+        lo, hi = activation_range(opt["act"], s_out, zp_out)
+        self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                  {"kernel": (kh, kw), "strides": (sh, sw), "pads": (pt, pl, pb, pr), "act": ACTIVATIONS[opt["act"]]},
+                  dict(act_min=lo, act_max=hi))
+
+    def op_AVERAGE_POOL_2D(self, ins, outs, opt):
+        self._pool("AvgPool2D", ins, outs, opt)
+
+    def op_MAX_POOL_2D(self, ins, outs, opt):
+        self._pool("MaxPool2D", ins, outs, opt)
+
+    def op_RESHAPE(self, ins, outs, opt):
+        shape = tuple(self.tensors[outs[0]].shape)
+        self.node("Reshape", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"shape": shape}, {})
+
+    op_SQUEEZE = op_RESHAPE
+
+    def op_SOFTMAX(self, ins, outs, opt):
+        s_in, _ = self.qparams(ins[0])
+        beta = opt.get("beta", 1.0)
+        m, ls, dmin = softmax_tflm_params(s_in, beta)
+        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {},
+                  dict(mode="tflm", beta=beta, input_multiplier=m, input_left_shift=ls, diff_min=dmin,
+                       exp_table=softmax_tflm_exp_table(s_in, beta)))
+
+    def op_ADD(self, ins, outs, opt):
+        names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
+        (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
+        s_out, zp_out = self.qparams(outs[0])
+        lo, hi = activation_range(opt["act"], s_out, zp_out)
+        self.node("Add", outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]},
+                  dict(add_params(sa, sb, s_out), a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
+
+
+def import_tflite(path: str) -> tuple[Graph, Graph]:
+    """(dequantized float twin, int8 graph) of a fully-integer .tflite.  The int8 graph carries every
+    kernel parameter (meta["quantized"]), ready for planning: it skips calibrate and quantize."""
+    return _Importer(path).run()

@@ -1,0 +1,294 @@
+"""Pre-quantized TFLite int8 models imported with their own scales, bit-exact with TensorFlow Lite Micro.
+
+The four MLPerf Tiny reference int8 models (KWS DS-CNN, VWW MobileNetV1, ResNet-8, AD autoencoder) are
+built for cortex-m4 straight from their .tflite (no calibration), and the generated C is held against
+TFLite Micro's own output (the `tflite-micro` package's host interpreter, reference kernels) on the
+shared real inputs, extra real crops and 100 random int8 inputs each on the host, and on the real
+inputs plus random ones in QEMU's Cortex-M4.  Every intermediate tensor of edgec's integer reference is
+also compared with TFLM's (kPreserveAllTensors), so a saturated softmax cannot hide a difference
+upstream.  Single-op models written with tests/tflite_writer.py reach the importer's other branches
+(SAME padding with odd sizes, depth multiplier, max pool, broadcast Add with a constant, implicit
+flatten) and the errors (float model, float I/O, unsupported ops, corrupt files)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tflite_micro.python.tflite_micro import runtime
+
+from conftest import DATA, data, extra, require
+from tflite_writer import Model
+
+from edgec import reference
+from edgec.build import build
+from edgec.errors import ModelFormatError, UnsupportedOpError
+from edgec.importers.tflite import _Importer, import_tflite
+from edgec.verify import Built
+
+#: model file -> real inputs (float, in the model's input layout): the shared ones first, then extra real crops
+MODELS = {
+    "kws": ("kws_ref_model.tflite", lambda: data("kws_input_float_dequant.npy"), lambda: extra("kws_shift")),
+    "vww": ("vww_96_int8.tflite", lambda: data("vww_input_float_0to1_NHWC.npy"), lambda: extra("vww_crops") / np.float32(255)),
+    "resnet": ("pretrainedResnet_quant.tflite", lambda: data("ic_input_float_0to255_NHWC.npy"),
+               lambda: extra("ic_crops").astype(np.float32)),
+    "ad01": ("ad01_int8.tflite", lambda: data("ad_inputs_float_x640.npy"), lambda: np.zeros((0, 640), np.float32)),
+}
+RANDOM_HOST, RANDOM_M4, EXTRA_M4 = 100, 20, 24
+
+
+def tflm_run(model_bytes: bytes, q_in: np.ndarray) -> np.ndarray:
+    it = runtime.Interpreter.from_bytes(model_bytes)
+    outs = []
+    for x in q_in:
+        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
+        it.invoke()
+        outs.append(it.get_output(0).copy())
+    return np.stack(outs)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """name -> (Built, .tflite bytes, real int8 inputs, extra real int8 inputs); built once for cortex-m4."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            fname, real, more = MODELS[name]
+            out = tmp_path_factory.mktemp(name) / "out"
+            report = build(str(DATA / fname), "cortex-m4", str(out))
+            assert report["calibration_samples"] == 0 and report["quantization"] == "from the .tflite file"
+            b = Built(str(out))
+            def q(xs):
+                return b.quantize_input(xs.reshape((len(xs),) + tuple(b.input_shape)))
+            cache[name] = (b, (DATA / fname).read_bytes(), q(real()), q(more()))
+        return cache[name]
+    return get
+
+
+def random_inputs(built, n, seed):
+    return np.random.default_rng(seed).integers(-128, 128, (n,) + tuple(built.input_shape)).astype(np.int8)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_host_c_equals_tflite_micro(models, name):
+    require("cc")
+    built, model, real, more = models(name)
+    q_in = np.concatenate([real, more, random_inputs(built, RANDOM_HOST, 1)])
+    want = tflm_run(model, q_in).reshape((len(q_in),) + tuple(built.output_shape))
+    got, _ = built.execute("host", q_in)
+    diff = (got != want).reshape(len(q_in), -1).any(axis=1)
+    assert not diff.any(), f"{name}: {int(diff.sum())} of {len(q_in)} samples differ from TFLM (first {int(np.argmax(diff))})"
+    n = len(real) + len(more)                                   # the numpy twin too, on the real inputs
+    assert np.array_equal(reference.run_batch(built.int_graph, q_in[:n]), want[:n])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_cortex_m4_c_equals_tflite_micro(models, name):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    built, model, real, more = models(name)
+    q_in = np.concatenate([real, more[:EXTRA_M4], random_inputs(built, RANDOM_M4, 2)])
+    want = tflm_run(model, q_in).reshape((len(q_in),) + tuple(built.output_shape))
+    got, ex = built.execute("cortex-m4", q_in)
+    assert np.array_equal(got, want), f"{name}: {int((got != want).any(axis=-1).sum())} samples differ from TFLM on M4"
+    assert not ex.float_helpers                                         # no soft-float helper linked
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_layer_equals_tflite_micro(models, name):
+    """edgec's integer reference against TFLM's own intermediate tensors, layer by layer."""
+    built, model, real, _ = models(name)
+    imp = _Importer(str(DATA / MODELS[name][0]))
+    _, q = imp.run()
+    index = {v: k for k, v in imp.names.items()}
+    it = runtime.Interpreter.from_bytes(model, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    compared, xs = 0, np.concatenate([real[:2], random_inputs(built, 3, 3)])
+    for x in xs:
+        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
+        it.invoke()
+        env = reference.run(q, x, keep_all=True)
+        for node in q.nodes:
+            t = node.outputs[0]
+            if t in index:
+                want = it.GetTensor(index[t], 0)["tensor_data"]
+                assert np.array_equal(env[t], want.reshape(env[t].shape)), f"{name}: layer {node.name} differs"
+                compared += 1
+    assert compared == len(xs) * len(q.nodes)
+
+
+def test_cli_build_without_calibration_and_verify(tmp_path):
+    require("cc")
+    cli = [sys.executable, "-m", "edgec.cli.main"]
+    np.save(tmp_path / "x.npy", np.concatenate([data("kws_input_float_dequant.npy"), extra("kws_shift")[:5]]))
+    r = subprocess.run(cli + ["build", str(DATA / "kws_ref_model.tflite"), "--target", "cortex-m4", "-o", str(tmp_path / "out")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["input"]["zero_point"] == 83 and report["output"]["scale"] == 1 / 256
+    assert "Softmax" in (tmp_path / "out" / "model.c").read_text() and "edgec_softmax_tflm_s8" in \
+        (tmp_path / "out" / "model.c").read_text()
+    r = subprocess.run(cli + ["verify", str(tmp_path / "out"), "--on", "host", "--input", str(tmp_path / "x.npy"), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["bit_exact"] and res["samples"] == 6
+    assert res["float_agreement"]["top1_agreement"] == 1.0     # against the dequantized float twin
+
+
+# ---------------------------------------------------------------------------------------------
+# single-op and small models written here, against TFLM
+
+
+def _q(m, name, shape, scale, zp):
+    return m.tensor(name, shape, scale=scale, zp=zp)
+
+
+def _weights(m, name, shape, rng, axis, channels):
+    w = rng.integers(-127, 128, shape).astype(np.int8)
+    return m.tensor(name, shape, data=w, scale=rng.uniform(0.002, 0.02, channels), axis=axis)
+
+
+def _bias(m, name, n, rng):
+    return m.tensor(name, (n,), np.int32, data=rng.integers(-3000, 3000, n))
+
+
+def zoo_model(rng) -> bytes:
+    """conv (SAME, stride 2, odd sizes, RELU6) -> depthwise (x2, SAME, dilation 2) -> max pool (SAME 3x3/2)
+    -> Add of a broadcast int8 constant (RELU) -> avg pool (SAME 2x2/1: padding out of the count)
+    -> FC on the 4-D tensor (implicit flatten) -> reshape -> softmax."""
+    m = Model()
+    x = _q(m, "x", (1, 9, 7, 3), 0.05, 7)
+    c1 = _q(m, "c1", (1, 5, 4, 6), 0.08, -20)
+    m.op("CONV_2D", [x, _weights(m, "w1", (6, 3, 3, 3), rng, 0, 6), _bias(m, "b1", 6, rng)], [c1],
+         padding=0, stride_h=2, stride_w=2, dilation_h=1, dilation_w=1, act=3)
+    d1 = _q(m, "d1", (1, 5, 4, 12), 0.06, 5)
+    m.op("DEPTHWISE_CONV_2D", [c1, _weights(m, "w2", (1, 3, 3, 12), rng, 3, 12), _bias(m, "b2", 12, rng)], [d1],
+         padding=0, stride_h=1, stride_w=1, dilation_h=2, dilation_w=2, depth_multiplier=2, act=0)
+    p1 = _q(m, "p1", (1, 3, 2, 12), 0.06, 5)
+    m.op("MAX_POOL_2D", [d1], [p1], padding=0, stride_h=2, stride_w=2, filter_h=3, filter_w=3, act=0)
+    k = m.tensor("k", (1, 1, 1, 12), data=rng.integers(-128, 128, (1, 1, 1, 12)), scale=0.03, zp=-3)
+    a1 = _q(m, "a1", (1, 3, 2, 12), 0.07, -128)
+    m.op("ADD", [p1, k], [a1], act=1)
+    p2 = _q(m, "p2", (1, 3, 2, 12), 0.07, -128)
+    m.op("AVERAGE_POOL_2D", [a1], [p2], padding=0, stride_h=1, stride_w=1, filter_h=2, filter_w=2, act=0)
+    f1 = _q(m, "f1", (1, 10), 0.25, 3)
+    m.op("FULLY_CONNECTED", [p2, _weights(m, "w3", (10, 72), rng, 0, 1), _bias(m, "b3", 10, rng)], [f1], act=0)
+    shape = m.tensor("shape", (2,), np.int32, data=[1, 10])
+    r1 = _q(m, "r1", (1, 10), 0.25, 3)
+    m.op("RESHAPE", [f1, shape], [r1], new_shape=[1, 10])
+    y = _q(m, "y", (1, 10), 1 / 256, -128)
+    m.op("SOFTMAX", [r1], [y], beta=1.0)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+def test_small_model_with_other_branches_equals_tflite_micro(tmp_path):
+    require("cc")
+    rng = np.random.default_rng(7)
+    model = zoo_model(rng)
+    (tmp_path / "zoo.tflite").write_bytes(model)
+    build(str(tmp_path / "zoo.tflite"), "host", str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    q_in = random_inputs(built, 100, 8)
+    want = tflm_run(model, q_in).reshape((len(q_in),) + tuple(built.output_shape))
+    assert len(np.unique(want)) > 20                                     # not a saturated softmax
+    assert np.array_equal(reference.run_batch(built.int_graph, q_in), want)
+    got, _ = built.execute("host", q_in)
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 0.003, 0.0625, 0.5847029, 1.0, 4.0, 30.0])
+@pytest.mark.parametrize("cols", [1, 3, 12, 256])
+def test_softmax_equals_tflite_micro(tmp_path, scale, cols):
+    """The compile-time exp table and the run-time reciprocal against TFLM's softmax, over scales where
+    every exp is ~1 (tiny) to where differences fall below diff_min (large)."""
+    rng = np.random.default_rng(cols)
+    m = Model()
+    x, y = _q(m, "x", (4, cols), scale, 11), _q(m, "y", (4, cols), 1 / 256, -128)
+    m.op("SOFTMAX", [x], [y], beta=1.0)
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "s.tflite").write_bytes(m.bytes())
+    _, q = import_tflite(str(tmp_path / "s.tflite"))
+    spreads = rng.integers(0, 256, 40)
+    q_in = np.stack([rng.integers(-128, -127 + s, (4, cols)) + rng.integers(0, 256 - s) for s in spreads]).astype(np.int8)
+    assert np.array_equal(reference.run_batch(q, q_in), tflm_run(m.bytes(), q_in))
+
+
+# ---------------------------------------------------------------------------------------------
+# errors
+
+
+def _fc_model(dtype_x=np.int8, weights_float=False, io_float=False, extra_ops=()):
+    m = Model()
+    if weights_float:
+        x, y = m.tensor("x", (1, 4), np.float32), m.tensor("y", (1, 2), np.float32)
+        m.op("FULLY_CONNECTED", [x, m.tensor("w", (2, 4), np.float32, data=np.ones((2, 4))),
+                                 m.tensor("b", (2,), np.float32, data=np.zeros(2))], [y], act=0)
+        m.inputs, m.outputs = [x], [y]
+        return m
+    x = m.tensor("x", (1, 4), scale=0.1, zp=0)
+    w = m.tensor("w", (2, 4), data=np.ones((2, 4)), scale=0.01)
+    y = m.tensor("y", (1, 2), scale=0.1, zp=0)
+    m.op("FULLY_CONNECTED", [x, w, m.tensor("b", (2,), np.int32, data=np.zeros(2))], [y], act=0)
+    first, last = x, y
+    for k, op in enumerate(extra_ops):
+        nxt = m.tensor(f"e{k}", (1, 2), scale=0.1, zp=0)
+        m.op(op, [last], [nxt])
+        last = nxt
+    if io_float:
+        xf, yf = m.tensor("xf", (1, 4), np.float32), m.tensor("yf", (1, 2), np.float32)
+        m.ops.insert(0, ("QUANTIZE", [xf], [x], {}))                 # operators are listed in execution order
+        m.op("DEQUANTIZE", [last], [yf])
+        first, last = xf, yf
+    m.inputs, m.outputs = [first], [last]
+    return m
+
+
+def _write(tmp_path, m, name="m.tflite"):
+    p = tmp_path / name
+    p.write_bytes(m.bytes())
+    return str(p)
+
+
+def test_float_tflite_is_refused_with_a_hint(tmp_path):
+    with pytest.raises(UnsupportedOpError) as e:
+        import_tflite(_write(tmp_path, _fc_model(weights_float=True)))
+    assert "float (not quantized)" in str(e.value) and "--calibration" in str(e.value)
+    m = _fc_model()
+    m.tensors[m.inputs[0]] = ("x", (1, 4), np.dtype(np.float32), None, None, None, 0)   # float input, no QUANTIZE
+    with pytest.raises(UnsupportedOpError) as e:
+        import_tflite(_write(tmp_path, m))
+    assert "input or output is float" in str(e.value) and "tf.int8" in str(e.value)
+
+
+def test_float_io_edges_are_dropped_and_the_float_results_equal_tflite_micro(tmp_path):
+    """QUANTIZE first / DEQUANTIZE last (a model converted without int8 I/O types): the C takes and gives
+    int8, and quantizing / dequantizing as verify and run do gives TFLM's float outputs exactly."""
+    require("cc")
+    m = _fc_model(io_float=True)
+    build(_write(tmp_path, m), "host", str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    assert built.int_graph.meta["float_edges_dropped"] == ["input", "output"]
+    xs = np.random.default_rng(4).normal(0, 5, (50, 1, 4)).astype(np.float32)
+    got, _ = built.execute("host", built.quantize_input(xs))
+    want = tflm_run(m.bytes(), xs)
+    assert np.array_equal(built.dequantize_output(got), want.reshape(got.shape))
+
+
+def test_unsupported_ops_are_all_named_in_one_error(tmp_path):
+    with pytest.raises(UnsupportedOpError) as e:
+        import_tflite(_write(tmp_path, _fc_model(extra_ops=("LOGISTIC", "TANH", "LOGISTIC"))))
+    msg = str(e.value)
+    assert "LOGISTIC (2x" in msg and "TANH (1x" in msg and "FULLY_CONNECTED" in msg   # the hint lists what is supported
+
+
+def test_corrupt_files_give_one_line_errors(tmp_path):
+    good = (DATA / "kws_ref_model.tflite").read_bytes()
+    for name, blob in [("junk.tflite", b"\x00" * 64), ("cut.tflite", good[:3000]), ("empty.tflite", b"")]:
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises((ModelFormatError, UnsupportedOpError)):
+            import_tflite(str(tmp_path / name))
+    r = subprocess.run([sys.executable, "-m", "edgec.cli.main", "build", str(tmp_path / "cut.tflite"), "--target", "host",
+                        "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if ln.startswith("edgec: error")]) == 1, r.stderr

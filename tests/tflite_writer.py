@@ -1,0 +1,146 @@
+"""Write small .tflite flatbuffers for tests, with the `tflite` package's generated builders (no TensorFlow).
+
+`Model` collects tensors (with data and int8 quantization) and operators; `bytes()` gives the
+flatbuffer.  TFLite Micro runs what this writes, so single-op models check the importer's
+branches that the four MLPerf Tiny models do not reach, against TFLM itself."""
+from __future__ import annotations
+
+import flatbuffers
+import numpy as np
+import tflite
+
+TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.uint8): 3, np.dtype(np.int8): 9,
+         np.dtype(np.int16): 7}
+OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+           "FULLY_CONNECTED": "FullyConnectedOptions", "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
+           "ADD": "AddOptions", "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "MEAN": "ReducerOptions",
+           "LOGISTIC": None, "QUANTIZE": None, "DEQUANTIZE": None, "TANH": None}
+
+
+class Model:
+    def __init__(self):
+        self.tensors = []          # (name, shape, dtype, data, scale, zp, axis)
+        self.ops = []              # (opname, inputs, outputs, options)
+        self.inputs, self.outputs = [], []
+
+    def tensor(self, name, shape, dtype=np.int8, data=None, scale=None, zp=None, axis=0):
+        if data is not None:
+            data = np.asarray(data, dtype=dtype)
+            shape = data.shape
+        if scale is not None:
+            scale = np.atleast_1d(np.asarray(scale, np.float32))
+            zp = np.atleast_1d(np.asarray(0 if zp is None else zp, np.int64))
+            if zp.size == 1 and scale.size > 1:
+                zp = np.zeros(scale.size, np.int64)
+        self.tensors.append((name, tuple(shape), np.dtype(dtype), data, scale, zp, axis))
+        return len(self.tensors) - 1
+
+    def op(self, name, inputs, outputs, **options):
+        self.ops.append((name, list(inputs), list(outputs), options))
+
+    # -- serialization -------------------------------------------------------------------------
+    def bytes(self) -> bytes:
+        b = flatbuffers.Builder(1024)
+        codes = sorted({name for name, *_ in self.ops})
+        code_of = {n: i for i, n in enumerate(codes)}
+
+        def ivec(values, dtype=np.int32):
+            return b.CreateNumpyVector(np.asarray(values, dtype))
+
+        buffers = [None]                 # buffer 0: the empty one
+        for t in self.tensors:
+            buffers.append(t[3])
+        buf_offsets = []
+        for data in buffers:
+            vec = b.CreateNumpyVector(np.frombuffer(data.tobytes(), np.uint8)) if data is not None else None
+            tflite.BufferStart(b)
+            if vec is not None:
+                tflite.BufferAddData(b, vec)
+            buf_offsets.append(tflite.BufferEnd(b))
+        tensor_offsets = []
+        for k, (name, shape, dtype, data, scale, zp, axis) in enumerate(self.tensors):
+            name_off = b.CreateString(name)
+            shape_off = ivec(shape)
+            q_off = None
+            if scale is not None:
+                s_off, z_off = b.CreateNumpyVector(scale), b.CreateNumpyVector(zp.astype(np.int64))
+                tflite.QuantizationParametersStart(b)
+                tflite.QuantizationParametersAddScale(b, s_off)
+                tflite.QuantizationParametersAddZeroPoint(b, z_off)
+                tflite.QuantizationParametersAddQuantizedDimension(b, axis)
+                q_off = tflite.QuantizationParametersEnd(b)
+            tflite.TensorStart(b)
+            tflite.TensorAddShape(b, shape_off)
+            tflite.TensorAddType(b, TYPES[dtype])
+            tflite.TensorAddBuffer(b, k + 1)
+            tflite.TensorAddName(b, name_off)
+            if q_off is not None:
+                tflite.TensorAddQuantization(b, q_off)
+            tensor_offsets.append(tflite.TensorEnd(b))
+        op_offsets = []
+        for name, ins, outs, opt in self.ops:
+            opt_off, opt_type = self._options(b, name, opt)
+            in_off, out_off = ivec(ins), ivec(outs)
+            tflite.OperatorStart(b)
+            tflite.OperatorAddOpcodeIndex(b, code_of[name])
+            tflite.OperatorAddInputs(b, in_off)
+            tflite.OperatorAddOutputs(b, out_off)
+            if opt_off is not None:
+                tflite.OperatorAddBuiltinOptionsType(b, opt_type)
+                tflite.OperatorAddBuiltinOptions(b, opt_off)
+            op_offsets.append(tflite.OperatorEnd(b))
+
+        def table_vec(offsets):
+            b.StartVector(4, len(offsets), 4)
+            for o in reversed(offsets):
+                b.PrependUOffsetTRelative(o)
+            return b.EndVector()
+        t_vec, o_vec = table_vec(tensor_offsets), table_vec(op_offsets)
+        in_vec, out_vec = ivec(self.inputs), ivec(self.outputs)
+        sg_name = b.CreateString("main")
+        tflite.SubGraphStart(b)
+        tflite.SubGraphAddTensors(b, t_vec)
+        tflite.SubGraphAddInputs(b, in_vec)
+        tflite.SubGraphAddOutputs(b, out_vec)
+        tflite.SubGraphAddOperators(b, o_vec)
+        tflite.SubGraphAddName(b, sg_name)
+        sg = tflite.SubGraphEnd(b)
+        code_offsets = []
+        for n in codes:
+            code = getattr(tflite.BuiltinOperator, n)
+            tflite.OperatorCodeStart(b)
+            tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+            tflite.OperatorCodeAddBuiltinCode(b, code)
+            tflite.OperatorCodeAddVersion(b, 1)
+            code_offsets.append(tflite.OperatorCodeEnd(b))
+        codes_vec, sg_vec, bufs_vec = table_vec(code_offsets), table_vec([sg]), table_vec(buf_offsets)
+        desc = b.CreateString("edgec test model")
+        tflite.ModelStart(b)
+        tflite.ModelAddVersion(b, 3)
+        tflite.ModelAddOperatorCodes(b, codes_vec)
+        tflite.ModelAddSubgraphs(b, sg_vec)
+        tflite.ModelAddDescription(b, desc)
+        tflite.ModelAddBuffers(b, bufs_vec)
+        b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+    @staticmethod
+    def _options(b, name, opt):
+        kind = OPTIONS.get(name)
+        if kind is None:
+            return None, 0
+        if name == "RESHAPE":
+            shape_off = b.CreateNumpyVector(np.asarray(opt.get("new_shape", []), np.int32))
+            tflite.ReshapeOptionsStart(b)
+            tflite.ReshapeOptionsAddNewShape(b, shape_off)
+            return tflite.ReshapeOptionsEnd(b), tflite.BuiltinOptions.ReshapeOptions
+        start, end = getattr(tflite, kind + "Start"), getattr(tflite, kind + "End")
+        start(b)
+        fields = {"padding": "Padding", "stride_h": "StrideH", "stride_w": "StrideW", "dilation_h": "DilationHFactor",
+                  "dilation_w": "DilationWFactor", "act": "FusedActivationFunction", "filter_h": "FilterHeight",
+                  "filter_w": "FilterWidth", "depth_multiplier": "DepthMultiplier", "beta": "Beta",
+                  "keep_num_dims": "KeepNumDims", "keep_dims": "KeepDims"}
+        for key, value in opt.items():
+            if key in fields:
+                getattr(tflite, f"{kind}Add{fields[key]}")(b, value)
+        return end(b), getattr(tflite.BuiltinOptions, kind)
