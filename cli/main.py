@@ -174,6 +174,8 @@ def version():
 
 from edgec.cli.fleet_cmd import register as _register_fleet_commands  # noqa: E402  keygen, package, fleet, cloud
 _register_fleet_commands(app)
+from edgec.cli.agent_cmd import register as _register_agent_commands  # noqa: E402  agent, monitor, dashboard
+_register_agent_commands(app)
 
 
 def main(argv: List[str] | None = None) -> int:

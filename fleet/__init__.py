@@ -8,5 +8,7 @@
   the device-side routes moto lacks (IoT Jobs data plane, the mTLS credential provider).
 - `device`: the device's side, from its credential bundle: credentials by certificate, boto3
   clients, a job's package fetched and checked (what an agent builds on).
+- `monitor`, `dashboard`: drift of the captured data against the calibration data, and the fleet's
+  web page (devices, versions, heartbeats from the agent's shadow, jobs, drift charts).
 Nothing here imports boto3 or moto until a command needs it, so `edgec --help` stays fast.
 """

@@ -1,0 +1,319 @@
+"""The models an agent serves: signed packages checked, their shared libraries loaded, a RAM budget.
+
+`ModelStore.load(url, name)` accepts a package (.tar.gz) or an unpacked package directory only when
+the manifest's signature is by one of the trusted keys and every file matches its sha256 (the same
+checks as `edgec package verify`, fleet/package.py), the package's device target is this machine's,
+and the model fits the RAM budget beside the models already loaded.  The library that runs is the
+one whose bytes were verified: they are written to a private file, dlopen'ed, and the file removed,
+so nothing can swap it between the check and the load, and two loads of one package never share
+the library's static arena.
+
+A model counts arena + I/O + weight bytes against the budget (the arena and the weights of the
+library are both resident on a Linux device).  Calls into one model are serialized (the generated
+run function is not reentrant: one static arena); different models run in parallel (ctypes drops
+the GIL during the call).  Replacing a model (`replace=True`, what a rollout does) loads the new
+version beside the old one, switches the name over in one step and closes the old library once
+its in-flight call has returned: a request never sees a missing model.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from edgec.errors import EdgecError
+from edgec.fixedpoint import round_half_away
+from edgec.fleet import package as pkg
+from edgec.fleet import signing
+from edgec.fleet.hostlib import host_device_target
+from edgec.fleet.signing import SignatureError
+
+
+class AgentError(EdgecError):
+    """An error with the gRPC status code the retired agent used for it (FLEET.md)."""
+
+    def __init__(self, code: str, message: str, **kw):
+        super().__init__(message, **kw)
+        self.code = code
+
+
+#: DataType values of agent.proto that Predict accepts, with their numpy dtypes.
+FLOAT32, INT8 = 5, 7
+DTYPES = {FLOAT32: np.dtype("<f4"), INT8: np.dtype("i1")}
+DTYPE_NAMES = {0: "UINT8", 1: "INT16", 2: "INT32", 3: "INT64", 4: "FLOAT16", 5: "FLOAT32", 6: "FLOAT64", 7: "INT8"}
+
+
+def quantize(x, scale: float, zero_point: int) -> np.ndarray:
+    """float -> int8 exactly as `edgec run` does (passes.quantize.quantize_values)."""
+    return np.clip(round_half_away(np.asarray(x, np.float64) / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def check_name(name: str) -> None:
+    if not pkg.NAME_RE.match(name or "") or len(name) > 63:
+        raise AgentError("INVALID_ARGUMENT", f"model name '{name}' does not match ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+
+
+def load_trusted_keys(directory: Path) -> dict:
+    """{key id: public key} of every *.pub / *.pem public key in the directory."""
+    keys = {}
+    for f in sorted(directory.glob("*")):
+        if f.suffix in (".pub", ".pem") and f.is_file():
+            try:
+                k = signing.load_public(str(f))
+            except EdgecError:
+                continue
+            keys[signing.key_id(k)] = k
+    return keys
+
+
+def read_package(url: str) -> tuple[dict, str]:
+    """{archive path: bytes} of a package file or an unpacked package directory, and its local path."""
+    path = url[len("file://"):] if url.startswith("file://") else url
+    p = Path(path)
+    if p.is_file():
+        return pkg.read_members(p.read_bytes(), path), str(p.resolve())
+    if p.is_dir():
+        members = {}
+        for f in sorted(p.rglob("*")):
+            rel = f.relative_to(p).as_posix()
+            if f.is_symlink():
+                raise AgentError("FAILED_PRECONDITION", f"{rel} is a symbolic link", where=path)
+            if f.is_file():
+                members[rel] = f.read_bytes()
+        return members, str(p.resolve())
+    raise AgentError("NOT_FOUND", "no package file or directory here", where=path)
+
+
+class Model:
+    """One loaded package: its manifest and its library's run function."""
+
+    def __init__(self, name: str, url: str, manifest: dict, key_id: str, lib_bytes: bytes, lib_dir: Path):
+        self.name, self.url, self.manifest, self.key_id = name, url, manifest, key_id
+        self.version = manifest["version"]
+        self.manifest_sha256 = manifest.get("_sha256", "")
+        (inp,), (out,) = manifest["inputs"], manifest["outputs"]
+        self.input, self.output = inp, out
+        self.in_bytes, self.out_bytes = int(np.prod(inp["shape"])), int(np.prod(out["shape"]))
+        mem = manifest.get("memory", {})
+        self.ram_bytes = sum(int(mem.get(k) or 0) for k in ("arena_bytes", "io_bytes", "weight_bytes"))
+        self.lock = threading.Lock()
+        self.closed = False
+        self.inferences = 0
+        self.latencies = deque(maxlen=2048)          # seconds, of the latest Predict calls
+        lib_dir.mkdir(parents=True, exist_ok=True)
+        so = lib_dir / f"{name}-{self.version}-{uuid.uuid4().hex[:12]}.so"
+        fd = os.open(so, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+        with os.fdopen(fd, "wb") as f:
+            f.write(lib_bytes)
+        try:
+            self._lib = ctypes.CDLL(str(so))
+            self._run = getattr(self._lib, manifest["entry"])
+        except (OSError, AttributeError) as e:
+            raise AgentError("FAILED_PRECONDITION", f"cannot load its library: {e}", where=url) from None
+        finally:
+            so.unlink()
+        self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        self._run.restype = ctypes.c_int
+        self._in = ctypes.create_string_buffer(self.in_bytes)
+        self._out = ctypes.create_string_buffer(self.out_bytes)
+
+    # ---- tensors ---------------------------------------------------------------------------
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        return quantize(x, self.input["scale"], self.input["zero_point"])
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        s, zp = self.output["scale"], self.output["zero_point"]
+        return ((q.astype(np.float64) - zp) * s).astype(np.float32)
+
+    def run_int8(self, q_in: bytes) -> bytes:
+        """One inference on raw int8 bytes; the caller holds no lock (this takes the model's)."""
+        with self.lock:
+            if self.closed:
+                raise _Closed()
+            t0 = time.perf_counter()
+            ctypes.memmove(self._in, q_in, self.in_bytes)
+            rc = self._run(self._in, self._out)
+            out = self._out.raw
+            self.latencies.append(time.perf_counter() - t0)
+            self.inferences += 1
+        if rc != 0:
+            raise AgentError("INTERNAL", f"{self.manifest['entry']} returned {rc}")
+        return out
+
+    def close(self) -> None:
+        """Wait for the call in flight, then unload the library."""
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            handle = self._lib._handle
+            self._run = self._lib = None
+        try:
+            import _ctypes
+            _ctypes.dlclose(handle)
+        except (ImportError, OSError):
+            pass
+
+    def stats(self) -> dict:
+        lat = sorted(self.latencies)
+        pct = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3, 3)) if lat else (lambda p: None)
+        return {"name": self.name, "version": self.version, "inferences": self.inferences, "ram_bytes": self.ram_bytes,
+                "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99)}}
+
+    def describe(self) -> dict:
+        return {"name": self.name, "url": self.url, "version": self.version, "model": self.manifest.get("model"),
+                "target": self.manifest.get("target"), "device_target": self.manifest.get("device_target"),
+                "key_id": self.key_id, "package_sha256": self.manifest_sha256, "ram_bytes": self.ram_bytes,
+                "inference_count": self.inferences, "inputs": [self.input], "outputs": [self.output]}
+
+
+class _Closed(Exception):
+    """The model was replaced or unloaded between lookup and call: look it up again."""
+
+
+class ModelStore:
+    def __init__(self, trusted_keys: dict, ram_budget: int | None, lib_dir: Path, state_file: Path | None = None,
+                 device_target: str | None = None):
+        self.keys, self.budget, self.lib_dir, self.state_file = trusted_keys, ram_budget, lib_dir, state_file
+        self.device_target = device_target or host_device_target()
+        self.models: dict[str, Model] = {}
+        self.lock = threading.RLock()            # guards the name -> model map (never held during inference)
+        self.loading: set[str] = set()
+
+    # ---- loading -------------------------------------------------------------------------
+    def _verify(self, url: str) -> tuple[dict, str, bytes, str]:
+        members, where = read_package(url)
+        try:
+            sig = json.loads(members.get(pkg.SIGNATURE, b"{}"))
+        except ValueError:
+            raise AgentError("FAILED_PRECONDITION", f"{pkg.SIGNATURE} is not JSON", where=url) from None
+        kid = sig.get("key_id") if isinstance(sig, dict) else None
+        if pkg.SIGNATURE in members and kid not in self.keys:
+            raise AgentError("FAILED_PRECONDITION", f"signed by key {kid}, which this device does not trust "
+                             f"(trusted: {', '.join(sorted(self.keys)) or 'none'})", where=url)
+        try:
+            manifest = pkg.check_members(members, self.keys.get(kid), url)
+        except SignatureError as e:
+            raise AgentError("FAILED_PRECONDITION", f"refused: {e}") from None
+        if manifest.get("device_target") != self.device_target:
+            raise AgentError("FAILED_PRECONDITION", f"package is built for {manifest.get('device_target')}, "
+                             f"this device is {self.device_target}", where=url)
+        lib = members.get(manifest.get("library", ""))
+        if lib is None or len(manifest.get("inputs", [])) != 1 or len(manifest.get("outputs", [])) != 1:
+            raise AgentError("FAILED_PRECONDITION", "package has no device library or not one input and one output", where=url)
+        manifest["_sha256"] = pkg.sha256(members[pkg.MANIFEST])
+        return manifest, kid, lib, where
+
+    def _usage(self, excluding: str | None = None) -> list:
+        return [(m.name, m.version, m.ram_bytes) for m in self.models.values() if m.name != excluding]
+
+    def load(self, url: str, name: str, replace: bool = False) -> Model:
+        check_name(name)
+        with self.lock:
+            if (name in self.models and not replace) or name in self.loading:
+                raise AgentError("ALREADY_EXISTS", f"a model named '{name}' is already loaded"
+                                 + (f" (version {self.models[name].version})" if name in self.models else " (loading)"))
+            self.loading.add(name)
+        try:
+            manifest, kid, lib, where = self._verify(url)
+            need = sum(int((manifest.get("memory") or {}).get(k) or 0) for k in ("arena_bytes", "io_bytes", "weight_bytes"))
+            with self.lock:
+                others = self._usage(excluding=name if replace else None)
+                used = sum(b for _, _, b in others)
+                if self.budget is not None and used + need > self.budget:
+                    what = ", ".join(f"{n} {v} {b:,} B" for n, v, b in others) or "nothing"
+                    raise AgentError("RESOURCE_EXHAUSTED", f"model '{name}' needs {need:,} B of RAM; the budget is "
+                                     f"{self.budget:,} B and {used:,} B are in use (loaded: {what})")
+            model = Model(name, where, manifest, kid, lib, self.lib_dir)
+            with self.lock:
+                old = self.models.get(name)
+                self.models[name] = model
+                self._save()
+        finally:
+            with self.lock:
+                self.loading.discard(name)
+        if old is not None:
+            old.close()
+        return model
+
+    def unload(self, name: str) -> Model:
+        with self.lock:
+            m = self.models.pop(name, None)
+            if m is None:
+                raise AgentError("NOT_FOUND", f"no model named '{name}' is loaded")
+            self._save()
+        m.close()
+        return m
+
+    def get(self, name: str) -> Model:
+        with self.lock:
+            m = self.models.get(name)
+        if m is None:
+            raise AgentError("NOT_FOUND", f"no model named '{name}' is loaded")
+        return m
+
+    def list(self) -> list:
+        with self.lock:
+            return sorted(self.models.values(), key=lambda m: m.name)
+
+    # ---- inference ------------------------------------------------------------------------
+    def predict(self, name: str, data: bytes, dtype: int, shape: list) -> tuple[Model, np.ndarray]:
+        """(model, output): float32 in -> dequantized float32 out; INT8 in -> raw int8 out."""
+        for _ in range(100):
+            m = self.get(name)
+            if dtype not in DTYPES:
+                raise AgentError("INVALID_ARGUMENT", f"tensor type {DTYPE_NAMES.get(dtype, dtype)} is not accepted by "
+                                 f"'{name}': send FLOAT32 (quantized by the agent) or INT8 (the model's own quantization)")
+            if list(shape) != list(m.input["shape"]):
+                raise AgentError("INVALID_ARGUMENT", f"tensor shape {list(shape)} does not match '{name}' input "
+                                 f"{m.input['name']} {m.input['shape']}")
+            want = m.in_bytes * DTYPES[dtype].itemsize
+            if len(data) != want:
+                raise AgentError("INVALID_ARGUMENT", f"tensor has {len(data)} bytes, {DTYPE_NAMES[dtype]} "
+                                 f"{m.input['shape']} needs {want}")
+            if dtype == FLOAT32:
+                x = np.frombuffer(data, dtype=DTYPES[FLOAT32])
+                if not np.isfinite(x).all():
+                    raise AgentError("INVALID_ARGUMENT", "tensor contains NaN or infinity")
+                q = m.quantize(x).tobytes()
+            else:
+                q = data
+            try:
+                out = np.frombuffer(m.run_int8(q), dtype=np.int8).reshape(m.output["shape"])
+            except _Closed:
+                continue                         # replaced by a new version meanwhile: use that one
+            return m, (m.dequantize(out) if dtype == FLOAT32 else out)
+        raise AgentError("UNAVAILABLE", f"model '{name}' kept being replaced; retry")
+
+    # ---- persistence -----------------------------------------------------------------------
+    def _save(self) -> None:
+        """What is loaded, so a restarted agent serves the same models (written atomically)."""
+        if self.state_file is None:
+            return
+        state = {m.name: {"url": m.url, "version": m.version} for m in self.models.values()}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        os.replace(tmp, self.state_file)
+
+    def restore(self, log) -> None:
+        if self.state_file is None or not self.state_file.is_file():
+            return
+        try:
+            state = json.loads(self.state_file.read_text())
+        except ValueError:
+            log(f"ignoring unreadable {self.state_file}")
+            return
+        for name, entry in sorted(state.items()):
+            try:
+                self.load(entry["url"], name)
+                log(f"restored {name} {entry.get('version')} from {entry['url']}")
+            except EdgecError as e:
+                log(f"could not restore {name}: {e}")
+        self._save()

@@ -1,0 +1,149 @@
+"""The agent's side of a rollout (IoT Jobs, device API) and its heartbeat (the device shadow).
+
+Poll: StartNextPendingJobExecution for this thing.  A `new_model` job's package is fetched and
+checked (fleet/device.py: the job's sha256, the manifest signature against the bundle's fleet key,
+every file's hash), unpacked to `<models>/<name>/<version>/` (written beside, then renamed into
+place), and loaded under the model's name, replacing the running version in one step (models.py):
+the old version serves until the new one is loaded, and stays if anything fails.  The execution
+is then SUCCEEDED with statusDetails {model_name, model_version, previous_version}, or FAILED with
+{reason} (what was refused, one line).  Other job types are REJECTED.
+
+Heartbeat: every `edgec_heartbeat_seconds` the agent reports its metrics (models, versions,
+inference counts, latency percentiles, RAM use, capture backlog) as the reported state of the named
+shadow `edgec-agent` of its thing; `edgec fleet status` and the dashboard read it from there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edgec.errors import EdgecError
+from edgec.fleet import package as pkg
+
+SHADOW = "edgec-agent"
+
+
+def _detail(text: str) -> str:
+    return str(text).replace("\n", " ")[:1000]          # IoT Jobs: statusDetails values are strings <= 1024
+
+
+class Rollouts:
+    def __init__(self, agent):
+        self.agent = agent
+        cfg = agent.config
+        self.poll = float(cfg.get("edgec_jobs_poll_seconds", 10))
+        self.beat = float(cfg.get("edgec_heartbeat_seconds", 30))
+        self.thing = cfg.get("edgec_thing_name", agent.device_name)
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self.threads = []
+        self._clients = {}
+        self.history = []                                # what this agent did, newest last
+
+    def start(self) -> "Rollouts":
+        for fn, period in ((self._poll_loop, self.poll), (self._beat_loop, self.beat)):
+            if period > 0:
+                t = threading.Thread(target=fn, name=fn.__name__, daemon=True)
+                t.start()
+                self.threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self.threads:
+            t.join(timeout=10)
+
+    def _client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self.agent.device.client(service)
+        return self._clients[service]
+
+    def _refresh(self) -> None:
+        self._clients.clear()
+        self.agent.device._creds = None
+
+    def _loop(self, period: float, step, what: str) -> None:
+        while not self._stop.is_set():
+            try:
+                step()
+            except Exception as e:                                  # cloud unreachable, credentials expired
+                self.agent.log(f"{what} failed, will retry: {type(e).__name__}: {str(e)[:300]}")
+                self._refresh()
+            self._stop.wait(period)
+
+    def _poll_loop(self):
+        self._loop(self.poll, self.poll_once, "job poll")
+
+    def _beat_loop(self):
+        self._loop(self.beat, self.heartbeat, "heartbeat")
+
+    # ---- jobs ------------------------------------------------------------------------------
+    def poll_once(self) -> None:
+        while not self._stop.is_set():
+            jobs = self._client("iot-jobs-data")
+            ex = jobs.start_next_pending_job_execution(thingName=self.thing, statusDetails={"agent": "edgec"}).get("execution")
+            if not ex:
+                return
+            status, details = self.execute(ex)
+            jobs.update_job_execution(thingName=self.thing, jobId=ex["jobId"], status=status, statusDetails=details,
+                                      expectedVersion=ex["versionNumber"])
+            self.history.append({"job_id": ex["jobId"], "status": status, **details})
+            self.agent.log(f"job {ex['jobId']}: {status} {details}")
+            self.heartbeat()
+
+    def execute(self, ex: dict) -> tuple[str, dict]:
+        doc = ex.get("jobDocument")
+        try:
+            doc = json.loads(doc) if isinstance(doc, str) else (doc or {})
+        except ValueError:
+            return "REJECTED", {"reason": "job document is not JSON"}
+        if doc.get("type") != "new_model":
+            return "REJECTED", {"reason": _detail(f"job type {doc.get('type')!r} is not new_model")}
+        name, version = doc.get("model_name"), doc.get("model_version")
+        previous = self.agent._version_of(name) if name else None
+        try:
+            pkg.check_name_version(name, version)
+            data, manifest = self.agent.device.fetch_package(doc)
+            if (manifest["name"], manifest["version"]) != (name, version):
+                raise EdgecError(f"package is {manifest['name']} {manifest['version']}, the job asks for {name} {version}")
+            where = self.install(name, version, data)
+            m = self.agent.store.load(str(where), name, replace=True)
+        except EdgecError as e:
+            return "FAILED", {"reason": _detail(e), "model_name": str(name), "model_version": str(version),
+                              "running_version": str(previous or "none")}
+        except Exception as e:                                  # S3 unreachable, disk full: the job fails, the agent lives
+            return "FAILED", {"reason": _detail(f"{type(e).__name__}: {e}"), "model_name": str(name),
+                              "model_version": str(version), "running_version": str(previous or "none")}
+        self.agent.log(f"rolled out {name} {version} (was {previous or 'not loaded'})")
+        return "SUCCEEDED", {"model_name": name, "model_version": m.version, "previous_version": str(previous or "none")}
+
+    def install(self, name: str, version: str, data: bytes) -> Path:
+        """Unpack a checked package to <models>/<name>/<version>/, replacing it whole."""
+        final = self.agent.models_dir / name / version
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
+        for path, content in pkg.read_members(data, str(final)).items():
+            f = tmp / path
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(content)
+        if final.exists():
+            old = final.with_name(f".{version}-old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        return final
+
+    # ---- heartbeat -------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        m = self.agent.metrics()
+        m["heartbeat"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        m["jobs"] = self.history[-5:]
+        self._client("iot-data").update_thing_shadow(thingName=self.thing, shadowName=SHADOW,
+                                                     payload=json.dumps({"state": {"reported": m}}).encode())

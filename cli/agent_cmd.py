@@ -1,0 +1,236 @@
+"""`edgec agent run|load|unload|list|describe|predict|capture-status`, `edgec monitor drift` and
+`edgec dashboard`, plus `register(app)`, which adds them to the main app (one call in cli/main.py).
+
+The client commands talk to a running agent over its gRPC socket (`-a`, default the env
+EDGEC_AGENT_ADDRESS or unix:///tmp/edgec_agent.sock); a gRPC error becomes one line naming its
+status code.  Every command has --json."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from edgec.errors import EdgecError
+
+from .package_cmd import emit_json
+
+agent_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                        help="The device agent (SageMaker Edge Agent interface over gRPC) and its client.")
+monitor_app = typer.Typer(no_args_is_help=True, add_completion=False, help="Watch a fleet's models in the field.")
+
+JSON = typer.Option(False, "--json")
+ENDPOINT = typer.Option(None, "--endpoint-url", help="AWS-compatible endpoint, e.g. the local cloud (env EDGEC_AWS_ENDPOINT)")
+REGION = typer.Option(None, "--region", help="AWS region")
+PROFILE = typer.Option(None, "--profile", help="AWS profile")
+
+
+def _default_address() -> str:
+    from edgec.agent.server import DEFAULT_ADDRESS
+    return os.environ.get("EDGEC_AGENT_ADDRESS") or DEFAULT_ADDRESS
+
+
+ADDRESS = typer.Option(None, "--address", "-a", help="the agent's gRPC address: unix:///PATH or HOST:PORT "
+                                                      "(default: env EDGEC_AGENT_ADDRESS, else unix:///tmp/edgec_agent.sock)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(agent_app, name="agent")
+    app.add_typer(monitor_app, name="monitor")
+    app.command("dashboard")(dashboard)
+
+
+def _check_address(address: str | None) -> str:
+    address = address or _default_address()
+    if address.startswith("unix:"):
+        if not address.startswith("unix:///") or len(address) <= len("unix:///"):
+            raise EdgecError(f"address '{address}' is not unix:///ABSOLUTE/PATH")
+    elif ":" not in address or not address.rsplit(":", 1)[1].isdigit():
+        raise EdgecError(f"address '{address}' is neither unix:///PATH nor HOST:PORT")
+    return address
+
+
+def _client(address):
+    from edgec.agent.client import AgentClient
+    return AgentClient(_check_address(address))
+
+
+def _model_line(m: dict) -> str:
+    i, o = m["inputs"][0], m["outputs"][0]
+    return (f"{m['name']:<16} {m['version']:<10} {m['ram_bytes']:>10,} B  in {i['name']} {i['shape']}  out {o['name']} {o['shape']}  "
+            f"{m['inference_count']:>8} inferences  {m['url']}")
+
+
+@agent_app.command("run")
+def run(config: str = typer.Option(..., "--config", "-c", help="agent.json (as `edgec fleet register` writes it)"),
+        address: Optional[str] = ADDRESS,
+        ram_budget: Optional[str] = typer.Option(None, "--ram-budget", help="RAM all loaded models may use together, "
+                                                                            "e.g. 256K (default: edgec_ram_budget_bytes of the config, else no limit)"),
+        as_json: bool = JSON):
+    """Run the agent until SIGTERM/Ctrl-C: gRPC on the socket, captures, rollouts and heartbeat."""
+    from edgec.agent.server import run as do_run
+
+    def ready(info):
+        if as_json:
+            typer.echo(json.dumps(info, sort_keys=True))
+        else:
+            budget = f"{info['ram_budget_bytes']:,} B" if info["ram_budget_bytes"] else "no limit"
+            typer.echo(f"edgec agent {info['device']} (fleet {info['fleet']}) on {info['address']}, RAM budget {budget}, "
+                       f"models: {', '.join(info['models']) or 'none'}, rollouts {'on' if info['rollouts'] else 'off'}")
+        sys.stdout.flush()
+    raise typer.Exit(do_run(config, _check_address(address), ram_budget, ready))
+
+
+@agent_app.command("load")
+def load(url: str = typer.Argument(..., help="a package .tar.gz or an unpacked package directory on the device"),
+         name: str = typer.Option(..., "--name", help="the name to serve it under"),
+         address: Optional[str] = ADDRESS, as_json: bool = JSON):
+    """LoadModel: check the signature and hashes, load the library (within the RAM budget)."""
+    with _client(address) as c:
+        m = c.load(os.path.abspath(url) if os.path.exists(url) else url, name)
+    if as_json:
+        return emit_json(m)
+    typer.echo(f"loaded {m['name']} {m['version']}: {m['ram_bytes']:,} B, signed by key {m['key_id']}")
+
+
+@agent_app.command("unload")
+def unload(name: str = typer.Argument(...), address: Optional[str] = ADDRESS, as_json: bool = JSON):
+    """UnLoadModel."""
+    with _client(address) as c:
+        c.unload(name)
+    if as_json:
+        return emit_json({"unloaded": name})
+    typer.echo(f"unloaded {name}")
+
+
+@agent_app.command("list")
+def list_cmd(address: Optional[str] = ADDRESS, as_json: bool = JSON):
+    """ListModels."""
+    with _client(address) as c:
+        models = c.list()
+    if as_json:
+        return emit_json(models)
+    if not models:
+        typer.echo("no models loaded")
+    for m in models:
+        typer.echo(_model_line(m))
+
+
+@agent_app.command("describe")
+def describe(name: str = typer.Argument(...), address: Optional[str] = ADDRESS, as_json: bool = JSON):
+    """DescribeModel: version, RAM, signature key, tensor names, shapes and quantization."""
+    with _client(address) as c:
+        m = c.describe(name)
+    if as_json:
+        return emit_json(m)
+    typer.echo(f"{m['name']} {m['version']} ({m['target']} build, {m['device_target']} library), {m['ram_bytes']:,} B, "
+               f"key {m['key_id']}, {m['inference_count']} inferences, from {m['url']}")
+    for kind in ("inputs", "outputs"):
+        for t in m[kind]:
+            typer.echo(f"  {kind[:-1]:<6} {t['name']:<16} {t['data_type']} {t['shape']}  int8 scale {t['scale']:.6g} zero point {t['zero_point']}")
+
+
+@agent_app.command("predict")
+def predict(name: str = typer.Argument(...), samples: str = typer.Argument(..., help=".npy/.npz with N samples in the model's input layout"),
+            output: Optional[str] = typer.Option(None, "--output", "-o", help="write the outputs (N, ...) to this .npy"),
+            raw: bool = typer.Option(False, "--raw", help="send int8 (quantized here) and get the model's int8 outputs"),
+            capture: bool = typer.Option(False, "--capture", help="CaptureData each input and output after its Predict"),
+            address: Optional[str] = ADDRESS, as_json: bool = JSON):
+    """Predict each sample (float32 in, dequantized float32 out; int8 with --raw); --capture also captures it."""
+    import time
+    import numpy as np
+    from edgec.agent.models import quantize
+    from edgec.data import fit_samples, load_array
+    with _client(address) as c:
+        m = c.describe(name)
+        spec = m["inputs"][0]
+        xs = fit_samples(load_array(samples, "input"), tuple(spec["shape"]), samples)
+        outs, ids, lat = [], [], []
+        for x in xs:
+            x = quantize(x, spec["scale"], spec["zero_point"]) if raw else x
+            t0 = time.perf_counter()
+            if capture:
+                y, cid = c.predict_and_capture(name, x)
+                ids.append(cid)
+            else:
+                y = c.predict(name, x)
+            lat.append(time.perf_counter() - t0)
+            outs.append(y)
+    out = np.stack(outs)
+    if out.ndim >= 2 and out.shape[1] == 1:
+        out = out.reshape((len(xs),) + out.shape[2:])
+    if output:
+        try:
+            np.save(output, out)
+        except OSError as e:
+            raise EdgecError(f"cannot write {output}: {e.strerror}") from None
+    top1 = out.reshape(len(xs), -1).argmax(1).tolist()
+    info = {"model": name, "version": m["version"], "samples": len(xs), "dtype": str(out.dtype), "shape": list(out.shape),
+            "top1": top1, "capture_ids": ids, "mean_latency_ms": round(1e3 * sum(lat) / len(lat), 3), "output": output}
+    if as_json:
+        return emit_json(info)
+    typer.echo(f"{name} {m['version']}: {len(xs)} samples, top-1 {top1[:20]}{' …' if len(top1) > 20 else ''}, "
+               f"{info['mean_latency_ms']} ms per call" + (f", wrote {output}" if output else "")
+               + (f", {len(ids)} captures" if capture else ""))
+    for cid in ids[:5]:
+        typer.echo(f"  capture {cid}")
+
+
+@agent_app.command("capture-status")
+def capture_status(capture_id: str = typer.Argument(...), address: Optional[str] = ADDRESS, as_json: bool = JSON):
+    """GetCaptureDataStatus: SUCCESS (uploaded), IN_PROGRESS (spooled), FAILURE or NOT_FOUND."""
+    with _client(address) as c:
+        status = c.capture_status(capture_id)
+    if as_json:
+        return emit_json({"capture_id": capture_id, "status": status})
+    typer.echo(f"{capture_id}: {status}")
+
+
+def _cloud(endpoint_url, region, profile):
+    from edgec.fleet.aws import Cloud
+    return Cloud(endpoint_url, region, profile)
+
+
+@monitor_app.command("drift")
+def drift(fleet: str = typer.Option(..., "--fleet"), model: str = typer.Option(..., "--model"),
+          baseline: str = typer.Option(..., "--baseline", help=".npy/.npz float samples the model was calibrated on"),
+          version: Optional[str] = typer.Option(None, "--version", help="only captures of this model version"),
+          bins: int = typer.Option(10, "--bins", help="quantile bins of the population stability index"),
+          endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
+          as_json: bool = JSON):
+    """Input/output drift of captured data against the calibration data: PSI and KS per feature, classes over time."""
+    from edgec.fleet.monitor import drift as do_drift, format_drift
+    if bins < 2 or bins > 100:
+        raise EdgecError("--bins must be between 2 and 100")
+    r = do_drift(_cloud(endpoint_url, region, profile), fleet, model, baseline, version=version, bins=bins)
+    if as_json:
+        return emit_json(r)
+    typer.echo(format_drift(r))
+
+
+def dashboard(fleet: str = typer.Option(..., "--fleet"),
+              out: Optional[str] = typer.Option(None, "--out", help="write index.html + data.json here instead of serving"),
+              host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port", help="0: any free port"),
+              baseline: list[str] = typer.Option([], "--baseline", help="MODEL=calib.npy: drift charts against this data (repeatable)"),
+              endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
+              as_json: bool = JSON):
+    """The fleet dashboard: devices, model versions, heartbeats, jobs, inference counts, drift charts."""
+    from edgec.fleet import dashboard as dash
+    baselines = {}
+    for b in baseline:
+        if "=" not in b:
+            raise EdgecError(f"--baseline '{b}' is not MODEL=FILE")
+        k, v = b.split("=", 1)
+        baselines[k] = v
+    cloud = _cloud(endpoint_url, region, profile)
+    if out:
+        r = dash.write(cloud, fleet, out, baselines)
+        if as_json:
+            return emit_json(r)
+        typer.echo(f"wrote {r['page']} and {r['data']}: {r['devices']} devices, {r['models']} models")
+        return
+    dash.serve(cloud, fleet, host, port, baselines, ready=lambda info: (
+        typer.echo(json.dumps(info, sort_keys=True) if as_json else f"dashboard of fleet {fleet} at {info['url']} (Ctrl-C stops it)"),
+        sys.stdout.flush()))

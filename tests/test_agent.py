@@ -1,0 +1,716 @@
+"""The device agent as real processes on 127.0.0.1: `edgec agent run` subprocesses serving gRPC on
+unix sockets, the local cloud (`edgec cloud serve`), and clients (the CLI and edgec.agent.client).
+
+Models: KWS DS-CNN and ResNet-8 from tests/data, built for cortex-m4 and packaged once per module;
+every Predict is compared bit for bit with `edgec run --on host` of the same build."""
+import base64
+import ctypes
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import io
+import uuid
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from botocore.config import Config
+
+from conftest import CASES, require
+from edgec.agent import agent_pb2 as pb
+from edgec.agent.client import AgentCallError, AgentClient
+from edgec.fleet import package, signing
+
+EDGEC = [sys.executable, "-m", "edgec.cli.main"]
+BUCKET = "edgec-agent-ci"
+FLEET = "agent-fleet"
+
+
+def edgec(*args, env=None, check_json=False):
+    r = subprocess.run(EDGEC + [str(a) for a in args], capture_output=True, text=True, env=env)
+    if check_json:
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+    return r
+
+
+def cli(*args, env=None, check_json=False):
+    """The CLI's main() in this process (same parsing, errors and output as a subprocess, without an
+    interpreter start per call); `env` entries are set for the call."""
+    from contextlib import redirect_stderr, redirect_stdout
+    from types import SimpleNamespace
+    from edgec.cli.main import main
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in (env or {}).items():
+            mp.setenv(k, v)
+        if env and "EDGEC_AWS_ENDPOINT" in env:                 # the local cloud, not a profile's
+            for k in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                mp.delenv(k, raising=False)
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main([str(a) for a in args])
+    if check_json:
+        assert code == 0, err.getvalue()
+        return json.loads(out.getvalue())
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def one_line_error(r, *words):
+    assert r.returncode != 0, r.stdout
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [l for l in r.stderr.splitlines() if l.startswith("edgec: error")]
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def _read_line(proc, what, log, timeout=60):
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line:
+        proc.kill()
+        pytest.fail(f"{what} did not start: {Path(log).read_text()}")
+    return json.loads(line)
+
+
+class AgentProc:
+    """`edgec agent run` as a subprocess; stderr to a file (its log), the ready line read from stdout."""
+
+    def __init__(self, config: Path, sock: Path, *extra, env=None):
+        self.config, self.sock, self.extra, self.env = config, sock, extra, env
+        self.log = config.parent / f"agent-{sock.stem}.log"
+        self.start()
+
+    def start(self):
+        with open(self.log, "a") as err:
+            self.proc = subprocess.Popen(EDGEC + ["agent", "run", "-c", str(self.config), "-a", self.address, *self.extra, "--json"],
+                                         stdout=subprocess.PIPE, stderr=err, text=True, env=self.env)
+        self.info = _read_line(self.proc, "edgec agent run", self.log)
+        assert self.info["pid"] == self.proc.pid
+        return self
+
+    @property
+    def address(self):
+        return f"unix://{self.sock}"
+
+    def client(self):
+        c = AgentClient(self.address)
+        c.wait_ready(10)
+        return c
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=10) == -signal.SIGKILL
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            assert self.proc.wait(timeout=20) == 0, self.log.read_text()
+        text = self.log.read_text()
+        assert "Traceback" not in text, text
+
+
+# ---- builds and packages (once per module) ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """kws 1.0.0, kws 2.0.0 (calibrated on other samples: other scales, other outputs), resnet 1.0.0;
+    the key pair; the inputs and `edgec run --on host` outputs (float and raw) of each build."""
+    require("cc")
+    from edgec.build import build
+    from edgec.verify import Built
+    d = tmp_path_factory.mktemp("agent-models")
+    signing.generate(str(d / "keys"))
+    kws, resnet = CASES["kws"], CASES["resnet"]
+    kws_x = kws.inputs()
+    specs = {"kws-1.0.0": ("kws", "1.0.0", kws, kws.calibration()[:20], kws_x[:12]),
+             "kws-2.0.0": ("kws", "2.0.0", kws, kws.calibration()[-20:] * np.float32(1.5), kws_x[:12]),
+             "resnet-1.0.0": ("resnet", "1.0.0", resnet, resnet.calibration()[:16], resnet.inputs()[:8])}
+    out = {"dir": d, "keys": d / "keys"}
+    for tag, (name, version, case, calib, xs) in specs.items():
+        w = d / tag
+        w.mkdir()
+        np.save(w / "calib.npy", calib)
+        np.save(w / "inputs.npy", xs)
+        build(case.path, "cortex-m4", str(w / "out"), str(w / "calib.npy"), name)
+        package.create(str(w / "out"), name, version, str(d / "keys/signing.pem"), str(d / f"{tag}.tar.gz"))
+        r = cli("run", w / "out", w / "inputs.npy", "--on", "host", "-o", w / "run_raw.npy", "--raw")
+        assert r.returncode == 0, r.stderr
+        raw = np.load(w / "run_raw.npy")
+        out[tag] = {"pkg": d / f"{tag}.tar.gz", "out": w / "out", "calib": w / "calib.npy", "inputs": np.load(w / "inputs.npy"),
+                    "float": Built(str(w / "out")).dequantize_output(raw), "raw": raw,
+                    "manifest": package.verify(str(d / f"{tag}.tar.gz"), str(d / "keys/signing.pub"))["manifest"]}
+    assert not np.array_equal(out["kws-1.0.0"]["float"], out["kws-2.0.0"]["float"])
+    w = d / "kws-1.0.0"                                       # the float outputs are `edgec run`'s own too
+    assert edgec("run", w / "out", w / "inputs.npy", "--on", "host", "-o", w / "run.npy").returncode == 0
+    assert np.array_equal(np.load(w / "run.npy"), out["kws-1.0.0"]["float"].reshape(len(out["kws-1.0.0"]["inputs"]), -1))
+    return out
+
+
+def ram_of(m) -> int:
+    return sum(m["manifest"]["memory"][k] for k in ("arena_bytes", "io_bytes", "weight_bytes"))
+
+
+def device_dir(base: Path, name: str, models, **capture) -> Path:
+    """A device without a cloud: trusted key, captures to disk (the retired agent's Disk destination)."""
+    dev = base / name
+    (dev / "signing").mkdir(parents=True)
+    shutil.copy(models["keys"] / "signing.pub", dev / "signing" / "package-signing.pub")
+    cfg = {"sagemaker_edge_core_device_name": name, "sagemaker_edge_core_device_fleet_name": "bench",
+           "sagemaker_edge_core_root_certs_path": "signing", "sagemaker_edge_core_capture_data_destination": "Disk",
+           "sagemaker_edge_core_capture_data_disk_path": "capture", "sagemaker_edge_core_folder_prefix": "demo_capture",
+           **{f"sagemaker_edge_core_capture_data_{k}": v for k, v in capture.items()}}
+    (dev / "agent.json").write_text(json.dumps(cfg))
+    return dev
+
+
+def tampered(src: Path, dst: Path, mutate) -> Path:
+    """A copy of a package with `mutate(members)` applied, re-tarred (the signature left as it was)."""
+    members = package.read_members(src.read_bytes(), str(src))
+    mutate(members)
+    dst.write_bytes(package.tar_gz(members))
+    return dst
+
+
+def flip_lib_byte(members):
+    lib = bytearray(members["lib/libmodel.so"])
+    lib[len(lib) // 2] ^= 0x01
+    members["lib/libmodel.so"] = bytes(lib)
+
+
+# ---- the agent on its own (captures to disk) -----------------------------------------------------
+
+def test_load_predict_bit_exact_budget_and_status_codes(models, tmp_path):
+    kws, kws2, resnet = models["kws-1.0.0"], models["kws-2.0.0"], models["resnet-1.0.0"]
+    budget = ram_of(kws) + ram_of(resnet) + 1000              # both fit, a third model does not
+    dev = device_dir(tmp_path, "bench-1", models)
+    agent = AgentProc(dev / "agent.json", tmp_path / "a.sock", "--ram-budget", str(budget))
+    env = {**os.environ, "EDGEC_AGENT_ADDRESS": agent.address}
+    cenv = {"EDGEC_AGENT_ADDRESS": agent.address}
+    try:
+        assert agent.info["models"] == [] and agent.info["ram_budget_bytes"] == budget
+        loaded = edgec("agent", "load", kws["pkg"], "--name", "kws", "--json", env=env, check_json=True)
+        assert loaded["version"] == "1.0.0" and loaded["ram_bytes"] == ram_of(kws)
+        assert loaded["key_id"] == signing.key_id(signing.load_public(str(models["keys"] / "signing.pub")))
+        unpacked = tmp_path / "resnet-unpacked"                # LoadModel also takes an unpacked package directory
+        with tarfile.open(resnet["pkg"]) as t:
+            t.extractall(unpacked, filter="data")
+        assert cli("agent", "load", unpacked, "--name", "resnet", env=cenv).returncode == 0
+        listed = cli("agent", "list", "--json", env=cenv, check_json=True)
+        assert [(m["name"], m["version"]) for m in listed] == [("kws", "1.0.0"), ("resnet", "1.0.0")]
+        desc = cli("agent", "describe", "kws", "--json", env=cenv, check_json=True)
+        spec = kws["manifest"]["inputs"][0]
+        assert desc["inputs"] == [{"name": spec["name"], "data_type": "FLOAT32", "shape": spec["shape"],
+                                   "scale": spec["scale"], "zero_point": spec["zero_point"]}]
+        assert desc["outputs"][0]["shape"] == kws["manifest"]["outputs"][0]["shape"]
+
+        # Predict equals `edgec run --on host` bit for bit: float32 in/out, and raw int8 in/out
+        with agent.client() as c:
+            for m, name in ((kws, "kws"), (resnet, "resnet")):
+                got = np.stack([c.predict(name, x.reshape(m["manifest"]["inputs"][0]["shape"])) for x in m["inputs"]])
+                assert got.dtype == np.float32 and np.array_equal(got.reshape(m["float"].shape), m["float"])
+                spec = m["manifest"]["inputs"][0]
+                from edgec.agent.models import quantize
+                raw = np.stack([c.predict(name, quantize(x.reshape(spec["shape"]), spec["scale"], spec["zero_point"]))
+                                for x in m["inputs"]])
+                assert raw.dtype == np.int8 and np.array_equal(raw.reshape(m["raw"].shape), m["raw"])
+            # the CLI's predict is the same calls
+            np.save(tmp_path / "kws_x.npy", kws["inputs"])
+            r = cli("agent", "predict", "kws", tmp_path / "kws_x.npy", "-o", tmp_path / "kws_y.npy", "--json", env=cenv, check_json=True)
+            assert r["samples"] == len(kws["inputs"]) and np.array_equal(np.load(tmp_path / "kws_y.npy"), kws["float"])
+
+            # status codes of the retired agent
+            def code(fn):
+                with pytest.raises(AgentCallError) as e:
+                    fn()
+                return e.value.code, str(e.value)
+
+            x = kws["inputs"][0].reshape(spec_kws := kws["manifest"]["inputs"][0]["shape"])
+            assert code(lambda: c.predict("nope", x))[0] == "NOT_FOUND"
+            assert code(lambda: c.predict("kws", x.reshape(1, 490)))[0] == "INVALID_ARGUMENT"
+            bad_type = pb.Tensor(tensor_metadata=pb.TensorMetadata(data_type=pb.INT32, shape=spec_kws), byte_data=x.tobytes())
+            assert code(lambda: c.predict_tensors("kws", bad_type)) == ("INVALID_ARGUMENT", "INVALID_ARGUMENT: tensor type INT32 "
+                                                                         "is not accepted by 'kws': send FLOAT32 (quantized by the agent) "
+                                                                         "or INT8 (the model's own quantization)")
+            short = pb.Tensor(tensor_metadata=pb.TensorMetadata(data_type=pb.FLOAT32, shape=spec_kws), byte_data=x.tobytes()[:-4])
+            assert code(lambda: c.predict_tensors("kws", short))[0] == "INVALID_ARGUMENT"
+            wrong_name = pb.Tensor(tensor_metadata=pb.TensorMetadata(name="nope", data_type=pb.FLOAT32, shape=spec_kws), byte_data=x.tobytes())
+            assert code(lambda: c.predict_tensors("kws", wrong_name))[0] == "INVALID_ARGUMENT"
+            # the retired clients' System V shared memory: the input read from a segment at an offset
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.shmat.restype, libc.shmat.argtypes = ctypes.c_void_p, [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+            seg = libc.shmget(0, 4096, 0o600 | 0o1000)                  # IPC_PRIVATE, IPC_CREAT
+            assert seg >= 0
+            try:
+                addr = libc.shmat(seg, None, 0)
+                ctypes.memmove(addr + 64, x.astype("<f4").tobytes(), x.size * 4)
+                handle = lambda off, size: pb.Tensor(tensor_metadata=pb.TensorMetadata(data_type=pb.FLOAT32, shape=spec_kws),
+                                                     shared_memory_handle=pb.SharedMemoryHandle(segment_id=seg, offset=off, size=size))
+                y = c.array(c.predict_tensors("kws", handle(64, x.size * 4)))
+                assert np.array_equal(y.reshape(-1), kws["float"][0].reshape(-1))
+                assert "past the end of segment" in code(lambda: c.predict_tensors("kws", handle(4000, x.size * 4)))[1]
+                libc.shmdt(ctypes.c_void_p(addr))
+            finally:
+                libc.shmctl(seg, 0, None)                                 # IPC_RMID
+            assert "does not exist" in code(lambda: c.predict_tensors("kws", handle(0, x.size * 4)))[1]
+            assert code(lambda: c.load(str(kws["pkg"]), "kws"))[0] == "ALREADY_EXISTS"
+            full = code(lambda: c.load(str(kws2["pkg"]), "kws-b"))
+            assert full[0] == "RESOURCE_EXHAUSTED"
+            assert f"kws 1.0.0 {ram_of(kws):,} B" in full[1] and f"resnet 1.0.0 {ram_of(resnet):,} B" in full[1]
+            assert code(lambda: c.load(str(tmp_path / "missing.tar.gz"), "x"))[0] == "NOT_FOUND"
+            assert code(lambda: c.load(str(kws["pkg"]), "bad_name"))[0] == "INVALID_ARGUMENT"
+            c.unload("resnet")                                 # frees its RAM: now kws 2.0.0 fits beside kws 1.0.0
+            # refused packages: altered library, foreign signing key, another device's CPU
+            lib = tampered(kws2["pkg"], tmp_path / "lib.tar.gz", flip_lib_byte)
+            assert code(lambda: c.load(str(lib), "kws-b")) [1].endswith("lib/libmodel.so does not match its sha256 in the manifest (altered)")
+            signing.generate(str(tmp_path / "rogue"))
+            package.create(str(kws2["out"]), "kws", "2.0.0", str(tmp_path / "rogue/signing.pem"), str(tmp_path / "rogue.tar.gz"))
+            rogue = code(lambda: c.load(str(tmp_path / "rogue.tar.gz"), "kws-b"))
+            assert rogue[0] == "FAILED_PRECONDITION" and "does not trust" in rogue[1]
+            key = signing.load_private(str(models["keys"] / "signing.pem"))
+
+            def other_cpu(members):                            # validly signed, but for an aarch64 device
+                man = json.loads(members[package.MANIFEST])
+                man["device_target"] = "linux-aarch64"
+                members[package.MANIFEST] = signing.canonical_json(man)
+                members[package.SIGNATURE] = signing.canonical_json(signing.sign(key, members[package.MANIFEST]))
+            arm = code(lambda: c.load(str(tampered(kws2["pkg"], tmp_path / "arm.tar.gz", other_cpu)), "kws-b"))
+            assert arm == ("FAILED_PRECONDITION", f"FAILED_PRECONDITION: {tmp_path / 'arm.tar.gz'}: package is built for "
+                                                  f"linux-aarch64, this device is linux-x86_64")
+            assert [m["name"] for m in c.list()] == ["kws"]   # nothing of the refused packages was loaded
+            c.load(str(kws2["pkg"]), "kws-b")
+            got = np.stack([c.predict("kws-b", x.reshape(spec_kws)) for x in kws2["inputs"]])
+            assert np.array_equal(got.reshape(kws2["float"].shape), kws2["float"])
+            c.unload("kws-b")
+            assert code(lambda: c.unload("kws-b"))[0] == "NOT_FOUND"
+            assert code(lambda: c.predict("kws-b", x))[0] == "NOT_FOUND"
+
+        one_line_error(cli("agent", "describe", "resnet", env=cenv), "NOT_FOUND", "no model named 'resnet'")
+        one_line_error(cli("agent", "load", lib, "--name", "kws-c", env=cenv), "FAILED_PRECONDITION", "altered")
+        one_line_error(cli("agent", "predict", "kws", tmp_path / "none.npy", env=cenv), "none.npy")
+        one_line_error(cli("agent", "list", "-a", f"unix://{tmp_path}/nobody.sock"), "no agent answers")
+        one_line_error(cli("agent", "list", "-a", "unix:relative.sock"), "unix:///ABSOLUTE/PATH")
+        one_line_error(cli("agent", "run", "-c", tmp_path / "missing.json", "-a", f"unix://{tmp_path}/x.sock"), "missing.json")
+    finally:
+        agent.stop()
+    # a restarted agent serves what was loaded (the library re-verified from its package)
+    agent = AgentProc(dev / "agent.json", tmp_path / "a.sock", "--ram-budget", str(budget))
+    try:
+        assert agent.info["models"] == ["kws"]
+        with agent.client() as c:
+            assert np.array_equal(c.predict("kws", kws["inputs"][3].reshape(spec_kws)), kws["float"][3].reshape(1, -1))
+    finally:
+        agent.stop()
+
+
+def test_concurrent_clients_get_exact_answers(models, tmp_path):
+    """Eight clients at once on two models (calls into one model serialized, the two in parallel):
+    every answer is the one `edgec run` gives; prints the measured latency and throughput."""
+    kws, resnet = models["kws-1.0.0"], models["resnet-1.0.0"]
+    agent = AgentProc(device_dir(tmp_path, "bench-2", models) / "agent.json", tmp_path / "c.sock")
+    try:
+        with agent.client() as c:
+            c.load(str(kws["pkg"]), "kws")
+            c.load(str(resnet["pkg"]), "resnet")
+        errors, lat = [], []
+
+        def hammer(i):
+            m, name = (kws, "kws") if i % 2 else (resnet, "resnet")
+            shape = m["manifest"]["inputs"][0]["shape"]
+            with AgentClient(agent.address) as c:
+                for k in range(30):
+                    j = (i + k) % len(m["inputs"])
+                    t0 = time.perf_counter()
+                    y = c.predict(name, m["inputs"][j].reshape(shape))
+                    lat.append((name, time.perf_counter() - t0))
+                    if not np.array_equal(y.reshape(-1), m["float"][j].reshape(-1)):
+                        errors.append((name, j))
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        assert errors == [] and len(lat) == 240
+        with agent.client() as c:
+            assert {m["name"]: m["inference_count"] for m in c.list()} == {"kws": 120, "resnet": 120}
+        for name in ("kws", "resnet"):
+            ms = sorted(1e3 * s for n, s in lat if n == name)
+            print(f"\n{name}: Predict p50 {ms[len(ms) // 2]:.2f} ms, p95 {ms[int(0.95 * len(ms))]:.2f} ms under 8 clients")
+        print(f"{len(lat) / wall:.0f} Predict/s with 8 concurrent clients")
+    finally:
+        agent.stop()
+
+
+def test_capture_spool_statuses_and_kill9(models, tmp_path):
+    """CaptureData's status codes; a full buffer answers RESOURCE_EXHAUSTED; what was acknowledged
+    survives kill -9 and is written out by the next start, in FLEET.md's layout (destination Disk)."""
+    kws = models["kws-1.0.0"]
+    shape = kws["manifest"]["inputs"][0]["shape"]
+    dev = device_dir(tmp_path, "bench-3", models, buffer_size=4, batch_size=10, periodic_upload=False)
+    agent = AgentProc(dev / "agent.json", tmp_path / "s.sock")
+    ids = []
+    with agent.client() as c:
+        c.load(str(kws["pkg"]), "kws")
+        t_in = c.tensor(kws["inputs"][0].reshape(shape), "input_1")
+        t_out = c.predict_tensors("kws", t_in)
+        for _ in range(3):
+            ids.append(c.capture("kws", [t_in], [t_out], aux_inputs=[pb.AuxilaryData(name="label", encoding=pb.JSON, byte_data=b'{"y": 3}')]))
+        np.save(tmp_path / "one.npy", kws["inputs"][:1])           # the CLI's Predict + CaptureData
+        r = cli("agent", "predict", "kws", tmp_path / "one.npy", "--capture", "-a", agent.address, "--json", check_json=True)
+        assert len(r["capture_ids"]) == 1 and r["top1"] == [int(kws["float"][0].argmax())]
+        ids += r["capture_ids"]
+
+        def code(fn):
+            with pytest.raises(AgentCallError) as e:
+                fn()
+            return e.value.code
+        assert code(lambda: c.capture("kws", [t_in], [t_out])) == "RESOURCE_EXHAUSTED"
+        assert code(lambda: c.capture("kws", [t_in], [t_out], capture_id="not-a-uuid")) == "INVALID_ARGUMENT"
+        assert code(lambda: c.capture("kws", [t_in], [t_out], capture_id=ids[0])) == "ALREADY_EXISTS"
+        assert code(lambda: c.capture("kws", [t_in], [t_out], when=time.time() + 3600)) == "OUT_OF_RANGE"
+        assert code(lambda: c.capture("nope", [t_in], [t_out])) == "NOT_FOUND"
+        assert [c.capture_status(i) for i in ids] == ["IN_PROGRESS"] * 4
+        assert c.capture_status(str(uuid.uuid4())) == "NOT_FOUND"
+    one_line_error(cli("agent", "run", "-c", dev / "agent.json", "-a", agent.address), "another process serves")
+    agent.kill9()
+    cfg = json.loads((dev / "agent.json").read_text())
+    cfg.update({"sagemaker_edge_core_capture_data_periodic_upload": True, "sagemaker_edge_core_capture_data_push_period_seconds": 0.2})
+    (dev / "agent.json").write_text(json.dumps(cfg))
+    agent = AgentProc(dev / "agent.json", tmp_path / "s.sock")
+    try:
+        env = {"EDGEC_AGENT_ADDRESS": agent.address}
+        deadline = time.time() + 20
+        while time.time() < deadline and cli("agent", "capture-status", ids[-1], "--json", env=env, check_json=True)["status"] != "SUCCESS":
+            time.sleep(0.3)
+        with agent.client() as c:
+            assert [c.capture_status(i) for i in ids] == ["SUCCESS"] * 4
+    finally:
+        agent.stop()
+    files = sorted((dev / "capture" / "demo_capture" / "bench" / "kws").rglob("*.jsonl"))
+    assert len(files) == 1
+    parts = files[0].relative_to(dev / "capture").parts            # demo_capture/bench/kws/YYYY/MM/DD/HH/<batch>.jsonl
+    assert len(parts) == 8 and [len(p) for p in parts[3:7]] == [4, 2, 2, 2]
+    recs = [json.loads(l) for l in files[0].read_text().splitlines()]
+    assert sorted(r["eventMetadata"]["eventId"] for r in recs) == sorted(ids)
+    assert all(base64.b64decode(r["deviceFleetOutputs"][0]["data"]) == kws["float"][0].astype("<f4").tobytes() for r in recs)
+    r = next(r for r in recs if r["eventMetadata"]["eventId"] == ids[0])
+    assert r["eventVersion"] == "0" and r["eventMetadata"]["modelVersion"] == "1.0.0" and r["eventMetadata"]["deviceId"] == "bench-3"
+    assert r["deviceFleetInputs"][0]["observedContentType"] == "Tensor[FLOAT32; 1, 49, 10, 1]"
+    assert base64.b64decode(r["deviceFleetInputs"][0]["data"]) == kws["inputs"][0].astype("<f4").tobytes()
+    assert r["deviceFleetAuxiliaryInputs"] == [{"name": "label", "data": base64.b64encode(b'{"y": 3}').decode(),
+                                                "encoding": "JSON", "mode": "Input"}]
+    assert not list((dev / "capture" / "spool").iterdir())
+
+
+def test_protobuf_code_is_what_the_proto_generates():
+    """agent_pb2*.py are checked in; the generator command rebuilds exactly them."""
+    r = subprocess.run([sys.executable, "-m", "edgec.agent.protogen", "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+# ---- the fleet: local cloud, two devices, rollouts, captures to S3 --------------------------------
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    log = tmp_path_factory.mktemp("agent-cloud") / "stderr.txt"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--json"], stdout=subprocess.PIPE, stderr=err, text=True)
+    info = _read_line(proc, "edgec cloud serve", log, 30)
+    yield info
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0, log.read_text()
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def aws(cloud):
+    kw = dict(endpoint_url=cloud["endpoint_url"], region_name="us-east-1", aws_access_key_id="test",
+              aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
+    return {s: boto3.client(s, **kw) for s in ("iot", "s3", "iot-data")}
+
+
+def wait_for(what, fn, timeout=30.0, every=0.2):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def executions(aws, job_id):
+    return {e["thingArn"].rsplit("/", 1)[-1]: e["jobExecutionSummary"]["status"]
+            for e in aws["iot"].list_job_executions_for_job(jobId=job_id)["executionSummaries"]}
+
+
+@pytest.fixture(scope="module")
+def fleet_env(models, cloud, aws, tmp_path_factory):
+    """The issue's proof, set up: fleet create -> register 2 devices -> two agents with their bundles
+    -> publish KWS and ResNet-8 -> deploy both -> both agents load both within their RAM budget."""
+    d = tmp_path_factory.mktemp("agent-fleet")
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env["EDGEC_AWS_ENDPOINT"] = cloud["endpoint_url"]
+    cenv = {"EDGEC_AWS_ENDPOINT": cloud["endpoint_url"]}
+    run = lambda *a: cli(*a, "--json", env=cenv, check_json=True)
+    run("fleet", "create", FLEET, "--bucket", BUCKET, "--pubkey", models["keys"] / "signing.pub", "--output", f"s3://{BUCKET}/demo_capture")
+    run("fleet", "register", FLEET, "dev-a", "dev-b", "--out", d / "devices")
+    budget = ram_of(models["kws-1.0.0"]) + ram_of(models["resnet-1.0.0"]) + ram_of(models["kws-2.0.0"]) + 4096
+    agents = {}
+    for name in ("dev-a", "dev-b"):
+        cfg_file = d / "devices" / name / "agent.json"
+        cfg = json.loads(cfg_file.read_text())
+        cfg.update({"edgec_jobs_poll_seconds": 0.5, "edgec_heartbeat_seconds": 1, "edgec_ram_budget_bytes": budget,
+                    "sagemaker_edge_core_capture_data_buffer_size": 64, "sagemaker_edge_core_capture_data_push_period_seconds": 4})
+        cfg_file.write_text(json.dumps(cfg, indent=2))
+        agents[name] = AgentProc(cfg_file, d / f"{name}.sock", env=env)
+        assert agents[name].info["rollouts"] is True
+    for tag in ("kws-1.0.0", "resnet-1.0.0"):
+        run("fleet", "publish", models[tag]["pkg"], "--fleet", FLEET)
+    jobs = {}
+    for name in ("kws", "resnet"):
+        jobs[name] = run("fleet", "deploy", FLEET, "--model", name, "--version", "1.0.0")["job_id"]
+    for job in jobs.values():
+        wait_for(f"job {job}", lambda: executions(aws, job) == {"dev-a": "SUCCEEDED", "dev-b": "SUCCEEDED"})
+    yield {"dir": d, "env": env, "cenv": cenv, "run": run, "agents": agents, "jobs": jobs, "budget": budget}
+    for a in agents.values():
+        a.stop()
+
+
+def test_rollout_loads_both_models_and_predictions_match_edgec_run(fleet_env, models, aws):
+    for name, agent in fleet_env["agents"].items():
+        with agent.client() as c:
+            assert [(m["name"], m["version"]) for m in c.list()] == [("kws", "1.0.0"), ("resnet", "1.0.0")]
+            for tag, model in (("kws-1.0.0", "kws"), ("resnet-1.0.0", "resnet")):
+                m = models[tag]
+                shape = m["manifest"]["inputs"][0]["shape"]
+                got = np.stack([c.predict(model, x.reshape(shape)) for x in m["inputs"]])
+                assert np.array_equal(got.reshape(m["float"].shape), m["float"])
+        installed = fleet_env["dir"] / "devices" / name / "models"
+        assert sorted(str(p.relative_to(installed)) for p in installed.glob("*/*")) == ["kws/1.0.0", "resnet/1.0.0"]
+        ex = aws["iot"].describe_job_execution(jobId=fleet_env["jobs"]["kws"], thingName=name)["execution"]
+        assert ex["statusDetails"]["detailsMap"] == {"model_name": "kws", "model_version": "1.0.0", "previous_version": "none"}
+
+
+@pytest.fixture(scope="module")
+def captured(fleet_env, models, aws):
+    """PredictAndCapture 50 times on dev-a (KWS and ResNet-8 alternating; the ResNet inputs darkened
+    from the 10th on, for the drift monitor to find), with a kill -9 of the agent after the 25th
+    while captures still wait in its spool; restarted, it uploads them."""
+    agent = fleet_env["agents"]["dev-a"]
+    ids, sent = [], {}
+    with agent.client() as c:
+        for i in range(50):
+            if i == 25:
+                pending = [cid for cid in ids if c.capture_status(cid) == "IN_PROGRESS"]
+                assert pending, "nothing was waiting in the spool: the kill would prove nothing"
+                agent.kill9()
+                agent.start()
+                assert agent.info["models"] == ["kws", "resnet"]
+                c.close()
+                c = agent.client()
+            tag, name = ("kws-1.0.0", "kws") if i % 2 == 0 else ("resnet-1.0.0", "resnet")
+            m = models[tag]
+            x = m["inputs"][(i // 2) % len(m["inputs"])].reshape(m["manifest"]["inputs"][0]["shape"])
+            if name == "resnet" and i >= 20:
+                x = x * np.float32(0.25)
+            y, cid = c.predict_and_capture(name, x)
+            ids.append(cid)
+            sent[cid] = (name, x, y)
+        wait_for("all captures uploaded", lambda: all(c.capture_status(i) == "SUCCESS" for i in ids), timeout=40, every=0.5)
+        c.close()
+    return {"ids": ids, "sent": sent, "pending_at_kill": pending}
+
+
+def test_captures_reach_s3_in_the_documented_layout_none_lost_across_kill9(captured, aws):
+    s3 = aws["s3"]
+    keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"demo_capture/{FLEET}/")
+            for o in p.get("Contents", [])]
+    records = {}
+    for k in keys:
+        parts = k.split("/")                      # demo_capture/<fleet>/<model>/YYYY/MM/DD/HH/<object>
+        assert len(parts) == 8 and parts[2] in ("kws", "resnet") and [len(p) for p in parts[3:7]] == [4, 2, 2, 2], k
+        if k.endswith(".jsonl"):
+            for line in s3.get_object(Bucket=BUCKET, Key=k)["Body"].read().decode().splitlines():
+                r = json.loads(line)
+                assert r["eventMetadata"]["eventId"] not in records, "a capture was uploaded twice"
+                records[r["eventMetadata"]["eventId"]] = r
+    assert sorted(records) == sorted(captured["ids"])             # every acknowledged capture, once
+    for cid, (name, x, y) in captured["sent"].items():
+        r = records[cid]
+        meta = r["eventMetadata"]
+        assert (meta["deviceFleetName"], meta["deviceId"], meta["modelName"], meta["modelVersion"]) == (FLEET, "dev-a", name, "1.0.0")
+        (inp,), (out,) = r["deviceFleetInputs"], r["deviceFleetOutputs"]
+        assert inp["mode"] == "Input" and out["mode"] == "Output"
+        assert inp["observedContentType"] == "Tensor[FLOAT32; " + ", ".join(map(str, x.shape)) + "]"
+        if name == "kws":                          # 1,960 bytes: inline
+            data = base64.b64decode(inp["data"])
+        else:                                      # 12,288 bytes > the 3 KB embed limit: its own object
+            assert "data" not in inp and inp["dataLocation"].startswith(f"s3://{BUCKET}/demo_capture/{FLEET}/resnet/")
+            data = s3.get_object(Bucket=BUCKET, Key=inp["dataLocation"].split("/", 3)[3])["Body"].read()
+        assert data == x.astype("<f4").tobytes()
+        assert base64.b64decode(out["data"]) == y.astype("<f4").tobytes()
+
+
+def test_v2_rolls_out_under_load_and_a_tampered_package_leaves_v2_serving(fleet_env, models, aws, tmp_path):
+    run, agents = fleet_env["run"], fleet_env["agents"]
+    v1, v2 = models["kws-1.0.0"], models["kws-2.0.0"]
+    shape = v1["manifest"]["inputs"][0]["shape"]
+    stop, results, failures = threading.Event(), {"v1": 0, "v2": 0}, []
+
+    def keep_predicting(agent):
+        with AgentClient(agent.address) as c:
+            k = 0
+            while not stop.is_set():
+                j = k % len(v1["inputs"])
+                try:
+                    y = c.predict("kws", v1["inputs"][j].reshape(shape)).reshape(-1)
+                except AgentCallError as e:
+                    failures.append(str(e))
+                    continue
+                if np.array_equal(y, v1["float"][j].reshape(-1)):
+                    results["v1"] += 1
+                elif np.array_equal(y, v2["float"][j].reshape(-1)):
+                    results["v2"] += 1
+                else:
+                    failures.append(f"sample {j}: neither v1's nor v2's output")
+                k += 1
+    threads = [threading.Thread(target=keep_predicting, args=(a,)) for a in agents.values()]
+    for t in threads:
+        t.start()
+    try:
+        run("fleet", "publish", v2["pkg"], "--fleet", FLEET)
+        job = run("fleet", "deploy", FLEET, "--model", "kws", "--version", "2.0.0")["job_id"]
+        wait_for("v2 rollout", lambda: executions(aws, job) == {"dev-a": "SUCCEEDED", "dev-b": "SUCCEEDED"})
+        before = results["v2"]
+        wait_for("v2 answers", lambda: results["v2"] > before + 20)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert failures == [] and results["v1"] > 0 and results["v2"] > 0
+    for agent in agents.values():
+        with agent.client() as c:
+            assert {m["name"]: m["version"] for m in c.list()} == {"kws": "2.0.0", "resnet": "1.0.0"}
+
+    # someone who can write the bucket and create jobs, but has no signing key, ships an altered library
+    bad = tampered(v2["pkg"], tmp_path / "kws-3.0.0.tar.gz", lambda m: (flip_lib_byte(m), m.__setitem__(
+        package.MANIFEST, m[package.MANIFEST].replace(b'"version":"2.0.0"', b'"version":"3.0.0"'))))
+    data = bad.read_bytes()
+    key = "models/kws/3.0.0/kws-3.0.0.tar.gz"
+    aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=data)
+    doc = {"type": "new_model", "model_name": "kws", "model_version": "3.0.0", "model_package_bucket": BUCKET,
+           "model_package_key": key, "model_package_sha256": package.sha256(data), "fleet": FLEET}
+    group = aws["iot"].describe_thing_group(thingGroupName=FLEET)["thingGroupArn"]
+    aws["iot"].create_job(jobId="tampered-kws-3", targets=[group], document=json.dumps(doc))
+    wait_for("tampered job to fail", lambda: executions(aws, "tampered-kws-3") == {"dev-a": "FAILED", "dev-b": "FAILED"})
+    for name, agent in agents.items():
+        details = aws["iot"].describe_job_execution(jobId="tampered-kws-3", thingName=name)["execution"]["statusDetails"]["detailsMap"]
+        assert "signature" in details["reason"] and details["running_version"] == "2.0.0", details
+        with agent.client() as c:
+            assert c.describe("kws")["version"] == "2.0.0"
+            y = c.predict("kws", v2["inputs"][0].reshape(shape))
+            assert np.array_equal(y.reshape(-1), v2["float"][0].reshape(-1))
+        assert not (fleet_env["dir"] / "devices" / name / "models" / "kws" / "3.0.0").exists()
+
+
+def test_fleet_status_shows_agents_models_and_jobs(fleet_env, captured, aws):
+    wait_for("heartbeats with the captures uploaded", lambda: all(
+        (d.get("agent") or {}).get("capture", {}).get("uploaded", 0) >= (50 if d["name"] == "dev-a" else 0)
+        for d in fleet_env["run"]("fleet", "status", FLEET)["devices"]), timeout=20, every=1)
+    st = fleet_env["run"]("fleet", "status", FLEET)
+    by = {d["name"]: d for d in st["devices"]}
+    for name in ("dev-a", "dev-b"):
+        a = by[name]["agent"]
+        assert a["device"] == name and a["fleet"] == FLEET and a["ram_budget_bytes"] == fleet_env["budget"]
+        assert {m["name"] for m in a["models"]} == {"kws", "resnet"}
+        assert all(m["inferences"] >= 0 and "p95" in m["latency_ms"] for m in a["models"])
+        assert a["capture"]["backlog"] == 0
+    assert any(m["name"] == "resnet" and m["inferences"] >= 12 for m in by["dev-a"]["agent"]["models"])   # since the kill -9
+    table = cli("fleet", "status", FLEET, env=fleet_env["cenv"])
+    assert table.returncode == 0, table.stderr
+    assert "agent dev-a: heartbeat" in table.stdout and "resnet 1.0.0" in table.stdout
+
+
+def test_monitor_drift_finds_the_darkened_camera(fleet_env, captured, models, tmp_path):
+    """ResNet-8's captures from the 10th on are 4x darker than its calibration data: significant
+    input drift.  KWS sees its own calibration samples: stable."""
+    run = fleet_env["run"]
+    res = run("monitor", "drift", "--fleet", FLEET, "--model", "resnet", "--baseline", models["resnet-1.0.0"]["calib"])
+    assert res["captures"] == 25 and res["devices"] == ["dev-a"] and res["versions"] == ["1.0.0"]
+    assert res["feature_axis"] == 3 and len(res["features"]) == 3                  # the RGB channels of NHWC
+    assert res["drift"] == "significant" and min(f["psi"] for f in res["features"]) > 0.25
+    assert all(f["mean"] < 0.7 * f["baseline_mean"] for f in res["features"])     # 15 of 25 at a quarter
+    assert res["outputs"]["classes"] == 10 and abs(sum(res["outputs"]["captured_share"]) - 1) < 1e-9
+    assert sum(h["count"] for h in res["outputs"]["by_hour"]) == 25
+    np.save(tmp_path / "kws_base.npy", models["kws-1.0.0"]["inputs"])
+    kws = run("monitor", "drift", "--fleet", FLEET, "--model", "kws", "--baseline", tmp_path / "kws_base.npy")
+    assert kws["captures"] == 25 and kws["feature_axis"] == 2 and len(kws["features"]) == 10
+    assert kws["max_feature_psi"] < 0.1 and kws["outputs"]["psi"] < 0.1 and kws["drift"] == "stable"
+    table = cli("monitor", "drift", "--fleet", FLEET, "--model", "resnet", "--baseline", models["resnet-1.0.0"]["calib"], env=fleet_env["cenv"])
+    assert table.returncode == 0 and "input drift: SIGNIFICANT" in table.stdout, table.stderr
+    one_line_error(cli("monitor", "drift", "--fleet", FLEET, "--model", "nope", "--baseline", tmp_path / "kws_base.npy",
+                       env=fleet_env["cenv"]), "no captures of model 'nope'")
+    one_line_error(cli("monitor", "drift", "--fleet", FLEET, "--model", "kws", "--baseline", models["resnet-1.0.0"]["calib"],
+                       env=fleet_env["cenv"]), "do not fit the model input")
+
+
+def test_dashboard_shows_the_fleet_in_chromium(fleet_env, captured, models, tmp_path):
+    require("chromium")
+    from chromium import Chromium
+    env, baselines = fleet_env["env"], ["--baseline", f"resnet={models['resnet-1.0.0']['calib']}"]
+    written = cli("dashboard", "--fleet", FLEET, "--out", tmp_path / "dash", *baselines, "--json", env=fleet_env["cenv"], check_json=True)
+    assert written["devices"] == 2 and written["models"] == 2
+    data = json.loads((tmp_path / "dash" / "data.json").read_text())
+    assert {m["name"]: m["captures"] for m in data["models"]} == {"kws": 25, "resnet": 25}
+    log = tmp_path / "dashboard.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(EDGEC + ["dashboard", "--fleet", FLEET, "--port", "0", *baselines, "--json"],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    browser = None
+    with fleet_env["agents"]["dev-a"].client() as c:
+        serving = sorted(f"{m['name']} {m['version']}" for m in c.list())
+    try:
+        url = _read_line(proc, "edgec dashboard", log)["url"]
+        browser = Chromium(tmp_path / "profile")
+        pages = {}
+        for name, target in (("served", url), ("file", (tmp_path / "dash" / "index.html").as_uri())):
+            s = browser.open(target)
+            pages[name] = browser.evaluate(s, """({
+                devices: [...document.querySelectorAll('tr.device')].map(r => r.dataset.device),
+                models: [...document.querySelectorAll('tr.device[data-device="dev-a"] .model')].map(e => e.textContent),
+                heartbeat: document.querySelector('tr.device[data-device="dev-a"] td:last-child').textContent,
+                jobs: [...document.querySelectorAll('tr.job')].map(r => r.textContent),
+                charts: document.querySelectorAll('svg.chart').length,
+                bars: document.querySelectorAll('svg.chart rect.bar').length,
+                drift: (document.querySelector('.card[data-model="resnet"] .drift') || {}).textContent,
+                title: document.title})""")
+            if name == "served":
+                png = browser.screenshot(s, tmp_path / "dashboard.png")
+                assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+        assert browser.errors() == []
+        for p in pages.values():
+            assert p["devices"] == ["dev-a", "dev-b"] and p["title"] == f"edgec fleet {FLEET}"
+            assert sorted(m.split(" ·")[0] for m in p["models"]) == serving          # what the agent serves
+            assert "s ago" in p["heartbeat"] or "min ago" in p["heartbeat"]
+            assert sum("COMPLETED" in j for j in p["jobs"]) >= 2                    # the two 1.0.0 rollouts at least
+            assert p["charts"] >= 4 and p["bars"] > 10                      # class shares per model, PSI and shares for resnet
+            assert p["drift"].startswith("input drift: significant")
+    finally:
+        if browser:
+            browser.close()
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    assert "Traceback" not in log.read_text()
+    one_line_error(cli("dashboard", "--fleet", "no-such-fleet", "--out", tmp_path / "x", env=fleet_env["cenv"]), "no fleet 'no-such-fleet'")
