@@ -133,7 +133,7 @@ int float_model_run(const int8_t *input, int8_t *output)
 """)
     for f in ("float_kernels.c", "float_kernels.h"):
         shutil.copy(HERE / f, out_dir / f)
-    (out_dir / "edgec_rom.h").write_bytes(resources.files("edgec.runtime_c").joinpath("edgec_rom.h").read_bytes())
+    (out_dir / "edgec_target.h").write_bytes(resources.files("edgec.runtime_c").joinpath("edgec_target.h").read_bytes())
     return n_in, n_out
 
 

@@ -2,7 +2,7 @@
  * the way a straightforward port of the trained model would run on a core without an FPU.  For
  * benchmarking only; the product never emits float.  Layouts as edgec's: NHWC, OHWI, [out, in]. */
 #include <stdint.h>
-#include "edgec_rom.h"
+#include "edgec_target.h"
 #include "float_kernels.h"
 
 static float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }

@@ -2,7 +2,7 @@
 #ifndef F32_KERNELS_H
 #define F32_KERNELS_H
 #include <stdint.h>
-#include "edgec_rom.h"
+#include "edgec_target.h"
 
 typedef struct {
     int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w;

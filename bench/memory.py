@@ -75,7 +75,7 @@ def main():
             g = Built(str(Path(tmp) / name)).int_graph
             t = rep["totals"]
             np.save(Path(tmp) / f"{name}_one.npy", case.inputs()[:1])
-            stack = verify(str(Path(tmp) / name), "cortex-m4", str(Path(tmp) / f"{name}_one.npy"))["stack_bytes_estimate"]
+            stack = verify(str(Path(tmp) / name), "cortex-m4", str(Path(tmp) / f"{name}_one.npy"))["stack_bytes_bound"]
             rows[name] = {"edgec_arena": t["arena_bytes"], "stack": stack,
                           "edgec_ram": t["arena_bytes"] + t["io_bytes"] + stack,
                           "layer_wise_bound": layer_wise_bound(g), "tflm_arena": tflm_arena(SHARED / "tflite" / tfl),

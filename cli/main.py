@@ -93,10 +93,12 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
            on: str = typer.Option("host", "--on", help="host or an emulated target (see `edgec targets`)"),
            input: str = typer.Option(..., "--input", "-i", help=".npy/.npz float samples"),
            profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
+           sanitize: bool = typer.Option(False, "--sanitize", help="host only: build with UBSan + ASan; any undefined "
+                                                                   "behaviour or memory error fails the run"),
            as_json: bool = typer.Option(False, "--json")):
     """Run the generated C on a target and compare it bit for bit with the integer reference."""
     from edgec.verify import verify as do_verify
-    r = do_verify(out_dir, on, input)
+    r = do_verify(out_dir, on, input, sanitize)
     if as_json:
         _emit_json(r)
     else:
@@ -106,6 +108,8 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
         parts = [f"top-1 agreement {fa['top1_agreement']:.3f}"] if "top1_agreement" in fa else []
         parts += [f"max abs error {fa['max_abs_error']:.4g}", f"SQNR {fa['sqnr_db']} dB"]
         typer.echo("vs float reference: " + ", ".join(parts))
+        if r.get("sanitized"):
+            typer.echo("UBSan + ASan: no undefined behaviour, no memory error")
         _print_cost(r, profile)
     raise typer.Exit(0 if r["bit_exact"] else 1)
 

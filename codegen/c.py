@@ -16,7 +16,7 @@ from edgec.errors import EdgecError
 from edgec.fixedpoint import wrap32
 from edgec.ir import Graph
 
-RUNTIME_COMMON = ["edgec.h", "edgec_rom.h", "edgec_fixedpoint.h", "edgec_dot.h"]
+RUNTIME_COMMON = ["edgec.h", "edgec_target.h", "edgec_fixedpoint.h", "edgec_dot.h"]
 KERNEL_FILE = {
     "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
     "Add": "edgec_elementwise_s8.c", "Sub": "edgec_elementwise_s8.c", "Mul": "edgec_elementwise_s8.c",

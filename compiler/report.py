@@ -111,5 +111,6 @@ def format_table(report: dict) -> str:
                if prof.get("cycles_per_inference") is not None else "")
         lines.append(f"measured on {target}: {prof['instructions_per_inference']:,} instructions{cyc} per inference"
                      + (f", code+weights {prof['code_and_weights_bytes']:,} B" if "code_and_weights_bytes" in prof else "")
-                     + (f", stack ~{prof['stack_bytes_estimate']:,} B" if "stack_bytes_estimate" in prof else ""))
+                     + (f", stack {prof['stack_bytes_measured']:,} B measured (bound {prof['stack_bytes_bound']:,} B)"
+                        if "stack_bytes_measured" in prof else ""))
     return "\n".join(lines)

@@ -27,6 +27,7 @@ class Target:
     harness_faults: int = 0xF0                   # exit codes from here up mean the program trapped
     kernel_variants: tuple = ()                  # (runtime file, the file shipped under its name) pairs
     cycle_model: str | None = None               # core timing table for estimated cycles (compiler/cycles.py)
+    call_push_bytes: int = 0                     # return address a call pushes outside the callee's frame
 
     def runtime_source(self, fname: str) -> str:
         """The runtime_c/ file shipped as `fname` for this target (its optimized variant, if any)."""
@@ -71,8 +72,8 @@ TARGETS = {t.name: t for t in [
     Target("atmega328p", "avr-gcc", ("-mmcu=atmega328p", "-std=gnu99"), ("avrrun", "-m", "atmega328p"),
            2 * 1024, 32 * 1024, "avr-nm", "avr-size", ("gcc-avr", "avr-libc", "binutils-avr", "libsimavr-dev"),
            "8-bit AVR (Arduino Uno), simavr (cycle-exact); weights in flash via __flash",
-           startup=None, ldscript=None, harness_main="main_avr.c", sample_io="stdio", harness_faults=124,
-           kernel_variants=(("edgec_rom.h", "edgec_rom_avr.h"),)),
+           startup=None, ldscript=None, harness_main="main_avr.c", sample_io="stdio", harness_faults=124, call_push_bytes=2,
+           kernel_variants=(("edgec_target.h", "edgec_target_avr.h"),)),
 ]}
 
 
@@ -88,6 +89,19 @@ def parse_size(text) -> int:
     if not m:
         raise TargetError(f"'{text}' is not a size", hint="write bytes, or a number with K or M (e.g. 512K, 2M)")
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
+
+
+#: Undefined behaviour and memory errors stop the run (gcc or clang on the host).
+SANITIZE_FLAGS = ("-fsanitize=undefined,address", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g")
+
+
+def with_sanitizers(target: Target) -> Target:
+    """The host target built with UBSan + ASan: signed overflow, out-of-bounds access, misaligned
+    loads, shifts past the width - any of which would also break bit-exactness between compilers."""
+    if target.emulator is not None:
+        raise TargetError(f"--sanitize runs on the host only, not on {target.name}",
+                          hint="use --on host --sanitize (the sanitizers need the host's runtime libraries)")
+    return replace(target, cflags=target.cflags + SANITIZE_FLAGS)
 
 
 def with_budget(target: Target, ram=None, flash=None) -> Target:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from .cycles import cost_table as cycle_costs
+from .stack import bound as stack_bound
 from .errors import ToolchainError, TargetError
 from .targets import Target
 
@@ -36,12 +37,13 @@ class Execution:
     per_function: dict | None = None
     text_bytes: int | None = None
     float_helpers: list | None = None
-    stack_bytes: int | None = None          # run() frame + the deepest kernel frame, from -fstack-usage
+    stack_bytes: int | None = None          # worst case of one inference: call graph x -fstack-usage frames
     call_site_instructions: list | None = None  # per call in run(), in code order, all samples
     cycles: int | None = None               # exact (simavr) or estimated (cost model) cycles, all samples
     per_function_cycles: dict | None = None
     call_site_cycles: list | None = None
     cycles_kind: str | None = None          # "exact" or "estimated"
+    stack_measured: int | None = None       # high-water mark in the emulator (painting / SP tracking)
 
 
 def _harness_file(name: str) -> Path:
@@ -86,22 +88,6 @@ def compile_objects(target: Target, sources, workdir: Path, defines=(), include=
     return objs
 
 
-def stack_estimate(objs) -> int | None:
-    """Worst-case stack of one inference: the model's run() frame plus its largest callee frame
-    (kernels call nothing that is not inlined, apart from memcpy/memset), from gcc's .su files."""
-    frames = {}
-    for obj in objs:
-        su = Path(obj).with_suffix(".su")
-        if su.exists():
-            for line in su.read_text().splitlines():
-                parts = line.split("\t")
-                if len(parts) >= 2 and parts[1].isdigit():
-                    frames[parts[0].rsplit(":", 1)[-1]] = int(parts[1])
-    run = [v for k, v in frames.items() if k.endswith("_run")]
-    callees = [v for k, v in frames.items() if not k.endswith("_run")]
-    return (max(run) + max(callees, default=0)) if run else None
-
-
 def float_helpers(target: Target, objs) -> list:
     """Undefined soft-float helper symbols referenced by the given objects."""
     found = set()
@@ -117,7 +103,7 @@ def float_helpers(target: Target, objs) -> list:
 def link(target: Target, objs, workdir: Path) -> Path:
     exe = workdir / "model.elf"
     if target.emulator is None:
-        cmd = [target.cc, *map(str, objs), "-o", str(exe)]
+        cmd = [target.cc, *target.cflags, *map(str, objs), "-o", str(exe)]
     elif target.ldscript is None:                       # the toolchain's own start-up code and memory map
         cmd = [target.cc, *target.cflags, "-Wl,--gc-sections", *map(str, objs), "-o", str(exe)]
     else:
@@ -176,6 +162,7 @@ class Profile:
     cycles: int | None = None
     per_function_cycles: dict | None = None
     marks: list | None = None             # per call site: (instructions, cycles or None)
+    stack: int | None = None              # measured high-water mark, when the runner tracks SP
 
 
 def read_profile(target: Target, exe: Path, profile: Path) -> Profile:
@@ -189,9 +176,12 @@ def read_profile(target: Target, exe: Path, profile: Path) -> Profile:
             syms.append((int(p[0], 16) & ~1, int(p[1], 16), p[3]))
     syms.sort()
     starts = [s[0] for s in syms]
-    per, per_cyc, marks, has_cycles = {}, {}, [], False
+    per, per_cyc, marks, has_cycles, stack = {}, {}, [], False, None
     for line in profile.read_text().splitlines()[1:]:
         f = line.split()
+        if f[0] == "stack":
+            stack = int(f[1])
+            continue
         if f[0] == "mark":
             marks.append((int(f[2]), int(f[3]) if len(f) > 3 else None))
             continue
@@ -205,11 +195,20 @@ def read_profile(target: Target, exe: Path, profile: Path) -> Profile:
     model = {k: v for k, v in per.items() if k not in HARNESS_FUNCS and v}
     cyc = {k: per_cyc[k] for k in model} if has_cycles else None
     return Profile(sum(model.values()), dict(sorted(model.items(), key=lambda kv: -kv[1])),
-                   sum(cyc.values()) if cyc else None, cyc, marks[:-1] if marks else None)
+                   sum(cyc.values()) if cyc else None, cyc, marks[:-1] if marks else None, stack)
 
 
 CALL_INSN = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2,8}\s+)*(?:bl|blx|jal|call|rcall)\s+(?:ra,)?\s*(?:0x)?[0-9a-f]+"
                        r"\s+(?:;\s*0x[0-9a-f]+\s+)?<([A-Za-z_]\w*)>")
+
+
+def _symbol_address(target: Target, exe: Path, name: str) -> int:
+    r = _run([target.nm, str(exe)], what="nm")
+    for line in r.stdout.decode().splitlines():
+        p = line.split()
+        if len(p) == 3 and p[2] == name:
+            return int(p[0], 16)
+    raise ToolchainError(f"{name} not found in the linked image")
 
 
 def _disassemble(target: Target, exe: Path) -> str:
@@ -266,15 +265,25 @@ def _sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
     return src
 
 
-def _check_stack_fits(target: Target, exe: Path, stack: int | None) -> None:
-    """Where the toolchain's own memory map is used (AVR) the linker checks .data + .bss but not the
-    stack: refuse a build whose static RAM plus worst-case stack exceeds the part's RAM."""
-    r = _run([target.size, str(exe)], what="size")
-    line = r.stdout.decode().splitlines()[1].split()
-    static = int(line[1]) + int(line[2])
-    if stack is not None and static + stack > target.ram:
-        raise TargetError(f"the model does not fit {target.name}: static RAM {static} B + stack {stack} B "
-                          f"> {target.ram} B (incl. the verification harness's sample buffers)",
+def _free_stack(target: Target, exe: Path) -> int | None:
+    """Bytes between the end of static RAM and the top of the stack in the linked image: our harness's
+    linker scripts (_ebss .. _estack) or avr-libc's (_end .. __stack, inclusive, data space at 0x800000)."""
+    r = _run([target.nm, str(exe)], what="nm")
+    syms = {p[2]: int(p[0], 16) for p in (l.split() for l in r.stdout.decode().splitlines()) if len(p) == 3}
+    if "_estack" in syms and "_ebss" in syms:
+        return syms["_estack"] - syms["_ebss"]
+    if "__stack" in syms and "_end" in syms:
+        return syms["__stack"] + 1 - (syms["_end"] & 0xFFFF)
+    return None
+
+
+def _check_stack_fits(target: Target, exe: Path, stack: int) -> None:
+    """The linker checks static RAM, not the stack: refuse a build whose worst-case stack does not fit
+    in the RAM left above it."""
+    free = _free_stack(target, exe)
+    if free is not None and stack > free:
+        raise TargetError(f"the model does not fit {target.name}: its stack needs up to {stack} B and "
+                          f"{free} B of RAM are left above static data (incl. the verification harness's sample buffers)",
                           hint="use a smaller model, or --ram for a bigger part")
 
 
@@ -292,14 +301,16 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     extra = [_harness_file(harness)] + ([_harness_file(target.startup)] if target.emulator and target.startup else [])
     harness_objs = compile_objects(target, extra, workdir, defines, [model_dir, harness_dir])
     exe = link(target, model_objs + harness_objs, workdir)
-    stack = stack_estimate(model_objs)
+    stack = stack_bound(f"{model_c_name}_run", _disassemble(target, exe), model_objs + harness_objs, target.call_push_bytes)
     if target.emulator is None:
         r = _run([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
         if r.returncode != 0:
-            raise ToolchainError(f"the host build exited with {r.returncode}")
+            report = [l for l in r.stderr.decode(errors="replace").splitlines()
+                      if "runtime error:" in l or "ERROR: AddressSanitizer" in l]
+            raise ToolchainError(f"the host build exited with {r.returncode}"
+                                 + (f": {report[0].strip()}" if report else ""))
         return Execution(r.stdout, text_bytes=_flash_bytes(target, exe), stack_bytes=stack)
-    if target.ldscript is None:
-        _check_stack_fits(target, exe, stack)
+    _check_stack_fits(target, exe, stack)
     rundir = workdir / "run"
     rundir.mkdir()
     prof = workdir / "profile.txt"
@@ -308,7 +319,8 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     if sites:
         marks.write_text("".join(f"{a:x}\n" for a in sites))
     if target.sample_io == "stdio":             # avrrun: samples on stdin, outputs on stdout
-        runner = [str(harness_tool(target.emulator[0])), *target.emulator[1:], "-p", str(prof)]
+        run_addr = _symbol_address(target, exe, f"{model_c_name}_run")
+        runner = [str(harness_tool(target.emulator[0])), *target.emulator[1:], "-p", str(prof), "-s", f"{run_addr:x}"]
         cmd = runner + (["-k", str(marks)] if sites else []) + [str(exe)]
         stdin = (len(samples) // max(1, in_bytes)).to_bytes(4, "little") + samples
     else:
@@ -326,7 +338,9 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
         raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")
     outputs = r.stdout if target.sample_io == "stdio" else (rundir / "out.bin").read_bytes()
     p = read_profile(target, exe, prof)
+    measured = p.stack if p.stack is not None else (
+        int((rundir / "stack.txt").read_text()) if (rundir / "stack.txt").exists() else None)
     return Execution(outputs, p.instructions, p.per_function, _flash_bytes(target, exe), float_helpers(target, model_objs),
                      stack, [m[0] for m in p.marks] if p.marks else None, p.cycles, p.per_function_cycles,
                      [m[1] for m in p.marks] if p.marks and p.cycles is not None else None,
-                     target.cycles_kind if p.cycles is not None else None)
+                     target.cycles_kind if p.cycles is not None else None, measured)

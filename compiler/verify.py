@@ -18,7 +18,7 @@ from .data import fit_samples, load_array
 from .errors import EdgecError
 from edgec.passes.quantize import quantize_values
 from .serialize import load_graphs
-from .targets import get_target, with_budget
+from .targets import get_target, with_budget, with_sanitizers
 from .toolchain import execute
 
 
@@ -57,10 +57,12 @@ class Built:
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
         return ((q.astype(np.float64) - self.outq.scalar_zp) * self.outq.scalar_scale).astype(np.float32)
 
-    def execute(self, target_name: str, q_in: np.ndarray):
+    def execute(self, target_name: str, q_in: np.ndarray, sanitize: bool = False):
         target = get_target(target_name)
         if target_name == self.report["target"] and "budget" in self.report:    # the budget the build was made for
             target = with_budget(target, self.report["budget"]["ram_bytes"], self.report["budget"]["flash_bytes"])
+        if sanitize:
+            target = with_sanitizers(target)
         in_bytes = int(np.prod(self.input_shape))
         out_bytes = int(np.prod(self.output_shape))
         with tempfile.TemporaryDirectory(prefix="edgec-") as work:
@@ -139,7 +141,9 @@ def cost(built: Built, ex, samples: int) -> dict:
     if ex.float_helpers is not None:
         out["float_helpers"] = ex.float_helpers
     if ex.stack_bytes is not None:
-        out["stack_bytes_estimate"] = ex.stack_bytes
+        out["stack_bytes_bound"] = ex.stack_bytes
+    if ex.stack_measured is not None:
+        out["stack_bytes_measured"] = ex.stack_measured
     return out
 
 
@@ -149,7 +153,7 @@ def record_profile(out_dir: str, target_name: str, costs: dict) -> None:
     path = Path(out_dir) / "report.json"
     rep = json.loads(path.read_text())
     keep = ("instructions_per_inference", "cycles_per_inference", "cycles_kind", "code_and_weights_bytes",
-            "stack_bytes_estimate")
+            "stack_bytes_bound", "stack_bytes_measured")
     entry = {k: costs[k] for k in keep if k in costs}
     entry["layers"] = {str(l["index"]): {k: l[k] for k in ("instructions", "cycles") if k in l} for l in costs.get("layers", [])}
     rep.setdefault("profiles", {})[target_name] = entry
@@ -158,14 +162,14 @@ def record_profile(out_dir: str, target_name: str, costs: dict) -> None:
     os.replace(tmp, path)
 
 
-def verify(out_dir: str, target_name: str, input_path: str) -> dict:
+def verify(out_dir: str, target_name: str, input_path: str, sanitize: bool = False) -> dict:
     built = Built(out_dir)
     xs = built.samples(input_path)
     q_in = built.quantize_input(xs)
     expected = reference.run_batch(built.int_graph, q_in)
-    got, ex = built.execute(target_name, q_in)
+    got, ex = built.execute(target_name, q_in, sanitize)
     diff = (got != expected).reshape(len(xs), -1)
-    result = {"target": target_name, "samples": int(len(xs)), "bit_exact": bool(not diff.any()),
+    result = {"target": target_name, "samples": int(len(xs)), "bit_exact": bool(not diff.any()), "sanitized": sanitize,
               "mismatches": int(diff.any(axis=1).sum()), "mismatched_values": int(diff.sum()),
               "float_agreement": float_agreement(built, xs, got), "model": built.report["model"],
               "arena_bytes": built.report["totals"]["arena_bytes"]}

@@ -6,7 +6,7 @@
 #define EDGEC_H
 #include <stddef.h>
 #include <stdint.h>
-#include "edgec_rom.h"
+#include "edgec_target.h"
 
 typedef struct {
     int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c;

@@ -6,9 +6,9 @@
 #ifndef EDGEC_DOT_H
 #define EDGEC_DOT_H
 #include <stdint.h>
-#include "edgec_rom.h"
+#include "edgec_target.h"
 
-static inline int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
+EDGEC_HELPER int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
 {
     int32_t acc = 0, i = 0;
     for (; i + 4 <= n; i += 4) {        /* one int product at a time: int may be 16 bits (AVR) */
@@ -23,7 +23,7 @@ static inline int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, i
 }
 
 /* Two dot products sharing the input: acc[j] += x . w_j (two output channels per pass). */
-static inline void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n, int32_t *acc)
+EDGEC_HELPER void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n, int32_t *acc)
 {
     int32_t i, a0 = 0, a1 = 0;
     for (i = 0; i < n; i++) {
@@ -37,7 +37,7 @@ static inline void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, 
 
 /* Four dot products at once (two inputs x two weight rows) over n values: acc[2*i + j] += x_i . w_j.
  * Sharing the loads is what makes the pointwise conv fast. */
-static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n,
+EDGEC_HELPER void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n,
                                    int32_t *acc)
 {
     int32_t i, a0 = 0, a1 = 0, a2 = 0, a3 = 0;

@@ -4,17 +4,21 @@
 #ifndef EDGEC_DOT_H
 #define EDGEC_DOT_H
 #include <stdint.h>
-#include "edgec_rom.h"
+#include "edgec_target.h"
 #include <arm_acle.h>
 
-/* 32-bit rotate right by 8: gcc folds it into SXTB16's own rotation. */
-static inline uint32_t edgec_ror8(uint32_t v) { return (v >> 8) | (v << 24); }
+/* 32-bit rotate right by 8: gcc folds it into SXTB16's own rotation.  Words are held in the ACLE's
+ * own types (int8x4_t in, int16x2_t out of SXTB16), so -Wconversion has nothing to say. */
+static inline int8x4_t edgec_ror8(int8x4_t v)
+{
+    return (int8x4_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24));
+}
 
 static inline int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
 {
     int32_t acc = 0, i = 0;
     for (; i + 4 <= n; i += 4) {
-        uint32_t xa, wa;
+        int8x4_t xa, wa;
         __builtin_memcpy(&xa, x + i, 4);       /* one (unaligned) word load each: fine on v7E-M */
         __builtin_memcpy(&wa, w + i, 4);
         acc = __smlad(__sxtb16(xa), __sxtb16(wa), acc);                    /* bytes 0 and 2 */
@@ -30,7 +34,8 @@ static inline void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, 
 {
     int32_t i = 0, a0 = 0, a1 = 0;
     for (; i + 4 <= n; i += 4) {
-        uint32_t p, u, v, p02, p13;
+        int8x4_t p, u, v;
+        int16x2_t p02, p13;
         __builtin_memcpy(&p, x + i, 4);
         __builtin_memcpy(&u, w0 + i, 4);
         __builtin_memcpy(&v, w1 + i, 4);
@@ -53,8 +58,8 @@ static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDG
 {
     int32_t i = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (; i + 4 <= n; i += 4) {
-        uint32_t p, q, u, v;
-        uint32_t p02, p13, q02, q13, u02, u13, v02, v13;
+        int8x4_t p, q, u, v;
+        int16x2_t p02, p13, q02, q13, u02, u13, v02, v13;
         __builtin_memcpy(&p, x0 + i, 4);
         __builtin_memcpy(&q, x1 + i, 4);
         __builtin_memcpy(&u, w0 + i, 4);

@@ -19,8 +19,8 @@ static int8_t edgec_mul_one(const EDGEC_ROM edgec_mul_params *p, int32_t a, int3
     return edgec_clamp_s8(edgec_mbqm(prod, p->multiplier, p->shift) + p->out_zp, p->act_min, p->act_max);
 }
 
-/* Walk the broadcast output once; exactly one of add / mul is given. */
-static void edgec_elementwise(const EDGEC_ROM edgec_broadcast4 *bc, const EDGEC_ROM edgec_add_params *add, const EDGEC_ROM edgec_mul_params *mul,
+/* Walk the broadcast output once; `p` is an edgec_add_params (is_add) or an edgec_mul_params. */
+static void edgec_elementwise(const EDGEC_ROM edgec_broadcast4 *bc, int32_t is_add, const EDGEC_ROM void *p,
                               const int8_t *a, const int8_t *b, int8_t *out)
 {
     int32_t i0, i1, i2, i3;
@@ -30,7 +30,8 @@ static void edgec_elementwise(const EDGEC_ROM edgec_broadcast4 *bc, const EDGEC_
                 for (i3 = 0; i3 < bc->shape[3]; i3++) {
                     const int32_t ia = i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2] + i3 * bc->a_stride[3];
                     const int32_t ib = i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2] + i3 * bc->b_stride[3];
-                    *out++ = add ? edgec_add_one(add, a[ia], b[ib]) : edgec_mul_one(mul, a[ia], b[ib]);
+                    *out++ = is_add ? edgec_add_one((const EDGEC_ROM edgec_add_params *)p, a[ia], b[ib])
+                                    : edgec_mul_one((const EDGEC_ROM edgec_mul_params *)p, a[ia], b[ib]);
                 }
 }
 
@@ -64,7 +65,7 @@ void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const int8_t *a, const in
         }
         return;
     }
-    edgec_elementwise(&p->bc, p, 0, a, b, out);
+    edgec_elementwise(&p->bc, 1, p, a, b, out);
 }
 
 void edgec_mul_s8(const EDGEC_ROM edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out)

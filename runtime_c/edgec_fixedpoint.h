@@ -5,6 +5,7 @@
 #ifndef EDGEC_FIXEDPOINT_H
 #define EDGEC_FIXEDPOINT_H
 #include <stdint.h>
+#include "edgec_target.h"
 
 static inline int32_t edgec_srdhm(int32_t a, int32_t b)
 {
@@ -25,7 +26,7 @@ static inline int32_t edgec_rdbp(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-static inline int32_t edgec_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+EDGEC_HELPER int32_t edgec_mbqm(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
@@ -39,7 +40,7 @@ static inline int8_t edgec_clamp_s8(int32_t v, int32_t lo, int32_t hi)
 
 /* One output of a conv or fully-connected layer: the accumulator plus the (zero-point folded) bias,
  * added modulo 2^32 as the reference wraps it, requantized, offset and clamped to the activation. */
-static inline int8_t edgec_requant_s8(uint32_t bias, int32_t acc, int32_t multiplier, int32_t shift,
+EDGEC_HELPER int8_t edgec_requant_s8(uint32_t bias, int32_t acc, int32_t multiplier, int32_t shift,
                                       int32_t out_zp, int32_t act_min, int32_t act_max)
 {
     return edgec_clamp_s8(edgec_mbqm((int32_t)(bias + (uint32_t)acc), multiplier, shift) + out_zp, act_min, act_max);

@@ -91,15 +91,15 @@ def test_dsp_variant_compiles_strictly_for_cortex_m4_and_m7(tmp_path):
 
 
 def test_avr_variant_compiles_strictly_and_keeps_constants_in_flash(tmp_path):
-    """On AVR the kernels read weights and parameters through __flash pointers (edgec_rom_avr.h shipped
-    as edgec_rom.h): strict gnu99 (the named address space is a GNU C extension), -Wconversion included,
+    """On AVR the kernels read weights and parameters through __flash pointers (edgec_target_avr.h shipped
+    as edgec_target.h): strict gnu99 (the named address space is a GNU C extension), -Wconversion included,
     and none of a kernel's constants may land in .data (which AVR copies into its 2 KB of SRAM)."""
     require("avr-gcc")
     import shutil
     runtime = Path(str(resources.files("edgec.runtime_c")))
     for f in runtime.glob("*.[ch]"):
         shutil.copy(f, tmp_path / f.name)
-    shutil.copy(runtime / "edgec_rom_avr.h", tmp_path / "edgec_rom.h")
+    shutil.copy(runtime / "edgec_target_avr.h", tmp_path / "edgec_target.h")
     flags = [f if f != "-std=c99" else "-std=gnu99" for f in STRICT]
     for src in sorted(tmp_path.glob("edgec_*_s8.c")):
         r = subprocess.run(["avr-gcc", "-mmcu=atmega328p", "-O2", "-Wconversion", *flags, str(src), "-o", str(tmp_path / "k.o")],
@@ -108,3 +108,34 @@ def test_avr_variant_compiles_strictly_and_keeps_constants_in_flash(tmp_path):
         sections = subprocess.run(["avr-size", "-A", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
         data = [l.split() for l in sections.splitlines() if l.startswith(".data")]
         assert all(int(d[1]) == 0 for d in data), (src.name, sections)
+
+
+STRICTEST = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Wshadow", "-Wcast-align", "-Werror", "-O2", "-c"]
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "kws", "resnet"])
+def test_real_models_compile_warning_free_for_every_target_and_pass_cppcheck(built, name, tmp_path):
+    """The generated C plus the runtime it ships, as each target compiles it (its kernel variants in
+    place), under -Wconversion -Wcast-align -Werror with gcc for host, cortex-m0, cortex-m4, rv32imc
+    and atmega328p, with clang for the host; and cppcheck reports nothing.  KWS and ResNet-8 are not
+    compiled for the ATmega328P: their weight arrays alone exceed its 16-bit address space."""
+    from edgec.targets import get_target
+    from edgec.toolchain import _sources_for, BARE_CFLAGS
+    require("cc", "clang", "cppcheck", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "avr-gcc")
+    out, _, _ = built(name)
+    harness = str(resources.files("edgec.harness"))       # <string.h> for the libc-less cross toolchains
+    targets = [("host", "cc"), ("host", "clang"), ("cortex-m0", None), ("cortex-m4", None), ("rv32imc", None)]
+    for tname, cc in targets + ([("atmega328p", None)] if name == "digits_cnn" else []):
+        t = get_target(tname)
+        work = tmp_path / f"{tname}-{cc or t.cc}"
+        work.mkdir()
+        src = _sources_for(t, out, work)
+        std = next((f for f in t.cflags if f.startswith("-std=")), "-std=c99")
+        extra = [] if t.emulator is None else [*BARE_CFLAGS, f"-idirafter{harness}"]
+        for f in sorted(src.glob("*.c")):
+            r = subprocess.run([cc or t.cc, std, *STRICTEST, *t.cflags, *extra, f"-I{src}", str(f), "-o", str(work / (f.stem + ".o"))],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, (tname, cc or t.cc, f.name, r.stderr[-2000:])
+    r = subprocess.run(["cppcheck", "--enable=warning,style,portability,performance", "--std=c99", "--error-exitcode=1",
+                        "--quiet", f"-I{out}", *map(str, sorted(out.glob("*.c")))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]

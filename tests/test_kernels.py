@@ -1,7 +1,8 @@
 """Every C kernel against its numpy twin, bit for bit, on hypothesis-drawn shapes, attributes and data.
 
 Each example is a one-op float graph (plus constants) that goes through the real pipeline —
-calibrate, quantize, plan, codegen — and is compiled with the host cc.  Calibration sees a
+calibrate, quantize, plan, codegen — and is compiled with the host cc under UBSan + ASan (any
+undefined behaviour or out-of-bounds access fails the example).  Calibration sees a
 narrower range than the test samples, so inputs clip and outputs saturate: the edges are exercised."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -52,7 +53,7 @@ def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0):
     built = Built(str(out))
     q_in = built.quantize_input(samples)
     want = reference.run_batch(built.int_graph, q_in)
-    got, _ = built.execute(target, q_in)
+    got, _ = built.execute(target, q_in, sanitize=target == "host")     # UBSan + ASan on the host
     assert np.array_equal(got, want), f"C and reference differ in {int((got != want).sum())} values"
     return built
 

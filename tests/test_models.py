@@ -65,6 +65,8 @@ def test_every_emulated_target_is_bit_exact_on_two_real_models(built, target, mo
         r = verify(str(out), target, str(inputs))
         assert r["bit_exact"] and r["float_helpers"] == [], r
         assert r["instructions_per_inference"] > 0
+        # the stack the emulator saw (painted and scanned) never exceeds the call-graph bound
+        assert 0 < r["stack_bytes_measured"] <= r["stack_bytes_bound"], r
 
 
 def test_model_too_big_for_target_is_refused_with_sizes(built):
@@ -132,6 +134,7 @@ def test_atmega328p_models_fit_and_are_bit_exact_in_simavr_with_exact_cycles(bui
     assert first["bit_exact"] and first["samples"] == 12, first
     assert first["code_and_weights_bytes"] < 32 * 1024
     assert first["cycles_kind"] == "exact" and first["cycles_per_inference"] > first["instructions_per_inference"]
+    assert 0 < first["stack_bytes_measured"] <= first["stack_bytes_bound"], first   # simavr tracks SP exactly
     layers = first["layers"]
     assert 0.99 * first["cycles_per_inference"] <= sum(l["cycles"] for l in layers) <= first["cycles_per_inference"]
     assert all(l["cycles"] > 0 for l in layers if l["macs"])
@@ -153,3 +156,27 @@ def test_atmega328p_refuses_a_model_whose_ram_does_not_fit(built):
     out, inputs, _ = built("kws")
     with pytest.raises(TargetError, match="does not fit atmega328p"):
         verify(str(out), "atmega328p", str(inputs))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_generated_c_runs_clean_under_ubsan_and_asan(built, name):
+    """Signed overflow, out-of-bounds or misaligned access, shifts past the width: any of them stops
+    the sanitized host run (and would break bit-exactness between compilers)."""
+    require("cc")
+    out, inputs, _ = built(name)
+    r = verify(str(out), "host", str(inputs), sanitize=True)
+    assert r["bit_exact"] and r["sanitized"], r
+
+
+def test_sanitizers_catch_an_out_of_bounds_write(built, tmp_path):
+    """The sanitized run is not a formality: shrink the arena of a real build and ASan stops it."""
+    import re
+    import shutil
+    from edgec.errors import ToolchainError
+    out, inputs, _ = built("digits_mlp")
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    model_c = (broken / "model.c").read_text()
+    (broken / "model.c").write_text(re.sub(r"(static int32_t \w+_arena)\[[^;]*\];", r"\1[1];", model_c))
+    with pytest.raises(ToolchainError, match="AddressSanitizer"):
+        verify(str(broken), "host", str(inputs), sanitize=True)

@@ -2,13 +2,16 @@
  * Stock `simavr` always exits 0 and prints no cycle count; this runner gives binary stdin/stdout,
  * the firmware's exit code and, per executed flash address, instructions and cycles.
  *   build: cc -O2 -I/usr/include/simavr -o avrrun avrrun.c -lsimavr     (libsimavr-dev)
- *   use:   avrrun [-m atmega328p] [-c max_cycles] [-p profile.txt] [-k marks.txt] fw.elf <in.bin >out.bin
+ *   use:   avrrun [-m atmega328p] [-c max_cycles] [-p profile.txt] [-k marks.txt] [-s run_addr] fw.elf <in.bin >out.bin
  * Firmware side (data-space addresses of the ATmega328P's GPIOR0..2):
  *   GPIOR0 write: a byte to stdout      GPIOR1 read: the next stdin byte (0 at EOF)
  *   GPIOR2 write: exit(code)            cli + sleep also ends the run (exit 0)
  * profile.txt has the QEMU plugin's layout plus a cycles column: "total INSNS CYCLES", then for each
  * mark (hex flash byte addresses in marks.txt, the model's kernel call sites) "mark i insns cycles"
- * from that mark to the next mark reached, then "pc insns cycles" per executed address. */
+ * from that mark to the next mark reached, then "pc insns cycles" per executed address.
+ * With -s (the byte address of the model's run function) it also gets "stack N": the most bytes of
+ * stack in use below the caller's stack pointer at any call of it, return address included - the
+ * exact high-water mark, read from SP after every instruction (no painting needed). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,16 +41,19 @@ static void quiet_end(int saved) { fflush(stdout); dup2(saved, 1); close(saved);
 int main(int argc, char **argv)
 {
     const char *mcu = "atmega328p", *prof_path = NULL, *marks_path = NULL;
+    uint32_t run_addr = 0xFFFFFFFFu;
+    long sp_call = -1, stack_max = 0;
     unsigned long long max_cycles = 0, mark_insns[MAX_MARKS] = {0}, mark_cycles[MAX_MARKS] = {0};
     unsigned long long insns = 0, last_insns = 0, last_cycles = 0, *pc_insns = NULL, *pc_cycles = NULL;
     uint32_t mark_pc[MAX_MARKS];
     long n_marks = 0, current = -1;
     int opt, saved, state = cpu_Running, rc;
-    while ((opt = getopt(argc, argv, "m:c:p:k:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:c:p:k:s:")) != -1) {
         if (opt == 'm') mcu = optarg;
         else if (opt == 'c') max_cycles = strtoull(optarg, NULL, 0);
         else if (opt == 'p') prof_path = optarg;
         else if (opt == 'k') marks_path = optarg;
+        else if (opt == 's') run_addr = (uint32_t)strtoul(optarg, NULL, 16);
         else return 64;
     }
     if (optind >= argc) { fprintf(stderr, "usage: avrrun [-m mcu] [-c max_cycles] [-p profile] [-k marks] fw.elf\n"); return 64; }
@@ -93,8 +99,15 @@ int main(int argc, char **argv)
                 }
                 current = m; last_insns = insns; last_cycles = before;
             }
+        if (pc == run_addr)            /* entered run(): the call pushed 2 bytes of return address */
+            sp_call = (long)(avr->data[0x5D] | (avr->data[0x5E] << 8)) + 2;
         state = avr_run(avr);          /* one instruction */
         insns++;
+        if (sp_call >= 0) {
+            long sp = (long)(avr->data[0x5D] | (avr->data[0x5E] << 8));
+            if (sp_call - sp > stack_max)
+                stack_max = sp_call - sp;
+        }
         if (pc_insns && pc <= avr->flashend) { pc_insns[pc]++; pc_cycles[pc] += avr->cycle - before; }
         if (max_cycles && avr->cycle > max_cycles) { fprintf(stderr, "avrrun: cycle limit\n"); exit_code = 124; done = 1; }
     }
@@ -105,6 +118,8 @@ int main(int argc, char **argv)
         uint32_t a;
         if (!pf) { fprintf(stderr, "avrrun: cannot write %s\n", prof_path); return 66; }
         fprintf(pf, "total %llu %llu\n", insns, (unsigned long long)avr->cycle);
+        if (sp_call >= 0)
+            fprintf(pf, "stack %ld\n", stack_max);
         for (a = 0; a < (uint32_t)n_marks; a++) fprintf(pf, "mark %u %llu %llu\n", a, mark_insns[a], mark_cycles[a]);
         for (a = 0; a <= avr->flashend; a++)
             if (pc_insns[a]) fprintf(pf, "%x %llu %llu\n", a, pc_insns[a], pc_cycles[a]);

@@ -38,6 +38,17 @@ static inline intptr_t sh_read(intptr_t fd, void *buf, intptr_t n)
 static inline intptr_t sh_write(intptr_t fd, const void *buf, intptr_t n)
 { intptr_t a[3]; a[0] = fd; a[1] = (intptr_t)buf; a[2] = n; return n - sh_call(SH_WRITE, a); }
 static inline void sh_puts(const char *s) { sh_call(SH_WRITE0, s); }
+/* The stack pointer, for the harness's stack high-water mark. */
+static inline uintptr_t sh_sp(void)
+{
+    uintptr_t sp;
+#if defined(__riscv)
+    __asm__ volatile("mv %0, sp" : "=r"(sp));
+#else
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#endif
+    return sp;
+}
 /* QEMU exits with exactly `code`. */
 static inline __attribute__((noreturn)) void sh_exit(int code)
 { intptr_t a[2]; a[0] = 0x20026; a[1] = code; sh_call(SH_EXIT_EXTENDED, a); for (;;) {} }
