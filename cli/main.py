@@ -52,12 +52,17 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
           flash: Optional[str] = typer.Option(None, "--flash", help="flash budget instead of the target's (e.g. 2M)"),
           optimize: str = typer.Option("ram", "--optimize", help="ram: least RAM (row bands, some recomputation); "
                                                                  "speed: every layer once, whole"),
+          calibration_method: Optional[str] = typer.Option(None, "--calibration-method",
+                                                           help="activation ranges: minmax (default), percentile, mse "
+                                                                "or entropy (README, Calibration)"),
+          bias_correction: bool = typer.Option(True, "--bias-correction/--no-bias-correction",
+                                               help="correct conv/FC biases for the mean shift weight quantization causes"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from edgec.build import build as do_build
     from edgec.report import format_table
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
-                      optimize=optimize)
+                      optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction)
     if as_json:
         _emit_json(report)
     else:
@@ -95,10 +100,12 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
            profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
            sanitize: bool = typer.Option(False, "--sanitize", help="host only: build with UBSan + ASan; any undefined "
                                                                    "behaviour or memory error fails the run"),
+           layers: bool = typer.Option(False, "--layers", help="per-layer SQNR of the int8 model vs the float one "
+                                                               "(also kept in report.json)"),
            as_json: bool = typer.Option(False, "--json")):
     """Run the generated C on a target and compare it bit for bit with the integer reference."""
     from edgec.verify import verify as do_verify
-    r = do_verify(out_dir, on, input, sanitize)
+    r = do_verify(out_dir, on, input, sanitize, layers=layers)
     if as_json:
         _emit_json(r)
     else:
@@ -111,7 +118,22 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
         if r.get("sanitized"):
             typer.echo("UBSan + ASan: no undefined behaviour, no memory error")
         _print_cost(r, profile)
+        if layers:
+            _print_layer_sqnr(r["layer_sqnr"])
     raise typer.Exit(0 if r["bit_exact"] else 1)
+
+
+def _print_layer_sqnr(rows: list) -> None:
+    """verify --layers: each layer's SQNR (int8 vs float), what the layer itself loses (its output's
+    SQNR minus its input's), the biggest loss marked: where the model loses its accuracy."""
+    loss = [r["input_sqnr_db"] - r["sqnr_db"] if r["input_sqnr_db"] is not None and math.isfinite(r["input_sqnr_db"])
+            and math.isfinite(r["sqnr_db"]) else None for r in rows]
+    worst = max((x for x in loss if x is not None), default=None)
+    typer.echo(f"{'#':>3}  {'layer':<32} {'op':<16} {'SQNR dB':>8} {'loss dB':>8} {'max abs err':>12}")
+    for r, x in zip(rows, loss):
+        mark = "  <- largest loss" if worst is not None and worst > 0 and x == worst else ""
+        typer.echo(f"{r['index']:>3}  {r['name'][-32:]:<32} {r['op']:<16} {r['sqnr_db']:>8} "
+                   f"{'-' if x is None else f'{x:.1f}':>8} {r['max_abs_error']:>12.4g}{mark}")
 
 
 @app.command()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .calibrate import calibrate
+from .calibrate import DEFAULT_METHOD, calibrate, check_method
 from edgec.codegen.c import generate, c_ident
 from .data import fit_samples, load_array
 from .errors import EdgecError, ModelFormatError, InputDataError, TargetError
@@ -79,8 +79,11 @@ def _sha256(path: str) -> str:
 
 def build(model_path: str, target_name: str, out_dir: str, calibration: str | None = None,
           name: str | None = None, log=lambda msg: None, weights: str | None = None,
-          ram=None, flash=None, optimize: str = "ram") -> dict:
+          ram=None, flash=None, optimize: str = "ram", calibration_method: str | None = None,
+          bias_correction: bool | None = None) -> dict:
     target = with_budget(get_target(target_name), ram, flash)
+    if calibration_method is not None:
+        check_method(calibration_method)
     if optimize not in OPTIMIZE:
         raise InputDataError(f"unknown --optimize '{optimize}'", hint=f"choose one of: {', '.join(OPTIMIZE)}")
     log(f"importing {model_path}")
@@ -88,8 +91,8 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
         from .importers.tflite import import_tflite
         fgraph, q = import_tflite(model_path)
-        if calibration is not None:
-            log("the .tflite model is already quantized: --calibration is not used")
+        if calibration is not None or calibration_method is not None:
+            log("the .tflite model is already quantized: --calibration/--calibration-method are not used")
         return compile_graph(fgraph, np.zeros((0,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape), np.float32), target,
                              out_dir, name or q.name, model_path, log, optimize, quantized=q)
     graph = canonicalize(import_model(model_path, weights))
@@ -97,7 +100,8 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
     samples = fit_samples(load_array(calibration, "calibration"), graph.tensors[graph.inputs[0]].shape, calibration)
-    return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize)
+    return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize,
+                         calibration_method=calibration_method, bias_correction=bias_correction)
 
 
 #: What planning minimizes once the model fits: "ram" runs the memory-heaviest stretch in row bands
@@ -106,14 +110,18 @@ OPTIMIZE = ("ram", "speed")
 
 
 def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name: str,
-                  source: str, log=lambda msg: None, optimize: str = "ram", quantized: Graph | None = None) -> dict:
+                  source: str, log=lambda msg: None, optimize: str = "ram", quantized: Graph | None = None,
+                  calibration_method: str | None = None, bias_correction: bool | None = None) -> dict:
     """Canonical float graph + calibration samples → out_dir.  Returns the report.
     `target`: a Target (with its budget) or a target name.  `quantized`: the integer graph of a
-    pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin)."""
+    pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin).
+    `calibration_method`, `bias_correction`: see edgec.calibrate (None: the defaults there)."""
     target = get_target(target) if isinstance(target, str) else target
     if quantized is None:
-        log(f"calibrating on {len(samples)} samples")
-    q = quantize(calibrate(graph, samples)) if quantized is None else quantized.copy()
+        log(f"calibrating on {len(samples)} samples ({calibration_method or DEFAULT_METHOD})")
+        q = quantize(calibrate(graph, samples, method=calibration_method, bias_correction=bias_correction))
+    else:
+        q = quantized.copy()
     q.meta["optimize"] = optimize
     q = plan(q)
     cname = model_c_name(name)
@@ -126,6 +134,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "optimize": optimize,
                    "edgec_version": __version__, "calibration_samples": int(len(samples)),
                    "quantization": q.meta.get("quantization", "calibrated by edgec"),
+                   "calibration": q.meta.get("calibration"),
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})

@@ -162,7 +162,67 @@ def record_profile(out_dir: str, target_name: str, costs: dict) -> None:
     os.replace(tmp, path)
 
 
-def verify(out_dir: str, target_name: str, input_path: str, sanitize: bool = False) -> dict:
+def layer_sqnr(built: Built, xs: np.ndarray) -> list:
+    """Where accuracy is lost: for each layer (the int8 graph's nodes, numbered as report.json's layers)
+    the SQNR in dB of its int8 output, dequantized with the tensor's scale and zero point, against
+    the float reference's same tensor over all samples (`sqnr_db`), the same for its first input
+    (`input_sqnr_db`; for the model's input that is what quantizing the input costs), so that
+    `sqnr_db - input_sqnr_db` is what the layer itself loses; and its largest absolute error.  Both
+    references keep every tensor (reference.run keep_all): no C is involved."""
+    fg, ig = built.float_graph, built.int_graph
+    sig, noise, maxerr = {}, {}, {}
+    for x, q in zip(xs, built.quantize_input(xs)):
+        fenv = reference.run(fg, x, keep_all=True)
+        ienv = reference.run(ig, q, keep_all=True)
+        for t, v in ienv.items():
+            quant = ig.tensors[t].quant
+            if t not in fenv or quant is None or fenv[t].size != v.size or ig.tensors[t].is_const:
+                continue
+            f = fenv[t].astype(np.float64).reshape(-1)
+            e = f - (v.astype(np.float64).reshape(-1) - quant.scalar_zp) * quant.scalar_scale
+            sig[t] = sig.get(t, 0.0) + float(f @ f)
+            noise[t] = noise.get(t, 0.0) + float(e @ e)
+            maxerr[t] = max(maxerr.get(t, 0.0), float(np.abs(e).max()))
+
+    def db(t):
+        if t not in sig:
+            return None
+        return round(float(sqnr_from_energies(sig[t], noise[t])), 2)
+    rows = []
+    for i, node in enumerate(ig.nodes):
+        t = node.outputs[0]
+        if t not in sig:
+            continue
+        op = node.op if node.op != "Lut" else f"Lut/{node.attrs['function']}"
+        rows.append({"index": i, "name": node.name, "op": op, "tensor": t, "sqnr_db": db(t),
+                     "input_sqnr_db": db(node.inputs[0]), "max_abs_error": maxerr[t],
+                     "scale": ig.tensors[t].quant.scalar_scale})
+    return rows
+
+
+def sqnr_from_energies(signal: float, noise: float) -> float:
+    if noise == 0:
+        return float("inf")
+    return 10 * np.log10(signal / noise) if signal > 0 else float("-inf")
+
+
+def record_layer_sqnr(out_dir: str, rows: list, samples: int, input_path: str) -> None:
+    """Keep the per-layer SQNR in report.json under "layer_sqnr" (atomic rewrite), beside "profiles";
+    an infinite SQNR (exact layer) is stored as the string "inf"."""
+    path = Path(out_dir) / "report.json"
+    rep = json.loads(path.read_text())
+    keep = ("index", "name", "op", "sqnr_db", "input_sqnr_db", "max_abs_error")
+    rep["layer_sqnr"] = {"samples": int(samples), "input": os.path.basename(input_path),
+                         "layers": [{k: (str(r[k]) if isinstance(r[k], float) and not np.isfinite(r[k]) else r[k])
+                                     for k in keep} for r in rows]}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def verify(out_dir: str, target_name: str, input_path: str, sanitize: bool = False, layers: bool = False) -> dict:
+    """`layers`: also the per-layer SQNR of the int8 model against the float one (layer_sqnr), in the
+    result and in report.json."""
     built = Built(out_dir)
     xs = built.samples(input_path)
     q_in = built.quantize_input(xs)
@@ -179,6 +239,9 @@ def verify(out_dir: str, target_name: str, input_path: str, sanitize: bool = Fal
     result.update(cost(built, ex, len(xs)))
     if result["bit_exact"] and "instructions_per_inference" in result:
         record_profile(out_dir, target_name, result)
+    if layers:
+        result["layer_sqnr"] = layer_sqnr(built, xs)
+        record_layer_sqnr(out_dir, result["layer_sqnr"], len(xs), input_path)
     return result
 
 

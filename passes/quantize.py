@@ -7,13 +7,14 @@ attrs, read by both the integer reference and codegen.  Element-wise unary ops b
 lookup tables ("Lut"); Softmax gets an exp table.  All float math of the product happens here.
 """
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier, round_half_away
 from edgec.ir import Graph, Quant, Tensor, ELEMENTWISE_UNARY
-from edgec.reference import FLOAT_UNARY
+from edgec.reference import FLOAT_UNARY, conv2d_f32
 
 SIGMOID_Q = (1.0 / 256, -128)
 TANH_Q = (1.0 / 128, 0)
@@ -45,6 +46,39 @@ def _clamp(act, scale, zp):
     return qlo, qhi
 
 
+#: A bias is held in int32 at scale s_in*s_w; it may take at most this much of the int32 range (the
+#: rest is for the products).  A channel whose weights are ~0 but whose bias is not (a BatchNorm with
+#: gamma ~0 folded in: MobileNet's VWW has such channels) gets a weight scale large enough for that,
+#: as TFLite's converter does; otherwise its bias saturates, its multiplier underflows to 0 and the
+#: channel outputs a constant 0 instead of relu(bias).
+BIAS_HEADROOM = float(1 << 30)
+
+
+def quantize_weights(w, bias=None, s_in=None):
+    """Symmetric int8 per output channel (axis 0): (int8 weights, float64 scale per channel).
+    With the float bias and the input scale, no channel's scale is below |bias| / (s_in * BIAS_HEADROOM)."""
+    w = np.asarray(w, np.float64)
+    amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    s_w = np.where(amax > 0, amax / 127.0, 1.0)
+    if bias is not None:
+        s_w = np.maximum(s_w, np.abs(np.asarray(bias, np.float64)) / (s_in * BIAS_HEADROOM))
+    wq = np.clip(round_half_away(w / s_w.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
+    return wq, s_w
+
+
+def weight_error_shift(node, mean_in, dw):
+    """Bias correction: the mean shift of each output channel that the weight error dw (quantized
+    minus float weights) causes, on the calibration inputs whose mean is mean_in.  The layer is linear
+    before its activation, so this is the layer with weights dw and no bias applied to the mean input,
+    averaged over output positions (padding included)."""
+    mean_in = np.asarray(mean_in, np.float64)
+    if node.op == "FullyConnected":
+        y = mean_in.reshape(-1, dw.shape[1]) @ dw.T
+    else:
+        y = conv2d_f32(replace(node, attrs={**node.attrs, "act": None}), mean_in, dw, np.zeros(dw.shape[0]))
+    return y.reshape(-1, dw.shape[0]).mean(axis=0)
+
+
 def _multipliers(reals):
     pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, np.float64).reshape(-1)]
     return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
@@ -57,6 +91,7 @@ class _Quantizer:
         self.ranges = graph.meta.get("ranges")
         if self.ranges is None:
             raise EdgecError("the graph has no calibration ranges", hint="run calibrate() first")
+        self.means = graph.meta.get("input_means") or {}
         # Inputs bound into a Concat's buffer take the Concat's range (and so its scale): their
         # producers then write the final bytes and the Concat copies nothing.
         prod = self.g.producer()
@@ -90,9 +125,15 @@ class _Quantizer:
         for name in self.g.inputs:
             self.calibrated(name)
         for node in self.g.nodes:
-            getattr(self, "q_" + ("Unary" if node.op in ELEMENTWISE_UNARY else node.op))(node)
+            try:
+                getattr(self, "q_" + ("Unary" if node.op in ELEMENTWISE_UNARY else node.op))(node)
+            except (ValueError, OverflowError, FloatingPointError) as e:     # e.g. weights near float32's max
+                raise EdgecError(f"cannot quantize {node.op} node {node.name}: {e}", where=f"node {node.name}",
+                                 hint="its weights or calibrated values are not finite or far out of range; "
+                                      "check the model's weights (a corrupt or diverged training?)") from None
         self.g.meta["quantized"] = True
         self.g.meta.pop("ranges", None)
+        self.g.meta.pop("input_means", None)
         return self.g
 
     # -- per op ------------------------------------------------------------------------------
@@ -109,11 +150,12 @@ class _Quantizer:
         s_in, zp_in = self.qof(x).scalar_scale, self.qof(x).scalar_zp
         s_out, zp_out = self.qof(out).scalar_scale, self.qof(out).scalar_zp
         w = self.src.tensors[wn].data.astype(np.float64)
-        amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-        s_w = np.where(amax > 0, amax / 127.0, 1.0)
-        wq = np.clip(round_half_away(w / s_w.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
-        bq = round_half_away(np.clip(self.src.tensors[bn].data.astype(np.float64) / (s_in * s_w),
-                                     -(1 << 31), (1 << 31) - 1)).astype(np.int32)
+        b = self.src.tensors[bn].data.astype(np.float64)
+        wq, s_w = quantize_weights(w, b, s_in)
+        if x in self.means:                 # bias correction: undo the mean shift the weight error causes
+            dw = wq.astype(np.float64) * s_w.reshape((-1,) + (1,) * (w.ndim - 1)) - w
+            b = b - weight_error_shift(node, self.means[x], dw)
+        bq = round_half_away(np.clip(b / (s_in * s_w), -(1 << 31), (1 << 31) - 1)).astype(np.int32)
         self.g.tensors[wn] = Tensor(wn, wq.shape, "int8", wq, Quant(s_w, np.zeros_like(s_w, np.int64), axis))
         self.g.tensors[bn] = Tensor(bn, bq.shape, "int32", bq, Quant(s_in * s_w, np.zeros_like(s_w, np.int64), 0))
         mult, shift = _multipliers(s_in * s_w / s_out)

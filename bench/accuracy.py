@@ -1,0 +1,189 @@
+"""Accuracy of edgec's int8 models against the float model, per calibration method, next to TFLite's
+own int8 model of the same network (MLPerf Tiny reference .tflite, run by TFLite Micro).
+
+Per model: the float metric, edgec int8 with each calibration method (with bias correction, and the
+default method without it), TFLite int8, and the RAM (arena + input/output) and flash (weights,
+biases, multipliers, tables) of each.  Metrics:
+  digits_cnn      accuracy on the 450 labelled test digits (calibrated on the 1,347 training digits)
+  kws/vww/resnet  top-1 agreement with the float model and output SQNR vs float (dB)
+  ad01            reconstruction MSE of the 40 real frames (TFLite int8 is +8% over float)
+The MLPerf sets are small (25-40 real inputs, test/conftest.py), so edgec calibrates by 2-fold cross
+calibration: each half of the inputs is evaluated by a build calibrated on the other half; no input
+is scored by a model calibrated on it.  TFLite's models were calibrated by MLPerf on their own data.
+edgec's int8 outputs come from the integer reference, which the generated C equals bit for bit
+(tests/test_models.py); TFLite's from the `tflite-micro` host interpreter.  digits_cnn has no
+TFLite int8 model (making one needs TensorFlow's converter).
+
+usage: python bench/accuracy.py [--json] [--only kws,ad01] [--methods minmax,mse] [--folds 2] [--ablation]   (from the repo root)"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from conftest import CASES, DATA, data  # noqa: E402
+
+from edgec import reference  # noqa: E402
+from edgec.build import compile_graph, import_model, build  # noqa: E402
+from edgec.calibrate import DEFAULT_METHOD, METHODS  # noqa: E402
+from edgec.pipeline import canonicalize  # noqa: E402
+from edgec.verify import Built, sqnr_db  # noqa: E402
+
+TFLITE = {"kws": "kws_ref_model.tflite", "vww": "vww_96_int8.tflite", "resnet": "pretrainedResnet_quant.tflite",
+          "ad01": "ad01_int8.tflite"}
+MODELS = ("digits_cnn", "kws", "vww", "resnet", "ad01")
+FOLDS = 2
+
+
+def metric_kind(name: str) -> str:
+    return {"digits_cnn": "accuracy", "ad01": "mse"}.get(name, "top1")
+
+
+def eval_set(name: str):
+    """(calibration inputs, evaluation inputs, labels or None); the MLPerf models share one set."""
+    case = CASES[name]
+    if name == "digits_cnn":
+        return case.calibration(), case.inputs(), data("digits_y_test.npy")
+    xs = case.inputs()
+    return xs, xs, None
+
+
+def float_graph(name: str):
+    return canonicalize(import_model(CASES[name].path))
+
+
+def int8_outputs(built: Built, xs: np.ndarray) -> np.ndarray:
+    """The int8 model's dequantized outputs (N, ...): the integer reference, what the C computes."""
+    xs = xs.reshape((len(xs),) + tuple(built.input_shape))
+    return built.dequantize_output(reference.run_batch(built.int_graph, built.quantize_input(xs)))
+
+
+def float_outputs(graph, xs: np.ndarray) -> np.ndarray:
+    shape = tuple(graph.tensors[graph.inputs[0]].shape)
+    return reference.run_batch(graph, xs.reshape((len(xs),) + shape))
+
+
+def edgec_int8(graph, calib: np.ndarray, evalx: np.ndarray, method: str, bias_correction: bool, work: Path,
+               folds: int = 1):
+    """Build for cortex-m4 and return (dequantized outputs on evalx, report).  folds > 1: evalx is
+    calib, split by index mod folds; fold k is scored by a build calibrated on the other folds."""
+    shape = tuple(graph.tensors[graph.inputs[0]].shape)
+    calib = calib.reshape((len(calib),) + shape)
+    outs, report = None, None
+    parts = [(calib, np.arange(len(evalx)))] if folds <= 1 else \
+        [(calib[np.arange(len(calib)) % folds != k], np.flatnonzero(np.arange(len(evalx)) % folds == k)) for k in range(folds)]
+    for k, (cal, idx) in enumerate(parts):
+        out = work / f"{method}{int(bias_correction)}_{k}"
+        report = compile_graph(graph, cal, "cortex-m4", str(out), "m", "bench", calibration_method=method,
+                               bias_correction=bias_correction)
+        y = int8_outputs(Built(str(out)), evalx[idx])
+        if outs is None:
+            outs = np.zeros((len(evalx),) + y.shape[1:], np.float32)
+        outs[idx] = y
+    return outs, report
+
+
+def tflite_int8(name: str, xs: np.ndarray, work: Path):
+    """TFLite Micro's dequantized outputs of the MLPerf int8 model on xs, and edgec's report of the same
+    .tflite (RAM/flash; its C equals TFLM bit for bit, tests/test_tflite_import.py)."""
+    from tflite_micro.python.tflite_micro import runtime
+    path = DATA / TFLITE[name]
+    out = work / "tflite"
+    report = build(str(path), "cortex-m4", str(out))
+    b = Built(str(out))
+    q_in = b.quantize_input(xs.reshape((len(xs),) + tuple(b.input_shape)))
+    it = runtime.Interpreter.from_bytes(path.read_bytes())
+    res = []
+    for x in q_in:
+        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
+        it.invoke()
+        res.append(it.get_output(0).copy())
+    return b.dequantize_output(np.stack(res).reshape((len(xs),) + tuple(b.output_shape))), report
+
+
+def score(kind: str, ref: np.ndarray, out: np.ndarray, xs: np.ndarray, labels) -> dict:
+    n = len(xs)
+    r, o = ref.reshape(n, -1).astype(np.float64), out.reshape(n, -1).astype(np.float64)
+    s = {"sqnr_db": round(sqnr_db(r, o), 2)}
+    if kind == "mse":
+        s["mse"] = float(((o - xs.reshape(n, -1)) ** 2).mean())
+    else:
+        s["top1_agreement"] = float((r.argmax(1) == o.argmax(1)).mean())
+    if labels is not None:
+        s["accuracy"] = float((o.argmax(1) == labels).mean())
+    return s
+
+
+def memory(report: dict) -> dict:
+    t = report["totals"]
+    return {"ram_bytes": t["arena_bytes"] + t["io_bytes"], "flash_bytes": t["weight_bytes"]}
+
+
+def evaluate(name: str, methods=METHODS, folds: int = FOLDS, ablation: bool = False) -> dict:
+    """All the numbers of one model's row (see the module docstring)."""
+    kind = metric_kind(name)
+    graph = float_graph(name)
+    calib, xs, labels = eval_set(name)
+    ref = float_outputs(graph, xs)
+    f = folds if name != "digits_cnn" else 1
+    row = {"model": name, "metric": kind, "samples": int(len(xs)), "calibration_samples": int(len(calib)),
+           "cross_calibration_folds": f, "float": score(kind, ref, ref, xs, labels), "edgec": {}}
+    with tempfile.TemporaryDirectory(prefix="edgec-acc-") as tmp:
+        work = Path(tmp)
+        variants = [(m, True) for m in methods] + [(m, False) for m in methods if ablation or m == DEFAULT_METHOD]
+        for method, bc in variants:
+            out, report = edgec_int8(graph, calib, xs, method, bc, work, f)
+            row["edgec"][method + ("" if bc else " (no bias correction)")] = {**score(kind, ref, out, xs, labels),
+                                                                            **memory(report)}
+        if name in TFLITE:
+            out, report = tflite_int8(name, xs, work)
+            row["tflite_int8"] = {**score(kind, ref, out, xs, labels), **memory(report)}
+    return row
+
+
+def _cell(kind: str, s: dict) -> str:
+    db = f" ({s['sqnr_db']:.1f} dB)" if np.isfinite(s["sqnr_db"]) else ""
+    if kind == "accuracy":
+        return f"{s['accuracy']:.4f}{db}"
+    if kind == "mse":
+        return f"{s['mse']:.3f}{db}"
+    return f"{s['top1_agreement']:.3f}{db}"
+
+
+def table(rows) -> str:
+    variants = list(rows[0]["edgec"])
+    head = ["model", "metric", "float"] + [f"edgec {v}" for v in variants] + ["TFLite int8", "RAM / flash edgec", "RAM / flash TFLite"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    what = {"accuracy": "test accuracy (SQNR)", "mse": "recon. MSE (SQNR)", "top1": "top-1 agr. (SQNR)"}
+    for r in rows:
+        k = r["metric"]
+        e = r["edgec"][variants[0]]
+        t = r.get("tflite_int8")
+        cells = [r["model"], what[k], _cell(k, r["float"]) if k != "top1" else "1.000"]
+        cells += [_cell(k, r["edgec"][v]) for v in variants]
+        cells += [_cell(k, t) if t else "n/a", f"{e['ram_bytes']:,} / {e['flash_bytes']:,}",
+                  f"{t['ram_bytes']:,} / {t['flash_bytes']:,}" if t else "n/a"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--only", default=",".join(MODELS))
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--folds", type=int, default=FOLDS)
+    ap.add_argument("--ablation", action="store_true", help="every method without bias correction too")
+    a = ap.parse_args(argv)
+    methods = [m for m in a.methods.split(",") if m]
+    rows = [evaluate(n, methods, a.folds, a.ablation) for n in a.only.split(",") if n]
+    print(json.dumps(rows, indent=2) if a.json else table(rows))
+
+
+if __name__ == "__main__":
+    main()
