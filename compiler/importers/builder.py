@@ -1,34 +1,283 @@
 """GraphBuilder: what every importer needs to emit IR — unique names, constants, nodes with their
 output shapes inferred on the spot, and the IR spelling of the activations frameworks name.
-Importers subclass it and add only what their format needs."""
+Importers subclass it and add only what their format needs.
+
+Model files are untrusted input.  Everything an importer emits passes through here and is checked
+against the IR's contract (`check_node`) and against the resource limits below before the rest of
+the pipeline sees it, so a malformed or hostile file ends in a ModelFormatError that names the file
+and the node, never in an exception deep inside a pass or an allocation of absurd size."""
 from __future__ import annotations
+
+import functools
+import math
+import os
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
+from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor, unique_name
 from ..shapes import output_shapes, same_pads
 
+#: Resource limits, checked before anything of that size is allocated.  edgec's targets have kilobytes
+#: to a few megabytes of memory, so a model past these is corrupt or hostile rather than big; each is
+#: still far above the largest model a microcontroller runs (yolo-fastest: 1.4 MB of weights, 410 K
+#: elements in its largest activation, 165 edgec nodes).
+MAX_TENSOR_ELEMENTS = 1 << 26        # any one tensor (weights or activation): 64 Mi elements, 256 MiB as float32
+MAX_NODES = 512                      # ONNX nodes, Keras layers, Darknet sections
+MAX_IR_NODES = 1_024                 # edgec nodes they expand to (fuse_activations and fold_batchnorm are superlinear:
+                                     # 2,000 nodes take them 8 s, past the 10 s a hostile file may cost; raise both
+                                     # once those passes are linear)
+MAX_FILE_BYTES = 256 << 20           # a model or weights file: 256 MiB
+LIMIT_HINT = ("the file is corrupt or was crafted: edgec compiles models for microcontrollers, and refuses "
+              "sizes past {limit} before allocating them")
+
+
+def limit_hint(limit: str) -> str:
+    return LIMIT_HINT.format(limit=limit)
+
+
+def element_count(shape) -> int:
+    """Exact product of `shape` (Python ints: no overflow, whatever the dims)."""
+    return math.prod(int(d) for d in shape)
+
+
+def check_shape(shape, what: str, where: str | None, allow_empty: bool = False) -> tuple:
+    """`shape` as a tuple of ints, refused when a dimension is below 1 (0 with allow_empty) or the
+    tensor would hold more than MAX_TENSOR_ELEMENTS, with the size in the message."""
+    try:
+        dims = tuple(int(d) for d in shape)
+    except (TypeError, ValueError, OverflowError):
+        raise ModelFormatError(f"{what} has a malformed shape {_short(shape)}", where=where,
+                               hint="the file may be corrupt; re-export the model") from None
+    low = 0 if allow_empty else 1
+    if any(d < low for d in dims):
+        raise ModelFormatError(f"{what} has shape {dims}: every dimension must be at least {low}", where=where,
+                               hint="the file may be corrupt; re-export the model with static, positive shapes")
+    n = element_count(dims)
+    if n > MAX_TENSOR_ELEMENTS:
+        raise ModelFormatError(f"{what} of shape {_short(dims)} has {n:,} elements ({_human(4 * n)} as float32), "
+                               f"more than the {MAX_TENSOR_ELEMENTS:,} edgec accepts in one tensor", where=where,
+                               hint=limit_hint(f"{MAX_TENSOR_ELEMENTS:,} elements per tensor"))
+    return dims
+
+
+def check_file_size(path: str, what: str = "model file") -> int:
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise ModelFormatError(f"{what} of {size:,} bytes ({_human(size)}) is larger than the "
+                               f"{_human(MAX_FILE_BYTES)} edgec reads", where=path, hint=limit_hint(_human(MAX_FILE_BYTES)))
+    return size
+
+
+def check_count(n: int, what: str, where: str | None) -> None:
+    if n > MAX_NODES:
+        raise ModelFormatError(f"{n:,} {what}, more than the {MAX_NODES:,} edgec accepts", where=where,
+                               hint=limit_hint(f"{MAX_NODES:,} {what}"))
+
+
+def _human(nbytes: int) -> str:
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.3g} {unit}"
+    return f"{nbytes} B"
+
+
+def _short(v, limit: int = 80) -> str:
+    s = str(v)
+    return s if len(s) <= limit else s[:limit - 1] + "…"
+
+
+def shown(name) -> str:
+    """A name from a model file as messages show it: printable, and cut when it is very long."""
+    s = printable(str(name))
+    return s if len(s) <= 120 else s[:100] + f"…({len(s)} chars)"
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (newlines, terminal escapes, Unicode line
+    separators, NUL...) written as a Python escape, so a message stays one line and cannot drive a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def importer_entry(fn):
+    """Importer entry points.  An EdgecError whose message quotes the file (names, cfg lines) is made
+    printable, so the CLI prints it on one line whatever the file holds.  Numpy arithmetic on the file's
+    numbers runs without warnings (which would print on stderr): an overflow gives inf or NaN, and
+    add_tensor refuses a constant that holds one, by name."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            with np.errstate(all="ignore"):
+                return fn(*args, **kwargs)
+        except EdgecError as e:
+            if e.args and isinstance(e.args[0], str):
+                e.args = (printable(e.args[0]),) + e.args[1:]
+            raise
+    return wrapper
+
+
+def _bare(e: EdgecError) -> str:
+    """The message of `e` without its where and hint."""
+    msg = e.args[0] if e.args else str(e)
+    if e.where and msg.startswith(f"{e.where}: "):
+        msg = msg[len(e.where) + 2:]
+    if e.hint and msg.endswith(f" — {e.hint}"):
+        msg = msg[:-len(e.hint) - 3]
+    return msg
+
+
+def _ints(v, n: int | None, what: str, minimum: int) -> tuple:
+    try:
+        vals = tuple(int(x) for x in v)
+    except (TypeError, ValueError, OverflowError):
+        raise ModelFormatError(f"{what} {_short(v)} is not a list of integers") from None
+    if (n is not None and len(vals) != n) or any(x < minimum for x in vals):
+        raise ModelFormatError(f"{what} {_short(vals)} must be {f'{n} ' if n is not None else ''}integers >= {minimum}")
+    return vals
+
+
+def _finite(v, what: str, allow_inf: bool = False) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError, OverflowError):
+        raise ModelFormatError(f"{what} {_short(v)} is not a number") from None
+    if math.isnan(f) or (not allow_inf and math.isinf(f)):
+        raise ModelFormatError(f"{what} is {f}")
+    return f
+
+
+#: inputs of the IR ops importers emit (min, max); every other op takes one
+ARITY = {"Conv2D": (3, 3), "FullyConnected": (3, 3), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2), "BatchNorm": (5, 5),
+         "Concat": (1, 1 << 30)}
+
+
+def _check_padded(shape, pads) -> None:
+    """Kernels read a padded copy of their input: it must fit the limits too."""
+    n, h, w, c = shape
+    t, l, b, r = (int(p) for p in pads)
+    check_shape((n, h + t + b, w + l + r, c), "the padded input", None)
+
+
+def check_node(op: str, attrs: dict, shapes: list, consts: list) -> None:
+    """The IR contract of one node (ir.OPS) for what importers emit: ranks, channel counts, attribute
+    ranges.  `consts`: the data of each input that is a constant, else None.  Raises ModelFormatError
+    (where is added by the caller)."""
+    def rank(i, r, what="input"):
+        if len(shapes[i]) != r:
+            raise ModelFormatError(f"{op} needs a rank-{r} {what}, got shape {shapes[i]}")
+
+    arity = ARITY.get(op, (1, 1))
+    if not arity[0] <= len(shapes) <= arity[1]:
+        raise ModelFormatError(f"{op} takes {arity[0] if arity[0] == arity[1] else f'at least {arity[0]}'} "
+                               f"input(s), got {len(shapes)}")
+
+    if op == "Conv2D":
+        rank(0, 4, "NHWC input"), rank(1, 4, "OHWI weight")
+        o, kh, kw, ci = shapes[1]
+        groups = attrs["groups"]
+        _ints(attrs["strides"], 2, "strides", 1), _ints(attrs["dilations"], 2, "dilations", 1)
+        _ints(attrs["pads"], 4, "pads", 0)
+        if not isinstance(groups, int) or groups < 1 or o % groups or ci * groups != shapes[0][3]:
+            raise ModelFormatError(f"Conv2D weights {shapes[1]} with groups={groups} do not fit an input of "
+                                   f"{shapes[0][3]} channels")
+        if shapes[2] != (o,):
+            raise ModelFormatError(f"Conv2D bias of shape {shapes[2]} for {o} output channels")
+        _check_padded(shapes[0], attrs["pads"])
+    elif op == "FullyConnected":
+        rank(0, 2), rank(1, 2, "[out, in] weight")
+        if shapes[0][1] != shapes[1][1] or shapes[2] != (shapes[1][0],):
+            raise ModelFormatError(f"FullyConnected weights {shapes[1]} and bias {shapes[2]} do not fit an input "
+                                   f"of shape {shapes[0]}")
+    elif op in ("MaxPool2D", "AvgPool2D"):
+        rank(0, 4, "NHWC input")
+        k = _ints(attrs["kernel"], 2, "kernel", 1)
+        _ints(attrs["strides"], 2, "strides", 1)
+        t, l, b, r = _ints(attrs["pads"], 4, "pads", 0)
+        if max(t, b) >= k[0] or max(l, r) >= k[1]:
+            raise ModelFormatError(f"pads {attrs['pads']} of a {k[0]}x{k[1]} pooling window: padding must be "
+                                   "smaller than the window")
+        _check_padded(shapes[0], attrs["pads"])
+    elif op == "BatchNorm":
+        c = shapes[0][-1] if shapes[0] else 0
+        for what, s, data in zip(("scale", "bias", "mean", "variance"), shapes[1:], consts[1:]):
+            if s != (c,) or data is None:
+                raise ModelFormatError(f"BatchNorm {what} of shape {s} for {c} channels (must be a constant of shape ({c},))")
+        eps = _finite(attrs["epsilon"], "BatchNorm epsilon")
+        if (np.asarray(consts[4], np.float64) + eps <= 0).any():
+            raise ModelFormatError("BatchNorm variance + epsilon is not positive")
+    elif op == "LeakyRelu":
+        _finite(attrs["alpha"], "LeakyRelu alpha")
+    elif op == "Clip":
+        lo, hi = _finite(attrs["min"], "Clip min", True), _finite(attrs["max"], "Clip max", True)
+        if lo >= hi:
+            raise ModelFormatError(f"Clip min {lo} is not below max {hi}")
+    elif op == "HardSigmoid":
+        _finite(attrs["alpha"], "HardSigmoid alpha"), _finite(attrs["beta"], "HardSigmoid beta")
+    elif op == "Reshape":
+        check_shape(attrs["shape"], "Reshape target", None)
+    elif op == "Transpose":
+        perm = _ints(attrs["perm"], len(shapes[0]), "Transpose perm", 0)
+        if sorted(perm) != list(range(len(shapes[0]))):
+            raise ModelFormatError(f"Transpose perm {perm} is not a permutation of the {len(shapes[0])} axes")
+    elif op == "Pad":
+        _ints(attrs["pads"], 2 * len(shapes[0]), "Pad pads", 0)
+    elif op == "Concat":
+        ax = attrs["axis"]
+        r = len(shapes[0])
+        if not isinstance(ax, int) or not 0 <= ax < r:
+            raise ModelFormatError(f"Concat axis {ax} of rank-{r} inputs")
+        for s in shapes[1:]:
+            if len(s) != r or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != ax):
+                raise ModelFormatError(f"Concat of shapes {_short(shapes)} along axis {ax}")
+    elif op == "Upsample":
+        rank(0, 4, "NHWC input")
+        _ints(attrs["scale"], 2, "Upsample scale", 1)
+    elif op == "Slice":
+        b, e = _ints(attrs["begin"], len(shapes[0]), "Slice begin", 0), _ints(attrs["end"], len(shapes[0]), "Slice end", 1)
+        if any(x >= y or y > d for x, y, d in zip(b, e, shapes[0])):
+            raise ModelFormatError(f"Slice {b}..{e} of shape {shapes[0]}")
+
 
 class GraphBuilder:
-    def __init__(self):
+    def __init__(self, source: str = ""):
         self.tensors: dict = {}
         self.nodes: list = []
         self._node_names: set = set()
+        self.source = source            # the model file's name, for messages
+        self.context = source or None   # where the importer is (file, node/layer, op): the `where` of errors
 
     def add_tensor(self, base, shape, data=None):
         name = unique_name(self.tensors, base)
-        self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), "float32" if data is None else str(data.dtype),
+        what = f"{'constant' if data is not None else 'tensor'} {shown(base)}"
+        shape = check_shape(shape, what, self.context)
+        if data is not None and data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise ModelFormatError(f"{what} holds NaN or infinite values", where=self.context,
+                                   hint="the weights are corrupt (or the batch-norm variances negative); re-export the model")
+        self.tensors[name] = Tensor(name, shape, "float32" if data is None else str(data.dtype),
                                     None if data is None else np.ascontiguousarray(data))
         return name
 
     def const(self, base, array):
-        return self.add_tensor(base, np.asarray(array).shape, np.asarray(array, dtype=np.float32))
+        a = np.asarray(array)
+        check_shape(a.shape, f"constant {shown(base)}", self.context)
+        return self.add_tensor(base, a.shape, np.asarray(a, dtype=np.float32))
 
     def emit(self, op, name, inputs, out_base=None, attrs=None):
-        node = Node(op, unique_name(self._node_names, name), list(inputs), [], attrs or {})
+        attrs = attrs or {}
+        node = Node(op, unique_name(self._node_names, name), list(inputs), [], attrs)
+        in_shapes = [self.tensors[i].shape for i in inputs]
+        try:
+            check_node(op, attrs, in_shapes, [self.tensors[i].data for i in inputs])
+            shapes = output_shapes(node, in_shapes)
+        except EdgecError as e:
+            raise ModelFormatError(f"{_bare(e)} (edgec node {shown(node.name)}, {op})", where=self.context,
+                                   hint=e.hint or "the file may be corrupt; check the model with its framework") from None
+        if len(self.nodes) >= MAX_IR_NODES:
+            raise ModelFormatError(f"the model expands to more than {MAX_IR_NODES:,} edgec nodes", where=self.context,
+                                   hint=limit_hint(f"{MAX_IR_NODES:,} nodes"))
         self._node_names.add(node.name)
-        shapes = output_shapes(node, [self.tensors[i].shape for i in inputs])
         node.outputs = [self.add_tensor(out_base or name, shapes[0])]
         self.nodes.append(node)
         return node.outputs[0]
@@ -60,8 +309,10 @@ class GraphBuilder:
         ins = [x] + [self.const(f"{name}_{k}", v) for k, v in zip(("scale", "bias", "mean", "var"), (gamma, beta, mean, var))]
         return self.emit("BatchNorm", name, ins, name, {"epsilon": float(eps)})
 
-    def activation(self, name, x, kind: str, where: str = "", **params):
+    def activation(self, name, x, kind: str, **params):
         """Framework activation names → IR ops; 'linear' is no op."""
+        if not isinstance(kind, str):
+            raise UnsupportedOpError(f"activation {_short(kind)} is not a name", where=self.context)
         kind = kind.lower()
         simple = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "logistic": ("Sigmoid", {}), "tanh": ("Tanh", {}),
                   "relu6": ("Clip", {"min": 0.0, "max": 6.0}), "swish": ("Swish", {}), "silu": ("Swish", {}),
@@ -73,10 +324,27 @@ class GraphBuilder:
         if kind in ("linear", "none", ""):
             return x
         if kind not in simple:
-            raise UnsupportedOpError(f"activation '{kind}'", where=where or name,
+            raise UnsupportedOpError(f"activation '{shown(kind)}'", where=self.context,
                                      hint=f"supported: linear, {', '.join(sorted(simple))}")
         op, attrs = simple[kind]
         return self.emit(op, f"{name}_{kind}", [x], f"{name}_{kind}", attrs)
 
     def graph(self, name, inputs, outputs, meta) -> Graph:
+        """The imported graph; edgec compiles one input to one output (`edgec_<model>_run(input, output)`)."""
+        for what, names in (("input", inputs), ("output", outputs)):
+            if len(names) != 1:
+                listed = ", ".join(shown(n) for n in list(names)[:8]) or "none"
+                raise UnsupportedOpError(f"the model has {len(names)} {what}s ({listed})", where=self.source or None,
+                                         hint="edgec compiles models with exactly one input and one output")
+        if outputs[0] in inputs:
+            raise UnsupportedOpError("the model's output is its input: there is nothing to compile", where=self.source or None,
+                                     hint="check that the model file holds its layers")
+        reached = set(inputs)
+        for node in self.nodes:                 # emitted in order: producers come first
+            if any(i in reached for i in node.inputs):
+                reached.update(node.outputs)
+        if outputs[0] not in reached:
+            raise UnsupportedOpError(f"the output {shown(outputs[0])} does not depend on the input {shown(inputs[0])}",
+                                     where=self.source or None, hint="the output must be computed from the input; "
+                                     "the file may be corrupt")
         return Graph(name, self.nodes, self.tensors, list(inputs), list(outputs), meta)

@@ -9,121 +9,236 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
+import re
 import zipfile
+import zlib
 
 import numpy as np
 
-from ..errors import ModelFormatError, UnsupportedOpError
+from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
-from .builder import GraphBuilder
+from .builder import (MAX_FILE_BYTES, GraphBuilder, check_count, check_file_size, check_shape, limit_hint,
+                      importer_entry, shown)
 
-MAX_FILE_BYTES = 2 << 30
+MAX_JSON_BYTES = 16 << 20        # config.json / model_config: real ones are kilobytes
+RESAVE = "the file may be truncated or altered; re-save the model"
+#: what reading a damaged archive or HDF5 file raises (zipfile, zlib, lzma, bz2, h5py), besides EdgecError
+READ_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, NotImplementedError, EOFError,
+               zipfile.BadZipFile, zlib.error, lzma.LZMAError, RecursionError)
 
 
 def _layers_of(config: dict) -> tuple[list, bool]:
     cfg = config.get("config", {})
-    layers = cfg if isinstance(cfg, list) else cfg.get("layers")
+    layers = cfg if isinstance(cfg, list) else cfg.get("layers") if isinstance(cfg, dict) else None
     if not isinstance(layers, list):
         raise ModelFormatError("model config has no layer list")
     return layers, config.get("class_name") == "Sequential"
 
 
+def _check_layers(layers: list, path: str) -> None:
+    """Each layer is {"class_name": str, "config": {...}} with a string name: the shape of every Keras config."""
+    check_count(len(layers), "layers", path)
+    for i, l in enumerate(layers):
+        cfg = l.get("config") if isinstance(l, dict) else None
+        name = (l.get("name") or cfg.get("name")) if isinstance(cfg, dict) else None
+        if not isinstance(cfg, dict) or not isinstance(l.get("class_name"), str) or not isinstance(name, str):
+            raise ModelFormatError(f"layer {i} of the model config is malformed (it needs a class_name, a name and a "
+                                   "config)", where=path, hint=RESAVE)
+
+
+def _json(raw, what: str, path: str) -> dict:
+    """A JSON object from a member or an attribute, size-checked and refused cleanly when it is not one."""
+    if isinstance(raw, np.ndarray) and raw.shape == ():
+        raw = raw.item()
+    if not isinstance(raw, (str, bytes)):
+        raise ModelFormatError(f"{what} is not text (it is {type(raw).__name__})", where=path, hint=RESAVE)
+    if len(raw) > MAX_JSON_BYTES:
+        raise ModelFormatError(f"{what} of {len(raw):,} bytes is larger than the {MAX_JSON_BYTES:,} edgec reads",
+                               where=path, hint=limit_hint(f"{MAX_JSON_BYTES:,} bytes of model config"))
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as e:        # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ModelFormatError(f"{what} is not valid JSON ({type(e).__name__})", where=path, hint=RESAVE) from None
+    if not isinstance(obj, dict):
+        raise ModelFormatError(f"{what} is not a JSON object", where=path, hint=RESAVE)
+    return obj
+
+
+def _check_members(z: zipfile.ZipFile, path: str) -> None:
+    """A .keras archive is read in memory, never extracted; still, a member whose name would leave the
+    archive's directory (absolute, a drive, '..') marks an altered or hostile file: refuse it by name."""
+    for name in z.namelist():
+        norm = name.replace("\\", "/")
+        if "\x00" in name or norm.startswith("/") or re.match(r"^[A-Za-z]:", norm) or ".." in norm.split("/"):
+            raise ModelFormatError(f"archive member '{shown(name)}' points outside the archive's directory", where=path,
+                                   hint="a Keras archive holds config.json, metadata.json and model.weights.h5; "
+                                        "this one was altered: re-save the model")
+
+
+def _member(z: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes:
+    """A member's bytes, refused before decompression when it would unpack to more than `limit` (zip bombs);
+    zipfile stops at the declared size, so a member that lies about its size cannot get past the limit."""
+    info = z.getinfo(name)
+    if info.file_size > limit:
+        raise ModelFormatError(f"archive member {name} unpacks to {info.file_size:,} bytes, more than the {limit:,} "
+                               "edgec reads", where=path, hint=limit_hint(f"{limit:,} bytes for {name}"))
+    return z.read(info)
+
+
 class _Weights:
     """Per-layer weight arrays in creation order, from either file layout: `keras3` is the .keras
-    archive's `layers/<name>/vars/<i>`; otherwise the legacy `model_weights/<layer>` + `weight_names`."""
+    archive's `layers/<name>/vars/<i>`; otherwise the legacy `model_weights/<layer>` + `weight_names`.
+    Every dataset is checked (numeric, shape within the resource limits) before it is read."""
 
     def __init__(self, h5, keras3: bool):
-        self.h5, self.keras3 = h5, keras3
+        import h5py
+        self.h5, self.keras3, self.h5py = h5, keras3, h5py
         self.by_name = {}
-        if keras3 and "layers" in h5:
+        if keras3 and isinstance(h5.get("layers"), h5py.Group):
             for key, grp in h5["layers"].items():
+                if not isinstance(grp, h5py.Group):
+                    continue
                 vars_ = grp.get("vars")
-                name = vars_.attrs.get("name", key) if vars_ is not None else key
-                self.by_name[name.decode() if isinstance(name, bytes) else name] = grp
+                name = vars_.attrs.get("name", key) if isinstance(vars_, h5py.Group) else key
+                name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+                if isinstance(name, str):
+                    self.by_name[name] = grp
                 self.by_name.setdefault(key, grp)
+
+    def array(self, ds, what: str) -> np.ndarray:
+        if not isinstance(ds, self.h5py.Dataset):
+            raise ModelFormatError(f"weight {shown(what)} is not a dataset", hint=RESAVE)
+        if ds.dtype.kind not in "fiub":
+            raise ModelFormatError(f"weight {shown(what)} has dtype {ds.dtype}, not a number", hint=RESAVE)
+        check_shape(ds.shape if ds.shape is not None else "(null)", f"weight {shown(what)}", None, allow_empty=True)
+        return np.asarray(ds[()])
 
     def get(self, layer: str) -> list:
         if self.keras3:
             grp = self.by_name.get(layer)
-            if grp is None or "vars" not in grp:
+            v = grp.get("vars") if grp is not None else None
+            if not isinstance(v, self.h5py.Group):
                 return []
-            v = grp["vars"]
-            return [np.asarray(v[str(i)]) for i in range(len(v))]
+            return [self.array(v[str(i)], f"{layer}/vars/{i}") for i in range(len(v))]
         root = self.h5["model_weights"] if "model_weights" in self.h5 else self.h5
-        if layer not in root:
+        if not isinstance(root, self.h5py.Group) or layer not in root:
             return []
         grp = root[layer]
-        names = [n.decode() if isinstance(n, bytes) else n for n in grp.attrs.get("weight_names", [])]
-        return [np.asarray(grp[n]) for n in names]
+        if not isinstance(grp, self.h5py.Group):
+            raise ModelFormatError(f"model_weights/{shown(layer)} is not a group", hint=RESAVE)
+        names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in grp.attrs.get("weight_names", [])]
+        if not all(isinstance(n, str) for n in names):
+            raise ModelFormatError(f"weight_names of layer {shown(layer)} are not names", hint=RESAVE)
+        return [self.array(grp[n], n) for n in names]
 
 
 class _KerasImporter(GraphBuilder):
     def __init__(self, path, config, weights, keras_version):
-        super().__init__()
+        super().__init__(os.path.basename(path))
         self.path, self.config, self.w = path, config, weights
         self.keras3 = keras_version.startswith("3")
         self.out = {}                # keras layer name -> IR tensor
 
     def where(self, layer):
-        return f"{os.path.basename(self.path)}: layer {layer.get('name') or layer['config'].get('name')} ({layer['class_name']})"
+        cfg = layer.get("config") if isinstance(layer, dict) else None
+        name = (layer.get("name") or (cfg.get("name") if isinstance(cfg, dict) else None)) if isinstance(layer, dict) else None
+        cls = layer.get("class_name") if isinstance(layer, dict) else None
+        return f"{os.path.basename(self.path)}: layer {shown(name or '?')} ({shown(cls or '?')})"
 
     def run(self) -> Graph:
         layers, sequential = _layers_of(self.config)
-        unknown = [f"{l['config'].get('name', '?')} ({l['class_name']})" for l in layers if l.get("class_name") not in LAYERS]
+        _check_layers(layers, os.path.basename(self.path))
+        unknown = [f"{shown(l['config'].get('name', '?'))} ({shown(l['class_name'])})" for l in layers
+                   if l["class_name"] not in LAYERS]
         if unknown:
             raise UnsupportedOpError(f"{len(unknown)} unsupported layer(s): {', '.join(unknown)}",
                                      where=os.path.basename(self.path), hint=f"supported layers: {', '.join(sorted(LAYERS))}")
         inputs = []
         prev = None
         for i, layer in enumerate(layers):
-            cfg = layer["config"]
-            name = layer.get("name") or cfg.get("name")
-            if layer["class_name"] == "InputLayer":
-                shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
-                prev = self.out[name] = self.add_tensor(name, [1] + [int(d) for d in shape[1:]])
-                inputs.append(prev)
-                continue
-            if sequential:
-                if prev is None:                      # Keras 2 Sequential without InputLayer
-                    shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
-                    if not shape:
-                        raise ModelFormatError("the first layer declares no input shape", where=self.where(layer))
-                    prev = self.add_tensor("input", [1] + [int(d) for d in shape[1:]])
-                    inputs.append(prev)
-                ins = [prev]
-            else:
-                ins = [self.out[n] for n in self._inbound(layer)]
+            self.context = self.where(layer)
             try:
-                prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
-            except (KeyError, IndexError, ValueError, TypeError) as e:
-                raise ModelFormatError(f"malformed layer config or weights ({type(e).__name__}: {e})", where=self.where(layer)) from None
+                prev = self._layer(layer, prev, inputs, sequential)
+            except EdgecError as e:
+                if e.where is None:
+                    raise type(e)(str(e), where=self.where(layer)) from None
+                raise
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
+                    RecursionError, OSError, RuntimeError) as e:
+                raise ModelFormatError(f"malformed layer config or weights ({type(e).__name__}: {shown(str(e))[:120]})",
+                                       where=self.where(layer), hint=RESAVE) from None
+        self.context = self.source
         if sequential:
-            outputs = [prev]
+            outputs = [prev] if prev is not None else []
         else:
-            outputs = [self.out[ref[0]] for ref in _refs(self.config["config"]["output_layers"])]
+            try:
+                outputs = [self.out[ref[0]] for ref in _refs(self.config["config"]["output_layers"])]
+            except (KeyError, IndexError, TypeError):
+                raise ModelFormatError("the model config's output_layers do not name layers of the model",
+                                       where=os.path.basename(self.path), hint=RESAVE) from None
         name = os.path.splitext(os.path.basename(self.path))[0]
         return self.graph(name, inputs, outputs, {"source": os.path.abspath(self.path), "format": "keras"})
 
+    def _input(self, name, shape):
+        if not isinstance(shape, (list, tuple)) or len(shape) < 2:
+            raise ModelFormatError(f"input shape {shown(shape)[:60]} is not [batch, dims...]", hint=RESAVE)
+        if any(d is None for d in shape[1:]):
+            raise UnsupportedOpError(f"input shape {shown(shape)[:60]} has unknown dimensions",
+                                     hint="save the model with a fixed input shape")
+        t = self.add_tensor(name, [1] + [int(d) for d in shape[1:]])
+        return t
+
+    def _layer(self, layer, prev, inputs, sequential):
+        cfg = layer["config"]
+        name = layer.get("name") or cfg.get("name")
+        if name in self.out:
+            raise UnsupportedOpError(f"a second layer named {shown(name)}", hint="layer names must be unique")
+        if layer["class_name"] == "InputLayer":
+            shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+            prev = self.out[name] = self._input(name, shape)
+            inputs.append(prev)
+            return prev
+        if sequential:
+            if prev is None:                      # Keras 2 Sequential without InputLayer
+                shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
+                if not shape:
+                    raise ModelFormatError("the first layer declares no input shape", where=self.where(layer))
+                prev = self._input("input", shape)
+                inputs.append(prev)
+            ins = [prev]
+        else:
+            refs = self._inbound(layer)
+            missing = [r for r in refs if not isinstance(r, str) or r not in self.out]
+            if missing or not refs:
+                raise ModelFormatError(f"inputs {shown(missing)[:80] if missing else '(none)'} are not earlier layers",
+                                       hint="the layer list is not in call order or names unknown layers; " + RESAVE)
+            ins = [self.out[n] for n in refs]
+            if len(ins) != 1 and layer["class_name"] not in MERGING:
+                raise UnsupportedOpError(f"{layer['class_name']} called on {len(ins)} inputs",
+                                         hint=f"only {', '.join(MERGING)} take several inputs")
+        prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
+        return prev
+
     def _inbound(self, layer) -> list:
         nodes = layer.get("inbound_nodes") or []
-        if len(nodes) != 1:
-            raise UnsupportedOpError(f"layer called {len(nodes)} times (shared layers are not supported)", where=self.where(layer))
+        if not isinstance(nodes, list) or len(nodes) != 1:
+            raise UnsupportedOpError(f"layer called {len(nodes) if isinstance(nodes, list) else '?'} times "
+                                     "(shared layers are not supported)", where=self.where(layer))
         node = nodes[0]
         if isinstance(node, dict):                     # Keras 3: {"args": [...], "kwargs": {...}}
             names = []
-
-            def walk(v):
+            stack = [node.get("args", [])]
+            while stack:                               # iterative: the JSON may nest deeply
+                v = stack.pop()
                 if isinstance(v, dict):
                     if v.get("class_name") == "__keras_tensor__":
                         names.append(v["config"]["keras_history"][0])
                     else:
-                        for x in v.values():
-                            walk(x)
+                        stack.extend(reversed(list(v.values())))
                 elif isinstance(v, list):
-                    for x in v:
-                        walk(x)
-            walk(node.get("args", []))
+                    stack.extend(reversed(v))
             return names
         return [ref[0] for ref in node]                # Keras 2: [[name, node, tensor, kwargs], ...]
 
@@ -131,6 +246,15 @@ class _KerasImporter(GraphBuilder):
 def _refs(v):
     """output_layers is [name, 0, 0] or [[name, 0, 0], ...]."""
     return [v] if v and isinstance(v[0], str) else v
+
+
+def _pos_ints(cfg, key, default, n=2):
+    """cfg[key] as n positive integers (Keras writes 2 or [2, 2]), refused by name otherwise."""
+    v = cfg.get(key, default)
+    vals = tuple(v) if isinstance(v, (list, tuple)) else (v,) * n
+    if len(vals) != n or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in vals):
+        raise ModelFormatError(f"{key}={shown(v)[:40]} is not {n} positive integer{'s' if n > 1 else ''}", hint=RESAVE)
+    return vals
 
 
 def _pair(v):
@@ -152,15 +276,15 @@ def _check_channels_last(cfg):
 def _act(b, name, x, cfg):
     kind = cfg.get("activation") or "linear"
     params = {"alpha": 1 / 6 if b.keras3 else 0.2} if kind == "hard_sigmoid" else {}   # Keras 3: relu6(x+3)/6
-    return b.activation(name, x, kind, where=name, **params)
+    return b.activation(name, x, kind, **params)
 
 
 def _conv2d(b, name, cfg, ins, w):
     _check_channels_last(cfg)
     kernel, bias = w[0], (w[1] if cfg.get("use_bias", True) else None)
     groups = int(cfg.get("groups", 1))
-    y = b.conv2d(name, ins[0], np.transpose(kernel, (3, 0, 1, 2)), bias, _pair(cfg.get("strides", 1)),
-                 _pair(cfg.get("dilation_rate", 1)), _padding(cfg), groups)
+    y = b.conv2d(name, ins[0], np.transpose(kernel, (3, 0, 1, 2)), bias, _pos_ints(cfg, "strides", 1),
+                 _pos_ints(cfg, "dilation_rate", 1), _padding(cfg), groups)
     return _act(b, name, y, cfg)
 
 
@@ -169,7 +293,7 @@ def _depthwise(b, name, cfg, ins, w):
     kernel, bias = w[0], (w[1] if cfg.get("use_bias", True) else None)   # [kh, kw, c, mult]
     kh, kw, c, m = kernel.shape
     ohwi = np.transpose(kernel.reshape(kh, kw, c * m), (2, 0, 1))[..., None]   # out channel = c*m + j
-    y = b.conv2d(name, ins[0], ohwi, bias, _pair(cfg.get("strides", 1)), _pair(cfg.get("dilation_rate", 1)),
+    y = b.conv2d(name, ins[0], ohwi, bias, _pos_ints(cfg, "strides", 1), _pos_ints(cfg, "dilation_rate", 1),
                  _padding(cfg), c)
     return _act(b, name, y, cfg)
 
@@ -180,7 +304,7 @@ def _separable(b, name, cfg, ins, w):
     bias = w[2] if cfg.get("use_bias", True) else None
     kh, kw, c, m = dw.shape
     ohwi = np.transpose(dw.reshape(kh, kw, c * m), (2, 0, 1))[..., None]
-    y = b.conv2d(f"{name}_depthwise", ins[0], ohwi, None, _pair(cfg.get("strides", 1)), _pair(cfg.get("dilation_rate", 1)),
+    y = b.conv2d(f"{name}_depthwise", ins[0], ohwi, None, _pos_ints(cfg, "strides", 1), _pos_ints(cfg, "dilation_rate", 1),
                  _padding(cfg), c)
     y = b.conv2d(f"{name}_pointwise", y, np.transpose(pw, (3, 0, 1, 2)), bias)
     return _act(b, name, y, cfg)
@@ -195,7 +319,7 @@ def _conv1d(b, name, cfg, ins, w):
     kernel = w[0]                                                          # [k, cin/g, cout]
     bias = w[1] if cfg.get("use_bias", True) else None
     ohwi = np.transpose(kernel, (2, 0, 1))[:, None]                        # [cout, 1, k, cin/g]
-    stride, dil = _pair(cfg.get("strides", 1))[0], _pair(cfg.get("dilation_rate", 1))[0]
+    stride, dil = _pos_ints(cfg, "strides", 1, 1)[0], _pos_ints(cfg, "dilation_rate", 1, 1)[0]
     y = b.conv2d(name, x, ohwi, bias, (1, stride), (1, dil), _padding(cfg), int(cfg.get("groups", 1)))
     _, _, lo, co = b.shape_of(y)
     y = b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, co)})
@@ -268,8 +392,8 @@ def _pool(op, global_=False):
             if cfg.get("keepdims"):
                 return y
             return b.emit("Reshape", f"{name}_flat", [y], None, {"shape": (1, c)})
-        pool = _pair(cfg.get("pool_size", 2))
-        strides = _pair(cfg.get("strides") or pool)
+        pool = _pos_ints(cfg, "pool_size", 2)
+        strides = _pos_ints(cfg, "strides", None) if cfg.get("strides") else pool
         return b.pool(op, name, x, pool, strides, _padding(cfg))
     return f
 
@@ -329,6 +453,8 @@ def _softmax(b, name, cfg, ins, w):
     return b.emit("Softmax", name, ins)
 
 
+MERGING = ("Add", "Subtract", "Multiply", "Concatenate")
+
 LAYERS = {
     "InputLayer": None, "Conv2D": _conv2d, "DepthwiseConv2D": _depthwise, "SeparableConv2D": _separable,
     "Conv1D": _conv1d, "Dense": _dense, "BatchNormalization": _batchnorm, "Activation": _activation,
@@ -341,22 +467,24 @@ LAYERS = {
 }
 
 
+@importer_entry
 def import_keras(path: str) -> Graph:
     import h5py
 
     if not os.path.isfile(path):
         raise ModelFormatError("no such file", where=path, hint="check the path")
-    if os.path.getsize(path) > MAX_FILE_BYTES:
-        raise ModelFormatError(f"file of {os.path.getsize(path)} bytes is larger than {MAX_FILE_BYTES}", where=path)
+    check_file_size(path)
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
+                _check_members(z, path)
                 names = set(z.namelist())
                 if "config.json" not in names or "model.weights.h5" not in names:
                     raise ModelFormatError("not a Keras 3 .keras archive (config.json / model.weights.h5 missing)", where=path)
-                config = json.loads(z.read("config.json"))
-                meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
-                h5 = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+                config = _json(_member(z, "config.json", MAX_JSON_BYTES, path), "config.json", path)
+                meta = (_json(_member(z, "metadata.json", MAX_JSON_BYTES, path), "metadata.json", path)
+                        if "metadata.json" in names else {})
+                h5 = h5py.File(io.BytesIO(_member(z, "model.weights.h5", MAX_FILE_BYTES, path)), "r")
             version = str(meta.get("keras_version", "3"))
             weights = _Weights(h5, keras3=True)
         else:
@@ -365,17 +493,17 @@ def import_keras(path: str) -> Graph:
             if raw is None:
                 raise ModelFormatError("the HDF5 file has no model_config (weights-only file?)", where=path,
                                        hint="save the whole model with model.save('model.h5')")
-            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            config = _json(raw, "model_config", path)
             version = h5.attrs.get("keras_version", b"2")
-            version = version.decode() if isinstance(version, bytes) else str(version)
+            version = version.decode("utf-8", "replace") if isinstance(version, bytes) else str(version)
             weights = _Weights(h5, keras3=False)          # legacy .h5 layout, also when Keras 3 wrote it
-    except ModelFormatError:
+    except EdgecError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        raise ModelFormatError(f"not a readable Keras file ({type(e).__name__}: {str(e)[:120]})", where=path,
+    except READ_ERRORS as e:
+        raise ModelFormatError(f"not a readable Keras file ({type(e).__name__}: {shown(str(e))[:120]})", where=path,
                                hint="the file may be truncated; re-save the model") from None
     try:
         return _KerasImporter(path, config, weights, version).run()
-    except (OSError, KeyError) as e:
-        raise ModelFormatError(f"unreadable weights ({type(e).__name__}: {str(e)[:120]})", where=path,
+    except (OSError, KeyError, RuntimeError) as e:
+        raise ModelFormatError(f"unreadable weights ({type(e).__name__}: {shown(str(e))[:120]})", where=path,
                                hint="the file may be truncated; re-save the model") from None

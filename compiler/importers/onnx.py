@@ -8,7 +8,9 @@ feature map, graph outputs), and a pass folds those into the following FullyConn
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,9 +18,23 @@ import numpy as np
 from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
-from .builder import GraphBuilder
+from .builder import (MAX_FILE_BYTES, GraphBuilder, check_count, check_file_size, check_shape,
+                      element_count, limit_hint, importer_entry, shown)
 
 NCHW_IN_NHWC = (0, 3, 1, 2)
+CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
+#: ONNX element types a constant may have (numeric, fixed size); their numpy dtypes.
+CONST_TYPES = {1: np.float32, 11: np.float64, 10: np.float16, 3: np.int8, 2: np.uint8, 5: np.int16, 4: np.uint16,
+               6: np.int32, 12: np.uint32, 7: np.int64, 13: np.uint64, 9: np.bool_}
+#: the repeated field each element type keeps its values in when they are not in raw_data
+TYPED_FIELD = {1: "float_data", 11: "double_data", 7: "int64_data", 12: "uint64_data", 13: "uint64_data"}
+#: inputs each op takes (min, max) and the ones that may be left empty ("")
+ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2),
+         "Relu": (1, 1), "Clip": (1, 3), "LeakyRelu": (1, 1), "Sigmoid": (1, 1), "Tanh": (1, 1), "MaxPool": (1, 1),
+         "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "GlobalMaxPool": (1, 1), "BatchNormalization": (5, 5),
+         "Reshape": (2, 2), "Flatten": (1, 1), "Squeeze": (1, 2), "Unsqueeze": (1, 2), "Transpose": (1, 1),
+         "Pad": (1, 4), "Concat": (1, 1 << 30), "Softmax": (1, 1), "Identity": (1, 1), "Dropout": (1, 3),
+         "Constant": (0, 0)}
 
 
 @dataclass
@@ -40,26 +56,132 @@ def load_onnx(path: str):
 
     if not os.path.isfile(path):
         raise ModelFormatError("no such file", where=path, hint="check the path")
+    check_file_size(path)
     try:
         model = onnx.load(path, load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError, OSError) as e:
+    except (DecodeError, ValueError, RuntimeError, OSError, RecursionError, TypeError, UnicodeDecodeError) as e:
         raise ModelFormatError(f"not a readable ONNX model ({type(e).__name__})", where=path,
                                hint="re-export the model; the file may be truncated") from None
     if not model.graph.node:
         raise ModelFormatError("the ONNX graph has no nodes", where=path,
                                hint="the file may be truncated or not an ONNX model")
-    for init in model.graph.initializer:
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            raise ModelFormatError(f"initializer {init.name} uses external data", where=path,
-                                   hint="save the model with all tensors inside the .onnx file")
+    check_count(len(model.graph.node), "nodes", path)
+    if len(model.graph.sparse_initializer):
+        raise UnsupportedOpError("the model has sparse initializers", where=path,
+                                 hint="save it with dense initializers")
+    _load_external_data(model, path)
     return model
+
+
+def _tensors_with_data(model):
+    """Every TensorProto in the main graph that carries data: initializers and node attributes."""
+    g = model.graph
+    yield from g.initializer
+    for n in g.node:
+        for a in n.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+
+
+def _external_path(loc: str, model_dir: str, path: str, name: str) -> str:
+    """The file an external-data location names, refused unless it stays inside the model's directory."""
+    norm = loc.replace("\\", "/")
+    escapes = (not loc or "\x00" in loc or norm.startswith("/") or os.path.isabs(loc) or re.match(r"^[A-Za-z]:", norm)
+               or ".." in norm.split("/"))
+    full = os.path.realpath(os.path.join(model_dir, norm)) if not escapes else ""
+    base = os.path.realpath(model_dir)
+    if escapes or os.path.commonpath([full, base]) != base or full == base:
+        raise ModelFormatError(f"tensor {shown(name)}: external data location '{shown(loc)}' is not a file inside the "
+                               "model's directory", where=path,
+                               hint="external data must be a relative path below the .onnx file's directory; "
+                                    "edgec refuses locations that are absolute, contain '..' or leave it through a link")
+    if not os.path.isfile(full):
+        raise ModelFormatError(f"tensor {shown(name)}: external data file '{shown(loc)}' does not exist", where=path,
+                               hint="copy the data file the model was saved with beside the .onnx file")
+    return full
+
+
+def _load_external_data(model, path: str) -> None:
+    """Reads the external data of every tensor into raw_data, safely: only files inside the model's
+    directory, only the bytes the tensor's shape needs, and no more than MAX_FILE_BYTES in all."""
+    from onnx import TensorProto
+    model_dir = os.path.dirname(os.path.abspath(path))
+    total = 0
+    for t in _tensors_with_data(model):
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        name = t.name
+        info = {e.key: e.value for e in t.external_data}
+        full = _external_path(info.get("location", ""), model_dir, path, name)
+        if t.data_type not in CONST_TYPES:
+            raise UnsupportedOpError(f"tensor {shown(name)} has element type {_type_name(t.data_type)}", where=path,
+                                     hint="edgec reads numeric constants (float, int, bool)")
+        dims = check_shape(t.dims, f"tensor {shown(name)}", path, allow_empty=True)
+        need = element_count(dims) * np.dtype(CONST_TYPES[t.data_type]).itemsize
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", need))
+        except ValueError:
+            raise ModelFormatError(f"tensor {shown(name)}: external data offset/length "
+                                   f"'{shown(info.get('offset'))}'/'{shown(info.get('length'))}' are not integers",
+                                   where=path, hint=CORRUPT) from None
+        size = os.path.getsize(full)
+        if offset < 0 or length != need or offset + need > size:
+            raise ModelFormatError(f"tensor {shown(name)} of shape {dims} needs {need:,} bytes of external data; "
+                                   f"'{shown(info['location'])}' gives length {length:,} at offset {offset:,} "
+                                   f"of a {size:,}-byte file", where=path,
+                                   hint="the data file does not belong to this model; re-save them together")
+        total += need
+        if total > MAX_FILE_BYTES:
+            raise ModelFormatError(f"external data of more than {MAX_FILE_BYTES:,} bytes", where=path,
+                                   hint=limit_hint(f"{MAX_FILE_BYTES:,} bytes of weights"))
+        with open(full, "rb") as f:
+            f.seek(offset)
+            t.raw_data = f.read(need)
+        del t.external_data[:]
+        t.data_location = TensorProto.DEFAULT
+
+
+def _type_name(data_type: int) -> str:
+    from onnx import TensorProto
+    try:
+        return TensorProto.DataType.Name(data_type)
+    except ValueError:
+        return str(data_type)
+
+
+def tensor_to_array(t, path: str) -> np.ndarray:
+    """A TensorProto's values as numpy, after checking its type, its shape against the resource limits
+    and its data against its shape (so nothing is allocated from a shape the file does not back)."""
+    from onnx import TensorProto, numpy_helper
+    what = f"tensor {shown(t.name)}"
+    if t.data_location == TensorProto.EXTERNAL:
+        raise ModelFormatError(f"{what} has external data that was not loaded", where=path, hint=CORRUPT)
+    if t.data_type not in CONST_TYPES:
+        raise UnsupportedOpError(f"{what} has element type {_type_name(t.data_type)}", where=path,
+                                 hint="edgec reads numeric constants (float, int, bool)")
+    dims = check_shape(t.dims, what, path, allow_empty=True)
+    n = element_count(dims)
+    dtype = np.dtype(CONST_TYPES[t.data_type])
+    if t.HasField("raw_data"):
+        have, need = len(t.raw_data), n * dtype.itemsize
+    else:
+        have, need = len(getattr(t, TYPED_FIELD.get(t.data_type, "int32_data"))), n
+    if have != need:
+        raise ModelFormatError(f"{what} of shape {dims} needs {need:,} {'bytes' if t.HasField('raw_data') else 'values'}, "
+                               f"the file holds {have:,}", where=path, hint=CORRUPT)
+    try:
+        return np.asarray(numpy_helper.to_array(t))
+    except (ValueError, TypeError) as e:
+        raise ModelFormatError(f"{what} is malformed ({type(e).__name__}: {shown(str(e))[:100]})", where=path,
+                               hint=CORRUPT) from None
 
 
 class _Importer(GraphBuilder):
     def __init__(self, model, path):
         import onnx
         from onnx import numpy_helper
-        super().__init__()
+        super().__init__(os.path.basename(path))
         self.onnx, self.nh = onnx, numpy_helper
         self.model, self.path = model, path
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
@@ -69,10 +191,17 @@ class _Importer(GraphBuilder):
 
     # -- helpers -----------------------------------------------------------------------------
     def where(self, node):
-        return f"{os.path.basename(self.path)}: node {node.name or '?'} ({node.op_type})"
+        return f"{os.path.basename(self.path)}: node {shown(node.name or '?')} ({shown(node.op_type)})"
 
     def attrs(self, node):
-        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        out = {}
+        for a in node.attribute:
+            try:
+                out[a.name] = self.onnx.helper.get_attribute_value(a)
+            except (ValueError, TypeError) as e:
+                raise ModelFormatError(f"attribute {shown(a.name)} is malformed ({shown(str(e))[:80]})",
+                                       where=self.where(node), hint=CORRUPT) from None
+        return out
 
     def shape(self, onnx_name):
         if onnx_name in self.consts and onnx_name not in self.vals:
@@ -119,14 +248,81 @@ class _Importer(GraphBuilder):
                                      hint="fold it to an initializer (e.g. onnxsim) first")
         return self.consts[name]
 
+    def set_const(self, node, value):
+        """A node computed on constants: its output is a constant too (size-checked before it exists)."""
+        self.consts[node.output[0]] = value
+
+    # typed attributes: a wrong type or count names the attribute instead of failing somewhere later
+    def a_int(self, node, a, key, default):
+        v = a.get(key, default)
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise ModelFormatError(f"attribute {key}={_show(v)} is not an integer", where=self.where(node), hint=CORRUPT)
+        return int(v)
+
+    def a_ints(self, node, a, key, default, n=None, minimum=None):
+        v = a.get(key, default)
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, (int, np.integer)) for x in v):
+            raise ModelFormatError(f"attribute {key}={_show(v)} is not a list of integers", where=self.where(node),
+                                   hint=CORRUPT)
+        if (n is not None and len(v) != n) or (minimum is not None and any(x < minimum for x in v)):
+            want = f"{n} integers" if n is not None else "integers"
+            raise ModelFormatError(f"attribute {key}={_show(list(v))} must be {want}"
+                                   f"{f' >= {minimum}' if minimum is not None else ''}", where=self.where(node),
+                                   hint=CORRUPT)
+        return tuple(int(x) for x in v)
+
+    def a_float(self, node, a, key, default):
+        v = a.get(key, default)
+        if not isinstance(v, (int, float, np.number)) or isinstance(v, bool) or not math.isfinite(float(v)):
+            raise ModelFormatError(f"attribute {key}={_show(v)} is not a finite number", where=self.where(node),
+                                   hint=CORRUPT)
+        return float(v)
+
+    def a_str(self, node, a, key, default):
+        v = a.get(key, default)
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        if not isinstance(v, str):
+            raise ModelFormatError(f"attribute {key}={_show(v)} is not a string", where=self.where(node), hint=CORRUPT)
+        return v
+
+    def check_node_io(self, node, known):
+        """Input counts, inputs that exist before the node, outputs that are new: the checks onnx.checker
+        makes, done here so a cut or cyclic graph is refused by name instead of failing in a handler."""
+        lo, hi = ARITY[node.op_type]
+        n = len(node.input)
+        while n and not node.input[n - 1]:           # trailing empty names are omitted optional inputs
+            n -= 1
+        if not lo <= n <= hi:
+            takes = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi < 1 << 30 else f"at least {lo}"
+            raise ModelFormatError(f"{node.op_type} takes {takes} inputs, the node has {n}", where=self.where(node),
+                                   hint=CORRUPT)
+        empty = [i for i in range(lo) if not node.input[i]]
+        if empty:
+            raise ModelFormatError(f"required input {empty[0]} of {node.op_type} is empty", where=self.where(node),
+                                   hint=CORRUPT)
+        for name in node.input[:n]:
+            if name and name not in known:
+                raise ModelFormatError(f"input '{shown(name)}' is not a graph input, an initializer or the output of an "
+                                       "earlier node", where=self.where(node),
+                                       hint="the graph is cut or not in topological order; " + CORRUPT)
+        if not node.output or not node.output[0]:
+            raise ModelFormatError("the node has no output", where=self.where(node), hint=CORRUPT)
+        for name in node.output:
+            if name and name in known:
+                raise ModelFormatError(f"output '{shown(name)}' is already produced by another node or is an input",
+                                       where=self.where(node), hint=CORRUPT)
+            if name:
+                known.add(name)
+
     # -- graph ---------------------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.model.graph
         for init in g.initializer:
-            self.consts[init.name] = self.nh.to_array(init)
+            self.consts[init.name] = tensor_to_array(init, os.path.basename(self.path))
         missing = sorted({n.op_type for n in g.node if n.op_type not in HANDLERS})
         if missing:
-            bad = [f"{n.name or '?'} ({n.op_type})" for n in g.node if n.op_type not in HANDLERS]
+            bad = [f"{shown(n.name or '?')} ({shown(n.op_type)})" for n in g.node if n.op_type not in HANDLERS]
             raise UnsupportedOpError(f"{len(bad)} unsupported node(s): {', '.join(bad)}",
                                      where=os.path.basename(self.path),
                                      hint=f"supported ONNX ops: {', '.join(sorted(HANDLERS))}")
@@ -136,22 +332,32 @@ class _Importer(GraphBuilder):
                 continue
             tt = vi.type.tensor_type
             if tt.elem_type != self.onnx.TensorProto.FLOAT:
-                raise UnsupportedOpError(f"input {vi.name} is not float32", where=os.path.basename(self.path))
+                raise UnsupportedOpError(f"input {shown(vi.name)} is not float32", where=os.path.basename(self.path))
             dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim]
+            self.context = f"{os.path.basename(self.path)}: input {shown(vi.name)}"
             name = self.add_tensor(vi.name, dims)
             self.vals[vi.name] = _Val(name, tuple(range(len(dims))))
             inputs.append(name)
+        known = set(self.consts) | set(self.vals)
         for node in g.node:
+            self.context = self.where(node)
+            self.check_node_io(node, known)
             try:
                 HANDLERS[node.op_type](self, node, self.attrs(node))
             except EdgecError as e:
                 if e.where is None:
                     raise type(e)(str(e), where=self.where(node)) from None
                 raise
+            except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError, OverflowError) as e:
+                raise ModelFormatError(f"malformed node ({type(e).__name__}: {shown(str(e))[:120]})",
+                                       where=self.where(node), hint=CORRUPT) from None
+        self.context = self.source
         outputs = []
         for vo in g.output:
             if vo.name not in self.vals:
-                raise UnsupportedOpError(f"output {vo.name} is a constant", where=os.path.basename(self.path))
+                raise UnsupportedOpError(f"output {shown(vo.name)} is a constant or is not computed",
+                                         where=os.path.basename(self.path),
+                                         hint="the graph output must be computed from the input")
             outputs.append(self.plain(vo.name))
         name = os.path.splitext(os.path.basename(self.path))[0]
         return self.graph(name, inputs, outputs,
@@ -170,15 +376,27 @@ class _Importer(GraphBuilder):
         self.vals[onnx_name] = _Val(ir, tuple(perm))
 
 
+def _show(v) -> str:
+    s = shown(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _const_result_size(imp, node, shape):
+    """Refuse a constant the node would compute before computing it (broadcasts can multiply sizes)."""
+    check_shape(shape, f"constant {shown(node.output[0])}", imp.where(node), allow_empty=True)
+
+
 # -- op handlers ---------------------------------------------------------------------------------
 def _pads2d(imp, node, a, in_hw, kernel, strides, dil=(1, 1)):
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    auto = imp.a_str(node, a, "auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
-        p = list(a.get("pads", [0, 0, 0, 0]))
+        p = imp.a_ints(node, a, "pads", [0, 0, 0, 0], 4, 0)
         return (p[0], p[1], p[2], p[3])
     if auto == "VALID":
         return (0, 0, 0, 0)
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise ModelFormatError(f"auto_pad '{shown(auto)}'", where=imp.where(node),
+                               hint="ONNX auto_pad is NOTSET, VALID, SAME_UPPER or SAME_LOWER")
     t, l, b, r = same_pads(in_hw, kernel, strides, dil)
     return (t, l, b, r) if auto == "SAME_UPPER" else (b, r, t, l)
 
@@ -191,11 +409,15 @@ def _conv(imp, node, a):
     b = imp.const_in(node, 2, "Conv bias")
     if b is None:
         b = np.zeros(w.shape[0], np.float32)
-    kernel = tuple(a.get("kernel_shape", w.shape[2:]))
-    strides, dil = tuple(a.get("strides", (1, 1))), tuple(a.get("dilations", (1, 1)))
+    kernel = imp.a_ints(node, a, "kernel_shape", list(w.shape[2:]), 2, 1)
+    if kernel != tuple(w.shape[2:]):
+        raise ModelFormatError(f"kernel_shape {kernel} does not match the weights {w.shape}", where=imp.where(node),
+                               hint=CORRUPT)
+    strides = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
+    dil = imp.a_ints(node, a, "dilations", (1, 1), 2, 1)
     hw = imp.tensors[x].shape[1:3]
     attrs = {"strides": strides, "dilations": dil, "pads": _pads2d(imp, node, a, hw, kernel, strides, dil),
-             "groups": int(a.get("group", 1)), "act": None}
+             "groups": imp.a_int(node, a, "group", 1), "act": None}
     wn = imp.const(f"{node.output[0]}_weights", np.transpose(w, (0, 2, 3, 1)))
     bn = imp.const(f"{node.output[0]}_bias", b)
     imp.set(node.output[0], imp.emit("Conv2D", node.name or node.output[0], [x, wn, bn], node.output[0], attrs),
@@ -203,15 +425,20 @@ def _conv(imp, node, a):
 
 
 def _gemm(imp, node, a):
-    if a.get("transA", 0):
+    if imp.a_int(node, a, "transA", 0):
         raise UnsupportedOpError("Gemm with transA=1", where=imp.where(node))
     if len(imp.shape(node.input[0])) != 2:
         raise UnsupportedOpError(f"Gemm input must be 2-D, got {imp.shape(node.input[0])}", where=imp.where(node))
     x = imp.plain(node.input[0])
     b = imp.const_in(node, 1, "Gemm B")
-    w = (b if a.get("transB", 0) else b.T) * float(a.get("alpha", 1.0))
+    if b.ndim != 2:
+        raise ModelFormatError(f"Gemm B must be a matrix, got shape {b.shape}", where=imp.where(node), hint=CORRUPT)
+    w = (b if imp.a_int(node, a, "transB", 0) else b.T) * imp.a_float(node, a, "alpha", 1.0)
     c = imp.const_in(node, 2, "Gemm C")
-    bias = np.zeros(w.shape[0], np.float32) if c is None else np.broadcast_to(c * float(a.get("beta", 1.0)), (w.shape[0],))
+    if c is not None and c.size not in (1, w.shape[0]):
+        raise ModelFormatError(f"Gemm C of shape {c.shape} for {w.shape[0]} outputs", where=imp.where(node), hint=CORRUPT)
+    bias = (np.zeros(w.shape[0], np.float32) if c is None
+            else np.broadcast_to(c.reshape(-1) * imp.a_float(node, a, "beta", 1.0), (w.shape[0],)))
     _fc(imp, node, x, w, bias)
 
 
@@ -219,8 +446,10 @@ def _matmul(imp, node, a):
     if len(imp.shape(node.input[0])) != 2:
         raise UnsupportedOpError(f"MatMul input must be 2-D, got {imp.shape(node.input[0])}", where=imp.where(node))
     x = imp.plain(node.input[0])
-    w = imp.const_in(node, 1, "MatMul B").T
-    _fc(imp, node, x, w, np.zeros(w.shape[0], np.float32))
+    w = imp.const_in(node, 1, "MatMul B")
+    if w.ndim != 2:
+        raise UnsupportedOpError(f"MatMul B must be a matrix, got shape {w.shape}", where=imp.where(node))
+    _fc(imp, node, x, w.T, np.zeros(w.shape[1], np.float32))
 
 
 def _fc(imp, node, x, w, bias):
@@ -234,8 +463,15 @@ def _binary(op):
     def handler(imp, node, a):
         ia, ib = node.input[0], node.input[1]
         if ia in imp.consts and ib in imp.consts:
+            ca, cb = imp.consts[ia], imp.consts[ib]
+            try:
+                shape = np.broadcast_shapes(ca.shape, cb.shape)
+            except ValueError:
+                raise ModelFormatError(f"constants of shapes {ca.shape} and {cb.shape} do not broadcast",
+                                       where=imp.where(node), hint=CORRUPT) from None
+            _const_result_size(imp, node, shape)
             fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op]
-            imp.consts[node.output[0]] = fn(imp.consts[ia], imp.consts[ib]).astype(np.float32)
+            imp.set_const(node, fn(ca.astype(np.float32), cb.astype(np.float32)).astype(np.float32))
             return
         var = ia if ia not in imp.consts else ib
         perm = imp.val(var).perm
@@ -255,16 +491,29 @@ def _binary(op):
     return handler
 
 
+def _scalar(imp, node, v, what):
+    if v is None:
+        return None
+    arr = np.asarray(v)
+    if arr.size != 1:
+        raise ModelFormatError(f"{what} must be a scalar, got shape {arr.shape}", where=imp.where(node), hint=CORRUPT)
+    return float(arr.reshape(-1)[0])
+
+
 def _unary(op):
     def handler(imp, node, a):
         v = imp.val(node.input[0])
         attrs = {}
         if op == "LeakyRelu":
-            attrs = {"alpha": float(a.get("alpha", 0.01))}
+            attrs = {"alpha": imp.a_float(node, a, "alpha", 0.01)}
         elif op == "Clip":
-            lo = imp.const_in(node, 1, "Clip min") if imp.opset >= 11 else a.get("min")
-            hi = imp.const_in(node, 2, "Clip max") if imp.opset >= 11 else a.get("max")
-            attrs = {"min": -np.inf if lo is None else float(lo), "max": np.inf if hi is None else float(hi)}
+            if imp.opset >= 11:
+                lo, hi = imp.const_in(node, 1, "Clip min"), imp.const_in(node, 2, "Clip max")
+            else:
+                lo = a.get("min") if "min" in a else None
+                hi = a.get("max") if "max" in a else None
+            lo, hi = _scalar(imp, node, lo, "Clip min"), _scalar(imp, node, hi, "Clip max")
+            attrs = {"min": -np.inf if lo is None else lo, "max": np.inf if hi is None else hi}
         imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
     return handler
 
@@ -280,14 +529,17 @@ def _identity(imp, node, a):
 
 def _pool(op):
     def handler(imp, node, a):
-        if a.get("ceil_mode", 0):
+        if imp.a_int(node, a, "ceil_mode", 0):
             raise UnsupportedOpError("ceil_mode=1", where=imp.where(node), hint="re-export with ceil_mode=0")
-        if any(d != 1 for d in a.get("dilations", (1, 1))):
+        if any(d != 1 for d in imp.a_ints(node, a, "dilations", (1, 1))):
             raise UnsupportedOpError("dilated pooling", where=imp.where(node))
         x = imp.feature_map(node.input[0], node)
-        kernel, strides = tuple(a["kernel_shape"]), tuple(a.get("strides", (1, 1)))
+        if "kernel_shape" not in a:
+            raise ModelFormatError("the pooling node has no kernel_shape", where=imp.where(node), hint=CORRUPT)
+        kernel = imp.a_ints(node, a, "kernel_shape", None, 2, 1)
+        strides = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
         pads = _pads2d(imp, node, a, imp.tensors[x].shape[1:3], kernel, strides)
-        if op == "AvgPool2D" and a.get("count_include_pad", 0) and any(pads):
+        if op == "AvgPool2D" and imp.a_int(node, a, "count_include_pad", 0) and any(pads):
             raise UnsupportedOpError("count_include_pad=1 with padding", where=imp.where(node))
         imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [x], node.output[0],
                                          {"kernel": kernel, "strides": strides, "pads": pads, "act": None}), NCHW_IN_NHWC)
@@ -313,7 +565,7 @@ def _batchnorm(imp, node, a):
         ins[0] = imp.in_layout(node.input[0], NCHW_IN_NHWC) if len(v.perm) == 4 else imp.plain(node.input[0])
         v = _Val(ins[0], NCHW_IN_NHWC if len(v.perm) == 4 else tuple(range(len(v.perm))))
     imp.set(node.output[0], imp.emit("BatchNorm", node.name or node.output[0], ins, node.output[0],
-                                     {"epsilon": float(a.get("epsilon", 1e-5))}), v.perm)
+                                     {"epsilon": imp.a_float(node, a, "epsilon", 1e-5)}), v.perm)
 
 
 def _reshape_to(imp, node, shape):
@@ -322,75 +574,116 @@ def _reshape_to(imp, node, shape):
                                      {"shape": tuple(int(s) for s in shape)}), tuple(range(len(shape))))
 
 
+def _const_reshape(imp, node, out):
+    """Reshape of a constant: checked like the IR Reshape before numpy sees it."""
+    c = imp.consts[node.input[0]]
+    if any(d < 0 for d in out) or math.prod(out) != c.size:
+        raise ModelFormatError(f"cannot reshape a constant of shape {c.shape} to {tuple(out)}", where=imp.where(node),
+                               hint=CORRUPT)
+    imp.set_const(node, c.reshape(out))
+
+
 def _reshape(imp, node, a):
-    target = [int(s) for s in imp.const_in(node, 1, "Reshape shape")]
+    target = [int(s) for s in np.asarray(imp.const_in(node, 1, "Reshape shape")).reshape(-1)]
     src = imp.shape(node.input[0])
-    out = [src[i] if s == 0 and not a.get("allowzero", 0) else s for i, s in enumerate(target)]
+    allowzero = imp.a_int(node, a, "allowzero", 0)
+    if (not allowzero and any(s == 0 and i >= len(src) for i, s in enumerate(target))) or target.count(-1) > 1 \
+            or any(s < -1 for s in target):
+        raise ModelFormatError(f"Reshape to {target} of a tensor of shape {src}", where=imp.where(node), hint=CORRUPT)
+    out = [src[i] if s == 0 and not allowzero else s for i, s in enumerate(target)]
     if -1 in out:
-        known = int(np.prod([s for s in out if s != -1]))
-        out[out.index(-1)] = int(np.prod(src)) // max(known, 1)
+        known = math.prod(s for s in out if s != -1)
+        out[out.index(-1)] = math.prod(src) // max(known, 1)
     if node.input[0] in imp.consts:
-        imp.consts[node.output[0]] = imp.consts[node.input[0]].reshape(out)
+        _const_reshape(imp, node, out)
         return
     _reshape_to(imp, node, out)
 
 
 def _flatten(imp, node, a):
     src = imp.shape(node.input[0])
-    axis = int(a.get("axis", 1)) % (len(src) or 1)
-    _reshape_to(imp, node, (int(np.prod(src[:axis])), int(np.prod(src[axis:]))))
+    axis = imp.a_int(node, a, "axis", 1)
+    if not -len(src) <= axis <= len(src):
+        raise ModelFormatError(f"Flatten axis {axis} of a rank-{len(src)} tensor", where=imp.where(node), hint=CORRUPT)
+    axis %= len(src) + 1
+    _reshape_to(imp, node, (math.prod(src[:axis]), math.prod(src[axis:])))
 
 
-def _axes(imp, node, a):
+def _axes(imp, node, a, rank):
     axes = a.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         axes = imp.const_in(node, 1, "axes")
-    return None if axes is None else [int(x) for x in np.asarray(axes).reshape(-1)]
+    if axes is None:
+        return None
+    try:
+        axes = [int(x) for x in np.asarray(axes).reshape(-1)]
+    except (TypeError, ValueError):
+        raise ModelFormatError(f"axes {_show(axes)} are not integers", where=imp.where(node), hint=CORRUPT) from None
+    if any(not -rank <= x < rank for x in axes) or len({x % rank for x in axes}) != len(axes):
+        raise ModelFormatError(f"axes {axes} for a rank-{rank} result", where=imp.where(node), hint=CORRUPT)
+    return [x % rank for x in axes]
 
 
 def _squeeze(imp, node, a):
     src = imp.shape(node.input[0])
-    axes = _axes(imp, node, a)
-    axes = [i for i, d in enumerate(src) if d == 1] if axes is None else [x % len(src) for x in axes]
+    axes = _axes(imp, node, a, len(src)) if src else None
+    axes = [i for i, d in enumerate(src) if d == 1] if axes is None else axes
+    if any(src[x] != 1 for x in axes):
+        raise ModelFormatError(f"Squeeze of axes {axes} of shape {src}: only size-1 axes can be removed",
+                               where=imp.where(node), hint=CORRUPT)
     _reshape_to(imp, node, [d for i, d in enumerate(src) if i not in axes])
 
 
 def _unsqueeze(imp, node, a):
     src = list(imp.shape(node.input[0]))
-    axes = _axes(imp, node, a)
-    rank = len(src) + len(axes)
-    for ax in sorted(x % rank for x in axes):
+    n = len(a.get("axes") or []) or (imp.const_in(node, 1, "axes").size if len(node.input) > 1 and node.input[1] else 0)
+    if not n:
+        raise ModelFormatError("Unsqueeze without axes", where=imp.where(node), hint=CORRUPT)
+    for ax in sorted(_axes(imp, node, a, len(src) + n)):
         src.insert(ax, 1)
     if node.input[0] in imp.consts:
-        imp.consts[node.output[0]] = imp.consts[node.input[0]].reshape(src)
+        _const_reshape(imp, node, src)
         return
     _reshape_to(imp, node, src)
 
 
+def _perm(imp, node, a, rank):
+    p = imp.a_ints(node, a, "perm", list(reversed(range(rank))))
+    if sorted(p) != list(range(rank)):
+        raise ModelFormatError(f"perm {list(p)} is not a permutation of the {rank} axes", where=imp.where(node),
+                               hint=CORRUPT)
+    return p
+
+
 def _transpose(imp, node, a):
     if node.input[0] in imp.consts:
-        imp.consts[node.output[0]] = np.transpose(imp.consts[node.input[0]], a.get("perm"))
+        c = imp.consts[node.input[0]]
+        imp.set_const(node, np.transpose(c, _perm(imp, node, a, c.ndim)))
         return
     v = imp.val(node.input[0])
-    p = a.get("perm", list(reversed(range(len(v.perm)))))
+    p = _perm(imp, node, a, len(v.perm))
     imp.set(node.output[0], v.ir, tuple(v.perm[i] for i in p))
 
 
 def _pad(imp, node, a):
-    mode = a.get("mode", b"constant")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
+    mode = imp.a_str(node, a, "mode", "constant")
     if mode != "constant":
-        raise UnsupportedOpError(f"Pad mode {mode}", where=imp.where(node), hint="only constant padding is supported")
-    pads = imp.const_in(node, 1, "Pad pads") if imp.opset >= 11 else a.get("pads")
-    value = imp.const_in(node, 2, "Pad value") if imp.opset >= 11 else a.get("value", 0.0)
-    if value is not None and float(np.asarray(value).reshape(-1)[0]) != 0.0:
+        raise UnsupportedOpError(f"Pad mode {shown(mode)}", where=imp.where(node), hint="only constant padding is supported")
+    pads = imp.const_in(node, 1, "Pad pads") if imp.opset >= 11 else imp.a_ints(node, a, "pads", None)
+    value = imp.const_in(node, 2, "Pad value") if imp.opset >= 11 else imp.a_float(node, a, "value", 0.0)
+    if value is not None and np.asarray(value).size and float(np.asarray(value).reshape(-1)[0]) != 0.0:
         raise UnsupportedOpError("Pad with a non-zero value", where=imp.where(node))
     if len(node.input) > 3 and node.input[3]:
         raise UnsupportedOpError("Pad with axes", where=imp.where(node))
     v = imp.val(node.input[0])
     r = len(v.perm)
-    pads = [int(p) for p in pads]
-    if min(pads) < 0:
+    if pads is None:
+        raise ModelFormatError("Pad without pads", where=imp.where(node), hint=CORRUPT)
+    pads = [int(p) for p in np.asarray(pads).reshape(-1)]
+    if len(pads) != 2 * r:
+        raise ModelFormatError(f"{len(pads)} pads for a rank-{r} tensor (needs {2 * r})", where=imp.where(node),
+                               hint=CORRUPT)
+    if min(pads, default=0) < 0:
         raise UnsupportedOpError("negative pads", where=imp.where(node))
     ir_pads = [0] * (2 * r)
     for j in range(r):
@@ -400,21 +693,38 @@ def _pad(imp, node, a):
 
 
 def _concat(imp, node, a):
-    first = next(i for i in node.input if i not in imp.consts)
-    perm = imp.val(first).perm
+    if "axis" not in a:
+        raise ModelFormatError("Concat without axis", where=imp.where(node), hint=CORRUPT)
+    axis = imp.a_int(node, a, "axis", 0)
+    ranks = {len(imp.shape(i)) for i in node.input}
+    if len(ranks) != 1 or not -min(ranks) <= axis < min(ranks):
+        raise ModelFormatError(f"Concat along axis {axis} of tensors of ranks {sorted(ranks)}", where=imp.where(node),
+                               hint=CORRUPT)
+    variable = [i for i in node.input if i not in imp.consts]
+    if not variable:                                  # all constant: fold
+        parts = [imp.consts[i] for i in node.input]
+        total = list(parts[0].shape)
+        total[axis] = sum(p.shape[axis] for p in parts)
+        _const_result_size(imp, node, total)
+        imp.set_const(node, np.concatenate(parts, axis=axis))
+        return
+    perm = imp.val(variable[0]).perm
     ins = []
     for i in node.input:
         if i in imp.consts:
             ins.append(imp.const(f"{node.output[0]}_part", np.transpose(imp.consts[i], _inverse(perm))))
         else:
             ins.append(imp.in_layout(i, perm))
-    axis = perm[int(a["axis"]) % len(perm)]
+    axis = perm[axis % len(perm)]
     imp.set(node.output[0], imp.emit("Concat", node.name or node.output[0], ins, node.output[0], {"axis": axis}), perm)
 
 
 def _softmax(imp, node, a):
     r = len(imp.shape(node.input[0]))
-    axis = int(a.get("axis", -1 if imp.opset >= 13 else 1)) % r
+    axis = imp.a_int(node, a, "axis", -1 if imp.opset >= 13 else 1)
+    if not r or not -r <= axis < r:
+        raise ModelFormatError(f"Softmax axis {axis} of a rank-{r} tensor", where=imp.where(node), hint=CORRUPT)
+    axis %= r
     v = imp.val(node.input[0])
     x = v.ir if v.perm[axis] == r - 1 else None
     perm = v.perm
@@ -427,9 +737,9 @@ def _softmax(imp, node, a):
 
 
 def _constant(imp, node, a):
-    if "value" not in a:
+    if "value" not in a or not isinstance(a["value"], imp.onnx.TensorProto):
         raise UnsupportedOpError("Constant without a tensor value", where=imp.where(node))
-    imp.consts[node.output[0]] = imp.nh.to_array(a["value"])
+    imp.consts[node.output[0]] = tensor_to_array(a["value"], os.path.basename(imp.path))
 
 
 HANDLERS = {
@@ -446,5 +756,6 @@ HANDLERS = {
 }
 
 
+@importer_entry
 def import_onnx(path: str) -> Graph:
     return _Importer(load_onnx(path), path).run()
