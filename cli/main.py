@@ -55,7 +55,7 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
           calibration_method: Optional[str] = typer.Option(None, "--calibration-method",
                                                            help="activation ranges: minmax (default), percentile, mse "
                                                                 "or entropy (README, Calibration)"),
-          bias_correction: bool = typer.Option(True, "--bias-correction/--no-bias-correction",
+          bias_correction: bool = typer.Option(False, "--bias-correction/--no-bias-correction",
                                                help="correct conv/FC biases for the mean shift weight quantization causes"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .errors import EdgecError
+
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
@@ -52,12 +54,16 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
 
 
+_RANGE_HINT = ("the model's weights or calibrated values are not finite or far out of range; "
+               "check the weights (a corrupt file or a diverged training?)")
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """real -> (Q31 multiplier, shift) with real == m * 2^(shift-31); as TFLite's QuantizeMultiplier."""
     if real == 0.0:
         return 0, 0
     if not math.isfinite(real):
-        raise ValueError(f"multiplier {real} is not finite")
+        raise EdgecError(f"a requantization multiplier is {real}", hint=_RANGE_HINT)
     mant, exp = math.frexp(real)           # real = mant * 2^exp, 0.5 <= |mant| < 1
     q = round_half_away(mant * (1 << 31))
     if abs(q) == (1 << 31):
@@ -66,7 +72,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if exp < -31:                          # too small to represent: it is zero
         return 0, 0
     if exp > 30:
-        raise ValueError(f"multiplier {real} is too large")
+        raise EdgecError(f"a requantization multiplier is too large ({real:.3g})", hint=_RANGE_HINT)
     return int(q), int(exp)
 
 

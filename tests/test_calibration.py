@@ -103,7 +103,7 @@ def test_calibrate_records_the_method_and_keeps_the_input_range():
     xs = CASES["digits_cnn"].calibration()[:200]
     mm = calibrate(g, xs, method="minmax")
     for m in METHODS:
-        c = calibrate(g, xs, method=m)
+        c = calibrate(g, xs, method=m, bias_correction=True)
         assert c.meta["calibration"] == {"method": m, "samples": 200, "bias_correction": True}
         assert c.meta["ranges"][g.inputs[0]] == mm.meta["ranges"][g.inputs[0]]       # the input keeps min..max
         for t, (lo, hi) in c.meta["ranges"].items():
@@ -176,7 +176,7 @@ def test_every_method_keeps_the_integer_contract(tmp_path, method):
     np.save(tmp_path / "cal.npy", CASES["digits_cnn"].calibration()[:400])
     np.save(tmp_path / "x.npy", CASES["digits_cnn"].inputs()[:60])
     report = build(CASES["digits_cnn"].path, "host", str(tmp_path / "out"), str(tmp_path / "cal.npy"),
-                   calibration_method=method)
+                   calibration_method=method, bias_correction=True)
     assert report["calibration"] == {"method": method, "samples": 400, "bias_correction": True}
     r = verify(str(tmp_path / "out"), "host", str(tmp_path / "x.npy"))
     assert r["bit_exact"] and r["samples"] == 60, r
