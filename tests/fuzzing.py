@@ -52,7 +52,7 @@ CASE_MEMORY = 2 << 30           # RLIMIT_AS of the worker: 2 GiB of address spac
 COMPILE_MACS = 20_000_000       # compile only models this small (the rest of the pipeline is checked, not benchmarked)
 COMPILE_NODES = 80              # ... and this short: planning a 150-layer net takes seconds
 
-FORMATS = ("onnx", "keras", "darknet")
+FORMATS = ("onnx", "keras", "darknet", "tflite")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -403,7 +403,9 @@ def seeds() -> dict:
     for name, text in (("detect", DARKNET_DETECT_CFG), ("classify", DARKNET_CLASSIFY_CFG), ("avgpool", DARKNET_AVGPOOL_CFG)):
         darknet_seeds.append(Case("darknet", f"{name}.cfg", {f"{name}.cfg": text.encode(),
                                                               f"{name}.weights": darknet_weights(text)}, f"{name}.cfg"))
-    return {"onnx": onnx_seeds, "keras": keras_seeds, "darknet": darknet_seeds}
+    tflite_seeds = [Case("tflite", p.name, {p.name: p.read_bytes()}, p.name) for p in
+                    (DATA / "kws_ref_model.tflite", DATA / "ad01_int8.tflite")]
+    return {"onnx": onnx_seeds, "keras": keras_seeds, "darknet": darknet_seeds, "tflite": tflite_seeds}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1080,7 +1082,14 @@ def mutate_darknet(case: Case, rng) -> Case:
     return case.mutated(op, **{weights: data})
 
 
-MUTATORS = {"onnx": mutate_onnx, "keras": mutate_keras, "darknet": mutate_darknet}
+def mutate_tflite(case: Case, rng) -> Case:
+    """Byte-level mutations of the flatbuffer (offsets, vtables, buffers), splicing the other seed."""
+    other = next(iter(rng.choice(seeds()["tflite"]).files.values()))
+    data, op = mutate_bytes(case.files[case.entry], rng, other)
+    return case.mutated(op, **{case.entry: data})
+
+
+MUTATORS = {"onnx": mutate_onnx, "keras": mutate_keras, "darknet": mutate_darknet, "tflite": mutate_tflite}
 
 
 def make_case(fmt: str, rng) -> Case:

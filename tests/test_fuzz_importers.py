@@ -36,7 +36,7 @@ EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 KNOWN_DOWNSTREAM: set = set()     # quantize now names the node when values are not finite (was a ValueError)
 
 #: cases per format of the CI fuzz run (fixed seed: the same cases on every run; about 60 s in all on 2 cores)
-FUZZ_CASES = {"onnx": 200, "keras": 70, "darknet": 200}
+FUZZ_CASES = {"onnx": 200, "keras": 70, "darknet": 200, "tflite": 60}
 FUZZ_SEED = 20260101
 
 

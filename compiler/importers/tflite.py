@@ -34,6 +34,7 @@ from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_exp_table, softmax_tflm_params
 from ..fixedpoint import quantize_multiplier, round_half_away
 from ..ir import Graph, Node, Quant, Tensor, unique_name
+from .builder import importer_entry
 from ..shapes import output_shapes
 
 MAX_FILE_BYTES = 256 << 20
@@ -583,6 +584,7 @@ class _Importer:
                   dict(add_params(sa, sb, s_out), a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
 
 
+@importer_entry
 def import_tflite(path: str) -> tuple[Graph, Graph]:
     """(dequantized float twin, int8 graph) of a fully-integer .tflite.  The int8 graph carries every
     kernel parameter (meta["quantized"]), ready for planning: it skips calibrate and quantize."""
