@@ -604,3 +604,16 @@ def test_cli_refuses_hostile_files_on_one_line(tmp_path):
         errors = [l for l in r.stderr.splitlines() if l.startswith("edgec: error")]
         assert len(errors) == 1 and case.entry in errors[0], (what, r.stderr)
         assert sorted(p.name for p in d.iterdir()) == sorted(case.files), (what, list(d.iterdir()))
+
+
+@pytest.mark.parametrize("replay,words", [
+    ("tflite:99:608", "the padded input of shape"),                 # a bitflip gave a 786,459-row conv input
+    ("tflite:99:3338", "requantization multiplier is too large"),   # a scale of 1e39: the message lacked the file
+])
+def test_tflite_crashers_of_the_long_campaign(worker, replay, words):
+    """Found by bench/fuzz_importers.py --formats tflite --seconds 120 --seed 99 (3,697 cases); the
+    seeded case is rebuilt here from (format, seed, index)."""
+    fmt, seed, index = replay.split(":")
+    case = fuzzing.seeded_case(fmt, int(seed), int(index))
+    res = worker.run(case, True)
+    assert res["outcome"] == "error" and words in res["message"] and case.entry in res["message"], res

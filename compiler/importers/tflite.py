@@ -34,7 +34,7 @@ from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_exp_table, softmax_tflm_params
 from ..fixedpoint import quantize_multiplier, round_half_away
 from ..ir import Graph, Node, Quant, Tensor, unique_name
-from .builder import importer_entry
+from .builder import _check_padded, importer_entry
 from ..shapes import output_shapes
 
 MAX_FILE_BYTES = 256 << 20
@@ -434,7 +434,9 @@ class _Importer:
         for k, (name, ins, outs, opt) in enumerate(self.ops):
             try:
                 getattr(self, "op_" + name)(ins, outs, opt)
-            except ValueError as e:         # a multiplier TFLite's arithmetic cannot represent
+            except (ValueError, EdgecError) as e:     # a multiplier TFLite's arithmetic cannot represent
+                if isinstance(e, EdgecError) and e.where:
+                    raise
                 raise UnsupportedOpError(f"operator {k} ({name}): {e}", where=self.path,
                                          hint="check the tensor scales the converter wrote") from None
         self.check_shapes()
@@ -469,6 +471,8 @@ class _Importer:
                 raise ModelFormatError(f"{where}: weights {list(ins[1])} do not fit the input {list(ins[0])}",
                                        where=self.path, hint=CORRUPT)
             try:
+                if node.op in ("Conv2D", "MaxPool2D", "AvgPool2D"):
+                    _check_padded(ins[0], node.attrs["pads"])       # kernels read a padded copy of the input
                 want = output_shapes(node, ins)[0]
             except EdgecError as e:
                 raise ModelFormatError(f"{where}: {e}", where=self.path, hint=CORRUPT) from None
