@@ -102,3 +102,15 @@ def built(tmp_path_factory):
             cache[name] = (d / "out", d / "inputs.npy", report)
         return cache[name]
     return get
+
+
+def one_line_error(r, *words):
+    """A CLI run (returncode/stdout/stderr) that failed the way bad input must: non-zero exit, no
+    traceback, exactly one "edgec: error" line on stderr, holding each of `words`.  Returns the line."""
+    assert r.returncode != 0, r.stdout
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [l for l in r.stderr.splitlines() if l.startswith("edgec: error")]
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from conftest import CASES, require
+from conftest import CASES, one_line_error, require
 from edgec.agent import agent_pb2 as pb
 from edgec.agent.client import AgentCallError, AgentClient
 from edgec.fleet import package, signing
@@ -61,15 +61,6 @@ def cli(*args, env=None, check_json=False):
         assert code == 0, err.getvalue()
         return json.loads(out.getvalue())
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
-
-
-def one_line_error(r, *words):
-    assert r.returncode != 0, r.stdout
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = [l for l in r.stderr.splitlines() if l.startswith("edgec: error")]
-    assert len(lines) == 1, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def _read_line(proc, what, log, timeout=60):

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import require
+from conftest import one_line_error, require
 from edgec.cli.main import main
 from edgec.fleet import package, signing
 from edgec.fleet.aws import Cloud
@@ -38,16 +38,6 @@ FLEET_KEYS = {"sagemaker_edge_core_device_name", "sagemaker_edge_core_device_fle
               "sagemaker_edge_core_folder_prefix", "sagemaker_edge_core_capture_data_buffer_size",
               "sagemaker_edge_core_capture_data_batch_size", "sagemaker_edge_core_capture_data_push_period_seconds",
               "sagemaker_edge_core_capture_data_base64_embed_limit", "sagemaker_edge_core_capture_data_periodic_upload"}
-
-
-def one_line_error(r, *words):
-    assert r.returncode != 0, r.stdout
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = [l for l in r.stderr.splitlines() if l.startswith("edgec: error")]
-    assert len(lines) == 1, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from conftest import require
+from conftest import one_line_error, require
 from edgec.cli.main import main
 from edgec.fleet.package import tar_gz
 
@@ -35,16 +35,6 @@ def cli(*args):
     with redirect_stdout(out), redirect_stderr(err):
         code = main([str(a) for a in args])
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
-
-
-def one_line_error(r, *words):
-    assert r.returncode != 0, r.stdout
-    assert "Traceback" not in r.stderr + r.stdout
-    lines = [l for l in r.stderr.splitlines() if l.startswith("edgec: error")]
-    assert len(lines) == 1, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
 
 
 def members(path):
