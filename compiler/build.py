@@ -96,6 +96,11 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         return compile_graph(fgraph, np.zeros((0,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape), np.float32), target,
                              out_dir, name or q.name, model_path, log, optimize, quantized=q)
     graph = canonicalize(import_model(model_path, weights))
+    if calibration is None and graph.meta.get("given_quant"):
+        # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
+        log("the model is pre-quantized (QuantizeLinear/DequantizeLinear): using its scales and zero points")
+        return compile_graph(graph, np.zeros((0,) + tuple(graph.tensors[graph.inputs[0]].shape), np.float32), target,
+                             out_dir, name or graph.name, model_path, log, optimize)
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
@@ -117,7 +122,9 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin).
     `calibration_method`, `bias_correction`: see edgec.calibrate (None: the defaults there)."""
     target = get_target(target) if isinstance(target, str) else target
-    if quantized is None:
+    if quantized is None and not len(samples) and graph.meta.get("given_quant"):
+        q = quantize(graph)
+    elif quantized is None:
         log(f"calibrating on {len(samples)} samples ({calibration_method or DEFAULT_METHOD})")
         q = quantize(calibrate(graph, samples, method=calibration_method, bias_correction=bias_correction))
     else:

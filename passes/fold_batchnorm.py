@@ -7,7 +7,7 @@ producer to fold into becomes Mul + Add by constants, which quantize like any el
 import numpy as np
 
 from edgec.ir import Graph, Node, Tensor, unique_name
-from .util import sole_consumer, bypass
+from .util import sole_consumer, absorb
 
 FOLDS_INTO = ("Conv2D", "FullyConnected")
 
@@ -44,15 +44,17 @@ def _try_fold(g: Graph, node) -> bool:
         if c is None or (node.op == "Sub" and node.inputs[0] != var):
             return False
         mul, add = {"Mul": (c, np.zeros(ch)), "Add": (np.ones(ch), c), "Sub": (np.ones(ch), -c)}[node.op]
-    wname = unique_name(g.tensors, f"{p.outputs[0]}_weights_folded")
+    wname = p.inputs[1]
+    if np.any(mul != 1):                # a bias-only fold (Add/Sub) keeps the weights, and any given scales
+        wname = unique_name(g.tensors, f"{p.outputs[0]}_weights_folded")
+        wf = (w * mul.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+        g.tensors[wname] = Tensor(wname, wf.shape, "float32", wf)
     bname = unique_name(g.tensors, f"{p.outputs[0]}_bias_folded")
-    wf = (w * mul.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
-    g.tensors[wname] = Tensor(wname, wf.shape, "float32", wf)
     bf = (b * mul + add).astype(np.float32)
     g.tensors[bname] = Tensor(bname, bf.shape, "float32", bf)
     p.inputs = [p.inputs[0], wname, bname]
     node.inputs = [var]
-    bypass(g, node)
+    absorb(g, node)
     return True
 
 

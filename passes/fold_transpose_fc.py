@@ -7,7 +7,7 @@ at compile time removes that data movement from the device entirely."""
 import numpy as np
 
 from edgec.ir import Graph, Tensor, unique_name
-from .util import sole_consumer
+from .util import carry_given_weights, sole_consumer
 
 
 def fold_transpose_fc(graph: Graph) -> Graph:
@@ -28,6 +28,7 @@ def fold_transpose_fc(graph: Graph) -> Graph:
         wp[:, idx] = w
         name = unique_name(g.tensors, f"{fc.inputs[1]}_nhwc")
         g.tensors[name] = Tensor(name, wp.shape, "float32", wp)
+        carry_given_weights(g, fc.inputs[1], name)      # columns move; each output row keeps its scale
         fc.inputs[1] = name
         r.inputs = [t.inputs[0]]
         g.nodes = [n for n in g.nodes if n is not t]

@@ -4,7 +4,7 @@ In the integer graph a fused activation is free: it narrows the output clamp [ac
 import numpy as np
 
 from edgec.ir import Graph
-from .util import sole_consumer, bypass
+from .util import sole_consumer, absorb
 
 FUSES_INTO = ("Conv2D", "FullyConnected", "Add", "Sub", "Mul", "MaxPool2D", "AvgPool2D")
 
@@ -22,5 +22,5 @@ def fuse_activations(graph: Graph) -> Graph:
             plo, phi = prod.attrs["act"]
             lo, hi = max(lo, plo), min(hi, phi)
         prod.attrs["act"] = (float(lo), float(hi))
-        bypass(g, node)
+        absorb(g, node)
     return g

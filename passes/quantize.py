@@ -13,7 +13,8 @@ import numpy as np
 
 from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier, round_half_away
-from edgec.ir import Graph, Quant, Tensor, ELEMENTWISE_UNARY
+from edgec.gemmlowp import softmax_tflm_exp_table, softmax_tflm_params
+from edgec.ir import Graph, Node, Quant, Tensor, ELEMENTWISE_UNARY, unique_name
 from edgec.reference import FLOAT_UNARY, conv2d_f32
 
 SIGMOID_Q = (1.0 / 256, -128)
@@ -88,9 +89,15 @@ class _Quantizer:
     def __init__(self, graph: Graph):
         self.src = graph
         self.g = graph.copy()
+        # a pre-quantized (QDQ) model gives scales and zero points; calibration ranges fill in the rest
+        given = graph.meta.get("given_quant") or {}
+        self.given_acts = {k: tuple(v) for k, v in given.get("activations", {}).items()}
+        self.given_weights = given.get("weights", {})
         self.ranges = graph.meta.get("ranges")
-        if self.ranges is None:
+        if self.ranges is None and not given:
             raise EdgecError("the graph has no calibration ranges", hint="run calibrate() first")
+        self.ranges = self.ranges or {}
+        self.requant_after: set = set()     # nodes whose given output quantization differs from their input's
         self.means = graph.meta.get("input_means") or {}
         # Inputs bound into a Concat's buffer take the Concat's range (and so its scale): their
         # producers then write the final bytes and the Concat copies nothing.
@@ -110,7 +117,15 @@ class _Quantizer:
         t.dtype, t.quant = "int8", _q(scale, zp)
 
     def calibrated(self, name):
-        lo, hi = self.ranges[self.range_of.get(name, name)]
+        if name in self.given_acts:
+            self.set_act(name, *self.given_acts[name])
+            return
+        key = self.range_of.get(name, name)
+        if key not in self.ranges:
+            raise EdgecError(f"tensor {name} has no quantization: the pre-quantized model gives it none and there "
+                             "is no calibration", where=f"tensor {name}",
+                             hint="pass --calibration samples.npy to calibrate what the QDQ model leaves float")
+        lo, hi = self.ranges[key]
         self.set_act(name, *activation_quant(lo, hi))
 
     def const_act(self, name):
@@ -124,14 +139,18 @@ class _Quantizer:
     def run(self) -> Graph:
         for name in self.g.inputs:
             self.calibrated(name)
-        for node in self.g.nodes:
+        for node in list(self.g.nodes):
             try:
                 getattr(self, "q_" + ("Unary" if node.op in ELEMENTWISE_UNARY else node.op))(node)
+                if node.name in self.requant_after:
+                    self._insert_requant(node)
             except (ValueError, OverflowError, FloatingPointError) as e:     # e.g. weights near float32's max
                 raise EdgecError(f"cannot quantize {node.op} node {node.name}: {e}", where=f"node {node.name}",
                                  hint="its weights or calibrated values are not finite or far out of range; "
                                       "check the model's weights (a corrupt or diverged training?)") from None
         self.g.meta["quantized"] = True
+        if self.given_acts:
+            self.g.meta["quantization"] = "from the model's QuantizeLinear/DequantizeLinear nodes"
         self.g.meta.pop("ranges", None)
         self.g.meta.pop("input_means", None)
         return self.g
@@ -151,7 +170,11 @@ class _Quantizer:
         s_out, zp_out = self.qof(out).scalar_scale, self.qof(out).scalar_zp
         w = self.src.tensors[wn].data.astype(np.float64)
         b = self.src.tensors[bn].data.astype(np.float64)
-        wq, s_w = quantize_weights(w, b, s_in)
+        if wn in self.given_weights:        # the file's int8 weights, exactly (|q| <= 128 survives float32)
+            s_w = np.asarray(self.given_weights[wn], np.float64)
+            wq = np.clip(round_half_away(w / s_w.reshape((-1,) + (1,) * (w.ndim - 1))), -128, 127).astype(np.int8)
+        else:
+            wq, s_w = quantize_weights(w, b, s_in)
         if x in self.means:                 # bias correction: undo the mean shift the weight error causes
             dw = wq.astype(np.float64) * s_w.reshape((-1,) + (1,) * (w.ndim - 1)) - w
             b = b - weight_error_shift(node, self.means[x], dw)
@@ -197,9 +220,26 @@ class _Quantizer:
                           out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
 
     def _same_as_input(self, node):
+        """Pools and layout ops keep their input's quantization (TFLite's int8 spec).  A pre-quantized
+        model that gives the output another one (onnxruntime's QLinearGlobalAveragePool does) gets a
+        requantizing copy after the node: a one-input Concat."""
         qi = self.qof(node.inputs[0])
+        given = self.given_acts.get(node.outputs[0])
+        if given is not None and (float(given[0]), int(given[1])) != (float(qi.scalar_scale), int(qi.scalar_zp)):
+            self.requant_after.add(node.name)
         self.set_act(node.outputs[0], qi.scalar_scale, qi.scalar_zp)
         return qi
+
+    def _insert_requant(self, node):
+        out = node.outputs[0]
+        pre = unique_name(self.g.tensors, f"{out}_before_requant")
+        t = self.g.tensors[out]
+        self.g.tensors[pre] = Tensor(pre, t.shape, t.dtype, None, t.quant)
+        node.outputs = [pre]
+        copy = Node("Concat", unique_name({n.name for n in self.g.nodes}, f"{node.name}_requant"), [pre], [out],
+                    {"axis": len(t.shape) - 1})
+        self.g.nodes.insert(self.g.nodes.index(node) + 1, copy)
+        self.q_Concat(copy)
 
     def q_MaxPool2D(self, node):
         qi = self._same_as_input(node)
@@ -219,7 +259,9 @@ class _Quantizer:
     def q_Unary(self, node):
         qi = self.qof(node.inputs[0])
         out = node.outputs[0]
-        if node.op == "Sigmoid":
+        if out in self.given_acts:
+            self.calibrated(out)
+        elif node.op == "Sigmoid":
             self.set_act(out, *SIGMOID_Q)
         elif node.op == "Tanh":
             self.set_act(out, *TANH_Q)
@@ -234,6 +276,15 @@ class _Quantizer:
 
     def q_Softmax(self, node):
         qi = self.qof(node.inputs[0])
+        given = self.given_acts.get(node.outputs[0])
+        if given is not None:                # pre-quantized: TFLite's softmax arithmetic, as the converter meant
+            if (float(given[0]), int(given[1])) != SOFTMAX_Q:
+                self.requant_after.add(node.name)        # onnxruntime's QDQ softmax: scale 1/255
+            self.set_act(node.outputs[0], *SOFTMAX_Q)
+            m, ls, dmin = softmax_tflm_params(qi.scalar_scale, 1.0)
+            node.attrs.update(mode="tflm", beta=1.0, input_multiplier=m, input_left_shift=ls, diff_min=dmin,
+                              exp_table=softmax_tflm_exp_table(qi.scalar_scale, 1.0))
+            return
         self.set_act(node.outputs[0], *SOFTMAX_Q)
         cols = self.g.tensors[node.inputs[0]].shape[-1]
         k = min(22, 30 - max(1, math.ceil(math.log2(cols))))

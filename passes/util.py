@@ -17,3 +17,23 @@ def bypass(graph: Graph, node) -> None:
     for n in graph.nodes:
         n.inputs = [src if i == dst else i for i in n.inputs]
     graph.outputs = [src if o == dst else o for o in graph.outputs]
+
+
+def absorb(graph: Graph, node) -> None:
+    """Remove `node` (one variable input, one output) after folding it into the node producing its
+    input, which `node` alone reads: that producer now writes `node`'s output.  The later name
+    survives, so whatever names the result (a graph output, a QDQ model's given quantization of it)
+    still holds."""
+    src, dst = node.inputs[0], node.outputs[0]
+    prod = graph.producer()[src]
+    prod.outputs = [dst if o == src else o for o in prod.outputs]
+    graph.nodes = [n for n in graph.nodes if n is not node]
+    graph.tensors.pop(src, None)
+
+
+def carry_given_weights(graph: Graph, old: str, new: str) -> None:
+    """A pass that re-creates a weights tensor under a new name with the same per-output-channel
+    scale keeps the scales a pre-quantized (QDQ) model gives it."""
+    given = graph.meta.get("given_quant", {}).get("weights", {})
+    if old in given:
+        given[new] = given[old]

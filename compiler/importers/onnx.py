@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
+from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_count, check_file_size, check_shape,
                       element_count, limit_hint, importer_entry, shown)
 
@@ -34,7 +35,7 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "GlobalMaxPool": (1, 1), "BatchNormalization": (5, 5),
          "Reshape": (2, 2), "Flatten": (1, 1), "Squeeze": (1, 2), "Unsqueeze": (1, 2), "Transpose": (1, 1),
          "Pad": (1, 4), "Concat": (1, 1 << 30), "Softmax": (1, 1), "Identity": (1, 1), "Dropout": (1, 3),
-         "Constant": (0, 0)}
+         "Constant": (0, 0), "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3)}
 
 
 @dataclass
@@ -188,6 +189,9 @@ class _Importer(GraphBuilder):
         self.consts: dict = {}
         self.vals: dict = {}
         self.materialized: dict = {}
+        self.dq_consts: dict = {}        # ONNX constant -> its DequantizeLinear parameters (QDQ models)
+        self.given_acts: dict = {}       # IR tensor -> (scale, zero point) a Q/DQ node gives it
+        self.given_weights: dict = {}    # IR weights -> per-output-channel scales the file gives
 
     # -- helpers -----------------------------------------------------------------------------
     def where(self, node):
@@ -315,8 +319,18 @@ class _Importer(GraphBuilder):
             if name:
                 known.add(name)
 
+    def note_act(self, ir, scale, zp, node):
+        """The quantization a QuantizeLinear / DequantizeLinear gives activation `ir` (see onnx_qdq)."""
+        old = self.given_acts.get(ir)
+        if old is not None and old != (scale, zp):
+            raise UnsupportedOpError(f"tensor {shown(ir)} is quantized twice, as (scale {old[0]:.6g}, zero point "
+                                     f"{old[1]}) and (scale {scale:.6g}, zero point {zp})", where=self.where(node),
+                                     hint="a QDQ model should quantize each tensor once; re-export it")
+        self.given_acts[ir] = (scale, zp)
+
     # -- graph ---------------------------------------------------------------------------------
     def run(self) -> Graph:
+        qoperator_to_qdq(self.model)
         g = self.model.graph
         for init in g.initializer:
             self.consts[init.name] = tensor_to_array(init, os.path.basename(self.path))
@@ -325,14 +339,15 @@ class _Importer(GraphBuilder):
             bad = [f"{shown(n.name or '?')} ({shown(n.op_type)})" for n in g.node if n.op_type not in HANDLERS]
             raise UnsupportedOpError(f"{len(bad)} unsupported node(s): {', '.join(bad)}",
                                      where=os.path.basename(self.path),
-                                     hint=f"supported ONNX ops: {', '.join(sorted(HANDLERS))}")
+                                     hint=f"supported ONNX ops: {', '.join(sorted(set(HANDLERS) | set(QOPERATORS)))}")
         inputs = []
         for vi in g.input:
             if vi.name in self.consts:
                 continue
             tt = vi.type.tensor_type
-            if tt.elem_type != self.onnx.TensorProto.FLOAT:
-                raise UnsupportedOpError(f"input {shown(vi.name)} is not float32", where=os.path.basename(self.path))
+            if tt.elem_type not in (self.onnx.TensorProto.FLOAT, self.onnx.TensorProto.INT8, self.onnx.TensorProto.UINT8):
+                raise UnsupportedOpError(f"input {shown(vi.name)} is {_type_name(tt.elem_type)}, not float32, int8 or "
+                                         "uint8", where=os.path.basename(self.path))
             dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim]
             self.context = f"{os.path.basename(self.path)}: input {shown(vi.name)}"
             name = self.add_tensor(vi.name, dims)
@@ -360,10 +375,30 @@ class _Importer(GraphBuilder):
                                          hint="the graph output must be computed from the input")
             outputs.append(self.plain(vo.name))
         name = os.path.splitext(os.path.basename(self.path))[0]
-        return self.graph(name, inputs, outputs,
-                     {"source": os.path.abspath(self.path), "format": "onnx",
-                      "input_names": [vi.name for vi in g.input if vi.name not in self.consts],
-                      "output_names": [vo.name for vo in g.output]})
+        meta = {"source": os.path.abspath(self.path), "format": "onnx",
+                "input_names": [vi.name for vi in g.input if vi.name not in self.consts],
+                "output_names": [vo.name for vo in g.output]}
+        if self.given_acts or self.given_weights:
+            meta["given_quant"] = self.given_quant(inputs)
+        return self.graph(name, inputs, outputs, meta)
+
+    def given_quant(self, inputs) -> dict:
+        """meta["given_quant"] of a QDQ model.  The input's quantization is the one its first
+        DequantizeLinear gives it, possibly behind layout-only ops (tf2onnx's Reshape/Transpose)."""
+        acts = dict(self.given_acts)
+        producer = {n.outputs[0]: n for n in self.nodes}
+        for ir in list(acts):
+            t = ir
+            while t in producer and producer[t].op in ("Reshape", "Transpose") and producer[t].inputs[0] not in acts:
+                t = producer[t].inputs[0]
+                acts[t] = acts[ir]
+        missing = [i for i in inputs if i not in acts]
+        if missing:
+            raise UnsupportedOpError(f"the QDQ model's input {shown(missing[0])} is not dequantized by a "
+                                     "DequantizeLinear", where=os.path.basename(self.path),
+                                     hint="a pre-quantized model starts with QuantizeLinear or DequantizeLinear")
+        return {"activations": {k: [float(s), int(z)] for k, (s, z) in acts.items()},
+                "weights": dict(self.given_weights)}
 
     def val(self, onnx_name) -> _Val:
         """The IR value of `onnx_name`; a constant used as data becomes an IR constant tensor."""
@@ -420,6 +455,7 @@ def _conv(imp, node, a):
              "groups": imp.a_int(node, a, "group", 1), "act": None}
     wn = imp.const(f"{node.output[0]}_weights", np.transpose(w, (0, 2, 3, 1)))
     bn = imp.const(f"{node.output[0]}_bias", b)
+    weight_scales(imp, node.input[1], wn, 0, w.shape[0], node)
     imp.set(node.output[0], imp.emit("Conv2D", node.name or node.output[0], [x, wn, bn], node.output[0], attrs),
             NCHW_IN_NHWC)
 
@@ -433,13 +469,17 @@ def _gemm(imp, node, a):
     b = imp.const_in(node, 1, "Gemm B")
     if b.ndim != 2:
         raise ModelFormatError(f"Gemm B must be a matrix, got shape {b.shape}", where=imp.where(node), hint=CORRUPT)
-    w = (b if imp.a_int(node, a, "transB", 0) else b.T) * imp.a_float(node, a, "alpha", 1.0)
+    trans_b = imp.a_int(node, a, "transB", 0)
+    alpha = imp.a_float(node, a, "alpha", 1.0)
+    if alpha != 1.0 and node.input[1] in imp.dq_consts:
+        raise UnsupportedOpError(f"Gemm with alpha={alpha} on quantized weights", where=imp.where(node))
+    w = (b if trans_b else b.T) * alpha
     c = imp.const_in(node, 2, "Gemm C")
     if c is not None and c.size not in (1, w.shape[0]):
         raise ModelFormatError(f"Gemm C of shape {c.shape} for {w.shape[0]} outputs", where=imp.where(node), hint=CORRUPT)
     bias = (np.zeros(w.shape[0], np.float32) if c is None
             else np.broadcast_to(c.reshape(-1) * imp.a_float(node, a, "beta", 1.0), (w.shape[0],)))
-    _fc(imp, node, x, w, bias)
+    _fc(imp, node, x, w, bias, 0 if trans_b else 1)
 
 
 def _matmul(imp, node, a):
@@ -449,12 +489,14 @@ def _matmul(imp, node, a):
     w = imp.const_in(node, 1, "MatMul B")
     if w.ndim != 2:
         raise UnsupportedOpError(f"MatMul B must be a matrix, got shape {w.shape}", where=imp.where(node))
-    _fc(imp, node, x, w.T, np.zeros(w.shape[1], np.float32))
+    _fc(imp, node, x, w.T, np.zeros(w.shape[1], np.float32), 1)
 
 
-def _fc(imp, node, x, w, bias):
+def _fc(imp, node, x, w, bias, out_axis):
+    """FullyConnected with weights w [M, K]; `out_axis`: the ONNX weight axis that holds the M outputs."""
     wn = imp.const(f"{node.output[0]}_weights", np.ascontiguousarray(w, dtype=np.float32))
     bn = imp.const(f"{node.output[0]}_bias", np.asarray(bias, np.float32))
+    weight_scales(imp, node.input[1], wn, out_axis, w.shape[0], node)
     imp.set(node.output[0], imp.emit("FullyConnected", node.name or node.output[0], [x, wn, bn], node.output[0],
                                      {"act": None}), (0, 1))
 
@@ -753,6 +795,7 @@ HANDLERS = {
     "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Transpose": _transpose, "Pad": _pad, "Concat": _concat, "Softmax": _softmax,
     "Identity": _identity, "Dropout": _identity, "Constant": _constant,
+    "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
 }
 
 
