@@ -32,6 +32,13 @@ OPS = {
     "HardSigmoid": "clip(alpha * x + beta, 0, 1); attrs alpha, beta",
     "HardSwish": "x * relu6(x + 3) / 6",
     "Mish": "x * tanh(softplus(x))",
+    "Elu": "x if x > 0 else alpha * (exp(x) - 1); attrs alpha",
+    "Selu": "gamma * (x if x > 0 else alpha * (exp(x) - 1)); attrs alpha, gamma",
+    "Softplus": "log(1 + exp(x))",
+    "Softsign": "x / (1 + |x|)",
+    "Exp": "exp(x)",
+    "Erf": "erf(x)",
+    "Gelu": "x * (1 + erf(x / sqrt 2)) / 2; attrs approximate \"none\" | \"tanh\" (the tanh formula)",
     "Softmax": "x over the last axis; attrs mode \"tflm\" (imported .tflite): TFLite Micro's integer arithmetic",
     "Upsample": "x; attrs scale (sh, sw): nearest neighbour",
     "Slice": "x; attrs begin, end (per axis, step 1)",
@@ -43,7 +50,8 @@ OPS = {
 }
 
 #: Unary element-wise ops: in the integer graph each one becomes a 256-entry lookup table.
-ELEMENTWISE_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Swish", "HardSigmoid", "HardSwish", "Mish")
+ELEMENTWISE_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Swish", "HardSigmoid", "HardSwish", "Mish",
+                     "Elu", "Selu", "Softplus", "Softsign", "Exp", "Erf", "Gelu")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from edgec.passes.fold_constants import fold_constants
 from edgec.passes.fold_batchnorm import fold_batchnorm
 from edgec.passes.fold_transpose_fc import fold_transpose_fc
 from edgec.passes.fuse_activations import fuse_activations
+from edgec.passes.fuse_gated_activations import fuse_gated_activations
 from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.bind_concat import bind_concat
 from edgec.passes.quantize import quantize
@@ -11,8 +12,8 @@ from edgec.passes.plan_memory import plan_memory
 from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
-CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_activations, eliminate_dead,
-             bind_concat]
+CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_gated_activations, fuse_activations,
+             eliminate_dead, bind_concat]
 
 
 def canonicalize(graph, log=None):

@@ -9,6 +9,8 @@ so numpy's BLAS can do them, then turned back to int64.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import fixedpoint as fp
@@ -75,6 +77,15 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _gelu(n, x):
+    if n.attrs.get("approximate", "none") == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+
 FLOAT_UNARY = {
     "Relu": lambda n, x: np.maximum(x, 0),
     "Clip": lambda n, x: np.clip(x, n.attrs["min"], n.attrs["max"]),
@@ -85,6 +96,13 @@ FLOAT_UNARY = {
     "HardSigmoid": lambda n, x: np.clip(n.attrs["alpha"] * x + n.attrs["beta"], 0, 1),
     "HardSwish": lambda n, x: x * np.clip(x + 3, 0, 6) / 6,
     "Mish": lambda n, x: x * np.tanh(np.logaddexp(0, x)),
+    "Elu": lambda n, x: np.where(x > 0, x, n.attrs["alpha"] * np.expm1(np.minimum(x, 0))),
+    "Selu": lambda n, x: n.attrs["gamma"] * np.where(x > 0, x, n.attrs["alpha"] * np.expm1(np.minimum(x, 0))),
+    "Softplus": lambda n, x: np.logaddexp(0, x),
+    "Softsign": lambda n, x: x / (1 + np.abs(x)),
+    "Exp": lambda n, x: np.exp(x),
+    "Erf": lambda n, x: _erf(x),
+    "Gelu": _gelu,
 }
 
 

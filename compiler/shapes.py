@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import EdgecError
+from .ir import ELEMENTWISE_UNARY
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
@@ -65,10 +66,7 @@ SHAPE_FNS = {
     "FullyConnected": lambda n, s: [(s[0][0], s[1][0])],
     "Add": _broadcast, "Sub": _broadcast, "Mul": _broadcast,
     "MaxPool2D": _pool, "AvgPool2D": _pool,
-    "Relu": lambda n, s: [s[0]], "Clip": lambda n, s: [s[0]], "LeakyRelu": lambda n, s: [s[0]],
-    "Sigmoid": lambda n, s: [s[0]], "Tanh": lambda n, s: [s[0]], "Softmax": lambda n, s: [s[0]],
-    "Swish": lambda n, s: [s[0]], "HardSigmoid": lambda n, s: [s[0]], "HardSwish": lambda n, s: [s[0]],
-    "Mish": lambda n, s: [s[0]],
+    **{op: (lambda n, s: [s[0]]) for op in ELEMENTWISE_UNARY}, "Softmax": lambda n, s: [s[0]],
     "Upsample": lambda n, s: [(s[0][0], s[0][1] * n.attrs["scale"][0], s[0][2] * n.attrs["scale"][1], s[0][3])],
     "Slice": lambda n, s: [tuple(n.attrs["end"][i] - n.attrs["begin"][i] for i in range(len(s[0])))],
     "BatchNorm": lambda n, s: [s[0]],

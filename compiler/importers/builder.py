@@ -320,7 +320,10 @@ class GraphBuilder:
                   "leaky": ("LeakyRelu", {"alpha": params.get("alpha", 0.1)}),
                   "leaky_relu": ("LeakyRelu", {"alpha": params.get("alpha", 0.2)}),
                   "hard_sigmoid": ("HardSigmoid", {"alpha": params.get("alpha", 0.2), "beta": 0.5}),
-                  "hard_swish": ("HardSwish", {})}
+                  "hard_swish": ("HardSwish", {}), "elu": ("Elu", {"alpha": params.get("alpha", 1.0)}),
+                  "selu": ("Selu", {"alpha": 1.67326324235437728481, "gamma": 1.05070098735548049342}),
+                  "softplus": ("Softplus", {}), "softsign": ("Softsign", {}), "exponential": ("Exp", {}),
+                  "gelu": ("Gelu", {"approximate": "tanh" if params.get("approximate") else "none"})}
         if kind in ("linear", "none", ""):
             return x
         if kind not in simple:

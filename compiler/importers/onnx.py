@@ -32,6 +32,8 @@ TYPED_FIELD = {1: "float_data", 11: "double_data", 7: "int64_data", 12: "uint64_
 #: inputs each op takes (min, max) and the ones that may be left empty ("")
 ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2),
          "Relu": (1, 1), "Clip": (1, 3), "LeakyRelu": (1, 1), "Sigmoid": (1, 1), "Tanh": (1, 1), "MaxPool": (1, 1),
+         "HardSigmoid": (1, 1), "HardSwish": (1, 1), "Mish": (1, 1), "Elu": (1, 1), "Selu": (1, 1), "Softplus": (1, 1),
+         "Softsign": (1, 1), "Exp": (1, 1), "Erf": (1, 1), "Gelu": (1, 1),
          "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "GlobalMaxPool": (1, 1), "BatchNormalization": (5, 5),
          "Reshape": (2, 2), "Flatten": (1, 1), "Squeeze": (1, 2), "Unsqueeze": (1, 2), "Transpose": (1, 1),
          "Pad": (1, 4), "Concat": (1, 1 << 30), "Softmax": (1, 1), "Identity": (1, 1), "Dropout": (1, 3),
@@ -548,6 +550,19 @@ def _unary(op):
         attrs = {}
         if op == "LeakyRelu":
             attrs = {"alpha": imp.a_float(node, a, "alpha", 0.01)}
+        elif op == "HardSigmoid":
+            attrs = {"alpha": imp.a_float(node, a, "alpha", 0.2), "beta": imp.a_float(node, a, "beta", 0.5)}
+        elif op == "Elu":
+            attrs = {"alpha": imp.a_float(node, a, "alpha", 1.0)}
+        elif op == "Selu":          # ONNX's defaults, the float32 values of SELU's constants
+            attrs = {"alpha": imp.a_float(node, a, "alpha", 1.67326319217681884765625),
+                     "gamma": imp.a_float(node, a, "gamma", 1.05070102214813232421875)}
+        elif op == "Gelu":
+            approx = imp.a_str(node, a, "approximate", "none")
+            if approx not in ("none", "tanh"):
+                raise ModelFormatError(f"Gelu approximate={shown(approx)}", where=imp.where(node),
+                                       hint="ONNX Gelu's approximate is 'none' or 'tanh'")
+            attrs = {"approximate": approx}
         elif op == "Clip":
             if imp.opset >= 11:
                 lo, hi = imp.const_in(node, 1, "Clip min"), imp.const_in(node, 2, "Clip max")
@@ -789,6 +804,8 @@ HANDLERS = {
     "Add": _binary("Add"), "Sub": _binary("Sub"), "Mul": _binary("Mul"),
     "Relu": _unary("Relu"), "Clip": _unary("Clip"), "LeakyRelu": _unary("LeakyRelu"),
     "Sigmoid": _unary("Sigmoid"), "Tanh": _unary("Tanh"),
+    **{op: _unary(op) for op in ("HardSigmoid", "HardSwish", "Mish", "Elu", "Selu", "Softplus", "Softsign", "Exp",
+                                 "Erf", "Gelu")},
     "MaxPool": _pool("MaxPool2D"), "AveragePool": _pool("AvgPool2D"),
     "GlobalAveragePool": _global_pool("AvgPool2D"), "GlobalMaxPool": _global_pool("MaxPool2D"),
     "BatchNormalization": _batchnorm,
