@@ -4,7 +4,8 @@ own int8 model of the same network (MLPerf Tiny reference .tflite, run by TFLite
 Per model: the float metric, edgec int8 with each calibration method (with bias correction, and the
 default method without it), TFLite int8, and the RAM (arena + input/output) and flash (weights,
 biases, multipliers, tables) of each.  Metrics:
-  digits_cnn      accuracy on the 450 labelled test digits (calibrated on the 1,347 training digits)
+  digits_cnn      accuracy on the 450 labelled test digits (calibrated on the 1,347 training digits);
+  digits_keras    the same for the Keras 3 CNN (.keras, edgec's Keras importer)
   kws/vww/resnet  top-1 agreement with the float model and output SQNR vs float (dB)
   ad01            reconstruction MSE of the 40 real frames (TFLite int8 is +8% over float)
 ResNet-8 and VWW are calibrated on their 28 real inputs (tests/conftest.py) and scored on 300
@@ -15,6 +16,10 @@ calibrated on it).  TFLite's models were calibrated by MLPerf on their own data.
 edgec's int8 outputs come from the integer reference, which the generated C equals bit for bit
 (tests/test_models.py); TFLite's from the `tflite-micro` host interpreter.  digits_cnn has no
 TFLite int8 model (making one needs TensorFlow's converter).
+
+"edgec mixed" is mixed precision (edgec.precision) with the goal top-1 agreement within 0.5% of
+float on the calibration inputs (AD: output SQNR >= TFLite's + 10 dB); where even every candidate
+in int16 misses that goal on those inputs, the column shows all candidates int16 (marked "all").
 
 usage: python bench/accuracy.py [--json] [--only kws,ad01] [--methods minmax,mse] [--folds 2] [--ablation]   (from the repo root)"""
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import CASES, DATA, data  # noqa: E402
+from conftest import CASES as _CASES, DATA, KERAS_CASES, data  # noqa: E402
 
 from edgec import reference  # noqa: E402
 from edgec.build import compile_graph, import_model, build  # noqa: E402
@@ -40,18 +45,21 @@ from edgec.verify import Built, sqnr_db  # noqa: E402
 HELDOUT = {"resnet": (32, 300, 1.0), "vww": (96, 300, 1 / 255)}
 TFLITE = {"kws": "kws_ref_model.tflite", "vww": "vww_96_int8.tflite", "resnet": "pretrainedResnet_quant.tflite",
           "ad01": "ad01_int8.tflite"}
-MODELS = ("digits_cnn", "kws", "vww", "resnet", "ad01")
+CASES = {**_CASES, "digits_keras": KERAS_CASES["digits_keras"]}
+MODELS = ("digits_cnn", "digits_keras", "kws", "vww", "resnet", "ad01")
+#: the digits models: calibrated on the training digits, scored on the labelled test digits
+DIGITS = ("digits_cnn", "digits_keras")
 FOLDS = 2
 
 
 def metric_kind(name: str) -> str:
-    return {"digits_cnn": "accuracy", "ad01": "mse"}.get(name, "top1")
+    return "accuracy" if name in DIGITS else {"ad01": "mse"}.get(name, "top1")
 
 
 def eval_set(name: str):
     """(calibration inputs, evaluation inputs, labels or None); the MLPerf models share one set."""
     case = CASES[name]
-    if name == "digits_cnn":
+    if name in DIGITS:
         return case.calibration(), case.inputs(), data("digits_y_test.npy")
     xs = case.inputs()
     if name in HELDOUT:
@@ -96,6 +104,23 @@ def edgec_int8(graph, calib: np.ndarray, evalx: np.ndarray, method: str, bias_co
     return outs, report
 
 
+def edgec_mixed(graph, calib: np.ndarray, evalx: np.ndarray, goal, work: Path):
+    """(dequantized outputs on evalx, report, note): mixed precision searched on calib (see the
+    module docstring); note is "all" when the goal was out of reach and every candidate is int16."""
+    from edgec.errors import InputDataError
+    from edgec.passes.quantize import int16_candidates
+    shape = tuple(graph.tensors[graph.inputs[0]].shape)
+    calib = calib.reshape((len(calib),) + shape)
+    out, note = work / "mixed", ""
+    try:
+        report = compile_graph(graph, calib, "cortex-m4", str(out), "m", "bench", mixed=goal)
+    except InputDataError:
+        g = graph.copy()
+        g.meta["precision"] = {t: "int16" for t, why in int16_candidates(graph).items() if why is None}
+        report, note = compile_graph(g, calib, "cortex-m4", str(out), "m", "bench"), "all"
+    return int8_outputs(Built(str(out)), evalx), report, note
+
+
 def tflite_int8(name: str, xs: np.ndarray, work: Path):
     """TFLite Micro's dequantized outputs of the MLPerf int8 model on xs, and edgec's report of the same
     .tflite (RAM/flash; its C equals TFLM bit for bit, tests/test_tflite_import.py)."""
@@ -138,7 +163,7 @@ def evaluate(name: str, methods=METHODS, folds: int = FOLDS, ablation: bool = Fa
     graph = float_graph(name)
     calib, xs, labels = eval_set(name)
     ref = float_outputs(graph, xs)
-    f = 1 if name == "digits_cnn" or name in HELDOUT else folds
+    f = 1 if name in DIGITS or name in HELDOUT else folds
     row = {"model": name, "metric": kind, "samples": int(len(xs)), "calibration_samples": int(len(calib)),
            "cross_calibration_folds": f, "float": score(kind, ref, ref, xs, labels), "edgec": {}}
     with tempfile.TemporaryDirectory(prefix="edgec-acc-") as tmp:
@@ -151,6 +176,12 @@ def evaluate(name: str, methods=METHODS, folds: int = FOLDS, ablation: bool = Fa
         if name in TFLITE:
             out, report = tflite_int8(name, xs, work)
             row["tflite_int8"] = {**score(kind, ref, out, xs, labels), **memory(report)}
+        from edgec.precision import Goal
+        goal = Goal(min_sqnr_db=row["tflite_int8"]["sqnr_db"] + 10) if kind == "mse" else Goal(max_drop=0.005)
+        out, report, note = edgec_mixed(graph, calib, xs, goal, work)
+        mp = report.get("mixed_precision", {})
+        row["edgec_mixed"] = {**score(kind, ref, out, xs, labels), **memory(report), "note": note,
+                              "int16_tensors": len(mp.get("int16_tensors", [])) if not note else "all"}
     return row
 
 
@@ -165,7 +196,8 @@ def _cell(kind: str, s: dict) -> str:
 
 def table(rows) -> str:
     variants = list(rows[0]["edgec"])
-    head = ["model", "metric", "float"] + [f"edgec {v}" for v in variants] + ["TFLite int8", "RAM / flash edgec", "RAM / flash TFLite"]
+    head = (["model", "metric", "float"] + [f"edgec {v}" for v in variants] +
+            ["edgec mixed", "TFLite int8", "RAM / flash edgec", "RAM / flash edgec mixed", "RAM / flash TFLite"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     what = {"accuracy": "test accuracy (SQNR)", "mse": "recon. MSE (SQNR)", "top1": "top-1 agr. (SQNR)"}
     for r in rows:
@@ -174,7 +206,10 @@ def table(rows) -> str:
         t = r.get("tflite_int8")
         cells = [r["model"], what[k], _cell(k, r["float"]) if k != "top1" else "1.000"]
         cells += [_cell(k, r["edgec"][v]) for v in variants]
+        m = r["edgec_mixed"]
+        cells += [f"{_cell(k, m)} [{m['int16_tensors']} int16]"]
         cells += [_cell(k, t) if t else "n/a", f"{e['ram_bytes']:,} / {e['flash_bytes']:,}",
+                  f"{m['ram_bytes']:,} / {m['flash_bytes']:,}",
                   f"{t['ram_bytes']:,} / {t['flash_bytes']:,}" if t else "n/a"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

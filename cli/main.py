@@ -57,12 +57,18 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
                                                                 "or entropy (README, Calibration)"),
           bias_correction: bool = typer.Option(False, "--bias-correction/--no-bias-correction",
                                                help="correct conv/FC biases for the mean shift weight quantization causes"),
+          max_accuracy_drop: Optional[str] = typer.Option(
+              None, "--max-accuracy-drop", help="mixed precision: make the fewest activations int16 that keep top-1 "
+                                                "within this of float (e.g. 1%) on the --calibration data (.npz: x, y)"),
+          min_sqnr: Optional[float] = typer.Option(None, "--min-sqnr", help="mixed precision for non-classifiers: "
+                                                   "every calibration sample's output SQNR vs float at least this (dB)"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from edgec.build import build as do_build
     from edgec.report import format_table
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
-                      optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction)
+                      optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction,
+                      max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr)
     if as_json:
         _emit_json(report)
     else:

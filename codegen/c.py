@@ -24,8 +24,20 @@ KERNEL_FILE = {
     "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
 }
-C_TYPES = {"int8": "int8_t", "int32": "int32_t"}
-CALL = re.compile(r"\b(edgec_\w+_s8|memcpy)\(")
+#: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
+KERNEL_FILE_S16 = {
+    "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
+    "MaxPool2D": "edgec_pool_s16.c", "AvgPool2D": "edgec_pool_s16.c", "Requantize": "edgec_requantize_s16.c",
+}
+C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+CALL = re.compile(r"\b(edgec_\w+_s8|edgec_\w+_s16|memcpy)\(")
+
+
+def kernel_file(graph: Graph, node) -> str | None:
+    """The runtime_c/ file of a node's kernel (None: no kernel, e.g. a Reshape), by op and precision."""
+    if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
+        return KERNEL_FILE_S16.get(node.op)
+    return KERNEL_FILE.get(node.op)
 
 
 def c_ident(text: str, limit: int = 48) -> str:
@@ -68,6 +80,7 @@ class _Emitter:
     params: list = field(default_factory=list)       # (struct type, name, initializer, comment)
     calls: list = field(default_factory=list)        # (comment, code)
     names: set = field(default_factory=set)
+    arena16: bool = False                            # an int16 tensor lives in the arena
 
     def name(self, base):
         n = c_ident(base)
@@ -105,6 +118,10 @@ class _Emitter:
             return self.array(tensor, f"c_{tensor}", rom=False)
         b = self.graph.meta["plan"]["buffers"][tensor]
         sub = b["slice"][0] if b.get("slice") else 0          # a slice inside a Concat's output
+        if t.dtype == "int16":                                # int16 tensors live in the arena, 4-aligned
+            assert b["where"] == "arena" and not sub, tensor
+            self.arena16 = True
+            return f"arena16 + {b['offset'] // 2}"
         if b["where"] in ("input", "output"):
             return b["where"] if not sub else f"{b['where']} + {sub}"
         return f"arena + {b['offset'] + sub}"
@@ -137,6 +154,8 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
     base = f"{i}_{node.name}"
     ish = g.tensors[node.inputs[0]].shape
     osh = g.tensors[node.outputs[0]].shape
+    if node.op in ("Conv2D", "FullyConnected") and g.tensors[node.outputs[0]].dtype == "int16":
+        return _weighted_s16_call(e, i, node, band, base, r_in, r0, rn, out)
     if node.op in ("Conv2D", "FullyConnected"):
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
         depthwise = node.op == "Conv2D" and a["groups"] == ish[3] == osh[3]
@@ -174,13 +193,13 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         keys = ("a_zp", "b_zp", "left_shift", "a_multiplier", "a_shift", "b_multiplier", "b_shift",
                 "multiplier", "shift", "out_zp", "act_min", "act_max")
         p = e.param("edgec_add_params", base, dict(bc=bc, **{k: a[k] for k in keys}))
-        return f"edgec_add_s8(&{p}, {ins[0]}, {ins[1]}, {out});"
+        return f"edgec_add_{_sfx(g, node)}(&{p}, {ins[0]}, {ins[1]}, {out});"
     if node.op in ("MaxPool2D", "AvgPool2D"):
         p = e.param("edgec_pool_params", base, dict(
             batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3], out_h=osh[1], out_w=osh[2], k_h=a["kernel"][0], k_w=a["kernel"][1],
             stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
             act_min=a["act_min"], act_max=a["act_max"]))
-        fn = "edgec_maxpool_s8" if node.op == "MaxPool2D" else "edgec_avgpool_s8"
+        fn = ("edgec_maxpool_" if node.op == "MaxPool2D" else "edgec_avgpool_") + _sfx(g, node)
         return f"{fn}(&{p}, {ins[0]}, {r_in}, {out}, {r0}, {rn});"
     if node.op == "Lut":
         t = e.array(np.asarray(a["table"], np.int8), f"lut{i}_{node.name}", "int8_t", f"{a['function']} table")
@@ -235,7 +254,39 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
             lines.append(f"edgec_concat_s8(&{p}, {ptr}, {out});")
             offset += in_inner
         return "\n    ".join(lines) or None
+    if node.op == "Requantize":
+        p = e.param("edgec_requantize_params", base, dict(n=g.tensors[node.outputs[0]].size, in_zp=a["in_zp"],
+                                                          out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
+        pair = "s8_s16" if a["out_dtype"] == "int16" else "s16_s8"
+        return f"edgec_requantize_{pair}(&{p}, {ins[0]}, {out});"
     raise EdgecError(f"no C kernel for op {node.op}", where=f"node {node.name}")
+
+
+def _sfx(g: Graph, node) -> str:
+    """Kernel name suffix by the node's precision (its output's dtype)."""
+    return "s16" if g.tensors[node.outputs[0]].dtype == "int16" else "s8"
+
+
+def _weighted_s16_call(e: _Emitter, i: int, node, band, base, r_in, r0, rn, out) -> str:
+    """Conv2D (any groups, OHWI weights) / FullyConnected with int16 activations: int64 bias, no zero points."""
+    g, a = e.graph, node.attrs
+    ish, osh = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape
+    x = e.ptr(node.inputs[0]) if band is None else band["in"]
+    w = e.array(node.inputs[1], f"w{i}_{node.name}")
+    b = e.array(node.inputs[2], f"b{i}_{node.name}", comment=f"{node.inputs[2]} (int64)")
+    m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
+    s = e.array(np.asarray(a["shift"], np.int32), f"s{i}_{node.name}", "int32_t", "shifts")
+    common = dict(in_zp=0, out_zp=0, act_min=a["act_min"], act_max=a["act_max"])
+    if node.op == "FullyConnected":
+        p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
+        return f"edgec_fully_connected_s16(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
+    wsh = g.tensors[node.inputs[1]].shape
+    p = e.param("edgec_conv2d_params", base, dict(
+        batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
+        k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
+        dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
+        groups=a["groups"], out_stride=osh[3], **common))
+    return f"edgec_conv2d_s16(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
 
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("edgec.codegen", "templates"), keep_trailing_newline=True,
@@ -300,11 +351,11 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
         calls.extend([i] * len(CALL.findall(steps[-1][1] or "")))
     ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
                                                             for c, n, v, m, rom in e.arrays],
-               params=e.params, steps=steps, tiled=bool(stages), needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
+               params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}
-    runtime = sorted(set(RUNTIME_COMMON) | {KERNEL_FILE[n.op] for n in graph.nodes if n.op in KERNEL_FILE})
+    runtime = sorted(set(RUNTIME_COMMON) | {f for f in (kernel_file(graph, n) for n in graph.nodes) if f})
     build_ctx = dict(ctx, sources=["model.c", "weights.c"] + [f for f in runtime if f.endswith(".c")],
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)

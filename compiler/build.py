@@ -80,8 +80,12 @@ def _sha256(path: str) -> str:
 def build(model_path: str, target_name: str, out_dir: str, calibration: str | None = None,
           name: str | None = None, log=lambda msg: None, weights: str | None = None,
           ram=None, flash=None, optimize: str = "ram", calibration_method: str | None = None,
-          bias_correction: bool | None = None) -> dict:
+          bias_correction: bool | None = None, max_accuracy_drop=None, min_sqnr: float | None = None) -> dict:
+    """`max_accuracy_drop` (a fraction, or a string such as "1%") or `min_sqnr` (dB) turn on mixed
+    precision (edgec.precision): the calibration file's samples, and its labels `y` when it is an .npz
+    that has them, decide which activations become int16."""
     target = with_budget(get_target(target_name), ram, flash)
+    goal = mixed_precision_goal(max_accuracy_drop, min_sqnr, calibration)
     if calibration_method is not None:
         check_method(calibration_method)
     if optimize not in OPTIMIZE:
@@ -105,8 +109,74 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
     samples = fit_samples(load_array(calibration, "calibration"), graph.tensors[graph.inputs[0]].shape, calibration)
+    if goal is not None:
+        goal.labels = load_labels(calibration, len(samples))
     return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize,
-                         calibration_method=calibration_method, bias_correction=bias_correction)
+                         calibration_method=calibration_method, bias_correction=bias_correction, mixed=goal)
+
+
+def mixed_precision_goal(max_accuracy_drop, min_sqnr, calibration):
+    """The mixed-precision Goal the options ask for, or None (all int8)."""
+    if max_accuracy_drop is None and min_sqnr is None:
+        return None
+    if max_accuracy_drop is not None and min_sqnr is not None:
+        raise InputDataError("--max-accuracy-drop and --min-sqnr are two goals; give one")
+    if calibration is None:
+        raise InputDataError("mixed precision needs --calibration data (an .npz with x and labels y, or samples)",
+                             hint="e.g. --calibration data.npz --max-accuracy-drop 1%")
+    from .precision import Goal
+    if min_sqnr is not None:
+        if not np.isfinite(float(min_sqnr)):
+            raise InputDataError(f"--min-sqnr {min_sqnr} is not a number of dB")
+        return Goal(min_sqnr_db=float(min_sqnr))
+    return Goal(max_drop=parse_fraction(max_accuracy_drop))
+
+
+def parse_fraction(text) -> float:
+    """"1%" -> 0.01, "0.01" -> 0.01; anything else (or outside [0, 1)) is refused."""
+    s = str(text).strip()
+    try:
+        v = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+    except ValueError:
+        v = float("nan")
+    if not 0 <= v < 1:
+        raise InputDataError(f"--max-accuracy-drop {text!r} is not a fraction", hint="write it as 1% or 0.01")
+    return v
+
+
+def load_labels(path: str, n: int):
+    """The labels `y` of an .npz calibration file (one integer class per sample), or None."""
+    if not path.endswith(".npz"):
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if "y" not in z:
+            return None
+        y = np.asarray(z["y"]).reshape(-1)
+    if y.dtype.kind not in "iu" or len(y) != n:
+        raise InputDataError(f"y holds {len(y)} {y.dtype} values for {n} samples", where=path,
+                             hint="y must hold one integer class label per sample of x")
+    return y
+
+
+def _mixed_precision(cal: Graph, samples, goal, target, optimize, log):
+    """Search the int16 set (edgec.precision) and refuse a goal that even all-int16 misses."""
+    from .precision import search
+
+    def plan_cost(precision):
+        g = cal.copy()
+        g.meta["precision"] = precision
+        q = quantize(g)
+        q.meta["optimize"] = optimize
+        t = layer_table(plan(q))["totals"]
+        return t["arena_bytes"] + t["io_bytes"], t["weight_bytes"]
+    res = search(cal, samples, goal, plan_cost, log)
+    if not res.chosen.ok:
+        ref = "" if res.float_metric is None else f" (float {res.float_metric:.4g})"
+        raise InputDataError(f"mixed precision cannot reach {res.goal}: the best assignment tried gives "
+                             f"{res.chosen.metric:.4g}{ref}",
+                             hint="loosen the goal, calibrate with more representative data, or keep the model int8")
+    log(f"mixed precision: {len(res.precision)} of the activations int16, {res.goal}: {res.chosen.metric:.4g}")
+    return res
 
 
 #: What planning minimizes once the model fits: "ram" runs the memory-heaviest stretch in row bands
@@ -116,7 +186,7 @@ OPTIMIZE = ("ram", "speed")
 
 def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name: str,
                   source: str, log=lambda msg: None, optimize: str = "ram", quantized: Graph | None = None,
-                  calibration_method: str | None = None, bias_correction: bool | None = None) -> dict:
+                  calibration_method: str | None = None, bias_correction: bool | None = None, mixed=None) -> dict:
     """Canonical float graph + calibration samples → out_dir.  Returns the report.
     `target`: a Target (with its budget) or a target name.  `quantized`: the integer graph of a
     pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin).
@@ -126,7 +196,11 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
         q = quantize(graph)
     elif quantized is None:
         log(f"calibrating on {len(samples)} samples ({calibration_method or DEFAULT_METHOD})")
-        q = quantize(calibrate(graph, samples, method=calibration_method, bias_correction=bias_correction))
+        cal = calibrate(graph, samples, method=calibration_method, bias_correction=bias_correction)
+        if mixed is not None:
+            mixed_result = _mixed_precision(cal, samples, mixed, target, optimize, log)
+            cal.meta["precision"] = mixed_result.precision
+        q = quantize(cal)
     else:
         q = quantized.copy()
     q.meta["optimize"] = optimize
@@ -145,6 +219,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
+    if mixed is not None and quantized is None:
+        report["mixed_precision"] = mixed_result.as_dict()
     _check_budget(report, target)
     report["kernel_variants"] = {f: target.runtime_source(f) for f in gen["runtime"] if target.runtime_source(f) != f}
     _write_out(out_dir, gen, report, {"float": graph, "int8": q}, target)

@@ -54,6 +54,21 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
 
 
+def multiply_by_quantized_multiplier_int64(x, multiplier, shift):
+    """TFLite's int16x8 requantization, `MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift)`
+    (tensorflow/lite/kernels/internal/common.h): the Q31 multiplier is reduced to 15 bits,
+    `(m + 2^15) >> 16` (0x7FFF from m >= 0x7FFF0000 on), and x * reduced is shifted right by
+    total = 15 - shift with one rounding term 2^(total-1) (ties toward +infinity), then cast to int32
+    (two's-complement wrap, as the C cast does).  Valid for 0 <= m, -31 <= shift <= 7 (total_shift
+    8..46) and -2^47 <= x < 2^47 (so x * reduced fits int64); passes/quantize.py keeps every int16 node
+    inside those bounds.  C twin: edgec_mbqm64 in runtime_c/edgec_fixedpoint.h."""
+    x = np.asarray(x, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    total = 15 - np.asarray(shift, dtype=np.int64)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    return wrap32((x * reduced + (np.int64(1) << (total - 1))) >> total)
+
+
 _RANGE_HINT = ("the model's weights or calibrated values are not finite or far out of range; "
                "check the weights (a corrupt file or a diverged training?)")
 

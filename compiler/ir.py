@@ -47,6 +47,8 @@ OPS = {
     "Pad": "x; attrs pads (before..., after...), constant zero",
     "Concat": "xs...; attrs axis",
     "BatchNorm": "x, scale, bias, mean, var; attrs epsilon (folded away before quantization)",
+    "Requantize": "x; attrs in_zp, out_zp, multiplier, shift, out_dtype (integer graphs only: int8 <-> int16, "
+                  "inserted by quantize where a tensor's precision differs from its reader's)",
 }
 
 #: Unary element-wise ops: in the integer graph each one becomes a 256-entry lookup table.
@@ -74,7 +76,7 @@ class Quant:
 class Tensor:
     name: str
     shape: tuple
-    dtype: str = "float32"           # float32 | int8 | int32
+    dtype: str = "float32"           # float32 | int8 | int16 | int32 | int64
     data: np.ndarray | None = None   # constants (weights) only
     quant: Quant | None = None
 

@@ -2,7 +2,8 @@
 
 `run(graph, x)` on a float graph gives the float answer (checked against onnxruntime); on a
 quantized graph it gives the integer answer, which is the contract: the generated C must equal it
-bit for bit.  Each `*_s8` function here is the twin of `runtime_c/edgec_<op>_s8.c`.
+bit for bit.  Each `*_s8` function here is the twin of `runtime_c/edgec_<op>_s8.c`, each `*_s16` one
+of `runtime_c/edgec_<op>_s16.c`; a node whose output tensor is int16 runs its op's `*_s16` twin.
 
 Integer sums are formed in float64 (exact: every partial sum of int8 products is far below 2^53)
 so numpy's BLAS can do them, then turned back to int64.
@@ -281,6 +282,78 @@ INT_OPS = {
 }
 
 # ---------------------------------------------------------------------------------------------
+# int16 activations (TFLite's 16x8 mode): twins of runtime_c/edgec_<op>_s16.c.  Activations int16
+# symmetric (zero point 0), weights int8 per channel, bias int64, int64 accumulation, requantized by
+# fixedpoint.multiply_by_quantized_multiplier_int64 (TFLite's int64 MultiplyByQuantizedMultiplier).
+# A node runs these when its output tensor is int16 (passes/quantize.py: its activation inputs are
+# int16 too).  Sums of int16 x int8 products stay far below 2^53, so float64 sums are exact here too.
+
+
+def _requant_s16(acc, a):
+    out = fp.multiply_by_quantized_multiplier_int64(acc, a["multiplier"], a["shift"])
+    return np.clip(out, a["act_min"], a["act_max"]).astype(np.int16)
+
+
+def conv2d_s16(node, x, w, bias):
+    """TFLite's reference_integer_ops::ConvPerChannel for int16 input (and DepthwiseConvPerChannel:
+    groups == channels): acc = sum(x * w) + bias in int64, no input zero point, padding taps skipped."""
+    a = node.attrs
+    p = _patches(x.astype(np.float64), w.shape[1:3], a["strides"], a["dilations"], a["pads"], 0.0)
+    acc = np.rint(_grouped_conv(p, w, a["groups"])).astype(np.int64) + bias.astype(np.int64)
+    return _requant_s16(acc, a)
+
+
+def fully_connected_s16(node, x, w, bias):
+    acc = np.rint(x.astype(np.float64) @ w.T.astype(np.float64)).astype(np.int64) + bias.astype(np.int64)
+    return _requant_s16(acc, node.attrs)
+
+
+def add_s16(node, x, y):
+    """TFLite's int16 Add (general scales): as add_s8 with left_shift 15 and zero points 0."""
+    a = node.attrs
+    sx = fp.multiply_by_quantized_multiplier(x.astype(np.int64) << a["left_shift"], a["a_multiplier"], a["a_shift"])
+    sy = fp.multiply_by_quantized_multiplier(y.astype(np.int64) << a["left_shift"], a["b_multiplier"], a["b_shift"])
+    out = fp.multiply_by_quantized_multiplier(fp.wrap32(sx + sy), a["multiplier"], a["shift"])
+    return np.clip(out, a["act_min"], a["act_max"]).astype(np.int16)
+
+
+def maxpool_s16(node, x):
+    a = node.attrs
+    m = _pool_windows(x.astype(np.int64), node, -(1 << 20)).max(axis=(3, 4))
+    return np.clip(m, a["act_min"], a["act_max"]).astype(np.int16)
+
+
+def avgpool_s16(node, x):
+    a = node.attrs
+    s = _pool_windows(x.astype(np.int64), node, 0).sum(axis=(3, 4))
+    avg = fp.divide_round_half_away(s, _pool_counts(x.shape, node))
+    return np.clip(avg, a["act_min"], a["act_max"]).astype(np.int16)
+
+
+def requantize(node, x):
+    """Requantize (int8 <-> int16, inserted by quantize where precisions meet): out = clamp(out_zp +
+    mbqm(x - in_zp, multiplier, shift)) to the output dtype's range (attr out_dtype).  Twins:
+    edgec_requantize_s8_s16 and edgec_requantize_s16_s8 (runtime_c/edgec_requantize_s16.c)."""
+    a = node.attrs
+    v = fp.multiply_by_quantized_multiplier(x.astype(np.int64) - a["in_zp"], a["multiplier"], a["shift"]) + a["out_zp"]
+    info = np.iinfo(a["out_dtype"])
+    return np.clip(v, info.min, info.max).astype(a["out_dtype"])
+
+
+INT_OPS["Requantize"] = requantize
+
+#: The kernels of int16 nodes (output dtype int16), by op; ops not here have int8 kernels only.
+INT16_OPS = {
+    "Conv2D": conv2d_s16,
+    "FullyConnected": fully_connected_s16,
+    "Add": add_s16,
+    "MaxPool2D": maxpool_s16,
+    "AvgPool2D": avgpool_s16,
+    "Reshape": INT_OPS["Reshape"],
+    "Requantize": requantize,
+}
+
+# ---------------------------------------------------------------------------------------------
 
 
 def is_quantized(graph: Graph) -> bool:
@@ -302,7 +375,8 @@ def run(graph: Graph, x, keep_all: bool = False):
         env[name] = v.reshape(t.shape).astype(np.int8 if quantized else np.float32)
     for node in graph.nodes:
         args = [env[i] if i in env else graph.tensors[i].data for i in node.inputs]
-        out = ops[node.op](node, *args)
+        wide = quantized and graph.tensors[node.outputs[0]].dtype == "int16"
+        out = (INT16_OPS if wide else ops)[node.op](node, *args)
         env[node.outputs[0]] = out if quantized else np.asarray(out, dtype=np.float32)
     if keep_all:
         return env

@@ -15,7 +15,7 @@ def macs(graph: Graph, node) -> int:
         return out.size * graph.tensors[node.inputs[1]].shape[1]
     if node.op in ("MaxPool2D", "AvgPool2D"):
         return out.size * node.attrs["kernel"][0] * node.attrs["kernel"][1]
-    if node.op in ("Add", "Sub", "Mul", "Softmax"):
+    if node.op in ("Add", "Sub", "Mul", "Softmax", "Requantize"):
         return out.size
     return 0
 

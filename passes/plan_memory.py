@@ -2,8 +2,9 @@
 one static arena — from tensor lifetimes over the node order.
 
 * Reshape never moves data: its output aliases its input (same bytes, same place).
-* Lut (every element-wise unary op), and Add/Sub/Mul on an operand shaped like their output, run in
-  place when that input dies there.
+* Lut (every element-wise unary op), Add/Sub/Mul on an operand shaped like their output, and
+  Requantize int16 -> int8, run in place when that input dies there.
+* Sizes are bytes: an int16 activation takes two per element (Tensor.nbytes).
 * The graph input is read from the caller's buffer and the graph output is written straight into
   the caller's buffer, so neither costs arena bytes.
 * The remaining buffers are packed by several strategies (first fit largest first, as TFLM does; by
@@ -31,6 +32,8 @@ def _in_place_candidates(graph: Graph, node) -> list:
     only after element i of that input was read (Lut; Add/Sub/Mul on an operand shaped like the output)."""
     if node.op == "Lut":
         return [node.inputs[0]]
+    if node.op == "Requantize" and graph.tensors[node.inputs[0]].dtype == "int16":
+        return [node.inputs[0]]             # int8 byte i is written after int16 element i (bytes 2i, 2i+1) was read
     if node.op in ("Add", "Sub", "Mul"):
         out_shape = graph.tensors[node.outputs[0]].shape
         return [t for t in node.inputs if not graph.tensors[t].is_const and graph.tensors[t].shape == out_shape]
@@ -52,6 +55,10 @@ def _groups(graph: Graph, no_in_place=frozenset()):
         for i in node.inputs:
             last_use[i] = step
     members = lambda root: [t for t in parent if find(t) == root]
+    # A group that takes in the graph output lives in the caller's output buffer: none of its tensors
+    # may need more bytes than the output (an int16 tensor requantized in place to an int8 output).
+    fits_caller = lambda group, out: out not in graph.outputs or all(
+        graph.tensors[t].nbytes <= graph.tensors[out].nbytes for t in group)
     for step, node in enumerate(graph.nodes):
         for t, bound in zip(node.inputs, node.attrs.get("bound", [])) if node.op == "Concat" else ():
             if bound:                                  # the producer writes inside the Concat's buffer
@@ -61,13 +68,14 @@ def _groups(graph: Graph, no_in_place=frozenset()):
             continue
         if node.op == "Reshape":
             group = members(find(src))
-            if not (any(t in graph.inputs for t in group) and node.outputs[0] in graph.outputs):
+            if not (any(t in graph.inputs for t in group) and node.outputs[0] in graph.outputs) \
+                    and fits_caller(group, node.outputs[0]):
                 parent[node.outputs[0]] = find(src)
         elif node.name not in no_in_place:
             for cand in _in_place_candidates(graph, node):
                 group = members(find(cand))
                 dies_here = all(last_use.get(t, -1) <= step and t not in graph.outputs for t in group)
-                if dies_here and not any(t in graph.inputs for t in group):
+                if dies_here and not any(t in graph.inputs for t in group) and fits_caller(group, node.outputs[0]):
                     parent[node.outputs[0]] = find(cand)
                     break
     return {t: find(t) for t in parent}

@@ -5,6 +5,15 @@ weights int8 symmetric per output channel; biases int32 at scale s_in*s_w; each 
 integer parameters its kernel needs (Q31 multipliers and shifts, zero points, clamps, tables) as
 attrs, read by both the integer reference and codegen.  Element-wise unary ops become 256-entry
 lookup tables ("Lut"); Softmax gets an exp table.  All float math of the product happens here.
+
+int16 activations (TFLite's "16x8" mode), per tensor: graph.meta["precision"] = {activation tensor:
+"int16" | "int8"} (missing: int8).  An int16 activation is symmetric, scale max(|lo|, |hi|) / 32767,
+zero point 0; weights stay int8 per channel, biases become int64.  A node runs in int16 iff its output
+is int16; where one of its activation inputs has the other precision, a Requantize node (int8 <-> int16)
+named <tensor>_s16 / <tensor>_s8 is inserted before it (one per tensor and precision, shared).  Only
+outputs of SUPPORTED_S16 ops can be int16, never the graph's input or output (the C API is int8);
+int16_candidates(graph) says which tensors can be and why the others cannot, and quantize refuses
+(one EdgecError listing all) any other request.
 """
 import math
 from dataclasses import replace
@@ -55,14 +64,14 @@ def _clamp(act, scale, zp):
 BIAS_HEADROOM = float(1 << 30)
 
 
-def quantize_weights(w, bias=None, s_in=None):
+def quantize_weights(w, bias=None, s_in=None, headroom=BIAS_HEADROOM):
     """Symmetric int8 per output channel (axis 0): (int8 weights, float64 scale per channel).
-    With the float bias and the input scale, no channel's scale is below |bias| / (s_in * BIAS_HEADROOM)."""
+    With the float bias and the input scale, no channel's scale is below |bias| / (s_in * headroom)."""
     w = np.asarray(w, np.float64)
     amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
     s_w = np.where(amax > 0, amax / 127.0, 1.0)
     if bias is not None:
-        s_w = np.maximum(s_w, np.abs(np.asarray(bias, np.float64)) / (s_in * BIAS_HEADROOM))
+        s_w = np.maximum(s_w, np.abs(np.asarray(bias, np.float64)) / (s_in * headroom))
     wq = np.clip(round_half_away(w / s_w.reshape((-1,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
     return wq, s_w
 
@@ -139,9 +148,12 @@ class _Quantizer:
     def run(self) -> Graph:
         for name in self.g.inputs:
             self.calibrated(name)
+        self.wide = self.int16_tensors()
         for node in list(self.g.nodes):
             try:
-                getattr(self, "q_" + ("Unary" if node.op in ELEMENTWISE_UNARY else node.op))(node)
+                self.convert_inputs(node)        # Requantize where an input's precision is not the node's
+                getattr(self, ("q16_" if node.outputs[0] in self.wide else "q_")
+                        + ("Unary" if node.op in ELEMENTWISE_UNARY else node.op))(node)
                 if node.name in self.requant_after:
                     self._insert_requant(node)
             except (ValueError, OverflowError, FloatingPointError) as e:     # e.g. weights near float32's max
@@ -312,6 +324,190 @@ class _Quantizer:
         raise EdgecError("BatchNorm reached quantization", where=f"node {node.name}",
                          hint="fold_batchnorm must run first")
 
+    # -- int16 activations (TFLite's 16x8 mode) --------------------------------------------------
+    def int16_tensors(self) -> set:
+        """The activations meta["precision"] asks for in int16; all refusals in one error."""
+        self.converted, self.source_of = {}, {}
+        asked = self.g.meta.get("precision") or {}
+        bad = sorted(f"{t}: {p!r}" for t, p in asked.items() if p not in PRECISIONS)
+        if bad:
+            raise EdgecError(f"unknown precision for {', '.join(bad)}", hint='meta["precision"] maps tensors to "int8" or "int16"')
+        wide = {t for t, p in asked.items() if p == "int16"}
+        if not wide:
+            return wide
+        why = int16_candidates(self.src)
+        refused = {t: why[t] if t in why else "not an activation tensor of the graph"
+                   for t in sorted(wide) if t not in why or why[t] is not None}
+        if refused:
+            raise EdgecError("cannot make these tensors int16: " + "; ".join(f"{t} ({r})" for t, r in refused.items()),
+                             hint=f"int16 activations come from {', '.join(sorted(SUPPORTED_S16))} nodes only; "
+                                  "edgec.passes.quantize.int16_candidates(graph) lists the tensors that can be int16")
+        return wide
+
+    def convert_inputs(self, node):
+        """Give the node its activation inputs in its own precision (int16 iff its output is int16):
+        one Requantize node per converted tensor, placed before its first reader and shared by all
+        readers, its output named <tensor>_s16 or <tensor>_s8."""
+        if not self.wide:
+            return
+        want = "int16" if node.outputs[0] in self.wide else "int8"
+        for k, t in enumerate(node.inputs):
+            if self.g.tensors[t].is_const or self.g.tensors[t].dtype == want:
+                continue
+            if (t, want) not in self.converted:
+                self.converted[(t, want)] = self._requantize(t, want, node)
+            node.inputs[k] = self.converted[(t, want)]
+
+    def _requantize(self, t, want, before):
+        qi = self.qof(t)
+        name = unique_name(self.g.tensors, f"{t}_s16" if want == "int16" else f"{t}_s8")
+        self.g.tensors[name] = Tensor(name, self.g.tensors[t].shape, want)
+        self.source_of[name] = t
+        if want == "int16":             # symmetric over every value the int8 tensor can hold
+            self.set_act16(name, max(qi.scalar_scale * (128 + qi.scalar_zp), qi.scalar_scale * (127 - qi.scalar_zp)) / 32767)
+        else:                           # the int8 quantization of t's calibrated range
+            self.range_of[name] = t
+            self.calibrated(name)
+        qo = self.qof(name)
+        m, s = quantize_multiplier(qi.scalar_scale / qo.scalar_scale)
+        rq = Node("Requantize", unique_name({n.name for n in self.g.nodes}, name), [t], [name],
+                  {"in_zp": qi.scalar_zp, "out_zp": qo.scalar_zp, "multiplier": m, "shift": s, "out_dtype": want})
+        self.g.nodes.insert(self.g.nodes.index(before), rq)
+        return name
+
+    def set_act16(self, name, scale):
+        t = self.g.tensors[name]
+        t.dtype, t.quant = "int16", _q(scale, 0)
+
+    def calibrated16(self, name):
+        if name not in self.ranges:
+            raise EdgecError(f"tensor {name} is asked to be int16 but has no calibrated range", where=f"tensor {name}",
+                             hint="calibrate the model (--calibration samples.npy) before promoting tensors to int16")
+        self.set_act16(name, s16_scale(*self.ranges[name]))
+
+    def const_act16(self, name):
+        """A constant operand of an int16 Add: its own int16 copy, symmetric over its values."""
+        data = np.asarray(self.src.tensors[name].data, np.float64)
+        s = s16_scale(float(data.min()), float(data.max()))
+        new = unique_name(self.g.tensors, f"{name}_s16")
+        self.g.tensors[new] = Tensor(new, data.shape, "int16", quantize_values16(data, s), _q(s, 0))
+        return new
+
+    def q16_Conv2D(self, node):
+        """TFLite's 16x8 conv / fully-connected: int16 input (zero point 0), int8 weights per channel,
+        int64 bias at s_in*s_w, int64 accumulation, TFLite's int64 requantization, int16 output."""
+        x, wn, bn = node.inputs
+        out = node.outputs[0]
+        self.calibrated16(out)
+        s_in = self.qof(x).scalar_scale
+        w = self.src.tensors[wn].data.astype(np.float64)
+        b = self.src.tensors[bn].data.astype(np.float64)
+        wq, s_w = quantize_weights(w, b, s_in, headroom=BIAS16_HEADROOM)
+        src = self.source_of.get(x, x)
+        if src in self.means:               # bias correction, as _weighted
+            dw = wq.astype(np.float64) * s_w.reshape((-1,) + (1,) * (w.ndim - 1)) - w
+            b = b - weight_error_shift(node, self.means[src], dw)
+        bq = round_half_away(np.clip(b / (s_in * s_w), -BIAS16_HEADROOM, BIAS16_HEADROOM)).astype(np.int64)
+        # TFLite's int64 requantization takes shifts up to 7: no multiplier above MAX_MULTIPLIER16 (only a
+        # degenerate layer, whose calibrated output range is far below what its weights can make, needs this)
+        s_out = max(self.qof(out).scalar_scale, s_in * float(s_w.max()) / MAX_MULTIPLIER16)
+        self.set_act16(out, s_out)
+        self.g.tensors[wn] = Tensor(wn, wq.shape, "int8", wq, Quant(s_w, np.zeros_like(s_w, np.int64), 0))
+        self.g.tensors[bn] = Tensor(bn, bq.shape, "int64", bq, Quant(s_in * s_w, np.zeros_like(s_w, np.int64), 0))
+        mult, shift = _multipliers(s_in * s_w / s_out)
+        lo, hi = _clamp16(node.attrs.get("act"), s_out)
+        node.attrs.update(in_zp=0, out_zp=0, multiplier=mult, shift=shift, act_min=lo, act_max=hi)
+
+    q16_FullyConnected = q16_Conv2D
+
+    def q16_Add(self, node):
+        """TFLite's int16 Add with general scales: left shift 15, no zero points."""
+        for k, i in enumerate(node.inputs):
+            if self.g.tensors[i].is_const:
+                node.inputs[k] = self.const_act16(i)
+        out = node.outputs[0]
+        self.calibrated16(out)
+        sa, sb, so = (self.qof(t).scalar_scale for t in (node.inputs[0], node.inputs[1], out))
+        twice_max = 2 * max(sa, sb)
+        am, ash = quantize_multiplier(sa / twice_max)
+        bm, bsh = quantize_multiplier(sb / twice_max)
+        om, osh = quantize_multiplier(twice_max / ((1 << ADD16_LEFT_SHIFT) * so))
+        lo, hi = _clamp16(node.attrs.get("act"), so)
+        node.attrs.update(left_shift=ADD16_LEFT_SHIFT, a_zp=0, b_zp=0, a_multiplier=am, a_shift=ash, b_multiplier=bm,
+                          b_shift=bsh, multiplier=om, shift=osh, out_zp=0, act_min=lo, act_max=hi)
+
+    def _same_as_input16(self, node):
+        qi = self.qof(node.inputs[0])
+        self.set_act16(node.outputs[0], qi.scalar_scale)
+        return qi
+
+    def q16_MaxPool2D(self, node):
+        lo, hi = _clamp16(node.attrs.get("act"), self._same_as_input16(node).scalar_scale)
+        node.attrs.update(act_min=lo, act_max=hi)
+
+    q16_AvgPool2D = q16_MaxPool2D
+
+    def q16_Reshape(self, node):
+        self._same_as_input16(node)
+
+
+#: Ops with int16 kernels (TFLite's 16x8 mode: int16 activations, int8 weights).  Only their outputs
+#: can be int16; quantize converts between int8 and int16 with Requantize nodes where needed.
+SUPPORTED_S16 = frozenset({"Conv2D", "FullyConnected", "Add", "MaxPool2D", "AvgPool2D", "Reshape"})
+PRECISIONS = ("int8", "int16")
+ADD16_LEFT_SHIFT = 15                 # TFLite's int16 Add (general scales)
+BIAS16_HEADROOM = float(1 << 40)      # an int64 bias stays below 2^40 ...
+ACC16_LIMIT = 1 << 47                 # ... so that bias + sum(x * w) stays below TFLite's 2^47
+MAX_MULTIPLIER16 = 64.0               # requantization shift <= 7
+
+
+def s16_scale(lo: float, hi: float) -> float:
+    """Symmetric int16: scale max(|lo|, |hi|) / 32767, zero point 0."""
+    amax = max(abs(lo), abs(hi))
+    return amax / 32767.0 if amax > 0 else 1.0 / 32767.0
+
+
+def quantize_values16(x, scale):
+    return np.clip(round_half_away(np.asarray(x, np.float64) / scale), -32768, 32767).astype(np.int16)
+
+
+def _clamp16(act, scale):
+    if act is None:
+        return -32768, 32767
+    lo, hi = act
+    qlo = -32768 if not math.isfinite(lo) else int(np.clip(round_half_away(lo / scale), -32768, 32767))
+    qhi = 32767 if not math.isfinite(hi) else int(np.clip(round_half_away(hi / scale), -32768, 32767))
+    return qlo, qhi
+
+
+def int16_candidates(graph: Graph) -> dict:
+    """{activation tensor: None if meta["precision"] may make it int16, else why not} for a canonical
+    float graph (what quantize receives).  The mixed-precision search picks from the None ones."""
+    prod = graph.producer()
+    bound = set()                       # written in place into a Concat's (int8) output, Reshapes included
+    for node in graph.nodes:
+        for t, is_bound in zip(node.inputs, node.attrs.get("bound", [])):
+            while is_bound and t in prod:
+                bound.add(t)
+                t = prod[t].inputs[0] if prod[t].op == "Reshape" else None
+    given = ((graph.meta.get("given_quant") or {}).get("activations") or {})
+    out = {}
+    for t in graph.activations():
+        node = prod.get(t)
+        if t in graph.inputs or t in graph.outputs:
+            out[t] = "a graph input or output: the C API takes and gives int8"
+        elif node.op not in SUPPORTED_S16:
+            out[t] = f"made by {node.op} node {node.name}, which has an int8 kernel only"
+        elif t in bound:
+            out[t] = "written in place into a Concat's int8 output"
+        elif t in given:
+            out[t] = "the pre-quantized model gives it an int8 quantization"
+        elif node.op in ("Conv2D", "FullyConnected") and \
+                int(np.prod(graph.tensors[node.inputs[1]].shape[1:])) * 127 * 32768 + BIAS16_HEADROOM >= ACC16_LIMIT:
+            out[t] = "its dot products are too long for TFLite's int16 accumulator bound (2^47)"
+        else:
+            out[t] = None
+    return out
 
 def quantize(graph: Graph) -> Graph:
     return _Quantizer(graph).run()

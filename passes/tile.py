@@ -15,6 +15,8 @@ by plan_memory (sizes and lifetimes) and codegen (the band loop).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from edgec.ir import Graph
 from edgec.report import macs
 from .plan_memory import plan_memory
@@ -87,7 +89,7 @@ def _stage(graph: Graph, nodes, tiles: int):
     band_bytes, extra = [], 0
     for j, n in enumerate(nodes):
         _, h, w, c = graph.tensors[n.outputs[0]].shape
-        band_bytes.append(max(b[j][2] for b in bands) * w * c)
+        band_bytes.append(max(b[j][2] for b in bands) * w * c * np.dtype(graph.tensors[n.outputs[0]].dtype).itemsize)
         rows = sum(b[j][2] for b in bands)
         extra += macs(graph, n) * (rows - h) // h
     return {"nodes": [n.name for n in nodes], "tiles": tiles, "bands": bands, "band_bytes": band_bytes,

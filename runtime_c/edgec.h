@@ -1,4 +1,4 @@
-/* edgec runtime: integer-only int8 kernels in portable C99.
+/* edgec runtime: integer-only int8 (and int16-activation) kernels in portable C99.
  * No floating point, no malloc; only <stdint.h>, <stddef.h>, <string.h>.
  * Every kernel has a numpy twin in compiler/reference.py; the two agree bit for bit.
  * Layout: activations NHWC, Conv2D weights OHWI (O, KH, KW, C/groups), FullyConnected [out, in]. */
@@ -62,6 +62,11 @@ typedef struct {
     int32_t in_shape[4], begin[4], end[4];
 } edgec_slice_params;
 
+/* Requantize between int8 and int16 activations: n elements, out = clamp(out_zp + mbqm(in - in_zp)). */
+typedef struct {
+    int32_t n, in_zp, out_zp, multiplier, shift;
+} edgec_requantize_params;
+
 /* Conv and pools compute a band of output rows [out_row0, out_row0 + out_rows) from an input buffer
  * that starts at input row in_row0 (patch-based execution); (0, 0, out_h) is the whole tensor. */
 void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
@@ -90,5 +95,22 @@ void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t 
 void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out);
 void edgec_upsample_s8(const EDGEC_ROM edgec_upsample_params *p, const int8_t *in, int8_t *out);
 void edgec_slice_s8(const EDGEC_ROM edgec_slice_params *p, const int8_t *in, int8_t *out);
+
+/* int16 activations, int8 weights (TFLite's "16x8" mode): the same parameter structs with zero points 0,
+ * int64 biases, TFLite's int64 requantization.  Conv2D takes any groups (depthwise too) with OHWI weights. */
+void edgec_conv2d_s16(const EDGEC_ROM edgec_conv2d_params *p, const int16_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                      const EDGEC_ROM int64_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int16_t *out,
+                      int32_t out_row0, int32_t out_rows);
+void edgec_fully_connected_s16(const EDGEC_ROM edgec_fully_connected_params *p, const int16_t *in, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int64_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift,
+                               int16_t *out);
+void edgec_add_s16(const EDGEC_ROM edgec_add_params *p, const int16_t *a, const int16_t *b, int16_t *out);
+void edgec_maxpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
+                       int32_t out_row0, int32_t out_rows);
+void edgec_avgpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
+                       int32_t out_row0, int32_t out_rows);
+/* int8 <-> int16 where precisions meet; edgec_requantize_s16_s8 may run in place (out == in). */
+void edgec_requantize_s8_s16(const EDGEC_ROM edgec_requantize_params *p, const int8_t *in, int16_t *out);
+void edgec_requantize_s16_s8(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int8_t *out);
 
 #endif

@@ -38,6 +38,23 @@ static inline int8_t edgec_clamp_s8(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/* TFLite's int16x8 requantization, MultiplyByQuantizedMultiplier(int64_t x, int32_t m, int shift):
+ * the Q31 multiplier reduced to 15 bits ((m + 2^15) >> 16, 0x7FFF from m >= 0x7FFF0000 on), one
+ * rounding term and an arithmetic right shift by 15 - shift, then a (wrapping) cast to int32.
+ * Valid for m >= 0, -31 <= shift <= 7 and |x| < 2^47 (quantize keeps int16 nodes inside them).
+ * Twin: fixedpoint.multiply_by_quantized_multiplier_int64. */
+EDGEC_HELPER int32_t edgec_mbqm64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < INT32_C(0x7FFF0000) ? (int64_t)((multiplier + INT32_C(32768)) >> 16) : INT64_C(0x7FFF);
+    const int32_t total = 15 - shift;
+    return (int32_t)((x * reduced + (INT64_C(1) << (total - 1))) >> total);
+}
+
+static inline int16_t edgec_clamp_s16(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int16_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
 /* One output of a conv or fully-connected layer: the accumulator plus the (zero-point folded) bias,
  * added modulo 2^32 as the reference wraps it, requantized, offset and clamped to the activation. */
 EDGEC_HELPER int8_t edgec_requant_s8(uint32_t bias, int32_t acc, int32_t multiplier, int32_t shift,

@@ -97,3 +97,50 @@ def test_gemmlowp_nudge_equals_the_single_shift_form_of_the_c():
     a, b = a[keep], b[keep]
     single_shift = (a * b + (1 << 30)) >> 31          # python ints in int64: a*b fits (|ab| <= 2^62)
     assert np.array_equal(fp.saturating_rounding_doubling_high_mul(a, b), single_shift)
+
+
+# (x, Q31 multiplier, shift) -> TFLite's int16x8 MultiplyByQuantizedMultiplier(int64_t x, m, shift):
+# a 15-bit multiplier (m + 2^15) >> 16 (0x7FFF from m >= 0x7FFF0000), ties toward +infinity
+MBQM64_TABLE = [((1, 1 << 30, 0), 1), ((-1, 1 << 30, 0), 0), ((3, 1 << 30, 0), 2), ((-3, 1 << 30, 0), -1),
+                ((100, 1 << 30, 1), 100), ((12345, 0, 0), 0), ((1 << 20, I32_MAX, -31), 0),
+                ((1 << 46, I32_MAX, -31), 32767),          # exactly 32767.99998: the 15-bit multiplier loses it
+                ((-(1 << 47), 1 << 30, -31), -32768), ((7, 0x7FFF0000, 7), 896),
+                ((32768, 0x7FFE7FFF, 0), 32766), ((32768, 0x7FFE8000, 0), 32767), ((32768, I32_MAX, 0), 32767),
+                ((-5, 0x40000000, 7), -320), ((1 << 16, 0x60000000, -20), 0), ((1 << 24, 0x60000000, -8), 49152)]
+
+
+@pytest.mark.parametrize("args,want", MBQM64_TABLE)
+def test_multiply_by_quantized_multiplier_int64_table(args, want):
+    assert int(fp.multiply_by_quantized_multiplier_int64(*args)) == want
+
+
+C_DRIVER64 = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include "edgec_fixedpoint.h"
+int main(void) {
+    long long x, m, s;
+    while (scanf(" %lld %lld %lld", &x, &m, &s) == 3)
+        printf("%ld\n", (long)edgec_mbqm64((int64_t)x, (int32_t)m, (int32_t)s));
+    return 0;
+}
+"""
+
+
+def test_c_mbqm64_equals_python_on_edge_grid(tmp_path):
+    """edgec_mbqm64 and its twin on every (x, m, shift) of an edge grid over the valid domain
+    (|x| < 2^47, 0 <= m, -31 <= shift <= 7), results that overflow int32 included (both wrap), and
+    the table above."""
+    require("cc")
+    runtime = Path(str(resources.files("edgec.runtime_c")))
+    (tmp_path / "t.c").write_text(C_DRIVER64)
+    subprocess.run(["cc", "-std=c99", "-O2", "-I", str(runtime), str(tmp_path / "t.c"), "-o", str(tmp_path / "t")], check=True)
+    xs = [-(1 << 47), -(1 << 47) + 1, -(1 << 40) - 3, -(1 << 31), -32769, -32768, -16385, -3, -2, -1, 0, 1, 2, 3,
+          16384, 32767, 1 << 31, (1 << 40) + 5, (1 << 47) - 1]
+    mults = [0, 1, 32767, 32768, 1 << 30, 1518500250, 0x7FFE7FFF, 0x7FFE8000, 0x7FFF0000, I32_MAX]
+    cases = [(x, m, s) for x, m, s in itertools.product(xs, mults, range(-31, 8))] + [a for a, _ in MBQM64_TABLE]
+    got = subprocess.run([str(tmp_path / "t")], input="\n".join(f"{x} {m} {s}" for x, m, s in cases),
+                         capture_output=True, text=True, check=True)
+    want = [int(fp.multiply_by_quantized_multiplier_int64(x, m, s)) for x, m, s in cases]
+    assert [int(v) for v in got.stdout.split()] == want
+    assert [int(v) for v in got.stdout.split()][-len(MBQM64_TABLE):] == [w for _, w in MBQM64_TABLE]
