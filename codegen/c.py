@@ -134,6 +134,40 @@ def _folded_bias(g: Graph, node) -> np.ndarray:
     return wrap32(folded).astype(np.int32)          # the kernels add it modulo 2^32, as the reference wraps
 
 
+def _interleave(w: np.ndarray, lanes: int) -> np.ndarray:
+    """[O, ...] int8 weights -> `lanes` output channels at a time interleaved in groups of four inputs:
+    K = prod(...) rounded up to 4 and O to `lanes` with zeros, then [O/lanes][K/4][lanes][4], flattened."""
+    o = w.shape[0]
+    k = int(np.prod(w.shape[1:]))
+    k4, o4 = -(-k // 4) * 4, -(-o // lanes) * lanes
+    padded = np.zeros((o4, k4), np.int8)
+    padded[:o, :k] = w.reshape(o, k)
+    return np.ascontiguousarray(padded.reshape(o4 // lanes, lanes, k4 // 4, 4).transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def pair_layout(w: np.ndarray) -> np.ndarray:
+    """One-group Conv2D weights (OHWI) as edgec_conv2d_s8 reads them (runtime_c/edgec_dot.h, pair layout):
+    output channels two by two, their K = kh*kw*C inputs interleaved by fours.  Flash: K and O rounded
+    up to 4 and 2 (zeros), otherwise the same bytes."""
+    return _interleave(w, 2)
+
+
+def quad_layout(w: np.ndarray) -> np.ndarray:
+    """FullyConnected weights [out, in] as edgec_fully_connected_s8 reads them: four output channels
+    at a time, interleaved by fours of inputs (K and O rounded up to 4 with zeros)."""
+    return _interleave(w, 4)
+
+
+def dw_quad_layout(w: np.ndarray) -> np.ndarray:
+    """Depthwise weights [C, kh, kw, 1] as edgec_depthwise_conv2d_s8 reads them: [C/4][kh][kw][4], the
+    four channels of a tap in one word, C rounded up to 4 with zero channels."""
+    c, kh, kw = w.shape[:3]
+    c4 = -(-c // 4) * 4
+    padded = np.zeros((c4, kh, kw), np.int8)
+    padded[:c] = w[..., 0]
+    return np.ascontiguousarray(padded.reshape(c4 // 4, 4, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
+
+
 def _pixel_stride(g: Graph, node) -> int:
     """Bytes between output pixels: the channel count, or the Concat's when writing into its slice."""
     sl = g.meta["plan"]["buffers"][node.outputs[0]].get("slice")
@@ -159,10 +193,13 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
     if node.op in ("Conv2D", "FullyConnected"):
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
         depthwise = node.op == "Conv2D" and a["groups"] == ish[3] == osh[3]
-        if depthwise:       # [C, kh, kw, 1] -> [kh, kw, C]: one pixel's channels read consecutive bytes
-            wt = g.tensors[node.inputs[1]].data
-            w = e.array(np.ascontiguousarray(wt[..., 0].transpose(1, 2, 0)), f"w{i}_{node.name}", "int8_t",
-                        f"{node.inputs[1]}, as [kh][kw][C]")
+        wt = g.tensors[node.inputs[1]].data
+        if depthwise:       # [C, kh, kw, 1] -> [C/4][kh][kw][4]: four channels of a tap in one word
+            w = e.array(dw_quad_layout(wt), f"w{i}_{node.name}", "int8_t", f"{node.inputs[1]}, as [C/4][kh][kw][4]")
+        elif node.op == "Conv2D" and a["groups"] == 1:      # channel pairs interleaved by fours
+            w = e.array(pair_layout(wt), f"w{i}_{node.name}", "int8_t", f"{node.inputs[1]}, in the pair layout")
+        elif node.op == "FullyConnected":                  # channel quads interleaved by fours
+            w = e.array(quad_layout(wt), f"w{i}_{node.name}", "int8_t", f"{node.inputs[1]}, in the quad layout")
         else:
             w = e.array(node.inputs[1], f"w{i}_{node.name}")
         b = e.array(_folded_bias(g, node), f"b{i}_{node.name}", "int32_t",

@@ -7,13 +7,23 @@
  *
  * `bias` arrives with the input zero point folded in at compile time: bias[oc] - in_zp * sum(w[oc]) over
  * all taps, so the inner loops are plain int8 dot products; a window that hangs over the padding adds
- * back in_zp * w for its missing taps.  The integer sum equals the reference's sum of (x - zp) * w
- * plus bias, wrapped to 32 bits as the reference wraps it (the bias is added in unsigned arithmetic,
- * so a saturated bias of a near-dead channel wraps instead of overflowing). 
- * edgec_conv2d_s8 picks its loop nest by shape: pointwise (1x1, stride 1, no padding, one group) as a
- * matrix product; small windows (one group, at most EDGEC_PATCH_MAX taps x channels) gathered into a
- * patch once per pixel; general.  Depthwise convs have their own entry, edgec_depthwise_conv2d_s8,
- * chosen by codegen, with channel-interleaved weights. */
+ * back in_zp * w for its missing taps (or reads in_zp for them).  The integer sum equals the
+ * reference's sum of (x - zp) * w plus bias, wrapped to 32 bits as the reference wraps it (the bias is
+ * added in unsigned arithmetic, so a saturated bias of a near-dead channel wraps instead of overflowing).
+ *
+ * Weight layouts (written by codegen, compiler side: codegen/c.py):
+ * - one group (edgec_conv2d_s8 with groups == 1): the pair layout of edgec_dot.h, output channels two by
+ *   two interleaved in groups of four over K4 = k_h * k_w * in_c rounded up to 4 (zero-padded), an odd
+ *   channel count padded with a zero channel.  Pair j starts at weights + 2 * j * K4.
+ * - grouped (1 < groups, not depthwise): OHWI, as imported.
+ * - depthwise (edgec_depthwise_conv2d_s8): the quad layout [ceil(C / 4)][k_h][k_w][4], channels
+ *   zero-padded to a multiple of four.
+ * One-group convs pick their loop nest by shape: pointwise (1x1, stride 1, no padding) as a matrix
+ * product; in_c a multiple of 4 straight from the input, each kernel row a contiguous run; small windows
+ * gathered into patches; anything else tap by tap.  All of them work a pair of output channels at a
+ * time over two pixels, so every weight load feeds two pixels and every input load two channels; the
+ * per-channel requantization is prepared once per pair (edgec_rq_prepare) where the pair is the outer
+ * loop. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
@@ -35,148 +45,236 @@ static int8_t *edgec_conv_px(const EDGEC_ROM edgec_conv2d_params *p, int8_t *out
     return out + ((size_t)(n * out_rows + row) * (size_t)p->out_w + (size_t)ox) * (size_t)p->out_stride;
 }
 
-static inline int8_t edgec_conv_out(const EDGEC_ROM edgec_conv2d_params *p, uint32_t bias, int32_t dot, int32_t multiplier, int32_t shift)
+/* One output channel's requantization: its bias, multiplier and shift, and (layers where edgec_rq_fast
+ * holds) the prepared form. */
+typedef struct {
+    uint32_t bias;
+    int32_t multiplier, shift;
+    edgec_rq q;
+} edgec_ch;
+
+/* A layer's output constants, in locals: stores through int8_t pointers may alias *p. */
+typedef struct {
+    int32_t fast, out_zp, act_min, act_max;
+} edgec_outq;
+
+static void edgec_ch_load(edgec_ch *c, const edgec_outq *o, const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier,
+                          const EDGEC_ROM int32_t *shift, int32_t oc)
 {
-    return edgec_requant_s8(bias, dot, multiplier, shift, p->out_zp, p->act_min, p->act_max);
+    c->bias = (uint32_t)bias[oc];
+    c->multiplier = multiplier[oc];
+    c->shift = shift[oc];
+    (void)o;
+    edgec_rq_prepare(&c->q, c->multiplier, c->shift);
 }
 
-static void edgec_conv_pointwise(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+static void edgec_outq_init(edgec_outq *o, const EDGEC_ROM edgec_conv2d_params *p, const EDGEC_ROM int32_t *multiplier,
+                            const EDGEC_ROM int32_t *shift, int32_t channels)
+{
+    o->out_zp = p->out_zp;
+    o->act_min = p->act_min;
+    o->act_max = p->act_max;
+    o->fast = edgec_rq_fast(multiplier, shift, channels, p->act_min, p->act_max);
+}
+
+/* The outputs of a channel pair (c[0], c[1]) at one pixel y; `two` is 0 for the padding channel of an
+ * odd channel count, which is computed but not stored. */
+EDGEC_HELPER void edgec_pair_out(int8_t *y, const edgec_ch *c, const edgec_outq *o, int32_t two, int32_t a0, int32_t a1)
+{
+    if (o->fast) {
+        y[0] = edgec_rq_s8(&c[0].q, c[0].bias, a0, o->out_zp);
+        if (two)
+            y[1] = edgec_rq_s8(&c[1].q, c[1].bias, a1, o->out_zp);
+    } else {
+        y[0] = edgec_requant_s8(c[0].bias, a0, c[0].multiplier, c[0].shift, o->out_zp, o->act_min, o->act_max);
+        if (two)
+            y[1] = edgec_requant_s8(c[1].bias, a1, c[1].multiplier, c[1].shift, o->out_zp, o->act_min, o->act_max);
+    }
+}
+
+/* The four outputs of a 2x2 block (pixels y and y + stride, the pair's channels), channel by channel
+ * so that each channel's requantization constants are loaded once. */
+EDGEC_HELPER void edgec_block_out(int8_t *y, int32_t stride, const edgec_ch *c, const edgec_outq *o, int32_t two, const int32_t *acc)
+{
+    if (o->fast) {
+        y[0] = edgec_rq_s8(&c[0].q, c[0].bias, acc[0], o->out_zp);
+        y[stride] = edgec_rq_s8(&c[0].q, c[0].bias, acc[2], o->out_zp);
+        if (two) {
+            y[1] = edgec_rq_s8(&c[1].q, c[1].bias, acc[1], o->out_zp);
+            y[stride + 1] = edgec_rq_s8(&c[1].q, c[1].bias, acc[3], o->out_zp);
+        }
+    } else {
+        edgec_pair_out(y, c, o, two, acc[0], acc[1]);
+        edgec_pair_out(y + stride, c, o, two, acc[2], acc[3]);
+    }
+}
+
+/* The pair (oc, oc + 1) of a one-group conv: its channel records (the second repeats the first for an odd
+ * channel count's padding channel) and whether the second is real. */
+static int32_t edgec_pair_load(edgec_ch *c, const edgec_outq *o, const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier,
+                               const EDGEC_ROM int32_t *shift, int32_t oc, int32_t out_c)
+{
+    const int32_t two = oc + 1 < out_c;
+    edgec_ch_load(&c[0], o, bias, multiplier, shift, oc);
+    edgec_ch_load(&c[1], o, bias, multiplier, shift, two ? oc + 1 : oc);
+    return two;
+}
+
+EDGEC_PATH void edgec_conv_pointwise(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                                  const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                  int32_t out_row0, int32_t out_rows)
 {
-    /* A matrix product of pixels x output channels, two by two so that each load feeds two MACs.
-     * Parameters live in locals: an int8_t store may alias *p, which would force reloads. */
-    const int32_t k = p->in_c, pixels = out_rows * p->out_w, stride = p->out_stride, out_c = p->out_c;
-    const int32_t out_zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    /* A matrix product of pixels x output channels, two by two: the pair is the outer loop, so its
+     * weights stream and its requantization is prepared once per call. */
+    const int32_t k = p->in_c, k4 = (k + 3) & ~3, pixels = out_rows * p->out_w, stride = p->out_stride, out_c = p->out_c;
+    const int32_t batch = p->batch, image = p->in_h * p->in_w * k;
+    edgec_outq o;
+    edgec_ch c[2];
     int32_t n, oc, px;
-    for (n = 0; n < p->batch; n++) {
-        const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * k) + (size_t)((out_row0 - in_row0) * p->in_w * k);
-        int8_t *dst = edgec_conv_px(p, out, n, out_rows, 0, 0);
-        for (oc = 0; oc < out_c; oc += 2) {
-            const int32_t two = oc + 1 < out_c;
-            const EDGEC_ROM int8_t *w0 = weights + oc * k, *w1 = two ? w0 + k : w0;
-            const int32_t oc1 = two ? oc + 1 : oc;
-            const uint32_t b0 = (uint32_t)bias[oc], b1 = (uint32_t)bias[oc1];
-            const int32_t m0 = multiplier[oc], m1 = multiplier[oc1], s0 = shift[oc], s1 = shift[oc1];
-            for (px = 0; px < pixels; px += 2) {
-                const int32_t pair = px + 1 < pixels;
-                const int8_t *x0 = img + px * k, *x1 = pair ? x0 + k : x0;
+    edgec_outq_init(&o, p, multiplier, shift, out_c);
+    for (oc = 0; oc < out_c; oc += 2) {
+        const EDGEC_ROM int8_t *wp = weights + oc * k4;
+        const int32_t two = edgec_pair_load(c, &o, bias, multiplier, shift, oc, out_c);
+        for (n = 0; n < batch; n++) {
+            const int8_t *x = in + (size_t)n * (size_t)image + (size_t)((out_row0 - in_row0) * p->in_w * k);
+            int8_t *y = edgec_conv_px(p, out, n, out_rows, 0, 0) + oc;
+            for (px = 0; px + 2 <= pixels; px += 2, x += 2 * k, y += 2 * stride) {
                 int32_t acc[4] = {0, 0, 0, 0};
-                int8_t *y0 = dst + px * stride;
-                edgec_dot2x2_s8(x0, x1, w0, w1, k, acc);
-                y0[oc] = edgec_requant_s8(b0, acc[0], m0, s0, out_zp, lo, hi);
-                if (two)
-                    y0[oc1] = edgec_requant_s8(b1, acc[1], m1, s1, out_zp, lo, hi);
-                if (pair) {
-                    y0[stride + oc] = edgec_requant_s8(b0, acc[2], m0, s0, out_zp, lo, hi);
-                    if (two)
-                        y0[stride + oc1] = edgec_requant_s8(b1, acc[3], m1, s1, out_zp, lo, hi);
-                }
+                edgec_dot2x2p_s8(x, x + k, wp, k, acc);
+                edgec_block_out(y, stride, c, &o, two, acc);
+            }
+            if (px < pixels) {
+                int32_t acc[2] = {0, 0};
+                edgec_dot1x2p_s8(x, wp, k, acc);
+                edgec_pair_out(y, c, &o, two, acc[0], acc[1]);
             }
         }
     }
 }
 
-/* Sum of one output channel's weights over the taps that fall on padding. */
-static int32_t edgec_missing_taps(const EDGEC_ROM int8_t *wo, const EDGEC_ROM edgec_conv2d_params *p, int32_t cg,
-                                  int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1)
-{
-    int32_t ky, kx, ic, sum = 0;
-    for (ky = 0; ky < p->k_h; ky++)
-        for (kx = 0; kx < p->k_w; kx++)
-            if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1)
-                for (ic = 0; ic < cg; ic++)
-                    sum += wo[(ky * p->k_w + kx) * cg + ic];
-    return sum;
-}
+#define EDGEC_TAPS_MAX 9        /* per-tap weight sums of a pair kept on the stack up to this window size (3x3) */
 
-/* Output pixels ox and ox + 1 of a one-group conv whose windows both lie inside the input; x0 points
- * at the first window's top-left tap.  Channels two at a time through the 2x2 dot product. */
-static void edgec_conv_pixel_pair(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *x0, const EDGEC_ROM int8_t *weights,
-                                  const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift,
-                                  int8_t *px)
+/* Sums of a channel pair's weights (pair layout) over tap t's in_c inputs (in_c a multiple of 4), for
+ * every tap: the padding's contribution of a border window is in_zp times the sums of its missing taps. */
+static void edgec_pair_tap_sums(const EDGEC_ROM int8_t *wp, int32_t in_c, int32_t taps, int32_t *sums)
 {
-    const int32_t in_c = p->in_c, k_h = p->k_h, run = p->k_w * in_c, wstride = k_h * run, out_c = p->out_c;
-    const int32_t row = p->dil_h * p->in_w * in_c, out_stride = p->out_stride;
-    const int32_t out_zp = p->out_zp, lo = p->act_min, hi = p->act_max;
-    const int8_t *x1 = x0 + p->stride_w * in_c;
-    int32_t oc, ky;
-    for (oc = 0; oc < out_c; oc += 2) {
-        const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
-        const EDGEC_ROM int8_t *w0 = weights + oc * wstride, *w1 = weights + oc1 * wstride;
-        int32_t acc[4] = {0, 0, 0, 0};
-        for (ky = 0; ky < k_h; ky++)
-            edgec_dot2x2_s8(x0 + ky * row, x1 + ky * row, w0 + ky * run, w1 + ky * run, run, acc);
-        px[oc] = edgec_requant_s8((uint32_t)bias[oc], acc[0], multiplier[oc], shift[oc], out_zp, lo, hi);
-        px[out_stride + oc] = edgec_requant_s8((uint32_t)bias[oc], acc[2], multiplier[oc], shift[oc], out_zp, lo, hi);
-        if (oc1 != oc) {
-            px[oc1] = edgec_requant_s8((uint32_t)bias[oc1], acc[1], multiplier[oc1], shift[oc1], out_zp, lo, hi);
-            px[out_stride + oc1] = edgec_requant_s8((uint32_t)bias[oc1], acc[3], multiplier[oc1], shift[oc1], out_zp, lo, hi);
+    int32_t t, i;
+    for (t = 0; t < taps; t++, wp += 2 * in_c) {
+        int32_t s0 = 0, s1 = 0;
+        for (i = 0; i < in_c; i += 4) {
+            const EDGEC_ROM int8_t *w = wp + 2 * i;
+            s0 += w[0] + w[1] + w[2] + w[3];
+            s1 += w[4] + w[5] + w[6] + w[7];
         }
+        sums[2 * t] = s0;
+        sums[2 * t + 1] = s1;
     }
 }
 
-static void edgec_conv_general(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
-                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
-                               int32_t out_row0, int32_t out_rows)
+/* Two whole windows side by side (x0 and x0 + pair_x), undilated across: each of the `rows` kernel rows
+ * is one run of `run` bytes, `row` bytes apart in the input and consecutive in the pair layout.  Out of
+ * line, so that around each run's 14-register loop only this function's few values are saved. */
+EDGEC_PATH void edgec_window2x2p(const int8_t *x0, int32_t pair_x, int32_t row, const EDGEC_ROM int8_t *wp, int32_t rows, int32_t run,
+                                 int32_t *acc)
 {
-    const int32_t in_c = p->in_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp;
-    const int32_t cg = in_c / p->groups, og = p->out_c / p->groups;
-    const int32_t step_x = p->dil_w * in_c;
-    int32_t n, oy, ox, oc, ky, kx;
-    for (n = 0; n < p->batch; n++) {
-        const int8_t *img = in + (size_t)n * (size_t)(p->in_h * in_w * in_c);
-        for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            const int32_t ky0 = edgec_first_tap(iy0, p->dil_h), ky1 = edgec_end_tap(iy0, p->dil_h, k_h, p->in_h);
-            for (ox = 0; ox < p->out_w; ox++) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                const int32_t kx0 = edgec_first_tap(ix0, p->dil_w), kx1 = edgec_end_tap(ix0, p->dil_w, k_w, in_w);
-                int8_t *px = edgec_conv_px(p, out, n, out_rows, oy - out_row0, ox);
-                if (ky0 == 0 && ky1 == k_h && kx0 == 0 && ox + 1 < p->out_w && p->groups == 1 && p->dil_w == 1
-                    && ix0 + p->stride_w + k_w <= in_w) {
-                    /* two whole windows side by side: each kernel row is a contiguous run in both, so
-                     * two pixels x two channels share every load (as the pointwise matrix product) */
-                    edgec_conv_pixel_pair(p, img + ((iy0 - in_row0) * in_w + ix0) * in_c, weights, bias, multiplier, shift, px);
-                    ox++;
-                    continue;
-                }
-                const int32_t whole = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
-                const int32_t row_dot = p->dil_w == 1 && cg == in_c;      /* a kernel row is one contiguous run */
-                const int32_t wstride = k_h * k_w * cg;
-                for (oc = 0; oc < p->out_c;) {
-                    const EDGEC_ROM int8_t *wo = weights + oc * wstride;
-                    const int8_t *base = img + ((iy0 - in_row0) * in_w + ix0 + kx0 * p->dil_w) * in_c + (oc / og) * cg;
-                    if (row_dot && p->groups == 1 && oc + 1 < p->out_c) {   /* two output channels per pass */
-                        int32_t acc2[2] = {0, 0};
-                        for (ky = ky0; ky < ky1; ky++) {
-                            const int32_t wofs = (ky * k_w + kx0) * cg;
-                            edgec_dot1x2_s8(base + ky * p->dil_h * in_w * in_c, wo + wofs, wo + wstride + wofs, (kx1 - kx0) * cg, acc2);
-                        }
-                        if (!whole) {
-                            acc2[0] += zp * edgec_missing_taps(wo, p, cg, ky0, ky1, kx0, kx1);
-                            acc2[1] += zp * edgec_missing_taps(wo + wstride, p, cg, ky0, ky1, kx0, kx1);
-                        }
-                        px[oc] = edgec_conv_out(p, (uint32_t)bias[oc], acc2[0], multiplier[oc], shift[oc]);
-                        px[oc + 1] = edgec_conv_out(p, (uint32_t)bias[oc + 1], acc2[1], multiplier[oc + 1], shift[oc + 1]);
-                        oc += 2;
+    int32_t r;
+    for (r = 0; r < rows; r++)
+        edgec_dot2x2p_s8(x0 + r * row, x0 + r * row + pair_x, wp + 2 * r * run, run, acc);
+}
+
+/* One-group conv with in_c a multiple of 4: each kernel row (each tap, when dilated across) is a run
+ * of whole 4-groups both in the input and in the pair layout, so runs go straight to the pair dot
+ * products.  Two pixels side by side with whole windows share every load; the others (near the
+ * borders) run one at a time over their valid taps and add in_zp times the missing taps' weights. */
+EDGEC_PATH void edgec_conv_rows(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                            const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                            int32_t out_row0, int32_t out_rows)
+{
+    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, out_w = p->out_w, out_c = p->out_c;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left, zp = p->in_zp, stride = p->out_stride, batch = p->batch;
+    const int32_t k4 = k_h * k_w * in_c, row = dil_h * in_w * in_c, tap_x = dil_w * in_c, taps = k_h * k_w;
+    /* a window's kernel row: one run of k_w * in_c bytes when undilated across, else k_w runs of in_c */
+    const int32_t runs = dil_w == 1 ? 1 : k_w, run = dil_w == 1 ? k_w * in_c : in_c;
+    const int32_t pair_x = stride_w * in_c, reach = (k_w - 1) * dil_w;
+    edgec_outq o;
+    edgec_ch c[2];
+    int32_t sums[2 * EDGEC_TAPS_MAX];
+    int32_t n, oc, oy, ox, ky, kx, t;
+    edgec_outq_init(&o, p, multiplier, shift, out_c);
+    for (oc = 0; oc < out_c; oc += 2) {
+        const EDGEC_ROM int8_t *wp = weights + oc * k4;
+        const int32_t two = edgec_pair_load(c, &o, bias, multiplier, shift, oc, out_c);
+        int32_t have_sums = 0;
+        for (n = 0; n < batch; n++) {
+            const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * in_c);
+            for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
+                const int32_t iy0 = oy * stride_h - pad_top;
+                const int32_t ky0 = edgec_first_tap(iy0, dil_h), ky1 = edgec_end_tap(iy0, dil_h, k_h, in_h);
+                const int32_t rows_whole = ky0 == 0 && ky1 == k_h;
+                const int32_t rowofs = (iy0 - in_row0) * in_w * in_c;     /* negative over the padding: used only inside */
+                int8_t *y = edgec_conv_px(p, out, n, out_rows, oy - out_row0, 0) + oc;
+                for (ox = 0; ox < out_w;) {
+                    const int32_t ix0 = ox * stride_w - pad_left;
+                    if (rows_whole && ix0 >= 0 && ox + 1 < out_w && ix0 + stride_w + reach < in_w) {
+                        /* two whole windows side by side */
+                        const int8_t *x0 = img + rowofs + ix0 * in_c;
+                        int32_t acc[4] = {0, 0, 0, 0};
+                        if (runs == 1)
+                            edgec_window2x2p(x0, pair_x, row, wp, k_h, run, acc);
+                        else
+                            for (ky = 0; ky < k_h; ky++)
+                                for (kx = 0; kx < runs; kx++)
+                                    edgec_dot2x2p_s8(x0 + ky * row + kx * tap_x, x0 + ky * row + kx * tap_x + pair_x,
+                                                     wp + 2 * (ky * k_w * in_c + kx * run), run, acc);
+                        edgec_block_out(y, stride, c, &o, two, acc);
+                        ox += 2;
+                        y += 2 * stride;
                         continue;
                     }
                     {
-                        int32_t acc = 0;
+                        const int32_t kx0 = edgec_first_tap(ix0, dil_w), kx1 = edgec_end_tap(ix0, dil_w, k_w, in_w);
+                        int32_t acc[2] = {0, 0};
                         for (ky = ky0; ky < ky1; ky++) {
-                            const int8_t *ip = base + ky * p->dil_h * in_w * in_c;
-                            const EDGEC_ROM int8_t *wp = wo + (ky * k_w + kx0) * cg;
-                            if (row_dot)
-                                acc += edgec_dot_s8(ip, wp, (kx1 - kx0) * cg);
-                            else
-                                for (kx = kx0; kx < kx1; kx++, ip += step_x, wp += cg)
-                                    acc += edgec_dot_s8(ip, wp, cg);
+                            const int32_t xr = rowofs + ky * row + ix0 * in_c;
+                            if (dil_w == 1) {
+                                if (kx1 > kx0)
+                                    edgec_dot1x2p_s8(img + xr + kx0 * in_c, wp + 2 * (ky * k_w + kx0) * in_c, (kx1 - kx0) * in_c, acc);
+                            } else {
+                                for (kx = kx0; kx < kx1; kx++)
+                                    edgec_dot1x2p_s8(img + xr + kx * tap_x, wp + 2 * (ky * k_w + kx) * in_c, in_c, acc);
+                            }
                         }
-                        if (!whole)                           /* taps over the padding: add back zp * w */
-                            acc += zp * edgec_missing_taps(wo, p, cg, ky0, ky1, kx0, kx1);
-                        px[oc] = edgec_conv_out(p, (uint32_t)bias[oc], acc, multiplier[oc], shift[oc]);
-                        oc++;
+                        if (!(rows_whole && kx0 == 0 && kx1 == k_w)) {     /* add in_zp * (weights of the missing taps) */
+                            int32_t m0 = 0, m1 = 0;
+                            if (taps <= EDGEC_TAPS_MAX) {
+                                if (!have_sums) {
+                                    edgec_pair_tap_sums(wp, in_c, taps, sums);
+                                    have_sums = 1;
+                                }
+                                for (ky = 0; ky < k_h; ky++)
+                                    for (kx = 0; kx < k_w; kx++)
+                                        if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) {
+                                            t = ky * k_w + kx;
+                                            m0 += sums[2 * t];
+                                            m1 += sums[2 * t + 1];
+                                        }
+                            } else {
+                                for (ky = 0; ky < k_h; ky++)
+                                    for (kx = 0; kx < k_w; kx++)
+                                        if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) {
+                                            int32_t s[2];
+                                            edgec_pair_tap_sums(wp + 2 * (ky * k_w + kx) * in_c, in_c, 1, s);
+                                            m0 += s[0];
+                                            m1 += s[1];
+                                        }
+                            }
+                            acc[0] += zp * m0;
+                            acc[1] += zp * m1;
+                        }
+                        edgec_pair_out(y, c, &o, two, acc[0], acc[1]);
+                        ox++;
+                        y += stride;
                     }
                 }
             }
@@ -184,53 +282,127 @@ static void edgec_conv_general(const EDGEC_ROM edgec_conv2d_params *p, const int
     }
 }
 
-#define EDGEC_PATCH_MAX 64      /* bytes of one gathered window, on the stack */
+#define EDGEC_PATCH_MAX 64      /* bytes of one gathered window (K rounded up to 4) */
+#define EDGEC_PATCH_PIXELS 2    /* windows gathered at a time, on the stack */
 
-/* Small windows (e.g. a first layer over 1-channel audio or images): gather the window once per output
- * pixel, the padding filled with the input zero point (which the folded bias cancels exactly), then
- * one contiguous dot product per output channel, two channels per pass. */
-static void edgec_conv_patch(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+/* The window of output pixel (oy, ox) gathered into a patch: its taps in OHWI order, in_zp where it
+ * hangs over the padding (the folded bias cancels it exactly), zeros up to k4 (where the weights are
+ * zero too).  Undilated across, each kernel row is one padding run, one copy and another padding run. */
+static void edgec_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox, int32_t k4,
+                         int8_t *patch)
+{
+    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, dil_w = p->dil_w;
+    const int32_t ix0 = ox * p->stride_w - p->pad_left, row = k_w * in_c;
+    const int32_t kx0 = edgec_first_tap(ix0, dil_w), kx1 = edgec_end_tap(ix0, dil_w, k_w, in_w);
+    const int8_t zp = (int8_t)p->in_zp;
+    int8_t *dst = patch;
+    int32_t ky, kx, c;
+    for (ky = 0; ky < k_h; ky++) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+        const int8_t *const end = dst + row;
+        if (iy < 0 || iy >= in_h || kx1 <= kx0) {
+            while (dst < end)
+                *dst++ = zp;
+            continue;
+        }
+        for (c = 0; c < kx0 * in_c; c++)
+            *dst++ = zp;
+        if (dil_w == 1) {
+            const int8_t *src = img + ((iy - in_row0) * in_w + ix0 + kx0) * in_c;
+            for (c = 0; c < (kx1 - kx0) * in_c; c++)
+                *dst++ = src[c];
+        } else {
+            for (kx = kx0; kx < kx1; kx++) {
+                const int8_t *src = img + ((iy - in_row0) * in_w + ix0 + kx * dil_w) * in_c;
+                for (c = 0; c < in_c; c++)
+                    *dst++ = src[c];
+            }
+        }
+        while (dst < end)
+            *dst++ = zp;
+    }
+    while (dst < patch + k4)
+        *dst++ = 0;
+}
+
+/* Small windows (e.g. a first layer over 1-channel audio or 3-channel images): up to four pixels'
+ * windows gathered, then every channel pair (its requantization prepared once) over them, two at a
+ * time. */
+EDGEC_PATH void edgec_conv_patch(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                              const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                              int32_t out_row0, int32_t out_rows)
 {
-    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, out_c = p->out_c;
-    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, dil_h = p->dil_h, dil_w = p->dil_w;
-    const int32_t pad_top = p->pad_top, pad_left = p->pad_left, out_w = p->out_w, out_stride = p->out_stride;
-    const int32_t out_zp = p->out_zp, act_min = p->act_min, act_max = p->act_max, k = k_h * k_w * in_c;
-    const int8_t zp = (int8_t)p->in_zp;
-    int8_t patch[EDGEC_PATCH_MAX];
-    int32_t n, oy, ox, oc, ky, kx, c;
+    const int32_t out_w = p->out_w, out_c = p->out_c, stride = p->out_stride, pixels = out_rows * out_w;
+    const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+    edgec_outq o;
+    edgec_ch c[2];
+    int8_t patch[EDGEC_PATCH_PIXELS][EDGEC_PATCH_MAX];
+    int32_t n, px, oc, i, count;
+    edgec_outq_init(&o, p, multiplier, shift, out_c);
     for (n = 0; n < p->batch; n++) {
-        const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * in_c);
-        for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
-            int8_t *y = out + ((size_t)(n * out_rows + oy - out_row0) * (size_t)out_w) * (size_t)out_stride;
-            for (ox = 0; ox < out_w; ox++, y += out_stride) {
-                int8_t *dst = patch;
-                for (ky = 0; ky < k_h; ky++) {
-                    const int32_t iy = oy * stride_h - pad_top + ky * dil_h;
-                    for (kx = 0; kx < k_w; kx++) {
-                        const int32_t ix = ox * stride_w - pad_left + kx * dil_w;
-                        if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) {
-                            for (c = 0; c < in_c; c++)
-                                *dst++ = zp;
-                        } else {
-                            const int8_t *src = img + ((iy - in_row0) * in_w + ix) * in_c;
-                            for (c = 0; c < in_c; c++)
-                                *dst++ = src[c];
-                        }
-                    }
+        const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * p->in_c);
+        int8_t *y = edgec_conv_px(p, out, n, out_rows, 0, 0);
+        for (px = 0; px < pixels; px += count, y += count * stride) {
+            count = pixels - px < EDGEC_PATCH_PIXELS ? pixels - px : EDGEC_PATCH_PIXELS;
+            for (i = 0; i < count; i++)
+                edgec_gather(p, img, in_row0, out_row0 + (px + i) / out_w, (px + i) % out_w, k4, patch[i]);
+            for (oc = 0; oc < out_c; oc += 2) {
+                const int32_t two = edgec_pair_load(c, &o, bias, multiplier, shift, oc, out_c);
+                const EDGEC_ROM int8_t *wp = weights + oc * k4;
+                for (i = 0; i + 2 <= count; i += 2) {
+                    int32_t acc[4] = {0, 0, 0, 0};
+                    edgec_dot2x2p_s8(patch[i], patch[i + 1], wp, k4, acc);
+                    edgec_block_out(y + i * stride + oc, stride, c, &o, two, acc);
                 }
-                for (oc = 0; oc + 2 <= out_c; oc += 2) {
+                if (i < count) {
                     int32_t acc[2] = {0, 0};
-                    edgec_dot1x2_s8(patch, weights + oc * k, weights + (oc + 1) * k, k, acc);
-                    y[oc] = edgec_requant_s8((uint32_t)bias[oc], acc[0], multiplier[oc], shift[oc], out_zp, act_min, act_max);
-                    y[oc + 1] = edgec_requant_s8((uint32_t)bias[oc + 1], acc[1], multiplier[oc + 1], shift[oc + 1], out_zp, act_min, act_max);
+                    edgec_dot1x2p_s8(patch[i], wp, k4, acc);
+                    edgec_pair_out(y + i * stride + oc, c, &o, two, acc[0], acc[1]);
                 }
-                if (oc < out_c)
-                    y[oc] = edgec_requant_s8((uint32_t)bias[oc], edgec_dot_s8(patch, weights + oc * k, k), multiplier[oc], shift[oc],
-                                             out_zp, act_min, act_max);
             }
         }
+    }
+}
+
+/* Everything else, tap by tap, the padding read as in_zp: grouped convs (1 < groups, not depthwise;
+ * weights OHWI, one output channel at a time) and one-group convs with in_c not a multiple of 4 and a
+ * window too large for a patch (pair layout).  Plain and slow; no model in the test set takes it. */
+EDGEC_PATH void edgec_conv_taps(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                            const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                            int32_t out_row0, int32_t out_rows)
+{
+    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_w = p->k_w, out_c = p->out_c, zp = p->in_zp;
+    const int32_t cg = in_c / p->groups, og = out_c / p->groups, k = p->k_h * k_w * cg, k4 = (k + 3) & ~3;
+    edgec_outq o;
+    edgec_ch c;
+    int32_t n, oy, ox, oc, ky, kx, ic;
+    edgec_outq_init(&o, p, multiplier, shift, out_c);
+    for (n = 0; n < p->batch; n++) {
+        const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * in_c);
+        for (oy = out_row0; oy < out_row0 + out_rows; oy++)
+            for (ox = 0; ox < p->out_w; ox++) {
+                int8_t *y = edgec_conv_px(p, out, n, out_rows, oy - out_row0, ox);
+                for (oc = 0; oc < out_c; oc++) {
+                    /* pair layout (one group): channel oc's input i at 8 * (i / 4) + i % 4 of its pair, + 4 if odd */
+                    const EDGEC_ROM int8_t *wo = p->groups == 1 ? weights + (oc & ~1) * k4 + (oc & 1) * 4 : weights + oc * k;
+                    const int32_t first = (oc / og) * cg;
+                    int32_t acc = 0;
+                    for (ky = 0; ky < p->k_h; ky++) {
+                        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+                        for (kx = 0; kx < k_w; kx++) {
+                            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dil_w;
+                            const int32_t inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+                            for (ic = 0; ic < cg; ic++) {
+                                const int32_t i = (ky * k_w + kx) * cg + ic;
+                                const int32_t xv = inside ? img[((iy - in_row0) * in_w + ix) * in_c + first + ic] : zp;
+                                acc += xv * wo[p->groups == 1 ? 8 * (i >> 2) + (i & 3) : i];
+                            }
+                        }
+                    }
+                    edgec_ch_load(&c, &o, bias, multiplier, shift, oc);
+                    y[oc] = edgec_requant_s8(c.bias, acc, c.multiplier, c.shift, o.out_zp, o.act_min, o.act_max);
+                }
+            }
     }
 }
 
@@ -238,67 +410,96 @@ void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, i
                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                      int32_t out_row0, int32_t out_rows)
 {
-    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0
-        && p->groups == 1 && p->out_h == p->in_h && p->out_w == p->in_w)
+    const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+    if (p->groups != 1)
+        edgec_conv_taps(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0
+             && p->out_h == p->in_h && p->out_w == p->in_w)
         edgec_conv_pointwise(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
-    else if (p->groups == 1 && p->k_h * p->k_w * p->in_c <= EDGEC_PATCH_MAX)
+    else if ((p->in_c & 3) == 0)
+        edgec_conv_rows(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else if (k4 <= EDGEC_PATCH_MAX)
         edgec_conv_patch(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     else
-        edgec_conv_general(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+        edgec_conv_taps(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
 }
 
-/* Depthwise taps of one output pixel for channels [c, c + 4): sums over the valid taps
- * [ky0, ky1) x [kx0, kx1) into acc, and the weights of the taps over the padding into missing (the
- * caller adds zp * missing, the padding's value).  `base` indexes the window's top-left tap in img and
- * is negative over the padding: only valid taps are ever read, by index. */
-static void edgec_dw_taps4(const int8_t *img, int32_t base, const EDGEC_ROM int8_t *wc, int32_t c_n, int32_t k_h, int32_t k_w,
-                           int32_t step_x, int32_t step_y, int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1,
-                           int32_t acc[4], int32_t missing[4])
+/* Four channels of a depthwise output pixel: requantized and stored. */
+EDGEC_HELPER void edgec_dw_out4(int8_t *y, const edgec_ch *ch, const edgec_outq *o, const int32_t *acc)
 {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, v0 = 0, v1 = 0, v2 = 0, v3 = 0, ky, kx;
-    const int32_t whole = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
-    if (whole) {                               /* the common case: no padding sums in the loop */
-        int32_t i = base;
-        const EDGEC_ROM int8_t *w = wc;
-        for (ky = 0; ky < k_h; ky++, i += step_y - k_w * step_x)
-            for (kx = 0; kx < k_w; kx++, i += step_x, w += c_n) {
-                a0 += img[i] * w[0];           /* each int8 product in int, summed in int32_t */
-                a1 += img[i + 1] * w[1];
-                a2 += img[i + 2] * w[2];
-                a3 += img[i + 3] * w[3];
-            }
+    if (o->fast) {
+        y[0] = edgec_rq_s8(&ch[0].q, ch[0].bias, acc[0], o->out_zp);
+        y[1] = edgec_rq_s8(&ch[1].q, ch[1].bias, acc[1], o->out_zp);
+        y[2] = edgec_rq_s8(&ch[2].q, ch[2].bias, acc[2], o->out_zp);
+        y[3] = edgec_rq_s8(&ch[3].q, ch[3].bias, acc[3], o->out_zp);
     } else {
-        for (ky = ky0; ky < ky1; ky++) {
-            int32_t i = base + ky * step_y + kx0 * step_x;
-            const EDGEC_ROM int8_t *w = wc + (ky * k_w + kx0) * c_n;
-            for (kx = kx0; kx < kx1; kx++, i += step_x, w += c_n) {
-                const int8_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
-                a0 += img[i] * w0;
-                a1 += img[i + 1] * w1;
-                a2 += img[i + 2] * w2;
-                a3 += img[i + 3] * w3;
-                v0 += w0; v1 += w1; v2 += w2; v3 += w3;
-            }
-        }
-    }
-    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
-    missing[0] = missing[1] = missing[2] = missing[3] = 0;
-    if (!whole) {
-        int32_t t;
-        for (t = 0; t < k_h * k_w; t++) {
-            missing[0] += wc[t * c_n];
-            missing[1] += wc[t * c_n + 1];
-            missing[2] += wc[t * c_n + 2];
-            missing[3] += wc[t * c_n + 3];
-        }
-        missing[0] -= v0; missing[1] -= v1; missing[2] -= v2; missing[3] -= v3;
+        int32_t j;
+        for (j = 0; j < 4; j++)
+            y[j] = edgec_requant_s8(ch[j].bias, acc[j], ch[j].multiplier, ch[j].shift, o->out_zp, o->act_min, o->act_max);
     }
 }
 
-/* Depthwise conv (one input and one output channel per group), channels innermost.  Codegen passes
- * the weights re-laid out as [k_h][k_w][C] (HWC) so that, for one output pixel, consecutive channels
- * read consecutive input and weight bytes: four channels per pass share the window's bounds and
- * addresses, worked out once per pixel.  Twin: reference.conv2d_s8. */
+/* A run of `count` depthwise output pixels of one row, four channels, whose windows lie inside the
+ * input: x at the first window's top-left tap, x_step and y_step between pixels. */
+static void edgec_dw_run(const int8_t *x, int32_t x_step, int8_t *y, int32_t y_step, int32_t count, int32_t step_x, int32_t step_y,
+                         int32_t k_h, int32_t k_w, const EDGEC_ROM int8_t *wq, const edgec_ch *ch, const edgec_outq *o)
+{
+    for (; count > 0; count--, x += x_step, y += y_step) {
+        int32_t acc[4] = {0, 0, 0, 0};
+        if (k_h == 3 && k_w == 3)               /* the common case, unrolled */
+            edgec_dw4_3x3_s8(x, step_x, step_y, wq, acc);
+        else
+            edgec_dw4_s8(x, step_x, step_y, wq, k_h, k_w, acc);
+        edgec_dw_out4(y, ch, o, acc);
+    }
+}
+
+/* A depthwise output pixel whose window hangs over the padding, four channels: each kernel row's taps
+ * read from the input where inside, the zero point's word `pad` where not.  rowofs indexes the
+ * window's top row in img (negative over the padding: used only inside). */
+EDGEC_PATH void edgec_dw_edge(const int8_t *img, int32_t rowofs, int32_t ix0, int32_t ky0, int32_t ky1, const EDGEC_ROM edgec_conv2d_params *p,
+                          const int8_t *pad, const EDGEC_ROM int8_t *wq, int32_t *acc)
+{
+    const int32_t k_w = p->k_w, c_n = p->in_c, dil_w = p->dil_w, step_x = dil_w * c_n, step_y = p->dil_h * p->in_w * c_n;
+    const int32_t kx0 = edgec_first_tap(ix0, dil_w), kx1 = edgec_end_tap(ix0, dil_w, k_w, p->in_w);
+    int32_t ky;
+    for (ky = 0; ky < p->k_h; ky++, wq += 4 * k_w) {
+        if (ky >= ky0 && ky < ky1 && kx1 > kx0)
+            edgec_dw4_row_s8(img + rowofs + ky * step_y + (ix0 + kx0 * dil_w) * c_n, step_x, kx0, kx1, k_w, pad, wq, acc);
+        else
+            edgec_dw4_row_s8(pad, step_x, 0, 0, k_w, pad, wq, acc);
+    }
+}
+
+/* One output row of the last 1-3 channels (lanes) of a channel count that is not a multiple of 4: tap
+ * by tap, one channel at a time, the padding read as in_zp. */
+static void edgec_dw_tail(const int8_t *img, int32_t rowofs, int8_t *y, const EDGEC_ROM edgec_conv2d_params *p, int32_t lanes,
+                              int32_t ky0, int32_t ky1, const EDGEC_ROM int8_t *wq, const edgec_ch *ch, const edgec_outq *o)
+{
+    const int32_t k_h = p->k_h, k_w = p->k_w, c_n = p->in_c, zp = p->in_zp;
+    const int32_t step_x = p->dil_w * c_n, step_y = p->dil_h * p->in_w * c_n;
+    int32_t ox, j, ky, kx;
+    for (ox = 0; ox < p->out_w; ox++, y += p->out_stride) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_left;
+        const int32_t kx0 = edgec_first_tap(ix0, p->dil_w), kx1 = edgec_end_tap(ix0, p->dil_w, k_w, p->in_w);
+        for (j = 0; j < lanes; j++) {
+            int32_t a = 0;
+            for (ky = 0; ky < k_h; ky++)
+                for (kx = 0; kx < k_w; kx++) {
+                    const int32_t inside = ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1;
+                    a += (inside ? img[rowofs + ky * step_y + ix0 * c_n + kx * step_x + j] : zp) * wq[(ky * k_w + kx) * 4 + j];
+                }
+            y[j] = edgec_requant_s8(ch[j].bias, a, ch[j].multiplier, ch[j].shift, o->out_zp, o->act_min, o->act_max);
+        }
+    }
+}
+
+/* Depthwise conv (one input and one output channel per group), channels innermost, weights in the quad
+ * layout.  Four channels at a time are the outer loop: their requantization is prepared once, and for
+ * each output pixel one word of input and one of weights per tap feed the four channels.  Windows
+ * inside the input go in runs (edgec_dw_run, 3x3 unrolled); border pixels kernel row by kernel row
+ * (edgec_dw_edge); the last 1-3 channels of a channel count that is not a multiple of 4 one at a time.
+ * Twin: reference.conv2d_s8. */
 void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
                                const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
                                const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
@@ -309,42 +510,52 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t c_n = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
     const int32_t stride_h = p->stride_h, stride_w = p->stride_w, dil_h = p->dil_h, dil_w = p->dil_w;
     const int32_t pad_top = p->pad_top, pad_left = p->pad_left, out_w = p->out_w, out_stride = p->out_stride;
-    const int32_t zp = p->in_zp, out_zp = p->out_zp, act_min = p->act_min, act_max = p->act_max;
-    const int32_t step_x = dil_w * c_n, step_y = dil_h * in_w * c_n;
+    const int32_t batch = p->batch, taps = k_h * k_w, zp = p->in_zp;
+    const int32_t step_x = dil_w * c_n, step_y = dil_h * in_w * c_n, reach = (k_w - 1) * dil_w;
+    /* output columns whose windows lie inside the input across: [ox_lo, ox_hi) */
+    const int32_t ox_lo0 = (pad_left + stride_w - 1) / stride_w;
+    const int32_t last = in_w - 1 - reach + pad_left;                 /* ix0 + reach <= in_w - 1 */
+    const int32_t ox_end = last < 0 ? 0 : last / stride_w + 1;
+    const int32_t ox_lo = ox_lo0 < out_w ? ox_lo0 : out_w;
+    const int32_t ox_hi = ox_end > out_w ? out_w : (ox_end < ox_lo ? ox_lo : ox_end);
+    const int8_t pad[4] = {(int8_t)zp, (int8_t)zp, (int8_t)zp, (int8_t)zp};
+    edgec_outq o;
+    edgec_ch ch[4];
     int32_t n, oy, ox, c, j;
-    for (n = 0; n < p->batch; n++) {
-        const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
-        for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
-            const int32_t iy0 = oy * stride_h - pad_top;
-            const int32_t ky0 = edgec_first_tap(iy0, dil_h), ky1 = edgec_end_tap(iy0, dil_h, k_h, in_h);
-            int8_t *y = out + ((size_t)(n * out_rows + oy - out_row0) * (size_t)out_w) * (size_t)out_stride;
-            for (ox = 0; ox < out_w; ox++, y += out_stride) {
-                const int32_t ix0 = ox * stride_w - pad_left;
-                const int32_t kx0 = edgec_first_tap(ix0, dil_w), kx1 = edgec_end_tap(ix0, dil_w, k_w, in_w);
-                const int32_t base = ((iy0 - in_row0) * in_w + ix0) * c_n;
-                for (c = 0; c < c_n; c += 4) {
-                    int32_t acc[4], missing[4];
-                    if (c + 4 <= c_n) {
-                        edgec_dw_taps4(img, base + c, weights + c, c_n, k_h, k_w, step_x, step_y, ky0, ky1, kx0, kx1, acc, missing);
-                    } else {             /* the last 1-3 channels: one at a time */
-                        for (j = 0; c + j < c_n; j++) {
-                            int32_t ky, kx, t, a = 0, all = 0, valid = 0;
-                            const EDGEC_ROM int8_t *wc = weights + c + j;
-                            for (t = 0; t < k_h * k_w; t++)
-                                all += wc[t * c_n];
-                            for (ky = ky0; ky < ky1; ky++)
-                                for (kx = kx0; kx < kx1; kx++) {
-                                    const int8_t wv = wc[(ky * k_w + kx) * c_n];
-                                    a += img[base + c + j + ky * step_y + kx * step_x] * wv;
-                                    valid += wv;
-                                }
-                            acc[j] = a;
-                            missing[j] = all - valid;
-                        }
+    edgec_outq_init(&o, p, multiplier, shift, c_n);
+    for (c = 0; c < c_n; c += 4) {
+        const int32_t whole = c + 4 <= c_n, lanes = whole ? 4 : c_n - c;      /* the last 1-3 channels: lanes < 4 */
+        const EDGEC_ROM int8_t *wq = weights + c * taps;
+        for (j = 0; j < 4; j++)
+            edgec_ch_load(&ch[j], &o, bias, multiplier, shift, c + (j < lanes ? j : 0));
+        for (n = 0; n < batch; n++) {
+            const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
+            for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
+                const int32_t iy0 = oy * stride_h - pad_top;
+                const int32_t ky0 = edgec_first_tap(iy0, dil_h), ky1 = edgec_end_tap(iy0, dil_h, k_h, in_h);
+                const int32_t rowofs = (iy0 - in_row0) * in_w * c_n + c;   /* negative over the padding: used only inside */
+                /* the runs' columns; none where the rows hang over the padding */
+                const int32_t lo = ky0 == 0 && ky1 == k_h ? ox_lo : out_w, hi = lo == out_w ? out_w : ox_hi;
+                int8_t *y = out + ((size_t)(n * out_rows + oy - out_row0) * (size_t)out_w) * (size_t)out_stride + c;
+                if (!whole) {                       /* the last 1-3 channels, tap by tap */
+                    edgec_dw_tail(img, rowofs, y, p, lanes, ky0, ky1, wq, ch, &o);
+                    continue;
+                }
+                for (ox = 0; ox < out_w;) {
+                    if (ox == lo && hi > lo) {
+                        edgec_dw_run(img + rowofs + (ox * stride_w - pad_left) * c_n, stride_w * c_n, y, out_stride, hi - lo, step_x, step_y,
+                                     k_h, k_w, wq, ch, &o);
+                        y += (hi - lo) * out_stride;
+                        ox = hi;
+                        continue;
                     }
-                    for (j = 0; j < 4 && c + j < c_n; j++)
-                        y[c + j] = edgec_requant_s8((uint32_t)bias[c + j], acc[j] + zp * missing[j], multiplier[c + j], shift[c + j],
-                                                    out_zp, act_min, act_max);
+                    {
+                        int32_t acc[4] = {0, 0, 0, 0};
+                        edgec_dw_edge(img, rowofs, ox * stride_w - pad_left, ky0, ky1, p, pad, wq, acc);
+                        edgec_dw_out4(y, ch, &o, acc);
+                        ox++;
+                        y += out_stride;
+                    }
                 }
             }
         }

@@ -7,6 +7,7 @@
 #define EDGEC_DOT_H
 #include <stdint.h>
 #include "edgec_target.h"
+#include "edgec_fixedpoint.h"
 
 EDGEC_HELPER int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
 {
@@ -52,6 +53,144 @@ EDGEC_HELPER void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDGE
     acc[1] += a1;
     acc[2] += a2;
     acc[3] += a3;
+}
+
+/* Pair layout (codegen writes it for one-group convs): the weights of output channels 2j and 2j + 1
+ * alternate in groups of four, a0 a1 a2 a3 b0 b1 b2 b3 a4 ..., the last group zero-padded, so that
+ * one pass over the pair reads one stream.  Element i of the pair's first channel is at
+ * wp[8 * (i / 4) + i % 4], of the second 4 bytes further.  Two pixels x the pair, over n inputs:
+ * acc[0] += x0 . a, acc[1] += x0 . b, acc[2] += x1 . a, acc[3] += x1 . b. */
+EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+{
+    int32_t i, j, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (i = 0; i < n; i += 4, wp += 8) {       /* a group: four inputs of each channel */
+        const int32_t m = n - i < 4 ? n - i : 4;
+        for (j = 0; j < m; j++) {
+            const int8_t p = x0[i + j], q = x1[i + j], u = wp[j], v = wp[4 + j];
+            a0 += p * u;                       /* each product in int: exact where int is 16 bits */
+            a1 += p * v;
+            a2 += q * u;
+            a3 += q * v;
+        }
+    }
+    acc[0] += a0;
+    acc[1] += a1;
+    acc[2] += a2;
+    acc[3] += a3;
+}
+
+/* One pixel x a pair of channels (pair layout): acc[0] += x . a, acc[1] += x . b. */
+EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+{
+    int32_t i, j, a0 = 0, a1 = 0;
+    for (i = 0; i < n; i += 4, wp += 8) {
+        const int32_t m = n - i < 4 ? n - i : 4;
+        for (j = 0; j < m; j++) {
+            const int8_t p = x[i + j];
+            a0 += p * wp[j];
+            a1 += p * wp[4 + j];
+        }
+    }
+    acc[0] += a0;
+    acc[1] += a1;
+}
+
+/* Quad layout (codegen writes it for fully-connected layers): output channels 4j .. 4j + 3 alternate in
+ * groups of four inputs (16 bytes a group, the last zero-padded).  One input vector x four channels:
+ * acc[c] += x . w_c.  Channels past the last (out_features % 4) have zero weights. */
+EDGEC_HELPER void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq, int32_t n, int32_t *acc)
+{
+    int32_t i, j, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (i = 0; i < n; i += 4, wq += 16) {
+        const int32_t m = n - i < 4 ? n - i : 4;
+        for (j = 0; j < m; j++) {
+            const int8_t p = x[i + j];
+            a0 += p * wq[j];
+            a1 += p * wq[4 + j];
+            a2 += p * wq[8 + j];
+            a3 += p * wq[12 + j];
+        }
+    }
+    acc[0] += a0;
+    acc[1] += a1;
+    acc[2] += a2;
+    acc[3] += a3;
+}
+
+/* Depthwise taps of four channels (quad layout of depthwise weights: [C / 4][k_h][k_w][4], channels
+ * zero-padded to a multiple of four): acc[j] += sum over the k_h x k_w window of x[j] * w[j], the tap
+ * (ky, kx) at x + ky * step_y + kx * step_x.  Every tap must lie inside the input. */
+EDGEC_HELPER void edgec_dw4_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t k_h, int32_t k_w,
+                               int32_t *acc)
+{
+    int32_t ky, kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (ky = 0; ky < k_h; ky++)
+        for (kx = 0; kx < k_w; kx++, w += 4) {
+            const int8_t *r = x + ky * step_y + kx * step_x;
+            a0 += r[0] * w[0];
+            a1 += r[1] * w[1];
+            a2 += r[2] * w[2];
+            a3 += r[3] * w[3];
+        }
+    acc[0] += a0;
+    acc[1] += a1;
+    acc[2] += a2;
+    acc[3] += a3;
+}
+
+/* The same, unrolled for 3x3 windows where a variant does so. */
+EDGEC_HELPER void edgec_dw4_3x3_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t *acc)
+{
+    edgec_dw4_s8(x, step_x, step_y, w, 3, 3, acc);
+}
+
+/* One kernel row of a depthwise window near the border, four channels: acc[j] += sum over kx < k_w
+ * of v[j] * w[4 * kx + j], v the input at x + (kx - kx0) * step_x for kx0 <= kx < kx1 (x points at
+ * tap kx0) and pad (the zero point, four times) for the taps over the padding. */
+EDGEC_HELPER void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0, int32_t kx1, int32_t k_w, const int8_t *pad,
+                                   const EDGEC_ROM int8_t *w, int32_t *acc)
+{
+    int32_t kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (kx = 0; kx < k_w; kx++, w += 4) {
+        const int8_t *v = kx >= kx0 && kx < kx1 ? x + (kx - kx0) * step_x : pad;
+        a0 += v[0] * w[0];
+        a1 += v[1] * w[1];
+        a2 += v[2] * w[2];
+        a3 += v[3] * w[3];
+    }
+    acc[0] += a0;
+    acc[1] += a1;
+    acc[2] += a2;
+    acc[3] += a3;
+}
+
+/* Requantization prepared once per output channel.  Here it keeps the multiplier and shift and gives
+ * edgec_requant_s8's integer; variants may precompute more.  edgec_rq_fast says whether a layer may
+ * use edgec_rq_s8 at all: its activation range is the whole int8 range (and, in variants, its
+ * multipliers and shifts are in the range their arithmetic covers). */
+typedef struct {
+    int32_t multiplier, shift;
+} edgec_rq;
+
+EDGEC_HELPER int32_t edgec_rq_fast(const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int32_t n, int32_t act_min,
+                                   int32_t act_max)
+{
+    (void)multiplier;
+    (void)shift;
+    (void)n;
+    return act_min == -128 && act_max == 127;
+}
+
+EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shift)
+{
+    q->multiplier = multiplier;
+    q->shift = shift;
+}
+
+/* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range. */
+static inline int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
+{
+    return edgec_clamp_s8(edgec_mbqm((int32_t)(bias + (uint32_t)acc), q->multiplier, q->shift) + out_zp, -128, 127);
 }
 
 #endif

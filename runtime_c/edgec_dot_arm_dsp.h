@@ -1,28 +1,45 @@
-/* int8 dot product for Armv7E-M (Cortex-M4/M7) with the DSP extension: four int8 pairs per step,
- * sign-extended two at a time (SXTB16) and multiply-accumulated two at a time (SMLAD).  Shipped as
- * edgec_dot.h for targets whose kernel_variants name it; the same integer as the portable loop. */
+/* int8 dot products and requantization for Armv7E-M (Cortex-M4/M7) with the DSP extension: four int8
+ * pairs per step, sign-extended two at a time (SXTB16) and multiply-accumulated two at a time (SMLAD),
+ * the requantization as two SMLALs and a shift.  Shipped as edgec_dot.h for targets whose
+ * kernel_variants name it; every function gives exactly the integer of the portable edgec_dot.h. */
 #ifndef EDGEC_DOT_H
 #define EDGEC_DOT_H
 #include <stdint.h>
 #include "edgec_target.h"
+#include "edgec_fixedpoint.h"
 #include <arm_acle.h>
 
-/* 32-bit rotate right by 8: gcc folds it into SXTB16's own rotation.  Words are held in the ACLE's
- * own types (int8x4_t in, int16x2_t out of SXTB16), so -Wconversion has nothing to say. */
-static inline int8x4_t edgec_ror8(int8x4_t v)
+/* SXTB16 of the word rotated right by 8 (bytes 1 and 3).  gcc does not fold a C rotation into
+ * SXTB16's own, so it is spelled out; words are held in the ACLE's own types (int8x4_t in,
+ * int16x2_t out of SXTB16), so -Wconversion has nothing to say. */
+static inline int16x2_t edgec_sxtb16_ror8(int8x4_t v)
 {
-    return (int8x4_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24));
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+static inline int8x4_t edgec_ld4(const int8_t *x)        /* one (unaligned) word load: fine on v7E-M */
+{
+    int8x4_t v;
+    __builtin_memcpy(&v, x, 4);
+    return v;
+}
+
+static inline int8x4_t edgec_ld4w(const EDGEC_ROM int8_t *w)
+{
+    int8x4_t v;
+    __builtin_memcpy(&v, w, 4);
+    return v;
 }
 
 static inline int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
 {
     int32_t acc = 0, i = 0;
     for (; i + 4 <= n; i += 4) {
-        int8x4_t xa, wa;
-        __builtin_memcpy(&xa, x + i, 4);       /* one (unaligned) word load each: fine on v7E-M */
-        __builtin_memcpy(&wa, w + i, 4);
-        acc = __smlad(__sxtb16(xa), __sxtb16(wa), acc);                    /* bytes 0 and 2 */
-        acc = __smlad(__sxtb16(edgec_ror8(xa)), __sxtb16(edgec_ror8(wa)), acc);  /* bytes 1 and 3 */
+        const int8x4_t xa = edgec_ld4(x + i), wa = edgec_ld4w(w + i);
+        acc = __smlad(__sxtb16(xa), __sxtb16(wa), acc);                              /* bytes 0 and 2 */
+        acc = __smlad(edgec_sxtb16_ror8(xa), edgec_sxtb16_ror8(wa), acc);            /* bytes 1 and 3 */
     }
     for (; i < n; i++)
         acc += (int32_t)x[i] * w[i];
@@ -34,14 +51,10 @@ static inline void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, 
 {
     int32_t i = 0, a0 = 0, a1 = 0;
     for (; i + 4 <= n; i += 4) {
-        int8x4_t p, u, v;
-        int16x2_t p02, p13;
-        __builtin_memcpy(&p, x + i, 4);
-        __builtin_memcpy(&u, w0 + i, 4);
-        __builtin_memcpy(&v, w1 + i, 4);
-        p02 = __sxtb16(p); p13 = __sxtb16(edgec_ror8(p));
-        a0 = __smlad(p02, __sxtb16(u), a0); a0 = __smlad(p13, __sxtb16(edgec_ror8(u)), a0);
-        a1 = __smlad(p02, __sxtb16(v), a1); a1 = __smlad(p13, __sxtb16(edgec_ror8(v)), a1);
+        const int8x4_t p = edgec_ld4(x + i), u = edgec_ld4w(w0 + i), v = edgec_ld4w(w1 + i);
+        const int16x2_t p02 = __sxtb16(p), p13 = edgec_sxtb16_ror8(p);
+        a0 = __smlad(p02, __sxtb16(u), a0); a0 = __smlad(p13, edgec_sxtb16_ror8(u), a0);
+        a1 = __smlad(p02, __sxtb16(v), a1); a1 = __smlad(p13, edgec_sxtb16_ror8(v), a1);
     }
     for (; i < n; i++) {
         const int32_t pp = x[i];
@@ -58,16 +71,9 @@ static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDG
 {
     int32_t i = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (; i + 4 <= n; i += 4) {
-        int8x4_t p, q, u, v;
-        int16x2_t p02, p13, q02, q13, u02, u13, v02, v13;
-        __builtin_memcpy(&p, x0 + i, 4);
-        __builtin_memcpy(&q, x1 + i, 4);
-        __builtin_memcpy(&u, w0 + i, 4);
-        __builtin_memcpy(&v, w1 + i, 4);
-        p02 = __sxtb16(p); p13 = __sxtb16(edgec_ror8(p));
-        q02 = __sxtb16(q); q13 = __sxtb16(edgec_ror8(q));
-        u02 = __sxtb16(u); u13 = __sxtb16(edgec_ror8(u));
-        v02 = __sxtb16(v); v13 = __sxtb16(edgec_ror8(v));
+        const int8x4_t p = edgec_ld4(x0 + i), q = edgec_ld4(x1 + i), u = edgec_ld4w(w0 + i), v = edgec_ld4w(w1 + i);
+        const int16x2_t p02 = __sxtb16(p), p13 = edgec_sxtb16_ror8(p), q02 = __sxtb16(q), q13 = edgec_sxtb16_ror8(q);
+        const int16x2_t u02 = __sxtb16(u), u13 = edgec_sxtb16_ror8(u), v02 = __sxtb16(v), v13 = edgec_sxtb16_ror8(v);
         a0 = __smlad(p02, u02, a0); a0 = __smlad(p13, u13, a0);
         a1 = __smlad(p02, v02, a1); a1 = __smlad(p13, v13, a1);
         a2 = __smlad(q02, u02, a2); a2 = __smlad(q13, u13, a2);
@@ -84,6 +90,244 @@ static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDG
     acc[1] += a1;
     acc[2] += a2;
     acc[3] += a3;
+}
+
+/* Pair layout (see the portable edgec_dot.h): two pixels x a pair of channels.  Per four inputs: three
+ * word loads, six SXTB16 and a fourth load feed eight SMLADs (16 MACs) in 22 instructions.  The loop
+ * needs 14 registers, which gcc's allocator finds when optimizing and not keeping a frame pointer;
+ * unoptimized builds take the same loop in C (it spills, the integers are the same). */
+static inline void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], k = n & ~3, i;
+    if (k > 0) {
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+        int32_t p, p13, q, q13, u, u13;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[p], [%[x0]], #4\n\t"
+            "ldr %[q], [%[x1]], #4\n\t"
+            "ldr %[u], [%[w]], #8\n\t"
+            "sxtb16 %[p13], %[p], ror #8\n\t"
+            "sxtb16 %[p], %[p]\n\t"
+            "sxtb16 %[q13], %[q], ror #8\n\t"
+            "sxtb16 %[q], %[q]\n\t"
+            "sxtb16 %[u13], %[u], ror #8\n\t"
+            "sxtb16 %[u], %[u]\n\t"
+            "smlad %[a0], %[p], %[u], %[a0]\n\t"
+            "smlad %[a0], %[p13], %[u13], %[a0]\n\t"
+            "smlad %[a2], %[q], %[u], %[a2]\n\t"
+            "smlad %[a2], %[q13], %[u13], %[a2]\n\t"
+            "ldr %[u], [%[w], #-4]\n\t"
+            "sxtb16 %[u13], %[u], ror #8\n\t"
+            "sxtb16 %[u], %[u]\n\t"
+            "smlad %[a1], %[p], %[u], %[a1]\n\t"
+            "smlad %[a1], %[p13], %[u13], %[a1]\n\t"
+            "smlad %[a3], %[q], %[u], %[a3]\n\t"
+            "smlad %[a3], %[q13], %[u13], %[a3]\n\t"
+            "subs %[k], %[k], #4\n\t"
+            "bne 1b\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x0] "+r"(x0), [x1] "+r"(x1), [w] "+r"(wp), [k] "+r"(k),
+              [p] "=&r"(p), [p13] "=&r"(p13), [q] "=&r"(q), [q13] "=&r"(q13), [u] "=&r"(u), [u13] "=&r"(u13)
+            :
+            : "cc", "memory");
+#else
+        for (; k > 0; k -= 4, x0 += 4, x1 += 4, wp += 8) {
+            const int8x4_t p = edgec_ld4(x0), q = edgec_ld4(x1), u = edgec_ld4w(wp), v = edgec_ld4w(wp + 4);
+            const int16x2_t p02 = __sxtb16(p), p13 = edgec_sxtb16_ror8(p), q02 = __sxtb16(q), q13 = edgec_sxtb16_ror8(q);
+            const int16x2_t u02 = __sxtb16(u), u13 = edgec_sxtb16_ror8(u), v02 = __sxtb16(v), v13 = edgec_sxtb16_ror8(v);
+            a0 = __smlad(p02, u02, a0); a0 = __smlad(p13, u13, a0);
+            a1 = __smlad(p02, v02, a1); a1 = __smlad(p13, v13, a1);
+            a2 = __smlad(q02, u02, a2); a2 = __smlad(q13, u13, a2);
+            a3 = __smlad(q02, v02, a3); a3 = __smlad(q13, v13, a3);
+        }
+#endif
+    }
+    for (i = 0; i < (n & 3); i++) {                /* the last 1-3 inputs, in the zero-padded last group */
+        const int32_t pp = x0[i], qq = x1[i], uu = wp[i], vv = wp[4 + i];
+        a0 += pp * uu;
+        a1 += pp * vv;
+        a2 += qq * uu;
+        a3 += qq * vv;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* One pixel x a pair of channels (pair layout): two loads of the pair's weights per input word. */
+static inline void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], k, i;
+    for (k = n >> 2; k > 0; k--, x += 4, wp += 8) {
+        const int8x4_t p = edgec_ld4(x), u = edgec_ld4w(wp), v = edgec_ld4w(wp + 4);
+        const int16x2_t p02 = __sxtb16(p), p13 = edgec_sxtb16_ror8(p);
+        a0 = __smlad(p02, __sxtb16(u), a0); a0 = __smlad(p13, edgec_sxtb16_ror8(u), a0);
+        a1 = __smlad(p02, __sxtb16(v), a1); a1 = __smlad(p13, edgec_sxtb16_ror8(v), a1);
+    }
+    for (i = 0; i < (n & 3); i++) {
+        const int32_t pp = x[i];
+        a0 += pp * wp[i];
+        a1 += pp * wp[4 + i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* One input vector x four channels (quad layout): one input word expanded once feeds 8 SMLADs. */
+static inline void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq, int32_t n, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], k, i;
+    for (k = n >> 2; k > 0; k--, x += 4, wq += 16) {
+        const int8x4_t p = edgec_ld4(x);
+        const int16x2_t p02 = __sxtb16(p), p13 = edgec_sxtb16_ror8(p);
+        int8x4_t w = edgec_ld4w(wq);
+        a0 = __smlad(p02, __sxtb16(w), a0); a0 = __smlad(p13, edgec_sxtb16_ror8(w), a0);
+        w = edgec_ld4w(wq + 4);
+        a1 = __smlad(p02, __sxtb16(w), a1); a1 = __smlad(p13, edgec_sxtb16_ror8(w), a1);
+        w = edgec_ld4w(wq + 8);
+        a2 = __smlad(p02, __sxtb16(w), a2); a2 = __smlad(p13, edgec_sxtb16_ror8(w), a2);
+        w = edgec_ld4w(wq + 12);
+        a3 = __smlad(p02, __sxtb16(w), a3); a3 = __smlad(p13, edgec_sxtb16_ror8(w), a3);
+    }
+    for (i = 0; i < (n & 3); i++) {
+        const int32_t pp = x[i];
+        a0 += pp * wq[i];
+        a1 += pp * wq[4 + i];
+        a2 += pp * wq[8 + i];
+        a3 += pp * wq[12 + i];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* One tap of four channels into two pairs of accumulators. */
+#define EDGEC_DW_TAP(xp, wp)                                                                            \
+    do {                                                                                                \
+        const int8x4_t xv_ = edgec_ld4(xp), wv_ = edgec_ld4w(wp);                                       \
+        const int16x2_t x02_ = __sxtb16(xv_), x13_ = edgec_sxtb16_ror8(xv_);                            \
+        const int16x2_t w02_ = __sxtb16(wv_), w13_ = edgec_sxtb16_ror8(wv_);                            \
+        a0 = __smlabb(x02_, w02_, a0);                                                                  \
+        a2 = __smlatt(x02_, w02_, a2);                                                                  \
+        a1 = __smlabb(x13_, w13_, a1);                                                                  \
+        a3 = __smlatt(x13_, w13_, a3);                                                                  \
+    } while (0)
+
+/* One depthwise tap as one asm statement, so that gcc cannot interleave taps (which spills): the
+ * input word at xb + xo (or xb), the weight word at wp + off; it reads only the input and the weights,
+ * which nothing writes while a kernel runs. */
+#define EDGEC_DW_TAP_BODY                                                                               \
+    "ldr %[t1], [%[w], %[f]]\n\t"                                                                       \
+    "sxtb16 %[t2], %[t0], ror #8\n\t"                                                                   \
+    "sxtb16 %[t0], %[t0]\n\t"                                                                           \
+    "sxtb16 %[t3], %[t1], ror #8\n\t"                                                                   \
+    "sxtb16 %[t1], %[t1]\n\t"                                                                           \
+    "smlabb %[a0], %[t0], %[t1], %[a0]\n\t"                                                             \
+    "smlatt %[a2], %[t0], %[t1], %[a2]\n\t"                                                             \
+    "smlabb %[a1], %[t2], %[t3], %[a1]\n\t"                                                             \
+    "smlatt %[a3], %[t2], %[t3], %[a3]\n\t"
+#define EDGEC_DW_TAP_OUT                                                                                \
+    [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+#define EDGEC_DW_TAP_RO(xb, xo, wp, off)                                                                \
+    __asm__("ldr %[t0], [%[b], %[o]]\n\t" EDGEC_DW_TAP_BODY : EDGEC_DW_TAP_OUT : [b] "r"(xb), [o] "r"(xo), [w] "r"(wp), [f] "I"(off))
+#define EDGEC_DW_TAP_R(xb, wp, off)                                                                     \
+    __asm__("ldr %[t0], [%[b]]\n\t" EDGEC_DW_TAP_BODY : EDGEC_DW_TAP_OUT : [b] "r"(xb), [w] "r"(wp), [f] "I"(off))
+
+/* Depthwise taps of four channels (quad layout of depthwise weights): per tap one input word and one
+ * weight word, each split into channels 0/2 and 1/3, feed four 16x16 multiply-accumulates. */
+static inline void edgec_dw4_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t k_h, int32_t k_w,
+                                int32_t *acc)
+{
+    int32_t ky, kx, a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t0, t1, t2, t3;
+    for (ky = 0; ky < k_h; ky++)
+        for (kx = 0; kx < k_w; kx++, w += 4)
+            EDGEC_DW_TAP_R(x + ky * step_y + kx * step_x, w, 0);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* 3x3 windows, unrolled: three row pointers, two column offsets, the nine weight words at fixed
+ * offsets: 9 x 10 instructions for 36 MACs. */
+static inline void edgec_dw4_3x3_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], t0, t1, t2, t3;
+    const int8_t *r1 = x + step_y, *r2 = r1 + step_y;
+    const int32_t s2 = 2 * step_x;
+    EDGEC_DW_TAP_R(x, w, 0);
+    EDGEC_DW_TAP_RO(x, step_x, w, 4);
+    EDGEC_DW_TAP_RO(x, s2, w, 8);
+    EDGEC_DW_TAP_R(r1, w, 12);
+    EDGEC_DW_TAP_RO(r1, step_x, w, 16);
+    EDGEC_DW_TAP_RO(r1, s2, w, 20);
+    EDGEC_DW_TAP_R(r2, w, 24);
+    EDGEC_DW_TAP_RO(r2, step_x, w, 28);
+    EDGEC_DW_TAP_RO(r2, s2, w, 32);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+static inline void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0, int32_t kx1, int32_t k_w, const int8_t *pad,
+                                    const EDGEC_ROM int8_t *w, int32_t *acc)
+{
+    int32_t kx, a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (kx = 0; kx < k_w; kx++, w += 4)
+        EDGEC_DW_TAP(kx >= kx0 && kx < kx1 ? x + (kx - kx0) * step_x : pad, w);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Requantization prepared per channel.  With shift = -r, 1 <= r <= 31, and multiplier >= 0, the
+ * reference's rdbp(srdhm(x, m), r) (both roundings) is one floor:
+ *   floor((x * m + 2^30 + 2^(30 + r) - [x < 0] * 2^31) / 2^(31 + r)),
+ * (srdhm's nudge, rdbp's half and its tie-away-from-zero correction, which depends only on the sign of
+ * x * m, folded into one constant), which is the high word of a 64-bit multiply-accumulate shifted
+ * right by r - 1: two SMLALs from the constant lo/hi.  tests/test_fixedpoint.py checks it on the
+ * edge grid against the Python twin. */
+typedef struct {
+    int32_t multiplier, sh, hi;
+    uint32_t lo;
+} edgec_rq;
+
+EDGEC_HELPER int32_t edgec_rq_fast(const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int32_t n, int32_t act_min,
+                                   int32_t act_max)
+{
+    int32_t i;
+    if (act_min != -128 || act_max != 127)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (multiplier[i] < 0 || shift[i] > -1 || shift[i] < -31)
+            return 0;
+    return 1;
+}
+
+EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shift)
+{
+    const int32_t r = shift < 0 && shift >= -31 ? -shift : 1;     /* other shifts: edgec_rq_fast is 0 */
+    q->multiplier = multiplier;
+    q->sh = r - 1;
+    q->lo = r == 1 ? UINT32_C(0xC0000000) : UINT32_C(0x40000000);      /* 2^30 + 2^(30 + r) */
+    q->hi = r >= 2 ? (int32_t)(UINT32_C(1) << (r - 2)) : 0;
+}
+
+EDGEC_HELPER int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
+{
+    const int32_t x = (int32_t)(bias + (uint32_t)acc);           /* wraps as the reference wraps */
+    const int32_t neg = (int32_t)((uint32_t)x >> 31), min = INT32_MIN;
+    uint32_t lo = q->lo;
+    int32_t hi = q->hi, y;
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(neg), "r"(min));          /* - 2^31 if x < 0 */
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(q->multiplier));
+    y = (hi >> q->sh) + out_zp;
+    __asm__("ssat %0, #8, %1" : "=r"(y) : "r"(y));
+    return (int8_t)y;
 }
 
 #endif

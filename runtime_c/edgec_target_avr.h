@@ -9,4 +9,5 @@
 #define EDGEC_TARGET_H
 #define EDGEC_ROM __flash
 #define EDGEC_HELPER static __attribute__((noinline, unused))
+#define EDGEC_PATH static __attribute__((noinline))
 #endif

@@ -5,6 +5,7 @@ calibrate, quantize, plan, codegen — and is compiled with the host cc under UB
 undefined behaviour or out-of-bounds access fails the example).  Calibration sees a
 narrower range than the test samples, so inputs clip and outputs saturate: the edges are exercised."""
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edgec import reference
@@ -179,6 +180,102 @@ def test_slice(tmp_path, shape, data, seed):
     check(tmp_path, graph_of("Slice", (1,) + shape, {"begin": tuple(begin), "end": tuple(end)}), np.random.default_rng(seed))
 
 
+#: The loop nests of edgec_conv2d_s8 / edgec_depthwise_conv2d_s8 (runtime_c/edgec_conv2d_s8.c) and the
+#: shapes that select them: pointwise (odd channel and pixel counts: the padded last group of the pair
+#: layout, the padding channel, the lone last pixel), rows (in_c a multiple of 4; strides, dilation,
+#: padding: pixel pairs, border pixels, missing-tap sums), patch (small windows), taps (in_c not a
+#: multiple of 4 and a window over EDGEC_PATCH_MAX), grouped, depthwise (channel counts that are not a
+#: multiple of 4, strides, dilation, padding).
+CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise"]
+ACTS_ALL = st.sampled_from([None, (0.0, np.inf), (0.0, 6.0), (-1.0, 1.0)])
+
+
+def conv_case(path, draw, rng):
+    """(x shape, attrs, weights, bias) of a Conv2D that takes `path`."""
+    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    k, stride, dil, groups = 1, 1, 1, 1
+    pads = (0, 0, 0, 0)
+    if path == "pointwise":
+        c, out_c = draw(st.integers(1, 9)), draw(st.integers(1, 7))
+    elif path == "depthwise":
+        c = draw(st.integers(1, 9))
+        out_c, groups = c, c
+    else:
+        c = {"rows": draw(st.sampled_from([4, 8, 12])), "patch": draw(st.sampled_from([1, 2, 3, 5])),
+             "taps": draw(st.sampled_from([3, 5, 6])), "grouped": draw(st.sampled_from([4, 6]))}[path]
+        out_c = draw(st.integers(1, 5)) * (2 if path == "grouped" else 1)
+        groups = 2 if path == "grouped" else 1
+    if path != "pointwise":
+        k = 5 if path == "taps" else draw(st.integers(1, 3))
+        stride, dil = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        pads = draw(st.tuples(*[st.integers(0, 2)] * 4))
+        if path == "patch":
+            dil = 1 if k * k * c > 16 else dil
+    reach = dil * (k - 1) + 1
+    h, w = max(h, reach - pads[0] - pads[2]), max(w, reach - pads[1] - pads[3])
+    wts = rng.normal(0, 1, (out_c, k, k, c // groups))
+    wts[0] *= 1e-3                                   # a near-dead channel: tiny scale, saturated bias
+    attrs = {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads, "groups": groups}
+    return (1, h, w, c), attrs, wts, rng.normal(0, 1, out_c)
+
+
+@settings(max_examples=36, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(CONV_PATHS), act=ACTS_ALL, data=st.data(), seed=st.integers(0, 2**16))
+def test_conv2d_loop_nests(tmp_path, path, act, data, seed):
+    """Each loop nest of the conv kernels against the twin on the host (UBSan + ASan)."""
+    rng = np.random.default_rng(seed)
+    shape, attrs, wts, bias = conv_case(path, data.draw, rng)
+    check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng)
+
+
+@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(CONV_PATHS), act=ACTS_ALL, data=st.data(), seed=st.integers(0, 2**16))
+def test_cortex_m4_conv2d_loop_nests(tmp_path, path, act, data, seed):
+    """The same loop nests with the Armv7E-M variant (SMLAD pair products, SMLAL requantization) in QEMU."""
+    rng = np.random.default_rng(seed)
+    shape, attrs, wts, bias = conv_case(path, data.draw, rng)
+    check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target="cortex-m4")
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_conv2d_with_left_shifting_multipliers(tmp_path, target):
+    """A conv whose calibrated output range is far below its products' quantum (two taps that cancel on
+    the calibration data) gets multipliers above 0.5, i.e. shift >= 0 (a left shift): those layers take
+    the generic requantization, not the prepared one (edgec_rq_fast), and must still equal the twin."""
+    from edgec.targets import get_target
+    t = get_target(target)
+    require(t.cc, *([] if t.emulator is None else [t.emulator[0]]))
+    rng = np.random.default_rng(7)
+    wts = np.array([[[[1.0], [-1.0]]], [[[0.5], [-0.5]]], [[[2.0], [-2.0]]]])          # [3, 1, 2, 1]
+    g = graph_of("Conv2D", (1, 3, 5, 1), {"strides": (1, 1), "dilations": (1, 1), "pads": (0, 0, 0, 0), "groups": 1, "act": None},
+                 [wts, np.zeros(3)])
+    calib = np.repeat(rng.normal(0, 60, (8, 3, 1, 1)), 5, axis=2).astype(np.float32)   # constant along width: outputs 0
+    out = tmp_path / "out"
+    compile_graph(g, calib, target, str(out), "k", "test")
+    built = Built(str(out))
+    assert max(built.int_graph.nodes[0].attrs["shift"]) >= 0
+    q_in = built.quantize_input(rng.normal(0, 60, (16, 1, 3, 5, 1)).astype(np.float32))
+    want = reference.run_batch(built.int_graph, q_in)
+    got, _ = built.execute(target, q_in, sanitize=target == "host")
+    assert np.array_equal(got, want)
+
+
+def test_dsp_requantization_identity_on_the_edge_grid():
+    """edgec_dot_arm_dsp.h's edgec_rq_s8 computes rdbp(srdhm(x, m), r) as one floor,
+    floor((x*m + 2^30 + 2^(30+r) - [x<0]*2^31) / 2^(31+r)), for m >= 0 and 1 <= r <= 31 (edgec_rq_fast);
+    checked here against the Python twin on the edge grid (the QEMU tests run the instructions)."""
+    from edgec import fixedpoint as fp
+    xs = [-(1 << 31), -(1 << 31) + 1, -(1 << 30) - 1, -(1 << 30), -65537, -129, -3, -2, -1, 0, 1, 2, 3, 127, 65535,
+          (1 << 30), (1 << 31) - 1]
+    ms = [0, 1, 1 << 30, (1 << 30) + 1, 1518500250, (1 << 31) - 1]
+    for r in range(1, 32):
+        for x in xs:
+            for m in ms:
+                want = int(fp.multiply_by_quantized_multiplier(x, m, -r))
+                got = (x * m + (1 << 30) + (1 << (30 + r)) - (1 << 31) * (x < 0)) >> (31 + r)
+                assert got == want, (x, m, r)
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(h=dims, w=dims, c=st.integers(1, 12), k=st.integers(1, 3), out_c=st.integers(1, 9), depthwise=st.booleans(),
        fc=st.booleans(), seed=st.integers(0, 2**16))
@@ -196,12 +293,15 @@ def test_cortex_m4_dsp_kernels_equal_the_twin(tmp_path, h, w, c, k, out_c, depth
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(h=dims, w=dims, c=st.integers(1, 12), k=st.integers(1, 3), out_c=st.integers(1, 5), op=st.sampled_from(["conv", "dw", "fc"]),
+@given(h=st.integers(1, 5), w=st.integers(1, 5), c=st.integers(1, 12), k=st.integers(1, 3), out_c=st.integers(1, 5),
+       op=st.sampled_from(["conv", "dw", "fc"]),
        sign=st.sampled_from([-1.0, 1.0]), seed=st.integers(0, 2**16))
 def test_atmega328p_kernels_equal_the_twin_at_the_int16_edges(tmp_path, h, w, c, k, out_c, op, sign, seed):
     """On AVR `int` is 16 bits: products of saturated int8 values (127 * 127) summed in int would
     overflow.  Weights of one magnitude (all quantize to +-127) and inputs pinned at +127 make every
-    product maximal; the kernels (weights read from flash through __flash) must still equal the twin."""
+    product maximal; the kernels (weights read from flash through __flash) must still equal the twin.
+    Feature maps up to 7x7x12: larger ones leave the 2 KB part too little RAM beside the harness's
+    sample buffers for the kernels' stack (a depthwise 8x8x12 did not fit before either)."""
     rng = np.random.default_rng(seed)
     if op == "fc":
         g = graph_of("FullyConnected", (1, h * w * c), {"act": None}, [np.full((out_c, h * w * c), sign), rng.normal(0, 1, out_c)])

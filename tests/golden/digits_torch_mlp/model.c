@@ -6,7 +6,7 @@ extern const EDGEC_ROM int8_t edgec_digits_torch_mlp_w0_0_Gemm[2048];
 extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_b0_0_Gemm[32];
 extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_m0_0_Gemm[32];
 extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_s0_0_Gemm[32];
-extern const EDGEC_ROM int8_t edgec_digits_torch_mlp_w1_2_Gemm[320];
+extern const EDGEC_ROM int8_t edgec_digits_torch_mlp_w1_2_Gemm[384];
 extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_b1_2_Gemm[10];
 extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_m1_2_Gemm[10];
 extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_s1_2_Gemm[10];
