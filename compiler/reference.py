@@ -201,16 +201,18 @@ def mul_s8(node, x, y):
 
 
 def maxpool_s8(node, x):
+    """Twin of edgec_maxpool_s8 and edgec_maxpool_s16: the output has the input's type."""
     a = node.attrs
     m = _pool_windows(x.astype(np.int64), node, -(1 << 20)).max(axis=(3, 4))
-    return np.clip(m, a["act_min"], a["act_max"]).astype(np.int8)
+    return np.clip(m, a["act_min"], a["act_max"]).astype(x.dtype)
 
 
 def avgpool_s8(node, x):
+    """Twin of edgec_avgpool_s8 and edgec_avgpool_s16: the output has the input's type."""
     a = node.attrs
     s = _pool_windows(x.astype(np.int64), node, 0).sum(axis=(3, 4))
     avg = fp.divide_round_half_away(s, _pool_counts(x.shape, node))
-    return np.clip(avg, a["act_min"], a["act_max"]).astype(np.int8)
+    return np.clip(avg, a["act_min"], a["act_max"]).astype(x.dtype)
 
 
 def lut_s8(node, x):
@@ -317,17 +319,7 @@ def add_s16(node, x, y):
     return np.clip(out, a["act_min"], a["act_max"]).astype(np.int16)
 
 
-def maxpool_s16(node, x):
-    a = node.attrs
-    m = _pool_windows(x.astype(np.int64), node, -(1 << 20)).max(axis=(3, 4))
-    return np.clip(m, a["act_min"], a["act_max"]).astype(np.int16)
-
-
-def avgpool_s16(node, x):
-    a = node.attrs
-    s = _pool_windows(x.astype(np.int64), node, 0).sum(axis=(3, 4))
-    avg = fp.divide_round_half_away(s, _pool_counts(x.shape, node))
-    return np.clip(avg, a["act_min"], a["act_max"]).astype(np.int16)
+maxpool_s16, avgpool_s16 = maxpool_s8, avgpool_s8
 
 
 def requantize(node, x):

@@ -119,13 +119,19 @@ def test_real_models_compile_warning_free_for_every_target_and_pass_cppcheck(bui
     place), under -Wconversion -Wcast-align -Werror with gcc for host, cortex-m0, cortex-m4, rv32imc
     and atmega328p, with clang for the host; and cppcheck reports nothing.  KWS and ResNet-8 are not
     compiled for the ATmega328P: their weight arrays alone exceed its 16-bit address space."""
+    out, _, _ = built(name)
+    targets = [("host", "cc"), ("host", "clang"), ("cortex-m0", None), ("cortex-m4", None), ("rv32imc", None)]
+    compile_strictly_and_cppcheck(out, tmp_path, targets + ([("atmega328p", None)] if name == "digits_cnn" else []))
+
+
+def compile_strictly_and_cppcheck(out, tmp_path, targets):
+    """Every .c of build directory `out`, as each (target, compiler or None for the target's) compiles
+    it with its kernel variants in place, under STRICTEST; then cppcheck over the output."""
     from edgec.targets import get_target
     from edgec.toolchain import _sources_for, BARE_CFLAGS
     require("cc", "clang", "cppcheck", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "avr-gcc")
-    out, _, _ = built(name)
     harness = str(resources.files("edgec.harness"))       # <string.h> for the libc-less cross toolchains
-    targets = [("host", "cc"), ("host", "clang"), ("cortex-m0", None), ("cortex-m4", None), ("rv32imc", None)]
-    for tname, cc in targets + ([("atmega328p", None)] if name == "digits_cnn" else []):
+    for tname, cc in targets:
         t = get_target(tname)
         work = tmp_path / f"{tname}-{cc or t.cc}"
         work.mkdir()

@@ -11,6 +11,7 @@ from edgec.passes.quantize import int16_candidates
 from edgec.pipeline import canonicalize
 from edgec.verify import Built, verify
 from conftest import CASES, require
+from test_generated_c import compile_strictly_and_cppcheck
 
 SOME = {"/Relu_output_0": "int16"}          # the first conv only: int8 -> int16 -> int8 around it
 
@@ -95,29 +96,9 @@ def test_int16_build_compiles_warning_free_for_every_target_and_passes_cppcheck(
     """As test_generated_c's check of the int8 builds: the all-int16 digits CNN (generated C plus the
     runtime it ships) under -Wconversion -Wcast-align -Werror for host (gcc and clang), cortex-m0,
     cortex-m4, rv32imc and atmega328p, and cppcheck reports nothing."""
-    import subprocess
-    from importlib import resources
-    from edgec.targets import get_target
-    from edgec.toolchain import _sources_for, BARE_CFLAGS
-    require("cc", "clang", "cppcheck", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "avr-gcc")
     out, _, _ = digits16("all")
-    strictest = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Wshadow", "-Wcast-align", "-Werror", "-O2", "-c"]
-    harness = str(resources.files("edgec.harness"))
-    for tname, cc in [("host", "cc"), ("host", "clang"), ("cortex-m0", None), ("cortex-m4", None), ("rv32imc", None),
-                      ("atmega328p", None)]:
-        t = get_target(tname)
-        work = tmp_path / f"{tname}-{cc or t.cc}"
-        work.mkdir()
-        src = _sources_for(t, out, work)
-        std = next((f for f in t.cflags if f.startswith("-std=")), "-std=c99")
-        extra = [] if t.emulator is None else [*BARE_CFLAGS, f"-idirafter{harness}"]
-        for f in sorted(src.glob("*.c")):
-            r = subprocess.run([cc or t.cc, std, *strictest, *t.cflags, *extra, f"-I{src}", str(f), "-o", str(work / (f.stem + ".o"))],
-                               capture_output=True, text=True)
-            assert r.returncode == 0, (tname, cc or t.cc, f.name, r.stderr[-2000:])
-    r = subprocess.run(["cppcheck", "--enable=warning,style,portability,performance", "--std=c99", "--error-exitcode=1",
-                        "--quiet", f"-I{out}", *map(str, sorted(out.glob("*.c")))], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+    compile_strictly_and_cppcheck(out, tmp_path, [("host", "cc"), ("host", "clang"), ("cortex-m0", None),
+                                                  ("cortex-m4", None), ("rv32imc", None), ("atmega328p", None)])
 
 
 def test_digits_mlp_int16_in_simavr_is_bit_exact(tmp_path):
