@@ -144,6 +144,14 @@ def softmax_tflm_params(input_scale: float, beta: float = 1.0) -> tuple[int, int
     return multiplier, left_shift, diff_min
 
 
+def softmax_tflm_attrs(input_scale: float, beta: float = 1.0) -> dict:
+    """The integer attrs of a Softmax node in TFLite Micro's arithmetic (mode "tflm"), as the C kernel
+    edgec_softmax_tflm_s8 and its twin read them: for imported .tflite and QDQ models."""
+    m, ls, dmin = softmax_tflm_params(input_scale, beta)
+    return dict(mode="tflm", beta=beta, input_multiplier=m, input_left_shift=ls, diff_min=dmin,
+                exp_table=softmax_tflm_exp_table(input_scale, beta))
+
+
 def softmax_tflm_exp_table(input_scale: float, beta: float = 1.0) -> np.ndarray:
     """exp of each int8 difference d = max - x (0..255) as TFLite Micro computes it, Q0.31 int32;
     0 where -d < diff_min (TFLite leaves those out of the sum and outputs -128 for them)."""

@@ -26,6 +26,7 @@ import numpy as np
 from . import reference
 from .errors import InputDataError
 from .ir import Graph
+from .verify import sqnr_db
 
 
 @dataclass
@@ -68,12 +69,6 @@ class Result:
                 "search_steps": len(self.steps)}
 
 
-def _sqnr(ref: np.ndarray, out: np.ndarray) -> float:
-    noise = float(np.sum((ref - out) ** 2))
-    signal = float(np.sum(ref ** 2))
-    return float("inf") if noise == 0 else 10 * np.log10(signal / noise) if signal > 0 else float("-inf")
-
-
 class _Search:
     def __init__(self, calibrated: Graph, samples: np.ndarray, goal: Goal, log):
         from edgec.passes.quantize import quantize, quantize_values
@@ -105,9 +100,9 @@ class _Search:
         key = frozenset(promoted)
         if key not in self.cache:
             out = self.outputs({t: "int16" for t in key})
-            total = _sqnr(self.ref, out)
+            total = sqnr_db(self.ref, out)
             if self.truth is None:
-                worst = min(_sqnr(r, o) for r, o in zip(self.ref, out))
+                worst = min(sqnr_db(r, o) for r, o in zip(self.ref, out))
                 s = Score(float(worst), float(total), bool(worst >= self.goal.min_sqnr_db))
             else:
                 m = float(np.mean(out.argmax(1) == self.truth))

@@ -22,7 +22,7 @@ import numpy as np
 
 from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier, round_half_away
-from edgec.gemmlowp import softmax_tflm_exp_table, softmax_tflm_params
+from edgec.gemmlowp import softmax_tflm_attrs
 from edgec.ir import Graph, Node, Quant, Tensor, ELEMENTWISE_UNARY, unique_name
 from edgec.reference import FLOAT_UNARY, conv2d_f32
 
@@ -271,12 +271,9 @@ class _Quantizer:
     def q_Unary(self, node):
         qi = self.qof(node.inputs[0])
         out = node.outputs[0]
-        if out in self.given_acts:
-            self.calibrated(out)
-        elif node.op == "Sigmoid":
-            self.set_act(out, *SIGMOID_Q)
-        elif node.op == "Tanh":
-            self.set_act(out, *TANH_Q)
+        fixed = {"Sigmoid": SIGMOID_Q, "Tanh": TANH_Q}.get(node.op)
+        if fixed and out not in self.given_acts:         # a pre-quantized model's own choice wins
+            self.set_act(out, *fixed)
         else:
             self.calibrated(out)
         qo = self.qof(out)
@@ -293,9 +290,7 @@ class _Quantizer:
             if (float(given[0]), int(given[1])) != SOFTMAX_Q:
                 self.requant_after.add(node.name)        # onnxruntime's QDQ softmax: scale 1/255
             self.set_act(node.outputs[0], *SOFTMAX_Q)
-            m, ls, dmin = softmax_tflm_params(qi.scalar_scale, 1.0)
-            node.attrs.update(mode="tflm", beta=1.0, input_multiplier=m, input_left_shift=ls, diff_min=dmin,
-                              exp_table=softmax_tflm_exp_table(qi.scalar_scale, 1.0))
+            node.attrs.update(softmax_tflm_attrs(qi.scalar_scale))
             return
         self.set_act(node.outputs[0], *SOFTMAX_Q)
         cols = self.g.tensors[node.inputs[0]].shape[-1]

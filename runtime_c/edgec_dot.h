@@ -9,52 +9,6 @@
 #include "edgec_target.h"
 #include "edgec_fixedpoint.h"
 
-EDGEC_HELPER int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
-{
-    int32_t acc = 0, i = 0;
-    for (; i + 4 <= n; i += 4) {        /* one int product at a time: int may be 16 bits (AVR) */
-        acc += x[i] * w[i];
-        acc += x[i + 1] * w[i + 1];
-        acc += x[i + 2] * w[i + 2];
-        acc += x[i + 3] * w[i + 3];
-    }
-    for (; i < n; i++)
-        acc += x[i] * w[i];
-    return acc;
-}
-
-/* Two dot products sharing the input: acc[j] += x . w_j (two output channels per pass). */
-EDGEC_HELPER void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n, int32_t *acc)
-{
-    int32_t i, a0 = 0, a1 = 0;
-    for (i = 0; i < n; i++) {
-        const int8_t p = x[i];
-        a0 += p * w0[i];
-        a1 += p * w1[i];
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-}
-
-/* Four dot products at once (two inputs x two weight rows) over n values: acc[2*i + j] += x_i . w_j.
- * Sharing the loads is what makes the pointwise conv fast. */
-EDGEC_HELPER void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n,
-                                   int32_t *acc)
-{
-    int32_t i, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (i = 0; i < n; i++) {
-        const int8_t p = x0[i], q = x1[i], u = w0[i], v = w1[i];
-        a0 += p * u;
-        a1 += p * v;
-        a2 += q * u;
-        a3 += q * v;
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
 /* Pair layout (codegen writes it for one-group convs): the weights of output channels 2j and 2j + 1
  * alternate in groups of four, a0 a1 a2 a3 b0 b1 b2 b3 a4 ..., the last group zero-padded, so that
  * one pass over the pair reads one stream.  Element i of the pair's first channel is at

@@ -33,65 +33,6 @@ static inline int8x4_t edgec_ld4w(const EDGEC_ROM int8_t *w)
     return v;
 }
 
-static inline int32_t edgec_dot_s8(const int8_t *x, const EDGEC_ROM int8_t *w, int32_t n)
-{
-    int32_t acc = 0, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const int8x4_t xa = edgec_ld4(x + i), wa = edgec_ld4w(w + i);
-        acc = __smlad(__sxtb16(xa), __sxtb16(wa), acc);                              /* bytes 0 and 2 */
-        acc = __smlad(edgec_sxtb16_ror8(xa), edgec_sxtb16_ror8(wa), acc);            /* bytes 1 and 3 */
-    }
-    for (; i < n; i++)
-        acc += (int32_t)x[i] * w[i];
-    return acc;
-}
-
-/* Two dot products sharing the input: 3 word loads feed 4 SMLADs (8 MACs). */
-static inline void edgec_dot1x2_s8(const int8_t *x, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n, int32_t *acc)
-{
-    int32_t i = 0, a0 = 0, a1 = 0;
-    for (; i + 4 <= n; i += 4) {
-        const int8x4_t p = edgec_ld4(x + i), u = edgec_ld4w(w0 + i), v = edgec_ld4w(w1 + i);
-        const int16x2_t p02 = __sxtb16(p), p13 = edgec_sxtb16_ror8(p);
-        a0 = __smlad(p02, __sxtb16(u), a0); a0 = __smlad(p13, edgec_sxtb16_ror8(u), a0);
-        a1 = __smlad(p02, __sxtb16(v), a1); a1 = __smlad(p13, edgec_sxtb16_ror8(v), a1);
-    }
-    for (; i < n; i++) {
-        const int32_t pp = x[i];
-        a0 += pp * w0[i];
-        a1 += pp * w1[i];
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-}
-
-/* Four dot products at once (two inputs x two weight rows): 4 word loads feed 8 SMLADs (16 MACs). */
-static inline void edgec_dot2x2_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *w0, const EDGEC_ROM int8_t *w1, int32_t n,
-                                   int32_t *acc)
-{
-    int32_t i = 0, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (; i + 4 <= n; i += 4) {
-        const int8x4_t p = edgec_ld4(x0 + i), q = edgec_ld4(x1 + i), u = edgec_ld4w(w0 + i), v = edgec_ld4w(w1 + i);
-        const int16x2_t p02 = __sxtb16(p), p13 = edgec_sxtb16_ror8(p), q02 = __sxtb16(q), q13 = edgec_sxtb16_ror8(q);
-        const int16x2_t u02 = __sxtb16(u), u13 = edgec_sxtb16_ror8(u), v02 = __sxtb16(v), v13 = edgec_sxtb16_ror8(v);
-        a0 = __smlad(p02, u02, a0); a0 = __smlad(p13, u13, a0);
-        a1 = __smlad(p02, v02, a1); a1 = __smlad(p13, v13, a1);
-        a2 = __smlad(q02, u02, a2); a2 = __smlad(q13, u13, a2);
-        a3 = __smlad(q02, v02, a3); a3 = __smlad(q13, v13, a3);
-    }
-    for (; i < n; i++) {
-        const int32_t pp = x0[i], qq = x1[i], uu = w0[i], vv = w1[i];
-        a0 += pp * uu;
-        a1 += pp * vv;
-        a2 += qq * uu;
-        a3 += qq * vv;
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
 /* Pair layout (see the portable edgec_dot.h): two pixels x a pair of channels.  Per four inputs: three
  * word loads, six SXTB16 and a fourth load feed eight SMLADs (16 MACs) in 22 instructions.  The loop
  * needs 14 registers, which gcc's allocator finds when optimizing and not keeping a frame pointer;

@@ -101,7 +101,8 @@ def test_avr_variant_compiles_strictly_and_keeps_constants_in_flash(tmp_path):
         shutil.copy(f, tmp_path / f.name)
     shutil.copy(runtime / "edgec_target_avr.h", tmp_path / "edgec_target.h")
     flags = [f if f != "-std=c99" else "-std=gnu99" for f in STRICT]
-    for src in sorted(tmp_path.glob("edgec_*_s8.c")):
+    assert len(list(tmp_path.glob("edgec_*_s16.c"))) == 5          # the int16 kernels are held to the same
+    for src in sorted(tmp_path.glob("edgec_*_s8.c")) + sorted(tmp_path.glob("edgec_*_s16.c")):
         r = subprocess.run(["avr-gcc", "-mmcu=atmega328p", "-O2", "-Wconversion", *flags, str(src), "-o", str(tmp_path / "k.o")],
                            capture_output=True, text=True)
         assert r.returncode == 0, (src.name, r.stderr)

@@ -33,6 +33,7 @@ from edgec.targets import get_target, with_sanitizers
 from edgec.toolchain import execute
 from edgec.verify import Built
 from conftest import require
+from test_kernels import acts, dims, drawn_conv
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 EMULATED = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -141,8 +142,6 @@ def _pre_conv(c, rng):
         {"pw": rng.normal(0, 1, (c, 1, 1, c)), "pb": rng.normal(0, 0.5, c)}
 
 
-dims = st.integers(1, 7)
-acts = st.sampled_from([None, (0.0, np.inf), (0.0, 6.0), (-1.0, 1.0)])
 
 
 @SETTINGS
@@ -151,12 +150,7 @@ acts = st.sampled_from([None, (0.0, np.inf), (0.0, 6.0), (-1.0, 1.0)])
        seed=st.integers(0, 2**16))
 def test_conv2d_s16(tmp_path, h, w, c, mult, k, stride, dil, pads, depthwise, act, rich, seed):
     rng = np.random.default_rng(seed)
-    if h + pads[0] + pads[2] < dil * (k - 1) + 1 or w + pads[1] + pads[3] < dil * (k - 1) + 1:
-        h, w = h + dil * k, w + dil * k
-    groups = c if depthwise else 1
-    out_c = c * mult if depthwise else mult * 2
-    wts = rng.normal(0, 1, (out_c, k, k, c // groups))
-    wts[0] *= 1e-3                                   # a near-dead channel: tiny scale, tiny multiplier
+    h, w, groups, out_c, wts = drawn_conv(rng, h, w, c, mult, k, dil, pads, depthwise)
     pre, named = _pre_conv(c, rng) if rich else ([], {})
     g = graph16("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads,
                                           "groups": groups, "act": act}, [wts, rng.normal(0, 1, out_c)], pre, named)
@@ -314,22 +308,3 @@ def test_generated_c_for_int16_declares_typed_arena_and_int64_biases(tmp_path):
     report = Built(str(tmp_path / "out")).report
     arena = {l["name"]: l["arena_size"] for l in report["layers"]}
     assert arena["op"] == 5 * 5 * 4 * 2                  # int16: two bytes per element
-
-
-def test_s16_kernels_compile_strictly_for_avr_with_constants_in_flash(tmp_path):
-    """As test_generated_c's AVR check for the s8 kernels: gnu99 + __flash, -Wconversion, no .data."""
-    import subprocess
-    from importlib import resources
-    require("avr-gcc")
-    runtime = Path(str(resources.files("edgec.runtime_c")))
-    for f in runtime.glob("*.[ch]"):
-        shutil.copy(f, tmp_path / f.name)
-    shutil.copy(runtime / "edgec_target_avr.h", tmp_path / "edgec_target.h")
-    sources = sorted(tmp_path.glob("edgec_*_s16.c"))
-    assert len(sources) == 5
-    for src in sources:
-        r = subprocess.run(["avr-gcc", "-mmcu=atmega328p", "-O2", "-std=gnu99", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow",
-                            "-Wconversion", "-Werror", "-c", str(src), "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
-        assert r.returncode == 0, (src.name, r.stderr)
-        sections = subprocess.run(["avr-size", "-A", str(tmp_path / "k.o")], capture_output=True, text=True).stdout
-        assert all(int(l.split()[1]) == 0 for l in sections.splitlines() if l.startswith(".data")), (src.name, sections)

@@ -22,7 +22,7 @@ from onnx import TensorProto, helper
 
 from edgec import reference
 from edgec.calibrate import calibrate
-from edgec.gemmlowp import softmax_tflm_exp_table, softmax_tflm_params
+from edgec.gemmlowp import softmax_tflm_attrs
 from edgec.importers.onnx import import_onnx
 from edgec.ir import ELEMENTWISE_UNARY, Graph, Node, Tensor
 from edgec.passes.quantize import quantize, quantize_values
@@ -81,9 +81,7 @@ def test_softmax_error_against_float(mode, cols):
     q = quantize(calibrate(softmax_graph(cols), calib))
     qi = q.tensors["x"].quant
     if mode == "tflm":                       # TFLite Micro's arithmetic, as an imported .tflite or QDQ model has it
-        m, ls, dmin = softmax_tflm_params(qi.scalar_scale, 1.0)
-        q.nodes[-1].attrs.update(mode="tflm", beta=1.0, input_multiplier=m, input_left_shift=ls, diff_min=dmin,
-                                 exp_table=softmax_tflm_exp_table(qi.scalar_scale, 1.0))
+        q.nodes[-1].attrs.update(softmax_tflm_attrs(qi.scalar_scale))
     xq = rng.integers(-128, 128, (100, 4, cols)).astype(np.int8)
     y = (reference.run_batch(q, xq).astype(np.float64) + 128) / 256
     x = (xq.astype(np.float64) - qi.scalar_zp) * qi.scalar_scale         # the real values the int8 inputs mean

@@ -102,7 +102,7 @@ def _float_model(nodes, inits, in_shape, out_shape):
     return m
 
 
-def _ort_quantize(model, path, xs, fmt):
+def _ort_quantize(model, path, xs, fmt, activations="QInt8"):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -114,7 +114,7 @@ def _ort_quantize(model, path, xs, fmt):
     float_path = str(path) + ".float.onnx"
     onnx.save(model, float_path)
     quantize_static(float_path, str(path), Reader(), quant_format=getattr(QuantFormat, fmt),
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+                    activation_type=getattr(QuantType, activations), weight_type=QuantType.QInt8, per_channel=True)
     return str(path)
 
 
@@ -202,20 +202,11 @@ def test_onnxruntime_quantized_cnn(tmp_path, fmt):
 
 def test_uint8_activations_become_int8_with_shifted_zero_point(tmp_path):
     """onnxruntime's default QUInt8 activations: the same real values in int8 (zero point - 128)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     rng = np.random.default_rng(2)
     m = _float_model([helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])],
                      {"w": _w(rng, 4, 2, 3, 3), "b": _w(rng, 4)}, [1, 2, 6, 6], [1, 4, 6, 6])
     xs = rng.normal(0, 1, (48, 2, 6, 6)).astype(np.float32)
-    onnx.save(m, tmp_path / "f.onnx")
-
-    class Reader(CalibrationDataReader):
-        it = iter([{"x": x[None]} for x in xs[:24]])
-
-        def get_next(self):
-            return next(self.it, None)
-    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "u8.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    _ort_quantize(m, tmp_path / "u8.onnx", xs[:24], "QDQ", "QUInt8")
     model = onnx.load(str(tmp_path / "u8.onnx"))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     zp = inits[next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "x").input[2]]

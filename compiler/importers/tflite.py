@@ -31,7 +31,7 @@ import struct
 import numpy as np
 
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
-from ..gemmlowp import softmax_tflm_exp_table, softmax_tflm_params
+from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier, round_half_away
 from ..ir import Graph, Node, Quant, Tensor, unique_name
 from .builder import _check_padded, importer_entry
@@ -574,10 +574,7 @@ class _Importer:
     def op_SOFTMAX(self, ins, outs, opt):
         s_in, _ = self.qparams(ins[0])
         beta = opt.get("beta", 1.0)
-        m, ls, dmin = softmax_tflm_params(s_in, beta)
-        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {},
-                  dict(mode="tflm", beta=beta, input_multiplier=m, input_left_shift=ls, diff_min=dmin,
-                       exp_table=softmax_tflm_exp_table(s_in, beta)))
+        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {}, softmax_tflm_attrs(s_in, beta))
 
     def op_ADD(self, ins, outs, opt):
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
