@@ -13,7 +13,7 @@ import jinja2
 import numpy as np
 
 from edgec.errors import EdgecError
-from edgec.fixedpoint import wrap32
+from edgec.fixedpoint import multiply_by_quantized_multiplier, wrap32
 from edgec.ir import Graph
 
 RUNTIME_COMMON = ["edgec.h", "edgec_target.h", "edgec_fixedpoint.h", "edgec_dot.h"]
@@ -168,6 +168,15 @@ def dw_quad_layout(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(c4 // 4, 4, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
 
 
+def add_tables(a: dict) -> tuple:
+    """An int8 Add/Sub's operands moved to its common grid, for every int8 value v (index v + 128):
+    reference.add_s8's sx and sy, by the same integer arithmetic, so edgec_add_s8 reads per element
+    what the twin computes and stays bit-exact by construction (2 KB of flash per node)."""
+    v = np.arange(-128, 128, dtype=np.int64)
+    return tuple(multiply_by_quantized_multiplier((v - a[f"{k}_zp"]) << a["left_shift"], a[f"{k}_multiplier"],
+                                                  a[f"{k}_shift"]).astype(np.int32) for k in "ab")
+
+
 def _pixel_stride(g: Graph, node) -> int:
     """Bytes between output pixels: the channel count, or the Concat's when writing into its slice."""
     sl = g.meta["plan"]["buffers"][node.outputs[0]].get("slice")
@@ -230,7 +239,12 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         keys = ("a_zp", "b_zp", "left_shift", "a_multiplier", "a_shift", "b_multiplier", "b_shift",
                 "multiplier", "shift", "out_zp", "act_min", "act_max")
         p = e.param("edgec_add_params", base, dict(bc=bc, **{k: a[k] for k in keys}))
-        return f"edgec_add_{_sfx(g, node)}(&{p}, {ins[0]}, {ins[1]}, {out});"
+        if _sfx(g, node) == "s16":
+            return f"edgec_add_s16(&{p}, {ins[0]}, {ins[1]}, {out});"
+        t = e.array(np.concatenate(add_tables(a)), f"add{i}_{node.name}", "int32_t",
+                    "the operands on the common grid: [v + 128] = mbqm((v - a_zp) << left_shift, a_multiplier, a_shift), "
+                    "then b's 256 likewise")
+        return f"edgec_add_s8(&{p}, {t}, {ins[0]}, {ins[1]}, {out});"
     if node.op in ("MaxPool2D", "AvgPool2D"):
         p = e.param("edgec_pool_params", base, dict(
             batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3], out_h=osh[1], out_w=osh[2], k_h=a["kernel"][0], k_w=a["kernel"][1],

@@ -29,6 +29,8 @@ def weight_bytes(graph: Graph, node) -> int:
             n += 4 * np.asarray(v).size
     if node.op == "Lut":
         n += 256
+    if node.op in ("Add", "Sub") and graph.tensors[node.outputs[0]].dtype == "int8":
+        n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
     if node.op == "Softmax":
         n += 4 * 256
     return int(n)

@@ -25,6 +25,8 @@ typedef struct {
     int32_t shape[4], a_stride[4], b_stride[4];
 } edgec_broadcast4;
 
+/* Add / Sub.  The int8 kernel reads the operands' fields (a_zp ... b_shift) only through the tables
+ * codegen builds from them; the int16 kernel computes with them. */
 typedef struct {
     edgec_broadcast4 bc;
     int32_t a_zp, b_zp, left_shift, a_multiplier, a_shift, b_multiplier, b_shift;
@@ -79,7 +81,9 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
                                int32_t out_row0, int32_t out_rows);
 void edgec_fully_connected_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int8_t *weights,
                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out);
-void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+/* tables[v + 128] (tables[256 + v + 128]): operand a (b) of value v moved to the common grid, as the
+ * twin computes it, mbqm((v - a_zp) << left_shift, a_multiplier, a_shift) (codegen tabulates it). */
+void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const EDGEC_ROM int32_t *tables, const int8_t *a, const int8_t *b, int8_t *out);
 void edgec_mul_s8(const EDGEC_ROM edgec_mul_params *p, const int8_t *a, const int8_t *b, int8_t *out);
 void edgec_maxpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                       int32_t out_row0, int32_t out_rows);

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from edgec import reference
 from edgec.build import compile_graph
 from edgec.ir import Graph, Node, Tensor
-from edgec.pipeline import canonicalize
+from edgec.calibrate import calibrate
+from edgec.pipeline import canonicalize, quantize
 from edgec.verify import Built
 from conftest import require
 
@@ -40,9 +41,10 @@ def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
     return canonicalize(g)
 
 
-def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0):
+def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None):
     """Compile g for `target` and compare its C with the integer reference on saturating samples
-    (`shift` moves the samples' mean: with shift >> scale nearly every input sits at +127)."""
+    (`shift` moves the samples' mean: with shift >> scale nearly every input sits at +127).  `edit`
+    changes the quantized graph in place before it is compiled (attrs calibration does not give)."""
     from edgec.targets import get_target
     t = get_target(target)
     require(t.cc, *([] if t.emulator is None or t.sample_io == "stdio" else [t.emulator[0]]))
@@ -50,7 +52,11 @@ def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0):
     calib = rng.normal(0, scale, (8,) + shape).astype(np.float32)
     samples = (rng.normal(shift, scale * 2.0, (16,) + shape)).astype(np.float32)
     out = tmp_path / "out"
-    compile_graph(g, calib, target, str(out), "k", "test")
+    quantized = None
+    if edit is not None:
+        quantized = quantize(calibrate(g, calib))
+        edit(quantized)
+    compile_graph(g, calib, target, str(out), "k", "test", quantized=quantized)
     built = Built(str(out))
     q_in = built.quantize_input(samples)
     want = reference.run_batch(built.int_graph, q_in)
@@ -114,6 +120,54 @@ def test_elementwise_two_activations(tmp_path, op, shape, seed):
     pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Relu", "pre_b", ["x"], ["b"], {})]
     g = graph_of(op, (1,) + shape, {"act": None}, [], pre, {"ka": np.array([rng.uniform(-5, 5)])})
     check(tmp_path, g, rng)
+
+
+def add_sub_graph(op, shape, bcast, rng):
+    """op of two activations with different scales (a ResNet skip connection: the flat loop), or of an
+    activation and a constant channel vector (bcast: the broadcast walk)."""
+    if bcast:
+        return graph_of(op, (1,) + shape, {"act": None}, [rng.normal(0, 4, shape[-1:])])
+    pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Relu", "pre_b", ["x"], ["b"], {})]
+    return graph_of(op, (1,) + shape, {"act": None}, [], pre, {"ka": np.array([rng.uniform(-5, 5)])})
+
+
+def narrow_add_clamp(q):
+    """Clamp the Add/Sub to [out_zp + 5 (kept in -128..100), 120], as an imported model's fused Relu may
+    (calibration puts act_min at -128); the kernels' clamp after the requantization is then live."""
+    node = next(n for n in q.nodes if n.op in ("Add", "Sub"))
+    node.attrs.update(act_min=int(np.clip(node.attrs["out_zp"] + 5, -128, 100)), act_max=120)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(op=st.sampled_from(["Add", "Sub"]), shape=st.tuples(dims, dims, st.integers(1, 5)), bcast=st.booleans(),
+       narrow=st.booleans(), seed=st.integers(0, 2**16))
+def test_cortex_m4_add_sub_equal_the_twin(tmp_path, op, shape, bcast, narrow, seed):
+    """Add/Sub on Armv7E-M in QEMU: the operands' 256-entry tables, summed and requantized by the
+    prepared SMLAL form (the flat loop) or the generic one (the broadcast walk), with and without a
+    narrower clamp than the int8 range."""
+    rng = np.random.default_rng(seed)
+    check(tmp_path, add_sub_graph(op, shape, bcast, rng), rng, target="cortex-m4", edit=narrow_add_clamp if narrow else None)
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_sub_with_a_left_shifting_multiplier(tmp_path, target):
+    """x - (1 + 1e-7) x: the calibrated output range is far below the operands' quantum, so the final
+    multiplier is above 0.5 (shift >= 0).  edgec_rq_fast refuses it on Armv7E-M, and the tables go
+    through the generic requantization (the broadcast walk); the host's flat loop takes it as it is."""
+    rng = np.random.default_rng(3)
+    pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Mul", "pre_b", ["x", "kb"], ["b"], {"act": None})]
+    g = graph_of("Sub", (1, 3, 4, 5), {"act": None}, [], pre, {"ka": np.array([1.0]), "kb": np.array([1.0 + 1e-7])})
+    built = check(tmp_path, g, rng, target=target)
+    assert next(n for n in built.int_graph.nodes if n.op == "Sub").attrs["shift"] >= 0
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(op=st.sampled_from(["Add", "Sub"]), shape=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 5)),
+       bcast=st.booleans(), narrow=st.booleans(), seed=st.integers(0, 2**16))
+def test_atmega328p_add_sub_read_their_tables_from_flash(tmp_path, op, shape, bcast, narrow, seed):
+    """On AVR the Add/Sub tables are __flash data read through __flash pointers (LPM), in simavr."""
+    rng = np.random.default_rng(seed)
+    check(tmp_path, add_sub_graph(op, shape, bcast, rng), rng, target="atmega328p", edit=narrow_add_clamp if narrow else None)
 
 
 @SETTINGS
