@@ -223,8 +223,11 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                 k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
                 dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
                 groups=a["groups"], out_stride=_pixel_stride(g, node), **common))
-            fn = "edgec_depthwise_conv2d_s8" if depthwise else "edgec_conv2d_s8"
-            return f"{fn}(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
+            if depthwise:
+                return f"edgec_depthwise_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
+            scratch = g.meta["plan"].get("scratch", {}).get(node.name)
+            cols = f"(int16_t *)(void *)(arena + {scratch['offset']})" if scratch else "0"
+            return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, {cols});"
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"

@@ -9,6 +9,7 @@ from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.bind_concat import bind_concat
 from edgec.passes.quantize import quantize
 from edgec.passes.plan_memory import plan_memory
+from edgec.passes.plan_scratch import plan_scratch
 from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
@@ -24,7 +25,7 @@ def canonicalize(graph, log=None):
     return graph
 
 
-PLANNING = [schedule, tile, plan_memory]
+PLANNING = [schedule, tile, plan_memory, plan_scratch]
 
 
 def plan(graph):

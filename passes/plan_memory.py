@@ -12,7 +12,9 @@ one static arena — from tensor lifetimes over the node order.
   Offsets are 4-byte aligned for word access.
 
 The result is `graph.meta["plan"]`: {"arena_size", "strategy", "buffers": {tensor: {"where", "offset",
-"size"}}, "copies": [...]}; `validate_plan` checks that no two live buffers overlap.
+"size"}}, "scratch": {node: {"offset", "size", "step"}}}; `validate_plan` checks that no two live
+buffers overlap.  Scratch buffers (graph.meta["scratch"]: node -> bytes, chosen by plan_scratch) live
+only while their node runs.
 """
 from __future__ import annotations
 
@@ -102,6 +104,11 @@ def concat_slices(graph: Graph) -> dict:
                     out[prod[t].inputs[0]] = entry
             offset += graph.tensors[t].shape[axis]
     return out
+
+
+def _scratch_key(node: str) -> str:
+    """A node's scratch among the tensor buffers (NUL first: no tensor name starts with it)."""
+    return "\0" + node
 
 
 def _lifetimes(graph: Graph, root_of):
@@ -202,6 +209,12 @@ def plan_memory(graph: Graph) -> Graph:
     for t, r in root_of.items():
         if r in sizes:
             sizes[r] = max(sizes[r], _align(band.get(t, g.tensors[t].nbytes)))
+    step_of = {n.name: i for i, n in enumerate(g.nodes)}
+    scratch = {_scratch_key(node): nbytes for node, nbytes in sorted(g.meta.get("scratch", {}).items())}
+    for key, nbytes in scratch.items():
+        bufs.append(key)
+        sizes[key] = _align(nbytes)
+        life[key] = [step_of[key[1:]]] * 2
     best = None
     for name, strategy in STRATEGIES.items():
         offsets, size = strategy(bufs, sizes, life)
@@ -214,7 +227,9 @@ def plan_memory(graph: Graph) -> Graph:
         buffers[t] = {"where": where[r], "offset": offsets.get(r, 0), "size": band.get(t, g.tensors[t].nbytes),
                       "first": life[r][0], "last": life[r][1], "root": r, "band": t in band,
                       "slice": slices.get(t)}
-    g.meta["plan"] = {"arena_size": arena, "strategy": name, "buffers": buffers}
+    g.meta["plan"] = {"arena_size": arena, "strategy": name, "buffers": buffers,
+                      "scratch": {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
+                                  for key, nbytes in scratch.items()}}
     return g
 
 
@@ -224,6 +239,8 @@ def validate_plan(graph: Graph) -> None:
     for t, b in graph.meta["plan"]["buffers"].items():
         if b["where"] == "arena" and t == b["root"]:
             bufs[b["root"]] = b
+    for node, b in graph.meta["plan"].get("scratch", {}).items():
+        bufs[_scratch_key(node)] = dict(b, first=b["step"], last=b["step"])
     items = sorted(bufs.items())
     for i, (ra, a) in enumerate(items):
         assert a["offset"] + a["size"] <= graph.meta["plan"]["arena_size"], ra

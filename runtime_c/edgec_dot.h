@@ -49,6 +49,41 @@ EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, 
     acc[1] += a1;
 }
 
+/* Columns layout (edgec_conv_cols, a scratch the memory plan gives a one-group conv): the windows of two
+ * output pixels as int16, four inputs at a time, pixel 0's four then pixel 1's, each four in the order
+ * x0 x2 x1 x3 (the lanes that SXTB16 makes of a pair-layout weight word).  Group g of pixel s starts at
+ * cols + 8 * g + 4 * s.  Sign-extending the window once per pixel, not once per channel pair, is what
+ * makes this loop nest cheaper than the ones over int8 input. */
+EDGEC_HELPER void edgec_cols_put4(int16_t *dst, const int8_t *src)
+{
+    dst[0] = src[0];
+    dst[1] = src[2];
+    dst[2] = src[1];
+    dst[3] = src[3];
+}
+
+/* Two pixels (columns layout) x a pair of channels (pair layout) over `groups` fours of inputs:
+ * acc[2 * s + j] += x_s . w_j. */
+EDGEC_HELPER void edgec_dot2x2c_s8(const int16_t *cols, const EDGEC_ROM int8_t *wp, int32_t groups, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (; groups > 0; groups--, cols += 8, wp += 8) {
+        int32_t j;
+        for (j = 0; j < 4; j++) {               /* input i = (j & 1) * 2 + (j >> 1) of the group */
+            const int32_t i = ((j & 1) << 1) | (j >> 1);
+            const int8_t p = (int8_t)cols[j], q = (int8_t)cols[4 + j], u = wp[i], v = wp[4 + i];
+            a0 += p * u;                        /* each product in int, as in edgec_dot2x2p_s8 */
+            a1 += p * v;
+            a2 += q * u;
+            a3 += q * v;
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* Quad layout (codegen writes it for fully-connected layers): output channels 4j .. 4j + 3 alternate in
  * groups of four inputs (16 bytes a group, the last zero-padded).  One input vector x four channels:
  * acc[c] += x . w_c.  Channels past the last (out_features % 4) have zero weights. */

@@ -96,6 +96,72 @@ static inline void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const ED
     acc[3] = a3;
 }
 
+/* Columns layout (see the portable edgec_dot.h): one word load and two SXTB16 put four inputs in place. */
+static inline void edgec_cols_put4(int16_t *dst, const int8_t *src)
+{
+    const int8x4_t v = edgec_ld4(src);
+    const int16x2_t lo = __sxtb16(v), hi = edgec_sxtb16_ror8(v);
+    __builtin_memcpy(dst, &lo, 4);
+    __builtin_memcpy(dst + 2, &hi, 4);
+}
+
+/* Two pixels (columns layout, already sign-extended) x a pair of channels: per four inputs, two weight
+ * words and four input words in six loads that pipeline back to back, four SXTB16 and eight SMLADs (16
+ * MACs) in 20 instructions and 24 cycles.  13 registers: the second pixel's words reuse the first's. */
+static inline void edgec_dot2x2c_s8(const int16_t *cols, const EDGEC_ROM int8_t *wp, int32_t groups, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    if (groups > 0) {
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+        int32_t p, p13, u, u13, v, v13;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[u], [%[w]], #8\n\t"
+            "ldr %[v], [%[w], #-4]\n\t"
+            "ldr %[p], [%[x]], #16\n\t"
+            "ldr %[p13], [%[x], #-12]\n\t"
+            "sxtb16 %[u13], %[u], ror #8\n\t"
+            "sxtb16 %[u], %[u]\n\t"
+            "sxtb16 %[v13], %[v], ror #8\n\t"
+            "sxtb16 %[v], %[v]\n\t"
+            "smlad %[a0], %[p], %[u], %[a0]\n\t"
+            "smlad %[a0], %[p13], %[u13], %[a0]\n\t"
+            "smlad %[a1], %[p], %[v], %[a1]\n\t"
+            "smlad %[a1], %[p13], %[v13], %[a1]\n\t"
+            "ldr %[p], [%[x], #-8]\n\t"
+            "ldr %[p13], [%[x], #-4]\n\t"
+            "smlad %[a2], %[p], %[u], %[a2]\n\t"
+            "smlad %[a2], %[p13], %[u13], %[a2]\n\t"
+            "smlad %[a3], %[p], %[v], %[a3]\n\t"
+            "smlad %[a3], %[p13], %[v13], %[a3]\n\t"
+            "subs %[k], %[k], #1\n\t"
+            "bne 1b\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(cols), [w] "+r"(wp), [k] "+r"(groups),
+              [p] "=&r"(p), [p13] "=&r"(p13), [u] "=&r"(u), [u13] "=&r"(u13), [v] "=&r"(v), [v13] "=&r"(v13)
+            :
+            : "cc", "memory");
+#else
+        for (; groups > 0; groups--, cols += 8, wp += 8) {
+            int16x2_t p, p13, q, q13;
+            const int8x4_t u = edgec_ld4w(wp), v = edgec_ld4w(wp + 4);
+            const int16x2_t u02 = __sxtb16(u), u13 = edgec_sxtb16_ror8(u), v02 = __sxtb16(v), v13 = edgec_sxtb16_ror8(v);
+            __builtin_memcpy(&p, cols, 4);
+            __builtin_memcpy(&p13, cols + 2, 4);
+            __builtin_memcpy(&q, cols + 4, 4);
+            __builtin_memcpy(&q13, cols + 6, 4);
+            a0 = __smlad(p, u02, a0); a0 = __smlad(p13, u13, a0);
+            a1 = __smlad(p, v02, a1); a1 = __smlad(p13, v13, a1);
+            a2 = __smlad(q, u02, a2); a2 = __smlad(q13, u13, a2);
+            a3 = __smlad(q, v02, a3); a3 = __smlad(q13, v13, a3);
+        }
+#endif
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* One pixel x a pair of channels (pair layout): two loads of the pair's weights per input word. */
 static inline void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {

@@ -13,6 +13,7 @@ from edgec.build import compile_graph
 from edgec.ir import Graph, Node, Tensor
 from edgec.calibrate import calibrate
 from edgec.pipeline import canonicalize, quantize
+from edgec.passes.plan_scratch import MIN_K4
 from edgec.verify import Built
 from conftest import require
 
@@ -41,7 +42,7 @@ def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
     return canonicalize(g)
 
 
-def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None):
+def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None, optimize="ram"):
     """Compile g for `target` and compare its C with the integer reference on saturating samples
     (`shift` moves the samples' mean: with shift >> scale nearly every input sits at +127).  `edit`
     changes the quantized graph in place before it is compiled (attrs calibration does not give)."""
@@ -56,7 +57,7 @@ def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None):
     if edit is not None:
         quantized = quantize(calibrate(g, calib))
         edit(quantized)
-    compile_graph(g, calib, target, str(out), "k", "test", quantized=quantized)
+    compile_graph(g, calib, target, str(out), "k", "test", quantized=quantized, optimize=optimize)
     built = Built(str(out))
     q_in = built.quantize_input(samples)
     want = reference.run_batch(built.int_graph, q_in)
@@ -295,6 +296,48 @@ def test_cortex_m4_conv2d_loop_nests(tmp_path, path, act, data, seed):
     rng = np.random.default_rng(seed)
     shape, attrs, wts, bias = conv_case(path, data.draw, rng)
     check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target="cortex-m4")
+
+
+def columns_case(draw, rng):
+    """(x shape, attrs, weights, bias) of a one-group, not pointwise Conv2D with K4 >= MIN_K4, which
+    `--optimize speed` gives a columns scratch: in_c a multiple of 4 (whole kernel rows expanded four
+    inputs at a time, taps over the padding filled) or not (windows staged as bytes); strides, dilation,
+    padding; odd pixel counts (a lone last pixel) and odd channel counts (the padding channel)."""
+    k, c = draw(st.integers(1, 3)), draw(st.sampled_from([3, 5, 8, 12, 36]))
+    c = c if k * k * c >= MIN_K4 else 36
+    stride, dil = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    stride = 2 if k == 1 else stride                 # 1x1 stride 1 unpadded is pointwise: its own loop nest
+    pads = draw(st.tuples(*[st.integers(0, 2)] * 4))
+    reach = dil * (k - 1) + 1
+    h = max(draw(st.integers(1, 5)), reach - pads[0] - pads[2])
+    w = max(draw(st.integers(1, 5)), reach - pads[1] - pads[3])
+    out_c = draw(st.integers(1, 5))
+    wts = rng.normal(0, 1, (out_c, k, k, c))
+    wts[0] *= 1e-3
+    attrs = {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads, "groups": 1}
+    return (1, h, w, c), attrs, wts, rng.normal(0, 1, out_c)
+
+
+def _check_columns(tmp_path, data, act, seed, target):
+    rng = np.random.default_rng(seed)
+    shape, attrs, wts, bias = columns_case(data.draw, rng)
+    built = check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target=target, optimize="speed")
+    assert "(int16_t *)(void *)(arena + " in (tmp_path / "out" / "model.c").read_text()     # the columns loop nest ran
+    return built
+
+
+@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(act=acts, data=st.data(), seed=st.integers(0, 2**16))
+def test_conv2d_columns(tmp_path, act, data, seed):
+    """The columns loop nest (edgec_conv_cols over its scratch) against the twin on the host (UBSan + ASan)."""
+    _check_columns(tmp_path, data, act, seed, "host")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(act=acts, data=st.data(), seed=st.integers(0, 2**16))
+def test_cortex_m4_conv2d_columns(tmp_path, act, data, seed):
+    """The same with the Armv7E-M variant (SXTB16 columns, the SMLAD 2x2 loop) in QEMU."""
+    _check_columns(tmp_path, data, act, seed, "cortex-m4")
 
 
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])

@@ -177,3 +177,29 @@ def test_optimize_speed_trades_the_row_bands_ram_for_fewer_instructions(tmp_path
     r_ram, r_speed = (verify(str(tmp_path / d), "cortex-m4", str(tmp_path / "x.npy")) for d in ("ram", "speed"))
     assert r_ram["bit_exact"] and r_speed["bit_exact"]
     assert r_speed["instructions_per_inference"] < r_ram["instructions_per_inference"]
+
+
+def test_columns_scratch_costs_no_ram_by_default_and_every_conv_gets_one_for_speed(built):
+    """plan_scratch: by default (least RAM) a conv gets its columns scratch only where the arena stays
+    exactly as small as without any; --optimize speed gives one to every conv that has a columns loop
+    nest.  Both plans are valid (a scratch overlaps nothing live while its conv runs)."""
+    from edgec.passes.plan_scratch import cols_bytes, plan_scratch
+    from edgec.verify import Built
+    out, _, report = built("resnet")
+    q = Built(str(out)).int_graph
+    validate_plan(q)
+    scratch = q.meta["plan"]["scratch"]
+    eligible = {n.name for n in q.nodes if cols_bytes(q, n)}
+    assert scratch and set(scratch) <= eligible
+    without = q.copy()
+    without.meta["scratch"] = {}
+    assert plan_memory(without).meta["plan"]["arena_size"] == report["totals"]["arena_bytes"] == 34_816
+    for name, s in scratch.items():
+        assert s["size"] == cols_bytes(q, next(n for n in q.nodes if n.name == name))
+    fast = q.copy()
+    fast.meta["optimize"] = "speed"
+    fast.meta.pop("tiling", None)
+    fast = plan_scratch(plan_memory(fast))
+    validate_plan(fast)
+    assert set(fast.meta["plan"]["scratch"]) == eligible
+    assert fast.meta["plan"]["arena_size"] > report["totals"]["arena_bytes"]
