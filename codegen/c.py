@@ -226,8 +226,10 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
             if depthwise:
                 return f"edgec_depthwise_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
             scratch = g.meta["plan"].get("scratch", {}).get(node.name)
-            cols = f"(int16_t *)(void *)(arena + {scratch['offset']})" if scratch else "0"
-            return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, {cols});"
+            if scratch:                                        # the columns loop nest over its arena scratch
+                return (f"edgec_conv2d_cols_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, "
+                        f"(int16_t *)(void *)(arena + {scratch['offset']}));")
+            return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"

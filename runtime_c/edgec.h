@@ -70,13 +70,16 @@ typedef struct {
 } edgec_requantize_params;
 
 /* Conv and pools compute a band of output rows [out_row0, out_row0 + out_rows) from an input buffer
- * that starts at input row in_row0 (patch-based execution); (0, 0, out_h) is the whole tensor.
- * `cols` (one-group convs; NULL: none) is a 4-aligned scratch of 2 * K4 int16 (K4 = k_h * k_w * in_c
- * rounded up to 4), plus K4 bytes when in_c is not a multiple of 4, that the memory plan gives a conv
- * where RAM allows (passes/plan_scratch.py): it selects the columns loop nest, the fastest. */
+ * that starts at input row in_row0 (patch-based execution); (0, 0, out_h) is the whole tensor. */
 void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
-                     int32_t out_row0, int32_t out_rows, int16_t *cols);
+                     int32_t out_row0, int32_t out_rows);
+/* The same for one-group convs with a columns scratch `cols`: 4-aligned, 2 * K4 int16 (K4 = k_h * k_w *
+ * in_c rounded up to 4), plus K4 bytes when in_c is not a multiple of 4, which the memory plan gives a
+ * conv where RAM allows (passes/plan_scratch.py).  The fastest loop nest for windows larger than 1x1. */
+void edgec_conv2d_cols_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                          const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                          int32_t out_row0, int32_t out_rows, int16_t *cols);
 /* Depthwise (groups == in_c == out_c): weights as [k_h][k_w][C], channels innermost. */
 void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
                                const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,

@@ -454,8 +454,10 @@ static void edgec_cols_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8
 
 /* One-group conv over a columns scratch (any window, stride, dilation, padding, in_c): for each pair of
  * output pixels both windows are sign-extended into `cols` once, then every channel pair runs one
- * unbroken dot product over them (edgec_dot2x2c_s8).  A lone last pixel is gathered twice and stored once. */
-EDGEC_PATH void edgec_conv_cols(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+ * unbroken dot product over them (edgec_dot2x2c_s8).  A lone last pixel is gathered twice and stored once.
+ * An entry point of its own, so that a firmware linked with --gc-sections carries this loop nest only
+ * when its model calls it (8-bit parts count every byte of flash). */
+void edgec_conv2d_cols_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                                 const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                 int32_t out_row0, int32_t out_rows, int16_t *cols)
 {
@@ -501,12 +503,10 @@ EDGEC_PATH void edgec_conv_cols(const EDGEC_ROM edgec_conv2d_params *p, const in
 
 void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
-                     int32_t out_row0, int32_t out_rows, int16_t *cols)
+                     int32_t out_row0, int32_t out_rows)
 {
     const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
-    if (cols && p->groups == 1)
-        edgec_conv_cols(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows, cols);
-    else if (p->groups != 1)
+    if (p->groups != 1)
         edgec_conv_taps(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     else if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0
              && p->out_h == p->in_h && p->out_w == p->in_w)
@@ -589,6 +589,34 @@ static void edgec_dw_tail(const int8_t *img, int32_t rowofs, int8_t *y, const ED
     }
 }
 
+#define EDGEC_DW_STRIP 48       /* words of the padded-rows strip of a depthwise border row, on the stack */
+
+/* The k_h input rows under output row (iy0 = its first input row) of channels c..c+3, one word per
+ * column from -pad_left on, strip_w columns, the padding (rows and columns outside the input) as in_zp:
+ * every window of the row then lies inside the strip. */
+static void edgec_dw_strip(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t iy0, int32_t c,
+                           int32_t strip_w, int32_t *strip)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, pad_left = p->pad_left;
+    const uint32_t zp4 = (uint32_t)(uint8_t)p->in_zp * UINT32_C(0x01010101);
+    int32_t ky, sx;
+    for (ky = 0; ky < p->k_h; ky++, strip += strip_w) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= in_h) {
+            for (sx = 0; sx < strip_w; sx++)
+                __builtin_memcpy(&strip[sx], &zp4, 4);
+            continue;
+        }
+        for (sx = 0; sx < strip_w; sx++) {
+            const int32_t ix = sx - pad_left;
+            if (ix >= 0 && ix < in_w)
+                __builtin_memcpy(&strip[sx], img + ((iy - in_row0) * in_w + ix) * c_n + c, 4);
+            else
+                __builtin_memcpy(&strip[sx], &zp4, 4);
+        }
+    }
+}
+
 /* Depthwise conv (one input and one output channel per group), channels innermost, weights in the quad
  * layout.  Four channels at a time are the outer loop: their requantization is prepared once, and for
  * each output pixel one word of input and one of weights per tap feed the four channels.  Windows
@@ -614,6 +642,8 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t ox_lo = ox_lo0 < out_w ? ox_lo0 : out_w;
     const int32_t ox_hi = ox_end > out_w ? out_w : (ox_end < ox_lo ? ox_lo : ox_end);
     const int8_t pad[4] = {(int8_t)zp, (int8_t)zp, (int8_t)zp, (int8_t)zp};
+    const int32_t strip_w = (out_w - 1) * stride_w + reach + 1, strip_words = k_h * strip_w;
+    int32_t strip[EDGEC_DW_STRIP];
     edgec_outq o;
     edgec_ch ch[4];
     int32_t n, oy, ox, c, j;
@@ -636,12 +666,19 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
                     edgec_dw_tail(img, rowofs, y, p, lanes, ky0, ky1, wq, ch, &o);
                     continue;
                 }
+                /* a row with border pixels, where it fits: its k_h input rows padded into the strip, and
+                 * the whole row one inside run over it (one call site: the run stays inlined) */
+                const int32_t padded = (lo != 0 || hi != out_w) && strip_words <= EDGEC_DW_STRIP;
+                const int32_t run_lo = padded ? 0 : lo, run_hi = padded ? out_w : hi;
+                const int32_t run_step = padded ? 4 : c_n, run_dx = padded ? dil_w * 4 : step_x, run_dy = padded ? strip_w * 4 : step_y;
+                if (padded)
+                    edgec_dw_strip(p, img, in_row0, iy0, c, strip_w, strip);
                 for (ox = 0; ox < out_w;) {
-                    if (ox == lo && hi > lo) {
-                        edgec_dw_run(img + rowofs + (ox * stride_w - pad_left) * c_n, stride_w * c_n, y, out_stride, hi - lo, step_x, step_y,
-                                     k_h, k_w, wq, ch, &o);
-                        y += (hi - lo) * out_stride;
-                        ox = hi;
+                    if (ox == run_lo && run_hi > run_lo) {
+                        const int8_t *src = padded ? (const int8_t *)strip : img + rowofs + (ox * stride_w - pad_left) * c_n;
+                        edgec_dw_run(src, stride_w * run_step, y, out_stride, run_hi - run_lo, run_dx, run_dy, k_h, k_w, wq, ch, &o);
+                        y += (run_hi - run_lo) * out_stride;
+                        ox = run_hi;
                         continue;
                     }
                     {

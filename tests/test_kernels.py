@@ -247,8 +247,9 @@ def test_slice(tmp_path, shape, data, seed):
 #: layout, the padding channel, the lone last pixel), rows (in_c a multiple of 4; strides, dilation,
 #: padding: pixel pairs, border pixels, missing-tap sums), patch (small windows), taps (in_c not a
 #: multiple of 4 and a window over EDGEC_PATCH_MAX), grouped, depthwise (channel counts that are not a
-#: multiple of 4, strides, dilation, padding).
-CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise"]
+#: multiple of 4, strides, dilation, padding; border rows through the padded strip), depthwise_wide
+#: (rows too wide for the strip: border pixels kernel row by kernel row).
+CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise", "depthwise_wide"]
 
 
 def conv_case(path, draw, rng):
@@ -258,16 +259,18 @@ def conv_case(path, draw, rng):
     pads = (0, 0, 0, 0)
     if path == "pointwise":
         c, out_c = draw(st.integers(1, 9)), draw(st.integers(1, 7))
-    elif path == "depthwise":
+    elif path in ("depthwise", "depthwise_wide"):
         c = draw(st.integers(1, 9))
         out_c, groups = c, c
+        if path == "depthwise_wide":                 # 3 rows x >= 17 words: over EDGEC_DW_STRIP (48)
+            h, w = draw(st.integers(1, 3)), draw(st.integers(17, 20))
     else:
         c = {"rows": draw(st.sampled_from([4, 8, 12])), "patch": draw(st.sampled_from([1, 2, 3, 5])),
              "taps": draw(st.sampled_from([3, 5, 6])), "grouped": draw(st.sampled_from([4, 6]))}[path]
         out_c = draw(st.integers(1, 5)) * (2 if path == "grouped" else 1)
         groups = 2 if path == "grouped" else 1
     if path != "pointwise":
-        k = 5 if path == "taps" else draw(st.integers(1, 3))
+        k = 5 if path == "taps" else 3 if path == "depthwise_wide" else draw(st.integers(1, 3))
         stride, dil = draw(st.integers(1, 2)), draw(st.integers(1, 2))
         pads = draw(st.tuples(*[st.integers(0, 2)] * 4))
         if path == "patch":
@@ -322,7 +325,7 @@ def _check_columns(tmp_path, data, act, seed, target):
     rng = np.random.default_rng(seed)
     shape, attrs, wts, bias = columns_case(data.draw, rng)
     built = check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target=target, optimize="speed")
-    assert "(int16_t *)(void *)(arena + " in (tmp_path / "out" / "model.c").read_text()     # the columns loop nest ran
+    assert "edgec_conv2d_cols_s8(" in (tmp_path / "out" / "model.c").read_text()     # the columns loop nest ran
     return built
 
 
