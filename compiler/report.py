@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import Graph
+from edgec.passes.plan_memory import scratch_key
 
 
 def macs(graph: Graph, node) -> int:
@@ -63,6 +64,9 @@ def memory_section(graph: Graph) -> dict:
         if b["where"] == "arena":
             roots.setdefault(b["root"], {"tensors": [], "offset": b["offset"], "size": b["size"],
                                          "first": b["first"], "last": b["last"]})["tensors"].append(t)
+    for node, b in plan.get("scratch", {}).items():           # a conv's columns scratch, live while it runs
+        roots[scratch_key(node)] = {"tensors": [f"{node} (columns scratch)"], "offset": b["offset"], "size": b["size"],
+                                  "first": b["step"], "last": b["step"]}
     n = len(graph.nodes)
     timeline = [sum(r["size"] for r in roots.values() if r["first"] <= s <= r["last"]) for s in range(n)]
     peak_step = max(range(n), key=lambda s: (timeline[s], -s)) if n else 0

@@ -106,7 +106,7 @@ def concat_slices(graph: Graph) -> dict:
     return out
 
 
-def _scratch_key(node: str) -> str:
+def scratch_key(node: str) -> str:
     """A node's scratch among the tensor buffers (NUL first: no tensor name starts with it)."""
     return "\0" + node
 
@@ -210,7 +210,7 @@ def plan_memory(graph: Graph) -> Graph:
         if r in sizes:
             sizes[r] = max(sizes[r], _align(band.get(t, g.tensors[t].nbytes)))
     step_of = {n.name: i for i, n in enumerate(g.nodes)}
-    scratch = {_scratch_key(node): nbytes for node, nbytes in sorted(g.meta.get("scratch", {}).items())}
+    scratch = {scratch_key(node): nbytes for node, nbytes in sorted(g.meta.get("scratch", {}).items())}
     for key, nbytes in scratch.items():
         bufs.append(key)
         sizes[key] = _align(nbytes)
@@ -240,7 +240,7 @@ def validate_plan(graph: Graph) -> None:
         if b["where"] == "arena" and t == b["root"]:
             bufs[b["root"]] = b
     for node, b in graph.meta["plan"].get("scratch", {}).items():
-        bufs[_scratch_key(node)] = dict(b, first=b["step"], last=b["step"])
+        bufs[scratch_key(node)] = dict(b, first=b["step"], last=b["step"])
     items = sorted(bufs.items())
     for i, (ra, a) in enumerate(items):
         assert a["offset"] + a["size"] <= graph.meta["plan"]["arena_size"], ra

@@ -620,8 +620,10 @@ static void edgec_dw_strip(const EDGEC_ROM edgec_conv2d_params *p, const int8_t 
 /* Depthwise conv (one input and one output channel per group), channels innermost, weights in the quad
  * layout.  Four channels at a time are the outer loop: their requantization is prepared once, and for
  * each output pixel one word of input and one of weights per tap feed the four channels.  Windows
- * inside the input go in runs (edgec_dw_run, 3x3 unrolled); border pixels kernel row by kernel row
- * (edgec_dw_edge); the last 1-3 channels of a channel count that is not a multiple of 4 one at a time.
+ * inside the input go in runs (edgec_dw_run, 3x3 unrolled); a row with border pixels is padded into a
+ * strip on the stack (edgec_dw_strip, up to EDGEC_DW_STRIP words) and then runs whole, and where it does
+ * not fit its border pixels go kernel row by kernel row (edgec_dw_edge); the last 1-3 channels of a
+ * channel count that is not a multiple of 4 one at a time.
  * Twin: reference.conv2d_s8. */
 void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
                                const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,

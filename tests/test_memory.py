@@ -203,3 +203,22 @@ def test_columns_scratch_costs_no_ram_by_default_and_every_conv_gets_one_for_spe
     validate_plan(fast)
     assert set(fast.meta["plan"]["scratch"]) == eligible
     assert fast.meta["plan"]["arena_size"] > report["totals"]["arena_bytes"]
+
+
+def test_report_timeline_counts_the_columns_scratch(built):
+    """The report's memory timeline holds each scratch at its conv's step, so its peak is the arena's."""
+    from edgec.report import memory_section
+    from edgec.verify import Built
+    out, _, _ = built("resnet")
+    q = Built(str(out)).int_graph
+    mem = memory_section(q)
+    scratch = q.meta["plan"]["scratch"]
+    assert scratch
+    names = {t for b in mem["buffers"] for t in b["tensors"]}
+    assert {f"{n} (columns scratch)" for n in scratch} <= names
+    without = q.copy()
+    without.meta["plan"] = dict(q.meta["plan"], scratch={})
+    bare = memory_section(without)["timeline"]
+    for s in scratch.values():
+        assert mem["timeline"][s["step"]] == bare[s["step"]] + s["size"]
+    assert mem["peak_live_bytes"] <= q.meta["plan"]["arena_size"]
