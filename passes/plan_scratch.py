@@ -1,21 +1,24 @@
 """plan_scratch: give one-group convs the columns scratch of their fastest loop nest where RAM allows.
 
-edgec_conv2d_s8's columns loop nest (runtime_c/edgec_conv2d_s8.c, edgec_conv_cols) sign-extends the
-windows of two output pixels into a scratch of 2 x K4 int16 (K4 = k_h * k_w * in_c rounded up to 4;
-plus K4 bytes to stage a window whose in_c is not a multiple of 4) once, then runs every channel pair over them in one unbroken dot product; without a scratch the conv
-takes its other loop nests, which need no extra RAM.  The scratch is an arena buffer that lives only
-while its conv runs, so it often fits in a gap the activations leave at that step.
+The columns loop nest (edgec_conv2d_cols_s8, runtime_c/edgec_conv2d_s8.c) sign-extends the windows of
+two output pixels into a scratch of 2 x K4 int16 (K4 = k_h * k_w * in_c rounded up to 4; plus K4
+bytes to stage a window whose in_c is not a multiple of 4) once, then runs every channel pair over
+them in one unbroken dot product; without a scratch the conv takes edgec_conv2d_s8's other loop
+nests, which need no extra RAM.  The scratch is an arena buffer that lives only while its conv runs,
+so it often fits in a gap the activations leave at that step.
 
 * `--optimize speed` (graph.meta["optimize"]): every one-group conv gets its scratch.
 * `--optimize ram` (the default): a conv gets its scratch only where the arena does not grow, tried
   by MACs, largest first: the least-RAM result stays exactly as small.
 
-Sets graph.meta["scratch"] (node -> bytes) and re-plans memory with it (plan["scratch"] has offsets)."""
+Runs after plan_memory, whose plan is the one to keep when no conv gets a scratch.  Sets
+graph.meta["scratch"] (node -> bytes) and re-plans memory with it (plan["scratch"] has offsets)."""
 from __future__ import annotations
 
 import math
 
 from edgec.ir import Graph
+from edgec.report import macs
 
 from .plan_memory import plan_memory
 
@@ -46,15 +49,12 @@ def plan_scratch(graph: Graph) -> Graph:
     if g.meta.get("optimize") == "speed":
         g.meta["scratch"] = wanted
         return plan_memory(g)
-    g.meta["scratch"] = {}
-    base = plan_memory(g)
-    limit = base.meta["plan"]["arena_size"]
-    macs = {n.name: math.prod(g.tensors[n.outputs[0]].shape) * math.prod(g.tensors[n.inputs[1]].shape[1:])
-            for n in g.nodes if n.name in wanted}
+    limit = g.meta["plan"]["arena_size"]
+    work = {n.name: macs(g, n) for n in g.nodes if n.name in wanted}
     chosen = {}
-    for name in sorted(wanted, key=lambda n: (-macs[n], n)):
+    for name in sorted(wanted, key=lambda n: (-work[n], n)):
         g.meta["scratch"] = dict(chosen, **{name: wanted[name]})
         if plan_memory(g).meta["plan"]["arena_size"] <= limit:
             chosen[name] = wanted[name]
     g.meta["scratch"] = chosen
-    return plan_memory(g) if chosen else base
+    return plan_memory(g) if chosen else g

@@ -458,8 +458,8 @@ static void edgec_cols_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8
  * An entry point of its own, so that a firmware linked with --gc-sections carries this loop nest only
  * when its model calls it (8-bit parts count every byte of flash). */
 void edgec_conv2d_cols_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
-                                const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
-                                int32_t out_row0, int32_t out_rows, int16_t *cols)
+                          const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                          int32_t out_row0, int32_t out_rows, int16_t *cols)
 {
     const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3, groups = k4 >> 2;
     const int32_t out_w = p->out_w, out_c = p->out_c, stride = p->out_stride, pixels = out_rows * out_w;
@@ -471,23 +471,10 @@ void edgec_conv2d_cols_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * p->in_c);
         int8_t *y = edgec_conv_px(p, out, n, out_rows, 0, 0);
-        int32_t oy = out_row0, ox = 0;
         for (px = 0; px < pixels; px += 2, y += 2 * stride) {
-            const int32_t both = px + 1 < pixels, oy0 = oy, ox0 = ox;
-            edgec_cols_gather(p, img, in_row0, oy, ox, k4, cols, stage);
-            if (++ox == out_w) {
-                ox = 0;
-                oy++;
-            }
-            if (both) {
-                edgec_cols_gather(p, img, in_row0, oy, ox, k4, cols + 4, stage);
-                if (++ox == out_w) {
-                    ox = 0;
-                    oy++;
-                }
-            } else {
-                edgec_cols_gather(p, img, in_row0, oy0, ox0, k4, cols + 4, stage);
-            }
+            const int32_t both = px + 1 < pixels, px1 = both ? px + 1 : px;
+            edgec_cols_gather(p, img, in_row0, out_row0 + px / out_w, px % out_w, k4, cols, stage);
+            edgec_cols_gather(p, img, in_row0, out_row0 + px1 / out_w, px1 % out_w, k4, cols + 4, stage);
             for (oc = 0; oc < out_c; oc += 2) {
                 const int32_t two = edgec_pair_load(c, &o, bias, multiplier, shift, oc, out_c);
                 int32_t acc[4] = {0, 0, 0, 0};

@@ -49,7 +49,7 @@ EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, 
     acc[1] += a1;
 }
 
-/* Columns layout (edgec_conv_cols, a scratch the memory plan gives a one-group conv): the windows of two
+/* Columns layout (edgec_conv2d_cols_s8, a scratch the memory plan gives a one-group conv): the windows of two
  * output pixels as int16, four inputs at a time, pixel 0's four then pixel 1's, each four in the order
  * x0 x2 x1 x3 (the lanes that SXTB16 makes of a pair-layout weight word).  Group g of pixel s starts at
  * cols + 8 * g + 4 * s.  Sign-extending the window once per pixel, not once per channel pair, is what
