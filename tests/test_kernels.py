@@ -248,7 +248,10 @@ def test_slice(tmp_path, shape, data, seed):
 #: padding: pixel pairs, border pixels, missing-tap sums), patch (small windows), taps (in_c not a
 #: multiple of 4 and a window over EDGEC_PATCH_MAX), grouped, depthwise (channel counts that are not a
 #: multiple of 4, strides, dilation, padding; border rows through the padded strip), depthwise_wide
-#: (rows too wide for the strip: border pixels kernel row by kernel row).
+#: (rows too wide for the strip: border pixels kernel row by kernel row).  "columns" (conv_case only,
+#: compiled with --optimize speed, which gives it its scratch): a one-group, not pointwise conv with
+#: K4 >= MIN_K4, in_c a multiple of 4 (whole kernel rows expanded four inputs at a time, taps over the
+#: padding filled) or not (windows staged as bytes).
 CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise", "depthwise_wide"]
 
 
@@ -266,7 +269,8 @@ def conv_case(path, draw, rng):
             h, w = draw(st.integers(1, 3)), draw(st.integers(17, 20))
     else:
         c = {"rows": draw(st.sampled_from([4, 8, 12])), "patch": draw(st.sampled_from([1, 2, 3, 5])),
-             "taps": draw(st.sampled_from([3, 5, 6])), "grouped": draw(st.sampled_from([4, 6]))}[path]
+             "taps": draw(st.sampled_from([3, 5, 6])), "grouped": draw(st.sampled_from([4, 6])),
+             "columns": draw(st.sampled_from([3, 5, 8, 12, 36]))}[path]
         out_c = draw(st.integers(1, 5)) * (2 if path == "grouped" else 1)
         groups = 2 if path == "grouped" else 1
     if path != "pointwise":
@@ -275,6 +279,9 @@ def conv_case(path, draw, rng):
         pads = draw(st.tuples(*[st.integers(0, 2)] * 4))
         if path == "patch":
             dil = 1 if k * k * c > 16 else dil
+        if path == "columns":
+            c = c if k * k * c >= MIN_K4 else 36
+            stride = 2 if k == 1 else stride         # 1x1 stride 1 unpadded is pointwise: its own loop nest
     reach = dil * (k - 1) + 1
     h, w = max(h, reach - pads[0] - pads[2]), max(w, reach - pads[1] - pads[3])
     wts = rng.normal(0, 1, (out_c, k, k, c // groups))
@@ -301,38 +308,17 @@ def test_cortex_m4_conv2d_loop_nests(tmp_path, path, act, data, seed):
     check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target="cortex-m4")
 
 
-def columns_case(draw, rng):
-    """(x shape, attrs, weights, bias) of a one-group, not pointwise Conv2D with K4 >= MIN_K4, which
-    `--optimize speed` gives a columns scratch: in_c a multiple of 4 (whole kernel rows expanded four
-    inputs at a time, taps over the padding filled) or not (windows staged as bytes); strides, dilation,
-    padding; odd pixel counts (a lone last pixel) and odd channel counts (the padding channel)."""
-    k, c = draw(st.integers(1, 3)), draw(st.sampled_from([3, 5, 8, 12, 36]))
-    c = c if k * k * c >= MIN_K4 else 36
-    stride, dil = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    stride = 2 if k == 1 else stride                 # 1x1 stride 1 unpadded is pointwise: its own loop nest
-    pads = draw(st.tuples(*[st.integers(0, 2)] * 4))
-    reach = dil * (k - 1) + 1
-    h = max(draw(st.integers(1, 5)), reach - pads[0] - pads[2])
-    w = max(draw(st.integers(1, 5)), reach - pads[1] - pads[3])
-    out_c = draw(st.integers(1, 5))
-    wts = rng.normal(0, 1, (out_c, k, k, c))
-    wts[0] *= 1e-3
-    attrs = {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads, "groups": 1}
-    return (1, h, w, c), attrs, wts, rng.normal(0, 1, out_c)
-
-
 def _check_columns(tmp_path, data, act, seed, target):
     rng = np.random.default_rng(seed)
-    shape, attrs, wts, bias = columns_case(data.draw, rng)
-    built = check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target=target, optimize="speed")
+    shape, attrs, wts, bias = conv_case("columns", data.draw, rng)
+    check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target=target, optimize="speed")
     assert "edgec_conv2d_cols_s8(" in (tmp_path / "out" / "model.c").read_text()     # the columns loop nest ran
-    return built
 
 
 @settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(act=acts, data=st.data(), seed=st.integers(0, 2**16))
 def test_conv2d_columns(tmp_path, act, data, seed):
-    """The columns loop nest (edgec_conv_cols over its scratch) against the twin on the host (UBSan + ASan)."""
+    """The columns loop nest (edgec_conv2d_cols_s8 over its scratch) against the twin on the host (UBSan + ASan)."""
     _check_columns(tmp_path, data, act, seed, "host")
 
 
