@@ -409,6 +409,21 @@ def test_protobuf_code_is_what_the_proto_generates():
     assert r.returncode == 0, r.stderr
 
 
+def test_protobuf_check_ignores_only_the_generators_version_stamps():
+    """A grpcio-tools patch release (1.85.1 -> 1.85.4) restamps the files and nothing else: the check
+    must pass on either, and still catch a change to the code itself."""
+    from edgec.agent.protogen import HERE, unstamped
+    grpc_code = (HERE / "agent_pb2_grpc.py").read_text()
+    msg_code = (HERE / "agent_pb2.py").read_text()
+    restamped = grpc_code.replace(grpc_code.split("GRPC_GENERATED_VERSION = ")[1].split("\n")[0], "'1.85.4'")
+    assert restamped != grpc_code and unstamped(restamped) == unstamped(grpc_code)
+    bumped = msg_code.replace("# Protobuf Python Version: ", "# Protobuf Python Version: 9.").replace(
+        "Domain.PUBLIC,\n    7,", "Domain.PUBLIC,\n    9,")
+    assert bumped != msg_code and unstamped(bumped) == unstamped(msg_code)
+    edited = grpc_code.replace("def Predict(", "def Predict2(", 1)
+    assert edited != grpc_code and unstamped(edited) != unstamped(grpc_code)
+
+
 # ---- the fleet: local cloud, two devices, rollouts, captures to S3 --------------------------------
 
 @pytest.fixture(scope="module")
