@@ -62,7 +62,8 @@ class AgentClient:
         try:
             grpc.channel_ready_future(self.channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:
-            raise EdgecError(f"no agent answers at {self.address} after {timeout:g} s") from None
+            raise EdgecError(f"no agent answers at {self.address} after {timeout:g} s",
+                             hint="start one with `edgec agent run -c agent.json -a ADDRESS`") from None
 
     def load(self, url: str, name: str) -> dict:
         return model_dict(self._call("LoadModel", pb.LoadModelRequest(url=url, name=name)).model)
@@ -99,21 +100,31 @@ class AgentClient:
         return self.array(self.predict_tensors(name, self.tensor(x)))
 
     def capture(self, name: str, inputs: list, outputs: list, capture_id: str | None = None,
-                when: float | None = None, aux_inputs=(), aux_outputs=()) -> str:
+                when: float | None = None, aux_inputs=(), aux_outputs=(), buffer_wait_s: float = 0.0) -> str:
         cid = capture_id or str(uuid.uuid4())
         when = time.time() if when is None else when
         req = pb.CaptureDataRequest(model_name=name, capture_id=cid,
                                     inference_timestamp=pb.Timestamp(seconds=int(when), nanos=int((when % 1) * 1e9)),
                                     input_tensors=inputs, output_tensors=outputs, inputs=list(aux_inputs), outputs=list(aux_outputs))
-        self._call("CaptureData", req)
-        return cid
+        deadline, pause = time.monotonic() + buffer_wait_s, 0.05
+        while True:
+            try:
+                self._call("CaptureData", req)
+                return cid
+            except AgentCallError as e:
+                # a full spool (RESOURCE_EXHAUSTED) drains as batches upload: a caller that may wait, waits
+                if e.code != "RESOURCE_EXHAUSTED" or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
-    def predict_and_capture(self, name: str, x: np.ndarray) -> tuple[np.ndarray, str]:
-        """The retired client's PredictAndCapture: Predict, then CaptureData of its input and output."""
+    def predict_and_capture(self, name: str, x: np.ndarray, buffer_wait_s: float = 0.0) -> tuple[np.ndarray, str]:
+        """The retired client's PredictAndCapture: Predict, then CaptureData of its input and output
+        (waiting up to `buffer_wait_s` while the agent's capture buffer is full)."""
         t_in = self.tensor(x)
         when = time.time()
         t_out = self.predict_tensors(name, t_in)
-        return self.array(t_out), self.capture(name, [t_in], [t_out], when=when)
+        return self.array(t_out), self.capture(name, [t_in], [t_out], when=when, buffer_wait_s=buffer_wait_s)
 
     def capture_status(self, capture_id: str) -> str:
         r = self._call("GetCaptureDataStatus", pb.GetCaptureDataStatusRequest(capture_id=capture_id))

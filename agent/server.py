@@ -27,7 +27,7 @@ from pathlib import Path
 
 import grpc
 
-from edgec.errors import EdgecError
+from edgec.errors import EdgecError, Interrupted
 
 from . import agent_pb2 as pb
 from . import agent_pb2_grpc as pb_grpc
@@ -259,16 +259,16 @@ class Agent:
                 "ram_budget_bytes": self.store.budget, "ram_used_bytes": sum(m.ram_bytes for m in self.store.list())}
 
 
-def run(config: str, address: str, ram_budget=None, ready=None) -> int:
-    """Run until SIGTERM/SIGINT; `ready(info)` is called once the socket accepts calls."""
+def run(config: str, address: str, ram_budget=None, ready=None) -> None:
+    """Run until SIGTERM/SIGINT (then raise Interrupted, after a clean stop); `ready(info)` is called once the socket accepts calls."""
     agent = Agent(config, address, ram_budget).start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    stop, got = threading.Event(), []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: (got.append(signum), stop.set()))
     if ready:
         ready({"address": address, "pid": os.getpid(), "device": agent.device_name, "fleet": agent.fleet,
                "models": [m.name for m in agent.store.list()], "ram_budget_bytes": agent.store.budget,
                "rollouts": agent.rollouts is not None})
     stop.wait()
     agent.stop()
-    return 0
+    raise Interrupted(got[0])           # it serves until a signal stops it: 130 / 143 like every command

@@ -52,9 +52,15 @@ def _check_address(address: str | None) -> str:
     return address
 
 
+CAPTURE_BUFFER_WAIT_S = 60.0   # predict --capture over a file longer than the agent's buffer waits for uploads to drain it
+AGENT_START_WAIT_S = 5.0     # an agent started just before (`edgec agent run ... &` in a script) answers well within this
+
+
 def _client(address):
     from edgec.agent.client import AgentClient
-    return AgentClient(_check_address(address))
+    c = AgentClient(_check_address(address))
+    c.wait_ready(AGENT_START_WAIT_S)
+    return c
 
 
 def _model_line(m: dict) -> str:
@@ -80,7 +86,7 @@ def run(config: str = typer.Option(..., "--config", "-c", help="agent.json (as `
             typer.echo(f"edgec agent {info['device']} (fleet {info['fleet']}) on {info['address']}, RAM budget {budget}, "
                        f"models: {', '.join(info['models']) or 'none'}, rollouts {'on' if info['rollouts'] else 'off'}")
         sys.stdout.flush()
-    raise typer.Exit(do_run(config, _check_address(address), ram_budget, ready))
+    do_run(config, _check_address(address), ram_budget, ready)   # returns only by raising Interrupted
 
 
 @agent_app.command("load")
@@ -88,11 +94,34 @@ def load(url: str = typer.Argument(..., help="a package .tar.gz or an unpacked p
          name: str = typer.Option(..., "--name", help="the name to serve it under"),
          address: Optional[str] = ADDRESS, as_json: bool = JSON):
     """LoadModel: check the signature and hashes, load the library (within the RAM budget)."""
+    from edgec.agent.client import AgentCallError
     with _client(address) as c:
-        m = c.load(os.path.abspath(url) if os.path.exists(url) else url, name)
+        try:
+            m, verb = c.load(os.path.abspath(url) if os.path.exists(url) else url, name), "loaded"
+        except AgentCallError as e:
+            # the same package already serving under this name (a rollout installed it first) is what
+            # the user asked for: say so and succeed; anything else loaded there stays an error
+            m = c.describe(name) if e.code == "ALREADY_EXISTS" else None
+            if m is None or not os.path.isfile(url) or m.get("package_sha256") != _manifest_sha256(url):
+                raise
+            verb = "already loaded"
     if as_json:
-        return emit_json(m)
-    typer.echo(f"loaded {m['name']} {m['version']}: {m['ram_bytes']:,} B, signed by key {m['key_id']}")
+        return emit_json({**m, "already_loaded": verb != "loaded"})
+    typer.echo(f"{verb} {m['name']} {m['version']}: {m['ram_bytes']:,} B, signed by key {m['key_id']}")
+
+
+def _manifest_sha256(path: str) -> str | None:
+    """sha256 of a package's manifest.json, which the agent reports as the loaded package's identity."""
+    import hashlib
+    import tarfile
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            member = tar.getmember("manifest.json")
+            if member.size > 1 << 20:
+                return None
+            return hashlib.sha256(tar.extractfile(member).read()).hexdigest()
+    except (OSError, KeyError, tarfile.TarError, AttributeError):
+        return None
 
 
 @agent_app.command("unload")
@@ -152,7 +181,7 @@ def predict(name: str = typer.Argument(...), samples: str = typer.Argument(..., 
             x = quantize(x, spec["scale"], spec["zero_point"]) if raw else x
             t0 = time.perf_counter()
             if capture:
-                y, cid = c.predict_and_capture(name, x)
+                y, cid = c.predict_and_capture(name, x, buffer_wait_s=CAPTURE_BUFFER_WAIT_S)
                 ids.append(cid)
             else:
                 y = c.predict(name, x)

@@ -11,6 +11,8 @@ from typing import List, Optional
 
 import typer
 
+from edgec.errors import Interrupted
+
 from .package_cmd import emit_json, keygen, package_app
 
 fleet_app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -134,11 +136,12 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     else:
         typer.echo(f"local cloud: AWS API at {info['endpoint_url']} (use --endpoint-url or EDGEC_AWS_ENDPOINT), "
                    f"credential provider at https://{info['credentials_endpoint']}; Ctrl-C stops it")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    stop, got = threading.Event(), [signal.SIGINT]
+    signal.signal(signal.SIGTERM, lambda signum, frame: (got.insert(0, signum), stop.set()))
     try:
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
         cloud.stop()
+    raise Interrupted(got[0])           # stopped, cleanly, by a signal: 130 / 143 like every command

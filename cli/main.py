@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from typing import List, Optional
 
@@ -11,7 +12,7 @@ import numpy as np
 import typer
 
 from edgec import __version__
-from edgec.errors import EdgecError
+from edgec.errors import EdgecError, Interrupted
 
 try:                                    # typer >= 0.16 vendors click
     from typer._click.exceptions import ClickException as _ClickException
@@ -41,10 +42,10 @@ def _log(quiet: bool):
 
 
 @app.command()
-def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.keras, or Darknet .cfg"),
+def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.keras, Darknet .cfg or .tflite"),
           weights: Optional[str] = typer.Argument(None, help="Darknet .weights (default: beside the .cfg, same stem)"),
           target: str = typer.Option("cortex-m4", "--target", "-t", help="see `edgec targets`"),
-          output: str = typer.Option("out", "--output", "-o", help="output directory (replaced only on success)"),
+          output: str = typer.Option("out", "--output", "-o", help="output directory: new, empty, or an earlier edgec output (replaced only on success)"),
           calibration: Optional[str] = typer.Option(None, "--calibration", "-c",
                                                     help=".npy/.npz with N float samples in the model's input layout"),
           name: Optional[str] = typer.Option(None, "--name", help="C name of the model (default: the file's stem)"),
@@ -73,7 +74,7 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
         _emit_json(report)
     else:
         typer.echo(format_table(report))
-        typer.echo(f"wrote {output}/ (model.h, model.c, weights.c, {len(report['runtime_files'])} runtime files, report.json)")
+        typer.echo(f"wrote {output.rstrip('/')}/ (model.h, model.c, weights.c, {len(report['runtime_files'])} runtime files, report.json)")
 
 
 def _print_cost(r: dict, profile: bool) -> None:
@@ -210,10 +211,21 @@ from edgec.cli.agent_cmd import register as _register_agent_commands  # noqa: E4
 _register_agent_commands(app)
 
 
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
 def main(argv: List[str] | None = None) -> int:
+    """Exit codes: 0 success, 1 a check failed (verify not bit-exact), 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
     try:
-        app(args=argv, standalone_mode=False)
-        return 0
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:                  # not the main thread (an embedding program): keep its handler
+        pass
+    try:
+        rc = app(args=argv, standalone_mode=False)
+        if rc == 130:                   # typer turns KeyboardInterrupt into Exit(130) and returns it
+            raise Interrupted(signal.SIGINT)
+        return rc if isinstance(rc, int) else 0
     except typer.Exit as e:
         return e.exit_code
     except EdgecError as e:
@@ -222,14 +234,23 @@ def main(argv: List[str] | None = None) -> int:
             _emit_json({"error": str(e), **e.facts})
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("edgec: interrupted", err=True)
-        return 130
+        return _interrupted(Interrupted(signal.SIGINT))
+    except Interrupted as e:
+        return _interrupted(e)
     except _ClickException as e:
         typer.echo(f"edgec: error: {e.format_message()}", err=True)
         return e.exit_code
     except OSError as e:
         typer.echo(f"edgec: error: {e.filename or ''}: {e.strerror}", err=True)
         return 2
+
+
+def _interrupted(e: Interrupted) -> int:
+    try:
+        typer.echo(f"edgec: stopped by {signal.Signals(e.signum).name}", err=True)
+    except (KeyboardInterrupt, Interrupted):
+        pass
+    return e.exit_code
 
 
 if __name__ == "__main__":

@@ -24,6 +24,13 @@ class _CreateByDefault(TyperGroup):
             args = ["create", *args]
         return super().parse_args(ctx, args)
 
+    def format_help(self, ctx, formatter):
+        """The group's commands, then create's own usage and options: `edgec package OUT ...` is the
+        form users type, so `edgec package --help` must show what it takes."""
+        super().format_help(ctx, formatter)
+        create = self.commands["create"]
+        create.format_help(type(ctx)(create, info_name=ctx.info_name, parent=ctx.parent), formatter)
+
 
 package_app = typer.Typer(cls=_CreateByDefault, no_args_is_help=True, add_completion=False,
                           help="Make a signed model package (default), or verify one.")

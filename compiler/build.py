@@ -1,17 +1,15 @@
 """The build driver: model file → out/ (C sources, runtime kernels, report.json, graphs).
 
 import → canonical passes → calibrate → quantize → plan_memory → codegen.  The output directory
-is written next to its final place and swapped in only when everything succeeded, so a failed
-build never leaves a half-written out/ (and never destroys the previous one)."""
+is replaced only if edgec made it, and swapped in only when everything succeeded (edgec.outdir), so a
+failed build never leaves a half-written out/ and never destroys the previous one."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import shutil
-import tempfile
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
@@ -19,9 +17,10 @@ from . import __version__
 from .calibrate import DEFAULT_METHOD, calibrate, check_method
 from edgec.codegen.c import generate, c_ident
 from .data import fit_samples, load_array
-from .errors import EdgecError, ModelFormatError, InputDataError, TargetError
+from .errors import ModelFormatError, InputDataError, TargetError
 from .fixedpoint import quantize_multiplier
 from .ir import Graph
+from .outdir import check_output_dir, write_output_dir
 from .pipeline import canonicalize, quantize, plan
 from .report import layer_table
 from .serialize import save_graphs
@@ -84,6 +83,7 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     """`max_accuracy_drop` (a fraction, or a string such as "1%") or `min_sqnr` (dB) turn on mixed
     precision (edgec.precision): the calibration file's samples, and its labels `y` when it is an .npz
     that has them, decide which activations become int16."""
+    check_output_dir(out_dir)        # before the work: a refused -o is known at once
     target = with_budget(get_target(target_name), ram, flash)
     goal = mixed_precision_goal(max_accuracy_drop, min_sqnr, calibration)
     if calibration_method is not None:
@@ -258,27 +258,12 @@ def _check_budget(report: dict, target) -> None:
 
 
 def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict, target) -> None:
-    out = Path(out_dir).resolve()
-    if out.exists() and not out.is_dir():
-        raise EdgecError("the output path exists and is not a directory", where=str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for fname, text in gen["files"].items():
-            (tmp / fname).write_text(text)
-        runtime = resources.files("edgec.runtime_c")
-        for fname in gen["runtime"]:
-            (tmp / fname).write_bytes(runtime.joinpath(target.runtime_source(fname)).read_bytes())
-        (tmp / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        save_graphs(tmp / ARTIFACT, graphs)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    runtime = resources.files("edgec.runtime_c")
+    files = {fname: text.encode() for fname, text in gen["files"].items()}
+    for fname in gen["runtime"]:
+        files[fname] = runtime.joinpath(target.runtime_source(fname)).read_bytes()
+    files["report.json"] = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()
+    artifact = io.BytesIO()
+    save_graphs(artifact, graphs)
+    files[ARTIFACT] = artifact.getvalue()
+    write_output_dir(out_dir, files)

@@ -32,3 +32,14 @@ class ToolchainError(EdgecError):
 
 class TargetError(EdgecError):
     """Unknown target, or the model does not fit it."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached edgec.  A BaseException, so `except Exception` blocks do not swallow it and
+    the cleanup on the way out (temp directories, child processes) still runs; the CLI then prints one line
+    and exits 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), as shells do."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from edgec.errors import EdgecError
+from edgec.errors import EdgecError, Interrupted
 
 from .aws import Cloud
 from .monitor import drift, read_captures
@@ -114,13 +114,16 @@ def serve(cloud: Cloud, fleet: str, host: str, port: int, baselines: dict | None
     if ready:
         ready({"url": f"http://{host}:{server.server_address[1]}/", "fleet": fleet})
     import signal
-    signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())
+    got = [signal.SIGINT]
+    signal.signal(signal.SIGTERM, lambda signum, frame: (got.insert(0, signum),
+                                                         threading.Thread(target=server.shutdown).start()))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+    raise Interrupted(got[0])           # it serves until a signal stops it: 130 / 143 like every command
 
 
 _PAGE = r"""<!doctype html>
