@@ -15,7 +15,6 @@ import sys
 import tarfile
 import threading
 import time
-import io
 import uuid
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from conftest import CASES, one_line_error, require
+from conftest import CASES, cli, one_line_error, require
 from edgec.agent import agent_pb2 as pb
 from edgec.agent.client import AgentCallError, AgentClient
 from edgec.fleet import package, signing
@@ -40,27 +39,6 @@ def edgec(*args, env=None, check_json=False):
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
     return r
-
-
-def cli(*args, env=None, check_json=False):
-    """The CLI's main() in this process (same parsing, errors and output as a subprocess, without an
-    interpreter start per call); `env` entries are set for the call."""
-    from contextlib import redirect_stderr, redirect_stdout
-    from types import SimpleNamespace
-    from edgec.cli.main import main
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in (env or {}).items():
-            mp.setenv(k, v)
-        if env and "EDGEC_AWS_ENDPOINT" in env:                 # the local cloud, not a profile's
-            for k in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-                mp.delenv(k, raising=False)
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main([str(a) for a in args])
-    if check_json:
-        assert code == 0, err.getvalue()
-        return json.loads(out.getvalue())
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _read_line(proc, what, log, timeout=60):
