@@ -683,3 +683,65 @@ def test_dashboard_shows_the_fleet_in_chromium(fleet_env, captured, models, tmp_
         assert proc.wait(timeout=10) == 0
     assert "Traceback" not in log.read_text()
     one_line_error(cli("dashboard", "--fleet", "no-such-fleet", "--out", tmp_path / "x", env=fleet_env["cenv"]), "no fleet 'no-such-fleet'")
+
+
+# ---- images in, detections out: the agent -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def yolo_pkg(models, tmp_path_factory):
+    """yolo-fastest built with --labels coco.names (host target: no MCU budget) and packaged with the
+    module's key; `edgec run`'s answers on darknet's two photos, which the agent must give too."""
+    from conftest import DATA, extra
+    d = tmp_path_factory.mktemp("yolo-pkg")
+    dog = np.load(DATA / "yolo-fastest-1.1_dog320_input_NCHW.npy").transpose(0, 2, 3, 1)
+    np.save(d / "calib.npy", np.concatenate([dog, extra("yolo_crops") / np.float32(255)]).astype(np.float32))
+    cli("build", DATA / "yolo-fastest-1.1.cfg", "-t", "host", "-o", d / "out", "-c", d / "calib.npy",
+        "--labels", DATA / "coco.names", "--json", check_json=True)
+    cli("package", d / "out", "--name", "yolo", "--version", "1.0.0", "--key", models["keys"] / "signing.pem",
+        "-o", d / "yolo.tar.gz", "--json", check_json=True)
+    photos = [DATA / "dog.jpg", DATA / "person.jpg"]
+    run = cli("run", d / "out", *photos, "-o", d / "run.npy", "--json", check_json=True)
+    manifest = package.verify(str(d / "yolo.tar.gz"), str(models["keys"] / "signing.pub"))["manifest"]
+    return {"pkg": d / "yolo.tar.gz", "out": d / "out", "photos": photos, "results": run["results"],
+            "outputs": np.load(d / "run.npy"), "manifest": manifest, "labels": (DATA / "coco.names").read_text().splitlines()}
+
+
+def test_agent_predict_takes_photos_and_answers_with_detections(models, yolo_pkg, tmp_path):
+    """`edgec agent predict yolo dog.jpg` (which once failed with numpy's allow_pickle text): the
+    package tells the client how to preprocess and decode; the answers are `edgec run`'s, exactly."""
+    man = yolo_pkg["manifest"]
+    assert man["preprocess"]["from"] == "darknet [net]: pixels / 255" and man["labels"] == yolo_pkg["labels"]
+    assert man["decode"]["kind"] == "yolo" and man["decode"]["classes"] == 80
+    agent = AgentProc(device_dir(tmp_path, "cam-0", models) / "agent.json", tmp_path / "y.sock")
+    env = {"EDGEC_AGENT_ADDRESS": agent.address}
+    dog, person = yolo_pkg["photos"]
+    try:
+        assert cli("agent", "load", yolo_pkg["pkg"], "--name", "yolo", env=env).returncode == 0
+        assert cli("agent", "load", models["kws-1.0.0"]["pkg"], "--name", "kws", env=env).returncode == 0
+        desc = cli("agent", "describe", "yolo", "--json", env=env, check_json=True)
+        assert (desc["preprocess"], desc["decode"], desc["labels"]) == (man["preprocess"], man["decode"], man["labels"])
+        text = cli("agent", "describe", "yolo", env=env).stdout
+        assert "images in: RGB 320x320 NHWC, pixel * 0.00392157" in text and "answers: detections of 80 classes (person," in text
+        r = cli("agent", "predict", "yolo", dog, person, "-o", tmp_path / "y.npy", "--results", tmp_path / "found.json",
+                "--json", env=env, check_json=True)
+        assert r["samples"] == 2 and r["results"] == yolo_pkg["results"] and "top1" not in r
+        assert np.array_equal(np.load(tmp_path / "y.npy"), yolo_pkg["outputs"])
+        assert json.loads((tmp_path / "found.json").read_text()) == {"results": yolo_pkg["results"]}
+        dets = r["results"][0]["detections"]
+        assert r["results"][0]["width"] == 768 and all(0 <= d["box"][0] < d["box"][2] <= 768 for d in dets)
+        assert "dog" in {d["label"] for d in dets}
+        raw = cli("agent", "predict", "yolo", dog, "--raw", "--json", env=env, check_json=True)
+        assert raw["dtype"] == "int8" and raw["results"] == yolo_pkg["results"][:1]
+        text = cli("agent", "predict", "yolo", dog, env=env)
+        assert text.returncode == 0 and f"{dog} (768x576): {len(dets)} detections\n" in text.stdout
+        # a classifier's answers over the agent: top-k (KWS takes MFCC arrays, not images)
+        np.save(tmp_path / "kws.npy", models["kws-1.0.0"]["inputs"][:2])
+        k = cli("agent", "predict", "kws", tmp_path / "kws.npy", "--top-k", "2", "--json", env=env, check_json=True)
+        want = models["kws-1.0.0"]["float"][:2].reshape(2, -1)
+        assert [[t["class"] for t in row["top"]] for row in k["results"]] == np.argsort(-want, axis=1, kind="stable")[:, :2].tolist()
+        (tmp_path / "cut.jpg").write_bytes(dog.read_bytes()[:3000])
+        one_line_error(cli("agent", "predict", "yolo", tmp_path / "cut.jpg", env=env), "cut.jpg", "not a readable image")
+        one_line_error(cli("agent", "predict", "kws", dog, env=env), "dog.jpg", "model 'kws' takes no images")
+    finally:
+        agent.stop()
+
