@@ -685,7 +685,7 @@ def test_dashboard_shows_the_fleet_in_chromium(fleet_env, captured, models, tmp_
     one_line_error(cli("dashboard", "--fleet", "no-such-fleet", "--out", tmp_path / "x", env=fleet_env["cenv"]), "no fleet 'no-such-fleet'")
 
 
-# ---- images in, detections out: the agent -------------------------------------------------------
+# ---- images in, detections out: the agent and the dashboard -------------------------------------
 
 @pytest.fixture(scope="module")
 def yolo_pkg(models, tmp_path_factory):
@@ -745,3 +745,59 @@ def test_agent_predict_takes_photos_and_answers_with_detections(models, yolo_pkg
     finally:
         agent.stop()
 
+
+def test_dashboard_counts_detections_per_class_label(models, yolo_pkg, cloud, aws, tmp_path):
+    """A detector's captures on the dashboard: detections per class label (decoded with the published
+    manifest's spec), not the index of its largest raw output."""
+    require("chromium")
+    from chromium import Chromium
+    fleet, bucket = "img-fleet", "edgec-images-ci"
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env["EDGEC_AWS_ENDPOINT"] = cloud["endpoint_url"]
+    cenv = {"EDGEC_AWS_ENDPOINT": cloud["endpoint_url"]}
+    run = lambda *a: cli(*a, "--json", env=cenv, check_json=True)
+    run("fleet", "create", fleet, "--bucket", bucket, "--pubkey", models["keys"] / "signing.pub", "--output", f"s3://{bucket}/captures")
+    run("fleet", "register", fleet, "cam-1", "--out", tmp_path / "devices")
+    run("fleet", "publish", yolo_pkg["pkg"], "--fleet", fleet)
+    cfg_file = tmp_path / "devices" / "cam-1" / "agent.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg.update({"edgec_jobs_poll_seconds": 0, "edgec_heartbeat_seconds": 1, "sagemaker_edge_core_capture_data_push_period_seconds": 0.5})
+    cfg_file.write_text(json.dumps(cfg))
+    agent = AgentProc(cfg_file, tmp_path / "cam-1.sock", env=env)
+    try:
+        aenv = {"EDGEC_AGENT_ADDRESS": agent.address}
+        assert cli("agent", "load", yolo_pkg["pkg"], "--name", "yolo", env=aenv).returncode == 0
+        r = cli("agent", "predict", "yolo", *yolo_pkg["photos"], "--capture", "--json", env=aenv, check_json=True)
+        with agent.client() as c:
+            wait_for("captures uploaded", lambda: all(c.capture_status(i) == "SUCCESS" for i in r["capture_ids"]), timeout=40)
+
+        def dashboard():
+            run("dashboard", "--fleet", fleet, "--out", tmp_path / "dash")
+            data = json.loads((tmp_path / "dash" / "data.json").read_text())
+            return next((m for m in data["models"] if m["name"] == "yolo"), None)
+        m = wait_for("the agent's heartbeat naming yolo", dashboard, timeout=30, every=1)
+    finally:
+        agent.stop()
+    found = [d for row in yolo_pkg["results"] for d in row["detections"]]
+    counts = {}
+    for d in found:
+        counts[d["label"]] = counts.get(d["label"], 0) + 1
+    assert m["captures"] == 2 and m["kind"] == "detections"
+    assert m["classes"] == [d["label"] for d in sorted({d["class"]: d for d in found}.values(), key=lambda d: d["class"])]
+    got = {}
+    for h in m["by_hour"]:
+        for label, n in h["classes"].items():
+            got[label] = got.get(label, 0) + n
+    assert got == counts and {"dog", "person", "car"} <= set(got)
+    browser = Chromium(tmp_path / "profile")
+    try:
+        s = browser.open((tmp_path / "dash" / "index.html").as_uri())
+        card = browser.evaluate(s, """(() => { const c = document.querySelector('.card[data-model="yolo"] svg.chart');
+            return {title: c.getAttribute('aria-label'),
+                    legend: [...c.querySelectorAll('text')].map(t => t.textContent).filter(t => /^[a-z]/.test(t))}; })()""")
+        assert browser.errors() == []
+    finally:
+        browser.close()
+    assert card["title"] == "detections per class per hour"
+    assert [t for t in card["legend"] if t in counts] == m["classes"]
+    assert not any(t.startswith("class ") for t in card["legend"])
