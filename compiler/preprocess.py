@@ -211,6 +211,22 @@ def read_image(path, spec: dict) -> tuple[np.ndarray, dict]:
     return x[None].astype(np.float32), {"file": path, "width": int(size[0]), "height": int(size[1])}
 
 
+def image_sizes(paths) -> list:
+    """(width, height) of each image as read_image sees it (EXIF orientation applied)."""
+    from PIL import Image, ImageOps
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                w, h = im.size
+                if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):     # rotated by 90 degrees: as exif_transpose
+                    w, h = h, w
+        except (OSError, ValueError, SyntaxError, EOFError) as e:
+            raise InputDataError(f"not a readable image ({str(e) or type(e).__name__})", where=str(p)) from None
+        out.append((w, h))
+    return out
+
+
 def load_inputs(paths, input_shape, spec: dict | None, model: str = "the model", role: str = "input"):
     """Samples for a model from what a user passes: one .npy/.npz file (N samples, as before) or one
     or more image files.  Returns (xs [N, *input_shape] float32, images): images is None for an

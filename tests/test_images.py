@@ -149,7 +149,7 @@ def test_classifier_with_labels_gives_top_k_with_names(resnet, tmp_path):
         order = np.argsort(-out, kind="stable")[:5]
         assert row["top"] == [{"class": int(c), "label": CIFAR10[c], "score": float(out[c])} for c in order]
     assert info["results"][1]["top"][0]["label"] == "horse"          # person.jpg: a woman beside her horse
-    three = cli("run", d / "out", PERSON, "--top-k", "3", check_json=False)
+    three = cli("run", d / "out", PERSON, "--top-k", "3")
     first = info["results"][1]["top"]
     assert three.returncode == 0
     assert f"{PERSON} (640x424): " + ", ".join(f"{t['label']} {t['score']:.3f}" for t in first[:3]) + "\n" in three.stdout
@@ -235,3 +235,42 @@ def test_keras_rescaling_layer_means_raw_pixels(tmp_path):
     want = int_reference(built, pixels(DOG, (16, 16))[None])[0]
     assert info["results"][0]["top"] == [{"class": int(c), "label": None, "score": float(want[c])}
                                          for c in np.argsort(-want, kind="stable")]
+
+
+def test_api_build_load_run_decode_are_the_cli_s(yolo, resnet, tmp_path):
+    """edgec.api gives what the commands give: the same outputs, the same detections and top-k."""
+    require("cc")
+    from edgec import api
+    from edgec.errors import EdgecError
+    d, _ = yolo
+    m = api.load(str(d / "out"))
+    assert m.decode_spec["kind"] == "yolo" and m.labels == COCO and m.input_shape == (1, 320, 320, 3)
+    y = api.run(m, [DOG, PERSON])
+    cli_run = cli("run", d / "out", DOG, PERSON, "--json", check_json=True)
+    assert api.decode(m, y, images=[DOG, PERSON]) == cli_run["results"]
+    assert api.decode(m, y, images=[(768, 576), (640, 424)])[0]["detections"] == cli_run["results"][0]["detections"]
+    raw = api.run(m, DOG, raw=True)
+    assert raw.dtype == np.int8 and api.decode(m, raw, images=[DOG]) == cli_run["results"][:1]
+    # api.build records --preprocess/--labels as the command does; a signed package runs its own library
+    rd, _ = resnet
+    report = api.build(CASES["resnet"].path, str(tmp_path / "out"), calibration=str(rd / "calib.npy"), target="host",
+                       preprocess="scale=1", labels=str(rd / "cifar10.txt"))
+    assert report["labels"] == CIFAR10 and report["preprocess"]["scale"] == 1.0
+    assert cli("keygen", "-o", tmp_path / "keys").returncode == 0
+    assert cli("package", tmp_path / "out", "--name", "resnet", "--version", "1.0.0", "--key", tmp_path / "keys" / "signing.pem",
+               "-o", tmp_path / "resnet.tar.gz").returncode == 0
+    with pytest.raises(EdgecError, match="loaded only with the public key that signed it"):
+        api.load(str(tmp_path / "resnet.tar.gz"))
+    pkg = api.load(str(tmp_path / "resnet.tar.gz"), pubkey=str(tmp_path / "keys" / "signing.pub"))
+    built = api.load(str(tmp_path / "out"))
+    xs = np.stack([pixels(p, (32, 32)) for p in (DOG, PERSON)]).astype(np.float32)
+    from_pkg, from_dir = api.run(pkg, [DOG, PERSON]), api.run(built, xs)
+    assert from_pkg.shape == (2, 10) and np.array_equal(from_pkg, from_dir)
+    tops = api.decode(pkg, from_pkg, top_k=2)
+    assert [[t["label"] for t in row["top"]] for row in tops] == [[CIFAR10[c] for c in np.argsort(-o, kind="stable")[:2]]
+                                                                  for o in from_dir]
+    np.save(tmp_path / "ad.npy", CASES["ad01"].calibration()[:20])
+    api.build(CASES["ad01"].path, str(tmp_path / "ad"), calibration=str(tmp_path / "ad.npy"), target="host")
+    ad = api.load(str(tmp_path / "ad"))
+    with pytest.raises(EdgecError, match="neither a detector nor a classifier"):
+        api.decode(ad, api.run(ad, tmp_path / "ad.npy"))
