@@ -63,8 +63,10 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
           min_sqnr: Optional[float] = typer.Option(None, "--min-sqnr", help="mixed precision for non-classifiers: "
                                                    "every calibration sample's output SQNR vs float at least this (dB)"),
           preprocess: Optional[str] = typer.Option(
-              None, "--preprocess", help="how images become the input, e.g. scale=1/255,mean=0.485,0.456,0.406,"
-                                         "std=0.229,0.224,0.225,layout=nchw,color=rgb (README, Images)"),
+              None, "--preprocess", help="how images become the input: comma-separated KEY=VALUE of scale (a number "
+                                         "or a/b), mean and std (one value or one per channel), layout (nhwc|nchw), "
+                                         "color (rgb|bgr|gray); value = (pixel 0..255 * scale - mean) / std, e.g. "
+                                         "scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225,layout=nchw"),
           labels: Optional[str] = typer.Option(None, "--labels", help="class names, one per line (kept in report.json)"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""

@@ -244,6 +244,6 @@ def load_inputs(paths, input_shape, spec: dict | None, model: str = "the model",
         return fit_samples(load_array(str(paths[0]), role), input_shape, str(paths[0])), None
     if spec is None:
         raise InputDataError(f"{model} takes no images: its build records no image preprocessing", where=str(paths[0]),
-                             hint="pass .npy/.npz samples, or rebuild with --preprocess (README) if it is an image model")
+                             hint="pass .npy/.npz samples, or rebuild with --preprocess (`edgec build --help`) if it is an image model")
     xs, images = zip(*(read_image(p, spec) for p in paths))
     return fit_samples(np.concatenate(xs), input_shape, str(paths[0])), list(images)
