@@ -213,7 +213,7 @@ def read_image(path, spec: dict) -> tuple[np.ndarray, dict]:
 
 def image_sizes(paths) -> list:
     """(width, height) of each image as read_image sees it (EXIF orientation applied)."""
-    from PIL import Image, ImageOps
+    from PIL import Image
     out = []
     for p in paths:
         try:
