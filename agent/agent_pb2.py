@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65\x64gec/agent/agent.proto\x12\x12\x41WS.SageMaker.Edge\"1\n\x0cQuantization\x12\r\n\x05scale\x18\x01 \x01(\x01\x12\x12\n\nzero_point\x18\x02 \x01(\x05\"\x96\x01\n\x0eTensorMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\tdata_type\x18\x02 \x01(\x0e\x32\x1c.AWS.SageMaker.Edge.DataType\x12\r\n\x05shape\x18\x03 \x03(\x05\x12\x36\n\x0cquantization\x18\x64 \x01(\x0b\x32 .AWS.SageMaker.Edge.Quantization\"F\n\x12SharedMemoryHandle\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\nsegment_id\x18\x03 \x01(\x04\"\xaa\x01\n\x06Tensor\x12;\n\x0ftensor_metadata\x18\x01 \x01(\x0b\x32\".AWS.SageMaker.Edge.TensorMetadata\x12\x13\n\tbyte_data\x18\x04 \x01(\x0cH\x00\x12\x46\n\x14shared_memory_handle\x18\x05 \x01(\x0b\x32&.AWS.SageMaker.Edge.SharedMemoryHandleH\x00\x42\x06\n\x04\x64\x61ta\"\xb1\x01\n\x0c\x41uxilaryData\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x08\x65ncoding\x18\x02 \x01(\x0e\x32\x1c.AWS.SageMaker.Edge.Encoding\x12\x13\n\tbyte_data\x18\x03 \x01(\x0cH\x00\x12\x46\n\x14shared_memory_handle\x18\x04 \x01(\x0b\x32&.AWS.SageMaker.Edge.SharedMemoryHandleH\x00\x42\x06\n\x04\x64\x61ta\"+\n\tTimestamp\x12\x0f\n\x07seconds\x18\x01 \x01(\x03\x12\r\n\x05nanos\x18\x02 \x01(\x05\"\xb7\x02\n\x05Model\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x42\n\x16input_tensor_metadatas\x18\x03 \x03(\x0b\x32\".AWS.SageMaker.Edge.TensorMetadata\x12\x43\n\x17output_tensor_metadatas\x18\x04 \x03(\x0b\x32\".AWS.SageMaker.Edge.TensorMetadata\x12\x0f\n\x07version\x18\x64 \x01(\t\x12\x11\n\tram_bytes\x18\x65 \x01(\x04\x12\x16\n\x0epackage_sha256\x18\x66 \x01(\t\x12\x0e\n\x06key_id\x18g \x01(\t\x12\x17\n\x0finference_count\x18h \x01(\x04\x12\x0e\n\x06target\x18i \x01(\t\x12\x15\n\rdevice_target\x18j \x01(\t\"K\n\x0ePredictRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x07tensors\x18\x02 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\">\n\x0fPredictResponse\x12+\n\x07tensors\x18\x01 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\"-\n\x10LoadModelRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"=\n\x11LoadModelResponse\x12(\n\x05model\x18\x01 \x01(\x0b\x32\x19.AWS.SageMaker.Edge.Model\"\"\n\x12UnLoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnLoadModelResponse\"\x13\n\x11ListModelsRequest\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.AWS.SageMaker.Edge.Model\"$\n\x14\x44\x65scribeModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"A\n\x15\x44\x65scribeModelResponse\x12(\n\x05model\x18\x01 \x01(\x0b\x32\x19.AWS.SageMaker.Edge.Model\"\xc4\x02\n\x12\x43\x61ptureDataRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\ncapture_id\x18\x02 \x01(\t\x12:\n\x13inference_timestamp\x18\x03 \x01(\x0b\x32\x1d.AWS.SageMaker.Edge.Timestamp\x12\x31\n\rinput_tensors\x18\x04 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\x12\x32\n\x0eoutput_tensors\x18\x05 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\x12\x30\n\x06inputs\x18\x06 \x03(\x0b\x32 .AWS.SageMaker.Edge.AuxilaryData\x12\x31\n\x07outputs\x18\x07 \x03(\x0b\x32 .AWS.SageMaker.Edge.AuxilaryData\"\x15\n\x13\x43\x61ptureDataResponse\"1\n\x1bGetCaptureDataStatusRequest\x12\x12\n\ncapture_id\x18\x01 \x01(\t\"U\n\x1cGetCaptureDataStatusResponse\x12\x35\n\x06status\x18\x01 \x01(\x0e\x32%.AWS.SageMaker.Edge.CaptureDataStatus*g\n\x08\x44\x61taType\x12\t\n\x05UINT8\x10\x00\x12\t\n\x05INT16\x10\x01\x12\t\n\x05INT32\x10\x02\x12\t\n\x05INT64\x10\x03\x12\x0b\n\x07\x46LOAT16\x10\x04\x12\x0b\n\x07\x46LOAT32\x10\x05\x12\x0b\n\x07\x46LOAT64\x10\x06\x12\x08\n\x04INT8\x10\x07*3\n\x08\x45ncoding\x12\x07\n\x03\x43SV\x10\x00\x12\x08\n\x04JSON\x10\x01\x12\x08\n\x04NONE\x10\x02\x12\n\n\x06\x42\x41SE64\x10\x03*M\n\x11\x43\x61ptureDataStatus\x12\x0b\n\x07\x46\x41ILURE\x10\x00\x12\x0b\n\x07SUCCESS\x10\x01\x12\x0f\n\x0bIN_PROGRESS\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x32\xb3\x05\n\x05\x41gent\x12R\n\x07Predict\x12\".AWS.SageMaker.Edge.PredictRequest\x1a#.AWS.SageMaker.Edge.PredictResponse\x12X\n\tLoadModel\x12$.AWS.SageMaker.Edge.LoadModelRequest\x1a%.AWS.SageMaker.Edge.LoadModelResponse\x12^\n\x0bUnLoadModel\x12&.AWS.SageMaker.Edge.UnLoadModelRequest\x1a\'.AWS.SageMaker.Edge.UnLoadModelResponse\x12[\n\nListModels\x12%.AWS.SageMaker.Edge.ListModelsRequest\x1a&.AWS.SageMaker.Edge.ListModelsResponse\x12\x64\n\rDescribeModel\x12(.AWS.SageMaker.Edge.DescribeModelRequest\x1a).AWS.SageMaker.Edge.DescribeModelResponse\x12^\n\x0b\x43\x61ptureData\x12&.AWS.SageMaker.Edge.CaptureDataRequest\x1a\'.AWS.SageMaker.Edge.CaptureDataResponse\x12y\n\x14GetCaptureDataStatus\x12/.AWS.SageMaker.Edge.GetCaptureDataStatusRequest\x1a\x30.AWS.SageMaker.Edge.GetCaptureDataStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65\x64gec/agent/agent.proto\x12\x12\x41WS.SageMaker.Edge\"1\n\x0cQuantization\x12\r\n\x05scale\x18\x01 \x01(\x01\x12\x12\n\nzero_point\x18\x02 \x01(\x05\"\x96\x01\n\x0eTensorMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\tdata_type\x18\x02 \x01(\x0e\x32\x1c.AWS.SageMaker.Edge.DataType\x12\r\n\x05shape\x18\x03 \x03(\x05\x12\x36\n\x0cquantization\x18\x64 \x01(\x0b\x32 .AWS.SageMaker.Edge.Quantization\"F\n\x12SharedMemoryHandle\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\nsegment_id\x18\x03 \x01(\x04\"\xaa\x01\n\x06Tensor\x12;\n\x0ftensor_metadata\x18\x01 \x01(\x0b\x32\".AWS.SageMaker.Edge.TensorMetadata\x12\x13\n\tbyte_data\x18\x04 \x01(\x0cH\x00\x12\x46\n\x14shared_memory_handle\x18\x05 \x01(\x0b\x32&.AWS.SageMaker.Edge.SharedMemoryHandleH\x00\x42\x06\n\x04\x64\x61ta\"\xb1\x01\n\x0c\x41uxilaryData\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x08\x65ncoding\x18\x02 \x01(\x0e\x32\x1c.AWS.SageMaker.Edge.Encoding\x12\x13\n\tbyte_data\x18\x03 \x01(\x0cH\x00\x12\x46\n\x14shared_memory_handle\x18\x04 \x01(\x0b\x32&.AWS.SageMaker.Edge.SharedMemoryHandleH\x00\x42\x06\n\x04\x64\x61ta\"+\n\tTimestamp\x12\x0f\n\x07seconds\x18\x01 \x01(\x03\x12\r\n\x05nanos\x18\x02 \x01(\x05\"\xf5\x02\n\x05Model\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x42\n\x16input_tensor_metadatas\x18\x03 \x03(\x0b\x32\".AWS.SageMaker.Edge.TensorMetadata\x12\x43\n\x17output_tensor_metadatas\x18\x04 \x03(\x0b\x32\".AWS.SageMaker.Edge.TensorMetadata\x12\x0f\n\x07version\x18\x64 \x01(\t\x12\x11\n\tram_bytes\x18\x65 \x01(\x04\x12\x16\n\x0epackage_sha256\x18\x66 \x01(\t\x12\x0e\n\x06key_id\x18g \x01(\t\x12\x17\n\x0finference_count\x18h \x01(\x04\x12\x0e\n\x06target\x18i \x01(\t\x12\x15\n\rdevice_target\x18j \x01(\t\x12\x17\n\x0fpreprocess_json\x18k \x01(\t\x12\x13\n\x0b\x64\x65\x63ode_json\x18l \x01(\t\x12\x0e\n\x06labels\x18m \x03(\t\"K\n\x0ePredictRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x07tensors\x18\x02 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\">\n\x0fPredictResponse\x12+\n\x07tensors\x18\x01 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\"-\n\x10LoadModelRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"=\n\x11LoadModelResponse\x12(\n\x05model\x18\x01 \x01(\x0b\x32\x19.AWS.SageMaker.Edge.Model\"\"\n\x12UnLoadModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13UnLoadModelResponse\"\x13\n\x11ListModelsRequest\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.AWS.SageMaker.Edge.Model\"$\n\x14\x44\x65scribeModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"A\n\x15\x44\x65scribeModelResponse\x12(\n\x05model\x18\x01 \x01(\x0b\x32\x19.AWS.SageMaker.Edge.Model\"\xc4\x02\n\x12\x43\x61ptureDataRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\ncapture_id\x18\x02 \x01(\t\x12:\n\x13inference_timestamp\x18\x03 \x01(\x0b\x32\x1d.AWS.SageMaker.Edge.Timestamp\x12\x31\n\rinput_tensors\x18\x04 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\x12\x32\n\x0eoutput_tensors\x18\x05 \x03(\x0b\x32\x1a.AWS.SageMaker.Edge.Tensor\x12\x30\n\x06inputs\x18\x06 \x03(\x0b\x32 .AWS.SageMaker.Edge.AuxilaryData\x12\x31\n\x07outputs\x18\x07 \x03(\x0b\x32 .AWS.SageMaker.Edge.AuxilaryData\"\x15\n\x13\x43\x61ptureDataResponse\"1\n\x1bGetCaptureDataStatusRequest\x12\x12\n\ncapture_id\x18\x01 \x01(\t\"U\n\x1cGetCaptureDataStatusResponse\x12\x35\n\x06status\x18\x01 \x01(\x0e\x32%.AWS.SageMaker.Edge.CaptureDataStatus*g\n\x08\x44\x61taType\x12\t\n\x05UINT8\x10\x00\x12\t\n\x05INT16\x10\x01\x12\t\n\x05INT32\x10\x02\x12\t\n\x05INT64\x10\x03\x12\x0b\n\x07\x46LOAT16\x10\x04\x12\x0b\n\x07\x46LOAT32\x10\x05\x12\x0b\n\x07\x46LOAT64\x10\x06\x12\x08\n\x04INT8\x10\x07*3\n\x08\x45ncoding\x12\x07\n\x03\x43SV\x10\x00\x12\x08\n\x04JSON\x10\x01\x12\x08\n\x04NONE\x10\x02\x12\n\n\x06\x42\x41SE64\x10\x03*M\n\x11\x43\x61ptureDataStatus\x12\x0b\n\x07\x46\x41ILURE\x10\x00\x12\x0b\n\x07SUCCESS\x10\x01\x12\x0f\n\x0bIN_PROGRESS\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x32\xb3\x05\n\x05\x41gent\x12R\n\x07Predict\x12\".AWS.SageMaker.Edge.PredictRequest\x1a#.AWS.SageMaker.Edge.PredictResponse\x12X\n\tLoadModel\x12$.AWS.SageMaker.Edge.LoadModelRequest\x1a%.AWS.SageMaker.Edge.LoadModelResponse\x12^\n\x0bUnLoadModel\x12&.AWS.SageMaker.Edge.UnLoadModelRequest\x1a\'.AWS.SageMaker.Edge.UnLoadModelResponse\x12[\n\nListModels\x12%.AWS.SageMaker.Edge.ListModelsRequest\x1a&.AWS.SageMaker.Edge.ListModelsResponse\x12\x64\n\rDescribeModel\x12(.AWS.SageMaker.Edge.DescribeModelRequest\x1a).AWS.SageMaker.Edge.DescribeModelResponse\x12^\n\x0b\x43\x61ptureData\x12&.AWS.SageMaker.Edge.CaptureDataRequest\x1a\'.AWS.SageMaker.Edge.CaptureDataResponse\x12y\n\x14GetCaptureDataStatus\x12/.AWS.SageMaker.Edge.GetCaptureDataStatusRequest\x1a\x30.AWS.SageMaker.Edge.GetCaptureDataStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'edgec.agent.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DATATYPE']._serialized_start=2024
-  _globals['_DATATYPE']._serialized_end=2127
-  _globals['_ENCODING']._serialized_start=2129
-  _globals['_ENCODING']._serialized_end=2180
-  _globals['_CAPTUREDATASTATUS']._serialized_start=2182
-  _globals['_CAPTUREDATASTATUS']._serialized_end=2259
+  _globals['_DATATYPE']._serialized_start=2086
+  _globals['_DATATYPE']._serialized_end=2189
+  _globals['_ENCODING']._serialized_start=2191
+  _globals['_ENCODING']._serialized_end=2242
+  _globals['_CAPTUREDATASTATUS']._serialized_start=2244
+  _globals['_CAPTUREDATASTATUS']._serialized_end=2321
   _globals['_QUANTIZATION']._serialized_start=47
   _globals['_QUANTIZATION']._serialized_end=96
   _globals['_TENSORMETADATA']._serialized_start=99
@@ -50,35 +50,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TIMESTAMP']._serialized_start=676
   _globals['_TIMESTAMP']._serialized_end=719
   _globals['_MODEL']._serialized_start=722
-  _globals['_MODEL']._serialized_end=1033
-  _globals['_PREDICTREQUEST']._serialized_start=1035
-  _globals['_PREDICTREQUEST']._serialized_end=1110
-  _globals['_PREDICTRESPONSE']._serialized_start=1112
-  _globals['_PREDICTRESPONSE']._serialized_end=1174
-  _globals['_LOADMODELREQUEST']._serialized_start=1176
-  _globals['_LOADMODELREQUEST']._serialized_end=1221
-  _globals['_LOADMODELRESPONSE']._serialized_start=1223
-  _globals['_LOADMODELRESPONSE']._serialized_end=1284
-  _globals['_UNLOADMODELREQUEST']._serialized_start=1286
-  _globals['_UNLOADMODELREQUEST']._serialized_end=1320
-  _globals['_UNLOADMODELRESPONSE']._serialized_start=1322
-  _globals['_UNLOADMODELRESPONSE']._serialized_end=1343
-  _globals['_LISTMODELSREQUEST']._serialized_start=1345
-  _globals['_LISTMODELSREQUEST']._serialized_end=1364
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1366
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1429
-  _globals['_DESCRIBEMODELREQUEST']._serialized_start=1431
-  _globals['_DESCRIBEMODELREQUEST']._serialized_end=1467
-  _globals['_DESCRIBEMODELRESPONSE']._serialized_start=1469
-  _globals['_DESCRIBEMODELRESPONSE']._serialized_end=1534
-  _globals['_CAPTUREDATAREQUEST']._serialized_start=1537
-  _globals['_CAPTUREDATAREQUEST']._serialized_end=1861
-  _globals['_CAPTUREDATARESPONSE']._serialized_start=1863
-  _globals['_CAPTUREDATARESPONSE']._serialized_end=1884
-  _globals['_GETCAPTUREDATASTATUSREQUEST']._serialized_start=1886
-  _globals['_GETCAPTUREDATASTATUSREQUEST']._serialized_end=1935
-  _globals['_GETCAPTUREDATASTATUSRESPONSE']._serialized_start=1937
-  _globals['_GETCAPTUREDATASTATUSRESPONSE']._serialized_end=2022
-  _globals['_AGENT']._serialized_start=2262
-  _globals['_AGENT']._serialized_end=2953
+  _globals['_MODEL']._serialized_end=1095
+  _globals['_PREDICTREQUEST']._serialized_start=1097
+  _globals['_PREDICTREQUEST']._serialized_end=1172
+  _globals['_PREDICTRESPONSE']._serialized_start=1174
+  _globals['_PREDICTRESPONSE']._serialized_end=1236
+  _globals['_LOADMODELREQUEST']._serialized_start=1238
+  _globals['_LOADMODELREQUEST']._serialized_end=1283
+  _globals['_LOADMODELRESPONSE']._serialized_start=1285
+  _globals['_LOADMODELRESPONSE']._serialized_end=1346
+  _globals['_UNLOADMODELREQUEST']._serialized_start=1348
+  _globals['_UNLOADMODELREQUEST']._serialized_end=1382
+  _globals['_UNLOADMODELRESPONSE']._serialized_start=1384
+  _globals['_UNLOADMODELRESPONSE']._serialized_end=1405
+  _globals['_LISTMODELSREQUEST']._serialized_start=1407
+  _globals['_LISTMODELSREQUEST']._serialized_end=1426
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1428
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1491
+  _globals['_DESCRIBEMODELREQUEST']._serialized_start=1493
+  _globals['_DESCRIBEMODELREQUEST']._serialized_end=1529
+  _globals['_DESCRIBEMODELRESPONSE']._serialized_start=1531
+  _globals['_DESCRIBEMODELRESPONSE']._serialized_end=1596
+  _globals['_CAPTUREDATAREQUEST']._serialized_start=1599
+  _globals['_CAPTUREDATAREQUEST']._serialized_end=1923
+  _globals['_CAPTUREDATARESPONSE']._serialized_start=1925
+  _globals['_CAPTUREDATARESPONSE']._serialized_end=1946
+  _globals['_GETCAPTUREDATASTATUSREQUEST']._serialized_start=1948
+  _globals['_GETCAPTUREDATASTATUSREQUEST']._serialized_end=1997
+  _globals['_GETCAPTUREDATASTATUSRESPONSE']._serialized_start=1999
+  _globals['_GETCAPTUREDATASTATUSRESPONSE']._serialized_end=2084
+  _globals['_AGENT']._serialized_start=2324
+  _globals['_AGENT']._serialized_end=3015
 # @@protoc_insertion_point(module_scope)

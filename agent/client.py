@@ -3,6 +3,7 @@ capture-status` use, and an example for applications): numpy in, numpy out, gRPC
 EdgecErrors that name the status code (`NOT_FOUND: no model named 'x' is loaded`)."""
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -29,9 +30,15 @@ def model_dict(m: pb.Model) -> dict:
     def meta(t):
         return {"name": t.name, "data_type": DTYPE_NAMES.get(t.data_type, t.data_type), "shape": list(t.shape),
                 "scale": t.quantization.scale, "zero_point": t.quantization.zero_point}
+    def parsed(text):
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            raise EdgecError(f"the agent describes '{m.name}' with a malformed spec: {text[:60]!r}") from None
     return {"name": m.name, "url": m.url, "version": m.version, "ram_bytes": m.ram_bytes, "package_sha256": m.package_sha256,
             "key_id": m.key_id, "inference_count": m.inference_count, "target": m.target, "device_target": m.device_target,
-            "inputs": [meta(t) for t in m.input_tensor_metadatas], "outputs": [meta(t) for t in m.output_tensor_metadatas]}
+            "inputs": [meta(t) for t in m.input_tensor_metadatas], "outputs": [meta(t) for t in m.output_tensor_metadatas],
+            "preprocess": parsed(m.preprocess_json), "decode": parsed(m.decode_json), "labels": list(m.labels) or None}
 
 
 class AgentClient:

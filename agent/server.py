@@ -60,11 +60,18 @@ def _metadata(spec: dict, dtype: int) -> pb.TensorMetadata:
                              quantization=pb.Quantization(scale=spec["scale"], zero_point=spec["zero_point"]))
 
 
+def _json_or_empty(v) -> str:
+    return json.dumps(v, sort_keys=True) if v else ""
+
+
 def model_message(m) -> pb.Model:
+    man = m.manifest
     return pb.Model(url=m.url, name=m.name, input_tensor_metadatas=[_metadata(m.input, FLOAT32)],
                     output_tensor_metadatas=[_metadata(m.output, FLOAT32)], version=m.version, ram_bytes=m.ram_bytes,
                     package_sha256=m.manifest_sha256, key_id=m.key_id, inference_count=m.inferences,
-                    target=m.manifest.get("target", ""), device_target=m.manifest.get("device_target", ""))
+                    target=man.get("target", ""), device_target=man.get("device_target", ""),
+                    preprocess_json=_json_or_empty(man.get("preprocess")), decode_json=_json_or_empty(man.get("decode")),
+                    labels=[str(l) for l in man.get("labels") or []])
 
 
 class Servicer(pb_grpc.AgentServicer):

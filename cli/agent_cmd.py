@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -159,23 +159,39 @@ def describe(name: str = typer.Argument(...), address: Optional[str] = ADDRESS, 
     for kind in ("inputs", "outputs"):
         for t in m[kind]:
             typer.echo(f"  {kind[:-1]:<6} {t['name']:<16} {t['data_type']} {t['shape']}  int8 scale {t['scale']:.6g} zero point {t['zero_point']}")
+    if m["preprocess"]:
+        from edgec.preprocess import describe as describe_images
+        typer.echo(f"  images in: {describe_images(m['preprocess'])}")
+    if m["decode"]:
+        what = "detections" if m["decode"]["kind"] == "yolo" else "top-k"
+        names = m["labels"] or []
+        typer.echo(f"  answers: {what} of {m['decode']['classes']} classes"
+                   + (f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""))
 
 
 @agent_app.command("predict")
-def predict(name: str = typer.Argument(...), samples: str = typer.Argument(..., help=".npy/.npz with N samples in the model's input layout"),
+def predict(name: str = typer.Argument(...),
+            samples: List[str] = typer.Argument(..., help=".npy/.npz with N samples in the model's input layout, or "
+                                                          "image files for a model built to take images"),
             output: Optional[str] = typer.Option(None, "--output", "-o", help="write the outputs (N, ...) to this .npy"),
             raw: bool = typer.Option(False, "--raw", help="send int8 (quantized here) and get the model's int8 outputs"),
             capture: bool = typer.Option(False, "--capture", help="CaptureData each input and output after its Predict"),
+            top_k: int = typer.Option(5, "--top-k", min=1, help="classifiers: how many classes to show per sample"),
+            results_file: Optional[str] = typer.Option(None, "--results", help="write the detections / top-k per "
+                                                                                "sample as JSON to this file"),
             address: Optional[str] = ADDRESS, as_json: bool = JSON):
-    """Predict each sample (float32 in, dequantized float32 out; int8 with --raw); --capture also captures it."""
+    """Predict each sample (float32 in, dequantized float32 out; int8 with --raw); --capture also captures it.
+    Images are resized and normalised as the package says; detectors and classifiers print their answers."""
     import time
     import numpy as np
     from edgec.agent.models import quantize
-    from edgec.data import fit_samples, load_array
+    from edgec.preprocess import load_inputs
+    from .results import check_results_option, decoded, print_results, write_results
     with _client(address) as c:
         m = c.describe(name)
+        check_results_option(results_file, m["decode"])
         spec = m["inputs"][0]
-        xs = fit_samples(load_array(samples, "input"), tuple(spec["shape"]), samples)
+        xs, images = load_inputs(samples, tuple(spec["shape"]), m["preprocess"], f"model '{name}'")
         outs, ids, lat = [], [], []
         for x in xs:
             x = quantize(x, spec["scale"], spec["zero_point"]) if raw else x
@@ -190,19 +206,28 @@ def predict(name: str = typer.Argument(...), samples: str = typer.Argument(..., 
     out = np.stack(outs)
     if out.ndim >= 2 and out.shape[1] == 1:
         out = out.reshape((len(xs),) + out.shape[2:])
+    ospec = m["outputs"][0]
+    rows = decoded(m["decode"], m["labels"], out, images, top_k, (ospec["scale"], ospec["zero_point"]) if raw else None)
+    write_results(results_file, rows)
     if output:
         try:
             np.save(output, out)
         except OSError as e:
             raise EdgecError(f"cannot write {output}: {e.strerror}") from None
-    top1 = out.reshape(len(xs), -1).argmax(1).tolist()
     info = {"model": name, "version": m["version"], "samples": len(xs), "dtype": str(out.dtype), "shape": list(out.shape),
-            "top1": top1, "capture_ids": ids, "mean_latency_ms": round(1e3 * sum(lat) / len(lat), 3), "output": output}
+            "capture_ids": ids, "mean_latency_ms": round(1e3 * sum(lat) / len(lat), 3), "output": output}
+    if (m["decode"] or {}).get("kind") != "yolo":       # a detector's largest raw value is no class
+        info["top1"] = out.reshape(len(xs), -1).argmax(1).tolist()
+    if rows is not None:
+        info["results"] = rows
     if as_json:
         return emit_json(info)
-    typer.echo(f"{name} {m['version']}: {len(xs)} samples, top-1 {top1[:20]}{' …' if len(top1) > 20 else ''}, "
-               f"{info['mean_latency_ms']} ms per call" + (f", wrote {output}" if output else "")
-               + (f", {len(ids)} captures" if capture else ""))
+    print_results(rows)
+    top1 = info.get("top1")
+    typer.echo(f"{name} {m['version']}: {len(xs)} samples, "
+               + (f"top-1 {top1[:20]}{' …' if len(top1) > 20 else ''}, " if top1 is not None and rows is None else "")
+               + f"{info['mean_latency_ms']} ms per call" + (f", wrote {output}" if output else "")
+               + (f", results in {results_file}" if results_file else "") + (f", {len(ids)} captures" if capture else ""))
     for cid in ids[:5]:
         typer.echo(f"  capture {cid}")
 

@@ -63,17 +63,29 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
                                                 "within this of float (e.g. 1%) on the --calibration data (.npz: x, y)"),
           min_sqnr: Optional[float] = typer.Option(None, "--min-sqnr", help="mixed precision for non-classifiers: "
                                                    "every calibration sample's output SQNR vs float at least this (dB)"),
+          preprocess: Optional[str] = typer.Option(
+              None, "--preprocess", help="how images become the input: comma-separated KEY=VALUE of scale (a number "
+                                         "or a/b), mean and std (one value or one per channel), layout (nhwc|nchw), "
+                                         "color (rgb|bgr|gray); value = (pixel 0..255 * scale - mean) / std, e.g. "
+                                         "scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225,layout=nchw"),
+          labels: Optional[str] = typer.Option(None, "--labels", help="class names, one per line (kept in report.json)"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from edgec.build import build as do_build
     from edgec.report import format_table
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
                       optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction,
-                      max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr)
+                      max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, preprocess=preprocess, labels=labels)
     if as_json:
         _emit_json(report)
     else:
         typer.echo(format_table(report))
+        if report.get("preprocess"):
+            from edgec.preprocess import describe
+            typer.echo(f"images in: {describe(report['preprocess'])}")
+        if report.get("labels"):
+            names = report["labels"]
+            typer.echo(f"labels: {len(names)} ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})")
         typer.echo(f"wrote {output.rstrip('/')}/ (model.h, model.c, weights.c, {len(report['runtime_files'])} runtime files, report.json)")
 
 
@@ -103,7 +115,8 @@ def _print_cost(r: dict, profile: bool) -> None:
 @app.command()
 def verify(out_dir: str = typer.Argument(..., help="a build directory"),
            on: str = typer.Option("host", "--on", help="host or an emulated target (see `edgec targets`)"),
-           input: str = typer.Option(..., "--input", "-i", help=".npy/.npz float samples"),
+           input: List[str] = typer.Option(..., "--input", "-i", help=".npy/.npz float samples, or image files "
+                                                                     "(repeat -i) for a build that takes images"),
            profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
            sanitize: bool = typer.Option(False, "--sanitize", help="host only: build with UBSan + ASan; any undefined "
                                                                    "behaviour or memory error fails the run"),
@@ -144,23 +157,40 @@ def _print_layer_sqnr(rows: list) -> None:
 
 
 @app.command()
-def run(out_dir: str = typer.Argument(...), samples: str = typer.Argument(..., help=".npy/.npz float samples"),
-        on: str = typer.Option("host", "--on"), output: str = typer.Option(..., "--output", "-o", help="where to write .npy"),
+def run(out_dir: str = typer.Argument(...),
+        samples: List[str] = typer.Argument(..., help=".npy/.npz float samples, or image files for a build that takes images"),
+        on: str = typer.Option("host", "--on"),
+        output: Optional[str] = typer.Option(None, "--output", "-o", help="write the outputs (N, ...) to this .npy"),
         raw: bool = typer.Option(False, "--raw", help="write the int8 outputs instead of dequantized floats"),
+        top_k: int = typer.Option(5, "--top-k", min=1, help="classifiers: how many classes to show per sample"),
+        results_file: Optional[str] = typer.Option(None, "--results", help="write the detections / top-k per sample "
+                                                                            "as JSON to this file"),
         profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
         as_json: bool = typer.Option(False, "--json")):
-    """Run the compiled C on a target and write its outputs (N, ...) to a .npy file."""
-    from edgec.verify import run as do_run
-    out, costs = do_run(out_dir, on, samples, raw)
-    try:
-        np.save(output, out)
-    except OSError as e:
-        raise EdgecError(f"cannot write {output}: {e.strerror}") from None
+    """Run the compiled C on a target: detections or top-k classes per sample, outputs (N, ...) to a .npy file."""
+    from edgec.cli.results import check_results_option, decoded, print_results, write_results
+    from edgec.verify import Built, run_samples
+    built = Built(out_dir)
+    check_results_option(results_file, built.decode)
+    xs, images = built.inputs(samples)
+    out, costs = run_samples(built, on, xs, raw)
+    rows = decoded(built.decode, built.labels, out, images, top_k,
+                   (built.outq.scalar_scale, built.outq.scalar_zp) if raw else None)
+    write_results(results_file, rows)
+    if output:
+        try:
+            np.save(output, out)
+        except OSError as e:
+            raise EdgecError(f"cannot write {output}: {e.strerror}") from None
     info = {"output": output, "shape": list(out.shape), "dtype": str(out.dtype), "target": on, **costs}
+    if rows is not None:
+        info["results"] = rows
     if as_json:
         _emit_json(info)
     else:
-        typer.echo(f"wrote {output}: {out.dtype} {tuple(out.shape)} computed on {on}")
+        print_results(rows)
+        typer.echo(f"{'wrote ' + output if output else 'outputs'}: {out.dtype} {tuple(out.shape)} computed on {on}"
+                   + (f"; results in {results_file}" if results_file else ""))
         _print_cost(info, profile)
 
 

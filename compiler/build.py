@@ -22,6 +22,8 @@ from .fixedpoint import quantize_multiplier
 from .ir import Graph
 from .outdir import check_output_dir, write_output_dir
 from .pipeline import canonicalize, quantize, plan
+from .postprocess import check_labels, decode_spec, read_labels
+from .preprocess import parse as parse_preprocess, resolve as resolve_preprocess
 from .report import layer_table
 from .serialize import save_graphs
 from .targets import get_target, with_budget
@@ -79,13 +81,19 @@ def _sha256(path: str) -> str:
 def build(model_path: str, target_name: str, out_dir: str, calibration: str | None = None,
           name: str | None = None, log=lambda msg: None, weights: str | None = None,
           ram=None, flash=None, optimize: str = "ram", calibration_method: str | None = None,
-          bias_correction: bool | None = None, max_accuracy_drop=None, min_sqnr: float | None = None) -> dict:
+          bias_correction: bool | None = None, max_accuracy_drop=None, min_sqnr: float | None = None,
+          preprocess: str | None = None, labels: str | None = None) -> dict:
     """`max_accuracy_drop` (a fraction, or a string such as "1%") or `min_sqnr` (dB) turn on mixed
     precision (edgec.precision): the calibration file's samples, and its labels `y` when it is an .npz
-    that has them, decide which activations become int16."""
+    that has them, decide which activations become int16.  `preprocess` (the --preprocess text,
+    edgec.preprocess) and `labels` (a file of class names, one per line) are recorded in the report
+    for the host side: how images become the input, what the classes are called."""
     check_output_dir(out_dir)        # before the work: a refused -o is known at once
     target = with_budget(get_target(target_name), ram, flash)
     goal = mixed_precision_goal(max_accuracy_drop, min_sqnr, calibration)
+    if preprocess is not None:
+        parse_preprocess(preprocess)                      # a typo fails now, not after the import
+    label_names = read_labels(labels) if labels is not None else None
     if calibration_method is not None:
         check_method(calibration_method)
     if optimize not in OPTIMIZE:
@@ -97,14 +105,16 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         fgraph, q = import_tflite(model_path)
         if calibration is not None or calibration_method is not None:
             log("the .tflite model is already quantized: --calibration/--calibration-method are not used")
+        io = image_io(fgraph, preprocess, label_names, labels, model_path)
         return compile_graph(fgraph, np.zeros((0,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape), np.float32), target,
-                             out_dir, name or q.name, model_path, log, optimize, quantized=q)
+                             out_dir, name or q.name, model_path, log, optimize, quantized=q, io_keys=io)
     graph = canonicalize(import_model(model_path, weights))
+    io = image_io(graph, preprocess, label_names, labels, model_path)
     if calibration is None and graph.meta.get("given_quant"):
         # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
         log("the model is pre-quantized (QuantizeLinear/DequantizeLinear): using its scales and zero points")
         return compile_graph(graph, np.zeros((0,) + tuple(graph.tensors[graph.inputs[0]].shape), np.float32), target,
-                             out_dir, name or graph.name, model_path, log, optimize)
+                             out_dir, name or graph.name, model_path, log, optimize, io_keys=io)
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
@@ -112,7 +122,21 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if goal is not None:
         goal.labels = load_labels(calibration, len(samples))
     return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize,
-                         calibration_method=calibration_method, bias_correction=bias_correction, mixed=goal)
+                         calibration_method=calibration_method, bias_correction=bias_correction, mixed=goal, io_keys=io)
+
+
+def image_io(graph: Graph, preprocess: str | None = None, labels: list | None = None, labels_path: str | None = None,
+             where: str | None = None) -> dict:
+    """What the host side needs to feed the model images and read its answers, as report keys:
+    "preprocess" (edgec.preprocess.resolve), "decode" (edgec.postprocess.decode_spec) and "labels";
+    only those that apply."""
+    tin, tout = graph.tensors[graph.inputs[0]].shape, graph.tensors[graph.outputs[0]].shape
+    out = {"preprocess": resolve_preprocess(tin, graph.meta, preprocess, where),
+           "decode": decode_spec(graph.meta, tin, tout, labels)}
+    if labels is not None:
+        check_labels(labels, out["decode"], tout, labels_path)
+        out["labels"] = labels
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def mixed_precision_goal(max_accuracy_drop, min_sqnr, calibration):
@@ -186,11 +210,13 @@ OPTIMIZE = ("ram", "speed")
 
 def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name: str,
                   source: str, log=lambda msg: None, optimize: str = "ram", quantized: Graph | None = None,
-                  calibration_method: str | None = None, bias_correction: bool | None = None, mixed=None) -> dict:
+                  calibration_method: str | None = None, bias_correction: bool | None = None, mixed=None,
+                  io_keys: dict | None = None) -> dict:
     """Canonical float graph + calibration samples → out_dir.  Returns the report.
     `target`: a Target (with its budget) or a target name.  `quantized`: the integer graph of a
     pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin).
-    `calibration_method`, `bias_correction`: see edgec.calibrate (None: the defaults there)."""
+    `calibration_method`, `bias_correction`: see edgec.calibrate (None: the defaults there).
+    `io_keys`: the report keys of `image_io()` (None: the model's own defaults)."""
     target = get_target(target) if isinstance(target, str) else target
     if quantized is None and not len(samples) and graph.meta.get("given_quant"):
         q = quantize(graph)
@@ -219,6 +245,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
+    report.update(image_io(graph) if io_keys is None else io_keys)
     if mixed is not None and quantized is None:
         report["mixed_precision"] = mixed_result.as_dict()
     _check_budget(report, target)

@@ -15,6 +15,7 @@ import numpy as np
 from . import reference
 from .build import ARTIFACT
 from .data import fit_samples, load_array
+from .preprocess import load_inputs
 from .errors import EdgecError
 from edgec.passes.quantize import quantize_values
 from .serialize import load_graphs
@@ -50,6 +51,24 @@ class Built:
 
     def samples(self, path: str) -> np.ndarray:
         return fit_samples(load_array(path, "input"), self.input_shape, path)
+
+    @property
+    def preprocess(self) -> dict | None:
+        """How an image becomes the input (edgec.preprocess), None if the build records none."""
+        return self.report.get("preprocess")
+
+    @property
+    def decode(self) -> dict | None:
+        """How the outputs are read (edgec.postprocess.decode_spec), None for other models."""
+        return self.report.get("decode")
+
+    @property
+    def labels(self) -> list | None:
+        return self.report.get("labels")
+
+    def inputs(self, paths):
+        """(xs, images) from one .npy/.npz file or image files (edgec.preprocess.load_inputs)."""
+        return load_inputs(paths, self.input_shape, self.preprocess, f"model '{self.report['model']}'")
 
     def quantize_input(self, xs: np.ndarray) -> np.ndarray:
         return quantize_values(xs, self.inq.scalar_scale, self.inq.scalar_zp)
@@ -220,11 +239,11 @@ def record_layer_sqnr(out_dir: str, rows: list, samples: int, input_path: str) -
     os.replace(tmp, path)
 
 
-def verify(out_dir: str, target_name: str, input_path: str, sanitize: bool = False, layers: bool = False) -> dict:
-    """`layers`: also the per-layer SQNR of the int8 model against the float one (layer_sqnr), in the
-    result and in report.json."""
+def verify(out_dir: str, target_name: str, input_path, sanitize: bool = False, layers: bool = False) -> dict:
+    """`input_path`: a .npy/.npz file or image files (a list).  `layers`: also the per-layer SQNR of
+    the int8 model against the float one (layer_sqnr), in the result and in report.json."""
     built = Built(out_dir)
-    xs = built.samples(input_path)
+    xs, _ = built.inputs(input_path)
     q_in = built.quantize_input(xs)
     expected = reference.run_batch(built.int_graph, q_in)
     got, ex = built.execute(target_name, q_in, sanitize)
@@ -241,13 +260,20 @@ def verify(out_dir: str, target_name: str, input_path: str, sanitize: bool = Fal
         record_profile(out_dir, target_name, result)
     if layers:
         result["layer_sqnr"] = layer_sqnr(built, xs)
-        record_layer_sqnr(out_dir, result["layer_sqnr"], len(xs), input_path)
+        names = [input_path] if isinstance(input_path, (str, os.PathLike)) else list(input_path)
+        record_layer_sqnr(out_dir, result["layer_sqnr"], len(xs), ", ".join(os.path.basename(str(p)) for p in names))
     return result
 
 
-def run(out_dir: str, target_name: str, input_path: str, raw: bool = False):
+def run(out_dir: str, target_name: str, input_path, raw: bool = False):
+    """(outputs, costs) of the C on a target for a .npy/.npz file or image files (a list)."""
     built = Built(out_dir)
-    xs = built.samples(input_path)
+    xs, _ = built.inputs(input_path)
+    return run_samples(built, target_name, xs, raw)
+
+
+def run_samples(built: Built, target_name: str, xs: np.ndarray, raw: bool = False):
+    """(outputs [N, ...], costs): float32 dequantized, or the int8 outputs with `raw`."""
     got, ex = built.execute(target_name, built.quantize_input(xs))
     out = got if raw else built.dequantize_output(got)
     if built.output_shape[0] == 1:                # (N, 1, ...) -> (N, ...): one row per sample

@@ -2,7 +2,9 @@
 
 Devices (certificate, the models their agent reports with versions, inference counts and latency
 percentiles, RAM use, capture backlog, last heartbeat), the rollout jobs with their per-state
-counts, and per model the captures per hour with the predicted classes' shares, plus the drift
+counts, and per model the captures per hour with the predicted classes' shares — for a detector
+the number of detections per class instead (its captured outputs decoded and NMS'ed as `edgec run`
+does, with the decode spec and labels of the published package's manifest) — plus the drift
 against a baseline (`--baseline MODEL=calib.npy`: PSI per input feature, class shares).
 
 `--out DIR` writes `index.html` (the data embedded, so it opens from disk) and `data.json`; without
@@ -18,14 +20,50 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
+
 from edgec.errors import EdgecError, Interrupted
 
 from .aws import Cloud
-from .monitor import drift, read_captures
+from .monitor import drift, published, read_captures
 from .rollout import status
 
 
-def collect(cloud: Cloud, fleet: str, baselines: dict | None = None) -> dict:
+def answers_of(cloud: Cloud, fleet: str, model: str, version: str, cache: dict) -> dict | None:
+    """{"decode", "labels", "output"} of a published version's manifest, None when the version was not
+    published (or its package does not check out).  Cached: a published version is never replaced."""
+    key = (fleet, model, version)
+    if key not in cache:
+        try:
+            manifest = published(cloud, fleet, model, version)[0]
+            cache[key] = {"decode": manifest.get("decode"), "labels": manifest.get("labels"),
+                          "output": manifest["outputs"][0]}
+        except EdgecError:
+            cache[key] = None
+    return cache[key]
+
+
+def classes_seen(r: dict, answers: dict | None) -> tuple[str, list] | None:
+    """("detections", [(class, name) per detection]) for a detector's capture, ("classes", [(class,
+    name)]) of its top class for a classifier's, None when the output is neither."""
+    from edgec.postprocess import results
+    decode = (answers or {}).get("decode")
+    labels = (answers or {}).get("labels")
+    y = r["output"].astype(np.float64)
+    if r["output_type"] == "INT8" and answers:
+        y = ((y - answers["output"]["zero_point"]) * answers["output"]["scale"]).astype(np.float32)   # as the agent does
+    name = lambda c: labels[c] if labels and c < len(labels) else f"class {c}"
+    if decode and decode["kind"] == "yolo":
+        return "detections", [(d["class"], name(d["class"])) for d in results(decode, y[None], labels)[0]["detections"]]
+    if (decode and decode["kind"] == "classes") or (decode is None and 1 < y.size <= 1000):
+        c = int(y.argmax())
+        return "classes", [(c, name(c))]
+    return None
+
+
+def collect(cloud: Cloud, fleet: str, baselines: dict | None = None, manifests: dict | None = None) -> dict:
+    """`manifests`: a cache of answers_of() kept between calls (the served page re-collects on every load)."""
+    manifests = {} if manifests is None else manifests
     st = status(cloud, fleet)
     names = set()
     for d in st["devices"]:
@@ -37,15 +75,21 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None) -> dict:
     models = []
     for name in sorted(names):
         rows = read_captures(cloud, fleet, name)["rows"]
-        hours = {}
+        hours, kinds, order = {}, set(), {}
         for r in rows:
             h = hours.setdefault(r["time"][:13], {"hour": r["time"][:13], "count": 0, "classes": {}})
             h["count"] += 1
-            if r["output"].size > 1:
-                c = str(int(r["output"].argmax()))
-                h["classes"][c] = h["classes"].get(c, 0) + 1
+            seen = classes_seen(r, answers_of(cloud, fleet, name, r["version"], manifests))
+            if seen:
+                kinds.add(seen[0])
+                for c, label in seen[1]:
+                    h["classes"][label] = h["classes"].get(label, 0) + 1
+                    order.setdefault(label, c)
         entry = {"name": name, "captures": len(rows), "by_hour": sorted(hours.values(), key=lambda h: h["hour"]),
-                 "versions": sorted({r["version"] for r in rows})}
+                 "versions": sorted({r["version"] for r in rows}),
+                 # "detections": by_hour counts detections per class; "classes": captures per predicted class
+                 "kind": "detections" if "detections" in kinds else "classes",
+                 "classes": sorted(order, key=lambda label: (order[label], label))}
         if baselines and name in baselines and rows:
             try:
                 d = drift(cloud, fleet, name, baselines[name])
@@ -79,7 +123,8 @@ def write(cloud: Cloud, fleet: str, out: str, baselines: dict | None = None) -> 
 
 
 def serve(cloud: Cloud, fleet: str, host: str, port: int, baselines: dict | None = None, ready=None) -> None:
-    collect(cloud, fleet, baselines)             # fail now (no fleet, no cloud) rather than on the first page load
+    manifests = {}
+    collect(cloud, fleet, baselines, manifests)  # fail now (no fleet, no cloud) rather than on the first page load
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -89,7 +134,7 @@ def serve(cloud: Cloud, fleet: str, host: str, port: int, baselines: dict | None
                 return self._send(404, b"not found\n", "text/plain")
             try:
                 with lock:                          # one cloud read at a time (boto3 clients are shared)
-                    data = collect(cloud, fleet, baselines)
+                    data = collect(cloud, fleet, baselines, manifests)
             except EdgecError as e:
                 return self._send(502, json.dumps({"error": str(e)}).encode(), "application/json")
             if path == "/data.json":
@@ -247,10 +292,12 @@ function render(data) {
     card.appendChild(el("h3", {}, `${m.name} — ${m.captures} captures` + (m.versions.length ? ` (versions ${m.versions.join(", ")})` : "")));
     if (m.by_hour.length) {
       const hours = m.by_hour.map(h => h.hour.slice(5).replace("T", " ") + "h");
-      const classes = [...new Set(m.by_hour.flatMap(h => Object.keys(h.classes)))].sort((a, b) => a - b);
-      card.appendChild(barChart("predicted class share per hour", hours,
-        classes.map((c, i) => ({name: "class " + c, color: PALETTE[i % PALETTE.length],
-                                values: m.by_hour.map(h => (h.classes[c] || 0) / h.count)})), 1));
+      const detector = m.kind === "detections";
+      // a detector: detections per class (counts); a classifier: the share of captures per predicted class
+      card.appendChild(barChart(detector ? "detections per class per hour" : "predicted class share per hour", hours,
+        m.classes.map((c, i) => ({name: c, color: PALETTE[i % PALETTE.length],
+                                  values: m.by_hour.map(h => detector ? (h.classes[c] || 0) : (h.classes[c] || 0) / h.count)})),
+        detector ? undefined : 1));
     } else {
       card.appendChild(el("p", {class: "muted"}, "no captures yet"));
     }

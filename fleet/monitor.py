@@ -101,7 +101,8 @@ def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = No
     return {"bucket": bucket, "prefix": base, "objects": len(keys), "rows": rows}
 
 
-def _published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict, bytes]:
+def published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict, bytes]:
+    """The manifest (signature checked with the fleet's key) and bytes of a published package."""
     info = fleet_info(cloud, fleet)
     key = model_key(model, version)
     with aws_step(f"read the published {model} {version}"):
@@ -133,7 +134,7 @@ def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | No
         raise EdgecError(f"no captures of model '{model}'" + (f" version {version}" if version else "") +
                          f" in s3://{cap['bucket']}/{cap['prefix']}", hint="captures appear once agents upload CaptureData batches")
     versions = sorted({r["version"] for r in rows})
-    manifest, data = _published(cloud, fleet, model, version or versions[-1])
+    manifest, data = published(cloud, fleet, model, version or versions[-1])
     spec_in, spec_out = manifest["inputs"][0], manifest["outputs"][0]
     shape = tuple(spec_in["shape"])
     base = fit_samples(load_array(baseline, "baseline"), shape, baseline)

@@ -2,7 +2,9 @@
 
 Layout of the archive (flat, no top directory):
   manifest.json      canonical JSON: what the model is (name, version, I/O, quantization, memory),
-                     where it came from (source sha256, edgec version) and the sha256 of every file
+                     where it came from (source sha256, edgec version) and the sha256 of every file;
+                     for image models how images become the input, for detectors and classifiers
+                     how outputs decode and the class names (report.json's preprocess/decode/labels)
   manifest.sig       detached signature of manifest.json's exact bytes (see signing.py)
   report.json, edgec_model.npz   the build's report and graphs (the agent reads I/O quantization)
   src/...            the generated C and build fragments, as `edgec build` wrote them
@@ -38,6 +40,9 @@ ARTIFACT = "edgec_model.npz"
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 SOURCE_FILES = ("CMakeLists.txt", "edgec.mk")
+#: report.json keys the manifest carries for the agent and the dashboard: image preprocessing, how
+#: outputs decode (YOLO heads, classes), class names.
+IMAGE_IO = ("preprocess", "decode", "labels")
 
 
 def sha256(data: bytes) -> str:
@@ -92,6 +97,8 @@ def build_manifest(name: str, version: str, report: dict, files: dict, device_ta
                    "weight_bytes": totals.get("weight_bytes"), "ram_budget_bytes": budget.get("ram_bytes"),
                    "flash_budget_bytes": budget.get("flash_bytes")},
         "files": {p: {"sha256": sha256(d), "size": len(d)} for p, d in sorted(files.items())},
+        # how the host side feeds images and reads answers (edgec.preprocess / edgec.postprocess), when it applies
+        **{k: report[k] for k in IMAGE_IO if report.get(k) is not None},
     }
 
 

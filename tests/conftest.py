@@ -3,6 +3,8 @@
 Each model is built once per session (cortex-m4 target) into a temporary directory."""
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,3 +116,24 @@ def one_line_error(r, *words):
     for w in words:
         assert w in lines[0], (w, lines[0])
     return lines[0]
+
+
+def cli(*args, env=None, check_json=False):
+    """The CLI's main() in this process (same parsing, errors and output as a subprocess, without an
+    interpreter start per call); `env` entries are set for the call."""
+    from contextlib import redirect_stderr, redirect_stdout
+    from types import SimpleNamespace
+    from edgec.cli.main import main
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in (env or {}).items():
+            mp.setenv(k, v)
+        if env and "EDGEC_AWS_ENDPOINT" in env:                 # the local cloud, not a profile's
+            for k in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                mp.delenv(k, raising=False)
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main([str(a) for a in args])
+    if check_json:
+        assert code == 0, err.getvalue()
+        return json.loads(out.getvalue())
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())

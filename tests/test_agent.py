@@ -15,7 +15,6 @@ import sys
 import tarfile
 import threading
 import time
-import io
 import uuid
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from conftest import CASES, one_line_error, require
+from conftest import CASES, cli, one_line_error, require
 from edgec.agent import agent_pb2 as pb
 from edgec.agent.client import AgentCallError, AgentClient
 from edgec.fleet import package, signing
@@ -40,27 +39,6 @@ def edgec(*args, env=None, check_json=False):
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
     return r
-
-
-def cli(*args, env=None, check_json=False):
-    """The CLI's main() in this process (same parsing, errors and output as a subprocess, without an
-    interpreter start per call); `env` entries are set for the call."""
-    from contextlib import redirect_stderr, redirect_stdout
-    from types import SimpleNamespace
-    from edgec.cli.main import main
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in (env or {}).items():
-            mp.setenv(k, v)
-        if env and "EDGEC_AWS_ENDPOINT" in env:                 # the local cloud, not a profile's
-            for k in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-                mp.delenv(k, raising=False)
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main([str(a) for a in args])
-    if check_json:
-        assert code == 0, err.getvalue()
-        return json.loads(out.getvalue())
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _read_line(proc, what, log, timeout=60):
@@ -720,3 +698,121 @@ def test_dashboard_shows_the_fleet_in_chromium(fleet_env, captured, models, tmp_
         assert proc.wait(timeout=10) == 143          # stopped by SIGTERM, cleanly
     assert "Traceback" not in log.read_text()
     one_line_error(cli("dashboard", "--fleet", "no-such-fleet", "--out", tmp_path / "x", env=fleet_env["cenv"]), "no fleet 'no-such-fleet'")
+
+
+# ---- images in, detections out: the agent and the dashboard -------------------------------------
+
+@pytest.fixture(scope="module")
+def yolo_pkg(models, tmp_path_factory):
+    """yolo-fastest built with --labels coco.names (host target: no MCU budget) and packaged with the
+    module's key; `edgec run`'s answers on darknet's two photos, which the agent must give too."""
+    from conftest import DATA, extra
+    d = tmp_path_factory.mktemp("yolo-pkg")
+    dog = np.load(DATA / "yolo-fastest-1.1_dog320_input_NCHW.npy").transpose(0, 2, 3, 1)
+    np.save(d / "calib.npy", np.concatenate([dog, extra("yolo_crops") / np.float32(255)]).astype(np.float32))
+    cli("build", DATA / "yolo-fastest-1.1.cfg", "-t", "host", "-o", d / "out", "-c", d / "calib.npy",
+        "--labels", DATA / "coco.names", "--json", check_json=True)
+    cli("package", d / "out", "--name", "yolo", "--version", "1.0.0", "--key", models["keys"] / "signing.pem",
+        "-o", d / "yolo.tar.gz", "--json", check_json=True)
+    photos = [DATA / "dog.jpg", DATA / "person.jpg"]
+    run = cli("run", d / "out", *photos, "-o", d / "run.npy", "--json", check_json=True)
+    manifest = package.verify(str(d / "yolo.tar.gz"), str(models["keys"] / "signing.pub"))["manifest"]
+    return {"pkg": d / "yolo.tar.gz", "out": d / "out", "photos": photos, "results": run["results"],
+            "outputs": np.load(d / "run.npy"), "manifest": manifest, "labels": (DATA / "coco.names").read_text().splitlines()}
+
+
+def test_agent_predict_takes_photos_and_answers_with_detections(models, yolo_pkg, tmp_path):
+    """`edgec agent predict yolo dog.jpg` (which once failed with numpy's allow_pickle text): the
+    package tells the client how to preprocess and decode; the answers are `edgec run`'s, exactly."""
+    man = yolo_pkg["manifest"]
+    assert man["preprocess"]["from"] == "darknet [net]: pixels / 255" and man["labels"] == yolo_pkg["labels"]
+    assert man["decode"]["kind"] == "yolo" and man["decode"]["classes"] == 80
+    agent = AgentProc(device_dir(tmp_path, "cam-0", models) / "agent.json", tmp_path / "y.sock")
+    env = {"EDGEC_AGENT_ADDRESS": agent.address}
+    dog, person = yolo_pkg["photos"]
+    try:
+        assert cli("agent", "load", yolo_pkg["pkg"], "--name", "yolo", env=env).returncode == 0
+        assert cli("agent", "load", models["kws-1.0.0"]["pkg"], "--name", "kws", env=env).returncode == 0
+        desc = cli("agent", "describe", "yolo", "--json", env=env, check_json=True)
+        assert (desc["preprocess"], desc["decode"], desc["labels"]) == (man["preprocess"], man["decode"], man["labels"])
+        text = cli("agent", "describe", "yolo", env=env).stdout
+        assert "images in: RGB 320x320 NHWC, pixel * 0.00392157" in text and "answers: detections of 80 classes (person," in text
+        r = cli("agent", "predict", "yolo", dog, person, "-o", tmp_path / "y.npy", "--results", tmp_path / "found.json",
+                "--json", env=env, check_json=True)
+        assert r["samples"] == 2 and r["results"] == yolo_pkg["results"] and "top1" not in r
+        assert np.array_equal(np.load(tmp_path / "y.npy"), yolo_pkg["outputs"])
+        assert json.loads((tmp_path / "found.json").read_text()) == {"results": yolo_pkg["results"]}
+        dets = r["results"][0]["detections"]
+        assert r["results"][0]["width"] == 768 and all(0 <= d["box"][0] < d["box"][2] <= 768 for d in dets)
+        assert "dog" in {d["label"] for d in dets}
+        raw = cli("agent", "predict", "yolo", dog, "--raw", "--json", env=env, check_json=True)
+        assert raw["dtype"] == "int8" and raw["results"] == yolo_pkg["results"][:1]
+        text = cli("agent", "predict", "yolo", dog, env=env)
+        assert text.returncode == 0 and f"{dog} (768x576): {len(dets)} detections\n" in text.stdout
+        # a classifier's answers over the agent: top-k (KWS takes MFCC arrays, not images)
+        np.save(tmp_path / "kws.npy", models["kws-1.0.0"]["inputs"][:2])
+        k = cli("agent", "predict", "kws", tmp_path / "kws.npy", "--top-k", "2", "--json", env=env, check_json=True)
+        want = models["kws-1.0.0"]["float"][:2].reshape(2, -1)
+        assert [[t["class"] for t in row["top"]] for row in k["results"]] == np.argsort(-want, axis=1, kind="stable")[:, :2].tolist()
+        (tmp_path / "cut.jpg").write_bytes(dog.read_bytes()[:3000])
+        one_line_error(cli("agent", "predict", "yolo", tmp_path / "cut.jpg", env=env), "cut.jpg", "not a readable image")
+        one_line_error(cli("agent", "predict", "kws", dog, env=env), "dog.jpg", "model 'kws' takes no images")
+    finally:
+        agent.stop()
+
+
+def test_dashboard_counts_detections_per_class_label(models, yolo_pkg, cloud, aws, tmp_path):
+    """A detector's captures on the dashboard: detections per class label (decoded with the published
+    manifest's spec), not the index of its largest raw output."""
+    require("chromium")
+    from chromium import Chromium
+    fleet, bucket = "img-fleet", "edgec-images-ci"
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env["EDGEC_AWS_ENDPOINT"] = cloud["endpoint_url"]
+    cenv = {"EDGEC_AWS_ENDPOINT": cloud["endpoint_url"]}
+    run = lambda *a: cli(*a, "--json", env=cenv, check_json=True)
+    run("fleet", "create", fleet, "--bucket", bucket, "--pubkey", models["keys"] / "signing.pub", "--output", f"s3://{bucket}/captures")
+    run("fleet", "register", fleet, "cam-1", "--out", tmp_path / "devices")
+    run("fleet", "publish", yolo_pkg["pkg"], "--fleet", fleet)
+    cfg_file = tmp_path / "devices" / "cam-1" / "agent.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg.update({"edgec_jobs_poll_seconds": 0, "edgec_heartbeat_seconds": 1, "sagemaker_edge_core_capture_data_push_period_seconds": 0.5})
+    cfg_file.write_text(json.dumps(cfg))
+    agent = AgentProc(cfg_file, tmp_path / "cam-1.sock", env=env)
+    try:
+        aenv = {"EDGEC_AGENT_ADDRESS": agent.address}
+        assert cli("agent", "load", yolo_pkg["pkg"], "--name", "yolo", env=aenv).returncode == 0
+        r = cli("agent", "predict", "yolo", *yolo_pkg["photos"], "--capture", "--json", env=aenv, check_json=True)
+        with agent.client() as c:
+            wait_for("captures uploaded", lambda: all(c.capture_status(i) == "SUCCESS" for i in r["capture_ids"]), timeout=40)
+
+        def dashboard():
+            run("dashboard", "--fleet", fleet, "--out", tmp_path / "dash")
+            data = json.loads((tmp_path / "dash" / "data.json").read_text())
+            return next((m for m in data["models"] if m["name"] == "yolo"), None)
+        m = wait_for("the agent's heartbeat naming yolo", dashboard, timeout=30, every=1)
+    finally:
+        agent.stop()
+    found = [d for row in yolo_pkg["results"] for d in row["detections"]]
+    counts = {}
+    for d in found:
+        counts[d["label"]] = counts.get(d["label"], 0) + 1
+    assert m["captures"] == 2 and m["kind"] == "detections"
+    assert m["classes"] == [d["label"] for d in sorted({d["class"]: d for d in found}.values(), key=lambda d: d["class"])]
+    got = {}
+    for h in m["by_hour"]:
+        for label, n in h["classes"].items():
+            got[label] = got.get(label, 0) + n
+    assert got == counts and {"dog", "person", "car"} <= set(got)
+    browser = Chromium(tmp_path / "profile")
+    try:
+        s = browser.open((tmp_path / "dash" / "index.html").as_uri())
+        card = browser.evaluate(s, """(() => { const c = document.querySelector('.card[data-model="yolo"] svg.chart');
+            return {title: c.getAttribute('aria-label'),
+                    legend: [...c.querySelectorAll('text')].map(t => t.textContent).filter(t => /^[a-z]/.test(t))}; })()""")
+        assert browser.errors() == []
+    finally:
+        browser.close()
+    assert card["title"] == "detections per class per hour"
+    assert [t for t in card["legend"] if t in counts] == m["classes"]
+    assert not any(t.startswith("class ") for t in card["legend"])

@@ -140,6 +140,7 @@ class _KerasImporter(GraphBuilder):
         self.path, self.config, self.w = path, config, weights
         self.keras3 = keras_version.startswith("3")
         self.out = {}                # keras layer name -> IR tensor
+        self.input_rescaling = None  # the Rescaling/Normalization layer the input goes into, if any
 
     def where(self, layer):
         cfg = layer.get("config") if isinstance(layer, dict) else None
@@ -179,7 +180,10 @@ class _KerasImporter(GraphBuilder):
                 raise ModelFormatError("the model config's output_layers do not name layers of the model",
                                        where=os.path.basename(self.path), hint=RESAVE) from None
         name = os.path.splitext(os.path.basename(self.path))[0]
-        return self.graph(name, inputs, outputs, {"source": os.path.abspath(self.path), "format": "keras"})
+        meta = {"source": os.path.abspath(self.path), "format": "keras"}
+        if self.input_rescaling:
+            meta["input_rescaling"] = self.input_rescaling
+        return self.graph(name, inputs, outputs, meta)
 
     def _input(self, name, shape):
         if not isinstance(shape, (list, tuple)) or len(shape) < 2:
@@ -218,6 +222,8 @@ class _KerasImporter(GraphBuilder):
             if len(ins) != 1 and layer["class_name"] not in MERGING:
                 raise UnsupportedOpError(f"{layer['class_name']} called on {len(ins)} inputs",
                                          hint=f"only {', '.join(MERGING)} take several inputs")
+        if layer["class_name"] in ("Rescaling", "Normalization") and all(t in inputs for t in ins):
+            self.input_rescaling = layer["class_name"]     # it normalises raw pixels: edgec.preprocess
         prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
         return prev
 

@@ -1,4 +1,4 @@
-"""How extra_inputs.npz was made (run once; needs Pillow, which edgec itself does not use).
+"""How extra_inputs.npz was made (run once; needs Pillow).
 
 Real data beyond the shared reference inputs, so calibration and bit-exact checks see more than
 four samples per model:
