@@ -199,3 +199,12 @@ def test_darknet_calibration_in_nchw_says_how_to_fix_it(tmp_path):
     r = edgec("build", DATA / "yolo-fastest-1.1.cfg", "-c", tmp_path / "calib.npy", "-o", tmp_path / "out")
     one_line_error(r, "(2, 3, 320, 320)", "(N, 320, 320, 3)", "this model takes NHWC images", "x.transpose(0, 2, 3, 1)")
     assert not (tmp_path / "out").exists()
+
+
+def test_help_names_every_format_and_the_default_package_form():
+    build_help = edgec("build", "--help").stdout
+    for fmt in (".onnx", ".h5", ".keras", ".cfg", ".tflite"):
+        assert fmt in build_help, fmt
+    package_help = edgec("package", "--help").stdout
+    for option in ("--name", "--version", "--key", "--device-target", "verify"):
+        assert option in package_help, option

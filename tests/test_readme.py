@@ -74,3 +74,14 @@ def test_readme_section_runs_as_written(title, tmp_path):
             rows = [l.split() for l in r.stdout.splitlines() if re.match(r"dev-\d +ACTIVE ", l)]
             assert [(x[0], x[5]) for x in rows] == [(f"dev-{i}", "QUEUED") for i in (1, 2, 3)], log
             assert (tmp_path / "dashboard/index.html").is_file()
+
+
+def test_the_first_screen_says_what_edgec_is_and_cites_only_the_repository():
+    text = (REPO / "README.md").read_text()
+    first = text[:text.index("## Quick start")]
+    for word in ("ONNX", "Keras", "Darknet", "TFLite", "Cortex-M", "RV32IMC", "ATmega328P", "fleet", "agent", "bit for bit"):
+        assert word in first, word
+    for path in ("README.md", "agent/agent.proto", "examples/README.md", "examples/firmware/README.md"):
+        assert "../shared" not in (REPO / path).read_text(), path
+    release = next(b for t, blocks in SECTIONS.items() if t.startswith("Release") for _, b in blocks)
+    assert "kws" not in release                                 # the bundled model is the digits CNN
