@@ -186,7 +186,7 @@ def predict(name: str = typer.Argument(...),
     import numpy as np
     from edgec.agent.models import quantize
     from edgec.preprocess import load_inputs
-    from .results import check_results_option, decoded, print_results, write_results
+    from .results import check_results_option, decoded, print_results, save_outputs
     with _client(address) as c:
         m = c.describe(name)
         check_results_option(results_file, m["decode"])
@@ -208,12 +208,7 @@ def predict(name: str = typer.Argument(...),
         out = out.reshape((len(xs),) + out.shape[2:])
     ospec = m["outputs"][0]
     rows = decoded(m["decode"], m["labels"], out, images, top_k, (ospec["scale"], ospec["zero_point"]) if raw else None)
-    write_results(results_file, rows)
-    if output:
-        try:
-            np.save(output, out)
-        except OSError as e:
-            raise EdgecError(f"cannot write {output}: {e.strerror}") from None
+    save_outputs(output, out, results_file, rows)
     info = {"model": name, "version": m["version"], "samples": len(xs), "dtype": str(out.dtype), "shape": list(out.shape),
             "capture_ids": ids, "mean_latency_ms": round(1e3 * sum(lat) / len(lat), 3), "output": output}
     if (m["decode"] or {}).get("kind") != "yolo":       # a detector's largest raw value is no class

@@ -8,7 +8,6 @@ import signal
 import sys
 from typing import List, Optional
 
-import numpy as np
 import typer
 
 from edgec import __version__
@@ -168,7 +167,7 @@ def run(out_dir: str = typer.Argument(...),
         profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
         as_json: bool = typer.Option(False, "--json")):
     """Run the compiled C on a target: detections or top-k classes per sample, outputs (N, ...) to a .npy file."""
-    from edgec.cli.results import check_results_option, decoded, print_results, write_results
+    from edgec.cli.results import check_results_option, decoded, print_results, save_outputs
     from edgec.verify import Built, run_samples
     built = Built(out_dir)
     check_results_option(results_file, built.decode)
@@ -176,12 +175,7 @@ def run(out_dir: str = typer.Argument(...),
     out, costs = run_samples(built, on, xs, raw)
     rows = decoded(built.decode, built.labels, out, images, top_k,
                    (built.outq.scalar_scale, built.outq.scalar_zp) if raw else None)
-    write_results(results_file, rows)
-    if output:
-        try:
-            np.save(output, out)
-        except OSError as e:
-            raise EdgecError(f"cannot write {output}: {e.strerror}") from None
+    save_outputs(output, out, results_file, rows)
     info = {"output": output, "shape": list(out.shape), "dtype": str(out.dtype), "target": on, **costs}
     if rows is not None:
         info["results"] = rows

@@ -44,6 +44,16 @@ def write_results(path: Optional[str], rows: list | None) -> None:
         raise EdgecError(f"cannot write {path}: {e.strerror}") from None
 
 
+def save_outputs(output: Optional[str], out: np.ndarray, results_path: Optional[str], rows: list | None) -> None:
+    """What `run` and `agent predict` write: the results JSON (--results) and the raw outputs .npy (-o)."""
+    write_results(results_path, rows)
+    if output:
+        try:
+            np.save(output, out)
+        except OSError as e:
+            raise EdgecError(f"cannot write {output}: {e.strerror}") from None
+
+
 def print_results(rows: list | None) -> None:
     from edgec.postprocess import format_result
     for row in (rows or [])[:SHOWN_RESULTS]:

@@ -106,6 +106,15 @@ def built(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def digits_files(tmp_path_factory):
+    """calib.npy (300 training digits) and samples.npy (25 test digits), for the CLI tests."""
+    d = tmp_path_factory.mktemp("cli")
+    np.save(d / "calib.npy", np.load(DATA / "digits_X_train_float_0to1_x64.npy")[:300])
+    np.save(d / "samples.npy", np.load(DATA / "digits_X_test_float_0to1_x64.npy")[:25])
+    return d
+
+
 def one_line_error(r, *words):
     """A CLI run (returncode/stdout/stderr) that failed the way bad input must: non-zero exit, no
     traceback, exactly one "edgec: error" line on stderr, holding each of `words`.  Returns the line."""

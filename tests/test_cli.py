@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper
 
 from conftest import CASES, DATA, require
@@ -25,14 +24,6 @@ def assert_one_line_error(r, *words):
     assert len(lines) == 1, r.stderr
     for w in words:
         assert w in lines[0], (w, lines[0])
-
-
-@pytest.fixture(scope="module")
-def digits_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cli")
-    np.save(d / "calib.npy", np.load(DATA / "digits_X_train_float_0to1_x64.npy")[:300])
-    np.save(d / "samples.npy", np.load(DATA / "digits_X_test_float_0to1_x64.npy")[:25])
-    return d
 
 
 def test_build_verify_run_targets(digits_files, tmp_path):
