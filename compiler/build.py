@@ -66,7 +66,23 @@ def _header(q: Graph, source: str) -> dict:
                 f"{prefix}_size": t.size}
     return {"version": __version__, "source": os.path.basename(source),
             "input_layout": q.meta.get("input_layout", "as the model declares it"),
-            **scale_fields("input", tin), **scale_fields("output", tout)}
+            **scale_fields("input", tin), **scale_fields("output", tout), "edge_notes": _edge_notes(q)}
+
+
+def _edge_notes(q: Graph) -> list:
+    """model.h lines on the model file's own edges that the C API replaces (a .tflite's float or uint8 I/O)."""
+    notes = []
+    for kind, e in sorted(q.meta.get("edges", {}).items()):
+        t = q.tensors[q.inputs[0] if kind == "input" else q.outputs[0]]
+        if e["file_dtype"] == "uint8":
+            notes.append(f"The model file's {kind} is uint8 (zero point {e['file_zero_point']}): its value v is "
+                         f"int8 (v - 128) here (v ^ 0x80), zero point {t.quant.scalar_zp}.")
+        elif kind == "input":
+            notes.append(f"The model file's input is {e['file_dtype']}: quantize as its QUANTIZE does, "
+                         "q = round(x / scale) + zero point (the division in float32), clamped to int8.")
+        else:
+            notes.append(f"The model file's output is {e['file_dtype']}: its DEQUANTIZE gives real as above.")
+    return notes
 
 
 def _sha256(path: str) -> str:
@@ -217,8 +233,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "quantization": q.meta.get("quantization", "calibrated by edgec"),
                    "calibration": q.meta.get("calibration"),
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
-                   "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
-                   "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
+                   "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0], "input"),
+                   "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0], "output")})
     if mixed is not None and quantized is None:
         report["mixed_precision"] = mixed_result.as_dict()
     _check_budget(report, target)
@@ -227,10 +243,15 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     return report
 
 
-def _io_info(q: Graph, tensor: str, onnx_name) -> dict:
+def _io_info(q: Graph, tensor: str, onnx_name, edge: str) -> dict:
+    """The C API's `edge` ("input" or "output"); where the importer dropped the model file's own edge
+    there (a .tflite's QUANTIZE / DEQUANTIZE), model_edge says what it was."""
     t = q.tensors[tensor]
-    return {"name": onnx_name or tensor, "shape": list(t.shape), "dtype": "int8", "scale": t.quant.scalar_scale,
+    info = {"name": onnx_name or tensor, "shape": list(t.shape), "dtype": "int8", "scale": t.quant.scalar_scale,
             "zero_point": t.quant.scalar_zp, "bytes": t.size}
+    if edge in q.meta.get("edges", {}):
+        info["model_edge"] = q.meta["edges"][edge]
+    return info
 
 
 def _check_budget(report: dict, target) -> None:

@@ -24,6 +24,7 @@ from edgec import reference
 from edgec.build import build
 from edgec.errors import ModelFormatError, UnsupportedOpError
 from edgec.importers.tflite import _Importer, import_tflite
+from edgec.passes.quantize import quantize_values
 from edgec.verify import Built
 
 #: model file -> real inputs (float, in the model's input layout): the shared ones first, then extra real crops
@@ -152,10 +153,13 @@ def _bias(m, name, n, rng):
     return m.tensor(name, (n,), np.int32, data=rng.integers(-3000, 3000, n))
 
 
-def zoo_model(rng) -> bytes:
+def zoo_model(rng, edges=None) -> bytes:
     """conv (SAME, stride 2, odd sizes, RELU6) -> depthwise (x2, SAME, dilation 2) -> max pool (SAME 3x3/2)
     -> Add of a broadcast int8 constant (RELU) -> avg pool (SAME 2x2/1: padding out of the count)
-    -> FC on the 4-D tensor (implicit flatten) -> reshape -> softmax."""
+    -> FC on the 4-D tensor (implicit flatten) -> reshape -> softmax.  `edges` "float32": without the
+    softmax (whose saturation would hide an input LSB), a QUANTIZE first and a DEQUANTIZE last (the
+    converter's default); "uint8": QUANTIZE uint8 -> int8 first and int8 -> uint8 last
+    (inference_input_type = inference_output_type = tf.uint8)."""
     m = Model()
     x = _q(m, "x", (1, 9, 7, 3), 0.05, 7)
     c1 = _q(m, "c1", (1, 5, 4, 6), 0.08, -20)
@@ -176,9 +180,18 @@ def zoo_model(rng) -> bytes:
     shape = m.tensor("shape", (2,), np.int32, data=[1, 10])
     r1 = _q(m, "r1", (1, 10), 0.25, 3)
     m.op("RESHAPE", [f1, shape], [r1], new_shape=[1, 10])
-    y = _q(m, "y", (1, 10), 1 / 256, -128)
-    m.op("SOFTMAX", [r1], [y], beta=1.0)
-    m.inputs, m.outputs = [x], [y]
+    m.inputs, m.outputs = [x], [r1]
+    if edges is None:
+        y = _q(m, "y", (1, 10), 1 / 256, -128)
+        m.op("SOFTMAX", [r1], [y], beta=1.0)
+        m.outputs = [y]
+    else:
+        kind = np.float32 if edges == "float32" else np.uint8
+        xe = m.tensor("x_edge", (1, 9, 7, 3), kind, scale=None if edges == "float32" else 0.05, zp=7 + 128)
+        ye = m.tensor("y_edge", (1, 10), kind, scale=None if edges == "float32" else 0.25, zp=3 + 128)
+        m.ops.insert(0, ("QUANTIZE", [xe], [x], {}))
+        m.op("DEQUANTIZE" if edges == "float32" else "QUANTIZE", [r1], [ye])
+        m.inputs, m.outputs = [xe], [ye]
     return m.bytes()
 
 
@@ -268,7 +281,7 @@ def test_float_io_edges_are_dropped_and_the_float_results_equal_tflite_micro(tmp
     m = _fc_model(io_float=True)
     build(_write(tmp_path, m), "host", str(tmp_path / "out"))
     built = Built(str(tmp_path / "out"))
-    assert built.int_graph.meta["float_edges_dropped"] == ["input", "output"]
+    assert built.int_graph.meta["edges"] == {"input": {"file_dtype": "float32"}, "output": {"file_dtype": "float32"}}
     xs = np.random.default_rng(4).normal(0, 5, (50, 1, 4)).astype(np.float32)
     got, _ = built.execute("host", built.quantize_input(xs))
     want = tflm_run(m.bytes(), xs)
@@ -292,3 +305,95 @@ def test_corrupt_files_give_one_line_errors(tmp_path):
                         "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert len([ln for ln in r.stderr.splitlines() if ln.startswith("edgec: error")]) == 1, r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# int8 models with float or uint8 edges, against TFLM on the file's own edge types
+
+
+def _write_bytes(tmp_path, blob: bytes, name="m.tflite") -> str:
+    p = tmp_path / name
+    p.write_bytes(blob)
+    return str(p)
+
+
+def _edge_inputs(n, seed):
+    """Float inputs for zoo_model's input (scale 0.05, zero point 7): values at the rounding ties of
+    x / 0.05, where TFLite's float32 division and a float64 one round apart, then normal ones."""
+    ties = ((np.arange(-140, 125) + 0.5) * np.float32(0.05)).astype(np.float32)
+    normal = np.random.default_rng(seed).normal(0, 3, (n - 2, 1, 9, 7, 3)).astype(np.float32)
+    return np.concatenate([np.resize(ties, (2, 1, 9, 7, 3)), normal])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_int8_model_with_float_edges_equals_tflite_micro(tmp_path, target):
+    """QUANTIZE float32 -> int8 first, DEQUANTIZE last: TFLM runs the file on float inputs; edgec's C runs
+    the int8 body on the inputs quantized as verify / run do, and its outputs dequantized are TFLM's
+    floats exactly (DEQUANTIZE is one-to-one, so the int8 body values are TFLM's too).  The tie inputs
+    quantize differently with a float64 division: the caller's quantization is TFLite's, in float32."""
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    model = zoo_model(np.random.default_rng(7), edges="float32")
+    build(_write_bytes(tmp_path, model), target, str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    xs = _edge_inputs(40 if target == "host" else 12, 9)
+    q_in = built.quantize_input(xs)
+    q64 = quantize_values(xs, built.inq.scalar_scale, built.inq.scalar_zp)         # the division in float64
+    assert (q_in != q64).sum() > 100
+    got, ex = built.execute(target, q_in)
+    want = tflm_run(model, xs)
+    assert len(np.unique(want)) > 50
+    assert np.array_equal(built.dequantize_output(got), want.reshape(got.shape))
+    assert np.array_equal(got, reference.run_batch(built.int_graph, q_in))
+    assert not np.array_equal(reference.run_batch(built.int_graph, q64), got)     # so the test sees a wrong rounding
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["input"]["scale"] == np.float32(0.05) and report["input"]["zero_point"] == 7
+    assert report["output"]["scale"] == 0.25 and report["output"]["zero_point"] == 3
+    assert report["input"]["model_edge"] == report["output"]["model_edge"] == {"file_dtype": "float32"}
+    header = (tmp_path / "out" / "model.h").read_text()
+    assert "input is float32: quantize as its QUANTIZE does" in header and "INPUT_ZERO_POINT (7)" in header
+    if target == "cortex-m4":
+        assert not ex.float_helpers
+        return
+    np.save(tmp_path / "x.npy", xs)                                   # `edgec run` / `verify` take the float inputs
+    cli = [sys.executable, "-m", "edgec.cli.main"]
+    r = subprocess.run(cli + ["run", str(tmp_path / "out"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy").reshape(want.shape), want)
+    r = subprocess.run(cli + ["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npy"), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["bit_exact"], r.stderr
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_int8_model_with_uint8_edges_equals_tflite_micro(tmp_path, target):
+    """QUANTIZE uint8 -> int8 first and int8 -> uint8 last, at the same scale with the zero point moved by
+    128: the C API stays int8 (uint8 v is int8 v - 128, zero points - 128), and TFLM's uint8 outputs are
+    edgec's int8 ones + 128 on uint8 inputs - 128; report.json and model.h say so."""
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    model = zoo_model(np.random.default_rng(7), edges="uint8")
+    build(_write_bytes(tmp_path, model), target, str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    u_in = np.random.default_rng(5).integers(0, 256, (60 if target == "host" else 12, 1, 9, 7, 3)).astype(np.uint8)
+    got, _ = built.execute(target, (u_in.astype(np.int16) - 128).astype(np.int8))
+    want = tflm_run(model, u_in)
+    assert want.dtype == np.uint8 and len(np.unique(want)) > 50
+    assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8), want.reshape(got.shape))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["input"]["zero_point"] == 7 and report["input"]["model_edge"]["file_zero_point"] == 135
+    assert report["output"]["zero_point"] == 3 and report["output"]["model_edge"]["file_zero_point"] == 131
+    assert "(v - 128)" in report["input"]["model_edge"]["note"]
+    header = (tmp_path / "out" / "model.h").read_text()
+    assert "input is uint8 (zero point 135): its value v is int8 (v - 128) here" in header
+    assert "output is uint8 (zero point 131)" in header
+
+
+def test_uint8_edge_that_rescales_is_refused(tmp_path):
+    m = _fc_model()
+    xu = m.tensor("xu", (1, 4), np.uint8, scale=0.2, zp=128)                  # scale 0.2 into an int8 of 0.1
+    m.ops.insert(0, ("QUANTIZE", [xu], [m.inputs[0]], {}))
+    m.inputs = [xu]
+    with pytest.raises(UnsupportedOpError) as e:
+        import_tflite(_write(tmp_path, m))
+    assert "input or output is uint8" in str(e.value) and "zero point moved by 128" in str(e.value)
+

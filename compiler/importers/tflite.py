@@ -17,6 +17,11 @@ own formulas so that the generated C computes exactly what TFLite Micro's kernel
   edgec's Softmax (exp table in Q0.31, built here) — not edgec's own exp-table softmax;
 - Reshape / Squeeze: an alias.
 
+Edges: a QUANTIZE first (float32 or uint8 → int8) and a DEQUANTIZE / QUANTIZE last (int8 → float32 or
+uint8), the converter's defaults, are dropped and the C takes and gives the int8 tensors between
+them.  A uint8 edge must be the int8 one moved by 128 (same scale): the C API stays int8, so the
+file's uint8 value v is the int8 value v - 128, at the file's zero point - 128 (meta["edges"]).
+
 It also builds the model's dequantized float twin: the same graph with each int8 weight and int32
 bias turned back into float (w * s_w, b * s_in * s_w) and float activations.  `verify` holds the
 int8 output against it, so for a .tflite "float agreement" measures what int8 activations cost
@@ -227,6 +232,22 @@ def same_padding(in_size: int, out_size: int, k: int, stride: int, dilation: int
 # ---------------------------------------------------------------------------------------------
 
 
+def _moved_by_128(u: _T, q: _T) -> bool:
+    """uint8 tensor u is int8 tensor q moved by 128: same scale, zero point + 128 (the converter's uint8 edges)."""
+    return u.quantized and q.quantized and len(u.scale) == len(q.scale) == 1 and \
+        np.float32(u.scale[0]) == np.float32(q.scale[0]) and int(u.zero_point[0]) == int(q.zero_point[0]) + 128
+
+
+def _edge(file_t: _T, q: _T) -> dict:
+    """What the file's own input or output was, where edgec dropped its QUANTIZE / DEQUANTIZE."""
+    e = {"file_dtype": file_t.type_name}
+    if file_t.type == UINT8:
+        e.update(file_scale=float(file_t.scale[0]), file_zero_point=int(file_t.zero_point[0]),
+                 note="the C API is int8: the file's uint8 value v is passed and returned as (int8_t)(v - 128) "
+                      "(v ^ 0x80), at the file's zero point - 128")
+    return e
+
+
 class _Importer:
     def __init__(self, path: str):
         self.path = path
@@ -238,28 +259,38 @@ class _Importer:
         self.fnodes: list = []
         self.qnodes: list = []
         self.node_names: set = set()
+        self.edges: dict = {}                 # "input" / "output" -> the file's own edge, where one was dropped
 
     # -- checks ---------------------------------------------------------------------------------
-    def strip_float_edges(self):
+    def strip_edges(self):
         """A model converted without inference_input/output_type = int8 takes and gives float through a
-        QUANTIZE first and a DEQUANTIZE last.  edgec's C takes and gives int8 (the caller quantizes with
-        the INPUT_* defines, as TFLite's QUANTIZE does: round(x / scale) + zero point, in double), so those
-        two ops are dropped and the int8 tensors between them become the model's input and output."""
-        t, self.float_edges = self.tensors, []
-        if len(self.inputs) == 1 and t[self.inputs[0]].type == FLOAT32:
-            users = [k for k, (_, ins, _, _) in enumerate(self.ops) if self.inputs[0] in ins]
-            if len(users) == 1 and self.ops[users[0]][0] == "QUANTIZE" and len(self.ops[users[0]][2]) == 1 \
-                    and t[self.ops[users[0]][2][0]].type == INT8:
-                self.inputs = [self.ops[users[0]][2][0]]
-                del self.ops[users[0]]
-                self.float_edges.append("input")
-        if len(self.outputs) == 1 and t[self.outputs[0]].type == FLOAT32:
-            makers = [k for k, (_, _, outs, _) in enumerate(self.ops) if self.outputs[0] in outs]
-            if len(makers) == 1 and self.ops[makers[0]][0] == "DEQUANTIZE" and len(self.ops[makers[0]][1]) >= 1 \
-                    and self.ops[makers[0]][1][0] >= 0 and t[self.ops[makers[0]][1][0]].type == INT8:
-                self.outputs = [self.ops[makers[0]][1][0]]
-                del self.ops[makers[0]]
-                self.float_edges.append("output")
+        QUANTIZE first and a DEQUANTIZE last; with tf.uint8 it takes and gives uint8 through a QUANTIZE
+        (uint8 → int8) first and a QUANTIZE (int8 → uint8) last.  edgec's C takes and gives int8, so those
+        ops are dropped and the int8 tensors between them become the model's input and output.  The caller
+        quantizes with the INPUT_* defines as TFLite's QUANTIZE does (round(x / scale) + zero point, the
+        division in float32: `verify` and `run` do so, meta["input_quantize"]).  A uint8 edge is dropped
+        only when the int8 tensor is the uint8 one moved by 128 (same scale, zero point - 128: what the
+        converter writes, and TFLite's requantize is then exactly v - 128), so uint8 v is int8 v - 128."""
+        t = self.tensors
+        if len(self.inputs) == 1 and t[self.inputs[0]].type in (FLOAT32, UINT8):
+            x = t[self.inputs[0]]
+            users = [k for k, (_, ins, _, _) in enumerate(self.ops) if x.index in ins]
+            if len(users) == 1 and self.ops[users[0]][0] == "QUANTIZE" and len(self.ops[users[0]][2]) == 1:
+                q = t[self.ops[users[0]][2][0]]
+                if q.type == INT8 and q.quantized and (x.type == FLOAT32 or _moved_by_128(x, q)):
+                    self.edges["input"] = _edge(x, q)
+                    self.inputs = [q.index]
+                    del self.ops[users[0]]
+        if len(self.outputs) == 1 and t[self.outputs[0]].type in (FLOAT32, UINT8):
+            y = t[self.outputs[0]]
+            makers = [k for k, (_, _, outs, _) in enumerate(self.ops) if y.index in outs]
+            if len(makers) == 1 and self.ops[makers[0]][0] == ("DEQUANTIZE" if y.type == FLOAT32 else "QUANTIZE") \
+                    and len(self.ops[makers[0]][1]) >= 1 and self.ops[makers[0]][1][0] >= 0:
+                q = t[self.ops[makers[0]][1][0]]
+                if q.type == INT8 and q.quantized and (y.type == FLOAT32 or _moved_by_128(y, q)):
+                    self.edges["output"] = _edge(y, q)
+                    self.outputs = [q.index]
+                    del self.ops[makers[0]]
 
     def check(self):
         t = self.tensors
@@ -271,11 +302,13 @@ class _Importer:
                    if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(ins) > 1 and ins[1] >= 0]
         if weights and all(w.type == FLOAT32 for w in weights) or (not weights and any(x.type == FLOAT32 for x in io)):
             raise UnsupportedOpError("the .tflite model is float (not quantized)", where=self.path, hint=FLOAT_HINT)
-        if any(x.type == FLOAT32 for x in io):
-            raise UnsupportedOpError(
-                "the model's input or output is float and not a QUANTIZE / DEQUANTIZE edge", where=self.path,
-                hint="convert with inference_input_type = inference_output_type = tf.int8 so the model takes and "
-                     "gives int8; " + FLOAT_HINT)
+        for x in io:
+            if x.type in (FLOAT32, UINT8):
+                raise UnsupportedOpError(
+                    f"the model's input or output is {x.type_name} and not a QUANTIZE / DEQUANTIZE edge to or "
+                    "from int8" + (" at the same scale, zero point moved by 128" if x.type == UINT8 else ""),
+                    where=self.path, hint="convert with inference_input_type = inference_output_type = tf.int8 "
+                                          "(or tf.uint8) so the model takes and gives integers; " + FLOAT_HINT)
         ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None}
         for k, (name, ins, outs, _) in enumerate(self.ops):
             missing = [i for i in ins if i >= 0 and i not in ready]
@@ -292,7 +325,12 @@ class _Importer:
             problems.setdefault(what, []).append(k)
         for k, (name, ins, outs, opt) in enumerate(self.ops):
             if name not in SUPPORTED:
-                bad(name, k)
+                if name == "QUANTIZE":
+                    bad("QUANTIZE other than at the model's edges (float32 or uint8 in, uint8 out)", k)
+                elif name == "DEQUANTIZE":
+                    bad("DEQUANTIZE other than at the output", k)
+                else:
+                    bad(name, k)
                 continue
             if len(outs) != 1 or not ins or ins[0] < 0 or any(0 in t[i].shape for i in ins + outs if i >= 0):
                 bad(f"{name} with a missing or empty tensor", k)
@@ -429,7 +467,7 @@ class _Importer:
 
     # -- ops --------------------------------------------------------------------------------------
     def run(self) -> tuple[Graph, Graph]:
-        self.strip_float_edges()
+        self.strip_edges()
         self.check()
         for k, (name, ins, outs, opt) in enumerate(self.ops):
             try:
@@ -452,7 +490,9 @@ class _Importer:
         meta = {"source": os.path.abspath(self.path), "format": "tflite", "input_layout": "NHWC, as the .tflite declares it"
                 if len(self.tensors[self.inputs[0]].shape) == 4 else "as the .tflite declares it",
                 "input_names": [self.tensors[self.inputs[0]].name], "output_names": [self.tensors[self.outputs[0]].name],
-                "float_edges_dropped": self.float_edges}
+                "edges": self.edges}
+        if self.edges.get("input", {}).get("file_dtype") == "float32":
+            meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
         fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite"))
         qgraph = Graph(stem, self.qnodes, self.qg, [x], [y], dict(meta, quantized=True,
                                                                  quantization="from the .tflite file"))
