@@ -43,13 +43,13 @@ def import_model(path: str, weights: str | None = None) -> Graph:
     if ext in (".h5", ".hdf5", ".keras"):
         from .importers.keras import import_keras
         return import_keras(path)
-    if ext == ".tflite":                   # its dequantized float twin; build() keeps the file's own int8
+    if ext == ".tflite":                   # the float model, or an int8 one's dequantized twin (build() keeps its int8)
         from .importers.tflite import import_tflite
         return import_tflite(path)[0]
     if not os.path.exists(path):
         raise ModelFormatError("no such file", where=path)
     raise ModelFormatError(f"unsupported model format '{ext or '(none)'}'", where=path,
-                           hint="edgec reads .onnx, Keras .h5/.keras, Darknet .cfg (+ .weights) and int8 .tflite models")
+                           hint="edgec reads .onnx, Keras .h5/.keras, Darknet .cfg (+ .weights) and .tflite models")
 
 
 def model_c_name(name: str) -> str:
@@ -107,15 +107,18 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if optimize not in OPTIMIZE:
         raise InputDataError(f"unknown --optimize '{optimize}'", hint=f"choose one of: {', '.join(OPTIMIZE)}")
     log(f"importing {model_path}")
+    imported = None
     if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None:
-        # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
         from .importers.tflite import import_tflite
-        fgraph, q = import_tflite(model_path)
-        if calibration is not None or calibration_method is not None:
-            log("the .tflite model is already quantized: --calibration/--calibration-method are not used")
-        return compile_graph(fgraph, np.zeros((0,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape), np.float32), target,
-                             out_dir, name or q.name, model_path, log, optimize, quantized=q)
-    graph = canonicalize(import_model(model_path, weights))
+        imported, q = import_tflite(model_path)
+        if q is not None:
+            # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
+            if calibration is not None or calibration_method is not None:
+                log("the .tflite model is already quantized: --calibration/--calibration-method are not used")
+            shape = tuple(imported.tensors[imported.inputs[0]].shape)
+            return compile_graph(imported, np.zeros((0,) + shape, np.float32), target, out_dir, name or q.name,
+                                 model_path, log, optimize, quantized=q)
+    graph = canonicalize(imported if imported is not None else import_model(model_path, weights))
     if calibration is None and graph.meta.get("given_quant"):
         # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
         log("the model is pre-quantized (QuantizeLinear/DequantizeLinear): using its scales and zero points")

@@ -8,7 +8,9 @@ inputs plus random ones in QEMU's Cortex-M4.  Every intermediate tensor of edgec
 also compared with TFLM's (kPreserveAllTensors), so a saturated softmax cannot hide a difference
 upstream.  Single-op models written with tests/tflite_writer.py reach the importer's other branches
 (SAME padding with odd sizes, depth multiplier, max pool, broadcast Add with a constant, implicit
-flatten) and the errors (float model, float I/O, unsupported ops, corrupt files)."""
+flatten), float and uint8 edges, and the errors (float I/O into an int8 body, unsupported ops, corrupt
+files).  Float .tflite files (float32 or float16 weights) are imported float, checked against TFLM's
+float kernels, and built from --calibration like an ONNX model."""
 import json
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from edgec.build import build
 from edgec.errors import ModelFormatError, UnsupportedOpError
 from edgec.importers.tflite import _Importer, import_tflite
 from edgec.passes.quantize import quantize_values
-from edgec.verify import Built
+from edgec.verify import Built, sqnr_db
 
 #: model file -> real inputs (float, in the model's input layout): the shared ones first, then extra real crops
 MODELS = {
@@ -263,10 +265,9 @@ def _write(tmp_path, m, name="m.tflite"):
     return str(p)
 
 
-def test_float_tflite_is_refused_with_a_hint(tmp_path):
-    with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(_write(tmp_path, _fc_model(weights_float=True)))
-    assert "float (not quantized)" in str(e.value) and "--calibration" in str(e.value)
+def test_float_input_into_an_int8_body_is_refused_with_a_hint(tmp_path):
+    fgraph, q = import_tflite(_write(tmp_path, _fc_model(weights_float=True)))     # a float model: imported float
+    assert q is None and [n.op for n in fgraph.nodes] == ["FullyConnected"]
     m = _fc_model()
     m.tensors[m.inputs[0]] = ("x", (1, 4), np.dtype(np.float32), None, None, None, 0)   # float input, no QUANTIZE
     with pytest.raises(UnsupportedOpError) as e:
@@ -397,3 +398,276 @@ def test_uint8_edge_that_rescales_is_refused(tmp_path):
         import_tflite(_write(tmp_path, m))
     assert "input or output is uint8" in str(e.value) and "zero point moved by 128" in str(e.value)
 
+
+# ---------------------------------------------------------------------------------------------
+# float .tflite: imported float, quantized from --calibration
+
+
+def _he(rng, shape, fan_in):
+    return rng.normal(0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
+
+
+def float_cnn(seed: int, weights: str = "float32") -> bytes:
+    """A small float CNN with random weights for 14x14 digits: conv 3x3 (RELU) -> depthwise 3x3/2 (RELU6)
+    -> conv 1x1 (RELU) -> max pool 2x2/2 -> FC on the 4-D tensor (implicit flatten) -> softmax.
+    `weights` "float16": stored as float16, the convs' (weights and one bias) through DEQUANTIZE ops as the
+    converter writes them, the FC's fed straight in; "float16-as-float32": the same values in float32."""
+    rng = np.random.default_rng(seed)
+    m = Model()
+
+    def const(name, data, dequantize=True):
+        if weights == "float32":
+            return m.tensor(name, data.shape, np.float32, data=data)
+        if weights == "float16-as-float32":
+            return m.tensor(name, data.shape, np.float32, data=data.astype(np.float16).astype(np.float32))
+        half = m.tensor(name + "_fp16", data.shape, np.float16, data=data.astype(np.float16))
+        if not dequantize:
+            return half
+        out = m.tensor(name, data.shape, np.float32)
+        m.op("DEQUANTIZE", [half], [out])
+        return out
+
+    def bias(name, n, dequantize=False):
+        data = rng.normal(0, 0.05, n).astype(np.float32)
+        return const(name, data) if dequantize else m.tensor(name, (n,), np.float32, data=data)
+
+    geometry = dict(stride_h=1, stride_w=1, dilation_h=1, dilation_w=1)
+    x = m.tensor("x", (1, 14, 14, 1), np.float32)
+    c1 = m.tensor("c1", (1, 14, 14, 8), np.float32)
+    m.op("CONV_2D", [x, const("w1", _he(rng, (8, 3, 3, 1), 9)), bias("b1", 8, True)], [c1], padding=0, act=1,
+         **geometry)
+    d1 = m.tensor("d1", (1, 7, 7, 8), np.float32)
+    m.op("DEPTHWISE_CONV_2D", [c1, const("w2", _he(rng, (1, 3, 3, 8), 9)), bias("b2", 8)], [d1], padding=0, act=3,
+         depth_multiplier=1, **dict(geometry, stride_h=2, stride_w=2))
+    c2 = m.tensor("c2", (1, 7, 7, 16), np.float32)
+    m.op("CONV_2D", [d1, const("w3", _he(rng, (16, 1, 1, 8), 8)), bias("b3", 16)], [c2], padding=1, act=1, **geometry)
+    p1 = m.tensor("p1", (1, 3, 3, 16), np.float32)
+    m.op("MAX_POOL_2D", [c2], [p1], padding=1, stride_h=2, stride_w=2, filter_h=2, filter_w=2, act=0)
+    f1 = m.tensor("f1", (1, 10), np.float32)
+    m.op("FULLY_CONNECTED", [p1, const("w4", _he(rng, (10, 144), 144), dequantize=False), bias("b4", 10)], [f1], act=0)
+    y = m.tensor("y", (1, 10), np.float32)
+    m.op("SOFTMAX", [f1], [y], beta=1.0)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+def _digits14():
+    """Real 14x14 digits, NHWC: 200 to calibrate on, 100 others to check."""
+    xs = extra("mnist14").reshape(-1, 14, 14, 1)
+    return xs[:200], xs[200:]
+
+
+@pytest.mark.parametrize("weights", ["float32", "float16"])
+def test_float_tflite_is_quantized_from_calibration(tmp_path, weights):
+    """A float .tflite builds with --calibration like an ONNX or Keras model, its C is bit-exact with the
+    integer reference on the host (`edgec verify`), and after quantization it agrees with the float model
+    as TFLM runs it (float16 weights: TFLM has no float16 DEQUANTIZE, so its oracle is the same file with
+    those float16 values stored in float32)."""
+    require("cc")
+    cal, test = _digits14()
+    np.save(tmp_path / "cal.npy", cal)
+    np.save(tmp_path / "x.npy", test)
+    model = _write_bytes(tmp_path, float_cnn(3, weights))
+    same_in_float32 = float_cnn(3, "float32" if weights == "float32" else "float16-as-float32")
+    oracle = tflm_run(same_in_float32, test).reshape(len(test), 10)
+    fgraph, q = import_tflite(model)
+    assert q is None and not fgraph.meta.get("dequantized_from")
+    assert np.allclose(reference.run_batch(fgraph, test).reshape(oracle.shape), oracle, rtol=1e-5, atol=1e-6)
+    cli = [sys.executable, "-m", "edgec.cli.main"]
+    r = subprocess.run(cli + ["build", model, "--target", "host", "--calibration", str(tmp_path / "cal.npy"),
+                              "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["calibration_samples"] == 200 and report["quantization"] == "calibrated by edgec"
+    r = subprocess.run(cli + ["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npy"), "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["bit_exact"] and res["samples"] == 100
+    built = Built(str(tmp_path / "out"))
+    got, _ = built.execute("host", built.quantize_input(test))
+    deq = built.dequantize_output(got).reshape(oracle.shape)
+    top1, sqnr = float((deq.argmax(1) == oracle.argmax(1)).mean()), sqnr_db(oracle, deq)
+    print(f"{weights} float .tflite after quantization vs TFLM float: top-1 {top1:.3f}, SQNR {sqnr:.1f} dB")
+    assert top1 >= 0.9 and sqnr >= 25
+
+
+def test_float_tflite_without_calibration_says_to_pass_it(tmp_path):
+    model = _write_bytes(tmp_path, float_cnn(3))
+    r = subprocess.run([sys.executable, "-m", "edgec.cli.main", "build", model, "--target", "host", "-o",
+                        str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("edgec: error")]
+    assert len(errors) == 1 and "float" in errors[0] and "pass --calibration" in errors[0], r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _one_op(name, in_shape, out_shape, params=(), **options) -> bytes:
+    """A float model of one operator; `params` are its constant inputs after the first."""
+    m = Model()
+    x = m.tensor("x", in_shape, np.float32)
+    ins = [x] + [m.tensor(f"p{k}", None, p.dtype, data=p) for k, p in enumerate(params)]
+    y = m.tensor("y", out_shape, np.float32)
+    m.op(name, ins, [y], **options)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+def _i32(v):
+    return np.asarray(v, np.int32)
+
+
+_ROW = np.asarray([[[[0.5, -2.0, 3.0]]]], np.float32)
+FLOAT_OPS = {       # name -> (model, IR ops)
+    "LOGISTIC": (_one_op("LOGISTIC", (1, 4, 4, 3), (1, 4, 4, 3)), ["Sigmoid"]),
+    "TANH": (_one_op("TANH", (1, 4, 4, 3), (1, 4, 4, 3)), ["Tanh"]),
+    "RELU": (_one_op("RELU", (1, 4, 4, 3), (1, 4, 4, 3)), ["Relu"]),
+    "RELU6": (_one_op("RELU6", (1, 4, 4, 3), (1, 4, 4, 3)), ["Clip"]),
+    "LEAKY_RELU": (_one_op("LEAKY_RELU", (1, 4, 4, 3), (1, 4, 4, 3), alpha=0.3), ["LeakyRelu"]),
+    "HARD_SWISH": (_one_op("HARD_SWISH", (1, 4, 4, 3), (1, 4, 4, 3)), ["HardSwish"]),
+    "ELU": (_one_op("ELU", (1, 4, 4, 3), (1, 4, 4, 3)), ["Elu"]),
+    "ADD": (_one_op("ADD", (1, 4, 4, 3), (1, 4, 4, 3), [_ROW], act=2), ["Add"]),
+    "SUB": (_one_op("SUB", (1, 4, 4, 3), (1, 4, 4, 3), [_ROW], act=3), ["Sub"]),
+    "MUL": (_one_op("MUL", (1, 4, 4, 3), (1, 4, 4, 3), [_ROW], act=1), ["Mul"]),
+    "CONCATENATION": (_one_op("CONCATENATION", (1, 4, 4, 3), (1, 4, 4, 5), [np.ones((1, 4, 4, 2), np.float32)],
+                              axis=-1), ["Concat"]),
+    "MEAN": (_one_op("MEAN", (1, 4, 5, 3), (1, 3), [_i32([1, 2])], keep_dims=False), ["AvgPool2D", "Reshape"]),
+    "MEAN keep_dims": (_one_op("MEAN", (1, 4, 5, 3), (1, 1, 1, 3), [_i32([-2, 1])], keep_dims=True), ["AvgPool2D"]),
+    "PAD": (_one_op("PAD", (1, 4, 4, 3), (1, 5, 7, 3), [_i32([[0, 0], [1, 0], [1, 2], [0, 0]])]), ["Pad"]),
+    "PADV2": (_one_op("PADV2", (1, 4, 4, 3), (1, 5, 7, 3), [_i32([[0, 0], [1, 0], [1, 2], [0, 0]]),
+                                                           np.zeros(1, np.float32)]), ["Pad"]),
+    "EXPAND_DIMS": (_one_op("EXPAND_DIMS", (1, 12), (1, 1, 12), [_i32([1])]), ["Reshape"]),
+    "SQUEEZE": (_one_op("SQUEEZE", (1, 1, 1, 12), (12,)), ["Reshape"]),
+    "TRANSPOSE": (_one_op("TRANSPOSE", (1, 4, 5, 3), (1, 3, 4, 5), [_i32([0, 3, 1, 2])]), ["Transpose"]),
+    "SLICE": (_one_op("SLICE", (1, 4, 5, 3), (1, 2, 3, 3), [_i32([0, 1, 2, 0]), _i32([1, 2, -1, -1])]), ["Slice"]),
+    "RESIZE_NEAREST_NEIGHBOR": (_one_op("RESIZE_NEAREST_NEIGHBOR", (1, 3, 4, 2), (1, 6, 12, 2), [_i32([6, 12])]),
+                                ["Upsample"]),
+    "RESIZE_NEAREST_NEIGHBOR half_pixel_centers": (_one_op("RESIZE_NEAREST_NEIGHBOR", (1, 3, 4, 2), (1, 9, 8, 2),
+                                                           [_i32([9, 8])], half_pixel_centers=True), ["Upsample"]),
+    "AVERAGE_POOL_2D": (_one_op("AVERAGE_POOL_2D", (1, 5, 5, 2), (1, 3, 3, 2), padding=0, stride_h=2, stride_w=2,
+                                filter_h=3, filter_w=3, act=0), ["AvgPool2D"]),
+    "SOFTMAX": (_one_op("SOFTMAX", (2, 7), (2, 7), beta=1.0), ["Softmax"]),
+}
+
+
+@pytest.mark.parametrize("name", FLOAT_OPS)
+def test_float_op_imports_as_tflite_micro_runs_it(tmp_path, name):
+    """Each float operator's IR mapping against TFLM's float kernel, on random inputs."""
+    model, ops = FLOAT_OPS[name]
+    fgraph, q = import_tflite(_write_bytes(tmp_path, model))
+    assert q is None and [n.op for n in fgraph.nodes] == ops
+    xs = np.random.default_rng(1).normal(0, 3, (6,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape)).astype(np.float32)
+    want = tflm_run(model, xs)
+    got = reference.run_batch(fgraph, xs)
+    assert np.allclose(got, want.reshape(got.shape), rtol=1e-6, atol=1e-6)
+
+
+def test_float_ops_tflite_micro_lacks_follow_their_formulas(tmp_path):
+    """RELU_N1_TO_1 and GELU (TFLM has no float kernel for either): TFLite's formulas."""
+    from math import erf
+    xs = np.random.default_rng(2).normal(0, 2, (4, 1, 4, 4, 3)).astype(np.float32)
+    g, _ = import_tflite(_write_bytes(tmp_path, _one_op("RELU_N1_TO_1", (1, 4, 4, 3), (1, 4, 4, 3)), "r.tflite"))
+    assert np.array_equal(reference.run_batch(g, xs), np.clip(xs, -1, 1))
+    for approximate in (False, True):
+        gelu = _one_op("GELU", (1, 4, 4, 3), (1, 4, 4, 3), approximate=approximate)
+        g, _ = import_tflite(_write_bytes(tmp_path, gelu))
+        x = xs.astype(np.float64)
+        want = (0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))) if approximate
+                else 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2))))
+        assert np.allclose(reference.run_batch(g, xs), want, rtol=1e-5, atol=1e-6)
+
+
+def float_ops_model(seed: int) -> bytes:
+    """The float-only operators in one network over 8x8x2: PAD -> conv -> HARD_SWISH -> (LOGISTIC * it) ->
+    SUB const -> concat with a TANH branch -> LEAKY_RELU -> RESIZE x2 -> SLICE -> ELU -> TRANSPOSE twice
+    -> MEAN (H, W) -> FC."""
+    rng = np.random.default_rng(seed)
+    m = Model()
+    f = np.float32
+
+    def t(name, shape):
+        return m.tensor(name, shape, f)
+    x, xp, c1 = t("x", (1, 8, 8, 2)), t("xp", (1, 10, 10, 2)), t("c1", (1, 8, 8, 6))
+    m.op("PAD", [x, m.tensor("pads", None, np.int32, data=[[0, 0], [1, 1], [1, 1], [0, 0]])], [xp])
+    m.op("CONV_2D", [xp, m.tensor("w1", None, f, data=_he(rng, (6, 3, 3, 2), 18)),
+                     m.tensor("b1", None, f, data=rng.normal(0, 0.1, 6))], [c1],
+         padding=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=0)
+    hs, sg, gated, sub = t("hs", (1, 8, 8, 6)), t("sg", (1, 8, 8, 6)), t("gated", (1, 8, 8, 6)), t("sub", (1, 8, 8, 6))
+    m.op("HARD_SWISH", [c1], [hs])
+    m.op("LOGISTIC", [c1], [sg])
+    m.op("MUL", [hs, sg], [gated], act=0)
+    m.op("SUB", [gated, m.tensor("k", None, f, data=rng.normal(0, 0.3, (1, 1, 1, 6)))], [sub], act=0)
+    th, cat, lr = t("th", (1, 8, 8, 6)), t("cat", (1, 8, 8, 12)), t("lr", (1, 8, 8, 12))
+    m.op("TANH", [c1], [th])
+    m.op("CONCATENATION", [sub, th], [cat], axis=3, act=0)
+    m.op("LEAKY_RELU", [cat], [lr], alpha=0.2)
+    up, sl, el = t("up", (1, 16, 16, 12)), t("sl", (1, 4, 6, 12)), t("el", (1, 4, 6, 12))
+    m.op("RESIZE_NEAREST_NEIGHBOR", [lr, m.tensor("size", None, np.int32, data=[16, 16])], [up])
+    m.op("SLICE", [up, m.tensor("begin", None, np.int32, data=[0, 2, 1, 0]),
+                   m.tensor("len", None, np.int32, data=[1, 4, 6, -1])], [sl])
+    m.op("ELU", [sl], [el])
+    tr, back, mean = t("tr", (1, 4, 12, 6)), t("back", (1, 4, 6, 12)), t("mean", (1, 12))
+    m.op("TRANSPOSE", [el, m.tensor("perm", None, np.int32, data=[0, 1, 3, 2])], [tr])
+    m.op("TRANSPOSE", [tr, m.tensor("perm2", None, np.int32, data=[0, 1, 3, 2])], [back])
+    m.op("MEAN", [back, m.tensor("axes", None, np.int32, data=[1, 2])], [mean], keep_dims=False)
+    y = t("y", (1, 5))
+    m.op("FULLY_CONNECTED", [mean, m.tensor("w2", None, f, data=_he(rng, (5, 12), 12)),
+                             m.tensor("b2", None, f, data=np.zeros(5))], [y], act=0)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+def test_float_ops_model_is_quantized_and_bit_exact(tmp_path):
+    """The float-only operators through calibrate -> quantize -> C: bit-exact with the integer reference on
+    the host, and close to TFLM's float output (every layer is 27-39 dB from edgec's float reference)."""
+    require("cc")
+    model = float_ops_model(4)
+    rng = np.random.default_rng(6)
+    cal = rng.normal(0, 1, (64, 1, 8, 8, 2)).astype(np.float32)
+    xs = rng.normal(0, 1, (40, 1, 8, 8, 2)).astype(np.float32)
+    want = tflm_run(model, xs).reshape(len(xs), 5)
+    fgraph, _ = import_tflite(_write_bytes(tmp_path, model))
+    assert np.allclose(reference.run_batch(fgraph, xs).reshape(want.shape), want, rtol=1e-5, atol=1e-6)
+    np.save(tmp_path / "cal.npy", cal)
+    build(str(tmp_path / "m.tflite"), "host", str(tmp_path / "out"), calibration=str(tmp_path / "cal.npy"))
+    built = Built(str(tmp_path / "out"))
+    q_in = built.quantize_input(xs.reshape((len(xs),) + tuple(built.input_shape)))
+    got, _ = built.execute("host", q_in)
+    assert np.array_equal(got, reference.run_batch(built.int_graph, q_in))
+    deq = built.dequantize_output(got).reshape(want.shape)
+    sqnr = sqnr_db(want, deq)
+    print(f"float ops model after quantization vs TFLM float: SQNR {sqnr:.1f} dB")
+    assert sqnr >= 25
+
+
+def test_float_model_weights_of_other_types_are_dequantized_at_import(tmp_path):
+    """Dynamic-range files keep int8 weights with scales (per channel here) in a float model: the float
+    graph holds them dequantized, as it holds float16 ones converted."""
+    m = Model()
+    x, y = m.tensor("x", (1, 4), np.float32), m.tensor("y", (1, 3), np.float32)
+    q = np.arange(-6, 6).reshape(3, 4).astype(np.int8)
+    w = m.tensor("w", (3, 4), np.int8, data=q, scale=[0.5, 0.25, 2.0], axis=0)
+    m.op("FULLY_CONNECTED", [x, w, m.tensor("b", (3,), np.float16, data=[1, 2, 3])], [y], act=0)
+    m.inputs, m.outputs = [x], [y]
+    g, _ = import_tflite(_write(tmp_path, m))
+    fc = g.nodes[0]
+    assert np.array_equal(g.tensors[fc.inputs[1]].data, q * np.float32([[0.5], [0.25], [2.0]]))
+    assert np.array_equal(g.tensors[fc.inputs[2]].data, np.float32([1, 2, 3]))
+
+
+def test_float_unsupported_ops_are_all_named_in_one_error(tmp_path):
+    m = Model()
+    x, a, b, c, d = (m.tensor(n, (1, 4, 4, 3), np.float32) for n in "xabcd")
+    e = m.tensor("e", (1, 4, 4, 1), np.float32)
+    m.op("SQUARED_DIFFERENCE", [x, x], [a])
+    m.op("CONCATENATION", [a], [b], axis=3, act=1)
+    m.op("SQUARED_DIFFERENCE", [b, b], [c])
+    m.op("DEQUANTIZE", [c], [d])
+    m.op("MEAN", [d, m.tensor("axes", None, np.int32, data=[3])], [e], keep_dims=True)
+    m.inputs, m.outputs = [x], [e]
+    with pytest.raises(UnsupportedOpError) as err:
+        import_tflite(_write(tmp_path, m))
+    msg = str(err.value)
+    assert "SQUARED_DIFFERENCE (2x" in msg and "CONCATENATION with a fused activation" in msg
+    assert "DEQUANTIZE of a non-constant tensor" in msg and "MEAN over axes other than height and width" in msg
+    assert "float32 CONV_2D" in msg and "LOGISTIC" in msg                       # the hint lists what is supported
