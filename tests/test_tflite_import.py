@@ -352,11 +352,14 @@ def test_int8_model_with_float_edges_equals_tflite_micro(tmp_path, target):
     assert report["input"]["model_edge"] == report["output"]["model_edge"] == {"file_dtype": "float32"}
     header = (tmp_path / "out" / "model.h").read_text()
     assert "input is float32: quantize as its QUANTIZE does" in header and "INPUT_ZERO_POINT (7)" in header
-    if target == "cortex-m4":
-        assert not ex.float_helpers
-        return
     np.save(tmp_path / "x.npy", xs)                                   # `edgec run` / `verify` take the float inputs
     cli = [sys.executable, "-m", "edgec.cli.main"]
+    if target == "cortex-m4":
+        assert not ex.float_helpers
+        r = subprocess.run(cli + ["verify", str(tmp_path / "out"), "--on", "cortex-m4", "--input", str(tmp_path / "x.npy"),
+                                  "--json"], capture_output=True, text=True)
+        assert r.returncode == 0 and json.loads(r.stdout)["bit_exact"], r.stderr
+        return
     r = subprocess.run(cli + ["run", str(tmp_path / "out"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
