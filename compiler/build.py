@@ -44,13 +44,13 @@ def import_model(path: str, weights: str | None = None) -> Graph:
     if ext in (".h5", ".hdf5", ".keras"):
         from .importers.keras import import_keras
         return import_keras(path)
-    if ext == ".tflite":                   # its dequantized float twin; build() keeps the file's own int8
+    if ext == ".tflite":                   # the float model, or an int8 one's dequantized twin (build() keeps its int8)
         from .importers.tflite import import_tflite
         return import_tflite(path)[0]
     if not os.path.exists(path):
         raise ModelFormatError("no such file", where=path)
     raise ModelFormatError(f"unsupported model format '{ext or '(none)'}'", where=path,
-                           hint="edgec reads .onnx, Keras .h5/.keras, Darknet .cfg (+ .weights) and int8 .tflite models")
+                           hint="edgec reads .onnx, Keras .h5/.keras, Darknet .cfg (+ .weights) and .tflite models")
 
 
 def model_c_name(name: str) -> str:
@@ -67,7 +67,23 @@ def _header(q: Graph, source: str) -> dict:
                 f"{prefix}_size": t.size}
     return {"version": __version__, "source": os.path.basename(source),
             "input_layout": q.meta.get("input_layout", "as the model declares it"),
-            **scale_fields("input", tin), **scale_fields("output", tout)}
+            **scale_fields("input", tin), **scale_fields("output", tout), "edge_notes": _edge_notes(q)}
+
+
+def _edge_notes(q: Graph) -> list:
+    """model.h lines on the model file's own edges that the C API replaces (a .tflite's float or uint8 I/O)."""
+    notes = []
+    for kind, e in sorted(q.meta.get("edges", {}).items()):
+        t = q.tensors[q.inputs[0] if kind == "input" else q.outputs[0]]
+        if e["file_dtype"] == "uint8":
+            notes.append(f"The model file's {kind} is uint8 (zero point {e['file_zero_point']}): its value v is "
+                         f"int8 (v - 128) here (v ^ 0x80), zero point {t.quant.scalar_zp}.")
+        elif kind == "input":
+            notes.append(f"The model file's input is {e['file_dtype']}: quantize as its QUANTIZE does, "
+                         "q = round(x / scale) + zero point (the division in float32), clamped to int8.")
+        else:
+            notes.append(f"The model file's output is {e['file_dtype']}: its DEQUANTIZE gives real as above.")
+    return notes
 
 
 def _sha256(path: str) -> str:
@@ -99,16 +115,19 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if optimize not in OPTIMIZE:
         raise InputDataError(f"unknown --optimize '{optimize}'", hint=f"choose one of: {', '.join(OPTIMIZE)}")
     log(f"importing {model_path}")
+    imported = None
     if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None:
-        # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
         from .importers.tflite import import_tflite
-        fgraph, q = import_tflite(model_path)
-        if calibration is not None or calibration_method is not None:
-            log("the .tflite model is already quantized: --calibration/--calibration-method are not used")
-        io = image_io(fgraph, preprocess, label_names, labels, model_path)
-        return compile_graph(fgraph, np.zeros((0,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape), np.float32), target,
-                             out_dir, name or q.name, model_path, log, optimize, quantized=q, io_keys=io)
-    graph = canonicalize(import_model(model_path, weights))
+        imported, q = import_tflite(model_path)
+        if q is not None:
+            # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
+            if calibration is not None or calibration_method is not None:
+                log("the .tflite model is already quantized: --calibration/--calibration-method are not used")
+            io = image_io(imported, preprocess, label_names, labels, model_path)
+            shape = tuple(imported.tensors[imported.inputs[0]].shape)
+            return compile_graph(imported, np.zeros((0,) + shape, np.float32), target, out_dir, name or q.name,
+                                 model_path, log, optimize, quantized=q, io_keys=io)
+    graph = canonicalize(imported if imported is not None else import_model(model_path, weights))
     io = image_io(graph, preprocess, label_names, labels, model_path)
     if calibration is None and graph.meta.get("given_quant"):
         # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
@@ -243,8 +262,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "quantization": q.meta.get("quantization", "calibrated by edgec"),
                    "calibration": q.meta.get("calibration"),
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
-                   "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0]),
-                   "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0])})
+                   "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0], "input"),
+                   "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0], "output")})
     report.update(image_io(graph) if io_keys is None else io_keys)
     if mixed is not None and quantized is None:
         report["mixed_precision"] = mixed_result.as_dict()
@@ -254,10 +273,15 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     return report
 
 
-def _io_info(q: Graph, tensor: str, onnx_name) -> dict:
+def _io_info(q: Graph, tensor: str, onnx_name, edge: str) -> dict:
+    """The C API's `edge` ("input" or "output"); where the importer dropped the model file's own edge
+    there (a .tflite's QUANTIZE / DEQUANTIZE), model_edge says what it was."""
     t = q.tensors[tensor]
-    return {"name": onnx_name or tensor, "shape": list(t.shape), "dtype": "int8", "scale": t.quant.scalar_scale,
+    info = {"name": onnx_name or tensor, "shape": list(t.shape), "dtype": "int8", "scale": t.quant.scalar_scale,
             "zero_point": t.quant.scalar_zp, "bytes": t.size}
+    if edge in q.meta.get("edges", {}):
+        info["model_edge"] = q.meta["edges"][edge]
+    return info
 
 
 def _check_budget(report: dict, target) -> None:

@@ -71,6 +71,9 @@ class Built:
         return load_inputs(paths, self.input_shape, self.preprocess, f"model '{self.report['model']}'")
 
     def quantize_input(self, xs: np.ndarray) -> np.ndarray:
+        if self.int_graph.meta.get("input_quantize") == "float32":     # a .tflite's own QUANTIZE divides in float32
+            xs = np.asarray(xs, np.float32) / np.float32(self.inq.scalar_scale)
+            return quantize_values(xs, 1.0, self.inq.scalar_zp)
         return quantize_values(xs, self.inq.scalar_scale, self.inq.scalar_zp)
 
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:

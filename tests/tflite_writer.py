@@ -1,20 +1,22 @@
 """Write small .tflite flatbuffers for tests, with the `tflite` package's generated builders (no TensorFlow).
 
-`Model` collects tensors (with data and int8 quantization) and operators; `bytes()` gives the
-flatbuffer.  TFLite Micro runs what this writes, so single-op models check the importer's
-branches that the four MLPerf Tiny models do not reach, against TFLM itself."""
+`Model` collects tensors (with float32, float16 or integer data, and int8 quantization) and operators;
+`bytes()` gives the flatbuffer.  TFLite Micro runs what this writes, so single-op models check the
+importer's branches that the four MLPerf Tiny models do not reach, against TFLM itself."""
 from __future__ import annotations
 
 import flatbuffers
 import numpy as np
 import tflite
 
-TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.uint8): 3, np.dtype(np.int8): 9,
-         np.dtype(np.int16): 7}
+TYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.int32): 2, np.dtype(np.uint8): 3,
+         np.dtype(np.int8): 9, np.dtype(np.int16): 7}
 OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
            "FULLY_CONNECTED": "FullyConnectedOptions", "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
            "ADD": "AddOptions", "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "MEAN": "ReducerOptions",
-           "LOGISTIC": None, "QUANTIZE": None, "DEQUANTIZE": None, "TANH": None}
+           "LOGISTIC": None, "QUANTIZE": None, "DEQUANTIZE": None, "TANH": None, "SUB": "SubOptions",
+           "MUL": "MulOptions", "CONCATENATION": "ConcatenationOptions", "LEAKY_RELU": "LeakyReluOptions",
+           "GELU": "GeluOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions"}
 
 
 class Model:
@@ -139,7 +141,9 @@ class Model:
         fields = {"padding": "Padding", "stride_h": "StrideH", "stride_w": "StrideW", "dilation_h": "DilationHFactor",
                   "dilation_w": "DilationWFactor", "act": "FusedActivationFunction", "filter_h": "FilterHeight",
                   "filter_w": "FilterWidth", "depth_multiplier": "DepthMultiplier", "beta": "Beta",
-                  "keep_num_dims": "KeepNumDims", "keep_dims": "KeepDims"}
+                  "keep_num_dims": "KeepNumDims", "keep_dims": "KeepDims", "axis": "Axis", "alpha": "Alpha",
+                  "approximate": "Approximate", "align_corners": "AlignCorners",
+                  "half_pixel_centers": "HalfPixelCenters"}
         for key, value in opt.items():
             if key in fields:
                 getattr(tflite, f"{kind}Add{fields[key]}")(b, value)

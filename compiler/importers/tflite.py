@@ -1,4 +1,5 @@
-"""TFLite int8 flatbuffer → edgec's integer IR, keeping the file's own scales and zero points.
+"""TFLite flatbuffer → edgec's IR: int8 files keep their own scales and zero points; float files are
+imported as float models and quantized from --calibration like an ONNX or Keras model.
 
 A fully-integer .tflite (int8 activations with their scale and zero point, int8 weights symmetric
 per channel or per tensor, int32 biases) is already quantized: there is nothing to calibrate.  This
@@ -17,10 +18,20 @@ own formulas so that the generated C computes exactly what TFLite Micro's kernel
   edgec's Softmax (exp table in Q0.31, built here) — not edgec's own exp-table softmax;
 - Reshape / Squeeze: an alias.
 
+Edges: a QUANTIZE first (float32 or uint8 → int8) and a DEQUANTIZE / QUANTIZE last (int8 → float32 or
+uint8), the converter's defaults, are dropped and the C takes and gives the int8 tensors between
+them.  A uint8 edge must be the int8 one moved by 128 (same scale): the C API stays int8, so the
+file's uint8 value v is the int8 value v - 128, at the file's zero point - 128 (meta["edges"]).
+
 It also builds the model's dequantized float twin: the same graph with each int8 weight and int32
 bias turned back into float (w * s_w, b * s_in * s_w) and float activations.  `verify` holds the
 int8 output against it, so for a .tflite "float agreement" measures what int8 activations cost
 this model, not the distance to the float model it was converted from (the file does not hold it).
+
+A float .tflite (float32 activations) is read by the same code into the float graph alone, with
+more ops than the int8 path (FLOAT_SUPPORTED): float16 weights, with or without the DEQUANTIZE ops
+the converter writes in front of them, and weights of dynamic-range quantized files (int8 with
+scales) are turned into float32 at import; build() calibrates and quantizes it.
 """
 from __future__ import annotations
 
@@ -34,7 +45,7 @@ from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier, round_half_away
 from ..ir import Graph, Node, Quant, Tensor, unique_name
-from .builder import _check_padded, importer_entry
+from .builder import _check_padded, check_node, importer_entry
 from ..shapes import output_shapes
 
 MAX_FILE_BYTES = 256 << 20
@@ -47,10 +58,19 @@ TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5:
 ACTIVATIONS = {0: None, 1: (0.0, float("inf")), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
              "SOFTMAX", "RESHAPE", "SQUEEZE")
+#: float32 operators → the IR op; the int8 ones plus what the IR has a float op for
+UNARY = {"LOGISTIC": ("Sigmoid", {}), "TANH": ("Tanh", {}), "RELU": ("Relu", {}),
+         "RELU6": ("Clip", {"min": 0.0, "max": 6.0}), "RELU_N1_TO_1": ("Clip", {"min": -1.0, "max": 1.0}),
+         "LEAKY_RELU": ("LeakyRelu", {}),
+         "HARD_SWISH": ("HardSwish", {}), "ELU": ("Elu", {"alpha": 1.0}), "GELU": ("Gelu", {})}
+FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "MEAN", "PAD", "PADV2", "EXPAND_DIMS",
+                                             "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
+#: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
+PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
 CORRUPT = "the file may be truncated or corrupt; re-export it from the TFLite converter"
-FLOAT_HINT = ("edgec imports fully-integer int8 .tflite files; for a float model give edgec the ONNX or Keras "
-              "model with --calibration samples.npy (edgec quantizes it), or convert with TFLite's full-integer "
-              "quantization (representative_dataset, inference_input_type = inference_output_type = tf.int8)")
+FLOAT_HINT = ("convert with inference_input_type = inference_output_type = tf.int8 (or tf.uint8) so the model takes "
+              "and gives integers through QUANTIZE / DEQUANTIZE edges, or keep the whole model float (edgec "
+              "quantizes a float .tflite from --calibration samples.npy)")
 
 
 def _opcode_names():
@@ -163,7 +183,10 @@ def _options(name: str, op) -> dict:
     table = op.BuiltinOptions()
     cls = {"CONV_2D": tflite.Conv2DOptions, "DEPTHWISE_CONV_2D": tflite.DepthwiseConv2DOptions,
            "FULLY_CONNECTED": tflite.FullyConnectedOptions, "AVERAGE_POOL_2D": tflite.Pool2DOptions,
-           "MAX_POOL_2D": tflite.Pool2DOptions, "ADD": tflite.AddOptions, "SOFTMAX": tflite.SoftmaxOptions}.get(name)
+           "MAX_POOL_2D": tflite.Pool2DOptions, "ADD": tflite.AddOptions, "SOFTMAX": tflite.SoftmaxOptions,
+           "SUB": tflite.SubOptions, "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
+           "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
+           "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -176,10 +199,20 @@ def _options(name: str, op) -> dict:
     if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         return {"padding": o.Padding(), "stride": (o.StrideH(), o.StrideW()),
                 "filter": (o.FilterHeight(), o.FilterWidth()), "act": o.FusedActivationFunction()}
-    if name == "ADD":
+    if name in ("ADD", "SUB", "MUL"):
         return {"act": o.FusedActivationFunction()}
     if name == "SOFTMAX":
         return {"beta": float(o.Beta())}
+    if name == "CONCATENATION":
+        return {"axis": o.Axis(), "act": o.FusedActivationFunction()}
+    if name == "LEAKY_RELU":
+        return {"alpha": float(o.Alpha())}
+    if name == "MEAN":
+        return {"keep_dims": bool(o.KeepDims())}
+    if name == "GELU":
+        return {"approximate": bool(o.Approximate())}
+    if name == "RESIZE_NEAREST_NEIGHBOR":
+        return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
     return {}
 
 
@@ -227,6 +260,37 @@ def same_padding(in_size: int, out_size: int, k: int, stride: int, dilation: int
 # ---------------------------------------------------------------------------------------------
 
 
+ARITY = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 3, "ADD": 2, "SUB": 2, "MUL": 2, "MEAN": 2, "PAD": 2,
+         "PADV2": 3, "TRANSPOSE": 2, "SLICE": 3, "RESIZE_NEAREST_NEIGHBOR": 2, **{name: 1 for name in UNARY}}
+
+
+def _moved_by_128(u: _T, q: _T) -> bool:
+    """uint8 tensor u is int8 tensor q moved by 128: same scale, zero point + 128 (the converter's uint8 edges)."""
+    return u.quantized and q.quantized and len(u.scale) == len(q.scale) == 1 and \
+        np.float32(u.scale[0]) == np.float32(q.scale[0]) and int(u.zero_point[0]) == int(q.zero_point[0]) + 128
+
+
+def _edge(file_t: _T, q: _T) -> dict:
+    """What the file's own input or output was, where edgec dropped its QUANTIZE / DEQUANTIZE."""
+    e = {"file_dtype": file_t.type_name}
+    if file_t.type == UINT8:
+        e.update(file_scale=float(file_t.scale[0]), file_zero_point=int(file_t.zero_point[0]),
+                 note="the C API is int8: the file's uint8 value v is passed and returned as (int8_t)(v - 128) "
+                      "(v ^ 0x80), at the file's zero point - 128")
+    return e
+
+
+def _nearest_is_repeat(n_in: int, n_out: int, half_pixel: bool) -> bool:
+    """TFLite's RESIZE_NEAREST_NEIGHBOR source index, floor((i + offset) * float32(n_in / n_out)), is
+    i // (n_out / n_in) for every output index i: the resize is a repeat (edgec's Upsample)."""
+    if n_out % n_in or n_out > 1 << 16:
+        return False
+    scale = np.float32(n_in) / np.float32(n_out)
+    i = np.arange(n_out, dtype=np.float32)
+    src = np.minimum(np.floor((i + np.float32(0.5 if half_pixel else 0.0)) * scale).astype(np.int64), n_in - 1)
+    return bool(np.array_equal(src, np.arange(n_out) // (n_out // n_in)))
+
+
 class _Importer:
     def __init__(self, path: str):
         self.path = path
@@ -238,28 +302,72 @@ class _Importer:
         self.fnodes: list = []
         self.qnodes: list = []
         self.node_names: set = set()
+        self.is_float = False                 # a float32 model: the float graph alone, calibrated by build()
+        self.edges: dict = {}                 # "input" / "output" -> the file's own edge, where one was dropped
 
     # -- checks ---------------------------------------------------------------------------------
-    def strip_float_edges(self):
+    def strip_edges(self):
         """A model converted without inference_input/output_type = int8 takes and gives float through a
-        QUANTIZE first and a DEQUANTIZE last.  edgec's C takes and gives int8 (the caller quantizes with
-        the INPUT_* defines, as TFLite's QUANTIZE does: round(x / scale) + zero point, in double), so those
-        two ops are dropped and the int8 tensors between them become the model's input and output."""
-        t, self.float_edges = self.tensors, []
-        if len(self.inputs) == 1 and t[self.inputs[0]].type == FLOAT32:
-            users = [k for k, (_, ins, _, _) in enumerate(self.ops) if self.inputs[0] in ins]
-            if len(users) == 1 and self.ops[users[0]][0] == "QUANTIZE" and len(self.ops[users[0]][2]) == 1 \
-                    and t[self.ops[users[0]][2][0]].type == INT8:
-                self.inputs = [self.ops[users[0]][2][0]]
-                del self.ops[users[0]]
-                self.float_edges.append("input")
-        if len(self.outputs) == 1 and t[self.outputs[0]].type == FLOAT32:
-            makers = [k for k, (_, _, outs, _) in enumerate(self.ops) if self.outputs[0] in outs]
-            if len(makers) == 1 and self.ops[makers[0]][0] == "DEQUANTIZE" and len(self.ops[makers[0]][1]) >= 1 \
-                    and self.ops[makers[0]][1][0] >= 0 and t[self.ops[makers[0]][1][0]].type == INT8:
-                self.outputs = [self.ops[makers[0]][1][0]]
-                del self.ops[makers[0]]
-                self.float_edges.append("output")
+        QUANTIZE first and a DEQUANTIZE last; with tf.uint8 it takes and gives uint8 through a QUANTIZE
+        (uint8 → int8) first and a QUANTIZE (int8 → uint8) last.  edgec's C takes and gives int8, so those
+        ops are dropped and the int8 tensors between them become the model's input and output.  The caller
+        quantizes with the INPUT_* defines as TFLite's QUANTIZE does (round(x / scale) + zero point, the
+        division in float32: `verify` and `run` do so, meta["input_quantize"]).  A uint8 edge is dropped
+        only when the int8 tensor is the uint8 one moved by 128 (same scale, zero point - 128: what the
+        converter writes, and TFLite's requantize is then exactly v - 128), so uint8 v is int8 v - 128."""
+        t = self.tensors
+        if len(self.inputs) == 1 and t[self.inputs[0]].type in (FLOAT32, UINT8):
+            x = t[self.inputs[0]]
+            users = [k for k, (_, ins, _, _) in enumerate(self.ops) if x.index in ins]
+            if len(users) == 1 and self.ops[users[0]][0] == "QUANTIZE" and len(self.ops[users[0]][2]) == 1:
+                q = t[self.ops[users[0]][2][0]]
+                if q.type == INT8 and q.quantized and (x.type == FLOAT32 or _moved_by_128(x, q)):
+                    self.edges["input"] = _edge(x, q)
+                    self.inputs = [q.index]
+                    del self.ops[users[0]]
+        if len(self.outputs) == 1 and t[self.outputs[0]].type in (FLOAT32, UINT8):
+            y = t[self.outputs[0]]
+            makers = [k for k, (_, _, outs, _) in enumerate(self.ops) if y.index in outs]
+            if len(makers) == 1 and self.ops[makers[0]][0] == ("DEQUANTIZE" if y.type == FLOAT32 else "QUANTIZE") \
+                    and len(self.ops[makers[0]][1]) >= 1 and self.ops[makers[0]][1][0] >= 0:
+                q = t[self.ops[makers[0]][1][0]]
+                if q.type == INT8 and q.quantized and (y.type == FLOAT32 or _moved_by_128(y, q)):
+                    self.edges["output"] = _edge(y, q)
+                    self.outputs = [q.index]
+                    del self.ops[makers[0]]
+
+    def prepare_float(self):
+        """A float model's constants in float32: float16 ones converted, integer ones with scales (the
+        weights of a dynamic-range quantized file) dequantized, and a DEQUANTIZE of a constant (how the
+        converter writes fp16 weights) replaced by the constant it makes."""
+        for x in self.tensors:
+            if x.data is None or x.data.shape != x.shape:
+                continue
+            if x.type == FLOAT16:
+                x.data, x.type = x.data.astype(np.float32), FLOAT32
+            elif x.type in (INT8, UINT8, INT16) and x.quantized and len(x.scale) in (1, x.shape[x.axis] if
+                                                                                     0 <= x.axis < len(x.shape) else 1):
+                shape = [1] * len(x.shape)
+                if len(x.scale) > 1:
+                    shape[x.axis] = len(x.scale)
+                s, z = x.scale.astype(np.float64).reshape(shape), x.zero_point.astype(np.float64).reshape(shape)
+                x.data, x.type, x.scale, x.zero_point = ((x.data - z) * s).astype(np.float32), FLOAT32, None, None
+            if x.type == FLOAT32 and not np.all(np.isfinite(x.data)):
+                raise ModelFormatError(f"constant {x.name!r} holds NaN or infinite values", where=self.path,
+                                       hint="the weights are corrupt; re-export the model")
+        keep = []
+        for name, ins, outs, opt in self.ops:
+            src = self.tensors[ins[0]] if name == "DEQUANTIZE" and len(ins) == 1 and ins[0] >= 0 else None
+            if src is not None and src.data is not None and src.type == FLOAT32 and len(outs) == 1 \
+                    and self.tensors[outs[0]].type == FLOAT32:
+                out = self.tensors[outs[0]]
+                if src.data.shape != out.shape:
+                    raise ModelFormatError(f"DEQUANTIZE of {src.name!r} {list(src.data.shape)} into {out.name!r} "
+                                           f"{list(out.shape)}", where=self.path, hint=CORRUPT)
+                out.data = src.data
+                continue
+            keep.append((name, ins, outs, opt))
+        self.ops = keep
 
     def check(self):
         t = self.tensors
@@ -267,15 +375,16 @@ class _Importer:
             raise UnsupportedOpError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs",
                                      where=self.path, hint="edgec compiles models with one input and one output")
         io = [t[self.inputs[0]], t[self.outputs[0]]]
-        weights = [t[ins[1]] for name, ins, _, _ in self.ops
-                   if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(ins) > 1 and ins[1] >= 0]
-        if weights and all(w.type == FLOAT32 for w in weights) or (not weights and any(x.type == FLOAT32 for x in io)):
-            raise UnsupportedOpError("the .tflite model is float (not quantized)", where=self.path, hint=FLOAT_HINT)
-        if any(x.type == FLOAT32 for x in io):
-            raise UnsupportedOpError(
-                "the model's input or output is float and not a QUANTIZE / DEQUANTIZE edge", where=self.path,
-                hint="convert with inference_input_type = inference_output_type = tf.int8 so the model takes and "
-                     "gives int8; " + FLOAT_HINT)
+        self.is_float = all(x.type == FLOAT32 for x in io)
+        if self.is_float:
+            self.prepare_float()
+        else:
+            for x in io:
+                if x.type in (FLOAT32, UINT8):
+                    raise UnsupportedOpError(
+                        f"the model's input or output is {x.type_name} and not a QUANTIZE / DEQUANTIZE edge to or "
+                        "from int8" + (" at the same scale, zero point moved by 128" if x.type == UINT8 else ""),
+                        where=self.path, hint=FLOAT_HINT)
         ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None}
         for k, (name, ins, outs, _) in enumerate(self.ops):
             missing = [i for i in ins if i >= 0 and i not in ready]
@@ -286,57 +395,51 @@ class _Importer:
             ready.update(outs)
         if self.outputs[0] not in ready:
             raise ModelFormatError("no operator writes the model's output", where=self.path, hint=CORRUPT)
+        reached = set(self.inputs)
+        for _, ins, outs, _ in self.ops:
+            if reached.intersection(ins):
+                reached.update(outs)
+        if self.outputs[0] not in reached or self.outputs[0] in self.inputs:
+            raise UnsupportedOpError("the model's output is not computed from its input: there is nothing to compile",
+                                     where=self.path, hint=CORRUPT)
         problems: dict = {}
 
         def bad(what, k):
             problems.setdefault(what, []).append(k)
+        supported = FLOAT_SUPPORTED if self.is_float else SUPPORTED
         for k, (name, ins, outs, opt) in enumerate(self.ops):
-            if name not in SUPPORTED:
-                bad(name, k)
+            if name not in supported:
+                if name == "QUANTIZE" and not self.is_float:
+                    bad("QUANTIZE other than at the model's edges (float32 or uint8 in, uint8 out)", k)
+                elif name == "DEQUANTIZE":
+                    bad("DEQUANTIZE " + ("of a non-constant tensor" if self.is_float else "other than at the output"),
+                        k)
+                else:
+                    bad(name, k)
                 continue
-            if len(outs) != 1 or not ins or ins[0] < 0 or any(0 in t[i].shape for i in ins + outs if i >= 0):
+            needed = ins[:2] if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ins   # bias: optional
+            if len(outs) != 1 or not ins or min(needed + outs) < 0 or \
+                    any(0 in t[i].shape for i in ins + outs if i >= 0):
                 bad(f"{name} with a missing or empty tensor", k)
                 continue
-            acts = [t[i] for i in ins[:1] + outs if i >= 0]
-            if name == "ADD":
-                acts = [t[i] for i in ins + outs]
-            for a in acts:
-                if a.type != INT8:
-                    bad(f"{name} on {a.type_name} tensors (edgec imports int8 activations)", k)
-                    break
-                if not a.quantized:
-                    bad(f"{name} on an int8 tensor without quantization parameters", k)
-                    break
+            if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") and "stride" not in opt:
+                bad(f"{name} without its options (strides, padding)", k)
+                continue
+            opt.setdefault("act", 0)                  # TFLite's default where an operator's options are absent
+            if self.is_float:
+                self.check_float_op(name, ins, outs, opt, lambda what: bad(what, k))
+            else:
+                self.check_int8_op(name, ins, outs, opt, lambda what: bad(what, k))
             if any(v < 1 for key in ("stride", "dilation", "filter") for v in opt.get(key, ())) or \
                     opt.get("padding", 0) not in (0, 1):
                 bad(f"{name} with invalid strides, dilations, filter size or padding", k)
                 continue
             if opt.get("act", 0) not in ACTIVATIONS:
                 bad(f"{name} with a fused activation other than NONE/RELU/RELU6/RELU_N1_TO_1", k)
-            if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-                if len(ins) < 2 or t[ins[1]].data is None or t[ins[1]].type != INT8 or not t[ins[1]].quantized:
-                    bad(f"{name} whose weights are not constant int8", k)
-                elif np.any(t[ins[1]].zero_point != 0):
-                    bad(f"{name} with asymmetric weights (nonzero weight zero point)", k)
-                elif len(t[ins[1]].scale) > 1 and t[ins[1]].axis != (3 if name == "DEPTHWISE_CONV_2D" else 0):
-                    bad(f"{name} with weights quantized along axis {t[ins[1]].axis}", k)
-                if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != INT32):
-                    bad(f"{name} whose bias is not constant int32", k)
             if name == "FULLY_CONNECTED" and opt.get("weights_format", 0) != 0:
                 bad("FULLY_CONNECTED with shuffled weights", k)
-            if name == "SOFTMAX":
-                o = t[outs[0]]
-                if o.quantized and (float(o.scale[0]) != 1.0 / 256 or int(o.zero_point[0]) != -128):
-                    bad("SOFTMAX whose int8 output is not scale 1/256, zero point -128 (TFLite Micro refuses it too)", k)
-                elif opt.get("beta", 1.0) != 1.0:
-                    bad("SOFTMAX with beta != 1", k)
-                elif o.shape and o.shape[-1] > 256:        # TFLM's final shift would pass 31 (it checks and stops)
-                    bad("SOFTMAX over more than 256 values", k)
-            if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE") and ins and ins[0] >= 0:
-                i, o = t[ins[0]], t[outs[0]]
-                if i.quantized and o.quantized and (float(i.scale[0]), int(i.zero_point[0])) != \
-                        (float(o.scale[0]), int(o.zero_point[0])):
-                    bad(f"{name} whose output quantization differs from its input's", k)
+            if name == "SOFTMAX" and opt.get("beta", 1.0) != 1.0:
+                bad("SOFTMAX with beta != 1", k)
             if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
                 if len(t[ins[0]].shape) != 4 or len(t[outs[0]].shape) != 4:
                     bad(f"{name} on a tensor of rank {len(t[ins[0]].shape)}", k)
@@ -344,14 +447,104 @@ class _Importer:
                 bad(f"{name} with weights of rank {len(t[ins[1]].shape)}", k)
             if name == "FULLY_CONNECTED" and len(ins) > 1 and len(t[ins[1]].shape) != 2:
                 bad(f"{name} with weights of rank {len(t[ins[1]].shape)}", k)
-            if len(ins) != {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 3, "ADD": 2}.get(name, len(ins)) \
+            if len(ins) != ARITY.get(name, len(ins)) \
                     and not (name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(ins) == 2):
                 bad(f"{name} with {len(ins)} inputs", k)
 
         if problems:
             listed = "; ".join(f"{what} ({len(ks)}x, first at operator {ks[0]})" for what, ks in problems.items())
             raise UnsupportedOpError(f"unsupported TFLite operators: {listed}", where=self.path,
-                                     hint="edgec imports int8 " + ", ".join(SUPPORTED))
+                                     hint=f"edgec imports {'float32' if self.is_float else 'int8'} "
+                                          + ", ".join(supported))
+
+    def check_int8_op(self, name, ins, outs, opt, bad):
+        t = self.tensors
+        acts = [t[i] for i in (ins if name == "ADD" else ins[:1] + outs) if i >= 0]
+        for a in acts:
+            if a.type != INT8:
+                bad(f"{name} on {a.type_name} tensors (edgec imports int8 activations)")
+                break
+            if not a.quantized:
+                bad(f"{name} on an int8 tensor without quantization parameters")
+                break
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            if len(ins) < 2 or t[ins[1]].data is None or t[ins[1]].type != INT8 or not t[ins[1]].quantized:
+                bad(f"{name} whose weights are not constant int8")
+            elif np.any(t[ins[1]].zero_point != 0):
+                bad(f"{name} with asymmetric weights (nonzero weight zero point)")
+            elif len(t[ins[1]].scale) > 1 and t[ins[1]].axis != (3 if name == "DEPTHWISE_CONV_2D" else 0):
+                bad(f"{name} with weights quantized along axis {t[ins[1]].axis}")
+            if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != INT32):
+                bad(f"{name} whose bias is not constant int32")
+        if name == "SOFTMAX":
+            o = t[outs[0]]
+            if o.quantized and (float(o.scale[0]) != 1.0 / 256 or int(o.zero_point[0]) != -128):
+                bad("SOFTMAX whose int8 output is not scale 1/256, zero point -128 (TFLite Micro refuses it too)")
+            elif o.shape and o.shape[-1] > 256:        # TFLM's final shift would pass 31 (it checks and stops)
+                bad("SOFTMAX over more than 256 values")
+        if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE"):
+            i, o = t[ins[0]], t[outs[0]]
+            if i.quantized and o.quantized and (float(i.scale[0]), int(i.zero_point[0])) != \
+                    (float(o.scale[0]), int(o.zero_point[0])):
+                bad(f"{name} whose output quantization differs from its input's")
+
+    def check_float_op(self, name, ins, outs, opt, bad):
+        """What the float path takes of an operator: float32 activations, constant float32 weights and
+        constant parameters (shapes, axes, paddings) that mean what an IR op does."""
+        t = self.tensors
+        operands = ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else ins[:1]
+        if all(t[i].data is not None for i in operands) or (len(operands) == 1 and t[ins[0]].data is not None):
+            bad(f"{name} on constant inputs only")
+            return
+        for a in [t[i] for i in operands + outs]:
+            if a.type != FLOAT32:
+                bad(f"{name} on {a.type_name} tensors (a float model's activations are float32)")
+                return
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            w = t[ins[1]] if len(ins) > 1 else None
+            if w is None or w.data is None or w.type != FLOAT32 or w.data.shape != w.shape:
+                bad(f"{name} whose weights are not constant float32, float16 or int8 with scales")
+            if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != FLOAT32):
+                bad(f"{name} whose bias is not constant float32")
+            return
+        r = len(t[ins[0]].shape)
+        if name == "CONCATENATION" and (not -r <= opt.get("axis", 0) < r or len({len(t[i].shape) for i in ins}) != 1):
+            bad(f"CONCATENATION along axis {opt.get('axis', 0)} of tensors of rank {r}")
+        if name == "CONCATENATION" and opt.get("act", 0):
+            bad("CONCATENATION with a fused activation (TFLite refuses it too)")
+        if name not in PARAM_INPUTS or name in ("RESHAPE", "EXPAND_DIMS") or len(ins) != ARITY.get(name, len(ins)):
+            return
+        params = [t[i] for i in ins[1:]]
+        types = [(FLOAT32,) if name == "PADV2" and j == 1 else (INT32, INT64) for j in range(len(params))]
+        if any(p.data is None or p.data.size != int(np.prod(p.shape)) or p.type not in ok
+               for p, ok in zip(params, types)):
+            bad(f"{name} whose {'paddings' if 'PAD' in name else 'parameters'} are not constant")
+            return
+        x = t[ins[0]]
+        v = [p.data.astype(np.int64).reshape(-1) if p.type != FLOAT32 else p.data.reshape(-1) for p in params]
+        if name == "MEAN":
+            if r != 4 or any(not -4 <= a < 4 for a in v[0]) or sorted(int(a) % 4 for a in v[0]) != [1, 2]:
+                bad("MEAN over axes other than height and width of a 4-D tensor")
+        elif name in ("PAD", "PADV2"):
+            if v[0].size != 2 * r or np.any(v[0] < 0):
+                bad(f"{name} with paddings {v[0].tolist()[:8]} for a rank-{r} tensor")
+            elif name == "PADV2" and (v[1].size != 1 or float(v[1][0]) != 0.0):
+                bad("PADV2 with a constant value other than 0")
+        elif name == "TRANSPOSE":
+            if sorted(v[0].tolist()) != list(range(r)):
+                bad(f"TRANSPOSE with perm {v[0].tolist()[:8]} of a rank-{r} tensor")
+        elif name == "SLICE":
+            b, size = v
+            if b.size != r or size.size != r or np.any(b < 0) or np.any((size < 1) & (size != -1)) or \
+                    any(int(bb) + (int(s) if s != -1 else d - int(bb)) > d or (s == -1 and bb >= d)
+                        for bb, s, d in zip(b, size, x.shape)):
+                bad(f"SLICE from {b.tolist()[:8]} of size {size.tolist()[:8]} of a tensor of shape {list(x.shape)[:8]}")
+        elif name == "RESIZE_NEAREST_NEIGHBOR":
+            if r != 4 or v[0].size != 2 or opt.get("align_corners"):
+                bad("RESIZE_NEAREST_NEIGHBOR other than on a 4-D tensor without align_corners")
+            elif any(o < i or o % i or not _nearest_is_repeat(i, o, opt.get("half_pixel_centers", False))
+                     for i, o in zip(x.shape[1:3], v[0].tolist())):
+                bad("RESIZE_NEAREST_NEIGHBOR other than by a whole factor (edgec repeats each pixel)")
 
     # -- tensors --------------------------------------------------------------------------------
     def name(self, i: int) -> str:
@@ -364,12 +557,13 @@ class _Importer:
         return self.names[i]
 
     def act(self, i: int) -> str:
-        """An activation tensor (int8, its own scale and zero point) in both graphs."""
+        """An activation tensor: float in the float graph, int8 (its own scale and zero point) in the int8 one."""
         n = self.name(i)
-        if n not in self.qg:
+        if n not in self.fg:
             t = self.tensors[i]
-            self.qg[n] = Tensor(n, t.shape, "int8", None, Quant(np.float64(t.scale[0]), np.int64(t.zero_point[0])))
             self.fg[n] = Tensor(n, t.shape, "float32")
+            if not self.is_float:
+                self.qg[n] = Tensor(n, t.shape, "int8", None, Quant(np.float64(t.scale[0]), np.int64(t.zero_point[0])))
         return n
 
     def qparams(self, i: int) -> tuple[float, int]:
@@ -377,9 +571,13 @@ class _Importer:
         return float(t.scale[0]), int(t.zero_point[0])
 
     def const_operand(self, i: int) -> str:
-        """A constant int8 operand of Add: the int8 data in the int graph, dequantized in the float twin."""
+        """A constant int8 operand of Add: the int8 data in the int graph, dequantized in the float twin;
+        a float model's constant operand as it is."""
         n = self.name(i)
         t = self.tensors[i]
+        if self.is_float:
+            self.fg[n] = Tensor(n, t.shape, "float32", np.ascontiguousarray(t.data, np.float32).reshape(t.shape))
+            return n
         s, z = self.qparams(i)
         self.qg[n] = Tensor(n, t.shape, "int8", t.data.astype(np.int8), Quant(np.float64(s), np.int64(z)))
         self.fg[n] = Tensor(n, t.shape, "float32", ((t.data.astype(np.float64) - z) * s).astype(np.float32))
@@ -410,49 +608,75 @@ class _Importer:
         self.fg[bn] = Tensor(bn, bias.shape, "float32", (bias * bscale).astype(np.float32))
         return wn, bn, s_w
 
+    def float_weights(self, wi: int, bi: int, w: np.ndarray, channels: int):
+        """(weights name, bias name) of a float model's conv/FC; w is already in edgec's layout."""
+        wn = self.name(wi)
+        bn = self.name(bi) if bi >= 0 else unique_name(self.used, wn + "_bias")
+        self.used.add(bn)
+        bias = self.tensors[bi].data.astype(np.float32).reshape(-1) if bi >= 0 else np.zeros(channels, np.float32)
+        if bias.size != channels:
+            raise UnsupportedOpError(f"bias {bn!r} has {bias.size} values for {channels} output channels",
+                                     where=self.path, hint=CORRUPT)
+        self.fg[wn] = Tensor(wn, w.shape, "float32", np.ascontiguousarray(w, np.float32))
+        self.fg[bn] = Tensor(bn, bias.shape, "float32", bias)
+        return wn, bn
+
     def node(self, op: str, out_index, ins: list, outs: list, fattrs: dict, qattrs: dict):
-        """One node in both graphs, named after its TFLite output tensor (or `out_index` when a str)."""
+        """One node in both graphs (the float one alone for a float model), named after its TFLite output
+        tensor (or `out_index` when a str)."""
         base = out_index if isinstance(out_index, str) else self.tensors[out_index].name.split(";")[0]
         name = unique_name(self.node_names, re.sub(r"\s+", "_", base) or op)
         self.node_names.add(name)
         self.fnodes.append(Node(op, name, list(ins), list(outs), dict(fattrs)))
-        self.qnodes.append(Node(op, name, list(ins), list(outs), {**fattrs, **qattrs}))
+        if not self.is_float:
+            self.qnodes.append(Node(op, name, list(ins), list(outs), {**fattrs, **qattrs}))
 
     def extra_act(self, base: str, shape: tuple, like_index: int) -> str:
         """A tensor the .tflite does not have (FC's implicit flatten), quantized as tensor `like_index`."""
         n = unique_name(self.used, base)
         self.used.add(n)
         t = self.tensors[like_index]
-        self.qg[n] = Tensor(n, tuple(shape), "int8", None, Quant(np.float64(t.scale[0]), np.int64(t.zero_point[0])))
+        if not self.is_float:
+            self.qg[n] = Tensor(n, tuple(shape), "int8", None, Quant(np.float64(t.scale[0]), np.int64(t.zero_point[0])))
         self.fg[n] = Tensor(n, tuple(shape), "float32")
         return n
 
     # -- ops --------------------------------------------------------------------------------------
-    def run(self) -> tuple[Graph, Graph]:
-        self.strip_float_edges()
+    def run(self) -> tuple[Graph, Graph | None]:
+        self.strip_edges()
         self.check()
         for k, (name, ins, outs, opt) in enumerate(self.ops):
             try:
-                getattr(self, "op_" + name)(ins, outs, opt)
+                if name in UNARY:
+                    self.unary(name, ins, outs, opt)
+                else:
+                    getattr(self, "op_" + name)(ins, outs, opt)
             except (ValueError, EdgecError) as e:     # a multiplier TFLite's arithmetic cannot represent
                 if isinstance(e, EdgecError) and e.where:
                     raise
                 raise UnsupportedOpError(f"operator {k} ({name}): {e}", where=self.path,
                                          hint="check the tensor scales the converter wrote") from None
         self.check_shapes()
-        firsts = {n.name.split("/")[0] for n in self.qnodes if "/" in n.name}
+        firsts = {n.name.split("/")[0] for n in self.fnodes if "/" in n.name}
         if len(firsts) == 1:                          # "functional_1/conv2d/Relu" -> "conv2d/Relu" in reports
             prefix = next(iter(firsts)) + "/"
-            short = [n.name[len(prefix):] if n.name.startswith(prefix) else n.name for n in self.qnodes]
+            short = [n.name[len(prefix):] if n.name.startswith(prefix) else n.name for n in self.fnodes]
             if len(set(short)) == len(short) and all(short):
-                for fnode, qnode, s in zip(self.fnodes, self.qnodes, short):
-                    fnode.name = qnode.name = s
+                for k, s in enumerate(short):
+                    self.fnodes[k].name = s
+                    if self.qnodes:
+                        self.qnodes[k].name = s
         stem = os.path.splitext(os.path.basename(self.path))[0]
         x, y = self.act(self.inputs[0]), self.act(self.outputs[0])
         meta = {"source": os.path.abspath(self.path), "format": "tflite", "input_layout": "NHWC, as the .tflite declares it"
                 if len(self.tensors[self.inputs[0]].shape) == 4 else "as the .tflite declares it",
-                "input_names": [self.tensors[self.inputs[0]].name], "output_names": [self.tensors[self.outputs[0]].name],
-                "float_edges_dropped": self.float_edges}
+                "input_names": [self.tensors[self.inputs[0]].name],
+                "output_names": [self.tensors[self.outputs[0]].name]}
+        if self.is_float:
+            return Graph(stem, self.fnodes, self.fg, [x], [y], meta), None
+        meta["edges"] = self.edges
+        if self.edges.get("input", {}).get("file_dtype") == "float32":
+            meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
         fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite"))
         qgraph = Graph(stem, self.qnodes, self.qg, [x], [y], dict(meta, quantized=True,
                                                                  quantization="from the .tflite file"))
@@ -460,9 +684,11 @@ class _Importer:
 
     def check_shapes(self):
         """Every output shape the file declares must follow from its node's inputs and attributes (the C
-        kernels index by them), and grouped weights must fit the input's channels."""
-        for node in self.qnodes:
-            ins = [self.qg[i].shape for i in node.inputs]
+        kernels index by them), and grouped weights must fit the input's channels.  A float model's nodes
+        are also held to the IR's contract (builder.check_node), as every other importer's are."""
+        g = self.fg if self.is_float else self.qg
+        for node in self.fnodes if self.is_float else self.qnodes:
+            ins = [g[i].shape for i in node.inputs]
             where = f"operator {node.name} ({node.op})"
             if node.op == "Conv2D" and (ins[0][3] != node.attrs["groups"] * ins[1][3] or ins[1][0] % node.attrs["groups"]):
                 raise ModelFormatError(f"{where}: weights {list(ins[1])} do not fit an input of {ins[0][3]} channels",
@@ -473,10 +699,12 @@ class _Importer:
             try:
                 if node.op in ("Conv2D", "MaxPool2D", "AvgPool2D"):
                     _check_padded(ins[0], node.attrs["pads"])       # kernels read a padded copy of the input
+                if self.is_float:
+                    check_node(node.op, node.attrs, ins, [g[i].data for i in node.inputs])
                 want = output_shapes(node, ins)[0]
             except EdgecError as e:
                 raise ModelFormatError(f"{where}: {e}", where=self.path, hint=CORRUPT) from None
-            got = self.qg[node.outputs[0]].shape
+            got = g[node.outputs[0]].shape
             if tuple(want) != tuple(got):
                 raise ModelFormatError(f"{where}: the file says its output is {list(got)}, its inputs give {list(want)}",
                                        where=self.path, hint=CORRUPT)
@@ -502,13 +730,17 @@ class _Importer:
             pt = pl = 0
             pb = max(0, (out_h - 1) * sh + (kh - 1) * dh + 1 - in_h)
             pr = max(0, (out_w - 1) * sw + (kw - 1) * dw + 1 - in_w)
+        fattrs = {"strides": (sh, sw), "dilations": (dh, dw), "pads": (pt, pl, pb, pr), "groups": groups,
+                  "act": ACTIVATIONS[opt["act"]]}
+        if self.is_float:
+            wn, bn = self.float_weights(ins[1], ins[2] if len(ins) > 2 else -1, w_int, out_c)
+            self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs, {})
+            return
         s_in, zp_in = self.qparams(ins[0])
         s_out, zp_out = self.qparams(outs[0])
         wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, w_int, out_c)
         mult, shift = conv_multipliers(s_in, s_w, s_out)
         lo, hi = activation_range(opt["act"], s_out, zp_out)
-        fattrs = {"strides": (sh, sw), "dilations": (dh, dw), "pads": (pt, pl, pb, pr), "groups": groups,
-                  "act": ACTIVATIONS[opt["act"]]}
         self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs,
                   dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
 
@@ -525,19 +757,23 @@ class _Importer:
         x = self.act(ins[0])
         if len(t[ins[0]].shape) != 2 or t[ins[0]].shape[-1] != k:          # TFLite flattens to [-1, K]
             flat = self.extra_act(f"{x}_flat", (int(np.prod(t[ins[0]].shape)) // k, k), ins[0])
-            self.node("Reshape", flat, [x], [flat], {"shape": self.qg[flat].shape}, {})
+            self.node("Reshape", flat, [x], [flat], {"shape": self.fg[flat].shape}, {})
             x = flat
-        n = self.qg[x].shape[0]
-        s_in, zp_in = self.qparams(ins[0])
-        s_out, zp_out = self.qparams(outs[0])
-        wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, np.ascontiguousarray(w), m)
-        mult, shift = conv_multipliers(s_in, s_w, s_out)
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
+        n = self.fg[x].shape[0]
         y = self.act(outs[0])
         direct = tuple(t[outs[0]].shape) == (n, m)
         fc_out = y if direct else self.extra_act(f"{y}_2d", (n, m), outs[0])
-        self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]},
-                  dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
+        if self.is_float:
+            wn, bn = self.float_weights(ins[1], ins[2] if len(ins) > 2 else -1, w, m)
+            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]}, {})
+        else:
+            s_in, zp_in = self.qparams(ins[0])
+            s_out, zp_out = self.qparams(outs[0])
+            wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, np.ascontiguousarray(w), m)
+            mult, shift = conv_multipliers(s_in, s_w, s_out)
+            lo, hi = activation_range(opt["act"], s_out, zp_out)
+            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]},
+                      dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
         if not direct:                                                      # keep_num_dims
             self.node("Reshape", f"{y}_keep_dims", [fc_out], [y], {"shape": tuple(t[outs[0]].shape)}, {})
 
@@ -553,8 +789,7 @@ class _Importer:
             pt = pl = 0
             pb = max(0, (out_h - 1) * sh + kh - in_h)
             pr = max(0, (out_w - 1) * sw + kw - in_w)
-        s_out, zp_out = self.qparams(outs[0])
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
+        lo, hi = activation_range(opt["act"], *self.qparams(outs[0])) if not self.is_float else (None, None)
         self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])],
                   {"kernel": (kh, kw), "strides": (sh, sw), "pads": (pt, pl, pb, pr), "act": ACTIVATIONS[opt["act"]]},
                   dict(act_min=lo, act_max=hi))
@@ -572,11 +807,13 @@ class _Importer:
     op_SQUEEZE = op_RESHAPE
 
     def op_SOFTMAX(self, ins, outs, opt):
-        s_in, _ = self.qparams(ins[0])
-        beta = opt.get("beta", 1.0)
-        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {}, softmax_tflm_attrs(s_in, beta))
+        qattrs = {} if self.is_float else softmax_tflm_attrs(self.qparams(ins[0])[0], opt.get("beta", 1.0))
+        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {}, qattrs)
 
     def op_ADD(self, ins, outs, opt):
+        if self.is_float:
+            self.binary("Add", ins, outs, opt)
+            return
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
         (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
         s_out, zp_out = self.qparams(outs[0])
@@ -584,9 +821,70 @@ class _Importer:
         self.node("Add", outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]},
                   dict(add_params(sa, sb, s_out), a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
 
+    # -- float models only ------------------------------------------------------------------------
+    def binary(self, op, ins, outs, opt):
+        names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
+        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]}, {})
+
+    def op_SUB(self, ins, outs, opt):
+        self.binary("Sub", ins, outs, opt)
+
+    def op_MUL(self, ins, outs, opt):
+        self.binary("Mul", ins, outs, opt)
+
+    def unary(self, name, ins, outs, opt):
+        op, attrs = UNARY[name]
+        if name == "LEAKY_RELU":
+            attrs = {"alpha": opt.get("alpha", 0.0)}          # the schema's default
+        elif name == "GELU":
+            attrs = {"approximate": "tanh" if opt.get("approximate") else "none"}
+        self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs), {})
+
+    op_EXPAND_DIMS = op_RESHAPE
+
+    def op_CONCATENATION(self, ins, outs, opt):
+        names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins]
+        axis = opt.get("axis", 0) % len(self.tensors[outs[0]].shape)
+        self.node("Concat", outs[0], names, [self.act(outs[0])], {"axis": axis}, {})
+
+    def op_MEAN(self, ins, outs, opt):
+        """MEAN over height and width: a whole-image average pool (+ a reshape without keep_dims)."""
+        n, h, w, c = self.tensors[ins[0]].shape
+        attrs = {"kernel": (h, w), "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}
+        y = self.act(outs[0])
+        if tuple(self.tensors[outs[0]].shape) == (n, 1, 1, c):
+            self.node("AvgPool2D", outs[0], [self.act(ins[0])], [y], attrs, {})
+            return
+        pooled = self.extra_act(f"{y}_pooled", (n, 1, 1, c), outs[0])
+        self.node("AvgPool2D", pooled, [self.act(ins[0])], [pooled], attrs, {})
+        self.node("Reshape", outs[0], [pooled], [y], {"shape": tuple(self.tensors[outs[0]].shape)}, {})
+
+    def op_PAD(self, ins, outs, opt):
+        p = self.tensors[ins[1]].data.astype(np.int64).reshape(-1, 2)
+        pads = tuple(int(v) for v in p[:, 0]) + tuple(int(v) for v in p[:, 1])
+        self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"pads": pads}, {})
+
+    op_PADV2 = op_PAD
+
+    def op_TRANSPOSE(self, ins, outs, opt):
+        perm = tuple(int(v) for v in self.tensors[ins[1]].data.reshape(-1))
+        self.node("Transpose", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"perm": perm}, {})
+
+    def op_SLICE(self, ins, outs, opt):
+        shape = self.tensors[ins[0]].shape
+        begin = [int(v) for v in self.tensors[ins[1]].data.reshape(-1)]
+        size = [int(v) for v in self.tensors[ins[2]].data.reshape(-1)]
+        end = tuple(d if s == -1 else b + s for b, s, d in zip(begin, size, shape))
+        self.node("Slice", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"begin": tuple(begin), "end": end}, {})
+
+    def op_RESIZE_NEAREST_NEIGHBOR(self, ins, outs, opt):
+        (_, h, w, _), (oh, ow) = self.tensors[ins[0]].shape, [int(v) for v in self.tensors[ins[1]].data.reshape(-1)]
+        self.node("Upsample", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"scale": (oh // h, ow // w)}, {})
+
 
 @importer_entry
-def import_tflite(path: str) -> tuple[Graph, Graph]:
+def import_tflite(path: str) -> tuple[Graph, Graph | None]:
     """(dequantized float twin, int8 graph) of a fully-integer .tflite.  The int8 graph carries every
-    kernel parameter (meta["quantized"]), ready for planning: it skips calibrate and quantize."""
+    kernel parameter (meta["quantized"]), ready for planning: it skips calibrate and quantize.
+    (float graph, None) of a float .tflite: build() calibrates and quantizes it like an ONNX model."""
     return _Importer(path).run()
