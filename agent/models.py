@@ -33,7 +33,7 @@ from edgec.fixedpoint import round_half_away
 from edgec.fleet import package as pkg
 from edgec.fleet import signing
 from edgec.fleet.hostlib import host_device_target
-from edgec.fleet.signing import SignatureError
+from edgec.fleet.signing import MalformedSignature, SignatureError
 
 
 class AgentError(EdgecError):
@@ -73,22 +73,8 @@ def load_trusted_keys(directory: Path) -> dict:
     return keys
 
 
-def read_package(url: str) -> tuple[dict, str]:
-    """{archive path: bytes} of a package file or an unpacked package directory, and its local path."""
-    path = url[len("file://"):] if url.startswith("file://") else url
-    p = Path(path)
-    if p.is_file():
-        return pkg.read_members(p.read_bytes(), path), str(p.resolve())
-    if p.is_dir():
-        members = {}
-        for f in sorted(p.rglob("*")):
-            rel = f.relative_to(p).as_posix()
-            if f.is_symlink():
-                raise AgentError("FAILED_PRECONDITION", f"{rel} is a symbolic link", where=path)
-            if f.is_file():
-                members[rel] = f.read_bytes()
-        return members, str(p.resolve())
-    raise AgentError("NOT_FOUND", "no package file or directory here", where=path)
+def package_path(url: str) -> str:
+    return url[len("file://"):] if url.startswith("file://") else url
 
 
 class Model:
@@ -188,28 +174,44 @@ class ModelStore:
         self.loading: set[str] = set()
 
     # ---- loading -------------------------------------------------------------------------
+    def _key_for(self, url: str):
+        def key_for(kid: str):
+            if kid not in self.keys:
+                raise AgentError("FAILED_PRECONDITION", f"signed by key {kid}, which this device does not trust "
+                                 f"(trusted: {', '.join(sorted(self.keys)) or 'none'})", where=url)
+            return self.keys[kid]
+        return key_for
+
     def _verify(self, url: str) -> tuple[dict, str, bytes, str]:
-        members, where = read_package(url)
+        """(manifest, key id, library bytes, local path) of a package file or unpacked directory,
+        verified as `edgec package verify` does: signature first, then every file streamed up to its
+        signed size; only the library's bytes are kept."""
+        path = package_path(url)
+        p = Path(path)
+        lib = pkg.Collect()
+        sink = lambda member, size, manifest: lib if member == manifest["library"] else None
         try:
-            sig = json.loads(members.get(pkg.SIGNATURE, b"{}"))
-        except ValueError:
-            raise AgentError("FAILED_PRECONDITION", f"{pkg.SIGNATURE} is not JSON", where=url) from None
-        kid = sig.get("key_id") if isinstance(sig, dict) else None
-        if pkg.SIGNATURE in members and kid not in self.keys:
-            raise AgentError("FAILED_PRECONDITION", f"signed by key {kid}, which this device does not trust "
-                             f"(trusted: {', '.join(sorted(self.keys)) or 'none'})", where=url)
-        try:
-            manifest = pkg.check_members(members, self.keys.get(kid), url)
+            if p.is_file():
+                with open(p, "rb") as f:
+                    r = pkg.verify_file(f, path, self._key_for(url), sink)
+            elif p.is_dir():
+                r = pkg.verify_dir(path, path, self._key_for(url), sink)
+            else:
+                raise AgentError("NOT_FOUND", "no package file or directory here", where=path)
+        except MalformedSignature as e:
+            raise AgentError("INVALID_ARGUMENT", f"refused: {e}") from None
         except SignatureError as e:
             raise AgentError("FAILED_PRECONDITION", f"refused: {e}") from None
+        except OSError as e:
+            raise AgentError("FAILED_PRECONDITION", f"cannot read the package: {e.strerror}", where=path) from None
+        manifest = r["manifest"]
         if manifest.get("device_target") != self.device_target:
             raise AgentError("FAILED_PRECONDITION", f"package is built for {manifest.get('device_target')}, "
                              f"this device is {self.device_target}", where=url)
-        lib = members.get(manifest.get("library", ""))
-        if lib is None or len(manifest.get("inputs", [])) != 1 or len(manifest.get("outputs", [])) != 1:
-            raise AgentError("FAILED_PRECONDITION", "package has no device library or not one input and one output", where=url)
-        manifest["_sha256"] = pkg.sha256(members[pkg.MANIFEST])
-        return manifest, kid, lib, where
+        if len(manifest.get("inputs") or []) != 1 or len(manifest.get("outputs") or []) != 1:
+            raise AgentError("FAILED_PRECONDITION", "package has not one input and one output", where=url)
+        manifest["_sha256"] = r["manifest_sha256"]
+        return manifest, r["key_id"], lib.getvalue(), str(p.resolve())
 
     def _usage(self, excluding: str | None = None) -> list:
         return [(m.name, m.version, m.ram_bytes) for m in self.models.values() if m.name != excluding]

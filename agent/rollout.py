@@ -2,8 +2,9 @@
 
 Poll: StartNextPendingJobExecution for this thing.  A `new_model` job's package is fetched and
 checked (fleet/device.py: the job's sha256, the manifest signature against the bundle's fleet key,
-every file's hash), unpacked to `<models>/<name>/<version>/` (written beside, then renamed into
-place), and loaded under the model's name, replacing the running version in one step (models.py):
+then every file streamed up to its signed size), its files written as they are checked into a
+directory beside `<models>/<name>/<version>/` that is then renamed into place, and loaded under the
+model's name, replacing the running version in one step (models.py):
 the old version serves until the new one is loaded, and stays if anything fails.  The execution
 is then SUCCEEDED with statusDetails {model_name, model_version, previous_version}, or FAILED with
 {reason} (what was refused, one line).  Other job types are REJECTED.
@@ -26,6 +27,29 @@ from edgec.errors import EdgecError
 from edgec.fleet import package as pkg
 
 SHADOW = "edgec-agent"
+
+
+class _Writer:
+    """A file being written from a descriptor: every byte or an OSError (short writes are continued)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _detail(text: str) -> str:
@@ -108,10 +132,7 @@ class Rollouts:
         previous = self.agent._version_of(name) if name else None
         try:
             pkg.check_name_version(name, version)
-            data, manifest = self.agent.device.fetch_package(doc)
-            if (manifest["name"], manifest["version"]) != (name, version):
-                raise EdgecError(f"package is {manifest['name']} {manifest['version']}, the job asks for {name} {version}")
-            where = self.install(name, version, data)
+            where = self.install(name, version, doc)
             m = self.agent.store.load(str(where), name, replace=True)
         except EdgecError as e:
             return "FAILED", {"reason": _detail(e), "model_name": str(name), "model_version": str(version),
@@ -122,22 +143,34 @@ class Rollouts:
         self.agent.log(f"rolled out {name} {version} (was {previous or 'not loaded'})")
         return "SUCCEEDED", {"model_name": name, "model_version": m.version, "previous_version": str(previous or "none")}
 
-    def install(self, name: str, version: str, data: bytes) -> Path:
-        """Unpack a checked package to <models>/<name>/<version>/, replacing it whole."""
+    def install(self, name: str, version: str, doc: dict) -> Path:
+        """Fetch and verify a job's package straight into <models>/<name>/.<version>-XXXX/ (each file
+        written as it is checked), then put that in place of <models>/<name>/<version>/ whole."""
         final = self.agent.models_dir / name / version
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
-        for path, content in pkg.read_members(data, str(final)).items():
+
+        def create(path: str, *args) -> _Writer:
             f = tmp / path
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_bytes(content)
-        if final.exists():
-            old = final.with_name(f".{version}-old-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+            f.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return _Writer(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        try:
+            r, manifest = self.agent.device.fetch_package(doc, sink=create, workdir=final.parent)
+            if (manifest["name"], manifest["version"]) != (name, version):
+                raise EdgecError(f"package is {manifest['name']} {manifest['version']}, the job asks for {name} {version}")
+            for f, data in ((pkg.MANIFEST, r["manifest_json"]), (pkg.SIGNATURE, r["manifest_sig"])):
+                with create(f) as w:
+                    w.write(data)
+            if final.exists():
+                old = final.with_name(f".{version}-old-{os.getpid()}")
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return final
 
     # ---- heartbeat -------------------------------------------------------------------------

@@ -26,10 +26,9 @@ import numpy as np
 
 from edgec.errors import EdgecError
 
-from . import package
 from .aws import Cloud, aws_step
 from .provision import fleet_info
-from .rollout import _all, _fleet_key, model_key
+from .rollout import _all, _fleet_key, fetch_verified, model_key
 
 EPS = 1e-4
 _CT = re.compile(r"^Tensor\[(\w+); ([\d, ]*)\]$")
@@ -102,22 +101,24 @@ def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = No
 
 
 def _published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict, bytes]:
+    """The published package's manifest and library bytes, verified against the fleet's key."""
+    from .package import Collect
     info = fleet_info(cloud, fleet)
-    key = model_key(model, version)
-    with aws_step(f"read the published {model} {version}"):
-        data = cloud.client("s3").get_object(Bucket=info["bucket"], Key=key)["Body"].read()
-    manifest = package.check_members(package.read_members(data, key), _fleet_key(cloud, fleet, info), key)
-    return manifest, data
+    lib = Collect()
+    r = fetch_verified(cloud.client("s3"), info["bucket"], model_key(model, version), _fleet_key(cloud, fleet, info),
+                       sink=lambda path, size, manifest: lib if path == manifest["library"] else None)
+    if r is None:
+        raise EdgecError(f"{model} {version} is not published in s3://{info['bucket']}")
+    return r["manifest"], lib.getvalue()
 
 
-def baseline_outputs(manifest: dict, data: bytes, xs: np.ndarray) -> np.ndarray:
+def baseline_outputs(manifest: dict, library: bytes, xs: np.ndarray) -> np.ndarray:
     """The baseline through the package's own library (what the devices run), dequantized."""
     import tempfile
     from pathlib import Path
     from edgec.agent.models import Model
-    members = package.read_members(data, "package")
     with tempfile.TemporaryDirectory(prefix="edgec-monitor-") as tmp:
-        m = Model("baseline", "package", manifest, "", members[manifest["library"]], Path(tmp))
+        m = Model("baseline", "package", manifest, "", library, Path(tmp))
         try:
             outs = [m.dequantize(np.frombuffer(m.run_int8(m.quantize(x).tobytes()), np.int8)) for x in xs]
         finally:
@@ -133,7 +134,7 @@ def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | No
         raise EdgecError(f"no captures of model '{model}'" + (f" version {version}" if version else "") +
                          f" in s3://{cap['bucket']}/{cap['prefix']}", hint="captures appear once agents upload CaptureData batches")
     versions = sorted({r["version"] for r in rows})
-    manifest, data = _published(cloud, fleet, model, version or versions[-1])
+    manifest, library = _published(cloud, fleet, model, version or versions[-1])
     spec_in, spec_out = manifest["inputs"][0], manifest["outputs"][0]
     shape = tuple(spec_in["shape"])
     base = fit_samples(load_array(baseline, "baseline"), shape, baseline)
@@ -163,7 +164,7 @@ def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | No
     n_out = int(np.prod(spec_out["shape"]))
     if 1 < n_out <= 1000:                                        # a classifier: class shares
         classes = [int(np.argmax(real_output(r))) for r in rows]
-        b_classes = baseline_outputs(manifest, data, base[:1000]).reshape(min(len(base), 1000), -1).argmax(1)
+        b_classes = baseline_outputs(manifest, library, base[:1000]).reshape(min(len(base), 1000), -1).argmax(1)
         share = lambda cs: [float(c) for c in np.bincount(np.asarray(cs, int), minlength=n_out) / max(1, len(cs))]
         hours = defaultdict(list)
         for r, c in zip(rows, classes):

@@ -5,7 +5,7 @@
   beside it) with a conditional write, so a published version is never replaced: the same bytes
   again is a no-op, different bytes are refused.
 - deploy: one IoT Job aimed at the fleet's thing group (IoT gives each member thing an execution)
-  with FLEET.md's job document plus the package's sha256 and signature, and the rollout, abort and
+  with FLEET.md's job document plus the package's sha256, size and signature, and the rollout, abort and
   timeout configs passed through.  The job id is derived from fleet, model and version, so a re-run
   finds the job it already made.
 - status: devices, their certificates, every job execution of theirs, and the model each device
@@ -57,23 +57,44 @@ def _put_once(s3, bucket: str, key: str, data: bytes, what: str, progress: Progr
     progress.add("exists", "object", f"s3://{bucket}/{key}")
 
 
+def fetch_verified(s3, bucket: str, key: str, public_key, sink=None) -> dict | None:
+    """A published package, streamed from S3 into a temporary file and verified (package.verify_file);
+    None if there is no such object."""
+    import tempfile
+    where = f"s3://{bucket}/{key}"
+    with aws_step(f"read {where}"):
+        obj = _exists(lambda: s3.get_object(Bucket=bucket, Key=key), ("NoSuchKey", "404"))
+        if obj is None:
+            return None
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as f:
+            for chunk in obj["Body"].iter_chunks(64 << 10):
+                f.write(chunk)
+            f.seek(0)
+            return package.verify_file(f, where, lambda kid: public_key, sink)
+
+
 def publish(cloud: Cloud, pkg: str, fleet: str) -> dict:
     info = fleet_info(cloud, fleet)
     key = _fleet_key(cloud, fleet, info)
     try:
-        data = open(pkg, "rb").read()
+        f = open(pkg, "rb")
     except OSError as e:
         raise EdgecError(f"cannot read package: {e.strerror}", where=pkg) from None
-    members = package.read_members(data, pkg)
-    manifest = package.check_members(members, key, pkg)
+    with f:
+        r = package.verify_file(f, pkg, lambda kid: key)
+        f.seek(0)
+        data = f.read(r["size"] + 1)
+    if package.sha256(data) != r["sha256"]:
+        raise EdgecError("the package changed while it was being published", where=pkg)
+    manifest = r["manifest"]
     name, version = manifest["name"], manifest["version"]
     s3, progress, bucket = cloud.client("s3"), Progress(), info["bucket"]
     obj = model_key(name, version)
     with aws_step(f"publish {name} {version}", progress):
         _put_once(s3, bucket, obj, data, "package", progress)          # the guard: first, and conditional
         prefix = obj.rsplit("/", 1)[0]
-        _put_once(s3, bucket, f"{prefix}/{package.MANIFEST}", members[package.MANIFEST], "manifest", progress)
-        _put_once(s3, bucket, f"{prefix}/{package.SIGNATURE}", members[package.SIGNATURE], "signature", progress)
+        _put_once(s3, bucket, f"{prefix}/{package.MANIFEST}", r["manifest_json"], "manifest", progress)
+        _put_once(s3, bucket, f"{prefix}/{package.SIGNATURE}", r["manifest_sig"], "signature", progress)
     new = any(s["action"] == "created" and s["name"].endswith(".tar.gz") for s in progress.steps)
     return {"fleet": fleet, "name": name, "version": version, "bucket": bucket, "key": obj, "uri": f"s3://{bucket}/{obj}",
             "sha256": package.sha256(data), "size": len(data), "key_id": signing.key_id(key),
@@ -120,19 +141,16 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
     info = fleet_info(cloud, fleet)
     key = _fleet_key(cloud, fleet, info)
     s3, iot, bucket, obj = cloud.client("s3"), cloud.client("iot"), info["bucket"], model_key(name, version)
-    with aws_step(f"read the published {name} {version}"):
-        data = _exists(lambda: s3.get_object(Bucket=bucket, Key=obj)["Body"].read(), ("NoSuchKey", "404"))
-    if data is None:
+    r = fetch_verified(s3, bucket, obj, key)                          # deploy only what the devices will accept
+    if r is None:
         raise EdgecError(f"{name} {version} is not published in s3://{bucket}", hint=f"run `edgec fleet publish PKG --fleet {fleet}` first")
-    members = package.read_members(data, f"s3://{bucket}/{obj}")
-    package.check_members(members, key, f"s3://{bucket}/{obj}")       # deploy only what the devices will accept
     with aws_step("list the fleet's devices"):
         devices = _all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)
     if not devices:
         raise EdgecError(f"fleet '{fleet}' has no devices", hint=f"register some with `edgec fleet register {fleet} DEVICE...`")
     document = {"type": JOB_TYPE, "model_name": name, "model_version": version, "model_package_bucket": bucket,
-                "model_package_key": obj, "model_package_sha256": package.sha256(data),
-                "model_signature": json.loads(members[package.SIGNATURE]), "fleet": fleet}
+                "model_package_key": obj, "model_package_sha256": r["sha256"], "model_package_size": r["size"],
+                "model_signature": json.loads(r["manifest_sig"]), "fleet": fleet}
     job_id = job_id or job_id_for(fleet, name, version)
     doc = json.dumps(document, sort_keys=True)
     with aws_step(f"IoT job {job_id}"):

@@ -403,6 +403,51 @@ def test_capture_spool_statuses_and_kill9(models, tmp_path):
     assert not list((dev / "capture" / "spool").iterdir())
 
 
+def test_hostile_packages_are_refused_in_little_memory(models, tmp_path):
+    """LoadModel streams its check as `edgec package verify` does: a 2 GiB bomb (alone or behind a
+    validly signed head), appended bytes, an unpacked file far larger than signed (a sparse 2 GiB
+    lib/libmodel.so) are refused without the agent's peak memory growing; a manifest.sig whose
+    key_id is a list is INVALID_ARGUMENT, not UNKNOWN."""
+    from bombs import GIB, gzip_bomb, vm_hwm
+    kws = models["kws-1.0.0"]
+    good = kws["pkg"].read_bytes()
+    files = package.read_members(good, "kws")
+    head = package.head(files)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(kws["pkg"]) as t:
+        t.extractall(unpacked, filter="data")
+    os.truncate(unpacked / "lib" / "libmodel.so", 2 * GIB)
+    sig = json.loads(files[package.SIGNATURE])
+    cases = {"bomb alone": gzip_bomb("lib/libmodel.so"), "bomb behind the signed head": head + gzip_bomb("lib/libmodel.so"),
+             "appended bytes": good + b"\0" * 1024,
+             "key_id a list": package.tar_gz({**files, package.SIGNATURE: signing.canonical_json({**sig, "key_id": [sig["key_id"]]})})}
+    agent = AgentProc(device_dir(tmp_path, "bench-h", models) / "agent.json", tmp_path / "h.sock")
+    try:
+        with agent.client() as c:
+            c.load(str(kws["pkg"]), "kws")
+            base = vm_hwm(agent.proc.pid)
+            got = {}
+            for what, data in cases.items():
+                bad = tmp_path / f"{what.replace(' ', '_')}.tar.gz"
+                bad.write_bytes(data)
+                with pytest.raises(AgentCallError) as e:
+                    c.load(str(bad), "bad")
+                got[what] = e.value.code
+            with pytest.raises(AgentCallError) as e:
+                c.load(str(unpacked), "bad")
+            assert "lib/libmodel.so has 2,147,483,648 bytes" in str(e.value)
+            got["sparse 2 GiB library"] = e.value.code
+            peak = vm_hwm(agent.proc.pid)
+            assert [m["name"] for m in c.list()] == ["kws"]
+        print(f"\nagent peak RSS {base} MiB before the hostile packages, {peak} MiB after")
+        assert got == {"bomb alone": "FAILED_PRECONDITION", "bomb behind the signed head": "FAILED_PRECONDITION",
+                       "appended bytes": "FAILED_PRECONDITION", "key_id a list": "INVALID_ARGUMENT",
+                       "sparse 2 GiB library": "FAILED_PRECONDITION"}
+        assert peak < base + 50, (base, peak)
+    finally:
+        agent.stop()
+
+
 def test_protobuf_code_is_what_the_proto_generates():
     """agent_pb2*.py are checked in; the generator command rebuilds exactly them."""
     r = subprocess.run([sys.executable, "-m", "edgec.agent.protogen", "--check"], capture_output=True, text=True)
@@ -614,6 +659,38 @@ def test_v2_rolls_out_under_load_and_a_tampered_package_leaves_v2_serving(fleet_
             y = c.predict("kws", v2["inputs"][0].reshape(shape))
             assert np.array_equal(y.reshape(-1), v2["float"][0].reshape(-1))
         assert not (fleet_env["dir"] / "devices" / name / "models" / "kws" / "3.0.0").exists()
+
+
+def test_a_bomb_behind_a_job_fails_it_in_little_memory(fleet_env, models, aws, tmp_path):
+    """Someone who can write the bucket and create jobs ships a 2 MB package holding a 2 GiB member
+    behind a validly signed head: each device streams it to a temporary file, refuses it without
+    inflating it, reports FAILED, leaves no file behind and keeps serving what it served."""
+    from bombs import gzip_bomb, vm_hwm
+    agents = fleet_env["agents"]
+    files = package.read_members(models["kws-1.0.0"]["pkg"].read_bytes(), "kws")
+    data = package.head(files) + gzip_bomb("lib/libmodel.so")
+    key = "models/kws/9.0.0/kws-9.0.0.tar.gz"
+    aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=data)
+    doc = {"type": "new_model", "model_name": "kws", "model_version": "1.0.0", "model_package_bucket": BUCKET,
+           "model_package_key": key, "model_package_sha256": package.sha256(data), "fleet": FLEET}
+    before = {name: vm_hwm(a.proc.pid) for name, a in agents.items()}
+    running = {}
+    for name, a in agents.items():
+        with a.client() as c:
+            running[name] = c.describe("kws")["version"]
+    group = aws["iot"].describe_thing_group(thingGroupName=FLEET)["thingGroupArn"]
+    aws["iot"].create_job(jobId="bomb-kws", targets=[group], document=json.dumps(doc))
+    wait_for("the bomb job to fail", lambda: executions(aws, "bomb-kws") == {"dev-a": "FAILED", "dev-b": "FAILED"})
+    for name, a in agents.items():
+        details = aws["iot"].describe_job_execution(jobId="bomb-kws", thingName=name)["execution"]["statusDetails"]["detailsMap"]
+        assert details["reason"].endswith("file missing from the package: edgec_model.npz"), details   # lib/ sorts after it
+        peak = vm_hwm(a.proc.pid)
+        print(f"\n{name}: peak RSS {before[name]} MiB before the bomb job, {peak} MiB after")
+        assert peak < before[name] + 50
+        with a.client() as c:
+            assert c.describe("kws")["version"] == running[name]
+        kws_dir = fleet_env["dir"] / "devices" / name / "models" / "kws"
+        assert sorted(p.name for p in kws_dir.iterdir()) == sorted({"1.0.0", running[name]})
 
 
 def test_fleet_status_shows_agents_models_and_jobs(fleet_env, captured, aws):
