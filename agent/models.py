@@ -8,6 +8,13 @@ one whose bytes were verified: they are written to a private file, dlopen'ed, an
 so nothing can swap it between the check and the load, and two loads of one package never share
 the library's static arena.
 
+Anti-rollback: the store keeps, per model name, the newest version it has accepted (versions.json
+in the agent's state, written durably before the new version serves).  A package older than that
+(package.version_key order) is refused with FAILED_PRECONDITION, by LoadModel and by rollouts alike,
+and across restarts, unless the caller passes a downgrade allowance: a rollout does so only for a
+job document carrying an allowance signed by a trusted key (rollout.py), for exactly the version
+that is the record now (`allow_downgrade_from`); the record then goes down to the allowed version.
+
 A model counts arena + I/O + weight bytes against the budget (the arena and the weights of the
 library are both resident on a Linux device).  Calls into one model are serialized (the generated
 run function is not reentrant: one static arena); different models run in parallel (ctypes drops
@@ -18,6 +25,7 @@ its in-flight call has returned: a request never sees a missing model.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import threading
@@ -34,6 +42,36 @@ from edgec.fleet import package as pkg
 from edgec.fleet import signing
 from edgec.fleet.hostlib import host_device_target
 from edgec.fleet.signing import MalformedSignature, SignatureError
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte to fd, continuing after short writes (a full disk or a file size limit ends with an
+    OSError, never with a partial file reported as written)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_state(path: Path, obj) -> None:
+    """A JSON state file written whole or not at all: a private temporary file (0600), fsync'ed,
+    renamed over the old one, the directory fsync'ed; the temporary file is removed on failure."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            write_all(fd, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 class AgentError(EdgecError):
@@ -166,9 +204,11 @@ class _Closed(Exception):
 
 class ModelStore:
     def __init__(self, trusted_keys: dict, ram_budget: int | None, lib_dir: Path, state_file: Path | None = None,
-                 device_target: str | None = None):
+                 device_target: str | None = None, versions_file: Path | None = None):
         self.keys, self.budget, self.lib_dir, self.state_file = trusted_keys, ram_budget, lib_dir, state_file
         self.device_target = device_target or host_device_target()
+        self.versions_file = versions_file
+        self.versions = self._read_versions()      # model name -> {"version": newest accepted, "at": when}
         self.models: dict[str, Model] = {}
         self.lock = threading.RLock()            # guards the name -> model map (never held during inference)
         self.loading: set[str] = set()
@@ -216,7 +256,43 @@ class ModelStore:
     def _usage(self, excluding: str | None = None) -> list:
         return [(m.name, m.version, m.ram_bytes) for m in self.models.values() if m.name != excluding]
 
-    def load(self, url: str, name: str, replace: bool = False) -> Model:
+    def check_version(self, name: str, version: str, allow_downgrade_from: str | None = None) -> str | None:
+        """The version record for `name` if `version` may load under it; FAILED_PRECONDITION if it is
+        older than the newest this device accepted, unless the allowance names exactly that one."""
+        with self.lock:
+            newest = (self.versions.get(name) or {}).get("version")
+        if newest is None or pkg.version_key(version) >= pkg.version_key(newest):
+            return newest
+        if allow_downgrade_from is not None and pkg.version_key(allow_downgrade_from) == pkg.version_key(newest):
+            return newest
+        raise AgentError("FAILED_PRECONDITION", f"{name} {version} is older than {newest}, the newest version this device "
+                         f"has accepted for '{name}' (anti-rollback)" + (
+                             f"; the downgrade allowance is from {allow_downgrade_from}, not {newest}" if allow_downgrade_from else ""),
+                         hint=f"a downgrade needs an allowance signed by the fleet key: `edgec fleet deploy ... "
+                              f"--version {version} --allow-downgrade-from {newest} --key KEY`")
+
+    def _record_version(self, name: str, version: str) -> None:
+        """Make `version` the record for `name` (durably, before it serves)."""
+        with self.lock:
+            new = {**self.versions, name: {"version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+            if self.versions_file is not None:
+                write_state(self.versions_file, new)
+            self.versions = new
+
+    def _read_versions(self) -> dict:
+        if self.versions_file is None or not self.versions_file.exists():
+            return {}
+        try:
+            data = json.loads(self.versions_file.read_text())
+            if not isinstance(data, dict) or not all(isinstance(v, dict) and isinstance(v.get("version"), str) for v in data.values()):
+                raise ValueError("not {name: {version}}")
+        except (OSError, ValueError) as e:
+            # the anti-rollback record must not quietly start over: refuse to run until someone looks
+            raise EdgecError(f"the version record is unreadable ({e})", where=str(self.versions_file),
+                             hint="restore it from a backup, or move it away to accept any signed version again") from None
+        return data
+
+    def load(self, url: str, name: str, replace: bool = False, allow_downgrade_from: str | None = None) -> Model:
         check_name(name)
         with self.lock:
             if (name in self.models and not replace) or name in self.loading:
@@ -225,6 +301,7 @@ class ModelStore:
             self.loading.add(name)
         try:
             manifest, kid, lib, where = self._verify(url)
+            newest = self.check_version(name, manifest["version"], allow_downgrade_from)
             need = sum(int((manifest.get("memory") or {}).get(k) or 0) for k in ("arena_bytes", "io_bytes", "weight_bytes"))
             with self.lock:
                 others = self._usage(excluding=name if replace else None)
@@ -234,6 +311,13 @@ class ModelStore:
                     raise AgentError("RESOURCE_EXHAUSTED", f"model '{name}' needs {need:,} B of RAM; the budget is "
                                      f"{self.budget:,} B and {used:,} B are in use (loaded: {what})")
             model = Model(name, where, manifest, kid, lib, self.lib_dir)
+            if manifest["version"] != newest:
+                try:
+                    self._record_version(name, manifest["version"])
+                except OSError as e:
+                    model.close()
+                    raise AgentError("RESOURCE_EXHAUSTED" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "INTERNAL",
+                                     f"cannot record version {manifest['version']} of '{name}': {e.strerror}") from None
             with self.lock:
                 old = self.models.get(name)
                 self.models[name] = model
@@ -300,9 +384,7 @@ class ModelStore:
         if self.state_file is None:
             return
         state = {m.name: {"url": m.url, "version": m.version} for m in self.models.values()}
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-        os.replace(tmp, self.state_file)
+        write_state(self.state_file, state)
 
     def restore(self, log) -> None:
         if self.state_file is None or not self.state_file.is_file():

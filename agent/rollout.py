@@ -9,6 +9,13 @@ the old version serves until the new one is loaded, and stays if anything fails.
 is then SUCCEEDED with statusDetails {model_name, model_version, previous_version}, or FAILED with
 {reason} (what was refused, one line).  Other job types are REJECTED.
 
+Anti-rollback (models.py): a version older than the newest this device accepted for the model fails
+the job before anything is downloaded, unless the job document carries a downgrade allowance
+(`edgec fleet deploy --allow-downgrade-from V --key K`): {"allowance": {"type": "edgec-downgrade/1",
+model_name, model_version, model_package_sha256, from_version}, "signature": <as manifest.sig>}, signed
+by a key the device trusts over the allowance's canonical JSON.  It lets exactly that package replace
+exactly `from_version`; once the device has gone past from_version it no longer applies.
+
 Heartbeat: every `edgec_heartbeat_seconds` the agent reports its metrics (models, versions,
 inference counts, latency percentiles, RAM use, capture backlog) as the reported state of the named
 shadow `edgec-agent` of its thing; `edgec fleet status` and the dashboard read it from there.
@@ -25,6 +32,7 @@ from pathlib import Path
 
 from edgec.errors import EdgecError
 from edgec.fleet import package as pkg
+from edgec.fleet import signing
 
 SHADOW = "edgec-agent"
 
@@ -132,8 +140,10 @@ class Rollouts:
         previous = self.agent._version_of(name) if name else None
         try:
             pkg.check_name_version(name, version)
+            allowed_from = self.allowance(doc, name, version)
+            self.agent.store.check_version(name, version, allowed_from)       # before downloading anything
             where = self.install(name, version, doc)
-            m = self.agent.store.load(str(where), name, replace=True)
+            m = self.agent.store.load(str(where), name, replace=True, allow_downgrade_from=allowed_from)
         except EdgecError as e:
             return "FAILED", {"reason": _detail(e), "model_name": str(name), "model_version": str(version),
                               "running_version": str(previous or "none")}
@@ -142,6 +152,31 @@ class Rollouts:
                               "model_version": str(version), "running_version": str(previous or "none")}
         self.agent.log(f"rolled out {name} {version} (was {previous or 'not loaded'})")
         return "SUCCEEDED", {"model_name": name, "model_version": m.version, "previous_version": str(previous or "none")}
+
+    def allowance(self, doc: dict, name: str, version: str) -> str | None:
+        """The version a job's signed downgrade allowance lets this model go back from, or None.
+        Its signature must be by a trusted key, and it must name this model, version and package."""
+        d = doc.get("downgrade")
+        if d is None:
+            return None
+        if not isinstance(d, dict) or not isinstance(d.get("allowance"), dict) or not isinstance(d.get("signature"), dict):
+            raise EdgecError("the job's downgrade allowance is not {allowance, signature}")
+        a, sig = d["allowance"], d["signature"]
+        kid = sig.get("key_id")
+        if not isinstance(kid, str) or kid not in self.agent.store.keys:
+            raise EdgecError(f"the downgrade allowance is signed by key {kid}, which this device does not trust")
+        try:
+            signing.check(self.agent.store.keys[kid], signing.canonical_json(a), sig)
+        except signing.SignatureError as e:
+            raise EdgecError(f"the downgrade allowance does not verify: {e}") from None
+        want = {"type": pkg.DOWNGRADE, "model_name": name, "model_version": version,
+                "model_package_sha256": doc.get("model_package_sha256")}
+        for k, v in want.items():
+            if a.get(k) != v:
+                raise EdgecError(f"the downgrade allowance is for {k} {a.get(k)!r}, this job has {v!r}")
+        if not isinstance(a.get("from_version"), str):
+            raise EdgecError("the downgrade allowance names no from_version")
+        return a["from_version"]
 
     def install(self, name: str, version: str, doc: dict) -> Path:
         """Fetch and verify a job's package straight into <models>/<name>/.<version>-XXXX/ (each file

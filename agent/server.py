@@ -153,7 +153,8 @@ class Agent:
         self.state_dir = self.base / cfg.get("edgec_state_path", "agent-state")
         self.models_dir = self.base / cfg.get("edgec_models_path", "models")
         budget = parse_bytes(ram_budget if ram_budget is not None else cfg.get("edgec_ram_budget_bytes"))
-        self.store = ModelStore(keys, budget, self.state_dir / "lib", self.state_dir / "models.json")
+        self.store = ModelStore(keys, budget, self.state_dir / "lib", self.state_dir / "models.json",
+                                versions_file=self.state_dir / "versions.json")
         self.device = None
         if cfg.get("sagemaker_edge_provider_aws_iot_cred_endpoint") and cfg.get("sagemaker_edge_provider_provider", "Aws") == "Aws":
             from edgec.fleet.device import Device

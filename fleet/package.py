@@ -78,6 +78,32 @@ def check_name_version(name: str, version: str) -> None:
         raise EdgecError(f"version '{version}' is not allowed", hint="use letters, digits, '.', '_', '+', '-', e.g. 1.2.0")
 
 
+def version_key(version: str) -> tuple:
+    """The order of versions, as semantic versioning has it: dot-separated numbers compare as numbers
+    (missing ones count as 0: 1.2 = 1.2.0), a pre-release (after '-') comes before its release, build
+    metadata (after '+') is ignored, and words compare as text, after numbers (1.0.0-rc1 < 1.0.0 < 1.0.1)."""
+    core, dash, pre = version.partition("+")[0].partition("-")
+
+    def parts(text):
+        return tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in re.split(r"[._]", text) if x)
+    c = list(parts(core))
+    while c and c[-1] == (0, 0, ""):
+        c.pop()
+    return tuple(c), 0 if dash else 1, parts(pre)
+
+
+#: A job document's signed permission to go back to an older version (agent/rollout.py).
+DOWNGRADE = "edgec-downgrade/1"
+
+
+def downgrade_allowance(private_key, name: str, version: str, package_sha256: str, from_version: str) -> dict:
+    """{"allowance", "signature"}: devices whose newest accepted version of `name` is `from_version`
+    may load this package (`version`, `package_sha256`), though it is older."""
+    allowance = {"type": DOWNGRADE, "model_name": name, "model_version": version, "model_package_sha256": package_sha256,
+                 "from_version": from_version}
+    return {"allowance": allowance, "signature": signing.sign(private_key, signing.canonical_json(allowance))}
+
+
 def _read_build(out_dir: Path) -> tuple[dict, dict]:
     """report.json and the files that go into the package, keyed by their path in the archive."""
     if not out_dir.is_dir():

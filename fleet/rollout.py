@@ -7,7 +7,9 @@
 - deploy: one IoT Job aimed at the fleet's thing group (IoT gives each member thing an execution)
   with FLEET.md's job document plus the package's sha256, size and signature, and the rollout, abort and
   timeout configs passed through.  The job id is derived from fleet, model and version, so a re-run
-  finds the job it already made.
+  finds the job it already made.  Devices refuse a version older than the newest they accepted;
+  `downgrade_from` (with the fleet's private key) adds a signed allowance to go back from exactly
+  that version to this one (agent/rollout.py).
 - status: devices, their certificates, every job execution of theirs, and the model each device
   runs: what its agent reported in statusDetails on success (model_name/model_version), else the
   version of its latest succeeded edgec job.
@@ -135,12 +137,27 @@ def job_configs(rollout_rate=None, abort_percent=None, abort_min=None, timeout_m
     return kw
 
 
-def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None = None, **knobs) -> dict:
+def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None = None, downgrade_from: str | None = None,
+           key_path: str | None = None, **knobs) -> dict:
     package.check_name_version(name, version)
     configs = job_configs(**knobs)
+    private = None
+    if downgrade_from is not None:
+        package.check_name_version(name, downgrade_from)
+        if package.version_key(downgrade_from) <= package.version_key(version):
+            raise EdgecError(f"--allow-downgrade-from {downgrade_from} is not newer than --version {version}",
+                             hint="name the version the devices run now, which this deployment replaces with an older one")
+        if key_path is None:
+            raise EdgecError("--allow-downgrade-from needs --key: the allowance is signed with the fleet's package key")
+        private = signing.load_private(key_path)
+    elif key_path is not None:
+        raise EdgecError("--key signs a downgrade allowance; pass --allow-downgrade-from too")
     info = fleet_info(cloud, fleet)
     key = _fleet_key(cloud, fleet, info)
     s3, iot, bucket, obj = cloud.client("s3"), cloud.client("iot"), info["bucket"], model_key(name, version)
+    if private is not None and signing.key_id(private.public_key()) != signing.key_id(key):
+        raise EdgecError(f"--key is key {signing.key_id(private.public_key())}, not the fleet's package key {signing.key_id(key)}",
+                         hint="devices accept an allowance only from a key they trust")
     r = fetch_verified(s3, bucket, obj, key)                          # deploy only what the devices will accept
     if r is None:
         raise EdgecError(f"{name} {version} is not published in s3://{bucket}", hint=f"run `edgec fleet publish PKG --fleet {fleet}` first")
@@ -151,6 +168,8 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
     document = {"type": JOB_TYPE, "model_name": name, "model_version": version, "model_package_bucket": bucket,
                 "model_package_key": obj, "model_package_sha256": r["sha256"], "model_package_size": r["size"],
                 "model_signature": json.loads(r["manifest_sig"]), "fleet": fleet}
+    if private is not None:
+        document["downgrade"] = package.downgrade_allowance(private, name, version, r["sha256"], downgrade_from)
     job_id = job_id or job_id_for(fleet, name, version)
     doc = json.dumps(document, sort_keys=True)
     with aws_step(f"IoT job {job_id}"):

@@ -448,6 +448,42 @@ def test_hostile_packages_are_refused_in_little_memory(models, tmp_path):
         agent.stop()
 
 
+def test_load_model_never_goes_back_a_version(models, tmp_path):
+    """Anti-rollback on LoadModel: once kws 2.0.0 was accepted under the name kws, kws 1.0.0 (validly
+    signed) is refused under that name, also after a restart; the record is the agent's state."""
+    v1, v2 = models["kws-1.0.0"], models["kws-2.0.0"]
+    dev = device_dir(tmp_path, "bench-r", models)
+    agent = AgentProc(dev / "agent.json", tmp_path / "r.sock")
+    try:
+        with agent.client() as c:
+            c.load(str(v1["pkg"]), "kws")
+            c.unload("kws")
+            c.load(str(v2["pkg"]), "kws")
+            c.unload("kws")
+            with pytest.raises(AgentCallError) as e:
+                c.load(str(v1["pkg"]), "kws")
+            assert e.value.code == "FAILED_PRECONDITION" and "kws 1.0.0 is older than 2.0.0" in str(e.value)
+            assert "anti-rollback" in str(e.value) and "--allow-downgrade-from 2.0.0" in str(e.value)
+            c.load(str(v2["pkg"]), "kws")                       # the same version again is fine
+    finally:
+        agent.stop()
+    record = json.loads((dev / "agent-state" / "versions.json").read_text())
+    assert record["kws"]["version"] == "2.0.0"
+    agent.start()
+    try:
+        with agent.client() as c:
+            assert c.describe("kws")["version"] == "2.0.0"
+            c.unload("kws")
+            with pytest.raises(AgentCallError) as e:
+                c.load(str(v1["pkg"]), "kws")
+            assert e.value.code == "FAILED_PRECONDITION" and "older than 2.0.0" in str(e.value)
+    finally:
+        agent.stop()
+    (dev / "agent-state" / "versions.json").write_text("{not json")       # never silently starts over
+    one_line_error(edgec("agent", "run", "-c", dev / "agent.json", "-a", f"unix://{tmp_path}/r2.sock"),
+                   "version record is unreadable", "move it away")
+
+
 def test_protobuf_code_is_what_the_proto_generates():
     """agent_pb2*.py are checked in; the generator command rebuilds exactly them."""
     r = subprocess.run([sys.executable, "-m", "edgec.agent.protogen", "--check"], capture_output=True, text=True)
@@ -671,7 +707,7 @@ def test_a_bomb_behind_a_job_fails_it_in_little_memory(fleet_env, models, aws, t
     data = package.head(files) + gzip_bomb("lib/libmodel.so")
     key = "models/kws/9.0.0/kws-9.0.0.tar.gz"
     aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=data)
-    doc = {"type": "new_model", "model_name": "kws", "model_version": "1.0.0", "model_package_bucket": BUCKET,
+    doc = {"type": "new_model", "model_name": "kws", "model_version": "9.0.0", "model_package_bucket": BUCKET,
            "model_package_key": key, "model_package_sha256": package.sha256(data), "fleet": FLEET}
     before = {name: vm_hwm(a.proc.pid) for name, a in agents.items()}
     running = {}
@@ -691,6 +727,79 @@ def test_a_bomb_behind_a_job_fails_it_in_little_memory(fleet_env, models, aws, t
             assert c.describe("kws")["version"] == running[name]
         kws_dir = fleet_env["dir"] / "devices" / name / "models" / "kws"
         assert sorted(p.name for p in kws_dir.iterdir()) == sorted({"1.0.0", running[name]})
+
+
+def test_an_older_version_needs_a_signed_downgrade_allowance(fleet_env, models, aws, tmp_path):
+    """Both devices run kws 2.0.0.  Deploying 1.0.0 (validly signed) fails on each; so do allowances
+    signed by a stranger, altered after signing, or for another package.  The fleet key's allowance
+    from 2.0.0 rolls them back; once they run 4.0.0 (and after a restart) that allowance, replayed, is refused."""
+    run, agents, keys = fleet_env["run"], fleet_env["agents"], models["keys"]
+    v1 = models["kws-1.0.0"]
+    shape = v1["manifest"]["inputs"][0]["shape"]
+    iot = aws["iot"]
+
+    def versions():
+        out = {}
+        for name, a in agents.items():
+            with a.client() as c:
+                out[name] = c.describe("kws")["version"]
+        return out
+
+    def reasons(job):
+        wait_for(f"job {job} to fail", lambda: executions(aws, job) == {"dev-a": "FAILED", "dev-b": "FAILED"})
+        return {n: iot.describe_job_execution(jobId=job, thingName=n)["execution"]["statusDetails"]["detailsMap"]["reason"]
+                for n in agents}
+
+    assert versions() == {"dev-a": "2.0.0", "dev-b": "2.0.0"}
+    job = run("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--job-id", "kws-back-to-1")["job_id"]
+    for reason in reasons(job).values():
+        assert "kws 1.0.0 is older than 2.0.0" in reason and "anti-rollback" in reason, reason
+    assert versions() == {"dev-a": "2.0.0", "dev-b": "2.0.0"}
+
+    base = json.loads(iot.get_job_document(jobId=job)["document"])
+    fleet_key = signing.load_private(str(keys / "signing.pem"))
+    signing.generate(str(tmp_path / "rogue"))
+    rogue = signing.load_private(str(tmp_path / "rogue/signing.pem"))
+    sha = base["model_package_sha256"]
+    altered = package.downgrade_allowance(fleet_key, "kws", "1.0.0", sha, "2.0.0")
+    altered["allowance"]["from_version"] = "9.9.9"
+    forged = {"stranger": (package.downgrade_allowance(rogue, "kws", "1.0.0", sha, "2.0.0"), "does not trust"),
+              "altered": (altered, "does not verify"),
+              "other package": (package.downgrade_allowance(fleet_key, "kws", "1.0.0", "0" * 64, "2.0.0"), "is for model_package_sha256")}
+    group = iot.describe_thing_group(thingGroupName=FLEET)["thingGroupArn"]
+    for what, (allowance, words) in forged.items():
+        jid = f"kws-forged-{what.replace(' ', '-')}"
+        iot.create_job(jobId=jid, targets=[group], document=json.dumps({**base, "downgrade": allowance}))
+        for reason in reasons(jid).values():
+            assert words in reason, (what, reason)
+    assert versions() == {"dev-a": "2.0.0", "dev-b": "2.0.0"}
+    cenv = fleet_env["cenv"]
+    one_line_error(cli("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "0.9",
+                       "--key", keys / "signing.pem", env=cenv), "is not newer than --version 1.0.0")
+    one_line_error(cli("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "2.0.0",
+                       env=cenv), "needs --key")
+    one_line_error(cli("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "2.0.0",
+                       "--key", tmp_path / "rogue/signing.pem", env=cenv), "not the fleet's package key")
+
+    back = run("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "2.0.0",
+               "--key", keys / "signing.pem", "--job-id", "kws-rollback-to-1")["job_id"]
+    wait_for("the rollback", lambda: executions(aws, back) == {"dev-a": "SUCCEEDED", "dev-b": "SUCCEEDED"})
+    assert versions() == {"dev-a": "1.0.0", "dev-b": "1.0.0"}
+    for a in agents.values():
+        with a.client() as c:
+            assert np.array_equal(c.predict("kws", v1["inputs"][0].reshape(shape)).reshape(-1), v1["float"][0].reshape(-1))
+
+    package.create(str(models["kws-2.0.0"]["out"]), "kws", "4.0.0", str(keys / "signing.pem"), str(tmp_path / "kws-4.0.0.tar.gz"))
+    run("fleet", "publish", tmp_path / "kws-4.0.0.tar.gz", "--fleet", FLEET)
+    up = run("fleet", "deploy", FLEET, "--model", "kws", "--version", "4.0.0")["job_id"]
+    wait_for("4.0.0", lambda: executions(aws, up) == {"dev-a": "SUCCEEDED", "dev-b": "SUCCEEDED"})
+    agents["dev-b"].stop()
+    agents["dev-b"].start()
+    replay = json.loads(iot.get_job_document(jobId=back)["document"])
+    iot.create_job(jobId="kws-replayed-rollback", targets=[group], document=json.dumps(replay))
+    for reason in reasons("kws-replayed-rollback").values():
+        assert "older than 4.0.0" in reason and "allowance is from 2.0.0, not 4.0.0" in reason, reason
+    assert versions() == {"dev-a": "4.0.0", "dev-b": "4.0.0"}
 
 
 def test_fleet_status_shows_agents_models_and_jobs(fleet_env, captured, aws):
