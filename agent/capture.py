@@ -36,7 +36,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .models import DTYPE_NAMES, AgentError
+from .models import DTYPE_NAMES, AgentError, private_dir
 
 ENCODINGS = {0: "CSV", 1: "JSON", 2: "NONE", 3: "BASE64"}
 #: How far in the future an inference timestamp may lie (clock skew between processes).
@@ -86,8 +86,8 @@ class CaptureSpool:
         self.periodic = bool(c("periodic_upload", True))
         self.prefix = str(config.get("sagemaker_edge_core_folder_prefix", "capture")).strip("/")
         self.device, self.fleet, self.model_version, self.put, self.log = device, fleet, model_version, put, log
-        for d in (self.spool, self.batches):
-            d.mkdir(parents=True, exist_ok=True)
+        for d in (self.dir, self.spool, self.batches):
+            private_dir(d)
         self.lock = threading.Condition()
         self.pending: dict[str, Path] = {}           # capture id -> spool file (not uploaded yet)
         self.queued_at: dict[str, float] = {}
@@ -277,7 +277,8 @@ class CaptureSpool:
 
     def _finish(self, batch_file: Path, batch: dict, failed: dict) -> None:
         status = {c: "FAILURE" if c in failed else "SUCCESS" for c in batch["captures"] if c not in self.done}
-        with open(self.dir / "uploaded.log", "a") as log:
+        fd = os.open(self.dir / "uploaded.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "a") as log:
             log.write("".join(f"{c} {s} {batch_file.stem}\n" for c, s in status.items()))
             log.flush()
             os.fsync(log.fileno())

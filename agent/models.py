@@ -4,9 +4,10 @@
 the manifest's signature is by one of the trusted keys and every file matches its sha256 (the same
 checks as `edgec package verify`, fleet/package.py), the package's device target is this machine's,
 and the model fits the RAM budget beside the models already loaded.  The library that runs is the
-one whose bytes were verified: they are written to a private file, dlopen'ed, and the file removed,
-so nothing can swap it between the check and the load, and two loads of one package never share
-the library's static arena.
+one whose bytes were verified: they are written, as they are hashed, into a memfd only the agent
+holds, which is sealed and dlopen'ed through /proc/self/fd (Library), so nothing can swap it between
+the check and the load, no file of it exists, and two loads of one package never share the
+library's static arena.
 
 Anti-rollback: the store keeps, per model name, the newest version it has accepted (versions.json
 in the agent's state, written durably before the new version serves).  A package older than that
@@ -26,11 +27,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from pathlib import Path
 
@@ -52,14 +53,40 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def write_state(path: Path, obj) -> None:
-    """A JSON state file written whole or not at all: a private temporary file (0600), fsync'ed,
-    renamed over the old one, the directory fsync'ed; the temporary file is removed on failure."""
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """A directory of the agent's user, whatever the umask: missing components are made 0700 and the
+    directory itself gets `mode` (0700 for state; the socket's run directory is 0750)."""
+    path = Path(path)
+    missing, p = [], path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+    os.chmod(path, mode)
+    return path
+
+
+def fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """A file written whole or not at all: a private temporary file beside it (0600), every byte
+    written, fsync'ed, renamed into place, the directory fsync'ed; the temporary file is removed on
+    any failure."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         try:
-            write_all(fd, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -67,11 +94,12 @@ def write_state(path: Path, obj) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(path.parent)
+
+
+def write_state(path: Path, obj) -> None:
+    """A JSON state file, written as write_file writes."""
+    write_file(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 class AgentError(EdgecError):
@@ -115,10 +143,39 @@ def package_path(url: str) -> str:
     return url[len("file://"):] if url.startswith("file://") else url
 
 
+class Library:
+    """A verified shared library in memory only the agent holds: a memfd (no name in any directory,
+    so no other user can open, replace or change it), written as the package is checked, then
+    sealed against every further write, and dlopen'ed through /proc/self/fd.  The descriptor stays
+    open while the library is loaded, so its path names this file and no other."""
+
+    SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+    def __init__(self, name: str):
+        self.fd = os.memfd_create(f"edgec-{name}", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+
+    def write(self, data: bytes) -> None:
+        write_all(self.fd, data)
+
+    def seal(self) -> "Library":
+        fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, self.SEALS)
+        return self
+
+    @property
+    def path(self) -> str:
+        return f"/proc/self/fd/{self.fd}"
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 class Model:
     """One loaded package: its manifest and its library's run function."""
 
-    def __init__(self, name: str, url: str, manifest: dict, key_id: str, lib_bytes: bytes, lib_dir: Path):
+    def __init__(self, name: str, url: str, manifest: dict, key_id: str, library: "Library | bytes"):
+        """`library`: the verified library in a sealed memfd (or its bytes, which go into one here)."""
         self.name, self.url, self.manifest, self.key_id = name, url, manifest, key_id
         self.version = manifest["version"]
         self.manifest_sha256 = manifest.get("_sha256", "")
@@ -131,18 +188,21 @@ class Model:
         self.closed = False
         self.inferences = 0
         self.latencies = deque(maxlen=2048)          # seconds, of the latest Predict calls
-        lib_dir.mkdir(parents=True, exist_ok=True)
-        so = lib_dir / f"{name}-{self.version}-{uuid.uuid4().hex[:12]}.so"
-        fd = os.open(so, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
-        with os.fdopen(fd, "wb") as f:
-            f.write(lib_bytes)
+        if not isinstance(library, Library):
+            lib = Library(name)
+            try:
+                lib.write(library)
+            except BaseException:
+                lib.discard()
+                raise
+            library = lib
+        self._library = library.seal()                # the descriptor stays open while the library is loaded
         try:
-            self._lib = ctypes.CDLL(str(so))
+            self._lib = ctypes.CDLL(library.path)
             self._run = getattr(self._lib, manifest["entry"])
         except (OSError, AttributeError) as e:
+            library.discard()
             raise AgentError("FAILED_PRECONDITION", f"cannot load its library: {e}", where=url) from None
-        finally:
-            so.unlink()
         self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self._run.restype = ctypes.c_int
         self._in = ctypes.create_string_buffer(self.in_bytes)
@@ -184,6 +244,7 @@ class Model:
             _ctypes.dlclose(handle)
         except (ImportError, OSError):
             pass
+        self._library.discard()                      # after dlclose: its /proc/self/fd name is free again
 
     def stats(self) -> dict:
         lat = sorted(self.latencies)
@@ -203,9 +264,9 @@ class _Closed(Exception):
 
 
 class ModelStore:
-    def __init__(self, trusted_keys: dict, ram_budget: int | None, lib_dir: Path, state_file: Path | None = None,
+    def __init__(self, trusted_keys: dict, ram_budget: int | None, state_file: Path | None = None,
                  device_target: str | None = None, versions_file: Path | None = None):
-        self.keys, self.budget, self.lib_dir, self.state_file = trusted_keys, ram_budget, lib_dir, state_file
+        self.keys, self.budget, self.state_file = trusted_keys, ram_budget, state_file
         self.device_target = device_target or host_device_target()
         self.versions_file = versions_file
         self.versions = self._read_versions()      # model name -> {"version": newest accepted, "at": when}
@@ -222,13 +283,20 @@ class ModelStore:
             return self.keys[kid]
         return key_for
 
-    def _verify(self, url: str) -> tuple[dict, str, bytes, str]:
-        """(manifest, key id, library bytes, local path) of a package file or unpacked directory,
-        verified as `edgec package verify` does: signature first, then every file streamed up to its
-        signed size; only the library's bytes are kept."""
+    def _verify(self, url: str, name: str = "model") -> tuple[dict, str, Library, str]:
+        """(manifest, key id, library, local path) of a package file or unpacked directory, verified
+        as `edgec package verify` does: signature first, then every file streamed up to its signed
+        size; the library's bytes go into a memfd as they are hashed (the caller owns it)."""
+        lib = Library(name)
+        try:
+            return self._verify_into(url, lib)
+        except BaseException:
+            lib.discard()
+            raise
+
+    def _verify_into(self, url: str, lib: Library) -> tuple[dict, str, Library, str]:
         path = package_path(url)
         p = Path(path)
-        lib = pkg.Collect()
         sink = lambda member, size, manifest: lib if member == manifest["library"] else None
         try:
             if p.is_file():
@@ -251,7 +319,7 @@ class ModelStore:
         if len(manifest.get("inputs") or []) != 1 or len(manifest.get("outputs") or []) != 1:
             raise AgentError("FAILED_PRECONDITION", "package has not one input and one output", where=url)
         manifest["_sha256"] = r["manifest_sha256"]
-        return manifest, r["key_id"], lib.getvalue(), str(p.resolve())
+        return manifest, r["key_id"], lib, str(p.resolve())
 
     def _usage(self, excluding: str | None = None) -> list:
         return [(m.name, m.version, m.ram_bytes) for m in self.models.values() if m.name != excluding]
@@ -299,8 +367,9 @@ class ModelStore:
                 raise AgentError("ALREADY_EXISTS", f"a model named '{name}' is already loaded"
                                  + (f" (version {self.models[name].version})" if name in self.models else " (loading)"))
             self.loading.add(name)
+        lib = None
         try:
-            manifest, kid, lib, where = self._verify(url)
+            manifest, kid, lib, where = self._verify(url, name)
             newest = self.check_version(name, manifest["version"], allow_downgrade_from)
             need = sum(int((manifest.get("memory") or {}).get(k) or 0) for k in ("arena_bytes", "io_bytes", "weight_bytes"))
             with self.lock:
@@ -310,7 +379,7 @@ class ModelStore:
                     what = ", ".join(f"{n} {v} {b:,} B" for n, v, b in others) or "nothing"
                     raise AgentError("RESOURCE_EXHAUSTED", f"model '{name}' needs {need:,} B of RAM; the budget is "
                                      f"{self.budget:,} B and {used:,} B are in use (loaded: {what})")
-            model = Model(name, where, manifest, kid, lib, self.lib_dir)
+            model, lib = Model(name, where, manifest, kid, lib), None
             if manifest["version"] != newest:
                 try:
                     self._record_version(name, manifest["version"])
@@ -323,6 +392,8 @@ class ModelStore:
                 self.models[name] = model
                 self._save()
         finally:
+            if lib is not None:                       # refused before a Model took the library over
+                lib.discard()
             with self.lock:
                 self.loading.discard(name)
         if old is not None:

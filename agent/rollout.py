@@ -34,6 +34,8 @@ from edgec.errors import EdgecError
 from edgec.fleet import package as pkg
 from edgec.fleet import signing
 
+from .models import private_dir
+
 SHADOW = "edgec-agent"
 
 
@@ -182,12 +184,12 @@ class Rollouts:
         """Fetch and verify a job's package straight into <models>/<name>/.<version>-XXXX/ (each file
         written as it is checked), then put that in place of <models>/<name>/<version>/ whole."""
         final = self.agent.models_dir / name / version
-        final.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(final.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
 
         def create(path: str, *args) -> _Writer:
             f = tmp / path
-            f.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(f.parent)
             return _Writer(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
         try:
             r, manifest = self.agent.device.fetch_package(doc, sink=create, workdir=final.parent)

@@ -114,15 +114,12 @@ def _published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict
 
 def baseline_outputs(manifest: dict, library: bytes, xs: np.ndarray) -> np.ndarray:
     """The baseline through the package's own library (what the devices run), dequantized."""
-    import tempfile
-    from pathlib import Path
     from edgec.agent.models import Model
-    with tempfile.TemporaryDirectory(prefix="edgec-monitor-") as tmp:
-        m = Model("baseline", "package", manifest, "", library, Path(tmp))
-        try:
-            outs = [m.dequantize(np.frombuffer(m.run_int8(m.quantize(x).tobytes()), np.int8)) for x in xs]
-        finally:
-            m.close()
+    m = Model("baseline", "package", manifest, "", library)
+    try:
+        outs = [m.dequantize(np.frombuffer(m.run_int8(m.quantize(x).tobytes()), np.int8)) for x in xs]
+    finally:
+        m.close()
     return np.stack(outs)
 
 

@@ -5,11 +5,13 @@ Models: KWS DS-CNN and ResNet-8 from tests/data, built for cortex-m4 and package
 every Predict is compared bit for bit with `edgec run --on host` of the same build."""
 import base64
 import ctypes
+import hashlib
 import json
 import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -484,6 +486,64 @@ def test_load_model_never_goes_back_a_version(models, tmp_path):
                    "version record is unreadable", "move it away")
 
 
+def test_modes_do_not_depend_on_the_umask(models, tmp_path):
+    """An agent started with umask 000 on its default address: the socket is 0660 in a run directory
+    it made 0750 under $XDG_RUNTIME_DIR (never /tmp), its state, models and capture directories are
+    0700 with 0600 files, and the library it runs exists only as a sealed memfd (no file anyone
+    could swap between the check and the load; even its owner cannot write it through /proc)."""
+    kws = models["kws-1.0.0"]
+    mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)
+    dev = device_dir(tmp_path, "bench-m", models, periodic_upload=False)
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k != "EDGEC_AGENT_ADDRESS"}
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    log = tmp_path / "m.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(EDGEC + ["agent", "run", "-c", str(dev / "agent.json"), "--json"], stdout=subprocess.PIPE,
+                                stderr=err, text=True, env=env, umask=0)
+    sock = runtime / "edgec" / "agent.sock"
+    try:
+        info = _read_line(proc, "edgec agent run", log)
+        assert info["address"] == f"unix://{sock}"
+        assert mode(sock.parent) == 0o750 and stat.S_ISSOCK(os.lstat(sock).st_mode) and mode(sock) == 0o660
+        loaded = edgec("agent", "load", kws["pkg"], "--name", "kws", "--json", env=env, check_json=True)   # the client's default too
+        assert loaded["version"] == "1.0.0"
+        with AgentClient(info["address"]) as c:
+            shape = kws["manifest"]["inputs"][0]["shape"]
+            c.predict_and_capture("kws", kws["inputs"][0].reshape(shape))
+        state, capture = dev / "agent-state", dev / "capture"
+        for d in (state, dev / "models", capture, capture / "spool", capture / "batches"):
+            assert mode(d) == 0o700, d
+        files = [state / "models.json", state / "versions.json", *(capture / "spool").iterdir()]
+        assert len(files) == 3 and all(mode(f) == 0o600 for f in files), [(f, oct(mode(f))) for f in files]
+        assert sorted(p.name for p in state.iterdir()) == ["models.json", "versions.json"]        # no library scratch
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert "/memfd:edgec-kws" in maps and str(dev) not in maps and ".so" not in "".join(
+            l for l in maps.splitlines() if str(tmp_path) in l)
+        memfds = [f"/proc/{proc.pid}/fd/{fd}" for fd in os.listdir(f"/proc/{proc.pid}/fd")
+                  if os.readlink(f"/proc/{proc.pid}/fd/{fd}").startswith("/memfd:edgec-kws")]
+        assert len(memfds) == 1
+        with pytest.raises(PermissionError):               # sealed: no write, not even by root through /proc
+            with open(memfds[0], "r+b", buffering=0) as f:
+                f.write(b"\x7fELF")
+        with open(memfds[0], "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == kws["manifest"]["files"]["lib/libmodel.so"]["sha256"]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+    shared = tmp_path / "shared"                           # a directory others may write, as /tmp: refused
+    shared.mkdir()
+    shared.chmod(0o1777)
+    one_line_error(edgec("agent", "run", "-c", dev / "agent.json", "-a", f"unix://{shared}/agent.sock"), "writable by others")
+    home = {**env, "HOME": str(tmp_path / "home")}
+    home.pop("XDG_RUNTIME_DIR")
+    r = subprocess.run([sys.executable, "-c", "from edgec.agent.server import DEFAULT_ADDRESS as a; print(a)"],
+                       capture_output=True, text=True, env=home)
+    assert r.stdout.strip() == f"unix://{tmp_path}/home/.local/state/edgec/run/agent.sock", r.stderr
+
+
 def test_protobuf_code_is_what_the_proto_generates():
     """agent_pb2*.py are checked in; the generator command rebuilds exactly them."""
     r = subprocess.run([sys.executable, "-m", "edgec.agent.protogen", "--check"], capture_output=True, text=True)
@@ -571,6 +631,8 @@ def test_rollout_loads_both_models_and_predictions_match_edgec_run(fleet_env, mo
                 assert np.array_equal(got.reshape(m["float"].shape), m["float"])
         installed = fleet_env["dir"] / "devices" / name / "models"
         assert sorted(str(p.relative_to(installed)) for p in installed.glob("*/*")) == ["kws/1.0.0", "resnet/1.0.0"]
+        for p in [installed, *installed.rglob("*")]:                  # whatever the agent's umask
+            assert stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600), p
         ex = aws["iot"].describe_job_execution(jobId=fleet_env["jobs"]["kws"], thingName=name)["execution"]
         assert ex["statusDetails"]["detailsMap"] == {"model_name": "kws", "model_version": "1.0.0", "previous_version": "none"}
 
