@@ -311,6 +311,8 @@ class ModelStore:
         except SignatureError as e:
             raise AgentError("FAILED_PRECONDITION", f"refused: {e}") from None
         except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.ENOMEM):
+                raise AgentError("RESOURCE_EXHAUSTED", f"no room for the library: {e.strerror}", where=path) from None
             raise AgentError("FAILED_PRECONDITION", f"cannot read the package: {e.strerror}", where=path) from None
         manifest = r["manifest"]
         if manifest.get("device_target") != self.device_target:

@@ -77,15 +77,15 @@ def _read_line(proc, what, log, timeout=60):
 class AgentProc:
     """`edgec agent run` as a subprocess; stderr to a file (its log), the ready line read from stdout."""
 
-    def __init__(self, config: Path, sock: Path, *extra, env=None):
-        self.config, self.sock, self.extra, self.env = config, sock, extra, env
+    def __init__(self, config: Path, sock: Path, *extra, env=None, preexec=None):
+        self.config, self.sock, self.extra, self.env, self.preexec = config, sock, extra, env, preexec
         self.log = config.parent / f"agent-{sock.stem}.log"
         self.start()
 
     def start(self):
         with open(self.log, "a") as err:
             self.proc = subprocess.Popen(EDGEC + ["agent", "run", "-c", str(self.config), "-a", self.address, *self.extra, "--json"],
-                                         stdout=subprocess.PIPE, stderr=err, text=True, env=self.env)
+                                         stdout=subprocess.PIPE, stderr=err, text=True, env=self.env, preexec_fn=self.preexec)
         self.info = _read_line(self.proc, "edgec agent run", self.log)
         assert self.info["pid"] == self.proc.pid
         return self
@@ -542,6 +542,47 @@ def test_modes_do_not_depend_on_the_umask(models, tmp_path):
     r = subprocess.run([sys.executable, "-c", "from edgec.agent.server import DEFAULT_ADDRESS as a; print(a)"],
                        capture_output=True, text=True, env=home)
     assert r.stdout.strip() == f"unix://{tmp_path}/home/.local/state/edgec/run/agent.sock", r.stderr
+
+
+def test_a_full_disk_refuses_a_capture_cleanly_and_the_spool_has_a_byte_budget(models, tmp_path):
+    """The agent runs under a file size limit (RLIMIT_FSIZE 128 KiB), which cuts a write short and
+    fails the next with EFBIG, as a filling disk does: a 200 KB capture is RESOURCE_EXHAUSTED and
+    leaves nothing (no partial record, no .tmp), and the agent goes on.  Small captures then fill
+    the spool's byte budget (edgec_capture_spool_bytes), which answers RESOURCE_EXHAUSTED too."""
+    import resource
+    kws = models["kws-1.0.0"]
+    shape = kws["manifest"]["inputs"][0]["shape"]
+    dev = device_dir(tmp_path, "bench-f", models, periodic_upload=False, batch_size=1000, buffer_size=1000)
+    cfg = json.loads((dev / "agent.json").read_text())
+    cfg["edgec_capture_spool_bytes"] = 250_000
+    (dev / "agent.json").write_text(json.dumps(cfg))
+    spool = dev / "capture" / "spool"
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (128 << 10, 128 << 10))
+    agent = AgentProc(dev / "agent.json", tmp_path / "f.sock", preexec=limit)
+    try:
+        with agent.client() as c:
+            c.load(str(kws["pkg"]), "kws")
+            t_in = c.tensor(kws["inputs"][0].reshape(shape), "input_1")
+            t_out = c.predict_tensors("kws", t_in)
+            frame = pb.AuxilaryData(name="frame", encoding=pb.NONE, byte_data=os.urandom(150_000))
+            with pytest.raises(AgentCallError) as e:
+                c.capture("kws", [t_in], [t_out], aux_inputs=[frame])
+            assert e.value.code == "RESOURCE_EXHAUSTED" and "no room to spool the capture" in str(e.value), str(e.value)
+            assert list(spool.iterdir()) == []
+            ids = []
+            while True:
+                try:
+                    ids.append(c.capture("kws", [t_in], [t_out]))
+                except AgentCallError as err:
+                    full = err
+                    break
+            assert full.code == "RESOURCE_EXHAUSTED" and "of 250,000 bytes wait for upload" in str(full), str(full)
+            files = sorted(spool.iterdir())
+            assert len(files) == len(ids) > 10 and sum(f.stat().st_size for f in files) <= 250_000
+            assert {json.loads(f.read_bytes())["eventMetadata"]["eventId"] for f in files} == set(ids)   # each whole
+            assert {c.capture_status(i) for i in ids} == {"IN_PROGRESS"}
+    finally:
+        agent.stop()
 
 
 def test_protobuf_code_is_what_the_proto_generates():
