@@ -1,5 +1,8 @@
 """CaptureData: a bounded spool on disk, uploaded in batches in Edge Manager's capture layout.
 
+A capture is checked against the loaded model first: at most one input and one output tensor, each
+in the model's declared shape, FLOAT32 or INT8, with exactly that many bytes (else INVALID_ARGUMENT),
+so what reaches the fleet's readers has the shape the model declares.
 A capture is acknowledged only once its record is on disk (every byte written to a temporary file,
 short writes continued, fsync'ed, renamed, directory fsync'ed), so an agent killed at any point
 (kill -9 included) loses nothing it acknowledged: the next start finds the spool and uploads it.
@@ -39,7 +42,9 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .models import DTYPE_NAMES, AgentError, private_dir, write_file
+import numpy as np
+
+from .models import DTYPE_NAMES, DTYPES, AgentError, private_dir, write_file
 
 ENCODINGS = {0: "CSV", 1: "JSON", 2: "NONE", 3: "BASE64"}
 #: How far in the future an inference timestamp may lie (clock skew between processes).
@@ -56,6 +61,29 @@ def _bytes(t) -> bytes:
     """A Tensor's or AuxilaryData's bytes, inline or in a shared memory segment (read at capture time)."""
     from . import shm
     return shm.read(t.shared_memory_handle) if t.WhichOneof("data") == "shared_memory_handle" else t.byte_data
+
+
+def _checked(tensors, spec: dict, what: str, name: str) -> list:
+    """The bytes of a capture's input or output tensors, refused (INVALID_ARGUMENT) unless each is the
+    model's declared shape, in a type the agent speaks (FLOAT32 or INT8), with exactly its bytes."""
+    if len(tensors) > 1:
+        raise AgentError("INVALID_ARGUMENT", f"'{name}' has one {what} tensor; the capture has {len(tensors)}")
+    out = []
+    for t in tensors:
+        md = t.tensor_metadata
+        if md.data_type not in DTYPES:
+            raise AgentError("INVALID_ARGUMENT", f"{what} tensor type {DTYPE_NAMES.get(md.data_type, md.data_type)} is "
+                             f"not one '{name}' has (FLOAT32 or INT8)")
+        if list(md.shape) != list(spec["shape"]):
+            raise AgentError("INVALID_ARGUMENT", f"{what} tensor shape {list(md.shape)} is not '{name}' {what} "
+                             f"{spec.get('name')} {list(spec['shape'])}")
+        data = _bytes(t)
+        want = int(np.prod(spec["shape"])) * DTYPES[md.data_type].itemsize
+        if len(data) != want:
+            raise AgentError("INVALID_ARGUMENT", f"{what} tensor has {len(data):,} bytes; {DTYPE_NAMES[md.data_type]} "
+                             f"{list(spec['shape'])} is {want:,}")
+        out.append(data)
+    return out
 
 
 def content_type(dtype: int, shape) -> str:
@@ -125,7 +153,8 @@ class CaptureSpool:
         self.thread.join(timeout=10)
 
     # ---- CaptureData ------------------------------------------------------------------------
-    def submit(self, req, loaded: bool) -> None:
+    def submit(self, req, model) -> None:
+        """Spool one CaptureData for the loaded `model` (None: not loaded), or raise an AgentError."""
         try:
             cid = str(uuid.UUID(req.capture_id))
         except (ValueError, TypeError, AttributeError):
@@ -136,9 +165,11 @@ class CaptureSpool:
         ts = req.inference_timestamp.seconds + req.inference_timestamp.nanos / 1e9 if req.HasField("inference_timestamp") else now
         if ts > now + SKEW_SECONDS:
             raise AgentError("OUT_OF_RANGE", f"inference_timestamp {ts:.3f} is {ts - now:.1f} s in the future")
-        if not loaded:
+        if model is None:
             raise AgentError("NOT_FOUND", f"no model named '{req.model_name}' is loaded")
-        data = json.dumps(self._record(req, cid, ts), separators=(",", ":"), sort_keys=True).encode()
+        tensors = (_checked(req.input_tensors, model.input, "input", model.name),
+                   _checked(req.output_tensors, model.output, "output", model.name))
+        data = json.dumps(self._record(req, cid, ts, *tensors), separators=(",", ":"), sort_keys=True).encode()
         with self.lock:
             if cid in self.pending or cid in self.done:
                 raise AgentError("ALREADY_EXISTS", f"capture {cid} was already submitted")
@@ -167,12 +198,12 @@ class CaptureSpool:
             self.queued_at[cid] = time.time()
             self.lock.notify_all()
 
-    def _record(self, req, cid: str, ts: float) -> dict:
-        def tensors(ts_, mode):
+    def _record(self, req, cid: str, ts: float, inputs: list, outputs: list) -> dict:
+        def tensors(ts_, datas, mode):
             out = []
-            for t in ts_:
+            for t, data in zip(ts_, datas):
                 md = t.tensor_metadata
-                out.append({"name": md.name, "data": base64.b64encode(_bytes(t)).decode(), "encoding": "BASE64", "mode": mode,
+                out.append({"name": md.name, "data": base64.b64encode(data).decode(), "encoding": "BASE64", "mode": mode,
                             "observedContentType": content_type(md.data_type, md.shape)})
             return out
 
@@ -188,7 +219,8 @@ class CaptureSpool:
                                   "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "modelName": req.model_name,
                                   "modelVersion": self.model_version(req.model_name) or ""},
                 "eventVersion": "0",
-                "deviceFleetInputs": tensors(req.input_tensors, "Input"), "deviceFleetOutputs": tensors(req.output_tensors, "Output"),
+                "deviceFleetInputs": tensors(req.input_tensors, inputs, "Input"),
+                "deviceFleetOutputs": tensors(req.output_tensors, outputs, "Output"),
                 "deviceFleetAuxiliaryInputs": aux(req.inputs, "Input"), "deviceFleetAuxiliaryOutputs": aux(req.outputs, "Output")}
 
     def status(self, capture_id: str) -> str:

@@ -132,8 +132,11 @@ class Servicer(pb_grpc.AgentServicer):
 
     def CaptureData(self, request, context):
         def capture():
-            loaded = request.model_name in {m.name for m in self.agent.store.list()}
-            self.agent.capture.submit(request, loaded)
+            try:
+                model = self.agent.store.get(request.model_name)
+            except AgentError:
+                model = None
+            self.agent.capture.submit(request, model)
             return pb.CaptureDataResponse()
         return self._call(context, capture)
 

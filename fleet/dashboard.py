@@ -3,7 +3,9 @@
 Devices (certificate, the models their agent reports with versions, inference counts and latency
 percentiles, RAM use, capture backlog, last heartbeat), the rollout jobs with their per-state
 counts, and per model the captures per hour with the predicted classes' shares, plus the drift
-against a baseline (`--baseline MODEL=calib.npy`: PSI per input feature, class shares).
+against a baseline (`--baseline MODEL=calib.npy`: PSI per input feature, class shares).  Records
+and agent reports the readers cannot use are skipped and counted (monitor.read_captures,
+rollout.clean_report); each model's card says how many and why.
 
 `--out DIR` writes `index.html` (the data embedded, so it opens from disk) and `data.json`; without
 it the page is served on `--host`/`--port`, `/` re-reads the cloud on every load and the page
@@ -22,6 +24,7 @@ from edgec.errors import EdgecError
 
 from .aws import Cloud
 from .monitor import drift, read_captures
+from .package import NAME_RE
 from .rollout import status
 
 
@@ -30,13 +33,15 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None) -> dict:
     names = set()
     for d in st["devices"]:
         for m in (d.get("agent") or {}).get("models", []):
-            names.add(m["name"])
+            if NAME_RE.match(m["name"]):                # a report's odd name is shown, not looked up
+                names.add(m["name"])
     for j in st["jobs"]:
         if j.get("model_name"):
             names.add(j["model_name"])
     models = []
     for name in sorted(names):
-        rows = read_captures(cloud, fleet, name)["rows"]
+        cap = read_captures(cloud, fleet, name)
+        rows = cap["rows"]
         hours = {}
         for r in rows:
             h = hours.setdefault(r["time"][:13], {"hour": r["time"][:13], "count": 0, "classes": {}})
@@ -45,11 +50,12 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None) -> dict:
                 c = str(int(r["output"].argmax()))
                 h["classes"][c] = h["classes"].get(c, 0) + 1
         entry = {"name": name, "captures": len(rows), "by_hour": sorted(hours.values(), key=lambda h: h["hour"]),
-                 "versions": sorted({r["version"] for r in rows})}
+                 "versions": sorted({r["version"] for r in rows}), "skipped": cap["skipped"]}
         if baselines and name in baselines and rows:
             try:
                 d = drift(cloud, fleet, name, baselines[name])
                 entry["drift"] = {k: d[k] for k in ("drift", "max_feature_psi", "input_psi", "features", "feature_axis")}
+                entry["skipped"] = d["skipped"]
                 if "outputs" in d:
                     entry["drift"]["outputs"] = {k: d["outputs"][k] for k in ("psi", "baseline_share", "captured_share")}
             except EdgecError as e:
@@ -242,6 +248,8 @@ function render(data) {
   for (const m of data.models) {
     const card = el("div", {class: "card", "data-model": m.name});
     card.appendChild(el("h3", {}, `${m.name} — ${m.captures} captures` + (m.versions.length ? ` (versions ${m.versions.join(", ")})` : "")));
+    const bad = Object.entries(m.skipped || {});
+    if (bad.length) card.appendChild(el("p", {class: "warn skipped"}, "skipped bad records: " + bad.map(([k, v]) => `${v} ${k}`).join(", ")));
     if (m.by_hour.length) {
       const hours = m.by_hour.map(h => h.hour.slice(5).replace("T", " ") + "h");
       const classes = [...new Set(m.by_hour.flatMap(h => Object.keys(h.classes)))].sort((a, b) => a - b);

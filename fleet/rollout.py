@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 
 from edgec.errors import EdgecError
 
@@ -197,7 +198,7 @@ def _iso(t) -> str | None:
 
 def status(cloud: Cloud, fleet: str, job_id: str | None = None) -> dict:
     info = fleet_info(cloud, fleet)
-    iot, docs, jobs, devices = cloud.client("iot"), {}, {}, []
+    iot, docs, jobs, devices, skipped = cloud.client("iot"), {}, {}, [], Counter()
     with aws_step(f"status of fleet {fleet}"):
         for thing in sorted(_all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)):
             certs = [p for p in _all(iot, "list_thing_principals", "principals", thingName=thing) if ":cert/" in p]
@@ -224,14 +225,14 @@ def status(cloud: Cloud, fleet: str, job_id: str | None = None) -> dict:
                 running = {"model_name": last["status_details"].get("model_name", last["model_name"]),
                            "model_version": last["status_details"].get("model_version", last["model_version"])}
             devices.append({"name": thing, "certificates": cert_status, "executions": executions, "running": running,
-                            "agent": agent_report(cloud, thing)})
+                            "agent": clean_report(agent_report(cloud, thing), skipped)})
     job_rows = [{"job_id": j, "status": d["status"], "comment": d.get("comment"), "model_name": docs[j].get("model_name"),
                  "model_version": docs[j].get("model_version"), "counts": {k: v for k, v in (d.get("jobProcessDetails") or {}).items()
                                                                              if k.startswith("numberOf")},
                  "abort_config": d.get("abortConfig"), "timeout_config": d.get("timeoutConfig"),
                  "rollout_config": d.get("jobExecutionsRolloutConfig")} for j, d in sorted(jobs.items())]
     return {"fleet": fleet, "bucket": info["bucket"], "output": info.get("output"), "role_alias": info.get("role_alias"),
-            "devices": devices, "jobs": job_rows}
+            "devices": devices, "jobs": job_rows, "skipped": dict(sorted(skipped.items()))}
 
 
 AGENT_SHADOW = "edgec-agent"
@@ -246,7 +247,58 @@ def agent_report(cloud: Cloud, thing: str) -> dict | None:
         if error_code(e) in ("ResourceNotFoundException", "404"):
             return None
         raise
-    return json.loads(payload).get("state", {}).get("reported")
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return {"_bad": "shadow is not JSON"}
+    reported = doc.get("state", {}).get("reported") if isinstance(doc, dict) and isinstance(doc.get("state"), dict) else None
+    return reported if isinstance(reported, dict) or reported is None else {"_bad": "reported state is not an object"}
+
+
+def _num(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def clean_report(report: dict | None, skipped: Counter) -> dict | None:
+    """An agent's report in the shape readers rely on: models with a name, a version, an inference
+    count and latency percentiles (None where unknown), capture counts, RAM numbers.  Whatever does
+    not fit (a model entry without a name, a heartbeat without latency_ms, a shadow that is not JSON)
+    is dropped or filled in and counted in `skipped` by reason, never passed on to crash a reader."""
+    if report is None:
+        return None
+    if "_bad" in report:
+        skipped[report["_bad"]] += 1
+        return None
+    out = dict(report)
+    models = report.get("models")
+    if not isinstance(models, list):
+        if models is not None:
+            skipped["agent report whose models are not a list"] += 1
+        models = []
+    out["models"] = []
+    for m in models:
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+            skipped["agent model entry without a name"] += 1
+            continue
+        lat = m.get("latency_ms")
+        if not isinstance(lat, dict):
+            skipped["agent model entry without latency_ms"] += 1
+            lat = {}
+        out["models"].append({**m, "version": str(m.get("version", "?")), "inferences": _num(m.get("inferences")) or 0,
+                              "latency_ms": {k: _num(lat.get(k)) for k in ("p50", "p95", "p99")}})
+    cap = report.get("capture")
+    out["capture"] = {"backlog": 0, "uploaded": 0, **({k: v for k, v in cap.items() if _num(v) is not None or isinstance(v, str)}
+                                                      if isinstance(cap, dict) else {})}
+    for k in ("ram_used_bytes", "ram_budget_bytes", "uptime_s"):
+        out[k] = _num(report.get(k))
+    if not isinstance(report.get("heartbeat"), str):
+        out["heartbeat"] = None
+    return out
+
+
+def _latency(m: dict) -> str:
+    p50 = m["latency_ms"]["p50"]
+    return f"p50 {p50} ms" if p50 is not None else "no latency yet"
 
 
 def _words(camel: str) -> str:
@@ -266,14 +318,17 @@ def format_status(st: dict) -> str:
     for d in st["devices"]:
         a = d.get("agent")
         if a:
-            models = ", ".join(f"{m['name']} {m['version']} ({m['inferences']} inferences, p50 {m['latency_ms']['p50']} ms)"
+            models = ", ".join(f"{m['name']} {m['version']} ({m['inferences']} inferences, {_latency(m)})"
                                for m in a.get("models", [])) or "no models"
             cap = a.get("capture", {})
-            lines.append(f"agent {d['name']}: heartbeat {a.get('heartbeat')}, {models}; RAM {a.get('ram_used_bytes', 0):,} B"
+            lines.append(f"agent {d['name']}: heartbeat {a.get('heartbeat') or 'never'}, {models}; RAM {a.get('ram_used_bytes') or 0:,} B"
                          f" of {a.get('ram_budget_bytes') or 'unlimited'}; captures uploaded {cap.get('uploaded', 0)}, backlog {cap.get('backlog', 0)}")
     for j in st["jobs"]:
         c = j["counts"]
         counts = ", ".join(f"{_words(k[8:-6])} {v}" for k, v in sorted(c.items()) if v)   # numberOfTimedOutThings -> timed out
         lines.append(f"job {j['job_id']}: {j['status']}" + (f" ({j['comment']})" if j.get("comment") else "")
                      + (f" — {counts}" if counts else ""))
+    if st.get("skipped"):
+        lines.append(f"skipped {sum(st['skipped'].values())} bad agent report entries: "
+                     + ", ".join(f"{n} {why}" for why, n in st["skipped"].items()))
     return "\n".join(lines)

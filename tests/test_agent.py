@@ -372,6 +372,13 @@ def test_capture_spool_statuses_and_kill9(models, tmp_path):
         assert code(lambda: c.capture("kws", [t_in], [t_out], capture_id=ids[0])) == "ALREADY_EXISTS"
         assert code(lambda: c.capture("kws", [t_in], [t_out], when=time.time() + 3600)) == "OUT_OF_RANGE"
         assert code(lambda: c.capture("nope", [t_in], [t_out])) == "NOT_FOUND"
+        # what is captured has the model's declared shapes, types and sizes
+        md_out = t_out.tensor_metadata
+        short = pb.Tensor(tensor_metadata=md_out, byte_data=t_out.byte_data[:-4])
+        other = c.tensor(kws["inputs"][0].reshape(1, -1))
+        int32 = pb.Tensor(tensor_metadata=pb.TensorMetadata(data_type=pb.INT32, shape=list(md_out.shape)), byte_data=t_out.byte_data)
+        for bad in ([t_in], [short]), ([other], [t_out]), ([t_in], [int32]), ([t_in, t_in], [t_out]):
+            assert code(lambda: c.capture("kws", *bad)) == "INVALID_ARGUMENT"
         assert [c.capture_status(i) for i in ids] == ["IN_PROGRESS"] * 4
         assert c.capture_status(str(uuid.uuid4())) == "NOT_FOUND"
     one_line_error(cli("agent", "run", "-c", dev / "agent.json", "-a", agent.address), "another process serves")
@@ -994,3 +1001,60 @@ def test_dashboard_shows_the_fleet_in_chromium(fleet_env, captured, models, tmp_
         assert proc.wait(timeout=10) == 0
     assert "Traceback" not in log.read_text()
     one_line_error(cli("dashboard", "--fleet", "no-such-fleet", "--out", tmp_path / "x", env=fleet_env["cenv"]), "no fleet 'no-such-fleet'")
+
+
+def test_bad_records_and_reports_are_skipped_and_counted(fleet_env, captured, models, aws, tmp_path):
+    """One bad record no longer breaks the fleet's monitoring: a stray .jsonl, lines that are not JSON
+    or not capture records, a tensor whose bytes do not fit its content type, a record of another
+    model, one shaped for another input, and a device whose heartbeat has no latency_ms.  `fleet
+    status`, `monitor drift` and `dashboard` (real processes) each skip and count them."""
+    s3, run, env = aws["s3"], fleet_env["run"], fleet_env["env"]
+    prefix = f"demo_capture/{FLEET}/kws/"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"] if o["Key"].endswith(".jsonl"))
+    good = json.loads(s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read().decode().splitlines()[0])
+
+    def variant(**change):
+        r = json.loads(json.dumps(good))
+        for path, value in change.items():
+            *outer, last = path.split("__")
+            d = r
+            for k in outer:
+                d = d[int(k)] if isinstance(d, list) else d[k]
+            d[last] = value
+        return json.dumps(r)
+    out = good["deviceFleetOutputs"][0]
+    lines = ["this is not json", json.dumps({"eventVersion": "0"}),
+             variant(deviceFleetOutputs__0__data=base64.b64encode(base64.b64decode(out["data"])[:-4]).decode()),
+             variant(eventMetadata__modelName="resnet"),
+             variant(deviceFleetInputs__0__observedContentType="Tensor[FLOAT32; 1, 5]",
+                     deviceFleetInputs__0__data=base64.b64encode(bytes(20)).decode())]
+    s3.put_object(Bucket=BUCKET, Key=keys[0].rsplit("/", 1)[0] + "/zz-bad-batch.jsonl", Body="\n".join(lines).encode())
+    s3.put_object(Bucket=BUCKET, Key=prefix + "notes.jsonl", Body=b"a stray object\n")
+    run("fleet", "register", FLEET, "dev-c", "--out", fleet_env["dir"] / "devices")
+    report = {"device": "dev-c", "fleet": FLEET, "heartbeat": "2030-01-01T00:00:00Z",
+              "models": [{"name": "kws", "version": "1.0.0", "inferences": 3}, "junk", {"version": "2"}]}
+    aws["iot-data"].update_thing_shadow(thingName="dev-c", shadowName="edgec-agent",
+                                        payload=json.dumps({"state": {"reported": report}}).encode())
+
+    table = edgec("fleet", "status", FLEET, env=env)
+    assert table.returncode == 0 and "Traceback" not in table.stderr, table.stderr
+    assert "None ms" not in table.stdout and "kws 1.0.0 (3 inferences, no latency yet)" in table.stdout, table.stdout
+    assert "skipped 3 bad agent report entries" in table.stdout
+    st = edgec("fleet", "status", FLEET, "--json", env=env, check_json=True)
+    assert st["skipped"] == {"agent model entry without a name": 2, "agent model entry without latency_ms": 1}
+
+    np.save(tmp_path / "kws_base.npy", models["kws-1.0.0"]["inputs"])
+    res = edgec("monitor", "drift", "--fleet", FLEET, "--model", "kws", "--baseline", tmp_path / "kws_base.npy", "--json",
+                env=env, check_json=True)
+    assert res["captures"] == 25 and res["drift"] == "stable"
+    assert res["skipped"] == {"no eventMetadata with an inferenceTime": 1, "not JSON": 1, "object outside the capture layout": 1,
+                              "record of another model": 1, "shape not the model's 1.0.0": 1, "tensor bytes do not match its shape": 1}
+    text = edgec("monitor", "drift", "--fleet", FLEET, "--model", "kws", "--baseline", tmp_path / "kws_base.npy", env=env)
+    assert text.returncode == 0 and "skipped 6 bad records" in text.stdout, text.stderr
+
+    dash = edgec("dashboard", "--fleet", FLEET, "--out", tmp_path / "dash", "--json", env=env, check_json=True)
+    assert dash["devices"] == 3
+    data = json.loads((tmp_path / "dash" / "data.json").read_text())
+    kws = next(m for m in data["models"] if m["name"] == "kws")
+    assert kws["captures"] == 26 and sum(kws["skipped"].values()) == 5          # the odd-shaped record is a capture of kws
+
