@@ -289,10 +289,12 @@ def clean_report(report: dict | None, skipped: Counter) -> dict | None:
     cap = report.get("capture")
     out["capture"] = {"backlog": 0, "uploaded": 0, **({k: v for k, v in cap.items() if _num(v) is not None or isinstance(v, str)}
                                                       if isinstance(cap, dict) else {})}
-    for k in ("ram_used_bytes", "ram_budget_bytes", "uptime_s"):
-        out[k] = _num(report.get(k))
-    if not isinstance(report.get("heartbeat"), str):
-        out["heartbeat"] = None
+    for k in ("ram_used_bytes", "uptime_s"):         # a number or absent: never null or text, which the page formats
+        if k in out and _num(out[k]) is None:
+            del out[k]
+    out["ram_budget_bytes"] = _num(out.get("ram_budget_bytes"))      # None: no budget
+    if not isinstance(out.get("heartbeat"), str):
+        out.pop("heartbeat", None)
     return out
 
 

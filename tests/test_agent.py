@@ -1057,4 +1057,6 @@ def test_bad_records_and_reports_are_skipped_and_counted(fleet_env, captured, mo
     data = json.loads((tmp_path / "dash" / "data.json").read_text())
     kws = next(m for m in data["models"] if m["name"] == "kws")
     assert kws["captures"] == 26 and sum(kws["skipped"].values()) == 5          # the odd-shaped record is a capture of kws
+    dev_c = next(d for d in data["status"]["devices"] if d["name"] == "dev-c")["agent"]
+    assert "ram_used_bytes" not in dev_c and "uptime_s" not in dev_c        # absent stays absent: the page formats numbers
 
