@@ -7,13 +7,16 @@ against a baseline (`--baseline MODEL=calib.npy`: PSI per input feature, class s
 and agent reports the readers cannot use are skipped and counted (monitor.read_captures,
 rollout.clean_report); each model's card says how many and why.
 
-`--out DIR` writes `index.html` (the data embedded, so it opens from disk) and `data.json`; without
-it the page is served on `--host`/`--port`, `/` re-reads the cloud on every load and the page
-refreshes itself every 15 s from `/data.json`.  The page is self-contained (inline CSS, JS and SVG
+`--out DIR` writes `index.html` (the data embedded, so it opens from disk, with every '<', '>' and
+'&' of it escaped) and `data.json`; without it the page is served on `--host`/`--port`, only to
+requests whose Host header is localhost, 127.0.0.1, ::1 or the bound address (against DNS
+rebinding; others get 403), `/` re-reads the cloud on every load and the page refreshes itself
+every 15 s from `/data.json`.  The page is self-contained (inline CSS, JS and SVG
 charts, nothing fetched from elsewhere): devices' networks do not reach CDNs either.
 """
 from __future__ import annotations
 
+import html
 import json
 import threading
 from datetime import datetime, timezone
@@ -65,10 +68,17 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None) -> dict:
             "status": st, "models": models}
 
 
+def embedded_json(data) -> str:
+    """JSON to place inside a <script> element: no '<', '>' or '&' at all (each as its \\u escape,
+    which JSON.parse reads back), so no string in the data (`<!--<script>`, `</script>`) can end the
+    element or switch the HTML parser into a state where the page's own </script> is not seen."""
+    return (json.dumps(data, sort_keys=True, default=str)       # ensure_ascii: U+2028/2029 escaped too
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
 def page(data: dict, live: bool = False) -> str:
-    blob = json.dumps(data, sort_keys=True, default=str).replace("</", "<\\/")
-    return (_PAGE.replace("__DATA__", blob).replace("__LIVE__", "true" if live else "false")
-            .replace("__TITLE__", f"edgec fleet {data['fleet']}".replace("<", "&lt;")))
+    return (_PAGE.replace("__TITLE__", html.escape(f"edgec fleet {data['fleet']}")).replace("__LIVE__", "true" if live else "false")
+            .replace("__DATA__", embedded_json(data)))
 
 
 def write(cloud: Cloud, fleet: str, out: str, baselines: dict | None = None) -> dict:
@@ -84,12 +94,34 @@ def write(cloud: Cloud, fleet: str, out: str, baselines: dict | None = None) -> 
             "models": len(data["models"])}
 
 
+def allowed_host(header: str | None, names: set, port: int) -> bool:
+    """Whether a request's Host header names this server: one of `names`, with no port or its own.
+    Against DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 still sends
+    Host: evil.example, and gets nothing."""
+    if not header:
+        return False
+    h = header.strip().lower()
+    if h.startswith("["):                                   # [::1]:8080
+        name, _, rest = h[1:].partition("]")
+        given = rest[1:] if rest.startswith(":") else ("" if not rest else None)
+    else:
+        name, _, given = h.partition(":")
+    if given is None or (given and given != str(port)):
+        return False
+    return name.rstrip(".") in names
+
+
 def serve(cloud: Cloud, fleet: str, host: str, port: int, baselines: dict | None = None, ready=None) -> None:
     collect(cloud, fleet, baselines)             # fail now (no fleet, no cloud) rather than on the first page load
     lock = threading.Lock()
 
+    names = {"localhost", "127.0.0.1", "::1", host.lower().strip("[]")}
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            if not allowed_host(self.headers.get("Host"), names, self.server.server_address[1]):
+                return self._send(403, b"this dashboard answers only to localhost, 127.0.0.1 or its bound address\n",
+                                  "text/plain")
             path = self.path.split("?", 1)[0]
             if path not in ("/", "/index.html", "/data.json"):
                 return self._send(404, b"not found\n", "text/plain")

@@ -1060,3 +1060,60 @@ def test_bad_records_and_reports_are_skipped_and_counted(fleet_env, captured, mo
     dev_c = next(d for d in data["status"]["devices"] if d["name"] == "dev-c")["agent"]
     assert "ram_used_bytes" not in dev_c and "uptime_s" not in dev_c        # absent stays absent: the page formats numbers
 
+
+
+def test_the_dashboard_escapes_what_it_embeds_and_answers_only_its_own_host(fleet_env, models, aws, tmp_path):
+    """A device's report carries `<!--<script>` and `</script><script>...</script>`: the page still
+    renders every device in Chromium (served, and from disk) and shows those strings as text, running
+    none of them.  The served dashboard answers 403 to a Host header other than localhost, 127.0.0.1
+    or its bound address with its port (a DNS-rebinding page), and 200 to those."""
+    require("chromium")
+    import http.client
+    from chromium import Chromium
+    env, run = fleet_env["env"], fleet_env["run"]
+    run("fleet", "register", FLEET, "dev-c", "--out", fleet_env["dir"] / "devices")      # (made by the test before, if it ran)
+    hostile, closing = "<!--<script>", "</script><script>window.pwned = 1</script>"
+    report = {"device": "dev-c", "fleet": FLEET, "heartbeat": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "models": [{"name": "kws", "version": hostile, "inferences": 1, "latency_ms": {"p50": 1.0, "p95": 2.0}},
+                         {"name": closing, "version": "1", "inferences": 0, "latency_ms": {}}]}
+    aws["iot-data"].update_thing_shadow(thingName="dev-c", shadowName="edgec-agent", payload=json.dumps({"state": {"reported": report}}).encode())
+    edgec("dashboard", "--fleet", FLEET, "--out", tmp_path / "dash", "--json", env=env, check_json=True)
+    text = (tmp_path / "dash" / "index.html").read_text()
+    assert hostile not in text and "</script><script>" not in text and "\\u003c!--\\u003cscript\\u003e" in text
+    log = tmp_path / "dashboard.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(EDGEC + ["dashboard", "--fleet", FLEET, "--port", "0", "--json"], stdout=subprocess.PIPE,
+                                stderr=err, text=True, env=env)
+    browser = None
+    try:
+        url = _read_line(proc, "edgec dashboard", log)["url"]
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        browser = Chromium(tmp_path / "profile")
+        for target in (url, (tmp_path / "dash" / "index.html").as_uri()):
+            s = browser.open(target)
+            got = browser.evaluate(s, """({
+                devices: [...document.querySelectorAll('tr.device')].map(r => r.dataset.device),
+                models: [...document.querySelectorAll('tr.device[data-device="dev-c"] .model')].map(e => e.textContent),
+                pwned: window.pwned === 1, scripts: document.scripts.length})""")
+            assert got["devices"] == ["dev-a", "dev-b", "dev-c"], (target, got)
+            assert any(hostile in m for m in got["models"]) and any(closing in m for m in got["models"]), got
+            assert got["pwned"] is False and got["scripts"] == 2
+        assert browser.errors() == []
+
+        def get(host):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("GET", "/data.json", headers={"Host": host})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+        assert {h: get(h) for h in (f"evil.example:{port}", f"localhost:{port + 1}", "localhost.evil.example", f"localhost:{port}",
+                                    f"127.0.0.1:{port}", f"[::1]:{port}")} == {
+            f"evil.example:{port}": 403, f"localhost:{port + 1}": 403, "localhost.evil.example": 403,
+            f"localhost:{port}": 200, f"127.0.0.1:{port}": 200, f"[::1]:{port}": 200}
+    finally:
+        if browser:
+            browser.close()
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    assert "Traceback" not in log.read_text()
