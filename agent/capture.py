@@ -47,6 +47,8 @@ import numpy as np
 from .models import DTYPE_NAMES, DTYPES, AgentError, private_dir, write_file
 
 ENCODINGS = {0: "CSV", 1: "JSON", 2: "NONE", 3: "BASE64"}
+#: google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
+TIMESTAMP_MIN, TIMESTAMP_MAX = -62135596800, 253402300799
 #: How far in the future an inference timestamp may lie (clock skew between processes).
 SKEW_SECONDS = 2.0
 
@@ -162,7 +164,14 @@ class CaptureSpool:
         if req.capture_id.lower() != cid:
             raise AgentError("INVALID_ARGUMENT", f"capture_id '{req.capture_id}' is not a UUID in its canonical form ({cid})")
         now = time.time()
-        ts = req.inference_timestamp.seconds + req.inference_timestamp.nanos / 1e9 if req.HasField("inference_timestamp") else now
+        if req.HasField("inference_timestamp"):
+            t = req.inference_timestamp
+            if not TIMESTAMP_MIN <= t.seconds <= TIMESTAMP_MAX or not 0 <= t.nanos < 1_000_000_000:
+                raise AgentError("INVALID_ARGUMENT", f"inference_timestamp {t.seconds} s + {t.nanos} ns is not a Timestamp "
+                                 "(0001-01-01 to 9999-12-31 UTC, nanos in [0, 1e9))")
+            ts = t.seconds + t.nanos / 1e9
+        else:
+            ts = now
         if ts > now + SKEW_SECONDS:
             raise AgentError("OUT_OF_RANGE", f"inference_timestamp {ts:.3f} is {ts - now:.1f} s in the future")
         if model is None:

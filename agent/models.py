@@ -456,8 +456,13 @@ class ModelStore:
         """What is loaded, so a restarted agent serves the same models (written atomically)."""
         if self.state_file is None:
             return
-        state = {m.name: {"url": m.url, "version": m.version} for m in self.models.values()}
+        state = {m.name: {"url": m.url, "version": m.version, "inferences": m.inferences} for m in self.models.values()}
         write_state(self.state_file, state)
+
+    def save(self) -> None:
+        """Record what is loaded and the inference counts (on stop and with each heartbeat)."""
+        with self.lock:
+            self._save()
 
     def restore(self, log) -> None:
         if self.state_file is None or not self.state_file.is_file():
@@ -469,7 +474,10 @@ class ModelStore:
             return
         for name, entry in sorted(state.items()):
             try:
-                self.load(entry["url"], name)
+                m = self.load(entry["url"], name)
+                count = entry.get("inferences")
+                if m.version == entry.get("version") and isinstance(count, int) and count > 0:
+                    m.inferences = count                 # the counter goes on across restarts
                 log(f"restored {name} {entry.get('version')} from {entry['url']}")
             except EdgecError as e:
                 log(f"could not restore {name}: {e}")

@@ -16,6 +16,10 @@ model_name, model_version, model_package_sha256, from_version}, "signature": <as
 by a key the device trusts over the allowance's canonical JSON.  It lets exactly that package replace
 exactly `from_version`; once the device has gone past from_version it no longer applies.
 
+After a rollout the model's directory keeps `edgec_models_retain` versions (default 2: the running
+one and the newest other); older ones are removed.  A staging directory a crash left behind is
+removed when the agent starts (server.py).
+
 Heartbeat: every `edgec_heartbeat_seconds` the agent reports its metrics (models, versions,
 inference counts, latency percentiles, RAM use, capture backlog) as the reported state of the named
 shadow `edgec-agent` of its thing; `edgec fleet status` and the dashboard read it from there.
@@ -73,6 +77,7 @@ class Rollouts:
         self.poll = float(cfg.get("edgec_jobs_poll_seconds", 10))
         self.beat = float(cfg.get("edgec_heartbeat_seconds", 30))
         self.thing = cfg.get("edgec_thing_name", agent.device_name)
+        self.retain = max(1, int(cfg.get("edgec_models_retain", 2)))
         self._stop = threading.Event()
         self._kick = threading.Event()
         self.threads = []
@@ -153,7 +158,27 @@ class Rollouts:
             return "FAILED", {"reason": _detail(f"{type(e).__name__}: {e}"), "model_name": str(name),
                               "model_version": str(version), "running_version": str(previous or "none")}
         self.agent.log(f"rolled out {name} {version} (was {previous or 'not loaded'})")
+        try:
+            for v in self.prune(name):
+                self.agent.log(f"pruned {name} {v} (keeping {self.retain} versions)")
+        except OSError as e:
+            self.agent.log(f"could not prune old versions of {name}: {e.strerror}")
         return "SUCCEEDED", {"model_name": name, "model_version": m.version, "previous_version": str(previous or "none")}
+
+    def prune(self, name: str) -> list:
+        """Keep the `edgec_models_retain` (default 2) newest installed versions of a model under
+        <models>/<name>/, the running one always among them and any directory a loaded model came from."""
+        d = self.agent.models_dir / name
+        running = self.agent._version_of(name)
+        loaded = {str(Path(m.url)) for m in self.agent.store.list()}
+        versions = [p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+        versions.sort(key=lambda p: (p.name != running, -p.stat().st_mtime))
+        removed = []
+        for p in versions[self.retain:]:
+            if str(p.resolve()) not in loaded:
+                shutil.rmtree(p)
+                removed.append(p.name)
+        return removed
 
     def allowance(self, doc: dict, name: str, version: str) -> str | None:
         """The version a job's signed downgrade allowance lets this model go back from, or None.
@@ -217,3 +242,4 @@ class Rollouts:
         m["jobs"] = self.history[-5:]
         self._client("iot-data").update_thing_shadow(thingName=self.thing, shadowName=SHADOW,
                                                      payload=json.dumps({"state": {"reported": m}}).encode())
+        self.agent.store.save()                          # the inference counts, should the agent be killed

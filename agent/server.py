@@ -7,6 +7,8 @@ the retired agent's `sagemaker_edge_*` keys; paths relative to the file's direct
   edgec_ram_budget_bytes     RAM all loaded models may use together (default: no limit)
   edgec_models_path          where rollouts install packages, <models>/<name>/<version>/ (default: models)
   edgec_state_path           the agent's own state: loaded models, version record (default: agent-state)
+  edgec_models_retain        versions of a model kept installed after a rollout (default 2)
+  edgec_capture_spool_bytes  bytes of captures that may wait for upload (default 64 MiB)
   edgec_jobs_poll_seconds    how often to ask IoT Jobs for a rollout (default 10; 0: never)
   edgec_heartbeat_seconds    how often to report to the device shadow (default 30; 0: never)
   edgec_aws_endpoint_url     the local cloud (what `fleet register` writes when it used one)
@@ -224,6 +226,7 @@ class Agent:
     def start(self) -> "Agent":
         private_dir(self.state_dir)
         private_dir(self.models_dir)
+        self._clean_models()
         self.store.restore(self.log)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
                                   options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -264,6 +267,15 @@ class Agent:
             self.rollouts = Rollouts(self).start()
         return self
 
+    def _clean_models(self) -> None:
+        """What a rollout cut short left: its staging directory (.<version>-XXXX) or a version it was
+        swapping out (.<version>-old-PID) under <models>/<name>/.  (Downloads are unnamed files.)"""
+        import shutil
+        for d in self.models_dir.glob("*/.*"):
+            if d.is_dir() and not d.is_symlink():
+                shutil.rmtree(d, ignore_errors=True)
+                self.log(f"removed {d}, left by an interrupted rollout")
+
     def _run_dir(self, d: Path) -> None:
         """The socket's directory: made 0750 if missing; refused if others may write it (they could
         take the socket's name, or replace the socket)."""
@@ -282,6 +294,10 @@ class Agent:
         if self.server:
             self.server.stop(grace=2).wait(5)
         self.capture.stop()
+        try:
+            self.store.save()                                 # inference counts survive the restart
+        except OSError as e:
+            self.log(f"could not record the inference counts: {e.strerror}")
         for m in self.store.list():
             m.close()
 

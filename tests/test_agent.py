@@ -371,6 +371,10 @@ def test_capture_spool_statuses_and_kill9(models, tmp_path):
         assert code(lambda: c.capture("kws", [t_in], [t_out], capture_id="not-a-uuid")) == "INVALID_ARGUMENT"
         assert code(lambda: c.capture("kws", [t_in], [t_out], capture_id=ids[0])) == "ALREADY_EXISTS"
         assert code(lambda: c.capture("kws", [t_in], [t_out], when=time.time() + 3600)) == "OUT_OF_RANGE"
+        assert code(lambda: c.capture("kws", [t_in], [t_out], when=-2.0 ** 63)) == "INVALID_ARGUMENT"       # not a Timestamp
+        bad_nanos = pb.CaptureDataRequest(model_name="kws", capture_id=str(uuid.uuid4()), input_tensors=[t_in], output_tensors=[t_out],
+                                          inference_timestamp=pb.Timestamp(seconds=int(time.time()), nanos=-1))
+        assert code(lambda: c._call("CaptureData", bad_nanos)) == "INVALID_ARGUMENT"
         assert code(lambda: c.capture("nope", [t_in], [t_out])) == "NOT_FOUND"
         # what is captured has the model's declared shapes, types and sizes
         md_out = t_out.tensor_metadata
@@ -588,6 +592,28 @@ def test_a_full_disk_refuses_a_capture_cleanly_and_the_spool_has_a_byte_budget(m
             assert len(files) == len(ids) > 10 and sum(f.stat().st_size for f in files) <= 250_000
             assert {json.loads(f.read_bytes())["eventMetadata"]["eventId"] for f in files} == set(ids)   # each whole
             assert {c.capture_status(i) for i in ids} == {"IN_PROGRESS"}
+    finally:
+        agent.stop()
+
+
+def test_inference_counts_survive_a_restart(models, tmp_path):
+    """DescribeModel's inference_count (and the heartbeat's) goes on after the agent restarts."""
+    kws = models["kws-1.0.0"]
+    shape = kws["manifest"]["inputs"][0]["shape"]
+    agent = AgentProc(device_dir(tmp_path, "bench-n", models) / "agent.json", tmp_path / "n.sock")
+    try:
+        with agent.client() as c:
+            c.load(str(kws["pkg"]), "kws")
+            for x in kws["inputs"][:5]:
+                c.predict("kws", x.reshape(shape))
+    finally:
+        agent.stop()
+    agent.start()
+    try:
+        with agent.client() as c:
+            assert c.describe("kws")["inference_count"] == 5
+            c.predict("kws", kws["inputs"][0].reshape(shape))
+            assert c.list()[0]["inference_count"] == 6
     finally:
         agent.stop()
 
@@ -910,6 +936,27 @@ def test_an_older_version_needs_a_signed_downgrade_allowance(fleet_env, models, 
     for reason in reasons("kws-replayed-rollback").values():
         assert "older than 4.0.0" in reason and "allowance is from 2.0.0, not 4.0.0" in reason, reason
     assert versions() == {"dev-a": "4.0.0", "dev-b": "4.0.0"}
+
+
+def test_old_versions_are_pruned_and_an_interrupted_rollout_leaves_nothing(fleet_env):
+    """After 1.0.0, 2.0.0, the rollback to 1.0.0 and 4.0.0, each device keeps two versions of kws (the
+    running one and the newest other: edgec_models_retain); what a rollout killed midway leaves under
+    models/ (its staging directory, a version it was swapping out) is gone when the agent starts."""
+    for name in ("dev-a", "dev-b"):
+        kws = fleet_env["dir"] / "devices" / name / "models" / "kws"
+        assert sorted(p.name for p in kws.iterdir()) == ["1.0.0", "4.0.0"], name
+    agent = fleet_env["agents"]["dev-a"]
+    kws = fleet_env["dir"] / "devices" / "dev-a" / "models" / "kws"
+    agent.kill9()
+    staging, swapped = kws / ".5.0.0-k2j4x9ab", kws / ".4.0.0-old-4242"
+    (staging / "lib").mkdir(parents=True)
+    (staging / "lib" / "libmodel.so").write_bytes(b"\x7fELF half written")
+    shutil.copytree(kws / "4.0.0", swapped)
+    agent.start()
+    assert sorted(p.name for p in kws.iterdir()) == ["1.0.0", "4.0.0"]
+    assert f"removed {staging}, left by an interrupted rollout" in agent.log.read_text()
+    with agent.client() as c:
+        assert c.describe("kws")["version"] == "4.0.0"
 
 
 def test_fleet_status_shows_agents_models_and_jobs(fleet_env, captured, aws):
