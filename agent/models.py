@@ -110,6 +110,12 @@ class AgentError(EdgecError):
         self.code = code
 
 
+def state_error(e: OSError, what: str) -> AgentError:
+    """A failed write of the agent's state: RESOURCE_EXHAUSTED when the disk has no room, else INTERNAL."""
+    code = "RESOURCE_EXHAUSTED" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "INTERNAL"
+    return AgentError(code, f"{what}: {e.strerror}")
+
+
 #: DataType values of agent.proto that Predict accepts, with their numpy dtypes.
 FLOAT32, INT8 = 5, 7
 DTYPES = {FLOAT32: np.dtype("<f4"), INT8: np.dtype("i1")}
@@ -387,12 +393,19 @@ class ModelStore:
                     self._record_version(name, manifest["version"])
                 except OSError as e:
                     model.close()
-                    raise AgentError("RESOURCE_EXHAUSTED" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "INTERNAL",
-                                     f"cannot record version {manifest['version']} of '{name}': {e.strerror}") from None
+                    raise state_error(e, f"cannot record version {manifest['version']} of '{name}'") from None
             with self.lock:
                 old = self.models.get(name)
                 self.models[name] = model
-                self._save()
+                try:
+                    self._save()
+                except OSError as e:                  # not recorded, so not loaded: put the old one back
+                    if old is None:
+                        del self.models[name]
+                    else:
+                        self.models[name] = old
+                    model.close()
+                    raise state_error(e, f"cannot record that '{name}' is loaded") from None
         finally:
             if lib is not None:                       # refused before a Model took the library over
                 lib.discard()
@@ -407,7 +420,11 @@ class ModelStore:
             m = self.models.pop(name, None)
             if m is None:
                 raise AgentError("NOT_FOUND", f"no model named '{name}' is loaded")
-            self._save()
+            try:
+                self._save()
+            except OSError as e:
+                self.models[name] = m
+                raise state_error(e, f"cannot record that '{name}' is unloaded") from None
         m.close()
         return m
 
