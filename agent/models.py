@@ -4,9 +4,17 @@
 the manifest's signature is by one of the trusted keys and every file matches its sha256 (the same
 checks as `edgec package verify`, fleet/package.py), the package's device target is this machine's,
 and the model fits the RAM budget beside the models already loaded.  The library that runs is the
-one whose bytes were verified: they are written to a private file, dlopen'ed, and the file removed,
-so nothing can swap it between the check and the load, and two loads of one package never share
-the library's static arena.
+one whose bytes were verified: they are written, as they are hashed, into a memfd only the agent
+holds, which is sealed and dlopen'ed through /proc/self/fd (Library), so nothing can swap it between
+the check and the load, no file of it exists, and two loads of one package never share the
+library's static arena.
+
+Anti-rollback: the store keeps, per model name, the newest version it has accepted (versions.json
+in the agent's state, written durably before the new version serves).  A package older than that
+(package.version_key order) is refused with FAILED_PRECONDITION, by LoadModel and by rollouts alike,
+and across restarts, unless the caller passes a downgrade allowance: a rollout does so only for a
+job document carrying an allowance signed by a trusted key (rollout.py), for exactly the version
+that is the record now (`allow_downgrade_from`); the record then goes down to the allowed version.
 
 A model counts arena + I/O + weight bytes against the budget (the arena and the weights of the
 library are both resident on a Linux device).  Calls into one model are serialized (the generated
@@ -18,11 +26,12 @@ its in-flight call has returned: a request never sees a missing model.
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import json
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from pathlib import Path
 
@@ -33,7 +42,64 @@ from edgec.fixedpoint import round_half_away
 from edgec.fleet import package as pkg
 from edgec.fleet import signing
 from edgec.fleet.hostlib import host_device_target
-from edgec.fleet.signing import SignatureError
+from edgec.fleet.signing import MalformedSignature, SignatureError
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Every byte to fd, continuing after short writes (a full disk or a file size limit ends with an
+    OSError, never with a partial file reported as written)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """A directory of the agent's user, whatever the umask: missing components are made 0700 and the
+    directory itself gets `mode` (0700 for state; the socket's run directory is 0750)."""
+    path = Path(path)
+    missing, p = [], path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+    os.chmod(path, mode)
+    return path
+
+
+def fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """A file written whole or not at all: a private temporary file beside it (0600), every byte
+    written, fsync'ed, renamed into place, the directory fsync'ed; the temporary file is removed on
+    any failure."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_state(path: Path, obj) -> None:
+    """A JSON state file, written as write_file writes."""
+    write_file(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 class AgentError(EdgecError):
@@ -42,6 +108,12 @@ class AgentError(EdgecError):
     def __init__(self, code: str, message: str, **kw):
         super().__init__(message, **kw)
         self.code = code
+
+
+def state_error(e: OSError, what: str) -> AgentError:
+    """A failed write of the agent's state: RESOURCE_EXHAUSTED when the disk has no room, else INTERNAL."""
+    code = "RESOURCE_EXHAUSTED" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "INTERNAL"
+    return AgentError(code, f"{what}: {e.strerror}")
 
 
 #: DataType values of agent.proto that Predict accepts, with their numpy dtypes.
@@ -73,28 +145,43 @@ def load_trusted_keys(directory: Path) -> dict:
     return keys
 
 
-def read_package(url: str) -> tuple[dict, str]:
-    """{archive path: bytes} of a package file or an unpacked package directory, and its local path."""
-    path = url[len("file://"):] if url.startswith("file://") else url
-    p = Path(path)
-    if p.is_file():
-        return pkg.read_members(p.read_bytes(), path), str(p.resolve())
-    if p.is_dir():
-        members = {}
-        for f in sorted(p.rglob("*")):
-            rel = f.relative_to(p).as_posix()
-            if f.is_symlink():
-                raise AgentError("FAILED_PRECONDITION", f"{rel} is a symbolic link", where=path)
-            if f.is_file():
-                members[rel] = f.read_bytes()
-        return members, str(p.resolve())
-    raise AgentError("NOT_FOUND", "no package file or directory here", where=path)
+def package_path(url: str) -> str:
+    return url[len("file://"):] if url.startswith("file://") else url
+
+
+class Library:
+    """A verified shared library in memory only the agent holds: a memfd (no name in any directory,
+    so no other user can open, replace or change it), written as the package is checked, then
+    sealed against every further write, and dlopen'ed through /proc/self/fd.  The descriptor stays
+    open while the library is loaded, so its path names this file and no other."""
+
+    SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+    def __init__(self, name: str):
+        self.fd = os.memfd_create(f"edgec-{name}", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+
+    def write(self, data: bytes) -> None:
+        write_all(self.fd, data)
+
+    def seal(self) -> "Library":
+        fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, self.SEALS)
+        return self
+
+    @property
+    def path(self) -> str:
+        return f"/proc/self/fd/{self.fd}"
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class Model:
     """One loaded package: its manifest and its library's run function."""
 
-    def __init__(self, name: str, url: str, manifest: dict, key_id: str, lib_bytes: bytes, lib_dir: Path):
+    def __init__(self, name: str, url: str, manifest: dict, key_id: str, library: "Library | bytes"):
+        """`library`: the verified library in a sealed memfd (or its bytes, which go into one here)."""
         self.name, self.url, self.manifest, self.key_id = name, url, manifest, key_id
         self.version = manifest["version"]
         self.manifest_sha256 = manifest.get("_sha256", "")
@@ -107,18 +194,21 @@ class Model:
         self.closed = False
         self.inferences = 0
         self.latencies = deque(maxlen=2048)          # seconds, of the latest Predict calls
-        lib_dir.mkdir(parents=True, exist_ok=True)
-        so = lib_dir / f"{name}-{self.version}-{uuid.uuid4().hex[:12]}.so"
-        fd = os.open(so, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
-        with os.fdopen(fd, "wb") as f:
-            f.write(lib_bytes)
+        if not isinstance(library, Library):
+            lib = Library(name)
+            try:
+                lib.write(library)
+            except BaseException:
+                lib.discard()
+                raise
+            library = lib
+        self._library = library.seal()                # the descriptor stays open while the library is loaded
         try:
-            self._lib = ctypes.CDLL(str(so))
+            self._lib = ctypes.CDLL(library.path)
             self._run = getattr(self._lib, manifest["entry"])
         except (OSError, AttributeError) as e:
+            library.discard()
             raise AgentError("FAILED_PRECONDITION", f"cannot load its library: {e}", where=url) from None
-        finally:
-            so.unlink()
         self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self._run.restype = ctypes.c_int
         self._in = ctypes.create_string_buffer(self.in_bytes)
@@ -160,6 +250,7 @@ class Model:
             _ctypes.dlclose(handle)
         except (ImportError, OSError):
             pass
+        self._library.discard()                      # after dlclose: its /proc/self/fd name is free again
 
     def stats(self) -> dict:
         lat = sorted(self.latencies)
@@ -179,50 +270,115 @@ class _Closed(Exception):
 
 
 class ModelStore:
-    def __init__(self, trusted_keys: dict, ram_budget: int | None, lib_dir: Path, state_file: Path | None = None,
-                 device_target: str | None = None):
-        self.keys, self.budget, self.lib_dir, self.state_file = trusted_keys, ram_budget, lib_dir, state_file
+    def __init__(self, trusted_keys: dict, ram_budget: int | None, state_file: Path | None = None,
+                 device_target: str | None = None, versions_file: Path | None = None):
+        self.keys, self.budget, self.state_file = trusted_keys, ram_budget, state_file
         self.device_target = device_target or host_device_target()
+        self.versions_file = versions_file
+        self.versions = self._read_versions()      # model name -> {"version": newest accepted, "at": when}
         self.models: dict[str, Model] = {}
         self.lock = threading.RLock()            # guards the name -> model map (never held during inference)
         self.loading: set[str] = set()
 
     # ---- loading -------------------------------------------------------------------------
-    def _verify(self, url: str) -> tuple[dict, str, bytes, str]:
-        members, where = read_package(url)
+    def _key_for(self, url: str):
+        def key_for(kid: str):
+            if kid not in self.keys:
+                raise AgentError("FAILED_PRECONDITION", f"signed by key {kid}, which this device does not trust "
+                                 f"(trusted: {', '.join(sorted(self.keys)) or 'none'})", where=url)
+            return self.keys[kid]
+        return key_for
+
+    def _verify(self, url: str, name: str = "model") -> tuple[dict, str, Library, str]:
+        """(manifest, key id, library, local path) of a package file or unpacked directory, verified
+        as `edgec package verify` does: signature first, then every file streamed up to its signed
+        size; the library's bytes go into a memfd as they are hashed (the caller owns it)."""
+        lib = Library(name)
         try:
-            sig = json.loads(members.get(pkg.SIGNATURE, b"{}"))
-        except ValueError:
-            raise AgentError("FAILED_PRECONDITION", f"{pkg.SIGNATURE} is not JSON", where=url) from None
-        kid = sig.get("key_id") if isinstance(sig, dict) else None
-        if pkg.SIGNATURE in members and kid not in self.keys:
-            raise AgentError("FAILED_PRECONDITION", f"signed by key {kid}, which this device does not trust "
-                             f"(trusted: {', '.join(sorted(self.keys)) or 'none'})", where=url)
+            return self._verify_into(url, lib)
+        except BaseException:
+            lib.discard()
+            raise
+
+    def _verify_into(self, url: str, lib: Library) -> tuple[dict, str, Library, str]:
+        path = package_path(url)
+        p = Path(path)
+        sink = lambda member, size, manifest: lib if member == manifest["library"] else None
         try:
-            manifest = pkg.check_members(members, self.keys.get(kid), url)
+            if p.is_file():
+                with open(p, "rb") as f:
+                    r = pkg.verify_file(f, path, self._key_for(url), sink)
+            elif p.is_dir():
+                r = pkg.verify_dir(path, path, self._key_for(url), sink)
+            else:
+                raise AgentError("NOT_FOUND", "no package file or directory here", where=path)
+        except MalformedSignature as e:
+            raise AgentError("INVALID_ARGUMENT", f"refused: {e}") from None
         except SignatureError as e:
             raise AgentError("FAILED_PRECONDITION", f"refused: {e}") from None
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.ENOMEM):
+                raise AgentError("RESOURCE_EXHAUSTED", f"no room for the library: {e.strerror}", where=path) from None
+            raise AgentError("FAILED_PRECONDITION", f"cannot read the package: {e.strerror}", where=path) from None
+        manifest = r["manifest"]
         if manifest.get("device_target") != self.device_target:
             raise AgentError("FAILED_PRECONDITION", f"package is built for {manifest.get('device_target')}, "
                              f"this device is {self.device_target}", where=url)
-        lib = members.get(manifest.get("library", ""))
-        if lib is None or len(manifest.get("inputs", [])) != 1 or len(manifest.get("outputs", [])) != 1:
-            raise AgentError("FAILED_PRECONDITION", "package has no device library or not one input and one output", where=url)
-        manifest["_sha256"] = pkg.sha256(members[pkg.MANIFEST])
-        return manifest, kid, lib, where
+        if len(manifest.get("inputs") or []) != 1 or len(manifest.get("outputs") or []) != 1:
+            raise AgentError("FAILED_PRECONDITION", "package has not one input and one output", where=url)
+        manifest["_sha256"] = r["manifest_sha256"]
+        return manifest, r["key_id"], lib, str(p.resolve())
 
     def _usage(self, excluding: str | None = None) -> list:
         return [(m.name, m.version, m.ram_bytes) for m in self.models.values() if m.name != excluding]
 
-    def load(self, url: str, name: str, replace: bool = False) -> Model:
+    def check_version(self, name: str, version: str, allow_downgrade_from: str | None = None) -> str | None:
+        """The version record for `name` if `version` may load under it; FAILED_PRECONDITION if it is
+        older than the newest this device accepted, unless the allowance names exactly that one."""
+        with self.lock:
+            newest = (self.versions.get(name) or {}).get("version")
+        if newest is None or pkg.version_key(version) >= pkg.version_key(newest):
+            return newest
+        if allow_downgrade_from is not None and pkg.version_key(allow_downgrade_from) == pkg.version_key(newest):
+            return newest
+        raise AgentError("FAILED_PRECONDITION", f"{name} {version} is older than {newest}, the newest version this device "
+                         f"has accepted for '{name}' (anti-rollback)" + (
+                             f"; the downgrade allowance is from {allow_downgrade_from}, not {newest}" if allow_downgrade_from else ""),
+                         hint=f"a downgrade needs an allowance signed by the fleet key: `edgec fleet deploy ... "
+                              f"--version {version} --allow-downgrade-from {newest} --key KEY`")
+
+    def _record_version(self, name: str, version: str) -> None:
+        """Make `version` the record for `name` (durably, before it serves)."""
+        with self.lock:
+            new = {**self.versions, name: {"version": version, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+            if self.versions_file is not None:
+                write_state(self.versions_file, new)
+            self.versions = new
+
+    def _read_versions(self) -> dict:
+        if self.versions_file is None or not self.versions_file.exists():
+            return {}
+        try:
+            data = json.loads(self.versions_file.read_text())
+            if not isinstance(data, dict) or not all(isinstance(v, dict) and isinstance(v.get("version"), str) for v in data.values()):
+                raise ValueError("not {name: {version}}")
+        except (OSError, ValueError) as e:
+            # the anti-rollback record must not quietly start over: refuse to run until someone looks
+            raise EdgecError(f"the version record is unreadable ({e})", where=str(self.versions_file),
+                             hint="restore it from a backup, or move it away to accept any signed version again") from None
+        return data
+
+    def load(self, url: str, name: str, replace: bool = False, allow_downgrade_from: str | None = None) -> Model:
         check_name(name)
         with self.lock:
             if (name in self.models and not replace) or name in self.loading:
                 raise AgentError("ALREADY_EXISTS", f"a model named '{name}' is already loaded"
                                  + (f" (version {self.models[name].version})" if name in self.models else " (loading)"))
             self.loading.add(name)
+        lib = None
         try:
-            manifest, kid, lib, where = self._verify(url)
+            manifest, kid, lib, where = self._verify(url, name)
+            newest = self.check_version(name, manifest["version"], allow_downgrade_from)
             need = sum(int((manifest.get("memory") or {}).get(k) or 0) for k in ("arena_bytes", "io_bytes", "weight_bytes"))
             with self.lock:
                 others = self._usage(excluding=name if replace else None)
@@ -231,12 +387,28 @@ class ModelStore:
                     what = ", ".join(f"{n} {v} {b:,} B" for n, v, b in others) or "nothing"
                     raise AgentError("RESOURCE_EXHAUSTED", f"model '{name}' needs {need:,} B of RAM; the budget is "
                                      f"{self.budget:,} B and {used:,} B are in use (loaded: {what})")
-            model = Model(name, where, manifest, kid, lib, self.lib_dir)
+            model, lib = Model(name, where, manifest, kid, lib), None
+            if manifest["version"] != newest:
+                try:
+                    self._record_version(name, manifest["version"])
+                except OSError as e:
+                    model.close()
+                    raise state_error(e, f"cannot record version {manifest['version']} of '{name}'") from None
             with self.lock:
                 old = self.models.get(name)
                 self.models[name] = model
-                self._save()
+                try:
+                    self._save()
+                except OSError as e:                  # not recorded, so not loaded: put the old one back
+                    if old is None:
+                        del self.models[name]
+                    else:
+                        self.models[name] = old
+                    model.close()
+                    raise state_error(e, f"cannot record that '{name}' is loaded") from None
         finally:
+            if lib is not None:                       # refused before a Model took the library over
+                lib.discard()
             with self.lock:
                 self.loading.discard(name)
         if old is not None:
@@ -248,7 +420,11 @@ class ModelStore:
             m = self.models.pop(name, None)
             if m is None:
                 raise AgentError("NOT_FOUND", f"no model named '{name}' is loaded")
-            self._save()
+            try:
+                self._save()
+            except OSError as e:
+                self.models[name] = m
+                raise state_error(e, f"cannot record that '{name}' is unloaded") from None
         m.close()
         return m
 
@@ -297,10 +473,13 @@ class ModelStore:
         """What is loaded, so a restarted agent serves the same models (written atomically)."""
         if self.state_file is None:
             return
-        state = {m.name: {"url": m.url, "version": m.version} for m in self.models.values()}
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-        os.replace(tmp, self.state_file)
+        state = {m.name: {"url": m.url, "version": m.version, "inferences": m.inferences} for m in self.models.values()}
+        write_state(self.state_file, state)
+
+    def save(self) -> None:
+        """Record what is loaded and the inference counts (on stop and with each heartbeat)."""
+        with self.lock:
+            self._save()
 
     def restore(self, log) -> None:
         if self.state_file is None or not self.state_file.is_file():
@@ -312,7 +491,10 @@ class ModelStore:
             return
         for name, entry in sorted(state.items()):
             try:
-                self.load(entry["url"], name)
+                m = self.load(entry["url"], name)
+                count = entry.get("inferences")
+                if m.version == entry.get("version") and isinstance(count, int) and count > 0:
+                    m.inferences = count                 # the counter goes on across restarts
                 log(f"restored {name} {entry.get('version')} from {entry['url']}")
             except EdgecError as e:
                 log(f"could not restore {name}: {e}")

@@ -2,11 +2,23 @@
 
 Poll: StartNextPendingJobExecution for this thing.  A `new_model` job's package is fetched and
 checked (fleet/device.py: the job's sha256, the manifest signature against the bundle's fleet key,
-every file's hash), unpacked to `<models>/<name>/<version>/` (written beside, then renamed into
-place), and loaded under the model's name, replacing the running version in one step (models.py):
+then every file streamed up to its signed size), its files written as they are checked into a
+directory beside `<models>/<name>/<version>/` that is then renamed into place, and loaded under the
+model's name, replacing the running version in one step (models.py):
 the old version serves until the new one is loaded, and stays if anything fails.  The execution
 is then SUCCEEDED with statusDetails {model_name, model_version, previous_version}, or FAILED with
 {reason} (what was refused, one line).  Other job types are REJECTED.
+
+Anti-rollback (models.py): a version older than the newest this device accepted for the model fails
+the job before anything is downloaded, unless the job document carries a downgrade allowance
+(`edgec fleet deploy --allow-downgrade-from V --key K`): {"allowance": {"type": "edgec-downgrade/1",
+model_name, model_version, model_package_sha256, from_version}, "signature": <as manifest.sig>}, signed
+by a key the device trusts over the allowance's canonical JSON.  It lets exactly that package replace
+exactly `from_version`; once the device has gone past from_version it no longer applies.
+
+After a rollout the model's directory keeps `edgec_models_retain` versions (default 2: the running
+one and the newest other); older ones are removed.  A staging directory a crash left behind is
+removed when the agent starts (server.py).
 
 Heartbeat: every `edgec_heartbeat_seconds` the agent reports its metrics (models, versions,
 inference counts, latency percentiles, RAM use, capture backlog) as the reported state of the named
@@ -24,8 +36,34 @@ from pathlib import Path
 
 from edgec.errors import EdgecError
 from edgec.fleet import package as pkg
+from edgec.fleet import signing
+
+from .models import private_dir
 
 SHADOW = "edgec-agent"
+
+
+class _Writer:
+    """A file being written from a descriptor: every byte or an OSError (short writes are continued)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _detail(text: str) -> str:
@@ -39,6 +77,7 @@ class Rollouts:
         self.poll = float(cfg.get("edgec_jobs_poll_seconds", 10))
         self.beat = float(cfg.get("edgec_heartbeat_seconds", 30))
         self.thing = cfg.get("edgec_thing_name", agent.device_name)
+        self.retain = max(1, int(cfg.get("edgec_models_retain", 2)))
         self._stop = threading.Event()
         self._kick = threading.Event()
         self.threads = []
@@ -108,11 +147,10 @@ class Rollouts:
         previous = self.agent._version_of(name) if name else None
         try:
             pkg.check_name_version(name, version)
-            data, manifest = self.agent.device.fetch_package(doc)
-            if (manifest["name"], manifest["version"]) != (name, version):
-                raise EdgecError(f"package is {manifest['name']} {manifest['version']}, the job asks for {name} {version}")
-            where = self.install(name, version, data)
-            m = self.agent.store.load(str(where), name, replace=True)
+            allowed_from = self.allowance(doc, name, version)
+            self.agent.store.check_version(name, version, allowed_from)       # before downloading anything
+            where = self.install(name, version, doc)
+            m = self.agent.store.load(str(where), name, replace=True, allow_downgrade_from=allowed_from)
         except EdgecError as e:
             return "FAILED", {"reason": _detail(e), "model_name": str(name), "model_version": str(version),
                               "running_version": str(previous or "none")}
@@ -120,24 +158,81 @@ class Rollouts:
             return "FAILED", {"reason": _detail(f"{type(e).__name__}: {e}"), "model_name": str(name),
                               "model_version": str(version), "running_version": str(previous or "none")}
         self.agent.log(f"rolled out {name} {version} (was {previous or 'not loaded'})")
+        try:
+            for v in self.prune(name):
+                self.agent.log(f"pruned {name} {v} (keeping {self.retain} versions)")
+        except OSError as e:
+            self.agent.log(f"could not prune old versions of {name}: {e.strerror}")
         return "SUCCEEDED", {"model_name": name, "model_version": m.version, "previous_version": str(previous or "none")}
 
-    def install(self, name: str, version: str, data: bytes) -> Path:
-        """Unpack a checked package to <models>/<name>/<version>/, replacing it whole."""
+    def prune(self, name: str) -> list:
+        """Keep the `edgec_models_retain` (default 2) newest installed versions of a model under
+        <models>/<name>/, the running one always among them and any directory a loaded model came from."""
+        d = self.agent.models_dir / name
+        running = self.agent._version_of(name)
+        loaded = {str(Path(m.url)) for m in self.agent.store.list()}
+        versions = [p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+        versions.sort(key=lambda p: (p.name != running, -p.stat().st_mtime))
+        removed = []
+        for p in versions[self.retain:]:
+            if str(p.resolve()) not in loaded:
+                shutil.rmtree(p)
+                removed.append(p.name)
+        return removed
+
+    def allowance(self, doc: dict, name: str, version: str) -> str | None:
+        """The version a job's signed downgrade allowance lets this model go back from, or None.
+        Its signature must be by a trusted key, and it must name this model, version and package."""
+        d = doc.get("downgrade")
+        if d is None:
+            return None
+        if not isinstance(d, dict) or not isinstance(d.get("allowance"), dict) or not isinstance(d.get("signature"), dict):
+            raise EdgecError("the job's downgrade allowance is not {allowance, signature}")
+        a, sig = d["allowance"], d["signature"]
+        kid = sig.get("key_id")
+        if not isinstance(kid, str) or kid not in self.agent.store.keys:
+            raise EdgecError(f"the downgrade allowance is signed by key {kid}, which this device does not trust")
+        try:
+            signing.check(self.agent.store.keys[kid], signing.canonical_json(a), sig)
+        except signing.SignatureError as e:
+            raise EdgecError(f"the downgrade allowance does not verify: {e}") from None
+        want = {"type": pkg.DOWNGRADE, "model_name": name, "model_version": version,
+                "model_package_sha256": doc.get("model_package_sha256")}
+        for k, v in want.items():
+            if a.get(k) != v:
+                raise EdgecError(f"the downgrade allowance is for {k} {a.get(k)!r}, this job has {v!r}")
+        if not isinstance(a.get("from_version"), str):
+            raise EdgecError("the downgrade allowance names no from_version")
+        return a["from_version"]
+
+    def install(self, name: str, version: str, doc: dict) -> Path:
+        """Fetch and verify a job's package straight into <models>/<name>/.<version>-XXXX/ (each file
+        written as it is checked), then put that in place of <models>/<name>/<version>/ whole."""
         final = self.agent.models_dir / name / version
-        final.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(final.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
-        for path, content in pkg.read_members(data, str(final)).items():
+
+        def create(path: str, *args) -> _Writer:
             f = tmp / path
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_bytes(content)
-        if final.exists():
-            old = final.with_name(f".{version}-old-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+            private_dir(f.parent)
+            return _Writer(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        try:
+            r, manifest = self.agent.device.fetch_package(doc, sink=create, workdir=final.parent)
+            if (manifest["name"], manifest["version"]) != (name, version):
+                raise EdgecError(f"package is {manifest['name']} {manifest['version']}, the job asks for {name} {version}")
+            for f, data in ((pkg.MANIFEST, r["manifest_json"]), (pkg.SIGNATURE, r["manifest_sig"])):
+                with create(f) as w:
+                    w.write(data)
+            if final.exists():
+                old = final.with_name(f".{version}-old-{os.getpid()}")
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return final
 
     # ---- heartbeat -------------------------------------------------------------------------
@@ -147,3 +242,4 @@ class Rollouts:
         m["jobs"] = self.history[-5:]
         self._client("iot-data").update_thing_shadow(thingName=self.thing, shadowName=SHADOW,
                                                      payload=json.dumps({"state": {"reported": m}}).encode())
+        self.agent.store.save()                          # the inference counts, should the agent be killed

@@ -6,10 +6,17 @@ the retired agent's `sagemaker_edge_*` keys; paths relative to the file's direct
 
   edgec_ram_budget_bytes     RAM all loaded models may use together (default: no limit)
   edgec_models_path          where rollouts install packages, <models>/<name>/<version>/ (default: models)
-  edgec_state_path           the agent's own state: loaded models, library scratch (default: agent-state)
+  edgec_state_path           the agent's own state: loaded models, version record (default: agent-state)
+  edgec_models_retain        versions of a model kept installed after a rollout (default 2)
+  edgec_capture_spool_bytes  bytes of captures that may wait for upload (default 64 MiB)
   edgec_jobs_poll_seconds    how often to ask IoT Jobs for a rollout (default 10; 0: never)
   edgec_heartbeat_seconds    how often to report to the device shadow (default 30; 0: never)
   edgec_aws_endpoint_url     the local cloud (what `fleet register` writes when it used one)
+
+Modes do not depend on the umask: state, models and capture directories are 0700, files in them
+0600; the socket is 0660 (the agent's user and group) in a run directory the agent makes 0750 (the
+default: $XDG_RUNTIME_DIR/edgec/, else ~/.local/state/edgec/run/), and a socket directory others
+may write (such as /tmp) is refused.  Model libraries live only in memfds (models.Library).
 
 Threads: the gRPC pool; the capture uploader (capture.py); the rollout poller and the heartbeat
 (rollout.py), both only when the configuration has a credential provider.
@@ -33,9 +40,18 @@ from . import agent_pb2 as pb
 from . import agent_pb2_grpc as pb_grpc
 from . import shm
 from .capture import CaptureSpool
-from .models import DTYPES, FLOAT32, INT8, AgentError, ModelStore, load_trusted_keys
+from .models import DTYPES, FLOAT32, INT8, AgentError, ModelStore, load_trusted_keys, private_dir, write_file
 
-DEFAULT_ADDRESS = "unix:///tmp/edgec_agent.sock"
+def default_address() -> str:
+    """unix://$XDG_RUNTIME_DIR/edgec/agent.sock, else unix://~/.local/state/edgec/run/agent.sock: a
+    directory of the agent's user, never a shared one like /tmp where another user can take the name."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "edgec" if runtime and os.path.isabs(runtime) and os.path.isdir(runtime) \
+        else Path.home() / ".local" / "state" / "edgec" / "run"
+    return f"unix://{base / 'agent.sock'}"
+
+
+DEFAULT_ADDRESS = default_address()
 
 
 def parse_bytes(text) -> int | None:
@@ -125,8 +141,11 @@ class Servicer(pb_grpc.AgentServicer):
 
     def CaptureData(self, request, context):
         def capture():
-            loaded = request.model_name in {m.name for m in self.agent.store.list()}
-            self.agent.capture.submit(request, loaded)
+            try:
+                model = self.agent.store.get(request.model_name)
+            except AgentError:
+                model = None
+            self.agent.capture.submit(request, model)
             return pb.CaptureDataResponse()
         return self._call(context, capture)
 
@@ -160,7 +179,7 @@ class Agent:
         self.state_dir = self.base / cfg.get("edgec_state_path", "agent-state")
         self.models_dir = self.base / cfg.get("edgec_models_path", "models")
         budget = parse_bytes(ram_budget if ram_budget is not None else cfg.get("edgec_ram_budget_bytes"))
-        self.store = ModelStore(keys, budget, self.state_dir / "lib", self.state_dir / "models.json")
+        self.store = ModelStore(keys, budget, self.state_dir / "models.json", versions_file=self.state_dir / "versions.json")
         self.device = None
         if cfg.get("sagemaker_edge_provider_aws_iot_cred_endpoint") and cfg.get("sagemaker_edge_provider_provider", "Aws") == "Aws":
             from edgec.fleet.device import Device
@@ -190,10 +209,8 @@ class Agent:
     # ---- capture destinations ------------------------------------------------------------------
     def _put_disk(self, key: str, data: bytes) -> str:
         path = self.capture.dir / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        private_dir(path.parent)
+        write_file(path, data)
         return str(path)
 
     def _put_cloud(self, key: str, data: bytes) -> str:
@@ -214,15 +231,18 @@ class Agent:
 
     # ---- life cycle ----------------------------------------------------------------------------
     def start(self) -> "Agent":
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        private_dir(self.models_dir)
+        self._clean_models()
         self.store.restore(self.log)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="grpc"),
                                   options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                            ("grpc.max_send_message_length", 64 * 1024 * 1024)])
         pb_grpc.add_AgentServicer_to_server(Servicer(self), self.server)
+        sock = None
         if self.address.startswith("unix://"):
             sock = Path(self.address[len("unix://"):])
-            sock.parent.mkdir(parents=True, exist_ok=True)
+            self._run_dir(sock.parent)
             if sock.is_socket():
                 import socket
                 probe = socket.socket(socket.AF_UNIX)
@@ -236,18 +256,43 @@ class Agent:
                 if live:
                     raise EdgecError(f"another process serves {self.address}", hint="stop it or pick another -a address")
                 sock.unlink()                             # a previous agent's, left by a crash
+        umask = os.umask(0o117)                               # the socket is never more than 0660, not even briefly
         try:
             port = self.server.add_insecure_port(self.address)
         except RuntimeError as e:
             raise EdgecError(f"cannot listen on {self.address}: {e}") from None
+        finally:
+            os.umask(umask)
         if port == 0:
             raise EdgecError(f"cannot listen on {self.address}", hint="is another agent running there?")
+        if sock is not None:
+            os.chmod(sock, 0o660)                             # the agent's user and group may call it
         self.server.start()
         self.capture.start()
         if self.device is not None:
             from .rollout import Rollouts
             self.rollouts = Rollouts(self).start()
         return self
+
+    def _clean_models(self) -> None:
+        """What a rollout cut short left: its staging directory (.<version>-XXXX) or a version it was
+        swapping out (.<version>-old-PID) under <models>/<name>/.  (Downloads are unnamed files.)"""
+        import shutil
+        for d in self.models_dir.glob("*/.*"):
+            if d.is_dir() and not d.is_symlink():
+                shutil.rmtree(d, ignore_errors=True)
+                self.log(f"removed {d}, left by an interrupted rollout")
+
+    def _run_dir(self, d: Path) -> None:
+        """The socket's directory: made 0750 if missing; refused if others may write it (they could
+        take the socket's name, or replace the socket)."""
+        if not d.exists():
+            private_dir(d, 0o750)
+            return
+        st = d.stat()
+        if st.st_mode & 0o002:
+            raise EdgecError(f"the socket's directory {d} is writable by others, who could take or replace the socket",
+                             hint=f"use a private directory, e.g. the default {default_address()}")
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -256,6 +301,10 @@ class Agent:
         if self.server:
             self.server.stop(grace=2).wait(5)
         self.capture.stop()
+        try:
+            self.store.save()                                 # inference counts survive the restart
+        except OSError as e:
+            self.log(f"could not record the inference counts: {e.strerror}")
         for m in self.store.list():
             m.close()
 

@@ -2,7 +2,7 @@
 `edgec dashboard`, plus `register(app)`, which adds them to the main app (one call in cli/main.py).
 
 The client commands talk to a running agent over its gRPC socket (`-a`, default the env
-EDGEC_AGENT_ADDRESS or unix:///tmp/edgec_agent.sock); a gRPC error becomes one line naming its
+EDGEC_AGENT_ADDRESS or unix://$XDG_RUNTIME_DIR/edgec/agent.sock); a gRPC error becomes one line naming its
 status code.  Every command has --json."""
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def _default_address() -> str:
 
 
 ADDRESS = typer.Option(None, "--address", "-a", help="the agent's gRPC address: unix:///PATH or HOST:PORT "
-                                                      "(default: env EDGEC_AGENT_ADDRESS, else unix:///tmp/edgec_agent.sock)")
+                                                      "(default: env EDGEC_AGENT_ADDRESS, else unix://$XDG_RUNTIME_DIR/edgec/agent.sock "
+                                                      "or unix://~/.local/state/edgec/run/agent.sock)")
 
 
 def register(app: typer.Typer) -> None:

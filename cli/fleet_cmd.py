@@ -98,12 +98,16 @@ def deploy(fleet: str = typer.Argument(...), model: str = typer.Option(..., "--m
            abort_min_devices: Optional[int] = typer.Option(None, "--abort-min-devices", help="...but only once this many devices finished (default 1)"),
            timeout_minutes: Optional[int] = typer.Option(None, "--timeout-minutes", help="an execution IN_PROGRESS longer than this is TIMED_OUT"),
            job_id: Optional[str] = typer.Option(None, "--job-id", help="job id (default FLEET-MODEL-VERSION)"),
+           allow_downgrade_from: Optional[str] = typer.Option(None, "--allow-downgrade-from", help="devices refuse older versions; "
+                                                              "allow going back to --version from exactly this one (signed with --key)"),
+           key: Optional[str] = typer.Option(None, "--key", help="the fleet's private package key, to sign a downgrade allowance"),
            endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
            as_json: bool = JSON):
     """Roll a published model out to the fleet as an IoT Job."""
     from edgec.fleet.rollout import deploy as do_deploy
     r = do_deploy(_cloud(endpoint_url, region, profile), fleet, model, version, job_id, rollout_rate=rollout_rate,
-                  abort_percent=abort_failure_percent, abort_min=abort_min_devices, timeout_minutes=timeout_minutes)
+                  abort_percent=abort_failure_percent, abort_min=abort_min_devices, timeout_minutes=timeout_minutes,
+                  downgrade_from=allow_downgrade_from, key_path=key)
     if as_json:
         return emit_json(r)
     verb = "created" if r["created"] else "already exists:"

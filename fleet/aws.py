@@ -1,7 +1,8 @@
 """boto3 sessions for the fleet commands, resource names, and AWS errors as one-line EdgecErrors.
 
 `--endpoint-url` (or EDGEC_AWS_ENDPOINT) points every client at another endpoint, e.g. the local
-cloud; region and profile resolve as the AWS CLI resolves them.  A custom endpoint with no
+cloud; region and profile resolve as the AWS CLI resolves them (--region, then AWS_REGION, then
+AWS_DEFAULT_REGION, then the profile's).  A custom endpoint with no
 credentials configured gets placeholder ones, because the local cloud does not check them.
 """
 from __future__ import annotations
@@ -70,7 +71,9 @@ class Cloud:
         from botocore.exceptions import ProfileNotFound
         self.endpoint_url = self.endpoint_url or os.environ.get(ENDPOINT_ENV) or None
         try:
-            self.session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            # AWS_REGION before AWS_DEFAULT_REGION and the profile's, as the AWS CLI v2 and the SDKs read it
+            # (botocore itself reads only AWS_DEFAULT_REGION)
+            self.session = boto3.Session(profile_name=self.profile, region_name=self.region or os.environ.get("AWS_REGION") or None)
         except ProfileNotFound:
             raise AwsError(f"AWS profile '{self.profile}' not found", hint="see ~/.aws/config or drop --profile") from None
         self.region = self.session.region_name or ("us-east-1" if self.endpoint_url else None)

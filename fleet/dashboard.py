@@ -5,15 +5,20 @@ percentiles, RAM use, capture backlog, last heartbeat), the rollout jobs with th
 counts, and per model the captures per hour with the predicted classes' shares — for a detector
 the number of detections per class instead (its captured outputs decoded and NMS'ed as `edgec run`
 does, with the decode spec and labels of the published package's manifest) — plus the drift
-against a baseline (`--baseline MODEL=calib.npy`: PSI per input feature, class shares).
+against a baseline (`--baseline MODEL=calib.npy`: PSI per input feature, class shares).  Records
+and agent reports the readers cannot use are skipped and counted (monitor.read_captures,
+rollout.clean_report); each model's card says how many and why.
 
-`--out DIR` writes `index.html` (the data embedded, so it opens from disk) and `data.json`; without
-it the page is served on `--host`/`--port`, `/` re-reads the cloud on every load and the page
-refreshes itself every 15 s from `/data.json`.  The page is self-contained (inline CSS, JS and SVG
+`--out DIR` writes `index.html` (the data embedded, so it opens from disk, with every '<', '>' and
+'&' of it escaped) and `data.json`; without it the page is served on `--host`/`--port`, only to
+requests whose Host header is localhost, 127.0.0.1, ::1 or the bound address (against DNS
+rebinding; others get 403), `/` re-reads the cloud on every load and the page refreshes itself
+every 15 s from `/data.json`.  The page is self-contained (inline CSS, JS and SVG
 charts, nothing fetched from elsewhere): devices' networks do not reach CDNs either.
 """
 from __future__ import annotations
 
+import html
 import json
 import threading
 from datetime import datetime, timezone
@@ -26,6 +31,7 @@ from edgec.errors import EdgecError, Interrupted
 
 from .aws import Cloud
 from .monitor import drift, published, read_captures
+from .package import NAME_RE
 from .rollout import status
 
 
@@ -68,13 +74,15 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None, manifests: 
     names = set()
     for d in st["devices"]:
         for m in (d.get("agent") or {}).get("models", []):
-            names.add(m["name"])
+            if NAME_RE.match(m["name"]):                # a report's odd name is shown, not looked up
+                names.add(m["name"])
     for j in st["jobs"]:
         if j.get("model_name"):
             names.add(j["model_name"])
     models = []
     for name in sorted(names):
-        rows = read_captures(cloud, fleet, name)["rows"]
+        cap = read_captures(cloud, fleet, name)
+        rows = cap["rows"]
         hours, kinds, order = {}, set(), {}
         for r in rows:
             h = hours.setdefault(r["time"][:13], {"hour": r["time"][:13], "count": 0, "classes": {}})
@@ -86,7 +94,7 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None, manifests: 
                     h["classes"][label] = h["classes"].get(label, 0) + 1
                     order.setdefault(label, c)
         entry = {"name": name, "captures": len(rows), "by_hour": sorted(hours.values(), key=lambda h: h["hour"]),
-                 "versions": sorted({r["version"] for r in rows}),
+                 "versions": sorted({r["version"] for r in rows}), "skipped": cap["skipped"],
                  # "detections": by_hour counts detections per class; "classes": captures per predicted class
                  "kind": "detections" if "detections" in kinds else "classes",
                  "classes": sorted(order, key=lambda label: (order[label], label))}
@@ -94,6 +102,7 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None, manifests: 
             try:
                 d = drift(cloud, fleet, name, baselines[name])
                 entry["drift"] = {k: d[k] for k in ("drift", "max_feature_psi", "input_psi", "features", "feature_axis")}
+                entry["skipped"] = d["skipped"]
                 if "outputs" in d:
                     entry["drift"]["outputs"] = {k: d["outputs"][k] for k in ("psi", "baseline_share", "captured_share")}
             except EdgecError as e:
@@ -103,10 +112,17 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None, manifests: 
             "status": st, "models": models}
 
 
+def embedded_json(data) -> str:
+    """JSON to place inside a <script> element: no '<', '>' or '&' at all (each as its \\u escape,
+    which JSON.parse reads back), so no string in the data (`<!--<script>`, `</script>`) can end the
+    element or switch the HTML parser into a state where the page's own </script> is not seen."""
+    return (json.dumps(data, sort_keys=True, default=str)       # ensure_ascii: U+2028/2029 escaped too
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
 def page(data: dict, live: bool = False) -> str:
-    blob = json.dumps(data, sort_keys=True, default=str).replace("</", "<\\/")
-    return (_PAGE.replace("__DATA__", blob).replace("__LIVE__", "true" if live else "false")
-            .replace("__TITLE__", f"edgec fleet {data['fleet']}".replace("<", "&lt;")))
+    return (_PAGE.replace("__TITLE__", html.escape(f"edgec fleet {data['fleet']}")).replace("__LIVE__", "true" if live else "false")
+            .replace("__DATA__", embedded_json(data)))
 
 
 def write(cloud: Cloud, fleet: str, out: str, baselines: dict | None = None) -> dict:
@@ -122,13 +138,35 @@ def write(cloud: Cloud, fleet: str, out: str, baselines: dict | None = None) -> 
             "models": len(data["models"])}
 
 
+def allowed_host(header: str | None, names: set, port: int) -> bool:
+    """Whether a request's Host header names this server: one of `names`, with no port or its own.
+    Against DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 still sends
+    Host: evil.example, and gets nothing."""
+    if not header:
+        return False
+    h = header.strip().lower()
+    if h.startswith("["):                                   # [::1]:8080
+        name, _, rest = h[1:].partition("]")
+        given = rest[1:] if rest.startswith(":") else ("" if not rest else None)
+    else:
+        name, _, given = h.partition(":")
+    if given is None or (given and given != str(port)):
+        return False
+    return name.rstrip(".") in names
+
+
 def serve(cloud: Cloud, fleet: str, host: str, port: int, baselines: dict | None = None, ready=None) -> None:
     manifests = {}
     collect(cloud, fleet, baselines, manifests)  # fail now (no fleet, no cloud) rather than on the first page load
     lock = threading.Lock()
 
+    names = {"localhost", "127.0.0.1", "::1", host.lower().strip("[]")}
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            if not allowed_host(self.headers.get("Host"), names, self.server.server_address[1]):
+                return self._send(403, b"this dashboard answers only to localhost, 127.0.0.1 or its bound address\n",
+                                  "text/plain")
             path = self.path.split("?", 1)[0]
             if path not in ("/", "/index.html", "/data.json"):
                 return self._send(404, b"not found\n", "text/plain")
@@ -290,6 +328,8 @@ function render(data) {
   for (const m of data.models) {
     const card = el("div", {class: "card", "data-model": m.name});
     card.appendChild(el("h3", {}, `${m.name} — ${m.captures} captures` + (m.versions.length ? ` (versions ${m.versions.join(", ")})` : "")));
+    const bad = Object.entries(m.skipped || {});
+    if (bad.length) card.appendChild(el("p", {class: "warn skipped"}, "skipped bad records: " + bad.map(([k, v]) => `${v} ${k}`).join(", ")));
     if (m.by_hour.length) {
       const hours = m.by_hour.map(h => h.hour.slice(5).replace("T", " ") + "h");
       const detector = m.kind === "detections";

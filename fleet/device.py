@@ -3,8 +3,10 @@
 `Device(bundle_dir).credentials()` exchanges the device certificate for temporary AWS credentials
 at the IoT credential provider (mutual TLS, `x-amzn-iot-thingname`), and `client(service)` gives a
 boto3 client using them — S3 to fetch packages and upload captures, `iot-jobs-data` to take and
-report jobs.  `fetch_package(job_document)` downloads a job's package and accepts it only if the
-sha256 matches the job and the signature and every hash check against the fleet key in the bundle.
+report jobs.  `fetch_package(job_document)` downloads a job's package to an unnamed temporary file
+(at most MAX_PACKAGE_BYTES, or the job's own size), and accepts it only if the sha256 matches the job
+and the package verifies against the fleet key in the bundle (package.verify_file: signature first,
+then each file streamed up to its signed size); `sink` receives the verified files.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import hashlib
 import http.client
 import json
 import ssl
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from edgec.errors import EdgecError
 
 from . import bundle, package
+
+
+#: The largest package a device downloads (a job document's model_package_size lowers it).
+MAX_PACKAGE_BYTES = 512 << 20
 
 
 class DeviceError(EdgecError):
@@ -73,13 +80,33 @@ class Device:
             kw["config"] = Config(s3={"addressing_style": "path"})
         return boto3.client(service, **kw)
 
-    def fetch_package(self, document: dict) -> tuple[bytes, dict]:
-        """(package bytes, manifest) of a `new_model` job, refused unless it checks out completely."""
-        data = self.client("s3").get_object(Bucket=document["model_package_bucket"], Key=document["model_package_key"])["Body"].read()
+    def fetch_package(self, document: dict, sink=None, workdir=None, max_bytes: int = MAX_PACKAGE_BYTES) -> tuple[dict, dict]:
+        """(verification result, manifest) of a `new_model` job's package, refused unless it checks out
+        completely; the download goes to an unnamed file in `workdir` that disappears with it."""
         where = f"s3://{document['model_package_bucket']}/{document['model_package_key']}"
-        if hashlib.sha256(data).hexdigest() != document.get("model_package_sha256"):
-            raise DeviceError("package sha256 differs from the job document's", where=where)
-        key_file = self.dir / self.config["sagemaker_edge_core_root_certs_path"] / bundle.SIGNING_KEY
-        key = serialization.load_pem_public_key(key_file.read_bytes())
-        manifest = package.check_members(package.read_members(data, where), key, where)
-        return data, manifest
+        size = document.get("model_package_size")
+        if isinstance(size, int) and not isinstance(size, bool) and 0 < size < max_bytes:
+            max_bytes = size
+        obj = self.client("s3").get_object(Bucket=document["model_package_bucket"], Key=document["model_package_key"])
+        body = obj["Body"]
+        try:
+            if int(obj.get("ContentLength") or 0) > max_bytes:
+                raise DeviceError(f"package has {int(obj['ContentLength']):,} bytes, more than the {max_bytes:,} accepted", where=where)
+            key_file = self.dir / self.config["sagemaker_edge_core_root_certs_path"] / bundle.SIGNING_KEY
+            key = serialization.load_pem_public_key(key_file.read_bytes())
+            with tempfile.TemporaryFile(dir=workdir) as f:
+                h, n = hashlib.sha256(), 0
+                for chunk in body.iter_chunks(64 << 10):
+                    n += len(chunk)
+                    if n > max_bytes:
+                        raise DeviceError(f"package is longer than the {max_bytes:,} bytes accepted", where=where)
+                    h.update(chunk)
+                    f.write(chunk)
+                if h.hexdigest() != document.get("model_package_sha256"):
+                    raise DeviceError("package sha256 differs from the job document's", where=where)
+                f.flush()
+                f.seek(0)
+                r = package.verify_file(f, where, lambda kid: key, sink)
+        finally:
+            body.close()
+        return r, r["manifest"]

@@ -12,6 +12,10 @@ fleet's bucket, capture.py's layout, tensors inline or in their own objects) and
   baseline's own class shares, which come from running the baseline through the published
   package's library (the very code the devices run), with their PSI.
 
+Readers never stop at a bad record: stray objects (not in the layout), lines that are not JSON or
+not capture records, tensors whose bytes do not fit their content type, and shapes that are not the
+model's are skipped and counted by reason (`skipped`).
+
 PSI below 0.1 reads as stable, 0.1 to 0.25 as moderate drift, above 0.25 as significant (the usual
 credit-scoring reading); the verdict uses the largest per-feature PSI and the class-share PSI.
 """
@@ -26,10 +30,9 @@ import numpy as np
 
 from edgec.errors import EdgecError
 
-from . import package
-from .aws import Cloud, aws_step
+from .aws import Cloud, aws_step, error_code
 from .provision import fleet_info
-from .rollout import _all, _fleet_key, model_key
+from .rollout import _all, _fleet_key, fetch_verified, model_key
 
 EPS = 1e-4
 _CT = re.compile(r"^Tensor\[(\w+); ([\d, ]*)\]$")
@@ -59,82 +62,126 @@ def verdict(value: float) -> str:
     return "significant" if value > 0.25 else "moderate" if value > 0.1 else "stable"
 
 
-def _tensor(s3, t: dict, bucket: str) -> np.ndarray:
-    m = _CT.match(t.get("observedContentType", ""))
+class BadRecord(Exception):
+    """A capture record (or object) a reader skips; the message is the reason it is counted under."""
+
+
+def _tensor(s3, t, bucket: str) -> tuple[np.ndarray, str]:
+    if not isinstance(t, dict):
+        raise BadRecord("tensor is not an object")
+    m = _CT.match(str(t.get("observedContentType", "")))
     if not m or m.group(1) not in _NP:
-        raise EdgecError(f"capture tensor '{t.get('name')}' has content type {t.get('observedContentType')!r}")
+        raise BadRecord("unknown tensor content type")
     if "data" in t:
-        raw = base64.b64decode(t["data"])
+        try:
+            raw = base64.b64decode(t["data"], validate=True)
+        except (ValueError, TypeError):
+            raise BadRecord("tensor data is not base64") from None
     else:
-        where = t["dataLocation"]
-        if not where.startswith(f"s3://{bucket}/"):
-            raise EdgecError(f"capture data at {where} is outside the fleet's bucket")
-        raw = s3.get_object(Bucket=bucket, Key=where[len(f"s3://{bucket}/"):])["Body"].read()
+        where = t.get("dataLocation")
+        if not isinstance(where, str) or not where.startswith(f"s3://{bucket}/"):
+            raise BadRecord("tensor data outside the fleet's bucket")
+        try:
+            raw = s3.get_object(Bucket=bucket, Key=where[len(f"s3://{bucket}/"):])["Body"].read()
+        except Exception as e:
+            if error_code(e) in ("NoSuchKey", "404"):
+                raise BadRecord("tensor data object missing") from None
+            raise
     shape = [int(x) for x in m.group(2).split(",") if x.strip()]
-    return np.frombuffer(raw, dtype=_NP[m.group(1)]).reshape(shape), m.group(1)
+    dtype = np.dtype(_NP[m.group(1)])
+    if len(raw) != int(np.prod(shape)) * dtype.itemsize:
+        raise BadRecord("tensor bytes do not match its shape")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape), m.group(1)
+
+
+#: <prefix>/<fleet>/<model>/YYYY/MM/DD/HH/<object>.jsonl, relative to <prefix>/<fleet>/<model>/
+_LAYOUT = re.compile(r"^\d{4}/\d{2}/\d{2}/\d{2}/[^/]+\.jsonl$")
+
+
+def _row(s3, line: str, bucket: str, model: str) -> dict:
+    try:
+        r = json.loads(line)
+    except ValueError:
+        raise BadRecord("not JSON") from None
+    meta = r.get("eventMetadata") if isinstance(r, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("inferenceTime"), str) or len(meta["inferenceTime"]) < 13:
+        raise BadRecord("no eventMetadata with an inferenceTime")
+    if meta.get("modelName") != model:
+        raise BadRecord("record of another model")
+    ins, outs = r.get("deviceFleetInputs"), r.get("deviceFleetOutputs")
+    if not isinstance(ins, list) or not isinstance(outs, list) or not ins or not outs:
+        raise BadRecord("no input or output tensor")
+    x, xt = _tensor(s3, ins[0], bucket)
+    y, yt = _tensor(s3, outs[0], bucket)
+    return {"time": meta["inferenceTime"], "version": str(meta.get("modelVersion") or ""), "device": str(meta.get("deviceId")),
+            "input": x, "input_type": xt, "output": y, "output_type": yt}
 
 
 def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = None, limit: int = 20000) -> dict:
-    """The captured records of one model: [{time, version, device, input, output}] plus where from."""
+    """The captured records of one model: [{time, version, device, input, output}], where from, and
+    `skipped`: {reason: count} of the objects and records that are not captures a reader can use
+    (stray objects, lines that are not JSON, tensors whose bytes do not fit their shape, ...).
+    One bad record never stops the others from being read."""
     info = fleet_info(cloud, fleet)
     bucket, prefix = info["bucket"], info["output"].split("/", 3)[3] if info["output"].count("/") >= 3 else "capture"
     s3 = cloud.client("s3")
     base = f"{prefix.strip('/')}/{fleet}/{model}/"
-    rows = []
+    rows, skipped = [], Counter()
     with aws_step(f"read the captures of {model} in s3://{bucket}/{base}"):
         keys = sorted(o["Key"] for o in _all(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=base) if o["Key"].endswith(".jsonl"))
         for k in keys:
-            for line in s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode().splitlines():
-                r = json.loads(line)
-                meta = r["eventMetadata"]
-                if version and meta.get("modelVersion") != version:
+            if not _LAYOUT.match(k[len(base):]):
+                skipped["object outside the capture layout"] += 1
+                continue
+            for line in s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode(errors="replace").splitlines():
+                if not line.strip():
                     continue
-                if not r.get("deviceFleetInputs") or not r.get("deviceFleetOutputs"):
+                try:
+                    row = _row(s3, line, bucket, model)
+                except BadRecord as e:
+                    skipped[str(e)] += 1
                     continue
-                x, xt = _tensor(s3, r["deviceFleetInputs"][0], bucket)
-                y, yt = _tensor(s3, r["deviceFleetOutputs"][0], bucket)
-                rows.append({"time": meta["inferenceTime"], "version": meta.get("modelVersion", ""), "device": meta.get("deviceId"),
-                             "input": x, "input_type": xt, "output": y, "output_type": yt})
+                if version and row["version"] != version:
+                    continue
+                rows.append(row)
                 if len(rows) >= limit:
                     break
     rows.sort(key=lambda r: r["time"])
-    return {"bucket": bucket, "prefix": base, "objects": len(keys), "rows": rows}
+    return {"bucket": bucket, "prefix": base, "objects": len(keys), "rows": rows, "skipped": dict(sorted(skipped.items()))}
 
 
 def published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict, bytes]:
-    """The manifest (signature checked with the fleet's key) and bytes of a published package."""
+    """The published package's manifest and library bytes, verified against the fleet's key."""
+    from .package import Collect
     info = fleet_info(cloud, fleet)
-    key = model_key(model, version)
-    with aws_step(f"read the published {model} {version}"):
-        data = cloud.client("s3").get_object(Bucket=info["bucket"], Key=key)["Body"].read()
-    manifest = package.check_members(package.read_members(data, key), _fleet_key(cloud, fleet, info), key)
-    return manifest, data
+    lib = Collect()
+    r = fetch_verified(cloud.client("s3"), info["bucket"], model_key(model, version), _fleet_key(cloud, fleet, info),
+                       sink=lambda path, size, manifest: lib if path == manifest["library"] else None)
+    if r is None:
+        raise EdgecError(f"{model} {version} is not published in s3://{info['bucket']}")
+    return r["manifest"], lib.getvalue()
 
 
-def baseline_outputs(manifest: dict, data: bytes, xs: np.ndarray) -> np.ndarray:
+def baseline_outputs(manifest: dict, library: bytes, xs: np.ndarray) -> np.ndarray:
     """The baseline through the package's own library (what the devices run), dequantized."""
-    import tempfile
-    from pathlib import Path
     from edgec.agent.models import Model
-    members = package.read_members(data, "package")
-    with tempfile.TemporaryDirectory(prefix="edgec-monitor-") as tmp:
-        m = Model("baseline", "package", manifest, "", members[manifest["library"]], Path(tmp))
-        try:
-            outs = [m.dequantize(np.frombuffer(m.run_int8(m.quantize(x).tobytes()), np.int8)) for x in xs]
-        finally:
-            m.close()
+    m = Model("baseline", "package", manifest, "", library)
+    try:
+        outs = [m.dequantize(np.frombuffer(m.run_int8(m.quantize(x).tobytes()), np.int8)) for x in xs]
+    finally:
+        m.close()
     return np.stack(outs)
 
 
 def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | None = None, bins: int = 10) -> dict:
     from edgec.data import fit_samples, load_array
     cap = read_captures(cloud, fleet, model, version)
-    rows = cap["rows"]
+    rows, skipped = cap["rows"], Counter(cap["skipped"])
     if not rows:
         raise EdgecError(f"no captures of model '{model}'" + (f" version {version}" if version else "") +
                          f" in s3://{cap['bucket']}/{cap['prefix']}", hint="captures appear once agents upload CaptureData batches")
     versions = sorted({r["version"] for r in rows})
-    manifest, data = published(cloud, fleet, model, version or versions[-1])
+    manifest, library = published(cloud, fleet, model, version or versions[-1])
     spec_in, spec_out = manifest["inputs"][0], manifest["outputs"][0]
     shape = tuple(spec_in["shape"])
     base = fit_samples(load_array(baseline, "baseline"), shape, baseline)
@@ -147,6 +194,14 @@ def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | No
         y = r["output"].astype(np.float64)
         return (y - spec_out["zero_point"]) * spec_out["scale"] if r["output_type"] == "INT8" else y
 
+    n_in, n_out = int(np.prod(shape)), int(np.prod(spec_out["shape"]))
+    fits = [r for r in rows if r["input"].size == n_in and r["output"].size == n_out]
+    if len(fits) < len(rows):
+        skipped[f"shape not the model's {version or versions[-1]}"] += len(rows) - len(fits)
+        rows = fits
+    if not rows:
+        raise EdgecError(f"no captures of model '{model}' fit its input {list(shape)} "
+                         f"({sum(skipped.values())} bad records skipped)")
     seen = np.stack([real_input(r).reshape(shape) for r in rows])
     axis = max((i for i, s in enumerate(shape) if s > 1), default=len(shape) - 1)
     flat = lambda a: np.moveaxis(a, axis + 1, -1).reshape(-1, shape[axis])
@@ -160,11 +215,10 @@ def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | No
            "devices": sorted({r["device"] for r in rows}), "baseline": baseline, "baseline_samples": len(base),
            "first": rows[0]["time"], "last": rows[-1]["time"], "feature_axis": axis, "features": features,
            "input_psi": round(psi_samples(fb.ravel(), fs.ravel(), bins), 4),
-           "max_feature_psi": max(f["psi"] for f in features)}
-    n_out = int(np.prod(spec_out["shape"]))
+           "max_feature_psi": max(f["psi"] for f in features), "skipped": dict(sorted(skipped.items()))}
     if 1 < n_out <= 1000:                                        # a classifier: class shares
         classes = [int(np.argmax(real_output(r))) for r in rows]
-        b_classes = baseline_outputs(manifest, data, base[:1000]).reshape(min(len(base), 1000), -1).argmax(1)
+        b_classes = baseline_outputs(manifest, library, base[:1000]).reshape(min(len(base), 1000), -1).argmax(1)
         share = lambda cs: [float(c) for c in np.bincount(np.asarray(cs, int), minlength=n_out) / max(1, len(cs))]
         hours = defaultdict(list)
         for r, c in zip(rows, classes):
@@ -180,7 +234,9 @@ def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | No
 
 def format_drift(r: dict) -> str:
     lines = [f"{r['model']} ({', '.join(r['versions'])}) in fleet {r['fleet']}: {r['captures']} captures from "
-             f"{', '.join(r['devices'])}, {r['first']} .. {r['last']}; baseline {r['baseline_samples']} samples",
+             f"{', '.join(r['devices'])}, {r['first']} .. {r['last']}; baseline {r['baseline_samples']} samples"
+             + (f"; skipped {sum(r['skipped'].values())} bad records ("
+                + ", ".join(f"{n} {why}" for why, n in r["skipped"].items()) + ")" if r.get("skipped") else ""),
              f"input drift: {r['drift'].upper()} (max feature PSI {r['max_feature_psi']:.3f}, all values PSI {r['input_psi']:.3f})",
              f"{'feature':>7} {'base mean':>10} {'base std':>9} {'mean':>10} {'std':>9} {'PSI':>7} {'KS':>6}"]
     for f in r["features"]:

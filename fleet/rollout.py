@@ -5,9 +5,11 @@
   beside it) with a conditional write, so a published version is never replaced: the same bytes
   again is a no-op, different bytes are refused.
 - deploy: one IoT Job aimed at the fleet's thing group (IoT gives each member thing an execution)
-  with FLEET.md's job document plus the package's sha256 and signature, and the rollout, abort and
+  with FLEET.md's job document plus the package's sha256, size and signature, and the rollout, abort and
   timeout configs passed through.  The job id is derived from fleet, model and version, so a re-run
-  finds the job it already made.
+  finds the job it already made.  Devices refuse a version older than the newest they accepted;
+  `downgrade_from` (with the fleet's private key) adds a signed allowance to go back from exactly
+  that version to this one (agent/rollout.py).
 - status: devices, their certificates, every job execution of theirs, and the model each device
   runs: what its agent reported in statusDetails on success (model_name/model_version), else the
   version of its latest succeeded edgec job.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 
 from edgec.errors import EdgecError
 
@@ -57,23 +60,44 @@ def _put_once(s3, bucket: str, key: str, data: bytes, what: str, progress: Progr
     progress.add("exists", "object", f"s3://{bucket}/{key}")
 
 
+def fetch_verified(s3, bucket: str, key: str, public_key, sink=None) -> dict | None:
+    """A published package, streamed from S3 into a temporary file and verified (package.verify_file);
+    None if there is no such object."""
+    import tempfile
+    where = f"s3://{bucket}/{key}"
+    with aws_step(f"read {where}"):
+        obj = _exists(lambda: s3.get_object(Bucket=bucket, Key=key), ("NoSuchKey", "404"))
+        if obj is None:
+            return None
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as f:
+            for chunk in obj["Body"].iter_chunks(64 << 10):
+                f.write(chunk)
+            f.seek(0)
+            return package.verify_file(f, where, lambda kid: public_key, sink)
+
+
 def publish(cloud: Cloud, pkg: str, fleet: str) -> dict:
     info = fleet_info(cloud, fleet)
     key = _fleet_key(cloud, fleet, info)
     try:
-        data = open(pkg, "rb").read()
+        f = open(pkg, "rb")
     except OSError as e:
         raise EdgecError(f"cannot read package: {e.strerror}", where=pkg) from None
-    members = package.read_members(data, pkg)
-    manifest = package.check_members(members, key, pkg)
+    with f:
+        r = package.verify_file(f, pkg, lambda kid: key)
+        f.seek(0)
+        data = f.read(r["size"] + 1)
+    if package.sha256(data) != r["sha256"]:
+        raise EdgecError("the package changed while it was being published", where=pkg)
+    manifest = r["manifest"]
     name, version = manifest["name"], manifest["version"]
     s3, progress, bucket = cloud.client("s3"), Progress(), info["bucket"]
     obj = model_key(name, version)
     with aws_step(f"publish {name} {version}", progress):
         _put_once(s3, bucket, obj, data, "package", progress)          # the guard: first, and conditional
         prefix = obj.rsplit("/", 1)[0]
-        _put_once(s3, bucket, f"{prefix}/{package.MANIFEST}", members[package.MANIFEST], "manifest", progress)
-        _put_once(s3, bucket, f"{prefix}/{package.SIGNATURE}", members[package.SIGNATURE], "signature", progress)
+        _put_once(s3, bucket, f"{prefix}/{package.MANIFEST}", r["manifest_json"], "manifest", progress)
+        _put_once(s3, bucket, f"{prefix}/{package.SIGNATURE}", r["manifest_sig"], "signature", progress)
     new = any(s["action"] == "created" and s["name"].endswith(".tar.gz") for s in progress.steps)
     return {"fleet": fleet, "name": name, "version": version, "bucket": bucket, "key": obj, "uri": f"s3://{bucket}/{obj}",
             "sha256": package.sha256(data), "size": len(data), "key_id": signing.key_id(key),
@@ -114,25 +138,39 @@ def job_configs(rollout_rate=None, abort_percent=None, abort_min=None, timeout_m
     return kw
 
 
-def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None = None, **knobs) -> dict:
+def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None = None, downgrade_from: str | None = None,
+           key_path: str | None = None, **knobs) -> dict:
     package.check_name_version(name, version)
     configs = job_configs(**knobs)
+    private = None
+    if downgrade_from is not None:
+        package.check_name_version(name, downgrade_from)
+        if package.version_key(downgrade_from) <= package.version_key(version):
+            raise EdgecError(f"--allow-downgrade-from {downgrade_from} is not newer than --version {version}",
+                             hint="name the version the devices run now, which this deployment replaces with an older one")
+        if key_path is None:
+            raise EdgecError("--allow-downgrade-from needs --key: the allowance is signed with the fleet's package key")
+        private = signing.load_private(key_path)
+    elif key_path is not None:
+        raise EdgecError("--key signs a downgrade allowance; pass --allow-downgrade-from too")
     info = fleet_info(cloud, fleet)
     key = _fleet_key(cloud, fleet, info)
     s3, iot, bucket, obj = cloud.client("s3"), cloud.client("iot"), info["bucket"], model_key(name, version)
-    with aws_step(f"read the published {name} {version}"):
-        data = _exists(lambda: s3.get_object(Bucket=bucket, Key=obj)["Body"].read(), ("NoSuchKey", "404"))
-    if data is None:
+    if private is not None and signing.key_id(private.public_key()) != signing.key_id(key):
+        raise EdgecError(f"--key is key {signing.key_id(private.public_key())}, not the fleet's package key {signing.key_id(key)}",
+                         hint="devices accept an allowance only from a key they trust")
+    r = fetch_verified(s3, bucket, obj, key)                          # deploy only what the devices will accept
+    if r is None:
         raise EdgecError(f"{name} {version} is not published in s3://{bucket}", hint=f"run `edgec fleet publish PKG --fleet {fleet}` first")
-    members = package.read_members(data, f"s3://{bucket}/{obj}")
-    package.check_members(members, key, f"s3://{bucket}/{obj}")       # deploy only what the devices will accept
     with aws_step("list the fleet's devices"):
         devices = _all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)
     if not devices:
         raise EdgecError(f"fleet '{fleet}' has no devices", hint=f"register some with `edgec fleet register {fleet} DEVICE...`")
     document = {"type": JOB_TYPE, "model_name": name, "model_version": version, "model_package_bucket": bucket,
-                "model_package_key": obj, "model_package_sha256": package.sha256(data),
-                "model_signature": json.loads(members[package.SIGNATURE]), "fleet": fleet}
+                "model_package_key": obj, "model_package_sha256": r["sha256"], "model_package_size": r["size"],
+                "model_signature": json.loads(r["manifest_sig"]), "fleet": fleet}
+    if private is not None:
+        document["downgrade"] = package.downgrade_allowance(private, name, version, r["sha256"], downgrade_from)
     job_id = job_id or job_id_for(fleet, name, version)
     doc = json.dumps(document, sort_keys=True)
     with aws_step(f"IoT job {job_id}"):
@@ -160,7 +198,7 @@ def _iso(t) -> str | None:
 
 def status(cloud: Cloud, fleet: str, job_id: str | None = None) -> dict:
     info = fleet_info(cloud, fleet)
-    iot, docs, jobs, devices = cloud.client("iot"), {}, {}, []
+    iot, docs, jobs, devices, skipped = cloud.client("iot"), {}, {}, [], Counter()
     with aws_step(f"status of fleet {fleet}"):
         for thing in sorted(_all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)):
             certs = [p for p in _all(iot, "list_thing_principals", "principals", thingName=thing) if ":cert/" in p]
@@ -187,14 +225,14 @@ def status(cloud: Cloud, fleet: str, job_id: str | None = None) -> dict:
                 running = {"model_name": last["status_details"].get("model_name", last["model_name"]),
                            "model_version": last["status_details"].get("model_version", last["model_version"])}
             devices.append({"name": thing, "certificates": cert_status, "executions": executions, "running": running,
-                            "agent": agent_report(cloud, thing)})
+                            "agent": clean_report(agent_report(cloud, thing), skipped)})
     job_rows = [{"job_id": j, "status": d["status"], "comment": d.get("comment"), "model_name": docs[j].get("model_name"),
                  "model_version": docs[j].get("model_version"), "counts": {k: v for k, v in (d.get("jobProcessDetails") or {}).items()
                                                                              if k.startswith("numberOf")},
                  "abort_config": d.get("abortConfig"), "timeout_config": d.get("timeoutConfig"),
                  "rollout_config": d.get("jobExecutionsRolloutConfig")} for j, d in sorted(jobs.items())]
     return {"fleet": fleet, "bucket": info["bucket"], "output": info.get("output"), "role_alias": info.get("role_alias"),
-            "devices": devices, "jobs": job_rows}
+            "devices": devices, "jobs": job_rows, "skipped": dict(sorted(skipped.items()))}
 
 
 AGENT_SHADOW = "edgec-agent"
@@ -209,7 +247,60 @@ def agent_report(cloud: Cloud, thing: str) -> dict | None:
         if error_code(e) in ("ResourceNotFoundException", "404"):
             return None
         raise
-    return json.loads(payload).get("state", {}).get("reported")
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return {"_bad": "shadow is not JSON"}
+    reported = doc.get("state", {}).get("reported") if isinstance(doc, dict) and isinstance(doc.get("state"), dict) else None
+    return reported if isinstance(reported, dict) or reported is None else {"_bad": "reported state is not an object"}
+
+
+def _num(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def clean_report(report: dict | None, skipped: Counter) -> dict | None:
+    """An agent's report in the shape readers rely on: models with a name, a version, an inference
+    count and latency percentiles (None where unknown), capture counts, RAM numbers.  Whatever does
+    not fit (a model entry without a name, a heartbeat without latency_ms, a shadow that is not JSON)
+    is dropped or filled in and counted in `skipped` by reason, never passed on to crash a reader."""
+    if report is None:
+        return None
+    if "_bad" in report:
+        skipped[report["_bad"]] += 1
+        return None
+    out = dict(report)
+    models = report.get("models")
+    if not isinstance(models, list):
+        if models is not None:
+            skipped["agent report whose models are not a list"] += 1
+        models = []
+    out["models"] = []
+    for m in models:
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+            skipped["agent model entry without a name"] += 1
+            continue
+        lat = m.get("latency_ms")
+        if not isinstance(lat, dict):
+            skipped["agent model entry without latency_ms"] += 1
+            lat = {}
+        out["models"].append({**m, "version": str(m.get("version", "?")), "inferences": _num(m.get("inferences")) or 0,
+                              "latency_ms": {k: _num(lat.get(k)) for k in ("p50", "p95", "p99")}})
+    cap = report.get("capture")
+    out["capture"] = {"backlog": 0, "uploaded": 0, **({k: v for k, v in cap.items() if _num(v) is not None or isinstance(v, str)}
+                                                      if isinstance(cap, dict) else {})}
+    for k in ("ram_used_bytes", "uptime_s"):         # a number or absent: never null or text, which the page formats
+        if k in out and _num(out[k]) is None:
+            del out[k]
+    out["ram_budget_bytes"] = _num(out.get("ram_budget_bytes"))      # None: no budget
+    if not isinstance(out.get("heartbeat"), str):
+        out.pop("heartbeat", None)
+    return out
+
+
+def _latency(m: dict) -> str:
+    p50 = m["latency_ms"]["p50"]
+    return f"p50 {p50} ms" if p50 is not None else "no latency yet"
 
 
 def _words(camel: str) -> str:
@@ -229,14 +320,17 @@ def format_status(st: dict) -> str:
     for d in st["devices"]:
         a = d.get("agent")
         if a:
-            models = ", ".join(f"{m['name']} {m['version']} ({m['inferences']} inferences, p50 {m['latency_ms']['p50']} ms)"
+            models = ", ".join(f"{m['name']} {m['version']} ({m['inferences']} inferences, {_latency(m)})"
                                for m in a.get("models", [])) or "no models"
             cap = a.get("capture", {})
-            lines.append(f"agent {d['name']}: heartbeat {a.get('heartbeat')}, {models}; RAM {a.get('ram_used_bytes', 0):,} B"
+            lines.append(f"agent {d['name']}: heartbeat {a.get('heartbeat') or 'never'}, {models}; RAM {a.get('ram_used_bytes') or 0:,} B"
                          f" of {a.get('ram_budget_bytes') or 'unlimited'}; captures uploaded {cap.get('uploaded', 0)}, backlog {cap.get('backlog', 0)}")
     for j in st["jobs"]:
         c = j["counts"]
         counts = ", ".join(f"{_words(k[8:-6])} {v}" for k, v in sorted(c.items()) if v)   # numberOfTimedOutThings -> timed out
         lines.append(f"job {j['job_id']}: {j['status']}" + (f" ({j['comment']})" if j.get("comment") else "")
                      + (f" — {counts}" if counts else ""))
+    if st.get("skipped"):
+        lines.append(f"skipped {sum(st['skipped'].values())} bad agent report entries: "
+                     + ", ".join(f"{n} {why}" for why, n in st["skipped"].items()))
     return "\n".join(lines)

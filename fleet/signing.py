@@ -6,6 +6,11 @@ algorithm, key id (SHA-256 of the raw public key, 16 hex digits) and the base64 
 exactly those bytes.  Ed25519 is the default (small, deterministic signatures); ECDSA P-256 with
 SHA-256 (RFC 6979 deterministic nonces) is accepted too because that is what AWS IoT OTA and Mender
 deployments already hold.
+
+A signature has one accepted byte form, so that nobody without the key can make a second valid
+package from a signed one: the signature document is canonical JSON with exactly its three keys,
+the base64 is canonical, an ECDSA signature is strict DER with the low s (BIP 62 / libsecp256k1:
+(r, n - s) verifies too, and is refused), and Ed25519 rejects a non-reduced S (OpenSSL).
 """
 from __future__ import annotations
 
@@ -18,15 +23,24 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from edgec.errors import EdgecError
 
 ALGORITHMS = ("ed25519", "ecdsa-p256")
 KEY_FILES = ("signing.pem", "signing.pub")
+#: Order of the P-256 group: an ECDSA signature's s must be at most half of it (low-s form).
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+SIG_KEYS = ("algorithm", "key_id", "signature")
 
 
 class SignatureError(EdgecError):
     """A package, manifest or key does not check out; the message says which and why."""
+
+
+class MalformedSignature(SignatureError):
+    """manifest.sig is not a signature document at all (wrong JSON types, extra keys): bad input,
+    rather than a signature that fails to check."""
 
 
 def canonical_json(obj) -> bytes:
@@ -113,14 +127,40 @@ def sign(private_key, data: bytes) -> dict:
     """The manifest.sig document for `data`."""
     alg = algorithm_of(private_key)
     # RFC 6979 deterministic ECDSA: the same manifest and key give the same signature, so packages are reproducible
-    sig = private_key.sign(data) if alg == "ed25519" else private_key.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    if alg == "ed25519":
+        sig = private_key.sign(data)
+    else:
+        sig = low_s(private_key.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
     return {"algorithm": alg, "key_id": key_id(private_key.public_key()), "signature": base64.b64encode(sig).decode()}
 
 
+def low_s(der: bytes) -> bytes:
+    """The low-s form of a DER ECDSA P-256 signature: (r, s) with s <= n/2, else (r, n - s)."""
+    r, s = decode_dss_signature(der)
+    return encode_dss_signature(r, P256_N - s if s > P256_N // 2 else s)
+
+
+def parse(sig_bytes: bytes) -> dict:
+    """The signature document in manifest.sig, only in its one canonical byte form."""
+    try:
+        doc = json.loads(sig_bytes)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedSignature("manifest.sig is not JSON") from None
+    if not isinstance(doc, dict) or set(doc) != set(SIG_KEYS):
+        raise MalformedSignature(f"manifest.sig is not a signature document (exactly {', '.join(SIG_KEYS)})")
+    for k in SIG_KEYS:
+        if not isinstance(doc[k], str):
+            raise MalformedSignature(f"manifest.sig's {k} is a {type(doc[k]).__name__}, not a string")
+    if canonical_json(doc) != sig_bytes:
+        raise SignatureError("manifest.sig is not in canonical form (its bytes are not the signed document's one form)")
+    return doc
+
+
 def check(public_key, data: bytes, sig_doc) -> None:
-    """Raise SignatureError unless sig_doc is a valid signature of `data` by public_key."""
-    if not isinstance(sig_doc, dict) or not {"algorithm", "key_id", "signature"} <= set(sig_doc):
-        raise SignatureError("manifest.sig is not a signature document (algorithm, key_id, signature)")
+    """Raise SignatureError unless sig_doc is a valid signature of `data` by public_key, in its one
+    accepted form (canonical base64; ECDSA: strict DER, low s)."""
+    if not isinstance(sig_doc, dict) or not set(SIG_KEYS) <= set(sig_doc) or not all(isinstance(sig_doc[k], str) for k in SIG_KEYS):
+        raise MalformedSignature("manifest.sig is not a signature document (algorithm, key_id, signature: strings)")
     want = key_id(public_key)
     if sig_doc["key_id"] != want:
         raise SignatureError(f"signed by key {sig_doc['key_id']}, not by the trusted key {want}")
@@ -128,9 +168,19 @@ def check(public_key, data: bytes, sig_doc) -> None:
         raise SignatureError(f"signature algorithm {sig_doc['algorithm']} does not match the {algorithm_of(public_key)} key")
     try:
         raw = base64.b64decode(sig_doc["signature"], validate=True)
+    except ValueError:
+        raise SignatureError("the signature is not base64") from None
+    if base64.b64encode(raw).decode() != sig_doc["signature"]:
+        raise SignatureError("the signature's base64 is not canonical (a second spelling of the same bytes)")
+    try:
         if sig_doc["algorithm"] == "ed25519":
             public_key.verify(raw, data)
         else:
+            r, s = decode_dss_signature(raw)
+            if encode_dss_signature(r, s) != raw:
+                raise SignatureError("the ECDSA signature is not strict DER")
+            if not 0 < s <= P256_N // 2:
+                raise SignatureError("the ECDSA signature has a high s (the malleable form (r, n - s) of a signature): refused")
             public_key.verify(raw, data, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError, TypeError):
         raise SignatureError("the signature does not match manifest.json (the manifest was altered or signed by another key)") from None

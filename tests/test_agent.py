@@ -5,11 +5,13 @@ Models: KWS DS-CNN and ResNet-8 from tests/data, built for cortex-m4 and package
 every Predict is compared bit for bit with `edgec run --on host` of the same build."""
 import base64
 import ctypes
+import hashlib
 import json
 import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -53,15 +55,15 @@ def _read_line(proc, what, log, timeout=60):
 class AgentProc:
     """`edgec agent run` as a subprocess; stderr to a file (its log), the ready line read from stdout."""
 
-    def __init__(self, config: Path, sock: Path, *extra, env=None):
-        self.config, self.sock, self.extra, self.env = config, sock, extra, env
+    def __init__(self, config: Path, sock: Path, *extra, env=None, preexec=None):
+        self.config, self.sock, self.extra, self.env, self.preexec = config, sock, extra, env, preexec
         self.log = config.parent / f"agent-{sock.stem}.log"
         self.start()
 
     def start(self):
         with open(self.log, "a") as err:
             self.proc = subprocess.Popen(EDGEC + ["agent", "run", "-c", str(self.config), "-a", self.address, *self.extra, "--json"],
-                                         stdout=subprocess.PIPE, stderr=err, text=True, env=self.env)
+                                         stdout=subprocess.PIPE, stderr=err, text=True, env=self.env, preexec_fn=self.preexec)
         self.info = _read_line(self.proc, "edgec agent run", self.log)
         assert self.info["pid"] == self.proc.pid
         return self
@@ -347,7 +349,18 @@ def test_capture_spool_statuses_and_kill9(models, tmp_path):
         assert code(lambda: c.capture("kws", [t_in], [t_out], capture_id="not-a-uuid")) == "INVALID_ARGUMENT"
         assert code(lambda: c.capture("kws", [t_in], [t_out], capture_id=ids[0])) == "ALREADY_EXISTS"
         assert code(lambda: c.capture("kws", [t_in], [t_out], when=time.time() + 3600)) == "OUT_OF_RANGE"
+        assert code(lambda: c.capture("kws", [t_in], [t_out], when=-2.0 ** 63)) == "INVALID_ARGUMENT"       # not a Timestamp
+        bad_nanos = pb.CaptureDataRequest(model_name="kws", capture_id=str(uuid.uuid4()), input_tensors=[t_in], output_tensors=[t_out],
+                                          inference_timestamp=pb.Timestamp(seconds=int(time.time()), nanos=-1))
+        assert code(lambda: c._call("CaptureData", bad_nanos)) == "INVALID_ARGUMENT"
         assert code(lambda: c.capture("nope", [t_in], [t_out])) == "NOT_FOUND"
+        # what is captured has the model's declared shapes, types and sizes
+        md_out = t_out.tensor_metadata
+        short = pb.Tensor(tensor_metadata=md_out, byte_data=t_out.byte_data[:-4])
+        other = c.tensor(kws["inputs"][0].reshape(1, -1))
+        int32 = pb.Tensor(tensor_metadata=pb.TensorMetadata(data_type=pb.INT32, shape=list(md_out.shape)), byte_data=t_out.byte_data)
+        for bad in ([t_in], [short]), ([other], [t_out]), ([t_in], [int32]), ([t_in, t_in], [t_out]):
+            assert code(lambda: c.capture("kws", *bad)) == "INVALID_ARGUMENT"
         assert [c.capture_status(i) for i in ids] == ["IN_PROGRESS"] * 4
         assert c.capture_status(str(uuid.uuid4())) == "NOT_FOUND"
     one_line_error(cli("agent", "run", "-c", dev / "agent.json", "-a", agent.address), "another process serves")
@@ -379,6 +392,208 @@ def test_capture_spool_statuses_and_kill9(models, tmp_path):
     assert r["deviceFleetAuxiliaryInputs"] == [{"name": "label", "data": base64.b64encode(b'{"y": 3}').decode(),
                                                 "encoding": "JSON", "mode": "Input"}]
     assert not list((dev / "capture" / "spool").iterdir())
+
+
+def test_hostile_packages_are_refused_in_little_memory(models, tmp_path):
+    """LoadModel streams its check as `edgec package verify` does: a 2 GiB bomb (alone or behind a
+    validly signed head), appended bytes, an unpacked file far larger than signed (a sparse 2 GiB
+    lib/libmodel.so) are refused without the agent's peak memory growing; a manifest.sig whose
+    key_id is a list is INVALID_ARGUMENT, not UNKNOWN."""
+    from bombs import GIB, gzip_bomb, vm_hwm
+    kws = models["kws-1.0.0"]
+    good = kws["pkg"].read_bytes()
+    files = package.read_members(good, "kws")
+    head = package.head(files)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(kws["pkg"]) as t:
+        t.extractall(unpacked, filter="data")
+    os.truncate(unpacked / "lib" / "libmodel.so", 2 * GIB)
+    sig = json.loads(files[package.SIGNATURE])
+    cases = {"bomb alone": gzip_bomb("lib/libmodel.so"), "bomb behind the signed head": head + gzip_bomb("lib/libmodel.so"),
+             "appended bytes": good + b"\0" * 1024,
+             "key_id a list": package.tar_gz({**files, package.SIGNATURE: signing.canonical_json({**sig, "key_id": [sig["key_id"]]})})}
+    agent = AgentProc(device_dir(tmp_path, "bench-h", models) / "agent.json", tmp_path / "h.sock")
+    try:
+        with agent.client() as c:
+            c.load(str(kws["pkg"]), "kws")
+            base = vm_hwm(agent.proc.pid)
+            got = {}
+            for what, data in cases.items():
+                bad = tmp_path / f"{what.replace(' ', '_')}.tar.gz"
+                bad.write_bytes(data)
+                with pytest.raises(AgentCallError) as e:
+                    c.load(str(bad), "bad")
+                got[what] = e.value.code
+            with pytest.raises(AgentCallError) as e:
+                c.load(str(unpacked), "bad")
+            assert "lib/libmodel.so has 2,147,483,648 bytes" in str(e.value)
+            got["sparse 2 GiB library"] = e.value.code
+            peak = vm_hwm(agent.proc.pid)
+            assert [m["name"] for m in c.list()] == ["kws"]
+        print(f"\nagent peak RSS {base} MiB before the hostile packages, {peak} MiB after")
+        assert got == {"bomb alone": "FAILED_PRECONDITION", "bomb behind the signed head": "FAILED_PRECONDITION",
+                       "appended bytes": "FAILED_PRECONDITION", "key_id a list": "INVALID_ARGUMENT",
+                       "sparse 2 GiB library": "FAILED_PRECONDITION"}
+        assert peak < base + 50, (base, peak)
+    finally:
+        agent.stop()
+
+
+def test_load_model_never_goes_back_a_version(models, tmp_path):
+    """Anti-rollback on LoadModel: once kws 2.0.0 was accepted under the name kws, kws 1.0.0 (validly
+    signed) is refused under that name, also after a restart; the record is the agent's state."""
+    v1, v2 = models["kws-1.0.0"], models["kws-2.0.0"]
+    dev = device_dir(tmp_path, "bench-r", models)
+    agent = AgentProc(dev / "agent.json", tmp_path / "r.sock")
+    try:
+        with agent.client() as c:
+            c.load(str(v1["pkg"]), "kws")
+            c.unload("kws")
+            c.load(str(v2["pkg"]), "kws")
+            c.unload("kws")
+            with pytest.raises(AgentCallError) as e:
+                c.load(str(v1["pkg"]), "kws")
+            assert e.value.code == "FAILED_PRECONDITION" and "kws 1.0.0 is older than 2.0.0" in str(e.value)
+            assert "anti-rollback" in str(e.value) and "--allow-downgrade-from 2.0.0" in str(e.value)
+            c.load(str(v2["pkg"]), "kws")                       # the same version again is fine
+    finally:
+        agent.stop()
+    record = json.loads((dev / "agent-state" / "versions.json").read_text())
+    assert record["kws"]["version"] == "2.0.0"
+    agent.start()
+    try:
+        with agent.client() as c:
+            assert c.describe("kws")["version"] == "2.0.0"
+            c.unload("kws")
+            with pytest.raises(AgentCallError) as e:
+                c.load(str(v1["pkg"]), "kws")
+            assert e.value.code == "FAILED_PRECONDITION" and "older than 2.0.0" in str(e.value)
+    finally:
+        agent.stop()
+    (dev / "agent-state" / "versions.json").write_text("{not json")       # never silently starts over
+    one_line_error(edgec("agent", "run", "-c", dev / "agent.json", "-a", f"unix://{tmp_path}/r2.sock"),
+                   "version record is unreadable", "move it away")
+
+
+def test_modes_do_not_depend_on_the_umask(models, tmp_path):
+    """An agent started with umask 000 on its default address: the socket is 0660 in a run directory
+    it made 0750 under $XDG_RUNTIME_DIR (never /tmp), its state, models and capture directories are
+    0700 with 0600 files, and the library it runs exists only as a sealed memfd (no file anyone
+    could swap between the check and the load; even its owner cannot write it through /proc)."""
+    kws = models["kws-1.0.0"]
+    mode = lambda p: stat.S_IMODE(os.lstat(p).st_mode)
+    dev = device_dir(tmp_path, "bench-m", models, periodic_upload=False)
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if k != "EDGEC_AGENT_ADDRESS"}
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    log = tmp_path / "m.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(EDGEC + ["agent", "run", "-c", str(dev / "agent.json"), "--json"], stdout=subprocess.PIPE,
+                                stderr=err, text=True, env=env, umask=0)
+    sock = runtime / "edgec" / "agent.sock"
+    try:
+        info = _read_line(proc, "edgec agent run", log)
+        assert info["address"] == f"unix://{sock}"
+        assert mode(sock.parent) == 0o750 and stat.S_ISSOCK(os.lstat(sock).st_mode) and mode(sock) == 0o660
+        loaded = edgec("agent", "load", kws["pkg"], "--name", "kws", "--json", env=env, check_json=True)   # the client's default too
+        assert loaded["version"] == "1.0.0"
+        with AgentClient(info["address"]) as c:
+            shape = kws["manifest"]["inputs"][0]["shape"]
+            c.predict_and_capture("kws", kws["inputs"][0].reshape(shape))
+        state, capture = dev / "agent-state", dev / "capture"
+        for d in (state, dev / "models", capture, capture / "spool", capture / "batches"):
+            assert mode(d) == 0o700, d
+        files = [state / "models.json", state / "versions.json", *(capture / "spool").iterdir()]
+        assert len(files) == 3 and all(mode(f) == 0o600 for f in files), [(f, oct(mode(f))) for f in files]
+        assert sorted(p.name for p in state.iterdir()) == ["models.json", "versions.json"]        # no library scratch
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert "/memfd:edgec-kws" in maps and str(dev) not in maps and ".so" not in "".join(
+            l for l in maps.splitlines() if str(tmp_path) in l)
+        memfds = [f"/proc/{proc.pid}/fd/{fd}" for fd in os.listdir(f"/proc/{proc.pid}/fd")
+                  if os.readlink(f"/proc/{proc.pid}/fd/{fd}").startswith("/memfd:edgec-kws")]
+        assert len(memfds) == 1
+        with pytest.raises(PermissionError):               # sealed: no write, not even by root through /proc
+            with open(memfds[0], "r+b", buffering=0) as f:
+                f.write(b"\x7fELF")
+        with open(memfds[0], "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == kws["manifest"]["files"]["lib/libmodel.so"]["sha256"]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 143, log.read_text()   # stopped by SIGTERM, cleanly
+    assert "Traceback" not in log.read_text()
+    shared = tmp_path / "shared"                           # a directory others may write, as /tmp: refused
+    shared.mkdir()
+    shared.chmod(0o1777)
+    one_line_error(edgec("agent", "run", "-c", dev / "agent.json", "-a", f"unix://{shared}/agent.sock"), "writable by others")
+    home = {**env, "HOME": str(tmp_path / "home")}
+    home.pop("XDG_RUNTIME_DIR")
+    r = subprocess.run([sys.executable, "-c", "from edgec.agent.server import DEFAULT_ADDRESS as a; print(a)"],
+                       capture_output=True, text=True, env=home)
+    assert r.stdout.strip() == f"unix://{tmp_path}/home/.local/state/edgec/run/agent.sock", r.stderr
+
+
+def test_a_full_disk_refuses_a_capture_cleanly_and_the_spool_has_a_byte_budget(models, tmp_path):
+    """The agent runs under a file size limit (RLIMIT_FSIZE 128 KiB), which cuts a write short and
+    fails the next with EFBIG, as a filling disk does: a 200 KB capture is RESOURCE_EXHAUSTED and
+    leaves nothing (no partial record, no .tmp), and the agent goes on.  Small captures then fill
+    the spool's byte budget (edgec_capture_spool_bytes), which answers RESOURCE_EXHAUSTED too."""
+    import resource
+    kws = models["kws-1.0.0"]
+    shape = kws["manifest"]["inputs"][0]["shape"]
+    dev = device_dir(tmp_path, "bench-f", models, periodic_upload=False, batch_size=1000, buffer_size=1000)
+    cfg = json.loads((dev / "agent.json").read_text())
+    cfg["edgec_capture_spool_bytes"] = 250_000
+    (dev / "agent.json").write_text(json.dumps(cfg))
+    spool = dev / "capture" / "spool"
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (128 << 10, 128 << 10))
+    agent = AgentProc(dev / "agent.json", tmp_path / "f.sock", preexec=limit)
+    try:
+        with agent.client() as c:
+            c.load(str(kws["pkg"]), "kws")
+            t_in = c.tensor(kws["inputs"][0].reshape(shape), "input_1")
+            t_out = c.predict_tensors("kws", t_in)
+            frame = pb.AuxilaryData(name="frame", encoding=pb.NONE, byte_data=os.urandom(150_000))
+            with pytest.raises(AgentCallError) as e:
+                c.capture("kws", [t_in], [t_out], aux_inputs=[frame])
+            assert e.value.code == "RESOURCE_EXHAUSTED" and "no room to spool the capture" in str(e.value), str(e.value)
+            assert list(spool.iterdir()) == []
+            ids = []
+            while True:
+                try:
+                    ids.append(c.capture("kws", [t_in], [t_out]))
+                except AgentCallError as err:
+                    full = err
+                    break
+            assert full.code == "RESOURCE_EXHAUSTED" and "of 250,000 bytes wait for upload" in str(full), str(full)
+            files = sorted(spool.iterdir())
+            assert len(files) == len(ids) > 10 and sum(f.stat().st_size for f in files) <= 250_000
+            assert {json.loads(f.read_bytes())["eventMetadata"]["eventId"] for f in files} == set(ids)   # each whole
+            assert {c.capture_status(i) for i in ids} == {"IN_PROGRESS"}
+    finally:
+        agent.stop()
+
+
+def test_inference_counts_survive_a_restart(models, tmp_path):
+    """DescribeModel's inference_count (and the heartbeat's) goes on after the agent restarts."""
+    kws = models["kws-1.0.0"]
+    shape = kws["manifest"]["inputs"][0]["shape"]
+    agent = AgentProc(device_dir(tmp_path, "bench-n", models) / "agent.json", tmp_path / "n.sock")
+    try:
+        with agent.client() as c:
+            c.load(str(kws["pkg"]), "kws")
+            for x in kws["inputs"][:5]:
+                c.predict("kws", x.reshape(shape))
+    finally:
+        agent.stop()
+    agent.start()
+    try:
+        with agent.client() as c:
+            assert c.describe("kws")["inference_count"] == 5
+            c.predict("kws", kws["inputs"][0].reshape(shape))
+            assert c.list()[0]["inference_count"] == 6
+    finally:
+        agent.stop()
 
 
 def test_protobuf_code_is_what_the_proto_generates():
@@ -483,6 +698,8 @@ def test_rollout_loads_both_models_and_predictions_match_edgec_run(fleet_env, mo
                 assert np.array_equal(got.reshape(m["float"].shape), m["float"])
         installed = fleet_env["dir"] / "devices" / name / "models"
         assert sorted(str(p.relative_to(installed)) for p in installed.glob("*/*")) == ["kws/1.0.0", "resnet/1.0.0"]
+        for p in [installed, *installed.rglob("*")]:                  # whatever the agent's umask
+            assert stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600), p
         ex = aws["iot"].describe_job_execution(jobId=fleet_env["jobs"]["kws"], thingName=name)["execution"]
         assert ex["statusDetails"]["detailsMap"] == {"model_name": "kws", "model_version": "1.0.0", "previous_version": "none"}
 
@@ -607,6 +824,132 @@ def test_v2_rolls_out_under_load_and_a_tampered_package_leaves_v2_serving(fleet_
             y = c.predict("kws", v2["inputs"][0].reshape(shape))
             assert np.array_equal(y.reshape(-1), v2["float"][0].reshape(-1))
         assert not (fleet_env["dir"] / "devices" / name / "models" / "kws" / "3.0.0").exists()
+
+
+def test_a_bomb_behind_a_job_fails_it_in_little_memory(fleet_env, models, aws, tmp_path):
+    """Someone who can write the bucket and create jobs ships a 2 MB package holding a 2 GiB member
+    behind a validly signed head: each device streams it to a temporary file, refuses it without
+    inflating it, reports FAILED, leaves no file behind and keeps serving what it served."""
+    from bombs import gzip_bomb, vm_hwm
+    agents = fleet_env["agents"]
+    files = package.read_members(models["kws-1.0.0"]["pkg"].read_bytes(), "kws")
+    data = package.head(files) + gzip_bomb("lib/libmodel.so")
+    key = "models/kws/9.0.0/kws-9.0.0.tar.gz"
+    aws["s3"].put_object(Bucket=BUCKET, Key=key, Body=data)
+    doc = {"type": "new_model", "model_name": "kws", "model_version": "9.0.0", "model_package_bucket": BUCKET,
+           "model_package_key": key, "model_package_sha256": package.sha256(data), "fleet": FLEET}
+    before = {name: vm_hwm(a.proc.pid) for name, a in agents.items()}
+    running = {}
+    for name, a in agents.items():
+        with a.client() as c:
+            running[name] = c.describe("kws")["version"]
+    group = aws["iot"].describe_thing_group(thingGroupName=FLEET)["thingGroupArn"]
+    aws["iot"].create_job(jobId="bomb-kws", targets=[group], document=json.dumps(doc))
+    wait_for("the bomb job to fail", lambda: executions(aws, "bomb-kws") == {"dev-a": "FAILED", "dev-b": "FAILED"})
+    for name, a in agents.items():
+        details = aws["iot"].describe_job_execution(jobId="bomb-kws", thingName=name)["execution"]["statusDetails"]["detailsMap"]
+        assert details["reason"].endswith("file missing from the package: edgec_model.npz"), details   # lib/ sorts after it
+        peak = vm_hwm(a.proc.pid)
+        print(f"\n{name}: peak RSS {before[name]} MiB before the bomb job, {peak} MiB after")
+        assert peak < before[name] + 50
+        with a.client() as c:
+            assert c.describe("kws")["version"] == running[name]
+        kws_dir = fleet_env["dir"] / "devices" / name / "models" / "kws"
+        assert sorted(p.name for p in kws_dir.iterdir()) == sorted({"1.0.0", running[name]})
+
+
+def test_an_older_version_needs_a_signed_downgrade_allowance(fleet_env, models, aws, tmp_path):
+    """Both devices run kws 2.0.0.  Deploying 1.0.0 (validly signed) fails on each; so do allowances
+    signed by a stranger, altered after signing, or for another package.  The fleet key's allowance
+    from 2.0.0 rolls them back; once they run 4.0.0 (and after a restart) that allowance, replayed, is refused."""
+    run, agents, keys = fleet_env["run"], fleet_env["agents"], models["keys"]
+    v1 = models["kws-1.0.0"]
+    shape = v1["manifest"]["inputs"][0]["shape"]
+    iot = aws["iot"]
+
+    def versions():
+        out = {}
+        for name, a in agents.items():
+            with a.client() as c:
+                out[name] = c.describe("kws")["version"]
+        return out
+
+    def reasons(job):
+        wait_for(f"job {job} to fail", lambda: executions(aws, job) == {"dev-a": "FAILED", "dev-b": "FAILED"})
+        return {n: iot.describe_job_execution(jobId=job, thingName=n)["execution"]["statusDetails"]["detailsMap"]["reason"]
+                for n in agents}
+
+    assert versions() == {"dev-a": "2.0.0", "dev-b": "2.0.0"}
+    job = run("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--job-id", "kws-back-to-1")["job_id"]
+    for reason in reasons(job).values():
+        assert "kws 1.0.0 is older than 2.0.0" in reason and "anti-rollback" in reason, reason
+    assert versions() == {"dev-a": "2.0.0", "dev-b": "2.0.0"}
+
+    base = json.loads(iot.get_job_document(jobId=job)["document"])
+    fleet_key = signing.load_private(str(keys / "signing.pem"))
+    signing.generate(str(tmp_path / "rogue"))
+    rogue = signing.load_private(str(tmp_path / "rogue/signing.pem"))
+    sha = base["model_package_sha256"]
+    altered = package.downgrade_allowance(fleet_key, "kws", "1.0.0", sha, "2.0.0")
+    altered["allowance"]["from_version"] = "9.9.9"
+    forged = {"stranger": (package.downgrade_allowance(rogue, "kws", "1.0.0", sha, "2.0.0"), "does not trust"),
+              "altered": (altered, "does not verify"),
+              "other package": (package.downgrade_allowance(fleet_key, "kws", "1.0.0", "0" * 64, "2.0.0"), "is for model_package_sha256")}
+    group = iot.describe_thing_group(thingGroupName=FLEET)["thingGroupArn"]
+    for what, (allowance, words) in forged.items():
+        jid = f"kws-forged-{what.replace(' ', '-')}"
+        iot.create_job(jobId=jid, targets=[group], document=json.dumps({**base, "downgrade": allowance}))
+        for reason in reasons(jid).values():
+            assert words in reason, (what, reason)
+    assert versions() == {"dev-a": "2.0.0", "dev-b": "2.0.0"}
+    cenv = fleet_env["cenv"]
+    one_line_error(cli("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "0.9",
+                       "--key", keys / "signing.pem", env=cenv), "is not newer than --version 1.0.0")
+    one_line_error(cli("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "2.0.0",
+                       env=cenv), "needs --key")
+    one_line_error(cli("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "2.0.0",
+                       "--key", tmp_path / "rogue/signing.pem", env=cenv), "not the fleet's package key")
+
+    back = run("fleet", "deploy", FLEET, "--model", "kws", "--version", "1.0.0", "--allow-downgrade-from", "2.0.0",
+               "--key", keys / "signing.pem", "--job-id", "kws-rollback-to-1")["job_id"]
+    wait_for("the rollback", lambda: executions(aws, back) == {"dev-a": "SUCCEEDED", "dev-b": "SUCCEEDED"})
+    assert versions() == {"dev-a": "1.0.0", "dev-b": "1.0.0"}
+    for a in agents.values():
+        with a.client() as c:
+            assert np.array_equal(c.predict("kws", v1["inputs"][0].reshape(shape)).reshape(-1), v1["float"][0].reshape(-1))
+
+    package.create(str(models["kws-2.0.0"]["out"]), "kws", "4.0.0", str(keys / "signing.pem"), str(tmp_path / "kws-4.0.0.tar.gz"))
+    run("fleet", "publish", tmp_path / "kws-4.0.0.tar.gz", "--fleet", FLEET)
+    up = run("fleet", "deploy", FLEET, "--model", "kws", "--version", "4.0.0")["job_id"]
+    wait_for("4.0.0", lambda: executions(aws, up) == {"dev-a": "SUCCEEDED", "dev-b": "SUCCEEDED"})
+    agents["dev-b"].stop()
+    agents["dev-b"].start()
+    replay = json.loads(iot.get_job_document(jobId=back)["document"])
+    iot.create_job(jobId="kws-replayed-rollback", targets=[group], document=json.dumps(replay))
+    for reason in reasons("kws-replayed-rollback").values():
+        assert "older than 4.0.0" in reason and "allowance is from 2.0.0, not 4.0.0" in reason, reason
+    assert versions() == {"dev-a": "4.0.0", "dev-b": "4.0.0"}
+
+
+def test_old_versions_are_pruned_and_an_interrupted_rollout_leaves_nothing(fleet_env):
+    """After 1.0.0, 2.0.0, the rollback to 1.0.0 and 4.0.0, each device keeps two versions of kws (the
+    running one and the newest other: edgec_models_retain); what a rollout killed midway leaves under
+    models/ (its staging directory, a version it was swapping out) is gone when the agent starts."""
+    for name in ("dev-a", "dev-b"):
+        kws = fleet_env["dir"] / "devices" / name / "models" / "kws"
+        assert sorted(p.name for p in kws.iterdir()) == ["1.0.0", "4.0.0"], name
+    agent = fleet_env["agents"]["dev-a"]
+    kws = fleet_env["dir"] / "devices" / "dev-a" / "models" / "kws"
+    agent.kill9()
+    staging, swapped = kws / ".5.0.0-k2j4x9ab", kws / ".4.0.0-old-4242"
+    (staging / "lib").mkdir(parents=True)
+    (staging / "lib" / "libmodel.so").write_bytes(b"\x7fELF half written")
+    shutil.copytree(kws / "4.0.0", swapped)
+    agent.start()
+    assert sorted(p.name for p in kws.iterdir()) == ["1.0.0", "4.0.0"]
+    assert f"removed {staging}, left by an interrupted rollout" in agent.log.read_text()
+    with agent.client() as c:
+        assert c.describe("kws")["version"] == "4.0.0"
 
 
 def test_fleet_status_shows_agents_models_and_jobs(fleet_env, captured, aws):
@@ -816,3 +1159,119 @@ def test_dashboard_counts_detections_per_class_label(models, yolo_pkg, cloud, aw
     assert card["title"] == "detections per class per hour"
     assert [t for t in card["legend"] if t in counts] == m["classes"]
     assert not any(t.startswith("class ") for t in card["legend"])
+
+
+def test_bad_records_and_reports_are_skipped_and_counted(fleet_env, captured, models, aws, tmp_path):
+    """One bad record no longer breaks the fleet's monitoring: a stray .jsonl, lines that are not JSON
+    or not capture records, a tensor whose bytes do not fit its content type, a record of another
+    model, one shaped for another input, and a device whose heartbeat has no latency_ms.  `fleet
+    status`, `monitor drift` and `dashboard` (real processes) each skip and count them."""
+    s3, run, env = aws["s3"], fleet_env["run"], fleet_env["env"]
+    prefix = f"demo_capture/{FLEET}/kws/"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"] if o["Key"].endswith(".jsonl"))
+    good = json.loads(s3.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read().decode().splitlines()[0])
+
+    def variant(**change):
+        r = json.loads(json.dumps(good))
+        for path, value in change.items():
+            *outer, last = path.split("__")
+            d = r
+            for k in outer:
+                d = d[int(k)] if isinstance(d, list) else d[k]
+            d[last] = value
+        return json.dumps(r)
+    out = good["deviceFleetOutputs"][0]
+    lines = ["this is not json", json.dumps({"eventVersion": "0"}),
+             variant(deviceFleetOutputs__0__data=base64.b64encode(base64.b64decode(out["data"])[:-4]).decode()),
+             variant(eventMetadata__modelName="resnet"),
+             variant(deviceFleetInputs__0__observedContentType="Tensor[FLOAT32; 1, 5]",
+                     deviceFleetInputs__0__data=base64.b64encode(bytes(20)).decode())]
+    s3.put_object(Bucket=BUCKET, Key=keys[0].rsplit("/", 1)[0] + "/zz-bad-batch.jsonl", Body="\n".join(lines).encode())
+    s3.put_object(Bucket=BUCKET, Key=prefix + "notes.jsonl", Body=b"a stray object\n")
+    run("fleet", "register", FLEET, "dev-c", "--out", fleet_env["dir"] / "devices")
+    report = {"device": "dev-c", "fleet": FLEET, "heartbeat": "2030-01-01T00:00:00Z",
+              "models": [{"name": "kws", "version": "1.0.0", "inferences": 3}, "junk", {"version": "2"}]}
+    aws["iot-data"].update_thing_shadow(thingName="dev-c", shadowName="edgec-agent",
+                                        payload=json.dumps({"state": {"reported": report}}).encode())
+
+    table = edgec("fleet", "status", FLEET, env=env)
+    assert table.returncode == 0 and "Traceback" not in table.stderr, table.stderr
+    assert "None ms" not in table.stdout and "kws 1.0.0 (3 inferences, no latency yet)" in table.stdout, table.stdout
+    assert "skipped 3 bad agent report entries" in table.stdout
+    st = edgec("fleet", "status", FLEET, "--json", env=env, check_json=True)
+    assert st["skipped"] == {"agent model entry without a name": 2, "agent model entry without latency_ms": 1}
+
+    np.save(tmp_path / "kws_base.npy", models["kws-1.0.0"]["inputs"])
+    res = edgec("monitor", "drift", "--fleet", FLEET, "--model", "kws", "--baseline", tmp_path / "kws_base.npy", "--json",
+                env=env, check_json=True)
+    assert res["captures"] == 25 and res["drift"] == "stable"
+    assert res["skipped"] == {"no eventMetadata with an inferenceTime": 1, "not JSON": 1, "object outside the capture layout": 1,
+                              "record of another model": 1, "shape not the model's 1.0.0": 1, "tensor bytes do not match its shape": 1}
+    text = edgec("monitor", "drift", "--fleet", FLEET, "--model", "kws", "--baseline", tmp_path / "kws_base.npy", env=env)
+    assert text.returncode == 0 and "skipped 6 bad records" in text.stdout, text.stderr
+
+    dash = edgec("dashboard", "--fleet", FLEET, "--out", tmp_path / "dash", "--json", env=env, check_json=True)
+    assert dash["devices"] == 3
+    data = json.loads((tmp_path / "dash" / "data.json").read_text())
+    kws = next(m for m in data["models"] if m["name"] == "kws")
+    assert kws["captures"] == 26 and sum(kws["skipped"].values()) == 5          # the odd-shaped record is a capture of kws
+    dev_c = next(d for d in data["status"]["devices"] if d["name"] == "dev-c")["agent"]
+    assert "ram_used_bytes" not in dev_c and "uptime_s" not in dev_c        # absent stays absent: the page formats numbers
+
+
+
+def test_the_dashboard_escapes_what_it_embeds_and_answers_only_its_own_host(fleet_env, models, aws, tmp_path):
+    """A device's report carries `<!--<script>` and `</script><script>...</script>`: the page still
+    renders every device in Chromium (served, and from disk) and shows those strings as text, running
+    none of them.  The served dashboard answers 403 to a Host header other than localhost, 127.0.0.1
+    or its bound address with its port (a DNS-rebinding page), and 200 to those."""
+    require("chromium")
+    import http.client
+    from chromium import Chromium
+    env, run = fleet_env["env"], fleet_env["run"]
+    run("fleet", "register", FLEET, "dev-c", "--out", fleet_env["dir"] / "devices")      # (made by the test before, if it ran)
+    hostile, closing = "<!--<script>", "</script><script>window.pwned = 1</script>"
+    report = {"device": "dev-c", "fleet": FLEET, "heartbeat": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "models": [{"name": "kws", "version": hostile, "inferences": 1, "latency_ms": {"p50": 1.0, "p95": 2.0}},
+                         {"name": closing, "version": "1", "inferences": 0, "latency_ms": {}}]}
+    aws["iot-data"].update_thing_shadow(thingName="dev-c", shadowName="edgec-agent", payload=json.dumps({"state": {"reported": report}}).encode())
+    edgec("dashboard", "--fleet", FLEET, "--out", tmp_path / "dash", "--json", env=env, check_json=True)
+    text = (tmp_path / "dash" / "index.html").read_text()
+    assert hostile not in text and "</script><script>" not in text and "\\u003c!--\\u003cscript\\u003e" in text
+    log = tmp_path / "dashboard.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(EDGEC + ["dashboard", "--fleet", FLEET, "--port", "0", "--json"], stdout=subprocess.PIPE,
+                                stderr=err, text=True, env=env)
+    browser = None
+    try:
+        url = _read_line(proc, "edgec dashboard", log)["url"]
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        browser = Chromium(tmp_path / "profile")
+        for target in (url, (tmp_path / "dash" / "index.html").as_uri()):
+            s = browser.open(target)
+            got = browser.evaluate(s, """({
+                devices: [...document.querySelectorAll('tr.device')].map(r => r.dataset.device),
+                models: [...document.querySelectorAll('tr.device[data-device="dev-c"] .model')].map(e => e.textContent),
+                pwned: window.pwned === 1, scripts: document.scripts.length})""")
+            assert got["devices"] == ["dev-a", "dev-b", "dev-c"], (target, got)
+            assert any(hostile in m for m in got["models"]) and any(closing in m for m in got["models"]), got
+            assert got["pwned"] is False and got["scripts"] == 2
+        assert browser.errors() == []
+
+        def get(host):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("GET", "/data.json", headers={"Host": host})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+        assert {h: get(h) for h in (f"evil.example:{port}", f"localhost:{port + 1}", "localhost.evil.example", f"localhost:{port}",
+                                    f"127.0.0.1:{port}", f"[::1]:{port}")} == {
+            f"evil.example:{port}": 403, f"localhost:{port + 1}": 403, "localhost.evil.example": 403,
+            f"localhost:{port}": 200, f"127.0.0.1:{port}": 200, f"[::1]:{port}": 200}
+    finally:
+        if browser:
+            browser.close()
+        proc.terminate()
+        assert proc.wait(timeout=10) == 143          # stopped by SIGTERM, cleanly
+    assert "Traceback" not in log.read_text()

@@ -331,6 +331,26 @@ def test_timeouts_and_cancels_reach_the_executions(fleet, cli, aws, cloud):
     assert counts["numberOfTimedOutThings"] == 1 and counts["numberOfCanceledThings"] == 1
 
 
+def test_aws_region_is_honoured(fleet, cloud, tmp_path):
+    """AWS_REGION (which botocore alone ignores) picks the region, before AWS_DEFAULT_REGION, as the
+    AWS CLI v2 reads it: the fleet, its devices' configuration and its status are in eu-west-2."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(EDGEC_AWS_ENDPOINT=cloud["endpoint_url"], AWS_REGION="eu-west-2", AWS_DEFAULT_REGION="ap-south-1")
+    edgec = lambda *a: subprocess.run(EDGEC + [str(x) for x in a], capture_output=True, text=True, env=env)
+    r = edgec("fleet", "create", "regional", "--bucket", "edgec-regional", "--pubkey", fleet["dir"] / "keys/signing.pub", "--json")
+    assert r.returncode == 0, r.stderr
+    assert ":eu-west-2:" in json.loads(r.stdout)["role_alias_arn"]
+    r = edgec("fleet", "register", "regional", "reg-1", "--out", tmp_path / "devices", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "devices/reg-1/agent.json").read_text())["sagemaker_edge_core_region"] == "eu-west-2"
+    assert edgec("fleet", "status", "regional").returncode == 0
+    iot = lambda region: boto3.client("iot", endpoint_url=cloud["endpoint_url"], region_name=region,
+                                      aws_access_key_id="test", aws_secret_access_key="test")
+    assert [g["groupName"] for g in iot("eu-west-2").list_thing_groups()["thingGroups"]] == ["regional"]
+    assert "regional" not in [g["groupName"] for g in iot("us-east-1").list_thing_groups()["thingGroups"]]
+    assert "regional" not in [g["groupName"] for g in iot("ap-south-1").list_thing_groups()["thingGroups"]]
+
+
 def test_fleet_bad_input_is_one_line(run, cloud, tmp_path):
     one_line_error(run("fleet", "status", "nope"), "no fleet 'nope'")
     one_line_error(run("fleet", "create", "bad_name", "--bucket", BUCKET, "--pubkey", tmp_path / "k.pub"), "fleet name")

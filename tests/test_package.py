@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from conftest import one_line_error, require
 from edgec.cli.main import main
+from edgec.fleet import package, signing
 from edgec.fleet.package import tar_gz
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
@@ -186,3 +187,127 @@ def test_bad_package_input_is_one_line(pkg, tmp_path):
     one_line_error(edgec("package", pkg["out"], "--name", "kws", "--version", "1", "--key", tmp_path / "none.pem"), "cannot read key")
     one_line_error(edgec("package", "verify", tmp_path / "none.tar.gz", "--pubkey", pkg["pub"]), "cannot read package")
     assert not list(tmp_path.glob("*.tar.gz"))
+
+
+# ---- hostile packages: bombs and unsigned bytes ----------------------------------------------------
+
+def test_a_decompression_bomb_is_refused_in_little_memory(pkg, tmp_path):
+    """A 2 MB tar.gz holding one 2 GiB member, alone, behind a validly signed head, named as the
+    manifest, or appended after a good package: `edgec package verify` refuses each without
+    inflating it (peak RSS of the verifying process, measured by its parent with getrusage)."""
+    from bombs import GIB, gzip_bomb, peak_rss
+    good = pkg["path"].read_bytes()
+    files, _ = members(pkg["path"])
+    head = package.head(files)
+    assert good.startswith(head)
+    lib_bomb = gzip_bomb("lib/libmodel.so", 2 * GIB)
+    assert len(lib_bomb) < 2_500_000
+    cases = {"bomb alone": lib_bomb, "behind the signed head": head + lib_bomb,
+             "as the manifest": gzip_bomb("manifest.json", 2 * GIB),
+             "after the signed files": head + gzip_bomb("edgec_model.npz", 2 * GIB),
+             "appended to a good package": good + lib_bomb}
+    code, base, _, err = peak_rss(*EDGEC, "package", "verify", pkg["path"], "--pubkey", pkg["pub"])
+    assert code == 0, err
+    for what, data in cases.items():
+        bad = tmp_path / "bomb.tar.gz"
+        bad.write_bytes(data)
+        code, peak, secs, err = peak_rss(*EDGEC, "package", "verify", bad, "--pubkey", pkg["pub"])
+        one_line_error(SimpleNamespace(returncode=code, stdout="", stderr=err))
+        print(f"\n{what}: {len(data):,} bytes refused in {secs:.1f} s, peak RSS {peak} MiB (a good package: {base} MiB)")
+        assert peak < base + 50 and secs < 20, (what, peak, base, secs)
+
+
+def _resign(files, key, mutate_manifest=None):
+    m = json.loads(files["manifest.json"])
+    if mutate_manifest:
+        mutate_manifest(m)
+    files["manifest.json"] = signing.canonical_json(m)
+    files["manifest.sig"] = signing.canonical_json(signing.sign(key, files["manifest.json"]))
+    return files
+
+
+def test_no_unsigned_byte_is_accepted(pkg, tmp_path):
+    """Every byte of a package is fixed by its signed manifest and signature: appended bytes, a
+    second gzip member, the same files compressed another way, a re-encoded head, and other spellings
+    of the same signature are all refused (each one verified as a valid package before)."""
+    import base64
+    import gzip
+    import zlib
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+    good = pkg["path"].read_bytes()
+    files, _ = members(pkg["path"])
+    rest = {k: v for k, v in files.items() if k not in ("manifest.json", "manifest.sig")}
+
+    def recompressed(level):
+        raw = b"".join(package._tar_entry(p, rest[p]) for p in sorted(rest)) + bytes(1024)
+        c = zlib.compressobj(level, zlib.DEFLATED, -15)
+        return package.PAYLOAD_GZIP + c.compress(raw) + c.flush() + package._gzip_trailer(raw)
+
+    def plain_head():                    # manifest and signature compressed normally, not stored
+        raw = package._tar_entry("manifest.json", files["manifest.json"]) + package._tar_entry("manifest.sig", files["manifest.sig"])
+        return gzip.compress(raw, mtime=0)
+
+    sig = json.loads(files["manifest.sig"])
+    b64 = sig["signature"]
+    digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    assert b64.endswith("==")                            # 64 bytes: the last digit carries 2 bits and 4 unused ones
+    other_b64 = b64[:-3] + digits[digits.index(b64[-3]) ^ 1] + b64[-2:]
+    assert base64.b64decode(other_b64) == base64.b64decode(b64)
+    cases = {
+        "trailing garbage": good + b"appended",
+        "trailing zero blocks": good + bytes(1024),
+        "a second gzip member": good + gzip.compress(b"#!/bin/sh\necho pwned\n"),
+        "payload compressed at level 6": package.head(files) + recompressed(6),
+        "payload compressed at level 1": package.head(files) + recompressed(1),
+        "head compressed": plain_head() + package.payload(files),
+        "signature document with spaces": package.tar_gz({**files, "manifest.sig": json.dumps(sig).encode()}),
+        "another base64 of the signature": package.tar_gz({**files, "manifest.sig": signing.canonical_json({**sig, "signature": other_b64})}),
+    }
+    # ECDSA: the package carries the low-s signature; (r, n - s) verifies too, and is refused
+    assert cli("keygen", "-o", tmp_path / "p256", "--algorithm", "ecdsa-p256").returncode == 0
+    ec_pkg = tmp_path / "ec.tar.gz"
+    assert cli("package", pkg["out"], "--name", "kws", "--version", "1.2.0", "--key", tmp_path / "p256/signing.pem", "-o", ec_pkg).returncode == 0
+    ec_files, _ = members(ec_pkg)
+    ec_sig = json.loads(ec_files["manifest.sig"])
+    r, s = decode_dss_signature(base64.b64decode(ec_sig["signature"]))
+    assert s <= signing.P256_N // 2
+    high = base64.b64encode(encode_dss_signature(r, signing.P256_N - s)).decode()
+    pub = signing.load_public(str(tmp_path / "p256/signing.pub"))
+    pub.verify(base64.b64decode(high), ec_files["manifest.json"], __import__("cryptography.hazmat.primitives.asymmetric.ec", fromlist=["ec"]).ECDSA(
+        __import__("cryptography.hazmat.primitives.hashes", fromlist=["hashes"]).SHA256()))     # a valid signature for OpenSSL
+    cases["ECDSA (r, n - s)"] = package.tar_gz({**ec_files, "manifest.sig": signing.canonical_json({**ec_sig, "signature": high})})
+    # Ed25519 with S + L (not reduced): OpenSSL refuses it, and so does the verifier
+    raw = base64.b64decode(b64)
+    L = 2 ** 252 + 27742317777372353535851937790883648493
+    s_plus_l = raw[:32] + (int.from_bytes(raw[32:], "little") + L).to_bytes(32, "little")
+    cases["Ed25519 (R, S + L)"] = package.tar_gz({**files, "manifest.sig": signing.canonical_json({**sig, "signature": base64.b64encode(s_plus_l).decode()})})
+    refused = 0
+    for what, data in cases.items():
+        assert hashlib.sha256(data).hexdigest() != hashlib.sha256(good if "ECDSA" not in what else ec_pkg.read_bytes()).hexdigest()
+        bad = tmp_path / "bad.tar.gz"
+        bad.write_bytes(data)
+        key = tmp_path / "p256/signing.pub" if "ECDSA" in what else pkg["pub"]
+        line = one_line_error(cli("package", "verify", bad, "--pubkey", key))
+        print(f"\n{what}: {line}")
+        refused += 1
+    assert refused == len(cases) == 10
+    assert cli("package", "verify", pkg["path"], "--pubkey", pkg["pub"]).returncode == 0
+    assert cli("package", "verify", ec_pkg, "--pubkey", tmp_path / "p256/signing.pub").returncode == 0
+
+
+def test_a_package_is_two_gzip_members_any_tar_reads(pkg, tmp_path):
+    """The head (manifest and signature, stored) and the payload: plain gzip and tar read it as one
+    archive, and the manifest signs the payload's sha256 and length."""
+    data = pkg["path"].read_bytes()
+    files, infos = members(pkg["path"])
+    head = package.head(files)
+    m = json.loads(files["manifest.json"])
+    assert m["format"] == "edgec-package/2"
+    assert m["payload"] == {"sha256": hashlib.sha256(data[len(head):]).hexdigest(), "size": len(data) - len(head)}
+    r = subprocess.run(["tar", "-tzf", pkg["path"]], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split() == [i.name for i in infos]
+    old = dict(files)                                     # an edgec-package/1 manifest: told to package again
+    key = signing.load_private(str(pkg["key"]))
+    _resign(old, key, lambda man: (man.__setitem__("format", "edgec-package/1"), man.pop("payload")))
+    (tmp_path / "v1.tar.gz").write_bytes(package.tar_gz(old))
+    one_line_error(cli("package", "verify", tmp_path / "v1.tar.gz", "--pubkey", pkg["pub"]), "edgec-package/1", "package it again")
