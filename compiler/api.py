@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -89,15 +88,26 @@ def load(path: str, *, pubkey: str | None = None) -> Model:
     if pubkey is None:
         raise EdgecError("a package is loaded only with the public key that signed it", where=str(path),
                          hint="api.load(PACKAGE, pubkey='signing.pub'), or load the build directory")
-    from edgec.agent.models import read_package
     from edgec.fleet import package, signing
-    members, where = read_package(str(p))
-    manifest = package.check_members(members, signing.load_public(pubkey), where)
+    public_key = signing.load_public(pubkey)
+    kept = {}                          # the verifier streams each file to a sink: keep the report and library
+
+    def sink(member, size, manifest):
+        if member in ("report.json", manifest["library"]):
+            kept[member] = package.Collect()
+            return kept[member]
+        return None
+    if p.is_dir():
+        r = package.verify_dir(str(p), str(p), lambda kid: public_key, sink)
+    else:
+        with open(p, "rb") as f:
+            r = package.verify_file(f, str(p), lambda kid: public_key, sink)
+    manifest = r["manifest"]
     try:
-        report = json.loads(members["report.json"])
+        report = json.loads(kept["report.json"].getvalue())
     except (KeyError, ValueError):
         raise EdgecError("the package holds no readable report.json", where=str(path)) from None
-    return Model(str(p), report, manifest=manifest, library=members[manifest["library"]])
+    return Model(str(p), report, manifest=manifest, library=kept[manifest["library"]].getvalue())
 
 
 def _samples(model: Model, x) -> np.ndarray:
@@ -120,12 +130,11 @@ def run(model: Model, x, *, on: str = "host", raw: bool = False) -> np.ndarray:
         raise EdgecError(f"a package runs its own library on this machine, not on '{on}'", where=model.path,
                          hint="load the build directory to run on an emulated target")
     from edgec.agent.models import Model as Library
-    with tempfile.TemporaryDirectory(prefix="edgec-api-") as tmp:
-        lib = Library(model.name, model.path, model.manifest, "", model.library, Path(tmp))
-        try:
-            q = [np.frombuffer(lib.run_int8(lib.quantize(s).tobytes()), np.int8) for s in xs]
-        finally:
-            lib.close()
+    lib = Library(model.name, model.path, model.manifest, "", model.library)     # loaded from a sealed memfd
+    try:
+        q = [np.frombuffer(lib.run_int8(lib.quantize(s).tobytes()), np.int8) for s in xs]
+    finally:
+        lib.close()
     out = np.stack(q).reshape((len(xs),) + model.output_shape)
     out = out if raw else lib.dequantize(out)
     return out.reshape((len(xs),) + model.output_shape[1:]) if model.output_shape[0] == 1 else out
