@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgec.errors import EdgecError
+from edgec.outdir import swap_dir
 from edgec.fleet import package as pkg
 from edgec.fleet import signing
 
@@ -223,13 +224,7 @@ class Rollouts:
             for f, data in ((pkg.MANIFEST, r["manifest_json"]), (pkg.SIGNATURE, r["manifest_sig"])):
                 with create(f) as w:
                     w.write(data)
-            if final.exists():
-                old = final.with_name(f".{version}-old-{os.getpid()}")
-                os.replace(final, old)
-                os.replace(tmp, final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
+            swap_dir(tmp, final, final.with_name(f".{version}-old-{os.getpid()}"))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

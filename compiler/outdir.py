@@ -108,24 +108,34 @@ def _stage(where: Path, files: dict, text: str) -> Path:
     return tmp
 
 
+def swap_dir(new: Path, final: Path, aside: Path) -> None:
+    """Put the directory `new` at `final` with renames on one filesystem: a directory already at
+    `final` moves to `aside` first (put back if the second rename fails) and is removed after, so
+    `final` is always the old directory or the new one, never a mix.  (Build outputs; the agent's
+    installed model versions.)"""
+    if final.exists():
+        os.replace(final, aside)
+        try:
+            os.replace(new, final)
+        except BaseException:
+            os.replace(aside, final)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(new, final)
+
+
 def _swap_directory(out: Path, files: dict, text: str) -> None:
-    """Stage beside OUT, then rename: OUT is the old output or the new one, never a mix."""
+    """Stage beside OUT, then swap it in."""
     tmp = _stage(out.parent, files, text)
+    old = None
     try:
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=out.parent))
-            os.replace(out, old / "previous")
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(old / "previous", out)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
+        old = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=out.parent))
+        swap_dir(tmp, out, old / "previous")
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _swap_files(out: Path, files: dict, text: str) -> None:
