@@ -25,7 +25,7 @@ BARE_CFLAGS = ("-ffreestanding", "-ffunction-sections", "-fdata-sections")
 FLOAT_HELPER = re.compile(r"^(__aeabi_[fd]\w*|__aeabi_[iul]+2[fd]|__aeabi_[fd]2\w+|__\w*[sd]f\w*|__\w*[sd]f[0-9]?)$")
 HARNESS_FUNCS = {"main", "Reset_Handler", "fault", "sh_open", "sh_call", "sh_read", "sh_write", "sh_close",
                  "paint", "deepest", "put_decimal",          # the semihosting harness's stack painting
-                 "_start", "edgec_rv_reset", "trap_handler",
+                 "_start", "edgec_rv_reset", "edgec_rv_trap", "edgec_rv_trap_entry",
                  "__vectors", "__ctors_end", "__do_copy_data", "__do_clear_bss", "__bad_interrupt", "_exit",
                  "__stop_program", "__init"}
 EMULATOR_TIMEOUT_S = 1800

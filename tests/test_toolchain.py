@@ -92,3 +92,33 @@ def test_rv32imc_harness_links_and_aligns_every_semihosting_call(tmp_path, in_by
     ebreaks = [int(m.group(1), 16) for m in re.finditer(r"^\s*([0-9a-f]+):\s+00100073\s+ebreak", dis, re.M)]
     assert len(ebreaks) >= 4, dis[-2000:]
     assert all((a - 4) % 16 == 0 for a in ebreaks), [hex(a) for a in ebreaks]
+
+
+def test_kws_links_and_is_bit_exact_on_rv32imc_with_a_bigger_ram_budget(tmp_path):
+    """KWS (16.5 KB of static RAM) did not link for rv32imc, and once linked with --ram 512K it could not
+    run on a 16 KB board: the emulated memory is now the build's budget."""
+    from edgec.build import build
+    from edgec.verify import verify
+    t = get_target("rv32imc")
+    require(t.cc, t.emulator[0])
+    case = CASES["kws"]
+    np.save(tmp_path / "calib.npy", case.calibration())
+    np.save(tmp_path / "inputs.npy", case.inputs()[:2])
+    build(case.path, "rv32imc", str(tmp_path / "out"), str(tmp_path / "calib.npy"), ram="512K")
+    r = verify(str(tmp_path / "out"), "rv32imc", str(tmp_path / "inputs.npy"))
+    assert r["bit_exact"] and r["float_helpers"] == [], r
+    assert r["instructions_per_inference"] > 2_000_000
+    assert 0 < r["stack_bytes_measured"] <= r["stack_bytes_bound"], r
+
+
+def test_a_trap_on_rv32imc_exits_with_its_cause_instead_of_looping(tmp_path):
+    """A fault with a wild stack pointer: the trap entry takes a fresh stack, so QEMU exits with
+    0xE0 + mcause (7: store access fault) rather than faulting in the handler for ever."""
+    t = get_target("rv32imc")
+    require(t.cc, t.emulator[0])
+    hd = HARNESS
+    src = _write(tmp_path, "wild.c", "int main(void) { __asm__ volatile(\"li sp, 0x10\\n sw zero, -4(sp)\"); return 0; }\n")
+    objs = toolchain.compile_objects(t, [src, hd / t.startup], tmp_path, (), [hd])
+    exe = toolchain.link(t, objs, tmp_path)
+    r = subprocess.run([*t.emulator, "-kernel", str(exe)], capture_output=True, timeout=60)
+    assert r.returncode == 0xE0 + 7 and b"TRAP" in r.stdout + r.stderr, (r.returncode, r.stdout, r.stderr)
