@@ -299,3 +299,18 @@ def test_scheduler_is_optimal_on_random_graphs(spec):
     s = schedule(g)
     assert s.meta["schedule"]["method"] == "exact"
     assert peak_live_bytes(s) == s.meta["schedule"]["peak_live_bytes"] == _best_peak(g)
+
+
+def test_scheduler_cuts_a_long_chain_into_blocks():
+    """A 3,000-node chain of two-branch blocks (input Transpose, then Conv, Conv, Add, Relu per block):
+    each Add and each Relu is a cut, so the exact program runs on ranges of at most 3 nodes and the
+    whole order is exact."""
+    from edgec.importers.onnx import _Importer
+    from edgec.passes.schedule import _preds, _segments
+    from synthetic import chain_model
+    g = _Importer(chain_model(3_000), "chain.onnx").run().toposorted()
+    ranges = _segments(g, _preds(g))
+    assert len(ranges) == 2 + 2 * 750 and max(b - a + 1 for a, b in ranges) == 3, ranges[:4]
+    assert [n.op for n in g.nodes[ranges[1][0]:ranges[1][1] + 1]] == ["Conv2D", "Conv2D", "Add"]
+    s = schedule(g)
+    assert s.meta["schedule"]["method"] == "exact" and peak_live_bytes(s) <= peak_live_bytes(g)

@@ -18,15 +18,14 @@ from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor, unique_name
 from ..shapes import output_shapes, same_pads
 
-#: Resource limits, checked before anything of that size is allocated.  edgec's targets have kilobytes
-#: to a few megabytes of memory, so a model past these is corrupt or hostile rather than big; each is
-#: still far above the largest model a microcontroller runs (yolo-fastest: 1.4 MB of weights, 410 K
-#: elements in its largest activation, 165 edgec nodes).
+#: Resource limits, checked before anything of that size is allocated.  They are memory, not counts:
+#: any number of nodes is fine while the graph fits.  edgec's targets have kilobytes to a few
+#: megabytes of memory, so a model past these is corrupt or hostile rather than big; each is still far
+#: above the largest model a microcontroller runs (yolo-fastest: 1.4 MB of weights, 410 K elements in
+#: its largest activation; PyTorch exports of MobileNetV3 / EfficientNet-lite: 1-3 k nodes, 3-20 MiB).
 MAX_TENSOR_ELEMENTS = 1 << 26        # any one tensor (weights or activation): 64 Mi elements, 256 MiB as float32
-MAX_NODES = 512                      # ONNX nodes, Keras layers, Darknet sections
-MAX_IR_NODES = 1_024                 # edgec nodes they expand to (fuse_activations and fold_batchnorm are superlinear:
-                                     # 2,000 nodes take them 8 s, past the 10 s a hostile file may cost; raise both
-                                     # once those passes are linear)
+MAX_GRAPH_BYTES = 1 << 30            # the imported graph in the compiler: its tensors as float32 + NODE_BYTES a node
+NODE_BYTES = 2 << 10                 # a node with its output tensor, as Python objects (measured: ~1.5 KiB)
 MAX_FILE_BYTES = 256 << 20           # a model or weights file: 256 MiB
 LIMIT_HINT = ("the file is corrupt or was crafted: edgec compiles models for microcontrollers, and refuses "
               "sizes past {limit} before allocating them")
@@ -69,10 +68,20 @@ def check_file_size(path: str, what: str = "model file") -> int:
     return size
 
 
-def check_count(n: int, what: str, where: str | None) -> None:
-    if n > MAX_NODES:
-        raise ModelFormatError(f"{n:,} {what}, more than the {MAX_NODES:,} edgec accepts", where=where,
-                               hint=limit_hint(f"{MAX_NODES:,} {what}"))
+def check_node_count(n: int, what: str, where: str | None) -> None:
+    """Before importing `n` nodes / layers: refused when their bookkeeping alone (NODE_BYTES each)
+    would pass MAX_GRAPH_BYTES, with the size."""
+    if n * NODE_BYTES > MAX_GRAPH_BYTES:
+        raise ModelFormatError(f"{n:,} {what} need at least {_human(n * NODE_BYTES)} of compiler memory "
+                               f"({NODE_BYTES:,} B each), more than the {_human(MAX_GRAPH_BYTES)} edgec gives a model",
+                               where=where, hint=limit_hint(f"{_human(MAX_GRAPH_BYTES)} of compiler memory"))
+
+
+def listing(items, limit: int = 20) -> str:
+    """items joined by commas, the first `limit` of them and how many more."""
+    items = list(items)
+    shown_items = ", ".join(items[:limit])
+    return shown_items + (f", … and {len(items) - limit:,} more" if len(items) > limit else "")
 
 
 def _human(nbytes: int) -> str:
@@ -247,17 +256,31 @@ class GraphBuilder:
         self._node_names: set = set()
         self.source = source            # the model file's name, for messages
         self.context = source or None   # where the importer is (file, node/layer, op): the `where` of errors
+        self.elements = 0               # of every tensor so far: with the node count, the graph's memory
 
     def add_tensor(self, base, shape, data=None):
         name = unique_name(self.tensors, base)
         what = f"{'constant' if data is not None else 'tensor'} {shown(base)}"
         shape = check_shape(shape, what, self.context)
+        self.elements += element_count(shape)
+        self.check_memory()
         if data is not None and data.dtype.kind == "f" and not np.isfinite(data).all():
             raise ModelFormatError(f"{what} holds NaN or infinite values", where=self.context,
                                    hint="the weights are corrupt (or the batch-norm variances negative); re-export the model")
         self.tensors[name] = Tensor(name, shape, "float32" if data is None else str(data.dtype),
                                     None if data is None else np.ascontiguousarray(data))
         return name
+
+    def memory(self) -> int:
+        """Bytes the graph built so far takes in the compiler (the measure MAX_GRAPH_BYTES limits)."""
+        return 4 * self.elements + NODE_BYTES * len(self.nodes)
+
+    def check_memory(self) -> None:
+        if self.memory() > MAX_GRAPH_BYTES:
+            raise ModelFormatError(f"the model needs more than {_human(MAX_GRAPH_BYTES)} of compiler memory: "
+                                   f"{len(self.nodes):,} nodes and {self.elements:,} tensor elements so far, "
+                                   f"{_human(self.memory())} ({NODE_BYTES:,} B a node, 4 B an element)",
+                                   where=self.context, hint=limit_hint(f"{_human(MAX_GRAPH_BYTES)} of compiler memory"))
 
     def const(self, base, array):
         a = np.asarray(array)
@@ -274,9 +297,6 @@ class GraphBuilder:
         except EdgecError as e:
             raise ModelFormatError(f"{_bare(e)} (edgec node {shown(node.name)}, {op})", where=self.context,
                                    hint=e.hint or "the file may be corrupt; check the model with its framework") from None
-        if len(self.nodes) >= MAX_IR_NODES:
-            raise ModelFormatError(f"the model expands to more than {MAX_IR_NODES:,} edgec nodes", where=self.context,
-                                   hint=limit_hint(f"{MAX_IR_NODES:,} nodes"))
         self._node_names.add(node.name)
         node.outputs = [self.add_tensor(out_base or name, shapes[0])]
         self.nodes.append(node)

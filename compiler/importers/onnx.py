@@ -19,8 +19,8 @@ from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
-from .builder import (MAX_FILE_BYTES, GraphBuilder, check_count, check_file_size, check_shape,
-                      element_count, limit_hint, importer_entry, shown)
+from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
+                      element_count, limit_hint, importer_entry, listing, shown)
 
 NCHW_IN_NHWC = (0, 3, 1, 2)
 CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
@@ -68,7 +68,7 @@ def load_onnx(path: str):
     if not model.graph.node:
         raise ModelFormatError("the ONNX graph has no nodes", where=path,
                                hint="the file may be truncated or not an ONNX model")
-    check_count(len(model.graph.node), "nodes", path)
+    check_node_count(len(model.graph.node), "nodes", path)
     if len(model.graph.sparse_initializer):
         raise UnsupportedOpError("the model has sparse initializers", where=path,
                                  hint="save it with dense initializers")
