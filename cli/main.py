@@ -62,13 +62,16 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
                                                 "within this of float (e.g. 1%) on the --calibration data (.npz: x, y)"),
           min_sqnr: Optional[float] = typer.Option(None, "--min-sqnr", help="mixed precision for non-classifiers: "
                                                    "every calibration sample's output SQNR vs float at least this (dB)"),
+          input_shape: Optional[List[str]] = typer.Option(
+              None, "--input-shape", help="shape of an input with dynamic dimensions: 1,3,48,192, or by name "
+                                          "x=1,3,48,192 (repeat for several inputs); default: from the calibration data"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from edgec.build import build as do_build
     from edgec.report import format_table
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
                       optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction,
-                      max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr)
+                      max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, input_shapes=input_shape)
     if as_json:
         _emit_json(report)
     else:
@@ -217,9 +220,12 @@ def main(argv: List[str] | None = None) -> int:
     except typer.Exit as e:
         return e.exit_code
     except EdgecError as e:
-        typer.echo(f"edgec: error: {e}", err=True)
+        first, *reasons = e.lines()
+        typer.echo(f"edgec: error: {first}", err=True)
+        for line in reasons:                    # every reason of a refused model, one line each
+            typer.echo(f"  {line}", err=True)
         if "--json" in (sys.argv[1:] if argv is None else argv):
-            _emit_json({"error": str(e), **e.facts})
+            _emit_json({"error": str(e), **e.facts, **({"reasons": e.reasons} if e.reasons else {})})
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("edgec: interrupted", err=True)

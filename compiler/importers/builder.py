@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
+from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor, unique_name
 from ..shapes import output_shapes, same_pads
 
@@ -84,6 +84,90 @@ def listing(items, limit: int = 20) -> str:
     return shown_items + (f", … and {len(items) - limit:,} more" if len(items) > limit else "")
 
 
+def parse_input_shapes(specs) -> dict:
+    """`--input-shape` values -> {input name or None: dims}: "1,3,48,192" (the model's one input) or
+    "x=1,3,48,192" (input x), each at most once."""
+    out = {}
+    for spec in specs or ():
+        text = str(spec).strip()
+        name, _, dims = text.rpartition("=") if "=" in text else (None, "", text)
+        try:
+            shape = tuple(int(d) for d in dims.replace("x", ",").split(","))
+        except ValueError:
+            shape = ()
+        if not shape or any(d < 1 for d in shape) or (name is not None and not name.strip()):
+            raise InputDataError(f"--input-shape {shown(text)!r} is not a shape",
+                                 hint="write the dimensions, e.g. --input-shape 1,3,48,192, or name the input: "
+                                      "--input-shape x=1,3,48,192")
+        key = name.strip() if name is not None else None
+        if key in out:
+            raise InputDataError(f"--input-shape gives {'input ' + shown(key) if key else 'the input'} twice")
+        out[key] = shape
+    if None in out and len(out) > 1:
+        raise InputDataError("--input-shape mixes a shape without a name with named ones",
+                             hint="name every input: --input-shape x=1,3,48,192 --input-shape y=1,10")
+    return out
+
+
+def fix_input_shape(name: str, declared: list, given, sample_shape, labels=None):
+    """The static shape of input `name` whose declared dims may be None (dynamic): `given` (its
+    --input-shape), else the batch dim as 1 and the rest from the calibration data when that is
+    unambiguous (`sample_shape`: the shape of the N samples, or None).  Returns (dims, None), or
+    (placeholder dims, the reason no shape could be fixed) so an importer can go on checking."""
+    rank = len(declared)
+    labels = labels or [d if d is not None else "?" for d in declared]
+    shown_decl = "[" + ", ".join(str(l) for l in labels) + "]"
+    if given is not None:
+        clash = [i for i, (d, g) in enumerate(zip(declared, given)) if d is not None and d != g]
+        if len(given) != rank or clash:
+            raise InputDataError(f"--input-shape {','.join(map(str, given))} does not fit input {shown(name)}, "
+                                 f"declared {shown_decl}" + (f" (dimension {clash[0]} is {declared[clash[0]]})" if clash else
+                                                              f" ({rank} dimensions)"),
+                                 hint="give every dimension; only the dynamic ones may differ from the declaration")
+        return tuple(given), None
+    dims = list(declared)
+    if rank >= 2 and dims[0] is None:
+        dims[0] = 1                                   # the batch: edgec runs one sample at a time
+    if None not in dims:
+        return tuple(dims), None
+    found = _from_samples(dims, sample_shape)
+    if found is not None:
+        return found, None
+    missing = [i for i, d in enumerate(dims) if d is None]
+    which = ", ".join(f"{i} ({labels[i]})" for i in missing)
+    data = (f"the calibration data's shape {tuple(sample_shape)} does not fix them" if sample_shape is not None
+            else "no calibration data fixes them")
+    example = ",".join(str(d) if d is not None else ("H" if i == rank - 2 and rank >= 3 else "W" if i == rank - 1 and rank >= 3
+                                                   else "N") for i, d in enumerate(dims))
+    reason = (f"input {shown(name)} {shown_decl}: dimension{'s' if len(missing) > 1 else ''} {which} "
+              f"{'are' if len(missing) > 1 else 'is'} dynamic and {data} — give the shape with "
+              f"--input-shape {shown(name)}={example}")
+    return tuple(d if d is not None else DYNAMIC_PLACEHOLDER for d in dims), reason
+
+
+#: What an unresolved dynamic dim stands for while an importer goes on looking for other reasons to refuse.
+DYNAMIC_PLACEHOLDER = 64
+
+
+def _from_samples(dims: list, sample_shape):
+    """dims with the None ones from N samples of shape sample_shape: [N, *dims[1:]] (batch of 1
+    dropped), [N, *dims], or [N, flat] when only one dim is unknown; None when they do not fit."""
+    if sample_shape is None or len(sample_shape) < 2:
+        return None
+    rank = len(dims)
+    fits = lambda cand: len(cand) == rank and all(d is None or d == c for d, c in zip(dims, cand)) and min(cand) >= 1
+    for cand in ((1,) + tuple(sample_shape[1:]) if dims[0] in (None, 1) else None, tuple(sample_shape[1:])):
+        if cand is not None and fits(cand):
+            return cand
+    if len(sample_shape) == 2 and dims.count(None) == 1:
+        known = math.prod(d for d in dims if d is not None)
+        if known and sample_shape[1] % known == 0:
+            cand = tuple(sample_shape[1] // known if d is None else d for d in dims)
+            if fits(cand):
+                return cand
+    return None
+
+
 def _human(nbytes: int) -> str:
     for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if nbytes >= size:
@@ -123,6 +207,7 @@ def importer_entry(fn):
         except EdgecError as e:
             if e.args and isinstance(e.args[0], str):
                 e.args = (printable(e.args[0]),) + e.args[1:]
+            e.headline, e.reasons = printable(e.headline), [printable(r) for r in e.reasons]
             raise
     return wrapper
 
