@@ -240,3 +240,17 @@ def test_input_shape_must_name_an_input_and_keep_its_static_dims(shape_model, tm
         import_model(str(path), input_shapes={"x": (1, 4, 8, 8)})
     with pytest.raises(InputDataError, match=r"--input-shape is for ONNX models"):
         import_model(str(tmp_path / "m.cfg"), input_shapes={None: (1, 8, 8, 3)})
+
+
+def test_reasons_of_a_crafted_file_stop_at_a_bound(tmp_path):
+    """Every reason of a real model is listed; a file of 5,000 unsupported nodes gets the first 200
+    and how many more, not 5,000 lines."""
+    from edgec.importers.onnx import MAX_REASONS
+    nodes = [helper.make_node("Sin", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}" if i < 4999 else "y"], name=f"s{i}")
+             for i in range(5000)]
+    path = tmp_path / "sins.onnx"
+    onnx.save(_graph(nodes, {}, [1, 4], [1, 4]), path)
+    with pytest.raises(UnsupportedOpError, match="the model cannot be compiled: 5,000 unsupported node") as e:
+        import_model(str(path))
+    assert len(e.value.reasons) == MAX_REASONS + 1 == 201
+    assert e.value.reasons[0] == "node s0 (Sin): unsupported op" and e.value.reasons[-1] == "… and 4,800 more"

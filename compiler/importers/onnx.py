@@ -28,6 +28,7 @@ from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_
                       element_count, fix_input_shape, limit_hint, importer_entry, listing, shown)
 
 NCHW_IN_NHWC = (0, 3, 1, 2)
+MAX_REASONS = 200                    # lines of a refused model's reasons; real models have a few
 CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
 #: ONNX element types a constant may have (numeric, fixed size); their numpy dtypes.
 CONST_TYPES = {1: np.float32, 11: np.float64, 10: np.float16, 3: np.int8, 2: np.uint8, 5: np.int16, 4: np.uint16,
@@ -412,12 +413,14 @@ class _Importer(GraphBuilder):
                 raise ModelFormatError(f"malformed node ({type(e).__name__}: {shown(str(e))[:120]})",
                                        where=self.where(node), hint=CORRUPT) from None
         if reasons:
-            kinds = [f"{len(unsupported)} unsupported node(s)"] if unsupported else []
+            kinds = [f"{len(unsupported):,} unsupported node(s)"] if unsupported else []
             dynamic = sum(r.startswith("input ") for r in reasons)
             kinds += [f"{dynamic} input(s) of dynamic shape"] if dynamic else []
             other = len(reasons) - len(unsupported) - dynamic
-            kinds += [f"{other} unsupported attribute value(s) or use(s)"] if other else []
+            kinds += [f"{other:,} unsupported attribute value(s) or use(s)"] if other else []
             hint = (f"supported ONNX ops: {', '.join(sorted(set(HANDLERS) | set(QOPERATORS)))}" if unsupported else None)
+            if len(reasons) > MAX_REASONS:          # a crafted file's million nodes: the first ones say enough
+                reasons = reasons[:MAX_REASONS] + [f"… and {len(reasons) - MAX_REASONS:,} more"]
             raise UnsupportedOpError(f"the model cannot be compiled: {', '.join(kinds)}", where=file, hint=hint,
                                      reasons=reasons)
         self.context = self.source
