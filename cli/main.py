@@ -68,13 +68,17 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
                                          "color (rgb|bgr|gray); value = (pixel 0..255 * scale - mean) / std, e.g. "
                                          "scale=1/255,mean=0.485,0.456,0.406,std=0.229,0.224,0.225,layout=nchw"),
           labels: Optional[str] = typer.Option(None, "--labels", help="class names, one per line (kept in report.json)"),
+          input_shape: Optional[List[str]] = typer.Option(
+              None, "--input-shape", help="shape of an input with dynamic dimensions: 1,3,48,192, or by name "
+                                          "x=1,3,48,192 (repeat for several inputs); default: from the calibration data"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from edgec.build import build as do_build
     from edgec.report import format_table
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
                       optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction,
-                      max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, preprocess=preprocess, labels=labels)
+                      max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, preprocess=preprocess, labels=labels,
+                      input_shapes=input_shape)
     if as_json:
         _emit_json(report)
     else:
@@ -253,9 +257,12 @@ def main(argv: List[str] | None = None) -> int:
     except typer.Exit as e:
         return e.exit_code
     except EdgecError as e:
-        typer.echo(f"edgec: error: {e}", err=True)
+        first, *reasons = e.lines()
+        typer.echo(f"edgec: error: {first}", err=True)
+        for line in reasons:                    # every reason of a refused model, one line each
+            typer.echo(f"  {line}", err=True)
         if "--json" in (sys.argv[1:] if argv is None else argv):
-            _emit_json({"error": str(e), **e.facts})
+            _emit_json({"error": str(e), **e.facts, **({"reasons": e.reasons} if e.reasons else {})})
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
         return _interrupted(Interrupted(signal.SIGINT))

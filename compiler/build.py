@@ -19,6 +19,7 @@ from edgec.codegen.c import generate, c_ident
 from .data import fit_samples, load_array
 from .errors import ModelFormatError, InputDataError, TargetError
 from .fixedpoint import quantize_multiplier
+from .importers.builder import parse_input_shapes
 from .ir import Graph
 from .outdir import check_output_dir, write_output_dir
 from .pipeline import canonicalize, quantize, plan
@@ -31,8 +32,13 @@ from .targets import get_target, with_budget
 ARTIFACT = "edgec_model.npz"
 
 
-def import_model(path: str, weights: str | None = None) -> Graph:
+def import_model(path: str, weights: str | None = None, input_shapes: dict | None = None, sample_shape=None) -> Graph:
+    """input_shapes ({input name or None: dims}, `--input-shape`) and sample_shape (the calibration
+    data's shape, or a function giving it) fix dynamic input dimensions of ONNX models."""
     ext = os.path.splitext(path)[1].lower()
+    if input_shapes and ext != ".onnx":
+        raise InputDataError(f"--input-shape is for ONNX models; a {ext or 'extensionless'} model fixes its input "
+                             "shape in the file", where=path, hint="leave --input-shape out")
     if ext == ".cfg":
         from .importers.darknet import import_darknet
         return import_darknet(path, weights)
@@ -40,7 +46,7 @@ def import_model(path: str, weights: str | None = None) -> Graph:
         raise ModelFormatError("a second file (weights) is only taken with a Darknet .cfg", where=weights)
     if ext == ".onnx":
         from .importers.onnx import import_onnx
-        return import_onnx(path)
+        return import_onnx(path, input_shapes, sample_shape)
     if ext in (".h5", ".hdf5", ".keras"):
         from .importers.keras import import_keras
         return import_keras(path)
@@ -98,14 +104,23 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
           name: str | None = None, log=lambda msg: None, weights: str | None = None,
           ram=None, flash=None, optimize: str = "ram", calibration_method: str | None = None,
           bias_correction: bool | None = None, max_accuracy_drop=None, min_sqnr: float | None = None,
-          preprocess: str | None = None, labels: str | None = None) -> dict:
+          preprocess: str | None = None, labels: str | None = None, input_shapes=None) -> dict:
     """`max_accuracy_drop` (a fraction, or a string such as "1%") or `min_sqnr` (dB) turn on mixed
     precision (edgec.precision): the calibration file's samples, and its labels `y` when it is an .npz
     that has them, decide which activations become int16.  `preprocess` (the --preprocess text,
     edgec.preprocess) and `labels` (a file of class names, one per line) are recorded in the report
-    for the host side: how images become the input, what the classes are called."""
+    for the host side: how images become the input, what the classes are called.  `input_shapes`:
+    `--input-shape` values ("1,3,48,192" or "x=1,3,48,192") for inputs of dynamic shape; else the
+    calibration data fixes them where it can."""
     check_output_dir(out_dir)        # before the work: a refused -o is known at once
     target = with_budget(get_target(target_name), ram, flash)
+    given_shapes = parse_input_shapes(input_shapes)
+    loaded = {}
+
+    def calibration_array():
+        if "x" not in loaded:
+            loaded["x"] = load_array(calibration, "calibration")
+        return loaded["x"]
     goal = mixed_precision_goal(max_accuracy_drop, min_sqnr, calibration)
     if preprocess is not None:
         parse_preprocess(preprocess)                      # a typo fails now, not after the import
@@ -116,7 +131,7 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         raise InputDataError(f"unknown --optimize '{optimize}'", hint=f"choose one of: {', '.join(OPTIMIZE)}")
     log(f"importing {model_path}")
     imported = None
-    if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None:
+    if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None and not given_shapes:
         from .importers.tflite import import_tflite
         imported, q = import_tflite(model_path)
         if q is not None:
@@ -127,7 +142,9 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
             shape = tuple(imported.tensors[imported.inputs[0]].shape)
             return compile_graph(imported, np.zeros((0,) + shape, np.float32), target, out_dir, name or q.name,
                                  model_path, log, optimize, quantized=q, io_keys=io)
-    graph = canonicalize(imported if imported is not None else import_model(model_path, weights))
+    graph = canonicalize(imported if imported is not None else
+                         import_model(model_path, weights, given_shapes,
+                                      (lambda: calibration_array().shape) if calibration is not None else None))
     io = image_io(graph, preprocess, label_names, labels, model_path)
     if calibration is None and graph.meta.get("given_quant"):
         # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
@@ -137,7 +154,7 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
-    samples = fit_samples(load_array(calibration, "calibration"), graph.tensors[graph.inputs[0]].shape, calibration)
+    samples = fit_samples(calibration_array(), graph.tensors[graph.inputs[0]].shape, calibration)
     if goal is not None:
         goal.labels = load_labels(calibration, len(samples))
     return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize,

@@ -1,17 +1,29 @@
-"""Errors users can act on.  The CLI prints `str(err)` on one line and exits non-zero; no traceback."""
+"""Errors users can act on.  The CLI prints `str(err)` on one line (and each of its reasons on a line
+of its own) and exits non-zero; no traceback."""
 
 
 class EdgecError(Exception):
-    """Base class: the message says where (file, node, op) and what to do."""
+    """Base class: the message says where (file, node, op) and what to do.  `reasons`: when several
+    things stop the same step (every unsupported node, dynamic input, attribute value of a model),
+    one line each; str() joins them, the CLI prints one per line under the message."""
 
     exit_code = 2
 
-    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None, facts: dict | None = None):
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None, facts: dict | None = None,
+                 reasons: list | None = None):
         self.where, self.hint, self.facts = where, hint, facts or {}
+        self.reasons = [str(r).replace("\n", " ") for r in reasons or ()]
+        self.headline = " — ".join([f"{where}: {message}" if where else message] + ([hint] if hint else [])).replace("\n", " ")
         parts = [f"{where}: {message}" if where else message]
+        if self.reasons:
+            parts[0] += ": " + "; ".join(self.reasons)
         if hint:
             parts.append(hint)
         super().__init__(" — ".join(parts).replace("\n", " "))
+
+    def lines(self) -> list:
+        """The error as the CLI prints it: the message (with where and hint), then each reason."""
+        return [self.headline] + self.reasons if self.reasons else [str(self)]
 
 
 class ModelFormatError(EdgecError):

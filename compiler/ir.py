@@ -9,6 +9,8 @@ OHWI (out, kernel h, kernel w, in/groups), of FullyConnected [out, in].
 from __future__ import annotations
 
 import copy
+import functools
+import math
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
@@ -72,6 +74,11 @@ class Quant:
         return int(np.asarray(self.zero_point).reshape(-1)[0])
 
 
+@functools.lru_cache(maxsize=None)
+def _itemsize(dtype: str) -> int:
+    return np.dtype(dtype).itemsize
+
+
 @dataclass
 class Tensor:
     name: str
@@ -86,11 +93,11 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape is not None else 0
+        return math.prod(int(d) for d in self.shape) if self.shape is not None else 0
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(self.dtype).itemsize
+        return self.size * _itemsize(self.dtype)
 
 
 @dataclass
@@ -111,12 +118,13 @@ class Graph:
     outputs: list
     meta: dict = field(default_factory=dict)
 
-    def copy(self) -> "Graph":
-        """A copy whose nodes/tensors can be changed freely; constant arrays are shared (treat them as immutable)."""
+    def copy(self, drop_meta=()) -> "Graph":
+        """A copy whose nodes/tensors can be changed freely; constant arrays are shared (treat them as immutable).
+        `drop_meta`: meta entries the caller replaces anyway, left out instead of deep-copied."""
         return Graph(self.name, [replace(n, inputs=list(n.inputs), outputs=list(n.outputs), attrs=copy.deepcopy(n.attrs))
                                  for n in self.nodes],
                      {k: replace(t) for k, t in self.tensors.items()}, list(self.inputs), list(self.outputs),
-                     copy.deepcopy(self.meta))
+                     copy.deepcopy({k: v for k, v in self.meta.items() if k not in drop_meta}))
 
     def producer(self) -> dict:
         return {o: n for n in self.nodes for o in n.outputs}

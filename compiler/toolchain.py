@@ -25,7 +25,7 @@ BARE_CFLAGS = ("-ffreestanding", "-ffunction-sections", "-fdata-sections")
 FLOAT_HELPER = re.compile(r"^(__aeabi_[fd]\w*|__aeabi_[iul]+2[fd]|__aeabi_[fd]2\w+|__\w*[sd]f\w*|__\w*[sd]f[0-9]?)$")
 HARNESS_FUNCS = {"main", "Reset_Handler", "fault", "sh_open", "sh_call", "sh_read", "sh_write", "sh_close",
                  "paint", "deepest", "put_decimal",          # the semihosting harness's stack painting
-                 "_start", "edgec_rv_reset", "trap_handler",
+                 "_start", "edgec_rv_reset", "edgec_rv_trap", "edgec_rv_trap_entry",
                  "__vectors", "__ctors_end", "__do_copy_data", "__do_clear_bss", "__bad_interrupt", "_exit",
                  "__stop_program", "__init"}
 EMULATOR_TIMEOUT_S = 1800
@@ -68,11 +68,25 @@ def _run(cmd, cwd=None, stdin=None, timeout=600, what="command"):
         raise ToolchainError(f"cannot run {cmd[0]}: {e.strerror}") from None
 
 
-def _first_error(stderr: bytes) -> str:
-    """The most telling line of a compiler or linker's complaint."""
-    text = stderr.decode(errors="replace").strip().splitlines()
-    lines = [l for l in text if "undefined reference" in l] or [l for l in text if "error" in l.lower()]
-    return (lines[0] if lines else (text[-1] if text else "?")).strip()
+#: Lines that only frame a complaint: where it happened, or the driver's summary of a tool's failure.
+_CONTEXT = re.compile(r"(: In function\b|: in function\b|: At top level:|In file included from|^from \S+:\d+[,:]|"
+                      r"^collect2: error: ld returned|^compilation terminated|: note: |^\s*\||^\s*\d+\s*\|)")
+#: The leading directories of a tool or a temporary file: /usr/lib/gcc/.../bin/ld -> ld.
+_DIRS = re.compile(r"(?<![\w.])(?:/[^\s:/()`']+)+/(?=[^\s:/()`']+)")
+
+
+def first_error(stderr: bytes | str) -> str:
+    """The tool's first real error line: a compiler's first `error:`, else the linker's first own
+    complaint (an undefined reference, a relaxation or overflow error), never only the driver's
+    "collect2: error: ld returned 1 exit status"; directories are cut from paths."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    real = [l for l in lines if not _CONTEXT.search(l)]
+    pick = (next((l for l in real if re.search(r"\b(fatal )?error:", l)), None)
+            or next((l for l in real if "undefined reference" in l), None)
+            or next((l for l in real if not re.search(r"\bwarning:", l)), None)
+            or (lines[-1] if lines else "no message"))
+    return _DIRS.sub("", pick)
 
 
 def compile_objects(target: Target, sources, workdir: Path, defines=(), include=()):
@@ -84,7 +98,7 @@ def compile_objects(target: Target, sources, workdir: Path, defines=(), include=
         cmd = [target.cc, *flags, *[f"-D{d}" for d in defines], *[f"-I{i}" for i in include], "-c", str(src), "-o", str(obj)]
         r = _run(cmd, what=f"compiling {Path(src).name}")
         if r.returncode != 0:
-            raise ToolchainError(f"{target.cc} failed on {Path(src).name}: {_first_error(r.stderr)}")
+            raise ToolchainError(f"{target.cc} failed on {Path(src).name}: {first_error(r.stderr)}")
         objs.append(obj)
     return objs
 
@@ -125,7 +139,7 @@ def link(target: Target, objs, workdir: Path) -> Path:
             raise TargetError(f"the model does not fit {target.name}: {' and '.join(over)} overflow "
                               f"(the target has {target.ram} B RAM, {target.flash} B flash, incl. the verification harness)",
                               hint="choose a bigger part (--ram/--flash at build) or a smaller model")
-        raise ToolchainError(f"linking for {target.name} failed: {_first_error(r.stderr)}")
+        raise ToolchainError(f"linking for {target.name} failed: {first_error(r.stderr)}")
     return exe
 
 
@@ -149,7 +163,7 @@ def harness_tool(name: str) -> Path:
         tmp = cache / f"{digest}-{os.getpid()}.tmp-{name}"
         r = _run(["cc", "-O2", str(src), *args, "-o", str(tmp)], what=f"building {name}")
         if r.returncode != 0:
-            raise ToolchainError(f"cannot build the harness's {name}: {_first_error(r.stderr)}",
+            raise ToolchainError(f"cannot build the harness's {name}: {first_error(r.stderr)}",
                                  hint=f"install with: sudo apt-get install {apt}")
         os.replace(tmp, built)
     return built

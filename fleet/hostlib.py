@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgec.errors import EdgecError, ToolchainError
+from edgec.toolchain import first_error
 
 LIBRARY = "libmodel.so"
 CFLAGS = ("-shared", "-fPIC", "-O2", "-std=c99", "-frandom-seed=edgec", "-Wl,--build-id=sha1", f"-Wl,-soname,{LIBRARY}")
@@ -77,8 +78,7 @@ def build_library(build_dir: Path, report: dict, device: DeviceTarget) -> bytes:
         except (OSError, subprocess.TimeoutExpired) as e:
             raise ToolchainError(f"cannot run {cc}: {e}") from None
         if r.returncode != 0:
-            lines = [l for l in r.stderr.decode(errors="replace").splitlines() if "error" in l] or ["?"]
-            raise ToolchainError(f"{cc} could not build {LIBRARY}: {lines[0].strip()}", where=str(build_dir))
+            raise ToolchainError(f"{cc} could not build {LIBRARY}: {first_error(r.stderr)}", where=str(build_dir))
         lib = (src / LIBRARY).read_bytes()
     machine = int.from_bytes(lib[18:20], "little") if lib[:4] == b"\x7fELF" else None
     if machine != device.elf_machine:

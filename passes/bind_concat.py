@@ -13,11 +13,9 @@ import numpy as np
 from edgec.ir import Graph
 
 
-def _bindable(g: Graph, node, k: int) -> bool:
+def _bindable(g: Graph, node, k: int, consumers: dict, prod: dict) -> bool:
     t = node.inputs[k]
     tensor = g.tensors[t]
-    consumers = g.consumers()
-    prod = g.producer()
     if tensor.is_const or t in g.inputs or t in g.outputs or node.inputs.count(t) != 1:
         return False
     if [c.name for c in consumers.get(t, [])] != [node.name] or t not in prod:
@@ -37,7 +35,8 @@ def _bindable(g: Graph, node, k: int) -> bool:
 
 def bind_concat(graph: Graph) -> Graph:
     g = graph.copy()
+    consumers, prod = g.consumers(), g.producer()
     for node in g.nodes:
         if node.op == "Concat":
-            node.attrs["bound"] = [_bindable(g, node, k) for k in range(len(node.inputs))]
+            node.attrs["bound"] = [_bindable(g, node, k, consumers, prod) for k in range(len(node.inputs))]
     return g

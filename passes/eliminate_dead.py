@@ -1,7 +1,6 @@
 """eliminate_dead: drop nodes nothing reads, Reshapes that change nothing, Reshape chains, and
 tensors no node references."""
 from edgec.ir import Graph
-from .util import bypass
 
 
 def eliminate_dead(graph: Graph) -> Graph:
@@ -10,10 +9,16 @@ def eliminate_dead(graph: Graph) -> Graph:
     for node in g.nodes:                               # Reshape(Reshape(x)) -> Reshape(x)
         if node.op == "Reshape" and node.inputs[0] in prod and prod[node.inputs[0]].op == "Reshape":
             node.inputs = list(prod[node.inputs[0]].inputs)
-    for node in list(g.nodes):
+    rename, kept = {}, []                              # Reshapes that change nothing: readers take their input
+    for node in g.nodes:
+        node.inputs = [rename.get(i, i) for i in node.inputs]
         if (node.op == "Reshape" and g.tensors[node.inputs[0]].shape == g.tensors[node.outputs[0]].shape
                 and node.inputs[0] not in g.inputs):
-            bypass(g, node)
+            rename[node.outputs[0]] = node.inputs[0]
+        else:
+            kept.append(node)
+    g.nodes = kept
+    g.outputs = [rename.get(o, o) for o in g.outputs]
     live = set(g.outputs)
     kept = []
     for node in reversed(g.nodes):

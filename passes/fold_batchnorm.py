@@ -22,13 +22,12 @@ def _per_channel(c: np.ndarray, channels: int):
     return np.broadcast_to(flat, (channels,)).astype(np.float64)
 
 
-def _try_fold(g: Graph, node) -> bool:
-    prod = g.producer()
+def _try_fold(g: Graph, node, prod: dict, readers: dict) -> bool:
     var = next((i for i in node.inputs if not g.tensors[i].is_const), None)
     if var is None or var not in prod or sum(not g.tensors[i].is_const for i in node.inputs) != 1:
         return False
     p = prod[var]
-    if p.op not in FOLDS_INTO or p.attrs.get("act") is not None or sole_consumer(g, var) is not node:
+    if p.op not in FOLDS_INTO or p.attrs.get("act") is not None or sole_consumer(g, var, readers) is not node:
         return False
     w, b = g.tensors[p.inputs[1]].data.astype(np.float64), g.tensors[p.inputs[2]].data.astype(np.float64)
     ch = w.shape[0]
@@ -54,11 +53,11 @@ def _try_fold(g: Graph, node) -> bool:
     g.tensors[bname] = Tensor(bname, bf.shape, "float32", bf)
     p.inputs = [p.inputs[0], wname, bname]
     node.inputs = [var]
-    absorb(g, node)
+    absorb(g, node, prod)
     return True
 
 
-def _split_batchnorm(g: Graph, node) -> None:
+def _split_batchnorm(g: Graph, node) -> list:
     """x*k + (bias - mean*k) as two element-wise ops over the last axis."""
     scale, bias, mean, v = (g.tensors[i].data.reshape(-1).astype(np.float64) for i in node.inputs[1:])
     k = scale / np.sqrt(v + node.attrs["epsilon"])
@@ -69,20 +68,22 @@ def _split_batchnorm(g: Graph, node) -> None:
     g.tensors[cname] = Tensor(cname, c.shape, "float32", c)
     mid = unique_name(g.tensors, f"{node.outputs[0]}_scaled")
     g.tensors[mid] = Tensor(mid, g.tensors[node.inputs[0]].shape)
-    i = g.nodes.index(node)
-    g.nodes[i:i + 1] = [Node("Mul", f"{node.name}_mul", [node.inputs[0], kname], [mid], {"act": None}),
-                        Node("Add", f"{node.name}_add", [mid, cname], list(node.outputs), {"act": None})]
+    return [Node("Mul", f"{node.name}_mul", [node.inputs[0], kname], [mid], {"act": None}),
+            Node("Add", f"{node.name}_add", [mid, cname], list(node.outputs), {"act": None})]
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
+    """One pass in node order: folding a node into its producer never makes an earlier node foldable
+    (they cannot read its output), and the producer maps are kept as folds rewire outputs."""
     g = graph.copy()
-    changed = True
-    while changed:
-        changed = False
-        for node in list(g.nodes):
-            if node.op in ("BatchNorm", "Mul", "Add", "Sub") and _try_fold(g, node):
-                changed = True
-                break
-    for node in [n for n in g.nodes if n.op == "BatchNorm"]:
-        _split_batchnorm(g, node)
+    prod, readers, gone = g.producer(), g.consumers(), set()
+    for node in g.nodes:
+        if node.op in ("BatchNorm", "Mul", "Add", "Sub") and _try_fold(g, node, prod, readers):
+            gone.add(id(node))
+    nodes = []
+    for node in g.nodes:
+        if id(node) in gone:
+            continue
+        nodes += _split_batchnorm(g, node) if node.op == "BatchNorm" else [node]
+    g.nodes = nodes
     return g

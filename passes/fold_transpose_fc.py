@@ -12,9 +12,10 @@ from .util import carry_given_weights, sole_consumer
 
 def fold_transpose_fc(graph: Graph) -> Graph:
     g = graph.copy()
+    readers, gone = g.consumers(), set()
     for t in [n for n in g.nodes if n.op == "Transpose"]:
-        r = sole_consumer(g, t.outputs[0])
-        fc = r and r.op == "Reshape" and sole_consumer(g, r.outputs[0])
+        r = sole_consumer(g, t.outputs[0], readers)
+        fc = r and r.op == "Reshape" and sole_consumer(g, r.outputs[0], readers)
         if not fc or fc.op != "FullyConnected" or not g.tensors[fc.inputs[1]].is_const:
             continue
         perm = t.attrs["perm"]
@@ -31,5 +32,7 @@ def fold_transpose_fc(graph: Graph) -> Graph:
         carry_given_weights(g, fc.inputs[1], name)      # columns move; each output row keeps its scale
         fc.inputs[1] = name
         r.inputs = [t.inputs[0]]
-        g.nodes = [n for n in g.nodes if n is not t]
+        readers[t.inputs[0]] = [r if n is t else n for n in readers.get(t.inputs[0], [])]
+        gone.add(id(t))
+    g.nodes = [n for n in g.nodes if id(n) not in gone]
     return g

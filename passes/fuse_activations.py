@@ -11,16 +11,19 @@ FUSES_INTO = ("Conv2D", "FullyConnected", "Add", "Sub", "Mul", "MaxPool2D", "Avg
 
 def fuse_activations(graph: Graph) -> Graph:
     g = graph.copy()
-    for node in list(g.nodes):
+    prod, readers, gone = g.producer(), g.consumers(), set()
+    for node in g.nodes:
         if node.op not in ("Relu", "Clip"):
             continue
-        prod = g.producer().get(node.inputs[0])
-        if prod is None or prod.op not in FUSES_INTO or sole_consumer(g, node.inputs[0]) is not node:
+        p = prod.get(node.inputs[0])
+        if p is None or p.op not in FUSES_INTO or sole_consumer(g, node.inputs[0], readers) is not node:
             continue
         lo, hi = (0.0, np.inf) if node.op == "Relu" else (node.attrs["min"], node.attrs["max"])
-        if prod.attrs.get("act") is not None:
-            plo, phi = prod.attrs["act"]
+        if p.attrs.get("act") is not None:
+            plo, phi = p.attrs["act"]
             lo, hi = max(lo, plo), min(hi, phi)
-        prod.attrs["act"] = (float(lo), float(hi))
-        absorb(g, node)
+        p.attrs["act"] = (float(lo), float(hi))
+        absorb(g, node, prod)
+        gone.add(id(node))
+    g.nodes = [n for n in g.nodes if id(n) not in gone]
     return g

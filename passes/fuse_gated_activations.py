@@ -13,7 +13,7 @@ from .util import sole_consumer
 GATES = {("Sigmoid",): "Swish", ("HardSigmoid",): "HardSwish", ("Softplus", "Tanh"): "Mish"}
 
 
-def _gate_of(g: Graph, prod: dict, t: str, x: str):
+def _gate_of(g: Graph, prod: dict, readers: dict, t: str, x: str):
     """The activation Mul(x, t) makes when t is a gate of x that only the Mul reads, with its nodes."""
     chain = []
     while t in prod and len(chain) < 2:
@@ -25,7 +25,7 @@ def _gate_of(g: Graph, prod: dict, t: str, x: str):
     ops = tuple(n.op for n in chain)
     if not chain or chain[0].inputs[0] != x or ops not in GATES:
         return None, []
-    if any(sole_consumer(g, n.outputs[0]) is None for n in chain):
+    if any(sole_consumer(g, n.outputs[0], readers) is None for n in chain):
         return None, []
     if ops == ("HardSigmoid",) and (abs(chain[0].attrs["alpha"] - 1 / 6) > 1e-6 or abs(chain[0].attrs["beta"] - 0.5) > 1e-6):
         return None, []
@@ -34,19 +34,23 @@ def _gate_of(g: Graph, prod: dict, t: str, x: str):
 
 def fuse_gated_activations(graph: Graph) -> Graph:
     g = graph.copy()
+    prod, readers, replaced = g.producer(), g.consumers(), {}
     for mul in [n for n in g.nodes if n.op == "Mul" and n.attrs.get("act") is None and len(n.inputs) == 2]:
-        prod = g.producer()
         a, b = mul.inputs
         for x, gate in ((a, b), (b, a)):
             if g.tensors[x].is_const or g.tensors[gate].is_const:
                 continue
-            op, chain = _gate_of(g, prod, gate, x)
+            op, chain = _gate_of(g, prod, readers, gate, x)
             if op is None or g.tensors[x].shape != g.tensors[mul.outputs[0]].shape:
                 continue
-            i = g.nodes.index(mul)
-            g.nodes[i] = Node(op, mul.name, [x], list(mul.outputs), {})
-            g.nodes = [n for n in g.nodes if not any(n is c for c in chain)]
+            fused = Node(op, mul.name, [x], list(mul.outputs), {})
+            replaced[id(mul)] = fused
+            prod[mul.outputs[0]] = fused
+            readers[x] = [fused if n is mul else n for n in readers.get(x, []) if not any(n is c for c in chain)]
             for c in chain:
+                replaced[id(c)] = None
+                prod.pop(c.outputs[0], None)
                 g.tensors.pop(c.outputs[0], None)
             break
+    g.nodes = [replaced.get(id(n), n) for n in g.nodes if replaced.get(id(n), n) is not None]
     return g

@@ -18,6 +18,8 @@ only while their node runs.
 """
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from edgec.ir import Graph
@@ -43,8 +45,19 @@ def _in_place_candidates(graph: Graph, node) -> list:
 
 
 def _groups(graph: Graph, no_in_place=frozenset()):
-    """Union tensors that share storage; returns {tensor: root}."""
+    """Union tensors that share storage; returns {tensor: root}.  Linear: each group keeps its members
+    and the facts the checks need (holds the graph input / output, largest tensor, last reader)."""
     parent = {t: t for t in graph.activations()}
+    members = {t: [t] for t in parent}
+    last_use = {}
+    for step, node in enumerate(graph.nodes):
+        for i in node.inputs:
+            last_use[i] = step
+    inputs, outputs = set(graph.inputs), set(graph.outputs)
+    has_input = {t: t in inputs for t in parent}
+    has_output = {t: t in outputs for t in parent}
+    biggest = {t: graph.tensors[t].nbytes for t in parent}
+    last = {t: last_use.get(t, -1) for t in parent}
 
     def find(t):
         while parent[t] != t:
@@ -52,33 +65,40 @@ def _groups(graph: Graph, no_in_place=frozenset()):
             t = parent[t]
         return t
 
-    last_use = {}
-    for step, node in enumerate(graph.nodes):
-        for i in node.inputs:
-            last_use[i] = step
-    members = lambda root: [t for t in parent if find(t) == root]
+    def union(t, root):
+        """The group of t joins root's group (root stays the root)."""
+        r = find(t)
+        if r == root:
+            return
+        parent[r] = root
+        small, big = sorted((members.pop(r), members[root]), key=len)
+        big.extend(small)
+        members[root] = big
+        has_input[root] |= has_input[r]
+        has_output[root] |= has_output[r]
+        biggest[root] = max(biggest[root], biggest[r])
+        last[root] = max(last[root], last[r])
+
     # A group that takes in the graph output lives in the caller's output buffer: none of its tensors
     # may need more bytes than the output (an int16 tensor requantized in place to an int8 output).
-    fits_caller = lambda group, out: out not in graph.outputs or all(
-        graph.tensors[t].nbytes <= graph.tensors[out].nbytes for t in group)
+    fits_caller = lambda root, out: out not in outputs or biggest[root] <= graph.tensors[out].nbytes
     for step, node in enumerate(graph.nodes):
         for t, bound in zip(node.inputs, node.attrs.get("bound", [])) if node.op == "Concat" else ():
             if bound:                                  # the producer writes inside the Concat's buffer
-                parent[find(t)] = find(node.outputs[0])
+                union(t, find(node.outputs[0]))
         src = node.inputs[0] if node.inputs else None
         if src is None or graph.tensors[src].is_const:
             continue
         if node.op == "Reshape":
-            group = members(find(src))
-            if not (any(t in graph.inputs for t in group) and node.outputs[0] in graph.outputs) \
-                    and fits_caller(group, node.outputs[0]):
-                parent[node.outputs[0]] = find(src)
+            root = find(src)
+            if not (has_input[root] and node.outputs[0] in outputs) and fits_caller(root, node.outputs[0]):
+                union(node.outputs[0], root)
         elif node.name not in no_in_place:
             for cand in _in_place_candidates(graph, node):
-                group = members(find(cand))
-                dies_here = all(last_use.get(t, -1) <= step and t not in graph.outputs for t in group)
-                if dies_here and not any(t in graph.inputs for t in group) and fits_caller(group, node.outputs[0]):
-                    parent[node.outputs[0]] = find(cand)
+                root = find(cand)
+                dies_here = last[root] <= step and not has_output[root]
+                if dies_here and not has_input[root] and fits_caller(root, node.outputs[0]):
+                    union(node.outputs[0], root)
                     break
     return {t: find(t) for t in parent}
 
@@ -130,14 +150,22 @@ def _lifetimes(graph: Graph, root_of):
     return life
 
 
+#: Buffers living longer than this many steps are checked against every placement; shorter ones are
+#: found by their first step (bisect), so placing stays near-linear on long graphs.
+_LONG = 8
+
+
 def _place(order, sizes, life, best_fit=False):
     """Place buffers in `order`: first fit (lowest offset) or best fit (the smallest gap that holds it,
     else on top), against the buffers already placed whose lifetimes overlap."""
-    placed = []                                    # (offset, size, start, end)
+    starts, short, long_ = [], [], []              # short: (start, end, offset, size), sorted by start
     offsets = {}
     for b in order:
         s, (lo, hi) = sizes[b], life[b]
-        clashes = sorted((o, sz) for o, sz, a, z in placed if not (z < lo or hi < a))
+        i = bisect.bisect_left(starts, lo - _LONG)
+        j = bisect.bisect_right(starts, hi)
+        clashes = sorted([(o, sz) for a, z, o, sz in short[i:j] if not (z < lo or hi < a)]
+                         + [(o, sz) for a, z, o, sz in long_ if not (z < lo or hi < a)])
         gaps, cursor = [], 0
         for o, sz in clashes:
             if o - cursor >= s:
@@ -148,7 +176,12 @@ def _place(order, sizes, life, best_fit=False):
         else:
             off = cursor
         offsets[b] = off
-        placed.append((off, s, lo, hi))
+        if hi - lo > _LONG:
+            long_.append((lo, hi, off, s))
+        else:
+            k = bisect.bisect_right(starts, lo)
+            starts.insert(k, lo)
+            short.insert(k, (lo, hi, off, s))
     size = max((offsets[b] + sizes[b] for b in offsets), default=0)
     return offsets, _align(size)
 
@@ -186,7 +219,14 @@ def _tiled(g: Graph):
 
 
 def plan_memory(graph: Graph) -> Graph:
-    g = graph.copy()
+    g = graph.copy(drop_meta=("plan",))
+    g.meta["plan"] = memory_plan(g)
+    return g
+
+
+def memory_plan(g: Graph) -> dict:
+    """The plan of `g` as it stands (meta["tiling"], meta["scratch"]), without copying the graph:
+    what plan_memory stores, for passes that weigh many candidate plans (tile, plan_scratch)."""
     band, no_in_place, spans = _tiled(g)
     root_of = _groups(g, no_in_place)
     life = _lifetimes(g, root_of)
@@ -198,12 +238,10 @@ def plan_memory(graph: Graph) -> Graph:
         life[src][1] = max(life[src][1], s1)
         dst = root_of[nodes[-1].outputs[0]]
         life[dst][0] = min(life[dst][0], s0)
-    where = {}
-    for t, r in root_of.items():
-        if r in where:
-            continue
-        group = [x for x in root_of if root_of[x] == r]
-        where[r] = "input" if any(x in g.inputs for x in group) else "output" if any(x in g.outputs for x in group) else "arena"
+    rank, inputs, outputs = {}, set(g.inputs), set(g.outputs)
+    for t, r in root_of.items():                   # a group holding the graph input / output lives there
+        rank[r] = max(rank.get(r, 0), 2 if t in inputs else 1 if t in outputs else 0)
+    where = {r: ("arena", "output", "input")[k] for r, k in rank.items()}
     bufs = sorted(r for r in where if where[r] == "arena")
     sizes = {r: 0 for r in bufs}
     for t, r in root_of.items():
@@ -227,10 +265,9 @@ def plan_memory(graph: Graph) -> Graph:
         buffers[t] = {"where": where[r], "offset": offsets.get(r, 0), "size": band.get(t, g.tensors[t].nbytes),
                       "first": life[r][0], "last": life[r][1], "root": r, "band": t in band,
                       "slice": slices.get(t)}
-    g.meta["plan"] = {"arena_size": arena, "strategy": name, "buffers": buffers,
-                      "scratch": {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
-                                  for key, nbytes in scratch.items()}}
-    return g
+    return {"arena_size": arena, "strategy": name, "buffers": buffers,
+            "scratch": {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
+                        for key, nbytes in scratch.items()}}
 
 
 def validate_plan(graph: Graph) -> None:

@@ -9,7 +9,10 @@ so it often fits in a gap the activations leave at that step.
 
 * `--optimize speed` (graph.meta["optimize"]): every one-group conv gets its scratch.
 * `--optimize ram` (the default): a conv gets its scratch only where the arena does not grow, tried
-  by MACs, largest first: the least-RAM result stays exactly as small.
+  by MACs, largest first: the least-RAM result stays exactly as small.  Each try re-plans the arena
+  with the scratch added while that work (convs x buffers) stays under EXACT_WORK; past it (graphs of
+  thousands of convs) a scratch goes into a gap the plan leaves at its conv's step below the arena
+  size, and the rest of the plan stays as it is: linear, and never a byte more.
 
 Runs after plan_memory, whose plan is the one to keep when no conv gets a scratch.  Sets
 graph.meta["scratch"] (node -> bytes) and re-plans memory with it (plan["scratch"] has offsets)."""
@@ -20,9 +23,11 @@ import math
 from edgec.ir import Graph
 from edgec.report import macs
 
-from .plan_memory import plan_memory
+from .plan_memory import ALIGN, memory_plan, plan_memory
 
 
+#: convs x arena buffers up to which each conv's scratch is tried by re-planning the whole arena
+EXACT_WORK = 20_000
 #: Shorter dot products than this many inputs spend more on the per-block requantization than the
 #: columns save (measured on Cortex-M4: K4 = 28 first layers of VWW and ResNet-8 are faster without).
 MIN_K4 = 32
@@ -51,10 +56,52 @@ def plan_scratch(graph: Graph) -> Graph:
         return plan_memory(g)
     limit = g.meta["plan"]["arena_size"]
     work = {n.name: macs(g, n) for n in g.nodes if n.name in wanted}
+    order = sorted(wanted, key=lambda n: (-work[n], n))
+    if len(order) * len(g.meta["plan"]["buffers"]) > EXACT_WORK:
+        return _into_gaps(g, order, wanted)
     chosen = {}
-    for name in sorted(wanted, key=lambda n: (-work[n], n)):
+    for name in order:
         g.meta["scratch"] = dict(chosen, **{name: wanted[name]})
-        if plan_memory(g).meta["plan"]["arena_size"] <= limit:
+        if memory_plan(g)["arena_size"] <= limit:
             chosen[name] = wanted[name]
     g.meta["scratch"] = chosen
     return plan_memory(g) if chosen else g
+
+
+def _into_gaps(g: Graph, order, wanted) -> Graph:
+    """Each scratch at the lowest aligned offset where nothing is live at its conv's step and it ends
+    within the arena; the plan's other buffers keep their places."""
+    plan = g.meta["plan"]
+    limit = plan["arena_size"]
+    step_of = {n.name: i for i, n in enumerate(g.nodes)}
+    roots = [b for t, b in plan["buffers"].items() if b["where"] == "arena" and t == b["root"]]
+    # the buffers live at each step that has a wanted conv: one sweep over the steps
+    at = {}
+    steps = sorted({step_of[n] for n in order})
+    starts = sorted(roots, key=lambda b: b["first"])
+    active, k = [], 0
+    for s in steps:
+        while k < len(starts) and starts[k]["first"] <= s:
+            active.append(starts[k])
+            k += 1
+        active = [b for b in active if b["last"] >= s]
+        at[s] = sorted((b["offset"], b["size"]) for b in active)
+    chosen, placed = {}, {}
+    for name in order:
+        s, need = step_of[name], wanted[name]
+        cursor, off = 0, None
+        for o, size in at[s]:
+            if o - cursor >= need:
+                off = cursor
+                break
+            cursor = max(cursor, -(-(o + size) // ALIGN) * ALIGN)
+        if off is None and limit - cursor >= need:
+            off = cursor
+        if off is None:
+            continue
+        chosen[name] = need
+        placed[name] = {"offset": off, "size": need, "step": s}
+        at[s] = sorted(at[s] + [(off, need)])
+    g.meta["scratch"] = chosen
+    g.meta["plan"] = dict(plan, scratch=placed)
+    return g

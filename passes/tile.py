@@ -19,13 +19,18 @@ import numpy as np
 
 from edgec.ir import Graph
 from edgec.report import macs
-from .plan_memory import plan_memory
+from .plan_memory import memory_plan
 
 TILEABLE = ("Conv2D", "MaxPool2D", "AvgPool2D", "Lut")
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
 MAX_STAGE_LEN = 12
 MAX_STAGES = 3
 MAX_EXTRA_MACS = 0.20           # of the whole model's MACs
+#: node-plans per round: every candidate stage is planned exactly while candidates x nodes stays under
+#: this; past it (graphs of thousands of nodes) the candidates that save the most bytes at the peak
+#: step are planned, at least MIN_PLANNED of them
+PLAN_WORK = 20_000
+MIN_PLANNED = 4
 
 
 def _window(graph, node):
@@ -38,8 +43,7 @@ def _window(graph, node):
     return 1, 1, 1, 0
 
 
-def _chain_ok(graph: Graph, nodes) -> bool:
-    consumers = graph.consumers()
+def _chain_ok(graph: Graph, nodes, consumers) -> bool:
     for j, n in enumerate(nodes):
         if n.op not in TILEABLE or len(graph.tensors[n.outputs[0]].shape) != 4 or graph.tensors[n.outputs[0]].shape[0] != 1:
             return False
@@ -96,10 +100,21 @@ def _stage(graph: Graph, nodes, tiles: int):
             "extra_macs": int(extra)}
 
 
-def _arena(graph: Graph, stages) -> int:
-    g = graph.copy()
+def _arena(g: Graph, stages) -> int:
+    """The arena with these stages."""
+    return _plan_with(g, stages)["arena_size"]
+
+
+def _plan_with(g: Graph, stages) -> dict:
+    """memory_plan of g with meta["tiling"] = stages (set for the call, then put back)."""
+    saved = g.meta.pop("tiling", None)
     g.meta["tiling"] = stages
-    return plan_memory(g).meta["plan"]["arena_size"]
+    try:
+        return memory_plan(g)
+    finally:
+        g.meta.pop("tiling")
+        if saved is not None:
+            g.meta["tiling"] = saved
 
 
 def tile(graph: Graph) -> Graph:
@@ -108,23 +123,31 @@ def tile(graph: Graph) -> Graph:
     if g.meta.get("optimize") == "speed":            # every layer computed once, whole
         return g
     total_macs = max(1, sum(macs(g, n) for n in g.nodes))
+    consumers = g.consumers()
+    budget = max(MIN_PLANNED, PLAN_WORK // max(1, len(g.nodes)))
     chosen, best = [], _arena(g, [])
     used = set()
     for _ in range(MAX_STAGES):
-        peak_step = _peak_step(g, chosen)
-        found = None
+        peak_step, sizes = _peak(g, chosen)
+        candidates = []
         for start in range(max(0, peak_step - MAX_STAGE_LEN + 1), peak_step + 1):
             for end in range(max(start + 1, peak_step), min(len(g.nodes), start + MAX_STAGE_LEN)):
                 nodes = g.nodes[start:end + 1]
-                if any(n.name in used for n in nodes) or not _chain_ok(g, nodes):
+                if any(n.name in used for n in nodes) or not _chain_ok(g, nodes, consumers):
                     continue
                 for tiles in TILE_COUNTS:
                     st = _stage(g, nodes, tiles)
                     if st is None or sum(s["extra_macs"] for s in chosen) + st["extra_macs"] > MAX_EXTRA_MACS * total_macs:
                         continue
-                    size = _arena(g, chosen + [st])
-                    if size < best and (found is None or (size, st["extra_macs"]) < (found[0], found[1]["extra_macs"])):
-                        found = (size, st)
+                    candidates.append((start, st))
+        if len(candidates) > budget:                 # plan those that free the most bytes at the peak step
+            candidates = sorted(candidates, key=lambda c: (-_saved_at(g, c[0], c[1], peak_step, sizes),
+                                                           c[1]["extra_macs"]))[:budget]
+        found = None
+        for _, st in candidates:
+            size = _arena(g, chosen + [st])
+            if size < best and (found is None or (size, st["extra_macs"]) < (found[0], found[1]["extra_macs"])):
+                found = (size, st)
         if found is None:
             break
         best = found[0]
@@ -135,10 +158,26 @@ def tile(graph: Graph) -> Graph:
     return g
 
 
-def _peak_step(graph: Graph, stages) -> int:
-    g = graph.copy()
-    g.meta["tiling"] = stages
-    plan = plan_memory(g).meta["plan"]
-    roots = {b["root"]: b for b in plan["buffers"].values() if b["where"] == "arena"}
-    live = [sum(b["size"] for b in roots.values() if b["first"] <= s <= b["last"]) for s in range(len(g.nodes))]
-    return max(range(len(live)), key=lambda s: live[s]) if live else 0
+def _saved_at(g: Graph, start: int, st: dict, step: int, sizes: dict) -> int:
+    """Bytes a stage frees at `step`: its intermediates live there shrink to their bands."""
+    saved = 0
+    for j, band in enumerate(st["band_bytes"][:-1]):
+        if start + j <= step <= start + j + 1:
+            saved += sizes.get(g.nodes[start + j].outputs[0], band) - band
+    return saved
+
+
+def _peak(graph: Graph, stages):
+    """The step where the planned arena holds the most live bytes, and each tensor's planned size."""
+    plan = _plan_with(graph, stages)
+    roots = {b["root"]: b for b in plan["buffers"].values() if b["where"] == "arena"}.values()
+    live = [0] * (len(graph.nodes) + 1)
+    for b in roots:                                  # a difference array: linear in buffers and steps
+        live[b["first"]] += b["size"]
+        live[min(b["last"], len(graph.nodes) - 1) + 1] -= b["size"]
+    best, acc, peak = 0, 0, None
+    for s in range(len(graph.nodes)):
+        acc += live[s]
+        if peak is None or acc > peak:
+            best, peak = s, acc
+    return best, {t: b["size"] for t, b in plan["buffers"].items()}

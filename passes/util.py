@@ -1,33 +1,29 @@
-"""Small graph queries shared by passes."""
+"""Small graph queries shared by passes.
+
+Passes that rewrite many nodes compute `graph.producer()` / `graph.consumers()` once, keep them up
+to date as they rewrite, and drop removed nodes in one filter at the end: linear in the graph."""
 from edgec.ir import Graph
 
 
-def sole_consumer(graph: Graph, tensor: str):
-    """The one node reading `tensor`, or None when it has several readers or is a graph output."""
+def sole_consumer(graph: Graph, tensor: str, consumers: dict | None = None):
+    """The one node reading `tensor`, or None when it has several readers or is a graph output.
+    `consumers`: graph.consumers(), when the caller keeps it."""
     if tensor in graph.outputs:
         return None
-    readers = graph.consumers().get(tensor, [])
+    readers = (graph.consumers() if consumers is None else consumers).get(tensor, [])
     return readers[0] if len(readers) == 1 else None
 
 
-def bypass(graph: Graph, node) -> None:
-    """Remove `node` (one input, one output) by renaming its output to its input everywhere."""
+def absorb(graph: Graph, node, producers: dict) -> None:
+    """Fold away `node` (one variable input, one output), which alone reads the output of the node
+    producing its input: that producer now writes `node`'s output.  The later name survives, so
+    whatever names the result (a graph output, a QDQ model's given quantization of it) still holds.
+    `producers` (graph.producer()) is updated; the caller drops `node` from graph.nodes."""
     src, dst = node.inputs[0], node.outputs[0]
-    graph.nodes = [n for n in graph.nodes if n is not node]
-    for n in graph.nodes:
-        n.inputs = [src if i == dst else i for i in n.inputs]
-    graph.outputs = [src if o == dst else o for o in graph.outputs]
-
-
-def absorb(graph: Graph, node) -> None:
-    """Remove `node` (one variable input, one output) after folding it into the node producing its
-    input, which `node` alone reads: that producer now writes `node`'s output.  The later name
-    survives, so whatever names the result (a graph output, a QDQ model's given quantization of it)
-    still holds."""
-    src, dst = node.inputs[0], node.outputs[0]
-    prod = graph.producer()[src]
+    prod = producers[src]
     prod.outputs = [dst if o == src else o for o in prod.outputs]
-    graph.nodes = [n for n in graph.nodes if n is not node]
+    producers[dst] = prod
+    del producers[src]
     graph.tensors.pop(src, None)
 
 

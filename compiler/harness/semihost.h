@@ -13,7 +13,11 @@ static inline intptr_t sh_call(intptr_t op, const void *arg)
 #if defined(__riscv)
     register intptr_t a0 __asm__("a0") = op;
     register const void *a1 __asm__("a1") = arg;
-    __asm__ volatile(".option push\n.option norvc\n.balign 16\n"
+    /* The three words must lie in one page (QEMU checks), hence the 16-byte alignment.  It is
+     * padded before .option norvc: under norvc gas pads with 4-byte nops only (12 bytes for 16),
+     * but linker relaxation may leave the code before it on any 2-byte boundary, and then
+     * R_RISCV_ALIGN needs 14 ("14 bytes required for alignment ... can't relax section"). */
+    __asm__ volatile(".option push\n.balign 16\n.option norvc\n"
                      "slli x0, x0, 0x1f\nebreak\nsrai x0, x0, 7\n.option pop\n" : "+r"(a0) : "r"(a1) : "memory");
     return a0;
 #else

@@ -14,19 +14,18 @@ import os
 
 import numpy as np
 
-from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
+from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor, unique_name
 from ..shapes import output_shapes, same_pads
 
-#: Resource limits, checked before anything of that size is allocated.  edgec's targets have kilobytes
-#: to a few megabytes of memory, so a model past these is corrupt or hostile rather than big; each is
-#: still far above the largest model a microcontroller runs (yolo-fastest: 1.4 MB of weights, 410 K
-#: elements in its largest activation, 165 edgec nodes).
+#: Resource limits, checked before anything of that size is allocated.  They are memory, not counts:
+#: any number of nodes is fine while the graph fits.  edgec's targets have kilobytes to a few
+#: megabytes of memory, so a model past these is corrupt or hostile rather than big; each is still far
+#: above the largest model a microcontroller runs (yolo-fastest: 1.4 MB of weights, 410 K elements in
+#: its largest activation; PyTorch exports of MobileNetV3 / EfficientNet-lite: 1-3 k nodes, 3-20 MiB).
 MAX_TENSOR_ELEMENTS = 1 << 26        # any one tensor (weights or activation): 64 Mi elements, 256 MiB as float32
-MAX_NODES = 512                      # ONNX nodes, Keras layers, Darknet sections
-MAX_IR_NODES = 1_024                 # edgec nodes they expand to (fuse_activations and fold_batchnorm are superlinear:
-                                     # 2,000 nodes take them 8 s, past the 10 s a hostile file may cost; raise both
-                                     # once those passes are linear)
+MAX_GRAPH_BYTES = 1 << 30            # the imported graph in the compiler: its tensors as float32 + NODE_BYTES a node
+NODE_BYTES = 2 << 10                 # a node with its output tensor, as Python objects (measured: ~1.5 KiB)
 MAX_FILE_BYTES = 256 << 20           # a model or weights file: 256 MiB
 LIMIT_HINT = ("the file is corrupt or was crafted: edgec compiles models for microcontrollers, and refuses "
               "sizes past {limit} before allocating them")
@@ -69,10 +68,104 @@ def check_file_size(path: str, what: str = "model file") -> int:
     return size
 
 
-def check_count(n: int, what: str, where: str | None) -> None:
-    if n > MAX_NODES:
-        raise ModelFormatError(f"{n:,} {what}, more than the {MAX_NODES:,} edgec accepts", where=where,
-                               hint=limit_hint(f"{MAX_NODES:,} {what}"))
+def check_node_count(n: int, what: str, where: str | None) -> None:
+    """Before importing `n` nodes / layers: refused when their bookkeeping alone (NODE_BYTES each)
+    would pass MAX_GRAPH_BYTES, with the size."""
+    if n * NODE_BYTES > MAX_GRAPH_BYTES:
+        raise ModelFormatError(f"{n:,} {what} need at least {_human(n * NODE_BYTES)} of compiler memory "
+                               f"({NODE_BYTES:,} B each), more than the {_human(MAX_GRAPH_BYTES)} edgec gives a model",
+                               where=where, hint=limit_hint(f"{_human(MAX_GRAPH_BYTES)} of compiler memory"))
+
+
+def listing(items, limit: int = 20) -> str:
+    """items joined by commas, the first `limit` of them and how many more."""
+    items = list(items)
+    shown_items = ", ".join(items[:limit])
+    return shown_items + (f", … and {len(items) - limit:,} more" if len(items) > limit else "")
+
+
+def parse_input_shapes(specs) -> dict:
+    """`--input-shape` values -> {input name or None: dims}: "1,3,48,192" (the model's one input) or
+    "x=1,3,48,192" (input x), each at most once."""
+    out = {}
+    for spec in specs or ():
+        text = str(spec).strip()
+        name, _, dims = text.rpartition("=") if "=" in text else (None, "", text)
+        try:
+            shape = tuple(int(d) for d in dims.replace("x", ",").split(","))
+        except ValueError:
+            shape = ()
+        if not shape or any(d < 1 for d in shape) or (name is not None and not name.strip()):
+            raise InputDataError(f"--input-shape {shown(text)!r} is not a shape",
+                                 hint="write the dimensions, e.g. --input-shape 1,3,48,192, or name the input: "
+                                      "--input-shape x=1,3,48,192")
+        key = name.strip() if name is not None else None
+        if key in out:
+            raise InputDataError(f"--input-shape gives {'input ' + shown(key) if key else 'the input'} twice")
+        out[key] = shape
+    if None in out and len(out) > 1:
+        raise InputDataError("--input-shape mixes a shape without a name with named ones",
+                             hint="name every input: --input-shape x=1,3,48,192 --input-shape y=1,10")
+    return out
+
+
+def fix_input_shape(name: str, declared: list, given, sample_shape, labels=None):
+    """The static shape of input `name` whose declared dims may be None (dynamic): `given` (its
+    --input-shape), else the batch dim as 1 and the rest from the calibration data when that is
+    unambiguous (`sample_shape`: the shape of the N samples, or None).  Returns (dims, None), or
+    (placeholder dims, the reason no shape could be fixed) so an importer can go on checking."""
+    rank = len(declared)
+    labels = labels or [d if d is not None else "?" for d in declared]
+    shown_decl = "[" + ", ".join(str(l) for l in labels) + "]"
+    if given is not None:
+        clash = [i for i, (d, g) in enumerate(zip(declared, given)) if d is not None and d != g]
+        if len(given) != rank or clash:
+            raise InputDataError(f"--input-shape {','.join(map(str, given))} does not fit input {shown(name)}, "
+                                 f"declared {shown_decl}" + (f" (dimension {clash[0]} is {declared[clash[0]]})" if clash else
+                                                              f" ({rank} dimensions)"),
+                                 hint="give every dimension; only the dynamic ones may differ from the declaration")
+        return tuple(given), None
+    dims = list(declared)
+    if rank >= 2 and dims[0] is None:
+        dims[0] = 1                                   # the batch: edgec runs one sample at a time
+    if None not in dims:
+        return tuple(dims), None
+    found = _from_samples(dims, sample_shape)
+    if found is not None:
+        return found, None
+    missing = [i for i, d in enumerate(dims) if d is None]
+    which = ", ".join(f"{i} ({labels[i]})" for i in missing)
+    data = (f"the calibration data's shape {tuple(sample_shape)} does not fix them" if sample_shape is not None
+            else "no calibration data fixes them")
+    example = ",".join(str(d) if d is not None else ("H" if i == rank - 2 and rank >= 3 else "W" if i == rank - 1 and rank >= 3
+                                                   else "N") for i, d in enumerate(dims))
+    reason = (f"input {shown(name)} {shown_decl}: dimension{'s' if len(missing) > 1 else ''} {which} "
+              f"{'are' if len(missing) > 1 else 'is'} dynamic and {data} — give the shape with "
+              f"--input-shape {shown(name)}={example}")
+    return tuple(d if d is not None else DYNAMIC_PLACEHOLDER for d in dims), reason
+
+
+#: What an unresolved dynamic dim stands for while an importer goes on looking for other reasons to refuse.
+DYNAMIC_PLACEHOLDER = 64
+
+
+def _from_samples(dims: list, sample_shape):
+    """dims with the None ones from N samples of shape sample_shape: [N, *dims[1:]] (batch of 1
+    dropped), [N, *dims], or [N, flat] when only one dim is unknown; None when they do not fit."""
+    if sample_shape is None or len(sample_shape) < 2:
+        return None
+    rank = len(dims)
+    fits = lambda cand: len(cand) == rank and all(d is None or d == c for d, c in zip(dims, cand)) and min(cand) >= 1
+    for cand in ((1,) + tuple(sample_shape[1:]) if dims[0] in (None, 1) else None, tuple(sample_shape[1:])):
+        if cand is not None and fits(cand):
+            return cand
+    if len(sample_shape) == 2 and dims.count(None) == 1:
+        known = math.prod(d for d in dims if d is not None)
+        if known and sample_shape[1] % known == 0:
+            cand = tuple(sample_shape[1] // known if d is None else d for d in dims)
+            if fits(cand):
+                return cand
+    return None
 
 
 def _human(nbytes: int) -> str:
@@ -114,6 +207,7 @@ def importer_entry(fn):
         except EdgecError as e:
             if e.args and isinstance(e.args[0], str):
                 e.args = (printable(e.args[0]),) + e.args[1:]
+            e.headline, e.reasons = printable(e.headline), [printable(r) for r in e.reasons]
             raise
     return wrapper
 
@@ -247,17 +341,31 @@ class GraphBuilder:
         self._node_names: set = set()
         self.source = source            # the model file's name, for messages
         self.context = source or None   # where the importer is (file, node/layer, op): the `where` of errors
+        self.elements = 0               # of every tensor so far: with the node count, the graph's memory
 
     def add_tensor(self, base, shape, data=None):
         name = unique_name(self.tensors, base)
         what = f"{'constant' if data is not None else 'tensor'} {shown(base)}"
         shape = check_shape(shape, what, self.context)
+        self.elements += element_count(shape)
+        self.check_memory()
         if data is not None and data.dtype.kind == "f" and not np.isfinite(data).all():
             raise ModelFormatError(f"{what} holds NaN or infinite values", where=self.context,
                                    hint="the weights are corrupt (or the batch-norm variances negative); re-export the model")
         self.tensors[name] = Tensor(name, shape, "float32" if data is None else str(data.dtype),
                                     None if data is None else np.ascontiguousarray(data))
         return name
+
+    def memory(self) -> int:
+        """Bytes the graph built so far takes in the compiler (the measure MAX_GRAPH_BYTES limits)."""
+        return 4 * self.elements + NODE_BYTES * len(self.nodes)
+
+    def check_memory(self) -> None:
+        if self.memory() > MAX_GRAPH_BYTES:
+            raise ModelFormatError(f"the model needs more than {_human(MAX_GRAPH_BYTES)} of compiler memory: "
+                                   f"{len(self.nodes):,} nodes and {self.elements:,} tensor elements so far, "
+                                   f"{_human(self.memory())} ({NODE_BYTES:,} B a node, 4 B an element)",
+                                   where=self.context, hint=limit_hint(f"{_human(MAX_GRAPH_BYTES)} of compiler memory"))
 
     def const(self, base, array):
         a = np.asarray(array)
@@ -274,9 +382,6 @@ class GraphBuilder:
         except EdgecError as e:
             raise ModelFormatError(f"{_bare(e)} (edgec node {shown(node.name)}, {op})", where=self.context,
                                    hint=e.hint or "the file may be corrupt; check the model with its framework") from None
-        if len(self.nodes) >= MAX_IR_NODES:
-            raise ModelFormatError(f"the model expands to more than {MAX_IR_NODES:,} edgec nodes", where=self.context,
-                                   hint=limit_hint(f"{MAX_IR_NODES:,} nodes"))
         self._node_names.add(node.name)
         node.outputs = [self.add_tensor(out_base or name, shapes[0])]
         self.nodes.append(node)

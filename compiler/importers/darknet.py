@@ -19,9 +19,8 @@ import numpy as np
 
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
-from .builder import MAX_NODES, GraphBuilder, check_file_size, limit_hint, importer_entry, shown
+from .builder import GraphBuilder, check_file_size, limit_hint, importer_entry, listing, shown
 
-MAX_LAYERS = MAX_NODES
 MAX_CFG_BYTES = 4 << 20
 INT_LIMIT = 1 << 31             # a cfg integer beyond int32 is not a layer size darknet could use
 DARKNET_BN_EPS = 1e-6     # darknet normalizes with (x - mean) / (sqrt(var) + .000001)
@@ -38,9 +37,6 @@ def parse_cfg(text: str, path: str) -> list:
             if not line.endswith("]") or len(line) < 3:
                 raise ModelFormatError(f"line {no}: malformed section header '{line[:40]}'", where=path)
             sections.append((line[1:-1].strip().lower(), {}, no, {}))
-            if len(sections) > MAX_LAYERS + 1:
-                raise ModelFormatError(f"line {no}: more than {MAX_LAYERS:,} layers", where=path,
-                                       hint=limit_hint(f"{MAX_LAYERS:,} layers"))
             continue
         if "=" not in line:
             raise ModelFormatError(f"line {no}: expected key=value, got '{line[:40]}'", where=path)
@@ -150,7 +146,7 @@ class _DarknetImporter(GraphBuilder):
         name = os.path.basename(self.cfg_path)
         unknown = [f"line {line}: [{kind}]" for kind, _, line, _ in self.sections[1:] if kind not in SUPPORTED]
         if unknown:
-            raise UnsupportedOpError(f"{len(unknown)} unsupported section(s): {', '.join(unknown)}", where=name,
+            raise UnsupportedOpError(f"{len(unknown):,} unsupported section(s): {listing(unknown)}", where=name,
                                      hint=f"supported: {', '.join(SUPPORTED[::2])}")
         net = _Opts(self.sections[0][1], "net", self.sections[0][2], name, self.sections[0][3])
         h, w, c = net.int("height"), net.int("width"), net.int("channels", 3)

@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
-from .builder import (MAX_FILE_BYTES, GraphBuilder, check_count, check_file_size, check_shape, limit_hint,
-                      importer_entry, shown)
+from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
+                      importer_entry, listing, shown)
 
 MAX_JSON_BYTES = 16 << 20        # config.json / model_config: real ones are kilobytes
 RESAVE = "the file may be truncated or altered; re-save the model"
@@ -39,7 +39,7 @@ def _layers_of(config: dict) -> tuple[list, bool]:
 
 def _check_layers(layers: list, path: str) -> None:
     """Each layer is {"class_name": str, "config": {...}} with a string name: the shape of every Keras config."""
-    check_count(len(layers), "layers", path)
+    check_node_count(len(layers), "layers", path)
     for i, l in enumerate(layers):
         cfg = l.get("config") if isinstance(l, dict) else None
         name = (l.get("name") or cfg.get("name")) if isinstance(cfg, dict) else None
@@ -154,7 +154,7 @@ class _KerasImporter(GraphBuilder):
         unknown = [f"{shown(l['config'].get('name', '?'))} ({shown(l['class_name'])})" for l in layers
                    if l["class_name"] not in LAYERS]
         if unknown:
-            raise UnsupportedOpError(f"{len(unknown)} unsupported layer(s): {', '.join(unknown)}",
+            raise UnsupportedOpError(f"{len(unknown):,} unsupported layer(s): {listing(unknown)}",
                                      where=os.path.basename(self.path), hint=f"supported layers: {', '.join(sorted(LAYERS))}")
         inputs = []
         prev = None

@@ -1,5 +1,10 @@
 """ONNX → IR.  The only code that knows the ONNX format.
 
+Shapes: the IR's are static.  Dynamic input dims come from `--input-shape` or the calibration data
+(builder.fix_input_shape); the shape computations exporters write (Shape, Gather, Slice, Cast, Concat,
+Unsqueeze, Squeeze, Range, Div, Floor, Mul, ConstantOfShape, Expand, Equal, Where, ...) then fold to
+constants here, so no shape arithmetic reaches the IR.
+
 Layout: the IR is NHWC, ONNX is NCHW.  Every ONNX value maps to an IR tensor plus a permutation
 `perm` with  onnx_value == np.transpose(ir_value, perm).  Conv/pool outputs live in the IR as NHWC
 (perm (0,3,1,2)); ONNX Transposes only change `perm` (tf2onnx's input Transpose costs nothing);
@@ -15,14 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
+from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
-from .builder import (MAX_FILE_BYTES, GraphBuilder, check_count, check_file_size, check_shape,
-                      element_count, limit_hint, importer_entry, shown)
+from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
+                      element_count, fix_input_shape, limit_hint, importer_entry, listing, shown)
 
 NCHW_IN_NHWC = (0, 3, 1, 2)
+MAX_REASONS = 200                    # lines of a refused model's reasons; real models have a few
 CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
 #: ONNX element types a constant may have (numeric, fixed size); their numpy dtypes.
 CONST_TYPES = {1: np.float32, 11: np.float64, 10: np.float16, 3: np.int8, 2: np.uint8, 5: np.int16, 4: np.uint16,
@@ -37,7 +43,11 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "GlobalMaxPool": (1, 1), "BatchNormalization": (5, 5),
          "Reshape": (2, 2), "Flatten": (1, 1), "Squeeze": (1, 2), "Unsqueeze": (1, 2), "Transpose": (1, 1),
          "Pad": (1, 4), "Concat": (1, 1 << 30), "Softmax": (1, 1), "Identity": (1, 1), "Dropout": (1, 3),
-         "Constant": (0, 0), "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3)}
+         "Constant": (0, 0), "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3),
+         # shape computations, folded to constants once the input shapes are known
+         "Shape": (1, 1), "Size": (1, 1), "Gather": (2, 2), "Slice": (1, 5), "Cast": (1, 1), "Range": (3, 3),
+         "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
+         "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3)}
 
 
 @dataclass
@@ -68,7 +78,7 @@ def load_onnx(path: str):
     if not model.graph.node:
         raise ModelFormatError("the ONNX graph has no nodes", where=path,
                                hint="the file may be truncated or not an ONNX model")
-    check_count(len(model.graph.node), "nodes", path)
+    check_node_count(len(model.graph.node), "nodes", path)
     if len(model.graph.sparse_initializer):
         raise UnsupportedOpError("the model has sparse initializers", where=path,
                                  hint="save it with dense initializers")
@@ -181,12 +191,16 @@ def tensor_to_array(t, path: str) -> np.ndarray:
 
 
 class _Importer(GraphBuilder):
-    def __init__(self, model, path):
+    def __init__(self, model, path, input_shapes=None, sample_shape=None):
+        """input_shapes: {input name or None: dims} (--input-shape); sample_shape: the calibration
+        data's shape, or a function giving it (called only when an input has dynamic dims)."""
         import onnx
         from onnx import numpy_helper
         super().__init__(os.path.basename(path))
         self.onnx, self.nh = onnx, numpy_helper
         self.model, self.path = model, path
+        self.input_shapes, self.sample_shape = dict(input_shapes or {}), sample_shape
+        self._inferred = None                # ONNX shape inference, made when a node cannot be imported
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.consts: dict = {}
         self.vals: dict = {}
@@ -295,7 +309,7 @@ class _Importer(GraphBuilder):
     def check_node_io(self, node, known):
         """Input counts, inputs that exist before the node, outputs that are new: the checks onnx.checker
         makes, done here so a cut or cyclic graph is refused by name instead of failing in a handler."""
-        lo, hi = ARITY[node.op_type]
+        lo, hi = ARITY.get(node.op_type, (0, 1 << 30))      # an unsupported op: its inputs must exist all the same
         n = len(node.input)
         while n and not node.input[n - 1]:           # trailing empty names are omitted optional inputs
             n -= 1
@@ -332,26 +346,37 @@ class _Importer(GraphBuilder):
 
     # -- graph ---------------------------------------------------------------------------------
     def run(self) -> Graph:
+        """Every reason the model cannot compile is collected and raised together: unsupported ops (by
+        node), inputs with dynamic dimensions nothing fixes (`fix_input_shape`), unsupported attribute
+        values.  After a node that fails, its outputs get stand-ins of the shape ONNX shape inference
+        gives them and the nodes after it are checked too; where there is no shape, the nodes reading
+        them are skipped.  Once anything is a placeholder, shape mismatches are not reported (they
+        would only echo it)."""
         qoperator_to_qdq(self.model)
         g = self.model.graph
+        file = os.path.basename(self.path)
         for init in g.initializer:
-            self.consts[init.name] = tensor_to_array(init, os.path.basename(self.path))
-        missing = sorted({n.op_type for n in g.node if n.op_type not in HANDLERS})
-        if missing:
-            bad = [f"{shown(n.name or '?')} ({shown(n.op_type)})" for n in g.node if n.op_type not in HANDLERS]
-            raise UnsupportedOpError(f"{len(bad)} unsupported node(s): {', '.join(bad)}",
-                                     where=os.path.basename(self.path),
-                                     hint=f"supported ONNX ops: {', '.join(sorted(set(HANDLERS) | set(QOPERATORS)))}")
+            self.consts[init.name] = tensor_to_array(init, file)
+        reasons, blocked = [], set()
+        unsupported = [n for n in g.node if n.op_type not in HANDLERS]
         inputs = []
-        for vi in g.input:
-            if vi.name in self.consts:
-                continue
+        declared = [vi for vi in g.input if vi.name not in self.consts]
+        given = self._given_shapes(declared)
+        guessed = False                     # an input shape is a placeholder: shape errors may be its echo
+        for vi in declared:
             tt = vi.type.tensor_type
             if tt.elem_type not in (self.onnx.TensorProto.FLOAT, self.onnx.TensorProto.INT8, self.onnx.TensorProto.UINT8):
                 raise UnsupportedOpError(f"input {shown(vi.name)} is {_type_name(tt.elem_type)}, not float32, int8 or "
-                                         "uint8", where=os.path.basename(self.path))
-            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim]
-            self.context = f"{os.path.basename(self.path)}: input {shown(vi.name)}"
+                                         "uint8", where=file)
+            static = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim]
+            labels = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
+                      for d in tt.shape.dim]
+            dims, why = fix_input_shape(vi.name, static, given.get(vi.name),
+                                        self._samples() if len(declared) == 1 and None in static else None, labels)
+            if why:
+                reasons.append(why)
+                guessed = True
+            self.context = f"{file}: input {shown(vi.name)}"
             name = self.add_tensor(vi.name, dims)
             self.vals[vi.name] = _Val(name, tuple(range(len(dims))))
             inputs.append(name)
@@ -359,15 +384,45 @@ class _Importer(GraphBuilder):
         for node in g.node:
             self.context = self.where(node)
             self.check_node_io(node, known)
+            if node.op_type not in HANDLERS:
+                reasons.append(f"node {shown(node.name or '?')} ({shown(node.op_type)}): unsupported op")
+                guessed |= self._stand_in(node, blocked)
+                continue
+            if any(i in blocked for i in node.input):
+                blocked.update(node.output)
+                continue
             try:
                 HANDLERS[node.op_type](self, node, self.attrs(node))
+            except UnsupportedOpError as e:
+                reasons.append(_reason(e, file, self.where(node)))
+                guessed |= self._stand_in(node, blocked)
+            except ModelFormatError as e:
+                if not guessed:
+                    if e.where is None:
+                        raise ModelFormatError(str(e), where=self.where(node)) from None
+                    raise
+                blocked.update(node.output)       # most likely the placeholder shape's doing
             except EdgecError as e:
                 if e.where is None:
                     raise type(e)(str(e), where=self.where(node)) from None
                 raise
             except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError, OverflowError) as e:
+                if guessed:
+                    blocked.update(node.output)
+                    continue
                 raise ModelFormatError(f"malformed node ({type(e).__name__}: {shown(str(e))[:120]})",
                                        where=self.where(node), hint=CORRUPT) from None
+        if reasons:
+            kinds = [f"{len(unsupported):,} unsupported node(s)"] if unsupported else []
+            dynamic = sum(r.startswith("input ") for r in reasons)
+            kinds += [f"{dynamic} input(s) of dynamic shape"] if dynamic else []
+            other = len(reasons) - len(unsupported) - dynamic
+            kinds += [f"{other:,} unsupported attribute value(s) or use(s)"] if other else []
+            hint = (f"supported ONNX ops: {', '.join(sorted(set(HANDLERS) | set(QOPERATORS)))}" if unsupported else None)
+            if len(reasons) > MAX_REASONS:          # a crafted file's million nodes: the first ones say enough
+                reasons = reasons[:MAX_REASONS] + [f"… and {len(reasons) - MAX_REASONS:,} more"]
+            raise UnsupportedOpError(f"the model cannot be compiled: {', '.join(kinds)}", where=file, hint=hint,
+                                     reasons=reasons)
         self.context = self.source
         outputs = []
         for vo in g.output:
@@ -383,6 +438,63 @@ class _Importer(GraphBuilder):
         if self.given_acts or self.given_weights:
             meta["given_quant"] = self.given_quant(inputs)
         return self.graph(name, inputs, outputs, meta)
+
+    def _stand_in(self, node, blocked: set) -> bool:
+        """Outputs of a node that cannot be imported, as tensors of the shapes ONNX shape inference
+        gives them, so the nodes after it are still checked for reasons of their own; outputs of
+        unknown shape block the nodes that read them.  True when a stand-in was made."""
+        if self._inferred is None:
+            self._inferred = self._infer_shapes()
+        made = False
+        for out in node.output:
+            dims = self._inferred.get(out)
+            if out and dims is not None and min(dims, default=1) >= 1:
+                self.vals[out] = _Val(self.add_tensor(f"{out}_stand_in", dims), tuple(range(len(dims))))
+                made = True
+            elif out:
+                blocked.add(out)
+        return made
+
+    def _infer_shapes(self) -> dict:
+        """{value: static ONNX shape} from onnx.shape_inference, the inputs at the shapes they were given."""
+        m = self.onnx.ModelProto()
+        m.CopyFrom(self.model)
+        for vi in m.graph.input:
+            if vi.name in self.vals:
+                dims = self.shape(vi.name)
+                del vi.type.tensor_type.shape.dim[:]
+                for d in dims:
+                    vi.type.tensor_type.shape.dim.add().dim_value = d
+        try:
+            vis = self.onnx.shape_inference.infer_shapes(m).graph.value_info
+        except Exception:                        # an exporter's invalid graph: no stand-ins, only blocking
+            return {}
+        out = {}
+        for vi in vis:
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+            if vi.type.tensor_type.HasField("shape") and None not in dims:
+                out[vi.name] = tuple(dims)
+        return out
+
+    def _given_shapes(self, declared) -> dict:
+        """--input-shape by input name (an unnamed one is the model's only input)."""
+        given = dict(self.input_shapes)
+        names = [vi.name for vi in declared]
+        if None in given:
+            if len(names) != 1:
+                raise InputDataError(f"--input-shape has no input name and the model has {len(names)} inputs "
+                                     f"({listing(shown(n) for n in names)})", where=os.path.basename(self.path),
+                                     hint="name the input: --input-shape NAME=1,3,48,192")
+            given = {names[0]: given[None]}
+        wrong = [k for k in given if k not in names]
+        if wrong:
+            raise InputDataError(f"--input-shape names {shown(wrong[0])}, which is not an input of the model (its "
+                                 f"inputs: {listing(shown(n) for n in names) or 'none'})", where=os.path.basename(self.path))
+        return given
+
+    def _samples(self):
+        s = self.sample_shape() if callable(self.sample_shape) else self.sample_shape
+        return None if s is None else tuple(int(d) for d in s)
 
     def given_quant(self, inputs) -> dict:
         """meta["given_quant"] of a QDQ model.  The input's quantization is the one its first
@@ -416,6 +528,15 @@ class _Importer(GraphBuilder):
 def _show(v) -> str:
     s = shown(v)
     return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _reason(e: EdgecError, file: str, where: str) -> str:
+    """One line of a refused model's reasons: where in the model (the file is said once) and what."""
+    text = str(e)
+    if text.startswith(f"{file}: "):
+        text = text[len(file) + 2:]
+    prefix = where[len(file) + 2:] if where.startswith(f"{file}: ") else where
+    return text if text.startswith(prefix) else f"{prefix}: {text}"
 
 
 def _const_result_size(imp, node, shape):
@@ -503,9 +624,9 @@ def _fc(imp, node, x, w, bias, out_axis):
                                      {"act": None}), (0, 1))
 
 
-def _binary(op):
+def _binary(kind):
     def handler(imp, node, a):
-        ia, ib = node.input[0], node.input[1]
+        ia, ib, op = node.input[0], node.input[1], kind
         if ia in imp.consts and ib in imp.consts:
             ca, cb = imp.consts[ia], imp.consts[ib]
             try:
@@ -514,9 +635,17 @@ def _binary(op):
                 raise ModelFormatError(f"constants of shapes {ca.shape} and {cb.shape} do not broadcast",
                                        where=imp.where(node), hint=CORRUPT) from None
             _const_result_size(imp, node, shape)
-            fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op]
-            imp.set_const(node, fn(ca.astype(np.float32), cb.astype(np.float32)).astype(np.float32))
+            imp.set_const(node, _fold_arith(imp, node, op, ca, cb))
             return
+        if op == "Div":                               # x / c is x * (1/c); c / x has no kernel
+            if ib not in imp.consts:
+                raise UnsupportedOpError("Div by a computed tensor", where=imp.where(node),
+                                         hint="only division by a constant is supported")
+            c = np.asarray(imp.consts[ib], np.float64)
+            if not np.all(c):
+                raise ModelFormatError("Div by a constant that holds zero", where=imp.where(node), hint=CORRUPT)
+            imp.consts[f"{node.output[0]}::reciprocal"] = (1.0 / c).astype(np.float32)
+            ib, op = f"{node.output[0]}::reciprocal", "Mul"
         var = ia if ia not in imp.consts else ib
         perm = imp.val(var).perm
         ins = []
@@ -533,6 +662,23 @@ def _binary(op):
                 raise UnsupportedOpError("operands of different rank", where=imp.where(node))
         imp.set(node.output[0], imp.emit(op, node.name or node.output[0], ins, node.output[0], {"act": None}), perm)
     return handler
+
+
+def _fold_arith(imp, node, op, a, b):
+    """Add/Sub/Mul/Div of constants: integer shape arithmetic stays integer (ONNX Div truncates toward
+    zero), anything else is computed in float32 as the model would."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        a, b = a.astype(np.int64), b.astype(np.int64)
+        if op == "Div":
+            if not np.all(b):
+                raise ModelFormatError("integer Div by zero", where=imp.where(node), hint=CORRUPT)
+            q = np.abs(a) // np.abs(b)
+            return np.where((a < 0) != (b < 0), -q, q)
+        with np.errstate(all="ignore"):
+            return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, b)
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b).astype(np.float32)
 
 
 def _scalar(imp, node, v, what):
@@ -663,7 +809,11 @@ def _flatten(imp, node, a):
     if not -len(src) <= axis <= len(src):
         raise ModelFormatError(f"Flatten axis {axis} of a rank-{len(src)} tensor", where=imp.where(node), hint=CORRUPT)
     axis %= len(src) + 1
-    _reshape_to(imp, node, (math.prod(src[:axis]), math.prod(src[axis:])))
+    out = (math.prod(src[:axis]), math.prod(src[axis:]))
+    if node.input[0] in imp.consts:
+        _const_reshape(imp, node, out)
+        return
+    _reshape_to(imp, node, out)
 
 
 def _axes(imp, node, a, rank):
@@ -688,7 +838,11 @@ def _squeeze(imp, node, a):
     if any(src[x] != 1 for x in axes):
         raise ModelFormatError(f"Squeeze of axes {axes} of shape {src}: only size-1 axes can be removed",
                                where=imp.where(node), hint=CORRUPT)
-    _reshape_to(imp, node, [d for i, d in enumerate(src) if i not in axes])
+    out = [d for i, d in enumerate(src) if i not in axes]
+    if node.input[0] in imp.consts:
+        _const_reshape(imp, node, out)
+        return
+    _reshape_to(imp, node, out)
 
 
 def _unsqueeze(imp, node, a):
@@ -794,9 +948,158 @@ def _softmax(imp, node, a):
 
 
 def _constant(imp, node, a):
-    if "value" not in a or not isinstance(a["value"], imp.onnx.TensorProto):
-        raise UnsupportedOpError("Constant without a tensor value", where=imp.where(node))
-    imp.consts[node.output[0]] = tensor_to_array(a["value"], os.path.basename(imp.path))
+    if "value" in a and isinstance(a["value"], imp.onnx.TensorProto):
+        imp.consts[node.output[0]] = tensor_to_array(a["value"], os.path.basename(imp.path))
+        return
+    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64),
+                       ("value_ints", np.int64)):
+        if key in a:
+            v = a[key]
+            if (isinstance(v, (list, tuple)) and not all(isinstance(x, (int, float)) for x in v)) or \
+                    (not isinstance(v, (list, tuple, int, float))) or isinstance(v, bool):
+                raise ModelFormatError(f"Constant {key}={_show(v)}", where=imp.where(node), hint=CORRUPT)
+            _const_result_size(imp, node, (len(v),) if isinstance(v, (list, tuple)) else ())
+            imp.consts[node.output[0]] = np.asarray(v, dtype)
+            return
+    raise UnsupportedOpError("Constant without a tensor or number value", where=imp.where(node))
+
+
+# -- shape computations -----------------------------------------------------------------------------
+# Exporters compute Reshape targets, Expand shapes and the like from the input's shape at run time
+# (Shape -> Gather -> Unsqueeze -> Concat -> Reshape).  Once the input shape is fixed every such value
+# is a constant: these ops fold on constants (Shape on any tensor) and are refused on activations.
+def _consts_of(imp, node, *optional):
+    """The inputs of a folding op as constants ('' -> None); a computed input is refused."""
+    out = []
+    for i, name in enumerate(node.input):
+        if not name:
+            out.append(None)
+        elif name in imp.consts:
+            out.append(np.asarray(imp.consts[name]))
+        else:
+            raise UnsupportedOpError(f"{node.op_type} of a computed tensor", where=imp.where(node),
+                                     hint=f"edgec folds {node.op_type} on shapes and constants only")
+    return out + [None] * (len(optional) - len(out))
+
+
+def _shape(imp, node, a):
+    dims = imp.shape(node.input[0])
+    r = len(dims)
+    start, end = imp.a_int(node, a, "start", 0), imp.a_int(node, a, "end", r)
+    clip = lambda v: min(max(v + r if v < 0 else v, 0), r)
+    imp.set_const(node, np.array(dims[clip(start):clip(end)], np.int64))
+
+
+def _size(imp, node, a):
+    imp.set_const(node, np.array(math.prod(imp.shape(node.input[0])), np.int64))
+
+
+def _gather(imp, node, a):
+    data, idx = _consts_of(imp, node)
+    axis = imp.a_int(node, a, "axis", 0)
+    if not -data.ndim <= axis < max(data.ndim, 1) or idx.dtype.kind not in "iu":
+        raise ModelFormatError(f"Gather of axis {axis} of shape {data.shape} by {idx.dtype} indices",
+                               where=imp.where(node), hint=CORRUPT)
+    axis %= data.ndim
+    n = data.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise ModelFormatError(f"Gather indices {_show(idx.tolist())} out of range for {n} entries",
+                               where=imp.where(node), hint=CORRUPT)
+    _const_result_size(imp, node, data.shape[:axis] + idx.shape + data.shape[axis + 1:])
+    imp.set_const(node, np.take(data, np.where(idx < 0, idx + n, idx), axis=axis))
+
+
+def _slice(imp, node, a):
+    if imp.opset >= 10:
+        data, starts, ends, axes, steps = _consts_of(imp, node, 0, 1, 2, 3, 4)
+        if starts is None or ends is None:
+            raise ModelFormatError("Slice without starts or ends", where=imp.where(node), hint=CORRUPT)
+    else:
+        (data,) = _consts_of(imp, node)
+        starts, ends = np.array(imp.a_ints(node, a, "starts", [])), np.array(imp.a_ints(node, a, "ends", []))
+        axes, steps = a.get("axes"), None
+    starts, ends = [int(v) for v in starts.reshape(-1)], [int(v) for v in ends.reshape(-1)]
+    axes = list(range(len(starts))) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+    steps = [1] * len(starts) if steps is None else [int(v) for v in steps.reshape(-1)]
+    if not len(starts) == len(ends) == len(axes) == len(steps) or any(st == 0 for st in steps) or \
+            any(not -data.ndim <= ax < data.ndim for ax in axes) or len({ax % data.ndim for ax in axes}) != len(axes):
+        raise ModelFormatError(f"Slice starts {starts}, ends {ends}, axes {axes}, steps {steps} of shape {data.shape}",
+                               where=imp.where(node), hint=CORRUPT)
+    index = [slice(None)] * data.ndim
+    for st, en, ax, step in zip(starts, ends, axes, steps):
+        index[ax % data.ndim] = slice(st, en, step)
+    imp.set_const(node, data[tuple(index)].copy())
+
+
+def _cast(imp, node, a):
+    to = imp.a_int(node, a, "to", 1)
+    if to not in CONST_TYPES:
+        raise UnsupportedOpError(f"Cast to {_type_name(to)}", where=imp.where(node))
+    if node.input[0] not in imp.consts:
+        if to != imp.onnx.TensorProto.FLOAT:              # activations are float: a cast to float is no op
+            raise UnsupportedOpError(f"Cast of a computed tensor to {_type_name(to)}", where=imp.where(node),
+                                     hint="edgec folds Cast on shapes and constants; activations stay float")
+        imp.vals[node.output[0]] = imp.val(node.input[0])
+        return
+    (x,) = _consts_of(imp, node)
+    with np.errstate(all="ignore"):
+        imp.set_const(node, x.astype(CONST_TYPES[to]))
+
+
+def _range(imp, node, a):
+    start, limit, delta = (_one(imp, node, v, w) for v, w in zip(_consts_of(imp, node), ("start", "limit", "delta")))
+    if delta == 0:
+        raise ModelFormatError("Range with delta 0", where=imp.where(node), hint=CORRUPT)
+    n = max(int(math.ceil((limit - start) / delta)), 0)
+    _const_result_size(imp, node, (n,))
+    dtype = np.asarray(imp.consts[node.input[0]]).dtype
+    imp.set_const(node, (start + delta * np.arange(n)).astype(dtype))
+
+
+def _one(imp, node, v, what):
+    if v.size != 1 or not np.isfinite(v.astype(np.float64)).all():
+        raise ModelFormatError(f"{node.op_type} {what} must be one finite number, got shape {v.shape}",
+                               where=imp.where(node), hint=CORRUPT)
+    return v.reshape(-1)[0].item()
+
+
+def _elementwise_const(fn):
+    def handler(imp, node, a):
+        vals = _consts_of(imp, node)
+        try:
+            shape = np.broadcast_shapes(*(v.shape for v in vals))
+        except ValueError:
+            raise ModelFormatError(f"{node.op_type} of shapes {[v.shape for v in vals]} that do not broadcast",
+                                   where=imp.where(node), hint=CORRUPT) from None
+        _const_result_size(imp, node, shape)
+        with np.errstate(all="ignore"):
+            imp.set_const(node, np.asarray(fn(*vals)))
+    return handler
+
+
+def _constant_of_shape(imp, node, a):
+    (shape,) = _consts_of(imp, node)
+    dims = [int(d) for d in shape.reshape(-1)]
+    if any(d < 0 for d in dims):
+        raise ModelFormatError(f"ConstantOfShape of shape {dims}", where=imp.where(node), hint=CORRUPT)
+    value = a.get("value")
+    v = tensor_to_array(value, os.path.basename(imp.path)) if isinstance(value, imp.onnx.TensorProto) else np.zeros(1, np.float32)
+    if v.size != 1:
+        raise ModelFormatError(f"ConstantOfShape value of shape {v.shape} (one element)", where=imp.where(node),
+                               hint=CORRUPT)
+    _const_result_size(imp, node, dims)
+    imp.set_const(node, np.full(dims, v.reshape(-1)[0], v.dtype))
+
+
+def _expand(imp, node, a):
+    x, shape = _consts_of(imp, node)
+    dims = [int(d) for d in shape.reshape(-1)]
+    try:
+        out = np.broadcast_shapes(x.shape, tuple(dims))
+    except ValueError:
+        raise ModelFormatError(f"Expand of shape {x.shape} to {dims}", where=imp.where(node), hint=CORRUPT) from None
+    _const_result_size(imp, node, out)
+    imp.set_const(node, np.broadcast_to(x, out).copy())
 
 
 HANDLERS = {
@@ -811,11 +1114,18 @@ HANDLERS = {
     "BatchNormalization": _batchnorm,
     "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Transpose": _transpose, "Pad": _pad, "Concat": _concat, "Softmax": _softmax,
-    "Identity": _identity, "Dropout": _identity, "Constant": _constant,
+    "Identity": _identity, "Dropout": _identity, "Constant": _constant, "Div": _binary("Div"),
+    "Shape": _shape, "Size": _size, "Gather": _gather, "Slice": _slice, "Cast": _cast, "Range": _range,
+    "ConstantOfShape": _constant_of_shape, "Expand": _expand,
+    "Floor": _elementwise_const(np.floor), "Ceil": _elementwise_const(np.ceil), "Neg": _elementwise_const(np.negative),
+    "Equal": _elementwise_const(np.equal), "Less": _elementwise_const(np.less), "Greater": _elementwise_const(np.greater),
+    "Not": _elementwise_const(np.logical_not), "Where": _elementwise_const(np.where),
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
 }
 
 
 @importer_entry
-def import_onnx(path: str) -> Graph:
-    return _Importer(load_onnx(path), path).run()
+def import_onnx(path: str, input_shapes: dict | None = None, sample_shape=None) -> Graph:
+    """input_shapes: {input name or None: dims} (`edgec build --input-shape`); sample_shape: the
+    calibration data's shape (or a function giving it), for dynamic dims it fixes unambiguously."""
+    return _Importer(load_onnx(path), path, input_shapes, sample_shape).run()
