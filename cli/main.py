@@ -246,9 +246,17 @@ def _raise_interrupted(signum, frame):
 def main(argv: List[str] | None = None) -> int:
     """Exit codes: 0 success, 1 a check failed (verify not bit-exact), 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
     try:
-        signal.signal(signal.SIGTERM, _raise_interrupted)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     except ValueError:                  # not the main thread (an embedding program): keep its handler
-        pass
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:        # called in-process (tests, an embedding program): leave its handler as it was
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: List[str] | None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False)
         if rc == 130:                   # typer turns KeyboardInterrupt into Exit(130) and returns it

@@ -205,3 +205,12 @@ def test_help_names_every_format_and_the_default_package_form():
     package_help = edgec("package", "--help").stdout
     for option in ("--name", "--version", "--key", "--device-target", "verify"):
         assert option in package_help, option
+
+
+def test_main_called_in_process_leaves_the_callers_sigterm_handler(capsys):
+    """edgec.cli.main.main() turns SIGTERM into a clean exit 143 while it runs; a program (or test
+    run) that calls it keeps its own handler afterwards."""
+    from edgec.cli.main import main
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["version"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is before
