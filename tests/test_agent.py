@@ -43,6 +43,15 @@ def edgec(*args, env=None, check_json=False):
     return r
 
 
+def _stop_dashboard(proc, browser, log):
+    """Close the browser, stop `edgec dashboard --port` with SIGTERM: a clean stop exits 143, no traceback."""
+    if browser:
+        browser.close()
+    proc.terminate()
+    assert proc.wait(timeout=10) == 143
+    assert "Traceback" not in log.read_text()
+
+
 def _read_line(proc, what, log, timeout=60):
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     line = proc.stdout.readline() if ready else ""
@@ -1035,11 +1044,7 @@ def test_dashboard_shows_the_fleet_in_chromium(fleet_env, captured, models, tmp_
             assert p["charts"] >= 4 and p["bars"] > 10                      # class shares per model, PSI and shares for resnet
             assert p["drift"].startswith("input drift: significant")
     finally:
-        if browser:
-            browser.close()
-        proc.terminate()
-        assert proc.wait(timeout=10) == 143          # stopped by SIGTERM, cleanly
-    assert "Traceback" not in log.read_text()
+        _stop_dashboard(proc, browser, log)
     one_line_error(cli("dashboard", "--fleet", "no-such-fleet", "--out", tmp_path / "x", env=fleet_env["cenv"]), "no fleet 'no-such-fleet'")
 
 
@@ -1270,8 +1275,4 @@ def test_the_dashboard_escapes_what_it_embeds_and_answers_only_its_own_host(flee
             f"evil.example:{port}": 403, f"localhost:{port + 1}": 403, "localhost.evil.example": 403,
             f"localhost:{port}": 200, f"127.0.0.1:{port}": 200, f"[::1]:{port}": 200}
     finally:
-        if browser:
-            browser.close()
-        proc.terminate()
-        assert proc.wait(timeout=10) == 143          # stopped by SIGTERM, cleanly
-    assert "Traceback" not in log.read_text()
+        _stop_dashboard(proc, browser, log)
