@@ -130,8 +130,9 @@ def _swap_directory(out: Path, files: dict, text: str) -> None:
     tmp = _stage(out.parent, files, text)
     old = None
     try:
-        old = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=out.parent))
-        swap_dir(tmp, out, old / "previous")
+        if out.exists():                # somewhere beside OUT to move the previous output aside
+            old = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=out.parent))
+        swap_dir(tmp, out, (old or out.parent) / "previous")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
