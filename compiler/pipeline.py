@@ -5,6 +5,7 @@ from edgec.passes.fold_batchnorm import fold_batchnorm
 from edgec.passes.fold_transpose_fc import fold_transpose_fc
 from edgec.passes.fuse_activations import fuse_activations
 from edgec.passes.fuse_gated_activations import fuse_gated_activations
+from edgec.passes.fold_pad import fold_pad
 from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.bind_concat import bind_concat
 from edgec.passes.quantize import quantize
@@ -14,7 +15,7 @@ from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
 CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_gated_activations, fuse_activations,
-             eliminate_dead, bind_concat]
+             fold_pad, eliminate_dead, bind_concat]
 
 
 def canonicalize(graph, log=None):
