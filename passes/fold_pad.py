@@ -16,10 +16,14 @@ What is folded, and why it is exact:
 * AvgPool2D leaves its padding out of the count, a Pad's zeros are counted: folded only when no
   window reads them (the counts then match).
 * Pad followed by Pad: one Pad with the summed pads (so a chain folds as a whole).
+* Pad followed by a Transpose (its only reader): the Transpose first, then the Pad, so a Pad in the
+  model's own layout (an NCHW model's input) meets the conv after the layout change.
 Where the Pad has other readers, it stays for them.  The Pad's own quantization equals its input's
 (quantize.q_Pad), so the conv reading the Pad's input sees the same scale and zero point.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -40,6 +44,9 @@ def fold_pad(graph: Graph) -> Graph:
             continue
         src, out = node.inputs[0], node.outputs[0]
         users = readers.get(out, [])
+        if len(users) == 1 and users[0].op == "Transpose" and users[0].outputs[0] not in g.outputs:
+            _swap_with_transpose(g, node, users[0], prod, readers)   # the Pad is met again at the Transpose's place
+            continue
         folded = [u for u in users if _foldable(g, u, node, prod, nonneg_memo)]
         for u in folded:
             if u.op == "Pad":
@@ -57,6 +64,22 @@ def fold_pad(graph: Graph) -> Graph:
             g.tensors.pop(out, None)
     g.nodes = [n for n in g.nodes if id(n) not in gone]
     return g
+
+
+def _swap_with_transpose(g: Graph, pad, tr, prod, readers) -> None:
+    """Pad -> Transpose becomes Transpose -> Pad (pads permuted alike), so a Pad written in the model's
+    own layout (NCHW before the importer's layout Transpose) meets the conv it pads.  The two node
+    objects swap roles, so the order stays topological."""
+    src, mid, out, pads, perm = pad.inputs[0], pad.outputs[0], tr.outputs[0], pad.attrs["pads"], tr.attrs["perm"]
+    r = len(perm)
+    x = g.tensors[src]
+    g.tensors[mid] = replace(x, name=mid, shape=tuple(x.shape[p] for p in perm))
+    pad.op, pad.name, tr.op, tr.name = tr.op, tr.name, pad.op, pad.name
+    pad.inputs, pad.outputs, pad.attrs = [src], [mid], {"perm": tuple(perm)}
+    tr.inputs, tr.outputs, tr.attrs = [mid], [out], {"pads": tuple(pads[p] for p in perm) + tuple(pads[p + r] for p in perm)}
+    prod[mid], prod[out] = pad, tr
+    readers[src] = [pad if u is pad else u for u in readers.get(src, [])]
+    readers[mid] = [tr]
 
 
 def _hw_pads(pad) -> tuple | None:
