@@ -284,6 +284,8 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         before = (0,) * (4 - r) + tuple(a["pads"][:r])
         p = e.param("edgec_pad_params", base, dict(in_shape=_pad4(ish), before=before, out_shape=_pad4(osh),
                                                    value=a["pad_value"]))
+        if band is not None:                                   # a row band of a patch-based stage
+            return f"edgec_pad_rows_s8(&{p}, {ins[0]}, {r_in}, {out}, {r0}, {rn});"
         return f"edgec_pad_s8(&{p}, {ins[0]}, {out});"
     if node.op == "Upsample":
         p = e.param("edgec_upsample_params", base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3],

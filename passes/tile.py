@@ -1,6 +1,7 @@
 """tile: patch-based execution (MCUNetV2) for the memory-heaviest stretch of a CNN.
 
-A stage is a chain of row-local ops (Conv2D of any groups, MaxPool2D, AvgPool2D, Lut) where each node
+A stage is a chain of row-local ops (Conv2D of any groups, MaxPool2D, AvgPool2D, Lut, a Pad that
+fold_pad could not fold into its reader) where each node
 reads only the previous node's output.  Executed in T horizontal bands of its last output, the stage
 keeps only a band of each intermediate tensor alive (the rows the next op needs, halo included),
 while its input and output stay whole.  Rows are recomputed where bands overlap: that costs MACs, so
@@ -21,7 +22,7 @@ from edgec.ir import Graph
 from edgec.report import macs
 from .plan_memory import memory_plan
 
-TILEABLE = ("Conv2D", "MaxPool2D", "AvgPool2D", "Lut")
+TILEABLE = ("Conv2D", "MaxPool2D", "AvgPool2D", "Lut", "Pad")
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
 MAX_STAGE_LEN = 12
 MAX_STAGES = 3
@@ -40,6 +41,8 @@ def _window(graph, node):
         return graph.tensors[node.inputs[1]].shape[1], a["strides"][0], a["dilations"][0], a["pads"][0]
     if node.op in ("MaxPool2D", "AvgPool2D"):
         return a["kernel"][0], a["strides"][0], 1, a["pads"][0]
+    if node.op == "Pad":                            # output row r is input row r - top (or padding)
+        return 1, 1, 1, a["pads"][1]
     return 1, 1, 1, 0
 
 
@@ -79,6 +82,9 @@ def stage_bands(graph: Graph, nodes, tiles: int):
             k, s, d, pt = _window(graph, nodes[j])
             in_h = graph.tensors[nodes[j].inputs[0]].shape[1]
             lo, hi = max(0, lo * s - pt), min(in_h, (hi - 1) * s - pt + d * (k - 1) + 1)
+            if hi <= lo and nodes[j].op == "Pad":   # a band of padding only: it reads no row; keep one
+                lo = min(lo, in_h - 1)
+                hi = lo + 1
             if hi <= lo:
                 return None
         result.append([(0 if j == 0 else out_bands[j - 1][0], out_bands[j][0], out_bands[j][1] - out_bands[j][0])

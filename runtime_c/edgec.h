@@ -102,6 +102,8 @@ void edgec_softmax_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t 
 void edgec_softmax_tflm_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
 void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t *out);
+void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+                       int32_t out_row0, int32_t out_rows);
 void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out);
 void edgec_upsample_s8(const EDGEC_ROM edgec_upsample_params *p, const int8_t *in, int8_t *out);
 void edgec_slice_s8(const EDGEC_ROM edgec_slice_params *p, const int8_t *in, int8_t *out);

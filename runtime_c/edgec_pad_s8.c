@@ -15,3 +15,22 @@ void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t 
                 memcpy(dst, src, (size_t)is[3]);
             }
 }
+
+/* Output rows [out_row0, out_row0 + out_rows) of the Pad of a [1, H, W, C] tensor, to `out`, from `in`
+ * holding input rows from in_row0 on (a patch-based stage's row band, see edgec_conv2d_s8.c).
+ * Twin: the same rows of reference.pad_s8. */
+void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+                       int32_t out_row0, int32_t out_rows)
+{
+    const EDGEC_ROM int32_t *is = p->in_shape, *os = p->out_shape, *b = p->before;
+    const int32_t out_row = os[2] * os[3];
+    int32_t y, x;
+    for (y = out_row0; y < out_row0 + out_rows; y++, out += out_row) {
+        const int32_t iy = y - b[1];
+        memset(out, (int)p->value, (size_t)out_row);
+        if (iy < 0 || iy >= is[1])
+            continue;
+        for (x = 0; x < is[2]; x++)
+            memcpy(out + (x + b[2]) * os[3] + b[3], in + ((iy - in_row0) * is[2] + x) * is[3], (size_t)is[3]);
+    }
+}

@@ -131,3 +131,39 @@ def test_a_torch_model_folds_the_pads_it_may_and_keeps_the_others(tmp_path):
     for target in ("host", "cortex-m4"):
         r = verify(str(tmp_path / "out"), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"] and r["mismatches"] == 0, r
+
+
+class PadBandNet(torch.nn.Module):
+    """A Pad that cannot fold (before a max-pool of signed values) in the memory-heaviest stretch."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(7)
+        self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.c2 = torch.nn.Conv2d(16, 24, 3, stride=2, padding=1)
+        self.c3 = torch.nn.Conv2d(24, 8, 3, stride=2)
+        for m in (self.c1, self.c2, self.c3):
+            m.weight.data = torch.randn(m.weight.shape, generator=g) * 0.3
+            m.bias.data = torch.randn(m.bias.shape, generator=g) * 0.1
+
+    def forward(self, x):
+        y = F.max_pool2d(F.pad(self.c1(x), (1, 2, 2, 1)), 3, 1)      # signed: the zeros may win, the Pad stays
+        y = F.relu(self.c2(y))
+        return F.adaptive_avg_pool2d(self.c3(y), 1).flatten(1)
+
+
+def test_a_pad_that_stays_is_tiled_like_any_row_band_stage(tmp_path):
+    require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
+    xs = np.random.default_rng(2).standard_normal((12, 3, 48, 48)).astype(np.float32)
+    path = tmp_path / "padband.onnx"
+    torch.onnx.export(PadBandNet().eval(), torch.from_numpy(xs[:1]), str(path), dynamo=False, opset_version=13)
+    np.save(tmp_path / "x.npy", xs)
+    arenas = {}
+    for opt in ("speed", "ram"):
+        report = build(str(path), "cortex-m4", str(tmp_path / opt), str(tmp_path / "x.npy"), optimize=opt)
+        arenas[opt] = report["totals"]["arena_bytes"]
+    assert "edgec_pad_rows_s8(" in (tmp_path / "ram" / "model.c").read_text()      # the Pad runs band by band
+    assert arenas["ram"] < 0.6 * arenas["speed"], arenas
+    for target in ("host", "cortex-m4"):
+        r = verify(str(tmp_path / "ram"), target, str(tmp_path / "x.npy"))
+        assert r["bit_exact"] and r["mismatches"] == 0, r
