@@ -34,11 +34,11 @@ ARTIFACT = "edgec_model.npz"
 
 def import_model(path: str, weights: str | None = None, input_shapes: dict | None = None, sample_shape=None) -> Graph:
     """input_shapes ({input name or None: dims}, `--input-shape`) and sample_shape (the calibration
-    data's shape, or a function giving it) fix dynamic input dimensions of ONNX models."""
+    data's shape, or a function giving it) fix dynamic input dimensions of ONNX and Keras models."""
     ext = os.path.splitext(path)[1].lower()
-    if input_shapes and ext != ".onnx":
-        raise InputDataError(f"--input-shape is for ONNX models; a {ext or 'extensionless'} model fixes its input "
-                             "shape in the file", where=path, hint="leave --input-shape out")
+    if input_shapes and ext not in (".onnx", ".h5", ".hdf5", ".keras"):
+        raise InputDataError(f"--input-shape is for ONNX and Keras models; a {ext or 'extensionless'} model fixes its "
+                             "input shape in the file", where=path, hint="leave --input-shape out")
     if ext == ".cfg":
         from .importers.darknet import import_darknet
         return import_darknet(path, weights)
@@ -49,7 +49,7 @@ def import_model(path: str, weights: str | None = None, input_shapes: dict | Non
         return import_onnx(path, input_shapes, sample_shape)
     if ext in (".h5", ".hdf5", ".keras"):
         from .importers.keras import import_keras
-        return import_keras(path)
+        return import_keras(path, input_shapes, sample_shape)
     if ext == ".tflite":                   # the float model, or an int8 one's dequantized twin (build() keeps its int8)
         from .importers.tflite import import_tflite
         return import_tflite(path)[0]

@@ -141,8 +141,10 @@ def test_cfg_errors_name_the_line(tmp_path):
 def test_unknown_sections_all_listed(tmp_path):
     (tmp_path / "m.cfg").write_text("[net]\nwidth=8\nheight=8\nchannels=1\n[lstm]\n\n[crnn]\n[maxpool]\nsize=2\n")
     (tmp_path / "m.weights").write_bytes(np.array([0, 2, 0, 0, 0], "<i4").tobytes())
-    with pytest.raises(UnsupportedOpError, match=r"2 unsupported section\(s\): line 5: \[lstm\], line 7: \[crnn\]"):
+    with pytest.raises(UnsupportedOpError, match=r"the model cannot be compiled: 2 unsupported section\(s\)") as e:
         import_model(str(tmp_path / "m.cfg"))
+    assert e.value.reasons == ["layer 0 ([lstm], cfg line 5): unsupported section",
+                               "layer 1 ([crnn], cfg line 7): unsupported section"]
 
 
 def test_repeated_keys_first_wins_and_comments_ignored(tmp_path):

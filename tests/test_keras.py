@@ -63,8 +63,9 @@ def test_unknown_layers_are_all_listed(tmp_path):
               {"class_name": "LSTM", "config": {"name": "lstm_1"}},
               {"class_name": "GRU", "config": {"name": "gru_7"}}]
     _h5_with_config(tmp_path / "m.h5", {"class_name": "Sequential", "config": {"name": "s", "layers": layers}})
-    with pytest.raises(UnsupportedOpError, match=r"2 unsupported layer\(s\): lstm_1 \(LSTM\), gru_7 \(GRU\)"):
+    with pytest.raises(UnsupportedOpError, match=r"the model cannot be compiled: 2 unsupported layer\(s\)") as e:
         import_model(str(tmp_path / "m.h5"))
+    assert e.value.reasons == ["layer lstm_1 (LSTM): unsupported layer", "layer gru_7 (GRU): unsupported layer"]
 
 
 def test_truncated_and_malformed_files_are_one_line_errors(tmp_path):

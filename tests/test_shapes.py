@@ -238,7 +238,7 @@ def test_input_shape_must_name_an_input_and_keep_its_static_dims(shape_model, tm
         import_model(str(path), input_shapes={"image": (1, 3, 8, 8)})
     with pytest.raises(InputDataError, match=r"does not fit input x, declared \[n, 3, h, w\] \(dimension 1 is 3\)"):
         import_model(str(path), input_shapes={"x": (1, 4, 8, 8)})
-    with pytest.raises(InputDataError, match=r"--input-shape is for ONNX models"):
+    with pytest.raises(InputDataError, match=r"--input-shape is for ONNX and Keras models"):
         import_model(str(tmp_path / "m.cfg"), input_shapes={None: (1, 8, 8, 3)})
 
 

@@ -109,11 +109,30 @@ def parse_input_shapes(specs) -> dict:
     return out
 
 
-def fix_input_shape(name: str, declared: list, given, sample_shape, labels=None):
+def given_by_name(given: dict, names: list, file: str) -> dict:
+    """parse_input_shapes' result keyed by the model's input names (an unnamed shape is the model's
+    only input); a shape without a name for a model of several inputs, or a name that is not an input,
+    is refused."""
+    given = dict(given or {})
+    if None in given:
+        if len(names) != 1:
+            raise InputDataError(f"--input-shape has no input name and the model has {len(names)} inputs "
+                                 f"({listing(shown(n) for n in names)})", where=file,
+                                 hint="name the input: --input-shape NAME=1,3,48,192")
+        given = {names[0]: given[None]}
+    wrong = [k for k in given if k not in names]
+    if wrong:
+        raise InputDataError(f"--input-shape names {shown(wrong[0])}, which is not an input of the model (its "
+                             f"inputs: {listing(shown(n) for n in names) or 'none'})", where=file)
+    return given
+
+
+def fix_input_shape(name: str, declared: list, given, sample_shape, labels=None, channels_last: bool = False):
     """The static shape of input `name` whose declared dims may be None (dynamic): `given` (its
     --input-shape), else the batch dim as 1 and the rest from the calibration data when that is
     unambiguous (`sample_shape`: the shape of the N samples, or None).  Returns (dims, None), or
-    (placeholder dims, the reason no shape could be fixed) so an importer can go on checking."""
+    (placeholder dims, the reason no shape could be fixed) so an importer can go on checking.
+    `channels_last`: the suggested shape writes H, W before the last dim (Keras), not as the last two."""
     rank = len(declared)
     labels = labels or [d if d is not None else "?" for d in declared]
     shown_decl = "[" + ", ".join(str(l) for l in labels) + "]"
@@ -137,7 +156,8 @@ def fix_input_shape(name: str, declared: list, given, sample_shape, labels=None)
     which = ", ".join(f"{i} ({labels[i]})" for i in missing)
     data = (f"the calibration data's shape {tuple(sample_shape)} does not fix them" if sample_shape is not None
             else "no calibration data fixes them")
-    example = ",".join(str(d) if d is not None else ("H" if i == rank - 2 and rank >= 3 else "W" if i == rank - 1 and rank >= 3
+    h = rank - 3 if channels_last else rank - 2
+    example = ",".join(str(d) if d is not None else ("H" if i == h and rank >= 3 else "W" if i == h + 1 and rank >= 3
                                                    else "N") for i, d in enumerate(dims))
     reason = (f"input {shown(name)} {shown_decl}: dimension{'s' if len(missing) > 1 else ''} {which} "
               f"{'are' if len(missing) > 1 else 'is'} dynamic and {data} — give the shape with "

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
-from .builder import GraphBuilder, check_file_size, limit_hint, importer_entry, listing, shown
+from .builder import GraphBuilder, check_file_size, limit_hint, importer_entry, shown
+from .reasons import Reasons
 
 MAX_CFG_BYTES = 4 << 20
 INT_LIMIT = 1 << 31             # a cfg integer beyond int32 is not a layer size darknet could use
@@ -141,13 +142,18 @@ class _DarknetImporter(GraphBuilder):
         self.w = _Weights(weights_path)
         self.outs = []            # IR tensor of each layer
         self.yolo = []
+        self.reasons = Reasons(os.path.basename(cfg_path), "section")
 
     def run(self) -> Graph:
+        """Every reason the cfg cannot compile (unsupported sections, unsupported option values) is
+        collected and raised at once.  A layer that cannot be imported passes its input on as a stand-in,
+        so the layers after it are still checked; once anything is a stand-in, errors of other kinds
+        (a shape that no longer fits, weights that end early) are taken as its echo."""
         name = os.path.basename(self.cfg_path)
-        unknown = [f"line {line}: [{kind}]" for kind, _, line, _ in self.sections[1:] if kind not in SUPPORTED]
-        if unknown:
-            raise UnsupportedOpError(f"{len(unknown):,} unsupported section(s): {listing(unknown)}", where=name,
-                                     hint=f"supported: {', '.join(SUPPORTED[::2])}")
+        reasons = self.reasons
+        # an unsupported section is refused whatever else holds, and may consume weights: from the start,
+        # errors of other kinds (weights that end early, shapes) may be its echo and are not reported
+        guessed = any(kind not in SUPPORTED for kind, _, _, _ in self.sections[1:])
         net = _Opts(self.sections[0][1], "net", self.sections[0][2], name, self.sections[0][3])
         h, w, c = net.int("height"), net.int("width"), net.int("channels", 3)
         if h <= 0 or w <= 0 or c <= 0:
@@ -156,19 +162,36 @@ class _DarknetImporter(GraphBuilder):
         x = self.add_tensor("image", (1, h, w, c))
         prev = x
         for i, (kind, d, line, key_lines) in enumerate(self.sections[1:]):
+            if kind not in SUPPORTED:                  # first, and cheap: a crafted cfg has a million of them
+                if reasons.full:
+                    reasons.op(None)
+                else:
+                    reasons.op(f"layer {i} ([{shown(kind)}], cfg line {line}): unsupported section")
+                self.outs.append(prev)                 # its input stands in for its output
+                continue
             o = _Opts(d, kind, line, name, key_lines)
             self.context = f"{name}: layer {i} ({kind}, cfg line {line})"
             try:
                 prev = getattr(self, "l_" + {"conv": "convolutional", "max": "maxpool", "avg": "avgpool",
                                              "conn": "connected", "soft": "softmax"}.get(kind, kind))(i, o, prev)
+            except UnsupportedOpError as e:
+                reasons.value(e, self.context)
+                guessed = True
             except EdgecError as e:
+                if guessed and isinstance(e, ModelFormatError):
+                    self.outs.append(prev)
+                    continue
                 if e.where is None:
                     raise type(e)(str(e), where=self.context) from None
                 raise
             except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError, OverflowError) as e:
+                if guessed:
+                    self.outs.append(prev)
+                    continue
                 raise ModelFormatError(f"malformed layer ({type(e).__name__}: {shown(str(e))[:120]})", where=self.context,
                                        hint="the cfg is corrupt or does not fit this importer") from None
             self.outs.append(prev)
+        reasons.raise_all("supported sections: " + ", ".join(s for s in SUPPORTED if s not in ("conv", "max", "avg", "conn", "soft")))
         self.context = name
         self.w.finish()
         if self.yolo:
@@ -217,7 +240,16 @@ class _DarknetImporter(GraphBuilder):
             bias = bias - mean * k
         y = self.conv2d(f"conv_{i}", x, np.transpose(weights, (0, 2, 3, 1)), bias, (stride, stride), (1, 1),
                         (pad, pad, pad, pad), groups)
-        return self.activation(f"conv_{i}", y, o.str("activation", "logistic"), alpha=0.1)
+        return self._activation(f"conv_{i}", y, o.str("activation", "logistic"))
+
+    def _activation(self, name, y, kind):
+        """The layer's activation; one darknet has and edgec has not is a reason, and the layer goes on
+        without it (its shape is the same), so the layers after it are still checked."""
+        try:
+            return self.activation(name, y, kind, alpha=0.1)
+        except UnsupportedOpError as e:
+            self.reasons.value(e, self.context)
+            return y
 
     def _bn_factor(self, scales, var, o):
         if not (var >= 0).all():
@@ -269,7 +301,7 @@ class _DarknetImporter(GraphBuilder):
             raise UnsupportedOpError(f"line {o.line}: [shortcut] of shapes {self.shape_of(x)} and {self.shape_of(other)}",
                                      where=os.path.basename(self.cfg_path))
         y = self.emit("Add", f"shortcut_{i}", [x, other], None, {"act": None})
-        return self.activation(f"shortcut_{i}", y, o.str("activation", "linear"), alpha=0.1)
+        return self._activation(f"shortcut_{i}", y, o.str("activation", "linear"))
 
     def l_upsample(self, i, o, x):
         self.fmap(x, o)
@@ -300,7 +332,7 @@ class _DarknetImporter(GraphBuilder):
             kk = self._bn_factor(scales, var, o)
             weights, bias = weights * kk[:, None], bias - mean * kk
         y = self.dense(f"connected_{i}", x, weights, bias)
-        return self.activation(f"connected_{i}", y, o.str("activation", "logistic"), alpha=0.1)
+        return self._activation(f"connected_{i}", y, o.str("activation", "logistic"))
 
     def l_softmax(self, i, o, x):
         if len(self.shape_of(x)) != 2:

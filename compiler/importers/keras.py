@@ -17,10 +17,11 @@ import zlib
 
 import numpy as np
 
-from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
+from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
-                      importer_entry, listing, shown)
+                      importer_entry, shown, fix_input_shape, given_by_name)
+from .reasons import Reasons
 
 MAX_JSON_BYTES = 16 << 20        # config.json / model_config: real ones are kilobytes
 RESAVE = "the file may be truncated or altered; re-save the model"
@@ -135,9 +136,12 @@ class _Weights:
 
 
 class _KerasImporter(GraphBuilder):
-    def __init__(self, path, config, weights, keras_version):
+    def __init__(self, path, config, weights, keras_version, input_shapes=None, sample_shape=None):
         super().__init__(os.path.basename(path))
         self.path, self.config, self.w = path, config, weights
+        self.input_shapes, self.sample_shape = input_shapes or {}, sample_shape
+        self.reasons = Reasons(os.path.basename(path), "layer")
+        self.guessed = False         # a layer's output is a stand-in: later shape errors may be its echo
         self.keras3 = keras_version.startswith("3")
         self.out = {}                # keras layer name -> IR tensor
         self.input_rescaling = None  # the Rescaling/Normalization layer the input goes into, if any
@@ -149,27 +153,47 @@ class _KerasImporter(GraphBuilder):
         return f"{os.path.basename(self.path)}: layer {shown(name or '?')} ({shown(cls or '?')})"
 
     def run(self) -> Graph:
+        """Every reason the model cannot compile is collected (self.reasons: unsupported layer classes,
+        inputs of dynamic shape nothing fixes, unsupported config values) and raised at once.  A layer
+        that cannot be imported passes its first input on as a stand-in, so the layers after it are
+        still checked; once anything is a stand-in, errors of other kinds are taken as its echo."""
         layers, sequential = _layers_of(self.config)
         _check_layers(layers, os.path.basename(self.path))
-        unknown = [f"{shown(l['config'].get('name', '?'))} ({shown(l['class_name'])})" for l in layers
-                   if l["class_name"] not in LAYERS]
-        if unknown:
-            raise UnsupportedOpError(f"{len(unknown):,} unsupported layer(s): {listing(unknown)}",
-                                     where=os.path.basename(self.path), hint=f"supported layers: {', '.join(sorted(LAYERS))}")
-        inputs = []
+        self.given = given_by_name(self.input_shapes, _input_names(layers, sequential), os.path.basename(self.path))
+        inputs, blocked = [], set()
         prev = None
+        # an unsupported layer class is refused whatever else holds: errors of other kinds may be its echo
+        self.guessed = any(l["class_name"] not in LAYERS for l in layers)
         for i, layer in enumerate(layers):
             self.context = self.where(layer)
+            name = layer.get("name") or layer["config"].get("name")
             try:
+                if blocked and not sequential and layer["class_name"] != "InputLayer" and blocked & set(self._inbound(layer)):
+                    blocked.add(name)                     # reads what could not be stood in for
+                    continue
+                if layer["class_name"] not in LAYERS:
+                    self.reasons.op(f"layer {shown(name)} ({shown(layer['class_name'])}): unsupported layer")
+                    prev = self._stand_in(layer, name, prev, sequential, blocked)
+                    continue
                 prev = self._layer(layer, prev, inputs, sequential)
+            except UnsupportedOpError as e:
+                self.reasons.value(e, self.where(layer))
+                prev = self._stand_in(layer, name, prev, sequential, blocked)
             except EdgecError as e:
+                if self.guessed and not isinstance(e, InputDataError):
+                    prev = self._stand_in(layer, name, prev, sequential, blocked)
+                    continue
                 if e.where is None:
                     raise type(e)(str(e), where=self.where(layer)) from None
                 raise
             except (KeyError, IndexError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
                     RecursionError, OSError, RuntimeError) as e:
+                if self.guessed:
+                    prev = self._stand_in(layer, name, prev, sequential, blocked)
+                    continue
                 raise ModelFormatError(f"malformed layer config or weights ({type(e).__name__}: {shown(str(e))[:120]})",
                                        where=self.where(layer), hint=RESAVE) from None
+        self.reasons.raise_all(f"supported layers: {', '.join(sorted(LAYERS))}")
         self.context = self.source
         if sequential:
             outputs = [prev] if prev is not None else []
@@ -186,13 +210,36 @@ class _KerasImporter(GraphBuilder):
         return self.graph(name, inputs, outputs, meta)
 
     def _input(self, name, shape):
+        """The input tensor: dynamic (None) dims from --input-shape, else from the calibration data
+        where that is unambiguous; else a placeholder and a reason naming them (the batch is 1)."""
         if not isinstance(shape, (list, tuple)) or len(shape) < 2:
             raise ModelFormatError(f"input shape {shown(shape)[:60]} is not [batch, dims...]", hint=RESAVE)
-        if any(d is None for d in shape[1:]):
-            raise UnsupportedOpError(f"input shape {shown(shape)[:60]} has unknown dimensions",
-                                     hint="save the model with a fixed input shape")
-        t = self.add_tensor(name, [1] + [int(d) for d in shape[1:]])
-        return t
+        declared = [None] + [d if d is None else int(d) for d in shape[1:]]
+        samples = self.sample_shape() if callable(self.sample_shape) else self.sample_shape
+        dims, why = fix_input_shape(name, declared, self.given.get(name),
+                                    tuple(int(d) for d in samples) if samples is not None and None in declared[1:] else None,
+                                    [d if d is not None else n for d, n in zip(declared, _dim_names(len(declared)))],
+                                    channels_last=True)
+        if why:
+            self.reasons.input(why)
+            self.guessed = True
+        return self.add_tensor(name, list(dims))
+
+    def _stand_in(self, layer, name, prev, sequential, blocked):
+        """A layer that could not be imported: its first input stands in for its output (most layers
+        keep the shape), so the layers after it are still checked.  Returns the new `prev`."""
+        self.guessed = True
+        if sequential:
+            return prev
+        try:
+            refs = self._inbound(layer)
+        except EdgecError:
+            refs = []
+        if refs and isinstance(refs[0], str) and refs[0] in self.out:
+            self.out[name] = self.out[refs[0]]
+            return self.out[name]
+        blocked.add(name)
+        return prev
 
     def _layer(self, layer, prev, inputs, sequential):
         cfg = layer["config"]
@@ -247,6 +294,17 @@ class _KerasImporter(GraphBuilder):
                     stack.extend(reversed(v))
             return names
         return [ref[0] for ref in node]                # Keras 2: [[name, node, tensor, kwargs], ...]
+
+
+def _dim_names(rank: int) -> list:
+    """What the dims of a channels-last Keras input are, for naming the dynamic ones."""
+    return ["batch", "H", "W", "C"] if rank == 4 else ["batch", "steps", "C"] if rank == 3 else ["batch"] + ["?"] * (rank - 1)
+
+
+def _input_names(layers: list, sequential: bool) -> list:
+    """The names the model's inputs get (what --input-shape NAME= refers to)."""
+    names = [l.get("name") or l["config"].get("name") for l in layers if l["class_name"] == "InputLayer"]
+    return names if names or not sequential else ["input"]
 
 
 def _refs(v):
@@ -474,7 +532,9 @@ LAYERS = {
 
 
 @importer_entry
-def import_keras(path: str) -> Graph:
+def import_keras(path: str, input_shapes: dict | None = None, sample_shape=None) -> Graph:
+    """input_shapes ({input name or None: dims}, `--input-shape`) and sample_shape (the calibration
+    data's shape, or a function giving it) fix dynamic (None) input dimensions."""
     import h5py
 
     if not os.path.isfile(path):
@@ -509,7 +569,7 @@ def import_keras(path: str) -> Graph:
         raise ModelFormatError(f"not a readable Keras file ({type(e).__name__}: {shown(str(e))[:120]})", where=path,
                                hint="the file may be truncated; re-save the model") from None
     try:
-        return _KerasImporter(path, config, weights, version).run()
+        return _KerasImporter(path, config, weights, version, input_shapes, sample_shape).run()
     except (OSError, KeyError, RuntimeError) as e:
         raise ModelFormatError(f"unreadable weights ({type(e).__name__}: {shown(str(e))[:120]})", where=path,
                                hint="the file may be truncated; re-save the model") from None

@@ -23,12 +23,12 @@ import numpy as np
 from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
+from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
-                      element_count, fix_input_shape, limit_hint, importer_entry, listing, shown)
+                      element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, listing, shown)
 
 NCHW_IN_NHWC = (0, 3, 1, 2)
-MAX_REASONS = 200                    # lines of a refused model's reasons; real models have a few
 CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
 #: ONNX element types a constant may have (numeric, fixed size); their numpy dtypes.
 CONST_TYPES = {1: np.float32, 11: np.float64, 10: np.float16, 3: np.int8, 2: np.uint8, 5: np.int16, 4: np.uint16,
@@ -357,8 +357,7 @@ class _Importer(GraphBuilder):
         file = os.path.basename(self.path)
         for init in g.initializer:
             self.consts[init.name] = tensor_to_array(init, file)
-        reasons, blocked = [], set()
-        unsupported = [n for n in g.node if n.op_type not in HANDLERS]
+        reasons, blocked = Reasons(file, "node"), set()
         inputs = []
         declared = [vi for vi in g.input if vi.name not in self.consts]
         given = self._given_shapes(declared)
@@ -374,7 +373,7 @@ class _Importer(GraphBuilder):
             dims, why = fix_input_shape(vi.name, static, given.get(vi.name),
                                         self._samples() if len(declared) == 1 and None in static else None, labels)
             if why:
-                reasons.append(why)
+                reasons.input(why)
                 guessed = True
             self.context = f"{file}: input {shown(vi.name)}"
             name = self.add_tensor(vi.name, dims)
@@ -385,7 +384,7 @@ class _Importer(GraphBuilder):
             self.context = self.where(node)
             self.check_node_io(node, known)
             if node.op_type not in HANDLERS:
-                reasons.append(f"node {shown(node.name or '?')} ({shown(node.op_type)}): unsupported op")
+                reasons.op(f"node {shown(node.name or '?')} ({shown(node.op_type)}): unsupported op")
                 guessed |= self._stand_in(node, blocked)
                 continue
             if any(i in blocked for i in node.input):
@@ -394,7 +393,7 @@ class _Importer(GraphBuilder):
             try:
                 HANDLERS[node.op_type](self, node, self.attrs(node))
             except UnsupportedOpError as e:
-                reasons.append(_reason(e, file, self.where(node)))
+                reasons.value(e, self.where(node))
                 guessed |= self._stand_in(node, blocked)
             except ModelFormatError as e:
                 if not guessed:
@@ -412,17 +411,7 @@ class _Importer(GraphBuilder):
                     continue
                 raise ModelFormatError(f"malformed node ({type(e).__name__}: {shown(str(e))[:120]})",
                                        where=self.where(node), hint=CORRUPT) from None
-        if reasons:
-            kinds = [f"{len(unsupported):,} unsupported node(s)"] if unsupported else []
-            dynamic = sum(r.startswith("input ") for r in reasons)
-            kinds += [f"{dynamic} input(s) of dynamic shape"] if dynamic else []
-            other = len(reasons) - len(unsupported) - dynamic
-            kinds += [f"{other:,} unsupported attribute value(s) or use(s)"] if other else []
-            hint = (f"supported ONNX ops: {', '.join(sorted(set(HANDLERS) | set(QOPERATORS)))}" if unsupported else None)
-            if len(reasons) > MAX_REASONS:          # a crafted file's million nodes: the first ones say enough
-                reasons = reasons[:MAX_REASONS] + [f"… and {len(reasons) - MAX_REASONS:,} more"]
-            raise UnsupportedOpError(f"the model cannot be compiled: {', '.join(kinds)}", where=file, hint=hint,
-                                     reasons=reasons)
+        reasons.raise_all(f"supported ONNX ops: {', '.join(sorted(set(HANDLERS) | set(QOPERATORS)))}")
         self.context = self.source
         outputs = []
         for vo in g.output:
@@ -478,19 +467,7 @@ class _Importer(GraphBuilder):
 
     def _given_shapes(self, declared) -> dict:
         """--input-shape by input name (an unnamed one is the model's only input)."""
-        given = dict(self.input_shapes)
-        names = [vi.name for vi in declared]
-        if None in given:
-            if len(names) != 1:
-                raise InputDataError(f"--input-shape has no input name and the model has {len(names)} inputs "
-                                     f"({listing(shown(n) for n in names)})", where=os.path.basename(self.path),
-                                     hint="name the input: --input-shape NAME=1,3,48,192")
-            given = {names[0]: given[None]}
-        wrong = [k for k in given if k not in names]
-        if wrong:
-            raise InputDataError(f"--input-shape names {shown(wrong[0])}, which is not an input of the model (its "
-                                 f"inputs: {listing(shown(n) for n in names) or 'none'})", where=os.path.basename(self.path))
-        return given
+        return given_by_name(self.input_shapes, [vi.name for vi in declared], os.path.basename(self.path))
 
     def _samples(self):
         s = self.sample_shape() if callable(self.sample_shape) else self.sample_shape
@@ -528,15 +505,6 @@ class _Importer(GraphBuilder):
 def _show(v) -> str:
     s = shown(v)
     return s if len(s) <= 60 else s[:57] + "..."
-
-
-def _reason(e: EdgecError, file: str, where: str) -> str:
-    """One line of a refused model's reasons: where in the model (the file is said once) and what."""
-    text = str(e)
-    if text.startswith(f"{file}: "):
-        text = text[len(file) + 2:]
-    prefix = where[len(file) + 2:] if where.startswith(f"{file}: ") else where
-    return text if text.startswith(prefix) else f"{prefix}: {text}"
 
 
 def _const_result_size(imp, node, shape):
