@@ -17,7 +17,7 @@ from edgec import reference  # noqa: E402
 from edgec.build import build, import_model  # noqa: E402
 from edgec.pipeline import CANONICAL, canonicalize  # noqa: E402
 from edgec.passes.fold_pad import fold_pad  # noqa: E402
-from edgec.verify import verify  # noqa: E402
+from edgec.verify import Built, verify  # noqa: E402
 from conftest import DATA, _ic, _vww, require  # noqa: E402
 
 NETS = {"vww": ("vww_96.keras", "vww_96_tf2onnx.onnx", _vww), "resnet": ("pretrainedResnet.keras",
@@ -136,8 +136,9 @@ def test_a_torch_model_folds_the_pads_it_may_and_keeps_the_others(tmp_path):
 class PadBandNet(torch.nn.Module):
     """A Pad that cannot fold (before a max-pool of signed values) in the memory-heaviest stretch."""
 
-    def __init__(self):
+    def __init__(self, pads=(1, 2, 2, 1)):
         super().__init__()
+        self.pads = pads
         g = torch.Generator().manual_seed(7)
         self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
         self.c2 = torch.nn.Conv2d(16, 24, 3, stride=2, padding=1)
@@ -147,16 +148,19 @@ class PadBandNet(torch.nn.Module):
             m.bias.data = torch.randn(m.bias.shape, generator=g) * 0.1
 
     def forward(self, x):
-        y = F.max_pool2d(F.pad(self.c1(x), (1, 2, 2, 1)), 3, 1)      # signed: the zeros may win, the Pad stays
+        y = F.max_pool2d(F.pad(self.c1(x), self.pads), 3, 1)         # signed: the zeros may win, the Pad stays
         y = F.relu(self.c2(y))
         return F.adaptive_avg_pool2d(self.c3(y), 1).flatten(1)
 
 
-def test_a_pad_that_stays_is_tiled_like_any_row_band_stage(tmp_path):
+@pytest.mark.parametrize("pads", [(1, 2, 2, 1), (1, 2, 14, 1)])
+def test_a_pad_that_stays_is_tiled_like_any_row_band_stage(tmp_path, pads):
+    """(1, 2, 14, 1): 14 rows of padding on top, so the first bands of the Pad's output are padding only
+    (they read no input row; the stage still computes one row of its input there)."""
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
     xs = np.random.default_rng(2).standard_normal((12, 3, 48, 48)).astype(np.float32)
     path = tmp_path / "padband.onnx"
-    torch.onnx.export(PadBandNet().eval(), torch.from_numpy(xs[:1]), str(path), dynamo=False, opset_version=13)
+    torch.onnx.export(PadBandNet(pads).eval(), torch.from_numpy(xs[:1]), str(path), dynamo=False, opset_version=13)
     np.save(tmp_path / "x.npy", xs)
     arenas = {}
     for opt in ("speed", "ram"):
@@ -164,6 +168,11 @@ def test_a_pad_that_stays_is_tiled_like_any_row_band_stage(tmp_path):
         arenas[opt] = report["totals"]["arena_bytes"]
     assert "edgec_pad_rows_s8(" in (tmp_path / "ram" / "model.c").read_text()      # the Pad runs band by band
     assert arenas["ram"] < 0.6 * arenas["speed"], arenas
+    q = Built(str(tmp_path / "ram")).int_graph
+    stage = next(st for st in q.meta["tiling"] if any(n.endswith("Pad") for n in st["nodes"]))
+    j = [n.endswith("Pad") for n in stage["nodes"]].index(True)
+    only_padding = [b[j] for b in stage["bands"] if b[j][1] + b[j][2] <= pads[2]]
+    assert bool(only_padding) == (pads[2] > 8), stage["bands"]
     for target in ("host", "cortex-m4"):
         r = verify(str(tmp_path / "ram"), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"] and r["mismatches"] == 0, r
