@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(package_app, name="package")
     app.add_typer(fleet_app, name="fleet")
     app.add_typer(cloud_app, name="cloud")
+    from .release_cmd import release
+    app.command("release")(release)
 
 
 def _cloud(endpoint_url, region, profile):
