@@ -191,6 +191,25 @@ def _QuietHandler():
     return Quiet
 
 
+class _Both:
+    """The jobs lock inside a shared hold of the state lock: what the credential provider takes, as
+    it reads certificates and issues STS credentials (a change no snapshot may see half done)."""
+
+    def __init__(self, cloud: "LocalCloud"):
+        self.cloud, self.holds = cloud, threading.local()
+
+    def __enter__(self):
+        hold = self.cloud.state_lock.shared()
+        hold.__enter__()
+        self.holds.__dict__.setdefault("stack", []).append(hold)
+        self.cloud.lock.acquire()
+
+    def __exit__(self, *exc):
+        self.cloud.lock.release()
+        self.holds.stack.pop().__exit__(*exc)
+        self.cloud.dirty = True
+
+
 class LocalCloud:
     """Start/stop the two listeners; usable as a context manager.  `state_dir` None: nothing kept."""
 
@@ -235,7 +254,7 @@ class LocalCloud:
         with open(self.ca_file, "rb") as f:
             self.ca_pem = f.read()
         try:
-            self._cred = CredentialProvider((self.host, self.credentials_port), self.ca_file, key_file, self.lock)
+            self._cred = CredentialProvider((self.host, self.credentials_port), self.ca_file, key_file, _Both(self))
             # bound here, not by werkzeug, whose bind failure prints and exits the process
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             self._sock = socket.create_server((self.host, self.port), family=family)
@@ -269,8 +288,8 @@ class LocalCloud:
     def save(self) -> None:
         if self.state is not None and self.dirty:
             with self.state_lock.exclusive():
-                self.dirty = False
                 self.state.save()
+                self.dirty = False                       # only once written: a failed save is tried again
 
     def stop(self) -> None:
         self._stop.set()

@@ -322,8 +322,8 @@ class Release:
             raise GateFailed(f"p95 latency {worst} ms on the canary is above --max-p95-ms {self.max_p95_ms}", **facts)
         try:
             d = drift(self.cloud, self.fleet, self.name, self.calibration, version=self.version)
-            captures = d["captures"] if set(d["devices"]) <= set(self.canaries) else d["captures"]
-            facts.update(captures=captures, drift=d["drift"], max_feature_psi=d["max_feature_psi"],
+            captures = d["captures"]
+            facts.update(devices_captured=d["devices"], captures=captures, drift=d["drift"], max_feature_psi=d["max_feature_psi"],
                          output_psi=d.get("outputs", {}).get("psi"))
         except EdgecError as e:
             if "no captures" not in str(e):
