@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -92,6 +93,31 @@ def serving(env):
     return out
 
 
+@contextmanager
+def dark_captures_on(env, version):
+    """While the block runs, whichever device serves `version` predicts and captures digits 4x darker
+    than the calibration data; yields the list of devices each capture came from."""
+    stop, sent = threading.Event(), []
+
+    def dark():
+        xs = env["x"].reshape(-1, 1, 8, 8) * np.float32(0.25)
+        while not stop.is_set():
+            for name, a in env["agents"].items():
+                with a.client() as c:
+                    if c.describe("digits")["version"] == version:
+                        for x in xs[len(sent) % 150:][:10]:
+                            c.predict_and_capture("digits", x[None])
+                            sent.append(name)
+            stop.wait(0.3)
+    t = threading.Thread(target=dark, daemon=True)
+    t.start()
+    try:
+        yield sent
+    finally:
+        stop.set()
+        t.join(timeout=30)
+
+
 def test_a_release_goes_through_the_canary_to_the_whole_fleet(env):
     r, res = release(env, "1.0.0", "--canary", "50%", "--watch", "2s")
     assert r.returncode == 0, r.stderr
@@ -158,25 +184,8 @@ def test_a_drift_alarm_aborts_a_release_and_the_canary_goes_back(env, tmp_path):
     first = _read_line(watcher, "edgec monitor watch", log)
     assert sorted(first["alarms_put"]) == [f"edgec-{FLEET}-digits-InputDriftPSI", f"edgec-{FLEET}-digits-LatencyP95Ms"]
     assert first["metrics"]["digits"]["Devices"] == 2 and first["metrics"]["digits"]["Captures"] == 0
-    stop, sent = threading.Event(), []
-
-    def dark_canary():                                      # whichever device runs 2.0.0 captures dark digits
-        xs = env["x"].reshape(-1, 1, 8, 8) * np.float32(0.25)
-        while not stop.is_set():
-            for name, a in env["agents"].items():
-                with a.client() as c:
-                    if c.describe("digits")["version"] == "2.0.0":
-                        for x in xs[len(sent) % 150:][:10]:
-                            c.predict_and_capture("digits", x[None])
-                            sent.append(name)
-            stop.wait(0.3)
-    t = threading.Thread(target=dark_canary, daemon=True)
-    t.start()
-    try:
+    with dark_captures_on(env, "2.0.0") as sent:
         r, res = release(env, "2.0.0", "--canary", "50%", "--watch", "60s", "--max-drift-psi", "100")
-    finally:
-        stop.set()
-        t.join(timeout=30)
     assert r.returncode == 1, r.stderr
     assert res["result"] == "rolled back" and res["failed_stage"] == "watch"
     stages = {s["stage"]: s for s in res["stages"]}
@@ -211,6 +220,20 @@ def test_a_drift_alarm_aborts_a_release_and_the_canary_goes_back(env, tmp_path):
     assert by[f"edgec-{FLEET}-digits-LatencyP95Ms"]["state"] in ("OK", "INSUFFICIENT_DATA")
     watcher.terminate()
     assert watcher.wait(timeout=15) == 143 and "Traceback" not in log.read_text()
+
+
+def test_input_drift_on_the_canary_fails_the_watch_gate_and_rolls_back(env):
+    """No watcher, no alarm: release 2.0.1's own drift gate reads the canary's captures of 2.0.1 at the
+    end of --watch, finds them far from the calibration data and rolls dev-1 back to 1.0.0."""
+    with dark_captures_on(env, "2.0.1") as sent:
+        r, res = release(env, "2.0.1", "--canary", "50%", "--watch", "4s", "--min-captures", "10")
+    assert r.returncode == 1 and res["result"] == "rolled back" and res["failed_stage"] == "watch", r.stderr
+    watch = {s["stage"]: s for s in res["stages"]}["watch"]
+    assert watch["reason"].startswith("input drift on the canary: max feature PSI") and "above --max-drift-psi 0.25" in watch["reason"]
+    assert watch["captures"] >= 10 and watch["devices_captured"] == ["dev-1"] and watch["drift"] == "significant"
+    assert set(sent) == {"dev-1"}
+    assert {s["stage"]: s for s in res["stages"]}["rollback"]["restored"] == {"dev-1": "1.0.0"}
+    assert serving(env) == {"dev-1": "1.0.0", "dev-2": "1.0.0"}
 
 
 def test_release_and_watch_bad_input_is_one_line(env, tmp_path):
