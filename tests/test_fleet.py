@@ -356,6 +356,14 @@ def test_a_rollout_rate_of_one_a_minute_gives_the_second_device_the_job_a_minute
     assert second and second["jobId"] == job["job_id"]
     assert second["startedAt"] - first["startedAt"] >= 1          # epoch seconds: at least the minute apart
     assert aws["iot"].describe_job(jobId=job["job_id"])["job"]["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 1}
+    # exponentialRate: 1 a minute, doubled once 2 devices were notified: paced-a at once, paced-b a minute later
+    aws["iot"].create_job(jobId="paced-exp", targets=[aws["iot"].describe_thing_group(thingGroupName="paced")["thingGroupArn"]],
+                          document=json.dumps({"type": "probe"}), jobExecutionsRolloutConfig={"exponentialRate": {
+                              "baseRatePerMinute": 1, "incrementFactor": 2.0, "rateIncreaseCriteria": {"numberOfNotifiedThings": 2}}})
+    a.update_job_execution(thingName="paced-a", jobId=job["job_id"], status="SUCCEEDED")
+    b.update_job_execution(thingName="paced-b", jobId=job["job_id"], status="SUCCEEDED")
+    pending = lambda dev, name: [j["jobId"] for j in dev.get_pending_job_executions(thingName=name)["queuedJobs"]]
+    assert (pending(a, "paced-a"), pending(b, "paced-b")) == (["paced-exp"], [])
 
 
 def test_aws_region_is_honoured(fleet, cloud, tmp_path):

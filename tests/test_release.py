@@ -250,3 +250,6 @@ def test_release_and_watch_bad_input_is_one_line(env, tmp_path):
     one_line_error(cli("monitor", "watch", "--fleet", "nope", "--count", "1", env=cenv), "no fleet 'nope'")
     one_line_error(cli("cloud", "serve", "--port", "0", "--state", d / "state", env=cenv), "in use by another local cloud")
     one_line_error(cli("cloud", "serve", "--port", "0", "--minute", "0", "--ephemeral", env=cenv), "--minute")
+    (tmp_path / "torn").mkdir(mode=0o700)
+    (tmp_path / "torn" / "moto.pickle").write_bytes(b"\x80\x05 half a state")
+    one_line_error(cli("cloud", "serve", "--port", "0", "--state", tmp_path / "torn", env=cenv), "cannot read the local cloud's state")
