@@ -276,12 +276,15 @@ class LocalCloud:
     def _upkeep(self) -> None:
         """Every half second: evaluate CloudWatch alarms; keep the state if requests changed it."""
         from .alarms import evaluate_all
+        saved = 0.0
         while not self._stop.wait(0.5):
             try:
                 with self.state_lock.shared(), self.lock:
                     if evaluate_all(time.time(), self.minute / 60.0):
                         self.dirty = True
-                self.save()
+                if time.monotonic() - saved >= 1.0:       # at most once a second
+                    self.save()
+                    saved = time.monotonic()
             except Exception as e:                       # a full disk: say so, keep serving
                 print(f"edgec local cloud: {type(e).__name__}: {e}", file=sys.stderr)
 

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -201,6 +202,18 @@ def test_a_drift_alarm_aborts_a_release_and_the_canary_goes_back(env, tmp_path):
     assert serving(env) == {"dev-1": "1.0.0", "dev-2": "1.0.0"}
     st = env["run"]("fleet", "status", FLEET)
     assert all("2.0.0" not in e["job_id"] for dev in st["devices"] if dev["name"] == "dev-2" for e in dev["executions"])
+    # the metrics are CloudWatch's: PutMetricData with the fleet and model as dimensions
+    import boto3
+    cw = boto3.client("cloudwatch", endpoint_url=env["cloud"].info["endpoint_url"], region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="edgec", Dimensions=[{"Name": "Fleet", "Value": FLEET},
+                                                                                      {"Name": "Model", "Value": "digits"}])["Metrics"]}
+    assert {"InputDriftPSI", "OutputDriftPSI", "Captures", "LatencyP95Ms", "Inferences", "Devices", "JobFailures", "CaptureBacklog"} <= names
+    now = datetime.now(timezone.utc)
+    psi = cw.get_metric_statistics(Namespace="edgec", MetricName="InputDriftPSI", StartTime=now - timedelta(minutes=10), EndTime=now,
+                                   Period=60, Statistics=["Maximum"], Dimensions=[{"Name": "Fleet", "Value": FLEET},
+                                                                                  {"Name": "Model", "Value": "digits"}])["Datapoints"]
+    assert max(p["Maximum"] for p in psi) > 0.25
     # the dashboard lists the alarm, in ALARM, with CloudWatch's reason
     require("chromium")
     from chromium import Chromium
