@@ -8,13 +8,15 @@ Stages, each a call into the code behind the single commands (no copies), each a
             models that are not classifiers: output SQNR, at least --min-sqnr when given
   package   fleet.package.create, signed with --key
   publish   fleet.rollout.publish (never replacing a published version)
-  canary    fleet.rollout.deploy to N% of the devices (those with a recent agent heartbeat first),
+  canary    fleet.rollout.deploy to N% of the devices (those with an agent heartbeat in the last
+            5 minutes first),
             and every canary device must take it
   watch     for --watch: the canary job's failures, p95 latency of the new version from the canary
             agents' heartbeats, input drift of the canary's captures of the new version against
             the calibration data (fleet.monitor.drift), and the model's CloudWatch alarms
-            (`edgec-<fleet>-<model>-*`, as `edgec monitor watch --alarm` makes them): an alarm in
-            ALARM aborts at once
+            (`edgec-<fleet>-<model>-*`, as `edgec monitor watch --alarm` makes them): an alarm that
+            goes into ALARM after the canary was deployed aborts at once (one already in ALARM
+            before is reported in the canary stage, not taken as this release's doing)
   fleet     fleet.rollout.deploy to the rest of the fleet (with --rollout-rate and the abort knobs),
             watched the same way until every device finished
 A failed gate before anything was deployed stops the release.  After that it aborts: the release's
@@ -32,6 +34,7 @@ import math
 import os
 import re
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +52,12 @@ class GateFailed(Exception):
     def __init__(self, reason: str, **facts):
         super().__init__(reason)
         self.reason, self.facts = reason, facts
+
+
+def _aware(t) -> datetime:
+    if not isinstance(t, datetime):
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def parse_duration(text, what: str) -> float:
@@ -109,6 +118,7 @@ class Release:
         job_configs(**self.knobs)                       # a bad knob fails now, not after the build
         self.work = Path(work or f"release-{self.name}-{version}")
         self.stages, self.jobs, self.previous, self.updated = [], [], {}, set()
+        self.started, self.already = None, []
 
     # ---- the run ---------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -241,7 +251,10 @@ class Release:
         if not devices:
             raise EdgecError(f"fleet '{self.fleet}' has no devices", hint=f"register some with `edgec fleet register {self.fleet} DEVICE...`")
         self.previous = self._running(st)
-        alive = [d["name"] for d in st["devices"] if (d.get("agent") or {}).get("heartbeat")]
+        recent = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        alive = [d["name"] for d in st["devices"] if ((d.get("agent") or {}).get("heartbeat") or "") >= recent]
+        self.already = self._alarms()                    # in ALARM before this release: reported, not its doing
+        self.started = datetime.now(timezone.utc) - timedelta(seconds=1)     # CloudWatch times are whole seconds
         n = max(1, math.ceil(self.canary_pct * len(devices) / 100))
         if len(devices) > 1:
             n = min(n, len(devices) - 1)                     # a canary is never the whole fleet
@@ -250,6 +263,7 @@ class Release:
         r = self._deploy(self.canaries, "canary")
         self._wait(r["job_id"], self.canaries, self.canary_timeout_s, "canary")
         return {"devices": self.canaries, "job_id": r["job_id"], "previous": {d: self.previous.get(d) for d in self.canaries},
+                "alarms_already_in_alarm": self.already,
                 "summary": f"{len(self.canaries)} of {len(devices)} devices ({', '.join(self.canaries)}) run {self.version}"}
 
     def _deploy(self, things: list, part: str, **extra) -> dict:
@@ -265,12 +279,14 @@ class Release:
             return {e["thingArn"].rsplit("/", 1)[-1]: e["jobExecutionSummary"]["status"]
                     for e in _all(iot, "list_job_executions_for_job", "executionSummaries", jobId=job_id)}
 
-    def _alarms(self) -> list:
-        """The model's CloudWatch alarms in ALARM (those `edgec monitor watch --alarm` makes)."""
+    def _alarms(self, since: datetime | None = None) -> list:
+        """The model's CloudWatch alarms (those `edgec monitor watch --alarm` makes) in ALARM; with
+        `since`, only those that went into ALARM from then on."""
         cw = self.cloud.client("cloudwatch")
         with aws_step("read the model's alarms"):
             alarms = _all(cw, "describe_alarms", "MetricAlarms", AlarmNamePrefix=f"edgec-{self.fleet}-{self.name}-")
-        return [{"alarm": a["AlarmName"], "reason": a.get("StateReason", "")} for a in alarms if a.get("StateValue") == "ALARM"]
+        return [{"alarm": a["AlarmName"], "reason": a.get("StateReason", "")} for a in alarms if a.get("StateValue") == "ALARM"
+                and (since is None or _aware(a.get("StateUpdatedTimestamp")) >= since)]
 
     def _check(self, job_id: str, stage: str) -> dict:
         ex = self._executions(job_id)
@@ -279,7 +295,7 @@ class Release:
         if len(failed) > self.max_failures:
             raise GateFailed(f"{len(failed)} {stage} device(s) failed the job ({', '.join(f'{d} {s}' for d, s in sorted(failed.items()))}), "
                              f"more than --max-failures {self.max_failures}", executions=ex)
-        alarms = self._alarms()
+        alarms = self._alarms(self.started)
         if alarms:
             raise GateFailed(f"alarm {alarms[0]['alarm']} is in ALARM: {alarms[0]['reason']}", alarms=alarms, executions=ex)
         return ex
