@@ -54,14 +54,18 @@ def _scope(auth: str) -> tuple:
 
 def _server_cert(directory: str, host: str) -> tuple[str, str]:
     """A self-signed certificate for the TLS listener (it is also the CA devices trust for it).
-    One already in `directory` (a kept state) is used again while it is valid for a week more."""
+    One already in `directory` (a kept state) is used again while it names `host` and is valid for a
+    week more, so the devices that trust it keep trusting the listener."""
     cert_file, key_file = os.path.join(directory, "credentials-ca.pem"), os.path.join(directory, "credentials.key")
     try:
         with open(cert_file, "rb") as f:
             old = x509.load_pem_x509_certificate(f.read())
-        if os.path.exists(key_file) and old.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=7):
+        names = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        named = host in [str(v) for v in names.get_values_for_type(x509.IPAddress)] + names.get_values_for_type(x509.DNSName)
+        if named and os.path.exists(key_file) and \
+                old.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=7):
             return cert_file, key_file
-    except (OSError, ValueError):
+    except (OSError, ValueError, x509.ExtensionNotFound):
         pass
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "edgec local cloud credentials")])

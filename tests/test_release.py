@@ -154,11 +154,13 @@ def test_the_cloud_keeps_its_state_across_a_kill_and_the_agents_reconnect(env):
     before = env["run"]("fleet", "status", FLEET)
     time.sleep(1.2)                                         # the state is written within a second of a change
     old = dict(env["cloud"].info)
+    ca = open(old["ca_file"], "rb").read()                   # what every device bundle trusts
     env["cloud"].stop(signal.SIGKILL)
     one_line_error(cli("fleet", "status", FLEET, env=env["cenv"]), "Could not connect")
     info = env["cloud"].start()
     assert {k: info[k] for k in ("endpoint_url", "credentials_endpoint", "ca_file")} == \
         {k: old[k] for k in ("endpoint_url", "credentials_endpoint", "ca_file")}
+    assert open(info["ca_file"], "rb").read() == ca
     assert info["restored"] and "iot" in info["restored"] and "s3" in info["restored"]
     after = env["run"]("fleet", "status", FLEET)
     strip = lambda st: [(d["name"], d["certificates"], [(e["job_id"], e["status"]) for e in d["executions"]], d["running"])
