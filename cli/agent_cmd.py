@@ -284,3 +284,47 @@ def dashboard(fleet: str = typer.Option(..., "--fleet"),
     dash.serve(cloud, fleet, host, port, baselines, ready=lambda info: (
         typer.echo(json.dumps(info, sort_keys=True) if as_json else f"dashboard of fleet {fleet} at {info['url']} (Ctrl-C stops it)"),
         sys.stdout.flush()))
+
+
+@monitor_app.command("watch")
+def watch(fleet: str = typer.Option(..., "--fleet"),
+          baseline: List[str] = typer.Option([], "--baseline", help="MODEL=calib.npy: publish that model's drift against this data (repeatable)"),
+          model: List[str] = typer.Option([], "--model", help="only these models (repeatable; default: every model the agents serve)"),
+          period: str = typer.Option("60s", "--period", help="how often metrics are measured and published"),
+          window: str = typer.Option("10m", "--window", help="drift over the captures of this last stretch of time"),
+          count: Optional[int] = typer.Option(None, "--count", help="stop after this many periods (default: until stopped)"),
+          alarm: List[str] = typer.Option([], "--alarm", help="METRIC>THRESHOLD: a CloudWatch alarm per model, e.g. InputDriftPSI>0.25 (repeatable)"),
+          alarm_period: int = typer.Option(60, "--alarm-period", help="alarm period in seconds (CloudWatch: 10, 30 or a multiple of 60)"),
+          endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
+          as_json: bool = JSON):
+    """Publish each model's drift and health as CloudWatch metrics every period, with alarms on thresholds."""
+    from edgec.fleet.release import parse_duration
+    from edgec.fleet.watch import parse_alarm, watch as do_watch
+    baselines = {}
+    for b in baseline:
+        if "=" not in b:
+            raise EdgecError(f"--baseline '{b}' is not MODEL=FILE")
+        k, v = b.split("=", 1)
+        if not os.path.isfile(v):
+            raise EdgecError("baseline file not found", where=v)
+        baselines[k] = v
+    alarms = [parse_alarm(a) for a in alarm]
+    if alarm_period not in (10, 30) and (alarm_period < 60 or alarm_period % 60):
+        raise EdgecError(f"--alarm-period {alarm_period} is not 10, 30 or a multiple of 60 seconds")
+    if count is not None and count < 1:
+        raise EdgecError("--count must be at least 1")
+    period_s, window_s = parse_duration(period, "--period"), parse_duration(window, "--window")
+    if period_s <= 0:
+        raise EdgecError("--period must be more than 0 s")
+
+    def emit(rec):
+        if as_json:
+            typer.echo(json.dumps(rec, sort_keys=True))
+        else:
+            for m, row in sorted(rec["metrics"].items()):
+                typer.echo(f"{rec['time']} {fleet}/{m}: " + ", ".join(f"{k} {v:g}" for k, v in sorted(row.items())))
+            for name in rec["alarms_put"]:
+                typer.echo(f"{rec['time']} alarm {name}")
+        sys.stdout.flush()
+    do_watch(_cloud(endpoint_url, region, profile), fleet, baselines, period_s, count, window_s, alarms, alarm_period,
+             list(model) or None, emit)

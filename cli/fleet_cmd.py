@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(package_app, name="package")
     app.add_typer(fleet_app, name="fleet")
     app.add_typer(cloud_app, name="cloud")
+    from .release_cmd import release
+    app.command("release")(release)
 
 
 def _cloud(endpoint_url, region, profile):
@@ -129,17 +131,35 @@ def status(fleet: str = typer.Argument(...), job: Optional[str] = typer.Option(N
 @cloud_app.command("serve")
 def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(5000, "--port", help="HTTP port (0: any free port)"),
           credentials_port: int = typer.Option(0, "--credentials-port", help="mTLS credential provider port (0: any free port)"),
-          minute: float = typer.Option(60.0, "--minute", help="seconds in an IoT Jobs minute (shorten to see timeouts quickly)"),
+          minute: str = typer.Option("60", "--minute", help="seconds in an IoT Jobs / CloudWatch minute, e.g. 2 or 2s "
+                                                            "(shorten to see rollout rates, timeouts and alarms quickly)"),
+          state: Optional[str] = typer.Option(None, "--state", help="keep the cloud's state (and ports) here across restarts "
+                                                                    "(default $XDG_DATA_HOME/edgec/cloud)"),
+          ephemeral: bool = typer.Option(False, "--ephemeral", help="keep nothing: an empty cloud every start"),
           as_json: bool = JSON):
-    """Run the local cloud (moto + IoT Jobs data plane + credential provider) until interrupted."""
+    """Run the local cloud (moto + IoT Jobs data plane + credential provider + alarm evaluation) until interrupted."""
+    from edgec.errors import EdgecError
+    from edgec.fleet.cloudstate import default_dir
     from edgec.fleet.localcloud import LocalCloud
-    cloud = LocalCloud(host, port, credentials_port, minute).start()
-    info = {"endpoint_url": cloud.endpoint_url, "credentials_endpoint": cloud.credentials_endpoint, "ca_file": cloud.ca_file}
+    try:
+        seconds = float(minute[:-1] if minute.endswith("s") else minute)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise EdgecError(f"--minute '{minute}' is not a number of seconds in (0, 3600], e.g. 60 or 2s")
+    if ephemeral and state:
+        raise EdgecError("--ephemeral keeps nothing: leave out --state")
+    state_dir = None if ephemeral else (state or default_dir())
+    cloud = LocalCloud(host, port, credentials_port, seconds, state_dir).start()
+    info = {"endpoint_url": cloud.endpoint_url, "credentials_endpoint": cloud.credentials_endpoint, "ca_file": cloud.ca_file,
+            "state": str(cloud.state.path) if cloud.state else None, "restored": cloud.restored}
     if as_json:
         typer.echo(__import__("json").dumps(info, sort_keys=True))
     else:
         typer.echo(f"local cloud: AWS API at {info['endpoint_url']} (use --endpoint-url or EDGEC_AWS_ENDPOINT), "
-                   f"credential provider at https://{info['credentials_endpoint']}; Ctrl-C stops it")
+                   f"credential provider at https://{info['credentials_endpoint']}; "
+                   + (f"state in {info['state']} ({'restored' if info['restored'] else 'new'}); " if info["state"] else "nothing kept; ")
+                   + "Ctrl-C stops it")
     stop, got = threading.Event(), [signal.SIGINT]
     signal.signal(signal.SIGTERM, lambda signum, frame: (got.insert(0, signum), stop.set()))
     try:

@@ -7,7 +7,9 @@ the number of detections per class instead (its captured outputs decoded and NMS
 does, with the decode spec and labels of the published package's manifest) — plus the drift
 against a baseline (`--baseline MODEL=calib.npy`: PSI per input feature, class shares).  Records
 and agent reports the readers cannot use are skipped and counted (monitor.read_captures,
-rollout.clean_report); each model's card says how many and why.
+rollout.clean_report); each model's card says how many and why.  The fleet's CloudWatch alarms
+(`edgec monitor watch --alarm`, fleet/watch.py) are listed with their state and reason; a
+CloudWatch that cannot be read leaves the list out and says why.
 
 `--out DIR` writes `index.html` (the data embedded, so it opens from disk, with every '<', '>' and
 '&' of it escaped) and `data.json`; without it the page is served on `--host`/`--port`, only to
@@ -108,8 +110,13 @@ def collect(cloud: Cloud, fleet: str, baselines: dict | None = None, manifests: 
             except EdgecError as e:
                 entry["drift_error"] = str(e)
         models.append(entry)
+    from .watch import alarm_states
+    try:
+        alarms, alarms_error = alarm_states(cloud, fleet), None
+    except EdgecError as e:                              # no cloudwatch:DescribeAlarms for this user
+        alarms, alarms_error = [], str(e)
     return {"fleet": fleet, "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "status": st, "models": models}
+            "status": st, "models": models, "alarms": alarms, "alarms_error": alarms_error}
 
 
 def embedded_json(data) -> str:
@@ -234,6 +241,8 @@ th { background: #eef1f4; font-weight: 600; }
 <th>RAM</th><th>captures uploaded / backlog</th><th>last heartbeat</th></tr></thead><tbody></tbody></table>
 <h2>Rollouts</h2>
 <table id="jobs"><thead><tr><th>job</th><th>model</th><th>status</th><th>executions</th></tr></thead><tbody></tbody></table>
+<h2>Alarms</h2>
+<table id="alarms"><thead><tr><th>alarm</th><th>model</th><th>condition</th><th>state</th><th>reason</th></tr></thead><tbody></tbody></table>
 <h2>Models</h2>
 <div class="cards" id="models"></div>
 <script type="application/json" id="data">__DATA__</script>
@@ -323,6 +332,21 @@ function render(data) {
     const counts = Object.entries(j.counts || {}).filter(([k, v]) => v).map(([k, v]) => `${k.replace(/^numberOf|Things$/g, "")} ${v}`);
     tr.appendChild(el("td", {}, counts.join(", ") || "-"));
     jobs.appendChild(tr);
+  }
+  const OPS = {GreaterThanThreshold: ">", GreaterThanOrEqualToThreshold: ">=", LessThanThreshold: "<", LessThanOrEqualToThreshold: "<="};
+  const al = document.querySelector("#alarms tbody"); al.replaceChildren();
+  for (const a of (data.alarms || [])) {
+    const tr = el("tr", {class: "alarm", "data-alarm": a.name, "data-state": a.state});
+    tr.appendChild(el("td", {}, a.name));
+    tr.appendChild(el("td", {}, a.model || "-"));
+    tr.appendChild(el("td", {}, `${a.metric} ${OPS[a.comparison] || a.comparison} ${a.threshold}`));
+    tr.appendChild(el("td", {class: "state " + (a.state === "ALARM" ? "bad" : a.state === "OK" ? "ok" : "muted")}, a.state));
+    tr.appendChild(el("td", {}, a.reason));
+    al.appendChild(tr);
+  }
+  if (!(data.alarms || []).length) {
+    const tr = el("tr", {}); tr.appendChild(el("td", {colspan: 5, class: "muted"}, data.alarms_error || "no alarms (edgec monitor watch --alarm)"));
+    al.appendChild(tr);
   }
   const cards = document.getElementById("models"); cards.replaceChildren();
   for (const m of data.models) {

@@ -14,8 +14,13 @@ that `describe_job`/`describe_job_execution` through moto show what a device did
   (-> TIMED_OUT), abortConfig (failure threshold reached -> job CANCELED, queued executions
   canceled), job status (IN_PROGRESS until every execution is terminal, then COMPLETED) and the
   jobProcessDetails counts.
-Rollout rates (jobExecutionsRolloutConfig) are kept but not throttled: every execution is
-available at once.  `minute` scales IoT's minutes so timeouts can be exercised in seconds.
+- rollout rates (jobExecutionsRolloutConfig): an execution is offered to its device (pending,
+  start-next, `$next`) only once it has been notified, and at most `maximumPerMinute` executions of
+  a job are notified in any minute (at 1/min the second device gets the job a minute after the
+  first); `exponentialRate` starts at baseRatePerMinute and multiplies the rate by incrementFactor
+  each time rateIncreaseCriteria's number of notified (or succeeded) things is reached again.
+  Executions not yet notified stay QUEUED (and are canceled with their job).
+`minute` scales IoT's minutes so rates and timeouts can be exercised in seconds.
 """
 from __future__ import annotations
 
@@ -60,6 +65,31 @@ class JobsData:
         if not hasattr(ex, "edgec_queued"):
             ex.edgec_queued, ex.edgec_started, ex.edgec_deadline = now, None, None
             ex.execution_number, ex.version_number = 1, 1
+        if not hasattr(ex, "edgec_notified"):
+            ex.edgec_notified = None                      # _notify decides, at the rollout rate
+
+    def _rate(self, cfg: dict, executions) -> int | None:
+        """Executions a job may notify per minute now (None: no limit)."""
+        if cfg.get("maximumPerMinute"):
+            return int(cfg["maximumPerMinute"])
+        exp = cfg.get("exponentialRate")
+        if not exp:
+            return None
+        crit = exp.get("rateIncreaseCriteria") or {}
+        if crit.get("numberOfSucceededThings"):
+            done, step = sum(e.status == "SUCCEEDED" for e in executions), int(crit["numberOfSucceededThings"])
+        else:
+            done, step = sum(e.edgec_notified is not None for e in executions), int(crit.get("numberOfNotifiedThings") or 1)
+        return min(1000, int(int(exp.get("baseRatePerMinute", 1)) * float(exp.get("incrementFactor", 1)) ** (done // max(1, step))))
+
+    def _notify(self, job, executions, now: float) -> None:
+        waiting = sorted((e for e in executions if e.edgec_notified is None), key=lambda e: (e.edgec_queued, e.thing_arn))
+        rate = self._rate(job.job_executions_rollout_config or {}, executions)
+        if rate is not None:
+            recent = sum(1 for e in executions if e.edgec_notified is not None and now - e.edgec_notified < self.minute)
+            waiting = waiting[:max(0, rate - recent)]
+        for e in waiting:
+            e.edgec_notified = now
 
     def _expand(self, be, job, now: float) -> None:
         continuous = (job.target_selection or "SNAPSHOT") == "CONTINUOUS" and job.status not in TERMINAL | {"COMPLETED"}
@@ -103,6 +133,9 @@ class JobsData:
             executions = self._executions(be, job.job_id)
             for ex in executions:
                 self._adopt(ex, now)
+            if job.status not in TERMINAL | {"COMPLETED", "DELETION_IN_PROGRESS"}:
+                self._notify(job, executions, now)
+            for ex in executions:
                 if ex.status == "IN_PROGRESS" and ex.edgec_deadline is not None and now >= ex.edgec_deadline:
                     self._set(ex, "TIMED_OUT", now)
             if job.status not in ("CANCELED", "COMPLETED", "DELETION_IN_PROGRESS"):
@@ -147,7 +180,8 @@ class JobsData:
         return d
 
     def _next(self, be, thing: str):
-        pending = [e for e in self._executions(be, thing=thing) if e.status in ("IN_PROGRESS", "QUEUED")]
+        pending = [e for e in self._executions(be, thing=thing) if e.status == "IN_PROGRESS"
+                   or (e.status == "QUEUED" and e.edgec_notified is not None)]
         pending.sort(key=lambda e: (e.status != "IN_PROGRESS", e.edgec_queued))
         return pending[0] if pending else None
 
@@ -164,7 +198,7 @@ class JobsData:
         self._thing(be, thing)
         mine = sorted(self._executions(be, thing=thing), key=lambda e: e.edgec_queued)
         return {"inProgressJobs": [self._summary(e) for e in mine if e.status == "IN_PROGRESS"],
-                "queuedJobs": [self._summary(e) for e in mine if e.status == "QUEUED"]}
+                "queuedJobs": [self._summary(e) for e in mine if e.status == "QUEUED" and e.edgec_notified is not None]}
 
     def start_next(self, be, thing: str, body: dict) -> dict:
         self._thing(be, thing)

@@ -9,6 +9,9 @@ Two listeners:
   the TLS listener's certificate, so `edgec fleet register` can put it in device bundles.
 - HTTPS with client certificates (`credentials_endpoint`): the IoT credential provider
   (credprovider.py).
+With a state directory (cloudstate.py) everything moto holds, the ports and the credential
+listener's certificate survive a restart; CloudWatch alarms are evaluated on moto's metrics
+(alarms.py) every half second.
 We serve moto's dispatcher ourselves instead of starting ThreadedMotoServer because its WSGI app
 cannot be wrapped from outside; the backends are moto's module-level state either way.
 Against real AWS none of this runs.
@@ -22,8 +25,10 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
+import time
 from urllib.parse import parse_qs
 
 from cryptography import x509
@@ -32,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edgec.errors import EdgecError
 
+from .cloudstate import SharedLock, StateDir
 from .credprovider import CredentialProvider
 from .jobsdata import JobsData, JobsError, error_body
 
@@ -47,7 +53,20 @@ def _scope(auth: str) -> tuple:
 
 
 def _server_cert(directory: str, host: str) -> tuple[str, str]:
-    """A self-signed certificate for the TLS listener (it is also the CA devices trust for it)."""
+    """A self-signed certificate for the TLS listener (it is also the CA devices trust for it).
+    One already in `directory` (a kept state) is used again while it names `host` and is valid for a
+    week more, so the devices that trust it keep trusting the listener."""
+    cert_file, key_file = os.path.join(directory, "credentials-ca.pem"), os.path.join(directory, "credentials.key")
+    try:
+        with open(cert_file, "rb") as f:
+            old = x509.load_pem_x509_certificate(f.read())
+        names = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        named = host in [str(v) for v in names.get_values_for_type(x509.IPAddress)] + names.get_values_for_type(x509.DNSName)
+        if named and os.path.exists(key_file) and \
+                old.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=7):
+            return cert_file, key_file
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        pass
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "edgec local cloud credentials")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -58,11 +77,10 @@ def _server_cert(directory: str, host: str) -> tuple[str, str]:
         sans.append(x509.DNSName(host))
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=30))
+            .not_valid_after(now + datetime.timedelta(days=825))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    cert_file, key_file = os.path.join(directory, "credentials-ca.pem"), os.path.join(directory, "credentials.key")
     with open(cert_file, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -84,6 +102,11 @@ class CloudApp:
         self.moto, self.cloud = moto_app, cloud
 
     def __call__(self, environ, start_response):
+        with self.cloud.state_lock.shared():
+            self.cloud.dirty = True
+            return self._call(environ, start_response)
+
+    def _call(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == CA_ROUTE:
             return _reply(start_response, 200, self.cloud.ca_pem, "application/x-pem-file")
@@ -96,7 +119,15 @@ class CloudApp:
                 body = json.dumps({"endpointAddress": self.cloud.credentials_endpoint}).encode()
                 return _reply(start_response, 200, body)
             return self._iot(environ, start_response, self._backend(region, access_key))
-        return self.moto(environ, start_response)
+        return self._whole(environ, start_response)
+
+    def _whole(self, environ, start_response):
+        """moto's answer read whole, so no state is touched after the lock is given back."""
+        result = self.moto(environ, start_response)
+        try:
+            return [b"".join(result)]
+        finally:
+            getattr(result, "close", lambda: None)()
 
     def _backend(self, region, access_key):
         from moto.iam.models import get_account_id_from
@@ -164,13 +195,36 @@ def _QuietHandler():
     return Quiet
 
 
-class LocalCloud:
-    """Start/stop the two listeners; usable as a context manager."""
+class _Both:
+    """The jobs lock inside a shared hold of the state lock: what the credential provider takes, as
+    it reads certificates and issues STS credentials (a change no snapshot may see half done)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, credentials_port: int = 0, minute: float = 60.0):
-        self.host, self.port, self.credentials_port = host, port, credentials_port
+    def __init__(self, cloud: "LocalCloud"):
+        self.cloud, self.holds = cloud, threading.local()
+
+    def __enter__(self):
+        hold = self.cloud.state_lock.shared()
+        hold.__enter__()
+        self.holds.__dict__.setdefault("stack", []).append(hold)
+        self.cloud.lock.acquire()
+
+    def __exit__(self, *exc):
+        self.cloud.lock.release()
+        self.holds.stack.pop().__exit__(*exc)
+        self.cloud.dirty = True
+
+
+class LocalCloud:
+    """Start/stop the two listeners; usable as a context manager.  `state_dir` None: nothing kept."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, credentials_port: int = 0, minute: float = 60.0,
+                 state_dir: str | None = None):
+        self.host, self.port, self.credentials_port, self.minute = host, port, credentials_port, minute
         self.lock = threading.RLock()
+        self.state_lock, self.dirty, self.state, self.restored = SharedLock(), False, None, []
         self.jobs = JobsData(minute)
+        self._state_dir = state_dir
+        self._stop = threading.Event()
         self._threads, self._http, self._cred, self._sock, self._dir = [], None, None, None, None
 
     @property
@@ -187,27 +241,65 @@ class LocalCloud:
             from werkzeug.serving import make_server
         except ImportError:
             raise EdgecError("the local cloud needs moto's server", hint="pip install 'moto[server]' (or edgec[cloud])") from None
-        self._dir = tempfile.mkdtemp(prefix="edgec-cloud-")
+        if self._state_dir is not None:
+            self.state = StateDir(self._state_dir)
+            try:
+                self.restored = self.state.load()
+            except EdgecError:
+                self.state.close()
+                raise
+            recorded = self.state.ports()
+            self.port = self.port or int(recorded.get("port") or 0)
+            self.credentials_port = self.credentials_port or int(recorded.get("credentials_port") or 0)
+            self._dir = str(self.state.path)
+        else:
+            self._dir = tempfile.mkdtemp(prefix="edgec-cloud-")
         self.ca_file, key_file = _server_cert(self._dir, self.host)
         with open(self.ca_file, "rb") as f:
             self.ca_pem = f.read()
         try:
-            self._cred = CredentialProvider((self.host, self.credentials_port), self.ca_file, key_file, self.lock)
+            self._cred = CredentialProvider((self.host, self.credentials_port), self.ca_file, key_file, _Both(self))
             # bound here, not by werkzeug, whose bind failure prints and exits the process
             family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             self._sock = socket.create_server((self.host, self.port), family=family)
         except OSError as e:
             self.stop()
-            raise EdgecError(f"cannot listen on {self.host}: {e.strerror}", hint="choose other ports (0: any free port)") from None
+            kept = " (the ports this state was served on, which its devices use)" if self.state is not None else ""
+            raise EdgecError(f"cannot listen on {self.host} port {self.port or 'any'}/{self.credentials_port or 'any'}{kept}: {e.strerror}",
+                             hint="free the ports, or choose others (0: any free port)") from None
         self._http = make_server(self.host, self._sock.getsockname()[1], CloudApp(DomainDispatcherApplication(create_backend_app), self),
                                  threaded=True, request_handler=_QuietHandler(), fd=self._sock.fileno())
-        for server in (self._http, self._cred):
-            t = threading.Thread(target=server.serve_forever, daemon=True)
+        if self.state is not None:
+            self.state.save_ports(port=self._http.port, credentials_port=self._cred.server_address[1])
+        for target in (self._http.serve_forever, self._cred.serve_forever, self._upkeep):
+            t = threading.Thread(target=target, daemon=True)
             t.start()
             self._threads.append(t)
         return self
 
+    def _upkeep(self) -> None:
+        """Every half second: evaluate CloudWatch alarms; keep the state if requests changed it."""
+        from .alarms import evaluate_all
+        saved = 0.0
+        while not self._stop.wait(0.5):
+            try:
+                with self.state_lock.shared(), self.lock:
+                    if evaluate_all(time.time(), self.minute / 60.0):
+                        self.dirty = True
+                if time.monotonic() - saved >= 1.0:       # at most once a second
+                    self.save()
+                    saved = time.monotonic()
+            except Exception as e:                       # a full disk: say so, keep serving
+                print(f"edgec local cloud: {type(e).__name__}: {e}", file=sys.stderr)
+
+    def save(self) -> None:
+        if self.state is not None and self.dirty:
+            with self.state_lock.exclusive():
+                self.state.save()
+                self.dirty = False                       # only once written: a failed save is tried again
+
     def stop(self) -> None:
+        self._stop.set()
         for server in (self._http, self._cred):
             if server is not None:
                 if self._threads:
@@ -218,7 +310,13 @@ class LocalCloud:
         self._threads = []
         if self._sock is not None:
             self._sock.close()
-        if self._dir:
+        if self.state is not None:
+            try:
+                self.save()
+            finally:
+                self.state.close()
+                self.state = None
+        elif self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self):

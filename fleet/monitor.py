@@ -117,11 +117,13 @@ def _row(s3, line: str, bucket: str, model: str) -> dict:
             "input": x, "input_type": xt, "output": y, "output_type": yt}
 
 
-def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = None, limit: int = 20000) -> dict:
+def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = None, limit: int = 20000,
+                  since: str | None = None) -> dict:
     """The captured records of one model: [{time, version, device, input, output}], where from, and
     `skipped`: {reason: count} of the objects and records that are not captures a reader can use
     (stray objects, lines that are not JSON, tensors whose bytes do not fit their shape, ...).
-    One bad record never stops the others from being read."""
+    One bad record never stops the others from being read.  `since` (an inferenceTime,
+    YYYY-MM-DDTHH:MM:SS...Z): only captures from then on."""
     info = fleet_info(cloud, fleet)
     bucket, prefix = info["bucket"], info["output"].split("/", 3)[3] if info["output"].count("/") >= 3 else "capture"
     s3 = cloud.client("s3")
@@ -141,7 +143,7 @@ def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = No
                 except BadRecord as e:
                     skipped[str(e)] += 1
                     continue
-                if version and row["version"] != version:
+                if (version and row["version"] != version) or (since and row["time"] < since):
                     continue
                 rows.append(row)
                 if len(rows) >= limit:
@@ -173,12 +175,14 @@ def baseline_outputs(manifest: dict, library: bytes, xs: np.ndarray) -> np.ndarr
     return np.stack(outs)
 
 
-def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | None = None, bins: int = 10) -> dict:
+def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | None = None, bins: int = 10,
+          since: str | None = None) -> dict:
     from edgec.data import fit_samples, load_array
-    cap = read_captures(cloud, fleet, model, version)
+    cap = read_captures(cloud, fleet, model, version, since=since)
     rows, skipped = cap["rows"], Counter(cap["skipped"])
     if not rows:
-        raise EdgecError(f"no captures of model '{model}'" + (f" version {version}" if version else "") +
+        raise EdgecError(f"no captures of model '{model}'" + (f" version {version}" if version else "")
+                         + (f" since {since}" if since else "") +
                          f" in s3://{cap['bucket']}/{cap['prefix']}", hint="captures appear once agents upload CaptureData batches")
     versions = sorted({r["version"] for r in rows})
     manifest, library = published(cloud, fleet, model, version or versions[-1])

@@ -139,7 +139,9 @@ def job_configs(rollout_rate=None, abort_percent=None, abort_min=None, timeout_m
 
 
 def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None = None, downgrade_from: str | None = None,
-           key_path: str | None = None, **knobs) -> dict:
+           key_path: str | None = None, things: list | None = None, **knobs) -> dict:
+    """`things`: only these devices of the fleet (a canary, a rollback), as thing targets; else the
+    fleet's thing group."""
     package.check_name_version(name, version)
     configs = job_configs(**knobs)
     private = None
@@ -166,6 +168,14 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
         devices = _all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)
     if not devices:
         raise EdgecError(f"fleet '{fleet}' has no devices", hint=f"register some with `edgec fleet register {fleet} DEVICE...`")
+    targets = [info["thing_group_arn"]]
+    if things is not None:
+        strangers = sorted(set(things) - set(devices))
+        if strangers or not things:
+            raise EdgecError(f"not devices of fleet '{fleet}': {', '.join(strangers) or 'none given'}")
+        with aws_step("look up the devices"):
+            targets = [iot.describe_thing(thingName=t)["thingArn"] for t in sorted(set(things))]
+        devices = sorted(set(things))
     document = {"type": JOB_TYPE, "model_name": name, "model_version": version, "model_package_bucket": bucket,
                 "model_package_key": obj, "model_package_sha256": r["sha256"], "model_package_size": r["size"],
                 "model_signature": json.loads(r["manifest_sig"]), "fleet": fleet}
@@ -181,9 +191,10 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
                 raise EdgecError(f"job {job_id} exists with another document", hint="pass --job-id to start a new rollout")
             return {"fleet": fleet, "job_id": job_id, "job_arn": old["job"]["jobArn"], "created": False,
                     "targets": old["job"].get("targets", []), "devices": len(devices), "document": document, **configs}
-        r = iot.create_job(jobId=job_id, targets=[info["thing_group_arn"]], document=doc, targetSelection="SNAPSHOT",
-                           description=f"edgec: {name} {version} to fleet {fleet}", **configs)
-    return {"fleet": fleet, "job_id": job_id, "job_arn": r["jobArn"], "created": True, "targets": [info["thing_group_arn"]],
+        r = iot.create_job(jobId=job_id, targets=targets, document=doc, targetSelection="SNAPSHOT",
+                           description=f"edgec: {name} {version} to " + (f"{len(devices)} devices of " if things else "")
+                           + f"fleet {fleet}", **configs)
+    return {"fleet": fleet, "job_id": job_id, "job_arn": r["jobArn"], "created": True, "targets": targets,
             "devices": len(devices), "document": document, **configs}
 
 

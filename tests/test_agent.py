@@ -630,9 +630,11 @@ def test_protobuf_check_ignores_only_the_generators_version_stamps():
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    log = tmp_path_factory.mktemp("agent-cloud") / "stderr.txt"
+    d = tmp_path_factory.mktemp("agent-cloud")
+    log = d / "stderr.txt"
     with open(log, "w") as err:
-        proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--json"], stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--state", d / "state", "--json"],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
     info = _read_line(proc, "edgec cloud serve", log, 30)
     yield info
     proc.terminate()

@@ -41,9 +41,10 @@ FLEET_KEYS = {"sagemaker_edge_core_device_name", "sagemaker_edge_core_device_fle
 def cloud(tmp_path_factory):
     """`edgec cloud serve` on free ports; an IoT Jobs minute lasts one second so timeouts show quickly.
     Its stderr goes to a file (a pipe nobody reads could fill and stall the server)."""
-    log = tmp_path_factory.mktemp("cloud") / "stderr.txt"
+    d = tmp_path_factory.mktemp("cloud")
+    log = d / "stderr.txt"
     with open(log, "w") as err:
-        proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--minute", "1", "--json"],
+        proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--minute", "1", "--state", d / "state", "--json"],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], 30)
     line = proc.stdout.readline() if ready else ""
@@ -331,6 +332,40 @@ def test_timeouts_and_cancels_reach_the_executions(fleet, cli, aws, cloud):
     assert counts["numberOfTimedOutThings"] == 1 and counts["numberOfCanceledThings"] == 1
 
 
+def test_a_rollout_rate_of_one_a_minute_gives_the_second_device_the_job_a_minute_later(fleet, cli, aws, cloud):
+    """--rollout-rate 1/min (an IoT minute is 1 s here): the job reaches one device at once; the other
+    sees nothing pending, and gets it once that minute has passed."""
+    lab = Cloud(cloud["endpoint_url"], "us-east-1")
+    create_fleet(lab, "paced", BUCKET, str(fleet["dir"] / "keys/signing.pub"))
+    register_devices(lab, "paced", ["paced-a", "paced-b"], str(fleet["dir"] / "paced"))
+    a, b = (Device(str(fleet["dir"] / "paced" / n)).client("iot-jobs-data") for n in ("paced-a", "paced-b"))
+    for dev, name in ((a, "paced-a"), (b, "paced-b")):         # credentials fetched before the minute starts
+        assert dev.get_pending_job_executions(thingName=name)["queuedJobs"] == []
+    job = cli("fleet", "deploy", "paced", "--model", "kws", "--version", "1.2.0", "--rollout-rate", "1/min", "--json", json_out=True)
+    first = a.start_next_pending_job_execution(thingName="paced-a")["execution"]
+    assert first["jobId"] == job["job_id"] and first["status"] == "IN_PROGRESS"
+    assert b.start_next_pending_job_execution(thingName="paced-b").get("execution") is None
+    assert b.get_pending_job_executions(thingName="paced-b")["queuedJobs"] == []
+    assert aws["iot"].describe_job_execution(jobId=job["job_id"], thingName="paced-b")["execution"]["status"] == "QUEUED"
+    second = None
+    for _ in range(40):
+        second = b.start_next_pending_job_execution(thingName="paced-b").get("execution")
+        if second:
+            break
+        time.sleep(0.1)
+    assert second and second["jobId"] == job["job_id"]
+    assert second["startedAt"] - first["startedAt"] >= 1          # epoch seconds: at least the minute apart
+    assert aws["iot"].describe_job(jobId=job["job_id"])["job"]["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 1}
+    # exponentialRate: 1 a minute, doubled once 2 devices were notified: paced-a at once, paced-b a minute later
+    aws["iot"].create_job(jobId="paced-exp", targets=[aws["iot"].describe_thing_group(thingGroupName="paced")["thingGroupArn"]],
+                          document=json.dumps({"type": "probe"}), jobExecutionsRolloutConfig={"exponentialRate": {
+                              "baseRatePerMinute": 1, "incrementFactor": 2.0, "rateIncreaseCriteria": {"numberOfNotifiedThings": 2}}})
+    a.update_job_execution(thingName="paced-a", jobId=job["job_id"], status="SUCCEEDED")
+    b.update_job_execution(thingName="paced-b", jobId=job["job_id"], status="SUCCEEDED")
+    pending = lambda dev, name: [j["jobId"] for j in dev.get_pending_job_executions(thingName=name)["queuedJobs"]]
+    assert (pending(a, "paced-a"), pending(b, "paced-b")) == (["paced-exp"], [])
+
+
 def test_aws_region_is_honoured(fleet, cloud, tmp_path):
     """AWS_REGION (which botocore alone ignores) picks the region, before AWS_DEFAULT_REGION, as the
     AWS CLI v2 reads it: the fleet, its devices' configuration and its status are in eu-west-2."""
@@ -357,4 +392,4 @@ def test_fleet_bad_input_is_one_line(run, cloud, tmp_path):
     one_line_error(run("fleet", "deploy", "ci-fleet", "--model", "kws", "--version", "1.2.0", "--rollout-rate", "fast"), "rollout rate")
     one_line_error(run("fleet", "publish", tmp_path / "none.tar.gz", "--fleet", "ci-fleet"), "cannot read package")
     one_line_error(run("fleet", "status", "ci-fleet", "--endpoint-url", "http://127.0.0.1:9"), "Could not connect")
-    one_line_error(run("cloud", "serve", "--port", cloud["endpoint_url"].rsplit(":", 1)[1]), "cannot listen", "in use")
+    one_line_error(run("cloud", "serve", "--ephemeral", "--port", cloud["endpoint_url"].rsplit(":", 1)[1]), "cannot listen", "in use")
