@@ -202,3 +202,265 @@ def test_cli_run_and_verify_say_they_stream(wake_word, tmp_path):
         want = tflm_stream(model, xs, reset_each=fresh)
         got = np.load(tmp_path / "y.npy")
         assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8).reshape(want.shape), want)
+
+
+# ---------------------------------------------------------------------------------------------
+# each new int8 op alone, on random shapes and parameters, against TFLM (reference and host C)
+
+
+def _check_one_op(tmp_path, model: bytes, xs: np.ndarray, name: str):
+    """The integer reference and the host C (for the first few inputs) against TFLM on xs."""
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(model)
+    _, q = import_tflite(str(path))
+    want = tflm_stream(model, xs, reset_each=False)
+    got = reference.run_batch(q, xs)
+    u8 = want.dtype == np.uint8
+    if u8:
+        got = (got.astype(np.int16) + 128).astype(np.uint8)
+    assert np.array_equal(got, want.reshape(got.shape)), name
+    build(str(path), "host", str(tmp_path / f"out_{name}"))
+    built = Built(str(tmp_path / f"out_{name}"))
+    c, _ = built.execute("host", xs.astype(np.int16).astype(np.int8) if xs.dtype == np.int8 else
+                         (xs.astype(np.int16) - 128).astype(np.int8))
+    if u8:
+        c = (c.astype(np.int16) + 128).astype(np.uint8)
+    assert np.array_equal(c, want.reshape(c.shape)), f"{name}: the C differs from TFLM"
+    return q
+
+
+def _random_shape(rng, rank):
+    return tuple(int(d) for d in rng.integers(1, 6, rank))
+
+
+def _int8_inputs(rng, shape, n=6):
+    return rng.integers(-128, 128, (n,) + tuple(shape)).astype(np.int8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_strided_slice_equals_tflite_micro(tmp_path, seed):
+    """Random rank-1..4 shapes, begins and ends (negative too), begin / end masks, shrink_axis_mask."""
+    rng = np.random.default_rng(100 + seed)
+    rank = int(rng.integers(1, 5))
+    while True:
+        shape = _random_shape(rng, rank)
+        begin = [int(rng.integers(-d, d)) for d in shape]
+        end = [int(rng.integers(-d, d + 1)) for d in shape]
+        bmask, emask = int(rng.integers(0, 1 << rank)), int(rng.integers(0, 1 << rank))
+        shrink = int(rng.integers(0, 1 << rank)) if seed % 2 else 0
+        idx = []
+        for i in range(rank):
+            if shrink >> i & 1:
+                idx.append(begin[i])
+                bmask &= ~(1 << i)
+            else:
+                idx.append(slice(None if bmask >> i & 1 else begin[i], None if emask >> i & 1 else end[i]))
+        out = np.empty(shape)[tuple(idx)]
+        if out.size and out.ndim:
+            break
+    m = Model()
+    x, y = _q(m, "x", shape, 0.1, 3), _q(m, "y", out.shape, 0.1, 3)
+    m.op("STRIDED_SLICE", [x, _i32(m, "b", begin), _i32(m, "e", end), _i32(m, "s", [1] * rank)], [y],
+         begin_mask=bmask, end_mask=emask, shrink_axis_mask=shrink)
+    m.inputs, m.outputs = [x], [y]
+    _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "strided_slice")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_split_v_and_concatenation_equal_tflite_micro(tmp_path, seed):
+    """SPLIT (equal parts) or SPLIT_V (sizes with a -1) along a random axis, the parts put back by a
+    CONCATENATION in reverse order with a constant part between them."""
+    rng = np.random.default_rng(200 + seed)
+    rank = int(rng.integers(2, 5))
+    shape = list(_random_shape(rng, rank))
+    axis = int(rng.integers(-rank, rank))
+    parts = int(rng.integers(2, 4))
+    m = Model()
+    if seed % 2 == 0:
+        shape[axis] = parts * int(rng.integers(1, 3))
+        sizes = [shape[axis] // parts] * parts
+    else:
+        sizes = [int(v) for v in rng.integers(1, 4, parts)]
+        shape[axis] = sum(sizes)
+    x = _q(m, "x", shape, 0.05, -7)
+    outs = []
+    for k, n in enumerate(sizes):
+        s = list(shape)
+        s[axis] = n
+        outs.append(_q(m, f"part{k}", s, 0.05, -7))
+    if seed % 2 == 0:
+        m.op("SPLIT", [_i32(m, "axis", [axis]), x], outs, num_splits=parts)
+    else:
+        given = list(sizes)
+        given[int(rng.integers(0, parts))] = -1
+        m.op("SPLIT_V", [x, _i32(m, "sizes", given), _i32(m, "axis", [axis])], outs, num_splits=parts)
+    cs = list(shape)
+    cs[axis] = 1
+    const = m.tensor("k", cs, data=rng.integers(-128, 128, cs), scale=0.05, zp=-7)
+    cat = list(shape)
+    cat[axis] += 1
+    y = _q(m, "y", cat, 0.05, -7)
+    m.op("CONCATENATION", [outs[-1], const] + outs[-2::-1], [y], axis=axis)
+    m.inputs, m.outputs = [x], [y]
+    _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "split")
+
+
+def _all_int8(shape_tail=(4,)):
+    """Every int8 value, as (64, *shape_tail) samples of 4."""
+    return np.arange(-128, 128, dtype=np.int8).reshape((64, 1) + tuple(shape_tail))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE"])
+def test_elementwise_int8_op_equals_tflite_micro_on_every_value(tmp_path, op, seed):
+    """Every int8 input through LOGISTIC / TANH (output scales TFLM fixes), LEAKY_RELU (random alpha) and
+    QUANTIZE (requantization int8 -> int8) at random input (and output) scales and zero points."""
+    rng = np.random.default_rng(300 + seed)
+    s_in = float(np.exp(rng.uniform(np.log(0.002), np.log(0.5))))
+    zp_in = int(rng.integers(-100, 100))
+    out = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}.get(op, (float(np.exp(rng.uniform(np.log(0.005), np.log(0.3)))),
+                                                                 int(rng.integers(-100, 100))))
+    m = Model()
+    x, y = _q(m, "x", (1, 4), s_in, zp_in), _q(m, "y", (1, 4), *out)
+    m.op(op, [x], [y], **({"alpha": float(rng.uniform(0.01, 0.5))} if op == "LEAKY_RELU" else {}))
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _all_int8(), op.lower())
+    assert [n.op for n in q.nodes] == ["Lut"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_quantize_uint8_edges_that_rescale_equal_tflite_micro(tmp_path, seed):
+    """uint8 input QUANTIZEd to int8 and an int8 output QUANTIZEd to uint8 at other scales and zero
+    points (not the converter's plain shift by 128): the C API takes and gives uint8 as the file does."""
+    rng = np.random.default_rng(400 + seed)
+    m = Model()
+    xu = _q(m, "x_u8", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(0, 256)), np.uint8)
+    x = _q(m, "x", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+    m.op("QUANTIZE", [xu], [x])
+    f = _q(m, "f", (1, 6), 0.2, 5)
+    m.op("FULLY_CONNECTED", [x, _weights(m, "w", (6, 8), rng, 0, 6), _bias(m, "b", 6, rng)], [f], act=0)
+    yu = _q(m, "y_u8", (1, 6), float(rng.uniform(0.1, 0.4)), int(rng.integers(0, 256)), np.uint8)
+    m.op("QUANTIZE", [f], [yu])
+    m.inputs, m.outputs = [xu], [yu]
+    xs = rng.integers(0, 256, (40, 1, 8)).astype(np.uint8)
+    path = tmp_path / "u8.tflite"
+    path.write_bytes(m.bytes())
+    build(str(path), "host", str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    header = (tmp_path / "out" / "model.h").read_text()
+    assert "int edgec_u8_run(const uint8_t *input, uint8_t *output);" in header
+    want = tflm_stream(m.bytes(), xs)
+    got, _ = built.execute("host", (xs.astype(np.int16) - 128).astype(np.int8))
+    assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8), want.reshape(got.shape))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["input"]["c_api"]["dtype"] == "uint8" and report["input"]["c_api"]["zero_point"] == \
+        report["input"]["model_edge"]["file_zero_point"]
+
+
+# ---------------------------------------------------------------------------------------------
+# a different stateful model: a ring buffer of past frames feeding a conv over time, and a recurrent
+# state (the last output fed back), read again after its assignment in the same run
+
+
+def ring_buffer_model(seed: int) -> bytes:
+    """Each call takes 8 features; RESHAPE to a frame, a ring buffer of the last 4 frames (CONCATENATION
+    + SLICE, not STRIDED_SLICE) under a conv 3x1 / stride 2 SAME (RELU6) over the 5 frames, a fully
+    connected layer, then a recurrent state: the previous TANH output, requantized (QUANTIZE int8 ->
+    int8) and concatenated to the features, a second FC and TANH give the new state (ASSIGN_VARIABLE);
+    a READ_VARIABLE after that assignment reads the new value, ADDed to the one TANH gave."""
+    rng = np.random.default_rng(seed)
+    m = Model()
+    init = m.subgraph()
+    x = _q(m, "x", (1, 8), 0.06, 4)
+    m.op("CALL_ONCE", [], [], init_subgraph_index=1)
+    xr = _q(m, "x_frame", (1, 1, 1, 8), 0.06, 4)
+    m.op("RESHAPE", [x, _i32(m, "shape", [1, 1, 1, 8])], [xr], new_shape=[1, 1, 1, 8])
+    hr, ring = _variable(m, init, "ring", (1, 4, 1, 8), 0.06, 4, rng.integers(-20, 20, (1, 4, 1, 8)))
+    cat = _q(m, "ring/concat", (1, 5, 1, 8), 0.06, 4)
+    m.op("CONCATENATION", [ring, xr], [cat], axis=1)
+    newest = _q(m, "ring/newest", (1, 4, 1, 8), 0.06, 4)
+    m.op("SLICE", [cat, _i32(m, "begin", [0, 1, 0, 0]), _i32(m, "size", [1, 4, 1, -1])], [newest])
+    m.op("ASSIGN_VARIABLE", [hr, newest], [])
+    c = _q(m, "conv_t", (1, 3, 1, 12), 0.04, -128)
+    m.op("CONV_2D", [cat, _weights(m, "w1", (12, 3, 1, 8), rng, 0, 12), _bias(m, "b1", 12, rng)], [c],
+         padding=0, stride_h=2, stride_w=1, dilation_h=1, dilation_w=1, act=3)
+    f = _q(m, "features", (1, 6), 0.1, -5)
+    m.op("FULLY_CONNECTED", [c, _weights(m, "w2", (6, 36), rng, 0, 6), _bias(m, "b2", 6, rng)], [f], act=0)
+    hh, prev = _variable(m, init, "hidden", (1, 4), 1 / 128, 0, np.zeros((1, 4)))
+    prev_q = _q(m, "hidden/requant", (1, 4), 0.1, -5)
+    m.op("QUANTIZE", [prev], [prev_q])
+    both = _q(m, "both", (1, 10), 0.1, -5)
+    m.op("CONCATENATION", [f, prev_q], [both], axis=1)
+    pre = _q(m, "pre", (1, 4), 0.03, 2)
+    m.op("FULLY_CONNECTED", [both, _weights(m, "w3", (4, 10), rng, 0, 4), _bias(m, "b3", 4, rng)], [pre], act=0)
+    h = _q(m, "h", (1, 4), 1 / 128, 0)
+    m.op("TANH", [pre], [h])
+    m.op("ASSIGN_VARIABLE", [hh, h], [])
+    again = _q(m, "hidden_again", (1, 4), 1 / 128, 0)
+    h2 = m.tensor("hidden_h2", (), "resource")
+    m.op("VAR_HANDLE", [], [h2], shared_name="hidden")
+    m.op("READ_VARIABLE", [h2], [again])
+    y = _q(m, "y", (1, 4), 1 / 64, 1)
+    m.op("ADD", [h, again], [y], act=0)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_ring_buffer_and_recurrent_state_equal_tflite_micro_at_every_step(tmp_path, target):
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    model = ring_buffer_model(5)
+    (tmp_path / "ring.tflite").write_bytes(model)
+    report = build(str(tmp_path / "ring.tflite"), target, str(tmp_path / "out"))
+    assert {s["variable"]: s["bytes"] for s in report["state"]} == {"ring": 32, "hidden": 4}
+    built = Built(str(tmp_path / "out"))
+    xs = _frames(STEPS, (1, 8), 6)
+    want = tflm_stream(model, xs).reshape((STEPS,) + tuple(built.output_shape))
+    assert len(np.unique(want)) > 20
+    assert np.array_equal(reference.run_batch(built.int_graph, xs), want)
+    got, ex = built.execute(target, xs)
+    assert np.array_equal(got, want)
+    if target == "cortex-m4":
+        assert not ex.float_helpers
+
+
+# ---------------------------------------------------------------------------------------------
+# the data-movement ops in int8 (the float path had them): PAD / PADV2, TRANSPOSE, SLICE, EXPAND_DIMS
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_int8_data_movement_ops_equal_tflite_micro(tmp_path, seed):
+    """A random 4-D tensor through PAD (the zero point fills) -> TRANSPOSE (random perm) -> SLICE (random
+    box) -> PADV2 (an int8 constant fills) -> RESHAPE to 3-D -> EXPAND_DIMS back to 4-D."""
+    rng = np.random.default_rng(500 + seed)
+    shape = _random_shape(rng, 4)
+    m = Model()
+    s, zp = 0.07, int(rng.integers(-50, 50))
+    x = _q(m, "x", shape, s, zp)
+    pads = rng.integers(0, 3, (4, 2))
+    p1s = tuple(int(d + a + b) for d, (a, b) in zip(shape, pads))
+    p1 = _q(m, "p1", p1s, s, zp)
+    m.op("PAD", [x, _i32(m, "pads", pads)], [p1])
+    perm = [int(v) for v in rng.permutation(4)]
+    ts = tuple(p1s[k] for k in perm)
+    tr = _q(m, "tr", ts, s, zp)
+    m.op("TRANSPOSE", [p1, _i32(m, "perm", perm)], [tr])
+    begin = [int(rng.integers(0, d)) for d in ts]
+    size = [int(rng.integers(1, d - b + 1)) for b, d in zip(begin, ts)]
+    size[-1] = -1
+    ss = tuple(sz if sz != -1 else d - b for sz, b, d in zip(size, begin, ts))
+    sl = _q(m, "sl", ss, s, zp)
+    m.op("SLICE", [tr, _i32(m, "begin", begin), _i32(m, "size", size)], [sl])
+    pads2 = rng.integers(0, 2, (4, 2))
+    p2s = tuple(int(d + a + b) for d, (a, b) in zip(ss, pads2))
+    p2 = _q(m, "p2", p2s, s, zp)
+    m.op("PADV2", [sl, _i32(m, "pads2", pads2), m.tensor("value", (1,), data=[int(rng.integers(-128, 128))], scale=s,
+                                                         zp=zp)], [p2])
+    r3 = _q(m, "r3", (p2s[0] * p2s[1], p2s[2], p2s[3]), s, zp)
+    m.op("RESHAPE", [p2, _i32(m, "shape3", r3 and [p2s[0] * p2s[1], p2s[2], p2s[3]])], [r3],
+         new_shape=[p2s[0] * p2s[1], p2s[2], p2s[3]])
+    y = _q(m, "y", (p2s[0] * p2s[1], 1, p2s[2], p2s[3]), s, zp)
+    m.op("EXPAND_DIMS", [r3, _i32(m, "axis", [1])], [y])
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "movement")
+    assert [n.op for n in q.nodes] == ["Pad", "Transpose", "Slice", "Pad", "Reshape", "Reshape"]

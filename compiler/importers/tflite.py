@@ -399,9 +399,10 @@ class _Importer(StreamingOps):
                 if x.type == FLOAT32 or (x.type == UINT8 and not self.uint8_edge(x.index)):
                     raise UnsupportedOpError(
                         f"the model's input or output is {x.type_name} and not a QUANTIZE / DEQUANTIZE edge to or "
-                        "from int8" + (" at the same scale, zero point moved by 128" if x.type == UINT8 else ""),
+                        "from int8",
                         where=self.path, hint=FLOAT_HINT)
-        ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None} | {s["read"] for s in self.state}
+        ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None} | {s["read"] for s in self.state} \
+            | set(self.alias)                         # READ_VARIABLE: the state, or the value assigned before it
         for k, (name, ins, outs, _) in enumerate(self.ops):
             missing = [i for i in ins if i >= 0 and i not in ready]
             if missing:
@@ -501,7 +502,9 @@ class _Importer(StreamingOps):
                 bad("SOFTMAX over more than 256 values")
         if name in INT8_OPS:
             self.check_streaming_op(name, ins, outs, opt, bad)
-        if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE"):
+        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE"):
+            self.check_params(name, ins, outs, opt, bad)
+        if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             i, o = t[ins[0]], t[outs[0]]
             if i.quantized and o.quantized and (float(i.scale[0]), int(i.zero_point[0])) != \
                     (float(o.scale[0]), int(o.zero_point[0])):
@@ -526,6 +529,11 @@ class _Importer(StreamingOps):
             if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != FLOAT32):
                 bad(f"{name} whose bias is not constant float32")
             return
+        self.check_params(name, ins, outs, opt, bad)
+
+    def check_params(self, name, ins, outs, opt, bad):
+        """Constant parameters (axes, paddings, perms, slices) that mean what an IR op does: float and int8."""
+        t = self.tensors
         r = len(t[ins[0]].shape)
         if name == "CONCATENATION" and (not -r <= opt.get("axis", 0) < r or len({len(t[i].shape) for i in ins}) != 1):
             bad(f"CONCATENATION along axis {opt.get('axis', 0)} of tensors of rank {r}")
@@ -534,7 +542,8 @@ class _Importer(StreamingOps):
         if name not in PARAM_INPUTS or name in ("RESHAPE", "EXPAND_DIMS") or len(ins) != ARITY.get(name, len(ins)):
             return
         params = [t[i] for i in ins[1:]]
-        types = [(FLOAT32,) if name == "PADV2" and j == 1 else (INT32, INT64) for j in range(len(params))]
+        value_type = FLOAT32 if self.is_float else INT8
+        types = [(value_type,) if name == "PADV2" and j == 1 else (INT32, INT64) for j in range(len(params))]
         if any(p.data is None or p.data.size != int(np.prod(p.shape)) or p.type not in ok
                for p, ok in zip(params, types)):
             bad(f"{name} whose {'paddings' if 'PAD' in name else 'parameters'} are not constant")
@@ -547,7 +556,7 @@ class _Importer(StreamingOps):
         elif name in ("PAD", "PADV2"):
             if v[0].size != 2 * r or np.any(v[0] < 0):
                 bad(f"{name} with paddings {v[0].tolist()[:8]} for a rank-{r} tensor")
-            elif name == "PADV2" and (v[1].size != 1 or float(v[1][0]) != 0.0):
+            elif name == "PADV2" and (v[1].size != 1 or (self.is_float and float(v[1][0]) != 0.0)):
                 bad("PADV2 with a constant value other than 0")
         elif name == "TRANSPOSE":
             if sorted(v[0].tolist()) != list(range(r)):
@@ -920,7 +929,11 @@ class _Importer(StreamingOps):
     def op_PAD(self, ins, outs, opt):
         p = self.tensors[ins[1]].data.astype(np.int64).reshape(-1, 2)
         pads = tuple(int(v) for v in p[:, 0]) + tuple(int(v) for v in p[:, 1])
-        self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"pads": pads}, {})
+        # int8: TFLite Micro pads with the output zero point, or PADV2's int8 constant
+        value = None if self.is_float else (int(self.tensors[ins[2]].data.reshape(-1)[0]) if len(ins) > 2
+                                            else self.qparams(outs[0])[1])
+        self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"pads": pads},
+                  {} if self.is_float else {"pad_value": value})
 
     op_PADV2 = op_PAD
 

@@ -36,7 +36,7 @@ from ..ir import Node
 VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 #: int8 operators this file imports (added to the importer's SUPPORTED list)
 INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE",
-            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "MEAN")
+            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE")
 RESOURCE = 13          # TensorType RESOURCE
 
 
@@ -357,11 +357,5 @@ class StreamingOps:
             o = t[outs[0]]
             if float(o.scale[0]) != 1.0 / 128 or int(o.zero_point[0]) != 0:
                 bad("TANH whose int8 output is not scale 1/128, zero point 0 (TFLite Micro's kernel assumes it)")
-        elif name == "CONCATENATION":
-            r = len(t[outs[0]].shape)
-            if not -r <= opt.get("axis", 0) < r or any(len(t[i].shape) != r for i in ins):
-                bad(f"CONCATENATION along axis {opt.get('axis', 0)} of tensors of rank {r}")
-            elif opt.get("act", 0):
-                bad("CONCATENATION with a fused activation (TFLite refuses it too)")
-            elif any(t[i].type != 9 for i in ins):
-                bad("CONCATENATION of non-int8 tensors")
+        elif name == "CONCATENATION" and any(t[i].type != 9 for i in ins):
+            bad("CONCATENATION of non-int8 tensors")
