@@ -464,3 +464,44 @@ def test_int8_data_movement_ops_equal_tflite_micro(tmp_path, seed):
     m.inputs, m.outputs = [x], [y]
     q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "movement")
     assert [n.op for n in q.nodes] == ["Pad", "Transpose", "Slice", "Pad", "Reshape", "Reshape"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hard_swish_equals_tflite_micro_on_every_value(tmp_path, seed):
+    rng = np.random.default_rng(600 + seed)
+    m = Model()
+    x = _q(m, "x", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.2)))), int(rng.integers(-100, 100)))
+    y = _q(m, "y", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), int(rng.integers(-100, 0)))
+    m.op("HARD_SWISH", [x], [y])
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _all_int8(), "hard_swish")
+    assert [n.op for n in q.nodes] == ["Lut"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("op", ["SUB", "MUL"])
+def test_int8_sub_and_mul_equal_tflite_micro(tmp_path, op, seed):
+    """Random scales, zero points and fused activation; the second operand a broadcast constant or an
+    activation from a split of the input."""
+    rng = np.random.default_rng(700 + seed)
+    m = Model()
+    sc = lambda: float(np.exp(rng.uniform(np.log(0.01), np.log(0.3))))
+    zp = lambda: int(rng.integers(-60, 60))
+    x = _q(m, "x", (1, 3, 4, 6), sc(), zp())
+    if seed % 2:
+        a, b = _q(m, "a", (1, 3, 4, 3), sc(), zp()), _q(m, "b", (1, 3, 4, 3), sc(), zp())
+        ta = m.tensor("ta", None, np.int32, data=[3])
+        m.op("SPLIT", [ta, x], [a, b], num_splits=2)
+        ax = a
+        # SPLIT's outputs keep the input's quantization in TFLM's copy: give them the input's
+        m.tensors[a] = m.tensors[a][:4] + m.tensors[x][4:]
+        m.tensors[b] = m.tensors[b][:4] + m.tensors[x][4:]
+        other, shape = b, (1, 3, 4, 3)
+    else:
+        ax, shape = x, (1, 3, 4, 6)
+        other = m.tensor("k", (1, 1, 1, 6), data=rng.integers(-128, 128, (1, 1, 1, 6)), scale=sc(), zp=zp())
+    y = _q(m, "y", shape, sc() * (4 if op == "MUL" else 1), zp())
+    m.op(op, [ax, other], [y], act=int(rng.integers(0, 2)))
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (1, 3, 4, 6), 20), op.lower())
+    assert q.nodes[-1].op == op.capitalize()

@@ -476,7 +476,7 @@ class _Importer(StreamingOps):
 
     def check_int8_op(self, name, ins, outs, opt, bad):
         t = self.tensors
-        acts = [t[i] for i in (ins if name in ("ADD", "CONCATENATION") else (ins[1:2] if name == "SPLIT" else ins[:1])
+        acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else (ins[1:2] if name == "SPLIT" else ins[:1])
                                + outs) if i >= 0]
         for a in acts:
             if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)):
@@ -890,10 +890,10 @@ class _Importer(StreamingOps):
         self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]}, {})
 
     def op_SUB(self, ins, outs, opt):
-        self.binary("Sub", ins, outs, opt)
+        self.binary("Sub", ins, outs, opt) if self.is_float else self.int8_binary("Sub", ins, outs, opt)
 
     def op_MUL(self, ins, outs, opt):
-        self.binary("Mul", ins, outs, opt)
+        self.binary("Mul", ins, outs, opt) if self.is_float else self.int8_binary("Mul", ins, outs, opt)
 
     def unary(self, name, ins, outs, opt):
         op, attrs = UNARY[name]

@@ -36,7 +36,7 @@ from ..ir import Node
 VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 #: int8 operators this file imports (added to the importer's SUPPORTED list)
 INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE",
-            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE")
+            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH")
 RESOURCE = 13          # TensorType RESOURCE
 
 
@@ -226,6 +226,62 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
     return np.clip(y + out_zp, -128, 127).astype(np.int8)
 
 
+def _srdhm16(a, b):
+    """gemmlowp::SaturatingRoundingDoublingHighMul for int16."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    overflow = (a == b) & (a == -32768)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    q = ab + nudge
+    high = np.where(q >= 0, q >> 15, -((-q) >> 15))          # C++ division truncates toward zero
+    return np.where(overflow, 32767, high)
+
+
+def _sat16(v):
+    return np.clip(v, -32768, 32767)
+
+
+def hard_swish_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """reference_ops::HardSwish<int8> with TFLM's HardSwishPrepare: the input on a 2^7 finer grid, a
+    "reluish" factor in int16 fixed point (multiplier 3/32768 apart), multiplied and shifted down; the
+    multipliers come from float32 scales, QuantizeMultiplier, then rounded to int16."""
+    f32 = np.float32
+    hires = f32(1.0 / 128.0) * f32(in_scale)
+    out_mult = float(hires / f32(out_scale))
+    relu_mult = float(hires / f32(3.0 / 32768.0))
+
+    def to16(real):
+        m, e = quantize_multiplier(real)
+        m16 = 32767 if m >= (1 << 31) - 1 - (1 << 15) else (m + (1 << 15)) >> 16
+        return m16, e
+    om, oe = to16(out_mult)
+    if oe > 0:
+        raise ValueError(f"HARD_SWISH output scale {out_scale} too small for TFLite's int8 kernel")
+    rm, re_ = to16(relu_mult)
+    v = (_V - in_zp).astype(np.int64)
+    hires_v = wrap16(v * 128)
+    pre_out = _srdhm16(hires_v, om)
+    reluish = hires_v
+    if re_ > 0:
+        reluish = _sat16(reluish << (re_ - 1))
+    reluish = _srdhm16(reluish, rm)
+    if re_ > 0:
+        reluish = _sat16(reluish << 1)
+    if re_ < 0:
+        reluish = rounding_divide_by_pot(reluish, -re_)
+    reluish = (reluish + (1 << 15)) >> 1
+    prod = reluish * pre_out                                   # SaturatingDoublingHighMul: (a * b) / 2^15, truncated
+    pre = np.where(prod >= 0, prod >> 15, -((-prod) >> 15))
+    pre = np.where((reluish == -32768) & (pre_out == -32768), 32767, wrap16(pre))
+    out = rounding_divide_by_pot(pre, -oe) + out_zp
+    return np.clip(out, -128, 127).astype(np.int8)
+
+
+def wrap16(v):
+    v = np.asarray(v, np.int64) & 0xFFFF
+    return np.where(v >= 1 << 15, v - (1 << 16), v)
+
+
 def strided_slice_bounds(shape, begin, end, strides, opt) -> tuple[list, list, list] | None:
     """TFLite's strided_slice_logic for positive strides: (begin, end, kept axes) per axis, or None when
     the slice is not one edgec's Slice takes (a stride other than 1, ellipsis or new axes)."""
@@ -275,9 +331,28 @@ class StreamingOps:
             table = logistic_table(si, zi)
         elif name == "TANH":
             table = tanh_table(si, zi)
+        elif name == "HARD_SWISH":
+            table = hard_swish_table(si, zi, so, zo)
         else:
             table = leaky_relu_table(si, zi, so, zo, opt.get("alpha", 0.0))
         self.lut(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs), table, op)
+
+    def int8_binary(self, op, ins, outs, opt):
+        """int8 SUB (TFLite's Add arithmetic, left shift 20, with b's multiplier negated) and MUL
+        ((a - za)(b - zb) requantized by s_a s_b / s_out), either operand possibly constant."""
+        from .tflite import ACTIVATIONS, activation_range, add_params
+        names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
+        (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
+        s_out, zp_out = self.qparams(outs[0])
+        lo, hi = activation_range(opt["act"], s_out, zp_out)
+        if op == "Sub":
+            p = add_params(sa, sb, s_out)
+            p["b_multiplier"] = -p["b_multiplier"]
+        else:
+            m, sh = quantize_multiplier(float(sa) * float(sb) / float(s_out))
+            p = dict(multiplier=m, shift=sh)
+        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]},
+                  dict(p, a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
 
     def op_QUANTIZE(self, ins, outs, opt):
         """int8 -> int8 (or uint8, at zero point - 128) requantization."""
