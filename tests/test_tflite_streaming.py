@@ -505,3 +505,28 @@ def test_int8_sub_and_mul_equal_tflite_micro(tmp_path, op, seed):
     m.inputs, m.outputs = [x], [y]
     q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (1, 3, 4, 6), 20), op.lower())
     assert q.nodes[-1].op == op.capitalize()
+
+
+def test_planning_keeps_state_outside_the_arena_and_assigned_values_alive(tmp_path):
+    """plan (schedule, tile, plan_memory) on the stateful ring-buffer graph: the reference gives the same
+    stream before and after; the state tensors live in the state buffer (not the arena, not written by
+    any node), the values assigned to them stay live to the end of the run, and no arena buffers overlap."""
+    from edgec.passes.plan_memory import validate_plan
+    from edgec.pipeline import plan
+    (tmp_path / "ring.tflite").write_bytes(ring_buffer_model(8))
+    _, q = import_tflite(str(tmp_path / "ring.tflite"))
+    q.meta["optimize"] = "ram"
+    planned = plan(q)
+    xs = _frames(30, (1, 8), 9)
+    assert np.array_equal(reference.run_batch(q, xs), reference.run_batch(planned, xs))
+    validate_plan(planned)
+    buffers, n = planned.meta["plan"]["buffers"], len(planned.nodes)
+    states = planned.meta["state"]
+    assert [buffers[s["tensor"]]["where"] for s in states] == ["state", "state"]
+    assert planned.meta["plan"]["state_size"] == 32 + 4
+    written = {o for node in planned.nodes for o in node.outputs}
+    for s in states:
+        same = {t for t, b in buffers.items() if b["root"] == buffers[s["tensor"]]["root"]}
+        assert not same & written                                  # no node writes into a state buffer
+        if buffers[s["next"]]["where"] == "arena":
+            assert buffers[s["next"]]["last"] == n                 # copied after the last node
