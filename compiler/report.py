@@ -49,6 +49,8 @@ def layer_table(graph: Graph) -> dict:
                        "arena_size": buf["size"] if buf["where"] == "arena" else None,
                        "band": bool(buf.get("band"))})
     io = graph.tensors[graph.inputs[0]].nbytes + graph.tensors[graph.outputs[0]].nbytes
+    if graph.meta.get("edges", {}).get("input", {}).get("file_dtype") == "uint8":
+        io += graph.tensors[graph.inputs[0]].nbytes       # run()'s int8 copy of a uint8 input (codegen/c.py)
     totals = {"macs": sum(l["macs"] for l in layers), "weight_bytes": sum(l["weight_bytes"] for l in layers),
               "arena_bytes": plan["arena_size"], "io_bytes": io, "layers": len(layers),
               "plan_strategy": plan["strategy"]}

@@ -530,3 +530,23 @@ def test_planning_keeps_state_outside_the_arena_and_assigned_values_alive(tmp_pa
         assert not same & written                                  # no node writes into a state buffer
         if buffers[s["next"]]["where"] == "arena":
             assert buffers[s["next"]]["last"] == n                 # copied after the last node
+
+
+def test_signed_package_runs_the_stream_through_its_uint8_library(wake_word, tmp_path):
+    """A package's host library (the agent's and api.run's path) takes the int8 samples through the
+    uint8 C API as the build does, and carries the state between calls: TFLM's stream exactly."""
+    require("cc")
+    from edgec import api
+    d, model = wake_word
+    api.build(str(d / "ww.tflite"), str(tmp_path / "out"), target="host")
+    edgec = lambda *a: subprocess.run(CLI + [str(x) for x in a], capture_output=True, text=True)
+    assert edgec("keygen", "-o", tmp_path / "keys").returncode == 0
+    r = edgec("package", tmp_path / "out", "--name", "ww", "--version", "1.0.0", "--key", tmp_path / "keys" / "signing.pem",
+              "-o", tmp_path / "ww.tar.gz")
+    assert r.returncode == 0, r.stderr
+    pkg = api.load(str(tmp_path / "ww.tar.gz"), pubkey=str(tmp_path / "keys" / "signing.pub"))
+    assert pkg.manifest["outputs"][0]["c_api"]["dtype"] == "uint8"
+    xs = _frames(50, (1, 1, 1, 12), 4)
+    raw = api.run(pkg, (xs.astype(np.float32) + 3) * np.float32(0.08), raw=True)
+    want = tflm_stream(model, xs)
+    assert np.array_equal((raw.astype(np.int16) + 128).astype(np.uint8).reshape(want.shape), want)
