@@ -213,9 +213,10 @@ def layer_sqnr(built: Built, xs: np.ndarray) -> list:
     references keep every tensor (reference.run keep_all): no C is involved."""
     fg, ig = built.float_graph, built.int_graph
     sig, noise, maxerr = {}, {}, {}
+    fstate, istate = reference.initial_state(fg), reference.initial_state(ig)    # a stateful model: one stream
     for x, q in zip(xs, built.quantize_input(xs)):
-        fenv = reference.run(fg, x, keep_all=True)
-        ienv = reference.run(ig, q, keep_all=True)
+        fenv = reference.run(fg, x, keep_all=True, state=fstate)
+        ienv = reference.run(ig, q, keep_all=True, state=istate)
         for t, v in ienv.items():
             quant = ig.tensors[t].quant
             if t not in fenv or quant is None or fenv[t].size != v.size or ig.tensors[t].is_const:

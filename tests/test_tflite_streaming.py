@@ -550,3 +550,35 @@ def test_signed_package_runs_the_stream_through_its_uint8_library(wake_word, tmp
     raw = api.run(pkg, (xs.astype(np.float32) + 3) * np.float32(0.08), raw=True)
     want = tflm_stream(model, xs)
     assert np.array_equal((raw.astype(np.int16) + 128).astype(np.uint8).reshape(want.shape), want)
+
+
+def test_variables_edgec_cannot_keep_are_refused_in_one_line(tmp_path):
+    """A second subgraph no CALL_ONCE runs (IF / WHILE bodies), and a variable no init subgraph assigns:
+    one error naming each, one line on stderr from the CLI, no traceback."""
+    m = Model()
+    m.subgraph()
+    x, y = _q(m, "x", (1, 4), 0.1, 0), _q(m, "y", (1, 4), 0.1, 0)
+    m.op("RESHAPE", [x, _i32(m, "s", [1, 4])], [y], new_shape=[1, 4])
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "two.tflite").write_bytes(m.bytes())
+    with pytest.raises(Exception) as e:
+        import_tflite(str(tmp_path / "two.tflite"))
+    assert "2 subgraphs and no CALL_ONCE" in str(e.value)
+    m = Model()
+    init = m.subgraph()
+    x = _q(m, "x", (1, 4), 0.1, 0)
+    m.op("CALL_ONCE", [], [], init_subgraph_index=1)
+    h, r = _variable(m, init, "v", (1, 4), 0.1, 0, np.zeros((1, 4)))
+    init.ops.pop()                                                    # its ASSIGN_VARIABLE: never initialised
+    g = init.tensor("junk", (1, 4), scale=0.1, zp=0)
+    init.op("LOGISTIC", [g], [g])
+    y = _q(m, "y", (1, 8), 0.1, 0)
+    m.op("CONCATENATION", [r, x], [y], axis=1)
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "v.tflite").write_bytes(m.bytes())
+    r = subprocess.run(CLI + ["build", str(tmp_path / "v.tflite"), "--target", "host", "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("edgec: error")]
+    assert len(errors) == 1, r.stderr
+    assert "LOGISTIC in the init subgraph 1" in errors[0] and "READ_VARIABLE of variable 'v' that no init" in errors[0]
