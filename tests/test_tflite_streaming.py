@@ -582,3 +582,17 @@ def test_variables_edgec_cannot_keep_are_refused_in_one_line(tmp_path):
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("edgec: error")]
     assert len(errors) == 1, r.stderr
     assert "LOGISTIC in the init subgraph 1" in errors[0] and "READ_VARIABLE of variable 'v' that no init" in errors[0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_int8_resize_nearest_neighbor_equals_tflite_micro(tmp_path, seed):
+    """Whole-factor RESIZE_NEAREST_NEIGHBOR (edgec repeats pixels), with or without half_pixel_centers."""
+    rng = np.random.default_rng(800 + seed)
+    n, h, w, c = 1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
+    fh, fw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    m = Model()
+    x, y = _q(m, "x", (n, h, w, c), 0.1, 7), _q(m, "y", (n, h * fh, w * fw, c), 0.1, 7)
+    m.op("RESIZE_NEAREST_NEIGHBOR", [x, _i32(m, "size", [h * fh, w * fw])], [y], half_pixel_centers=bool(seed % 2))
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (n, h, w, c)), "resize")
+    assert [nd.op for nd in q.nodes] == ["Upsample"]

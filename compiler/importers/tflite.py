@@ -502,7 +502,7 @@ class _Importer(StreamingOps):
                 bad("SOFTMAX over more than 256 values")
         if name in INT8_OPS:
             self.check_streaming_op(name, ins, outs, opt, bad)
-        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE"):
+        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR"):
             self.check_params(name, ins, outs, opt, bad)
         if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             i, o = t[ins[0]], t[outs[0]]
