@@ -596,3 +596,17 @@ def test_int8_resize_nearest_neighbor_equals_tflite_micro(tmp_path, seed):
     m.inputs, m.outputs = [x], [y]
     q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (n, h, w, c)), "resize")
     assert [nd.op for nd in q.nodes] == ["Upsample"]
+
+
+def test_int8_concatenation_of_other_scales_is_refused_as_tflite_micro_refuses_it(tmp_path):
+    m = Model()
+    a, y = _q(m, "a", (1, 4), 0.1, 0), _q(m, "y", (1, 6), 0.2, 1)
+    b = m.tensor("b", (1, 2), data=[[10, 20]], scale=0.5, zp=3)
+    m.op("CONCATENATION", [a, b], [y], axis=1)
+    m.inputs, m.outputs = [a], [y]
+    (tmp_path / "c.tflite").write_bytes(m.bytes())
+    with pytest.raises(RuntimeError):
+        runtime.Interpreter.from_bytes(m.bytes(), arena_size=1 << 14)          # TFLM: cannot allocate
+    with pytest.raises(Exception) as e:
+        import_tflite(str(tmp_path / "c.tflite"))
+    assert "CONCATENATION of int8 tensors quantized unlike its output" in str(e.value)

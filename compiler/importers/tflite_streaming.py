@@ -434,3 +434,7 @@ class StreamingOps:
                 bad("TANH whose int8 output is not scale 1/128, zero point 0 (TFLite Micro's kernel assumes it)")
         elif name == "CONCATENATION" and any(t[i].type != 9 for i in ins):
             bad("CONCATENATION of non-int8 tensors")
+        elif name == "CONCATENATION" and any(t[i].quantized and t[outs[0]].quantized and
+                                             (float(t[i].scale[0]), int(t[i].zero_point[0])) !=
+                                             (float(t[outs[0]].scale[0]), int(t[outs[0]].zero_point[0])) for i in ins):
+            bad("CONCATENATION of int8 tensors quantized unlike its output (TFLite Micro refuses it too)")
