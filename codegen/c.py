@@ -394,7 +394,9 @@ def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list) -> dict | 
     buffers = graph.meta["plan"]["buffers"]
     prod = {o: i for i, n in enumerate(graph.nodes) for o in n.outputs}
     init = np.zeros(graph.meta["plan"]["state_size"], np.int8)
-    for s in entries:
+    # a variable assigned another's old value copies it before that one is overwritten (the reference
+    # assigns them all at once)
+    for s in sorted(entries, key=lambda s: s["next"] is None or buffers.get(s["next"], {}).get("where") != "state"):
         b = buffers[s["tensor"]]
         init[b["offset"]:b["offset"] + b["size"]] = np.asarray(s["init"], np.int8).reshape(-1)
         nxt = s["next"]
