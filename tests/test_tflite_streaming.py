@@ -47,9 +47,9 @@ def _q(m, name, shape, scale, zp, dtype=np.int8):
     return m.tensor(name, shape, dtype, scale=scale, zp=zp)
 
 
-def _weights(m, name, shape, rng, axis, channels):
+def _weights(m, name, shape, rng, axis, channels, scales=(0.004, 0.03)):
     return m.tensor(name, shape, data=rng.integers(-127, 128, shape).astype(np.int8),
-                    scale=rng.uniform(0.004, 0.03, channels), axis=axis)
+                    scale=rng.uniform(*scales, channels), axis=axis)
 
 
 def _bias(m, name, n, rng):
@@ -94,26 +94,27 @@ def wake_word_model(seed: int) -> bytes:
     m.op("STRIDED_SLICE", [cat1, _i32(m, "b1", [0, 1, 0, 0]), _i32(m, "e1", [1, 3, 1, 12]), _i32(m, "st1", [1, 1, 1, 1])],
          [keep1])
     m.op("ASSIGN_VARIABLE", [h1, keep1], [])
-    c1 = _q(m, "conv", (1, 1, 1, 16), 0.05, -128)
+    c1 = _q(m, "conv", (1, 1, 1, 16), 1.0, -128)
     m.op("CONV_2D", [cat1, _weights(m, "w1", (16, 3, 1, 12), rng, 0, 16), _bias(m, "b_c1", 16, rng)], [c1],
          padding=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
-    h2, s2 = _variable(m, init, "stream_1", (1, 3, 1, 16), 0.05, -128,
+    h2, s2 = _variable(m, init, "stream_1", (1, 3, 1, 16), 1.0, -128,
                        rng.integers(-128, -100, (1, 3, 1, 16)))            # a non-trivial initial state
-    cat2 = _q(m, "stream_1/concat", (1, 4, 1, 16), 0.05, -128)
+    cat2 = _q(m, "stream_1/concat", (1, 4, 1, 16), 1.0, -128)
     m.op("CONCATENATION", [s2, c1], [cat2], axis=1)
-    keep2 = _q(m, "stream_1/keep", (1, 3, 1, 16), 0.05, -128)
+    keep2 = _q(m, "stream_1/keep", (1, 3, 1, 16), 1.0, -128)
     m.op("STRIDED_SLICE", [cat2, _i32(m, "b2", [0, -3, 0, 0]), _i32(m, "e2", [0, 0, 0, 0]), _i32(m, "st2", [1, 1, 1, 1])],
          [keep2], begin_mask=0b1101, end_mask=0b1111)
     m.op("ASSIGN_VARIABLE", [h2, keep2], [])
-    d1 = _q(m, "dw", (1, 1, 1, 16), 0.04, -20)
+    d1 = _q(m, "dw", (1, 1, 1, 16), 4.0, -20)
     m.op("DEPTHWISE_CONV_2D", [cat2, _weights(m, "w2", (1, 4, 1, 16), rng, 3, 16), _bias(m, "b_d1", 16, rng)], [d1],
          padding=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, depth_multiplier=1, act=0)
-    a, b = _q(m, "split_a", (1, 1, 1, 10), 0.04, -20), _q(m, "split_b", (1, 1, 1, 6), 0.04, -20)
+    a, b = _q(m, "split_a", (1, 1, 1, 10), 4.0, -20), _q(m, "split_b", (1, 1, 1, 6), 4.0, -20)
     m.op("SPLIT_V", [d1, _i32(m, "sizes", [10, -1]), _i32(m, "axis", [3])], [a, b], num_splits=2)
-    ba = _q(m, "swapped", (1, 1, 1, 16), 0.04, -20)
+    ba = _q(m, "swapped", (1, 1, 1, 16), 4.0, -20)
     m.op("CONCATENATION", [b, a], [ba], axis=-1)
-    f1 = _q(m, "logits", (1, 2), 0.12, 10)
-    m.op("FULLY_CONNECTED", [ba, _weights(m, "w3", (2, 16), rng, 0, 2), _bias(m, "b_f1", 2, rng)], [f1], act=0)
+    f1 = _q(m, "logits", (1, 2), 0.08, 10)
+    m.op("FULLY_CONNECTED", [ba, _weights(m, "w3", (2, 16), rng, 0, 2, (0.0003, 0.0006)), _bias(m, "b_f1", 2, rng)], [f1],
+         act=0)
     p = _q(m, "prob", (1, 2), 1 / 256, -128)
     m.op("LOGISTIC", [f1], [p])
     y = _q(m, "prob_u8", (1, 2), 1 / 256, 0, dtype=np.uint8)
