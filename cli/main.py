@@ -125,16 +125,20 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
                                                                    "behaviour or memory error fails the run"),
            layers: bool = typer.Option(False, "--layers", help="per-layer SQNR of the int8 model vs the float one "
                                                                "(also kept in report.json)"),
+           reset_each: bool = typer.Option(False, "--reset-each", help="stateful (streaming) models: run every "
+                                           "sample from the initial state instead of as one stream"),
            as_json: bool = typer.Option(False, "--json")):
     """Run the generated C on a target and compare it bit for bit with the integer reference."""
     from edgec.verify import verify as do_verify
-    r = do_verify(out_dir, on, input, sanitize, layers=layers)
+    r = do_verify(out_dir, on, input, sanitize, layers=layers, reset_each=reset_each)
     if as_json:
         _emit_json(r)
     else:
         fa = r["float_agreement"]
         status = "bit-exact" if r["bit_exact"] else f"NOT bit-exact: {r['mismatches']} of {r['samples']} samples differ"
         typer.echo(f"{r['model']} on {r['target']}: {r['samples']} samples, {status}")
+        if r.get("stream"):
+            typer.echo(r["stream"]["note"])
         parts = [f"top-1 agreement {fa['top1_agreement']:.3f}"] if "top1_agreement" in fa else []
         parts += [f"max abs error {fa['max_abs_error']:.4g}", f"SQNR {fa['sqnr_db']} dB"]
         typer.echo("vs float reference: " + ", ".join(parts))
@@ -169,6 +173,8 @@ def run(out_dir: str = typer.Argument(...),
         results_file: Optional[str] = typer.Option(None, "--results", help="write the detections / top-k per sample "
                                                                             "as JSON to this file"),
         profile: bool = typer.Option(False, "--profile", help="print executed instructions/cycles per layer (emulated targets)"),
+        reset_each: bool = typer.Option(False, "--reset-each", help="stateful (streaming) models: run every "
+                                        "sample from the initial state instead of as one stream"),
         as_json: bool = typer.Option(False, "--json")):
     """Run the compiled C on a target: detections or top-k classes per sample, outputs (N, ...) to a .npy file."""
     from edgec.cli.results import check_results_option, decoded, print_results, save_outputs
@@ -176,7 +182,7 @@ def run(out_dir: str = typer.Argument(...),
     built = Built(out_dir)
     check_results_option(results_file, built.decode)
     xs, images = built.inputs(samples)
-    out, costs = run_samples(built, on, xs, raw)
+    out, costs = run_samples(built, on, xs, raw, reset_each)
     rows = decoded(built.decode, built.labels, out, images, top_k,
                    (built.outq.scalar_scale, built.outq.scalar_zp) if raw else None)
     save_outputs(output, out, results_file, rows)
@@ -187,6 +193,8 @@ def run(out_dir: str = typer.Argument(...),
         _emit_json(info)
     else:
         print_results(rows)
+        if costs.get("stream"):
+            typer.echo(costs["stream"])
         typer.echo(f"{'wrote ' + output if output else 'outputs'}: {out.dtype} {tuple(out.shape)} computed on {on}"
                    + (f"; results in {results_file}" if results_file else ""))
         _print_cost(info, profile)

@@ -124,6 +124,8 @@ class _Emitter:
             return f"arena16 + {b['offset'] // 2}"
         if b["where"] in ("input", "output"):
             return b["where"] if not sub else f"{b['where']} + {sub}"
+        if b["where"] == "state":                             # a resource variable's persistent buffer
+            return f"{self.prefix}_state + {b['offset']}"
         return f"arena + {b['offset'] + sub}"
 
 
@@ -384,6 +386,39 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
     return "\n    ".join(lines)
 
 
+def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list) -> dict | None:
+    """A stateful graph (meta["state"]): after the last node, copy each variable's new value into its
+    state buffer (steps, counted as calls of the node that made the value); returns the template's
+    state facts (size, initial bytes in weights.c), None for a stateless graph."""
+    entries = graph.meta.get("state", [])
+    if not entries:
+        return None
+    buffers = graph.meta["plan"]["buffers"]
+    prod = {o: i for i, n in enumerate(graph.nodes) for o in n.outputs}
+    init = np.zeros(graph.meta["plan"]["state_size"], np.int8)
+    # a variable assigned another's old value copies it before that one is overwritten (the reference
+    # assigns them all at once)
+    for s in sorted(entries, key=lambda s: s["next"] is None or buffers.get(s["next"], {}).get("where") != "state"):
+        b = buffers[s["tensor"]]
+        init[b["offset"]:b["offset"] + b["size"]] = np.asarray(s["init"], np.int8).reshape(-1)
+        nxt = s["next"]
+        if nxt is None or (not graph.tensors[nxt].is_const and buffers[nxt]["root"] == b["root"]):
+            continue                                  # never reassigned, or assigned its own bytes
+        steps.append((f"state {s['variable']}: {s['tensor']} <- {nxt}",
+                      f"memcpy({e.ptr(s['tensor'])}, {e.ptr(nxt)}, {b['size']});"))
+        calls.append(prod.get(nxt, len(graph.nodes) - 1))
+    rom = e.array(init, "state_init", "int8_t", "initial values of the state (the init subgraph's)", rom=False)
+    return {"size": int(len(init)), "init": rom, "values": _array_literal(init),
+            "variables": [(s["variable"], buffers[s["tensor"]]["offset"], buffers[s["tensor"]]["size"]) for s in entries]}
+
+
+def _uint8_edges(graph: Graph) -> dict:
+    """{"input": bool, "output": bool}: the model file's edge is uint8, and so is the C API there
+    (uint8 v is edgec's int8 v - 128: the run() converts with ^ 0x80)."""
+    edges = graph.meta.get("edges", {})
+    return {k: edges.get(k, {}).get("file_dtype") == "uint8" for k in ("input", "output")}
+
+
 def generate(graph: Graph, model_name: str, header: dict) -> dict:
     """{filename: text} for model.h, model.c, weights.c, plus the list of runtime files they need."""
     prefix = f"edgec_{model_name}"
@@ -407,9 +442,14 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
             continue
         steps.append((_comment(graph, i, node), _node_call(e, i, node)))
         calls.extend([i] * len(CALL.findall(steps[-1][1] or "")))
-    ctx = dict(prefix=prefix, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
+    state = _state_steps(e, graph, steps, calls)
+    u8 = _uint8_edges(graph)
+    api = {"in_ctype": "uint8_t" if u8["input"] else "int8_t", "out_ctype": "uint8_t" if u8["output"] else "int8_t",
+           "input_zp_api": header["input_zp"] + (128 if u8["input"] else 0),
+           "output_zp_api": header["output_zp"] + (128 if u8["output"] else 0)}
+    ctx = dict(prefix=prefix, state=state, edge_u8=u8, **api, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
                                                             for c, n, v, m, rom in e.arrays],
-               params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
+               params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}

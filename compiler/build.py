@@ -82,8 +82,8 @@ def _edge_notes(q: Graph) -> list:
     for kind, e in sorted(q.meta.get("edges", {}).items()):
         t = q.tensors[q.inputs[0] if kind == "input" else q.outputs[0]]
         if e["file_dtype"] == "uint8":
-            notes.append(f"The model file's {kind} is uint8 (zero point {e['file_zero_point']}): its value v is "
-                         f"int8 (v - 128) here (v ^ 0x80), zero point {t.quant.scalar_zp}.")
+            notes.append(f"The model file's {kind} is uint8 (zero point {e['file_zero_point']}), and so is the C API's; "
+                         f"inside, its value v is int8 (v - 128) (v ^ 0x80), zero point {t.quant.scalar_zp}.")
         elif kind == "input":
             notes.append(f"The model file's input is {e['file_dtype']}: quantize as its QUANTIZE does, "
                          "q = round(x / scale) + zero point (the division in float32), clamped to int8.")
@@ -298,6 +298,8 @@ def _io_info(q: Graph, tensor: str, onnx_name, edge: str) -> dict:
             "zero_point": t.quant.scalar_zp, "bytes": t.size}
     if edge in q.meta.get("edges", {}):
         info["model_edge"] = q.meta["edges"][edge]
+        if info["model_edge"].get("file_dtype") == "uint8":       # the C API keeps the file's uint8 there
+            info["c_api"] = {"dtype": "uint8", "scale": t.quant.scalar_scale, "zero_point": t.quant.scalar_zp + 128}
     return info
 
 
@@ -305,7 +307,7 @@ def _check_budget(report: dict, target) -> None:
     """Every budget the model breaks, in one message (flash first, then RAM) with what sets the peak;
     the same facts ride on the error for --json."""
     t, mem = report["totals"], report["memory"]
-    ram = t["arena_bytes"] + t["io_bytes"]
+    ram = t["arena_bytes"] + t["io_bytes"] + t.get("state_bytes", 0)
     over, facts = [], {"target": target.name, "ram_needed": ram, "ram_budget": target.ram,
                        "flash_needed": t["weight_bytes"], "flash_budget": target.flash,
                        "peak_node": mem["peak_node"], "peak_tensors": mem["peak_tensors"]}

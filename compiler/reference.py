@@ -352,10 +352,19 @@ def is_quantized(graph: Graph) -> bool:
     return bool(graph.meta.get("quantized"))
 
 
-def run(graph: Graph, x, keep_all: bool = False):
+def initial_state(graph: Graph) -> dict:
+    """{state tensor: its initial values} of a stateful graph (meta["state"], a streaming .tflite), else {}."""
+    return {s["tensor"]: np.array(s["init"]) for s in graph.meta.get("state", [])}
+
+
+def run(graph: Graph, x, keep_all: bool = False, state: dict | None = None):
     """Run one sample (batch as in the graph).  `x`: array for the single input, or {name: array}.
-    Returns {output name: array}, or every tensor's value with keep_all (calibration, diagnostics)."""
+    Returns {output name: array}, or every tensor's value with keep_all (calibration, diagnostics).
+    A stateful graph reads its state tensors from `state` ({tensor: values}, initial_state() when None)
+    and, as the C does at the end of a run, `state` then holds the values assigned to them."""
     quantized = is_quantized(graph)
+    if state is None:
+        state = initial_state(graph)
     ops = INT_OPS if quantized else FLOAT_OPS
     feeds = x if isinstance(x, dict) else {graph.inputs[0]: x}
     env = {}
@@ -365,16 +374,25 @@ def run(graph: Graph, x, keep_all: bool = False):
         if v.size != t.size:
             raise InputDataError(f"input {name} needs shape {t.shape}, got {v.shape}")
         env[name] = v.reshape(t.shape).astype(np.int8 if quantized else np.float32)
+    for name, v in state.items():
+        env[name] = np.asarray(v).reshape(graph.tensors[name].shape)
     for node in graph.nodes:
         args = [env[i] if i in env else graph.tensors[i].data for i in node.inputs]
         wide = quantized and graph.tensors[node.outputs[0]].dtype == "int16"
         out = (INT16_OPS if wide else ops)[node.op](node, *args)
-        env[node.outputs[0]] = out if quantized else np.asarray(out, dtype=np.float32)
+        for o, v in zip(node.outputs, out if len(node.outputs) > 1 else [out]):
+            env[o] = v if quantized else np.asarray(v, dtype=np.float32)
+    for s in graph.meta.get("state", []):
+        if s["next"] is not None:
+            state[s["tensor"]] = np.array(env[s["next"]] if s["next"] in env else graph.tensors[s["next"]].data)
     if keep_all:
         return env
     return {o: env[o] for o in graph.outputs}
 
 
-def run_batch(graph: Graph, xs: np.ndarray) -> np.ndarray:
-    """Run each sample of xs ([N, ...input shape]) and stack the first output: [N, ...output shape]."""
-    return np.stack([run(graph, x)[graph.outputs[0]] for x in xs])
+def run_batch(graph: Graph, xs: np.ndarray, stream: bool = True) -> np.ndarray:
+    """Run each sample of xs ([N, ...input shape]) and stack the first output: [N, ...output shape].
+    A stateful graph takes the samples as one stream, in order, its state carried from each to the next
+    (as the C's successive runs do); `stream=False` starts every sample from the initial state."""
+    state = initial_state(graph)
+    return np.stack([run(graph, x, state=state if stream else None)[graph.outputs[0]] for x in xs])

@@ -49,10 +49,19 @@ def layer_table(graph: Graph) -> dict:
                        "arena_size": buf["size"] if buf["where"] == "arena" else None,
                        "band": bool(buf.get("band"))})
     io = graph.tensors[graph.inputs[0]].nbytes + graph.tensors[graph.outputs[0]].nbytes
+    if graph.meta.get("edges", {}).get("input", {}).get("file_dtype") == "uint8":
+        io += graph.tensors[graph.inputs[0]].nbytes       # run()'s int8 copy of a uint8 input (codegen/c.py)
     totals = {"macs": sum(l["macs"] for l in layers), "weight_bytes": sum(l["weight_bytes"] for l in layers),
               "arena_bytes": plan["arena_size"], "io_bytes": io, "layers": len(layers),
               "plan_strategy": plan["strategy"]}
-    return {"layers": layers, "totals": totals, "memory": memory_section(graph)}
+    if graph.meta.get("state"):                   # a streaming model's resource variables: static RAM beside the arena
+        totals["state_bytes"] = plan["state_size"]
+    out = {"layers": layers, "totals": totals, "memory": memory_section(graph)}
+    if graph.meta.get("state"):
+        out["state"] = [{"variable": s["variable"], "tensor": s["tensor"], "assigned_from": s["next"],
+                         "offset": plan["buffers"][s["tensor"]]["offset"], "bytes": plan["buffers"][s["tensor"]]["size"]}
+                        for s in graph.meta["state"]]
+    return out
 
 
 def memory_section(graph: Graph) -> dict:
@@ -106,10 +115,11 @@ def format_table(report: dict) -> str:
         lines.append("* a row band: this layer runs in a patch-based stage, only a band of its output is ever live")
     lines.append("")
     lines.append(f"peak RAM (arena): {t['arena_bytes']:,} B   + input/output buffers {t['io_bytes']:,} B   "
+                 + (f"+ state {t['state_bytes']:,} B   " if t.get("state_bytes") else "") +
                  f"flash (weights): {t['weight_bytes']:,} B   MACs: {t['macs']:,}")
     b = report.get("budget") or {}
     if b.get("ram_bytes"):
-        used = t["arena_bytes"] + t["io_bytes"]
+        used = t["arena_bytes"] + t["io_bytes"] + t.get("state_bytes", 0)
         lines.append(f"fits {report['target']}: RAM {used:,} of {b['ram_bytes']:,} B ({b['ram_bytes'] - used:,} B headroom), "
                      f"flash weights {t['weight_bytes']:,} of {b['flash_bytes']:,} B ({b['flash_bytes'] - t['weight_bytes']:,} B headroom)")
     for target, prof in sorted((report.get("profiles") or {}).items()):

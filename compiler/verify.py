@@ -79,7 +79,22 @@ class Built:
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
         return ((q.astype(np.float64) - self.outq.scalar_zp) * self.outq.scalar_scale).astype(np.float32)
 
-    def execute(self, target_name: str, q_in: np.ndarray, sanitize: bool = False):
+    @property
+    def stateful(self) -> bool:
+        """A streaming model (resource variables): its samples are one stream, state carried between them."""
+        return bool(self.int_graph.meta.get("state"))
+
+    def uint8_api(self, edge: str) -> bool:
+        """The C API takes / gives uint8 at `edge` (the model file's type there): int8 v is uint8 v ^ 0x80."""
+        return self.int_graph.meta.get("edges", {}).get(edge, {}).get("file_dtype") == "uint8"
+
+    def expected(self, q_in: np.ndarray, reset_each: bool = False) -> np.ndarray:
+        """The integer reference's outputs: one stream (state carried, in order) unless reset_each."""
+        return reference.run_batch(self.int_graph, q_in, stream=not reset_each)
+
+    def execute(self, target_name: str, q_in: np.ndarray, sanitize: bool = False, reset_each: bool = False):
+        """(int8 outputs [N, ...], Execution) of the C on a target.  The samples run in order as one stream
+        (a stateful model carries its state from each to the next); `reset_each` resets it before each."""
         target = get_target(target_name)
         if target_name == self.report["target"] and "budget" in self.report:    # the budget the build was made for
             target = with_budget(target, self.report["budget"]["ram_bytes"], self.report["budget"]["flash_bytes"])
@@ -87,11 +102,16 @@ class Built:
             target = with_sanitizers(target)
         in_bytes = int(np.prod(self.input_shape))
         out_bytes = int(np.prod(self.output_shape))
+        data = np.ascontiguousarray(q_in, dtype=np.int8)
+        if self.uint8_api("input"):                       # the C takes the file's uint8: v = q + 128
+            data = data ^ np.int8(-128)
         with tempfile.TemporaryDirectory(prefix="edgec-") as work:
             ex = execute(target, self.dir, f"edgec_{self.report['model']}", in_bytes, out_bytes,
-                         np.ascontiguousarray(q_in, dtype=np.int8).tobytes(), Path(work))
+                         data.tobytes(), Path(work), reset_each=reset_each and self.stateful)
         n = len(q_in)
         got = np.frombuffer(ex.outputs, dtype=np.int8)
+        if self.uint8_api("output"):
+            got = got ^ np.int8(-128)
         if got.size != n * out_bytes:
             raise EdgecError(f"the {target.name} build returned {got.size} output bytes for {n} samples, "
                              f"expected {n * out_bytes}")
@@ -111,8 +131,8 @@ def is_classifier(built: Built) -> bool:
     return len(shape) == 2 and 1 < shape[1] <= 1000 and int(np.prod(shape)) != int(np.prod(built.input_shape))
 
 
-def float_agreement(built: Built, xs: np.ndarray, q_out: np.ndarray) -> dict:
-    ref = reference.run_batch(built.float_graph, xs).reshape(q_out.shape)
+def float_agreement(built: Built, xs: np.ndarray, q_out: np.ndarray, reset_each: bool = False) -> dict:
+    ref = reference.run_batch(built.float_graph, xs, stream=not reset_each).reshape(q_out.shape)
     deq = built.dequantize_output(q_out)
     out = {"max_abs_error": float(np.abs(ref - deq).max()), "sqnr_db": round(sqnr_db(ref, deq), 2)}
     if is_classifier(built):
@@ -193,9 +213,10 @@ def layer_sqnr(built: Built, xs: np.ndarray) -> list:
     references keep every tensor (reference.run keep_all): no C is involved."""
     fg, ig = built.float_graph, built.int_graph
     sig, noise, maxerr = {}, {}, {}
+    fstate, istate = reference.initial_state(fg), reference.initial_state(ig)    # a stateful model: one stream
     for x, q in zip(xs, built.quantize_input(xs)):
-        fenv = reference.run(fg, x, keep_all=True)
-        ienv = reference.run(ig, q, keep_all=True)
+        fenv = reference.run(fg, x, keep_all=True, state=fstate)
+        ienv = reference.run(ig, q, keep_all=True, state=istate)
         for t, v in ienv.items():
             quant = ig.tensors[t].quant
             if t not in fenv or quant is None or fenv[t].size != v.size or ig.tensors[t].is_const:
@@ -242,19 +263,34 @@ def record_layer_sqnr(out_dir: str, rows: list, samples: int, input_path: str) -
     os.replace(tmp, path)
 
 
-def verify(out_dir: str, target_name: str, input_path, sanitize: bool = False, layers: bool = False) -> dict:
+def stream_note(built: Built, n: int, reset_each: bool) -> str | None:
+    """How a stateful model's samples were run (None for a stateless one)."""
+    if not built.stateful:
+        return None
+    if reset_each:
+        return f"stateful model: each of the {n} samples run from the initial state (--reset-each)"
+    return f"stateful model: the {n} samples run as one stream, in order, state carried from each to the next"
+
+
+def verify(out_dir: str, target_name: str, input_path, sanitize: bool = False, layers: bool = False,
+           reset_each: bool = False) -> dict:
     """`input_path`: a .npy/.npz file or image files (a list).  `layers`: also the per-layer SQNR of
-    the int8 model against the float one (layer_sqnr), in the result and in report.json."""
+    the int8 model against the float one (layer_sqnr), in the result and in report.json.  A stateful
+    model takes the samples as one stream unless `reset_each`."""
     built = Built(out_dir)
     xs, _ = built.inputs(input_path)
     q_in = built.quantize_input(xs)
-    expected = reference.run_batch(built.int_graph, q_in)
-    got, ex = built.execute(target_name, q_in, sanitize)
+    expected = built.expected(q_in, reset_each)
+    got, ex = built.execute(target_name, q_in, sanitize, reset_each)
     diff = (got != expected).reshape(len(xs), -1)
     result = {"target": target_name, "samples": int(len(xs)), "bit_exact": bool(not diff.any()), "sanitized": sanitize,
               "mismatches": int(diff.any(axis=1).sum()), "mismatched_values": int(diff.sum()),
-              "float_agreement": float_agreement(built, xs, got), "model": built.report["model"],
+              "float_agreement": float_agreement(built, xs, got, reset_each), "model": built.report["model"],
               "arena_bytes": built.report["totals"]["arena_bytes"]}
+    note = stream_note(built, len(xs), reset_each)
+    if note:
+        result["stream"] = {"note": note, "reset_each": bool(reset_each),
+                            "state_bytes": built.report["totals"].get("state_bytes", 0)}
     if diff.any():
         first = int(np.argmax(diff.any(axis=1)))
         result["first_mismatch"] = {"sample": first, "max_lsb": int(np.abs(got[first].astype(int) - expected[first]).max())}
@@ -268,17 +304,22 @@ def verify(out_dir: str, target_name: str, input_path, sanitize: bool = False, l
     return result
 
 
-def run(out_dir: str, target_name: str, input_path, raw: bool = False):
+def run(out_dir: str, target_name: str, input_path, raw: bool = False, reset_each: bool = False):
     """(outputs, costs) of the C on a target for a .npy/.npz file or image files (a list)."""
     built = Built(out_dir)
     xs, _ = built.inputs(input_path)
-    return run_samples(built, target_name, xs, raw)
+    return run_samples(built, target_name, xs, raw, reset_each)
 
 
-def run_samples(built: Built, target_name: str, xs: np.ndarray, raw: bool = False):
-    """(outputs [N, ...], costs): float32 dequantized, or the int8 outputs with `raw`."""
-    got, ex = built.execute(target_name, built.quantize_input(xs))
+def run_samples(built: Built, target_name: str, xs: np.ndarray, raw: bool = False, reset_each: bool = False):
+    """(outputs [N, ...], costs): float32 dequantized, or the int8 outputs with `raw`.  A stateful model
+    takes xs as one stream (costs["stream"] says so) unless `reset_each`."""
+    got, ex = built.execute(target_name, built.quantize_input(xs), reset_each=reset_each)
     out = got if raw else built.dequantize_output(got)
     if built.output_shape[0] == 1:                # (N, 1, ...) -> (N, ...): one row per sample
         out = out.reshape((len(xs),) + tuple(built.output_shape[1:]))
-    return out, cost(built, ex, len(xs))
+    costs = cost(built, ex, len(xs))
+    note = stream_note(built, len(xs), reset_each)
+    if note:
+        costs["stream"] = note
+    return out, costs

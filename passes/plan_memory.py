@@ -7,6 +7,9 @@ one static arena — from tensor lifetimes over the node order.
 * Sizes are bytes: an int16 activation takes two per element (Tensor.nbytes).
 * The graph input is read from the caller's buffer and the graph output is written straight into
   the caller's buffer, so neither costs arena bytes.
+* State tensors (graph.meta["state"]: a streaming model's resource variables) live in their own static
+  buffer ("where": "state", offsets in meta["plan"]["state_size"] bytes), never overwritten by a node;
+  the tensors assigned to them live to the end of the run, when the C copies them into the state.
 * The remaining buffers are packed by several strategies (first fit largest first, as TFLM does; by
   breadth = size x lifetime; earliest first; best fit largest first) and the smallest arena wins.
   Offsets are 4-byte aligned for word access.
@@ -47,15 +50,17 @@ def _in_place_candidates(graph: Graph, node) -> list:
 def _groups(graph: Graph, no_in_place=frozenset()):
     """Union tensors that share storage; returns {tensor: root}.  Linear: each group keeps its members
     and the facts the checks need (holds the graph input / output, largest tensor, last reader)."""
-    parent = {t: t for t in graph.activations()}
+    states = [s["tensor"] for s in graph.meta.get("state", [])]
+    parent = {t: t for t in graph.activations() + states}
     members = {t: [t] for t in parent}
     last_use = {}
     for step, node in enumerate(graph.nodes):
         for i in node.inputs:
             last_use[i] = step
-    inputs, outputs = set(graph.inputs), set(graph.outputs)
-    has_input = {t: t in inputs for t in parent}
-    has_output = {t: t in outputs for t in parent}
+    inputs, outputs = set(graph.inputs) | set(states), set(graph.outputs)
+    keep = outputs | {s["next"] for s in graph.meta.get("state", []) if s["next"] in parent}
+    has_input = {t: t in inputs for t in parent}          # not to be overwritten: the caller's input, a state
+    has_output = {t: t in keep for t in parent}           # live to the end of the run
     biggest = {t: graph.tensors[t].nbytes for t in parent}
     last = {t: last_use.get(t, -1) for t in parent}
 
@@ -136,6 +141,8 @@ def _lifetimes(graph: Graph, root_of):
     n = len(graph.nodes)
     for t in graph.inputs:
         life[root_of[t]] = [0, 0]
+    for s in graph.meta.get("state", []):           # persistent: live over the whole run
+        life[root_of[s["tensor"]]] = [0, n]
     for step, node in enumerate(graph.nodes):
         for t in node.outputs:
             r = root_of[t]
@@ -147,6 +154,9 @@ def _lifetimes(graph: Graph, root_of):
                 life[root_of[t]][1] = max(life[root_of[t]][1], step)
     for t in graph.outputs:
         life[root_of[t]][1] = n
+    for s in graph.meta.get("state", []):
+        if s["next"] in root_of:                    # copied into the state after the last node
+            life[root_of[s["next"]]][1] = n
     return life
 
 
@@ -239,9 +249,14 @@ def memory_plan(g: Graph) -> dict:
         dst = root_of[nodes[-1].outputs[0]]
         life[dst][0] = min(life[dst][0], s0)
     rank, inputs, outputs = {}, set(g.inputs), set(g.outputs)
-    for t, r in root_of.items():                   # a group holding the graph input / output lives there
-        rank[r] = max(rank.get(r, 0), 2 if t in inputs else 1 if t in outputs else 0)
-    where = {r: ("arena", "output", "input")[k] for r, k in rank.items()}
+    states = [s["tensor"] for s in g.meta.get("state", [])]
+    for t, r in root_of.items():                   # a group holding the graph input / output / a state lives there
+        rank[r] = max(rank.get(r, 0), 3 if t in states else 2 if t in inputs else 1 if t in outputs else 0)
+    where = {r: ("arena", "output", "input", "state")[k] for r, k in rank.items()}
+    state_offsets, state_size = {}, 0
+    for t in states:
+        state_offsets[root_of[t]] = state_size
+        state_size = _align(state_size + g.tensors[t].nbytes)
     bufs = sorted(r for r in where if where[r] == "arena")
     sizes = {r: 0 for r in bufs}
     for t, r in root_of.items():
@@ -262,10 +277,11 @@ def memory_plan(g: Graph) -> dict:
     slices = concat_slices(g)
     buffers = {}
     for t, r in root_of.items():
-        buffers[t] = {"where": where[r], "offset": offsets.get(r, 0), "size": band.get(t, g.tensors[t].nbytes),
+        buffers[t] = {"where": where[r], "offset": state_offsets.get(r, offsets.get(r, 0)),
+                      "size": band.get(t, g.tensors[t].nbytes),
                       "first": life[r][0], "last": life[r][1], "root": r, "band": t in band,
                       "slice": slices.get(t)}
-    return {"arena_size": arena, "strategy": name, "buffers": buffers,
+    return {"arena_size": arena, "strategy": name, "buffers": buffers, **({"state_size": state_size} if states else {}),
             "scratch": {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
                         for key, nbytes in scratch.items()}}
 

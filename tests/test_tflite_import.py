@@ -291,9 +291,10 @@ def test_float_io_edges_are_dropped_and_the_float_results_equal_tflite_micro(tmp
 
 def test_unsupported_ops_are_all_named_in_one_error(tmp_path):
     with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(_write(tmp_path, _fc_model(extra_ops=("LOGISTIC", "TANH", "LOGISTIC"))))
+        import_tflite(_write(tmp_path, _fc_model(extra_ops=("HARD_SWISH", "ELU", "HARD_SWISH", "LOGISTIC"))))
     msg = str(e.value)
-    assert "LOGISTIC (2x" in msg and "TANH (1x" in msg and "FULLY_CONNECTED" in msg   # the hint lists what is supported
+    assert "HARD_SWISH (2x" in msg and "ELU (1x" in msg and "FULLY_CONNECTED" in msg   # the hint lists what is supported
+    assert "LOGISTIC whose int8 output is not scale 1/256" in msg                      # TFLM's kernel assumes it
 
 
 def test_corrupt_files_give_one_line_errors(tmp_path):
@@ -372,8 +373,9 @@ def test_int8_model_with_float_edges_equals_tflite_micro(tmp_path, target):
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
 def test_int8_model_with_uint8_edges_equals_tflite_micro(tmp_path, target):
     """QUANTIZE uint8 -> int8 first and int8 -> uint8 last, at the same scale with the zero point moved by
-    128: the C API stays int8 (uint8 v is int8 v - 128, zero points - 128), and TFLM's uint8 outputs are
-    edgec's int8 ones + 128 on uint8 inputs - 128; report.json and model.h say so."""
+    128: edgec's int8 inside is uint8 v - 128 (zero points - 128), the C API takes and gives the file's
+    uint8 (Built.execute moves the int8 samples there and back), and TFLM's uint8 outputs are edgec's int8
+    ones + 128 on uint8 inputs - 128; report.json and model.h say so."""
     require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
     model = zoo_model(np.random.default_rng(7), edges="uint8")
     build(_write_bytes(tmp_path, model), target, str(tmp_path / "out"))
@@ -388,18 +390,20 @@ def test_int8_model_with_uint8_edges_equals_tflite_micro(tmp_path, target):
     assert report["output"]["zero_point"] == 3 and report["output"]["model_edge"]["file_zero_point"] == 131
     assert "(v - 128)" in report["input"]["model_edge"]["note"]
     header = (tmp_path / "out" / "model.h").read_text()
-    assert "input is uint8 (zero point 135): its value v is int8 (v - 128) here" in header
+    assert "input is uint8 (zero point 135), and so is the C API's; inside, its value v is int8 (v - 128)" in header
     assert "output is uint8 (zero point 131)" in header
+    assert "int edgec_m_run(const uint8_t *input, uint8_t *output);" in header
+    assert report["input"]["c_api"] == {"dtype": "uint8", "scale": report["input"]["scale"], "zero_point": 135}
 
 
-def test_uint8_edge_that_rescales_is_refused(tmp_path):
+def test_uint8_input_without_a_quantize_is_refused(tmp_path):
+    """A uint8 edge is taken through its QUANTIZE (a plain shift by 128 or a requantization, see
+    test_tflite_streaming.py); a uint8 input fed straight to a kernel is not."""
     m = _fc_model()
-    xu = m.tensor("xu", (1, 4), np.uint8, scale=0.2, zp=128)                  # scale 0.2 into an int8 of 0.1
-    m.ops.insert(0, ("QUANTIZE", [xu], [m.inputs[0]], {}))
-    m.inputs = [xu]
+    m.tensors[m.inputs[0]] = ("x", (1, 4), np.dtype(np.uint8), None, np.float32([0.1]), np.int64([128]), 0)
     with pytest.raises(UnsupportedOpError) as e:
         import_tflite(_write(tmp_path, m))
-    assert "input or output is uint8" in str(e.value) and "zero point moved by 128" in str(e.value)
+    assert "input or output is uint8 and not a QUANTIZE" in str(e.value)
 
 
 # ---------------------------------------------------------------------------------------------

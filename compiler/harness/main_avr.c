@@ -18,7 +18,10 @@ int main(void)
         uint16_t k;
         for (k = 0; k < EDGEC_IN_BYTES; k++)
             sample_in[k] = (int8_t)GPIOR1;
-        EDGEC_RUN(sample_in, sample_out);
+#ifdef EDGEC_RESET
+        EDGEC_RESET();                          /* --reset-each: every sample from the initial state */
+#endif
+        EDGEC_RUN((void *)sample_in, (void *)sample_out);   /* void *: the API may take uint8_t (uint8 edges) */
         for (k = 0; k < EDGEC_OUT_BYTES; k++)
             GPIOR0 = (uint8_t)sample_out[k];
     }

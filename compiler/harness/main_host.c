@@ -9,7 +9,10 @@ static int8_t sample_out[EDGEC_OUT_BYTES];
 int main(void)
 {
     while (fread(sample_in, 1, sizeof sample_in, stdin) == sizeof sample_in) {
-        EDGEC_RUN(sample_in, sample_out);
+#ifdef EDGEC_RESET
+        EDGEC_RESET();                          /* --reset-each: every sample from the initial state */
+#endif
+        EDGEC_RUN((void *)sample_in, (void *)sample_out);   /* void *: the API may take uint8_t (uint8 edges) */
         if (fwrite(sample_out, 1, sizeof sample_out, stdout) != sizeof sample_out)
             return 1;
     }

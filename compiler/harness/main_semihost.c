@@ -48,7 +48,10 @@ int main(void)
         return 1;
     paint(top);
     while (sh_read(in, sample_in, EDGEC_IN_BYTES) == EDGEC_IN_BYTES) {
-        EDGEC_RUN(sample_in, sample_out);
+#ifdef EDGEC_RESET
+        EDGEC_RESET();                          /* --reset-each: every sample from the initial state */
+#endif
+        EDGEC_RUN((void *)sample_in, (void *)sample_out);   /* void *: the API may take uint8_t (uint8 edges) */
         sh_write(out, sample_out, EDGEC_OUT_BYTES);
     }
     sh_close(in);

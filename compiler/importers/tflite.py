@@ -47,6 +47,7 @@ from ..fixedpoint import quantize_multiplier, round_half_away
 from ..ir import Graph, Node, Quant, Tensor, unique_name
 from .builder import _check_padded, check_node, importer_entry
 from ..shapes import output_shapes
+from .tflite_streaming import INT8_OPS, StreamingOps, _STREAMING_OPTIONS, _streaming_options, resolve_variables
 
 MAX_FILE_BYTES = 256 << 20
 MAX_TENSOR_ELEMENTS = 1 << 26
@@ -65,6 +66,8 @@ UNARY = {"LOGISTIC": ("Sigmoid", {}), "TANH": ("Tanh", {}), "RELU": ("Relu", {})
          "HARD_SWISH": ("HardSwish", {}), "ELU": ("Elu", {"alpha": 1.0}), "GELU": ("Gelu", {})}
 FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "MEAN", "PAD", "PADV2", "EXPAND_DIMS",
                                              "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
+#: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
+SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
 PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
 CORRUPT = "the file may be truncated or corrupt; re-export it from the TFLite converter"
@@ -110,27 +113,37 @@ def _read(path: str):
     names = _opcode_names()
     try:
         model = tflite.Model.GetRootAs(buf, 0)
-        if model.SubgraphsLength() != 1:
-            raise UnsupportedOpError(f"the model has {model.SubgraphsLength()} subgraphs", where=path,
-                                     hint="edgec compiles single-subgraph models (no control flow)")
-        sg = model.Subgraphs(0)
-        tensors = [_tensor(model, sg.Tensors(i), i, buf) for i in range(sg.TensorsLength())]
-        ops = []
-        for k in range(sg.OperatorsLength()):
-            op = sg.Operators(k)
-            oc = model.OperatorCodes(op.OpcodeIndex())
-            code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-            name = names.get(code, f"BUILTIN_{code}")
-            if name == "CUSTOM":
-                name = "CUSTOM:" + (oc.CustomCode() or b"?").decode("utf-8", "replace")
-            ops.append((name, [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else [],
-                        [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else [], _options(name, op)))
-        inputs = [int(i) for i in sg.InputsAsNumpy()] if sg.InputsLength() else []
-        outputs = [int(i) for i in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        if model.SubgraphsLength() < 1:
+            raise ModelFormatError("the model has no subgraph", where=path, hint=CORRUPT)
+        graphs = [_subgraph(model, model.Subgraphs(k), names, buf) for k in range(model.SubgraphsLength())]
     except (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, OverflowError) as e:
         # the flatbuffers runtime reads lazily: a truncated or garbled file fails wherever a field is read
         raise ModelFormatError(f"cannot read the TFLite flatbuffer ({type(e).__name__})", where=path,
                                hint=CORRUPT) from None
+    for tensors, ops, inputs, outputs in graphs:
+        _check_subgraph(path, tensors, ops, inputs, outputs)
+    return graphs
+
+
+def _subgraph(model, sg, names, buf):
+    """(tensors, ops, inputs, outputs) of one subgraph."""
+    tensors = [_tensor(model, sg.Tensors(i), i, buf) for i in range(sg.TensorsLength())]
+    ops = []
+    for k in range(sg.OperatorsLength()):
+        op = sg.Operators(k)
+        oc = model.OperatorCodes(op.OpcodeIndex())
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        name = names.get(code, f"BUILTIN_{code}")
+        if name == "CUSTOM":
+            name = "CUSTOM:" + (oc.CustomCode() or b"?").decode("utf-8", "replace")
+        ops.append((name, [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else [],
+                    [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else [], _options(name, op)))
+    inputs = [int(i) for i in sg.InputsAsNumpy()] if sg.InputsLength() else []
+    outputs = [int(i) for i in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+    return tensors, ops, inputs, outputs
+
+
+def _check_subgraph(path, tensors, ops, inputs, outputs):
     for i in inputs + outputs + [t for _, ins, outs, _ in ops for t in ins + outs]:
         if i >= len(tensors) or i < -1:
             raise ModelFormatError(f"an operator refers to tensor {i}, the subgraph has {len(tensors)}", where=path,
@@ -146,7 +159,6 @@ def _read(path: str):
                             or np.any(t.scale <= 0)):
             raise ModelFormatError(f"tensor {t.name!r} has invalid quantization (scales {t.scale[:4]}, zero points "
                                    f"{t.zero_point[:4]})", where=path, hint=CORRUPT)
-    return tensors, ops, inputs, outputs
 
 
 def _tensor(model, t, index, buf) -> _T:
@@ -186,7 +198,7 @@ def _options(name: str, op) -> dict:
            "MAX_POOL_2D": tflite.Pool2DOptions, "ADD": tflite.AddOptions, "SOFTMAX": tflite.SoftmaxOptions,
            "SUB": tflite.SubOptions, "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
-           "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions}.get(name)
+           "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions, **_STREAMING_OPTIONS()}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -213,7 +225,7 @@ def _options(name: str, op) -> dict:
         return {"approximate": bool(o.Approximate())}
     if name == "RESIZE_NEAREST_NEIGHBOR":
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
-    return {}
+    return _streaming_options(name, o)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +273,8 @@ def same_padding(in_size: int, out_size: int, k: int, stride: int, dilation: int
 
 
 ARITY = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 3, "ADD": 2, "SUB": 2, "MUL": 2, "MEAN": 2, "PAD": 2,
-         "PADV2": 3, "TRANSPOSE": 2, "SLICE": 3, "RESIZE_NEAREST_NEIGHBOR": 2, **{name: 1 for name in UNARY}}
+         "PADV2": 3, "TRANSPOSE": 2, "SLICE": 3, "RESIZE_NEAREST_NEIGHBOR": 2, **{name: 1 for name in UNARY},
+         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "QUANTIZE": 1}
 
 
 def _moved_by_128(u: _T, q: _T) -> bool:
@@ -275,7 +288,7 @@ def _edge(file_t: _T, q: _T) -> dict:
     e = {"file_dtype": file_t.type_name}
     if file_t.type == UINT8:
         e.update(file_scale=float(file_t.scale[0]), file_zero_point=int(file_t.zero_point[0]),
-                 note="the C API is int8: the file's uint8 value v is passed and returned as (int8_t)(v - 128) "
+                 note="the C API takes / gives the file's uint8; edgec's int8 inside is its value v as (int8_t)(v - 128) "
                       "(v ^ 0x80), at the file's zero point - 128")
     return e
 
@@ -291,10 +304,13 @@ def _nearest_is_repeat(n_in: int, n_out: int, half_pixel: bool) -> bool:
     return bool(np.array_equal(src, np.arange(n_out) // (n_out // n_in)))
 
 
-class _Importer:
+class _Importer(StreamingOps):
     def __init__(self, path: str):
         self.path = path
-        self.tensors, self.ops, self.inputs, self.outputs = _read(path)
+        graphs = _read(path)
+        self.tensors, _, self.inputs, self.outputs = graphs[0]
+        # resource variables (streaming models): the main subgraph's ops without them, and the state
+        self.ops, self.state, self.alias = resolve_variables(path, graphs)
         self.names: dict = {}                 # tflite tensor index -> IR name
         self.used: set = set()
         self.fg: dict = {}                    # float twin tensors
@@ -380,12 +396,13 @@ class _Importer:
             self.prepare_float()
         else:
             for x in io:
-                if x.type in (FLOAT32, UINT8):
+                if x.type == FLOAT32 or (x.type == UINT8 and not self.uint8_edge(x.index)):
                     raise UnsupportedOpError(
                         f"the model's input or output is {x.type_name} and not a QUANTIZE / DEQUANTIZE edge to or "
-                        "from int8" + (" at the same scale, zero point moved by 128" if x.type == UINT8 else ""),
+                        "from int8",
                         where=self.path, hint=FLOAT_HINT)
-        ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None}
+        ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None} | {s["read"] for s in self.state} \
+            | set(self.alias)                         # READ_VARIABLE: the state, or the value assigned before it
         for k, (name, ins, outs, _) in enumerate(self.ops):
             missing = [i for i in ins if i >= 0 and i not in ready]
             if missing:
@@ -418,7 +435,7 @@ class _Importer:
                     bad(name, k)
                 continue
             needed = ins[:2] if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ins   # bias: optional
-            if len(outs) != 1 or not ins or min(needed + outs) < 0 or \
+            if (len(outs) != 1 and name not in ("SPLIT", "SPLIT_V")) or not ins or min(needed + outs) < 0 or \
                     any(0 in t[i].shape for i in ins + outs if i >= 0):
                 bad(f"{name} with a missing or empty tensor", k)
                 continue
@@ -459,9 +476,10 @@ class _Importer:
 
     def check_int8_op(self, name, ins, outs, opt, bad):
         t = self.tensors
-        acts = [t[i] for i in (ins if name == "ADD" else ins[:1] + outs) if i >= 0]
+        acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else (ins[1:2] if name == "SPLIT" else ins[:1])
+                               + outs) if i >= 0]
         for a in acts:
-            if a.type != INT8:
+            if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)):
                 bad(f"{name} on {a.type_name} tensors (edgec imports int8 activations)")
                 break
             if not a.quantized:
@@ -482,7 +500,11 @@ class _Importer:
                 bad("SOFTMAX whose int8 output is not scale 1/256, zero point -128 (TFLite Micro refuses it too)")
             elif o.shape and o.shape[-1] > 256:        # TFLM's final shift would pass 31 (it checks and stops)
                 bad("SOFTMAX over more than 256 values")
-        if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE"):
+        if name in INT8_OPS:
+            self.check_streaming_op(name, ins, outs, opt, bad)
+        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR"):
+            self.check_params(name, ins, outs, opt, bad)
+        if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             i, o = t[ins[0]], t[outs[0]]
             if i.quantized and o.quantized and (float(i.scale[0]), int(i.zero_point[0])) != \
                     (float(o.scale[0]), int(o.zero_point[0])):
@@ -507,6 +529,11 @@ class _Importer:
             if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != FLOAT32):
                 bad(f"{name} whose bias is not constant float32")
             return
+        self.check_params(name, ins, outs, opt, bad)
+
+    def check_params(self, name, ins, outs, opt, bad):
+        """Constant parameters (axes, paddings, perms, slices) that mean what an IR op does: float and int8."""
+        t = self.tensors
         r = len(t[ins[0]].shape)
         if name == "CONCATENATION" and (not -r <= opt.get("axis", 0) < r or len({len(t[i].shape) for i in ins}) != 1):
             bad(f"CONCATENATION along axis {opt.get('axis', 0)} of tensors of rank {r}")
@@ -515,7 +542,8 @@ class _Importer:
         if name not in PARAM_INPUTS or name in ("RESHAPE", "EXPAND_DIMS") or len(ins) != ARITY.get(name, len(ins)):
             return
         params = [t[i] for i in ins[1:]]
-        types = [(FLOAT32,) if name == "PADV2" and j == 1 else (INT32, INT64) for j in range(len(params))]
+        value_type = FLOAT32 if self.is_float else INT8
+        types = [(value_type,) if name == "PADV2" and j == 1 else (INT32, INT64) for j in range(len(params))]
         if any(p.data is None or p.data.size != int(np.prod(p.shape)) or p.type not in ok
                for p, ok in zip(params, types)):
             bad(f"{name} whose {'paddings' if 'PAD' in name else 'parameters'} are not constant")
@@ -528,7 +556,7 @@ class _Importer:
         elif name in ("PAD", "PADV2"):
             if v[0].size != 2 * r or np.any(v[0] < 0):
                 bad(f"{name} with paddings {v[0].tolist()[:8]} for a rank-{r} tensor")
-            elif name == "PADV2" and (v[1].size != 1 or float(v[1][0]) != 0.0):
+            elif name == "PADV2" and (v[1].size != 1 or (self.is_float and float(v[1][0]) != 0.0)):
                 bad("PADV2 with a constant value other than 0")
         elif name == "TRANSPOSE":
             if sorted(v[0].tolist()) != list(range(r)):
@@ -547,7 +575,17 @@ class _Importer:
                 bad("RESIZE_NEAREST_NEIGHBOR other than by a whole factor (edgec repeats each pixel)")
 
     # -- tensors --------------------------------------------------------------------------------
+    def uint8_edge(self, i: int) -> bool:
+        """A uint8 model input read by QUANTIZE alone, or output written by one: edgec's int8 at zero point - 128."""
+        t = self.tensors[i]
+        if t.type != UINT8 or not t.quantized or i not in self.inputs + self.outputs:
+            return False
+        ops = [name for name, ins, outs, _ in self.ops if i in ins + outs]
+        return ops == ["QUANTIZE"]
+
     def name(self, i: int) -> str:
+        if i in self.alias:                   # READ_VARIABLE after ASSIGN_VARIABLE: the assigned tensor
+            return self.name(self.alias[i])
         if i not in self.names:
             t = self.tensors[i]
             base = re.sub(r"\s+", "_", t.name.split(";")[0]) or f"t{i}"
@@ -563,12 +601,13 @@ class _Importer:
             t = self.tensors[i]
             self.fg[n] = Tensor(n, t.shape, "float32")
             if not self.is_float:
-                self.qg[n] = Tensor(n, t.shape, "int8", None, Quant(np.float64(t.scale[0]), np.int64(t.zero_point[0])))
+                self.qg[n] = Tensor(n, t.shape, "int8", None, Quant(np.float64(t.scale[0]), np.int64(self.qparams(i)[1])))
         return n
 
     def qparams(self, i: int) -> tuple[float, int]:
+        """(scale, zero point) of int8 tensor i; a uint8 edge is int8 at zero point - 128 (uint8 v is int8 v - 128)."""
         t = self.tensors[i]
-        return float(t.scale[0]), int(t.zero_point[0])
+        return float(t.scale[0]), int(t.zero_point[0]) - (128 if t.type == UINT8 else 0)
 
     def const_operand(self, i: int) -> str:
         """A constant int8 operand of Add: the int8 data in the int graph, dequantized in the float twin;
@@ -674,13 +713,37 @@ class _Importer:
                 "output_names": [self.tensors[self.outputs[0]].name]}
         if self.is_float:
             return Graph(stem, self.fnodes, self.fg, [x], [y], meta), None
+        for kind, i in (("input", self.inputs[0]), ("output", self.outputs[0])):
+            if self.tensors[i].type == UINT8 and kind not in self.edges:      # a uint8 edge through a requantizing QUANTIZE
+                self.edges[kind] = _edge(self.tensors[i], None)
         meta["edges"] = self.edges
+        fstate, qstate = self.state_meta()
         if self.edges.get("input", {}).get("file_dtype") == "float32":
             meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
-        fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite"))
+        fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite", **fstate))
         qgraph = Graph(stem, self.qnodes, self.qg, [x], [y], dict(meta, quantized=True,
-                                                                 quantization="from the .tflite file"))
+                                                                 quantization="from the .tflite file", **qstate))
         return fgraph, qgraph
+
+    def state_meta(self) -> tuple[dict, dict]:
+        """meta["state"] of the float twin and the int8 graph: per variable a node reads, its state tensor,
+        the tensor assigned to it at the end of a run (None: never reassigned) and its initial values."""
+        if not self.state:
+            return {}, {}
+        read = {i for n in self.qnodes for i in n.inputs}
+        fs, qs = [], []
+        for s in self.state:
+            tname = self.name(s["read"])
+            if tname not in read:
+                continue
+            scale, zp = self.qparams(s["read"])
+            nxt = self.name(s["next"]) if s["next"] is not None else None
+            if nxt is not None and nxt not in self.qg:
+                self.act(s["next"])
+            entry = {"variable": s["key"][1] or s["key"][0], "tensor": tname, "next": nxt}
+            qs.append(dict(entry, init=s["init"].astype(np.int8)))
+            fs.append(dict(entry, init=((s["init"].astype(np.float64) - zp) * scale).astype(np.float32)))
+        return ({"state": fs}, {"state": qs}) if qs else ({}, {})
 
     def check_shapes(self):
         """Every output shape the file declares must follow from its node's inputs and attributes (the C
@@ -701,7 +764,7 @@ class _Importer:
                     _check_padded(ins[0], node.attrs["pads"])       # kernels read a padded copy of the input
                 if self.is_float:
                     check_node(node.op, node.attrs, ins, [g[i].data for i in node.inputs])
-                want = output_shapes(node, ins)[0]
+                want = ins[0] if node.op == "Lut" else output_shapes(node, ins)[0]     # a table: element-wise
             except EdgecError as e:
                 raise ModelFormatError(f"{where}: {e}", where=self.path, hint=CORRUPT) from None
             got = g[node.outputs[0]].shape
@@ -827,10 +890,10 @@ class _Importer:
         self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]}, {})
 
     def op_SUB(self, ins, outs, opt):
-        self.binary("Sub", ins, outs, opt)
+        self.binary("Sub", ins, outs, opt) if self.is_float else self.int8_binary("Sub", ins, outs, opt)
 
     def op_MUL(self, ins, outs, opt):
-        self.binary("Mul", ins, outs, opt)
+        self.binary("Mul", ins, outs, opt) if self.is_float else self.int8_binary("Mul", ins, outs, opt)
 
     def unary(self, name, ins, outs, opt):
         op, attrs = UNARY[name]
@@ -838,6 +901,9 @@ class _Importer:
             attrs = {"alpha": opt.get("alpha", 0.0)}          # the schema's default
         elif name == "GELU":
             attrs = {"approximate": "tanh" if opt.get("approximate") else "none"}
+        if not self.is_float:                                 # TFLite Micro's int8 arithmetic as a table
+            self.lut_unary(name, ins, outs, opt, op, attrs)
+            return
         self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs), {})
 
     op_EXPAND_DIMS = op_RESHAPE
@@ -845,7 +911,8 @@ class _Importer:
     def op_CONCATENATION(self, ins, outs, opt):
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins]
         axis = opt.get("axis", 0) % len(self.tensors[outs[0]].shape)
-        self.node("Concat", outs[0], names, [self.act(outs[0])], {"axis": axis}, {})
+        self.node("Concat", outs[0], names, [self.act(outs[0])], {"axis": axis},
+                  {} if self.is_float else {"requant": [None] * len(names), "out_zp": self.qparams(outs[0])[1]})
 
     def op_MEAN(self, ins, outs, opt):
         """MEAN over height and width: a whole-image average pool (+ a reshape without keep_dims)."""
@@ -862,7 +929,11 @@ class _Importer:
     def op_PAD(self, ins, outs, opt):
         p = self.tensors[ins[1]].data.astype(np.int64).reshape(-1, 2)
         pads = tuple(int(v) for v in p[:, 0]) + tuple(int(v) for v in p[:, 1])
-        self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"pads": pads}, {})
+        # int8: TFLite Micro pads with the output zero point, or PADV2's int8 constant
+        value = None if self.is_float else (int(self.tensors[ins[2]].data.reshape(-1)[0]) if len(ins) > 2
+                                            else self.qparams(outs[0])[1])
+        self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"pads": pads},
+                  {} if self.is_float else {"pad_value": value})
 
     op_PADV2 = op_PAD
 

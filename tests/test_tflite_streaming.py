@@ -1,0 +1,613 @@
+"""Stateful streaming .tflite models (resource variables) and the ops streaming wake-word models use,
+bit-exact with TensorFlow Lite Micro.
+
+The models are written here with tests/tflite_writer.py as the converter writes streaming keyword
+spotters: an init subgraph run by CALL_ONCE assigns each variable its initial constant; the main
+subgraph reads the variables (VAR_HANDLE + READ_VARIABLE), concatenates the new frame to the past
+ones, keeps the newest with STRIDED_SLICE and writes them back (ASSIGN_VARIABLE).  TFLM's interpreter
+keeps the variables between invocations, so one interpreter over a sequence of inputs is the oracle of
+a stream; edgec's C (host and QEMU Cortex-M4) runs the same sequence through successive run() calls.
+Each new int8 op (STRIDED_SLICE, CONCATENATION, SPLIT, SPLIT_V, LOGISTIC, TANH, LEAKY_RELU, QUANTIZE)
+also has a single-op test against TFLM on random shapes and parameters."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from tflite_micro.python.tflite_micro import runtime
+
+from conftest import require
+from tflite_writer import Model
+
+from edgec import reference
+from edgec.build import build
+from edgec.importers.tflite import import_tflite
+from edgec.verify import Built
+
+STEPS = 120
+CLI = [sys.executable, "-m", "edgec.cli.main"]
+
+
+def tflm_stream(model: bytes, xs: np.ndarray, reset_each: bool = False) -> np.ndarray:
+    """TFLM's outputs for xs fed in order to one interpreter (its variables carried between invocations),
+    or to a fresh interpreter each (`reset_each`)."""
+    it = None
+    outs = []
+    for x in xs:
+        if it is None or reset_each:
+            it = runtime.Interpreter.from_bytes(model, arena_size=1 << 16)
+        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
+        it.invoke()
+        outs.append(it.get_output(0).copy())
+    return np.stack(outs)
+
+
+def _q(m, name, shape, scale, zp, dtype=np.int8):
+    return m.tensor(name, shape, dtype, scale=scale, zp=zp)
+
+
+def _weights(m, name, shape, rng, axis, channels, scales=(0.004, 0.03)):
+    return m.tensor(name, shape, data=rng.integers(-127, 128, shape).astype(np.int8),
+                    scale=rng.uniform(*scales, channels), axis=axis)
+
+
+def _bias(m, name, n, rng):
+    return m.tensor(name, (n,), np.int32, data=rng.integers(-2000, 2000, n))
+
+
+def _i32(m, name, values):
+    return m.tensor(name, None, np.int32, data=np.asarray(values, np.int32))
+
+
+def _variable(m, init_sg, name, shape, scale, zp, init):
+    """A resource variable: its VAR_HANDLE + ASSIGN_VARIABLE of `init` in the init subgraph, and its handle
+    and READ_VARIABLE in the main one; returns (handle tensor, read tensor)."""
+    h0 = init_sg.tensor(f"{name}_h0", (), "resource")
+    c = init_sg.tensor(f"{name}_init", shape, data=init, scale=scale, zp=zp)
+    init_sg.op("VAR_HANDLE", [], [h0], shared_name=name)
+    init_sg.op("ASSIGN_VARIABLE", [h0, c], [])
+    h = m.tensor(f"{name}_h", (), "resource")
+    r = _q(m, f"{name}_read", shape, scale, zp)
+    m.op("VAR_HANDLE", [], [h], shared_name=name)
+    m.op("READ_VARIABLE", [h], [r])
+    return h, r
+
+
+def wake_word_model(seed: int) -> bytes:
+    """A streaming wake-word detector in the shape of the ones shipped to ESP32 firmware, with the op set
+    of issue 19's first finding: each call takes one frame of 12 features; a ring buffer (state 1) keeps
+    the last 2 frames, a conv over 3 frames (VALID in time) gives 16 channels, a second ring buffer
+    (state 2, of conv outputs, sliced with masks and a negative begin) feeds a depthwise conv over 4
+    steps, SPLIT_V cuts the 16 channels in 10 + 6 that a CONCATENATION puts back in the other order,
+    a fully connected layer gives 2 logits, LOGISTIC, and a QUANTIZE to a uint8 output (scale 1/256,
+    zero point 0: the converter's uint8 output)."""
+    rng = np.random.default_rng(seed)
+    m = Model()
+    init = m.subgraph()
+    x = _q(m, "frame", (1, 1, 1, 12), 0.08, -3)
+    m.op("CALL_ONCE", [], [], init_subgraph_index=1)
+    h1, s1 = _variable(m, init, "stream", (1, 2, 1, 12), 0.08, -3, np.full((1, 2, 1, 12), -3))
+    cat1 = _q(m, "stream/concat", (1, 3, 1, 12), 0.08, -3)
+    m.op("CONCATENATION", [s1, x], [cat1], axis=1)
+    keep1 = _q(m, "stream/keep", (1, 2, 1, 12), 0.08, -3)
+    m.op("STRIDED_SLICE", [cat1, _i32(m, "b1", [0, 1, 0, 0]), _i32(m, "e1", [1, 3, 1, 12]), _i32(m, "st1", [1, 1, 1, 1])],
+         [keep1])
+    m.op("ASSIGN_VARIABLE", [h1, keep1], [])
+    c1 = _q(m, "conv", (1, 1, 1, 16), 1.0, -128)
+    m.op("CONV_2D", [cat1, _weights(m, "w1", (16, 3, 1, 12), rng, 0, 16), _bias(m, "b_c1", 16, rng)], [c1],
+         padding=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
+    h2, s2 = _variable(m, init, "stream_1", (1, 3, 1, 16), 1.0, -128,
+                       rng.integers(-128, -100, (1, 3, 1, 16)))            # a non-trivial initial state
+    cat2 = _q(m, "stream_1/concat", (1, 4, 1, 16), 1.0, -128)
+    m.op("CONCATENATION", [s2, c1], [cat2], axis=1)
+    keep2 = _q(m, "stream_1/keep", (1, 3, 1, 16), 1.0, -128)
+    m.op("STRIDED_SLICE", [cat2, _i32(m, "b2", [0, -3, 0, 0]), _i32(m, "e2", [0, 0, 0, 0]), _i32(m, "st2", [1, 1, 1, 1])],
+         [keep2], begin_mask=0b1101, end_mask=0b1111)
+    m.op("ASSIGN_VARIABLE", [h2, keep2], [])
+    d1 = _q(m, "dw", (1, 1, 1, 16), 4.0, -20)
+    m.op("DEPTHWISE_CONV_2D", [cat2, _weights(m, "w2", (1, 4, 1, 16), rng, 3, 16), _bias(m, "b_d1", 16, rng)], [d1],
+         padding=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, depth_multiplier=1, act=0)
+    a, b = _q(m, "split_a", (1, 1, 1, 10), 4.0, -20), _q(m, "split_b", (1, 1, 1, 6), 4.0, -20)
+    m.op("SPLIT_V", [d1, _i32(m, "sizes", [10, -1]), _i32(m, "axis", [3])], [a, b], num_splits=2)
+    ba = _q(m, "swapped", (1, 1, 1, 16), 4.0, -20)
+    m.op("CONCATENATION", [b, a], [ba], axis=-1)
+    f1 = _q(m, "logits", (1, 2), 0.08, 10)
+    m.op("FULLY_CONNECTED", [ba, _weights(m, "w3", (2, 16), rng, 0, 2, (0.0003, 0.0006)), _bias(m, "b_f1", 2, rng)], [f1],
+         act=0)
+    p = _q(m, "prob", (1, 2), 1 / 256, -128)
+    m.op("LOGISTIC", [f1], [p])
+    y = _q(m, "prob_u8", (1, 2), 1 / 256, 0, dtype=np.uint8)
+    m.op("QUANTIZE", [p], [y])
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+def _frames(n, shape, seed):
+    """A stream of int8 frames: a slow wave (so successive frames are related) plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None]
+    wave = 60 * np.sin(t / 7.0 + np.arange(int(np.prod(shape)))[None, :] / 3.0)
+    return np.clip(wave + rng.normal(0, 25, wave.shape), -128, 127).astype(np.int8).reshape((n,) + tuple(shape))
+
+
+@pytest.fixture(scope="module")
+def wake_word(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wake")
+    model = wake_word_model(3)
+    (d / "ww.tflite").write_bytes(model)
+    return d, model
+
+
+def test_wake_word_stream_imports_with_its_state(wake_word):
+    d, model = wake_word
+    fgraph, q = import_tflite(str(d / "ww.tflite"))
+    assert [s["variable"] for s in q.meta["state"]] == ["stream", "stream_1"]
+    assert q.meta["edges"]["output"]["file_dtype"] == "uint8"
+    xs = _frames(STEPS, (1, 1, 1, 12), 1)
+    want = tflm_stream(model, xs)
+    assert want.dtype == np.uint8 and len(np.unique(want)) > 20
+    got = reference.run_batch(q, xs)                                     # one stream, state carried
+    assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8), want.reshape(got.shape))
+    fresh = tflm_stream(model, xs, reset_each=True)
+    assert not np.array_equal(fresh, want)                               # the state matters
+    assert np.array_equal(reference.run_batch(q, xs, stream=False).astype(np.int16) + 128, fresh.reshape(got.shape))
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_wake_word_stream_c_equals_tflite_micro_at_every_step(wake_word, tmp_path, target):
+    """120 steps of one stream, TFLM's uint8 outputs at every step; the C API takes int8 frames and
+    gives uint8 (as the file), the state is static RAM beside the arena, and --reset-each runs each
+    frame from the initial state as a fresh TFLM interpreter does."""
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    d, model = wake_word
+    report = build(str(d / "ww.tflite"), target, str(tmp_path / "out"))
+    assert report["totals"]["state_bytes"] == 24 + 48 and [s["variable"] for s in report["state"]] == ["stream", "stream_1"]
+    assert report["output"]["c_api"] == {"dtype": "uint8", "scale": 1 / 256, "zero_point": 0}
+    header = (tmp_path / "out" / "model.h").read_text()
+    assert "void edgec_ww_reset(void);" in header and "int edgec_ww_run(const int8_t *input, uint8_t *output);" in header
+    assert "#define EDGEC_WW_STATE_SIZE 72" in header
+    built = Built(str(tmp_path / "out"))
+    xs = _frames(STEPS, (1, 1, 1, 12), 2)
+    want = tflm_stream(model, xs).reshape((STEPS,) + tuple(built.output_shape))
+    got, ex = built.execute(target, xs)
+    assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8), want)
+    if target == "cortex-m4":
+        assert not ex.float_helpers
+    fresh = tflm_stream(model, xs[:30], reset_each=True).reshape((30,) + tuple(built.output_shape))
+    got, _ = built.execute(target, xs[:30], reset_each=True)
+    assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8), fresh)
+
+
+def test_cli_run_and_verify_say_they_stream(wake_word, tmp_path):
+    require("cc")
+    d, model = wake_word
+    r = subprocess.run(CLI + ["build", str(d / "ww.tflite"), "--target", "host", "-o", str(tmp_path / "out")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    xs = _frames(40, (1, 1, 1, 12), 3)
+    built = Built(str(tmp_path / "out"))
+    np.save(tmp_path / "x.npy", ((xs.astype(np.float32) + 3) * np.float32(0.08)))    # float frames, quantized back exactly
+    assert np.array_equal(built.quantize_input(np.load(tmp_path / "x.npy")), xs)
+    for extra, fresh in (([], False), (["--reset-each"], True)):
+        r = subprocess.run(CLI + ["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npy"), "--json"] + extra,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)
+        assert res["bit_exact"] and res["stream"]["reset_each"] == fresh and res["stream"]["state_bytes"] == 72
+        assert ("one stream" in res["stream"]["note"]) != fresh
+        r = subprocess.run(CLI + ["run", str(tmp_path / "out"), str(tmp_path / "x.npy"), "--raw", "-o",
+                                  str(tmp_path / "y.npy")] + extra, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert ("one stream" in r.stdout) != fresh and ("initial state" in r.stdout) == fresh
+        want = tflm_stream(model, xs, reset_each=fresh)
+        got = np.load(tmp_path / "y.npy")
+        assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8).reshape(want.shape), want)
+
+
+# ---------------------------------------------------------------------------------------------
+# each new int8 op alone, on random shapes and parameters, against TFLM (reference and host C)
+
+
+def _check_one_op(tmp_path, model: bytes, xs: np.ndarray, name: str):
+    """The integer reference and the host C (for the first few inputs) against TFLM on xs."""
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(model)
+    _, q = import_tflite(str(path))
+    want = tflm_stream(model, xs, reset_each=False)
+    got = reference.run_batch(q, xs)
+    u8 = want.dtype == np.uint8
+    if u8:
+        got = (got.astype(np.int16) + 128).astype(np.uint8)
+    assert np.array_equal(got, want.reshape(got.shape)), name
+    build(str(path), "host", str(tmp_path / f"out_{name}"))
+    built = Built(str(tmp_path / f"out_{name}"))
+    c, _ = built.execute("host", xs.astype(np.int16).astype(np.int8) if xs.dtype == np.int8 else
+                         (xs.astype(np.int16) - 128).astype(np.int8))
+    if u8:
+        c = (c.astype(np.int16) + 128).astype(np.uint8)
+    assert np.array_equal(c, want.reshape(c.shape)), f"{name}: the C differs from TFLM"
+    return q
+
+
+def _random_shape(rng, rank):
+    return tuple(int(d) for d in rng.integers(1, 6, rank))
+
+
+def _int8_inputs(rng, shape, n=6):
+    return rng.integers(-128, 128, (n,) + tuple(shape)).astype(np.int8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_strided_slice_equals_tflite_micro(tmp_path, seed):
+    """Random rank-1..4 shapes, begins and ends (negative too), begin / end masks, shrink_axis_mask."""
+    rng = np.random.default_rng(100 + seed)
+    rank = int(rng.integers(1, 5))
+    while True:
+        shape = _random_shape(rng, rank)
+        begin = [int(rng.integers(-d, d)) for d in shape]
+        end = [int(rng.integers(-d, d + 1)) for d in shape]
+        bmask, emask = int(rng.integers(0, 1 << rank)), int(rng.integers(0, 1 << rank))
+        shrink = int(rng.integers(0, 1 << rank)) if seed % 2 else 0
+        idx = []
+        for i in range(rank):
+            if shrink >> i & 1:
+                idx.append(begin[i])
+                bmask &= ~(1 << i)
+            else:
+                idx.append(slice(None if bmask >> i & 1 else begin[i], None if emask >> i & 1 else end[i]))
+        out = np.empty(shape)[tuple(idx)]
+        if out.size and out.ndim:
+            break
+    m = Model()
+    x, y = _q(m, "x", shape, 0.1, 3), _q(m, "y", out.shape, 0.1, 3)
+    m.op("STRIDED_SLICE", [x, _i32(m, "b", begin), _i32(m, "e", end), _i32(m, "s", [1] * rank)], [y],
+         begin_mask=bmask, end_mask=emask, shrink_axis_mask=shrink)
+    m.inputs, m.outputs = [x], [y]
+    _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "strided_slice")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_split_v_and_concatenation_equal_tflite_micro(tmp_path, seed):
+    """SPLIT (equal parts) or SPLIT_V (sizes with a -1) along a random axis, the parts put back by a
+    CONCATENATION in reverse order with a constant part between them."""
+    rng = np.random.default_rng(200 + seed)
+    rank = int(rng.integers(2, 5))
+    shape = list(_random_shape(rng, rank))
+    axis = int(rng.integers(-rank, rank))
+    parts = int(rng.integers(2, 4))
+    m = Model()
+    if seed % 2 == 0:
+        shape[axis] = parts * int(rng.integers(1, 3))
+        sizes = [shape[axis] // parts] * parts
+    else:
+        sizes = [int(v) for v in rng.integers(1, 4, parts)]
+        shape[axis] = sum(sizes)
+    x = _q(m, "x", shape, 0.05, -7)
+    outs = []
+    for k, n in enumerate(sizes):
+        s = list(shape)
+        s[axis] = n
+        outs.append(_q(m, f"part{k}", s, 0.05, -7))
+    if seed % 2 == 0:
+        m.op("SPLIT", [_i32(m, "axis", [axis]), x], outs, num_splits=parts)
+    else:
+        given = list(sizes)
+        given[int(rng.integers(0, parts))] = -1
+        m.op("SPLIT_V", [x, _i32(m, "sizes", given), _i32(m, "axis", [axis])], outs, num_splits=parts)
+    cs = list(shape)
+    cs[axis] = 1
+    const = m.tensor("k", cs, data=rng.integers(-128, 128, cs), scale=0.05, zp=-7)
+    cat = list(shape)
+    cat[axis] += 1
+    y = _q(m, "y", cat, 0.05, -7)
+    m.op("CONCATENATION", [outs[-1], const] + outs[-2::-1], [y], axis=axis)
+    m.inputs, m.outputs = [x], [y]
+    _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "split")
+
+
+def _all_int8(shape_tail=(4,)):
+    """Every int8 value, as (64, *shape_tail) samples of 4."""
+    return np.arange(-128, 128, dtype=np.int8).reshape((64, 1) + tuple(shape_tail))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE"])
+def test_elementwise_int8_op_equals_tflite_micro_on_every_value(tmp_path, op, seed):
+    """Every int8 input through LOGISTIC / TANH (output scales TFLM fixes), LEAKY_RELU (random alpha) and
+    QUANTIZE (requantization int8 -> int8) at random input (and output) scales and zero points."""
+    rng = np.random.default_rng(300 + seed)
+    s_in = float(np.exp(rng.uniform(np.log(0.002), np.log(0.5))))
+    zp_in = int(rng.integers(-100, 100))
+    out = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}.get(op, (float(np.exp(rng.uniform(np.log(0.005), np.log(0.3)))),
+                                                                 int(rng.integers(-100, 100))))
+    m = Model()
+    x, y = _q(m, "x", (1, 4), s_in, zp_in), _q(m, "y", (1, 4), *out)
+    m.op(op, [x], [y], **({"alpha": float(rng.uniform(0.01, 0.5))} if op == "LEAKY_RELU" else {}))
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _all_int8(), op.lower())
+    assert [n.op for n in q.nodes] == ["Lut"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_quantize_uint8_edges_that_rescale_equal_tflite_micro(tmp_path, seed):
+    """uint8 input QUANTIZEd to int8 and an int8 output QUANTIZEd to uint8 at other scales and zero
+    points (not the converter's plain shift by 128): the C API takes and gives uint8 as the file does."""
+    rng = np.random.default_rng(400 + seed)
+    m = Model()
+    xu = _q(m, "x_u8", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(0, 256)), np.uint8)
+    x = _q(m, "x", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+    m.op("QUANTIZE", [xu], [x])
+    f = _q(m, "f", (1, 6), 0.2, 5)
+    m.op("FULLY_CONNECTED", [x, _weights(m, "w", (6, 8), rng, 0, 6), _bias(m, "b", 6, rng)], [f], act=0)
+    yu = _q(m, "y_u8", (1, 6), float(rng.uniform(0.1, 0.4)), int(rng.integers(0, 256)), np.uint8)
+    m.op("QUANTIZE", [f], [yu])
+    m.inputs, m.outputs = [xu], [yu]
+    xs = rng.integers(0, 256, (40, 1, 8)).astype(np.uint8)
+    path = tmp_path / "u8.tflite"
+    path.write_bytes(m.bytes())
+    build(str(path), "host", str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    header = (tmp_path / "out" / "model.h").read_text()
+    assert "int edgec_u8_run(const uint8_t *input, uint8_t *output);" in header
+    want = tflm_stream(m.bytes(), xs)
+    got, _ = built.execute("host", (xs.astype(np.int16) - 128).astype(np.int8))
+    assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8), want.reshape(got.shape))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["input"]["c_api"]["dtype"] == "uint8" and report["input"]["c_api"]["zero_point"] == \
+        report["input"]["model_edge"]["file_zero_point"]
+
+
+# ---------------------------------------------------------------------------------------------
+# a different stateful model: a ring buffer of past frames feeding a conv over time, and a recurrent
+# state (the last output fed back), read again after its assignment in the same run
+
+
+def ring_buffer_model(seed: int) -> bytes:
+    """Each call takes 8 features; RESHAPE to a frame, a ring buffer of the last 4 frames (CONCATENATION
+    + SLICE, not STRIDED_SLICE) under a conv 3x1 / stride 2 SAME (RELU6) over the 5 frames, a fully
+    connected layer, then a recurrent state: the previous TANH output, requantized (QUANTIZE int8 ->
+    int8) and concatenated to the features, a second FC and TANH give the new state (ASSIGN_VARIABLE);
+    a READ_VARIABLE after that assignment reads the new value, ADDed to the one TANH gave."""
+    rng = np.random.default_rng(seed)
+    m = Model()
+    init = m.subgraph()
+    x = _q(m, "x", (1, 8), 0.06, 4)
+    m.op("CALL_ONCE", [], [], init_subgraph_index=1)
+    xr = _q(m, "x_frame", (1, 1, 1, 8), 0.06, 4)
+    m.op("RESHAPE", [x, _i32(m, "shape", [1, 1, 1, 8])], [xr], new_shape=[1, 1, 1, 8])
+    hr, ring = _variable(m, init, "ring", (1, 4, 1, 8), 0.06, 4, rng.integers(-20, 20, (1, 4, 1, 8)))
+    cat = _q(m, "ring/concat", (1, 5, 1, 8), 0.06, 4)
+    m.op("CONCATENATION", [ring, xr], [cat], axis=1)
+    newest = _q(m, "ring/newest", (1, 4, 1, 8), 0.06, 4)
+    m.op("SLICE", [cat, _i32(m, "begin", [0, 1, 0, 0]), _i32(m, "size", [1, 4, 1, -1])], [newest])
+    m.op("ASSIGN_VARIABLE", [hr, newest], [])
+    c = _q(m, "conv_t", (1, 3, 1, 12), 0.04, -128)
+    m.op("CONV_2D", [cat, _weights(m, "w1", (12, 3, 1, 8), rng, 0, 12), _bias(m, "b1", 12, rng)], [c],
+         padding=0, stride_h=2, stride_w=1, dilation_h=1, dilation_w=1, act=3)
+    f = _q(m, "features", (1, 6), 0.1, -5)
+    m.op("FULLY_CONNECTED", [c, _weights(m, "w2", (6, 36), rng, 0, 6), _bias(m, "b2", 6, rng)], [f], act=0)
+    hh, prev = _variable(m, init, "hidden", (1, 4), 1 / 128, 0, np.zeros((1, 4)))
+    prev_q = _q(m, "hidden/requant", (1, 4), 0.1, -5)
+    m.op("QUANTIZE", [prev], [prev_q])
+    both = _q(m, "both", (1, 10), 0.1, -5)
+    m.op("CONCATENATION", [f, prev_q], [both], axis=1)
+    pre = _q(m, "pre", (1, 4), 0.03, 2)
+    m.op("FULLY_CONNECTED", [both, _weights(m, "w3", (4, 10), rng, 0, 4), _bias(m, "b3", 4, rng)], [pre], act=0)
+    h = _q(m, "h", (1, 4), 1 / 128, 0)
+    m.op("TANH", [pre], [h])
+    m.op("ASSIGN_VARIABLE", [hh, h], [])
+    again = _q(m, "hidden_again", (1, 4), 1 / 128, 0)
+    h2 = m.tensor("hidden_h2", (), "resource")
+    m.op("VAR_HANDLE", [], [h2], shared_name="hidden")
+    m.op("READ_VARIABLE", [h2], [again])
+    y = _q(m, "y", (1, 4), 1 / 64, 1)
+    m.op("ADD", [h, again], [y], act=0)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_ring_buffer_and_recurrent_state_equal_tflite_micro_at_every_step(tmp_path, target):
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    model = ring_buffer_model(5)
+    (tmp_path / "ring.tflite").write_bytes(model)
+    report = build(str(tmp_path / "ring.tflite"), target, str(tmp_path / "out"))
+    assert {s["variable"]: s["bytes"] for s in report["state"]} == {"ring": 32, "hidden": 4}
+    built = Built(str(tmp_path / "out"))
+    xs = _frames(STEPS, (1, 8), 6)
+    want = tflm_stream(model, xs).reshape((STEPS,) + tuple(built.output_shape))
+    assert len(np.unique(want)) > 20
+    assert np.array_equal(reference.run_batch(built.int_graph, xs), want)
+    got, ex = built.execute(target, xs)
+    assert np.array_equal(got, want)
+    if target == "cortex-m4":
+        assert not ex.float_helpers
+
+
+# ---------------------------------------------------------------------------------------------
+# the data-movement ops in int8 (the float path had them): PAD / PADV2, TRANSPOSE, SLICE, EXPAND_DIMS
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_int8_data_movement_ops_equal_tflite_micro(tmp_path, seed):
+    """A random 4-D tensor through PAD (the zero point fills) -> TRANSPOSE (random perm) -> SLICE (random
+    box) -> PADV2 (an int8 constant fills) -> RESHAPE to 3-D -> EXPAND_DIMS back to 4-D."""
+    rng = np.random.default_rng(500 + seed)
+    shape = _random_shape(rng, 4)
+    m = Model()
+    s, zp = 0.07, int(rng.integers(-50, 50))
+    x = _q(m, "x", shape, s, zp)
+    pads = rng.integers(0, 3, (4, 2))
+    p1s = tuple(int(d + a + b) for d, (a, b) in zip(shape, pads))
+    p1 = _q(m, "p1", p1s, s, zp)
+    m.op("PAD", [x, _i32(m, "pads", pads)], [p1])
+    perm = [int(v) for v in rng.permutation(4)]
+    ts = tuple(p1s[k] for k in perm)
+    tr = _q(m, "tr", ts, s, zp)
+    m.op("TRANSPOSE", [p1, _i32(m, "perm", perm)], [tr])
+    begin = [int(rng.integers(0, d)) for d in ts]
+    size = [int(rng.integers(1, d - b + 1)) for b, d in zip(begin, ts)]
+    size[-1] = -1
+    ss = tuple(sz if sz != -1 else d - b for sz, b, d in zip(size, begin, ts))
+    sl = _q(m, "sl", ss, s, zp)
+    m.op("SLICE", [tr, _i32(m, "begin", begin), _i32(m, "size", size)], [sl])
+    pads2 = rng.integers(0, 2, (4, 2))
+    p2s = tuple(int(d + a + b) for d, (a, b) in zip(ss, pads2))
+    p2 = _q(m, "p2", p2s, s, zp)
+    m.op("PADV2", [sl, _i32(m, "pads2", pads2), m.tensor("value", (1,), data=[int(rng.integers(-128, 128))], scale=s,
+                                                         zp=zp)], [p2])
+    r3 = _q(m, "r3", (p2s[0] * p2s[1], p2s[2], p2s[3]), s, zp)
+    m.op("RESHAPE", [p2, _i32(m, "shape3", r3 and [p2s[0] * p2s[1], p2s[2], p2s[3]])], [r3],
+         new_shape=[p2s[0] * p2s[1], p2s[2], p2s[3]])
+    y = _q(m, "y", (p2s[0] * p2s[1], 1, p2s[2], p2s[3]), s, zp)
+    m.op("EXPAND_DIMS", [r3, _i32(m, "axis", [1])], [y])
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "movement")
+    assert [n.op for n in q.nodes] == ["Pad", "Transpose", "Slice", "Pad", "Reshape", "Reshape"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hard_swish_equals_tflite_micro_on_every_value(tmp_path, seed):
+    rng = np.random.default_rng(600 + seed)
+    m = Model()
+    x = _q(m, "x", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.2)))), int(rng.integers(-100, 100)))
+    y = _q(m, "y", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), int(rng.integers(-100, 0)))
+    m.op("HARD_SWISH", [x], [y])
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _all_int8(), "hard_swish")
+    assert [n.op for n in q.nodes] == ["Lut"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("op", ["SUB", "MUL"])
+def test_int8_sub_and_mul_equal_tflite_micro(tmp_path, op, seed):
+    """Random scales, zero points and fused activation; the second operand a broadcast constant or an
+    activation from a split of the input."""
+    rng = np.random.default_rng(700 + seed)
+    m = Model()
+    sc = lambda: float(np.exp(rng.uniform(np.log(0.01), np.log(0.3))))
+    zp = lambda: int(rng.integers(-60, 60))
+    x = _q(m, "x", (1, 3, 4, 6), sc(), zp())
+    if seed % 2:
+        a, b = _q(m, "a", (1, 3, 4, 3), sc(), zp()), _q(m, "b", (1, 3, 4, 3), sc(), zp())
+        ta = m.tensor("ta", None, np.int32, data=[3])
+        m.op("SPLIT", [ta, x], [a, b], num_splits=2)
+        ax = a
+        # SPLIT's outputs keep the input's quantization in TFLM's copy: give them the input's
+        m.tensors[a] = m.tensors[a][:4] + m.tensors[x][4:]
+        m.tensors[b] = m.tensors[b][:4] + m.tensors[x][4:]
+        other, shape = b, (1, 3, 4, 3)
+    else:
+        ax, shape = x, (1, 3, 4, 6)
+        other = m.tensor("k", (1, 1, 1, 6), data=rng.integers(-128, 128, (1, 1, 1, 6)), scale=sc(), zp=zp())
+    y = _q(m, "y", shape, sc() * (4 if op == "MUL" else 1), zp())
+    m.op(op, [ax, other], [y], act=int(rng.integers(0, 2)))
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (1, 3, 4, 6), 20), op.lower())
+    assert q.nodes[-1].op == op.capitalize()
+
+
+def test_planning_keeps_state_outside_the_arena_and_assigned_values_alive(tmp_path):
+    """plan (schedule, tile, plan_memory) on the stateful ring-buffer graph: the reference gives the same
+    stream before and after; the state tensors live in the state buffer (not the arena, not written by
+    any node), the values assigned to them stay live to the end of the run, and no arena buffers overlap."""
+    from edgec.passes.plan_memory import validate_plan
+    from edgec.pipeline import plan
+    (tmp_path / "ring.tflite").write_bytes(ring_buffer_model(8))
+    _, q = import_tflite(str(tmp_path / "ring.tflite"))
+    q.meta["optimize"] = "ram"
+    planned = plan(q)
+    xs = _frames(30, (1, 8), 9)
+    assert np.array_equal(reference.run_batch(q, xs), reference.run_batch(planned, xs))
+    validate_plan(planned)
+    buffers, n = planned.meta["plan"]["buffers"], len(planned.nodes)
+    states = planned.meta["state"]
+    assert [buffers[s["tensor"]]["where"] for s in states] == ["state", "state"]
+    assert planned.meta["plan"]["state_size"] == 32 + 4
+    written = {o for node in planned.nodes for o in node.outputs}
+    for s in states:
+        same = {t for t, b in buffers.items() if b["root"] == buffers[s["tensor"]]["root"]}
+        assert not same & written                                  # no node writes into a state buffer
+        if buffers[s["next"]]["where"] == "arena":
+            assert buffers[s["next"]]["last"] == n                 # copied after the last node
+
+
+def test_signed_package_runs_the_stream_through_its_uint8_library(wake_word, tmp_path):
+    """A package's host library (the agent's and api.run's path) takes the int8 samples through the
+    uint8 C API as the build does, and carries the state between calls: TFLM's stream exactly."""
+    require("cc")
+    from edgec import api
+    d, model = wake_word
+    api.build(str(d / "ww.tflite"), str(tmp_path / "out"), target="host")
+    edgec = lambda *a: subprocess.run(CLI + [str(x) for x in a], capture_output=True, text=True)
+    assert edgec("keygen", "-o", tmp_path / "keys").returncode == 0
+    r = edgec("package", tmp_path / "out", "--name", "ww", "--version", "1.0.0", "--key", tmp_path / "keys" / "signing.pem",
+              "-o", tmp_path / "ww.tar.gz")
+    assert r.returncode == 0, r.stderr
+    pkg = api.load(str(tmp_path / "ww.tar.gz"), pubkey=str(tmp_path / "keys" / "signing.pub"))
+    assert pkg.manifest["outputs"][0]["c_api"]["dtype"] == "uint8"
+    xs = _frames(50, (1, 1, 1, 12), 4)
+    raw = api.run(pkg, (xs.astype(np.float32) + 3) * np.float32(0.08), raw=True)
+    want = tflm_stream(model, xs)
+    assert np.array_equal((raw.astype(np.int16) + 128).astype(np.uint8).reshape(want.shape), want)
+
+
+def test_variables_edgec_cannot_keep_are_refused_in_one_line(tmp_path):
+    """A second subgraph no CALL_ONCE runs (IF / WHILE bodies), and a variable no init subgraph assigns:
+    one error naming each, one line on stderr from the CLI, no traceback."""
+    m = Model()
+    m.subgraph()
+    x, y = _q(m, "x", (1, 4), 0.1, 0), _q(m, "y", (1, 4), 0.1, 0)
+    m.op("RESHAPE", [x, _i32(m, "s", [1, 4])], [y], new_shape=[1, 4])
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "two.tflite").write_bytes(m.bytes())
+    with pytest.raises(Exception) as e:
+        import_tflite(str(tmp_path / "two.tflite"))
+    assert "2 subgraphs and no CALL_ONCE" in str(e.value)
+    m = Model()
+    init = m.subgraph()
+    x = _q(m, "x", (1, 4), 0.1, 0)
+    m.op("CALL_ONCE", [], [], init_subgraph_index=1)
+    h, r = _variable(m, init, "v", (1, 4), 0.1, 0, np.zeros((1, 4)))
+    init.ops.pop()                                                    # its ASSIGN_VARIABLE: never initialised
+    g = init.tensor("junk", (1, 4), scale=0.1, zp=0)
+    init.op("LOGISTIC", [g], [g])
+    y = _q(m, "y", (1, 8), 0.1, 0)
+    m.op("CONCATENATION", [r, x], [y], axis=1)
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "v.tflite").write_bytes(m.bytes())
+    r = subprocess.run(CLI + ["build", str(tmp_path / "v.tflite"), "--target", "host", "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("edgec: error")]
+    assert len(errors) == 1, r.stderr
+    assert "LOGISTIC in the init subgraph 1" in errors[0] and "READ_VARIABLE of variable 'v' that no init" in errors[0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_int8_resize_nearest_neighbor_equals_tflite_micro(tmp_path, seed):
+    """Whole-factor RESIZE_NEAREST_NEIGHBOR (edgec repeats pixels), with or without half_pixel_centers."""
+    rng = np.random.default_rng(800 + seed)
+    n, h, w, c = 1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
+    fh, fw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    m = Model()
+    x, y = _q(m, "x", (n, h, w, c), 0.1, 7), _q(m, "y", (n, h * fh, w * fw, c), 0.1, 7)
+    m.op("RESIZE_NEAREST_NEIGHBOR", [x, _i32(m, "size", [h * fh, w * fw])], [y], half_pixel_centers=bool(seed % 2))
+    m.inputs, m.outputs = [x], [y]
+    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (n, h, w, c)), "resize")
+    assert [nd.op for nd in q.nodes] == ["Upsample"]
+
+
+def test_int8_concatenation_of_other_scales_is_refused_as_tflite_micro_refuses_it(tmp_path):
+    m = Model()
+    a, y = _q(m, "a", (1, 4), 0.1, 0), _q(m, "y", (1, 6), 0.2, 1)
+    b = m.tensor("b", (1, 2), data=[[10, 20]], scale=0.5, zp=3)
+    m.op("CONCATENATION", [a, b], [y], axis=1)
+    m.inputs, m.outputs = [a], [y]
+    (tmp_path / "c.tflite").write_bytes(m.bytes())
+    with pytest.raises(RuntimeError):
+        runtime.Interpreter.from_bytes(m.bytes(), arena_size=1 << 14)          # TFLM: cannot allocate
+    with pytest.raises(Exception) as e:
+        import_tflite(str(tmp_path / "c.tflite"))
+    assert "CONCATENATION of int8 tensors quantized unlike its output" in str(e.value)
