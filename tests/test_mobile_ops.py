@@ -184,3 +184,23 @@ def test_pytorch_gate_block_from_both_exporters(tmp_path, photos, exporter):
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert {"PRelu", "HardSigmoid", "ReduceMax", "Softmax"} <= ops, ops
     _check(path, photos, tmp_path / "out")
+
+
+def test_uses_the_families_cannot_take_are_all_listed_by_node(tmp_path):
+    """A reduction over axes that are adjacent in neither layout and a PRelu whose slope is computed:
+    one error line, exit 2, each node named on its own line."""
+    from conftest import cli, one_line_error
+    n = _Net(18, 4)
+    a = n.conv("x", 3, 8)
+    r1 = n.reduce("ReduceMean", a, [0, 3], 1)
+    p = n.op("PRelu", a, n.op("Sigmoid", a))
+    y = n.op("Add", n.op("Add", r1, p), n.reduce("ReduceMean", a, [1], 1))
+    path = n.save(tmp_path / "bad.onnx", y)
+    r = cli("build", path, "-o", tmp_path / "o")
+    head = one_line_error(r, "bad.onnx", "the model cannot be compiled")
+    assert r.returncode == 2, r
+    lines = r.stderr.splitlines()
+    reasons = lines[lines.index(head) + 1:]
+    assert len(reasons) == 2, reasons
+    assert "ReduceMean_" in reasons[0] and "not adjacent" in reasons[0], reasons
+    assert "PRelu_" in reasons[1] and "PRelu slope must be a constant" in reasons[1], reasons
