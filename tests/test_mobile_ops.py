@@ -148,7 +148,8 @@ def test_op_family_net_matches_onnxruntime_and_is_bit_exact(tmp_path, photos, ne
 
 
 def _gate_module():
-    """A PyTorch block as users write one: PReLU, a squeeze-excite whose gate is hardsigmoid, a spatial
+    """A PyTorch block as users write one: PReLU, a squeeze-excite of Linear layers (the timm/Keras form:
+    mean -> Gemm -> ReLU -> Gemm -> hardsigmoid -> view(n, c, 1, 1) -> Mul over the channels), a spatial
     attention map from channel max and mean (torch.amax / mean over dim 1), clamp with tensor bounds,
     softmax over the channels."""
     import torch
@@ -160,14 +161,15 @@ def _gate_module():
             torch.manual_seed(5)
             self.conv = nn.Conv2d(3, 12, 3, padding=1)
             self.prelu = nn.PReLU(12, init=0.1)
-            self.fc1, self.fc2 = nn.Conv2d(12, 4, 1), nn.Conv2d(4, 12, 1)
+            self.fc1, self.fc2 = nn.Linear(12, 4), nn.Linear(4, 12)
             self.head = nn.Conv2d(12, 5, 1)
             self.register_buffer("lo", torch.tensor(-1.5))
             self.register_buffer("hi", torch.tensor(2.5))
 
         def forward(self, x):
             a = self.prelu(self.conv(x))
-            a = a * nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(a.mean((2, 3), keepdim=True)))))
+            gate = nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(a.mean((2, 3))))))
+            a = a * gate.view(a.shape[0], a.shape[1], 1, 1)
             attn = torch.sigmoid(torch.amax(a, dim=1, keepdim=True) + a.mean(1, keepdim=True))
             y = torch.clamp(self.head(a * attn), self.lo, self.hi) / 2 - 0.25
             return torch.softmax(y, dim=1)
