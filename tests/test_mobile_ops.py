@@ -99,10 +99,11 @@ def variadic_net(path, opset):
 
 
 def matrix_net(path, opset):
-    """MatMul with the constant first (W @ X) and second, Gemm with transA and transB, Softmax over
-    the first axis of a matrix."""
+    """MatMul with the constant first (W @ X) and second (of a rank-3 tensor too), Gemm with transA
+    and transB, Softmax over the first axis of a matrix."""
     n = _Net(opset, 3)
     m = n.reduce("ReduceMean", n.conv("x", 3, 4), [1], 0)                                     # [1, H, W]
+    m = n.op("MatMul", m, n.const(_w(n.rng, SIZE, SIZE, scale=0.3)))                             # [1, H, W] @ [W, W]
     x2 = n.op("Reshape", m, n.const(np.array([SIZE, SIZE], np.int64)))                          # [H, W]
     left = n.op("MatMul", n.const(_w(n.rng, 6, SIZE, scale=0.3)), x2)                          # [6, W]
     g = n.op("Gemm", left, n.const(_w(n.rng, 5, 6)), n.const(_w(n.rng, 5, scale=0.1)), transA=1, transB=1)  # [W, 5]
