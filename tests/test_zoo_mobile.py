@@ -83,3 +83,20 @@ def test_squeeze_excite_network_bit_exact_on_emulated_m7(zoo, tmp_path):
     r = verify(str(out), "cortex-m7", str(tmp_path / "two.npy"))
     assert r["bit_exact"] and r["mismatches"] == 0 and r["float_helpers"] == [], r
     assert r["instructions_per_inference"] > report["totals"]["macs"], r
+
+
+def test_imagenet_head_that_does_not_fit_is_refused_with_its_sizes(tmp_path):
+    """MobileNetV3-Small with its 1000-class ImageNet head has more int8 weights than the 2 MB part: the
+    build says how many bytes it needs, the budget, and by how much it is over (the zoo above uses a
+    100-class head, which fits)."""
+    import re
+    from edgec.errors import TargetError
+    model, size = make("mobilenet_v3_small", classes=1000)
+    path = export(model, size, tmp_path / "v3_1000.onnx", "ts13")
+    np.save(tmp_path / "calib.npy", images(size, 4, seed=11))
+    with pytest.raises(TargetError) as e:
+        build(str(path), "cortex-m7", str(tmp_path / "out"), str(tmp_path / "calib.npy"), ram="512K", flash="2M")
+    m = re.search(r"needs ([\d,]+) bytes of flash .*has 2,097,152, over by ([\d,]+)", str(e.value))
+    assert m, str(e.value)
+    need, over = (int(g.replace(",", "")) for g in m.groups())
+    assert need > 2 * 1024 * 1024 and need - 2 * 1024 * 1024 == over, str(e.value)

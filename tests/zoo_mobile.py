@@ -241,12 +241,12 @@ def settle(model, x: np.ndarray, seed: int = 0):
     return model.eval()
 
 
-def make(name: str, seed: int = 0):
-    """(the eval-mode module, its input size)."""
+def make(name: str, seed: int = 0, **kwargs):
+    """(the eval-mode module, its input size); `kwargs` go to the constructor (e.g. classes=1000)."""
     import torch
     build, size = ZOO[name]
     torch.manual_seed(seed)
-    model = build()
+    model = build(**kwargs)
     return settle(model, images(size, 16, seed=101), seed), size
 
 
