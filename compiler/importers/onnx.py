@@ -24,6 +24,7 @@ from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, Edgec
 from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
+from .onnx_reduce import prelu, reduce, variadic
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, listing, shown)
@@ -47,7 +48,9 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          # shape computations, folded to constants once the input shapes are known
          "Shape": (1, 1), "Size": (1, 1), "Gather": (2, 2), "Slice": (1, 5), "Cast": (1, 1), "Range": (3, 3),
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
-         "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3)}
+         "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
+         "ReduceMean": (1, 2), "ReduceMax": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
+         "PRelu": (2, 2)}
 
 
 @dataclass
@@ -552,11 +555,10 @@ def _conv(imp, node, a):
 
 
 def _gemm(imp, node, a):
-    if imp.a_int(node, a, "transA", 0):
-        raise UnsupportedOpError("Gemm with transA=1", where=imp.where(node))
     if len(imp.shape(node.input[0])) != 2:
         raise UnsupportedOpError(f"Gemm input must be 2-D, got {imp.shape(node.input[0])}", where=imp.where(node))
-    x = imp.plain(node.input[0])
+    # transA: the IR tensor laid out as A^T, which is what the FullyConnected reads
+    x = imp.in_layout(node.input[0], (1, 0)) if imp.a_int(node, a, "transA", 0) else imp.plain(node.input[0])
     b = imp.const_in(node, 1, "Gemm B")
     if b.ndim != 2:
         raise ModelFormatError(f"Gemm B must be a matrix, got shape {b.shape}", where=imp.where(node), hint=CORRUPT)
@@ -574,22 +576,43 @@ def _gemm(imp, node, a):
 
 
 def _matmul(imp, node, a):
-    if len(imp.shape(node.input[0])) != 2:
-        raise UnsupportedOpError(f"MatMul input must be 2-D, got {imp.shape(node.input[0])}", where=imp.where(node))
-    x = imp.plain(node.input[0])
+    """X @ W with W constant: a FullyConnected (X of rank > 2 as rows [prod(leading dims), K]).
+    W @ X with W constant [M, K] and X [K, N]: the same on X^T, (W @ X)^T = X^T @ W^T, whose result is
+    kept as the IR tensor of Y^T (the layout permutation says so; nothing moves)."""
+    if node.input[0] in imp.consts and node.input[1] not in imp.consts:
+        w = np.asarray(imp.consts[node.input[0]])
+        if w.ndim != 2 or len(imp.shape(node.input[1])) != 2:
+            raise UnsupportedOpError(f"MatMul of a constant {w.shape} by a tensor {imp.shape(node.input[1])}: only "
+                                     "matrices", where=imp.where(node))
+        x = imp.in_layout(node.input[1], (1, 0))
+        _fc(imp, node, x, w, np.zeros(w.shape[0], np.float32), 0, weight_input=0, perm=(1, 0))
+        return
+    src = imp.shape(node.input[0])
     w = imp.const_in(node, 1, "MatMul B")
     if w.ndim != 2:
         raise UnsupportedOpError(f"MatMul B must be a matrix, got shape {w.shape}", where=imp.where(node))
-    _fc(imp, node, x, w.T, np.zeros(w.shape[1], np.float32), 1)
+    if len(src) < 2:
+        raise UnsupportedOpError(f"MatMul input must be at least 2-D, got {src}", where=imp.where(node))
+    x = imp.plain(node.input[0])
+    if len(src) == 2:
+        _fc(imp, node, x, w.T, np.zeros(w.shape[1], np.float32), 1)
+        return
+    rows = imp.emit("Reshape", f"{node.name or node.output[0]}_rows", [x], f"{node.output[0]}_rows",
+                    {"shape": (math.prod(src[:-1]), src[-1])})
+    _fc(imp, node, rows, w.T, np.zeros(w.shape[1], np.float32), 1)
+    flat = imp.val(node.output[0]).ir
+    imp.set(node.output[0], imp.emit("Reshape", f"{node.name or node.output[0]}_unrows", [flat],
+                                     f"{node.output[0]}_unrows", {"shape": tuple(src[:-1]) + (w.shape[1],)}),
+            tuple(range(len(src))))
 
 
-def _fc(imp, node, x, w, bias, out_axis):
+def _fc(imp, node, x, w, bias, out_axis, weight_input=1, perm=(0, 1)):
     """FullyConnected with weights w [M, K]; `out_axis`: the ONNX weight axis that holds the M outputs."""
     wn = imp.const(f"{node.output[0]}_weights", np.ascontiguousarray(w, dtype=np.float32))
     bn = imp.const(f"{node.output[0]}_bias", np.asarray(bias, np.float32))
-    weight_scales(imp, node.input[1], wn, out_axis, w.shape[0], node)
+    weight_scales(imp, node.input[weight_input], wn, out_axis, w.shape[0], node)
     imp.set(node.output[0], imp.emit("FullyConnected", node.name or node.output[0], [x, wn, bn], node.output[0],
-                                     {"act": None}), (0, 1))
+                                     {"act": None}), perm)
 
 
 def _binary(kind):
@@ -907,11 +930,10 @@ def _softmax(imp, node, a):
     v = imp.val(node.input[0])
     x = v.ir if v.perm[axis] == r - 1 else None
     perm = v.perm
-    if x is None:
-        x, perm = imp.plain(node.input[0]), tuple(range(r))
-        if axis != r - 1:
-            raise UnsupportedOpError(f"Softmax over axis {axis} of a rank-{r} tensor", where=imp.where(node),
-                                     hint="only the last axis is supported")
+    if x is None:            # the IR's Softmax runs over the last axis: lay the tensor out with `axis` last
+        order = [j for j in range(r) if j != axis] + [axis]          # ONNX axis held by each IR axis
+        perm = tuple(order.index(j) for j in range(r))
+        x = imp.in_layout(node.input[0], perm)
     imp.set(node.output[0], imp.emit("Softmax", node.name or node.output[0], [x], node.output[0]), perm)
 
 
@@ -1089,6 +1111,8 @@ HANDLERS = {
     "Equal": _elementwise_const(np.equal), "Less": _elementwise_const(np.less), "Greater": _elementwise_const(np.greater),
     "Not": _elementwise_const(np.logical_not), "Where": _elementwise_const(np.where),
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
+    "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
+    "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
 }
 
 

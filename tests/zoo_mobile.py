@@ -1,0 +1,273 @@
+"""The mobile CNNs people deploy on microcontrollers, written here in PyTorch from their public
+architecture definitions (the papers' layer tables; torchvision's documented configurations), at
+microcontroller sizes, with seeded random weights -- and the two ways PyTorch writes them to ONNX.
+
+- MobileNetV2 width 0.35 (Sandler et al. 2018, table 2), 96x96.
+- MobileNetV3-Small (Howard et al. 2019, table 2): hard-swish, squeeze-excite with hard-sigmoid gates, 96x96.
+- MnasNet-A1 0.5 as torchvision's `mnasnet0_5` lays it out (Tan et al. 2019: the searched B1 stack),
+  whose head is `x.mean([2, 3])` (a ReduceMean over H, W), 96x96.
+- An EfficientNet-lite-like network: MBConv blocks with ReLU6 and no squeeze-excite (what
+  EfficientNet-lite changed for integer accelerators), 96x96.
+- ResNet-8 as MLPerf Tiny's image-classification model (three basic-block stacks, 16/32/64), 32x32.
+
+Weights are random but not trivial: after seeding, every BatchNorm's running mean and variance are
+taken from real photos passed through the network in training mode (so folding them into the
+convolutions matters and the activations keep realistic ranges), and its affine scale and shift are
+then drawn at random.  The calibration and test images are crops of tests/data's photos (heldout.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from heldout import photo_crops
+
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def images(size: int, n: int, seed: int = 7) -> np.ndarray:
+    """[n, 3, size, size] float32: photo crops, scaled to 0..1 and normalised with the ImageNet mean and std."""
+    x = (photo_crops(size, n, seed) / np.float32(255) - MEAN) / STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)).astype(np.float32)
+
+
+def divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """The channel rounding every MobileNet uses: to the nearest multiple of `divisor`, never more than
+    10% below `v`."""
+    min_value = min_value or divisor
+    new = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def _nn():
+    import torch
+    from torch import nn
+    return torch, nn
+
+
+def conv_bn(cin, cout, k, s=1, groups=1, act=None):
+    torch, nn = _nn()
+    layers = [nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    if act is not None:
+        layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def mobilenet_v2(width: float = 0.35, classes: int = 1000):
+    torch, nn = _nn()
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin, cout, s, t):
+            super().__init__()
+            hidden = int(round(cin * t))
+            layers = [] if t == 1 else [conv_bn(cin, hidden, 1, act=nn.ReLU6)]
+            layers += [conv_bn(hidden, hidden, 3, s, groups=hidden, act=nn.ReLU6), conv_bn(hidden, cout, 1)]
+            self.body = nn.Sequential(*layers)
+            self.residual = s == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.body(x) if self.residual else self.body(x)
+
+    # t (expansion), c (channels), n (repeats), s (first stride): the paper's table 2
+    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    cin = divisible(32 * width)
+    last = divisible(1280 * max(1.0, width))
+    layers = [conv_bn(3, cin, 3, 2, act=nn.ReLU6)]
+    for t, c, n, s in cfg:
+        cout = divisible(c * width)
+        for i in range(n):
+            layers.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))
+            cin = cout
+    layers.append(conv_bn(cin, last, 1, act=nn.ReLU6))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(last, classes))
+
+
+def mobilenet_v3_small(classes: int = 100):
+    torch, nn = _nn()
+
+    class SqueezeExcite(nn.Module):
+        """GlobalAveragePool -> 1x1 conv -> ReLU -> 1x1 conv -> HardSigmoid -> Mul over the channels."""
+        def __init__(self, c):
+            super().__init__()
+            squeeze = divisible(c // 4)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc1, self.fc2 = nn.Conv2d(c, squeeze, 1), nn.Conv2d(squeeze, c, 1)
+
+        def forward(self, x):
+            s = self.fc2(torch.relu(self.fc1(self.pool(x))))
+            return x * nn.functional.hardsigmoid(s)
+
+    class Block(nn.Module):
+        def __init__(self, cin, k, exp, cout, se, act, s):
+            super().__init__()
+            layers = [] if exp == cin else [conv_bn(cin, exp, 1, act=act)]
+            layers.append(conv_bn(exp, exp, k, s, groups=exp, act=act))
+            if se:
+                layers.append(SqueezeExcite(exp))
+            layers.append(conv_bn(exp, cout, 1))
+            self.body = nn.Sequential(*layers)
+            self.residual = s == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.body(x) if self.residual else self.body(x)
+
+    RE, HS = nn.ReLU, nn.Hardswish
+    # kernel, expansion size, out, squeeze-excite, nonlinearity, stride: the paper's table 2
+    cfg = [(3, 16, 16, True, RE, 2), (3, 72, 24, False, RE, 2), (3, 88, 24, False, RE, 1),
+           (5, 96, 40, True, HS, 2), (5, 240, 40, True, HS, 1), (5, 240, 40, True, HS, 1),
+           (5, 120, 48, True, HS, 1), (5, 144, 48, True, HS, 1), (5, 288, 96, True, HS, 2),
+           (5, 576, 96, True, HS, 1), (5, 576, 96, True, HS, 1)]
+    layers, cin = [conv_bn(3, 16, 3, 2, act=HS)], 16
+    for k, exp, cout, se, act, s in cfg:
+        layers.append(Block(cin, k, exp, cout, se, act, s))
+        cin = cout
+    layers += [conv_bn(cin, 576, 1, act=HS), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+               nn.Linear(576, 1024), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(1024, classes)]
+    return nn.Sequential(*layers)
+
+
+def mnasnet(alpha: float = 0.5, classes: int = 100):
+    torch, nn = _nn()
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, k, s, t):
+            super().__init__()
+            mid = cin * t
+            self.body = nn.Sequential(conv_bn(cin, mid, 1, act=nn.ReLU), conv_bn(mid, mid, k, s, groups=mid, act=nn.ReLU),
+                                      conv_bn(mid, cout, 1))
+            self.residual = s == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.body(x) if self.residual else self.body(x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            depths = [divisible(d * alpha, 8, 8) for d in (32, 16, 24, 40, 80, 96, 192, 320)]
+            # (kernel, stride, expansion, repeats) of each searched stack
+            stacks = [(3, 2, 3, 3), (5, 2, 3, 3), (5, 2, 6, 3), (3, 1, 6, 2), (5, 2, 6, 4), (3, 1, 6, 1)]
+            layers = [conv_bn(3, depths[0], 3, 2, act=nn.ReLU),
+                      conv_bn(depths[0], depths[0], 3, 1, groups=depths[0], act=nn.ReLU),
+                      conv_bn(depths[0], depths[1], 1)]
+            for (k, s, t, n), cin, cout in zip(stacks, depths[1:-1], depths[2:]):
+                for i in range(n):
+                    layers.append(Block(cin if i == 0 else cout, cout, k, s if i == 0 else 1, t))
+            layers.append(conv_bn(depths[-1], 1280, 1, act=nn.ReLU))
+            self.layers = nn.Sequential(*layers)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
+
+        def forward(self, x):
+            return self.classifier(self.layers(x).mean([2, 3]))
+    return Net()
+
+
+def efficientnet_lite(classes: int = 100):
+    """EfficientNet-lite0's first stages at half width: MBConv (expand 1x1, depthwise kxk, project
+    1x1, identity skip) with ReLU6 and no squeeze-excite; a 1x1 head, global average pool, a classifier."""
+    torch, nn = _nn()
+
+    class MBConv(nn.Module):
+        def __init__(self, cin, cout, k, s, t):
+            super().__init__()
+            mid = cin * t
+            layers = [] if t == 1 else [conv_bn(cin, mid, 1, act=nn.ReLU6)]
+            layers += [conv_bn(mid, mid, k, s, groups=mid, act=nn.ReLU6), conv_bn(mid, cout, 1)]
+            self.body = nn.Sequential(*layers)
+            self.residual = s == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.body(x) if self.residual else self.body(x)
+
+    # expansion, out channels, repeats, stride, kernel (EfficientNet-B0's stages 2-6, halved)
+    cfg = [(1, 8, 1, 1, 3), (6, 16, 2, 2, 3), (6, 24, 2, 2, 5), (6, 40, 3, 2, 3), (6, 56, 3, 1, 5)]
+    layers, cin = [conv_bn(3, 16, 3, 2, act=nn.ReLU6)], 16
+    for t, c, n, s, k in cfg:
+        for i in range(n):
+            layers.append(MBConv(cin, c, k, s if i == 0 else 1, t))
+            cin = c
+    layers += [conv_bn(cin, 320, 1, act=nn.ReLU6), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(320, classes)]
+    return nn.Sequential(*layers)
+
+
+def resnet8(classes: int = 10):
+    """MLPerf Tiny's image-classification ResNet (CIFAR-10, 32x32): a 3x3 stem of 16, then three stacks
+    of one basic block each (16, 32 and 64 filters; the last two stride 2 with a 1x1 projection)."""
+    torch, nn = _nn()
+
+    class Basic(nn.Module):
+        def __init__(self, cin, cout, s):
+            super().__init__()
+            self.body = nn.Sequential(conv_bn(cin, cout, 3, s, act=nn.ReLU), conv_bn(cout, cout, 3))
+            self.skip = nn.Identity() if s == 1 and cin == cout else nn.Conv2d(cin, cout, 1, s)
+
+        def forward(self, x):
+            return torch.relu(self.body(x) + self.skip(x))
+
+    return nn.Sequential(conv_bn(3, 16, 3, act=nn.ReLU), Basic(16, 16, 1), Basic(16, 32, 2), Basic(32, 64, 2),
+                         nn.AvgPool2d(8), nn.Flatten(), nn.Linear(64, classes))
+
+
+#: name -> (constructor, input size)
+ZOO = {"mobilenet_v2_035": (mobilenet_v2, 96), "mobilenet_v3_small": (mobilenet_v3_small, 96),
+       "mnasnet_05": (mnasnet, 96), "efficientnet_lite": (efficientnet_lite, 96), "resnet8": (resnet8, 32)}
+
+
+def settle(model, x: np.ndarray, seed: int = 0):
+    """Non-trivial BatchNorm statistics: the running mean and variance of real images through the
+    network (training mode, a cumulative average), after a random affine scale and shift per channel
+    are drawn (drawn after, they would shift every later layer's inputs away from its statistics)."""
+    torch, nn = _nn()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1):
+                # spatial filters drawn around a box filter with a random gain per (output, input) pair
+                # (+-1 for a depthwise one): trained filters mostly pass low frequencies, zero-mean random
+                # ones amplify pixel noise from layer to layer, a chaos no real model has
+                k = m.kernel_size[0] * m.kernel_size[1]
+                gain = (torch.randn(m.weight.shape[:2] + (1, 1), generator=g) if m.groups == 1 else 1.0)
+                m.weight.copy_(gain * (1 + 0.5 * torch.randn(m.weight.shape, generator=g)) / k)
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.num_features, generator=g))
+                m.reset_running_stats()
+                m.momentum = None
+        for m in model.modules():
+            if getattr(m, "residual", False) is True:
+                # residual branches start small (the "zero-init residual" practice of ResNet and
+                # EfficientNet training), so the skip path carries the signal as in a trained network
+                m.body[-1][-1].weight.mul_(0.25)
+        model.train()
+        model(torch.from_numpy(x))
+    return model.eval()
+
+
+def make(name: str, seed: int = 0, **kwargs):
+    """(the eval-mode module, its input size); `kwargs` go to the constructor (e.g. classes=1000)."""
+    import torch
+    build, size = ZOO[name]
+    torch.manual_seed(seed)
+    model = build(**kwargs)
+    return settle(model, images(size, 16, seed=101), seed), size
+
+
+#: The exporters a zoo model is written by: (TorchScript-based, opset 13), (TorchScript, 17), dynamo (18).
+EXPORTERS = {"ts13": (False, 13), "ts17": (False, 17), "dynamo": (True, 18)}
+
+
+def export(model, size: int, path, exporter: str):
+    """Writes `model` to `path` with one of EXPORTERS; input "x" [1, 3, size, size], output "y"."""
+    import contextlib
+    import io
+    import torch
+    dynamo, opset = EXPORTERS[exporter]
+    sample = torch.from_numpy(images(size, 1, seed=3))
+    with contextlib.redirect_stdout(io.StringIO()):          # the dynamo exporter prints its progress
+        torch.onnx.export(model, (sample,), str(path), dynamo=dynamo, opset_version=opset,
+                          input_names=["x"], output_names=["y"], external_data=False)
+    return path
+
+
+def ort_run(path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x])
