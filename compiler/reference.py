@@ -18,6 +18,7 @@ from . import fixedpoint as fp
 from . import gemmlowp
 from .errors import InputDataError
 from .ir import Graph
+from .recurrent import lstm_f32, lstm_s8
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -160,6 +161,7 @@ FLOAT_OPS = {
     "Concat": concat_any,
     "Upsample": lambda n, x: upsample_any(n, x),
     "Slice": lambda n, x: slice_any(n, x),
+    "LSTM": lstm_f32,
     **FLOAT_UNARY,
 }
 
@@ -281,6 +283,7 @@ INT_OPS = {
     "Concat": concat_s8,
     "Upsample": upsample_any,
     "Slice": slice_any,
+    "LSTM": lstm_s8,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +372,10 @@ def run(graph: Graph, x, keep_all: bool = False):
         args = [env[i] if i in env else graph.tensors[i].data for i in node.inputs]
         wide = quantized and graph.tensors[node.outputs[0]].dtype == "int16"
         out = (INT16_OPS if wide else ops)[node.op](node, *args)
+        if len(node.outputs) > 1:           # a float LSTM's calibration outputs
+            for name, v in zip(node.outputs[1:], out[1:]):
+                env[name] = np.asarray(v, dtype=np.float32)
+            out = out[0]
         env[node.outputs[0]] = out if quantized else np.asarray(out, dtype=np.float32)
     if keep_all:
         return env
