@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
-from .onnx_lstm import lstm as onnx_lstm
+from .onnx_lstm import gather_step, lstm as onnx_lstm
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, limit_hint, importer_entry, listing, shown)
@@ -996,6 +996,8 @@ def _size(imp, node, a):
 
 
 def _gather(imp, node, a):
+    if gather_step(imp, node, a):           # one step of a computed tensor (onnx_lstm.gather_step)
+        return
     data, idx = _consts_of(imp, node)
     axis = imp.a_int(node, a, "axis", 0)
     if not -data.ndim <= axis < max(data.ndim, 1) or idx.dtype.kind not in "iu":

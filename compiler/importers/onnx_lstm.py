@@ -84,3 +84,27 @@ def lstm(imp, node, a):
             last = imp.emit("Slice", f"{name}_last", [y], f"{name}_last", {"begin": (0, t_len - 1, 0), "end": (n, t_len, hid)})
         h3 = imp.emit("Reshape", f"{name}_Y_h", [last], yh_name, {"shape": (n, 1, hid)})
         imp.set(yh_name, h3, (0, 1, 2) if layout == 1 else (1, 0, 2))
+
+
+def gather_step(imp, node, a) -> bool:
+    """Gather of one constant index from a computed tensor (`y[:, -1]`, how exporters pick a recurrent
+    layer's last step): a Slice of that index and a Reshape dropping the axis.  False: not that case."""
+    if node.input[0] in imp.consts or node.input[1] not in imp.consts:
+        return False
+    idx = np.asarray(imp.consts[node.input[1]])
+    if idx.size != 1 or idx.ndim != 0 or idx.dtype.kind not in "iu":
+        return False
+    src = list(imp.shape(node.input[0]))
+    axis = imp.a_int(node, a, "axis", 0)
+    if not -len(src) <= axis < len(src) or not -src[axis % len(src)] <= int(idx) < src[axis % len(src)]:
+        return False
+    axis %= len(src)
+    k = int(idx) % src[axis]
+    x = imp.plain(node.input[0])
+    name = node.name or node.output[0]
+    begin = tuple(k if i == axis else 0 for i in range(len(src)))
+    end = tuple(k + 1 if i == axis else d for i, d in enumerate(src))
+    y = imp.emit("Slice", f"{name}_slice", [x], f"{name}_slice", {"begin": begin, "end": end})
+    out = [d for i, d in enumerate(src) if i != axis]
+    imp.set(node.output[0], imp.emit("Reshape", name, [y], node.output[0], {"shape": tuple(out)}), tuple(range(len(out))))
+    return True

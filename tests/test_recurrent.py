@@ -1,0 +1,189 @@
+"""Recurrent layers (the IR LSTM, compiler/recurrent.py) end to end: LSTM keyword-spotting models built
+here in PyTorch (both ONNX exporters, batch_first and not) and in Keras 3 (return_sequences both ways),
+calibrated on real MFCC features, imported, checked in float against onnxruntime / Keras, built to int8
+with TFLite Micro's integer LSTM arithmetic, and the C checked bit for bit against the integer reference
+on the host and on the emulated Cortex-M4.  Unsupported LSTM variants are refused with one line naming
+the node."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+import keras  # noqa: E402  (test-only oracle)
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+
+from edgec import reference  # noqa: E402
+from edgec.build import build, import_model  # noqa: E402
+from edgec.errors import UnsupportedOpError  # noqa: E402
+from edgec.pipeline import canonicalize  # noqa: E402
+from edgec.recurrent import sigmoid16, sigmoid_table, tanh16, tanh_params  # noqa: E402
+from edgec.verify import verify  # noqa: E402
+from conftest import data, require  # noqa: E402
+
+T, F = 49, 10              # MFCC frames x coefficients, as the MLPerf Tiny KWS input
+
+
+@pytest.fixture(scope="module")
+def mfcc(tmp_path_factory):
+    """The real KWS MFCC input and its 24 time-shifted variants, [25, 49, 10], scaled by 1/32 as a front
+    end normalises features for a recurrent layer (raw MFCCs reach -123)."""
+    x = np.concatenate([data("kws_input_float_dequant.npy"), np.load(os.path.join(os.path.dirname(__file__), "data",
+                                                                                  "extra_inputs.npz"))["kws_shift"]])
+    x = (x.reshape(-1, T, F) / 32).astype(np.float32)
+    path = tmp_path_factory.mktemp("mfcc") / "mfcc.npy"
+    np.save(path, x)
+    return x, str(path)
+
+
+class TorchKWS(torch.nn.Module):
+    """MFCC -> LSTM -> Dense -> softmax; `last` picks how the last hidden state is read."""
+
+    def __init__(self, hidden, batch_first, last):
+        super().__init__()
+        self.batch_first, self.last = batch_first, last
+        self.lstm = torch.nn.LSTM(F, hidden, batch_first=batch_first)
+        self.fc = torch.nn.Linear(hidden, 12)
+
+    def forward(self, x):
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        y, (h, _) = self.lstm(x)
+        if self.last == "h_n":
+            z = h.squeeze(0)
+        else:
+            z = y[:, -1] if self.batch_first else y[-1]
+        return torch.softmax(self.fc(z) * 4, -1)
+
+
+def export_torch(path, hidden, batch_first, last, dynamo, seed=0):
+    torch.manual_seed(seed)
+    m = TorchKWS(hidden, batch_first, last).eval()
+    if dynamo:
+        torch.onnx.export(m, (torch.zeros(1, T, F),), str(path), dynamo=True)
+    else:
+        torch.onnx.export(m, (torch.zeros(1, T, F),), str(path), dynamo=False, opset_version=13)
+    return str(path)
+
+
+def onnx_outputs(path, x):
+    s = ort.InferenceSession(path)
+    return np.concatenate([s.run(None, {s.get_inputs()[0].name: x[i:i + 1]})[0] for i in range(len(x))])
+
+
+def check_build(model, mfcc, tmp_path, expect_float, targets=("host",)):
+    x, xpath = mfcc
+    g = canonicalize(import_model(model))
+    assert any(n.op == "LSTM" for n in g.nodes)
+    ours = reference.run_batch(g, x[:, None]).reshape(expect_float.shape)
+    np.testing.assert_allclose(ours, expect_float, atol=2e-5)                # the import is the model
+    report = build(model, "cortex-m4", str(tmp_path / "out"), xpath)
+    assert report["totals"]["macs"] >= T * 4 * 32 * (F + 32) or report["totals"]["macs"] >= T * 4 * 24 * (F + 24)
+    results = {}
+    for target in targets:
+        r = verify(str(tmp_path / "out"), target, xpath)
+        assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == len(x), r
+        results[target] = r
+    fa = results[targets[0]]["float_agreement"]
+    assert fa["sqnr_db"] >= 25 or fa["top1_agreement"] >= 0.9, fa
+    return report, results
+
+
+@pytest.mark.parametrize("batch_first,last,dynamo", [(True, "h_n", False), (False, "y", False), (True, "y", True)])
+def test_torch_lstm_kws_onnx_is_bit_exact_on_host(tmp_path, mfcc, batch_first, last, dynamo):
+    require("cc")
+    path = export_torch(tmp_path / "kws.onnx", 32, batch_first, last, dynamo)
+    node = [n for n in onnx.load(path).graph.node if n.op_type == "LSTM"]
+    assert len(node) == 1
+    check_build(path, mfcc, tmp_path, onnx_outputs(path, mfcc[0]))
+
+
+def test_torch_lstm64_kws_bit_exact_on_cortex_m4(tmp_path, mfcc):
+    require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
+    path = export_torch(tmp_path / "kws64.onnx", 64, True, "h_n", False, seed=3)
+    report, r = check_build(path, mfcc, tmp_path, onnx_outputs(path, mfcc[0]), ("host", "cortex-m4"))
+    assert r["cortex-m4"]["float_helpers"] == []
+    assert r["cortex-m4"]["instructions_per_inference"] > report["totals"]["macs"]
+    # the LSTM's working state (cell int16 [64], hidden int8 [64] twice) is its only arena use
+    assert report["totals"]["arena_bytes"] <= 4 * 64 + 64
+
+
+def keras_kws(return_sequences, units):
+    keras.utils.set_random_seed(7)
+    i = keras.Input((T, F), batch_size=1)
+    y = keras.layers.LSTM(units, return_sequences=return_sequences)(i)
+    if return_sequences:
+        y = keras.layers.Conv1D(8, 5, strides=4, activation="relu")(y)
+        y = keras.layers.Flatten()(y)
+    y = keras.layers.Dense(12)(y)
+    y = keras.layers.Softmax()(keras.layers.Rescaling(4.0)(y))
+    return keras.Model(i, y)
+
+
+@pytest.mark.parametrize("return_sequences,targets", [(False, ("host", "cortex-m4")), (True, ("host",))])
+def test_keras_lstm_kws_is_bit_exact(tmp_path, mfcc, return_sequences, targets):
+    require("cc", *(("arm-none-eabi-gcc", "qemu-system-arm") if "cortex-m4" in targets else ()))
+    m = keras_kws(return_sequences, 24)
+    path = str(tmp_path / "kws.keras")
+    m.save(path)
+    expect = np.asarray(m.predict(mfcc[0], batch_size=1, verbose=0))
+    check_build(path, mfcc, tmp_path, expect, targets)
+
+
+def test_int16_sigmoid_and_tanh_follow_tflite_interpolation():
+    """The twins' gate nonlinearities on every int16 input: monotone, odd / complementary as TFLite's
+    int16 Logistic and Tanh are, within 2^-10 of the real functions over Q3.12."""
+    table = sigmoid_table().astype(np.int64)
+    v = np.arange(-32768, 32768, dtype=np.int64)
+    s = sigmoid16(v, table)
+    t = tanh16(v, table, *tanh_params(-12))
+    assert (np.diff(s) >= 0).all() and (np.diff(t) >= 0).all()
+    assert s.min() >= 0 and s.max() <= 32767 and t.min() >= -32768 and t.max() <= 32767
+    real = v / 4096.0
+    assert np.abs(s / 32768.0 - 1 / (1 + np.exp(-real))).max() < 2 ** -10
+    assert np.abs(t / 32768.0 - np.tanh(real)).max() < 2 ** -10
+    # the cell state's tanh at another scale (2^-11) is the same function of the real value
+    t11 = tanh16(v // 2, table, *tanh_params(-11))
+    assert np.abs(t11 - t).max() <= 64
+
+
+def _rewrite_lstm(path, out, **attrs):
+    m = onnx.load(path)
+    node = [n for n in m.graph.node if n.op_type == "LSTM"][0]
+    for k, v in attrs.items():
+        node.attribute.append(onnx.helper.make_attribute(k, v))
+    onnx.save(m, out)
+    return out, node.name
+
+
+def test_unsupported_lstm_variants_are_refused_naming_the_node(tmp_path):
+    torch.manual_seed(0)
+    bi = torch.nn.LSTM(F, 8, batch_first=True, bidirectional=True).eval()
+    p_bi = str(tmp_path / "bi.onnx")
+    torch.onnx.export(bi, (torch.zeros(1, T, F),), p_bi, dynamo=False, opset_version=13)
+    name = [n for n in onnx.load(p_bi).graph.node if n.op_type == "LSTM"][0].name
+    with pytest.raises(UnsupportedOpError) as e:
+        import_model(p_bi)
+    assert any(name in r and "direction 'bidirectional'" in r for r in e.value.reasons), e.value.reasons
+    base = export_torch(tmp_path / "kws.onnx", 8, True, "h_n", False)
+    p_act, name = _rewrite_lstm(base, str(tmp_path / "act.onnx"), activations=["Sigmoid", "Relu", "Tanh"])
+    with pytest.raises(UnsupportedOpError) as e:
+        import_model(p_act)
+    assert any(name in r and "activations ['Sigmoid', 'Relu', 'Tanh']" in r for r in e.value.reasons), e.value.reasons
+    # the CLI: one line per reason on stderr, exit 2, no traceback
+    cli = os.path.join(os.path.dirname(sys.executable), "edgec")
+    p = subprocess.run([cli, "build", p_act, "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and name in p.stderr, p.stderr
+
+
+def test_keras_lstm_with_other_activation_is_refused(tmp_path):
+    i = keras.Input((T, F), batch_size=1)
+    m = keras.Model(i, keras.layers.Dense(2)(keras.layers.LSTM(4, activation="relu", name="relu_lstm")(i)))
+    path = str(tmp_path / "m.keras")
+    m.save(path)
+    with pytest.raises(UnsupportedOpError, match=r"relu_lstm.*activation 'relu'"):
+        import_model(path)
