@@ -37,9 +37,17 @@ GATE_OUT_POWER = -15            # gate activations in Q0.15
 
 
 def sigmoid_table() -> np.ndarray:
-    """sigmoid(k / 24) in Q0.16 for k = 0..255, rounded half away from zero, at most 65535 (uint16)."""
+    """sigmoid(k / 24) in Q0.16 for k = 0..255, as TFLite's int16 Logistic / Tanh interpolate it.
+    Linear interpolation between samples of the concave sigmoid falls short of it mid-segment by
+    d_k = s((k + 1/2) / 24) - (s(k / 24) + s((k + 1) / 24)) / 2; each sample is raised by d_k / 2 (the
+    error then splits evenly above and below), rounded half away from zero.  The last entry is 65535:
+    the interpolation ends on the saturated value that the kernels give past the table."""
     k = np.arange(256, dtype=np.float64)
-    return np.minimum(fp.round_half_away(65536.0 / (1.0 + np.exp(-k / 24.0))), 65535).astype(np.uint16)
+    s = lambda v: 65536.0 / (1.0 + np.exp(-v / 24.0))
+    d = s(k + 0.5) - (s(k) + s(k + 1.0)) / 2
+    t = np.minimum(fp.round_half_away(s(k) + d / 2), 65535)
+    t[-1] = 65535
+    return t.astype(np.uint16)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,46 +195,47 @@ def quantize_lstm(q, node):
     from edgec.ir import Quant, Tensor
     x, wn, rn, bn = node.inputs
     out, h_all, c_all = node.outputs
-    if node.attrs.get("hidden_quant") is None:
-        q.range_of[h_all] = h_all
-        q.calibrated(h_all)
-        qh = q.qof(h_all)
-        s_h, zp_h = qh.scalar_scale, qh.scalar_zp
-        lo, hi = q.ranges[c_all]
-        power = cell_power(max(abs(lo), abs(hi)))
-    else:                                   # given by the file (TFLite): hidden (scale, zp), cell power
-        (s_h, zp_h), power = node.attrs["hidden_quant"], node.attrs["cell_power"]
+    q.range_of[h_all] = h_all
+    q.calibrated(h_all)
+    qh = q.qof(h_all)
+    s_h, zp_h = qh.scalar_scale, qh.scalar_zp
+    lo, hi = q.ranges[c_all]
+    power = cell_power(max(abs(lo), abs(hi)))
     q.set_act(out, s_h, zp_h)
     qx = q.qof(x)
     s_x, zp_x = qx.scalar_scale, qx.scalar_zp
     w = q.src.tensors[wn].data.astype(np.float64)
     r = q.src.tensors[rn].data.astype(np.float64)
     b = q.src.tensors[bn].data.astype(np.float64)
-    given = node.attrs.get("weight_scales")           # (W row scales, R row scales) from the file
-    s_w, s_r = (np.asarray(given[0], np.float64), np.asarray(given[1], np.float64)) if given else \
-        (weight_scales(w), weight_scales(r))
+    s_w, s_r = weight_scales(w), weight_scales(r)
     wq = np.clip(fp.round_half_away(w / s_w[:, None]), -127, 127).astype(np.int8)
     rq = np.clip(fp.round_half_away(r / s_r[:, None]), -127, 127).astype(np.int8)
     bq = fp.round_half_away(np.clip(b / (s_x * s_w), -(1 << 31), (1 << 31) - 1)).astype(np.int32)
     q.g.tensors[wn] = Tensor(wn, wq.shape, "int8", wq, Quant(s_w, np.zeros(len(s_w), np.int64), 0))
     q.g.tensors[rn] = Tensor(rn, rq.shape, "int8", rq, Quant(s_r, np.zeros(len(s_r), np.int64), 0))
     q.g.tensors[bn] = Tensor(bn, bq.shape, "int32", bq, Quant(s_x * s_w, np.zeros(len(s_w), np.int64), 0))
-    gate = 2.0 ** GATE_SCALE_POWER
-    xm, xs = _rows(s_x * s_w / gate)
-    hm, hs = _rows(s_h * s_r / gate)
-    s_c, s_o = 2.0 ** power, 2.0 ** GATE_OUT_POWER
-    fcm, fcs = fp.quantize_multiplier(s_o * s_c / s_c)
-    igm, igs = fp.quantize_multiplier(s_o * s_o / s_c)
-    om, os_ = fp.quantize_multiplier(s_o * s_o / s_h)
     clip = float(node.attrs.get("cell_clip") or 0.0)
-    clip_q = int(min(max(clip / s_c, -32768), 32767)) if clip > 0 else 0
     for t in (h_all, c_all):
         q.g.tensors.pop(t, None)
     node.outputs = [out]
-    node.attrs.update(in_zp=zp_x, h_zp=zp_h, x_multiplier=xm, x_shift=xs, h_multiplier=hm, h_shift=hs,
-                      cell_power=power, fc_multiplier=fcm, fc_shift=fcs, ig_multiplier=igm, ig_shift=igs,
-                      out_multiplier=om, out_shift=os_, cell_clip=clip_q,
-                      sigmoid_table=node.attrs.get("sigmoid_table", sigmoid_table()))
+    node.attrs.update(integer_attrs(s_x, zp_x, s_h, zp_h, s_w, s_r, power, clip))
+
+
+def integer_attrs(s_x, zp_x, s_h, zp_h, s_w, s_r, power: int, cell_clip: float) -> dict:
+    """The integer LSTM's attrs from its scales, as TFLite Micro prepares them (lstm_eval_common): the
+    gate FCs' multipliers s_in * s_w / 2^-12 per row, the cell products' 2^-15 * s_c / s_c and
+    2^-30 / s_c, the hidden state's 2^-30 / s_h (products in float64 of the float32 scales)."""
+    gate = 2.0 ** GATE_SCALE_POWER
+    xm, xs = _rows(float(s_x) * np.asarray(s_w, np.float64) / gate)
+    hm, hs = _rows(float(s_h) * np.asarray(s_r, np.float64) / gate)
+    s_c, s_o = 2.0 ** power, 2.0 ** GATE_OUT_POWER
+    fcm, fcs = fp.quantize_multiplier(s_o * s_c / s_c)
+    igm, igs = fp.quantize_multiplier(s_o * s_o / s_c)
+    om, os_ = fp.quantize_multiplier(s_o * s_o / float(s_h))
+    clip_q = int(min(max(cell_clip / s_c, -32768.0), 32767.0)) if cell_clip > 0 else 0
+    return dict(in_zp=int(zp_x), h_zp=int(zp_h), x_multiplier=xm, x_shift=xs, h_multiplier=hm, h_shift=hs,
+                cell_power=int(power), fc_multiplier=fcm, fc_shift=fcs, ig_multiplier=igm, ig_shift=igs,
+                out_multiplier=om, out_shift=os_, cell_clip=clip_q, sigmoid_table=sigmoid_table())
 
 
 def scratch_bytes(graph, node) -> int | None:

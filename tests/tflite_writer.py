@@ -16,7 +16,8 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "ADD": "AddOptions", "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions", "MEAN": "ReducerOptions",
            "LOGISTIC": None, "QUANTIZE": None, "DEQUANTIZE": None, "TANH": None, "SUB": "SubOptions",
            "MUL": "MulOptions", "CONCATENATION": "ConcatenationOptions", "LEAKY_RELU": "LeakyReluOptions",
-           "GELU": "GeluOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions"}
+           "GELU": "GeluOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions"}
 
 
 class Model:
@@ -24,8 +25,9 @@ class Model:
         self.tensors = []          # (name, shape, dtype, data, scale, zp, axis)
         self.ops = []              # (opname, inputs, outputs, options)
         self.inputs, self.outputs = [], []
+        self.variables = set()     # tensors TFLite keeps across invocations (an LSTM's states)
 
-    def tensor(self, name, shape, dtype=np.int8, data=None, scale=None, zp=None, axis=0):
+    def tensor(self, name, shape, dtype=np.int8, data=None, scale=None, zp=None, axis=0, variable=False):
         if data is not None:
             data = np.asarray(data, dtype=dtype)
             shape = data.shape
@@ -35,6 +37,8 @@ class Model:
             if zp.size == 1 and scale.size > 1:
                 zp = np.zeros(scale.size, np.int64)
         self.tensors.append((name, tuple(shape), np.dtype(dtype), data, scale, zp, axis))
+        if variable:
+            self.variables.add(len(self.tensors) - 1)
         return len(self.tensors) - 1
 
     def op(self, name, inputs, outputs, **options):
@@ -78,6 +82,8 @@ class Model:
             tflite.TensorAddName(b, name_off)
             if q_off is not None:
                 tflite.TensorAddQuantization(b, q_off)
+            if k in self.variables:
+                tflite.TensorAddIsVariable(b, True)
             tensor_offsets.append(tflite.TensorEnd(b))
         op_offsets = []
         for name, ins, outs, opt in self.ops:
@@ -143,7 +149,8 @@ class Model:
                   "filter_w": "FilterWidth", "depth_multiplier": "DepthMultiplier", "beta": "Beta",
                   "keep_num_dims": "KeepNumDims", "keep_dims": "KeepDims", "axis": "Axis", "alpha": "Alpha",
                   "approximate": "Approximate", "align_corners": "AlignCorners",
-                  "half_pixel_centers": "HalfPixelCenters"}
+                  "half_pixel_centers": "HalfPixelCenters", "cell_clip": "CellClip", "proj_clip": "ProjClip",
+                  "time_major": "TimeMajor"}
         for key, value in opt.items():
             if key in fields:
                 getattr(tflite, f"{kind}Add{fields[key]}")(b, value)
