@@ -187,3 +187,101 @@ def test_keras_lstm_with_other_activation_is_refused(tmp_path):
     m.save(path)
     with pytest.raises(UnsupportedOpError, match=r"relu_lstm.*activation 'relu'"):
         import_model(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM against TFLite Micro
+
+
+def tflite_lstm(rng, n, t, i, h, time_major=False, cell_clip=0.0, cell_power=-11, head=False):
+    """An int8 LSTM as the TFLite converter writes it: per-tensor int8 weights per gate, int32 biases,
+    int8 hidden state and int16 cell state (scale 2^cell_power) as variables; optionally followed by a
+    FULLY_CONNECTED on the flattened sequence."""
+    from tflite_writer import Model
+    m = Model()
+    xs = (t, n, i) if time_major else (n, t, i)
+    x = m.tensor("x", xs, scale=float(rng.uniform(0.01, 0.1)), zp=int(rng.integers(-20, 20)))
+    ws = [m.tensor(f"lstm/w{k}", shape, data=rng.integers(-127, 128, shape), scale=float(rng.uniform(0.2, 1.0)) / 127)
+          for k, shape in enumerate([(h, i)] * 4 + [(h, h)] * 4)]
+    bs = [m.tensor(f"lstm/b{k}", (h,), np.int32, data=rng.integers(-3000, 3000, h)) for k in range(4)]
+    s_h, zp_h = float(rng.uniform(0.004, 0.01)), int(rng.integers(-10, 10))
+    hs = m.tensor("lstm/h", (n, h), scale=s_h, zp=zp_h, variable=True)
+    cs = m.tensor("lstm/c", (n, h), np.int16, scale=2.0 ** cell_power, zp=0, variable=True)
+    y = m.tensor("lstm/y", (t, n, h) if time_major else (n, t, h), scale=s_h, zp=zp_h)
+    m.op("UNIDIRECTIONAL_SEQUENCE_LSTM", [x] + ws + [-1, -1, -1] + bs + [-1, -1, hs, cs, -1, -1, -1, -1], [y],
+         act=4, cell_clip=cell_clip, proj_clip=0.0, time_major=time_major)
+    m.inputs, m.outputs = [x], [y]
+    if head:
+        w = m.tensor("fc/w", (5, t * h), data=rng.integers(-127, 128, (5, t * h)), scale=0.002)
+        z = m.tensor("fc/y", (n, 5), scale=0.05, zp=3)
+        m.op("FULLY_CONNECTED", [y, w, m.tensor("fc/b", (5,), np.int32, data=rng.integers(-500, 500, 5))], [z], act=0)
+        m.outputs = [z]
+    return m.bytes(), xs
+
+
+def tflm_fresh(model: bytes, xs) -> np.ndarray:
+    """TFLite Micro on each sample from zero state (a fresh interpreter: the LSTM's states are variables)."""
+    from tflite_micro.python.tflite_micro import runtime
+    out = []
+    for x in xs:
+        it = runtime.Interpreter.from_bytes(model)
+        it.set_input(x, 0)
+        it.invoke()
+        out.append(it.get_output(0).copy())
+    return np.stack(out)
+
+
+def test_tflite_lstm_reference_equals_tflite_micro_on_random_shapes(tmp_path):
+    from edgec.importers.tflite import import_tflite
+    rng = np.random.default_rng(11)
+    for case in range(12):
+        n, t, i, h = int(rng.integers(1, 3)), int(rng.integers(1, 12)), int(rng.integers(1, 16)), int(rng.integers(1, 24))
+        time_major = case % 4 == 3
+        n = 1 if time_major else n
+        model, xs = tflite_lstm(rng, n, t, i, h, time_major, cell_clip=(0.0, 2.5)[case % 2],
+                                cell_power=(-11, -12, -10, -13)[case % 4])
+        path = tmp_path / f"l{case}.tflite"
+        path.write_bytes(model)
+        _, q = import_tflite(str(path))
+        x = rng.integers(-128, 128, (20,) + xs).astype(np.int8)
+        want = tflm_fresh(model, x)
+        assert len(np.unique(want)) > min(10, want[0].size // 2), (case, np.unique(want))   # not saturated
+        assert np.array_equal(reference.run_batch(q, x).reshape(want.shape), want), (case, (n, t, i, h))
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_tflite_lstm_c_equals_tflite_micro(tmp_path, target):
+    require("cc", *(("arm-none-eabi-gcc", "qemu-system-arm") if target != "host" else ()))
+    from edgec.verify import Built
+    rng = np.random.default_rng(5 if target == "host" else 6)
+    model, xs = tflite_lstm(rng, 2, 9, 10, 16, head=True)
+    (tmp_path / "l.tflite").write_bytes(model)
+    build(str(tmp_path / "l.tflite"), target, str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    x = rng.integers(-128, 128, (30,) + xs).astype(np.int8)
+    want = tflm_fresh(model, x)
+    got, _ = built.execute(target, x)
+    assert np.array_equal(np.asarray(got).reshape(want.shape), want)
+
+
+def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
+    from edgec.importers.tflite import import_tflite
+    from tflite_writer import Model
+    rng = np.random.default_rng(0)
+    m = Model()
+    x = m.tensor("x", (1, 4, 3), scale=0.05, zp=0)
+    ws = [m.tensor(f"w{k}", (2, 3 if k < 4 else 2), data=rng.integers(-5, 5, (2, 3 if k < 4 else 2)), scale=0.01)
+          for k in range(8)]
+    bs = [m.tensor(f"b{k}", (2,), np.int32, data=np.zeros(2)) for k in range(4)]
+    peep = m.tensor("peep", (2,), data=np.ones(2), scale=0.01)
+    hs = m.tensor("h", (1, 2), scale=0.01, zp=0, variable=True)
+    cs = m.tensor("c", (1, 2), np.int16, scale=0.0003, zp=0, variable=True)
+    y = m.tensor("y", (1, 4, 2), scale=0.01, zp=0)
+    m.op("UNIDIRECTIONAL_SEQUENCE_LSTM", [x] + ws + [peep, -1, -1] + bs + [-1, -1, hs, cs, -1, -1, -1, -1], [y],
+         act=1, cell_clip=0.0, proj_clip=0.0, time_major=False)
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "bad.tflite").write_bytes(m.bytes())
+    with pytest.raises(UnsupportedOpError) as e:
+        import_tflite(str(tmp_path / "bad.tflite"))
+    msg = str(e.value)
+    assert "peephole weights" in msg and "cell activation other than TANH" in msg and "not a power of two" in msg, msg
