@@ -285,3 +285,27 @@ def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
         import_tflite(str(tmp_path / "bad.tflite"))
     msg = str(e.value)
     assert "peephole weights" in msg and "cell activation other than TANH" in msg and "not a power of two" in msg, msg
+
+
+def test_tflite_lstm_with_mismatched_tensors_is_refused_not_run(tmp_path):
+    """A bias one value short would have the kernel read past it: refused at import, by operator."""
+    from edgec.importers.tflite import import_tflite
+    from tflite_writer import Model
+    rng = np.random.default_rng(1)
+    good, _ = tflite_lstm(rng, 1, 4, 3, 5)
+    m = Model()
+    x = m.tensor("x", (1, 4, 3), scale=0.05, zp=0)
+    ws = [m.tensor(f"w{k}", (5, 3 if k < 4 else 5), data=rng.integers(-5, 5, (5, 3 if k < 4 else 5)), scale=0.01)
+          for k in range(8)]
+    bs = [m.tensor(f"b{k}", (5 if k else 4,), np.int32, data=np.zeros(5 if k else 4)) for k in range(4)]
+    hs = m.tensor("h", (1, 5), scale=0.01, zp=0, variable=True)
+    cs = m.tensor("c", (1, 5), np.int16, scale=2.0 ** -11, zp=0, variable=True)
+    y = m.tensor("y", (1, 4, 5), scale=0.01, zp=0)
+    m.op("UNIDIRECTIONAL_SEQUENCE_LSTM", [x] + ws + [-1, -1, -1] + bs + [-1, -1, hs, cs, -1, -1, -1, -1], [y],
+         act=4, cell_clip=0.0, proj_clip=0.0, time_major=False)
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "good.tflite").write_bytes(good)
+    (tmp_path / "bad.tflite").write_bytes(m.bytes())
+    assert [n.op for n in import_tflite(str(tmp_path / "good.tflite"))[1].nodes] == ["LSTM"]
+    with pytest.raises(UnsupportedOpError, match="do not fit its input.*first at operator 0"):
+        import_tflite(str(tmp_path / "bad.tflite"))

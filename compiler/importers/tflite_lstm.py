@@ -58,6 +58,15 @@ def check(imp, ins, outs, opt, bad) -> None:
         bad("UNIDIRECTIONAL_SEQUENCE_LSTM whose cell state scale is not a power of two (zero point 0)")
     if len(x.shape) != 3 or (opt.get("time_major") and x.shape[1] != 1):
         bad("UNIDIRECTIONAL_SEQUENCE_LSTM other than on [batch, time, features] (or time-major with batch 1)")
+        return
+    n, steps, feats = (x.shape[1], x.shape[0], x.shape[2]) if opt.get("time_major") else tuple(x.shape)
+    hid = t[ins[5]].shape[-1] if len(t[ins[5]].shape) == 2 else -1
+    want = {i: (hid, feats) for i in range(1, 5)} | {i: (hid, hid) for i in range(5, 9)} | {i: (hid,) for i in range(12, 16)}
+    out_shape = (steps, n, hid) if opt.get("time_major") else (n, steps, hid)
+    if hid < 1 or any(tuple(t[ins[i]].shape) != s or t[ins[i]].data.size != math.prod(s) for i, s in want.items()) or \
+            math.prod(t[ins[18]].shape) != n * hid or math.prod(t[ins[19]].shape) != n * hid or tuple(t[outs[0]].shape) != out_shape:
+        bad("UNIDIRECTIONAL_SEQUENCE_LSTM whose weights, biases, states or output do not fit its input "
+            "(the file may be corrupt)")
 
 
 def import_op(imp, ins, outs, opt) -> None:
