@@ -36,3 +36,33 @@ def lstm_call(e, i: int, node) -> str:
     scratch = g.meta["plan"]["scratch"][node.name]["offset"]
     return (f"edgec_lstm_s8(&{p}, {e.ptr(x)}, {wp}, {rp}, {bx}, {bh}, {m}, {s}, {tab}, {e.ptr(node.outputs[0])}, "
             f"(void *)(arena + {scratch}));")
+
+
+def gru_call(e, i: int, node) -> str:
+    """edgec_gru_s8 with the zero points folded into per-row biases."""
+    g, a = e.graph, node.attrs
+    x, wn, rn, bwn, brn = node.inputs
+    ish = g.tensors[x].shape
+    w = g.tensors[wn].data.astype(np.int64)
+    r = g.tensors[rn].data.astype(np.int64)
+    hid = r.shape[1]
+    base = f"{i}_{node.name}"
+    bias_x = wrap32(g.tensors[bwn].data.astype(np.int64) - a["in_zp"] * w.sum(axis=1)).astype(np.int32)
+    bias_h = wrap32(g.tensors[brn].data.astype(np.int64) - a["h_zp"] * r.sum(axis=1)).astype(np.int32)
+    wp = e.array(wn, f"w{i}_{node.name}")
+    rp = e.array(rn, f"r{i}_{node.name}")
+    bx = e.array(bias_x, f"bx{i}_{node.name}", "int32_t", f"{bwn} - in_zp * sum(weights row)")
+    bh = e.array(bias_h, f"bh{i}_{node.name}", "int32_t", f"{brn} - h_zp * sum(recurrent weights row)")
+    m = e.array(np.concatenate([a["x_multiplier"], a["h_multiplier"]]).astype(np.int32), f"m{i}_{node.name}",
+                "int32_t", "Q31 multipliers to the Q3.12 gates: input rows, then recurrent rows")
+    s = e.array(np.concatenate([a["x_shift"], a["h_shift"]]).astype(np.int32), f"s{i}_{node.name}", "int32_t", "shifts")
+    tab = e.array(np.asarray(a["sigmoid_table"], np.uint16), f"sig{i}_{node.name}", "uint16_t",
+                  "sigmoid(k / 24) in Q0.16: the int16 sigmoid / tanh interpolation table")
+    p = e.param("edgec_gru_params", base, dict(
+        batch=ish[0], steps=ish[1], in_features=ish[2], hidden=hid, return_sequences=int(bool(a.get("return_sequences"))),
+        in_zp=a["in_zp"], h_zp=a["h_zp"], q15_multiplier=a["q15_multiplier"], q15_shift=a["q15_shift"],
+        in15_multiplier=a["in15_multiplier"], in15_shift=a["in15_shift"], out_multiplier=a["out_multiplier"],
+        out_shift=a["out_shift"]))
+    scratch = g.meta["plan"]["scratch"][node.name]["offset"]
+    return (f"edgec_gru_s8(&{p}, {e.ptr(x)}, {wp}, {rp}, {bx}, {bh}, {m}, {s}, {tab}, {e.ptr(node.outputs[0])}, "
+            f"(void *)(arena + {scratch}));")

@@ -239,11 +239,109 @@ def integer_attrs(s_x, zp_x, s_h, zp_h, s_w, s_r, power: int, cell_clip: float) 
 
 
 def scratch_bytes(graph, node) -> int | None:
-    """The integer LSTM's working state in the arena while it runs: the cell state (int16 [H]) and the
-    hidden state twice (int8 [H], the previous step's read while the new one is written)."""
-    if node.op != "LSTM" or graph.tensors[node.outputs[0]].dtype != "int8":
+    """The integer LSTM's / GRU's working state in the arena while it runs: the LSTM's cell state (int16
+    [H]) and the hidden state twice (int8 [H], the previous step's read while the new one is written)."""
+    if node.op not in ("LSTM", "GRU") or graph.tensors[node.outputs[0]].dtype != "int8":
         return None
     hid = graph.tensors[node.inputs[2]].shape[1]
-    return 2 * hid + 2 * (-(-hid // 2) * 2)
+    return (2 * hid if node.op == "LSTM" else 0) + 2 * (-(-hid // 2) * 2)
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# GRU (ONNX's linear_before_reset=1, PyTorch's and Keras 3's reset_after=True): gates z, r, n.
+#   z = sigmoid(Wz x + bz + Rz h + rz), r = sigmoid(Wr x + br + Rr h + rr),
+#   n = tanh(Wn x + bn + r * (Rn h + rn)),  h = n + z * (h_prev - n)
+# Integer, in the LSTM's style: both sides of every gate in Q3.12 (each with its own int32 bias), z and r
+# through sigmoid16 into Q0.15, r * (Rn h + rn) brought back to Q3.12 (x 2^-15), n = tanh16; the previous
+# hidden state moved to Q0.15 (mbqm(h - zp_h, s_h / 2^-15)), h = n + mbqm(z * (h_prev - n), 2^-15) in
+# Q0.15 (z <= 32767 and |h_prev - n| <= 65535: the product fits int32), then requantized to int8.
+
+
+def gru_f32(node, x, w, r, bw, br):
+    x = np.asarray(x, np.float64)
+    n, t_len, _ = x.shape
+    hid = r.shape[1]
+    w, r, bw, br = (np.asarray(v, np.float64) for v in (w, r, bw, br))
+    h = np.zeros((n, hid))
+    hs = np.zeros((n, t_len, hid))
+    xw = x @ w.T + bw
+    for t in range(t_len):
+        hr = h @ r.T + br
+        z = _sig(xw[:, t, :hid] + hr[:, :hid])
+        rr = _sig(xw[:, t, hid:2 * hid] + hr[:, hid:2 * hid])
+        nn = np.tanh(xw[:, t, 2 * hid:] + rr * hr[:, 2 * hid:])
+        h = nn + z * (h - nn)
+        hs[:, t] = h
+    y = hs if node.attrs.get("return_sequences") else hs[:, -1]
+    return (y, hs) if len(node.outputs) == 2 else y
+
+
+def gru_shapes(node, s):
+    n, t, _ = s[0]
+    hid = s[2][1]
+    y = (n, t, hid) if node.attrs.get("return_sequences") else (n, hid)
+    return [y, (n, t, hid)][:len(node.outputs) or 2]
+
+
+def gru_s8(node, x, w, r, bw, br):
+    a = node.attrs
+    table = np.asarray(a["sigmoid_table"], np.int64)
+    n, t_len, _ = x.shape
+    hid = r.shape[1]
+    xacc = np.rint((x.astype(np.float64) - a["in_zp"]) @ w.astype(np.float64).T).astype(np.int64) + bw.astype(np.int64)
+    gx = _sat16(fp.multiply_by_quantized_multiplier(fp.wrap32(xacc), a["x_multiplier"], a["x_shift"]))
+    g_tanh = tanh_params(GATE_SCALE_POWER)
+    ys = np.zeros((n, t_len, hid), np.int8)
+    for b in range(n):
+        h = np.full(hid, a["h_zp"], np.int64)
+        for t in range(t_len):
+            hacc = np.rint((h.astype(np.float64) - a["h_zp"]) @ r.astype(np.float64).T).astype(np.int64) + br.astype(np.int64)
+            gh = _sat16(fp.multiply_by_quantized_multiplier(fp.wrap32(hacc), a["h_multiplier"], a["h_shift"]))
+            z = sigmoid16(_sat16(gx[b, t, :hid] + gh[:hid]), table)
+            rr = sigmoid16(_sat16(gx[b, t, hid:2 * hid] + gh[hid:2 * hid]), table)
+            rn = _sat16(fp.multiply_by_quantized_multiplier(rr * gh[2 * hid:], a["q15_multiplier"], a["q15_shift"]))
+            nn = tanh16(_sat16(gx[b, t, 2 * hid:] + rn), table, *g_tanh)
+            hp = _sat16(fp.multiply_by_quantized_multiplier(h - a["h_zp"], a["in15_multiplier"], a["in15_shift"]))
+            hq = _sat16(nn + fp.multiply_by_quantized_multiplier(z * (hp - nn), a["q15_multiplier"], a["q15_shift"]))
+            h = np.clip(fp.multiply_by_quantized_multiplier(hq, a["out_multiplier"], a["out_shift"]) + a["h_zp"], -128, 127)
+            ys[b, t] = h
+    return ys if a.get("return_sequences") else ys[:, -1]
+
+
+def quantize_gru(q, node):
+    """The quantize pass's rule for a float GRU node, as quantize_lstm's."""
+    from edgec.ir import Quant, Tensor
+    x, wn, rn, bwn, brn = node.inputs
+    out, h_all = node.outputs
+    q.range_of[h_all] = h_all
+    q.calibrated(h_all)
+    qh = q.qof(h_all)
+    s_h, zp_h = qh.scalar_scale, qh.scalar_zp
+    q.set_act(out, s_h, zp_h)
+    qx = q.qof(x)
+    s_x, zp_x = qx.scalar_scale, qx.scalar_zp
+    w, r = (q.src.tensors[k].data.astype(np.float64) for k in (wn, rn))
+    bw, br = (q.src.tensors[k].data.astype(np.float64) for k in (bwn, brn))
+    s_w, s_r = weight_scales(w), weight_scales(r)
+    for name, v, s, bias, s_b in ((wn, w, s_w, None, None), (rn, r, s_r, None, None),
+                                  (bwn, None, None, bw, s_x * s_w), (brn, None, None, br, s_h * s_r)):
+        if v is not None:
+            vq = np.clip(fp.round_half_away(v / s[:, None]), -127, 127).astype(np.int8)
+            q.g.tensors[name] = Tensor(name, vq.shape, "int8", vq, Quant(s, np.zeros(len(s), np.int64), 0))
+        else:
+            bq = fp.round_half_away(np.clip(bias / s_b, -(1 << 31), (1 << 31) - 1)).astype(np.int32)
+            q.g.tensors[name] = Tensor(name, bq.shape, "int32", bq, Quant(s_b, np.zeros(len(s_b), np.int64), 0))
+    q.g.tensors.pop(h_all, None)
+    node.outputs = [out]
+    gate = 2.0 ** GATE_SCALE_POWER
+    xm, xs = _rows(float(s_x) * s_w / gate)
+    hm, hs = _rows(float(s_h) * s_r / gate)
+    s_o = 2.0 ** GATE_OUT_POWER
+    q15m, q15s = fp.quantize_multiplier(s_o)
+    inm, ins_ = fp.quantize_multiplier(float(s_h) / s_o)
+    om, os_ = fp.quantize_multiplier(s_o / float(s_h))
+    node.attrs.update(in_zp=int(zp_x), h_zp=int(zp_h), x_multiplier=xm, x_shift=xs, h_multiplier=hm, h_shift=hs,
+                      q15_multiplier=q15m, q15_shift=q15s, in15_multiplier=inm, in15_shift=ins_,
+                      out_multiplier=om, out_shift=os_, sigmoid_table=sigmoid_table())

@@ -18,7 +18,7 @@ from . import fixedpoint as fp
 from . import gemmlowp
 from .errors import InputDataError
 from .ir import Graph
-from .recurrent import lstm_f32, lstm_s8
+from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -162,6 +162,7 @@ FLOAT_OPS = {
     "Upsample": lambda n, x: upsample_any(n, x),
     "Slice": lambda n, x: slice_any(n, x),
     "LSTM": lstm_f32,
+    "GRU": gru_f32,
     **FLOAT_UNARY,
 }
 
@@ -284,6 +285,7 @@ INT_OPS = {
     "Upsample": upsample_any,
     "Slice": slice_any,
     "LSTM": lstm_s8,
+    "GRU": gru_s8,
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def macs(graph: Graph, node) -> int:
         return out.size * node.attrs["kernel"][0] * node.attrs["kernel"][1]
     if node.op in ("Add", "Sub", "Mul", "Softmax", "Requantize"):
         return out.size
-    if node.op == "LSTM":                   # every step: the four gates' input and recurrent dot products
+    if node.op in ("LSTM", "GRU"):          # every step: the gates' input and recurrent dot products
         n, t, i = graph.tensors[node.inputs[0]].shape
         g4, h = graph.tensors[node.inputs[2]].shape
         return n * t * g4 * (i + h)
@@ -38,7 +38,7 @@ def weight_bytes(graph: Graph, node) -> int:
         n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
     if node.op == "Softmax":
         n += 4 * 256
-    if node.op == "LSTM":                   # per-row multipliers, shifts, recurrent bias; the sigmoid table
+    if node.op in ("LSTM", "GRU"):          # per-row multipliers, shifts, recurrent bias; the sigmoid table
         n += 3 * 4 * 2 * graph.tensors[node.inputs[2]].shape[0] + 2 * 256
     return int(n)
 

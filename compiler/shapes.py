@@ -5,7 +5,7 @@ import numpy as np
 
 from .errors import EdgecError
 from .ir import ELEMENTWISE_UNARY
-from .recurrent import lstm_shapes
+from .recurrent import gru_shapes, lstm_shapes
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
@@ -76,6 +76,7 @@ SHAPE_FNS = {
     "Pad": _pad,
     "Concat": _concat,
     "LSTM": lstm_shapes,
+    "GRU": gru_shapes,
 }
 
 

@@ -24,7 +24,7 @@ from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier, round_half_away
 from edgec.gemmlowp import softmax_tflm_attrs
 from edgec.ir import Graph, Node, Quant, Tensor, ELEMENTWISE_UNARY, unique_name
-from edgec.recurrent import quantize_lstm
+from edgec.recurrent import quantize_gru, quantize_lstm
 from edgec.reference import FLOAT_UNARY, conv2d_f32
 
 SIGMOID_Q = (1.0 / 256, -128)
@@ -318,6 +318,9 @@ class _Quantizer:
 
     def q_LSTM(self, node):
         quantize_lstm(self, node)
+
+    def q_GRU(self, node):
+        quantize_gru(self, node)
 
     def q_BatchNorm(self, node):
         raise EdgecError("BatchNorm reached quantization", where=f"node {node.name}",

@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from .keras_recurrent import lstm as keras_lstm
+from .keras_recurrent import gru as keras_gru, lstm as keras_lstm
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
@@ -473,7 +473,7 @@ LAYERS = {
     "GlobalAveragePooling2D": _pool("AvgPool2D", True), "GlobalMaxPooling2D": _pool("MaxPool2D", True),
     "Flatten": _flatten, "Reshape": _reshape, "Dropout": _identity, "SpatialDropout2D": _identity,
     "ZeroPadding2D": _zero_pad, "Rescaling": _rescaling, "Normalization": _normalization, "Softmax": _softmax,
-    "LSTM": keras_lstm,
+    "LSTM": keras_lstm, "GRU": keras_gru,
 }
 
 

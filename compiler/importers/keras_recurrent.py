@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from .recurrent import emit_lstm
+from .recurrent import emit_gru, emit_lstm
 
 
 def lstm(b, name, cfg, ins, w):
@@ -26,3 +26,26 @@ def lstm(b, name, cfg, ins, w):
     units = recurrent.shape[0]
     bias = np.asarray(w[2]) if cfg.get("use_bias", True) and len(w) > 2 else np.zeros(4 * units, np.float32)
     return emit_lstm(b, name, ins[0], kernel.T, recurrent.T, bias, bool(cfg.get("return_sequences")))
+
+
+def gru(b, name, cfg, ins, w):
+    """Keras GRU with reset_after=True (Keras 3's default): kernel [I, 3H], recurrent_kernel [H, 3H], bias
+    [2, 3H] (input and recurrent), gates z, r, h as the IR keeps them."""
+    reasons = []
+    if cfg.get("activation", "tanh") != "tanh" or cfg.get("recurrent_activation", "sigmoid") != "sigmoid":
+        reasons.append(f"activation {cfg.get('activation')!r} / recurrent_activation {cfg.get('recurrent_activation')!r} "
+                       "(only tanh / sigmoid)")
+    if not cfg.get("reset_after", True):
+        reasons.append("reset_after=False (edgec's GRU applies the reset gate after the recurrent product)")
+    for key in ("go_backwards", "stateful", "return_state"):
+        if cfg.get(key):
+            reasons.append(key)
+    if reasons:
+        raise UnsupportedOpError("GRU with " + "; ".join(reasons),
+                                 hint="edgec compiles forward, stateless GRUs with the default activations and reset_after")
+    if not w or len(w) < 2:
+        raise UnsupportedOpError("GRU without its weights", hint="save the model with its weights")
+    kernel, recurrent = np.asarray(w[0]), np.asarray(w[1])
+    units = recurrent.shape[0]
+    bias = np.asarray(w[2]).reshape(2, -1) if cfg.get("use_bias", True) and len(w) > 2 else np.zeros((2, 3 * units), np.float32)
+    return emit_gru(b, name, ins[0], kernel.T, recurrent.T, bias[0], bias[1], bool(cfg.get("return_sequences")))

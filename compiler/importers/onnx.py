@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
-from .onnx_lstm import gather_step, lstm as onnx_lstm
+from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, limit_hint, importer_entry, listing, shown)
@@ -48,7 +48,7 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          # shape computations, folded to constants once the input shapes are known
          "Shape": (1, 1), "Size": (1, 1), "Gather": (2, 2), "Slice": (1, 5), "Cast": (1, 1), "Range": (3, 3),
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
-         "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3), "LSTM": (3, 8)}
+         "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3), "LSTM": (3, 8), "GRU": (3, 6)}
 
 
 @dataclass
@@ -1124,7 +1124,7 @@ HANDLERS = {
     "Equal": _elementwise_const(np.equal), "Less": _elementwise_const(np.less), "Greater": _elementwise_const(np.greater),
     "Not": _elementwise_const(np.logical_not), "Where": _elementwise_const(np.where),
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
-    "LSTM": onnx_lstm,
+    "LSTM": onnx_lstm, "GRU": onnx_gru,
 }
 
 
