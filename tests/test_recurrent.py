@@ -349,3 +349,24 @@ def test_tflite_lstm_with_mismatched_tensors_is_refused_not_run(tmp_path):
     assert [n.op for n in import_tflite(str(tmp_path / "good.tflite"))[1].nodes] == ["LSTM"]
     with pytest.raises(UnsupportedOpError, match="do not fit its input.*first at operator 0"):
         import_tflite(str(tmp_path / "bad.tflite"))
+
+
+def test_fold_recurrent_last_step_before_after_and_same_ram_from_both_exporters(tmp_path, mfcc):
+    """The dynamo export reads y[:, -1] of the whole sequence; the pass makes the LSTM return the last
+    step only: the reference gives the same answer before and after, and both PyTorch exporters' files
+    plan the same arena."""
+    from edgec.passes.eliminate_dead import eliminate_dead
+    from edgec.passes.fold_recurrent_last_step import fold_recurrent_last_step
+    from edgec.passes.infer_shapes import infer_shapes
+    x = mfcc[0]
+    dyn = export_torch(tmp_path / "dyn.onnx", 16, True, "y", True, seed=4)
+    before = eliminate_dead(infer_shapes(import_model(dyn)))
+    after = fold_recurrent_last_step(before)
+    lstm_b = [n for n in before.nodes if n.op == "LSTM"][0]
+    lstm_a = [n for n in after.nodes if n.op == "LSTM"][0]
+    assert lstm_b.attrs["return_sequences"] and not lstm_a.attrs["return_sequences"]
+    assert "Slice" in [n.op for n in before.nodes] and "Slice" not in [n.op for n in after.nodes]
+    assert np.array_equal(reference.run_batch(before, x[:, None]), reference.run_batch(after, x[:, None]))
+    ts = export_torch(tmp_path / "ts.onnx", 16, True, "y", False, seed=4)
+    arenas = [build(p, "cortex-m4", str(tmp_path / f"o{k}"), mfcc[1])["totals"]["arena_bytes"] for k, p in enumerate((dyn, ts))]
+    assert arenas[0] == arenas[1] <= 4 * 16 + 16, arenas
