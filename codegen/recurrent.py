@@ -7,6 +7,16 @@ from edgec.fixedpoint import wrap32
 from edgec.recurrent import tanh_params
 
 
+def unit_quads(w: np.ndarray, gates: int) -> np.ndarray:
+    """Gate rows [gates * H, K] regrouped unit by unit (row 4j + k = gate k of unit j; a zero row when
+    there are three gates) in the quad layout: what edgec_lstm_s8 / edgec_gru_s8 read."""
+    from .c import quad_layout             # here: codegen/c.py imports this module
+    hid = w.shape[0] // gates
+    units = np.zeros((hid, 4, w.shape[1]), np.int8)
+    units[:, :gates] = w.reshape(gates, hid, -1).transpose(1, 0, 2)
+    return quad_layout(units.reshape(4 * hid, -1))
+
+
 def lstm_call(e, i: int, node) -> str:
     """edgec_lstm_s8 with the zero points folded into per-row biases (as _folded_bias does for FC)."""
     g, a = e.graph, node.attrs
@@ -18,8 +28,8 @@ def lstm_call(e, i: int, node) -> str:
     base = f"{i}_{node.name}"
     bias_x = wrap32(g.tensors[bn].data.astype(np.int64) - a["in_zp"] * w.sum(axis=1)).astype(np.int32)
     bias_h = wrap32(-a["h_zp"] * r.sum(axis=1)).astype(np.int32)
-    wp = e.array(wn, f"w{i}_{node.name}")
-    rp = e.array(rn, f"r{i}_{node.name}")
+    wp = e.array(unit_quads(w.astype(np.int8), 4), f"w{i}_{node.name}", "int8_t", f"{wn}, unit by unit in the quad layout")
+    rp = e.array(unit_quads(r.astype(np.int8), 4), f"r{i}_{node.name}", "int8_t", f"{rn}, unit by unit in the quad layout")
     bx = e.array(bias_x, f"bx{i}_{node.name}", "int32_t", f"{bn} - in_zp * sum(weights row)")
     bh = e.array(bias_h, f"bh{i}_{node.name}", "int32_t", "-h_zp * sum(recurrent weights row)")
     m = e.array(np.concatenate([a["x_multiplier"], a["h_multiplier"]]).astype(np.int32), f"m{i}_{node.name}",
@@ -49,8 +59,8 @@ def gru_call(e, i: int, node) -> str:
     base = f"{i}_{node.name}"
     bias_x = wrap32(g.tensors[bwn].data.astype(np.int64) - a["in_zp"] * w.sum(axis=1)).astype(np.int32)
     bias_h = wrap32(g.tensors[brn].data.astype(np.int64) - a["h_zp"] * r.sum(axis=1)).astype(np.int32)
-    wp = e.array(wn, f"w{i}_{node.name}")
-    rp = e.array(rn, f"r{i}_{node.name}")
+    wp = e.array(unit_quads(w.astype(np.int8), 3), f"w{i}_{node.name}", "int8_t", f"{wn}, unit by unit in the quad layout")
+    rp = e.array(unit_quads(r.astype(np.int8), 3), f"r{i}_{node.name}", "int8_t", f"{rn}, unit by unit in the quad layout")
     bx = e.array(bias_x, f"bx{i}_{node.name}", "int32_t", f"{bwn} - in_zp * sum(weights row)")
     bh = e.array(bias_h, f"bh{i}_{node.name}", "int32_t", f"{brn} - h_zp * sum(recurrent weights row)")
     m = e.array(np.concatenate([a["x_multiplier"], a["h_multiplier"]]).astype(np.int32), f"m{i}_{node.name}",

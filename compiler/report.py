@@ -38,8 +38,10 @@ def weight_bytes(graph: Graph, node) -> int:
         n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
     if node.op == "Softmax":
         n += 4 * 256
-    if node.op in ("LSTM", "GRU"):          # per-row multipliers, shifts, recurrent bias; the sigmoid table
-        n += 3 * 4 * 2 * graph.tensors[node.inputs[2]].shape[0] + 2 * 256
+    if node.op in ("LSTM", "GRU"):          # weights unit by unit in quads (codegen/recurrent.py: inputs and a
+        rows, h = graph.tensors[node.inputs[2]].shape   # GRU's fourth row padded), per-row multipliers, shifts
+        i = graph.tensors[node.inputs[0]].shape[-1]     # and folded biases, the sigmoid table
+        n += 4 * h * (-(-i // 4) * 4 + -(-h // 4) * 4) - rows * (i + h) + (20 if node.op == "LSTM" else 16) * rows + 2 * 256
     return int(n)
 
 

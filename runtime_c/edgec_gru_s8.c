@@ -4,11 +4,13 @@
  * Twin: recurrent.gru_s8 (compiler/recurrent.py), which documents the arithmetic.
  *
  * Unit by unit, as edgec_lstm_s8: scratch holds the previous and the new hidden state (int8 [H] each).
- * Weights are rows [3H][I] and [3H][H], gates z, r, n; bias_x = bias - in_zp * sum(W row), bias_h =
+ * Weights come unit by unit in the quad layout of edgec_dot.h: unit j's rows of gates z, r, n and a zero
+ * row (rows j, H + j, 2H + j of [3H][I] and [3H][H]) interleaved by fours of inputs; bias_x = bias - in_zp * sum(W row), bias_h =
  * recurrent bias - h_zp * sum(R row) (codegen folds them); multiplier / shift: the 3H input rows, then
  * the 3H recurrent rows.  Products in int32_t explicitly (`int` is 16 bits on AVR). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_dot.h"
 
 static int32_t edgec_gru_sat16(int32_t v)
 {
@@ -49,14 +51,10 @@ static int32_t edgec_gru_tanh16(int32_t v, const EDGEC_ROM uint16_t *table)
     return res >> 8;
 }
 
-/* One side (input or recurrent) of gate row `row` in Q3.12. */
-static int32_t edgec_gru_side(const int8_t *v, const EDGEC_ROM int8_t *w, int32_t k, const EDGEC_ROM int32_t *bias,
-                              int32_t row, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift)
+/* One side (input or recurrent) of gate row `row` in Q3.12, from its dot product. */
+static int32_t edgec_gru_side(int32_t acc, const EDGEC_ROM int32_t *bias, int32_t row, const EDGEC_ROM int32_t *multiplier,
+                              const EDGEC_ROM int32_t *shift)
 {
-    const EDGEC_ROM int8_t *wr = w + row * k;
-    int32_t i, acc = 0;
-    for (i = 0; i < k; i++)
-        acc += (int32_t)v[i] * (int32_t)wr[i];
     return edgec_gru_sat16(edgec_mbqm((int32_t)((uint32_t)bias[row] + (uint32_t)acc), multiplier[row], shift[row]));
 }
 
@@ -66,6 +64,8 @@ void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const E
                   const EDGEC_ROM uint16_t *table, int8_t *out, void *scratch)
 {
     const int32_t hid = p->hidden, steps = p->steps, in_f = p->in_features, rows = 3 * p->hidden;
+    const int32_t in4 = (in_f + 3) & ~3, hid4 = (hid + 3) & ~3;
+    const EDGEC_ROM int32_t *mh = multiplier + rows, *sh = shift + rows;
     int8_t *h_prev = (int8_t *)scratch;
     int8_t *h_new = h_prev + ((hid + 1) / 2) * 2;
     int32_t b, t, j;
@@ -75,18 +75,18 @@ void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const E
         for (t = 0; t < steps; t++) {
             const int8_t *x = in + (b * steps + t) * in_f;
             for (j = 0; j < hid; j++) {
-                const int32_t z = edgec_gru_sigmoid16(edgec_gru_sat16(
-                    edgec_gru_side(x, w, in_f, bias_x, j, multiplier, shift) +
-                    edgec_gru_side(h_prev, r, hid, bias_h, j, multiplier + rows, shift + rows)), table);
-                const int32_t rg = edgec_gru_sigmoid16(edgec_gru_sat16(
-                    edgec_gru_side(x, w, in_f, bias_x, hid + j, multiplier, shift) +
-                    edgec_gru_side(h_prev, r, hid, bias_h, hid + j, multiplier + rows, shift + rows)), table);
-                const int32_t hn = edgec_gru_side(h_prev, r, hid, bias_h, 2 * hid + j, multiplier + rows, shift + rows);
-                const int32_t rn = edgec_gru_sat16(edgec_mbqm(rg * hn, p->q15_multiplier, p->q15_shift));
-                const int32_t n = edgec_gru_tanh16(edgec_gru_sat16(
-                    edgec_gru_side(x, w, in_f, bias_x, 2 * hid + j, multiplier, shift) + rn), table);
-                const int32_t hp = edgec_gru_sat16(edgec_mbqm((int32_t)h_prev[j] - p->h_zp, p->in15_multiplier, p->in15_shift));
-                const int32_t hq = edgec_gru_sat16(n + edgec_mbqm(z * (hp - n), p->q15_multiplier, p->q15_shift));
+                int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, z, rg, rn, n, hp, hq;
+                edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's gates z, r, n (and a zero row) */
+                edgec_dot1x4q_s8(h_prev, r + j * 4 * hid4, hid, ah);
+                z = edgec_gru_sigmoid16(edgec_gru_sat16(edgec_gru_side(ax[0], bias_x, j, multiplier, shift) +
+                                                        edgec_gru_side(ah[0], bias_h, j, mh, sh)), table);
+                rg = edgec_gru_sigmoid16(edgec_gru_sat16(edgec_gru_side(ax[1], bias_x, hid + j, multiplier, shift) +
+                                                         edgec_gru_side(ah[1], bias_h, hid + j, mh, sh)), table);
+                rn = edgec_gru_sat16(edgec_mbqm(rg * edgec_gru_side(ah[2], bias_h, 2 * hid + j, mh, sh), p->q15_multiplier,
+                                                p->q15_shift));
+                n = edgec_gru_tanh16(edgec_gru_sat16(edgec_gru_side(ax[2], bias_x, 2 * hid + j, multiplier, shift) + rn), table);
+                hp = edgec_gru_sat16(edgec_mbqm((int32_t)h_prev[j] - p->h_zp, p->in15_multiplier, p->in15_shift));
+                hq = edgec_gru_sat16(n + edgec_mbqm(z * (hp - n), p->q15_multiplier, p->q15_shift));
                 h_new[j] = edgec_clamp_s8(edgec_mbqm(hq, p->out_multiplier, p->out_shift) + p->h_zp, -128, 127);
             }
             for (j = 0; j < hid; j++)

@@ -4,12 +4,14 @@
  *
  * Each unit's four gates, its cell and its new hidden value depend only on x_t, h_{t-1} and its own
  * cell, so the kernel runs unit by unit (no gate buffers): scratch holds the cell state (int16 [H]) and
- * the previous and the new hidden state (int8 [H] each).  Weights are rows [4H][I] and [4H][H], gates
- * i, f, c, o; bias_x = bias - in_zp * sum(W row), bias_h = -h_zp * sum(R row) (codegen folds them, added
+ * the previous and the new hidden state (int8 [H] each).  Weights come unit by unit in the quad layout
+ * of edgec_dot.h: unit j's rows of gates i, f, c, o (rows j, H + j, 2H + j, 3H + j of [4H][I] and
+ * [4H][H]) interleaved by fours of inputs, so one pass over x (and one over h) gives all four; bias_x = bias - in_zp * sum(W row), bias_h = -h_zp * sum(R row) (codegen folds them, added
  * modulo 2^32 as the twin wraps); multiplier / shift: the 4H input rows, then the 4H recurrent rows.
  * Products in int32_t explicitly (`int` is 16 bits on AVR). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
+#include "edgec_dot.h"
 
 static int32_t edgec_sat16(int32_t v)
 {
@@ -51,21 +53,13 @@ static int32_t edgec_tanh16(int32_t v, int32_t mult, int32_t shift, const EDGEC_
     return res >> 8;
 }
 
-static int32_t edgec_lstm_gate(const EDGEC_ROM edgec_lstm_params *p, int32_t row, const int8_t *x, const int8_t *h,
-                               const EDGEC_ROM int8_t *w, const EDGEC_ROM int8_t *r, const EDGEC_ROM int32_t *bias_x,
-                               const EDGEC_ROM int32_t *bias_h, const EDGEC_ROM int32_t *multiplier,
-                               const EDGEC_ROM int32_t *shift)
+/* Gate k's pre-activation in Q3.12 from the input side's and the recurrent side's dot products. */
+static int32_t edgec_lstm_pre(int32_t row, int32_t rows, int32_t ax, int32_t ah, const EDGEC_ROM int32_t *bias_x,
+                              const EDGEC_ROM int32_t *bias_h, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift)
 {
-    const int32_t in = p->in_features, hid = p->hidden, rows = 4 * p->hidden;
-    const EDGEC_ROM int8_t *wr = w + row * in;
-    const EDGEC_ROM int8_t *rr = r + row * hid;
-    int32_t k, ax = 0, ah = 0, gx, gh;
-    for (k = 0; k < in; k++)
-        ax += (int32_t)x[k] * (int32_t)wr[k];
-    for (k = 0; k < hid; k++)
-        ah += (int32_t)h[k] * (int32_t)rr[k];
-    gx = edgec_sat16(edgec_mbqm((int32_t)((uint32_t)bias_x[row] + (uint32_t)ax), multiplier[row], shift[row]));
-    gh = edgec_sat16(edgec_mbqm((int32_t)((uint32_t)bias_h[row] + (uint32_t)ah), multiplier[rows + row], shift[rows + row]));
+    const int32_t gx = edgec_sat16(edgec_mbqm((int32_t)((uint32_t)bias_x[row] + (uint32_t)ax), multiplier[row], shift[row]));
+    const int32_t gh = edgec_sat16(edgec_mbqm((int32_t)((uint32_t)bias_h[row] + (uint32_t)ah), multiplier[rows + row],
+                                              shift[rows + row]));
     return edgec_sat16(gx + gh);
 }
 
@@ -74,7 +68,8 @@ void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const
                    const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift,
                    const EDGEC_ROM uint16_t *table, int8_t *out, void *scratch)
 {
-    const int32_t hid = p->hidden, steps = p->steps, in_f = p->in_features;
+    const int32_t hid = p->hidden, steps = p->steps, in_f = p->in_features, rows = 4 * p->hidden;
+    const int32_t in4 = (in_f + 3) & ~3, hid4 = (hid + 3) & ~3;
     int16_t *cell = (int16_t *)scratch;
     int8_t *h_prev = (int8_t *)scratch + 2 * hid;
     int8_t *h_new = h_prev + ((hid + 1) / 2) * 2;
@@ -87,12 +82,14 @@ void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const
         for (t = 0; t < steps; t++) {
             const int8_t *x = in + (b * steps + t) * in_f;
             for (j = 0; j < hid; j++) {
-                const int32_t gi = edgec_sigmoid16(edgec_lstm_gate(p, j, x, h_prev, w, r, bias_x, bias_h, multiplier, shift), table);
-                const int32_t gf = edgec_sigmoid16(edgec_lstm_gate(p, hid + j, x, h_prev, w, r, bias_x, bias_h, multiplier, shift), table);
-                const int32_t gg = edgec_tanh16(edgec_lstm_gate(p, 2 * hid + j, x, h_prev, w, r, bias_x, bias_h, multiplier, shift),
-                                                3, 0, table);
-                const int32_t go = edgec_sigmoid16(edgec_lstm_gate(p, 3 * hid + j, x, h_prev, w, r, bias_x, bias_h, multiplier, shift), table);
-                int32_t c = edgec_sat16(edgec_mbqm(gf * (int32_t)cell[j], p->fc_multiplier, p->fc_shift));
+                int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, gi, gf, gg, go, c;
+                edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's four gates at once */
+                edgec_dot1x4q_s8(h_prev, r + j * 4 * hid4, hid, ah);
+                gi = edgec_sigmoid16(edgec_lstm_pre(j, rows, ax[0], ah[0], bias_x, bias_h, multiplier, shift), table);
+                gf = edgec_sigmoid16(edgec_lstm_pre(hid + j, rows, ax[1], ah[1], bias_x, bias_h, multiplier, shift), table);
+                gg = edgec_tanh16(edgec_lstm_pre(2 * hid + j, rows, ax[2], ah[2], bias_x, bias_h, multiplier, shift), 3, 0, table);
+                go = edgec_sigmoid16(edgec_lstm_pre(3 * hid + j, rows, ax[3], ah[3], bias_x, bias_h, multiplier, shift), table);
+                c = edgec_sat16(edgec_mbqm(gf * (int32_t)cell[j], p->fc_multiplier, p->fc_shift));
                 c = edgec_sat16(c + edgec_sat16(edgec_mbqm(gi * gg, p->ig_multiplier, p->ig_shift)));
                 if (p->cell_clip > 0)
                     c = c < -p->cell_clip ? -p->cell_clip : (c > p->cell_clip ? p->cell_clip : c);
