@@ -16,6 +16,8 @@ from edgec.errors import EdgecError
 from edgec.fixedpoint import multiply_by_quantized_multiplier, wrap32
 from edgec.ir import Graph
 
+from .recurrent import gru_call, lstm_call
+
 RUNTIME_COMMON = ["edgec.h", "edgec_target.h", "edgec_fixedpoint.h", "edgec_dot.h"]
 KERNEL_FILE = {
     "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
@@ -23,6 +25,7 @@ KERNEL_FILE = {
     "MaxPool2D": "edgec_pool_s8.c", "AvgPool2D": "edgec_pool_s8.c", "Lut": "edgec_lut_s8.c",
     "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
+    "LSTM": "edgec_lstm_s8.c", "GRU": "edgec_gru_s8.c",
 }
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
@@ -314,6 +317,10 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
             lines.append(f"edgec_concat_s8(&{p}, {ptr}, {out});")
             offset += in_inner
         return "\n    ".join(lines) or None
+    if node.op == "LSTM":
+        return lstm_call(e, i, node)
+    if node.op == "GRU":
+        return gru_call(e, i, node)
     if node.op == "Requantize":
         p = e.param("edgec_requantize_params", base, dict(n=g.tensors[node.outputs[0]].size, in_zp=a["in_zp"],
                                                           out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))

@@ -51,6 +51,10 @@ OPS = {
     "BatchNorm": "x, scale, bias, mean, var; attrs epsilon (folded away before quantization)",
     "Requantize": "x; attrs in_zp, out_zp, multiplier, shift, out_dtype (integer graphs only: int8 <-> int16, "
                   "inserted by quantize where a tensor's precision differs from its reader's)",
+    "LSTM": "x [N,T,I], weights [4H,I], recurrent weights [4H,H], bias [4H] (gates i,f,c,o), zero initial state; "
+            "attrs return_sequences, cell_clip; float graphs add two calibration outputs (see recurrent.py)",
+    "GRU": "x [N,T,I], weights [3H,I], recurrent weights [3H,H], bias [3H], recurrent bias [3H] (gates z,r,n; the reset "
+           "gate after the recurrent product); attrs return_sequences; float graphs add a calibration output",
 }
 
 #: Unary element-wise ops: in the integer graph each one becomes a 256-entry lookup table.

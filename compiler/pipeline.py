@@ -7,6 +7,7 @@ from edgec.passes.fuse_activations import fuse_activations
 from edgec.passes.fuse_gated_activations import fuse_gated_activations
 from edgec.passes.fold_pad import fold_pad
 from edgec.passes.eliminate_dead import eliminate_dead
+from edgec.passes.fold_recurrent_last_step import fold_recurrent_last_step
 from edgec.passes.bind_concat import bind_concat
 from edgec.passes.quantize import quantize
 from edgec.passes.plan_memory import plan_memory
@@ -15,7 +16,7 @@ from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
 CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_gated_activations, fuse_activations,
-             fold_pad, eliminate_dead, bind_concat]
+             fold_pad, eliminate_dead, fold_recurrent_last_step, bind_concat]
 
 
 def canonicalize(graph, log=None):

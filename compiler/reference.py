@@ -18,6 +18,7 @@ from . import fixedpoint as fp
 from . import gemmlowp
 from .errors import InputDataError
 from .ir import Graph
+from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -160,6 +161,8 @@ FLOAT_OPS = {
     "Concat": concat_any,
     "Upsample": lambda n, x: upsample_any(n, x),
     "Slice": lambda n, x: slice_any(n, x),
+    "LSTM": lstm_f32,
+    "GRU": gru_f32,
     **FLOAT_UNARY,
 }
 
@@ -281,6 +284,8 @@ INT_OPS = {
     "Concat": concat_s8,
     "Upsample": upsample_any,
     "Slice": slice_any,
+    "LSTM": lstm_s8,
+    "GRU": gru_s8,
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ def macs(graph: Graph, node) -> int:
         return out.size * node.attrs["kernel"][0] * node.attrs["kernel"][1]
     if node.op in ("Add", "Sub", "Mul", "Softmax", "Requantize"):
         return out.size
+    if node.op in ("LSTM", "GRU"):          # every step: the gates' input and recurrent dot products
+        n, t, i = graph.tensors[node.inputs[0]].shape
+        g4, h = graph.tensors[node.inputs[2]].shape
+        return n * t * g4 * (i + h)
     return 0
 
 
@@ -34,6 +38,10 @@ def weight_bytes(graph: Graph, node) -> int:
         n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
     if node.op == "Softmax":
         n += 4 * 256
+    if node.op in ("LSTM", "GRU"):          # weights unit by unit in quads (codegen/recurrent.py: inputs and a
+        rows, h = graph.tensors[node.inputs[2]].shape   # GRU's fourth row padded), per-row multipliers, shifts
+        i = graph.tensors[node.inputs[0]].shape[-1]     # and folded biases, the sigmoid table
+        n += 4 * h * (-(-i // 4) * 4 + -(-h // 4) * 4) - rows * (i + h) + (20 if node.op == "LSTM" else 16) * rows + 2 * 256
     return int(n)
 
 

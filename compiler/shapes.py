@@ -5,6 +5,7 @@ import numpy as np
 
 from .errors import EdgecError
 from .ir import ELEMENTWISE_UNARY
+from .recurrent import gru_shapes, lstm_shapes
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
@@ -74,6 +75,8 @@ SHAPE_FNS = {
     "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],
     "Pad": _pad,
     "Concat": _concat,
+    "LSTM": lstm_shapes,
+    "GRU": gru_shapes,
 }
 
 

@@ -26,6 +26,7 @@ import bisect
 import numpy as np
 
 from edgec.ir import Graph
+from edgec.recurrent import scratch_bytes
 
 ALIGN = 4
 
@@ -263,7 +264,8 @@ def memory_plan(g: Graph) -> dict:
         if r in sizes:
             sizes[r] = max(sizes[r], _align(band.get(t, g.tensors[t].nbytes)))
     step_of = {n.name: i for i, n in enumerate(g.nodes)}
-    scratch = {scratch_key(node): nbytes for node, nbytes in sorted(g.meta.get("scratch", {}).items())}
+    needed = {n.name: b for n in g.nodes if (b := scratch_bytes(g, n))}     # kernels that cannot run without
+    scratch = {scratch_key(node): nbytes for node, nbytes in sorted({**needed, **g.meta.get("scratch", {})}.items())}
     for key, nbytes in scratch.items():
         bufs.append(key)
         sizes[key] = _align(nbytes)

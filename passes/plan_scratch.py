@@ -103,5 +103,5 @@ def _into_gaps(g: Graph, order, wanted) -> Graph:
         placed[name] = {"offset": off, "size": need, "step": s}
         at[s] = sorted(at[s] + [(off, need)])
     g.meta["scratch"] = chosen
-    g.meta["plan"] = dict(plan, scratch=placed)
+    g.meta["plan"] = dict(plan, scratch={**plan.get("scratch", {}), **placed})    # keep the needed ones (LSTM)
     return g

@@ -24,6 +24,7 @@ from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier, round_half_away
 from edgec.gemmlowp import softmax_tflm_attrs
 from edgec.ir import Graph, Node, Quant, Tensor, ELEMENTWISE_UNARY, unique_name
+from edgec.recurrent import quantize_gru, quantize_lstm
 from edgec.reference import FLOAT_UNARY, conv2d_f32
 
 SIGMOID_Q = (1.0 / 256, -128)
@@ -314,6 +315,12 @@ class _Quantizer:
                 m, s = quantize_multiplier(qi.scalar_scale / qo.scalar_scale)
                 requant.append({"in_zp": qi.scalar_zp, "multiplier": m, "shift": s})
         node.attrs.update(out_zp=qo.scalar_zp, requant=requant)
+
+    def q_LSTM(self, node):
+        quantize_lstm(self, node)
+
+    def q_GRU(self, node):
+        quantize_gru(self, node)
 
     def q_BatchNorm(self, node):
         raise EdgecError("BatchNorm reached quantization", where=f"node {node.name}",

@@ -69,6 +69,18 @@ typedef struct {
     int32_t n, in_zp, out_zp, multiplier, shift;
 } edgec_requantize_params;
 
+/* Unidirectional LSTM (runtime_c/edgec_lstm_s8.c): TFLite Micro's integer LSTM arithmetic. */
+typedef struct {
+    int32_t batch, steps, in_features, hidden, return_sequences, in_zp, h_zp, tanh_mult, tanh_shift;
+    int32_t fc_multiplier, fc_shift, ig_multiplier, ig_shift, out_multiplier, out_shift, cell_clip;
+} edgec_lstm_params;
+
+/* GRU (runtime_c/edgec_gru_s8.c), in the integer LSTM's arithmetic. */
+typedef struct {
+    int32_t batch, steps, in_features, hidden, return_sequences, in_zp, h_zp;
+    int32_t q15_multiplier, q15_shift, in15_multiplier, in15_shift, out_multiplier, out_shift;
+} edgec_gru_params;
+
 /* Conv and pools compute a band of output rows [out_row0, out_row0 + out_rows) from an input buffer
  * that starts at input row in_row0 (patch-based execution); (0, 0, out_h) is the whole tensor. */
 void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
@@ -124,5 +136,16 @@ void edgec_avgpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, 
 /* int8 <-> int16 where precisions meet; edgec_requantize_s16_s8 may run in place (out == in). */
 void edgec_requantize_s8_s16(const EDGEC_ROM edgec_requantize_params *p, const int8_t *in, int16_t *out);
 void edgec_requantize_s16_s8(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int8_t *out);
+
+/* scratch: 4-aligned, 2 * hidden + 2 * (hidden rounded up to 2) bytes (recurrent.scratch_bytes). */
+void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const EDGEC_ROM int8_t *w,
+                   const EDGEC_ROM int8_t *r, const EDGEC_ROM int32_t *bias_x, const EDGEC_ROM int32_t *bias_h,
+                   const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift,
+                   const EDGEC_ROM uint16_t *table, int8_t *out, void *scratch);
+/* scratch: 4-aligned, 2 * (hidden rounded up to 2) bytes (recurrent.scratch_bytes). */
+void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const EDGEC_ROM int8_t *w,
+                  const EDGEC_ROM int8_t *r, const EDGEC_ROM int32_t *bias_x, const EDGEC_ROM int32_t *bias_h,
+                  const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift,
+                  const EDGEC_ROM uint16_t *table, int8_t *out, void *scratch);
 
 #endif

@@ -21,7 +21,8 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "GELU": "GeluOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
            "VAR_HANDLE": "VarHandleOptions", "CALL_ONCE": "CallOnceOptions", "READ_VARIABLE": None,
            "ASSIGN_VARIABLE": None, "STRIDED_SLICE": "StridedSliceOptions", "SPLIT": "SplitOptions",
-           "SPLIT_V": "SplitVOptions", "SLICE": None, "PAD": None, "PADV2": None, "TRANSPOSE": None}
+           "SPLIT_V": "SplitVOptions", "SLICE": None, "PAD": None, "PADV2": None, "TRANSPOSE": None,
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions"}
 
 
 class Model:
@@ -30,13 +31,14 @@ class Model:
         self.ops = []              # (opname, inputs, outputs, options)
         self.inputs, self.outputs = [], []
         self.subgraphs = []        # further subgraphs (Model objects), numbered from 1
+        self.variables = set()     # tensors TFLite keeps across invocations (an LSTM's states)
 
     def subgraph(self) -> "Model":
         sub = Model()
         self.subgraphs.append(sub)
         return sub
 
-    def tensor(self, name, shape, dtype=np.int8, data=None, scale=None, zp=None, axis=0):
+    def tensor(self, name, shape, dtype=np.int8, data=None, scale=None, zp=None, axis=0, variable=False):
         if dtype == "resource":
             self.tensors.append((name, tuple(shape), "resource", None, None, None, axis))
             return len(self.tensors) - 1
@@ -49,6 +51,8 @@ class Model:
             if zp.size == 1 and scale.size > 1:
                 zp = np.zeros(scale.size, np.int64)
         self.tensors.append((name, tuple(shape), np.dtype(dtype), data, scale, zp, axis))
+        if variable:
+            self.variables.add(len(self.tensors) - 1)
         return len(self.tensors) - 1
 
     def op(self, name, inputs, outputs, **options):
@@ -124,6 +128,8 @@ class Model:
             tflite.TensorAddName(b, name_off)
             if q_off is not None:
                 tflite.TensorAddQuantization(b, q_off)
+            if k in self.variables:
+                tflite.TensorAddIsVariable(b, True)
             tensor_offsets.append(tflite.TensorEnd(b))
         op_offsets = []
         for opname, ins, outs, opt in self.ops:
@@ -174,7 +180,8 @@ class Model:
                   "half_pixel_centers": "HalfPixelCenters", "init_subgraph_index": "InitSubgraphIndex",
                   "begin_mask": "BeginMask", "end_mask": "EndMask", "ellipsis_mask": "EllipsisMask",
                   "new_axis_mask": "NewAxisMask", "shrink_axis_mask": "ShrinkAxisMask", "offset": "Offset",
-                  "num_splits": "NumSplits"}
+                  "num_splits": "NumSplits", "cell_clip": "CellClip", "proj_clip": "ProjClip",
+                  "time_major": "TimeMajor"}
         for key, value in opt.items():
             if key in fields:
                 getattr(tflite, f"{kind}Add{fields[key]}")(b, value)

@@ -17,6 +17,7 @@ import zlib
 
 import numpy as np
 
+from .keras_recurrent import gru as keras_gru, lstm as keras_lstm
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
@@ -120,6 +121,8 @@ class _Weights:
         if self.keras3:
             grp = self.by_name.get(layer)
             v = grp.get("vars") if grp is not None else None
+            if isinstance(v, self.h5py.Group) and not len(v) and isinstance(grp.get("cell"), self.h5py.Group):
+                v = grp["cell"].get("vars")           # a recurrent layer keeps its weights in its cell
             if not isinstance(v, self.h5py.Group):
                 return []
             return [self.array(v[str(i)], f"{layer}/vars/{i}") for i in range(len(v))]
@@ -528,6 +531,7 @@ LAYERS = {
     "GlobalAveragePooling2D": _pool("AvgPool2D", True), "GlobalMaxPooling2D": _pool("MaxPool2D", True),
     "Flatten": _flatten, "Reshape": _reshape, "Dropout": _identity, "SpatialDropout2D": _identity,
     "ZeroPadding2D": _zero_pad, "Rescaling": _rescaling, "Normalization": _normalization, "Softmax": _softmax,
+    "LSTM": keras_lstm, "GRU": keras_gru,
 }
 
 

@@ -25,6 +25,7 @@ from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
 from .onnx_reduce import prelu, reduce, variadic
+from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, listing, shown)
@@ -50,7 +51,7 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
          "ReduceMean": (1, 2), "ReduceMax": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
-         "PRelu": (2, 2)}
+         "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6)}
 
 
 @dataclass
@@ -985,6 +986,8 @@ def _size(imp, node, a):
 
 
 def _gather(imp, node, a):
+    if gather_step(imp, node, a):           # one step of a computed tensor (onnx_lstm.gather_step)
+        return
     data, idx = _consts_of(imp, node)
     axis = imp.a_int(node, a, "axis", 0)
     if not -data.ndim <= axis < max(data.ndim, 1) or idx.dtype.kind not in "iu":
@@ -1113,6 +1116,7 @@ HANDLERS = {
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
     "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
     "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
+    "LSTM": onnx_lstm, "GRU": onnx_gru,
 }
 
 

@@ -41,6 +41,7 @@ import struct
 
 import numpy as np
 
+from . import tflite_lstm
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier, round_half_away
@@ -58,7 +59,7 @@ TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5:
 #: ActivationFunctionType → the float clamp it means (None: no clamp); TANH / SIGN_BIT are refused
 ACTIVATIONS = {0: None, 1: (0.0, float("inf")), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
-             "SOFTMAX", "RESHAPE", "SQUEEZE")
+             "SOFTMAX", "RESHAPE", "SQUEEZE", "UNIDIRECTIONAL_SEQUENCE_LSTM")
 #: float32 operators → the IR op; the int8 ones plus what the IR has a float op for
 UNARY = {"LOGISTIC": ("Sigmoid", {}), "TANH": ("Tanh", {}), "RELU": ("Relu", {}),
          "RELU6": ("Clip", {"min": 0.0, "max": 6.0}), "RELU_N1_TO_1": ("Clip", {"min": -1.0, "max": 1.0}),
@@ -198,7 +199,8 @@ def _options(name: str, op) -> dict:
            "MAX_POOL_2D": tflite.Pool2DOptions, "ADD": tflite.AddOptions, "SOFTMAX": tflite.SoftmaxOptions,
            "SUB": tflite.SubOptions, "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
-           "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions, **_STREAMING_OPTIONS()}.get(name)
+           "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **_STREAMING_OPTIONS()}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -223,6 +225,8 @@ def _options(name: str, op) -> dict:
         return {"keep_dims": bool(o.KeepDims())}
     if name == "GELU":
         return {"approximate": bool(o.Approximate())}
+    if name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        return tflite_lstm.options(o)
     if name == "RESIZE_NEAREST_NEIGHBOR":
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
     return _streaming_options(name, o)
@@ -403,6 +407,7 @@ class _Importer(StreamingOps):
                         where=self.path, hint=FLOAT_HINT)
         ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None} | {s["read"] for s in self.state} \
             | set(self.alias)                         # READ_VARIABLE: the state, or the value assigned before it
+        ready |= {i for name, ins, _, _ in self.ops if name == "UNIDIRECTIONAL_SEQUENCE_LSTM" for i in ins[18:20]}  # state variables
         for k, (name, ins, outs, _) in enumerate(self.ops):
             missing = [i for i in ins if i >= 0 and i not in ready]
             if missing:
@@ -433,6 +438,9 @@ class _Importer(StreamingOps):
                         k)
                 else:
                     bad(name, k)
+                continue
+            if name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+                tflite_lstm.check(self, ins, outs, opt, lambda what: bad(what, k))
                 continue
             needed = ins[:2] if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ins   # bias: optional
             if (len(outs) != 1 and name not in ("SPLIT", "SPLIT_V")) or not ins or min(needed + outs) < 0 or \
@@ -868,6 +876,9 @@ class _Importer(StreamingOps):
         self.node("Reshape", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"shape": shape}, {})
 
     op_SQUEEZE = op_RESHAPE
+
+    def op_UNIDIRECTIONAL_SEQUENCE_LSTM(self, ins, outs, opt):
+        tflite_lstm.import_op(self, ins, outs, opt)
 
     def op_SOFTMAX(self, ins, outs, opt):
         qattrs = {} if self.is_float else softmax_tflm_attrs(self.qparams(ins[0])[0], opt.get("beta", 1.0))

@@ -1,0 +1,163 @@
+"""ONNX LSTM -> the IR LSTM (compiler/recurrent.py): forward direction, the default activations
+(Sigmoid, Tanh, Tanh), zero (or absent) initial state, no peepholes, full-length sequences, as
+torch.nn.LSTM exports it (batch_first or not, either exporter).  Everything else is refused with one
+line naming the node.  ONNX's gate order i, o, f, c becomes the IR's i, f, c, o; its two biases
+(input and recurrent) are summed."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+from .recurrent import emit_gru, emit_lstm
+
+ONNX_TO_IR_GATES = (0, 2, 3, 1)          # i, o, f, c -> i, f, c, o
+DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
+
+
+def _gates(a, hid):
+    return np.concatenate([a[k * hid:(k + 1) * hid] for k in ONNX_TO_IR_GATES], axis=0)
+
+
+def _used(imp) -> set:
+    if not hasattr(imp, "_lstm_used"):
+        g = imp.model.graph
+        imp._lstm_used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    return imp._lstm_used
+
+
+def lstm(imp, node, a):
+    where = imp.where(node)
+    inputs = list(node.input) + [""] * (8 - len(node.input))
+    x_name, w_name, r_name, b_name, seq_name, h0_name, c0_name, p_name = inputs[:8]
+    hid = imp.a_int(node, a, "hidden_size", 0)
+    layout = imp.a_int(node, a, "layout", 0)
+    xs = list(imp.shape(x_name))
+    reasons = []
+    direction = imp.a_str(node, a, "direction", "forward")
+    if direction != "forward":
+        reasons.append(f"direction {direction!r} (edgec compiles forward LSTMs; split a bidirectional one in two)")
+    acts = [s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s) for s in (a.get("activations") or DEFAULT_ACTIVATIONS)]
+    if acts != DEFAULT_ACTIVATIONS:
+        reasons.append(f"activations {acts} (only the default Sigmoid, Tanh, Tanh)")
+    if a.get("activation_alpha") or a.get("activation_beta"):
+        reasons.append("activation_alpha/activation_beta")
+    if a.get("clip") is not None:
+        reasons.append("clip (ONNX clips the gate pre-activations, which TFLite's integer LSTM does not)")
+    if imp.a_int(node, a, "input_forget", 0):
+        reasons.append("input_forget=1 (coupled input and forget gates)")
+    if p_name and (p_name not in imp.consts or np.any(imp.consts[p_name])):
+        reasons.append("peephole weights P")
+    for nm, what in ((h0_name, "initial_h"), (c0_name, "initial_c")):
+        if nm and (nm not in imp.consts or np.any(imp.consts[nm])):
+            reasons.append(f"a non-zero or computed {what} (edgec's LSTM starts from a zero state)")
+    if len(xs) != 3:
+        reasons.append(f"an input of shape {xs} (want [time, batch, features] or, layout=1, [batch, time, features])")
+    t_len, n = (xs[1], xs[0]) if layout == 1 and len(xs) == 3 else (xs[0], xs[1]) if len(xs) == 3 else (0, 0)
+    if seq_name and (seq_name not in imp.consts or np.any(np.asarray(imp.consts[seq_name]) != t_len)):
+        reasons.append("sequence_lens shorter than the sequence (edgec runs every step)")
+    if node.output[2:3] and node.output[2] and node.output[2] in _used(imp):
+        reasons.append("its cell state output Y_c is used (edgec's LSTM gives the hidden states)")
+    for nm, what in ((w_name, "W"), (r_name, "R")):
+        if nm not in imp.consts:
+            reasons.append(f"computed weights {what}")
+    if reasons:
+        raise UnsupportedOpError("LSTM with " + "; ".join(reasons), where=where)
+    w = np.asarray(imp.consts[w_name], np.float32)
+    r = np.asarray(imp.consts[r_name], np.float32)
+    hid = hid or r.shape[-1]
+    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(8 * hid, np.float32)
+    if bias.size != 8 * hid:
+        raise UnsupportedOpError(f"LSTM bias of {bias.size} values for hidden_size {hid} (want {8 * hid})", where=where)
+    w, r = _gates(w.reshape(4 * hid, -1), hid), _gates(r.reshape(4 * hid, -1), hid)
+    b = _gates(bias[:4 * hid] + bias[4 * hid:], hid)
+    x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))      # IR [N, T, I]
+    name = node.name or node.output[0]
+    y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
+    yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
+    y = emit_lstm(imp, name, x, w, r, b, return_sequences=bool(y_name))
+    _outputs(imp, name, y, y_name, yh_name, n, t_len, hid, layout)
+
+
+def gather_step(imp, node, a) -> bool:
+    """Gather of one constant index from a computed tensor (`y[:, -1]`, how exporters pick a recurrent
+    layer's last step): a Slice of that index and a Reshape dropping the axis.  False: not that case."""
+    if node.input[0] in imp.consts or node.input[1] not in imp.consts:
+        return False
+    idx = np.asarray(imp.consts[node.input[1]])
+    if idx.size != 1 or idx.ndim != 0 or idx.dtype.kind not in "iu":
+        return False
+    src = list(imp.shape(node.input[0]))
+    axis = imp.a_int(node, a, "axis", 0)
+    if not -len(src) <= axis < len(src) or not -src[axis % len(src)] <= int(idx) < src[axis % len(src)]:
+        return False
+    axis %= len(src)
+    k = int(idx) % src[axis]
+    x = imp.plain(node.input[0])
+    name = node.name or node.output[0]
+    begin = tuple(k if i == axis else 0 for i in range(len(src)))
+    end = tuple(k + 1 if i == axis else d for i, d in enumerate(src))
+    y = imp.emit("Slice", f"{name}_slice", [x], f"{name}_slice", {"begin": begin, "end": end})
+    out = [d for i, d in enumerate(src) if i != axis]
+    imp.set(node.output[0], imp.emit("Reshape", name, [y], node.output[0], {"shape": tuple(out)}), tuple(range(len(out))))
+    return True
+
+
+def gru(imp, node, a):
+    """ONNX GRU with linear_before_reset=1 (as PyTorch exports nn.GRU), forward, default activations
+    (Sigmoid, Tanh), zero initial state; gates z, r, h already in the IR's order."""
+    where = imp.where(node)
+    inputs = list(node.input) + [""] * (6 - len(node.input))
+    x_name, w_name, r_name, b_name, seq_name, h0_name = inputs[:6]
+    layout = imp.a_int(node, a, "layout", 0)
+    xs = list(imp.shape(x_name))
+    reasons = []
+    direction = imp.a_str(node, a, "direction", "forward")
+    if direction != "forward":
+        reasons.append(f"direction {direction!r} (edgec compiles forward GRUs)")
+    acts = [s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s) for s in (a.get("activations") or ["Sigmoid", "Tanh"])]
+    if acts != ["Sigmoid", "Tanh"]:
+        reasons.append(f"activations {acts} (only the default Sigmoid, Tanh)")
+    if a.get("clip") is not None or a.get("activation_alpha") or a.get("activation_beta"):
+        reasons.append("clip / activation_alpha / activation_beta")
+    if not imp.a_int(node, a, "linear_before_reset", 0):
+        reasons.append("linear_before_reset=0 (edgec's GRU applies the reset gate after the recurrent product, "
+                       "as PyTorch and Keras 3 do)")
+    if h0_name and (h0_name not in imp.consts or np.any(imp.consts[h0_name])):
+        reasons.append("a non-zero or computed initial_h (edgec's GRU starts from a zero state)")
+    if len(xs) != 3:
+        reasons.append(f"an input of shape {xs} (want [time, batch, features] or, layout=1, [batch, time, features])")
+    t_len, n = (xs[1], xs[0]) if layout == 1 and len(xs) == 3 else (xs[0], xs[1]) if len(xs) == 3 else (0, 0)
+    if seq_name and (seq_name not in imp.consts or np.any(np.asarray(imp.consts[seq_name]) != t_len)):
+        reasons.append("sequence_lens shorter than the sequence (edgec runs every step)")
+    for nm, what in ((w_name, "W"), (r_name, "R")):
+        if nm not in imp.consts:
+            reasons.append(f"computed weights {what}")
+    if reasons:
+        raise UnsupportedOpError("GRU with " + "; ".join(reasons), where=where)
+    r = np.asarray(imp.consts[r_name], np.float32)
+    hid = imp.a_int(node, a, "hidden_size", 0) or r.shape[-1]
+    w = np.asarray(imp.consts[w_name], np.float32).reshape(3 * hid, -1)
+    r = r.reshape(3 * hid, -1)
+    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(6 * hid, np.float32)
+    if bias.size != 6 * hid:
+        raise UnsupportedOpError(f"GRU bias of {bias.size} values for hidden_size {hid} (want {6 * hid})", where=where)
+    x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))
+    name = node.name or node.output[0]
+    y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
+    yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
+    y = emit_gru(imp, name, x, w, r, bias[:3 * hid], bias[3 * hid:], return_sequences=bool(y_name))
+    _outputs(imp, name, y, y_name, yh_name, n, t_len, hid, layout)
+
+
+def _outputs(imp, name, y, y_name, yh_name, n, t_len, hid, layout):
+    """ONNX's Y ([T, 1, N, H], layout 1: [N, T, 1, H]) and Y_h ([1, N, H], layout 1: [N, 1, H]) from the
+    IR output (every step [N, T, H] when Y is read, else the last [N, H])."""
+    if y_name:
+        y4 = imp.emit("Reshape", f"{name}_Y", [y], y_name, {"shape": (n, t_len, 1, hid)})
+        imp.set(y_name, y4, (0, 1, 2, 3) if layout == 1 else (1, 2, 0, 3))
+    if yh_name:
+        last = y
+        if y_name:
+            last = imp.emit("Slice", f"{name}_last", [y], f"{name}_last", {"begin": (0, t_len - 1, 0), "end": (n, t_len, hid)})
+        h3 = imp.emit("Reshape", f"{name}_Y_h", [last], yh_name, {"shape": (n, 1, hid)})
+        imp.set(yh_name, h3, (0, 1, 2) if layout == 1 else (1, 0, 2))

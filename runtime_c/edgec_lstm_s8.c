@@ -1,0 +1,110 @@
+/* Unidirectional LSTM over a whole sequence, zero initial state: TFLite Micro's integer LSTM arithmetic
+ * (int8 activations and weights, int16 gates in Q3.12 / Q0.15 and int16 cell state of scale 2^p).
+ * Twin: recurrent.lstm_s8 (compiler/recurrent.py), which documents the arithmetic.
+ *
+ * Each unit's four gates, its cell and its new hidden value depend only on x_t, h_{t-1} and its own
+ * cell, so the kernel runs unit by unit (no gate buffers): scratch holds the cell state (int16 [H]) and
+ * the previous and the new hidden state (int8 [H] each).  Weights come unit by unit in the quad layout
+ * of edgec_dot.h: unit j's rows of gates i, f, c, o (rows j, H + j, 2H + j, 3H + j of [4H][I] and
+ * [4H][H]) interleaved by fours of inputs, so one pass over x (and one over h) gives all four; bias_x = bias - in_zp * sum(W row), bias_h = -h_zp * sum(R row) (codegen folds them, added
+ * modulo 2^32 as the twin wraps); multiplier / shift: the 4H input rows, then the 4H recurrent rows.
+ * Products in int32_t explicitly (`int` is 16 bits on AVR). */
+#include "edgec.h"
+#include "edgec_fixedpoint.h"
+#include "edgec_dot.h"
+
+static int32_t edgec_sat16(int32_t v)
+{
+    return v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
+}
+
+/* TFLite's int16 Logistic of a Q3.12 value: Q0.15. */
+static int32_t edgec_sigmoid16(int32_t v, const EDGEC_ROM uint16_t *table)
+{
+    const int32_t x = v * 3;
+    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
+    const uint32_t uh = a >> 9;
+    uint32_t res;
+    if (uh >= 255u) {
+        res = UINT32_C(0x7FFF) << 10;
+    } else {
+        const uint32_t ua = table[uh], ub = table[uh + 1u];
+        res = (ua << 9) + (a & 0x1FFu) * (ub - ua);
+    }
+    res = x >= 0 ? res + (UINT32_C(1) << 9) : (UINT32_C(1) << 25) - res + (UINT32_C(1) << 9) - 1u;
+    return (int32_t)(res >> 10);
+}
+
+/* TFLite's int16 Tanh: the input rescaled to 3 x Q3.12 by (v * mult + round) >> shift; Q0.15 out. */
+static int32_t edgec_tanh16(int32_t v, int32_t mult, int32_t shift, const EDGEC_ROM uint16_t *table)
+{
+    const int32_t rnd = shift > 0 ? (INT32_C(1) << (shift - 1)) : 0;
+    const int32_t x = (v * mult + rnd) >> shift;
+    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
+    const uint32_t uh = a >> 8;
+    int32_t res;
+    if (uh >= 255u) {
+        res = INT32_C(0xFFFF) << 8;
+    } else {
+        const uint32_t ua = table[uh], ub = table[uh + 1u];
+        res = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
+    }
+    res = x >= 0 ? res - (INT32_C(1) << 23) + (INT32_C(1) << 7) : -res + (INT32_C(1) << 23) + (INT32_C(1) << 7) - 1;
+    return res >> 8;
+}
+
+/* Gate k's pre-activation in Q3.12 from the input side's and the recurrent side's dot products. */
+static int32_t edgec_lstm_pre(int32_t row, int32_t rows, int32_t ax, int32_t ah, const EDGEC_ROM int32_t *bias_x,
+                              const EDGEC_ROM int32_t *bias_h, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift)
+{
+    const int32_t gx = edgec_sat16(edgec_mbqm((int32_t)((uint32_t)bias_x[row] + (uint32_t)ax), multiplier[row], shift[row]));
+    const int32_t gh = edgec_sat16(edgec_mbqm((int32_t)((uint32_t)bias_h[row] + (uint32_t)ah), multiplier[rows + row],
+                                              shift[rows + row]));
+    return edgec_sat16(gx + gh);
+}
+
+void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const EDGEC_ROM int8_t *w,
+                   const EDGEC_ROM int8_t *r, const EDGEC_ROM int32_t *bias_x, const EDGEC_ROM int32_t *bias_h,
+                   const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift,
+                   const EDGEC_ROM uint16_t *table, int8_t *out, void *scratch)
+{
+    const int32_t hid = p->hidden, steps = p->steps, in_f = p->in_features, rows = 4 * p->hidden;
+    const int32_t in4 = (in_f + 3) & ~3, hid4 = (hid + 3) & ~3;
+    int16_t *cell = (int16_t *)scratch;
+    int8_t *h_prev = (int8_t *)scratch + 2 * hid;
+    int8_t *h_new = h_prev + ((hid + 1) / 2) * 2;
+    int32_t b, t, j;
+    for (b = 0; b < p->batch; b++) {
+        for (j = 0; j < hid; j++) {
+            cell[j] = 0;
+            h_prev[j] = (int8_t)p->h_zp;
+        }
+        for (t = 0; t < steps; t++) {
+            const int8_t *x = in + (b * steps + t) * in_f;
+            for (j = 0; j < hid; j++) {
+                int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, gi, gf, gg, go, c;
+                edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's four gates at once */
+                edgec_dot1x4q_s8(h_prev, r + j * 4 * hid4, hid, ah);
+                gi = edgec_sigmoid16(edgec_lstm_pre(j, rows, ax[0], ah[0], bias_x, bias_h, multiplier, shift), table);
+                gf = edgec_sigmoid16(edgec_lstm_pre(hid + j, rows, ax[1], ah[1], bias_x, bias_h, multiplier, shift), table);
+                gg = edgec_tanh16(edgec_lstm_pre(2 * hid + j, rows, ax[2], ah[2], bias_x, bias_h, multiplier, shift), 3, 0, table);
+                go = edgec_sigmoid16(edgec_lstm_pre(3 * hid + j, rows, ax[3], ah[3], bias_x, bias_h, multiplier, shift), table);
+                c = edgec_sat16(edgec_mbqm(gf * (int32_t)cell[j], p->fc_multiplier, p->fc_shift));
+                c = edgec_sat16(c + edgec_sat16(edgec_mbqm(gi * gg, p->ig_multiplier, p->ig_shift)));
+                if (p->cell_clip > 0)
+                    c = c < -p->cell_clip ? -p->cell_clip : (c > p->cell_clip ? p->cell_clip : c);
+                cell[j] = (int16_t)c;
+                h_new[j] = edgec_clamp_s8(edgec_mbqm(edgec_tanh16(c, p->tanh_mult, p->tanh_shift, table) * go,
+                                                     p->out_multiplier, p->out_shift) + p->h_zp, -128, 127);
+            }
+            for (j = 0; j < hid; j++)
+                h_prev[j] = h_new[j];
+            if (p->return_sequences)
+                for (j = 0; j < hid; j++)
+                    out[(b * steps + t) * hid + j] = h_new[j];
+        }
+        if (!p->return_sequences)
+            for (j = 0; j < hid; j++)
+                out[b * hid + j] = h_prev[j];
+    }
+}
