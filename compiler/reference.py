@@ -16,6 +16,7 @@ import numpy as np
 
 from . import fixedpoint as fp
 from . import gemmlowp
+from . import resize
 from .errors import InputDataError
 from .ir import Graph
 
@@ -160,6 +161,7 @@ FLOAT_OPS = {
     "Concat": concat_any,
     "Upsample": lambda n, x: upsample_any(n, x),
     "Slice": lambda n, x: slice_any(n, x),
+    "Resize": resize.resize_f32,
     **FLOAT_UNARY,
 }
 
@@ -281,6 +283,7 @@ INT_OPS = {
     "Concat": concat_s8,
     "Upsample": upsample_any,
     "Slice": slice_any,
+    "Resize": resize.resize_s8,
 }
 
 # ---------------------------------------------------------------------------------------------

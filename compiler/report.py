@@ -18,6 +18,8 @@ def macs(graph: Graph, node) -> int:
         return out.size * node.attrs["kernel"][0] * node.attrs["kernel"][1]
     if node.op in ("Add", "Sub", "Mul", "Softmax", "Requantize"):
         return out.size
+    if node.op == "Resize" and node.attrs["mode"] == "linear":
+        return 4 * out.size
     return 0
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
+from .. import resize
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, limit_hint, importer_entry, listing, shown)
@@ -47,7 +48,8 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          # shape computations, folded to constants once the input shapes are known
          "Shape": (1, 1), "Size": (1, 1), "Gather": (2, 2), "Slice": (1, 5), "Cast": (1, 1), "Range": (3, 3),
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
-         "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3)}
+         "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
+         "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3)}
 
 
 @dataclass
@@ -561,9 +563,11 @@ def _pads2d(imp, node, a, in_hw, kernel, strides, dil=(1, 1)):
 
 def _conv(imp, node, a):
     w = imp.const_in(node, 1, "Conv weights")
-    if w.ndim != 4:
-        raise UnsupportedOpError(f"only 2-D convolution is supported (weights {w.shape})", where=imp.where(node))
-    x = imp.feature_map(node.input[0], node)
+    if w.ndim not in (3, 4):
+        raise UnsupportedOpError(f"only 1-D and 2-D convolution are supported (weights {w.shape})", where=imp.where(node))
+    x, one_d = _spatial_in(imp, node, node.input[0], w.ndim == 3)
+    if one_d:                                   # [O, I, k] as [O, I, 1, k] on [N, 1, T, C]
+        w, a = w[:, :, None, :], _attrs_2d(imp, node, a)
     b = imp.const_in(node, 2, "Conv bias")
     if b is None:
         b = np.zeros(w.shape[0], np.float32)
@@ -579,8 +583,9 @@ def _conv(imp, node, a):
     wn = imp.const(f"{node.output[0]}_weights", np.transpose(w, (0, 2, 3, 1)))
     bn = imp.const(f"{node.output[0]}_bias", b)
     weight_scales(imp, node.input[1], wn, 0, w.shape[0], node)
-    imp.set(node.output[0], imp.emit("Conv2D", node.name or node.output[0], [x, wn, bn], node.output[0], attrs),
-            NCHW_IN_NHWC)
+    y = imp.emit("Conv2D", node.name or node.output[0], [x, wn, bn], f"{node.output[0]}_2d" if one_d else node.output[0],
+                 attrs)
+    _spatial_out(imp, node, y, one_d)
 
 
 def _gemm(imp, node, a):
@@ -732,31 +737,83 @@ def _identity(imp, node, a):
 
 def _pool(op):
     def handler(imp, node, a):
-        if imp.a_int(node, a, "ceil_mode", 0):
-            raise UnsupportedOpError("ceil_mode=1", where=imp.where(node), hint="re-export with ceil_mode=0")
-        if any(d != 1 for d in imp.a_ints(node, a, "dilations", (1, 1))):
+        if any(d != 1 for d in imp.a_ints(node, a, "dilations", ())):
             raise UnsupportedOpError("dilated pooling", where=imp.where(node))
-        x = imp.feature_map(node.input[0], node)
+        x, one_d = _spatial_in(imp, node, node.input[0], len(imp.shape(node.input[0])) == 3)
+        if one_d:
+            a = _attrs_2d(imp, node, a)
         if "kernel_shape" not in a:
             raise ModelFormatError("the pooling node has no kernel_shape", where=imp.where(node), hint=CORRUPT)
         kernel = imp.a_ints(node, a, "kernel_shape", None, 2, 1)
         strides = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
-        pads = _pads2d(imp, node, a, imp.tensors[x].shape[1:3], kernel, strides)
+        hw = imp.tensors[x].shape[1:3]
+        pads = _pads2d(imp, node, a, hw, kernel, strides)
+        if imp.a_int(node, a, "ceil_mode", 0):
+            pads = _ceil_pads(hw, kernel, strides, pads)
         if op == "AvgPool2D" and imp.a_int(node, a, "count_include_pad", 0) and any(pads):
             raise UnsupportedOpError("count_include_pad=1 with padding", where=imp.where(node))
-        imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [x], node.output[0],
-                                         {"kernel": kernel, "strides": strides, "pads": pads, "act": None}), NCHW_IN_NHWC)
+        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0],
+                     {"kernel": kernel, "strides": strides, "pads": pads, "act": None})
+        _spatial_out(imp, node, y, one_d)
     return handler
+
+
+def _ceil_pads(hw, kernel, strides, pads):
+    """ceil_mode=1 as extra bottom/right padding, which pooling never reads (max ignores it, the
+    average excludes it from the count): PyTorch's and onnxruntime's rule, the last window starts
+    inside the input or its leading padding."""
+    t, l, b, r = pads
+    extra = []
+    for n, k, s, lo, hi in zip(hw, kernel, strides, (t, l), (b, r)):
+        out = -(-(n + lo + hi - k) // s) + 1
+        if (out - 1) * s >= n + lo:
+            out -= 1
+        extra.append(max((out - 1) * s + k - (n + lo + hi), 0))
+    return (t, l, b + extra[0], r + extra[1])
 
 
 def _global_pool(op):
     def handler(imp, node, a):
-        x = imp.feature_map(node.input[0], node)
+        x, one_d = _spatial_in(imp, node, node.input[0], len(imp.shape(node.input[0])) == 3)
         hw = imp.tensors[x].shape[1:3]
-        imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [x], node.output[0],
-                                         {"kernel": hw, "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}),
-                NCHW_IN_NHWC)
+        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0],
+                     {"kernel": hw, "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None})
+        _spatial_out(imp, node, y, one_d)
     return handler
+
+
+def _spatial_in(imp, node, onnx_name, one_d):
+    """(NHWC IR tensor, one_d): a 1-D feature map [N, C, T] is [N, 1, T, C], a free reshape of its
+    [N, T, C] layout, so 1-D convolution and pooling run as 2-D with H = 1."""
+    if not one_d:
+        return imp.feature_map(onnx_name, node), False
+    if len(imp.shape(onnx_name)) != 3:
+        raise UnsupportedOpError(f"a 1-D op on an input of shape {imp.shape(onnx_name)} (needs [N, C, T])",
+                                 where=imp.where(node))
+    x = imp.in_layout(onnx_name, (0, 2, 1))
+    n, t, c = imp.tensors[x].shape
+    return imp.emit("Reshape", f"{node.name or node.output[0]}_as_2d", [x], f"{x}_as_2d", {"shape": (n, 1, t, c)}), True
+
+
+def _spatial_out(imp, node, y, one_d):
+    if not one_d:
+        imp.set(node.output[0], y, NCHW_IN_NHWC)
+        return
+    n, _, t, c = imp.tensors[y].shape
+    imp.set(node.output[0], imp.emit("Reshape", f"{node.name or node.output[0]}_as_1d", [y], node.output[0],
+                                     {"shape": (n, t, c)}), (0, 2, 1))
+
+
+def _attrs_2d(imp, node, a):
+    """A 1-D node's spatial attributes as the 2-D ones of H = 1."""
+    out = dict(a)
+    for key in ("kernel_shape", "strides", "dilations", "output_padding"):
+        if key in a:
+            out[key] = (1,) + imp.a_ints(node, a, key, None, 1, 0)
+    if "pads" in a:
+        b, e = imp.a_ints(node, a, "pads", None, 2, 0)
+        out["pads"] = (0, b, 0, e)
+    return out
 
 
 def _batchnorm(imp, node, a):
@@ -1010,6 +1067,9 @@ def _gather(imp, node, a):
 
 
 def _slice(imp, node, a):
+    if node.input[0] not in imp.consts:
+        _slice_activation(imp, node, a)
+        return
     if imp.opset >= 10:
         data, starts, ends, axes, steps = _consts_of(imp, node, 0, 1, 2, 3, 4)
         if starts is None or ends is None:
@@ -1102,6 +1162,205 @@ def _expand(imp, node, a):
     imp.set_const(node, np.broadcast_to(x, out).copy())
 
 
+# -- data movement and resampling on activations ---------------------------------------------------
+def _slice_box(imp, node, onnx_name, begin, end):
+    """IR Slice of the box [begin, end) given in ONNX axis order; the result keeps the input's layout."""
+    v = imp.val(onnx_name)
+    shape = imp.shape(onnx_name)
+    if list(begin) == [0] * len(shape) and list(end) == list(shape):
+        return v
+    b, e = [0] * len(shape), list(imp.tensors[v.ir].shape)
+    for j, p in enumerate(v.perm):
+        b[p], e[p] = begin[j], end[j]
+    return _Val(imp.emit("Slice", node.name or node.output[0], [v.ir], None, {"begin": tuple(b), "end": tuple(e)}), v.perm)
+
+
+def _slice_activation(imp, node, a):
+    """Slice of a computed tensor (a chunk, a channel range, a crop) along any axes, in the tensor's
+    IR layout: no transpose is added for it."""
+    shape = imp.shape(node.input[0])
+    r = len(shape)
+    if imp.opset >= 10:
+        starts, ends, axes, steps = (imp.const_in(node, i, f"Slice {w}") for i, w in
+                                     ((1, "starts"), (2, "ends"), (3, "axes"), (4, "steps")))
+    else:
+        starts, ends = imp.a_ints(node, a, "starts", None), imp.a_ints(node, a, "ends", None)
+        axes, steps = a.get("axes"), None
+    if starts is None or ends is None:
+        raise ModelFormatError("Slice without starts or ends", where=imp.where(node), hint=CORRUPT)
+    starts, ends = [int(v) for v in np.asarray(starts).reshape(-1)], [int(v) for v in np.asarray(ends).reshape(-1)]
+    axes = list(range(len(starts))) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+    steps = [1] * len(starts) if steps is None else [int(v) for v in np.asarray(steps).reshape(-1)]
+    if not len(starts) == len(ends) == len(axes) == len(steps) or any(not -r <= ax < r for ax in axes) or \
+            len({ax % r for ax in axes}) != len(axes) or 0 in steps:
+        raise ModelFormatError(f"Slice starts {starts}, ends {ends}, axes {axes}, steps {steps} of shape {shape}",
+                               where=imp.where(node), hint=CORRUPT)
+    begin, end = [0] * r, list(shape)
+    for st, en, ax, step in zip(starts, ends, axes, steps):
+        ax %= r
+        if step != 1:
+            raise UnsupportedOpError(f"Slice with step {step} of a computed tensor (axis {ax})", where=imp.where(node),
+                                     hint="only step 1 slices of activations are supported")
+        d = shape[ax]
+        st, en = (min(max(x + d if x < 0 else x, 0), d) for x in (st, en))
+        if en <= st:
+            raise UnsupportedOpError(f"Slice [{st}, {en}) of axis {ax} is empty", where=imp.where(node))
+        begin[ax], end[ax] = st, en
+    imp.vals[node.output[0]] = _slice_box(imp, node, node.input[0], begin, end)
+
+
+def _split(imp, node, a):
+    """Split (opset 13+: sizes as an input; 18+: num_outputs; before 13: the split attribute) as one
+    Slice per output."""
+    shape = imp.shape(node.input[0])
+    r = len(shape)
+    axis = imp.a_int(node, a, "axis", 0)
+    if not -r <= axis < r:
+        raise ModelFormatError(f"Split axis {axis} of a rank-{r} tensor", where=imp.where(node), hint=CORRUPT)
+    axis %= r
+    d, n = shape[axis], len(node.output)
+    given = imp.const_in(node, 1, "Split sizes") if len(node.input) > 1 and node.input[1] else a.get("split")
+    if given is not None:
+        sizes = [int(v) for v in np.asarray(given).reshape(-1)]
+    else:
+        k = imp.a_int(node, a, "num_outputs", n)
+        chunk = -(-d // max(k, 1))
+        sizes = [min(chunk, d - i * chunk) for i in range(k)]
+    if len(sizes) != n or sum(sizes) != d or min(sizes, default=0) < 1:
+        raise ModelFormatError(f"Split of {d} into {sizes} for {n} outputs", where=imp.where(node), hint=CORRUPT)
+    if node.input[0] in imp.consts:
+        for out, part in zip(node.output, np.split(imp.consts[node.input[0]], np.cumsum(sizes)[:-1], axis=axis)):
+            imp.consts[out] = part
+        return
+    offset = 0
+    for out, size in zip(node.output, sizes):
+        begin, end = [0] * r, list(shape)
+        begin[axis], end[axis] = offset, offset + size
+        offset += size
+        v = imp.val(node.input[0])
+        b, e = [0] * r, list(imp.tensors[v.ir].shape)
+        b[v.perm[axis]], e[v.perm[axis]] = begin[axis], end[axis]
+        imp.set(out, imp.emit("Slice", f"{node.name or node.output[0]}_{out}", [v.ir], out,
+                              {"begin": tuple(b), "end": tuple(e)}), v.perm)
+
+
+def _resize(imp, node, a):
+    """Resize (opset 10+) and Upsample (7-9) of an NCHW map over H and W: nearest in every rounding
+    and coordinate mode, linear (bilinear).  Integer-factor asymmetric-floor nearest is Upsample (a
+    copy loop); everything else the table-driven Resize op (compiler/resize.py)."""
+    shape = imp.shape(node.input[0])
+    if len(shape) != 4:
+        raise UnsupportedOpError(f"{node.op_type} of a rank-{len(shape)} tensor", where=imp.where(node),
+                                 hint="only 2-D (NCHW) resizing is supported")
+    mode = imp.a_str(node, a, "mode", "nearest")
+    if node.op_type == "Upsample" or imp.opset < 11:
+        coord, nearest = "asymmetric", "floor"
+        scales = imp.const_in(node, 1, "scales") if len(node.input) > 1 else a.get("scales")
+        sizes = None
+    else:
+        coord = imp.a_str(node, a, "coordinate_transformation_mode", "half_pixel")
+        nearest = imp.a_str(node, a, "nearest_mode", "round_prefer_floor")
+        scales = imp.const_in(node, 2, "scales") if len(node.input) > 2 and node.input[2] else None
+        sizes = imp.const_in(node, 3, "sizes") if len(node.input) > 3 and node.input[3] else None
+        if imp.a_int(node, a, "antialias", 0):
+            raise UnsupportedOpError("Resize with antialias=1", where=imp.where(node))
+        if "axes" in a or imp.a_str(node, a, "keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise UnsupportedOpError("Resize with axes or keep_aspect_ratio_policy", where=imp.where(node))
+    mode = {"bilinear": "linear"}.get(mode, mode)
+    bad = [f"mode {mode}"] if mode not in ("nearest", "linear") else []
+    bad += [f"coordinate_transformation_mode {coord}"] if coord not in resize.COORD_MODES else []
+    bad += [f"nearest_mode {nearest}"] if mode == "nearest" and nearest not in resize.NEAREST_MODES else []
+    if bad:
+        raise UnsupportedOpError(f"{node.op_type} with {', '.join(bad)}", where=imp.where(node),
+                                 hint="supported: nearest and linear, coordinate modes " + ", ".join(resize.COORD_MODES))
+    n, c, h, w = shape
+    if sizes is not None and np.asarray(sizes).size:
+        dims = [int(v) for v in np.asarray(sizes).reshape(-1)]
+        if len(dims) != 4 or dims[:2] != [n, c] or min(dims) < 1:
+            raise UnsupportedOpError(f"{node.op_type} to sizes {dims} of shape {shape}", where=imp.where(node),
+                                     hint="only H and W can be resized")
+        oh, ow = dims[2], dims[3]
+        sh, sw = oh / h, ow / w
+    else:
+        if scales is None or np.asarray(scales).size != 4:
+            raise ModelFormatError(f"{node.op_type} without 4 scales or sizes", where=imp.where(node), hint=CORRUPT)
+        sc = [float(v) for v in np.asarray(scales).reshape(-1)]
+        if sc[:2] != [1.0, 1.0] or min(sc[2:]) <= 0 or not all(math.isfinite(v) for v in sc):
+            raise UnsupportedOpError(f"{node.op_type} with scales {sc}", where=imp.where(node),
+                                     hint="only H and W can be resized, by positive scales")
+        sh, sw = sc[2], sc[3]
+        oh, ow = int(math.floor(h * sh)), int(math.floor(w * sw))
+    check_shape((n, oh, ow, c), f"the {node.op_type} output", imp.where(node))
+    x = imp.feature_map(node.input[0], node)
+    attrs = {"size": (oh, ow), "mode": mode, "coord": coord, "nearest": nearest, "scale": (sh, sw)}
+    fh, fw = oh // h, ow // w
+    probe = [resize.axis_taps(h, oh, sh, mode, coord, nearest), resize.axis_taps(w, ow, sw, mode, coord, nearest)]
+    if mode == "nearest" and fh * h == oh and fw * w == ow and \
+            all((t[0] == np.arange(len(t[0])) // f).all() for t, f in zip(probe, (fh, fw))):
+        y = imp.emit("Upsample", node.name or node.output[0], [x], node.output[0], {"scale": (fh, fw)})
+    else:
+        y = imp.emit("Resize", node.name or node.output[0], [x], node.output[0], attrs)
+    imp.set(node.output[0], y, NCHW_IN_NHWC)
+
+
+def _conv_transpose(imp, node, a):
+    """ConvTranspose as zero insertion (the Resize op's "zeros" taps: input pixel (i, j) at (s*i, s*j),
+    real zero between) followed by a stride-1 Conv2D with the flipped, transposed kernel and padding
+    d*(k-1) - pad (+ output_padding at the end); padding larger than that is cropped by a Slice."""
+    w = imp.const_in(node, 1, "ConvTranspose weights")
+    if w.ndim not in (3, 4):
+        raise UnsupportedOpError(f"only 1-D and 2-D ConvTranspose is supported (weights {w.shape})",
+                                 where=imp.where(node))
+    x, one_d = _spatial_in(imp, node, node.input[0], w.ndim == 3)
+    if one_d:
+        w, a = w[:, :, None, :], _attrs_2d(imp, node, a)
+    if imp.a_str(node, a, "auto_pad", "NOTSET") not in ("NOTSET", "") or "output_shape" in a:
+        raise UnsupportedOpError("ConvTranspose with auto_pad or output_shape", where=imp.where(node),
+                                 hint="export with explicit pads and output_padding")
+    groups = imp.a_int(node, a, "group", 1)
+    cin, cout_g, kh, kw = w.shape
+    n, h, wd, c = imp.tensors[x].shape
+    if groups < 1 or cin != c or cin % groups:
+        raise ModelFormatError(f"ConvTranspose weights {w.shape} for {c} input channels in {groups} groups",
+                               where=imp.where(node), hint=CORRUPT)
+    kernel = imp.a_ints(node, a, "kernel_shape", [kh, kw], 2, 1)
+    if kernel != (kh, kw):
+        raise ModelFormatError(f"kernel_shape {kernel} does not match the weights {w.shape}", where=imp.where(node),
+                               hint=CORRUPT)
+    s = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
+    d = imp.a_ints(node, a, "dilations", (1, 1), 2, 1)
+    pt, pl, pb, pr = imp.a_ints(node, a, "pads", (0, 0, 0, 0), 4, 0)
+    op = imp.a_ints(node, a, "output_padding", (0, 0), 2, 0)
+    if any(o >= max(st, dl) for o, st, dl in zip(op, s, d)):
+        raise ModelFormatError(f"output_padding {op} must be smaller than the stride {s} or dilation {d}",
+                               where=imp.where(node), hint=CORRUPT)
+    b = imp.const_in(node, 2, "ConvTranspose bias")
+    cin_g = cin // groups
+    cout = cout_g * groups
+    # equivalent conv: W'[g*cout_g + o, i, y, x] = W[g*cin_g + i, o, kh-1-y, kw-1-x], as OHWI
+    wg = w.reshape(groups, cin_g, cout_g, kh, kw)[:, :, :, ::-1, ::-1]
+    ohwi = np.ascontiguousarray(np.transpose(wg, (0, 2, 3, 4, 1)).reshape(cout, kh, kw, cin_g), dtype=np.float32)
+    name = node.name or node.output[0]
+    zh, zw = (h - 1) * s[0] + 1, (wd - 1) * s[1] + 1
+    check_shape((n, zh, zw, c), "the ConvTranspose's zero-inserted input", imp.where(node))
+    if s != (1, 1):
+        x = imp.emit("Resize", f"{name}_zero_insert", [x], None,
+                     {"size": (zh, zw), "mode": "zeros", "scale": (float(s[0]), float(s[1]))})
+    full = [dl * (k - 1) for dl, k in zip(d, (kh, kw))]
+    pads = [full[0] - pt, full[1] - pl, full[0] - pb + op[0], full[1] - pr + op[1]]
+    crop = [max(-p, 0) for p in pads]
+    wn = imp.const(f"{node.output[0]}_weights", ohwi)
+    bn = imp.const(f"{node.output[0]}_bias", np.zeros(cout, np.float32) if b is None else np.asarray(b, np.float32))
+    attrs = {"strides": (1, 1), "dilations": d, "pads": tuple(max(p, 0) for p in pads), "groups": groups, "act": None}
+    last = f"{node.output[0]}_2d" if one_d else node.output[0]
+    y = imp.emit("Conv2D", name, [x, wn, bn], None if any(crop) else last, attrs)
+    if any(crop):
+        _, yh, yw, _ = imp.tensors[y].shape
+        y = imp.emit("Slice", f"{name}_crop", [y], last, {"begin": (0, crop[0], crop[1], 0),
+                                                          "end": (n, yh - crop[2], yw - crop[3], cout)})
+    _spatial_out(imp, node, y, one_d)
+
+
 HANDLERS = {
     "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary("Add"), "Sub": _binary("Sub"), "Mul": _binary("Mul"),
@@ -1121,6 +1380,7 @@ HANDLERS = {
     "Equal": _elementwise_const(np.equal), "Less": _elementwise_const(np.less), "Greater": _elementwise_const(np.greater),
     "Not": _elementwise_const(np.logical_not), "Where": _elementwise_const(np.where),
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
+    "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
 }
 
 
