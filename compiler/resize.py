@@ -47,7 +47,7 @@ def axis_taps(n_in: int, n_out: int, scale: float, mode: str, coord: str = "asym
     """(i0, i1, w) for one axis: output k = (1 - w[k]) * in[i0[k]] + w[k] * in[i1[k]], w in [0, 1]
     (float64); i0[k] = -1 means output k is zero."""
     if mode == "zeros":
-        stride = n_out // n_in if n_in else 1
+        stride = max(int(round(scale)), 1)                 # "zeros" carries the integer stride as its scale
         k = np.arange(n_out)
         i0 = np.where((k % stride == 0) & (k // stride < n_in), k // stride, -1)
         return i0, np.maximum(i0, 0), np.zeros(n_out)

@@ -829,9 +829,67 @@ def _batchnorm(imp, node, a):
 
 
 def _reshape_to(imp, node, shape):
+    shape = tuple(int(s) for s in shape)
+    v = imp.val(node.input[0])
+    kept = _layout_reshape(imp, v, imp.shape(node.input[0]), shape)
+    if isinstance(kept, dict):         # one Transpose brings each run together, the rest stays in place
+        v = _Val(imp.in_layout(node.input[0], kept["want"]), kept["want"])
+        kept = _layout_reshape(imp, v, imp.shape(node.input[0]), shape)
+    if kept is not None:               # splits/merges of axes that sit together in the IR layout: no Transpose
+        ir_shape, perm = kept
+        imp.set(node.output[0], imp.emit("Reshape", node.name or node.output[0], [v.ir], node.output[0],
+                                         {"shape": ir_shape}), perm)
+        return
     x = imp.plain(node.input[0])
     imp.set(node.output[0], imp.emit("Reshape", node.name or node.output[0], [x], node.output[0],
-                                     {"shape": tuple(int(s) for s in shape)}), tuple(range(len(shape))))
+                                     {"shape": shape}), tuple(range(len(shape))))
+
+
+def _layout_reshape(imp, v, src, target):
+    """(IR shape, perm) that does the Reshape of `v` (ONNX shape `src`) to `target` in its present IR
+    layout; {"want": perm} when a layout with each run of axes together is one Transpose away; None
+    for a tensor already in ONNX order (the plain path).
+
+    The ONNX axes are grouped into runs whose product matches a run of target axes (a split or a
+    merge).  When each run's axes are consecutive and in order in the IR layout too, every run is
+    one contiguous block of memory and reshaping it there moves nothing: e.g. a channel shuffle's
+    [N, C, H, W] -> [N, g, C/g, H, W] on an NHWC tensor is [N, H, W, g, C/g], and the Reshape back
+    after swapping g and C/g needs one Transpose of those two axes only.  Size-1 axes go with their
+    neighbours."""
+    if tuple(v.perm) == tuple(range(len(src))):
+        return None
+    ir_shape = imp.tensors[v.ir].shape
+    nz = [j for j in range(len(src)) if src[j] != 1]
+    ir_rank = {p: k for k, p in enumerate(p for p in range(len(ir_shape)) if ir_shape[p] != 1)}
+    groups, i, cur_s, cur_t, ps, pt = [], 0, [], [], 1, 1
+    for t, d in enumerate(target):
+        cur_t.append(t)
+        pt *= d
+        while ps < pt and i < len(nz):
+            cur_s.append(nz[i])
+            ps *= src[nz[i]]
+            i += 1
+        if ps == pt and cur_s:
+            groups.append((cur_s, cur_t))
+            cur_s, cur_t, ps, pt = [], [], 1, 1
+    if i != len(nz) or ps != pt or not groups:
+        return None
+    groups[-1][1].extend(cur_t)                               # trailing size-1 target axes
+    order, together = [], True
+    for srcs, tgts in groups:
+        pos = [ir_rank[v.perm[j]] for j in srcs]
+        together &= pos == list(range(pos[0], pos[0] + len(pos)))
+        order.append((min(pos), srcs, tgts))
+    order.sort()
+    if not together:
+        axes = [j for _, srcs, _ in order for j in srcs] + [j for j in range(len(src)) if src[j] == 1]
+        return {"want": tuple(axes.index(j) for j in range(len(src)))}
+    new_shape, perm = [], [0] * len(target)
+    for _, _, tgts in order:
+        for t in tgts:
+            perm[t] = len(new_shape)
+            new_shape.append(target[t])
+    return tuple(new_shape), tuple(perm)
 
 
 def _const_reshape(imp, node, out):
