@@ -51,6 +51,9 @@ def axis_taps(n_in: int, n_out: int, scale: float, mode: str, coord: str = "asym
         k = np.arange(n_out)
         i0 = np.where((k % stride == 0) & (k // stride < n_in), k // stride, -1)
         return i0, np.maximum(i0, 0), np.zeros(n_out)
+    if n_out == n_in and scale == 1.0:           # an axis that is not resized is copied (as onnxruntime does)
+        k = np.arange(n_out)
+        return k, k.copy(), np.zeros(n_out)
     x = source_coords(n_in, n_out, scale, coord)
     if mode == "nearest":
         r = {"round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5),

@@ -24,6 +24,7 @@ from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, Edgec
 from ..ir import Graph
 from ..shapes import same_pads
 from .. import resize
+from .lowering import conv_transpose
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, limit_hint, importer_entry, listing, shown)
@@ -1389,33 +1390,9 @@ def _conv_transpose(imp, node, a):
     d = imp.a_ints(node, a, "dilations", (1, 1), 2, 1)
     pt, pl, pb, pr = imp.a_ints(node, a, "pads", (0, 0, 0, 0), 4, 0)
     op = imp.a_ints(node, a, "output_padding", (0, 0), 2, 0)
-    if any(o >= max(st, dl) for o, st, dl in zip(op, s, d)):
-        raise ModelFormatError(f"output_padding {op} must be smaller than the stride {s} or dilation {d}",
-                               where=imp.where(node), hint=CORRUPT)
     b = imp.const_in(node, 2, "ConvTranspose bias")
-    cin_g = cin // groups
-    cout = cout_g * groups
-    # equivalent conv: W'[g*cout_g + o, i, y, x] = W[g*cin_g + i, o, kh-1-y, kw-1-x], as OHWI
-    wg = w.reshape(groups, cin_g, cout_g, kh, kw)[:, :, :, ::-1, ::-1]
-    ohwi = np.ascontiguousarray(np.transpose(wg, (0, 2, 3, 4, 1)).reshape(cout, kh, kw, cin_g), dtype=np.float32)
-    name = node.name or node.output[0]
-    zh, zw = (h - 1) * s[0] + 1, (wd - 1) * s[1] + 1
-    check_shape((n, zh, zw, c), "the ConvTranspose's zero-inserted input", imp.where(node))
-    if s != (1, 1):
-        x = imp.emit("Resize", f"{name}_zero_insert", [x], None,
-                     {"size": (zh, zw), "mode": "zeros", "scale": (float(s[0]), float(s[1]))})
-    full = [dl * (k - 1) for dl, k in zip(d, (kh, kw))]
-    pads = [full[0] - pt, full[1] - pl, full[0] - pb + op[0], full[1] - pr + op[1]]
-    crop = [max(-p, 0) for p in pads]
-    wn = imp.const(f"{node.output[0]}_weights", ohwi)
-    bn = imp.const(f"{node.output[0]}_bias", np.zeros(cout, np.float32) if b is None else np.asarray(b, np.float32))
-    attrs = {"strides": (1, 1), "dilations": d, "pads": tuple(max(p, 0) for p in pads), "groups": groups, "act": None}
-    last = f"{node.output[0]}_2d" if one_d else node.output[0]
-    y = imp.emit("Conv2D", name, [x, wn, bn], None if any(crop) else last, attrs)
-    if any(crop):
-        _, yh, yw, _ = imp.tensors[y].shape
-        y = imp.emit("Slice", f"{name}_crop", [y], last, {"begin": (0, crop[0], crop[1], 0),
-                                                          "end": (n, yh - crop[2], yw - crop[3], cout)})
+    y = conv_transpose(imp, node.name or node.output[0], x, w, b, s, (pt, pl, pb, pr), op, d, groups,
+                       f"{node.output[0]}_2d" if one_d else node.output[0])
     _spatial_out(imp, node, y, one_d)
 
 
