@@ -44,11 +44,11 @@ def test_zoo_builds_for_cortex_m7_and_is_bit_exact(tmp_path, name, exporter, ops
     x = audio() if name == "audio_cnn" else images(shape[-1])
     path = zoo_misc.export(model, shape, tmp_path / f"{name}.onnx", exporter, opset)
     sess = ort.InferenceSession(path)
-    check = x[:6]
+    check = x[:3]
     want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in check])
     got = reference.run_batch(canonicalize(import_model(path)), check[:, None]).reshape(want.shape)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(want).max())))
-    np.save(tmp_path / "cal.npy", x)
+    np.save(tmp_path / "cal.npy", x if name == "audio_cnn" else x[:12])     # the photo models: 12 real crops
     np.save(tmp_path / "check.npy", x[:8])
     report = build(path, "cortex-m7", str(tmp_path / "out"), str(tmp_path / "cal.npy"), ram="512K", flash="2M")
     assert report["totals"]["arena_bytes"] <= 512 * 1024

@@ -882,6 +882,8 @@ def _layout_reshape(imp, v, src, target):
         together &= pos == list(range(pos[0], pos[0] + len(pos)))
         order.append((min(pos), srcs, tgts))
     order.sort()
+    if not together and len(groups) == 1:
+        return None                    # everything moves: the plain path (a flatten fold_transpose_fc removes)
     if not together:
         axes = [j for _, srcs, _ in order for j in srcs] + [j for j in range(len(src)) if src[j] == 1]
         return {"want": tuple(axes.index(j) for j in range(len(src)))}
