@@ -67,3 +67,31 @@ def test_audio_cnn_is_bit_exact_on_the_emulated_cortex_m7(tmp_path):
     r = verify(str(tmp_path / "out"), "cortex-m7", str(tmp_path / "x.npy"))
     assert r["bit_exact"] and r["float_helpers"] == [] and r["samples"] == len(audio()), r
     assert r["instructions_per_inference"] > 0
+
+
+@pytest.mark.parametrize("name", ["audio_cnn", "tiny_seg", "squeezenet_11"])
+def test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact(tmp_path, name):
+    """The Keras 3 definitions (torch backend) saved as .keras: imported float == Keras's own
+    output, then the same build and host check as the ONNX exports."""
+    require("cc")
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    keras.utils.set_random_seed(5)
+    make, shape = zoo_misc.keras_models()[name]
+    model = make()
+    x = audio().transpose(0, 2, 1) if name == "audio_cnn" else images(shape[0]).transpose(0, 2, 3, 1)
+    x = np.ascontiguousarray(x)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    want = np.asarray(model.predict(x[:3], verbose=0))
+    got = reference.run_batch(import_model(str(path)), x[:3, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+    np.save(tmp_path / "cal.npy", x if name == "audio_cnn" else x[:12])
+    np.save(tmp_path / "check.npy", x[:8])
+    report = build(str(path), "cortex-m7", str(tmp_path / "out"), str(tmp_path / "cal.npy"), ram="512K", flash="2M")
+    assert report["totals"]["arena_bytes"] <= 512 * 1024
+    r = verify(str(tmp_path / "out"), "host", str(tmp_path / "check.npy"))
+    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 8, r
+    fa = r["float_agreement"]
+    assert fa.get("top1_agreement", 0) >= 0.9 or fa["sqnr_db"] >= 25, fa

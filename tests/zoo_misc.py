@@ -187,3 +187,54 @@ def export(model, shape, path, exporter="torchscript", opset=13):
         torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset, input_names=["x"],
                           output_names=["y"])
     return str(path)
+
+
+# -- the same families written with Keras 3 layers (saved as .keras; issue 18 part 6) --
+def keras_models():
+    """{name: (build function, input shape without batch)}; keras is imported by the caller's backend."""
+    import keras
+    L = keras.layers
+
+    def fire(x, squeeze, expand):
+        s = L.Conv2D(squeeze, 1, activation="relu")(x)
+        return L.Concatenate()([L.Conv2D(expand, 1, activation="relu")(s),
+                                L.Conv2D(expand, 3, padding="same", activation="relu")(s)])
+
+    def squeezenet(size=96, classes=1000):
+        i = keras.Input((size, size, 3))
+        x = L.Conv2D(64, 3, strides=2, activation="relu")(i)
+        x = L.MaxPooling2D(3, 2)(x)
+        x = fire(fire(x, 16, 64), 16, 64)
+        x = L.MaxPooling2D(3, 2)(x)
+        x = fire(fire(x, 32, 128), 32, 128)
+        x = L.MaxPooling2D(3, 2)(x)
+        for sq, ex in ((48, 192), (48, 192), (64, 256), (64, 256)):
+            x = fire(x, sq, ex)
+        x = L.Conv2D(classes, 1, activation="relu", kernel_initializer=keras.initializers.RandomNormal(0, 0.01))(x)
+        return keras.Model(i, L.GlobalAveragePooling2D()(x))
+
+    def audio(frames=49, coeffs=10, classes=12):
+        i = keras.Input((frames, coeffs))
+        x = L.Conv1D(32, 5, padding="same", activation="relu")(i)
+        x = L.MaxPooling1D(2)(x)
+        x = L.DepthwiseConv1D(3, padding="same", activation="relu")(x)
+        x = L.SeparableConv1D(48, 3, padding="same", activation="relu")(x)
+        x = L.AveragePooling1D(2)(x)
+        x = L.Conv1D(64, 3, strides=2, padding="same", activation="relu")(x)
+        return keras.Model(i, L.Dense(classes)(L.GlobalAveragePooling1D()(x)))
+
+    def seg(size=64, classes=4):
+        i = keras.Input((size, size, 3))
+        e1 = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(i)
+        e2 = L.Conv2D(32, 3, strides=2, padding="same", activation="relu")(e1)
+        e3 = L.Conv2D(32, 3, strides=2, padding="same", activation="relu")(e2)
+        d = L.Conv2DTranspose(24, 3, strides=2, padding="same", activation="relu")(e3)
+        near = L.Conv2D(24, 1)(L.UpSampling2D(2)(e3))
+        d = L.Conv2D(24, 3, padding="same", activation="relu")(L.Concatenate()([L.Add()([d, near]), e2]))
+        d = L.Conv2DTranspose(16, 2, strides=2, activation="relu")(d)
+        side = L.UpSampling2D(2, interpolation="bilinear")(L.Conv2D(16, 1)(e2))
+        d = L.Conv2D(classes, 1)(L.Concatenate()([d, side]))
+        d = L.Cropping2D(((0, 2), (2, 0)))(L.ZeroPadding2D(((0, 2), (2, 0)))(d))
+        return keras.Model(i, L.UpSampling2D(2, interpolation="bilinear")(d))
+
+    return {"squeezenet_11": (squeezenet, (96, 96, 3)), "audio_cnn": (audio, (49, 10)), "tiny_seg": (seg, (64, 64, 3))}

@@ -542,6 +542,20 @@ def _depthwise_1d(b, name, cfg, ins, w, pointwise=False):
     return _act(b, name, y, cfg)
 
 
+def _pool_1d(op):
+    """MaxPooling1D / AveragePooling1D: [N, L, C] as [N, 1, L, C] through the 2-D pools."""
+    def f(b, name, cfg, ins, w):
+        _check_channels_last(cfg)
+        n, length, c = b.shape_of(ins[0])
+        x = b.emit("Reshape", f"{name}_as_2d", ins, None, {"shape": (n, 1, length, c)})
+        k = _pos_ints(cfg, "pool_size", 2, 1)[0]
+        st = _pos_ints(cfg, "strides", None, 1)[0] if cfg.get("strides") else k
+        y = b.pool(op, name, x, (1, k), (1, st), _padding(cfg))
+        _, _, lo, _ = b.shape_of(y)
+        return b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, c)})
+    return f
+
+
 def _average(b, name, cfg, ins, w):
     y = _binary("Add")(b, f"{name}_sum", cfg, ins, w)
     return b.emit("Mul", name, [y, b.const(f"{name}_1_over_n", np.array([1.0 / len(ins)]))], None, {"act": None})
@@ -561,7 +575,7 @@ LAYERS = {
     "Conv2DTranspose": _conv2d_transpose, "UpSampling2D": _upsampling2d, "Cropping2D": _cropping2d, "Permute": _permute,
     "GlobalAveragePooling1D": _global_avg_1d, "DepthwiseConv1D": _depthwise_1d,
     "SeparableConv1D": lambda b, name, cfg, ins, w: _depthwise_1d(b, name, cfg, ins, w, pointwise=True),
-    "Average": _average,
+    "Average": _average, "MaxPooling1D": _pool_1d("MaxPool2D"), "AveragePooling1D": _pool_1d("AvgPool2D"),
 }
 
 
