@@ -23,7 +23,7 @@ WEIGHT_BITS = 10
 
 COORD_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
-MODES = ("nearest", "linear", "zeros")
+MODES = ("nearest", "linear", "zeros", "strided")
 
 
 def source_coords(n_in: int, n_out: int, scale: float, coord: str) -> np.ndarray:
@@ -43,9 +43,13 @@ def source_coords(n_in: int, n_out: int, scale: float, coord: str) -> np.ndarray
 
 
 def axis_taps(n_in: int, n_out: int, scale: float, mode: str, coord: str = "asymmetric",
-              nearest: str = "floor") -> tuple:
+              nearest: str = "floor", offset: int = 0) -> tuple:
     """(i0, i1, w) for one axis: output k = (1 - w[k]) * in[i0[k]] + w[k] * in[i1[k]], w in [0, 1]
-    (float64); i0[k] = -1 means output k is zero."""
+    (float64); i0[k] = -1 means output k is zero.  "strided" reads in[offset + k * scale] (a Slice
+    with a step, negative too, over H or W)."""
+    if mode == "strided":
+        i0 = offset + int(scale) * np.arange(n_out)
+        return i0, i0.copy(), np.zeros(n_out)
     if mode == "zeros":
         stride = max(int(round(scale)), 1)                 # "zeros" carries the integer stride as its scale
         k = np.arange(n_out)
@@ -72,7 +76,8 @@ def taps(node, in_shape) -> tuple:
     oh, ow = a["size"]
     sh, sw = a.get("scale") or (oh / in_shape[1], ow / in_shape[2])
     args = (a["mode"], a.get("coord", "asymmetric"), a.get("nearest", "floor"))
-    return axis_taps(in_shape[1], oh, sh, *args), axis_taps(in_shape[2], ow, sw, *args)
+    oy, ox = a.get("offset", (0, 0))
+    return axis_taps(in_shape[1], oh, sh, *args, offset=oy), axis_taps(in_shape[2], ow, sw, *args, offset=ox)
 
 
 def int_taps(node, in_shape) -> tuple:

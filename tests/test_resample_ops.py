@@ -151,15 +151,36 @@ def test_split_both_forms_and_slices_with_negative_axes(tmp_path):
         _check(tmp_path / str(opset), path, _photos((1, 3, 6, 6)))
 
 
-def test_slice_with_step_is_refused_by_name(tmp_path):
+def test_strided_and_flipping_slices_of_h_and_w_match_onnxruntime(tmp_path):
+    """YOLOv5's Focus (x[..., ::2, ::2] and x[..., 1::2, ::2] concatenated on channels) and a flip
+    with step -2 on W: Slice steps on H and W are Resize "strided" taps."""
+    require("cc")
+    rng = np.random.default_rng(8)
+    conv, w = _conv("pre", 3, 4, "x", "a", rng)
+
+    def sl(name, inp, starts, ends, axes, steps):
+        ts = [helper.make_tensor(f"{name}_{k}", TensorProto.INT64, (len(v),), v)
+              for k, v in (("s", starts), ("e", ends), ("a", axes), ("p", steps))]
+        return helper.make_node("Slice", [inp] + [t.name for t in ts], [name], name=name), ts
+    parts = [sl("p0", "a", [0, 0], [1 << 40, 1 << 40], [2, 3], [2, 2]),
+             sl("p1", "a", [1, 0], [1 << 40, 1 << 40], [2, 3], [2, 2]),
+             sl("p2", "a", [-2, 0, 1], [-(1 << 40), 1 << 40, 3], [-1, 2, 1], [-2, 2, 1])]
+    nodes = [conv] + [p[0] for p in parts] + [helper.make_node("Concat", ["p0", "p1", "p2"], ["y"], axis=1)]
+    inits = [w] + [t for p in parts for t in p[1]]
+    path = _model(tmp_path, nodes, [1, 3, 8, 10], [1, 10, 4, 5], inits, name="focus")
+    g, _ = _check(tmp_path, path, _photos((1, 3, 8, 10)))
+    assert sum(n.op == "Resize" for n in g.nodes) == 3
+
+
+def test_slice_with_a_step_on_channels_is_refused_by_name(tmp_path):
     from edgec.errors import UnsupportedOpError
     st = helper.make_tensor("st", TensorProto.INT64, (1,), [0])
     en = helper.make_tensor("en", TensorProto.INT64, (1,), [6])
-    ax = helper.make_tensor("ax", TensorProto.INT64, (1,), [2])
+    ax = helper.make_tensor("ax", TensorProto.INT64, (1,), [1])
     sp = helper.make_tensor("sp", TensorProto.INT64, (1,), [2])
     relu = helper.make_node("Relu", ["x"], ["a"])
     sl = helper.make_node("Slice", ["a", "st", "en", "ax", "sp"], ["y"], name="strided")
-    path = _model(tmp_path, [relu, sl], [1, 3, 6, 6], [1, 3, 3, 6], [st, en, ax, sp], name="step")
+    path = _model(tmp_path, [relu, sl], [1, 6, 6, 6], [1, 3, 6, 6], [st, en, ax, sp], name="step")
     with pytest.raises(UnsupportedOpError) as e:
         import_model(path)
     assert any("strided" in r and "step 2" in r for r in e.value.reasons), e.value.reasons

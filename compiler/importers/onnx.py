@@ -1238,7 +1238,8 @@ def _slice_box(imp, node, onnx_name, begin, end):
 
 def _slice_activation(imp, node, a):
     """Slice of a computed tensor (a chunk, a channel range, a crop) along any axes, in the tensor's
-    IR layout: no transpose is added for it."""
+    IR layout: no transpose is added for it.  Steps other than 1 (negative too: a flip) on H and W,
+    e.g. YOLOv5's Focus x[..., ::2, ::2], read through the Resize op's "strided" taps."""
     shape = imp.shape(node.input[0])
     r = len(shape)
     if imp.opset >= 10:
@@ -1257,17 +1258,37 @@ def _slice_activation(imp, node, a):
         raise ModelFormatError(f"Slice starts {starts}, ends {ends}, axes {axes}, steps {steps} of shape {shape}",
                                where=imp.where(node), hint=CORRUPT)
     begin, end = [0] * r, list(shape)
+    stepped = {}                                      # H/W axes read with a step: Resize "strided" taps
     for st, en, ax, step in zip(starts, ends, axes, steps):
         ax %= r
-        if step != 1:
-            raise UnsupportedOpError(f"Slice with step {step} of a computed tensor (axis {ax})", where=imp.where(node),
-                                     hint="only step 1 slices of activations are supported")
         d = shape[ax]
+        if step != 1:
+            v = imp.val(node.input[0])
+            if r != 4 or ax not in (2, 3):
+                raise UnsupportedOpError(f"Slice with step {step} of a computed tensor (axis {ax})", where=imp.where(node),
+                                         hint="steps other than 1 are supported on the H and W axes of an NCHW map")
+            lo, hi = (0, d) if step > 0 else (-1, d - 1)
+            st, en = (min(max(x + d if x < 0 else x, lo), hi) for x in (st, en))
+            count = len(range(st, en, step))
+            if not count:
+                raise UnsupportedOpError(f"Slice [{st}, {en}) step {step} of axis {ax} is empty", where=imp.where(node))
+            stepped[ax] = (st, step, count)
+            continue
         st, en = (min(max(x + d if x < 0 else x, 0), d) for x in (st, en))
         if en <= st:
             raise UnsupportedOpError(f"Slice [{st}, {en}) of axis {ax} is empty", where=imp.where(node))
         begin[ax], end[ax] = st, en
-    imp.vals[node.output[0]] = _slice_box(imp, node, node.input[0], begin, end)
+    if not stepped:
+        imp.vals[node.output[0]] = _slice_box(imp, node, node.input[0], begin, end)
+        return
+    boxed = f"{node.output[0]}::box"
+    imp.vals[boxed] = _slice_box(imp, node, node.input[0], begin, end)
+    x = imp.feature_map(boxed, node)
+    _, h, w, _ = imp.tensors[x].shape
+    (oy, sy, ny), (ox, sx, nx) = stepped.get(2, (0, 1, h)), stepped.get(3, (0, 1, w))
+    imp.set(node.output[0], imp.emit("Resize", f"{node.name or node.output[0]}_strided", [x], node.output[0],
+                                     {"size": (ny, nx), "mode": "strided", "scale": (sy, sx), "offset": (oy, ox)}),
+            NCHW_IN_NHWC)
 
 
 def _split(imp, node, a):
