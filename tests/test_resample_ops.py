@@ -172,6 +172,25 @@ def test_strided_and_flipping_slices_of_h_and_w_match_onnxruntime(tmp_path):
     assert sum(n.op == "Resize" for n in g.nodes) == 3
 
 
+def test_expand_of_an_activation_is_a_nearest_repeat(tmp_path):
+    """Unsqueeze -> Expand -> Reshape of a computed map (how Keras's ONNX export writes UpSampling2D),
+    with the Expand's target computed by an integer Mod (fmod=0: the divisor's sign) from constants."""
+    require("cc")
+    rng = np.random.default_rng(9)
+    conv, w = _conv("pre", 3, 4, "x", "a", rng)
+    consts = [helper.make_tensor("ax", TensorProto.INT64, (2,), [3, 5]),
+              helper.make_tensor("t", TensorProto.INT64, (6,), [-9, 14, 25, 12, -3, 13]),
+              helper.make_tensor("m", TensorProto.INT64, (6,), [10] * 6),
+              helper.make_tensor("out", TensorProto.INT64, (4,), [1, 4, 10, 21])]
+    nodes = [conv, helper.make_node("Unsqueeze", ["a", "ax"], ["u"]),                     # [1, 4, 5, 1, 7, 1]
+             helper.make_node("Mod", ["t", "m"], ["ex"]),              # Python's sign rule: [1, 4, 5, 2, 7, 3]
+             helper.make_node("Expand", ["u", "ex"], ["e"]),
+             helper.make_node("Reshape", ["e", "out"], ["y"])]
+    path = _model(tmp_path, nodes, [1, 3, 5, 7], [1, 4, 10, 21], [w] + consts, name="expand")
+    g, _ = _check(tmp_path, path, _photos((1, 3, 5, 7)))
+    assert "Concat" in {n.op for n in g.nodes}
+
+
 def test_slice_with_a_step_on_channels_is_refused_by_name(tmp_path):
     from edgec.errors import UnsupportedOpError
     st = helper.make_tensor("st", TensorProto.INT64, (1,), [0])

@@ -95,3 +95,29 @@ def test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact(tmp_path,
     assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 8, r
     fa = r["float_agreement"]
     assert fa.get("top1_agreement", 0) >= 0.9 or fa["sqnr_db"] >= 25, fa
+
+
+def test_keras_segmenter_exported_by_keras_to_onnx_is_bit_exact(tmp_path):
+    """Keras 3's own ONNX export (model.export(format="onnx"), torch backend) of the segmenter: its
+    Conv2DTranspose padding arithmetic (Mod, Where, Slice) folds, its nearest UpSampling2D arrives as
+    Unsqueeze -> Expand -> Reshape of an activation; float == onnxruntime and the C is bit-exact."""
+    require("cc")
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    keras.utils.set_random_seed(5)
+    make, shape = zoo_misc.keras_models()["tiny_seg"]
+    model = make()
+    x = np.ascontiguousarray(images(shape[0]).transpose(0, 2, 3, 1))
+    model.predict(x[:1], verbose=0)
+    path = str(tmp_path / "seg.onnx")
+    model.export(path, format="onnx", verbose=False)
+    sess = ort.InferenceSession(path)
+    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x[:3]])
+    got = reference.run_batch(canonicalize(import_model(path)), x[:3, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    np.save(tmp_path / "cal.npy", x[:12])
+    np.save(tmp_path / "check.npy", x[:8])
+    build(path, "cortex-m7", str(tmp_path / "out"), str(tmp_path / "cal.npy"), ram="512K", flash="2M")
+    r = verify(str(tmp_path / "out"), "host", str(tmp_path / "check.npy"))
+    assert r["bit_exact"] and r["float_agreement"]["sqnr_db"] >= 25, r

@@ -50,7 +50,7 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "Shape": (1, 1), "Size": (1, 1), "Gather": (2, 2), "Slice": (1, 5), "Cast": (1, 1), "Range": (3, 3),
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
-         "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3)}
+         "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2)}
 
 
 @dataclass
@@ -1213,6 +1213,9 @@ def _constant_of_shape(imp, node, a):
 
 
 def _expand(imp, node, a):
+    if node.input[0] not in imp.consts:
+        _expand_activation(imp, node)
+        return
     x, shape = _consts_of(imp, node)
     dims = [int(d) for d in shape.reshape(-1)]
     try:
@@ -1324,6 +1327,28 @@ def _split(imp, node, a):
         b[v.perm[axis]], e[v.perm[axis]] = begin[axis], end[axis]
         imp.set(out, imp.emit("Slice", f"{node.name or node.output[0]}_{out}", [v.ir], out,
                               {"begin": tuple(b), "end": tuple(e)}), v.perm)
+
+
+def _expand_activation(imp, node):
+    """Expand (broadcast) of a computed tensor, as exporters write a nearest repeat (Keras's
+    UpSampling2D: Unsqueeze -> Expand -> Reshape): each size-1 axis that grows to n becomes a Concat
+    of n copies in the tensor's layout (copies of one scale: no requantization, exact)."""
+    src = imp.shape(node.input[0])
+    target = [int(d) for d in np.asarray(imp.const_in(node, 1, "Expand shape")).reshape(-1)]
+    try:
+        out = np.broadcast_shapes(tuple(src), tuple(target))
+    except ValueError:
+        raise ModelFormatError(f"Expand of shape {src} to {target}", where=imp.where(node), hint=CORRUPT) from None
+    if len(out) != len(src):
+        raise UnsupportedOpError(f"Expand of a computed tensor of rank {len(src)} to rank {len(out)}",
+                                 where=imp.where(node), hint="only size-1 axes of the same rank can be expanded")
+    check_shape(out, f"the Expand output {shown(node.output[0])}", imp.where(node))
+    v = imp.val(node.input[0])
+    for ax, (d, n) in enumerate(zip(src, out)):
+        if d != n:
+            v = _Val(imp.emit("Concat", f"{node.name or node.output[0]}_axis{ax}", [v.ir] * n, None,
+                              {"axis": v.perm[ax]}), v.perm)
+    imp.vals[node.output[0]] = v
 
 
 def _resize(imp, node, a):
@@ -1439,6 +1464,7 @@ HANDLERS = {
     "Not": _elementwise_const(np.logical_not), "Where": _elementwise_const(np.where),
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
+    "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),
 }
 
 
