@@ -281,3 +281,19 @@ def test_resize_taps_follow_the_onnx_coordinate_formulas():
     assert np.allclose(i0 + w, [0, 0.5, 1, 1.5, 2])
     i0, _, w = axis_taps(3, 7, 2.0, "zeros")
     assert list(i0) == [0, -1, 1, -1, 2, -1, -1]
+
+
+@pytest.mark.parametrize("attrs,shape", [
+    ({"size": (7, 5), "mode": "linear", "coord": "half_pixel", "scale": (7 / 3, 5 / 4)}, (3, 4, 6)),
+    ({"size": (2, 9), "mode": "linear", "coord": "align_corners", "scale": (0.4, 1.8)}, (5, 5, 3)),
+    ({"size": (6, 8), "mode": "nearest", "coord": "half_pixel", "nearest": "round_prefer_ceil", "scale": (2.0, 2.0)},
+     (3, 4, 2)),
+    ({"size": (5, 7), "mode": "zeros", "scale": (2.0, 3.0)}, (3, 3, 4)),
+    ({"size": (2, 3), "mode": "strided", "scale": (2, -2), "offset": (1, 5)}, (4, 6, 3)),
+])
+@pytest.mark.parametrize("shift", [0.0, 8.0])
+def test_resize_kernel_is_bit_exact_with_sanitizers_and_saturating_inputs(tmp_path, attrs, shape, shift):
+    """edgec_resize_s8 against resize.resize_s8 on the IR op directly (UBSan + ASan on the host), with
+    inputs around zero and inputs that sit at +127 (the extremes of the Q20 sums)."""
+    from test_kernels import check, graph_of
+    check(tmp_path, graph_of("Resize", (1,) + shape, attrs), np.random.default_rng(len(shape) + int(shift)), shift=shift)
