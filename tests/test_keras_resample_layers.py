@@ -1,5 +1,6 @@
 """The Keras 3 layers issue 18 lists (Conv2DTranspose, UpSampling2D nearest and bilinear,
-SeparableConv1D, DepthwiseConv1D, Cropping2D, Permute, GlobalAveragePooling1D, Average) against
+SeparableConv1D, DepthwiseConv1D, Cropping2D, Permute, GlobalAveragePooling1D, Maximum, Minimum,
+Average, PReLU) against
 Keras's own float output, saved as .keras, then int8 C bit-exact with the integer reference."""
 import os
 
@@ -24,7 +25,8 @@ def decoder():
     b = L.Conv2DTranspose(6, 2, strides=2, padding="valid")(x)                           # 12x12
     c = L.UpSampling2D(2, interpolation="bilinear")(L.Conv2D(6, 1)(x))                    # 12x12
     d = L.UpSampling2D((2, 2))(L.Conv2D(6, 1)(x))
-    y = L.Average()([a, b, c, d])
+    y = L.Average()([L.Maximum()([a, b]), L.Minimum()([b, c, d]), d])
+    y = L.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 0.8), shared_axes=[1, 2])(y)
     y = L.Cropping2D(((1, 2), (0, 3)))(y)                                                 # 9x9
     y = L.Conv2DTranspose(4, 3, strides=(1, 2), padding="valid")(y)                      # 11x19
     return keras.Model(i, L.Permute((3, 1, 2))(y))
@@ -33,6 +35,7 @@ def decoder():
 def audio():
     i = keras.Input((49, 10))
     x = L.SeparableConv1D(16, 5, padding="same", activation="relu")(i)
+    x = L.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.5))(x)                # alpha per step and channel
     x = L.DepthwiseConv1D(3, strides=2, depth_multiplier=2, activation="relu")(x)
     x = L.Conv1D(12, 3, padding="same")(x)
     return keras.Model(i, L.Dense(5)(L.GlobalAveragePooling1D()(x)))

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
-from .lowering import conv_transpose
+from .lowering import conv_transpose, maximum, minimum, prelu
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
                       importer_entry, listing, shown)
 
@@ -556,12 +556,27 @@ def _pool_1d(op):
     return f
 
 
+def _extremum(fn):
+    def f(b, name, cfg, ins, w):
+        y = ins[0]
+        for k, other in enumerate(ins[1:]):
+            y = fn(b, name if k == len(ins) - 2 else f"{name}_{k}", y, other)
+        return y
+    return f
+
+
+def _prelu(b, name, cfg, ins, w):
+    """Keras stores alpha over the input's non-batch axes, size 1 along `shared_axes`."""
+    alpha = np.asarray(w[0], np.float32)
+    return prelu(b, name, ins[0], alpha.reshape((1,) + alpha.shape))
+
+
 def _average(b, name, cfg, ins, w):
     y = _binary("Add")(b, f"{name}_sum", cfg, ins, w)
     return b.emit("Mul", name, [y, b.const(f"{name}_1_over_n", np.array([1.0 / len(ins)]))], None, {"act": None})
 
 
-MERGING = ("Add", "Subtract", "Multiply", "Concatenate", "Average")
+MERGING = ("Add", "Subtract", "Multiply", "Concatenate", "Average", "Maximum", "Minimum")
 
 LAYERS = {
     "InputLayer": None, "Conv2D": _conv2d, "DepthwiseConv2D": _depthwise, "SeparableConv2D": _separable,
@@ -575,6 +590,7 @@ LAYERS = {
     "Conv2DTranspose": _conv2d_transpose, "UpSampling2D": _upsampling2d, "Cropping2D": _cropping2d, "Permute": _permute,
     "GlobalAveragePooling1D": _global_avg_1d, "DepthwiseConv1D": _depthwise_1d,
     "SeparableConv1D": lambda b, name, cfg, ins, w: _depthwise_1d(b, name, cfg, ins, w, pointwise=True),
+    "Maximum": _extremum(maximum), "Minimum": _extremum(minimum), "PReLU": _prelu,
     "Average": _average, "MaxPooling1D": _pool_1d("MaxPool2D"), "AveragePooling1D": _pool_1d("AvgPool2D"),
 }
 

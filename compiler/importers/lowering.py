@@ -41,3 +41,24 @@ def conv_transpose(b, name, x, w, bias, strides, pads, output_padding, dilations
         y = b.emit("Slice", f"{name}_crop", [y], out, {"begin": (0, crop[0], crop[1], 0),
                                                        "end": (n, yh - crop[2], yw - crop[3], cout)})
     return y
+
+
+def maximum(b, name, x, y, out=None):
+    """max(x, y) = x + relu(y - x), exact in float; in int8 each step requantizes like any Sub/Add."""
+    d = b.emit("Sub", f"{name}_diff", [y, x], None, {"act": None})
+    return b.emit("Add", name, [x, b.emit("Relu", f"{name}_excess", [d])], out, {"act": None})
+
+
+def minimum(b, name, x, y, out=None):
+    """min(x, y) = x - relu(x - y)."""
+    d = b.emit("Sub", f"{name}_diff", [x, y], None, {"act": None})
+    return b.emit("Sub", name, [x, b.emit("Relu", f"{name}_excess", [d])], out, {"act": None})
+
+
+def prelu(b, name, x, alpha, out=None):
+    """PReLU with a constant slope (broadcast over x's trailing axes): relu(x) + alpha * (x - relu(x))."""
+    pos = b.emit("Relu", f"{name}_pos", [x])
+    neg = b.emit("Sub", f"{name}_neg", [x, pos], None, {"act": None})
+    scaled = b.emit("Mul", f"{name}_slope", [neg, b.const(f"{name}_alpha", np.asarray(alpha, np.float32))], None,
+                    {"act": None})
+    return b.emit("Add", name, [pos, scaled], out, {"act": None})
