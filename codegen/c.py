@@ -15,6 +15,7 @@ import numpy as np
 from edgec.errors import EdgecError
 from edgec.fixedpoint import multiply_by_quantized_multiplier, wrap32
 from edgec.ir import Graph
+from edgec import resize
 
 from .recurrent import gru_call, lstm_call
 
@@ -26,6 +27,7 @@ KERNEL_FILE = {
     "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
     "LSTM": "edgec_lstm_s8.c", "GRU": "edgec_gru_s8.c",
+    "Resize": "edgec_resize_s8.c",
 }
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
@@ -296,6 +298,14 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         p = e.param("edgec_upsample_params", base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3],
                                                         scale_h=a["scale"][0], scale_w=a["scale"][1]))
         return f"edgec_upsample_s8(&{p}, {ins[0]}, {out});"
+    if node.op == "Resize":
+        (y0, y1, wy), (x0, x1, wx) = resize.int_taps(node, ish)
+        tabs = {k: e.array(v, f"{k}_{node.name}", "int16_t", f"Resize {k}") for k, v in
+                (("y0", y0), ("y1", y1), ("wy", wy), ("x0", x0), ("x1", x1), ("wx", wx))}
+        p = e.param("edgec_resize_params", base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3], out_h=osh[1],
+                                                      out_w=osh[2], zp=a["zp"]))
+        return (f"edgec_resize_s8(&{p}, {tabs['y0']}, {tabs['y1']}, {tabs['wy']}, {tabs['x0']}, {tabs['x1']}, "
+                f"{tabs['wx']}, {ins[0]}, {out});")
     if node.op == "Slice":
         r = len(ish)
         p = e.param("edgec_slice_params", base, dict(in_shape=_pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]),

@@ -43,6 +43,7 @@ OPS = {
     "Gelu": "x * (1 + erf(x / sqrt 2)) / 2; attrs approximate \"none\" | \"tanh\" (the tanh formula)",
     "Softmax": "x over the last axis; attrs mode \"tflm\" (imported .tflite): TFLite Micro's integer arithmetic",
     "Upsample": "x; attrs scale (sh, sw): nearest neighbour",
+    "Resize": "x NHWC; attrs size (oh, ow), mode nearest|linear|zeros|strided, coord, nearest, scale, offset (compiler/resize.py)",
     "Slice": "x; attrs begin, end (per axis, step 1)",
     "Reshape": "x; attrs shape (an alias: no data moves)",
     "Transpose": "x; attrs perm",

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import fixedpoint as fp
 from . import gemmlowp
+from . import resize
 from .errors import InputDataError
 from .ir import Graph
 from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
@@ -163,6 +164,7 @@ FLOAT_OPS = {
     "Slice": lambda n, x: slice_any(n, x),
     "LSTM": lstm_f32,
     "GRU": gru_f32,
+    "Resize": resize.resize_f32,
     **FLOAT_UNARY,
 }
 
@@ -286,6 +288,7 @@ INT_OPS = {
     "Slice": slice_any,
     "LSTM": lstm_s8,
     "GRU": gru_s8,
+    "Resize": resize.resize_s8,
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import numpy as np
 from .errors import EdgecError
 from .ir import ELEMENTWISE_UNARY
 from .recurrent import gru_shapes, lstm_shapes
+from . import resize
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
@@ -70,6 +71,7 @@ SHAPE_FNS = {
     **{op: (lambda n, s: [s[0]]) for op in ELEMENTWISE_UNARY}, "Softmax": lambda n, s: [s[0]],
     "Upsample": lambda n, s: [(s[0][0], s[0][1] * n.attrs["scale"][0], s[0][2] * n.attrs["scale"][1], s[0][3])],
     "Slice": lambda n, s: [tuple(n.attrs["end"][i] - n.attrs["begin"][i] for i in range(len(s[0])))],
+    "Resize": resize.out_shape,
     "BatchNorm": lambda n, s: [s[0]],
     "Reshape": _reshape,
     "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],

@@ -266,6 +266,9 @@ class _Quantizer:
 
     q_Transpose = q_Upsample = q_Slice = q_Reshape
 
+    def q_Resize(self, node):
+        node.attrs["zp"] = self._same_as_input(node).scalar_zp       # what "zeros" taps write
+
     def q_Pad(self, node):
         node.attrs["pad_value"] = self._same_as_input(node).scalar_zp
 

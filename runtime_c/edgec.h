@@ -64,6 +64,11 @@ typedef struct {
     int32_t in_shape[4], begin[4], end[4];
 } edgec_slice_params;
 
+/* Resize (edgec_resize_s8.c): tables of two taps and a Q10 weight per output row and column. */
+typedef struct {
+    int32_t batch, in_h, in_w, c, out_h, out_w, zp;
+} edgec_resize_params;
+
 /* Requantize between int8 and int16 activations: n elements, out = clamp(out_zp + mbqm(in - in_zp)). */
 typedef struct {
     int32_t n, in_zp, out_zp, multiplier, shift;
@@ -119,6 +124,9 @@ void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, in
 void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out);
 void edgec_upsample_s8(const EDGEC_ROM edgec_upsample_params *p, const int8_t *in, int8_t *out);
 void edgec_slice_s8(const EDGEC_ROM edgec_slice_params *p, const int8_t *in, int8_t *out);
+void edgec_resize_s8(const EDGEC_ROM edgec_resize_params *p, const EDGEC_ROM int16_t *y0, const EDGEC_ROM int16_t *y1,
+                     const EDGEC_ROM int16_t *wy, const EDGEC_ROM int16_t *x0, const EDGEC_ROM int16_t *x1,
+                     const EDGEC_ROM int16_t *wx, const int8_t *in, int8_t *out);
 
 /* int16 activations, int8 weights (TFLite's "16x8" mode): the same parameter structs with zero points 0,
  * int64 biases, TFLite's int64 requantization.  Conv2D takes any groups (depthwise too) with OHWI weights. */

@@ -138,7 +138,7 @@ def test_a_refused_model_lists_every_reason_one_per_line(tmp_path):
         def __init__(self):
             super().__init__()
             self.conv = nn.Conv2d(3, 8, 3, padding=1)
-            self.pool = nn.MaxPool2d(2, ceil_mode=True)
+            self.pool = nn.MaxPool2d(2, dilation=2)      # dilated pooling: still refused
             self.fc = nn.Linear(8, 5)
 
         def forward(self, x):
@@ -156,13 +156,13 @@ def test_a_refused_model_lists_every_reason_one_per_line(tmp_path):
         "  input x [n, 3, h, w]: dimensions 2 (h), 3 (w) are dynamic and no calibration data fixes them — give the "
         "shape with --input-shape x=1,3,H,W",
         "  node /Sin (Sin): unsupported op",
-        "  node /pool/MaxPool (MaxPool): ceil_mode=1 — re-export with ceil_mode=0",
+        "  node /pool/MaxPool (MaxPool): dilated pooling",
         "  node /Cos (Cos): unsupported op",
         "  node /ReduceMin (ReduceMin): unsupported op"]
     with pytest.raises(UnsupportedOpError) as e:               # the library: one exception, the same reasons
         import_model(str(path), input_shapes={"x": (1, 3, 16, 16)})
     assert e.value.reasons == ["node /Sin (Sin): unsupported op",
-                               "node /pool/MaxPool (MaxPool): ceil_mode=1 — re-export with ceil_mode=0",
+                               "node /pool/MaxPool (MaxPool): dilated pooling",
                                "node /Cos (Cos): unsupported op", "node /ReduceMin (ReduceMin): unsupported op"]
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from .keras_recurrent import gru as keras_gru, lstm as keras_lstm
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
+from .lowering import conv_transpose, maximum, minimum, prelu
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
                       importer_entry, shown, fix_input_shape, given_by_name)
 from .reasons import Reasons
@@ -520,7 +521,123 @@ def _softmax(b, name, cfg, ins, w):
     return b.emit("Softmax", name, ins)
 
 
-MERGING = ("Add", "Subtract", "Multiply", "Concatenate")
+def _conv2d_transpose(b, name, cfg, ins, w):
+    """Keras kernel [kh, kw, out, in]; "same" gives in * stride, "valid" (in - 1) * stride + k (the
+    padding TensorFlow puts on a strided transposed conv: the smaller half first)."""
+    _check_channels_last(cfg)
+    kernel, bias = w[0], (w[1] if cfg.get("use_bias", True) else None)
+    kh, kw = kernel.shape[:2]
+    s, d = _pos_ints(cfg, "strides", 1), _pos_ints(cfg, "dilation_rate", 1)
+    if cfg.get("output_padding") is not None:
+        raise UnsupportedOpError("Conv2DTranspose with output_padding", hint="use padding 'same' or 'valid'")
+    _, h, wd, _ = b.shape_of(ins[0])
+    pads = [0, 0, 0, 0]
+    if _padding(cfg) == "same":
+        for i, (n, k, st, dl) in enumerate(zip((h, wd), (kh, kw), s, d)):
+            total = max((n - 1) * st + dl * (k - 1) + 1 - n * st, 0)
+            pads[i], pads[i + 2] = total // 2, total - total // 2
+    out_pad = [0, 0]
+    for i, (k, st, dl) in enumerate(zip((kh, kw), s, d)):
+        if _padding(cfg) == "same" and dl * (k - 1) + 1 < st:          # "same" still gives in * stride
+            out_pad[i] = st - (dl * (k - 1) + 1)
+    y = conv_transpose(b, name, ins[0], np.transpose(kernel, (3, 2, 0, 1)), bias, s, pads, out_pad, d, 1)
+    return _act(b, name, y, cfg)
+
+
+def _upsampling2d(b, name, cfg, ins, w):
+    _check_channels_last(cfg)
+    sh, sw = _pos_ints(cfg, "size", 2)
+    how = cfg.get("interpolation", "nearest")
+    if how == "nearest":
+        return b.emit("Upsample", name, ins, None, {"scale": (sh, sw)})
+    if how != "bilinear":
+        raise UnsupportedOpError(f"UpSampling2D interpolation '{shown(how)}'", hint="nearest or bilinear")
+    _, h, wd, _ = b.shape_of(ins[0])
+    return b.emit("Resize", name, ins, None, {"size": (h * sh, wd * sw), "mode": "linear", "coord": "half_pixel",
+                                              "scale": (float(sh), float(sw))})
+
+
+def _cropping2d(b, name, cfg, ins, w):
+    _check_channels_last(cfg)
+    c = cfg.get("cropping", ((0, 0), (0, 0)))
+    (t, bt), (l, r) = [_pair(x) for x in c] if isinstance(c, (list, tuple)) else ((c, c), (c, c))
+    n, h, wd, ch = b.shape_of(ins[0])
+    if t + bt >= h or l + r >= wd:
+        raise UnsupportedOpError(f"Cropping2D of {(t, bt, l, r)} leaves nothing of {h}x{wd}")
+    return b.emit("Slice", name, ins, None, {"begin": (0, t, l, 0), "end": (n, h - bt, wd - r, ch)})
+
+
+def _permute(b, name, cfg, ins, w):
+    dims = [int(d) for d in cfg["dims"]]
+    if sorted(dims) != list(range(1, len(dims) + 1)):
+        raise ModelFormatError(f"Permute dims {dims}", hint=RESAVE)
+    return b.emit("Transpose", name, ins, None, {"perm": tuple([0] + dims)})
+
+
+def _global_avg_1d(b, name, cfg, ins, w):
+    _check_channels_last(cfg)
+    n, length, c = b.shape_of(ins[0])
+    x = b.emit("Reshape", f"{name}_as_2d", ins, None, {"shape": (n, 1, length, c)})
+    y = b.pool("AvgPool2D", name, x, (1, length), (1, 1), (0, 0, 0, 0))
+    return b.emit("Reshape", f"{name}_flat", [y], None, {"shape": (n, 1, c) if cfg.get("keepdims") else (n, c)})
+
+
+def _depthwise_1d(b, name, cfg, ins, w, pointwise=False):
+    """DepthwiseConv1D / SeparableConv1D: [N, L, C] as [N, 1, L, C] through the 2-D convs."""
+    _check_channels_last(cfg)
+    if cfg.get("padding") == "causal":
+        raise UnsupportedOpError("causal padding")
+    n, length, c = b.shape_of(ins[0])
+    x = b.emit("Reshape", f"{name}_as_2d", ins, None, {"shape": (n, 1, length, c)})
+    dw = w[0]                                                             # [k, c, mult]
+    k, _, m = dw.shape
+    ohwi = np.transpose(dw.reshape(k, c * m), (1, 0))[:, None, :, None]   # out channel = c*m + j
+    stride, dil = _pos_ints(cfg, "strides", 1, 1)[0], _pos_ints(cfg, "dilation_rate", 1, 1)[0]
+    bias = w[-1] if cfg.get("use_bias", True) else None
+    y = b.conv2d(f"{name}_depthwise" if pointwise else name, x, ohwi, None if pointwise else bias, (1, stride),
+                 (1, dil), _padding(cfg), c)
+    if pointwise:
+        y = b.conv2d(f"{name}_pointwise", y, np.transpose(w[1], (2, 0, 1))[:, None], bias)
+    _, _, lo, co = b.shape_of(y)
+    y = b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, co)})
+    return _act(b, name, y, cfg)
+
+
+def _pool_1d(op):
+    """MaxPooling1D / AveragePooling1D: [N, L, C] as [N, 1, L, C] through the 2-D pools."""
+    def f(b, name, cfg, ins, w):
+        _check_channels_last(cfg)
+        n, length, c = b.shape_of(ins[0])
+        x = b.emit("Reshape", f"{name}_as_2d", ins, None, {"shape": (n, 1, length, c)})
+        k = _pos_ints(cfg, "pool_size", 2, 1)[0]
+        st = _pos_ints(cfg, "strides", None, 1)[0] if cfg.get("strides") else k
+        y = b.pool(op, name, x, (1, k), (1, st), _padding(cfg))
+        _, _, lo, _ = b.shape_of(y)
+        return b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, c)})
+    return f
+
+
+def _extremum(fn):
+    def f(b, name, cfg, ins, w):
+        y = ins[0]
+        for k, other in enumerate(ins[1:]):
+            y = fn(b, name if k == len(ins) - 2 else f"{name}_{k}", y, other)
+        return y
+    return f
+
+
+def _prelu(b, name, cfg, ins, w):
+    """Keras stores alpha over the input's non-batch axes, size 1 along `shared_axes`."""
+    alpha = np.asarray(w[0], np.float32)
+    return prelu(b, name, ins[0], alpha.reshape((1,) + alpha.shape))
+
+
+def _average(b, name, cfg, ins, w):
+    y = _binary("Add")(b, f"{name}_sum", cfg, ins, w)
+    return b.emit("Mul", name, [y, b.const(f"{name}_1_over_n", np.array([1.0 / len(ins)]))], None, {"act": None})
+
+
+MERGING = ("Add", "Subtract", "Multiply", "Concatenate", "Average", "Maximum", "Minimum")
 
 LAYERS = {
     "InputLayer": None, "Conv2D": _conv2d, "DepthwiseConv2D": _depthwise, "SeparableConv2D": _separable,
@@ -532,6 +649,11 @@ LAYERS = {
     "Flatten": _flatten, "Reshape": _reshape, "Dropout": _identity, "SpatialDropout2D": _identity,
     "ZeroPadding2D": _zero_pad, "Rescaling": _rescaling, "Normalization": _normalization, "Softmax": _softmax,
     "LSTM": keras_lstm, "GRU": keras_gru,
+    "Conv2DTranspose": _conv2d_transpose, "UpSampling2D": _upsampling2d, "Cropping2D": _cropping2d, "Permute": _permute,
+    "GlobalAveragePooling1D": _global_avg_1d, "DepthwiseConv1D": _depthwise_1d,
+    "SeparableConv1D": lambda b, name, cfg, ins, w: _depthwise_1d(b, name, cfg, ins, w, pointwise=True),
+    "Maximum": _extremum(maximum), "Minimum": _extremum(minimum), "PReLU": _prelu,
+    "Average": _average, "MaxPooling1D": _pool_1d("MaxPool2D"), "AveragePooling1D": _pool_1d("AvgPool2D"),
 }
 
 

@@ -26,6 +26,8 @@ from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
 from .onnx_reduce import prelu, reduce, variadic
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
+from .. import resize
+from .lowering import conv_transpose
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, listing, shown)
@@ -51,7 +53,8 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
          "ReduceMean": (1, 2), "ReduceMax": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
-         "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6)}
+         "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6),
+         "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2)}
 
 
 @dataclass
@@ -533,9 +536,11 @@ def _pads2d(imp, node, a, in_hw, kernel, strides, dil=(1, 1)):
 
 def _conv(imp, node, a):
     w = imp.const_in(node, 1, "Conv weights")
-    if w.ndim != 4:
-        raise UnsupportedOpError(f"only 2-D convolution is supported (weights {w.shape})", where=imp.where(node))
-    x = imp.feature_map(node.input[0], node)
+    if w.ndim not in (3, 4):
+        raise UnsupportedOpError(f"only 1-D and 2-D convolution are supported (weights {w.shape})", where=imp.where(node))
+    x, one_d = _spatial_in(imp, node, node.input[0], w.ndim == 3)
+    if one_d:                                   # [O, I, k] as [O, I, 1, k] on [N, 1, T, C]
+        w, a = w[:, :, None, :], _attrs_2d(imp, node, a)
     b = imp.const_in(node, 2, "Conv bias")
     if b is None:
         b = np.zeros(w.shape[0], np.float32)
@@ -551,8 +556,9 @@ def _conv(imp, node, a):
     wn = imp.const(f"{node.output[0]}_weights", np.transpose(w, (0, 2, 3, 1)))
     bn = imp.const(f"{node.output[0]}_bias", b)
     weight_scales(imp, node.input[1], wn, 0, w.shape[0], node)
-    imp.set(node.output[0], imp.emit("Conv2D", node.name or node.output[0], [x, wn, bn], node.output[0], attrs),
-            NCHW_IN_NHWC)
+    y = imp.emit("Conv2D", node.name or node.output[0], [x, wn, bn], f"{node.output[0]}_2d" if one_d else node.output[0],
+                 attrs)
+    _spatial_out(imp, node, y, one_d)
 
 
 def _gemm(imp, node, a):
@@ -724,31 +730,83 @@ def _identity(imp, node, a):
 
 def _pool(op):
     def handler(imp, node, a):
-        if imp.a_int(node, a, "ceil_mode", 0):
-            raise UnsupportedOpError("ceil_mode=1", where=imp.where(node), hint="re-export with ceil_mode=0")
-        if any(d != 1 for d in imp.a_ints(node, a, "dilations", (1, 1))):
+        if any(d != 1 for d in imp.a_ints(node, a, "dilations", ())):
             raise UnsupportedOpError("dilated pooling", where=imp.where(node))
-        x = imp.feature_map(node.input[0], node)
+        x, one_d = _spatial_in(imp, node, node.input[0], len(imp.shape(node.input[0])) == 3)
+        if one_d:
+            a = _attrs_2d(imp, node, a)
         if "kernel_shape" not in a:
             raise ModelFormatError("the pooling node has no kernel_shape", where=imp.where(node), hint=CORRUPT)
         kernel = imp.a_ints(node, a, "kernel_shape", None, 2, 1)
         strides = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
-        pads = _pads2d(imp, node, a, imp.tensors[x].shape[1:3], kernel, strides)
+        hw = imp.tensors[x].shape[1:3]
+        pads = _pads2d(imp, node, a, hw, kernel, strides)
+        if imp.a_int(node, a, "ceil_mode", 0):
+            pads = _ceil_pads(hw, kernel, strides, pads)
         if op == "AvgPool2D" and imp.a_int(node, a, "count_include_pad", 0) and any(pads):
             raise UnsupportedOpError("count_include_pad=1 with padding", where=imp.where(node))
-        imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [x], node.output[0],
-                                         {"kernel": kernel, "strides": strides, "pads": pads, "act": None}), NCHW_IN_NHWC)
+        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0],
+                     {"kernel": kernel, "strides": strides, "pads": pads, "act": None})
+        _spatial_out(imp, node, y, one_d)
     return handler
+
+
+def _ceil_pads(hw, kernel, strides, pads):
+    """ceil_mode=1 as extra bottom/right padding, which pooling never reads (max ignores it, the
+    average excludes it from the count): PyTorch's and onnxruntime's rule, the last window starts
+    inside the input or its leading padding."""
+    t, l, b, r = pads
+    extra = []
+    for n, k, s, lo, hi in zip(hw, kernel, strides, (t, l), (b, r)):
+        out = -(-(n + lo + hi - k) // s) + 1
+        if (out - 1) * s >= n + lo:
+            out -= 1
+        extra.append(max((out - 1) * s + k - (n + lo + hi), 0))
+    return (t, l, b + extra[0], r + extra[1])
 
 
 def _global_pool(op):
     def handler(imp, node, a):
-        x = imp.feature_map(node.input[0], node)
+        x, one_d = _spatial_in(imp, node, node.input[0], len(imp.shape(node.input[0])) == 3)
         hw = imp.tensors[x].shape[1:3]
-        imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [x], node.output[0],
-                                         {"kernel": hw, "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}),
-                NCHW_IN_NHWC)
+        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0],
+                     {"kernel": hw, "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None})
+        _spatial_out(imp, node, y, one_d)
     return handler
+
+
+def _spatial_in(imp, node, onnx_name, one_d):
+    """(NHWC IR tensor, one_d): a 1-D feature map [N, C, T] is [N, 1, T, C], a free reshape of its
+    [N, T, C] layout, so 1-D convolution and pooling run as 2-D with H = 1."""
+    if not one_d:
+        return imp.feature_map(onnx_name, node), False
+    if len(imp.shape(onnx_name)) != 3:
+        raise UnsupportedOpError(f"a 1-D op on an input of shape {imp.shape(onnx_name)} (needs [N, C, T])",
+                                 where=imp.where(node))
+    x = imp.in_layout(onnx_name, (0, 2, 1))
+    n, t, c = imp.tensors[x].shape
+    return imp.emit("Reshape", f"{node.name or node.output[0]}_as_2d", [x], f"{x}_as_2d", {"shape": (n, 1, t, c)}), True
+
+
+def _spatial_out(imp, node, y, one_d):
+    if not one_d:
+        imp.set(node.output[0], y, NCHW_IN_NHWC)
+        return
+    n, _, t, c = imp.tensors[y].shape
+    imp.set(node.output[0], imp.emit("Reshape", f"{node.name or node.output[0]}_as_1d", [y], node.output[0],
+                                     {"shape": (n, t, c)}), (0, 2, 1))
+
+
+def _attrs_2d(imp, node, a):
+    """A 1-D node's spatial attributes as the 2-D ones of H = 1."""
+    out = dict(a)
+    for key in ("kernel_shape", "strides", "dilations", "output_padding"):
+        if key in a:
+            out[key] = (1,) + imp.a_ints(node, a, key, None, 1, 0)
+    if "pads" in a:
+        b, e = imp.a_ints(node, a, "pads", None, 2, 0)
+        out["pads"] = (0, b, 0, e)
+    return out
 
 
 def _batchnorm(imp, node, a):
@@ -764,9 +822,69 @@ def _batchnorm(imp, node, a):
 
 
 def _reshape_to(imp, node, shape):
+    shape = tuple(int(s) for s in shape)
+    v = imp.val(node.input[0])
+    kept = _layout_reshape(imp, v, imp.shape(node.input[0]), shape)
+    if isinstance(kept, dict):         # one Transpose brings each run together, the rest stays in place
+        v = _Val(imp.in_layout(node.input[0], kept["want"]), kept["want"])
+        kept = _layout_reshape(imp, v, imp.shape(node.input[0]), shape)
+    if kept is not None:               # splits/merges of axes that sit together in the IR layout: no Transpose
+        ir_shape, perm = kept
+        imp.set(node.output[0], imp.emit("Reshape", node.name or node.output[0], [v.ir], node.output[0],
+                                         {"shape": ir_shape}), perm)
+        return
     x = imp.plain(node.input[0])
     imp.set(node.output[0], imp.emit("Reshape", node.name or node.output[0], [x], node.output[0],
-                                     {"shape": tuple(int(s) for s in shape)}), tuple(range(len(shape))))
+                                     {"shape": shape}), tuple(range(len(shape))))
+
+
+def _layout_reshape(imp, v, src, target):
+    """(IR shape, perm) that does the Reshape of `v` (ONNX shape `src`) to `target` in its present IR
+    layout; {"want": perm} when a layout with each run of axes together is one Transpose away; None
+    for a tensor already in ONNX order (the plain path).
+
+    The ONNX axes are grouped into runs whose product matches a run of target axes (a split or a
+    merge).  When each run's axes are consecutive and in order in the IR layout too, every run is
+    one contiguous block of memory and reshaping it there moves nothing: e.g. a channel shuffle's
+    [N, C, H, W] -> [N, g, C/g, H, W] on an NHWC tensor is [N, H, W, g, C/g], and the Reshape back
+    after swapping g and C/g needs one Transpose of those two axes only.  Size-1 axes go with their
+    neighbours."""
+    if tuple(v.perm) == tuple(range(len(src))):
+        return None
+    ir_shape = imp.tensors[v.ir].shape
+    nz = [j for j in range(len(src)) if src[j] != 1]
+    ir_rank = {p: k for k, p in enumerate(p for p in range(len(ir_shape)) if ir_shape[p] != 1)}
+    groups, i, cur_s, cur_t, ps, pt = [], 0, [], [], 1, 1
+    for t, d in enumerate(target):
+        cur_t.append(t)
+        pt *= d
+        while ps < pt and i < len(nz):
+            cur_s.append(nz[i])
+            ps *= src[nz[i]]
+            i += 1
+        if ps == pt and cur_s:
+            groups.append((cur_s, cur_t))
+            cur_s, cur_t, ps, pt = [], [], 1, 1
+    if i != len(nz) or ps != pt or not groups:
+        return None
+    groups[-1][1].extend(cur_t)                               # trailing size-1 target axes
+    order, together = [], True
+    for srcs, tgts in groups:
+        pos = [ir_rank[v.perm[j]] for j in srcs]
+        together &= pos == list(range(pos[0], pos[0] + len(pos)))
+        order.append((min(pos), srcs, tgts))
+    order.sort()
+    if not together and len(groups) == 1:
+        return None                    # everything moves: the plain path (a flatten fold_transpose_fc removes)
+    if not together:
+        axes = [j for _, srcs, _ in order for j in srcs] + [j for j in range(len(src)) if src[j] == 1]
+        return {"want": tuple(axes.index(j) for j in range(len(src)))}
+    new_shape, perm = [], [0] * len(target)
+    for _, _, tgts in order:
+        for t in tgts:
+            perm[t] = len(new_shape)
+            new_shape.append(target[t])
+    return tuple(new_shape), tuple(perm)
 
 
 def _const_reshape(imp, node, out):
@@ -1003,6 +1121,9 @@ def _gather(imp, node, a):
 
 
 def _slice(imp, node, a):
+    if node.input[0] not in imp.consts:
+        _slice_activation(imp, node, a)
+        return
     if imp.opset >= 10:
         data, starts, ends, axes, steps = _consts_of(imp, node, 0, 1, 2, 3, 4)
         if starts is None or ends is None:
@@ -1085,6 +1206,9 @@ def _constant_of_shape(imp, node, a):
 
 
 def _expand(imp, node, a):
+    if node.input[0] not in imp.consts:
+        _expand_activation(imp, node)
+        return
     x, shape = _consts_of(imp, node)
     dims = [int(d) for d in shape.reshape(-1)]
     try:
@@ -1093,6 +1217,224 @@ def _expand(imp, node, a):
         raise ModelFormatError(f"Expand of shape {x.shape} to {dims}", where=imp.where(node), hint=CORRUPT) from None
     _const_result_size(imp, node, out)
     imp.set_const(node, np.broadcast_to(x, out).copy())
+
+
+# -- data movement and resampling on activations ---------------------------------------------------
+def _slice_box(imp, node, onnx_name, begin, end):
+    """IR Slice of the box [begin, end) given in ONNX axis order; the result keeps the input's layout."""
+    v = imp.val(onnx_name)
+    shape = imp.shape(onnx_name)
+    if list(begin) == [0] * len(shape) and list(end) == list(shape):
+        return v
+    b, e = [0] * len(shape), list(imp.tensors[v.ir].shape)
+    for j, p in enumerate(v.perm):
+        b[p], e[p] = begin[j], end[j]
+    return _Val(imp.emit("Slice", node.name or node.output[0], [v.ir], None, {"begin": tuple(b), "end": tuple(e)}), v.perm)
+
+
+def _slice_activation(imp, node, a):
+    """Slice of a computed tensor (a chunk, a channel range, a crop) along any axes, in the tensor's
+    IR layout: no transpose is added for it.  Steps other than 1 (negative too: a flip) on H and W,
+    e.g. YOLOv5's Focus x[..., ::2, ::2], read through the Resize op's "strided" taps."""
+    shape = imp.shape(node.input[0])
+    r = len(shape)
+    if imp.opset >= 10:
+        starts, ends, axes, steps = (imp.const_in(node, i, f"Slice {w}") for i, w in
+                                     ((1, "starts"), (2, "ends"), (3, "axes"), (4, "steps")))
+    else:
+        starts, ends = imp.a_ints(node, a, "starts", None), imp.a_ints(node, a, "ends", None)
+        axes, steps = a.get("axes"), None
+    if starts is None or ends is None:
+        raise ModelFormatError("Slice without starts or ends", where=imp.where(node), hint=CORRUPT)
+    starts, ends = [int(v) for v in np.asarray(starts).reshape(-1)], [int(v) for v in np.asarray(ends).reshape(-1)]
+    axes = list(range(len(starts))) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+    steps = [1] * len(starts) if steps is None else [int(v) for v in np.asarray(steps).reshape(-1)]
+    if not len(starts) == len(ends) == len(axes) == len(steps) or any(not -r <= ax < r for ax in axes) or \
+            len({ax % r for ax in axes}) != len(axes) or 0 in steps:
+        raise ModelFormatError(f"Slice starts {starts}, ends {ends}, axes {axes}, steps {steps} of shape {shape}",
+                               where=imp.where(node), hint=CORRUPT)
+    begin, end = [0] * r, list(shape)
+    stepped = {}                                      # H/W axes read with a step: Resize "strided" taps
+    for st, en, ax, step in zip(starts, ends, axes, steps):
+        ax %= r
+        d = shape[ax]
+        if step != 1:
+            v = imp.val(node.input[0])
+            if r != 4 or ax not in (2, 3):
+                raise UnsupportedOpError(f"Slice with step {step} of a computed tensor (axis {ax})", where=imp.where(node),
+                                         hint="steps other than 1 are supported on the H and W axes of an NCHW map")
+            lo, hi = (0, d) if step > 0 else (-1, d - 1)
+            st, en = (min(max(x + d if x < 0 else x, lo), hi) for x in (st, en))
+            count = len(range(st, en, step))
+            if not count:
+                raise UnsupportedOpError(f"Slice [{st}, {en}) step {step} of axis {ax} is empty", where=imp.where(node))
+            stepped[ax] = (st, step, count)
+            continue
+        st, en = (min(max(x + d if x < 0 else x, 0), d) for x in (st, en))
+        if en <= st:
+            raise UnsupportedOpError(f"Slice [{st}, {en}) of axis {ax} is empty", where=imp.where(node))
+        begin[ax], end[ax] = st, en
+    if not stepped:
+        imp.vals[node.output[0]] = _slice_box(imp, node, node.input[0], begin, end)
+        return
+    boxed = f"{node.output[0]}::box"
+    imp.vals[boxed] = _slice_box(imp, node, node.input[0], begin, end)
+    x = imp.feature_map(boxed, node)
+    _, h, w, _ = imp.tensors[x].shape
+    (oy, sy, ny), (ox, sx, nx) = stepped.get(2, (0, 1, h)), stepped.get(3, (0, 1, w))
+    imp.set(node.output[0], imp.emit("Resize", f"{node.name or node.output[0]}_strided", [x], node.output[0],
+                                     {"size": (ny, nx), "mode": "strided", "scale": (sy, sx), "offset": (oy, ox)}),
+            NCHW_IN_NHWC)
+
+
+def _split(imp, node, a):
+    """Split (opset 13+: sizes as an input; 18+: num_outputs; before 13: the split attribute) as one
+    Slice per output."""
+    shape = imp.shape(node.input[0])
+    r = len(shape)
+    axis = imp.a_int(node, a, "axis", 0)
+    if not -r <= axis < r:
+        raise ModelFormatError(f"Split axis {axis} of a rank-{r} tensor", where=imp.where(node), hint=CORRUPT)
+    axis %= r
+    d, n = shape[axis], len(node.output)
+    given = imp.const_in(node, 1, "Split sizes") if len(node.input) > 1 and node.input[1] else a.get("split")
+    if given is not None:
+        sizes = [int(v) for v in np.asarray(given).reshape(-1)]
+    else:
+        k = imp.a_int(node, a, "num_outputs", n)
+        chunk = -(-d // max(k, 1))
+        sizes = [min(chunk, d - i * chunk) for i in range(k)]
+    if len(sizes) != n or sum(sizes) != d or min(sizes, default=0) < 1:
+        raise ModelFormatError(f"Split of {d} into {sizes} for {n} outputs", where=imp.where(node), hint=CORRUPT)
+    if node.input[0] in imp.consts:
+        for out, part in zip(node.output, np.split(imp.consts[node.input[0]], np.cumsum(sizes)[:-1], axis=axis)):
+            imp.consts[out] = part
+        return
+    offset = 0
+    for out, size in zip(node.output, sizes):
+        begin, end = [0] * r, list(shape)
+        begin[axis], end[axis] = offset, offset + size
+        offset += size
+        v = imp.val(node.input[0])
+        b, e = [0] * r, list(imp.tensors[v.ir].shape)
+        b[v.perm[axis]], e[v.perm[axis]] = begin[axis], end[axis]
+        imp.set(out, imp.emit("Slice", f"{node.name or node.output[0]}_{out}", [v.ir], out,
+                              {"begin": tuple(b), "end": tuple(e)}), v.perm)
+
+
+def _expand_activation(imp, node):
+    """Expand (broadcast) of a computed tensor, as exporters write a nearest repeat (Keras's
+    UpSampling2D: Unsqueeze -> Expand -> Reshape): each size-1 axis that grows to n becomes a Concat
+    of n copies in the tensor's layout (copies of one scale: no requantization, exact)."""
+    src = imp.shape(node.input[0])
+    target = [int(d) for d in np.asarray(imp.const_in(node, 1, "Expand shape")).reshape(-1)]
+    try:
+        out = np.broadcast_shapes(tuple(src), tuple(target))
+    except ValueError:
+        raise ModelFormatError(f"Expand of shape {src} to {target}", where=imp.where(node), hint=CORRUPT) from None
+    if len(out) != len(src):
+        raise UnsupportedOpError(f"Expand of a computed tensor of rank {len(src)} to rank {len(out)}",
+                                 where=imp.where(node), hint="only size-1 axes of the same rank can be expanded")
+    check_shape(out, f"the Expand output {shown(node.output[0])}", imp.where(node))
+    v = imp.val(node.input[0])
+    for ax, (d, n) in enumerate(zip(src, out)):
+        if d != n:
+            v = _Val(imp.emit("Concat", f"{node.name or node.output[0]}_axis{ax}", [v.ir] * n, None,
+                              {"axis": v.perm[ax]}), v.perm)
+    imp.vals[node.output[0]] = v
+
+
+def _resize(imp, node, a):
+    """Resize (opset 10+) and Upsample (7-9) of an NCHW map over H and W: nearest in every rounding
+    and coordinate mode, linear (bilinear).  Integer-factor asymmetric-floor nearest is Upsample (a
+    copy loop); everything else the table-driven Resize op (compiler/resize.py)."""
+    shape = imp.shape(node.input[0])
+    if len(shape) != 4:
+        raise UnsupportedOpError(f"{node.op_type} of a rank-{len(shape)} tensor", where=imp.where(node),
+                                 hint="only 2-D (NCHW) resizing is supported")
+    mode = imp.a_str(node, a, "mode", "nearest")
+    if node.op_type == "Upsample" or imp.opset < 11:
+        coord, nearest = "asymmetric", "floor"
+        scales = imp.const_in(node, 1, "scales") if len(node.input) > 1 else a.get("scales")
+        sizes = None
+    else:
+        coord = imp.a_str(node, a, "coordinate_transformation_mode", "half_pixel")
+        nearest = imp.a_str(node, a, "nearest_mode", "round_prefer_floor")
+        scales = imp.const_in(node, 2, "scales") if len(node.input) > 2 and node.input[2] else None
+        sizes = imp.const_in(node, 3, "sizes") if len(node.input) > 3 and node.input[3] else None
+        if imp.a_int(node, a, "antialias", 0):
+            raise UnsupportedOpError("Resize with antialias=1", where=imp.where(node))
+        if "axes" in a or imp.a_str(node, a, "keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise UnsupportedOpError("Resize with axes or keep_aspect_ratio_policy", where=imp.where(node))
+    mode = {"bilinear": "linear"}.get(mode, mode)
+    bad = [f"mode {mode}"] if mode not in ("nearest", "linear") else []
+    bad += [f"coordinate_transformation_mode {coord}"] if coord not in resize.COORD_MODES else []
+    bad += [f"nearest_mode {nearest}"] if mode == "nearest" and nearest not in resize.NEAREST_MODES else []
+    if bad:
+        raise UnsupportedOpError(f"{node.op_type} with {', '.join(bad)}", where=imp.where(node),
+                                 hint="supported: nearest and linear, coordinate modes " + ", ".join(resize.COORD_MODES))
+    n, c, h, w = shape
+    if sizes is not None and np.asarray(sizes).size:
+        dims = [int(v) for v in np.asarray(sizes).reshape(-1)]
+        if len(dims) != 4 or dims[:2] != [n, c] or min(dims) < 1:
+            raise UnsupportedOpError(f"{node.op_type} to sizes {dims} of shape {shape}", where=imp.where(node),
+                                     hint="only H and W can be resized")
+        oh, ow = dims[2], dims[3]
+        sh, sw = oh / h, ow / w
+    else:
+        if scales is None or np.asarray(scales).size != 4:
+            raise ModelFormatError(f"{node.op_type} without 4 scales or sizes", where=imp.where(node), hint=CORRUPT)
+        sc = [float(v) for v in np.asarray(scales).reshape(-1)]
+        if sc[:2] != [1.0, 1.0] or min(sc[2:]) <= 0 or not all(math.isfinite(v) for v in sc):
+            raise UnsupportedOpError(f"{node.op_type} with scales {sc}", where=imp.where(node),
+                                     hint="only H and W can be resized, by positive scales")
+        sh, sw = sc[2], sc[3]
+        oh, ow = int(math.floor(h * sh)), int(math.floor(w * sw))
+    check_shape((n, oh, ow, c), f"the {node.op_type} output", imp.where(node))
+    x = imp.feature_map(node.input[0], node)
+    attrs = {"size": (oh, ow), "mode": mode, "coord": coord, "nearest": nearest, "scale": (sh, sw)}
+    fh, fw = oh // h, ow // w
+    probe = [resize.axis_taps(h, oh, sh, mode, coord, nearest), resize.axis_taps(w, ow, sw, mode, coord, nearest)]
+    if mode == "nearest" and fh * h == oh and fw * w == ow and \
+            all((t[0] == np.arange(len(t[0])) // f).all() for t, f in zip(probe, (fh, fw))):
+        y = imp.emit("Upsample", node.name or node.output[0], [x], node.output[0], {"scale": (fh, fw)})
+    else:
+        y = imp.emit("Resize", node.name or node.output[0], [x], node.output[0], attrs)
+    imp.set(node.output[0], y, NCHW_IN_NHWC)
+
+
+def _conv_transpose(imp, node, a):
+    """ConvTranspose as zero insertion (the Resize op's "zeros" taps: input pixel (i, j) at (s*i, s*j),
+    real zero between) followed by a stride-1 Conv2D with the flipped, transposed kernel and padding
+    d*(k-1) - pad (+ output_padding at the end); padding larger than that is cropped by a Slice."""
+    w = imp.const_in(node, 1, "ConvTranspose weights")
+    if w.ndim not in (3, 4):
+        raise UnsupportedOpError(f"only 1-D and 2-D ConvTranspose is supported (weights {w.shape})",
+                                 where=imp.where(node))
+    x, one_d = _spatial_in(imp, node, node.input[0], w.ndim == 3)
+    if one_d:
+        w, a = w[:, :, None, :], _attrs_2d(imp, node, a)
+    if imp.a_str(node, a, "auto_pad", "NOTSET") not in ("NOTSET", "") or "output_shape" in a:
+        raise UnsupportedOpError("ConvTranspose with auto_pad or output_shape", where=imp.where(node),
+                                 hint="export with explicit pads and output_padding")
+    groups = imp.a_int(node, a, "group", 1)
+    cin, cout_g, kh, kw = w.shape
+    n, h, wd, c = imp.tensors[x].shape
+    if groups < 1 or cin != c or cin % groups:
+        raise ModelFormatError(f"ConvTranspose weights {w.shape} for {c} input channels in {groups} groups",
+                               where=imp.where(node), hint=CORRUPT)
+    kernel = imp.a_ints(node, a, "kernel_shape", [kh, kw], 2, 1)
+    if kernel != (kh, kw):
+        raise ModelFormatError(f"kernel_shape {kernel} does not match the weights {w.shape}", where=imp.where(node),
+                               hint=CORRUPT)
+    s = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
+    d = imp.a_ints(node, a, "dilations", (1, 1), 2, 1)
+    pt, pl, pb, pr = imp.a_ints(node, a, "pads", (0, 0, 0, 0), 4, 0)
+    op = imp.a_ints(node, a, "output_padding", (0, 0), 2, 0)
+    b = imp.const_in(node, 2, "ConvTranspose bias")
+    y = conv_transpose(imp, node.name or node.output[0], x, w, b, s, (pt, pl, pb, pr), op, d, groups,
+                       f"{node.output[0]}_2d" if one_d else node.output[0])
+    _spatial_out(imp, node, y, one_d)
 
 
 HANDLERS = {
@@ -1117,6 +1459,8 @@ HANDLERS = {
     "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
     "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
     "LSTM": onnx_lstm, "GRU": onnx_gru,
+    "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
+    "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),
 }
 
 
