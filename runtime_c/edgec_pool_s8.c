@@ -5,35 +5,46 @@
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 
+/* Per output pixel, the window's valid rows and columns are found once; each channel then walks them
+ * with one pointer (four or five instructions per tap), channels innermost in memory.  Every
+ * parameter in a local: stores through int8_t pointers may alias *p. */
 static void edgec_pool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                           int32_t out_row0, int32_t out_rows, int32_t average)
 {
+    const int32_t c_n = p->c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, out_w = p->out_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_top = p->pad_top, pad_left = p->pad_left;
+    const int32_t batch = p->batch, act_min = p->act_min, act_max = p->act_max;
     int32_t n, oy, ox, c, ky, kx;
-    for (n = 0; n < p->batch; n++)
-        for (oy = out_row0; oy < out_row0 + out_rows; oy++)
-            for (ox = 0; ox < p->out_w; ox++)
-                for (c = 0; c < p->c; c++) {
-                    int32_t m = -129, sum = 0, count = 0, v;
-                    for (ky = 0; ky < p->k_h; ky++) {
-                        const int32_t iy = oy * p->stride_h - p->pad_top + ky;
-                        if (iy < 0 || iy >= p->in_h)
-                            continue;
-                        for (kx = 0; kx < p->k_w; kx++) {
-                            const int32_t ix = ox * p->stride_w - p->pad_left + kx;
-                            if (ix < 0 || ix >= p->in_w)
-                                continue;
-                            v = in[((n * p->in_h + iy - in_row0) * p->in_w + ix) * p->c + c];
-                            m = v > m ? v : m;
-                            sum += v;
-                            count++;
-                        }
-                    }
-                    if (average)
+    for (n = 0; n < batch; n++)
+        for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
+            const int32_t iy0 = oy * stride_h - pad_top;
+            const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = in_h - iy0 < k_h ? in_h - iy0 : k_h;
+            for (ox = 0; ox < out_w; ox++) {
+                const int32_t ix0 = ox * stride_w - pad_left;
+                const int32_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = in_w - ix0 < k_w ? in_w - ix0 : k_w;
+                const int32_t rows = ky1 > ky0 ? ky1 - ky0 : 0, cols = kx1 > kx0 ? kx1 - kx0 : 0, count = rows * cols;
+                const int32_t skip = (in_w - cols) * c_n;         /* from a row's last tap to the next row's first */
+                const int8_t *base = in + ((n * in_h + iy0 + ky0 - in_row0) * in_w + ix0 + kx0) * c_n;
+                for (c = 0; c < c_n; c++) {
+                    const int8_t *x = base + c;
+                    int32_t v;
+                    if (average) {
+                        int32_t sum = 0;
+                        for (ky = 0; ky < rows; ky++, x += skip)
+                            for (kx = 0; kx < cols; kx++, x += c_n)
+                                sum += *x;
                         v = sum >= 0 ? (sum + count / 2) / count : -((-sum + count / 2) / count);
-                    else
+                    } else {
+                        int32_t m = -129;
+                        for (ky = 0; ky < rows; ky++, x += skip)
+                            for (kx = 0; kx < cols; kx++, x += c_n)
+                                m = *x > m ? *x : m;
                         v = m;
-                    *out++ = edgec_clamp_s8(v, p->act_min, p->act_max);
+                    }
+                    *out++ = edgec_clamp_s8(v, act_min, act_max);
                 }
+            }
+        }
 }
 
 void edgec_maxpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
