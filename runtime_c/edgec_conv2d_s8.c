@@ -584,23 +584,23 @@ static void edgec_dw_tail(const int8_t *img, int32_t rowofs, int8_t *y, const ED
 static void edgec_dw_strip(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t iy0, int32_t c,
                            int32_t strip_w, int32_t *strip)
 {
-    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, pad_left = p->pad_left;
+    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, pad_left = p->pad_left, k_h = p->k_h, dil_h = p->dil_h;
     const uint32_t zp4 = (uint32_t)(uint8_t)p->in_zp * UINT32_C(0x01010101);
+    /* the strip's columns [lo, hi) lie inside the input, the others over the padding */
+    const int32_t lo = pad_left < strip_w ? pad_left : strip_w, hi = pad_left + in_w < strip_w ? pad_left + in_w : strip_w;
     int32_t ky, sx;
-    for (ky = 0; ky < p->k_h; ky++, strip += strip_w) {
-        const int32_t iy = iy0 + ky * p->dil_h;
-        if (iy < 0 || iy >= in_h) {
-            for (sx = 0; sx < strip_w; sx++)
-                __builtin_memcpy(&strip[sx], &zp4, 4);
+    for (ky = 0; ky < k_h; ky++, strip += strip_w) {
+        const int32_t iy = iy0 + ky * dil_h;
+        const int8_t *x = img + ((iy - in_row0) * in_w + lo - pad_left) * c_n + c;   /* used only inside */
+        const int32_t inside = iy >= 0 && iy < in_h;
+        for (sx = 0; sx < (inside ? lo : strip_w); sx++)
+            __builtin_memcpy(&strip[sx], &zp4, 4);
+        if (!inside)
             continue;
-        }
-        for (sx = 0; sx < strip_w; sx++) {
-            const int32_t ix = sx - pad_left;
-            if (ix >= 0 && ix < in_w)
-                __builtin_memcpy(&strip[sx], img + ((iy - in_row0) * in_w + ix) * c_n + c, 4);
-            else
-                __builtin_memcpy(&strip[sx], &zp4, 4);
-        }
+        for (; sx < hi; sx++, x += c_n)
+            __builtin_memcpy(&strip[sx], x, 4);
+        for (; sx < strip_w; sx++)
+            __builtin_memcpy(&strip[sx], &zp4, 4);
     }
 }
 
