@@ -63,4 +63,46 @@ EDGEC_HELPER int8_t edgec_requant_s8(uint32_t bias, int32_t acc, int32_t multipl
     return edgec_clamp_s8(edgec_mbqm((int32_t)(bias + (uint32_t)acc), multiplier, shift) + out_zp, act_min, act_max);
 }
 
+/* TFLite's int16 gate arithmetic, shared by the recurrent kernels (edgec_lstm_s8.c, edgec_gru_s8.c):
+ * saturation to int16 and the table-interpolated int16 Logistic and Tanh.  Twins in compiler/recurrent.py. */
+static inline int32_t edgec_sat16(int32_t v)
+{
+    return v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
+}
+
+/* TFLite's int16 Logistic of a Q3.12 value: Q0.15. */
+static inline int32_t edgec_sigmoid16(int32_t v, const EDGEC_ROM uint16_t *table)
+{
+    const int32_t x = v * 3;
+    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
+    const uint32_t uh = a >> 9;
+    uint32_t res;
+    if (uh >= 255u) {
+        res = UINT32_C(0x7FFF) << 10;
+    } else {
+        const uint32_t ua = table[uh], ub = table[uh + 1u];
+        res = (ua << 9) + (a & 0x1FFu) * (ub - ua);
+    }
+    res = x >= 0 ? res + (UINT32_C(1) << 9) : (UINT32_C(1) << 25) - res + (UINT32_C(1) << 9) - 1u;
+    return (int32_t)(res >> 10);
+}
+
+/* TFLite's int16 Tanh: the input rescaled to 3 x Q3.12 by (v * mult + round) >> shift; Q0.15 out. */
+static inline int32_t edgec_tanh16(int32_t v, int32_t mult, int32_t shift, const EDGEC_ROM uint16_t *table)
+{
+    const int32_t rnd = shift > 0 ? (INT32_C(1) << (shift - 1)) : 0;
+    const int32_t x = (v * mult + rnd) >> shift;
+    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
+    const uint32_t uh = a >> 8;
+    int32_t res;
+    if (uh >= 255u) {
+        res = INT32_C(0xFFFF) << 8;
+    } else {
+        const uint32_t ua = table[uh], ub = table[uh + 1u];
+        res = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
+    }
+    res = x >= 0 ? res - (INT32_C(1) << 23) + (INT32_C(1) << 7) : -res + (INT32_C(1) << 23) + (INT32_C(1) << 7) - 1;
+    return res >> 8;
+}
+
 #endif

@@ -12,50 +12,11 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
-static int32_t edgec_gru_sat16(int32_t v)
-{
-    return v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
-}
-
-/* TFLite's int16 Logistic of a Q3.12 value: Q0.15 (as in edgec_lstm_s8.c). */
-static int32_t edgec_gru_sigmoid16(int32_t v, const EDGEC_ROM uint16_t *table)
-{
-    const int32_t x = v * 3;
-    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
-    const uint32_t uh = a >> 9;
-    uint32_t res;
-    if (uh >= 255u) {
-        res = UINT32_C(0x7FFF) << 10;
-    } else {
-        const uint32_t ua = table[uh], ub = table[uh + 1u];
-        res = (ua << 9) + (a & 0x1FFu) * (ub - ua);
-    }
-    res = x >= 0 ? res + (UINT32_C(1) << 9) : (UINT32_C(1) << 25) - res + (UINT32_C(1) << 9) - 1u;
-    return (int32_t)(res >> 10);
-}
-
-/* TFLite's int16 Tanh of a Q3.12 value: Q0.15. */
-static int32_t edgec_gru_tanh16(int32_t v, const EDGEC_ROM uint16_t *table)
-{
-    const int32_t x = v * 3;
-    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
-    const uint32_t uh = a >> 8;
-    int32_t res;
-    if (uh >= 255u) {
-        res = INT32_C(0xFFFF) << 8;
-    } else {
-        const uint32_t ua = table[uh], ub = table[uh + 1u];
-        res = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
-    }
-    res = x >= 0 ? res - (INT32_C(1) << 23) + (INT32_C(1) << 7) : -res + (INT32_C(1) << 23) + (INT32_C(1) << 7) - 1;
-    return res >> 8;
-}
-
 /* One side (input or recurrent) of gate row `row` in Q3.12, from its dot product. */
 static int32_t edgec_gru_side(int32_t acc, const EDGEC_ROM int32_t *bias, int32_t row, const EDGEC_ROM int32_t *multiplier,
                               const EDGEC_ROM int32_t *shift)
 {
-    return edgec_gru_sat16(edgec_mbqm((int32_t)((uint32_t)bias[row] + (uint32_t)acc), multiplier[row], shift[row]));
+    return edgec_sat16(edgec_mbqm((int32_t)((uint32_t)bias[row] + (uint32_t)acc), multiplier[row], shift[row]));
 }
 
 void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const EDGEC_ROM int8_t *w,
@@ -78,15 +39,15 @@ void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const E
                 int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, z, rg, rn, n, hp, hq;
                 edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's gates z, r, n (and a zero row) */
                 edgec_dot1x4q_s8(h_prev, r + j * 4 * hid4, hid, ah);
-                z = edgec_gru_sigmoid16(edgec_gru_sat16(edgec_gru_side(ax[0], bias_x, j, multiplier, shift) +
+                z = edgec_sigmoid16(edgec_sat16(edgec_gru_side(ax[0], bias_x, j, multiplier, shift) +
                                                         edgec_gru_side(ah[0], bias_h, j, mh, sh)), table);
-                rg = edgec_gru_sigmoid16(edgec_gru_sat16(edgec_gru_side(ax[1], bias_x, hid + j, multiplier, shift) +
+                rg = edgec_sigmoid16(edgec_sat16(edgec_gru_side(ax[1], bias_x, hid + j, multiplier, shift) +
                                                          edgec_gru_side(ah[1], bias_h, hid + j, mh, sh)), table);
-                rn = edgec_gru_sat16(edgec_mbqm(rg * edgec_gru_side(ah[2], bias_h, 2 * hid + j, mh, sh), p->q15_multiplier,
+                rn = edgec_sat16(edgec_mbqm(rg * edgec_gru_side(ah[2], bias_h, 2 * hid + j, mh, sh), p->q15_multiplier,
                                                 p->q15_shift));
-                n = edgec_gru_tanh16(edgec_gru_sat16(edgec_gru_side(ax[2], bias_x, 2 * hid + j, multiplier, shift) + rn), table);
-                hp = edgec_gru_sat16(edgec_mbqm((int32_t)h_prev[j] - p->h_zp, p->in15_multiplier, p->in15_shift));
-                hq = edgec_gru_sat16(n + edgec_mbqm(z * (hp - n), p->q15_multiplier, p->q15_shift));
+                n = edgec_tanh16(edgec_sat16(edgec_gru_side(ax[2], bias_x, 2 * hid + j, multiplier, shift) + rn), 3, 0, table);
+                hp = edgec_sat16(edgec_mbqm((int32_t)h_prev[j] - p->h_zp, p->in15_multiplier, p->in15_shift));
+                hq = edgec_sat16(n + edgec_mbqm(z * (hp - n), p->q15_multiplier, p->q15_shift));
                 h_new[j] = edgec_clamp_s8(edgec_mbqm(hq, p->out_multiplier, p->out_shift) + p->h_zp, -128, 127);
             }
             for (j = 0; j < hid; j++)

@@ -13,46 +13,6 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
-static int32_t edgec_sat16(int32_t v)
-{
-    return v < -32768 ? -32768 : (v > 32767 ? 32767 : v);
-}
-
-/* TFLite's int16 Logistic of a Q3.12 value: Q0.15. */
-static int32_t edgec_sigmoid16(int32_t v, const EDGEC_ROM uint16_t *table)
-{
-    const int32_t x = v * 3;
-    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
-    const uint32_t uh = a >> 9;
-    uint32_t res;
-    if (uh >= 255u) {
-        res = UINT32_C(0x7FFF) << 10;
-    } else {
-        const uint32_t ua = table[uh], ub = table[uh + 1u];
-        res = (ua << 9) + (a & 0x1FFu) * (ub - ua);
-    }
-    res = x >= 0 ? res + (UINT32_C(1) << 9) : (UINT32_C(1) << 25) - res + (UINT32_C(1) << 9) - 1u;
-    return (int32_t)(res >> 10);
-}
-
-/* TFLite's int16 Tanh: the input rescaled to 3 x Q3.12 by (v * mult + round) >> shift; Q0.15 out. */
-static int32_t edgec_tanh16(int32_t v, int32_t mult, int32_t shift, const EDGEC_ROM uint16_t *table)
-{
-    const int32_t rnd = shift > 0 ? (INT32_C(1) << (shift - 1)) : 0;
-    const int32_t x = (v * mult + rnd) >> shift;
-    const uint32_t a = (uint32_t)(x < 0 ? -x : x);
-    const uint32_t uh = a >> 8;
-    int32_t res;
-    if (uh >= 255u) {
-        res = INT32_C(0xFFFF) << 8;
-    } else {
-        const uint32_t ua = table[uh], ub = table[uh + 1u];
-        res = (int32_t)((ua << 8) + (a & 0xFFu) * (ub - ua));
-    }
-    res = x >= 0 ? res - (INT32_C(1) << 23) + (INT32_C(1) << 7) : -res + (INT32_C(1) << 23) + (INT32_C(1) << 7) - 1;
-    return res >> 8;
-}
-
 /* Gate k's pre-activation in Q3.12 from the input side's and the recurrent side's dot products. */
 static int32_t edgec_lstm_pre(int32_t row, int32_t rows, int32_t ax, int32_t ah, const EDGEC_ROM int32_t *bias_x,
                               const EDGEC_ROM int32_t *bias_h, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift)
