@@ -17,6 +17,7 @@ import numpy as np
 from . import fixedpoint as fp
 from . import gemmlowp
 from . import resize
+from . import mean
 from .errors import InputDataError
 from .ir import Graph
 from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
@@ -165,6 +166,7 @@ FLOAT_OPS = {
     "LSTM": lstm_f32,
     "GRU": gru_f32,
     "Resize": resize.resize_f32,
+    "Mean": mean.mean_f32,
     **FLOAT_UNARY,
 }
 
@@ -289,6 +291,7 @@ INT_OPS = {
     "LSTM": lstm_s8,
     "GRU": gru_s8,
     "Resize": resize.resize_s8,
+    "Mean": mean.mean_s8,
 }
 
 # ---------------------------------------------------------------------------------------------

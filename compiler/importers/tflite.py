@@ -42,6 +42,7 @@ import struct
 import numpy as np
 
 from . import tflite_lstm
+from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier, round_half_away
@@ -510,7 +511,7 @@ class _Importer(StreamingOps):
                 bad("SOFTMAX over more than 256 values")
         if name in INT8_OPS:
             self.check_streaming_op(name, ins, outs, opt, bad)
-        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR"):
+        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "MEAN"):
             self.check_params(name, ins, outs, opt, bad)
         if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             i, o = t[ins[0]], t[outs[0]]
@@ -558,7 +559,10 @@ class _Importer(StreamingOps):
             return
         x = t[ins[0]]
         v = [p.data.astype(np.int64).reshape(-1) if p.type != FLOAT32 else p.data.reshape(-1) for p in params]
-        if name == "MEAN":
+        if name == "MEAN" and not self.is_float:         # int8: TFLite Micro's arithmetic (compiler/mean.py)
+            if any(not -r <= a < r for a in v[0]) or not mean.adjacent(v[0], r):
+                bad(f"int8 MEAN over axes {v[0].tolist()[:8]} of a rank-{r} tensor (edgec reduces adjacent axes)")
+        elif name == "MEAN":
             if r != 4 or any(not -4 <= a < 4 for a in v[0]) or sorted(int(a) % 4 for a in v[0]) != [1, 2]:
                 bad("MEAN over axes other than height and width of a 4-D tensor")
         elif name in ("PAD", "PADV2"):
@@ -926,7 +930,17 @@ class _Importer(StreamingOps):
                   {} if self.is_float else {"requant": [None] * len(names), "out_zp": self.qparams(outs[0])[1]})
 
     def op_MEAN(self, ins, outs, opt):
-        """MEAN over height and width: a whole-image average pool (+ a reshape without keep_dims)."""
+        """int8: a Mean node (TFLite Micro's integer MEAN over adjacent axes); float: MEAN over height and
+        width, a whole-image average pool (+ a reshape without keep_dims) that quantize knows."""
+        if not self.is_float:
+            shape = self.tensors[ins[0]].shape
+            axes = tuple(sorted(int(a) % len(shape) for a in self.tensors[ins[1]].data.reshape(-1)))
+            (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
+            m, sh = mean.mean_params(*quantize_multiplier(si / so), mean.split(shape, axes)[1])
+            self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                      {"axes": axes, "keep": bool(opt.get("keep_dims"))},
+                      {"in_zp": zi, "out_zp": zo, "multiplier": m, "shift": sh})
+            return
         n, h, w, c = self.tensors[ins[0]].shape
         attrs = {"kernel": (h, w), "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}
         y = self.act(outs[0])

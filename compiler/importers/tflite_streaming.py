@@ -36,7 +36,8 @@ from ..ir import Node
 VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 #: int8 operators this file imports (added to the importer's SUPPORTED list)
 INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE",
-            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR")
+            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR",
+            "MEAN")
 RESOURCE = 13          # TensorType RESOURCE
 
 

@@ -1,0 +1,116 @@
+"""int8 MEAN from .tflite, bit-exact with TensorFlow Lite Micro (reference_ops::QuantizedMeanOrSum: the sum
+requantized by s_in / s_out with 1/count folded into the multiplier), over H,W of NHWC (global average
+pooling, keep_dims or not) and over any run of adjacent axes; and a small classifier ending
+CONV_2D -> MEAN -> FULLY_CONNECTED -> SOFTMAX, as converted Keras classifiers end, on the host and on the
+emulated Cortex-M4."""
+import numpy as np
+import pytest
+
+from conftest import require
+from tflite_writer import Model
+from test_tflite_streaming import _bias, _check_one_op, _i32, _int8_inputs, _q, _weights, tflm_stream
+
+from edgec import reference
+from edgec.build import build
+from edgec.importers.tflite import import_tflite
+from edgec.verify import Built
+
+
+def _mean_model(shape, axes, keep, s_in, z_in, s_out, z_out):
+    m = Model()
+    out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
+        tuple(d for i, d in enumerate(shape) if i not in axes)
+    x, y = _q(m, "x", shape, s_in, z_in), _q(m, "y", out, s_out, z_out)
+    m.op("MEAN", [x, _i32(m, "axes", [a - len(shape) if k % 2 else a for k, a in enumerate(axes)])], [y],
+         keep_dims=keep)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_int8_mean_equals_tflite_micro(tmp_path, seed):
+    """Random shapes, axes (H,W of NHWC or a run of adjacent axes, some given negative), keep_dims, scales
+    and zero points (the same as the output's or not); the reference and the host C against TFLM."""
+    rng = np.random.default_rng(900 + seed)
+    rank = 4 if seed < 4 else int(rng.integers(2, 5))
+    shape = tuple(int(d) for d in rng.integers(1, 9, rank))
+    if seed < 4:
+        axes = (1, 2)
+    else:
+        a0 = int(rng.integers(0, rank))
+        axes = tuple(range(a0, min(rank, a0 + int(rng.integers(1, 3)))))
+    s_in = float(rng.uniform(0.01, 0.2))
+    same = seed % 4 == 3
+    s_out, z_in = (s_in, int(rng.integers(-20, 20))) if same else (float(rng.uniform(0.005, 0.1)),
+                                                                   int(rng.integers(-128, 128)))
+    z_out = z_in if same else int(rng.integers(-128, 128))
+    model = _mean_model(shape, axes, bool(seed % 2), np.float32(s_in), z_in, np.float32(s_out), z_out)
+    xs = _int8_inputs(rng, shape)
+    q = _check_one_op(tmp_path, model, xs, "mean")
+    assert [n.op for n in q.nodes] == ["Mean"]
+    assert len(np.unique(tflm_stream(model, xs))) > 1 or np.prod([shape[a] for a in axes]) == np.prod(shape)
+
+
+def test_int8_mean_of_a_large_image_and_tiny_ratio_equals_tflite_micro(tmp_path):
+    """Counts that clamp TFLM's folding shift (count > 2^k, s_in / s_out tiny or large)."""
+    rng = np.random.default_rng(5)
+    for k, (shape, s_in, s_out) in enumerate((((1, 40, 37, 3), 0.5, 0.002), ((2, 3, 5, 6), 1e-4, 0.9),
+                                              ((1, 64, 64, 2), 0.02, 0.02 / 3))):
+        model = _mean_model(shape, (1, 2), k != 1, np.float32(s_in), 5, np.float32(s_out), -7)
+        _check_one_op(tmp_path, model, _int8_inputs(rng, shape, 3), f"mean{k}")
+
+
+def classifier_model(seed: int, keep: bool) -> bytes:
+    """CONV_2D (3x3, SAME, ReLU) -> MEAN over H,W -> FULLY_CONNECTED -> SOFTMAX: the tail of a converted
+    Keras classifier (GlobalAveragePooling2D becomes MEAN, keep_dims false; a Reshape when it is true)."""
+    rng = np.random.default_rng(seed)
+    m = Model()
+    x = _q(m, "image", (1, 10, 12, 3), 0.02, -5)
+    c = _q(m, "conv", (1, 10, 12, 8), 0.05, -128)
+    m.op("CONV_2D", [x, _weights(m, "w1", (8, 3, 3, 3), rng, 0, 8), _bias(m, "b1", 8, rng)], [c],
+         padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
+    g = _q(m, "gap", (1, 1, 1, 8) if keep else (1, 8), 0.03, -100)
+    m.op("MEAN", [c, _i32(m, "axes", [1, 2])], [g], keep_dims=keep)
+    if keep:
+        flat = _q(m, "flat", (1, 8), 0.03, -100)
+        m.op("RESHAPE", [g, _i32(m, "shape", [1, 8])], [flat])
+        g = flat
+    logits = _q(m, "logits", (1, 5), 0.1, 3)
+    m.op("FULLY_CONNECTED", [g, _weights(m, "w2", (5, 8), rng, 0, 5, (0.01, 0.03)), _bias(m, "b2", 5, rng)], [logits],
+         act=0)
+    p = _q(m, "prob", (1, 5), 1 / 256, -128)
+    m.op("SOFTMAX", [logits], [p], beta=1.0)
+    m.inputs, m.outputs = [x], [p]
+    return m.bytes()
+
+
+@pytest.mark.parametrize("target,keep", [("host", False), ("host", True), ("cortex-m4", False)])
+def test_classifier_conv_mean_fc_softmax_equals_tflite_micro(tmp_path, target, keep):
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    model = classifier_model(11, keep)
+    path = tmp_path / "cls.tflite"
+    path.write_bytes(model)
+    _, q = import_tflite(str(path))
+    assert "Mean" in [n.op for n in q.nodes]
+    rng = np.random.default_rng(3)
+    xs = _int8_inputs(rng, (1, 10, 12, 3), 12)
+    want = tflm_stream(model, xs)
+    assert len(np.unique(want)) > 5
+    assert np.array_equal(reference.run_batch(q, xs), want.reshape((12, 1, 5)))
+    build(str(path), target, str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    got, ex = built.execute(target, xs)
+    assert np.array_equal(got, want.reshape(got.shape))
+    if target == "cortex-m4":
+        assert not ex.float_helpers
+
+
+def test_int8_mean_over_axes_apart_is_refused_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_mean_model((1, 3, 4, 5), (1, 3), True, np.float32(0.1), 0, np.float32(0.1), 0))
+    r = subprocess.run([sys.executable, "-m", "edgec.cli.main", "build", str(path), "--target", "host",
+                        "--output", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "int8 MEAN over axes [1, -1] of a rank-4 tensor" in r.stderr
