@@ -18,6 +18,7 @@ from . import fixedpoint as fp
 from . import gemmlowp
 from . import resize
 from . import mean
+from . import prelu
 from .errors import InputDataError
 from .ir import Graph
 from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
@@ -167,6 +168,7 @@ FLOAT_OPS = {
     "GRU": gru_f32,
     "Resize": resize.resize_f32,
     "Mean": mean.mean_f32,
+    "PRelu": prelu.prelu_f32,
     **FLOAT_UNARY,
 }
 
@@ -292,6 +294,7 @@ INT_OPS = {
     "GRU": gru_s8,
     "Resize": resize.resize_s8,
     "Mean": mean.mean_s8,
+    "PRelu": prelu.prelu_s8,
 }
 
 # ---------------------------------------------------------------------------------------------

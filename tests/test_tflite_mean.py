@@ -60,15 +60,22 @@ def test_int8_mean_of_a_large_image_and_tiny_ratio_equals_tflite_micro(tmp_path)
         _check_one_op(tmp_path, model, _int8_inputs(rng, shape, 3), f"mean{k}")
 
 
-def classifier_model(seed: int, keep: bool) -> bytes:
+def classifier_model(seed: int, keep: bool, prelu: bool = False) -> bytes:
     """CONV_2D (3x3, SAME, ReLU) -> MEAN over H,W -> FULLY_CONNECTED -> SOFTMAX: the tail of a converted
-    Keras classifier (GlobalAveragePooling2D becomes MEAN, keep_dims false; a Reshape when it is true)."""
+    Keras classifier (GlobalAveragePooling2D becomes MEAN, keep_dims false; a Reshape when it is true);
+    with `prelu` the conv has no fused ReLU and a per-channel PRELU follows it (Keras PReLU)."""
     rng = np.random.default_rng(seed)
     m = Model()
     x = _q(m, "image", (1, 10, 12, 3), 0.02, -5)
-    c = _q(m, "conv", (1, 10, 12, 8), 0.05, -128)
+    c = _q(m, "conv", (1, 10, 12, 8), 0.05, -20 if prelu else -128)
     m.op("CONV_2D", [x, _weights(m, "w1", (8, 3, 3, 3), rng, 0, 8), _bias(m, "b1", 8, rng)], [c],
-         padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
+         padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=0 if prelu else 1)
+    if prelu:
+        alpha = m.tensor("alpha", (1, 1, 8), data=rng.integers(-60, 128, (1, 1, 8)).astype(np.int8), scale=0.004,
+                         zp=0)
+        pr = _q(m, "prelu", (1, 10, 12, 8), 0.04, -60)
+        m.op("PRELU", [c, alpha], [pr])
+        c = pr
     g = _q(m, "gap", (1, 1, 1, 8) if keep else (1, 8), 0.03, -100)
     m.op("MEAN", [c, _i32(m, "axes", [1, 2])], [g], keep_dims=keep)
     if keep:
@@ -76,7 +83,7 @@ def classifier_model(seed: int, keep: bool) -> bytes:
         m.op("RESHAPE", [g, _i32(m, "shape", [1, 8])], [flat])
         g = flat
     logits = _q(m, "logits", (1, 5), 0.1, 3)
-    m.op("FULLY_CONNECTED", [g, _weights(m, "w2", (5, 8), rng, 0, 5, (0.01, 0.03)), _bias(m, "b2", 5, rng)], [logits],
+    m.op("FULLY_CONNECTED", [g, _weights(m, "w2", (5, 8), rng, 0, 5, (0.002, 0.006) if prelu else (0.01, 0.03)), _bias(m, "b2", 5, rng)], [logits],
          act=0)
     p = _q(m, "prob", (1, 5), 1 / 256, -128)
     m.op("SOFTMAX", [logits], [p], beta=1.0)
@@ -84,14 +91,15 @@ def classifier_model(seed: int, keep: bool) -> bytes:
     return m.bytes()
 
 
-@pytest.mark.parametrize("target,keep", [("host", False), ("host", True), ("cortex-m4", False)])
-def test_classifier_conv_mean_fc_softmax_equals_tflite_micro(tmp_path, target, keep):
+@pytest.mark.parametrize("target,keep,prelu", [("host", False, False), ("host", True, True),
+                                               ("cortex-m4", False, False), ("cortex-m4", True, True)])
+def test_classifier_conv_mean_fc_softmax_equals_tflite_micro(tmp_path, target, keep, prelu):
     require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
-    model = classifier_model(11, keep)
+    model = classifier_model(11, keep, prelu)
     path = tmp_path / "cls.tflite"
     path.write_bytes(model)
     _, q = import_tflite(str(path))
-    assert "Mean" in [n.op for n in q.nodes]
+    assert "Mean" in [n.op for n in q.nodes] and ("PRelu" in [n.op for n in q.nodes]) == prelu
     rng = np.random.default_rng(3)
     xs = _int8_inputs(rng, (1, 10, 12, 3), 12)
     want = tflm_stream(model, xs)
@@ -114,3 +122,41 @@ def test_int8_mean_over_axes_apart_is_refused_in_one_line(tmp_path):
                         "--output", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "int8 MEAN over axes [1, -1] of a rank-4 tensor" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# int8 PRELU: TFLite Micro's two multipliers
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_int8_prelu_equals_tflite_micro(tmp_path, seed):
+    """Per-channel alpha (Keras PReLU with shared_axes [1, 2]), per-element alpha (no shared axes) and
+    one alpha, random scales and zero points; alpha takes negative and positive slopes."""
+    rng = np.random.default_rng(1000 + seed)
+    shape = (1,) + tuple(int(d) for d in rng.integers(1, 7, 3))
+    a_shape = [(shape[3],), (1, 1, shape[3]), shape[1:], (1,)][seed % 4]
+    m = Model()
+    x, y = _q(m, "x", shape, np.float32(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50))), \
+        _q(m, "y", shape, np.float32(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50)))
+    alpha = m.tensor("alpha", a_shape, data=rng.integers(-128, 128, a_shape).astype(np.int8),
+                     scale=np.float32(rng.uniform(0.001, 0.01)), zp=int(rng.integers(-20, 20)))
+    m.op("PRELU", [x, alpha], [y])
+    m.inputs, m.outputs = [x], [y]
+    model = m.bytes()
+    xs = _int8_inputs(rng, shape, 4)
+    q = _check_one_op(tmp_path, model, xs, "prelu")
+    assert [n.op for n in q.nodes] == ["PRelu"]
+    assert len(np.unique(tflm_stream(model, xs))) > 5
+
+
+def test_int8_prelu_alpha_edgec_cannot_broadcast_is_refused(tmp_path):
+    from edgec.errors import UnsupportedOpError
+    m = Model()
+    x, y = _q(m, "x", (1, 3, 4, 5), 0.05, 0), _q(m, "y", (1, 3, 4, 5), 0.05, 0)
+    alpha = m.tensor("alpha", (3, 1, 5), data=np.ones((3, 1, 5), np.int8), scale=0.01, zp=0)
+    m.op("PRELU", [x, alpha], [y])
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "p.tflite").write_bytes(m.bytes())
+    with pytest.raises(UnsupportedOpError) as e:
+        import_tflite(str(tmp_path / "p.tflite"))
+    assert "PRELU with alpha of shape [3, 1, 5] for input [1, 3, 4, 5]" in str(e.value)

@@ -32,12 +32,13 @@ from ..gemmlowp import INT32_MAX, exp_on_negative_values, one_over_one_plus_x_fo
     saturating_shift_left
 from ..fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 from ..ir import Node
+from .. import prelu
 
 VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 #: int8 operators this file imports (added to the importer's SUPPORTED list)
 INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE",
             "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR",
-            "MEAN")
+            "MEAN", "PRELU")
 RESOURCE = 13          # TensorType RESOURCE
 
 
@@ -401,9 +402,27 @@ class StreamingOps:
             sizes[sizes.index(-1)] = shape[axis] - (sum(sizes) + 1)
         self._split(ins[0], outs, sizes, axis)
 
+    def op_PRELU(self, ins, outs, opt):
+        """int8 PRELU: TFLite Micro's two multipliers (compiler/prelu.py), alpha a constant int8 operand."""
+        (si, zi), (sa, za), (so, zo) = self.qparams(ins[0]), self.qparams(ins[1]), self.qparams(outs[0])
+        m1, s1 = quantize_multiplier(si / so)
+        m2, s2 = quantize_multiplier(si * sa / so)
+        self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {},
+                  dict(in_zp=zi, alpha_zp=za, out_zp=zo, m1=m1, s1=s1, m2=m2, s2=s2))
+
     def check_streaming_op(self, name, ins, outs, opt, bad):
         """The int8 checks of this file's operators (constant parameters, what TFLite Micro's kernels take)."""
         t = self.tensors
+        if name == "PRELU":
+            al = t[ins[1]] if len(ins) == 2 else None
+            if al is None or al.data is None or al.type != 9 or not al.quantized:
+                bad("PRELU whose alpha is not a constant int8 tensor")
+            elif len(set(float(s) for s in al.scale)) > 1:
+                bad("PRELU with per-channel alpha scales (TFLite Micro uses one alpha scale)")
+            elif not prelu.trailing(t[ins[0]].shape, al.shape):
+                bad(f"PRELU with alpha of shape {list(al.shape)} for input {list(t[ins[0]].shape)} "
+                    "(edgec broadcasts alpha over leading axes only)")
+            return
         if name in ("STRIDED_SLICE", "SPLIT", "SPLIT_V"):
             params = ins[1:4] if name == "STRIDED_SLICE" else ins[:1] if name == "SPLIT" else ins[1:3]
             if any(t[i].data is None for i in params):
