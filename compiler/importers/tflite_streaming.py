@@ -38,14 +38,15 @@ VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 #: int8 operators this file imports (added to the importer's SUPPORTED list)
 INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE",
             "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR",
-            "MEAN", "PRELU")
+            "MEAN", "PRELU", "RESIZE_BILINEAR")
 RESOURCE = 13          # TensorType RESOURCE
 
 
 def _STREAMING_OPTIONS():
     import tflite
     return {"VAR_HANDLE": tflite.VarHandleOptions, "CALL_ONCE": tflite.CallOnceOptions,
-            "STRIDED_SLICE": tflite.StridedSliceOptions, "SPLIT": tflite.SplitOptions, "SPLIT_V": tflite.SplitVOptions}
+            "STRIDED_SLICE": tflite.StridedSliceOptions, "SPLIT": tflite.SplitOptions, "SPLIT_V": tflite.SplitVOptions,
+            "RESIZE_BILINEAR": tflite.ResizeBilinearOptions}
 
 
 def _streaming_options(name: str, o) -> dict:
@@ -59,6 +60,8 @@ def _streaming_options(name: str, o) -> dict:
                 "new_axis_mask": o.NewAxisMask(), "shrink_axis_mask": o.ShrinkAxisMask(), "offset": bool(o.Offset())}
     if name in ("SPLIT", "SPLIT_V"):
         return {"num_splits": int(o.NumSplits())}
+    if name == "RESIZE_BILINEAR":
+        return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
     return {}
 
 
@@ -410,9 +413,30 @@ class StreamingOps:
         self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {},
                   dict(in_zp=zi, alpha_zp=za, out_zp=zo, m1=m1, s1=s1, m2=m2, s2=s2))
 
+    def op_RESIZE_BILINEAR(self, ins, outs, opt):
+        """int8 RESIZE_BILINEAR: edgec's Resize with TFLite Micro's integer taps (resize.tflm_axis_taps);
+        the float twin interpolates with the same coordinates in float."""
+        oh, ow = (int(v) for v in self.tensors[ins[1]].data.reshape(-1))
+        coord = "align_corners" if opt.get("align_corners") else \
+            "half_pixel" if opt.get("half_pixel_centers") else "asymmetric"
+        self.node("Resize", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                  {"size": (oh, ow), "mode": "linear", "coord": coord},
+                  {"mode": "tflm", "zp": self.qparams(outs[0])[1]})
+
     def check_streaming_op(self, name, ins, outs, opt, bad):
         """The int8 checks of this file's operators (constant parameters, what TFLite Micro's kernels take)."""
         t = self.tensors
+        if name == "RESIZE_BILINEAR":
+            i, o = t[ins[0]], t[outs[0]]
+            size = t[ins[1]] if len(ins) == 2 else None
+            if size is None or size.data is None or size.data.size != 2 or len(i.shape) != 4:
+                bad("RESIZE_BILINEAR whose size is not constant or whose input is not 4-D")
+            elif opt.get("align_corners") and opt.get("half_pixel_centers"):
+                bad("RESIZE_BILINEAR with both align_corners and half_pixel_centers (TFLite Micro refuses it too)")
+            elif i.quantized and o.quantized and (float(i.scale[0]), int(i.zero_point[0])) != \
+                    (float(o.scale[0]), int(o.zero_point[0])):
+                bad("RESIZE_BILINEAR whose output quantization differs from its input's")
+            return
         if name == "PRELU":
             al = t[ins[1]] if len(ins) == 2 else None
             if al is None or al.data is None or al.type != 9 or not al.quantized:
