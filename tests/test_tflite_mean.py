@@ -2,7 +2,8 @@
 requantized by s_in / s_out with 1/count folded into the multiplier), over H,W of NHWC (global average
 pooling, keep_dims or not) and over any run of adjacent axes; and a small classifier ending
 CONV_2D -> MEAN -> FULLY_CONNECTED -> SOFTMAX, as converted Keras classifiers end, on the host and on the
-emulated Cortex-M4."""
+emulated Cortex-M4.  Also int8 PRELU (TFLM's two multipliers) and RESIZE_BILINEAR (TFLM's Q10 taps), alone
+on random shapes and inside a RESIZE_BILINEAR -> CONV_2D -> PRELU -> MEAN -> FC -> SOFTMAX variant."""
 import numpy as np
 import pytest
 
@@ -64,10 +65,14 @@ def test_int8_mean_of_a_large_image_and_tiny_ratio_equals_tflite_micro(tmp_path)
 def classifier_model(seed: int, keep: bool, prelu: bool = False) -> bytes:
     """CONV_2D (3x3, SAME, ReLU) -> MEAN over H,W -> FULLY_CONNECTED -> SOFTMAX: the tail of a converted
     Keras classifier (GlobalAveragePooling2D becomes MEAN, keep_dims false; a Reshape when it is true);
-    with `prelu` the conv has no fused ReLU and a per-channel PRELU follows it (Keras PReLU)."""
+    with `prelu` the conv has no fused ReLU and a per-channel PRELU follows it (Keras PReLU), and the
+    image comes in at half size through RESIZE_BILINEAR (half_pixel_centers)."""
     rng = np.random.default_rng(seed)
     m = Model()
     x = _q(m, "image", (1, 10, 12, 3), 0.02, -5)
+    if prelu:
+        small = _q(m, "small", (1, 5, 6, 3), 0.02, -5)
+        m.op("RESIZE_BILINEAR", [small, _i32(m, "size", [10, 12])], [x], half_pixel_centers=True)
     c = _q(m, "conv", (1, 10, 12, 8), 0.05, -20 if prelu else -128)
     m.op("CONV_2D", [x, _weights(m, "w1", (8, 3, 3, 3), rng, 0, 8), _bias(m, "b1", 8, rng)], [c],
          padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=0 if prelu else 1)
@@ -88,7 +93,7 @@ def classifier_model(seed: int, keep: bool, prelu: bool = False) -> bytes:
          act=0)
     p = _q(m, "prob", (1, 5), 1 / 256, -128)
     m.op("SOFTMAX", [logits], [p], beta=1.0)
-    m.inputs, m.outputs = [x], [p]
+    m.inputs, m.outputs = [small if prelu else x], [p]
     return m.bytes()
 
 
@@ -102,7 +107,7 @@ def test_classifier_conv_mean_fc_softmax_equals_tflite_micro(tmp_path, target, k
     _, q = import_tflite(str(path))
     assert "Mean" in [n.op for n in q.nodes] and ("PRelu" in [n.op for n in q.nodes]) == prelu
     rng = np.random.default_rng(3)
-    xs = _int8_inputs(rng, (1, 10, 12, 3), 12)
+    xs = _int8_inputs(rng, (1, 5, 6, 3) if prelu else (1, 10, 12, 3), 12)
     want = tflm_stream(model, xs)
     assert len(np.unique(want)) > 5
     assert np.array_equal(reference.run_batch(q, xs), want.reshape((12, 1, 5)))
