@@ -185,3 +185,57 @@ def test_int8_resize_bilinear_equals_tflite_micro(tmp_path, seed):
     m.inputs, m.outputs = [x], [y]
     q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (n, h, w, c), 4), "bilinear")
     assert [nd.op for nd in q.nodes] == ["Resize"] and q.nodes[0].attrs["mode"] == "tflm"
+
+
+@pytest.mark.parametrize("flags", [{}, {"align_corners": True}, {"half_pixel_centers": True}])
+def test_float_resize_bilinear_imports_as_tflite_micro_runs_it(tmp_path, flags):
+    """A float RESIZE_BILINEAR becomes Resize (linear, TF's coordinates) and agrees with TFLM's float
+    kernel to float rounding."""
+    rng = np.random.default_rng(7)
+    m = Model()
+    x, y = m.tensor("x", (1, 4, 5, 2), np.float32), m.tensor("y", (1, 7, 9, 2), np.float32)
+    m.op("RESIZE_BILINEAR", [x, _i32(m, "size", [7, 9])], [y], **flags)
+    m.inputs, m.outputs = [x], [y]
+    model = m.bytes()
+    (tmp_path / "f.tflite").write_bytes(model)
+    f, q = import_tflite(str(tmp_path / "f.tflite"))
+    assert q is None and [n.op for n in f.nodes] == ["Resize"]
+    xs = rng.normal(0, 1, (3, 1, 4, 5, 2)).astype(np.float32)
+    want = tflm_stream(model, xs)
+    got = reference.run_batch(f, xs)
+    assert np.abs(got - want.reshape(got.shape)).max() < 1e-5
+
+
+def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp_path):
+    """A float .tflite CONV_2D -> RESIZE_BILINEAR (half_pixel_centers) -> MEAN (keep_dims) -> RESHAPE -> FC,
+    quantized from --calibration: the C equals the integer reference and stays >= 25 dB from TFLM's float."""
+    from edgec.verify import sqnr_db
+    require("cc")
+    rng = np.random.default_rng(21)
+    m = Model()
+    f = np.float32
+    x, c1, up = m.tensor("x", (1, 6, 6, 2), f), m.tensor("c1", (1, 6, 6, 8), f), m.tensor("up", (1, 11, 9, 8), f)
+    m.op("CONV_2D", [x, m.tensor("w1", None, f, data=rng.normal(0, 0.3, (8, 3, 3, 2)).astype(f)),
+                     m.tensor("b1", None, f, data=rng.normal(0, 0.1, 8).astype(f))], [c1],
+         padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
+    m.op("RESIZE_BILINEAR", [c1, _i32(m, "size", [11, 9])], [up], half_pixel_centers=True)
+    g, flat, y = m.tensor("g", (1, 1, 1, 8), f), m.tensor("flat", (1, 8), f), m.tensor("y", (1, 4), f)
+    m.op("MEAN", [up, _i32(m, "axes", [1, 2])], [g], keep_dims=True)
+    m.op("RESHAPE", [g, _i32(m, "shape", [1, 8])], [flat])
+    m.op("FULLY_CONNECTED", [flat, m.tensor("w2", None, f, data=rng.normal(0, 0.5, (4, 8)).astype(f)),
+                             m.tensor("b2", None, f, data=np.zeros(4, f))], [y], act=0)
+    m.inputs, m.outputs = [x], [y]
+    model = m.bytes()
+    (tmp_path / "m.tflite").write_bytes(model)
+    cal = rng.normal(0, 1, (64, 1, 6, 6, 2)).astype(f)
+    xs = rng.normal(0, 1, (40, 1, 6, 6, 2)).astype(f)
+    want = tflm_stream(model, xs).reshape(len(xs), 4)
+    np.save(tmp_path / "cal.npy", cal)
+    build(str(tmp_path / "m.tflite"), "host", str(tmp_path / "out"), calibration=str(tmp_path / "cal.npy"))
+    built = Built(str(tmp_path / "out"))
+    q_in = built.quantize_input(xs.reshape((len(xs),) + tuple(built.input_shape)))
+    got, _ = built.execute("host", q_in)
+    assert np.array_equal(got, reference.run_batch(built.int_graph, q_in))
+    sqnr = sqnr_db(want, built.dequantize_output(got).reshape(want.shape))
+    print(f"float CONV -> RESIZE_BILINEAR -> MEAN -> FC after quantization vs TFLM float: SQNR {sqnr:.1f} dB")
+    assert sqnr >= 25

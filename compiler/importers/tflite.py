@@ -67,11 +67,12 @@ UNARY = {"LOGISTIC": ("Sigmoid", {}), "TANH": ("Tanh", {}), "RELU": ("Relu", {})
          "LEAKY_RELU": ("LeakyRelu", {}),
          "HARD_SWISH": ("HardSwish", {}), "ELU": ("Elu", {"alpha": 1.0}), "GELU": ("Gelu", {})}
 FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "MEAN", "PAD", "PADV2", "EXPAND_DIMS",
-                                             "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
+                                             "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR")
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
-PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
+PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
+                "RESIZE_BILINEAR")
 CORRUPT = "the file may be truncated or corrupt; re-export it from the TFLite converter"
 FLOAT_HINT = ("convert with inference_input_type = inference_output_type = tf.int8 (or tf.uint8) so the model takes "
               "and gives integers through QUANTIZE / DEQUANTIZE edges, or keep the whole model float (edgec "
@@ -579,6 +580,9 @@ class _Importer(StreamingOps):
                     any(int(bb) + (int(s) if s != -1 else d - int(bb)) > d or (s == -1 and bb >= d)
                         for bb, s, d in zip(b, size, x.shape)):
                 bad(f"SLICE from {b.tolist()[:8]} of size {size.tolist()[:8]} of a tensor of shape {list(x.shape)[:8]}")
+        elif name == "RESIZE_BILINEAR":                   # float (the int8 checks are in tflite_streaming.py)
+            if r != 4 or v[0].size != 2 or (opt.get("align_corners") and opt.get("half_pixel_centers")):
+                bad("RESIZE_BILINEAR other than on a 4-D tensor with at most one of align_corners, half_pixel_centers")
         elif name == "RESIZE_NEAREST_NEIGHBOR":
             if r != 4 or v[0].size != 2 or opt.get("align_corners"):
                 bad("RESIZE_NEAREST_NEIGHBOR other than on a 4-D tensor without align_corners")

@@ -415,13 +415,13 @@ class StreamingOps:
 
     def op_RESIZE_BILINEAR(self, ins, outs, opt):
         """int8 RESIZE_BILINEAR: edgec's Resize with TFLite Micro's integer taps (resize.tflm_axis_taps);
-        the float twin interpolates with the same coordinates in float."""
+        the float twin (and a float model) interpolates with the same coordinates in float."""
         oh, ow = (int(v) for v in self.tensors[ins[1]].data.reshape(-1))
         coord = "align_corners" if opt.get("align_corners") else \
             "half_pixel" if opt.get("half_pixel_centers") else "asymmetric"
         self.node("Resize", outs[0], [self.act(ins[0])], [self.act(outs[0])],
                   {"size": (oh, ow), "mode": "linear", "coord": coord},
-                  {"mode": "tflm", "zp": self.qparams(outs[0])[1]})
+                  {} if self.is_float else {"mode": "tflm", "zp": self.qparams(outs[0])[1]})
 
     def check_streaming_op(self, name, ins, outs, opt, bad):
         """The int8 checks of this file's operators (constant parameters, what TFLite Micro's kernels take)."""
