@@ -207,7 +207,7 @@ def test_float_resize_bilinear_imports_as_tflite_micro_runs_it(tmp_path, flags):
 
 
 def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp_path):
-    """A float .tflite CONV_2D -> RESIZE_BILINEAR (half_pixel_centers) -> MEAN (keep_dims) -> RESHAPE -> FC,
+    """A float .tflite CONV_2D -> PRELU -> RESIZE_BILINEAR (half_pixel_centers) -> MEAN (keep_dims) -> RESHAPE -> FC,
     quantized from --calibration: the C equals the integer reference and stays >= 25 dB from TFLM's float."""
     from edgec.verify import sqnr_db
     require("cc")
@@ -217,8 +217,10 @@ def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp
     x, c1, up = m.tensor("x", (1, 6, 6, 2), f), m.tensor("c1", (1, 6, 6, 8), f), m.tensor("up", (1, 11, 9, 8), f)
     m.op("CONV_2D", [x, m.tensor("w1", None, f, data=rng.normal(0, 0.3, (8, 3, 3, 2)).astype(f)),
                      m.tensor("b1", None, f, data=rng.normal(0, 0.1, 8).astype(f))], [c1],
-         padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
-    m.op("RESIZE_BILINEAR", [c1, _i32(m, "size", [11, 9])], [up], half_pixel_centers=True)
+         padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=0)
+    pr = m.tensor("pr", (1, 6, 6, 8), f)
+    m.op("PRELU", [c1, m.tensor("alpha", None, f, data=rng.uniform(-0.5, 0.5, (1, 1, 8)).astype(f))], [pr])
+    m.op("RESIZE_BILINEAR", [pr, _i32(m, "size", [11, 9])], [up], half_pixel_centers=True)
     g, flat, y = m.tensor("g", (1, 1, 1, 8), f), m.tensor("flat", (1, 8), f), m.tensor("y", (1, 4), f)
     m.op("MEAN", [up, _i32(m, "axes", [1, 2])], [g], keep_dims=True)
     m.op("RESHAPE", [g, _i32(m, "shape", [1, 8])], [flat])
@@ -230,6 +232,8 @@ def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp
     cal = rng.normal(0, 1, (64, 1, 6, 6, 2)).astype(f)
     xs = rng.normal(0, 1, (40, 1, 6, 6, 2)).astype(f)
     want = tflm_stream(model, xs).reshape(len(xs), 4)
+    fgraph, _ = import_tflite(str(tmp_path / "m.tflite"))           # the float import runs as TFLM's float kernels
+    assert np.allclose(reference.run_batch(fgraph, xs).reshape(want.shape), want, rtol=1e-5, atol=1e-5)
     np.save(tmp_path / "cal.npy", cal)
     build(str(tmp_path / "m.tflite"), "host", str(tmp_path / "out"), calibration=str(tmp_path / "cal.npy"))
     built = Built(str(tmp_path / "out"))
@@ -237,5 +241,6 @@ def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp
     got, _ = built.execute("host", q_in)
     assert np.array_equal(got, reference.run_batch(built.int_graph, q_in))
     sqnr = sqnr_db(want, built.dequantize_output(got).reshape(want.shape))
-    print(f"float CONV -> RESIZE_BILINEAR -> MEAN -> FC after quantization vs TFLM float: SQNR {sqnr:.1f} dB")
+    assert "PRelu" in [n.op for n in built.int_graph.nodes]
+    print(f"float CONV -> PRELU -> RESIZE_BILINEAR -> MEAN -> FC after quantization vs TFLM float: SQNR {sqnr:.1f} dB")
     assert sqnr >= 25

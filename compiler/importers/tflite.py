@@ -67,7 +67,8 @@ UNARY = {"LOGISTIC": ("Sigmoid", {}), "TANH": ("Tanh", {}), "RELU": ("Relu", {})
          "LEAKY_RELU": ("LeakyRelu", {}),
          "HARD_SWISH": ("HardSwish", {}), "ELU": ("Elu", {"alpha": 1.0}), "GELU": ("Gelu", {})}
 FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "MEAN", "PAD", "PADV2", "EXPAND_DIMS",
-                                             "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR")
+                                             "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR",
+                                             "PRELU")
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
@@ -539,6 +540,8 @@ class _Importer(StreamingOps):
             if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != FLOAT32):
                 bad(f"{name} whose bias is not constant float32")
             return
+        if name == "PRELU":
+            self.check_prelu(ins, bad)
         self.check_params(name, ins, outs, opt, bad)
 
     def check_params(self, name, ins, outs, opt, bad):

@@ -406,7 +406,11 @@ class StreamingOps:
         self._split(ins[0], outs, sizes, axis)
 
     def op_PRELU(self, ins, outs, opt):
-        """int8 PRELU: TFLite Micro's two multipliers (compiler/prelu.py), alpha a constant int8 operand."""
+        """int8 PRELU: TFLite Micro's two multipliers (compiler/prelu.py), alpha a constant int8 operand;
+        float: PRelu with its float alpha (quantize gives it the same arithmetic)."""
+        if self.is_float:
+            self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {}, {})
+            return
         (si, zi), (sa, za), (so, zo) = self.qparams(ins[0]), self.qparams(ins[1]), self.qparams(outs[0])
         m1, s1 = quantize_multiplier(si / so)
         m2, s2 = quantize_multiplier(si * sa / so)
@@ -423,6 +427,21 @@ class StreamingOps:
                   {"size": (oh, ow), "mode": "linear", "coord": coord},
                   {} if self.is_float else {"mode": "tflm", "zp": self.qparams(outs[0])[1]})
 
+    def check_prelu(self, ins, bad):
+        """PRELU's alpha: constant, int8 with one scale (int8 model) or float32 (float model), broadcast
+        from the right."""
+        t = self.tensors
+        al = t[ins[1]] if len(ins) == 2 else None
+        if self.is_float and (al is None or al.data is None or al.type not in (0, 1)):
+            bad("PRELU whose alpha is not a constant float32 tensor")
+        elif not self.is_float and (al is None or al.data is None or al.type != 9 or not al.quantized):
+            bad("PRELU whose alpha is not a constant int8 tensor")
+        elif not self.is_float and len(set(float(s) for s in al.scale)) > 1:
+            bad("PRELU with per-channel alpha scales (TFLite Micro uses one alpha scale)")
+        elif not prelu.trailing(t[ins[0]].shape, al.shape):
+            bad(f"PRELU with alpha of shape {list(al.shape)} for input {list(t[ins[0]].shape)} "
+                "(edgec broadcasts alpha over leading axes only)")
+
     def check_streaming_op(self, name, ins, outs, opt, bad):
         """The int8 checks of this file's operators (constant parameters, what TFLite Micro's kernels take)."""
         t = self.tensors
@@ -438,14 +457,7 @@ class StreamingOps:
                 bad("RESIZE_BILINEAR whose output quantization differs from its input's")
             return
         if name == "PRELU":
-            al = t[ins[1]] if len(ins) == 2 else None
-            if al is None or al.data is None or al.type != 9 or not al.quantized:
-                bad("PRELU whose alpha is not a constant int8 tensor")
-            elif len(set(float(s) for s in al.scale)) > 1:
-                bad("PRELU with per-channel alpha scales (TFLite Micro uses one alpha scale)")
-            elif not prelu.trailing(t[ins[0]].shape, al.shape):
-                bad(f"PRELU with alpha of shape {list(al.shape)} for input {list(t[ins[0]].shape)} "
-                    "(edgec broadcasts alpha over leading axes only)")
+            self.check_prelu(ins, bad)
             return
         if name in ("STRIDED_SLICE", "SPLIT", "SPLIT_V"):
             params = ins[1:4] if name == "STRIDED_SLICE" else ins[:1] if name == "SPLIT" else ins[1:3]
