@@ -10,11 +10,13 @@ void edgec_mean_s8(const EDGEC_ROM edgec_mean_params *p, const int8_t *in, int8_
     for (o = 0; o < p->outer; o++) {
         for (i = 0; i < p->inner; i++) {
             const int8_t *src = in + o * p->count * p->inner + i;
-            int32_t sum = 0;
-            for (k = 0; k < p->count; k++)
-                sum += src[k * p->inner];
-            sum = (int32_t)((uint32_t)sum - (uint32_t)(p->in_zp * p->count));
-            out[o * p->inner + i] = edgec_clamp_s8(edgec_mbqm(sum, p->multiplier, p->shift) + p->out_zp, -128, 127);
+            uint32_t sum = 0;              /* modulo 2^32, as TFLM's int32 sum wraps (no signed overflow) */
+            for (k = 0; k < p->count; k++) {
+                const int32_t v = src[k * p->inner];
+                sum += (uint32_t)v;
+            }
+            sum -= (uint32_t)p->in_zp * (uint32_t)p->count;
+            out[o * p->inner + i] = edgec_clamp_s8(edgec_mbqm((int32_t)sum, p->multiplier, p->shift) + p->out_zp, -128, 127);
         }
     }
 }
