@@ -232,6 +232,16 @@ class _Quantizer:
         node.attrs.update(a_zp=qa.scalar_zp, b_zp=qb.scalar_zp, multiplier=m, shift=s,
                           out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
 
+    def q_Mean(self, node):
+        """TFLite's int8 MEAN (compiler/mean.py): the output calibrated, 1/count folded into s_in/s_out."""
+        from edgec import mean
+        out = node.outputs[0]
+        self.calibrated(out)
+        qi, qo = self.qof(node.inputs[0]), self.qof(out)
+        count = mean.split(self.g.tensors[node.inputs[0]].shape, node.attrs["axes"])[1]
+        m, s = mean.mean_params(*quantize_multiplier(qi.scalar_scale / qo.scalar_scale), count)
+        node.attrs.update(in_zp=qi.scalar_zp, out_zp=qo.scalar_zp, multiplier=m, shift=s)
+
     def q_PRelu(self, node):
         """TFLite's int8 PRELU (compiler/prelu.py): alpha a constant activation, two multipliers."""
         self.const_act(node.inputs[1])

@@ -244,3 +244,36 @@ def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp
     assert "PRelu" in [n.op for n in built.int_graph.nodes]
     print(f"float CONV -> PRELU -> RESIZE_BILINEAR -> MEAN -> FC after quantization vs TFLM float: SQNR {sqnr:.1f} dB")
     assert sqnr >= 25
+
+
+@pytest.mark.parametrize("axes,keep", [((3,), True), ((1,), False), ((2, 3), True)])
+def test_float_mean_over_other_axes_is_quantized_as_tflite_micro_computes_it(tmp_path, axes, keep):
+    """A float MEAN over axes other than H,W becomes the Mean op: it matches TFLM's float MEAN, and after
+    quantization from --calibration the C equals the integer reference and keeps >= 30 dB."""
+    from edgec.verify import sqnr_db
+    require("cc")
+    rng = np.random.default_rng(31)
+    f = np.float32
+    shape = (1, 5, 6, 7)
+    out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
+        tuple(d for i, d in enumerate(shape) if i not in axes)
+    m = Model()
+    x, y = m.tensor("x", shape, f), m.tensor("y", out, f)
+    m.op("MEAN", [x, _i32(m, "axes", list(axes))], [y], keep_dims=keep)
+    m.inputs, m.outputs = [x], [y]
+    model = m.bytes()
+    (tmp_path / "m.tflite").write_bytes(model)
+    fgraph, _ = import_tflite(str(tmp_path / "m.tflite"))
+    assert [n.op for n in fgraph.nodes] == ["Mean"]
+    xs = (rng.normal(0, 1, (30,) + shape) + np.linspace(-1, 1, 7).astype(f)).astype(f)
+    want = tflm_stream(model, xs)
+    assert np.allclose(reference.run_batch(fgraph, xs).reshape(want.shape), want, rtol=1e-5, atol=1e-6)
+    np.save(tmp_path / "cal.npy", xs[:20])
+    build(str(tmp_path / "m.tflite"), "host", str(tmp_path / "out"), calibration=str(tmp_path / "cal.npy"))
+    built = Built(str(tmp_path / "out"))
+    q_in = built.quantize_input(xs.reshape((len(xs),) + tuple(built.input_shape)))
+    got, _ = built.execute("host", q_in)
+    assert np.array_equal(got, reference.run_batch(built.int_graph, q_in))
+    sqnr = sqnr_db(want.reshape(got.shape), built.dequantize_output(got))
+    print(f"float MEAN over {axes} after quantization vs TFLM float: SQNR {sqnr:.1f} dB")
+    assert sqnr >= 30

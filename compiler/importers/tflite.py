@@ -563,12 +563,10 @@ class _Importer(StreamingOps):
             return
         x = t[ins[0]]
         v = [p.data.astype(np.int64).reshape(-1) if p.type != FLOAT32 else p.data.reshape(-1) for p in params]
-        if name == "MEAN" and not self.is_float:         # int8: TFLite Micro's arithmetic (compiler/mean.py)
+        if name == "MEAN":                                # the Mean op (compiler/mean.py) or, float H,W, AvgPool2D
             if any(not -r <= a < r for a in v[0]) or not mean.adjacent(v[0], r):
-                bad(f"int8 MEAN over axes {v[0].tolist()[:8]} of a rank-{r} tensor (edgec reduces adjacent axes)")
-        elif name == "MEAN":
-            if r != 4 or any(not -4 <= a < 4 for a in v[0]) or sorted(int(a) % 4 for a in v[0]) != [1, 2]:
-                bad("MEAN over axes other than height and width of a 4-D tensor")
+                bad(f"{'float' if self.is_float else 'int8'} MEAN over axes {v[0].tolist()[:8]} of a rank-{r} tensor "
+                    "(edgec reduces adjacent axes)")
         elif name in ("PAD", "PADV2"):
             if v[0].size != 2 * r or np.any(v[0] < 0):
                 bad(f"{name} with paddings {v[0].tolist()[:8]} for a rank-{r} tensor")
@@ -938,10 +936,15 @@ class _Importer(StreamingOps):
 
     def op_MEAN(self, ins, outs, opt):
         """int8: a Mean node (TFLite Micro's integer MEAN over adjacent axes); float: MEAN over height and
-        width, a whole-image average pool (+ a reshape without keep_dims) that quantize knows."""
+        width of NHWC is a whole-image average pool (+ a reshape without keep_dims), other adjacent axes a
+        Mean node (quantize gives it TFLM's arithmetic)."""
+        shape = self.tensors[ins[0]].shape
+        axes = tuple(sorted(int(a) % len(shape) for a in self.tensors[ins[1]].data.reshape(-1)))
+        if self.is_float and not (len(shape) == 4 and axes == (1, 2)):
+            self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                      {"axes": axes, "keep": bool(opt.get("keep_dims"))}, {})
+            return
         if not self.is_float:
-            shape = self.tensors[ins[0]].shape
-            axes = tuple(sorted(int(a) % len(shape) for a in self.tensors[ins[1]].data.reshape(-1)))
             (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
             m, sh = mean.mean_params(*quantize_multiplier(si / so), mean.split(shape, axes)[1])
             self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
