@@ -16,6 +16,8 @@ from edgec.errors import EdgecError
 from edgec.fixedpoint import multiply_by_quantized_multiplier, wrap32
 from edgec.ir import Graph
 from edgec import resize
+from edgec import mean
+from edgec import prelu
 
 from .recurrent import gru_call, lstm_call
 
@@ -27,7 +29,7 @@ KERNEL_FILE = {
     "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
     "LSTM": "edgec_lstm_s8.c", "GRU": "edgec_gru_s8.c",
-    "Resize": "edgec_resize_s8.c",
+    "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
 }
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
@@ -306,6 +308,16 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                                                       out_w=osh[2], zp=a["zp"]))
         return (f"edgec_resize_s8(&{p}, {tabs['y0']}, {tabs['y1']}, {tabs['wy']}, {tabs['x0']}, {tabs['x1']}, "
                 f"{tabs['wx']}, {ins[0]}, {out});")
+    if node.op == "Mean":
+        outer, count, inner = mean.split(ish, a["axes"])
+        p = e.param("edgec_mean_params", base, dict(outer=outer, count=count, inner=inner, in_zp=a["in_zp"],
+                                                    out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
+        return f"edgec_mean_s8(&{p}, {ins[0]}, {out});"
+    if node.op == "PRelu":
+        p = e.param("edgec_prelu_params", base, dict(
+            n=g.tensors[node.outputs[0]].size, period=prelu.period(g.tensors[node.inputs[1]].shape), in_zp=a["in_zp"],
+            alpha_zp=a["alpha_zp"], out_zp=a["out_zp"], m1=a["m1"], s1=a["s1"], m2=a["m2"], s2=a["s2"]))
+        return f"edgec_prelu_s8(&{p}, {ins[0]}, {ins[1]}, {out});"
     if node.op == "Slice":
         r = len(ish)
         p = e.param("edgec_slice_params", base, dict(in_shape=_pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]),

@@ -45,6 +45,8 @@ OPS = {
     "Upsample": "x; attrs scale (sh, sw): nearest neighbour",
     "Resize": "x NHWC; attrs size (oh, ow), mode nearest|linear|zeros|strided, coord, nearest, scale, offset (compiler/resize.py)",
     "Slice": "x; attrs begin, end (per axis, step 1)",
+    "Mean": "x; attrs axes (adjacent), keep (keep_dims) (compiler/mean.py)",
+    "PRelu": "x, alpha (constant, broadcast from the right) (compiler/prelu.py)",
     "Reshape": "x; attrs shape (an alias: no data moves)",
     "Transpose": "x; attrs perm",
     "Pad": "x; attrs pads (before..., after...), constant zero",

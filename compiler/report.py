@@ -22,7 +22,7 @@ def macs(graph: Graph, node) -> int:
         n, t, i = graph.tensors[node.inputs[0]].shape
         g4, h = graph.tensors[node.inputs[2]].shape
         return n * t * g4 * (i + h)
-    if node.op == "Resize" and node.attrs["mode"] == "linear":
+    if node.op == "Resize" and node.attrs["mode"] in ("linear", "tflm"):
         return 4 * out.size
     return 0
 

@@ -23,7 +23,7 @@ WEIGHT_BITS = 10
 
 COORD_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
-MODES = ("nearest", "linear", "zeros", "strided")
+MODES = ("nearest", "linear", "zeros", "strided", "tflm")
 
 
 def source_coords(n_in: int, n_out: int, scale: float, coord: str) -> np.ndarray:
@@ -47,6 +47,8 @@ def axis_taps(n_in: int, n_out: int, scale: float, mode: str, coord: str = "asym
     """(i0, i1, w) for one axis: output k = (1 - w[k]) * in[i0[k]] + w[k] * in[i1[k]], w in [0, 1]
     (float64); i0[k] = -1 means output k is zero.  "strided" reads in[offset + k * scale] (a Slice
     with a step, negative too, over H or W)."""
+    if mode == "tflm":
+        return tflm_axis_taps(n_in, n_out, coord)
     if mode == "strided":
         i0 = offset + int(scale) * np.arange(n_out)
         return i0, i0.copy(), np.zeros(n_out)
@@ -68,6 +70,24 @@ def axis_taps(n_in: int, n_out: int, scale: float, mode: str, coord: str = "asym
     i0 = np.floor(x).astype(np.int64)
     i1 = np.minimum(i0 + 1, n_in - 1)
     return i0, i1, x - i0
+
+
+def tflm_axis_taps(n_in: int, n_out: int, coord: str) -> tuple:
+    """TFLite's integer bilinear taps (reference_ops::ResizeBilinearInteger): a Q10 scale rounded from
+    n_in / n_out (or (n_in - 1) / (n_out - 1) with align_corners), the source coordinate v = k * scale
+    (+ scale / 2 - 512 with half_pixel_centers), i0 = max(v / 1024 truncated, 0), i1 = min(ceil, n_in - 1),
+    w = v - 1024 * i0: an exact Q10 weight (negative where v < 0, harmless as i0 == i1 there), so
+    int_taps gives it back unchanged and the kernel's one rounding (half away from zero) is TFLM's."""
+    if coord == "align_corners" and n_out > 1:
+        s = ((1 << 10) * (n_in - 1) + (n_out - 1) // 2) // (n_out - 1)
+    else:
+        s = ((1 << 10) * n_in + n_out // 2) // n_out
+    v = np.arange(n_out, dtype=np.int64) * s + ((s // 2 - (1 << 9)) if coord == "half_pixel" else 0)
+    trunc = np.where(v < 0, -((-v) // 1024), v // 1024)
+    i0 = np.maximum(trunc, 0)
+    up = v + 1023
+    i1 = np.minimum(np.where(up < 0, -((-up) // 1024), up // 1024), n_in - 1)
+    return i0, i1, (v - 1024 * i0) / float(1 << WEIGHT_BITS)
 
 
 def taps(node, in_shape) -> tuple:
@@ -125,7 +145,7 @@ def resize_s8(node, x):
 
 def macs(node, in_shape) -> int:
     oh, ow = node.attrs["size"]
-    return 4 * in_shape[0] * oh * ow * in_shape[3] if node.attrs["mode"] == "linear" else 0
+    return 4 * in_shape[0] * oh * ow * in_shape[3] if node.attrs["mode"] in ("linear", "tflm") else 0
 
 
 def out_shape(node, shapes):

@@ -7,6 +7,8 @@ from .errors import EdgecError
 from .ir import ELEMENTWISE_UNARY
 from .recurrent import gru_shapes, lstm_shapes
 from . import resize
+from . import mean
+from . import prelu
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
@@ -72,6 +74,8 @@ SHAPE_FNS = {
     "Upsample": lambda n, s: [(s[0][0], s[0][1] * n.attrs["scale"][0], s[0][2] * n.attrs["scale"][1], s[0][3])],
     "Slice": lambda n, s: [tuple(n.attrs["end"][i] - n.attrs["begin"][i] for i in range(len(s[0])))],
     "Resize": resize.out_shape,
+    "Mean": mean.out_shape,
+    "PRelu": prelu.out_shape,
     "BatchNorm": lambda n, s: [s[0]],
     "Reshape": _reshape,
     "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],

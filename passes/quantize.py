@@ -232,6 +232,26 @@ class _Quantizer:
         node.attrs.update(a_zp=qa.scalar_zp, b_zp=qb.scalar_zp, multiplier=m, shift=s,
                           out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
 
+    def q_Mean(self, node):
+        """TFLite's int8 MEAN (compiler/mean.py): the output calibrated, 1/count folded into s_in/s_out."""
+        from edgec import mean
+        out = node.outputs[0]
+        self.calibrated(out)
+        qi, qo = self.qof(node.inputs[0]), self.qof(out)
+        count = mean.split(self.g.tensors[node.inputs[0]].shape, node.attrs["axes"])[1]
+        m, s = mean.mean_params(*quantize_multiplier(qi.scalar_scale / qo.scalar_scale), count)
+        node.attrs.update(in_zp=qi.scalar_zp, out_zp=qo.scalar_zp, multiplier=m, shift=s)
+
+    def q_PRelu(self, node):
+        """TFLite's int8 PRELU (compiler/prelu.py): alpha a constant activation, two multipliers."""
+        self.const_act(node.inputs[1])
+        out = node.outputs[0]
+        self.calibrated(out)
+        qi, qa, qo = self.qof(node.inputs[0]), self.qof(node.inputs[1]), self.qof(out)
+        m1, s1 = quantize_multiplier(qi.scalar_scale / qo.scalar_scale)
+        m2, s2 = quantize_multiplier(qi.scalar_scale * qa.scalar_scale / qo.scalar_scale)
+        node.attrs.update(in_zp=qi.scalar_zp, alpha_zp=qa.scalar_zp, out_zp=qo.scalar_zp, m1=m1, s1=s1, m2=m2, s2=s2)
+
     def _same_as_input(self, node):
         """Pools and layout ops keep their input's quantization (TFLite's int8 spec).  A pre-quantized
         model that gives the output another one (onnxruntime's QLinearGlobalAveragePool does) gets a

@@ -69,6 +69,16 @@ typedef struct {
     int32_t batch, in_h, in_w, c, out_h, out_w, zp;
 } edgec_resize_params;
 
+/* Mean over adjacent axes (edgec_mean_s8.c): [outer, count, inner], TFLite Micro's integer MEAN. */
+typedef struct {
+    int32_t outer, count, inner, in_zp, out_zp, multiplier, shift;
+} edgec_mean_params;
+
+/* PRelu (edgec_prelu_s8.c): n elements, alpha repeating every `period`, TFLite Micro's two multipliers. */
+typedef struct {
+    int32_t n, period, in_zp, alpha_zp, out_zp, m1, s1, m2, s2;
+} edgec_prelu_params;
+
 /* Requantize between int8 and int16 activations: n elements, out = clamp(out_zp + mbqm(in - in_zp)). */
 typedef struct {
     int32_t n, in_zp, out_zp, multiplier, shift;
@@ -127,6 +137,8 @@ void edgec_slice_s8(const EDGEC_ROM edgec_slice_params *p, const int8_t *in, int
 void edgec_resize_s8(const EDGEC_ROM edgec_resize_params *p, const EDGEC_ROM int16_t *y0, const EDGEC_ROM int16_t *y1,
                      const EDGEC_ROM int16_t *wy, const EDGEC_ROM int16_t *x0, const EDGEC_ROM int16_t *x1,
                      const EDGEC_ROM int16_t *wx, const int8_t *in, int8_t *out);
+void edgec_mean_s8(const EDGEC_ROM edgec_mean_params *p, const int8_t *in, int8_t *out);
+void edgec_prelu_s8(const EDGEC_ROM edgec_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
 
 /* int16 activations, int8 weights (TFLite's "16x8" mode): the same parameter structs with zero points 0,
  * int64 biases, TFLite's int64 requantization.  Conv2D takes any groups (depthwise too) with OHWI weights. */

@@ -19,6 +19,7 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "LOGISTIC": None, "QUANTIZE": None, "DEQUANTIZE": None, "TANH": None, "SUB": "SubOptions",
            "MUL": "MulOptions", "CONCATENATION": "ConcatenationOptions", "LEAKY_RELU": "LeakyReluOptions",
            "GELU": "GeluOptions", "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+           "RESIZE_BILINEAR": "ResizeBilinearOptions",
            "VAR_HANDLE": "VarHandleOptions", "CALL_ONCE": "CallOnceOptions", "READ_VARIABLE": None,
            "ASSIGN_VARIABLE": None, "STRIDED_SLICE": "StridedSliceOptions", "SPLIT": "SplitOptions",
            "SPLIT_V": "SplitVOptions", "SLICE": None, "PAD": None, "PADV2": None, "TRANSPOSE": None,

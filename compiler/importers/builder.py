@@ -264,7 +264,8 @@ def _finite(v, what: str, allow_inf: bool = False) -> float:
 
 #: inputs of the IR ops importers emit (min, max); every other op takes one
 ARITY = {"Conv2D": (3, 3), "FullyConnected": (3, 3), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2), "BatchNorm": (5, 5),
-         "Concat": (1, 1 << 30), "LSTM": (4, 4), "GRU": (5, 5)}
+         "Concat": (1, 1 << 30), "LSTM": (4, 4), "GRU": (5, 5),
+         "PRelu": (2, 2)}
 
 
 def _check_padded(shape, pads) -> None:

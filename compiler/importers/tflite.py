@@ -42,6 +42,7 @@ import struct
 import numpy as np
 
 from . import tflite_lstm
+from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier, round_half_away
@@ -66,11 +67,13 @@ UNARY = {"LOGISTIC": ("Sigmoid", {}), "TANH": ("Tanh", {}), "RELU": ("Relu", {})
          "LEAKY_RELU": ("LeakyRelu", {}),
          "HARD_SWISH": ("HardSwish", {}), "ELU": ("Elu", {"alpha": 1.0}), "GELU": ("Gelu", {})}
 FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "MEAN", "PAD", "PADV2", "EXPAND_DIMS",
-                                             "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
+                                             "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR",
+                                             "PRELU")
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
-PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR")
+PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
+                "RESIZE_BILINEAR")
 CORRUPT = "the file may be truncated or corrupt; re-export it from the TFLite converter"
 FLOAT_HINT = ("convert with inference_input_type = inference_output_type = tf.int8 (or tf.uint8) so the model takes "
               "and gives integers through QUANTIZE / DEQUANTIZE edges, or keep the whole model float (edgec "
@@ -510,7 +513,7 @@ class _Importer(StreamingOps):
                 bad("SOFTMAX over more than 256 values")
         if name in INT8_OPS:
             self.check_streaming_op(name, ins, outs, opt, bad)
-        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR"):
+        if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "MEAN"):
             self.check_params(name, ins, outs, opt, bad)
         if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             i, o = t[ins[0]], t[outs[0]]
@@ -537,6 +540,8 @@ class _Importer(StreamingOps):
             if len(ins) > 2 and ins[2] >= 0 and (t[ins[2]].data is None or t[ins[2]].type != FLOAT32):
                 bad(f"{name} whose bias is not constant float32")
             return
+        if name == "PRELU":
+            self.check_prelu(ins, bad)
         self.check_params(name, ins, outs, opt, bad)
 
     def check_params(self, name, ins, outs, opt, bad):
@@ -558,9 +563,10 @@ class _Importer(StreamingOps):
             return
         x = t[ins[0]]
         v = [p.data.astype(np.int64).reshape(-1) if p.type != FLOAT32 else p.data.reshape(-1) for p in params]
-        if name == "MEAN":
-            if r != 4 or any(not -4 <= a < 4 for a in v[0]) or sorted(int(a) % 4 for a in v[0]) != [1, 2]:
-                bad("MEAN over axes other than height and width of a 4-D tensor")
+        if name == "MEAN":                                # the Mean op (compiler/mean.py) or, float H,W, AvgPool2D
+            if any(not -r <= a < r for a in v[0]) or not mean.adjacent(v[0], r):
+                bad(f"{'float' if self.is_float else 'int8'} MEAN over axes {v[0].tolist()[:8]} of a rank-{r} tensor "
+                    "(edgec reduces adjacent axes)")
         elif name in ("PAD", "PADV2"):
             if v[0].size != 2 * r or np.any(v[0] < 0):
                 bad(f"{name} with paddings {v[0].tolist()[:8]} for a rank-{r} tensor")
@@ -575,6 +581,9 @@ class _Importer(StreamingOps):
                     any(int(bb) + (int(s) if s != -1 else d - int(bb)) > d or (s == -1 and bb >= d)
                         for bb, s, d in zip(b, size, x.shape)):
                 bad(f"SLICE from {b.tolist()[:8]} of size {size.tolist()[:8]} of a tensor of shape {list(x.shape)[:8]}")
+        elif name == "RESIZE_BILINEAR":                   # float (the int8 checks are in tflite_streaming.py)
+            if r != 4 or v[0].size != 2 or (opt.get("align_corners") and opt.get("half_pixel_centers")):
+                bad("RESIZE_BILINEAR other than on a 4-D tensor with at most one of align_corners, half_pixel_centers")
         elif name == "RESIZE_NEAREST_NEIGHBOR":
             if r != 4 or v[0].size != 2 or opt.get("align_corners"):
                 bad("RESIZE_NEAREST_NEIGHBOR other than on a 4-D tensor without align_corners")
@@ -926,7 +935,22 @@ class _Importer(StreamingOps):
                   {} if self.is_float else {"requant": [None] * len(names), "out_zp": self.qparams(outs[0])[1]})
 
     def op_MEAN(self, ins, outs, opt):
-        """MEAN over height and width: a whole-image average pool (+ a reshape without keep_dims)."""
+        """int8: a Mean node (TFLite Micro's integer MEAN over adjacent axes); float: MEAN over height and
+        width of NHWC is a whole-image average pool (+ a reshape without keep_dims), other adjacent axes a
+        Mean node (quantize gives it TFLM's arithmetic)."""
+        shape = self.tensors[ins[0]].shape
+        axes = tuple(sorted(int(a) % len(shape) for a in self.tensors[ins[1]].data.reshape(-1)))
+        if self.is_float and not (len(shape) == 4 and axes == (1, 2)):
+            self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                      {"axes": axes, "keep": bool(opt.get("keep_dims"))}, {})
+            return
+        if not self.is_float:
+            (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
+            m, sh = mean.mean_params(*quantize_multiplier(si / so), mean.split(shape, axes)[1])
+            self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                      {"axes": axes, "keep": bool(opt.get("keep_dims"))},
+                      {"in_zp": zi, "out_zp": zo, "multiplier": m, "shift": sh})
+            return
         n, h, w, c = self.tensors[ins[0]].shape
         attrs = {"kernel": (h, w), "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}
         y = self.act(outs[0])

@@ -32,18 +32,21 @@ from ..gemmlowp import INT32_MAX, exp_on_negative_values, one_over_one_plus_x_fo
     saturating_shift_left
 from ..fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 from ..ir import Node
+from .. import prelu
 
 VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 #: int8 operators this file imports (added to the importer's SUPPORTED list)
 INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "TANH", "LEAKY_RELU", "QUANTIZE",
-            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR")
+            "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR",
+            "MEAN", "PRELU", "RESIZE_BILINEAR")
 RESOURCE = 13          # TensorType RESOURCE
 
 
 def _STREAMING_OPTIONS():
     import tflite
     return {"VAR_HANDLE": tflite.VarHandleOptions, "CALL_ONCE": tflite.CallOnceOptions,
-            "STRIDED_SLICE": tflite.StridedSliceOptions, "SPLIT": tflite.SplitOptions, "SPLIT_V": tflite.SplitVOptions}
+            "STRIDED_SLICE": tflite.StridedSliceOptions, "SPLIT": tflite.SplitOptions, "SPLIT_V": tflite.SplitVOptions,
+            "RESIZE_BILINEAR": tflite.ResizeBilinearOptions}
 
 
 def _streaming_options(name: str, o) -> dict:
@@ -57,6 +60,8 @@ def _streaming_options(name: str, o) -> dict:
                 "new_axis_mask": o.NewAxisMask(), "shrink_axis_mask": o.ShrinkAxisMask(), "offset": bool(o.Offset())}
     if name in ("SPLIT", "SPLIT_V"):
         return {"num_splits": int(o.NumSplits())}
+    if name == "RESIZE_BILINEAR":
+        return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
     return {}
 
 
@@ -400,9 +405,60 @@ class StreamingOps:
             sizes[sizes.index(-1)] = shape[axis] - (sum(sizes) + 1)
         self._split(ins[0], outs, sizes, axis)
 
+    def op_PRELU(self, ins, outs, opt):
+        """int8 PRELU: TFLite Micro's two multipliers (compiler/prelu.py), alpha a constant int8 operand;
+        float: PRelu with its float alpha (quantize gives it the same arithmetic)."""
+        if self.is_float:
+            self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {}, {})
+            return
+        (si, zi), (sa, za), (so, zo) = self.qparams(ins[0]), self.qparams(ins[1]), self.qparams(outs[0])
+        m1, s1 = quantize_multiplier(si / so)
+        m2, s2 = quantize_multiplier(si * sa / so)
+        self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {},
+                  dict(in_zp=zi, alpha_zp=za, out_zp=zo, m1=m1, s1=s1, m2=m2, s2=s2))
+
+    def op_RESIZE_BILINEAR(self, ins, outs, opt):
+        """int8 RESIZE_BILINEAR: edgec's Resize with TFLite Micro's integer taps (resize.tflm_axis_taps);
+        the float twin (and a float model) interpolates with the same coordinates in float."""
+        oh, ow = (int(v) for v in self.tensors[ins[1]].data.reshape(-1))
+        coord = "align_corners" if opt.get("align_corners") else \
+            "half_pixel" if opt.get("half_pixel_centers") else "asymmetric"
+        self.node("Resize", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                  {"size": (oh, ow), "mode": "linear", "coord": coord},
+                  {} if self.is_float else {"mode": "tflm", "zp": self.qparams(outs[0])[1]})
+
+    def check_prelu(self, ins, bad):
+        """PRELU's alpha: constant, int8 with one scale (int8 model) or float32 (float model), broadcast
+        from the right."""
+        t = self.tensors
+        al = t[ins[1]] if len(ins) == 2 else None
+        if self.is_float and (al is None or al.data is None or al.type not in (0, 1)):
+            bad("PRELU whose alpha is not a constant float32 tensor")
+        elif not self.is_float and (al is None or al.data is None or al.type != 9 or not al.quantized):
+            bad("PRELU whose alpha is not a constant int8 tensor")
+        elif not self.is_float and len(set(float(s) for s in al.scale)) > 1:
+            bad("PRELU with per-channel alpha scales (TFLite Micro uses one alpha scale)")
+        elif not prelu.trailing(t[ins[0]].shape, al.shape):
+            bad(f"PRELU with alpha of shape {list(al.shape)} for input {list(t[ins[0]].shape)} "
+                "(edgec broadcasts alpha over leading axes only)")
+
     def check_streaming_op(self, name, ins, outs, opt, bad):
         """The int8 checks of this file's operators (constant parameters, what TFLite Micro's kernels take)."""
         t = self.tensors
+        if name == "RESIZE_BILINEAR":
+            i, o = t[ins[0]], t[outs[0]]
+            size = t[ins[1]] if len(ins) == 2 else None
+            if size is None or size.data is None or size.data.size != 2 or len(i.shape) != 4:
+                bad("RESIZE_BILINEAR whose size is not constant or whose input is not 4-D")
+            elif opt.get("align_corners") and opt.get("half_pixel_centers"):
+                bad("RESIZE_BILINEAR with both align_corners and half_pixel_centers (TFLite Micro refuses it too)")
+            elif i.quantized and o.quantized and (float(i.scale[0]), int(i.zero_point[0])) != \
+                    (float(o.scale[0]), int(o.zero_point[0])):
+                bad("RESIZE_BILINEAR whose output quantization differs from its input's")
+            return
+        if name == "PRELU":
+            self.check_prelu(ins, bad)
+            return
         if name in ("STRIDED_SLICE", "SPLIT", "SPLIT_V"):
             params = ins[1:4] if name == "STRIDED_SLICE" else ins[:1] if name == "SPLIT" else ins[1:3]
             if any(t[i].data is None for i in params):
