@@ -16,8 +16,8 @@ from edgec.passes.plan_scratch import plan_scratch
 from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
-CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, collapse_transpose, fuse_gated_activations,
-             fuse_activations, fold_pad, eliminate_dead, fold_recurrent_last_step, bind_concat]
+CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_gated_activations, fuse_activations,
+             fold_pad, collapse_transpose, eliminate_dead, fold_recurrent_last_step, bind_concat]
 
 
 def canonicalize(graph, log=None):
