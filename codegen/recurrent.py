@@ -6,11 +6,12 @@ import numpy as np
 from edgec.fixedpoint import wrap32
 from edgec.recurrent import tanh_params
 
+from .layouts import quad_layout
+
 
 def unit_quads(w: np.ndarray, gates: int) -> np.ndarray:
     """Gate rows [gates * H, K] regrouped unit by unit (row 4j + k = gate k of unit j; a zero row when
     there are three gates) in the quad layout: what edgec_lstm_s8 / edgec_gru_s8 read."""
-    from .c import quad_layout             # here: codegen/c.py imports this module
     hid = w.shape[0] // gates
     units = np.zeros((hid, 4, w.shape[1]), np.int8)
     units[:, :gates] = w.reshape(gates, hid, -1).transpose(1, 0, 2)

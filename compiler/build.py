@@ -26,10 +26,8 @@ from .pipeline import canonicalize, quantize, plan
 from .postprocess import check_labels, decode_spec, read_labels
 from .preprocess import parse as parse_preprocess, resolve as resolve_preprocess
 from .report import layer_table
-from .serialize import save_graphs
+from .serialize import ARTIFACT, save_graphs
 from .targets import get_target, with_budget
-
-ARTIFACT = "edgec_model.npz"
 
 
 def import_model(path: str, weights: str | None = None, input_shapes: dict | None = None, sample_shape=None) -> Graph:

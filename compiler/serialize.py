@@ -14,6 +14,9 @@ import numpy as np
 from .errors import EdgecError
 from .ir import Graph, Node, Quant, Tensor
 
+#: the file in a build directory that holds the float and the integer graph
+ARTIFACT = "edgec_model.npz"
+
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

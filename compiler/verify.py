@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from . import reference
-from .build import ARTIFACT
 from .data import fit_samples, load_array
 from .preprocess import load_inputs
 from .errors import EdgecError
 from edgec.passes.quantize import quantize_values
-from .serialize import load_graphs
+from .serialize import ARTIFACT, load_graphs
 from .targets import get_target, with_budget, with_sanitizers
 from .toolchain import execute
 

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from edgec import __version__
 from edgec.errors import EdgecError
+from edgec.serialize import ARTIFACT
 
 from . import signing
 from .hostlib import LIBRARY, build_library, get_device_target, host_device_target
@@ -54,7 +55,6 @@ from .signing import SignatureError
 
 FORMAT = "edgec-package/2"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
-ARTIFACT = "edgec_model.npz"
 #: Model names as the retired Edge Manager agent accepted them (also safe in S3 keys and job ids).
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")

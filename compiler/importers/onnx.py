@@ -220,6 +220,11 @@ class _Importer(GraphBuilder):
     def where(self, node):
         return f"{os.path.basename(self.path)}: node {shown(node.name or '?')} ({shown(node.op_type)})"
 
+    def dispatch(self, node, op=None):
+        """Runs the handler of `op` (default: the node's own op type) on an ONNX node, for handlers that
+        lower one op into others (onnx_reduce.py)."""
+        HANDLERS[op or node.op_type](self, node, self.attrs(node))
+
     def attrs(self, node):
         out = {}
         for a in node.attribute:

@@ -95,8 +95,7 @@ def _sub_node(imp, node, op, inputs, tag, **attrs):
     from onnx import helper
     out = f"{node.output[0]}::{tag}" if tag else node.output[0]
     sub = helper.make_node(op, inputs, [out], name=f"{node.name or node.output[0]}_{tag}" if tag else node.name, **attrs)
-    from .onnx import HANDLERS               # here, not at the top: onnx.py imports this file
-    HANDLERS[op](imp, sub, imp.attrs(sub))
+    imp.dispatch(sub)
     return out
 
 
@@ -127,8 +126,7 @@ def variadic(kind):
     def handler(imp, node, a):
         ins = [i for i in node.input if i]
         if len(ins) == 1:
-            from .onnx import HANDLERS
-            HANDLERS["Identity"](imp, node, a)
+            imp.dispatch(node, "Identity")
             return
         acc = ins[0]
         for k, nxt in enumerate(ins[1:]):

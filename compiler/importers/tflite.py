@@ -45,11 +45,12 @@ from . import tflite_lstm
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
-from ..fixedpoint import quantize_multiplier, round_half_away
+from ..fixedpoint import quantize_multiplier
 from ..ir import Graph, Node, Quant, Tensor, unique_name
 from .builder import _check_padded, check_node, importer_entry
 from ..shapes import output_shapes
-from .tflite_streaming import INT8_OPS, StreamingOps, _STREAMING_OPTIONS, _streaming_options, resolve_variables
+from .tflite_params import ACTIVATIONS, activation_range, add_params, conv_multipliers, same_padding
+from .tflite_streaming import INT8_OPS, StreamingOps, STREAMING_OPTIONS, streaming_options, resolve_variables
 
 MAX_FILE_BYTES = 256 << 20
 MAX_TENSOR_ELEMENTS = 1 << 26
@@ -58,7 +59,6 @@ FLOAT32, FLOAT16, INT32, UINT8, INT64, INT16, INT8 = 0, 1, 2, 3, 4, 7, 9
 TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool", 7: "int16",
               8: "complex64", 9: "int8", 10: "float64", 17: "int4", 18: "bfloat16"}
 #: ActivationFunctionType → the float clamp it means (None: no clamp); TANH / SIGN_BIT are refused
-ACTIVATIONS = {0: None, 1: (0.0, float("inf")), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
              "SOFTMAX", "RESHAPE", "SQUEEZE", "UNIDIRECTIONAL_SEQUENCE_LSTM")
 #: float32 operators → the IR op; the int8 ones plus what the IR has a float op for
@@ -203,7 +203,7 @@ def _options(name: str, op) -> dict:
            "SUB": tflite.SubOptions, "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
            "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
-           "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **_STREAMING_OPTIONS()}.get(name)
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS()}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -232,48 +232,7 @@ def _options(name: str, op) -> dict:
         return tflite_lstm.options(o)
     if name == "RESIZE_NEAREST_NEIGHBOR":
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
-    return _streaming_options(name, o)
-
-
-# ---------------------------------------------------------------------------------------------
-# TFLite's parameter formulas
-
-
-def activation_range(act_code: int, scale: float, zero_point: int) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized for int8: zp + round(f / scale) in float32, clamped to [-128, 127]."""
-    def q(f):
-        return int(zero_point) + round_half_away(float(np.float32(f) / np.float32(scale)))
-    lo, hi = -128, 127
-    if act_code in (1, 3):
-        lo = max(lo, q(0.0))
-    if act_code == 3:
-        hi = min(hi, q(6.0))
-    if act_code == 2:
-        lo, hi = max(lo, q(-1.0)), min(hi, q(1.0))
-    return lo, hi
-
-
-def conv_multipliers(s_in: float, s_w: np.ndarray, s_out: float) -> tuple[np.ndarray, np.ndarray]:
-    """PopulateConvolutionQuantizationParams: double(s_in) * double(s_w[c]) / double(s_out) per channel."""
-    pairs = [quantize_multiplier(float(s_in) * float(s) / float(s_out)) for s in np.asarray(s_w, np.float32).reshape(-1)]
-    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
-
-
-def add_params(s_a: float, s_b: float, s_out: float) -> dict:
-    """TFLite's int8 Add (left_shift 20): QuantizeMultiplierSmallerThanOneExp of s_a / 2max, s_b / 2max
-    and 2max / (2^20 s_out), all in double from the float32 scales."""
-    twice_max = 2.0 * float(max(np.float32(s_a), np.float32(s_b)))
-    am, ash = quantize_multiplier(float(s_a) / twice_max)
-    bm, bsh = quantize_multiplier(float(s_b) / twice_max)
-    om, osh = quantize_multiplier(twice_max / ((1 << 20) * float(s_out)))
-    return dict(left_shift=20, a_multiplier=am, a_shift=ash, b_multiplier=bm, b_shift=bsh, multiplier=om, shift=osh)
-
-
-def same_padding(in_size: int, out_size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
-    """ComputePaddingWithOffset: (before, after); TFLite puts the odd pixel after."""
-    eff = (k - 1) * dilation + 1
-    total = max(0, (out_size - 1) * stride + eff - in_size)
-    return total // 2, total - total // 2
+    return streaming_options(name, o)
 
 
 # ---------------------------------------------------------------------------------------------

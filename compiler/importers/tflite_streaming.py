@@ -32,6 +32,7 @@ from ..gemmlowp import INT32_MAX, exp_on_negative_values, one_over_one_plus_x_fo
     saturating_shift_left
 from ..fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 from ..ir import Node
+from .tflite_params import ACTIVATIONS, activation_range, add_params
 from .. import prelu
 
 VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
@@ -42,14 +43,14 @@ INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "T
 RESOURCE = 13          # TensorType RESOURCE
 
 
-def _STREAMING_OPTIONS():
+def STREAMING_OPTIONS():
     import tflite
     return {"VAR_HANDLE": tflite.VarHandleOptions, "CALL_ONCE": tflite.CallOnceOptions,
             "STRIDED_SLICE": tflite.StridedSliceOptions, "SPLIT": tflite.SplitOptions, "SPLIT_V": tflite.SplitVOptions,
             "RESIZE_BILINEAR": tflite.ResizeBilinearOptions}
 
 
-def _streaming_options(name: str, o) -> dict:
+def streaming_options(name: str, o) -> dict:
     if name == "VAR_HANDLE":
         return {"container": (o.Container() or b"").decode("utf-8", "replace"),
                 "shared_name": (o.SharedName() or b"").decode("utf-8", "replace")}
@@ -345,7 +346,6 @@ class StreamingOps:
     def int8_binary(self, op, ins, outs, opt):
         """int8 SUB (TFLite's Add arithmetic, left shift 20, with b's multiplier negated) and MUL
         ((a - za)(b - zb) requantized by s_a s_b / s_out), either operand possibly constant."""
-        from .tflite import ACTIVATIONS, activation_range, add_params
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
         (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
         s_out, zp_out = self.qparams(outs[0])
