@@ -9,19 +9,22 @@ from ..errors import UnsupportedOpError
 from .recurrent import emit_gru, emit_lstm
 
 
-def lstm(b, name, cfg, ins, w):
+def _check(kind, cfg, w, extra, hint):
+    """Refuses, in one error, what the IR's recurrent ops do not compute (other activations, `extra`
+    reasons of the layer kind, go_backwards, stateful, return_state), and a layer without its weights."""
     reasons = []
     if cfg.get("activation", "tanh") != "tanh" or cfg.get("recurrent_activation", "sigmoid") != "sigmoid":
         reasons.append(f"activation {cfg.get('activation')!r} / recurrent_activation {cfg.get('recurrent_activation')!r} "
                        "(only tanh / sigmoid)")
-    for key, what in (("go_backwards", "go_backwards"), ("stateful", "stateful"), ("return_state", "return_state")):
-        if cfg.get(key):
-            reasons.append(what)
+    reasons += extra + [key for key in ("go_backwards", "stateful", "return_state") if cfg.get(key)]
     if reasons:
-        raise UnsupportedOpError("LSTM with " + "; ".join(reasons),
-                                 hint="edgec compiles forward, stateless LSTMs with the default activations")
+        raise UnsupportedOpError(f"{kind} with " + "; ".join(reasons), hint=hint)
     if not w or len(w) < 2:
-        raise UnsupportedOpError("LSTM without its weights", hint="save the model with its weights")
+        raise UnsupportedOpError(f"{kind} without its weights", hint="save the model with its weights")
+
+
+def lstm(b, name, cfg, ins, w):
+    _check("LSTM", cfg, w, [], "edgec compiles forward, stateless LSTMs with the default activations")
     kernel, recurrent = np.asarray(w[0]), np.asarray(w[1])
     units = recurrent.shape[0]
     bias = np.asarray(w[2]) if cfg.get("use_bias", True) and len(w) > 2 else np.zeros(4 * units, np.float32)
@@ -31,20 +34,9 @@ def lstm(b, name, cfg, ins, w):
 def gru(b, name, cfg, ins, w):
     """Keras GRU with reset_after=True (Keras 3's default): kernel [I, 3H], recurrent_kernel [H, 3H], bias
     [2, 3H] (input and recurrent), gates z, r, h as the IR keeps them."""
-    reasons = []
-    if cfg.get("activation", "tanh") != "tanh" or cfg.get("recurrent_activation", "sigmoid") != "sigmoid":
-        reasons.append(f"activation {cfg.get('activation')!r} / recurrent_activation {cfg.get('recurrent_activation')!r} "
-                       "(only tanh / sigmoid)")
-    if not cfg.get("reset_after", True):
-        reasons.append("reset_after=False (edgec's GRU applies the reset gate after the recurrent product)")
-    for key in ("go_backwards", "stateful", "return_state"):
-        if cfg.get(key):
-            reasons.append(key)
-    if reasons:
-        raise UnsupportedOpError("GRU with " + "; ".join(reasons),
-                                 hint="edgec compiles forward, stateless GRUs with the default activations and reset_after")
-    if not w or len(w) < 2:
-        raise UnsupportedOpError("GRU without its weights", hint="save the model with its weights")
+    extra = [] if cfg.get("reset_after", True) else \
+        ["reset_after=False (edgec's GRU applies the reset gate after the recurrent product)"]
+    _check("GRU", cfg, w, extra, "edgec compiles forward, stateless GRUs with the default activations and reset_after")
     kernel, recurrent = np.asarray(w[0]), np.asarray(w[1])
     units = recurrent.shape[0]
     bias = np.asarray(w[2]).reshape(2, -1) if cfg.get("use_bias", True) and len(w) > 2 else np.zeros((2, 3 * units), np.float32)
