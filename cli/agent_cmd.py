@@ -260,6 +260,17 @@ def drift(fleet: str = typer.Option(..., "--fleet"), model: str = typer.Option(.
     typer.echo(format_drift(r))
 
 
+def _baselines(values: list) -> dict:
+    """--baseline MODEL=FILE options (dashboard, monitor watch) as {model: file}."""
+    baselines = {}
+    for b in values:
+        if "=" not in b:
+            raise EdgecError(f"--baseline '{b}' is not MODEL=FILE")
+        k, v = b.split("=", 1)
+        baselines[k] = v
+    return baselines
+
+
 def dashboard(fleet: str = typer.Option(..., "--fleet"),
               out: Optional[str] = typer.Option(None, "--out", help="write index.html + data.json here instead of serving"),
               host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port", help="0: any free port"),
@@ -268,12 +279,7 @@ def dashboard(fleet: str = typer.Option(..., "--fleet"),
               as_json: bool = JSON):
     """The fleet dashboard: devices, model versions, heartbeats, jobs, inference counts, drift charts."""
     from edgec.fleet import dashboard as dash
-    baselines = {}
-    for b in baseline:
-        if "=" not in b:
-            raise EdgecError(f"--baseline '{b}' is not MODEL=FILE")
-        k, v = b.split("=", 1)
-        baselines[k] = v
+    baselines = _baselines(baseline)
     cloud = _cloud(endpoint_url, region, profile)
     if out:
         r = dash.write(cloud, fleet, out, baselines)
@@ -300,14 +306,10 @@ def watch(fleet: str = typer.Option(..., "--fleet"),
     """Publish each model's drift and health as CloudWatch metrics every period, with alarms on thresholds."""
     from edgec.fleet.release import parse_duration
     from edgec.fleet.watch import parse_alarm, watch as do_watch
-    baselines = {}
-    for b in baseline:
-        if "=" not in b:
-            raise EdgecError(f"--baseline '{b}' is not MODEL=FILE")
-        k, v = b.split("=", 1)
+    baselines = _baselines(baseline)
+    for v in baselines.values():
         if not os.path.isfile(v):
             raise EdgecError("baseline file not found", where=v)
-        baselines[k] = v
     alarms = [parse_alarm(a) for a in alarm]
     if alarm_period not in (10, 30) and (alarm_period < 60 or alarm_period % 60):
         raise EdgecError(f"--alarm-period {alarm_period} is not 10, 30 or a multiple of 60 seconds")
