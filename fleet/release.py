@@ -42,7 +42,7 @@ import numpy as np
 from edgec.errors import EdgecError
 
 from .aws import Cloud, aws_step
-from .rollout import _all, clean_report, deploy, job_id_for, publish, status
+from .rollout import _all, deploy, job_id_for, publish, status
 
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "REMOVED", "CANCELED"}
 FAILED = {"FAILED", "REJECTED", "TIMED_OUT"}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputDataError, ModelFormatError, UnsupportedOpError, EdgecError
+from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
@@ -30,7 +30,7 @@ from .. import resize
 from .lowering import conv_transpose
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
-                      element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, listing, shown)
+                      element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, shown)
 
 NCHW_IN_NHWC = (0, 3, 1, 2)
 CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
@@ -1264,7 +1264,6 @@ def _slice_activation(imp, node, a):
         ax %= r
         d = shape[ax]
         if step != 1:
-            v = imp.val(node.input[0])
             if r != 4 or ax not in (2, 3):
                 raise UnsupportedOpError(f"Slice with step {step} of a computed tensor (axis {ax})", where=imp.where(node),
                                          hint="steps other than 1 are supported on the H and W axes of an NCHW map")
