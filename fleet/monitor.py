@@ -32,7 +32,7 @@ from edgec.errors import EdgecError
 
 from .aws import Cloud, aws_step, error_code
 from .provision import fleet_info
-from .rollout import _all, _fleet_key, fetch_verified, model_key
+from .rollout import all_pages, fleet_public_key, fetch_verified, model_key
 
 EPS = 1e-4
 _CT = re.compile(r"^Tensor\[(\w+); ([\d, ]*)\]$")
@@ -130,7 +130,7 @@ def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = No
     base = f"{prefix.strip('/')}/{fleet}/{model}/"
     rows, skipped = [], Counter()
     with aws_step(f"read the captures of {model} in s3://{bucket}/{base}"):
-        keys = sorted(o["Key"] for o in _all(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=base) if o["Key"].endswith(".jsonl"))
+        keys = sorted(o["Key"] for o in all_pages(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=base) if o["Key"].endswith(".jsonl"))
         for k in keys:
             if not _LAYOUT.match(k[len(base):]):
                 skipped["object outside the capture layout"] += 1
@@ -157,7 +157,7 @@ def published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict,
     from .package import Collect
     info = fleet_info(cloud, fleet)
     lib = Collect()
-    r = fetch_verified(cloud.client("s3"), info["bucket"], model_key(model, version), _fleet_key(cloud, fleet, info),
+    r = fetch_verified(cloud.client("s3"), info["bucket"], model_key(model, version), fleet_public_key(cloud, fleet, info),
                        sink=lambda path, size, manifest: lib if path == manifest["library"] else None)
     if r is None:
         raise EdgecError(f"{model} {version} is not published in s3://{info['bucket']}")

@@ -42,7 +42,7 @@ import numpy as np
 from edgec.errors import EdgecError
 
 from .aws import Cloud, aws_step
-from .rollout import _all, deploy, job_id_for, publish, status
+from .rollout import all_pages, deploy, job_id_for, publish, status
 
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "REMOVED", "CANCELED"}
 FAILED = {"FAILED", "REJECTED", "TIMED_OUT"}
@@ -277,14 +277,14 @@ class Release:
         iot = self.cloud.client("iot")
         with aws_step(f"executions of job {job_id}"):
             return {e["thingArn"].rsplit("/", 1)[-1]: e["jobExecutionSummary"]["status"]
-                    for e in _all(iot, "list_job_executions_for_job", "executionSummaries", jobId=job_id)}
+                    for e in all_pages(iot, "list_job_executions_for_job", "executionSummaries", jobId=job_id)}
 
     def _alarms(self, since: datetime | None = None) -> list:
         """The model's CloudWatch alarms (those `edgec monitor watch --alarm` makes) in ALARM; with
         `since`, only those that went into ALARM from then on."""
         cw = self.cloud.client("cloudwatch")
         with aws_step("read the model's alarms"):
-            alarms = _all(cw, "describe_alarms", "MetricAlarms", AlarmNamePrefix=f"edgec-{self.fleet}-{self.name}-")
+            alarms = all_pages(cw, "describe_alarms", "MetricAlarms", AlarmNamePrefix=f"edgec-{self.fleet}-{self.name}-")
         return [{"alarm": a["AlarmName"], "reason": a.get("StateReason", "")} for a in alarms if a.get("StateValue") == "ALARM"
                 and (since is None or _aware(a.get("StateUpdatedTimestamp")) >= since)]
 

@@ -34,7 +34,7 @@ def model_key(name: str, version: str) -> str:
     return f"models/{name}/{version}/{name}-{version}.tar.gz"
 
 
-def _fleet_key(cloud: Cloud, fleet: str, info: dict):
+def fleet_public_key(cloud: Cloud, fleet: str, info: dict):
     from cryptography.hazmat.primitives import serialization
     with aws_step("read the fleet's package key"):
         pem = cloud.client("s3").get_object(Bucket=info["bucket"], Key=names(fleet)["key_object"])["Body"].read()
@@ -78,7 +78,7 @@ def fetch_verified(s3, bucket: str, key: str, public_key, sink=None) -> dict | N
 
 def publish(cloud: Cloud, pkg: str, fleet: str) -> dict:
     info = fleet_info(cloud, fleet)
-    key = _fleet_key(cloud, fleet, info)
+    key = fleet_public_key(cloud, fleet, info)
     try:
         f = open(pkg, "rb")
     except OSError as e:
@@ -156,7 +156,7 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
     elif key_path is not None:
         raise EdgecError("--key signs a downgrade allowance; pass --allow-downgrade-from too")
     info = fleet_info(cloud, fleet)
-    key = _fleet_key(cloud, fleet, info)
+    key = fleet_public_key(cloud, fleet, info)
     s3, iot, bucket, obj = cloud.client("s3"), cloud.client("iot"), info["bucket"], model_key(name, version)
     if private is not None and signing.key_id(private.public_key()) != signing.key_id(key):
         raise EdgecError(f"--key is key {signing.key_id(private.public_key())}, not the fleet's package key {signing.key_id(key)}",
@@ -165,7 +165,7 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
     if r is None:
         raise EdgecError(f"{name} {version} is not published in s3://{bucket}", hint=f"run `edgec fleet publish PKG --fleet {fleet}` first")
     with aws_step("list the fleet's devices"):
-        devices = _all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)
+        devices = all_pages(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)
     if not devices:
         raise EdgecError(f"fleet '{fleet}' has no devices", hint=f"register some with `edgec fleet register {fleet} DEVICE...`")
     targets = [info["thing_group_arn"]]
@@ -198,7 +198,7 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
             "devices": len(devices), "document": document, **configs}
 
 
-def _all(client, op: str, key: str, **kw) -> list:
+def all_pages(client, op: str, key: str, **kw) -> list:
     """Every item of a paged list call."""
     return [x for page in client.get_paginator(op).paginate(**kw) for x in page.get(key, [])]
 
@@ -211,10 +211,10 @@ def status(cloud: Cloud, fleet: str, job_id: str | None = None) -> dict:
     info = fleet_info(cloud, fleet)
     iot, docs, jobs, devices, skipped = cloud.client("iot"), {}, {}, [], Counter()
     with aws_step(f"status of fleet {fleet}"):
-        for thing in sorted(_all(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)):
-            certs = [p for p in _all(iot, "list_thing_principals", "principals", thingName=thing) if ":cert/" in p]
+        for thing in sorted(all_pages(iot, "list_things_in_thing_group", "things", thingGroupName=fleet)):
+            certs = [p for p in all_pages(iot, "list_thing_principals", "principals", thingName=thing) if ":cert/" in p]
             cert_status = [iot.describe_certificate(certificateId=c.rsplit("/", 1)[-1])["certificateDescription"]["status"] for c in certs]
-            summaries = _all(iot, "list_job_executions_for_thing", "executionSummaries", thingName=thing)
+            summaries = all_pages(iot, "list_job_executions_for_thing", "executionSummaries", thingName=thing)
             executions = []
             for s in summaries:
                 jid = s["jobId"]

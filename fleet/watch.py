@@ -121,10 +121,10 @@ def put_alarms(cloud: Cloud, fleet: str, models: list, alarms: list, period_s: i
 
 def alarm_states(cloud: Cloud, fleet: str) -> list:
     """The fleet's edgec alarms: name, model, metric, state, reason, threshold (for the dashboard and status)."""
-    from .rollout import _all
+    from .rollout import all_pages
     cw = cloud.client("cloudwatch")
     with aws_step("read the fleet's alarms"):
-        alarms = _all(cw, "describe_alarms", "MetricAlarms", AlarmNamePrefix=f"edgec-{fleet}-")
+        alarms = all_pages(cw, "describe_alarms", "MetricAlarms", AlarmNamePrefix=f"edgec-{fleet}-")
     out = []
     for a in alarms:
         dims = {d["Name"]: d["Value"] for d in a.get("Dimensions", [])}
