@@ -268,7 +268,7 @@ ARITY = {"Conv2D": (3, 3), "FullyConnected": (3, 3), "Add": (2, 2), "Sub": (2, 2
          "PRelu": (2, 2)}
 
 
-def _check_padded(shape, pads) -> None:
+def check_padded(shape, pads) -> None:
     """Kernels read a padded copy of their input: it must fit the limits too."""
     n, h, w, c = shape
     t, l, b, r = (int(p) for p in pads)
@@ -299,7 +299,7 @@ def check_node(op: str, attrs: dict, shapes: list, consts: list) -> None:
                                    f"{shapes[0][3]} channels")
         if shapes[2] != (o,):
             raise ModelFormatError(f"Conv2D bias of shape {shapes[2]} for {o} output channels")
-        _check_padded(shapes[0], attrs["pads"])
+        check_padded(shapes[0], attrs["pads"])
     elif op == "FullyConnected":
         rank(0, 2), rank(1, 2, "[out, in] weight")
         if shapes[0][1] != shapes[1][1] or shapes[2] != (shapes[1][0],):
@@ -313,7 +313,7 @@ def check_node(op: str, attrs: dict, shapes: list, consts: list) -> None:
         if max(t, b) >= k[0] or max(l, r) >= k[1]:
             raise ModelFormatError(f"pads {attrs['pads']} of a {k[0]}x{k[1]} pooling window: padding must be "
                                    "smaller than the window")
-        _check_padded(shapes[0], attrs["pads"])
+        check_padded(shapes[0], attrs["pads"])
     elif op == "BatchNorm":
         c = shapes[0][-1] if shapes[0] else 0
         for what, s, data in zip(("scale", "bias", "mean", "variance"), shapes[1:], consts[1:]):

@@ -47,7 +47,7 @@ from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier
 from ..ir import Graph, Node, Quant, Tensor, unique_name
-from .builder import _check_padded, check_node, importer_entry
+from .builder import check_padded, check_node, importer_entry
 from ..shapes import output_shapes
 from .tflite_params import ACTIVATIONS, activation_range, add_params, conv_multipliers, same_padding
 from .tflite_streaming import INT8_OPS, StreamingOps, STREAMING_OPTIONS, streaming_options, resolve_variables
@@ -737,7 +737,7 @@ class _Importer(StreamingOps):
                                        where=self.path, hint=CORRUPT)
             try:
                 if node.op in ("Conv2D", "MaxPool2D", "AvgPool2D"):
-                    _check_padded(ins[0], node.attrs["pads"])       # kernels read a padded copy of the input
+                    check_padded(ins[0], node.attrs["pads"])       # kernels read a padded copy of the input
                 if self.is_float:
                     check_node(node.op, node.attrs, ins, [g[i].data for i in node.inputs])
                 want = ins[0] if node.op == "Lut" else output_shapes(node, ins)[0]     # a table: element-wise
