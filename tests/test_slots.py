@@ -1,0 +1,232 @@
+"""runtime_c/edgec_slots.c: two model slots, signed manifests (fleet/device_manifest.py), self-test,
+activate / confirm / revert, and power loss at every flash operation of an update.
+
+The device is tests/c/slots_device.c over a file-backed NOR flash (compiler/harness/flash_file.c),
+built for the host and for the emulated Cortex-M4 (flash through semihosting).  After every power
+cut the flash file is read back here, independently of the C: the state record's active slot must
+hold, complete, an image the fleet key signed, and the rebooted device must serve it."""
+import hashlib
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from conftest import require
+from edgec.devicebuild import build_program, code_bytes, command, runtime_file
+from edgec.fleet import device_manifest
+from edgec.targets import get_target
+from edgec.toolchain import _harness_file
+
+C = Path(__file__).parent / "c"
+HEADER = 256
+CUT_EXIT = 99
+E_SIGNATURE, E_COUNTER, E_HASH, E_SELFTEST = -3, -4, -5, -6
+
+
+def payload(n, seed, selftest_passes=True):
+    """A model-image stand-in whose last 32 bytes are the sha256 of the rest: the device's
+    self-test recomputes it (a failing one carries another image's hash)."""
+    body = np.random.default_rng(seed).bytes(n - 32)
+    tail = hashlib.sha256(body if selftest_passes else body + b"x").digest()
+    return body + tail
+
+
+class Device:
+    """One emulated or host device: its program, its flash file, its key; `run` boots it with a
+    command script and returns (exit code, output lines)."""
+
+    def __init__(self, target, exe, work, sector, slot_size, key):
+        self.target, self.exe, self.work, self.sector, self.slot = target, exe, Path(work), sector, slot_size
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.key = key
+        (self.work / "key.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                           serialization.PublicFormat.Raw))
+
+    def release(self, name, image, version, counter, key=None, downgrade=False, tamper=False):
+        """Writes NAME.man / NAME.bin as the fleet would send them."""
+        m = device_manifest.make(key or self.key, image, "kws", version, counter, allow_downgrade=downgrade)
+        if tamper:
+            image = bytearray(image)
+            image[len(image) // 3] ^= 0x01
+        (self.work / f"{name}.man").write_bytes(m)
+        (self.work / f"{name}.bin").write_bytes(bytes(image))
+
+    def script(self, *commands):
+        return "\n".join([f"flash dev.flash {self.sector} {self.slot}", "key key.pub", *commands]) + "\n"
+
+    def run(self, *commands, timeout=600):
+        (self.work / "cmd.txt").write_text(self.script(*commands))
+        r = subprocess.run(command(self.target, self.exe), cwd=self.work, capture_output=True, timeout=timeout)
+        return r.returncode, (r.stdout + r.stderr).decode(errors="replace").splitlines()
+
+    def popen(self, *commands):
+        (self.work / "cmd.txt").write_text(self.script(*commands))
+        return subprocess.Popen(command(self.target, self.exe), cwd=self.work, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    @property
+    def flash(self):
+        return self.work / "dev.flash"
+
+    def inspect(self):
+        """The flash read back in Python: (state, served image bytes or None).  Raises unless the
+        active slot, if any, holds a complete payload its signed manifest binds."""
+        data = self.flash.read_bytes()
+        states = []
+        for copy in (0, 1):
+            rec = data[copy * self.sector:copy * self.sector + 48]
+            if rec[:4] == b"EDGS" and hashlib.sha256(rec[:16]).digest() == rec[16:48]:
+                seq, active, previous, trial, _, counter = struct.unpack("<IBBBBI", rec[4:16])
+                states.append((seq, {"active": active, "previous": previous, "trial": trial, "counter": counter}))
+        if not states:
+            return None, None
+        state = max(states, key=lambda s: s[0])[1]
+        if state["active"] == 0xFF:
+            return state, None
+        base = 2 * self.sector + state["active"] * self.slot
+        header = data[base:base + device_manifest.SIGNED_BYTES]
+        fields = device_manifest.parse(header, self.key.public_key())
+        image = data[base + HEADER:base + HEADER + fields["length"]]
+        device_manifest.parse(header, self.key.public_key(), image)     # raises on a half-written slot
+        return state, image
+
+
+def serving(lines):
+    got = [l for l in lines if l.startswith("serving ")]
+    assert got, lines
+    return got[-1].split()[1:]
+
+
+def ops(lines):
+    return [int(l.split()[1]) for l in lines if l.startswith("ops ")]
+
+
+def built(target_name, tmp_path_factory):
+    target = get_target(target_name)
+    exe, objs = build_program(target, [C / "slots_device.c", _harness_file("flash_file.c"), runtime_file("edgec_slots.c")],
+                              tmp_path_factory.mktemp(f"slots-{target_name}"), crypto=True)
+    return target, exe, objs
+
+
+@pytest.fixture(scope="module")
+def host_device(tmp_path_factory):
+    require("cc")
+    return built("host", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def m4_device(tmp_path_factory):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    return built("cortex-m4", tmp_path_factory)
+
+
+def proof_scenarios(dev, size):
+    """The issue's Proof without the fleet: v1 serving, v2 update, tampered and other-key v3
+    refused, a v4 that fails its self-test refused, v1 refused by the counter unless a signed
+    downgrade allows it.  Returns the seconds the v2 update took (stage + activate + confirm)."""
+    other = ed25519.Ed25519PrivateKey.generate()
+    v1, v2, v3, v4 = (payload(size, s) for s in (1, 2, 3, 4))
+    dev.release("v1", v1, "1.0.0", 1)
+    dev.release("v2", v2, "2.0.0", 2)
+    dev.release("v3t", v3, "3.0.0", 3, tamper=True)
+    dev.release("v3k", v3, "3.0.0", 3, key=other)
+    dev.release("v4", payload(size, 4, selftest_passes=False), "4.0.0", 4)
+    dev.release("v1again", v1, "1.0.0", 1)
+    dev.release("v1down", v1, "1.0.1", 1, downgrade=True)
+    rc, out = dev.run("open", "stage v1.man v1.bin 1024", "activate", "open")
+    assert rc == 0 and "stage ok" in out and serving(out) == ["0", "kws", "1.0.0", "1"], out
+    assert dev.inspect()[1] == v1
+    start = time.monotonic()
+    rc, out = dev.run("open", "stage v2.man v2.bin 1024", "activate", "confirm")
+    seconds = time.monotonic() - start
+    assert rc == 0 and ["stage ok", "activate ok", "confirm ok"] == [l for l in out if l.endswith(" ok")], out
+    rc, out = dev.run("open", "stage v3t.man v3t.bin 1024", "stage v3k.man v3k.bin 1024", "stage v4.man v4.bin 1024",
+                      "stage v1again.man v1again.bin 1024", "activate", "open")
+    assert rc == 0, out
+    assert [l for l in out if l.startswith(("stage", "activate"))] == [
+        f"stage error {E_HASH}", f"stage error {E_SIGNATURE}", f"stage error {E_SELFTEST}", f"stage error {E_COUNTER}",
+        "activate error -7"], out
+    assert serving(out) == ["1", "kws", "2.0.0", "2"]
+    state, image = dev.inspect()
+    assert image == v2 and state["trial"] == 0 and state["counter"] == 2
+    rc, out = dev.run("open", "stage v1down.man v1down.bin 1024", "activate", "confirm", "open")
+    assert rc == 0 and serving(out) == ["0", "kws", "1.0.1", "2"], out      # the counter never goes down
+    assert dev.inspect()[1] == v1
+    return seconds
+
+
+@pytest.mark.parametrize("which", ["host", "cortex-m4"])
+def test_proof_scenarios_on_the_device(which, request, tmp_path):
+    target, exe, objs = request.getfixturevalue("host_device" if which == "host" else "m4_device")
+    dev = Device(target, exe, tmp_path, 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate())
+    seconds = proof_scenarios(dev, 50 * 1024)
+    if target.emulator:
+        sizes = code_bytes(target, exe, [o for o in objs["program"] if o.stem == "edgec_slots"])
+        print(f"\n{which}: 50 KB update (stage in 1 KB chunks, verify, self-test, activate, confirm) {seconds:.2f} s "
+              f"in QEMU; edgec_slots {sizes['text']} B code")
+
+
+def test_revert_on_restart_before_confirm_and_explicit_revert(host_device, tmp_path):
+    target, exe, _ = host_device
+    dev = Device(target, exe, tmp_path, 512, 4096, ed25519.Ed25519PrivateKey.generate())
+    v1, v2 = payload(3000, 1), payload(2000, 2)
+    dev.release("v1", v1, "1.0.0", 1)
+    dev.release("v2", v2, "2.0.0", 2)
+    rc, out = dev.run("open", "stage v1.man v1.bin 700", "activate", "stage v2.man v2.bin 700", "activate", "open")
+    assert rc == 0 and serving(out) == ["0", "kws", "1.0.0", "1"], out             # restarted on trial: reverted
+    rc, out = dev.run("open", "stage v2.man v2.bin 700", "activate", "stage v1.man v1.bin 700", "revert", "open")
+    assert rc == 0 and out[:4] == ["serving 0 kws 1.0.0 1", "stage ok", "activate ok", "stage error -7"], out
+    assert serving(out) == ["0", "kws", "1.0.0", "1"]
+    assert dev.inspect()[1] == v1
+
+
+def test_power_cut_at_every_flash_operation_of_updates(host_device, tmp_path):
+    """From a blank flash: install v1, update to v2 but restart on trial (reverts), update to v2 and
+    confirm.  The power fails in turn during each flash operation of that sequence (a partial
+    program or erase, then the process dies); the device restarts from the flash file.  It must
+    then serve a complete, signed image (none only before v1 was first activated), the flash
+    read back in Python must agree, and a fresh update to v2 must succeed from there."""
+    target, exe, _ = host_device
+    dev = Device(target, exe, tmp_path / "dev", 512, 4096, ed25519.Ed25519PrivateKey.generate())
+    v1, v2 = payload(3000, 1), payload(2500, 2)
+    dev.release("v1", v1, "1.0.0", 1)
+    dev.release("v2", v2, "2.0.0", 2)
+    script = ["open", "stage v1.man v1.bin 300", "activate", "open", "stage v2.man v2.bin 300", "activate",
+              "open", "stage v2.man v2.bin 300", "activate", "confirm", "open"]
+    rc, out = dev.run(*script)
+    assert rc == 0 and serving(out) == ["1", "kws", "2.0.0", "2"], out
+    total = ops(out)[-1]
+    dev.flash.unlink()
+    rc, out = dev.run(*script[:3])
+    first_active = ops(out)[-1]                              # v1 serves from here on
+    dev.flash.unlink()
+    assert total > 40
+    seen = set()
+    for n, how in ((n, how) for n in range(1, total + 1) for how in (0, 1, 2)):
+        rc, out = dev.run(f"cut {n} {how}", *script)
+        assert rc == CUT_EXIT, (n, out)
+        state, image = dev.inspect()                         # before the restart: the active slot is whole
+        rc, out = dev.run("open")
+        assert rc == 0, (n, out)
+        state, image = dev.inspect()
+        got = serving(out)
+        seen.add((got[2] if image else "none", state["trial"] if state else None))
+        if n > first_active:
+            assert image in (v1, v2), n
+        if image is None:
+            assert got == ["none"], (n, out)
+        else:
+            assert got[2] == ("1.0.0" if image == v1 else "2.0.0") and state["active"] == int(got[0]), (n, out)
+        rc, out = dev.run("open", "stage v2.man v2.bin 300", "activate", "confirm", "open")
+        assert rc == 0 and serving(out)[1:] == ["kws", "2.0.0", "2"], (n, out)
+        dev.flash.unlink()
+    assert {("none", None), ("1.0.0", 0), ("2.0.0", 0)} <= seen, seen     # the cuts fell before, between and after
+    print(f"\n{total} flash operations x 3 ways to cut each, restarted and checked; served after restart: {sorted(seen, key=str)}")
