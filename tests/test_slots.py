@@ -23,7 +23,7 @@ from conftest import require
 from edgec.devicebuild import build_program, code_bytes, command, runtime_file
 from edgec.fleet import device_manifest
 from edgec.targets import get_target
-from edgec.toolchain import _harness_file
+from edgec.toolchain import _harness_file, harness_tool, read_profile
 
 C = Path(__file__).parent / "c"
 HEADER = 256
@@ -62,9 +62,9 @@ class Device:
     def script(self, *commands):
         return "\n".join([f"flash dev.flash {self.sector} {self.slot}", "key key.pub", *commands]) + "\n"
 
-    def run(self, *commands, timeout=600):
+    def run(self, *commands, timeout=600, extra=()):
         (self.work / "cmd.txt").write_text(self.script(*commands))
-        r = subprocess.run(command(self.target, self.exe), cwd=self.work, capture_output=True, timeout=timeout)
+        r = subprocess.run(command(self.target, self.exe) + list(extra), cwd=self.work, capture_output=True, timeout=timeout)
         return r.returncode, (r.stdout + r.stderr).decode(errors="replace").splitlines()
 
     def popen(self, *commands):
@@ -128,10 +128,11 @@ def m4_device(tmp_path_factory):
     return built("cortex-m4", tmp_path_factory)
 
 
-def proof_scenarios(dev, size):
+def proof_scenarios(dev, size, extra=()):
     """The issue's Proof without the fleet: v1 serving, v2 update, tampered and other-key v3
     refused, a v4 that fails its self-test refused, v1 refused by the counter unless a signed
-    downgrade allows it.  Returns the seconds the v2 update took (stage + activate + confirm)."""
+    downgrade allows it.  Returns the seconds the v2 update took (boot, stage, activate, confirm),
+    run with the emulator arguments `extra`."""
     other = ed25519.Ed25519PrivateKey.generate()
     v1, v2, v3, v4 = (payload(size, s) for s in (1, 2, 3, 4))
     dev.release("v1", v1, "1.0.0", 1)
@@ -145,7 +146,7 @@ def proof_scenarios(dev, size):
     assert rc == 0 and "stage ok" in out and serving(out) == ["0", "kws", "1.0.0", "1"], out
     assert dev.inspect()[1] == v1
     start = time.monotonic()
-    rc, out = dev.run("open", "stage v2.man v2.bin 1024", "activate", "confirm")
+    rc, out = dev.run("open", "stage v2.man v2.bin 1024", "activate", "confirm", extra=extra)
     seconds = time.monotonic() - start
     assert rc == 0 and ["stage ok", "activate ok", "confirm ok"] == [l for l in out if l.endswith(" ok")], out
     rc, out = dev.run("open", "stage v3t.man v3t.bin 1024", "stage v3k.man v3k.bin 1024", "stage v4.man v4.bin 1024",
@@ -166,12 +167,18 @@ def proof_scenarios(dev, size):
 @pytest.mark.parametrize("which", ["host", "cortex-m4"])
 def test_proof_scenarios_on_the_device(which, request, tmp_path):
     target, exe, objs = request.getfixturevalue("host_device" if which == "host" else "m4_device")
-    dev = Device(target, exe, tmp_path, 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate())
-    seconds = proof_scenarios(dev, 50 * 1024)
+    dev = Device(target, exe, tmp_path / "dev", 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate())
+    prof = tmp_path / "profile.txt"
+    extra = ["-plugin", f"{harness_tool('insncount.so')},out={prof}"] if target.emulator else []
+    seconds = proof_scenarios(dev, 50 * 1024, extra)
     if target.emulator:
         sizes = code_bytes(target, exe, [o for o in objs["program"] if o.stem == "edgec_slots"])
-        print(f"\n{which}: 50 KB update (stage in 1 KB chunks, verify, self-test, activate, confirm) {seconds:.2f} s "
-              f"in QEMU; edgec_slots {sizes['text']} B code")
+        p = read_profile(target, exe, prof)
+        top = ", ".join(f"{k} {v:,}" for k, v in list(p.per_function.items())[:4])
+        print(f"\n{which}: 50 KB update (boot check, stage in 1 KB chunks, read-back hash, signature, self-test, "
+              f"activate, confirm): {p.instructions:,} instructions, {seconds:.2f} s in QEMU (top: {top}); "
+              f"edgec_slots {sizes['text']} B code")
+        assert p.instructions > 0
 
 
 def test_revert_on_restart_before_confirm_and_explicit_revert(host_device, tmp_path):
@@ -230,3 +237,64 @@ def test_power_cut_at_every_flash_operation_of_updates(host_device, tmp_path):
         dev.flash.unlink()
     assert {("none", None), ("1.0.0", 0), ("2.0.0", 0)} <= seen, seen     # the cuts fell before, between and after
     print(f"\n{total} flash operations x 3 ways to cut each, restarted and checked; served after restart: {sorted(seen, key=str)}")
+
+
+def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_image(m4_device, tmp_path):
+    """The emulated Cortex-M4 with its flash in a host file: QEMU killed (SIGKILL) while it stages a
+    50 KB v2, and again once staging is done (during or after activate/confirm); the power cut
+    injected inside each flash operation of activate and of confirm.  Each time QEMU restarts from
+    the file and serves v1 or v2 whole, as the flash read back in Python shows too."""
+    target, exe, _ = m4_device
+    dev = Device(target, exe, tmp_path / "dev", 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate())
+    v1, v2 = payload(50 * 1024, 1), payload(48 * 1024, 2)
+    dev.release("v1", v1, "1.0.0", 1)
+    dev.release("v2", v2, "2.0.0", 2)
+    rc, out = dev.run("open", "stage v1.man v1.bin 1024", "activate")
+    assert rc == 0 and "activate ok" in out, out
+    base = tmp_path / "v1.flash"
+    shutil.copy(dev.flash, base)
+    update = ("open", "stage v2.man v2.bin 256", "activate", "confirm")
+
+    def restarted(expect):
+        rc, out = dev.run("open")
+        assert rc == 0, out
+        state, image = dev.inspect()
+        assert image == {"1.0.0": v1, "2.0.0": v2}[serving(out)[2]] and serving(out)[2] in expect, out
+        return serving(out)[2]
+
+    # killed while staging: after the 32nd chunk of 256 B has been written
+    proc = dev.popen(*update)
+    for line in proc.stdout:
+        if line.decode().strip() == "chunk 32":
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert restarted({"1.0.0"}) == "1.0.0"
+    slot1 = dev.flash.read_bytes()[2 * 4096 + 64 * 1024:][:HEADER + len(v2)]
+    assert slot1[HEADER:HEADER + 32 * 256] == v2[:32 * 256] and slot1[:4] != b"EDGM"   # half staged, never activated
+    # killed once staging is done: wherever activate / confirm happened to be
+    shutil.copy(base, dev.flash)
+    proc = dev.popen(*update)
+    for line in proc.stdout:
+        if line.decode().strip() == "stage ok":
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    restarted({"1.0.0", "2.0.0"})
+    # the power cut inside each flash operation of activate and confirm
+    shutil.copy(base, dev.flash)
+    rc, out = dev.run(*update[:2])
+    staged = ops(out)[-1]
+    shutil.copy(base, dev.flash)
+    rc, out = dev.run(*update)
+    assert rc == 0 and ops(out)[-1] == staged + 4, out      # activate and confirm: erase + program of a state record each
+    served = []
+    for n in range(1, 5):
+        for how in (0, 1, 2):
+            shutil.copy(base, dev.flash)
+            rc, out = dev.run(f"cut {staged + n} {how}", *update)
+            assert rc == CUT_EXIT, out
+            served.append(restarted({"1.0.0", "2.0.0"}))
+    # cut in activate: the restart reverts the unconfirmed trial; cut after confirm's record is whole: v2
+    assert served[:9] == ["1.0.0"] * 9 and served[-1] == "2.0.0", served
