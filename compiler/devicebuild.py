@@ -30,7 +30,7 @@ def build_program(target: Target, sources, workdir: Path, defines=(), include=()
     emulated = target.emulator is not None
     harness_dir = _harness_file("semihost.h").parent
     runtime_dir = runtime_file("edgec_crypto.h").parent
-    inc = [*include, runtime_dir, harness_dir]     # the harness's flash_file.h; its <string.h> declares libc's own
+    inc = [*include, runtime_dir] + ([harness_dir] if emulated else [])
     defs = list(defines) + (list(EMULATED) if emulated else [])
     objs = {"program": [], "crypto": []}
     if crypto:
@@ -40,6 +40,7 @@ def build_program(target: Target, sources, workdir: Path, defines=(), include=()
         lib_dir.mkdir(exist_ok=True)
         objs["crypto"] = compile_objects(target, [*lib.sources, runtime_file("edgec_crypto.c")], lib_dir,
                                          lib.defines, [runtime_dir, *lib_inc] + ([harness_dir] if emulated else []))
+        inc += lib_inc
     prog_dir = workdir / "program"
     prog_dir.mkdir(exist_ok=True)
     extra = [_harness_file(target.startup)] if emulated and target.startup else []
