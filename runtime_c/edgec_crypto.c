@@ -55,10 +55,15 @@ int edgec_ed25519_verify(const uint8_t sig[64], const uint8_t *msg, uint32_t len
 #ifndef EDGEC_CRYPTO_HAVE_SODIUM_UTILS
 void sodium_memzero(void *const pnt, const size_t len)
 {
+#if defined(__GNUC__)                   /* utils.c's HAVE_INLINE_ASM form: memset the optimizer must keep */
+    memset(pnt, 0, len);
+    __asm__ __volatile__("" : : "r"(pnt) : "memory");
+#else
     volatile unsigned char *volatile p = (volatile unsigned char *volatile)pnt;
     size_t i;
     for (i = 0u; i < len; i++)
         p[i] = 0u;
+#endif
 }
 
 int sodium_memcmp(const void *const b1_, const void *const b2_, size_t len)

@@ -273,6 +273,7 @@ int edgec_slots_stage_finish(edgec_slots *s)
     img.slot = s->stage_slot;
     img.addr = s->cfg.slot_addr[s->stage_slot] + EDGEC_SLOTS_HEADER_BYTES;
     img.length = m.length;
+    img.data = s->cfg.flash->mapped ? s->cfg.flash->mapped + img.addr : 0;
     img.manifest = &m;
     if (s->cfg.selftest && s->cfg.selftest(s->cfg.selftest_ctx, &img) != 0) {
         r = EDGEC_SLOTS_E_SELFTEST;
@@ -339,6 +340,7 @@ int edgec_slots_serving(const edgec_slots *s, edgec_slots_image *image)
     image->slot = s->serving;
     image->addr = s->cfg.slot_addr[s->serving] + EDGEC_SLOTS_HEADER_BYTES;
     image->length = s->serving_manifest.length;
+    image->data = s->cfg.flash->mapped ? s->cfg.flash->mapped + image->addr : 0;
     image->manifest = &s->serving_manifest;
     return EDGEC_SLOTS_OK;
 }

@@ -50,6 +50,7 @@ typedef struct {
     int (*write)(void *ctx, uint32_t addr, const uint8_t *buf, uint32_t len);   /* program erased bytes */
     int (*erase)(void *ctx, uint32_t addr);                                     /* the sector at addr */
     void *ctx;
+    const uint8_t *mapped;              /* where the CPU reads flash address 0 (XIP), or NULL */
 } edgec_flash;
 
 typedef struct {
@@ -58,10 +59,12 @@ typedef struct {
     char name[65], version[33];
 } edgec_slots_manifest;
 
-/* What the self-test and the firmware get of a slot: its payload at flash address `addr`. */
+/* What the self-test and the firmware get of a slot: its payload at flash address `addr`, and at
+ * `data` when the flash is memory-mapped (what edgec_image_check / _run / _selftest take), else NULL. */
 typedef struct {
     uint8_t slot;
     uint32_t addr, length;
+    const uint8_t *data;
     const edgec_slots_manifest *manifest;
 } edgec_slots_image;
 

@@ -299,3 +299,36 @@ def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_imag
             served.append(restarted({"1.0.0", "2.0.0"}))
     # cut in activate: the restart reverts the unconfirmed trial; cut after confirm's record is whole: v2
     assert served[:9] == ["1.0.0"] * 9 and served[-1] == "2.0.0", served
+
+
+def test_device_and_python_refuse_the_same_malformed_manifests(host_device, tmp_path):
+    """Manifests signed by the right key but not in the one byte form (garbage after the name's
+    NUL, an empty version, a space in the name, an unknown flag, another format or magic): the
+    device refuses each before staging (-2) and fleet/device_manifest.parse refuses each too."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from edgec.fleet.signing import SignatureError
+    target, exe, _ = host_device
+    key = ed25519.Ed25519PrivateKey.generate()
+    dev = Device(target, exe, tmp_path, 512, 4096, key)
+    image = payload(1000, 7)
+    good = device_manifest.make(key, image, "kws", "1.0.0", 1)
+    body = bytearray(good[:device_manifest.MANIFEST_BYTES])
+    bad = {"name_tail": (48 + 4, b"x"), "empty_version": (112, b"\0" * 5), "space_in_name": (48 + 1, b" "),
+           "flag": (6, b"\x02"), "format": (4, b"\x02"), "magic": (0, b"EDGX")}
+    cmds = ["open"]
+    for name, (at, raw) in bad.items():
+        m = bytearray(body)
+        m[at:at + len(raw)] = raw
+        signed = bytes(m) + key.sign(bytes(m))
+        with pytest.raises(SignatureError):
+            device_manifest.parse(signed, key.public_key(), image)
+        (tmp_path / f"{name}.man").write_bytes(signed)
+        (tmp_path / f"{name}.bin").write_bytes(image)
+        cmds.append(f"stage {name}.man {name}.bin 256")
+    (tmp_path / "good.man").write_bytes(good)
+    (tmp_path / "good.bin").write_bytes(image)
+    assert device_manifest.parse(good, key.public_key(), image)["version"] == "1.0.0"
+    rc, out = dev.run(*cmds, "stage good.man good.bin 256")
+    assert rc == 0 and [l for l in out if l.startswith("stage")] == ["stage error -2"] * len(bad) + ["stage ok"], out
+    with pytest.raises(SignatureError, match="Ed25519 only"):
+        device_manifest.make(ec.generate_private_key(ec.SECP256R1()), image, "kws", "1.0.0", 1)

@@ -134,6 +134,7 @@ int edgec_flash_file_open(const char *path, uint32_t size, uint32_t sector_size,
     flash->write = ff_write;
     flash->erase = ff_erase;
     flash->ctx = 0;
+    flash->mapped = 0;                                    /* a file: read through the driver */
     return 0;
 }
 
