@@ -197,47 +197,55 @@ def test_revert_on_restart_before_confirm_and_explicit_revert(host_device, tmp_p
 
 
 def test_power_cut_at_every_flash_operation_of_updates(host_device, tmp_path):
-    """From a blank flash: install v1, update to v2 but restart on trial (reverts), update to v2 and
-    confirm.  The power fails in turn during each flash operation of that sequence (a partial
-    program or erase, then the process dies); the device restarts from the flash file.  It must
-    then serve a complete, signed image (none only before v1 was first activated), the flash
-    read back in Python must agree, and a fresh update to v2 must succeed from there."""
+    """From a blank flash: install v1; update to v2 but restart on trial (reverts); update to v2 and
+    confirm; update to v3 (over v1's slot, the revert target until then) and confirm.  The power
+    fails in turn during each flash operation of that sequence, three ways (part of it done, none,
+    all), and the device restarts from the flash file.  Each command must be atomic: after the
+    restart the device serves what it served after a restart just before that command or just
+    after it, whole and signed (the flash read back in Python agrees), and an update to v9
+    succeeds from there."""
     target, exe, _ = host_device
     dev = Device(target, exe, tmp_path / "dev", 512, 4096, ed25519.Ed25519PrivateKey.generate())
-    v1, v2 = payload(3000, 1), payload(2500, 2)
-    dev.release("v1", v1, "1.0.0", 1)
-    dev.release("v2", v2, "2.0.0", 2)
+    images = {"1.0.0": payload(3000, 1), "2.0.0": payload(2500, 2), "3.0.0": payload(3800, 3), "9.0.0": payload(1000, 9)}
+    for v, image in images.items():
+        dev.release(f"v{v[0]}", image, v, int(v[0]))
     script = ["open", "stage v1.man v1.bin 300", "activate", "open", "stage v2.man v2.bin 300", "activate",
-              "open", "stage v2.man v2.bin 300", "activate", "confirm", "open"]
-    rc, out = dev.run(*script)
-    assert rc == 0 and serving(out) == ["1", "kws", "2.0.0", "2"], out
-    total = ops(out)[-1]
-    dev.flash.unlink()
-    rc, out = dev.run(*script[:3])
-    first_active = ops(out)[-1]                              # v1 serves from here on
-    dev.flash.unlink()
-    assert total > 40
-    seen = set()
-    for n, how in ((n, how) for n in range(1, total + 1) for how in (0, 1, 2)):
-        rc, out = dev.run(f"cut {n} {how}", *script)
-        assert rc == CUT_EXIT, (n, out)
-        state, image = dev.inspect()                         # before the restart: the active slot is whole
+              "open", "stage v2.man v2.bin 300", "activate", "confirm", "open", "stage v3.man v3.bin 512", "activate",
+              "confirm", "open"]
+
+    def restart():
         rc, out = dev.run("open")
-        assert rc == 0, (n, out)
+        assert rc == 0, out
         state, image = dev.inspect()
         got = serving(out)
-        seen.add((got[2] if image else "none", state["trial"] if state else None))
-        if n > first_active:
-            assert image in (v1, v2), n
         if image is None:
-            assert got == ["none"], (n, out)
-        else:
-            assert got[2] == ("1.0.0" if image == v1 else "2.0.0") and state["active"] == int(got[0]), (n, out)
-        rc, out = dev.run("open", "stage v2.man v2.bin 300", "activate", "confirm", "open")
-        assert rc == 0 and serving(out)[1:] == ["kws", "2.0.0", "2"], (n, out)
-        dev.flash.unlink()
-    assert {("none", None), ("1.0.0", 0), ("2.0.0", 0)} <= seen, seen     # the cuts fell before, between and after
-    print(f"\n{total} flash operations x 3 ways to cut each, restarted and checked; served after restart: {sorted(seen, key=str)}")
+            assert got == ["none"], out
+            return "none"
+        assert image == images[got[2]] and state["active"] == int(got[0]) and state["trial"] == 0, out
+        return got[2]
+
+    done, after = [0], ["none"]                     # flash operations and the restart's image after each prefix
+    for k in range(1, len(script) + 1):
+        dev.flash.unlink(missing_ok=True)
+        rc, out = dev.run(*script[:k])
+        assert rc == 0, out
+        done.append(ops(out)[-1])
+        after.append(restart())
+    assert after[-1] == "3.0.0" and done == sorted(done)
+    total, seen = done[-1], set()
+    for n, how in ((n, how) for n in range(1, total + 1) for how in (0, 1, 2)):
+        dev.flash.unlink(missing_ok=True)
+        rc, out = dev.run(f"cut {n} {how}", *script)
+        assert rc == CUT_EXIT, (n, out)
+        dev.inspect()                                        # before the restart: the active slot is whole
+        k = next(i for i in range(1, len(done)) if done[i - 1] < n <= done[i])    # the command cut
+        got = restart()
+        assert got in (after[k - 1], after[k]), (n, how, script[k - 1], got, after[k - 1], after[k])
+        seen.add(got)
+        rc, out = dev.run("open", "stage v9.man v9.bin 300", "activate", "confirm", "open")
+        assert rc == 0 and serving(out)[1:] == ["kws", "9.0.0", "9"], (n, out)
+    assert seen == {"none", "1.0.0", "2.0.0", "3.0.0"}, seen
+    print(f"\n{total} flash operations x 3 ways to cut each, each restarted and checked")
 
 
 def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_image(m4_device, tmp_path):
