@@ -36,11 +36,23 @@ static int flash_read(const edgec_slots *s, uint32_t addr, uint8_t *buf, uint32_
 }
 
 /* Program and read back: a write the flash did not take is an error, never a silent corruption. */
+static uint32_t write_unit(const edgec_slots *s)
+{
+    return s->cfg.flash->write_unit > 1u ? s->cfg.flash->write_unit : 1u;
+}
+
 static int flash_write(edgec_slots *s, uint32_t addr, const uint8_t *buf, uint32_t len)
 {
-    uint32_t done = 0;
-    if (s->cfg.flash->write(s->cfg.flash->ctx, addr, buf, len) != 0)
+    uint32_t done = 0, unit = write_unit(s), whole = len - len % unit;
+    if (whole && s->cfg.flash->write(s->cfg.flash->ctx, addr, buf, whole) != 0)
         return EDGEC_SLOTS_E_FLASH;
+    if (whole < len) {                                  /* the tail in one unit, padded with erased bytes */
+        uint8_t tail[EDGEC_SLOTS_MAX_WRITE_UNIT];
+        memset(tail, 0xFF, unit);
+        memcpy(tail, buf + whole, len - whole);
+        if (s->cfg.flash->write(s->cfg.flash->ctx, addr + whole, tail, unit) != 0)
+            return EDGEC_SLOTS_E_FLASH;
+    }
     while (done < len) {
         uint32_t n = len - done < sizeof s->scratch ? len - done : (uint32_t)sizeof s->scratch;
         if (flash_read(s, addr + done, s->scratch, n) != 0 || !same(s->scratch, buf + done, n))
@@ -176,7 +188,8 @@ int edgec_slots_open(edgec_slots *s, const edgec_slots_config *cfg)
     s->cfg = *cfg;
     s->serving = s->stage_slot = EDGEC_SLOTS_NONE;
     if (cfg->flash == 0 || cfg->flash->sector_size == 0 || cfg->slot_size % cfg->flash->sector_size != 0 ||
-        cfg->slot_size <= EDGEC_SLOTS_HEADER_BYTES || cfg->flash->sector_size < STATE_BYTES)
+        cfg->slot_size <= EDGEC_SLOTS_HEADER_BYTES || cfg->flash->sector_size < STATE_BYTES + EDGEC_SLOTS_MAX_WRITE_UNIT ||
+        write_unit(s) > EDGEC_SLOTS_MAX_WRITE_UNIT || (write_unit(s) & (write_unit(s) - 1u)) != 0)
         return EDGEC_SLOTS_E_SIZE;
     va = state_read(s, 0, &a) == 0;
     vb = state_read(s, 1, &b) == 0;
@@ -240,7 +253,8 @@ int edgec_slots_stage_write(edgec_slots *s, const uint8_t *chunk, uint32_t len)
     int r;
     if (s->stage_slot > 1 || s->staged)
         return EDGEC_SLOTS_E_ORDER;
-    if (len > s->stage_manifest.length - s->stage_written)
+    if (len > s->stage_manifest.length - s->stage_written ||
+        (len % write_unit(s) != 0 && s->stage_written + len != s->stage_manifest.length))   /* only the last may be short */
         return EDGEC_SLOTS_E_SIZE;
     base = s->cfg.slot_addr[s->stage_slot];
     end = EDGEC_SLOTS_HEADER_BYTES + s->stage_written + len;      /* > 0: the header's sector comes first */

@@ -44,8 +44,14 @@ enum {
     EDGEC_SLOTS_E_SIZE = -8         /* payload larger than a slot, or a chunk past its length */
 };
 
+#define EDGEC_SLOTS_MAX_WRITE_UNIT 32u
+
+/* Writes reach the driver aligned to `write_unit` and a whole number of units long (the library
+ * pads a tail with 0xFF, which programs nothing), so stage_write's chunks must be multiples of it,
+ * except the last. */
 typedef struct {
     uint32_t sector_size;
+    uint32_t write_unit;                /* bytes one program operation takes: 0 or 1 (any), 2, 4, ... 32 */
     int (*read)(void *ctx, uint32_t addr, uint8_t *buf, uint32_t len);
     int (*write)(void *ctx, uint32_t addr, const uint8_t *buf, uint32_t len);   /* program erased bytes */
     int (*erase)(void *ctx, uint32_t addr);                                     /* the sector at addr */

@@ -43,8 +43,9 @@ class Device:
     """One emulated or host device: its program, its flash file, its key; `run` boots it with a
     command script and returns (exit code, output lines)."""
 
-    def __init__(self, target, exe, work, sector, slot_size, key):
+    def __init__(self, target, exe, work, sector, slot_size, key, unit=1):
         self.target, self.exe, self.work, self.sector, self.slot = target, exe, Path(work), sector, slot_size
+        self.unit = unit
         self.work.mkdir(parents=True, exist_ok=True)
         self.key = key
         (self.work / "key.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.Raw,
@@ -60,7 +61,7 @@ class Device:
         (self.work / f"{name}.bin").write_bytes(bytes(image))
 
     def script(self, *commands):
-        return "\n".join([f"flash dev.flash {self.sector} {self.slot}", "key key.pub", *commands]) + "\n"
+        return "\n".join([f"flash dev.flash {self.sector} {self.slot} {self.unit}", "key key.pub", *commands]) + "\n"
 
     def run(self, *commands, timeout=600, extra=()):
         (self.work / "cmd.txt").write_text(self.script(*commands))
@@ -168,7 +169,7 @@ def proof_scenarios(dev, size, extra=()):
 @pytest.mark.parametrize("which", ["host", "cortex-m4"])
 def test_proof_scenarios_on_the_device(which, request, tmp_path):
     target, exe, objs = request.getfixturevalue("host_device" if which == "host" else "m4_device")
-    dev = Device(target, exe, tmp_path / "dev", 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate())
+    dev = Device(target, exe, tmp_path / "dev", 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate(), unit=8)
     prof = tmp_path / "profile.txt"
     extra = ["-plugin", f"{harness_tool('insncount.so')},out={prof}"] if target.emulator else []
     seconds = proof_scenarios(dev, 50 * 1024, extra)
@@ -205,12 +206,12 @@ def test_power_cut_at_every_flash_operation_of_updates(host_device, tmp_path):
     after it, whole and signed (the flash read back in Python agrees), and an update to v9
     succeeds from there."""
     target, exe, _ = host_device
-    dev = Device(target, exe, tmp_path / "dev", 512, 4096, ed25519.Ed25519PrivateKey.generate())
+    dev = Device(target, exe, tmp_path / "dev", 512, 4096, ed25519.Ed25519PrivateKey.generate(), unit=16)
     images = {"1.0.0": payload(3000, 1), "2.0.0": payload(2500, 2), "3.0.0": payload(3800, 3), "9.0.0": payload(1000, 9)}
     for v, image in images.items():
         dev.release(f"v{v[0]}", image, v, int(v[0]))
-    script = ["open", "stage v1.man v1.bin 300", "activate", "open", "stage v2.man v2.bin 300", "activate",
-              "open", "stage v2.man v2.bin 300", "activate", "confirm", "open", "stage v3.man v3.bin 512", "activate",
+    script = ["open", "stage v1.man v1.bin 320", "activate", "open", "stage v2.man v2.bin 320", "activate",
+              "open", "stage v2.man v2.bin 320", "activate", "confirm", "open", "stage v3.man v3.bin 512", "activate",
               "confirm", "open"]
 
     def restart():
@@ -242,7 +243,7 @@ def test_power_cut_at_every_flash_operation_of_updates(host_device, tmp_path):
         got = restart()
         assert got in (after[k - 1], after[k]), (n, how, script[k - 1], got, after[k - 1], after[k])
         seen.add(got)
-        rc, out = dev.run("open", "stage v9.man v9.bin 300", "activate", "confirm", "open")
+        rc, out = dev.run("open", "stage v9.man v9.bin 320", "activate", "confirm", "open")
         assert rc == 0 and serving(out)[1:] == ["kws", "9.0.0", "9"], (n, out)
     assert seen == {"none", "1.0.0", "2.0.0", "3.0.0"}, seen
     print(f"\n{total} flash operations x 3 ways to cut each, each restarted and checked")
@@ -254,7 +255,7 @@ def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_imag
     injected inside each flash operation of activate and of confirm.  Each time QEMU restarts from
     the file and serves v1 or v2 whole, as the flash read back in Python shows too."""
     target, exe, _ = m4_device
-    dev = Device(target, exe, tmp_path / "dev", 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate())
+    dev = Device(target, exe, tmp_path / "dev", 4096, 64 * 1024, ed25519.Ed25519PrivateKey.generate(), unit=32)
     v1, v2 = payload(50 * 1024, 1), payload(48 * 1024, 2)
     dev.release("v1", v1, "1.0.0", 1)
     dev.release("v2", v2, "2.0.0", 2)
@@ -297,27 +298,29 @@ def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_imag
     staged = ops(out)[-1]
     shutil.copy(base, dev.flash)
     rc, out = dev.run(*update)
-    assert rc == 0 and ops(out)[-1] == staged + 4, out      # activate and confirm: erase + program of a state record each
+    record = (ops(out)[-1] - staged) // 2                   # activate, confirm: erase + program a state record each
+    assert rc == 0 and ops(out)[-1] == staged + 2 * record and record == 3, out   # 48 B in 32-byte units: 2 programs
     served = []
-    for n in range(1, 5):
+    for n in range(1, 2 * record + 1):
         for how in (0, 1, 2):
             shutil.copy(base, dev.flash)
             rc, out = dev.run(f"cut {staged + n} {how}", *update)
             assert rc == CUT_EXIT, out
             served.append(restarted({"1.0.0", "2.0.0"}))
-    # cut in activate: the restart reverts the unconfirmed trial; cut after confirm's record is whole: v2
-    assert served[:9] == ["1.0.0"] * 9 and served[-1] == "2.0.0", served
+    # cut in activate: the restart reverts the unconfirmed trial; only once confirm's record is whole: v2
+    assert served[:-3] + served[-2:] == ["1.0.0"] * (len(served) - 2) + ["2.0.0"], served   # [-3]: part of the last program
 
 
 def test_device_and_python_refuse_the_same_malformed_manifests(host_device, tmp_path):
     """Manifests signed by the right key but not in the one byte form (garbage after the name's
     NUL, an empty version, a space in the name, an unknown flag, another format or magic): the
-    device refuses each before staging (-2) and fleet/device_manifest.parse refuses each too."""
+    device refuses each before staging (-2) and fleet/device_manifest.parse refuses each too.
+    A chunk that is not whole program units of the flash (4 bytes here), except the last: -8."""
     from cryptography.hazmat.primitives.asymmetric import ec
     from edgec.fleet.signing import SignatureError
     target, exe, _ = host_device
     key = ed25519.Ed25519PrivateKey.generate()
-    dev = Device(target, exe, tmp_path, 512, 4096, key)
+    dev = Device(target, exe, tmp_path, 512, 4096, key, unit=4)
     image = payload(1000, 7)
     good = device_manifest.make(key, image, "kws", "1.0.0", 1)
     body = bytearray(good[:device_manifest.MANIFEST_BYTES])
@@ -336,7 +339,8 @@ def test_device_and_python_refuse_the_same_malformed_manifests(host_device, tmp_
     (tmp_path / "good.man").write_bytes(good)
     (tmp_path / "good.bin").write_bytes(image)
     assert device_manifest.parse(good, key.public_key(), image)["version"] == "1.0.0"
-    rc, out = dev.run(*cmds, "stage good.man good.bin 256")
-    assert rc == 0 and [l for l in out if l.startswith("stage")] == ["stage error -2"] * len(bad) + ["stage ok"], out
+    rc, out = dev.run(*cmds, "stage good.man good.bin 250", "stage good.man good.bin 256")
+    assert rc == 0 and [l for l in out if l.startswith("stage")] == ["stage error -2"] * len(bad) + [
+        "stage error -8", "stage ok"], out                 # a chunk that is not whole 4-byte program units: refused
     with pytest.raises(SignatureError, match="Ed25519 only"):
         device_manifest.make(ec.generate_private_key(ec.SECP256R1()), image, "kws", "1.0.0", 1)

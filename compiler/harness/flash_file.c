@@ -31,7 +31,7 @@ static void die(void) { exit(EDGEC_FLASH_CUT_EXIT); }
 #endif
 
 static handle file = NO_HANDLE;
-static uint32_t flash_size, ops, cut_at, cut_how;
+static uint32_t flash_size, unit, ops, cut_at, cut_how;
 static uint8_t buf[256];
 
 /* Counts an operation; at the cut, how many of its n units happen before the power fails. */
@@ -77,7 +77,7 @@ static int ff_write(void *ctx, uint32_t addr, const uint8_t *src, uint32_t len)
 {
     uint32_t done = 0, stop;
     (void)ctx;
-    if (!in_range(addr, len))
+    if (!in_range(addr, len) || addr % unit != 0 || len % unit != 0)
         return -1;
     stop = cut_point(len);
     while (done < len) {                                  /* program = AND with what is there */
@@ -115,7 +115,7 @@ static int ff_erase(void *ctx, uint32_t addr)
     return fill(addr, sector, 0xFF);
 }
 
-int edgec_flash_file_open(const char *path, uint32_t size, uint32_t sector_size, edgec_flash *flash)
+int edgec_flash_file_open(const char *path, uint32_t size, uint32_t sector_size, uint32_t write_unit, edgec_flash *flash)
 {
     long have;
     file = f_open(path, 0);
@@ -129,7 +129,9 @@ int edgec_flash_file_open(const char *path, uint32_t size, uint32_t sector_size,
     sector = sector_size;
     if (have < (long)size && fill((uint32_t)(have < 0 ? 0 : have), size - (uint32_t)(have < 0 ? 0 : have), 0xFF) != 0)
         return -1;
+    unit = write_unit > 1u ? write_unit : 1u;
     flash->sector_size = sector_size;
+    flash->write_unit = unit;
     flash->read = ff_read;
     flash->write = ff_write;
     flash->erase = ff_erase;

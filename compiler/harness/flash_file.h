@@ -16,9 +16,10 @@
 #define EDGEC_FLASH_CUT_NONE_DONE 1u
 #define EDGEC_FLASH_CUT_ALL_DONE 2u
 
-/* Opens (or creates, erased) `path` as a flash of `size` bytes in sectors of `sector_size`;
+/* Opens (or creates, erased) `path` as a flash of `size` bytes in sectors of `sector_size` that
+ * programs whole, aligned units of `write_unit` bytes (it refuses other writes, as such parts do);
  * fills *flash with the driver.  0 on success. */
-int edgec_flash_file_open(const char *path, uint32_t size, uint32_t sector_size, edgec_flash *flash);
+int edgec_flash_file_open(const char *path, uint32_t size, uint32_t sector_size, uint32_t write_unit, edgec_flash *flash);
 void edgec_flash_file_close(void);
 void edgec_flash_file_cut_after(uint32_t n, uint32_t how);
 uint32_t edgec_flash_file_ops(void);

@@ -1,6 +1,7 @@
 /* A device for tests/test_slots.py: runtime_c/edgec_slots.c over a file-backed flash
  * (compiler/harness/flash_file.c), driven by the commands in cmd.txt, one per line:
- *   flash FILE SECTOR SLOT_SIZE   open the flash image (2 state sectors, then 2 slots)
+ *   flash FILE SECTOR SLOT_SIZE UNIT  open the flash image (2 state sectors, then 2 slots; programs
+ *                                 UNIT bytes at a time)
  *   key FILE                      the fleet's Ed25519 public key (32 raw bytes)
  *   cut N HOW                     power fails during the N-th flash operation from here (HOW: 0 part
  *                                 of it done, 1 none of it, 2 all of it; flash_file.h)
@@ -163,7 +164,7 @@ static int stage(const char *mname, const char *pname, uint32_t size)
 
 int main(void)
 {
-    char *p, *args[4];
+    char *p, *args[5];
     int32_t n = slurp("cmd.txt", (uint8_t *)cmds, sizeof cmds - 1);
     if (n < 0)
         return 1;
@@ -173,7 +174,7 @@ int main(void)
     cfg.selftest = selftest;
     for (p = cmds; *p;) {
         int na = 0, r;
-        while (*p && na < 4) {                             /* split the line at spaces */
+        while (*p && na < 5) {                             /* split the line at spaces */
             while (*p == ' ')
                 p++;
             if (*p == '\n' || !*p)
@@ -188,9 +189,9 @@ int main(void)
             *p++ = 0;
         if (na == 0)
             continue;
-        if (eq(args[0], "flash") && na == 4) {
+        if (eq(args[0], "flash") && na == 5) {
             uint32_t sector = number(args[2]), slot = number(args[3]);
-            if (edgec_flash_file_open(args[1], 2u * sector + 2u * slot, sector, &flash) != 0)
+            if (edgec_flash_file_open(args[1], 2u * sector + 2u * slot, sector, number(args[4]), &flash) != 0)
                 EXIT(2);
             cfg.state_addr[0] = 0;
             cfg.state_addr[1] = sector;
