@@ -6,7 +6,6 @@ crypto known-answer driver, the slot library's update scenarios, an emulated dev
 The libsodium objects come from crypto_source (fetched and hash-checked once per machine)."""
 from __future__ import annotations
 
-import subprocess
 from importlib import resources
 from pathlib import Path
 

@@ -6,10 +6,8 @@ built for the host and for the emulated Cortex-M4 (flash through semihosting).  
 cut the flash file is read back here, independently of the C: the state record's active slot must
 hold, complete, an image the fleet key signed, and the rebooted device must serve it."""
 import hashlib
-import os
 import shutil
 import signal
-import struct
 import subprocess
 import time
 from pathlib import Path
@@ -20,8 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from conftest import require
+from edgec.fleet.signing import SignatureError
 from edgec.devicebuild import build_program, code_bytes, command, runtime_file
-from edgec.fleet import device_manifest
+from edgec.fleet import device_manifest, device_slots
 from edgec.targets import get_target
 from edgec.toolchain import _harness_file, harness_tool, read_profile
 
@@ -78,26 +77,10 @@ class Device:
         return self.work / "dev.flash"
 
     def inspect(self):
-        """The flash read back in Python: (state, served image bytes or None).  Raises unless the
-        active slot, if any, holds a complete payload its signed manifest binds."""
-        data = self.flash.read_bytes()
-        states = []
-        for copy in (0, 1):
-            rec = data[copy * self.sector:copy * self.sector + 48]
-            if rec[:4] == b"EDGS" and hashlib.sha256(rec[:16]).digest() == rec[16:48]:
-                seq, active, previous, trial, _, counter = struct.unpack("<IBBBBI", rec[4:16])
-                states.append((seq, {"active": active, "previous": previous, "trial": trial, "counter": counter}))
-        if not states:
-            return None, None
-        state = max(states, key=lambda s: s[0])[1]
-        if state["active"] == 0xFF:
-            return state, None
-        base = 2 * self.sector + state["active"] * self.slot
-        header = data[base:base + device_manifest.SIGNED_BYTES]
-        fields = device_manifest.parse(header, self.key.public_key())
-        image = data[base + HEADER:base + HEADER + fields["length"]]
-        device_manifest.parse(header, self.key.public_key(), image)     # raises on a half-written slot
-        return state, image
+        """The flash read back in Python (fleet/device_slots.py): (state, served image bytes or None).
+        Raises unless the active slot, if any, holds a complete payload its signed manifest binds."""
+        st, _, image = device_slots.serving(self.flash.read_bytes(), self.sector, self.slot, self.key.public_key())
+        return st, image
 
 
 def serving(lines):
@@ -283,6 +266,8 @@ def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_imag
     assert restarted({"1.0.0"}) == "1.0.0"
     slot1 = dev.flash.read_bytes()[2 * 4096 + 64 * 1024:][:HEADER + len(v2)]
     assert slot1[HEADER:HEADER + 32 * 256] == v2[:32 * 256] and slot1[:4] != b"EDGM"   # half staged, never activated
+    with pytest.raises(SignatureError):
+        device_slots.slot_image(dev.flash.read_bytes(), 4096, 64 * 1024, 1, dev.key.public_key())
     # killed once staging is done: wherever activate / confirm happened to be
     shutil.copy(base, dev.flash)
     proc = dev.popen(*update)
@@ -317,7 +302,6 @@ def test_device_and_python_refuse_the_same_malformed_manifests(host_device, tmp_
     device refuses each before staging (-2) and fleet/device_manifest.parse refuses each too.
     A chunk that is not whole program units of the flash (4 bytes here), except the last: -8."""
     from cryptography.hazmat.primitives.asymmetric import ec
-    from edgec.fleet.signing import SignatureError
     target, exe, _ = host_device
     key = ed25519.Ed25519PrivateKey.generate()
     dev = Device(target, exe, tmp_path, 512, 4096, key, unit=4)
