@@ -189,7 +189,9 @@ int edgec_slots_open(edgec_slots *s, const edgec_slots_config *cfg)
     s->serving = s->stage_slot = EDGEC_SLOTS_NONE;
     if (cfg->flash == 0 || cfg->flash->sector_size == 0 || cfg->slot_size % cfg->flash->sector_size != 0 ||
         cfg->slot_size <= EDGEC_SLOTS_HEADER_BYTES || cfg->flash->sector_size < STATE_BYTES + EDGEC_SLOTS_MAX_WRITE_UNIT ||
-        write_unit(s) > EDGEC_SLOTS_MAX_WRITE_UNIT || (write_unit(s) & (write_unit(s) - 1u)) != 0)
+        write_unit(s) > EDGEC_SLOTS_MAX_WRITE_UNIT || (write_unit(s) & (write_unit(s) - 1u)) != 0 ||
+        cfg->state_addr[0] % cfg->flash->sector_size != 0 || cfg->state_addr[1] % cfg->flash->sector_size != 0 ||
+        cfg->slot_addr[0] % cfg->flash->sector_size != 0 || cfg->slot_addr[1] % cfg->flash->sector_size != 0)
         return EDGEC_SLOTS_E_SIZE;
     va = state_read(s, 0, &a) == 0;
     vb = state_read(s, 1, &b) == 0;
