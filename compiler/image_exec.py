@@ -12,9 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 from edgec.codegen.c import KERNEL_FILE, KERNEL_FILE_S16, RUNTIME_COMMON
-from .errors import ToolchainError
 from .targets import get_target
-from .toolchain import Execution, _harness_file, compile_objects, execute, first_error
+from .devicebuild import build_program
+from .toolchain import Execution, _harness_file, execute
 
 RUN_NAME = "edgec_image_model"
 #: functions that check an image before it runs (once, not per inference)
@@ -24,17 +24,7 @@ CHECK_FUNCS = ("edgec_image_check", "check_call", "sha256_equal")
 def runtime_files() -> list:
     """The interpreter and every kernel: a firmware with the full kernel set."""
     return sorted(set(RUNTIME_COMMON) | set(KERNEL_FILE.values()) | set(KERNEL_FILE_S16.values())
-                  | {"edgec_image.h", "edgec_image.c"} | set(_crypto_files()))
-
-
-def _crypto_files() -> list:
-    runtime = resources.files("edgec.runtime_c")
-    return [f for f in ("edgec_crypto.h", "edgec_crypto.c") if runtime.joinpath(f).is_file()]
-
-
-def hash_defines() -> tuple:
-    """EDGEC_IMAGE_HASH when runtime_c has the crypto glue (edgec_sha256), else nothing."""
-    return ("EDGEC_IMAGE_HASH",) if _crypto_files() else ()
+                  | {"edgec_image.h", "edgec_image.c"})
 
 
 def _c_bytes(data: bytes) -> str:
@@ -71,9 +61,8 @@ def execute_image(target_name: str, img: bytes, samples: bytes, in_bytes: int, o
     target = get_target(target_name)
     with tempfile.TemporaryDirectory(prefix="edgec-img-") as work:
         src = image_dir(img, arena_bytes, in_bytes, out_bytes, Path(work) / "model")
-        for d in hash_defines():                    # the harness compiles with the target's flags only
-            cfile = src / "edgec_image.c"
-            cfile.write_text(f"#define {d} 1\n" + cfile.read_text())
+        cfile = src / "edgec_image.c"           # the model harness links no libsodium: check_image proves the hash
+        cfile.write_text("#define EDGEC_IMAGE_NO_HASH 1   /* measuring run() only */\n" + cfile.read_text())
         ex = execute(target, src, RUN_NAME, in_bytes, out_bytes, samples, Path(work))
     if ex.instructions is not None:
         once = sum(v for k, v in ex.per_function.items() if k in CHECK_FUNCS or "sha256" in k)
@@ -82,20 +71,15 @@ def execute_image(target_name: str, img: bytes, samples: bytes, in_bytes: int, o
 
 
 def check_image(img: bytes, defines=(), samples: bytes = b"", selftest: bool = False) -> tuple:
-    """(exit code, first stdout line, stdout bytes, stderr) of the host tool on an image; `defines` pick
-    the kernel set (e.g. "EDGEC_IMAGE_DEFAULT=0", "EDGEC_IMAGE_WITH_FULLY_CONNECTED_S8=1")."""
+    """(exit code, first stdout line, stdout bytes, stderr) of the host tool (harness/main_image.c, with
+    the sha256 of edgec_crypto.c / libsodium) on an image; `defines` pick the kernel set (e.g.
+    "EDGEC_IMAGE_DEFAULT=0", "EDGEC_IMAGE_WITH_FULLY_CONNECTED_S8=1")."""
     target = get_target("host")
+    runtime = Path(str(resources.files("edgec.runtime_c").joinpath("edgec_image.c"))).parent
     with tempfile.TemporaryDirectory(prefix="edgec-imgtool-") as work:
         w = Path(work)
-        runtime = resources.files("edgec.runtime_c")
-        for f in runtime_files():
-            (w / f).write_bytes(runtime.joinpath(f).read_bytes())
-        sources = [w / f for f in runtime_files() if f.endswith(".c")] + [_harness_file("main_image.c")]
-        objs = compile_objects(target, sources, w, tuple(defines) + hash_defines(), [w])
-        exe = w / "image_tool"
-        r = subprocess.run([target.cc, *map(str, objs), "-o", str(exe)], capture_output=True)
-        if r.returncode != 0:
-            raise ToolchainError(f"linking the image tool failed: {first_error(r.stderr)}")
+        sources = [runtime / f for f in runtime_files() if f.endswith(".c")] + [_harness_file("main_image.c")]
+        exe, _ = build_program(target, sources, w / "build", defines, [runtime], crypto=True)
         (w / "image.bin").write_bytes(img)
         r = subprocess.run([str(exe), str(w / "image.bin")] + (["--selftest"] if selftest else []), input=samples,
                            capture_output=True, timeout=600)

@@ -164,7 +164,7 @@ static int inside(uint32_t off, uint32_t n, uint32_t size)
     return off <= size && n <= size - off;
 }
 
-#if defined(EDGEC_IMAGE_HASH)
+#if !defined(EDGEC_IMAGE_NO_HASH)
 #include "edgec_crypto.h"
 static int sha256_equal(const uint8_t *data, uint32_t len, const uint8_t *want)
 {
@@ -265,7 +265,7 @@ int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edge
         return EDGEC_IMAGE_E_SHORT;
     if (rd32(img + H_ABI) != EDGEC_IMAGE_KERNEL_ABI)
         return EDGEC_IMAGE_E_ABI;
-#if defined(EDGEC_IMAGE_HASH)
+#if !defined(EDGEC_IMAGE_NO_HASH)
     if (!sha256_equal(img + BODY_FROM, total - BODY_FROM, img + H_SHA))
         return EDGEC_IMAGE_E_HASH;
 #endif
@@ -536,7 +536,7 @@ void edgec_image_reset(const uint8_t *img, uint8_t *arena)
 
 int edgec_image_selftest(const uint8_t *img, uint8_t *arena, void *out)
 {
-#if defined(EDGEC_IMAGE_HASH)
+#if !defined(EDGEC_IMAGE_NO_HASH)
     const uint32_t *h = (const uint32_t *)(const void *)img;
     const uint32_t n = h[H_NTESTS / 4], in_bytes = h[H_IN_BYTES / 4], out_bytes = h[H_OUT_BYTES / 4];
     const uint8_t *tests = img + h[H_TESTS / 4];

@@ -12,6 +12,11 @@
  * Byte order: the image is little-endian and its parameter structs are read in place, so it runs on
  * little-endian cores (all Cortex-M, RISC-V, AVR, x86); check refuses it elsewhere.
  *
+ * The hash: check() compares the body's sha256 (edgec_crypto.h, libsodium's) with the header's, and
+ * selftest() hashes the golden outputs; link edgec_crypto.c and libsodium's verify path
+ * (compiler/crypto_source.py).  -DEDGEC_IMAGE_NO_HASH leaves both out: only for measuring run() where
+ * another program checks the same image (compiler/image_exec.py), never in a firmware.
+ *
  * The kernel set: a firmware chooses at compile time which kernels it carries.  By default all of them;
  * with -DEDGEC_IMAGE_DEFAULT=0 only those given as -DEDGEC_IMAGE_WITH_<NAME>=1 (e.g.
  * EDGEC_IMAGE_WITH_FULLY_CONNECTED_S8).  An image that needs a kernel the firmware lacks is refused
