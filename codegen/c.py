@@ -135,7 +135,8 @@ class _Emitter:
             sub = b["slice"][0] if b.get("slice") else 0
             off = (b["offset"] if b["where"] in ("arena", "state") else 0) + sub * t.nbytes // max(1, t.size)
             root = bufs[b["root"]]
-            extent = max(t.nbytes, b["offset"] + root["size"] - off if sub else 0)   # strided into a Concat's slice
+            size = b["size"] if b.get("band") else t.nbytes   # a patch-based stage's band buffer: its rows only
+            extent = max(size, b["offset"] + root["size"] - off if sub else 0)   # strided into a Concat's slice
             old = self.symbols.get(text)
             self.symbols[text] = ("act", b["where"], off, max(extent, old[3] if old else 0))
         return text

@@ -26,7 +26,11 @@ Format (all little-endian; every section 8-aligned; the image must sit 8-aligned
   kernels: the ids the schedule uses, ascending
   schedule: per call u32 (kernel id | number of arguments << 16), then per argument u32 kind, u32 value,
             u32 extent in bytes (kinds: edgec_image.h EDGEC_IMAGE_ARG_*; the value is an integer or a
-            byte offset in the arena, input, output, state or image)
+            byte offset in the arena, input, output, state or image).  A patch-based stage (passes/tile.py)
+            is a LOOP record (id 0xFFFF: tiles, its row table in the data, entries per band, body calls)
+            followed by its body's calls, run once per band; their banded arguments (kind | 0x100 |
+            k << 9 | m << 16) add r[k] * m to the value, r being the band's row entries, and a banded
+            pointer covers r[k + 1] rows of m bytes (codegen.c._stage_loop's in_row0/out_row0/out_rows)
   data: each weight array, table and parameter struct (int32 fields in edgec.h's order), 8-aligned
   self-test: N golden inputs (as run() takes them), then N sha256 of the outputs the integer reference
             gives for them, run as one stream from the initial state
@@ -51,6 +55,8 @@ MAGIC = b"EDGECIMG"
 HEADER = 256
 BODY_FROM = 48
 ARG_INT, ARG_ARENA, ARG_INPUT, ARG_OUTPUT, ARG_STATE, ARG_DATA = range(6)
+ARG_BANDED = 0x100             # kind word: + r[bits 9-15] * bits 16-31 (inside a loop)
+LOOP = 0xFFFF                  # a record that runs the next `body` records once per band
 WHERE_KIND = {"arena": ARG_ARENA, "input": ARG_INPUT, "output": ARG_OUTPUT, "state": ARG_STATE}
 DTYPES = {"int8_t": "<i1", "uint8_t": "<u1", "int16_t": "<i2", "uint16_t": "<u2", "int32_t": "<i4", "int64_t": "<i8"}
 IMAGE_FILE = "model.edgecimg"
@@ -122,29 +128,54 @@ def _arg(e, text: str, node_scratch: dict):
     return None
 
 
+_LOOP = re.compile(r"^for \(band = 0; band < (\d+); band\+\+\) \{$")
+_ROWS = re.compile(r"^const EDGEC_ROM int32_t \*r = (\w+) \+ band \* (\d+);$")
+_BANDED = re.compile(r"^(?:(.+?) \+ )?r\[(\d+)\](?: \* (\d+))?$")
+
+
+def _banded(e, text: str, scratch: dict, comment: str):
+    """A stage's argument: `base + r[k] * m`, `r[k] * m` or `r[k]` -> (typed base, k, m); else None."""
+    m = _BANDED.match(text.strip())
+    if not m:
+        return None
+    base = ("int", 0) if m.group(1) is None else _arg(e, m.group(1), scratch)
+    k, mul = int(m.group(2)), int(m.group(3) or 1)
+    if base is None or base[0] not in ("int", "act") or k >= 127 or mul >= 1 << 16:
+        raise EdgecError(f"cannot put step '{comment}' in a model image: band argument '{text.strip()}' "
+                         "(row index below 127, row bytes below 65536)")
+    return ("band", base, k, mul)
+
+
 def schedule(graph: Graph, gen: dict) -> list:
-    """[(step comment, kernel name, [typed args])] of generate()'s run(), in order.  A tiled stage (row
-    bands in a C loop) is refused: the image has no loop record yet."""
-    tiling = graph.meta.get("tiling") or []
-    if tiling:
-        names = "; ".join(f"stage {k}: {st['nodes'][0]} .. {st['nodes'][-1]} ({st['tiles']} row bands)"
-                          for k, st in enumerate(tiling))
-        raise EdgecError(f"the model image cannot hold patch-based stages yet: {names}",
-                         hint="build with --optimize speed (every layer whole) to make an image")
+    """[(step comment, kernel name, [typed args])] of generate()'s run(), in order; a patch-based
+    stage's loop is ("loop", tiles, row table array index, entries per band, [its calls])."""
     e = gen["emitter"]
     scratch = {s["offset"]: s["size"] for s in graph.meta["plan"].get("scratch", {}).values()}
     calls = []
+
+    def call(comment, line, in_loop):
+        m = _CALL.match(line.strip())
+        if not m:
+            raise EdgecError(f"cannot put step '{comment}' in a model image: '{line.strip()}' is not one kernel call")
+        fn, args = m.group(1), m.group(2).split(", ")
+        typed = [_arg(e, a, scratch) or (_banded(e, a, scratch, comment) if in_loop else None) for a in args]
+        if any(t is None for t in typed):
+            bad = next(a for a, t in zip(args, typed) if t is None)
+            raise EdgecError(f"cannot put step '{comment}' in a model image: argument '{bad}' of {fn}")
+        return (comment, fn[len("edgec_"):] if fn.startswith("edgec_") else fn, typed)
+
     for comment, code in gen["steps"]:
-        for line in filter(None, (code or "").split("\n")):        # None: a Reshape alias, nothing moves
-            m = _CALL.match(line.strip())
-            if not m:
-                raise EdgecError(f"cannot put step '{comment}' in a model image: '{line.strip()}' is not one kernel call")
-            fn, args = m.group(1), [a for a in m.group(2).split(", ")]
-            typed = [_arg(e, a, scratch) for a in args]
-            if any(t is None for t in typed):
-                bad = next(a for a, t in zip(args, typed) if t is None)
-                raise EdgecError(f"cannot put step '{comment}' in a model image: argument '{bad}' of {fn}")
-            calls.append((comment, fn[len("edgec_"):] if fn.startswith("edgec_") else fn, typed))
+        lines = [l.strip() for l in (code or "").split("\n") if l.strip()]     # none: a Reshape alias, nothing moves
+        loop = _LOOP.match(lines[0]) if lines else None
+        if loop:                                          # a patch-based stage (codegen.c._stage_loop)
+            rows = _ROWS.match(lines[1])
+            table = e.symbols.get(rows.group(1)) if rows else None
+            if lines[-1] != "}" or table is None or table[0] != "array":
+                raise EdgecError(f"cannot put step '{comment}' in a model image: an unknown loop")
+            body = [call(comment, l, True) for l in lines[2:-1] if not l.startswith("/*")]
+            calls.append(("loop", int(loop.group(1)), table[1], int(rows.group(2)), body))
+            continue
+        calls.extend(call(comment, l, False) for l in lines)
     return calls
 
 
@@ -194,25 +225,37 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
         return np.asarray(values).astype(DTYPES[ctype]).tobytes()
 
     records, used = [], set()
-    for comment, fn, typed in calls:
+
+    def encode(t):
+        if t[0] == "int":
+            return (ARG_INT, t[1] & 0xFFFFFFFF, 0)
+        if t[0] == "act":
+            return (WHERE_KIND[t[1]], t[2], t[3])
+        if t[0] == "array":
+            return (ARG_DATA, *put(("a", t[1]), array_blob(t[1])))
+        if t[0] == "band":                                # value + r[k] * m: the kind word carries k and m
+            kind, value, extent = encode(t[1])
+            return (kind | ARG_BANDED | t[2] << 9 | t[3] << 16, value, extent)
+        words = _flatten(structs, t[1], t[2])
+        return (ARG_DATA, *put(("p", id(t[2])), np.asarray(words, np.int64).astype("<i4").tobytes()))
+
+    def kernel_record(comment, fn, typed):
         if fn not in kernels:
             raise EdgecError(f"cannot put step '{comment}' in a model image: no image kernel for {fn}")
         kid, sig = kernels[fn]
         if len(typed) != len(sig):
             raise EdgecError(f"step '{comment}': {fn} takes {len(sig)} arguments in edgec_image.h, the C passes {len(typed)}")
         used.add(kid)
-        args = []
-        for t in typed:
-            if t[0] == "int":
-                args.append((ARG_INT, t[1] & 0xFFFFFFFF, 0))
-            elif t[0] == "act":
-                args.append((WHERE_KIND[t[1]], t[2], t[3]))
-            elif t[0] == "array":
-                args.append((ARG_DATA, *put(("a", t[1]), array_blob(t[1]))))
-            else:
-                words = _flatten(structs, t[1], t[2])
-                args.append((ARG_DATA, *put(("p", id(t[2])), np.asarray(words, np.int64).astype("<i4").tobytes())))
-        records.append((kid, args))
+        return (kid, [encode(t) for t in typed])
+
+    for c in calls:
+        if c[0] == "loop":
+            _, tiles, table, width, body = c
+            records.append((LOOP, [(ARG_INT, tiles, 0), encode(("array", table)), (ARG_INT, width, 0),
+                                   (ARG_INT, len(body), 0)]))
+            records.extend(kernel_record(*b) for b in body)
+        else:
+            records.append(kernel_record(*c))
     state_init = 0
     if state_bytes:
         idx = next(k for k, a in enumerate(e.arrays) if a[1] == f"{e.prefix}_state_init")
@@ -233,7 +276,7 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
     off_d = _align(off_s + len(sched))
     off_t = _align(off_d + len(data))
     total = _align(off_t + len(tests))
-    fix = lambda a: [(k, v + off_d if k == ARG_DATA else v, n) for k, v, n in a]    # data offsets -> image offsets
+    fix = lambda a: [(k, v + off_d if k & 0xFF == ARG_DATA else v, n) for k, v, n in a]   # data offsets -> image offsets
     sched = b"".join(struct.pack("<I", kid | len(args) << 16) + b"".join(struct.pack("<III", *a) for a in fix(args))
                      for kid, args in records)
     head = bytearray(HEADER)

@@ -181,53 +181,76 @@ static int fail(edgec_image_info *info, int code, int32_t call)
     return code;
 }
 
-/* One call's arguments against its kernel's signature and the regions they point into. */
-static int check_call(const uint8_t *img, uint32_t id, uint32_t nargs, const uint8_t *a, uint32_t data_off,
-                      uint32_t data_end, uint32_t arena, uint32_t state_off, uint32_t state_bytes, uint32_t in_bytes,
-                      uint32_t out_bytes)
+/* What a call's arguments may point into; `rows` is the enclosing loop's row table (NULL outside one). */
+typedef struct {
+    uint32_t data_off, data_end, plan, state_bytes, in_bytes, out_bytes;
+    const uint8_t *rows;
+    uint32_t tiles, width;
+} limits;
+
+/* A pointer argument of kind `kind` (s: its signature letter) at [val, val + n). */
+static int region_ok(const limits *c, uint32_t id, char s, uint32_t kind, uint32_t val, uint32_t n)
+{
+    switch (kind) {
+    case EDGEC_IMAGE_ARG_ARENA:
+        return s != 'p' && inside(val, n, c->plan) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;  /* not the state's bytes */
+    case EDGEC_IMAGE_ARG_STATE:
+        return s != 'p' && inside(val, n, c->state_bytes) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    case EDGEC_IMAGE_ARG_INPUT:
+        return s == 'r' && inside(val, n, c->in_bytes) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    case EDGEC_IMAGE_ARG_OUTPUT:
+        return s != 'p' && inside(val, n, c->out_bytes) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    case EDGEC_IMAGE_ARG_DATA:
+        if (s == 'w' || val < c->data_off || !inside(val, n, c->data_end) || (val & 3u))
+            return EDGEC_IMAGE_E_BOUNDS;
+        return s == 'p' && n != param_bytes[id] ? EDGEC_IMAGE_E_SCHEDULE : EDGEC_IMAGE_OK;
+    default:
+        return EDGEC_IMAGE_E_SCHEDULE;
+    }
+}
+
+/* One call's arguments against its kernel's signature and the regions they point into.  A banded
+ * argument (in a loop) is value + r[row] * m; a banded pointer covers r[row + 1] rows of m bytes,
+ * checked for every band of the loop's table. */
+static int check_call(const limits *c, uint32_t id, uint32_t nargs, const uint8_t *a)
 {
     const char *sig = signature[id];
-    uint32_t k, lens[EDGEC_IMAGE_MAX_ARGS];
-    (void)img;
+    uint32_t k, b, lens[EDGEC_IMAGE_MAX_ARGS];
+    int r;
     if (nargs != length(sig))
         return EDGEC_IMAGE_E_SCHEDULE;
     for (k = 0; k < nargs; k++, a += 12) {
-        uint32_t kind = rd32(a), val = rd32(a + 4), n = rd32(a + 8);
-        char s = sig[k];
+        const uint32_t word = rd32(a), kind = word & 0xFFu, row = (word >> 9) & 0x7Fu, m = word >> 16;
+        const uint32_t val = rd32(a + 4), n = rd32(a + 8);
+        const char s = sig[k];
         lens[k] = n;
+        if (word & EDGEC_IMAGE_ARG_BANDED) {
+            if (!c->rows || row + (s != 'i') >= c->width || kind == EDGEC_IMAGE_ARG_DATA)
+                return EDGEC_IMAGE_E_SCHEDULE;
+            lens[k] = 0;
+        } else if (word >> 8) {
+            return EDGEC_IMAGE_E_SCHEDULE;
+        }
         if (s == 'i') {
             if (kind != EDGEC_IMAGE_ARG_INT)
                 return EDGEC_IMAGE_E_SCHEDULE;
             continue;
         }
-        switch (kind) {
-        case EDGEC_IMAGE_ARG_ARENA:
-            if (s == 'p' || !inside(val, n, state_off))       /* the plan's bytes, not the state's */
+        if (!(word & EDGEC_IMAGE_ARG_BANDED)) {
+            if ((r = region_ok(c, id, s, kind, val, n)) != EDGEC_IMAGE_OK)
+                return r;
+            continue;
+        }
+        for (b = 0; b < c->tiles; b++) {
+            const uint8_t *t = c->rows + 4u * (b * c->width + row);
+            const int32_t row0 = (int32_t)rd32(t), rows = (int32_t)rd32(t + 4);
+            const uint64_t off = (uint64_t)val + (uint64_t)(uint32_t)row0 * m, ext = (uint64_t)(uint32_t)rows * m;
+            if (row0 < 0 || rows < 0 || off > 0xFFFFFFFFu || ext > 0xFFFFFFFFu)
                 return EDGEC_IMAGE_E_BOUNDS;
-            break;
-        case EDGEC_IMAGE_ARG_STATE:
-            if (s == 'p' || !inside(val, n, state_bytes))
-                return EDGEC_IMAGE_E_BOUNDS;
-            break;
-        case EDGEC_IMAGE_ARG_INPUT:
-            if (s != 'r' || !inside(val, n, in_bytes))
-                return EDGEC_IMAGE_E_BOUNDS;
-            break;
-        case EDGEC_IMAGE_ARG_OUTPUT:
-            if (s == 'p' || !inside(val, n, out_bytes))
-                return EDGEC_IMAGE_E_BOUNDS;
-            break;
-        case EDGEC_IMAGE_ARG_DATA:
-            if (s == 'w' || val < data_off || !inside(val, n, data_end) || (val & 3u))
-                return EDGEC_IMAGE_E_BOUNDS;
-            if (s == 'p' && n != param_bytes[id])
-                return EDGEC_IMAGE_E_SCHEDULE;
-            break;
-        default:
-            return EDGEC_IMAGE_E_SCHEDULE;
+            if ((r = region_ok(c, id, s, kind, (uint32_t)off, (uint32_t)ext)) != EDGEC_IMAGE_OK)
+                return r;
         }
     }
-    (void)arena;
     a -= 12u * nargs;
     if (id == 0 && (rd32(a + 28) > lens[0] || rd32(a + 28) > lens[1]))   /* memcpy(dst, src, n) */
         return EDGEC_IMAGE_E_BOUNDS;
@@ -235,7 +258,7 @@ static int check_call(const uint8_t *img, uint32_t id, uint32_t nargs, const uin
         return EDGEC_IMAGE_E_BOUNDS;
     if (id == 10 || id == 11) {                          /* softmax(table, rows, cols, in, out) */
         uint32_t rows = rd32(a + 16), cols = rd32(a + 28);
-        if (rows > 0xFFFFu || cols > 0xFFFFu || rows * cols > lens[3] || rows * cols > lens[4])
+        if (lens[0] < 1024u || rows > 0xFFFFu || cols > 0xFFFFu || rows * cols > lens[3] || rows * cols > lens[4])
             return EDGEC_IMAGE_E_BOUNDS;
     }
     return EDGEC_IMAGE_OK;
@@ -245,8 +268,9 @@ int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edge
 {
     static const uint32_t endian = 0x01020304u;
     uint32_t total, i, nk, ncalls, sched, sched_len, data_off, data_len, arena, state_off, state_bytes, in_bytes,
-        out_bytes, ntests, tests, state_init;
+        out_bytes, ntests, tests, state_init, loop_left = 0;
     const uint8_t *p, *end;
+    limits lim;
     if (info) {
         memset(info, 0, sizeof *info);
         info->missing_kernel = -1;
@@ -326,6 +350,14 @@ int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edge
     if (arena > arena_len)
         return EDGEC_IMAGE_E_ARENA;
     /* every call: a known kernel this build carries, listed in the header, arguments that fit */
+    lim.data_off = data_off;
+    lim.data_end = data_off + data_len;
+    lim.plan = state_off;
+    lim.state_bytes = state_bytes;
+    lim.in_bytes = in_bytes;
+    lim.out_bytes = out_bytes;
+    lim.rows = 0;
+    lim.tiles = lim.width = 0;
     p = img + sched;
     end = p + sched_len;
     for (i = 0; i < ncalls; i++) {
@@ -337,15 +369,33 @@ int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edge
         nargs = rd32(p) >> 16;
         if (nargs > EDGEC_IMAGE_MAX_ARGS || (uint32_t)(end - p - 4) < 12u * nargs)
             return fail(info, EDGEC_IMAGE_E_BOUNDS, (int32_t)i);
+        if (id == EDGEC_IMAGE_LOOP) {        /* (tiles, row table, row entries per band, calls in the body) */
+            const uint8_t *a = p + 4;
+            uint32_t tiles = rd32(a + 4), tab = rd32(a + 16), tab_len = rd32(a + 20), width = rd32(a + 28),
+                     body = rd32(a + 40);
+            if (nargs != 4 || lim.rows || rd32(a) != EDGEC_IMAGE_ARG_INT || rd32(a + 12) != EDGEC_IMAGE_ARG_DATA
+                || rd32(a + 24) != EDGEC_IMAGE_ARG_INT || rd32(a + 36) != EDGEC_IMAGE_ARG_INT || tiles == 0
+                || tiles > 0xFFFFu || width == 0 || width > 128u || body == 0 || body >= ncalls - i)
+                return fail(info, EDGEC_IMAGE_E_SCHEDULE, (int32_t)i);
+            if (tab < data_off || (tab & 3u) || !inside(tab, tab_len, data_off + data_len) || tab_len / 4u / width < tiles)
+                return fail(info, EDGEC_IMAGE_E_BOUNDS, (int32_t)i);
+            lim.rows = img + tab;
+            lim.tiles = tiles;
+            lim.width = width;
+            loop_left = body;
+            p += 4u + 12u * nargs;
+            continue;
+        }
         for (j = 0; j < nk; j++)
             listed |= rd32(img + rd32(img + H_KERNELS) + 4u * j) == id;
         if (id >= EDGEC_IMAGE_N_KERNELS || !listed)
             return fail(info, EDGEC_IMAGE_E_SCHEDULE, (int32_t)i);
-        r = check_call(img, id, nargs, p + 4, data_off, data_off + data_len, arena, state_off, state_bytes,
-                       in_bytes, out_bytes);
+        r = check_call(&lim, id, nargs, p + 4);
         if (r != EDGEC_IMAGE_OK)
             return fail(info, r, (int32_t)i);
         p += 4u + 12u * nargs;
+        if (loop_left && --loop_left == 0)
+            lim.rows = 0;
     }
     if (p != end)
         return EDGEC_IMAGE_E_SCHEDULE;
@@ -363,7 +413,9 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
     const uint32_t *p = (const uint32_t *)(const void *)(img + h[H_SCHED / 4]);
     uint8_t *state = arena + h[H_STATE_OFF / 4];
     const int8_t *input = (const int8_t *)in;
-    uint32_t c, k;
+    const uint32_t *loop = p;
+    const int32_t *table = 0, *rows = 0;
+    uint32_t c, k, tiles = 0, width = 0, body = 0, left = 0, band = 0;
     if (((uintptr_t)arena & 3u) != 0)
         return EDGEC_IMAGE_E_ARENA;
     if (flags & EDGEC_IMAGE_FLAG_INPUT_U8) {              /* the file's uint8 -> int8 (v - 128), in the arena */
@@ -378,9 +430,21 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
         int32_t val[EDGEC_IMAGE_MAX_ARGS];
         const uint32_t id = p[0] & 0xFFFFu, nargs = p[0] >> 16;
         const uint32_t *a = p + 1;
+        if (id == EDGEC_IMAGE_LOOP) {                      /* a patch-based stage: its body once per band */
+            tiles = p[2];
+            table = rows = (const int32_t *)(const void *)(img + p[5]);
+            width = p[8];
+            body = left = p[11];
+            band = 0;
+            p += 1u + 3u * nargs;
+            loop = p;
+            continue;
+        }
         for (k = 0; k < nargs; k++, a += 3) {
-            const uint32_t v = a[1];
-            switch (a[0]) {
+            uint32_t v = a[1];
+            if (a[0] & EDGEC_IMAGE_ARG_BANDED)             /* value + r[row] * m */
+                v += (uint32_t)rows[(a[0] >> 9) & 0x7Fu] * (a[0] >> 16);
+            switch (a[0] & 0xFFu) {
             case EDGEC_IMAGE_ARG_ARENA: ptr[k] = arena + v; break;
             case EDGEC_IMAGE_ARG_INPUT: ptr[k] = (void *)(input + v); break;
             case EDGEC_IMAGE_ARG_OUTPUT: ptr[k] = (uint8_t *)out + v; break;
@@ -518,6 +582,16 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
         default: return EDGEC_IMAGE_E_KERNEL;          /* check() refused it already */
         }
         p += 1u + 3u * nargs;
+        if (body && --left == 0) {                         /* the end of a stage's body: the next band, or on */
+            if (++band < tiles) {
+                rows = table + band * width;
+                p = loop;
+                left = body;
+                c -= body;
+            } else {
+                body = 0;
+            }
+        }
     }
     if (flags & EDGEC_IMAGE_FLAG_OUTPUT_U8) {             /* to the file's uint8: v + 128 */
         uint8_t *u = (uint8_t *)out;

@@ -79,6 +79,13 @@ enum {
     EDGEC_IMAGE_ARG_DATA = 5      /* value: byte offset in the image (weights, tables, parameter structs) */
 };
 
+/* An argument's kind word: the kind in bits 0-7; EDGEC_IMAGE_ARG_BANDED (inside a loop) adds
+ * r[bits 9-15] * bits 16-31 to its value, r being the current band's row entries. */
+#define EDGEC_IMAGE_ARG_BANDED 0x100u
+/* A schedule record that is no kernel: (tiles, row table, entries per band, body calls), then its
+ * body's records, run once per band (a patch-based stage, passes/tile.py). */
+#define EDGEC_IMAGE_LOOP 0xFFFFu
+
 /* Results: 0 is success; each refusal has its own code. */
 enum {
     EDGEC_IMAGE_OK = 0,
