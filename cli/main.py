@@ -245,6 +245,8 @@ from edgec.cli.fleet_cmd import register as _register_fleet_commands  # noqa: E4
 _register_fleet_commands(app)
 from edgec.cli.agent_cmd import register as _register_agent_commands  # noqa: E402  agent, monitor, dashboard
 _register_agent_commands(app)
+from edgec.cli.image_cmd import register as _register_image_command  # noqa: E402  image
+_register_image_command(app)
 
 
 def _raise_interrupted(signum, frame):

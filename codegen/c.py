@@ -89,6 +89,10 @@ class _Emitter:
     calls: list = field(default_factory=list)        # (comment, code)
     names: set = field(default_factory=set)
     arena16: bool = False                            # an int16 tensor lives in the arena
+    #: every C name / pointer expression the calls use -> what it is, so codegen/image.py reads each call
+    #: back as typed arguments: ("array", index in arrays), ("param", struct, fields), or ("act", where,
+    #: byte offset, bytes it may touch)
+    symbols: dict = field(default_factory=dict)
 
     def name(self, base):
         n = c_ident(base)
@@ -107,6 +111,7 @@ class _Emitter:
             values = np.asarray(tensor_or_values)
         name = f"{self.prefix}_{self.name(base)}"
         self.arrays.append((ctype, name, values, comment, rom))
+        self.symbols[name] = ("array", len(self.arrays) - 1)
         return name
 
     def param(self, struct, base, fields: dict, comment=""):
@@ -118,9 +123,25 @@ class _Emitter:
             return str(int(v))
         name = f"p_{self.name(base)}"
         self.params.append((struct, name, fmt(fields), comment))
+        self.symbols[name] = ("param", struct, fields)
         return name
 
     def ptr(self, tensor):
+        text = self._ptr_text(tensor)
+        t = self.graph.tensors[tensor]
+        if not t.is_const:                                    # its place and extent, for the model image
+            bufs = self.graph.meta["plan"]["buffers"]
+            b = bufs[tensor]
+            sub = b["slice"][0] if b.get("slice") else 0
+            off = (b["offset"] if b["where"] in ("arena", "state") else 0) + sub * t.nbytes // max(1, t.size)
+            root = bufs[b["root"]]
+            size = b["size"] if b.get("band") else t.nbytes   # a patch-based stage's band buffer: its rows only
+            extent = max(size, b["offset"] + root["size"] - off if sub else 0)   # strided into a Concat's slice
+            old = self.symbols.get(text)
+            self.symbols[text] = ("act", b["where"], off, max(extent, old[3] if old else 0))
+        return text
+
+    def _ptr_text(self, tensor):
         t = self.graph.tensors[tensor]
         if t.is_const:
             return self.array(tensor, f"c_{tensor}", rom=False)
@@ -456,4 +477,4 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)
     files["edgec.mk"] = _ENV.get_template("edgec.mk.j2").render(build_ctx)
-    return {"files": files, "runtime": runtime, "calls": calls}
+    return {"files": files, "runtime": runtime, "calls": calls, "steps": steps, "emitter": e}

@@ -22,6 +22,7 @@ from .fixedpoint import quantize_multiplier
 from .importers.builder import parse_input_shapes
 from .ir import Graph
 from .outdir import check_output_dir, write_output_dir
+from .model_image import IMAGE_FILE, for_build
 from .pipeline import canonicalize, quantize, plan
 from .postprocess import check_labels, decode_spec, read_labels
 from .preprocess import parse as parse_preprocess, resolve as resolve_preprocess
@@ -283,6 +284,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     if mixed is not None and quantized is None:
         report["mixed_precision"] = mixed_result.as_dict()
     _check_budget(report, target)
+    gen["image"], report["image"] = for_build(q, gen, cname, samples, log)     # the model as data (issue 20)
     report["kernel_variants"] = {f: target.runtime_source(f) for f in gen["runtime"] if target.runtime_source(f) != f}
     _write_out(out_dir, gen, report, {"float": graph, "int8": q}, target)
     return report
@@ -330,6 +332,8 @@ def _write_out(out_dir: str, gen: dict, report: dict, graphs: dict, target) -> N
     files = {fname: text.encode() for fname, text in gen["files"].items()}
     for fname in gen["runtime"]:
         files[fname] = runtime.joinpath(target.runtime_source(fname)).read_bytes()
+    if gen.get("image"):
+        files[IMAGE_FILE] = gen["image"]
     files["report.json"] = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()
     artifact = io.BytesIO()
     save_graphs(artifact, graphs)

@@ -1,0 +1,329 @@
+"""The model image: a planned integer graph as data a firmware interpreter runs (runtime_c/edgec_image.c).
+
+No second emitter: codegen/c.py emits the C calls, and its emitter keeps a symbol for every name and
+pointer expression it puts in them (arrays, parameter structs, activation places with their extents).
+The image's schedule is those same calls read back through that table, so the C and the image cannot
+disagree on a kernel, an argument or an offset; the C stays byte-identical.
+
+Format (all little-endian; every section 8-aligned; the image must sit 8-aligned in memory):
+
+  header, 256 bytes
+     0  "EDGECIMG"                      magic
+     8  u32 format version (FORMAT)
+    12  u32 total length in bytes
+    16  sha256 of bytes [48, total)     "the body": everything after the hash, rest of the header included
+    48  u32 0x01020304                  byte-order mark (read natively: a big-endian core refuses the image)
+    52  u32 kernel ABI (EDGEC_IMAGE_KERNEL_ABI in edgec_image.h)
+    56  model name, 32 bytes NUL-padded; 88  model version, 16 bytes
+   104  u32 arena bytes the caller gives run(): the plan's arena, then the state, then (uint8 input) its copy
+   108  u32 state offset in the arena; 112 u32 state bytes; 116 u32 uint8-input copy offset in the arena
+   120  u32 input bytes; 124 u32 output bytes; 128 u32 flags (1: input uint8, 2: output uint8)
+   132  i32 input zero point, scale as Q31 multiplier, shift (real = m * 2^(shift - 31) * (q - zp)); 144 output's
+   156  u32 number of kernels needed; 160 u32 offset of their ids (u32 each)
+   164  u32 number of calls; 168 u32 schedule offset; 172 u32 schedule bytes
+   176  u32 data offset; 180 u32 data bytes; 184 u32 offset of the state's initial bytes (in the data)
+   188  u32 golden inputs; 192 u32 self-test offset; the rest zero
+  kernels: the ids the schedule uses, ascending
+  schedule: per call u32 (kernel id | number of arguments << 16), then per argument u32 kind, u32 value,
+            u32 extent in bytes (kinds: edgec_image.h EDGEC_IMAGE_ARG_*; the value is an integer or a
+            byte offset in the arena, input, output, state or image).  A patch-based stage (passes/tile.py)
+            is a LOOP record (id 0xFFFF: tiles, its row table in the data, entries per band, body calls)
+            followed by its body's calls, run once per band; their banded arguments (kind | 0x100 |
+            k << 9 | m << 16) add r[k] * m to the value, r being the band's row entries, and a banded
+            pointer covers r[k + 1] rows of m bytes (codegen.c._stage_loop's in_row0/out_row0/out_rows)
+  data: each weight array, table and parameter struct (int32 fields in edgec.h's order), 8-aligned
+  self-test: N golden inputs (as run() takes them), then N sha256 of the outputs the integer reference
+            gives for them, run as one stream from the initial state
+
+Only data travels: no code, and the interpreter checks every kind, offset and extent before it runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from importlib import resources
+
+import numpy as np
+
+from edgec.errors import EdgecError
+from edgec.fixedpoint import quantize_multiplier
+from edgec.ir import Graph
+
+FORMAT = 1
+MAGIC = b"EDGECIMG"
+HEADER = 256
+BODY_FROM = 48
+ARG_INT, ARG_ARENA, ARG_INPUT, ARG_OUTPUT, ARG_STATE, ARG_DATA = range(6)
+ARG_BANDED = 0x100             # kind word: + r[bits 9-15] * bits 16-31 (inside a loop)
+LOOP = 0xFFFF                  # a record that runs the next `body` records once per band
+WHERE_KIND = {"arena": ARG_ARENA, "input": ARG_INPUT, "output": ARG_OUTPUT, "state": ARG_STATE}
+DTYPES = {"int8_t": "<i1", "uint8_t": "<u1", "int16_t": "<i2", "uint16_t": "<u2", "int32_t": "<i4", "int64_t": "<i8"}
+IMAGE_FILE = "model.edgecimg"
+GOLDEN = 4                     # golden inputs a build puts in the self-test
+
+
+def _runtime_text(name: str) -> str:
+    return resources.files("edgec.runtime_c").joinpath(name).read_text()
+
+
+def kernel_table() -> tuple[int, dict]:
+    """(kernel ABI, {name: (id, argument kinds)}) from edgec_image.h's X-macro table: declared once, in C."""
+    text = _runtime_text("edgec_image.h")
+    abi = int(re.search(r"#define EDGEC_IMAGE_KERNEL_ABI (\d+)u", text).group(1))
+    return abi, {m.group(2): (int(m.group(1)), m.group(3))
+                 for m in re.finditer(r'X\((\d+), (\w+), "(\w+)", \w+\)', text)}
+
+
+def struct_fields() -> dict:
+    """{struct: [(field, element count or a struct name)]} of edgec.h's parameter structs, in C order."""
+    text = re.sub(r"/\*.*?\*/", "", _runtime_text("edgec.h"), flags=re.S)
+    out = {}
+    for body, name in re.findall(r"typedef struct \{(.*?)\} (\w+);", text, re.S):
+        fields = []
+        for decl in body.split(";"):
+            decl = decl.strip()
+            if not decl:
+                continue
+            ctype, names = decl.split(None, 1)
+            for n in names.split(","):
+                m = re.match(r"\s*(\w+)(?:\[(\d+)\])?", n)
+                fields.append((m.group(1), ctype if ctype != "int32_t" else int(m.group(2) or 0)))
+        out[name] = fields
+    return out
+
+
+def _flatten(structs: dict, name: str, values: dict) -> list:
+    words = []
+    for field, kind in structs[name]:
+        v = values.get(field, {} if isinstance(kind, str) else 0)
+        if isinstance(kind, str):
+            words += _flatten(structs, kind, v)
+        elif kind:
+            seq = [int(x) for x in np.asarray(v).reshape(-1)]
+            words += seq + [0] * (kind - len(seq))
+        else:
+            words.append(int(v))
+    return words
+
+
+_CAST = re.compile(r"^\((?:int16_t|void) \*\)")
+_CALL = re.compile(r"^(\w+)\((.*)\);$")
+
+
+def _arg(e, text: str, node_scratch: dict):
+    """One C argument -> ("int", v) | ("act", where, offset, extent) | ("array", index) | ("param", struct, fields)."""
+    t = text.strip().lstrip("&")
+    while _CAST.match(t):
+        t = _CAST.sub("", t)
+    if t.startswith("(") and t.endswith(")"):
+        t = t[1:-1]
+    if re.fullmatch(r"-?\d+", t):
+        return ("int", int(t))
+    if t in e.symbols:
+        return e.symbols[t]
+    m = re.fullmatch(r"arena \+ (\d+)", t)
+    if m and int(m.group(1)) in node_scratch:                  # a kernel's scratch, from the plan
+        return ("act", "arena", int(m.group(1)), node_scratch[int(m.group(1))])
+    return None
+
+
+_LOOP = re.compile(r"^for \(band = 0; band < (\d+); band\+\+\) \{$")
+_ROWS = re.compile(r"^const EDGEC_ROM int32_t \*r = (\w+) \+ band \* (\d+);$")
+_BANDED = re.compile(r"^(?:(.+?) \+ )?r\[(\d+)\](?: \* (\d+))?$")
+
+
+def _banded(e, text: str, scratch: dict, comment: str):
+    """A stage's argument: `base + r[k] * m`, `r[k] * m` or `r[k]` -> (typed base, k, m); else None."""
+    m = _BANDED.match(text.strip())
+    if not m:
+        return None
+    base = ("int", 0) if m.group(1) is None else _arg(e, m.group(1), scratch)
+    k, mul = int(m.group(2)), int(m.group(3) or 1)
+    if base is None or base[0] not in ("int", "act") or k >= 127 or mul >= 1 << 16:
+        raise EdgecError(f"cannot put step '{comment}' in a model image: band argument '{text.strip()}' "
+                         "(row index below 127, row bytes below 65536)")
+    return ("band", base, k, mul)
+
+
+def schedule(graph: Graph, gen: dict) -> list:
+    """[(step comment, kernel name, [typed args])] of generate()'s run(), in order; a patch-based
+    stage's loop is ("loop", tiles, row table array index, entries per band, [its calls])."""
+    e = gen["emitter"]
+    scratch = {s["offset"]: s["size"] for s in graph.meta["plan"].get("scratch", {}).values()}
+    calls = []
+
+    def call(comment, line, in_loop):
+        m = _CALL.match(line.strip())
+        if not m:
+            raise EdgecError(f"cannot put step '{comment}' in a model image: '{line.strip()}' is not one kernel call")
+        fn, args = m.group(1), m.group(2).split(", ")
+        typed = [_arg(e, a, scratch) or (_banded(e, a, scratch, comment) if in_loop else None) for a in args]
+        if any(t is None for t in typed):
+            bad = next(a for a, t in zip(args, typed) if t is None)
+            raise EdgecError(f"cannot put step '{comment}' in a model image: argument '{bad}' of {fn}")
+        return (comment, fn[len("edgec_"):] if fn.startswith("edgec_") else fn, typed)
+
+    for comment, code in gen["steps"]:
+        lines = [l.strip() for l in (code or "").split("\n") if l.strip()]     # none: a Reshape alias, nothing moves
+        loop = _LOOP.match(lines[0]) if lines else None
+        if loop:                                          # a patch-based stage (codegen.c._stage_loop)
+            rows = _ROWS.match(lines[1])
+            table = e.symbols.get(rows.group(1)) if rows else None
+            if lines[-1] != "}" or table is None or table[0] != "array":
+                raise EdgecError(f"cannot put step '{comment}' in a model image: an unknown loop")
+            body = [call(comment, l, True) for l in lines[2:-1] if not l.startswith("/*")]
+            calls.append(("loop", int(loop.group(1)), table[1], int(rows.group(2)), body))
+            continue
+        calls.extend(call(comment, l, False) for l in lines)
+    return calls
+
+
+def _align(n: int, a: int = 8) -> int:
+    return (n + a - 1) // a * a
+
+
+def _quant(graph: Graph, tensor: str) -> tuple:
+    q = graph.tensors[tensor].quant
+    m, s = quantize_multiplier(q.scalar_scale)
+    return int(q.scalar_zp), int(m), int(s)
+
+
+def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version: str = "1") -> bytes:
+    """The image of a planned integer graph and its generate() result.  `golden`: int8 inputs
+    [N, ...input shape] as edgec's reference takes them (int8 inside); their outputs come from the
+    integer reference.  Raises EdgecError (one line) for what the format cannot hold."""
+    from edgec import reference
+    abi, kernels = kernel_table()
+    structs = struct_fields()
+    calls = schedule(graph, gen)
+    e = gen["emitter"]
+    plan = graph.meta["plan"]
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    if tin.dtype != "int8" or tout.dtype != "int8":
+        raise EdgecError(f"the model image takes int8 input and output; this model's are {tin.dtype} / {tout.dtype}")
+    edges = graph.meta.get("edges", {})
+    u8_in = edges.get("input", {}).get("file_dtype") == "uint8"
+    u8_out = edges.get("output", {}).get("file_dtype") == "uint8"
+    state_off = _align(plan["arena_size"], 4)
+    state_bytes = int(plan.get("state_size", 0)) if graph.meta.get("state") else 0
+    incopy = _align(state_off + state_bytes, 4)
+    arena = incopy + (tin.size if u8_in else 0)
+
+    # data: every array and parameter struct a call uses, 8-aligned, in first-use order
+    data, place = bytearray(), {}
+
+    def put(key, blob):
+        if key not in place:
+            data.extend(b"\0" * (_align(len(data)) - len(data)))
+            place[key] = (len(data), len(blob))
+            data.extend(blob)
+        return place[key]
+
+    def array_blob(index):
+        ctype, _, values, _, _ = e.arrays[index]
+        return np.asarray(values).astype(DTYPES[ctype]).tobytes()
+
+    records, used = [], set()
+
+    def encode(t):
+        if t[0] == "int":
+            return (ARG_INT, t[1] & 0xFFFFFFFF, 0)
+        if t[0] == "act":
+            return (WHERE_KIND[t[1]], t[2], t[3])
+        if t[0] == "array":
+            return (ARG_DATA, *put(("a", t[1]), array_blob(t[1])))
+        if t[0] == "band":                                # value + r[k] * m: the kind word carries k and m
+            kind, value, extent = encode(t[1])
+            return (kind | ARG_BANDED | t[2] << 9 | t[3] << 16, value, extent)
+        words = _flatten(structs, t[1], t[2])
+        return (ARG_DATA, *put(("p", id(t[2])), np.asarray(words, np.int64).astype("<i4").tobytes()))
+
+    def kernel_record(comment, fn, typed):
+        if fn not in kernels:
+            raise EdgecError(f"cannot put step '{comment}' in a model image: no image kernel for {fn}")
+        kid, sig = kernels[fn]
+        if len(typed) != len(sig):
+            raise EdgecError(f"step '{comment}': {fn} takes {len(sig)} arguments in edgec_image.h, the C passes {len(typed)}")
+        used.add(kid)
+        return (kid, [encode(t) for t in typed])
+
+    for c in calls:
+        if c[0] == "loop":
+            _, tiles, table, width, body = c
+            records.append((LOOP, [(ARG_INT, tiles, 0), encode(("array", table)), (ARG_INT, width, 0),
+                                   (ARG_INT, len(body), 0)]))
+            records.extend(kernel_record(*b) for b in body)
+        else:
+            records.append(kernel_record(*c))
+    state_init = 0
+    if state_bytes:
+        idx = next(k for k, a in enumerate(e.arrays) if a[1] == f"{e.prefix}_state_init")
+        state_init = put(("a", idx), array_blob(idx))[0]
+
+    # golden inputs and their outputs' hashes, in run()'s own representation
+    golden = np.ascontiguousarray(golden, np.int8).reshape((-1,) + tuple(tin.shape))
+    outs = reference.run_batch(graph, golden, stream=True).astype(np.int8) if len(golden) else np.zeros((0,), np.int8)
+    gin = golden ^ np.int8(-128) if u8_in else golden
+    gout = outs ^ np.int8(-128) if u8_out else outs
+    tests = gin.tobytes() + b"".join(hashlib.sha256(o.tobytes()).digest() for o in gout)
+
+    kern = b"".join(struct.pack("<I", k) for k in sorted(used))
+    sched = b"".join(struct.pack("<I", kid | len(args) << 16) + b"".join(struct.pack("<III", *a) for a in args)
+                     for kid, args in records)
+    off_k = HEADER
+    off_s = _align(off_k + len(kern))
+    off_d = _align(off_s + len(sched))
+    off_t = _align(off_d + len(data))
+    total = _align(off_t + len(tests))
+    fix = lambda a: [(k, v + off_d if k & 0xFF == ARG_DATA else v, n) for k, v, n in a]   # data offsets -> image offsets
+    sched = b"".join(struct.pack("<I", kid | len(args) << 16) + b"".join(struct.pack("<III", *a) for a in fix(args))
+                     for kid, args in records)
+    head = bytearray(HEADER)
+    head[0:8] = MAGIC
+    struct.pack_into("<II", head, 8, FORMAT, total)
+    struct.pack_into("<II", head, 48, 0x01020304, abi)
+    head[56:88] = name.encode()[:31].ljust(32, b"\0")
+    head[88:104] = str(version).encode()[:15].ljust(16, b"\0")
+    struct.pack_into("<9I", head, 104, arena, state_off, state_bytes, incopy, tin.size, tout.size,
+                     u8_in | u8_out << 1, 0, 0)
+    struct.pack_into("<3i3i", head, 132, *_quant(graph, graph.inputs[0]), *_quant(graph, graph.outputs[0]))
+    struct.pack_into("<10I", head, 156, len(used), off_k, len(records), off_s, len(sched), off_d, len(data),
+                     state_init + off_d if state_bytes else 0, len(golden), off_t if len(golden) else 0)
+    img = bytearray(total)
+    img[:HEADER] = head
+    img[off_k:off_k + len(kern)] = kern
+    img[off_s:off_s + len(sched)] = sched
+    img[off_d:off_d + len(data)] = data
+    img[off_t:off_t + len(tests)] = tests
+    img[16:48] = hashlib.sha256(bytes(img[BODY_FROM:])).digest()
+    return bytes(img)
+
+
+def read_header(img: bytes) -> dict:
+    """The header's fields (for the CLI and tests); EdgecError if it is not an image."""
+    if len(img) < HEADER or img[:8] != MAGIC:
+        raise EdgecError("not an edgec model image (bad magic or too short)")
+    f = struct.unpack_from("<II", img, 8) + struct.unpack_from("<II", img, 48)
+    u = struct.unpack_from("<9I", img, 104)
+    q = struct.unpack_from("<6i", img, 132)
+    s = struct.unpack_from("<10I", img, 156)
+    h = {"format": f[0], "bytes": f[1], "sha256": img[16:48].hex(), "kernel_abi": f[3],
+         "name": img[56:88].split(b"\0")[0].decode(), "version": img[88:104].split(b"\0")[0].decode(),
+         "arena_bytes": u[0], "state_offset": u[1], "state_bytes": u[2], "input_copy_offset": u[3],
+         "input_bytes": u[4], "output_bytes": u[5], "flags": u[6],
+         "input_quant": {"zero_point": q[0], "scale_q31": q[1], "scale_shift": q[2]},
+         "output_quant": {"zero_point": q[3], "scale_q31": q[4], "scale_shift": q[5]},
+         "kernel_ids": list(struct.unpack_from(f"<{s[0]}I", img, s[1])), "calls": s[2], "schedule": [s[3], s[4]],
+         "data": [s[5], s[6]], "state_init": s[7], "selftests": s[8], "selftest_offset": s[9]}
+    names = {k: n for n, (k, _) in kernel_table()[1].items()}
+    h["kernels"] = [names.get(k, "?") for k in h["kernel_ids"]]
+    return h
+
+
+def golden_inputs(img: bytes) -> np.ndarray:
+    """An image's golden inputs as int8 (edgec's inside representation), [N, input bytes]."""
+    h = read_header(img)
+    n, size = h["selftests"], h["input_bytes"]
+    raw = np.frombuffer(img, np.int8, n * size, h["selftest_offset"]).reshape(n, size) if n else np.zeros((0, size), np.int8)
+    return raw ^ np.int8(-128) if h["flags"] & 1 else raw.copy()

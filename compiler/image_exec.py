@@ -1,0 +1,90 @@
+"""Run a model image the way a firmware does: runtime_c/edgec_image.c and the kernels, built for a target.
+
+`execute_image` puts the image into flash as a const array behind a run() of the generated code's
+signature, so the same harnesses (host stdin/stdout, QEMU semihosting with the instruction counter)
+run it as they run generated code.  `check_image` builds the host tool (harness/main_image.c) with a
+chosen kernel set and returns its one line: how a firmware accepts or refuses an image."""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from edgec.codegen.c import KERNEL_FILE, KERNEL_FILE_S16, RUNTIME_COMMON
+from .targets import get_target
+from .devicebuild import build_program
+from .toolchain import Execution, _harness_file, execute
+
+RUN_NAME = "edgec_image_model"
+#: functions that check an image before it runs (once, not per inference)
+CHECK_FUNCS = ("edgec_image_check", "check_call", "sha256_equal")
+
+
+def runtime_files() -> list:
+    """The interpreter and every kernel: a firmware with the full kernel set."""
+    return sorted(set(RUNTIME_COMMON) | set(KERNEL_FILE.values()) | set(KERNEL_FILE_S16.values())
+                  | {"edgec_image.h", "edgec_image.c"})
+
+
+def _c_bytes(data: bytes) -> str:
+    return ",\n".join(", ".join(str(b) for b in data[i:i + 32]) for i in range(0, len(data), 32))
+
+
+def image_dir(img: bytes, arena_bytes: int, in_bytes: int, out_bytes: int, where: Path) -> Path:
+    """A source directory: the runtime, the image as flash data, and a run() that checks it once."""
+    where.mkdir(parents=True, exist_ok=True)
+    runtime = resources.files("edgec.runtime_c")
+    for f in runtime_files():
+        (where / f).write_bytes(runtime.joinpath(f).read_bytes())
+    (where / "model.h").write_text(f"#include <stdint.h>\n#define EDGEC_IMAGE_MODEL_IN {in_bytes}\n"
+                                   f"int {RUN_NAME}_run(const void *input, void *output);\n")
+    (where / "image_model.c").write_text(
+        "/* A model image in flash, run by the interpreter: checked on the first call. */\n"
+        "#include <string.h>\n#include \"model.h\"\n#include \"edgec_image.h\"\n\n"
+        f"static const uint8_t image[{len(img)}] __attribute__((aligned(8))) = {{\n{_c_bytes(img)}\n}};\n"
+        f"static uint32_t arena[{max(1, (arena_bytes + 3) // 4)}];\n\n"
+        f"int {RUN_NAME}_run(const void *input, void *output)\n{{\n"
+        "    static int checked = -1;\n"
+        "    if (checked < 0)\n"
+        "        checked = edgec_image_check(image, sizeof image, sizeof arena, 0);\n"
+        "    if (checked != EDGEC_IMAGE_OK) {\n"
+        f"        memset(output, 0x7f, {out_bytes});\n"
+        "        return checked;\n    }\n"
+        "    return edgec_image_run(image, (uint8_t *)arena, input, output);\n}\n")
+    return where
+
+
+def execute_image(target_name: str, img: bytes, samples: bytes, in_bytes: int, out_bytes: int, arena_bytes: int):
+    """(raw outputs, Execution) of the image on a target; Execution.instructions counts run() only
+    (the one-time check is taken out)."""
+    target = get_target(target_name)
+    with tempfile.TemporaryDirectory(prefix="edgec-img-") as work:
+        src = image_dir(img, arena_bytes, in_bytes, out_bytes, Path(work) / "model")
+        cfile = src / "edgec_image.c"           # the model harness links no libsodium: check_image proves the hash
+        cfile.write_text("#define EDGEC_IMAGE_NO_HASH 1   /* measuring run() only */\n" + cfile.read_text())
+        ex = execute(target, src, RUN_NAME, in_bytes, out_bytes, samples, Path(work))
+    if ex.instructions is not None:
+        once = sum(v for k, v in ex.per_function.items() if k in CHECK_FUNCS or "sha256" in k)
+        ex.instructions -= once
+    return ex.outputs, ex
+
+
+def check_image(img: bytes, defines=(), samples: bytes = b"", selftest: bool = False) -> tuple:
+    """(exit code, first stdout line, stdout bytes, stderr) of the host tool (harness/main_image.c, with
+    the sha256 of edgec_crypto.c / libsodium) on an image; `defines` pick the kernel set (e.g.
+    "EDGEC_IMAGE_DEFAULT=0", "EDGEC_IMAGE_WITH_FULLY_CONNECTED_S8=1")."""
+    target = get_target("host")
+    runtime = Path(str(resources.files("edgec.runtime_c").joinpath("edgec_image.c"))).parent
+    with tempfile.TemporaryDirectory(prefix="edgec-imgtool-") as work:
+        w = Path(work)
+        sources = [runtime / f for f in runtime_files() if f.endswith(".c")] + [_harness_file("main_image.c")]
+        exe, _ = build_program(target, sources, w / "build", defines, [runtime], crypto=True)
+        (w / "image.bin").write_bytes(img)
+        r = subprocess.run([str(exe), str(w / "image.bin")] + (["--selftest"] if selftest else []), input=samples,
+                           capture_output=True, timeout=600)
+    first = r.stdout.split(b"\n", 1)[0].decode(errors="replace") if r.returncode == 3 else ""
+    return r.returncode, first, r.stdout, r.stderr.decode(errors="replace")
+
+
+__all__ = ["execute_image", "check_image", "image_dir", "runtime_files", "Execution"]
