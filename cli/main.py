@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 from typing import List, Optional
@@ -164,7 +165,7 @@ def _print_layer_sqnr(rows: list) -> None:
 
 
 @app.command()
-def run(out_dir: str = typer.Argument(...),
+def run(out_dir: str = typer.Argument(..., help="a build directory, or a package .tar.gz (a microcontroller package runs its model image)"),
         samples: List[str] = typer.Argument(..., help=".npy/.npz float samples, or image files for a build that takes images"),
         on: str = typer.Option("host", "--on"),
         output: Optional[str] = typer.Option(None, "--output", "-o", help="write the outputs (N, ...) to this .npy"),
@@ -179,7 +180,11 @@ def run(out_dir: str = typer.Argument(...),
     """Run the compiled C on a target: detections or top-k classes per sample, outputs (N, ...) to a .npy file."""
     from edgec.cli.results import check_results_option, decoded, print_results, save_outputs
     from edgec.verify import Built, run_samples
-    built = Built(out_dir)
+    if out_dir.endswith((".tar.gz", ".tgz")) and os.path.isfile(out_dir):     # a package: its image on the target
+        from edgec.fleet.mcu import package_built
+        built = package_built(out_dir)
+    else:
+        built = Built(out_dir)
     check_results_option(results_file, built.decode)
     xs, images = built.inputs(samples)
     out, costs = run_samples(built, on, xs, raw, reset_each)

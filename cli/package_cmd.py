@@ -54,11 +54,18 @@ def create(out_dir: str = typer.Argument(..., help="a build directory (`edgec bu
            version: str = typer.Option(..., "--version", help="model version, e.g. 1.2.0"),
            key: str = typer.Option(..., "--key", help="private signing key (`edgec keygen`)"),
            output: Optional[str] = typer.Option(None, "--output", "-o", help="package file (default NAME-VERSION.tar.gz)"),
-           device_target: Optional[str] = typer.Option(None, "--device-target", help="CPU of the devices (default: this host's, e.g. linux-x86_64)"),
+           device_target: Optional[str] = typer.Option(None, "--device-target", help="CPU of the devices (default: this host's, e.g. "
+                                                       "linux-x86_64; cortex-m4: a microcontroller, the package holds the model image)"),
+           security_counter: Optional[int] = typer.Option(None, "--security-counter", min=0, max=2 ** 32 - 1,
+                                                          help="microcontrollers: the image's security counter (devices refuse one below theirs)"),
+           allow_downgrade: bool = typer.Option(False, "--allow-downgrade", help="microcontrollers: sign the image as allowed "
+                                                "below the device's security counter"),
            as_json: bool = typer.Option(False, "--json")):
-    """Package a build: C sources, the device library, report, graphs, and a signed manifest."""
+    """Package a build: C sources, the device library (or a microcontroller's model image and signed device manifest),
+    report, graphs, and a signed manifest."""
     from edgec.fleet.package import create as do_create
-    r = do_create(out_dir, name, version, key, output or f"{name}-{version}.tar.gz", device_target)
+    r = do_create(out_dir, name, version, key, output or f"{name}-{version}.tar.gz", device_target, security_counter,
+                  allow_downgrade)
     if as_json:
         emit_json(r)
     else:

@@ -31,6 +31,9 @@ class DeviceTarget:
     cross_cc: str           # the Debian cross compiler
     elf_machine: int        # e_machine of the produced ELF
     apt: str
+    #: "linux": the package carries lib/libmodel.so for the agent; "mcu": a microcontroller, the package
+    #: carries the model image and its signed device manifest (fleet/mcu.py), no code
+    kind: str = "linux"
 
     def compiler(self) -> str:
         if shutil.which(self.cross_cc):
@@ -43,6 +46,7 @@ class DeviceTarget:
 DEVICE_TARGETS = {t.name: t for t in [
     DeviceTarget("linux-x86_64", "x86_64", "x86_64-linux-gnu-gcc", 62, "gcc"),
     DeviceTarget("linux-aarch64", "aarch64", "aarch64-linux-gnu-gcc", 183, "gcc-aarch64-linux-gnu"),
+    DeviceTarget("cortex-m4", "", "arm-none-eabi-gcc", 40, "gcc-arm-none-eabi qemu-system-arm", kind="mcu"),
 ]}
 
 

@@ -9,7 +9,11 @@ Files in the archive (flat, no top directory):
   manifest.sig       detached signature of manifest.json's exact bytes (see signing.py)
   report.json, edgec_model.npz   the build's report and graphs (the agent reads I/O quantization)
   src/...            the generated C and build fragments, as `edgec build` wrote them
-  lib/libmodel.so    that C compiled for the device's CPU (hostlib.py)
+  lib/libmodel.so    that C compiled for the device's CPU (hostlib.py), for a Linux device target; for a
+                     microcontroller target (--device-target cortex-m4) instead:
+  device/model.edgecimg  the build's model image (codegen/image.py): data only, no code
+  device/model.edgm      its signed device manifest (device_manifest.py: name, version, security
+                     counter, downgrade flag, the image's sha256), which the firmware checks itself
 
 The file is two gzip members, which gzip, tar and Python read as one tar.gz:
   head     manifest.json and manifest.sig as tar entries in deflate *stored* blocks (no compression):
@@ -207,14 +211,44 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def create(out_dir: str, name: str, version: str, key_path: str, output: str, device_target: str | None = None) -> dict:
-    """Package a build directory; returns a summary (path, sha256, size, key id, files)."""
+def _mcu_files(out_dir: Path, report: dict, key, name: str, version: str, counter, allow_downgrade: bool) -> dict:
+    """A microcontroller's payload: the build's model image and the device manifest signed over it."""
+    from . import device_manifest, mcu
+    if counter is None:
+        raise EdgecError("a microcontroller package needs --security-counter N",
+                         hint="the device refuses images whose counter is below its own; raise it when an update must never be undone")
+    img_path = out_dir / "model.edgecimg"
+    if not img_path.is_file():
+        why = (report.get("image") or {}).get("refused")
+        raise EdgecError("the build has no model image" + (f" ({why})" if why else ""), where=str(out_dir),
+                         hint="run `edgec image OUT/` or rebuild with this edgec version")
+    image = img_path.read_bytes()
+    return {mcu.IMAGE_FILE: image,
+            mcu.DEVICE_MANIFEST_FILE: device_manifest.make(key, image, name, version, counter, allow_downgrade)}
+
+
+def create(out_dir: str, name: str, version: str, key_path: str, output: str, device_target: str | None = None,
+           security_counter: int | None = None, allow_downgrade: bool = False) -> dict:
+    """Package a build directory; returns a summary (path, sha256, size, key id, files).  A
+    microcontroller device target (hostlib kind "mcu") takes the model image and a signed device
+    manifest with `security_counter` (and the downgrade flag) instead of a shared library."""
     check_name_version(name, version)
     key = signing.load_private(key_path)
     report, files = _read_build(Path(out_dir))
     device = get_device_target(device_target or host_device_target())
-    files[f"lib/{LIBRARY}"] = build_library(Path(out_dir), report, device)
+    if device.kind == "mcu":
+        from . import mcu
+        files.update(_mcu_files(Path(out_dir), report, key, name, version, security_counter, allow_downgrade))
+    else:
+        if security_counter is not None or allow_downgrade:
+            raise EdgecError("--security-counter and --allow-downgrade are for microcontroller device targets",
+                             hint="Linux devices refuse older versions by themselves; see `edgec fleet deploy --allow-downgrade-from`")
+        files[f"lib/{LIBRARY}"] = build_library(Path(out_dir), report, device)
     manifest = build_manifest(name, version, report, files, device.name)
+    if device.kind == "mcu":
+        manifest["library"] = mcu.IMAGE_FILE
+        manifest["device"] = {"kind": "mcu", "image": mcu.IMAGE_FILE, "manifest": mcu.DEVICE_MANIFEST_FILE,
+                              "security_counter": security_counter, "allow_downgrade": bool(allow_downgrade)}
     rest = payload(files)                           # first: the manifest signs its hash and length
     manifest["payload"] = {"sha256": sha256(rest), "size": len(rest)}
     body = signing.canonical_json(manifest)
@@ -224,7 +258,8 @@ def create(out_dir: str, name: str, version: str, key_path: str, output: str, de
     _write_atomic(Path(output), data)
     return {"package": str(output), "sha256": sha256(data), "size": len(data), "name": name, "version": version,
             "key_id": sig["key_id"], "algorithm": sig["algorithm"], "device_target": device.name,
-            "target": report["target"], "files": len(manifest["files"])}
+            "target": report["target"], "files": len(manifest["files"]),
+            **({"security_counter": security_counter, "allow_downgrade": bool(allow_downgrade)} if device.kind == "mcu" else {})}
 
 
 # ---- reading: the signature first, then the payload streamed -------------------------------------
