@@ -252,6 +252,8 @@ from edgec.cli.agent_cmd import register as _register_agent_commands  # noqa: E4
 _register_agent_commands(app)
 from edgec.cli.image_cmd import register as _register_image_command  # noqa: E402  image
 _register_image_command(app)
+from edgec.cli.device_cmd import register as _register_device_command  # noqa: E402  device run
+_register_device_command(app)
 
 
 def _raise_interrupted(signum, frame):
