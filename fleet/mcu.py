@@ -48,6 +48,8 @@ FIRMWARE = "mcu_device.c"
 SECTOR, SLOT, UNIT = 4096, 128 * 1024, 8
 FLASH_BYTES = 2 * SECTOR + 2 * SLOT
 CHUNK = 1024
+#: the firmware's largest frame payload (MCU_MAX_FRAME): chunks, manifests, one inference's input
+MAX_FRAME = 4096
 E_FRAME, E_COMMAND, E_SERVE, E_NO_IMAGE, E_INPUT = -100, -101, -102, -103, -104
 
 SLOT_REASONS = {
@@ -179,6 +181,8 @@ class Link:
 
     def call(self, kind: bytes, payload: bytes = b"", timeout: float = 60) -> tuple[int, bytes]:
         """(code, data) of one command; a frame the device could not read is sent again (3 times)."""
+        if len(payload) > MAX_FRAME:
+            raise EdgecError(f"{len(payload):,} bytes do not fit one UART frame of the device ({MAX_FRAME:,} at most)")
         with self.lock:
             for _ in range(3):
                 try:

@@ -10,6 +10,7 @@ import json
 import os
 import select
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -111,12 +112,18 @@ def test_firmware_self_tests_a_real_image_and_serves_it_bit_exact(models, tmp_pa
     prof = tmp_path / "profile.txt"
     flash = tmp_path / "dev.flash"
     link = mcu.Link("cortex-m4", elf, flash, extra=["-plugin", f"{harness_tool('insncount.so')},out={prof}"])
-    try:
+    try:                                     # counted: boot on a blank flash and the update, nothing else
         assert link.status["name"] is None
         start = time.monotonic()
         st = link.install(device_manifest.make(key, img, NAME, "1.0.0", 1), img)
         seconds = time.monotonic() - start
         assert (st["name"], st["version"], st["counter"], st["trial"], st["image_code"]) == (NAME, "1.0.0", 1, False, 0)
+    finally:
+        link.close()
+    p = read_profile(get_target("cortex-m4"), elf, prof)
+    link = mcu.Link("cortex-m4", elf, flash)           # restarted from its flash
+    try:
+        assert (link.status["version"], link.status["trial"]) == ("1.0.0", False)
         assert serves([link.infer(x.tobytes()) for x in models["v1"]["q"]], models, "v1")
         bad = selftest_fails(models["v2"]["image"])
         with pytest.raises(mcu.DeviceRefused, match=r"self-test.*golden outputs differ.*code -6"):
@@ -127,15 +134,22 @@ def test_firmware_self_tests_a_real_image_and_serves_it_bit_exact(models, tmp_pa
             link.install(device_manifest.make(rogue, v2, NAME, "3.0.0", 3), v2)
         assert link.refresh()["version"] == "1.0.0"
         assert serves([link.infer(x.tobytes()) for x in models["v1"]["q"]], models, "v1")
+        # a frame damaged on the line is answered -100 and nothing is done; the next one works
+        good = mcu.frame(b"S")
+        link.proc.stdin.write(good[:-1] + bytes([good[-1] ^ 0xFF]))
+        link.proc.stdin.flush()
+        head = link._read(5, time.monotonic() + 30)
+        code = struct.unpack("<i", link._read(struct.unpack("<H", head[3:5])[0] + 4, time.monotonic() + 30)[:4])[0]
+        assert head[:3] == b"EFr" and code == mcu.E_FRAME
+        assert link.refresh()["version"] == "1.0.0"
     finally:
         link.close()
     fields, image = device_slots.serving(flash.read_bytes(), mcu.SECTOR, mcu.SLOT, key.public_key())[1:]
     assert image == img and fields["version"] == "1.0.0"
-    p = read_profile(get_target("cortex-m4"), elf, prof)
     assert p.instructions > 0
     print(f"\ncortex-m4 firmware: a {len(img):,}-byte image update (boot, stage over the UART in 1 KB frames, "
           f"hash, Ed25519, self-test of {read_header(img)['selftests']} golden inputs, activate, load, self-test in service) "
-          f"took {seconds:.2f} s in QEMU; the whole session {p.instructions:,} instructions "
+          f"took {seconds:.2f} s in QEMU, {p.instructions:,} instructions "
           f"(top: {', '.join(f'{k} {v:,}' for k, v in list(p.per_function.items())[:4])})")
 
 
