@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from conftest import CASES, cli, require
 from edgec.codegen.image import BODY_FROM, read_header
 from edgec.fleet import device_manifest, device_slots, mcu, package, signing
+from edgec.fleet.signing import SignatureError
 from edgec.toolchain import harness_tool, read_profile
 from edgec.targets import get_target
 from edgec.verify import Built
@@ -322,6 +323,11 @@ def test_rollouts_to_two_emulated_cortex_m4_devices(models, fleet, tmp_path):
     assert {d["name"]: d["running"]["model_version"] for d in st["devices"]} == BOTH("2.0.0")
     table = cli("fleet", "status", FLEET, env={"EDGEC_AWS_ENDPOINT": fleet["env"]["EDGEC_AWS_ENDPOINT"]})
     assert table.returncode == 0 and "agent mcu-a: heartbeat" in table.stdout and f"{NAME} 2.0.0" in table.stdout
+    page = run("dashboard", "--fleet", FLEET, "--out", tmp_path / "dash")
+    data = json.loads(Path(page["data"]).read_text())
+    assert {d["name"]: [(m["name"], m["version"]) for m in d["agent"]["models"]] for d in data["status"]["devices"]} == BOTH(
+        [(NAME, "2.0.0")])
+    assert "mcu-b" in Path(page["page"]).read_text()
 
     v3 = pack(models, "v1", "3.0.0", 3, tmp_path / "3.0.0.tar.gz")
     good3 = (tmp_path / "3.0.0.tar.gz").read_bytes()
@@ -400,7 +406,14 @@ def test_qemu_killed_during_staging_and_during_activation_restarts_serving_a_who
         assert serves(dev.infer(models[tag_of[image]]["q"]), models, tag_of[image])
         if executions(aws, job)["mcu-a"] == "FAILED":
             assert "restarted from its flash" in details(aws, job, "mcu-a")["reason"]
-        if when == "staging chunk 6/":
+        other = 1 - st["active"]
+        if when == "staging chunk 6/":             # half staged: the other slot holds no signed header
             assert fields["version"] == current and executions(aws, job)["mcu-a"] == "FAILED"
+            with pytest.raises(SignatureError):
+                device_slots.slot_image(dev.flash.read_bytes(), mcu.SECTOR, mcu.SLOT, other, key)
+        elif fields["version"] == current:         # killed once staged: the new image is whole in the other slot
+            staged, payload = device_slots.slot_image(dev.flash.read_bytes(), mcu.SECTOR, mcu.SLOT, other, key)
+            assert staged["version"] == version and payload == models[tag]["image"]
+        print(f"\nQEMU killed at '{when}': mcu-a's job {executions(aws, job)['mcu-a']}, serving {fields['version']} after the restart")
         current = fields["version"]
 
