@@ -379,6 +379,11 @@ class Bridge:
         self.fleet = self.config.get("sagemaker_edge_core_device_fleet_name")
         key_file = self.device.dir / self.config["sagemaker_edge_core_root_certs_path"] / bundle.SIGNING_KEY
         self.key = serialization.load_pem_public_key(key_file.read_bytes())
+        if not Path(flash_path).resolve().parent.is_dir():
+            raise EdgecError("the flash image's directory does not exist", where=str(flash_path))
+        if Path(flash_path).exists() and Path(flash_path).stat().st_size not in (0, FLASH_BYTES):
+            raise EdgecError(f"the flash image has {Path(flash_path).stat().st_size:,} bytes, not this firmware's {FLASH_BYTES:,}",
+                             where=str(flash_path), hint="give another --flash-image (a missing file starts erased)")
         self.target, self.flash, self.chunk = target_name, str(flash_path), chunk
         self._log, self.qemu_log = log, qemu_log
         self.elf = firmware(target_name, public_key_raw(self.key))

@@ -391,6 +391,7 @@ def test_qemu_killed_during_staging_and_during_activation_restarts_serving_a_who
     for version, tag, counter, when in (("5.0.0", "v2", 5, "staging chunk 6/"), ("6.0.0", "v1", 6, "activating")):
         pack(models, tag, version, counter, tmp_path / f"{version}.tar.gz")
         run("fleet", "publish", tmp_path / f"{version}.tar.gz", "--fleet", FLEET)
+        seq = device_slots.state(dev.flash.read_bytes(), mcu.SECTOR)["seq"]
         mark = len(dev.log.read_text())
         pid = dev.qemu_pid()
         job = deploy(fleet, version)
@@ -414,6 +415,7 @@ def test_qemu_killed_during_staging_and_during_activation_restarts_serving_a_who
         elif fields["version"] == current:         # killed once staged: the new image is whole in the other slot
             staged, payload = device_slots.slot_image(dev.flash.read_bytes(), mcu.SECTOR, mcu.SLOT, other, key)
             assert staged["version"] == version and payload == models[tag]["image"]
-        print(f"\nQEMU killed at '{when}': mcu-a's job {executions(aws, job)['mcu-a']}, serving {fields['version']} after the restart")
+        print(f"\nQEMU killed at '{when}': mcu-a's job {executions(aws, job)['mcu-a']}, serving {fields['version']} after the "
+              f"restart; {st['seq'] - seq} state records written since the deploy")
         current = fields["version"]
 
