@@ -9,6 +9,7 @@ from .recurrent import gru_shapes, lstm_shapes
 from . import resize
 from . import mean
 from . import prelu
+from . import svdf
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
@@ -76,6 +77,7 @@ SHAPE_FNS = {
     "Resize": resize.out_shape,
     "Mean": mean.out_shape,
     "PRelu": prelu.out_shape,
+    "SvdfState": svdf.state_out_shape, "Svdf": svdf.out_shape,
     "BatchNorm": lambda n, s: [s[0]],
     "Reshape": _reshape,
     "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],

@@ -42,6 +42,7 @@ import struct
 import numpy as np
 
 from . import tflite_lstm
+from . import tflite_svdf
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
@@ -71,6 +72,7 @@ FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "ME
                                              "PRELU")
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
+SUPPORTED = SUPPORTED + ("SVDF",)                 # int8 with its int16 state (importers/tflite_svdf.py)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
 PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
                 "RESIZE_BILINEAR")
@@ -203,7 +205,8 @@ def _options(name: str, op) -> dict:
            "SUB": tflite.SubOptions, "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
            "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
-           "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS()}.get(name)
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS(),
+           "SVDF": tflite.SVDFOptions}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -230,6 +233,8 @@ def _options(name: str, op) -> dict:
         return {"approximate": bool(o.Approximate())}
     if name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
         return tflite_lstm.options(o)
+    if name == "SVDF":
+        return tflite_svdf.options(o)
     if name == "RESIZE_NEAREST_NEIGHBOR":
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
     return streaming_options(name, o)
@@ -370,6 +375,7 @@ class _Importer(StreamingOps):
         ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None} | {s["read"] for s in self.state} \
             | set(self.alias)                         # READ_VARIABLE: the state, or the value assigned before it
         ready |= {i for name, ins, _, _ in self.ops if name == "UNIDIRECTIONAL_SEQUENCE_LSTM" for i in ins[18:20]}  # state variables
+        ready |= {ins[4] for name, ins, _, _ in self.ops if name == "SVDF" and len(ins) == 5}    # SVDF's state
         for k, (name, ins, outs, _) in enumerate(self.ops):
             missing = [i for i in ins if i >= 0 and i not in ready]
             if missing:
@@ -403,6 +409,9 @@ class _Importer(StreamingOps):
                 continue
             if name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
                 tflite_lstm.check(self, ins, outs, opt, lambda what: bad(what, k))
+                continue
+            if name == "SVDF":
+                tflite_svdf.check(self, ins, outs, opt, lambda what: bad(what, k))
                 continue
             needed = ins[:2] if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ins   # bias: optional
             if (len(outs) != 1 and name not in ("SPLIT", "SPLIT_V")) or not ins or min(needed + outs) < 0 or \
@@ -713,11 +722,11 @@ class _Importer(StreamingOps):
             if tname not in read:
                 continue
             scale, zp = self.qparams(s["read"])
-            nxt = self.name(s["next"]) if s["next"] is not None else None
+            nxt = self.name(s["next"]) if s["next"] is not None and not isinstance(s["next"], str) else s["next"]
             if nxt is not None and nxt not in self.qg:
                 self.act(s["next"])
             entry = {"variable": s["key"][1] or s["key"][0], "tensor": tname, "next": nxt}
-            qs.append(dict(entry, init=s["init"].astype(np.int8)))
+            qs.append(dict(entry, init=s["init"].astype(s.get("dtype", np.int8))))
             fs.append(dict(entry, init=((s["init"].astype(np.float64) - zp) * scale).astype(np.float32)))
         return ({"state": fs}, {"state": qs}) if qs else ({}, {})
 
@@ -847,6 +856,9 @@ class _Importer(StreamingOps):
 
     def op_UNIDIRECTIONAL_SEQUENCE_LSTM(self, ins, outs, opt):
         tflite_lstm.import_op(self, ins, outs, opt)
+
+    def op_SVDF(self, ins, outs, opt):
+        tflite_svdf.import_op(self, ins, outs, opt)
 
     def op_SOFTMAX(self, ins, outs, opt):
         qattrs = {} if self.is_float else softmax_tflm_attrs(self.qparams(ins[0])[0], opt.get("beta", 1.0))

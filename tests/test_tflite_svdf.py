@@ -1,0 +1,134 @@
+"""TFLite SVDF (int8, TFLite Micro's integer arithmetic with its int16 activation state) streamed over 120
+steps, bit-exact with TensorFlow Lite Micro at every step on the integer reference, the host C and the
+emulated Cortex-M4.
+
+An SVDF keeps the last `memory` features of each filter in a variable tensor that TFLite Micro carries
+between invocations: edgec makes it a persistent state buffer (the resource variables' mechanism, reset()
+puts back TFLM's zeros).  The models are written with tests/tflite_writer.py on random shapes: rank 1 and
+rank > 1, batch 1 and 2, with and without bias, fused RELU or none (TFLM's integer kernel applies no fused
+activation; edgec computes what it computes), a state zero point other than 0, and a keyword-spotter
+stack of two SVDFs and a FULLY_CONNECTED.  TFLM itself crashes on an SVDF without bias (its Prepare reads
+the absent bias's scale): for those the oracle is the same model with a zero bias, what TFLM's kernel
+computes when the bias is absent."""
+import numpy as np
+import pytest
+from tflite_micro.python.tflite_micro import runtime
+
+from conftest import require
+from tflite_writer import Model
+
+from edgec import reference
+from edgec.build import build
+from edgec.importers.tflite import import_tflite
+from edgec.verify import Built
+
+STEPS = 120
+
+
+def tflm_stream(model: bytes, xs: np.ndarray, reset_each: bool = False) -> np.ndarray:
+    it, outs = None, []
+    for x in xs:
+        if it is None or reset_each:
+            it = runtime.Interpreter.from_bytes(model, arena_size=1 << 16)
+        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
+        it.invoke()
+        outs.append(it.get_output(0).copy())
+    return np.stack(outs)
+
+
+def _svdf(m, rng, x, s_in, batch, n_in, filters, memory, rank, bias, act, state_zp, name, s_out, zp_out):
+    """One SVDF layer on tensor x: its weights (int8 feature, int16 time), bias (or none), int16 state."""
+    s_wf, s_st, s_wt = (float(rng.uniform(*r)) for r in ((0.002, 0.02), (0.004, 0.05), (0.00001, 0.00005)))
+    wf = m.tensor(f"{name}/wf", (filters, n_in), data=rng.integers(-127, 128, (filters, n_in)), scale=s_wf)
+    wt = m.tensor(f"{name}/wt", (filters, memory), np.int16, data=rng.integers(-8000, 8000, (filters, memory)),
+                  scale=s_wt)
+    units = filters // rank
+    data = rng.integers(-3000, 3000, units) if bias == "random" else np.zeros(units)
+    b = m.tensor(f"{name}/bias", (units,), np.int32, data=data, scale=np.float32(s_st) * np.float32(s_wt)) \
+        if bias else -1
+    st = m.tensor(f"{name}/state", (batch, filters * memory), np.int16, scale=s_st, zp=state_zp, variable=True)
+    y = m.tensor(f"{name}/out", (batch, units), scale=s_out, zp=zp_out)
+    m.op("SVDF", [x, wf, wt, b, st], [y], rank=rank, act=act)
+    return y
+
+
+def svdf_model(seed: int, bias: str | None, stack: bool = False) -> tuple[bytes, tuple]:
+    """A random single SVDF (or, `stack`, SVDF -> SVDF -> FULLY_CONNECTED as a keyword spotter).  `bias`:
+    "random", "zeros" (the no-bias oracle), None (no bias tensor)."""
+    rng = np.random.default_rng(seed)
+    batch = 1 + seed % 2
+    n_in, memory = int(rng.integers(1, 12)), int(rng.integers(1, 9))
+    rank = 1 if seed % 3 == 0 else int(rng.integers(2, 4))
+    filters = rank * int(rng.integers(1, 7))
+    act, state_zp = int(seed % 2), (0 if seed % 4 else int(rng.integers(-20, 20)))
+    m = Model()
+    x = m.tensor("x", (batch, n_in), scale=0.05, zp=int(rng.integers(-10, 10)))
+    y = _svdf(m, rng, x, 0.05, batch, n_in, filters, memory, rank, bias, act, state_zp, "svdf", 0.08, -4)
+    if stack:
+        units = filters // rank
+        y2 = _svdf(m, rng, y, 0.08, batch, units, 2 * rank, 4, rank, bias, 1, 0, "svdf_1", 0.05, 2)
+        w = m.tensor("fc/w", (3, 2), data=rng.integers(-127, 128, (3, 2)), scale=0.01)
+        fb = m.tensor("fc/b", (3,), np.int32, data=rng.integers(-500, 500, 3), scale=np.float32(0.05) * np.float32(0.01))
+        y = m.tensor("logits", (batch, 3), scale=0.02, zp=0)
+        m.op("FULLY_CONNECTED", [y2, w, fb], [y], act=0)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes(), (batch, n_in)
+
+
+def _stream(shape, seed, n=STEPS):
+    """int8 frames: a slow wave (successive frames related, as audio features are) plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None]
+    wave = 70 * np.sin(t / 5.0 + np.arange(int(np.prod(shape)))[None, :] / 2.0)
+    return np.clip(wave + rng.normal(0, 30, wave.shape), -128, 127).astype(np.int8).reshape((n,) + tuple(shape))
+
+
+CASES = [(seed, bias) for seed, bias in zip(range(8), ["random", "random", None, "random", "random", None,
+                                                         "random", "random"])]
+
+
+@pytest.mark.parametrize("seed,bias", CASES)
+def test_svdf_reference_and_host_c_equal_tflite_micro_over_a_stream(tmp_path, seed, bias):
+    model, shape = svdf_model(seed, bias)
+    oracle = model if bias else svdf_model(seed, "zeros")[0]
+    path = tmp_path / "svdf.tflite"
+    path.write_bytes(model)
+    _, q = import_tflite(str(path))
+    assert [n.op for n in q.nodes] == ["SvdfState", "Svdf"] and q.meta["state"][0]["init"].dtype == np.int16
+    xs = _stream(shape, seed)
+    want = tflm_stream(oracle, xs)
+    assert len(np.unique(want)) > 8
+    got = reference.run_batch(q, xs)
+    assert np.array_equal(got, want.reshape(got.shape))
+    fresh = tflm_stream(oracle, xs[:20], reset_each=True)
+    assert np.array_equal(reference.run_batch(q, xs[:20], stream=False), fresh.reshape(got[:20].shape))
+    require("cc")
+    report = build(str(path), "host", str(tmp_path / "out"))
+    assert report["totals"]["state_bytes"] >= 2 * int(np.prod(q.tensors[q.meta["state"][0]["tensor"]].shape))
+    c, _ = Built(str(tmp_path / "out")).execute("host", xs)
+    assert np.array_equal(c, want.reshape(c.shape)), "the C differs from TFLM"
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_svdf_stack_streams_bit_exact_with_tflite_micro(tmp_path, target):
+    """Two SVDFs (rank 2, RELU fused) and a FULLY_CONNECTED, 120 steps of one stream on host and QEMU M4;
+    --reset-each runs each frame from the zero state as a fresh TFLM interpreter does."""
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    model, shape = svdf_model(7, "random", stack=True)
+    path = tmp_path / "kws.tflite"
+    path.write_bytes(model)
+    report = build(str(path), target, str(tmp_path / "out"))
+    assert [s["variable"] for s in report["state"]] == ["svdf/state", "svdf_1/state"]
+    header = (tmp_path / "out" / "model.h").read_text()
+    assert "void edgec_kws_reset(void);" in header
+    built = Built(str(tmp_path / "out"))
+    xs = _stream(shape, 11)
+    want = tflm_stream(model, xs).reshape((STEPS,) + tuple(built.output_shape))
+    assert len(np.unique(want)) > 8
+    got, ex = built.execute(target, xs)
+    assert np.array_equal(got, want)
+    if target == "cortex-m4":
+        assert not ex.float_helpers
+    fresh = tflm_stream(model, xs[:25], reset_each=True).reshape((25,) + tuple(built.output_shape))
+    got, _ = built.execute(target, xs[:25], reset_each=True)
+    assert np.array_equal(got, fresh) and not np.array_equal(fresh, want[:25])
