@@ -31,7 +31,7 @@ KERNEL_FILE = {
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
     "LSTM": "edgec_lstm_s8.c", "GRU": "edgec_gru_s8.c",
     "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
-    "Svdf": "edgec_svdf_s8.c",
+    "Svdf": "edgec_svdf_s8.c", "StridedSlice": "edgec_strided_slice_s8.c",
 }
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
@@ -316,6 +316,12 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         return lstm_call(e, i, node)
     if node.op == "GRU":
         return gru_call(e, i, node)
+    if node.op == "StridedSlice":
+        r = len(ish)
+        p = e.param("edgec_strided_slice_params", base, dict(
+            in_shape=_pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]), step=(1,) * (4 - r) + tuple(a["step"]),
+            count=(1,) * (4 - r) + tuple(a["count"])))
+        return f"edgec_strided_slice_s8(&{p}, {ins[0]}, {out});"
     if node.op in ("SvdfState", "Svdf"):
         return _svdf_call(e, i, node, base, ins, out)
     if node.op == "Requantize":

@@ -20,6 +20,7 @@ from . import resize
 from . import mean
 from . import prelu
 from . import svdf
+from . import strided_slice
 from .errors import InputDataError
 from .ir import Graph
 from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
@@ -171,6 +172,7 @@ FLOAT_OPS = {
     "Mean": mean.mean_f32,
     "PRelu": prelu.prelu_f32,
     "SvdfState": svdf.svdf_state_f32, "Svdf": svdf.svdf_f32,
+    "StridedSlice": strided_slice.strided_slice_any,
     **FLOAT_UNARY,
 }
 
@@ -298,6 +300,7 @@ INT_OPS = {
     "Mean": mean.mean_s8,
     "PRelu": prelu.prelu_s8,
     "Svdf": svdf.svdf_s8,
+    "StridedSlice": strided_slice.strided_slice_any,
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -79,6 +79,12 @@ typedef struct {
     int32_t n, period, in_zp, alpha_zp, out_zp, m1, s1, m2, s2;
 } edgec_prelu_params;
 
+/* StridedSlice (edgec_strided_slice_s8.c): a box of every step-th element (steps may be negative), rank <= 4
+ * padded with leading 1s. */
+typedef struct {
+    int32_t in_shape[4], begin[4], step[4], count[4];
+} edgec_strided_slice_params;
+
 /* SVDF (edgec_svdf_s8.c): TFLite Micro's int8 SVDF with its int16 state [batch, filters * memory]. */
 typedef struct {
     int32_t batch, in_features, filters, memory, rank, in_zp, state_zp, out_zp, multiplier, shift;
@@ -144,6 +150,7 @@ void edgec_resize_s8(const EDGEC_ROM edgec_resize_params *p, const EDGEC_ROM int
                      const EDGEC_ROM int16_t *wx, const int8_t *in, int8_t *out);
 void edgec_mean_s8(const EDGEC_ROM edgec_mean_params *p, const int8_t *in, int8_t *out);
 void edgec_prelu_s8(const EDGEC_ROM edgec_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
+void edgec_strided_slice_s8(const EDGEC_ROM edgec_strided_slice_params *p, const int8_t *in, int8_t *out);
 /* state: the old state's bytes (int16, read with memcpy: the state buffer is byte-aligned) */
 void edgec_svdf_state_s16(const EDGEC_ROM edgec_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
                           const int8_t *state, int16_t *new_state);
