@@ -328,6 +328,8 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         p = e.param("edgec_requantize_params", base, dict(n=g.tensors[node.outputs[0]].size, in_zp=a["in_zp"],
                                                           out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
         pair = "s8_s16" if a["out_dtype"] == "int16" else "s16_s8"
+        if a["out_dtype"] == "int16" and g.tensors[node.inputs[0]].dtype == "int16":
+            pair = "s16_s16"                                   # a .tflite's int16 -> int16 QUANTIZE
         return f"edgec_requantize_{pair}(&{p}, {ins[0]}, {out});"
     raise EdgecError(f"no C kernel for op {node.op}", where=f"node {node.name}")
 

@@ -80,6 +80,7 @@ SHAPE_FNS = {
     "PRelu": prelu.out_shape,
     "SvdfState": svdf.state_out_shape, "Svdf": svdf.out_shape,
     "StridedSlice": strided_slice.out_shape,
+    "Requantize": lambda n, s: [s[0]],
     "BatchNorm": lambda n, s: [s[0]],
     "Reshape": _reshape,
     "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],

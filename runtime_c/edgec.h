@@ -173,6 +173,7 @@ void edgec_avgpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, 
 /* int8 <-> int16 where precisions meet; edgec_requantize_s16_s8 may run in place (out == in). */
 void edgec_requantize_s8_s16(const EDGEC_ROM edgec_requantize_params *p, const int8_t *in, int16_t *out);
 void edgec_requantize_s16_s8(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int8_t *out);
+void edgec_requantize_s16_s16(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int16_t *out);
 
 /* scratch: 4-aligned, 2 * hidden + 2 * (hidden rounded up to 2) bytes (recurrent.scratch_bytes). */
 void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const EDGEC_ROM int8_t *w,

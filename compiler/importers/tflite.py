@@ -367,6 +367,13 @@ class _Importer(StreamingOps):
             self.prepare_float()
         else:
             for x in io:
+                if x.type == INT16 or (x.type == FLOAT32 and self.int16_dequantized(x.index)):
+                    raise UnsupportedOpError(
+                        f"the model's {'input' if x is io[0] else 'output'} is int16" +
+                        (" (a DEQUANTIZE from int16)" if x.type == FLOAT32 else "") +
+                        ": edgec's C API takes and gives int8 (or the file's uint8), int16 only inside the model",
+                        where=self.path, hint="end (and start) the model with a QUANTIZE to (from) int8, or convert "
+                                              "it with inference_input_type / inference_output_type = tf.int8")
                 if x.type == FLOAT32 or (x.type == UINT8 and not self.uint8_edge(x.index)):
                     raise UnsupportedOpError(
                         f"the model's input or output is {x.type_name} and not a QUANTIZE / DEQUANTIZE edge to or "
@@ -458,7 +465,8 @@ class _Importer(StreamingOps):
         acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else (ins[1:2] if name == "SPLIT" else ins[:1])
                                + outs) if i >= 0]
         for a in acts:
-            if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)):
+            if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)) \
+                    and not (name == "QUANTIZE" and a.type == INT16):      # int8 <-> int16 (Requantize)
                 bad(f"{name} on {a.type_name} tensors (edgec imports int8 activations)")
                 break
             if not a.quantized:
@@ -568,6 +576,11 @@ class _Importer(StreamingOps):
         ops = [name for name, ins, outs, _ in self.ops if i in ins + outs]
         return ops == ["QUANTIZE"]
 
+    def int16_dequantized(self, i: int) -> bool:
+        """Float tensor i is a DEQUANTIZE of an int16 tensor."""
+        return any(name == "DEQUANTIZE" and i in outs and ins and ins[0] >= 0 and self.tensors[ins[0]].type == INT16
+                   for name, ins, outs, _ in self.ops)
+
     def name(self, i: int) -> str:
         if i in self.alias:                   # READ_VARIABLE after ASSIGN_VARIABLE: the assigned tensor
             return self.name(self.alias[i])
@@ -586,7 +599,8 @@ class _Importer(StreamingOps):
             t = self.tensors[i]
             self.fg[n] = Tensor(n, t.shape, "float32")
             if not self.is_float:
-                self.qg[n] = Tensor(n, t.shape, "int8", None, Quant(np.float64(t.scale[0]), np.int64(self.qparams(i)[1])))
+                self.qg[n] = Tensor(n, t.shape, "int16" if t.type == INT16 else "int8", None,
+                                    Quant(np.float64(t.scale[0]), np.int64(self.qparams(i)[1])))
         return n
 
     def qparams(self, i: int) -> tuple[float, int]:

@@ -42,6 +42,7 @@ INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "T
             "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR",
             "MEAN", "PRELU", "RESIZE_BILINEAR")
 RESOURCE = 13          # TensorType RESOURCE
+INT16 = 7              # TensorType INT16 (QUANTIZE's int16 side)
 
 
 def STREAMING_OPTIONS():
@@ -329,8 +330,19 @@ class StreamingOps:
                   dict(p, a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
 
     def op_QUANTIZE(self, ins, outs, opt):
-        """int8 -> int8 (or uint8, at zero point - 128) requantization."""
+        """int8 -> int8 (or uint8, at zero point - 128) requantization: a table.  With an int16 side (int8 <->
+        int16, int16 -> int16): a Requantize node, TFLite Micro's Requantize (clamp(out_zp + mbqm(v - in_zp,
+        QuantizeMultiplier(double(s_in) / double(s_out))))) as edgec's int8 <-> int16 conversions compute it;
+        the float twin passes the value through."""
         (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
+        if INT16 in (self.tensors[ins[0]].type, self.tensors[outs[0]].type):
+            m, s = quantize_multiplier(float(si) / float(so))
+            out_dtype = "int16" if self.tensors[outs[0]].type == INT16 else "int8"
+            self.node("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf}, {})
+            q = self.qnodes[-1]
+            self.qnodes[-1] = Node("Requantize", q.name, q.inputs, q.outputs, {"in_zp": zi, "out_zp": zo, "multiplier": m,
+                                                                              "shift": s, "out_dtype": out_dtype})
+            return
         self.lut("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf},
                  requantize_table(si, zi, so, zo), "Requantize")
 
