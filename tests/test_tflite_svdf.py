@@ -119,6 +119,10 @@ def test_svdf_stack_streams_bit_exact_with_tflite_micro(tmp_path, target):
     path.write_bytes(model)
     report = build(str(path), target, str(tmp_path / "out"))
     assert [s["variable"] for s in report["state"]] == ["svdf/state", "svdf_1/state"]
+    state = [l for l in report["layers"] if l["op"] in ("SvdfState", "Svdf")]
+    # MACs: the feature (batch x filters x inputs) and the time products (batch x filters x memory) per layer
+    assert [l["macs"] for l in state] == [2 * 18 * 11, 2 * 18 * 6, 2 * 6 * 6, 2 * 6 * 4]
+    assert report["totals"]["state_bytes"] == 2 * (2 * 18 * 6 + 2 * 6 * 4)
     header = (tmp_path / "out" / "model.h").read_text()
     assert "void edgec_kws_reset(void);" in header
     built = Built(str(tmp_path / "out"))
@@ -132,3 +136,30 @@ def test_svdf_stack_streams_bit_exact_with_tflite_micro(tmp_path, target):
     fresh = tflm_stream(model, xs[:25], reset_each=True).reshape((25,) + tuple(built.output_shape))
     got, _ = built.execute(target, xs[:25], reset_each=True)
     assert np.array_equal(got, fresh) and not np.array_equal(fresh, want[:25])
+
+
+def test_svdf_tflite_micro_would_not_run_as_edgec_does_is_refused_in_one_line(tmp_path):
+    """An SVDF with int8 time weights and state (TFLM's other variant, not the converter's) and one whose
+    state does not fit its weights: every reason, one line on stderr, exit 2."""
+    import subprocess
+    import sys
+    rng = np.random.default_rng(5)
+    m = Model()
+    x = m.tensor("x", (1, 3), scale=0.05, zp=0)
+    wf = m.tensor("wf", (4, 3), data=rng.integers(-127, 128, (4, 3)), scale=0.01)
+    wt8 = m.tensor("wt8", (4, 2), data=rng.integers(-127, 128, (4, 2)), scale=0.01)
+    st8 = m.tensor("st8", (1, 8), scale=0.02, zp=0, variable=True)
+    y1 = m.tensor("y1", (1, 2), scale=0.05, zp=0)
+    m.op("SVDF", [x, wf, wt8, -1, st8], [y1], rank=2)
+    wt = m.tensor("wt", (4, 2), np.int16, data=rng.integers(-99, 99, (4, 2)), scale=0.001)
+    st = m.tensor("st", (1, 7), np.int16, scale=0.02, zp=0, variable=True)
+    y = m.tensor("y", (1, 2), scale=0.05, zp=0)
+    m.op("SVDF", [x, wf, wt, -1, st], [y], rank=2)
+    m.inputs, m.outputs = [x], [y]
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(m.bytes())
+    r = subprocess.run([sys.executable, "-m", "edgec.cli.main", "build", str(path), "--target", "host", "-o",
+                        str(tmp_path / "out")], capture_output=True, text=True)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("edgec: error")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(errors) == 1
+    assert "int16 state" in errors[0] and "do not fit its input" in errors[0]
