@@ -109,6 +109,23 @@ def test_svdf_reference_and_host_c_equal_tflite_micro_over_a_stream(tmp_path, se
     assert np.array_equal(c, want.reshape(c.shape)), "the C differs from TFLM"
 
 
+@pytest.mark.parametrize("seed,bias", [(0, "random"), (5, None)])
+def test_single_svdf_streams_on_cortex_m4_as_tflite_micro(tmp_path, seed, bias):
+    """Rank 1 with bias, no activation and a state zero point of its own (seed 0); rank > 1 without bias,
+    RELU fused (seed 5): 120 steps on the emulated Cortex-M4."""
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    model, shape = svdf_model(seed, bias)
+    oracle = model if bias else svdf_model(seed, "zeros")[0]
+    path = tmp_path / "svdf.tflite"
+    path.write_bytes(model)
+    build(str(path), "cortex-m4", str(tmp_path / "out"))
+    built = Built(str(tmp_path / "out"))
+    xs = _stream(shape, 20 + seed)
+    want = tflm_stream(oracle, xs).reshape((STEPS,) + tuple(built.output_shape))
+    got, ex = built.execute("cortex-m4", xs)
+    assert np.array_equal(got, want) and not ex.float_helpers
+
+
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
 def test_svdf_stack_streams_bit_exact_with_tflite_micro(tmp_path, target):
     """Two SVDFs (rank 2, RELU fused) and a FULLY_CONNECTED, 120 steps of one stream on host and QEMU M4;
