@@ -40,6 +40,8 @@ def check(imp, ins, outs, opt, bad) -> None:
     if wf.data is None or wt.data is None or (bias is not None and bias.data is None):
         bad("SVDF whose weights or bias are not constant")
         return
+    if sum(ins[4] in o_ins + o_outs for _, o_ins, o_outs, _ in imp.ops) > 1:
+        bad("SVDF whose state tensor another operator also reads or writes (TFLite Micro keeps one per SVDF)")
     if st.data is not None and np.any(st.data):
         bad("SVDF whose state tensor holds values (TFLite Micro starts it at zero)")
     if not all(a.quantized for a in (x, wf, wt, st, y)) or any(a.scale.size != 1 for a in (wf, wt, st)):
