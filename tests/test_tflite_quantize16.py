@@ -89,3 +89,11 @@ def test_int16_at_the_model_edges_is_refused_in_one_line(tmp_path, kind):
     errors = [line for line in r.stderr.splitlines() if line.startswith("edgec: error")]
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(errors) == 1
     assert "int16" in errors[0] and ("DEQUANTIZE" in errors[0]) == (kind == "dequantize")
+
+
+def test_int16_requantize_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
+    from test_generated_c import compile_strictly_and_cppcheck
+    (tmp_path / "q16.tflite").write_bytes(chain_model(1))
+    build(str(tmp_path / "q16.tflite"), "host", str(tmp_path / "out"))
+    compile_strictly_and_cppcheck(tmp_path / "out", tmp_path, [("host", "cc"), ("host", "clang"), ("cortex-m0", None),
+                                                               ("cortex-m4", None), ("rv32imc", None), ("atmega328p", None)])

@@ -124,3 +124,13 @@ def test_strided_slice_tflite_micro_does_not_compute_is_refused_in_one_line(tmp_
     assert r.returncode == 2 and "Traceback" not in r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("edgec: error")]
     assert len(errors) == 1 and "STRIDED_SLICE" in errors[0] and what in errors[0]
+
+
+def test_strided_slice_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
+    from test_generated_c import compile_strictly_and_cppcheck
+    shape, begin, end, strides, bmask, emask, shrink, out_shape, _ = random_slice(np.random.default_rng(77), 4)
+    (tmp_path / "ss.tflite").write_bytes(slice_model(shape, begin, end, strides, out_shape, begin_mask=bmask,
+                                                     end_mask=emask, shrink_axis_mask=shrink))
+    build(str(tmp_path / "ss.tflite"), "host", str(tmp_path / "out"))
+    compile_strictly_and_cppcheck(tmp_path / "out", tmp_path, [("host", "cc"), ("host", "clang"), ("cortex-m0", None),
+                                                               ("cortex-m4", None), ("rv32imc", None), ("atmega328p", None)])
