@@ -134,3 +134,43 @@ def test_strided_slice_c_compiles_warning_free_for_every_target_and_passes_cppch
     build(str(tmp_path / "ss.tflite"), "host", str(tmp_path / "out"))
     compile_strictly_and_cppcheck(tmp_path / "out", tmp_path, [("host", "cc"), ("host", "clang"), ("cortex-m0", None),
                                                                ("cortex-m4", None), ("rv32imc", None), ("atmega328p", None)])
+
+
+def test_float_strided_slice_is_quantized_and_bit_exact(tmp_path):
+    """A float .tflite: CONV_2D -> STRIDED_SLICE (every second row backwards, every third column) ->
+    FULLY_CONNECTED, imported float (TFLM's float STRIDED_SLICE exactly), quantized from calibration
+    (the slice keeps its input's scale), and the host C equals the integer reference."""
+    require("cc")
+    rng = np.random.default_rng(4)
+    m = Model()
+    x = m.tensor("x", (1, 6, 7, 2), np.float32)
+    w = m.tensor("w", (4, 3, 3, 2), np.float32, data=rng.normal(0, 0.4, (4, 3, 3, 2)))
+    b = m.tensor("b", (4,), np.float32, data=rng.normal(0, 0.1, 4))
+    c = m.tensor("c", (1, 6, 7, 4), np.float32)
+    m.op("CONV_2D", [x, w, b], [c], padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
+    s = m.tensor("s", (1, 3, 3, 4), np.float32)
+    m.op("STRIDED_SLICE", [c, _i32(m, "b0", [0, -1, 0, 0]), _i32(m, "e0", [1, -7, 7, 4]), _i32(m, "s0", [1, -2, 3, 1])],
+         [s], begin_mask=0b1001, end_mask=0b1001)
+    fw = m.tensor("fw", (3, 36), np.float32, data=rng.normal(0, 0.2, (3, 36)))
+    fb = m.tensor("fb", (3,), np.float32, data=np.zeros(3))
+    y = m.tensor("y", (1, 3), np.float32)
+    m.op("FULLY_CONNECTED", [s, fw, fb], [y], act=0)
+    m.inputs, m.outputs = [x], [y]
+    path = tmp_path / "f.tflite"
+    path.write_bytes(m.bytes())
+    fgraph, q = import_tflite(str(path))
+    assert q is None and "StridedSlice" in [n.op for n in fgraph.nodes]
+    xs = rng.normal(0, 1, (16, 1, 6, 7, 2)).astype(np.float32)
+    want = np.stack([tflm_stream(m.bytes(), x[None], reset_each=True)[0] for x in xs])
+    assert np.allclose(reference.run_batch(fgraph, xs), want.reshape(16, 1, 3), rtol=1e-5, atol=1e-5)
+    np.save(tmp_path / "cal.npy", xs)
+    report = build(str(path), "host", str(tmp_path / "out"), calibration=str(tmp_path / "cal.npy"))
+    assert "StridedSlice" in [l["op"] for l in report["layers"]]
+    built = Built(str(tmp_path / "out"))
+    q_in = built.quantize_input(xs)
+    got, _ = built.execute("host", q_in)
+    assert np.array_equal(got, built.expected(q_in))
+    f = reference.run_batch(fgraph, xs).reshape(got.shape)
+    err = built.dequantize_output(got) - f
+    sqnr = 10 * np.log10(np.sum(f ** 2) / np.sum(err ** 2))
+    assert sqnr > 25                                                        # the float agreement survives int8

@@ -73,6 +73,7 @@ FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "ME
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 SUPPORTED = SUPPORTED + ("SVDF",)                 # int8 with its int16 state (importers/tflite_svdf.py)
+FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("STRIDED_SLICE",)    # Slice or StridedSlice (compiler/strided_slice.py)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
 PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
                 "RESIZE_BILINEAR")
@@ -518,6 +519,8 @@ class _Importer(StreamingOps):
             return
         if name == "PRELU":
             self.check_prelu(ins, bad)
+        if name == "STRIDED_SLICE":                   # TFLite Micro's index logic, as for int8
+            self.check_streaming_op(name, ins, outs, opt, bad)
         self.check_params(name, ins, outs, opt, bad)
 
     def check_params(self, name, ins, outs, opt, bad):
