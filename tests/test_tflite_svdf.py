@@ -191,3 +191,37 @@ def test_svdf_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_p
     build(str(tmp_path / "kws.tflite"), "host", str(tmp_path / "out"))
     compile_strictly_and_cppcheck(tmp_path / "out", tmp_path, [("host", "cc"), ("host", "clang"), ("cortex-m0", None),
                                                                ("cortex-m4", None), ("rv32imc", None), ("atmega328p", None)])
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4"])
+def test_svdf_beside_a_resource_variable_shares_the_state_buffer(tmp_path, target):
+    """A resource variable (int8, the previous frame, from an init subgraph's non-zero constant) and an SVDF's
+    int16 state in one state buffer: CONCATENATION of the previous and the new frame into an SVDF, 120 steps
+    against TFLM; reset-each too."""
+    require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
+    from test_tflite_streaming import _variable
+    rng = np.random.default_rng(31)
+    m = Model()
+    init = m.subgraph()
+    x = m.tensor("frame", (1, 6), scale=0.05, zp=2)
+    m.op("CALL_ONCE", [], [], init_subgraph_index=1)
+    h, prev = _variable(m, init, "prev", (1, 6), 0.05, 2, rng.integers(-60, 60, (1, 6)))
+    both = m.tensor("both", (1, 12), scale=0.05, zp=2)
+    m.op("CONCATENATION", [prev, x], [both], axis=1)
+    m.op("ASSIGN_VARIABLE", [h, x], [])
+    y = _svdf(m, rng, both, 0.05, 1, 12, 6, 5, 2, "random", 0, 0, "svdf", 0.05, 0)
+    m.inputs, m.outputs = [x], [y]
+    model = m.bytes()
+    path = tmp_path / "mixed.tflite"
+    path.write_bytes(model)
+    report = build(str(path), target, str(tmp_path / "out"))
+    assert [(s["variable"], s["bytes"]) for s in report["state"]] == [("prev", 6), ("svdf/state", 2 * 6 * 5)]
+    built = Built(str(tmp_path / "out"))
+    xs = _stream((1, 6), 8)
+    want = tflm_stream(model, xs).reshape((STEPS,) + tuple(built.output_shape))
+    assert len(np.unique(want)) > 8
+    got, _ = built.execute(target, xs)
+    assert np.array_equal(got, want)
+    fresh = tflm_stream(model, xs[:20], reset_each=True).reshape((20,) + tuple(built.output_shape))
+    got, _ = built.execute(target, xs[:20], reset_each=True)
+    assert np.array_equal(got, fresh)
