@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from edgec.errors import EdgecError
-from edgec.fixedpoint import round_half_away
+from edgec.fixedpoint import quantize_float_input
 from edgec.fleet import package as pkg
 from edgec.fleet import signing
 from edgec.fleet.hostlib import host_device_target
@@ -122,9 +122,10 @@ DTYPES = {FLOAT32: np.dtype("<f4"), INT8: np.dtype("i1")}
 DTYPE_NAMES = {0: "UINT8", 1: "INT16", 2: "INT32", 3: "INT64", 4: "FLOAT16", 5: "FLOAT32", 6: "FLOAT64", 7: "INT8"}
 
 
-def quantize(x, scale: float, zero_point: int) -> np.ndarray:
-    """float -> int8 exactly as `edgec run` does (passes.quantize.quantize_values)."""
-    return np.clip(round_half_away(np.asarray(x, np.float64) / scale) + zero_point, -128, 127).astype(np.int8)
+def quantize(x, scale: float, zero_point: int, division: str = "float64") -> np.ndarray:
+    """float -> int8 exactly as `edgec run` does (fixedpoint.quantize_float_input): `division` "float32" for a
+    .tflite whose own QUANTIZE edge edgec dropped (the package's input spec says "quantize": "float32")."""
+    return quantize_float_input(x, scale, zero_point, division)
 
 
 def check_name(name: str) -> None:
@@ -216,7 +217,7 @@ class Model:
 
     # ---- tensors ---------------------------------------------------------------------------
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        return quantize(x, self.input["scale"], self.input["zero_point"])
+        return quantize(x, self.input["scale"], self.input["zero_point"], self.input.get("quantize", "float64"))
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         s, zp = self.output["scale"], self.output["zero_point"]

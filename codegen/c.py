@@ -31,11 +31,13 @@ KERNEL_FILE = {
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
     "LSTM": "edgec_lstm_s8.c", "GRU": "edgec_gru_s8.c",
     "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
+    "Svdf": "edgec_svdf_s8.c", "StridedSlice": "edgec_strided_slice_s8.c",
 }
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
     "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
     "MaxPool2D": "edgec_pool_s16.c", "AvgPool2D": "edgec_pool_s16.c", "Requantize": "edgec_requantize_s16.c",
+    "SvdfState": "edgec_svdf_s8.c",
 }
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
 CALL = re.compile(r"\b(edgec_\w+_s8|edgec_\w+_s16|memcpy)\(")
@@ -147,6 +149,8 @@ class _Emitter:
             return self.array(tensor, f"c_{tensor}", rom=False)
         b = self.graph.meta["plan"]["buffers"][tensor]
         sub = b["slice"][0] if b.get("slice") else 0          # a slice inside a Concat's output
+        if t.dtype == "int16" and b["where"] == "state":       # SVDF's int16 state: bytes, read with memcpy
+            return f"{self.prefix}_state + {b['offset']}"
         if t.dtype == "int16":                                # int16 tensors live in the arena, 4-aligned
             assert b["where"] == "arena" and not sub, tensor
             self.arena16 = True
@@ -333,12 +337,37 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         return lstm_call(e, i, node)
     if node.op == "GRU":
         return gru_call(e, i, node)
+    if node.op == "StridedSlice":
+        r = len(ish)
+        p = e.param("edgec_strided_slice_params", base, dict(
+            in_shape=_pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]), step=(1,) * (4 - r) + tuple(a["step"]),
+            count=(1,) * (4 - r) + tuple(a["count"])))
+        return f"edgec_strided_slice_s8(&{p}, {ins[0]}, {out});"
+    if node.op in ("SvdfState", "Svdf"):
+        return _svdf_call(e, i, node, base, ins, out)
     if node.op == "Requantize":
         p = e.param("edgec_requantize_params", base, dict(n=g.tensors[node.outputs[0]].size, in_zp=a["in_zp"],
                                                           out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
         pair = "s8_s16" if a["out_dtype"] == "int16" else "s16_s8"
+        if a["out_dtype"] == "int16" and g.tensors[node.inputs[0]].dtype == "int16":
+            pair = "s16_s16"                                   # a .tflite's int16 -> int16 QUANTIZE
         return f"edgec_requantize_{pair}(&{p}, {ins[0]}, {out});"
     raise EdgecError(f"no C kernel for op {node.op}", where=f"node {node.name}")
+
+
+def _svdf_call(e: _Emitter, i: int, node, base, ins, out) -> str:
+    """SvdfState (shift + int16 feature into the new state) or Svdf (time, rank sum, bias, int8 output)."""
+    g, a = e.graph, node.attrs
+    st = g.tensors[node.inputs[2] if node.op == "SvdfState" else node.inputs[0]].shape
+    w = g.tensors[node.inputs[1]]
+    filters = w.shape[0]
+    memory = st[1] // filters
+    fields = dict(batch=st[0], in_features=w.shape[1] if node.op == "SvdfState" else 0, filters=filters,
+                  memory=memory, rank=a.get("rank", 1), in_zp=a.get("in_zp", 0), state_zp=a["state_zp"],
+                  out_zp=a.get("out_zp", 0), multiplier=a["multiplier"], shift=a["shift"])
+    p = e.param("edgec_svdf_params", base, fields)
+    fn = "edgec_svdf_state_s16" if node.op == "SvdfState" else "edgec_svdf_s8"
+    return f"{fn}(&{p}, {ins[0]}, {ins[1]}, {ins[2]}, {out});"
 
 
 def _sfx(g: Graph, node) -> str:
@@ -419,7 +448,8 @@ def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list) -> dict | 
     # assigns them all at once)
     for s in sorted(entries, key=lambda s: s["next"] is None or buffers.get(s["next"], {}).get("where") != "state"):
         b = buffers[s["tensor"]]
-        init[b["offset"]:b["offset"] + b["size"]] = np.asarray(s["init"], np.int8).reshape(-1)
+        init[b["offset"]:b["offset"] + b["size"]] = \
+            np.asarray(s["init"]).astype("<i2" if graph.tensors[s["tensor"]].dtype == "int16" else np.int8).view(np.int8).reshape(-1)
         nxt = s["next"]
         if nxt is None or (not graph.tensors[nxt].is_const and buffers[nxt]["root"] == b["root"]):
             continue                                  # never reassigned, or assigned its own bytes

@@ -296,6 +296,8 @@ def _io_info(q: Graph, tensor: str, onnx_name, edge: str) -> dict:
     t = q.tensors[tensor]
     info = {"name": onnx_name or tensor, "shape": list(t.shape), "dtype": "int8", "scale": t.quant.scalar_scale,
             "zero_point": t.quant.scalar_zp, "bytes": t.size}
+    if edge == "input" and q.meta.get("input_quantize") == "float32":   # the file's QUANTIZE: x / scale in float32
+        info["quantize"] = "float32"
     if edge in q.meta.get("edges", {}):
         info["model_edge"] = q.meta["edges"][edge]
         if info["model_edge"].get("file_dtype") == "uint8":       # the C API keeps the file's uint8 there

@@ -92,11 +92,31 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 
 def round_half_away(x):
-    """Round half away from zero (compile-time float → int; the same rule the integer kernels use)."""
+    """Round half away from zero (compile-time float → int; the same rule the integer kernels use), exactly
+    as C's round() / TFLite's TfLiteRound: the fraction is compared with 1/2, not floor(|x| + 0.5), which
+    rounds the double just below 0.5 (0.49999999999999994) up because |x| + 0.5 rounds to 1.0."""
     if np.isscalar(x):
-        return int(math.copysign(math.floor(abs(x) + 0.5), x))
+        a = abs(x)
+        r = math.floor(a)
+        return int(math.copysign(r + (1 if a - r >= 0.5 else 0), x))
     x = np.asarray(x, dtype=np.float64)
-    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+    a = np.abs(x)
+    r = np.floor(a)
+    return (np.sign(x) * (r + (a - r >= 0.5))).astype(np.int64)
+
+
+def quantize_float_input(x, scale: float, zero_point: int, division: str = "float64") -> np.ndarray:
+    """A model's float input -> its int8 input: round_half_away(x / scale) + zero_point, clamped to int8.
+    `division` "float32": x, scale and the quotient in float32, as a .tflite's own QUANTIZE edge computes it
+    (TFLite and TFLite Micro: TfLiteRound(val / static_cast<float>(scale)); graph meta["input_quantize"]);
+    "float64": the compiler's rule for the models it quantizes (passes/quantize.quantize_values).  `edgec
+    run` / `verify` and the agent both quantize through here, so a float sample gives the same int8 input
+    on every path, near ties too."""
+    if division == "float32":
+        q = np.asarray(x, np.float32) / np.float32(scale)
+    else:
+        q = np.asarray(x, np.float64) / float(scale)
+    return np.clip(round_half_away(q) + int(zero_point), -128, 127).astype(np.int8)
 
 
 def divide_round_half_away(num, den):

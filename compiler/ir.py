@@ -47,6 +47,10 @@ OPS = {
     "Slice": "x; attrs begin, end (per axis, step 1)",
     "Mean": "x; attrs axes (adjacent), keep (keep_dims) (compiler/mean.py)",
     "PRelu": "x, alpha (constant, broadcast from the right) (compiler/prelu.py)",
+    "SvdfState": "x [B,I], weights_feature [F,I], state [B,F*M]; attrs memory: the state shifted, newest feature "
+                 "last (compiler/svdf.py; int16 state in integer graphs)",
+    "StridedSlice": "x; attrs begin, step (may be negative), count per axis (compiler/strided_slice.py)",
+    "Svdf": "state [B,F*M], weights_time [F,M], bias [F/rank]; attrs rank, act (compiler/svdf.py)",
     "Reshape": "x; attrs shape (an alias: no data moves)",
     "Transpose": "x; attrs perm",
     "Pad": "x; attrs pads (before..., after...), constant zero",

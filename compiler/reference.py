@@ -19,6 +19,8 @@ from . import gemmlowp
 from . import resize
 from . import mean
 from . import prelu
+from . import svdf
+from . import strided_slice
 from .errors import InputDataError
 from .ir import Graph
 from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
@@ -169,6 +171,8 @@ FLOAT_OPS = {
     "Resize": resize.resize_f32,
     "Mean": mean.mean_f32,
     "PRelu": prelu.prelu_f32,
+    "SvdfState": svdf.svdf_state_f32, "Svdf": svdf.svdf_f32,
+    "StridedSlice": strided_slice.strided_slice_any,
     **FLOAT_UNARY,
 }
 
@@ -295,6 +299,8 @@ INT_OPS = {
     "Resize": resize.resize_s8,
     "Mean": mean.mean_s8,
     "PRelu": prelu.prelu_s8,
+    "Svdf": svdf.svdf_s8,
+    "StridedSlice": strided_slice.strided_slice_any,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +363,7 @@ INT16_OPS = {
     "AvgPool2D": avgpool_s16,
     "Reshape": INT_OPS["Reshape"],
     "Requantize": requantize,
+    "SvdfState": svdf.svdf_state_s16,
 }
 
 # ---------------------------------------------------------------------------------------------

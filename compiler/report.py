@@ -24,6 +24,10 @@ def macs(graph: Graph, node) -> int:
         return n * t * g4 * (i + h)
     if node.op == "Resize" and node.attrs["mode"] in ("linear", "tflm"):
         return 4 * out.size
+    if node.op == "SvdfState":              # the feature: one dot product of the input per filter and batch row
+        return out.size // node.attrs["memory"] * graph.tensors[node.inputs[1]].shape[1]
+    if node.op == "Svdf":                   # the time products over every filter's memory
+        return graph.tensors[node.inputs[0]].size
     return 0
 
 

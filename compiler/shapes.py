@@ -9,6 +9,8 @@ from .recurrent import gru_shapes, lstm_shapes
 from . import resize
 from . import mean
 from . import prelu
+from . import svdf
+from . import strided_slice
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:
@@ -76,6 +78,9 @@ SHAPE_FNS = {
     "Resize": resize.out_shape,
     "Mean": mean.out_shape,
     "PRelu": prelu.out_shape,
+    "SvdfState": svdf.state_out_shape, "Svdf": svdf.out_shape,
+    "StridedSlice": strided_slice.out_shape,
+    "Requantize": lambda n, s: [s[0]],
     "BatchNorm": lambda n, s: [s[0]],
     "Reshape": _reshape,
     "Transpose": lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],

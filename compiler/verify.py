@@ -16,7 +16,7 @@ from . import reference
 from .data import fit_samples, load_array
 from .preprocess import load_inputs
 from .errors import EdgecError
-from edgec.passes.quantize import quantize_values
+from edgec.fixedpoint import quantize_float_input
 from .serialize import ARTIFACT, load_graphs
 from .targets import get_target, with_budget, with_sanitizers
 from .toolchain import execute
@@ -70,10 +70,10 @@ class Built:
         return load_inputs(paths, self.input_shape, self.preprocess, f"model '{self.report['model']}'")
 
     def quantize_input(self, xs: np.ndarray) -> np.ndarray:
-        if self.int_graph.meta.get("input_quantize") == "float32":     # a .tflite's own QUANTIZE divides in float32
-            xs = np.asarray(xs, np.float32) / np.float32(self.inq.scalar_scale)
-            return quantize_values(xs, 1.0, self.inq.scalar_zp)
-        return quantize_values(xs, self.inq.scalar_scale, self.inq.scalar_zp)
+        """A .tflite's own QUANTIZE edge divides in float32 (meta["input_quantize"]), other models by the
+        compiler's float64 rule: fixedpoint.quantize_float_input, the agent's function too."""
+        return quantize_float_input(xs, self.inq.scalar_scale, self.inq.scalar_zp,
+                                    self.int_graph.meta.get("input_quantize", "float64"))
 
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
         return ((q.astype(np.float64) - self.outq.scalar_zp) * self.outq.scalar_scale).astype(np.float32)

@@ -136,7 +136,7 @@ def _read_build(out_dir: Path) -> tuple[dict, dict]:
 
 
 def _io_spec(t: dict) -> dict:
-    return {k: t[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "bytes", "c_api") if k in t}
+    return {k: t[k] for k in ("name", "shape", "dtype", "scale", "zero_point", "bytes", "c_api", "quantize") if k in t}
 
 
 def build_manifest(name: str, version: str, report: dict, files: dict, device_target: str) -> dict:

@@ -285,6 +285,7 @@ class _Quantizer:
         self._same_as_input(node)
 
     q_Transpose = q_Upsample = q_Slice = q_Reshape
+    q_StridedSlice = q_Reshape                     # a copy: the input's scale and zero point
 
     def q_Resize(self, node):
         node.attrs["zp"] = self._same_as_input(node).scalar_zp       # what "zeros" taps write

@@ -79,6 +79,17 @@ typedef struct {
     int32_t n, period, in_zp, alpha_zp, out_zp, m1, s1, m2, s2;
 } edgec_prelu_params;
 
+/* StridedSlice (edgec_strided_slice_s8.c): a box of every step-th element (steps may be negative), rank <= 4
+ * padded with leading 1s. */
+typedef struct {
+    int32_t in_shape[4], begin[4], step[4], count[4];
+} edgec_strided_slice_params;
+
+/* SVDF (edgec_svdf_s8.c): TFLite Micro's int8 SVDF with its int16 state [batch, filters * memory]. */
+typedef struct {
+    int32_t batch, in_features, filters, memory, rank, in_zp, state_zp, out_zp, multiplier, shift;
+} edgec_svdf_params;
+
 /* Requantize between int8 and int16 activations: n elements, out = clamp(out_zp + mbqm(in - in_zp)). */
 typedef struct {
     int32_t n, in_zp, out_zp, multiplier, shift;
@@ -139,6 +150,12 @@ void edgec_resize_s8(const EDGEC_ROM edgec_resize_params *p, const EDGEC_ROM int
                      const EDGEC_ROM int16_t *wx, const int8_t *in, int8_t *out);
 void edgec_mean_s8(const EDGEC_ROM edgec_mean_params *p, const int8_t *in, int8_t *out);
 void edgec_prelu_s8(const EDGEC_ROM edgec_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
+void edgec_strided_slice_s8(const EDGEC_ROM edgec_strided_slice_params *p, const int8_t *in, int8_t *out);
+/* state: the old state's bytes (int16, read with memcpy: the state buffer is byte-aligned) */
+void edgec_svdf_state_s16(const EDGEC_ROM edgec_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
+                          const int8_t *state, int16_t *new_state);
+void edgec_svdf_s8(const EDGEC_ROM edgec_svdf_params *p, const int16_t *state, const int16_t *weights_time,
+                   const int32_t *bias, int8_t *out);
 
 /* int16 activations, int8 weights (TFLite's "16x8" mode): the same parameter structs with zero points 0,
  * int64 biases, TFLite's int64 requantization.  Conv2D takes any groups (depthwise too) with OHWI weights. */
@@ -156,6 +173,7 @@ void edgec_avgpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, 
 /* int8 <-> int16 where precisions meet; edgec_requantize_s16_s8 may run in place (out == in). */
 void edgec_requantize_s8_s16(const EDGEC_ROM edgec_requantize_params *p, const int8_t *in, int16_t *out);
 void edgec_requantize_s16_s8(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int8_t *out);
+void edgec_requantize_s16_s16(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int16_t *out);
 
 /* scratch: 4-aligned, 2 * hidden + 2 * (hidden rounded up to 2) bytes (recurrent.scratch_bytes). */
 void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const EDGEC_ROM int8_t *w,

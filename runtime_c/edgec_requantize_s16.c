@@ -22,3 +22,12 @@ void edgec_requantize_s16_s8(const EDGEC_ROM edgec_requantize_params *p, const i
     for (i = 0; i < n; i++)
         out[i] = edgec_clamp_s8(edgec_mbqm((int32_t)in[i] - in_zp, m, s) + out_zp, -128, 127);
 }
+
+/* int16 -> int16 (a .tflite's QUANTIZE between two int16 scales); may run in place too. */
+void edgec_requantize_s16_s16(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int16_t *out)
+{
+    const int32_t n = p->n, in_zp = p->in_zp, out_zp = p->out_zp, m = p->multiplier, s = p->shift;
+    int32_t i;
+    for (i = 0; i < n; i++)
+        out[i] = edgec_clamp_s16(edgec_mbqm((int32_t)in[i] - in_zp, m, s) + out_zp, -32768, 32767);
+}

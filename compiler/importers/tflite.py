@@ -42,6 +42,7 @@ import struct
 import numpy as np
 
 from . import tflite_lstm
+from . import tflite_svdf
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
@@ -71,6 +72,8 @@ FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "ME
                                              "PRELU")
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
+SUPPORTED = SUPPORTED + ("SVDF",)                 # int8 with its int16 state (importers/tflite_svdf.py)
+FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("STRIDED_SLICE",)    # Slice or StridedSlice (compiler/strided_slice.py)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
 PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
                 "RESIZE_BILINEAR")
@@ -203,7 +206,8 @@ def _options(name: str, op) -> dict:
            "SUB": tflite.SubOptions, "MUL": tflite.MulOptions, "CONCATENATION": tflite.ConcatenationOptions,
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
            "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
-           "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS()}.get(name)
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS(),
+           "SVDF": tflite.SVDFOptions}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -230,6 +234,8 @@ def _options(name: str, op) -> dict:
         return {"approximate": bool(o.Approximate())}
     if name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
         return tflite_lstm.options(o)
+    if name == "SVDF":
+        return tflite_svdf.options(o)
     if name == "RESIZE_NEAREST_NEIGHBOR":
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
     return streaming_options(name, o)
@@ -362,6 +368,13 @@ class _Importer(StreamingOps):
             self.prepare_float()
         else:
             for x in io:
+                if x.type == INT16 or (x.type == FLOAT32 and self.int16_dequantized(x.index)):
+                    raise UnsupportedOpError(
+                        f"the model's {'input' if x is io[0] else 'output'} is int16" +
+                        (" (a DEQUANTIZE from int16)" if x.type == FLOAT32 else "") +
+                        ": edgec's C API takes and gives int8 (or the file's uint8), int16 only inside the model",
+                        where=self.path, hint="end (and start) the model with a QUANTIZE to (from) int8, or convert "
+                                              "it with inference_input_type / inference_output_type = tf.int8")
                 if x.type == FLOAT32 or (x.type == UINT8 and not self.uint8_edge(x.index)):
                     raise UnsupportedOpError(
                         f"the model's input or output is {x.type_name} and not a QUANTIZE / DEQUANTIZE edge to or "
@@ -370,6 +383,7 @@ class _Importer(StreamingOps):
         ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None} | {s["read"] for s in self.state} \
             | set(self.alias)                         # READ_VARIABLE: the state, or the value assigned before it
         ready |= {i for name, ins, _, _ in self.ops if name == "UNIDIRECTIONAL_SEQUENCE_LSTM" for i in ins[18:20]}  # state variables
+        ready |= {ins[4] for name, ins, _, _ in self.ops if name == "SVDF" and len(ins) == 5}    # SVDF's state
         for k, (name, ins, outs, _) in enumerate(self.ops):
             missing = [i for i in ins if i >= 0 and i not in ready]
             if missing:
@@ -403,6 +417,9 @@ class _Importer(StreamingOps):
                 continue
             if name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
                 tflite_lstm.check(self, ins, outs, opt, lambda what: bad(what, k))
+                continue
+            if name == "SVDF":
+                tflite_svdf.check(self, ins, outs, opt, lambda what: bad(what, k))
                 continue
             needed = ins[:2] if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ins   # bias: optional
             if (len(outs) != 1 and name not in ("SPLIT", "SPLIT_V")) or not ins or min(needed + outs) < 0 or \
@@ -449,7 +466,8 @@ class _Importer(StreamingOps):
         acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else (ins[1:2] if name == "SPLIT" else ins[:1])
                                + outs) if i >= 0]
         for a in acts:
-            if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)):
+            if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)) \
+                    and not (name == "QUANTIZE" and a.type == INT16):      # int8 <-> int16 (Requantize)
                 bad(f"{name} on {a.type_name} tensors (edgec imports int8 activations)")
                 break
             if not a.quantized:
@@ -501,6 +519,8 @@ class _Importer(StreamingOps):
             return
         if name == "PRELU":
             self.check_prelu(ins, bad)
+        if name == "STRIDED_SLICE":                   # TFLite Micro's index logic, as for int8
+            self.check_streaming_op(name, ins, outs, opt, bad)
         self.check_params(name, ins, outs, opt, bad)
 
     def check_params(self, name, ins, outs, opt, bad):
@@ -559,6 +579,11 @@ class _Importer(StreamingOps):
         ops = [name for name, ins, outs, _ in self.ops if i in ins + outs]
         return ops == ["QUANTIZE"]
 
+    def int16_dequantized(self, i: int) -> bool:
+        """Float tensor i is a DEQUANTIZE of an int16 tensor."""
+        return any(name == "DEQUANTIZE" and i in outs and ins and ins[0] >= 0 and self.tensors[ins[0]].type == INT16
+                   for name, ins, outs, _ in self.ops)
+
     def name(self, i: int) -> str:
         if i in self.alias:                   # READ_VARIABLE after ASSIGN_VARIABLE: the assigned tensor
             return self.name(self.alias[i])
@@ -577,7 +602,8 @@ class _Importer(StreamingOps):
             t = self.tensors[i]
             self.fg[n] = Tensor(n, t.shape, "float32")
             if not self.is_float:
-                self.qg[n] = Tensor(n, t.shape, "int8", None, Quant(np.float64(t.scale[0]), np.int64(self.qparams(i)[1])))
+                self.qg[n] = Tensor(n, t.shape, "int16" if t.type == INT16 else "int8", None,
+                                    Quant(np.float64(t.scale[0]), np.int64(self.qparams(i)[1])))
         return n
 
     def qparams(self, i: int) -> tuple[float, int]:
@@ -713,11 +739,11 @@ class _Importer(StreamingOps):
             if tname not in read:
                 continue
             scale, zp = self.qparams(s["read"])
-            nxt = self.name(s["next"]) if s["next"] is not None else None
+            nxt = self.name(s["next"]) if s["next"] is not None and not isinstance(s["next"], str) else s["next"]
             if nxt is not None and nxt not in self.qg:
                 self.act(s["next"])
             entry = {"variable": s["key"][1] or s["key"][0], "tensor": tname, "next": nxt}
-            qs.append(dict(entry, init=s["init"].astype(np.int8)))
+            qs.append(dict(entry, init=s["init"].astype(s.get("dtype", np.int8))))
             fs.append(dict(entry, init=((s["init"].astype(np.float64) - zp) * scale).astype(np.float32)))
         return ({"state": fs}, {"state": qs}) if qs else ({}, {})
 
@@ -847,6 +873,9 @@ class _Importer(StreamingOps):
 
     def op_UNIDIRECTIONAL_SEQUENCE_LSTM(self, ins, outs, opt):
         tflite_lstm.import_op(self, ins, outs, opt)
+
+    def op_SVDF(self, ins, outs, opt):
+        tflite_svdf.import_op(self, ins, outs, opt)
 
     def op_SOFTMAX(self, ins, outs, opt):
         qattrs = {} if self.is_float else softmax_tflm_attrs(self.qparams(ins[0])[0], opt.get("beta", 1.0))

@@ -34,6 +34,7 @@ from ..fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_hi
 from ..ir import Node
 from .tflite_params import ACTIVATIONS, activation_range, add_params
 from .. import prelu
+from .. import strided_slice
 
 VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
 #: int8 operators this file imports (added to the importer's SUPPORTED list)
@@ -41,6 +42,7 @@ INT8_OPS = ("STRIDED_SLICE", "SPLIT", "SPLIT_V", "CONCATENATION", "LOGISTIC", "T
             "EXPAND_DIMS", "PAD", "PADV2", "TRANSPOSE", "SLICE", "SUB", "MUL", "HARD_SWISH", "RESIZE_NEAREST_NEIGHBOR",
             "MEAN", "PRELU", "RESIZE_BILINEAR")
 RESOURCE = 13          # TensorType RESOURCE
+INT16 = 7              # TensorType INT16 (QUANTIZE's int16 side)
 
 
 def STREAMING_OPTIONS():
@@ -288,38 +290,6 @@ def wrap16(v):
     return np.where(v >= 1 << 15, v - (1 << 16), v)
 
 
-def strided_slice_bounds(shape, begin, end, strides, opt) -> tuple[list, list, list] | None:
-    """TFLite's strided_slice_logic for positive strides: (begin, end, kept axes) per axis, or None when
-    the slice is not one edgec's Slice takes (a stride other than 1, ellipsis or new axes)."""
-    if opt.get("ellipsis_mask") or opt.get("new_axis_mask") or any(int(s) != 1 for s in strides):
-        return None
-    b_out, e_out, keep = [], [], []
-    for i, d in enumerate(shape):
-        b, e = int(begin[i]), int(end[i])
-        if opt.get("offset"):
-            e = b + e
-        shrink = bool(opt.get("shrink_axis_mask", 0) >> i & 1)
-        if opt.get("begin_mask", 0) >> i & 1 and not shrink:
-            start = 0
-        else:
-            start = b + d if b < 0 else b
-            start = min(max(start, 0), d)
-        if shrink:
-            stop = start + 1
-        elif opt.get("end_mask", 0) >> i & 1:
-            stop = d
-        else:
-            stop = e + d if e < 0 else e
-            stop = min(max(stop, 0), d)
-        if stop <= start:
-            return None
-        b_out.append(start)
-        e_out.append(stop)
-        if not shrink:
-            keep.append(i)
-    return b_out, e_out, keep
-
-
 class StreamingOps:
     """The _Importer's handlers of this file's operators (a mixin: self.tensors, self.node, self.act...)."""
 
@@ -360,8 +330,19 @@ class StreamingOps:
                   dict(p, a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
 
     def op_QUANTIZE(self, ins, outs, opt):
-        """int8 -> int8 (or uint8, at zero point - 128) requantization."""
+        """int8 -> int8 (or uint8, at zero point - 128) requantization: a table.  With an int16 side (int8 <->
+        int16, int16 -> int16): a Requantize node, TFLite Micro's Requantize (clamp(out_zp + mbqm(v - in_zp,
+        QuantizeMultiplier(double(s_in) / double(s_out))))) as edgec's int8 <-> int16 conversions compute it;
+        the float twin passes the value through."""
         (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
+        if INT16 in (self.tensors[ins[0]].type, self.tensors[outs[0]].type):
+            m, s = quantize_multiplier(float(si) / float(so))
+            out_dtype = "int16" if self.tensors[outs[0]].type == INT16 else "int8"
+            self.node("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf}, {})
+            q = self.qnodes[-1]
+            self.qnodes[-1] = Node("Requantize", q.name, q.inputs, q.outputs, {"in_zp": zi, "out_zp": zo, "multiplier": m,
+                                                                              "shift": s, "out_dtype": out_dtype})
+            return
         self.lut("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf},
                  requantize_table(si, zi, so, zo), "Requantize")
 
@@ -376,10 +357,22 @@ class StreamingOps:
         self.node("Reshape", out_index, [mid], [y], {"shape": tuple(out_shape)}, {})
 
     def op_STRIDED_SLICE(self, ins, outs, opt):
+        """TFLite Micro's start / stop logic at import (compiler/strided_slice.py): a Slice when every
+        stride is 1, else a StridedSlice; then a Reshape when shrink_axis_mask drops axes."""
         t = self.tensors
         shape = t[ins[0]].shape
-        b, e, _ = strided_slice_bounds(shape, *(t[i].data.reshape(-1) for i in ins[1:4]), opt)
-        self._slice(outs[0], self.act(ins[0]), self.act(outs[0]), b, e, t[outs[0]].shape)
+        starts, steps, counts, _ = strided_slice.plan(shape, *(t[i].data.reshape(-1) for i in ins[1:4]), opt)
+        x, y = self.act(ins[0]), self.act(outs[0])
+        if all(k == 1 for k in steps):
+            self._slice(outs[0], x, y, starts, [b + c for b, c in zip(starts, counts)], t[outs[0]].shape)
+            return
+        attrs = {"begin": tuple(starts), "step": tuple(steps), "count": tuple(counts)}
+        if tuple(counts) == tuple(t[outs[0]].shape):
+            self.node("StridedSlice", outs[0], [x], [y], attrs, {})
+            return
+        mid = self.extra_act(f"{y}_slice", tuple(counts), outs[0])
+        self.node("StridedSlice", mid, [x], [mid], attrs, {})
+        self.node("Reshape", outs[0], [mid], [y], {"shape": tuple(t[outs[0]].shape)}, {})
 
     def _split(self, x_index, outs, sizes, axis):
         shape = self.tensors[x_index].shape
@@ -466,8 +459,12 @@ class StreamingOps:
                 return
         x = t[ins[1] if name == "SPLIT" else ins[0]]
         if name == "STRIDED_SLICE":
-            if len(ins) != 4 or strided_slice_bounds(x.shape, *(t[i].data.reshape(-1) for i in ins[1:4]), opt) is None:
-                bad("STRIDED_SLICE with strides other than 1, ellipsis or new axes, or an empty result")
+            p = strided_slice.plan(x.shape, *(t[i].data.reshape(-1) for i in ins[1:4]), opt) if len(ins) == 4 else \
+                f"{len(ins)} inputs"
+            if isinstance(p, str):
+                bad(f"STRIDED_SLICE with {p}")
+            elif tuple(c for k, c in enumerate(p[2]) if k in p[3]) != tuple(t[outs[0]].shape):
+                bad(f"STRIDED_SLICE whose output {list(t[outs[0]].shape)} is not the slice's {p[2]} (the file may be corrupt)")
         elif name in ("SPLIT", "SPLIT_V"):
             axis = int(t[ins[0] if name == "SPLIT" else ins[2]].data.reshape(-1)[0])
             if not -len(x.shape) <= axis < len(x.shape):
