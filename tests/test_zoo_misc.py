@@ -121,3 +121,40 @@ def test_keras_segmenter_exported_by_keras_to_onnx_is_bit_exact(tmp_path):
     build(path, "cortex-m7", str(tmp_path / "out"), str(tmp_path / "cal.npy"), ram="512K", flash="2M")
     r = verify(str(tmp_path / "out"), "host", str(tmp_path / "check.npy"))
     assert r["bit_exact"] and r["float_agreement"]["sqnr_db"] >= 25, r
+
+
+@pytest.mark.parametrize("name", ["audio_cnn", "squeezenet_11"])
+def test_keras_onnx_export_of_the_zoo_is_bit_exact_and_plans_the_keras_arena(tmp_path, name):
+    """Keras 3's own ONNX export (torch backend, opset 20) of SqueezeNet 1.1 (fire modules' Concat,
+    GlobalAveragePooling2D as ReduceMean) and of the 1-D audio CNN (Conv1D / DepthwiseConv1D /
+    SeparableConv1D as Conv over an Unsqueeze'd axis, pools as MaxPool / AveragePool with Pad, a
+    Shape/Gather/Concat subgraph for the batch): float == onnxruntime, the C bit-exact on the host,
+    float agreement (top-1 >= 0.9 or SQNR >= 25 dB), and the same arena as the .keras file of the same
+    model (within 5%: RAM does not depend on the exporter)."""
+    require("cc")
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    keras.utils.set_random_seed(5)
+    make, shape = zoo_misc.keras_models()[name]
+    model = make()
+    x = audio().transpose(0, 2, 1) if name == "audio_cnn" else images(shape[0]).transpose(0, 2, 3, 1)
+    x = np.ascontiguousarray(x)
+    model.predict(x[:1], verbose=0)
+    path = str(tmp_path / f"{name}.onnx")
+    model.export(path, format="onnx", verbose=False)
+    model.save(tmp_path / f"{name}.keras")
+    sess = ort.InferenceSession(path)
+    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x[:3]])
+    got = reference.run_batch(canonicalize(import_model(path)), x[:3, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+    np.save(tmp_path / "cal.npy", x if name == "audio_cnn" else x[:12])
+    np.save(tmp_path / "check.npy", x[:8])
+    reports = {src: build(str(tmp_path / f"{name}.{src}"), "cortex-m7", str(tmp_path / src), str(tmp_path / "cal.npy"),
+                          ram="512K", flash="2M") for src in ("onnx", "keras")}
+    r = verify(str(tmp_path / "onnx"), "host", str(tmp_path / "check.npy"))
+    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 8, r
+    fa = r["float_agreement"]
+    assert fa.get("top1_agreement", 0) >= 0.9 or fa["sqnr_db"] >= 25, fa
+    a, b = reports["onnx"]["totals"], reports["keras"]["totals"]
+    assert abs(a["arena_bytes"] - b["arena_bytes"]) <= 0.05 * b["arena_bytes"], (a, b)
