@@ -69,10 +69,12 @@ def test_audio_cnn_is_bit_exact_on_the_emulated_cortex_m7(tmp_path):
     assert r["instructions_per_inference"] > 0
 
 
-@pytest.mark.parametrize("name", ["audio_cnn", "tiny_seg", "squeezenet_11"])
+@pytest.mark.parametrize("name", ["audio_cnn", "tiny_seg", "squeezenet_11", "shufflenet_v2_05"])
 def test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact(tmp_path, name):
     """The Keras 3 definitions (torch backend) saved as .keras: imported float == Keras's own
-    output, then the same build and host check as the ONNX exports."""
+    output, then the same build and host check as the ONNX exports.  The ShuffleNet splits its
+    channels with x[..., :c] (a GetItem op in config.json) and shuffles them with Reshape / Permute /
+    Reshape."""
     require("cc")
     import os
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -158,3 +160,26 @@ def test_keras_onnx_export_of_the_zoo_is_bit_exact_and_plans_the_keras_arena(tmp
     assert fa.get("top1_agreement", 0) >= 0.9 or fa["sqnr_db"] >= 25, fa
     a, b = reports["onnx"]["totals"], reports["keras"]["totals"]
     assert abs(a["arena_bytes"] - b["arena_bytes"]) <= 0.05 * b["arena_bytes"], (a, b)
+
+
+def test_keras_getitem_it_cannot_take_is_listed_by_layer(tmp_path):
+    """x[...] forms that are not a Slice (an integer index drops an axis; a step of 2) are each one
+    reason line naming the layer, exit 2, all at once."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    from conftest import cli, one_line_error
+    i = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(4, 1)(i)
+    a = x[..., 0:1]                                        # a Slice: fine
+    b = x[:, ::2, ::2, :]                                  # step 2
+    c = x[..., 1]                                          # integer index
+    y = keras.layers.Concatenate()([keras.layers.Flatten()(a), keras.layers.Flatten()(b), keras.layers.Flatten()(c)])
+    path = tmp_path / "items.keras"
+    keras.Model(i, y).save(path)
+    r = cli("build", str(path), "-o", str(tmp_path / "o"))
+    one_line_error(r, "cannot be compiled")
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2
+    assert any("(GetItem)" in l and "step 2 on axis 1" in l for l in lines), r.stderr
+    assert any("(GetItem)" in l and "integer index" in l for l in lines), r.stderr
