@@ -2,6 +2,7 @@
 from edgec.passes.infer_shapes import infer_shapes
 from edgec.passes.fold_constants import fold_constants
 from edgec.passes.fold_batchnorm import fold_batchnorm
+from edgec.passes.sink_reshape import sink_reshape
 from edgec.passes.fold_transpose_fc import fold_transpose_fc
 from edgec.passes.collapse_transpose import collapse_transpose
 from edgec.passes.fuse_activations import fuse_activations
@@ -16,7 +17,7 @@ from edgec.passes.plan_scratch import plan_scratch
 from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
-CANONICAL = [infer_shapes, fold_constants, fold_batchnorm, fold_transpose_fc, fuse_gated_activations, fuse_activations,
+CANONICAL = [infer_shapes, fold_constants, sink_reshape, fold_batchnorm, fold_transpose_fc, fuse_gated_activations, fuse_activations,
              fold_pad, collapse_transpose, eliminate_dead, fold_recurrent_last_step, bind_concat]
 
 

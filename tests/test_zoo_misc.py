@@ -69,10 +69,12 @@ def test_audio_cnn_is_bit_exact_on_the_emulated_cortex_m7(tmp_path):
     assert r["instructions_per_inference"] > 0
 
 
-@pytest.mark.parametrize("name", ["audio_cnn", "tiny_seg", "squeezenet_11"])
+@pytest.mark.parametrize("name", ["audio_cnn", "tiny_seg", "squeezenet_11", "shufflenet_v2_05"])
 def test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact(tmp_path, name):
     """The Keras 3 definitions (torch backend) saved as .keras: imported float == Keras's own
-    output, then the same build and host check as the ONNX exports."""
+    output, then the same build and host check as the ONNX exports.  The ShuffleNet splits its
+    channels with x[..., :c] (a GetItem op in config.json) and shuffles them with Reshape / Permute /
+    Reshape."""
     require("cc")
     import os
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -121,3 +123,63 @@ def test_keras_segmenter_exported_by_keras_to_onnx_is_bit_exact(tmp_path):
     build(path, "cortex-m7", str(tmp_path / "out"), str(tmp_path / "cal.npy"), ram="512K", flash="2M")
     r = verify(str(tmp_path / "out"), "host", str(tmp_path / "check.npy"))
     assert r["bit_exact"] and r["float_agreement"]["sqnr_db"] >= 25, r
+
+
+@pytest.mark.parametrize("name", ["audio_cnn", "squeezenet_11"])
+def test_keras_onnx_export_of_the_zoo_is_bit_exact_and_plans_the_keras_arena(tmp_path, name):
+    """Keras 3's own ONNX export (torch backend, opset 20) of SqueezeNet 1.1 (fire modules' Concat,
+    GlobalAveragePooling2D as ReduceMean) and of the 1-D audio CNN (Conv1D / DepthwiseConv1D /
+    SeparableConv1D as Conv over an Unsqueeze'd axis, pools as MaxPool / AveragePool with Pad, a
+    Shape/Gather/Concat subgraph for the batch): float == onnxruntime, the C bit-exact on the host,
+    float agreement (top-1 >= 0.9 or SQNR >= 25 dB), and the same arena as the .keras file of the same
+    model (within 5%: RAM does not depend on the exporter)."""
+    require("cc")
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    keras.utils.set_random_seed(5)
+    make, shape = zoo_misc.keras_models()[name]
+    model = make()
+    x = audio().transpose(0, 2, 1) if name == "audio_cnn" else images(shape[0]).transpose(0, 2, 3, 1)
+    x = np.ascontiguousarray(x)
+    model.predict(x[:1], verbose=0)
+    path = str(tmp_path / f"{name}.onnx")
+    model.export(path, format="onnx", verbose=False)
+    model.save(tmp_path / f"{name}.keras")
+    sess = ort.InferenceSession(path)
+    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x[:3]])
+    got = reference.run_batch(canonicalize(import_model(path)), x[:3, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+    np.save(tmp_path / "cal.npy", x if name == "audio_cnn" else x[:12])
+    np.save(tmp_path / "check.npy", x[:8])
+    reports = {src: build(str(tmp_path / f"{name}.{src}"), "cortex-m7", str(tmp_path / src), str(tmp_path / "cal.npy"),
+                          ram="512K", flash="2M") for src in ("onnx", "keras")}
+    r = verify(str(tmp_path / "onnx"), "host", str(tmp_path / "check.npy"))
+    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 8, r
+    fa = r["float_agreement"]
+    assert fa.get("top1_agreement", 0) >= 0.9 or fa["sqnr_db"] >= 25, fa
+    a, b = reports["onnx"]["totals"], reports["keras"]["totals"]
+    assert abs(a["arena_bytes"] - b["arena_bytes"]) <= 0.05 * b["arena_bytes"], (a, b)
+
+
+def test_keras_getitem_it_cannot_take_is_listed_by_layer(tmp_path):
+    """x[...] forms that are not a Slice (an integer index drops an axis; a step of 2) are each one
+    reason line naming the layer, exit 2, all at once."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    from conftest import cli, one_line_error
+    i = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(4, 1)(i)
+    a = x[..., 0:1]                                        # a Slice: fine
+    b = x[:, ::2, ::2, :]                                  # step 2
+    c = x[..., 1]                                          # integer index
+    y = keras.layers.Concatenate()([keras.layers.Flatten()(a), keras.layers.Flatten()(b), keras.layers.Flatten()(c)])
+    path = tmp_path / "items.keras"
+    keras.Model(i, y).save(path)
+    r = cli("build", str(path), "-o", str(tmp_path / "o"))
+    one_line_error(r, "cannot be compiled")
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2
+    assert any("(GetItem)" in l and "step 2 on axis 1" in l for l in lines), r.stderr
+    assert any("(GetItem)" in l and "integer index" in l for l in lines), r.stderr

@@ -237,4 +237,39 @@ def keras_models():
         d = L.Cropping2D(((0, 2), (2, 0)))(L.ZeroPadding2D(((0, 2), (2, 0)))(d))
         return keras.Model(i, L.UpSampling2D(2, interpolation="bilinear")(d))
 
-    return {"squeezenet_11": (squeezenet, (96, 96, 3)), "audio_cnn": (audio, (49, 10)), "tiny_seg": (seg, (64, 64, 3))}
+    def conv_bn(x, filters, k=1, strides=1, relu=True, depthwise=False):
+        conv = L.DepthwiseConv2D(k, strides, padding="same", use_bias=False) if depthwise else \
+            L.Conv2D(filters, k, strides, padding="same", use_bias=False)
+        x = L.BatchNormalization()(conv(x))
+        return L.ReLU()(x) if relu else x
+
+    def shuffle(x, groups=2):
+        """Channel shuffle as Keras users write it: Reshape to (H, W, groups, C/groups), swap the last
+        two axes with Permute, Reshape back."""
+        h, w, c = x.shape[1:]
+        x = L.Reshape((h, w, groups, c // groups))(x)
+        return L.Reshape((h, w, c))(L.Permute((1, 2, 4, 3))(x))
+
+    def shuffle_unit(x, cout, stride):
+        mid = cout // 2
+        if stride == 1:                       # channel split: x[..., :c/2] passes, x[..., c/2:] is transformed
+            c = x.shape[-1]
+            left, right = x[..., :c // 2], x[..., c // 2:]
+        else:
+            left = conv_bn(conv_bn(x, None, 3, stride, relu=False, depthwise=True), mid)
+            right = x
+        right = conv_bn(conv_bn(conv_bn(right, mid), None, 3, stride, relu=False, depthwise=True), mid)
+        return shuffle(L.Concatenate()([left, right]))
+
+    def shufflenet(size=96, classes=1000, stages=(48, 96, 192), repeats=(4, 8, 4), last=1024):
+        """ShuffleNetV2 0.5x (Ma et al. 2018, table 5), as the torch one in this file."""
+        i = keras.Input((size, size, 3))
+        x = L.MaxPooling2D(3, 2, padding="same")(conv_bn(i, 24, 3, 2))
+        for cout, n in zip(stages, repeats):
+            for k in range(n):
+                x = shuffle_unit(x, cout, 2 if k == 0 else 1)
+        x = L.GlobalAveragePooling2D()(conv_bn(x, last))
+        return keras.Model(i, L.Dense(classes)(x))
+
+    return {"squeezenet_11": (squeezenet, (96, 96, 3)), "audio_cnn": (audio, (49, 10)), "tiny_seg": (seg, (64, 64, 3)),
+            "shufflenet_v2_05": (shufflenet, (96, 96, 3))}

@@ -18,6 +18,7 @@ import zlib
 import numpy as np
 
 from .keras_recurrent import gru as keras_gru, lstm as keras_lstm
+from .keras_ops import get_item
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
 from .lowering import conv_transpose, maximum, minimum, prelu
@@ -275,6 +276,7 @@ class _KerasImporter(GraphBuilder):
                                          hint=f"only {', '.join(MERGING)} take several inputs")
         if layer["class_name"] in ("Rescaling", "Normalization") and all(t in inputs for t in ins):
             self.input_rescaling = layer["class_name"]     # it normalises raw pixels: edgec.preprocess
+        self.layer = layer                                 # the whole entry, for ops whose arguments ride in it
         prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
         return prev
 
@@ -654,6 +656,7 @@ LAYERS = {
     "SeparableConv1D": lambda b, name, cfg, ins, w: _depthwise_1d(b, name, cfg, ins, w, pointwise=True),
     "Maximum": _extremum(maximum), "Minimum": _extremum(minimum), "PReLU": _prelu,
     "Average": _average, "MaxPooling1D": _pool_1d("MaxPool2D"), "AveragePooling1D": _pool_1d("AvgPool2D"),
+    "GetItem": get_item,
 }
 
 

@@ -24,7 +24,7 @@ from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
-from .onnx_reduce import prelu, reduce, variadic
+from .onnx_reduce import prelu, reduce, reduce_min, reduce_sum, variadic
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
 from .. import resize
 from .lowering import conv_transpose
@@ -52,7 +52,7 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "Shape": (1, 1), "Size": (1, 1), "Gather": (2, 2), "Slice": (1, 5), "Cast": (1, 1), "Range": (3, 3),
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
-         "ReduceMean": (1, 2), "ReduceMax": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
+         "ReduceMean": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceSum": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
          "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6),
          "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2)}
 
@@ -1461,6 +1461,7 @@ HANDLERS = {
     "Not": _elementwise_const(np.logical_not), "Where": _elementwise_const(np.where),
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
     "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
+    "ReduceMin": reduce_min, "ReduceSum": reduce_sum,
     "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
     "LSTM": onnx_lstm, "GRU": onnx_gru,
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,

@@ -6,6 +6,10 @@
   The reduced block is an average/max pool: the IR tensor [.., A, R, B ..] is read as [1, A, R, B]
   (a Reshape moves no data) and pooled with a 1 x R window.  Over a feature map's H,W that is the
   global pool itself; over its channels it is a pool along the NHWC tensor's last axis.
+- ReduceMin / ReduceSum over the same axes (axes an input from opset 13, as ReduceSum has it, or an
+  attribute): min(x) = -max(-x), a ReduceMax between two Muls by -1 (each a requantization: int8
+  negation is exact up to the one rounding of the new scale); sum(x) = N * mean(x), a ReduceMean then
+  a Mul by the reduced element count N (the mean's int8 grid scaled by N: no precision lost to it).
 - Sum / Max / Min of any number of inputs: a chain of binary ops.  Max(a, b) = a + relu(b - a) and
   Min(a, b) = a - relu(a - b) for two computed tensors (each step an int8 kernel); against a constant
   scalar they are a Clip.
@@ -81,6 +85,34 @@ def reduce(pool_op, fold):
                             {"shape": tuple(shape[i] for i in left)})
         imp.set(node.output[0], squeezed, tuple(left.index(perm[j]) for j in range(rank) if j not in axes))
     return handler
+
+
+def reduce_min(imp, node, a):
+    """ReduceMin = -ReduceMax(-x) (see the module docstring); constants fold."""
+    if node.input[0] in imp.consts:
+        return reduce("MaxPool2D", np.min)(imp, node, a)
+    minus = _const(imp, node, "minus_one", -1.0)
+    neg = _sub_node(imp, node, "Mul", [node.input[0], minus], "negated")
+    peak = _sub_node(imp, node, "ReduceMax", [neg] + list(node.input[1:]), "max", **_kept_attrs(a))
+    _sub_node(imp, node, "Mul", [peak, minus], "")
+
+
+def reduce_sum(imp, node, a):
+    """ReduceSum = count * ReduceMean(x) (see the module docstring); constants fold."""
+    if node.input[0] in imp.consts:
+        return reduce("AvgPool2D", np.sum)(imp, node, a)
+    rank = len(imp.shape(node.input[0]))
+    axes = _reduce_axes(imp, node, a, rank)
+    if axes is None:                                            # noop_with_empty_axes and no axes: x itself
+        imp.dispatch(node, "Identity")
+        return
+    count = math.prod(int(imp.shape(node.input[0])[i]) for i in axes)
+    mean = _sub_node(imp, node, "ReduceMean", list(node.input), "mean", **_kept_attrs(a))
+    _sub_node(imp, node, "Mul", [mean, _const(imp, node, "count", float(count))], "")
+
+
+def _kept_attrs(a):
+    return {k: v for k, v in a.items() if k in ("axes", "keepdims", "noop_with_empty_axes")}
 
 
 def _const(imp, node, tag, value):
