@@ -416,6 +416,7 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
     const uint32_t *loop = p;
     const int32_t *table = 0, *rows = 0;
     uint32_t c, k, tiles = 0, width = 0, body = 0, left = 0, band = 0;
+    uintptr_t base[6];                                     /* by argument kind (check() allows only these) */
     if (((uintptr_t)arena & 3u) != 0)
         return EDGEC_IMAGE_E_ARENA;
     if (flags & EDGEC_IMAGE_FLAG_INPUT_U8) {              /* the file's uint8 -> int8 (v - 128), in the arena */
@@ -425,6 +426,12 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
             copy[k] = (int8_t)(u[k] ^ 0x80u);
         input = copy;
     }
+    base[EDGEC_IMAGE_ARG_INT] = 0;
+    base[EDGEC_IMAGE_ARG_ARENA] = (uintptr_t)arena;
+    base[EDGEC_IMAGE_ARG_INPUT] = (uintptr_t)input;
+    base[EDGEC_IMAGE_ARG_OUTPUT] = (uintptr_t)out;
+    base[EDGEC_IMAGE_ARG_STATE] = (uintptr_t)state;
+    base[EDGEC_IMAGE_ARG_DATA] = (uintptr_t)img;
     for (c = 0; c < ncalls; c++) {
         void *ptr[EDGEC_IMAGE_MAX_ARGS];
         int32_t val[EDGEC_IMAGE_MAX_ARGS];
@@ -440,18 +447,12 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
             loop = p;
             continue;
         }
-        for (k = 0; k < nargs; k++, a += 3) {
+        for (k = 0; k < nargs; k++, a += 3) {              /* an integer, or a region's base + offset */
             uint32_t v = a[1];
             if (a[0] & EDGEC_IMAGE_ARG_BANDED)             /* value + r[row] * m */
                 v += (uint32_t)rows[(a[0] >> 9) & 0x7Fu] * (a[0] >> 16);
-            switch (a[0] & 0xFFu) {
-            case EDGEC_IMAGE_ARG_ARENA: ptr[k] = arena + v; break;
-            case EDGEC_IMAGE_ARG_INPUT: ptr[k] = (void *)(input + v); break;
-            case EDGEC_IMAGE_ARG_OUTPUT: ptr[k] = (uint8_t *)out + v; break;
-            case EDGEC_IMAGE_ARG_STATE: ptr[k] = state + v; break;
-            case EDGEC_IMAGE_ARG_DATA: ptr[k] = (void *)(img + v); break;
-            default: val[k] = (int32_t)v; break;
-            }
+            val[k] = (int32_t)v;
+            ptr[k] = (void *)(base[a[0] & 0xFFu] + v);
         }
         switch (id) {
 #if EDGEC_IMAGE_WITH_MEMCPY

@@ -121,7 +121,8 @@ typedef struct {
  * run(); `info` may be NULL. */
 int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edgec_image_info *info);
 /* Runs the schedule on one input.  Only for an image check() accepted with this arena size; `arena`
- * is 4-aligned and keeps the state between runs of a streaming model. */
+ * is 4-aligned and keeps the state between runs of a streaming model (call edgec_image_reset() once
+ * before its first run). */
 int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *out);
 /* Puts a streaming model's state back to its initial values (before a new stream). */
 void edgec_image_reset(const uint8_t *img, uint8_t *arena);

@@ -223,3 +223,24 @@ def test_a_firmware_without_a_kernel_refuses_the_image_naming_it(built):
     code, line, _, err = check_image(img, ["EDGEC_IMAGE_DEFAULT=0", *all_but, "EDGEC_IMAGE_WITH_DEPTHWISE_CONV2D_S8=1"],
                                      selftest=True)
     assert code == 0, line
+
+
+def test_a_streaming_model_with_uint8_output_keeps_its_state_in_the_arena(tmp_path):
+    """The wake-word detector of tests/test_tflite_streaming.py: two ring buffers of state (memcpy'd
+    after each run), Concat, Slice, Lut and a uint8 output.  The image's state lives in the caller's
+    arena after the plan's bytes; reset() starts a stream; a run of frames equals the reference's stream."""
+    require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
+    from test_tflite_streaming import _frames, wake_word_model
+    (tmp_path / "ww.tflite").write_bytes(wake_word_model(5))
+    build(str(tmp_path / "ww.tflite"), "cortex-m4", str(tmp_path / "out"))
+    b = Built(str(tmp_path / "out"))
+    img = _image(tmp_path / "out")
+    h = read_header(img)
+    assert h["state_bytes"] > 0 and h["flags"] == 2 and "memcpy" in h["kernels"] and "slice_s8" in h["kernels"]
+    q = _frames(10, b.input_shape, 8)
+    want = b.expected(q).reshape(len(q), -1) ^ np.int8(-128)          # the API's uint8, as int8 bytes
+    code, line, raw, err = check_image(img, samples=q.tobytes(), selftest=True)
+    assert code == 0 and "selftest ok" in err, line
+    np.testing.assert_array_equal(np.frombuffer(raw, np.int8).reshape(len(q), -1), want)
+    got, _ = _run_image("cortex-m4", img, q)
+    np.testing.assert_array_equal(got, want)
