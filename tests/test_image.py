@@ -136,7 +136,18 @@ def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built):
     out, inputs, _ = built("digits_cnn")
     b = Built(str(out))
     assert b.int_graph.meta.get("tiling")
-    assert LOOP in _record_ids(_image(out))
+    img = _image(out)
+    assert LOOP in _record_ids(img)
+    # a row table whose last band asks for rows past the output: refused at the loop's first call
+    h = read_header(img)
+    loop_at = h["schedule"][0]
+    table = struct.unpack_from("<I", img, loop_at + 4 + 12 + 4)[0]
+    tiles, width = struct.unpack_from("<I", img, loop_at + 8)[0], struct.unpack_from("<I", img, loop_at + 4 + 24 + 4)[0]
+    bad = bytearray(img)
+    last = table + 4 * ((tiles - 1) * width + 2)                      # the last band's out_rows of the first node
+    struct.pack_into("<i", bad, last, struct.unpack_from("<i", img, last)[0] + 5)
+    code, line, _, _ = check_image(_rehash(bad))
+    assert code == 3 and "out of bounds" in line and "at call 1" in line, line
     counts = _same_as_generated(out, np.load(inputs)[:5], ("host", "cortex-m4"))
     assert counts["cortex-m4"][0] <= 1.05 * counts["cortex-m4"][1], counts
     assert check_image(_image(out), selftest=True)[0] == 0
@@ -192,6 +203,10 @@ def test_hostile_and_foreign_images_are_refused_in_one_line(built):
     short = bytearray(img)
     struct.pack_into("<I", short, p[1] + 8, p[4] - 4)
     cases["bad schedule"] = _rehash(short)
+    # shapes inside a well-formed parameter struct that would make the first conv read past its input
+    taller = bytearray(img)
+    struct.pack_into("<i", taller, p[3], 2)                       # batch 2: twice the input it was given
+    cases["out of bounds at the conv"] = _rehash(taller)
     other_abi = bytearray(img)
     struct.pack_into("<I", other_abi, 52, 99)
     cases["other kernel ABI"] = _rehash(other_abi)
@@ -201,7 +216,7 @@ def test_hostile_and_foreign_images_are_refused_in_one_line(built):
         assert code == 3 and lines[why].startswith("refused:") and why.split(" at ")[0] in lines[why], (why, lines[why])
         assert stdout.count(b"\n") == 1, stdout
     assert lines["out of bounds"].endswith(f"at call {k}") and lines["out of bounds at call"].endswith(f"at call {k}")
-    assert lines["bad schedule"].endswith("at call 0")
+    assert lines["bad schedule"].endswith("at call 0") and lines["out of bounds at the conv"].endswith("at call 0")
     # golden outputs that disagree: the image checks, its self-test fails
     h = read_header(img)
     bad_golden = bytearray(img)
