@@ -6,8 +6,9 @@
  * anything runs, that every argument of every call has the kind its kernel takes and that every
  * pointer argument with its extent lies inside the image (read-only data) or inside the caller's arena
  * / input / output, so a hostile image cannot make the interpreter read or write outside them through
- * the extents it declares.  The layer parameters inside those extents (shapes) are trusted as far as
- * the kernels go: see README, "Model images".
+ * the extents it declares.  For conv, pools, fully connected, memcpy, lut and softmax it also bounds
+ * what the kernel touches from the layer's parameters and row band; the other kernels' parameter
+ * structs are used as given (README, "Model images"): a device also checks the image's signature.
  *
  * Byte order: the image is little-endian and its parameter structs are read in place, so it runs on
  * little-endian cores (all Cortex-M, RISC-V, AVR, x86); check refuses it elsewhere.
