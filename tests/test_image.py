@@ -259,3 +259,35 @@ def test_a_streaming_model_with_uint8_output_keeps_its_state_in_the_arena(tmp_pa
     np.testing.assert_array_equal(np.frombuffer(raw, np.int8).reshape(len(q), -1), want)
     got, _ = _run_image("cortex-m4", img, q)
     np.testing.assert_array_equal(got, want)
+
+
+def test_uint8_edges_the_image_converts_in_the_arena(tmp_path):
+    """A .tflite whose input and output are uint8 (QUANTIZE at both edges): run() takes and gives the
+    file's uint8 as the generated code does, the input's int8 copy living in the arena's tail."""
+    require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
+    from test_tflite_streaming import _bias, _q, _weights
+    from tflite_writer import Model
+    rng = np.random.default_rng(77)
+    m = Model()
+    xu = _q(m, "x_u8", (1, 12), 0.05, 131, np.uint8)
+    x = _q(m, "x", (1, 12), 0.04, -7)
+    m.op("QUANTIZE", [xu], [x])
+    f = _q(m, "f", (1, 5), 0.15, 3)
+    m.op("FULLY_CONNECTED", [x, _weights(m, "w", (5, 12), rng, 0, 5), _bias(m, "b", 5, rng)], [f], act=1)
+    yu = _q(m, "y_u8", (1, 5), 0.2, 90, np.uint8)
+    m.op("QUANTIZE", [f], [yu])
+    m.inputs, m.outputs = [xu], [yu]
+    (tmp_path / "u8.tflite").write_bytes(m.bytes())
+    build(str(tmp_path / "u8.tflite"), "cortex-m4", str(tmp_path / "out"))
+    b = Built(str(tmp_path / "out"))
+    img = _image(tmp_path / "out")
+    h = read_header(img)
+    assert h["flags"] == 3 and h["input_copy_offset"] + h["input_bytes"] <= h["arena_bytes"]
+    xs = rng.integers(0, 256, (9, 1, 12)).astype(np.uint8)
+    q = (xs.astype(np.int16) - 128).astype(np.int8)                    # edgec's int8 inside
+    want = (b.expected(q).reshape(len(q), -1).astype(np.int16) + 128).astype(np.uint8)
+    code, line, raw, err = check_image(img, samples=xs.tobytes(), selftest=True)
+    assert code == 0 and "selftest ok" in err, line
+    np.testing.assert_array_equal(np.frombuffer(raw, np.uint8).reshape(len(q), -1), want)
+    got, _ = _run_image("cortex-m4", img, xs.view(np.int8))
+    np.testing.assert_array_equal(got.view(np.uint8), want)
