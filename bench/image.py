@@ -29,7 +29,7 @@ from edgec.build import build  # noqa: E402
 from edgec.codegen.image import read_header  # noqa: E402
 from edgec.image_exec import execute_image  # noqa: E402
 from edgec.targets import get_target  # noqa: E402
-from edgec.toolchain import COMMON_CFLAGS  # noqa: E402
+from edgec.toolchain import BARE_CFLAGS, COMMON_CFLAGS  # noqa: E402
 from edgec.verify import Built  # noqa: E402
 
 MODELS = ("kws", "vww", "resnet", "ad01")
@@ -40,8 +40,8 @@ def interpreter_text(no_hash: bool) -> int:
     runtime = Path(str(resources.files("edgec.runtime_c").joinpath("edgec_image.c"))).parent
     with tempfile.TemporaryDirectory() as d:
         obj = Path(d) / "edgec_image.o"
-        subprocess.run([t.cc, *COMMON_CFLAGS, *t.cflags, "-ffunction-sections", "-fdata-sections",
-                        *(["-DEDGEC_IMAGE_NO_HASH"] if no_hash else []), f"-I{runtime}", "-c",
+        subprocess.run([t.cc, *COMMON_CFLAGS, *t.cflags, *BARE_CFLAGS, *(["-DEDGEC_IMAGE_NO_HASH"] if no_hash else []),
+                        f"-I{runtime}", f"-I{resources.files('edgec.harness')}", "-c",
                         str(runtime / "edgec_image.c"), "-o", str(obj)], check=True)
         out = subprocess.run([t.nm.replace("-nm", "-size"), "-A", str(obj)], capture_output=True, text=True, check=True)
     return sum(int(l.split()[1]) for l in out.stdout.splitlines() if l.startswith(".text"))
@@ -75,9 +75,9 @@ def row(name: str, n: int, work: Path) -> dict:
 
 def main(argv):
     n = int(argv[argv.index("--samples") + 1]) if "--samples" in argv else 2
+    code = {"interpreter_text_bytes": interpreter_text(False), "interpreter_text_bytes_no_hash": interpreter_text(True)}
     with tempfile.TemporaryDirectory(prefix="edgec-bench-image-") as d:
         rows = [row(m, n, Path(d)) for m in MODELS]
-    code = {"interpreter_text_bytes": interpreter_text(False), "interpreter_text_bytes_no_hash": interpreter_text(True)}
     if "--json" in argv:
         print(json.dumps({"models": rows, **code}, indent=2))
         return

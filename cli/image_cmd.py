@@ -9,7 +9,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def image(out_dir: str = typer.Argument(..., help="a build directory"),
-              samples: Optional[str] = typer.Option(None, "--samples", help=".npy/.npz float samples: the first 4 become "
+              samples: Optional[str] = typer.Option(None, "--samples", help=".npy/.npz float samples: the first (up to 4) become "
                                                     "the self-test's golden inputs (default: the build's)"),
               model_version: str = typer.Option("1", "--model-version", help="the version the header carries (1-15 bytes)"),
               as_json: bool = typer.Option(False, "--json")):

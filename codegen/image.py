@@ -60,7 +60,8 @@ LOOP = 0xFFFF                  # a record that runs the next `body` records once
 WHERE_KIND = {"arena": ARG_ARENA, "input": ARG_INPUT, "output": ARG_OUTPUT, "state": ARG_STATE}
 DTYPES = {"int8_t": "<i1", "uint8_t": "<u1", "int16_t": "<i2", "uint16_t": "<u2", "int32_t": "<i4", "int64_t": "<i8"}
 IMAGE_FILE = "model.edgecimg"
-GOLDEN = 4                     # golden inputs a build puts in the self-test
+GOLDEN = 4                     # golden inputs a build puts in the self-test ...
+GOLDEN_BYTES = 32768           # ... fewer (at least one) where they would take more than this
 
 
 def _runtime_text(name: str) -> str:

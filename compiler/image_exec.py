@@ -18,7 +18,7 @@ from .toolchain import Execution, _harness_file, execute
 
 RUN_NAME = "edgec_image_model"
 #: functions that check an image before it runs (once, not per inference)
-CHECK_FUNCS = ("edgec_image_check", "check_call", "sha256_equal")
+CHECK_FUNCS = ("edgec_image_check", "check_call", "region_ok", "sha256_equal", "edgec_image_reset")
 
 
 def runtime_files() -> list:
@@ -46,8 +46,11 @@ def image_dir(img: bytes, arena_bytes: int, in_bytes: int, out_bytes: int, where
         f"static uint32_t arena[{max(1, (arena_bytes + 3) // 4)}];\n\n"
         f"int {RUN_NAME}_run(const void *input, void *output)\n{{\n"
         "    static int checked = -1;\n"
-        "    if (checked < 0)\n"
+        "    if (checked < 0) {\n"
         "        checked = edgec_image_check(image, sizeof image, sizeof arena, 0);\n"
+        "        if (checked == EDGEC_IMAGE_OK)\n"
+        "            edgec_image_reset(image, (uint8_t *)arena);      /* a streaming model's initial state */\n"
+        "    }\n"
         "    if (checked != EDGEC_IMAGE_OK) {\n"
         f"        memset(output, 0x7f, {out_bytes});\n"
         "        return checked;\n    }\n"

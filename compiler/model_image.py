@@ -1,7 +1,8 @@
 """The model image beside the generated C: what `edgec build` writes into the output directory and what
 `edgec image OUT/` (re)makes from a build (format: codegen/image.py; interpreter: runtime_c/edgec_image.c).
 
-Golden inputs for the self-test: the first GOLDEN calibration samples (quantized as the C's caller
+Golden inputs for the self-test: the first GOLDEN calibration samples (fewer for large inputs:
+golden_count) (quantized as the C's caller
 does), or given samples; a pre-quantized model built without samples gets GOLDEN deterministic
 pseudo-random int8 inputs (seeded by the model's name), since its outputs still come from the
 integer reference and prove the interpreter all the same."""
@@ -13,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from edgec.codegen.image import GOLDEN, IMAGE_FILE, golden_inputs, read_header, write_image
+from edgec.codegen.image import GOLDEN, GOLDEN_BYTES, IMAGE_FILE, golden_inputs, read_header, write_image
 from .errors import EdgecError, InputDataError
 from .ir import Graph
 from edgec.passes.quantize import quantize_values
@@ -27,12 +28,17 @@ def quantize_input(q: Graph, xs: np.ndarray) -> np.ndarray:
     return quantize_values(xs, inq.scalar_scale, inq.scalar_zp)
 
 
+def golden_count(q: Graph) -> int:
+    """GOLDEN inputs, fewer (at least one) for inputs so large they would outweigh small models' weights."""
+    return max(1, min(GOLDEN, GOLDEN_BYTES // max(1, q.tensors[q.inputs[0]].size)))
+
+
 def golden(q: Graph, name: str, samples=None) -> np.ndarray:
-    shape = tuple(q.tensors[q.inputs[0]].shape)
+    shape, n = tuple(q.tensors[q.inputs[0]].shape), golden_count(q)
     if samples is not None and len(samples):
-        return quantize_input(q, np.asarray(samples)[:GOLDEN]).reshape((-1,) + shape)
+        return quantize_input(q, np.asarray(samples)[:n]).reshape((-1,) + shape)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    return rng.integers(-128, 128, (GOLDEN,) + shape).astype(np.int8)
+    return rng.integers(-128, 128, (n,) + shape).astype(np.int8)
 
 
 def summary(img: bytes) -> dict:
@@ -66,7 +72,7 @@ def make_image(out_dir: str, samples_path: str | None = None, version: str = "1"
     path = os.path.join(out_dir, IMAGE_FILE)
     if samples_path is not None:
         xs, _ = built.inputs(samples_path)
-        g = quantize_input(q, xs[:GOLDEN])
+        g = quantize_input(q, xs[:golden_count(q)])
     elif os.path.isfile(path):
         try:
             g = golden_inputs(open(path, "rb").read())

@@ -183,6 +183,7 @@ static int fail(edgec_image_info *info, int code, int32_t call)
 
 /* What a call's arguments may point into; `rows` is the enclosing loop's row table (NULL outside one). */
 typedef struct {
+    const uint8_t *img;
     uint32_t data_off, data_end, plan, state_bytes, in_bytes, out_bytes;
     const uint8_t *rows;
     uint32_t tiles, width;
@@ -206,6 +207,98 @@ static int region_ok(const limits *c, uint32_t id, char s, uint32_t kind, uint32
         return s == 'p' && n != param_bytes[id] ? EDGEC_IMAGE_E_SCHEDULE : EDGEC_IMAGE_OK;
     default:
         return EDGEC_IMAGE_E_SCHEDULE;
+    }
+}
+
+#define BIG 0x7FFFFFFFll
+/* x in [lo, hi] */
+#define IN(x, lo, hi) ((int64_t)(x) >= (int64_t)(lo) && (int64_t)(x) <= (int64_t)(hi))
+
+/* x rounded up to a multiple of `to`, a power of two */
+static int64_t up(int64_t x, int64_t to)
+{
+    return (x + to - 1) & ~(to - 1);
+}
+
+/* The bytes a row-band kernel (conv, pools) touches, from its parameters: the input rows it reads from
+ * in_row0 on, the output rows it writes; 0 when the parameters themselves are impossible. */
+static int band_ok(int64_t batch, int64_t in_h, int64_t in_w, int64_t in_c, int64_t out_h, int64_t out_w,
+                   int64_t out_c, int64_t out_stride, int64_t k_h, int64_t stride, int64_t dil, int64_t pad,
+                   int64_t in_row0, int64_t out_row0, int64_t out_rows, int64_t elem, uint32_t in_len, uint32_t out_len)
+{
+    int64_t lo, hi, in_need, out_need;
+    if (!IN(batch, 1, 0xFFFF) || !IN(in_h, 1, 0xFFFF) || !IN(in_w, 1, 0xFFFF) || !IN(in_c, 1, 0xFFFF)
+        || !IN(out_h, 1, 0xFFFF) || !IN(out_w, 1, 0xFFFF) || !IN(out_c, 1, 0xFFFF) || !IN(out_stride, out_c, 0xFFFF)
+        || !IN(k_h, 1, 0xFFFF) || !IN(stride, 1, 0xFFFF) || !IN(dil, 1, 0xFFFF) || !IN(pad, 0, 0xFFFF)
+        || !IN(out_row0, 0, out_h) || !IN(out_rows, 0, out_h - out_row0) || !IN(in_row0, 0, in_h))
+        return 0;
+    if (batch > 1 && (in_row0 != 0 || out_row0 != 0 || out_rows != out_h))
+        return 0;                                        /* bands are for one image */
+    if (out_rows == 0)
+        return 1;
+    lo = out_row0 * stride - pad;
+    lo = lo < 0 ? 0 : lo;
+    hi = (out_row0 + out_rows - 1) * stride - pad + dil * (k_h - 1) + 1;
+    hi = hi > in_h ? in_h : hi;
+    if (lo < in_row0)
+        return 0;
+    in_need = batch > 1 ? batch * in_h * in_w * in_c : (hi > in_row0 ? (hi - in_row0) * in_w * in_c : 0);
+    out_need = ((batch * out_rows * out_w - 1) * out_stride + out_c);
+    return in_need * elem <= in_len && out_need * elem <= out_len;
+}
+
+/* What each kernel reads and writes, from its parameters and integers, within the extents its
+ * pointer arguments were checked for (one band's values).  Kernels not listed here read their
+ * parameter structs as given: see edgec_image.h. */
+static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const int64_t *v, const uint32_t *len)
+{
+#define PARAMS(T) ((const T *)(const void *)(img + rd32(a + 4)))     /* argument 0, the parameter struct */
+    switch (id) {
+    case 0:                                                 /* memcpy(dst, src, n) */
+        return IN(v[2], 0, len[0]) && v[2] <= len[1] ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    case 9:                                                 /* lut(table, in, out, n) */
+        return len[0] >= 256u && IN(v[3], 0, len[1]) && v[3] <= len[2] ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    case 10: case 11:                                       /* softmax(table, rows, cols, in, out) */
+        return len[0] >= 1024u && IN(v[1], 0, 0xFFFF) && IN(v[2], 1, 0xFFFF) && v[1] * v[2] <= len[3]
+            && v[1] * v[2] <= len[4] ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    case 4: case 22: {                                      /* fully connected (p, in, w, bias, mult, shift, out) */
+        const edgec_fully_connected_params *f = PARAMS(edgec_fully_connected_params);
+        const int64_t e = id == 22 ? 2 : 1, batch = f->batch, k = f->in_features, m = f->out_features;
+        if (!IN(batch, 1, 0xFFFF) || !IN(k, 1, 0xFFFFF) || !IN(m, 1, 0xFFFF))
+            return EDGEC_IMAGE_E_BOUNDS;
+        return batch * k * e <= len[1] && (id == 22 ? m * k : up(m, 4) * up(k, 4)) <= len[2]
+            && m * 4 * e <= len[3] && m * 4 <= len[4] && m * 4 <= len[5] && batch * m * e <= len[6]
+            ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    }
+    case 1: case 2: case 3: case 21: {                      /* conv (p, in, in_row0, w, bias, mult, shift, out, r0, rows[, cols]) */
+        const edgec_conv2d_params *q = PARAMS(edgec_conv2d_params);
+        const int64_t e = id == 21 ? 2 : 1, taps = (int64_t)q->k_h * q->k_w;
+        const int32_t g = q->groups;
+        int64_t wbytes;
+        if (!IN(g, 1, 0xFFFF) || !IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->dil_w, 1, 0xFFFF)
+            || !IN(q->pad_left, 0, 0xFFFF) || !IN(q->in_c, 1, 0xFFFF) || !IN(q->out_c, 1, 0xFFFF)
+            || q->in_c % g || q->out_c % g || !IN(taps, 1, 0xFFFF) || (id == 3 && (q->in_c != q->out_c || g != q->in_c)))
+            return EDGEC_IMAGE_E_BOUNDS;
+        wbytes = id == 3 ? up(q->in_c, 4) * taps : (id != 21 && g == 1) ? up(q->out_c, 2) * up(taps * q->in_c, 4)
+                                                                       : (int64_t)q->out_c * taps * (q->in_c / g);
+        if (wbytes > len[3] || (int64_t)q->out_c * 4 * e > len[4] || (int64_t)q->out_c * 4 > len[5]
+            || (int64_t)q->out_c * 4 > len[6])
+            return EDGEC_IMAGE_E_BOUNDS;
+        if (id == 2 && 4 * up(taps * q->in_c, 4) + (q->in_c % 4 ? up(taps * q->in_c, 4) : 0) > len[10])
+            return EDGEC_IMAGE_E_BOUNDS;
+        return band_ok(q->batch, q->in_h, q->in_w, q->in_c, q->out_h, q->out_w, q->out_c, q->out_stride, q->k_h,
+                       q->stride_h, q->dil_h, q->pad_top, v[2], v[8], v[9], e, len[1], len[7])
+            ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    }
+    case 7: case 8: case 24: case 25: {                     /* pools (p, in, in_row0, out, r0, rows) */
+        const edgec_pool_params *q = PARAMS(edgec_pool_params);
+        if (!IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->pad_left, 0, 0xFFFF))
+            return EDGEC_IMAGE_E_BOUNDS;
+        return band_ok(q->batch, q->in_h, q->in_w, q->c, q->out_h, q->out_w, q->c, q->c, q->k_h, q->stride_h, 1,
+                       q->pad_top, v[2], v[4], v[5], id >= 24 ? 2 : 1, len[1], len[3]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    }
+    default:
+        return EDGEC_IMAGE_OK;
     }
 }
 
@@ -252,14 +345,17 @@ static int check_call(const limits *c, uint32_t id, uint32_t nargs, const uint8_
         }
     }
     a -= 12u * nargs;
-    if (id == 0 && (rd32(a + 28) > lens[0] || rd32(a + 28) > lens[1]))   /* memcpy(dst, src, n) */
-        return EDGEC_IMAGE_E_BOUNDS;
-    if (id == 9 && (lens[0] < 256u || rd32(a + 40) > lens[1] || rd32(a + 40) > lens[2]))   /* lut(table, in, out, n) */
-        return EDGEC_IMAGE_E_BOUNDS;
-    if (id == 10 || id == 11) {                          /* softmax(table, rows, cols, in, out) */
-        uint32_t rows = rd32(a + 16), cols = rd32(a + 28);
-        if (lens[0] < 1024u || rows > 0xFFFFu || cols > 0xFFFFu || rows * cols > lens[3] || rows * cols > lens[4])
-            return EDGEC_IMAGE_E_BOUNDS;
+    for (b = 0; b < (c->rows ? c->tiles : 1u); b++) {    /* every band's integers and extents */
+        int64_t ints[EDGEC_IMAGE_MAX_ARGS];
+        for (k = 0; k < nargs; k++) {
+            const uint32_t word = rd32(a + 12u * k), row = (word >> 9) & 0x7Fu, m = word >> 16;
+            const int32_t rv = (word & EDGEC_IMAGE_ARG_BANDED) ? (int32_t)rd32(c->rows + 4u * (b * c->width + row)) : 0;
+            ints[k] = (int64_t)(int32_t)rd32(a + 12u * k + 4) + (int64_t)rv * m;
+            if ((word & EDGEC_IMAGE_ARG_BANDED) && sig[k] != 'i')       /* rows r[row + 1] of m bytes */
+                lens[k] = (uint32_t)rd32(c->rows + 4u * (b * c->width + row + 1)) * m;
+        }
+        if ((r = shapes_ok(c->img, id, a, ints, lens)) != EDGEC_IMAGE_OK)
+            return r;
     }
     return EDGEC_IMAGE_OK;
 }
@@ -350,6 +446,7 @@ int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edge
     if (arena > arena_len)
         return EDGEC_IMAGE_E_ARENA;
     /* every call: a known kernel this build carries, listed in the header, arguments that fit */
+    lim.img = img;
     lim.data_off = data_off;
     lim.data_end = data_off + data_len;
     lim.plan = state_off;
@@ -416,6 +513,7 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
     const uint32_t *loop = p;
     const int32_t *table = 0, *rows = 0;
     uint32_t c, k, tiles = 0, width = 0, body = 0, left = 0, band = 0;
+    uintptr_t base[6];                                     /* by argument kind (check() allows only these) */
     if (((uintptr_t)arena & 3u) != 0)
         return EDGEC_IMAGE_E_ARENA;
     if (flags & EDGEC_IMAGE_FLAG_INPUT_U8) {              /* the file's uint8 -> int8 (v - 128), in the arena */
@@ -425,6 +523,12 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
             copy[k] = (int8_t)(u[k] ^ 0x80u);
         input = copy;
     }
+    base[EDGEC_IMAGE_ARG_INT] = 0;
+    base[EDGEC_IMAGE_ARG_ARENA] = (uintptr_t)arena;
+    base[EDGEC_IMAGE_ARG_INPUT] = (uintptr_t)input;
+    base[EDGEC_IMAGE_ARG_OUTPUT] = (uintptr_t)out;
+    base[EDGEC_IMAGE_ARG_STATE] = (uintptr_t)state;
+    base[EDGEC_IMAGE_ARG_DATA] = (uintptr_t)img;
     for (c = 0; c < ncalls; c++) {
         void *ptr[EDGEC_IMAGE_MAX_ARGS];
         int32_t val[EDGEC_IMAGE_MAX_ARGS];
@@ -440,18 +544,12 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
             loop = p;
             continue;
         }
-        for (k = 0; k < nargs; k++, a += 3) {
+        for (k = 0; k < nargs; k++, a += 3) {              /* an integer, or a region's base + offset */
             uint32_t v = a[1];
             if (a[0] & EDGEC_IMAGE_ARG_BANDED)             /* value + r[row] * m */
                 v += (uint32_t)rows[(a[0] >> 9) & 0x7Fu] * (a[0] >> 16);
-            switch (a[0] & 0xFFu) {
-            case EDGEC_IMAGE_ARG_ARENA: ptr[k] = arena + v; break;
-            case EDGEC_IMAGE_ARG_INPUT: ptr[k] = (void *)(input + v); break;
-            case EDGEC_IMAGE_ARG_OUTPUT: ptr[k] = (uint8_t *)out + v; break;
-            case EDGEC_IMAGE_ARG_STATE: ptr[k] = state + v; break;
-            case EDGEC_IMAGE_ARG_DATA: ptr[k] = (void *)(img + v); break;
-            default: val[k] = (int32_t)v; break;
-            }
+            val[k] = (int32_t)v;
+            ptr[k] = (void *)(base[a[0] & 0xFFu] + v);
         }
         switch (id) {
 #if EDGEC_IMAGE_WITH_MEMCPY

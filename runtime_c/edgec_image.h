@@ -6,8 +6,9 @@
  * anything runs, that every argument of every call has the kind its kernel takes and that every
  * pointer argument with its extent lies inside the image (read-only data) or inside the caller's arena
  * / input / output, so a hostile image cannot make the interpreter read or write outside them through
- * the extents it declares.  The layer parameters inside those extents (shapes) are trusted as far as
- * the kernels go: see README, "Model images".
+ * the extents it declares.  For conv, pools, fully connected, memcpy, lut and softmax it also bounds
+ * what the kernel touches from the layer's parameters and row band; the other kernels' parameter
+ * structs are used as given (README, "Model images"): a device also checks the image's signature.
  *
  * Byte order: the image is little-endian and its parameter structs are read in place, so it runs on
  * little-endian cores (all Cortex-M, RISC-V, AVR, x86); check refuses it elsewhere.
@@ -121,7 +122,8 @@ typedef struct {
  * run(); `info` may be NULL. */
 int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edgec_image_info *info);
 /* Runs the schedule on one input.  Only for an image check() accepted with this arena size; `arena`
- * is 4-aligned and keeps the state between runs of a streaming model. */
+ * is 4-aligned and keeps the state between runs of a streaming model (call edgec_image_reset() once
+ * before its first run). */
 int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *out);
 /* Puts a streaming model's state back to its initial values (before a new stream). */
 void edgec_image_reset(const uint8_t *img, uint8_t *arena);

@@ -17,7 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import torch  # noqa: E402
 
 from edgec.build import build  # noqa: E402
-from edgec.codegen.image import ARG_ARENA, BODY_FROM, golden_inputs, kernel_table, read_header  # noqa: E402
+from edgec.codegen.image import ARG_ARENA, BODY_FROM, LOOP, golden_inputs, kernel_table, read_header  # noqa: E402
 from edgec.image_exec import check_image, execute_image  # noqa: E402
 from edgec.verify import Built  # noqa: E402
 from conftest import CASES, cli, one_line_error, require  # noqa: E402
@@ -80,14 +80,14 @@ class BranchNet(torch.nn.Module):
         self.dw = torch.nn.Conv2d(16, 16, 3, padding=1, groups=16)
         self.pw = torch.nn.Conv2d(16, 16, 1)
         self.down = torch.nn.Conv2d(16, 12, 3, stride=2, padding=1)
-        self.fc = torch.nn.Linear(12 * 3 * 3, 5)
+        self.fc = torch.nn.Linear(12, 5)
 
     def forward(self, x):
         y = torch.cat([torch.relu(self.a(x)), torch.relu(self.b(x))], 1)
         y = torch.nn.functional.max_pool2d(y, 2)
         y = y + self.pw(torch.relu(self.dw(y)))
         y = torch.sigmoid(self.down(y))
-        y = torch.nn.functional.avg_pool2d(y, 2)
+        y = torch.nn.functional.avg_pool2d(y, 3)
         return torch.softmax(self.fc(y.flatten(1)), 1)
 
 
@@ -136,9 +136,18 @@ def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built):
     out, inputs, _ = built("digits_cnn")
     b = Built(str(out))
     assert b.int_graph.meta.get("tiling")
-    from edgec.codegen.image import LOOP
-    assert LOOP in [struct.unpack_from("<I", _image(out), read_header(_image(out))["schedule"][0])[0] & 0xFFFF
-                    for _ in [0]] or any(r == LOOP for r in _record_ids(_image(out)))
+    img = _image(out)
+    assert LOOP in _record_ids(img)
+    # a row table whose last band asks for rows past the output: refused at the loop's first call
+    h = read_header(img)
+    loop_at = h["schedule"][0]
+    table = struct.unpack_from("<I", img, loop_at + 4 + 12 + 4)[0]
+    tiles, width = struct.unpack_from("<I", img, loop_at + 8)[0], struct.unpack_from("<I", img, loop_at + 4 + 24 + 4)[0]
+    bad = bytearray(img)
+    last = table + 4 * ((tiles - 1) * width + 2)                      # the last band's out_rows of the first node
+    struct.pack_into("<i", bad, last, struct.unpack_from("<i", img, last)[0] + 5)
+    code, line, _, _ = check_image(_rehash(bad))
+    assert code == 3 and "out of bounds" in line and "at call 1" in line, line
     counts = _same_as_generated(out, np.load(inputs)[:5], ("host", "cortex-m4"))
     assert counts["cortex-m4"][0] <= 1.05 * counts["cortex-m4"][1], counts
     assert check_image(_image(out), selftest=True)[0] == 0
@@ -194,6 +203,10 @@ def test_hostile_and_foreign_images_are_refused_in_one_line(built):
     short = bytearray(img)
     struct.pack_into("<I", short, p[1] + 8, p[4] - 4)
     cases["bad schedule"] = _rehash(short)
+    # shapes inside a well-formed parameter struct that would make the first conv read past its input
+    taller = bytearray(img)
+    struct.pack_into("<i", taller, p[3], 2)                       # batch 2: twice the input it was given
+    cases["out of bounds at the conv"] = _rehash(taller)
     other_abi = bytearray(img)
     struct.pack_into("<I", other_abi, 52, 99)
     cases["other kernel ABI"] = _rehash(other_abi)
@@ -203,7 +216,7 @@ def test_hostile_and_foreign_images_are_refused_in_one_line(built):
         assert code == 3 and lines[why].startswith("refused:") and why.split(" at ")[0] in lines[why], (why, lines[why])
         assert stdout.count(b"\n") == 1, stdout
     assert lines["out of bounds"].endswith(f"at call {k}") and lines["out of bounds at call"].endswith(f"at call {k}")
-    assert lines["bad schedule"].endswith("at call 0")
+    assert lines["bad schedule"].endswith("at call 0") and lines["out of bounds at the conv"].endswith("at call 0")
     # golden outputs that disagree: the image checks, its self-test fails
     h = read_header(img)
     bad_golden = bytearray(img)
@@ -225,3 +238,56 @@ def test_a_firmware_without_a_kernel_refuses_the_image_naming_it(built):
     code, line, _, err = check_image(img, ["EDGEC_IMAGE_DEFAULT=0", *all_but, "EDGEC_IMAGE_WITH_DEPTHWISE_CONV2D_S8=1"],
                                      selftest=True)
     assert code == 0, line
+
+
+def test_a_streaming_model_with_uint8_output_keeps_its_state_in_the_arena(tmp_path):
+    """The wake-word detector of tests/test_tflite_streaming.py: two ring buffers of state (memcpy'd
+    after each run), Concat, Slice, Lut and a uint8 output.  The image's state lives in the caller's
+    arena after the plan's bytes; reset() starts a stream; a run of frames equals the reference's stream."""
+    require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
+    from test_tflite_streaming import _frames, wake_word_model
+    (tmp_path / "ww.tflite").write_bytes(wake_word_model(5))
+    build(str(tmp_path / "ww.tflite"), "cortex-m4", str(tmp_path / "out"))
+    b = Built(str(tmp_path / "out"))
+    img = _image(tmp_path / "out")
+    h = read_header(img)
+    assert h["state_bytes"] > 0 and h["flags"] == 2 and "memcpy" in h["kernels"] and "slice_s8" in h["kernels"]
+    q = _frames(10, b.input_shape, 8)
+    want = b.expected(q).reshape(len(q), -1) ^ np.int8(-128)          # the API's uint8, as int8 bytes
+    code, line, raw, err = check_image(img, samples=q.tobytes(), selftest=True)
+    assert code == 0 and "selftest ok" in err, line
+    np.testing.assert_array_equal(np.frombuffer(raw, np.int8).reshape(len(q), -1), want)
+    got, _ = _run_image("cortex-m4", img, q)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_uint8_edges_the_image_converts_in_the_arena(tmp_path):
+    """A .tflite whose input and output are uint8 (QUANTIZE at both edges): run() takes and gives the
+    file's uint8 as the generated code does, the input's int8 copy living in the arena's tail."""
+    require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
+    from test_tflite_streaming import _bias, _q, _weights
+    from tflite_writer import Model
+    rng = np.random.default_rng(77)
+    m = Model()
+    xu = _q(m, "x_u8", (1, 12), 0.05, 131, np.uint8)
+    x = _q(m, "x", (1, 12), 0.04, -7)
+    m.op("QUANTIZE", [xu], [x])
+    f = _q(m, "f", (1, 5), 0.15, 3)
+    m.op("FULLY_CONNECTED", [x, _weights(m, "w", (5, 12), rng, 0, 5), _bias(m, "b", 5, rng)], [f], act=1)
+    yu = _q(m, "y_u8", (1, 5), 0.2, 90, np.uint8)
+    m.op("QUANTIZE", [f], [yu])
+    m.inputs, m.outputs = [xu], [yu]
+    (tmp_path / "u8.tflite").write_bytes(m.bytes())
+    build(str(tmp_path / "u8.tflite"), "cortex-m4", str(tmp_path / "out"))
+    b = Built(str(tmp_path / "out"))
+    img = _image(tmp_path / "out")
+    h = read_header(img)
+    assert h["flags"] == 3 and h["input_copy_offset"] + h["input_bytes"] <= h["arena_bytes"]
+    xs = rng.integers(0, 256, (9, 1, 12)).astype(np.uint8)
+    q = (xs.astype(np.int16) - 128).astype(np.int8)                    # edgec's int8 inside
+    want = (b.expected(q).reshape(len(q), -1).astype(np.int16) + 128).astype(np.uint8)
+    code, line, raw, err = check_image(img, samples=xs.tobytes(), selftest=True)
+    assert code == 0 and "selftest ok" in err, line
+    np.testing.assert_array_equal(np.frombuffer(raw, np.uint8).reshape(len(q), -1), want)
+    got, _ = _run_image("cortex-m4", img, xs.view(np.int8))
+    np.testing.assert_array_equal(got.view(np.uint8), want)
