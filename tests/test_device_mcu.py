@@ -329,7 +329,7 @@ def test_rollouts_to_two_emulated_cortex_m4_devices(models, fleet, tmp_path):
         [(NAME, "2.0.0")])
     assert "mcu-b" in Path(page["page"]).read_text()
 
-    v3 = pack(models, "v1", "3.0.0", 3, tmp_path / "3.0.0.tar.gz")
+    pack(models, "v1", "3.0.0", 3, tmp_path / "3.0.0.tar.gz")
     good3 = (tmp_path / "3.0.0.tar.gz").read_bytes()
     members = package.read_members(good3, "v3")
     img = bytearray(members[mcu.IMAGE_FILE])
