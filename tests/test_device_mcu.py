@@ -168,6 +168,12 @@ def test_edgec_run_of_a_package_runs_its_image_on_the_emulated_core(models, tmp_
     assert np.array_equal(np.load(tmp_path / "pkg.npy").reshape(8, -1), models["v1"]["raw"])
     assert np.array_equal(np.load(tmp_path / "pkg.npy"), np.load(tmp_path / "gen.npy"))
     assert got["instructions_per_inference"] <= 1.05 * gen["instructions_per_inference"]
+    # a Linux package runs its build's generated C the same way (`edgec run` of a package is not MCU-only)
+    cli("package", models["v1"]["out"], "--name", NAME, "--version", "1.0.0", "--key", models["keys"] / "signing.pem",
+        "-o", tmp_path / "linux.tar.gz", "--json", check_json=True)
+    cli("run", tmp_path / "linux.tar.gz", models["inputs"], "--on", "host", "--raw", "-o", tmp_path / "linux.npy", "--json",
+        check_json=True)
+    assert np.array_equal(np.load(tmp_path / "linux.npy"), np.load(tmp_path / "gen.npy"))
     r = cli("package", models["v1"]["out"], "--name", NAME, "--version", "1.0.0", "--key", models["keys"] / "signing.pem",
             "--device-target", "cortex-m4", "-o", tmp_path / "x.tar.gz")
     assert r.returncode == 2 and "--security-counter" in r.stderr and "Traceback" not in r.stderr
