@@ -135,6 +135,22 @@ def test_firmware_self_tests_a_real_image_and_serves_it_bit_exact(models, tmp_pa
             link.install(device_manifest.make(rogue, v2, NAME, "3.0.0", 3), v2)
         assert link.refresh()["version"] == "1.0.0"
         assert serves([link.infer(x.tobytes()) for x in models["v1"]["q"]], models, "v1")
+        # staged and self-tested, then a bit of the slot flips before activation: the image in service is
+        # loaded from flash and checked again, so the device reverts at once
+        link.step(b"M", device_manifest.make(key, v2, NAME, "2.0.0", 2))
+        for at in range(0, len(v2), 1024):
+            link.step(b"W", v2[at:at + 1024])
+        link.step(b"F")
+        slot = 1 - link.refresh()["slot"]
+        with open(flash, "r+b") as f:
+            f.seek(2 * mcu.SECTOR + slot * mcu.SLOT + 256 + len(v2) // 2)
+            byte = f.read(1)[0]
+            f.seek(-1, 1)
+            f.write(bytes([byte ^ 0x10]))
+        with pytest.raises(mcu.DeviceRefused, match=r"in service; reverted.*sha256 of the body differs.*code -102"):
+            link.step(b"A")
+        assert (link.refresh()["version"], link.status["trial"]) == ("1.0.0", False)
+        assert serves([link.infer(x.tobytes()) for x in models["v1"]["q"]], models, "v1")
         # a frame damaged on the line is answered -100 and nothing is done; the next one works
         good = mcu.frame(b"S")
         link.proc.stdin.write(good[:-1] + bytes([good[-1] ^ 0xFF]))
