@@ -155,8 +155,12 @@ class Link:
             argv[i + 1] = "stdio"
             argv += [*extra, "-kernel", str(elf)]
         self.log = log
-        self.proc = subprocess.Popen(argv, cwd=flash.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=log or subprocess.DEVNULL)
+        try:
+            self.proc = subprocess.Popen(argv, cwd=flash.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=log or subprocess.DEVNULL)
+        except OSError as e:
+            raise EdgecError(f"cannot start the device ({argv[0]}): {e.strerror}",
+                             hint=f"install: sudo apt-get install {' '.join(target.apt)}") from None
         self.buf = b""
         self.lock = threading.Lock()
         self.flash_name = flash.name

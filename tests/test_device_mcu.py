@@ -135,6 +135,22 @@ def test_firmware_self_tests_a_real_image_and_serves_it_bit_exact(models, tmp_pa
             link.install(device_manifest.make(rogue, v2, NAME, "3.0.0", 3), v2)
         assert link.refresh()["version"] == "1.0.0"
         assert serves([link.infer(x.tobytes()) for x in models["v1"]["q"]], models, "v1")
+        # staged and self-tested, then a bit of the slot flips before activation: the image in service is
+        # loaded from flash and checked again, so the device reverts at once
+        link.step(b"M", device_manifest.make(key, v2, NAME, "2.0.0", 2))
+        for at in range(0, len(v2), 1024):
+            link.step(b"W", v2[at:at + 1024])
+        link.step(b"F")
+        slot = 1 - link.refresh()["slot"]
+        with open(flash, "r+b") as f:
+            f.seek(2 * mcu.SECTOR + slot * mcu.SLOT + 256 + len(v2) // 2)
+            byte = f.read(1)[0]
+            f.seek(-1, 1)
+            f.write(bytes([byte ^ 0x10]))
+        with pytest.raises(mcu.DeviceRefused, match=r"in service; reverted.*sha256 of the body differs.*code -102"):
+            link.step(b"A")
+        assert (link.refresh()["version"], link.status["trial"]) == ("1.0.0", False)
+        assert serves([link.infer(x.tobytes()) for x in models["v1"]["q"]], models, "v1")
         # a frame damaged on the line is answered -100 and nothing is done; the next one works
         good = mcu.frame(b"S")
         link.proc.stdin.write(good[:-1] + bytes([good[-1] ^ 0xFF]))
@@ -168,6 +184,12 @@ def test_edgec_run_of_a_package_runs_its_image_on_the_emulated_core(models, tmp_
     assert np.array_equal(np.load(tmp_path / "pkg.npy").reshape(8, -1), models["v1"]["raw"])
     assert np.array_equal(np.load(tmp_path / "pkg.npy"), np.load(tmp_path / "gen.npy"))
     assert got["instructions_per_inference"] <= 1.05 * gen["instructions_per_inference"]
+    # a Linux package runs its build's generated C the same way (`edgec run` of a package is not MCU-only)
+    cli("package", models["v1"]["out"], "--name", NAME, "--version", "1.0.0", "--key", models["keys"] / "signing.pem",
+        "-o", tmp_path / "linux.tar.gz", "--json", check_json=True)
+    cli("run", tmp_path / "linux.tar.gz", models["inputs"], "--on", "host", "--raw", "-o", tmp_path / "linux.npy", "--json",
+        check_json=True)
+    assert np.array_equal(np.load(tmp_path / "linux.npy"), np.load(tmp_path / "gen.npy"))
     r = cli("package", models["v1"]["out"], "--name", NAME, "--version", "1.0.0", "--key", models["keys"] / "signing.pem",
             "--device-target", "cortex-m4", "-o", tmp_path / "x.tar.gz")
     assert r.returncode == 2 and "--security-counter" in r.stderr and "Traceback" not in r.stderr
@@ -329,7 +351,7 @@ def test_rollouts_to_two_emulated_cortex_m4_devices(models, fleet, tmp_path):
         [(NAME, "2.0.0")])
     assert "mcu-b" in Path(page["page"]).read_text()
 
-    v3 = pack(models, "v1", "3.0.0", 3, tmp_path / "3.0.0.tar.gz")
+    pack(models, "v1", "3.0.0", 3, tmp_path / "3.0.0.tar.gz")
     good3 = (tmp_path / "3.0.0.tar.gz").read_bytes()
     members = package.read_members(good3, "v3")
     img = bytearray(members[mcu.IMAGE_FILE])
