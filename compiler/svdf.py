@@ -27,10 +27,6 @@ import numpy as np
 from . import fixedpoint as fp
 
 
-def memory(node, state_shape) -> int:
-    return int(node.attrs["memory"])
-
-
 def state_out_shape(node, shapes):
     return [shapes[2]]
 
