@@ -29,7 +29,8 @@ class AgentCallError(EdgecError):
 def model_dict(m: pb.Model) -> dict:
     def meta(t):
         return {"name": t.name, "data_type": DTYPE_NAMES.get(t.data_type, t.data_type), "shape": list(t.shape),
-                "scale": t.quantization.scale, "zero_point": t.quantization.zero_point}
+                "scale": t.quantization.scale, "zero_point": t.quantization.zero_point,
+                "division": t.quantization.division or "float64"}
     def parsed(text):
         try:
             return json.loads(text) if text else None

@@ -73,7 +73,8 @@ def parse_bytes(text) -> int | None:
 
 def _metadata(spec: dict, dtype: int) -> pb.TensorMetadata:
     return pb.TensorMetadata(name=spec.get("name") or "", data_type=dtype, shape=[int(s) for s in spec["shape"]],
-                             quantization=pb.Quantization(scale=spec["scale"], zero_point=spec["zero_point"]))
+                             quantization=pb.Quantization(scale=spec["scale"], zero_point=spec["zero_point"],
+                                                           division=spec.get("quantize", "")))
 
 
 def _json_or_empty(v) -> str:

@@ -195,7 +195,7 @@ def predict(name: str = typer.Argument(...),
         xs, images = load_inputs(samples, tuple(spec["shape"]), m["preprocess"], f"model '{name}'")
         outs, ids, lat = [], [], []
         for x in xs:
-            x = quantize(x, spec["scale"], spec["zero_point"]) if raw else x
+            x = quantize(x, spec["scale"], spec["zero_point"], spec["division"]) if raw else x
             t0 = time.perf_counter()
             if capture:
                 y, cid = c.predict_and_capture(name, x, buffer_wait_s=CAPTURE_BUFFER_WAIT_S)

@@ -132,3 +132,24 @@ def test_run_and_package_quantize_a_tflite_float_edge_as_tflite_micro(tmp_path):
     pkg = api.load(str(tmp_path / "edge.tar.gz"), pubkey=str(tmp_path / "keys" / "signing.pub"))
     assert pkg.manifest["inputs"][0]["quantize"] == "float32"
     assert np.array_equal(api.run(pkg, xs, raw=True).reshape(want.shape), want)
+
+
+def test_agent_describes_the_float32_rule_so_raw_clients_quantize_as_tflite_micro(tmp_path):
+    """`edgec agent predict --raw` quantizes on the client from DescribeModel's metadata: the agent's
+    message carries the package's division rule (Quantization.division) and the client's dict gives it back."""
+    from types import SimpleNamespace
+    from edgec.agent.client import model_dict
+    from edgec.agent.server import model_message
+    from edgec.fleet.package import build_manifest
+    scale, zp = SCALES[1]
+    (tmp_path / "edge.tflite").write_bytes(_edge_model(scale, zp, 8))
+    report = api.build(str(tmp_path / "edge.tflite"), str(tmp_path / "out"), target="host")
+    manifest = build_manifest("edge", "1.0.0", report, {}, "host")
+    served = SimpleNamespace(name="edge", url="file:///edge.tar.gz", manifest=manifest, version="1.0.0",
+                             input=manifest["inputs"][0], output=manifest["outputs"][0], ram_bytes=0,
+                             manifest_sha256="", key_id="", inferences=0)
+    spec = model_dict(model_message(served))["inputs"][0]
+    assert spec["division"] == "float32"
+    xs = near_ties(scale)
+    assert np.array_equal(agent_quantize(xs, spec["scale"], spec["zero_point"], spec["division"]),
+                          tflm_quantize(xs, scale, zp))
