@@ -95,6 +95,8 @@ def struct_fields() -> dict:
 
 
 def _flatten(structs: dict, name: str, values: dict) -> list:
+    if name not in structs:
+        raise EdgecError(f"the model image has no layout for parameter struct {name} (not in runtime_c/edgec.h)")
     words = []
     for field, kind in structs[name]:
         v = values.get(field, {} if isinstance(kind, str) else 0)
