@@ -224,7 +224,9 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
         return place[key]
 
     def array_blob(index):
-        ctype, _, values, _, _ = e.arrays[index]
+        ctype, name_, values, _, _ = e.arrays[index]
+        if ctype not in DTYPES:
+            raise EdgecError(f"the model image cannot hold {name_}: element type {ctype}")
         return np.asarray(values).astype(DTYPES[ctype]).tobytes()
 
     records, used = [], set()
