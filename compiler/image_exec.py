@@ -6,6 +6,8 @@ run it as they run generated code.  `check_image` builds the host tool (harness/
 chosen kernel set and returns its one line: how a firmware accepts or refuses an image."""
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import tempfile
 from importlib import resources
@@ -73,6 +75,9 @@ def execute_image(target_name: str, img: bytes, samples: bytes, in_bytes: int, o
     return ex.outputs, ex
 
 
+_TOOLS: dict = {}
+
+
 def check_image(img: bytes, defines=(), samples: bytes = b"", selftest: bool = False, target_name: str = "host") -> tuple:
     """(exit code, first line of a refusal, output bytes, the tool's "ok" lines) of the image tool
     (harness/main_image.c, with the sha256 of edgec_crypto.c / libsodium) on an image, natively or in
@@ -81,10 +86,15 @@ def check_image(img: bytes, defines=(), samples: bytes = b"", selftest: bool = F
     target = get_target(target_name)
     runtime = Path(str(resources.files("edgec.runtime_c").joinpath("edgec_image.c"))).parent
     sizes = () if target.emulator is None else _device_buffers(img)
-    with tempfile.TemporaryDirectory(prefix="edgec-imgtool-") as work:
-        w = Path(work)
+    key = (target.name, tuple(defines) + sizes)
+    if key not in _TOOLS or not _TOOLS[key].exists():             # built once per kernel set in a process
+        keep = Path(tempfile.mkdtemp(prefix="edgec-imgtool-"))
+        atexit.register(shutil.rmtree, keep, True)
         sources = [runtime / f for f in runtime_files() if f.endswith(".c")] + [_harness_file("main_image.c")]
-        exe, _ = build_program(target, sources, w / "build", tuple(defines) + sizes, [runtime], crypto=True)
+        _TOOLS[key] = build_program(target, sources, keep / "build", key[1], [runtime], crypto=True)[0]
+    exe = _TOOLS[key]
+    with tempfile.TemporaryDirectory(prefix="edgec-imgrun-") as work:
+        w = Path(work)
         run = w / "run"
         run.mkdir()
         (run / "image.bin").write_bytes(img)
