@@ -95,6 +95,8 @@ def struct_fields() -> dict:
 
 
 def _flatten(structs: dict, name: str, values: dict) -> list:
+    if name not in structs:
+        raise EdgecError(f"the model image has no layout for parameter struct {name} (not in runtime_c/edgec.h)")
     words = []
     for field, kind in structs[name]:
         v = values.get(field, {} if isinstance(kind, str) else 0)
@@ -222,7 +224,9 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
         return place[key]
 
     def array_blob(index):
-        ctype, _, values, _, _ = e.arrays[index]
+        ctype, name_, values, _, _ = e.arrays[index]
+        if ctype not in DTYPES:
+            raise EdgecError(f"the model image cannot hold {name_}: element type {ctype}")
         return np.asarray(values).astype(DTYPES[ctype]).tobytes()
 
     records, used = [], set()

@@ -6,6 +6,8 @@ run it as they run generated code.  `check_image` builds the host tool (harness/
 chosen kernel set and returns its one line: how a firmware accepts or refuses an image."""
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import tempfile
 from importlib import resources
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from edgec.codegen.c import KERNEL_FILE, KERNEL_FILE_S16, RUNTIME_COMMON
 from .targets import get_target
-from .devicebuild import build_program
+from .devicebuild import build_program, run_program
 from .toolchain import Execution, _harness_file, execute
 
 RUN_NAME = "edgec_image_model"
@@ -73,21 +75,57 @@ def execute_image(target_name: str, img: bytes, samples: bytes, in_bytes: int, o
     return ex.outputs, ex
 
 
-def check_image(img: bytes, defines=(), samples: bytes = b"", selftest: bool = False) -> tuple:
-    """(exit code, first stdout line, stdout bytes, stderr) of the host tool (harness/main_image.c, with
-    the sha256 of edgec_crypto.c / libsodium) on an image; `defines` pick the kernel set (e.g.
+_TOOLS: dict = {}
+
+
+def check_image(img: bytes, defines=(), samples: bytes = b"", selftest: bool = False, target_name: str = "host") -> tuple:
+    """(exit code, first line of a refusal, output bytes, the tool's "ok" lines) of the image tool
+    (harness/main_image.c, with the sha256 of edgec_crypto.c / libsodium) on an image, natively or in
+    the target's emulator (there always with the self-test); `defines` pick the kernel set (e.g.
     "EDGEC_IMAGE_DEFAULT=0", "EDGEC_IMAGE_WITH_FULLY_CONNECTED_S8=1")."""
-    target = get_target("host")
+    target = get_target(target_name)
     runtime = Path(str(resources.files("edgec.runtime_c").joinpath("edgec_image.c"))).parent
-    with tempfile.TemporaryDirectory(prefix="edgec-imgtool-") as work:
-        w = Path(work)
+    sizes = () if target.emulator is None else _device_buffers(img)
+    key = (target.name, tuple(defines) + sizes)
+    if key not in _TOOLS or not _TOOLS[key].exists():             # built once per kernel set in a process
+        keep = Path(tempfile.mkdtemp(prefix="edgec-imgtool-"))
+        atexit.register(shutil.rmtree, keep, True)
         sources = [runtime / f for f in runtime_files() if f.endswith(".c")] + [_harness_file("main_image.c")]
-        exe, _ = build_program(target, sources, w / "build", defines, [runtime], crypto=True)
-        (w / "image.bin").write_bytes(img)
-        r = subprocess.run([str(exe), str(w / "image.bin")] + (["--selftest"] if selftest else []), input=samples,
-                           capture_output=True, timeout=600)
-    first = r.stdout.split(b"\n", 1)[0].decode(errors="replace") if r.returncode == 3 else ""
-    return r.returncode, first, r.stdout, r.stderr.decode(errors="replace")
+        _TOOLS[key] = build_program(target, sources, keep / "build", key[1], [runtime], crypto=True)[0]
+    exe = _TOOLS[key]
+    with tempfile.TemporaryDirectory(prefix="edgec-imgrun-") as work:
+        w = Path(work)
+        run = w / "run"
+        run.mkdir()
+        (run / "image.bin").write_bytes(img)
+        if target.emulator is None:
+            r = subprocess.run([str(exe), str(run / "image.bin")] + (["--selftest"] if selftest else []),
+                               input=samples, capture_output=True, timeout=600)
+            out, said = r.stdout, r.stderr.decode(errors="replace")
+            first = out.split(b"\n", 1)[0].decode(errors="replace") if r.returncode == 3 else ""
+        else:
+            (run / "in.bin").write_bytes(samples)
+            r = run_program(target, exe, run)
+            said = (r.stdout + r.stderr).decode(errors="replace")
+            first = said.splitlines()[-1] if r.returncode == 3 and said.strip() else ""
+            out = (run / "out.bin").read_bytes() if (run / "out.bin").exists() else b""
+    return r.returncode, first, out, said
+
+
+def _align8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+def _device_buffers(img: bytes) -> tuple:
+    """The emulated tool's buffers, sized by what the header says (the image still checks itself)."""
+    from edgec.codegen.image import read_header
+    try:
+        h = read_header(img)
+        arena, io = h["arena_bytes"], max(h["input_bytes"], h["output_bytes"])
+    except Exception:                           # not even a header: the check refuses it anyway
+        arena, io = 64, 64
+    return (f"IMAGE_MAX={_align8(len(img) + 8)}", f"ARENA_MAX={_align8(min(arena, 1 << 20) + 8)}",
+            f"IO_MAX={min(io, 1 << 20) + 8}")
 
 
 __all__ = ["execute_image", "check_image", "image_dir", "runtime_files", "Execution"]

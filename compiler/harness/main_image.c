@@ -1,17 +1,64 @@
-/* Host tool for model images: `main_image IMAGE [--selftest]` checks the image with this build's kernel
- * set (edgec_image_check), prints one line ("ok ..." or "refused: ...", naming a missing kernel), then
- * with --selftest runs the golden inputs, then runs int8 samples from stdin to stdout.  Exit 0, or 3
- * when refused. */
+/* Image tool, as a firmware loads a model image: checks it with this build's kernel set
+ * (edgec_image_check), prints one line ("refused: ...", naming a missing kernel, or "ok ..."), then with
+ * the self-test runs the golden inputs (edgec_image_selftest), then runs the samples.
+ * Host: `main_image IMAGE [--selftest]`, samples on stdin, outputs on stdout, the line on stdout when
+ * refused and on stderr otherwise.  Emulator (EDGEC_SEMIHOST): image.bin, in.bin -> out.bin, always
+ * with the self-test, the line on the console.  Exit 0, or 3 when refused. */
 #include <stdint.h>
-#include <stdio.h>
-#include <string.h>
 #include "edgec_image.h"
 
-#define MAX_IMAGE (8u << 20)
-#define MAX_ARENA (4u << 20)
-static uint64_t image[MAX_IMAGE / 8];
-static uint64_t arena[MAX_ARENA / 8];
-static uint8_t sample_in[1u << 20], sample_out[1u << 20];
+#ifndef IMAGE_MAX
+#define IMAGE_MAX (8u << 20)
+#endif
+#ifndef ARENA_MAX
+#define ARENA_MAX (4u << 20)
+#endif
+#ifndef IO_MAX
+#define IO_MAX (1u << 20)
+#endif
+static uint64_t image[IMAGE_MAX / 8];
+static uint64_t arena[ARENA_MAX / 8];
+static uint8_t sample_in[IO_MAX], sample_out[IO_MAX];
+
+#ifdef EDGEC_SEMIHOST
+#include "semihost.h"
+static intptr_t fin, fout;
+static uint32_t get(void *p, uint32_t n) { return (uint32_t)sh_read(fin, p, (intptr_t)n); }
+static uint32_t put(const void *p, uint32_t n) { return (uint32_t)sh_write(fout, p, (intptr_t)n); }
+static void say(const char *line, int refused) { (void)refused; sh_puts(line); }
+#else
+#include <stdio.h>
+#include <string.h>
+static uint32_t get(void *p, uint32_t n) { return (uint32_t)fread(p, 1, n, stdin); }
+static uint32_t put(const void *p, uint32_t n) { return (uint32_t)fwrite(p, 1, n, stdout); }
+static void say(const char *line, int refused) { fputs(line, refused ? stdout : stderr); }
+#endif
+
+static char line[160];
+static uint32_t at;
+
+static void text(const char *s)
+{
+    while (*s && at < sizeof line - 2)
+        line[at++] = *s++;
+    line[at] = 0;
+}
+
+static void number(int32_t v)
+{
+    char buf[12];
+    int n = 0;
+    uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+    if (v < 0)
+        text("-");
+    do {
+        buf[n++] = (char)('0' + u % 10u);
+        u /= 10u;
+    } while (u);
+    while (n)
+        line[at < sizeof line - 2 ? at++ : at] = buf[--n];
+    line[at] = 0;
+}
 
 static const char *why(int code)
 {
@@ -31,43 +78,85 @@ static const char *why(int code)
     }
 }
 
+static int refuse(int r, const edgec_image_info *info)
+{
+    at = 0;
+    text("refused: code ");
+    number(r);
+    text(" (");
+    text(why(r));
+    text(")");
+    if (r == EDGEC_IMAGE_E_KERNEL) {
+        text(": this firmware lacks kernel ");
+        text(edgec_image_kernel_name(info->missing_kernel));
+        text(" (id ");
+        number(info->missing_kernel);
+        text(")");
+    } else if (info && info->bad_call >= 0) {
+        text(" at call ");
+        number(info->bad_call);
+    }
+    text("\n");
+    say(line, 1);
+    return 3;
+}
+
 int main(int argc, char **argv)
 {
-    FILE *f;
-    size_t len;
+    uint32_t len;
     edgec_image_info info;
-    int r;
+    int r, selftest;
+#ifdef EDGEC_SEMIHOST
+    (void)argc;
+    (void)argv;
+    fin = sh_open("image.bin", SH_MODE_RB);
+    if (fin < 0)
+        return 2;
+    len = get(image, sizeof image);
+    sh_close(fin);
+    fin = sh_open("in.bin", SH_MODE_RB);
+    fout = sh_open("out.bin", SH_MODE_WB);
+    if (fin < 0 || fout < 0)
+        return 2;
+    selftest = 1;
+#else
+    FILE *f;
     if (argc < 2 || !(f = fopen(argv[1], "rb")))
         return 2;
-    len = fread(image, 1, sizeof image, f);
+    len = (uint32_t)fread(image, 1, sizeof image, f);
     fclose(f);
-    r = edgec_image_check((const uint8_t *)image, (uint32_t)len, sizeof arena, &info);
-    if (r != EDGEC_IMAGE_OK) {
-        if (r == EDGEC_IMAGE_E_KERNEL)
-            printf("refused: code %d (%s): this firmware lacks kernel %s (id %d)\n", r, why(r),
-                   edgec_image_kernel_name(info.missing_kernel), (int)info.missing_kernel);
-        else if (info.bad_call >= 0)
-            printf("refused: code %d (%s) at call %d\n", r, why(r), (int)info.bad_call);
-        else
-            printf("refused: code %d (%s)\n", r, why(r));
-        return 3;
-    }
+    selftest = argc > 2 && strcmp(argv[2], "--selftest") == 0;
+#endif
+    r = edgec_image_check((const uint8_t *)image, len, sizeof arena, &info);
+    if (r != EDGEC_IMAGE_OK)
+        return refuse(r, &info);
     if (info.input_bytes > sizeof sample_in || info.output_bytes > sizeof sample_out)
         return 2;
-    fprintf(stderr, "ok %s %s calls=%u arena=%u\n", info.name, info.version, (unsigned)info.calls,
-            (unsigned)info.arena_bytes);
-    if (argc > 2 && strcmp(argv[2], "--selftest") == 0) {
+    at = 0;
+    text("ok ");
+    text(info.name);
+    text(" ");
+    text(info.version);
+    text(" calls=");
+    number((int32_t)info.calls);
+    text(" arena=");
+    number((int32_t)info.arena_bytes);
+    text("\n");
+    say(line, 0);
+    if (selftest) {
         r = edgec_image_selftest((const uint8_t *)image, (uint8_t *)arena, sample_out);
-        if (r != EDGEC_IMAGE_OK) {
-            printf("refused: code %d (%s)\n", r, why(r));
-            return 3;
-        }
-        fprintf(stderr, "selftest ok (%u golden inputs)\n", (unsigned)info.selftests);
+        if (r != EDGEC_IMAGE_OK)
+            return refuse(r, 0);
+        at = 0;
+        text("selftest ok (");
+        number((int32_t)info.selftests);
+        text(" golden inputs)\n");
+        say(line, 0);
     }
     edgec_image_reset((const uint8_t *)image, (uint8_t *)arena);
-    while (fread(sample_in, 1, info.input_bytes, stdin) == info.input_bytes) {
+    while (get(sample_in, info.input_bytes) == info.input_bytes) {
         edgec_image_run((const uint8_t *)image, (uint8_t *)arena, sample_in, sample_out);
-        if (fwrite(sample_out, 1, info.output_bytes, stdout) != info.output_bytes)
+        if (put(sample_out, info.output_bytes) != info.output_bytes)
             return 1;
     }
     return 0;
