@@ -189,7 +189,8 @@ def test_load_predict_bit_exact_budget_and_status_codes(models, tmp_path):
         desc = cli("agent", "describe", "kws", "--json", env=cenv, check_json=True)
         spec = kws["manifest"]["inputs"][0]
         assert desc["inputs"] == [{"name": spec["name"], "data_type": "FLOAT32", "shape": spec["shape"],
-                                   "scale": spec["scale"], "zero_point": spec["zero_point"]}]
+                                   "scale": spec["scale"], "zero_point": spec["zero_point"],
+                                   "division": spec.get("quantize", "float64")}]
         assert desc["outputs"][0]["shape"] == kws["manifest"]["outputs"][0]["shape"]
 
         # Predict equals `edgec run --on host` bit for bit: float32 in/out, and raw int8 in/out
