@@ -137,6 +137,8 @@ class Rollouts:
             self.heartbeat()
 
     def execute(self, ex: dict) -> tuple[str, dict]:
+        """One job execution: its document checked, the rollout (`roll_out`), and the status IoT Jobs gets.
+        Every device kind shares this; what installing means is `roll_out`'s."""
         doc = ex.get("jobDocument")
         try:
             doc = json.loads(doc) if isinstance(doc, str) else (doc or {})
@@ -145,26 +147,34 @@ class Rollouts:
         if doc.get("type") != "new_model":
             return "REJECTED", {"reason": _detail(f"job type {doc.get('type')!r} is not new_model")}
         name, version = doc.get("model_name"), doc.get("model_version")
-        previous = self.agent._version_of(name) if name else None
+        previous = self.running_version(name)
         try:
             pkg.check_name_version(name, version)
-            allowed_from = self.allowance(doc, name, version)
-            self.agent.store.check_version(name, version, allowed_from)       # before downloading anything
-            where = self.install(name, version, doc)
-            m = self.agent.store.load(str(where), name, replace=True, allow_downgrade_from=allowed_from)
-        except EdgecError as e:
-            return "FAILED", {"reason": _detail(e), "model_name": str(name), "model_version": str(version),
-                              "running_version": str(previous or "none")}
+            now = self.roll_out(doc, name, version)
         except Exception as e:                                  # S3 unreachable, disk full: the job fails, the agent lives
-            return "FAILED", {"reason": _detail(f"{type(e).__name__}: {e}"), "model_name": str(name),
-                              "model_version": str(version), "running_version": str(previous or "none")}
+            why = e if isinstance(e, EdgecError) else f"{type(e).__name__}: {e}"
+            return "FAILED", {"reason": _detail(why), "model_name": str(name), "model_version": str(version),
+                              "running_version": str(self.running_version(name) or "none")}
+        return "SUCCEEDED", {"model_name": name, "model_version": now, "previous_version": str(previous or "none")}
+
+    def running_version(self, name) -> str | None:
+        """The version of model `name` this device serves now, or None."""
+        return self.agent._version_of(name) if name else None
+
+    def roll_out(self, doc: dict, name: str, version: str) -> str:
+        """Installs and loads a job's package (or raises); the version now served."""
+        previous = self.running_version(name)
+        allowed_from = self.allowance(doc, name, version)
+        self.agent.store.check_version(name, version, allowed_from)       # before downloading anything
+        where = self.install(name, version, doc)
+        m = self.agent.store.load(str(where), name, replace=True, allow_downgrade_from=allowed_from)
         self.agent.log(f"rolled out {name} {version} (was {previous or 'not loaded'})")
         try:
             for v in self.prune(name):
                 self.agent.log(f"pruned {name} {v} (keeping {self.retain} versions)")
         except OSError as e:
             self.agent.log(f"could not prune old versions of {name}: {e.strerror}")
-        return "SUCCEEDED", {"model_name": name, "model_version": m.version, "previous_version": str(previous or "none")}
+        return m.version
 
     def prune(self, name: str) -> list:
         """Keep the `edgec_models_retain` (default 2) newest installed versions of a model under
@@ -231,10 +241,14 @@ class Rollouts:
         return final
 
     # ---- heartbeat -------------------------------------------------------------------------
-    def heartbeat(self) -> None:
+    def report(self) -> None:
+        """The device's metrics, the time and its latest jobs into the shadow `fleet status` reads."""
         m = self.agent.metrics()
         m["heartbeat"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         m["jobs"] = self.history[-5:]
         self._client("iot-data").update_thing_shadow(thingName=self.thing, shadowName=SHADOW,
                                                      payload=json.dumps({"state": {"reported": m}}).encode())
+
+    def heartbeat(self) -> None:
+        self.report()
         self.agent.store.save()                          # the inference counts, should the agent be killed

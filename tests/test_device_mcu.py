@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from conftest import CASES, cli, require
 from edgec.codegen.image import BODY_FROM, read_header
 from edgec.fleet import device_manifest, device_slots, mcu, package, signing
+from edgec.agent import mcu_bridge
 from edgec.fleet.signing import SignatureError
 from edgec.toolchain import harness_tool, read_profile
 from edgec.targets import get_target
@@ -216,7 +217,7 @@ class DeviceProc:
         return self
 
     def infer(self, q):
-        return [mcu.infer(self.sock, x.tobytes()) for x in q]
+        return [mcu_bridge.infer(self.sock, x.tobytes()) for x in q]
 
     def qemu_pid(self):
         pids = [int(l.split("QEMU pid ")[1].split(")")[0]) for l in self.log.read_text().splitlines() if "QEMU pid " in l]
