@@ -694,9 +694,8 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
  * not fit its border pixels go kernel row by kernel row (edgec_dw_edge); the last 1-3 channels of a
  * channel count that is not a multiple of 4 one at a time.
  * Twin: reference.conv2d_s8. */
-void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
-                               const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
-                               const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+EDGEC_PATH void edgec_dw_quads(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                int32_t out_row0, int32_t out_rows)
 {
     /* every parameter in a local: stores through int8_t pointers may alias *p, so the compiler would
@@ -718,15 +717,6 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
     edgec_outq o;
     edgec_ch ch[4];
     int32_t n, oy, ox, c, j;
-    /* 3x3 undilated, stride 1, runs of at least EDGEC_DW_RUN_MIN: there the lines are cheaper than the quads
-     * (measured on MLPerf Tiny's KWS and VWW: a stride-2 plane converts four inputs an output, and on short
-     * runs the per-line work outweighs the cheaper taps) */
-    const int32_t run_max = out_rows > out_w ? out_rows : out_w;
-    if (k_h == 3 && k_w == 3 && dil_h == 1 && dil_w == 1 && stride_h == 1 && stride_w == 1 && run_max >= EDGEC_DW_RUN_MIN
-        && 3 * (run_max + 3) <= edgec_dw3_lines(EDGEC_DW_ROWS)) {
-        edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
-        return;
-    }
     edgec_outq_init(&o, p, multiplier, shift, c_n);
     for (c = 0; c < c_n; c += 4) {
         const int32_t whole = c + 4 <= c_n, lanes = whole ? 4 : c_n - c;      /* the last 1-3 channels: lanes < 4 */
@@ -772,4 +762,21 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
             }
         }
     }
+}
+
+/* Twin: reference.conv2d_s8.  3x3 undilated, stride 1, runs of at least EDGEC_DW_RUN_MIN take the lines
+ * where the variant has them (measured on MLPerf Tiny's KWS and VWW: a stride-2 plane converts four
+ * inputs an output, and on short runs the per-line work outweighs the cheaper taps); everything else the
+ * quads.  Two paths out of line, so a call's stack is the larger of their frames, not their sum. */
+void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
+                               const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
+                               const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    const int32_t run_max = out_rows > p->out_w ? out_rows : p->out_w;
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->stride_h == 1 && p->stride_w == 1 && run_max >= EDGEC_DW_RUN_MIN
+        && 3 * (run_max + 3) <= edgec_dw3_lines(EDGEC_DW_ROWS))
+        edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else
+        edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
 }
