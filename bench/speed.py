@@ -3,7 +3,9 @@ cortex-m4 and cortex-m0 (QEMU plugin), the estimated Cortex-M4 cycles per MAC (t
 compiler/cycles.py), exact AVR cycles (simavr) where the model fits an ATmega328P, and the speed-up
 of integer-only code over a soft-float rendering of the same model (bench/float_c.py) built for the
 same core.  TFLite Micro + CMSIS-NN's instruction counts on the same emulator and counter come from
-../shared/PEERS.md.  Each int8 build is checked bit-exact on the samples it runs.
+../shared/PEERS.md.  Each int8 build is checked bit-exact on the samples it runs.  "M4 code without
+weights" is the flash the model takes in the Cortex-M4 image linked with --gc-sections (kernels, run
+function, layer parameters, libgcc helpers; the harness left out) minus its weight tensors.
 
 usage: python bench/speed.py [--only kws,mnist,...] [--samples N] [--json]   (from the repo root)"""
 from __future__ import annotations
@@ -56,7 +58,7 @@ def measure(name: str, tmp: Path, samples: int) -> dict:
     macs = rep["totals"]["macs"]
     built = Built(str(d / "out"))
     xs = built.samples(str(d / "inputs.npy"))
-    row = {"model": case.model, "macs": macs, "arena": rep["totals"]["arena_bytes"]}
+    row = {"model": case.model, "macs": macs, "arena": rep["totals"]["arena_bytes"], "weight_bytes": rep["totals"]["weight_bytes"]}
     fast = build(case.path, "cortex-m4", str(d / "fast"), str(d / "calib.npy"), optimize="speed")
     r = verify(str(d / "fast"), "cortex-m4", str(d / "inputs.npy"))
     row["speed_build"] = {"arena": fast["totals"]["arena_bytes"], "instructions": r["instructions_per_inference"],
@@ -72,6 +74,7 @@ def measure(name: str, tmp: Path, samples: int) -> dict:
         cost = r.get("cycles_per_inference") or r["instructions_per_inference"]
         flt, why = _soft_float(target, built, xs)
         row[target] = {"fits": True, "instructions": r["instructions_per_inference"], "cycles": r.get("cycles_per_inference"),
+                       "code_bytes": r["code_and_weights_bytes"] - rep["totals"]["weight_bytes"],
                        "cycles_kind": r.get("cycles_kind"), "soft_float_cycles": flt,
                        "speedup_vs_soft_float": round(flt / cost, 2) if flt else None, "soft_float_note": why}
     return row
@@ -86,7 +89,7 @@ def _fmt(v, kind="int"):
 def table(rows: dict) -> str:
     head = ("| model | MACs | M4 instr | M4 instr/MAC | M4 est. cycles/MAC | vs TFLM+CMSIS-NN (instr) "
             "| `--optimize speed`: instr, est. cycles/MAC, vs TFLM, arena | M4 × soft-float "
-            "| M0 instr/MAC | M0 × soft-float | AVR cycles | AVR cycles/MAC | AVR × soft-float |")
+            "| M0 instr/MAC | M0 × soft-float | AVR cycles | AVR cycles/MAC | AVR × soft-float | M4 code without weights |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in rows.items():
         m4, m0, avr, macs = r["cortex-m4"], r["cortex-m0"], r["atmega328p"], r["macs"]
@@ -104,7 +107,8 @@ def table(rows: dict) -> str:
         fast = f"{sb['instructions']:,}, {sb['cycles'] / macs:.2f}, {vs_tflm}, {sb['arena']:,} B (vs {r['arena']:,})"
         lines.append(f"| {r['model']} | {macs:,} | {_fmt(m4.get('instructions'))} | {per_mac(m4, 'instructions')} | "
                      f"{per_mac(m4, 'cycles')} | {peer} | {fast} | {speedup(m4)} | {per_mac(m0, 'instructions')} | {speedup(m0)} | "
-                     f"{_fmt(avr.get('cycles')) if avr.get('fits') else 'does not fit'} | {per_mac(avr, 'cycles')} | {speedup(avr)} |")
+                     f"{_fmt(avr.get('cycles')) if avr.get('fits') else 'does not fit'} | {per_mac(avr, 'cycles')} | {speedup(avr)} | "
+                     f"{_fmt(m4.get('code_bytes'))} B |")
     return "\n".join(lines)
 
 

@@ -604,6 +604,88 @@ static void edgec_dw_strip(const EDGEC_ROM edgec_conv2d_params *p, const int8_t 
     }
 }
 
+#define EDGEC_DW_ROWS 160       /* int16s of the three lines of a 3x3 depthwise (edgec_dw_rows3), on the stack */
+#define EDGEC_DW_RUN 32         /* accumulators of a 3x3 depthwise run, on the stack */
+#define EDGEC_DW_RUN_MIN 12     /* the shortest run (output row or column) that takes the lines */
+
+/* One line of a 3x3 depthwise's input (edgec_dw_rows3) into slot `dst` of three interleaved int16 lines
+ * (position j at dst[3 * j]): n positions from input coordinate u0 on, `step` bytes apart from img + at
+ * (`at` indexes coordinate 0: used only inside), in_zp where the coordinate lies outside [0, len) or the
+ * whole line does (!inside). */
+static void edgec_dw_line16(const int8_t *img, int32_t at, int32_t inside, int32_t u0, int32_t len, int32_t step, int32_t n, int32_t zp,
+                            int16_t *dst)
+{
+    const int32_t lo = !inside ? n : (-u0 < 0 ? 0 : (-u0 < n ? -u0 : n));
+    const int32_t hi = !inside ? n : (len - u0 < lo ? lo : (len - u0 < n ? len - u0 : n));
+    int32_t j;
+    for (j = 0; j < lo; j++, dst += 3)
+        *dst = (int16_t)zp;
+    if (j < hi) {
+        const int8_t *x = img + at + (u0 + j) * step;
+        for (; j < hi; j++, dst += 3, x += step)
+            *dst = *x;
+    }
+    for (; j < n; j++, dst += 3)
+        *dst = (int16_t)zp;
+}
+
+/* 3x3 depthwise, undilated, on variants whose paired 16-bit multiplies pay (edgec_dw3_lines): one
+ * channel at a time, its weights and requantization held for the whole plane.  The plane is swept in
+ * lines along its longer output side (rows, or columns when the band is taller than wide: KWS's 25x5):
+ * three input lines are sign-extended into three interleaved int16 lines on the stack, padding
+ * included, as a ring (each input line is converted once per channel however many output lines read
+ * it), so that every window lies inside them at fixed offsets from one pointer. */
+EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    const int32_t c_n = p->in_c, in_w = p->in_w, out_w = p->out_w, out_stride = p->out_stride, zp = p->in_zp;
+    const int32_t cols = out_rows > out_w;               /* lines are input columns, runs go down them */
+    /* the run: n_run outputs s_run apart, from input coordinate run0; e_run bytes and o_run output bytes per step */
+    const int32_t n_run = cols ? out_rows : out_w, s_run = cols ? p->stride_h : p->stride_w, len_run = cols ? p->in_h : in_w;
+    const int32_t run0 = cols ? out_row0 * p->stride_h - p->pad_top : -p->pad_left;
+    const int32_t e_run = cols ? in_w * c_n : c_n, o_run = cols ? out_w * out_stride : out_stride;
+    /* the lines: n_lines output lines from output line line0, s_line apart from input coordinate -pad_line */
+    const int32_t n_lines = cols ? out_w : out_rows, line0 = cols ? 0 : out_row0, s_line = cols ? p->stride_w : p->stride_h;
+    const int32_t len_line = cols ? in_w : p->in_h;
+    const int32_t pad_line = cols ? p->pad_left : p->pad_top, e_line = cols ? c_n : in_w * c_n, o_line = cols ? out_stride : out_w * out_stride;
+    /* a line's positions: the windows' and the one after the last window, whose slot 0 word loads read */
+    const int32_t line_w = (n_run - 1) * s_run + 4;
+    int16_t lines[EDGEC_DW_ROWS];
+    int32_t acc[EDGEC_DW_RUN];
+    edgec_outq o;
+    edgec_ch ch;
+    edgec_dw3w w;
+    int32_t c, n, l, i, done;
+    edgec_outq_init(&o, p, multiplier, shift, c_n);
+    for (c = 0; c < c_n; c++) {
+        edgec_dw3w_load(&w, weights + (c >> 2) * 36 + (c & 3), cols);
+        edgec_ch_load(&ch, &o, bias, multiplier, shift, c);
+        for (n = 0; n < p->batch; n++) {
+            /* img + x0 + u * e_line: input line u of channel c (used only inside); u: the next line to convert */
+            const int8_t *img = in + (size_t)n * (size_t)(p->in_h * in_w * c_n);
+            const int32_t x0 = c - in_row0 * in_w * c_n;
+            int32_t u = -pad_line;
+            for (l = 0; l < n_lines; l++) {
+                const int32_t u0 = (line0 + l) * s_line - pad_line, top = (u0 + pad_line) % 3;
+                int8_t *y = out + (size_t)n * (size_t)(out_rows * out_w * out_stride) + (size_t)(l * o_line) + c;
+                for (u = u > u0 ? u : u0; u < u0 + 3; u++)       /* the ring holds lines up to u - 1 */
+                    edgec_dw_line16(img, x0 + u * e_line, u >= 0 && u < len_line, run0, len_run, e_run, line_w, zp, lines + (u + pad_line) % 3);
+                for (done = 0; done < n_run; done += EDGEC_DW_RUN) {
+                    const int32_t count = n_run - done < EDGEC_DW_RUN ? n_run - done : EDGEC_DW_RUN;
+                    edgec_dw3_run_s16(lines + 3 * done * s_run, s_run, count, &w, top, ch.bias, acc);
+                    if (o.fast)
+                        edgec_rq_run_s8(acc, count, y, o_run, &ch.q, o.out_zp);
+                    else
+                        for (i = 0; i < count; i++)
+                            y[i * o_run] = edgec_requant_s8(0, acc[i], ch.multiplier, ch.shift, o.out_zp, o.act_min, o.act_max);
+                    y += count * o_run;
+                }
+            }
+        }
+    }
+}
+
 /* Depthwise conv (one input and one output channel per group), channels innermost, weights in the quad
  * layout.  Four channels at a time are the outer loop: their requantization is prepared once, and for
  * each output pixel one word of input and one of weights per tap feed the four channels.  Windows
@@ -612,9 +694,8 @@ static void edgec_dw_strip(const EDGEC_ROM edgec_conv2d_params *p, const int8_t 
  * not fit its border pixels go kernel row by kernel row (edgec_dw_edge); the last 1-3 channels of a
  * channel count that is not a multiple of 4 one at a time.
  * Twin: reference.conv2d_s8. */
-void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
-                               const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
-                               const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+EDGEC_PATH void edgec_dw_quads(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                int32_t out_row0, int32_t out_rows)
 {
     /* every parameter in a local: stores through int8_t pointers may alias *p, so the compiler would
@@ -681,4 +762,21 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
             }
         }
     }
+}
+
+/* Twin: reference.conv2d_s8.  3x3 undilated, stride 1, runs of at least EDGEC_DW_RUN_MIN take the lines
+ * where the variant has them (measured on MLPerf Tiny's KWS and VWW: a stride-2 plane converts four
+ * inputs an output, and on short runs the per-line work outweighs the cheaper taps); everything else the
+ * quads.  Two paths out of line, so a call's stack is the larger of their frames, not their sum. */
+void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
+                               const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
+                               const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    const int32_t run_max = out_rows > p->out_w ? out_rows : p->out_w;
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->stride_h == 1 && p->stride_w == 1 && run_max >= EDGEC_DW_RUN_MIN
+        && 3 * (run_max + 3) <= edgec_dw3_lines(EDGEC_DW_ROWS))
+        edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else
+        edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
 }

@@ -153,6 +153,46 @@ EDGEC_HELPER void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0,
     acc[3] += a3;
 }
 
+/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_conv2d_s8.c): position j of
+ * the line in slot k at x[3 * j + k].  Variants with paired 16-bit multiplies take that loop nest; here
+ * edgec_dw3_lines says not to (on 8-bit cores an int16 x int16 product costs more than the int8 quad
+ * loop), and the helpers below only give the integers the variants must give. */
+typedef struct {
+    int16_t w[9];
+} edgec_dw3w;
+
+/* int16s of a 3x3 depthwise's lines (edgec_dw_rows3) this variant takes out of `room`: none (the
+ * loop nest is off). */
+EDGEC_HELPER int32_t edgec_dw3_lines(int32_t room)
+{
+    (void)room;
+    return 0;
+}
+
+/* Channel `lane` of a quad-layout 3x3 depthwise weight block (tap (ky, kx) at wq[4 * (3 * ky + kx) + lane]),
+ * a along the slots and b along the run: w(a, b) = tap (a, b), or tap (b, a) if `transposed`. */
+EDGEC_HELPER void edgec_dw3w_load(edgec_dw3w *w, const EDGEC_ROM int8_t *wq, int32_t transposed)
+{
+    int32_t a, b;
+    for (a = 0; a < 3; a++)
+        for (b = 0; b < 3; b++)
+            w->w[3 * a + b] = wq[4 * (transposed ? 3 * b + a : 3 * a + b)];
+}
+
+/* `count` windows s positions apart from position 0 of x: acc[i] = bias + window i . w (wrapped as the
+ * reference wraps), a in slot (top + a) % 3. */
+EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, const edgec_dw3w *w, int32_t top, uint32_t bias, int32_t *acc)
+{
+    int32_t i, a, b;
+    for (i = 0; i < count; i++, x += 3 * s) {
+        int32_t u = 0;
+        for (a = 0; a < 3; a++)
+            for (b = 0; b < 3; b++)
+                u += (int32_t)x[3 * b + (top + a) % 3] * w->w[3 * a + b];
+        acc[i] = (int32_t)(bias + (uint32_t)u);
+    }
+}
+
 /* Requantization prepared once per output channel.  Here it keeps the multiplier and shift and gives
  * edgec_requant_s8's integer; variants may precompute more.  edgec_rq_fast says whether a layer may
  * use edgec_rq_s8 at all: its activation range is the whole int8 range (and, in variants, its
@@ -180,6 +220,13 @@ EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shif
 static inline int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
 {
     return edgec_clamp_s8(edgec_mbqm((int32_t)(bias + (uint32_t)acc), q->multiplier, q->shift) + out_zp, -128, 127);
+}
+
+/* `count` sums (bias included) requantized as edgec_rq_s8 and stored `step` bytes apart. */
+EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, int32_t step, const edgec_rq *q, int32_t out_zp)
+{
+    for (; count > 0; count--, acc++, y += step)
+        *y = edgec_rq_s8(q, 0, *acc, out_zp);
 }
 
 #endif

@@ -291,6 +291,95 @@ static inline void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0
     acc[3] = a3;
 }
 
+/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_conv2d_s8.c): position j of
+ * the line in slot k at x[3 * j + k], so a window's taps are at fixed offsets from one pointer and slots
+ * 0 and 1 of a position are one word.  Per window: three SMLADs over those words, three SMLABB/SMLABT
+ * for slot 2; this variant takes that loop nest (edgec_dw3_lines). */
+typedef struct {
+    int32_t p[3][5];            /* per slot rotation `top`: the slot 0/1 pairs of taps 0, 1, 2; slot 2's taps 0/1; its tap 2 */
+} edgec_dw3w;
+
+/* int16s of a 3x3 depthwise's lines (edgec_dw_rows3) this variant takes out of `room`: all of them (its
+ * paired 16-bit multiplies pay). */
+EDGEC_HELPER int32_t edgec_dw3_lines(int32_t room)
+{
+    return room;
+}
+
+static inline int32_t edgec_pk16(int32_t lo, int32_t hi)
+{
+    return (int32_t)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16);
+}
+
+/* Channel `lane` of a quad-layout 3x3 depthwise weight block (tap (ky, kx) at wq[4 * (3 * ky + kx) + lane]),
+ * a along the slots and b along the run: w(a, b) = tap (a, b), or tap (b, a) if `transposed`; packed
+ * for each of the three slot rotations (a in slot (top + a) % 3). */
+EDGEC_HELPER void edgec_dw3w_load(edgec_dw3w *w, const EDGEC_ROM int8_t *wq, int32_t transposed)
+{
+    int16_t t[9];
+    int32_t a, b, top;
+    for (a = 0; a < 3; a++)
+        for (b = 0; b < 3; b++)
+            t[3 * a + b] = wq[4 * (transposed ? 3 * b + a : 3 * a + b)];
+    for (top = 0; top < 3; top++) {
+        const int32_t k0 = (3 - top) % 3, k1 = (4 - top) % 3, k2 = (5 - top) % 3;     /* a in slots 0, 1, 2 */
+        int32_t *q = w->p[top];
+        q[0] = edgec_pk16(t[3 * k0], t[3 * k1]);
+        q[1] = edgec_pk16(t[3 * k0 + 1], t[3 * k1 + 1]);
+        q[2] = edgec_pk16(t[3 * k0 + 2], t[3 * k1 + 2]);
+        q[3] = edgec_pk16(t[3 * k2], t[3 * k2 + 1]);
+        q[4] = edgec_pk16(t[3 * k2 + 2], 0);
+    }
+}
+
+static inline int32_t edgec_ldh2(const int16_t *x, int32_t i)     /* x[i], x[i + 1] as one (unaligned) word */
+{
+    int32_t v;
+    __builtin_memcpy(&v, x + i, 4);
+    return v;
+}
+
+static inline int32_t edgec_smlad32(int32_t x, int32_t y, int32_t acc)
+{
+    int16x2_t a, b;
+    __builtin_memcpy(&a, &x, 4);
+    __builtin_memcpy(&b, &y, 4);
+    return __smlad(a, b, acc);
+}
+
+/* One window at position offset j (in int16s) of x. */
+#define EDGEC_DW3_WIN(u, j)                                                                             \
+    do {                                                                                                \
+        u = edgec_smlad32(edgec_ldh2(x, (j)), p0, u);                                                   \
+        u = edgec_smlad32(edgec_ldh2(x, (j) + 3), p1, u);                                               \
+        u = edgec_smlad32(edgec_ldh2(x, (j) + 6), p2, u);                                               \
+        u = __smlabb(edgec_ldh2(x, (j) + 2), s01, u);                                                   \
+        u = __smlabt(edgec_ldh2(x, (j) + 5), s01, u);                                                   \
+        u = __smlabb(edgec_ldh2(x, (j) + 8), s2, u);                                                    \
+    } while (0)
+
+/* `count` windows s positions apart from position 0 of x: acc[i] = bias + window i . w (wrapped as the
+ * reference wraps), a in slot (top + a) % 3.  Word loads read slot 0 of the position after a window's
+ * last (times nothing). */
+EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, const edgec_dw3w *w, int32_t top, uint32_t bias, int32_t *acc)
+{
+    const int32_t *q = w->p[top];
+    const int32_t p0 = q[0], p1 = q[1], p2 = q[2], s01 = q[3], s2 = q[4], b = (int32_t)bias;
+    if (s == 1)
+        for (; count >= 2; count -= 2, x += 6, acc += 2) {
+            int32_t u = b, v = b;
+            EDGEC_DW3_WIN(u, 0);
+            EDGEC_DW3_WIN(v, 3);
+            acc[0] = u;
+            acc[1] = v;
+        }
+    for (; count > 0; count--, x += 3 * s, acc++) {
+        int32_t u = b;
+        EDGEC_DW3_WIN(u, 0);
+        acc[0] = u;
+    }
+}
+
 /* Requantization prepared per channel.  With shift = -r, 1 <= r <= 31, and multiplier >= 0, the
  * reference's rdbp(srdhm(x, m), r) (both roundings) is one floor:
  *   floor((x * m + 2^30 + 2^(30 + r) - [x < 0] * 2^31) / 2^(31 + r)),
@@ -335,6 +424,51 @@ EDGEC_HELPER int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, i
     y = (hi >> q->sh) + out_zp;
     __asm__("ssat %0, #8, %1" : "=r"(y) : "r"(y));
     return (int8_t)y;
+}
+
+/* `count` sums (bias included) requantized as edgec_rq_s8 and stored `step` bytes apart: two an
+ * iteration, 11 instructions an output.  The tie correction (- 2^31 when x < 0) is taken after the
+ * multiply: it borrows from the high word exactly when x < 0 and bit 31 of the low word is clear, so
+ * no register holds -2^31. */
+EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, int32_t step, const edgec_rq *q, int32_t out_zp)
+{
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    if (count >= 2) {
+        const int32_t *end = acc + (count & ~1);
+        int32_t x0, x1, lo, hi, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[a]], #8\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
+            "bic %[t], %[x0], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "add %[hi], %[hi], %[zp]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y]]\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x1], %[m]\n\t"
+            "bic %[t], %[x1], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "add %[hi], %[hi], %[zp]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y], %[step]]\n\t"
+            "add %[y], %[y], %[step], lsl #1\n\t"
+            "cmp %[a], %[end]\n\t"
+            "bne 1b\n\t"
+            : [a] "+r"(acc), [y] "+r"(y), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi), [t] "=&r"(t)
+            : [end] "r"(end), [step] "r"(step), [loc] "r"(q->lo), [hic] "r"(q->hi), [m] "r"(q->multiplier), [sh] "r"(q->sh),
+              [zp] "r"(out_zp)
+            : "cc", "memory");
+        count &= 1;
+    }
+#endif
+    for (; count > 0; count--, acc++, y += step)
+        *y = edgec_rq_s8(q, 0, *acc, out_zp);
 }
 
 #endif

@@ -299,6 +299,25 @@ def test_conv2d_loop_nests(tmp_path, path, act, data, seed):
     check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng)
 
 
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(long=st.integers(12, 53), short=st.integers(1, 12), tall=st.booleans(), c=st.integers(1, 9),
+       stride=st.sampled_from([(1, 1), (1, 1), (1, 1), (1, 2), (2, 1)]), pads=st.tuples(*[st.integers(0, 2)] * 4), act=acts,
+       seed=st.integers(0, 2**16))
+def test_cortex_m4_depthwise_3x3_lines(tmp_path, long, short, tall, c, stride, pads, act, seed):
+    """The Armv7E-M variant's 3x3 depthwise loop nest for stride 1 and runs of 12 or more (edgec_dw_rows3:
+    one channel at a time over three interleaved int16 lines, along rows or, where the output is taller
+    than wide, down columns; any padding), and the quad loop it leaves the other planes to (strides of
+    2, runs too long for its lines)."""
+    rng = np.random.default_rng(seed)
+    h, w = (long, short) if tall else (short, long)
+    h, w = max(h, 3 - pads[0] - pads[2]), max(w, 3 - pads[1] - pads[3])
+    wts = rng.normal(0, 1, (c, 3, 3, 1))
+    wts[0] *= 1e-3                                   # a near-dead channel: tiny scale, saturated bias
+    g = graph_of("Conv2D", (1, h, w, c), {"strides": stride, "dilations": (1, 1), "pads": pads, "groups": c, "act": act},
+                 [wts, rng.normal(0, 1, c)])
+    check(tmp_path, g, rng, target="cortex-m4")
+
+
 @settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(CONV_PATHS), act=acts, data=st.data(), seed=st.integers(0, 2**16))
 def test_cortex_m4_conv2d_loop_nests(tmp_path, path, act, data, seed):

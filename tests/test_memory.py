@@ -88,6 +88,19 @@ from test_kernels import check  # noqa: E402
        tiles=st.integers(2, 6), pool=st.sampled_from(["MaxPool2D", "AvgPool2D"]), seed=st.integers(0, 2**16))
 def test_forced_tiling_is_bit_exact(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed):
     """conv -> leaky (Lut) -> depthwise conv -> pool, run in `tiles` row bands, equals the reference."""
+    _forced_tiling(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed, "host")
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(4, 30), w=st.integers(1, 20), c=st.integers(1, 4), k=st.integers(1, 3), stride=st.integers(1, 2),
+       tiles=st.integers(2, 6), pool=st.sampled_from(["MaxPool2D", "AvgPool2D"]), seed=st.integers(0, 2**16))
+def test_forced_tiling_is_bit_exact_on_cortex_m4(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed):
+    """The same bands on the Armv7E-M variant, whose 3x3 depthwise sweeps a band along its rows or, where
+    the band is taller than wide, down its columns (edgec_dw_rows3: runs of 12 or more)."""
+    _forced_tiling(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed, "cortex-m4")
+
+
+def _forced_tiling(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed, target):
     rng = np.random.default_rng(seed)
     pre = [Node("Conv2D", "c1", ["x", "w1", "b1"], ["a"], {"strides": (stride, 1), "dilations": (1, 1),
                                                            "pads": (k // 2, k // 2, k // 2, k // 2), "groups": 1, "act": None}),
@@ -108,7 +121,7 @@ def test_forced_tiling_is_bit_exact(tmp_path, monkeypatch, h, w, c, k, stride, t
             out.meta["tiling"] = [stage]
         return out
     monkeypatch.setattr(pipeline, "PLANNING", [schedule, forced, plan_memory])
-    built = check(tmp_path, g, rng)
+    built = check(tmp_path, g, rng, target=target)
     validate_plan(built.int_graph)
     if tiles <= built.int_graph.tensors["y"].shape[1]:
         assert built.int_graph.meta["tiling"][0]["tiles"] == tiles
@@ -153,7 +166,7 @@ def test_convs_write_straight_into_concat_slices(tmp_path, h, w, c, flat, seed):
     g = canonicalize(Graph("k", nodes, tensors, ["x"], ["y"]))
     cat = next(n for n in g.nodes if n.op == "Concat")
     assert cat.attrs["bound"] == ([True, True] if flat else [True, False, True])
-    built = check(tmp_path, g, rng)
+    built = check(tmp_path, g, rng, target=target)
     validate_plan(built.int_graph)
     q = built.int_graph
     qcat = next(n for n in q.nodes if n.op == "Concat")
