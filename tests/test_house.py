@@ -2,7 +2,8 @@
 
 - the package's files import each other in layers, bottom up, and never upwards (README, Architecture);
 - no import circle between files, lazy imports inside functions included (they hide circles best);
-- no private name (a leading underscore) is imported from another file.
+- no private name (a leading underscore) is imported from another file;
+- the fast suite's marker tables (tests/conftest.py) name tests that exist.
 
 The import path -> file rule is pyproject's package-dir: `edgec` is compiler/, `edgec.passes` passes/ ..."""
 from __future__ import annotations
@@ -169,3 +170,12 @@ def test_the_layer_rules_see_real_imports(graph):
     assert len(files) > 100 and len(pairs) > 200
     assert layer_of("edgec.passes.quantize") < layer_of("edgec.codegen.c") < layer_of("edgec.verify") < layer_of("edgec.cli.main")
 
+
+def test_the_marker_tables_name_tests_that_exist():
+    """A renamed test or file would silently leave the fast suite's tables (tests/conftest.py)."""
+    from conftest import CLOUD_FILES, SLOW
+    assert SLOW and all((ROOT / "tests" / f).is_file() for f in CLOUD_FILES), CLOUD_FILES
+    for fname, names in SLOW.items():
+        tree = ast.parse((ROOT / "tests" / fname).read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert set(names) <= defined, (fname, set(names) - defined)
