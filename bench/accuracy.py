@@ -8,8 +8,8 @@ biases, multipliers, tables) of each.  Metrics:
   digits_keras    the same for the Keras 3 CNN (.keras, edgec's Keras importer)
   kws/vww/resnet  top-1 agreement with the float model and output SQNR vs float (dB)
   ad01            reconstruction MSE of the 40 real frames (TFLite int8 is +8% over float)
-ResNet-8 and VWW are calibrated on their 28 real inputs (tests/conftest.py) and scored on 300
-held-out photo crops (tests/heldout.py), so that one flipped borderline image is 0.3%, not 3.6%.
+ResNet-8 and VWW are calibrated on their 28 real inputs (testkit/cases.py) and scored on 300
+held-out photo crops (testkit/heldout.py), so that one flipped borderline image is 0.3%, not 3.6%.
 KWS and AD have no held-out data: edgec calibrates by 2-fold cross calibration (each half of the
 inputs is evaluated by a build calibrated on the other half; no input is scored by a model
 calibrated on it).  TFLite's models were calibrated by MLPerf on their own data.
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import CASES as _CASES, DATA, KERAS_CASES, data  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # the repository root, for testkit
+from testkit.cases import CASES as _CASES, DATA, KERAS_CASES, data  # noqa: E402
 
 from edgec import reference  # noqa: E402
 from edgec.build import compile_graph, import_model, build  # noqa: E402
@@ -63,7 +63,7 @@ def eval_set(name: str):
         return case.calibration(), case.inputs(), data("digits_y_test.npy")
     xs = case.inputs()
     if name in HELDOUT:
-        from heldout import photo_crops
+        from testkit.heldout import photo_crops
         size, n, scale = HELDOUT[name]
         return xs, photo_crops(size, n) * np.float32(scale), None
     return xs, xs, None

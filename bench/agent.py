@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from conftest import CASES  # noqa: E402
+sys.path.insert(0, str(HERE.parent))            # the repository root, for testkit
+from testkit.cases import CASES  # noqa: E402
 
 from edgec.agent.client import AgentClient  # noqa: E402
 from edgec.build import build  # noqa: E402

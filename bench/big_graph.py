@@ -1,6 +1,6 @@
 """Import + build time of big graphs: is every stage linear in the number of nodes?
 
-A synthetic ONNX model of N nodes (tests/synthetic.py `chain_model`): blocks of two 3x3 convolutions of
+A synthetic ONNX model of N nodes (testkit/synthetic.py `chain_model`): blocks of two 3x3 convolutions of
 the same 8x8x8 feature map, added and rectified (Conv, Conv, Add, Relu: 4 ONNX nodes), chained N/4
 times.  PyTorch exports of MobileNetV3 / EfficientNet-lite have 1-3 k nodes.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from synthetic import chain_model  # noqa: E402
+sys.path.insert(0, str(HERE.parent))            # the repository root, for testkit
+from testkit.synthetic import chain_model  # noqa: E402
 
 
 def measure(nodes: int, workdir: Path) -> dict:

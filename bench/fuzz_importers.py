@@ -1,6 +1,6 @@
 """Fuzz edgec's importers for as long as you like, and print what ran and what it found.
 
-Two engines share the seeds, mutators and checks of tests/fuzzing.py:
+Two engines share the seeds, mutators and checks of testkit/fuzzing/:
 
   seeded   (default) reproducible mutation fuzzing: case i of seed S is always the same files, so a
            finding replays with --replay FMT:S:I.  Each case runs in a worker process limited to 2 GiB
@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-import fuzzing  # noqa: E402
+sys.path.insert(0, str(HERE.parent))            # the repository root, for testkit (shared with tests/)
+from testkit.fuzzing import checks, engines, mutators, seeds  # noqa: E402
 
 
 class ProviderRng:
@@ -78,20 +78,20 @@ def seeded(args) -> dict:
     formats = args.formats.split(",")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 30)
     print(f"seeded fuzzing of {', '.join(formats)} for {args.seconds:.0f} s, seed {seed}", flush=True)
-    stats = fuzzing.run_seeded(formats, seed, seconds=args.seconds, compile_ok=not args.no_compile,
+    stats = engines.run_seeded(formats, seed, seconds=args.seconds, compile_ok=not args.no_compile,
                                log=lambda m: print("  " + m, flush=True))
     if args.save:
         for sig, res in stats["findings"].items():
             fmt, s, i = res["replay"].split(":")
-            print(f"  saved {save_case(fuzzing.seeded_case(fmt, int(s), int(i)), res, Path(args.save))}")
+            print(f"  saved {save_case(mutators.seeded_case(fmt, int(s), int(i)), res, Path(args.save))}")
     return stats
 
 
 def replay(args) -> dict:
     fmt, seed, index = args.replay.split(":")
-    case = fuzzing.seeded_case(fmt, int(seed), int(index))
+    case = mutators.seeded_case(fmt, int(seed), int(index))
     with tempfile.TemporaryDirectory() as d:
-        w = fuzzing.Worker(Path(d))
+        w = engines.Worker(Path(d))
         try:
             res = w.run(case, not args.no_compile)
         finally:
@@ -111,14 +111,14 @@ def atheris_child(args) -> None:
         import edgec.build, edgec.pipeline  # noqa: F401,E401
         import edgec.importers.onnx, edgec.importers.keras, edgec.importers.darknet  # noqa: F401,E401
     formats = args.formats.split(",")
-    fuzzing.seeds()
+    seeds.seeds()
     scratch = Path(tempfile.mkdtemp(prefix="edgec-atheris-"))
     compile_ok = not args.no_compile
 
     def one_input(data: bytes):
         rng = ProviderRng(atheris.FuzzedDataProvider(data))
-        case = fuzzing.make_case(formats[rng.randrange(len(formats))], rng)
-        res = fuzzing.run_case(case, scratch / "run", compile_ok)
+        case = mutators.make_case(formats[rng.randrange(len(formats))], rng)
+        res = checks.run_case(case, scratch / "run", compile_ok)
         print(f"EDGEC-CASE {case.fmt} {res['outcome']}", file=sys.stderr, flush=True) if args.verbose else None
         if downstream(res):
             print("EDGEC-DOWNSTREAM " + json.dumps({k: v for k, v in res.items() if k != "traceback"}), file=sys.stderr,
@@ -127,8 +127,8 @@ def atheris_child(args) -> None:
             raise RuntimeError("edgec fuzz finding: " + json.dumps({k: v for k, v in res.items() if k != "traceback"})
                                + "\n" + res.get("traceback", ""))
 
-    argv = [sys.argv[0], f"-max_total_time={int(args.seconds)}", f"-timeout={int(fuzzing.CASE_SECONDS)}",
-            f"-rss_limit_mb={fuzzing.CASE_MEMORY >> 20}", "-print_final_stats=1", "-max_len=4096"]
+    argv = [sys.argv[0], f"-max_total_time={int(args.seconds)}", f"-timeout={int(engines.CASE_SECONDS)}",
+            f"-rss_limit_mb={engines.CASE_MEMORY >> 20}", "-print_final_stats=1", "-max_len=4096"]
     if args.save:
         Path(args.save).mkdir(parents=True, exist_ok=True)
         argv.append(f"-artifact_prefix={os.path.join(args.save, '')}")
@@ -159,9 +159,9 @@ def run_atheris(args) -> dict:
     findings = {}
     for line in re.findall(r"EDGEC-DOWNSTREAM (\{.*\})", out):
         res = json.loads(line)
-        findings.setdefault(fuzzing.signature(res), res)
+        findings.setdefault(checks.signature(res), res)
     if finding is not None:
-        findings[fuzzing.signature(finding) if "where" in finding or finding.get("outcome") in ("bad-message", "escape")
+        findings[checks.signature(finding) if "where" in finding or finding.get("outcome") in ("bad-message", "escape")
                  else finding["outcome"]] = finding
     stats = {"engine": "atheris", "formats": args.formats.split(","), "cases": int(runs.group(1)) if runs else 0,
              "seconds": round(time.perf_counter() - t0, 1), "returncode": p.returncode, "findings": findings}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import CASES, KERAS_CASES, DATA, Case, data, extra  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # the repository root, for testkit
+from testkit.cases import CASES, KERAS_CASES, DATA, Case, data, extra  # noqa: E402
 
 from edgec.build import build  # noqa: E402
 from edgec.verify import verify, run  # noqa: E402

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))            # the repository root, for testkit
 sys.path.insert(0, str(HERE))
-from conftest import CASES  # noqa: E402
+from testkit.cases import CASES  # noqa: E402
 
 import float_c  # noqa: E402
 from edgec.build import build  # noqa: E402

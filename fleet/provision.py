@@ -50,7 +50,7 @@ def fleet_info(cloud: Cloud, fleet: str) -> dict:
     check_fleet_name(fleet)
     iot = cloud.client("iot")
     with aws_step(f"describe fleet {fleet}"):
-        g = _exists(lambda: iot.describe_thing_group(thingGroupName=names(fleet)["thing_group"]), ("ResourceNotFoundException",))
+        g = existing(lambda: iot.describe_thing_group(thingGroupName=names(fleet)["thing_group"]), ("ResourceNotFoundException",))
     if g is None:
         raise EdgecError(f"no fleet '{fleet}'", hint=f"create it with `edgec fleet create {fleet} --bucket B --pubkey KEY`")
     attrs = g.get("thingGroupProperties", {}).get("attributePayload", {}).get("attributes", {})
@@ -84,7 +84,7 @@ def _device_policy(alias_arn: str) -> dict:
         {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": f"{base}:topicfilter/$aws/things/{thing}/jobs/*"}]}
 
 
-def _exists(call, missing_codes) -> dict | None:
+def existing(call, missing_codes) -> dict | None:
     """call() or None when AWS says the resource does not exist."""
     from botocore.exceptions import ClientError
     try:
@@ -108,7 +108,7 @@ def create_fleet(cloud: Cloud, fleet: str, bucket: str, pubkey: str, output: str
             "package_key_id": kid, "thing_type": n["thing_type"]}
     progress = Progress()
     with aws_step("look up the fleet's thing group", progress):
-        group = _exists(lambda: iot.describe_thing_group(thingGroupName=n["thing_group"]), ("ResourceNotFoundException",))
+        group = existing(lambda: iot.describe_thing_group(thingGroupName=n["thing_group"]), ("ResourceNotFoundException",))
     if group is not None:
         attrs = group.get("thingGroupProperties", {}).get("attributePayload", {}).get("attributes", {})
         if attrs.get("edgec_fleet") != "1":
@@ -130,7 +130,7 @@ def create_fleet(cloud: Cloud, fleet: str, bucket: str, pubkey: str, output: str
             s3.create_bucket(Bucket=bucket, **kw)
             progress.add("created", "bucket", bucket)
     with aws_step("the fleet's package key", progress):
-        old = _exists(lambda: s3.get_object(Bucket=bucket, Key=n["key_object"])["Body"].read(), ("NoSuchKey", "404"))
+        old = existing(lambda: s3.get_object(Bucket=bucket, Key=n["key_object"])["Body"].read(), ("NoSuchKey", "404"))
         if old is None:
             s3.put_object(Bucket=bucket, Key=n["key_object"], Body=key_pem, ContentType="application/x-pem-file")
             progress.add("created", "object", f"s3://{bucket}/{n['key_object']}")
@@ -139,7 +139,7 @@ def create_fleet(cloud: Cloud, fleet: str, bucket: str, pubkey: str, output: str
         else:
             progress.add("exists", "object", f"s3://{bucket}/{n['key_object']}")
     with aws_step(f"thing type {n['thing_type']}", progress):
-        if _exists(lambda: iot.describe_thing_type(thingTypeName=n["thing_type"]), ("ResourceNotFoundException",)) is None:
+        if existing(lambda: iot.describe_thing_type(thingTypeName=n["thing_type"]), ("ResourceNotFoundException",)) is None:
             iot.create_thing_type(thingTypeName=n["thing_type"],
                                   thingTypeProperties={"thingTypeDescription": f"edgec device of fleet {fleet}"})
             progress.add("created", "thing type", n["thing_type"])
@@ -150,7 +150,7 @@ def create_fleet(cloud: Cloud, fleet: str, bucket: str, pubkey: str, output: str
         progress.add("given", "IAM role", role_arn)
     else:
         with aws_step(f"IAM role {n['role']}", progress):
-            role = _exists(lambda: iam.get_role(RoleName=n["role"]), ("NoSuchEntity",))
+            role = existing(lambda: iam.get_role(RoleName=n["role"]), ("NoSuchEntity",))
             if role is None:
                 role = iam.create_role(RoleName=n["role"], AssumeRolePolicyDocument=json.dumps(trust),
                                        Description=f"credentials of edgec fleet {fleet}'s devices")
@@ -160,7 +160,7 @@ def create_fleet(cloud: Cloud, fleet: str, bucket: str, pubkey: str, output: str
             iam.put_role_policy(RoleName=n["role"], PolicyName="edgec-device-access", PolicyDocument=json.dumps(access))
             role_arn = role["Role"]["Arn"]
     with aws_step(f"role alias {n['role_alias']}", progress):
-        alias = _exists(lambda: iot.describe_role_alias(roleAlias=n["role_alias"]), ("ResourceNotFoundException",))
+        alias = existing(lambda: iot.describe_role_alias(roleAlias=n["role_alias"]), ("ResourceNotFoundException",))
         if alias is None:
             alias_arn = iot.create_role_alias(roleAlias=n["role_alias"], roleArn=role_arn, credentialDurationSeconds=3600)["roleAliasArn"]
             progress.add("created", "role alias", n["role_alias"])
@@ -171,7 +171,7 @@ def create_fleet(cloud: Cloud, fleet: str, bucket: str, pubkey: str, output: str
             alias_arn = desc["roleAliasArn"]
             progress.add("exists", "role alias", n["role_alias"])
     with aws_step(f"IoT policy {n['policy']}", progress):
-        if _exists(lambda: iot.get_policy(policyName=n["policy"]), ("ResourceNotFoundException",)) is None:
+        if existing(lambda: iot.get_policy(policyName=n["policy"]), ("ResourceNotFoundException",)) is None:
             iot.create_policy(policyName=n["policy"], policyDocument=json.dumps(_device_policy(alias_arn)))
             progress.add("created", "IoT policy", n["policy"])
         else:
@@ -211,7 +211,7 @@ def _credentials_ca(cloud: Cloud, ca_file: str | None) -> bytes:
 
 def _thing(iot, device: str, fleet: str, n: dict, progress: Progress) -> None:
     with aws_step(f"thing {device}", progress):
-        thing = _exists(lambda: iot.describe_thing(thingName=device), ("ResourceNotFoundException",))
+        thing = existing(lambda: iot.describe_thing(thingName=device), ("ResourceNotFoundException",))
         if thing is None:
             iot.create_thing(thingName=device, thingTypeName=n["thing_type"], attributePayload={"attributes": {"fleet": fleet}})
             progress.add("created", "thing", device)

@@ -25,7 +25,7 @@ from edgec.errors import EdgecError
 
 from . import package, signing
 from .aws import Cloud, Progress, aws_step, error_code, names
-from .provision import _exists, fleet_info
+from .provision import existing, fleet_info
 
 JOB_TYPE = "new_model"
 
@@ -66,7 +66,7 @@ def fetch_verified(s3, bucket: str, key: str, public_key, sink=None) -> dict | N
     import tempfile
     where = f"s3://{bucket}/{key}"
     with aws_step(f"read {where}"):
-        obj = _exists(lambda: s3.get_object(Bucket=bucket, Key=key), ("NoSuchKey", "404"))
+        obj = existing(lambda: s3.get_object(Bucket=bucket, Key=key), ("NoSuchKey", "404"))
         if obj is None:
             return None
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as f:
@@ -184,7 +184,7 @@ def deploy(cloud: Cloud, fleet: str, name: str, version: str, job_id: str | None
     job_id = job_id or job_id_for(fleet, name, version)
     doc = json.dumps(document, sort_keys=True)
     with aws_step(f"IoT job {job_id}"):
-        old = _exists(lambda: iot.describe_job(jobId=job_id), ("ResourceNotFoundException",))
+        old = existing(lambda: iot.describe_job(jobId=job_id), ("ResourceNotFoundException",))
         if old is not None:
             old_doc = iot.get_job_document(jobId=job_id)["document"]
             if json.loads(old_doc) != document:

@@ -1,84 +1,22 @@
-"""Shared fixtures: the seven real models with their real calibration data and inputs.
-
-Each model is built once per session (cortex-m4 target) into a temporary directory."""
+"""Shared fixtures: the seven real models (testkit/cases.py) built once per session (cortex-m4 target)
+into a temporary directory, the CLI run in this process, and the markers of the fast suite."""
 from __future__ import annotations
 
+import ast
+import functools
 import io
 import json
+import re
 import shutil
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-DATA = Path(__file__).parent / "data"
-
-
-def data(name):
-    return np.load(DATA / name)
-
-
-def extra(key):
-    with np.load(DATA / "extra_inputs.npz") as z:
-        return z[key]
-
-
-@dataclass
-class Case:
-    model: str
-    calibration: object     # () -> float array in the model's input layout
-    inputs: object          # () -> the real inputs checked bit for bit (shared reference inputs + >= 20 extra)
-
-    @property
-    def path(self):
-        return str(DATA / self.model)
-
-
-def _digits(n=None):
-    x = data("digits_X_train_float_0to1_x64.npy")
-    return x if n is None else x[:n]
-
-
-CASES = {
-    "mnist": Case("mnist.simplified.onnx", lambda: extra("mnist14")[:200], lambda: extra("mnist14")[200:230]),
-    "digits_cnn": Case("digits_torch_cnn.onnx", lambda: _digits().reshape(-1, 1, 8, 8),
-                       lambda: data("digits_X_test_float_0to1_x64.npy").reshape(-1, 1, 8, 8)),
-    "digits_mlp": Case("digits_torch_mlp.onnx", lambda: _digits(), lambda: data("digits_X_test_float_0to1_x64.npy")),
-    "kws": Case("kws_ref_model.onnx",
-                lambda: np.concatenate([data("kws_input_float_dequant.npy"), extra("kws_shift")]),
-                lambda: np.concatenate([data("kws_input_float_dequant.npy"), extra("kws_shift")])),
-    "resnet": Case("pretrainedResnet_tf2onnx.onnx",
-                   lambda: np.concatenate([data("ic_input_float_0to255_NHWC.npy"), extra("ic_crops").astype(np.float32)]),
-                   lambda: np.concatenate([data("ic_input_float_0to255_NHWC.npy"), extra("ic_crops").astype(np.float32)])),
-    "vww": Case("vww_96_tf2onnx.onnx",
-                lambda: np.concatenate([data("vww_input_float_0to1_NHWC.npy"), extra("vww_crops") / np.float32(255)]),
-                lambda: np.concatenate([data("vww_input_float_0to1_NHWC.npy"), extra("vww_crops") / np.float32(255)])),
-    "ad01": Case("ad01_tf2onnx.onnx", lambda: data("ad_inputs_float_x640.npy"), lambda: data("ad_inputs_float_x640.npy")),
-}
-
-
-def _vww():
-    return np.concatenate([data("vww_input_float_0to1_NHWC.npy"), extra("vww_crops") / np.float32(255)])
-
-
-def _ic():
-    return np.concatenate([data("ic_input_float_0to255_NHWC.npy"), extra("ic_crops").astype(np.float32)])
-
-
-#: Keras models; `reference` is the shared Keras output for the first len(reference) inputs.
-KERAS_CASES = {
-    "vww_h5": Case("vww_96.h5", _vww, _vww),
-    "vww_keras": Case("vww_96.keras", _vww, _vww),
-    "resnet_h5": Case("pretrainedResnet.h5", _ic, _ic),
-    "resnet_keras": Case("pretrainedResnet.keras", _ic, _ic),
-    "ad01_h5": Case("ad01.h5", lambda: data("ad_inputs_float_x640.npy"), lambda: data("ad_inputs_float_x640.npy")),
-    "digits_keras": Case("digits_keras_cnn.keras", lambda: _digits().reshape(-1, 8, 8, 1),
-                         lambda: data("digits_X_test_float_0to1_x64.npy").reshape(-1, 8, 8, 1)),
-}
-KERAS_REFERENCE = {"vww_h5": "vww_96_h5_output.npy", "vww_keras": "vww_96_h5_output.npy",
-                   "resnet_h5": "ic_pretrainedResnet_h5_output.npy", "resnet_keras": "ic_pretrainedResnet_h5_output.npy",
-                   "ad01_h5": "ad01_h5_output.npy", "digits_keras": "digits_keras_cnn_test_probs.npy"}
+# The real models and their data live in testkit/cases.py (bench/ measures them too); the tests take
+# them from here.
+from testkit.cases import CASES, DATA, KERAS_CASES, KERAS_REFERENCE, Case, data, extra  # noqa: F401
 
 
 def require(*tools):
@@ -86,6 +24,7 @@ def require(*tools):
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         pytest.fail(f"missing tools {missing}: install the README's test set-up (apt packages gcc-arm-none-eabi qemu-system-arm)")
+    _check_marks(tools)
 
 
 @pytest.fixture(scope="session")
@@ -146,3 +85,156 @@ def cli(*args, env=None, check_json=False):
         assert code == 0, err.getvalue()
         return json.loads(out.getvalue())
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+# --------------------------------------------------------------------------------------------------
+# markers: `python -m pytest -m "not emulator and not cloud and not browser and not slow"` is the fast
+# suite (README); CI runs everything.  They are given here, from what a test's code names, so that a
+# new test file is marked without listing it anywhere:
+#   emulator  the test's code (its body and the module-level helpers, constants and fixtures it uses)
+#             names a cross compiler or an emulator, as in require("arm-none-eabi-gcc", "qemu-system-arm");
+#             or it reads a target's .cc/.emulator and names a target other than the host, as
+#             require(t.cc, t.emulator[0]) after get_target("cortex-m4"); or one of its parameters is
+#             such a target (parametrize("target", ["host", "cortex-m4"]) marks the second);
+#             (building for a target without compiling, build(..., "cortex-m4"), is not emulator work)
+#   browser   it names chromium (require("chromium"), tests/chromium.py);
+#   cloud     it is in a file of the local AWS, the device agent or the fleet (CLOUD_FILES);
+#   slow      it took more than ~10 s on one core, all its parameters together, when measured (SLOW;
+#             tests/test_house.py checks the names exist).  With ~20 s the fast suite took ~10 min.
+# A mark written on a test is kept as well.  require() warns when a test asks for an emulator's or
+# Chromium's tools without the mark, so a test the rule misreads shows up in the warnings summary.
+# --------------------------------------------------------------------------------------------------
+CLOUD_FILES = {"test_agent.py", "test_fleet.py", "test_release.py", "test_clients.py"}
+
+#: file -> its tests that took more than ~10 s of CPU (this process and its compilers) with all their
+#: parameters, measured one by one on 2026-12-06; a module fixture's cost counts for its first user.
+SLOW = {
+    "test_big_graphs.py": {"test_a_3000_node_graph_builds_and_is_bit_exact_on_the_host"},
+    "test_calibration.py": {"test_top1_agreement_with_float_at_least_tflite_int8"},
+    "test_cli.py": {"test_bad_inputs_give_one_line_errors"},
+    "test_darknet.py": {"test_yolov3_tiny_random_weights_flash_refusal_and_host_build"},
+    "test_fold_pad.py": {"test_keras_export_plans_within_5_percent_of_tf2onnx_and_is_bit_exact"},
+    "test_fuzz_importers.py": {"test_seeded_fuzz_run_finds_nothing"},
+    "test_images.py": {"test_api_build_load_run_decode_are_the_cli_s", "test_run_on_photos_gives_detections_in_pixels_of_the_original"},
+    "test_keras_layers.py": {"test_layer_zoo_matches_keras_and_is_bit_exact"},
+    "test_kernels.py": {"test_conv2d"},
+    "test_memory.py": {"test_convs_write_straight_into_concat_slices", "test_forced_tiling_is_bit_exact"},
+    "test_mixed_precision.py": {"test_cli_unreachable_goal_and_bad_options_are_one_line_errors"},
+    "test_mobile_ops.py": {"test_op_family_net_matches_onnxruntime_and_is_bit_exact"},
+    "test_models.py": {"test_generated_c_runs_clean_under_ubsan_and_asan", "test_mlperf_top1_agrees_with_float_on_shared_inputs"},
+    "test_models_s16.py": {"test_mlperf_models_all_int16_bit_exact_under_sanitizers"},
+    "test_qdq_import.py": {"test_qdq_host_c_equals_tflite_micro"},
+    "test_resample_ops.py": {"test_resize_modes_match_onnxruntime_and_c_is_bit_exact"},
+    "test_tflite_import.py": {"test_float_tflite_is_quantized_from_calibration", "test_host_c_equals_tflite_micro"},
+    "test_tflite_streaming.py": {"test_cli_run_and_verify_say_they_stream"},
+    "test_zoo_misc.py": {"test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact", "test_zoo_builds_for_cortex_m7_and_is_bit_exact"},
+    "test_zoo_mobile.py": {"test_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float"},
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _emulated() -> tuple:
+    """(cross compilers and emulators, targets other than the host), from edgec.targets: a new target counts."""
+    from edgec.targets import TARGETS
+    host = TARGETS["host"]
+    tools = {"avrrun", "simavr"}
+    for t in TARGETS.values():
+        if t is not host:
+            tools |= {t.cc} | ({t.emulator[0]} if t.emulator else set())
+    return tools, set(TARGETS) - {"host"}
+
+
+class _Module:
+    """One test file's top level: its functions, classes and constants by name, for the markers."""
+
+    def __init__(self, path: Path):
+        self.defs = {}
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.defs[node.name] = node
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                    if isinstance(t, ast.Name):
+                        self.defs[t.id] = node
+
+    def words(self, name: str) -> set:
+        """Every string constant (docstrings aside), imported module name and `.cc`/`.emulator` read in
+        `name`'s code and in what it uses from this module (decorators left out: a parametrize list
+        names targets each instance may not use)."""
+        seen, out, todo, seen_doc = set(), set(), [name], set()
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in self.defs:
+                continue
+            seen.add(n)
+            node = self.defs[n]
+            parts = [node.args, *node.body] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else \
+                (node.body if isinstance(node, ast.ClassDef) else [node])
+            for part in parts:
+                for sub in ast.walk(part):
+                    if isinstance(sub, ast.Expr) and isinstance(sub.value, ast.Constant):
+                        seen_doc.add(id(sub.value))     # a docstring says, it does not run
+                    elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and id(sub) not in seen_doc:
+                        out.add(sub.value)
+                    elif isinstance(sub, ast.ImportFrom) and sub.module:
+                        out.add(sub.module)
+                    elif isinstance(sub, ast.Attribute) and sub.attr in ("cc", "emulator"):
+                        out.add("." + sub.attr)         # a target's tools, required by what they are
+                    elif isinstance(sub, ast.Name):
+                        todo.append(sub.id)
+                    elif isinstance(sub, ast.arg):
+                        todo.append(sub.arg)            # a fixture defined in this file
+        return out
+
+
+def _param_words(item) -> set:
+    out = set()
+    for v in getattr(getattr(item, "callspec", None), "params", {}).values():
+        for x in (v if isinstance(v, (list, tuple)) else [v]):
+            if isinstance(x, str):
+                out.add(x)
+    return out
+
+
+def _token(names):
+    return re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")(?![\w-])")
+
+
+_RUNNING = []          # the test being run, for require()'s check of its marks
+
+
+def pytest_runtest_setup(item):
+    _RUNNING[:] = [item]
+
+
+def _check_marks(tools):
+    """A test that requires an emulator's or a browser's tools but was not marked so (its code names them
+    in a way the rule above does not read, e.g. through another module): say so, so the rule is fixed."""
+    if not _RUNNING:
+        return
+    item, (emulator_tools, _) = _RUNNING[0], _emulated()
+    for mark, needed in (("emulator", emulator_tools & set(tools)), ("browser", {"chromium"} & set(tools))):
+        if needed and item.get_closest_marker(mark) is None:
+            warnings.warn(f"{item.nodeid} requires {sorted(needed)} but is not marked {mark}: the fast suite "
+                          f"would run it (tests/conftest.py, markers)")
+
+
+def pytest_collection_modifyitems(config, items):
+    tools, targets = _emulated()
+    tool, target = _token(tools), _token(targets)
+    modules = {}
+    for item in items:
+        path = Path(item.path)
+        if path not in modules:
+            modules[path] = _Module(path)
+        name = getattr(item, "originalname", None) or item.name
+        words = modules[path].words(name)
+        dynamic = {".cc", ".emulator"} & words and any(target.search(w) for w in words)
+        if any(tool.search(w) for w in words) or _param_words(item) & targets or dynamic:
+            item.add_marker(pytest.mark.emulator)
+        if any("chromium" in w.lower() for w in words):
+            item.add_marker(pytest.mark.browser)
+        if path.name in CLOUD_FILES:
+            item.add_marker(pytest.mark.cloud)
+        if name in SLOW.get(path.name, ()):
+            item.add_marker(pytest.mark.slow)

@@ -1,4 +1,4 @@
-"""Any size: a 3,000-node ONNX graph (tests/synthetic.py) imports, builds and runs bit-exact on the
+"""Any size: a 3,000-node ONNX graph (testkit/synthetic.py) imports, builds and runs bit-exact on the
 host.  Timing is measured by bench/big_graph.py, not asserted here."""
 import numpy as np
 import onnx
@@ -6,7 +6,7 @@ import onnx
 from edgec.build import build
 from edgec.passes.plan_memory import validate_plan
 from edgec.verify import Built, verify
-from synthetic import chain_model
+from testkit.synthetic import chain_model
 from conftest import require
 
 

@@ -18,10 +18,11 @@ from edgec.build import build, import_model  # noqa: E402
 from edgec.pipeline import CANONICAL, canonicalize  # noqa: E402
 from edgec.passes.fold_pad import fold_pad  # noqa: E402
 from edgec.verify import Built, verify  # noqa: E402
-from conftest import DATA, _ic, _vww, require  # noqa: E402
+from conftest import DATA, require  # noqa: E402
+from testkit.cases import ic_inputs, vww_inputs  # noqa: E402
 
-NETS = {"vww": ("vww_96.keras", "vww_96_tf2onnx.onnx", _vww), "resnet": ("pretrainedResnet.keras",
-                                                                          "pretrainedResnet_tf2onnx.onnx", _ic)}
+NETS = {"vww": ("vww_96.keras", "vww_96_tf2onnx.onnx", vww_inputs), "resnet": ("pretrainedResnet.keras",
+                                                                               "pretrainedResnet_tf2onnx.onnx", ic_inputs)}
 
 
 def _keras_onnx(src, path):

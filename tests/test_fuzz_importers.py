@@ -1,14 +1,14 @@
 """Hostile model files: the importers end every case in success or a one-line EdgecError naming the
 file, within 10 s and 2 GiB, and write nothing outside -o.
 
-- a bounded, seeded mutation fuzz run per format (tests/fuzzing.py; longer runs and the coverage-guided
+- a bounded, seeded mutation fuzz run per format (testkit/fuzzing/; longer runs and the coverage-guided
   atheris engine: bench/fuzz_importers.py)
 - every crash the fuzzers found, as a regression case (built here, minimized, from the real seeds)
 - paths inside model files (ONNX external data, .keras zip members) that leave their directory
 - resource limits: sizes that would need absurd memory are refused before allocation, with the size
 - the same refusals through `edgec build`: one line on stderr, exit 2
 
-Each case runs in fuzzing.Worker: a child process with RLIMIT_AS = 2 GiB, killed after 10 s."""
+Each case runs in testkit.fuzzing.engines.Worker: a child process with RLIMIT_AS = 2 GiB, killed after 10 s."""
 from __future__ import annotations
 
 import io
@@ -22,9 +22,9 @@ import onnx
 import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
-import fuzzing
-from fuzzing import Case
-from conftest import DATA
+from testkit.cases import DATA, ROOT
+from testkit.fuzzing import engines, mutators, seeds
+from testkit.fuzzing.seeds import Case
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 
@@ -42,7 +42,7 @@ FUZZ_SEED = 20260101
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
-    w = fuzzing.Worker(tmp_path_factory.mktemp("fuzz-worker"))
+    w = engines.Worker(tmp_path_factory.mktemp("fuzz-worker"))
     yield w
     w.stop()
 
@@ -58,15 +58,15 @@ def allowed_downstream(res: dict) -> bool:
 def test_every_seed_imports_and_compiles(worker):
     """The seeds are valid models (so mutations start from something that works), including the
     external-data ONNX model and the synthetic ones covering every op and Darknet section."""
-    for fmt, cases in fuzzing.seeds().items():
+    for fmt, cases in seeds.seeds().items():
         for case in cases:
             res = worker.run(case)
             assert res["outcome"] == "ok", (case.seed, res)
 
 
-@pytest.mark.parametrize("fmt", fuzzing.FORMATS)
+@pytest.mark.parametrize("fmt", seeds.FORMATS)
 def test_seeded_fuzz_run_finds_nothing(fmt, tmp_path):
-    stats = fuzzing.run_seeded([fmt], FUZZ_SEED, cases_per_format=FUZZ_CASES[fmt], scratch=tmp_path)
+    stats = engines.run_seeded([fmt], FUZZ_SEED, cases_per_format=FUZZ_CASES[fmt], scratch=tmp_path)
     print(f"{fmt}: {stats['cases'][fmt]} cases in {stats['seconds']} s: {stats['outcomes']}")
     assert stats["cases"][fmt] == FUZZ_CASES[fmt]
     findings = {sig: {k: v for k, v in res.items() if k != "traceback"} for sig, res in stats["findings"].items()
@@ -78,7 +78,7 @@ def test_seeded_fuzz_run_finds_nothing(fmt, tmp_path):
 
 def test_atheris_engine_runs_coverage_guided(tmp_path):
     """The on-demand coverage-guided engine works (libFuzzer through atheris) and finds nothing in a short run."""
-    r = subprocess.run([sys.executable, str(fuzzing.ROOT / "bench" / "fuzz_importers.py"), "--engine", "atheris",
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "fuzz_importers.py"), "--engine", "atheris",
                         "--seconds", "12", "--formats", "onnx,darknet", "--no-compile", "--save", str(tmp_path),
                         "--json"], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -276,7 +276,7 @@ def check_refused(worker, case: Case, words):
     assert res["outcome"] == "error", res
     for word in words:
         assert word in res["message"], (word, res["message"])
-    assert res["seconds"] < fuzzing.CASE_SECONDS
+    assert res["seconds"] < engines.CASE_SECONDS
 
 
 def test_external_data_inside_the_directory_loads(worker, tmp_path):
@@ -381,7 +381,7 @@ def many_keras_layers(cfg):
 
 def h5_with(edit) -> Case:
     import h5py
-    bio = io.BytesIO(fuzzing._keras2_h5())
+    bio = io.BytesIO(seeds.keras2_h5())
     with h5py.File(bio, "r+") as f:
         edit(f)
     return Case("keras", "regression", {"m.h5": bio.getvalue()}, "m.h5")
@@ -456,12 +456,12 @@ def test_keras_regressions(name, worker):
 # -- Darknet ------------------------------------------------------------------------------------------
 def darknet_case(cfg: str, weights: bytes | None = None, name="m") -> Case:
     return Case("darknet", "regression", {f"{name}.cfg": cfg.encode("utf-8", "surrogateescape"),
-                                          f"{name}.weights": fuzzing.darknet_weights(cfg) if weights is None else weights},
+                                          f"{name}.weights": seeds.darknet_weights(cfg) if weights is None else weights},
                 f"{name}.cfg")
 
 
-CLASSIFY = fuzzing.DARKNET_CLASSIFY_CFG
-DETECT = fuzzing.DARKNET_DETECT_CFG
+CLASSIFY = seeds.DARKNET_CLASSIFY_CFG
+DETECT = seeds.DARKNET_DETECT_CFG
 HEADER = np.array([0, 2, 0], "<i4").tobytes() + np.zeros(1, "<i8").tobytes()
 
 
@@ -471,7 +471,7 @@ def edit_cfg(text, old, new):
 
 
 def negative_variance() -> Case:
-    c = darknet_case(fuzzing.DARKNET_AVGPOOL_CFG)
+    c = darknet_case(seeds.DARKNET_AVGPOOL_CFG)
     raw = bytearray(c.files["m.weights"])
     var = 20 + 4 * (6 + 6 + 6)                 # header, then biases, scales, means: the first variance
     raw[var:var + 4] = np.array([-1.0], "<f4").tobytes()
@@ -484,14 +484,14 @@ DARKNET_REGRESSIONS = {
     "size=inf": (darknet_case(edit_cfg(CLASSIFY, "size=3", "size=inf"), HEADER), ["size=inf is not a number"]),
     "filters past int32": (darknet_case(edit_cfg(CLASSIFY, "filters=4", "filters=99999999999"), HEADER),
                            ["filters=99999999999 is out of range"]),
-    "connected output=-1": (darknet_case(edit_cfg(CLASSIFY, "output=6", "output=-1"), fuzzing.darknet_weights(CLASSIFY)),
+    "connected output=-1": (darknet_case(edit_cfg(CLASSIFY, "output=6", "output=-1"), seeds.darknet_weights(CLASSIFY)),
                             ["[connected] output=-1"]),
     "convolution after connected": (darknet_case(CLASSIFY + "\n[convolutional]\nfilters=2\nsize=1\n",
-                                                 fuzzing.darknet_weights(CLASSIFY)),
+                                                 seeds.darknet_weights(CLASSIFY)),
                                     ["[convolutional] needs a feature map, its input has shape (1, 5)"]),
-    "maxpool after connected": (darknet_case(CLASSIFY + "\n[maxpool]\nsize=2\n", fuzzing.darknet_weights(CLASSIFY)),
+    "maxpool after connected": (darknet_case(CLASSIFY + "\n[maxpool]\nsize=2\n", seeds.darknet_weights(CLASSIFY)),
                                 ["[maxpool] needs a feature map"]),
-    "shortcut without from": (darknet_case(edit_cfg(DETECT, "from=-2", "from="), fuzzing.darknet_weights(DETECT)),
+    "shortcut without from": (darknet_case(edit_cfg(DETECT, "from=-2", "from="), seeds.darknet_weights(DETECT)),
                               ["[shortcut] needs one from= layer"]),
     "shortcut of different shapes": (darknet_case(edit_cfg(DETECT, "from=-2", "from=0"), None),
                                      ["m.cfg", "[shortcut] of shapes"]),
@@ -502,7 +502,7 @@ DARKNET_REGRESSIONS = {
     "kernel larger than the input": (darknet_case(edit_cfg(CLASSIFY, "size=3\nstride=1\npad=1", "size=30\nstride=1\npad=0")),
                                      ["m.cfg: layer 0 (convolutional", "every dimension must be at least 1"]),
     "negative batch-norm variance": (negative_variance(), ["m.weights", "batch-norm variances in the weights are negative"]),
-    "NaN weights": (darknet_case(CLASSIFY, HEADER + np.full((len(fuzzing.darknet_weights(CLASSIFY)) - 20) // 4, np.nan,
+    "NaN weights": (darknet_case(CLASSIFY, HEADER + np.full((len(seeds.darknet_weights(CLASSIFY)) - 20) // 4, np.nan,
                                                             "<f4").tobytes()),
                     ["m.cfg: layer 0 (convolutional", "constant conv_0_weights holds NaN or infinite values"]),
     "control characters in a line": (darknet_case(edit_cfg(CLASSIFY, "[maxpool]", "[maxpool]\n\x1b[31mred"), HEADER),
@@ -535,9 +535,9 @@ def test_thousands_of_nodes_import_within_the_time_bound(worker):
     body = "[convolutional]\nfilters=1\nsize=1\nactivation=relu\n"
     cfg = "[net]\nwidth=8\nheight=8\nchannels=1\n" + body * 1_500
     res = worker.run(darknet_case(cfg), compile_ok=False)
-    assert res["outcome"] == "ok" and res["stage"] == "canonicalize" and res["seconds"] < fuzzing.CASE_SECONDS, res
+    assert res["outcome"] == "ok" and res["stage"] == "canonicalize" and res["seconds"] < engines.CASE_SECONDS, res
     res = worker.run(darknet_case(CLASSIFY + "[dropout]\n" * 20_000), compile_ok=False)
-    assert res["outcome"] == "ok" and res["seconds"] < fuzzing.CASE_SECONDS, res
+    assert res["outcome"] == "ok" and res["seconds"] < engines.CASE_SECONDS, res
     nodes, prev, inits = [], "x", []
     for i in range(3_000):
         if i % 2:
@@ -545,9 +545,9 @@ def test_thousands_of_nodes_import_within_the_time_bound(worker):
         nodes.append(h.make_node("Add", [prev, f"c{i}"], [f"t{i}"]) if i % 2 else h.make_node("Relu", [prev], [f"t{i}"]))
         prev = f"t{i}"
     res = worker.run(onnx_case(onnx_model(nodes, inits, outputs=[(prev, [1, 4])])), compile_ok=False)
-    assert res["outcome"] == "ok" and res["seconds"] < fuzzing.CASE_SECONDS, res
+    assert res["outcome"] == "ok" and res["seconds"] < engines.CASE_SECONDS, res
     res = worker.run(onnx_case(many_identities(20_000)))
-    assert res["outcome"] == "ok" and res["stage"] == "compile" and res["seconds"] < fuzzing.CASE_SECONDS, res
+    assert res["outcome"] == "ok" and res["stage"] == "compile" and res["seconds"] < engines.CASE_SECONDS, res
 
 
 def test_graphs_past_the_memory_limit_are_refused_with_their_size(worker):
@@ -557,7 +557,7 @@ def test_graphs_past_the_memory_limit_are_refused_with_their_size(worker):
     nodes = [h.make_node("Relu", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"], name=f"r{i}") for i in range(70)]
     model = onnx_model(nodes, inputs=[("x", [1, 1 << 22])], outputs=[("t69", [1, 1 << 22])])
     res = worker.run(onnx_case(model), compile_ok=False)
-    assert res["outcome"] == "error" and res["seconds"] < fuzzing.CASE_SECONDS, res
+    assert res["outcome"] == "error" and res["seconds"] < engines.CASE_SECONDS, res
     assert MAX_GRAPH_BYTES == 1 << 30 and "more than 1 GiB of compiler memory" in res["message"], res
     assert "62 nodes and 268,435,456 tensor elements so far" in res["message"] and "m.onnx: node r62" in res["message"], res
 
@@ -624,6 +624,6 @@ def test_tflite_crashers_of_the_long_campaign(worker, replay, words):
     """Found by bench/fuzz_importers.py --formats tflite --seconds 120 --seed 99 (3,697 cases); the
     seeded case is rebuilt here from (format, seed, index)."""
     fmt, seed, index = replay.split(":")
-    case = fuzzing.seeded_case(fmt, int(seed), int(index))
+    case = mutators.seeded_case(fmt, int(seed), int(index))
     res = worker.run(case, True)
     assert res["outcome"] == "error" and words in res["message"] and case.entry in res["message"], res

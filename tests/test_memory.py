@@ -320,7 +320,7 @@ def test_scheduler_cuts_a_long_chain_into_blocks():
     whole order is exact."""
     from edgec.importers.onnx import _Importer
     from edgec.passes.schedule import _preds, _segments
-    from synthetic import chain_model
+    from testkit.synthetic import chain_model
     g = _Importer(chain_model(3_000), "chain.onnx").run().toposorted()
     ranges = _segments(g, _preds(g))
     assert len(ranges) == 2 + 2 * 750 and max(b - a + 1 for a, b in ranges) == 3, ranges[:4]

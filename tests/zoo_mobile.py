@@ -13,12 +13,12 @@ microcontroller sizes, with seeded random weights -- and the two ways PyTorch wr
 Weights are random but not trivial: after seeding, every BatchNorm's running mean and variance are
 taken from real photos passed through the network in training mode (so folding them into the
 convolutions matters and the activations keep realistic ranges), and its affine scale and shift are
-then drawn at random.  The calibration and test images are crops of tests/data's photos (heldout.py)."""
+then drawn at random.  The calibration and test images are crops of tests/data's photos (testkit/heldout.py)."""
 from __future__ import annotations
 
 import numpy as np
 
-from heldout import photo_crops
+from testkit.heldout import photo_crops
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)

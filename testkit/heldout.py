@@ -1,12 +1,12 @@
 """Held-out real images for accuracy comparisons: square crops of darknet's two sample photos
 (tests/data/dog.jpg, person.jpg), at random positions and sizes (20-100% of the short side), half of
 them mirrored, resized with Pillow's bilinear filter.  Seeded, so every run scores the same images;
-none of them is in the calibration sets of tests/conftest.py (those came from extra_inputs.npz)."""
+none of them is in the calibration sets of testkit/cases.py (those came from extra_inputs.npz)."""
 from __future__ import annotations
 
 import numpy as np
 
-from conftest import DATA
+from .cases import DATA
 
 PHOTOS = ("dog.jpg", "person.jpg")
 
