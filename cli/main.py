@@ -2,7 +2,6 @@
 an EdgecError (or a file/permission problem) becomes one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -13,6 +12,7 @@ import typer
 
 from edgec import __version__
 from edgec.errors import EdgecError, Interrupted
+from edgec.cli.results import emit_json
 
 try:                                    # typer >= 0.16 vendors click
     from typer._click.exceptions import ClickException as _ClickException
@@ -21,20 +21,6 @@ except ImportError:                     # pragma: no cover - older typer uses cl
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compile trained models to integer-only C99 for microcontrollers, bit-exact with a reference.")
-
-
-def _json_safe(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_json_safe(x) for x in v]
-    return v
-
-
-def _emit_json(obj) -> None:
-    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=True))
 
 
 def _log(quiet: bool):
@@ -81,7 +67,7 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
                       max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, preprocess=preprocess, labels=labels,
                       input_shapes=input_shape)
     if as_json:
-        _emit_json(report)
+        emit_json(report)
     else:
         typer.echo(format_table(report))
         if report.get("preprocess"):
@@ -133,7 +119,7 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
     from edgec.verify import verify as do_verify
     r = do_verify(out_dir, on, input, sanitize, layers=layers, reset_each=reset_each)
     if as_json:
-        _emit_json(r)
+        emit_json(r)
     else:
         fa = r["float_agreement"]
         status = "bit-exact" if r["bit_exact"] else f"NOT bit-exact: {r['mismatches']} of {r['samples']} samples differ"
@@ -195,7 +181,7 @@ def run(out_dir: str = typer.Argument(..., help="a build directory, or a package
     if rows is not None:
         info["results"] = rows
     if as_json:
-        _emit_json(info)
+        emit_json(info)
     else:
         print_results(rows)
         if costs.get("stream"):
@@ -217,7 +203,7 @@ def report(out_dir: str = typer.Argument(..., help="a build directory"),
     if html:
         write_html(rep, html)
     if as_json:
-        _emit_json(rep)
+        emit_json(rep)
         return
     typer.echo(format_table(rep))
     mem = rep["memory"]
@@ -233,7 +219,7 @@ def targets(as_json: bool = typer.Option(False, "--json")):
     from edgec.targets import TARGETS
     rows = [t.as_dict() for t in TARGETS.values()]
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
     for t in rows:
         mem = "unlimited" if t["ram_bytes"] is None else f"{t['ram_bytes'] // 1024} KB RAM / {t['flash_bytes'] // 1024} KB flash"
@@ -287,7 +273,7 @@ def _main(argv: List[str] | None) -> int:
         for line in reasons:                    # every reason of a refused model, one line each
             typer.echo(f"  {line}", err=True)
         if "--json" in (sys.argv[1:] if argv is None else argv):
-            _emit_json({"error": str(e), **e.facts, **({"reasons": e.reasons} if e.reasons else {})})
+            emit_json({"error": str(e), **e.facts, **({"reasons": e.reasons} if e.reasons else {})})
         return e.exit_code
     except (typer.Abort, KeyboardInterrupt):
         return _interrupted(Interrupted(signal.SIGINT))

@@ -1,14 +1,32 @@
-"""What `edgec run` and `edgec agent predict` share about decoded results: detections or top-k per
-sample (edgec.postprocess.results), printed for people, written as JSON with --results."""
+"""What the commands share about their answers: `--json` output (emit_json), and for `edgec run` and
+`edgec agent predict` the decoded results: detections or top-k per sample (edgec.postprocess.results),
+printed for people, written as JSON with --results."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Optional
 
 import numpy as np
 import typer
 
 from edgec.errors import EdgecError
+
+
+def _json_safe(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def emit_json(obj) -> None:
+    """Every command's --json: indented, sorted keys, non-finite floats as JSON can hold them."""
+    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=True))
+
 
 
 #: `run` / `agent predict` print the decoded results of at most this many samples (all are in --json / --results).
