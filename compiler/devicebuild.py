@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import crypto_source
 from .targets import Target
-from .toolchain import _harness_file, _run, compile_objects, link, require_tools
+from .toolchain import harness_file, run_tool, compile_objects, link, require_tools
 
 EMULATED = ("EDGEC_SEMIHOST=1",)
 
@@ -27,7 +27,7 @@ def build_program(target: Target, sources, workdir: Path, defines=(), include=()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     emulated = target.emulator is not None
-    harness_dir = _harness_file("semihost.h").parent
+    harness_dir = harness_file("semihost.h").parent
     runtime_dir = runtime_file("edgec_crypto.h").parent
     inc = [*include, runtime_dir] + ([harness_dir] if emulated else [])
     defs = list(defines) + (list(EMULATED) if emulated else [])
@@ -42,7 +42,7 @@ def build_program(target: Target, sources, workdir: Path, defines=(), include=()
         inc += lib_inc
     prog_dir = workdir / "program"
     prog_dir.mkdir(exist_ok=True)
-    extra = [_harness_file(target.startup)] if emulated and target.startup else []
+    extra = [harness_file(target.startup)] if emulated and target.startup else []
     objs["program"] = compile_objects(target, [*sources, *extra], prog_dir, defs, inc)
     return link(target, objs["program"] + objs["crypto"], workdir), objs
 
@@ -54,7 +54,7 @@ def command(target: Target, exe: Path) -> list:
 
 
 def run_program(target: Target, exe: Path, cwd: Path, stdin: bytes | None = None, timeout: int = 600):
-    return _run(command(target, exe), cwd=cwd, stdin=stdin, timeout=timeout, what=f"the program on {target.name}")
+    return run_tool(command(target, exe), cwd=cwd, stdin=stdin, timeout=timeout, what=f"the program on {target.name}")
 
 
 def code_bytes(target: Target, exe: Path, objects) -> dict:
@@ -63,11 +63,11 @@ def code_bytes(target: Target, exe: Path, objects) -> dict:
     dropped whatever nothing calls)."""
     kind = {}                                   # by the objects' sections: the harness's link script
     for obj in objects:                         # puts .rodata into the output .text
-        r = _run([target.nm, "--defined-only", str(obj)], what="nm")
+        r = run_tool([target.nm, "--defined-only", str(obj)], what="nm")
         for p in (l.split() for l in r.stdout.decode().splitlines()):
             if len(p) == 3 and p[1] in "tTwWrR":
                 kind[p[2]] = "text" if p[1] in "tTwW" else "rodata"
-    r = _run([target.nm, "-S", "--defined-only", str(exe)], what="nm")
+    r = run_tool([target.nm, "-S", "--defined-only", str(exe)], what="nm")
     sizes = {"text": 0, "rodata": 0}
     for p in (l.split() for l in r.stdout.decode().splitlines()):
         if len(p) == 4 and p[3] in kind:

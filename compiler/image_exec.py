@@ -16,7 +16,7 @@ from pathlib import Path
 from edgec.codegen.c import KERNEL_FILE, KERNEL_FILE_S16, RUNTIME_COMMON
 from .targets import get_target
 from .devicebuild import build_program, run_program
-from .toolchain import Execution, _harness_file, execute
+from .toolchain import Execution, harness_file, execute
 
 RUN_NAME = "edgec_image_model"
 #: functions that check an image before it runs (once, not per inference)
@@ -90,7 +90,7 @@ def check_image(img: bytes, defines=(), samples: bytes = b"", selftest: bool = F
     if key not in _TOOLS or not _TOOLS[key].exists():             # built once per kernel set in a process
         keep = Path(tempfile.mkdtemp(prefix="edgec-imgtool-"))
         atexit.register(shutil.rmtree, keep, True)
-        sources = [runtime / f for f in runtime_files() if f.endswith(".c")] + [_harness_file("main_image.c")]
+        sources = [runtime / f for f in runtime_files() if f.endswith(".c")] + [harness_file("main_image.c")]
         _TOOLS[key] = build_program(target, sources, keep / "build", key[1], [runtime], crypto=True)[0]
     exe = _TOOLS[key]
     with tempfile.TemporaryDirectory(prefix="edgec-imgrun-") as work:

@@ -47,7 +47,7 @@ class Execution:
     stack_measured: int | None = None       # high-water mark in the emulator (painting / SP tracking)
 
 
-def _harness_file(name: str) -> Path:
+def harness_file(name: str) -> Path:
     return Path(str(resources.files("edgec.harness").joinpath(name)))
 
 
@@ -59,7 +59,7 @@ def require_tools(target: Target) -> None:
                              hint=f"install with: sudo apt-get install {' '.join(target.apt)}")
 
 
-def _run(cmd, cwd=None, stdin=None, timeout=600, what="command"):
+def run_tool(cmd, cwd=None, stdin=None, timeout=600, what="command"):
     try:
         return subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -96,7 +96,7 @@ def compile_objects(target: Target, sources, workdir: Path, defines=(), include=
     for src in sources:
         obj = workdir / (Path(src).stem + ".o")
         cmd = [target.cc, *flags, *[f"-D{d}" for d in defines], *[f"-I{i}" for i in include], "-c", str(src), "-o", str(obj)]
-        r = _run(cmd, what=f"compiling {Path(src).name}")
+        r = run_tool(cmd, what=f"compiling {Path(src).name}")
         if r.returncode != 0:
             raise ToolchainError(f"{target.cc} failed on {Path(src).name}: {first_error(r.stderr)}")
         objs.append(obj)
@@ -107,7 +107,7 @@ def float_helpers(target: Target, objs) -> list:
     """Undefined soft-float helper symbols referenced by the given objects."""
     found = set()
     for obj in objs:
-        r = _run([target.nm, "-u", str(obj)], what="nm")
+        r = run_tool([target.nm, "-u", str(obj)], what="nm")
         for line in r.stdout.decode().split("\n"):
             sym = line.split()[-1] if line.split() else ""
             if FLOAT_HELPER.match(sym):
@@ -122,10 +122,10 @@ def link(target: Target, objs, workdir: Path) -> Path:
     elif target.ldscript is None:                       # the toolchain's own start-up code and memory map
         cmd = [target.cc, *target.cflags, "-Wl,--gc-sections", *map(str, objs), "-o", str(exe)]
     else:
-        cmd = [target.cc, *target.cflags, "-nostdlib", "-T", str(_harness_file(target.ldscript)), "-Wl,--gc-sections",
+        cmd = [target.cc, *target.cflags, "-nostdlib", "-T", str(harness_file(target.ldscript)), "-Wl,--gc-sections",
                f"-Wl,--defsym=RAM_SIZE={target.ram}", f"-Wl,--defsym=FLASH_SIZE={target.flash}",
                *map(str, objs), "-lgcc", "-o", str(exe)]
-    r = _run(cmd, what="linking")
+    r = run_tool(cmd, what="linking")
     if r.returncode != 0:
         msg = r.stderr.decode(errors="replace")
         m = re.search(r"region `(\w+)' overflowed by (\d+) bytes", msg)
@@ -154,14 +154,14 @@ def harness_tool(name: str) -> Path:
     """A harness runner (the QEMU counting plugin, the simavr runner), built once per machine into
     ~/.cache/edgec and keyed by its source's hash."""
     src_name, args, apt = HARNESS_TOOLS[name]
-    src = _harness_file(src_name)
+    src = harness_file(src_name)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
     cache = Path(os.environ.get("EDGEC_CACHE", Path.home() / ".cache" / "edgec"))
     built = cache / f"{digest}-{name}"
     if not built.exists():
         cache.mkdir(parents=True, exist_ok=True)
         tmp = cache / f"{digest}-{os.getpid()}.tmp-{name}"
-        r = _run(["cc", "-O2", str(src), *args, "-o", str(tmp)], what=f"building {name}")
+        r = run_tool(["cc", "-O2", str(src), *args, "-o", str(tmp)], what=f"building {name}")
         if r.returncode != 0:
             raise ToolchainError(f"cannot build the harness's {name}: {first_error(r.stderr)}",
                                  hint=f"install with: sudo apt-get install {apt}")
@@ -184,7 +184,7 @@ def read_profile(target: Target, exe: Path, profile: Path) -> Profile:
     """Parse a runner's profile ("pc insns [cycles]" lines, "mark i insns [cycles]") against the ELF's
     symbols; harness functions are left out, so the totals are the model's own."""
     syms = []
-    r = _run([target.nm, "-S", "--defined-only", str(exe)], what="nm")
+    r = run_tool([target.nm, "-S", "--defined-only", str(exe)], what="nm")
     for line in r.stdout.decode().splitlines():
         p = line.split()
         if len(p) == 4 and p[2] in "tTwW":
@@ -218,7 +218,7 @@ CALL_INSN = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2,8}\s+)*(?:bl|blx|jal|c
 
 
 def _symbol_address(target: Target, exe: Path, name: str) -> int:
-    r = _run([target.nm, str(exe)], what="nm")
+    r = run_tool([target.nm, str(exe)], what="nm")
     for line in r.stdout.decode().splitlines():
         p = line.split()
         if len(p) == 3 and p[2] == name:
@@ -228,7 +228,7 @@ def _symbol_address(target: Target, exe: Path, name: str) -> int:
 
 def _disassemble(target: Target, exe: Path) -> str:
     objdump = target.nm.replace("-nm", "-objdump") if target.nm.endswith("-nm") else "objdump"
-    return _run([objdump, "-d", "--no-show-raw-insn", str(exe)], what="objdump").stdout.decode(errors="replace")
+    return run_tool([objdump, "-d", "--no-show-raw-insn", str(exe)], what="objdump").stdout.decode(errors="replace")
 
 
 def call_sites(target: Target, exe: Path, run_name: str) -> list | None:
@@ -255,7 +255,7 @@ HARNESS_DATA = {"vectors", "__vectors", "_sidata", "__trampolines_start"}
 def _flash_bytes(target: Target, exe: Path) -> int:
     """Flash the model occupies in the linked image: the sizes (nm -S) of every code and constant
     symbol the link kept (kernels, weights, parameters, the libgcc helpers they call), harness left out."""
-    r = _run([target.nm, "-S", "--defined-only", str(exe)], what="nm")
+    r = run_tool([target.nm, "-S", "--defined-only", str(exe)], what="nm")
     total = 0
     for line in r.stdout.decode().splitlines():
         p = line.split()
@@ -283,7 +283,7 @@ def _sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
 def _free_stack(target: Target, exe: Path) -> int | None:
     """Bytes between the end of static RAM and the top of the stack in the linked image: our harness's
     linker scripts (_ebss .. _estack) or avr-libc's (_end .. __stack, inclusive, data space at 0x800000)."""
-    r = _run([target.nm, str(exe)], what="nm")
+    r = run_tool([target.nm, str(exe)], what="nm")
     syms = {p[2]: int(p[0], 16) for p in (l.split() for l in r.stdout.decode().splitlines()) if len(p) == 3}
     if "_estack" in syms and "_ebss" in syms:
         return syms["_estack"] - syms["_ebss"]
@@ -313,15 +313,15 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     harness = "main_host.c" if target.emulator is None else target.harness_main
     defines = (f"EDGEC_RUN={model_c_name}_run", f"EDGEC_IN_BYTES={in_bytes}", f"EDGEC_OUT_BYTES={out_bytes}") + \
         ((f"EDGEC_RESET={model_c_name}_reset",) if reset_each else ())
-    harness_dir = _harness_file("semihost.h").parent
+    harness_dir = harness_file("semihost.h").parent
     model_objs = compile_objects(target, model_sources, workdir, defines,
                                  [model_dir] + ([] if target.emulator is None else [harness_dir]))
-    extra = [_harness_file(harness)] + ([_harness_file(target.startup)] if target.emulator and target.startup else [])
+    extra = [harness_file(harness)] + ([harness_file(target.startup)] if target.emulator and target.startup else [])
     harness_objs = compile_objects(target, extra, workdir, defines, [model_dir, harness_dir])
     exe = link(target, model_objs + harness_objs, workdir)
     stack = stack_bound(f"{model_c_name}_run", _disassemble(target, exe), model_objs + harness_objs, target.call_push_bytes)
     if target.emulator is None:
-        r = _run([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
+        r = run_tool([str(exe)], stdin=samples, timeout=EMULATOR_TIMEOUT_S, what="the host build")
         if r.returncode != 0:
             report = [l for l in r.stderr.decode(errors="replace").splitlines()
                       if "runtime error:" in l or "ERROR: AddressSanitizer" in l]
@@ -350,7 +350,7 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
         cmd = [*target.emulator, "-plugin", plugin, "-kernel", str(exe)]
         (rundir / "in.bin").write_bytes(samples)
         stdin = None
-    r = _run(cmd, cwd=rundir, stdin=stdin, timeout=EMULATOR_TIMEOUT_S, what=f"{target.emulator[0]}")
+    r = run_tool(cmd, cwd=rundir, stdin=stdin, timeout=EMULATOR_TIMEOUT_S, what=f"{target.emulator[0]}")
     if r.returncode != 0:
         detail = "the program trapped" if r.returncode >= target.harness_faults else (r.stderr.decode(errors="replace").strip()[:200] or "")
         raise ToolchainError(f"{target.emulator[0]} exited with {r.returncode} running the model for {target.name}: {detail}")

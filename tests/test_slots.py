@@ -22,7 +22,7 @@ from edgec.fleet.signing import SignatureError
 from edgec.devicebuild import build_program, code_bytes, command, runtime_file
 from edgec.fleet import device_manifest, device_slots
 from edgec.targets import get_target
-from edgec.toolchain import _harness_file, harness_tool, read_profile
+from edgec.toolchain import harness_file, harness_tool, read_profile
 
 C = Path(__file__).parent / "c"
 HEADER = 256
@@ -95,9 +95,9 @@ def ops(lines):
 
 def built(target_name, tmp_path_factory):
     target = get_target(target_name)
-    exe, objs = build_program(target, [C / "slots_device.c", _harness_file("flash_file.c"), runtime_file("edgec_slots.c")],
+    exe, objs = build_program(target, [C / "slots_device.c", harness_file("flash_file.c"), runtime_file("edgec_slots.c")],
                               tmp_path_factory.mktemp(f"slots-{target_name}"), crypto=True,
-                              include=[_harness_file("flash_file.h").parent])   # its <string.h> declares libc's own three
+                              include=[harness_file("flash_file.h").parent])   # its <string.h> declares libc's own three
     return target, exe, objs
 
 
