@@ -16,9 +16,9 @@ import numpy as np
 from . import __version__
 from .calibrate import DEFAULT_METHOD, calibrate, check_method
 from edgec.codegen.c import generate, c_ident
+from edgec.codegen.header import header_facts
 from .data import fit_samples, load_array
 from .errors import ModelFormatError, InputDataError, TargetError
-from .fixedpoint import quantize_multiplier
 from .importers.builder import parse_input_shapes
 from .ir import Graph
 from .outdir import check_output_dir, write_output_dir
@@ -60,35 +60,6 @@ def import_model(path: str, weights: str | None = None, input_shapes: dict | Non
 
 def model_c_name(name: str) -> str:
     return c_ident(name, 32).lower()
-
-
-def _header(q: Graph, source: str) -> dict:
-    tin, tout = q.tensors[q.inputs[0]], q.tensors[q.outputs[0]]
-
-    def scale_fields(prefix, t):
-        m, s = quantize_multiplier(t.quant.scalar_scale)
-        return {f"{prefix}_scale_q31": m, f"{prefix}_scale_shift": s, f"{prefix}_zp": t.quant.scalar_zp,
-                f"{prefix}_scale_text": f"{t.quant.scalar_scale:.9g}", f"{prefix}_shape": list(tin.shape if prefix == 'input' else tout.shape),
-                f"{prefix}_size": t.size}
-    return {"version": __version__, "source": os.path.basename(source),
-            "input_layout": q.meta.get("input_layout", "as the model declares it"),
-            **scale_fields("input", tin), **scale_fields("output", tout), "edge_notes": _edge_notes(q)}
-
-
-def _edge_notes(q: Graph) -> list:
-    """model.h lines on the model file's own edges that the C API replaces (a .tflite's float or uint8 I/O)."""
-    notes = []
-    for kind, e in sorted(q.meta.get("edges", {}).items()):
-        t = q.tensors[q.inputs[0] if kind == "input" else q.outputs[0]]
-        if e["file_dtype"] == "uint8":
-            notes.append(f"The model file's {kind} is uint8 (zero point {e['file_zero_point']}), and so is the C API's; "
-                         f"inside, its value v is int8 (v - 128) (v ^ 0x80), zero point {t.quant.scalar_zp}.")
-        elif kind == "input":
-            notes.append(f"The model file's input is {e['file_dtype']}: quantize as its QUANTIZE does, "
-                         "q = round(x / scale) + zero point (the division in float32), clamped to int8.")
-        else:
-            notes.append(f"The model file's output is {e['file_dtype']}: its DEQUANTIZE gives real as above.")
-    return notes
 
 
 def _sha256(path: str) -> str:
@@ -268,7 +239,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     q = plan(q)
     cname = model_c_name(name)
     c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash
-    gen = generate(q, cname, dict(_header(q, source), c_std=c_std))
+    gen = generate(q, cname, dict(header_facts(q, source), c_std=c_std))
     report = layer_table(q)
     report.update({"model": cname, "source": os.path.basename(source),
                    "source_sha256": _sha256(source) if os.path.isfile(source) else None,

@@ -63,7 +63,7 @@ def for_build(q: Graph, gen: dict, name: str, samples, log=lambda m: None) -> tu
 def make_image(out_dir: str, samples_path: str | None = None, version: str = "1") -> dict:
     """`edgec image OUT/`: the image of a build, written to OUT/model.edgecimg; returns its summary.
     Golden inputs: `samples_path`, else those of the image already there, else as a build picks them."""
-    from edgec.build import _header
+    from edgec.codegen.header import header_facts
     from edgec.codegen.c import generate
     from .verify import Built
     built = Built(out_dir)
@@ -83,7 +83,7 @@ def make_image(out_dir: str, samples_path: str | None = None, version: str = "1"
     if not str(version) or len(str(version).encode()) > 15:
         raise InputDataError(f"--model-version '{version}' must be 1 to 15 bytes")
     c_std = "c99"
-    gen = generate(q, name, dict(_header(q, built.report.get("source") or name), c_std=c_std))
+    gen = generate(q, name, dict(header_facts(q, built.report.get("source") or name), c_std=c_std))
     img = write_image(q, gen, name, g.reshape((-1,) + tuple(built.input_shape)), version)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
