@@ -15,7 +15,8 @@ from pathlib import Path
 
 from edgec.errors import EdgecError
 from edgec.fleet import package
-from edgec.fleet.mcu import CHUNK, DEVICE_MANIFEST_FILE, DeviceStopped, FLASH_BYTES, IMAGE_FILE, Link, firmware, public_key_raw
+from edgec.fleet.device_manifest import DEVICE_MANIFEST_FILE, IMAGE_FILE
+from edgec.fleet.mcu import CHUNK, DeviceStopped, FLASH_BYTES, Link, firmware, public_key_raw
 
 from .rollout import Rollouts
 

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from edgec.errors import EdgecError
-from edgec.fleet.package import check_name_version
+from edgec.fleet.names import check_name_version
 from edgec.fleet.signing import SignatureError, algorithm_of
 
+#: files of an MCU package (fleet/package.py): the model image and its signed device manifest
+IMAGE_FILE, DEVICE_MANIFEST_FILE = "device/model.edgecimg", "device/model.edgm"
 MAGIC = b"EDGM"
 FORMAT = 1
 FLAG_DOWNGRADE = 1
@@ -87,3 +90,18 @@ def parse(data: bytes, public_key, image: bytes | None = None) -> dict:
         raise SignatureError("the image is not the one the device manifest binds (length or sha256)")
     return {**fields, "security_counter": counter, "length": length, "sha256": digest.hex(),
             "allow_downgrade": bool(flags & FLAG_DOWNGRADE)}
+
+
+def mcu_files(out_dir: Path, report: dict, key, name: str, version: str, counter, allow_downgrade: bool) -> dict:
+    """A microcontroller's payload: the build's model image and the device manifest signed over it."""
+    if counter is None:
+        raise EdgecError("a microcontroller package needs --security-counter N",
+                         hint="the device refuses images whose counter is below its own; raise it when an update must never be undone")
+    img_path = out_dir / "model.edgecimg"
+    if not img_path.is_file():
+        why = (report.get("image") or {}).get("refused")
+        raise EdgecError("the build has no model image" + (f" ({why})" if why else ""), where=str(out_dir),
+                         hint="run `edgec image OUT/` or rebuild with this edgec version")
+    image = img_path.read_bytes()
+    return {IMAGE_FILE: image,
+            DEVICE_MANIFEST_FILE: make(key, image, name, version, counter, allow_downgrade)}

@@ -37,9 +37,8 @@ import zlib
 from pathlib import Path
 
 from edgec.errors import EdgecError
+from edgec.fleet.device_manifest import IMAGE_FILE
 
-#: files of an MCU package (fleet/package.py): the model image and its signed device manifest
-IMAGE_FILE, DEVICE_MANIFEST_FILE = "device/model.edgecimg", "device/model.edgm"
 FIRMWARE = "mcu_device.c"
 #: the firmware's flash geometry (mcu_device.c's defaults): sector, slot, program unit
 SECTOR, SLOT, UNIT = 4096, 128 * 1024, 8
@@ -97,9 +96,9 @@ def public_key_raw(public_key) -> bytes:
 def firmware_sources() -> list:
     from edgec.devicebuild import runtime_file
     from edgec.image_exec import runtime_files
-    from edgec.toolchain import _harness_file
+    from edgec.toolchain import harness_file
     runtime = [runtime_file(f) for f in runtime_files() if f.endswith(".c")]
-    return runtime + [runtime_file("edgec_slots.c"), _harness_file("flash_file.c"), _harness_file(FIRMWARE)]
+    return runtime + [runtime_file("edgec_slots.c"), harness_file("flash_file.c"), harness_file(FIRMWARE)]
 
 
 def firmware(target_name: str, key_raw: bytes, cache: Path | None = None) -> Path:
@@ -107,7 +106,7 @@ def firmware(target_name: str, key_raw: bytes, cache: Path | None = None) -> Pat
     target) into the edgec cache."""
     from edgec.devicebuild import build_program
     from edgec.targets import get_target
-    from edgec.toolchain import _harness_file
+    from edgec.toolchain import harness_file
     target = get_target(target_name)
     sources = firmware_sources()
     h = hashlib.sha256(target_name.encode() + key_raw)
@@ -122,7 +121,7 @@ def firmware(target_name: str, key_raw: bytes, cache: Path | None = None) -> Pat
     key_c = work / "device_key.c"
     key_c.write_text("/* The fleet's Ed25519 public key (fleet/mcu.py). */\n#include <stdint.h>\n"
                      f"const uint8_t edgec_device_key[32] = {{{', '.join(str(b) for b in key_raw)}}};\n")
-    exe, _ = build_program(target, [*sources, key_c], work, crypto=True, include=[_harness_file("flash_file.h").parent])
+    exe, _ = build_program(target, [*sources, key_c], work, crypto=True, include=[harness_file("flash_file.h").parent])
     try:
         os.replace(work, cache)
     except OSError:                                  # another process built it first

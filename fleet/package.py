@@ -55,13 +55,12 @@ from edgec.serialize import ARTIFACT
 
 from . import signing
 from .hostlib import LIBRARY, build_library, get_device_target, host_device_target
+from . import device_manifest
+from .names import NAME_RE, VERSION_RE, check_name_version, version_key  # noqa: F401  (package.X for its users)
 from .signing import SignatureError
 
 FORMAT = "edgec-package/2"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
-#: Model names as the retired Edge Manager agent accepted them (also safe in S3 keys and job ids).
-NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 SOURCE_FILES = ("CMakeLists.txt", "edgec.mk")
 #: report.json keys the manifest carries for the agent and the dashboard: image preprocessing, how
 #: outputs decode (YOLO heads, classes), class names.
@@ -78,27 +77,6 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def check_name_version(name: str, version: str) -> None:
-    if not NAME_RE.match(name or "") or len(name) > 63:
-        raise EdgecError(f"model name '{name}' is not allowed", hint="use letters, digits and single hyphens, e.g. kws or kws-v2")
-    if not VERSION_RE.match(version or ""):
-        raise EdgecError(f"version '{version}' is not allowed", hint="use letters, digits, '.', '_', '+', '-', e.g. 1.2.0")
-
-
-def version_key(version: str) -> tuple:
-    """The order of versions, as semantic versioning has it: dot-separated numbers compare as numbers
-    (missing ones count as 0: 1.2 = 1.2.0), a pre-release (after '-') comes before its release, build
-    metadata (after '+') is ignored, and words compare as text, after numbers (1.0.0-rc1 < 1.0.0 < 1.0.1)."""
-    core, dash, pre = version.partition("+")[0].partition("-")
-
-    def parts(text):
-        return tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in re.split(r"[._]", text) if x)
-    c = list(parts(core))
-    while c and c[-1] == (0, 0, ""):
-        c.pop()
-    return tuple(c), 0 if dash else 1, parts(pre)
 
 
 #: A job document's signed permission to go back to an older version (agent/rollout.py).
@@ -211,22 +189,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _mcu_files(out_dir: Path, report: dict, key, name: str, version: str, counter, allow_downgrade: bool) -> dict:
-    """A microcontroller's payload: the build's model image and the device manifest signed over it."""
-    from . import device_manifest, mcu
-    if counter is None:
-        raise EdgecError("a microcontroller package needs --security-counter N",
-                         hint="the device refuses images whose counter is below its own; raise it when an update must never be undone")
-    img_path = out_dir / "model.edgecimg"
-    if not img_path.is_file():
-        why = (report.get("image") or {}).get("refused")
-        raise EdgecError("the build has no model image" + (f" ({why})" if why else ""), where=str(out_dir),
-                         hint="run `edgec image OUT/` or rebuild with this edgec version")
-    image = img_path.read_bytes()
-    return {mcu.IMAGE_FILE: image,
-            mcu.DEVICE_MANIFEST_FILE: device_manifest.make(key, image, name, version, counter, allow_downgrade)}
-
-
 def create(out_dir: str, name: str, version: str, key_path: str, output: str, device_target: str | None = None,
            security_counter: int | None = None, allow_downgrade: bool = False) -> dict:
     """Package a build directory; returns a summary (path, sha256, size, key id, files).  A
@@ -237,8 +199,7 @@ def create(out_dir: str, name: str, version: str, key_path: str, output: str, de
     report, files = _read_build(Path(out_dir))
     device = get_device_target(device_target or host_device_target())
     if device.kind == "mcu":
-        from . import mcu
-        files.update(_mcu_files(Path(out_dir), report, key, name, version, security_counter, allow_downgrade))
+        files.update(device_manifest.mcu_files(Path(out_dir), report, key, name, version, security_counter, allow_downgrade))
     else:
         if security_counter is not None or allow_downgrade:
             raise EdgecError("--security-counter and --allow-downgrade are for microcontroller device targets",
@@ -246,8 +207,8 @@ def create(out_dir: str, name: str, version: str, key_path: str, output: str, de
         files[f"lib/{LIBRARY}"] = build_library(Path(out_dir), report, device)
     manifest = build_manifest(name, version, report, files, device.name)
     if device.kind == "mcu":
-        manifest["library"] = mcu.IMAGE_FILE
-        manifest["device"] = {"kind": "mcu", "image": mcu.IMAGE_FILE, "manifest": mcu.DEVICE_MANIFEST_FILE,
+        manifest["library"] = device_manifest.IMAGE_FILE
+        manifest["device"] = {"kind": "mcu", "image": device_manifest.IMAGE_FILE, "manifest": device_manifest.DEVICE_MANIFEST_FILE,
                               "security_counter": security_counter, "allow_downgrade": bool(allow_downgrade)}
     rest = payload(files)                           # first: the manifest signs its hash and length
     manifest["payload"] = {"sha256": sha256(rest), "size": len(rest)}

@@ -175,9 +175,9 @@ def test_edgec_run_of_a_package_runs_its_image_on_the_emulated_core(models, tmp_
     r = pack(models, "v1", "1.0.0", 1, tmp_path / "d.tar.gz")
     assert r["device_target"] == "cortex-m4" and r["security_counter"] == 1
     members = package.read_members((tmp_path / "d.tar.gz").read_bytes(), "d")
-    assert members[mcu.IMAGE_FILE] == models["v1"]["image"] and "lib/libmodel.so" not in members
+    assert members[device_manifest.IMAGE_FILE] == models["v1"]["image"] and "lib/libmodel.so" not in members
     key = signing.load_public(str(models["keys"] / "signing.pub"))
-    assert device_manifest.parse(members[mcu.DEVICE_MANIFEST_FILE], key, members[mcu.IMAGE_FILE])["security_counter"] == 1
+    assert device_manifest.parse(members[device_manifest.DEVICE_MANIFEST_FILE], key, members[device_manifest.IMAGE_FILE])["security_counter"] == 1
     got = cli("run", tmp_path / "d.tar.gz", models["inputs"], "--on", "cortex-m4", "--raw", "-o", tmp_path / "pkg.npy", "--json",
               check_json=True)
     gen = cli("run", models["v1"]["out"], models["inputs"], "--on", "cortex-m4", "--raw", "-o", tmp_path / "gen.npy", "--json",
@@ -355,17 +355,17 @@ def test_rollouts_to_two_emulated_cortex_m4_devices(models, fleet, tmp_path):
     pack(models, "v1", "3.0.0", 3, tmp_path / "3.0.0.tar.gz")
     good3 = (tmp_path / "3.0.0.tar.gz").read_bytes()
     members = package.read_members(good3, "v3")
-    img = bytearray(members[mcu.IMAGE_FILE])
+    img = bytearray(members[device_manifest.IMAGE_FILE])
     img[len(img) // 2] ^= 1
-    members[mcu.IMAGE_FILE] = bytes(img)
+    members[device_manifest.IMAGE_FILE] = bytes(img)
     signing.generate(str(tmp_path / "rogue"))
     rogue = signing.load_private(str(tmp_path / "rogue/signing.pem"))
     other_device_key = ed25519.Ed25519PrivateKey.generate()
     cases = {
         "tampered": (package.tar_gz(members), "does not match its sha256"),
         "rogue-package": (resign(good3, rogue, lambda m: None), "not by the trusted key"),
-        "rogue-device-manifest": (resign(good3, fleet_key, lambda m: m.__setitem__(mcu.DEVICE_MANIFEST_FILE, device_manifest.make(
-            other_device_key, m[mcu.IMAGE_FILE], NAME, "3.0.0", 3))), "device refused the image: the device manifest's signature"),
+        "rogue-device-manifest": (resign(good3, fleet_key, lambda m: m.__setitem__(device_manifest.DEVICE_MANIFEST_FILE, device_manifest.make(
+            other_device_key, m[device_manifest.IMAGE_FILE], NAME, "3.0.0", 3))), "device refused the image: the device manifest's signature"),
     }
     for what, (data, words) in cases.items():
         job = raw_job(fleet, models, data, "3.0.0", f"v3-{what}")
