@@ -83,7 +83,8 @@ def test_rebuild_replaces_only_edgecs_own_output_and_refuses_added_files(digits,
 def test_an_output_written_before_the_marker_is_still_edgecs(digits, tmp_path):
     out = tmp_path / "old"
     assert _build(out, digits).returncode == 0
-    (out / ".edgec-output").unlink()                              # as edgec 0.1.0 of 2026-11 wrote it
+    (out / ".edgec-output").unlink()                              # as edgec 0.1.0 of 2026-11 wrote it:
+    (out / "model.edgecimg").unlink()                             # no marker, no model image
     r = _build(out, digits)
     assert r.returncode == 0, r.stderr
     assert (out / ".edgec-output").is_file()
