@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import time
+
 import pytest
 
 # The real models and their data live in testkit/cases.py (bench/ measures them too); the tests take
@@ -64,6 +66,18 @@ def one_line_error(r, *words):
     for w in words:
         assert w in lines[0], (w, lines[0])
     return lines[0]
+
+
+def wait_for(what, fn, timeout=30.0, every=0.2):
+    """fn()'s first truthy value, polled every `every` seconds; the test fails naming `what` after `timeout`."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(every)
 
 
 def cli(*args, env=None, check_json=False):

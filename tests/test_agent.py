@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from conftest import CASES, cli, one_line_error, require
+from conftest import CASES, cli, one_line_error, require, wait_for
 from edgec.agent import agent_pb2 as pb
 from edgec.agent.client import AgentCallError, AgentClient
 from edgec.fleet import package, signing
@@ -648,17 +648,6 @@ def aws(cloud):
     kw = dict(endpoint_url=cloud["endpoint_url"], region_name="us-east-1", aws_access_key_id="test",
               aws_secret_access_key="test", config=Config(s3={"addressing_style": "path"}))
     return {s: boto3.client(s, **kw) for s in ("iot", "s3", "iot-data")}
-
-
-def wait_for(what, fn, timeout=30.0, every=0.2):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 def executions(aws, job_id):

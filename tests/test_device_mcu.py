@@ -22,7 +22,7 @@ import pytest
 from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from conftest import CASES, cli, require
+from conftest import CASES, cli, require, wait_for
 from edgec.codegen.image import BODY_FROM, read_header
 from edgec.fleet import device_manifest, device_slots, mcu, package, signing
 from edgec.agent import mcu_bridge
@@ -44,17 +44,6 @@ def _read_line(proc, what, log, timeout=120):
         proc.kill()
         pytest.fail(f"{what} did not start: {Path(log).read_text()}")
     return json.loads(line)
-
-
-def wait_for(what, fn, timeout=60.0, every=0.2):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 def selftest_fails(img: bytes) -> bytes:
@@ -342,7 +331,7 @@ def test_rollouts_to_two_emulated_cortex_m4_devices(models, fleet, tmp_path):
         return all(d["agent"] and [(m["name"], m["version"]) for m in d["agent"]["models"]] == [(NAME, version)]
                    and d["agent"]["device_target"] == "cortex-m4" and d["agent"]["models"][0]["inferences"] >= 8
                    for d in st["devices"]) and st
-    st = wait_for("the shadows to report v2", lambda: shadows_say("2.0.0"))
+    st = wait_for("the shadows to report v2", lambda: shadows_say("2.0.0"), timeout=60)
     assert {d["name"]: d["running"]["model_version"] for d in st["devices"]} == BOTH("2.0.0")
     table = cli("fleet", "status", FLEET, env={"EDGEC_AWS_ENDPOINT": fleet["env"]["EDGEC_AWS_ENDPOINT"]})
     assert table.returncode == 0 and "agent mcu-a: heartbeat" in table.stdout and f"{NAME} 2.0.0" in table.stdout
@@ -423,7 +412,7 @@ def test_qemu_killed_during_staging_and_during_activation_restarts_serving_a_who
         wait_for("the job to end on both", lambda: all(s in ("SUCCEEDED", "FAILED") for s in executions(aws, job).values())
                  and len(executions(aws, job)) == 2, timeout=120)
         assert executions(aws, job)["mcu-b"] == "SUCCEEDED"
-        wait_for("mcu-a restarted", lambda: "device restarted" in dev.log.read_text()[mark:])
+        wait_for("mcu-a restarted", lambda: "device restarted" in dev.log.read_text()[mark:], timeout=60)
         st, fields, image = device_slots.serving(dev.flash.read_bytes(), mcu.SECTOR, mcu.SLOT, key)
         assert fields["version"] in (current, version) and st["trial"] == 0
         assert fields["version"] != version or image == models[tag]["image"]

@@ -12,9 +12,9 @@ the absent bias's scale): for those the oracle is the same model with a zero bia
 computes when the bias is absent."""
 import numpy as np
 import pytest
-from tflite_micro.python.tflite_micro import runtime
 
 from conftest import require
+from test_tflite_streaming import tflm_stream
 from tflite_writer import Model
 
 from edgec import reference
@@ -23,17 +23,6 @@ from edgec.importers.tflite import import_tflite
 from edgec.verify import Built
 
 STEPS = 120
-
-
-def tflm_stream(model: bytes, xs: np.ndarray, reset_each: bool = False) -> np.ndarray:
-    it, outs = None, []
-    for x in xs:
-        if it is None or reset_each:
-            it = runtime.Interpreter.from_bytes(model, arena_size=1 << 16)
-        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
-        it.invoke()
-        outs.append(it.get_output(0).copy())
-    return np.stack(outs)
 
 
 def _svdf(m, rng, x, s_in, batch, n_in, filters, memory, rank, bias, act, state_zp, name, s_out, zp_out):
