@@ -251,7 +251,7 @@ def fleet(models, cloud, tmp_path_factory):
         cfg = json.loads(cfg_file.read_text())
         cfg.update({"edgec_jobs_poll_seconds": 0.5, "edgec_heartbeat_seconds": 1})
         cfg_file.write_text(json.dumps(cfg, indent=2))
-        devices[name] = DeviceProc(d / "devices" / name, d / f"{name}.flash", env, chunk=256 if name == "mcu-a" else 1024)
+        devices[name] = DeviceProc(d / "devices" / name, d / f"{name}.flash", env, chunk=64 if name == "mcu-a" else 1024)
     state = {"dir": d, "run": run, "aws": aws, "devices": devices, "env": env}
     yield state
     for dev in devices.values():
@@ -392,7 +392,7 @@ def test_rollouts_to_two_emulated_cortex_m4_devices(models, fleet, tmp_path):
 
 
 def test_qemu_killed_during_staging_and_during_activation_restarts_serving_a_whole_image(models, fleet, tmp_path):
-    """mcu-a stages in 256-byte frames; its QEMU is killed (SIGKILL) after a few of them, and again
+    """mcu-a stages in 64-byte frames (a wide window to land the kill in); its QEMU is killed (SIGKILL) after a few of them, and again
     once it is activating an update.  The bridge starts QEMU again from the flash file: each time a
     complete image the fleet signed serves (read back from the flash in Python too) and answers bit
     for bit; the job on mcu-a fails with the restart as its reason, mcu-b takes it."""

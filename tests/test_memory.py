@@ -166,7 +166,7 @@ def test_convs_write_straight_into_concat_slices(tmp_path, h, w, c, flat, seed):
     g = canonicalize(Graph("k", nodes, tensors, ["x"], ["y"]))
     cat = next(n for n in g.nodes if n.op == "Concat")
     assert cat.attrs["bound"] == ([True, True] if flat else [True, False, True])
-    built = check(tmp_path, g, rng, target=target)
+    built = check(tmp_path, g, rng)
     validate_plan(built.int_graph)
     q = built.int_graph
     qcat = next(n for n in q.nodes if n.op == "Concat")
