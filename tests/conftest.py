@@ -7,6 +7,7 @@ import functools
 import io
 import json
 import re
+import select
 import shutil
 import warnings
 from pathlib import Path
@@ -66,6 +67,17 @@ def one_line_error(r, *words):
     for w in words:
         assert w in lines[0], (w, lines[0])
     return lines[0]
+
+
+def read_json_line(proc, what, log, timeout=60):
+    """The first stdout line of a server started with --json (its ready line), parsed; the test fails
+    with the server's log when none comes within `timeout`."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line:
+        proc.kill()
+        pytest.fail(f"{what} did not start: {Path(log).read_text()}")
+    return json.loads(line)
 
 
 def wait_for(what, fn, timeout=30.0, every=0.2):

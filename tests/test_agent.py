@@ -8,7 +8,6 @@ import ctypes
 import hashlib
 import json
 import os
-import select
 import shutil
 import signal
 import stat
@@ -25,7 +24,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from conftest import CASES, cli, one_line_error, require, wait_for
+from conftest import CASES, cli, one_line_error, read_json_line, require, wait_for
 from edgec.agent import agent_pb2 as pb
 from edgec.agent.client import AgentCallError, AgentClient
 from edgec.fleet import package, signing
@@ -52,15 +51,6 @@ def _stop_dashboard(proc, browser, log):
     assert "Traceback" not in log.read_text()
 
 
-def _read_line(proc, what, log, timeout=60):
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        proc.kill()
-        pytest.fail(f"{what} did not start: {Path(log).read_text()}")
-    return json.loads(line)
-
-
 class AgentProc:
     """`edgec agent run` as a subprocess; stderr to a file (its log), the ready line read from stdout."""
 
@@ -73,7 +63,7 @@ class AgentProc:
         with open(self.log, "a") as err:
             self.proc = subprocess.Popen(EDGEC + ["agent", "run", "-c", str(self.config), "-a", self.address, *self.extra, "--json"],
                                          stdout=subprocess.PIPE, stderr=err, text=True, env=self.env, preexec_fn=self.preexec)
-        self.info = _read_line(self.proc, "edgec agent run", self.log)
+        self.info = read_json_line(self.proc, "edgec agent run", self.log)
         assert self.info["pid"] == self.proc.pid
         return self
 
@@ -503,7 +493,7 @@ def test_modes_do_not_depend_on_the_umask(models, tmp_path):
                                 stderr=err, text=True, env=env, umask=0)
     sock = runtime / "edgec" / "agent.sock"
     try:
-        info = _read_line(proc, "edgec agent run", log)
+        info = read_json_line(proc, "edgec agent run", log)
         assert info["address"] == f"unix://{sock}"
         assert mode(sock.parent) == 0o750 and stat.S_ISSOCK(os.lstat(sock).st_mode) and mode(sock) == 0o660
         loaded = edgec("agent", "load", kws["pkg"], "--name", "kws", "--json", env=env, check_json=True)   # the client's default too
@@ -636,7 +626,7 @@ def cloud(tmp_path_factory):
     with open(log, "w") as err:
         proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--state", d / "state", "--json"],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
-    info = _read_line(proc, "edgec cloud serve", log, 30)
+    info = read_json_line(proc, "edgec cloud serve", log, 30)
     yield info
     proc.terminate()
     assert proc.wait(timeout=10) == 143, log.read_text()   # stopped by SIGTERM, cleanly
@@ -1010,7 +1000,7 @@ def test_dashboard_shows_the_fleet_in_chromium(fleet_env, captured, models, tmp_
     with fleet_env["agents"]["dev-a"].client() as c:
         serving = sorted(f"{m['name']} {m['version']}" for m in c.list())
     try:
-        url = _read_line(proc, "edgec dashboard", log)["url"]
+        url = read_json_line(proc, "edgec dashboard", log)["url"]
         browser = Chromium(tmp_path / "profile")
         pages = {}
         for name, target in (("served", url), ("file", (tmp_path / "dash" / "index.html").as_uri())):
@@ -1241,7 +1231,7 @@ def test_the_dashboard_escapes_what_it_embeds_and_answers_only_its_own_host(flee
                                 stderr=err, text=True, env=env)
     browser = None
     try:
-        url = _read_line(proc, "edgec dashboard", log)["url"]
+        url = read_json_line(proc, "edgec dashboard", log)["url"]
         port = int(url.rsplit(":", 1)[1].strip("/"))
         browser = Chromium(tmp_path / "profile")
         for target in (url, (tmp_path / "dash" / "index.html").as_uri()):

@@ -8,7 +8,6 @@ every inference the device answers is compared bit for bit with the integer refe
 import hashlib
 import json
 import os
-import select
 import signal
 import struct
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from conftest import CASES, cli, require, wait_for
+from conftest import CASES, cli, read_json_line, require, wait_for
 from edgec.codegen.image import BODY_FROM, read_header
 from edgec.fleet import device_manifest, device_slots, mcu, package, signing
 from edgec.agent import mcu_bridge
@@ -35,15 +34,6 @@ EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 BUCKET = "edgec-mcu-ci"
 FLEET = "mcu-fleet"
 NAME = "digits"
-
-
-def _read_line(proc, what, log, timeout=120):
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        proc.kill()
-        pytest.fail(f"{what} did not start: {Path(log).read_text()}")
-    return json.loads(line)
 
 
 def selftest_fails(img: bytes) -> bytes:
@@ -202,7 +192,7 @@ class DeviceProc:
                                                   "--flash-image", str(self.flash), "--socket", str(self.sock),
                                                   "--chunk-bytes", str(self.chunk), "--json"],
                                          stdout=subprocess.PIPE, stderr=err, text=True, env=self.env)
-        self.info = _read_line(self.proc, "edgec device run", self.log)
+        self.info = read_json_line(self.proc, "edgec device run", self.log, 120)
         return self
 
     def infer(self, q):
@@ -226,7 +216,7 @@ def cloud(tmp_path_factory):
     with open(log, "w") as err:
         proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--state", str(d / "state"), "--json"],
                                 stdout=subprocess.PIPE, stderr=err, text=True)
-    info = _read_line(proc, "edgec cloud serve", log, 30)
+    info = read_json_line(proc, "edgec cloud serve", log, 30)
     yield info
     proc.terminate()
     assert proc.wait(timeout=10) == 143, log.read_text()

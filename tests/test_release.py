@@ -20,7 +20,8 @@ import pytest
 
 from conftest import DATA, cli, one_line_error, require
 from edgec.fleet import signing
-from test_agent import EDGEC, AgentProc, _read_line, wait_for
+from conftest import read_json_line, wait_for
+from test_agent import EDGEC, AgentProc
 
 FLEET = "rel-fleet"
 BUCKET = "edgec-release-ci"
@@ -37,7 +38,7 @@ class CloudProc:
         with open(self.log, "a") as err:
             self.proc = subprocess.Popen(EDGEC + ["cloud", "serve", "--port", "0", "--minute", "2s", "--state", self.d / "state", "--json"],
                                          stdout=subprocess.PIPE, stderr=err, text=True)
-        self.info = _read_line(self.proc, "edgec cloud serve", self.log, 30)
+        self.info = read_json_line(self.proc, "edgec cloud serve", self.log, 30)
         return self.info
 
     def stop(self, sig=signal.SIGTERM):
@@ -184,7 +185,7 @@ def test_a_drift_alarm_aborts_a_release_and_the_canary_goes_back(env, tmp_path):
                                             "--period", "1s", "--window", "60s", "--alarm", "InputDriftPSI>0.25",
                                             "--alarm", "p95>1000", "--json"],
                                    stdout=subprocess.PIPE, stderr=err, text=True, env=env["penv"])
-    first = _read_line(watcher, "edgec monitor watch", log)
+    first = read_json_line(watcher, "edgec monitor watch", log)
     assert sorted(first["alarms_put"]) == [f"edgec-{FLEET}-digits-InputDriftPSI", f"edgec-{FLEET}-digits-LatencyP95Ms"]
     assert first["metrics"]["digits"]["Devices"] == 2 and first["metrics"]["digits"]["Captures"] == 0
     with dark_captures_on(env, "2.0.0") as sent:
