@@ -5,7 +5,6 @@ is replaced only if edgec made it, and swapped in only when everything succeeded
 failed build never leaves a half-written out/ and never destroys the previous one."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -17,7 +16,7 @@ from . import __version__
 from .calibrate import DEFAULT_METHOD, calibrate, check_method
 from edgec.codegen.c import generate, c_ident
 from edgec.codegen.header import header_facts
-from .data import fit_samples, load_array
+from .data import file_sha256, fit_samples, load_array
 from .errors import ModelFormatError, InputDataError, TargetError
 from .importers.builder import parse_input_shapes
 from .ir import Graph
@@ -60,14 +59,6 @@ def import_model(path: str, weights: str | None = None, input_shapes: dict | Non
 
 def model_c_name(name: str) -> str:
     return c_ident(name, 32).lower()
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build(model_path: str, target_name: str, out_dir: str, calibration: str | None = None,
@@ -242,7 +233,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     gen = generate(q, cname, dict(header_facts(q, source), c_std=c_std))
     report = layer_table(q)
     report.update({"model": cname, "source": os.path.basename(source),
-                   "source_sha256": _sha256(source) if os.path.isfile(source) else None,
+                   "source_sha256": file_sha256(source) if os.path.isfile(source) else None,
                    "target": target.name, "budget": {"ram_bytes": target.ram, "flash_bytes": target.flash},
                    "optimize": optimize,
                    "edgec_version": __version__, "calibration_samples": int(len(samples)),

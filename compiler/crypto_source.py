@@ -21,7 +21,6 @@ objects must reproduce.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import file_sha256
 from .errors import ToolchainError
 
 PYNACL_VERSION = "1.6.2"
@@ -78,14 +78,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgec"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _download(into: Path) -> Path:
     given = os.environ.get("EDGEC_PYNACL_SDIST")
     if given:
@@ -110,7 +102,7 @@ def fetch() -> CryptoSources:
         with tempfile.TemporaryDirectory(dir=cache, prefix=".libsodium-") as tmp:
             tmp = Path(tmp)
             tarball = _download(tmp)
-            digest = _sha256(tarball)
+            digest = file_sha256(tarball)
             if digest != SDIST_SHA256:
                 raise ToolchainError(f"{tarball.name} has sha256 {digest}, not the pinned {SDIST_SHA256}: refused",
                                      hint="the download was altered or is another release; remove it and retry")

@@ -1,6 +1,7 @@
 """Loading sample data (.npy / .npz) and fitting it to a model input."""
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 
@@ -73,3 +74,12 @@ def fit_samples(arr: np.ndarray, input_shape: tuple, path: str = "samples") -> n
     if not np.isfinite(out).all():
         raise InputDataError("samples contain NaN or infinity", where=path)
     return out
+
+
+def file_sha256(path) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB blocks (a model or a source tarball can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
