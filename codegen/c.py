@@ -27,7 +27,7 @@ KERNEL_FILE = {
     "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
     "Add": "edgec_elementwise_s8.c", "Sub": "edgec_elementwise_s8.c", "Mul": "edgec_elementwise_s8.c",
     "MaxPool2D": "edgec_pool_s8.c", "AvgPool2D": "edgec_pool_s8.c", "Lut": "edgec_lut_s8.c",
-    "Softmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
+    "Softmax": "edgec_softmax_s8.c", "LogSoftmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
     "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
     "LSTM": "edgec_lstm_s8.c", "GRU": "edgec_gru_s8.c",
     "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
@@ -273,6 +273,13 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                     f"round(2^{a['exp_bits']} * exp(-s*d))")
         cols = ish[-1]
         return f"edgec_softmax_s8({t}, {g.tensors[node.inputs[0]].size // cols}, {cols}, {ins[0]}, {out});"
+    if node.op == "LogSoftmax":
+        tabs = [e.array(np.asarray(a[k], np.int32), f"{k[:3]}{i}_{node.name}", "int32_t", what) for k, what in
+                (("exp_table", f"round(2^{a['exp_bits']} * exp(-s*d))"), ("d_table", "s*d in output steps, Q16"),
+                 ("log_table", "ln(1 + (j + 1/2) / 256) in output steps, Q16"))]
+        cols = ish[-1]
+        return (f"edgec_log_softmax_s8({', '.join(tabs)}, {a['exp_bits']}, {a['ln2_q']}, "
+                f"{g.tensors[node.inputs[0]].size // cols}, {cols}, {ins[0]}, {out});")
     if node.op == "Reshape":
         if ins[0] == out:
             return None

@@ -41,6 +41,9 @@ OPS = {
     "Exp": "exp(x)",
     "Erf": "erf(x)",
     "Gelu": "x * (1 + erf(x / sqrt 2)) / 2; attrs approximate \"none\" | \"tanh\" (the tanh formula)",
+    "Elementwise": "xs... (numpy broadcasting); attrs program: primitive element-wise steps (compiler/elementwise.py); "
+                   "float graphs only: one-input programs become Lut, others are refused",
+    "LogSoftmax": "x over the last axis (compiler/log_softmax.py)",
     "Softmax": "x over the last axis; attrs mode \"tflm\" (imported .tflite): TFLite Micro's integer arithmetic",
     "Upsample": "x; attrs scale (sh, sw): nearest neighbour",
     "Resize": "x NHWC; attrs size (oh, ow), mode nearest|linear|zeros|strided, coord, nearest, scale, offset (compiler/resize.py)",

@@ -7,6 +7,7 @@ from edgec.passes.fold_transpose_fc import fold_transpose_fc
 from edgec.passes.collapse_transpose import collapse_transpose
 from edgec.passes.fuse_activations import fuse_activations
 from edgec.passes.fuse_gated_activations import fuse_gated_activations
+from edgec.passes.collapse_elementwise import collapse_elementwise
 from edgec.passes.fold_pad import fold_pad
 from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.fold_recurrent_last_step import fold_recurrent_last_step
@@ -17,7 +18,8 @@ from edgec.passes.plan_scratch import plan_scratch
 from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
-CANONICAL = [infer_shapes, fold_constants, sink_reshape, fold_batchnorm, fold_transpose_fc, fuse_gated_activations, fuse_activations,
+CANONICAL = [infer_shapes, fold_constants, sink_reshape, fold_batchnorm, fold_transpose_fc, fuse_gated_activations,
+             collapse_elementwise, fuse_activations,
              fold_pad, collapse_transpose, eliminate_dead, fold_recurrent_last_step, bind_concat]
 
 

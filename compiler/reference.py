@@ -21,6 +21,8 @@ from . import mean
 from . import prelu
 from . import svdf
 from . import strided_slice
+from . import elementwise
+from . import log_softmax
 from .errors import InputDataError
 from .ir import Graph
 from .recurrent import gru_f32, gru_s8, lstm_f32, lstm_s8
@@ -159,6 +161,7 @@ FLOAT_OPS = {
     "MaxPool2D": maxpool_f32,
     "AvgPool2D": avgpool_f32,
     "Softmax": softmax_f32,
+    "LogSoftmax": log_softmax.log_softmax_f32,
     "BatchNorm": batchnorm_f32,
     "Reshape": lambda n, x: x.reshape(n.attrs["shape"]),
     "Transpose": lambda n, x: np.transpose(x, n.attrs["perm"]),
@@ -173,6 +176,7 @@ FLOAT_OPS = {
     "PRelu": prelu.prelu_f32,
     "SvdfState": svdf.svdf_state_f32, "Svdf": svdf.svdf_f32,
     "StridedSlice": strided_slice.strided_slice_any,
+    "Elementwise": lambda n, *xs: elementwise.evaluate(n.attrs["program"], list(xs), FLOAT_UNARY),
     **FLOAT_UNARY,
 }
 
@@ -288,6 +292,7 @@ INT_OPS = {
     "AvgPool2D": avgpool_s8,
     "Lut": lut_s8,
     "Softmax": softmax_s8,
+    "LogSoftmax": log_softmax.log_softmax_s8,
     "Reshape": lambda n, x: x.reshape(n.attrs["shape"]),
     "Transpose": lambda n, x: np.transpose(x, n.attrs["perm"]),
     "Pad": pad_s8,

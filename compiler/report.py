@@ -16,7 +16,7 @@ def macs(graph: Graph, node) -> int:
         return out.size * graph.tensors[node.inputs[1]].shape[1]
     if node.op in ("MaxPool2D", "AvgPool2D"):
         return out.size * node.attrs["kernel"][0] * node.attrs["kernel"][1]
-    if node.op in ("Add", "Sub", "Mul", "Softmax", "Requantize"):
+    if node.op in ("Add", "Sub", "Mul", "Softmax", "LogSoftmax", "Requantize"):
         return out.size
     if node.op in ("LSTM", "GRU"):          # every step: the gates' input and recurrent dot products
         n, t, i = graph.tensors[node.inputs[0]].shape
@@ -44,6 +44,8 @@ def weight_bytes(graph: Graph, node) -> int:
         n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
     if node.op == "Softmax":
         n += 4 * 256
+    if node.op == "LogSoftmax":             # exp, difference and log tables
+        n += 3 * 4 * 256
     if node.op in ("LSTM", "GRU"):          # weights unit by unit in quads (codegen/recurrent.py: inputs and a
         rows, h = graph.tensors[node.inputs[2]].shape   # GRU's fourth row padded), per-row multipliers, shifts
         i = graph.tensors[node.inputs[0]].shape[-1]     # and folded biases, the sigmoid table

@@ -70,9 +70,10 @@ def _concat(node, s):
 SHAPE_FNS = {
     "Conv2D": _conv2d,
     "FullyConnected": lambda n, s: [(s[0][0], s[1][0])],
-    "Add": _broadcast, "Sub": _broadcast, "Mul": _broadcast,
+    "Add": _broadcast, "Sub": _broadcast, "Mul": _broadcast, "Elementwise": _broadcast,
     "MaxPool2D": _pool, "AvgPool2D": _pool,
     **{op: (lambda n, s: [s[0]]) for op in ELEMENTWISE_UNARY}, "Softmax": lambda n, s: [s[0]],
+    "LogSoftmax": lambda n, s: [s[0]],
     "Upsample": lambda n, s: [(s[0][0], s[0][1] * n.attrs["scale"][0], s[0][2] * n.attrs["scale"][1], s[0][3])],
     "Slice": lambda n, s: [tuple(n.attrs["end"][i] - n.attrs["begin"][i] for i in range(len(s[0])))],
     "Resize": resize.out_shape,

@@ -26,6 +26,7 @@ from edgec.gemmlowp import softmax_tflm_attrs
 from edgec.ir import Graph, Node, Quant, Tensor, ELEMENTWISE_UNARY, unique_name
 from edgec.recurrent import quantize_gru, quantize_lstm
 from edgec.reference import FLOAT_UNARY, conv2d_f32
+from edgec import elementwise, log_softmax
 
 SIGMOID_Q = (1.0 / 256, -128)
 TANH_Q = (1.0 / 128, 0)
@@ -293,7 +294,15 @@ class _Quantizer:
     def q_Pad(self, node):
         node.attrs["pad_value"] = self._same_as_input(node).scalar_zp
 
-    def q_Unary(self, node):
+    def q_Elementwise(self, node):
+        """A chain collapse_elementwise made a function of one tensor: a table like any unary op.  Values
+        the function leaves undefined (log 0, 0/0) saturate (inf) or give the zero point (nan)."""
+        def fn(n, x):
+            y = elementwise.evaluate(n.attrs["program"], [x], FLOAT_UNARY, np.float64)
+            return np.nan_to_num(y, nan=0.0, posinf=1e30, neginf=-1e30)
+        self.q_Unary(node, fn)
+
+    def q_Unary(self, node, fn=None):
         qi = self.qof(node.inputs[0])
         out = node.outputs[0]
         fixed = {"Sigmoid": SIGMOID_Q, "Tanh": TANH_Q}.get(node.op)
@@ -303,7 +312,7 @@ class _Quantizer:
             self.calibrated(out)
         qo = self.qof(out)
         real = qi.scalar_scale * (np.arange(-128, 128) - qi.scalar_zp)
-        y = FLOAT_UNARY[node.op](node, real)
+        y = (fn or FLOAT_UNARY[node.op])(node, real)
         table = quantize_values(y, qo.scalar_scale, qo.scalar_zp)
         node.attrs = {"function": node.op, **node.attrs, "table": table}
         node.op = "Lut"
@@ -322,6 +331,13 @@ class _Quantizer:
         k = min(22, 30 - max(1, math.ceil(math.log2(cols))))
         table = round_half_away((1 << k) * np.exp(-qi.scalar_scale * np.arange(256)))
         node.attrs.update(exp_table=table.astype(np.int32), exp_bits=k)
+
+    def q_LogSoftmax(self, node):
+        given = self.given_acts.get(node.outputs[0])
+        if given is not None and (float(given[0]), int(given[1])) != (log_softmax.OUT_SCALE, log_softmax.OUT_ZERO_POINT):
+            self.requant_after.add(node.name)        # a QDQ model's own output scale, after the kernel's
+        self.set_act(node.outputs[0], log_softmax.OUT_SCALE, log_softmax.OUT_ZERO_POINT)
+        node.attrs.update(log_softmax.tables(self.qof(node.inputs[0]).scalar_scale, self.g.tensors[node.inputs[0]].shape[-1]))
 
     def q_Concat(self, node):
         for i in node.inputs:

@@ -138,6 +138,9 @@ void edgec_lut_s8(const EDGEC_ROM int8_t *table, const int8_t *in, int8_t *out, 
 void edgec_softmax_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
 /* TFLite Micro's int8 softmax (gemmlowp fixed point), for imported .tflite models: exp_table in Q0.31. */
 void edgec_softmax_tflm_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
+/* LogSoftmax over the last axis, output scale 16/256 and zero point 127; tables from compiler/log_softmax.py. */
+void edgec_log_softmax_s8(const EDGEC_ROM int32_t *exp_table, const EDGEC_ROM int32_t *d_table, const EDGEC_ROM int32_t *log_table,
+                          int32_t exp_bits, int32_t ln2_q, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
 void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int32_t in_row0, int8_t *out,

@@ -79,3 +79,31 @@ void edgec_softmax_tflm_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int
         }
     }
 }
+
+/* LogSoftmax over the last axis, output scale 16/256, zero point 127 (TFLite's).  Per row:
+ * sum = sum exp_table[max - x] (>= 2^exp_bits), its log in output steps scaled by 2^16 from the
+ * position e of its leading one and the 8 bits after it, then out = 127 - ((d_table[d] + L + 2^15) >> 16).
+ * Twin: compiler/log_softmax.py (log_softmax_s8), where the tables are made. */
+void edgec_log_softmax_s8(const EDGEC_ROM int32_t *exp_table, const EDGEC_ROM int32_t *d_table, const EDGEC_ROM int32_t *log_table,
+                          int32_t exp_bits, int32_t ln2_q, int32_t rows, int32_t cols, const int8_t *in, int8_t *out)
+{
+    int32_t r, c;
+    for (r = 0; r < rows; r++) {
+        const int8_t *x = in + r * cols;
+        int8_t *y = out + r * cols;
+        int32_t mx = -128, e = 30, big;
+        uint32_t sum = 0;
+        for (c = 0; c < cols; c++)
+            if (x[c] > mx)
+                mx = x[c];
+        for (c = 0; c < cols; c++)
+            sum += (uint32_t)exp_table[mx - x[c]];
+        while (!(sum & (UINT32_C(1) << e)))              /* sum >= 2^exp_bits >= 1: ends */
+            e--;
+        big = (e - exp_bits) * ln2_q + log_table[((sum << (30 - e)) >> 22) & 255u];
+        for (c = 0; c < cols; c++) {
+            const int32_t v = 127 - ((d_table[mx - x[c]] + big + (INT32_C(1) << 15)) >> 16);
+            y[c] = (int8_t)(v < -128 ? -128 : v);
+        }
+    }
+}

@@ -139,11 +139,12 @@ def test_a_refused_model_lists_every_reason_one_per_line(tmp_path):
             super().__init__()
             self.conv = nn.Conv2d(3, 8, 3, padding=1)
             self.pool = nn.MaxPool2d(2, dilation=2)      # dilated pooling: still refused
-            self.fc = nn.Linear(8, 5)
+            self.fc = nn.Linear(2, 5)
+            self.norm = nn.InstanceNorm2d(8)
 
         def forward(self, x):
-            y = self.pool(torch.sin(self.conv(x)))
-            return self.fc(torch.atan(torch.cos(y)).mean((2, 3)))
+            y = self.pool(torch.cumsum(self.conv(x), 1))
+            return self.fc(nn.functional.pixel_shuffle(self.norm(y), 2).mean((2, 3)))
     path = _export(Bad(), tmp_path / "bad.onnx", torch.randn(1, 3, 16, 16))
     r = edgec("build", path, "-o", tmp_path / "o")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
@@ -155,15 +156,16 @@ def test_a_refused_model_lists_every_reason_one_per_line(tmp_path):
     assert lines[lines.index(head[0]) + 1:] == [
         "  input x [n, 3, h, w]: dimensions 2 (h), 3 (w) are dynamic and no calibration data fixes them — give the "
         "shape with --input-shape x=1,3,H,W",
-        "  node /Sin (Sin): unsupported op",
+        "  node /CumSum (CumSum): unsupported op",
         "  node /pool/MaxPool (MaxPool): dilated pooling",
-        "  node /Cos (Cos): unsupported op",
-        "  node /Atan (Atan): unsupported op"]
+        "  node /norm/InstanceNormalization (InstanceNormalization): unsupported op",
+        "  node /DepthToSpace (DepthToSpace): unsupported op"]
     with pytest.raises(UnsupportedOpError) as e:               # the library: one exception, the same reasons
         import_model(str(path), input_shapes={"x": (1, 3, 16, 16)})
-    assert e.value.reasons == ["node /Sin (Sin): unsupported op",
+    assert e.value.reasons == ["node /CumSum (CumSum): unsupported op",
                                "node /pool/MaxPool (MaxPool): dilated pooling",
-                               "node /Cos (Cos): unsupported op", "node /Atan (Atan): unsupported op"]
+                               "node /norm/InstanceNormalization (InstanceNormalization): unsupported op",
+                               "node /DepthToSpace (DepthToSpace): unsupported op"]
 
 
 def _graph(nodes, inits, x_dims, y_dims, opset=13):
@@ -246,11 +248,11 @@ def test_reasons_of_a_crafted_file_stop_at_a_bound(tmp_path):
     """Every reason of a real model is listed; a file of 5,000 unsupported nodes gets the first 200
     and how many more, not 5,000 lines."""
     from edgec.importers.onnx import MAX_REASONS
-    nodes = [helper.make_node("Sin", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}" if i < 4999 else "y"], name=f"s{i}")
+    nodes = [helper.make_node("CumSum", ["x" if i == 0 else f"t{i - 1}", "ax"], [f"t{i}" if i < 4999 else "y"], name=f"s{i}")
              for i in range(5000)]
-    path = tmp_path / "sins.onnx"
-    onnx.save(_graph(nodes, {}, [1, 4], [1, 4]), path)
+    path = tmp_path / "cumsums.onnx"
+    onnx.save(_graph(nodes, {"ax": np.array(1, np.int64)}, [1, 4], [1, 4]), path)
     with pytest.raises(UnsupportedOpError, match="the model cannot be compiled: 5,000 unsupported node") as e:
         import_model(str(path))
     assert len(e.value.reasons) == MAX_REASONS + 1 == 201
-    assert e.value.reasons[0] == "node s0 (Sin): unsupported op" and e.value.reasons[-1] == "… and 4,800 more"
+    assert e.value.reasons[0] == "node s0 (CumSum): unsupported op" and e.value.reasons[-1] == "… and 4,800 more"

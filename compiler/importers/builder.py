@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor, unique_name
 from ..shapes import output_shapes, same_pads
+from .. import elementwise
 
 #: Resource limits, checked before anything of that size is allocated.  They are memory, not counts:
 #: any number of nodes is fine while the graph fits.  edgec's targets have kilobytes to a few
@@ -265,7 +266,7 @@ def _finite(v, what: str, allow_inf: bool = False) -> float:
 #: inputs of the IR ops importers emit (min, max); every other op takes one
 ARITY = {"Conv2D": (3, 3), "FullyConnected": (3, 3), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2), "BatchNorm": (5, 5),
          "Concat": (1, 1 << 30), "LSTM": (4, 4), "GRU": (5, 5),
-         "PRelu": (2, 2)}
+         "PRelu": (2, 2), "Elementwise": (1, 3)}
 
 
 def check_padded(shape, pads) -> None:
@@ -442,19 +443,29 @@ class GraphBuilder:
         kind = kind.lower()
         simple = {"relu": ("Relu", {}), "sigmoid": ("Sigmoid", {}), "logistic": ("Sigmoid", {}), "tanh": ("Tanh", {}),
                   "relu6": ("Clip", {"min": 0.0, "max": 6.0}), "swish": ("Swish", {}), "silu": ("Swish", {}),
-                  "mish": ("Mish", {}), "softmax": ("Softmax", {}),
+                  "mish": ("Mish", {}), "softmax": ("Softmax", {}), "log_softmax": ("LogSoftmax", {}),
                   "leaky": ("LeakyRelu", {"alpha": params.get("alpha", 0.1)}),
                   "leaky_relu": ("LeakyRelu", {"alpha": params.get("alpha", 0.2)}),
                   "hard_sigmoid": ("HardSigmoid", {"alpha": params.get("alpha", 0.2), "beta": 0.5}),
                   "hard_swish": ("HardSwish", {}), "elu": ("Elu", {"alpha": params.get("alpha", 1.0)}),
                   "selu": ("Selu", {"alpha": 1.67326324235437728481, "gamma": 1.05070098735548049342}),
                   "softplus": ("Softplus", {}), "softsign": ("Softsign", {}), "exponential": ("Exp", {}),
-                  "gelu": ("Gelu", {"approximate": "tanh" if params.get("approximate") else "none"})}
+                  "gelu": ("Gelu", {"approximate": "tanh" if params.get("approximate") else "none"}),
+                  "hard_silu": ("HardSwish", {}), "hard_tanh": ("Clip", {"min": -1.0, "max": 1.0}),
+                  "sparse_sigmoid": ("HardSigmoid", {"alpha": 0.5, "beta": 0.5})}
+        programs = {"celu": lambda: elementwise.celu(params.get("alpha", 1.0)),      # Keras 3's defaults
+                    "hard_shrink": lambda: elementwise.shrink(0.0, params.get("threshold", 0.5)),
+                    "soft_shrink": lambda: elementwise.shrink(params.get("threshold", 0.5), params.get("threshold", 0.5)),
+                    "squareplus": lambda: elementwise.squareplus(params.get("b", 4.0)),
+                    "sparse_plus": elementwise.sparse_plus, "log_sigmoid": elementwise.log_sigmoid,
+                    "tanh_shrink": elementwise.tanh_shrink}
         if kind in ("linear", "none", ""):
             return x
+        if kind in programs:
+            return self.emit("Elementwise", f"{name}_{kind}", [x], f"{name}_{kind}", {"program": programs[kind]()})
         if kind not in simple:
             raise UnsupportedOpError(f"activation '{shown(kind)}'", where=self.context,
-                                     hint=f"supported: linear, {', '.join(sorted(simple))}")
+                                     hint=f"supported: linear, {', '.join(sorted(simple) + sorted(programs))}")
         op, attrs = simple[kind]
         return self.emit(op, f"{name}_{kind}", [x], f"{name}_{kind}", attrs)
 

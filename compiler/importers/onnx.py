@@ -27,6 +27,7 @@ from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, 
 from .onnx_reduce import prelu, reduce, reduce_min, reduce_sum, variadic
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
 from .. import resize
+from .. import elementwise
 from .lowering import conv_transpose
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
@@ -46,7 +47,7 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "Softsign": (1, 1), "Exp": (1, 1), "Erf": (1, 1), "Gelu": (1, 1),
          "AveragePool": (1, 1), "GlobalAveragePool": (1, 1), "GlobalMaxPool": (1, 1), "BatchNormalization": (5, 5),
          "Reshape": (2, 2), "Flatten": (1, 1), "Squeeze": (1, 2), "Unsqueeze": (1, 2), "Transpose": (1, 1),
-         "Pad": (1, 4), "Concat": (1, 1 << 30), "Softmax": (1, 1), "Identity": (1, 1), "Dropout": (1, 3),
+         "Pad": (1, 4), "Concat": (1, 1 << 30), "Softmax": (1, 1), "LogSoftmax": (1, 1), "Identity": (1, 1), "Dropout": (1, 3),
          "Constant": (0, 0), "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3),
          # shape computations, folded to constants once the input shapes are known
          "Shape": (1, 1), "Size": (1, 1), "Gather": (2, 2), "Slice": (1, 5), "Cast": (1, 1), "Range": (3, 3),
@@ -54,7 +55,12 @@ ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub":
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
          "ReduceMean": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceSum": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
          "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6),
-         "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2)}
+         "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2),
+         # element-wise primitives of computed tensors (compiler/elementwise.py)
+         **{op: (1, 1) for op in ("Abs", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh",
+                                  "Cosh", "Asinh", "Acosh", "Atanh", "Round", "Sign", "Celu", "Shrink",
+                                  "ThresholdedRelu")},
+         **{op: (2, 2) for op in ("LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Pow")}}
 
 
 @dataclass
@@ -641,9 +647,8 @@ def _binary(kind):
             imp.set_const(node, _fold_arith(imp, node, op, ca, cb))
             return
         if op == "Div":                               # x / c is x * (1/c); c / x has no kernel
-            if ib not in imp.consts:
-                raise UnsupportedOpError("Div by a computed tensor", where=imp.where(node),
-                                         hint="only division by a constant is supported")
+            if ib not in imp.consts:                  # x / f(x) and c / x: a primitive (compiler/elementwise.py)
+                return _emit_elementwise(imp, node, elementwise.primitive("div", 2))
             c = np.asarray(imp.consts[ib], np.float64)
             if not np.all(c):
                 raise ModelFormatError("Div by a constant that holds zero", where=imp.where(node), hint=CORRUPT)
@@ -721,6 +726,47 @@ def _unary(op):
             lo, hi = _scalar(imp, node, lo, "Clip min"), _scalar(imp, node, hi, "Clip max")
             attrs = {"min": -np.inf if lo is None else lo, "max": np.inf if hi is None else hi}
         imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
+    return handler
+
+
+def _emit_elementwise(imp, node, program):
+    """An Elementwise node over the ONNX node's inputs (constants laid out like the computed ones), for
+    passes/collapse_elementwise.py to fold into a table when the chain depends on one tensor."""
+    var = next(i for i in node.input if i and i not in imp.consts)
+    perm = imp.val(var).perm
+    ins = []
+    for k, i in enumerate(node.input):
+        if i in imp.consts:
+            c = np.asarray(imp.consts[i], np.float32)
+            if c.ndim > len(perm):
+                raise UnsupportedOpError(f"constant of rank {c.ndim} broadcast to rank {len(perm)}", where=imp.where(node))
+            c = c.reshape((1,) * (len(perm) - c.ndim) + c.shape)
+            ins.append(imp.const(f"{node.output[0]}_c{k}", np.transpose(c, _inverse(perm))))
+        elif len(imp.shape(i)) == len(perm):
+            ins.append(imp.in_layout(i, perm))
+        else:
+            raise UnsupportedOpError("operands of different rank", where=imp.where(node))
+    imp.set(node.output[0], imp.emit("Elementwise", node.name or node.output[0], ins, node.output[0],
+                                     {"program": program}), perm)
+
+
+def _primitive(fn, fold=None):
+    """An element-wise op: folded when its inputs are constants (shape arithmetic keeps its integer and
+    boolean types through `fold`), else an Elementwise primitive."""
+    def handler(imp, node, a):
+        if all(i in imp.consts for i in node.input if i):
+            return _elementwise_const(fold or elementwise.FNS[fn])(imp, node, a)
+        _emit_elementwise(imp, node, elementwise.primitive(fn, len(node.input)))
+    return handler
+
+
+def _named_elementwise(make):
+    """An ONNX activation the IR spells as a program over its one input: make(imp, node, attrs) -> program."""
+    def handler(imp, node, a):
+        if node.input[0] in imp.consts:
+            raise UnsupportedOpError(f"{node.op_type} of a constant", where=imp.where(node),
+                                     hint="fold it to an initializer (e.g. onnxsim) first")
+        _emit_elementwise(imp, node, make(imp, node, a))
     return handler
 
 
@@ -1045,11 +1091,11 @@ def _concat(imp, node, a):
     imp.set(node.output[0], imp.emit("Concat", node.name or node.output[0], ins, node.output[0], {"axis": axis}), perm)
 
 
-def _softmax(imp, node, a):
+def _softmax(imp, node, a, op="Softmax"):
     r = len(imp.shape(node.input[0]))
     axis = imp.a_int(node, a, "axis", -1 if imp.opset >= 13 else 1)
     if not r or not -r <= axis < r:
-        raise ModelFormatError(f"Softmax axis {axis} of a rank-{r} tensor", where=imp.where(node), hint=CORRUPT)
+        raise ModelFormatError(f"{op} axis {axis} of a rank-{r} tensor", where=imp.where(node), hint=CORRUPT)
     axis %= r
     v = imp.val(node.input[0])
     x = v.ir if v.perm[axis] == r - 1 else None
@@ -1058,7 +1104,7 @@ def _softmax(imp, node, a):
         order = [j for j in range(r) if j != axis] + [axis]          # ONNX axis held by each IR axis
         perm = tuple(order.index(j) for j in range(r))
         x = imp.in_layout(node.input[0], perm)
-    imp.set(node.output[0], imp.emit("Softmax", node.name or node.output[0], [x], node.output[0]), perm)
+    imp.set(node.output[0], imp.emit(op, node.name or node.output[0], [x], node.output[0]), perm)
 
 
 def _constant(imp, node, a):
@@ -1155,10 +1201,10 @@ def _cast(imp, node, a):
     if to not in CONST_TYPES:
         raise UnsupportedOpError(f"Cast to {_type_name(to)}", where=imp.where(node))
     if node.input[0] not in imp.consts:
-        if to != imp.onnx.TensorProto.FLOAT:              # activations are float: a cast to float is no op
-            raise UnsupportedOpError(f"Cast of a computed tensor to {_type_name(to)}", where=imp.where(node),
-                                     hint="edgec folds Cast on shapes and constants; activations stay float")
-        imp.vals[node.output[0]] = imp.val(node.input[0])
+        if to in (imp.onnx.TensorProto.FLOAT, imp.onnx.TensorProto.DOUBLE, imp.onnx.TensorProto.FLOAT16):
+            imp.vals[node.output[0]] = imp.val(node.input[0])    # activations are float: no op
+        else:                                     # to an integer (truncates) or bool (nonzero): a primitive
+            _emit_elementwise(imp, node, elementwise.primitive("nonzero" if to == imp.onnx.TensorProto.BOOL else "trunc", 1))
         return
     (x,) = _consts_of(imp, node)
     with np.errstate(all="ignore"):
@@ -1453,12 +1499,22 @@ HANDLERS = {
     "BatchNormalization": _batchnorm,
     "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Transpose": _transpose, "Pad": _pad, "Concat": _concat, "Softmax": _softmax,
+    "LogSoftmax": lambda imp, node, a: _softmax(imp, node, a, "LogSoftmax"),
     "Identity": _identity, "Dropout": _identity, "Constant": _constant, "Div": _binary("Div"),
     "Shape": _shape, "Size": _size, "Gather": _gather, "Slice": _slice, "Cast": _cast, "Range": _range,
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
-    "Floor": _elementwise_const(np.floor), "Ceil": _elementwise_const(np.ceil), "Neg": _elementwise_const(np.negative),
-    "Equal": _elementwise_const(np.equal), "Less": _elementwise_const(np.less), "Greater": _elementwise_const(np.greater),
-    "Not": _elementwise_const(np.logical_not), "Where": _elementwise_const(np.where),
+    "Floor": _primitive("floor", np.floor), "Ceil": _primitive("ceil", np.ceil), "Neg": _primitive("neg", np.negative),
+    "Equal": _primitive("equal", np.equal), "Less": _primitive("less", np.less), "Greater": _primitive("greater", np.greater),
+    "Not": _primitive("not", np.logical_not), "Where": _primitive("where", np.where),
+    "LessOrEqual": _primitive("less_equal", np.less_equal), "GreaterOrEqual": _primitive("greater_equal", np.greater_equal),
+    "And": _primitive("and", np.logical_and), "Or": _primitive("or", np.logical_or), "Xor": _primitive("xor", np.logical_xor),
+    **{op: _primitive(op.lower()) for op in ("Abs", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
+                                             "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Round", "Sign")},
+    "Pow": _primitive("pow", lambda a, b: np.power(a, b) if a.dtype.kind == "f" else np.power(a.astype(np.float64), b).astype(a.dtype)),
+    "Celu": _named_elementwise(lambda imp, node, a: elementwise.celu(imp.a_float(node, a, "alpha", 1.0))),
+    "Shrink": _named_elementwise(lambda imp, node, a: elementwise.shrink(imp.a_float(node, a, "bias", 0.0),
+                                                                         imp.a_float(node, a, "lambd", 0.5))),
+    "ThresholdedRelu": _named_elementwise(lambda imp, node, a: elementwise.threshold(imp.a_float(node, a, "alpha", 1.0), 0.0)),
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
     "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
     "ReduceMin": reduce_min, "ReduceSum": reduce_sum,
