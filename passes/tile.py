@@ -41,7 +41,10 @@ TILEABLE = ("Conv2D", "MaxPool2D", "AvgPool2D", "Lut", "Pad")
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
 MAX_STAGE_LEN = 12
 MAX_ROUNDS = 16                 # stages added or replaced, one per round
-MAX_EXTRA = 0.15                # of the whole model's estimated instructions, all stages together
+MAX_EXTRA = 0.20                # of the whole model's estimated instructions, all stages together
+#: Without a --ram goal, a stage (or its last bands) must free at least this many arena bytes per
+#: instruction it adds to each inference (one byte per thousand instructions).
+MIN_BYTES_PER_INSTRUCTION = 0.001
 #: Estimated Cortex-M4 instructions per MAC of an untiled layer (per output element where a layer has
 #: no MACs), and per output element of one row for each band call after the first: measured with
 #: `edgec verify --json` per layer on KWS (depthwise 3x3 and pointwise 64 -> 64 on 25 x 5 maps, split
@@ -274,17 +277,35 @@ def tile(graph: Graph) -> Graph:
 
 
 def _prune(g: Graph, chosen: list, base: int, goal) -> list:
-    """Drop the stages the final arena does not need (costliest first), then record what each kept
-    stage saves: the arena without it minus the arena with all."""
+    """Cheapen the chosen stages, costliest first: drop a stage or give it fewer bands (either
+    direction) where the arena stays within the goal (or the least arena found), or, without a goal,
+    where the bytes given back are fewer than MIN_BYTES_PER_INSTRUCTION for each instruction saved.
+    Then record what each kept stage saves: the arena without it minus the arena with all."""
     final = _arena(g, chosen)
     if final >= base:
         return []
     limit = final if goal is None else max(final, goal)
-    for st in sorted(chosen, key=lambda s: -s["instructions"]):
-        rest = [s for s in chosen if s is not st]
-        if _arena(g, rest) <= limit:
-            chosen = rest
+    by_name = {n.name: n for n in g.nodes}
+    changed = True
+    while changed:
+        changed = False
+        for st in sorted(chosen, key=lambda s: -s["instructions"]):
+            rest = [s for s in chosen if s is not st]
+            nodes = [by_name[n] for n in st["nodes"]]
+            options = [(None, 0)] + [(alt, alt["instructions"]) for t in TILE_COUNTS if t < st["tiles"]
+                                     for rev in (False, True) if (alt := _stage(g, nodes, t, rev)) is not None]
+            now = _arena(g, chosen)
+            for alt, cost in sorted(options, key=lambda o: o[1]):
+                size = _arena(g, rest + ([alt] if alt else []))
+                if size <= limit or (goal is None and size - now < MIN_BYTES_PER_INSTRUCTION * (st["instructions"] - cost)):
+                    chosen = rest + ([alt] if alt else [])
+                    changed = True
+                    break
+            if changed:
+                break
     final = _arena(g, chosen)
+    if final >= base:
+        return []
     for st in chosen:
         st["saves_bytes"] = _arena(g, [s for s in chosen if s is not st]) - final
     return chosen
