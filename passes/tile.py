@@ -308,7 +308,8 @@ def _prune(g: Graph, chosen: list, base: int, goal) -> list:
         return []
     for st in chosen:
         st["saves_bytes"] = _arena(g, [s for s in chosen if s is not st]) - final
-    return chosen
+    step = {n.name: i for i, n in enumerate(g.nodes)}
+    return sorted(chosen, key=lambda st: step[st["nodes"][0]])
 
 
 def _saved_at(g: Graph, start: int, st: dict, step: int, sizes: dict) -> int:
