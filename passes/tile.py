@@ -169,6 +169,11 @@ def _arena(g: Graph, stages) -> int:
     return _plan_with(g, stages)["arena_size"]
 
 
+def _candidate_plan(g: Graph, stages) -> dict:
+    """The plan a round weighs for one candidate (at most `budget` of them per round)."""
+    return _plan_with(g, stages)
+
+
 def _plan_with(g: Graph, stages) -> dict:
     """memory_plan of g with meta["tiling"] = stages (set for the call, then put back)."""
     saved = g.meta.pop("tiling", None)
@@ -258,7 +263,7 @@ def tile(graph: Graph) -> Graph:
         floor = live - 1 if goal is None or live <= goal else goal
         found = None
         for _, st, kept, delta in candidates:
-            plan = _plan_with(g, kept + [st])
+            plan = _candidate_plan(g, kept + [st])
             prof = _profile(g, plan)
             now, less = prof[peak_step], weight - sum(v * v for v in prof)
             if now >= live or less <= 0:             # it must lower this step, and the live bytes overall
