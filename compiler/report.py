@@ -103,7 +103,8 @@ def memory_section(graph: Graph) -> dict:
     roots = {}
     for t, b in plan["buffers"].items():
         if b["where"] == "arena":
-            roots.setdefault(b["root"], {"tensors": [], "offset": b["offset"], "size": b["size"],
+            roots.setdefault(b["root"], {"tensors": [], "offset": b.get("group_offset", b["offset"]),
+                                         "size": b.get("group_size", b["size"]),
                                          "first": b["first"], "last": b["last"]})["tensors"].append(t)
     for node, b in plan.get("scratch", {}).items():           # a conv's columns scratch, live while it runs
         roots[scratch_key(node)] = {"tensors": [f"{node} (columns scratch)"], "offset": b["offset"], "size": b["size"],
