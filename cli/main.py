@@ -35,7 +35,8 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
           calibration: Optional[str] = typer.Option(None, "--calibration", "-c",
                                                     help=".npy/.npz with N float samples in the model's input layout"),
           name: Optional[str] = typer.Option(None, "--name", help="C name of the model (default: the file's stem)"),
-          ram: Optional[str] = typer.Option(None, "--ram", help="RAM budget instead of the target's (e.g. 1M)"),
+          ram: Optional[str] = typer.Option(None, "--ram", help="RAM budget instead of the target's (e.g. 1M); "
+                                                                  "row bands only as far as it needs"),
           flash: Optional[str] = typer.Option(None, "--flash", help="flash budget instead of the target's (e.g. 2M)"),
           optimize: str = typer.Option("ram", "--optimize", help="ram: least RAM (row bands, some recomputation); "
                                                                  "speed: every layer once, whole"),

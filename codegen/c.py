@@ -418,7 +418,8 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
     """A patch-based stage: a loop over row bands, each running every node of the stage on its band."""
     g = e.graph
     nodes = g.nodes[first:first + len(stage["nodes"])]
-    table = e.array(np.asarray([[v for b in band for v in b] for band in stage["bands"]], np.int32),
+    order = stage["bands"][::-1] if stage.get("reverse") else stage["bands"]   # bottom up: output above its input
+    table = e.array(np.asarray([[v for b in band for v in b] for band in order], np.int32),
                     f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
     width = 3 * len(nodes)
     lines = [f"for (band = 0; band < {stage['tiles']}; band++) {{",

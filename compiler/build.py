@@ -227,6 +227,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     else:
         q = quantized.copy()
     q.meta["optimize"] = optimize
+    if target.ram is not None and target.ram != get_target(target.name).ram:
+        q.meta["ram_budget"] = target.ram          # an explicit --ram: tile only as far as it needs (passes/tile.py)
     q = plan(q)
     cname = model_c_name(name)
     c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash

@@ -73,11 +73,29 @@ def layer_table(graph: Graph) -> dict:
     if graph.meta.get("state"):                   # a streaming model's resource variables: static RAM beside the arena
         totals["state_bytes"] = plan["state_size"]
     out = {"layers": layers, "totals": totals, "memory": memory_section(graph)}
+    if graph.meta.get("tiling"):                  # what each patch-based stage costs and saves (passes/tile.py)
+        out["tiling"] = tiling_section(graph)
     if graph.meta.get("state"):
         out["state"] = [{"variable": s["variable"], "tensor": s["tensor"], "assigned_from": s["next"],
                          "offset": plan["buffers"][s["tensor"]]["offset"], "bytes": plan["buffers"][s["tensor"]]["size"]}
                         for s in graph.meta["state"]]
     return out
+
+
+def tiling_section(graph: Graph) -> list:
+    """Per tiled stage: its layers, bands and direction, the bytes its output sits below (positive) or
+    above (negative) its input when it overwrites it, the estimated extra Cortex-M4 instructions per
+    inference, the recomputed MACs, and the arena bytes it saves (the arena without it minus with all)."""
+    index = {n.name: i for i, n in enumerate(graph.nodes)}
+    bufs = graph.meta["plan"]["buffers"]
+
+    def over(st):                                 # the shift, where the plan put the output over the input
+        first, last = graph.nodes[index[st["nodes"][0]]], graph.nodes[index[st["nodes"][-1]]]
+        return st.get("shift") if bufs[first.inputs[0]]["root"] == bufs[last.outputs[0]]["root"] else None
+    return [{"layers": [index[n] for n in st["nodes"]], "bands": st["tiles"], "bottom_up": bool(st.get("reverse")),
+             "output_over_input_shift": over(st), "extra_instructions_estimated": st.get("instructions"),
+             "extra_macs": st["extra_macs"], "saves_arena_bytes": st.get("saves_bytes")}
+            for st in graph.meta["tiling"]]
 
 
 def memory_section(graph: Graph) -> dict:
@@ -87,7 +105,8 @@ def memory_section(graph: Graph) -> dict:
     roots = {}
     for t, b in plan["buffers"].items():
         if b["where"] == "arena":
-            roots.setdefault(b["root"], {"tensors": [], "offset": b["offset"], "size": b["size"],
+            roots.setdefault(b["root"], {"tensors": [], "offset": b.get("group_offset", b["offset"]),
+                                         "size": b.get("group_size", b["size"]),
                                          "first": b["first"], "last": b["last"]})["tensors"].append(t)
     for node, b in plan.get("scratch", {}).items():           # a conv's columns scratch, live while it runs
         roots[scratch_key(node)] = {"tensors": [f"{node} (columns scratch)"], "offset": b["offset"], "size": b["size"],
@@ -129,6 +148,12 @@ def format_table(report: dict) -> str:
     t = report["totals"]
     if any(l.get("band") for l in report["layers"]):
         lines.append("* a row band: this layer runs in a patch-based stage, only a band of its output is ever live")
+    for st in report.get("tiling", []):
+        lines.append(f"tiled layers {st['layers'][0]}-{st['layers'][-1]} in {st['bands']} row bands"
+                     + (" (bottom up)" if st["bottom_up"] else "")
+                     + (", output over its input" if st["output_over_input_shift"] is not None else "")
+                     + f": saves {st['saves_arena_bytes'] or 0:,} B of arena for ~{st['extra_instructions_estimated'] or 0:,} "
+                     f"more instructions (est.), {st['extra_macs']:,} recomputed MACs")
     lines.append("")
     lines.append(f"peak RAM (arena): {t['arena_bytes']:,} B   + input/output buffers {t['io_bytes']:,} B   "
                  + (f"+ state {t['state_bytes']:,} B   " if t.get("state_bytes") else "") +

@@ -4,6 +4,9 @@ one static arena — from tensor lifetimes over the node order.
 * Reshape never moves data: its output aliases its input (same bytes, same place).
 * Lut (every element-wise unary op), Add/Sub/Mul on an operand shaped like their output, and
   Requantize int16 -> int8, run in place when that input dies there.
+* A tiled stage with a "shift" (passes/tile.py) writes its output over its dying input, `shift` bytes
+  below it: each row band's output lands on input rows no band reads any more (TinyEngine-style
+  in-place execution, at row granularity, for any row-local op).
 * Sizes are bytes: an int16 activation takes two per element (Tensor.nbytes).
 * The graph input is read from the caller's buffer and the graph output is written straight into
   the caller's buffer, so neither costs arena bytes.
@@ -225,8 +228,41 @@ def _tiled(g: Graph):
         for j, n in enumerate(nodes[:-1]):
             band[n.outputs[0]] = st["band_bytes"][j]
         fixed.update((nodes[0].name, nodes[-1].name))
-        spans.append((step[nodes[0].name], step[nodes[-1].name], nodes))
+        spans.append((step[nodes[0].name], step[nodes[-1].name], nodes, st))
     return band, fixed, spans
+
+
+def _overlap(g: Graph, root_of: dict, life: dict, where: dict, spans) -> dict:
+    """A tiled stage with a "shift" (passes/tile.py) may write its output over its input: every band
+    writes its output rows below the input rows that this band (one-node stage) or later bands still
+    read, when the output starts `shift` bytes below the input.  Where the input's group dies within
+    the stage and both groups are plain arena buffers (no caller buffer, state or Concat slice), the
+    input's group joins the output's at that byte offset.  Updates root_of and life; returns
+    {tensor: byte offset inside its group's buffer} for the tensors that do not start at its base."""
+    inner, members = {}, {}
+    for t, r in root_of.items():
+        members.setdefault(r, []).append(t)
+    slices = concat_slices(g) if spans else {}
+    for s0, s1, nodes, st in spans:
+        if st.get("shift") is None:
+            continue
+        x = [t for t in nodes[0].inputs if t in root_of][0]
+        y = nodes[-1].outputs[0]
+        rx, ry = root_of[x], root_of[y]
+        if (rx == ry or where.get(rx) != "arena" or where.get(ry) != "arena" or life[rx][1] > s1
+                or any(t in slices for t in members[rx] + members[ry])):
+            continue
+        base = inner.get(y, 0) + st["shift"] - inner.get(x, 0)
+        for t in members[rx]:
+            inner[t] = inner.get(t, 0) + base
+            root_of[t] = ry
+        members[ry] += members.pop(rx)
+        low = min(inner.get(t, 0) for t in members[ry])
+        for t in members[ry]:
+            inner[t] = inner.get(t, 0) - low
+        life[ry] = [min(life[rx][0], life[ry][0]), max(life[rx][1], life[ry][1])]
+        del life[rx], where[rx]
+    return {t: o for t, o in inner.items() if o}
 
 
 def plan_memory(graph: Graph) -> Graph:
@@ -241,7 +277,7 @@ def memory_plan(g: Graph) -> dict:
     band, no_in_place, spans = _tiled(g)
     root_of = _groups(g, no_in_place)
     life = _lifetimes(g, root_of)
-    for s0, s1, nodes in spans:
+    for s0, s1, nodes, _ in spans:
         # A stage runs its nodes band by band: within a band, intermediate j still lives only from
         # node j to node j+1 (the next band reuses the same bytes), but the stage's input and output
         # are read and written by every band, so they span the whole stage.
@@ -254,6 +290,7 @@ def memory_plan(g: Graph) -> dict:
     for t, r in root_of.items():                   # a group holding the graph input / output / a state lives there
         rank[r] = max(rank.get(r, 0), 3 if t in states else 2 if t in inputs else 1 if t in outputs else 0)
     where = {r: ("arena", "output", "input", "state")[k] for r, k in rank.items()}
+    inner = _overlap(g, root_of, life, where, spans)
     state_offsets, state_size = {}, 0
     for t in states:
         state_offsets[root_of[t]] = state_size
@@ -262,7 +299,7 @@ def memory_plan(g: Graph) -> dict:
     sizes = {r: 0 for r in bufs}
     for t, r in root_of.items():
         if r in sizes:
-            sizes[r] = max(sizes[r], _align(band.get(t, g.tensors[t].nbytes)))
+            sizes[r] = max(sizes[r], _align(inner.get(t, 0) + band.get(t, g.tensors[t].nbytes)))
     step_of = {n.name: i for i, n in enumerate(g.nodes)}
     needed = {n.name: b for n in g.nodes if (b := scratch_bytes(g, n))}     # kernels that cannot run without
     scratch = {scratch_key(node): nbytes for node, nbytes in sorted({**needed, **g.meta.get("scratch", {})}.items())}
@@ -279,10 +316,12 @@ def memory_plan(g: Graph) -> dict:
     slices = concat_slices(g)
     buffers = {}
     for t, r in root_of.items():
-        buffers[t] = {"where": where[r], "offset": state_offsets.get(r, offsets.get(r, 0)),
+        buffers[t] = {"where": where[r], "offset": state_offsets.get(r, offsets.get(r, 0)) + inner.get(t, 0),
                       "size": band.get(t, g.tensors[t].nbytes),
                       "first": life[r][0], "last": life[r][1], "root": r, "band": t in band,
                       "slice": slices.get(t)}
+        if where[r] == "arena":                    # the whole group's bytes (a shifted stage's input and output)
+            buffers[t].update(group_offset=offsets[r], group_size=sizes[r])
     return {"arena_size": arena, "strategy": name, "buffers": buffers, **({"state_size": state_size} if states else {}),
             "scratch": {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
                         for key, nbytes in scratch.items()}}
@@ -293,7 +332,7 @@ def validate_plan(graph: Graph) -> None:
     bufs = {}
     for t, b in graph.meta["plan"]["buffers"].items():
         if b["where"] == "arena" and t == b["root"]:
-            bufs[b["root"]] = b
+            bufs[b["root"]] = dict(b, offset=b.get("group_offset", b["offset"]), size=b.get("group_size", b["size"]))
     for node, b in graph.meta["plan"].get("scratch", {}).items():
         bufs[scratch_key(node)] = dict(b, first=b["step"], last=b["step"])
     items = sorted(bufs.items())

@@ -74,7 +74,8 @@ def _into_gaps(g: Graph, order, wanted) -> Graph:
     plan = g.meta["plan"]
     limit = plan["arena_size"]
     step_of = {n.name: i for i, n in enumerate(g.nodes)}
-    roots = [b for t, b in plan["buffers"].items() if b["where"] == "arena" and t == b["root"]]
+    roots = [dict(b, offset=b.get("group_offset", b["offset"]), size=b.get("group_size", b["size"]))   # whole groups
+             for t, b in plan["buffers"].items() if b["where"] == "arena" and t == b["root"]]
     # the buffers live at each step that has a wanted conv: one sweep over the steps
     at = {}
     steps = sorted({step_of[n] for n in order})

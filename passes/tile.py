@@ -4,15 +4,30 @@ A stage is a chain of row-local ops (Conv2D of any groups, MaxPool2D, AvgPool2D,
 fold_pad could not fold into its reader) where each node
 reads only the previous node's output.  Executed in T horizontal bands of its last output, the stage
 keeps only a band of each intermediate tensor alive (the rows the next op needs, halo included),
-while its input and output stay whole.  Rows are recomputed where bands overlap: that costs MACs, so
-the pass keeps a tiling only when it lowers the planned arena and adds at most MAX_EXTRA_MACS.
+while its input and output stay whole.  A stage may also write its output over its dying input (a
+"shift", overlap_shift: every band's output rows land on input rows no band reads any more; bands run
+top down or, `reverse`, bottom up so that consecutive stages need not drift the same way), which
+brings a layer below its own input + output, as TinyEngine's in-place depthwise does, for any
+row-local chain and without recomputation.
+
+Choosing per stage by instruction cost: each candidate's extra instructions are estimated
+(stage_instructions: recomputed rows at the layer's instructions per row, plus the set-up of every
+band call after the first, measured on Cortex-M4).  Each round looks at the step where the most bytes
+are live and takes, among the stages that lower it (and the live bytes overall), the cheapest one that
+brings it to the goal, else the one that frees the most per instruction; a stage may replace one it
+overlaps (more bands, other direction).  All stages together stay under MAX_EXTRA of the model's
+estimated instructions; stages the final arena does not need are dropped.  The goal is an explicit
+`--ram` budget (graph.meta["ram_budget"]: tile only as far as it needs, nothing when the untiled
+plan fits), else the least RAM.  Each kept stage records "instructions" (estimated extra) and
+"saves_bytes" (the arena without it minus the arena with all), for the report.
 `edgec build --optimize speed` (graph.meta["optimize"]) turns it off: no recomputation, more RAM.
 
 Results are unchanged by construction: every output element is computed by the same integer
 arithmetic from the same input elements, so the integer reference (which ignores tiling) stays the
 contract and the emulator proves the C.  The pass writes `meta["tiling"]`: a list of stages
-{"nodes", "tiles", "bands": [[(in_row0, out_row0, out_rows) per node] per tile], "band_bytes"}, read
-by plan_memory (sizes and lifetimes) and codegen (the band loop).
+{"nodes", "tiles", "bands": [[(in_row0, out_row0, out_rows) per node] per tile], "band_bytes",
+"shift", "reverse", "instructions", "saves_bytes"}, read by plan_memory (sizes, lifetimes, the
+output over the input) and codegen (the band loop).
 """
 from __future__ import annotations
 
@@ -25,8 +40,17 @@ from .plan_memory import memory_plan
 TILEABLE = ("Conv2D", "MaxPool2D", "AvgPool2D", "Lut", "Pad")
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
 MAX_STAGE_LEN = 12
-MAX_STAGES = 3
-MAX_EXTRA_MACS = 0.20           # of the whole model's MACs
+MAX_ROUNDS = 16                 # stages added or replaced, one per round
+MAX_EXTRA = 0.20                # of the whole model's estimated instructions, all stages together
+#: Without a --ram goal, a stage (or its last bands) must free at least this many arena bytes per
+#: instruction it adds to each inference (one byte per thousand instructions).
+MIN_BYTES_PER_INSTRUCTION = 0.001
+#: Estimated Cortex-M4 instructions per MAC of an untiled layer (per output element where a layer has
+#: no MACs), and per output element of one row for each band call after the first: measured with
+#: `edgec verify --json` per layer on KWS (depthwise 3x3 and pointwise 64 -> 64 on 25 x 5 maps, split
+#: into 1 to 25 bands); the depthwise kernel sets up its lines and channels again for every band.
+INSTR_PER_MAC = {"depthwise": 5.0, "pointwise": 1.75, "conv": 2.5, "pool": 8.0, "other": 4.0}
+BAND_SETUP = {"depthwise": 300, "pointwise": 20, "conv": 20, "pool": 4, "other": 2}
 #: node-plans per round: every candidate stage is planned exactly while candidates x nodes stays under
 #: this; past it (graphs of thousands of nodes) the candidates that save the most bytes at the peak
 #: step are planned, at least MIN_PLANNED of them
@@ -92,7 +116,40 @@ def stage_bands(graph: Graph, nodes, tiles: int):
     return result
 
 
-def _stage(graph: Graph, nodes, tiles: int):
+def _in_rows(graph: Graph, node, lo: int, hi: int):
+    """The first input row and the end row a row-local op reads for its output rows [lo, hi)."""
+    k, s, d, pt = _window(graph, node)
+    in_h = graph.tensors[node.inputs[0]].shape[1]
+    return max(0, lo * s - pt), min(in_h, (hi - 1) * s - pt + d * (k - 1) + 1)
+
+
+def overlap_shift(graph: Graph, nodes, bands, reverse: bool = False) -> int:
+    """Where the stage's input may start relative to its output (bytes, input offset minus output
+    offset) so that the output may overwrite it.  Band t writes its output rows after its first node
+    has read its input rows (several nodes) or while it reads them (one node), so it must not touch
+    an input row that band t's successor (several nodes) or band t itself (one node) still reads.
+    Bands run top down: the output starts below the input (a positive shift) and each band's rows end
+    below the first row still to be read; `reverse` (bands bottom up): the output starts above the
+    input (a negative shift) and each band's rows begin above the last row still to be read."""
+    x = graph.tensors[nodes[0].inputs[0]]
+    y = graph.tensors[nodes[-1].outputs[0]]
+    in_row = x.shape[2] * x.shape[3] * np.dtype(x.dtype).itemsize
+    out_row = y.shape[2] * y.shape[3] * np.dtype(y.dtype).itemsize
+    need = 0
+    for t, band in enumerate(bands):
+        reader = t if len(nodes) == 1 else t - 1 if reverse else t + 1
+        if not 0 <= reader < len(bands):
+            continue
+        rows = _in_rows(graph, nodes[0], bands[reader][0][1], bands[reader][0][1] + bands[reader][0][2])
+        if reverse:
+            need = max(need, rows[1] * in_row - band[-1][1] * out_row)
+        else:
+            need = max(need, (band[-1][1] + band[-1][2]) * out_row - rows[0] * in_row)
+    need = -(-need // 4) * 4
+    return -need if reverse else need
+
+
+def _stage(graph: Graph, nodes, tiles: int, reverse: bool = False):
     bands = stage_bands(graph, nodes, tiles)
     if bands is None:
         return None
@@ -103,12 +160,18 @@ def _stage(graph: Graph, nodes, tiles: int):
         rows = sum(b[j][2] for b in bands)
         extra += macs(graph, n) * (rows - h) // h
     return {"nodes": [n.name for n in nodes], "tiles": tiles, "bands": bands, "band_bytes": band_bytes,
-            "extra_macs": int(extra)}
+            "extra_macs": int(extra), "shift": overlap_shift(graph, nodes, bands, reverse), "reverse": reverse,
+            "instructions": stage_instructions(graph, nodes, bands)}
 
 
 def _arena(g: Graph, stages) -> int:
     """The arena with these stages."""
     return _plan_with(g, stages)["arena_size"]
+
+
+def _candidate_plan(g: Graph, stages) -> dict:
+    """The plan a round weighs for one candidate (at most `budget` of them per round)."""
+    return _plan_with(g, stages)
 
 
 def _plan_with(g: Graph, stages) -> dict:
@@ -123,45 +186,135 @@ def _plan_with(g: Graph, stages) -> dict:
             g.meta["tiling"] = saved
 
 
+def _kind(graph: Graph, node) -> str:
+    if node.op != "Conv2D":
+        return "pool" if node.op in ("MaxPool2D", "AvgPool2D") else "other"
+    w = graph.tensors[node.inputs[1]].shape
+    if node.attrs.get("groups", 1) > 1:
+        return "depthwise"
+    return "pointwise" if tuple(w[1:3]) == (1, 1) else "conv"
+
+
+def node_instructions(graph: Graph, node) -> float:
+    """Estimated Cortex-M4 instructions of one whole (untiled) layer."""
+    work = macs(graph, node) or graph.tensors[node.outputs[0]].size
+    return INSTR_PER_MAC[_kind(graph, node)] * work
+
+
+def stage_instructions(graph: Graph, nodes, bands) -> int:
+    """Estimated instructions a stage adds to the untiled layers: its recomputed rows (halo overlap)
+    at each layer's instructions per row, and every band call after the first, which sets up each
+    output channel of a row again (BAND_SETUP per output element of one row)."""
+    extra = 0.0
+    for j, n in enumerate(nodes):
+        _, h, w, c = graph.tensors[n.outputs[0]].shape
+        rows = sum(b[j][2] for b in bands)
+        extra += node_instructions(graph, n) * (rows - h) / h + BAND_SETUP[_kind(graph, n)] * w * c * (len(bands) - 1)
+    return int(extra)
+
+
+def _arena_goal(g: Graph) -> int | None:
+    """Arena bytes the RAM budget leaves (graph.meta["ram_budget"], set by an explicit --ram): the
+    budget minus the caller's input/output buffers and the state.  None: least RAM."""
+    budget = g.meta.get("ram_budget")
+    if budget is None:
+        return None
+    io = g.tensors[g.inputs[0]].nbytes + g.tensors[g.outputs[0]].nbytes
+    state = sum(g.tensors[s["tensor"]].nbytes for s in g.meta.get("state", []))
+    return max(0, budget - io - state)
+
+
 def tile(graph: Graph) -> Graph:
     g = graph.copy()
     g.meta.pop("tiling", None)
     if g.meta.get("optimize") == "speed":            # every layer computed once, whole
         return g
-    total_macs = max(1, sum(macs(g, n) for n in g.nodes))
+    goal = _arena_goal(g)
+    base = _arena(g, [])
+    if goal is not None and base <= goal:            # the budget holds the untiled plan: no recomputation
+        return g
+    cap = MAX_EXTRA * max(1.0, sum(node_instructions(g, n) for n in g.nodes))
     consumers = g.consumers()
     budget = max(MIN_PLANNED, PLAN_WORK // max(1, len(g.nodes)))
-    chosen, best = [], _arena(g, [])
-    used = set()
-    for _ in range(MAX_STAGES):
-        peak_step, sizes = _peak(g, chosen)
+    chosen, arena = [], base
+    for _ in range(MAX_ROUNDS):
+        if goal is not None and arena <= goal:
+            break
+        peak_step, sizes, live, profile = _peak(g, chosen)
+        weight = sum(v * v for v in profile)
+        spent = sum(s["instructions"] for s in chosen)
         candidates = []
         for start in range(max(0, peak_step - MAX_STAGE_LEN + 1), peak_step + 1):
-            for end in range(max(start + 1, peak_step), min(len(g.nodes), start + MAX_STAGE_LEN)):
+            for end in range(peak_step, min(len(g.nodes), start + MAX_STAGE_LEN)):
                 nodes = g.nodes[start:end + 1]
-                if any(n.name in used for n in nodes) or not _chain_ok(g, nodes, consumers):
+                if not _chain_ok(g, nodes, consumers):
                     continue
+                names = {n.name for n in nodes}
+                kept = [s for s in chosen if not names & set(s["nodes"])]      # a candidate replaces what it overlaps
+                kept_cost = sum(s["instructions"] for s in kept)
                 for tiles in TILE_COUNTS:
-                    st = _stage(g, nodes, tiles)
-                    if st is None or sum(s["extra_macs"] for s in chosen) + st["extra_macs"] > MAX_EXTRA_MACS * total_macs:
-                        continue
-                    candidates.append((start, st))
+                    for reverse in (False, True):
+                        st = _stage(g, nodes, tiles, reverse)
+                        if st is None or kept_cost + st["instructions"] > cap:
+                            continue
+                        candidates.append((start, st, kept, st["instructions"] + kept_cost - spent))
         if len(candidates) > budget:                 # plan those that free the most bytes at the peak step
-            candidates = sorted(candidates, key=lambda c: (-_saved_at(g, c[0], c[1], peak_step, sizes),
-                                                           c[1]["extra_macs"]))[:budget]
+            candidates = sorted(candidates, key=lambda c: (-_saved_at(g, c[0], c[1], peak_step, sizes), c[3]))[:budget]
+        floor = live - 1 if goal is None or live <= goal else goal
         found = None
-        for _, st in candidates:
-            size = _arena(g, chosen + [st])
-            if size < best and (found is None or (size, st["extra_macs"]) < (found[0], found[1]["extra_macs"])):
-                found = (size, st)
+        for _, st, kept, delta in candidates:
+            plan = _candidate_plan(g, kept + [st])
+            prof = _profile(g, plan)
+            now, less = prof[peak_step], weight - sum(v * v for v in prof)
+            if now >= live or less <= 0:             # it must lower this step, and the live bytes overall
+                continue
+            # the cheapest stage that brings this step down to the goal; else the most relief per instruction
+            key = (0, delta, plan["arena_size"]) if now <= floor else (1, -less / (1 + max(0, delta)), delta)
+            if found is None or key < found[0]:
+                found = (key, kept + [st], plan["arena_size"])
         if found is None:
             break
-        best = found[0]
-        chosen.append(found[1])
-        used.update(found[1]["nodes"])
+        chosen, arena = found[1], found[2]
+    chosen = _prune(g, chosen, base, goal)
     if chosen:
         g.meta["tiling"] = chosen
     return g
+
+
+def _prune(g: Graph, chosen: list, base: int, goal) -> list:
+    """Cheapen the chosen stages, costliest first: drop a stage or give it fewer bands (either
+    direction) where the arena stays within the goal (or the least arena found), or, without a goal,
+    where the bytes given back are fewer than MIN_BYTES_PER_INSTRUCTION for each instruction saved.
+    Then record what each kept stage saves: the arena without it minus the arena with all."""
+    final = _arena(g, chosen)
+    if final >= base:
+        return []
+    limit = final if goal is None else max(final, goal)
+    by_name = {n.name: n for n in g.nodes}
+    changed = True
+    while changed:
+        changed = False
+        for st in sorted(chosen, key=lambda s: -s["instructions"]):
+            rest = [s for s in chosen if s is not st]
+            nodes = [by_name[n] for n in st["nodes"]]
+            options = [(None, 0)] + [(alt, alt["instructions"]) for t in TILE_COUNTS if t < st["tiles"]
+                                     for rev in (False, True) if (alt := _stage(g, nodes, t, rev)) is not None]
+            now = _arena(g, chosen)
+            for alt, cost in sorted(options, key=lambda o: o[1]):
+                size = _arena(g, rest + ([alt] if alt else []))
+                if size <= limit or (goal is None and size - now < MIN_BYTES_PER_INSTRUCTION * (st["instructions"] - cost)):
+                    chosen = rest + ([alt] if alt else [])
+                    changed = True
+                    break
+            if changed:
+                break
+    final = _arena(g, chosen)
+    if final >= base:
+        return []
+    for st in chosen:
+        st["saves_bytes"] = _arena(g, [s for s in chosen if s is not st]) - final
+    step = {n.name: i for i, n in enumerate(g.nodes)}
+    return sorted(chosen, key=lambda st: step[st["nodes"][0]])
 
 
 def _saved_at(g: Graph, start: int, st: dict, step: int, sizes: dict) -> int:
@@ -174,16 +327,26 @@ def _saved_at(g: Graph, start: int, st: dict, step: int, sizes: dict) -> int:
 
 
 def _peak(graph: Graph, stages):
-    """The step where the planned arena holds the most live bytes, and each tensor's planned size."""
+    """The step where the planned arena holds the most live bytes, each tensor's planned size, the
+    bytes live at that step and at every step."""
     plan = _plan_with(graph, stages)
+    live = _profile(graph, plan)
+    best = max(range(len(live)), key=lambda s: (live[s], -s)) if live else 0
+    return best, {t: b["size"] for t, b in plan["buffers"].items()}, (live[best] if live else 0), live
+
+
+def _profile(graph: Graph, plan: dict) -> list:
+    """Arena bytes live at each step: every group once with its whole extent, and the scratch."""
     roots = {b["root"]: b for b in plan["buffers"].values() if b["where"] == "arena"}.values()
     live = [0] * (len(graph.nodes) + 1)
     for b in roots:                                  # a difference array: linear in buffers and steps
-        live[b["first"]] += b["size"]
-        live[min(b["last"], len(graph.nodes) - 1) + 1] -= b["size"]
-    best, acc, peak = 0, 0, None
+        live[b["first"]] += b["group_size"]
+        live[min(b["last"], len(graph.nodes) - 1) + 1] -= b["group_size"]
+    for s in plan["scratch"].values():
+        live[s["step"]] += s["size"]
+        live[s["step"] + 1] -= s["size"]
+    acc, out = 0, []
     for s in range(len(graph.nodes)):
         acc += live[s]
-        if peak is None or acc > peak:
-            best, peak = s, acc
-    return best, {t: b["size"] for t, b in plan["buffers"].items()}
+        out.append(acc)
+    return out

@@ -129,28 +129,41 @@ def test_cli_image_remakes_it_and_refuses_what_it_cannot_hold(built, tmp_path):
     one_line_error(cli("image", out, "--model-version", "x" * 20), "--model-version")
 
 
-def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built):
-    """digits_cnn's default build runs its first layers in row bands (passes/tile.py): the image holds
-    the stage as a LOOP record with banded arguments, and stays bit-exact and within 5%."""
+@pytest.mark.parametrize("name", ["digits_cnn", "kws"])
+def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built, name):
+    """digits_cnn's default build runs its first layers in row bands (passes/tile.py), KWS its
+    depthwise+pointwise pairs with each output over its input, every other pair bottom up (its row
+    table lists the bands last first): the image holds each stage as a LOOP record with banded
+    arguments, and stays bit-exact and within 5%."""
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
-    out, inputs, _ = built("digits_cnn")
+    out, inputs, _ = built(name)
     b = Built(str(out))
     assert b.int_graph.meta.get("tiling")
     img = _image(out)
     assert LOOP in _record_ids(img)
     # a row table whose last band asks for rows past the output: refused at the loop's first call
-    h = read_header(img)
-    loop_at = h["schedule"][0]
+    loop_at, calls_before = _loop_record(img)
     table = struct.unpack_from("<I", img, loop_at + 4 + 12 + 4)[0]
     tiles, width = struct.unpack_from("<I", img, loop_at + 8)[0], struct.unpack_from("<I", img, loop_at + 4 + 24 + 4)[0]
     bad = bytearray(img)
     last = table + 4 * ((tiles - 1) * width + 2)                      # the last band's out_rows of the first node
     struct.pack_into("<i", bad, last, struct.unpack_from("<i", img, last)[0] + 5)
     code, line, _, _ = check_image(_rehash(bad))
-    assert code == 3 and "out of bounds" in line and "at call 1" in line, line
+    assert code == 3 and "out of bounds" in line and f"at call {calls_before + 1}" in line, line
     counts = _same_as_generated(out, np.load(inputs)[:5], ("host", "cortex-m4"))
     assert counts["cortex-m4"][0] <= 1.05 * counts["cortex-m4"][1], counts
     assert check_image(_image(out), selftest=True)[0] == 0
+
+
+def _loop_record(img: bytes) -> tuple:
+    """(byte offset, records before it) of the image's first LOOP record."""
+    h = read_header(img)
+    p = h["schedule"][0]
+    for k, rid in enumerate(_record_ids(img)):
+        if rid == LOOP:
+            return p, k
+        p += 4 + 12 * (struct.unpack_from("<I", img, p)[0] >> 16)
+    raise AssertionError("no LOOP record")
 
 
 def _record_ids(img: bytes) -> list:
