@@ -74,7 +74,7 @@ TARGETS = {t.name: t for t in [
            2 * 1024, 32 * 1024, "avr-nm", "avr-size", ("gcc-avr", "avr-libc", "binutils-avr", "libsimavr-dev"),
            "8-bit AVR (Arduino Uno), simavr (cycle-exact); weights in flash via __flash",
            startup=None, ldscript=None, harness_main="main_avr.c", sample_io="stdio", harness_faults=124, call_push_bytes=2,
-           kernel_variants=(("edgec_target.h", "edgec_target_avr.h"),)),
+           kernel_variants=(("edgec_target.h", "edgec_target_avr.h"), ("edgec_dot.h", "edgec_dot_avr.h"))),
 ]}
 
 
