@@ -9,12 +9,20 @@
  * weight is one LDRSB, every MAC one MULS and one ADD into a sum kept in a high register.  2x2 pair:
  * 68 instructions per 16 MACs (4.25), 1x2 pair 4.5, 1x4 quad 3.9; gcc's code for the portable loop
  * took 6.3 before its loop overhead.  The requantization's 64-bit multiply is four 32-bit MULS
- * (edgec_srdhm_small) instead of libgcc's __aeabi_lmul. */
+ * (edgec_srdhm_m0) instead of libgcc's __aeabi_lmul. */
 #ifndef EDGEC_DOT_H
 #define EDGEC_DOT_H
 #include <stdint.h>
 #include "edgec_target.h"
 #include "edgec_fixedpoint.h"
+
+/* The dot products are inlined into every loop nest: out of line, their callers' int32_t acc[4] = {0}
+ * lives in memory and gcc zeroes it with a call to memset (about 160 instructions on Armv6-M). */
+#if defined(__GNUC__)
+#define EDGEC_M0_LOOP static inline __attribute__((always_inline))
+#else
+#define EDGEC_M0_LOOP static inline
+#endif
 
 /* Pair layout (codegen writes it for one-group convs): the weights of output channels 2j and 2j + 1
  * alternate in groups of four, a0 a1 a2 a3 b0 b1 b2 b3 a4 ..., the last group zero-padded.  Two pixels
@@ -24,7 +32,7 @@
 #define EDGEC_M0_TAP2(x0, x1, w, i, p, q, u, s0, s1)                                                          \
     "ldrsb " p ", [" x0 ", " i "]\n\tldrsb " q ", [" x1 ", " i "]\n\tldrsb " u ", [" w ", " i "]\n\t"          \
     "muls " p ", " u "\n\tmuls " q ", " u "\n\tadd " s0 ", " p "\n\tadd " s1 ", " q "\n\tadds " i ", #1\n\t"
-EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+EDGEC_M0_LOOP void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i = 0, j, p, q, u;
     const int32_t end = n & ~3;
@@ -66,7 +74,7 @@ EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDG
 #define EDGEC_M0_TAP1(x, wa, wb, i, p, u, v)                                                                   \
     "ldrsb " p ", [" x ", " i "]\n\tldrsb " u ", [" wa ", " i "]\n\tldrsb " v ", [" wb ", " i "]\n\t"            \
     "muls " u ", " p "\n\tmuls " v ", " p "\n\tadd %[a0], " u "\n\tadd %[a1], " v "\n\tadds " i ", #1\n\t"
-EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+EDGEC_M0_LOOP void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], i = 0, j, p, u, v;
     const int32_t end = n & ~3;
@@ -139,7 +147,7 @@ EDGEC_HELPER void edgec_dot2x2c_s8(const int16_t *cols, const EDGEC_ROM int8_t *
     "ldrsb " u ", [" w1 ", " i "]\n\tmuls " u ", " p "\n\tadd %[a1], " u "\n\t"                                 \
     "ldrsb " u ", [" w2 ", " i "]\n\tmuls " u ", " p "\n\tadd %[a2], " u "\n\t"                                 \
     "ldrsb " u ", [" w3 ", " i "]\n\tmuls " u ", " p "\n\tadd %[a3], " u "\n\tadds " i ", #1\n\t"
-EDGEC_HELPER void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq, int32_t n, int32_t *acc)
+EDGEC_M0_LOOP void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq, int32_t n, int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i = 0, j, p, u;
     const int32_t end = n & ~3;
@@ -259,52 +267,55 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
     }
 }
 
-/* Requantization prepared once per output channel: the multiplier and the shift split into the left
- * shift before the doubling high multiply and the rounding right shift after it.  edgec_rq_s8 gives
- * edgec_requant_s8's integer over the whole int8 range, for every multiplier and shift. */
+/* Requantization prepared once per output channel: the multiplier's 16-bit halves, the left shift
+ * before the doubling high multiply, and the rounding right shift after it with its mask.  edgec_rq_s8
+ * gives edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast also asks every multiplier
+ * of the layer to be >= 0 (the range edgec_srdhm_m0 covers; quantize writes them in [0, 2^31)). */
 typedef struct {
-    int32_t multiplier, left, right;
+    int32_t m_lo, m_hi, mask, left, right;
 } edgec_rq;
 
 EDGEC_HELPER int32_t edgec_rq_fast(const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int32_t n, int32_t act_min,
                                    int32_t act_max)
 {
-    (void)multiplier;
+    int32_t i;
     (void)shift;
-    (void)n;
+    for (i = 0; i < n; i++)
+        if (multiplier[i] < 0)
+            return 0;
     return act_min == -128 && act_max == 127;
 }
 
 EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shift)
 {
-    q->multiplier = multiplier;
+    q->m_lo = multiplier & 0xFFFF;
+    q->m_hi = multiplier >> 16;
     q->left = shift > 0 ? shift : 0;
     q->right = shift > 0 ? 0 : -shift;
+    q->mask = (int32_t)((UINT32_C(1) << q->right) - UINT32_C(1));
 }
 
-/* edgec_srdhm without a 64-bit multiply: the high word H and low word L of a * b from four 16 x 16
- * products (Hacker's Delight's mulhs, every partial sum inside int32), then (H * 2^32 + L + 2^30) >> 31
- * = 2 * (H + carry) + the top bit of L + 2^30, modulo 2^32 (the result fits in int32). */
-static inline int32_t edgec_srdhm_small(int32_t a, int32_t b)
+/* edgec_srdhm(x, m) for m >= 0 without a 64-bit multiply: with x = xh * 2^16 + xl and m = mh * 2^16 + ml
+ * (xl, ml unsigned), x * m + 2^30 = hh * 2^32 + (hl + lh + 2^14) * 2^16 + ll, so (x * m + 2^30) >> 31
+ * = 2 hh + (lh >> 15) + (hl >> 15) + ((lh & 0x7FFF) + (hl & 0x7FFF) + (ll >> 16) + 2^14) >> 15: four
+ * MULS, every term inside 32 bits, summed modulo 2^32 (the result fits in int32). */
+static inline int32_t edgec_srdhm_m0(int32_t x, const edgec_rq *q)
 {
-    const uint32_t u0 = (uint16_t)a, v0 = (uint16_t)b;
-    const int32_t u1 = a >> 16, v1 = b >> 16;
-    const uint32_t w0 = u0 * v0;
-    const int32_t t = u1 * (int32_t)v0 + (int32_t)(w0 >> 16);
-    const int32_t w1 = (t & 0xFFFF) + v1 * (int32_t)u0;
-    const int32_t hi = u1 * v1 + (t >> 16) + (w1 >> 16);
-    const uint32_t lo = ((uint32_t)w1 << 16) | (w0 & 0xFFFFu);
-    const uint32_t s = lo + (UINT32_C(1) << 30);
-    if (a == INT32_MIN && b == INT32_MIN)
-        return INT32_MAX;
-    return (int32_t)(((uint32_t)hi << 1) + ((uint32_t)(s < lo) << 1) + (s >> 31));
+    const uint32_t xl = (uint16_t)x;
+    const int32_t xh = x >> 16;
+    const uint32_t ll = xl * (uint32_t)q->m_lo;
+    const int32_t lh = (int32_t)(xl * (uint32_t)q->m_hi), hl = xh * q->m_lo, hh = xh * q->m_hi;
+    const uint32_t low = (uint32_t)(lh & 0x7FFF) + (uint32_t)(hl & 0x7FFF) + (ll >> 16) + 0x4000u;
+    return (int32_t)(((uint32_t)hh << 1) + (uint32_t)(lh >> 15) + (uint32_t)(hl >> 15) + (low >> 15));
 }
 
-/* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range. */
+/* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range (the
+ * rounding right shift of edgec_rdbp with the prepared mask). */
 static inline int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
 {
-    const int32_t v = edgec_srdhm_small((int32_t)((bias + (uint32_t)acc) << q->left), q->multiplier);
-    return edgec_clamp_s8(edgec_rdbp(v, q->right) + out_zp, -128, 127);
+    const int32_t v = edgec_srdhm_m0((int32_t)((bias + (uint32_t)acc) << q->left), q);
+    const int32_t threshold = (q->mask >> 1) + (int32_t)((uint32_t)v >> 31);
+    return edgec_clamp_s8((v >> q->right) + ((v & q->mask) > threshold ? 1 : 0) + out_zp, -128, 127);
 }
 
 /* `count` sums (bias included) requantized as edgec_rq_s8 and stored `step` bytes apart. */
