@@ -5,39 +5,48 @@
  * The pair and quad dot products run in hand-written loops (edgec_avr_dot*, naked functions below): one
  * group of four inputs at a time, the group's inputs held in registers, each weight read once from
  * flash (LPM Z+) and multiplied with MULS into every pixel's sum.  The sums are 24 bits wide in
- * registers (3 ADD/ADC per product, sign-extended from the product's top bit), not 32: a product of
- * int8 values is at most 2^14 in magnitude, so 127 groups (508 products) stay below 2^23 whatever the
- * weights and inputs; the C wrappers split longer runs into such chunks and add each chunk's sums into
- * the int32 accumulators.  portable C compiles the same loop into 32-bit adds around a 16-bit product
- * (about 47 cycles per MAC; these loops take 9.7 (2x2), 10.7 (1x4) and 11.4 (1x2)).
+ * registers, not 32: a product of int8 values lies in [-2^14, 2^14], so biased by +2^14 it is an
+ * unsigned 16-bit value that three ADD/ADC add without sign extension, and 127 groups (508 products)
+ * stay inside 24 bits whatever the weights and inputs; the C wrappers split longer runs into such
+ * chunks, and each chunk's sums, bias taken off, go into the int32 accumulators.  These loops take
+ * 8.7 (2x2), 9.7 (1x4) and 10.4 (1x2) cycles per MAC, loads included; avr-gcc's code for the portable
+ * loop (32-bit adds around a 16-bit product) took about 47.
  *
- * The requantization's doubling high multiply is 16 MULs (edgec_avr_srdhm) instead of the 64-bit
- * multiply of edgec_fixedpoint.h, which avr-gcc builds from libgcc's 64-bit helpers (about 800
- * cycles an output). */
+ * Why not 16-bit partial sums: int16 holds the sum of two such products only (2 * 127 * 128 < 2^15),
+ * so a sum proven safe from the weights would have to be flushed every second product, which is what
+ * the bias above already costs (4 cycles a product either way), and the 2x2 loop has no registers
+ * left for the partial sums.  The 24-bit sums need no proof and no per-layer flag.
+ *
+ * The requantization is two more naked functions: the doubling high multiply in 16 MULs
+ * (edgec_avr_srdhm) instead of the 64-bit multiply of edgec_fixedpoint.h, which avr-gcc builds from
+ * libgcc's 64-bit helpers (about 800 cycles an output), and the rounding right shift by bytes, then
+ * bits (edgec_avr_rdbp) instead of avr-gcc's one-bit-a-pass shift loops. */
 #ifndef EDGEC_DOT_H
 #define EDGEC_DOT_H
 #include <stdint.h>
 #include "edgec_target.h"
 #include "edgec_fixedpoint.h"
 
-/* Most groups of four inputs in one chunk of 24-bit sums: 4 * 127 * 2^14 < 2^23. */
+/* Most groups of four inputs in one chunk of 24-bit sums (biased sums up to 2 * 127 * 2^16 < 2^24). */
 #define EDGEC_AVR_CHUNK 127
 
-/* One 16-bit product (r1:r0) into a 24-bit sum a0:a1:a2: r14 holds zero; the product's sign bit
- * takes one off the top byte (the sign extension 0xFF). */
-#define EDGEC_AVR_ADD24(a0, a1, a2) "add " #a0 ", r0\n\tadc " #a1 ", r1\n\tadc " #a2 ", r14\n\tsbrc r1, 7\n\tdec " #a2 "\n\t"
-/* The 24-bit sum a0:a1:a2 added into the int32 at Z + off (r0 gets the sign extension). */
+/* One product (r1:r0, in [-2^14, 2^14]) into a 24-bit sum a0:a1:a2, biased by +2^14 (r15 holds 0x40,
+ * added to the high byte) so that it is an unsigned 16-bit value: three ADD/ADC (r14 holds zero) and
+ * no sign extension.  A chunk of c groups gives each sum 4c products, c * 2^16 of bias, which the
+ * flush takes off: the biased sum stays within [0, 2c * 2^16], inside 24 unsigned bits for c <= 127. */
+#define EDGEC_AVR_ADD24(a0, a1, a2) "add r1, r15\n\tadd " #a0 ", r0\n\tadc " #a1 ", r1\n\tadc " #a2 ", r14\n\t"
+/* The biased 24-bit sum a0:a1:a2 added into the int32 at Z + off, minus the chunk's bias (r15 = c). */
 #define EDGEC_AVR_FLUSH(a0, a1, a2, off)                                                                         \
     "ldd r18, Z+" #off "\n\tldd r19, Z+" #off "+1\n\tldd r20, Z+" #off "+2\n\tldd r21, Z+" #off "+3\n\t"            \
-    "mov r0, " #a2 "\n\tlsl r0\n\tsbc r0, r0\n\t"                                                                \
-    "add r18, " #a0 "\n\tadc r19, " #a1 "\n\tadc r20, " #a2 "\n\tadc r21, r0\n\t"                                \
+    "add r18, " #a0 "\n\tadc r19, " #a1 "\n\tadc r20, " #a2 "\n\tadc r21, r14\n\tsub r20, r15\n\tsbc r21, r14\n\t"   \
     "std Z+" #off ", r18\n\tstd Z+" #off "+1, r19\n\tstd Z+" #off "+2, r20\n\tstd Z+" #off "+3, r21\n\t"
 #define EDGEC_AVR_SAVE "push r2\n\tpush r3\n\tpush r4\n\tpush r5\n\tpush r6\n\tpush r7\n\tpush r8\n\tpush r9\n\tpush r10\n\t" \
-    "push r11\n\tpush r12\n\tpush r13\n\tpush r14\n\t"
-#define EDGEC_AVR_RESTORE "pop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\tpop r9\n\tpop r8\n\tpop r7\n\tpop r6\n\t" \
-    "pop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
+    "push r11\n\tpush r12\n\tpush r13\n\tpush r14\n\tpush r15\n\t"
+#define EDGEC_AVR_RESTORE "pop r15\n\tpop r14\n\tpop r13\n\tpop r12\n\tpop r11\n\tpop r10\n\tpop r9\n\tpop r8\n\tpop r7\n\t" \
+    "pop r6\n\tpop r5\n\tpop r4\n\tpop r3\n\tpop r2\n\t"
+/* Sums and the zero register cleared, r15 = 0x40 (the bias's high byte). */
 #define EDGEC_AVR_CLEAR "clr r2\n\tclr r3\n\tclr r4\n\tclr r5\n\tclr r6\n\tclr r7\n\tclr r8\n\tclr r9\n\tclr r10\n\tclr r11\n\t" \
-    "clr r12\n\tclr r13\n\tclr r14\n\t"
+    "clr r12\n\tclr r13\n\tclr r14\n\tldi r25, 0x40\n\tmov r15, r25\n\t"
 
 /* Pair layout, two pixels: `groups` (1..127) whole groups, acc[0..3] += x0.a, x0.b, x1.a, x1.b.
  * Arguments (avr-gcc ABI): x0 r25:r24, x1 r23:r22, wp r21:r20, groups r18, acc r17:r16.  Sums: x0.a in
@@ -49,8 +58,8 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot2x2(const int8
     (void)x0; (void)x1; (void)wp; (void)groups; (void)acc;
     __asm__ volatile(
         EDGEC_AVR_SAVE "push r28\n\tpush r29\n\tpush r16\n\tpush r17\n\t"
-        "movw r26, r24\n\tmovw r28, r22\n\tmovw r30, r20\n\tmov r25, r18\n\t"
-        EDGEC_AVR_CLEAR
+        "movw r26, r24\n\tmovw r28, r22\n\tmovw r30, r20\n\t"
+        EDGEC_AVR_CLEAR "mov r25, r18\n\tpush r18\n\t"
         "1:\n\t"
         "ld r16, X+\n\tld r17, X+\n\tld r18, X+\n\tld r19, X+\n\t"
         "ld r20, Y+\n\tld r21, Y+\n\tld r22, Y+\n\tld r23, Y+\n\t"
@@ -63,7 +72,7 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot2x2(const int8
         "lpm r24, Z+\n\tmuls r18, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r22, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
         "lpm r24, Z+\n\tmuls r19, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r23, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
         "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
-        "pop r17\n\tpop r16\n\tmovw r30, r16\n\t"
+        "pop r15\n\tpop r17\n\tpop r16\n\tmovw r30, r16\n\t"
         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8) EDGEC_AVR_FLUSH(r11, r12, r13, 12)
         "clr r1\n\tpop r29\n\tpop r28\n\t" EDGEC_AVR_RESTORE "ret\n\t");
 }
@@ -75,8 +84,8 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x2(const int8
     (void)x; (void)wp; (void)groups; (void)acc;
     __asm__ volatile(
         EDGEC_AVR_SAVE
-        "movw r26, r24\n\tmovw r30, r22\n\tmov r25, r20\n\t"
-        EDGEC_AVR_CLEAR
+        "movw r26, r24\n\tmovw r30, r22\n\t"
+        EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"
         "1:\n\t"
         "ld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t"
         "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
@@ -88,7 +97,7 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x2(const int8
         "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
         "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
         "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
-        "movw r30, r18\n\t"
+        "pop r15\n\tmovw r30, r18\n\t"
         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4)
         "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t");
 }
@@ -100,8 +109,8 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x4(const int8
     (void)x; (void)wq; (void)groups; (void)acc;
     __asm__ volatile(
         EDGEC_AVR_SAVE
-        "movw r26, r24\n\tmovw r30, r22\n\tmov r25, r20\n\t"
-        EDGEC_AVR_CLEAR
+        "movw r26, r24\n\tmovw r30, r22\n\t"
+        EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"
         "1:\n\t"
         "ld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t"
         "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
@@ -121,9 +130,17 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x4(const int8
         "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
         "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
         "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
-        "movw r30, r18\n\t"
+        "pop r15\n\tmovw r30, r18\n\t"
         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8) EDGEC_AVR_FLUSH(r11, r12, r13, 12)
         "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t");
+}
+
+/* One channel of a last partial group (m < 4 inputs), one pixel: *acc += x . w over m.  Shared by
+ * the wrappers below, which keep only their chunk loop: every byte of the 32 KB counts. */
+EDGEC_HELPER void edgec_avr_tail(const int8_t *x, const EDGEC_ROM int8_t *w, uint8_t m, int32_t *acc)
+{
+    for (; m > 0; m--)
+        *acc += *x++ * *w++;                    /* each product in int: exact where int is 16 bits */
 }
 
 /* Pair layout (codegen writes it for one-group convs): the weights of output channels 2j and 2j + 1
@@ -131,39 +148,37 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x4(const int8
  * go to the loops above in chunks; the inputs of a last partial group (n % 4) are read only up to n. */
 EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
-    int16_t full = (int16_t)(n >> 2), j;
-    while (full > 0) {
-        const uint8_t c = full > EDGEC_AVR_CHUNK ? EDGEC_AVR_CHUNK : (uint8_t)full;
+    uint16_t left = (uint16_t)n;                /* n <= the 2 KB of RAM the inputs come from */
+    while (left >= 4) {
+        const uint8_t c = (uint8_t)(left >= 4 * EDGEC_AVR_CHUNK ? EDGEC_AVR_CHUNK : left >> 2);
         edgec_avr_dot2x2(x0, x1, wp, c, acc);
         x0 += 4 * c;
         x1 += 4 * c;
         wp += 8 * c;
-        full -= c;
+        left = (uint16_t)(left - 4u * c);
     }
-    for (j = 0; j < (int16_t)(n & 3); j++) {
-        const int8_t p = x0[j], q = x1[j], u = wp[j], v = wp[4 + j];
-        acc[0] += p * u;
-        acc[1] += p * v;
-        acc[2] += q * u;
-        acc[3] += q * v;
+    if (left) {
+        edgec_avr_tail(x0, wp, (uint8_t)left, acc);
+        edgec_avr_tail(x0, wp + 4, (uint8_t)left, acc + 1);
+        edgec_avr_tail(x1, wp, (uint8_t)left, acc + 2);
+        edgec_avr_tail(x1, wp + 4, (uint8_t)left, acc + 3);
     }
 }
 
 /* One pixel x a pair of channels (pair layout): acc[0] += x . a, acc[1] += x . b. */
 EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
-    int16_t full = (int16_t)(n >> 2), j;
-    while (full > 0) {
-        const uint8_t c = full > EDGEC_AVR_CHUNK ? EDGEC_AVR_CHUNK : (uint8_t)full;
+    uint16_t left = (uint16_t)n;
+    while (left >= 4) {
+        const uint8_t c = (uint8_t)(left >= 4 * EDGEC_AVR_CHUNK ? EDGEC_AVR_CHUNK : left >> 2);
         edgec_avr_dot1x2(x, wp, c, acc);
         x += 4 * c;
         wp += 8 * c;
-        full -= c;
+        left = (uint16_t)(left - 4u * c);
     }
-    for (j = 0; j < (int16_t)(n & 3); j++) {
-        const int8_t p = x[j];
-        acc[0] += p * wp[j];
-        acc[1] += p * wp[4 + j];
+    if (left) {
+        edgec_avr_tail(x, wp, (uint8_t)left, acc);
+        edgec_avr_tail(x, wp + 4, (uint8_t)left, acc + 1);
     }
 }
 
@@ -208,23 +223,18 @@ EDGEC_HELPER void edgec_dot2x2c_s8(const int16_t *cols, const EDGEC_ROM int8_t *
  * acc[c] += x . w_c.  Channels past the last (out_features % 4) have zero weights. */
 EDGEC_HELPER void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq, int32_t n, int32_t *acc)
 {
-    int16_t full = (int16_t)(n >> 2), j;
-    while (full > 0) {
-        const uint8_t c = full > EDGEC_AVR_CHUNK ? EDGEC_AVR_CHUNK : (uint8_t)full;
+    uint16_t left = (uint16_t)n;
+    uint8_t c;
+    while (left >= 4) {
+        c = (uint8_t)(left >= 4 * EDGEC_AVR_CHUNK ? EDGEC_AVR_CHUNK : left >> 2);
         edgec_avr_dot1x4(x, wq, c, acc);
         x += 4 * c;
         wq += 16 * c;
-        full -= c;
+        left = (uint16_t)(left - 4u * c);
     }
-    for (j = 0; j < (int16_t)(n & 3); j++) {
-        const int8_t p = x[j];
-        acc[0] += p * wq[j];
-        acc[1] += p * wq[4 + j];
-        acc[2] += p * wq[8 + j];
-        acc[3] += p * wq[12 + j];
-    }
+    for (c = 0; left && c < 4; c++)
+        edgec_avr_tail(x, wq + 4 * c, (uint8_t)left, acc + c);
 }
-
 
 /* Depthwise taps of four channels (quad layout of depthwise weights: [C / 4][k_h][k_w][4], channels
  * zero-padded to a multiple of four): acc[j] += sum over the k_h x k_w window of x[j] * w[j], the tap
@@ -318,6 +328,8 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
  * bits 30 up only.  a r25..r22, m r21..r18, result r25..r22.  Columns accumulate in a rolling three
  * bytes of r26, r27, r30, r31, r16 (bytes 3..7 of the product end there); r17 is zero. */
 #define EDGEC_AVR_MUL(i, j, t0, t1, t2) "mul r" #i ", r" #j "\n\tadd " #t0 ", r0\n\tadc " #t1 ", r1\n\tadc " #t2 ", r17\n\t"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wreturn-type"              /* the asm returns in r25..r22 */
 static __attribute__((naked, noinline, unused)) int32_t edgec_avr_srdhm(int32_t a, int32_t m)
 {
     (void)a; (void)m;
@@ -343,12 +355,44 @@ static __attribute__((naked, noinline, unused)) int32_t edgec_avr_srdhm(int32_t 
         "clr r1\n\tpop r17\n\tpop r16\n\tret\n\t");
 }
 
-/* Requantization prepared once per output channel: the multiplier, the left shift before the doubling
- * high multiply, and the rounding right shift after it with its mask.  edgec_rq_s8 gives
+/* edgec_rdbp(v, r): v >> r rounded half away from zero.  v r25..r22, r r20, result r25..r22.  The
+ * first r - 1 bits go out by bytes while 8 or more are left, then bit by bit, each leaving a mark in
+ * r18 (sticky: some bit below the rounding bit is set); the last bit out is the rounding bit.  A set
+ * rounding bit carries into the quotient when v >= 0 (remainder >= half) or when v < 0 and the
+ * sticky mark is set (remainder > half): edgec_rdbp's threshold. */
+static __attribute__((naked, noinline, unused)) int32_t edgec_avr_rdbp(int32_t v, uint8_t r)
+{
+    (void)v; (void)r;
+    __asm__ volatile(
+        "tst r20\n\tbreq 9f\n\t"
+        "clr r18\n\tdec r20\n"
+        "1:\n\t"
+        "cpi r20, 8\n\tbrlo 2f\n\t"
+        "or r18, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tlsl r25\n\tsbc r25, r25\n\t"
+        "subi r20, 8\n\trjmp 1b\n"
+        "2:\n\t"
+        "tst r20\n\tbreq 4f\n"
+        "3:\n\t"
+        "asr r25\n\tror r24\n\tror r23\n\tror r22\n\tbrcc 5f\n\tori r18, 1\n"
+        "5:\n\t"
+        "dec r20\n\tbrne 3b\n"
+        "4:\n\t"
+        "asr r25\n\tror r24\n\tror r23\n\tror r22\n\tbrcc 9f\n\t"     /* the rounding bit */
+        "sbrs r25, 7\n\trjmp 6f\n\t"                                   /* v >= 0: up */
+        "tst r18\n\tbreq 9f\n"                                         /* v < 0: up only past half */
+        "6:\n\t"
+        "subi r22, 0xFF\n\tsbci r23, 0xFF\n\tsbci r24, 0xFF\n\tsbci r25, 0xFF\n"
+        "9:\n\t"
+        "ret\n\t");
+}
+#pragma GCC diagnostic pop
+
+/* Requantization prepared once per output channel: the multiplier, and the shift split into the left
+ * shift before the doubling high multiply and the rounding right shift after it.  edgec_rq_s8 gives
  * edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast also asks every multiplier of
  * the layer to be >= 0 (edgec_avr_srdhm's range; quantize writes them in [0, 2^31)). */
 typedef struct {
-    int32_t multiplier, mask;
+    int32_t multiplier;
     uint8_t left, right;
 } edgec_rq;
 
@@ -368,15 +412,15 @@ EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shif
     q->multiplier = multiplier;
     q->left = (uint8_t)(shift > 0 ? shift : 0);
     q->right = (uint8_t)(shift > 0 ? 0 : -shift);
-    q->mask = (int32_t)((UINT32_C(1) << q->right) - UINT32_C(1));
 }
 
 /* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range. */
 EDGEC_HELPER int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
 {
-    const int32_t v = edgec_avr_srdhm((int32_t)((bias + (uint32_t)acc) << q->left), q->multiplier);
-    const int32_t threshold = (q->mask >> 1) + (v < 0 ? 1 : 0);
-    return edgec_clamp_s8((v >> q->right) + ((v & q->mask) > threshold ? 1 : 0) + out_zp, -128, 127);
+    uint32_t x = bias + (uint32_t)acc;
+    if (q->left)
+        x <<= q->left;
+    return edgec_clamp_s8(edgec_avr_rdbp(edgec_avr_srdhm((int32_t)x, q->multiplier), q->right) + out_zp, -128, 127);
 }
 
 /* `count` sums (bias included) requantized as edgec_rq_s8 and stored `step` bytes apart. */

@@ -4,7 +4,7 @@ where they are most likely to break:
 
 * every product maximal (weights that all quantize to +-127, inputs pinned at +127 or -128): the AVR
   loops keep 24-bit sums in registers, safe for 127 groups of four inputs (508 products), so dot
-  products longer than that (here 520 and 1021 inputs) must be split into chunks and flushed into the
+  products longer than that (here 522 to 1023 inputs) must be split into chunks and flushed into the
   int32 sums, or they would wrap;
 * lengths that are not a multiple of four (the last partial group runs in C, reading no input past n)
   and channel counts that are not a multiple of the pair or quad (padding channels);
@@ -20,17 +20,17 @@ TARGETS = ["atmega328p", "cortex-m0"]
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("sign,shift", [(1.0, 50.0), (-1.0, -50.0), (-1.0, 50.0)])
 def test_fully_connected_longer_than_one_chunk_with_maximal_products(tmp_path, target, sign, shift):
-    """1021 inputs x 5 outputs (a quad and a padded one): 1021 products of 127 * 127 (or 128 * 127)
+    """1023 inputs x 5 outputs (a quad and a padded one): 1023 products of 127 * 127 (or 128 * 127)
     sum to about 2^24, past what 24 bits hold."""
     rng = np.random.default_rng(22)
-    w = np.full((5, 1021), sign)
+    w = np.full((5, 1023), sign)
     w[3] *= -1.0                                    # one channel of the other sign
-    g = graph_of("FullyConnected", (1, 1021), {"act": None}, [w, rng.normal(0, 1, 5)])
+    g = graph_of("FullyConnected", (1, 1023), {"act": None}, [w, rng.normal(0, 1, 5)])
     check(tmp_path, g, rng, target=target, shift=shift)
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("pixels,in_c", [(2, 520), (1, 522)])
+@pytest.mark.parametrize("pixels,in_c", [(2, 522), (1, 523)])
 def test_pointwise_conv_longer_than_one_chunk_with_maximal_products(tmp_path, target, pixels, in_c):
     """A pointwise conv over two pixels (the 2x2 pair loop) or one (the 1x2 loop) with in_c inputs a
     pixel and three output channels (a pair and a padded one); the 2 KB part holds no more input."""
