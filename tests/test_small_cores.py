@@ -11,6 +11,7 @@ where they are most likely to break:
 * the pair loop over two pixels and the one-pixel loop."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from test_kernels import check, graph_of
 
@@ -50,4 +51,22 @@ def test_requantization_over_drawn_multipliers_and_shifts(tmp_path, target):
     w = rng.normal(0, 1, (24, 3, 3, 4)) * (10.0 ** rng.uniform(-3, 3, (24, 1, 1, 1)))
     g = graph_of("Conv2D", (1, 5, 5, 4), {"strides": (1, 1), "dilations": (1, 1), "pads": (1, 1, 1, 1), "groups": 1, "act": None},
                  [w, rng.normal(0, 1, 24)])
+    check(tmp_path, g, rng, target=target)
+
+
+@pytest.mark.emulator         # the targets are drawn, so the collection rule does not see them
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(TARGETS), h=st.integers(1, 6), w=st.integers(1, 6), c=st.integers(1, 9), k=st.integers(1, 3),
+       out_c=st.integers(1, 5), stride=st.integers(1, 2), fc=st.booleans(), seed=st.integers(0, 2**16))
+def test_drawn_convs_and_fully_connected_layers(tmp_path, target, h, w, c, k, out_c, stride, fc, seed):
+    """Drawn shapes through every one-group loop nest that calls the small cores' dot products (pointwise,
+    kernel rows with borders, gathered patches for in_c not a multiple of 4, fully-connected), with
+    drawn weights, biases and saturating inputs."""
+    rng = np.random.default_rng(seed)
+    if fc:
+        g = graph_of("FullyConnected", (1, h * w * c), {"act": None}, [rng.normal(0, 1, (out_c, h * w * c)), rng.normal(0, 1, out_c)])
+    else:
+        g = graph_of("Conv2D", (1, h + 2, w + 2, c), {"strides": (stride, stride), "dilations": (1, 1), "pads": (k // 2,) * 4,
+                                                      "groups": 1, "act": None},
+                     [rng.normal(0, 1, (out_c, k, k, c)), rng.normal(0, 1, out_c)])
     check(tmp_path, g, rng, target=target)
