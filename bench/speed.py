@@ -31,6 +31,8 @@ from edgec.verify import Built, verify  # noqa: E402
 #: TFLM + CMSIS-NN, instructions per inference on qemu mps2-an386 (PEERS.md, the same plugin).
 TFLM_M4 = {"kws": 7.58e6, "vww": 23.8e6, "resnet": 29.8e6, "ad01": 0.583e6}
 ORDER = ["digits_mlp", "mnist", "digits_cnn", "ad01", "kws", "vww", "resnet"]
+#: issue 22's goals for the small cores: ATmega328P cycles per MAC, Cortex-M0 instructions per MAC
+SMALL_GOALS = {"atmega328p": ("cycles", 30.0, "AVR cycles/MAC"), "cortex-m0": ("instructions", 8.0, "M0 instructions/MAC")}
 #: the soft-float rendering keeps float activations and weights (4x the bytes); on the M4 board
 #: (mps2-an386: 4 MB of code memory and of data memory) it gets the board's memory
 FLOAT_BUDGET = {"cortex-m4": {"ram": "4M", "flash": "4M"}}
@@ -112,6 +114,20 @@ def table(rows: dict) -> str:
     return "\n".join(lines)
 
 
+def small_cores(rows: dict) -> str:
+    """Per model that fits, the small cores' cost per MAC against the goal (same run as the table)."""
+    lines = []
+    for target, (key, goal, label) in SMALL_GOALS.items():
+        cells = []
+        for name, r in rows.items():
+            t = r[target]
+            if t.get("fits") and t.get(key):
+                v = t[key] / r["macs"]
+                cells.append(f"{name} {v:.2f} ({'met' if v <= goal else 'NOT met'})")
+        lines.append(f"{label} (goal <= {goal:g}): " + ("; ".join(cells) if cells else "no model fits"))
+    return "\n".join(lines)
+
+
 def main():
     names = ORDER
     if "--only" in sys.argv:
@@ -122,7 +138,7 @@ def main():
         for name in names:
             print(f"measuring {name} ...", file=sys.stderr)
             rows[name] = measure(name, Path(tmp), samples)
-    print(json.dumps(rows, indent=2) if "--json" in sys.argv else table(rows))
+    print(json.dumps(rows, indent=2) if "--json" in sys.argv else table(rows) + "\n\n" + small_cores(rows))
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ _QEMU_ARM = ("qemu-system-arm", "-display", "none", "-monitor", "none", "-serial
 TARGETS = {t.name: t for t in [
     Target("host", "cc", (), None, None, None, "nm", "size", ("gcc",), "this machine, the system C compiler"),
     Target("cortex-m0", "arm-none-eabi-gcc", ("-mcpu=cortex-m0", "-mthumb"), _QEMU_ARM + ("-M", "microbit"),
-           16 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv6-M, QEMU micro:bit (nRF51)", cycle_model="cortex-m0"),
+           16 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv6-M, QEMU micro:bit (nRF51)", cycle_model="cortex-m0",
+           kernel_variants=(("edgec_dot.h", "edgec_dot_armv6m.h"),)),
     Target("cortex-m3", "arm-none-eabi-gcc", ("-mcpu=cortex-m3", "-mthumb"), _QEMU_ARM + ("-M", "mps2-an385"),
            64 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv7-M, QEMU MPS2 AN385", cycle_model="cortex-m3"),
     Target("cortex-m4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"),
@@ -74,7 +75,7 @@ TARGETS = {t.name: t for t in [
            2 * 1024, 32 * 1024, "avr-nm", "avr-size", ("gcc-avr", "avr-libc", "binutils-avr", "libsimavr-dev"),
            "8-bit AVR (Arduino Uno), simavr (cycle-exact); weights in flash via __flash",
            startup=None, ldscript=None, harness_main="main_avr.c", sample_io="stdio", harness_faults=124, call_push_bytes=2,
-           kernel_variants=(("edgec_target.h", "edgec_target_avr.h"),)),
+           kernel_variants=(("edgec_target.h", "edgec_target_avr.h"), ("edgec_dot.h", "edgec_dot_avr.h"))),
 ]}
 
 
