@@ -58,7 +58,9 @@ def sink_reshape(graph: Graph) -> Graph:
 
 
 def _channels(g, t):
-    return g.tensors[t].shape[-1]
+    """The last axis's size; None for a 0-d tensor (a mean over every axis), which has no channel axis."""
+    shape = g.tensors[t].shape
+    return shape[-1] if shape else None
 
 
 def _elementwise_moves(g, r, e) -> bool:

@@ -137,6 +137,7 @@ CLOUD_FILES = {"test_agent.py", "test_fleet.py", "test_release.py", "test_client
 SLOW = {
     "test_big_graphs.py": {"test_a_3000_node_graph_builds_and_is_bit_exact_on_the_host"},
     "test_calibration.py": {"test_top1_agreement_with_float_at_least_tflite_int8"},
+    "test_clip_tensor_bounds.py": {"test_clamp_with_computed_bounds_is_bit_exact"},
     "test_cli.py": {"test_bad_inputs_give_one_line_errors"},
     "test_darknet.py": {"test_yolov3_tiny_random_weights_flash_refusal_and_host_build"},
     "test_fold_pad.py": {"test_keras_export_plans_within_5_percent_of_tf2onnx_and_is_bit_exact"},

@@ -7,27 +7,33 @@ The TorchScript exporter is run at opset 13 for every model and at 17 where its 
 (MobileNetV3: HardSwish and HardSigmoid become single ops from opset 14); the dynamo exporter writes
 opset 18 (ReduceMean with its axes as an input, Reshape instead of Flatten).
 
-Float agreement: ResNet-8 keeps the issue's bar (output SQNR >= 25 dB; top-1 over 8 photos is too
-coarse a measure for its 10 random classes).  The deep
-networks here have random weights (50+ layers; see zoo_mobile.settle), whose int8 outputs measure
-16-22 dB against float on these photos; their floor below is what they measure today, not the
-issue's 25 dB.  Where it is lost, measured (MobileNetV2 / V3-Small / MnasNet, ts13):
-- edgec's integer layers are within 0.1-0.3 LSB rms of ideal rounding (each layer recomputed in float
-  from its int8 inputs, then rounded to its output grid): the arithmetic loses nothing to speak of;
-- ideal int8 rounding of the activations alone (float weights, float math) gives 18.8 / 17.7 / 17.9 dB,
-  ideal per-channel int8 weights alone (float activations) 21.6 / 21.8 / 17.8 dB: each half of int8
-  is already below 25 dB, so no int8 range choice reaches it (minmax / percentile / mse / entropy:
-  16.4-18.1 dB on MobileNetV2, no better on the others; bias correction 15.2-16.8 dB);
-- every activation int16 (the most mixed precision can do) gives 19.8 / 16.8 / 17.3 dB: int8 weights
-  hold it there;
-- the loss is the random networks' sensitivity, not noise-like rounding: one tensor of MobileNetV2 (the
-  second block's 1x1 expansion, whose depthwise reader's folded BatchNorm gains reach 9.5) rounded to
-  int8 alone costs the output 19.2 dB, where white noise of the same power costs 33.6 dB; one layer's
-  int8 weights alone (its first projection) 19.5 dB.  Equalizing that tensor's channels before
-  quantization (cross-layer equalization) gained 1.1 dB on MobileNetV2 and lost 0.3 dB on the others;
-  input-aware (GPTQ) weight rounding lost 0.7 dB.
-Trained int8 networks sit in the same range: MLPerf's ResNet-8 is at 17.7 dB (TFLite's own int8 model
-14.8 dB; README, Calibration)."""
+Float agreement, the issue's bar for every member: top-1 agreement with the float model >= 0.9 or
+output SQNR >= 25 dB, on 32 held-out photo crops (seed 12; calibration uses 32 others, seed 11, and
+distillation 128 more, seed 101: all crops of tests/data's dog.jpg and person.jpg at different
+positions and sizes, testkit/heldout.py), with the float model's top-1 taking more than one class
+on them (agreement with a constant answer would mean nothing).
+
+The 96x96 networks are trained before they are exported, as users' networks are: 40 steps of
+distillation from MLPerf Tiny's trained ResNet-8 on the photos (zoo_mobile.distill; their heads have
+its 10 CIFAR-10 classes).  With seeded random weights alone (BatchNorm statistics from photos) these
+deep networks are chaotic and end far below the bar -- ts13, same 32 crops: MobileNetV2 16.7 dB /
+top-1 0.75, MobileNetV3-Small 12.6 dB / 0.28, MnasNet 15.6 dB / 0.53, EfficientNet-lite 20.9 dB /
+0.78 -- and that is not the compiler (measured then): edgec's integer layers are within 0.1-0.3 LSB
+rms of ideal rounding (each layer recomputed in float from its int8 inputs, then rounded to its output
+grid); ideal int8 rounding of the activations alone (float weights, float math) gave 17.7-18.8 dB and
+every activation in int16 16.8-19.8 dB; no range choice (minmax / percentile / mse / entropy), bias
+correction, cross-layer equalization or GPTQ weight rounding reached 25 dB; one int8 tensor of
+MobileNetV2 alone cost the output 19.2 dB where white noise of its power cost 33.6 dB.  Each
+BatchNorm layer centres and rescales its inputs' differences, so nearby inputs drift apart layer
+after layer.  What was tried to make them trained-like (ts13, 32 held-out crops):
+- LSUV (orthonormal weights scaled to unit output variance on photos, Mishkin & Matas 2016): features
+  at 22 dB (MobileNetV2) and 7 dB (MobileNetV3-Small) int8 against float, centred;
+- the random body with its classifier fitted by ridge regression to the teacher's logits: 13.4 / 7.0
+  / 10.9 dB (MobileNetV2 / V3-Small / MnasNet) -- the loss is in the body;
+- distillation, 40 Adam steps (what the tests use): 31.7 dB / 0.97, 27.8 dB / 0.94, 34.8 dB / 0.94,
+  36.9 dB / 0.97 (MobileNetV2 / V3-Small / MnasNet / EfficientNet-lite), the between-image part of
+  the output 42-52% of its power (the output follows the photo; it has not collapsed to a constant).
+ResNet-8 (8 layers) meets the bar with its random weights (30.9 dB) and keeps them."""
 import numpy as np
 import pytest
 
@@ -39,9 +45,8 @@ from conftest import require
 
 CASES = [(name, "ts13") for name in sorted(ZOO)] + [(name, "dynamo") for name in sorted(ZOO)] \
     + [("mobilenet_v3_small", "ts17")]
-#: output SQNR (dB) of int8 against float each model keeps on the test photos
-SQNR_FLOOR = {"resnet8": 25.0, "efficientnet_lite": 18.0, "mobilenet_v2_035": 14.0, "mnasnet_05": 14.0,
-              "mobilenet_v3_small": 15.0}
+#: the networks deep enough to need training to behave like trained ones (zoo_mobile.distill)
+TAUGHT = {"mobilenet_v2_035", "mobilenet_v3_small", "mnasnet_05", "efficientnet_lite"}
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +57,12 @@ def zoo(tmp_path_factory):
     def get(name, exporter):
         if (name, exporter) not in made:
             if name not in models:
-                models[name] = make(name)
+                models[name] = make(name, teach=name in TAUGHT)
             model, size = models[name]
             d = tmp_path_factory.mktemp(f"{name}_{exporter}")
             path = export(model, size, d / f"{name}.onnx", exporter)
             np.save(d / "calib.npy", images(size, 32, seed=11))
-            np.save(d / "test.npy", images(size, 8, seed=12))
+            np.save(d / "test.npy", images(size, 32, seed=12))
             report = build(str(path), "cortex-m7", str(d / "out"), str(d / "calib.npy"), ram="512K", flash="2M")
             made[name, exporter] = (path, d / "out", d / "test.npy", report)
         return made[name, exporter]
@@ -77,8 +82,9 @@ def test_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float(zoo, name, exporte
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * float(np.abs(want).max()))
     r = verify(str(out), "host", str(inputs))
     assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == len(xs), r
+    assert len(np.unique(want.argmax(1))) > 1, want.argmax(1)
     agree = r["float_agreement"]
-    assert agree["sqnr_db"] >= SQNR_FLOOR[name], agree
+    assert agree["top1_agreement"] >= 0.9 or agree["sqnr_db"] >= 25, agree
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "resnet8"])

@@ -24,7 +24,7 @@ from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
-from .onnx_reduce import prelu, reduce, reduce_min, reduce_sum, variadic
+from .onnx_reduce import clip_tensor_bounds, prelu, reduce, reduce_min, reduce_sum, variadic
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
 from .. import resize
 from .. import elementwise
@@ -718,6 +718,9 @@ def _unary(op):
                                        hint="ONNX Gelu's approximate is 'none' or 'tanh'")
             attrs = {"approximate": approx}
         elif op == "Clip":
+            if imp.opset >= 11 and any(b and b not in imp.consts for b in node.input[1:3]):
+                clip_tensor_bounds(imp, node)           # bounds computed at run time
+                return
             if imp.opset >= 11:
                 lo, hi = imp.const_in(node, 1, "Clip min"), imp.const_in(node, 2, "Clip max")
             else:

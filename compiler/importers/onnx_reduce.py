@@ -12,7 +12,7 @@
   a Mul by the reduced element count N (the mean's int8 grid scaled by N: no precision lost to it).
 - Sum / Max / Min of any number of inputs: a chain of binary ops.  Max(a, b) = a + relu(b - a) and
   Min(a, b) = a - relu(a - b) for two computed tensors (each step an int8 kernel); against a constant
-  scalar they are a Clip.
+  scalar they are a Clip.  A Clip with a bound computed at run time is Min(Max(x, min), max) of these.
 - PRelu: one slope is LeakyRelu (a lookup table); per-channel slopes s give
   PRelu(x) = s * x + (1 - s) * relu(x) (two per-channel Muls by constants and an Add).
 
@@ -165,6 +165,27 @@ def variadic(kind):
             last = k == len(ins) - 2
             acc = pair(imp, node, acc, nxt, "" if last else f"part{k}")
     return handler
+
+
+def clip_tensor_bounds(imp, node):
+    """Clip whose min or max is a tensor computed by the model (PyTorch's TorchScript exporter writes
+    one for torch.clamp with 0-d tensor bounds, e.g. clamp(y, y.mean(), y.amax())): Min(Max(x, min),
+    max), as ONNX defines Clip, each a Max / Min above (a Clip again where that bound is a constant
+    scalar); a bound may broadcast against x."""
+    x, lo, hi = (list(node.input) + ["", ""])[:3]
+    rank = len(imp.shape(x))
+
+    def same_rank(b, tag):
+        """A computed bound of lower rank (a 0-d mean) broadcasts as ONNX does: leading 1s prepended."""
+        shape = imp.shape(b)
+        if b in imp.consts or len(shape) >= rank:
+            return b
+        imp.consts[f"{node.output[0]}::{tag}_shape"] = np.array((1,) * (rank - len(shape)) + tuple(shape), np.int64)
+        return _sub_node(imp, node, "Reshape", [b, f"{node.output[0]}::{tag}_shape"], f"{tag}_rank")
+    if lo:
+        x = _sub_node(imp, node, "Max", [x, same_rank(lo, "min")], "min" if hi else "")
+    if hi:
+        _sub_node(imp, node, "Min", [x, same_rank(hi, "max")], "")
 
 
 def prelu(imp, node, a):
