@@ -43,6 +43,7 @@ import numpy as np
 
 from . import tflite_lstm
 from . import tflite_svdf
+from . import tflite_elementwise
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
@@ -74,6 +75,7 @@ FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "ME
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 SUPPORTED = SUPPORTED + ("SVDF",)                 # int8 with its int16 state (importers/tflite_svdf.py)
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("STRIDED_SLICE",)    # Slice or StridedSlice (compiler/strided_slice.py)
+FLOAT_SUPPORTED = FLOAT_SUPPORTED + tflite_elementwise.OPS  # primitives, EXP, LOG_SOFTMAX (importers/tflite_elementwise.py)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
 PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
                 "RESIZE_BILINEAR")
@@ -207,7 +209,7 @@ def _options(name: str, op) -> dict:
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
            "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS(),
-           "SVDF": tflite.SVDFOptions}.get(name)
+           "SVDF": tflite.SVDFOptions, "DIV": tflite.DivOptions}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -220,7 +222,7 @@ def _options(name: str, op) -> dict:
     if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         return {"padding": o.Padding(), "stride": (o.StrideH(), o.StrideW()),
                 "filter": (o.FilterHeight(), o.FilterWidth()), "act": o.FusedActivationFunction()}
-    if name in ("ADD", "SUB", "MUL"):
+    if name in ("ADD", "SUB", "MUL", "DIV"):
         return {"act": o.FusedActivationFunction()}
     if name == "SOFTMAX":
         return {"beta": float(o.Beta())}
@@ -246,7 +248,8 @@ def _options(name: str, op) -> dict:
 
 ARITY = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 3, "ADD": 2, "SUB": 2, "MUL": 2, "MEAN": 2, "PAD": 2,
          "PADV2": 3, "TRANSPOSE": 2, "SLICE": 3, "RESIZE_NEAREST_NEIGHBOR": 2, **{name: 1 for name in UNARY},
-         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "QUANTIZE": 1}
+         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "QUANTIZE": 1,
+         **{name: 2 if name in tflite_elementwise.BINARY else 1 for name in tflite_elementwise.OPS}}
 
 
 def _moved_by_128(u: _T, q: _T) -> bool:
@@ -502,7 +505,7 @@ class _Importer(StreamingOps):
         """What the float path takes of an operator: float32 activations, constant float32 weights and
         constant parameters (shapes, axes, paddings) that mean what an IR op does."""
         t = self.tensors
-        operands = ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else ins[:1]
+        operands = ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") + tuple(tflite_elementwise.BINARY) else ins[:1]
         if all(t[i].data is not None for i in operands) or (len(operands) == 1 and t[ins[0]].data is not None):
             bad(f"{name} on constant inputs only")
             return
@@ -521,6 +524,8 @@ class _Importer(StreamingOps):
             self.check_prelu(ins, bad)
         if name == "STRIDED_SLICE":                   # TFLite Micro's index logic, as for int8
             self.check_streaming_op(name, ins, outs, opt, bad)
+        if name in tflite_elementwise.OPS:
+            tflite_elementwise.check(self, name, ins, outs, opt, bad)
         self.check_params(name, ins, outs, opt, bad)
 
     def check_params(self, name, ins, outs, opt, bad):
@@ -690,6 +695,8 @@ class _Importer(StreamingOps):
             try:
                 if name in UNARY:
                     self.unary(name, ins, outs, opt)
+                elif self.is_float and name in tflite_elementwise.OPS:
+                    tflite_elementwise.import_op(self, name, ins, outs, opt)
                 else:
                     getattr(self, "op_" + name)(ins, outs, opt)
             except (ValueError, EdgecError) as e:     # a multiplier TFLite's arithmetic cannot represent
