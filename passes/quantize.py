@@ -34,9 +34,16 @@ SOFTMAX_Q = (1.0 / 256, -128)
 ADD_LEFT_SHIFT = 20
 
 
+#: The least activation scale.  A calibrated range of a few 1e-20 (a layer of a randomly initialised
+#: deep network whose values decayed to float noise) would give requantization multipliers of 1e20,
+#: which no int32 multiplier and shift can hold; at this floor such a tensor is 0 to within 2.6e-7, and
+#: every real model's ranges are far above it.
+MIN_ACTIVATION_SCALE = 1e-9
+
+
 def activation_quant(lo: float, hi: float) -> tuple:
     lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = (hi - lo) / 255.0 if hi > lo else 1.0 / 255.0
+    scale = max((hi - lo) / 255.0, MIN_ACTIVATION_SCALE) if hi > lo else 1.0 / 255.0
     zp = int(np.clip(round_half_away(-128 - lo / scale), -128, 127))
     return scale, zp
 
