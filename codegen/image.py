@@ -24,13 +24,18 @@ Format (all little-endian; every section 8-aligned; the image must sit 8-aligned
    176  u32 data offset; 180 u32 data bytes; 184 u32 offset of the state's initial bytes (in the data)
    188  u32 golden inputs; 192 u32 self-test offset; the rest zero
   kernels: the ids the schedule uses, ascending
-  schedule: per call u32 (kernel id | number of arguments << 16), then per argument u32 kind, u32 value,
-            u32 extent in bytes (kinds: edgec_image.h EDGEC_IMAGE_ARG_*; the value is an integer or a
-            byte offset in the arena, input, output, state or image).  A patch-based stage (passes/tile.py)
-            is a LOOP record (id 0xFFFF: tiles, its row table in the data, entries per band, body calls)
-            followed by its body's calls, run once per band; their banded arguments (kind | 0x100 |
-            k << 9 | m << 16) add r[k] * m to the value, r being the band's row entries, and a banded
-            pointer covers r[k + 1] rows of m bytes (codegen.c._stage_loop's in_row0/out_row0/out_rows)
+  schedule: per call, u32 words: kernel id | number of arguments << 8 | the record's bytes << 16; one
+            word per argument, as the kernel takes it (an integer: the int32 itself; a pointer: its kind
+            << 29 | its byte offset, kinds edgec_image.h EDGEC_IMAGE_ARG_*: arena, input, output, state,
+            image); then, in a loop's body only, one band word per argument (k | m << 8: the argument
+            plus r[k] * m, r being the band's row entries; 0: not banded); last, one extent word per
+            argument (the bytes a pointer covers; 0 for integers and banded pointers), which only
+            edgec_image_check() reads.  run() decodes a pointer as base[kind] + offset and an integer as
+            its word, nothing more: check() has proven every word first.  A patch-based stage
+            (passes/tile.py) is a LOOP record (id 0xFF; arguments tiles, its row table in the data,
+            entries per band), its body's calls (id | 0x80), run once per band, and an END record (id
+            0xFE, no arguments); a banded pointer covers r[k + 1] rows of m bytes
+            (codegen.c._stage_loop's in_row0/out_row0/out_rows)
   data: each weight array, table and parameter struct (int32 fields in edgec.h's order), 8-aligned
   self-test: N golden inputs (as run() takes them), then N sha256 of the outputs the integer reference
             gives for them, run as one stream from the initial state
@@ -50,13 +55,13 @@ from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier
 from edgec.ir import Graph
 
-FORMAT = 1
+FORMAT = 2                     # 2: one word per argument (1: kind, value, extent words)
 MAGIC = b"EDGECIMG"
 HEADER = 256
 BODY_FROM = 48
-ARG_INT, ARG_ARENA, ARG_INPUT, ARG_OUTPUT, ARG_STATE, ARG_DATA = range(6)
-ARG_BANDED = 0x100             # kind word: + r[bits 9-15] * bits 16-31 (inside a loop)
-LOOP = 0xFFFF                  # a record that runs the next `body` records once per band
+ARG_ARENA, ARG_INPUT, ARG_OUTPUT, ARG_STATE, ARG_DATA = range(1, 6)
+KIND_SHIFT, OFFSET_MASK = 29, (1 << 29) - 1     # a pointer argument's word: kind << 29 | offset
+LOOP, END, IN_LOOP = 0xFF, 0xFE, 0x80   # a stage: LOOP, its body's calls (id | IN_LOOP) once per band, END
 WHERE_KIND = {"arena": ARG_ARENA, "input": ARG_INPUT, "output": ARG_OUTPUT, "state": ARG_STATE}
 DTYPES = {"int8_t": "<i1", "uint8_t": "<u1", "int16_t": "<i2", "uint16_t": "<u2", "int32_t": "<i4", "int64_t": "<i8"}
 IMAGE_FILE = "model.edgecimg"
@@ -143,9 +148,9 @@ def _banded(e, text: str, scratch: dict, comment: str):
         return None
     base = ("int", 0) if m.group(1) is None else _arg(e, m.group(1), scratch)
     k, mul = int(m.group(2)), int(m.group(3) or 1)
-    if base is None or base[0] not in ("int", "act") or k >= 127 or mul >= 1 << 16:
+    if base is None or base[0] not in ("int", "act") or k >= 127 or not 0 < mul < 1 << 24:
         raise EdgecError(f"cannot put step '{comment}' in a model image: band argument '{text.strip()}' "
-                         "(row index below 127, row bytes below 65536)")
+                         "(row index below 127, row bytes 1 to 2^24 - 1)")
     return ("band", base, k, mul)
 
 
@@ -232,33 +237,39 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
     records, used = [], set()
 
     def encode(t):
+        """(word, band word, extent, whether it points into the data) of one argument; a data
+        pointer's offset is in the data until the sections are placed (_records_bytes adds theirs)."""
         if t[0] == "int":
-            return (ARG_INT, t[1] & 0xFFFFFFFF, 0)
+            if not -1 << 31 <= t[1] < 1 << 31:
+                raise EdgecError(f"the model image cannot hold the integer argument {t[1]} (int32)")
+            return (t[1] & 0xFFFFFFFF, 0, 0, False)
+        if t[0] == "band":                                # word + r[k] * m: the band word carries k and m
+            word, _, _, in_data = encode(t[1])
+            return (word, t[2] | t[3] << 8, 0, in_data)
         if t[0] == "act":
-            return (WHERE_KIND[t[1]], t[2], t[3])
-        if t[0] == "array":
-            return (ARG_DATA, *put(("a", t[1]), array_blob(t[1])))
-        if t[0] == "band":                                # value + r[k] * m: the kind word carries k and m
-            kind, value, extent = encode(t[1])
-            return (kind | ARG_BANDED | t[2] << 9 | t[3] << 16, value, extent)
-        words = _flatten(structs, t[1], t[2])
-        return (ARG_DATA, *put(("p", id(t[2])), np.asarray(words, np.int64).astype("<i4").tobytes()))
+            kind, value, extent = WHERE_KIND[t[1]], t[2], t[3]
+        elif t[0] == "array":
+            kind, (value, extent) = ARG_DATA, put(("a", t[1]), array_blob(t[1]))
+        else:
+            words = _flatten(structs, t[1], t[2])
+            kind, (value, extent) = ARG_DATA, put(("p", id(t[2])), np.asarray(words, np.int64).astype("<i4").tobytes())
+        return (kind << KIND_SHIFT | value, 0, extent, kind == ARG_DATA)
 
-    def kernel_record(comment, fn, typed):
+    def kernel_record(comment, fn, typed, in_loop=False):
         if fn not in kernels:
             raise EdgecError(f"cannot put step '{comment}' in a model image: no image kernel for {fn}")
         kid, sig = kernels[fn]
         if len(typed) != len(sig):
             raise EdgecError(f"step '{comment}': {fn} takes {len(sig)} arguments in edgec_image.h, the C passes {len(typed)}")
         used.add(kid)
-        return (kid, [encode(t) for t in typed])
+        return (kid | (IN_LOOP if in_loop else 0), [encode(t) for t in typed], in_loop)
 
     for c in calls:
         if c[0] == "loop":
             _, tiles, table, width, body = c
-            records.append((LOOP, [(ARG_INT, tiles, 0), encode(("array", table)), (ARG_INT, width, 0),
-                                   (ARG_INT, len(body), 0)]))
-            records.extend(kernel_record(*b) for b in body)
+            records.append((LOOP, [encode(("int", tiles)), encode(("array", table)), encode(("int", width))], False))
+            records.extend(kernel_record(*b, in_loop=True) for b in body)
+            records.append((END, [], False))
         else:
             records.append(kernel_record(*c))
     state_init = 0
@@ -274,16 +285,15 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
     tests = gin.tobytes() + b"".join(hashlib.sha256(o.tobytes()).digest() for o in gout)
 
     kern = b"".join(struct.pack("<I", k) for k in sorted(used))
-    sched = b"".join(struct.pack("<I", kid | len(args) << 16) + b"".join(struct.pack("<III", *a) for a in args)
-                     for kid, args in records)
+    sched = _records_bytes(records, 0)
     off_k = HEADER
     off_s = _align(off_k + len(kern))
     off_d = _align(off_s + len(sched))
     off_t = _align(off_d + len(data))
     total = _align(off_t + len(tests))
-    fix = lambda a: [(k, v + off_d if k & 0xFF == ARG_DATA else v, n) for k, v, n in a]   # data offsets -> image offsets
-    sched = b"".join(struct.pack("<I", kid | len(args) << 16) + b"".join(struct.pack("<III", *a) for a in fix(args))
-                     for kid, args in records)
+    if off_d + len(data) > OFFSET_MASK or arena > OFFSET_MASK:
+        raise EdgecError("the model image's data and arena must each stay below 512 MB (29-bit offsets)")
+    sched = _records_bytes(records, off_d)                 # data offsets -> image offsets
     head = bytearray(HEADER)
     head[0:8] = MAGIC
     struct.pack_into("<II", head, 8, FORMAT, total)
@@ -303,6 +313,18 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
     img[off_t:off_t + len(tests)] = tests
     img[16:48] = hashlib.sha256(bytes(img[BODY_FROM:])).digest()
     return bytes(img)
+
+
+def _records_bytes(records: list, data_at: int) -> bytes:
+    """The schedule section: per record its word 0, argument words, band words (in a loop's body) and
+    extents; a data pointer's offset moved by `data_at`."""
+    out = []
+    for kid, args, in_loop in records:
+        words = [w + data_at if in_data else w for w, _, _, in_data in args]
+        words += [b for _, b, _, _ in args] if in_loop else []
+        words += [n for _, _, n, _ in args]
+        out.append(struct.pack(f"<{len(words) + 1}I", kid | len(args) << 8 | 4 * (len(words) + 1) << 16, *words))
+    return b"".join(out)
 
 
 def read_header(img: bytes) -> dict:
@@ -332,3 +354,30 @@ def golden_inputs(img: bytes) -> np.ndarray:
     n, size = h["selftests"], h["input_bytes"]
     raw = np.frombuffer(img, np.int8, n * size, h["selftest_offset"]).reshape(n, size) if n else np.zeros((0, size), np.int8)
     return raw ^ np.int8(-128) if h["flags"] & 1 else raw.copy()
+
+
+def records(img: bytes) -> list:
+    """The schedule's records: {"id" (IN_LOOP cleared), "at" (byte offset of word 0), "args": [(word,
+    band word, extent, byte offset of the word)], "in_loop"}; for tools and tests (check() is the C's)."""
+    h = read_header(img)
+    p, end, out = h["schedule"][0], h["schedule"][0] + h["schedule"][1], []
+    while p < end:
+        word = struct.unpack_from("<I", img, p)[0]
+        n, in_loop, size = word >> 8 & 0xFF, word & 0xFF < LOOP - 1 and bool(word & IN_LOOP), word >> 16
+        w = struct.unpack_from(f"<{size // 4 - 1}I", img, p + 4)
+        bands = w[n:2 * n] if in_loop else (0,) * n
+        args = [(w[k], bands[k], w[len(w) - n + k], p + 4 + 4 * k) for k in range(n)]
+        out.append({"id": word & 0xFF if word & 0xFF >= END else word & 0x7F, "at": p, "args": args, "in_loop": in_loop})
+        p += max(4, size)
+    return out
+
+
+def calls_per_run(img: bytes) -> int:
+    """Kernel calls one run() makes: a loop's body counts once per band."""
+    n, tiles = 0, 0
+    for r in records(img):
+        if r["id"] == LOOP:
+            tiles = r["args"][0][0]
+        elif r["id"] != END:
+            n += tiles if r["in_loop"] else 1
+    return n

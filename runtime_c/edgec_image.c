@@ -247,12 +247,115 @@ static int band_ok(int64_t batch, int64_t in_h, int64_t in_w, int64_t in_c, int6
     return in_need * elem <= in_len && out_need * elem <= out_len;
 }
 
+/* The elements of a box of `n` dimensions (or counts), each in [lo, 2^31); -1 if one is not or the
+ * box has 2^31 elements or more.  Products of two such stay inside int64_t. */
+static int64_t box(const int32_t *dims, int n, int32_t lo)
+{
+    int64_t e = 1;
+    while (n--) {
+        if (!IN(*dims, lo, BIG))
+            return -1;
+        e *= *dims++;
+        if (e > BIG)
+            return -1;
+    }
+    return e;
+}
+
+/* The elements an operand walked with 4-D broadcast strides spans: 1 + the largest index. */
+static int64_t span(const int32_t *shape, const int32_t *stride)
+{
+    int64_t last = 0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        if (!IN(stride[k], 0, 0xFFFFFF) || box(shape, 4, 1) < 0)
+            return -1;
+        last += (int64_t)(shape[k] - 1) * stride[k];
+    }
+    return last + 1;
+}
+
+/* need <= len, need known (>= 0) */
+#define FITS(need, len) ((need) >= 0 && (int64_t)(need) <= (int64_t)(len))
+
+/* The elementwise, layout and requantizing kernels: what they read and write from their parameter
+ * struct, in bytes, against their pointers' extents.  in/out: the argument indices of the tensor read
+ * and the tensor written (and of a second operand, b). */
+static int params_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const uint32_t *len)
+{
+    const int32_t *q = (const int32_t *)(const void *)(img + (rd32(a) & EDGEC_IMAGE_OFFSET_MASK));
+    int k;
+    switch (id) {
+    case 5: case 6: case 23: {            /* add_s8 (p, tables, a, b, out), mul_s8 / add_s16 (p, a, b, out) */
+        const edgec_broadcast4 *bc = (const edgec_broadcast4 *)(const void *)q;
+        const int64_t e = id == 23 ? 2 : 1, n = box(bc->shape, 4, 1);
+        const uint32_t i = id == 5 ? 2u : 1u;
+        return FITS(n * e, len[i + 2]) && FITS(span(bc->shape, bc->a_stride) * e, len[i])
+            && FITS(span(bc->shape, bc->b_stride) * e, len[i + 1]) && (id != 5 || len[1] >= 2048u);
+    }
+    case 12: {                            /* transpose (p: in_shape, perm) */
+        int seen = 0;
+        for (k = 0; k < 4; k++)
+            seen |= IN(q[4 + k], 0, 3) ? 1 << q[4 + k] : 16;
+        return seen == 15 && FITS(box(q, 4, 1), len[1]) && FITS(box(q, 4, 1), len[2]);
+    }
+    case 13:                              /* pad (p: in_shape, before, out_shape) */
+        for (k = 0; k < 4; k++)
+            if (!IN(q[4 + k], 0, 0xFFFF) || (int64_t)q[4 + k] + q[k] > q[8 + k])
+                return 0;
+        return FITS(box(q, 4, 1), len[1]) && FITS(box(q + 8, 4, 1), len[2]);
+    case 17: {                            /* slice (p: in_shape, begin, end) */
+        int32_t n[4];
+        for (k = 0; k < 4; k++) {
+            if (!IN(q[4 + k], 0, q[k]) || !IN(q[8 + k], q[4 + k], q[k]))
+                return 0;
+            n[k] = q[8 + k] - q[4 + k];
+        }
+        return FITS(box(q, 4, 1), len[1]) && FITS(box(n, 4, 0), len[2]);
+    }
+    case 15:                              /* concat (p: outer, in_inner, out_inner, offset) */
+        return box(q, 4, 0) >= 0 && (int64_t)q[3] + q[1] <= q[2] && FITS(box(q, 2, 0), len[1])
+            && (q[0] == 0 || FITS((int64_t)(q[0] - 1) * q[2] + q[3] + q[1], len[2]));
+    case 16: {                            /* upsample (p: batch, in_h, in_w, c, scale_h, scale_w) */
+        const int64_t n = box(q, 4, 1), up = box(q + 4, 2, 1);
+        return n >= 0 && up >= 0 && FITS(n, len[1]) && FITS(n * up, len[2]);
+    }
+    case 19:                              /* mean (p: outer, count, inner) */
+        return FITS(box(q, 3, 0), len[1]) && box(q, 3, 0) >= 0 && FITS((int64_t)q[0] * q[2], len[2]);
+    case 20:                              /* prelu (p: n, period; in, alpha, out) */
+        return FITS(box(q, 1, 0), len[1]) && FITS(q[0], len[3]) && IN(q[1], 1, 0xFFFF) && FITS(q[1], len[2]);
+    case 26: case 27:                     /* requantize (p: n): int8 <-> int16 */
+        return FITS(box(q, 1, 0) * (id == 27 ? 2 : 1), len[1]) && FITS(box(q, 1, 0) * (id == 26 ? 2 : 1), len[2]);
+    case 18: {                            /* resize (p: batch, in_h, in_w, c, out_h, out_w; tap tables) */
+        const int16_t *t[6];
+        const int32_t shape_out[4] = {q[0], q[4], q[5], q[3]};
+        const int64_t in = box(q, 4, 1), rows = box(q + 4, 1, 1), cols = box(q + 5, 1, 1);
+        if (in < 0 || rows < 0 || cols < 0 || !FITS(in, len[7]) || !FITS(box(shape_out, 4, 1), len[8]))
+            return 0;
+        for (k = 0; k < 6; k++) {
+            if (!FITS(2 * (k < 3 ? rows : cols), len[1 + k]))
+                return 0;
+            t[k] = (const int16_t *)(const void *)(img + (rd32(a + 4u * (uint32_t)(1 + k)) & EDGEC_IMAGE_OFFSET_MASK));
+        }
+        for (k = 0; k < rows; k++)        /* taps: row y0 below in_h (< 0: zero point), y1 inside */
+            if (t[0][k] >= q[1] || !IN(t[1][k], 0, q[1] - 1))
+                return 0;
+        for (k = 0; k < cols; k++)
+            if (t[3][k] >= q[2] || !IN(t[4][k], 0, q[2] - 1))
+                return 0;
+        return 1;
+    }
+    default:
+        return 1;
+    }
+}
+
 /* What each kernel reads and writes, from its parameters and integers, within the extents its
  * pointer arguments were checked for (one band's values).  Kernels not listed here read their
  * parameter structs as given: see edgec_image.h. */
 static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const int64_t *v, const uint32_t *len)
 {
-#define PARAMS(T) ((const T *)(const void *)(img + rd32(a + 4)))     /* argument 0, the parameter struct */
+#define PARAMS(T) ((const T *)(const void *)(img + (rd32(a) & EDGEC_IMAGE_OFFSET_MASK)))   /* argument 0, the parameter struct */
     switch (id) {
     case 0:                                                 /* memcpy(dst, src, n) */
         return IN(v[2], 0, len[0]) && v[2] <= len[1] ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
@@ -298,61 +401,52 @@ static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const in
                        q->pad_top, v[2], v[4], v[5], id >= 24 ? 2 : 1, len[1], len[3]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
     }
     default:
-        return EDGEC_IMAGE_OK;
+        return params_ok(img, id, a, len) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
     }
 }
 
-/* One call's arguments against its kernel's signature and the regions they point into.  A banded
- * argument (in a loop) is value + r[row] * m; a banded pointer covers r[row + 1] rows of m bytes,
- * checked for every band of the loop's table. */
+/* One call's arguments (a: the argument words, then in a loop the band words, then the extents)
+ * against its kernel's signature and the regions they point into, for every band of the enclosing
+ * loop (once outside one).  A banded argument is word + r[k] * m; a banded pointer covers r[k + 1]
+ * rows of m bytes.  What run() then computes from these words cannot leave the regions. */
 static int check_call(const limits *c, uint32_t id, uint32_t nargs, const uint8_t *a)
 {
     const char *sig = signature[id];
+    const uint8_t *bands = a + 4u * nargs, *ext = bands + (c->rows ? 4u * nargs : 0u);
     uint32_t k, b, lens[EDGEC_IMAGE_MAX_ARGS];
+    int64_t ints[EDGEC_IMAGE_MAX_ARGS];
     int r;
     if (nargs != length(sig))
         return EDGEC_IMAGE_E_SCHEDULE;
-    for (k = 0; k < nargs; k++, a += 12) {
-        const uint32_t word = rd32(a), kind = word & 0xFFu, row = (word >> 9) & 0x7Fu, m = word >> 16;
-        const uint32_t val = rd32(a + 4), n = rd32(a + 8);
-        const char s = sig[k];
-        lens[k] = n;
-        if (word & EDGEC_IMAGE_ARG_BANDED) {
-            if (!c->rows || row + (s != 'i') >= c->width || kind == EDGEC_IMAGE_ARG_DATA)
-                return EDGEC_IMAGE_E_SCHEDULE;
-            lens[k] = 0;
-        } else if (word >> 8) {
-            return EDGEC_IMAGE_E_SCHEDULE;
-        }
-        if (s == 'i') {
-            if (kind != EDGEC_IMAGE_ARG_INT)
-                return EDGEC_IMAGE_E_SCHEDULE;
-            continue;
-        }
-        if (!(word & EDGEC_IMAGE_ARG_BANDED)) {
-            if ((r = region_ok(c, id, s, kind, val, n)) != EDGEC_IMAGE_OK)
-                return r;
-            continue;
-        }
-        for (b = 0; b < c->tiles; b++) {
-            const uint8_t *t = c->rows + 4u * (b * c->width + row);
-            const int32_t row0 = (int32_t)rd32(t), rows = (int32_t)rd32(t + 4);
-            const uint64_t off = (uint64_t)val + (uint64_t)(uint32_t)row0 * m, ext = (uint64_t)(uint32_t)rows * m;
-            if (row0 < 0 || rows < 0 || off > 0xFFFFFFFFu || ext > 0xFFFFFFFFu)
-                return EDGEC_IMAGE_E_BOUNDS;
-            if ((r = region_ok(c, id, s, kind, (uint32_t)off, (uint32_t)ext)) != EDGEC_IMAGE_OK)
-                return r;
-        }
-    }
-    a -= 12u * nargs;
-    for (b = 0; b < (c->rows ? c->tiles : 1u); b++) {    /* every band's integers and extents */
-        int64_t ints[EDGEC_IMAGE_MAX_ARGS];
+    for (b = 0; b < (c->rows ? c->tiles : 1u); b++) {
         for (k = 0; k < nargs; k++) {
-            const uint32_t word = rd32(a + 12u * k), row = (word >> 9) & 0x7Fu, m = word >> 16;
-            const int32_t rv = (word & EDGEC_IMAGE_ARG_BANDED) ? (int32_t)rd32(c->rows + 4u * (b * c->width + row)) : 0;
-            ints[k] = (int64_t)(int32_t)rd32(a + 12u * k + 4) + (int64_t)rv * m;
-            if ((word & EDGEC_IMAGE_ARG_BANDED) && sig[k] != 'i')       /* rows r[row + 1] of m bytes */
-                lens[k] = (uint32_t)rd32(c->rows + 4u * (b * c->width + row + 1)) * m;
+            const uint32_t word = rd32(a + 4u * k), bw = c->rows ? rd32(bands + 4u * k) : 0u, row = bw & 0xFFu;
+            const int64_t m = bw >> 8;
+            const char s = sig[k];
+            const uint8_t *t = bw ? c->rows + 4u * (b * c->width + row) : 0;     /* read once row < width */
+            int64_t off, n = rd32(ext + 4u * k);
+            if (bw && (m == 0 || row + (s != 'i') >= c->width || (s != 'i' && n)))
+                return EDGEC_IMAGE_E_SCHEDULE;
+            if (s == 'i') {
+                ints[k] = (int64_t)(int32_t)word + (bw ? (int64_t)(int32_t)rd32(t) * m : 0);
+                lens[k] = 0;
+                if (n || !IN(ints[k], -BIG - 1, BIG))
+                    return n ? EDGEC_IMAGE_E_SCHEDULE : EDGEC_IMAGE_E_BOUNDS;
+                continue;
+            }
+            off = word & EDGEC_IMAGE_OFFSET_MASK;
+            if (bw) {
+                if ((int32_t)rd32(t) < 0 || (int32_t)rd32(t + 4) < 0)
+                    return EDGEC_IMAGE_E_BOUNDS;
+                off += (int64_t)rd32(t) * m;
+                n = (int64_t)rd32(t + 4) * m;
+            }
+            if (off > EDGEC_IMAGE_OFFSET_MASK || n > 0xFFFFFFFFll)
+                return EDGEC_IMAGE_E_BOUNDS;
+            if ((r = region_ok(c, id, s, word >> EDGEC_IMAGE_KIND_SHIFT, (uint32_t)off, (uint32_t)n)) != EDGEC_IMAGE_OK)
+                return r;
+            ints[k] = off;
+            lens[k] = (uint32_t)n;
         }
         if ((r = shapes_ok(c->img, id, a, ints, lens)) != EDGEC_IMAGE_OK)
             return r;
@@ -458,31 +552,44 @@ int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edge
     p = img + sched;
     end = p + sched_len;
     for (i = 0; i < ncalls; i++) {
-        uint32_t id, nargs, j, listed = 0;
+        uint32_t w, id, nargs, bytes, j, listed = 0;
         int r;
         if (end - p < 4)
             return fail(info, EDGEC_IMAGE_E_BOUNDS, (int32_t)i);
-        id = rd32(p) & 0xFFFFu;
-        nargs = rd32(p) >> 16;
-        if (nargs > EDGEC_IMAGE_MAX_ARGS || (uint32_t)(end - p - 4) < 12u * nargs)
+        w = rd32(p);
+        id = w & 0xFFu;
+        nargs = (w >> 8) & 0xFFu;
+        bytes = w >> 16;
+        if (nargs > EDGEC_IMAGE_MAX_ARGS || (uint32_t)(end - p) < bytes)
             return fail(info, EDGEC_IMAGE_E_BOUNDS, (int32_t)i);
-        if (id == EDGEC_IMAGE_LOOP) {        /* (tiles, row table, row entries per band, calls in the body) */
+        if (bytes != 4u + 4u * nargs * (lim.rows && id != EDGEC_IMAGE_END ? 3u : 2u))
+            return fail(info, EDGEC_IMAGE_E_SCHEDULE, (int32_t)i);
+        if (id == EDGEC_IMAGE_LOOP) {        /* (tiles, row table, row entries per band) */
             const uint8_t *a = p + 4;
-            uint32_t tiles = rd32(a + 4), tab = rd32(a + 16), tab_len = rd32(a + 20), width = rd32(a + 28),
-                     body = rd32(a + 40);
-            if (nargs != 4 || lim.rows || rd32(a) != EDGEC_IMAGE_ARG_INT || rd32(a + 12) != EDGEC_IMAGE_ARG_DATA
-                || rd32(a + 24) != EDGEC_IMAGE_ARG_INT || rd32(a + 36) != EDGEC_IMAGE_ARG_INT || tiles == 0
-                || tiles > 0xFFFFu || width == 0 || width > 128u || body == 0 || body >= ncalls - i)
+            uint32_t tiles = rd32(a), tab = rd32(a + 4) & EDGEC_IMAGE_OFFSET_MASK, tab_len = rd32(a + 16),
+                     width = rd32(a + 8);
+            if (nargs != 3 || lim.rows || rd32(a + 4) >> EDGEC_IMAGE_KIND_SHIFT != EDGEC_IMAGE_ARG_DATA
+                || rd32(a + 12) || rd32(a + 20) || tiles == 0 || tiles > 0xFFFFu || width == 0 || width > 128u)
                 return fail(info, EDGEC_IMAGE_E_SCHEDULE, (int32_t)i);
             if (tab < data_off || (tab & 3u) || !inside(tab, tab_len, data_off + data_len) || tab_len / 4u / width < tiles)
                 return fail(info, EDGEC_IMAGE_E_BOUNDS, (int32_t)i);
             lim.rows = img + tab;
             lim.tiles = tiles;
             lim.width = width;
-            loop_left = body;
-            p += 4u + 12u * nargs;
+            loop_left = 0;
+            p += bytes;
             continue;
         }
+        if (id == EDGEC_IMAGE_END) {         /* a loop's end, after at least one call */
+            if (nargs != 0 || !lim.rows || loop_left == 0)
+                return fail(info, EDGEC_IMAGE_E_SCHEDULE, (int32_t)i);
+            lim.rows = 0;
+            p += bytes;
+            continue;
+        }
+        if (!lim.rows != !(id & EDGEC_IMAGE_IN_LOOP))   /* a body's calls are marked, no others */
+            return fail(info, EDGEC_IMAGE_E_SCHEDULE, (int32_t)i);
+        id &= ~EDGEC_IMAGE_IN_LOOP;
         for (j = 0; j < nk; j++)
             listed |= rd32(img + rd32(img + H_KERNELS) + 4u * j) == id;
         if (id >= EDGEC_IMAGE_N_KERNELS || !listed)
@@ -490,109 +597,128 @@ int edgec_image_check(const uint8_t *img, uint32_t len, uint32_t arena_len, edge
         r = check_call(&lim, id, nargs, p + 4);
         if (r != EDGEC_IMAGE_OK)
             return fail(info, r, (int32_t)i);
-        p += 4u + 12u * nargs;
-        if (loop_left && --loop_left == 0)
-            lim.rows = 0;
+        p += bytes;
+        loop_left++;
     }
+    if (lim.rows)                            /* a loop without its end */
+        return EDGEC_IMAGE_E_SCHEDULE;
     if (p != end)
         return EDGEC_IMAGE_E_SCHEDULE;
     return EDGEC_IMAGE_OK;
 }
 
-/* The arguments of one call as the kernel takes them. */
-#define P(k, T) ((T)ptr[k])
-#define V(k) (val[k])
+/* The arguments of one call as the kernel takes them: a pointer is its kind's base + its offset,
+ * base[kind] being the region's address less kind << 29, so that adding the whole word (kind bits
+ * and offset) gives it; a parameter struct's kind is always the image's (check() proved it), so its
+ * base needs no lookup; an integer is the word. */
+#define P(k, T) ((T)(base[a[k] >> EDGEC_IMAGE_KIND_SHIFT] + a[k]))
+#define PS(k, T) ((T)(data + a[k]))
+#define V(k) ((int32_t)a[k])
 
 int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *out)
 {
     const uint32_t *h = (const uint32_t *)(const void *)img;      /* check() proved the header and its alignment */
-    const uint32_t flags = h[H_FLAGS / 4], ncalls = h[H_NCALLS / 4];
-    const uint32_t *p = (const uint32_t *)(const void *)(img + h[H_SCHED / 4]);
-    uint8_t *state = arena + h[H_STATE_OFF / 4];
+    const uint32_t flags = h[H_FLAGS / 4];
+    const uint8_t *p = img + h[H_SCHED / 4], *const end = p + h[H_SCHED_LEN / 4], *loop = p;
+    const uintptr_t data = (uintptr_t)img - ((uintptr_t)EDGEC_IMAGE_ARG_DATA << EDGEC_IMAGE_KIND_SHIFT);
     const int8_t *input = (const int8_t *)in;
-    const uint32_t *loop = p;
     const int32_t *table = 0, *rows = 0;
-    uint32_t c, k, tiles = 0, width = 0, body = 0, left = 0, band = 0;
-    uintptr_t base[6];                                     /* by argument kind (check() allows only these) */
+    uint32_t k, tiles = 0, width = 0, band = 0;
+    uint32_t copy[EDGEC_IMAGE_MAX_ARGS];                   /* a loop body's arguments, moved to the band */
+    uintptr_t regions[8];                                  /* by kind (check() allows only 1-5) */
+    const uintptr_t *base = regions;
+#if defined(__GNUC__)
+    __asm__("" : "+r"(base));     /* the table through a register: one load per pointer, not an sp offset too */
+#endif
     if (((uintptr_t)arena & 3u) != 0)
         return EDGEC_IMAGE_E_ARENA;
     if (flags & EDGEC_IMAGE_FLAG_INPUT_U8) {              /* the file's uint8 -> int8 (v - 128), in the arena */
-        int8_t *copy = (int8_t *)(arena + h[H_INCOPY_OFF / 4]);
+        int8_t *cp = (int8_t *)(arena + h[H_INCOPY_OFF / 4]);
         const uint8_t *u = (const uint8_t *)in;
         for (k = 0; k < h[H_IN_BYTES / 4]; k++)
-            copy[k] = (int8_t)(u[k] ^ 0x80u);
-        input = copy;
+            cp[k] = (int8_t)(u[k] ^ 0x80u);
+        input = cp;
     }
-    base[EDGEC_IMAGE_ARG_INT] = 0;
-    base[EDGEC_IMAGE_ARG_ARENA] = (uintptr_t)arena;
-    base[EDGEC_IMAGE_ARG_INPUT] = (uintptr_t)input;
-    base[EDGEC_IMAGE_ARG_OUTPUT] = (uintptr_t)out;
-    base[EDGEC_IMAGE_ARG_STATE] = (uintptr_t)state;
-    base[EDGEC_IMAGE_ARG_DATA] = (uintptr_t)img;
-    for (c = 0; c < ncalls; c++) {
-        void *ptr[EDGEC_IMAGE_MAX_ARGS];
-        int32_t val[EDGEC_IMAGE_MAX_ARGS];
-        const uint32_t id = p[0] & 0xFFFFu, nargs = p[0] >> 16;
-        const uint32_t *a = p + 1;
-        if (id == EDGEC_IMAGE_LOOP) {                      /* a patch-based stage: its body once per band */
-            tiles = p[2];
-            table = rows = (const int32_t *)(const void *)(img + p[5]);
-            width = p[8];
-            body = left = p[11];
-            band = 0;
-            p += 1u + 3u * nargs;
-            loop = p;
-            continue;
-        }
-        for (k = 0; k < nargs; k++, a += 3) {              /* an integer, or a region's base + offset */
-            uint32_t v = a[1];
-            if (a[0] & EDGEC_IMAGE_ARG_BANDED)             /* value + r[row] * m */
-                v += (uint32_t)rows[(a[0] >> 9) & 0x7Fu] * (a[0] >> 16);
-            val[k] = (int32_t)v;
-            ptr[k] = (void *)(base[a[0] & 0xFFu] + v);
+    regions[0] = regions[6] = regions[7] = 0;
+    regions[EDGEC_IMAGE_ARG_ARENA] = (uintptr_t)arena - ((uintptr_t)EDGEC_IMAGE_ARG_ARENA << EDGEC_IMAGE_KIND_SHIFT);
+    regions[EDGEC_IMAGE_ARG_INPUT] = (uintptr_t)input - ((uintptr_t)EDGEC_IMAGE_ARG_INPUT << EDGEC_IMAGE_KIND_SHIFT);
+    regions[EDGEC_IMAGE_ARG_OUTPUT] = (uintptr_t)out - ((uintptr_t)EDGEC_IMAGE_ARG_OUTPUT << EDGEC_IMAGE_KIND_SHIFT);
+    regions[EDGEC_IMAGE_ARG_STATE] = (uintptr_t)(arena + h[H_STATE_OFF / 4])
+                                     - ((uintptr_t)EDGEC_IMAGE_ARG_STATE << EDGEC_IMAGE_KIND_SHIFT);
+    regions[EDGEC_IMAGE_ARG_DATA] = data;
+    while (p != end) {
+        const uint32_t w = *(const uint32_t *)(const void *)p;
+        const uint32_t *a = (const uint32_t *)(const void *)p + 1;
+        uint32_t id = w & 0xFFu;
+        if (id >= EDGEC_IMAGE_N_KERNELS) {                /* no plain kernel call: a stage's records */
+            if (id == EDGEC_IMAGE_LOOP) {                  /* its body once per band */
+                tiles = a[0];
+                table = rows = P(1, const int32_t *);
+                width = a[2];
+                band = 0;
+                loop = p += w >> 16;
+                continue;
+            }
+            if (id == EDGEC_IMAGE_END) {
+                p += w >> 16;
+                if (++band < tiles) {
+                    rows = table + band * width;
+                    p = loop;
+                }
+                continue;
+            }
+            {                                              /* a body's call: each word + r[k] * m */
+                const uint32_t n = (w >> 8) & 0xFFu;
+                for (k = 0; k < n; k++)
+                    copy[k] = a[k] + (uint32_t)rows[a[n + k] & 0xFFu] * (a[n + k] >> 8);
+                a = copy;
+                id &= ~EDGEC_IMAGE_IN_LOOP;
+                if (id >= EDGEC_IMAGE_N_KERNELS)
+                    return EDGEC_IMAGE_E_KERNEL;           /* check() refused it already */
+            }
         }
         switch (id) {
 #if EDGEC_IMAGE_WITH_MEMCPY
-        case 0: memcpy(ptr[0], ptr[1], (size_t)V(2)); break;
+        case 0: memcpy(P(0, void *), P(1, const void *), (size_t)V(2)); break;
 #endif
 #if EDGEC_IMAGE_WITH_CONV2D_S8
-        case 1: edgec_conv2d_s8(P(0, const edgec_conv2d_params *), P(1, const int8_t *), V(2), P(3, const int8_t *),
+        case 1: edgec_conv2d_s8(PS(0, const edgec_conv2d_params *), P(1, const int8_t *), V(2), P(3, const int8_t *),
                                 P(4, const int32_t *), P(5, const int32_t *), P(6, const int32_t *), P(7, int8_t *), V(8), V(9));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_CONV2D_COLS_S8
-        case 2: edgec_conv2d_cols_s8(P(0, const edgec_conv2d_params *), P(1, const int8_t *), V(2), P(3, const int8_t *),
+        case 2: edgec_conv2d_cols_s8(PS(0, const edgec_conv2d_params *), P(1, const int8_t *), V(2), P(3, const int8_t *),
                                      P(4, const int32_t *), P(5, const int32_t *), P(6, const int32_t *), P(7, int8_t *),
                                      V(8), V(9), P(10, int16_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_DEPTHWISE_CONV2D_S8
-        case 3: edgec_depthwise_conv2d_s8(P(0, const edgec_conv2d_params *), P(1, const int8_t *), V(2),
+        case 3: edgec_depthwise_conv2d_s8(PS(0, const edgec_conv2d_params *), P(1, const int8_t *), V(2),
                                           P(3, const int8_t *), P(4, const int32_t *), P(5, const int32_t *),
                                           P(6, const int32_t *), P(7, int8_t *), V(8), V(9));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_FULLY_CONNECTED_S8
-        case 4: edgec_fully_connected_s8(P(0, const edgec_fully_connected_params *), P(1, const int8_t *),
+        case 4: edgec_fully_connected_s8(PS(0, const edgec_fully_connected_params *), P(1, const int8_t *),
                                          P(2, const int8_t *), P(3, const int32_t *), P(4, const int32_t *),
                                          P(5, const int32_t *), P(6, int8_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_ADD_S8
-        case 5: edgec_add_s8(P(0, const edgec_add_params *), P(1, const int32_t *), P(2, const int8_t *),
+        case 5: edgec_add_s8(PS(0, const edgec_add_params *), P(1, const int32_t *), P(2, const int8_t *),
                              P(3, const int8_t *), P(4, int8_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_MUL_S8
-        case 6: edgec_mul_s8(P(0, const edgec_mul_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, int8_t *));
+        case 6: edgec_mul_s8(PS(0, const edgec_mul_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, int8_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_MAXPOOL_S8
-        case 7: edgec_maxpool_s8(P(0, const edgec_pool_params *), P(1, const int8_t *), V(2), P(3, int8_t *), V(4), V(5));
+        case 7: edgec_maxpool_s8(PS(0, const edgec_pool_params *), P(1, const int8_t *), V(2), P(3, int8_t *), V(4), V(5));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_AVGPOOL_S8
-        case 8: edgec_avgpool_s8(P(0, const edgec_pool_params *), P(1, const int8_t *), V(2), P(3, int8_t *), V(4), V(5));
+        case 8: edgec_avgpool_s8(PS(0, const edgec_pool_params *), P(1, const int8_t *), V(2), P(3, int8_t *), V(4), V(5));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_LUT_S8
@@ -605,91 +731,81 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
         case 11: edgec_softmax_tflm_s8(P(0, const int32_t *), V(1), V(2), P(3, const int8_t *), P(4, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_TRANSPOSE_S8
-        case 12: edgec_transpose_s8(P(0, const edgec_transpose_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+        case 12: edgec_transpose_s8(PS(0, const edgec_transpose_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_PAD_S8
-        case 13: edgec_pad_s8(P(0, const edgec_pad_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+        case 13: edgec_pad_s8(PS(0, const edgec_pad_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_PAD_ROWS_S8
-        case 14: edgec_pad_rows_s8(P(0, const edgec_pad_params *), P(1, const int8_t *), V(2), P(3, int8_t *), V(4), V(5));
+        case 14: edgec_pad_rows_s8(PS(0, const edgec_pad_params *), P(1, const int8_t *), V(2), P(3, int8_t *), V(4), V(5));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_CONCAT_S8
-        case 15: edgec_concat_s8(P(0, const edgec_concat_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+        case 15: edgec_concat_s8(PS(0, const edgec_concat_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_UPSAMPLE_S8
-        case 16: edgec_upsample_s8(P(0, const edgec_upsample_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+        case 16: edgec_upsample_s8(PS(0, const edgec_upsample_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_SLICE_S8
-        case 17: edgec_slice_s8(P(0, const edgec_slice_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+        case 17: edgec_slice_s8(PS(0, const edgec_slice_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_RESIZE_S8
-        case 18: edgec_resize_s8(P(0, const edgec_resize_params *), P(1, const int16_t *), P(2, const int16_t *),
+        case 18: edgec_resize_s8(PS(0, const edgec_resize_params *), P(1, const int16_t *), P(2, const int16_t *),
                                  P(3, const int16_t *), P(4, const int16_t *), P(5, const int16_t *), P(6, const int16_t *),
                                  P(7, const int8_t *), P(8, int8_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_MEAN_S8
-        case 19: edgec_mean_s8(P(0, const edgec_mean_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+        case 19: edgec_mean_s8(PS(0, const edgec_mean_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_PRELU_S8
-        case 20: edgec_prelu_s8(P(0, const edgec_prelu_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, int8_t *));
+        case 20: edgec_prelu_s8(PS(0, const edgec_prelu_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, int8_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_CONV2D_S16
-        case 21: edgec_conv2d_s16(P(0, const edgec_conv2d_params *), P(1, const int16_t *), V(2), P(3, const int8_t *),
+        case 21: edgec_conv2d_s16(PS(0, const edgec_conv2d_params *), P(1, const int16_t *), V(2), P(3, const int8_t *),
                                   P(4, const int64_t *), P(5, const int32_t *), P(6, const int32_t *), P(7, int16_t *), V(8), V(9));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_FULLY_CONNECTED_S16
-        case 22: edgec_fully_connected_s16(P(0, const edgec_fully_connected_params *), P(1, const int16_t *),
+        case 22: edgec_fully_connected_s16(PS(0, const edgec_fully_connected_params *), P(1, const int16_t *),
                                            P(2, const int8_t *), P(3, const int64_t *), P(4, const int32_t *),
                                            P(5, const int32_t *), P(6, int16_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_ADD_S16
-        case 23: edgec_add_s16(P(0, const edgec_add_params *), P(1, const int16_t *), P(2, const int16_t *), P(3, int16_t *));
+        case 23: edgec_add_s16(PS(0, const edgec_add_params *), P(1, const int16_t *), P(2, const int16_t *), P(3, int16_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_MAXPOOL_S16
-        case 24: edgec_maxpool_s16(P(0, const edgec_pool_params *), P(1, const int16_t *), V(2), P(3, int16_t *), V(4), V(5));
+        case 24: edgec_maxpool_s16(PS(0, const edgec_pool_params *), P(1, const int16_t *), V(2), P(3, int16_t *), V(4), V(5));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_AVGPOOL_S16
-        case 25: edgec_avgpool_s16(P(0, const edgec_pool_params *), P(1, const int16_t *), V(2), P(3, int16_t *), V(4), V(5));
+        case 25: edgec_avgpool_s16(PS(0, const edgec_pool_params *), P(1, const int16_t *), V(2), P(3, int16_t *), V(4), V(5));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_REQUANTIZE_S8_S16
-        case 26: edgec_requantize_s8_s16(P(0, const edgec_requantize_params *), P(1, const int8_t *), P(2, int16_t *)); break;
+        case 26: edgec_requantize_s8_s16(PS(0, const edgec_requantize_params *), P(1, const int8_t *), P(2, int16_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_REQUANTIZE_S16_S8
-        case 27: edgec_requantize_s16_s8(P(0, const edgec_requantize_params *), P(1, const int16_t *), P(2, int8_t *)); break;
+        case 27: edgec_requantize_s16_s8(PS(0, const edgec_requantize_params *), P(1, const int16_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_LSTM_S8
-        case 28: edgec_lstm_s8(P(0, const edgec_lstm_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, const int8_t *),
+        case 28: edgec_lstm_s8(PS(0, const edgec_lstm_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, const int8_t *),
                                P(4, const int32_t *), P(5, const int32_t *), P(6, const int32_t *), P(7, const int32_t *),
-                               P(8, const uint16_t *), P(9, int8_t *), ptr[10]);
+                               P(8, const uint16_t *), P(9, int8_t *), P(10, void *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_GRU_S8
-        case 29: edgec_gru_s8(P(0, const edgec_gru_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, const int8_t *),
+        case 29: edgec_gru_s8(PS(0, const edgec_gru_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, const int8_t *),
                               P(4, const int32_t *), P(5, const int32_t *), P(6, const int32_t *), P(7, const int32_t *),
-                              P(8, const uint16_t *), P(9, int8_t *), ptr[10]);
+                              P(8, const uint16_t *), P(9, int8_t *), P(10, void *));
             break;
 #endif
         default: return EDGEC_IMAGE_E_KERNEL;          /* check() refused it already */
         }
-        p += 1u + 3u * nargs;
-        if (body && --left == 0) {                         /* the end of a stage's body: the next band, or on */
-            if (++band < tiles) {
-                rows = table + band * width;
-                p = loop;
-                left = body;
-                c -= body;
-            } else {
-                body = 0;
-            }
-        }
+        p += w >> 16;
     }
     if (flags & EDGEC_IMAGE_FLAG_OUTPUT_U8) {             /* to the file's uint8: v + 128 */
         uint8_t *u = (uint8_t *)out;

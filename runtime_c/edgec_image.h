@@ -6,9 +6,11 @@
  * anything runs, that every argument of every call has the kind its kernel takes and that every
  * pointer argument with its extent lies inside the image (read-only data) or inside the caller's arena
  * / input / output, so a hostile image cannot make the interpreter read or write outside them through
- * the extents it declares.  For conv, pools, fully connected, memcpy, lut and softmax it also bounds
- * what the kernel touches from the layer's parameters and row band; the other kernels' parameter
- * structs are used as given (README, "Model images"): a device also checks the image's signature.
+ * the extents it declares.  For conv, pools, fully connected, memcpy, lut, softmax, add, mul,
+ * transpose, pad, concat, upsample, slice, resize (its tap tables too), mean, prelu and requantize it
+ * also bounds what the kernel touches from the layer's parameters and row band; the parameter structs
+ * of pad_rows, LSTM and GRU are used as given (README, "Model images"): a device also checks the
+ * image's signature.
  *
  * Byte order: the image is little-endian and its parameter structs are read in place, so it runs on
  * little-endian cores (all Cortex-M, RISC-V, AVR, x86); check refuses it elsewhere.
@@ -27,7 +29,7 @@
 #define EDGEC_IMAGE_H
 #include <stdint.h>
 
-#define EDGEC_IMAGE_FORMAT 1u
+#define EDGEC_IMAGE_FORMAT 2u
 /* The kernels' calling conventions (ids, argument lists, parameter structs): bumped when any changes. */
 #define EDGEC_IMAGE_KERNEL_ABI 1u
 #define EDGEC_IMAGE_HEADER_BYTES 256u
@@ -70,22 +72,29 @@
 #define EDGEC_IMAGE_N_KERNELS 30
 typedef char edgec_image_none;            /* the "struct" of kernels without a parameter struct */
 
-/* Where an argument points (schedule records: kind, value, extent in bytes). */
+/* A schedule record (u32 words): word 0 is the kernel id (bits 0-6; bit 7 set in a loop's body), the
+ * number of arguments (8-15) and the record's length in bytes (16-31); then one word per argument,
+ * as the kernel takes it: an integer argument is the int32 itself; a pointer argument is its kind
+ * (bits 29-31) and its byte offset (bits 0-28) in the region of that kind.  run() decodes a pointer
+ * as base[kind] + offset, with no other test: check() has proven every word against the kernel's
+ * signature and the regions first.  In a loop's body one band word per argument follows (k | m << 8:
+ * add r[k] * m, r being the band's row entries; 0 for an argument no band moves).  Last, one extent
+ * word per argument, the bytes a pointer covers (0 for integers and banded pointers, which cover
+ * r[k + 1] rows of m bytes): only check() reads them. */
 enum {
-    EDGEC_IMAGE_ARG_INT = 0,      /* value is the integer */
-    EDGEC_IMAGE_ARG_ARENA = 1,    /* value: byte offset in the arena */
-    EDGEC_IMAGE_ARG_INPUT = 2,    /* value: byte offset in the input */
-    EDGEC_IMAGE_ARG_OUTPUT = 3,   /* value: byte offset in the output */
-    EDGEC_IMAGE_ARG_STATE = 4,    /* value: byte offset in the state (kept in the arena, after the plan's bytes) */
-    EDGEC_IMAGE_ARG_DATA = 5      /* value: byte offset in the image (weights, tables, parameter structs) */
+    EDGEC_IMAGE_ARG_ARENA = 1,    /* byte offset in the arena */
+    EDGEC_IMAGE_ARG_INPUT = 2,    /* byte offset in the input */
+    EDGEC_IMAGE_ARG_OUTPUT = 3,   /* byte offset in the output */
+    EDGEC_IMAGE_ARG_STATE = 4,    /* byte offset in the state (kept in the arena, after the plan's bytes) */
+    EDGEC_IMAGE_ARG_DATA = 5      /* byte offset in the image (weights, tables, parameter structs) */
 };
-
-/* An argument's kind word: the kind in bits 0-7; EDGEC_IMAGE_ARG_BANDED (inside a loop) adds
- * r[bits 9-15] * bits 16-31 to its value, r being the current band's row entries. */
-#define EDGEC_IMAGE_ARG_BANDED 0x100u
-/* A schedule record that is no kernel: (tiles, row table, entries per band, body calls), then its
- * body's records, run once per band (a patch-based stage, passes/tile.py). */
-#define EDGEC_IMAGE_LOOP 0xFFFFu
+#define EDGEC_IMAGE_KIND_SHIFT 29
+#define EDGEC_IMAGE_OFFSET_MASK 0x1FFFFFFFu
+/* Records that are no kernel.  LOOP (arguments: tiles, row table, entries per band) starts a
+ * patch-based stage (passes/tile.py): the records up to its END, its body, run once per band. */
+#define EDGEC_IMAGE_LOOP 0xFFu
+#define EDGEC_IMAGE_END 0xFEu
+#define EDGEC_IMAGE_IN_LOOP 0x80u         /* id bit of a body's call */
 
 /* Results: 0 is success; each refusal has its own code. */
 enum {

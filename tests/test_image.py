@@ -17,7 +17,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import torch  # noqa: E402
 
 from edgec.build import build  # noqa: E402
-from edgec.codegen.image import ARG_ARENA, BODY_FROM, LOOP, golden_inputs, kernel_table, read_header  # noqa: E402
+from edgec.codegen.image import (ARG_ARENA, ARG_DATA, BODY_FROM, KIND_SHIFT, LOOP, OFFSET_MASK, golden_inputs,  # noqa: E402
+                                 kernel_table, read_header, records)
 from edgec.image_exec import check_image, execute_image  # noqa: E402
 from edgec.verify import Built  # noqa: E402
 from conftest import CASES, cli, one_line_error, require  # noqa: E402
@@ -142,38 +143,21 @@ def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built, name):
     img = _image(out)
     assert LOOP in _record_ids(img)
     # a row table whose last band asks for rows past the output: refused at the loop's first call
-    loop_at, calls_before = _loop_record(img)
-    table = struct.unpack_from("<I", img, loop_at + 4 + 12 + 4)[0]
-    tiles, width = struct.unpack_from("<I", img, loop_at + 8)[0], struct.unpack_from("<I", img, loop_at + 4 + 24 + 4)[0]
+    loop_at = next(k for k, r in enumerate(records(img)) if r["id"] == LOOP)     # records before the loop
+    loop = records(img)[loop_at]
+    tiles, table, width = loop["args"][0][0], loop["args"][1][0] & OFFSET_MASK, loop["args"][2][0]
     bad = bytearray(img)
     last = table + 4 * ((tiles - 1) * width + 2)                      # the last band's out_rows of the first node
     struct.pack_into("<i", bad, last, struct.unpack_from("<i", img, last)[0] + 5)
     code, line, _, _ = check_image(_rehash(bad))
-    assert code == 3 and "out of bounds" in line and f"at call {calls_before + 1}" in line, line
+    assert code == 3 and "out of bounds" in line and f"at call {loop_at + 1}" in line, line
     counts = _same_as_generated(out, np.load(inputs)[:5], ("host", "cortex-m4"))
     assert counts["cortex-m4"][0] <= 1.05 * counts["cortex-m4"][1], counts
     assert check_image(_image(out), selftest=True)[0] == 0
 
 
-def _loop_record(img: bytes) -> tuple:
-    """(byte offset, records before it) of the image's first LOOP record."""
-    h = read_header(img)
-    p = h["schedule"][0]
-    for k, rid in enumerate(_record_ids(img)):
-        if rid == LOOP:
-            return p, k
-        p += 4 + 12 * (struct.unpack_from("<I", img, p)[0] >> 16)
-    raise AssertionError("no LOOP record")
-
-
 def _record_ids(img: bytes) -> list:
-    h = read_header(img)
-    p, end, ids = h["schedule"][0], h["schedule"][0] + h["schedule"][1], []
-    while p < end:
-        word = struct.unpack_from("<I", img, p)[0]
-        ids.append(word & 0xFFFF)
-        p += 4 + 12 * (word >> 16)
-    return ids
+    return [r["id"] for r in records(img)]
 
 
 def _rehash(img: bytearray) -> bytes:
@@ -182,16 +166,13 @@ def _rehash(img: bytearray) -> bytes:
 
 
 def _args(img: bytes):
-    """(record index, byte offset of the argument, kind, value, extent) of every schedule argument."""
-    h = read_header(img)
-    p, end = h["schedule"][0], h["schedule"][0] + h["schedule"][1]
-    k = 0
-    while p < end:
-        word = struct.unpack_from("<I", img, p)[0]
-        for j in range(word >> 16):
-            yield (k, p + 4 + 12 * j, *struct.unpack_from("<III", img, p + 4 + 12 * j))
-        p += 4 + 12 * (word >> 16)
-        k += 1
+    """(record index, byte offset of the argument's word, kind, offset, extent, byte offset of its
+    extent word) of every pointer argument in the schedule (by its kernel's signature)."""
+    sigs = {kid: sig for kid, sig in kernel_table()[1].values()}
+    for k, r in enumerate(records(img)):
+        for (word, _, extent, at), s in zip(r["args"], sigs.get(r["id"], "")):
+            if s != "i":
+                yield (k, at, word >> KIND_SHIFT, word & OFFSET_MASK, extent, at + 4 * len(r["args"]) * (2 if r["in_loop"] else 1))
 
 
 def test_hostile_and_foreign_images_are_refused_in_one_line(built):
@@ -204,17 +185,17 @@ def test_hostile_and_foreign_images_are_refused_in_one_line(built):
     tampered[read_header(img)["data"][0] + 100] ^= 0x40          # one weight bit
     cases["sha256 mismatch"] = bytes(tampered)
     # an arena offset pushed past the arena, with a valid hash: the bounds check, not the hash, refuses it
-    k, at, kind, value, extent = next(a for a in _args(img) if a[2] == ARG_ARENA)
+    k, at, kind, value, extent, ext_at = next(a for a in _args(img) if a[2] == ARG_ARENA)
     bad = bytearray(img)
-    struct.pack_into("<I", bad, at + 4, read_header(img)["arena_bytes"] - extent + 4)
+    struct.pack_into("<I", bad, at, ARG_ARENA << KIND_SHIFT | read_header(img)["arena_bytes"] - extent + 4)
     cases["out of bounds"] = _rehash(bad)
     huge = bytearray(img)
-    struct.pack_into("<I", huge, at + 8, 0xFFFFFFF0)              # an extent that would wrap around
+    struct.pack_into("<I", huge, ext_at, 0xFFFFFFF0)              # an extent that would wrap around
     cases["out of bounds at call"] = _rehash(huge)
     # a parameter struct whose size is not its kernel's
-    p = next(a for a in _args(img) if a[2] == 5 and a[1] == read_header(img)["schedule"][0] + 4)
+    p = next(a for a in _args(img) if a[2] == ARG_DATA and a[0] == 0)
     short = bytearray(img)
-    struct.pack_into("<I", short, p[1] + 8, p[4] - 4)
+    struct.pack_into("<I", short, p[5], p[4] - 4)
     cases["bad schedule"] = _rehash(short)
     # shapes inside a well-formed parameter struct that would make the first conv read past its input
     taller = bytearray(img)
@@ -323,3 +304,75 @@ def test_on_cortex_m4_the_firmware_checks_the_hash_and_self_tests_before_it_serv
     assert check_image(bytes(tampered), target_name="cortex-m4")[:2] == (3, "refused: code 9 (sha256 mismatch)")
     code, line, _, _ = check_image(img, ["EDGEC_IMAGE_DEFAULT=0", "EDGEC_IMAGE_WITH_CONV2D_S8=1"], target_name="cortex-m4")
     assert (code, line) == (3, "refused: code 5 (missing kernel): this firmware lacks kernel conv2d_cols_s8 (id 2)")
+
+
+class LayoutNet(torch.nn.Module):
+    """A PReLU, a product of two branches, a broadcast Add of the spatial mean, Pad, nearest and
+    bilinear resizing: the image's Add, Mul, Transpose, Pad, Upsample and Resize kernels."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.p = torch.nn.PReLU(8)
+        self.c2 = torch.nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        y = self.p(self.c(x))
+        y = y * self.c2(y)
+        y = y + y.mean((2, 3), keepdim=True)
+        y = torch.nn.functional.pad(y, (1, 2, 0, 1))
+        y = torch.nn.functional.interpolate(y, scale_factor=2, mode="nearest")
+        y = torch.nn.functional.interpolate(y, size=(9, 11), mode="bilinear", align_corners=False)
+        return y.mean(1)
+
+
+# kernel: (int32 field of its parameter struct, a value that makes it touch more than its extents)
+BAD_PARAMETER = {"add_s8": (0, 2),            # bc.shape[0]: twice the output
+                 "mul_s8": (0, 2),
+                 "transpose_s8": (4, 7),      # perm[0]: no axis
+                 "pad_s8": (7, 1000),         # before[3] past out_shape[3]
+                 "upsample_s8": (5, 3),       # scale_w: a wider output
+                 "resize_s8": (1, 1),         # in_h 1: the tap tables' rows fall outside it
+                 "concat_s8": (3, 1000),      # offset past out_inner
+                 "slice_s8": (11, 1000)}      # end[3] past in_shape[3]
+
+
+@pytest.mark.parametrize("which", ["layout", "wake_word"])
+def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
+    """edgec_image_check bounds what the layout and elementwise kernels touch from their parameter
+    structs (not only the pointers' extents): each kernel's image runs bit-exact as built, and with one
+    parameter pushed out of range it is refused, out of bounds at that call, before anything runs."""
+    require("cc")
+    if which == "layout":
+        torch.manual_seed(1)
+        xs = np.random.default_rng(2).standard_normal((30, 3, 6, 6)).astype(np.float32)
+        torch.onnx.export(LayoutNet().eval(), torch.from_numpy(xs[:1]), str(tmp_path / "m.onnx"), dynamo=False,
+                          opset_version=13)
+        np.save(tmp_path / "x.npy", xs)
+        build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"), optimize="speed")
+        q = Built(str(tmp_path / "out")).quantize_input(xs[:4])
+    else:
+        from test_tflite_streaming import _frames, wake_word_model
+        (tmp_path / "ww.tflite").write_bytes(wake_word_model(2))
+        build(str(tmp_path / "ww.tflite"), "cortex-m4", str(tmp_path / "out"))
+        q = _frames(4, Built(str(tmp_path / "out")).input_shape, 3)
+    b = Built(str(tmp_path / "out"))
+    img = _image(tmp_path / "out")
+    h = read_header(img)
+    code, line, raw, _ = check_image(img, samples=q.tobytes())
+    assert code == 0, line
+    flip = np.int8(-128 if h["flags"] & 2 else 0)
+    np.testing.assert_array_equal(np.frombuffer(raw, np.int8).reshape(len(q), -1) ^ flip, b.expected(q).reshape(len(q), -1))
+    names = {kid: n for n, (kid, _) in kernel_table()[1].items()}
+    tried = set()
+    for k, r in enumerate(records(img)):
+        kernel = names.get(r["id"])
+        if kernel not in BAD_PARAMETER or kernel in tried:
+            continue
+        tried.add(kernel)
+        field, value = BAD_PARAMETER[kernel]
+        bad = bytearray(img)
+        struct.pack_into("<i", bad, (r["args"][0][0] & OFFSET_MASK) + 4 * field, value)
+        code, line, _, _ = check_image(_rehash(bad))
+        assert (code, line) == (3, f"refused: code 6 (out of bounds) at call {k}"), (kernel, line)
+    assert tried == ({"concat_s8", "slice_s8"} if which == "wake_word" else set(BAD_PARAMETER) - {"concat_s8", "slice_s8"})
