@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import jinja2
 import numpy as np
 
-from .layouts import dw_quad_layout, pair_layout, quad_layout
+from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_requant
+from edgec.passes.plan_wide import channels as wide_channels
 from edgec.errors import EdgecError
 from edgec.fixedpoint import multiply_by_quantized_multiplier, wrap32
 from edgec.ir import Graph
@@ -47,6 +48,8 @@ def kernel_file(graph: Graph, node) -> str | None:
     """The runtime_c/ file of a node's kernel (None: no kernel, e.g. a Reshape), by op and precision."""
     if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
         return KERNEL_FILE_S16.get(node.op)
+    if node.name in graph.meta.get("wide", {}):          # pre-sign-extended weights (passes/plan_wide.py)
+        return "edgec_conv2d_wide_s8.c"
     return KERNEL_FILE.get(node.op)
 
 
@@ -186,6 +189,23 @@ def _pixel_stride(g: Graph, node) -> int:
     return sl[1] if sl and sl[1] else g.tensors[node.outputs[0]].shape[-1]
 
 
+def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, rn: str, base: str) -> str:
+    """A pointwise conv over wide weights and prepared requantization records (passes/plan_wide.py,
+    codegen/layouts.py), its columns scratch in the arena."""
+    g, a = e.graph, node.attrs
+    ish, osh, wt = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape, g.tensors[node.inputs[1]].data
+    w = e.array(wide_layout(wt), f"w{i}_{node.name}", "int32_t", f"{node.inputs[1]}, in the wide layout (int16 pairs)")
+    rq = e.array(wide_requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}",
+                 "int32_t", "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel")
+    p = e.param("edgec_conv2d_params", base, dict(
+        batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
+        k_h=1, k_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, groups=1,
+        out_stride=_pixel_stride(g, node), in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"]))
+    scratch = g.meta["plan"]["scratch"][node.name]
+    return (f"edgec_conv2d_wide_s8(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
+            f"(int16_t *)(void *)(arena + {scratch['offset']}));")
+
+
 def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
     """One kernel call.  `band` (patch-based stages) gives C expressions for the input and output
     pointers and the row arguments (in_row0, out_row0, out_rows) instead of the whole tensor's."""
@@ -206,6 +226,8 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
         depthwise = node.op == "Conv2D" and a["groups"] == ish[3] == osh[3]
         wt = g.tensors[node.inputs[1]].data
+        if node.name in g.meta.get("wide", {}):
+            return _wide_call(e, i, node, x, out, r_in, r0, rn, base)
         if depthwise:       # [C, kh, kw, 1] -> [C/4][kh][kw][4]: four channels of a tap in one word
             w = e.array(dw_quad_layout(wt), f"w{i}_{node.name}", "int8_t", f"{node.inputs[1]}, as [C/4][kh][kw][4]")
         elif node.op == "Conv2D" and a["groups"] == 1:      # channel pairs interleaved by fours

@@ -227,6 +227,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     else:
         q = quantized.copy()
     q.meta["optimize"] = optimize
+    if target.wide_weights and target.flash is not None:    # flash for speed (passes/plan_wide.py)
+        q.meta["flash_budget"] = target.flash
     q = plan(q)
     cname = model_c_name(name)
     c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash

@@ -31,6 +31,15 @@ def macs(graph: Graph, node) -> int:
     return 0
 
 
+def wide_extra_bytes(graph: Graph, node) -> int:
+    """Flash a conv's wide form (passes/plan_wide.py) adds: its weights twice their pair-layout bytes,
+    its 12-word requantization record per channel pair (codegen/layouts.py, wide_requant) over the bias,
+    multiplier and shift arrays."""
+    w = graph.tensors[node.inputs[1]]
+    k4, pairs = -(-int(np.prod(w.shape[1:])) // 4) * 4, -(-w.shape[0] // 2)
+    return 2 * pairs * k4 + 4 * 12 * pairs - 12 * w.shape[0]
+
+
 def weight_bytes(graph: Graph, node) -> int:
     """Flash bytes of this node's constants, multipliers and tables."""
     n = sum(graph.tensors[i].nbytes for i in node.inputs if graph.tensors[i].is_const)
@@ -40,6 +49,8 @@ def weight_bytes(graph: Graph, node) -> int:
             n += 4 * np.asarray(v).size
     if node.op == "Lut":
         n += 256
+    if node.name in graph.meta.get("wide", {}):      # pre-sign-extended weights (passes/plan_wide.py)
+        n += wide_extra_bytes(graph, node)
     if node.op in ("Add", "Sub") and graph.tensors[node.outputs[0]].dtype == "int8":
         n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
     if node.op == "Softmax":

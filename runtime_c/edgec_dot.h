@@ -193,6 +193,59 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
     }
 }
 
+/* Wide layout (codegen/layouts.py, wide_layout): a one-group conv's weights pre-sign-extended, in the
+ * pair layout's order with each four as 0 2 1 3 (the columns' order), two int16s a word (the first in the
+ * low half), a channel pair's two channels one after the other per four inputs: (a0 a2) (a1 a3) (b0 b2)
+ * (b1 b3); the last four zero-padded.  Flash for speed: SMLAD then takes weights as they are. */
+/* One output of the wide path: the sum x (bias included) requantized with a channel's prepared record
+ * r = {m, R, c, sh} (codegen/layouts.py, wide_requant; fixedpoint.wide_channels): t, the high word of
+ * x * m + 2^30 - [x < 0] 2^31, then (t + R) >> sh, plus the zero point where the record does not fold
+ * it into R (`zp_apart`: then c is the zero point), saturated to int8.  With r = -shift, R = 2^(r-2)
+ * (+ zp * 2^(r-1) where folded) and sh = r - 1 this is the reference's double rounding
+ * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form); codegen
+ * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
+EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
+{
+    const int64_t n = (int64_t)x * r[0] + (x < 0 ? -(INT64_C(1) << 30) : (INT64_C(1) << 30));
+    const int32_t v = (((int32_t)(n >> 32) + r[1]) >> r[3]) + (zp_apart ? r[2] : 0);
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
+
+static inline int32_t edgec_lo16(int32_t v)          /* the int16 in the low half of a wide-layout word */
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu);
+}
+
+/* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `pairs` channel pairs
+ * in the wide layout.  `rq`: per pair 12 words (the biases b0 b1 b0 b1, then each channel's record,
+ * `apart` saying whether the zero point is apart from R: edgec_wide_rq); the outputs of pixel 0 at y[0], y[1]
+ * and of pixel 1 `stride` bytes after them.  `cols` has room for five words after the columns (the
+ * DSP variant keeps its state there). */
+EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w, const EDGEC_ROM int32_t *rq,
+                                     int32_t pairs, int8_t *y, int32_t stride, int32_t apart)
+{
+    int32_t j, g, s, c;
+    for (j = 0; j < pairs; j++, rq += 12, y += 2) {
+        uint32_t acc[4];                            /* pixel s, channel c at 2 * s + c; wraps as the reference */
+        for (c = 0; c < 4; c++)
+            acc[c] = (uint32_t)rq[c];
+        for (g = 0; g < groups; g++, w += 4)
+            for (s = 0; s < 2; s++)
+                for (c = 0; c < 2; c++) {
+                    const int16_t *xs = cols + 8 * g + 4 * s;       /* inputs 0 2 1 3 of the four */
+                    const EDGEC_ROM int32_t *wc = w + 2 * c;        /* (w0, w2), (w1, w3) */
+                    const int32_t d = (int32_t)xs[0] * edgec_lo16(wc[0]) + (int32_t)xs[1] * (wc[0] >> 16)
+                                      + (int32_t)xs[2] * edgec_lo16(wc[1]) + (int32_t)xs[3] * (wc[1] >> 16);
+                    acc[2 * s + c] += (uint32_t)d;
+                }
+        for (s = 0; s < 2; s++)
+            for (c = 0; c < 2; c++)
+                y[s * stride + c] = edgec_wide_rq(rq + 4 + 4 * c, (int32_t)acc[2 * s + c], apart);
+    }
+}
+
+#define edgec_wide_pairs edgec_wide_pairs_c
+
 /* Requantization prepared once per output channel.  Here it keeps the multiplier and shift and gives
  * edgec_requant_s8's integer; variants may precompute more.  edgec_rq_fast says whether a layer may
  * use edgec_rq_s8 at all: its activation range is the whole int8 range (and, in variants, its

@@ -380,6 +380,145 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
     }
 }
 
+/* Wide layout (codegen/layouts.py, wide_layout): a one-group conv's weights pre-sign-extended, in the
+ * pair layout's order with each four as 0 2 1 3 (the columns' order), two int16s a word (the first in the
+ * low half), a channel pair's two channels one after the other per four inputs: (a0 a2) (a1 a3) (b0 b2)
+ * (b1 b3); the last four zero-padded.  Flash for speed: SMLAD then takes weights as they are. */
+/* One output of the wide path: the sum x (bias included) requantized with a channel's prepared record
+ * r = {m, R, c, sh} (codegen/layouts.py, wide_requant; fixedpoint.wide_channels): t, the high word of
+ * x * m + 2^30 - [x < 0] 2^31, then (t + R) >> sh, plus the zero point where the record does not fold
+ * it into R (`zp_apart`: then c is the zero point), saturated to int8.  With r = -shift, R = 2^(r-2)
+ * (+ zp * 2^(r-1) where folded) and sh = r - 1 this is the reference's double rounding
+ * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form); codegen
+ * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
+EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
+{
+    const int64_t n = (int64_t)x * r[0] + (x < 0 ? -(INT64_C(1) << 30) : (INT64_C(1) << 30));
+    const int32_t v = (((int32_t)(n >> 32) + r[1]) >> r[3]) + (zp_apart ? r[2] : 0);
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
+
+static inline int32_t edgec_lo16(int32_t v)          /* the int16 in the low half of a wide-layout word */
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu);
+}
+
+/* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `pairs` channel pairs
+ * in the wide layout.  `rq`: per pair 12 words (the biases b0 b1 b0 b1, then each channel's record,
+ * `apart` saying whether the zero point is apart from R: edgec_wide_rq); the outputs of pixel 0 at y[0], y[1]
+ * and of pixel 1 `stride` bytes after them.  `cols` has room for five words after the columns (the
+ * DSP variant keeps its state there). */
+EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w, const EDGEC_ROM int32_t *rq,
+                                     int32_t pairs, int8_t *y, int32_t stride, int32_t apart)
+{
+    int32_t j, g, s, c;
+    for (j = 0; j < pairs; j++, rq += 12, y += 2) {
+        uint32_t acc[4];                            /* pixel s, channel c at 2 * s + c; wraps as the reference */
+        for (c = 0; c < 4; c++)
+            acc[c] = (uint32_t)rq[c];
+        for (g = 0; g < groups; g++, w += 4)
+            for (s = 0; s < 2; s++)
+                for (c = 0; c < 2; c++) {
+                    const int16_t *xs = cols + 8 * g + 4 * s;       /* inputs 0 2 1 3 of the four */
+                    const EDGEC_ROM int32_t *wc = w + 2 * c;        /* (w0, w2), (w1, w3) */
+                    const int32_t d = (int32_t)xs[0] * edgec_lo16(wc[0]) + (int32_t)xs[1] * (wc[0] >> 16)
+                                      + (int32_t)xs[2] * edgec_lo16(wc[1]) + (int32_t)xs[3] * (wc[1] >> 16);
+                    acc[2 * s + c] += (uint32_t)d;
+                }
+        for (s = 0; s < 2; s++)
+            for (c = 0; c < 2; c++)
+                y[s * stride + c] = edgec_wide_rq(rq + 4 + 4 * c, (int32_t)acc[2 * s + c], apart);
+    }
+}
+
+/* The DSP loop of edgec_wide_pairs_c, hand-allocated: per pair its record's biases start the four sums
+ * (one LDM), per four inputs three LDMs and eight SMLADs (16 MACs in 11 instructions, two fours an
+ * iteration), then each sum is requantized and stored in six instructions (zero point folded: the
+ * 64-bit start from the record's R and cR and the sum's sign, two instructions) or eight (apart).  All
+ * fourteen registers go to the loop; what it keeps between pairs sits in five words after the columns
+ * (the scratch has room for them), addressed from the columns pointer, which stops there.  LDM needs
+ * word-aligned columns, weights and records: the scratch is 4-aligned and codegen emits both as int32
+ * arrays.  r7 is used, so this needs a build that keeps no frame pointer here (gcc at -O1 and above);
+ * others take the C. */
+#define EDGEC_WIDE_FOURS                                                                                \
+    "ldm %[x]!, {r8, r9, r10, r11}\n\t"                                                                 \
+    "ldm %[w]!, {r12, lr}\n\t"                                                                          \
+    "smlad r4, r8, r12, r4\n\t"                                                                         \
+    "smlad r4, r9, lr, r4\n\t"                                                                          \
+    "smlad r6, r10, r12, r6\n\t"                                                                        \
+    "smlad r6, r11, lr, r6\n\t"                                                                         \
+    "ldm %[w]!, {r12, lr}\n\t"                                                                          \
+    "smlad r5, r8, r12, r5\n\t"                                                                         \
+    "smlad r5, r9, lr, r5\n\t"                                                                          \
+    "smlad r7, r10, r12, r7\n\t"                                                                        \
+    "smlad r7, r11, lr, r7\n\t"
+/* one sum (register a) requantized with the record in r8..r11 into lr: zero point folded, or apart */
+#define EDGEC_WIDE_RQ_IN(a)                                                                             \
+    "add lr, r9, " a ", asr #31\n\t"                                                                    \
+    "sub r12, r10, lr, lsl #31\n\t"                                                                     \
+    "smlal r12, lr, " a ", r8\n\t"                                                                      \
+    "asr lr, lr, r11\n\t"                                                                               \
+    "ssat lr, #8, lr\n\t"
+#define EDGEC_WIDE_RQ_APART(a)                                                                          \
+    "and r12, " a ", #0x80000000\n\t"                                                                   \
+    "orr r12, r12, #0x40000000\n\t"                                                                     \
+    "add lr, r9, " a ", asr #31\n\t"                                                                    \
+    "smlal r12, lr, " a ", r8\n\t"                                                                      \
+    "asr lr, lr, r11\n\t"                                                                               \
+    "add lr, lr, r10\n\t"                                                                               \
+    "ssat lr, #8, lr\n\t"
+#define EDGEC_WIDE_LOOP(RQ)                                                                             \
+    __asm__ volatile(                                                                                   \
+        "3:\n\t"                                                                                        \
+        "ldm %[q]!, {r4, r5, r6, r7}\n\t"                                                               \
+        "lsrs %[k], %[k], #1\n\t"                   /* (groups + 1) / 2 iterations; odd: enter at 2 */  \
+        "bcc 2f\n\t"                                                                                    \
+        "1:\n\t" EDGEC_WIDE_FOURS "2:\n\t" EDGEC_WIDE_FOURS                                             \
+        "subs %[k], %[k], #1\n\t"                                                                       \
+        "bne 1b\n\t"                                                                                    \
+        "ldr %[k], [%[x], #4]\n\t"                  /* y */                                             \
+        "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 0's record */                            \
+        RQ("r4") "strb lr, [%[k]], #1\n\t"                                                              \
+        "ldr r4, [%[x], #8]\n\t"                    /* stride - 1 */                                    \
+        RQ("r6") "strb lr, [%[k], r4]\n\t"                                                              \
+        "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 1's */                                   \
+        RQ("r5") "strb lr, [%[k]], #1\n\t"                                                              \
+        RQ("r7") "strb lr, [%[k], r4]\n\t"                                                              \
+        "str %[k], [%[x], #4]\n\t"                                                                      \
+        "ldr r12, [%[x], #16]\n\t"                  /* the records' end */                              \
+        "ldr %[k], [%[x], #12]\n\t"                 /* groups + 1 */                                    \
+        "ldr lr, [%[x]]\n\t"                        /* the columns' bytes: back to their start */       \
+        "sub %[x], %[x], lr\n\t"                                                                        \
+        "cmp %[q], r12\n\t"                                                                             \
+        "bne 3b\n\t"                                                                                    \
+        : [x] "+r"(x), [w] "+r"(wr), [q] "+r"(q), [k] "+r"(k)                                           \
+        :                                                                                               \
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory")
+
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w,
+                                                               const EDGEC_ROM int32_t *rq, int32_t pairs, int8_t *y, int32_t stride,
+                                                               int32_t apart)
+{
+    int32_t *keep = (int32_t *)(void *)(cols + 8 * groups);
+    register int16_t *x __asm__("r0") = cols;
+    register const EDGEC_ROM int32_t *wr __asm__("r1") = w;
+    register const EDGEC_ROM int32_t *q __asm__("r2") = rq;
+    register int32_t k __asm__("r3") = groups + 1;
+    keep[0] = 16 * groups;
+    keep[1] = (int32_t)(intptr_t)y;
+    keep[2] = stride - 1;
+    keep[3] = groups + 1;
+    keep[4] = (int32_t)(intptr_t)(rq + 12 * pairs);
+    if (apart)
+        EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_APART);
+    else
+        EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_IN);
+}
+#else
+#define edgec_wide_pairs edgec_wide_pairs_c
+#endif
+
 /* Requantization prepared per channel.  With shift = -r, 1 <= r <= 31, and multiplier >= 0, the
  * reference's rdbp(srdhm(x, m), r) (both roundings) is one floor:
  *   floor((x * m + 2^30 + 2^(30 + r) - [x < 0] * 2^31) / 2^(31 + r)),

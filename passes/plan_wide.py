@@ -1,0 +1,66 @@
+"""plan_wide: give pointwise convs wide weights (pre-sign-extended int16) where the flash budget allows.
+
+On cores whose dot product multiplies 16-bit pairs (SMLAD: Target.wide_weights), int8 weights cost two
+SXTB16 per word on every pass over them.  Stored as int16 (codegen/layouts.py, wide_layout) with each
+channel's requantization prepared at compile time (wide_requant), a pointwise conv runs as loads and
+SMLADs only (runtime_c/edgec_conv2d_wide_s8.c): flash traded for speed.  The trade is taken where the
+flash budget allows: graph.meta["flash_budget"] (set by the build for such targets; absent: nothing
+is widened) minus the weights as they stand and CODE_RESERVE for the code; layers by MACs per extra
+byte of flash (pixels per weight), most first, while they fit.  A layer also needs its requantization
+in edgec_wide_rq's range (wide_requant_ok).  Each chosen conv gets a columns scratch in the arena
+(two pixels' int16 inputs and five words of the loop's state) for the step it runs.
+
+Runs before plan_memory, which plans the scratches.  Sets graph.meta["wide"] (node -> scratch bytes)
+and graph.meta["wide_flash_bytes"] (the flash the trade costs)."""
+from __future__ import annotations
+
+from edgec.fixedpoint import wide_channels
+from edgec.ir import Graph
+from edgec.report import macs, weight_bytes, wide_extra_bytes
+
+#: flash kept for code, parameters and tables when weighing the budget (an M4 image without its weights
+#: is about 20 KB)
+CODE_RESERVE = 64 * 1024
+
+
+def pointwise(graph: Graph, node) -> bool:
+    """A one-group int8 1x1 conv with stride 1 and no padding (edgec_conv2d_wide_s8's shape)."""
+    if node.op != "Conv2D" or node.attrs.get("groups", 1) != 1:
+        return False
+    x, w, y = (graph.tensors[t] for t in node.inputs[:2] + node.outputs[:1])
+    return (x.dtype == "int8" and y.dtype == "int8" and tuple(w.shape[1:3]) == (1, 1)
+            and tuple(node.attrs["strides"]) == (1, 1) and not any(node.attrs["pads"]))
+
+
+def cols_bytes(graph: Graph, node) -> int:
+    """The scratch: two pixels' K4 int16 inputs, then the five int32 the DSP loop keeps between pairs."""
+    k4 = -(-graph.tensors[node.inputs[0]].shape[-1] // 4) * 4
+    return 2 * 2 * k4 + 5 * 4
+
+
+def channels(graph: Graph, node):
+    """The conv's per-channel requantization for edgec_wide_rq (fixedpoint.wide_channels), or None."""
+    a = node.attrs
+    return wide_channels(graph.tensors[node.inputs[2]].data, graph.tensors[node.inputs[1]].data, a["multiplier"], a["shift"],
+                         a["out_zp"], a["act_min"], a["act_max"])
+
+
+def eligible(graph: Graph, node) -> bool:
+    x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
+    return pointwise(graph, node) and len(x.shape) == 4 and len(y.shape) == 4 and channels(graph, node) is not None
+
+
+def plan_wide(graph: Graph) -> Graph:
+    g = graph.copy()
+    budget = g.meta.get("flash_budget")
+    chosen, spent = {}, 0
+    if budget is not None:
+        room = budget - CODE_RESERVE - sum(weight_bytes(g, n) for n in g.nodes)
+        cands = [n for n in g.nodes if eligible(g, n)]
+        for n in sorted(cands, key=lambda n: (-macs(g, n) / max(1, wide_extra_bytes(g, n)), n.name)):
+            if spent + wide_extra_bytes(g, n) <= room:
+                chosen[n.name] = cols_bytes(g, n)
+                spent += wide_extra_bytes(g, n)
+    g.meta["wide"] = chosen
+    g.meta["wide_flash_bytes"] = spent
+    return g
