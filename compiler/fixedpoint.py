@@ -135,8 +135,8 @@ def wide_channels(bias, weights, multiplier, shift, out_zp: int, act_min: int, a
     the high word of x * m + 2^30 - [x < 0] 2^31: with r = -shift, sh = r - 1 and R = 2^(r-2) that is
     this requantization for 2 <= r <= 31 and m > 0 (|t| <= 2^30, so t + R cannot overflow), and the
     clamp is the saturation when the activation range is all of int8.  A channel outside that range whose
-    output cannot change (m = 0, or a scale so small that the whole range of its sum, |bias| + 255 *
-    sum|w| < 2^31, requantizes to one value c) becomes the constant record (0, 1 + 2 (c - zp), 1): t is
+    output cannot change (m = 0, or a scale so small that the whole range of its sum, bias -+ 255 *
+    sum|w| inside int32 (shifted left: still), requantizes to one value c) becomes the constant record (0, 1 + 2 (c - zp), 1): t is
     0 or -1 there, and (t + 1 + 2 (c - zp)) >> 1 = c - zp."""
     if act_min != -128 or act_max != 127:
         return None
@@ -151,13 +151,13 @@ def wide_channels(bias, weights, multiplier, shift, out_zp: int, act_min: int, a
         if 2 <= r <= 31 and m[c] > 0:
             out.append((int(m[c]), 1 << (r - 2), r - 1))
             continue
-        bound = abs(int(b[c])) + 255 * int(w[c])
+        ends = (int(b[c]) - 255 * int(w[c]), int(b[c]) + 255 * int(w[c]))     # the sum's range
         if m[c] == 0:
             lo = hi = 0
-        elif bound >= 1 << 31 or r < 0:           # the sum may wrap, or a left shift may
+        elif max(abs(v) for v in ends) << max(0, -r) >= 1 << 31:     # it may wrap, or its left shift may
             return None
         else:
-            lo, hi = (int(multiply_by_quantized_multiplier(np.int64(v), int(m[c]), int(s[c]))) for v in (-bound, bound))
+            lo, hi = (int(multiply_by_quantized_multiplier(np.int64(v), int(m[c]), int(s[c]))) for v in ends)
         if lo != hi:
             return None
         out.append((0, 1 + 2 * (min(127, max(-128, lo + zp)) - zp), 1))
