@@ -34,6 +34,8 @@ KERNEL_FILE = {
     "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
     "Svdf": "edgec_svdf_s8.c", "StridedSlice": "edgec_strided_slice_s8.c",
 }
+#: Pointwise convs over wide weights (passes/plan_wide.py).
+WIDE_FILE = "edgec_conv2d_wide_s8.c"
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
     "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
@@ -49,7 +51,7 @@ def kernel_file(graph: Graph, node) -> str | None:
     if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
         return KERNEL_FILE_S16.get(node.op)
     if node.name in graph.meta.get("wide", {}):          # pre-sign-extended weights (passes/plan_wide.py)
-        return "edgec_conv2d_wide_s8.c"
+        return WIDE_FILE
     return KERNEL_FILE.get(node.op)
 
 

@@ -201,7 +201,7 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
  * r = {m, R, c, sh} (codegen/layouts.py, wide_requant; fixedpoint.wide_channels): t, the high word of
  * x * m + 2^30 - [x < 0] 2^31, then (t + R) >> sh, plus the zero point where the record does not fold
  * it into R (`zp_apart`: then c is the zero point), saturated to int8.  With r = -shift, R = 2^(r-2)
- * (+ zp * 2^(r-1) where folded) and sh = r - 1 this is the reference's double rounding
+ * (+ zp * 2^(r-1) where folded) and sh = r - 1 this is the reference's two roundings
  * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form); codegen
  * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
 EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
@@ -234,9 +234,8 @@ EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_
                 for (c = 0; c < 2; c++) {
                     const int16_t *xs = cols + 8 * g + 4 * s;       /* inputs 0 2 1 3 of the four */
                     const EDGEC_ROM int32_t *wc = w + 2 * c;        /* (w0, w2), (w1, w3) */
-                    const int32_t d = (int32_t)xs[0] * edgec_lo16(wc[0]) + (int32_t)xs[1] * (wc[0] >> 16)
-                                      + (int32_t)xs[2] * edgec_lo16(wc[1]) + (int32_t)xs[3] * (wc[1] >> 16);
-                    acc[2 * s + c] += (uint32_t)d;
+                    acc[2 * s + c] += (uint32_t)((int32_t)xs[0] * edgec_lo16(wc[0])) + (uint32_t)((int32_t)xs[1] * (wc[0] >> 16))
+                                      + (uint32_t)((int32_t)xs[2] * edgec_lo16(wc[1])) + (uint32_t)((int32_t)xs[3] * (wc[1] >> 16));
                 }
         for (s = 0; s < 2; s++)
             for (c = 0; c < 2; c++)
