@@ -34,8 +34,8 @@ KERNEL_FILE = {
     "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
     "Svdf": "edgec_svdf_s8.c", "StridedSlice": "edgec_strided_slice_s8.c",
 }
-#: Pointwise convs over wide weights (passes/plan_wide.py).
-WIDE_FILE = "edgec_conv2d_wide_s8.c"
+#: Pointwise convs and fully-connected layers over wide weights (passes/plan_wide.py).
+WIDE_FILES = {"Conv2D": "edgec_conv2d_wide_s8.c", "FullyConnected": "edgec_fully_connected_wide_s8.c"}
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
     "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
@@ -51,7 +51,7 @@ def kernel_file(graph: Graph, node) -> str | None:
     if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
         return KERNEL_FILE_S16.get(node.op)
     if node.name in graph.meta.get("wide", {}):          # pre-sign-extended weights (passes/plan_wide.py)
-        return WIDE_FILE
+        return WIDE_FILES[node.op]
     return KERNEL_FILE.get(node.op)
 
 
@@ -192,17 +192,21 @@ def _pixel_stride(g: Graph, node) -> int:
 
 
 def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, rn: str, base: str) -> str:
-    """A pointwise conv over wide weights and prepared requantization records (passes/plan_wide.py,
-    codegen/layouts.py), its columns scratch in the arena."""
+    """A pointwise conv (its columns scratch in the arena) or a FullyConnected over wide weights and
+    prepared requantization records (passes/plan_wide.py, codegen/layouts.py)."""
     g, a = e.graph, node.attrs
     ish, osh, wt = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape, g.tensors[node.inputs[1]].data
-    w = e.array(wide_layout(wt), f"w{i}_{node.name}", "int32_t", f"{node.inputs[1]}, in the wide layout (int16 pairs)")
+    w = e.array(wide_layout(wt.reshape(wt.shape[0], 1, 1, -1)), f"w{i}_{node.name}", "int32_t",
+                f"{node.inputs[1]}, in the wide layout (int16 pairs)")
     rq = e.array(wide_requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}",
                  "int32_t", "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel")
+    common = dict(in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"])
+    if node.op == "FullyConnected":
+        p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
+        return f"edgec_fully_connected_wide_s8(&{p}, {x}, {w}, {rq}, {out});"
     p = e.param("edgec_conv2d_params", base, dict(
-        batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
-        k_h=1, k_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, groups=1,
-        out_stride=_pixel_stride(g, node), in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"]))
+        batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3], k_h=1, k_w=1,
+        stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, groups=1, out_stride=_pixel_stride(g, node), **common))
     scratch = g.meta["plan"]["scratch"][node.name]
     return (f"edgec_conv2d_wide_s8(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
             f"(int16_t *)(void *)(arena + {scratch['offset']}));")

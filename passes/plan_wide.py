@@ -1,13 +1,15 @@
-"""plan_wide: give pointwise convs wide weights (pre-sign-extended int16) where the flash budget allows.
+"""plan_wide: give pointwise convs and fully-connected layers wide weights (pre-sign-extended int16) where
+the flash budget allows.
 
 On cores whose dot product multiplies 16-bit pairs (SMLAD: Target.wide_weights), int8 weights cost two
 SXTB16 per word on every pass over them.  Stored as int16 (codegen/layouts.py, wide_layout) with each
 channel's requantization prepared at compile time (wide_requant), a pointwise conv runs as loads and
-SMLADs only (runtime_c/edgec_conv2d_wide_s8.c): flash traded for speed.  The trade is taken where the
+SMLADs only (runtime_c/edgec_conv2d_wide_s8.c; a FullyConnected, one input vector at a time, loads and
+sign-extends each input word once for four outputs: edgec_fully_connected_wide_s8.c): flash for speed.  The trade is taken where the
 flash budget allows: graph.meta["flash_budget"] (set by the build for such targets; absent: nothing
 is widened) minus the weights as they stand and CODE_RESERVE for the code; layers by MACs per extra
 byte of flash (pixels per weight), most first, while they fit.  A layer also needs its requantization
-in edgec_wide_rq's range (wide_requant_ok).  Each chosen conv gets a columns scratch in the arena
+in edgec_wide_rq's range (fixedpoint.wide_channels).  Each chosen conv gets a columns scratch in the arena
 (two pixels' int16 inputs and five words of the loop's state) for the step it runs.
 
 Runs before plan_memory, which plans the scratches.  Sets graph.meta["wide"] (node -> scratch bytes)
@@ -32,8 +34,17 @@ def pointwise(graph: Graph, node) -> bool:
             and tuple(node.attrs["strides"]) == (1, 1) and not any(node.attrs["pads"]))
 
 
+def fully_connected(graph: Graph, node) -> bool:
+    """An int8 FullyConnected (edgec_fully_connected_wide_s8: one input vector, sign-extended per pass)."""
+    return (node.op == "FullyConnected" and graph.tensors[node.inputs[0]].dtype == "int8"
+            and graph.tensors[node.outputs[0]].dtype == "int8")
+
+
 def cols_bytes(graph: Graph, node) -> int:
-    """The scratch: two pixels' K4 int16 inputs, then the five int32 the DSP loop keeps between pairs."""
+    """The scratch: a pointwise conv's two pixels' K4 int16 inputs, then the five int32 the DSP loop keeps
+    between pairs; a FullyConnected needs none."""
+    if node.op == "FullyConnected":
+        return 0
     k4 = -(-graph.tensors[node.inputs[0]].shape[-1] // 4) * 4
     return 2 * 2 * k4 + 5 * 4
 
@@ -47,7 +58,9 @@ def channels(graph: Graph, node):
 
 def eligible(graph: Graph, node) -> bool:
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
-    return pointwise(graph, node) and len(x.shape) == 4 and len(y.shape) == 4 and channels(graph, node) is not None
+    shape_ok = (pointwise(graph, node) and len(x.shape) == 4 and len(y.shape) == 4) or \
+        (fully_connected(graph, node) and len(x.shape) == 2 and len(y.shape) == 2)
+    return shape_ok and channels(graph, node) is not None
 
 
 def plan_wide(graph: Graph) -> Graph:

@@ -243,7 +243,32 @@ EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_
     }
 }
 
+/* One input vector (int8, `groups` whole fours, then `tail` < 4 inputs) x two channel pairs of the wide
+ * layout, pair 0's weights at w0 and pair 1's at w1 (the same pair twice for a lone last pair):
+ * acc[c] += x . w_c, channels 0 and 1 of pair 0, then pair 1's, wrapping as the reference. */
+EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, int32_t tail, const EDGEC_ROM int32_t *w0,
+                                      const EDGEC_ROM int32_t *w1, int32_t *acc)
+{
+    uint32_t a[4];
+    int32_t g, c, i;
+    for (c = 0; c < 4; c++)
+        a[c] = (uint32_t)acc[c];
+    for (g = 0; g <= groups; g++, x += 4, w0 += 4, w1 += 4) {
+        const int32_t n = g < groups ? 4 : tail;
+        for (c = 0; c < 4; c++) {
+            const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);      /* (w0, w2), (w1, w3) */
+            for (i = 0; i < n; i++) {
+                const int32_t word = wc[i & 1], v = i >> 1 ? word >> 16 : edgec_lo16(word);
+                a[c] += (uint32_t)((int32_t)x[i] * v);
+            }
+        }
+    }
+    for (c = 0; c < 4; c++)
+        acc[c] = (int32_t)a[c];
+}
+
 #define edgec_wide_pairs edgec_wide_pairs_c
+#define edgec_wide_dot1x4 edgec_wide_dot1x4_c
 
 /* Requantization prepared once per output channel.  Here it keeps the multiplier and shift and gives
  * edgec_requant_s8's integer; variants may precompute more.  edgec_rq_fast says whether a layer may

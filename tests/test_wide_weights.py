@@ -96,20 +96,41 @@ def test_wide_pointwise_equals_the_twin(tmp_path, h, w, c, out_c, act, dead, zer
     """A cortex-m4 build's wide pointwise conv (odd channel and pixel counts, in_c not a multiple of 4,
     both record modes) against the integer reference: its portable C on the host (UBSan + ASan) and the
     hand-allocated LDM/SMLAD loop in QEMU."""
-    t = get_target("cortex-m4")
-    require("cc", t.cc, t.emulator[0])
     rng = np.random.default_rng(seed)
     g = _pointwise_graph(rng, h, w, c, out_c, act, dead, zero)
-    calib = rng.normal(0, 1, (8, 1, h, w, c)).astype(np.float32)
+    _run_both(tmp_path, g, rng, rng.normal(0, 1, (8, 1, h, w, c)).astype(np.float32),
+              rng.normal(0, 2.0, (12, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide_s8(")
+
+
+def _run_both(tmp_path, g, rng, calib, samples, call):
+    """Compile g for cortex-m4 (its wide layers chosen), check the call is there, and run the build on the
+    host (its portable C under UBSan + ASan) and in QEMU (the DSP loops) against the integer reference."""
+    t = get_target("cortex-m4")
+    require("cc", t.cc, t.emulator[0])
     out = tmp_path / "out"
     compile_graph(g, calib, "cortex-m4", str(out), "k", "test")
-    assert "edgec_conv2d_wide_s8(" in (out / "model.c").read_text()
+    assert call in (out / "model.c").read_text()
     built = Built(str(out))
-    q_in = built.quantize_input(rng.normal(0, 2.0, (12, 1, h, w, c)).astype(np.float32))
+    q_in = built.quantize_input(samples)
     want = reference.run_batch(built.int_graph, q_in)
     for target in ("host", "cortex-m4"):
         got, _ = built.execute(target, q_in, sanitize=target == "host")
         assert np.array_equal(got, want), f"{target}: C and reference differ in {int((got != want).sum())} values"
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(k=st.integers(1, 40), m=st.integers(1, 13), act=st.sampled_from([None, (0.0, np.inf)]), dead=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_wide_fully_connected_equals_the_twin(tmp_path, k, m, act, dead, seed):
+    """A cortex-m4 build's wide FullyConnected (two channel pairs a pass, a lone last pair, an odd channel
+    count, inputs past the last whole four) against the integer reference, on the host and in QEMU."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 1, (m, k))
+    if dead:
+        w[0] *= 1e-4
+    g = graph_of("FullyConnected", (1, k), {"act": act}, [w, rng.normal(0, 3, m)])
+    _run_both(tmp_path, g, rng, rng.normal(0, 1, (8, 1, k)).astype(np.float32),
+              rng.normal(0, 2.0, (12, 1, k)).astype(np.float32), "edgec_fully_connected_wide_s8(")
 
 
 def test_plan_wide_follows_the_flash_budget():
