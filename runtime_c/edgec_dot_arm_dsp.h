@@ -393,9 +393,14 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
  * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
 EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
 {
-    const int64_t n = (int64_t)x * r[0] + (x < 0 ? -(INT64_C(1) << 30) : (INT64_C(1) << 30));
-    const int32_t v = (((int32_t)(n >> 32) + r[1]) >> r[3]) + (zp_apart ? r[2] : 0);
-    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    /* here as the DSP loops do it: the 64-bit start (R + (x asr 31)) : lo, one SMLAL, the shift, SSAT */
+    const int32_t m = r[0], big_r = r[1], c = r[2], sh = r[3];
+    int32_t hi = big_r + (x >> 31), v;
+    uint32_t lo = zp_apart ? (((uint32_t)x & 0x80000000u) | 0x40000000u) : (uint32_t)c - ((uint32_t)hi << 31);
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(m));
+    v = (hi >> sh) + (zp_apart ? c : 0);
+    __asm__("ssat %0, #8, %1" : "=r"(v) : "r"(v));
+    return (int8_t)v;
 }
 
 static inline int32_t edgec_lo16(int32_t v)          /* the int16 in the low half of a wide-layout word */
