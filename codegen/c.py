@@ -192,11 +192,11 @@ def _pixel_stride(g: Graph, node) -> int:
 
 
 def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, rn: str, base: str) -> str:
-    """A pointwise conv (its columns scratch in the arena) or a FullyConnected over wide weights and
+    """A one-group conv (its columns scratch in the arena) or a FullyConnected over wide weights and
     prepared requantization records (passes/plan_wide.py, codegen/layouts.py)."""
     g, a = e.graph, node.attrs
     ish, osh, wt = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape, g.tensors[node.inputs[1]].data
-    w = e.array(wide_layout(wt.reshape(wt.shape[0], 1, 1, -1)), f"w{i}_{node.name}", "int32_t",
+    w = e.array(wide_layout(wt.reshape(wt.shape[0], -1)), f"w{i}_{node.name}", "int32_t",
                 f"{node.inputs[1]}, in the wide layout (int16 pairs)")
     rq = e.array(wide_requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}",
                  "int32_t", "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel")
@@ -204,9 +204,12 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
     if node.op == "FullyConnected":
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return f"edgec_fully_connected_wide_s8(&{p}, {x}, {w}, {rq}, {out});"
+    wsh = g.tensors[node.inputs[1]].shape
     p = e.param("edgec_conv2d_params", base, dict(
-        batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3], k_h=1, k_w=1,
-        stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0, groups=1, out_stride=_pixel_stride(g, node), **common))
+        batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
+        k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
+        dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
+        groups=1, out_stride=_pixel_stride(g, node), **common))
     scratch = g.meta["plan"]["scratch"][node.name]
     return (f"edgec_conv2d_wide_s8(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
             f"(int16_t *)(void *)(arena + {scratch['offset']}));")

@@ -50,7 +50,7 @@ def cols_bytes(graph: Graph, node) -> int | None:
 
 def plan_scratch(graph: Graph) -> Graph:
     g = graph.copy()
-    wanted = {n.name: b for n in g.nodes if (b := cols_bytes(g, n))}
+    wanted = {n.name: b for n in g.nodes if (b := cols_bytes(g, n)) and n.name not in g.meta.get("wide", {})}
     if g.meta.get("optimize") == "speed":
         g.meta["scratch"] = wanted
         return plan_memory(g)

@@ -1,20 +1,23 @@
-"""plan_wide: give pointwise convs and fully-connected layers wide weights (pre-sign-extended int16) where
+"""plan_wide: give one-group convs and fully-connected layers wide weights (pre-sign-extended int16) where
 the flash budget allows.
 
 On cores whose dot product multiplies 16-bit pairs (SMLAD: Target.wide_weights), int8 weights cost two
 SXTB16 per word on every pass over them.  Stored as int16 (codegen/layouts.py, wide_layout) with each
-channel's requantization prepared at compile time (wide_requant), a pointwise conv runs as loads and
-SMLADs only (runtime_c/edgec_conv2d_wide_s8.c; a FullyConnected, one input vector at a time, loads and
+channel's requantization prepared at compile time (wide_requant), a conv over its sign-extended windows
+runs as loads and SMLADs only (runtime_c/edgec_conv2d_wide_s8.c; a FullyConnected, one input vector at a time, loads and
 sign-extends each input word once for four outputs: edgec_fully_connected_wide_s8.c): flash for speed.  The trade is taken where the
 flash budget allows: graph.meta["flash_budget"] (set by the build for such targets; absent: nothing
 is widened) minus the weights as they stand and CODE_RESERVE for the code; layers by MACs per extra
-byte of flash (pixels per weight), most first, while they fit.  A layer also needs its requantization
+byte of flash (output pixels), most first, while they fit.  A layer also needs its requantization
 in edgec_wide_rq's range (fixedpoint.wide_channels).  Each chosen conv gets a columns scratch in the arena
-(two pixels' int16 inputs and five words of the loop's state) for the step it runs.
+(two pixels' int16 windows, five words of the loop's state) for the step it runs, instead of the
+columns loop nest's (plan_scratch).
 
 Runs before plan_memory, which plans the scratches.  Sets graph.meta["wide"] (node -> scratch bytes)
 and graph.meta["wide_flash_bytes"] (the flash the trade costs)."""
 from __future__ import annotations
+
+import math
 
 from edgec.fixedpoint import wide_channels
 from edgec.ir import Graph
@@ -25,13 +28,11 @@ from edgec.report import macs, weight_bytes, wide_extra_bytes
 CODE_RESERVE = 64 * 1024
 
 
-def pointwise(graph: Graph, node) -> bool:
-    """A one-group int8 1x1 conv with stride 1 and no padding (edgec_conv2d_wide_s8's shape)."""
+def one_group_conv(graph: Graph, node) -> bool:
+    """A one-group int8 Conv2D (edgec_conv2d_wide_s8: any window, stride, dilation and padding)."""
     if node.op != "Conv2D" or node.attrs.get("groups", 1) != 1:
         return False
-    x, w, y = (graph.tensors[t] for t in node.inputs[:2] + node.outputs[:1])
-    return (x.dtype == "int8" and y.dtype == "int8" and tuple(w.shape[1:3]) == (1, 1)
-            and tuple(node.attrs["strides"]) == (1, 1) and not any(node.attrs["pads"]))
+    return graph.tensors[node.inputs[0]].dtype == "int8" and graph.tensors[node.outputs[0]].dtype == "int8"
 
 
 def fully_connected(graph: Graph, node) -> bool:
@@ -41,12 +42,14 @@ def fully_connected(graph: Graph, node) -> bool:
 
 
 def cols_bytes(graph: Graph, node) -> int:
-    """The scratch: a pointwise conv's two pixels' K4 int16 inputs, then the five int32 the DSP loop keeps
-    between pairs; a FullyConnected needs none."""
+    """The scratch: a conv's two pixels' K4 int16 inputs (K4 = k_h * k_w * in_c rounded up to 4), the five
+    int32 the DSP loop keeps between pairs, and K4 bytes to stage a window whose in_c is not a multiple of
+    4; a FullyConnected needs none."""
     if node.op == "FullyConnected":
         return 0
-    k4 = -(-graph.tensors[node.inputs[0]].shape[-1] // 4) * 4
-    return 2 * 2 * k4 + 5 * 4
+    w = graph.tensors[node.inputs[1]].shape
+    k4 = -(-math.prod(w[1:]) // 4) * 4
+    return 2 * 2 * k4 + 5 * 4 + (k4 if w[3] % 4 else 0)
 
 
 def channels(graph: Graph, node):
@@ -58,7 +61,7 @@ def channels(graph: Graph, node):
 
 def eligible(graph: Graph, node) -> bool:
     x, y = graph.tensors[node.inputs[0]], graph.tensors[node.outputs[0]]
-    shape_ok = (pointwise(graph, node) and len(x.shape) == 4 and len(y.shape) == 4) or \
+    shape_ok = (one_group_conv(graph, node) and len(x.shape) == 4 and len(y.shape) == 4) or \
         (fully_connected(graph, node) and len(x.shape) == 2 and len(y.shape) == 2)
     return shape_ok and channels(graph, node) is not None
 

@@ -321,19 +321,19 @@ static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const in
             return EDGEC_IMAGE_E_BOUNDS;
         return EDGEC_IMAGE_OK;
     }
-    case 30: {                  /* wide pointwise conv (p, in, in_row0, weights, records, out, r0, rows, cols) */
+    case 30: {                  /* wide one-group conv (p, in, in_row0, weights, records, out, r0, rows, cols) */
         const edgec_conv2d_params *q = PARAMS(edgec_conv2d_params);
-        const int64_t pairs = up(q->out_c, 2) / 2, k4 = up(q->in_c, 4);
+        const int64_t pairs = up(q->out_c, 2) / 2, taps = (int64_t)q->k_h * q->k_w, k4 = up(taps * q->in_c, 4);
         const uint8_t *rec = img + rd32(a + 12u * 4 + 4);
-        if (!IN(q->in_c, 1, 0xFFFF) || !IN(q->out_c, 1, 0xFFFF) || q->k_h != 1 || q->k_w != 1 || q->stride_h != 1
-            || q->stride_w != 1 || q->dil_h != 1 || q->dil_w != 1 || q->pad_top != 0 || q->pad_left != 0 || q->groups != 1
-            || q->in_h != q->out_h || q->in_w != q->out_w || 4 * pairs * k4 > len[3] || 4 * (1 + 12 * pairs) > len[4]
-            || 4 * k4 + 20 > len[8] || rd32(a + 12u * 4) != EDGEC_IMAGE_ARG_DATA)
+        if (!IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->dil_w, 1, 0xFFFF) || !IN(q->pad_left, 0, 0xFFFF)
+            || !IN(q->in_c, 1, 0xFFFF) || !IN(q->out_c, 1, 0xFFFF) || !IN(taps, 1, 0xFFFF) || q->groups != 1
+            || 4 * pairs * k4 > len[3] || 4 * (1 + 12 * pairs) > len[4] || 4 * k4 + 20 + (q->in_c % 4 ? k4 : 0) > len[8]
+            || rd32(a + 12u * 4) != EDGEC_IMAGE_ARG_DATA)
             return EDGEC_IMAGE_E_BOUNDS;
         if (!wide_records_ok(rec, pairs))
             return EDGEC_IMAGE_E_BOUNDS;
-        return band_ok(q->batch, q->in_h, q->in_w, q->in_c, q->out_h, q->out_w, q->out_c, q->out_stride, 1, 1, 1, 0, v[2], v[6],
-                       v[7], 1, len[1], len[5]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+        return band_ok(q->batch, q->in_h, q->in_w, q->in_c, q->out_h, q->out_w, q->out_c, q->out_stride, q->k_h, q->stride_h,
+                       q->dil_h, q->pad_top, v[2], v[6], v[7], 1, len[1], len[5]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
     }
     case 7: case 8: case 24: case 25: {                     /* pools (p, in, in_row0, out, r0, rows) */
         const edgec_pool_params *q = PARAMS(edgec_pool_params);

@@ -1,5 +1,6 @@
-"""Wide pointwise convs (passes/plan_wide.py, runtime_c/edgec_conv2d_wide_s8.c): int16 pre-sign-extended
-weights and compile-time requantization records where the flash budget allows, on Armv7E-M.
+"""Wide one-group convs and fully-connected layers (passes/plan_wide.py, runtime_c/edgec_conv2d_wide_s8.c,
+edgec_fully_connected_wide_s8.c): int16 pre-sign-extended weights and compile-time requantization records
+where the flash budget allows, on Armv7E-M.
 
 The records' arithmetic against the Python twin on the edge grid (both modes, as the DSP loop computes
 them), the loop nest against the integer reference on drawn shapes (the portable C on the host under
@@ -116,6 +117,25 @@ def _run_both(tmp_path, g, rng, calib, samples, call):
     for target in ("host", "cortex-m4"):
         got, _ = built.execute(target, q_in, sanitize=target == "host")
         assert np.array_equal(got, want), f"{target}: C and reference differ in {int((got != want).sum())} values"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(1, 6), w=st.integers(1, 6), c=st.sampled_from([1, 3, 4, 5, 8]), out_c=st.integers(1, 7), k=st.integers(1, 3),
+       stride=st.integers(1, 2), dil=st.integers(1, 2), pads=st.tuples(*[st.integers(0, 2)] * 4),
+       act=st.sampled_from([None, (0.0, np.inf)]), seed=st.integers(0, 2**16))
+def test_wide_window_conv_equals_the_twin(tmp_path, h, w, c, out_c, k, stride, dil, pads, act, seed):
+    """A cortex-m4 build's wide conv with windows (strides, dilation, padding taps read as in_zp; in_c a
+    multiple of 4, windows then put four inputs at a time, or not, windows then staged as bytes) against
+    the integer reference, on the host and in QEMU."""
+    rng = np.random.default_rng(seed)
+    reach = dil * (k - 1) + 1
+    h, w = max(h, reach - pads[0] - pads[2]), max(w, reach - pads[1] - pads[3])
+    wts = rng.normal(0, 1, (out_c, k, k, c))
+    wts[0] *= 1e-3
+    g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads, "groups": 1,
+                                          "act": act}, [wts, rng.normal(0, 1, out_c)])
+    _run_both(tmp_path, g, rng, rng.normal(0, 1, (8, 1, h, w, c)).astype(np.float32),
+              rng.normal(0, 2.0, (12, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide_s8(")
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
