@@ -81,6 +81,9 @@ def layer_table(graph: Graph) -> dict:
               "plan_strategy": plan["strategy"]}
     if graph.meta.get("state"):                   # a streaming model's resource variables: static RAM beside the arena
         totals["state_bytes"] = plan["state_size"]
+    if graph.meta.get("wide"):                    # flash traded for speed (passes/plan_wide.py), inside weight_bytes
+        totals["wide_layers"] = len(graph.meta["wide"])
+        totals["wide_flash_bytes"] = int(graph.meta.get("wide_flash_bytes", 0))
     out = {"layers": layers, "totals": totals, "memory": memory_section(graph)}
     if graph.meta.get("state"):
         out["state"] = [{"variable": s["variable"], "tensor": s["tensor"], "assigned_from": s["next"],
@@ -142,6 +145,8 @@ def format_table(report: dict) -> str:
     lines.append(f"peak RAM (arena): {t['arena_bytes']:,} B   + input/output buffers {t['io_bytes']:,} B   "
                  + (f"+ state {t['state_bytes']:,} B   " if t.get("state_bytes") else "") +
                  f"flash (weights): {t['weight_bytes']:,} B   MACs: {t['macs']:,}")
+    if t.get("wide_layers"):
+        lines.append(f"wide weights (int16, for speed): {t['wide_layers']} layers, {t['wide_flash_bytes']:,} B of the flash above")
     b = report.get("budget") or {}
     if b.get("ram_bytes"):
         used = t["arena_bytes"] + t["io_bytes"] + t.get("state_bytes", 0)

@@ -38,7 +38,7 @@ static void edgec_wide_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8
 {
     const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp;
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, n_tap = in_c >> 2;
-    int32_t ky, kx, i;
+    int32_t ky, kx;
     if ((in_c & 3) == 0) {
         for (ky = 0; ky < k_h; ky++) {
             const int32_t iy = iy0 + ky * p->dil_h;
@@ -53,6 +53,7 @@ static void edgec_wide_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8
     {
         const int32_t k = k_h * k_w * in_c, k4 = (k + 3) & ~3;
         int8_t *s = stage;
+        int32_t i;
         if (k_h == 1 && k_w == 1 && iy0 >= 0 && iy0 < in_h && ix0 >= 0 && ix0 < in_w) {
             const int8_t *x = img + ((iy0 - in_row0) * in_w + ix0) * in_c;
             for (i = 0; i < in_c; i++)

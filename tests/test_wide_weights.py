@@ -109,8 +109,9 @@ def _run_both(tmp_path, g, rng, calib, samples, call):
     t = get_target("cortex-m4")
     require("cc", t.cc, t.emulator[0])
     out = tmp_path / "out"
-    compile_graph(g, calib, "cortex-m4", str(out), "k", "test")
+    rep = compile_graph(g, calib, "cortex-m4", str(out), "k", "test")
     assert call in (out / "model.c").read_text()
+    assert rep["totals"]["wide_layers"] == 1 and rep["totals"]["wide_flash_bytes"] > 0      # the report's flash line
     built = Built(str(out))
     q_in = built.quantize_input(samples)
     want = reference.run_batch(built.int_graph, q_in)
