@@ -34,8 +34,13 @@ KERNEL_FILE = {
     "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
     "Svdf": "edgec_svdf_s8.c", "StridedSlice": "edgec_strided_slice_s8.c",
 }
-#: Pointwise convs and fully-connected layers over wide weights (passes/plan_wide.py).
+#: One-group convs and fully-connected layers over wide weights (passes/plan_wide.py).
 WIDE_FILES = {"Conv2D": "edgec_conv2d_wide_s8.c", "FullyConnected": "edgec_fully_connected_wide_s8.c"}
+#: An int8 Conv2D's file by its loop nest (kernel_file): depthwise, the columns nest over a scratch, or
+#: the other one-group and grouped nests (KERNEL_FILE's).
+CONV_FILES = {"depthwise": "edgec_depthwise_conv2d_s8.c", "cols": "edgec_conv2d_cols_s8.c", "conv": "edgec_conv2d_s8.c"}
+#: The runtime files a kernel file needs besides itself and RUNTIME_COMMON (copied with it).
+KERNEL_SHARED = {f: ("edgec_conv_common.h",) for f in CONV_FILES.values()}
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
     "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
@@ -47,12 +52,24 @@ CALL = re.compile(r"\b(edgec_\w+_s8|edgec_\w+_s16|memcpy)\(")
 
 
 def kernel_file(graph: Graph, node) -> str | None:
-    """The runtime_c/ file of a node's kernel (None: no kernel, e.g. a Reshape), by op and precision."""
+    """The runtime_c/ file of a node's kernel (None: no kernel, e.g. a Reshape), by op and precision, and
+    for an int8 Conv2D by its loop nest (_conv_path)."""
     if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
         return KERNEL_FILE_S16.get(node.op)
     if node.name in graph.meta.get("wide", {}):          # pre-sign-extended weights (passes/plan_wide.py)
         return WIDE_FILES[node.op]
+    if node.op == "Conv2D":
+        return CONV_FILES[_conv_path(graph, node)]
     return KERNEL_FILE.get(node.op)
+
+
+def _conv_path(graph: Graph, node) -> str:
+    """An int8 Conv2D's loop nest: "depthwise" (one input and one output channel per group), "cols" (a
+    one-group conv the memory plan gave a columns scratch) or "conv"."""
+    ish, osh = graph.tensors[node.inputs[0]].shape, graph.tensors[node.outputs[0]].shape
+    if node.attrs["groups"] == ish[3] == osh[3]:
+        return "depthwise"
+    return "cols" if graph.meta["plan"].get("scratch", {}).get(node.name) else "conv"
 
 
 def c_ident(text: str, limit: int = 48) -> str:
@@ -257,10 +274,11 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                 k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
                 dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
                 groups=a["groups"], out_stride=_pixel_stride(g, node), **common))
-            if depthwise:
+            path = _conv_path(g, node)
+            if path == "depthwise":
                 return f"edgec_depthwise_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
-            scratch = g.meta["plan"].get("scratch", {}).get(node.name)
-            if scratch:                                        # the columns loop nest over its arena scratch
+            if path == "cols":                                 # the columns loop nest over its arena scratch
+                scratch = g.meta["plan"]["scratch"][node.name]
                 return (f"edgec_conv2d_cols_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, "
                         f"(int16_t *)(void *)(arena + {scratch['offset']}));")
             return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
@@ -533,7 +551,8 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}
-    runtime = sorted(set(RUNTIME_COMMON) | {f for f in (kernel_file(graph, n) for n in graph.nodes) if f})
+    kernels = {f for f in (kernel_file(graph, n) for n in graph.nodes) if f}
+    runtime = sorted(set(RUNTIME_COMMON) | kernels | {h for f in kernels for h in KERNEL_SHARED.get(f, ())})
     build_ctx = dict(ctx, sources=["model.c", "weights.c"] + [f for f in runtime if f.endswith(".c")],
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)

@@ -8,7 +8,7 @@
  * output channel pair over them: loads and SMLADs only, with the requantization and stores in the same
  * loop.  A lone last pixel is computed as a pair with itself, its outputs stored twice in place; an odd
  * channel count's last channel goes through a 4-byte staging block.  `bias` arrives with the input zero
- * point folded in (edgec_conv2d_s8.c), inside the records (whose first word says whether their zero
+ * point folded in (edgec_conv_common.h), inside the records (whose first word says whether their zero
  * point is apart), so padding taps read in_zp.  Row bands as edgec_conv2d_s8.  `cols`: 4-aligned,
  * 2 * K4 int16 (K4 = k_h * k_w * in_c rounded up to 4) and 5 int32 after them, then (in_c not a
  * multiple of 4) K4 bytes to stage a window. */

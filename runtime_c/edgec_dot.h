@@ -153,7 +153,7 @@ EDGEC_HELPER void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0,
     acc[3] += a3;
 }
 
-/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_conv2d_s8.c): position j of
+/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_depthwise_conv2d_s8.c): position j of
  * the line in slot k at x[3 * j + k].  Variants with paired 16-bit multiplies take that loop nest; here
  * edgec_dw3_lines says not to (on 8-bit cores an int16 x int16 product costs more than the int8 quad
  * loop), and the helpers below only give the integers the variants must give. */

@@ -291,7 +291,7 @@ static inline void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0
     acc[3] = a3;
 }
 
-/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_conv2d_s8.c): position j of
+/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_depthwise_conv2d_s8.c): position j of
  * the line in slot k at x[3 * j + k], so a window's taps are at fixed offsets from one pointer and slots
  * 0 and 1 of a position are one word.  Per window: three SMLADs over those words, three SMLABB/SMLABT
  * for slot 2; this variant takes that loop nest (edgec_dw3_lines). */

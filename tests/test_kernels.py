@@ -244,7 +244,7 @@ def test_slice(tmp_path, shape, data, seed):
     check(tmp_path, graph_of("Slice", (1,) + shape, {"begin": tuple(begin), "end": tuple(end)}), np.random.default_rng(seed))
 
 
-#: The loop nests of edgec_conv2d_s8 / edgec_depthwise_conv2d_s8 (runtime_c/edgec_conv2d_s8.c) and the
+#: The loop nests of edgec_conv2d_s8 / edgec_depthwise_conv2d_s8 (runtime_c/edgec_conv2d_s8.c, edgec_depthwise_conv2d_s8.c) and the
 #: shapes that select them: pointwise (odd channel and pixel counts: the padded last group of the pair
 #: layout, the padding channel, the lone last pixel), rows (in_c a multiple of 4; strides, dilation,
 #: padding: pixel pairs, border pixels, missing-tap sums), patch (small windows), taps (in_c not a
