@@ -30,7 +30,7 @@ def canonicalize(graph, log=None):
     return graph
 
 
-PLANNING = [plan_wide, schedule, tile, plan_memory, plan_scratch]
+PLANNING = [schedule, tile, plan_memory, plan_wide, plan_scratch]
 
 
 def plan(graph):

@@ -12,6 +12,8 @@ from edgec import fixedpoint as fp, reference
 from edgec.build import compile_graph
 from edgec.calibrate import calibrate
 from edgec.codegen.layouts import wide_layout, wide_requant, interleave
+from edgec.passes import plan_wide as plan_wide_module
+from edgec.passes.plan_memory import plan_memory
 from edgec.passes.plan_wide import CODE_RESERVE, plan_wide
 from edgec.pipeline import quantize
 from edgec.report import weight_bytes
@@ -174,3 +176,19 @@ def test_plan_wide_follows_the_flash_budget():
     assert extra == 2 * 8 * 8 + 48 * 8 - 12 * 16 and sum(weight_bytes(wide, n) for n in wide.nodes) == before + extra
     x = rng.integers(-128, 128, (2, 1, 6, 6, 8)).astype(np.int8)
     assert np.array_equal(reference.run_batch(q, x), reference.run_batch(wide, x))
+
+
+def test_plan_wide_weighs_the_arena(monkeypatch):
+    """By default a conv is widened only while its scratch keeps the arena within RAM_SHARE of its size;
+    --optimize speed widens it whatever the scratch costs."""
+    rng = np.random.default_rng(5)
+    q = quantize(calibrate(_pointwise_graph(rng, 6, 6, 8, 16, None, False, False), rng.normal(0, 1, (8, 1, 6, 6, 8)).astype(np.float32)))
+    q.meta["flash_budget"] = 1 << 20
+    planned = plan_memory(q)
+    arena = planned.meta["plan"]["arena_size"]
+    monkeypatch.setattr(plan_wide_module, "RAM_SHARE", 0.0)
+    assert plan_wide(planned).meta["wide"] == {}                                 # its scratch would grow the arena
+    planned.meta["optimize"] = "speed"
+    fast = plan_wide(planned)
+    assert list(fast.meta["wide"]) == [q.nodes[0].name]
+    assert fast.meta["plan"]["arena_size"] == arena + 2 * 2 * 8 + 20             # the scratch after the activations
