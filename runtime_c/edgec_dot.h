@@ -211,9 +211,19 @@ EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t
     return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
 }
 
-static inline int32_t edgec_lo16(int32_t v)          /* the int16 in the low half of a wide-layout word */
+/* The weights of a wide-layout word as the int8 values codegen widened (its bytes 0 and 2: the low byte of
+ * each int16), and a columns entry (a sign-extended input or the zero point) as its int8: the portable
+ * loops multiply int8 by int8 in `int`, as edgec_dot2x2p_s8 does (8-bit cores use their 8x8 multiplier),
+ * and give the DSP loops' integers for every layout codegen writes (a model image's weights of other
+ * values give other integers, never undefined behaviour). */
+static inline int8_t edgec_w16lo(int32_t v)
 {
-    return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu);
+    return (int8_t)(uint8_t)((uint32_t)v & 0xFFu);
+}
+
+static inline int8_t edgec_w16hi(int32_t v)
+{
+    return (int8_t)(uint8_t)(((uint32_t)v >> 16) & 0xFFu);
 }
 
 /* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `pairs` channel pairs
@@ -229,14 +239,18 @@ EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_
         uint32_t acc[4];                            /* pixel s, channel c at 2 * s + c; wraps as the reference */
         for (c = 0; c < 4; c++)
             acc[c] = (uint32_t)rq[c];
-        for (g = 0; g < groups; g++, w += 4)
-            for (s = 0; s < 2; s++)
-                for (c = 0; c < 2; c++) {
-                    const int16_t *xs = cols + 8 * g + 4 * s;       /* inputs 0 2 1 3 of the four */
-                    const EDGEC_ROM int32_t *wc = w + 2 * c;        /* (w0, w2), (w1, w3) */
-                    acc[2 * s + c] += (uint32_t)((int32_t)xs[0] * edgec_lo16(wc[0])) + (uint32_t)((int32_t)xs[1] * (wc[0] >> 16))
-                                      + (uint32_t)((int32_t)xs[2] * edgec_lo16(wc[1])) + (uint32_t)((int32_t)xs[3] * (wc[1] >> 16));
-                }
+        for (g = 0; g < groups; g++, w += 4, cols += 8) {
+            /* inputs 0 2 1 3 of the four (pixel 0, then pixel 1) times (w0, w2), (w1, w3) of each channel */
+            const int8_t p0 = (int8_t)cols[0], p2 = (int8_t)cols[1], p1 = (int8_t)cols[2], p3 = (int8_t)cols[3];
+            const int8_t q0 = (int8_t)cols[4], q2 = (int8_t)cols[5], q1 = (int8_t)cols[6], q3 = (int8_t)cols[7];
+            for (c = 0; c < 2; c++) {
+                const int32_t u = w[2 * c], v = w[2 * c + 1];
+                const int8_t w0 = edgec_w16lo(u), w2 = edgec_w16hi(u), w1 = edgec_w16lo(v), w3 = edgec_w16hi(v);
+                acc[c] += (uint32_t)(int32_t)(p0 * w0 + p2 * w2) + (uint32_t)(int32_t)(p1 * w1 + p3 * w3);
+                acc[2 + c] += (uint32_t)(int32_t)(q0 * w0 + q2 * w2) + (uint32_t)(int32_t)(q1 * w1 + q3 * w3);
+            }
+        }
+        cols -= 8 * groups;
         for (s = 0; s < 2; s++)
             for (c = 0; c < 2; c++)
                 y[s * stride + c] = edgec_wide_rq(rq + 4 + 4 * c, (int32_t)acc[2 * s + c], apart);
@@ -253,14 +267,19 @@ EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, int32_t t
     int32_t g, c, i;
     for (c = 0; c < 4; c++)
         a[c] = (uint32_t)acc[c];
-    for (g = 0; g <= groups; g++, x += 4, w0 += 4, w1 += 4) {
-        const int32_t n = g < groups ? 4 : tail;
+    for (g = 0; g < groups; g++, x += 4, w0 += 4, w1 += 4) {
+        const int8_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
         for (c = 0; c < 4; c++) {
             const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);      /* (w0, w2), (w1, w3) */
-            for (i = 0; i < n; i++) {
-                const int32_t word = wc[i & 1], v = i >> 1 ? word >> 16 : edgec_lo16(word);
-                a[c] += (uint32_t)((int32_t)x[i] * v);
-            }
+            const int32_t u = wc[0], v = wc[1];
+            a[c] += (uint32_t)(int32_t)(x0 * edgec_w16lo(u) + x2 * edgec_w16hi(u)) + (uint32_t)(int32_t)(x1 * edgec_w16lo(v) + x3 * edgec_w16hi(v));
+        }
+    }
+    for (c = 0; c < 4; c++) {                       /* the last 1-3 inputs: input i in word i & 1, half i >> 1 */
+        const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);
+        for (i = 0; i < tail; i++) {
+            const int32_t word = wc[i & 1];
+            a[c] += (uint32_t)(int32_t)(x[i] * (i >> 1 ? edgec_w16hi(word) : edgec_w16lo(word)));
         }
     }
     for (c = 0; c < 4; c++)
