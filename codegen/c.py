@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import jinja2
 import numpy as np
 
-from .layouts import dw_quad_layout, pair_layout, quad_layout
+from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_requant
+from edgec.passes.plan_wide import channels as wide_channels
 from edgec.errors import EdgecError
 from edgec.fixedpoint import multiply_by_quantized_multiplier, wrap32
 from edgec.ir import Graph
@@ -33,6 +34,13 @@ KERNEL_FILE = {
     "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
     "Svdf": "edgec_svdf_s8.c", "StridedSlice": "edgec_strided_slice_s8.c",
 }
+#: One-group convs and fully-connected layers over wide weights (passes/plan_wide.py).
+WIDE_FILES = {"Conv2D": "edgec_conv2d_wide_s8.c", "FullyConnected": "edgec_fully_connected_wide_s8.c"}
+#: An int8 Conv2D's file by its loop nest (kernel_file): depthwise, the columns nest over a scratch, or
+#: the other one-group and grouped nests (KERNEL_FILE's).
+CONV_FILES = {"depthwise": "edgec_depthwise_conv2d_s8.c", "cols": "edgec_conv2d_cols_s8.c", "conv": "edgec_conv2d_s8.c"}
+#: The runtime files a kernel file needs besides itself and RUNTIME_COMMON (copied with it).
+KERNEL_SHARED = {f: ("edgec_conv_common.h",) for f in CONV_FILES.values()}
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
     "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
@@ -44,10 +52,24 @@ CALL = re.compile(r"\b(edgec_\w+_s8|edgec_\w+_s16|memcpy)\(")
 
 
 def kernel_file(graph: Graph, node) -> str | None:
-    """The runtime_c/ file of a node's kernel (None: no kernel, e.g. a Reshape), by op and precision."""
+    """The runtime_c/ file of a node's kernel (None: no kernel, e.g. a Reshape), by op and precision, and
+    for an int8 Conv2D by its loop nest (_conv_path)."""
     if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
         return KERNEL_FILE_S16.get(node.op)
+    if node.name in graph.meta.get("wide", {}):          # pre-sign-extended weights (passes/plan_wide.py)
+        return WIDE_FILES[node.op]
+    if node.op == "Conv2D":
+        return CONV_FILES[_conv_path(graph, node)]
     return KERNEL_FILE.get(node.op)
+
+
+def _conv_path(graph: Graph, node) -> str:
+    """An int8 Conv2D's loop nest: "depthwise" (one input and one output channel per group), "cols" (a
+    one-group conv the memory plan gave a columns scratch) or "conv"."""
+    ish, osh = graph.tensors[node.inputs[0]].shape, graph.tensors[node.outputs[0]].shape
+    if node.attrs["groups"] == ish[3] == osh[3]:
+        return "depthwise"
+    return "cols" if graph.meta["plan"].get("scratch", {}).get(node.name) else "conv"
 
 
 def c_ident(text: str, limit: int = 48) -> str:
@@ -186,6 +208,30 @@ def _pixel_stride(g: Graph, node) -> int:
     return sl[1] if sl and sl[1] else g.tensors[node.outputs[0]].shape[-1]
 
 
+def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, rn: str, base: str) -> str:
+    """A one-group conv (its columns scratch in the arena) or a FullyConnected over wide weights and
+    prepared requantization records (passes/plan_wide.py, codegen/layouts.py)."""
+    g, a = e.graph, node.attrs
+    ish, osh, wt = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape, g.tensors[node.inputs[1]].data
+    w = e.array(wide_layout(wt.reshape(wt.shape[0], -1)), f"w{i}_{node.name}", "int32_t",
+                f"{node.inputs[1]}, in the wide layout (int16 pairs)")
+    rq = e.array(wide_requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}",
+                 "int32_t", "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel")
+    common = dict(in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"])
+    if node.op == "FullyConnected":
+        p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
+        return f"edgec_fully_connected_wide_s8(&{p}, {x}, {w}, {rq}, {out});"
+    wsh = g.tensors[node.inputs[1]].shape
+    p = e.param("edgec_conv2d_params", base, dict(
+        batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
+        k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
+        dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
+        groups=1, out_stride=_pixel_stride(g, node), **common))
+    scratch = g.meta["plan"]["scratch"][node.name]
+    return (f"edgec_conv2d_wide_s8(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
+            f"(int16_t *)(void *)(arena + {scratch['offset']}));")
+
+
 def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
     """One kernel call.  `band` (patch-based stages) gives C expressions for the input and output
     pointers and the row arguments (in_row0, out_row0, out_rows) instead of the whole tensor's."""
@@ -206,6 +252,8 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
         depthwise = node.op == "Conv2D" and a["groups"] == ish[3] == osh[3]
         wt = g.tensors[node.inputs[1]].data
+        if node.name in g.meta.get("wide", {}):
+            return _wide_call(e, i, node, x, out, r_in, r0, rn, base)
         if depthwise:       # [C, kh, kw, 1] -> [C/4][kh][kw][4]: four channels of a tap in one word
             w = e.array(dw_quad_layout(wt), f"w{i}_{node.name}", "int8_t", f"{node.inputs[1]}, as [C/4][kh][kw][4]")
         elif node.op == "Conv2D" and a["groups"] == 1:      # channel pairs interleaved by fours
@@ -226,10 +274,11 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                 k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
                 dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
                 groups=a["groups"], out_stride=_pixel_stride(g, node), **common))
-            if depthwise:
+            path = _conv_path(g, node)
+            if path == "depthwise":
                 return f"edgec_depthwise_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
-            scratch = g.meta["plan"].get("scratch", {}).get(node.name)
-            if scratch:                                        # the columns loop nest over its arena scratch
+            if path == "cols":                                 # the columns loop nest over its arena scratch
+                scratch = g.meta["plan"]["scratch"][node.name]
                 return (f"edgec_conv2d_cols_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, "
                         f"(int16_t *)(void *)(arena + {scratch['offset']}));")
             return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
@@ -510,7 +559,8 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}
-    runtime = sorted(set(RUNTIME_COMMON) | {f for f in (kernel_file(graph, n) for n in graph.nodes) if f})
+    kernels = {f for f in (kernel_file(graph, n) for n in graph.nodes) if f}
+    runtime = sorted(set(RUNTIME_COMMON) | kernels | {h for f in kernels for h in KERNEL_SHARED.get(f, ())})
     build_ctx = dict(ctx, sources=["model.c", "weights.c"] + [f for f in runtime if f.endswith(".c")],
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)

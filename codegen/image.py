@@ -158,7 +158,9 @@ def schedule(graph: Graph, gen: dict) -> list:
     """[(step comment, kernel name, [typed args])] of generate()'s run(), in order; a patch-based
     stage's loop is ("loop", tiles, row table array index, entries per band, [its calls])."""
     e = gen["emitter"]
-    scratch = {s["offset"]: s["size"] for s in graph.meta["plan"].get("scratch", {}).values()}
+    scratch = {}                       # offset -> the largest scratch there (convs at different steps share offsets)
+    for s in graph.meta["plan"].get("scratch", {}).values():
+        scratch[s["offset"]] = max(scratch.get(s["offset"], 0), s["size"])
     calls = []
 
     def call(comment, line, in_loop):

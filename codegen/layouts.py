@@ -37,3 +37,34 @@ def dw_quad_layout(w: np.ndarray) -> np.ndarray:
     padded = np.zeros((c4, kh, kw), np.int8)
     padded[:c] = w[..., 0]
     return np.ascontiguousarray(padded.reshape(c4 // 4, 4, kh, kw).transpose(0, 2, 3, 1)).reshape(-1)
+
+
+def wide_layout(w: np.ndarray) -> np.ndarray:
+    """One-group Conv2D weights (OHWI) as edgec_conv2d_wide_s8 reads them (runtime_c/edgec_dot.h, wide
+    layout): the pair layout's values pre-sign-extended to int16, each four of a channel as inputs 0 2 1 3
+    (the order SXTB16 gives the columns), two int16s a word with the first in the low half, as int32
+    words (4-aligned, so the kernel loads them with LDM).  Per channel pair and four inputs: (a0 a2)
+    (a1 a3) (b0 b2) (b1 b3).  Flash: twice the pair layout's bytes."""
+    p = interleave(w, 2).astype(np.int64).reshape(-1, 4)[:, [0, 2, 1, 3]]     # [pairs * groups * 2][4]
+    lo, hi = p[:, 0::2], p[:, 1::2]                                          # (0, 1) and (2, 3) of 0 2 1 3
+    return (((hi & 0xFFFF) << 16) | (lo & 0xFFFF)).astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def wide_requant(bias, channels, out_zp: int) -> np.ndarray:
+    """The records of edgec_conv2d_wide_s8 (runtime_c/edgec_dot.h, edgec_wide_rq), int32: a mode word,
+    then per channel pair b0 b1 b0 b1 (the folded biases that start pixel 0's and pixel 1's sums) and each
+    channel's m, R, c, sh, from `channels` ([C, 3] m, R, sh: fixedpoint.wide_channels).  Mode 0 (the
+    faster loop) folds the zero point into R (R + zp * 2^sh), where that stays under 2^30 in magnitude
+    for every channel, and c = 2^30 + R * 2^31 mod 2^32; mode 1 keeps it apart: c = zp.  An odd channel
+    count's padding channel repeats the last channel (its outputs are not stored)."""
+    b, ch = np.asarray(bias, np.int64), np.asarray(channels, np.int64)
+    if len(b) % 2:
+        b, ch = np.append(b, b[-1]), np.concatenate([ch, ch[-1:]])
+    folded = ch[:, 1] + int(out_zp) * (np.int64(1) << ch[:, 2])
+    apart = int(not (np.abs(folded) < (1 << 30)).all())
+    r = ch[:, 1] if apart else folded
+    c = np.full_like(r, int(out_zp)) if apart else (0x40000000 + ((r & 1) << 31)) & 0xFFFFFFFF
+    rec = np.stack([ch[:, 0], r, c, ch[:, 2]], axis=1).reshape(-1, 8)          # [pairs][channel 0, 1][4]
+    bb = b.reshape(-1, 2)
+    words = np.concatenate([[apart], np.concatenate([bb, bb, rec], axis=1).reshape(-1)])
+    return (words & 0xFFFFFFFF).astype(np.uint32).view(np.int32)

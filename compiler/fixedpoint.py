@@ -127,3 +127,38 @@ def divide_round_half_away(num, den):
     pos = (num + half) // den
     neg = -((-num + half) // den)
     return np.where(num >= 0, pos, neg)
+
+
+def wide_channels(bias, weights, multiplier, shift, out_zp: int, act_min: int, act_max: int):
+    """Each output channel's (m, R, sh) for runtime_c's edgec_wide_rq (codegen/layouts.py, wide_requant),
+    or None where a channel has none.  edgec_wide_rq computes ((t + R) >> sh) + zp saturated to int8, t
+    the high word of x * m + 2^30 - [x < 0] 2^31: with r = -shift, sh = r - 1 and R = 2^(r-2) that is
+    this requantization for 2 <= r <= 31 and m > 0 (|t| <= 2^30, so t + R cannot overflow), and the
+    clamp is the saturation when the activation range is all of int8.  A channel outside that range whose
+    output cannot change (m = 0, or a scale so small that the whole range of its sum, bias -+ 255 *
+    sum|w| inside int32 (shifted left: still), requantizes to one value c) becomes the constant record (0, 1 + 2 (c - zp), 1): t is
+    0 or -1 there, and (t + 1 + 2 (c - zp)) >> 1 = c - zp."""
+    if act_min != -128 or act_max != 127:
+        return None
+    m, s = np.asarray(multiplier, np.int64), np.asarray(shift, np.int64)
+    w = np.abs(np.asarray(weights, np.int64).reshape(len(m), -1)).sum(axis=1)
+    b = np.asarray(bias, np.int64)
+    out = []
+    for c in range(len(m)):
+        r, zp = int(-s[c]), int(out_zp)
+        if m[c] < 0:
+            return None
+        if 2 <= r <= 31 and m[c] > 0:
+            out.append((int(m[c]), 1 << (r - 2), r - 1))
+            continue
+        ends = (int(b[c]) - 255 * int(w[c]), int(b[c]) + 255 * int(w[c]))     # the sum's range
+        if m[c] == 0:
+            lo = hi = 0
+        elif max(abs(v) for v in ends) << max(0, -r) >= 1 << 31:     # it may wrap, or its left shift may
+            return None
+        else:
+            lo, hi = (int(multiply_by_quantized_multiplier(np.int64(v), int(m[c]), int(s[c]))) for v in ends)
+        if lo != hi:
+            return None
+        out.append((0, 1 + 2 * (min(127, max(-128, lo + zp)) - zp), 1))
+    return np.array(out, np.int64).reshape(-1, 3)

@@ -13,7 +13,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from edgec.codegen.c import KERNEL_FILE, KERNEL_FILE_S16, RUNTIME_COMMON
+from edgec.codegen.c import CONV_FILES, KERNEL_FILE, KERNEL_FILE_S16, KERNEL_SHARED, RUNTIME_COMMON, WIDE_FILES
 from .targets import get_target
 from .devicebuild import build_program, run_program
 from .toolchain import Execution, harness_file, execute
@@ -25,7 +25,8 @@ CHECK_FUNCS = ("edgec_image_check", "check_call", "region_ok", "shapes_ok", "ban
 
 def runtime_files() -> list:
     """The interpreter and every kernel: a firmware with the full kernel set."""
-    return sorted(set(RUNTIME_COMMON) | set(KERNEL_FILE.values()) | set(KERNEL_FILE_S16.values())
+    kernels = set(KERNEL_FILE.values()) | set(CONV_FILES.values()) | set(KERNEL_FILE_S16.values()) | set(WIDE_FILES.values())
+    return sorted(set(RUNTIME_COMMON) | kernels | {h for f in kernels for h in KERNEL_SHARED.get(f, ())}
                   | {"edgec_image.h", "edgec_image.c"})
 
 

@@ -15,6 +15,7 @@ from edgec.passes.bind_concat import bind_concat
 from edgec.passes.quantize import quantize
 from edgec.passes.plan_memory import plan_memory
 from edgec.passes.plan_scratch import plan_scratch
+from edgec.passes.plan_wide import plan_wide
 from edgec.passes.schedule import schedule
 from edgec.passes.tile import tile
 
@@ -31,7 +32,7 @@ def canonicalize(graph, log=None):
     return graph
 
 
-PLANNING = [schedule, tile, plan_memory, plan_scratch]
+PLANNING = [schedule, tile, plan_memory, plan_wide, plan_scratch]
 
 
 def plan(graph):

@@ -31,6 +31,15 @@ def macs(graph: Graph, node) -> int:
     return 0
 
 
+def wide_extra_bytes(graph: Graph, node) -> int:
+    """Flash a conv's wide form (passes/plan_wide.py) adds: its weights twice their pair-layout bytes,
+    its 12-word requantization record per channel pair (codegen/layouts.py, wide_requant) over the bias,
+    multiplier and shift arrays."""
+    w = graph.tensors[node.inputs[1]]
+    k4, pairs = -(-int(np.prod(w.shape[1:])) // 4) * 4, -(-w.shape[0] // 2)
+    return 2 * pairs * k4 + 4 * 12 * pairs - 12 * w.shape[0]
+
+
 def weight_bytes(graph: Graph, node) -> int:
     """Flash bytes of this node's constants, multipliers and tables."""
     n = sum(graph.tensors[i].nbytes for i in node.inputs if graph.tensors[i].is_const)
@@ -40,6 +49,8 @@ def weight_bytes(graph: Graph, node) -> int:
             n += 4 * np.asarray(v).size
     if node.op == "Lut":
         n += 256
+    if node.name in graph.meta.get("wide", {}):      # pre-sign-extended weights (passes/plan_wide.py)
+        n += wide_extra_bytes(graph, node)
     if node.op in ("Add", "Sub") and graph.tensors[node.outputs[0]].dtype == "int8":
         n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
     if node.op == "Softmax":
@@ -72,6 +83,9 @@ def layer_table(graph: Graph) -> dict:
               "plan_strategy": plan["strategy"]}
     if graph.meta.get("state"):                   # a streaming model's resource variables: static RAM beside the arena
         totals["state_bytes"] = plan["state_size"]
+    if graph.meta.get("wide"):                    # flash traded for speed (passes/plan_wide.py), inside weight_bytes
+        totals["wide_layers"] = len(graph.meta["wide"])
+        totals["wide_flash_bytes"] = int(graph.meta.get("wide_flash_bytes", 0))
     out = {"layers": layers, "totals": totals, "memory": memory_section(graph)}
     if graph.meta.get("tiling"):                  # what each patch-based stage costs and saves (passes/tile.py)
         out["tiling"] = tiling_section(graph)
@@ -158,6 +172,8 @@ def format_table(report: dict) -> str:
     lines.append(f"peak RAM (arena): {t['arena_bytes']:,} B   + input/output buffers {t['io_bytes']:,} B   "
                  + (f"+ state {t['state_bytes']:,} B   " if t.get("state_bytes") else "") +
                  f"flash (weights): {t['weight_bytes']:,} B   MACs: {t['macs']:,}")
+    if t.get("wide_layers"):
+        lines.append(f"wide weights (int16, for speed): {t['wide_layers']} layers, {t['wide_flash_bytes']:,} B of the flash above")
     b = report.get("budget") or {}
     if b.get("ram_bytes"):
         used = t["arena_bytes"] + t["io_bytes"] + t.get("state_bytes", 0)

@@ -28,6 +28,7 @@ class Target:
     kernel_variants: tuple = ()                  # (runtime file, the file shipped under its name) pairs
     cycle_model: str | None = None               # core timing table for estimated cycles (compiler/cycles.py)
     call_push_bytes: int = 0                     # return address a call pushes outside the callee's frame
+    wide_weights: bool = False                   # int16 weights pay where flash allows (passes/plan_wide.py)
 
     def runtime_source(self, fname: str) -> str:
         """The runtime_c/ file shipped as `fname` for this target (its optimized variant, if any)."""
@@ -60,10 +61,12 @@ TARGETS = {t.name: t for t in [
            64 * 1024, 256 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size", _ARM_APT, "Armv7-M, QEMU MPS2 AN385", cycle_model="cortex-m3"),
     Target("cortex-m4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"),
            _QEMU_ARM + ("-M", "mps2-an386"), 256 * 1024, 1024 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
-           _ARM_APT, "Armv7E-M without FPU use, QEMU MPS2 AN386", kernel_variants=_DSP, cycle_model="cortex-m4"),
+           _ARM_APT, "Armv7E-M without FPU use, QEMU MPS2 AN386", kernel_variants=_DSP, cycle_model="cortex-m4",
+           wide_weights=True),
     Target("cortex-m7", "arm-none-eabi-gcc", ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=soft"),
            _QEMU_ARM + ("-M", "mps2-an500"), 512 * 1024, 2048 * 1024, "arm-none-eabi-nm", "arm-none-eabi-size",
-           _ARM_APT, "Armv7E-M (M7) without FPU use, QEMU MPS2 AN500", kernel_variants=_DSP, cycle_model="cortex-m7"),
+           _ARM_APT, "Armv7E-M (M7) without FPU use, QEMU MPS2 AN500", kernel_variants=_DSP, cycle_model="cortex-m7",
+           wide_weights=True),
     Target("rv32imc", "riscv64-unknown-elf-gcc", ("-march=rv32imc", "-mabi=ilp32"),
            ("qemu-system-riscv32", "-display", "none", "-monitor", "none", "-serial", "none",
             "-semihosting-config", "enable=on,target=native", "-M", "virt", "-bios", "none"),

@@ -302,6 +302,7 @@ def memory_plan(g: Graph) -> dict:
             sizes[r] = max(sizes[r], _align(inner.get(t, 0) + band.get(t, g.tensors[t].nbytes)))
     step_of = {n.name: i for i, n in enumerate(g.nodes)}
     needed = {n.name: b for n in g.nodes if (b := scratch_bytes(g, n))}     # kernels that cannot run without
+    needed.update({k: b for k, b in g.meta.get("wide", {}).items() if b})     # wide pointwise convs' columns (plan_wide)
     scratch = {scratch_key(node): nbytes for node, nbytes in sorted({**needed, **g.meta.get("scratch", {})}.items())}
     for key, nbytes in scratch.items():
         bufs.append(key)

@@ -1,6 +1,6 @@
 """plan_scratch: give one-group convs the columns scratch of their fastest loop nest where RAM allows.
 
-The columns loop nest (edgec_conv2d_cols_s8, runtime_c/edgec_conv2d_s8.c) sign-extends the windows of
+The columns loop nest (edgec_conv2d_cols_s8, runtime_c/edgec_conv2d_cols_s8.c) sign-extends the windows of
 two output pixels into a scratch of 2 x K4 int16 (K4 = k_h * k_w * in_c rounded up to 4; plus K4
 bytes to stage a window whose in_c is not a multiple of 4) once, then runs every channel pair over
 them in one unbroken dot product; without a scratch the conv takes edgec_conv2d_s8's other loop
@@ -50,7 +50,7 @@ def cols_bytes(graph: Graph, node) -> int | None:
 
 def plan_scratch(graph: Graph) -> Graph:
     g = graph.copy()
-    wanted = {n.name: b for n in g.nodes if (b := cols_bytes(g, n))}
+    wanted = {n.name: b for n in g.nodes if (b := cols_bytes(g, n)) and n.name not in g.meta.get("wide", {})}
     if g.meta.get("optimize") == "speed":
         g.meta["scratch"] = wanted
         return plan_memory(g)

@@ -118,6 +118,11 @@ void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, i
 void edgec_conv2d_cols_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                           const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                           int32_t out_row0, int32_t out_rows, int16_t *cols);
+/* Pointwise one-group convs over wide weights (int16, two a word: codegen/layouts.py wide_layout) and
+ * per-channel requantization records (wide_requant), where the --flash budget allows
+ * (passes/plan_wide.py); `cols`: a 4-aligned scratch of 2 * K4 int16 and 5 int32 (plan_wide.cols_bytes). */
+void edgec_conv2d_wide_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
+                          const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols);
 /* Depthwise (groups == in_c == out_c): weights as [k_h][k_w][C], channels innermost. */
 void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
                                const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
@@ -125,6 +130,10 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
                                int32_t out_row0, int32_t out_rows);
 void edgec_fully_connected_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int8_t *weights,
                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out);
+/* The same over wide weights (a pointwise conv's wide layout) and requantization records, where the
+ * --flash budget allows (passes/plan_wide.py). */
+void edgec_fully_connected_wide_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int32_t *weights,
+                                   const EDGEC_ROM int32_t *records, int8_t *out);
 /* tables[v + 128] (tables[256 + v + 128]): operand a (b) of value v moved to the common grid, as the
  * twin computes it, mbqm((v - a_zp) << left_shift, a_multiplier, a_shift) (codegen tabulates it). */
 void edgec_add_s8(const EDGEC_ROM edgec_add_params *p, const EDGEC_ROM int32_t *tables, const int8_t *a, const int8_t *b, int8_t *out);

@@ -5,7 +5,7 @@
  * output is acc = bias + sum of x * w over the valid taps in int64 (every product fits int32), then
  * TFLite's int64 requantization (edgec_mbqm64) and the activation clamp in int16.  Weights OHWI
  * ([out_c][k_h][k_w][in_c / groups]), bias int64 per output channel.
- * Row bands as in edgec_conv2d_s8.c: `in` holds input rows from in_row0 on, the call computes output
+ * Row bands as in edgec_conv_common.h: `in` holds input rows from in_row0 on, the call computes output
  * rows [out_row0, out_row0 + out_rows) into `out` (which points at row out_row0); output pixels are
  * out_stride elements apart.  Products are formed in int32_t explicitly (`int` is 16 bits on AVR). */
 #include "edgec.h"

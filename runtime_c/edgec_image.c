@@ -98,6 +98,12 @@
 #ifndef EDGEC_IMAGE_WITH_GRU_S8
 #define EDGEC_IMAGE_WITH_GRU_S8 EDGEC_IMAGE_DEFAULT
 #endif
+#ifndef EDGEC_IMAGE_WITH_CONV2D_WIDE_S8
+#define EDGEC_IMAGE_WITH_CONV2D_WIDE_S8 EDGEC_IMAGE_DEFAULT
+#endif
+#ifndef EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8
+#define EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8 EDGEC_IMAGE_DEFAULT
+#endif
 
 /* Which kernels this build carries, by id (the order of EDGEC_IMAGE_KERNELS). */
 static const uint8_t present[EDGEC_IMAGE_N_KERNELS] = {
@@ -110,6 +116,7 @@ static const uint8_t present[EDGEC_IMAGE_N_KERNELS] = {
     EDGEC_IMAGE_WITH_CONV2D_S16, EDGEC_IMAGE_WITH_FULLY_CONNECTED_S16, EDGEC_IMAGE_WITH_ADD_S16,
     EDGEC_IMAGE_WITH_MAXPOOL_S16, EDGEC_IMAGE_WITH_AVGPOOL_S16, EDGEC_IMAGE_WITH_REQUANTIZE_S8_S16,
     EDGEC_IMAGE_WITH_REQUANTIZE_S16_S8, EDGEC_IMAGE_WITH_LSTM_S8, EDGEC_IMAGE_WITH_GRU_S8,
+    EDGEC_IMAGE_WITH_CONV2D_WIDE_S8, EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8,
 };
 
 #define SIG(id, name, sig, ptype) sig,
@@ -350,6 +357,21 @@ static int params_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const ui
     }
 }
 
+/* Wide requantization records (image data, fixed: the first word the mode, then 12 words a channel
+ * pair): shifts of 0..31, |R| < 2^30 (t + R stays an int32), a zero point kept apart within int8's reach. */
+static int wide_records_ok(const uint8_t *rec, int64_t pairs)
+{
+    int64_t j, ch;
+    for (j = 0; j < pairs; j++)
+        for (ch = 0; ch < 2; ch++) {
+            const uint8_t *r = rec + 4 * (1 + 12 * j + 4 + 4 * ch);
+            const int64_t big_r = (int32_t)rd32(r + 4), c = (int32_t)rd32(r + 8), sh = (int32_t)rd32(r + 12);
+            if (!IN(sh, 0, 31) || !IN(big_r, -(INT64_C(1) << 30) + 1, (INT64_C(1) << 30) - 1) || (rd32(rec) && !IN(c, -255, 255)))
+                return 0;
+        }
+    return 1;
+}
+
 /* What each kernel reads and writes, from its parameters and integers, within the extents its
  * pointer arguments were checked for (one band's values).  Kernels not listed here read their
  * parameter structs as given: see edgec_image.h. */
@@ -392,6 +414,29 @@ static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const in
         return band_ok(q->batch, q->in_h, q->in_w, q->in_c, q->out_h, q->out_w, q->out_c, q->out_stride, q->k_h,
                        q->stride_h, q->dil_h, q->pad_top, v[2], v[8], v[9], e, len[1], len[7])
             ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    }
+    case 31: {                                              /* wide fully connected (p, in, weights, records, out) */
+        const edgec_fully_connected_params *f = PARAMS(edgec_fully_connected_params);
+        const int64_t batch = f->batch, k = f->in_features, m = f->out_features, pairs = up(m, 2) / 2;
+        if (!IN(batch, 1, 0xFFFF) || !IN(k, 1, 0xFFFF) || !IN(m, 1, 0xFFFF) || batch * k > len[1] || 4 * pairs * up(k, 4) > len[2]
+            || 4 * (1 + 12 * pairs) > len[3] || batch * m > len[4] || rd32(a + 12u * 3) != EDGEC_IMAGE_ARG_DATA
+            || !wide_records_ok(img + rd32(a + 12u * 3 + 4), pairs))
+            return EDGEC_IMAGE_E_BOUNDS;
+        return EDGEC_IMAGE_OK;
+    }
+    case 30: {                  /* wide one-group conv (p, in, in_row0, weights, records, out, r0, rows, cols) */
+        const edgec_conv2d_params *q = PARAMS(edgec_conv2d_params);
+        const int64_t pairs = up(q->out_c, 2) / 2, taps = (int64_t)q->k_h * q->k_w, k4 = up(taps * q->in_c, 4);
+        const uint8_t *rec = img + rd32(a + 12u * 4 + 4);
+        if (!IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->dil_w, 1, 0xFFFF) || !IN(q->pad_left, 0, 0xFFFF)
+            || !IN(q->in_c, 1, 0xFFFF) || !IN(q->out_c, 1, 0xFFFF) || !IN(taps, 1, 0xFFFF) || q->groups != 1
+            || 4 * pairs * k4 > len[3] || 4 * (1 + 12 * pairs) > len[4] || 4 * k4 + 20 + (q->in_c % 4 ? k4 : 0) > len[8]
+            || rd32(a + 12u * 4) != EDGEC_IMAGE_ARG_DATA)
+            return EDGEC_IMAGE_E_BOUNDS;
+        if (!wide_records_ok(rec, pairs))
+            return EDGEC_IMAGE_E_BOUNDS;
+        return band_ok(q->batch, q->in_h, q->in_w, q->in_c, q->out_h, q->out_w, q->out_c, q->out_stride, q->k_h, q->stride_h,
+                       q->dil_h, q->pad_top, v[2], v[6], v[7], 1, len[1], len[5]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
     }
     case 7: case 8: case 24: case 25: {                     /* pools (p, in, in_row0, out, r0, rows) */
         const edgec_pool_params *q = PARAMS(edgec_pool_params);
@@ -795,6 +840,16 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
         case 28: edgec_lstm_s8(PS(0, const edgec_lstm_params *), P(1, const int8_t *), P(2, const int8_t *), P(3, const int8_t *),
                                P(4, const int32_t *), P(5, const int32_t *), P(6, const int32_t *), P(7, const int32_t *),
                                P(8, const uint16_t *), P(9, int8_t *), P(10, void *));
+            break;
+#endif
+#if EDGEC_IMAGE_WITH_CONV2D_WIDE_S8
+        case 30: edgec_conv2d_wide_s8(P(0, const edgec_conv2d_params *), P(1, const int8_t *), V(2), P(3, const int32_t *),
+                                      P(4, const int32_t *), P(5, int8_t *), V(6), V(7), P(8, int16_t *));
+            break;
+#endif
+#if EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8
+        case 31: edgec_fully_connected_wide_s8(P(0, const edgec_fully_connected_params *), P(1, const int8_t *),
+                                               P(2, const int32_t *), P(3, const int32_t *), P(4, int8_t *));
             break;
 #endif
 #if EDGEC_IMAGE_WITH_GRU_S8

@@ -68,8 +68,10 @@
     X(26, requantize_s8_s16, "prw", edgec_requantize_params) \
     X(27, requantize_s16_s8, "prw", edgec_requantize_params) \
     X(28, lstm_s8, "prrrrrrrrww", edgec_lstm_params) \
-    X(29, gru_s8, "prrrrrrrrww", edgec_gru_params)
-#define EDGEC_IMAGE_N_KERNELS 30
+    X(29, gru_s8, "prrrrrrrrww", edgec_gru_params) \
+    X(30, conv2d_wide_s8, "prirrwiiw", edgec_conv2d_params) \
+    X(31, fully_connected_wide_s8, "prrrw", edgec_fully_connected_params)
+#define EDGEC_IMAGE_N_KERNELS 32
 typedef char edgec_image_none;            /* the "struct" of kernels without a parameter struct */
 
 /* A schedule record (u32 words): word 0 is the kernel id (bits 0-6; bit 7 set in a loop's body), the

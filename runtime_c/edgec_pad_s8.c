@@ -17,7 +17,7 @@ void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t 
 }
 
 /* Output rows [out_row0, out_row0 + out_rows) of the Pad of a [1, H, W, C] tensor, to `out`, from `in`
- * holding input rows from in_row0 on (a patch-based stage's row band, see edgec_conv2d_s8.c).
+ * holding input rows from in_row0 on (a patch-based stage's row band, see edgec_conv_common.h).
  * Twin: the same rows of reference.pad_s8. */
 void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                        int32_t out_row0, int32_t out_rows)

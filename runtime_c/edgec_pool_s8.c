@@ -1,6 +1,6 @@
 /* MaxPool2D and AvgPool2D over the valid (unpadded) taps of each window; the output keeps the
  * input's quantization.  Average: the sum of the valid taps divided by their count, rounded half
- * away from zero.  Row bands as in edgec_conv2d_s8.c: `in` starts at input row in_row0; output rows
+ * away from zero.  Row bands as in edgec_conv_common.h: `in` starts at input row in_row0; output rows
  * [out_row0, out_row0 + out_rows) go to `out`.  Twins: reference.maxpool_s8, reference.avgpool_s8. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"

@@ -87,7 +87,7 @@ def test_dsp_variant_compiles_strictly_for_cortex_m4_and_m7(tmp_path):
     shutil.copy(runtime / "edgec_dot_arm_dsp.h", tmp_path / "edgec_dot.h")
     harness = str(resources.files("edgec.harness"))
     for cpu in ("cortex-m4", "cortex-m7"):
-        for src in ("edgec_conv2d_s8.c", "edgec_fully_connected_s8.c"):
+        for src in ("edgec_conv2d_s8.c", "edgec_conv2d_cols_s8.c", "edgec_depthwise_conv2d_s8.c", "edgec_fully_connected_s8.c"):
             r = subprocess.run(["arm-none-eabi-gcc", *STRICT, f"-mcpu={cpu}", "-mthumb", "-mfloat-abi=soft", "-O2", "-ffreestanding",
                                 f"-I{harness}", str(tmp_path / src), "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
             assert r.returncode == 0, (cpu, src, r.stderr)

@@ -41,6 +41,7 @@ LAYERS = [
 KNOWN_UPWARD = {
     ("edgec.passes.tile", "edgec.report"): "macs: an op's MAC count belongs with the op's definition (issue 17, 2)",
     ("edgec.passes.plan_scratch", "edgec.report"): "macs, as above",
+    ("edgec.passes.plan_wide", "edgec.report"): "macs, as above; weight_bytes and wide_extra_bytes, a node's flash, likewise",
     ("edgec.fleet.monitor", "edgec.agent.models"): "Model, to load a baseline package's library as the agent does",
 }
 

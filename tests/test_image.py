@@ -121,7 +121,7 @@ def test_cli_image_remakes_it_and_refuses_what_it_cannot_hold(built, tmp_path):
     first = _image(out)
     r = cli("image", out, "--model-version", "7", "--json", check_json=True)
     img = _image(out)
-    assert r["bytes"] == len(img) and r["version"] == "7" and r["kernels"] == ["fully_connected_s8"]
+    assert r["bytes"] == len(img) and r["version"] == "7" and r["kernels"] == ["fully_connected_wide_s8"]   # the M4 build's wide layers
     assert read_header(img)["version"] == "7" and read_header(first)["version"] == "1"
     np.testing.assert_array_equal(golden_inputs(img), golden_inputs(first))   # the build's golden inputs kept
     code, line, _, err = check_image(img, selftest=True)
@@ -303,7 +303,8 @@ def test_on_cortex_m4_the_firmware_checks_the_hash_and_self_tests_before_it_serv
     tampered[read_header(img)["data"][0] + 7] ^= 1
     assert check_image(bytes(tampered), target_name="cortex-m4")[:2] == (3, "refused: code 9 (sha256 mismatch)")
     code, line, _, _ = check_image(img, ["EDGEC_IMAGE_DEFAULT=0", "EDGEC_IMAGE_WITH_CONV2D_S8=1"], target_name="cortex-m4")
-    assert (code, line) == (3, "refused: code 5 (missing kernel): this firmware lacks kernel conv2d_cols_s8 (id 2)")
+    # (KWS's first conv takes the wide loop on the M4, passes/plan_wide.py: its lowest missing kernel is the depthwise)
+    assert (code, line) == (3, "refused: code 5 (missing kernel): this firmware lacks kernel depthwise_conv2d_s8 (id 3)")
 
 
 class LayoutNet(torch.nn.Module):

@@ -14,6 +14,7 @@ from edgec.ir import Graph, Node, Tensor
 from edgec.calibrate import calibrate
 from edgec.pipeline import canonicalize, quantize
 from edgec.passes.plan_scratch import MIN_K4
+from edgec.passes.plan_wide import CODE_RESERVE
 from edgec.verify import Built
 from conftest import require
 
@@ -42,11 +43,11 @@ def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
     return canonicalize(g)
 
 
-def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None, optimize="ram"):
+def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None, optimize="ram", flash=None):
     """Compile g for `target` and compare its C with the integer reference on saturating samples
     (`shift` moves the samples' mean: with shift >> scale nearly every input sits at +127).  `edit`
     changes the quantized graph in place before it is compiled (attrs calibration does not give)."""
-    from edgec.targets import get_target
+    from edgec.targets import get_target, with_budget
     t = get_target(target)
     require(t.cc, *([] if t.emulator is None or t.sample_io == "stdio" else [t.emulator[0]]))
     shape = g.tensors["x"].shape
@@ -57,7 +58,8 @@ def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None, opti
     if edit is not None:
         quantized = quantize(calibrate(g, calib))
         edit(quantized)
-    compile_graph(g, calib, target, str(out), "k", "test", quantized=quantized, optimize=optimize)
+    compile_graph(g, calib, target if flash is None else with_budget(t, flash=flash), str(out), "k", "test", quantized=quantized,
+                  optimize=optimize)
     built = Built(str(out))
     q_in = built.quantize_input(samples)
     want = reference.run_batch(built.int_graph, q_in)
@@ -242,7 +244,7 @@ def test_slice(tmp_path, shape, data, seed):
     check(tmp_path, graph_of("Slice", (1,) + shape, {"begin": tuple(begin), "end": tuple(end)}), np.random.default_rng(seed))
 
 
-#: The loop nests of edgec_conv2d_s8 / edgec_depthwise_conv2d_s8 (runtime_c/edgec_conv2d_s8.c) and the
+#: The loop nests of edgec_conv2d_s8 / edgec_depthwise_conv2d_s8 (runtime_c/edgec_conv2d_s8.c, edgec_depthwise_conv2d_s8.c) and the
 #: shapes that select them: pointwise (odd channel and pixel counts: the padded last group of the pair
 #: layout, the padding channel, the lone last pixel), rows (in_c a multiple of 4; strides, dilation,
 #: padding: pixel pairs, border pixels, missing-tap sums), patch (small windows), taps (in_c not a
@@ -252,6 +254,8 @@ def test_slice(tmp_path, shape, data, seed):
 #: compiled with --optimize speed, which gives it its scratch): a one-group, not pointwise conv with
 #: K4 >= MIN_K4, in_c a multiple of 4 (whole kernel rows expanded four inputs at a time, taps over the
 #: padding filled) or not (windows staged as bytes).
+#: a flash budget with no room for wide weights (passes/plan_wide.py): Armv7E-M builds keep the int8 loop nests
+NO_WIDE = CODE_RESERVE
 CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise", "depthwise_wide"]
 
 
@@ -321,16 +325,17 @@ def test_cortex_m4_depthwise_3x3_lines(tmp_path, long, short, tall, c, stride, p
 @settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(CONV_PATHS), act=acts, data=st.data(), seed=st.integers(0, 2**16))
 def test_cortex_m4_conv2d_loop_nests(tmp_path, path, act, data, seed):
-    """The same loop nests with the Armv7E-M variant (SMLAD pair products, SMLAL requantization) in QEMU."""
+    """The same loop nests with the Armv7E-M variant (SMLAD pair products, SMLAL requantization) in QEMU,
+    with no flash to spare for wide weights (passes/plan_wide.py; tests/test_wide_weights.py has those)."""
     rng = np.random.default_rng(seed)
     shape, attrs, wts, bias = conv_case(path, data.draw, rng)
-    check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target="cortex-m4")
+    check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target="cortex-m4", flash=NO_WIDE)
 
 
 def _check_columns(tmp_path, data, act, seed, target):
     rng = np.random.default_rng(seed)
     shape, attrs, wts, bias = conv_case("columns", data.draw, rng)
-    check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target=target, optimize="speed")
+    check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target=target, optimize="speed", flash=NO_WIDE)
     assert "edgec_conv2d_cols_s8(" in (tmp_path / "out" / "model.c").read_text()     # the columns loop nest ran
 
 

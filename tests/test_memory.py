@@ -271,18 +271,21 @@ def test_columns_scratch_costs_no_ram_by_default_and_every_conv_gets_one_for_spe
     exactly as small as without any; --optimize speed gives one to every conv that has a columns loop
     nest.  Both plans are valid (a scratch overlaps nothing live while its conv runs)."""
     from edgec.passes.plan_scratch import cols_bytes, plan_scratch
+    from edgec.passes.plan_wide import cols_bytes as wide_cols_bytes
     from edgec.verify import Built
     out, _, report = built("resnet")
     q = Built(str(out)).int_graph
     validate_plan(q)
     scratch = q.meta["plan"]["scratch"]
-    eligible = {n.name for n in q.nodes if cols_bytes(q, n)}
+    wide = {k for k, b in q.meta.get("wide", {}).items() if b}        # widened convs' own scratches (plan_wide)
+    eligible = {n.name for n in q.nodes if cols_bytes(q, n) and n.name not in wide} | wide
     assert scratch and set(scratch) <= eligible
     without = q.copy()
     without.meta["scratch"] = {}
     assert plan_memory(without).meta["plan"]["arena_size"] == report["totals"]["arena_bytes"]
     for name, s in scratch.items():
-        assert s["size"] == cols_bytes(q, next(n for n in q.nodes if n.name == name))
+        node = next(n for n in q.nodes if n.name == name)
+        assert s["size"] == (wide_cols_bytes(q, node) if name in wide else cols_bytes(q, node))
     fast = q.copy()
     fast.meta["optimize"] = "speed"
     fast.meta.pop("tiling", None)

@@ -1,0 +1,279 @@
+/* Depthwise conv (one input and one output channel per group), int8 in/out, int8 per-channel weights in
+ * the quad layout, int32 bias.  Twin: reference.conv2d_s8.  Row bands and the folded bias:
+ * edgec_conv_common.h. */
+#include "edgec_conv_common.h"
+
+/* Four channels of a depthwise output pixel: requantized and stored. */
+EDGEC_HELPER void edgec_dw_out4(int8_t *y, const edgec_ch *ch, const edgec_outq *o, const int32_t *acc)
+{
+    if (o->fast) {
+        y[0] = edgec_rq_s8(&ch[0].q, ch[0].bias, acc[0], o->out_zp);
+        y[1] = edgec_rq_s8(&ch[1].q, ch[1].bias, acc[1], o->out_zp);
+        y[2] = edgec_rq_s8(&ch[2].q, ch[2].bias, acc[2], o->out_zp);
+        y[3] = edgec_rq_s8(&ch[3].q, ch[3].bias, acc[3], o->out_zp);
+    } else {
+        int32_t j;
+        for (j = 0; j < 4; j++)
+            y[j] = edgec_requant_s8(ch[j].bias, acc[j], ch[j].multiplier, ch[j].shift, o->out_zp, o->act_min, o->act_max);
+    }
+}
+
+/* A run of `count` depthwise output pixels of one row, four channels, whose windows lie inside the
+ * input: x at the first window's top-left tap, x_step and y_step between pixels. */
+static void edgec_dw_run(const int8_t *x, int32_t x_step, int8_t *y, int32_t y_step, int32_t count, int32_t step_x, int32_t step_y,
+                         int32_t k_h, int32_t k_w, const EDGEC_ROM int8_t *wq, const edgec_ch *ch, const edgec_outq *o)
+{
+    for (; count > 0; count--, x += x_step, y += y_step) {
+        int32_t acc[4] = {0, 0, 0, 0};
+        if (k_h == 3 && k_w == 3)               /* the common case, unrolled */
+            edgec_dw4_3x3_s8(x, step_x, step_y, wq, acc);
+        else
+            edgec_dw4_s8(x, step_x, step_y, wq, k_h, k_w, acc);
+        edgec_dw_out4(y, ch, o, acc);
+    }
+}
+
+/* A depthwise output pixel whose window hangs over the padding, four channels: each kernel row's taps
+ * read from the input where inside, the zero point's word `pad` where not.  rowofs indexes the
+ * window's top row in img (negative over the padding: used only inside). */
+EDGEC_PATH void edgec_dw_edge(const int8_t *img, int32_t rowofs, int32_t ix0, int32_t ky0, int32_t ky1, const EDGEC_ROM edgec_conv2d_params *p,
+                          const int8_t *pad, const EDGEC_ROM int8_t *wq, int32_t *acc)
+{
+    const int32_t k_w = p->k_w, c_n = p->in_c, dil_w = p->dil_w, step_x = dil_w * c_n, step_y = p->dil_h * p->in_w * c_n;
+    const int32_t kx0 = edgec_first_tap(ix0, dil_w), kx1 = edgec_end_tap(ix0, dil_w, k_w, p->in_w);
+    int32_t ky;
+    for (ky = 0; ky < p->k_h; ky++, wq += 4 * k_w) {
+        if (ky >= ky0 && ky < ky1 && kx1 > kx0)
+            edgec_dw4_row_s8(img + rowofs + ky * step_y + (ix0 + kx0 * dil_w) * c_n, step_x, kx0, kx1, k_w, pad, wq, acc);
+        else
+            edgec_dw4_row_s8(pad, step_x, 0, 0, k_w, pad, wq, acc);
+    }
+}
+
+/* One output row of the last 1-3 channels (lanes) of a channel count that is not a multiple of 4: tap
+ * by tap, one channel at a time, the padding read as in_zp. */
+static void edgec_dw_tail(const int8_t *img, int32_t rowofs, int8_t *y, const EDGEC_ROM edgec_conv2d_params *p, int32_t lanes,
+                              int32_t ky0, int32_t ky1, const EDGEC_ROM int8_t *wq, const edgec_ch *ch, const edgec_outq *o)
+{
+    const int32_t k_h = p->k_h, k_w = p->k_w, c_n = p->in_c, zp = p->in_zp;
+    const int32_t step_x = p->dil_w * c_n, step_y = p->dil_h * p->in_w * c_n;
+    int32_t ox, j, ky, kx;
+    for (ox = 0; ox < p->out_w; ox++, y += p->out_stride) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_left;
+        const int32_t kx0 = edgec_first_tap(ix0, p->dil_w), kx1 = edgec_end_tap(ix0, p->dil_w, k_w, p->in_w);
+        for (j = 0; j < lanes; j++) {
+            int32_t a = 0;
+            for (ky = 0; ky < k_h; ky++)
+                for (kx = 0; kx < k_w; kx++) {
+                    const int32_t inside = ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1;
+                    a += (inside ? img[rowofs + ky * step_y + ix0 * c_n + kx * step_x + j] : zp) * wq[(ky * k_w + kx) * 4 + j];
+                }
+            y[j] = edgec_requant_s8(ch[j].bias, a, ch[j].multiplier, ch[j].shift, o->out_zp, o->act_min, o->act_max);
+        }
+    }
+}
+
+#define EDGEC_DW_STRIP 48       /* words of the padded-rows strip of a depthwise border row, on the stack */
+
+/* The k_h input rows under output row (iy0 = its first input row) of channels c..c+3, one word per
+ * column from -pad_left on, strip_w columns, the padding (rows and columns outside the input) as in_zp:
+ * every window of the row then lies inside the strip. */
+static void edgec_dw_strip(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t iy0, int32_t c,
+                           int32_t strip_w, int32_t *strip)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, pad_left = p->pad_left, k_h = p->k_h, dil_h = p->dil_h;
+    const uint32_t zp4 = (uint32_t)(uint8_t)p->in_zp * UINT32_C(0x01010101);
+    /* the strip's columns [lo, hi) lie inside the input, the others over the padding */
+    const int32_t lo = pad_left < strip_w ? pad_left : strip_w, hi = pad_left + in_w < strip_w ? pad_left + in_w : strip_w;
+    int32_t ky, sx;
+    for (ky = 0; ky < k_h; ky++, strip += strip_w) {
+        const int32_t iy = iy0 + ky * dil_h;
+        const int8_t *x = img + ((iy - in_row0) * in_w + lo - pad_left) * c_n + c;   /* used only inside */
+        const int32_t inside = iy >= 0 && iy < in_h;
+        for (sx = 0; sx < (inside ? lo : strip_w); sx++)
+            __builtin_memcpy(&strip[sx], &zp4, 4);
+        if (!inside)
+            continue;
+        for (; sx < hi; sx++, x += c_n)
+            __builtin_memcpy(&strip[sx], x, 4);
+        for (; sx < strip_w; sx++)
+            __builtin_memcpy(&strip[sx], &zp4, 4);
+    }
+}
+
+#define EDGEC_DW_ROWS 160       /* int16s of the three lines of a 3x3 depthwise (edgec_dw_rows3), on the stack */
+#define EDGEC_DW_RUN 32         /* accumulators of a 3x3 depthwise run, on the stack */
+#define EDGEC_DW_RUN_MIN 12     /* the shortest run (output row or column) that takes the lines */
+
+/* One line of a 3x3 depthwise's input (edgec_dw_rows3) into slot `dst` of three interleaved int16 lines
+ * (position j at dst[3 * j]): n positions from input coordinate u0 on, `step` bytes apart from img + at
+ * (`at` indexes coordinate 0: used only inside), in_zp where the coordinate lies outside [0, len) or the
+ * whole line does (!inside). */
+static void edgec_dw_line16(const int8_t *img, int32_t at, int32_t inside, int32_t u0, int32_t len, int32_t step, int32_t n, int32_t zp,
+                            int16_t *dst)
+{
+    const int32_t lo = !inside ? n : (-u0 < 0 ? 0 : (-u0 < n ? -u0 : n));
+    const int32_t hi = !inside ? n : (len - u0 < lo ? lo : (len - u0 < n ? len - u0 : n));
+    int32_t j;
+    for (j = 0; j < lo; j++, dst += 3)
+        *dst = (int16_t)zp;
+    if (j < hi) {
+        const int8_t *x = img + at + (u0 + j) * step;
+        for (; j < hi; j++, dst += 3, x += step)
+            *dst = *x;
+    }
+    for (; j < n; j++, dst += 3)
+        *dst = (int16_t)zp;
+}
+
+/* 3x3 depthwise, undilated, on variants whose paired 16-bit multiplies pay (edgec_dw3_lines): one
+ * channel at a time, its weights and requantization held for the whole plane.  The plane is swept in
+ * lines along its longer output side (rows, or columns when the band is taller than wide: KWS's 25x5):
+ * three input lines are sign-extended into three interleaved int16 lines on the stack, padding
+ * included, as a ring (each input line is converted once per channel however many output lines read
+ * it), so that every window lies inside them at fixed offsets from one pointer. */
+EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    const int32_t c_n = p->in_c, in_w = p->in_w, out_w = p->out_w, out_stride = p->out_stride, zp = p->in_zp;
+    const int32_t cols = out_rows > out_w;               /* lines are input columns, runs go down them */
+    /* the run: n_run outputs s_run apart, from input coordinate run0; e_run bytes and o_run output bytes per step */
+    const int32_t n_run = cols ? out_rows : out_w, s_run = cols ? p->stride_h : p->stride_w, len_run = cols ? p->in_h : in_w;
+    const int32_t run0 = cols ? out_row0 * p->stride_h - p->pad_top : -p->pad_left;
+    const int32_t e_run = cols ? in_w * c_n : c_n, o_run = cols ? out_w * out_stride : out_stride;
+    /* the lines: n_lines output lines from output line line0, s_line apart from input coordinate -pad_line */
+    const int32_t n_lines = cols ? out_w : out_rows, line0 = cols ? 0 : out_row0, s_line = cols ? p->stride_w : p->stride_h;
+    const int32_t len_line = cols ? in_w : p->in_h;
+    const int32_t pad_line = cols ? p->pad_left : p->pad_top, e_line = cols ? c_n : in_w * c_n, o_line = cols ? out_stride : out_w * out_stride;
+    /* a line's positions: the windows' and the one after the last window, whose slot 0 word loads read */
+    const int32_t line_w = (n_run - 1) * s_run + 4;
+    int16_t lines[EDGEC_DW_ROWS];
+    int32_t acc[EDGEC_DW_RUN];
+    edgec_outq o;
+    edgec_ch ch;
+    edgec_dw3w w;
+    int32_t c, n, l, i, done;
+    edgec_outq_init(&o, p, multiplier, shift, c_n);
+    for (c = 0; c < c_n; c++) {
+        edgec_dw3w_load(&w, weights + (c >> 2) * 36 + (c & 3), cols);
+        edgec_ch_load(&ch, &o, bias, multiplier, shift, c);
+        for (n = 0; n < p->batch; n++) {
+            /* img + x0 + u * e_line: input line u of channel c (used only inside); u: the next line to convert */
+            const int8_t *img = in + (size_t)n * (size_t)(p->in_h * in_w * c_n);
+            const int32_t x0 = c - in_row0 * in_w * c_n;
+            int32_t u = -pad_line;
+            for (l = 0; l < n_lines; l++) {
+                const int32_t u0 = (line0 + l) * s_line - pad_line, top = (u0 + pad_line) % 3;
+                int8_t *y = out + (size_t)n * (size_t)(out_rows * out_w * out_stride) + (size_t)(l * o_line) + c;
+                for (u = u > u0 ? u : u0; u < u0 + 3; u++)       /* the ring holds lines up to u - 1 */
+                    edgec_dw_line16(img, x0 + u * e_line, u >= 0 && u < len_line, run0, len_run, e_run, line_w, zp, lines + (u + pad_line) % 3);
+                for (done = 0; done < n_run; done += EDGEC_DW_RUN) {
+                    const int32_t count = n_run - done < EDGEC_DW_RUN ? n_run - done : EDGEC_DW_RUN;
+                    edgec_dw3_run_s16(lines + 3 * done * s_run, s_run, count, &w, top, ch.bias, acc);
+                    if (o.fast)
+                        edgec_rq_run_s8(acc, count, y, o_run, &ch.q, o.out_zp);
+                    else
+                        for (i = 0; i < count; i++)
+                            y[i * o_run] = edgec_requant_s8(0, acc[i], ch.multiplier, ch.shift, o.out_zp, o.act_min, o.act_max);
+                    y += count * o_run;
+                }
+            }
+        }
+    }
+}
+
+/* Depthwise conv (one input and one output channel per group), channels innermost, weights in the quad
+ * layout.  Four channels at a time are the outer loop: their requantization is prepared once, and for
+ * each output pixel one word of input and one of weights per tap feed the four channels.  Windows
+ * inside the input go in runs (edgec_dw_run, 3x3 unrolled); a row with border pixels is padded into a
+ * strip on the stack (edgec_dw_strip, up to EDGEC_DW_STRIP words) and then runs whole, and where it does
+ * not fit its border pixels go kernel row by kernel row (edgec_dw_edge); the last 1-3 channels of a
+ * channel count that is not a multiple of 4 one at a time.
+ * Twin: reference.conv2d_s8. */
+EDGEC_PATH void edgec_dw_quads(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    /* every parameter in a local: stores through int8_t pointers may alias *p, so the compiler would
+     * otherwise reload each field after each output byte */
+    const int32_t c_n = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left, out_w = p->out_w, out_stride = p->out_stride;
+    const int32_t batch = p->batch, taps = k_h * k_w, zp = p->in_zp;
+    const int32_t step_x = dil_w * c_n, step_y = dil_h * in_w * c_n, reach = (k_w - 1) * dil_w;
+    /* output columns whose windows lie inside the input across: [ox_lo, ox_hi) */
+    const int32_t ox_lo0 = (pad_left + stride_w - 1) / stride_w;
+    const int32_t last = in_w - 1 - reach + pad_left;                 /* ix0 + reach <= in_w - 1 */
+    const int32_t ox_end = last < 0 ? 0 : last / stride_w + 1;
+    const int32_t ox_lo = ox_lo0 < out_w ? ox_lo0 : out_w;
+    const int32_t ox_hi = ox_end > out_w ? out_w : (ox_end < ox_lo ? ox_lo : ox_end);
+    const int8_t pad[4] = {(int8_t)zp, (int8_t)zp, (int8_t)zp, (int8_t)zp};
+    const int32_t strip_w = (out_w - 1) * stride_w + reach + 1, strip_words = k_h * strip_w;
+    int32_t strip[EDGEC_DW_STRIP];
+    edgec_outq o;
+    edgec_ch ch[4];
+    int32_t n, oy, ox, c, j;
+    edgec_outq_init(&o, p, multiplier, shift, c_n);
+    for (c = 0; c < c_n; c += 4) {
+        const int32_t whole = c + 4 <= c_n, lanes = whole ? 4 : c_n - c;      /* the last 1-3 channels: lanes < 4 */
+        const EDGEC_ROM int8_t *wq = weights + c * taps;
+        for (j = 0; j < 4; j++)
+            edgec_ch_load(&ch[j], &o, bias, multiplier, shift, c + (j < lanes ? j : 0));
+        for (n = 0; n < batch; n++) {
+            const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
+            for (oy = out_row0; oy < out_row0 + out_rows; oy++) {
+                const int32_t iy0 = oy * stride_h - pad_top;
+                const int32_t ky0 = edgec_first_tap(iy0, dil_h), ky1 = edgec_end_tap(iy0, dil_h, k_h, in_h);
+                const int32_t rowofs = (iy0 - in_row0) * in_w * c_n + c;   /* negative over the padding: used only inside */
+                /* the runs' columns; none where the rows hang over the padding */
+                const int32_t lo = ky0 == 0 && ky1 == k_h ? ox_lo : out_w, hi = lo == out_w ? out_w : ox_hi;
+                int8_t *y = out + ((size_t)(n * out_rows + oy - out_row0) * (size_t)out_w) * (size_t)out_stride + c;
+                if (!whole) {                       /* the last 1-3 channels, tap by tap */
+                    edgec_dw_tail(img, rowofs, y, p, lanes, ky0, ky1, wq, ch, &o);
+                    continue;
+                }
+                /* a row with border pixels, where it fits: its k_h input rows padded into the strip, and
+                 * the whole row one inside run over it (one call site: the run stays inlined) */
+                const int32_t padded = (lo != 0 || hi != out_w) && strip_words <= EDGEC_DW_STRIP;
+                const int32_t run_lo = padded ? 0 : lo, run_hi = padded ? out_w : hi;
+                const int32_t run_step = padded ? 4 : c_n, run_dx = padded ? dil_w * 4 : step_x, run_dy = padded ? strip_w * 4 : step_y;
+                if (padded)
+                    edgec_dw_strip(p, img, in_row0, iy0, c, strip_w, strip);
+                for (ox = 0; ox < out_w;) {
+                    if (ox == run_lo && run_hi > run_lo) {
+                        const int8_t *src = padded ? (const int8_t *)strip : img + rowofs + (ox * stride_w - pad_left) * c_n;
+                        edgec_dw_run(src, stride_w * run_step, y, out_stride, run_hi - run_lo, run_dx, run_dy, k_h, k_w, wq, ch, &o);
+                        y += (run_hi - run_lo) * out_stride;
+                        ox = run_hi;
+                        continue;
+                    }
+                    {
+                        int32_t acc[4] = {0, 0, 0, 0};
+                        edgec_dw_edge(img, rowofs, ox * stride_w - pad_left, ky0, ky1, p, pad, wq, acc);
+                        edgec_dw_out4(y, ch, &o, acc);
+                        ox++;
+                        y += out_stride;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Twin: reference.conv2d_s8.  3x3 undilated, stride 1, runs of at least EDGEC_DW_RUN_MIN take the lines
+ * where the variant has them (measured on MLPerf Tiny's KWS and VWW: a stride-2 plane converts four
+ * inputs an output, and on short runs the per-line work outweighs the cheaper taps); everything else the
+ * quads.  Two paths out of line, so a call's stack is the larger of their frames, not their sum. */
+void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
+                               const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
+                               const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    const int32_t run_max = out_rows > p->out_w ? out_rows : p->out_w;
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->stride_h == 1 && p->stride_w == 1 && run_max >= EDGEC_DW_RUN_MIN
+        && 3 * (run_max + 3) <= edgec_dw3_lines(EDGEC_DW_ROWS))
+        edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else
+        edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
