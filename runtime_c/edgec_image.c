@@ -419,19 +419,19 @@ static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const in
         const edgec_fully_connected_params *f = PARAMS(edgec_fully_connected_params);
         const int64_t batch = f->batch, k = f->in_features, m = f->out_features, pairs = up(m, 2) / 2;
         if (!IN(batch, 1, 0xFFFF) || !IN(k, 1, 0xFFFF) || !IN(m, 1, 0xFFFF) || batch * k > len[1] || 4 * pairs * up(k, 4) > len[2]
-            || 4 * (1 + 12 * pairs) > len[3] || batch * m > len[4] || rd32(a + 12u * 3) != EDGEC_IMAGE_ARG_DATA
-            || !wide_records_ok(img + rd32(a + 12u * 3 + 4), pairs))
+            || 4 * (1 + 12 * pairs) > len[3] || batch * m > len[4] || rd32(a + 4u * 3) >> EDGEC_IMAGE_KIND_SHIFT != EDGEC_IMAGE_ARG_DATA
+            || !wide_records_ok(img + (rd32(a + 4u * 3) & EDGEC_IMAGE_OFFSET_MASK), pairs))
             return EDGEC_IMAGE_E_BOUNDS;
         return EDGEC_IMAGE_OK;
     }
     case 30: {                  /* wide one-group conv (p, in, in_row0, weights, records, out, r0, rows, cols) */
         const edgec_conv2d_params *q = PARAMS(edgec_conv2d_params);
         const int64_t pairs = up(q->out_c, 2) / 2, taps = (int64_t)q->k_h * q->k_w, k4 = up(taps * q->in_c, 4);
-        const uint8_t *rec = img + rd32(a + 12u * 4 + 4);
+        const uint8_t *rec = img + (rd32(a + 4u * 4) & EDGEC_IMAGE_OFFSET_MASK);
         if (!IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->dil_w, 1, 0xFFFF) || !IN(q->pad_left, 0, 0xFFFF)
             || !IN(q->in_c, 1, 0xFFFF) || !IN(q->out_c, 1, 0xFFFF) || !IN(taps, 1, 0xFFFF) || q->groups != 1
             || 4 * pairs * k4 > len[3] || 4 * (1 + 12 * pairs) > len[4] || 4 * k4 + 20 + (q->in_c % 4 ? k4 : 0) > len[8]
-            || rd32(a + 12u * 4) != EDGEC_IMAGE_ARG_DATA)
+            || rd32(a + 4u * 4) >> EDGEC_IMAGE_KIND_SHIFT != EDGEC_IMAGE_ARG_DATA)
             return EDGEC_IMAGE_E_BOUNDS;
         if (!wide_records_ok(rec, pairs))
             return EDGEC_IMAGE_E_BOUNDS;
