@@ -331,6 +331,15 @@ static int params_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const ui
         return FITS(box(q, 3, 0), len[1]) && box(q, 3, 0) >= 0 && FITS((int64_t)q[0] * q[2], len[2]);
     case 20:                              /* prelu (p: n, period; in, alpha, out) */
         return FITS(box(q, 1, 0), len[1]) && FITS(q[0], len[3]) && IN(q[1], 1, 0xFFFF) && FITS(q[1], len[2]);
+    case 28: case 29: {   /* lstm / gru (p: batch, steps, in_features, hidden, return_sequences; in, w, r, bias_x,
+                             bias_h, multiplier, shift, table, out, scratch): unit by unit, four rows a unit */
+        const int64_t g = id == 28 ? 4 : 3, b = q[0], t = q[1], h = q[3];
+        if (box(q, 4, 1) < 0 || !IN(q[4], 0, 1))
+            return 0;
+        return FITS(b * t * q[2], len[1]) && FITS(4 * h * up(q[2], 4), len[2]) && FITS(4 * h * up(h, 4), len[3])
+            && FITS(4 * g * h, len[4]) && FITS(4 * g * h, len[5]) && FITS(8 * g * h, len[6]) && FITS(8 * g * h, len[7])
+            && FITS(512, len[8]) && FITS(b * (q[4] ? t : 1) * h, len[9]) && FITS((id == 28 ? 2 * h : 0) + 2 * up(h, 2), len[10]);
+    }
     case 26: case 27:                     /* requantize (p: n): int8 <-> int16 */
         return FITS(box(q, 1, 0) * (id == 27 ? 2 : 1), len[1]) && FITS(box(q, 1, 0) * (id == 26 ? 2 : 1), len[2]);
     case 18: {                            /* resize (p: batch, in_h, in_w, c, out_h, out_w; tap tables) */

@@ -335,10 +335,12 @@ BAD_PARAMETER = {"add_s8": (0, 2),            # bc.shape[0]: twice the output
                  "upsample_s8": (5, 3),       # scale_w: a wider output
                  "resize_s8": (1, 1),         # in_h 1: the tap tables' rows fall outside it
                  "concat_s8": (3, 1000),      # offset past out_inner
-                 "slice_s8": (11, 1000)}      # end[3] past in_shape[3]
+                 "slice_s8": (11, 1000),      # end[3] past in_shape[3]
+                 "lstm_s8": (1, 1000),        # steps: a longer sequence than the input holds
+                 "gru_s8": (3, 1000)}         # hidden: wider weights, state and output
 
 
-@pytest.mark.parametrize("which", ["layout", "wake_word"])
+@pytest.mark.parametrize("which", ["layout", "wake_word", "LSTM", "GRU"])
 def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
     """edgec_image_check bounds what the layout and elementwise kernels touch from their parameter
     structs (not only the pointers' extents): each kernel's image runs bit-exact as built, and with one
@@ -351,6 +353,13 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
                           opset_version=13)
         np.save(tmp_path / "x.npy", xs)
         build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"), optimize="speed")
+        q = Built(str(tmp_path / "out")).quantize_input(xs[:4])
+    elif which in ("LSTM", "GRU"):
+        from test_recurrent import F, T, export_torch
+        xs = np.random.default_rng(3).standard_normal((30, T, F)).astype(np.float32)
+        np.save(tmp_path / "x.npy", xs)
+        build(export_torch(tmp_path / "m.onnx", 16, True, "h_n", False, cell=which), "cortex-m4", str(tmp_path / "out"),
+              str(tmp_path / "x.npy"))
         q = Built(str(tmp_path / "out")).quantize_input(xs[:4])
     else:
         from test_tflite_streaming import _frames, wake_word_model
@@ -376,4 +385,5 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         struct.pack_into("<i", bad, (r["args"][0][0] & OFFSET_MASK) + 4 * field, value)
         code, line, _, _ = check_image(_rehash(bad))
         assert (code, line) == (3, f"refused: code 6 (out of bounds) at call {k}"), (kernel, line)
-    assert tried == ({"concat_s8", "slice_s8"} if which == "wake_word" else set(BAD_PARAMETER) - {"concat_s8", "slice_s8"})
+    assert tried == {"wake_word": {"concat_s8", "slice_s8"}, "LSTM": {"lstm_s8"}, "GRU": {"gru_s8"}}.get(
+        which, set(BAD_PARAMETER) - {"concat_s8", "slice_s8", "lstm_s8", "gru_s8"})

@@ -255,8 +255,10 @@ def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_imag
         assert image == {"1.0.0": v1, "2.0.0": v2}[serving(out)[2]] and serving(out)[2] in expect, out
         return serving(out)[2]
 
-    # killed while staging: after the 32nd chunk of 256 B has been written
-    proc = dev.popen(*update)
+    # killed while staging: after the 32nd chunk has been written.  Chunks of 32 B (1,536 of them) so that
+    # the kill lands mid-staging even when this process is descheduled while QEMU runs on (with 256 B
+    # chunks a loaded machine let staging finish before the kill arrived)
+    proc = dev.popen("open", "stage v2.man v2.bin 32", "activate", "confirm")
     for line in proc.stdout:
         if line.decode().strip() == "chunk 32":
             proc.send_signal(signal.SIGKILL)
@@ -265,7 +267,7 @@ def test_qemu_killed_during_staging_and_activation_restarts_serving_a_whole_imag
     assert proc.returncode == -signal.SIGKILL
     assert restarted({"1.0.0"}) == "1.0.0"
     slot1 = dev.flash.read_bytes()[2 * 4096 + 64 * 1024:][:HEADER + len(v2)]
-    assert slot1[HEADER:HEADER + 32 * 256] == v2[:32 * 256] and slot1[:4] != b"EDGM"   # half staged, never activated
+    assert slot1[HEADER:HEADER + 32 * 32] == v2[:32 * 32] and slot1[:4] != b"EDGM"     # half staged, never activated
     with pytest.raises(SignatureError):
         device_slots.slot_image(dev.flash.read_bytes(), 4096, 64 * 1024, 1, dev.key.public_key())
     # killed once staging is done: wherever activate / confirm happened to be
