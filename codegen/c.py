@@ -40,7 +40,15 @@ WIDE_FILES = {"Conv2D": "edgec_conv2d_wide_s8.c", "FullyConnected": "edgec_fully
 #: the other one-group and grouped nests (KERNEL_FILE's).
 CONV_FILES = {"depthwise": "edgec_depthwise_conv2d_s8.c", "cols": "edgec_conv2d_cols_s8.c", "conv": "edgec_conv2d_s8.c"}
 #: The runtime files a kernel file needs besides itself and RUNTIME_COMMON (copied with it).
-KERNEL_SHARED = {f: ("edgec_conv_common.h",) for f in CONV_FILES.values()}
+KERNEL_SHARED = {f: ("edgec_conv_common.h", "edgec_conv_common.c") for f in CONV_FILES.values()}
+#: Each conv loop nest's entry point (conv_entry) and the generic kernel that picks the same nest at run
+#: time: a model image (codegen/image.py) calls the generic one, which its interpreter carries.
+CONV_ENTRIES = {"edgec_conv2d_pointwise_s8": "edgec_conv2d_s8", "edgec_conv2d_rows_s8": "edgec_conv2d_s8",
+                "edgec_conv2d_patch_s8": "edgec_conv2d_s8", "edgec_conv2d_taps_s8": "edgec_conv2d_s8",
+                "edgec_depthwise_conv2d_lines_s8": "edgec_depthwise_conv2d_s8",
+                "edgec_depthwise_conv2d_quads_s8": "edgec_depthwise_conv2d_s8"}
+EDGEC_PATCH_MAX = 64        # runtime_c/edgec_conv2d_s8.c: bytes of a gathered window
+EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv2d_s8.c: the 3x3 lines
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = {
     "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
@@ -61,6 +69,28 @@ def kernel_file(graph: Graph, node) -> str | None:
     if node.op == "Conv2D":
         return CONV_FILES[_conv_path(graph, node)]
     return KERNEL_FILE.get(node.op)
+
+
+def conv_entry(node, ish, osh, wsh, rows) -> str:
+    """The entry point of the loop nest edgec_conv2d_s8 / edgec_depthwise_conv2d_s8 would pick at run
+    time for a non-columns int8 Conv2D, picked here from the shapes by the same rule, so the firmware
+    links only the nests its model calls.  `rows`: out_rows of each of the node's calls (one per band of
+    a patch-based stage); a depthwise conv whose bands would pick different nests calls the dispatcher."""
+    a = node.attrs
+    k_h, k_w, in_c = wsh[1], wsh[2], ish[3]
+    if a["groups"] == ish[3] == osh[3]:
+        lines = [k_h == k_w == 3 and tuple(a["dilations"]) == (1, 1) and tuple(a["strides"]) == (1, 1)
+                 and max(r, osh[2]) >= EDGEC_DW_RUN_MIN and 3 * (max(r, osh[2]) + 3) <= EDGEC_DW_ROWS for r in rows]
+        return ("edgec_depthwise_conv2d_lines_s8" if all(lines) else
+                "edgec_depthwise_conv2d_quads_s8" if not any(lines) else "edgec_depthwise_conv2d_s8")
+    if a["groups"] != 1:
+        return "edgec_conv2d_taps_s8"
+    if ((k_h, k_w) == (1, 1) and tuple(a["strides"]) == (1, 1) and a["pads"][0] == a["pads"][1] == 0
+            and tuple(osh[1:3]) == tuple(ish[1:3])):
+        return "edgec_conv2d_pointwise_s8"
+    if in_c % 4 == 0:
+        return "edgec_conv2d_rows_s8"
+    return "edgec_conv2d_patch_s8" if (k_h * k_w * in_c + 3) // 4 * 4 <= EDGEC_PATCH_MAX else "edgec_conv2d_taps_s8"
 
 
 def _conv_path(graph: Graph, node) -> str:
@@ -275,13 +305,12 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
                 dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
                 groups=a["groups"], out_stride=_pixel_stride(g, node), **common))
             path = _conv_path(g, node)
-            if path == "depthwise":
-                return f"edgec_depthwise_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
+            entry = conv_entry(node, ish, osh, wsh, [osh[1]] if band is None else band["rows"])
             if path == "cols":                                 # the columns loop nest over its arena scratch
                 scratch = g.meta["plan"]["scratch"][node.name]
                 return (f"edgec_conv2d_cols_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, "
                         f"(int16_t *)(void *)(arena + {scratch['offset']}));")
-            return f"edgec_conv2d_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
+            return f"{entry}(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
@@ -484,7 +513,7 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
         if j == len(nodes) - 1:                              # whole output: write at the band's first row
             out_ptr = f"{out_ptr} + r[{3 * j + 1}] * {w_out * c_out}"
         band = {"in": in_ptr, "out": out_ptr, "in_row0": f"r[{3 * j}]", "out_row0": f"r[{3 * j + 1}]",
-                "out_rows": f"r[{3 * j + 2}]"}
+                "out_rows": f"r[{3 * j + 2}]", "rows": [b[j][2] for b in stage["bands"]]}
         lines.append(f"    /* {_comment(g, first + j, node)} */")
         lines.append("    " + _node_call(e, first + j, node, band))
     lines.append("}")

@@ -54,6 +54,7 @@ import numpy as np
 from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier
 from edgec.ir import Graph
+from .c import CONV_ENTRIES
 
 FORMAT = 2                     # 2: one word per argument (1: kind, value, extent words)
 MAGIC = b"EDGECIMG"
@@ -172,6 +173,7 @@ def schedule(graph: Graph, gen: dict) -> list:
         if any(t is None for t in typed):
             bad = next(a for a, t in zip(args, typed) if t is None)
             raise EdgecError(f"cannot put step '{comment}' in a model image: argument '{bad}' of {fn}")
+        fn = CONV_ENTRIES.get(fn, fn)                  # a conv nest's own entry: its generic kernel
         return (comment, fn[len("edgec_"):] if fn.startswith("edgec_") else fn, typed)
 
     for comment, code in gen["steps"]:

@@ -249,7 +249,7 @@ def call_sites(target: Target, exe: Path, run_name: str) -> list | None:
     return sites + [after] if sites and after is not None else None
 
 
-HARNESS_DATA = {"vectors", "__vectors", "_sidata", "__trampolines_start"}
+HARNESS_DATA = {"vectors", "edgec_vectors", "__vectors", "_sidata", "__trampolines_start"}
 
 
 def _flash_bytes(target: Target, exe: Path) -> int:

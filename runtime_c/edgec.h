@@ -128,6 +128,30 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
                                const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,
                                const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                int32_t out_row0, int32_t out_rows);
+/* Each conv loop nest as an entry point of its own: codegen picks the nest from the layer's shapes by the
+ * rule the two dispatchers above apply at run time (codegen/c.py, conv_entry) and calls it, so a firmware
+ * linked with --gc-sections carries only the nests its model calls.  Each takes only the shapes that pick
+ * it: pointwise 1x1, stride 1, unpadded, groups 1; rows groups 1, in_c a multiple of 4; patch groups 1,
+ * k_h * k_w * in_c at most 64; taps any non-depthwise conv; depthwise lines 3x3, stride 1, undilated,
+ * 3 * (max(out_rows, out_w) + 3) <= 160; depthwise quads any depthwise conv. */
+void edgec_conv2d_pointwise_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows);
+void edgec_conv2d_rows_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                          const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                          int32_t out_row0, int32_t out_rows);
+void edgec_conv2d_patch_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                           const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                           int32_t out_row0, int32_t out_rows);
+void edgec_conv2d_taps_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                          const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                          int32_t out_row0, int32_t out_rows);
+void edgec_depthwise_conv2d_lines_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                     const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                     int32_t out_row0, int32_t out_rows);
+void edgec_depthwise_conv2d_quads_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                     const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                     int32_t out_row0, int32_t out_rows);
 void edgec_fully_connected_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int8_t *weights,
                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out);
 /* The same over wide weights (a pointwise conv's wide layout) and requantization records, where the

@@ -273,3 +273,33 @@ void edgec_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, i
     else
         edgec_conv_taps(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
 }
+
+/* The loop nests as entry points of their own (edgec.h): the generated code calls the one codegen picked,
+ * so --gc-sections drops the others with the dispatcher above.  Each is a tail call into its nest. */
+void edgec_conv2d_pointwise_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                               int32_t out_row0, int32_t out_rows)
+{
+    edgec_conv_pointwise(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
+
+void edgec_conv2d_rows_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                          const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                          int32_t out_row0, int32_t out_rows)
+{
+    edgec_conv_rows(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
+
+void edgec_conv2d_patch_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                           const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                           int32_t out_row0, int32_t out_rows)
+{
+    edgec_conv_patch(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
+
+void edgec_conv2d_taps_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                          const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                          int32_t out_row0, int32_t out_rows)
+{
+    edgec_conv_taps(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}

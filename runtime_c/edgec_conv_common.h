@@ -21,8 +21,9 @@
  * - depthwise (edgec_depthwise_conv2d_s8): the quad layout [ceil(C / 4)][k_h][k_w][4], channels
  *   zero-padded to a multiple of four.
  *
- * The helpers below are `static` (one copy in each file that calls them, as when the three files were
- * one); EDGEC_CONV_SHARED marks them unused so a file that does not call one of them compiles warning-free. */
+ * The helpers below are `static` (one copy in each file that calls them: the inner loops inline them);
+ * EDGEC_CONV_SHARED marks them unused so a file that does not call one of them compiles warning-free.
+ * Those off the inner loops are in edgec_conv_common.c, once for all three. */
 #ifndef EDGEC_CONV_COMMON_H
 #define EDGEC_CONV_COMMON_H
 #include "edgec.h"
@@ -65,6 +66,15 @@ typedef struct {
     int32_t fast, out_zp, act_min, act_max;
 } edgec_outq;
 
+/* Out of line in edgec_conv_common.c, once for all conv files: a layer's output constants (per call)
+ * and the general requantization, for layers where edgec_rq_fast does not hold (a clamp inside the
+ * int8 range, a shift outside the prepared form's: rare; the call costs about 7 instructions an
+ * output next to the 25 of the requantization, and saves its inline copies: 0.6 KB in the pointwise
+ * nest alone). */
+void edgec_outq_init(edgec_outq *o, const EDGEC_ROM edgec_conv2d_params *p, const EDGEC_ROM int32_t *multiplier,
+                     const EDGEC_ROM int32_t *shift, int32_t channels);
+int8_t edgec_requant_any(uint32_t bias, int32_t acc, const edgec_ch *c, const edgec_outq *o);
+
 EDGEC_CONV_SHARED void edgec_ch_load(edgec_ch *c, const edgec_outq *o, const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier,
                                      const EDGEC_ROM int32_t *shift, int32_t oc)
 {
@@ -73,15 +83,6 @@ EDGEC_CONV_SHARED void edgec_ch_load(edgec_ch *c, const edgec_outq *o, const EDG
     c->shift = shift[oc];
     (void)o;
     edgec_rq_prepare(&c->q, c->multiplier, c->shift);
-}
-
-EDGEC_CONV_SHARED void edgec_outq_init(edgec_outq *o, const EDGEC_ROM edgec_conv2d_params *p, const EDGEC_ROM int32_t *multiplier,
-                                       const EDGEC_ROM int32_t *shift, int32_t channels)
-{
-    o->out_zp = p->out_zp;
-    o->act_min = p->act_min;
-    o->act_max = p->act_max;
-    o->fast = edgec_rq_fast(multiplier, shift, channels, p->act_min, p->act_max);
 }
 
 /* The outputs of a channel pair (c[0], c[1]) at one pixel y; `two` is 0 for the padding channel of an
@@ -93,9 +94,9 @@ EDGEC_HELPER void edgec_pair_out(int8_t *y, const edgec_ch *c, const edgec_outq 
         if (two)
             y[1] = edgec_rq_s8(&c[1].q, c[1].bias, a1, o->out_zp);
     } else {
-        y[0] = edgec_requant_s8(c[0].bias, a0, c[0].multiplier, c[0].shift, o->out_zp, o->act_min, o->act_max);
+        y[0] = edgec_requant_any(c[0].bias, a0, &c[0], o);
         if (two)
-            y[1] = edgec_requant_s8(c[1].bias, a1, c[1].multiplier, c[1].shift, o->out_zp, o->act_min, o->act_max);
+            y[1] = edgec_requant_any(c[1].bias, a1, &c[1], o);
     }
 }
 

@@ -14,7 +14,7 @@ EDGEC_HELPER void edgec_dw_out4(int8_t *y, const edgec_ch *ch, const edgec_outq 
     } else {
         int32_t j;
         for (j = 0; j < 4; j++)
-            y[j] = edgec_requant_s8(ch[j].bias, acc[j], ch[j].multiplier, ch[j].shift, o->out_zp, o->act_min, o->act_max);
+            y[j] = edgec_requant_any(ch[j].bias, acc[j], &ch[j], o);
     }
 }
 
@@ -175,7 +175,7 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
                         edgec_rq_run_s8(acc, count, y, o_run, &ch.q, o.out_zp);
                     else
                         for (i = 0; i < count; i++)
-                            y[i * o_run] = edgec_requant_s8(0, acc[i], ch.multiplier, ch.shift, o.out_zp, o.act_min, o.act_max);
+                            y[i * o_run] = edgec_requant_any(0, acc[i], &ch, &o);
                     y += count * o_run;
                 }
             }
@@ -276,4 +276,25 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
         edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     else
         edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
+
+/* The depthwise loop nests as entry points of their own (edgec.h), for the generated code: --gc-sections
+ * drops the nest a model does not call with the dispatcher above.  The lines entry is codegen's pick
+ * where the dispatcher would take the lines on a variant that has them (its shapes only: the lines
+ * are on the stack); on a variant without them it runs the quads (a constant test, folded away). */
+void edgec_depthwise_conv2d_lines_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                     const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                     int32_t out_row0, int32_t out_rows)
+{
+    if (edgec_dw3_lines(EDGEC_DW_ROWS) == EDGEC_DW_ROWS)
+        edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+    else
+        edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
+
+void edgec_depthwise_conv2d_quads_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                     const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                     int32_t out_row0, int32_t out_rows)
+{
+    edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
 }

@@ -257,6 +257,19 @@ def test_slice(tmp_path, shape, data, seed):
 #: a flash budget with no room for wide weights (passes/plan_wide.py): Armv7E-M builds keep the int8 loop nests
 NO_WIDE = CODE_RESERVE
 CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise", "depthwise_wide"]
+#: the entry points codegen calls for each (codegen/c.py conv_entry); a conv the memory plan gives a
+#: columns scratch calls edgec_conv2d_cols_s8 instead
+CONV_ENTRIES = {"pointwise": ["edgec_conv2d_pointwise_s8"], "rows": ["edgec_conv2d_rows_s8"], "patch": ["edgec_conv2d_patch_s8"],
+                "taps": ["edgec_conv2d_taps_s8"], "grouped": ["edgec_conv2d_taps_s8"],
+                "depthwise": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8"],
+                "depthwise_wide": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8"]}
+
+
+def _called_entry(tmp_path, path, shape, attrs, wts):
+    """The entry point codegen called for a conv_case; one input and one output channel is depthwise."""
+    path = "depthwise" if attrs["groups"] == shape[3] == wts.shape[0] else path
+    model_c = (tmp_path / "out" / "model.c").read_text()
+    assert any(f"{e}(" in model_c for e in CONV_ENTRIES[path] + ["edgec_conv2d_cols_s8"]), (path, model_c[-400:])
 
 
 def conv_case(path, draw, rng):
@@ -301,6 +314,7 @@ def test_conv2d_loop_nests(tmp_path, path, act, data, seed):
     rng = np.random.default_rng(seed)
     shape, attrs, wts, bias = conv_case(path, data.draw, rng)
     check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng)
+    _called_entry(tmp_path, path, shape, attrs, wts)
 
 
 @settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -330,6 +344,7 @@ def test_cortex_m4_conv2d_loop_nests(tmp_path, path, act, data, seed):
     rng = np.random.default_rng(seed)
     shape, attrs, wts, bias = conv_case(path, data.draw, rng)
     check(tmp_path, graph_of("Conv2D", shape, dict(attrs, act=act), [wts, bias]), rng, target="cortex-m4", flash=NO_WIDE)
+    _called_entry(tmp_path, path, shape, attrs, wts)
 
 
 def _check_columns(tmp_path, data, act, seed, target):

@@ -1,0 +1,92 @@
+"""Code size: a firmware carries only the conv loop nests its model calls.
+
+codegen picks each int8 conv's loop nest from its shapes (codegen/c.py, conv_entry: the rule the
+run-time dispatchers edgec_conv2d_s8 / edgec_depthwise_conv2d_s8 apply) and calls the nest's own entry
+point, so the Cortex-M4 image linked with --gc-sections keeps those nests and drops the others and the
+dispatchers (which the model image interpreter still carries: test_image)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from importlib import resources
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np
+
+from edgec.build import build
+from edgec.targets import TARGETS, get_target
+from edgec.toolchain import compile_objects, harness_file, link
+from edgec.verify import verify
+from conftest import require
+
+#: the loop nest (its symbol in the linked image) each entry point runs, on a variant with the 3x3 lines
+#: (Armv7E-M) and on one without them
+NEST = {"edgec_conv2d_pointwise_s8": "edgec_conv_pointwise", "edgec_conv2d_rows_s8": "edgec_conv_rows",
+        "edgec_conv2d_patch_s8": "edgec_conv_patch", "edgec_conv2d_taps_s8": "edgec_conv_taps",
+        "edgec_conv2d_cols_s8": "edgec_conv2d_cols_s8", "edgec_depthwise_conv2d_quads_s8": "edgec_dw_quads"}
+LINES = {True: "edgec_dw_rows3", False: "edgec_dw_quads"}
+DISPATCHERS = {"edgec_conv2d_s8", "edgec_depthwise_conv2d_s8"}
+
+
+def _ds_cnn(path):
+    """A small DS-CNN of another shape than MLPerf's KWS: a 5x3 stride-2 first conv over one channel, a
+    3x3 depthwise over a 14-wide plane (the 3x3 lines on Armv7E-M), a pointwise conv, a 3x3 stride-2
+    conv over 12 channels, average pool, dense."""
+    import keras
+    m = keras.Sequential([
+        keras.Input((30, 28, 1)),
+        keras.layers.Conv2D(8, (5, 3), strides=2, padding="same", activation="relu"),
+        keras.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
+        keras.layers.Conv2D(12, 1, activation="relu"),
+        keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu"),
+        keras.layers.AveragePooling2D((8, 7)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(5),
+    ])
+    rng = np.random.default_rng(3)
+    m.set_weights([rng.normal(0, 0.4, w.shape).astype(np.float32) for w in m.get_weights()])
+    m.save(str(path))
+    return rng.normal(0, 1, (24, 30, 28, 1)).astype(np.float32)
+
+
+def _linked_symbols(target, out, work):
+    """The defined symbols of `out`'s model linked for `target` with its harness (--gc-sections), each
+    kernel variant swapped for the target's as verify does."""
+    src = work / "src"
+    src.mkdir(parents=True)
+    runtime = resources.files("edgec.runtime_c")
+    variants = {name for t in TARGETS.values() for name, _ in t.kernel_variants}      # as verify swaps them
+    for f in out.iterdir():
+        if f.suffix in (".c", ".h"):
+            data = runtime.joinpath(target.runtime_source(f.name)).read_bytes() if f.name in variants else f.read_bytes()
+            (src / f.name).write_bytes(data)
+    run = next(l.split("(")[0].split()[-1] for l in (out / "model.h").read_text().splitlines() if l.startswith("int ") and "_run(" in l)
+    defines = (f"EDGEC_RUN={run}", "EDGEC_IN_BYTES=1", "EDGEC_OUT_BYTES=1")
+    hd = harness_file("semihost.h").parent
+    objs = compile_objects(target, sorted(src.glob("*.c")), work, defines, [src, hd])
+    objs += compile_objects(target, [harness_file(target.harness_main), harness_file(target.startup)], work, defines, [src, hd])
+    nm = subprocess.run([target.nm, "--defined-only", str(link(target, objs, work))], capture_output=True, text=True, check=True)
+    return {p[2] for p in (l.split() for l in nm.stdout.splitlines()) if len(p) == 3}
+
+
+def test_cortex_m4_links_only_the_conv_nests_its_model_calls(tmp_path):
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    xs = _ds_cnn(tmp_path / "ds.keras")
+    np.save(tmp_path / "calib.npy", xs[:16])
+    np.save(tmp_path / "x.npy", xs[16:])
+    out = tmp_path / "out"
+    build(str(tmp_path / "ds.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"))
+    model_c = (out / "model.c").read_text()
+    called = set(re.findall(r"\b(edgec_(?:conv2d|depthwise_conv2d)(?:_\w+)?_s8)\(", model_c))
+    assert "edgec_depthwise_conv2d_lines_s8" in called and "edgec_conv2d_pointwise_s8" in called, called
+    assert not called & DISPATCHERS, called
+    everything = set(NEST.values()) | set(LINES.values()) | DISPATCHERS
+    for target, lines in (("cortex-m4", True), ("cortex-m0", False)):     # the M0 variant has no 3x3 lines
+        r = verify(str(out), target, str(tmp_path / "x.npy"))
+        assert r["bit_exact"], target
+        want = {NEST.get(e) or LINES[lines] for e in called}
+        assert len(want) >= 3, want
+        linked = _linked_symbols(get_target(target), out, tmp_path / target) & everything
+        assert linked == want, (target, linked, want)
