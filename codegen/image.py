@@ -129,11 +129,13 @@ def _arg(e, text: str, node_scratch: dict):
         t = t[1:-1]
     if re.fullmatch(r"-?\d+", t):
         return ("int", int(t))
+    m = re.fullmatch(r"arena \+ (\d+)", t)
+    if m and int(m.group(1)) in node_scratch:     # a kernel's scratch, from the plan; a tensor may share its offset
+        sym = e.symbols.get(t)                    # (an LSTM's state where the softmax after it writes): the larger
+        extent = node_scratch[int(m.group(1))]    # extent, both inside the arena
+        return ("act", "arena", int(m.group(1)), max(extent, sym[3]) if sym and sym[0] == "act" else extent)
     if t in e.symbols:
         return e.symbols[t]
-    m = re.fullmatch(r"arena \+ (\d+)", t)
-    if m and int(m.group(1)) in node_scratch:                  # a kernel's scratch, from the plan
-        return ("act", "arena", int(m.group(1)), node_scratch[int(m.group(1))])
     return None
 
 

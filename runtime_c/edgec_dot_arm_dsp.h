@@ -395,7 +395,7 @@ EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t
 {
     /* here as the DSP loops do it: the 64-bit start (R + (x asr 31)) : lo, one SMLAL, the shift, SSAT */
     const int32_t m = r[0], big_r = r[1], c = r[2], sh = r[3];
-    int32_t hi = big_r + (x >> 31), v;
+    int32_t hi = big_r + (x < 0 ? -1 : 0), v;          /* x asr 31, without a shift of a signed value */
     uint32_t lo = zp_apart ? (((uint32_t)x & 0x80000000u) | 0x40000000u) : (uint32_t)c - ((uint32_t)hi << 31);
     __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(x), "r"(m));
     v = (hi >> sh) + (zp_apart ? c : 0);

@@ -430,4 +430,6 @@ EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, 
         *y = edgec_rq_s8(q, 0, *acc, out_zp);
 }
 
+#include "edgec_wide_c.h"     /* the wide path in portable C (edgec_wide_c.h) */
+
 #endif

@@ -447,6 +447,21 @@ static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const in
         return band_ok(q->batch, q->in_h, q->in_w, q->in_c, q->out_h, q->out_w, q->out_c, q->out_stride, q->k_h, q->stride_h,
                        q->dil_h, q->pad_top, v[2], v[6], v[7], 1, len[1], len[5]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
     }
+    case 14: {                            /* pad_rows (p, in, in_row0, out, r0, rows): [1, H, W, C], rows of a band */
+        const int32_t *is = (const int32_t *)(const void *)(img + (rd32(a) & EDGEC_IMAGE_OFFSET_MASK));
+        const int32_t *bf = is + 4, *os = is + 8;
+        int64_t lo, hi;
+        int k;
+        for (k = 0; k < 4; k++)
+            if (!IN(bf[k], 0, 0xFFFF) || (int64_t)bf[k] + is[k] > os[k])
+                return EDGEC_IMAGE_E_BOUNDS;
+        if (box(is, 4, 1) < 0 || box(os, 4, 1) < 0 || is[0] != 1 || os[0] != 1 || !IN(v[4], 0, os[1])
+            || !IN(v[5], 0, os[1] - v[4]) || (int64_t)v[5] * os[2] * os[3] > len[3])
+            return EDGEC_IMAGE_E_BOUNDS;
+        lo = v[4] - bf[1] > 0 ? v[4] - bf[1] : 0;                  /* the input rows the band reads */
+        hi = (int64_t)v[4] + v[5] - bf[1] < is[1] ? (int64_t)v[4] + v[5] - bf[1] : is[1];
+        return hi <= lo || (lo >= v[2] && (hi - v[2]) * is[2] * is[3] <= len[1]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
+    }
     case 7: case 8: case 24: case 25: {                     /* pools (p, in, in_row0, out, r0, rows) */
         const edgec_pool_params *q = PARAMS(edgec_pool_params);
         if (!IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->pad_left, 0, 0xFFFF))

@@ -16,6 +16,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np
 
 from edgec.build import build
+from edgec.passes.plan_wide import CODE_RESERVE
 from edgec.targets import TARGETS, get_target
 from edgec.toolchain import compile_objects, harness_file, link
 from edgec.verify import verify
@@ -77,7 +78,8 @@ def test_cortex_m4_links_only_the_conv_nests_its_model_calls(tmp_path):
     np.save(tmp_path / "calib.npy", xs[:16])
     np.save(tmp_path / "x.npy", xs[16:])
     out = tmp_path / "out"
-    build(str(tmp_path / "ds.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"))
+    # int8 weights only (no flash beyond the code reserve for plan_wide's int16 copies): the int8 nests
+    build(str(tmp_path / "ds.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"), flash=CODE_RESERVE)
     model_c = (out / "model.c").read_text()
     called = set(re.findall(r"\b(edgec_(?:conv2d|depthwise_conv2d)(?:_\w+)?_s8)\(", model_c))
     assert "edgec_depthwise_conv2d_lines_s8" in called and "edgec_conv2d_pointwise_s8" in called, called

@@ -337,10 +337,11 @@ BAD_PARAMETER = {"add_s8": (0, 2),            # bc.shape[0]: twice the output
                  "concat_s8": (3, 1000),      # offset past out_inner
                  "slice_s8": (11, 1000),      # end[3] past in_shape[3]
                  "lstm_s8": (1, 1000),        # steps: a longer sequence than the input holds
-                 "gru_s8": (3, 1000)}         # hidden: wider weights, state and output
+                 "gru_s8": (3, 1000),         # hidden: wider weights, state and output
+                 "pad_rows_s8": (6, 1000)}    # before[2] past out_shape[2], in a row band
 
 
-@pytest.mark.parametrize("which", ["layout", "wake_word", "LSTM", "GRU"])
+@pytest.mark.parametrize("which", ["layout", "wake_word", "LSTM", "GRU", "pad_rows"])
 def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
     """edgec_image_check bounds what the layout and elementwise kernels touch from their parameter
     structs (not only the pointers' extents): each kernel's image runs bit-exact as built, and with one
@@ -354,6 +355,14 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         np.save(tmp_path / "x.npy", xs)
         build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"), optimize="speed")
         q = Built(str(tmp_path / "out")).quantize_input(xs[:4])
+    elif which == "pad_rows":                  # a Pad that stays, run band by band in a tiled stage
+        from test_fold_pad import PadBandNet
+        xs = np.random.default_rng(2).standard_normal((12, 3, 48, 48)).astype(np.float32)
+        torch.onnx.export(PadBandNet().eval(), torch.from_numpy(xs[:1]), str(tmp_path / "m.onnx"), dynamo=False,
+                          opset_version=13)
+        np.save(tmp_path / "x.npy", xs)
+        build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"))
+        q = Built(str(tmp_path / "out")).quantize_input(xs[:2])
     elif which in ("LSTM", "GRU"):
         from test_recurrent import F, T, export_torch
         xs = np.random.default_rng(3).standard_normal((30, T, F)).astype(np.float32)
@@ -385,5 +394,8 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         struct.pack_into("<i", bad, (r["args"][0][0] & OFFSET_MASK) + 4 * field, value)
         code, line, _, _ = check_image(_rehash(bad))
         assert (code, line) == (3, f"refused: code 6 (out of bounds) at call {k}"), (kernel, line)
-    assert tried == {"wake_word": {"concat_s8", "slice_s8"}, "LSTM": {"lstm_s8"}, "GRU": {"gru_s8"}}.get(
-        which, set(BAD_PARAMETER) - {"concat_s8", "slice_s8", "lstm_s8", "gru_s8"})
+    if which == "pad_rows":
+        assert "pad_rows_s8" in tried, tried
+    else:
+        assert tried == {"wake_word": {"concat_s8", "slice_s8"}, "LSTM": {"lstm_s8"}, "GRU": {"gru_s8"}}.get(
+            which, set(BAD_PARAMETER) - {"concat_s8", "slice_s8", "lstm_s8", "gru_s8", "pad_rows_s8"})

@@ -23,7 +23,8 @@ SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[Healt
 
 def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
     """x -> op(x, *consts) -> y; consts are float arrays that become constant tensors.  With
-    extra_inputs (nodes reading x), op reads their outputs instead; named_consts feed those nodes."""
+    extra_inputs (nodes reading x, or each other), op reads their last outputs instead; named_consts feed
+    those nodes."""
     tensors = {"x": Tensor("x", tuple(x_shape))}
     for k, v in (named_consts or {}).items():
         tensors[k] = Tensor(k, v.shape, "float32", v.astype(np.float32))
@@ -35,8 +36,9 @@ def graph_of(op, x_shape, attrs, consts=(), extra_inputs=(), named_consts=None):
     for n in extra_inputs:
         for o in n.outputs:
             tensors[o] = Tensor(o, None)
-    if extra_inputs:
-        ins = [o for n in extra_inputs for o in n.outputs]
+    if extra_inputs:                    # op reads the extra nodes' outputs that no other extra node reads
+        inner = {i for n in extra_inputs for i in n.inputs}
+        ins = [o for n in extra_inputs for o in n.outputs if o not in inner]
     tensors["y"] = Tensor("y", None)
     nodes.append(Node(op, "op", ins, ["y"], attrs))
     g = Graph("k", nodes, tensors, ["x"], ["y"])
@@ -130,7 +132,11 @@ def add_sub_graph(op, shape, bcast, rng):
     activation and a constant channel vector (bcast: the broadcast walk)."""
     if bcast:
         return graph_of(op, (1,) + shape, {"act": None}, [rng.normal(0, 4, shape[-1:])])
-    pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Relu", "pre_b", ["x"], ["b"], {})]
+    # a goes through a (1x1) pool, so that a and b are not both element-wise functions of x, which
+    # collapse_elementwise would fold into one table: the Add/Sub kernel runs
+    pool = {"kernel": (1, 1), "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}
+    pre = [Node("MaxPool2D", "pre_p", ["x"], ["p"], pool), Node("Mul", "pre_a", ["p", "ka"], ["a"], {"act": None}),
+           Node("Relu", "pre_b", ["x"], ["b"], {})]
     return graph_of(op, (1,) + shape, {"act": None}, [], pre, {"ka": np.array([rng.uniform(-5, 5)])})
 
 
@@ -159,7 +165,7 @@ def test_sub_with_a_left_shifting_multiplier(tmp_path, target):
     through the generic requantization (the broadcast walk); the host's flat loop takes it as it is."""
     rng = np.random.default_rng(3)
     pre = [Node("Mul", "pre_a", ["x", "ka"], ["a"], {"act": None}), Node("Mul", "pre_b", ["x", "kb"], ["b"], {"act": None})]
-    g = graph_of("Sub", (1, 3, 4, 5), {"act": None}, [], pre, {"ka": np.array([1.0]), "kb": np.array([1.0 + 1e-7])})
+    g = graph_of("Sub", (1, 3, 4, 5), {"act": None}, [], pre, {"ka": np.full(5, 1.0), "kb": np.full(5, 1.0 + 1e-7)})
     built = check(tmp_path, g, rng, target=target)
     assert next(n for n in built.int_graph.nodes if n.op == "Sub").attrs["shift"] >= 0
 
@@ -268,6 +274,9 @@ CONV_ENTRIES = {"pointwise": ["edgec_conv2d_pointwise_s8"], "rows": ["edgec_conv
 def _called_entry(tmp_path, path, shape, attrs, wts):
     """The entry point codegen called for a conv_case; one input and one output channel is depthwise."""
     path = "depthwise" if attrs["groups"] == shape[3] == wts.shape[0] else path
+    if (path != "depthwise" and attrs["groups"] == 1 and wts.shape[1:3] == (1, 1) and tuple(attrs["strides"]) == (1, 1)
+            and not any(attrs["pads"])):              # a drawn 1x1 stride-1 unpadded window is pointwise
+        path = "pointwise"
     model_c = (tmp_path / "out" / "model.c").read_text()
     assert any(f"{e}(" in model_c for e in CONV_ENTRIES[path] + ["edgec_conv2d_cols_s8"]), (path, model_c[-400:])
 

@@ -1,0 +1,103 @@
+/* The wide path's portable C (passes/plan_wide.py, codegen/layouts.py): included by every edgec_dot.h
+ * variant that has no loops of its own for it (the portable one, Cortex-M0's, AVR's), so the wide kernel
+ * files compile for every target; the Armv7E-M variant has its SMLAD loops instead. */
+#ifndef EDGEC_WIDE_C_H
+#define EDGEC_WIDE_C_H
+
+/* Wide layout (codegen/layouts.py, wide_layout): a one-group conv's weights pre-sign-extended, in the
+ * pair layout's order with each four as 0 2 1 3 (the columns' order), two int16s a word (the first in the
+ * low half), a channel pair's two channels one after the other per four inputs: (a0 a2) (a1 a3) (b0 b2)
+ * (b1 b3); the last four zero-padded.  Flash for speed: SMLAD then takes weights as they are. */
+/* One output of the wide path: the sum x (bias included) requantized with a channel's prepared record
+ * r = {m, R, c, sh} (codegen/layouts.py, wide_requant; fixedpoint.wide_channels): t, the high word of
+ * x * m + 2^30 - [x < 0] 2^31, then (t + R) >> sh, plus the zero point where the record does not fold
+ * it into R (`zp_apart`: then c is the zero point), saturated to int8.  With r = -shift, R = 2^(r-2)
+ * (+ zp * 2^(r-1) where folded) and sh = r - 1 this is the reference's two roundings
+ * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form); codegen
+ * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
+EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
+{
+    const int64_t n = (int64_t)x * r[0] + (x < 0 ? -(INT64_C(1) << 30) : (INT64_C(1) << 30));
+    const int32_t v = (((int32_t)(n >> 32) + r[1]) >> r[3]) + (zp_apart ? r[2] : 0);
+    return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+}
+
+/* The weights of a wide-layout word as the int8 values codegen widened (its bytes 0 and 2: the low byte of
+ * each int16), and a columns entry (a sign-extended input or the zero point) as its int8: the portable
+ * loops multiply int8 by int8 in `int`, as edgec_dot2x2p_s8 does (8-bit cores use their 8x8 multiplier),
+ * and give the DSP loops' integers for every layout codegen writes (a model image's weights of other
+ * values give other integers, never undefined behaviour). */
+static inline int8_t edgec_w16lo(int32_t v)
+{
+    return (int8_t)(uint8_t)((uint32_t)v & 0xFFu);
+}
+
+static inline int8_t edgec_w16hi(int32_t v)
+{
+    return (int8_t)(uint8_t)(((uint32_t)v >> 16) & 0xFFu);
+}
+
+/* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `pairs` channel pairs
+ * in the wide layout.  `rq`: per pair 12 words (the biases b0 b1 b0 b1, then each channel's record,
+ * `apart` saying whether the zero point is apart from R: edgec_wide_rq); the outputs of pixel 0 at y[0], y[1]
+ * and of pixel 1 `stride` bytes after them.  `cols` has room for five words after the columns (the
+ * DSP variant keeps its state there). */
+EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w, const EDGEC_ROM int32_t *rq,
+                                     int32_t pairs, int8_t *y, int32_t stride, int32_t apart)
+{
+    int32_t j, g, s, c;
+    for (j = 0; j < pairs; j++, rq += 12, y += 2) {
+        uint32_t acc[4];                            /* pixel s, channel c at 2 * s + c; wraps as the reference */
+        for (c = 0; c < 4; c++)
+            acc[c] = (uint32_t)rq[c];
+        for (g = 0; g < groups; g++, w += 4, cols += 8) {
+            /* inputs 0 2 1 3 of the four (pixel 0, then pixel 1) times (w0, w2), (w1, w3) of each channel */
+            const int8_t p0 = (int8_t)cols[0], p2 = (int8_t)cols[1], p1 = (int8_t)cols[2], p3 = (int8_t)cols[3];
+            const int8_t q0 = (int8_t)cols[4], q2 = (int8_t)cols[5], q1 = (int8_t)cols[6], q3 = (int8_t)cols[7];
+            for (c = 0; c < 2; c++) {
+                const int32_t u = w[2 * c], v = w[2 * c + 1];
+                const int8_t w0 = edgec_w16lo(u), w2 = edgec_w16hi(u), w1 = edgec_w16lo(v), w3 = edgec_w16hi(v);
+                acc[c] += (uint32_t)(int32_t)(p0 * w0 + p2 * w2) + (uint32_t)(int32_t)(p1 * w1 + p3 * w3);
+                acc[2 + c] += (uint32_t)(int32_t)(q0 * w0 + q2 * w2) + (uint32_t)(int32_t)(q1 * w1 + q3 * w3);
+            }
+        }
+        cols -= 8 * groups;
+        for (s = 0; s < 2; s++)
+            for (c = 0; c < 2; c++)
+                y[s * stride + c] = edgec_wide_rq(rq + 4 + 4 * c, (int32_t)acc[2 * s + c], apart);
+    }
+}
+
+/* One input vector (int8, `groups` whole fours, then `tail` < 4 inputs) x two channel pairs of the wide
+ * layout, pair 0's weights at w0 and pair 1's at w1 (the same pair twice for a lone last pair):
+ * acc[c] += x . w_c, channels 0 and 1 of pair 0, then pair 1's, wrapping as the reference. */
+EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, int32_t tail, const EDGEC_ROM int32_t *w0,
+                                      const EDGEC_ROM int32_t *w1, int32_t *acc)
+{
+    uint32_t a[4];
+    int32_t g, c, i;
+    for (c = 0; c < 4; c++)
+        a[c] = (uint32_t)acc[c];
+    for (g = 0; g < groups; g++, x += 4, w0 += 4, w1 += 4) {
+        const int8_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+        for (c = 0; c < 4; c++) {
+            const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);      /* (w0, w2), (w1, w3) */
+            const int32_t u = wc[0], v = wc[1];
+            a[c] += (uint32_t)(int32_t)(x0 * edgec_w16lo(u) + x2 * edgec_w16hi(u)) + (uint32_t)(int32_t)(x1 * edgec_w16lo(v) + x3 * edgec_w16hi(v));
+        }
+    }
+    for (c = 0; c < 4; c++) {                       /* the last 1-3 inputs: input i in word i & 1, half i >> 1 */
+        const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);
+        for (i = 0; i < tail; i++) {
+            const int32_t word = wc[i & 1];
+            a[c] += (uint32_t)(int32_t)(x[i] * (i >> 1 ? edgec_w16hi(word) : edgec_w16lo(word)));
+        }
+    }
+    for (c = 0; c < 4; c++)
+        acc[c] = (int32_t)a[c];
+}
+
+#define edgec_wide_pairs edgec_wide_pairs_c
+#define edgec_wide_dot1x4 edgec_wide_dot1x4_c
+
+#endif
