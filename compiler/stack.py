@@ -66,7 +66,8 @@ def bound(run_name: str, disassembly: str, objs, call_push_bytes: int = 0) -> in
     def deepest(fn: str, path: tuple = ()) -> int:
         if fn in path:
             raise ToolchainError(f"recursion through {fn}: no stack bound is possible")
-        own = sizes.get(fn, LIBGCC_FRAME)
+        # a GCC clone is "f.constprop" in the .su file and "f.constprop.0" in the disassembly
+        own = sizes.get(fn, sizes.get(re.sub(r"\.\d+$", "", fn), LIBGCC_FRAME))
         below = max((call_push_bytes + deepest(c, path + (fn,)) for c in graph.get(fn, ())), default=0)
         return own + below
     return deepest(run_name)

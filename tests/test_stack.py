@@ -67,3 +67,17 @@ def test_avr_calls_with_relative_operands_are_seen():
  106:	rjmp	.-8      	; 0x100 <edgec_m_run>
 """
     assert call_graph(avr)["edgec_m_run"] == {"edgec_conv2d_s8", "edgec_lut_s8"}
+
+
+def test_a_gcc_clone_is_charged_its_own_frame(tmp_path):
+    """GCC names a clone "f.constprop" in the .su file and "f.constprop.0" in the disassembly (rv32imc
+    mnist's edgec_window2x2p: charged as an unknown helper, the bound was 32 bytes short of QEMU's)."""
+    dis = """
+00008000 <edgec_m_run>:
+    8000:	jal	ra,8100 <edgec_window2x2p.constprop.0>
+
+00008100 <edgec_window2x2p.constprop.0>:
+    8100:	ret
+"""
+    objs = _su(tmp_path, [("edgec_m_run", 16, "static"), ("edgec_window2x2p.constprop", 64, "static")])
+    assert bound("edgec_m_run", dis, objs) == 16 + 64
