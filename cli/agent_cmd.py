@@ -185,7 +185,7 @@ def predict(name: str = typer.Argument(...),
     Images are resized and normalised as the package says; detectors and classifiers print their answers."""
     import time
     import numpy as np
-    from edgec.agent.models import quantize
+    from edgec.fleet.loaded import quantize
     from edgec.preprocess import load_inputs
     from .results import check_results_option, decoded, print_results, save_outputs
     with _client(address) as c:

@@ -166,7 +166,7 @@ def published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict,
 
 def baseline_outputs(manifest: dict, library: bytes, xs: np.ndarray) -> np.ndarray:
     """The baseline through the package's own library (what the devices run), dequantized."""
-    from edgec.agent.models import Model
+    from edgec.fleet.loaded import Model
     m = Model("baseline", "package", manifest, "", library)
     try:
         outs = [m.dequantize(np.frombuffer(m.run_int8(m.quantize(x).tobytes()), np.int8)) for x in xs]

@@ -189,7 +189,7 @@ def test_load_predict_bit_exact_budget_and_status_codes(models, tmp_path):
                 got = np.stack([c.predict(name, x.reshape(m["manifest"]["inputs"][0]["shape"])) for x in m["inputs"]])
                 assert got.dtype == np.float32 and np.array_equal(got.reshape(m["float"].shape), m["float"])
                 spec = m["manifest"]["inputs"][0]
-                from edgec.agent.models import quantize
+                from edgec.fleet.loaded import quantize
                 raw = np.stack([c.predict(name, quantize(x.reshape(spec["shape"]), spec["scale"], spec["zero_point"]))
                                 for x in m["inputs"]])
                 assert raw.dtype == np.int8 and np.array_equal(raw.reshape(m["raw"].shape), m["raw"])

@@ -30,7 +30,7 @@ LAYERS = [
                       "edgec.crypto_source", "edgec.devicebuild", "edgec.image_exec"]),
     ("build", ["edgec.build", "edgec.report", "edgec.report_html", "edgec.model_image"]),
     ("package", ["edgec.fleet.package", "edgec.fleet.signing", "edgec.fleet.hostlib", "edgec.fleet.names",
-                 "edgec.fleet.device_manifest"]),
+                 "edgec.fleet.device_manifest", "edgec.fleet.loaded"]),
     ("fleet", ["edgec.fleet."]),
     ("agent", ["edgec.agent."]),
     ("cli", ["edgec.cli.", "edgec.api"]),
@@ -42,7 +42,6 @@ KNOWN_UPWARD = {
     ("edgec.passes.tile", "edgec.report"): "macs: an op's MAC count belongs with the op's definition (issue 17, 2)",
     ("edgec.passes.plan_scratch", "edgec.report"): "macs, as above",
     ("edgec.passes.plan_wide", "edgec.report"): "macs, as above; weight_bytes and wide_extra_bytes, a node's flash, likewise",
-    ("edgec.fleet.monitor", "edgec.agent.models"): "Model, to load a baseline package's library as the agent does",
 }
 
 

@@ -1,7 +1,7 @@
 """Float inputs are quantized by one rule on every path, ties and near-ties included.
 
 The paths: `edgec run` / `verify` (Built.quantize_input), a package's library as api.run and the device
-agent load it (agent.models.quantize), and the compiler's own rule for the models it quantizes
+agent load it (fleet.loaded.quantize), and the compiler's own rule for the models it quantizes
 (passes/quantize.quantize_values).  All go through fixedpoint.quantize_float_input:
   - a .tflite whose float input edge (its QUANTIZE) edgec dropped divides in float32, as TFLite Micro's
     QUANTIZE does (TfLiteRound(val / float(scale))): float64 division gives another int8 value for
@@ -25,7 +25,7 @@ from conftest import require
 from tflite_writer import Model
 
 from edgec import api
-from edgec.agent.models import quantize as agent_quantize
+from edgec.fleet.loaded import quantize as agent_quantize
 from edgec.fixedpoint import quantize_float_input, round_half_away
 from edgec.passes.quantize import quantize_values
 
