@@ -36,6 +36,7 @@
 #include "edgec_slots.h"
 #include "edgec_image.h"
 #include "flash_file.h"
+#include "decimal.h"
 
 #ifndef MCU_SECTOR
 #define MCU_SECTOR 4096u
@@ -216,16 +217,7 @@ static uint32_t put_text(uint8_t *out, uint32_t at, const char *s)
 static uint32_t put_number(uint8_t *out, uint32_t at, int32_t v)
 {
     char b[12];
-    int n = 11;
-    uint32_t u = v < 0 ? (uint32_t)(-(v + 1)) + 1u : (uint32_t)v;
-    b[n] = 0;
-    do {
-        b[--n] = (char)('0' + u % 10u);
-        u /= 10u;
-    } while (u);
-    if (v < 0)
-        b[--n] = '-';
-    return put_text(out, at, b + n);
+    return put_text(out, at, edgec_decimal(v, b));
 }
 
 static void status(int32_t code)

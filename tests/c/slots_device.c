@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "edgec_slots.h"
 #include "flash_file.h"
+#include "decimal.h"
 
 #ifdef EDGEC_SEMIHOST
 #include "semihost.h"
@@ -51,16 +52,7 @@ static void put(const char *s)
 static void put_int(int32_t v)
 {
     char b[12];
-    int n = 11;
-    uint32_t u = v < 0 ? (uint32_t)(-(v + 1)) + 1u : (uint32_t)v;
-    b[n] = 0;
-    do {
-        b[--n] = (char)('0' + u % 10u);
-        u /= 10u;
-    } while (u);
-    if (v < 0)
-        b[--n] = '-';
-    put(b + n);
+    put(edgec_decimal(v, b));
 }
 static void end_line(void)
 {
