@@ -129,7 +129,7 @@ def run(model: Model, x, *, on: str = "host", raw: bool = False) -> np.ndarray:
     if on != "host":
         raise EdgecError(f"a package runs its own library on this machine, not on '{on}'", where=model.path,
                          hint="load the build directory to run on an emulated target")
-    from edgec.agent.models import Model as Library
+    from edgec.fleet.loaded import Model as Library
     lib = Library(model.name, model.path, model.manifest, "", model.library)     # loaded from a sealed memfd
     try:
         q = [np.frombuffer(lib.run_int8(lib.quantize(s).tobytes()), np.int8) for s in xs]
