@@ -48,10 +48,27 @@
 #define EDGEC_AVR_CLEAR "clr r2\n\tclr r3\n\tclr r4\n\tclr r5\n\tclr r6\n\tclr r7\n\tclr r8\n\tclr r9\n\tclr r10\n\tclr r11\n\t" \
     "clr r12\n\tclr r13\n\tclr r14\n\tldi r25, 0x40\n\tmov r15, r25\n\t"
 
+/* One weight (LPM Z+ into r24) and its products: with input p into the sum s0:s1:s2 (EDGEC_AVR_MAC), and
+ * the four weights of one channel's group over the inputs r20..r23 (EDGEC_AVR_MAC4, one pixel). */
+#define EDGEC_AVR_LPM "lpm r24, Z+\n\t"
+#define EDGEC_AVR_MAC(p, s0, s1, s2) "muls " #p ", r24\n\t" EDGEC_AVR_ADD24(s0, s1, s2)
+#define EDGEC_AVR_MAC4(s0, s1, s2)                                                                                 \
+    EDGEC_AVR_LPM EDGEC_AVR_MAC(r20, s0, s1, s2) EDGEC_AVR_LPM EDGEC_AVR_MAC(r21, s0, s1, s2)                       \
+    EDGEC_AVR_LPM EDGEC_AVR_MAC(r22, s0, s1, s2) EDGEC_AVR_LPM EDGEC_AVR_MAC(r23, s0, s1, s2)
+/* The one-pixel loops (pair and quad layout): x r25:r24, weights r23:r22, groups r20, acc r19:r18; the
+ * group's four inputs in r20..r23, the weight r24, the count r25; X walks x, Z the weights.  `body` is one
+ * group's products, `flush` the sums into acc. */
+#define EDGEC_AVR_ONE_PIXEL(body, flush)                                                                           \
+    EDGEC_AVR_SAVE "movw r26, r24\n\tmovw r30, r22\n\t" EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"             \
+    "1:\n\tld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t" body "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"   \
+    "pop r15\n\tmovw r30, r18\n\t" flush "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t"
+
 /* Pair layout, two pixels: `groups` (1..127) whole groups, acc[0..3] += x0.a, x0.b, x1.a, x1.b.
  * Arguments (avr-gcc ABI): x0 r25:r24, x1 r23:r22, wp r21:r20, groups r18, acc r17:r16.  Sums: x0.a in
  * r2..r4, x0.b r5..r7, x1.a r8..r10, x1.b r11..r13; x0's four inputs r16..r19, x1's r20..r23 (MULS
- * takes r16..r31), the weight r24, the group count r25; X walks x0, Y x1, Z the weights. */
+ * takes r16..r31), the weight r24, the group count r25; X walks x0, Y x1, Z the weights.  Each weight
+ * feeds both pixels (EDGEC_AVR_MAC2). */
+#define EDGEC_AVR_MAC2(p, q, s0, s1, s2, t0, t1, t2) EDGEC_AVR_LPM EDGEC_AVR_MAC(p, s0, s1, s2) EDGEC_AVR_MAC(q, t0, t1, t2)
 static __attribute__((naked, noinline, unused)) void edgec_avr_dot2x2(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp,
                                                                    uint8_t groups, int32_t *acc)
 {
@@ -63,76 +80,32 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot2x2(const int8
         "1:\n\t"
         "ld r16, X+\n\tld r17, X+\n\tld r18, X+\n\tld r19, X+\n\t"
         "ld r20, Y+\n\tld r21, Y+\n\tld r22, Y+\n\tld r23, Y+\n\t"
-        "lpm r24, Z+\n\tmuls r16, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r20, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r17, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r21, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r18, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r22, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r19, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r23, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r16, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r20, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r17, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r21, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r18, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r22, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r19, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r23, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
+        EDGEC_AVR_MAC2(r16, r20, r2, r3, r4, r8, r9, r10) EDGEC_AVR_MAC2(r17, r21, r2, r3, r4, r8, r9, r10)
+        EDGEC_AVR_MAC2(r18, r22, r2, r3, r4, r8, r9, r10) EDGEC_AVR_MAC2(r19, r23, r2, r3, r4, r8, r9, r10)
+        EDGEC_AVR_MAC2(r16, r20, r5, r6, r7, r11, r12, r13) EDGEC_AVR_MAC2(r17, r21, r5, r6, r7, r11, r12, r13)
+        EDGEC_AVR_MAC2(r18, r22, r5, r6, r7, r11, r12, r13) EDGEC_AVR_MAC2(r19, r23, r5, r6, r7, r11, r12, r13)
         "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
         "pop r15\n\tpop r17\n\tpop r16\n\tmovw r30, r16\n\t"
         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8) EDGEC_AVR_FLUSH(r11, r12, r13, 12)
         "clr r1\n\tpop r29\n\tpop r28\n\t" EDGEC_AVR_RESTORE "ret\n\t");
 }
 
-/* Pair layout, one pixel: acc[0..1] += x.a, x.b.  x r25:r24, wp r23:r22, groups r20, acc r19:r18.
- * Sums x.a r2..r4, x.b r5..r7; inputs r20..r23, weight r24, count r25. */
+/* Pair layout, one pixel: acc[0..1] += x.a, x.b (sums r2..r4 and r5..r7). */
 static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x2(const int8_t *x, const EDGEC_ROM int8_t *wp, uint8_t groups, int32_t *acc)
 {
     (void)x; (void)wp; (void)groups; (void)acc;
-    __asm__ volatile(
-        EDGEC_AVR_SAVE
-        "movw r26, r24\n\tmovw r30, r22\n\t"
-        EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"
-        "1:\n\t"
-        "ld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t"
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
-        "pop r15\n\tmovw r30, r18\n\t"
-        EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4)
-        "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t");
+    __asm__ volatile(EDGEC_AVR_ONE_PIXEL(EDGEC_AVR_MAC4(r2, r3, r4) EDGEC_AVR_MAC4(r5, r6, r7),
+                                         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4)));
 }
 
-/* Quad layout, one input vector x four channels: acc[0..3] += x.w_c.  x r25:r24, wq r23:r22,
- * groups r20, acc r19:r18.  Sums r2..r13 (three bytes a channel); inputs r20..r23, weight r24, count r25. */
+/* Quad layout, one input vector x four channels: acc[0..3] += x.w_c (sums r2..r13, three bytes a channel). */
 static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x4(const int8_t *x, const EDGEC_ROM int8_t *wq, uint8_t groups, int32_t *acc)
 {
     (void)x; (void)wq; (void)groups; (void)acc;
-    __asm__ volatile(
-        EDGEC_AVR_SAVE
-        "movw r26, r24\n\tmovw r30, r22\n\t"
-        EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"
-        "1:\n\t"
-        "ld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t"
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
-        "pop r15\n\tmovw r30, r18\n\t"
-        EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8) EDGEC_AVR_FLUSH(r11, r12, r13, 12)
-        "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t");
+    __asm__ volatile(EDGEC_AVR_ONE_PIXEL(EDGEC_AVR_MAC4(r2, r3, r4) EDGEC_AVR_MAC4(r5, r6, r7) EDGEC_AVR_MAC4(r8, r9, r10)
+                                         EDGEC_AVR_MAC4(r11, r12, r13),
+                                         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8)
+                                         EDGEC_AVR_FLUSH(r11, r12, r13, 12)));
 }
 
 /* One channel of a last partial group (m < 4 inputs), one pixel: *acc += x . w over m.  Shared by
@@ -182,42 +155,6 @@ EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, 
     }
 }
 
-/* Columns layout (edgec_conv2d_cols_s8, a scratch the memory plan gives a one-group conv): the windows of two
- * output pixels as int16, four inputs at a time, pixel 0's four then pixel 1's, each four in the order
- * x0 x2 x1 x3 (the lanes that SXTB16 makes of a pair-layout weight word).  Group g of pixel s starts at
- * cols + 8 * g + 4 * s.  Sign-extending the window once per pixel, not once per channel pair, is what
- * makes this loop nest cheaper than the ones over int8 input. */
-EDGEC_HELPER void edgec_cols_put4(int16_t *dst, const int8_t *src)
-{
-    dst[0] = src[0];
-    dst[1] = src[2];
-    dst[2] = src[1];
-    dst[3] = src[3];
-}
-
-/* Two pixels (columns layout) x a pair of channels (pair layout) over `groups` fours of inputs:
- * acc[2 * s + j] += x_s . w_j. */
-EDGEC_HELPER void edgec_dot2x2c_s8(const int16_t *cols, const EDGEC_ROM int8_t *wp, int32_t groups, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (; groups > 0; groups--, cols += 8, wp += 8) {
-        int32_t j;
-        for (j = 0; j < 4; j++) {               /* input i = (j & 1) * 2 + (j >> 1) of the group */
-            const int32_t i = ((j & 1) << 1) | (j >> 1);
-            const int8_t p = (int8_t)cols[j], q = (int8_t)cols[4 + j], u = wp[i], v = wp[4 + i];
-            a0 += p * u;                        /* each product in int, as in edgec_dot2x2p_s8 */
-            a1 += p * v;
-            a2 += q * u;
-            a3 += q * v;
-        }
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-
-
 /* Quad layout (codegen writes it for fully-connected layers): output channels 4j .. 4j + 3 alternate in
  * groups of four inputs (16 bytes a group, the last zero-padded).  One input vector x four channels:
  * acc[c] += x . w_c.  Channels past the last (out_features % 4) have zero weights. */
@@ -234,93 +171,6 @@ EDGEC_HELPER void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq, 
     }
     for (c = 0; left && c < 4; c++)
         edgec_avr_tail(x, wq + 4 * c, (uint8_t)left, acc + c);
-}
-
-/* Depthwise taps of four channels (quad layout of depthwise weights: [C / 4][k_h][k_w][4], channels
- * zero-padded to a multiple of four): acc[j] += sum over the k_h x k_w window of x[j] * w[j], the tap
- * (ky, kx) at x + ky * step_y + kx * step_x.  Every tap must lie inside the input. */
-EDGEC_HELPER void edgec_dw4_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t k_h, int32_t k_w,
-                               int32_t *acc)
-{
-    int32_t ky, kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (ky = 0; ky < k_h; ky++)
-        for (kx = 0; kx < k_w; kx++, w += 4) {
-            const int8_t *r = x + ky * step_y + kx * step_x;
-            a0 += r[0] * w[0];
-            a1 += r[1] * w[1];
-            a2 += r[2] * w[2];
-            a3 += r[3] * w[3];
-        }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
-/* The same, unrolled for 3x3 windows where a variant does so. */
-EDGEC_HELPER void edgec_dw4_3x3_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t *acc)
-{
-    edgec_dw4_s8(x, step_x, step_y, w, 3, 3, acc);
-}
-
-/* One kernel row of a depthwise window near the border, four channels: acc[j] += sum over kx < k_w
- * of v[j] * w[4 * kx + j], v the input at x + (kx - kx0) * step_x for kx0 <= kx < kx1 (x points at
- * tap kx0) and pad (the zero point, four times) for the taps over the padding. */
-EDGEC_HELPER void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0, int32_t kx1, int32_t k_w, const int8_t *pad,
-                                   const EDGEC_ROM int8_t *w, int32_t *acc)
-{
-    int32_t kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (kx = 0; kx < k_w; kx++, w += 4) {
-        const int8_t *v = kx >= kx0 && kx < kx1 ? x + (kx - kx0) * step_x : pad;
-        a0 += v[0] * w[0];
-        a1 += v[1] * w[1];
-        a2 += v[2] * w[2];
-        a3 += v[3] * w[3];
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
-/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_conv2d_s8.c): position j of
- * the line in slot k at x[3 * j + k].  Variants with paired 16-bit multiplies take that loop nest; here
- * edgec_dw3_lines says not to (on 8-bit cores an int16 x int16 product costs more than the int8 quad
- * loop), and the helpers below only give the integers the variants must give. */
-typedef struct {
-    int16_t w[9];
-} edgec_dw3w;
-
-/* int16s of a 3x3 depthwise's lines (edgec_dw_rows3) this variant takes out of `room`: none (the
- * loop nest is off). */
-EDGEC_HELPER int32_t edgec_dw3_lines(int32_t room)
-{
-    (void)room;
-    return 0;
-}
-
-/* Channel `lane` of a quad-layout 3x3 depthwise weight block (tap (ky, kx) at wq[4 * (3 * ky + kx) + lane]),
- * a along the slots and b along the run: w(a, b) = tap (a, b), or tap (b, a) if `transposed`. */
-EDGEC_HELPER void edgec_dw3w_load(edgec_dw3w *w, const EDGEC_ROM int8_t *wq, int32_t transposed)
-{
-    int32_t a, b;
-    for (a = 0; a < 3; a++)
-        for (b = 0; b < 3; b++)
-            w->w[3 * a + b] = wq[4 * (transposed ? 3 * b + a : 3 * a + b)];
-}
-
-/* `count` windows s positions apart from position 0 of x: acc[i] = bias + window i . w (wrapped as the
- * reference wraps), a in slot (top + a) % 3. */
-EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, const edgec_dw3w *w, int32_t top, uint32_t bias, int32_t *acc)
-{
-    int32_t i, a, b;
-    for (i = 0; i < count; i++, x += 3 * s) {
-        int32_t u = 0;
-        for (a = 0; a < 3; a++)
-            for (b = 0; b < 3; b++)
-                u += (int32_t)x[3 * b + (top + a) % 3] * w->w[3 * a + b];
-        acc[i] = (int32_t)(bias + (uint32_t)u);
-    }
 }
 
 /* (a * m + 2^30) >> 31 for m >= 0 (edgec_srdhm, whose one special case needs m = INT32_MIN): the 64-bit
@@ -396,17 +246,6 @@ typedef struct {
     uint8_t left, right;
 } edgec_rq;
 
-EDGEC_HELPER int32_t edgec_rq_fast(const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int32_t n, int32_t act_min,
-                                   int32_t act_max)
-{
-    int32_t i;
-    (void)shift;
-    for (i = 0; i < n; i++)
-        if (multiplier[i] < 0)
-            return 0;
-    return act_min == -128 && act_max == 127;
-}
-
 EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shift)
 {
     q->multiplier = multiplier;
@@ -423,13 +262,7 @@ EDGEC_HELPER int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, i
     return edgec_clamp_s8(edgec_avr_rdbp(edgec_avr_srdhm((int32_t)x, q->multiplier), q->right) + out_zp, -128, 127);
 }
 
-/* `count` sums (bias included) requantized as edgec_rq_s8 and stored `step` bytes apart. */
-EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, int32_t step, const edgec_rq *q, int32_t out_zp)
-{
-    for (; count > 0; count--, acc++, y += step)
-        *y = edgec_rq_s8(q, 0, *acc, out_zp);
-}
-
+#include "edgec_dot_common.h"    /* columns, depthwise, edgec_rq_fast, edgec_rq_run_s8 */
 #include "edgec_wide_c.h"     /* the wide path in portable C (edgec_wide_c.h) */
 
 #endif
