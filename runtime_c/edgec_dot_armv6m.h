@@ -144,11 +144,11 @@ EDGEC_M0_LOOP void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq,
 }
 
 /* Requantization prepared once per output channel: the multiplier's 16-bit halves, the left shift
- * before the doubling high multiply, and the rounding right shift after it with its mask.  edgec_rq_s8
- * gives edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast also asks every multiplier
- * of the layer to be >= 0 (the range edgec_srdhm_m0 covers; quantize writes them in [0, 2^31)). */
+ * before the doubling high multiply, and the rounding right shift r after it as r - 1 (-1 for none).
+ * edgec_rq_s8 gives edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast also asks every
+ * multiplier of the layer to be >= 0 (the range edgec_srdhm_m0 covers; quantize writes them in [0, 2^31)). */
 typedef struct {
-    int32_t m_lo, m_hi, mask, left, right;
+    int32_t m_lo, m_hi, left, r1;
 } edgec_rq;
 
 EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shift)
@@ -156,31 +156,32 @@ EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shif
     q->m_lo = multiplier & 0xFFFF;
     q->m_hi = multiplier >> 16;
     q->left = shift > 0 ? shift : 0;
-    q->right = shift > 0 ? 0 : -shift;
-    q->mask = (int32_t)((UINT32_C(1) << q->right) - UINT32_C(1));
+    q->r1 = shift > 0 ? -1 : -shift - 1;
 }
 
 /* edgec_srdhm(x, m) for m >= 0 without a 64-bit multiply: with x = xh * 2^16 + xl and m = mh * 2^16 + ml
- * (xl, ml unsigned), x * m + 2^30 = hh * 2^32 + (hl + lh + 2^14) * 2^16 + ll, so (x * m + 2^30) >> 31
- * = 2 hh + (lh >> 15) + (hl >> 15) + ((lh & 0x7FFF) + (hl & 0x7FFF) + (ll >> 16) + 2^14) >> 15: four
- * MULS, every term inside 32 bits, summed modulo 2^32 (the result fits in int32). */
+ * (xl, ml unsigned), xl * m = a * 2^16 + (ll & 0xFFFF) with a = (ll >> 16) + lh (below 2^31), so
+ * x * m = (hh * 2^16 + hl + a) * 2^16 + (ll & 0xFFFF) and, 2^30 being a multiple of 2^16,
+ * (x * m + 2^30) >> 31 = 2 hh + (hl >> 15) + ((hl & 0x7FFF) + a + 2^14) >> 15 (the last sum unsigned,
+ * below 2^32): four MULS, every term inside 32 bits, summed modulo 2^32 (the result fits in int32). */
 static inline int32_t edgec_srdhm_m0(int32_t x, const edgec_rq *q)
 {
     const uint32_t xl = (uint16_t)x;
     const int32_t xh = x >> 16;
-    const uint32_t ll = xl * (uint32_t)q->m_lo;
-    const int32_t lh = (int32_t)(xl * (uint32_t)q->m_hi), hl = xh * q->m_lo, hh = xh * q->m_hi;
-    const uint32_t low = (uint32_t)(lh & 0x7FFF) + (uint32_t)(hl & 0x7FFF) + (ll >> 16) + 0x4000u;
-    return (int32_t)(((uint32_t)hh << 1) + (uint32_t)(lh >> 15) + (uint32_t)(hl >> 15) + (low >> 15));
+    const uint32_t ll = xl * (uint32_t)q->m_lo, a = (ll >> 16) + xl * (uint32_t)q->m_hi;
+    const int32_t hl = xh * q->m_lo, hh = xh * q->m_hi;
+    return (int32_t)(((uint32_t)hh << 1) + (uint32_t)(hl >> 15) + (((uint32_t)(hl & 0x7FFF) + a + 0x4000u) >> 15));
 }
 
-/* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range (the
- * rounding right shift of edgec_rdbp with the prepared mask). */
+/* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range.
+ * edgec_rdbp(v, r) for r >= 1 is floor((u + 2^(r-1)) / 2^r) with u = v - [v < 0] (its threshold), which
+ * is (w + 1) >> 1 with w = u >> (r - 1); v <= 2^31 - 2 (|x|, m <= 2^31), so w + 1 does not wrap. */
 static inline int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
 {
-    const int32_t v = edgec_srdhm_m0((int32_t)((bias + (uint32_t)acc) << q->left), q);
-    const int32_t threshold = (q->mask >> 1) + (int32_t)((uint32_t)v >> 31);
-    return edgec_clamp_s8((v >> q->right) + ((v & q->mask) > threshold ? 1 : 0) + out_zp, -128, 127);
+    int32_t v = edgec_srdhm_m0((int32_t)((bias + (uint32_t)acc) << q->left), q);
+    if (q->r1 >= 0)
+        v = (((v + (v >> 31)) >> q->r1) + 1) >> 1;
+    return edgec_clamp_s8(v + out_zp, -128, 127);
 }
 
 #include "edgec_dot_common.h"    /* columns, depthwise, edgec_rq_fast, edgec_rq_run_s8 */
