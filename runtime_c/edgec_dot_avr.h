@@ -116,10 +116,15 @@ EDGEC_HELPER void edgec_avr_tail(const int8_t *x, const EDGEC_ROM int8_t *w, uin
         *acc += *x++ * *w++;                    /* each product in int: exact where int is 16 bits */
 }
 
+/* Whether n inputs are whole groups of one chunk (1 to EDGEC_AVR_CHUNK of them): the usual case, which
+ * the dot products below hand to their loop at once (a tail call), leaving the chunk loop and the last
+ * partial group to the out-of-line edgec_avr_*_any: their frames cost about 100 cycles a call. */
+#define EDGEC_AVR_ONE_CHUNK(n) ((uint16_t)((uint16_t)(n) - 4u) <= 4u * EDGEC_AVR_CHUNK - 4u && ((uint8_t)(n) & 3u) == 0)
+
 /* Pair layout (codegen writes it for one-group convs): the weights of output channels 2j and 2j + 1
  * alternate in groups of four, a0 a1 a2 a3 b0 b1 b2 b3 a4 ..., the last group zero-padded.  Whole groups
  * go to the loops above in chunks; the inputs of a last partial group (n % 4) are read only up to n. */
-EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+EDGEC_HELPER void edgec_avr_dot2x2_any(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
     uint16_t left = (uint16_t)n;                /* n <= the 2 KB of RAM the inputs come from */
     while (left >= 4) {
@@ -138,8 +143,16 @@ EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDG
     }
 }
 
+EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+{
+    if (EDGEC_AVR_ONE_CHUNK(n))
+        edgec_avr_dot2x2(x0, x1, wp, (uint8_t)((uint16_t)n >> 2), acc);
+    else
+        edgec_avr_dot2x2_any(x0, x1, wp, n, acc);
+}
+
 /* One pixel x a pair of channels (pair layout): acc[0] += x . a, acc[1] += x . b. */
-EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+EDGEC_HELPER void edgec_avr_dot1x2_any(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
     uint16_t left = (uint16_t)n;
     while (left >= 4) {
@@ -153,6 +166,14 @@ EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, 
         edgec_avr_tail(x, wp, (uint8_t)left, acc);
         edgec_avr_tail(x, wp + 4, (uint8_t)left, acc + 1);
     }
+}
+
+EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+{
+    if (EDGEC_AVR_ONE_CHUNK(n))
+        edgec_avr_dot1x2(x, wp, (uint8_t)((uint16_t)n >> 2), acc);
+    else
+        edgec_avr_dot1x2_any(x, wp, n, acc);
 }
 
 /* Quad layout (codegen writes it for fully-connected layers): output channels 4j .. 4j + 3 alternate in
