@@ -130,9 +130,11 @@ EDGEC_CONV_SHARED int32_t edgec_pair_load(edgec_ch *c, const edgec_outq *o, cons
 
 /* The window of output pixel (oy, ox) gathered into a patch: its taps in OHWI order, in_zp where it
  * hangs over the padding (the folded bias cancels it exactly), zeros up to k4 (where the weights are
- * zero too).  Undilated across, each kernel row is one padding run, one copy and another padding run. */
+ * zero too).  Undilated across, each kernel row is one padding run, one copy and another padding run; a
+ * window inside the input is k_h plain copies.  EDGEC_HELPER: out of line on AVR, where its inlined copies
+ * cost about 1 KB of the 32 KB of flash. */
 EDGEC_HELPER void edgec_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox, int32_t k4,
-                                    int8_t *patch)
+                               int8_t *patch)
 {
     const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, dil_w = p->dil_w;
     const int32_t ix0 = ox * p->stride_w - p->pad_left, row = k_w * in_c;
