@@ -195,13 +195,12 @@ EDGEC_PATH void edgec_conv_patch(const EDGEC_ROM edgec_conv2d_params *p, const i
     edgec_outq o;
     edgec_ch c[2];
     int8_t patch[EDGEC_PATCH_BYTES];
-    int32_t n, px, oc, i, count, gy, gx;
+    int32_t n, px, oc, i, count;
     edgec_outq_init(&o, p, multiplier, shift, out_c);
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * p->in_c);
         int8_t *y = edgec_conv_px(p, out, n, out_rows, 0, 0);
-        gy = out_row0;
-        gx = 0;
+        int32_t gy = out_row0, gx = 0;         /* the next window to gather */
         for (px = 0; px < pixels; px += count, y += count * stride) {
             count = pixels - px < per ? pixels - px : per;
             for (i = 0; i < count; i++) {
