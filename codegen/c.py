@@ -23,7 +23,7 @@ from edgec import prelu
 
 from .recurrent import gru_call, lstm_call
 
-RUNTIME_COMMON = ["edgec.h", "edgec_target.h", "edgec_fixedpoint.h", "edgec_dot.h", "edgec_wide_c.h"]
+RUNTIME_COMMON = ["edgec.h", "edgec_target.h", "edgec_fixedpoint.h", "edgec_dot.h", "edgec_wide_c.h", "edgec_dot_common.h"]
 KERNEL_FILE = {
     "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
     "Add": "edgec_elementwise_s8.c", "Sub": "edgec_elementwise_s8.c", "Mul": "edgec_elementwise_s8.c",

@@ -7,9 +7,11 @@ a .su file, or a cycle in the graph, is refused; "dynamic,bounded" - e.g. AVR pu
 arguments - comes with its bound).  Functions without a .su file are libgcc's arithmetic helpers
 (e.g. AVR's 32/64-bit multiplies): they are leaves that save a few registers, and are charged
 LIBGCC_FRAME bytes each.  A call pushes `Target.call_push_bytes` of return address on cores where the
-callee's frame does not include it (AVR: 2).  The emulators measure the real high-water mark (stack
-painting in the semihosting harness, SP tracking in avrrun) and the tests check it never exceeds this
-bound."""
+callee's frame does not include it (AVR: 2).  A naked function (the AVR kernels' asm loops and
+requantization) has a frame of 0 in its .su file, whatever its asm pushes: each function is charged at
+least the bytes its push instructions save (AVR: one a register; Arm: four a register of the list).
+The emulators measure the real high-water mark (stack painting in the semihosting harness, SP
+tracking in avrrun) and the tests check it never exceeds this bound."""
 from __future__ import annotations
 
 import re
@@ -43,6 +45,24 @@ def frames(objs) -> dict:
     return out
 
 
+_PUSH = re.compile(r"\spush\s+(\{[^}]*\}|r\d+)")
+
+
+def pushed(disassembly: str) -> dict:
+    """{function: bytes its push instructions save}, each counted once (straight-line prologues)."""
+    out, current = {}, None
+    for line in disassembly.splitlines():
+        m = _FUNC.match(line.strip())
+        if m:
+            current = m.group(1)
+            continue
+        p = current and _PUSH.search(line)
+        if p:
+            regs = p.group(1)
+            out[current] = out.get(current, 0) + (4 * len(regs.split(",")) if regs.startswith("{") else 1)
+    return out
+
+
 def call_graph(disassembly: str) -> dict:
     """{function: set of functions it calls or tail-calls} (jumps inside a function are not calls)."""
     graph, current = {}, None
@@ -60,14 +80,14 @@ def call_graph(disassembly: str) -> dict:
 
 def bound(run_name: str, disassembly: str, objs, call_push_bytes: int = 0) -> int:
     """Deepest stack of run_name and everything it calls, in bytes."""
-    graph, sizes = call_graph(disassembly), frames(objs)
+    graph, sizes, saves = call_graph(disassembly), frames(objs), pushed(disassembly)
 
     @lru_cache(maxsize=None)
     def deepest(fn: str, path: tuple = ()) -> int:
         if fn in path:
             raise ToolchainError(f"recursion through {fn}: no stack bound is possible")
         # a GCC clone is "f.constprop" in the .su file and "f.constprop.0" in the disassembly
-        own = sizes.get(fn, sizes.get(re.sub(r"\.\d+$", "", fn), LIBGCC_FRAME))
+        own = max(sizes.get(fn, sizes.get(re.sub(r"\.\d+$", "", fn), LIBGCC_FRAME)), saves.get(fn, 0))
         below = max((call_push_bytes + deepest(c, path + (fn,)) for c in graph.get(fn, ())), default=0)
         return own + below
     return deepest(run_name)

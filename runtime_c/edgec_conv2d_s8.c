@@ -91,7 +91,7 @@ EDGEC_PATH void edgec_conv_rows(const EDGEC_ROM edgec_conv2d_params *p, const in
     edgec_outq o;
     edgec_ch c[2];
     int32_t sums[2 * EDGEC_TAPS_MAX];
-    int32_t n, oc, oy, ox, ky, kx, t;
+    int32_t n, oc, oy, ox, ky, kx;
     edgec_outq_init(&o, p, multiplier, shift, out_c);
     for (oc = 0; oc < out_c; oc += 2) {
         const EDGEC_ROM int8_t *wp = weights + oc * k4;
@@ -125,31 +125,36 @@ EDGEC_PATH void edgec_conv_rows(const EDGEC_ROM edgec_conv2d_params *p, const in
                     }
                     {
                         const int32_t kx0 = edgec_first_tap(ix0, dil_w), kx1 = edgec_end_tap(ix0, dil_w, k_w, in_w);
+                        /* offsets stepped from row to row and tap to tap: no multiply per kernel row or tap (a
+                         * 32-bit multiply is a library call on 8-bit cores) */
+                        const int32_t wrow = 2 * k_w * in_c, wtap = 2 * in_c;
+                        int32_t xr = rowofs + ky0 * row + ix0 * in_c, wr = ky0 * wrow;
                         int32_t acc[2] = {0, 0};
-                        for (ky = ky0; ky < ky1; ky++) {
-                            const int32_t xr = rowofs + ky * row + ix0 * in_c;
+                        for (ky = ky0; ky < ky1; ky++, xr += row, wr += wrow) {
                             if (dil_w == 1) {
                                 if (kx1 > kx0)
-                                    edgec_dot1x2p_s8(img + xr + kx0 * in_c, wp + 2 * (ky * k_w + kx0) * in_c, (kx1 - kx0) * in_c, acc);
+                                    edgec_dot1x2p_s8(img + xr + kx0 * in_c, wp + wr + kx0 * wtap, (kx1 - kx0) * in_c, acc);
                             } else {
                                 for (kx = kx0; kx < kx1; kx++)
-                                    edgec_dot1x2p_s8(img + xr + kx * tap_x, wp + 2 * (ky * k_w + kx) * in_c, in_c, acc);
+                                    edgec_dot1x2p_s8(img + xr + kx * tap_x, wp + wr + kx * wtap, in_c, acc);
                             }
                         }
                         if (!(rows_whole && kx0 == 0 && kx1 == k_w)) {     /* add in_zp * (weights of the missing taps) */
                             int32_t m0 = 0, m1 = 0;
                             if (taps <= EDGEC_TAPS_MAX) {
+                                const int32_t *sum = sums;
                                 if (!have_sums) {
                                     edgec_pair_tap_sums(wp, in_c, taps, sums);
                                     have_sums = 1;
                                 }
-                                for (ky = 0; ky < k_h; ky++)
-                                    for (kx = 0; kx < k_w; kx++)
-                                        if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1) {
-                                            t = ky * k_w + kx;
-                                            m0 += sums[2 * t];
-                                            m1 += sums[2 * t + 1];
+                                for (ky = 0; ky < k_h; ky++) {
+                                    const int32_t gone = ky < ky0 || ky >= ky1;
+                                    for (kx = 0; kx < k_w; kx++, sum += 2)
+                                        if (gone || kx < kx0 || kx >= kx1) {
+                                            m0 += sum[0];
+                                            m1 += sum[1];
                                         }
+                                }
                             } else {
                                 for (ky = 0; ky < k_h; ky++)
                                     for (kx = 0; kx < k_w; kx++)
@@ -174,40 +179,48 @@ EDGEC_PATH void edgec_conv_rows(const EDGEC_ROM edgec_conv2d_params *p, const in
 }
 
 #define EDGEC_PATCH_MAX 64      /* bytes of one gathered window (K rounded up to 4) */
-#define EDGEC_PATCH_PIXELS 2    /* windows gathered at a time, on the stack */
+#define EDGEC_PATCH_BYTES 128   /* the windows gathered at a time, on the stack: as many as fit, at least 2 */
 
-/* Small windows (e.g. a first layer over 1-channel audio or 3-channel images): up to four pixels'
- * windows gathered, then every channel pair (its requantization prepared once) over them, two at a
- * time. */
+/* Small windows (e.g. a first layer over 1-channel audio or 3-channel images): as many pixels' windows
+ * as EDGEC_PATCH_BYTES holds gathered (an even number: a K of 9 to 12, as a 3x3 window over one
+ * channel, takes 10 at a time), then every channel pair (its requantization prepared once) over them,
+ * two at a time, so that the pair's set-up is shared by all of them and each dot product runs over a
+ * whole window.  The gathered pixel walks rows and columns without a division. */
 EDGEC_PATH void edgec_conv_patch(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                              const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                              int32_t out_row0, int32_t out_rows)
 {
     const int32_t out_w = p->out_w, out_c = p->out_c, stride = p->out_stride, pixels = out_rows * out_w;
-    const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+    const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3, per = (EDGEC_PATCH_BYTES / k4) & ~1;
     edgec_outq o;
     edgec_ch c[2];
-    int8_t patch[EDGEC_PATCH_PIXELS][EDGEC_PATCH_MAX];
+    int8_t patch[EDGEC_PATCH_BYTES];
     int32_t n, px, oc, i, count;
     edgec_outq_init(&o, p, multiplier, shift, out_c);
     for (n = 0; n < p->batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(p->in_h * p->in_w * p->in_c);
         int8_t *y = edgec_conv_px(p, out, n, out_rows, 0, 0);
+        int32_t gy = out_row0, gx = 0;         /* the next window to gather */
         for (px = 0; px < pixels; px += count, y += count * stride) {
-            count = pixels - px < EDGEC_PATCH_PIXELS ? pixels - px : EDGEC_PATCH_PIXELS;
-            for (i = 0; i < count; i++)
-                edgec_gather(p, img, in_row0, out_row0 + (px + i) / out_w, (px + i) % out_w, k4, patch[i]);
+            count = pixels - px < per ? pixels - px : per;
+            for (i = 0; i < count; i++) {
+                edgec_gather(p, img, in_row0, gy, gx, k4, patch + i * k4);
+                if (++gx == out_w) {
+                    gx = 0;
+                    gy++;
+                }
+            }
             for (oc = 0; oc < out_c; oc += 2) {
                 const int32_t two = edgec_pair_load(c, &o, bias, multiplier, shift, oc, out_c);
                 const EDGEC_ROM int8_t *wp = weights + oc * k4;
                 for (i = 0; i + 2 <= count; i += 2) {
                     int32_t acc[4] = {0, 0, 0, 0};
-                    edgec_dot2x2p_s8(patch[i], patch[i + 1], wp, k4, acc);
+                    edgec_dot2x2p_s8(patch + i * k4, patch + (i + 1) * k4, wp, k4, acc);
                     edgec_block_out(y + i * stride + oc, stride, c, &o, two, acc);
                 }
                 if (i < count) {
                     int32_t acc[2] = {0, 0};
-                    edgec_dot1x2p_s8(patch[i], wp, k4, acc);
+                    edgec_dot1x2p_s8(patch + i * k4, wp, k4, acc);
                     edgec_pair_out(y + i * stride + oc, c, &o, two, acc[0], acc[1]);
                 }
             }

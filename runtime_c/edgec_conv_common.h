@@ -130,16 +130,30 @@ EDGEC_CONV_SHARED int32_t edgec_pair_load(edgec_ch *c, const edgec_outq *o, cons
 
 /* The window of output pixel (oy, ox) gathered into a patch: its taps in OHWI order, in_zp where it
  * hangs over the padding (the folded bias cancels it exactly), zeros up to k4 (where the weights are
- * zero too).  Undilated across, each kernel row is one padding run, one copy and another padding run. */
-EDGEC_CONV_SHARED void edgec_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox, int32_t k4,
-                                    int8_t *patch)
+ * zero too).  Undilated across, each kernel row is one padding run, one copy and another padding run; a
+ * window inside the input is k_h plain copies.  EDGEC_HELPER: out of line on AVR, where its inlined copies
+ * cost about 1 KB of the 32 KB of flash. */
+EDGEC_HELPER void edgec_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox, int32_t k4,
+                               int8_t *patch)
 {
     const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, dil_w = p->dil_w;
     const int32_t ix0 = ox * p->stride_w - p->pad_left, row = k_w * in_c;
     const int32_t kx0 = edgec_first_tap(ix0, dil_w), kx1 = edgec_end_tap(ix0, dil_w, k_w, in_w);
     const int8_t zp = (int8_t)p->in_zp;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, dil_h = p->dil_h;
     int8_t *dst = patch;
     int32_t ky, kx, c;
+    if (dil_w == 1 && iy0 >= 0 && iy0 + (k_h - 1) * dil_h < in_h && kx0 == 0 && kx1 == k_w) {
+        /* a window inside the input (the interior of a first layer): k_h copies, no bounds */
+        const int8_t *src = img + ((iy0 - in_row0) * in_w + ix0) * in_c;
+        const int32_t step = dil_h * in_w * in_c;
+        for (ky = 0; ky < k_h; ky++, src += step)
+            for (c = 0; c < row; c++)
+                *dst++ = src[c];
+        while (dst < patch + k4)
+            *dst++ = 0;
+        return;
+    }
     for (ky = 0; ky < k_h; ky++) {
         const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
         const int8_t *const end = dst + row;

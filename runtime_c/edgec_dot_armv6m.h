@@ -101,42 +101,6 @@ EDGEC_M0_LOOP void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp,
     acc[1] = a1;
 }
 
-/* Columns layout (edgec_conv2d_cols_s8, a scratch the memory plan gives a one-group conv): the windows of two
- * output pixels as int16, four inputs at a time, pixel 0's four then pixel 1's, each four in the order
- * x0 x2 x1 x3 (the lanes that SXTB16 makes of a pair-layout weight word).  Group g of pixel s starts at
- * cols + 8 * g + 4 * s.  Sign-extending the window once per pixel, not once per channel pair, is what
- * makes this loop nest cheaper than the ones over int8 input. */
-EDGEC_HELPER void edgec_cols_put4(int16_t *dst, const int8_t *src)
-{
-    dst[0] = src[0];
-    dst[1] = src[2];
-    dst[2] = src[1];
-    dst[3] = src[3];
-}
-
-/* Two pixels (columns layout) x a pair of channels (pair layout) over `groups` fours of inputs:
- * acc[2 * s + j] += x_s . w_j. */
-EDGEC_HELPER void edgec_dot2x2c_s8(const int16_t *cols, const EDGEC_ROM int8_t *wp, int32_t groups, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (; groups > 0; groups--, cols += 8, wp += 8) {
-        int32_t j;
-        for (j = 0; j < 4; j++) {               /* input i = (j & 1) * 2 + (j >> 1) of the group */
-            const int32_t i = ((j & 1) << 1) | (j >> 1);
-            const int8_t p = (int8_t)cols[j], q = (int8_t)cols[4 + j], u = wp[i], v = wp[4 + i];
-            a0 += p * u;                        /* each product in int, as in edgec_dot2x2p_s8 */
-            a1 += p * v;
-            a2 += q * u;
-            a3 += q * v;
-        }
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-
-
 /* Quad layout (codegen writes it for fully-connected layers): output channels 4j .. 4j + 3 alternate in
  * groups of four inputs (16 bytes a group, the last zero-padded).  One input vector x four channels:
  * acc[c] += x . w_c.  Channel c's input 4g + j at wq + 12g + 4c + (4g + j): four bases, each advanced
@@ -179,152 +143,48 @@ EDGEC_M0_LOOP void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq,
     acc[3] = a3;
 }
 
-
-/* Depthwise taps of four channels (quad layout of depthwise weights: [C / 4][k_h][k_w][4], channels
- * zero-padded to a multiple of four): acc[j] += sum over the k_h x k_w window of x[j] * w[j], the tap
- * (ky, kx) at x + ky * step_y + kx * step_x.  Every tap must lie inside the input. */
-EDGEC_HELPER void edgec_dw4_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t k_h, int32_t k_w,
-                               int32_t *acc)
-{
-    int32_t ky, kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (ky = 0; ky < k_h; ky++)
-        for (kx = 0; kx < k_w; kx++, w += 4) {
-            const int8_t *r = x + ky * step_y + kx * step_x;
-            a0 += r[0] * w[0];
-            a1 += r[1] * w[1];
-            a2 += r[2] * w[2];
-            a3 += r[3] * w[3];
-        }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
-/* The same, unrolled for 3x3 windows where a variant does so. */
-EDGEC_HELPER void edgec_dw4_3x3_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t *acc)
-{
-    edgec_dw4_s8(x, step_x, step_y, w, 3, 3, acc);
-}
-
-/* One kernel row of a depthwise window near the border, four channels: acc[j] += sum over kx < k_w
- * of v[j] * w[4 * kx + j], v the input at x + (kx - kx0) * step_x for kx0 <= kx < kx1 (x points at
- * tap kx0) and pad (the zero point, four times) for the taps over the padding. */
-EDGEC_HELPER void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0, int32_t kx1, int32_t k_w, const int8_t *pad,
-                                   const EDGEC_ROM int8_t *w, int32_t *acc)
-{
-    int32_t kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (kx = 0; kx < k_w; kx++, w += 4) {
-        const int8_t *v = kx >= kx0 && kx < kx1 ? x + (kx - kx0) * step_x : pad;
-        a0 += v[0] * w[0];
-        a1 += v[1] * w[1];
-        a2 += v[2] * w[2];
-        a3 += v[3] * w[3];
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
-/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_conv2d_s8.c): position j of
- * the line in slot k at x[3 * j + k].  Variants with paired 16-bit multiplies take that loop nest; here
- * edgec_dw3_lines says not to (on 8-bit cores an int16 x int16 product costs more than the int8 quad
- * loop), and the helpers below only give the integers the variants must give. */
-typedef struct {
-    int16_t w[9];
-} edgec_dw3w;
-
-/* int16s of a 3x3 depthwise's lines (edgec_dw_rows3) this variant takes out of `room`: none (the
- * loop nest is off). */
-EDGEC_HELPER int32_t edgec_dw3_lines(int32_t room)
-{
-    (void)room;
-    return 0;
-}
-
-/* Channel `lane` of a quad-layout 3x3 depthwise weight block (tap (ky, kx) at wq[4 * (3 * ky + kx) + lane]),
- * a along the slots and b along the run: w(a, b) = tap (a, b), or tap (b, a) if `transposed`. */
-EDGEC_HELPER void edgec_dw3w_load(edgec_dw3w *w, const EDGEC_ROM int8_t *wq, int32_t transposed)
-{
-    int32_t a, b;
-    for (a = 0; a < 3; a++)
-        for (b = 0; b < 3; b++)
-            w->w[3 * a + b] = wq[4 * (transposed ? 3 * b + a : 3 * a + b)];
-}
-
-/* `count` windows s positions apart from position 0 of x: acc[i] = bias + window i . w (wrapped as the
- * reference wraps), a in slot (top + a) % 3. */
-EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, const edgec_dw3w *w, int32_t top, uint32_t bias, int32_t *acc)
-{
-    int32_t i, a, b;
-    for (i = 0; i < count; i++, x += 3 * s) {
-        int32_t u = 0;
-        for (a = 0; a < 3; a++)
-            for (b = 0; b < 3; b++)
-                u += (int32_t)x[3 * b + (top + a) % 3] * w->w[3 * a + b];
-        acc[i] = (int32_t)(bias + (uint32_t)u);
-    }
-}
-
 /* Requantization prepared once per output channel: the multiplier's 16-bit halves, the left shift
- * before the doubling high multiply, and the rounding right shift after it with its mask.  edgec_rq_s8
- * gives edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast also asks every multiplier
- * of the layer to be >= 0 (the range edgec_srdhm_m0 covers; quantize writes them in [0, 2^31)). */
+ * before the doubling high multiply, and the rounding right shift r after it as r - 1 (-1 for none).
+ * edgec_rq_s8 gives edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast also asks every
+ * multiplier of the layer to be >= 0 (the range edgec_srdhm_m0 covers; quantize writes them in [0, 2^31)). */
 typedef struct {
-    int32_t m_lo, m_hi, mask, left, right;
+    int32_t m_lo, m_hi, left, r1;
 } edgec_rq;
-
-EDGEC_HELPER int32_t edgec_rq_fast(const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int32_t n, int32_t act_min,
-                                   int32_t act_max)
-{
-    int32_t i;
-    (void)shift;
-    for (i = 0; i < n; i++)
-        if (multiplier[i] < 0)
-            return 0;
-    return act_min == -128 && act_max == 127;
-}
 
 EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shift)
 {
     q->m_lo = multiplier & 0xFFFF;
     q->m_hi = multiplier >> 16;
     q->left = shift > 0 ? shift : 0;
-    q->right = shift > 0 ? 0 : -shift;
-    q->mask = (int32_t)((UINT32_C(1) << q->right) - UINT32_C(1));
+    q->r1 = shift > 0 ? -1 : -shift - 1;
 }
 
 /* edgec_srdhm(x, m) for m >= 0 without a 64-bit multiply: with x = xh * 2^16 + xl and m = mh * 2^16 + ml
- * (xl, ml unsigned), x * m + 2^30 = hh * 2^32 + (hl + lh + 2^14) * 2^16 + ll, so (x * m + 2^30) >> 31
- * = 2 hh + (lh >> 15) + (hl >> 15) + ((lh & 0x7FFF) + (hl & 0x7FFF) + (ll >> 16) + 2^14) >> 15: four
- * MULS, every term inside 32 bits, summed modulo 2^32 (the result fits in int32). */
+ * (xl, ml unsigned), xl * m = a * 2^16 + (ll & 0xFFFF) with a = (ll >> 16) + lh (below 2^31), so
+ * x * m = (hh * 2^16 + hl + a) * 2^16 + (ll & 0xFFFF) and, 2^30 being a multiple of 2^16,
+ * (x * m + 2^30) >> 31 = 2 hh + (hl >> 15) + ((hl & 0x7FFF) + a + 2^14) >> 15 (the last sum unsigned,
+ * below 2^32): four MULS, every term inside 32 bits, summed modulo 2^32 (the result fits in int32). */
 static inline int32_t edgec_srdhm_m0(int32_t x, const edgec_rq *q)
 {
     const uint32_t xl = (uint16_t)x;
     const int32_t xh = x >> 16;
-    const uint32_t ll = xl * (uint32_t)q->m_lo;
-    const int32_t lh = (int32_t)(xl * (uint32_t)q->m_hi), hl = xh * q->m_lo, hh = xh * q->m_hi;
-    const uint32_t low = (uint32_t)(lh & 0x7FFF) + (uint32_t)(hl & 0x7FFF) + (ll >> 16) + 0x4000u;
-    return (int32_t)(((uint32_t)hh << 1) + (uint32_t)(lh >> 15) + (uint32_t)(hl >> 15) + (low >> 15));
+    const uint32_t ll = xl * (uint32_t)q->m_lo, a = (ll >> 16) + xl * (uint32_t)q->m_hi;
+    const int32_t hl = xh * q->m_lo, hh = xh * q->m_hi;
+    return (int32_t)(((uint32_t)hh << 1) + (uint32_t)(hl >> 15) + (((uint32_t)(hl & 0x7FFF) + a + 0x4000u) >> 15));
 }
 
-/* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range (the
- * rounding right shift of edgec_rdbp with the prepared mask). */
+/* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range.
+ * edgec_rdbp(v, r) for r >= 1 is floor((u + 2^(r-1)) / 2^r) with u = v - [v < 0] (its threshold), which
+ * is (w + 1) >> 1 with w = u >> (r - 1); v <= 2^31 - 2 (|x|, m <= 2^31), so w + 1 does not wrap. */
 static inline int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
 {
-    const int32_t v = edgec_srdhm_m0((int32_t)((bias + (uint32_t)acc) << q->left), q);
-    const int32_t threshold = (q->mask >> 1) + (int32_t)((uint32_t)v >> 31);
-    return edgec_clamp_s8((v >> q->right) + ((v & q->mask) > threshold ? 1 : 0) + out_zp, -128, 127);
+    int32_t v = edgec_srdhm_m0((int32_t)((bias + (uint32_t)acc) << q->left), q);
+    if (q->r1 >= 0)
+        v = (((v + (v >> 31)) >> q->r1) + 1) >> 1;
+    return edgec_clamp_s8(v + out_zp, -128, 127);
 }
 
-/* `count` sums (bias included) requantized as edgec_rq_s8 and stored `step` bytes apart. */
-EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, int32_t step, const edgec_rq *q, int32_t out_zp)
-{
-    for (; count > 0; count--, acc++, y += step)
-        *y = edgec_rq_s8(q, 0, *acc, out_zp);
-}
-
+#include "edgec_dot_common.h"    /* columns, depthwise, edgec_rq_fast, edgec_rq_run_s8 */
 #include "edgec_wide_c.h"     /* the wide path in portable C (edgec_wide_c.h) */
 
 #endif

@@ -17,10 +17,10 @@
  * the bias above already costs (4 cycles a product either way), and the 2x2 loop has no registers
  * left for the partial sums.  The 24-bit sums need no proof and no per-layer flag.
  *
- * The requantization is two more naked functions: the doubling high multiply in 16 MULs
- * (edgec_avr_srdhm) instead of the 64-bit multiply of edgec_fixedpoint.h, which avr-gcc builds from
- * libgcc's 64-bit helpers (about 800 cycles an output), and the rounding right shift by bytes, then
- * bits (edgec_avr_rdbp) instead of avr-gcc's one-bit-a-pass shift loops. */
+ * The requantization is one more naked function (edgec_avr_rq): the doubling high multiply in 16 MULs
+ * instead of the 64-bit multiply of edgec_fixedpoint.h, which avr-gcc builds from libgcc's 64-bit
+ * helpers (about 800 cycles an output), the rounding right shift by bytes, then bits, instead of
+ * avr-gcc's one-bit-a-pass shift loops, and the zero point and saturation in 16 bits. */
 #ifndef EDGEC_DOT_H
 #define EDGEC_DOT_H
 #include <stdint.h>
@@ -48,10 +48,27 @@
 #define EDGEC_AVR_CLEAR "clr r2\n\tclr r3\n\tclr r4\n\tclr r5\n\tclr r6\n\tclr r7\n\tclr r8\n\tclr r9\n\tclr r10\n\tclr r11\n\t" \
     "clr r12\n\tclr r13\n\tclr r14\n\tldi r25, 0x40\n\tmov r15, r25\n\t"
 
+/* One weight (LPM Z+ into r24) and its products: with input p into the sum s0:s1:s2 (EDGEC_AVR_MAC), and
+ * the four weights of one channel's group over the inputs r20..r23 (EDGEC_AVR_MAC4, one pixel). */
+#define EDGEC_AVR_LPM "lpm r24, Z+\n\t"
+#define EDGEC_AVR_MAC(p, s0, s1, s2) "muls " #p ", r24\n\t" EDGEC_AVR_ADD24(s0, s1, s2)
+#define EDGEC_AVR_MAC4(s0, s1, s2)                                                                                 \
+    EDGEC_AVR_LPM EDGEC_AVR_MAC(r20, s0, s1, s2) EDGEC_AVR_LPM EDGEC_AVR_MAC(r21, s0, s1, s2)                       \
+    EDGEC_AVR_LPM EDGEC_AVR_MAC(r22, s0, s1, s2) EDGEC_AVR_LPM EDGEC_AVR_MAC(r23, s0, s1, s2)
+/* The one-pixel loops (pair and quad layout): x r25:r24, weights r23:r22, groups r20, acc r19:r18; the
+ * group's four inputs in r20..r23, the weight r24, the count r25; X walks x, Z the weights.  `body` is one
+ * group's products, `flush` the sums into acc. */
+#define EDGEC_AVR_ONE_PIXEL(body, flush)                                                                           \
+    EDGEC_AVR_SAVE "movw r26, r24\n\tmovw r30, r22\n\t" EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"             \
+    "1:\n\tld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t" body "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"   \
+    "pop r15\n\tmovw r30, r18\n\t" flush "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t"
+
 /* Pair layout, two pixels: `groups` (1..127) whole groups, acc[0..3] += x0.a, x0.b, x1.a, x1.b.
  * Arguments (avr-gcc ABI): x0 r25:r24, x1 r23:r22, wp r21:r20, groups r18, acc r17:r16.  Sums: x0.a in
  * r2..r4, x0.b r5..r7, x1.a r8..r10, x1.b r11..r13; x0's four inputs r16..r19, x1's r20..r23 (MULS
- * takes r16..r31), the weight r24, the group count r25; X walks x0, Y x1, Z the weights. */
+ * takes r16..r31), the weight r24, the group count r25; X walks x0, Y x1, Z the weights.  Each weight
+ * feeds both pixels (EDGEC_AVR_MAC2). */
+#define EDGEC_AVR_MAC2(p, q, s0, s1, s2, t0, t1, t2) EDGEC_AVR_LPM EDGEC_AVR_MAC(p, s0, s1, s2) EDGEC_AVR_MAC(q, t0, t1, t2)
 static __attribute__((naked, noinline, unused)) void edgec_avr_dot2x2(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp,
                                                                    uint8_t groups, int32_t *acc)
 {
@@ -63,76 +80,32 @@ static __attribute__((naked, noinline, unused)) void edgec_avr_dot2x2(const int8
         "1:\n\t"
         "ld r16, X+\n\tld r17, X+\n\tld r18, X+\n\tld r19, X+\n\t"
         "ld r20, Y+\n\tld r21, Y+\n\tld r22, Y+\n\tld r23, Y+\n\t"
-        "lpm r24, Z+\n\tmuls r16, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r20, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r17, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r21, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r18, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r22, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r19, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4) "muls r23, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r16, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r20, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r17, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r21, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r18, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r22, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r19, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7) "muls r23, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
+        EDGEC_AVR_MAC2(r16, r20, r2, r3, r4, r8, r9, r10) EDGEC_AVR_MAC2(r17, r21, r2, r3, r4, r8, r9, r10)
+        EDGEC_AVR_MAC2(r18, r22, r2, r3, r4, r8, r9, r10) EDGEC_AVR_MAC2(r19, r23, r2, r3, r4, r8, r9, r10)
+        EDGEC_AVR_MAC2(r16, r20, r5, r6, r7, r11, r12, r13) EDGEC_AVR_MAC2(r17, r21, r5, r6, r7, r11, r12, r13)
+        EDGEC_AVR_MAC2(r18, r22, r5, r6, r7, r11, r12, r13) EDGEC_AVR_MAC2(r19, r23, r5, r6, r7, r11, r12, r13)
         "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
         "pop r15\n\tpop r17\n\tpop r16\n\tmovw r30, r16\n\t"
         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8) EDGEC_AVR_FLUSH(r11, r12, r13, 12)
         "clr r1\n\tpop r29\n\tpop r28\n\t" EDGEC_AVR_RESTORE "ret\n\t");
 }
 
-/* Pair layout, one pixel: acc[0..1] += x.a, x.b.  x r25:r24, wp r23:r22, groups r20, acc r19:r18.
- * Sums x.a r2..r4, x.b r5..r7; inputs r20..r23, weight r24, count r25. */
+/* Pair layout, one pixel: acc[0..1] += x.a, x.b (sums r2..r4 and r5..r7). */
 static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x2(const int8_t *x, const EDGEC_ROM int8_t *wp, uint8_t groups, int32_t *acc)
 {
     (void)x; (void)wp; (void)groups; (void)acc;
-    __asm__ volatile(
-        EDGEC_AVR_SAVE
-        "movw r26, r24\n\tmovw r30, r22\n\t"
-        EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"
-        "1:\n\t"
-        "ld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t"
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
-        "pop r15\n\tmovw r30, r18\n\t"
-        EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4)
-        "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t");
+    __asm__ volatile(EDGEC_AVR_ONE_PIXEL(EDGEC_AVR_MAC4(r2, r3, r4) EDGEC_AVR_MAC4(r5, r6, r7),
+                                         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4)));
 }
 
-/* Quad layout, one input vector x four channels: acc[0..3] += x.w_c.  x r25:r24, wq r23:r22,
- * groups r20, acc r19:r18.  Sums r2..r13 (three bytes a channel); inputs r20..r23, weight r24, count r25. */
+/* Quad layout, one input vector x four channels: acc[0..3] += x.w_c (sums r2..r13, three bytes a channel). */
 static __attribute__((naked, noinline, unused)) void edgec_avr_dot1x4(const int8_t *x, const EDGEC_ROM int8_t *wq, uint8_t groups, int32_t *acc)
 {
     (void)x; (void)wq; (void)groups; (void)acc;
-    __asm__ volatile(
-        EDGEC_AVR_SAVE
-        "movw r26, r24\n\tmovw r30, r22\n\t"
-        EDGEC_AVR_CLEAR "mov r25, r20\n\tpush r20\n\t"
-        "1:\n\t"
-        "ld r20, X+\n\tld r21, X+\n\tld r22, X+\n\tld r23, X+\n\t"
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r2, r3, r4)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r5, r6, r7)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r8, r9, r10)
-        "lpm r24, Z+\n\tmuls r20, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r21, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r22, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "lpm r24, Z+\n\tmuls r23, r24\n\t" EDGEC_AVR_ADD24(r11, r12, r13)
-        "dec r25\n\tbreq 2f\n\trjmp 1b\n2:\n\t"
-        "pop r15\n\tmovw r30, r18\n\t"
-        EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8) EDGEC_AVR_FLUSH(r11, r12, r13, 12)
-        "clr r1\n\t" EDGEC_AVR_RESTORE "ret\n\t");
+    __asm__ volatile(EDGEC_AVR_ONE_PIXEL(EDGEC_AVR_MAC4(r2, r3, r4) EDGEC_AVR_MAC4(r5, r6, r7) EDGEC_AVR_MAC4(r8, r9, r10)
+                                         EDGEC_AVR_MAC4(r11, r12, r13),
+                                         EDGEC_AVR_FLUSH(r2, r3, r4, 0) EDGEC_AVR_FLUSH(r5, r6, r7, 4) EDGEC_AVR_FLUSH(r8, r9, r10, 8)
+                                         EDGEC_AVR_FLUSH(r11, r12, r13, 12)));
 }
 
 /* One channel of a last partial group (m < 4 inputs), one pixel: *acc += x . w over m.  Shared by
@@ -143,10 +116,15 @@ EDGEC_HELPER void edgec_avr_tail(const int8_t *x, const EDGEC_ROM int8_t *w, uin
         *acc += *x++ * *w++;                    /* each product in int: exact where int is 16 bits */
 }
 
+/* Whether n inputs are whole groups of one chunk (1 to EDGEC_AVR_CHUNK of them): the usual case, which
+ * the dot products below hand to their loop at once (a tail call), leaving the chunk loop and the last
+ * partial group to the out-of-line edgec_avr_*_any: their frames cost about 100 cycles a call. */
+#define EDGEC_AVR_ONE_CHUNK(n) ((uint16_t)((uint16_t)(n) - 4u) <= 4u * EDGEC_AVR_CHUNK - 4u && ((uint8_t)(n) & 3u) == 0)
+
 /* Pair layout (codegen writes it for one-group convs): the weights of output channels 2j and 2j + 1
  * alternate in groups of four, a0 a1 a2 a3 b0 b1 b2 b3 a4 ..., the last group zero-padded.  Whole groups
  * go to the loops above in chunks; the inputs of a last partial group (n % 4) are read only up to n. */
-EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+EDGEC_HELPER void edgec_avr_dot2x2_any(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
     uint16_t left = (uint16_t)n;                /* n <= the 2 KB of RAM the inputs come from */
     while (left >= 4) {
@@ -165,8 +143,16 @@ EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDG
     }
 }
 
+EDGEC_HELPER void edgec_dot2x2p_s8(const int8_t *x0, const int8_t *x1, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+{
+    if (EDGEC_AVR_ONE_CHUNK(n))
+        edgec_avr_dot2x2(x0, x1, wp, (uint8_t)((uint16_t)n >> 2), acc);
+    else
+        edgec_avr_dot2x2_any(x0, x1, wp, n, acc);
+}
+
 /* One pixel x a pair of channels (pair layout): acc[0] += x . a, acc[1] += x . b. */
-EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
+EDGEC_HELPER void edgec_avr_dot1x2_any(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
     uint16_t left = (uint16_t)n;
     while (left >= 4) {
@@ -182,41 +168,13 @@ EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, 
     }
 }
 
-/* Columns layout (edgec_conv2d_cols_s8, a scratch the memory plan gives a one-group conv): the windows of two
- * output pixels as int16, four inputs at a time, pixel 0's four then pixel 1's, each four in the order
- * x0 x2 x1 x3 (the lanes that SXTB16 makes of a pair-layout weight word).  Group g of pixel s starts at
- * cols + 8 * g + 4 * s.  Sign-extending the window once per pixel, not once per channel pair, is what
- * makes this loop nest cheaper than the ones over int8 input. */
-EDGEC_HELPER void edgec_cols_put4(int16_t *dst, const int8_t *src)
+EDGEC_HELPER void edgec_dot1x2p_s8(const int8_t *x, const EDGEC_ROM int8_t *wp, int32_t n, int32_t *acc)
 {
-    dst[0] = src[0];
-    dst[1] = src[2];
-    dst[2] = src[1];
-    dst[3] = src[3];
+    if (EDGEC_AVR_ONE_CHUNK(n))
+        edgec_avr_dot1x2(x, wp, (uint8_t)((uint16_t)n >> 2), acc);
+    else
+        edgec_avr_dot1x2_any(x, wp, n, acc);
 }
-
-/* Two pixels (columns layout) x a pair of channels (pair layout) over `groups` fours of inputs:
- * acc[2 * s + j] += x_s . w_j. */
-EDGEC_HELPER void edgec_dot2x2c_s8(const int16_t *cols, const EDGEC_ROM int8_t *wp, int32_t groups, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (; groups > 0; groups--, cols += 8, wp += 8) {
-        int32_t j;
-        for (j = 0; j < 4; j++) {               /* input i = (j & 1) * 2 + (j >> 1) of the group */
-            const int32_t i = ((j & 1) << 1) | (j >> 1);
-            const int8_t p = (int8_t)cols[j], q = (int8_t)cols[4 + j], u = wp[i], v = wp[4 + i];
-            a0 += p * u;                        /* each product in int, as in edgec_dot2x2p_s8 */
-            a1 += p * v;
-            a2 += q * u;
-            a3 += q * v;
-        }
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-
 
 /* Quad layout (codegen writes it for fully-connected layers): output channels 4j .. 4j + 3 alternate in
  * groups of four inputs (16 bytes a group, the last zero-padded).  One input vector x four channels:
@@ -236,105 +194,39 @@ EDGEC_HELPER void edgec_dot1x4q_s8(const int8_t *x, const EDGEC_ROM int8_t *wq, 
         edgec_avr_tail(x, wq + 4 * c, (uint8_t)left, acc + c);
 }
 
-/* Depthwise taps of four channels (quad layout of depthwise weights: [C / 4][k_h][k_w][4], channels
- * zero-padded to a multiple of four): acc[j] += sum over the k_h x k_w window of x[j] * w[j], the tap
- * (ky, kx) at x + ky * step_y + kx * step_x.  Every tap must lie inside the input. */
-EDGEC_HELPER void edgec_dw4_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t k_h, int32_t k_w,
-                               int32_t *acc)
-{
-    int32_t ky, kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (ky = 0; ky < k_h; ky++)
-        for (kx = 0; kx < k_w; kx++, w += 4) {
-            const int8_t *r = x + ky * step_y + kx * step_x;
-            a0 += r[0] * w[0];
-            a1 += r[1] * w[1];
-            a2 += r[2] * w[2];
-            a3 += r[3] * w[3];
-        }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
-/* The same, unrolled for 3x3 windows where a variant does so. */
-EDGEC_HELPER void edgec_dw4_3x3_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t *acc)
-{
-    edgec_dw4_s8(x, step_x, step_y, w, 3, 3, acc);
-}
-
-/* One kernel row of a depthwise window near the border, four channels: acc[j] += sum over kx < k_w
- * of v[j] * w[4 * kx + j], v the input at x + (kx - kx0) * step_x for kx0 <= kx < kx1 (x points at
- * tap kx0) and pad (the zero point, four times) for the taps over the padding. */
-EDGEC_HELPER void edgec_dw4_row_s8(const int8_t *x, int32_t step_x, int32_t kx0, int32_t kx1, int32_t k_w, const int8_t *pad,
-                                   const EDGEC_ROM int8_t *w, int32_t *acc)
-{
-    int32_t kx, a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (kx = 0; kx < k_w; kx++, w += 4) {
-        const int8_t *v = kx >= kx0 && kx < kx1 ? x + (kx - kx0) * step_x : pad;
-        a0 += v[0] * w[0];
-        a1 += v[1] * w[1];
-        a2 += v[2] * w[2];
-        a3 += v[3] * w[3];
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-
-/* 3x3 depthwise over three interleaved int16 lines (edgec_dw_rows3 of edgec_conv2d_s8.c): position j of
- * the line in slot k at x[3 * j + k].  Variants with paired 16-bit multiplies take that loop nest; here
- * edgec_dw3_lines says not to (on 8-bit cores an int16 x int16 product costs more than the int8 quad
- * loop), and the helpers below only give the integers the variants must give. */
-typedef struct {
-    int16_t w[9];
-} edgec_dw3w;
-
-/* int16s of a 3x3 depthwise's lines (edgec_dw_rows3) this variant takes out of `room`: none (the
- * loop nest is off). */
-EDGEC_HELPER int32_t edgec_dw3_lines(int32_t room)
-{
-    (void)room;
-    return 0;
-}
-
-/* Channel `lane` of a quad-layout 3x3 depthwise weight block (tap (ky, kx) at wq[4 * (3 * ky + kx) + lane]),
- * a along the slots and b along the run: w(a, b) = tap (a, b), or tap (b, a) if `transposed`. */
-EDGEC_HELPER void edgec_dw3w_load(edgec_dw3w *w, const EDGEC_ROM int8_t *wq, int32_t transposed)
-{
-    int32_t a, b;
-    for (a = 0; a < 3; a++)
-        for (b = 0; b < 3; b++)
-            w->w[3 * a + b] = wq[4 * (transposed ? 3 * b + a : 3 * a + b)];
-}
-
-/* `count` windows s positions apart from position 0 of x: acc[i] = bias + window i . w (wrapped as the
- * reference wraps), a in slot (top + a) % 3. */
-EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, const edgec_dw3w *w, int32_t top, uint32_t bias, int32_t *acc)
-{
-    int32_t i, a, b;
-    for (i = 0; i < count; i++, x += 3 * s) {
-        int32_t u = 0;
-        for (a = 0; a < 3; a++)
-            for (b = 0; b < 3; b++)
-                u += (int32_t)x[3 * b + (top + a) % 3] * w->w[3 * a + b];
-        acc[i] = (int32_t)(bias + (uint32_t)u);
-    }
-}
-
-/* (a * m + 2^30) >> 31 for m >= 0 (edgec_srdhm, whose one special case needs m = INT32_MIN): the 64-bit
- * product from 16 MULs column by column (a taken as unsigned, then m * 2^32 subtracted when a < 0),
- * bits 30 up only.  a r25..r22, m r21..r18, result r25..r22.  Columns accumulate in a rolling three
- * bytes of r26, r27, r30, r31, r16 (bytes 3..7 of the product end there); r17 is zero. */
+/* The requantization of one output in one naked function, edgec_avr_rq(x, q, zp): x = bias + acc, shifted
+ * left by q->left, then the three steps of edgec_requant_s8 over the whole int8 range:
+ * - edgec_srdhm(x, m) = (x * m + 2^30) >> 31 for m >= 0 (its one special case needs m = INT32_MIN): the
+ *   64-bit product from 16 MULs column by column (x taken as unsigned, then m * 2^32 subtracted when
+ *   x < 0), bits 30 up only.  Columns accumulate in a rolling three bytes of r26, r27, r30, r31, r16
+ *   (bytes 3..7 of the product end there); r17 is zero.
+ * - edgec_rdbp(v, r), v >> r rounded half away from zero, as floor((u + 2^(r-1)) / 2^r) with
+ *   u = v - [v < 0] (edgec_rdbp's threshold), computed without a carry past 32 bits as w = u >> (r - 1)
+ *   (bytes while 8 or more bits are left, then bits), then (w >> 1) + (w & 1).
+ * - + zp, saturated to int8: a v outside [-256, 255] saturates whatever zp (|zp| <= 128), one inside
+ *   takes a 16-bit add and a clamp.
+ * About 150 cycles an output, call included, against about 320 for the C around two helpers it replaces.
+ * x r25..r22, q r21:r20 (m r21..r18 once loaded, left then right in r28), zp r18 (then r29); int8 in r24. */
 #define EDGEC_AVR_MUL(i, j, t0, t1, t2) "mul r" #i ", r" #j "\n\tadd " #t0 ", r0\n\tadc " #t1 ", r1\n\tadc " #t2 ", r17\n\t"
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wreturn-type"              /* the asm returns in r25..r22 */
-static __attribute__((naked, noinline, unused)) int32_t edgec_avr_srdhm(int32_t a, int32_t m)
+#pragma GCC diagnostic ignored "-Wreturn-type"              /* the asm returns in r24 */
+typedef struct {
+    int32_t multiplier;
+    uint8_t left, right;                    /* read by edgec_avr_rq at offsets 4 and 5 */
+} edgec_rq;
+
+static __attribute__((naked, noinline, unused)) int8_t edgec_avr_rq(int32_t x, const edgec_rq *q, int8_t zp)
 {
-    (void)a; (void)m;
+    (void)x; (void)q; (void)zp;
     __asm__ volatile(
-        "push r16\n\tpush r17\n\t"
+        "push r16\n\tpush r17\n\tpush r28\n\tpush r29\n\t"
+        "mov r29, r18\n\tmovw r30, r20\n\t"
+        "ldd r18, Z+0\n\tldd r19, Z+1\n\tldd r20, Z+2\n\tldd r21, Z+3\n\tldd r28, Z+4\n\t"
+        "tst r28\n\tbreq 1f\n"                          /* x <<= left */
+        "0:\n\t"
+        "lsl r22\n\trol r23\n\trol r24\n\trol r25\n\tdec r28\n\tbrne 0b\n"
+        "1:\n\t"
+        "ldd r28, Z+5\n\t"
         "clr r26\n\tclr r27\n\tclr r30\n\tclr r31\n\tclr r16\n\tclr r17\n\t"
         EDGEC_AVR_MUL(22, 18, r26, r27, r30) "clr r26\n\t"
         EDGEC_AVR_MUL(23, 18, r27, r30, r26) EDGEC_AVR_MUL(22, 19, r27, r30, r26) "clr r27\n\t"
@@ -344,69 +236,50 @@ static __attribute__((naked, noinline, unused)) int32_t edgec_avr_srdhm(int32_t 
         EDGEC_AVR_MUL(25, 19, r27, r30, r31) EDGEC_AVR_MUL(24, 20, r27, r30, r31) EDGEC_AVR_MUL(23, 21, r27, r30, r31)
         EDGEC_AVR_MUL(25, 20, r30, r31, r16) EDGEC_AVR_MUL(24, 21, r30, r31, r16)
         "mul r25, r21\n\tadd r31, r0\n\tadc r16, r1\n\t"
-        "sbrs r25, 7\n\trjmp 1f\n\t"                     /* a < 0: the high word minus m */
+        "sbrs r25, 7\n\trjmp 2f\n\t"                     /* x < 0: the high word minus m */
         "sub r27, r18\n\tsbc r30, r19\n\tsbc r31, r20\n\tsbc r16, r21\n"
-        "1:\n\t"
-        "subi r26, 0xC0\n\tbrcs 2f\n\t"                  /* + 2^30 (0x40 in byte 3), carried up */
-        "subi r27, 0xFF\n\tsbci r30, 0xFF\n\tsbci r31, 0xFF\n\tsbci r16, 0xFF\n"
         "2:\n\t"
+        "subi r26, 0xC0\n\tbrcs 3f\n\t"                  /* + 2^30 (0x40 in byte 3), carried up */
+        "subi r27, 0xFF\n\tsbci r30, 0xFF\n\tsbci r31, 0xFF\n\tsbci r16, 0xFF\n"
+        "3:\n\t"
         "lsl r26\n\trol r27\n\trol r30\n\trol r31\n\trol r16\n\t"   /* >> 31: bytes 4..7 shifted left by one */
         "mov r22, r27\n\tmov r23, r30\n\tmov r24, r31\n\tmov r25, r16\n\t"
-        "clr r1\n\tpop r17\n\tpop r16\n\tret\n\t");
-}
-
-/* edgec_rdbp(v, r): v >> r rounded half away from zero.  v r25..r22, r r20, result r25..r22.  The
- * first r - 1 bits go out by bytes while 8 or more are left, then bit by bit, each leaving a mark in
- * r18 (sticky: some bit below the rounding bit is set); the last bit out is the rounding bit.  A set
- * rounding bit carries into the quotient when v >= 0 (remainder >= half) or when v < 0 and the
- * sticky mark is set (remainder > half): edgec_rdbp's threshold. */
-static __attribute__((naked, noinline, unused)) int32_t edgec_avr_rdbp(int32_t v, uint8_t r)
-{
-    (void)v; (void)r;
-    __asm__ volatile(
-        "tst r20\n\tbreq 9f\n\t"
-        "clr r18\n\tdec r20\n"
-        "1:\n\t"
-        "cpi r20, 8\n\tbrlo 2f\n\t"
-        "or r18, r22\n\tmov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tlsl r25\n\tsbc r25, r25\n\t"
-        "subi r20, 8\n\trjmp 1b\n"
-        "2:\n\t"
-        "tst r20\n\tbreq 4f\n"
-        "3:\n\t"
-        "asr r25\n\tror r24\n\tror r23\n\tror r22\n\tbrcc 5f\n\tori r18, 1\n"
-        "5:\n\t"
-        "dec r20\n\tbrne 3b\n"
+        "tst r28\n\tbreq 7f\n\t"                         /* right == 0: v as it is */
+        "sbrs r25, 7\n\trjmp 4f\n\t"                     /* u = v - [v < 0] */
+        "subi r22, 1\n\tsbci r23, 0\n\tsbci r24, 0\n\tsbci r25, 0\n"
         "4:\n\t"
-        "asr r25\n\tror r24\n\tror r23\n\tror r22\n\tbrcc 9f\n\t"     /* the rounding bit */
-        "sbrs r25, 7\n\trjmp 6f\n\t"                                   /* v >= 0: up */
-        "tst r18\n\tbreq 9f\n"                                         /* v < 0: up only past half */
+        "dec r28\n"                                      /* w = u >> (right - 1): bytes, then bits */
+        "5:\n\t"
+        "cpi r28, 8\n\tbrlo 6f\n\t"
+        "mov r22, r23\n\tmov r23, r24\n\tmov r24, r25\n\tlsl r25\n\tsbc r25, r25\n\tsubi r28, 8\n\trjmp 5b\n"
         "6:\n\t"
-        "subi r22, 0xFF\n\tsbci r23, 0xFF\n\tsbci r24, 0xFF\n\tsbci r25, 0xFF\n"
+        "tst r28\n\tbreq 8f\n"
         "9:\n\t"
-        "ret\n\t");
+        "asr r25\n\tror r24\n\tror r23\n\tror r22\n\tdec r28\n\tbrne 9b\n"
+        "8:\n\t"
+        "asr r25\n\tror r24\n\tror r23\n\tror r22\n\t"  /* (w >> 1) + (w & 1) */
+        "adc r22, r17\n\tadc r23, r17\n\tadc r24, r17\n\tadc r25, r17\n"
+        "7:\n\t"
+        "mov r26, r25\n\tlsl r26\n\tsbc r26, r26\n\t"   /* r26: v's sign byte */
+        "cp r25, r26\n\tbrne 10f\n\tcp r24, r26\n\tbrne 10f\n\tcp r23, r26\n\tbrne 10f\n\t"
+        "mov r27, r29\n\tlsl r27\n\tsbc r27, r27\n\t"   /* v in [-256, 255]: + zp in 16 bits */
+        "add r22, r29\n\tadc r23, r27\n\t"
+        "mov r26, r22\n\tlsl r26\n\tsbc r26, r26\n\t"
+        "cp r23, r26\n\tbrne 11f\n\t"
+        "mov r24, r22\n\trjmp 12f\n"
+        "10:\n\t"
+        "mov r23, r25\n"                                 /* saturate by the sign in r23 */
+        "11:\n\t"
+        "ldi r24, 0x7F\n\tsbrc r23, 7\n\tldi r24, 0x80\n"
+        "12:\n\t"
+        "clr r1\n\tpop r29\n\tpop r28\n\tpop r17\n\tpop r16\n\tret\n\t");
 }
 #pragma GCC diagnostic pop
 
-/* Requantization prepared once per output channel: the multiplier, and the shift split into the left
- * shift before the doubling high multiply and the rounding right shift after it.  edgec_rq_s8 gives
- * edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast also asks every multiplier of
- * the layer to be >= 0 (edgec_avr_srdhm's range; quantize writes them in [0, 2^31)). */
-typedef struct {
-    int32_t multiplier;
-    uint8_t left, right;
-} edgec_rq;
-
-EDGEC_HELPER int32_t edgec_rq_fast(const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int32_t n, int32_t act_min,
-                                   int32_t act_max)
-{
-    int32_t i;
-    (void)shift;
-    for (i = 0; i < n; i++)
-        if (multiplier[i] < 0)
-            return 0;
-    return act_min == -128 && act_max == 127;
-}
-
+/* Requantization prepared once per output channel (edgec_rq above): the multiplier, and the shift split
+ * into the left shift before the doubling high multiply and the rounding right shift after it.
+ * edgec_rq_s8 gives edgec_requant_s8's integer over the whole int8 range; edgec_rq_fast asks every
+ * multiplier of the layer to be >= 0 (edgec_avr_rq's range; quantize writes them in [0, 2^31)). */
 EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shift)
 {
     q->multiplier = multiplier;
@@ -415,21 +288,12 @@ EDGEC_HELPER void edgec_rq_prepare(edgec_rq *q, int32_t multiplier, int32_t shif
 }
 
 /* requant(bias + acc) + out_zp, saturated to int8: edgec_requant_s8 over the whole int8 range. */
-EDGEC_HELPER int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
+static inline int8_t edgec_rq_s8(const edgec_rq *q, uint32_t bias, int32_t acc, int32_t out_zp)
 {
-    uint32_t x = bias + (uint32_t)acc;
-    if (q->left)
-        x <<= q->left;
-    return edgec_clamp_s8(edgec_avr_rdbp(edgec_avr_srdhm((int32_t)x, q->multiplier), q->right) + out_zp, -128, 127);
+    return edgec_avr_rq((int32_t)(bias + (uint32_t)acc), q, (int8_t)out_zp);
 }
 
-/* `count` sums (bias included) requantized as edgec_rq_s8 and stored `step` bytes apart. */
-EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, int32_t step, const edgec_rq *q, int32_t out_zp)
-{
-    for (; count > 0; count--, acc++, y += step)
-        *y = edgec_rq_s8(q, 0, *acc, out_zp);
-}
-
+#include "edgec_dot_common.h"    /* columns, depthwise, edgec_rq_fast, edgec_rq_run_s8 */
 #include "edgec_wide_c.h"     /* the wide path in portable C (edgec_wide_c.h) */
 
 #endif

@@ -113,7 +113,7 @@ def test_cycle_estimates_differ_by_core_as_their_tables_do(built, tmp_path):
 
 @pytest.fixture(scope="module")
 def built_avr(tmp_path_factory):
-    """The two ATmega328P models of the issue, built for atmega328p (2 KB RAM / 32 KB flash budget)."""
+    """The ATmega328P models of the issue, built for atmega328p (2 KB RAM / 32 KB flash budget)."""
     from edgec.build import build
     made = {}
 
@@ -128,7 +128,7 @@ def built_avr(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("name", ["mnist", "digits_mlp"])
+@pytest.mark.parametrize("name", ["mnist", "digits_mlp", "digits_cnn"])
 def test_atmega328p_models_fit_and_are_bit_exact_in_simavr_with_exact_cycles(built_avr, name):
     require("avr-gcc")
     out, inputs, report = built_avr(name)

@@ -70,3 +70,54 @@ def test_drawn_convs_and_fully_connected_layers(tmp_path, target, h, w, c, k, ou
                                                       "groups": 1, "act": None},
                      [rng.normal(0, 1, (out_c, k, k, c)), rng.normal(0, 1, out_c)])
     check(tmp_path, g, rng, target=target)
+
+
+#: (h, w, in_c, k, stride, pads, dilation) of one-group convs through the patch loop nest (in_c not a multiple
+#: of 4, K rounded up to 4 at most 64): a first layer over one channel, 3x3 padded (K4 12: ten windows
+#: gathered at a time, 72 pixels: seven full gathers and a last one of two), 5x5 stride 2 unpadded (K4 28:
+#: four at a time, 25 pixels: the last window alone through the one-pixel loop), 2x2 stride 2 (K4 4: one
+#: gather of 9, odd), 3x3 over 7 channels (K4 64: two at a time) and a dilated 3x3 (the general gather).
+PATCH_SHAPES = [(8, 9, 1, 3, 1, (1, 1, 1, 1), 1), (14, 14, 1, 5, 2, (0, 0, 0, 0), 1), (6, 6, 1, 2, 2, (0, 0, 0, 0), 1),
+                (4, 5, 7, 3, 1, (1, 0, 1, 2), 1), (7, 7, 1, 3, 1, (2, 2, 2, 2), 2)]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("h,w,c,k,stride,pads,dil", PATCH_SHAPES)
+def test_first_layer_windows_gathered_as_many_as_fit(tmp_path, target, h, w, c, k, stride, pads, dil):
+    """The patch loop nest gathers as many windows as its 128-byte buffer holds (an even number), interior
+    windows by plain row copies and border ones with the zero point, then runs every channel pair over
+    all of them; five output channels (two pairs and a padded one), channel 0 nearly dead (tiny weights:
+    a tiny scale, an extreme multiplier and a saturated bias), inputs of both signs."""
+    rng = np.random.default_rng(h * 100 + w * 10 + c)
+    wts = rng.normal(0, 1, (5, k, k, c))
+    wts[0] *= 1e-3
+    g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads, "groups": 1, "act": None},
+                 [wts, rng.normal(0, 1, 5)])
+    built = check(tmp_path, g, rng, target=target)
+    assert "edgec_conv2d_patch_s8(" in (tmp_path / "out" / "model.c").read_text()
+    assert built.int_graph.nodes[-1].op == "Conv2D"
+
+
+def test_small_core_rounding_identities_on_the_edge_grid():
+    """The integer identities the small cores' requantization is built on, over the edge grid of sums x,
+    multipliers m >= 0 and right shifts r (the emulator tests above run the instructions):
+    Cortex-M0's doubling high multiply from four 16 x 16 products, (x * m + 2^30) >> 31 =
+    2 hh + (hl >> 15) + ((hl & 0x7FFF) + (ll >> 16) + lh + 2^14) >> 15, and both cores' rounding shift,
+    edgec_rdbp(v, r) = (((v - [v < 0]) >> (r - 1)) + 1) >> 1, whose + 1 cannot wrap (v <= 2^31 - 2)."""
+    from edgec import fixedpoint as fp
+    xs = [-(1 << 31), -(1 << 31) + 1, -(1 << 30) - 1, -(1 << 30), -65537, -65536, -32769, -129, -3, -2, -1, 0, 1, 2, 3, 127,
+          32767, 65535, 65536, (1 << 30), (1 << 31) - 2, (1 << 31) - 1]
+    ms = [0, 1, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 1 << 30, (1 << 30) + 1, 1518500250, (1 << 31) - 1]
+    for x in xs:
+        xl, xh = x & 0xFFFF, x >> 16
+        for m in ms:
+            ml, mh = m & 0xFFFF, m >> 16
+            ll, lh, hl, hh = xl * ml, xl * mh, xh * ml, xh * mh
+            v = 2 * hh + (hl >> 15) + (((hl & 0x7FFF) + (ll >> 16) + lh + 0x4000) >> 15)
+            assert (hl & 0x7FFF) + (ll >> 16) + lh + 0x4000 < 1 << 32 and lh < 1 << 31
+            assert v == (x * m + (1 << 30)) >> 31 == int(fp.multiply_by_quantized_multiplier(x, m, 0)), (x, m)
+            assert v <= (1 << 31) - 2
+            for r in range(1, 32):
+                w = (v - (v < 0)) >> (r - 1)
+                assert w + 1 < 1 << 31
+                assert (w + 1) >> 1 == int(fp.multiply_by_quantized_multiplier(x, m, -r)), (x, m, r)

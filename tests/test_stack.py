@@ -81,3 +81,26 @@ def test_a_gcc_clone_is_charged_its_own_frame(tmp_path):
 """
     objs = _su(tmp_path, [("edgec_m_run", 16, "static"), ("edgec_window2x2p.constprop", 64, "static")])
     assert bound("edgec_m_run", dis, objs) == 16 + 64
+
+
+def test_a_naked_function_is_charged_what_it_pushes(tmp_path):
+    """An AVR naked asm function (edgec_dot_avr.h's loops) has a frame of 0 in its .su file whatever it
+    pushes; reached by a tail call from a wrapper whose own frame is small (mnist on the ATmega328P:
+    the bound was 9 bytes short of simavr's), it is charged the bytes its push instructions save."""
+    avr = """
+00000100 <edgec_m_run>:
+ 100:	call	0x200	; 0x200 <edgec_dot2x2p_s8>
+
+00000200 <edgec_dot2x2p_s8>:
+ 200:	push	r16
+ 202:	jmp	0x300	; 0x300 <edgec_avr_dot2x2>
+
+00000300 <edgec_avr_dot2x2>:
+ 300:	push	r2
+ 302:	push	r3
+ 304:	push	r28
+ 306:	pop	r28
+ 308:	ret
+"""
+    objs = _su(tmp_path, [("edgec_m_run", 4, "static"), ("edgec_dot2x2p_s8", 2, "static"), ("edgec_avr_dot2x2", 0, "static")])
+    assert bound("edgec_m_run", avr, objs, call_push_bytes=2) == 4 + 2 + 2 + 2 + 3
