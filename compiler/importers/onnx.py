@@ -29,6 +29,7 @@ from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
 from .. import resize
 from .. import elementwise
 from .lowering import conv_transpose
+from .runtime_float import why as runtime_float_why
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, shown)
@@ -402,7 +403,7 @@ class _Importer(GraphBuilder):
             self.context = self.where(node)
             self.check_node_io(node, known)
             if node.op_type not in HANDLERS:
-                reasons.op(f"node {shown(node.name or '?')} ({shown(node.op_type)}): unsupported op")
+                reasons.op(f"node {shown(node.name or '?')} ({shown(node.op_type)}): unsupported op{runtime_float_why(node.op_type)}")
                 guessed |= self._stand_in(node, blocked)
                 continue
             if any(i in blocked for i in node.input):
