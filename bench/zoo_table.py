@@ -5,8 +5,7 @@ photo crops (seed 11); float agreement on 32 held-out crops (seed 12) on the hos
 inference and code + weights in QEMU's Cortex-M7 on 2 of them (bit-exact there too).
 
 Also the other Keras 3 members, built as their tests build them: keras.applications' MobileNetV2 0.35
-and MobileNetV3Small 0.75 (random weights, 10 classes; tests/test_zoo_keras_apps.py: 32 photo crops to
-calibrate, 8 others to check) and an LSTM keyword model (LSTM(64) over 49 MFCC frames, Dense(12);
+and MobileNetV3Small 0.75 (10-class logits, distilled as tests/test_zoo_keras_apps.py does) and an LSTM keyword model (LSTM(64) over 49 MFCC frames, Dense(12);
 tests/test_recurrent.py's features: the KWS test input and its 24 time shifts, scaled by 1/32).
 
 usage: python bench/zoo_table.py [--json] [--only mnasnet_05,efficientnet_lite,mobilenet_v2_035,...]
@@ -43,14 +42,18 @@ def distilled(name):
 
 
 def application(name):
+    """keras.applications' network distilled as tests/test_zoo_keras_apps.py does it."""
     import keras
+    from test_zoo_keras_apps import APPS, SETTLED, own_input
+    from zoo_mobile import keras_distill, keras_settle
     keras.utils.set_random_seed(1)
-    A = keras.applications
-    model = (A.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10) if "v2" in name else
-             A.MobileNetV3Small(input_shape=(96, 96, 3), alpha=0.75, weights=None, classes=10))
-    photos = images(96, 40, seed=31).transpose(0, 2, 3, 1)
-    x = (photos * 255.0 if "v3" in name else photos * 2.0 - 1.0).astype(np.float32)
-    return model, x[:32], x[32:], "3x96x96"
+    model = APPS[name](keras.applications)
+    if name in SETTLED:
+        keras_settle(model)
+    photos = images(96, 128, seed=101).transpose(0, 2, 3, 1)
+    keras_distill(model, photos, model_x=own_input(name, photos))
+    return (model, own_input(name, images(96, 32, seed=11).transpose(0, 2, 3, 1)),
+            own_input(name, images(96, 32, seed=12).transpose(0, 2, 3, 1)), "3x96x96")
 
 
 def lstm_kws(name):

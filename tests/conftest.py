@@ -159,6 +159,7 @@ SLOW = {
                          "test_keras_onnx_export_of_shufflenet_folds_its_edge_pad_and_is_bit_exact"},
     "test_zoo_mobile.py": {"test_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float"},
     "test_zoo_keras_mobile.py": {"test_keras_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float"},
+    "test_zoo_keras_apps.py": {"test_keras_application_builds_for_cortex_m7_and_is_bit_exact"},
 }
 
 

@@ -413,9 +413,11 @@ def keras_models():
     return {"mnasnet_05": (mnasnet_keras, 96), "efficientnet_lite": (efficientnet_lite_keras, 96)}
 
 
-def keras_distill(model, x: np.ndarray, steps: int = 40, lr: float = 3e-3, batch: int = 16, seed: int = 0):
+def keras_distill(model, x: np.ndarray, steps: int = 40, lr: float = 3e-3, batch: int = 16, seed: int = 0,
+                  model_x: np.ndarray | None = None):
     """`distill` for a Keras model (channels-last photos `x`, [N, S, S, 3] as `images` makes them,
-    transposed): `steps` Adam steps of squared error on the teacher's logits with model.fit, then every
+    transposed; `model_x`: the same photos in the model's own input form when it differs, e.g. the raw
+    pixels keras.applications' MobileNetV3 rescales itself): `steps` Adam steps of squared error on the teacher's logits with model.fit, then every
     BatchNormalization's moving statistics taken afresh from all of `x` with the final weights (one call
     in training mode with momentum 0: each layer's moving mean and variance become the batch's, and the
     layers after it see exactly the inputs inference will give them).  One torch thread, as `distill`."""
@@ -426,6 +428,7 @@ def keras_distill(model, x: np.ndarray, steps: int = 40, lr: float = 3e-3, batch
     try:
         keras.utils.set_random_seed(seed)
         target = teacher_logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        x = x if model_x is None else model_x
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, len(x), (steps, batch))
@@ -449,3 +452,23 @@ def keras_make(name: str, seed: int = 0):
     keras.utils.set_random_seed(seed)
     model = build()
     return keras_distill(model, images(size, 128, seed=101).transpose(0, 2, 3, 1), seed=seed), size
+
+
+def keras_settle(model, seed: int = 0):
+    """For a Keras network built by someone else's code (keras.applications), what `keras_models` and
+    `settle` do at construction: depthwise filters drawn around a box filter, and each residual branch
+    starting small (the scale of the BatchNormalization that ends the branch added by an Add, 0.25),
+    so that distillation (`keras_distill`) starts from a smooth function as it does for the zoo."""
+    import keras
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            k = layer.kernel
+            n = int(np.prod(k.shape[:2]))
+            k.assign((1 + 0.5 * rng.standard_normal(k.shape)).astype(np.float32) / n)
+        if isinstance(layer, keras.layers.Add):
+            for t in layer.input:
+                src = t._keras_history.operation
+                if isinstance(src, keras.layers.BatchNormalization):
+                    src.gamma.assign(np.full(src.gamma.shape, 0.25, np.float32))
+    return model
