@@ -5,8 +5,9 @@ photo crops (seed 11); float agreement on 32 held-out crops (seed 12) on the hos
 inference and code + weights in QEMU's Cortex-M7 on 2 of them (bit-exact there too).
 
 Also the other Keras 3 members, built as their tests build them: keras.applications' MobileNetV2 0.35
-and MobileNetV3Small 0.75 (10-class logits, distilled as tests/test_zoo_keras_apps.py does) and an LSTM keyword model (LSTM(64) over 49 MFCC frames, Dense(12);
-tests/test_recurrent.py's features: the KWS test input and its 24 time shifts, scaled by 1/32).
+and MobileNetV3Small 0.75 (10-class logits, distilled as tests/test_zoo_keras_apps.py does) and an
+LSTM keyword model (LSTM(64) over 49 MFCC frames, Dense(12); tests/test_recurrent.py's features: the
+KWS test input and its 24 time shifts, scaled by 1/32).
 
 usage: python bench/zoo_table.py [--json] [--only mnasnet_05,efficientnet_lite,mobilenet_v2_035,...]
 (from the repo root; minutes)"""
