@@ -3,6 +3,11 @@
 Folds BatchNorm, and Mul/Add/Sub by a per-channel constant (how tf2onnx writes Keras BatchNorm after
 Dense, and how MatMul+bias arrives), into the producer's weights and bias.  A BatchNorm with no
 producer to fold into becomes Mul + Add by constants, which quantize like any element-wise op.
+
+Also a Mul by a positive scalar after a Relu or Clip of such a producer: c * clip(x, lo, hi) =
+clip(c * x, c * lo, c * hi) for c > 0, so the scale goes into the weights and bias and the bounds.
+Exporters write hard-sigmoid so (Keras 3 on PyTorch: relu6(x + 3) / 6, the /6 a Mul by 1/6 after the
+clamp); left alone, the Mul is one more int8 tensor and rounding per squeeze-excite gate.
 """
 import numpy as np
 
@@ -57,6 +62,36 @@ def _try_fold(g: Graph, node, prod: dict, readers: dict) -> bool:
     return True
 
 
+def _try_scale_through_clamp(g: Graph, node, prod: dict, readers: dict) -> bool:
+    """Mul(Clip/Relu(Conv(x)), c), c a positive scalar, with each tensor read only by the next: the
+    Conv's weights and bias times c, the Clip's bounds times c, the Mul gone."""
+    var = next((i for i in node.inputs if not g.tensors[i].is_const), None)
+    if node.op != "Mul" or var is None or var not in prod or len(node.inputs) != 2 or node.attrs.get("act") is not None:
+        return False
+    if sum(not g.tensors[i].is_const for i in node.inputs) != 1:
+        return False
+    consts = [g.tensors[i].data for i in node.inputs if i != var]
+    clamp = prod[var]
+    if len(consts) != 1 or consts[0].size != 1 or not float(consts[0].reshape(-1)[0]) > 0 or \
+            clamp.op not in ("Clip", "Relu") or sole_consumer(g, var, readers) is not node:
+        return False
+    conv = prod.get(clamp.inputs[0])
+    if conv is None or conv.op not in FOLDS_INTO or conv.attrs.get("act") is not None or \
+            sole_consumer(g, clamp.inputs[0], readers) is not clamp:
+        return False
+    c = float(consts[0].reshape(-1)[0])
+    for k, what in ((1, "weights"), (2, "bias")):
+        name = unique_name(g.tensors, f"{conv.outputs[0]}_{what}_scaled")
+        v = (g.tensors[conv.inputs[k]].data.astype(np.float64) * c).astype(np.float32)
+        g.tensors[name] = Tensor(name, v.shape, "float32", v)
+        conv.inputs = conv.inputs[:k] + [name] + conv.inputs[k + 1:]
+    if clamp.op == "Clip":
+        clamp.attrs = dict(clamp.attrs, min=clamp.attrs["min"] * c, max=clamp.attrs["max"] * c)
+    node.inputs = [var]
+    absorb(g, node, prod)
+    return True
+
+
 def _split_batchnorm(g: Graph, node) -> list:
     """x*k + (bias - mean*k) as two element-wise ops over the last axis."""
     scale, bias, mean, v = (g.tensors[i].data.reshape(-1).astype(np.float64) for i in node.inputs[1:])
@@ -78,7 +113,8 @@ def fold_batchnorm(graph: Graph) -> Graph:
     g = graph.copy()
     prod, readers, gone = g.producer(), g.consumers(), set()
     for node in g.nodes:
-        if node.op in ("BatchNorm", "Mul", "Add", "Sub") and _try_fold(g, node, prod, readers):
+        if node.op in ("BatchNorm", "Mul", "Add", "Sub") and (_try_fold(g, node, prod, readers) or
+                                                              _try_scale_through_clamp(g, node, prod, readers)):
             gone.add(id(node))
     nodes = []
     for node in g.nodes:
