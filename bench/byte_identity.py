@@ -116,6 +116,8 @@ def jobs(work: Path):
     yield "kws_speed", CASES["kws"].path, None, CASES["kws"].calibration()[:CALIB], {"optimize": "speed"}
     yield "vww_speed", CASES["vww"].path, None, CASES["vww"].calibration()[:CALIB], {"optimize": "speed"}
     yield "digits_cnn_int16", CASES["digits_cnn"].path, None, CASES["digits_cnn"].calibration()[:CALIB], {"min_sqnr": 30.0}
+    for name in ("digits_cnn", "resnet"):          # every tensor that can be int16 made int16 (16x8 kernels)
+        yield f"{name}_all16", CASES[name].path, None, CASES[name].calibration()[:CALIB], {"all16": True}
     yolo = np.load(DATA / "yolo-fastest-1.1_dog320_input_NCHW.npy").transpose(0, 2, 3, 1)
     yolo = np.concatenate([yolo, extra("yolo_crops")[:7] / np.float32(255)]).astype(np.float32)
     yield "yolo_fastest", str(DATA / "yolo-fastest-1.1.cfg"), str(DATA / "yolo-fastest-1.1.weights"), yolo, \
@@ -123,6 +125,15 @@ def jobs(work: Path):
     for name, make in (("ops_cnn", ops_cnn), ("ops_rnn", ops_rnn)):
         path = work / f"{name}.onnx"
         yield name, str(path), None, make(path), {}
+
+
+def all16(model, calib, out, name):
+    from edgec.build import compile_graph, import_model
+    from edgec.passes.quantize import int16_candidates
+    from edgec.pipeline import canonicalize
+    g = canonicalize(import_model(model))
+    g.meta["precision"] = {t: "int16" for t, why in int16_candidates(g).items() if why is None}
+    compile_graph(g, calib, "cortex-m4", out, name, model)
 
 
 def main(out: str, only: list) -> int:
@@ -142,7 +153,10 @@ def main(out: str, only: list) -> int:
             cal = str(work / f"{name}_calib.npy")
             np.save(cal, calib)
         try:
-            build(model, "cortex-m4", str(work / f"{name}_out"), cal, weights=weights, **kwargs)
+            if kwargs.pop("all16", False):
+                all16(model, calib, str(work / f"{name}_out"), name)
+            else:
+                build(model, "cortex-m4", str(work / f"{name}_out"), cal, weights=weights, **kwargs)
         except Exception as e:                              # noqa: BLE001 - reported, the run goes on
             failed.append(name)
             print(f"{name}: FAILED {type(e).__name__}: {e}", flush=True)
