@@ -15,25 +15,16 @@ import numpy as np
 from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_requant
 from edgec.passes.plan_wide import channels as wide_channels
 from edgec.errors import EdgecError
-from edgec.fixedpoint import multiply_by_quantized_multiplier, wrap32
+from edgec.fixedpoint import wrap32
 from edgec.ir import Graph
-from edgec import resize
-from edgec import mean
-from edgec import prelu
+from edgec.ops import REGISTRY, CallSite, table as ops_table
+from edgec.ops.binary import add_tables  # noqa: F401  (codegen's name for it before the registry)
 
 from .recurrent import gru_call, lstm_call
 
 RUNTIME_COMMON = ["edgec.h", "edgec_target.h", "edgec_fixedpoint.h", "edgec_dot.h", "edgec_wide_c.h", "edgec_dot_common.h"]
-KERNEL_FILE = {
-    "Conv2D": "edgec_conv2d_s8.c", "FullyConnected": "edgec_fully_connected_s8.c",
-    "Add": "edgec_elementwise_s8.c", "Sub": "edgec_elementwise_s8.c", "Mul": "edgec_elementwise_s8.c",
-    "MaxPool2D": "edgec_pool_s8.c", "AvgPool2D": "edgec_pool_s8.c", "Lut": "edgec_lut_s8.c",
-    "Softmax": "edgec_softmax_s8.c", "LogSoftmax": "edgec_softmax_s8.c", "Transpose": "edgec_transpose_s8.c", "Pad": "edgec_pad_s8.c",
-    "Concat": "edgec_concat_s8.c", "Upsample": "edgec_upsample_s8.c", "Slice": "edgec_slice_s8.c",
-    "LSTM": "edgec_lstm_s8.c", "GRU": "edgec_gru_s8.c",
-    "Resize": "edgec_resize_s8.c", "Mean": "edgec_mean_s8.c", "PRelu": "edgec_prelu_s8.c",
-    "Svdf": "edgec_svdf_s8.c", "StridedSlice": "edgec_strided_slice_s8.c",
-}
+#: op -> runtime_c/ file of its int8 kernel (OpDef.kernel_file, edgec/ops/).
+KERNEL_FILE = ops_table("kernel_file")
 #: One-group convs and fully-connected layers over wide weights (passes/plan_wide.py).
 WIDE_FILES = {"Conv2D": "edgec_conv2d_wide_s8.c", "FullyConnected": "edgec_fully_connected_wide_s8.c"}
 #: An int8 Conv2D's file by its loop nest (kernel_file): depthwise, the columns nest over a scratch, or
@@ -50,11 +41,7 @@ CONV_ENTRIES = {"edgec_conv2d_pointwise_s8": "edgec_conv2d_s8", "edgec_conv2d_ro
 EDGEC_PATCH_MAX = 64        # runtime_c/edgec_conv2d_s8.c: bytes of a gathered window
 EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv2d_s8.c: the 3x3 lines
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
-KERNEL_FILE_S16 = {
-    "Conv2D": "edgec_conv2d_s16.c", "FullyConnected": "edgec_fully_connected_s16.c", "Add": "edgec_elementwise_s16.c",
-    "MaxPool2D": "edgec_pool_s16.c", "AvgPool2D": "edgec_pool_s16.c", "Requantize": "edgec_requantize_s16.c",
-    "SvdfState": "edgec_svdf_s8.c",
-}
+KERNEL_FILE_S16 = ops_table("kernel_file16")
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
 CALL = re.compile(r"\b(edgec_\w+_s8|edgec_\w+_s16|memcpy)\(")
 
@@ -116,22 +103,6 @@ def _array_literal(a: np.ndarray, per_line: int = 16) -> str:
         vals = [v if int(v) != -(1 << 31) else "INT32_MIN" for v in vals]
     lines = [", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
     return "\n    " + ",\n    ".join(lines) + "\n"
-
-
-def _pad4(shape):
-    shape = tuple(shape)
-    if len(shape) > 4:
-        raise EdgecError(f"tensors of rank {len(shape)} are not supported (at most 4)")
-    return (1,) * (4 - len(shape)) + shape
-
-
-def _broadcast_strides(shape, out_shape):
-    shape = _pad4(shape)
-    strides, acc = [0] * 4, 1
-    for k in range(3, -1, -1):
-        strides[k] = 0 if shape[k] == 1 and out_shape[k] != 1 else acc
-        acc *= shape[k]
-    return strides
 
 
 @dataclass
@@ -223,15 +194,6 @@ def _folded_bias(g: Graph, node) -> np.ndarray:
 
 
 
-def add_tables(a: dict) -> tuple:
-    """An int8 Add/Sub's operands moved to its common grid, for every int8 value v (index v + 128):
-    reference.add_s8's sx and sy, by the same integer arithmetic, so edgec_add_s8 reads per element
-    what the twin computes and stays bit-exact by construction (2 KB of flash per node)."""
-    v = np.arange(-128, 128, dtype=np.int64)
-    return tuple(multiply_by_quantized_multiplier((v - a[f"{k}_zp"]) << a["left_shift"], a[f"{k}_multiplier"],
-                                                  a[f"{k}_shift"]).astype(np.int32) for k in "ab")
-
-
 def _pixel_stride(g: Graph, node) -> int:
     """Bytes between output pixels: the channel count, or the Concat's when writing into its slice."""
     sl = g.meta["plan"]["buffers"][node.outputs[0]].get("slice")
@@ -276,6 +238,9 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
     base = f"{i}_{node.name}"
     ish = g.tensors[node.inputs[0]].shape
     osh = g.tensors[node.outputs[0]].shape
+    d = REGISTRY.get(node.op)
+    if d is not None and d.emit is not None:              # the op's own emitter (edgec/ops/)
+        return d.emit(e, CallSite(g, node, i, ins, out, r_in, r0, rn, band, base))
     if node.op in ("Conv2D", "FullyConnected") and g.tensors[node.outputs[0]].dtype == "int16":
         return _weighted_s16_call(e, i, node, band, base, r_in, r0, rn, out)
     if node.op in ("Conv2D", "FullyConnected"):
@@ -314,150 +279,11 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
-    if node.op in ("Add", "Sub", "Mul"):
-        o4 = _pad4(osh)
-        bc = {"shape": o4, "a_stride": _broadcast_strides(g.tensors[node.inputs[0]].shape, o4),
-              "b_stride": _broadcast_strides(g.tensors[node.inputs[1]].shape, o4)}
-        if node.op == "Mul":
-            p = e.param("edgec_mul_params", base, dict(bc=bc, a_zp=a["a_zp"], b_zp=a["b_zp"], multiplier=a["multiplier"],
-                                                        shift=a["shift"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"]))
-            return f"edgec_mul_s8(&{p}, {ins[0]}, {ins[1]}, {out});"
-        keys = ("a_zp", "b_zp", "left_shift", "a_multiplier", "a_shift", "b_multiplier", "b_shift",
-                "multiplier", "shift", "out_zp", "act_min", "act_max")
-        p = e.param("edgec_add_params", base, dict(bc=bc, **{k: a[k] for k in keys}))
-        if _sfx(g, node) == "s16":
-            return f"edgec_add_s16(&{p}, {ins[0]}, {ins[1]}, {out});"
-        t = e.array(np.concatenate(add_tables(a)), f"add{i}_{node.name}", "int32_t",
-                    "the operands on the common grid: [v + 128] = mbqm((v - a_zp) << left_shift, a_multiplier, a_shift), "
-                    "then b's 256 likewise")
-        return f"edgec_add_s8(&{p}, {t}, {ins[0]}, {ins[1]}, {out});"
-    if node.op in ("MaxPool2D", "AvgPool2D"):
-        p = e.param("edgec_pool_params", base, dict(
-            batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3], out_h=osh[1], out_w=osh[2], k_h=a["kernel"][0], k_w=a["kernel"][1],
-            stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
-            act_min=a["act_min"], act_max=a["act_max"]))
-        fn = ("edgec_maxpool_" if node.op == "MaxPool2D" else "edgec_avgpool_") + _sfx(g, node)
-        return f"{fn}(&{p}, {ins[0]}, {r_in}, {out}, {r0}, {rn});"
-    if node.op == "Lut":
-        t = e.array(np.asarray(a["table"], np.int8), f"lut{i}_{node.name}", "int8_t", f"{a['function']} table")
-        n = g.tensors[node.outputs[0]].size if band is None else f"{band['out_rows']} * {osh[2] * osh[3]}"
-        return f"edgec_lut_s8({t}, {ins[0]}, {out}, {n});"
-    if node.op == "Softmax" and a.get("mode") == "tflm":          # imported .tflite: TFLite Micro's arithmetic
-        t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{i}_{node.name}", "int32_t",
-                    "exp(-s*beta*d) in Q0.31, as TFLite's gemmlowp exp_on_negative_values")
-        return f"edgec_softmax_tflm_s8({t}, {g.tensors[node.inputs[0]].size // ish[-1]}, {ish[-1]}, {ins[0]}, {out});"
-    if node.op == "Softmax":
-        t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{i}_{node.name}", "int32_t",
-                    f"round(2^{a['exp_bits']} * exp(-s*d))")
-        cols = ish[-1]
-        return f"edgec_softmax_s8({t}, {g.tensors[node.inputs[0]].size // cols}, {cols}, {ins[0]}, {out});"
-    if node.op == "LogSoftmax":
-        tabs = [e.array(np.asarray(a[k], np.int32), f"{k[:3]}{i}_{node.name}", "int32_t", what) for k, what in
-                (("exp_table", f"round(2^{a['exp_bits']} * exp(-s*d))"), ("d_table", "s*d in output steps, Q16"),
-                 ("log_table", "ln(1 + (j + 1/2) / 256) in output steps, Q16"))]
-        cols = ish[-1]
-        return (f"edgec_log_softmax_s8({', '.join(tabs)}, {a['exp_bits']}, {a['ln2_q']}, "
-                f"{g.tensors[node.inputs[0]].size // cols}, {cols}, {ins[0]}, {out});")
-    if node.op == "Reshape":
-        if ins[0] == out:
-            return None
-        return f"memcpy({out}, {ins[0]}, {g.tensors[node.outputs[0]].nbytes});"
-    if node.op == "Transpose":
-        r = len(ish)
-        perm = tuple(range(4 - r)) + tuple(p + 4 - r for p in a["perm"])
-        p = e.param("edgec_transpose_params", base, dict(in_shape=_pad4(ish), perm=perm))
-        return f"edgec_transpose_s8(&{p}, {ins[0]}, {out});"
-    if node.op == "Pad":
-        r = len(ish)
-        before = (0,) * (4 - r) + tuple(a["pads"][:r])
-        p = e.param("edgec_pad_params", base, dict(in_shape=_pad4(ish), before=before, out_shape=_pad4(osh),
-                                                   value=a["pad_value"]))
-        if band is not None:                                   # a row band of a patch-based stage
-            return f"edgec_pad_rows_s8(&{p}, {ins[0]}, {r_in}, {out}, {r0}, {rn});"
-        return f"edgec_pad_s8(&{p}, {ins[0]}, {out});"
-    if node.op == "Upsample":
-        p = e.param("edgec_upsample_params", base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3],
-                                                        scale_h=a["scale"][0], scale_w=a["scale"][1]))
-        return f"edgec_upsample_s8(&{p}, {ins[0]}, {out});"
-    if node.op == "Resize":
-        (y0, y1, wy), (x0, x1, wx) = resize.int_taps(node, ish)
-        tabs = {k: e.array(v, f"{k}_{node.name}", "int16_t", f"Resize {k}") for k, v in
-                (("y0", y0), ("y1", y1), ("wy", wy), ("x0", x0), ("x1", x1), ("wx", wx))}
-        p = e.param("edgec_resize_params", base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3], out_h=osh[1],
-                                                      out_w=osh[2], zp=a["zp"]))
-        return (f"edgec_resize_s8(&{p}, {tabs['y0']}, {tabs['y1']}, {tabs['wy']}, {tabs['x0']}, {tabs['x1']}, "
-                f"{tabs['wx']}, {ins[0]}, {out});")
-    if node.op == "Mean":
-        outer, count, inner = mean.split(ish, a["axes"])
-        p = e.param("edgec_mean_params", base, dict(outer=outer, count=count, inner=inner, in_zp=a["in_zp"],
-                                                    out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
-        return f"edgec_mean_s8(&{p}, {ins[0]}, {out});"
-    if node.op == "PRelu":
-        p = e.param("edgec_prelu_params", base, dict(
-            n=g.tensors[node.outputs[0]].size, period=prelu.period(g.tensors[node.inputs[1]].shape), in_zp=a["in_zp"],
-            alpha_zp=a["alpha_zp"], out_zp=a["out_zp"], m1=a["m1"], s1=a["s1"], m2=a["m2"], s2=a["s2"]))
-        return f"edgec_prelu_s8(&{p}, {ins[0]}, {ins[1]}, {out});"
-    if node.op == "Slice":
-        r = len(ish)
-        p = e.param("edgec_slice_params", base, dict(in_shape=_pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]),
-                                                     end=(1,) * (4 - r) + tuple(a["end"])))
-        return f"edgec_slice_s8(&{p}, {ins[0]}, {out});"
-    if node.op == "Concat":
-        axis, offset, lines = a["axis"], 0, []
-        outer = int(np.prod(osh[:axis]))
-        out_inner = int(np.prod(osh[axis:]))
-        for k, (t, ptr, rq, bound) in enumerate(zip(node.inputs, ins, a["requant"], a.get("bound", [False] * len(ins)))):
-            in_inner = int(np.prod(g.tensors[t].shape[axis:]))
-            if bound:                               # its producer already wrote this slice
-                offset += in_inner
-                continue
-            p = e.param("edgec_concat_params", f"{base}_{k}", dict(
-                outer=outer, in_inner=in_inner, out_inner=out_inner, offset=offset, requant=int(rq is not None),
-                in_zp=rq["in_zp"] if rq else 0, multiplier=rq["multiplier"] if rq else 0, shift=rq["shift"] if rq else 0,
-                out_zp=a["out_zp"]))
-            lines.append(f"edgec_concat_s8(&{p}, {ptr}, {out});")
-            offset += in_inner
-        return "\n    ".join(lines) or None
     if node.op == "LSTM":
         return lstm_call(e, i, node)
     if node.op == "GRU":
         return gru_call(e, i, node)
-    if node.op == "StridedSlice":
-        r = len(ish)
-        p = e.param("edgec_strided_slice_params", base, dict(
-            in_shape=_pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]), step=(1,) * (4 - r) + tuple(a["step"]),
-            count=(1,) * (4 - r) + tuple(a["count"])))
-        return f"edgec_strided_slice_s8(&{p}, {ins[0]}, {out});"
-    if node.op in ("SvdfState", "Svdf"):
-        return _svdf_call(e, i, node, base, ins, out)
-    if node.op == "Requantize":
-        p = e.param("edgec_requantize_params", base, dict(n=g.tensors[node.outputs[0]].size, in_zp=a["in_zp"],
-                                                          out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
-        pair = "s8_s16" if a["out_dtype"] == "int16" else "s16_s8"
-        if a["out_dtype"] == "int16" and g.tensors[node.inputs[0]].dtype == "int16":
-            pair = "s16_s16"                                   # a .tflite's int16 -> int16 QUANTIZE
-        return f"edgec_requantize_{pair}(&{p}, {ins[0]}, {out});"
     raise EdgecError(f"no C kernel for op {node.op}", where=f"node {node.name}")
-
-
-def _svdf_call(e: _Emitter, i: int, node, base, ins, out) -> str:
-    """SvdfState (shift + int16 feature into the new state) or Svdf (time, rank sum, bias, int8 output)."""
-    g, a = e.graph, node.attrs
-    st = g.tensors[node.inputs[2] if node.op == "SvdfState" else node.inputs[0]].shape
-    w = g.tensors[node.inputs[1]]
-    filters = w.shape[0]
-    memory = st[1] // filters
-    fields = dict(batch=st[0], in_features=w.shape[1] if node.op == "SvdfState" else 0, filters=filters,
-                  memory=memory, rank=a.get("rank", 1), in_zp=a.get("in_zp", 0), state_zp=a["state_zp"],
-                  out_zp=a.get("out_zp", 0), multiplier=a["multiplier"], shift=a["shift"])
-    p = e.param("edgec_svdf_params", base, fields)
-    fn = "edgec_svdf_state_s16" if node.op == "SvdfState" else "edgec_svdf_s8"
-    return f"{fn}(&{p}, {ins[0]}, {ins[1]}, {ins[2]}, {out});"
-
-
-def _sfx(g: Graph, node) -> str:
-    """Kernel name suffix by the node's precision (its output's dtype)."""
-    return "s16" if g.tensors[node.outputs[0]].dtype == "int16" else "s8"
 
 
 def _weighted_s16_call(e: _Emitter, i: int, node, band, base, r_in, r0, rn, out) -> str:

@@ -16,60 +16,14 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 import numpy as np
 
-#: The closed op set, with what each op's inputs are.  Keep in sync with reference.py and codegen.
-OPS = {
-    "Conv2D": "x, weights OHWI, bias; attrs strides, dilations, pads (t,l,b,r), groups, act",
-    "FullyConnected": "x [N,K], weights [M,K], bias [M]; attrs act",
-    "Add": "a, b (numpy broadcasting); attrs act",
-    "Sub": "a, b (numpy broadcasting); attrs act",
-    "Mul": "a, b (numpy broadcasting); attrs act",
-    "MaxPool2D": "x; attrs kernel, strides, pads",
-    "AvgPool2D": "x; attrs kernel, strides, pads (padding excluded from the count)",
-    "Relu": "x",
-    "Clip": "x; attrs min, max",
-    "LeakyRelu": "x; attrs alpha",
-    "Sigmoid": "x",
-    "Tanh": "x",
-    "Swish": "x * sigmoid(x)",
-    "HardSigmoid": "clip(alpha * x + beta, 0, 1); attrs alpha, beta",
-    "HardSwish": "x * relu6(x + 3) / 6",
-    "Mish": "x * tanh(softplus(x))",
-    "Elu": "x if x > 0 else alpha * (exp(x) - 1); attrs alpha",
-    "Selu": "gamma * (x if x > 0 else alpha * (exp(x) - 1)); attrs alpha, gamma",
-    "Softplus": "log(1 + exp(x))",
-    "Softsign": "x / (1 + |x|)",
-    "Exp": "exp(x)",
-    "Erf": "erf(x)",
-    "Gelu": "x * (1 + erf(x / sqrt 2)) / 2; attrs approximate \"none\" | \"tanh\" (the tanh formula)",
-    "Elementwise": "xs... (numpy broadcasting); attrs program: primitive element-wise steps (compiler/elementwise.py); "
-                   "float graphs only: one-input programs become Lut, others are refused",
-    "LogSoftmax": "x over the last axis (compiler/log_softmax.py)",
-    "Softmax": "x over the last axis; attrs mode \"tflm\" (imported .tflite): TFLite Micro's integer arithmetic",
-    "Upsample": "x; attrs scale (sh, sw): nearest neighbour",
-    "Resize": "x NHWC; attrs size (oh, ow), mode nearest|linear|zeros|strided, coord, nearest, scale, offset (compiler/resize.py)",
-    "Slice": "x; attrs begin, end (per axis, step 1)",
-    "Mean": "x; attrs axes (adjacent), keep (keep_dims) (compiler/mean.py)",
-    "PRelu": "x, alpha (constant, broadcast from the right) (compiler/prelu.py)",
-    "SvdfState": "x [B,I], weights_feature [F,I], state [B,F*M]; attrs memory: the state shifted, newest feature "
-                 "last (compiler/svdf.py; int16 state in integer graphs)",
-    "StridedSlice": "x; attrs begin, step (may be negative), count per axis (compiler/strided_slice.py)",
-    "Svdf": "state [B,F*M], weights_time [F,M], bias [F/rank]; attrs rank, act (compiler/svdf.py)",
-    "Reshape": "x; attrs shape (an alias: no data moves)",
-    "Transpose": "x; attrs perm",
-    "Pad": "x; attrs pads (before..., after...), constant zero; mode \"edge\" (repeat the border) only until fold_pad",
-    "Concat": "xs...; attrs axis",
-    "BatchNorm": "x, scale, bias, mean, var; attrs epsilon (folded away before quantization)",
-    "Requantize": "x; attrs in_zp, out_zp, multiplier, shift, out_dtype (integer graphs only: int8 <-> int16, "
-                  "inserted by quantize where a tensor's precision differs from its reader's)",
-    "LSTM": "x [N,T,I], weights [4H,I], recurrent weights [4H,H], bias [4H] (gates i,f,c,o), zero initial state; "
-            "attrs return_sequences, cell_clip; float graphs add two calibration outputs (see recurrent.py)",
-    "GRU": "x [N,T,I], weights [3H,I], recurrent weights [3H,H], bias [3H], recurrent bias [3H] (gates z,r,n; the reset "
-           "gate after the recurrent product); attrs return_sequences; float graphs add a calibration output",
-}
+from .ops import REGISTRY
+
+#: The closed op set, with what each op's inputs are: the registry's (edgec/ops/, each op declared once
+#: with its shapes, references, quantize rule, C call and costs).
+OPS = {name: d.doc for name, d in REGISTRY.items()}
 
 #: Unary element-wise ops: in the integer graph each one becomes a 256-entry lookup table.
-ELEMENTWISE_UNARY = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "Swish", "HardSigmoid", "HardSwish", "Mish",
-                     "Elu", "Selu", "Softplus", "Softsign", "Exp", "Erf", "Gelu")
+ELEMENTWISE_UNARY = tuple(name for name, d in REGISTRY.items() if d.unary)
 
 
 @dataclass

@@ -192,7 +192,6 @@ def quantize_lstm(q, node):
     """The quantize pass's rule for a float LSTM node (`q` is passes.quantize's _Quantizer).  The hidden
     state takes the calibrated range of every step's hidden state (it is fed back, so one int8 scale for
     all of them and for the output); the cell state the power of two that holds its calibrated range."""
-    from edgec.ir import Quant, Tensor
     x, wn, rn, bn = node.inputs
     out, h_all, c_all = node.outputs
     q.range_of[h_all] = h_all
@@ -211,9 +210,9 @@ def quantize_lstm(q, node):
     wq = np.clip(fp.round_half_away(w / s_w[:, None]), -127, 127).astype(np.int8)
     rq = np.clip(fp.round_half_away(r / s_r[:, None]), -127, 127).astype(np.int8)
     bq = fp.round_half_away(np.clip(b / (s_x * s_w), -(1 << 31), (1 << 31) - 1)).astype(np.int32)
-    q.g.tensors[wn] = Tensor(wn, wq.shape, "int8", wq, Quant(s_w, np.zeros(len(s_w), np.int64), 0))
-    q.g.tensors[rn] = Tensor(rn, rq.shape, "int8", rq, Quant(s_r, np.zeros(len(s_r), np.int64), 0))
-    q.g.tensors[bn] = Tensor(bn, bq.shape, "int32", bq, Quant(s_x * s_w, np.zeros(len(s_w), np.int64), 0))
+    q.set_const(wn, wq, "int8", s_w)
+    q.set_const(rn, rq, "int8", s_r)
+    q.set_const(bn, bq, "int32", s_x * s_w)
     clip = float(node.attrs.get("cell_clip") or 0.0)
     for t in (h_all, c_all):
         q.g.tensors.pop(t, None)
@@ -312,7 +311,6 @@ def gru_s8(node, x, w, r, bw, br):
 
 def quantize_gru(q, node):
     """The quantize pass's rule for a float GRU node, as quantize_lstm's."""
-    from edgec.ir import Quant, Tensor
     x, wn, rn, bwn, brn = node.inputs
     out, h_all = node.outputs
     q.range_of[h_all] = h_all
@@ -329,10 +327,10 @@ def quantize_gru(q, node):
                                   (bwn, None, None, bw, s_x * s_w), (brn, None, None, br, s_h * s_r)):
         if v is not None:
             vq = np.clip(fp.round_half_away(v / s[:, None]), -127, 127).astype(np.int8)
-            q.g.tensors[name] = Tensor(name, vq.shape, "int8", vq, Quant(s, np.zeros(len(s), np.int64), 0))
+            q.set_const(name, vq, "int8", s)
         else:
             bq = fp.round_half_away(np.clip(bias / s_b, -(1 << 31), (1 << 31) - 1)).astype(np.int32)
-            q.g.tensors[name] = Tensor(name, bq.shape, "int32", bq, Quant(s_b, np.zeros(len(s_b), np.int64), 0))
+            q.set_const(name, bq, "int32", s_b)
     q.g.tensors.pop(h_all, None)
     node.outputs = [out]
     gate = 2.0 ** GATE_SCALE_POWER

@@ -1,67 +1,10 @@
 """Per-layer report from a planned integer graph: JSON first, then a table for people."""
 from __future__ import annotations
 
-import numpy as np
 
 from .ir import Graph
+from .ops.costs import macs, weight_bytes, wide_extra_bytes  # noqa: F401  (the report's names before the registry)
 from edgec.passes.plan_memory import scratch_key
-
-
-def macs(graph: Graph, node) -> int:
-    out = graph.tensors[node.outputs[0]]
-    if node.op == "Conv2D":
-        w = graph.tensors[node.inputs[1]].shape
-        return out.size * w[1] * w[2] * w[3]
-    if node.op == "FullyConnected":
-        return out.size * graph.tensors[node.inputs[1]].shape[1]
-    if node.op in ("MaxPool2D", "AvgPool2D"):
-        return out.size * node.attrs["kernel"][0] * node.attrs["kernel"][1]
-    if node.op in ("Add", "Sub", "Mul", "Softmax", "LogSoftmax", "Requantize"):
-        return out.size
-    if node.op in ("LSTM", "GRU"):          # every step: the gates' input and recurrent dot products
-        n, t, i = graph.tensors[node.inputs[0]].shape
-        g4, h = graph.tensors[node.inputs[2]].shape
-        return n * t * g4 * (i + h)
-    if node.op == "Resize" and node.attrs["mode"] in ("linear", "tflm"):
-        return 4 * out.size
-    if node.op == "SvdfState":              # the feature: one dot product of the input per filter and batch row
-        return out.size // node.attrs["memory"] * graph.tensors[node.inputs[1]].shape[1]
-    if node.op == "Svdf":                   # the time products over every filter's memory
-        return graph.tensors[node.inputs[0]].size
-    return 0
-
-
-def wide_extra_bytes(graph: Graph, node) -> int:
-    """Flash a conv's wide form (passes/plan_wide.py) adds: its weights twice their pair-layout bytes,
-    its 12-word requantization record per channel pair (codegen/layouts.py, wide_requant) over the bias,
-    multiplier and shift arrays."""
-    w = graph.tensors[node.inputs[1]]
-    k4, pairs = -(-int(np.prod(w.shape[1:])) // 4) * 4, -(-w.shape[0] // 2)
-    return 2 * pairs * k4 + 4 * 12 * pairs - 12 * w.shape[0]
-
-
-def weight_bytes(graph: Graph, node) -> int:
-    """Flash bytes of this node's constants, multipliers and tables."""
-    n = sum(graph.tensors[i].nbytes for i in node.inputs if graph.tensors[i].is_const)
-    for key in ("multiplier", "shift"):
-        v = node.attrs.get(key)
-        if node.op in ("Conv2D", "FullyConnected") and v is not None:
-            n += 4 * np.asarray(v).size
-    if node.op == "Lut":
-        n += 256
-    if node.name in graph.meta.get("wide", {}):      # pre-sign-extended weights (passes/plan_wide.py)
-        n += wide_extra_bytes(graph, node)
-    if node.op in ("Add", "Sub") and graph.tensors[node.outputs[0]].dtype == "int8":
-        n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)
-    if node.op == "Softmax":
-        n += 4 * 256
-    if node.op == "LogSoftmax":             # exp, difference and log tables
-        n += 3 * 4 * 256
-    if node.op in ("LSTM", "GRU"):          # weights unit by unit in quads (codegen/recurrent.py: inputs and a
-        rows, h = graph.tensors[node.inputs[2]].shape   # GRU's fourth row padded), per-row multipliers, shifts
-        i = graph.tensors[node.inputs[0]].shape[-1]     # and folded biases, the sigmoid table
-        n += 4 * h * (-(-i // 4) * 4 + -(-h // 4) * 4) - rows * (i + h) + (20 if node.op == "LSTM" else 16) * rows + 2 * 256
-    return int(n)
 
 
 def layer_table(graph: Graph) -> dict:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from edgec.ir import Graph
-from edgec.report import macs
+from edgec.ops.costs import macs
 
 from .plan_memory import ALIGN, memory_plan, plan_memory
 

@@ -24,7 +24,7 @@ import math
 
 from edgec.fixedpoint import wide_channels
 from edgec.ir import Graph
-from edgec.report import macs, weight_bytes, wide_extra_bytes
+from edgec.ops.costs import macs, weight_bytes, wide_extra_bytes
 
 from .plan_memory import memory_plan, plan_memory
 

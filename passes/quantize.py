@@ -23,10 +23,9 @@ import numpy as np
 from edgec.errors import EdgecError
 from edgec.fixedpoint import quantize_multiplier, round_half_away
 from edgec.gemmlowp import softmax_tflm_attrs
-from edgec.ir import Graph, Node, Quant, Tensor, ELEMENTWISE_UNARY, unique_name
-from edgec.recurrent import quantize_gru, quantize_lstm
+from edgec.ir import Graph, Node, Quant, Tensor, unique_name
+from edgec.ops import REGISTRY, table
 from edgec.reference import FLOAT_UNARY, conv2d_f32
-from edgec import elementwise, log_softmax
 
 SIGMOID_Q = (1.0 / 256, -128)
 TANH_Q = (1.0 / 128, 0)
@@ -146,6 +145,11 @@ class _Quantizer:
         lo, hi = self.ranges[key]
         self.set_act(name, *activation_quant(lo, hi))
 
+    def set_const(self, name, data, dtype, scales):
+        """Constant `name` as quantized `data` of `dtype`, symmetric with a scale per row (axis 0): what an
+        op's rule (edgec/ops/, e.g. the LSTM's) gives its weights and biases."""
+        self.g.tensors[name] = Tensor(name, data.shape, dtype, data, Quant(scales, np.zeros(len(scales), np.int64), 0))
+
     def const_act(self, name):
         """A constant read as an activation (the other operand of Add/Mul): int8, its own range."""
         t = self.g.tensors[name]
@@ -161,8 +165,13 @@ class _Quantizer:
         for node in list(self.g.nodes):
             try:
                 self.convert_inputs(node)        # Requantize where an input's precision is not the node's
-                getattr(self, ("q16_" if node.outputs[0] in self.wide else "q_")
-                        + ("Unary" if node.op in ELEMENTWISE_UNARY else node.op))(node)
+                d = REGISTRY.get(node.op)          # the op's own rule (edgec/ops/); a q_ method here for an
+                #                                    op added to the old tables (merged in parallel)
+                rule = None if d is None else d.quantize16 if node.outputs[0] in self.wide else d.quantize
+                if rule is not None:
+                    rule(self, node)
+                else:
+                    getattr(self, ("q16_" if node.outputs[0] in self.wide else "q_") + node.op)(node)
                 if node.name in self.requant_after:
                     self._insert_requant(node)
             except (ValueError, OverflowError, FloatingPointError) as e:     # e.g. weights near float32's max
@@ -176,14 +185,9 @@ class _Quantizer:
         self.g.meta.pop("input_means", None)
         return self.g
 
-    # -- per op ------------------------------------------------------------------------------
-    def q_Conv2D(self, node):
-        self._weighted(node, axis=0)
-
-    def q_FullyConnected(self, node):
-        self._weighted(node, axis=0)
-
-    def _weighted(self, node, axis):
+    # -- the rules ops pick (their OpDef.quantize, edgec/ops/) ----------------------------------------
+    def weighted(self, node, axis):
+        """Conv2D / FullyConnected: int8 weights per output channel, int32 bias, one multiplier per channel."""
         x, wn, bn = node.inputs
         out = node.outputs[0]
         self.calibrated(out)
@@ -206,13 +210,8 @@ class _Quantizer:
         lo, hi = _clamp(node.attrs.get("act"), s_out, zp_out)
         node.attrs.update(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi)
 
-    def q_Add(self, node):
-        self._add(node, sign=1)
-
-    def q_Sub(self, node):
-        self._add(node, sign=-1)
-
-    def _add(self, node, sign):
+    def add(self, node, sign):
+        """Add (sign 1) / Sub (-1): TFLite's int8 Add, both operands on a common 2^-20 grid."""
         for i in node.inputs:
             if self.g.tensors[i].is_const:
                 self.const_act(i)
@@ -228,7 +227,7 @@ class _Quantizer:
                           a_multiplier=am, a_shift=ash, b_multiplier=sign * bm, b_shift=bsh,
                           multiplier=om, shift=osh, out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
 
-    def q_Mul(self, node):
+    def mul(self, node):
         for i in node.inputs:
             if self.g.tensors[i].is_const:
                 self.const_act(i)
@@ -240,27 +239,7 @@ class _Quantizer:
         node.attrs.update(a_zp=qa.scalar_zp, b_zp=qb.scalar_zp, multiplier=m, shift=s,
                           out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
 
-    def q_Mean(self, node):
-        """TFLite's int8 MEAN (compiler/mean.py): the output calibrated, 1/count folded into s_in/s_out."""
-        from edgec import mean
-        out = node.outputs[0]
-        self.calibrated(out)
-        qi, qo = self.qof(node.inputs[0]), self.qof(out)
-        count = mean.split(self.g.tensors[node.inputs[0]].shape, node.attrs["axes"])[1]
-        m, s = mean.mean_params(*quantize_multiplier(qi.scalar_scale / qo.scalar_scale), count)
-        node.attrs.update(in_zp=qi.scalar_zp, out_zp=qo.scalar_zp, multiplier=m, shift=s)
-
-    def q_PRelu(self, node):
-        """TFLite's int8 PRELU (compiler/prelu.py): alpha a constant activation, two multipliers."""
-        self.const_act(node.inputs[1])
-        out = node.outputs[0]
-        self.calibrated(out)
-        qi, qa, qo = self.qof(node.inputs[0]), self.qof(node.inputs[1]), self.qof(out)
-        m1, s1 = quantize_multiplier(qi.scalar_scale / qo.scalar_scale)
-        m2, s2 = quantize_multiplier(qi.scalar_scale * qa.scalar_scale / qo.scalar_scale)
-        node.attrs.update(in_zp=qi.scalar_zp, alpha_zp=qa.scalar_zp, out_zp=qo.scalar_zp, m1=m1, s1=s1, m2=m2, s2=s2)
-
-    def _same_as_input(self, node):
+    def same_as_input(self, node):
         """Pools and layout ops keep their input's quantization (TFLite's int8 spec).  A pre-quantized
         model that gives the output another one (onnxruntime's QLinearGlobalAveragePool does) gets a
         requantizing copy after the node: a one-input Concat."""
@@ -280,36 +259,16 @@ class _Quantizer:
         copy = Node("Concat", unique_name({n.name for n in self.g.nodes}, f"{node.name}_requant"), [pre], [out],
                     {"axis": len(t.shape) - 1})
         self.g.nodes.insert(self.g.nodes.index(node) + 1, copy)
-        self.q_Concat(copy)
+        self.concat(copy)
 
-    def q_MaxPool2D(self, node):
-        qi = self._same_as_input(node)
+    def pool(self, node):
+        """MaxPool2D / AvgPool2D: the input's quantization, the fused activation as a clamp."""
+        qi = self.same_as_input(node)
         lo, hi = _clamp(node.attrs.get("act"), qi.scalar_scale, qi.scalar_zp)
         node.attrs.update(act_min=lo, act_max=hi)
 
-    q_AvgPool2D = q_MaxPool2D
-
-    def q_Reshape(self, node):
-        self._same_as_input(node)
-
-    q_Transpose = q_Upsample = q_Slice = q_Reshape
-    q_StridedSlice = q_Reshape                     # a copy: the input's scale and zero point
-
-    def q_Resize(self, node):
-        node.attrs["zp"] = self._same_as_input(node).scalar_zp       # what "zeros" taps write
-
-    def q_Pad(self, node):
-        node.attrs["pad_value"] = self._same_as_input(node).scalar_zp
-
-    def q_Elementwise(self, node):
-        """A chain collapse_elementwise made a function of one tensor: a table like any unary op.  Values
-        the function leaves undefined (log 0, 0/0) saturate (inf) or give the zero point (nan)."""
-        def fn(n, x):
-            y = elementwise.evaluate(n.attrs["program"], [x], FLOAT_UNARY, np.float64)
-            return np.nan_to_num(y, nan=0.0, posinf=1e30, neginf=-1e30)
-        self.q_Unary(node, fn)
-
-    def q_Unary(self, node, fn=None):
+    def unary(self, node, fn=None):
+        """A unary element-wise op (or a one-input Elementwise program): a 256-entry table, op Lut."""
         qi = self.qof(node.inputs[0])
         out = node.outputs[0]
         fixed = {"Sigmoid": SIGMOID_Q, "Tanh": TANH_Q}.get(node.op)
@@ -324,7 +283,7 @@ class _Quantizer:
         node.attrs = {"function": node.op, **node.attrs, "table": table}
         node.op = "Lut"
 
-    def q_Softmax(self, node):
+    def softmax(self, node):
         qi = self.qof(node.inputs[0])
         given = self.given_acts.get(node.outputs[0])
         if given is not None:                # pre-quantized: TFLite's softmax arithmetic, as the converter meant
@@ -339,14 +298,8 @@ class _Quantizer:
         table = round_half_away((1 << k) * np.exp(-qi.scalar_scale * np.arange(256)))
         node.attrs.update(exp_table=table.astype(np.int32), exp_bits=k)
 
-    def q_LogSoftmax(self, node):
-        given = self.given_acts.get(node.outputs[0])
-        if given is not None and (float(given[0]), int(given[1])) != (log_softmax.OUT_SCALE, log_softmax.OUT_ZERO_POINT):
-            self.requant_after.add(node.name)        # a QDQ model's own output scale, after the kernel's
-        self.set_act(node.outputs[0], log_softmax.OUT_SCALE, log_softmax.OUT_ZERO_POINT)
-        node.attrs.update(log_softmax.tables(self.qof(node.inputs[0]).scalar_scale, self.g.tensors[node.inputs[0]].shape[-1]))
-
-    def q_Concat(self, node):
+    def concat(self, node):
+        """Concat: the output calibrated; inputs of another scale requantized as they are copied."""
         for i in node.inputs:
             if self.g.tensors[i].is_const:
                 self.const_act(i)
@@ -362,16 +315,6 @@ class _Quantizer:
                 m, s = quantize_multiplier(qi.scalar_scale / qo.scalar_scale)
                 requant.append({"in_zp": qi.scalar_zp, "multiplier": m, "shift": s})
         node.attrs.update(out_zp=qo.scalar_zp, requant=requant)
-
-    def q_LSTM(self, node):
-        quantize_lstm(self, node)
-
-    def q_GRU(self, node):
-        quantize_gru(self, node)
-
-    def q_BatchNorm(self, node):
-        raise EdgecError("BatchNorm reached quantization", where=f"node {node.name}",
-                         hint="fold_batchnorm must run first")
 
     # -- int16 activations (TFLite's 16x8 mode) --------------------------------------------------
     def int16_tensors(self) -> set:
@@ -442,7 +385,7 @@ class _Quantizer:
         self.g.tensors[new] = Tensor(new, data.shape, "int16", quantize_values16(data, s), _q(s, 0))
         return new
 
-    def q16_Conv2D(self, node):
+    def weighted16(self, node):
         """TFLite's 16x8 conv / fully-connected: int16 input (zero point 0), int8 weights per channel,
         int64 bias at s_in*s_w, int64 accumulation, TFLite's int64 requantization, int16 output."""
         x, wn, bn = node.inputs
@@ -453,7 +396,7 @@ class _Quantizer:
         b = self.src.tensors[bn].data.astype(np.float64)
         wq, s_w = quantize_weights(w, b, s_in, headroom=BIAS16_HEADROOM)
         src = self.source_of.get(x, x)
-        if src in self.means:               # bias correction, as _weighted
+        if src in self.means:               # bias correction, as weighted
             dw = wq.astype(np.float64) * s_w.reshape((-1,) + (1,) * (w.ndim - 1)) - w
             b = b - weight_error_shift(node, self.means[src], dw)
         bq = round_half_away(np.clip(b / (s_in * s_w), -BIAS16_HEADROOM, BIAS16_HEADROOM)).astype(np.int64)
@@ -467,9 +410,7 @@ class _Quantizer:
         lo, hi = _clamp16(node.attrs.get("act"), s_out)
         node.attrs.update(in_zp=0, out_zp=0, multiplier=mult, shift=shift, act_min=lo, act_max=hi)
 
-    q16_FullyConnected = q16_Conv2D
-
-    def q16_Add(self, node):
+    def add16(self, node):
         """TFLite's int16 Add with general scales: left shift 15, no zero points."""
         for k, i in enumerate(node.inputs):
             if self.g.tensors[i].is_const:
@@ -485,24 +426,20 @@ class _Quantizer:
         node.attrs.update(left_shift=ADD16_LEFT_SHIFT, a_zp=0, b_zp=0, a_multiplier=am, a_shift=ash, b_multiplier=bm,
                           b_shift=bsh, multiplier=om, shift=osh, out_zp=0, act_min=lo, act_max=hi)
 
-    def _same_as_input16(self, node):
+    def same_as_input16(self, node):
         qi = self.qof(node.inputs[0])
         self.set_act16(node.outputs[0], qi.scalar_scale)
         return qi
 
-    def q16_MaxPool2D(self, node):
-        lo, hi = _clamp16(node.attrs.get("act"), self._same_as_input16(node).scalar_scale)
+    def pool16(self, node):
+        lo, hi = _clamp16(node.attrs.get("act"), self.same_as_input16(node).scalar_scale)
         node.attrs.update(act_min=lo, act_max=hi)
 
-    q16_AvgPool2D = q16_MaxPool2D
-
-    def q16_Reshape(self, node):
-        self._same_as_input16(node)
 
 
 #: Ops with int16 kernels (TFLite's 16x8 mode: int16 activations, int8 weights).  Only their outputs
 #: can be int16; quantize converts between int8 and int16 with Requantize nodes where needed.
-SUPPORTED_S16 = frozenset({"Conv2D", "FullyConnected", "Add", "MaxPool2D", "AvgPool2D", "Reshape"})
+SUPPORTED_S16 = frozenset(table("quantize16"))
 PRECISIONS = ("int8", "int16")
 ADD16_LEFT_SHIFT = 15                 # TFLite's int16 Add (general scales)
 BIAS16_HEADROOM = float(1 << 40)      # an int64 bias stays below 2^40 ...

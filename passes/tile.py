@@ -34,10 +34,11 @@ from __future__ import annotations
 import numpy as np
 
 from edgec.ir import Graph
-from edgec.report import macs
+from edgec.ops import REGISTRY, table as ops_table
+from edgec.ops.costs import macs
 from .plan_memory import memory_plan
 
-TILEABLE = ("Conv2D", "MaxPool2D", "AvgPool2D", "Lut", "Pad")
+TILEABLE = tuple(ops_table("window"))       # row-local ops (their OpDef.window, edgec/ops/)
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
 MAX_STAGE_LEN = 12
 MAX_ROUNDS = 16                 # stages added or replaced, one per round
@@ -59,15 +60,9 @@ MIN_PLANNED = 4
 
 
 def _window(graph, node):
-    """(kernel rows, stride, dilation, top pad) of a row-local op."""
-    a = node.attrs
-    if node.op == "Conv2D":
-        return graph.tensors[node.inputs[1]].shape[1], a["strides"][0], a["dilations"][0], a["pads"][0]
-    if node.op in ("MaxPool2D", "AvgPool2D"):
-        return a["kernel"][0], a["strides"][0], 1, a["pads"][0]
-    if node.op == "Pad":                            # output row r is input row r - top (or padding)
-        return 1, 1, 1, a["pads"][1]
-    return 1, 1, 1, 0
+    """(kernel rows, stride, dilation, top pad) of a row-local op (its OpDef.window); one row for others."""
+    d = REGISTRY.get(node.op)
+    return d.window(graph, node) if d is not None and d.window is not None else (1, 1, 1, 0)
 
 
 def _chain_ok(graph: Graph, nodes, consumers) -> bool:

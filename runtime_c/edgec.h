@@ -61,6 +61,10 @@ typedef struct {
 } edgec_upsample_params;
 
 typedef struct {
+    int32_t batch, in_h, in_w, in_c, block, crd;
+} edgec_depth_to_space_params;
+
+typedef struct {
     int32_t in_shape[4], begin[4], end[4];
 } edgec_slice_params;
 
@@ -180,6 +184,7 @@ void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, in
                        int32_t out_row0, int32_t out_rows);
 void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out);
 void edgec_upsample_s8(const EDGEC_ROM edgec_upsample_params *p, const int8_t *in, int8_t *out);
+void edgec_depth_to_space_s8(const EDGEC_ROM edgec_depth_to_space_params *p, const int8_t *in, int8_t *out);
 void edgec_slice_s8(const EDGEC_ROM edgec_slice_params *p, const int8_t *in, int8_t *out);
 void edgec_resize_s8(const EDGEC_ROM edgec_resize_params *p, const EDGEC_ROM int16_t *y0, const EDGEC_ROM int16_t *y1,
                      const EDGEC_ROM int16_t *wy, const EDGEC_ROM int16_t *x0, const EDGEC_ROM int16_t *x1,

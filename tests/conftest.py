@@ -140,6 +140,7 @@ SLOW = {
     "test_clip_tensor_bounds.py": {"test_clamp_with_computed_bounds_is_bit_exact"},
     "test_cli.py": {"test_bad_inputs_give_one_line_errors"},
     "test_darknet.py": {"test_yolov3_tiny_random_weights_flash_refusal_and_host_build"},
+    "test_depth_to_space.py": {"test_depth_to_space_matches_onnxruntime_and_c_is_bit_exact"},
     "test_fold_pad.py": {"test_keras_export_plans_within_5_percent_of_tf2onnx_and_is_bit_exact"},
     "test_fuzz_importers.py": {"test_seeded_fuzz_run_finds_nothing"},
     "test_images.py": {"test_api_build_load_run_decode_are_the_cli_s", "test_run_on_photos_gives_detections_in_pixels_of_the_original"},

@@ -17,6 +17,10 @@ import numpy as np
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Tensor, unique_name
 from ..shapes import output_shapes, same_pads
+from ..ops import REGISTRY
+# moved to edgec/ops/checks.py (op definitions check attributes with them); importers still take them from here
+from ..ops.checks import (MAX_TENSOR_ELEMENTS, LIMIT_HINT, limit_hint, element_count, check_shape, check_padded,  # noqa: F401
+                          human as _human, short as _short)
 from .. import elementwise
 
 #: Resource limits, checked before anything of that size is allocated.  They are memory, not counts:
@@ -24,43 +28,9 @@ from .. import elementwise
 #: megabytes of memory, so a model past these is corrupt or hostile rather than big; each is still far
 #: above the largest model a microcontroller runs (yolo-fastest: 1.4 MB of weights, 410 K elements in
 #: its largest activation; PyTorch exports of MobileNetV3 / EfficientNet-lite: 1-3 k nodes, 3-20 MiB).
-MAX_TENSOR_ELEMENTS = 1 << 26        # any one tensor (weights or activation): 64 Mi elements, 256 MiB as float32
 MAX_GRAPH_BYTES = 1 << 30            # the imported graph in the compiler: its tensors as float32 + NODE_BYTES a node
 NODE_BYTES = 2 << 10                 # a node with its output tensor, as Python objects (measured: ~1.5 KiB)
 MAX_FILE_BYTES = 256 << 20           # a model or weights file: 256 MiB
-LIMIT_HINT = ("the file is corrupt or was crafted: edgec compiles models for microcontrollers, and refuses "
-              "sizes past {limit} before allocating them")
-
-
-def limit_hint(limit: str) -> str:
-    return LIMIT_HINT.format(limit=limit)
-
-
-def element_count(shape) -> int:
-    """Exact product of `shape` (Python ints: no overflow, whatever the dims)."""
-    return math.prod(int(d) for d in shape)
-
-
-def check_shape(shape, what: str, where: str | None, allow_empty: bool = False) -> tuple:
-    """`shape` as a tuple of ints, refused when a dimension is below 1 (0 with allow_empty) or the
-    tensor would hold more than MAX_TENSOR_ELEMENTS, with the size in the message."""
-    try:
-        dims = tuple(int(d) for d in shape)
-    except (TypeError, ValueError, OverflowError):
-        raise ModelFormatError(f"{what} has a malformed shape {_short(shape)}", where=where,
-                               hint="the file may be corrupt; re-export the model") from None
-    low = 0 if allow_empty else 1
-    if any(d < low for d in dims):
-        raise ModelFormatError(f"{what} has shape {dims}: every dimension must be at least {low}", where=where,
-                               hint="the file may be corrupt; re-export the model with static, positive shapes")
-    n = element_count(dims)
-    if n > MAX_TENSOR_ELEMENTS:
-        raise ModelFormatError(f"{what} of shape {_short(dims)} has {n:,} elements ({_human(4 * n)} as float32), "
-                               f"more than the {MAX_TENSOR_ELEMENTS:,} edgec accepts in one tensor", where=where,
-                               hint=limit_hint(f"{MAX_TENSOR_ELEMENTS:,} elements per tensor"))
-    return dims
-
-
 def check_file_size(path: str, what: str = "model file") -> int:
     size = os.path.getsize(path)
     if size > MAX_FILE_BYTES:
@@ -189,18 +159,6 @@ def _from_samples(dims: list, sample_shape):
     return None
 
 
-def _human(nbytes: int) -> str:
-    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if nbytes >= size:
-            return f"{nbytes / size:.3g} {unit}"
-    return f"{nbytes} B"
-
-
-def _short(v, limit: int = 80) -> str:
-    s = str(v)
-    return s if len(s) <= limit else s[:limit - 1] + "…"
-
-
 def shown(name) -> str:
     """A name from a model file as messages show it: printable, and cut when it is very long."""
     s = printable(str(name))
@@ -243,117 +201,21 @@ def _bare(e: EdgecError) -> str:
     return msg
 
 
-def _ints(v, n: int | None, what: str, minimum: int) -> tuple:
-    try:
-        vals = tuple(int(x) for x in v)
-    except (TypeError, ValueError, OverflowError):
-        raise ModelFormatError(f"{what} {_short(v)} is not a list of integers") from None
-    if (n is not None and len(vals) != n) or any(x < minimum for x in vals):
-        raise ModelFormatError(f"{what} {_short(vals)} must be {f'{n} ' if n is not None else ''}integers >= {minimum}")
-    return vals
-
-
-def _finite(v, what: str, allow_inf: bool = False) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError, OverflowError):
-        raise ModelFormatError(f"{what} {_short(v)} is not a number") from None
-    if math.isnan(f) or (not allow_inf and math.isinf(f)):
-        raise ModelFormatError(f"{what} is {f}")
-    return f
-
-
-#: inputs of the IR ops importers emit (min, max); every other op takes one
-ARITY = {"Conv2D": (3, 3), "FullyConnected": (3, 3), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2), "BatchNorm": (5, 5),
-         "Concat": (1, 1 << 30), "LSTM": (4, 4), "GRU": (5, 5),
-         "PRelu": (2, 2), "Elementwise": (1, 3)}
-
-
-def check_padded(shape, pads) -> None:
-    """Kernels read a padded copy of their input: it must fit the limits too."""
-    n, h, w, c = shape
-    t, l, b, r = (int(p) for p in pads)
-    check_shape((n, h + t + b, w + l + r, c), "the padded input", None)
+#: inputs of the IR ops importers emit (min, max), from the registry (edgec/ops/); every other op takes one
+ARITY = {name: d.arity for name, d in REGISTRY.items() if d.arity != (1, 1)}
 
 
 def check_node(op: str, attrs: dict, shapes: list, consts: list) -> None:
     """The IR contract of one node (ir.OPS) for what importers emit: ranks, channel counts, attribute
-    ranges.  `consts`: the data of each input that is a constant, else None.  Raises ModelFormatError
-    (where is added by the caller)."""
-    def rank(i, r, what="input"):
-        if len(shapes[i]) != r:
-            raise ModelFormatError(f"{op} needs a rank-{r} {what}, got shape {shapes[i]}")
-
+    ranges (the op's OpDef.check).  `consts`: the data of each input that is a constant, else None.
+    Raises ModelFormatError (where is added by the caller)."""
     arity = ARITY.get(op, (1, 1))
     if not arity[0] <= len(shapes) <= arity[1]:
         raise ModelFormatError(f"{op} takes {arity[0] if arity[0] == arity[1] else f'at least {arity[0]}'} "
                                f"input(s), got {len(shapes)}")
-
-    if op == "Conv2D":
-        rank(0, 4, "NHWC input"), rank(1, 4, "OHWI weight")
-        o, kh, kw, ci = shapes[1]
-        groups = attrs["groups"]
-        _ints(attrs["strides"], 2, "strides", 1), _ints(attrs["dilations"], 2, "dilations", 1)
-        _ints(attrs["pads"], 4, "pads", 0)
-        if not isinstance(groups, int) or groups < 1 or o % groups or ci * groups != shapes[0][3]:
-            raise ModelFormatError(f"Conv2D weights {shapes[1]} with groups={groups} do not fit an input of "
-                                   f"{shapes[0][3]} channels")
-        if shapes[2] != (o,):
-            raise ModelFormatError(f"Conv2D bias of shape {shapes[2]} for {o} output channels")
-        check_padded(shapes[0], attrs["pads"])
-    elif op == "FullyConnected":
-        rank(0, 2), rank(1, 2, "[out, in] weight")
-        if shapes[0][1] != shapes[1][1] or shapes[2] != (shapes[1][0],):
-            raise ModelFormatError(f"FullyConnected weights {shapes[1]} and bias {shapes[2]} do not fit an input "
-                                   f"of shape {shapes[0]}")
-    elif op in ("MaxPool2D", "AvgPool2D"):
-        rank(0, 4, "NHWC input")
-        k = _ints(attrs["kernel"], 2, "kernel", 1)
-        _ints(attrs["strides"], 2, "strides", 1)
-        t, l, b, r = _ints(attrs["pads"], 4, "pads", 0)
-        if max(t, b) >= k[0] or max(l, r) >= k[1]:
-            raise ModelFormatError(f"pads {attrs['pads']} of a {k[0]}x{k[1]} pooling window: padding must be "
-                                   "smaller than the window")
-        check_padded(shapes[0], attrs["pads"])
-    elif op == "BatchNorm":
-        c = shapes[0][-1] if shapes[0] else 0
-        for what, s, data in zip(("scale", "bias", "mean", "variance"), shapes[1:], consts[1:]):
-            if s != (c,) or data is None:
-                raise ModelFormatError(f"BatchNorm {what} of shape {s} for {c} channels (must be a constant of shape ({c},))")
-        eps = _finite(attrs["epsilon"], "BatchNorm epsilon")
-        if (np.asarray(consts[4], np.float64) + eps <= 0).any():
-            raise ModelFormatError("BatchNorm variance + epsilon is not positive")
-    elif op == "LeakyRelu":
-        _finite(attrs["alpha"], "LeakyRelu alpha")
-    elif op == "Clip":
-        lo, hi = _finite(attrs["min"], "Clip min", True), _finite(attrs["max"], "Clip max", True)
-        if lo >= hi:
-            raise ModelFormatError(f"Clip min {lo} is not below max {hi}")
-    elif op == "HardSigmoid":
-        _finite(attrs["alpha"], "HardSigmoid alpha"), _finite(attrs["beta"], "HardSigmoid beta")
-    elif op == "Reshape":
-        check_shape(attrs["shape"], "Reshape target", None)
-    elif op == "Transpose":
-        perm = _ints(attrs["perm"], len(shapes[0]), "Transpose perm", 0)
-        if sorted(perm) != list(range(len(shapes[0]))):
-            raise ModelFormatError(f"Transpose perm {perm} is not a permutation of the {len(shapes[0])} axes")
-    elif op == "Pad":
-        _ints(attrs["pads"], 2 * len(shapes[0]), "Pad pads", 0)
-    elif op == "Concat":
-        ax = attrs["axis"]
-        r = len(shapes[0])
-        if not isinstance(ax, int) or not 0 <= ax < r:
-            raise ModelFormatError(f"Concat axis {ax} of rank-{r} inputs")
-        for s in shapes[1:]:
-            if len(s) != r or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != ax):
-                raise ModelFormatError(f"Concat of shapes {_short(shapes)} along axis {ax}")
-    elif op == "Upsample":
-        rank(0, 4, "NHWC input")
-        _ints(attrs["scale"], 2, "Upsample scale", 1)
-    elif op == "Slice":
-        b, e = _ints(attrs["begin"], len(shapes[0]), "Slice begin", 0), _ints(attrs["end"], len(shapes[0]), "Slice end", 1)
-        if any(x >= y or y > d for x, y, d in zip(b, e, shapes[0])):
-            raise ModelFormatError(f"Slice {b}..{e} of shape {shapes[0]}")
+    d = REGISTRY.get(op)
+    if d is not None and d.check is not None:
+        d.check(op, attrs, shapes, consts)
 
 
 class GraphBuilder:

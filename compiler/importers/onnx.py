@@ -42,7 +42,7 @@ CONST_TYPES = {1: np.float32, 11: np.float64, 10: np.float16, 3: np.int8, 2: np.
 #: the repeated field each element type keeps its values in when they are not in raw_data
 TYPED_FIELD = {1: "float_data", 11: "double_data", 7: "int64_data", 12: "uint64_data", 13: "uint64_data"}
 #: inputs each op takes (min, max) and the ones that may be left empty ("")
-ARITY = {"Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2),
+ARITY = {"DepthToSpace": (1, 1), "Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2),
          "Relu": (1, 1), "Clip": (1, 3), "LeakyRelu": (1, 1), "Sigmoid": (1, 1), "Tanh": (1, 1), "MaxPool": (1, 1),
          "HardSigmoid": (1, 1), "HardSwish": (1, 1), "Mish": (1, 1), "Elu": (1, 1), "Selu": (1, 1), "Softplus": (1, 1),
          "Softsign": (1, 1), "Exp": (1, 1), "Erf": (1, 1), "Gelu": (1, 1),
@@ -1461,6 +1461,15 @@ def _resize(imp, node, a):
     imp.set(node.output[0], y, NCHW_IN_NHWC)
 
 
+def _depth_to_space(imp, node, a):
+    """DepthToSpace of an NCHW map (the IR op, edgec/ops/depth_to_space.py)."""
+    if len(imp.shape(node.input[0])) != 4:
+        raise UnsupportedOpError(f"DepthToSpace of a rank-{len(imp.shape(node.input[0]))} tensor", where=imp.where(node))
+    attrs = {"block": imp.a_int(node, a, "blocksize", 0), "mode": imp.a_str(node, a, "mode", "DCR")}
+    y = imp.emit("DepthToSpace", node.name or node.output[0], [imp.feature_map(node.input[0], node)], node.output[0], attrs)
+    imp.set(node.output[0], y, NCHW_IN_NHWC)
+
+
 def _conv_transpose(imp, node, a):
     """ConvTranspose as zero insertion (the Resize op's "zeros" taps: input pixel (i, j) at (s*i, s*j),
     real zero between) followed by a stride-1 Conv2D with the flipped, transposed kernel and padding
@@ -1529,6 +1538,7 @@ HANDLERS = {
     "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
     "LSTM": onnx_lstm, "GRU": onnx_gru,
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
+    "DepthToSpace": _depth_to_space,
     "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),
 }
 
