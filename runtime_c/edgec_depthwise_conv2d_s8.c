@@ -183,6 +183,152 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
     }
 }
 
+#if defined(EDGEC_DW3P)
+#define EDGEC_DW_TILE 512       /* int16s of the four channel planes of a 3x3 depthwise tile (edgec_dw_planes), on the stack */
+#define EDGEC_DW_TACC 64        /* accumulators of a tile's outputs of one channel, on the stack */
+
+/* int16s across a plane of a tile q outputs wide at stride s: the windows' positions, the odd
+ * output's pass included (the passes go two outputs at a time), rounded up to even (word-aligned rows). */
+static int32_t edgec_dw_pw(int32_t q, int32_t s)
+{
+    return ((((q + 1) & ~1) - 1) * s + 4) & ~1;
+}
+
+/* The tile of a 3x3 depthwise band (edgec_dw_planes): q outputs across, *r down, that costs the fewest
+ * instructions an output by a rough count (three a converted input per channel, thirty a row of outputs
+ * and forty a tile for the setting up; a pass of two for an odd q's last output), or 0 where no tile of
+ * the planes fits. */
+static int32_t edgec_dw_tile(int32_t out_w, int32_t out_rows, int32_t s, int32_t *r)
+{
+    int32_t k, best = 0, best_cost = 0;
+    for (k = 1; k <= out_w; k++) {
+        const int32_t q = (out_w + k - 1) / k, pw = edgec_dw_pw(q, s), room = EDGEC_DW_TILE / (4 * pw);
+        int32_t rr, cost;
+        if (q + 1 > EDGEC_DW_TACC || room < 3)
+            continue;
+        rr = (room - 3) / s + 1;
+        rr = rr < out_rows ? rr : out_rows;
+        rr = rr < (EDGEC_DW_TACC - 1) / q ? rr : (EDGEC_DW_TACC - 1) / q;
+        cost = (pw * ((rr - 1) * s + 3) * 3 + rr * 30 + 40 + (q & 1) * rr * 13) * 64 / (q * rr);
+        if (!best || cost < best_cost) {
+            best = q;
+            best_cost = cost;
+            *r = rr;
+        }
+        if (q == 1)
+            break;
+    }
+    return best;
+}
+
+/* The tile's input of channels c..c+3, th rows from input row iy0 and pw positions from input column ix0,
+ * sign-extended into four int16 planes (channel c + k at pl + k * th * pw), in_zp outside the input. */
+static void edgec_dw_tile16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t c, int32_t iy0, int32_t ix0,
+                            int32_t th, int32_t pw, int16_t *pl)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, plane = th * pw;
+    const int16_t zp = (int16_t)p->in_zp;
+    const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
+    int32_t row, j;
+    for (row = 0; row < th; row++, pl += pw) {
+        const int32_t iy = iy0 + row;
+        int16_t *d = pl;
+        j = 0;
+        if (iy >= 0 && iy < in_h) {
+            const int8_t *x = img + ((iy - in_row0) * in_w + ix0 + lo) * c_n + c;
+            for (; j < lo; j++) {
+                d[j] = zp;
+                d[j + plane] = zp;
+                d[j + 2 * plane] = zp;
+                d[j + 3 * plane] = zp;
+            }
+            for (; j < hi; j++, x += c_n) {
+                d[j] = x[0];
+                d[j + plane] = x[1];
+                d[j + 2 * plane] = x[2];
+                d[j + 3 * plane] = x[3];
+            }
+        }
+        for (; j < pw; j++) {
+            d[j] = zp;
+            d[j + plane] = zp;
+            d[j + 2 * plane] = zp;
+            d[j + 3 * plane] = zp;
+        }
+    }
+}
+
+/* 3x3 depthwise, undilated, stride 1 or 2 both ways, a channel count that is a multiple of 4, on variants
+ * with the plane passes (EDGEC_DW3P): the band in tiles (edgec_dw_tile) and each tile four channels at
+ * a time, their input sign-extended into four int16 planes with the padding (edgec_dw_tile16), then one
+ * channel at a time over its plane, its weights in registers, two outputs a pass (edgec_dw3p_run), a
+ * row of outputs requantized together. */
+EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                int32_t out_row0, int32_t out_rows, int32_t q, int32_t r)
+{
+    const int32_t c_n = p->in_c, in_w = p->in_w, in_h = p->in_h, out_w = p->out_w, out_stride = p->out_stride, s = p->stride_h;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left, batch = p->batch;
+    int16_t pl[EDGEC_DW_TILE];
+    int32_t acc[EDGEC_DW_TACC], w[6];
+    edgec_outq o;
+    edgec_ch ch;
+    int32_t c, n, ty, tx, j, oy, i;
+    edgec_outq_init(&o, p, multiplier, shift, c_n);
+    for (c = 0; c < c_n; c += 4)
+        for (n = 0; n < batch; n++) {
+            const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
+            for (ty = 0; ty < out_rows; ty += r) {
+                const int32_t rr = out_rows - ty < r ? out_rows - ty : r, th = (rr - 1) * s + 3;
+                for (tx = 0; tx < out_w; tx += q) {
+                    const int32_t qq = out_w - tx < q ? out_w - tx : q, pw = edgec_dw_pw(qq, s), rows = qq == out_w ? rr : 1;
+                    edgec_dw_tile16(p, img, in_row0, c, (out_row0 + ty) * s - pad_top, tx * s - pad_left, th, pw, pl);
+                    for (j = 0; j < 4; j++) {
+                        const EDGEC_ROM int8_t *wq = weights + c * 9 + j;
+                        const int16_t *x = pl + j * th * pw;
+                        int8_t *y = out + ((size_t)(n * out_rows + ty) * (size_t)out_w + (size_t)tx) * (size_t)out_stride + (size_t)(c + j);
+                        for (i = 0; i < 3; i++) {
+                            w[2 * i] = edgec_pk16(wq[12 * i], wq[12 * i + 4]);
+                            w[2 * i + 1] = edgec_pk16(wq[12 * i + 4], wq[12 * i + 8]);
+                        }
+                        edgec_ch_load(&ch, &o, bias, multiplier, shift, c + j);
+                        /* the rows' sums one after the other (each row's odd pass overwritten by the next row) */
+                        for (oy = 0; oy < rr; oy++, x += s * pw)
+                            edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, w, ch.bias, acc + oy * qq);
+                        /* requantized as one run where the tile is as wide as the output (its rows follow each other) */
+                        for (oy = 0; oy < rr; oy += rows, y += rows * out_w * out_stride) {
+                            if (o.fast)
+                                edgec_rq_run_s8(acc + oy * qq, rows * qq, y, out_stride, &ch.q, o.out_zp);
+                            else
+                                for (i = 0; i < rows * qq; i++)
+                                    y[i * out_stride] = edgec_requant_any(0, acc[oy * qq + i], &ch, &o);
+                        }
+                    }
+                }
+            }
+        }
+}
+
+/* The tile of edgec_dw_planes for this call (q across, *r down), or 0 where it does not take it. */
+static int32_t edgec_dw_planes_tile(const EDGEC_ROM edgec_conv2d_params *p, int32_t out_rows, int32_t *r)
+{
+    if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != p->stride_w || p->stride_h > 2 || (p->in_c & 3)
+        || edgec_dw3_lines(EDGEC_DW_ROWS) != EDGEC_DW_ROWS)
+        return 0;
+    return edgec_dw_tile(p->out_w, out_rows, p->stride_h, r);
+}
+#define EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows)                             \
+    do {                                                                                                                   \
+        int32_t r_, q_ = edgec_dw_planes_tile(p, out_rows, &r_);                                                           \
+        if (q_) {                                                                                                          \
+            edgec_dw_planes(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows, q_, r_);              \
+            return;                                                                                                        \
+        }                                                                                                                  \
+    } while (0)
+#else
+#define EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows) ((void)0)
+#endif
+
 /* Depthwise conv (one input and one output channel per group), channels innermost, weights in the quad
  * layout.  Four channels at a time are the outer loop: their requantization is prepared once, and for
  * each output pixel one word of input and one of weights per tap feed the four channels.  Windows
@@ -271,6 +417,7 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
                                int32_t out_row0, int32_t out_rows)
 {
     const int32_t run_max = out_rows > p->out_w ? out_rows : p->out_w;
+    EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->stride_h == 1 && p->stride_w == 1 && run_max >= EDGEC_DW_RUN_MIN
         && 3 * (run_max + 3) <= edgec_dw3_lines(EDGEC_DW_ROWS))
         edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
@@ -286,6 +433,7 @@ void edgec_depthwise_conv2d_lines_s8(const EDGEC_ROM edgec_conv2d_params *p, con
                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                      int32_t out_row0, int32_t out_rows)
 {
+    EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     if (edgec_dw3_lines(EDGEC_DW_ROWS) == EDGEC_DW_ROWS)
         edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     else
@@ -296,5 +444,6 @@ void edgec_depthwise_conv2d_quads_s8(const EDGEC_ROM edgec_conv2d_params *p, con
                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                      int32_t out_row0, int32_t out_rows)
 {
+    EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
 }

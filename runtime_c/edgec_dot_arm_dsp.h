@@ -380,6 +380,119 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
     }
 }
 
+/* 3x3 depthwise over one channel's int16 plane (edgec_dw_planes of edgec_depthwise_conv2d_s8.c): the
+ * input positions of a row one after the other, rows `pw` int16s apart (pw even, rows word-aligned).
+ * w: per kernel row ky the words (w0, w1) at w[2 * ky] and (w1, w2) at w[2 * ky + 1] (low half first).
+ * Two outputs a pass from word loads only: stride 1, positions (x0 x1) (x2 x3) of each row give
+ * u = x0 w0 + x1 w1 + x2 w2 (SMLAD, SMLABT) and v = x1 w0 + x2 w1 + x3 w2 (SMLATB, SMLAD); stride 2,
+ * (x0 x1) (x2 x3) (x4 x5) give u from the first two words and v from the last two.  The passes
+ * defined by this variant (EDGEC_DW3P): 6 (stride 2: 9) loads, 12 multiply-accumulates, one STRD and the
+ * loop's compare and branch for 18 MACs. */
+#define EDGEC_DW3P 1
+
+/* `n2` passes (2 * n2 outputs) from x (the first window's top-left position), acc[i] = bias + window i . w,
+ * wrapped as the reference wraps. */
+EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_t n2, const int32_t *w, uint32_t bias, int32_t *acc)
+{
+    int32_t *end = acc + 2 * n2;
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], b = (int32_t)bias;
+    if (n2 <= 0)
+        return;
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    {
+        int32_t t, u, v;
+        const int32_t o = 2 * pw;                   /* bytes between rows: row 2 at x + 2 * o */
+        if (s == 1)
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlad %[u], %[t], %[w0], %[b]\n\t"
+                "smlatb %[v], %[t], %[w0], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlad %[u], %[t], %[w2], %[u]\n\t"
+                "smlatb %[v], %[t], %[w2], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlad %[u], %[t], %[w4], %[u]\n\t"
+                "smlatb %[v], %[t], %[w4], %[v]\n\t"
+                "adds %[x], %[x], #4\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[u], %[t], %[w1], %[u]\n\t"
+                "smlad %[v], %[t], %[w1], %[v]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[u], %[t], %[w3], %[u]\n\t"
+                "smlad %[v], %[t], %[w3], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[u], %[t], %[w5], %[u]\n\t"
+                "smlad %[v], %[t], %[w5], %[v]\n\t"
+                "strd %[u], %[v], [%[a]], #8\n\t"
+                "cmp %[a], %[e]\n\t"
+                "bne 1b\n\t"
+                : [x] "+r"(x), [a] "+r"(acc), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v)
+                : [e] "r"(end), [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                : "cc", "memory");
+        else
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlad %[u], %[t], %[w0], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlad %[u], %[t], %[w2], %[u]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlad %[u], %[t], %[w4], %[u]\n\t"
+                "adds %[x], %[x], #4\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[u], %[t], %[w1], %[u]\n\t"
+                "smlad %[v], %[t], %[w0], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[u], %[t], %[w3], %[u]\n\t"
+                "smlad %[v], %[t], %[w2], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[u], %[t], %[w5], %[u]\n\t"
+                "smlad %[v], %[t], %[w4], %[v]\n\t"
+                "adds %[x], %[x], #4\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[v], %[t], %[w1], %[v]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[v], %[t], %[w3], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[v], %[t], %[w5], %[v]\n\t"
+                "strd %[u], %[v], [%[a]], #8\n\t"
+                "cmp %[a], %[e]\n\t"
+                "bne 1b\n\t"
+                : [x] "+r"(x), [a] "+r"(acc), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v)
+                : [e] "r"(end), [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                : "cc", "memory");
+    }
+#else
+    {
+        const int32_t wr[6] = {w0, w1, w2, w3, w4, w5};
+        const int16_t *row[3];
+        int32_t ky;
+        row[0] = x;
+        row[1] = x + pw;
+        row[2] = x + 2 * pw;
+        for (; acc < end; acc += 2) {
+            int32_t u = b, v = b;
+            for (ky = 0; ky < 3; ky++) {
+                const int32_t p = edgec_ldh2(row[ky], 0), q = edgec_ldh2(row[ky], 2);
+                u = edgec_smlad32(p, wr[2 * ky], u);
+                u = __smlabt(edgec_ldh2(row[ky], 2), wr[2 * ky + 1], u);
+                if (s == 1) {
+                    v = __smlatb(p, wr[2 * ky], v);
+                    v = edgec_smlad32(q, wr[2 * ky + 1], v);
+                } else {
+                    v = edgec_smlad32(q, wr[2 * ky], v);
+                    v = __smlabt(edgec_ldh2(row[ky], 4), wr[2 * ky + 1], v);
+                }
+                row[ky] += 2 * s;
+            }
+            acc[0] = u;
+            acc[1] = v;
+        }
+    }
+#endif
+}
+
 /* Wide layout (codegen/layouts.py, wide_layout): a one-group conv's weights pre-sign-extended, in the
  * pair layout's order with each four as 0 2 1 3 (the columns' order), two int16s a word (the first in the
  * low half), a channel pair's two channels one after the other per four inputs: (a0 a2) (a1 a3) (b0 b2)
