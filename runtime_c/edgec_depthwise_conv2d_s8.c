@@ -221,39 +221,96 @@ static int32_t edgec_dw_tile(int32_t out_w, int32_t out_rows, int32_t s, int32_t
     return best;
 }
 
-/* The tile's input of channels c..c+3, th rows from input row iy0 and pw positions from input column ix0,
- * sign-extended into four int16 planes (channel c + k at pl + k * th * pw), in_zp outside the input. */
-static void edgec_dw_tile16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t c, int32_t iy0, int32_t ix0,
-                            int32_t th, int32_t pw, int16_t *pl)
+/* The padding of a tile (th rows from input row iy0, pw positions from input column ix0) in its four
+ * int16 planes (pl + k * th * pw): in_zp at every position outside the input.  Once a tile: every four
+ * channels then write only the positions inside (edgec_dw_in16). */
+static void edgec_dw_pad16(const EDGEC_ROM edgec_conv2d_params *p, int32_t iy0, int32_t ix0, int32_t th, int32_t pw, int16_t *pl)
 {
-    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, plane = th * pw;
+    const int32_t in_h = p->in_h, in_w = p->in_w, plane = th * pw;
     const int16_t zp = (int16_t)p->in_zp;
     const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
-    int32_t row, j;
+    int32_t row, j, k;
     for (row = 0; row < th; row++, pl += pw) {
-        const int32_t iy = iy0 + row;
-        int16_t *d = pl;
-        j = 0;
-        if (iy >= 0 && iy < in_h) {
-            const int8_t *x = img + ((iy - in_row0) * in_w + ix0 + lo) * c_n + c;
-            for (; j < lo; j++) {
-                d[j] = zp;
-                d[j + plane] = zp;
-                d[j + 2 * plane] = zp;
-                d[j + 3 * plane] = zp;
-            }
-            for (; j < hi; j++, x += c_n) {
-                d[j] = x[0];
-                d[j + plane] = x[1];
-                d[j + 2 * plane] = x[2];
-                d[j + 3 * plane] = x[3];
-            }
+        const int32_t inside = iy0 + row >= 0 && iy0 + row < in_h;
+        for (j = 0; j < pw; j++) {
+            if (inside && j == lo)
+                j = hi;
+            if (j < pw)
+                for (k = 0; k < 4; k++)
+                    pl[j + k * plane] = zp;
         }
-        for (; j < pw; j++) {
-            d[j] = zp;
-            d[j + plane] = zp;
-            d[j + 2 * plane] = zp;
-            d[j + 3 * plane] = zp;
+    }
+}
+
+static inline void edgec_dw_put2(int16_t *d, uint32_t v)
+{
+    __builtin_memcpy(d, &v, 4);
+}
+
+/* The input of channels c..c+3 inside a tile, sign-extended into its four planes (edgec_dw_pad16):
+ * two pixels a step, two word loads, four SXTB16 and four halfword packs giving each plane two
+ * positions in one store. */
+static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t c, int32_t iy0, int32_t ix0,
+                          int32_t th, int32_t pw, int16_t *pl)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, plane = th * pw;
+    const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
+    const int32_t r0 = -iy0 > 0 ? -iy0 : 0, r1 = in_h - iy0 < th ? in_h - iy0 : th;
+    int32_t row, j;
+    for (row = r0, pl += r0 * pw; row < r1; row++, pl += pw) {
+        const int8_t *x = img + ((iy0 + row - in_row0) * in_w + ix0 + lo) * c_n + c;
+        int16_t *d = pl;
+        j = lo;
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+        if (j + 1 < hi) {
+            /* the same steps in 18 instructions (gcc spells the packs as shifts and ORs) */
+            int16_t *dp = d + j, *const dend = d + j + ((hi - j) & ~1);
+            const int32_t p1 = 2 * plane, p2 = 4 * plane, p3 = 6 * plane;
+            int32_t a, b, a13, b13, t;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[a], [%[x]]\n\t"
+                "ldr %[b], [%[x], %[cn]]\n\t"
+                "add %[x], %[x], %[cn], lsl #1\n\t"
+                "sxtb16 %[a13], %[a], ror #8\n\t"
+                "sxtb16 %[a], %[a]\n\t"
+                "sxtb16 %[b13], %[b], ror #8\n\t"
+                "sxtb16 %[b], %[b]\n\t"
+                "pkhbt %[t], %[a], %[b], lsl #16\n\t"
+                "str %[t], [%[d]]\n\t"
+                "pkhtb %[t], %[b], %[a], asr #16\n\t"
+                "str %[t], [%[d], %[p2]]\n\t"
+                "pkhbt %[t], %[a13], %[b13], lsl #16\n\t"
+                "str %[t], [%[d], %[p1]]\n\t"
+                "pkhtb %[t], %[b13], %[a13], asr #16\n\t"
+                "str %[t], [%[d], %[p3]]\n\t"
+                "adds %[d], %[d], #4\n\t"
+                "cmp %[d], %[e]\n\t"
+                "bne 1b\n\t"
+                : [x] "+r"(x), [d] "+r"(dp), [a] "=&r"(a), [b] "=&r"(b), [a13] "=&r"(a13), [b13] "=&r"(b13), [t] "=&r"(t)
+                : [cn] "r"(c_n), [e] "r"(dend), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3)
+                : "cc", "memory");
+            j += (hi - j) & ~1;
+        }
+#endif
+        for (; j + 1 < hi; j += 2, x += 2 * c_n) {
+            uint32_t a02, a13, b02, b13;
+            const int16x2_t u = __sxtb16(edgec_ld4(x)), v = edgec_sxtb16_ror8(edgec_ld4(x)), uu = __sxtb16(edgec_ld4(x + c_n)),
+                            vv = edgec_sxtb16_ror8(edgec_ld4(x + c_n));
+            __builtin_memcpy(&a02, &u, 4);
+            __builtin_memcpy(&a13, &v, 4);
+            __builtin_memcpy(&b02, &uu, 4);
+            __builtin_memcpy(&b13, &vv, 4);
+            edgec_dw_put2(d + j, (a02 & 0xFFFFu) | b02 << 16);
+            edgec_dw_put2(d + j + plane, (a13 & 0xFFFFu) | b13 << 16);
+            edgec_dw_put2(d + j + 2 * plane, (b02 & 0xFFFF0000u) | a02 >> 16);
+            edgec_dw_put2(d + j + 3 * plane, (b13 & 0xFFFF0000u) | a13 >> 16);
+        }
+        if (j < hi) {
+            d[j] = x[0];
+            d[j + plane] = x[1];
+            d[j + 2 * plane] = x[2];
+            d[j + 3 * plane] = x[3];
         }
     }
 }
@@ -275,14 +332,15 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
     edgec_ch ch;
     int32_t c, n, ty, tx, j, oy, i;
     edgec_outq_init(&o, p, multiplier, shift, c_n);
-    for (c = 0; c < c_n; c += 4)
-        for (n = 0; n < batch; n++) {
-            const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
-            for (ty = 0; ty < out_rows; ty += r) {
-                const int32_t rr = out_rows - ty < r ? out_rows - ty : r, th = (rr - 1) * s + 3;
-                for (tx = 0; tx < out_w; tx += q) {
-                    const int32_t qq = out_w - tx < q ? out_w - tx : q, pw = edgec_dw_pw(qq, s), rows = qq == out_w ? rr : 1;
-                    edgec_dw_tile16(p, img, in_row0, c, (out_row0 + ty) * s - pad_top, tx * s - pad_left, th, pw, pl);
+    for (n = 0; n < batch; n++) {
+        const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
+        for (ty = 0; ty < out_rows; ty += r) {
+            const int32_t rr = out_rows - ty < r ? out_rows - ty : r, th = (rr - 1) * s + 3, iy0 = (out_row0 + ty) * s - pad_top;
+            for (tx = 0; tx < out_w; tx += q) {
+                const int32_t qq = out_w - tx < q ? out_w - tx : q, pw = edgec_dw_pw(qq, s), rows = qq == out_w ? rr : 1;
+                edgec_dw_pad16(p, iy0, tx * s - pad_left, th, pw, pl);
+                for (c = 0; c < c_n; c += 4) {
+                    edgec_dw_in16(p, img, in_row0, c, iy0, tx * s - pad_left, th, pw, pl);
                     for (j = 0; j < 4; j++) {
                         const EDGEC_ROM int8_t *wq = weights + c * 9 + j;
                         const int16_t *x = pl + j * th * pw;
@@ -293,8 +351,7 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                         }
                         edgec_ch_load(&ch, &o, bias, multiplier, shift, c + j);
                         /* the rows' sums one after the other (each row's odd pass overwritten by the next row) */
-                        for (oy = 0; oy < rr; oy++, x += s * pw)
-                            edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, w, ch.bias, acc + oy * qq);
+                        edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, rr, qq, w, ch.bias, acc);
                         /* requantized as one run where the tile is as wide as the output (its rows follow each other) */
                         for (oy = 0; oy < rr; oy += rows, y += rows * out_w * out_stride) {
                             if (o.fast)
@@ -307,6 +364,7 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                 }
             }
         }
+    }
 }
 
 /* The tile of edgec_dw_planes for this call (q across, *r down), or 0 where it does not take it. */

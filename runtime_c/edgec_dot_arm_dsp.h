@@ -390,21 +390,49 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
  * loop's compare and branch for 18 MACs. */
 #define EDGEC_DW3P 1
 
-/* `n2` passes (2 * n2 outputs) from x (the first window's top-left position), acc[i] = bias + window i . w,
- * wrapped as the reference wraps. */
-EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_t n2, const int32_t *w, uint32_t bias, int32_t *acc)
+/* `rows` rows of `n2` passes (2 * n2 outputs) each, from x (the first window's top-left position), the
+ * rows s * pw int16s apart in x and `q` sums apart in acc (q = 2 * n2 or 2 * n2 - 1: an odd row's last
+ * sum is overwritten by the next row's first): acc[i] = bias + window i . w, wrapped as the reference
+ * wraps.  The row loop is inside the asm too, its counters on the stack (8 instructions a row). */
+EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_t n2, int32_t rows, int32_t q, const int32_t *w, uint32_t bias,
+                                 int32_t *acc)
 {
-    int32_t *end = acc + 2 * n2;
     const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], b = (int32_t)bias;
-    if (n2 <= 0)
+    if (n2 <= 0 || rows <= 0)
         return;
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
     {
-        int32_t t, u, v;
+        /* per row: acc's step back (bytes), end's step, the rows left, x's step to the next row (bytes) */
+        int32_t ctl[4];
+        int32_t *end = acc + 2 * n2, *t = ctl;
+        int32_t u, v;
         const int32_t o = 2 * pw;                   /* bytes between rows: row 2 at x + 2 * o */
+        ctl[0] = 4 * (q - 2 * n2);
+        ctl[1] = 4 * q;
+        ctl[2] = rows;
+        ctl[3] = 2 * s * pw - 4 * s * n2;
+#define EDGEC_DW3P_ENTER                                                                                \
+    "ldrd %[u], %[v], [%[t], #8]\n\t"                                                                   \
+    "strd %[u], %[v], [sp, #-8]!\n\t"                                                                   \
+    "ldrd %[u], %[v], [%[t]]\n\t"                                                                       \
+    "strd %[u], %[v], [sp, #-8]!\n\t"                                                                   \
+    "1:\n\t"
+#define EDGEC_DW3P_NEXT                                                                                 \
+    "strd %[u], %[v], [%[a]], #8\n\t"                                                                   \
+    "cmp %[a], %[e]\n\t"                                                                                \
+    "bne 1b\n\t"                                                                                        \
+    "ldrd %[t], %[u], [sp]\n\t"                                                                         \
+    "add %[a], %[a], %[t]\n\t"                                                                          \
+    "add %[e], %[e], %[u]\n\t"                                                                          \
+    "ldrd %[t], %[u], [sp, #8]\n\t"                                                                     \
+    "add %[x], %[x], %[u]\n\t"                                                                          \
+    "subs %[t], %[t], #1\n\t"                                                                           \
+    "str %[t], [sp, #8]\n\t"                                                                            \
+    "bne 1b\n\t"                                                                                        \
+    "add sp, sp, #16\n\t"
         if (s == 1)
             __asm__ volatile(
-                "1:\n\t"
+                EDGEC_DW3P_ENTER
                 "ldr %[t], [%[x]]\n\t"
                 "smlad %[u], %[t], %[w0], %[b]\n\t"
                 "smlatb %[v], %[t], %[w0], %[b]\n\t"
@@ -424,15 +452,13 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
                 "ldr %[t], [%[x], %[o], lsl #1]\n\t"
                 "smlabt %[u], %[t], %[w5], %[u]\n\t"
                 "smlad %[v], %[t], %[w5], %[v]\n\t"
-                "strd %[u], %[v], [%[a]], #8\n\t"
-                "cmp %[a], %[e]\n\t"
-                "bne 1b\n\t"
-                : [x] "+r"(x), [a] "+r"(acc), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v)
-                : [e] "r"(end), [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                EDGEC_DW3P_NEXT
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end)
+                : [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
                 : "cc", "memory");
         else
             __asm__ volatile(
-                "1:\n\t"
+                EDGEC_DW3P_ENTER
                 "ldr %[t], [%[x]]\n\t"
                 "smlad %[u], %[t], %[w0], %[b]\n\t"
                 "ldr %[t], [%[x], %[o]]\n\t"
@@ -456,38 +482,40 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
                 "smlabt %[v], %[t], %[w3], %[v]\n\t"
                 "ldr %[t], [%[x], %[o], lsl #1]\n\t"
                 "smlabt %[v], %[t], %[w5], %[v]\n\t"
-                "strd %[u], %[v], [%[a]], #8\n\t"
-                "cmp %[a], %[e]\n\t"
-                "bne 1b\n\t"
-                : [x] "+r"(x), [a] "+r"(acc), [t] "=&r"(t), [u] "=&r"(u), [v] "=&r"(v)
-                : [e] "r"(end), [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                EDGEC_DW3P_NEXT
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end)
+                : [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
                 : "cc", "memory");
+#undef EDGEC_DW3P_ENTER
+#undef EDGEC_DW3P_NEXT
     }
 #else
     {
         const int32_t wr[6] = {w0, w1, w2, w3, w4, w5};
-        const int16_t *row[3];
-        int32_t ky;
-        row[0] = x;
-        row[1] = x + pw;
-        row[2] = x + 2 * pw;
-        for (; acc < end; acc += 2) {
-            int32_t u = b, v = b;
-            for (ky = 0; ky < 3; ky++) {
-                const int32_t p = edgec_ldh2(row[ky], 0), q = edgec_ldh2(row[ky], 2);
-                u = edgec_smlad32(p, wr[2 * ky], u);
-                u = __smlabt(edgec_ldh2(row[ky], 2), wr[2 * ky + 1], u);
-                if (s == 1) {
-                    v = __smlatb(p, wr[2 * ky], v);
-                    v = edgec_smlad32(q, wr[2 * ky + 1], v);
-                } else {
-                    v = edgec_smlad32(q, wr[2 * ky], v);
-                    v = __smlabt(edgec_ldh2(row[ky], 4), wr[2 * ky + 1], v);
+        int32_t ky, i, row;
+        for (row = 0; row < rows; row++, x += s * pw, acc += q) {
+            const int16_t *r[3];
+            r[0] = x;
+            r[1] = x + pw;
+            r[2] = x + 2 * pw;
+            for (i = 0; i < 2 * n2; i += 2) {
+                int32_t u = b, v = b;
+                for (ky = 0; ky < 3; ky++) {
+                    const int32_t pp = edgec_ldh2(r[ky], 0), qq = edgec_ldh2(r[ky], 2);
+                    u = edgec_smlad32(pp, wr[2 * ky], u);
+                    u = __smlabt(qq, wr[2 * ky + 1], u);
+                    if (s == 1) {
+                        v = __smlatb(pp, wr[2 * ky], v);
+                        v = edgec_smlad32(qq, wr[2 * ky + 1], v);
+                    } else {
+                        v = edgec_smlad32(qq, wr[2 * ky], v);
+                        v = __smlabt(edgec_ldh2(r[ky], 4), wr[2 * ky + 1], v);
+                    }
+                    r[ky] += 2 * s;
                 }
-                row[ky] += 2 * s;
+                acc[i] = u;
+                acc[i + 1] = v;
             }
-            acc[0] = u;
-            acc[1] = v;
         }
     }
 #endif
