@@ -352,6 +352,8 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                         edgec_ch_load(&ch, &o, bias, multiplier, shift, c + j);
                         /* the rows' sums one after the other (each row's odd pass overwritten by the next row) */
                         edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, rr, qq, w, ch.bias, acc);
+                        if (o.fast && edgec_dw3p_rq(acc, rows * qq, rr / rows, y, out_stride, rows * out_w * out_stride, ch.q.multiplier, ch.q.sh, ch.q.hi, ch.q.lo, o.out_zp))
+                            continue;
                         /* requantized as one run where the tile is as wide as the output (its rows follow each other) */
                         for (oy = 0; oy < rr; oy += rows, y += rows * out_w * out_stride) {
                             if (o.fast)

@@ -521,6 +521,83 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
 #endif
 }
 
+/* `rows` rows of q sums each (acc, one row after the other; q >= 2), requantized as edgec_rq_s8 (bias
+ * included in the sums) and stored `step` bytes apart, the rows' first outputs `ystep` bytes apart: the
+ * planes' requantization (edgec_dw_planes), one call a channel of a tile.  The zero point is folded
+ * into the rounding constant's high word (hi + zp * 2^sh, then the shift: exact while it stays inside
+ * int32, which sh <= 22 guarantees: |hi| < 2^30 + 2^29); 10 instructions an output, the row loop's
+ * counters on the stack.  m, sh, hi0, lo0: the channel's edgec_rq.  0 where it does not apply (sh > 22,
+ * q < 2): the caller then takes edgec_rq_run_s8 row by row. */
+EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, int8_t *y, int32_t step, int32_t ystep, int32_t m, int32_t sh,
+                                   int32_t hi0, uint32_t lo0, int32_t out_zp)
+{
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    if (sh <= 22 && q >= 2 && rows > 0) {
+        int32_t ctl[4];
+        const int32_t *end = acc + (q & ~1);
+        int32_t *t = ctl, x0, x1, lo, hi;
+        const int32_t hic = hi0 + out_zp * (INT32_C(1) << sh);
+        ctl[0] = rows;
+        ctl[1] = ystep - (q & ~1) * step;      /* from after the row's pairs to the next row */
+        ctl[2] = 4 * q;
+        ctl[3] = q & 1;
+        __asm__ volatile(
+            "ldrd %[x0], %[x1], [%[t], #8]\n\t"
+            "strd %[x0], %[x1], [sp, #-8]!\n\t"
+            "ldrd %[x0], %[x1], [%[t]]\n\t"
+            "strd %[x0], %[x1], [sp, #-8]!\n\t"
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[a]], #8\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
+            "bic %[t], %[x0], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y]]\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x1], %[m]\n\t"
+            "bic %[t], %[x1], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y], %[step]]\n\t"
+            "add %[y], %[y], %[step], lsl #1\n\t"
+            "cmp %[a], %[e]\n\t"
+            "bne 1b\n\t"
+            "ldr %[t], [sp, #12]\n\t"               /* an odd q: the row's last sum */
+            "cbz %[t], 2f\n\t"
+            "ldr %[x0], [%[a]], #4\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
+            "bic %[t], %[x0], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y]]\n\t"
+            "2:\n\t"
+            "ldrd %[t], %[x0], [sp]\n\t"
+            "add %[y], %[y], %[x0]\n\t"
+            "ldr %[x0], [sp, #8]\n\t"
+            "add %[e], %[e], %[x0]\n\t"
+            "subs %[t], %[t], #1\n\t"
+            "str %[t], [sp]\n\t"
+            "bne 1b\n\t"
+            "add sp, sp, #16\n\t"
+            : [a] "+r"(acc), [y] "+r"(y), [t] "+r"(t), [e] "+r"(end), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [step] "r"(step), [loc] "r"(lo0), [hic] "r"(hic), [m] "r"(m), [sh] "r"(sh)
+            : "cc", "memory");
+        return 1;
+    }
+#else
+    (void)acc, (void)q, (void)rows, (void)y, (void)step, (void)ystep, (void)m, (void)sh, (void)hi0, (void)lo0, (void)out_zp;
+#endif
+    return 0;
+}
+
 /* Wide layout (codegen/layouts.py, wide_layout): a one-group conv's weights pre-sign-extended, in the
  * pair layout's order with each four as 0 2 1 3 (the columns' order), two int16s a word (the first in the
  * low half), a channel pair's two channels one after the other per four inputs: (a0 a2) (a1 a3) (b0 b2)
