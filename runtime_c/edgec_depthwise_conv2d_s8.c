@@ -486,14 +486,13 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
 }
 
 /* The depthwise loop nests as entry points of their own (edgec.h), for the generated code: --gc-sections
- * drops the nest a model does not call with the dispatcher above.  The lines entry is codegen's pick
+ * drops the nest a model does not call with the dispatcher above (the planes: its own entry, below).  The lines entry is codegen's pick
  * where the dispatcher would take the lines on a variant that has them (its shapes only: the lines
  * are on the stack); on a variant without them it runs the quads (a constant test, folded away). */
 void edgec_depthwise_conv2d_lines_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                      int32_t out_row0, int32_t out_rows)
 {
-    EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     if (edgec_dw3_lines(EDGEC_DW_ROWS) == EDGEC_DW_ROWS)
         edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     else
@@ -504,6 +503,21 @@ void edgec_depthwise_conv2d_quads_s8(const EDGEC_ROM edgec_conv2d_params *p, con
                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                      int32_t out_row0, int32_t out_rows)
 {
-    EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
+
+/* The planes entry, codegen's pick for the shapes edgec_dw_planes takes (3x3, undilated, stride 1 or 2
+ * both ways, channels a multiple of 4), for which edgec_dw_tile always finds a tile (one output fits);
+ * on a variant without the plane passes, the quads. */
+void edgec_depthwise_conv2d_planes_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                      int32_t out_row0, int32_t out_rows)
+{
+#if defined(EDGEC_DW3P)
+    int32_t r = 1;
+    const int32_t q = edgec_dw_tile(p->out_w, out_rows, p->stride_h, &r);
+    edgec_dw_planes(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows, q, r);
+#else
+    edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+#endif
 }

@@ -267,8 +267,9 @@ CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise", "dep
 #: columns scratch calls edgec_conv2d_cols_s8 instead
 CONV_ENTRIES = {"pointwise": ["edgec_conv2d_pointwise_s8"], "rows": ["edgec_conv2d_rows_s8"], "patch": ["edgec_conv2d_patch_s8"],
                 "taps": ["edgec_conv2d_taps_s8"], "grouped": ["edgec_conv2d_taps_s8"],
-                "depthwise": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8"],
-                "depthwise_wide": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8"]}
+                "depthwise": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8", "edgec_depthwise_conv2d_planes_s8"],
+                "depthwise_wide": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8",
+                                   "edgec_depthwise_conv2d_planes_s8"]}
 
 
 def _called_entry(tmp_path, path, shape, attrs, wts):
@@ -363,6 +364,7 @@ def test_cortex_m4_depthwise_3x3_planes(tmp_path, h, w, quads, tail, stride, pad
     g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (1, 1), "pads": pads, "groups": c, "act": act},
                  [wts, rng.normal(0, 1, c)])
     check(tmp_path, g, rng, target="cortex-m4")
+    assert ("edgec_depthwise_conv2d_planes_s8(" in (tmp_path / "out" / "model.c").read_text()) == (tail == 0)
 
 
 @settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
