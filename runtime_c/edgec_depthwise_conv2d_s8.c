@@ -184,7 +184,7 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
 }
 
 #if defined(EDGEC_DW3P)
-#define EDGEC_DW_TILE 512       /* int16s of the four channel planes of a 3x3 depthwise tile (edgec_dw_planes), on the stack */
+#define EDGEC_DW_TILE 768       /* int16s of the four channel planes of a 3x3 depthwise tile (edgec_dw_planes), on the stack */
 #define EDGEC_DW_TACC 64        /* accumulators of a tile's outputs of one channel, on the stack */
 
 /* int16s across a plane of a tile q outputs wide at stride s: the windows' positions, the odd
@@ -209,13 +209,17 @@ static int32_t edgec_dw_tile(int32_t out_w, int32_t out_rows, int32_t s, int32_t
         rr = (room - 3) / s + 1;
         rr = rr < out_rows ? rr : out_rows;
         rr = rr < (EDGEC_DW_TACC - 1) / q ? rr : (EDGEC_DW_TACC - 1) / q;
+        if (k == 1 && rr == out_rows) {     /* the whole band in one tile */
+            *r = rr;
+            return q;
+        }
         cost = (pw * ((rr - 1) * s + 3) * 3 + rr * 30 + 40 + (q & 1) * rr * 13) * 64 / (q * rr);
         if (!best || cost < best_cost) {
             best = q;
             best_cost = cost;
             *r = rr;
         }
-        if (q == 1)
+        if (q == 1 || (k >= 8 && best))      /* narrower tiles only add conversion */
             break;
     }
     return best;
@@ -315,6 +319,33 @@ static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
     }
 }
 
+/* The pass words (edgec_dw3p_run) of four channels' 3x3 weights (quad layout: tap t's four channels in
+ * one word at wq + 4 * t): per kernel row three word loads, six SXTB16 and eight halfword packs give the
+ * four channels' (w0, w1) and (w1, w2) at w[j][2 * ky] and w[j][2 * ky + 1]. */
+static void edgec_dw_wq4(const EDGEC_ROM int8_t *wq, int32_t w[4][6])
+{
+    int32_t ky;
+    for (ky = 0; ky < 3; ky++, wq += 12) {
+        const int16x2_t e0 = __sxtb16(edgec_ld4w(wq)), e1 = __sxtb16(edgec_ld4w(wq + 4)), e2 = __sxtb16(edgec_ld4w(wq + 8));
+        const int16x2_t o0 = edgec_sxtb16_ror8(edgec_ld4w(wq)), o1 = edgec_sxtb16_ror8(edgec_ld4w(wq + 4)), o2 = edgec_sxtb16_ror8(edgec_ld4w(wq + 8));
+        uint32_t e[3], o[3];
+        __builtin_memcpy(&e[0], &e0, 4);
+        __builtin_memcpy(&e[1], &e1, 4);
+        __builtin_memcpy(&e[2], &e2, 4);
+        __builtin_memcpy(&o[0], &o0, 4);
+        __builtin_memcpy(&o[1], &o1, 4);
+        __builtin_memcpy(&o[2], &o2, 4);
+        w[0][2 * ky] = (int32_t)((e[0] & 0xFFFFu) | e[1] << 16);
+        w[0][2 * ky + 1] = (int32_t)((e[1] & 0xFFFFu) | e[2] << 16);
+        w[2][2 * ky] = (int32_t)((e[1] & 0xFFFF0000u) | e[0] >> 16);
+        w[2][2 * ky + 1] = (int32_t)((e[2] & 0xFFFF0000u) | e[1] >> 16);
+        w[1][2 * ky] = (int32_t)((o[0] & 0xFFFFu) | o[1] << 16);
+        w[1][2 * ky + 1] = (int32_t)((o[1] & 0xFFFFu) | o[2] << 16);
+        w[3][2 * ky] = (int32_t)((o[1] & 0xFFFF0000u) | o[0] >> 16);
+        w[3][2 * ky + 1] = (int32_t)((o[2] & 0xFFFF0000u) | o[1] >> 16);
+    }
+}
+
 /* 3x3 depthwise, undilated, stride 1 or 2 both ways, a channel count that is a multiple of 4, on variants
  * with the plane passes (EDGEC_DW3P): the band in tiles (edgec_dw_tile) and each tile four channels at
  * a time, their input sign-extended into four int16 planes with the padding (edgec_dw_tile16), then one
@@ -327,7 +358,7 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
     const int32_t c_n = p->in_c, in_w = p->in_w, in_h = p->in_h, out_w = p->out_w, out_stride = p->out_stride, s = p->stride_h;
     const int32_t pad_top = p->pad_top, pad_left = p->pad_left, batch = p->batch;
     int16_t pl[EDGEC_DW_TILE];
-    int32_t acc[EDGEC_DW_TACC], w[6];
+    int32_t acc[EDGEC_DW_TACC], w[4][6];
     edgec_outq o;
     edgec_ch ch;
     int32_t c, n, ty, tx, j, oy, i;
@@ -341,17 +372,13 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                 edgec_dw_pad16(p, iy0, tx * s - pad_left, th, pw, pl);
                 for (c = 0; c < c_n; c += 4) {
                     edgec_dw_in16(p, img, in_row0, c, iy0, tx * s - pad_left, th, pw, pl);
+                    edgec_dw_wq4(weights + c * 9, w);
                     for (j = 0; j < 4; j++) {
-                        const EDGEC_ROM int8_t *wq = weights + c * 9 + j;
                         const int16_t *x = pl + j * th * pw;
                         int8_t *y = out + ((size_t)(n * out_rows + ty) * (size_t)out_w + (size_t)tx) * (size_t)out_stride + (size_t)(c + j);
-                        for (i = 0; i < 3; i++) {
-                            w[2 * i] = edgec_pk16(wq[12 * i], wq[12 * i + 4]);
-                            w[2 * i + 1] = edgec_pk16(wq[12 * i + 4], wq[12 * i + 8]);
-                        }
                         edgec_ch_load(&ch, &o, bias, multiplier, shift, c + j);
                         /* the rows' sums one after the other (each row's odd pass overwritten by the next row) */
-                        edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, rr, qq, w, ch.bias, acc);
+                        edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, rr, qq, w[j], ch.bias, acc);
                         if (o.fast && edgec_dw3p_rq(acc, rows * qq, rr / rows, y, out_stride, rows * out_w * out_stride, ch.q.multiplier, ch.q.sh, ch.q.hi, ch.q.lo, o.out_zp))
                             continue;
                         /* requantized as one run where the tile is as wide as the output (its rows follow each other) */
