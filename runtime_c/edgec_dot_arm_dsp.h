@@ -385,9 +385,9 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
  * w: per kernel row ky the words (w0, w1) at w[2 * ky] and (w1, w2) at w[2 * ky + 1] (low half first).
  * Two outputs a pass from word loads only: stride 1, positions (x0 x1) (x2 x3) of each row give
  * u = x0 w0 + x1 w1 + x2 w2 (SMLAD, SMLABT) and v = x1 w0 + x2 w1 + x3 w2 (SMLATB, SMLAD); stride 2,
- * (x0 x1) (x2 x3) (x4 x5) give u from the first two words and v from the last two.  The passes
- * defined by this variant (EDGEC_DW3P): 6 (stride 2: 9) loads, 12 multiply-accumulates, one STRD and the
- * loop's compare and branch for 18 MACs. */
+ * (x0 x1) (x2 x3) (x4 x5) give u from the first two words and v from the last two.  A pass of this
+ * variant (EDGEC_DW3P): 6 (stride 2: 9) loads, 12 multiply-accumulates, 1 (2) pointer adds, one STRD
+ * and the loop's compare and branch for 18 MACs: 22 (26) instructions. */
 #define EDGEC_DW3P 1
 
 /* `rows` rows of `n2` passes (2 * n2 outputs) each, from x (the first window's top-left position), the
