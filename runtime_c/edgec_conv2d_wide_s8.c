@@ -121,8 +121,10 @@ static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int
                     s = edgec_wide_bytes(s, in_row && ix >= 0 && ix < in_w ? x + kx * dil_w * in_c : (const int8_t *)0, in_c, zp);
                 }
         }
-    edgec_wide_bytes(s, (const int8_t *)0, k4 - k_h * row, 0);
-    edgec_wide_put(dst, stage, k4 >> 2, 0);
+    while (s < stage + k4)                          /* inputs past K: 0 (the weights are 0 there too) */
+        *s++ = 0;
+    for (s = stage; s < stage + k4; s += 4, dst += 8)
+        edgec_cols_put4(dst, s);
 }
 
 /* The loop nest, with its window gather a constant (`how`: EDGEC_WIDE_PW, _4 or _1), so that each entry
