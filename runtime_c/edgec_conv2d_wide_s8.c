@@ -19,14 +19,16 @@
 /* n fours of one pixel's columns (every 8th int16 four) from n * 4 int8 at x, or all `zp` (x null). */
 static void edgec_wide_put(int16_t *dst, const int8_t *x, int32_t n, int32_t zp)
 {
-    for (; n > 0; n--, dst += 8) {
-        if (x) {
+    if (x) {
+        for (; n >= 2; n -= 2, dst += 16, x += 8) {     /* two fours an iteration: the hot loop of window convs */
             edgec_cols_put4(dst, x);
-            x += 4;
-        } else {
-            dst[0] = dst[1] = dst[2] = dst[3] = (int16_t)zp;
+            edgec_cols_put4(dst + 8, x + 4);
         }
-    }
+        if (n > 0)
+            edgec_cols_put4(dst, x);
+    } else
+        for (; n > 0; n--, dst += 8)
+            dst[0] = dst[1] = dst[2] = dst[3] = (int16_t)zp;
 }
 
 /* Two pixels' columns (slots 0 and 1) from n * 4 int8 each at x0 and x1: a pointwise conv's inputs
