@@ -106,10 +106,10 @@ static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t k4 = (k_h * row + 3) & ~3;
     const int32_t kx0 = ix0 < 0 ? (-ix0 < k_w ? -ix0 : k_w) : 0, kx1 = in_w - ix0 < k_w ? (in_w - ix0 > kx0 ? in_w - ix0 : kx0) : k_w;
     int8_t *s = stage;
-    int32_t ky, kx;
     if (dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h)
         s = edgec_wide_rows(s, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
-    else
+    else {
+        int32_t ky;
         for (ky = 0; ky < k_h; ky++) {
             const int32_t iy = iy0 + ky * p->dil_h, in_row = iy >= 0 && iy < in_h;
             const int8_t *const x = img + ((iy - in_row0) * in_w + ix0) * in_c;    /* used only inside */
@@ -117,12 +117,15 @@ static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int
                 s = edgec_wide_bytes(s, (const int8_t *)0, kx0 * in_c, zp);
                 s = edgec_wide_bytes(s, in_row ? x + kx0 * in_c : (const int8_t *)0, (kx1 - kx0) * in_c, zp);
                 s = edgec_wide_bytes(s, (const int8_t *)0, (k_w - kx1) * in_c, zp);
-            } else
+            } else {
+                int32_t kx;
                 for (kx = 0; kx < k_w; kx++) {
                     const int32_t ix = ix0 + kx * dil_w;
                     s = edgec_wide_bytes(s, in_row && ix >= 0 && ix < in_w ? x + kx * dil_w * in_c : (const int8_t *)0, in_c, zp);
                 }
+            }
         }
+    }
     while (s < stage + k4)                          /* inputs past K: 0 (the weights are 0 there too) */
         *s++ = 0;
     for (s = stage; s < stage + k4; s += 4, dst += 8)
