@@ -46,7 +46,8 @@ KERNEL_SHARED = {f: ("edgec_conv_common.h", "edgec_conv_common.c") for f in CONV
 CONV_ENTRIES = {"edgec_conv2d_pointwise_s8": "edgec_conv2d_s8", "edgec_conv2d_rows_s8": "edgec_conv2d_s8",
                 "edgec_conv2d_patch_s8": "edgec_conv2d_s8", "edgec_conv2d_taps_s8": "edgec_conv2d_s8",
                 "edgec_depthwise_conv2d_lines_s8": "edgec_depthwise_conv2d_s8",
-                "edgec_depthwise_conv2d_quads_s8": "edgec_depthwise_conv2d_s8"}
+                "edgec_depthwise_conv2d_quads_s8": "edgec_depthwise_conv2d_s8",
+                "edgec_depthwise_conv2d_planes_s8": "edgec_depthwise_conv2d_s8"}
 EDGEC_PATCH_MAX = 64        # runtime_c/edgec_conv2d_s8.c: bytes of a gathered window
 EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv2d_s8.c: the 3x3 lines
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
@@ -79,6 +80,9 @@ def conv_entry(node, ish, osh, wsh, rows) -> str:
     a = node.attrs
     k_h, k_w, in_c = wsh[1], wsh[2], ish[3]
     if a["groups"] == ish[3] == osh[3]:
+        if (k_h == k_w == 3 and tuple(a["dilations"]) == (1, 1) and tuple(a["strides"]) in ((1, 1), (2, 2))
+                and in_c % 4 == 0):            # the channel planes (Armv7E-M; the quads elsewhere)
+            return "edgec_depthwise_conv2d_planes_s8"
         lines = [k_h == k_w == 3 and tuple(a["dilations"]) == (1, 1) and tuple(a["strides"]) == (1, 1)
                  and max(r, osh[2]) >= EDGEC_DW_RUN_MIN and 3 * (max(r, osh[2]) + 3) <= EDGEC_DW_ROWS for r in rows]
         return ("edgec_depthwise_conv2d_lines_s8" if all(lines) else

@@ -152,6 +152,9 @@ void edgec_depthwise_conv2d_lines_s8(const EDGEC_ROM edgec_conv2d_params *p, con
 void edgec_depthwise_conv2d_quads_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
                                      int32_t out_row0, int32_t out_rows);
+void edgec_depthwise_conv2d_planes_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                      int32_t out_row0, int32_t out_rows);
 void edgec_fully_connected_s8(const EDGEC_ROM edgec_fully_connected_params *p, const int8_t *in, const EDGEC_ROM int8_t *weights,
                               const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out);
 /* The same over wide weights (a pointwise conv's wide layout) and requantization records, where the

@@ -183,6 +183,239 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
     }
 }
 
+#if defined(EDGEC_DW3P)
+#define EDGEC_DW_TILE 768       /* int16s of the four channel planes of a 3x3 depthwise tile (edgec_dw_planes), on the stack */
+#define EDGEC_DW_TACC 64        /* accumulators of a tile's outputs of one channel, on the stack */
+
+/* int16s across a plane of a tile q outputs wide at stride s: the windows' positions, the odd
+ * output's pass included (the passes go two outputs at a time), rounded up to even (word-aligned rows). */
+static int32_t edgec_dw_pw(int32_t q, int32_t s)
+{
+    return ((((q + 1) & ~1) - 1) * s + 4) & ~1;
+}
+
+/* The tile of a 3x3 depthwise band (edgec_dw_planes): q outputs across, *r down, that costs the fewest
+ * instructions an output by a rough count (three a converted input per channel, thirty a row of outputs
+ * and forty a tile for the setting up; a pass of two for an odd q's last output), or 0 where no tile of
+ * the planes fits. */
+static int32_t edgec_dw_tile(int32_t out_w, int32_t out_rows, int32_t s, int32_t *r)
+{
+    int32_t k, best = 0, best_cost = 0;
+    for (k = 1; k <= out_w; k++) {
+        const int32_t q = (out_w + k - 1) / k, pw = edgec_dw_pw(q, s), room = EDGEC_DW_TILE / (4 * pw);
+        int32_t rr, cost;
+        if (q + 1 > EDGEC_DW_TACC || room < 3)
+            continue;
+        rr = (room - 3) / s + 1;
+        rr = rr < out_rows ? rr : out_rows;
+        rr = rr < (EDGEC_DW_TACC - 1) / q ? rr : (EDGEC_DW_TACC - 1) / q;
+        if (k == 1 && rr == out_rows) {     /* the whole band in one tile */
+            *r = rr;
+            return q;
+        }
+        cost = (pw * ((rr - 1) * s + 3) * 3 + rr * 30 + 40 + (q & 1) * rr * 13) * 64 / (q * rr);
+        if (!best || cost < best_cost) {
+            best = q;
+            best_cost = cost;
+            *r = rr;
+        }
+        if (q == 1 || (k >= 8 && best))      /* narrower tiles only add conversion */
+            break;
+    }
+    return best;
+}
+
+/* The padding of a tile (th rows from input row iy0, pw positions from input column ix0) in its four
+ * int16 planes (pl + k * th * pw): in_zp at every position outside the input.  Once a tile: every four
+ * channels then write only the positions inside (edgec_dw_in16). */
+static void edgec_dw_pad16(const EDGEC_ROM edgec_conv2d_params *p, int32_t iy0, int32_t ix0, int32_t th, int32_t pw, int16_t *pl)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, plane = th * pw;
+    const int16_t zp = (int16_t)p->in_zp;
+    const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
+    int32_t row, j, k;
+    for (row = 0; row < th; row++, pl += pw) {
+        const int32_t inside = iy0 + row >= 0 && iy0 + row < in_h;
+        for (j = 0; j < pw; j++) {
+            if (inside && j == lo)
+                j = hi;
+            if (j < pw)
+                for (k = 0; k < 4; k++)
+                    pl[j + k * plane] = zp;
+        }
+    }
+}
+
+static inline void edgec_dw_put2(int16_t *d, uint32_t v)
+{
+    __builtin_memcpy(d, &v, 4);
+}
+
+/* The input of channels c..c+3 inside a tile, sign-extended into its four planes (edgec_dw_pad16):
+ * two pixels a step, two word loads, four SXTB16 and four halfword packs giving each plane two
+ * positions in one store. */
+static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t c, int32_t iy0, int32_t ix0,
+                          int32_t th, int32_t pw, int16_t *pl)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, plane = th * pw;
+    const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
+    const int32_t r0 = -iy0 > 0 ? -iy0 : 0, r1 = in_h - iy0 < th ? in_h - iy0 : th;
+    int32_t row, j;
+    for (row = r0, pl += r0 * pw; row < r1; row++, pl += pw) {
+        const int8_t *x = img + ((iy0 + row - in_row0) * in_w + ix0 + lo) * c_n + c;
+        int16_t *d = pl;
+        j = lo;
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+        if (j + 1 < hi) {
+            /* the same steps in 18 instructions (gcc spells the packs as shifts and ORs) */
+            int16_t *dp = d + j, *const dend = d + j + ((hi - j) & ~1);
+            const int32_t p1 = 2 * plane, p2 = 4 * plane, p3 = 6 * plane;
+            int32_t a, b, a13, b13, t;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[a], [%[x]]\n\t"
+                "ldr %[b], [%[x], %[cn]]\n\t"
+                "add %[x], %[x], %[cn], lsl #1\n\t"
+                "sxtb16 %[a13], %[a], ror #8\n\t"
+                "sxtb16 %[a], %[a]\n\t"
+                "sxtb16 %[b13], %[b], ror #8\n\t"
+                "sxtb16 %[b], %[b]\n\t"
+                "pkhbt %[t], %[a], %[b], lsl #16\n\t"
+                "str %[t], [%[d]]\n\t"
+                "pkhtb %[t], %[b], %[a], asr #16\n\t"
+                "str %[t], [%[d], %[p2]]\n\t"
+                "pkhbt %[t], %[a13], %[b13], lsl #16\n\t"
+                "str %[t], [%[d], %[p1]]\n\t"
+                "pkhtb %[t], %[b13], %[a13], asr #16\n\t"
+                "str %[t], [%[d], %[p3]]\n\t"
+                "adds %[d], %[d], #4\n\t"
+                "cmp %[d], %[e]\n\t"
+                "bne 1b\n\t"
+                : [x] "+r"(x), [d] "+r"(dp), [a] "=&r"(a), [b] "=&r"(b), [a13] "=&r"(a13), [b13] "=&r"(b13), [t] "=&r"(t)
+                : [cn] "r"(c_n), [e] "r"(dend), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3)
+                : "cc", "memory");
+            j += (hi - j) & ~1;
+        }
+#endif
+        for (; j + 1 < hi; j += 2, x += 2 * c_n) {
+            uint32_t a02, a13, b02, b13;
+            const int16x2_t u = __sxtb16(edgec_ld4(x)), v = edgec_sxtb16_ror8(edgec_ld4(x)), uu = __sxtb16(edgec_ld4(x + c_n)),
+                            vv = edgec_sxtb16_ror8(edgec_ld4(x + c_n));
+            __builtin_memcpy(&a02, &u, 4);
+            __builtin_memcpy(&a13, &v, 4);
+            __builtin_memcpy(&b02, &uu, 4);
+            __builtin_memcpy(&b13, &vv, 4);
+            edgec_dw_put2(d + j, (a02 & 0xFFFFu) | b02 << 16);
+            edgec_dw_put2(d + j + plane, (a13 & 0xFFFFu) | b13 << 16);
+            edgec_dw_put2(d + j + 2 * plane, (b02 & 0xFFFF0000u) | a02 >> 16);
+            edgec_dw_put2(d + j + 3 * plane, (b13 & 0xFFFF0000u) | a13 >> 16);
+        }
+        if (j < hi) {
+            d[j] = x[0];
+            d[j + plane] = x[1];
+            d[j + 2 * plane] = x[2];
+            d[j + 3 * plane] = x[3];
+        }
+    }
+}
+
+/* The pass words (edgec_dw3p_run) of four channels' 3x3 weights (quad layout: tap t's four channels in
+ * one word at wq + 4 * t): per kernel row three word loads, six SXTB16 and eight halfword packs give the
+ * four channels' (w0, w1) and (w1, w2) at w[j][2 * ky] and w[j][2 * ky + 1]. */
+static void edgec_dw_wq4(const EDGEC_ROM int8_t *wq, int32_t w[4][6])
+{
+    int32_t ky;
+    for (ky = 0; ky < 3; ky++, wq += 12) {
+        const int16x2_t e0 = __sxtb16(edgec_ld4w(wq)), e1 = __sxtb16(edgec_ld4w(wq + 4)), e2 = __sxtb16(edgec_ld4w(wq + 8));
+        const int16x2_t o0 = edgec_sxtb16_ror8(edgec_ld4w(wq)), o1 = edgec_sxtb16_ror8(edgec_ld4w(wq + 4)), o2 = edgec_sxtb16_ror8(edgec_ld4w(wq + 8));
+        uint32_t e[3], o[3];
+        __builtin_memcpy(&e[0], &e0, 4);
+        __builtin_memcpy(&e[1], &e1, 4);
+        __builtin_memcpy(&e[2], &e2, 4);
+        __builtin_memcpy(&o[0], &o0, 4);
+        __builtin_memcpy(&o[1], &o1, 4);
+        __builtin_memcpy(&o[2], &o2, 4);
+        w[0][2 * ky] = (int32_t)((e[0] & 0xFFFFu) | e[1] << 16);
+        w[0][2 * ky + 1] = (int32_t)((e[1] & 0xFFFFu) | e[2] << 16);
+        w[2][2 * ky] = (int32_t)((e[1] & 0xFFFF0000u) | e[0] >> 16);
+        w[2][2 * ky + 1] = (int32_t)((e[2] & 0xFFFF0000u) | e[1] >> 16);
+        w[1][2 * ky] = (int32_t)((o[0] & 0xFFFFu) | o[1] << 16);
+        w[1][2 * ky + 1] = (int32_t)((o[1] & 0xFFFFu) | o[2] << 16);
+        w[3][2 * ky] = (int32_t)((o[1] & 0xFFFF0000u) | o[0] >> 16);
+        w[3][2 * ky + 1] = (int32_t)((o[2] & 0xFFFF0000u) | o[1] >> 16);
+    }
+}
+
+/* 3x3 depthwise, undilated, stride 1 or 2 both ways, a channel count that is a multiple of 4, on variants
+ * with the plane passes (EDGEC_DW3P): the band in tiles (edgec_dw_tile) and each tile four channels at
+ * a time, their input sign-extended into four int16 planes with the padding (edgec_dw_tile16), then one
+ * channel at a time over its plane, its weights in registers, two outputs a pass (edgec_dw3p_run), a
+ * row of outputs requantized together. */
+EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                int32_t out_row0, int32_t out_rows, int32_t q, int32_t r)
+{
+    const int32_t c_n = p->in_c, in_w = p->in_w, in_h = p->in_h, out_w = p->out_w, out_stride = p->out_stride, s = p->stride_h;
+    const int32_t pad_top = p->pad_top, pad_left = p->pad_left, batch = p->batch;
+    int16_t pl[EDGEC_DW_TILE];
+    int32_t acc[EDGEC_DW_TACC], w[4][6];
+    edgec_outq o;
+    edgec_ch ch;
+    int32_t c, n, ty, tx, j, oy, i;
+    edgec_outq_init(&o, p, multiplier, shift, c_n);
+    for (n = 0; n < batch; n++) {
+        const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
+        for (ty = 0; ty < out_rows; ty += r) {
+            const int32_t rr = out_rows - ty < r ? out_rows - ty : r, th = (rr - 1) * s + 3, iy0 = (out_row0 + ty) * s - pad_top;
+            for (tx = 0; tx < out_w; tx += q) {
+                const int32_t qq = out_w - tx < q ? out_w - tx : q, pw = edgec_dw_pw(qq, s), rows = qq == out_w ? rr : 1;
+                edgec_dw_pad16(p, iy0, tx * s - pad_left, th, pw, pl);
+                for (c = 0; c < c_n; c += 4) {
+                    edgec_dw_in16(p, img, in_row0, c, iy0, tx * s - pad_left, th, pw, pl);
+                    edgec_dw_wq4(weights + c * 9, w);
+                    for (j = 0; j < 4; j++) {
+                        const int16_t *x = pl + j * th * pw;
+                        int8_t *y = out + ((size_t)(n * out_rows + ty) * (size_t)out_w + (size_t)tx) * (size_t)out_stride + (size_t)(c + j);
+                        edgec_ch_load(&ch, &o, bias, multiplier, shift, c + j);
+                        /* the rows' sums one after the other (each row's odd pass overwritten by the next row) */
+                        edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, rr, qq, w[j], ch.bias, acc);
+                        if (o.fast && edgec_dw3p_rq(acc, rows * qq, rr / rows, y, out_stride, rows * out_w * out_stride, ch.q.multiplier, ch.q.sh, ch.q.hi, ch.q.lo, o.out_zp))
+                            continue;
+                        /* requantized as one run where the tile is as wide as the output (its rows follow each other) */
+                        for (oy = 0; oy < rr; oy += rows, y += rows * out_w * out_stride) {
+                            if (o.fast)
+                                edgec_rq_run_s8(acc + oy * qq, rows * qq, y, out_stride, &ch.q, o.out_zp);
+                            else
+                                for (i = 0; i < rows * qq; i++)
+                                    y[i * out_stride] = edgec_requant_any(0, acc[oy * qq + i], &ch, &o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The tile of edgec_dw_planes for this call (q across, *r down), or 0 where it does not take it. */
+static int32_t edgec_dw_planes_tile(const EDGEC_ROM edgec_conv2d_params *p, int32_t out_rows, int32_t *r)
+{
+    if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != p->stride_w || p->stride_h > 2 || (p->in_c & 3)
+        || edgec_dw3_lines(EDGEC_DW_ROWS) != EDGEC_DW_ROWS)
+        return 0;
+    return edgec_dw_tile(p->out_w, out_rows, p->stride_h, r);
+}
+#define EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows)                             \
+    do {                                                                                                                   \
+        int32_t r_, q_ = edgec_dw_planes_tile(p, out_rows, &r_);                                                           \
+        if (q_) {                                                                                                          \
+            edgec_dw_planes(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows, q_, r_);              \
+            return;                                                                                                        \
+        }                                                                                                                  \
+    } while (0)
+#else
+#define EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows) ((void)0)
+#endif
+
 /* Depthwise conv (one input and one output channel per group), channels innermost, weights in the quad
  * layout.  Four channels at a time are the outer loop: their requantization is prepared once, and for
  * each output pixel one word of input and one of weights per tap feed the four channels.  Windows
@@ -271,6 +504,7 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
                                int32_t out_row0, int32_t out_rows)
 {
     const int32_t run_max = out_rows > p->out_w ? out_rows : p->out_w;
+    EDGEC_DW_PLANES(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
     if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->stride_h == 1 && p->stride_w == 1 && run_max >= EDGEC_DW_RUN_MIN
         && 3 * (run_max + 3) <= edgec_dw3_lines(EDGEC_DW_ROWS))
         edgec_dw_rows3(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
@@ -279,7 +513,7 @@ void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int
 }
 
 /* The depthwise loop nests as entry points of their own (edgec.h), for the generated code: --gc-sections
- * drops the nest a model does not call with the dispatcher above.  The lines entry is codegen's pick
+ * drops the nest a model does not call with the dispatcher above (the planes: its own entry, below).  The lines entry is codegen's pick
  * where the dispatcher would take the lines on a variant that has them (its shapes only: the lines
  * are on the stack); on a variant without them it runs the quads (a constant test, folded away). */
 void edgec_depthwise_conv2d_lines_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
@@ -297,4 +531,20 @@ void edgec_depthwise_conv2d_quads_s8(const EDGEC_ROM edgec_conv2d_params *p, con
                                      int32_t out_row0, int32_t out_rows)
 {
     edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+}
+
+/* The planes entry, codegen's pick for the shapes edgec_dw_planes takes (3x3, undilated, stride 1 or 2
+ * both ways, channels a multiple of 4), for which edgec_dw_tile always finds a tile (one output fits);
+ * on a variant without the plane passes, the quads. */
+void edgec_depthwise_conv2d_planes_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int8_t *weights,
+                                      const EDGEC_ROM int32_t *bias, const EDGEC_ROM int32_t *multiplier, const EDGEC_ROM int32_t *shift, int8_t *out,
+                                      int32_t out_row0, int32_t out_rows)
+{
+#if defined(EDGEC_DW3P)
+    int32_t r = 1;
+    const int32_t q = edgec_dw_tile(p->out_w, out_rows, p->stride_h, &r);
+    edgec_dw_planes(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows, q, r);
+#else
+    edgec_dw_quads(p, in, in_row0, weights, bias, multiplier, shift, out, out_row0, out_rows);
+#endif
 }

@@ -380,6 +380,224 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
     }
 }
 
+/* 3x3 depthwise over one channel's int16 plane (edgec_dw_planes of edgec_depthwise_conv2d_s8.c): the
+ * input positions of a row one after the other, rows `pw` int16s apart (pw even, rows word-aligned).
+ * w: per kernel row ky the words (w0, w1) at w[2 * ky] and (w1, w2) at w[2 * ky + 1] (low half first).
+ * Two outputs a pass from word loads only: stride 1, positions (x0 x1) (x2 x3) of each row give
+ * u = x0 w0 + x1 w1 + x2 w2 (SMLAD, SMLABT) and v = x1 w0 + x2 w1 + x3 w2 (SMLATB, SMLAD); stride 2,
+ * (x0 x1) (x2 x3) (x4 x5) give u from the first two words and v from the last two.  The passes
+ * defined by this variant (EDGEC_DW3P): 6 (stride 2: 9) loads, 12 multiply-accumulates, one STRD and the
+ * loop's compare and branch for 18 MACs. */
+#define EDGEC_DW3P 1
+
+/* `rows` rows of `n2` passes (2 * n2 outputs) each, from x (the first window's top-left position), the
+ * rows s * pw int16s apart in x and `q` sums apart in acc (q = 2 * n2 or 2 * n2 - 1: an odd row's last
+ * sum is overwritten by the next row's first): acc[i] = bias + window i . w, wrapped as the reference
+ * wraps.  The row loop is inside the asm too, its counters on the stack (8 instructions a row). */
+EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_t n2, int32_t rows, int32_t q, const int32_t *w, uint32_t bias,
+                                 int32_t *acc)
+{
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], b = (int32_t)bias;
+    if (n2 <= 0 || rows <= 0)
+        return;
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    {
+        /* per row: acc's step back (bytes), end's step, the rows left, x's step to the next row (bytes) */
+        int32_t ctl[4];
+        int32_t *end = acc + 2 * n2, *t = ctl;
+        int32_t u, v;
+        const int32_t o = 2 * pw;                   /* bytes between rows: row 2 at x + 2 * o */
+        ctl[0] = 4 * (q - 2 * n2);
+        ctl[1] = 4 * q;
+        ctl[2] = rows;
+        ctl[3] = 2 * s * pw - 4 * s * n2;
+#define EDGEC_DW3P_ENTER                                                                                \
+    "ldrd %[u], %[v], [%[t], #8]\n\t"                                                                   \
+    "strd %[u], %[v], [sp, #-8]!\n\t"                                                                   \
+    "ldrd %[u], %[v], [%[t]]\n\t"                                                                       \
+    "strd %[u], %[v], [sp, #-8]!\n\t"                                                                   \
+    "1:\n\t"
+#define EDGEC_DW3P_NEXT                                                                                 \
+    "strd %[u], %[v], [%[a]], #8\n\t"                                                                   \
+    "cmp %[a], %[e]\n\t"                                                                                \
+    "bne 1b\n\t"                                                                                        \
+    "ldrd %[t], %[u], [sp]\n\t"                                                                         \
+    "add %[a], %[a], %[t]\n\t"                                                                          \
+    "add %[e], %[e], %[u]\n\t"                                                                          \
+    "ldrd %[t], %[u], [sp, #8]\n\t"                                                                     \
+    "add %[x], %[x], %[u]\n\t"                                                                          \
+    "subs %[t], %[t], #1\n\t"                                                                           \
+    "str %[t], [sp, #8]\n\t"                                                                            \
+    "bne 1b\n\t"                                                                                        \
+    "add sp, sp, #16\n\t"
+        if (s == 1)
+            __asm__ volatile(
+                EDGEC_DW3P_ENTER
+                "ldr %[t], [%[x]]\n\t"
+                "smlad %[u], %[t], %[w0], %[b]\n\t"
+                "smlatb %[v], %[t], %[w0], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlad %[u], %[t], %[w2], %[u]\n\t"
+                "smlatb %[v], %[t], %[w2], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlad %[u], %[t], %[w4], %[u]\n\t"
+                "smlatb %[v], %[t], %[w4], %[v]\n\t"
+                "adds %[x], %[x], #4\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[u], %[t], %[w1], %[u]\n\t"
+                "smlad %[v], %[t], %[w1], %[v]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[u], %[t], %[w3], %[u]\n\t"
+                "smlad %[v], %[t], %[w3], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[u], %[t], %[w5], %[u]\n\t"
+                "smlad %[v], %[t], %[w5], %[v]\n\t"
+                EDGEC_DW3P_NEXT
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end)
+                : [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                : "cc", "memory");
+        else
+            __asm__ volatile(
+                EDGEC_DW3P_ENTER
+                "ldr %[t], [%[x]]\n\t"
+                "smlad %[u], %[t], %[w0], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlad %[u], %[t], %[w2], %[u]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlad %[u], %[t], %[w4], %[u]\n\t"
+                "adds %[x], %[x], #4\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[u], %[t], %[w1], %[u]\n\t"
+                "smlad %[v], %[t], %[w0], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[u], %[t], %[w3], %[u]\n\t"
+                "smlad %[v], %[t], %[w2], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[u], %[t], %[w5], %[u]\n\t"
+                "smlad %[v], %[t], %[w4], %[v]\n\t"
+                "adds %[x], %[x], #4\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[v], %[t], %[w1], %[v]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[v], %[t], %[w3], %[v]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[v], %[t], %[w5], %[v]\n\t"
+                EDGEC_DW3P_NEXT
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end)
+                : [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                : "cc", "memory");
+#undef EDGEC_DW3P_ENTER
+#undef EDGEC_DW3P_NEXT
+    }
+#else
+    {
+        const int32_t wr[6] = {w0, w1, w2, w3, w4, w5};
+        int32_t ky, i, row;
+        for (row = 0; row < rows; row++, x += s * pw, acc += q) {
+            const int16_t *r[3];
+            r[0] = x;
+            r[1] = x + pw;
+            r[2] = x + 2 * pw;
+            for (i = 0; i < 2 * n2; i += 2) {
+                int32_t u = b, v = b;
+                for (ky = 0; ky < 3; ky++) {
+                    const int32_t pp = edgec_ldh2(r[ky], 0), qq = edgec_ldh2(r[ky], 2);
+                    u = edgec_smlad32(pp, wr[2 * ky], u);
+                    u = __smlabt(qq, wr[2 * ky + 1], u);
+                    if (s == 1) {
+                        v = __smlatb(pp, wr[2 * ky], v);
+                        v = edgec_smlad32(qq, wr[2 * ky + 1], v);
+                    } else {
+                        v = edgec_smlad32(qq, wr[2 * ky], v);
+                        v = __smlabt(edgec_ldh2(r[ky], 4), wr[2 * ky + 1], v);
+                    }
+                    r[ky] += 2 * s;
+                }
+                acc[i] = u;
+                acc[i + 1] = v;
+            }
+        }
+    }
+#endif
+}
+
+/* `rows` rows of q sums each (acc, one row after the other; q >= 2), requantized as edgec_rq_s8 (bias
+ * included in the sums) and stored `step` bytes apart, the rows' first outputs `ystep` bytes apart: the
+ * planes' requantization (edgec_dw_planes), one call a channel of a tile.  The zero point is folded
+ * into the rounding constant's high word (hi + zp * 2^sh, then the shift: exact while it stays inside
+ * int32, which sh <= 22 guarantees: |hi| < 2^30 + 2^29); 10 instructions an output, the row loop's
+ * counters on the stack.  m, sh, hi0, lo0: the channel's edgec_rq.  0 where it does not apply (sh > 22,
+ * q < 2): the caller then takes edgec_rq_run_s8 row by row. */
+EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, int8_t *y, int32_t step, int32_t ystep, int32_t m, int32_t sh,
+                                   int32_t hi0, uint32_t lo0, int32_t out_zp)
+{
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    if (sh <= 22 && q >= 2 && rows > 0) {
+        int32_t ctl[4];
+        const int32_t *end = acc + (q & ~1);
+        int32_t *t = ctl, x0, x1, lo, hi;
+        const int32_t hic = hi0 + out_zp * (INT32_C(1) << sh);
+        ctl[0] = rows;
+        ctl[1] = ystep - (q & ~1) * step;      /* from after the row's pairs to the next row */
+        ctl[2] = 4 * q;
+        ctl[3] = q & 1;
+        __asm__ volatile(
+            "ldrd %[x0], %[x1], [%[t], #8]\n\t"
+            "strd %[x0], %[x1], [sp, #-8]!\n\t"
+            "ldrd %[x0], %[x1], [%[t]]\n\t"
+            "strd %[x0], %[x1], [sp, #-8]!\n\t"
+            "1:\n\t"
+            "ldrd %[x0], %[x1], [%[a]], #8\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
+            "bic %[t], %[x0], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y]]\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x1], %[m]\n\t"
+            "bic %[t], %[x1], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y], %[step]]\n\t"
+            "add %[y], %[y], %[step], lsl #1\n\t"
+            "cmp %[a], %[e]\n\t"
+            "bne 1b\n\t"
+            "ldr %[t], [sp, #12]\n\t"               /* an odd q: the row's last sum */
+            "cbz %[t], 2f\n\t"
+            "ldr %[x0], [%[a]], #4\n\t"
+            "mov %[lo], %[loc]\n\t"
+            "mov %[hi], %[hic]\n\t"
+            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
+            "bic %[t], %[x0], %[lo]\n\t"
+            "sub %[hi], %[hi], %[t], lsr #31\n\t"
+            "asr %[hi], %[hi], %[sh]\n\t"
+            "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[hi], [%[y]]\n\t"
+            "2:\n\t"
+            "ldrd %[t], %[x0], [sp]\n\t"
+            "add %[y], %[y], %[x0]\n\t"
+            "ldr %[x0], [sp, #8]\n\t"
+            "add %[e], %[e], %[x0]\n\t"
+            "subs %[t], %[t], #1\n\t"
+            "str %[t], [sp]\n\t"
+            "bne 1b\n\t"
+            "add sp, sp, #16\n\t"
+            : [a] "+r"(acc), [y] "+r"(y), [t] "+r"(t), [e] "+r"(end), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [step] "r"(step), [loc] "r"(lo0), [hic] "r"(hic), [m] "r"(m), [sh] "r"(sh)
+            : "cc", "memory");
+        return 1;
+    }
+#else
+    (void)acc, (void)q, (void)rows, (void)y, (void)step, (void)ystep, (void)m, (void)sh, (void)hi0, (void)lo0, (void)out_zp;
+#endif
+    return 0;
+}
+
 /* Wide layout (codegen/layouts.py, wide_layout): a one-group conv's weights pre-sign-extended, in the
  * pair layout's order with each four as 0 2 1 3 (the columns' order), two int16s a word (the first in the
  * low half), a channel pair's two channels one after the other per four inputs: (a0 a2) (a1 a3) (b0 b2)

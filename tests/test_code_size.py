@@ -28,19 +28,23 @@ NEST = {"edgec_conv2d_pointwise_s8": "edgec_conv_pointwise", "edgec_conv2d_rows_
         "edgec_conv2d_patch_s8": "edgec_conv_patch", "edgec_conv2d_taps_s8": "edgec_conv_taps",
         "edgec_conv2d_cols_s8": "edgec_conv2d_cols_s8", "edgec_depthwise_conv2d_quads_s8": "edgec_dw_quads"}
 LINES = {True: "edgec_dw_rows3", False: "edgec_dw_quads"}
+#: the same for the depthwise channel planes' entry (edgec_dw_planes on Armv7E-M)
+PLANES = {True: "edgec_dw_planes", False: "edgec_dw_quads"}
 DISPATCHERS = {"edgec_conv2d_s8", "edgec_depthwise_conv2d_s8"}
 
 
 def _ds_cnn(path):
     """A small DS-CNN of another shape than MLPerf's KWS: a 5x3 stride-2 first conv over one channel, a
-    3x3 depthwise over a 14-wide plane (the 3x3 lines on Armv7E-M), a pointwise conv, a 3x3 stride-2
-    conv over 12 channels, average pool, dense."""
+    3x3 depthwise over a 14-wide plane of 6 channels (the 3x3 lines on Armv7E-M), a pointwise conv, a 3x3
+    depthwise over 12 channels (the channel planes on Armv7E-M), a 3x3 stride-2 conv over 12 channels,
+    average pool, dense."""
     import keras
     m = keras.Sequential([
         keras.Input((30, 28, 1)),
-        keras.layers.Conv2D(8, (5, 3), strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2D(6, (5, 3), strides=2, padding="same", activation="relu"),
         keras.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
         keras.layers.Conv2D(12, 1, activation="relu"),
+        keras.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
         keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu"),
         keras.layers.AveragePooling2D((8, 7)),
         keras.layers.Flatten(),
@@ -82,13 +86,13 @@ def test_cortex_m4_links_only_the_conv_nests_its_model_calls(tmp_path):
     build(str(tmp_path / "ds.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"), flash=CODE_RESERVE)
     model_c = (out / "model.c").read_text()
     called = set(re.findall(r"\b(edgec_(?:conv2d|depthwise_conv2d)(?:_\w+)?_s8)\(", model_c))
-    assert "edgec_depthwise_conv2d_lines_s8" in called and "edgec_conv2d_pointwise_s8" in called, called
+    assert {"edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_planes_s8", "edgec_conv2d_pointwise_s8"} <= called, called
     assert not called & DISPATCHERS, called
-    everything = set(NEST.values()) | set(LINES.values()) | DISPATCHERS
+    everything = set(NEST.values()) | set(LINES.values()) | set(PLANES.values()) | DISPATCHERS
     for target, lines in (("cortex-m4", True), ("cortex-m0", False)):     # the M0 variant has no 3x3 lines
         r = verify(str(out), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"], target
-        want = {NEST.get(e) or LINES[lines] for e in called}
+        want = {NEST.get(e) or (PLANES if e.endswith("planes_s8") else LINES)[lines] for e in called}
         assert len(want) >= 3, want
         linked = _linked_symbols(get_target(target), out, tmp_path / target) & everything
         assert linked == want, (target, linked, want)

@@ -267,8 +267,9 @@ CONV_PATHS = ["pointwise", "rows", "patch", "taps", "grouped", "depthwise", "dep
 #: columns scratch calls edgec_conv2d_cols_s8 instead
 CONV_ENTRIES = {"pointwise": ["edgec_conv2d_pointwise_s8"], "rows": ["edgec_conv2d_rows_s8"], "patch": ["edgec_conv2d_patch_s8"],
                 "taps": ["edgec_conv2d_taps_s8"], "grouped": ["edgec_conv2d_taps_s8"],
-                "depthwise": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8"],
-                "depthwise_wide": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8"]}
+                "depthwise": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8", "edgec_depthwise_conv2d_planes_s8"],
+                "depthwise_wide": ["edgec_depthwise_conv2d_lines_s8", "edgec_depthwise_conv2d_quads_s8",
+                                   "edgec_depthwise_conv2d_planes_s8"]}
 
 
 def _called_entry(tmp_path, path, shape, attrs, wts):
@@ -343,6 +344,27 @@ def test_cortex_m4_depthwise_3x3_lines(tmp_path, long, short, tall, c, stride, p
     g = graph_of("Conv2D", (1, h, w, c), {"strides": stride, "dilations": (1, 1), "pads": pads, "groups": c, "act": act},
                  [wts, rng.normal(0, 1, c)])
     check(tmp_path, g, rng, target="cortex-m4")
+
+
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.sampled_from([1, 2, 3, 5, 6, 9, 25, 40]), w=st.sampled_from([1, 2, 3, 5, 6, 7, 12, 31, 49, 60]),
+       quads=st.integers(1, 3), tail=st.sampled_from([0, 0, 0, 1, 3]), stride=st.integers(1, 2),
+       pads=st.tuples(*[st.integers(0, 2)] * 4), act=acts, seed=st.integers(0, 2**16))
+def test_cortex_m4_depthwise_3x3_planes(tmp_path, h, w, quads, tail, stride, pads, act, seed):
+    """The Armv7E-M variant's 3x3 depthwise over int16 channel planes (edgec_dw_planes, stride 1 or 2,
+    channels a multiple of 4: four channels sign-extended into planes with their padding, two outputs a
+    pass): planes narrower than a pass (odd widths, one column), tiles split across and down (planes too
+    large for the stack buffer: 49 and 60 wide, 40 tall), any padding; a channel count that is not a
+    multiple of 4 (`tail`) takes the other nests."""
+    rng = np.random.default_rng(seed)
+    c = 4 * quads + tail
+    h, w = max(h, 3 - pads[0] - pads[2]), max(w, 3 - pads[1] - pads[3])
+    wts = rng.normal(0, 1, (c, 3, 3, 1))
+    wts[0] *= 1e-3                                   # a near-dead channel: tiny scale, saturated bias
+    g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (1, 1), "pads": pads, "groups": c, "act": act},
+                 [wts, rng.normal(0, 1, c)])
+    check(tmp_path, g, rng, target="cortex-m4")
+    assert ("edgec_depthwise_conv2d_planes_s8(" in (tmp_path / "out" / "model.c").read_text()) == (tail == 0)
 
 
 @settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
