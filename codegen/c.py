@@ -48,6 +48,7 @@ CONV_ENTRIES = {"edgec_conv2d_pointwise_s8": "edgec_conv2d_s8", "edgec_conv2d_ro
                 "edgec_depthwise_conv2d_lines_s8": "edgec_depthwise_conv2d_s8",
                 "edgec_depthwise_conv2d_quads_s8": "edgec_depthwise_conv2d_s8",
                 "edgec_depthwise_conv2d_planes_s8": "edgec_depthwise_conv2d_s8"}
+CONV_ENTRIES.update({e: "edgec_conv2d_wide_s8" for e in ("edgec_conv2d_wide_pw_s8", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide1_s8")})
 EDGEC_PATCH_MAX = 64        # runtime_c/edgec_conv2d_s8.c: bytes of a gathered window
 EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv2d_s8.c: the 3x3 lines
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
@@ -242,6 +243,18 @@ def _pixel_stride(g: Graph, node) -> int:
     return sl[1] if sl and sl[1] else g.tensors[node.outputs[0]].shape[-1]
 
 
+def wide_entry(node, ish, osh, wsh) -> str:
+    """The entry point of edgec_conv2d_wide_s8's loop nest with the window gather it would pick at run
+    time (the same rule), so that the firmware links only the gathers its model uses."""
+    a = node.attrs
+    if ish[3] % 4:
+        return "edgec_conv2d_wide1_s8"
+    if ((wsh[1], wsh[2]) == (1, 1) and tuple(a["strides"]) == (1, 1) and a["pads"][0] == a["pads"][1] == 0
+            and tuple(osh[1:3]) == tuple(ish[1:3])):
+        return "edgec_conv2d_wide_pw_s8"
+    return "edgec_conv2d_wide4_s8"
+
+
 def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, rn: str, base: str) -> str:
     """A one-group conv (its columns scratch in the arena) or a FullyConnected over wide weights and
     prepared requantization records (passes/plan_wide.py, codegen/layouts.py)."""
@@ -262,7 +275,7 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
         dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
         groups=1, out_stride=_pixel_stride(g, node), **common))
     scratch = g.meta["plan"]["scratch"][node.name]
-    return (f"edgec_conv2d_wide_s8(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
+    return (f"{wide_entry(node, ish, osh, wsh)}(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
             f"(int16_t *)(void *)(arena + {scratch['offset']}));")
 
 

@@ -19,79 +19,153 @@
 /* n fours of one pixel's columns (every 8th int16 four) from n * 4 int8 at x, or all `zp` (x null). */
 static void edgec_wide_put(int16_t *dst, const int8_t *x, int32_t n, int32_t zp)
 {
-    for (; n > 0; n--, dst += 8) {
-        if (x) {
+    if (x) {
+        for (; n >= 2; n -= 2, dst += 16, x += 8) {     /* two fours an iteration: the hot loop of window convs */
             edgec_cols_put4(dst, x);
-            x += 4;
-        } else {
-            dst[0] = dst[1] = dst[2] = dst[3] = (int16_t)zp;
+            edgec_cols_put4(dst + 8, x + 4);
         }
+        if (n > 0)
+            edgec_cols_put4(dst, x);
+    } else
+        for (; n > 0; n--, dst += 8)
+            dst[0] = dst[1] = dst[2] = dst[3] = (int16_t)zp;
+}
+
+/* Two pixels' columns (slots 0 and 1) from n * 4 int8 each at x0 and x1: a pointwise conv's inputs
+ * are its columns already, but for the sign extension. */
+static void edgec_wide_put2(int16_t *dst, const int8_t *x0, const int8_t *x1, int32_t n)
+{
+    for (; n > 0; n--, dst += 8, x0 += 4, x1 += 4) {
+        edgec_cols_put4(dst, x0);
+        edgec_cols_put4(dst + 4, x1);
     }
+}
+
+/* n bytes from x, a word at a time (unaligned word loads where the core has them), or n times v (x
+ * null); the end of what it wrote. */
+EDGEC_PATH int8_t *edgec_wide_bytes(int8_t *dst, const int8_t *x, int32_t n, int32_t v)
+{
+    if (x) {
+        for (; n >= 4; n -= 4, dst += 4, x += 4)
+            __builtin_memcpy(dst, x, 4);
+        for (; n > 0; n--)
+            *dst++ = *x++;
+    } else
+        for (; n > 0; n--)
+            *dst++ = (int8_t)v;
+    return dst;
+}
+
+/* A window inside the image, undilated across: k_h runs of `row` bytes `line` apart, a word at a time;
+ * the end of what it wrote. */
+static int8_t *edgec_wide_rows(int8_t *s, const int8_t *x, int32_t k_h, int32_t row, int32_t line)
+{
+    for (; k_h > 0; k_h--, x += line) {
+        const int8_t *q = x, *const e = x + row;
+        for (; e - q >= 4; q += 4, s += 4)
+            __builtin_memcpy(s, q, 4);
+        while (q < e)
+            *s++ = *q++;
+    }
+    return s;
 }
 
 /* The window of output pixel (oy, ox) into columns slot `dst` (cols + 4 * slot): inputs in the weights'
- * (ky, kx, ic) order, padding taps as in_zp, inputs past K as 0.  With in_c a multiple of 4 each tap
- * goes four inputs at a time from the input; otherwise the window is first gathered as bytes into
- * `stage`. */
-static void edgec_wide_gather(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox,
-                              int16_t *dst, int8_t *stage)
+ * (ky, kx, ic) order, padding taps as in_zp, inputs past K as 0.  The first and one-past-last kernel
+ * column inside the image, undilated: kx0, kx1.  in_c a multiple of 4 (edgec_wide_gather4): four inputs
+ * at a time straight from the input, a kernel row at a time where all its columns are inside.
+ * Otherwise (edgec_wide_gather1, a first layer's few channels) the window is staged as bytes in
+ * `stage`: k_h runs when it lies inside, else per kernel row its left padding, one run of the input and
+ * its right padding (a tap at a time when dilated across). */
+static void edgec_wide_gather4(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox,
+                               int16_t *dst)
 {
-    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp;
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, n_tap = in_c >> 2;
+    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp, dil_w = p->dil_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, row = k_w * in_c;
+    const int32_t runs = dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w;
     int32_t ky, kx;
-    if ((in_c & 3) == 0) {
-        for (ky = 0; ky < k_h; ky++) {
-            const int32_t iy = iy0 + ky * p->dil_h;
-            for (kx = 0; kx < k_w; kx++, dst += 8 * n_tap) {
-                const int32_t ix = ix0 + kx * p->dil_w;
-                const int32_t inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-                edgec_wide_put(dst, inside ? img + ((iy - in_row0) * in_w + ix) * in_c : (const int8_t *)0, n_tap, zp);
+    for (ky = 0; ky < k_h; ky++, dst += 2 * row) {
+        const int32_t iy = iy0 + ky * p->dil_h, in_row = iy >= 0 && iy < in_h;
+        const int8_t *const x = img + ((iy - in_row0) * in_w + ix0) * in_c;        /* used only inside */
+        if (runs)
+            edgec_wide_put(dst, in_row ? x : (const int8_t *)0, row >> 2, zp);
+        else
+            for (kx = 0; kx < k_w; kx++) {
+                const int32_t ix = ix0 + kx * dil_w;
+                edgec_wide_put(dst + 2 * kx * in_c, in_row && ix >= 0 && ix < in_w ? x + kx * dil_w * in_c : (const int8_t *)0,
+                               in_c >> 2, zp);
             }
-        }
-        return;
-    }
-    {
-        const int32_t k = k_h * k_w * in_c, k4 = (k + 3) & ~3;
-        int8_t *s = stage;
-        int32_t i;
-        if (k_h == 1 && k_w == 1 && iy0 >= 0 && iy0 < in_h && ix0 >= 0 && ix0 < in_w) {
-            const int8_t *x = img + ((iy0 - in_row0) * in_w + ix0) * in_c;
-            for (i = 0; i < in_c; i++)
-                *s++ = x[i];
-        } else {
-            for (ky = 0; ky < k_h; ky++) {
-                const int32_t iy = iy0 + ky * p->dil_h;
-                for (kx = 0; kx < k_w; kx++) {
-                    const int32_t ix = ix0 + kx * p->dil_w;
-                    const int32_t inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-                    const int8_t *x = img + (inside ? ((iy - in_row0) * in_w + ix) * in_c : 0);
-                    for (i = 0; i < in_c; i++)
-                        *s++ = inside ? x[i] : (int8_t)zp;
-                }
-            }
-        }
-        for (i = k; i < k4; i++)
-            *s++ = 0;
-        edgec_wide_put(dst, stage, k4 >> 2, 0);
     }
 }
 
-void edgec_conv2d_wide_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
-                          const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols)
+static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox,
+                               int16_t *dst, int8_t *stage)
+{
+    const int32_t in_c = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, zp = p->in_zp, dil_w = p->dil_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, row = k_w * in_c;
+    const int32_t k4 = (k_h * row + 3) & ~3;
+    const int32_t kx0 = ix0 < 0 ? (-ix0 < k_w ? -ix0 : k_w) : 0, kx1 = in_w - ix0 < k_w ? (in_w - ix0 > kx0 ? in_w - ix0 : kx0) : k_w;
+    int8_t *s = stage;
+    int32_t ky, kx;
+    if (dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h)
+        s = edgec_wide_rows(s, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
+    else
+        for (ky = 0; ky < k_h; ky++) {
+            const int32_t iy = iy0 + ky * p->dil_h, in_row = iy >= 0 && iy < in_h;
+            const int8_t *const x = img + ((iy - in_row0) * in_w + ix0) * in_c;    /* used only inside */
+            if (dil_w == 1) {
+                s = edgec_wide_bytes(s, (const int8_t *)0, kx0 * in_c, zp);
+                s = edgec_wide_bytes(s, in_row ? x + kx0 * in_c : (const int8_t *)0, (kx1 - kx0) * in_c, zp);
+                s = edgec_wide_bytes(s, (const int8_t *)0, (k_w - kx1) * in_c, zp);
+            } else
+                for (kx = 0; kx < k_w; kx++) {
+                    const int32_t ix = ix0 + kx * dil_w;
+                    s = edgec_wide_bytes(s, in_row && ix >= 0 && ix < in_w ? x + kx * dil_w * in_c : (const int8_t *)0, in_c, zp);
+                }
+        }
+    while (s < stage + k4)                          /* inputs past K: 0 (the weights are 0 there too) */
+        *s++ = 0;
+    for (s = stage; s < stage + k4; s += 4, dst += 8)
+        edgec_cols_put4(dst, s);
+}
+
+/* The loop nest, with its window gather a constant (`how`: EDGEC_WIDE_PW, _4 or _1), so that each entry
+ * point below carries only its own: a firmware linked with --gc-sections then holds the gathers its
+ * model's convs use (codegen picks the entry from the shapes, as conv_entry does; a model image calls
+ * edgec_conv2d_wide_s8, which picks at run time). */
+#define EDGEC_WIDE_PW 0
+#define EDGEC_WIDE_4 4
+#define EDGEC_WIDE_1 1
+#if defined(__GNUC__)
+#define EDGEC_WIDE_NEST static inline __attribute__((always_inline)) void
+#else
+#define EDGEC_WIDE_NEST static void
+#endif
+EDGEC_WIDE_NEST edgec_wide_nest(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
+                                const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols,
+                                const int32_t how)
 {
     const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3, groups = k4 >> 2, out_w = p->out_w, out_c = p->out_c;
     const int32_t stride = p->out_stride, pixels = out_rows * out_w, pairs = out_c >> 1, batch = p->batch;
     const int32_t image = p->in_h * p->in_w * p->in_c, apart = records[0];
     const EDGEC_ROM int32_t *w_odd = weights + 4 * groups * pairs, *rq = records + 1, *rq_odd = rq + 12 * pairs;
     int8_t *const stage = (int8_t *)(void *)(cols + 2 * k4 + 10);          /* after the columns and 5 int32 */
+    const int32_t in_c = p->in_c;
     int32_t n, px;
     for (n = 0; n < batch; n++) {
-        const int8_t *img = in + (size_t)n * (size_t)image;
+        const int8_t *img = in + (size_t)n * (size_t)image, *px_in = img + (out_row0 - in_row0) * p->in_w * in_c;
         int8_t *y = out + (size_t)(n * pixels) * (size_t)stride;
         for (px = 0; px < pixels; px += 2, y += 2 * stride) {
             const int32_t both = px + 1 < pixels, step = both ? stride : 0, px1 = both ? px + 1 : px;
-            edgec_wide_gather(p, img, in_row0, out_row0 + px / out_w, px % out_w, cols, stage);
-            edgec_wide_gather(p, img, in_row0, out_row0 + px1 / out_w, px1 % out_w, cols + 4, stage);
+            if (how == EDGEC_WIDE_PW)       /* both pixels' inputs as they lie, four by four */
+                edgec_wide_put2(cols, px_in + px * in_c, px_in + px1 * in_c, groups);
+            else if (how == EDGEC_WIDE_4) {
+                edgec_wide_gather4(p, img, in_row0, out_row0 + px / out_w, px % out_w, cols);
+                edgec_wide_gather4(p, img, in_row0, out_row0 + px1 / out_w, px1 % out_w, cols + 4);
+            } else {
+                edgec_wide_gather1(p, img, in_row0, out_row0 + px / out_w, px % out_w, cols, stage);
+                edgec_wide_gather1(p, img, in_row0, out_row0 + px1 / out_w, px1 % out_w, cols + 4, stage);
+            }
             if (pairs > 0)
                 edgec_wide_pairs(cols, groups, weights, rq, pairs, y, step, apart);
             if (out_c & 1) {                /* the last channel, with its zero padding channel, staged */
@@ -102,4 +176,38 @@ void edgec_conv2d_wide_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
             }
         }
     }
+}
+
+/* A 1x1 conv, stride 1, no padding, in_c a multiple of 4: its inputs are its columns. */
+void edgec_conv2d_wide_pw_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
+                             const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols)
+{
+    edgec_wide_nest(p, in, in_row0, weights, records, out, out_row0, out_rows, cols, EDGEC_WIDE_PW);
+}
+
+/* Any other window, in_c a multiple of 4. */
+void edgec_conv2d_wide4_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
+                           const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols)
+{
+    edgec_wide_nest(p, in, in_row0, weights, records, out, out_row0, out_rows, cols, EDGEC_WIDE_4);
+}
+
+/* in_c not a multiple of 4 (a first layer's few channels): windows staged as bytes. */
+void edgec_conv2d_wide1_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
+                           const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols)
+{
+    edgec_wide_nest(p, in, in_row0, weights, records, out, out_row0, out_rows, cols, EDGEC_WIDE_1);
+}
+
+/* The entry a model image calls: the same choice as codegen's (codegen/c.py, wide_entry), at run time. */
+void edgec_conv2d_wide_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
+                          const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols)
+{
+    if ((p->in_c & 3) != 0)
+        edgec_conv2d_wide1_s8(p, in, in_row0, weights, records, out, out_row0, out_rows, cols);
+    else if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+             p->in_h == p->out_h && p->in_w == p->out_w)
+        edgec_conv2d_wide_pw_s8(p, in, in_row0, weights, records, out, out_row0, out_rows, cols);
+    else
+        edgec_conv2d_wide4_s8(p, in, in_row0, weights, records, out, out_row0, out_rows, cols);
 }

@@ -609,6 +609,11 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, 
  * (+ zp * 2^(r-1) where folded) and sh = r - 1 this is the reference's two roundings
  * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form); codegen
  * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
+/* The wide path: its layout, records and portable loops are edgec_wide_c.h's; this variant brings its
+ * own edgec_wide_rq (the record's form as the SMLAL loops below use it; edgec_wide_c.h says what a record
+ * is) and, when optimizing, its own loops (EDGEC_WIDE_ASM: edgec_wide_c.h then leaves edgec_wide_pairs
+ * and edgec_wide_dot1x4 to them). */
+#define EDGEC_WIDE_RQ_OWN
 EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
 {
     /* here as the DSP loops do it: the 64-bit start (R + (x asr 31)) : lo, one SMLAL, the shift, SSAT */
@@ -620,85 +625,14 @@ EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t
     __asm__("ssat %0, #8, %1" : "=r"(v) : "r"(v));
     return (int8_t)v;
 }
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+#define EDGEC_WIDE_ASM
+#endif
+#include "edgec_wide_c.h"
 
-/* The weights of a wide-layout word as the int8 values codegen widened (its bytes 0 and 2: the low byte of
- * each int16), and a columns entry (a sign-extended input or the zero point) as its int8: the portable
- * loops multiply int8 by int8 in `int`, as edgec_dot2x2p_s8 does (8-bit cores use their 8x8 multiplier),
- * and give the DSP loops' integers for every layout codegen writes (a model image's weights of other
- * values give other integers, never undefined behaviour). */
-static inline int8_t edgec_w16lo(int32_t v)
-{
-    return (int8_t)(uint8_t)((uint32_t)v & 0xFFu);
-}
-
-static inline int8_t edgec_w16hi(int32_t v)
-{
-    return (int8_t)(uint8_t)(((uint32_t)v >> 16) & 0xFFu);
-}
-
-/* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `pairs` channel pairs
- * in the wide layout.  `rq`: per pair 12 words (the biases b0 b1 b0 b1, then each channel's record,
- * `apart` saying whether the zero point is apart from R: edgec_wide_rq); the outputs of pixel 0 at y[0], y[1]
- * and of pixel 1 `stride` bytes after them.  `cols` has room for five words after the columns (the
- * DSP variant keeps its state there). */
-EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w, const EDGEC_ROM int32_t *rq,
-                                     int32_t pairs, int8_t *y, int32_t stride, int32_t apart)
-{
-    int32_t j, g, s, c;
-    for (j = 0; j < pairs; j++, rq += 12, y += 2) {
-        uint32_t acc[4];                            /* pixel s, channel c at 2 * s + c; wraps as the reference */
-        for (c = 0; c < 4; c++)
-            acc[c] = (uint32_t)rq[c];
-        for (g = 0; g < groups; g++, w += 4, cols += 8) {
-            /* inputs 0 2 1 3 of the four (pixel 0, then pixel 1) times (w0, w2), (w1, w3) of each channel */
-            const int8_t p0 = (int8_t)cols[0], p2 = (int8_t)cols[1], p1 = (int8_t)cols[2], p3 = (int8_t)cols[3];
-            const int8_t q0 = (int8_t)cols[4], q2 = (int8_t)cols[5], q1 = (int8_t)cols[6], q3 = (int8_t)cols[7];
-            for (c = 0; c < 2; c++) {
-                const int32_t u = w[2 * c], v = w[2 * c + 1];
-                const int8_t w0 = edgec_w16lo(u), w2 = edgec_w16hi(u), w1 = edgec_w16lo(v), w3 = edgec_w16hi(v);
-                acc[c] += (uint32_t)(int32_t)(p0 * w0 + p2 * w2) + (uint32_t)(int32_t)(p1 * w1 + p3 * w3);
-                acc[2 + c] += (uint32_t)(int32_t)(q0 * w0 + q2 * w2) + (uint32_t)(int32_t)(q1 * w1 + q3 * w3);
-            }
-        }
-        cols -= 8 * groups;
-        for (s = 0; s < 2; s++)
-            for (c = 0; c < 2; c++)
-                y[s * stride + c] = edgec_wide_rq(rq + 4 + 4 * c, (int32_t)acc[2 * s + c], apart);
-    }
-}
-
-/* One input vector (int8, `groups` whole fours, then `tail` < 4 inputs) x two channel pairs of the wide
- * layout, pair 0's weights at w0 and pair 1's at w1 (the same pair twice for a lone last pair):
- * acc[c] += x . w_c, channels 0 and 1 of pair 0, then pair 1's, wrapping as the reference. */
-EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, int32_t tail, const EDGEC_ROM int32_t *w0,
-                                      const EDGEC_ROM int32_t *w1, int32_t *acc)
-{
-    uint32_t a[4];
-    int32_t g, c, i;
-    for (c = 0; c < 4; c++)
-        a[c] = (uint32_t)acc[c];
-    for (g = 0; g < groups; g++, x += 4, w0 += 4, w1 += 4) {
-        const int8_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-        for (c = 0; c < 4; c++) {
-            const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);      /* (w0, w2), (w1, w3) */
-            const int32_t u = wc[0], v = wc[1];
-            a[c] += (uint32_t)(int32_t)(x0 * edgec_w16lo(u) + x2 * edgec_w16hi(u)) + (uint32_t)(int32_t)(x1 * edgec_w16lo(v) + x3 * edgec_w16hi(v));
-        }
-    }
-    for (c = 0; c < 4; c++) {                       /* the last 1-3 inputs: input i in word i & 1, half i >> 1 */
-        const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);
-        for (i = 0; i < tail; i++) {
-            const int32_t word = wc[i & 1];
-            a[c] += (uint32_t)(int32_t)(x[i] * (i >> 1 ? edgec_w16hi(word) : edgec_w16lo(word)));
-        }
-    }
-    for (c = 0; c < 4; c++)
-        acc[c] = (int32_t)a[c];
-}
-
-/* The DSP edgec_wide_dot1x4_c over the whole fours: per four inputs one load and two SXTB16 of the input,
- * two LDMs of four weight words and eight SMLADs (16 MACs in 13 instructions, two fours an
- * iteration); the tail in C.  Fourteen registers, hand-allocated. */
+/* The DSP edgec_wide_dot1x4_c: per four inputs one load and two SXTB16 of the input, two LDMs of four
+ * weight words and eight SMLADs (16 MACs in 13 instructions, four fours an iteration).  Fourteen
+ * registers, hand-allocated. */
 #define EDGEC_WIDE_FOUR_1X4                                                                             \
     "ldr r8, [%[x]], #4\n\t"                                                                            \
     "sxtb16 r9, r8, ror #8\n\t"                                                                         \
@@ -714,19 +648,23 @@ EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, int32_t t
     "smlad r7, r8, r12, r7\n\t"                                                                         \
     "smlad r7, r9, lr, r7\n\t"
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
-static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x, int32_t groups, int32_t tail,
-                                                                const EDGEC_ROM int32_t *w0, const EDGEC_ROM int32_t *w1, int32_t *acc)
+static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x, int32_t groups, const EDGEC_ROM int32_t *w0,
+                                                                const EDGEC_ROM int32_t *w1, int32_t *acc)
 {
     if (groups > 0) {
         register const int8_t *xr __asm__("r0") = x;
         register const EDGEC_ROM int32_t *u __asm__("r1") = w0;
         register const EDGEC_ROM int32_t *v __asm__("r2") = w1;
-        register int32_t k __asm__("r3") = groups + 1;
+        register int32_t k __asm__("r3") = groups + 3;
         register int32_t a0 __asm__("r4") = acc[0], a1 __asm__("r5") = acc[1], a2 __asm__("r6") = acc[2], a3 __asm__("r7") = acc[3];
         __asm__ volatile(
-            "lsrs %[k], %[k], #1\n\t"                   /* (groups + 1) / 2 iterations; odd: enter at 2 */
-            "bcc 2f\n\t"
-            "1:\n\t" EDGEC_WIDE_FOUR_1X4 "2:\n\t" EDGEC_WIDE_FOUR_1X4
+            "ands r8, %[k], #3\n\t"                     /* (groups + 3) / 4 iterations, the first */
+            "lsr %[k], %[k], #2\n\t"                    /* entered so that it runs (groups - 1) % 4 + 1 */
+            "beq 4f\n\t"                                 /* fours: (groups + 3) % 4 = 0 1 2 3 -> 4: 3: 2: 1: */
+            "cmp r8, #2\n\t"
+            "bcc 3f\n\t"
+            "beq 2f\n\t"
+            "1:\n\t" EDGEC_WIDE_FOUR_1X4 "2:\n\t" EDGEC_WIDE_FOUR_1X4 "3:\n\t" EDGEC_WIDE_FOUR_1X4 "4:\n\t" EDGEC_WIDE_FOUR_1X4
             "subs %[k], %[k], #1\n\t"
             "bne 1b\n\t"
             : [x] "+r"(xr), [w0] "+r"(u), [w1] "+r"(v), [k] "+r"(k), "+r"(a0), "+r"(a1), "+r"(a2), "+r"(a3)
@@ -736,15 +674,8 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
         acc[1] = a1;
         acc[2] = a2;
         acc[3] = a3;
-        x = xr;
-        w0 = u;
-        w1 = v;
     }
-    if (tail > 0)
-        edgec_wide_dot1x4_c(x, 0, tail, w0, w1, acc);
 }
-#else
-#define edgec_wide_dot1x4 edgec_wide_dot1x4_c
 #endif
 
 /* The DSP loop of edgec_wide_pairs_c, hand-allocated: per pair its record's biases start the four sums
@@ -831,8 +762,6 @@ static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, in
     else
         EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_IN);
 }
-#else
-#define edgec_wide_pairs edgec_wide_pairs_c
 #endif
 
 /* Requantization prepared per channel.  With shift = -r, 1 <= r <= 31, and multiplier >= 0, the

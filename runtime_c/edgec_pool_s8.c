@@ -7,9 +7,16 @@
 
 /* Per output pixel, the window's valid rows and columns are found once; each channel then walks them
  * with one pointer (four or five instructions per tap), channels innermost in memory.  Every
- * parameter in a local: stores through int8_t pointers may alias *p. */
-static void edgec_pool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
-                          int32_t out_row0, int32_t out_rows, int32_t average)
+ * parameter in a local: stores through int8_t pointers may alias *p.  Inlined into each entry with
+ * `average` a constant, so that a firmware linked with --gc-sections carries only the pool its model
+ * uses, each without the other's loop. */
+#if defined(__GNUC__)
+#define EDGEC_POOL_NEST static inline __attribute__((always_inline)) void
+#else
+#define EDGEC_POOL_NEST static void
+#endif
+EDGEC_POOL_NEST edgec_pool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out, int32_t out_row0,
+                              int32_t out_rows, const int32_t average)
 {
     const int32_t c_n = p->c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w, out_w = p->out_w;
     const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_top = p->pad_top, pad_left = p->pad_left;

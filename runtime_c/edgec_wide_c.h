@@ -1,6 +1,7 @@
 /* The wide path's portable C (passes/plan_wide.py, codegen/layouts.py): included by every edgec_dot.h
- * variant that has no loops of its own for it (the portable one, Cortex-M0's, AVR's), so the wide kernel
- * files compile for every target; the Armv7E-M variant has its SMLAD loops instead. */
+ * variant, so the wide kernel files compile for every target.  A variant with its own requantization
+ * of one output defines EDGEC_WIDE_RQ_OWN and its edgec_wide_rq before including this; one with its
+ * own loops defines EDGEC_WIDE_ASM and its edgec_wide_pairs / edgec_wide_dot1x4 (Armv7E-M: SMLAD). */
 #ifndef EDGEC_WIDE_C_H
 #define EDGEC_WIDE_C_H
 
@@ -15,12 +16,14 @@
  * (+ zp * 2^(r-1) where folded) and sh = r - 1 this is the reference's two roundings
  * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form); codegen
  * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
+#ifndef EDGEC_WIDE_RQ_OWN
 EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
 {
     const int64_t n = (int64_t)x * r[0] + (x < 0 ? -(INT64_C(1) << 30) : (INT64_C(1) << 30));
     const int32_t v = (((int32_t)(n >> 32) + r[1]) >> r[3]) + (zp_apart ? r[2] : 0);
     return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
 }
+#endif
 
 /* The weights of a wide-layout word as the int8 values codegen widened (its bytes 0 and 2: the low byte of
  * each int16), and a columns entry (a sign-extended input or the zero point) as its int8: the portable
@@ -68,14 +71,15 @@ EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_
     }
 }
 
-/* One input vector (int8, `groups` whole fours, then `tail` < 4 inputs) x two channel pairs of the wide
- * layout, pair 0's weights at w0 and pair 1's at w1 (the same pair twice for a lone last pair):
+/* One input vector (int8, `groups` whole fours: the caller stages a last 1-3 inputs as a four with
+ * zeros after them, the layout zero-pads the weights' last four) x two channel pairs of the wide layout,
+ * pair 0's weights at w0 and pair 1's at w1 (the same pair twice for a lone last pair):
  * acc[c] += x . w_c, channels 0 and 1 of pair 0, then pair 1's, wrapping as the reference. */
-EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, int32_t tail, const EDGEC_ROM int32_t *w0,
-                                      const EDGEC_ROM int32_t *w1, int32_t *acc)
+EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, const EDGEC_ROM int32_t *w0, const EDGEC_ROM int32_t *w1,
+                                      int32_t *acc)
 {
     uint32_t a[4];
-    int32_t g, c, i;
+    int32_t g, c;
     for (c = 0; c < 4; c++)
         a[c] = (uint32_t)acc[c];
     for (g = 0; g < groups; g++, x += 4, w0 += 4, w1 += 4) {
@@ -86,18 +90,13 @@ EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, int32_t t
             a[c] += (uint32_t)(int32_t)(x0 * edgec_w16lo(u) + x2 * edgec_w16hi(u)) + (uint32_t)(int32_t)(x1 * edgec_w16lo(v) + x3 * edgec_w16hi(v));
         }
     }
-    for (c = 0; c < 4; c++) {                       /* the last 1-3 inputs: input i in word i & 1, half i >> 1 */
-        const EDGEC_ROM int32_t *wc = (c < 2 ? w0 : w1) + 2 * (c & 1);
-        for (i = 0; i < tail; i++) {
-            const int32_t word = wc[i & 1];
-            a[c] += (uint32_t)(int32_t)(x[i] * (i >> 1 ? edgec_w16hi(word) : edgec_w16lo(word)));
-        }
-    }
     for (c = 0; c < 4; c++)
         acc[c] = (int32_t)a[c];
 }
 
+#ifndef EDGEC_WIDE_ASM
 #define edgec_wide_pairs edgec_wide_pairs_c
 #define edgec_wide_dot1x4 edgec_wide_dot1x4_c
+#endif
 
 #endif

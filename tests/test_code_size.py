@@ -96,3 +96,30 @@ def test_cortex_m4_links_only_the_conv_nests_its_model_calls(tmp_path):
         assert len(want) >= 3, want
         linked = _linked_symbols(get_target(target), out, tmp_path / target) & everything
         assert linked == want, (target, linked, want)
+
+
+def test_cortex_m4_links_only_the_wide_gathers_its_model_calls(tmp_path):
+    """A model whose wide convs are a first layer over 3 channels and a pointwise conv calls their own
+    entry points (codegen/c.py, wide_entry), not the run-time dispatcher, and its firmware carries the
+    byte-staging gather but not the four-at-a-time one (edgec_conv2d_wide_s8.c); bit-exact in QEMU."""
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    import keras
+    m = keras.Sequential([keras.Input((13, 11, 3)),
+                          keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu"),
+                          keras.layers.Conv2D(12, 1, activation="relu"),
+                          keras.layers.Flatten(), keras.layers.Dense(4)])
+    rng = np.random.default_rng(5)
+    m.set_weights([rng.normal(0, 0.4, w.shape).astype(np.float32) for w in m.get_weights()])
+    m.save(str(tmp_path / "fl.keras"))
+    xs = rng.normal(0, 1, (20, 13, 11, 3)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", xs[:16])
+    np.save(tmp_path / "x.npy", xs[16:])
+    out = tmp_path / "out"
+    build(str(tmp_path / "fl.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"), optimize="speed")     # every layer widened
+    called = set(re.findall(r"\b(edgec_conv2d_wide\w*_s8)\(", (out / "model.c").read_text()))
+    assert called == {"edgec_conv2d_wide1_s8", "edgec_conv2d_wide_pw_s8"}, called
+    r = verify(str(out), "cortex-m4", str(tmp_path / "x.npy"))
+    assert r["bit_exact"]
+    linked = _linked_symbols(get_target("cortex-m4"), out, tmp_path / "m4")
+    assert {"edgec_wide_gather1", "edgec_conv2d_wide1_s8", "edgec_conv2d_wide_pw_s8"} <= linked, linked
+    assert not linked & {"edgec_wide_gather4", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide_s8"}, linked

@@ -102,7 +102,7 @@ def test_wide_pointwise_equals_the_twin(tmp_path, h, w, c, out_c, act, dead, zer
     rng = np.random.default_rng(seed)
     g = _pointwise_graph(rng, h, w, c, out_c, act, dead, zero)
     _run_both(tmp_path, g, rng, rng.normal(0, 1, (8, 1, h, w, c)).astype(np.float32),
-              rng.normal(0, 2.0, (12, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide_s8(")
+              rng.normal(0, 2.0, (12, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide")
 
 
 def _run_both(tmp_path, g, rng, calib, samples, call):
@@ -139,7 +139,7 @@ def test_wide_window_conv_equals_the_twin(tmp_path, h, w, c, out_c, k, stride, d
     g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads, "groups": 1,
                                           "act": act}, [wts, rng.normal(0, 1, out_c)])
     _run_both(tmp_path, g, rng, rng.normal(0, 1, (8, 1, h, w, c)).astype(np.float32),
-              rng.normal(0, 2.0, (12, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide_s8(")
+              rng.normal(0, 2.0, (12, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide")
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -155,6 +155,43 @@ def test_wide_fully_connected_equals_the_twin(tmp_path, k, m, act, dead, seed):
     g = graph_of("FullyConnected", (1, k), {"act": act}, [w, rng.normal(0, 3, m)])
     _run_both(tmp_path, g, rng, rng.normal(0, 1, (8, 1, k)).astype(np.float32),
               rng.normal(0, 2.0, (12, 1, k)).astype(np.float32), "edgec_fully_connected_wide_s8(")
+
+
+# (h, w, c, out_c, (k_h, k_w), stride, dil, pads (top, left, bottom, right)): each reaches one branch of the
+# window gathers (edgec_wide_gather4 / edgec_wide_gather1) or the pointwise put: a first layer's 3 channels
+# inside and over the bottom-right padding; one channel under a tall window over padding on every side;
+# 4 channels with whole kernel rows inside and taps over the padding; dilation across (taps one by one)
+# with 8 and 5 channels; a 1x1 conv that pads (not the pointwise put) and one that does not.
+GATHER_SHAPES = [(9, 9, 3, 8, (3, 3), 2, 1, (0, 0, 1, 1)), (11, 6, 1, 5, (5, 2), 2, 1, (2, 1, 2, 1)),
+                 (5, 6, 4, 3, (3, 3), 1, 1, (1, 1, 1, 1)), (6, 5, 8, 1, (2, 2), 1, 2, (1, 1, 0, 2)),
+                 (5, 5, 5, 4, (2, 3), 1, 2, (1, 2, 0, 1)), (3, 4, 8, 6, (1, 1), 1, 1, (0, 0, 1, 1)),
+                 (3, 5, 12, 7, (1, 1), 1, 1, (0, 0, 0, 0))]
+
+
+def test_wide_gathers_every_branch(tmp_path):
+    """The wide conv's window gathers on shapes that reach each of their branches, against the integer
+    reference on the host (UBSan + ASan: no read outside the input) and in QEMU."""
+    rng = np.random.default_rng(7)
+    for i, (h, w, c, out_c, (kh, kw), stride, dil, pads) in enumerate(GATHER_SHAPES):
+        wts = rng.normal(0, 1, (out_c, kh, kw, c))
+        g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (dil, dil), "pads": pads, "groups": 1,
+                                              "act": None}, [wts, rng.normal(0, 1, out_c)])
+        d = tmp_path / str(i)
+        d.mkdir()
+        _run_both(d, g, rng, rng.normal(0, 1, (8, 1, h, w, c)).astype(np.float32),
+                  rng.normal(0, 2.0, (6, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide")
+
+
+def test_wide_fully_connected_every_loop_entry(tmp_path):
+    """The wide FullyConnected's DSP loop (four fours an iteration, entered at each of the four) and its
+    staged last 1-3 inputs, with an odd output count and a lone last pair, against the reference."""
+    rng = np.random.default_rng(11)
+    for k, m in ((3, 5), (6, 4), (9, 7), (15, 2), (16, 5), (21, 3)):
+        g = graph_of("FullyConnected", (1, k), {"act": None}, [rng.normal(0, 1, (m, k)), rng.normal(0, 3, m)])
+        d = tmp_path / f"k{k}"
+        d.mkdir()
+        _run_both(d, g, rng, rng.normal(0, 1, (8, 1, k)).astype(np.float32),
+                  rng.normal(0, 2.0, (6, 1, k)).astype(np.float32), "edgec_fully_connected_wide_s8(")
 
 
 def test_plan_wide_follows_the_flash_budget():
