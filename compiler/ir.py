@@ -56,7 +56,7 @@ OPS = {
     "Svdf": "state [B,F*M], weights_time [F,M], bias [F/rank]; attrs rank, act (compiler/svdf.py)",
     "Reshape": "x; attrs shape (an alias: no data moves)",
     "Transpose": "x; attrs perm",
-    "Pad": "x; attrs pads (before..., after...), constant zero",
+    "Pad": "x; attrs pads (before..., after...), constant zero; mode \"edge\" (repeat the border) only until fold_pad",
     "Concat": "xs...; attrs axis",
     "BatchNorm": "x, scale, bias, mean, var; attrs epsilon (folded away before quantization)",
     "Requantize": "x; attrs in_zp, out_zp, multiplier, shift, out_dtype (integer graphs only: int8 <-> int16, "

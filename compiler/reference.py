@@ -149,6 +149,8 @@ def slice_any(node, x):
 def pad_f32(node, x):
     r = x.ndim
     p = node.attrs["pads"]
+    if node.attrs.get("mode") == "edge":
+        return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode="edge")
     return np.pad(x, [(p[i], p[i + r]) for i in range(r)])
 
 
@@ -268,6 +270,8 @@ def softmax_tflm_s8(node, x):
 def pad_s8(node, x):
     r = x.ndim
     p = node.attrs["pads"]
+    if node.attrs.get("mode") == "edge":
+        return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode="edge")
     return np.pad(x, [(p[i], p[i + r]) for i in range(r)], constant_values=node.attrs["pad_value"])
 
 

@@ -15,7 +15,11 @@ What is folded, and why it is exact:
   reads at least one real element.
 * AvgPool2D leaves its padding out of the count, a Pad's zeros are counted: folded only when no
   window reads them (the counts then match).
-* Pad followed by Pad: one Pad with the summed pads (so a chain folds as a whole).
+* An edge Pad (repeating the border: Keras 3 on PyTorch pads "same" pools so, asymmetric ones) folds
+  only into a MaxPool2D each of whose windows reads at least one real element: a window is a
+  contiguous block, so it then holds the border row/column each repeated value copies, and the copy
+  cannot change its max.  An edge Pad left standing is refused by the build (edgec.build).
+* Pad followed by Pad: one Pad with the summed pads (so a chain folds as a whole), of one mode.
 * Pad followed by a Transpose (its only reader): the Transpose first, then the Pad, so a Pad in the
   model's own layout (an NCHW model's input) meets the conv after the layout change.
 Where the Pad has other readers, it stays for them.  The Pad's own quantization equals its input's
@@ -75,8 +79,10 @@ def _swap_with_transpose(g: Graph, pad, tr, prod, readers) -> None:
     x = g.tensors[src]
     g.tensors[mid] = replace(x, name=mid, shape=tuple(x.shape[p] for p in perm))
     pad.op, pad.name, tr.op, tr.name = tr.op, tr.name, pad.op, pad.name
+    mode = {"mode": pad.attrs["mode"]} if "mode" in pad.attrs else {}
     pad.inputs, pad.outputs, pad.attrs = [src], [mid], {"perm": tuple(perm)}
-    tr.inputs, tr.outputs, tr.attrs = [mid], [out], {"pads": tuple(pads[p] for p in perm) + tuple(pads[p + r] for p in perm)}
+    tr.inputs, tr.outputs, tr.attrs = [mid], [out], {"pads": tuple(pads[p] for p in perm) + tuple(pads[p + r] for p in perm),
+                                                     **mode}
     prod[mid], prod[out] = pad, tr
     readers[src] = [pad if u is pad else u for u in readers.get(src, [])]
     readers[mid] = [tr]
@@ -95,9 +101,14 @@ def _foldable(g: Graph, user, pad, prod, memo) -> bool:
     if not user.inputs or user.inputs[0] != out or user.inputs.count(out) != 1:
         return False
     if user.op == "Pad":
-        return len(user.attrs["pads"]) == len(pad.attrs["pads"])
+        return len(user.attrs["pads"]) == len(pad.attrs["pads"]) and user.attrs.get("mode") == pad.attrs.get("mode")
     if user.op not in ("Conv2D", "MaxPool2D", "AvgPool2D") or _hw_pads(pad) is None:
         return False
+    if pad.attrs.get("mode") == "edge":
+        if user.op != "MaxPool2D" or tuple(user.attrs.get("dilations", (1, 1))) != (1, 1):
+            return False
+        n_real, _ = _window_counts(g.tensors[pad.inputs[0]].shape, _hw_pads(pad), user)
+        return bool((n_real > 0).all())
     if user.op == "Conv2D":
         return True
     n_real, n_zero = _window_counts(g.tensors[pad.inputs[0]].shape, _hw_pads(pad), user)

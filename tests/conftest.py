@@ -155,8 +155,11 @@ SLOW = {
     "test_resample_ops.py": {"test_resize_modes_match_onnxruntime_and_c_is_bit_exact"},
     "test_tflite_import.py": {"test_float_tflite_is_quantized_from_calibration", "test_host_c_equals_tflite_micro"},
     "test_tflite_streaming.py": {"test_cli_run_and_verify_say_they_stream"},
-    "test_zoo_misc.py": {"test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact", "test_zoo_builds_for_cortex_m7_and_is_bit_exact"},
+    "test_zoo_misc.py": {"test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact", "test_zoo_builds_for_cortex_m7_and_is_bit_exact",
+                         "test_keras_onnx_export_of_shufflenet_folds_its_edge_pad_and_is_bit_exact"},
     "test_zoo_mobile.py": {"test_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float"},
+    "test_zoo_keras_mobile.py": {"test_keras_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float"},
+    "test_zoo_keras_apps.py": {"test_keras_application_builds_for_cortex_m7_and_is_bit_exact"},
 }
 
 

@@ -9,6 +9,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from conftest import CASES, DATA, require
+from edgec.importers.runtime_float import why
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 
@@ -88,7 +89,8 @@ def test_bad_inputs_give_one_line_errors(digits_files, tmp_path):
     r = edgec("build", tmp_path / "unsup.onnx", "-c", d / "calib.npy", "-o", tmp_path / "o")
     assert_one_line_error(r, "unsup.onnx", "cannot be compiled: 2 unsupported node(s)")
     assert r.returncode == 2 and r.stderr.splitlines()[-2:] == ["  node hardmax_1 (Hardmax): unsupported op",
-                                                                "  node lpnorm_2 (LpNormalization): unsupported op"], r.stderr
+                                                                "  node lpnorm_2 (LpNormalization): unsupported op"
+                                                                + why("LpNormalization")], r.stderr
     np.save(tmp_path / "wrong.npy", np.zeros((5, 7), np.float32))
     assert_one_line_error(edgec("build", model, "-c", tmp_path / "wrong.npy", "-o", tmp_path / "o"), "(5, 7)", "(1, 1, 8, 8)")
     assert_one_line_error(edgec("build", model, "-t", "cortex-m99", "-c", d / "calib.npy", "-o", tmp_path / "o"), "cortex-m99")

@@ -11,6 +11,7 @@ import keras  # noqa: E402  (test-only: the models a Keras user would bring)
 from edgec import reference  # noqa: E402
 from edgec.verify import Built, verify  # noqa: E402
 from conftest import cli, require  # noqa: E402
+from edgec.importers.runtime_float import NORMALIZES_BY_ITS_INPUT, RUNTIME_FLOAT  # noqa: E402
 
 L = keras.layers
 
@@ -41,9 +42,9 @@ def test_a_keras_model_that_cannot_compile_lists_every_reason(tmp_path):
     assert reasons == [
         "  input img [batch, H, W, 3]: dimensions 1 (H), 2 (W) are dynamic and no calibration data fixes them — give "
         "the shape with --input-shape img=1,H,W,3",
-        "  layer norm (LayerNormalization): unsupported layer",
+        "  layer norm (LayerNormalization): unsupported layer — " + NORMALIZES_BY_ITS_INPUT,
         "  layer thr (ReLU): ReLU with a threshold",
-        "  layer unit (UnitNormalization): unsupported layer"]
+        "  layer unit (UnitNormalization): unsupported layer — " + RUNTIME_FLOAT["UnitNormalization"]]
     assert not (tmp_path / "o").exists()
     # the same model saved as legacy .h5, its shape given: the same layers, the input no longer a reason
     keras.saving.load_model(tmp_path / "bad.keras").save(tmp_path / "bad.h5")

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgec.build import build, import_model
 from edgec.errors import InputDataError, UnsupportedOpError
 from edgec.importers.builder import parse_input_shapes
+from edgec.importers.runtime_float import why
 from edgec.verify import Built, verify
 from edgec import reference
 from conftest import require
@@ -158,13 +159,14 @@ def test_a_refused_model_lists_every_reason_one_per_line(tmp_path):
         "shape with --input-shape x=1,3,H,W",
         "  node /CumSum (CumSum): unsupported op",
         "  node /pool/MaxPool (MaxPool): dilated pooling",
-        "  node /norm/InstanceNormalization (InstanceNormalization): unsupported op",
+        "  node /norm/InstanceNormalization (InstanceNormalization): unsupported op" + why("InstanceNormalization"),
         "  node /DepthToSpace (DepthToSpace): unsupported op"]
     with pytest.raises(UnsupportedOpError) as e:               # the library: one exception, the same reasons
         import_model(str(path), input_shapes={"x": (1, 3, 16, 16)})
     assert e.value.reasons == ["node /CumSum (CumSum): unsupported op",
                                "node /pool/MaxPool (MaxPool): dilated pooling",
-                               "node /norm/InstanceNormalization (InstanceNormalization): unsupported op",
+                               "node /norm/InstanceNormalization (InstanceNormalization): unsupported op"
+                               + why("InstanceNormalization"),
                                "node /DepthToSpace (DepthToSpace): unsupported op"]
 
 

@@ -183,3 +183,37 @@ def test_keras_getitem_it_cannot_take_is_listed_by_layer(tmp_path):
     assert r.returncode == 2
     assert any("(GetItem)" in l and "step 2 on axis 1" in l for l in lines), r.stderr
     assert any("(GetItem)" in l and "integer index" in l for l in lines), r.stderr
+
+
+def test_keras_onnx_export_of_shufflenet_folds_its_edge_pad_and_is_bit_exact(tmp_path):
+    """Keras 3's own ONNX export of the Keras ShuffleNetV2: its "same" stem max pool (3x3 stride 2 over
+    48x48: padding 0 before, 1 after) arrives as an edge Pad (Keras on PyTorch pads pools by
+    replicating the border), folded into the max pool; the channel split as Slice, the shuffle as
+    Reshape / Transpose / Reshape.  float == onnxruntime, the C bit-exact on the host, float agreement.
+    (Its arena is not compared with the .keras file's: the two files list the branches in different
+    orders, the schedule keeps the file's order among equal-peak orders, and the row-band tiling
+    follows it -- 20,736 B from the ONNX export, 31,104 B from the .keras file when measured.)"""
+    require("cc")
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    keras.utils.set_random_seed(5)
+    make, shape = zoo_misc.keras_models()["shufflenet_v2_05"]
+    model = make()
+    x = np.ascontiguousarray(images(shape[0]).transpose(0, 2, 3, 1))
+    model.predict(x[:1], verbose=0)
+    path = str(tmp_path / "shufflenet.onnx")
+    model.export(path, format="onnx", verbose=False)
+    sess = ort.InferenceSession(path)
+    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x[:3]])
+    graph = canonicalize(import_model(path))
+    assert not [n for n in graph.nodes if n.op == "Pad"], "the edge Pad was not folded"
+    got = reference.run_batch(graph, x[:3, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
+    np.save(tmp_path / "cal.npy", x[:12])
+    np.save(tmp_path / "check.npy", x[:8])
+    build(path, "cortex-m7", str(tmp_path / "out"), str(tmp_path / "cal.npy"), ram="512K", flash="2M")
+    r = verify(str(tmp_path / "out"), "host", str(tmp_path / "check.npy"))
+    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 8, r
+    fa = r["float_agreement"]
+    assert fa.get("top1_agreement", 0) >= 0.9 or fa["sqnr_db"] >= 25, fa

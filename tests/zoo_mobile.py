@@ -353,3 +353,122 @@ def ort_run(path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x])
+
+
+# -- the same two searched / scaled families written with Keras 3 layers (issue 18 part 6: every member
+#    from Keras 3 too; MobileNetV2 and V3-Small come from keras.applications, tests/test_zoo_keras_apps.py) --
+def keras_models():
+    """{name: (build function, input size)}: MnasNet 0.5 and the EfficientNet-lite-like network of this
+    file in the Keras 3 functional API, channels last, as a Keras user writes them: Conv2D /
+    DepthwiseConv2D with padding="same" (Keras's asymmetric padding of strided convs: the ONNX export
+    writes it as explicit Pad nodes), BatchNormalization, ReLU / ReLU(6), Add skips,
+    GlobalAveragePooling2D, Dense.  keras is imported by the caller's backend."""
+    import keras
+    L = keras.layers
+
+    def conv_bn(x, filters, k=1, strides=1, act=None, depthwise=False, gamma="ones"):
+        # depthwise filters drawn around a box filter (as `settle` draws them: trained filters mostly
+        # pass low frequencies; zero-mean ones amplify pixel noise layer after layer)
+        conv = L.DepthwiseConv2D(k, strides, padding="same", use_bias=False, depthwise_initializer=
+                                 keras.initializers.RandomNormal(1.0 / k ** 2, 0.5 / k ** 2)) if depthwise else \
+            L.Conv2D(filters, k, strides, padding="same", use_bias=False)
+        x = L.BatchNormalization(gamma_initializer=gamma)(conv(x))
+        return L.ReLU(act)(x) if act is not None else x
+
+    def inverted(x, cout, k, s, t, act):
+        """Expand 1x1 (skipped at t=1), depthwise kxk, project 1x1; an identity skip when shapes allow,
+        whose branch starts small (its last BatchNormalization's scale 0.25: the zero-init residual
+        practice, as `settle` does)."""
+        cin = x.shape[-1]
+        residual = s == 1 and cin == cout
+        y = x if t == 1 else conv_bn(x, cin * t, act=act)
+        y = conv_bn(conv_bn(y, None, k, s, act=act, depthwise=True), cout,
+                    gamma=keras.initializers.Constant(0.25) if residual else "ones")
+        return L.Add()([x, y]) if residual else y
+
+    def mnasnet_keras(alpha=0.5, classes=TEACHER_CLASSES, size=96):
+        """MnasNet-B1 as torchvision's mnasnet0_5 lays it out (see `mnasnet`), ReLU (None = no max)."""
+        depths = [divisible(d * alpha, 8, 8) for d in (32, 16, 24, 40, 80, 96, 192, 320)]
+        stacks = [(3, 2, 3, 3), (5, 2, 3, 3), (5, 2, 6, 3), (3, 1, 6, 2), (5, 2, 6, 4), (3, 1, 6, 1)]
+        i = keras.Input((size, size, 3))
+        x = conv_bn(i, depths[0], 3, 2, act=1e9)
+        x = conv_bn(conv_bn(x, None, 3, 1, act=1e9, depthwise=True), depths[1])
+        for (k, s, t, n), cout in zip(stacks, depths[2:]):
+            for j in range(n):
+                x = inverted(x, cout, k, s if j == 0 else 1, t, 1e9)
+        x = L.GlobalAveragePooling2D()(conv_bn(x, 1280, act=1e9))
+        return keras.Model(i, L.Dense(classes)(L.Dropout(0.2)(x)), name="mnasnet_05")
+
+    def efficientnet_lite_keras(classes=TEACHER_CLASSES, size=96):
+        """The EfficientNet-lite-like network of `efficientnet_lite`: MBConv with ReLU6, no squeeze-excite."""
+        cfg = [(1, 8, 1, 1, 3), (6, 16, 2, 2, 3), (6, 24, 2, 2, 5), (6, 40, 3, 2, 3), (6, 56, 3, 1, 5)]
+        i = keras.Input((size, size, 3))
+        x = conv_bn(i, 16, 3, 2, act=6.0)
+        for t, c, n, s, k in cfg:
+            for j in range(n):
+                x = inverted(x, c, k, s if j == 0 else 1, t, 6.0)
+        x = L.GlobalAveragePooling2D()(conv_bn(x, 320, act=6.0))
+        return keras.Model(i, L.Dense(classes)(x), name="efficientnet_lite")
+
+    return {"mnasnet_05": (mnasnet_keras, 96), "efficientnet_lite": (efficientnet_lite_keras, 96)}
+
+
+def keras_distill(model, x: np.ndarray, steps: int = 40, lr: float = 3e-3, batch: int = 16, seed: int = 0,
+                  model_x: np.ndarray | None = None):
+    """`distill` for a Keras model (channels-last photos `x`, [N, S, S, 3] as `images` makes them,
+    transposed; `model_x`: the same photos in the model's own input form when it differs, e.g. the raw
+    pixels keras.applications' MobileNetV3 rescales itself): `steps` Adam steps of squared error on the teacher's logits with model.fit, then every
+    BatchNormalization's moving statistics taken afresh from all of `x` with the final weights (one call
+    in training mode with momentum 0: each layer's moving mean and variance become the batch's, and the
+    layers after it see exactly the inputs inference will give them).  One torch thread, as `distill`."""
+    import keras
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        keras.utils.set_random_seed(seed)
+        target = teacher_logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        x = x if model_x is None else model_x
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(x), (steps, batch))
+        for i in idx:
+            model.train_on_batch(x[i], target[i])
+        bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+        for layer in bns:
+            layer.momentum = 0.0
+        model(x, training=True)
+        for layer in bns:
+            layer.momentum = 0.99
+    finally:
+        torch.set_num_threads(threads)
+    return model
+
+
+def keras_make(name: str, seed: int = 0):
+    """(the Keras model distilled from the teacher on 128 photo crops (seed 101), its input size)."""
+    import keras
+    build, size = keras_models()[name]
+    keras.utils.set_random_seed(seed)
+    model = build()
+    return keras_distill(model, images(size, 128, seed=101).transpose(0, 2, 3, 1), seed=seed), size
+
+
+def keras_settle(model, seed: int = 0):
+    """For a Keras network built by someone else's code (keras.applications), what `keras_models` and
+    `settle` do at construction: depthwise filters drawn around a box filter, and each residual branch
+    starting small (the scale of the BatchNormalization that ends the branch added by an Add, 0.25),
+    so that distillation (`keras_distill`) starts from a smooth function as it does for the zoo."""
+    import keras
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            k = layer.kernel
+            n = int(np.prod(k.shape[:2]))
+            k.assign((1 + 0.5 * rng.standard_normal(k.shape)).astype(np.float32) / n)
+        if isinstance(layer, keras.layers.Add):
+            for t in layer.input:
+                src = t._keras_history.operation
+                if isinstance(src, keras.layers.BatchNormalization):
+                    src.gamma.assign(np.full(src.gamma.shape, 0.25, np.float32))
+    return model

@@ -19,6 +19,7 @@ import numpy as np
 
 from .keras_recurrent import gru as keras_gru, lstm as keras_lstm
 from .keras_ops import get_item
+from .runtime_float import why as runtime_float_why
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
 from .lowering import conv_transpose, maximum, minimum, prelu
@@ -177,7 +178,8 @@ class _KerasImporter(GraphBuilder):
                     blocked.add(name)                     # reads what could not be stood in for
                     continue
                 if layer["class_name"] not in LAYERS:
-                    self.reasons.op(f"layer {shown(name)} ({shown(layer['class_name'])}): unsupported layer")
+                    self.reasons.op(f"layer {shown(name)} ({shown(layer['class_name'])}): unsupported layer"
+                                    f"{runtime_float_why(layer['class_name'])}")
                     prev = self._stand_in(layer, name, prev, sequential, blocked)
                     continue
                 prev = self._layer(layer, prev, inputs, sequential)

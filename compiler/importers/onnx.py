@@ -29,6 +29,7 @@ from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
 from .. import resize
 from .. import elementwise
 from .lowering import conv_transpose
+from .runtime_float import why as runtime_float_why
 from .onnx_qdq import QOPERATORS, dequantize_linear, qoperator_to_qdq, quantize_linear, weight_scales
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_file_size, check_node_count, check_shape,
                       element_count, fix_input_shape, given_by_name, limit_hint, importer_entry, shown)
@@ -402,7 +403,7 @@ class _Importer(GraphBuilder):
             self.context = self.where(node)
             self.check_node_io(node, known)
             if node.op_type not in HANDLERS:
-                reasons.op(f"node {shown(node.name or '?')} ({shown(node.op_type)}): unsupported op")
+                reasons.op(f"node {shown(node.name or '?')} ({shown(node.op_type)}): unsupported op{runtime_float_why(node.op_type)}")
                 guessed |= self._stand_in(node, blocked)
                 continue
             if any(i in blocked for i in node.input):
@@ -1042,11 +1043,13 @@ def _transpose(imp, node, a):
 
 def _pad(imp, node, a):
     mode = imp.a_str(node, a, "mode", "constant")
-    if mode != "constant":
-        raise UnsupportedOpError(f"Pad mode {shown(mode)}", where=imp.where(node), hint="only constant padding is supported")
+    if mode not in ("constant", "edge"):
+        raise UnsupportedOpError(f"Pad mode {shown(mode)}", where=imp.where(node),
+                                 hint="only constant padding (and edge padding before a max pool) is supported")
     pads = imp.const_in(node, 1, "Pad pads") if imp.opset >= 11 else imp.a_ints(node, a, "pads", None)
     value = imp.const_in(node, 2, "Pad value") if imp.opset >= 11 else imp.a_float(node, a, "value", 0.0)
-    if value is not None and np.asarray(value).size and float(np.asarray(value).reshape(-1)[0]) != 0.0:
+    if mode == "constant" and value is not None and np.asarray(value).size and \
+            float(np.asarray(value).reshape(-1)[0]) != 0.0:
         raise UnsupportedOpError("Pad with a non-zero value", where=imp.where(node))
     if len(node.input) > 3 and node.input[3]:
         raise UnsupportedOpError("Pad with axes", where=imp.where(node))
@@ -1063,8 +1066,10 @@ def _pad(imp, node, a):
     ir_pads = [0] * (2 * r)
     for j in range(r):
         ir_pads[v.perm[j]], ir_pads[v.perm[j] + r] = pads[j], pads[j + r]
-    imp.set(node.output[0], imp.emit("Pad", node.name or node.output[0], [v.ir], node.output[0],
-                                     {"pads": tuple(ir_pads)}), v.perm)
+    # edge padding (Keras 3 on PyTorch pads "same" pools that way): an attribute only passes.fold_pad
+    # reads, folding it into the max pool it feeds; build refuses one left standing (edgec.build)
+    attrs = {"pads": tuple(ir_pads)} if mode == "constant" else {"pads": tuple(ir_pads), "mode": "edge"}
+    imp.set(node.output[0], imp.emit("Pad", node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
 
 
 def _concat(imp, node, a):

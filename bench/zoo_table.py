@@ -1,0 +1,114 @@
+"""Measure the zoo's Keras 3 builds for README's zoo table: MnasNet 0.5 and the EfficientNet-lite-like
+network written with Keras 3 layers (tests/zoo_mobile.py keras_models, distilled as the tests do), each
+saved as .keras and exported by Keras 3 to ONNX; built for cortex-m7 with --ram 512K --flash 2M on 32
+photo crops (seed 11); float agreement on 32 held-out crops (seed 12) on the host; instructions per
+inference and code + weights in QEMU's Cortex-M7 on 2 of them (bit-exact there too).
+
+Also the other Keras 3 members, built as their tests build them: keras.applications' MobileNetV2 0.35
+and MobileNetV3Small 0.75 (10-class logits, distilled as tests/test_zoo_keras_apps.py does) and an
+LSTM keyword model (LSTM(64) over 49 MFCC frames, Dense(12); tests/test_recurrent.py's features: the
+KWS test input and its 24 time shifts, scaled by 1/32).
+
+usage: python bench/zoo_table.py [--json] [--only mnasnet_05,efficientnet_lite,mobilenet_v2_035,...]
+(from the repo root; minutes)"""
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))                     # testkit
+sys.path.insert(0, str(ROOT / "tests"))           # the zoo's definitions
+from zoo_mobile import images, keras_make, keras_models  # noqa: E402
+
+from edgec.build import build  # noqa: E402
+from edgec.verify import verify  # noqa: E402
+
+TITLES = {"mnasnet_05": "MnasNet 0.5, 10 classes (distilled)",
+          "efficientnet_lite": "EfficientNet-lite-like, 10 classes (distilled)",
+          "mobilenet_v2_035": "MobileNetV2 0.35 (keras.applications), 10 classes",
+          "mobilenet_v3_small_075": "MobileNetV3Small 0.75 (keras.applications), 10 classes",
+          "lstm_kws": "LSTM keyword model (64 units), 12 classes"}
+
+
+def distilled(name):
+    """(model, calibration, test inputs, input label): the zoo's Keras networks, trained as the tests do."""
+    model, size = keras_make(name)
+    return (model, images(size, 32, seed=11).transpose(0, 2, 3, 1), images(size, 32, seed=12).transpose(0, 2, 3, 1),
+            f"3x{size}x{size}")
+
+
+def application(name):
+    """keras.applications' network distilled as tests/test_zoo_keras_apps.py does it."""
+    import keras
+    from test_zoo_keras_apps import APPS, SETTLED, own_input
+    from zoo_mobile import keras_distill, keras_settle
+    keras.utils.set_random_seed(1)
+    model = APPS[name](keras.applications)
+    if name in SETTLED:
+        keras_settle(model)
+    photos = images(96, 128, seed=101).transpose(0, 2, 3, 1)
+    keras_distill(model, photos, model_x=own_input(name, photos))
+    return (model, own_input(name, images(96, 32, seed=11).transpose(0, 2, 3, 1)),
+            own_input(name, images(96, 32, seed=12).transpose(0, 2, 3, 1)), "3x96x96")
+
+
+def lstm_kws(name):
+    import keras
+    from testkit.cases import data, extra
+    keras.utils.set_random_seed(7)
+    i = keras.Input((49, 10), batch_size=1)
+    model = keras.Model(i, keras.layers.Dense(12)(keras.layers.LSTM(64)(i)))
+    x = (np.concatenate([data("kws_input_float_dequant.npy"), extra("kws_shift")]).reshape(-1, 49, 10) / 32)
+    return model, x.astype(np.float32), x.astype(np.float32), "49x10 MFCC"
+
+
+MAKERS = {"mnasnet_05": distilled, "efficientnet_lite": distilled, "mobilenet_v2_035": application,
+          "mobilenet_v3_small_075": application, "lstm_kws": lstm_kws}
+
+
+def main():
+    names = sorted(keras_models())          # the default: the rows the hand-written Keras zoo adds
+    if "--only" in sys.argv:
+        names = sys.argv[sys.argv.index("--only") + 1].split(",")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            d = Path(tmp) / name
+            d.mkdir()
+            model, cal, test, shape = MAKERS[name](name)
+            model(test[:1])
+            np.save(d / "cal.npy", cal)
+            np.save(d / "test.npy", test)
+            np.save(d / "two.npy", test[:2])
+            model.save(d / "m.keras")
+            model.export(str(d / "m.onnx"), format="onnx", verbose=False)
+            for fmt in ("keras", "onnx"):
+                rep = build(str(d / f"m.{fmt}"), "cortex-m7", str(d / fmt), str(d / "cal.npy"), ram="512K", flash="2M")
+                host = verify(str(d / fmt), "host", str(d / "test.npy"))
+                m7 = verify(str(d / fmt), "cortex-m7", str(d / "two.npy"))
+                t = rep["totals"]
+                rows.append({"model": name, "file": fmt, "input": shape, "macs": t["macs"],
+                             "arena": t["arena_bytes"], "weights": t["weight_bytes"],
+                             "code_and_weights": m7["code_and_weights_bytes"],
+                             "instructions": m7["instructions_per_inference"],
+                             "bit_exact_host": host["bit_exact"], "bit_exact_m7": m7["bit_exact"],
+                             "top1": host["float_agreement"].get("top1_agreement"),
+                             "sqnr_db": float(host["float_agreement"]["sqnr_db"])})
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    if "--json" in sys.argv:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        src = "Keras 3 `.keras`" if r["file"] == "keras" else "Keras 3 ONNX export"
+        print(f"| {TITLES[r['model']]}, {src} | {r['input'].replace('x', '×')} | {r['macs']:,} | {r['arena']:,} B | "
+              f"{r['weights']:,} B | {r['code_and_weights']:,} B | {r['instructions']:,} | "
+              f"top-1 {r['top1']:.2g}, {r['sqnr_db']:.1f} dB |")   # noqa: E501
+
+
+if __name__ == "__main__":
+    main()
