@@ -46,12 +46,23 @@ MAX_EXTRA = 0.20                # of the whole model's estimated instructions, a
 #: Without a --ram goal, a stage (or its last bands) must free at least this many arena bytes per
 #: instruction it adds to each inference (one byte per thousand instructions).
 MIN_BYTES_PER_INSTRUCTION = 0.001
-#: Estimated Cortex-M4 instructions per MAC of an untiled layer (per output element where a layer has
-#: no MACs), and per output element of one row for each band call after the first: measured with
-#: `edgec verify --json` per layer on KWS (depthwise 3x3 and pointwise 64 -> 64 on 25 x 5 maps, split
-#: into 1 to 25 bands); the depthwise kernel sets up its lines and channels again for every band.
-INSTR_PER_MAC = {"depthwise": 5.0, "pointwise": 1.75, "conv": 2.5, "pool": 8.0, "other": 4.0}
-BAND_SETUP = {"depthwise": 300, "pointwise": 20, "conv": 20, "pool": 4, "other": 2}
+#: Estimated Cortex-M4 instructions of an untiled layer: INSTR_PER_MAC per MAC plus INSTR_PER_OUTPUT
+#: per output element (requantization, window gathering: what makes a pointwise conv from 8 channels
+#: cost 2.3 instructions per MAC and one from 64 channels 0.9); and BAND_SETUP per output element of
+#: one row for each band call after the first.  Least-squares fits (relative error) to
+#: `edgec verify --json --profile` per layer of the `--optimize speed` (untiled) cortex-m4 builds of
+#: KWS, VWW and ResNet-8 with the planes depthwise and wide pointwise/conv kernels: pointwise within
+#: 10% on all 19 layers, conv within 22% (the 3-channel first layers), depthwise 3.35-4.7 per MAC
+#: (7.5 on VWW's last 3 x 3 maps); BAND_SETUP from the default (tiled) builds' per-layer instructions
+#: minus the untiled ones, less the recomputed rows.  Depthwise: KWS (64 channels, 5 wide, 25 rows)
+#: split into 2..8 bands adds 2.5, 2.1, 18, 30, 35 per element for 2, 3, 4, 6, 8 bands (the planes
+#: kernel stages its tile again per call and bands under 8 rows cost it most), VWW's 4 bands 1-19;
+#: 30 is the narrow-band value, so short bands are not under-estimated (its recomputed rows also cost
+#: 1.4-2 per MAC more than untiled ones).  Pointwise and conv 0.1-0.55.  Pool and "other" (Lut,
+#: Pad, and FullyConnected for the whole-model cap) were not re-measured.
+INSTR_PER_MAC = {"depthwise": 3.8, "pointwise": 0.77, "conv": 0.76, "pool": 7.2, "other": 0.0}
+INSTR_PER_OUTPUT = {"depthwise": 0.4, "pointwise": 12.0, "conv": 29.0, "pool": 40.0, "other": 4.0}
+BAND_SETUP = {"depthwise": 30, "pointwise": 1, "conv": 1, "pool": 4, "other": 2}
 #: node-plans per round: every candidate stage is planned exactly while candidates x nodes stays under
 #: this; past it (graphs of thousands of nodes) the candidates that save the most bytes at the peak
 #: step are planned, at least MIN_PLANNED of them
@@ -192,8 +203,8 @@ def _kind(graph: Graph, node) -> str:
 
 def node_instructions(graph: Graph, node) -> float:
     """Estimated Cortex-M4 instructions of one whole (untiled) layer."""
-    work = macs(graph, node) or graph.tensors[node.outputs[0]].size
-    return INSTR_PER_MAC[_kind(graph, node)] * work
+    kind = _kind(graph, node)
+    return INSTR_PER_MAC[kind] * macs(graph, node) + INSTR_PER_OUTPUT[kind] * graph.tensors[node.outputs[0]].size
 
 
 def stage_instructions(graph: Graph, nodes, bands) -> int:
