@@ -10,7 +10,7 @@ import uuid
 import grpc
 import numpy as np
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 from . import agent_pb2 as pb
 from . import agent_pb2_grpc as pb_grpc

@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-from edgec.errors import EdgecError
-from edgec.fleet import package
-from edgec.fleet.device_manifest import DEVICE_MANIFEST_FILE, IMAGE_FILE
-from edgec.fleet.mcu import CHUNK, DeviceStopped, FLASH_BYTES, Link, firmware, public_key_raw
+from ..compiler.errors import EdgecError
+from ..package import archive as package
+from ..package.device_manifest import DEVICE_MANIFEST_FILE, IMAGE_FILE
+from ..fleet.mcu import CHUNK, DeviceStopped, FLASH_BYTES, Link, firmware, public_key_raw
 
 from .rollout import Rollouts
 
@@ -45,9 +45,9 @@ class Bridge:
     def __init__(self, bundle_dir: str, target_name: str, flash_path: str, socket_path: str | None = None,
                  chunk: int = CHUNK, log=None, qemu_log=None):
         from cryptography.hazmat.primitives import serialization
-        from edgec.fleet import bundle
-        from edgec.fleet.device import Device
-        from edgec.fleet.hostlib import get_device_target
+        from ..fleet import bundle
+        from ..fleet.device import Device
+        from ..package.hostlib import get_device_target
         dt = get_device_target(target_name)
         if dt.kind != "mcu":
             raise EdgecError(f"device target {target_name} is not a microcontroller",

@@ -2,7 +2,7 @@
 
 `ModelStore.load(url, name)` accepts a package (.tar.gz) or an unpacked package directory only when
 the manifest's signature is by one of the trusted keys and every file matches its sha256 (the same
-checks as `edgec package verify`, fleet/package.py), the package's device target is this machine's,
+checks as `edgec package verify`, package/archive.py), the package's device target is this machine's,
 and the model fits the RAM budget beside the models already loaded.  The library that runs is the
 one whose bytes were verified: they are written, as they are hashed, into a memfd only the agent
 holds, which is sealed and dlopen'ed through /proc/self/fd (Library), so nothing can swap it between
@@ -34,14 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.errors import EdgecError
-from edgec.fleet import package as pkg
-from edgec.fleet import signing
-from edgec.fleet.hostlib import host_device_target
-from edgec.fleet.loaded import Closed as _Closed
-from edgec.fleet.loaded import Library, Model, write_all
-from edgec.fleet.loaded import ServingError as AgentError
-from edgec.fleet.signing import MalformedSignature, SignatureError
+from ..compiler.errors import EdgecError
+from ..package import archive as pkg
+from ..package import signing
+from ..package.hostlib import host_device_target
+from ..package.loaded import Closed as _Closed
+from ..package.loaded import Library, Model, write_all
+from ..package.loaded import ServingError as AgentError
+from ..package.signing import MalformedSignature, SignatureError
 
 
 def private_dir(path: Path, mode: int = 0o700) -> Path:

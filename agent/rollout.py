@@ -34,10 +34,10 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgec.errors import EdgecError
-from edgec.outdir import swap_dir
-from edgec.fleet import package as pkg
-from edgec.fleet import signing
+from ..compiler.errors import EdgecError
+from ..compiler.outdir import swap_dir
+from ..package import archive as pkg
+from ..package import signing
 
 from .models import private_dir
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import grpc
 
-from edgec.errors import EdgecError, Interrupted
+from ..compiler.errors import EdgecError, Interrupted
 
 from . import agent_pb2 as pb
 from . import agent_pb2_grpc as pb_grpc
@@ -183,7 +183,7 @@ class Agent:
         self.store = ModelStore(keys, budget, self.state_dir / "models.json", versions_file=self.state_dir / "versions.json")
         self.device = None
         if cfg.get("sagemaker_edge_provider_aws_iot_cred_endpoint") and cfg.get("sagemaker_edge_provider_provider", "Aws") == "Aws":
-            from edgec.fleet.device import Device
+            from ..fleet.device import Device
             self.device = Device.__new__(Device)
             self.device.dir, self.device.config, self.device.name, self.device._creds = self.base, cfg, self.device_name, None
         destination = cfg.get("sagemaker_edge_core_capture_data_destination", "Disk")

@@ -17,7 +17,7 @@ edgec's int8 outputs come from the integer reference, which the generated C equa
 (tests/test_models.py); TFLite's from the `tflite-micro` host interpreter.  digits_cnn has no
 TFLite int8 model (making one needs TensorFlow's converter).
 
-"edgec mixed" is mixed precision (edgec.precision) with the goal top-1 agreement within 0.5% of
+"edgec mixed" is mixed precision (edgec.verification.precision) with the goal top-1 agreement within 0.5% of
 float on the calibration inputs (AD: output SQNR >= TFLite's + 10 dB); where even every candidate
 in int16 misses that goal on those inputs, the column shows all candidates int16 (marked "all").
 
@@ -35,11 +35,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # the repository root, for testkit
 from testkit.cases import CASES as _CASES, DATA, KERAS_CASES, data  # noqa: E402
 
-from edgec import reference  # noqa: E402
-from edgec.build import compile_graph, import_model, build  # noqa: E402
-from edgec.calibrate import DEFAULT_METHOD, METHODS  # noqa: E402
-from edgec.pipeline import canonicalize  # noqa: E402
-from edgec.verify import Built, sqnr_db  # noqa: E402
+from edgec.compiler import reference  # noqa: E402
+from edgec.driver.build import compile_graph, import_model, build  # noqa: E402
+from edgec.compiler.calibrate import DEFAULT_METHOD, METHODS  # noqa: E402
+from edgec.passes.pipeline import canonicalize  # noqa: E402
+from edgec.verification.verify import Built, sqnr_db  # noqa: E402
 
 #: held-out evaluation images: model -> (crop size, count, scale to the model's input range)
 HELDOUT = {"resnet": (32, 300, 1.0), "vww": (96, 300, 1 / 255)}
@@ -107,7 +107,7 @@ def edgec_int8(graph, calib: np.ndarray, evalx: np.ndarray, method: str, bias_co
 def edgec_mixed(graph, calib: np.ndarray, evalx: np.ndarray, goal, work: Path):
     """(dequantized outputs on evalx, report, note): mixed precision searched on calib (see the
     module docstring); note is "all" when the goal was out of reach and every candidate is int16."""
-    from edgec.errors import InputDataError
+    from edgec.compiler.errors import InputDataError
     from edgec.passes.quantize import int16_candidates
     shape = tuple(graph.tensors[graph.inputs[0]].shape)
     calib = calib.reshape((len(calib),) + shape)
@@ -176,7 +176,7 @@ def evaluate(name: str, methods=METHODS, folds: int = FOLDS, ablation: bool = Fa
         if name in TFLITE:
             out, report = tflite_int8(name, xs, work)
             row["tflite_int8"] = {**score(kind, ref, out, xs, labels), **memory(report)}
-        from edgec.precision import Goal
+        from edgec.verification.precision import Goal
         goal = Goal(min_sqnr_db=row["tflite_int8"]["sqnr_db"] + 10) if kind == "mse" else Goal(max_drop=0.005)
         out, report, note = edgec_mixed(graph, calib, xs, goal, work)
         mp = report.get("mixed_precision", {})

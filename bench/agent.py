@@ -26,8 +26,8 @@ sys.path.insert(0, str(HERE.parent))            # the repository root, for testk
 from testkit.cases import CASES  # noqa: E402
 
 from edgec.agent.client import AgentClient  # noqa: E402
-from edgec.build import build  # noqa: E402
-from edgec.fleet import package, signing  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
+from edgec.package import archive as package, signing  # noqa: E402
 
 
 def pct(xs, p):

@@ -4,7 +4,7 @@ A synthetic ONNX model of N nodes (testkit/synthetic.py `chain_model`): blocks o
 the same 8x8x8 feature map, added and rectified (Conv, Conv, Add, Relu: 4 ONNX nodes), chained N/4
 times.  PyTorch exports of MobileNetV3 / EfficientNet-lite have 1-3 k nodes.
 
-Each size is imported (edgec.build.import_model) and built for cortex-m4 with a 64 MB flash budget
+Each size is imported (edgec.driver.build.import_model) and built for cortex-m4 with a 64 MB flash budget
 (1,500 convs need 2.5 MB): the canonical passes, then what `edgec build` does after them (calibration
 on 4 samples, quantization, schedule, tiling, memory plan, codegen, writing out/), timed by stage.
 A warm-up build of 40 nodes runs first, so one-time costs (module imports) are not counted.  The baseline is the smallest size of the same run:
@@ -31,9 +31,9 @@ from testkit.synthetic import chain_model  # noqa: E402
 def measure(nodes: int, workdir: Path) -> dict:
     """Seconds per stage for one size (the same stages `edgec build` runs)."""
     import onnx
-    from edgec import build as b
-    from edgec.pipeline import canonicalize
-    from edgec.targets import get_target, with_budget
+    from edgec.driver import build as b
+    from edgec.passes.pipeline import canonicalize
+    from edgec.compiler.targets import get_target, with_budget
     model = chain_model(nodes)
     path = workdir / f"chain{nodes}.onnx"
     onnx.save(model, path)

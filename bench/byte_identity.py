@@ -128,16 +128,16 @@ def jobs(work: Path):
 
 
 def all16(model, calib, out, name):
-    from edgec.build import compile_graph, import_model
+    from edgec.driver.build import compile_graph, import_model
     from edgec.passes.quantize import int16_candidates
-    from edgec.pipeline import canonicalize
+    from edgec.passes.pipeline import canonicalize
     g = canonicalize(import_model(model))
     g.meta["precision"] = {t: "int16" for t, why in int16_candidates(g).items() if why is None}
     compile_graph(g, calib, "cortex-m4", out, name, model)
 
 
 def main(out: str, only: list) -> int:
-    from edgec.build import build
+    from edgec.driver.build import build
     out = Path(out).resolve()
     work = out / "_work"
     work.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.targets import Target
-from edgec.toolchain import execute
+from edgec.compiler.targets import Target
+from edgec.verification.toolchain import execute
 
 HERE = Path(__file__).resolve().parent
 BIG = 3.4e38

@@ -108,8 +108,8 @@ def atheris_child(args) -> None:
     """Runs inside the libFuzzer process (libFuzzer exits when done, so the parent reads its output)."""
     import atheris
     with atheris.instrument_imports(include=["edgec"]):
-        import edgec.build, edgec.pipeline  # noqa: F401,E401
-        import edgec.importers.onnx, edgec.importers.keras, edgec.importers.darknet  # noqa: F401,E401
+        import edgec.driver.build, edgec.passes.pipeline  # noqa: F401,E401
+        import edgec.compiler.importers.onnx, edgec.compiler.importers.keras, edgec.compiler.importers.darknet  # noqa: F401,E401
     formats = args.formats.split(",")
     seeds.seeds()
     scratch = Path(tempfile.mkdtemp(prefix="edgec-atheris-"))

@@ -34,12 +34,12 @@ sys.path.insert(0, str(HERE.parent))            # the repository root, for testk
 sys.path.insert(0, str(HERE.parent / "tests"))  # the wake-word model of test_tflite_streaming
 from testkit.cases import CASES  # noqa: E402
 
-from edgec.build import build  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
 from edgec.codegen.image import calls_per_run, read_header  # noqa: E402
-from edgec.image_exec import execute_image  # noqa: E402
-from edgec.targets import get_target  # noqa: E402
-from edgec.toolchain import BARE_CFLAGS, COMMON_CFLAGS  # noqa: E402
-from edgec.verify import Built  # noqa: E402
+from edgec.verification.image_exec import execute_image  # noqa: E402
+from edgec.compiler.targets import get_target  # noqa: E402
+from edgec.verification.toolchain import BARE_CFLAGS, COMMON_CFLAGS  # noqa: E402
+from edgec.verification.verify import Built  # noqa: E402
 
 MODELS = ("kws", "vww", "resnet", "ad01", "wake_word", "digits_mlp", "digits_cnn")
 RATIO_MAX = 1.05
@@ -52,7 +52,7 @@ def interpreter_text(no_hash: bool) -> tuple:
     with tempfile.TemporaryDirectory() as d:
         obj = Path(d) / "edgec_image.o"
         subprocess.run([t.cc, *COMMON_CFLAGS, *t.cflags, *BARE_CFLAGS, *(["-DEDGEC_IMAGE_NO_HASH"] if no_hash else []),
-                        f"-I{runtime}", f"-I{resources.files('edgec.harness')}", "-c",
+                        f"-I{runtime}", f"-I{resources.files('edgec.verification.harness')}", "-c",
                         str(runtime / "edgec_image.c"), "-o", str(obj)], check=True)
         out = subprocess.run([t.nm.replace("-nm", "-size"), "-A", str(obj)], capture_output=True, text=True, check=True)
         syms = subprocess.run([t.nm, "-S", str(obj)], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""A model update on the emulated microcontroller (fleet/mcu.py, compiler/harness/mcu_device.c):
+"""A model update on the emulated microcontroller (fleet/mcu.py, verification/harness/mcu_device.c):
 real models built for cortex-m4, their image sent to the firmware in QEMU over its UART in 1 KB
 frames, staged into a slot of the file-backed flash, hashed, its Ed25519 manifest verified, self-tested
 (golden inputs through the interpreter), activated, loaded and self-tested in service.
@@ -23,11 +23,12 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from conftest import CASES  # noqa: E402
 
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
-from edgec.build import build  # noqa: E402
-from edgec.fleet import device_manifest, mcu  # noqa: E402
-from edgec.targets import get_target  # noqa: E402
-from edgec.toolchain import harness_tool, read_profile  # noqa: E402
-from edgec.verify import Built  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
+from edgec.package import device_manifest  # noqa: E402
+from edgec.fleet import mcu  # noqa: E402
+from edgec.compiler.targets import get_target  # noqa: E402
+from edgec.verification.toolchain import harness_tool, read_profile  # noqa: E402
+from edgec.verification.verify import Built  # noqa: E402
 
 
 def measure(name: str, work: Path, key, elf) -> dict:

@@ -21,8 +21,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))            # the repository root, for testkit
 from testkit.cases import CASES  # noqa: E402
 
-from edgec.build import build  # noqa: E402
-from edgec.verify import Built, verify  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
+from edgec.verification.verify import Built, verify  # noqa: E402
 
 SHARED = Path(os.environ.get("EDGEC_SHARED_MODELS", HERE.parent.parent / "shared" / "models"))
 TFLITE = {"kws": "kws_ref_model.tflite", "vww": "vww_96_int8.tflite", "resnet": "pretrainedResnet_quant.tflite",

@@ -13,8 +13,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))    # the repository root, for testkit
 from testkit.cases import CASES, KERAS_CASES, DATA, Case, data, extra  # noqa: E402
 
-from edgec.build import build  # noqa: E402
-from edgec.verify import verify, run  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
+from edgec.verification.verify import verify, run  # noqa: E402
 
 # TFLM + CMSIS-NN on qemu mps2-an386 (instructions/inference, arena bytes), from PEERS.md
 PEERS = {"kws": (7.58e6, 22820), "vww": (23.8e6, 100708), "resnet": (29.8e6, 54996), "ad01": (0.583e6, 2580),

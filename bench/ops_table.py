@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edgec.importers import darknet, keras, onnx, tflite  # noqa: E402
+from edgec.compiler.importers import darknet, keras, onnx, tflite  # noqa: E402
 
 
 def rows():

@@ -1,7 +1,7 @@
 """Speed of the generated code, in one run: per model, instructions per inference and per MAC on
 cortex-m4 and cortex-m0 (QEMU plugin; each core runs its own build: a cortex-m4 build's wide weights,
 passes/plan_wide.py, are for the M4), the estimated Cortex-M4 cycles per MAC (the TRM cost model of
-compiler/cycles.py), exact AVR cycles (simavr) where the model fits an ATmega328P, and the speed-up
+verification/cycles.py), exact AVR cycles (simavr) where the model fits an ATmega328P, and the speed-up
 of integer-only code over a soft-float rendering of the same model (bench/float_c.py) built for the
 same core.  TFLite Micro + CMSIS-NN's instruction counts on the same emulator and counter come from
 ../shared/PEERS.md.  Each int8 build is checked bit-exact on the samples it runs.  "M4 code without
@@ -24,10 +24,10 @@ sys.path.insert(0, str(HERE))
 from testkit.cases import CASES  # noqa: E402
 
 import float_c  # noqa: E402
-from edgec.build import build  # noqa: E402
-from edgec.errors import EdgecError  # noqa: E402
-from edgec.targets import get_target, with_budget  # noqa: E402
-from edgec.verify import Built, verify  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
+from edgec.compiler.errors import EdgecError  # noqa: E402
+from edgec.compiler.targets import get_target, with_budget  # noqa: E402
+from edgec.verification.verify import Built, verify  # noqa: E402
 
 #: TFLM + CMSIS-NN, instructions per inference on qemu mps2-an386 (PEERS.md, the same plugin).
 TFLM_M4 = {"kws": 7.58e6, "vww": 23.8e6, "resnet": 29.8e6, "ad01": 0.583e6}

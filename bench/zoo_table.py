@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))                     # testkit
 sys.path.insert(0, str(ROOT / "tests"))           # the zoo's definitions
 from zoo_mobile import images, keras_make, keras_models  # noqa: E402
 
-from edgec.build import build  # noqa: E402
-from edgec.verify import verify  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
+from edgec.verification.verify import verify  # noqa: E402
 
 TITLES = {"mnasnet_05": "MnasNet 0.5, 10 classes (distilled)",
           "efficientnet_lite": "EfficientNet-lite-like, 10 classes (distilled)",

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 from .package_cmd import emit_json
 
@@ -28,7 +28,7 @@ PROFILE = typer.Option(None, "--profile", help="AWS profile")
 
 
 def _default_address() -> str:
-    from edgec.agent.server import DEFAULT_ADDRESS
+    from ..agent.server import DEFAULT_ADDRESS
     return os.environ.get("EDGEC_AGENT_ADDRESS") or DEFAULT_ADDRESS
 
 
@@ -58,7 +58,7 @@ AGENT_START_WAIT_S = 5.0     # an agent started just before (`edgec agent run ..
 
 
 def _client(address):
-    from edgec.agent.client import AgentClient
+    from ..agent.client import AgentClient
     c = AgentClient(_check_address(address))
     c.wait_ready(AGENT_START_WAIT_S)
     return c
@@ -77,7 +77,7 @@ def run(config: str = typer.Option(..., "--config", "-c", help="agent.json (as `
                                                                             "e.g. 256K (default: edgec_ram_budget_bytes of the config, else no limit)"),
         as_json: bool = JSON):
     """Run the agent until SIGTERM/Ctrl-C: gRPC on the socket, captures, rollouts and heartbeat."""
-    from edgec.agent.server import run as do_run
+    from ..agent.server import run as do_run
 
     def ready(info):
         if as_json:
@@ -95,7 +95,7 @@ def load(url: str = typer.Argument(..., help="a package .tar.gz or an unpacked p
          name: str = typer.Option(..., "--name", help="the name to serve it under"),
          address: Optional[str] = ADDRESS, as_json: bool = JSON):
     """LoadModel: check the signature and hashes, load the library (within the RAM budget)."""
-    from edgec.agent.client import AgentCallError
+    from ..agent.client import AgentCallError
     with _client(address) as c:
         try:
             m, verb = c.load(os.path.abspath(url) if os.path.exists(url) else url, name), "loaded"
@@ -161,7 +161,7 @@ def describe(name: str = typer.Argument(...), address: Optional[str] = ADDRESS, 
         for t in m[kind]:
             typer.echo(f"  {kind[:-1]:<6} {t['name']:<16} {t['data_type']} {t['shape']}  int8 scale {t['scale']:.6g} zero point {t['zero_point']}")
     if m["preprocess"]:
-        from edgec.preprocess import describe as describe_images
+        from ..host.preprocess import describe as describe_images
         typer.echo(f"  images in: {describe_images(m['preprocess'])}")
     if m["decode"]:
         what = "detections" if m["decode"]["kind"] == "yolo" else "top-k"
@@ -185,8 +185,8 @@ def predict(name: str = typer.Argument(...),
     Images are resized and normalised as the package says; detectors and classifiers print their answers."""
     import time
     import numpy as np
-    from edgec.fleet.loaded import quantize
-    from edgec.preprocess import load_inputs
+    from ..package.loaded import quantize
+    from ..host.preprocess import load_inputs
     from .results import check_results_option, decoded, print_results, save_outputs
     with _client(address) as c:
         m = c.describe(name)
@@ -239,7 +239,7 @@ def capture_status(capture_id: str = typer.Argument(...), address: Optional[str]
 
 
 def _cloud(endpoint_url, region, profile):
-    from edgec.fleet.aws import Cloud
+    from ..fleet.aws import Cloud
     return Cloud(endpoint_url, region, profile)
 
 
@@ -251,7 +251,7 @@ def drift(fleet: str = typer.Option(..., "--fleet"), model: str = typer.Option(.
           endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
           as_json: bool = JSON):
     """Input/output drift of captured data against the calibration data: PSI and KS per feature, classes over time."""
-    from edgec.fleet.monitor import drift as do_drift, format_drift
+    from ..fleet.monitor import drift as do_drift, format_drift
     if bins < 2 or bins > 100:
         raise EdgecError("--bins must be between 2 and 100")
     r = do_drift(_cloud(endpoint_url, region, profile), fleet, model, baseline, version=version, bins=bins)
@@ -278,7 +278,7 @@ def dashboard(fleet: str = typer.Option(..., "--fleet"),
               endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
               as_json: bool = JSON):
     """The fleet dashboard: devices, model versions, heartbeats, jobs, inference counts, drift charts."""
-    from edgec.fleet import dashboard as dash
+    from ..fleet import dashboard as dash
     baselines = _baselines(baseline)
     cloud = _cloud(endpoint_url, region, profile)
     if out:
@@ -304,8 +304,8 @@ def watch(fleet: str = typer.Option(..., "--fleet"),
           endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
           as_json: bool = JSON):
     """Publish each model's drift and health as CloudWatch metrics every period, with alarms on thresholds."""
-    from edgec.fleet.release import parse_duration
-    from edgec.fleet.watch import parse_alarm, watch as do_watch
+    from ..fleet.release import parse_duration
+    from ..fleet.watch import parse_alarm, watch as do_watch
     baselines = _baselines(baseline)
     for v in baselines.values():
         if not os.path.isfile(v):

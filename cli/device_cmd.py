@@ -27,8 +27,8 @@ def run(bundle: str = typer.Option(..., "--bundle", help="the device's credentia
         as_json: bool = typer.Option(False, "--json")):
     """Run the emulated device until SIGTERM/Ctrl-C: it takes `new_model` jobs, stages, checks and
     self-tests each image on the device, and reports its model in the agent's shadow."""
-    from edgec.errors import EdgecError, Interrupted
-    from edgec.agent.mcu_bridge import Bridge
+    from ..compiler.errors import EdgecError, Interrupted
+    from ..agent.mcu_bridge import Bridge
     if chunk % 8:
         raise EdgecError(f"--chunk-bytes {chunk} is not a multiple of the flash's 8-byte program unit")
     log = lambda m: (sys.stderr.write(f"edgec device: {m}\n"), sys.stderr.flush())

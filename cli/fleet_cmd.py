@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from edgec.errors import Interrupted
+from ..compiler.errors import Interrupted
 
 from .package_cmd import emit_json, keygen, package_app
 
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _cloud(endpoint_url, region, profile):
-    from edgec.fleet.aws import Cloud
+    from ..fleet.aws import Cloud
     return Cloud(endpoint_url, region, profile)
 
 
@@ -53,7 +53,7 @@ def create(fleet: str = typer.Argument(..., help="fleet name (letters, digits, h
            endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
            as_json: bool = JSON):
     """Create a device fleet: thing type, thing group, IAM role + role alias, device policy, bucket."""
-    from edgec.fleet.provision import create_fleet
+    from ..fleet.provision import create_fleet
     r = create_fleet(_cloud(endpoint_url, region, profile), fleet, bucket, pubkey, output, role_arn)
     if as_json:
         return emit_json(r)
@@ -70,7 +70,7 @@ def register_cmd(fleet: str = typer.Argument(...), devices: List[str] = typer.Ar
                  endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
                  as_json: bool = JSON):
     """Register devices: thing in the fleet, active certificate with the fleet policy, credential bundle."""
-    from edgec.fleet.provision import register_devices
+    from ..fleet.provision import register_devices
     r = register_devices(_cloud(endpoint_url, region, profile), fleet, devices, out, ca_file, rotate)
     if as_json:
         return emit_json(r)
@@ -85,7 +85,7 @@ def publish(pkg: str = typer.Argument(..., help="a package from `edgec package`"
             endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
             as_json: bool = JSON):
     """Verify a package against the fleet's key and upload it to s3://BUCKET/models/NAME/VERSION/ (never replacing)."""
-    from edgec.fleet.rollout import publish as do_publish
+    from ..fleet.rollout import publish as do_publish
     r = do_publish(_cloud(endpoint_url, region, profile), pkg, fleet)
     if as_json:
         return emit_json(r)
@@ -106,7 +106,7 @@ def deploy(fleet: str = typer.Argument(...), model: str = typer.Option(..., "--m
            endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
            as_json: bool = JSON):
     """Roll a published model out to the fleet as an IoT Job."""
-    from edgec.fleet.rollout import deploy as do_deploy
+    from ..fleet.rollout import deploy as do_deploy
     r = do_deploy(_cloud(endpoint_url, region, profile), fleet, model, version, job_id, rollout_rate=rollout_rate,
                   abort_percent=abort_failure_percent, abort_min=abort_min_devices, timeout_minutes=timeout_minutes,
                   downgrade_from=allow_downgrade_from, key_path=key)
@@ -121,7 +121,7 @@ def status(fleet: str = typer.Argument(...), job: Optional[str] = typer.Option(N
            endpoint_url: Optional[str] = ENDPOINT, region: Optional[str] = REGION, profile: Optional[str] = PROFILE,
            as_json: bool = JSON):
     """Devices, their job executions and states, and the model version each runs."""
-    from edgec.fleet.rollout import format_status, status as do_status
+    from ..fleet.rollout import format_status, status as do_status
     r = do_status(_cloud(endpoint_url, region, profile), fleet, job)
     if as_json:
         return emit_json(r)
@@ -138,9 +138,9 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
           ephemeral: bool = typer.Option(False, "--ephemeral", help="keep nothing: an empty cloud every start"),
           as_json: bool = JSON):
     """Run the local cloud (moto + IoT Jobs data plane + credential provider + alarm evaluation) until interrupted."""
-    from edgec.errors import EdgecError
-    from edgec.fleet.cloudstate import default_dir
-    from edgec.fleet.localcloud import LocalCloud
+    from ..compiler.errors import EdgecError
+    from ..fleet.cloudstate import default_dir
+    from ..fleet.localcloud import LocalCloud
     try:
         seconds = float(minute[:-1] if minute.endswith("s") else minute)
     except ValueError:

@@ -14,8 +14,8 @@ def register(app: typer.Typer) -> None:
               model_version: str = typer.Option("1", "--model-version", help="the version the header carries (1-15 bytes)"),
               as_json: bool = typer.Option(False, "--json")):
         """Write OUT/model.edgecimg: header, schedule, weights and self-test, run by runtime_c/edgec_image.c."""
-        from edgec.cli.results import emit_json
-        from edgec.model_image import make_image
+        from .results import emit_json
+        from ..driver.model_image import make_image
         r = make_image(out_dir, samples, model_version)
         if as_json:
             emit_json(r)

@@ -10,9 +10,9 @@ from typing import List, Optional
 
 import typer
 
-from edgec import __version__
-from edgec.errors import EdgecError, Interrupted
-from edgec.cli.results import emit_json
+from ..compiler import __version__
+from ..compiler.errors import EdgecError, Interrupted
+from .results import emit_json
 
 try:                                    # typer >= 0.16 vendors click
     from typer._click.exceptions import ClickException as _ClickException
@@ -61,8 +61,8 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
                                           "x=1,3,48,192 (repeat for several inputs); default: from the calibration data"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
-    from edgec.build import build as do_build
-    from edgec.report import format_table
+    from ..driver.build import build as do_build
+    from ..reports.layers import format_table
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
                       optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction,
                       max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, preprocess=preprocess, labels=labels,
@@ -72,7 +72,7 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
     else:
         typer.echo(format_table(report))
         if report.get("preprocess"):
-            from edgec.preprocess import describe
+            from ..host.preprocess import describe
             typer.echo(f"images in: {describe(report['preprocess'])}")
         if report.get("labels"):
             names = report["labels"]
@@ -117,7 +117,7 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
                                            "sample from the initial state instead of as one stream"),
            as_json: bool = typer.Option(False, "--json")):
     """Run the generated C on a target and compare it bit for bit with the integer reference."""
-    from edgec.verify import verify as do_verify
+    from ..verification.verify import verify as do_verify
     r = do_verify(out_dir, on, input, sanitize, layers=layers, reset_each=reset_each)
     if as_json:
         emit_json(r)
@@ -165,10 +165,10 @@ def run(out_dir: str = typer.Argument(..., help="a build directory, or a package
                                         "sample from the initial state instead of as one stream"),
         as_json: bool = typer.Option(False, "--json")):
     """Run the compiled C on a target: detections or top-k classes per sample, outputs (N, ...) to a .npy file."""
-    from edgec.cli.results import check_results_option, decoded, print_results, save_outputs
-    from edgec.verify import Built, run_samples
+    from .results import check_results_option, decoded, print_results, save_outputs
+    from ..verification.verify import Built, run_samples
     if out_dir.endswith((".tar.gz", ".tgz")) and os.path.isfile(out_dir):     # a package: its image on the target
-        from edgec.fleet.mcu import package_built
+        from ..fleet.mcu import package_built
         built = package_built(out_dir)
     else:
         built = Built(out_dir)
@@ -197,9 +197,9 @@ def report(out_dir: str = typer.Argument(..., help="a build directory"),
            html: Optional[str] = typer.Option(None, "--html", help="also write a self-contained HTML page"),
            as_json: bool = typer.Option(False, "--json")):
     """Print a build's per-layer table and memory use; --html writes the page with the memory timeline."""
-    from edgec.report import format_table
-    from edgec.report_html import write_html
-    from edgec.verify import Built
+    from ..reports.layers import format_table
+    from ..reports.html import write_html
+    from ..verification.verify import Built
     rep = Built(out_dir).report
     if html:
         write_html(rep, html)
@@ -217,7 +217,7 @@ def report(out_dir: str = typer.Argument(..., help="a build directory"),
 @app.command()
 def targets(as_json: bool = typer.Option(False, "--json")):
     """List the targets: compiler, emulator, RAM and flash."""
-    from edgec.targets import TARGETS
+    from ..compiler.targets import TARGETS
     rows = [t.as_dict() for t in TARGETS.values()]
     if as_json:
         emit_json(rows)
@@ -233,13 +233,13 @@ def version():
     typer.echo(__version__)
 
 
-from edgec.cli.fleet_cmd import register as _register_fleet_commands  # noqa: E402  keygen, package, fleet, cloud
+from .fleet_cmd import register as _register_fleet_commands  # noqa: E402  keygen, package, fleet, cloud
 _register_fleet_commands(app)
-from edgec.cli.agent_cmd import register as _register_agent_commands  # noqa: E402  agent, monitor, dashboard
+from .agent_cmd import register as _register_agent_commands  # noqa: E402  agent, monitor, dashboard
 _register_agent_commands(app)
-from edgec.cli.image_cmd import register as _register_image_command  # noqa: E402  image
+from .image_cmd import register as _register_image_command  # noqa: E402  image
 _register_image_command(app)
-from edgec.cli.device_cmd import register as _register_device_command  # noqa: E402  device run
+from .device_cmd import register as _register_device_command  # noqa: E402  device run
 _register_device_command(app)
 
 

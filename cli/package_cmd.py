@@ -40,7 +40,7 @@ def keygen(output: str = typer.Option("keys", "--output", "-o", help="directory 
            algorithm: str = typer.Option("ed25519", "--algorithm", help="ed25519 or ecdsa-p256"),
            as_json: bool = typer.Option(False, "--json")):
     """Make a package-signing key pair; the private key is readable by its owner only."""
-    from edgec.fleet.signing import generate
+    from ..package.signing import generate
     r = generate(output, algorithm)
     if as_json:
         emit_json(r)
@@ -63,7 +63,7 @@ def create(out_dir: str = typer.Argument(..., help="a build directory (`edgec bu
            as_json: bool = typer.Option(False, "--json")):
     """Package a build: C sources, the device library (or a microcontroller's model image and signed device manifest),
     report, graphs, and a signed manifest."""
-    from edgec.fleet.package import create as do_create
+    from ..package.archive import create as do_create
     r = do_create(out_dir, name, version, key, output or f"{name}-{version}.tar.gz", device_target, security_counter,
                   allow_downgrade)
     if as_json:
@@ -78,7 +78,7 @@ def verify(package: str = typer.Argument(..., help="a package .tar.gz"),
            pubkey: str = typer.Option(..., "--pubkey", help="the trusted public key (signing.pub)"),
            as_json: bool = typer.Option(False, "--json")):
     """Check a package's signature and every file's hash; exit 0 only if all hold."""
-    from edgec.fleet.package import verify as do_verify
+    from ..package.archive import verify as do_verify
     r = do_verify(package, pubkey)
     if as_json:
         emit_json(r)

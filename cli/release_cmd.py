@@ -38,8 +38,8 @@ def release(model: str = typer.Argument(..., help="the trained model file (as fo
             region: Optional[str] = typer.Option(None, "--region"), profile: Optional[str] = typer.Option(None, "--profile"),
             as_json: bool = typer.Option(False, "--json")):
     """Release a model to a fleet: build, verify bit-exact, accuracy gate, package, publish, canary, watch, whole fleet."""
-    from edgec.fleet.aws import Cloud
-    from edgec.fleet.release import Release
+    from ..fleet.aws import Cloud
+    from ..fleet.release import Release
     tag = f"release {name or model} {version}"
     r = Release(Cloud(endpoint_url, region, profile), model, target, calibration, fleet, version, key, name=name, work=work,
                 canary=canary, max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, max_p95_ms=max_p95_ms,

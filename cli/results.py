@@ -1,5 +1,5 @@
 """What the commands share about their answers: `--json` output (emit_json), and for `edgec run` and
-`edgec agent predict` the decoded results: detections or top-k per sample (edgec.postprocess.results),
+`edgec agent predict` the decoded results: detections or top-k per sample (edgec.host.postprocess.results),
 printed for people, written as JSON with --results."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 
 def _json_safe(v):
@@ -34,9 +34,9 @@ SHOWN_RESULTS = 10
 
 
 def decoded(spec: dict | None, labels, out: np.ndarray, images, top_k: int, raw_scale=None) -> list | None:
-    """results() of edgec.postprocess for a detector or classifier build, else None.  `raw_scale`:
+    """results() of edgec.host.postprocess for a detector or classifier build, else None.  `raw_scale`:
     (scale, zero point) when `out` holds the int8 outputs (--raw): decoding reads the real values."""
-    from edgec.postprocess import results
+    from ..host.postprocess import results
     if spec is None:
         return None
     if raw_scale is not None:
@@ -73,7 +73,7 @@ def save_outputs(output: Optional[str], out: np.ndarray, results_path: Optional[
 
 
 def print_results(rows: list | None) -> None:
-    from edgec.postprocess import format_result
+    from ..host.postprocess import format_result
     for row in (rows or [])[:SHOWN_RESULTS]:
         typer.echo(format_result(row))
     if rows and len(rows) > SHOWN_RESULTS:

@@ -13,12 +13,12 @@ import jinja2
 import numpy as np
 
 from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_requant
-from edgec.passes.plan_wide import channels as wide_channels
-from edgec.errors import EdgecError
-from edgec.fixedpoint import wrap32
-from edgec.ir import Graph
-from edgec.ops import REGISTRY, CallSite, table as ops_table
-from edgec.ops.binary import add_tables  # noqa: F401  (codegen's name for it before the registry)
+from ..passes.plan_wide import channels as wide_channels
+from ..compiler.errors import EdgecError
+from ..compiler.fixedpoint import wrap32
+from ..compiler.ir import Graph
+from ..compiler.ops import REGISTRY, CallSite, table as ops_table
+from ..compiler.ops.binary import add_tables  # noqa: F401  (codegen's name for it before the registry)
 
 from .recurrent import gru_call, lstm_call
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 
-from edgec import __version__
-from edgec.fixedpoint import quantize_multiplier
-from edgec.ir import Graph
+from ..compiler import __version__
+from ..compiler.fixedpoint import quantize_multiplier
+from ..compiler.ir import Graph
 
 
 def header_facts(q: Graph, source: str) -> dict:

@@ -51,9 +51,9 @@ from importlib import resources
 
 import numpy as np
 
-from edgec.errors import EdgecError
-from edgec.fixedpoint import quantize_multiplier
-from edgec.ir import Graph
+from ..compiler.errors import EdgecError
+from ..compiler.fixedpoint import quantize_multiplier
+from ..compiler.ir import Graph
 from .c import CONV_ENTRIES
 
 FORMAT = 2                     # 2: one word per argument (1: kind, value, extent words)
@@ -207,7 +207,7 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
     """The image of a planned integer graph and its generate() result.  `golden`: int8 inputs
     [N, ...input shape] as edgec's reference takes them (int8 inside); their outputs come from the
     integer reference.  Raises EdgecError (one line) for what the format cannot hold."""
-    from edgec import reference
+    from ..compiler import reference
     abi, kernels = kernel_table()
     structs = struct_fields()
     calls = schedule(graph, gen)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.fixedpoint import wrap32
-from edgec.recurrent import tanh_params
+from ..compiler.fixedpoint import wrap32
+from ..compiler.recurrent import tanh_params
 
 from .layouts import quad_layout
 

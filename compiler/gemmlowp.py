@@ -15,7 +15,7 @@ edgec does the same arithmetic:
   the C.
 
 Every function works on numpy int64 arrays holding int32 values (or Python ints) and wraps or
-saturates exactly as the C++ does; `edgec.fixedpoint` supplies the two primitives
+saturates exactly as the C++ does; `edgec.compiler.fixedpoint` supplies the two primitives
 (saturating rounding doubling high multiply, rounding divide by a power of two).
 """
 from __future__ import annotations
@@ -117,7 +117,7 @@ def get_reciprocal(x, x_integer_digits: int):
 
 
 def quantize_multiplier_tflite(real: float) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier exactly (double-rounding build): like edgec.fixedpoint's, but
+    """TFLite's QuantizeMultiplier exactly (double-rounding build): like edgec.compiler.fixedpoint's, but
     shifts above 30 are kept (softmax's multiplier can reach 2^31 - 1)."""
     if real == 0.0:
         return 0, 0

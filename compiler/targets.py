@@ -26,7 +26,7 @@ class Target:
     sample_io: str = "semihosting"               # "semihosting" files, or "stdio" bytes (avrrun)
     harness_faults: int = 0xF0                   # exit codes from here up mean the program trapped
     kernel_variants: tuple = ()                  # (runtime file, the file shipped under its name) pairs
-    cycle_model: str | None = None               # core timing table for estimated cycles (compiler/cycles.py)
+    cycle_model: str | None = None               # core timing table for estimated cycles (verification/cycles.py)
     call_push_bytes: int = 0                     # return address a call pushes outside the callee's frame
     wide_weights: bool = False                   # int16 weights pay where flash allows (passes/plan_wide.py)
 

@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 ENDPOINT_ENV = "EDGEC_AWS_ENDPOINT"
 

@@ -27,7 +27,7 @@ import pickle
 import threading
 from pathlib import Path
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 STATE_FILE = "moto.pickle"
 PORTS_FILE = "cloud.json"

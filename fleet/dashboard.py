@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.errors import EdgecError, Interrupted
+from ..compiler.errors import EdgecError, Interrupted
 
 from .aws import Cloud
 from .monitor import drift, published, read_captures
-from .package import NAME_RE
+from ..package.archive import NAME_RE
 from .rollout import status
 
 
@@ -54,7 +54,7 @@ def answers_of(cloud: Cloud, fleet: str, model: str, version: str, cache: dict) 
 def classes_seen(r: dict, answers: dict | None) -> tuple[str, list] | None:
     """("detections", [(class, name) per detection]) for a detector's capture, ("classes", [(class,
     name)]) of its top class for a classifier's, None when the output is neither."""
-    from edgec.postprocess import results
+    from ..host.postprocess import results
     decode = (answers or {}).get("decode")
     labels = (answers or {}).get("labels")
     y = r["output"].astype(np.float64)

@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
-from . import bundle, package
+from . import bundle
+from ..package import archive as package
 
 
 #: The largest package a device downloads (a job document's model_package_size lowers it).

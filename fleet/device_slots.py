@@ -7,14 +7,14 @@ Layout (edgec_slots.h): two state sectors at 0 and SECTOR, then slot 0 at 2*SECT
 it, SLOT bytes each.  A state record is 48 bytes at the start of its sector: "EDGS", seq u32,
 active u8, previous u8, trial u8, 0, security counter u32 (little-endian), then the sha256 of those
 16 bytes; the valid record with the higher seq is in force.  A slot holds its signed manifest
-(fleet/device_manifest.py) at offset 0 and the payload at offset 256.
+(package/device_manifest.py) at offset 0 and the payload at offset 256.
 """
 from __future__ import annotations
 
 import hashlib
 import struct
 
-from edgec.fleet import device_manifest
+from ..package import device_manifest
 
 STATE_MAGIC = b"EDGS"
 STATE_BYTES = 48

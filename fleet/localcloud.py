@@ -35,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 from .cloudstate import SharedLock, StateDir
 from .credprovider import CredentialProvider

@@ -1,7 +1,7 @@
 """Microcontroller devices (issue 20, part 4): the example firmware built for an emulated core and the
 UART link to it.  The host bridge that brings it the fleet's rollouts is agent/mcu_bridge.py.
 
-The firmware (compiler/harness/mcu_device.c) holds the slot library, the image interpreter with the
+The firmware (verification/harness/mcu_device.c) holds the slot library, the image interpreter with the
 full kernel set, libsodium's verify path and the fleet's Ed25519 public key, compiled in: the bridge
 carries bytes and reports, it cannot make the device accept an image the fleet did not sign.  The
 flash is a host file (DEV.flash) the firmware reads and programs through semihosting, so killing
@@ -36,8 +36,8 @@ import time
 import zlib
 from pathlib import Path
 
-from edgec.errors import EdgecError
-from edgec.fleet.device_manifest import IMAGE_FILE
+from ..compiler.errors import EdgecError
+from ..package.device_manifest import IMAGE_FILE
 
 FIRMWARE = "mcu_device.c"
 #: the firmware's flash geometry (mcu_device.c's defaults): sector, slot, program unit
@@ -94,9 +94,9 @@ def public_key_raw(public_key) -> bytes:
 
 
 def firmware_sources() -> list:
-    from edgec.devicebuild import runtime_file
-    from edgec.image_exec import runtime_files
-    from edgec.toolchain import harness_file
+    from ..verification.devicebuild import runtime_file
+    from ..verification.image_exec import runtime_files
+    from ..verification.toolchain import harness_file
     runtime = [runtime_file(f) for f in runtime_files() if f.endswith(".c")]
     return runtime + [runtime_file("edgec_slots.c"), harness_file("flash_file.c"), harness_file(FIRMWARE)]
 
@@ -104,9 +104,9 @@ def firmware_sources() -> list:
 def firmware(target_name: str, key_raw: bytes, cache: Path | None = None) -> Path:
     """The firmware ELF for a target with the fleet key compiled in, built once per (sources, key,
     target) into the edgec cache."""
-    from edgec.devicebuild import build_program
-    from edgec.targets import get_target
-    from edgec.toolchain import harness_file
+    from ..verification.devicebuild import build_program
+    from ..compiler.targets import get_target
+    from ..verification.toolchain import harness_file
     target = get_target(target_name)
     sources = firmware_sources()
     h = hashlib.sha256(target_name.encode() + key_raw)
@@ -140,7 +140,7 @@ class Link:
     """The firmware running (QEMU, or natively for the host target) with the UART on our pipes."""
 
     def __init__(self, target_name: str, elf: Path, flash_path: str, log=None, extra=()):
-        from edgec.targets import get_target
+        from ..compiler.targets import get_target
         target = get_target(target_name)
         flash = Path(flash_path).resolve()
         if target.emulator is None:
@@ -277,9 +277,9 @@ def package_built(path: str):
     local file without checking its signature (`edgec package verify` does that)."""
     import tempfile
     import numpy as np
-    from edgec.fleet import package
-    from edgec.serialize import ARTIFACT
-    from edgec.verify import Built
+    from ..package import archive as package
+    from ..compiler.serialize import ARTIFACT
+    from ..verification.verify import Built
 
     try:
         data = Path(path).read_bytes()
@@ -297,8 +297,8 @@ def package_built(path: str):
         def execute(self, target_name, q_in, sanitize=False, reset_each=False):
             if IMAGE_FILE not in members:
                 return super().execute(target_name, q_in, sanitize, reset_each)
-            from edgec.codegen.image import read_header
-            from edgec.image_exec import execute_image
+            from ..codegen.image import read_header
+            from ..verification.image_exec import execute_image
             img = members[IMAGE_FILE]
             if reset_each and self.stateful:
                 raise EdgecError("--reset-each is not available for a package's model image")

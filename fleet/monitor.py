@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 from .aws import Cloud, aws_step, error_code
 from .provision import fleet_info
@@ -154,7 +154,7 @@ def read_captures(cloud: Cloud, fleet: str, model: str, version: str | None = No
 
 def published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict, bytes]:
     """The published package's manifest and library bytes, verified against the fleet's key."""
-    from .package import Collect
+    from ..package.archive import Collect
     info = fleet_info(cloud, fleet)
     lib = Collect()
     r = fetch_verified(cloud.client("s3"), info["bucket"], model_key(model, version), fleet_public_key(cloud, fleet, info),
@@ -166,7 +166,7 @@ def published(cloud: Cloud, fleet: str, model: str, version: str) -> tuple[dict,
 
 def baseline_outputs(manifest: dict, library: bytes, xs: np.ndarray) -> np.ndarray:
     """The baseline through the package's own library (what the devices run), dequantized."""
-    from edgec.fleet.loaded import Model
+    from ..package.loaded import Model
     m = Model("baseline", "package", manifest, "", library)
     try:
         outs = [m.dequantize(np.frombuffer(m.run_int8(m.quantize(x).tobytes()), np.int8)) for x in xs]
@@ -177,7 +177,7 @@ def baseline_outputs(manifest: dict, library: bytes, xs: np.ndarray) -> np.ndarr
 
 def drift(cloud: Cloud, fleet: str, model: str, baseline: str, version: str | None = None, bins: int = 10,
           since: str | None = None) -> dict:
-    from edgec.data import fit_samples, load_array
+    from ..compiler.data import fit_samples, load_array
     cap = read_captures(cloud, fleet, model, version, since=since)
     rows, skipped = cap["rows"], Counter(cap["skipped"])
     if not rows:

@@ -15,12 +15,13 @@ import re
 import urllib.request
 from pathlib import Path
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
-from . import bundle, signing
+from . import bundle
+from ..package import signing
 from .aws import Cloud, Progress, aws_step, error_code, names
 from .localcloud import CA_ROUTE
-from .package import NAME_RE
+from ..package.archive import NAME_RE
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DEVICE_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9_])*$")

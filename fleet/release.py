@@ -1,8 +1,8 @@
 """`edgec release`: a trained model to the whole fleet in one command, for CI pipelines.
 
 Stages, each a call into the code behind the single commands (no copies), each a gate:
-  build     edgec.build.build: import, quantize, plan, C
-  verify    edgec.verify.verify on the target's emulator: the C equals the integer reference bit for bit
+  build     edgec.driver.build.build: import, quantize, plan, C
+  verify    edgec.verification.verify.verify on the target's emulator: the C equals the integer reference bit for bit
   accuracy  the int8 model against the float one on the calibration data: top-1 accuracy drop (with
             the labels `y` of an .npz) or top-1 disagreement (without), at most --max-accuracy-drop;
             models that are not classifiers: output SQNR, at least --min-sqnr when given
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 from .aws import Cloud, aws_step
 from .rollout import all_pages, deploy, job_id_for, publish, status
@@ -93,8 +93,8 @@ class Release:
                  min_captures: int = 0, max_failures: int = 0, watch: str = "5m", canary_timeout: str = "10m",
                  fleet_timeout: str = "30m", verify_samples: int = 20, poll: str = "2s", rollout_rate=None,
                  abort_percent=None, abort_min=None, timeout_minutes=None, log=lambda line: None):
-        from edgec.build import parse_fraction
-        from edgec.fleet import package
+        from ..driver.build import parse_fraction
+        from ..package import archive as package
         self.cloud, self.model, self.target, self.calibration, self.fleet = cloud, model, target, calibration, fleet
         self.version, self.key, self.log = version, key, log
         self.name = name or package_name(model)
@@ -163,8 +163,8 @@ class Release:
 
     # ---- build, verify, accuracy, package, publish -------------------------------------------
     def build(self) -> dict:
-        from edgec.build import build
-        from edgec.outdir import check_output_dir
+        from ..driver.build import build
+        from ..compiler.outdir import check_output_dir
         self.work.mkdir(parents=True, exist_ok=True)
         self.out = str(self.work / "build")
         check_output_dir(self.out)
@@ -175,12 +175,12 @@ class Release:
                 "summary": f"RAM {t['arena_bytes'] + t['io_bytes']:,} B, weights {t['weight_bytes']:,} B"}
 
     def _samples(self) -> np.ndarray:
-        from edgec.verify import Built
+        from ..verification.verify import Built
         self.built = Built(self.out)
         return self.built.samples(self.calibration)
 
     def verify(self) -> dict:
-        from edgec.verify import verify
+        from ..verification.verify import verify
         xs = self._samples()[: self.verify_samples]
         path = self.work / "verify-samples.npy"
         np.save(path, xs)
@@ -195,9 +195,9 @@ class Release:
                 + (f", {r['instructions_per_inference']:,} instructions per inference" if "instructions_per_inference" in r else "")}
 
     def accuracy(self) -> dict:
-        from edgec import reference
-        from edgec.build import load_labels
-        from edgec.verify import is_classifier, sqnr_db
+        from ..compiler import reference
+        from ..driver.build import load_labels
+        from ..verification.verify import is_classifier, sqnr_db
         xs, b = self._samples(), self.built
         ref = reference.run_batch(b.float_graph, xs).reshape(len(xs), -1)
         deq = b.dequantize_output(reference.run_batch(b.int_graph, b.quantize_input(xs))).reshape(len(xs), -1)
@@ -223,7 +223,7 @@ class Release:
         return {**facts, "summary": summary}
 
     def package(self) -> dict:
-        from edgec.fleet import package
+        from ..package import archive as package
         self.pkg = str(self.work / f"{self.name}-{self.version}.tar.gz")
         r = package.create(self.out, self.name, self.version, self.key, self.pkg)
         return {"package": self.pkg, "sha256": r.get("sha256"), "summary": self.pkg}

@@ -21,9 +21,9 @@ import json
 import re
 from collections import Counter
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
-from . import package, signing
+from ..package import archive as package, signing
 from .aws import Cloud, Progress, aws_step, error_code, names
 from .provision import existing, fleet_info
 

@@ -23,7 +23,7 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 from .aws import Cloud, aws_step
 from .rollout import status

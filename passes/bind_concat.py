@@ -10,7 +10,7 @@ The float and integer reference are unaffected.
 """
 import numpy as np
 
-from edgec.ir import Graph
+from ..compiler.ir import Graph
 
 
 def _bindable(g: Graph, node, k: int, consumers: dict, prod: dict) -> bool:

@@ -20,10 +20,10 @@ before.  The nodes left unread are removed by eliminate_dead.  Integer graphs (a
 
 An Elementwise primitive left over two computed tensors of different bases (or with a constant that
 differs per element) has no integer form; all of them are refused in one error, each by node."""
-from edgec.errors import UnsupportedOpError
-from edgec.ir import Graph, Node
-from edgec.reference import FLOAT_UNARY
-from edgec.elementwise import IN, STEP, describe, step_args
+from ..compiler.errors import UnsupportedOpError
+from ..compiler.ir import Graph, Node
+from ..compiler.reference import FLOAT_UNARY
+from ..compiler.elementwise import IN, STEP, describe, step_args
 
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul"}
 #: unary ops fuse_activations folds into the producing conv's clamp: a chain of these stays

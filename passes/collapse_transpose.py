@@ -6,7 +6,7 @@ permutation move as one block, so they can be merged.  ShuffleNet's channel shuf
 is a rank-3 or rank-4 one, which the kernel (at most 4 axes) runs, and a Transpose that only moves
 size-1 axes disappears into a Reshape (an alias: no data moves).  The data order is unchanged, so
 the reference gives the same values before and after."""
-from edgec.ir import Graph, Node, Tensor, unique_name
+from ..compiler.ir import Graph, Node, Tensor, unique_name
 
 
 def collapsed(shape, perm):

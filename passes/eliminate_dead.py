@@ -1,6 +1,6 @@
 """eliminate_dead: drop nodes nothing reads, Reshapes that change nothing, Reshape chains, and
 tensors no node references."""
-from edgec.ir import Graph
+from ..compiler.ir import Graph
 
 
 def eliminate_dead(graph: Graph) -> Graph:

@@ -11,7 +11,7 @@ clamp); left alone, the Mul is one more int8 tensor and rounding per squeeze-exc
 """
 import numpy as np
 
-from edgec.ir import Graph, Node, Tensor, unique_name
+from ..compiler.ir import Graph, Node, Tensor, unique_name
 from .util import sole_consumer, absorb
 
 FOLDS_INTO = ("Conv2D", "FullyConnected")

@@ -1,8 +1,8 @@
 """fold_constants: evaluate nodes whose inputs are all constants once, at compile time (float graphs)."""
 import numpy as np
 
-from edgec.ir import Graph
-from edgec.reference import FLOAT_OPS
+from ..compiler.ir import Graph
+from ..compiler.reference import FLOAT_OPS
 
 
 def fold_constants(graph: Graph) -> Graph:

@@ -18,7 +18,7 @@ What is folded, and why it is exact:
 * An edge Pad (repeating the border: Keras 3 on PyTorch pads "same" pools so, asymmetric ones) folds
   only into a MaxPool2D each of whose windows reads at least one real element: a window is a
   contiguous block, so it then holds the border row/column each repeated value copies, and the copy
-  cannot change its max.  An edge Pad left standing is refused by the build (edgec.build).
+  cannot change its max.  An edge Pad left standing is refused by the build (edgec.driver.build).
 * Pad followed by Pad: one Pad with the summed pads (so a chain folds as a whole), of one mode.
 * Pad followed by a Transpose (its only reader): the Transpose first, then the Pad, so a Pad in the
   model's own layout (an NCHW model's input) meets the conv after the layout change.
@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgec.ir import Graph
+from ..compiler.ir import Graph
 
 #: ops whose output is >= 0 whatever their input (real values)
 NONNEG_OPS = ("Relu", "Sigmoid", "HardSigmoid", "Softmax", "Exp", "Softplus")

@@ -8,7 +8,7 @@ in the arena for one step of it (49 x 64 bytes instead of 64 for a keyword model
 plan the same RAM.  The Slice becomes a Reshape of the [N, H] result to its [N, 1, H] shape (Reshapes
 are aliases: no data moves).  Runs after eliminate_dead, which removes the exporters' no-op Reshapes
 between the two."""
-from edgec.ir import Graph
+from ..compiler.ir import Graph
 
 from .util import sole_consumer
 

@@ -6,7 +6,7 @@ feature map in NCHW order (PyTorch's Flatten before Linear).  Permuting the cons
 at compile time removes that data movement from the device entirely."""
 import numpy as np
 
-from edgec.ir import Graph, Tensor, unique_name
+from ..compiler.ir import Graph, Tensor, unique_name
 from .util import carry_given_weights, sole_consumer
 
 

@@ -3,7 +3,7 @@
 In the integer graph a fused activation is free: it narrows the output clamp [act_min, act_max]."""
 import numpy as np
 
-from edgec.ir import Graph
+from ..compiler.ir import Graph
 from .util import sole_consumer, absorb
 
 FUSES_INTO = ("Conv2D", "FullyConnected", "Add", "Sub", "Mul", "MaxPool2D", "AvgPool2D")

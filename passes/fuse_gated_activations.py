@@ -5,7 +5,7 @@ Exporters spell these activations as a gate and a Mul (PyTorch's SiLU before ONN
 TensorFlow's swish, MobileNetV3's h-swish).  Unfused, the int8 graph quantizes the gate to int8
 and multiplies two int8 tensors: two roundings and a Mul kernel.  Fused, it is one lookup table
 built from the float function: one rounding, no multiply."""
-from edgec.ir import Graph, Node
+from ..compiler.ir import Graph, Node
 
 from .util import sole_consumer
 

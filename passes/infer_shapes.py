@@ -1,8 +1,8 @@
 """infer_shapes: recompute every non-input tensor's shape from its producer's op and attributes.
 
 Importers may leave shapes they could not know; later passes rely on every activation having one."""
-from edgec.ir import Graph
-from edgec.shapes import output_shapes
+from ..compiler.ir import Graph
+from ..compiler.shapes import output_shapes
 
 
 def infer_shapes(graph: Graph) -> Graph:

@@ -28,8 +28,8 @@ import bisect
 
 import numpy as np
 
-from edgec.ir import Graph
-from edgec.recurrent import scratch_bytes
+from ..compiler.ir import Graph
+from ..compiler.recurrent import scratch_bytes
 
 ALIGN = 4
 

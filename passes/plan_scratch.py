@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 
-from edgec.ir import Graph
-from edgec.ops.costs import macs
+from ..compiler.ir import Graph
+from ..compiler.ops.costs import macs
 
 from .plan_memory import ALIGN, memory_plan, plan_memory
 

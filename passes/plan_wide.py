@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 
-from edgec.fixedpoint import wide_channels
-from edgec.ir import Graph
-from edgec.ops.costs import macs, weight_bytes, wide_extra_bytes
+from ..compiler.fixedpoint import wide_channels
+from ..compiler.ir import Graph
+from ..compiler.ops.costs import macs, weight_bytes, wide_extra_bytes
 
 from .plan_memory import memory_plan, plan_memory
 

@@ -20,12 +20,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgec.errors import EdgecError
-from edgec.fixedpoint import quantize_multiplier, round_half_away
-from edgec.gemmlowp import softmax_tflm_attrs
-from edgec.ir import Graph, Node, Quant, Tensor, unique_name
-from edgec.ops import REGISTRY, table
-from edgec.reference import FLOAT_UNARY, conv2d_f32
+from ..compiler.errors import EdgecError
+from ..compiler.fixedpoint import quantize_multiplier, round_half_away
+from ..compiler.gemmlowp import softmax_tflm_attrs
+from ..compiler.ir import Graph, Node, Quant, Tensor, unique_name
+from ..compiler.ops import REGISTRY, table
+from ..compiler.reference import FLOAT_UNARY, conv2d_f32
 
 SIGMOID_Q = (1.0 / 256, -128)
 TANH_Q = (1.0 / 128, 0)

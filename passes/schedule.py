@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgec.ir import Graph
+from ..compiler.ir import Graph
 
 MAX_STATES = 200_000
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.ir import Graph, Node, Tensor, unique_name
-from edgec.reference import FLOAT_UNARY
+from ..compiler.ir import Graph, Node, Tensor, unique_name
+from ..compiler.reference import FLOAT_UNARY
 from .util import sole_consumer
 
 BINARY = ("Add", "Sub", "Mul")

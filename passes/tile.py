@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.ir import Graph
-from edgec.ops import REGISTRY, table as ops_table
-from edgec.ops.costs import macs
+from ..compiler.ir import Graph
+from ..compiler.ops import REGISTRY, table as ops_table
+from ..compiler.ops.costs import macs
 from .plan_memory import memory_plan
 
 TILEABLE = tuple(ops_table("window"))       # row-local ops (their OpDef.window, edgec/ops/)

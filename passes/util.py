@@ -2,7 +2,7 @@
 
 Passes that rewrite many nodes compute `graph.producer()` / `graph.consumers()` once, keep them up
 to date as they rewrite, and drop removed nodes in one filter at the end: linear in the graph."""
-from edgec.ir import Graph
+from ..compiler.ir import Graph
 
 
 def sole_consumer(graph: Graph, tensor: str, consumers: dict | None = None):

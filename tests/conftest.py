@@ -33,7 +33,7 @@ def require(*tools):
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """name -> (out dir, inputs .npy path, report); builds lazily, once per session."""
-    from edgec.build import build
+    from edgec.driver.build import build
     cache = {}
 
     def get(name):
@@ -166,8 +166,8 @@ SLOW = {
 
 @functools.lru_cache(maxsize=None)
 def _emulated() -> tuple:
-    """(cross compilers and emulators, targets other than the host), from edgec.targets: a new target counts."""
-    from edgec.targets import TARGETS
+    """(cross compilers and emulators, targets other than the host), from edgec.compiler.targets: a new target counts."""
+    from edgec.compiler.targets import TARGETS
     host = TARGETS["host"]
     tools = {"avrrun", "simavr"}
     for t in TARGETS.values():

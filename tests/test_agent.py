@@ -27,7 +27,7 @@ from botocore.config import Config
 from conftest import CASES, cli, one_line_error, read_json_line, require, wait_for
 from edgec.agent import agent_pb2 as pb
 from edgec.agent.client import AgentCallError, AgentClient
-from edgec.fleet import package, signing
+from edgec.package import archive as package, signing
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 BUCKET = "edgec-agent-ci"
@@ -95,8 +95,8 @@ def models(tmp_path_factory):
     """kws 1.0.0, kws 2.0.0 (calibrated on other samples: other scales, other outputs), resnet 1.0.0;
     the key pair; the inputs and `edgec run --on host` outputs (float and raw) of each build."""
     require("cc")
-    from edgec.build import build
-    from edgec.verify import Built
+    from edgec.driver.build import build
+    from edgec.verification.verify import Built
     d = tmp_path_factory.mktemp("agent-models")
     signing.generate(str(d / "keys"))
     kws, resnet = CASES["kws"], CASES["resnet"]
@@ -189,7 +189,7 @@ def test_load_predict_bit_exact_budget_and_status_codes(models, tmp_path):
                 got = np.stack([c.predict(name, x.reshape(m["manifest"]["inputs"][0]["shape"])) for x in m["inputs"]])
                 assert got.dtype == np.float32 and np.array_equal(got.reshape(m["float"].shape), m["float"])
                 spec = m["manifest"]["inputs"][0]
-                from edgec.fleet.loaded import quantize
+                from edgec.package.loaded import quantize
                 raw = np.stack([c.predict(name, quantize(x.reshape(spec["shape"]), spec["scale"], spec["zero_point"]))
                                 for x in m["inputs"]])
                 assert raw.dtype == np.int8 and np.array_equal(raw.reshape(m["raw"].shape), m["raw"])

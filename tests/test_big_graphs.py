@@ -3,9 +3,9 @@ host.  Timing is measured by bench/big_graph.py, not asserted here."""
 import numpy as np
 import onnx
 
-from edgec.build import build
+from edgec.driver.build import build
 from edgec.passes.plan_memory import validate_plan
-from edgec.verify import Built, verify
+from edgec.verification.verify import Built, verify
 from testkit.synthetic import chain_model
 from conftest import require
 
@@ -36,12 +36,12 @@ def test_tiling_a_long_plain_chain_plans_within_its_budget(monkeypatch):
     """On 2,400 conv+ReLU nodes (1,200 convs with ReLU fused) the candidate stages around the peak outnumber the plans a round may
     make (tile.PLAN_WORK / nodes, at least MIN_PLANNED): only the budget is planned, the pass still
     ends with a valid plan, and a stage is kept only when it lowers the arena."""
-    from edgec.calibrate import calibrate
-    from edgec.importers.onnx import _Importer
+    from edgec.compiler.calibrate import calibrate
+    from edgec.compiler.importers.onnx import _Importer
     from edgec.passes import tile as tile_pass
     from edgec.passes.plan_memory import plan_memory
     from edgec.passes.schedule import schedule
-    from edgec.pipeline import canonicalize, quantize
+    from edgec.passes.pipeline import canonicalize, quantize
     g = canonicalize(_Importer(chain_model(2_400, size=16, branches=1), "plain.onnx").run())
     x = np.random.default_rng(0).uniform(0, 1, (2, 1, 8, 16, 16)).astype(np.float32)
     q = schedule(quantize(calibrate(g, x)))

@@ -17,14 +17,14 @@ import pytest
 
 from conftest import CASES, DATA, require
 
-from edgec import reference
-from edgec.build import build, compile_graph
-from edgec.calibrate import BINS, DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD, METHODS, calibrate, choose_range
-from edgec.errors import InputDataError
-from edgec.ir import Graph, Node, Tensor
+from edgec.compiler import reference
+from edgec.driver.build import build, compile_graph
+from edgec.compiler.calibrate import BINS, DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD, METHODS, calibrate, choose_range
+from edgec.compiler.errors import InputDataError
+from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.quantize import quantize, quantize_values, quantize_weights, weight_error_shift
-from edgec.pipeline import canonicalize
-from edgec.verify import Built, verify
+from edgec.passes.pipeline import canonicalize
+from edgec.verification.verify import Built, verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import accuracy  # noqa: E402  bench/accuracy.py: the same numbers the README table comes from
@@ -95,7 +95,7 @@ def test_percentile_range_matches_numpy_percentiles():
 # -- calibrate / quantize --------------------------------------------------------------------------
 
 def _digits_graph():
-    from edgec.build import import_model
+    from edgec.driver.build import import_model
     return canonicalize(import_model(CASES["digits_cnn"].path))
 
 
@@ -216,16 +216,16 @@ def test_verify_layers_reports_sqnr_per_layer_in_json_and_report(tmp_path):
 
 def test_layer_sqnr_points_at_the_layer_that_loses_accuracy(tmp_path):
     """Coarsen one layer's output grid by hand (16x its scale): --layers shows the loss at that layer."""
-    from edgec.serialize import load_graphs, save_graphs
+    from edgec.compiler.serialize import load_graphs, save_graphs
     np.save(tmp_path / "cal.npy", CASES["digits_cnn"].calibration()[:300])
     xs = CASES["digits_cnn"].inputs()[:40]
     build(CASES["digits_cnn"].path, "host", str(tmp_path / "out"), str(tmp_path / "cal.npy"))
     b = Built(str(tmp_path / "out"))
-    from edgec.verify import layer_sqnr
+    from edgec.verification.verify import layer_sqnr
     before = {r["index"]: r for r in layer_sqnr(b, xs)}
     k = next(i for i, n in enumerate(b.int_graph.nodes) if n.op == "Conv2D")
     node = b.int_graph.nodes[k]
-    from edgec.fixedpoint import quantize_multiplier
+    from edgec.compiler.fixedpoint import quantize_multiplier
     t = b.int_graph.tensors[node.outputs[0]]
     old = t.quant.scalar_scale
     t.quant.scale = np.float64(old * 16)

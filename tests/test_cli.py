@@ -9,7 +9,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from conftest import CASES, DATA, require
-from edgec.importers.runtime_float import why
+from edgec.compiler.importers.runtime_float import why
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 

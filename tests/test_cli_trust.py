@@ -93,7 +93,7 @@ def test_an_output_written_before_the_marker_is_still_edgecs(digits, tmp_path):
 def test_rebuild_under_a_read_only_parent_swaps_the_files_in_place(digits, tmp_path, monkeypatch, capsys):
     """Root ignores directory modes, so the read-only parent is what os.access says; the CLI runs in-process."""
     from edgec.cli.main import main
-    import edgec.outdir as outdir
+    import edgec.compiler.outdir as outdir
     out = tmp_path / "ro" / "out"
     assert main(["build", CASES["digits_mlp"].path, "-c", str(digits / "calib.npy"), "-o", str(out)]) == 0
     (out / "report.json").write_text("stale\n")

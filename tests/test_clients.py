@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import require
-from edgec.fleet import package, signing
+from edgec.package import archive as package, signing
 from test_agent import AgentProc, device_dir
 
 REPO = Path(__file__).resolve().parent.parent

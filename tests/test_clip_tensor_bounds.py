@@ -20,10 +20,10 @@ import onnx
 import pytest
 
 from conftest import require
-from edgec import reference
-from edgec.build import build, import_model
-from edgec.pipeline import canonicalize
-from edgec.verify import verify
+from edgec.compiler import reference
+from edgec.driver.build import build, import_model
+from edgec.passes.pipeline import canonicalize
+from edgec.verification.verify import verify
 from testkit.heldout import photo_crops
 from test_sink_reshape import _check_pass, _until_pass
 from zoo_mobile import ort_run

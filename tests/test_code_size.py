@@ -15,11 +15,11 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np
 
-from edgec.build import build
+from edgec.driver.build import build
 from edgec.passes.plan_wide import CODE_RESERVE
-from edgec.targets import TARGETS, get_target
-from edgec.toolchain import compile_objects, harness_file, link
-from edgec.verify import verify
+from edgec.compiler.targets import TARGETS, get_target
+from edgec.verification.toolchain import compile_objects, harness_file, link
+from edgec.verification.verify import verify
 from conftest import require
 
 #: the loop nest (its symbol in the linked image) each entry point runs, on a variant with the 3x3 lines

@@ -1,5 +1,5 @@
 """runtime_c/edgec_crypto.c (libsodium's SHA-256 and Ed25519 verification, fetched by
-compiler/crypto_source.py) against Python's hashlib and `cryptography` on random keys and messages:
+verification/crypto_source.py) against Python's hashlib and `cryptography` on random keys and messages:
 on the host and on the emulated Cortex-M4."""
 import hashlib
 import struct
@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from conftest import require
-from edgec import crypto_source
-from edgec.devicebuild import build_program, code_bytes, run_program
-from edgec.errors import ToolchainError
-from edgec.targets import get_target
+from edgec.verification import crypto_source
+from edgec.verification.devicebuild import build_program, code_bytes, run_program
+from edgec.compiler.errors import ToolchainError
+from edgec.compiler.targets import get_target
 
 KAT = Path(__file__).parent / "c" / "crypto_kat.c"
 #: Order of the Ed25519 group: S + L is the same scalar, in the non-reduced form RFC 8032 refuses.

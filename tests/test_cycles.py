@@ -2,7 +2,7 @@
 adds up, is deterministic, and prices the same code differently on different cores."""
 import pytest
 
-from edgec.cycles import CORES, cost_table, instruction_cost
+from edgec.verification.cycles import CORES, cost_table, instruction_cost
 
 M0, M3, M4, M7 = (CORES[c] for c in ("cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7"))
 

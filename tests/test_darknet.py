@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from edgec import reference
-from edgec.build import build, import_model
-from edgec.errors import ModelFormatError, TargetError, UnsupportedOpError
-from edgec.importers.darknet import parse_cfg
-from edgec.pipeline import canonicalize
-from edgec.postprocess import decode_yolo, detections, iou
-from edgec.verify import Built, verify, run
+from edgec.compiler import reference
+from edgec.driver.build import build, import_model
+from edgec.compiler.errors import ModelFormatError, TargetError, UnsupportedOpError
+from edgec.compiler.importers.darknet import parse_cfg
+from edgec.passes.pipeline import canonicalize
+from edgec.host.postprocess import decode_yolo, detections, iou
+from edgec.verification.verify import Built, verify, run
 from conftest import DATA, extra, require
 
 CFG = DATA / "yolo-fastest-1.1.cfg"

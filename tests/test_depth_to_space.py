@@ -8,11 +8,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from edgec import reference
-from edgec.build import build, import_model
-from edgec.errors import EdgecError
-from edgec.pipeline import canonicalize
-from edgec.verify import verify
+from edgec.compiler import reference
+from edgec.driver.build import build, import_model
+from edgec.compiler.errors import EdgecError
+from edgec.passes.pipeline import canonicalize
+from edgec.verification.verify import verify
 from conftest import extra, require
 
 

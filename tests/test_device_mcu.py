@@ -1,5 +1,5 @@
 """Microcontroller devices in the fleet (issue 20, part 4), on real processes: the example firmware
-(compiler/harness/mcu_device.c: slots, image interpreter, kernels, libsodium) in QEMU's Cortex-M4
+(verification/harness/mcu_device.c: slots, image interpreter, kernels, libsodium) in QEMU's Cortex-M4
 with its flash in a host file, driven over its emulated UART; `edgec device run` bridges it to the
 local cloud (`edgec cloud serve`) through the device's own credential bundle.
 
@@ -23,12 +23,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from conftest import CASES, cli, read_json_line, require, wait_for
 from edgec.codegen.image import BODY_FROM, read_header
-from edgec.fleet import device_manifest, device_slots, mcu, package, signing
+from edgec.package import device_manifest, archive as package, signing
+from edgec.fleet import device_slots, mcu
 from edgec.agent import mcu_bridge
-from edgec.fleet.signing import SignatureError
-from edgec.toolchain import harness_tool, read_profile
-from edgec.targets import get_target
-from edgec.verify import Built
+from edgec.package.signing import SignatureError
+from edgec.verification.toolchain import harness_tool, read_profile
+from edgec.compiler.targets import get_target
+from edgec.verification.verify import Built
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 BUCKET = "edgec-mcu-ci"
@@ -51,7 +52,7 @@ def models(tmp_path_factory):
     """digits_cnn built twice (v1, v2 calibrations), the fleet key, packages for cortex-m4, and the
     integer reference's outputs of each build for the test inputs."""
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
-    from edgec.build import build
+    from edgec.driver.build import build
     d = tmp_path_factory.mktemp("mcu-models")
     signing.generate(str(d / "keys"))
     case = CASES["digits_cnn"]

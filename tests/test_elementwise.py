@@ -11,14 +11,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgec import elementwise, reference
-from edgec.build import build, import_model
-from edgec.errors import UnsupportedOpError
-from edgec.ir import Graph, Node, Tensor
+from edgec.compiler import elementwise, reference
+from edgec.driver.build import build, import_model
+from edgec.compiler.errors import UnsupportedOpError
+from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.collapse_elementwise import collapse_elementwise
 from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.infer_shapes import infer_shapes
-from edgec.verify import Built, verify
+from edgec.verification.verify import Built, verify
 from conftest import require
 from zoo_mobile import export, images, ort_run
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgec import fixedpoint as fp
+from edgec.compiler import fixedpoint as fp
 from conftest import require
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1

@@ -19,7 +19,7 @@ from botocore.config import Config
 
 from conftest import one_line_error, require
 from edgec.cli.main import main
-from edgec.fleet import package, signing
+from edgec.package import archive as package, signing
 from edgec.fleet.aws import Cloud
 from edgec.fleet.device import Device, DeviceError
 from edgec.fleet.provision import create_fleet, register_devices

@@ -3,9 +3,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgec import reference
-from edgec.importers.onnx import import_onnx
-from edgec.pipeline import canonicalize
+from edgec.compiler import reference
+from edgec.compiler.importers.onnx import import_onnx
+from edgec.passes.pipeline import canonicalize
 from conftest import CASES
 
 

@@ -18,12 +18,12 @@ import torch.nn.functional as F
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from edgec import reference  # noqa: E402
-from edgec.build import build, import_model  # noqa: E402
-from edgec.errors import UnsupportedOpError  # noqa: E402
+from edgec.compiler import reference  # noqa: E402
+from edgec.driver.build import build, import_model  # noqa: E402
+from edgec.compiler.errors import UnsupportedOpError  # noqa: E402
 from edgec.passes.fold_pad import fold_pad  # noqa: E402
-from edgec.pipeline import CANONICAL, canonicalize  # noqa: E402
-from edgec.verify import verify  # noqa: E402
+from edgec.passes.pipeline import CANONICAL, canonicalize  # noqa: E402
+from edgec.verification.verify import verify  # noqa: E402
 from conftest import cli, one_line_error, require  # noqa: E402
 from zoo_mobile import images  # noqa: E402
 

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # noqa: E402  (test-only: Keras 3 writes the ONNX file a Keras user would bring)
 
-from edgec import reference  # noqa: E402
-from edgec.build import build, import_model  # noqa: E402
-from edgec.pipeline import CANONICAL, canonicalize  # noqa: E402
+from edgec.compiler import reference  # noqa: E402
+from edgec.driver.build import build, import_model  # noqa: E402
+from edgec.passes.pipeline import CANONICAL, canonicalize  # noqa: E402
 from edgec.passes.fold_pad import fold_pad  # noqa: E402
-from edgec.verify import Built, verify  # noqa: E402
+from edgec.verification.verify import Built, verify  # noqa: E402
 from conftest import DATA, require  # noqa: E402
 from testkit.cases import ic_inputs, vww_inputs  # noqa: E402
 

@@ -7,11 +7,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edgec import reference
-from edgec.build import build, import_model
+from edgec.compiler import reference
+from edgec.driver.build import build, import_model
 from edgec.passes.fold_batchnorm import fold_batchnorm
-from edgec.pipeline import CANONICAL, canonicalize
-from edgec.verify import verify
+from edgec.passes.pipeline import CANONICAL, canonicalize
+from edgec.verification.verify import verify
 from conftest import require
 
 

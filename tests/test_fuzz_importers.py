@@ -30,7 +30,7 @@ EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 
 #: Compile-stage exceptions raised outside the importers, for graphs that are valid IR: absurd weights
 #: (a corrupted float becomes 3.4e38) make the float reference overflow and quantization then fails in
-#: edgec.fixedpoint with a ValueError.  That is for calibrate/quantize to refuse (an EdgecError naming the
+#: edgec.compiler.fixedpoint with a ValueError.  That is for calibrate/quantize to refuse (an EdgecError naming the
 #: tensor), not for the importers; these (exception, function) pairs are tolerated by the fuzz runs below
 #: until it is fixed there, and any other downstream exception fails them.
 KNOWN_DOWNSTREAM: set = set()     # quantize now names the node when values are not finite (was a ValueError)
@@ -299,8 +299,8 @@ def test_functional_keras_config_of_the_regression_imports(worker):
 
 
 def test_external_data_symlink_out_of_the_directory_is_refused(tmp_path):
-    from edgec.build import import_model
-    from edgec.errors import ModelFormatError
+    from edgec.driver.build import import_model
+    from edgec.compiler.errors import ModelFormatError
     outside = tmp_path / "secret.bin"
     outside.write_bytes(np.arange(15, dtype=np.float32).tobytes())
     d = tmp_path / "model"
@@ -553,7 +553,7 @@ def test_thousands_of_nodes_import_within_the_time_bound(worker):
 def test_graphs_past_the_memory_limit_are_refused_with_their_size(worker):
     """What is refused is memory: 70 ReLUs of a 4 Mi-element tensor (1.1 GiB as float32) stop at the
     1 GiB the compiler gives a model, before any activation is allocated, and the message has the sizes."""
-    from edgec.importers.builder import MAX_GRAPH_BYTES
+    from edgec.compiler.importers.builder import MAX_GRAPH_BYTES
     nodes = [h.make_node("Relu", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"], name=f"r{i}") for i in range(70)]
     model = onnx_model(nodes, inputs=[("x", [1, 1 << 22])], outputs=[("t69", [1, 1 << 22])])
     res = worker.run(onnx_case(model), compile_ok=False)
@@ -565,8 +565,8 @@ def test_graphs_past_the_memory_limit_are_refused_with_their_size(worker):
 def test_a_node_count_past_the_memory_limit_is_refused_before_import():
     """The bookkeeping of each node counts too: a file with millions of nodes is refused from its node
     count, with the memory it would need."""
-    from edgec.errors import ModelFormatError
-    from edgec.importers.builder import check_node_count
+    from edgec.compiler.errors import ModelFormatError
+    from edgec.compiler.importers.builder import check_node_count
     check_node_count(3_000, "nodes", "m.onnx")
     with pytest.raises(ModelFormatError, match=r"m.onnx: 600,000 nodes need at least 1.14 GiB of compiler memory "
                                                r"\(2,048 B each\), more than the 1 GiB edgec gives a model"):
@@ -579,9 +579,9 @@ def test_a_node_count_past_the_memory_limit_is_refused_before_import():
 @pytest.mark.parametrize("name,weights", [("big.onnx", None), ("big.h5", None), ("big.keras", None),
                                           ("m.cfg", "big.weights")])
 def test_files_past_the_size_limit_are_refused_unread(name, weights, tmp_path):
-    from edgec.build import import_model
-    from edgec.errors import ModelFormatError
-    from edgec.importers.builder import MAX_FILE_BYTES
+    from edgec.driver.build import import_model
+    from edgec.compiler.errors import ModelFormatError
+    from edgec.compiler.importers.builder import MAX_FILE_BYTES
     big = tmp_path / (weights or name)
     with open(big, "wb") as f:
         f.truncate(MAX_FILE_BYTES + 1)

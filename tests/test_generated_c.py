@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgec.build import build
-from edgec.targets import get_target
+from edgec.driver.build import build
+from edgec.compiler.targets import get_target
 from conftest import CASES, DATA, require
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -37,7 +37,7 @@ def test_generated_c_has_no_float_and_compiles_strictly(mlp_out, tmp_path):
     require("cc", "arm-none-eabi-gcc")
     for f in mlp_out.glob("*.[ch]"):
         assert not FLOAT_WORD.search(f.read_text()), f.name
-    harness = str(resources.files("edgec.harness"))       # <string.h> for the libc-less cross toolchain
+    harness = str(resources.files("edgec.verification.harness"))       # <string.h> for the libc-less cross toolchain
     host_out = mlp_out.parent / "host"                    # the cortex-m4 build carries the M4-only DSP dot product
     for out, cc, flags in ((host_out, "cc", []), (mlp_out, "arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft",
                                                                                  "-O2", "-ffreestanding", f"-I{harness}"])):
@@ -63,8 +63,8 @@ def test_golden_snapshot_digits_mlp(mlp_out):
 def test_every_runtime_kernel_compiles_strictly_for_host_and_cortex_m(tmp_path):
     require("cc", "arm-none-eabi-gcc")
     runtime = Path(str(resources.files("edgec.runtime_c")))
-    harness = str(resources.files("edgec.harness"))
-    from edgec.crypto_source import fetch                # edgec_crypto.c includes libsodium's headers
+    harness = str(resources.files("edgec.verification.harness"))
+    from edgec.verification.crypto_source import fetch                # edgec_crypto.c includes libsodium's headers
     sodium = fetch()
     for f in sorted(runtime.glob("*.c")):
         for cc, flags in (("cc", ["-Wconversion"]), ("arm-none-eabi-gcc", ["-mcpu=cortex-m0", "-mthumb", "-O2", "-ffreestanding", f"-I{harness}"]),
@@ -85,7 +85,7 @@ def test_dsp_variant_compiles_strictly_for_cortex_m4_and_m7(tmp_path):
     for f in runtime.glob("*.[ch]"):
         shutil.copy(f, tmp_path / f.name)
     shutil.copy(runtime / "edgec_dot_arm_dsp.h", tmp_path / "edgec_dot.h")
-    harness = str(resources.files("edgec.harness"))
+    harness = str(resources.files("edgec.verification.harness"))
     for cpu in ("cortex-m4", "cortex-m7"):
         for src in ("edgec_conv2d_s8.c", "edgec_conv2d_cols_s8.c", "edgec_depthwise_conv2d_s8.c", "edgec_fully_connected_s8.c"):
             r = subprocess.run(["arm-none-eabi-gcc", *STRICT, f"-mcpu={cpu}", "-mthumb", "-mfloat-abi=soft", "-O2", "-ffreestanding",
@@ -134,10 +134,10 @@ def test_real_models_compile_warning_free_for_every_target_and_pass_cppcheck(bui
 def compile_strictly_and_cppcheck(out, tmp_path, targets):
     """Every .c of build directory `out`, as each (target, compiler or None for the target's) compiles
     it with its kernel variants in place, under STRICTEST; then cppcheck over the output."""
-    from edgec.targets import get_target
-    from edgec.toolchain import _sources_for, BARE_CFLAGS
+    from edgec.compiler.targets import get_target
+    from edgec.verification.toolchain import _sources_for, BARE_CFLAGS
     require("cc", "clang", "cppcheck", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "avr-gcc")
-    harness = str(resources.files("edgec.harness"))       # <string.h> for the libc-less cross toolchains
+    harness = str(resources.files("edgec.verification.harness"))       # <string.h> for the libc-less cross toolchains
     for tname, cc in targets:
         t = get_target(tname)
         work = tmp_path / f"{tname}-{cc or t.cc}"

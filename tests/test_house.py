@@ -5,7 +5,8 @@
 - no private name (a leading underscore) is imported from another file;
 - the fast suite's marker tables (tests/conftest.py) name tests that exist.
 
-The import path -> file rule is pyproject's package-dir: `edgec` is compiler/, `edgec.passes` passes/ ..."""
+The import path -> file rule: the repository root is the package `edgec`, so `edgec.<folder>.<module>` is
+`<folder>/<module>.py` (pyproject's package-dir says no more than that, and a test holds it)."""
 from __future__ import annotations
 
 import ast
@@ -18,22 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Bottom up: a file imports from its own layer and the layers below it only.  A module of compiler/
 #: that is not named here is taken to be IR level (an op family's arithmetic, like mean.py or prelu.py);
-#: the subpackages are placed by their prefix.
+#: a name ending in "." places a whole folder.
 LAYERS = [
-    ("ir", ["edgec", "edgec.ops.", "edgec.errors", "edgec.ir", "edgec.shapes", "edgec.reference", "edgec.fixedpoint",
-            "edgec.gemmlowp", "edgec.targets", "edgec.serialize", "edgec.data", "edgec.preprocess",
-            "edgec.postprocess", "edgec.outdir", "edgec.runtime_c", "edgec.harness"]),
-    ("importers", ["edgec.importers."]),
-    ("passes", ["edgec.passes.", "edgec.calibrate", "edgec.pipeline"]),
+    ("ir", ["edgec", "edgec.compiler", "edgec.compiler.ops.", "edgec.compiler.errors", "edgec.compiler.ir", "edgec.compiler.shapes",
+            "edgec.compiler.reference", "edgec.compiler.fixedpoint", "edgec.compiler.gemmlowp", "edgec.compiler.targets",
+            "edgec.compiler.serialize", "edgec.compiler.data", "edgec.compiler.outdir", "edgec.runtime_c",
+            "edgec.verification.harness"]),
+    ("host", ["edgec.host."]),
+    ("importers", ["edgec.compiler.importers."]),
+    ("passes", ["edgec.passes.", "edgec.compiler.calibrate"]),
     ("codegen", ["edgec.codegen."]),
-    ("verification", ["edgec.toolchain", "edgec.cycles", "edgec.stack", "edgec.verify", "edgec.precision",
-                      "edgec.crypto_source", "edgec.devicebuild", "edgec.image_exec"]),
-    ("build", ["edgec.build", "edgec.report", "edgec.report_html", "edgec.model_image"]),
-    ("package", ["edgec.fleet.package", "edgec.fleet.signing", "edgec.fleet.hostlib", "edgec.fleet.names",
-                 "edgec.fleet.device_manifest", "edgec.fleet.loaded"]),
+    ("verification", ["edgec.verification."]),
+    ("reports", ["edgec.reports."]),
+    ("driver", ["edgec.driver."]),
+    ("package", ["edgec.package."]),
     ("fleet", ["edgec.fleet."]),
     ("agent", ["edgec.agent."]),
-    ("cli", ["edgec.cli.", "edgec.api"]),
+    ("cli", ["edgec.cli."]),
 ]
 
 #: Imports that go up a layer today, each with what it takes and where that belongs; the moves of
@@ -59,6 +61,21 @@ def package_files() -> dict:
         for f in sorted(folder(pkg).glob("*.py")):
             files[pkg if f.stem == "__init__" else f"{pkg}.{f.stem}"] = f
     return files
+
+
+def test_import_path_is_the_folder_path():
+    """The one rule a newcomer can say: edgec.<folder>.<module> is <folder>/<module>.py, from the repository root,
+    and inside the package imports are relative, so they resolve by path too (protoc's generated agent_pb2*.py
+    are left as it writes them)."""
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert cfg["package-dir"] == {"edgec": "."}
+    for pkg in cfg["packages"]:
+        assert (ROOT / Path(*pkg.split(".")[1:]) / "__init__.py").is_file(), pkg
+    files = package_files()
+    absolute = [f"{f.relative_to(ROOT)}:{n.lineno}" for f in files.values() if not f.name.endswith(("_pb2.py", "_pb2_grpc.py"))
+                for n in ast.walk(ast.parse(f.read_text()))
+                if isinstance(n, ast.ImportFrom) and not n.level and (n.module or "").split(".")[0] == "edgec"]
+    assert not absolute, f"write these imports relative (from ..compiler.ir import Graph): {absolute}"
 
 
 def imports(files: dict) -> list:
@@ -95,7 +112,7 @@ def layer_of(mod: str) -> int:
                 if best is None or len(n) > best[0]:
                     best = (len(n), i)
     if best is None:
-        assert mod.count(".") == 1, f"{mod}: no layer (add it to LAYERS)"
+        assert mod.startswith("edgec.compiler.") and mod.count(".") == 2, f"{mod}: no layer (add it to LAYERS)"
         return 0
     return best[1]
 
@@ -164,10 +181,10 @@ def test_the_layer_rules_see_real_imports(graph):
     """The walk finds what the package is known to import (an empty graph would pass everything above)."""
     files, edges = graph
     pairs = {(a, b) for a, b, _, _ in edges}
-    assert {("edgec.build", "edgec.codegen.c"), ("edgec.pipeline", "edgec.passes.quantize"),
-            ("edgec.cli.main", "edgec.build"), ("edgec.agent.models", "edgec.fleet.package")} <= pairs
+    assert {("edgec.driver.build", "edgec.codegen.c"), ("edgec.passes.pipeline", "edgec.passes.quantize"),
+            ("edgec.cli.main", "edgec.driver.build"), ("edgec.agent.models", "edgec.package.archive")} <= pairs
     assert len(files) > 100 and len(pairs) > 200
-    assert layer_of("edgec.passes.quantize") < layer_of("edgec.codegen.c") < layer_of("edgec.verify") < layer_of("edgec.cli.main")
+    assert layer_of("edgec.passes.quantize") < layer_of("edgec.codegen.c") < layer_of("edgec.verification.verify") < layer_of("edgec.cli.main")
 
 
 def test_the_marker_tables_name_tests_that_exist():

@@ -16,11 +16,11 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 import torch  # noqa: E402
 
-from edgec.build import build  # noqa: E402
+from edgec.driver.build import build  # noqa: E402
 from edgec.codegen.image import (ARG_ARENA, ARG_DATA, BODY_FROM, KIND_SHIFT, LOOP, OFFSET_MASK, golden_inputs,  # noqa: E402
                                  kernel_table, read_header, records)
-from edgec.image_exec import check_image, execute_image  # noqa: E402
-from edgec.verify import Built  # noqa: E402
+from edgec.verification.image_exec import check_image, execute_image  # noqa: E402
+from edgec.verification.verify import Built  # noqa: E402
 from conftest import CASES, cli, one_line_error, require  # noqa: E402
 
 

@@ -4,7 +4,7 @@ pixels of the original photo) and on ResNet-8 built with --preprocess and --labe
 names); --json shapes; --preprocess / --labels / image refusals as one-line errors.
 
 The exact checks hold the CLI's answers against this file's own preprocessing (Pillow, written out
-here, not edgec.preprocess) run through the integer reference: the C equals it bit for bit, so the
+here, not edgec.host.preprocess) run through the integer reference: the C equals it bit for bit, so the
 detections and scores must be equal, not close."""
 import json
 
@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from conftest import CASES, DATA, cli, extra, one_line_error, require
-from edgec import reference
-from edgec.postprocess import decode_yolo, detections, iou
-from edgec.verify import Built
+from edgec.compiler import reference
+from edgec.host.postprocess import decode_yolo, detections, iou
+from edgec.verification.verify import Built
 
 DOG, PERSON = DATA / "dog.jpg", DATA / "person.jpg"
 COCO = (DATA / "coco.names").read_text().splitlines()
@@ -238,10 +238,10 @@ def test_keras_rescaling_layer_means_raw_pixels(tmp_path):
 
 
 def test_api_build_load_run_decode_are_the_cli_s(yolo, resnet, tmp_path):
-    """edgec.api gives what the commands give: the same outputs, the same detections and top-k."""
+    """edgec.cli.api gives what the commands give: the same outputs, the same detections and top-k."""
     require("cc")
-    from edgec import api
-    from edgec.errors import EdgecError
+    from edgec.cli import api
+    from edgec.compiler.errors import EdgecError
     d, _ = yolo
     m = api.load(str(d / "out"))
     assert m.decode_spec["kind"] == "yolo" and m.labels == COCO and m.input_shape == (1, 320, 320, 3)

@@ -1,5 +1,5 @@
 """Keras and Darknet models that cannot compile list every reason at once, one line each, exit 2 and no
-traceback, as ONNX models do (the collecting code is shared: edgec.importers.reasons); and `--input-shape`
+traceback, as ONNX models do (the collecting code is shared: edgec.compiler.importers.reasons); and `--input-shape`
 (or the calibration data) builds a Keras model whose input has dynamic (None) dimensions."""
 import os
 
@@ -8,10 +8,10 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # noqa: E402  (test-only: the models a Keras user would bring)
 
-from edgec import reference  # noqa: E402
-from edgec.verify import Built, verify  # noqa: E402
+from edgec.compiler import reference  # noqa: E402
+from edgec.verification.verify import Built, verify  # noqa: E402
 from conftest import cli, require  # noqa: E402
-from edgec.importers.runtime_float import NORMALIZES_BY_ITS_INPUT, RUNTIME_FLOAT  # noqa: E402
+from edgec.compiler.importers.runtime_float import NORMALIZES_BY_ITS_INPUT, RUNTIME_FLOAT  # noqa: E402
 
 L = keras.layers
 

@@ -7,11 +7,11 @@ import h5py
 import numpy as np
 import pytest
 
-from edgec import reference
-from edgec.build import import_model
-from edgec.errors import ModelFormatError, UnsupportedOpError
-from edgec.pipeline import canonicalize
-from edgec.verify import verify, run
+from edgec.compiler import reference
+from edgec.driver.build import import_model
+from edgec.compiler.errors import ModelFormatError, UnsupportedOpError
+from edgec.passes.pipeline import canonicalize
+from edgec.verification.verify import verify, run
 from conftest import DATA, KERAS_CASES, KERAS_REFERENCE, data, require
 
 

@@ -10,9 +10,9 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras  # noqa: E402  (test-only oracle)
 
-from edgec import reference  # noqa: E402
-from edgec.build import build, import_model  # noqa: E402
-from edgec.verify import verify  # noqa: E402
+from edgec.compiler import reference  # noqa: E402
+from edgec.driver.build import build, import_model  # noqa: E402
+from edgec.verification.verify import verify  # noqa: E402
 from conftest import extra, require  # noqa: E402
 
 L = keras.layers

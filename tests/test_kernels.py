@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from edgec import reference
-from edgec.build import compile_graph
-from edgec.ir import Graph, Node, Tensor
-from edgec.calibrate import calibrate
-from edgec.pipeline import canonicalize, quantize
+from edgec.compiler import reference
+from edgec.driver.build import compile_graph
+from edgec.compiler.ir import Graph, Node, Tensor
+from edgec.compiler.calibrate import calibrate
+from edgec.passes.pipeline import canonicalize, quantize
 from edgec.passes.plan_scratch import MIN_K4
 from edgec.passes.plan_wide import CODE_RESERVE
-from edgec.verify import Built
+from edgec.verification.verify import Built
 from conftest import require
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -49,7 +49,7 @@ def check(tmp_path, g, rng, scale=1.0, target="host", shift=0.0, edit=None, opti
     """Compile g for `target` and compare its C with the integer reference on saturating samples
     (`shift` moves the samples' mean: with shift >> scale nearly every input sits at +127).  `edit`
     changes the quantized graph in place before it is compiled (attrs calibration does not give)."""
-    from edgec.targets import get_target, with_budget
+    from edgec.compiler.targets import get_target, with_budget
     t = get_target(target)
     require(t.cc, *([] if t.emulator is None or t.sample_io == "stdio" else [t.emulator[0]]))
     shape = g.tensors["x"].shape
@@ -406,7 +406,7 @@ def test_conv2d_with_left_shifting_multipliers(tmp_path, target):
     the generic requantization, not the prepared one (edgec_rq_fast), where the variant's prepared form
     needs a right shift (Armv7E-M), and the prepared one with its left shift on the small cores (Cortex-M0's
     C, AVR's asm); either way they must equal the twin."""
-    from edgec.targets import get_target
+    from edgec.compiler.targets import get_target
     t = get_target(target)
     require(t.cc, *([] if t.emulator is None or t.sample_io == "stdio" else [t.emulator[0]]))   # avrrun: built on demand
     rng = np.random.default_rng(7)
@@ -428,7 +428,7 @@ def test_dsp_requantization_identity_on_the_edge_grid():
     """edgec_dot_arm_dsp.h's edgec_rq_s8 computes rdbp(srdhm(x, m), r) as one floor,
     floor((x*m + 2^30 + 2^(30+r) - [x<0]*2^31) / 2^(31+r)), for m >= 0 and 1 <= r <= 31 (edgec_rq_fast);
     checked here against the Python twin on the edge grid (the QEMU tests run the instructions)."""
-    from edgec import fixedpoint as fp
+    from edgec.compiler import fixedpoint as fp
     xs = [-(1 << 31), -(1 << 31) + 1, -(1 << 30) - 1, -(1 << 30), -65537, -129, -3, -2, -1, 0, 1, 2, 3, 127, 65535,
           (1 << 30), (1 << 31) - 1]
     ms = [0, 1, 1 << 30, (1 << 30) + 1, 1518500250, (1 << 31) - 1]
@@ -485,8 +485,8 @@ def test_softmax_tflm(tmp_path, rows, cols, log_scale, spread, seed):
     reference.softmax_tflm_s8, over input scales from e^-9 to e^3.5 (tiny ones: many equal exps; large ones:
     differences below diff_min drop out) and rows whose values spread over `spread` steps.  The twin
     itself is checked against TFLM in tests/test_tflite_import.py."""
-    from edgec.gemmlowp import softmax_tflm_exp_table
-    from edgec.ir import Quant
+    from edgec.compiler.gemmlowp import softmax_tflm_exp_table
+    from edgec.compiler.ir import Quant
     rng = np.random.default_rng(seed)
     scale = float(np.float32(np.exp(log_scale)))
     q = Graph("k", [Node("Softmax", "op", ["x"], ["y"], {"mode": "tflm", "exp_table": softmax_tflm_exp_table(scale)})],

@@ -23,16 +23,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from edgec import reference
-from edgec.build import compile_graph
+from edgec.compiler import reference
+from edgec.driver.build import compile_graph
 from edgec.codegen.c import CONV_FILES
-from edgec.ir import Graph, Node, Tensor
+from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.infer_shapes import infer_shapes
 from edgec.passes.quantize import SUPPORTED_S16, int16_candidates
-from edgec.pipeline import canonicalize
-from edgec.targets import get_target, with_sanitizers
-from edgec.toolchain import execute
-from edgec.verify import Built
+from edgec.passes.pipeline import canonicalize
+from edgec.compiler.targets import get_target, with_sanitizers
+from edgec.verification.toolchain import execute
+from edgec.verification.verify import Built
 from conftest import require
 from test_kernels import acts, dims, drawn_conv
 
@@ -262,8 +262,8 @@ def test_atmega328p_s16_kernels_at_the_int32_edges(tmp_path, c, k, op, sign, see
 def test_supported_ops_and_refusals_are_stated():
     """quantize refuses (one error, every tensor with its reason) what has no int16 kernel or is the
     graph's input/output; int16_candidates gives the same reasons up front."""
-    from edgec.calibrate import calibrate
-    from edgec.errors import EdgecError
+    from edgec.compiler.calibrate import calibrate
+    from edgec.compiler.errors import EdgecError
     from edgec.passes.quantize import quantize
     assert SUPPORTED_S16 == {"Conv2D", "FullyConnected", "Add", "MaxPool2D", "AvgPool2D", "Reshape"}
     rng = np.random.default_rng(0)

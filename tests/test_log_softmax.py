@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from edgec import log_softmax, reference
-from edgec.build import build, compile_graph, import_model
-from edgec.ir import Graph, Node, Tensor
-from edgec.pipeline import canonicalize
-from edgec.verify import Built, verify
+from edgec.compiler import log_softmax, reference
+from edgec.driver.build import build, compile_graph, import_model
+from edgec.compiler.ir import Graph, Node, Tensor
+from edgec.passes.pipeline import canonicalize
+from edgec.verification.verify import Built, verify
 from conftest import require
 from zoo_mobile import export, images, ort_run
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from edgec.ir import Graph, Node, Tensor
+from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.plan_memory import STRATEGIES, plan_memory, validate_plan
 from edgec.passes.schedule import peak_live_bytes, schedule
 from conftest import CASES
@@ -37,8 +37,8 @@ def test_scheduler_finds_the_hand_checked_optimum():
 
 
 def test_scheduler_never_worse_than_topological_on_real_models():
-    from edgec.build import import_model
-    from edgec.pipeline import canonicalize
+    from edgec.driver.build import import_model
+    from edgec.passes.pipeline import canonicalize
     for name in ("resnet", "kws", "vww", "digits_cnn"):
         g = canonicalize(import_model(CASES[name].path))
         s = schedule(g)
@@ -65,7 +65,7 @@ def test_every_strategy_gives_a_valid_packing(bufs):
 
 def test_aliases_and_in_place_in_real_plans(built):
     _, _, report = built("resnet")
-    from edgec.verify import Built
+    from edgec.verification.verify import Built
     out, _, _ = built("resnet")
     q = Built(str(out)).int_graph
     validate_plan(q)
@@ -78,9 +78,9 @@ def test_aliases_and_in_place_in_real_plans(built):
 
 
 from hypothesis import HealthCheck  # noqa: E402
-from edgec import pipeline  # noqa: E402
+from edgec.passes import pipeline  # noqa: E402
 from edgec.passes.tile import _stage, tile  # noqa: E402
-from edgec.pipeline import canonicalize  # noqa: E402
+from edgec.passes.pipeline import canonicalize  # noqa: E402
 from test_kernels import check  # noqa: E402
 
 
@@ -135,9 +135,9 @@ def test_tiling_lowers_vww_and_resnet_below_the_layer_wise_bound(built):
 
 
 def _kws_scheduled():
-    from edgec.build import import_model
-    from edgec.calibrate import calibrate
-    from edgec.pipeline import canonicalize, quantize
+    from edgec.driver.build import import_model
+    from edgec.compiler.calibrate import calibrate
+    from edgec.passes.pipeline import canonicalize, quantize
     g = canonicalize(import_model(CASES["kws"].path))
     return schedule(quantize(calibrate(g, CASES["kws"].calibration()[:1])))
 
@@ -251,8 +251,8 @@ def test_optimize_speed_trades_the_row_bands_ram_for_fewer_instructions(tmp_path
     """digits_cnn tiles by default (least RAM; mnist.simplified no longer does: its one stage saves
     100 B for more than MAX_EXTRA of its measured-cost estimate); --optimize speed computes each layer
     once: no row bands, a bigger arena, fewer executed instructions, and the same bit-exact integers."""
-    from edgec.build import build
-    from edgec.verify import verify
+    from edgec.driver.build import build
+    from edgec.verification.verify import verify
     from conftest import require
     require("arm-none-eabi-gcc", "qemu-system-arm")
     case = CASES["digits_cnn"]
@@ -273,7 +273,7 @@ def test_columns_scratch_costs_no_ram_by_default_and_every_conv_gets_one_for_spe
     nest.  Both plans are valid (a scratch overlaps nothing live while its conv runs)."""
     from edgec.passes.plan_scratch import cols_bytes, plan_scratch
     from edgec.passes.plan_wide import cols_bytes as wide_cols_bytes
-    from edgec.verify import Built
+    from edgec.verification.verify import Built
     out, _, report = built("resnet")
     q = Built(str(out)).int_graph
     validate_plan(q)
@@ -298,8 +298,8 @@ def test_columns_scratch_costs_no_ram_by_default_and_every_conv_gets_one_for_spe
 
 def test_report_timeline_counts_the_columns_scratch(built):
     """The report's memory timeline holds each scratch at its conv's step, so its peak is the arena's."""
-    from edgec.report import memory_section
-    from edgec.verify import Built
+    from edgec.reports.layers import memory_section
+    from edgec.verification.verify import Built
     out, _, _ = built("resnet")
     q = Built(str(out)).int_graph
     mem = memory_section(q)
@@ -396,7 +396,7 @@ def test_scheduler_cuts_a_long_chain_into_blocks():
     """A 3,000-node chain of two-branch blocks (input Transpose, then Conv, Conv, Add, Relu per block):
     each Add and each Relu is a cut, so the exact program runs on ranges of at most 3 nodes and the
     whole order is exact."""
-    from edgec.importers.onnx import _Importer
+    from edgec.compiler.importers.onnx import _Importer
     from edgec.passes.schedule import _preds, _segments
     from testkit.synthetic import chain_model
     g = _Importer(chain_model(3_000), "chain.onnx").run().toposorted()

@@ -1,4 +1,4 @@
-"""Automatic mixed precision (edgec.precision): `edgec build --max-accuracy-drop` / `--min-sqnr`.
+"""Automatic mixed precision (edgec.verification.precision): `edgec build --max-accuracy-drop` / `--min-sqnr`.
 
 On the digits CNN with its 450 labelled test digits (x, y in one .npz): the bound is met by the
 built C itself (measured here from the C's outputs, not from the search's numbers), the promotions
@@ -12,10 +12,10 @@ import pytest
 
 from conftest import DATA, data, one_line_error, require
 
-from edgec import reference
-from edgec.build import build, parse_fraction
-from edgec.errors import InputDataError
-from edgec.verify import Built, sqnr_db
+from edgec.compiler import reference
+from edgec.driver.build import build, parse_fraction
+from edgec.compiler.errors import InputDataError
+from edgec.verification.verify import Built, sqnr_db
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 MODEL = str(DATA / "digits_torch_cnn.onnx")

@@ -13,9 +13,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgec import reference
-from edgec.build import build
-from edgec.verify import Built, verify
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.verification.verify import Built, verify
 from zoo_mobile import export, images, ort_run
 from conftest import require
 

@@ -4,7 +4,7 @@ helper, and keeps the float model's accuracy."""
 import numpy as np
 import pytest
 
-from edgec.verify import verify, run
+from edgec.verification.verify import verify, run
 from conftest import CASES, data, require
 
 
@@ -42,8 +42,8 @@ def test_mlperf_top1_agrees_with_float_on_shared_inputs(built, name):
 
 
 def test_ad01_reconstruction_mse_within_10_percent_of_float(built):
-    from edgec import reference
-    from edgec.verify import Built
+    from edgec.compiler import reference
+    from edgec.verification.verify import Built
     out, _, _ = built("ad01")
     x = data("ad_inputs_float_x640.npy")
     np.save(out.parent / "frames.npy", x)
@@ -57,7 +57,7 @@ def test_ad01_reconstruction_mse_within_10_percent_of_float(built):
 @pytest.mark.parametrize("target,models", [("cortex-m0", ["digits_cnn", "mnist"]), ("cortex-m3", ["digits_cnn", "kws"]),
                                            ("cortex-m7", ["digits_cnn", "vww"]), ("rv32imc", ["digits_cnn", "mnist"])])
 def test_every_emulated_target_is_bit_exact_on_two_real_models(built, target, models):
-    from edgec.targets import get_target
+    from edgec.compiler.targets import get_target
     t = get_target(target)
     require(t.cc, t.emulator[0])
     for name in models:
@@ -70,7 +70,7 @@ def test_every_emulated_target_is_bit_exact_on_two_real_models(built, target, mo
 
 
 def test_model_too_big_for_target_is_refused_with_sizes(built):
-    from edgec.errors import TargetError
+    from edgec.compiler.errors import TargetError
     out, inputs, _ = built("vww")
     with pytest.raises(TargetError, match="does not fit cortex-m0"):
         verify(str(out), "cortex-m0", str(inputs))
@@ -99,7 +99,7 @@ def test_cycle_estimates_differ_by_core_as_their_tables_do(built, tmp_path):
     """The same portable C on M3 and M4: M4's single-cycle long multiplies make it cheaper per
     instruction; the M0 (no pipelined loads, fewer registers) needs more cycles than either."""
     require("arm-none-eabi-gcc", "qemu-system-arm")
-    from edgec.build import build
+    from edgec.driver.build import build
     from edgec.passes.plan_wide import CODE_RESERVE
     _, inputs, _ = built("digits_mlp")
     out = tmp_path / "out"           # no flash for wide weights: the M4 runs the same loops as the M3
@@ -114,7 +114,7 @@ def test_cycle_estimates_differ_by_core_as_their_tables_do(built, tmp_path):
 @pytest.fixture(scope="module")
 def built_avr(tmp_path_factory):
     """The ATmega328P models of the issue, built for atmega328p (2 KB RAM / 32 KB flash budget)."""
-    from edgec.build import build
+    from edgec.driver.build import build
     made = {}
 
     def get(name):
@@ -145,8 +145,8 @@ def test_atmega328p_models_fit_and_are_bit_exact_in_simavr_with_exact_cycles(bui
     assert (first["cycles_per_inference"], layers) == (again["cycles_per_inference"], again["layers"])   # deterministic
     # the measured costs are kept in report.json and shown by `edgec report` (table and HTML)
     import json
-    from edgec.report import format_table
-    from edgec.report_html import write_html
+    from edgec.reports.layers import format_table
+    from edgec.reports.html import write_html
     rep = json.loads((out / "report.json").read_text())
     assert rep["profiles"]["atmega328p"]["cycles_per_inference"] == first["cycles_per_inference"]
     table = format_table(rep)
@@ -156,7 +156,7 @@ def test_atmega328p_models_fit_and_are_bit_exact_in_simavr_with_exact_cycles(bui
 
 
 def test_atmega328p_refuses_a_model_whose_ram_does_not_fit(built):
-    from edgec.errors import TargetError
+    from edgec.compiler.errors import TargetError
     out, inputs, _ = built("kws")
     with pytest.raises(TargetError, match="does not fit atmega328p"):
         verify(str(out), "atmega328p", str(inputs))
@@ -176,7 +176,7 @@ def test_sanitizers_catch_an_out_of_bounds_write(built, tmp_path):
     """The sanitized run is not a formality: shrink the arena of a real build and ASan stops it."""
     import re
     import shutil
-    from edgec.errors import ToolchainError
+    from edgec.compiler.errors import ToolchainError
     out, inputs, _ = built("digits_mlp")
     broken = tmp_path / "broken"
     shutil.copytree(out, broken)

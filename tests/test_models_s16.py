@@ -5,12 +5,12 @@ bit, uses no soft-float helper, and the int16 model is closer to the float one t
 import numpy as np
 import pytest
 
-from edgec.build import compile_graph, import_model
+from edgec.driver.build import compile_graph, import_model
 from edgec.codegen.c import CONV_FILES
 from edgec.passes.plan_memory import validate_plan
 from edgec.passes.quantize import int16_candidates
-from edgec.pipeline import canonicalize
-from edgec.verify import Built, verify
+from edgec.passes.pipeline import canonicalize
+from edgec.verification.verify import Built, verify
 from conftest import CASES, require
 from test_generated_c import compile_strictly_and_cppcheck
 

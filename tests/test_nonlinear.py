@@ -20,13 +20,13 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from edgec import reference
-from edgec.calibrate import calibrate
-from edgec.gemmlowp import softmax_tflm_attrs
-from edgec.importers.onnx import import_onnx
-from edgec.ir import ELEMENTWISE_UNARY, Graph, Node, Tensor
+from edgec.compiler import reference
+from edgec.compiler.calibrate import calibrate
+from edgec.compiler.gemmlowp import softmax_tflm_attrs
+from edgec.compiler.importers.onnx import import_onnx
+from edgec.compiler.ir import ELEMENTWISE_UNARY, Graph, Node, Tensor
 from edgec.passes.quantize import quantize, quantize_values
-from edgec.pipeline import canonicalize
+from edgec.passes.pipeline import canonicalize
 
 ATTRS = {"Clip": {"min": -0.5, "max": 2.0}, "LeakyRelu": {"alpha": 0.1}, "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
          "Elu": {"alpha": 1.0}, "Selu": {"alpha": 1.6732632, "gamma": 1.050701}, "Gelu": {"approximate": "none"}}
@@ -122,8 +122,8 @@ def test_generated_c_equals_the_reference(tmp_path, op):
     """The lookup-table kernel is one for every op (its bit-exactness: test_kernels.py); the ops added
     with their tables here run through it on the host too."""
     from conftest import require
-    from edgec.build import compile_graph
-    from edgec.verify import Built
+    from edgec.driver.build import compile_graph
+    from edgec.verification.verify import Built
     require("cc")
     rng = np.random.default_rng(3)
     compile_graph(unary_graph(op), rng.normal(0, 1.5, (16, 1, 64)).astype(np.float32), "host", str(tmp_path / "o"),

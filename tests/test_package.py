@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import serialization
 
 from conftest import one_line_error, require
 from edgec.cli.main import main
-from edgec.fleet import package, signing
-from edgec.fleet.package import tar_gz
+from edgec.package import archive as package, signing
+from edgec.package.archive import tar_gz
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 
@@ -124,7 +124,7 @@ def test_the_packaged_library_computes_the_integer_reference(pkg, tmp_path):
     lib = ctypes.CDLL(str(so))
     run = getattr(lib, m["entry"])
     run.argtypes, run.restype = [ctypes.c_void_p, ctypes.c_void_p], ctypes.c_int
-    from edgec.verify import Built, run as host_run
+    from edgec.verification.verify import Built, run as host_run
     b = Built(str(pkg["out"]))
     xs = b.samples(str(pkg["inputs"]))[:40]
     np.save(tmp_path / "x.npy", xs)

@@ -3,10 +3,10 @@ the pass does not mutate its argument, and running it twice changes nothing more
 import numpy as np
 import pytest
 
-from edgec import reference
-from edgec.importers.onnx import import_onnx
-from edgec.pipeline import CANONICAL
-from edgec.calibrate import calibrate
+from edgec.compiler import reference
+from edgec.compiler.importers.onnx import import_onnx
+from edgec.passes.pipeline import CANONICAL
+from edgec.compiler.calibrate import calibrate
 from edgec.passes.quantize import quantize
 from edgec.passes.plan_memory import plan_memory, validate_plan
 from conftest import CASES

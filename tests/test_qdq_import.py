@@ -17,10 +17,10 @@ from onnx import TensorProto, helper, numpy_helper
 from conftest import DATA, data, extra, require
 from test_tflite_import import random_inputs, tflm_run
 
-from edgec import reference
-from edgec.build import build
-from edgec.errors import EdgecError
-from edgec.verify import Built
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.compiler.errors import EdgecError
+from edgec.verification.verify import Built
 
 #: QDQ model -> (the .tflite it was converted from, real float inputs in the model's input layout)
 MLPERF = {

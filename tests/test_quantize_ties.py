@@ -24,9 +24,9 @@ from tflite_micro.python.tflite_micro import runtime
 from conftest import require
 from tflite_writer import Model
 
-from edgec import api
-from edgec.fleet.loaded import quantize as agent_quantize
-from edgec.fixedpoint import quantize_float_input, round_half_away
+from edgec.cli import api
+from edgec.package.loaded import quantize as agent_quantize
+from edgec.compiler.fixedpoint import quantize_float_input, round_half_away
 from edgec.passes.quantize import quantize_values
 
 SCALES = [(0.0078125 * 1.1, 3), (0.0123, -7), (1 / 255, -128), (0.25, 0)]
@@ -140,7 +140,7 @@ def test_agent_describes_the_float32_rule_so_raw_clients_quantize_as_tflite_micr
     from types import SimpleNamespace
     from edgec.agent.client import model_dict
     from edgec.agent.server import model_message
-    from edgec.fleet.package import build_manifest
+    from edgec.package.archive import build_manifest
     scale, zp = SCALES[1]
     (tmp_path / "edge.tflite").write_bytes(_edge_model(scale, zp, 8))
     report = api.build(str(tmp_path / "edge.tflite"), str(tmp_path / "out"), target="host")

@@ -17,12 +17,12 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
-from edgec import reference  # noqa: E402
-from edgec.build import build, import_model  # noqa: E402
-from edgec.errors import UnsupportedOpError  # noqa: E402
-from edgec.pipeline import canonicalize  # noqa: E402
-from edgec.recurrent import sigmoid16, sigmoid_table, tanh16, tanh_params  # noqa: E402
-from edgec.verify import verify  # noqa: E402
+from edgec.compiler import reference  # noqa: E402
+from edgec.driver.build import build, import_model  # noqa: E402
+from edgec.compiler.errors import UnsupportedOpError  # noqa: E402
+from edgec.passes.pipeline import canonicalize  # noqa: E402
+from edgec.compiler.recurrent import sigmoid16, sigmoid_table, tanh16, tanh_params  # noqa: E402
+from edgec.verification.verify import verify  # noqa: E402
 from conftest import data, require  # noqa: E402
 
 T, F = 49, 10              # MFCC frames x coefficients, as the MLPerf Tiny KWS input
@@ -272,7 +272,7 @@ def tflm_fresh(model: bytes, xs) -> np.ndarray:
 
 
 def test_tflite_lstm_reference_equals_tflite_micro_on_random_shapes(tmp_path):
-    from edgec.importers.tflite import import_tflite
+    from edgec.compiler.importers.tflite import import_tflite
     rng = np.random.default_rng(11)
     for case in range(12):
         n, t, i, h = int(rng.integers(1, 3)), int(rng.integers(1, 12)), int(rng.integers(1, 16)), int(rng.integers(1, 24))
@@ -292,7 +292,7 @@ def test_tflite_lstm_reference_equals_tflite_micro_on_random_shapes(tmp_path):
 @pytest.mark.parametrize("target", ["host", "cortex-m4"])
 def test_tflite_lstm_c_equals_tflite_micro(tmp_path, target):
     require("cc", *(("arm-none-eabi-gcc", "qemu-system-arm") if target != "host" else ()))
-    from edgec.verify import Built
+    from edgec.verification.verify import Built
     rng = np.random.default_rng(5 if target == "host" else 6)
     model, xs = tflite_lstm(rng, 2, 9, 10, 16, head=True)
     (tmp_path / "l.tflite").write_bytes(model)
@@ -305,7 +305,7 @@ def test_tflite_lstm_c_equals_tflite_micro(tmp_path, target):
 
 
 def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
-    from edgec.importers.tflite import import_tflite
+    from edgec.compiler.importers.tflite import import_tflite
     from tflite_writer import Model
     rng = np.random.default_rng(0)
     m = Model()
@@ -329,7 +329,7 @@ def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
 
 def test_tflite_lstm_with_mismatched_tensors_is_refused_not_run(tmp_path):
     """A bias one value short would have the kernel read past it: refused at import, by operator."""
-    from edgec.importers.tflite import import_tflite
+    from edgec.compiler.importers.tflite import import_tflite
     from tflite_writer import Model
     rng = np.random.default_rng(1)
     good, _ = tflite_lstm(rng, 1, 4, 3, 5)

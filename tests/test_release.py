@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, cli, one_line_error, require
-from edgec.fleet import signing
+from edgec.package import signing
 from conftest import read_json_line, wait_for
 from test_agent import EDGEC, AgentProc
 

@@ -10,13 +10,13 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from edgec import reference
-from edgec.build import build, import_model
-from edgec.ir import Graph, Node, Tensor
+from edgec.compiler import reference
+from edgec.driver.build import build, import_model
+from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.collapse_transpose import collapse_transpose, collapsed
-from edgec.pipeline import canonicalize
-from edgec.resize import axis_taps
-from edgec.verify import verify
+from edgec.passes.pipeline import canonicalize
+from edgec.compiler.resize import axis_taps
+from edgec.verification.verify import verify
 from conftest import extra, require
 
 
@@ -192,7 +192,7 @@ def test_expand_of_an_activation_is_a_nearest_repeat(tmp_path):
 
 
 def test_slice_with_a_step_on_channels_is_refused_by_name(tmp_path):
-    from edgec.errors import UnsupportedOpError
+    from edgec.compiler.errors import UnsupportedOpError
     st = helper.make_tensor("st", TensorProto.INT64, (1,), [0])
     en = helper.make_tensor("en", TensorProto.INT64, (1,), [6])
     ax = helper.make_tensor("ax", TensorProto.INT64, (1,), [1])

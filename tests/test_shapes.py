@@ -12,12 +12,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgec.build import build, import_model
-from edgec.errors import InputDataError, UnsupportedOpError
-from edgec.importers.builder import parse_input_shapes
-from edgec.importers.runtime_float import why
-from edgec.verify import Built, verify
-from edgec import reference
+from edgec.driver.build import build, import_model
+from edgec.compiler.errors import InputDataError, UnsupportedOpError
+from edgec.compiler.importers.builder import parse_input_shapes
+from edgec.compiler.importers.runtime_float import why
+from edgec.verification.verify import Built, verify
+from edgec.compiler import reference
 from conftest import require
 
 EDGEC = [sys.executable, "-m", "edgec.cli.main"]
@@ -249,7 +249,7 @@ def test_input_shape_must_name_an_input_and_keep_its_static_dims(shape_model, tm
 def test_reasons_of_a_crafted_file_stop_at_a_bound(tmp_path):
     """Every reason of a real model is listed; a file of 5,000 unsupported nodes gets the first 200
     and how many more, not 5,000 lines."""
-    from edgec.importers.onnx import MAX_REASONS
+    from edgec.compiler.importers.onnx import MAX_REASONS
     nodes = [helper.make_node("CumSum", ["x" if i == 0 else f"t{i - 1}", "ax"], [f"t{i}" if i < 4999 else "y"], name=f"s{i}")
              for i in range(5000)]
     path = tmp_path / "cumsums.onnx"

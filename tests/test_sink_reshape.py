@@ -12,10 +12,10 @@ import pytest
 
 import zoo_misc
 from conftest import require
-from edgec import reference
-from edgec.build import build, import_model
+from edgec.compiler import reference
+from edgec.driver.build import build, import_model
 from edgec.passes.sink_reshape import sink_reshape
-from edgec.pipeline import CANONICAL, canonicalize
+from edgec.passes.pipeline import CANONICAL, canonicalize
 from test_zoo_misc import audio
 
 
@@ -79,7 +79,7 @@ def test_before_after_on_both_keras_forms(keras_audio, src):
 
 def test_both_keras_forms_build_the_same_network_bit_exact(keras_audio):
     require("cc")
-    from edgec.verify import verify
+    from edgec.verification.verify import verify
     d = keras_audio["dir"]
     reps = {src: build(str(keras_audio[src]), "cortex-m7", str(d / f"out_{src}"), str(d / "cal.npy"), ram="512K",
                        flash="2M") for src in ("onnx", "keras")}

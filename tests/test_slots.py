@@ -1,7 +1,7 @@
-"""runtime_c/edgec_slots.c: two model slots, signed manifests (fleet/device_manifest.py), self-test,
+"""runtime_c/edgec_slots.c: two model slots, signed manifests (package/device_manifest.py), self-test,
 activate / confirm / revert, and power loss at every flash operation of an update.
 
-The device is tests/c/slots_device.c over a file-backed NOR flash (compiler/harness/flash_file.c),
+The device is tests/c/slots_device.c over a file-backed NOR flash (verification/harness/flash_file.c),
 built for the host and for the emulated Cortex-M4 (flash through semihosting).  After every power
 cut the flash file is read back here, independently of the C: the state record's active slot must
 hold, complete, an image the fleet key signed, and the rebooted device must serve it."""
@@ -18,11 +18,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from conftest import require
-from edgec.fleet.signing import SignatureError
-from edgec.devicebuild import build_program, code_bytes, command, runtime_file
-from edgec.fleet import device_manifest, device_slots
-from edgec.targets import get_target
-from edgec.toolchain import harness_file, harness_tool, read_profile
+from edgec.package.signing import SignatureError
+from edgec.verification.devicebuild import build_program, code_bytes, command, runtime_file
+from edgec.package import device_manifest
+from edgec.fleet import device_slots
+from edgec.compiler.targets import get_target
+from edgec.verification.toolchain import harness_file, harness_tool, read_profile
 
 C = Path(__file__).parent / "c"
 HEADER = 256

@@ -104,7 +104,7 @@ def test_small_core_rounding_identities_on_the_edge_grid():
     Cortex-M0's doubling high multiply from four 16 x 16 products, (x * m + 2^30) >> 31 =
     2 hh + (hl >> 15) + ((hl & 0x7FFF) + (ll >> 16) + lh + 2^14) >> 15, and both cores' rounding shift,
     edgec_rdbp(v, r) = (((v - [v < 0]) >> (r - 1)) + 1) >> 1, whose + 1 cannot wrap (v <= 2^31 - 2)."""
-    from edgec import fixedpoint as fp
+    from edgec.compiler import fixedpoint as fp
     xs = [-(1 << 31), -(1 << 31) + 1, -(1 << 30) - 1, -(1 << 30), -65537, -65536, -32769, -129, -3, -2, -1, 0, 1, 2, 3, 127,
           32767, 65535, 65536, (1 << 30), (1 << 31) - 2, (1 << 31) - 1]
     ms = [0, 1, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 1 << 30, (1 << 30) + 1, 1518500250, (1 << 31) - 1]

@@ -1,9 +1,9 @@
-"""The call-graph stack bound (compiler/stack.py) on hand-made disassembly: deepest path, tail calls,
+"""The call-graph stack bound (verification/stack.py) on hand-made disassembly: deepest path, tail calls,
 return addresses pushed outside frames, unknown helpers, recursion and unbounded frames refused."""
 import pytest
 
-from edgec.errors import ToolchainError
-from edgec.stack import LIBGCC_FRAME, bound, call_graph
+from edgec.compiler.errors import ToolchainError
+from edgec.verification.stack import LIBGCC_FRAME, bound, call_graph
 
 ARM = """
 00008000 <edgec_m_run>:

@@ -11,11 +11,11 @@ from tflite_micro.python.tflite_micro import runtime
 from conftest import require
 from tflite_writer import Model
 
-from edgec import reference
-from edgec.build import build
-from edgec.errors import UnsupportedOpError
-from edgec.importers.tflite import import_tflite
-from edgec.verify import Built, sqnr_db, verify
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.compiler.errors import UnsupportedOpError
+from edgec.compiler.importers.tflite import import_tflite
+from edgec.verification.verify import Built, sqnr_db, verify
 
 F = np.float32
 

@@ -22,12 +22,12 @@ from tflite_micro.python.tflite_micro import runtime
 from conftest import DATA, data, extra, require
 from tflite_writer import Model
 
-from edgec import reference
-from edgec.build import build
-from edgec.errors import ModelFormatError, UnsupportedOpError
-from edgec.importers.tflite import _Importer, import_tflite
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.compiler.errors import ModelFormatError, UnsupportedOpError
+from edgec.compiler.importers.tflite import _Importer, import_tflite
 from edgec.passes.quantize import quantize_values
-from edgec.verify import Built, sqnr_db
+from edgec.verification.verify import Built, sqnr_db
 
 #: model file -> real inputs (float, in the model's input layout): the shared ones first, then extra real crops
 MODELS = {

@@ -11,10 +11,10 @@ from conftest import require
 from tflite_writer import Model
 from test_tflite_streaming import _bias, _check_one_op, _i32, _int8_inputs, _q, _weights, tflm_stream
 
-from edgec import reference
-from edgec.build import build
-from edgec.importers.tflite import import_tflite
-from edgec.verify import Built
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.compiler.importers.tflite import import_tflite
+from edgec.verification.verify import Built
 
 
 def _mean_model(shape, axes, keep, s_in, z_in, s_out, z_out):
@@ -156,7 +156,7 @@ def test_int8_prelu_equals_tflite_micro(tmp_path, seed):
 
 
 def test_int8_prelu_alpha_edgec_cannot_broadcast_is_refused(tmp_path):
-    from edgec.errors import UnsupportedOpError
+    from edgec.compiler.errors import UnsupportedOpError
     m = Model()
     x, y = _q(m, "x", (1, 3, 4, 5), 0.05, 0), _q(m, "y", (1, 3, 4, 5), 0.05, 0)
     alpha = m.tensor("alpha", (3, 1, 5), data=np.ones((3, 1, 5), np.int8), scale=0.01, zp=0)
@@ -209,7 +209,7 @@ def test_float_resize_bilinear_imports_as_tflite_micro_runs_it(tmp_path, flags):
 def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp_path):
     """A float .tflite CONV_2D -> PRELU -> RESIZE_BILINEAR (half_pixel_centers) -> MEAN (keep_dims) -> RESHAPE -> FC,
     quantized from --calibration: the C equals the integer reference and stays >= 25 dB from TFLM's float."""
-    from edgec.verify import sqnr_db
+    from edgec.verification.verify import sqnr_db
     require("cc")
     rng = np.random.default_rng(21)
     m = Model()
@@ -250,7 +250,7 @@ def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp
 def test_float_mean_over_other_axes_is_quantized_as_tflite_micro_computes_it(tmp_path, axes, keep):
     """A float MEAN over axes other than H,W becomes the Mean op: it matches TFLM's float MEAN, and after
     quantization from --calibration the C equals the integer reference and keeps >= 30 dB."""
-    from edgec.verify import sqnr_db
+    from edgec.verification.verify import sqnr_db
     require("cc")
     rng = np.random.default_rng(31)
     f = np.float32

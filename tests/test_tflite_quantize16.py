@@ -15,8 +15,8 @@ from conftest import require
 from test_tflite_streaming import _all_int8, _check_one_op, _q, tflm_stream
 from tflite_writer import Model
 
-from edgec.build import build
-from edgec.verify import Built
+from edgec.driver.build import build
+from edgec.verification.verify import Built
 
 
 def chain_model(seed: int) -> bytes:

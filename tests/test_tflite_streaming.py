@@ -20,10 +20,10 @@ from tflite_micro.python.tflite_micro import runtime
 from conftest import require
 from tflite_writer import Model
 
-from edgec import reference
-from edgec.build import build
-from edgec.importers.tflite import import_tflite
-from edgec.verify import Built
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.compiler.importers.tflite import import_tflite
+from edgec.verification.verify import Built
 
 STEPS = 120
 CLI = [sys.executable, "-m", "edgec.cli.main"]
@@ -513,7 +513,7 @@ def test_planning_keeps_state_outside_the_arena_and_assigned_values_alive(tmp_pa
     stream before and after; the state tensors live in the state buffer (not the arena, not written by
     any node), the values assigned to them stay live to the end of the run, and no arena buffers overlap."""
     from edgec.passes.plan_memory import validate_plan
-    from edgec.pipeline import plan
+    from edgec.passes.pipeline import plan
     (tmp_path / "ring.tflite").write_bytes(ring_buffer_model(8))
     _, q = import_tflite(str(tmp_path / "ring.tflite"))
     q.meta["optimize"] = "ram"
@@ -537,7 +537,7 @@ def test_signed_package_runs_the_stream_through_its_uint8_library(wake_word, tmp
     """A package's host library (the agent's and api.run's path) takes the int8 samples through the
     uint8 C API as the build does, and carries the state between calls: TFLM's stream exactly."""
     require("cc")
-    from edgec import api
+    from edgec.cli import api
     d, model = wake_word
     api.build(str(d / "ww.tflite"), str(tmp_path / "out"), target="host")
     edgec = lambda *a: subprocess.run(CLI + [str(x) for x in a], capture_output=True, text=True)

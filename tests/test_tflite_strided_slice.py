@@ -13,10 +13,10 @@ from conftest import require
 from test_tflite_streaming import _check_one_op, _i32, _int8_inputs, _q, tflm_stream
 from tflite_writer import Model
 
-from edgec import reference
-from edgec.build import build
-from edgec.importers.tflite import import_tflite
-from edgec.verify import Built
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.compiler.importers.tflite import import_tflite
+from edgec.verification.verify import Built
 
 
 def _tflm_slice(shape, begin, end, strides, bmask, emask, shrink):

@@ -17,10 +17,10 @@ from conftest import require
 from test_tflite_streaming import tflm_stream
 from tflite_writer import Model
 
-from edgec import reference
-from edgec.build import build
-from edgec.importers.tflite import import_tflite
-from edgec.verify import Built
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.compiler.importers.tflite import import_tflite
+from edgec.verification.verify import Built
 
 STEPS = 120
 

@@ -4,11 +4,11 @@ has a floor (passes/quantize.MIN_ACTIVATION_SCALE) so every requantization multi
 representable, and such a tensor is zero in int8 as it is in float to within 2.6e-7."""
 import numpy as np
 
-from edgec import reference
-from edgec.calibrate import calibrate
-from edgec.ir import Graph, Node, Tensor
+from edgec.compiler import reference
+from edgec.compiler.calibrate import calibrate
+from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.quantize import MIN_ACTIVATION_SCALE, activation_quant, quantize
-from edgec.pipeline import canonicalize
+from edgec.passes.pipeline import canonicalize
 
 
 def test_activation_scale_has_a_floor():

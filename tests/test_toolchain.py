@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgec import toolchain
-from edgec.errors import ToolchainError
-from edgec.targets import get_target, with_budget
+from edgec.verification import toolchain
+from edgec.compiler.errors import ToolchainError
+from edgec.compiler.targets import get_target, with_budget
 from conftest import CASES, require
 
-HARNESS = Path(str(resources.files("edgec.harness")))
+HARNESS = Path(str(resources.files("edgec.verification.harness")))
 
 
 def _write(d, name, text):
@@ -97,8 +97,8 @@ def test_rv32imc_harness_links_and_aligns_every_semihosting_call(tmp_path, in_by
 def test_kws_links_and_is_bit_exact_on_rv32imc_with_a_bigger_ram_budget(tmp_path):
     """KWS (16.5 KB of static RAM) did not link for rv32imc, and once linked with --ram 512K it could not
     run on a 16 KB board: the emulated memory is now the build's budget."""
-    from edgec.build import build
-    from edgec.verify import verify
+    from edgec.driver.build import build
+    from edgec.verification.verify import verify
     t = get_target("rv32imc")
     require(t.cc, t.emulator[0])
     case = CASES["kws"]

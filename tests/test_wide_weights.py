@@ -8,17 +8,17 @@ UBSan + ASan, the hand-allocated SMLAD loop in QEMU), and the pass's choice unde
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from edgec import fixedpoint as fp, reference
-from edgec.build import compile_graph
-from edgec.calibrate import calibrate
+from edgec.compiler import fixedpoint as fp, reference
+from edgec.driver.build import compile_graph
+from edgec.compiler.calibrate import calibrate
 from edgec.codegen.layouts import wide_layout, wide_requant, interleave
 from edgec.passes import plan_wide as plan_wide_module
 from edgec.passes.plan_memory import plan_memory
 from edgec.passes.plan_wide import CODE_RESERVE, plan_wide
-from edgec.pipeline import quantize
-from edgec.report import weight_bytes
-from edgec.targets import get_target
-from edgec.verify import Built
+from edgec.passes.pipeline import quantize
+from edgec.reports.layers import weight_bytes
+from edgec.compiler.targets import get_target
+from edgec.verification.verify import Built
 from conftest import require
 from test_kernels import graph_of
 

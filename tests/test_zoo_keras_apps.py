@@ -21,8 +21,8 @@ import os
 import numpy as np
 import pytest
 
-from edgec.build import build
-from edgec.verify import verify
+from edgec.driver.build import build
+from edgec.verification.verify import verify
 from conftest import require
 from zoo_mobile import MEAN, STD, images, keras_distill, keras_settle
 

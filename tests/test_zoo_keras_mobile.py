@@ -21,9 +21,9 @@ import os
 import numpy as np
 import pytest
 
-from edgec import reference
-from edgec.build import build
-from edgec.verify import Built, verify
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.verification.verify import Built, verify
 from zoo_mobile import images, keras_make, ort_run
 from conftest import require
 

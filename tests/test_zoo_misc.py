@@ -11,10 +11,10 @@ import pytest
 
 import zoo_misc
 from conftest import data, extra, require
-from edgec import reference
-from edgec.build import build, import_model
-from edgec.pipeline import canonicalize
-from edgec.verify import verify
+from edgec.compiler import reference
+from edgec.driver.build import build, import_model
+from edgec.passes.pipeline import canonicalize
+from edgec.verification.verify import verify
 
 warnings.filterwarnings("ignore", module="torch")
 

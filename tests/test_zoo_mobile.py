@@ -37,9 +37,9 @@ ResNet-8 (8 layers) meets the bar with its random weights (30.9 dB) and keeps th
 import numpy as np
 import pytest
 
-from edgec import reference
-from edgec.build import build
-from edgec.verify import Built, verify
+from edgec.compiler import reference
+from edgec.driver.build import build
+from edgec.verification.verify import Built, verify
 from zoo_mobile import ZOO, export, images, make, ort_run
 from conftest import require
 
@@ -112,7 +112,7 @@ def test_imagenet_head_that_does_not_fit_is_refused_with_its_sizes(tmp_path):
     build says how many bytes it needs, the budget, and by how much it is over (the zoo above uses a
     100-class head, which fits)."""
     import re
-    from edgec.errors import TargetError
+    from edgec.compiler.errors import TargetError
     model, size = make("mobilenet_v3_small", classes=1000)
     path = export(model, size, tmp_path / "v3_1000.onnx", "ts13")
     np.save(tmp_path / "calib.npy", images(size, 4, seed=11))

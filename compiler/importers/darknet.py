@@ -8,7 +8,7 @@ connected: biases, weights (out, in), [BN scales, means, variances].
 
 The model takes HWC images ([1, H, W, C], as cameras deliver them), not darknet's planar CHW.
 [yolo] layers stay raw: each head is reshaped to [1, H*W*anchors, 5+classes] and the heads are
-concatenated into one output; box decoding runs on the host (edgec.postprocess.decode_yolo) from
+concatenated into one output; box decoding runs on the host (edgec.host.postprocess.decode_yolo) from
 the head geometry kept in the graph's meta.
 """
 from __future__ import annotations

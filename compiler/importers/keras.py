@@ -277,7 +277,7 @@ class _KerasImporter(GraphBuilder):
                 raise UnsupportedOpError(f"{layer['class_name']} called on {len(ins)} inputs",
                                          hint=f"only {', '.join(MERGING)} take several inputs")
         if layer["class_name"] in ("Rescaling", "Normalization") and all(t in inputs for t in ins):
-            self.input_rescaling = layer["class_name"]     # it normalises raw pixels: edgec.preprocess
+            self.input_rescaling = layer["class_name"]     # it normalises raw pixels: edgec.host.preprocess
         self.layer = layer                                 # the whole entry, for ops whose arguments ride in it
         prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
         return prev

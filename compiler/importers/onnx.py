@@ -1067,7 +1067,7 @@ def _pad(imp, node, a):
     for j in range(r):
         ir_pads[v.perm[j]], ir_pads[v.perm[j] + r] = pads[j], pads[j + r]
     # edge padding (Keras 3 on PyTorch pads "same" pools that way): an attribute only passes.fold_pad
-    # reads, folding it into the max pool it feeds; build refuses one left standing (edgec.build)
+    # reads, folding it into the max pool it feeds; build refuses one left standing (edgec.driver.build)
     attrs = {"pads": tuple(ir_pads)} if mode == "constant" else {"pads": tuple(ir_pads), "mode": "edge"}
     imp.set(node.output[0], imp.emit("Pad", node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgec.errors import ModelFormatError
+from ..errors import ModelFormatError
 
 GATES = "i, f, c, o"
 

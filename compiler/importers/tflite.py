@@ -14,7 +14,7 @@ own formulas so that the generated C computes exactly what TFLite Micro's kernel
 - Add: TFLite's left_shift = 20 scheme with multipliers from 2 * max(s_a, s_b);
 - AveragePool: sum / count rounded half away from zero; MaxPool: max; both keep the input's
   quantization (TFLite requires in == out);
-- Softmax: TFLite's gemmlowp fixed-point exp and reciprocal (edgec.gemmlowp), a "tflm" mode of
+- Softmax: TFLite's gemmlowp fixed-point exp and reciprocal (edgec.compiler.gemmlowp), a "tflm" mode of
   edgec's Softmax (exp table in Q0.31, built here) — not edgec's own exp-table softmax;
 - Reshape / Squeeze: an alias.
 

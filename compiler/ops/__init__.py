@@ -9,7 +9,7 @@ ir.OPS, shapes.SHAPE_FNS, builder.ARITY (and check_node), reference.FLOAT_OPS / 
 FLOAT_UNARY, quantize's rules and SUPPORTED_S16, codegen/c.py's KERNEL_FILE / KERNEL_FILE_S16 and kernel
 calls, report.macs, tile.TILEABLE.
 
-This package is IR level: it imports edgec.errors, edgec.fixedpoint and the op-family arithmetic
+This package is IR level: it imports edgec.compiler.errors, edgec.compiler.fixedpoint and the op-family arithmetic
 modules of compiler/ only, never ir/shapes/reference (which import it) nor anything above."""
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ class OpDef:
     doc          its inputs and attributes, as ir.OPS shows them
     arity        (least, most) inputs importers may give it (builder.check_node)
     check        check(op, attrs, shapes, consts): the IR contract of a node an importer emits; raises
-                 ModelFormatError (edgec.ops.checks has the helpers)
+                 ModelFormatError (edgec.compiler.ops.checks has the helpers)
     shape        shape(node, input shapes) -> [output shape, ...]
     float_ref    float_ref(node, *inputs) -> output: the float reference (onnxruntime's twin)
     int8_ref     int8_ref(node, *inputs): the integer reference, twin of the int8 C kernel

@@ -1,6 +1,6 @@
 """What a node costs: multiply-accumulates (its OpDef's `macs`) and flash bytes.  IR level, so the passes
 that weigh nodes (tile, plan_scratch, plan_wide) and the report read the same numbers without the passes
-importing the report (moved from compiler/report.py, which imports them back)."""
+importing the report (moved from reports/layers.py, which imports them back)."""
 from __future__ import annotations
 
 import numpy as np

@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from edgec.verify import Built
+from edgec.verification.verify import Built
 
 model_dir, samples, labels, index = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 built = Built(model_dir)

@@ -58,9 +58,9 @@ class _Noise(Exception):
 
 def run_case(case: Case, scratch: Path, compile_ok: bool = True) -> dict:
     """Import (+ canonicalize + compile when small) one case in this process; returns the outcome."""
-    from edgec.build import compile_graph, import_model
-    from edgec.errors import EdgecError
-    from edgec.pipeline import canonicalize
+    from edgec.driver.build import compile_graph, import_model
+    from edgec.compiler.errors import EdgecError
+    from edgec.passes.pipeline import canonicalize
 
     if scratch.exists():
         shutil.rmtree(scratch)

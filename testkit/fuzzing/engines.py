@@ -34,8 +34,8 @@ def worker_main():
     """Reads case directories (one JSON line each) on stdin, answers one JSON line each on the real stdout."""
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)                        # anything the libraries print goes to stderr, not into the protocol
-    import edgec.build, edgec.pipeline   # noqa: F401,E401 - import before the first case's clock starts
-    import edgec.importers.onnx, edgec.importers.keras, edgec.importers.darknet  # noqa: F401,E401
+    import edgec.driver.build, edgec.passes.pipeline   # noqa: F401,E401 - import before the first case's clock starts
+    import edgec.compiler.importers.onnx, edgec.compiler.importers.keras, edgec.compiler.importers.darknet  # noqa: F401,E401
     out.write("ready\n")
     for line in sys.stdin:
         msg = json.loads(line)

@@ -284,7 +284,7 @@ activation=tanh
 def darknet_weights(cfg_text: str, seed: int = 0) -> bytes:
     """The darknet weights file a cfg needs (header 0.2.0, 64-bit `seen`), with random values and
     positive batch-norm variances.  Knows the sections of the synthetic cfgs above and yolo-fastest."""
-    from edgec.importers.darknet import parse_cfg
+    from edgec.compiler.importers.darknet import parse_cfg
     rng = np.random.default_rng(seed)
     secs = parse_cfg(cfg_text, "seed.cfg")
     net = secs[0][1]

@@ -1,5 +1,5 @@
 /* A device for tests/test_slots.py: runtime_c/edgec_slots.c over a file-backed flash
- * (compiler/harness/flash_file.c), driven by the commands in cmd.txt, one per line:
+ * (verification/harness/flash_file.c), driven by the commands in cmd.txt, one per line:
  *   flash FILE SECTOR SLOT_SIZE UNIT  open the flash image (2 state sectors, then 2 slots; programs
  *                                 UNIT bytes at a time)
  *   key FILE                      the fleet's Ed25519 public key (32 raw bytes)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from edgec.errors import EdgecError, ToolchainError
-from edgec.toolchain import first_error
+from ..compiler.errors import EdgecError, ToolchainError
+from ..verification.toolchain import first_error
 
 LIBRARY = "libmodel.so"
 CFLAGS = ("-shared", "-fPIC", "-O2", "-std=c99", "-frandom-seed=edgec", "-Wl,--build-id=sha1", f"-Wl,-soname,{LIBRARY}")

@@ -14,10 +14,10 @@ import zlib
 
 import numpy as np
 
-from edgec.codegen.image import GOLDEN, GOLDEN_BYTES, IMAGE_FILE, golden_inputs, read_header, write_image
-from .errors import EdgecError, InputDataError
-from .ir import Graph
-from edgec.passes.quantize import quantize_values
+from ..codegen.image import GOLDEN, GOLDEN_BYTES, IMAGE_FILE, golden_inputs, read_header, write_image
+from ..compiler.errors import EdgecError, InputDataError
+from ..compiler.ir import Graph
+from ..passes.quantize import quantize_values
 
 
 def quantize_input(q: Graph, xs: np.ndarray) -> np.ndarray:
@@ -63,9 +63,9 @@ def for_build(q: Graph, gen: dict, name: str, samples, log=lambda m: None) -> tu
 def make_image(out_dir: str, samples_path: str | None = None, version: str = "1") -> dict:
     """`edgec image OUT/`: the image of a build, written to OUT/model.edgecimg; returns its summary.
     Golden inputs: `samples_path`, else those of the image already there, else as a build picks them."""
-    from edgec.codegen.header import header_facts
-    from edgec.codegen.c import generate
-    from .verify import Built
+    from ..codegen.header import header_facts
+    from ..codegen.c import generate
+    from ..verification.verify import Built
     built = Built(out_dir)
     q = built.int_graph
     name = built.report["model"]

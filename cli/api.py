@@ -1,4 +1,4 @@
-"""edgec.api: build a model, load it, run it on samples or photos, read its answers, from Python.
+"""edgec.cli.api: build a model, load it, run it on samples or photos, read its answers, from Python.
 
 Why a module of its own: the commands print for people, while a program (a notebook, a test bench,
 an application on a Linux device) wants values.  Each function is a thin wrapper over what the
@@ -6,7 +6,7 @@ command calls (`edgec build`, `edgec run`, the agent's package loading), so the 
 apart, and the preprocessing and decoding recorded at build time are the same ones the CLI and the
 agent use.  It sits at the top with the CLI: it may call into every layer below.
 
-    from edgec import api
+    from . import api
     api.build("yolo-fastest-1.1.cfg", "out/", calibration="calib.npy", labels="coco.names",
               ram="1M", flash="2M")
     model = api.load("out/")                          # or api.load("yolo.tar.gz", pubkey="signing.pub")
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgecError, InputDataError
-from .postprocess import TOP_K, results
-from .preprocess import image_sizes, load_inputs
+from ..compiler.errors import EdgecError, InputDataError
+from ..host.postprocess import TOP_K, results
+from ..host.preprocess import image_sizes, load_inputs
 
 __all__ = ["build", "load", "run", "decode", "Model"]
 
@@ -31,9 +31,9 @@ __all__ = ["build", "load", "run", "decode", "Model"]
 def build(model: str, output: str, *, calibration: str | None = None, target: str = "cortex-m4",
           weights: str | None = None, preprocess: str | None = None, labels: str | None = None, **options) -> dict:
     """`edgec build`: compile `model` into the directory `output`; returns report.json's content.
-    `preprocess` is the --preprocess text (edgec.preprocess), `labels` a file of class names; other
-    keywords are edgec.build.build's (name, ram, flash, optimize, calibration_method, ...)."""
-    from .build import build as do_build
+    `preprocess` is the --preprocess text (edgec.host.preprocess), `labels` a file of class names; other
+    keywords are edgec.driver.build.build's (name, ram, flash, optimize, calibration_method, ...)."""
+    from ..driver.build import build as do_build
     return do_build(model, target, output, calibration, weights=weights, preprocess=preprocess, labels=labels, **options)
 
 
@@ -78,7 +78,7 @@ def load(path: str, *, pubkey: str | None = None) -> Model:
     """A build directory (`edgec build -o`), or a package (.tar.gz or unpacked) checked against
     `pubkey`: a package's library is run only once its signature and file hashes check out, the
     rule the device agent follows."""
-    from .verify import Built
+    from ..verification.verify import Built
     p = Path(path)
     if p.is_dir() and (p / "report.json").is_file() and not (p / "manifest.json").is_file():
         built = Built(str(p))
@@ -88,7 +88,7 @@ def load(path: str, *, pubkey: str | None = None) -> Model:
     if pubkey is None:
         raise EdgecError("a package is loaded only with the public key that signed it", where=str(path),
                          hint="api.load(PACKAGE, pubkey='signing.pub'), or load the build directory")
-    from edgec.fleet import package, signing
+    from ..package import archive as package, signing
     public_key = signing.load_public(pubkey)
     kept = {}                          # the verifier streams each file to a sink: keep the report and library
 
@@ -113,7 +113,7 @@ def load(path: str, *, pubkey: str | None = None) -> Model:
 def _samples(model: Model, x) -> np.ndarray:
     if isinstance(x, (str, os.PathLike)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, os.PathLike))):
         return load_inputs(x, model.input_shape, model.preprocess, f"model '{model.name}'")[0]
-    from .data import fit_samples
+    from ..compiler.data import fit_samples
     return fit_samples(np.asarray(x), model.input_shape, "samples")
 
 
@@ -124,12 +124,12 @@ def run(model: Model, x, *, on: str = "host", raw: bool = False) -> np.ndarray:
     host or an emulated target (`on`, as `edgec run --on`); a package runs its own library (host)."""
     xs = _samples(model, x)
     if model.built is not None:
-        from .verify import run_samples
+        from ..verification.verify import run_samples
         return run_samples(model.built, on, xs, raw)[0]
     if on != "host":
         raise EdgecError(f"a package runs its own library on this machine, not on '{on}'", where=model.path,
                          hint="load the build directory to run on an emulated target")
-    from edgec.fleet.loaded import Model as Library
+    from ..package.loaded import Model as Library
     lib = Library(model.name, model.path, model.manifest, "", model.library)     # loaded from a sealed memfd
     try:
         q = [np.frombuffer(lib.run_int8(lib.quantize(s).tobytes()), np.int8) for s in xs]

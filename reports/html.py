@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import jinja2
 
-from .errors import EdgecError
+from ..compiler.errors import EdgecError
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("edgec", "templates"), autoescape=True,
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("edgec.reports", "templates"), autoescape=True,
                           undefined=jinja2.StrictUndefined)
 
 
@@ -22,7 +22,7 @@ def timeline_bars(report: dict, width: int = 900, height: int = 220) -> list:
 
 
 def write_html(report: dict, path: str) -> None:
-    from .report import profile_columns
+    from .layers import profile_columns
     page = _ENV.get_template("report.html.j2").render(r=report, bars=timeline_bars(report), width=900, height=220,
                                                       profile_cols=profile_columns(report))
     try:

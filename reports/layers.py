@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 
-from .ir import Graph
-from .ops.costs import macs, weight_bytes, wide_extra_bytes  # noqa: F401  (the report's names before the registry)
-from edgec.passes.plan_memory import scratch_key
+from ..compiler.ir import Graph
+from ..compiler.ops.costs import macs, weight_bytes, wide_extra_bytes  # noqa: F401  (the report's names before the registry)
+from ..passes.plan_memory import scratch_key
 
 
 def layer_table(graph: Graph) -> dict:

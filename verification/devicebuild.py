@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import crypto_source
-from .targets import Target
+from ..compiler.targets import Target
 from .toolchain import harness_file, run_tool, compile_objects, link, require_tools
 
 EMULATED = ("EDGEC_SEMIHOST=1",)

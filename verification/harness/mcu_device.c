@@ -4,7 +4,7 @@
  * bridge (fleet/mcu.py) that brings updates and asks for inferences.
  *
  * Built by fleet/mcu.py for the emulated MPS2 boards (CMSDK APB UART0 at 0x40004000 is the link,
- * QEMU's -serial; the flash is a host file through semihosting, compiler/harness/flash_file.c), or
+ * QEMU's -serial; the flash is a host file through semihosting, verification/harness/flash_file.c), or
  * for the host (the link is stdin/stdout).  The fleet's Ed25519 public key is compiled in
  * (edgec_device_key, a generated source): the bridge can carry images, never make the device trust one.
  *

@@ -14,8 +14,8 @@ from collections import deque
 
 import numpy as np
 
-from edgec.errors import EdgecError
-from edgec.fixedpoint import quantize_float_input
+from ..compiler.errors import EdgecError
+from ..compiler.fixedpoint import quantize_float_input
 
 
 def write_all(fd: int, data: bytes) -> None:

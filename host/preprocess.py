@@ -3,7 +3,7 @@
 Why it exists: a camera model is trained on pixels that were resized and normalised in one
 particular way, and a user holding a photo should not have to know that way to try the model.
 The way is decided once, at build time, and kept beside the model (report.json, the package
-manifest), so `edgec run`, `edgec verify`, `edgec agent predict` and `edgec.api` all turn an image
+manifest), so `edgec run`, `edgec verify`, `edgec agent predict` and `edgec.cli.api` all turn an image
 into exactly the tensor the model was calibrated for.
 
 The spec (a dict, `report["preprocess"]`):
@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from .errors import InputDataError
+from ..compiler.errors import InputDataError
 
 KEYS = ("scale", "mean", "std", "layout", "color")
 LAYOUTS = ("nhwc", "nchw")
@@ -231,7 +231,7 @@ def load_inputs(paths, input_shape, spec: dict | None, model: str = "the model",
     """Samples for a model from what a user passes: one .npy/.npz file (N samples, as before) or one
     or more image files.  Returns (xs [N, *input_shape] float32, images): images is None for an
     array file, else one {"file", "width", "height"} per sample."""
-    from .data import fit_samples, load_array
+    from ..compiler.data import fit_samples, load_array
 
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 #: Model names as the retired Edge Manager agent accepted them (also safe in S3 keys and job ids).
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")

@@ -94,7 +94,7 @@ def decode_spec(meta: dict, input_shape, output_shape, labels: list | None = Non
 
 def read_labels(path: str) -> list:
     """One class name per line (trailing empty lines dropped), as darknet's coco.names."""
-    from .errors import InputDataError
+    from ..compiler.errors import InputDataError
     try:
         with open(path, encoding="utf-8") as f:
             lines = [l.strip() for l in f.read().splitlines()]
@@ -111,7 +111,7 @@ def read_labels(path: str) -> list:
 
 def check_labels(labels: list, spec: dict | None, output_shape, where: str) -> None:
     """Labels must name each class of the model, no more, no fewer."""
-    from .errors import InputDataError
+    from ..compiler.errors import InputDataError
     if spec is None:
         raise InputDataError(f"--labels: the model's output {tuple(output_shape)} is neither a detector's nor one "
                              "score per class", where=where, hint="leave --labels out for this model")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import reference
-from .data import fit_samples, load_array
-from .preprocess import load_inputs
-from .errors import EdgecError
-from edgec.fixedpoint import quantize_float_input
-from .serialize import ARTIFACT, load_graphs
-from .targets import get_target, with_budget, with_sanitizers
+from ..compiler import reference
+from ..compiler.data import fit_samples, load_array
+from ..host.preprocess import load_inputs
+from ..compiler.errors import EdgecError
+from ..compiler.fixedpoint import quantize_float_input
+from ..compiler.serialize import ARTIFACT, load_graphs
+from ..compiler.targets import get_target, with_budget, with_sanitizers
 from .toolchain import execute
 
 
@@ -53,12 +53,12 @@ class Built:
 
     @property
     def preprocess(self) -> dict | None:
-        """How an image becomes the input (edgec.preprocess), None if the build records none."""
+        """How an image becomes the input (edgec.host.preprocess), None if the build records none."""
         return self.report.get("preprocess")
 
     @property
     def decode(self) -> dict | None:
-        """How the outputs are read (edgec.postprocess.decode_spec), None for other models."""
+        """How the outputs are read (edgec.host.postprocess.decode_spec), None for other models."""
         return self.report.get("decode")
 
     @property
@@ -66,7 +66,7 @@ class Built:
         return self.report.get("labels")
 
     def inputs(self, paths):
-        """(xs, images) from one .npy/.npz file or image files (edgec.preprocess.load_inputs)."""
+        """(xs, images) from one .npy/.npz file or image files (edgec.host.preprocess.load_inputs)."""
         return load_inputs(paths, self.input_shape, self.preprocess, f"model '{self.report['model']}'")
 
     def quantize_input(self, xs: np.ndarray) -> np.ndarray:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .cycles import cost_table as cycle_costs
 from .stack import bound as stack_bound
-from .errors import ToolchainError, TargetError
-from .targets import Target
+from ..compiler.errors import ToolchainError, TargetError
+from ..compiler.targets import Target
 
 COMMON_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra")
 BARE_CFLAGS = ("-ffreestanding", "-ffunction-sections", "-fdata-sections")
@@ -48,7 +48,7 @@ class Execution:
 
 
 def harness_file(name: str) -> Path:
-    return Path(str(resources.files("edgec.harness").joinpath(name)))
+    return Path(str(resources.files("edgec.verification.harness").joinpath(name)))
 
 
 def require_tools(target: Target) -> None:
@@ -268,7 +268,7 @@ def _sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
     """A copy of the build's sources with each kernel variant replaced by the one of the target that
     runs it: a Cortex-M4 build checked on the host (or on an M0) uses the portable kernels, on the
     M4 its DSP ones.  Every variant must give the reference's integers, so each run proves its own."""
-    from .targets import TARGETS
+    from ..compiler.targets import TARGETS
     src = workdir / "src"
     src.mkdir()
     runtime = resources.files("edgec.runtime_c")

@@ -1,7 +1,7 @@
 """The build driver: model file → out/ (C sources, runtime kernels, report.json, graphs).
 
 import → canonical passes → calibrate → quantize → plan_memory → codegen.  The output directory
-is replaced only if edgec made it, and swapped in only when everything succeeded (edgec.outdir), so a
+is replaced only if edgec made it, and swapped in only when everything succeeded (edgec.compiler.outdir), so a
 failed build never leaves a half-written out/ and never destroys the previous one."""
 from __future__ import annotations
 
@@ -12,22 +12,22 @@ from importlib import resources
 
 import numpy as np
 
-from . import __version__
-from .calibrate import DEFAULT_METHOD, calibrate, check_method
-from edgec.codegen.c import generate, c_ident
-from edgec.codegen.header import header_facts
-from .data import file_sha256, fit_samples, load_array
-from .errors import ModelFormatError, InputDataError, TargetError
-from .importers.builder import parse_input_shapes
-from .ir import Graph
-from .outdir import check_output_dir, write_output_dir
+from ..compiler import __version__
+from ..compiler.calibrate import DEFAULT_METHOD, calibrate, check_method
+from ..codegen.c import generate, c_ident
+from ..codegen.header import header_facts
+from ..compiler.data import file_sha256, fit_samples, load_array
+from ..compiler.errors import ModelFormatError, InputDataError, TargetError
+from ..compiler.importers.builder import parse_input_shapes
+from ..compiler.ir import Graph
+from ..compiler.outdir import check_output_dir, write_output_dir
 from .model_image import IMAGE_FILE, for_build
-from .pipeline import canonicalize, quantize, plan
-from .postprocess import check_labels, decode_spec, read_labels
-from .preprocess import parse as parse_preprocess, resolve as resolve_preprocess
-from .report import layer_table
-from .serialize import ARTIFACT, save_graphs
-from .targets import get_target, with_budget
+from ..passes.pipeline import canonicalize, quantize, plan
+from ..host.postprocess import check_labels, decode_spec, read_labels
+from ..host.preprocess import parse as parse_preprocess, resolve as resolve_preprocess
+from ..reports.layers import layer_table
+from ..compiler.serialize import ARTIFACT, save_graphs
+from ..compiler.targets import get_target, with_budget
 
 
 def import_model(path: str, weights: str | None = None, input_shapes: dict | None = None, sample_shape=None) -> Graph:
@@ -38,18 +38,18 @@ def import_model(path: str, weights: str | None = None, input_shapes: dict | Non
         raise InputDataError(f"--input-shape is for ONNX and Keras models; a {ext or 'extensionless'} model fixes its "
                              "input shape in the file", where=path, hint="leave --input-shape out")
     if ext == ".cfg":
-        from .importers.darknet import import_darknet
+        from ..compiler.importers.darknet import import_darknet
         return import_darknet(path, weights)
     if weights is not None:
         raise ModelFormatError("a second file (weights) is only taken with a Darknet .cfg", where=weights)
     if ext == ".onnx":
-        from .importers.onnx import import_onnx
+        from ..compiler.importers.onnx import import_onnx
         return import_onnx(path, input_shapes, sample_shape)
     if ext in (".h5", ".hdf5", ".keras"):
-        from .importers.keras import import_keras
+        from ..compiler.importers.keras import import_keras
         return import_keras(path, input_shapes, sample_shape)
     if ext == ".tflite":                   # the float model, or an int8 one's dequantized twin (build() keeps its int8)
-        from .importers.tflite import import_tflite
+        from ..compiler.importers.tflite import import_tflite
         return import_tflite(path)[0]
     if not os.path.exists(path):
         raise ModelFormatError("no such file", where=path)
@@ -67,9 +67,9 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
           bias_correction: bool | None = None, max_accuracy_drop=None, min_sqnr: float | None = None,
           preprocess: str | None = None, labels: str | None = None, input_shapes=None) -> dict:
     """`max_accuracy_drop` (a fraction, or a string such as "1%") or `min_sqnr` (dB) turn on mixed
-    precision (edgec.precision): the calibration file's samples, and its labels `y` when it is an .npz
+    precision (edgec.verification.precision): the calibration file's samples, and its labels `y` when it is an .npz
     that has them, decide which activations become int16.  `preprocess` (the --preprocess text,
-    edgec.preprocess) and `labels` (a file of class names, one per line) are recorded in the report
+    edgec.host.preprocess) and `labels` (a file of class names, one per line) are recorded in the report
     for the host side: how images become the input, what the classes are called.  `input_shapes`:
     `--input-shape` values ("1,3,48,192" or "x=1,3,48,192") for inputs of dynamic shape; else the
     calibration data fixes them where it can."""
@@ -93,7 +93,7 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     log(f"importing {model_path}")
     imported = None
     if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None and not given_shapes:
-        from .importers.tflite import import_tflite
+        from ..compiler.importers.tflite import import_tflite
         imported, q = import_tflite(model_path)
         if q is not None:
             # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
@@ -126,7 +126,7 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
 def refuse_unfolded_edge_pads(graph: Graph, where: str) -> None:
     """Edge padding (repeat the border) is compiled only folded into the max pool it feeds
     (passes.fold_pad); every one left standing is one reason line naming its node."""
-    from .errors import UnsupportedOpError
+    from ..compiler.errors import UnsupportedOpError
     left = [n for n in graph.nodes if n.op == "Pad" and n.attrs.get("mode") == "edge"]
     if left:
         raise UnsupportedOpError(
@@ -141,7 +141,7 @@ def refuse_unfolded_edge_pads(graph: Graph, where: str) -> None:
 def image_io(graph: Graph, preprocess: str | None = None, labels: list | None = None, labels_path: str | None = None,
              where: str | None = None) -> dict:
     """What the host side needs to feed the model images and read its answers, as report keys:
-    "preprocess" (edgec.preprocess.resolve), "decode" (edgec.postprocess.decode_spec) and "labels";
+    "preprocess" (edgec.host.preprocess.resolve), "decode" (edgec.host.postprocess.decode_spec) and "labels";
     only those that apply."""
     tin, tout = graph.tensors[graph.inputs[0]].shape, graph.tensors[graph.outputs[0]].shape
     out = {"preprocess": resolve_preprocess(tin, graph.meta, preprocess, where),
@@ -161,7 +161,7 @@ def mixed_precision_goal(max_accuracy_drop, min_sqnr, calibration):
     if calibration is None:
         raise InputDataError("mixed precision needs --calibration data (an .npz with x and labels y, or samples)",
                              hint="e.g. --calibration data.npz --max-accuracy-drop 1%")
-    from .precision import Goal
+    from ..verification.precision import Goal
     if min_sqnr is not None:
         if not np.isfinite(float(min_sqnr)):
             raise InputDataError(f"--min-sqnr {min_sqnr} is not a number of dB")
@@ -196,8 +196,8 @@ def load_labels(path: str, n: int):
 
 
 def _mixed_precision(cal: Graph, samples, goal, target, optimize, log):
-    """Search the int16 set (edgec.precision) and refuse a goal that even all-int16 misses."""
-    from .precision import search
+    """Search the int16 set (edgec.verification.precision) and refuse a goal that even all-int16 misses."""
+    from ..verification.precision import search
 
     def plan_cost(precision):
         g = cal.copy()
@@ -228,7 +228,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     """Canonical float graph + calibration samples → out_dir.  Returns the report.
     `target`: a Target (with its budget) or a target name.  `quantized`: the integer graph of a
     pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin).
-    `calibration_method`, `bias_correction`: see edgec.calibrate (None: the defaults there).
+    `calibration_method`, `bias_correction`: see edgec.compiler.calibrate (None: the defaults there).
     `io_keys`: the report keys of `image_io()` (None: the model's own defaults)."""
     target = get_target(target) if isinstance(target, str) else target
     if quantized is None and not len(samples) and graph.meta.get("given_quant"):

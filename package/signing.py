@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from edgec.errors import EdgecError
+from ..compiler.errors import EdgecError
 
 ALGORITHMS = ("ed25519", "ecdsa-p256")
 KEY_FILES = ("signing.pem", "signing.pub")

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import reference
-from .errors import InputDataError
-from .ir import Graph
+from ..compiler import reference
+from ..compiler.errors import InputDataError
+from ..compiler.ir import Graph
 from .verify import sqnr_db
 
 
@@ -71,7 +71,7 @@ class Result:
 
 class _Search:
     def __init__(self, calibrated: Graph, samples: np.ndarray, goal: Goal, log):
-        from edgec.passes.quantize import quantize, quantize_values
+        from ..passes.quantize import quantize, quantize_values
         self.quantize, self.quantize_values, self.g, self.goal, self.log = quantize, quantize_values, calibrated, goal, log
         self.xs = samples
         self.ref = reference.run_batch(calibrated, samples).reshape(len(samples), -1).astype(np.float64)
@@ -155,7 +155,7 @@ def search(calibrated: Graph, samples: np.ndarray, goal: Goal, plan_cost, log=la
     """The cheapest int16 set for `goal` (see the module docstring).  `calibrated`: a calibrated
     float graph (calibrate()'s output); `plan_cost(precision) -> (arena bytes, flash bytes)` plans
     the model quantized with that precision."""
-    from edgec.passes.quantize import int16_candidates
+    from ..passes.quantize import int16_candidates
     base_ram, base_flash = plan_cost({})
     costs: dict = {}
 

@@ -18,7 +18,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ToolchainError
+from ..compiler.errors import ToolchainError
 
 LIBGCC_FRAME = 32
 _FUNC = re.compile(r"^[0-9a-f]+ <([A-Za-z_.$][\w.$@]*)>:$")

@@ -13,7 +13,7 @@ A device has no JSON parser to spare, so the manifest is binary, with one byte f
         16    32  payload sha256
         48    64  model name, ASCII (fleet.package's name rules), NUL-padded
        112    32  model version, ASCII, NUL-padded
-       144    64  Ed25519 signature of bytes 0..143 by the fleet's signing key (fleet/signing.py)
+       144    64  Ed25519 signature of bytes 0..143 by the fleet's signing key (package/signing.py)
 
 The magic separates these signed bytes from a package's manifest.json (which starts with "{"), so a
 signature of one is never a signature of the other.  Only Ed25519 keys sign device manifests: the
@@ -28,11 +28,11 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from edgec.errors import EdgecError
-from edgec.fleet.names import check_name_version
-from edgec.fleet.signing import SignatureError, algorithm_of
+from ..compiler.errors import EdgecError
+from .names import check_name_version
+from .signing import SignatureError, algorithm_of
 
-#: files of an MCU package (fleet/package.py): the model image and its signed device manifest
+#: files of an MCU package (package/archive.py): the model image and its signed device manifest
 IMAGE_FILE, DEVICE_MANIFEST_FILE = "device/model.edgecimg", "device/model.edgm"
 MAGIC = b"EDGM"
 FORMAT = 1

@@ -15,7 +15,7 @@ the rest is dropped by --gc-sections).  libsodium's utils.c / core.c need an ope
 (sodium_memzero, sodium_memcmp, sodium_is_zero); a freestanding build gets empty <stdlib.h> and
 <sys/types.h> (only <stddef.h>'s types are used) and the firmware's memcpy/memset/memmove/abort.
 
-Licence: libsodium is ISC (Copyright (c) 2013-2026 Frank Denis); compiler/LICENSE.libsodium is its
+Licence: libsodium is ISC (Copyright (c) 2013-2026 Frank Denis); verification/LICENSE.libsodium is its
 text, which the sdist also carries (src/libsodium/LICENSE) and which a firmware shipping these
 objects must reproduce.
 """
@@ -30,8 +30,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import file_sha256
-from .errors import ToolchainError
+from ..compiler.data import file_sha256
+from ..compiler.errors import ToolchainError
 
 PYNACL_VERSION = "1.6.2"
 SDIST = f"pynacl-{PYNACL_VERSION}.tar.gz"

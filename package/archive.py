@@ -49,9 +49,9 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from edgec import __version__
-from edgec.errors import EdgecError
-from edgec.serialize import ARTIFACT
+from ..compiler import __version__
+from ..compiler.errors import EdgecError
+from ..compiler.serialize import ARTIFACT
 
 from . import signing
 from .hostlib import LIBRARY, build_library, get_device_target, host_device_target
@@ -132,7 +132,7 @@ def build_manifest(name: str, version: str, report: dict, files: dict, device_ta
                    "weight_bytes": totals.get("weight_bytes"), "ram_budget_bytes": budget.get("ram_bytes"),
                    "flash_budget_bytes": budget.get("flash_bytes")},
         "files": {p: {"sha256": sha256(d), "size": len(d)} for p, d in sorted(files.items())},
-        # how the host side feeds images and reads answers (edgec.preprocess / edgec.postprocess), when it applies
+        # how the host side feeds images and reads answers (edgec.host.preprocess / edgec.host.postprocess), when it applies
         **{k: report[k] for k in IMAGE_IO if report.get(k) is not None},
     }
 

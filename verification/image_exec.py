@@ -13,8 +13,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from edgec.codegen.c import CONV_FILES, KERNEL_FILE, KERNEL_FILE_S16, KERNEL_SHARED, RUNTIME_COMMON, WIDE_FILES
-from .targets import get_target
+from ..codegen.c import CONV_FILES, KERNEL_FILE, KERNEL_FILE_S16, KERNEL_SHARED, RUNTIME_COMMON, WIDE_FILES
+from ..compiler.targets import get_target
 from .devicebuild import build_program, run_program
 from .toolchain import Execution, harness_file, execute
 
@@ -138,7 +138,7 @@ def _align8(n: int) -> int:
 
 def _device_buffers(img: bytes) -> tuple:
     """The emulated tool's buffers, sized by what the header says (the image still checks itself)."""
-    from edgec.codegen.image import read_header
+    from ..codegen.image import read_header
     try:
         h = read_header(img)
         arena, io = h["arena_bytes"], max(h["input_bytes"], h["output_bytes"])
