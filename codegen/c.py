@@ -23,7 +23,7 @@ from ..compiler.ops.binary import add_tables  # noqa: F401  (codegen's name for 
 from .recurrent import gru_call, lstm_call
 
 RUNTIME_COMMON = ["edgec.h", "edgec_target.h", "edgec_fixedpoint.h", "edgec_dot.h", "edgec_wide_c.h", "edgec_dot_common.h"]
-#: op -> runtime_c/ file of its int8 kernel (OpDef.kernel_file, edgec/ops/).
+#: op -> runtime_c/ file of its int8 kernel (OpDef.kernel_file, compiler/ops/).
 KERNEL_FILE = ops_table("kernel_file")
 #: One-group convs and fully-connected layers over wide weights (passes/plan_wide.py).
 WIDE_FILES = {"Conv2D": "edgec_conv2d_wide_s8.c", "FullyConnected": "edgec_fully_connected_wide_s8.c"}
@@ -256,7 +256,7 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
     ish = g.tensors[node.inputs[0]].shape
     osh = g.tensors[node.outputs[0]].shape
     d = REGISTRY.get(node.op)
-    if d is not None and d.emit is not None:              # the op's own emitter (edgec/ops/)
+    if d is not None and d.emit is not None:              # the op's own emitter (compiler/ops/)
         return d.emit(e, CallSite(g, node, i, ins, out, r_in, r0, rn, band, base))
     if node.op in ("Conv2D", "FullyConnected") and g.tensors[node.outputs[0]].dtype == "int16":
         return _weighted_s16_call(e, i, node, band, base, r_in, r0, rn, out)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .ops import REGISTRY
 
-#: The closed op set, with what each op's inputs are: the registry's (edgec/ops/, each op declared once
+#: The closed op set, with what each op's inputs are: the registry's (compiler/ops/, each op declared once
 #: with its shapes, references, quantize rule, C call and costs).
 OPS = {name: d.doc for name, d in REGISTRY.items()}
 

@@ -19,7 +19,7 @@ from .ops.requantize import requantize  # noqa: F401
 from .ops.conv import conv2d_f32, conv2d_s8, conv2d_s16, fully_connected_f32, fully_connected_s8, fully_connected_s16  # noqa: F401
 
 # ---------------------------------------------------------------------------------------------
-# Every op brings its own reference functions (edgec/ops/); these tables are views of the registry.
+# Every op brings its own reference functions (compiler/ops/); these tables are views of the registry.
 # (Names other modules import from here stay importable.)
 
 #: The float functions of the unary element-wise ops (programs of Elementwise nodes call them).

@@ -16,7 +16,7 @@ def same_pads(in_hw, kernel, strides, dilations) -> tuple:
     return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
 
 
-#: op -> fn(node, input shapes) -> output shapes: the registry's (edgec/ops/).
+#: op -> fn(node, input shapes) -> output shapes: the registry's (compiler/ops/).
 SHAPE_FNS = table("shape")
 
 

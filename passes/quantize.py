@@ -147,7 +147,7 @@ class _Quantizer:
 
     def set_const(self, name, data, dtype, scales):
         """Constant `name` as quantized `data` of `dtype`, symmetric with a scale per row (axis 0): what an
-        op's rule (edgec/ops/, e.g. the LSTM's) gives its weights and biases."""
+        op's rule (compiler/ops/, e.g. the LSTM's) gives its weights and biases."""
         self.g.tensors[name] = Tensor(name, data.shape, dtype, data, Quant(scales, np.zeros(len(scales), np.int64), 0))
 
     def const_act(self, name):
@@ -165,7 +165,7 @@ class _Quantizer:
         for node in list(self.g.nodes):
             try:
                 self.convert_inputs(node)        # Requantize where an input's precision is not the node's
-                d = REGISTRY.get(node.op)          # the op's own rule (edgec/ops/); a q_ method here for an
+                d = REGISTRY.get(node.op)          # the op's own rule (compiler/ops/); a q_ method here for an
                 #                                    op added to the old tables (merged in parallel)
                 rule = None if d is None else d.quantize16 if node.outputs[0] in self.wide else d.quantize
                 if rule is not None:
@@ -185,7 +185,7 @@ class _Quantizer:
         self.g.meta.pop("input_means", None)
         return self.g
 
-    # -- the rules ops pick (their OpDef.quantize, edgec/ops/) ----------------------------------------
+    # -- the rules ops pick (their OpDef.quantize, compiler/ops/) ----------------------------------------
     def weighted(self, node, axis):
         """Conv2D / FullyConnected: int8 weights per output channel, int32 bias, one multiplier per channel."""
         x, wn, bn = node.inputs

@@ -38,7 +38,7 @@ from ..compiler.ops import REGISTRY, table as ops_table
 from ..compiler.ops.costs import macs
 from .plan_memory import memory_plan
 
-TILEABLE = tuple(ops_table("window"))       # row-local ops (their OpDef.window, edgec/ops/)
+TILEABLE = tuple(ops_table("window"))       # row-local ops (their OpDef.window, compiler/ops/)
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
 MAX_STAGE_LEN = 12
 MAX_ROUNDS = 16                 # stages added or replaced, one per round

@@ -1,7 +1,7 @@
 /* DepthToSpace of an NHWC tensor (ONNX DepthToSpace): each pixel's channels, in blocks, become a
  * block x block patch of output pixels.  Output channel c of patch position (i, j) is input channel
  * (i*block + j)*C' + c (DCR) or c*block*block + i*block + j (CRD), C' = in_c / (block*block).
- * Output keeps the input's quantization.  Twin: edgec/ops/depth_to_space.py, depth_to_space_any. */
+ * Output keeps the input's quantization.  Twin: compiler/ops/depth_to_space.py, depth_to_space_any. */
 #include "edgec.h"
 
 void edgec_depth_to_space_s8(const EDGEC_ROM edgec_depth_to_space_params *p, const int8_t *in, int8_t *out)

@@ -1,4 +1,4 @@
-"""DepthToSpace (the first op added through the op registry, edgec/ops/depth_to_space.py): a sub-pixel
+"""DepthToSpace (the first op added through the op registry, compiler/ops/depth_to_space.py): a sub-pixel
 convolution head (conv to b*b*C' channels, DepthToSpace, conv) in ONNX's DCR and CRD channel orders and
 two block sizes: the float reference equals onnxruntime, the generated C equals the integer reference
 bit for bit on the host (sanitizers on), calibrated on real photo crops."""

@@ -99,23 +99,29 @@ def test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact(tmp_path,
     assert fa.get("top1_agreement", 0) >= 0.9 or fa["sqnr_db"] >= 25, fa
 
 
+def keras_onnx_export(tmp_path, name):
+    """The zoo's Keras 3 definition `name` (torch backend, seeded) exported by Keras to ONNX: its path, the
+    NHWC images it takes, and onnxruntime's outputs for the first three."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    keras.utils.set_random_seed(5)
+    make, shape = zoo_misc.keras_models()[name]
+    model = make()
+    x = np.ascontiguousarray(images(shape[0]).transpose(0, 2, 3, 1))
+    model.predict(x[:1], verbose=0)
+    path = str(tmp_path / f"{name}.onnx")
+    model.export(path, format="onnx", verbose=False)
+    sess = ort.InferenceSession(path)
+    return path, x, np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x[:3]])
+
+
 def test_keras_segmenter_exported_by_keras_to_onnx_is_bit_exact(tmp_path):
     """Keras 3's own ONNX export (model.export(format="onnx"), torch backend) of the segmenter: its
     Conv2DTranspose padding arithmetic (Mod, Where, Slice) folds, its nearest UpSampling2D arrives as
     Unsqueeze -> Expand -> Reshape of an activation; float == onnxruntime and the C is bit-exact."""
     require("cc")
-    import os
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-    keras.utils.set_random_seed(5)
-    make, shape = zoo_misc.keras_models()["tiny_seg"]
-    model = make()
-    x = np.ascontiguousarray(images(shape[0]).transpose(0, 2, 3, 1))
-    model.predict(x[:1], verbose=0)
-    path = str(tmp_path / "seg.onnx")
-    model.export(path, format="onnx", verbose=False)
-    sess = ort.InferenceSession(path)
-    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x[:3]])
+    path, x, want = keras_onnx_export(tmp_path, "tiny_seg")
     got = reference.run_batch(canonicalize(import_model(path)), x[:3, None]).reshape(want.shape)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     np.save(tmp_path / "cal.npy", x[:12])
@@ -194,18 +200,7 @@ def test_keras_onnx_export_of_shufflenet_folds_its_edge_pad_and_is_bit_exact(tmp
     orders, the schedule keeps the file's order among equal-peak orders, and the row-band tiling
     follows it -- 20,736 B from the ONNX export, 31,104 B from the .keras file when measured.)"""
     require("cc")
-    import os
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    import keras
-    keras.utils.set_random_seed(5)
-    make, shape = zoo_misc.keras_models()["shufflenet_v2_05"]
-    model = make()
-    x = np.ascontiguousarray(images(shape[0]).transpose(0, 2, 3, 1))
-    model.predict(x[:1], verbose=0)
-    path = str(tmp_path / "shufflenet.onnx")
-    model.export(path, format="onnx", verbose=False)
-    sess = ort.InferenceSession(path)
-    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: s[None]})[0] for s in x[:3]])
+    path, x, want = keras_onnx_export(tmp_path, "shufflenet_v2_05")
     graph = canonicalize(import_model(path))
     assert not [n for n in graph.nodes if n.op == "Pad"], "the edge Pad was not folded"
     got = reference.run_batch(graph, x[:3, None]).reshape(want.shape)

@@ -18,7 +18,7 @@ from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOp
 from ..ir import Graph, Node, Tensor, unique_name
 from ..shapes import output_shapes, same_pads
 from ..ops import REGISTRY
-# moved to edgec/ops/checks.py (op definitions check attributes with them); importers still take them from here
+# moved to compiler/ops/checks.py (op definitions check attributes with them); importers still take them from here
 from ..ops.checks import (MAX_TENSOR_ELEMENTS, LIMIT_HINT, limit_hint, element_count, check_shape, check_padded,  # noqa: F401
                           human as _human, short as _short)
 from .. import elementwise
@@ -201,7 +201,7 @@ def _bare(e: EdgecError) -> str:
     return msg
 
 
-#: inputs of the IR ops importers emit (min, max), from the registry (edgec/ops/); every other op takes one
+#: inputs of the IR ops importers emit (min, max), from the registry (compiler/ops/); every other op takes one
 ARITY = {name: d.arity for name, d in REGISTRY.items() if d.arity != (1, 1)}
 
 

@@ -1462,7 +1462,7 @@ def _resize(imp, node, a):
 
 
 def _depth_to_space(imp, node, a):
-    """DepthToSpace of an NCHW map (the IR op, edgec/ops/depth_to_space.py)."""
+    """DepthToSpace of an NCHW map (the IR op, compiler/ops/depth_to_space.py)."""
     if len(imp.shape(node.input[0])) != 4:
         raise UnsupportedOpError(f"DepthToSpace of a rank-{len(imp.shape(node.input[0]))} tensor", where=imp.where(node))
     attrs = {"block": imp.a_int(node, a, "blocksize", 0), "mode": imp.a_str(node, a, "mode", "DCR")}

@@ -1,8 +1,8 @@
 """The op registry (issue 17, 2): every IR op declared once, in one file per op family.
 
-    edgec/ops/base.py      OpDef (the fields an op declares) and CallSite (what codegen hands its emitter)
-    edgec/ops/<family>.py  the ops of a family: their arithmetic and a DEFS list of OpDefs
-    edgec/ops/TEMPLATE.md  how to add an op
+    compiler/ops/base.py      OpDef (the fields an op declares) and CallSite (what codegen hands its emitter)
+    compiler/ops/<family>.py  the ops of a family: their arithmetic and a DEFS list of OpDefs
+    compiler/ops/TEMPLATE.md  how to add an op
 
 REGISTRY maps op name -> OpDef.  The tables the rest of edgec used to keep by hand are views of it:
 ir.OPS, shapes.SHAPE_FNS, builder.ARITY (and check_node), reference.FLOAT_OPS / INT_OPS / INT16_OPS /

@@ -1,6 +1,6 @@
 """OpDef: everything edgec knows about one IR op, in one record (issue 17, 2).
 
-An op's file (edgec/ops/<family>.py) builds its OpDefs and lists them in DEFS; edgec/ops/__init__.py
+An op's file (compiler/ops/<family>.py) builds its OpDefs and lists them in DEFS; compiler/ops/__init__.py
 collects them into REGISTRY, and every table that used to list ops by hand (ir.OPS, shapes.SHAPE_FNS,
 builder.ARITY/check_node, reference.FLOAT_OPS/INT_OPS/INT16_OPS, quantize's q_ rules and SUPPORTED_S16,
 codegen's KERNEL_FILE and kernel calls, report.macs, tile.TILEABLE) is now a lookup in it.
