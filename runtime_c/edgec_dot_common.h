@@ -64,11 +64,14 @@ EDGEC_HELPER void edgec_dw4_s8(const int8_t *x, int32_t step_x, int32_t step_y, 
     acc[3] += a3;
 }
 
-/* The same, unrolled for 3x3 windows where a variant does so. */
+/* The same, unrolled for 3x3 windows where a variant does so (a variant with its own defines
+ * EDGEC_DW4_3X3 before including this header). */
+#ifndef EDGEC_DW4_3X3
 EDGEC_HELPER void edgec_dw4_3x3_s8(const int8_t *x, int32_t step_x, int32_t step_y, const EDGEC_ROM int8_t *w, int32_t *acc)
 {
     edgec_dw4_s8(x, step_x, step_y, w, 3, 3, acc);
 }
+#endif
 
 /* One kernel row of a depthwise window near the border, four channels: acc[j] += sum over kx < k_w
  * of v[j] * w[4 * kx + j], v the input at x + (kx - kx0) * step_x for kx0 <= kx < kx1 (x points at

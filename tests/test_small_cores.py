@@ -121,3 +121,25 @@ def test_small_core_rounding_identities_on_the_edge_grid():
                 w = (v - (v < 0)) >> (r - 1)
                 assert w + 1 < 1 << 31
                 assert (w + 1) >> 1 == int(fp.multiply_by_quantized_multiplier(x, m, -r)), (x, m, r)
+
+
+#: (h, w, c, stride, pads, input shift) of 3x3 depthwise convs through Cortex-M0's depthwise (the quad
+#: loop nest with its Armv6-M 3x3 taps, runtime_c/edgec_dot_armv6m.h): odd widths, stride 2, symmetric and
+#: lopsided padding (rows padded into the strip, word or byte copies), a row too wide for the strip (its
+#: border pixels through the edge taps), channel counts that are not a multiple of 4 (the tail channels),
+#: none, and inputs pinned at +127 (every product maximal).
+DEPTHWISE_SHAPES = [(7, 9, 8, 1, (1, 1, 1, 1), 0.0), (9, 7, 12, 2, (1, 0, 1, 1), 0.0), (6, 11, 6, 1, (1, 1, 1, 1), 0.0),
+                    (5, 5, 4, 2, (0, 0, 0, 0), 0.0), (4, 30, 8, 1, (1, 1, 1, 1), 0.0), (5, 6, 10, 1, (0, 0, 0, 0), 0.0),
+                    (7, 5, 16, 1, (1, 1, 1, 1), 50.0)]
+
+
+@pytest.mark.parametrize("h,w,c,stride,pads,shift", DEPTHWISE_SHAPES)
+def test_cortex_m0_depthwise_3x3_equals_the_twin(tmp_path, h, w, c, stride, pads, shift):
+    """Cortex-M0's 3x3 depthwise taps and the rows around them, bit for bit with the twin, with drawn weights
+    (one channel nearly dead, so its multiplier differs by orders of magnitude)."""
+    rng = np.random.default_rng(h * 100 + w * 10 + c)
+    wts = rng.normal(0, 1, (c, 3, 3, 1))
+    wts[0] *= 1e-3
+    g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (1, 1), "pads": pads, "groups": c, "act": None},
+                 [wts, rng.normal(0, 1, c)])
+    check(tmp_path, g, rng, target="cortex-m0", shift=shift)
