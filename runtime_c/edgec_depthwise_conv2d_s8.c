@@ -24,7 +24,12 @@ static void edgec_dw_run(const int8_t *x, int32_t x_step, int8_t *y, int32_t y_s
                          int32_t k_h, int32_t k_w, const EDGEC_ROM int8_t *wq, const edgec_ch *ch, const edgec_outq *o)
 {
     for (; count > 0; count--, x += x_step, y += y_step) {
+#if defined(__ARM_ARCH_6M__)                   /* gcc for Armv6-M zeroes an initializer with a call to memset */
+        int32_t acc[4];
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+#else
         int32_t acc[4] = {0, 0, 0, 0};
+#endif
         if (k_h == 3 && k_w == 3)               /* the common case, unrolled */
             edgec_dw4_3x3_s8(x, step_x, step_y, wq, acc);
         else
@@ -94,6 +99,19 @@ static void edgec_dw_strip(const EDGEC_ROM edgec_conv2d_params *p, const int8_t 
             __builtin_memcpy(&strip[sx], &zp4, 4);
         if (!inside)
             continue;
+#if defined(__ARM_ARCH_6M__)     /* no unaligned loads: gcc calls memcpy for each word; aligned words load whole */
+        if ((((uintptr_t)x | (uintptr_t)c_n) & 3) == 0)
+            for (; sx < hi; sx++, x += c_n)
+                __builtin_memcpy(&strip[sx], __builtin_assume_aligned(x, 4), 4);
+        else
+            for (; sx < hi; sx++, x += c_n) {
+                int8_t *d = (int8_t *)&strip[sx];
+                d[0] = x[0];
+                d[1] = x[1];
+                d[2] = x[2];
+                d[3] = x[3];
+            }
+#endif
         for (; sx < hi; sx++, x += c_n)
             __builtin_memcpy(&strip[sx], x, 4);
         for (; sx < strip_w; sx++)
@@ -484,7 +502,12 @@ EDGEC_PATH void edgec_dw_quads(const EDGEC_ROM edgec_conv2d_params *p, const int
                         continue;
                     }
                     {
+#if defined(__ARM_ARCH_6M__)
+                        int32_t acc[4];
+                        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+#else
                         int32_t acc[4] = {0, 0, 0, 0};
+#endif
                         edgec_dw_edge(img, rowofs, ox * stride_w - pad_left, ky0, ky1, p, pad, wq, acc);
                         edgec_dw_out4(y, ch, &o, acc);
                         ox++;
