@@ -270,3 +270,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.cloud)
         if name in SLOW.get(path.name, ()):
             item.add_marker(pytest.mark.slow)
+
+
+def onnx_file(tmp_path, nodes, x_shape, y_shape, inits=(), opset=13, name="m") -> str:
+    """A one-input, one-output float ONNX model (input "x", output "y") made with onnx.helper, checked and
+    saved as tmp_path/<name>.onnx: what the op tests that write their own graphs share."""
+    import onnx
+    from onnx import TensorProto, helper
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(m, path)
+    return str(path)

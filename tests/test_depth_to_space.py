@@ -13,7 +13,7 @@ from edgec.driver.build import build, import_model
 from edgec.compiler.errors import EdgecError
 from edgec.passes.pipeline import canonicalize
 from edgec.verification.verify import verify
-from conftest import extra, require
+from conftest import extra, onnx_file, require
 
 
 def _model(tmp_path, block, mode, c_out=2, size=6):
@@ -25,15 +25,8 @@ def _model(tmp_path, block, mode, c_out=2, size=6):
              helper.make_node("Relu", ["a"], ["r"]),
              helper.make_node("DepthToSpace", ["r"], ["d"], blocksize=block, mode=mode),
              helper.make_node("Conv", ["d", "w2"], ["y"], pads=[1, 1, 1, 1])]
-    g = helper.make_graph(nodes, "d2s", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, size * block, size * block])],
-                          [w1, w2])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    path = tmp_path / f"d2s_{block}_{mode}.onnx"
-    onnx.save(m, path)
-    return str(path)
+    return onnx_file(tmp_path, nodes, [1, 3, size, size], [1, 3, size * block, size * block], [w1, w2],
+                     name=f"d2s_{block}_{mode}")
 
 
 def _photos(size):

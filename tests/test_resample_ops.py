@@ -5,7 +5,6 @@ equals the integer reference bit for bit (host, sanitizers on; one graph on the 
 The graphs are written with onnx.helper so that every attribute value is reached, not only the ones
 PyTorch happens to export; tests/test_zoo_misc.py covers the exporters' own idioms."""
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
@@ -17,18 +16,10 @@ from edgec.passes.collapse_transpose import collapse_transpose, collapsed
 from edgec.passes.pipeline import canonicalize
 from edgec.compiler.resize import axis_taps
 from edgec.verification.verify import verify
-from conftest import extra, require
+from conftest import extra, onnx_file, require
 
 
-def _model(tmp_path, nodes, x_shape, y_shape, inits=(), opset=13, name="m"):
-    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)], list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    path = tmp_path / f"{name}.onnx"
-    onnx.save(m, path)
-    return str(path)
+_model = onnx_file
 
 
 def _photos(shape):
