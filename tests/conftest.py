@@ -285,3 +285,12 @@ def onnx_file(tmp_path, nodes, x_shape, y_shape, inits=(), opset=13, name="m") -
     path = tmp_path / f"{name}.onnx"
     onnx.save(m, path)
     return str(path)
+
+
+def canonical_before(graph, stop):
+    """The canonical passes that run before the pass `stop` (passes/pipeline.py's order): the graph a
+    pass's before/after test hands it."""
+    from edgec.passes.pipeline import CANONICAL
+    for p in CANONICAL[:CANONICAL.index(stop)]:
+        graph = p(graph)
+    return graph

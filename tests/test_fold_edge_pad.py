@@ -22,16 +22,11 @@ from edgec.compiler import reference  # noqa: E402
 from edgec.driver.build import build, import_model  # noqa: E402
 from edgec.compiler.errors import UnsupportedOpError  # noqa: E402
 from edgec.passes.fold_pad import fold_pad  # noqa: E402
-from edgec.passes.pipeline import CANONICAL, canonicalize  # noqa: E402
+from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.verification.verify import verify  # noqa: E402
-from conftest import cli, one_line_error, require  # noqa: E402
+from conftest import cli, one_line_error, canonical_before, require  # noqa: E402
 from zoo_mobile import images  # noqa: E402
 
-
-def _until_fold_pad(g):
-    for p in CANONICAL[:CANONICAL.index(fold_pad)]:
-        g = p(g)
-    return g
 
 
 def _ort(path, xs):
@@ -60,7 +55,7 @@ def test_keras_same_max_pool_export_folds_and_is_bit_exact(tmp_path):
     model.predict(xs[:1], verbose=0)
     path = tmp_path / "pools.onnx"
     model.export(str(path), format="onnx", verbose=False)
-    g = _until_fold_pad(import_model(str(path)))
+    g = canonical_before(import_model(str(path)), fold_pad)
     edge = [n for n in g.nodes if n.op == "Pad" and n.attrs.get("mode") == "edge"]
     assert len(edge) >= 2, [(n.op, n.attrs) for n in g.nodes]
     after = fold_pad(g)
@@ -94,7 +89,7 @@ def test_torch_replicate_pad_folds_only_where_every_window_reads_the_input(tmp_p
     xs = np.random.default_rng(4).standard_normal((16, 3, 18, 18)).astype(np.float32)
     path = tmp_path / "rep.onnx"
     torch.onnx.export(ReplicateNet().eval(), torch.from_numpy(xs[:1]), str(path), dynamo=False, opset_version=13)
-    g = _until_fold_pad(import_model(str(path)))
+    g = canonical_before(import_model(str(path)), fold_pad)
     after = fold_pad(g)
     kept = [n for n in after.nodes if n.op == "Pad"]
     assert len(kept) == 1 and kept[0].attrs["mode"] == "edge", [(n.op, n.attrs) for n in after.nodes]

@@ -15,10 +15,10 @@ import keras  # noqa: E402  (test-only: Keras 3 writes the ONNX file a Keras use
 
 from edgec.compiler import reference  # noqa: E402
 from edgec.driver.build import build, import_model  # noqa: E402
-from edgec.passes.pipeline import CANONICAL, canonicalize  # noqa: E402
+from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.passes.fold_pad import fold_pad  # noqa: E402
 from edgec.verification.verify import Built, verify  # noqa: E402
-from conftest import DATA, require  # noqa: E402
+from conftest import DATA, canonical_before, require  # noqa: E402
 from testkit.cases import ic_inputs, vww_inputs  # noqa: E402
 
 NETS = {"vww": ("vww_96.keras", "vww_96_tf2onnx.onnx", vww_inputs), "resnet": ("pretrainedResnet.keras",
@@ -38,11 +38,6 @@ def exported(tmp_path_factory):
     return {k: _keras_onnx(src, d / f"{k}_keras.onnx") for k, (src, _, _) in NETS.items()}
 
 
-def _until_fold_pad(g):
-    for p in CANONICAL[:CANONICAL.index(fold_pad)]:
-        g = p(g)
-    return g
-
 
 def _check_pass(g, xs):
     """fold_pad before/after: same float answer, argument untouched, idempotent.  Returns the after graph."""
@@ -61,7 +56,7 @@ def _check_pass(g, xs):
 @pytest.mark.parametrize("net", sorted(NETS))
 def test_fold_pad_before_after_on_the_keras_export(exported, net):
     xs = NETS[net][2]()[:2]
-    g = _until_fold_pad(import_model(str(exported[net])))
+    g = canonical_before(import_model(str(exported[net])), fold_pad)
     assert sum(n.op == "Pad" for n in g.nodes) >= 2                     # the exporter's explicit padding
     after = _check_pass(g, xs[:, None])
     assert not any(n.op == "Pad" for n in after.nodes)                 # every one lands in a conv
@@ -114,7 +109,7 @@ def test_a_torch_model_folds_the_pads_it_may_and_keeps_the_others(tmp_path):
     path = tmp_path / "padnet.onnx"
     torch.onnx.export(PadNet().eval(), torch.from_numpy(xs[:1]), str(path), dynamo=False, opset_version=13,
                       input_names=["x"], output_names=["y"])
-    g = _until_fold_pad(import_model(str(path)))
+    g = canonical_before(import_model(str(path)), fold_pad)
     assert sum(n.op == "Pad" for n in g.nodes) == 6
     after = _check_pass(g, xs[:3, None])
     kept = [n for n in after.nodes if n.op == "Pad"]

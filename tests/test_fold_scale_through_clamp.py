@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from edgec.compiler import reference
 from edgec.driver.build import build, import_model
 from edgec.passes.fold_batchnorm import fold_batchnorm
-from edgec.passes.pipeline import CANONICAL, canonicalize
+from edgec.passes.pipeline import canonicalize
 from edgec.verification.verify import verify
-from conftest import require
+from conftest import canonical_before, require
 
 
 class Gates(torch.nn.Module):
@@ -33,18 +33,13 @@ class Gates(torch.nn.Module):
         return y * gate + half + neg
 
 
-def _until_fold_batchnorm(g):
-    for p in CANONICAL[:CANONICAL.index(fold_batchnorm)]:
-        g = p(g)
-    return g
-
 
 def test_positive_scale_after_clamp_folds_into_the_conv_and_is_bit_exact(tmp_path):
     require("cc")
     xs = np.random.default_rng(3).random((16, 3, 20, 20)).astype(np.float32)
     path = tmp_path / "gates.onnx"
     torch.onnx.export(Gates().eval(), torch.from_numpy(xs[:1]), str(path), dynamo=False, opset_version=13)
-    g = _until_fold_batchnorm(import_model(str(path)))
+    g = canonical_before(import_model(str(path)), fold_batchnorm)
     scalar_muls = lambda graph: sorted(float(graph.tensors[i].data.reshape(-1)[0]) for n in graph.nodes if n.op == "Mul"
                                        for i in n.inputs if graph.tensors[i].is_const and graph.tensors[i].data.size == 1)
     before = [(n.op, tuple(n.inputs), dict(n.attrs)) for n in g.nodes]

@@ -11,18 +11,13 @@ import numpy as np
 import pytest
 
 import zoo_misc
-from conftest import require
+from conftest import canonical_before, require
 from edgec.compiler import reference
 from edgec.driver.build import build, import_model
 from edgec.passes.sink_reshape import sink_reshape
-from edgec.passes.pipeline import CANONICAL, canonicalize
+from edgec.passes.pipeline import canonicalize
 from test_zoo_misc import audio
 
-
-def _until_pass(g):
-    for p in CANONICAL[:CANONICAL.index(sink_reshape)]:
-        g = p(g)
-    return g
 
 
 def _check_pass(g, xs):
@@ -61,7 +56,7 @@ def _ops(g):
 
 @pytest.mark.parametrize("src", ["onnx", "keras"])
 def test_before_after_on_both_keras_forms(keras_audio, src):
-    g = _until_pass(import_model(str(keras_audio[src])))
+    g = canonical_before(import_model(str(keras_audio[src])), sink_reshape)
     after = _check_pass(g, keras_audio["x"][:3, None])
     moved = {"onnx": ("Add",), "keras": ("Relu",)}[src]
     for op in moved:              # each now reads what a conv or pool writes, not a Reshape of it
@@ -112,7 +107,7 @@ def test_torch_1d_cnn_before_after(tmp_path):
             return y.mean(-1)
     path = zoo_misc.export(Net().eval(), (1, 10, 49), tmp_path / "net.onnx", "torchscript", 13)
     xs = audio()[:3, None]
-    g = _until_pass(import_model(path))
+    g = canonical_before(import_model(path), sink_reshape)
     after = _check_pass(g, xs)
     assert len(after.nodes) == len(g.nodes)
     full = canonicalize(import_model(path))
