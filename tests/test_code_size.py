@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from importlib import resources
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -17,8 +16,8 @@ import numpy as np
 
 from edgec.driver.build import build
 from edgec.passes.plan_wide import CODE_RESERVE
-from edgec.compiler.targets import TARGETS, get_target
-from edgec.verification.toolchain import compile_objects, harness_file, link
+from edgec.compiler.targets import get_target
+from edgec.verification.toolchain import compile_objects, harness_file, link, sources_for
 from edgec.verification.verify import verify
 from conftest import require
 
@@ -59,14 +58,8 @@ def _ds_cnn(path):
 def _linked_symbols(target, out, work):
     """The defined symbols of `out`'s model linked for `target` with its harness (--gc-sections), each
     kernel variant swapped for the target's as verify does."""
-    src = work / "src"
-    src.mkdir(parents=True)
-    runtime = resources.files("edgec.runtime_c")
-    variants = {name for t in TARGETS.values() for name, _ in t.kernel_variants}      # as verify swaps them
-    for f in out.iterdir():
-        if f.suffix in (".c", ".h"):
-            data = runtime.joinpath(target.runtime_source(f.name)).read_bytes() if f.name in variants else f.read_bytes()
-            (src / f.name).write_bytes(data)
+    work.mkdir(parents=True, exist_ok=True)
+    src = sources_for(target, out, work)                    # each kernel variant swapped as verify swaps them
     run = next(l.split("(")[0].split()[-1] for l in (out / "model.h").read_text().splitlines() if l.startswith("int ") and "_run(" in l)
     defines = (f"EDGEC_RUN={run}", "EDGEC_IN_BYTES=1", "EDGEC_OUT_BYTES=1")
     hd = harness_file("semihost.h").parent

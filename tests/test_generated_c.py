@@ -135,14 +135,14 @@ def compile_strictly_and_cppcheck(out, tmp_path, targets):
     """Every .c of build directory `out`, as each (target, compiler or None for the target's) compiles
     it with its kernel variants in place, under STRICTEST; then cppcheck over the output."""
     from edgec.compiler.targets import get_target
-    from edgec.verification.toolchain import _sources_for, BARE_CFLAGS
+    from edgec.verification.toolchain import sources_for, BARE_CFLAGS
     require("cc", "clang", "cppcheck", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "avr-gcc")
     harness = str(resources.files("edgec.verification.harness"))       # <string.h> for the libc-less cross toolchains
     for tname, cc in targets:
         t = get_target(tname)
         work = tmp_path / f"{tname}-{cc or t.cc}"
         work.mkdir()
-        src = _sources_for(t, out, work)
+        src = sources_for(t, out, work)
         std = next((f for f in t.cflags if f.startswith("-std=")), "-std=c99")
         extra = [] if t.emulator is None else [*BARE_CFLAGS, f"-idirafter{harness}"]
         for f in sorted(src.glob("*.c")):

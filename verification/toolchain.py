@@ -264,7 +264,7 @@ def _flash_bytes(target: Target, exe: Path) -> int:
     return total
 
 
-def _sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
+def sources_for(target: Target, model_dir: Path, workdir: Path) -> Path:
     """A copy of the build's sources with each kernel variant replaced by the one of the target that
     runs it: a Cortex-M4 build checked on the host (or on an M0) uses the portable kernels, on the
     M4 its DSP ones.  Every variant must give the reference's integers, so each run proves its own."""
@@ -308,7 +308,7 @@ def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, o
     The samples are one stream (a stateful model carries its state from each to the next) unless
     `reset_each`: then the harness calls the model's reset() before every sample."""
     require_tools(target)
-    model_dir = _sources_for(target, Path(model_dir), workdir)
+    model_dir = sources_for(target, Path(model_dir), workdir)
     model_sources = sorted(model_dir.glob("*.c"))
     harness = "main_host.c" if target.emulator is None else target.harness_main
     defines = (f"EDGEC_RUN={model_c_name}_run", f"EDGEC_IN_BYTES={in_bytes}", f"EDGEC_OUT_BYTES={out_bytes}") + \
