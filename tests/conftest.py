@@ -294,3 +294,23 @@ def canonical_before(graph, stop):
     for p in CANONICAL[:CANONICAL.index(stop)]:
         graph = p(graph)
     return graph
+
+
+def check_float_pass(pass_fn, graph, xs, atol=1e-5):
+    """A float pass's before/after contract: it leaves its argument untouched, running it twice changes
+    nothing more, the outputs keep their names, and the float reference gives the same answer on every
+    x in xs (within float rounding: the pass may reassociate float math).  Returns the after graph."""
+    import numpy as np
+    from edgec.compiler import reference
+    signature = lambda g: [(n.op, tuple(n.inputs), tuple(n.outputs), dict(n.attrs)) for n in g.nodes]
+    before = signature(graph)
+    after = pass_fn(graph)
+    assert signature(graph) == before, f"{pass_fn.__name__} mutated its argument"
+    again = pass_fn(after)
+    assert [(n.op, tuple(n.inputs)) for n in again.nodes] == [(n.op, tuple(n.inputs)) for n in after.nodes]
+    assert after.outputs == graph.outputs
+    for x in xs:
+        want = reference.run(graph, x)[graph.outputs[0]]
+        got = reference.run(after, x)[after.outputs[0]]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol * max(1.0, float(np.abs(want).max())))
+    return after

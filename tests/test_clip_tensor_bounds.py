@@ -19,13 +19,13 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import require
+from conftest import canonical_before, check_float_pass, require
 from edgec.compiler import reference
 from edgec.driver.build import build, import_model
 from edgec.passes.pipeline import canonicalize
+from edgec.passes.sink_reshape import sink_reshape
 from edgec.verification.verify import verify
 from testkit.heldout import photo_crops
-from test_sink_reshape import _check_pass, _until_pass
 from zoo_mobile import ort_run
 
 warnings.filterwarnings("ignore", module="torch")
@@ -100,8 +100,8 @@ def test_sink_reshape_keeps_a_reshape_of_a_0d_tensor(tmp_path):
     """The 0-d mean reshaped to [1, 1, 1, 1] for the Clip's broadcast: sink_reshape gives the same float
     answer and moves nothing across it (it has no channel axis to keep)."""
     path = _export("scalar", "ts13", tmp_path / "scalar.onnx")
-    g = _until_pass(import_model(path))
+    g = canonical_before(import_model(path), sink_reshape)
     zero_d = [n for n in g.nodes if n.op == "Reshape" and g.tensors[n.inputs[0]].shape == ()]
     assert zero_d, [(n.op, g.tensors[n.inputs[0]].shape) for n in g.nodes]
-    after = _check_pass(g, _photos(3, 12)[:, None])
+    after = check_float_pass(sink_reshape, g, _photos(3, 12)[:, None])
     assert [n.op for n in after.nodes] == [n.op for n in g.nodes]

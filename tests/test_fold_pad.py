@@ -18,7 +18,7 @@ from edgec.driver.build import build, import_model  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.passes.fold_pad import fold_pad  # noqa: E402
 from edgec.verification.verify import Built, verify  # noqa: E402
-from conftest import DATA, canonical_before, require  # noqa: E402
+from conftest import DATA, canonical_before, check_float_pass, require  # noqa: E402
 from testkit.cases import ic_inputs, vww_inputs  # noqa: E402
 
 NETS = {"vww": ("vww_96.keras", "vww_96_tf2onnx.onnx", vww_inputs), "resnet": ("pretrainedResnet.keras",
@@ -39,26 +39,12 @@ def exported(tmp_path_factory):
 
 
 
-def _check_pass(g, xs):
-    """fold_pad before/after: same float answer, argument untouched, idempotent.  Returns the after graph."""
-    before = [(n.op, tuple(n.inputs), dict(n.attrs)) for n in g.nodes]
-    after = fold_pad(g)
-    assert [(n.op, tuple(n.inputs), dict(n.attrs)) for n in g.nodes] == before, "fold_pad mutated its argument"
-    again = fold_pad(after)
-    assert [(n.op, tuple(n.inputs)) for n in again.nodes] == [(n.op, tuple(n.inputs)) for n in after.nodes]
-    for x in xs:
-        want = reference.run(g, x)[g.outputs[0]]
-        got = reference.run(after, x)[after.outputs[0]]
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(want).max())))
-    return after
-
-
 @pytest.mark.parametrize("net", sorted(NETS))
 def test_fold_pad_before_after_on_the_keras_export(exported, net):
     xs = NETS[net][2]()[:2]
     g = canonical_before(import_model(str(exported[net])), fold_pad)
     assert sum(n.op == "Pad" for n in g.nodes) >= 2                     # the exporter's explicit padding
-    after = _check_pass(g, xs[:, None])
+    after = check_float_pass(fold_pad, g, xs[:, None])
     assert not any(n.op == "Pad" for n in after.nodes)                 # every one lands in a conv
 
 
@@ -111,7 +97,7 @@ def test_a_torch_model_folds_the_pads_it_may_and_keeps_the_others(tmp_path):
                       input_names=["x"], output_names=["y"])
     g = canonical_before(import_model(str(path)), fold_pad)
     assert sum(n.op == "Pad" for n in g.nodes) == 6
-    after = _check_pass(g, xs[:3, None])
+    after = check_float_pass(fold_pad, g, xs[:3, None])
     kept = [n for n in after.nodes if n.op == "Pad"]
     assert len(kept) == 2 and {r.op for n in kept for r in after.consumers()[n.outputs[0]]} == {"MaxPool2D", "AvgPool2D"}
     convs = [n.attrs["pads"] for n in after.nodes if n.op == "Conv2D"]

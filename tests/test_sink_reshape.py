@@ -11,27 +11,12 @@ import numpy as np
 import pytest
 
 import zoo_misc
-from conftest import canonical_before, require
-from edgec.compiler import reference
+from conftest import canonical_before, check_float_pass, require
 from edgec.driver.build import build, import_model
 from edgec.passes.sink_reshape import sink_reshape
 from edgec.passes.pipeline import canonicalize
 from test_zoo_misc import audio
 
-
-
-def _check_pass(g, xs):
-    before = [(n.op, tuple(n.inputs), tuple(n.outputs), dict(n.attrs)) for n in g.nodes]
-    after = sink_reshape(g)
-    assert [(n.op, tuple(n.inputs), tuple(n.outputs), dict(n.attrs)) for n in g.nodes] == before, "mutated its argument"
-    again = sink_reshape(after)
-    assert [(n.op, tuple(n.inputs)) for n in again.nodes] == [(n.op, tuple(n.inputs)) for n in after.nodes]
-    assert after.outputs == g.outputs
-    for x in xs:
-        want = reference.run(g, x)[g.outputs[0]]
-        got = reference.run(after, x)[after.outputs[0]]
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * max(1.0, float(np.abs(want).max())))
-    return after
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +42,7 @@ def _ops(g):
 @pytest.mark.parametrize("src", ["onnx", "keras"])
 def test_before_after_on_both_keras_forms(keras_audio, src):
     g = canonical_before(import_model(str(keras_audio[src])), sink_reshape)
-    after = _check_pass(g, keras_audio["x"][:3, None])
+    after = check_float_pass(sink_reshape, g, keras_audio["x"][:3, None])
     moved = {"onnx": ("Add",), "keras": ("Relu",)}[src]
     for op in moved:              # each now reads what a conv or pool writes, not a Reshape of it
         prod = g.producer()
@@ -108,7 +93,7 @@ def test_torch_1d_cnn_before_after(tmp_path):
     path = zoo_misc.export(Net().eval(), (1, 10, 49), tmp_path / "net.onnx", "torchscript", 13)
     xs = audio()[:3, None]
     g = canonical_before(import_model(path), sink_reshape)
-    after = _check_pass(g, xs)
+    after = check_float_pass(sink_reshape, g, xs)
     assert len(after.nodes) == len(g.nodes)
     full = canonicalize(import_model(path))
     assert not {"Pad", "Relu", "Mul"} & set(_ops(full)), _ops(full)
