@@ -24,15 +24,50 @@ from ..compiler.errors import UnsupportedOpError
 from ..compiler.ir import Graph, Node
 from ..compiler.reference import FLOAT_UNARY
 from ..compiler.elementwise import IN, STEP, describe, step_args
+from ..compiler.importers.runtime_float import NORMALIZES_BY_ITS_INPUT
 
 BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul"}
 #: unary ops fuse_activations folds into the producing conv's clamp: a chain of these stays
 CLAMPS = ("Relu", "Clip")
+#: reductions (as imported, and as the IR spells them after lowering) whose result, divided into its own
+#: input, makes a run-time normalization
+STATISTICS = ("ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "ReduceL1", "AvgPool2D", "Mean")
+#: data movement a normalization's statistic is carried through (besides element-wise nodes)
+MOVES = ("Reshape", "Transpose")
 
 
 def _chainable(node) -> bool:
     return (node.op == "Elementwise" or node.op in FLOAT_UNARY
             or (node.op in BINARY and node.attrs.get("act") is None))
+
+
+def _statistic_of_its_own_input(n, prod) -> str | None:
+    """The name of the reduction whose result `n` (a refused element-wise node over two computed tensors)
+    divides or scales an operand by, when that reduction reads the same operand: (x - mean(x)) /
+    sqrt(var(x) + eps), the exporter's spelling of LayerNormalization, InstanceNormalization or an RMS
+    / L2 normalization.  Walks element-wise and data-movement nodes only; None when it finds none."""
+    def upstream(t, stop_at_statistics):
+        seen, stack, found = set(), [t], []
+        while stack:
+            x = stack.pop()
+            if x in seen or x not in prod:
+                seen.add(x)
+                continue
+            seen.add(x)
+            p = prod[x]
+            if stop_at_statistics and p.op in STATISTICS:
+                found.append(p)
+            elif _chainable(p) or p.op in MOVES:
+                stack.extend(p.inputs)
+        return seen, found
+    operands = list(dict.fromkeys(n.inputs))
+    for k, t in enumerate(operands):
+        _, statistics = upstream(t, True)
+        others = set().union(*(upstream(o, False)[0] for j, o in enumerate(operands) if j != k))
+        for r in statistics:
+            if upstream(r.inputs[0], False)[0] & others:
+                return r.name
+    return None
 
 
 def collapse_elementwise(graph: Graph) -> Graph:
@@ -101,8 +136,13 @@ def collapse_elementwise(graph: Graph) -> Graph:
     if left:
         def why(n):
             computed = sorted({i for i in n.inputs if not const(i)})
-            return (f"reads {len(computed)} computed tensors ({', '.join(computed)}) that are not functions of one tensor"
-                    if len(computed) > 1 else "has a constant operand of more than one element (it differs per element)")
+            if len(computed) <= 1:
+                return "has a constant operand of more than one element (it differs per element)"
+            statistic = _statistic_of_its_own_input(n, prod)
+            if statistic is not None:
+                return (f"divides or scales its input by a statistic of that input ({statistic}): a normalization "
+                        f"such as LayerNormalization written out by the exporter, which {NORMALIZES_BY_ITS_INPUT}")
+            return f"reads {len(computed)} computed tensors ({', '.join(computed)}) that are not functions of one tensor"
         lines = [f"node {n.name}: {describe(n.attrs['program'], n.inputs)} {why(n)}" for n in left]
         raise UnsupportedOpError(f"{len(left)} element-wise node(s) without an integer form", reasons=lines,
                                  hint="edgec makes an element-wise chain integer when it depends on one tensor and "
