@@ -106,7 +106,6 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     graph = canonicalize(imported if imported is not None else
                          import_model(model_path, weights, given_shapes,
                                       (lambda: calibration_array().shape) if calibration is not None else None))
-    refuse_unfolded_edge_pads(graph, model_path)
     io = image_io(graph, preprocess, label_names, labels, model_path)
     if calibration is None and graph.meta.get("given_quant"):
         # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
@@ -121,21 +120,6 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
         goal.labels = load_labels(calibration, len(samples))
     return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize,
                          calibration_method=calibration_method, bias_correction=bias_correction, mixed=goal, io_keys=io)
-
-
-def refuse_unfolded_edge_pads(graph: Graph, where: str) -> None:
-    """Edge padding (repeat the border) is compiled only folded into the max pool it feeds
-    (passes.fold_pad); every one left standing is one reason line naming its node."""
-    from ..compiler.errors import UnsupportedOpError
-    left = [n for n in graph.nodes if n.op == "Pad" and n.attrs.get("mode") == "edge"]
-    if left:
-        raise UnsupportedOpError(
-            f"the model cannot be compiled: {len(left)} edge Pad(s) not before a max pool", where=where,
-            hint="edge (replicate) padding is compiled only folded into a max pool it feeds, each of whose "
-                 "windows reads a real element; pad with zeros or use padding=\"valid\"",
-            reasons=[f"node {n.name} (Pad): mode edge, pads {list(n.attrs['pads'])}, read by "
-                     f"{', '.join(sorted({u.op for u in graph.consumers().get(n.outputs[0], [])})) or 'the output'}"
-                     for n in left])
 
 
 def image_io(graph: Graph, preprocess: str | None = None, labels: list | None = None, labels_path: str | None = None,

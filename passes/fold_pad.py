@@ -18,7 +18,8 @@ What is folded, and why it is exact:
 * An edge Pad (repeating the border: Keras 3 on PyTorch pads "same" pools so, asymmetric ones) folds
   only into a MaxPool2D each of whose windows reads at least one real element: a window is a
   contiguous block, so it then holds the border row/column each repeated value copies, and the copy
-  cannot change its max.  An edge Pad left standing is refused by the build (edgec.driver.build).
+  cannot change its max.  An edge Pad left standing runs as a Pad of its own (not tiled).
+* A reflect Pad never folds (its values are mirror images), nor merges with another.
 * Pad followed by Pad: one Pad with the summed pads (so a chain folds as a whole), of one mode.
 * Pad followed by a Transpose (its only reader): the Transpose first, then the Pad, so a Pad in the
   model's own layout (an NCHW model's input) meets the conv after the layout change.
@@ -100,6 +101,8 @@ def _foldable(g: Graph, user, pad, prod, memo) -> bool:
     out = pad.outputs[0]
     if not user.inputs or user.inputs[0] != out or user.inputs.count(out) != 1:
         return False
+    if pad.attrs.get("mode") == "reflect":
+        return False                       # its values are mirror images: no conv or pool padding is that
     if user.op == "Pad":
         return len(user.attrs["pads"]) == len(pad.attrs["pads"]) and user.attrs.get("mode") == pad.attrs.get("mode")
     if user.op not in ("Conv2D", "MaxPool2D", "AvgPool2D") or _hw_pads(pad) is None:

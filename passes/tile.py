@@ -78,7 +78,8 @@ def _window(graph, node):
 
 def _chain_ok(graph: Graph, nodes, consumers) -> bool:
     for j, n in enumerate(nodes):
-        if n.op not in TILEABLE or len(graph.tensors[n.outputs[0]].shape) != 4 or graph.tensors[n.outputs[0]].shape[0] != 1:
+        if (n.op not in TILEABLE or REGISTRY[n.op].window(graph, n) is None
+                or len(graph.tensors[n.outputs[0]].shape) != 4 or graph.tensors[n.outputs[0]].shape[0] != 1):
             return False
         acts = [t for t in n.inputs if not graph.tensors[t].is_const]
         if len(acts) != 1 or len(graph.tensors[acts[0]].shape) != 4:

@@ -51,6 +51,11 @@ typedef struct {
     int32_t in_shape[4], before[4], out_shape[4], value;
 } edgec_pad_params;
 
+/* An edge or reflect Pad (mode 1: the border element repeated; 2: mirrored about the border element). */
+typedef struct {
+    int32_t in_shape[4], before[4], out_shape[4], mode;
+} edgec_pad_border_params;
+
 /* One Concat input copied into its slice of the output, requantized when its scale differs. */
 typedef struct {
     int32_t outer, in_inner, out_inner, offset, requant, in_zp, multiplier, shift, out_zp;
@@ -191,6 +196,7 @@ void edgec_log_softmax_s8(const EDGEC_ROM int32_t *exp_table, const EDGEC_ROM in
                           int32_t exp_bits, int32_t ln2_q, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
 void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t *out);
+void edgec_pad_border_s8(const EDGEC_ROM edgec_pad_border_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                        int32_t out_row0, int32_t out_rows);
 void edgec_concat_s8(const EDGEC_ROM edgec_concat_params *p, const int8_t *in, int8_t *out);

@@ -50,6 +50,9 @@
 #ifndef EDGEC_IMAGE_WITH_PAD_S8
 #define EDGEC_IMAGE_WITH_PAD_S8 EDGEC_IMAGE_DEFAULT
 #endif
+#ifndef EDGEC_IMAGE_WITH_PAD_BORDER_S8
+#define EDGEC_IMAGE_WITH_PAD_BORDER_S8 EDGEC_IMAGE_DEFAULT
+#endif
 #ifndef EDGEC_IMAGE_WITH_PAD_ROWS_S8
 #define EDGEC_IMAGE_WITH_PAD_ROWS_S8 EDGEC_IMAGE_DEFAULT
 #endif
@@ -116,7 +119,7 @@ static const uint8_t present[EDGEC_IMAGE_N_KERNELS] = {
     EDGEC_IMAGE_WITH_CONV2D_S16, EDGEC_IMAGE_WITH_FULLY_CONNECTED_S16, EDGEC_IMAGE_WITH_ADD_S16,
     EDGEC_IMAGE_WITH_MAXPOOL_S16, EDGEC_IMAGE_WITH_AVGPOOL_S16, EDGEC_IMAGE_WITH_REQUANTIZE_S8_S16,
     EDGEC_IMAGE_WITH_REQUANTIZE_S16_S8, EDGEC_IMAGE_WITH_LSTM_S8, EDGEC_IMAGE_WITH_GRU_S8,
-    EDGEC_IMAGE_WITH_CONV2D_WIDE_S8, EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8,
+    EDGEC_IMAGE_WITH_CONV2D_WIDE_S8, EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8, EDGEC_IMAGE_WITH_PAD_BORDER_S8,
 };
 
 #define SIG(id, name, sig, ptype) sig,
@@ -311,6 +314,11 @@ static int params_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const ui
             if (!IN(q[4 + k], 0, 0xFFFF) || (int64_t)q[4 + k] + q[k] > q[8 + k])
                 return 0;
         return FITS(box(q, 4, 1), len[1]) && FITS(box(q + 8, 4, 1), len[2]);
+    case 32:                              /* edge / reflect pad (p: in_shape, before, out_shape, mode) */
+        for (k = 0; k < 4; k++)            /* every output index maps into [0, in_shape) whatever the pads */
+            if (!IN(q[4 + k], 0, 0xFFFF) || (int64_t)q[4 + k] + q[k] > q[8 + k])
+                return 0;
+        return IN(q[12], 1, 2) && FITS(box(q, 4, 1), len[1]) && FITS(box(q + 8, 4, 1), len[2]);
     case 17: {                            /* slice (p: in_shape, begin, end) */
         int32_t n[4];
         for (k = 0; k < 4; k++) {
@@ -804,6 +812,9 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
 #endif
 #if EDGEC_IMAGE_WITH_PAD_S8
         case 13: edgec_pad_s8(PS(0, const edgec_pad_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+#endif
+#if EDGEC_IMAGE_WITH_PAD_BORDER_S8
+        case 32: edgec_pad_border_s8(PS(0, const edgec_pad_border_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_PAD_ROWS_S8
         case 14: edgec_pad_rows_s8(PS(0, const edgec_pad_params *), P(1, const int8_t *), V(2), P(3, int8_t *), V(4), V(5));

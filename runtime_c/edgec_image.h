@@ -70,8 +70,9 @@
     X(28, lstm_s8, "prrrrrrrrww", edgec_lstm_params) \
     X(29, gru_s8, "prrrrrrrrww", edgec_gru_params) \
     X(30, conv2d_wide_s8, "prirrwiiw", edgec_conv2d_params) \
-    X(31, fully_connected_wide_s8, "prrrw", edgec_fully_connected_params)
-#define EDGEC_IMAGE_N_KERNELS 32
+    X(31, fully_connected_wide_s8, "prrrw", edgec_fully_connected_params) \
+    X(32, pad_border_s8, "prw", edgec_pad_border_params)
+#define EDGEC_IMAGE_N_KERNELS 33
 typedef char edgec_image_none;            /* the "struct" of kernels without a parameter struct */
 
 /* A schedule record (u32 words): word 0 is the kernel id (bits 0-6; bit 7 set in a loop's body), the

@@ -308,8 +308,8 @@ def test_on_cortex_m4_the_firmware_checks_the_hash_and_self_tests_before_it_serv
 
 
 class LayoutNet(torch.nn.Module):
-    """A PReLU, a product of two branches, a broadcast Add of the spatial mean, Pad, nearest and
-    bilinear resizing: the image's Add, Mul, Transpose, Pad, Upsample and Resize kernels."""
+    """A PReLU, a product of two branches, a broadcast Add of the spatial mean, Pad (zero and reflect),
+    nearest and bilinear resizing: the image's Add, Mul, Transpose, Pad, Upsample and Resize kernels."""
 
     def __init__(self):
         super().__init__()
@@ -322,6 +322,7 @@ class LayoutNet(torch.nn.Module):
         y = y * self.c2(y)
         y = y + y.mean((2, 3), keepdim=True)
         y = torch.nn.functional.pad(y, (1, 2, 0, 1))
+        y = torch.nn.functional.pad(y, (0, 1, 2, 0), mode="reflect")
         y = torch.nn.functional.interpolate(y, scale_factor=2, mode="nearest")
         y = torch.nn.functional.interpolate(y, size=(9, 11), mode="bilinear", align_corners=False)
         return y.mean(1)
@@ -332,6 +333,7 @@ BAD_PARAMETER = {"add_s8": (0, 2),            # bc.shape[0]: twice the output
                  "mul_s8": (0, 2),
                  "transpose_s8": (4, 7),      # perm[0]: no axis
                  "pad_s8": (7, 1000),         # before[3] past out_shape[3]
+                 "pad_border_s8": (12, 3),    # mode: neither edge nor reflect
                  "upsample_s8": (5, 3),       # scale_w: a wider output
                  "resize_s8": (1, 1),         # in_h 1: the tap tables' rows fall outside it
                  "concat_s8": (3, 1000),      # offset past out_inner

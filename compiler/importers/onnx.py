@@ -1043,9 +1043,9 @@ def _transpose(imp, node, a):
 
 def _pad(imp, node, a):
     mode = imp.a_str(node, a, "mode", "constant")
-    if mode not in ("constant", "edge"):
+    if mode not in ("constant", "edge", "reflect"):
         raise UnsupportedOpError(f"Pad mode {shown(mode)}", where=imp.where(node),
-                                 hint="only constant padding (and edge padding before a max pool) is supported")
+                                 hint="constant, edge and reflect padding are supported")
     pads = imp.const_in(node, 1, "Pad pads") if imp.opset >= 11 else imp.a_ints(node, a, "pads", None)
     value = imp.const_in(node, 2, "Pad value") if imp.opset >= 11 else imp.a_float(node, a, "value", 0.0)
     if mode == "constant" and value is not None and np.asarray(value).size and \
@@ -1066,9 +1066,9 @@ def _pad(imp, node, a):
     ir_pads = [0] * (2 * r)
     for j in range(r):
         ir_pads[v.perm[j]], ir_pads[v.perm[j] + r] = pads[j], pads[j + r]
-    # edge padding (Keras 3 on PyTorch pads "same" pools that way): an attribute only passes.fold_pad
-    # reads, folding it into the max pool it feeds; build refuses one left standing (edgec.driver.build)
-    attrs = {"pads": tuple(ir_pads)} if mode == "constant" else {"pads": tuple(ir_pads), "mode": "edge"}
+    # edge padding (Keras 3 on PyTorch pads "same" pools that way) folds into the max pool it feeds
+    # (passes.fold_pad); reflect padding (ReflectionPad2d, F.pad mode="reflect") runs as a Pad of its own
+    attrs = {"pads": tuple(ir_pads)} if mode == "constant" else {"pads": tuple(ir_pads), "mode": mode}
     imp.set(node.output[0], imp.emit("Pad", node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
 
 

@@ -71,7 +71,8 @@ class OpDef:
     kernel_file  the runtime_c/ file of its int8 kernel; kernel_file16 of its int16 one
     macs         macs(graph, node) -> multiply-accumulates (the report, tiling and scratch plans); None: 0
     window       window(graph, node) -> (kernel rows, stride, dilation, top pad): the op is row-local, and
-                 a patch-based stage (passes/tile.py) may run it over row bands; None: not tileable
+                 a patch-based stage (passes/tile.py) may run it over row bands (or None for a node
+                 the op's attributes make not row-local); window None: not tileable
     unary        an element-wise function of one input: a 256-entry Lut in the integer graph
     """
     name: str

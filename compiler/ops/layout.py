@@ -57,19 +57,22 @@ def pad_shape(node, s):
     return [tuple(d + p[i] + p[i + r] for i, d in enumerate(s[0]))]
 
 
+#: a Pad's modes besides constant: the border element repeated, or the input mirrored about its border
+#: element (ONNX "edge" / "reflect", numpy's names too); the C kernel's mode numbers
+BORDER_MODES = {"edge": 1, "reflect": 2}
+
+
 def pad_f32(node, x):
     r = x.ndim
-    p = node.attrs["pads"]
-    if node.attrs.get("mode") == "edge":
-        return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode="edge")
-    return np.pad(x, [(p[i], p[i + r]) for i in range(r)])
+    p, mode = node.attrs["pads"], node.attrs.get("mode", "constant")
+    return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode=mode)
 
 
 def pad_s8(node, x):
     r = x.ndim
-    p = node.attrs["pads"]
-    if node.attrs.get("mode") == "edge":
-        return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode="edge")
+    p, mode = node.attrs["pads"], node.attrs.get("mode", "constant")
+    if mode in BORDER_MODES:
+        return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode=mode)
     return np.pad(x, [(p[i], p[i + r]) for i in range(r)], constant_values=node.attrs["pad_value"])
 
 
@@ -77,9 +80,19 @@ def quantize_pad(q, node):
     node.attrs["pad_value"] = q.same_as_input(node).scalar_zp
 
 
+def pad_window(graph, node):
+    """Row-local when constant: output row r is input row r - top.  An edge or reflect Pad reads rows
+    far from its output row (the border, the mirror image), so it runs whole: None."""
+    return None if node.attrs.get("mode", "constant") != "constant" else (1, 1, 1, node.attrs["pads"][1])
+
+
 def emit_pad(e, s):
     a, ish, r = s.node.attrs, s.ish, len(s.ish)
     before = (0,) * (4 - r) + tuple(a["pads"][:r])
+    if a.get("mode", "constant") in BORDER_MODES:
+        p = e.param("edgec_pad_border_params", s.base, dict(in_shape=pad4(ish), before=before, out_shape=pad4(s.osh),
+                                                             mode=BORDER_MODES[a["mode"]]))
+        return f"edgec_pad_border_s8(&{p}, {s.ins[0]}, {s.out});"
     p = e.param("edgec_pad_params", s.base, dict(in_shape=pad4(ish), before=before, out_shape=pad4(s.osh),
                                                   value=a["pad_value"]))
     if s.band is not None:                                   # a row band of a patch-based stage
@@ -192,11 +205,11 @@ DEFS = [
           check=check_transpose, float_ref=lambda n, x: np.transpose(x, n.attrs["perm"]),
           int8_ref=lambda n, x: np.transpose(x, n.attrs["perm"]), quantize=_same_as_input, emit=emit_transpose,
           kernel_file="edgec_transpose_s8.c"),
-    OpDef("Pad", "x; attrs pads (before..., after...), constant zero; mode \"edge\" (repeat the border) only until fold_pad",
+    OpDef("Pad", "x; attrs pads (before..., after...), constant zero; mode \"edge\" (repeat the border) or \"reflect\"",
           pad_shape,
           check=lambda op, attrs, shapes, consts: ints(attrs["pads"], 2 * len(shapes[0]), "Pad pads", 0),
           float_ref=pad_f32, int8_ref=pad_s8, quantize=quantize_pad, emit=emit_pad, kernel_file="edgec_pad_s8.c",
-          window=lambda graph, node: (1, 1, 1, node.attrs["pads"][1])),   # output row r is input row r - top
+          window=pad_window),
     OpDef("Concat", "xs...; attrs axis", concat_shape, arity=(1, 1 << 30), check=check_concat, float_ref=concat_any,
           int8_ref=concat_s8, quantize=lambda q, node: q.concat(node), emit=emit_concat,
           kernel_file="edgec_concat_s8.c"),
