@@ -93,9 +93,9 @@ class _Costs:
             return (n.op in ROW_LOCAL and len(acts) == 1 and len(g.tensors[acts[0]].shape) == 4
                     and len(g.tensors[n.outputs[0]].shape) == 4 and g.tensors[n.outputs[0]].shape[0] == 1)
         for i, n in enumerate(g.nodes):
-            t = n.outputs[0]
+            t = n.outputs[0] if n.outputs else None
             readers = consumers.get(t, [])
-            if (row_local(n) and len(readers) == 1 and row_local(readers[0]) and self.root[t] == t
+            if (t is not None and row_local(n) and len(readers) == 1 and row_local(readers[0]) and self.root[t] == t
                     and t not in self.external and readers[0].outputs[0] not in bound
                     and members[t] == 1):
                 self.banded[i] += max(0, self.size[t] - self.size.get(self.root[readers[0].outputs[0]], 0))
