@@ -126,6 +126,9 @@ class _Emitter:
     #: a patch-based stage's row table (shape, bytes) -> its array: stages with the same bands (KWS's four
     #: DS-CNN blocks, alternating up and down) share one copy in flash
     stage_tables: dict = field(default_factory=dict)
+    #: a parameter struct's (type, initializer) -> its name: layers of the same shapes and constants (KWS's
+    #: four depthwise and four pointwise convs) point at one struct in flash
+    param_names: dict = field(default_factory=dict)
 
     def name(self, base):
         n = c_ident(base)
@@ -154,9 +157,13 @@ class _Emitter:
             if isinstance(v, dict):
                 return "{" + ", ".join(f".{k} = {fmt(x)}" for k, x in v.items()) + "}"
             return str(int(v))
+        key = (struct, fmt(fields))
+        if key in self.param_names:
+            return self.param_names[key]
         name = f"p_{self.name(base)}"
-        self.params.append((struct, name, fmt(fields), comment))
+        self.params.append((struct, name, key[1], comment))
         self.symbols[name] = ("param", struct, fields)
+        self.param_names[key] = name
         return name
 
     def ptr(self, tensor):

@@ -118,11 +118,13 @@ def test_cortex_m4_links_only_the_wide_gathers_its_model_calls(tmp_path):
     assert not linked & {"edgec_wide_gather4", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide_s8"}, linked
 
 
-def test_stages_with_the_same_bands_share_one_row_table(tmp_path):
+def test_alike_stages_and_layers_share_row_tables_and_parameter_structs(tmp_path):
     """A DS-CNN of three depthwise+pointwise blocks over a 15x8 plane of 24 channels runs each pair as a
     patch-based stage (passes/tile.py), every other one bottom up: the stages whose bands are the same
-    read one row table in flash (codegen/c.py, _stage_loop), and the build stays bit-exact on the host
-    and in QEMU (KWS's model image runs its shared tables: test_image)."""
+    read one row table in flash (codegen/c.py, _stage_loop), the three depthwise convs (same shapes,
+    zero points, activation) one parameter struct and the three pointwise convs another (_Emitter.param),
+    and the build stays bit-exact on the host and in QEMU (KWS's model image runs its shared tables and
+    structs: test_image)."""
     require("arm-none-eabi-gcc", "qemu-system-arm")
     import keras
     from edgec.verification.verify import Built
@@ -147,5 +149,9 @@ def test_stages_with_the_same_bands_share_one_row_table(tmp_path):
     tables = re.findall(r"int32_t (\w+_rows)\[", (out / "weights.c").read_text())
     used = re.findall(r"\*r = (\w+_rows) \+", (out / "model.c").read_text())
     assert len(tables) == 2 and len(used) == 3 and set(used) == set(tables), (tables, used)
+    model_c = (out / "model.c").read_text()
+    structs = re.findall(r"edgec_conv2d_params (p_\w+) = ", model_c)
+    calls = re.findall(r"edgec_(?:depthwise_)?conv2d\w*_s8\(&(p_\w+),", model_c)
+    assert len(structs) == 3 and len(calls) == 7 and set(calls) == set(structs), (structs, calls)   # first conv, dw, pw
     for target in ("host", "cortex-m4"):
         assert verify(str(out), target, str(tmp_path / "x.npy"))["bit_exact"], target
