@@ -123,6 +123,12 @@ class _Emitter:
     #: back as typed arguments: ("array", index in arrays), ("param", struct, fields), or ("act", where,
     #: byte offset, bytes it may touch)
     symbols: dict = field(default_factory=dict)
+    #: a patch-based stage's row table (shape, bytes) -> its array: stages with the same bands (KWS's four
+    #: DS-CNN blocks, alternating up and down) share one copy in flash
+    stage_tables: dict = field(default_factory=dict)
+    #: a parameter struct's (type, initializer) -> its name: layers of the same shapes and constants (KWS's
+    #: four depthwise and four pointwise convs) point at one struct in flash
+    param_names: dict = field(default_factory=dict)
 
     def name(self, base):
         n = c_ident(base)
@@ -151,9 +157,13 @@ class _Emitter:
             if isinstance(v, dict):
                 return "{" + ", ".join(f".{k} = {fmt(x)}" for k, x in v.items()) + "}"
             return str(int(v))
+        key = (struct, fmt(fields))
+        if key in self.param_names:
+            return self.param_names[key]
         name = f"p_{self.name(base)}"
-        self.params.append((struct, name, fmt(fields), comment))
+        self.params.append((struct, name, key[1], comment))
         self.symbols[name] = ("param", struct, fields)
+        self.param_names[key] = name
         return name
 
     def ptr(self, tensor):
@@ -340,8 +350,11 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
     g = e.graph
     nodes = g.nodes[first:first + len(stage["nodes"])]
     order = stage["bands"][::-1] if stage.get("reverse") else stage["bands"]   # bottom up: output above its input
-    table = e.array(np.asarray([[v for b in band for v in b] for band in order], np.int32),
-                    f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
+    rows = np.asarray([[v for b in band for v in b] for band in order], np.int32)
+    key = (rows.shape, rows.tobytes())
+    if key not in e.stage_tables:
+        e.stage_tables[key] = e.array(rows, f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
+    table = e.stage_tables[key]
     width = 3 * len(nodes)
     lines = [f"for (band = 0; band < {stage['tiles']}; band++) {{",
              f"    const EDGEC_ROM int32_t *r = {table} + band * {width};"]

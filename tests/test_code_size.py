@@ -116,3 +116,42 @@ def test_cortex_m4_links_only_the_wide_gathers_its_model_calls(tmp_path):
     linked = _linked_symbols(get_target("cortex-m4"), out, tmp_path / "m4")
     assert {"edgec_wide_gather1", "edgec_conv2d_wide1_s8", "edgec_conv2d_wide_pw_s8"} <= linked, linked
     assert not linked & {"edgec_wide_gather4", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide_s8"}, linked
+
+
+def test_alike_stages_and_layers_share_row_tables_and_parameter_structs(tmp_path):
+    """A DS-CNN of three depthwise+pointwise blocks over a 15x8 plane of 24 channels runs each pair as a
+    patch-based stage (passes/tile.py), every other one bottom up: the stages whose bands are the same
+    read one row table in flash (codegen/c.py, _stage_loop), the three depthwise convs (same shapes,
+    zero points, activation) one parameter struct and the three pointwise convs another (_Emitter.param),
+    and the build stays bit-exact on the host and in QEMU (KWS's model image runs its shared tables and
+    structs: test_image)."""
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    import keras
+    from edgec.verification.verify import Built
+    L = keras.layers
+    x = keras.Input((30, 8, 1))
+    h = L.Conv2D(24, (5, 3), strides=(2, 1), padding="same", activation="relu")(x)
+    for _ in range(3):
+        h = L.DepthwiseConv2D(3, padding="same", activation="relu")(h)
+        h = L.Conv2D(24, 1, activation="relu")(h)
+    m = keras.Model(x, L.Dense(6)(L.GlobalAveragePooling2D()(h)))
+    rng = np.random.default_rng(1)
+    m.set_weights([rng.normal(0, 0.4, w.shape).astype(np.float32) for w in m.get_weights()])
+    m.save(str(tmp_path / "ds.keras"))
+    xs = rng.normal(0, 1, (20, 30, 8, 1)).astype(np.float32)
+    np.save(tmp_path / "calib.npy", xs[:16])
+    np.save(tmp_path / "x.npy", xs[16:])
+    out = tmp_path / "out"
+    build(str(tmp_path / "ds.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"))
+    stages = Built(str(out)).int_graph.meta["tiling"]
+    distinct = {repr(st["bands"][::-1] if st.get("reverse") else st["bands"]) for st in stages}
+    assert len(stages) == 3 and len(distinct) == 2, stages
+    tables = re.findall(r"int32_t (\w+_rows)\[", (out / "weights.c").read_text())
+    used = re.findall(r"\*r = (\w+_rows) \+", (out / "model.c").read_text())
+    assert len(tables) == 2 and len(used) == 3 and set(used) == set(tables), (tables, used)
+    model_c = (out / "model.c").read_text()
+    structs = re.findall(r"edgec_conv2d_params (p_\w+) = ", model_c)
+    calls = re.findall(r"edgec_(?:depthwise_)?conv2d\w*_s8\(&(p_\w+),", model_c)
+    assert len(structs) == 3 and len(calls) == 7 and set(calls) == set(structs), (structs, calls)   # first conv, dw, pw
+    for target in ("host", "cortex-m4"):
+        assert verify(str(out), target, str(tmp_path / "x.npy"))["bit_exact"], target
