@@ -45,6 +45,7 @@ EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = ops_table("kernel_file16")
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+C_SIZES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "uint32_t": 4, "int64_t": 8}
 CALL = re.compile(r"\b(edgec_\w+_s8|edgec_\w+_s16|memcpy)\(")
 
 
@@ -123,6 +124,9 @@ class _Emitter:
     #: back as typed arguments: ("array", index in arrays), ("param", struct, fields), or ("act", where,
     #: byte offset, bytes it may touch)
     symbols: dict = field(default_factory=dict)
+    #: (c type, rom, element values) -> index in arrays: identical constant arrays are stored once
+    contents: dict = field(default_factory=dict)
+    shared: dict = field(default_factory=dict)       # index in arrays -> how many more uses share it
 
     def name(self, base):
         n = c_ident(base)
@@ -131,14 +135,24 @@ class _Emitter:
         self.names.add(n)
         return n
 
-    def array(self, tensor_or_values, base, ctype=None, comment="", rom=True):
+    def array(self, tensor_or_values, base, ctype=None, comment="", rom=True, share=True):
         """A constant array in weights.c.  `rom` ones are read only through EDGEC_ROM pointers (flash on
-        Harvard targets); constant operands of activation kernels (e.g. Add's) stay ordinary const data."""
+        Harvard targets); constant operands of activation kernels (e.g. Add's) stay ordinary const data.
+        An array whose C type, placement and elements equal an earlier one's is that one (its name is
+        returned): a model that applies the same weights many times (an exporter's unrolled loop, a
+        Siamese branch) holds them once in flash; `share=False` for one that must keep its own name."""
         if isinstance(tensor_or_values, str):
             t = self.graph.tensors[tensor_or_values]
             values, ctype, comment = t.data, C_TYPES[t.dtype], comment or t.name
         else:
             values = np.asarray(tensor_or_values)
+        key = (ctype, rom, np.asarray(values).astype(np.int64).reshape(-1).tobytes())
+        if share and key in self.contents:
+            k = self.contents[key]
+            self.shared[k] = self.shared.get(k, 0) + 1
+            return self.arrays[k][1]
+        if share:
+            self.contents[key] = len(self.arrays)
         name = f"{self.prefix}_{self.name(base)}"
         self.arrays.append((ctype, name, values, comment, rom))
         self.symbols[name] = ("array", len(self.arrays) - 1)
@@ -385,7 +399,8 @@ def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list) -> dict | 
         steps.append((f"state {s['variable']}: {s['tensor']} <- {nxt}",
                       f"memcpy({e.ptr(s['tensor'])}, {e.ptr(nxt)}, {b['size']});"))
         calls.append(prod.get(nxt, len(graph.nodes) - 1))
-    rom = e.array(init, "state_init", "int8_t", "initial values of the state (the init subgraph's)", rom=False)
+    rom = e.array(init, "state_init", "int8_t", "initial values of the state (the init subgraph's)", rom=False,
+                  share=False)     # codegen/image.py finds it by name
     return {"size": int(len(init)), "init": rom, "values": _array_literal(init),
             "variables": [(s["variable"], buffers[s["tensor"]]["offset"], buffers[s["tensor"]]["size"]) for s in entries]}
 
@@ -425,6 +440,11 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
     api = {"in_ctype": "uint8_t" if u8["input"] else "int8_t", "out_ctype": "uint8_t" if u8["output"] else "int8_t",
            "input_zp_api": header["input_zp"] + (128 if u8["input"] else 0),
            "output_zp_api": header["output_zp"] + (128 if u8["output"] else 0)}
+    shared_bytes = 0
+    for k, more in sorted(e.shared.items()):     # weights.c says which arrays several nodes use
+        c, n, v, m, rom = e.arrays[k]
+        e.arrays[k] = (c, n, v, f"{m} (and {more} more use{'s' if more > 1 else ''} of the same values)", rom)
+        shared_bytes += more * np.asarray(v).size * C_SIZES[c]
     ctx = dict(prefix=prefix, state=state, edge_u8=u8, **api, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
                                                             for c, n, v, m, rom in e.arrays],
                params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
@@ -437,4 +457,5 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)
     files["edgec.mk"] = _ENV.get_template("edgec.mk.j2").render(build_ctx)
-    return {"files": files, "runtime": runtime, "calls": calls, "steps": steps, "emitter": e}
+    return {"files": files, "runtime": runtime, "calls": calls, "steps": steps, "emitter": e,
+            "shared_bytes": int(shared_bytes)}

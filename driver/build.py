@@ -254,6 +254,9 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash
     gen = generate(q, cname, dict(header_facts(q, source), c_std=c_std))
     report = layer_table(q)
+    if gen["shared_bytes"]:      # arrays several nodes use are in flash once (codegen/c.py): the budget counts them once
+        report["totals"]["weight_bytes"] -= gen["shared_bytes"]
+        report["totals"]["shared_weight_bytes"] = gen["shared_bytes"]
     report.update({"model": cname, "source": os.path.basename(source),
                    "source_sha256": file_sha256(source) if os.path.isfile(source) else None,
                    "target": target.name, "budget": {"ram_bytes": target.ram, "flash_bytes": target.flash},
