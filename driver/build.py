@@ -23,6 +23,7 @@ from ..compiler.ir import Graph
 from ..compiler.outdir import check_output_dir, write_output_dir
 from .model_image import IMAGE_FILE, for_build
 from ..passes.pipeline import canonicalize, quantize, plan
+from ..passes.tie_ranges import tie_ranges
 from ..host.postprocess import check_labels, decode_spec, read_labels
 from ..host.preprocess import parse as parse_preprocess, resolve as resolve_preprocess
 from ..reports.layers import layer_table
@@ -236,6 +237,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     elif quantized is None:
         log(f"calibrating on {len(samples)} samples ({calibration_method or DEFAULT_METHOD})")
         cal = calibrate(graph, samples, method=calibration_method, bias_correction=bias_correction)
+        cal = tie_ranges(cal)        # repeated weights: one range at corresponding places (shared arrays)
         if mixed is not None:
             mixed_result = _mixed_precision(cal, samples, mixed, target, optimize, log)
             cal.meta["precision"] = mixed_result.precision
