@@ -19,6 +19,7 @@ from ..compiler.fixedpoint import wrap32
 from ..compiler.ir import Graph
 from ..compiler.ops import REGISTRY, CallSite, table as ops_table
 from ..compiler.ops.binary import add_tables  # noqa: F401  (codegen's name for it before the registry)
+from ..compiler.ops.costs import weight_bytes
 
 from .recurrent import gru_call, lstm_call
 
@@ -127,6 +128,8 @@ class _Emitter:
     #: (c type, rom, element values) -> index in arrays: identical constant arrays are stored once
     contents: dict = field(default_factory=dict)
     shared: dict = field(default_factory=dict)       # index in arrays -> how many more uses share it
+    owner: int | None = None                         # the index of the node whose call is being emitted
+    uses: dict = field(default_factory=dict)         # node index -> [(array bytes, shared with an earlier one)]
 
     def name(self, base):
         n = c_ident(base)
@@ -147,6 +150,8 @@ class _Emitter:
         else:
             values = np.asarray(tensor_or_values)
         key = (ctype, rom, np.asarray(values).astype(np.int64).reshape(-1).tobytes())
+        if self.owner is not None:
+            self.uses.setdefault(self.owner, []).append((np.asarray(values).size * C_SIZES[ctype], share and key in self.contents))
         if share and key in self.contents:
             k = self.contents[key]
             self.shared[k] = self.shared.get(k, 0) + 1
@@ -253,6 +258,15 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
     scratch = g.meta["plan"]["scratch"][node.name]
     return (f"{wide_entry(node, ish, osh, wsh)}(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
             f"(int16_t *)(void *)(arena + {scratch['offset']}));")
+
+
+def _owned_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
+    """_node_call, with the arrays it makes recorded as node i's (e.uses: what sharing saves per node)."""
+    e.owner = i
+    try:
+        return _node_call(e, i, node, band)
+    finally:
+        e.owner = None
 
 
 def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
@@ -372,7 +386,7 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
         band = {"in": in_ptr, "out": out_ptr, "in_row0": f"r[{3 * j}]", "out_row0": f"r[{3 * j + 1}]",
                 "out_rows": f"r[{3 * j + 2}]", "rows": [b[j][2] for b in stage["bands"]]}
         lines.append(f"    /* {_comment(g, first + j, node)} */")
-        lines.append("    " + _node_call(e, first + j, node, band))
+        lines.append("    " + _owned_call(e, first + j, node, band))
     lines.append("}")
     return "\n    ".join(lines)
 
@@ -433,18 +447,20 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                 calls.extend([i + j] * len(CALL.findall(code.split(f"/* {i + j}: ")[1].split("/*")[0])))
             skip = len(st["nodes"]) - 1
             continue
-        steps.append((_comment(graph, i, node), _node_call(e, i, node)))
+        steps.append((_comment(graph, i, node), _owned_call(e, i, node)))
         calls.extend([i] * len(CALL.findall(steps[-1][1] or "")))
     state = _state_steps(e, graph, steps, calls)
     u8 = _uint8_edges(graph)
     api = {"in_ctype": "uint8_t" if u8["input"] else "int8_t", "out_ctype": "uint8_t" if u8["output"] else "int8_t",
            "input_zp_api": header["input_zp"] + (128 if u8["input"] else 0),
            "output_zp_api": header["output_zp"] + (128 if u8["output"] else 0)}
-    shared_bytes = 0
     for k, more in sorted(e.shared.items()):     # weights.c says which arrays several nodes use
         c, n, v, m, rom = e.arrays[k]
         e.arrays[k] = (c, n, v, f"{m} (and {more} more use{'s' if more > 1 else ''} of the same values)", rom)
-        shared_bytes += more * np.asarray(v).size * C_SIZES[c]
+    # the flash sharing saves, on the report's per-node scale (compiler/ops/costs.weight_bytes): a node all
+    # of whose arrays are earlier ones' costs nothing; one that shares some saves those arrays' bytes
+    shared_bytes = sum(weight_bytes(graph, graph.nodes[i]) if all(s for _, s in u) else sum(b for b, s in u if s)
+                       for i, u in e.uses.items() if any(s for _, s in u))
     ctx = dict(prefix=prefix, state=state, edge_u8=u8, **api, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
                                                             for c, n, v, m, rom in e.arrays],
                params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)

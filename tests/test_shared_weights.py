@@ -3,12 +3,15 @@ constant arrays in weights.c, the report's flash total and the --flash check cou
 passes/tie_ranges.py gives the corresponding activations of the repeated nodes one calibrated range, so
 that their multipliers, folded biases and tables are identical too and shared as well.
 
-Two models of the class: Keras 3's ONNX export of an LSTM keyword model, which unrolls the 49 steps
+Three models of the class: Keras 3's ONNX export of an LSTM keyword model, which unrolls the 49 steps
 (each step's MatMul reads the one recurrent kernel initializer; it was built with 2,028,384 B of
 weights against the .keras file's 27,936 B), and a PyTorch CNN that applies one conv block twice and a
 deep copy of it (the same weights under another initializer name) a third time: TorchScript's exporter
 writes the reused module's weight once, read by two Conv nodes, and the copy as an initializer of its
-own with the same values."""
+own with the same values; and a PyTorch Elman RNN written as a loop, which TorchScript unrolls.  The
+recurrent exports also project every step's input at once and slice the steps' rows out inside the loop:
+passes/slice_fc_rows.py projects each row where it is read, so the projection of all steps is not live in
+the arena through the loop."""
 import copy
 import os
 import re
@@ -22,7 +25,7 @@ from edgec.driver.build import build, import_model  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.passes.tie_ranges import tie_classes, tie_ranges  # noqa: E402
 from edgec.verification.verify import verify  # noqa: E402
-from conftest import check_float_pass, data, extra  # noqa: E402
+from conftest import canonical_before, check_float_pass, data, extra  # noqa: E402
 
 SIZES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "int64_t": 8}
 
@@ -59,6 +62,9 @@ def test_keras_lstm_onnx_export_stores_its_kernels_once(tmp_path):
     assert onnx_t["shared_weight_bytes"] > 1_900_000
     assert onnx_t["weight_bytes"] - onnx_t.get("wide_flash_bytes", 0) <= 1.3 * keras_t["weight_bytes"]
     assert onnx_t["weight_bytes"] <= 2.5 * keras_t["weight_bytes"]
+    # each step projects its own input row (passes/slice_fc_rows.py): the [49, 256] projection of all
+    # steps is not live through the loop (it was 12,544 of the 13,248 arena bytes)
+    assert onnx_t["arena_bytes"] <= 2.5 * keras_t["arena_bytes"]
     assert_each_array_once(tmp_path / "onnx")
     host = verify(str(tmp_path / "onnx"), "host", str(tmp_path / "x.npy"))
     assert host["bit_exact"]
@@ -120,6 +126,64 @@ def test_weights_used_twice_count_once_in_flash_and_stay_bit_exact(tmp_path):
     with torch.no_grad():
         want = twice_model()(torch.from_numpy(x)).numpy()
     assert host["float_agreement"]["sqnr_db"] > 25, (host["float_agreement"], want.std())
+
+
+def unrolled_rnn():
+    """An Elman RNN written as a loop in PyTorch (what an exporter unrolls): the input projection of all 12
+    steps at once, then h = tanh(p[:, t] + rec(h)) step by step, and a linear head."""
+    import torch
+    torch.manual_seed(5)
+
+    class Unrolled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj, self.rec, self.head = torch.nn.Linear(8, 16), torch.nn.Linear(16, 16, bias=False), torch.nn.Linear(16, 4)
+
+        def forward(self, x):
+            p = self.proj(x)
+            h = torch.tanh(p[:, 0])
+            for t in range(1, 12):
+                h = torch.tanh(p[:, t] + self.rec(h))
+            return self.head(h)
+    return Unrolled().eval()
+
+
+def export_rnn(tmp_path):
+    import onnx
+    import torch
+    path = str(tmp_path / "rnn.onnx")
+    torch.onnx.export(unrolled_rnn(), torch.zeros(1, 12, 8), path, opset_version=13, dynamo=False)
+    assert sum(n.op_type == "MatMul" for n in onnx.load(path).graph.node) == 12     # unrolled: 11 steps + the projection
+    return path
+
+
+def test_unrolled_torch_rnn_stores_its_recurrent_weights_once_and_projects_row_by_row(tmp_path):
+    path = export_rnn(tmp_path)
+    x = np.random.default_rng(0).normal(0, 1, (32, 12, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    rep = build(path, "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"))
+    t = rep["totals"]
+    per_layer = sum(layer["weight_bytes"] for layer in rep["layers"])
+    assert t["weight_bytes"] == per_layer - t["shared_weight_bytes"]
+    assert t["weight_bytes"] * 4 < per_layer                # 12 projections and 11 recurrent steps, stored once each
+    assert t["arena_bytes"] < 12 * 16                       # not the [12, 16] projection of every step
+    assert_each_array_once(tmp_path / "out")
+    host = verify(str(tmp_path / "out"), "host", str(tmp_path / "x.npy"))
+    assert host["bit_exact"]
+    assert host["float_agreement"]["sqnr_db"] > 25
+
+
+def test_slice_fc_rows_before_after(tmp_path):
+    """Every row slice of the projection becomes a projection of that input row: the float reference
+    gives the same answer; a FullyConnected read whole (the head) is left as it is."""
+    from edgec.passes.slice_fc_rows import slice_fc_rows
+    g = canonical_before(import_model(export_rnn(tmp_path)), slice_fc_rows)
+    xs = list(np.random.default_rng(2).normal(0, 1, (4, 12, 8)).astype(np.float32))
+    after = check_float_pass(slice_fc_rows, g, xs)
+    fcs = [n for n in after.nodes if n.op == "FullyConnected"]
+    assert len(fcs) == len([n for n in g.nodes if n.op == "FullyConnected"]) - 1 + 12
+    assert all(after.tensors[n.outputs[0]].shape[0] == 1 for n in fcs)
+    assert slice_fc_rows(after) is after
 
 
 def test_tie_ranges_before_after(tmp_path):
