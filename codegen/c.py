@@ -128,6 +128,7 @@ class _Emitter:
     #: (c type, rom, element values) -> index in arrays: identical constant arrays are stored once
     contents: dict = field(default_factory=dict)
     shared: dict = field(default_factory=dict)       # index in arrays -> how many more uses share it
+    param_names: dict = field(default_factory=dict)  # (struct type, initializer) -> its name: stored once
     owner: int | None = None                         # the index of the node whose call is being emitted
     uses: dict = field(default_factory=dict)         # node index -> [(array bytes, shared with an earlier one)]
 
@@ -170,8 +171,12 @@ class _Emitter:
             if isinstance(v, dict):
                 return "{" + ", ".join(f".{k} = {fmt(x)}" for k, x in v.items()) + "}"
             return str(int(v))
+        init = fmt(fields)
+        if (struct, init) in self.param_names:        # the same parameters (a repeated layer): one struct
+            return self.param_names[(struct, init)]
         name = f"p_{self.name(base)}"
-        self.params.append((struct, name, fmt(fields), comment))
+        self.param_names[(struct, init)] = name
+        self.params.append((struct, name, init, comment))
         self.symbols[name] = ("param", struct, fields)
         return name
 
