@@ -17,10 +17,12 @@ import os
 import re
 
 import numpy as np
+import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from edgec.compiler.calibrate import calibrate  # noqa: E402
+from edgec.compiler.errors import TargetError  # noqa: E402
 from edgec.driver.build import build, import_model  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.passes.tie_ranges import tie_classes, tie_ranges  # noqa: E402
@@ -167,6 +169,12 @@ def test_unrolled_torch_rnn_stores_its_recurrent_weights_once_and_projects_row_b
     assert t["weight_bytes"] == per_layer - t["shared_weight_bytes"]
     assert t["weight_bytes"] * 4 < per_layer                # 12 projections and 11 recurrent steps, stored once each
     assert t["arena_bytes"] < 12 * 16                       # not the [12, 16] projection of every step
+    # the --flash check counts the shared arrays once: a part that holds them fits, a smaller one does not
+    fits = build(path, "cortex-m4", str(tmp_path / "fits"), str(tmp_path / "x.npy"), flash=str(per_layer // 2))
+    assert fits["totals"]["weight_bytes"] <= per_layer // 2
+    with pytest.raises(TargetError) as refused:
+        build(path, "cortex-m4", str(tmp_path / "small"), str(tmp_path / "x.npy"), flash=str(fits["totals"]["weight_bytes"] - 1))
+    assert refused.value.facts["flash_needed"] == fits["totals"]["weight_bytes"]
     assert_each_array_once(tmp_path / "out")
     host = verify(str(tmp_path / "out"), "host", str(tmp_path / "x.npy"))
     assert host["bit_exact"]
