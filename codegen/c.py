@@ -19,6 +19,7 @@ from ..compiler.fixedpoint import wrap32
 from ..compiler.ir import Graph
 from ..compiler.ops import REGISTRY, CallSite, table as ops_table
 from ..compiler.ops.binary import add_tables  # noqa: F401  (codegen's name for it before the registry)
+from ..compiler.ops.costs import weight_bytes
 
 from .recurrent import gru_call, lstm_call
 
@@ -45,6 +46,7 @@ EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
 KERNEL_FILE_S16 = ops_table("kernel_file16")
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+C_SIZES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "uint32_t": 4, "int64_t": 8}
 CALL = re.compile(r"\b(edgec_\w+_s8|edgec_\w+_s16|memcpy)\(")
 
 
@@ -123,12 +125,14 @@ class _Emitter:
     #: back as typed arguments: ("array", index in arrays), ("param", struct, fields), or ("act", where,
     #: byte offset, bytes it may touch)
     symbols: dict = field(default_factory=dict)
-    #: a patch-based stage's row table (shape, bytes) -> its array: stages with the same bands (KWS's four
-    #: DS-CNN blocks, alternating up and down) share one copy in flash
-    stage_tables: dict = field(default_factory=dict)
     #: a parameter struct's (type, initializer) -> its name: layers of the same shapes and constants (KWS's
     #: four depthwise and four pointwise convs) point at one struct in flash
     param_names: dict = field(default_factory=dict)
+    #: (c type, rom, element values) -> index in arrays: identical constant arrays are stored once
+    contents: dict = field(default_factory=dict)
+    shared: dict = field(default_factory=dict)       # index in arrays -> how many more uses share it
+    owner: int | None = None                         # the index of the node whose call is being emitted
+    uses: dict = field(default_factory=dict)         # node index -> [(array bytes, shared with an earlier one)]
 
     def name(self, base):
         n = c_ident(base)
@@ -137,14 +141,26 @@ class _Emitter:
         self.names.add(n)
         return n
 
-    def array(self, tensor_or_values, base, ctype=None, comment="", rom=True):
+    def array(self, tensor_or_values, base, ctype=None, comment="", rom=True, share=True):
         """A constant array in weights.c.  `rom` ones are read only through EDGEC_ROM pointers (flash on
-        Harvard targets); constant operands of activation kernels (e.g. Add's) stay ordinary const data."""
+        Harvard targets); constant operands of activation kernels (e.g. Add's) stay ordinary const data.
+        An array whose C type, placement and elements equal an earlier one's is that one (its name is
+        returned): a model that applies the same weights many times (an exporter's unrolled loop, a
+        Siamese branch) holds them once in flash; `share=False` for one that must keep its own name."""
         if isinstance(tensor_or_values, str):
             t = self.graph.tensors[tensor_or_values]
             values, ctype, comment = t.data, C_TYPES[t.dtype], comment or t.name
         else:
             values = np.asarray(tensor_or_values)
+        key = (ctype, rom, np.asarray(values).astype(np.int64).reshape(-1).tobytes())
+        if self.owner is not None:
+            self.uses.setdefault(self.owner, []).append((np.asarray(values).size * C_SIZES[ctype], share and key in self.contents))
+        if share and key in self.contents:
+            k = self.contents[key]
+            self.shared[k] = self.shared.get(k, 0) + 1
+            return self.arrays[k][1]
+        if share:
+            self.contents[key] = len(self.arrays)
         name = f"{self.prefix}_{self.name(base)}"
         self.arrays.append((ctype, name, values, comment, rom))
         self.symbols[name] = ("array", len(self.arrays) - 1)
@@ -251,6 +267,15 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
             f"(int16_t *)(void *)(arena + {scratch['offset']}));")
 
 
+def _owned_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
+    """_node_call, with the arrays it makes recorded as node i's (e.uses: what sharing saves per node)."""
+    e.owner = i
+    try:
+        return _node_call(e, i, node, band)
+    finally:
+        e.owner = None
+
+
 def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
     """One kernel call.  `band` (patch-based stages) gives C expressions for the input and output
     pointers and the row arguments (in_row0, out_row0, out_rows) instead of the whole tensor's."""
@@ -351,10 +376,9 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
     nodes = g.nodes[first:first + len(stage["nodes"])]
     order = stage["bands"][::-1] if stage.get("reverse") else stage["bands"]   # bottom up: output above its input
     rows = np.asarray([[v for b in band for v in b] for band in order], np.int32)
-    key = (rows.shape, rows.tobytes())
-    if key not in e.stage_tables:
-        e.stage_tables[key] = e.array(rows, f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
-    table = e.stage_tables[key]
+    # stages with the same bands (KWS's four DS-CNN blocks, alternating up and down) share one table: array()
+    # stores equal arrays once
+    table = e.array(rows, f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
     width = 3 * len(nodes)
     lines = [f"for (band = 0; band < {stage['tiles']}; band++) {{",
              f"    const EDGEC_ROM int32_t *r = {table} + band * {width};"]
@@ -371,7 +395,7 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
         band = {"in": in_ptr, "out": out_ptr, "in_row0": f"r[{3 * j}]", "out_row0": f"r[{3 * j + 1}]",
                 "out_rows": f"r[{3 * j + 2}]", "rows": [b[j][2] for b in stage["bands"]]}
         lines.append(f"    /* {_comment(g, first + j, node)} */")
-        lines.append("    " + _node_call(e, first + j, node, band))
+        lines.append("    " + _owned_call(e, first + j, node, band))
     lines.append("}")
     return "\n    ".join(lines)
 
@@ -398,7 +422,8 @@ def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list) -> dict | 
         steps.append((f"state {s['variable']}: {s['tensor']} <- {nxt}",
                       f"memcpy({e.ptr(s['tensor'])}, {e.ptr(nxt)}, {b['size']});"))
         calls.append(prod.get(nxt, len(graph.nodes) - 1))
-    rom = e.array(init, "state_init", "int8_t", "initial values of the state (the init subgraph's)", rom=False)
+    rom = e.array(init, "state_init", "int8_t", "initial values of the state (the init subgraph's)", rom=False,
+                  share=False)     # codegen/image.py finds it by name
     return {"size": int(len(init)), "init": rom, "values": _array_literal(init),
             "variables": [(s["variable"], buffers[s["tensor"]]["offset"], buffers[s["tensor"]]["size"]) for s in entries]}
 
@@ -431,13 +456,20 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                 calls.extend([i + j] * len(CALL.findall(code.split(f"/* {i + j}: ")[1].split("/*")[0])))
             skip = len(st["nodes"]) - 1
             continue
-        steps.append((_comment(graph, i, node), _node_call(e, i, node)))
+        steps.append((_comment(graph, i, node), _owned_call(e, i, node)))
         calls.extend([i] * len(CALL.findall(steps[-1][1] or "")))
     state = _state_steps(e, graph, steps, calls)
     u8 = _uint8_edges(graph)
     api = {"in_ctype": "uint8_t" if u8["input"] else "int8_t", "out_ctype": "uint8_t" if u8["output"] else "int8_t",
            "input_zp_api": header["input_zp"] + (128 if u8["input"] else 0),
            "output_zp_api": header["output_zp"] + (128 if u8["output"] else 0)}
+    for k, more in sorted(e.shared.items()):     # weights.c says which arrays several nodes use
+        c, n, v, m, rom = e.arrays[k]
+        e.arrays[k] = (c, n, v, f"{m} (and {more} more use{'s' if more > 1 else ''} of the same values)", rom)
+    # the flash sharing saves, on the report's per-node scale (compiler/ops/costs.weight_bytes): a node all
+    # of whose arrays are earlier ones' costs nothing; one that shares some saves those arrays' bytes
+    shared_bytes = sum(weight_bytes(graph, graph.nodes[i]) if all(s for _, s in u) else sum(b for b, s in u if s)
+                       for i, u in e.uses.items() if any(s for _, s in u))
     ctx = dict(prefix=prefix, state=state, edge_u8=u8, **api, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
                                                             for c, n, v, m, rom in e.arrays],
                params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
@@ -450,4 +482,5 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)
     files["edgec.mk"] = _ENV.get_template("edgec.mk.j2").render(build_ctx)
-    return {"files": files, "runtime": runtime, "calls": calls, "steps": steps, "emitter": e}
+    return {"files": files, "runtime": runtime, "calls": calls, "steps": steps, "emitter": e,
+            "shared_bytes": int(shared_bytes)}

@@ -23,6 +23,7 @@ from ..compiler.ir import Graph
 from ..compiler.outdir import check_output_dir, write_output_dir
 from .model_image import IMAGE_FILE, for_build
 from ..passes.pipeline import canonicalize, quantize, plan
+from ..passes.tie_ranges import tie_ranges
 from ..host.postprocess import check_labels, decode_spec, read_labels
 from ..host.preprocess import parse as parse_preprocess, resolve as resolve_preprocess
 from ..reports.layers import layer_table
@@ -220,6 +221,7 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     elif quantized is None:
         log(f"calibrating on {len(samples)} samples ({calibration_method or DEFAULT_METHOD})")
         cal = calibrate(graph, samples, method=calibration_method, bias_correction=bias_correction)
+        cal = tie_ranges(cal)        # repeated weights: one range at corresponding places (shared arrays)
         if mixed is not None:
             mixed_result = _mixed_precision(cal, samples, mixed, target, optimize, log)
             cal.meta["precision"] = mixed_result.precision
@@ -238,6 +240,9 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash
     gen = generate(q, cname, dict(header_facts(q, source), c_std=c_std))
     report = layer_table(q)
+    if gen["shared_bytes"]:      # arrays several nodes use are in flash once (codegen/c.py): the budget counts them once
+        report["totals"]["weight_bytes"] -= gen["shared_bytes"]
+        report["totals"]["shared_weight_bytes"] = gen["shared_bytes"]
     report.update({"model": cname, "source": os.path.basename(source),
                    "source_sha256": file_sha256(source) if os.path.isfile(source) else None,
                    "target": target.name, "budget": {"ram_bytes": target.ram, "flash_bytes": target.flash},

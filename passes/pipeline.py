@@ -10,6 +10,7 @@ from .fuse_gated_activations import fuse_gated_activations
 from .collapse_elementwise import collapse_elementwise
 from .fold_pad import fold_pad
 from .eliminate_dead import eliminate_dead
+from .slice_fc_rows import slice_fc_rows
 from .fold_recurrent_last_step import fold_recurrent_last_step
 from .bind_concat import bind_concat
 from .quantize import quantize
@@ -21,7 +22,7 @@ from .tile import tile
 
 CANONICAL = [infer_shapes, fold_constants, sink_reshape, fold_batchnorm, fold_transpose_fc, fuse_gated_activations,
              collapse_elementwise, fuse_activations,
-             fold_pad, collapse_transpose, eliminate_dead, fold_recurrent_last_step, bind_concat]
+             fold_pad, collapse_transpose, slice_fc_rows, eliminate_dead, fold_recurrent_last_step, bind_concat]
 
 
 def canonicalize(graph, log=None):

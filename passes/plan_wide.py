@@ -8,7 +8,9 @@ runs as loads and SMLADs only (runtime_c/edgec_conv2d_wide_s8.c; a FullyConnecte
 sign-extends each input word once for four outputs: edgec_fully_connected_wide_s8.c): flash for speed.  The trade is taken where the
 flash budget allows: graph.meta["flash_budget"] (set by the build for such targets; absent: nothing
 is widened) minus the weights as they stand and CODE_RESERVE for the code; layers by MACs per extra
-byte of flash (output pixels), most first, while they fit.  A layer also needs its requantization
+byte of flash (output pixels), most first, while they fit.  Nodes whose arrays are the same (same_arrays:
+a layer applied again, an exporter's unrolled loop) are stored once (codegen/c.py), so they are counted
+once and widened together or not at all.  A layer also needs its requantization
 in edgec_wide_rq's range (fixedpoint.wide_channels).  Each chosen conv gets a columns scratch in the arena
 (two pixels' int16 windows, five words of the loop's state) for the step it runs, instead of the
 columns loop nest's (plan_scratch).
@@ -21,6 +23,8 @@ bytes) and graph.meta["wide_flash_bytes"] (the flash the trade costs), and re-pl
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ..compiler.fixedpoint import wide_channels
 from ..compiler.ir import Graph
@@ -77,28 +81,47 @@ def eligible(graph: Graph, node) -> bool:
     return shape_ok and channels(graph, node) is not None
 
 
+def same_arrays(graph: Graph, node) -> tuple:
+    """What a weighted node's flash arrays are made of (op, constants' bytes, multipliers and shifts):
+    nodes with the same key are stored once (codegen/c.py shares identical arrays), e.g. the steps of an
+    exporter's unrolled loop, so their bytes and their wide form's extra bytes are counted once."""
+    a = node.attrs
+    return (node.op,) + tuple(graph.tensors[i].data.tobytes() if graph.tensors[i].is_const else None for i in node.inputs) \
+        + tuple(None if a.get(k) is None else np.asarray(a[k]).tobytes() for k in ("multiplier", "shift", "out_zp", "act_min", "act_max", "in_zp"))
+
+
 def plan_wide(graph: Graph) -> Graph:
     g = graph.copy()
     budget = g.meta.get("flash_budget")
     chosen, spent = {}, 0
     g.meta["wide"] = {}
     if budget is not None:
-        room = budget - CODE_RESERVE - sum(weight_bytes(g, n) for n in g.nodes)
-        cands = [n for n in g.nodes if eligible(g, n)]
+        stored, seen = 0, set()
+        for n in g.nodes:
+            key = same_arrays(g, n) if n.op in ("Conv2D", "FullyConnected") else None
+            stored += 0 if key in seen else weight_bytes(g, n)
+            seen.add(key)
+        room = budget - CODE_RESERVE - stored
+        groups = {}                          # nodes whose arrays are the same: widened together, paid once
+        for n in g.nodes:
+            if eligible(g, n):
+                groups.setdefault(same_arrays(g, n), []).append(n)
+        cands = [ns[0] for ns in groups.values()]
+        also = {ns[0].name: ns[1:] for ns in groups.values()}
         limit = g.meta["plan"]["arena_size"] * (1 + RAM_SHARE) if "plan" in g.meta else None
         exact = len(cands) * len(g.meta.get("plan", {}).get("buffers", ())) <= EXACT_WORK
-        for n in sorted(cands, key=lambda n: (-macs(g, n) / max(1, wide_extra_bytes(g, n)), n.name)):
+        for n in sorted(cands, key=lambda n: (-macs(g, n) * (1 + len(also[n.name])) / max(1, wide_extra_bytes(g, n)), n.name)):
             if spent + wide_extra_bytes(g, n) > room:
                 continue
-            need = cols_bytes(g, n)
-            if need and g.meta.get("optimize") != "speed" and limit is not None:
+            needs = {m.name: cols_bytes(g, m) for m in [n] + also[n.name]}   # a group is widened whole
+            if any(needs.values()) and g.meta.get("optimize") != "speed" and limit is not None:
                 # least RAM (the default): scratches may grow the arena by RAM_SHARE at most
                 if not exact:
                     continue
-                g.meta["wide"] = dict(chosen, **{n.name: need})
+                g.meta["wide"] = dict(chosen, **needs)
                 if memory_plan(g)["arena_size"] > limit:
                     continue
-            chosen[n.name] = need
+            chosen.update(needs)
             spent += wide_extra_bytes(g, n)
     g.meta["wide"] = chosen
     g.meta["wide_flash_bytes"] = spent
