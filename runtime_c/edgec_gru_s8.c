@@ -34,7 +34,8 @@ void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const E
         for (j = 0; j < hid; j++)
             h_prev[j] = (int8_t)p->h_zp;
         for (t = 0; t < steps; t++) {
-            const int8_t *x = in + (b * steps + t) * in_f;
+            const int32_t ts = p->reverse ? steps - 1 - t : t;     /* the step read and written */
+            const int8_t *x = in + (b * steps + ts) * in_f;
             for (j = 0; j < hid; j++) {
                 int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, z, rg, rn, n, hp, hq;
                 edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's gates z, r, n (and a zero row) */
@@ -54,7 +55,7 @@ void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const E
                 h_prev[j] = h_new[j];
             if (p->return_sequences)
                 for (j = 0; j < hid; j++)
-                    out[(b * steps + t) * hid + j] = h_new[j];
+                    out[(b * steps + ts) * hid + j] = h_new[j];
         }
         if (!p->return_sequences)
             for (j = 0; j < hid; j++)

@@ -40,7 +40,8 @@ void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const
             h_prev[j] = (int8_t)p->h_zp;
         }
         for (t = 0; t < steps; t++) {
-            const int8_t *x = in + (b * steps + t) * in_f;
+            const int32_t ts = p->reverse ? steps - 1 - t : t;     /* the step read and written */
+            const int8_t *x = in + (b * steps + ts) * in_f;
             for (j = 0; j < hid; j++) {
                 int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, gi, gf, gg, go, c;
                 edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's four gates at once */
@@ -61,7 +62,7 @@ void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const
                 h_prev[j] = h_new[j];
             if (p->return_sequences)
                 for (j = 0; j < hid; j++)
-                    out[(b * steps + t) * hid + j] = h_new[j];
+                    out[(b * steps + ts) * hid + j] = h_new[j];
         }
         if (!p->return_sequences)
             for (j = 0; j < hid; j++)
