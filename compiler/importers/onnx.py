@@ -1314,13 +1314,12 @@ def _slice_activation(imp, node, a):
                                where=imp.where(node), hint=CORRUPT)
     begin, end = [0] * r, list(shape)
     stepped = {}                                      # H/W axes read with a step: Resize "strided" taps
+    if any(step != 1 and (r != 4 or ax % r not in (2, 3)) for ax, step in zip(axes, steps)):
+        return _strided_slice_activation(imp, node, shape, starts, ends, axes, steps)
     for st, en, ax, step in zip(starts, ends, axes, steps):
         ax %= r
         d = shape[ax]
         if step != 1:
-            if r != 4 or ax not in (2, 3):
-                raise UnsupportedOpError(f"Slice with step {step} of a computed tensor (axis {ax})", where=imp.where(node),
-                                         hint="steps other than 1 are supported on the H and W axes of an NCHW map")
             lo, hi = (0, d) if step > 0 else (-1, d - 1)
             st, en = (min(max(x + d if x < 0 else x, lo), hi) for x in (st, en))
             count = len(range(st, en, step))
@@ -1343,6 +1342,30 @@ def _slice_activation(imp, node, a):
     imp.set(node.output[0], imp.emit("Resize", f"{node.name or node.output[0]}_strided", [x], node.output[0],
                                      {"size": (ny, nx), "mode": "strided", "scale": (sy, sx), "offset": (oy, ox)}),
             NCHW_IN_NHWC)
+
+
+def _strided_slice_activation(imp, node, shape, starts, ends, axes, steps):
+    """Slice of a computed tensor with a step other than 1 on an axis other than an NCHW map's H and W
+    (e.g. x[:, ::-1], the time reversal Keras' Bidirectional exports): the StridedSlice op (a copy that
+    reads every step-th element, backwards for a negative step) in the tensor's IR layout."""
+    r = len(shape)
+    if r > 4:
+        raise UnsupportedOpError(f"Slice with steps {steps} of a rank-{r} computed tensor", where=imp.where(node),
+                                 hint="steps other than 1 are supported on tensors of rank 4 or less")
+    v = imp.val(node.input[0])
+    irs = imp.tensors[v.ir].shape
+    begin, step_, count = [0] * r, [1] * r, list(irs)
+    for st, en, ax, step in zip(starts, ends, axes, steps):
+        ax %= r
+        d = shape[ax]
+        lo, hi = (0, d) if step > 0 else (-1, d - 1)
+        st, en = (min(max(x + d if x < 0 else x, lo), hi) for x in (st, en))
+        n = len(range(st, en, step))
+        if not n:
+            raise UnsupportedOpError(f"Slice [{st}, {en}) step {step} of axis {ax} is empty", where=imp.where(node))
+        begin[v.perm[ax]], step_[v.perm[ax]], count[v.perm[ax]] = st, step, n
+    imp.vals[node.output[0]] = _Val(imp.emit("StridedSlice", node.name or node.output[0], [v.ir], None,
+                                             {"begin": tuple(begin), "step": tuple(step_), "count": tuple(count)}), v.perm)
 
 
 def _split(imp, node, a):
