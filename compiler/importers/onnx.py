@@ -764,6 +764,27 @@ def _primitive(fn, fold=None):
     return handler
 
 
+def _where(imp, node, a):
+    """Where whose condition is a constant that picks one branch everywhere (Keras' export of a recurrent
+    layer keeps a mask step `where(t < T, h_new, h_old)` that its fixed length makes all true) is that
+    branch, when it already has the output's shape; else the Where primitive."""
+    cond = imp.consts.get(node.input[0])
+    if cond is not None and any(i not in imp.consts for i in node.input[1:]):
+        c = np.asarray(cond).astype(bool)
+        pick = node.input[1] if c.all() else node.input[2] if not c.any() else None
+        out = np.broadcast_shapes(*(tuple(imp.shape(i)) for i in node.input)) if pick else None
+        if pick and tuple(imp.shape(pick)) == out:
+            return _alias(imp, pick, node.output[0])
+    return _primitive("where", np.where)(imp, node, a)
+
+
+def _alias(imp, src, dst):
+    if src in imp.consts:
+        imp.consts[dst] = imp.consts[src]
+    else:
+        imp.vals[dst] = imp.val(src)
+
+
 def _named_elementwise(make):
     """An ONNX activation the IR spells as a program over its one input: make(imp, node, attrs) -> program."""
     def handler(imp, node, a):
@@ -1545,7 +1566,7 @@ HANDLERS = {
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
     "Floor": _primitive("floor", np.floor), "Ceil": _primitive("ceil", np.ceil), "Neg": _primitive("neg", np.negative),
     "Equal": _primitive("equal", np.equal), "Less": _primitive("less", np.less), "Greater": _primitive("greater", np.greater),
-    "Not": _primitive("not", np.logical_not), "Where": _primitive("where", np.where),
+    "Not": _primitive("not", np.logical_not), "Where": _where,
     "LessOrEqual": _primitive("less_equal", np.less_equal), "GreaterOrEqual": _primitive("greater_equal", np.greater_equal),
     "And": _primitive("and", np.logical_and), "Or": _primitive("or", np.logical_or), "Xor": _primitive("xor", np.logical_xor),
     **{op: _primitive(op.lower()) for op in ("Abs", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
