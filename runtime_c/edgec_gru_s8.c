@@ -7,7 +7,8 @@
  * Weights come unit by unit in the quad layout of edgec_dot.h: unit j's rows of gates z, r, n and a zero
  * row (rows j, H + j, 2H + j of [3H][I] and [3H][H]) interleaved by fours of inputs; bias_x = bias - in_zp * sum(W row), bias_h =
  * recurrent bias - h_zp * sum(R row) (codegen folds them); multiplier / shift: the 3H input rows, then
- * the 3H recurrent rows.  Products in int32_t explicitly (`int` is 16 bits on AVR). */
+ * the 3H recurrent rows.  p->reverse: a backward direction, as edgec_lstm_s8's.
+ * Products in int32_t explicitly (`int` is 16 bits on AVR). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"

@@ -8,6 +8,8 @@
  * of edgec_dot.h: unit j's rows of gates i, f, c, o (rows j, H + j, 2H + j, 3H + j of [4H][I] and
  * [4H][H]) interleaved by fours of inputs, so one pass over x (and one over h) gives all four; bias_x = bias - in_zp * sum(W row), bias_h = -h_zp * sum(R row) (codegen folds them, added
  * modulo 2^32 as the twin wraps); multiplier / shift: the 4H input rows, then the 4H recurrent rows.
+ * p->reverse: a backward direction, time walked from the last step to the first; each step's output is
+ * written at its input step's place, the last state is step 0's.
  * Products in int32_t explicitly (`int` is 16 bits on AVR). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
