@@ -249,3 +249,21 @@ def test_fold_recurrent_last_step_of_a_backward_lstm(reverse):
     assert ("Slice" in [n.op for n in after.nodes]) is (not reverse)
     xs = rng.standard_normal((3, 1, 7, 3)).astype(np.float32)
     np.testing.assert_array_equal(reference.run_batch(g, xs), reference.run_batch(after, xs))
+
+
+def test_bidirectional_variants_edgec_does_not_compute_are_all_refused_by_name(tmp_path):
+    """merge_mode None (two outputs) and a recurrent layer with another activation: one line each on
+    stderr, exit 2, no traceback."""
+    import subprocess
+    import sys
+    i = keras.Input((T, F), batch_size=1)
+    a, b = L.Bidirectional(L.LSTM(4), merge_mode=None, name="bi_none")(i)
+    y = L.Bidirectional(L.GRU(4, activation="relu"), name="bi_relu")(i)
+    path = str(tmp_path / "refused.keras")
+    keras.Model(i, L.Concatenate()([a, b, y])).save(path)
+    cli = os.path.join(os.path.dirname(sys.executable), "edgec")
+    p = subprocess.run([cli, "build", path, "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    lines = p.stderr.splitlines()
+    assert any("bi_none" in ln and "merge_mode None" in ln for ln in lines), p.stderr
+    assert any("bi_relu" in ln and "activation 'relu'" in ln for ln in lines), p.stderr
