@@ -18,6 +18,12 @@ def unit_quads(w: np.ndarray, gates: int) -> np.ndarray:
     return quad_layout(units.reshape(4 * hid, -1))
 
 
+def _reverse(a) -> dict:
+    """The params' `reverse` field, written only when set (a designated initializer leaves it 0), so a
+    forward layer's C is the same as before the field existed."""
+    return {"reverse": 1} if a.get("reverse") else {}
+
+
 def lstm_call(e, i: int, node) -> str:
     """edgec_lstm_s8 with the zero points folded into per-row biases (as _folded_bias does for FC)."""
     g, a = e.graph, node.attrs
@@ -43,7 +49,7 @@ def lstm_call(e, i: int, node) -> str:
         batch=ish[0], steps=ish[1], in_features=ish[2], hidden=hid, return_sequences=int(bool(a.get("return_sequences"))),
         in_zp=a["in_zp"], h_zp=a["h_zp"], tanh_mult=tm, tanh_shift=ts, fc_multiplier=a["fc_multiplier"],
         fc_shift=a["fc_shift"], ig_multiplier=a["ig_multiplier"], ig_shift=a["ig_shift"],
-        out_multiplier=a["out_multiplier"], out_shift=a["out_shift"], cell_clip=a["cell_clip"]))
+        out_multiplier=a["out_multiplier"], out_shift=a["out_shift"], cell_clip=a["cell_clip"], **_reverse(a)))
     scratch = g.meta["plan"]["scratch"][node.name]["offset"]
     return (f"edgec_lstm_s8(&{p}, {e.ptr(x)}, {wp}, {rp}, {bx}, {bh}, {m}, {s}, {tab}, {e.ptr(node.outputs[0])}, "
             f"(void *)(arena + {scratch}));")
@@ -73,7 +79,7 @@ def gru_call(e, i: int, node) -> str:
         batch=ish[0], steps=ish[1], in_features=ish[2], hidden=hid, return_sequences=int(bool(a.get("return_sequences"))),
         in_zp=a["in_zp"], h_zp=a["h_zp"], q15_multiplier=a["q15_multiplier"], q15_shift=a["q15_shift"],
         in15_multiplier=a["in15_multiplier"], in15_shift=a["in15_shift"], out_multiplier=a["out_multiplier"],
-        out_shift=a["out_shift"]))
+        out_shift=a["out_shift"], **_reverse(a)))
     scratch = g.meta["plan"]["scratch"][node.name]["offset"]
     return (f"edgec_gru_s8(&{p}, {e.ptr(x)}, {wp}, {rp}, {bx}, {bh}, {m}, {s}, {tab}, {e.ptr(node.outputs[0])}, "
             f"(void *)(arena + {scratch}));")

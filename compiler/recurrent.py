@@ -61,7 +61,7 @@ def _sig(v):
 def lstm_f32(node, x, w, r, b):
     """Float LSTM; returns y, or (y, every hidden state, every cell state) when the node has the two
     calibration outputs."""
-    x = np.asarray(x, np.float64)
+    x = _in_time_order(node, np.asarray(x, np.float64))
     n, t_len, _ = x.shape
     hid = r.shape[1]
     w, r, b = (np.asarray(v, np.float64) for v in (w, r, b))
@@ -78,8 +78,16 @@ def lstm_f32(node, x, w, r, b):
             c = np.clip(c, -clip, clip)
         h = o * np.tanh(c)
         hs[:, t], cs[:, t] = h, c
-    y = hs if node.attrs.get("return_sequences") else hs[:, -1]
+    y = _in_time_order(node, hs) if node.attrs.get("return_sequences") else hs[:, -1]
     return (y, hs, cs) if len(node.outputs) == 3 else y
+
+
+def _in_time_order(node, seq):
+    """The sequence [N, T, ...] in the order the op walks it (attr `reverse`: from the last step to the first,
+    a backward direction), and back: every step's output stays at its input step's place, the last output
+    is the state after the last step walked (ONNX's reverse direction, Keras' backward layer in
+    Bidirectional)."""
+    return seq[:, ::-1] if node.attrs.get("reverse") else seq
 
 
 def lstm_shapes(node, s):
@@ -134,6 +142,7 @@ def _sat16(v):
 def lstm_s8(node, x, w, r, bias):
     a = node.attrs
     table = np.asarray(a["sigmoid_table"], np.int64)
+    x = _in_time_order(node, x)
     n, t_len, _ = x.shape
     hid = r.shape[1]
     wf, rf = w.astype(np.float64), r.astype(np.float64)
@@ -162,7 +171,7 @@ def lstm_s8(node, x, w, r, bias):
             h = np.clip(fp.multiply_by_quantized_multiplier(tc * o, a["out_multiplier"], a["out_shift"]) + a["h_zp"],
                         -128, 127)
             ys[b, t] = h
-    return ys if a.get("return_sequences") else ys[:, -1]
+    return _in_time_order(node, ys) if a.get("return_sequences") else ys[:, -1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +268,7 @@ def scratch_bytes(graph, node) -> int | None:
 
 
 def gru_f32(node, x, w, r, bw, br):
-    x = np.asarray(x, np.float64)
+    x = _in_time_order(node, np.asarray(x, np.float64))
     n, t_len, _ = x.shape
     hid = r.shape[1]
     w, r, bw, br = (np.asarray(v, np.float64) for v in (w, r, bw, br))
@@ -273,7 +282,7 @@ def gru_f32(node, x, w, r, bw, br):
         nn = np.tanh(xw[:, t, 2 * hid:] + rr * hr[:, 2 * hid:])
         h = nn + z * (h - nn)
         hs[:, t] = h
-    y = hs if node.attrs.get("return_sequences") else hs[:, -1]
+    y = _in_time_order(node, hs) if node.attrs.get("return_sequences") else hs[:, -1]
     return (y, hs) if len(node.outputs) == 2 else y
 
 
@@ -287,6 +296,7 @@ def gru_shapes(node, s):
 def gru_s8(node, x, w, r, bw, br):
     a = node.attrs
     table = np.asarray(a["sigmoid_table"], np.int64)
+    x = _in_time_order(node, x)
     n, t_len, _ = x.shape
     hid = r.shape[1]
     xacc = np.rint((x.astype(np.float64) - a["in_zp"]) @ w.astype(np.float64).T).astype(np.int64) + bw.astype(np.int64)
@@ -306,7 +316,7 @@ def gru_s8(node, x, w, r, bw, br):
             hq = _sat16(nn + fp.multiply_by_quantized_multiplier(z * (hp - nn), a["q15_multiplier"], a["q15_shift"]))
             h = np.clip(fp.multiply_by_quantized_multiplier(hq, a["out_multiplier"], a["out_shift"]) + a["h_zp"], -128, 127)
             ys[b, t] = h
-    return ys if a.get("return_sequences") else ys[:, -1]
+    return _in_time_order(node, ys) if a.get("return_sequences") else ys[:, -1]
 
 
 def quantize_gru(q, node):

@@ -108,12 +108,14 @@ typedef struct {
 typedef struct {
     int32_t batch, steps, in_features, hidden, return_sequences, in_zp, h_zp, tanh_mult, tanh_shift;
     int32_t fc_multiplier, fc_shift, ig_multiplier, ig_shift, out_multiplier, out_shift, cell_clip;
+    int32_t reverse;        /* 1: walk time from the last step to the first (a backward direction) */
 } edgec_lstm_params;
 
 /* GRU (runtime_c/edgec_gru_s8.c), in the integer LSTM's arithmetic. */
 typedef struct {
     int32_t batch, steps, in_features, hidden, return_sequences, in_zp, h_zp;
     int32_t q15_multiplier, q15_shift, in15_multiplier, in15_shift, out_multiplier, out_shift;
+    int32_t reverse;        /* 1: walk time from the last step to the first (a backward direction) */
 } edgec_gru_params;
 
 /* Conv and pools compute a band of output rows [out_row0, out_row0 + out_rows) from an input buffer

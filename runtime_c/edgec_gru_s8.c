@@ -7,7 +7,8 @@
  * Weights come unit by unit in the quad layout of edgec_dot.h: unit j's rows of gates z, r, n and a zero
  * row (rows j, H + j, 2H + j of [3H][I] and [3H][H]) interleaved by fours of inputs; bias_x = bias - in_zp * sum(W row), bias_h =
  * recurrent bias - h_zp * sum(R row) (codegen folds them); multiplier / shift: the 3H input rows, then
- * the 3H recurrent rows.  Products in int32_t explicitly (`int` is 16 bits on AVR). */
+ * the 3H recurrent rows.  p->reverse: a backward direction, as edgec_lstm_s8's.
+ * Products in int32_t explicitly (`int` is 16 bits on AVR). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
@@ -34,7 +35,8 @@ void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const E
         for (j = 0; j < hid; j++)
             h_prev[j] = (int8_t)p->h_zp;
         for (t = 0; t < steps; t++) {
-            const int8_t *x = in + (b * steps + t) * in_f;
+            const int32_t ts = p->reverse ? steps - 1 - t : t;     /* the step read and written */
+            const int8_t *x = in + (b * steps + ts) * in_f;
             for (j = 0; j < hid; j++) {
                 int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, z, rg, rn, n, hp, hq;
                 edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's gates z, r, n (and a zero row) */
@@ -54,7 +56,7 @@ void edgec_gru_s8(const EDGEC_ROM edgec_gru_params *p, const int8_t *in, const E
                 h_prev[j] = h_new[j];
             if (p->return_sequences)
                 for (j = 0; j < hid; j++)
-                    out[(b * steps + t) * hid + j] = h_new[j];
+                    out[(b * steps + ts) * hid + j] = h_new[j];
         }
         if (!p->return_sequences)
             for (j = 0; j < hid; j++)

@@ -8,6 +8,8 @@
  * of edgec_dot.h: unit j's rows of gates i, f, c, o (rows j, H + j, 2H + j, 3H + j of [4H][I] and
  * [4H][H]) interleaved by fours of inputs, so one pass over x (and one over h) gives all four; bias_x = bias - in_zp * sum(W row), bias_h = -h_zp * sum(R row) (codegen folds them, added
  * modulo 2^32 as the twin wraps); multiplier / shift: the 4H input rows, then the 4H recurrent rows.
+ * p->reverse: a backward direction, time walked from the last step to the first; each step's output is
+ * written at its input step's place, the last state is step 0's.
  * Products in int32_t explicitly (`int` is 16 bits on AVR). */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
@@ -40,7 +42,8 @@ void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const
             h_prev[j] = (int8_t)p->h_zp;
         }
         for (t = 0; t < steps; t++) {
-            const int8_t *x = in + (b * steps + t) * in_f;
+            const int32_t ts = p->reverse ? steps - 1 - t : t;     /* the step read and written */
+            const int8_t *x = in + (b * steps + ts) * in_f;
             for (j = 0; j < hid; j++) {
                 int32_t ax[4] = {0, 0, 0, 0}, ah[4] = {0, 0, 0, 0}, gi, gf, gg, go, c;
                 edgec_dot1x4q_s8(x, w + j * 4 * in4, in_f, ax);          /* the unit's four gates at once */
@@ -61,7 +64,7 @@ void edgec_lstm_s8(const EDGEC_ROM edgec_lstm_params *p, const int8_t *in, const
                 h_prev[j] = h_new[j];
             if (p->return_sequences)
                 for (j = 0; j < hid; j++)
-                    out[(b * steps + t) * hid + j] = h_new[j];
+                    out[(b * steps + ts) * hid + j] = h_new[j];
         }
         if (!p->return_sequences)
             for (j = 0; j < hid; j++)

@@ -60,12 +60,12 @@ def _h5_with_config(path, config):
 def test_unknown_layers_are_all_listed(tmp_path):
     layers = [{"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4]}},
               {"class_name": "Dense", "config": {"name": "d", "units": 2}},
-              {"class_name": "SimpleRNN", "config": {"name": "rnn_1"}},
+              {"class_name": "ConvLSTM2D", "config": {"name": "rnn_1"}},
               {"class_name": "ConvLSTM1D", "config": {"name": "convlstm_7"}}]
     _h5_with_config(tmp_path / "m.h5", {"class_name": "Sequential", "config": {"name": "s", "layers": layers}})
     with pytest.raises(UnsupportedOpError, match=r"the model cannot be compiled: 2 unsupported layer\(s\)") as e:
         import_model(str(tmp_path / "m.h5"))
-    assert e.value.reasons == ["layer rnn_1 (SimpleRNN): unsupported layer",
+    assert e.value.reasons == ["layer rnn_1 (ConvLSTM2D): unsupported layer",
                                "layer convlstm_7 (ConvLSTM1D): unsupported layer"]
 
 

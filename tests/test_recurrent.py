@@ -201,15 +201,11 @@ def _rewrite_lstm(path, out, **attrs):
 
 
 def test_unsupported_lstm_variants_are_refused_naming_the_node(tmp_path):
-    torch.manual_seed(0)
-    bi = torch.nn.LSTM(F, 8, batch_first=True, bidirectional=True).eval()
-    p_bi = str(tmp_path / "bi.onnx")
-    torch.onnx.export(bi, (torch.zeros(1, T, F),), p_bi, dynamo=False, opset_version=13)
-    name = [n for n in onnx.load(p_bi).graph.node if n.op_type == "LSTM"][0].name
-    with pytest.raises(UnsupportedOpError) as e:
-        import_model(p_bi)
-    assert any(name in r and "direction 'bidirectional'" in r for r in e.value.reasons), e.value.reasons
     base = export_torch(tmp_path / "kws.onnx", 8, True, "h_n", False)
+    p_clip, name = _rewrite_lstm(base, str(tmp_path / "clip.onnx"), clip=3.0, input_forget=1)
+    with pytest.raises(UnsupportedOpError) as e:
+        import_model(p_clip)
+    assert any(name in r and "clip" in r and "input_forget=1" in r for r in e.value.reasons), e.value.reasons
     p_act, name = _rewrite_lstm(base, str(tmp_path / "act.onnx"), activations=["Sigmoid", "Relu", "Tanh"])
     with pytest.raises(UnsupportedOpError) as e:
         import_model(p_act)

@@ -182,18 +182,19 @@ def test_expand_of_an_activation_is_a_nearest_repeat(tmp_path):
     assert "Concat" in {n.op for n in g.nodes}
 
 
-def test_slice_with_a_step_on_channels_is_refused_by_name(tmp_path):
-    from edgec.compiler.errors import UnsupportedOpError
-    st = helper.make_tensor("st", TensorProto.INT64, (1,), [0])
-    en = helper.make_tensor("en", TensorProto.INT64, (1,), [6])
-    ax = helper.make_tensor("ax", TensorProto.INT64, (1,), [1])
-    sp = helper.make_tensor("sp", TensorProto.INT64, (1,), [2])
-    relu = helper.make_node("Relu", ["x"], ["a"])
-    sl = helper.make_node("Slice", ["a", "st", "en", "ax", "sp"], ["y"], name="strided")
-    path = _model(tmp_path, [relu, sl], [1, 6, 6, 6], [1, 3, 6, 6], [st, en, ax, sp], name="step")
-    with pytest.raises(UnsupportedOpError) as e:
-        import_model(path)
-    assert any("strided" in r and "step 2" in r for r in e.value.reasons), e.value.reasons
+def test_slices_with_a_step_on_channels_are_strided_slices(tmp_path):
+    """Steps on an axis other than H and W (every other channel; the channels reversed, step -1, as a
+    time reversal is on a sequence) read through the StridedSlice op in the tensor's NHWC layout."""
+    require("cc")
+    inits = [helper.make_tensor(n, TensorProto.INT64, (1,), [v]) for n, v in
+             (("st", 0), ("en", 6), ("ax", 1), ("sp", 2), ("st2", -1), ("en2", -(1 << 40)), ("sp2", -1))]
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("Slice", ["a", "st", "en", "ax", "sp"], ["p0"], name="strided"),
+             helper.make_node("Slice", ["a", "st2", "en2", "ax", "sp2"], ["p1"], name="flipped"),
+             helper.make_node("Concat", ["p0", "p1"], ["y"], axis=1)]
+    path = _model(tmp_path, nodes, [1, 6, 6, 6], [1, 9, 6, 6], inits, name="step")
+    g, _ = _check(tmp_path, path, _photos((1, 6, 6, 6)))
+    assert sum(n.op == "StridedSlice" for n in g.nodes) == 2
 
 
 def test_ceil_mode_pools_and_1d_conv_pool_match_onnxruntime(tmp_path):

@@ -17,7 +17,8 @@ import zlib
 
 import numpy as np
 
-from .keras_recurrent import gru as keras_gru, lstm as keras_lstm
+from .keras_recurrent import bidirectional as keras_bidirectional, gru as keras_gru, lstm as keras_lstm
+from .keras_recurrent import simple_rnn as keras_simple_rnn
 from .keras_ops import get_item
 from .runtime_float import why as runtime_float_why
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
@@ -126,6 +127,14 @@ class _Weights:
             v = grp.get("vars") if grp is not None else None
             if isinstance(v, self.h5py.Group) and not len(v) and isinstance(grp.get("cell"), self.h5py.Group):
                 v = grp["cell"].get("vars")           # a recurrent layer keeps its weights in its cell
+            if isinstance(v, self.h5py.Group) and not len(v) and all(
+                    isinstance(grp.get(k), self.h5py.Group) for k in ("forward_layer", "backward_layer")):
+                out = []                              # Bidirectional: the forward layer's weights, then the backward's
+                for k in ("forward_layer", "backward_layer"):
+                    cv = grp[k].get("cell/vars")
+                    out += [self.array(cv[str(i)], f"{layer}/{k}/cell/vars/{i}") for i in range(len(cv))] \
+                        if isinstance(cv, self.h5py.Group) else []
+                return out
             if not isinstance(v, self.h5py.Group):
                 return []
             return [self.array(v[str(i)], f"{layer}/vars/{i}") for i in range(len(v))]
@@ -652,7 +661,7 @@ LAYERS = {
     "GlobalAveragePooling2D": _pool("AvgPool2D", True), "GlobalMaxPooling2D": _pool("MaxPool2D", True),
     "Flatten": _flatten, "Reshape": _reshape, "Dropout": _identity, "SpatialDropout2D": _identity,
     "ZeroPadding2D": _zero_pad, "Rescaling": _rescaling, "Normalization": _normalization, "Softmax": _softmax,
-    "LSTM": keras_lstm, "GRU": keras_gru,
+    "LSTM": keras_lstm, "GRU": keras_gru, "SimpleRNN": keras_simple_rnn, "Bidirectional": keras_bidirectional,
     "Conv2DTranspose": _conv2d_transpose, "UpSampling2D": _upsampling2d, "Cropping2D": _cropping2d, "Permute": _permute,
     "GlobalAveragePooling1D": _global_avg_1d, "DepthwiseConv1D": _depthwise_1d,
     "SeparableConv1D": lambda b, name, cfg, ins, w: _depthwise_1d(b, name, cfg, ins, w, pointwise=True),

@@ -25,7 +25,7 @@ from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
 from .onnx_reduce import clip_tensor_bounds, prelu, reduce, reduce_min, reduce_sum, variadic
-from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm
+from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm, rnn as onnx_rnn
 from .. import resize
 from .. import elementwise
 from .lowering import conv_transpose
@@ -55,7 +55,7 @@ ARITY = {"DepthToSpace": (1, 1), "Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
          "ReduceMean": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceSum": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
-         "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6),
+         "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6), "RNN": (3, 6),
          "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2),
          # element-wise primitives of computed tensors (compiler/elementwise.py)
          **{op: (1, 1) for op in ("Abs", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh",
@@ -764,6 +764,27 @@ def _primitive(fn, fold=None):
     return handler
 
 
+def _where(imp, node, a):
+    """Where whose condition is a constant that picks one branch everywhere (Keras' export of a recurrent
+    layer keeps a mask step `where(t < T, h_new, h_old)` that its fixed length makes all true) is that
+    branch, when it already has the output's shape; else the Where primitive."""
+    cond = imp.consts.get(node.input[0])
+    if cond is not None and any(i not in imp.consts for i in node.input[1:]):
+        c = np.asarray(cond).astype(bool)
+        pick = node.input[1] if c.all() else node.input[2] if not c.any() else None
+        out = np.broadcast_shapes(*(tuple(imp.shape(i)) for i in node.input)) if pick else None
+        if pick and tuple(imp.shape(pick)) == out:
+            return _alias(imp, pick, node.output[0])
+    return _primitive("where", np.where)(imp, node, a)
+
+
+def _alias(imp, src, dst):
+    if src in imp.consts:
+        imp.consts[dst] = imp.consts[src]
+    else:
+        imp.vals[dst] = imp.val(src)
+
+
 def _named_elementwise(make):
     """An ONNX activation the IR spells as a program over its one input: make(imp, node, attrs) -> program."""
     def handler(imp, node, a):
@@ -1314,13 +1335,12 @@ def _slice_activation(imp, node, a):
                                where=imp.where(node), hint=CORRUPT)
     begin, end = [0] * r, list(shape)
     stepped = {}                                      # H/W axes read with a step: Resize "strided" taps
+    if any(step != 1 and (r != 4 or ax % r not in (2, 3)) for ax, step in zip(axes, steps)):
+        return _strided_slice_activation(imp, node, shape, starts, ends, axes, steps)
     for st, en, ax, step in zip(starts, ends, axes, steps):
         ax %= r
         d = shape[ax]
         if step != 1:
-            if r != 4 or ax not in (2, 3):
-                raise UnsupportedOpError(f"Slice with step {step} of a computed tensor (axis {ax})", where=imp.where(node),
-                                         hint="steps other than 1 are supported on the H and W axes of an NCHW map")
             lo, hi = (0, d) if step > 0 else (-1, d - 1)
             st, en = (min(max(x + d if x < 0 else x, lo), hi) for x in (st, en))
             count = len(range(st, en, step))
@@ -1343,6 +1363,30 @@ def _slice_activation(imp, node, a):
     imp.set(node.output[0], imp.emit("Resize", f"{node.name or node.output[0]}_strided", [x], node.output[0],
                                      {"size": (ny, nx), "mode": "strided", "scale": (sy, sx), "offset": (oy, ox)}),
             NCHW_IN_NHWC)
+
+
+def _strided_slice_activation(imp, node, shape, starts, ends, axes, steps):
+    """Slice of a computed tensor with a step other than 1 on an axis other than an NCHW map's H and W
+    (e.g. x[:, ::-1], the time reversal Keras' Bidirectional exports): the StridedSlice op (a copy that
+    reads every step-th element, backwards for a negative step) in the tensor's IR layout."""
+    r = len(shape)
+    if r > 4:
+        raise UnsupportedOpError(f"Slice with steps {steps} of a rank-{r} computed tensor", where=imp.where(node),
+                                 hint="steps other than 1 are supported on tensors of rank 4 or less")
+    v = imp.val(node.input[0])
+    irs = imp.tensors[v.ir].shape
+    begin, step_, count = [0] * r, [1] * r, list(irs)
+    for st, en, ax, step in zip(starts, ends, axes, steps):
+        ax %= r
+        d = shape[ax]
+        lo, hi = (0, d) if step > 0 else (-1, d - 1)
+        st, en = (min(max(x + d if x < 0 else x, lo), hi) for x in (st, en))
+        n = len(range(st, en, step))
+        if not n:
+            raise UnsupportedOpError(f"Slice [{st}, {en}) step {step} of axis {ax} is empty", where=imp.where(node))
+        begin[v.perm[ax]], step_[v.perm[ax]], count[v.perm[ax]] = st, step, n
+    imp.vals[node.output[0]] = _Val(imp.emit("StridedSlice", node.name or node.output[0], [v.ir], None,
+                                             {"begin": tuple(begin), "step": tuple(step_), "count": tuple(count)}), v.perm)
 
 
 def _split(imp, node, a):
@@ -1522,7 +1566,7 @@ HANDLERS = {
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
     "Floor": _primitive("floor", np.floor), "Ceil": _primitive("ceil", np.ceil), "Neg": _primitive("neg", np.negative),
     "Equal": _primitive("equal", np.equal), "Less": _primitive("less", np.less), "Greater": _primitive("greater", np.greater),
-    "Not": _primitive("not", np.logical_not), "Where": _primitive("where", np.where),
+    "Not": _primitive("not", np.logical_not), "Where": _where,
     "LessOrEqual": _primitive("less_equal", np.less_equal), "GreaterOrEqual": _primitive("greater_equal", np.greater_equal),
     "And": _primitive("and", np.logical_and), "Or": _primitive("or", np.logical_or), "Xor": _primitive("xor", np.logical_xor),
     **{op: _primitive(op.lower()) for op in ("Abs", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan",
@@ -1536,7 +1580,7 @@ HANDLERS = {
     "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
     "ReduceMin": reduce_min, "ReduceSum": reduce_sum,
     "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
-    "LSTM": onnx_lstm, "GRU": onnx_gru,
+    "LSTM": onnx_lstm, "GRU": onnx_gru, "RNN": onnx_rnn,
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
     "DepthToSpace": _depth_to_space,
     "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),

@@ -1,17 +1,20 @@
-"""ONNX LSTM -> the IR LSTM (compiler/recurrent.py): forward direction, the default activations
-(Sigmoid, Tanh, Tanh), zero (or absent) initial state, no peepholes, full-length sequences, as
-torch.nn.LSTM exports it (batch_first or not, either exporter).  Everything else is refused with one
-line naming the node.  ONNX's gate order i, o, f, c becomes the IR's i, f, c, o; its two biases
-(input and recurrent) are summed."""
+"""ONNX LSTM -> the IR LSTM (compiler/recurrent.py): the default activations (Sigmoid, Tanh, Tanh), zero
+(or absent) initial state, no peepholes, full-length sequences, as torch.nn.LSTM exports it (batch_first
+or not, either exporter).  Everything else is refused with one line naming the node.  ONNX's gate
+order i, o, f, c becomes the IR's i, f, c, o; its two biases (input and recurrent) are summed.
+Directions: "reverse" is the op's `reverse` attr (the kernel walks time backwards), "bidirectional"
+one op per direction (weights [2, ...], the forward's first) whose outputs stack on ONNX's
+num_directions axis.  GRU alike; RNN (tanh) as the GRU of recurrent.emit_simple_rnn."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from .recurrent import emit_gru, emit_lstm
+from .recurrent import emit_gru, emit_lstm, emit_simple_rnn
 
 ONNX_TO_IR_GATES = (0, 2, 3, 1)          # i, o, f, c -> i, f, c, o
 DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
+DIRECTIONS = {"forward": (False,), "reverse": (True,), "bidirectional": (False, True)}   # reverse, per direction
 
 
 def _gates(a, hid):
@@ -33,11 +36,9 @@ def lstm(imp, node, a):
     layout = imp.a_int(node, a, "layout", 0)
     xs = list(imp.shape(x_name))
     reasons = []
-    direction = imp.a_str(node, a, "direction", "forward")
-    if direction != "forward":
-        reasons.append(f"direction {direction!r} (edgec compiles forward LSTMs; split a bidirectional one in two)")
-    acts = [s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s) for s in (a.get("activations") or DEFAULT_ACTIVATIONS)]
-    if acts != DEFAULT_ACTIVATIONS:
+    dirs = _directions(imp, node, a, reasons)
+    acts = _activations(a, DEFAULT_ACTIVATIONS, dirs)
+    if acts != DEFAULT_ACTIVATIONS * len(dirs):
         reasons.append(f"activations {acts} (only the default Sigmoid, Tanh, Tanh)")
     if a.get("activation_alpha") or a.get("activation_beta"):
         reasons.append("activation_alpha/activation_beta")
@@ -62,20 +63,24 @@ def lstm(imp, node, a):
             reasons.append(f"computed weights {what}")
     if reasons:
         raise UnsupportedOpError("LSTM with " + "; ".join(reasons), where=where)
-    w = np.asarray(imp.consts[w_name], np.float32)
+    nd = len(dirs)
     r = np.asarray(imp.consts[r_name], np.float32)
     hid = hid or r.shape[-1]
-    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(8 * hid, np.float32)
-    if bias.size != 8 * hid:
-        raise UnsupportedOpError(f"LSTM bias of {bias.size} values for hidden_size {hid} (want {8 * hid})", where=where)
-    w, r = _gates(w.reshape(4 * hid, -1), hid), _gates(r.reshape(4 * hid, -1), hid)
-    b = _gates(bias[:4 * hid] + bias[4 * hid:], hid)
+    w = np.asarray(imp.consts[w_name], np.float32).reshape(nd, 4 * hid, -1)
+    r = r.reshape(nd, 4 * hid, -1)
+    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(nd * 8 * hid, np.float32)
+    if bias.size != nd * 8 * hid:
+        raise UnsupportedOpError(f"LSTM bias of {bias.size} values for hidden_size {hid} and {nd} direction(s) "
+                                 f"(want {nd * 8 * hid})", where=where)
+    bias = bias.reshape(nd, 8 * hid)
     x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))      # IR [N, T, I]
     name = node.name or node.output[0]
     y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
     yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
-    y = emit_lstm(imp, name, x, w, r, b, return_sequences=bool(y_name))
-    _outputs(imp, name, y, y_name, yh_name, n, t_len, hid, layout)
+    ys = [emit_lstm(imp, _dir_name(name, dirs, d), x, _gates(w[d], hid), _gates(r[d], hid),
+                    _gates(bias[d, :4 * hid] + bias[d, 4 * hid:], hid), return_sequences=bool(y_name), reverse=rev)
+          for d, rev in enumerate(dirs)]
+    _outputs(imp, name, ys, dirs, y_name, yh_name, n, t_len, hid, layout)
 
 
 def gather_step(imp, node, a) -> bool:
@@ -111,11 +116,9 @@ def gru(imp, node, a):
     layout = imp.a_int(node, a, "layout", 0)
     xs = list(imp.shape(x_name))
     reasons = []
-    direction = imp.a_str(node, a, "direction", "forward")
-    if direction != "forward":
-        reasons.append(f"direction {direction!r} (edgec compiles forward GRUs)")
-    acts = [s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s) for s in (a.get("activations") or ["Sigmoid", "Tanh"])]
-    if acts != ["Sigmoid", "Tanh"]:
+    dirs = _directions(imp, node, a, reasons)
+    acts = _activations(a, ["Sigmoid", "Tanh"], dirs)
+    if acts != ["Sigmoid", "Tanh"] * len(dirs):
         reasons.append(f"activations {acts} (only the default Sigmoid, Tanh)")
     if a.get("clip") is not None or a.get("activation_alpha") or a.get("activation_beta"):
         reasons.append("clip / activation_alpha / activation_beta")
@@ -134,30 +137,109 @@ def gru(imp, node, a):
             reasons.append(f"computed weights {what}")
     if reasons:
         raise UnsupportedOpError("GRU with " + "; ".join(reasons), where=where)
+    nd = len(dirs)
     r = np.asarray(imp.consts[r_name], np.float32)
     hid = imp.a_int(node, a, "hidden_size", 0) or r.shape[-1]
-    w = np.asarray(imp.consts[w_name], np.float32).reshape(3 * hid, -1)
-    r = r.reshape(3 * hid, -1)
-    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(6 * hid, np.float32)
-    if bias.size != 6 * hid:
-        raise UnsupportedOpError(f"GRU bias of {bias.size} values for hidden_size {hid} (want {6 * hid})", where=where)
+    w = np.asarray(imp.consts[w_name], np.float32).reshape(nd, 3 * hid, -1)
+    r = r.reshape(nd, 3 * hid, -1)
+    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(nd * 6 * hid, np.float32)
+    if bias.size != nd * 6 * hid:
+        raise UnsupportedOpError(f"GRU bias of {bias.size} values for hidden_size {hid} and {nd} direction(s) "
+                                 f"(want {nd * 6 * hid})", where=where)
+    bias = bias.reshape(nd, 6 * hid)
     x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))
     name = node.name or node.output[0]
     y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
     yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
-    y = emit_gru(imp, name, x, w, r, bias[:3 * hid], bias[3 * hid:], return_sequences=bool(y_name))
-    _outputs(imp, name, y, y_name, yh_name, n, t_len, hid, layout)
+    ys = [emit_gru(imp, _dir_name(name, dirs, d), x, w[d], r[d], bias[d, :3 * hid], bias[d, 3 * hid:],
+                   return_sequences=bool(y_name), reverse=rev) for d, rev in enumerate(dirs)]
+    _outputs(imp, name, ys, dirs, y_name, yh_name, n, t_len, hid, layout)
 
 
-def _outputs(imp, name, y, y_name, yh_name, n, t_len, hid, layout):
-    """ONNX's Y ([T, 1, N, H], layout 1: [N, T, 1, H]) and Y_h ([1, N, H], layout 1: [N, 1, H]) from the
-    IR output (every step [N, T, H] when Y is read, else the last [N, H])."""
+def rnn(imp, node, a):
+    """ONNX RNN (torch.nn.RNN with nonlinearity tanh): h = tanh(W x + Wb + R h + Rb), as the GRU of
+    recurrent.emit_simple_rnn; directions as the LSTM's."""
+    where = imp.where(node)
+    inputs = list(node.input) + [""] * (6 - len(node.input))
+    x_name, w_name, r_name, b_name, seq_name, h0_name = inputs[:6]
+    layout = imp.a_int(node, a, "layout", 0)
+    xs = list(imp.shape(x_name))
+    reasons = []
+    dirs = _directions(imp, node, a, reasons)
+    acts = _activations(a, ["Tanh"], dirs)
+    if acts != ["Tanh"] * len(dirs):
+        reasons.append(f"activations {acts} (only Tanh: edgec's RNN is the GRU's tanh candidate)")
+    if a.get("clip") is not None or a.get("activation_alpha") or a.get("activation_beta"):
+        reasons.append("clip / activation_alpha / activation_beta")
+    if h0_name and (h0_name not in imp.consts or np.any(imp.consts[h0_name])):
+        reasons.append("a non-zero or computed initial_h (edgec's RNN starts from a zero state)")
+    if len(xs) != 3:
+        reasons.append(f"an input of shape {xs} (want [time, batch, features] or, layout=1, [batch, time, features])")
+    t_len, n = (xs[1], xs[0]) if layout == 1 and len(xs) == 3 else (xs[0], xs[1]) if len(xs) == 3 else (0, 0)
+    if seq_name and (seq_name not in imp.consts or np.any(np.asarray(imp.consts[seq_name]) != t_len)):
+        reasons.append("sequence_lens shorter than the sequence (edgec runs every step)")
+    for nm, what in ((w_name, "W"), (r_name, "R")):
+        if nm not in imp.consts:
+            reasons.append(f"computed weights {what}")
+    if reasons:
+        raise UnsupportedOpError("RNN with " + "; ".join(reasons), where=where)
+    nd = len(dirs)
+    r = np.asarray(imp.consts[r_name], np.float32)
+    hid = imp.a_int(node, a, "hidden_size", 0) or r.shape[-1]
+    w = np.asarray(imp.consts[w_name], np.float32).reshape(nd, hid, -1)
+    r = r.reshape(nd, hid, hid)
+    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(nd * 2 * hid, np.float32)
+    if bias.size != nd * 2 * hid:
+        raise UnsupportedOpError(f"RNN bias of {bias.size} values for hidden_size {hid} and {nd} direction(s) "
+                                 f"(want {nd * 2 * hid})", where=where)
+    bias = bias.reshape(nd, 2 * hid)
+    x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))
+    name = node.name or node.output[0]
+    y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
+    yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
+    ys = [emit_simple_rnn(imp, _dir_name(name, dirs, d), x, w[d], r[d], bias[d, :hid] + bias[d, hid:],
+                          return_sequences=bool(y_name), reverse=rev) for d, rev in enumerate(dirs)]
+    _outputs(imp, name, ys, dirs, y_name, yh_name, n, t_len, hid, layout)
+
+
+def _directions(imp, node, a, reasons) -> tuple:
+    """The node's directions as `reverse` flags (forward: (False,), bidirectional: (False, True))."""
+    direction = imp.a_str(node, a, "direction", "forward")
+    if direction not in DIRECTIONS:
+        reasons.append(f"direction {direction!r} (forward, reverse or bidirectional)")
+        return (False,)
+    return DIRECTIONS[direction]
+
+
+def _activations(a, default, dirs) -> list:
+    return [s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s)
+            for s in (a.get("activations") or default * len(dirs))]
+
+
+def _dir_name(name, dirs, d):
+    return name if len(dirs) == 1 else f"{name}_{'backward' if dirs[d] else 'forward'}"
+
+
+def _outputs(imp, name, ys, dirs, y_name, yh_name, n, t_len, hid, layout):
+    """ONNX's Y ([T, D, N, H], layout 1: [N, T, D, H]) and Y_h ([D, N, H], layout 1: [N, D, H]) from the
+    IR outputs of the D directions (every step [N, T, H] when Y is read, else the last [N, H]); a
+    backward direction's last state is its step 0."""
+    nd = len(dirs)
+    sfx = [""] if nd == 1 else ["_forward", "_backward"]
     if y_name:
-        y4 = imp.emit("Reshape", f"{name}_Y", [y], y_name, {"shape": (n, t_len, 1, hid)})
+        y4 = [imp.emit("Reshape", f"{name}_Y{sfx[d]}", [y], y_name if nd == 1 else None, {"shape": (n, t_len, 1, hid)})
+              for d, y in enumerate(ys)]
+        y4 = y4[0] if nd == 1 else imp.emit("Concat", f"{name}_Y", y4, y_name, {"axis": 2})
         imp.set(y_name, y4, (0, 1, 2, 3) if layout == 1 else (1, 2, 0, 3))
     if yh_name:
-        last = y
-        if y_name:
-            last = imp.emit("Slice", f"{name}_last", [y], f"{name}_last", {"begin": (0, t_len - 1, 0), "end": (n, t_len, hid)})
-        h3 = imp.emit("Reshape", f"{name}_Y_h", [last], yh_name, {"shape": (n, 1, hid)})
+        hs = []
+        for d, (y, rev) in enumerate(zip(ys, dirs)):
+            last = y
+            if y_name:
+                k = 0 if rev else t_len - 1
+                last = imp.emit("Slice", f"{name}_last{sfx[d]}", [y], f"{name}_last{sfx[d]}",
+                                {"begin": (0, k, 0), "end": (n, k + 1, hid)})
+            hs.append(imp.emit("Reshape", f"{name}_Y_h{sfx[d]}", [last], yh_name if nd == 1 else None,
+                               {"shape": (n, 1, hid)}))
+        h3 = hs[0] if nd == 1 else imp.emit("Concat", f"{name}_Y_h", hs, yh_name, {"axis": 1})
         imp.set(yh_name, h3, (0, 1, 2) if layout == 1 else (1, 0, 2))
