@@ -261,8 +261,8 @@ def _search(g: Graph, c: _Costs):
 def structural_order(graph: Graph) -> Graph:
     """The nodes in an order that depends only on the graph's structure, not on the order the file
     listed them in: depth first from the graph outputs (then the state tensors a stateful model keeps,
-    then any node no output reads), each node's inputs visited in their slot order, every node placed
-    after its inputs (a post-order).  Two exporters' files of the same network (ONNX lists a
+    then any node no output reads), each node's inputs visited deepest first (slot order among equals),
+    every node placed after its inputs (a post-order).  Two exporters' files of the same network (ONNX lists a
     ShuffleNet unit's branches the other way round from Keras) give the same order, so the schedule's
     ties, the tiled stages and the arena come out the same.  Depth first also keeps each chain of
     single-reader nodes together, as a row-band tiled stage needs (passes/tile.py)."""
@@ -270,19 +270,26 @@ def structural_order(graph: Graph) -> Graph:
     prod = {o: i for i, n in enumerate(g.nodes) for o in n.outputs}
     roots = list(g.outputs) + [s["next"] for s in g.meta.get("state", [])]
     roots = [prod[t] for t in roots if t in prod] + list(range(len(g.nodes)))
+    depth = [0] * len(g.nodes)                     # the longest chain of nodes ending at each node
+    for i, n in enumerate(g.nodes):
+        depth[i] = 1 + max((depth[prod[t]] for t in n.inputs if t in prod), default=0)
+    # inputs deepest first (Sethi-Ullman): a long chain (an unrolled loop's state) runs before a short
+    # one (that step's input projection), so the short one's result is made just before it is read
+    slots = [sorted(range(len(n.inputs)), key=lambda k, n=n: (-depth[prod[n.inputs[k]]] if n.inputs[k] in prod else 0, k))
+             for n in g.nodes]
     placed, order = [False] * len(g.nodes), []
     for root in roots:
         if placed[root]:
             continue
-        stack = [(root, 0)]                        # (node, next input slot to visit)
+        stack = [(root, 0)]                        # (node, next of its input slots to visit)
         while stack:
             v, k = stack[-1]
-            ins = g.nodes[v].inputs
-            while k < len(ins) and (ins[k] not in prod or placed[prod[ins[k]]]):
+            ins, at = g.nodes[v].inputs, slots[v]
+            while k < len(ins) and (ins[at[k]] not in prod or placed[prod[ins[at[k]]]]):
                 k += 1
             if k < len(ins):
                 stack[-1] = (v, k + 1)
-                stack.append((prod[ins[k]], 0))
+                stack.append((prod[ins[at[k]]], 0))
             else:
                 stack.pop()
                 if not placed[v]:
