@@ -8,8 +8,10 @@ with the integer reference, its output is within 30 dB SQNR of Keras's float, an
 arena as the model's Keras-3 ONNX export (the two importers map the layers onto the same IR ops).
 And a layer edgec cannot compile is one reason line: the layers after it, checked with the shape
 Keras recorded, add no echo of it."""
+import json
 import os
 
+import h5py
 import numpy as np
 import pytest
 
@@ -136,3 +138,30 @@ def test_an_unsupported_layer_is_one_reason_without_echoes(tmp_path):
     assert len(reasons) == 1 and reasons[0].startswith("  layer mean (Lambda): unsupported layer — "), r.stderr
     assert "built-in Keras layers" in reasons[0] and "format='onnx'" in reasons[0], reasons[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_keras2_thresholded_relu(tmp_path):
+    """Keras 2's ThresholdedReLU(theta) (x where x > theta, else 0; Keras 3 dropped the layer, its ReLU's
+    threshold is the same function but at x == theta): a tf.keras .h5 file's config names it.  The file is
+    Keras 3's .h5 of the model with ReLU(threshold=theta), its config entry renamed as Keras 2 writes it."""
+    require("cc")
+    keras.utils.set_random_seed(3)
+    i = keras.Input((49, 10))
+    x = L.Conv1D(8, 3, padding="causal")(i)
+    x = L.ReLU(threshold=0.15, name="thr")(x)
+    model = keras.Model(i, L.Dense(4)(L.GlobalAveragePooling1D()(x)))
+    xs = _frames()
+    want = np.asarray(model.predict(xs, verbose=0))
+    model.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        layer = next(entry for entry in cfg["config"]["layers"] if entry["config"]["name"] == "thr")
+        layer["class_name"], layer["config"] = "ThresholdedReLU", {"name": "thr", "trainable": True, "theta": 0.15}
+        f.attrs["model_config"] = json.dumps(cfg)
+    got = reference.run_batch(import_model(str(tmp_path / "m.h5")), xs[:, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    np.save(tmp_path / "x.npy", xs)
+    build(str(tmp_path / "m.h5"), "host", str(tmp_path / "out"), str(tmp_path / "x.npy"))
+    r = verify(str(tmp_path / "out"), "host", str(tmp_path / "x.npy"))
+    assert r["bit_exact"] and r["mismatches"] == 0, r
+    assert r["float_agreement"]["sqnr_db"] >= 30, r["float_agreement"]

@@ -23,7 +23,7 @@ from .runtime_float import why as runtime_float_why
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
 from .lowering import conv_transpose, maximum, minimum, prelu
-from .. import resize
+from .. import elementwise, resize
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
                       importer_entry, shown, fix_input_shape, given_by_name)
 from .reasons import Reasons
@@ -770,6 +770,11 @@ def _elu(b, name, cfg, ins, w):
     return b.emit("Elu", name, ins, None, {"alpha": float(cfg.get("alpha", 1.0))})
 
 
+def _thresholded_relu(b, name, cfg, ins, w):
+    """Keras 2's ThresholdedReLU: x where x > theta, else 0 (ONNX's ThresholdedRelu: the same program)."""
+    return b.emit("Elementwise", name, ins, None, {"program": elementwise.threshold(float(cfg.get("theta", 1.0)), 0.0)})
+
+
 def _resizing(b, name, cfg, ins, w):
     """Keras 3 resizes as torch's interpolate (align_corners False) and TensorFlow's half-pixel resize:
     bilinear is half_pixel linear, nearest is half_pixel rounding halves up ("nearest-exact"); an
@@ -850,6 +855,7 @@ LAYERS = {
     "GetItem": get_item,
     "ZeroPadding1D": _zero_pad_1d, "Cropping1D": _cropping_1d, "UpSampling1D": _upsampling_1d,
     "Conv1DTranspose": _conv1d_transpose, "GlobalMaxPooling1D": _global_1d("MaxPool2D"), "ELU": _elu,
+    "ThresholdedReLU": _thresholded_relu,
     "Resizing": _resizing, "RepeatVector": _repeat_vector, "TimeDistributed": _time_distributed,
     # no-ops at inference (noise, dropout and regularization act only in training)
     "Identity": _identity, "GaussianNoise": _identity, "GaussianDropout": _identity, "AlphaDropout": _identity,
