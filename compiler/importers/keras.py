@@ -24,12 +24,17 @@ from .runtime_float import why as runtime_float_why
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
 from .lowering import conv_transpose, maximum, minimum, prelu
+from .. import elementwise, resize
 from .builder import (MAX_FILE_BYTES, GraphBuilder, check_node_count, check_file_size, check_shape, limit_hint,
                       importer_entry, shown, fix_input_shape, given_by_name)
 from .reasons import Reasons
 
 MAX_JSON_BYTES = 16 << 20        # config.json / model_config: real ones are kilobytes
 RESAVE = "the file may be truncated or altered; re-save the model"
+#: why a Lambda layer is refused, and what to do (its function is Python bytecode, not a layer config)
+LAMBDA_WHY = (" — a Lambda layer's Python function is saved as Python bytecode, not as a layer config edgec can "
+              "read; rewrite it with built-in Keras layers, or export the model to ONNX with "
+              "model.export('model.onnx', format='onnx') and compile that")
 #: what reading a damaged archive or HDF5 file raises (zipfile, zlib, lzma, bz2, h5py), besides EdgecError
 READ_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, NotImplementedError, EOFError,
                zipfile.BadZipFile, zlib.error, lzma.LZMAError, RecursionError)
@@ -127,6 +132,8 @@ class _Weights:
             v = grp.get("vars") if grp is not None else None
             if isinstance(v, self.h5py.Group) and not len(v) and isinstance(grp.get("cell"), self.h5py.Group):
                 v = grp["cell"].get("vars")           # a recurrent layer keeps its weights in its cell
+            if isinstance(v, self.h5py.Group) and not len(v) and isinstance(grp.get("layer"), self.h5py.Group):
+                v = grp["layer"].get("vars")          # TimeDistributed keeps them in the layer it wraps
             if isinstance(v, self.h5py.Group) and not len(v) and all(
                     isinstance(grp.get(k), self.h5py.Group) for k in ("forward_layer", "backward_layer")):
                 out = []                              # Bidirectional: the forward layer's weights, then the backward's
@@ -160,6 +167,8 @@ class _KerasImporter(GraphBuilder):
         self.keras3 = keras_version.startswith("3")
         self.out = {}                # keras layer name -> IR tensor
         self.input_rescaling = None  # the Rescaling/Normalization layer the input goes into, if any
+        self.stood_in = set()        # layers whose output is a stand-in (see _stand_in)
+        self.prev_stood_in = False   # Sequential: the previous layer's output is one
 
     def where(self, layer):
         cfg = layer.get("config") if isinstance(layer, dict) else None
@@ -188,10 +197,11 @@ class _KerasImporter(GraphBuilder):
                     continue
                 if layer["class_name"] not in LAYERS:
                     self.reasons.op(f"layer {shown(name)} ({shown(layer['class_name'])}): unsupported layer"
-                                    f"{runtime_float_why(layer['class_name'])}")
+                                    f"{LAMBDA_WHY if layer['class_name'] == 'Lambda' else runtime_float_why(layer['class_name'])}")
                     prev = self._stand_in(layer, name, prev, sequential, blocked)
                     continue
                 prev = self._layer(layer, prev, inputs, sequential)
+                self.prev_stood_in = False
             except UnsupportedOpError as e:
                 self.reasons.value(e, self.where(layer))
                 prev = self._stand_in(layer, name, prev, sequential, blocked)
@@ -245,6 +255,8 @@ class _KerasImporter(GraphBuilder):
         """A layer that could not be imported: its first input stands in for its output (most layers
         keep the shape), so the layers after it are still checked.  Returns the new `prev`."""
         self.guessed = True
+        self.stood_in.add(name)
+        self.prev_stood_in = True
         if sequential:
             return prev
         try:
@@ -274,14 +286,14 @@ class _KerasImporter(GraphBuilder):
                     raise ModelFormatError("the first layer declares no input shape", where=self.where(layer))
                 prev = self._input("input", shape)
                 inputs.append(prev)
-            ins = [prev]
+            ins = self._recorded([prev], [self.prev_stood_in], layer)
         else:
             refs = self._inbound(layer)
             missing = [r for r in refs if not isinstance(r, str) or r not in self.out]
             if missing or not refs:
                 raise ModelFormatError(f"inputs {shown(missing)[:80] if missing else '(none)'} are not earlier layers",
                                        hint="the layer list is not in call order or names unknown layers; " + RESAVE)
-            ins = [self.out[n] for n in refs]
+            ins = self._recorded([self.out[n] for n in refs], [n in self.stood_in for n in refs], layer)
             if len(ins) != 1 and layer["class_name"] not in MERGING:
                 raise UnsupportedOpError(f"{layer['class_name']} called on {len(ins)} inputs",
                                          hint=f"only {', '.join(MERGING)} take several inputs")
@@ -290,6 +302,23 @@ class _KerasImporter(GraphBuilder):
         self.layer = layer                                 # the whole entry, for ops whose arguments ride in it
         prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
         return prev
+
+    def _recorded(self, ins, stood_in, layer):
+        """Inputs that are stand-ins (a layer that could not be imported passed its input on) are replaced
+        by a placeholder of the shape Keras 3 recorded for them (the inbound node's tensor shapes, a
+        Sequential layer's build_config), so a layer after an unsupported one that changes the shape
+        (GlobalMaxPooling1D -> Dense) is checked as it really is instead of raising echo reasons."""
+        if not any(stood_in):
+            return ins
+        shapes = _recorded_shapes(layer)
+        out = []
+        for k, (t, stood) in enumerate(zip(ins, stood_in)):
+            shape = shapes[k] if k < len(shapes) else None
+            if stood and isinstance(shape, list) and len(shape) >= 2 and \
+                    all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape[1:]):
+                t = self.add_tensor(f"{t}_stand_in", [1] + shape[1:])
+            out.append(t)
+        return out
 
     def _inbound(self, layer) -> list:
         nodes = layer.get("inbound_nodes") or []
@@ -311,6 +340,27 @@ class _KerasImporter(GraphBuilder):
                     stack.extend(reversed(v))
             return names
         return [ref[0] for ref in node]                # Keras 2: [[name, node, tensor, kwargs], ...]
+
+
+def _recorded_shapes(layer) -> list:
+    """The input shapes Keras 3 wrote for a layer: its inbound node's tensors (functional) or its
+    build_config (Sequential); [] when there are none (Keras 2)."""
+    nodes = layer.get("inbound_nodes")
+    if isinstance(nodes, list) and len(nodes) == 1 and isinstance(nodes[0], dict):
+        shapes, stack = [], [nodes[0].get("args", [])]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, dict):
+                if v.get("class_name") == "__keras_tensor__":
+                    shapes.append((v.get("config") or {}).get("shape"))
+                else:
+                    stack.extend(reversed(list(v.values())))
+            elif isinstance(v, list):
+                stack.extend(reversed(v))
+        return shapes
+    build = layer.get("build_config")
+    shape = build.get("input_shape") if isinstance(build, dict) else None
+    return [shape] if isinstance(shape, list) and all(not isinstance(d, list) for d in shape) else []
 
 
 def _dim_names(rank: int) -> list:
@@ -393,26 +443,58 @@ def _separable(b, name, cfg, ins, w):
 
 def _conv1d(b, name, cfg, ins, w):
     """[N, L, C] as [N, 1, L, C] through Conv2D."""
-    if cfg.get("padding") == "causal":
-        raise UnsupportedOpError("causal padding")
-    n, length, c = b.shape_of(ins[0])
-    x = b.emit("Reshape", f"{name}_as_2d", [ins[0]], None, {"shape": (n, 1, length, c)})
+    x, n = _as_rows(b, name, ins[0])
     kernel = w[0]                                                          # [k, cin/g, cout]
     bias = w[1] if cfg.get("use_bias", True) else None
     ohwi = np.transpose(kernel, (2, 0, 1))[:, None]                        # [cout, 1, k, cin/g]
     stride, dil = _pos_ints(cfg, "strides", 1, 1)[0], _pos_ints(cfg, "dilation_rate", 1, 1)[0]
-    y = b.conv2d(name, x, ohwi, bias, (1, stride), (1, dil), _padding(cfg), int(cfg.get("groups", 1)))
-    _, _, lo, co = b.shape_of(y)
-    y = b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, co)})
+    y = b.conv2d(name, x, ohwi, bias, (1, stride), (1, dil), _padding_1d(cfg, kernel.shape[0], dil),
+                 int(cfg.get("groups", 1)))
+    y = _unrows(b, name, y, n)
     return _act(b, name, y, cfg)
+
+
+def _as_rows(b, name, x):
+    """A 1-D layer's [N, L, C] as the [N, 1, L, C] map the 2-D ops take, and N to undo it with; the
+    [N, T, L, C] input of a 1-D layer inside TimeDistributed already is one (T rows, each its own
+    sequence: a (1, k) kernel never mixes them), returned as it is with None."""
+    shape = b.shape_of(x)
+    if len(shape) == 4:
+        return x, None
+    if len(shape) != 3:
+        raise UnsupportedOpError(f"a 1-D layer on a rank-{len(shape)} input", hint="its input is [batch, steps, channels]")
+    n, length, c = shape
+    return b.emit("Reshape", f"{name}_as_2d", [x], None, {"shape": (n, 1, length, c)}), n
+
+
+def _unrows(b, name, y, n):
+    """_as_rows undone: [N, 1, L', C'] back to [N, L', C'] (n None: the rank-4 input stays rank 4)."""
+    if n is None:
+        return y
+    _, _, lo, co = b.shape_of(y)
+    return b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, co)})
+
+
+def _padding_1d(cfg, k, dil):
+    """A 1-D conv's padding as _padding gives it, or "causal": (k-1)*dilation zeros on the left only, so
+    output step t sees inputs up to t (WaveNet, TCNs), as (t, l, b, r) of the [N, 1, L, C] map."""
+    return (0, (k - 1) * dil, 0, 0) if cfg.get("padding") == "causal" else _padding(cfg)
 
 
 def _dense(b, name, cfg, ins, w):
+    """Keras applies Dense over the last axis: a rank-3+ input [..., K] is a FullyConnected over its
+    rows (a Reshape to [rows, K] and back, aliases: no data moves), as the ONNX importer does MatMul."""
     x = ins[0]
-    if len(b.shape_of(x)) != 2:
-        raise UnsupportedOpError(f"Dense on a rank-{len(b.shape_of(x))} input", hint="add a Flatten before it")
+    shape = tuple(b.shape_of(x))
+    if len(shape) < 2:
+        raise UnsupportedOpError(f"Dense on a rank-{len(shape)} input")
+    if len(shape) > 2:
+        x = b.emit("Reshape", f"{name}_rows", [x], None, {"shape": (int(np.prod(shape[:-1])), shape[-1])})
     y = b.dense(name, x, w[0].T, w[1] if cfg.get("use_bias", True) else None)
-    return _act(b, name, y, cfg)
+    y = _act(b, name, y, cfg)
+    if len(shape) > 2:
+        y = b.emit("Reshape", f"{name}_unrows", [y], None, {"shape": shape[:-1] + (b.shape_of(y)[-1],)})
+    return y
 
 
 def _batchnorm(b, name, cfg, ins, w):
@@ -587,32 +669,36 @@ def _permute(b, name, cfg, ins, w):
     return b.emit("Transpose", name, ins, None, {"perm": tuple([0] + dims)})
 
 
-def _global_avg_1d(b, name, cfg, ins, w):
-    _check_channels_last(cfg)
-    n, length, c = b.shape_of(ins[0])
-    x = b.emit("Reshape", f"{name}_as_2d", ins, None, {"shape": (n, 1, length, c)})
-    y = b.pool("AvgPool2D", name, x, (1, length), (1, 1), (0, 0, 0, 0))
-    return b.emit("Reshape", f"{name}_flat", [y], None, {"shape": (n, 1, c) if cfg.get("keepdims") else (n, c)})
+def _global_1d(op):
+    """GlobalAveragePooling1D / GlobalMaxPooling1D: one (1, L) pool of the [N, 1, L, C] map."""
+    def f(b, name, cfg, ins, w):
+        _check_channels_last(cfg)
+        x, n = _as_rows(b, name, ins[0])
+        length, c = b.shape_of(x)[2:]
+        y = b.pool(op, name, x, (1, length), (1, 1), (0, 0, 0, 0))
+        lead = (n,) if n is not None else tuple(b.shape_of(x)[:2])
+        return b.emit("Reshape", f"{name}_flat", [y], None, {"shape": lead + ((1, c) if cfg.get("keepdims") else (c,))})
+    return f
+
+
+_global_avg_1d = _global_1d("AvgPool2D")
 
 
 def _depthwise_1d(b, name, cfg, ins, w, pointwise=False):
     """DepthwiseConv1D / SeparableConv1D: [N, L, C] as [N, 1, L, C] through the 2-D convs."""
     _check_channels_last(cfg)
-    if cfg.get("padding") == "causal":
-        raise UnsupportedOpError("causal padding")
-    n, length, c = b.shape_of(ins[0])
-    x = b.emit("Reshape", f"{name}_as_2d", ins, None, {"shape": (n, 1, length, c)})
+    x, n = _as_rows(b, name, ins[0])
+    c = b.shape_of(x)[-1]
     dw = w[0]                                                             # [k, c, mult]
     k, _, m = dw.shape
     ohwi = np.transpose(dw.reshape(k, c * m), (1, 0))[:, None, :, None]   # out channel = c*m + j
     stride, dil = _pos_ints(cfg, "strides", 1, 1)[0], _pos_ints(cfg, "dilation_rate", 1, 1)[0]
     bias = w[-1] if cfg.get("use_bias", True) else None
     y = b.conv2d(f"{name}_depthwise" if pointwise else name, x, ohwi, None if pointwise else bias, (1, stride),
-                 (1, dil), _padding(cfg), c)
+                 (1, dil), _padding_1d(cfg, k, dil), c)
     if pointwise:
         y = b.conv2d(f"{name}_pointwise", y, np.transpose(w[1], (2, 0, 1))[:, None], bias)
-    _, _, lo, co = b.shape_of(y)
-    y = b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, co)})
+    y = _unrows(b, name, y, n)
     return _act(b, name, y, cfg)
 
 
@@ -620,13 +706,11 @@ def _pool_1d(op):
     """MaxPooling1D / AveragePooling1D: [N, L, C] as [N, 1, L, C] through the 2-D pools."""
     def f(b, name, cfg, ins, w):
         _check_channels_last(cfg)
-        n, length, c = b.shape_of(ins[0])
-        x = b.emit("Reshape", f"{name}_as_2d", ins, None, {"shape": (n, 1, length, c)})
+        x, n = _as_rows(b, name, ins[0])
         k = _pos_ints(cfg, "pool_size", 2, 1)[0]
         st = _pos_ints(cfg, "strides", None, 1)[0] if cfg.get("strides") else k
         y = b.pool(op, name, x, (1, k), (1, st), _padding(cfg))
-        _, _, lo, _ = b.shape_of(y)
-        return b.emit("Reshape", f"{name}_as_1d", [y], None, {"shape": (n, lo, c)})
+        return _unrows(b, name, y, n)
     return f
 
 
@@ -650,6 +734,116 @@ def _average(b, name, cfg, ins, w):
     return b.emit("Mul", name, [y, b.const(f"{name}_1_over_n", np.array([1.0 / len(ins)]))], None, {"act": None})
 
 
+def _steps_box(b, x, before, after):
+    """(before, after) on the steps axis of a 1-D layer's input (axis -2: [N, L, C], or [N, T, L, C]
+    inside TimeDistributed) as per-axis lists, refused by name unless they are non-negative integers."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (before, after)):
+        raise ModelFormatError(f"({shown(before)}, {shown(after)}) is not two non-negative integers", hint=RESAVE)
+    rank = len(b.shape_of(x))
+    lo, hi = [0] * rank, [0] * rank
+    lo[rank - 2], hi[rank - 2] = before, after
+    return lo, hi
+
+
+def _zero_pad_1d(b, name, cfg, ins, w):
+    lo, hi = _steps_box(b, ins[0], *_pair(cfg.get("padding", 1)))
+    return b.emit("Pad", name, ins, None, {"pads": tuple(lo + hi)})
+
+
+def _cropping_1d(b, name, cfg, ins, w):
+    lo, hi = _steps_box(b, ins[0], *_pair(cfg.get("cropping", 1)))
+    shape = b.shape_of(ins[0])
+    if lo[-2] + hi[-2] >= shape[-2]:
+        raise UnsupportedOpError(f"Cropping1D of {(lo[-2], hi[-2])} leaves nothing of {shape[-2]} steps")
+    return b.emit("Slice", name, ins, None, {"begin": tuple(lo), "end": tuple(d - h for d, h in zip(shape, hi))})
+
+
+def _upsampling_1d(b, name, cfg, ins, w):
+    """Each step repeated `size` times: nearest Upsample of the [N, 1, L, C] map by (1, size)."""
+    x, n = _as_rows(b, name, ins[0])
+    y = b.emit("Upsample", name, [x], None, {"scale": (1, _pos_ints(cfg, "size", 2, 1)[0])})
+    return _unrows(b, name, y, n)
+
+
+def _conv1d_transpose(b, name, cfg, ins, w):
+    """Conv2DTranspose of the [N, 1, L, C] map with a (1, k) kernel (Keras kernel [k, out, in])."""
+    x, n = _as_rows(b, name, ins[0])
+    cfg2 = dict(cfg, strides=(1, _pos_ints(cfg, "strides", 1, 1)[0]), dilation_rate=(1, _pos_ints(cfg, "dilation_rate", 1, 1)[0]))
+    if cfg.get("output_padding") is not None:
+        raise UnsupportedOpError("Conv1DTranspose with output_padding", hint="use padding 'same' or 'valid'")
+    y = _conv2d_transpose(b, name, cfg2, [x], [np.asarray(w[0])[None]] + list(w[1:]))
+    return _unrows(b, name, y, n)
+
+
+def _elu(b, name, cfg, ins, w):
+    return b.emit("Elu", name, ins, None, {"alpha": float(cfg.get("alpha", 1.0))})
+
+
+def _thresholded_relu(b, name, cfg, ins, w):
+    """Keras 2's ThresholdedReLU: x where x > theta, else 0 (ONNX's ThresholdedRelu: the same program)."""
+    return b.emit("Elementwise", name, ins, None, {"program": elementwise.threshold(float(cfg.get("theta", 1.0)), 0.0)})
+
+
+def _resizing(b, name, cfg, ins, w):
+    """Keras 3 resizes as torch's interpolate (align_corners False) and TensorFlow's half-pixel resize:
+    bilinear is half_pixel linear, nearest is half_pixel rounding halves up ("nearest-exact"); an
+    integer upscale that is a plain repeat is Upsample (a copy loop), as the ONNX importer decides."""
+    _check_channels_last(cfg)
+    _, h, wd, _ = b.shape_of(ins[0])
+    oh, ow = _pos_ints({"size": (cfg.get("height"), cfg.get("width"))}, "size", None)
+    how = cfg.get("interpolation", "bilinear")
+    if how not in ("nearest", "bilinear"):
+        raise UnsupportedOpError(f"Resizing interpolation '{shown(how)}'", hint="nearest or bilinear")
+    if (cfg.get("crop_to_aspect_ratio") or cfg.get("pad_to_aspect_ratio")) and h * ow != wd * oh:
+        raise UnsupportedOpError("Resizing that crops or pads to another aspect ratio",
+                                 hint="resize to the input's aspect ratio, or crop/pad before the model")
+    if cfg.get("antialias") and how == "bilinear" and (oh < h or ow < wd):
+        raise UnsupportedOpError("Resizing down with antialias=True", hint="antialias=False")
+    mode, coord, nearest = ("linear" if how == "bilinear" else "nearest"), "half_pixel", "round_prefer_ceil"
+    fh, fw = oh // h, ow // wd
+    probe = [resize.axis_taps(h, oh, oh / h, mode, coord, nearest), resize.axis_taps(wd, ow, ow / wd, mode, coord, nearest)]
+    if mode == "nearest" and fh * h == oh and fw * wd == ow and \
+            all((t[0] == np.arange(len(t[0])) // f).all() for t, f in zip(probe, (fh, fw))):
+        return b.emit("Upsample", name, ins, None, {"scale": (fh, fw)})
+    return b.emit("Resize", name, ins, None, {"size": (oh, ow), "mode": mode, "coord": coord, "nearest": nearest,
+                                              "scale": (oh / h, ow / wd)})
+
+
+def _repeat_vector(b, name, cfg, ins, w):
+    """[N, F] -> [N, n, F]: n copies of the row (a Concat: one scale, exact)."""
+    shape = b.shape_of(ins[0])
+    if len(shape) != 2:
+        raise UnsupportedOpError(f"RepeatVector of a rank-{len(shape)} input", hint="its input is [batch, features]")
+    reps = _pos_ints(cfg, "n", None, 1)[0]
+    x = b.emit("Reshape", f"{name}_row", ins, None, {"shape": (shape[0], 1, shape[1])})
+    return x if reps == 1 else b.emit("Concat", name, [x] * reps, None, {"axis": 1})
+
+
+#: layers TimeDistributed may wrap: applied to the whole [N, T, ...] tensor they compute the same as on
+#: each step (they work over the last axis, element by element, or -- the 1-D layers, see _as_rows --
+#: along axis -2 with a (1, k) window that never mixes steps)
+PER_STEP = ("Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "Rescaling", "Conv1D",
+            "DepthwiseConv1D", "SeparableConv1D", "Conv1DTranspose", "MaxPooling1D", "AveragePooling1D",
+            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Flatten")
+
+
+def _time_distributed(b, name, cfg, ins, w):
+    inner = cfg.get("layer")
+    cls = inner.get("class_name") if isinstance(inner, dict) else None
+    if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict) or not isinstance(cls, str):
+        raise ModelFormatError("TimeDistributed without the config of the layer it wraps", hint=RESAVE)
+    if cls not in PER_STEP or cls not in LAYERS:
+        raise UnsupportedOpError(f"TimeDistributed({shown(cls)})", hint=f"edgec compiles TimeDistributed of "
+                                 f"{', '.join(PER_STEP)}; or apply the layer to the whole sequence")
+    if cls == "Flatten":                                   # each step flattened: [N, T, ...] -> [N, T, prod]
+        shape = b.shape_of(ins[0])
+        return b.emit("Reshape", name, ins, None, {"shape": (shape[0], shape[1], int(np.prod(shape[2:])))})
+    if len(b.shape_of(ins[0])) < 3:
+        raise UnsupportedOpError(f"TimeDistributed of a rank-{len(b.shape_of(ins[0]))} input",
+                                 hint="its input is [batch, steps, ...]")
+    return LAYERS[cls](b, name, inner["config"], ins, w)
+
+
 MERGING = ("Add", "Subtract", "Multiply", "Concatenate", "Average", "Maximum", "Minimum")
 
 LAYERS = {
@@ -668,6 +862,13 @@ LAYERS = {
     "Maximum": _extremum(maximum), "Minimum": _extremum(minimum), "PReLU": _prelu,
     "Average": _average, "MaxPooling1D": _pool_1d("MaxPool2D"), "AveragePooling1D": _pool_1d("AvgPool2D"),
     "GetItem": get_item,
+    "ZeroPadding1D": _zero_pad_1d, "Cropping1D": _cropping_1d, "UpSampling1D": _upsampling_1d,
+    "Conv1DTranspose": _conv1d_transpose, "GlobalMaxPooling1D": _global_1d("MaxPool2D"), "ELU": _elu,
+    "ThresholdedReLU": _thresholded_relu,
+    "Resizing": _resizing, "RepeatVector": _repeat_vector, "TimeDistributed": _time_distributed,
+    # no-ops at inference (noise, dropout and regularization act only in training)
+    "Identity": _identity, "GaussianNoise": _identity, "GaussianDropout": _identity, "AlphaDropout": _identity,
+    "ActivityRegularization": _identity, "SpatialDropout1D": _identity, "SpatialDropout3D": _identity,
 }
 
 
