@@ -97,13 +97,16 @@ def test_both_files_give_the_same_integer_graph_and_agreement_bit_exact(files):
     assert fa["keras"]["sqnr_db"] >= 25.0, fa
 
 
-def test_an_operation_with_numbers_a_layer_does_not_take_is_refused_by_name(tmp_path):
+def test_operations_without_an_integer_reading_are_refused_by_name_all_at_once(tmp_path):
+    """keras.ops.maximum(x, 0.5) shares its name with the Maximum layer, which takes no numbers: refused,
+    not read as that layer; a division by a tensor has no int8 kernel.  Both reasons in one error."""
     import keras
     i = keras.Input((8, 8, 3))
     y = keras.layers.Conv2D(4, 1)(i)
-    model = keras.Model(i, keras.ops.maximum(y, 0.5))
+    model = keras.Model(i, keras.ops.maximum(y, 0.5) / keras.layers.ReLU()(y))
     model.save(tmp_path / "m.keras")
     np.save(tmp_path / "cal.npy", np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype(np.float32))
     r = cli("build", tmp_path / "m.keras", "-o", tmp_path / "out", "-c", tmp_path / "cal.npy")
     assert r.returncode == 2 and "Traceback" not in r.stderr + r.stdout
     assert "maximum" in r.stderr and "arguments other than tensors" in r.stderr, r.stderr
+    assert "division by a tensor" in r.stderr, r.stderr

@@ -129,6 +129,8 @@ def _arithmetic(op):
             if args[1] == 0:
                 raise UnsupportedOpError("division by the constant 0")
             args, kind = [args[0], 1.0 / float(args[1])], "Mul"
+        if not all(abs(float(a)) <= np.finfo(np.float32).max for a in args if _is_number(a)):   # NaN fails too
+            raise UnsupportedOpError(f"{b.layer.get('class_name')} of a number that is not a finite float32", hint=RESAVE)
         operands, tensors = [], iter(ins)
         for k, a in enumerate(args):
             operands.append(next(tensors) if _is_tensor(a) else
