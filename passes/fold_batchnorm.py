@@ -7,7 +7,9 @@ producer to fold into becomes Mul + Add by constants, which quantize like any el
 Also a Mul by a positive scalar after a Relu or Clip of such a producer: c * clip(x, lo, hi) =
 clip(c * x, c * lo, c * hi) for c > 0, so the scale goes into the weights and bias and the bounds.
 Exporters write hard-sigmoid so (Keras 3 on PyTorch: relu6(x + 3) / 6, the /6 a Mul by 1/6 after the
-clamp); left alone, the Mul is one more int8 tensor and rounding per squeeze-excite gate.
+clamp); left alone, the Mul is one more int8 tensor and rounding per squeeze-excite gate.  And a
+HardSigmoid after such a producer becomes a Clip(0, 1) of it, its alpha and beta in the weights and
+bias: the ONNX op and the hand-written relu6(x + 3) / 6 give one integer graph.
 """
 import numpy as np
 
@@ -92,6 +94,26 @@ def _try_scale_through_clamp(g: Graph, node, prod: dict, readers: dict) -> bool:
     return True
 
 
+def _try_hard_sigmoid(g: Graph, node, prod: dict, readers: dict) -> bool:
+    """HardSigmoid(Conv(x)), the conv's output read only by it: clip(alpha * conv(x) + beta, 0, 1) is a
+    Clip(0, 1) of the conv with weights alpha * W and bias alpha * b + beta.  PyTorch's nn.Hardsigmoid
+    (ONNX HardSigmoid) so gives the integer graph of its hand-written spelling relu6(x + 3) / 6, whose
+    + 3 and / 6 fold the same way: the gate is the conv's clamp (one rounding, no table)."""
+    var = node.inputs[0]
+    conv = prod.get(var)
+    if node.op != "HardSigmoid" or conv is None or conv.op not in FOLDS_INTO or conv.attrs.get("act") is not None or \
+            sole_consumer(g, var, readers) is not node:
+        return False
+    alpha, beta = float(node.attrs["alpha"]), float(node.attrs["beta"])
+    for k, what, f in ((1, "weights", lambda v: v * alpha), (2, "bias", lambda v: v * alpha + beta)):
+        name = unique_name(g.tensors, f"{conv.outputs[0]}_{what}_hard_sigmoid")
+        v = f(g.tensors[conv.inputs[k]].data.astype(np.float64)).astype(np.float32)
+        g.tensors[name] = Tensor(name, v.shape, "float32", v)
+        conv.inputs = conv.inputs[:k] + [name] + conv.inputs[k + 1:]
+    node.op, node.attrs = "Clip", {"min": 0.0, "max": 1.0}
+    return True
+
+
 def _split_batchnorm(g: Graph, node) -> list:
     """x*k + (bias - mean*k) as two element-wise ops over the last axis."""
     scale, bias, mean, v = (g.tensors[i].data.reshape(-1).astype(np.float64) for i in node.inputs[1:])
@@ -116,6 +138,8 @@ def fold_batchnorm(graph: Graph) -> Graph:
         if node.op in ("BatchNorm", "Mul", "Add", "Sub") and (_try_fold(g, node, prod, readers) or
                                                               _try_scale_through_clamp(g, node, prod, readers)):
             gone.add(id(node))
+        elif node.op == "HardSigmoid":
+            _try_hard_sigmoid(g, node, prod, readers)
     nodes = []
     for node in g.nodes:
         if id(node) in gone:

@@ -14,15 +14,18 @@ for nearly every crop (a softmax of random logits near 0.1 everywhere): top-1 1.
 both, an agreement that says nothing, so the test now also asks the float top-1 to take more than one
 class.  MobileNetV2 needs the zoo's smooth start too (zoo_mobile.keras_settle: box-like depthwise
 filters, small residual branches): distilled from Keras's initializers it reached 16.2 dB / top-1
-0.81, from the smooth start 28.9 dB / 0.97; MobileNetV3Small distils from Keras's initializers (50.4
-dB / 1.0; from the smooth start its training diverged, 9.2 dB).  Measured on 32 held-out crops."""
+0.81, from the smooth start 28.9 dB / 0.97; MobileNetV3Small distils from Keras's initializers (28.2
+dB / 0.88 for both files; from the smooth start its training diverged, 9.2 dB).  Measured on 32
+held-out crops.  (The .keras file's 50.4 dB / 1.0 measured before was agreement with a misread
+network: its gates' `x + 3.0` and `* (1.0 / 6.0)` were dropped, tests/test_keras_operations.py.)"""
 import os
 
 import numpy as np
 import pytest
 
 from edgec.driver.build import build
-from edgec.verification.verify import verify
+from edgec.compiler import reference
+from edgec.verification.verify import Built, verify
 from conftest import require
 from zoo_mobile import MEAN, STD, images, keras_distill, keras_settle
 
@@ -96,7 +99,12 @@ def test_keras_application_builds_for_cortex_m7_and_is_bit_exact(trained, built,
     assert t["arena_bytes"] + t["io_bytes"] <= 512 * 1024 and t["weight_bytes"] <= 2 * 1024 * 1024, t
     r = verify(str(tmp_path / "out"), "host", str(tmp_path / "x.npy"))
     assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == len(x), r
-    assert len(np.unique(np.asarray(model.predict(x, verbose=0)).argmax(1))) > 1
+    keras_out = np.asarray(model.predict(x, verbose=0))
+    assert len(np.unique(keras_out.argmax(1))) > 1
+    # the agreement below is with edgec's float graph: it must be the network Keras runs (the .keras
+    # file's hard-sigmoid numbers were once dropped, and the int8 build agreed with that other network)
+    f = reference.run_batch(Built(str(tmp_path / "out")).float_graph, x[:4]).reshape(keras_out[:4].shape)
+    assert 10 * np.log10((keras_out[:4] ** 2).sum() / ((keras_out[:4] - f) ** 2).sum()) >= 80.0
     fa = r["float_agreement"]
     assert fa["top1_agreement"] >= 0.9 or fa["sqnr_db"] >= 25.0, fa
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .keras_recurrent import bidirectional as keras_bidirectional, gru as keras_gru, lstm as keras_lstm
 from .keras_recurrent import simple_rnn as keras_simple_rnn
-from .keras_ops import get_item
+from .keras_ops import OPERATIONS, get_item, is_operation, tensors_only
 from .runtime_float import why as runtime_float_why
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph
@@ -187,7 +187,7 @@ class _KerasImporter(GraphBuilder):
         inputs, blocked = [], set()
         prev = None
         # an unsupported layer class is refused whatever else holds: errors of other kinds may be its echo
-        self.guessed = any(l["class_name"] not in LAYERS for l in layers)
+        self.guessed = any(not _supported(l) for l in layers)
         for i, layer in enumerate(layers):
             self.context = self.where(layer)
             name = layer.get("name") or layer["config"].get("name")
@@ -195,8 +195,9 @@ class _KerasImporter(GraphBuilder):
                 if blocked and not sequential and layer["class_name"] != "InputLayer" and blocked & set(self._inbound(layer)):
                     blocked.add(name)                     # reads what could not be stood in for
                     continue
-                if layer["class_name"] not in LAYERS:
+                if not _supported(layer):
                     self.reasons.op(f"layer {shown(name)} ({shown(layer['class_name'])}): unsupported layer"
+                                    f"{' (a Keras operation called with arguments other than tensors)' if is_operation(layer) else ''}"
                                     f"{LAMBDA_WHY if layer['class_name'] == 'Lambda' else runtime_float_why(layer['class_name'])}")
                     prev = self._stand_in(layer, name, prev, sequential, blocked)
                     continue
@@ -294,13 +295,13 @@ class _KerasImporter(GraphBuilder):
                 raise ModelFormatError(f"inputs {shown(missing)[:80] if missing else '(none)'} are not earlier layers",
                                        hint="the layer list is not in call order or names unknown layers; " + RESAVE)
             ins = self._recorded([self.out[n] for n in refs], [n in self.stood_in for n in refs], layer)
-            if len(ins) != 1 and layer["class_name"] not in MERGING:
+            if len(ins) != 1 and layer["class_name"] not in MERGING and not is_operation(layer):
                 raise UnsupportedOpError(f"{layer['class_name']} called on {len(ins)} inputs",
                                          hint=f"only {', '.join(MERGING)} take several inputs")
         if layer["class_name"] in ("Rescaling", "Normalization") and all(t in inputs for t in ins):
             self.input_rescaling = layer["class_name"]     # it normalises raw pixels: edgec.host.preprocess
         self.layer = layer                                 # the whole entry, for ops whose arguments ride in it
-        prev = self.out[name] = LAYERS[layer["class_name"]](self, name, cfg, ins, self.w.get(name))
+        prev = self.out[name] = _handler(layer)(self, name, cfg, ins, self.w.get(name))
         return prev
 
     def _recorded(self, ins, stood_in, layer):
@@ -361,6 +362,22 @@ def _recorded_shapes(layer) -> list:
     build = layer.get("build_config")
     shape = build.get("input_shape") if isinstance(build, dict) else None
     return [shape] if isinstance(shape, list) and all(not isinstance(d, list) for d in shape) else []
+
+
+def _supported(layer) -> bool:
+    """A Keras 3 operation (`x + 3.0`) is imported by keras_ops.OPERATIONS, or by the layer of the same
+    name only when its call is that layer's call (tensors only): an operation's numbers are never
+    dropped."""
+    cls = layer["class_name"]
+    if is_operation(layer) and cls not in OPERATIONS:
+        return cls in LAYERS and tensors_only(layer)
+    return cls in LAYERS or cls in OPERATIONS
+
+
+def _handler(layer):
+    """The importer of a supported layer entry (_supported)."""
+    cls = layer["class_name"]
+    return OPERATIONS[cls] if is_operation(layer) and cls in OPERATIONS else LAYERS[cls]
 
 
 def _dim_names(rank: int) -> list:

@@ -4,8 +4,19 @@ inbound node rather than in the config.
 
 - GetItem (`x[...]`): basic slicing with step 1 on any axes but the batch (`...` allowed) is a Slice;
   ShuffleNet's channel split is written this way in Keras 3.  Integer indexing (drops an axis), None
-  (adds one) and steps other than 1 are refused by name."""
+  (adds one) and steps other than 1 are refused by name.
+- Add, Subtract, Multiply, Divide / TrueDivide (`x + 3.0`, `x * (1 / 6)`, `x / y`): their operands are
+  the call's positional arguments, tensors or Python numbers.  keras.applications' MobileNetV3 writes
+  its hard-sigmoid gate so (`ReLU(6.)(x + 3.0) * (1.0 / 6.0)`).  These share their class names with the
+  merging layers (keras.layers.Add, ...), which take tensors only: read as those, the numbers were
+  dropped and the gate became relu6(x), a different network (2.8 dB from Keras's own output).
+- Any other operation is read as the layer of the same name only when its call is that layer's
+  call (tensors only, no keyword arguments); otherwise it is refused by name, never guessed."""
 from __future__ import annotations
+
+import numbers
+
+import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedOpError
 
@@ -57,3 +68,76 @@ def get_item(b, name, cfg, ins, w):
     if begin == [0] * len(shape) and end == shape:
         return ins[0]
     return b.emit("Slice", name, ins, None, {"begin": tuple(begin), "end": tuple(end)})
+
+
+def is_operation(layer) -> bool:
+    """A Keras 3 operation recorded as a layer (`x + 3.0`, `x[..., :c]`), not a keras.layers layer."""
+    return isinstance(layer, dict) and str(layer.get("module") or "").startswith("keras.src.ops")
+
+
+def _call(layer):
+    """(positional args, kwargs) of the operation's one call."""
+    try:
+        node = layer["inbound_nodes"][0]
+        args, kwargs = node.get("args", []), node.get("kwargs") or {}
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise ModelFormatError("an operation without its call in the inbound node", hint=RESAVE) from None
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ModelFormatError("an operation whose call is not [args] and {kwargs}", hint=RESAVE)
+    return args, kwargs
+
+
+def _is_tensor(v) -> bool:
+    return isinstance(v, dict) and v.get("class_name") == "__keras_tensor__"
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def tensors_only(layer) -> bool:
+    """The operation's call passes tensors only (possibly in one list) and no keyword arguments: the
+    call of the layer of the same name."""
+    try:
+        args, kwargs = _call(layer)
+    except ModelFormatError:
+        return False
+    flat = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    return not kwargs and bool(flat) and all(_is_tensor(a) for a in flat)
+
+
+def _arithmetic(op):
+    """x (op) y over two operands, each a tensor or a number; a number is a one-element constant that
+    broadcasts.  x / c is x * (1 / c); c / x and x / y have no int8 kernel and are refused."""
+    def f(b, name, cfg, ins, w):
+        args, kwargs = _call(b.layer)
+        if len(args) != 2 or kwargs:
+            raise UnsupportedOpError(f"{b.layer.get('class_name')} called with {len(args)} positional and "
+                                     f"{len(kwargs)} keyword arguments", hint="write it as x (op) y of two operands")
+        if not all(_is_tensor(a) or _is_number(a) for a in args):
+            bad = next(a for a in args if not (_is_tensor(a) or _is_number(a)))
+            raise UnsupportedOpError(f"{b.layer.get('class_name')} of {type(bad).__name__} "
+                                     f"{'(a constant array)' if isinstance(bad, (list, dict)) else ''}".rstrip(),
+                                     hint="use a tensor or a Python number as each operand")
+        if not any(_is_tensor(a) for a in args):
+            raise UnsupportedOpError(f"{b.layer.get('class_name')} of two numbers", hint=RESAVE)
+        kind = op
+        if op == "Div":
+            if not _is_number(args[1]):
+                raise UnsupportedOpError("division by a tensor (no int8 kernel)",
+                                         hint="divide by a constant, or multiply by a tensor")
+            if args[1] == 0:
+                raise UnsupportedOpError("division by the constant 0")
+            args, kind = [args[0], 1.0 / float(args[1])], "Mul"
+        if not all(abs(float(a)) <= np.finfo(np.float32).max for a in args if _is_number(a)):   # NaN fails too
+            raise UnsupportedOpError(f"{b.layer.get('class_name')} of a number that is not a finite float32", hint=RESAVE)
+        operands, tensors = [], iter(ins)
+        for k, a in enumerate(args):
+            operands.append(next(tensors) if _is_tensor(a) else
+                            b.const(f"{name}_c{k}", np.array([float(a)], np.float32)))
+        return b.emit(kind, name, operands, None, {"act": None})
+    return f
+
+
+OPERATIONS = {"Add": _arithmetic("Add"), "Subtract": _arithmetic("Sub"), "Multiply": _arithmetic("Mul"),
+              "Divide": _arithmetic("Div"), "TrueDivide": _arithmetic("Div"), "GetItem": get_item}
