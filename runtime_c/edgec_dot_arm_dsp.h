@@ -554,15 +554,15 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, 
             "bic %[t], %[x0], %[lo]\n\t"
             "sub %[hi], %[hi], %[t], lsr #31\n\t"
             "asr %[hi], %[hi], %[sh]\n\t"
-            "ssat %[hi], #8, %[hi]\n\t"
-            "strb %[hi], [%[y]]\n\t"
-            "mov %[lo], %[loc]\n\t"
+            "ssat %[x0], #8, %[hi]\n\t"           /* kept until the pair's second: the two stores */
+            "mov %[lo], %[loc]\n\t"               /* back to back, the second pipelined */
             "mov %[hi], %[hic]\n\t"
             "smlal %[lo], %[hi], %[x1], %[m]\n\t"
             "bic %[t], %[x1], %[lo]\n\t"
             "sub %[hi], %[hi], %[t], lsr #31\n\t"
             "asr %[hi], %[hi], %[sh]\n\t"
             "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[x0], [%[y]]\n\t"
             "strb %[hi], [%[y], %[step]]\n\t"
             "add %[y], %[y], %[step], lsl #1\n\t"
             "cmp %[a], %[e]\n\t"
