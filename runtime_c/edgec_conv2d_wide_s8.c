@@ -98,6 +98,51 @@ static void edgec_wide_gather4(const EDGEC_ROM edgec_conv2d_params *p, const int
     }
 }
 
+#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+#define EDGEC_WIDE_ROWS_COLS
+static inline void edgec_wide_put_word(int16_t *dst, uint32_t v)      /* edgec_cols_put4 of a word in hand */
+{
+    int8x4_t b;
+    int16x2_t lo, hi;
+    __builtin_memcpy(&b, &v, 4);
+    lo = __sxtb16(b);
+    hi = edgec_sxtb16_ror8(b);
+    __builtin_memcpy(dst, &lo, 4);
+    __builtin_memcpy(dst + 2, &hi, 4);
+}
+
+/* edgec_wide_gather1's window where it lies inside, undilated, its k_h runs of `row` >= 4 bytes: straight
+ * into the columns a word at a time, without the staging copy.  A four that spans two runs is the end of
+ * the first (a word load ending at the run's end, shifted down: row >= 4 keeps it inside the run) and
+ * the start of the next (its first word, shifted up); the last four's bytes past K stay 0.  Word loads
+ * and shifts only (a first layer's 3x3x3 window: 5 words and 5 partial fours, against 27 staged bytes). */
+static void edgec_wide_rows_cols(int16_t *dst, const int8_t *x, int32_t k_h, int32_t row, int32_t line)
+{
+    uint32_t acc = 0, w;
+    int32_t have = 0;                               /* bytes of the open four in acc, the first lowest */
+    for (; k_h > 0; k_h--, x += line) {
+        const int8_t *q = x, *const e = x + row;
+        if (have) {
+            __builtin_memcpy(&w, q, 4);
+            edgec_wide_put_word(dst, acc | w << (8 * have));
+            dst += 8;
+            q += 4 - have;
+        }
+        for (; e - q >= 4; q += 4, dst += 8) {
+            __builtin_memcpy(&w, q, 4);
+            edgec_wide_put_word(dst, w);
+        }
+        have = (int32_t)(e - q);
+        if (have) {
+            __builtin_memcpy(&w, e - 4, 4);
+            acc = w >> (8 * (4 - have));
+        }
+    }
+    if (have)
+        edgec_wide_put_word(dst, acc);
+}
+#endif
+
 static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox,
                                int16_t *dst, int8_t *stage)
 {
@@ -106,6 +151,12 @@ static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t k4 = (k_h * row + 3) & ~3;
     const int32_t kx0 = ix0 < 0 ? (-ix0 < k_w ? -ix0 : k_w) : 0, kx1 = in_w - ix0 < k_w ? (in_w - ix0 > kx0 ? in_w - ix0 : kx0) : k_w;
     int8_t *s = stage;
+#if defined(EDGEC_WIDE_ROWS_COLS)
+    if (row >= 4 && dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h) {
+        edgec_wide_rows_cols(dst, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
+        return;
+    }
+#endif
     if (dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h)
         s = edgec_wide_rows(s, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
     else {
