@@ -679,8 +679,8 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
 #endif
 
 /* The DSP loop of edgec_wide_pairs_c, hand-allocated: per pair its record's biases start the four sums
- * (one LDM), per four inputs three LDMs and eight SMLADs (16 MACs in 11 instructions, two fours an
- * iteration), then each sum is requantized and stored in six instructions (zero point folded: the
+ * (one LDM), per four inputs three LDMs and eight SMLADs (16 MACs in 11 instructions, four fours an
+ * iteration: the loop's count and branch, about 4 cycles, once per 64 MACs), then each sum is requantized and stored in six instructions (zero point folded: the
  * 64-bit start from the record's R and cR and the sum's sign, two instructions) or eight (apart).  All
  * fourteen registers go to the loop; what it keeps between pairs sits in five words after the columns
  * (the scratch has room for them), addressed from the columns pointer, which stops there.  LDM needs
@@ -718,9 +718,13 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
     __asm__ volatile(                                                                                   \
         "3:\n\t"                                                                                        \
         "ldm %[q]!, {r4, r5, r6, r7}\n\t"                                                               \
-        "lsrs %[k], %[k], #1\n\t"                   /* (groups + 1) / 2 iterations; odd: enter at 2 */  \
-        "bcc 2f\n\t"                                                                                    \
-        "1:\n\t" EDGEC_WIDE_FOURS "2:\n\t" EDGEC_WIDE_FOURS                                             \
+        "ands r8, %[k], #3\n\t"                     /* (groups + 3) / 4 iterations, the first */       \
+        "lsr %[k], %[k], #2\n\t"                    /* entered so that it runs (groups - 1) % 4 + 1 */  \
+        "beq 4f\n\t"                                                                                    \
+        "cmp r8, #2\n\t"                                                                                \
+        "bcc 5f\n\t"                                                                                    \
+        "beq 2f\n\t"                                                                                    \
+        "1:\n\t" EDGEC_WIDE_FOURS "2:\n\t" EDGEC_WIDE_FOURS "5:\n\t" EDGEC_WIDE_FOURS "4:\n\t" EDGEC_WIDE_FOURS \
         "subs %[k], %[k], #1\n\t"                                                                       \
         "bne 1b\n\t"                                                                                    \
         "ldr %[k], [%[x], #4]\n\t"                  /* y */                                             \
@@ -733,7 +737,7 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
         RQ("r7") "strb lr, [%[k], r4]\n\t"                                                              \
         "str %[k], [%[x], #4]\n\t"                                                                      \
         "ldr r12, [%[x], #16]\n\t"                  /* the records' end */                              \
-        "ldr %[k], [%[x], #12]\n\t"                 /* groups + 1 */                                    \
+        "ldr %[k], [%[x], #12]\n\t"                 /* groups + 3 */                                    \
         "ldr lr, [%[x]]\n\t"                        /* the columns' bytes: back to their start */       \
         "sub %[x], %[x], lr\n\t"                                                                        \
         "cmp %[q], r12\n\t"                                                                             \
@@ -751,11 +755,11 @@ static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, in
     register int16_t *x __asm__("r0") = cols;
     register const EDGEC_ROM int32_t *wr __asm__("r1") = w;
     register const EDGEC_ROM int32_t *q __asm__("r2") = rq;
-    register int32_t k __asm__("r3") = groups + 1;
+    register int32_t k __asm__("r3") = groups + 3;
     keep[0] = 16 * groups;
     keep[1] = (int32_t)(intptr_t)y;
     keep[2] = stride - 1;
-    keep[3] = groups + 1;
+    keep[3] = groups + 3;
     keep[4] = (int32_t)(intptr_t)(rq + 12 * pairs);
     if (apart)
         EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_APART);
