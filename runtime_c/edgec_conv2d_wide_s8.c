@@ -10,7 +10,7 @@
  * channel count's last channel goes through a 4-byte staging block.  `bias` arrives with the input zero
  * point folded in (edgec_conv_common.h), inside the records (whose first word says whether their zero
  * point is apart), so padding taps read in_zp.  Row bands as edgec_conv2d_s8.  `cols`: 4-aligned,
- * 2 * K4 int16 (K4 = k_h * k_w * in_c rounded up to 4) and 5 int32 after them, then (in_c not a
+ * 2 * K4 int16 (K4 = k_h * k_w * in_c rounded up to 4) and 6 int32 after them, then (in_c not a
  * multiple of 4) K4 bytes to stage a window. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
@@ -203,7 +203,7 @@ EDGEC_WIDE_NEST edgec_wide_nest(const EDGEC_ROM edgec_conv2d_params *p, const in
     const int32_t stride = p->out_stride, pixels = out_rows * out_w, pairs = out_c >> 1, batch = p->batch;
     const int32_t image = p->in_h * p->in_w * p->in_c, apart = records[0];
     const EDGEC_ROM int32_t *w_odd = weights + 4 * groups * pairs, *rq = records + 1, *rq_odd = rq + 12 * pairs;
-    int8_t *const stage = (int8_t *)(void *)(cols + 2 * k4 + 10);          /* after the columns and 5 int32 */
+    int8_t *const stage = (int8_t *)(void *)(cols + 2 * k4 + 12);          /* after the columns and 6 int32 */
     const int32_t in_c = p->in_c;
     int32_t n, px;
     for (n = 0; n < batch; n++) {
