@@ -16,10 +16,60 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
+#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+#define EDGEC_WIDE_PUT16
+/* m * 4 fours of one pixel's columns from m * 16 int8 at x (edgec_wide_put's copy), four fours an
+ * iteration: the four word loads back to back (pipelined), the eight SXTB16, then the eight stores back
+ * to back, 28 cycles against 40 for the C two fours at a time.  The columns' end. */
+static inline int16_t *edgec_wide_put16(int16_t *dst, const int8_t *x, int32_t m)
+{
+    const int8_t *const end = x + 16 * m;
+    int32_t a, b, c, d, a1, b1, c1, d1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[a], [%[x]]\n\t"
+        "ldr %[b], [%[x], #4]\n\t"
+        "ldr %[c], [%[x], #8]\n\t"
+        "ldr %[d], [%[x], #12]\n\t"
+        "adds %[x], %[x], #16\n\t"
+        "sxtb16 %[a1], %[a], ror #8\n\t"
+        "sxtb16 %[a], %[a]\n\t"
+        "sxtb16 %[b1], %[b], ror #8\n\t"
+        "sxtb16 %[b], %[b]\n\t"
+        "sxtb16 %[c1], %[c], ror #8\n\t"
+        "sxtb16 %[c], %[c]\n\t"
+        "sxtb16 %[d1], %[d], ror #8\n\t"
+        "sxtb16 %[d], %[d]\n\t"
+        "str %[a], [%[o]]\n\t"
+        "str %[a1], [%[o], #4]\n\t"
+        "str %[b], [%[o], #16]\n\t"
+        "str %[b1], [%[o], #20]\n\t"
+        "str %[c], [%[o], #32]\n\t"
+        "str %[c1], [%[o], #36]\n\t"
+        "str %[d], [%[o], #48]\n\t"
+        "str %[d1], [%[o], #52]\n\t"
+        "adds %[o], %[o], #64\n\t"
+        "cmp %[x], %[e]\n\t"
+        "bne 1b\n\t"
+        : [x] "+r"(x), [o] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d), [a1] "=&r"(a1), [b1] "=&r"(b1),
+          [c1] "=&r"(c1), [d1] "=&r"(d1)
+        : [e] "r"(end)
+        : "cc", "memory");
+    return dst;
+}
+#endif
+
 /* n fours of one pixel's columns (every 8th int16 four) from n * 4 int8 at x, or all `zp` (x null). */
 static void edgec_wide_put(int16_t *dst, const int8_t *x, int32_t n, int32_t zp)
 {
     if (x) {
+#if defined(EDGEC_WIDE_PUT16)
+        if (n >= 4) {
+            dst = edgec_wide_put16(dst, x, n >> 2);
+            x += 16 * (n >> 2);
+            n &= 3;
+        }
+#endif
         for (; n >= 2; n -= 2, dst += 16, x += 8) {     /* two fours an iteration: the hot loop of window convs */
             edgec_cols_put4(dst, x);
             edgec_cols_put4(dst + 8, x + 4);
@@ -84,6 +134,15 @@ static void edgec_wide_gather4(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, row = k_w * in_c;
     const int32_t runs = dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w;
     int32_t ky, kx;
+#if defined(EDGEC_WIDE_PUT16)
+    if (runs && (row & 15) == 0 && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h) {    /* inside: kernel rows one after the other */
+        const int8_t *x = img + ((iy0 - in_row0) * in_w + ix0) * in_c;
+        const int32_t line = p->dil_h * in_w * in_c;
+        for (ky = 0; ky < k_h; ky++, x += line)
+            dst = edgec_wide_put16(dst, x, row >> 4);
+        return;
+    }
+#endif
     for (ky = 0; ky < k_h; ky++, dst += 2 * row) {
         const int32_t iy = iy0 + ky * p->dil_h, in_row = iy >= 0 && iy < in_h;
         const int8_t *const x = img + ((iy - in_row0) * in_w + ix0) * in_c;        /* used only inside */
