@@ -703,13 +703,13 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
     "smlad r7, r10, r12, r7\n\t"                                                                        \
     "smlad r7, r11, lr, r7\n\t"                                                                         \
     "ldm %[x]!, {r8, r9, r10, r11}\n\t"         /* the next four's inputs (past the last: the sentinel) */
-/* one sum (register a) requantized with the record in r8..r11 into lr: zero point folded, or apart */
+/* one sum (register a) requantized with the record in r8..r11, back into a: zero point folded, or apart */
 #define EDGEC_WIDE_RQ_IN(a)                                                                             \
     "add lr, r9, " a ", asr #31\n\t"                                                                    \
     "sub r12, r10, lr, lsl #31\n\t"                                                                     \
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
-    "ssat lr, #8, lr\n\t"
+    "ssat " a ", #8, lr\n\t"
 #define EDGEC_WIDE_RQ_APART(a)                                                                          \
     "and r12, " a ", #0x80000000\n\t"                                                                   \
     "orr r12, r12, #0x40000000\n\t"                                                                     \
@@ -717,27 +717,26 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
     "add lr, lr, r10\n\t"                                                                               \
-    "ssat lr, #8, lr\n\t"
+    "ssat " a ", #8, lr\n\t"
 /* keep, from x past the sentinel (16 bytes after it): -12 y, -8 stride - 1, -4 the columns' bytes + 16,
  * +0 the pair's records (its biases first), +4 their end.  r3 brings the columns' bytes + 16 into each
  * pair, whose (bytes + 16) / 16 % 4 = (groups + 1) % 4 picks the entry into the four fours: 0 -> the
- * last three, 1 -> all four, 2 -> the last one, 3 -> the last two (the first iteration runs
- * (groups - 1) % 4 + 1 of them). */
+ * last three, 1 -> all four (no branch taken), 2 -> the last one, 3 -> the last two (the first
+ * iteration runs (groups - 1) % 4 + 1 of them).  The four sums are requantized in place, then stored. */
 #define EDGEC_WIDE_LOOP(RQ)                                                                             \
     __asm__ volatile(                                                                                   \
         "b 3f\n\t"                                                                                      \
         "6:\n\t"                                                                                        \
         "cmp r3, #2\n\t"                                                                                \
         "beq 4f\n\t"                                                                                    \
-        "b 5f\n\t"                                                                                      \
+        "bhi 5f\n\t"                                                                                    \
+        "b 2f\n\t"                                                                                      \
         "3:\n\t"                                                                                        \
         "ldm %[q]!, {r4, r5, r6, r7}\n\t"                                                               \
         "ubfx r3, %[t], #4, #2\n\t"                                                                     \
         "ldm %[x]!, {r8, r9, r10, r11}\n\t"                                                             \
-        "cmp r3, #1\n\t"                                                                                \
-        "beq 1f\n\t"                                                                                    \
-        "bhi 6b\n\t"                                                                                    \
-        "b 2f\n\t"                                                                                      \
+        "cmp r3, #1\n\t"                          /* groups a multiple of 4 falls through */          \
+        "bne 6b\n\t"                                                                                    \
         "1:\n\t" EDGEC_WIDE_FOUR "2:\n\t" EDGEC_WIDE_FOUR "5:\n\t" EDGEC_WIDE_FOUR "4:\n\t" EDGEC_WIDE_FOUR \
         "cmp r8, #0x80008000\n\t"                                                                       \
         "bne 1b\n\t"                                                                                    \
@@ -745,12 +744,14 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
         "ldr r3, [%[x], #-12]\n\t"                  /* y */                                             \
         "add %[q], %[q], #16\n\t"                   /* past its biases */                               \
         "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 0's record */                            \
-        RQ("r4") "strb lr, [r3], #1\n\t"                                                                \
-        "ldr r4, [%[x], #-8]\n\t"                   /* stride - 1 */                                    \
-        RQ("r6") "strb lr, [r3, r4]\n\t"                                                                \
+        RQ("r4") RQ("r6")                                                                               \
         "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 1's */                                   \
-        RQ("r5") "strb lr, [r3], #1\n\t"                                                                \
-        RQ("r7") "strb lr, [r3, r4]\n\t"                                                                \
+        RQ("r5") RQ("r7")                                                                               \
+        "ldr r12, [%[x], #-8]\n\t"                  /* stride - 1; the four stores back to back */      \
+        "strb r4, [r3], #1\n\t"                                                                         \
+        "strb r6, [r3, r12]\n\t"                                                                        \
+        "strb r5, [r3], #1\n\t"                                                                         \
+        "strb r7, [r3, r12]\n\t"                                                                        \
         "str r3, [%[x], #-12]\n\t"                                                                      \
         "str %[q], [%[x]]\n\t"                                                                          \
         "ldr r12, [%[x], #4]\n\t"                   /* the records' end */                              \
