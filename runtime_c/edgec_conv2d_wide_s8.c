@@ -210,15 +210,15 @@ static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t k4 = (k_h * row + 3) & ~3;
     const int32_t kx0 = ix0 < 0 ? (-ix0 < k_w ? -ix0 : k_w) : 0, kx1 = in_w - ix0 < k_w ? (in_w - ix0 > kx0 ? in_w - ix0 : kx0) : k_w;
     int8_t *s = stage;
+    if (dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h) {
 #if defined(EDGEC_WIDE_ROWS_COLS)
-    if (row >= 4 && dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h) {
-        edgec_wide_rows_cols(dst, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
-        return;
-    }
+        if (row >= 4) {
+            edgec_wide_rows_cols(dst, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
+            return;
+        }
 #endif
-    if (dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h)
         s = edgec_wide_rows(s, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
-    else {
+    } else {
         int32_t ky;
         for (ky = 0; ky < k_h; ky++) {
             const int32_t iy = iy0 + ky * p->dil_h, in_row = iy >= 0 && iy < in_h;
