@@ -723,23 +723,7 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
  * pair, whose (bytes + 16) / 16 % 4 = (groups + 1) % 4 picks the entry into the four fours: 0 -> the
  * last three, 1 -> all four (no branch taken), 2 -> the last one, 3 -> the last two (the first
  * iteration runs (groups - 1) % 4 + 1 of them).  The four sums are requantized in place, then stored. */
-#define EDGEC_WIDE_LOOP(RQ)                                                                             \
-    __asm__ volatile(                                                                                   \
-        "b 3f\n\t"                                                                                      \
-        "6:\n\t"                                                                                        \
-        "cmp r3, #2\n\t"                                                                                \
-        "beq 4f\n\t"                                                                                    \
-        "bhi 5f\n\t"                                                                                    \
-        "b 2f\n\t"                                                                                      \
-        "3:\n\t"                                                                                        \
-        "ldm %[q]!, {r4, r5, r6, r7}\n\t"                                                               \
-        "ubfx r3, %[t], #4, #2\n\t"                                                                     \
-        "ldm %[x]!, {r8, r9, r10, r11}\n\t"                                                             \
-        "cmp r3, #1\n\t"                          /* groups a multiple of 4 falls through */          \
-        "bne 6b\n\t"                                                                                    \
-        "1:\n\t" EDGEC_WIDE_FOUR "2:\n\t" EDGEC_WIDE_FOUR "5:\n\t" EDGEC_WIDE_FOUR "4:\n\t" EDGEC_WIDE_FOUR \
-        "cmp r8, #0x80008000\n\t"                                                                       \
-        "bne 1b\n\t"                                                                                    \
+#define EDGEC_WIDE_TAIL(RQ)                                                                             \
         "ldr %[q], [%[x]]\n\t"                      /* the pair's records */                            \
         "ldr r3, [%[x], #-12]\n\t"                  /* y */                                             \
         "add %[q], %[q], #16\n\t"                   /* past its biases */                               \
@@ -758,12 +742,12 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
         "ldr %[t], [%[x], #-4]\n\t"                 /* back to the columns' start */                    \
         "sub %[x], %[x], %[t]\n\t"                                                                      \
         "cmp %[q], r12\n\t"                                                                             \
-        "bne 3b\n\t"                                                                                    \
-        : [x] "+r"(x), [w] "+r"(wr), [q] "+r"(q), [t] "+r"(t)                                           \
-        :                                                                                               \
-        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory")
+        "bne 3b\n\t"
 
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+/* One loop for both record modes: the sentinel says which (0x80008000 folded, 0x80000000 apart; any
+ * word below -2^24 stops the loop, and no columns word is), so the loop's code is there once and only
+ * the requantizing tails are two. */
 static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w,
                                                                const EDGEC_ROM int32_t *rq, int32_t pairs, int8_t *y, int32_t stride,
                                                                int32_t apart)
@@ -773,16 +757,38 @@ static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, in
     register const EDGEC_ROM int32_t *wr __asm__("r1") = w;
     register const EDGEC_ROM int32_t *q __asm__("r2") = rq;
     register int32_t t __asm__("r3") = 16 * groups + 16;
-    keep[0] = (int32_t)EDGEC_WIDE_SENTINEL;
+    keep[0] = (int32_t)(apart ? 0x80000000u : EDGEC_WIDE_SENTINEL);
     keep[1] = (int32_t)(intptr_t)y;
     keep[2] = stride - 1;
     keep[3] = 16 * groups + 16;
     keep[4] = (int32_t)(intptr_t)rq;
     keep[5] = (int32_t)(intptr_t)(rq + 12 * pairs);
-    if (apart)
-        EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_APART);
-    else
-        EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_IN);
+    __asm__ volatile(
+        "b 3f\n\t"
+        "6:\n\t"
+        "cmp r3, #2\n\t"
+        "beq 4f\n\t"
+        "bhi 5f\n\t"
+        "b 2f\n\t"
+        "3:\n\t"
+        "ldm %[q]!, {r4, r5, r6, r7}\n\t"
+        "ubfx r3, %[t], #4, #2\n\t"
+        "ldm %[x]!, {r8, r9, r10, r11}\n\t"
+        "cmp r3, #1\n\t"                            /* groups a multiple of 4 falls through */
+        "bne 6b\n\t"
+        "1:\n\t" EDGEC_WIDE_FOUR "2:\n\t" EDGEC_WIDE_FOUR "5:\n\t" EDGEC_WIDE_FOUR "4:\n\t" EDGEC_WIDE_FOUR
+        "cmp r8, #0xFF000000\n\t"                   /* a columns word, or a sentinel (below -2^24) */
+        "bge 1b\n\t"
+        "tst r8, #0x8000\n\t"
+        "beq 8f\n\t"
+        EDGEC_WIDE_TAIL(EDGEC_WIDE_RQ_IN)
+        "b 9f\n\t"
+        "8:\n\t"
+        EDGEC_WIDE_TAIL(EDGEC_WIDE_RQ_APART)
+        "9:\n\t"
+        : [x] "+r"(x), [w] "+r"(wr), [q] "+r"(q), [t] "+r"(t)
+        :
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 #endif
 
