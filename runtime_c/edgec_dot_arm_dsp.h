@@ -683,9 +683,9 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
  * eight SMLADs (16 MACs in 10 instructions, 18 cycles), four fours an iteration, then each sum is
  * requantized and stored in six instructions (zero point folded: the 64-bit start from the record's R
  * and cR and the sum's sign, two instructions) or eight (apart).  All fourteen registers go to the loop,
- * so it has no counter: it stops at a sentinel four after the columns, whose first word 0x80008000 no
- * columns word can be (each half is a sign-extended int8), checked once an iteration on the word the
- * next four's load brought.  What the loop keeps between pairs sits in six words after the columns
+ * so it has no counter: it stops at a sentinel four after the columns, whose first word is below -2^24,
+ * which no columns word can be (each half is a sign-extended int8), checked once an iteration on the
+ * word the next four's load brought (edgec_wide_pairs: the sentinel also says the record mode).  What the loop keeps between pairs sits in six words after the columns
  * (the scratch has room for them: plan_wide.cols_bytes): the sentinel, y, stride - 1, the columns'
  * bytes + 16, the records' pointer and their end, addressed from the columns pointer, which stops
  * past the sentinel.  LDM needs word-aligned columns, weights and records: the scratch is 4-aligned and
