@@ -16,7 +16,7 @@
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
-#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+#if defined(EDGEC_WIDE_ASM)             /* the DSP variant of edgec_dot.h, optimizing: its SXTB16 and asm */
 #define EDGEC_WIDE_PUT16
 /* m * 4 fours of one pixel's columns from m * 16 int8 at x (edgec_wide_put's copy), four fours an
  * iteration: the four word loads back to back (pipelined), the eight SXTB16, then the eight stores back
@@ -157,7 +157,7 @@ static void edgec_wide_gather4(const EDGEC_ROM edgec_conv2d_params *p, const int
     }
 }
 
-#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+#if defined(EDGEC_WIDE_ASM)             /* the DSP variant of edgec_dot.h, optimizing: its SXTB16 and asm */
 #define EDGEC_WIDE_ROWS_COLS
 static inline void edgec_wide_put_word(int16_t *dst, uint32_t v)      /* edgec_cols_put4 of a word in hand */
 {
