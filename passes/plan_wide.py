@@ -57,14 +57,14 @@ def fully_connected(graph: Graph, node) -> bool:
 
 
 def cols_bytes(graph: Graph, node) -> int:
-    """The scratch: a conv's two pixels' K4 int16 inputs (K4 = k_h * k_w * in_c rounded up to 4), the five
+    """The scratch: a conv's two pixels' K4 int16 inputs (K4 = k_h * k_w * in_c rounded up to 4), the six
     int32 the DSP loop keeps between pairs, and K4 bytes to stage a window whose in_c is not a multiple of
     4; a FullyConnected needs none."""
     if node.op == "FullyConnected":
         return 0
     w = graph.tensors[node.inputs[1]].shape
     k4 = -(-math.prod(w[1:]) // 4) * 4
-    return 2 * 2 * k4 + 5 * 4 + (k4 if w[3] % 4 else 0)
+    return 2 * 2 * k4 + 6 * 4 + (k4 if w[3] % 4 else 0)
 
 
 def channels(graph: Graph, node):

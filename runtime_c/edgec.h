@@ -131,7 +131,7 @@ void edgec_conv2d_cols_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
                           int32_t out_row0, int32_t out_rows, int16_t *cols);
 /* Pointwise one-group convs over wide weights (int16, two a word: codegen/layouts.py wide_layout) and
  * per-channel requantization records (wide_requant), where the --flash budget allows
- * (passes/plan_wide.py); `cols`: a 4-aligned scratch of 2 * K4 int16 and 5 int32 (plan_wide.cols_bytes). */
+ * (passes/plan_wide.py); `cols`: a 4-aligned scratch of 2 * K4 int16 and 6 int32 (plan_wide.cols_bytes). */
 void edgec_conv2d_wide_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
                           const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols);
 /* Its entry points by window gather (codegen/c.py, wide_entry): wide_pw 1x1, stride 1, unpadded, in_c a

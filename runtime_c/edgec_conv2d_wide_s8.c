@@ -10,16 +10,66 @@
  * channel count's last channel goes through a 4-byte staging block.  `bias` arrives with the input zero
  * point folded in (edgec_conv_common.h), inside the records (whose first word says whether their zero
  * point is apart), so padding taps read in_zp.  Row bands as edgec_conv2d_s8.  `cols`: 4-aligned,
- * 2 * K4 int16 (K4 = k_h * k_w * in_c rounded up to 4) and 5 int32 after them, then (in_c not a
+ * 2 * K4 int16 (K4 = k_h * k_w * in_c rounded up to 4) and 6 int32 after them, then (in_c not a
  * multiple of 4) K4 bytes to stage a window. */
 #include "edgec.h"
 #include "edgec_fixedpoint.h"
 #include "edgec_dot.h"
 
+#if defined(EDGEC_WIDE_ASM)             /* the DSP variant of edgec_dot.h, optimizing: its SXTB16 and asm */
+#define EDGEC_WIDE_PUT16
+/* m * 4 fours of one pixel's columns from m * 16 int8 at x (edgec_wide_put's copy), four fours an
+ * iteration: the four word loads back to back (pipelined), the eight SXTB16, then the eight stores back
+ * to back, 28 cycles against 40 for the C two fours at a time.  The columns' end. */
+static inline int16_t *edgec_wide_put16(int16_t *dst, const int8_t *x, int32_t m)
+{
+    const int8_t *const end = x + 16 * m;
+    int32_t a, b, c, d, a1, b1, c1, d1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[a], [%[x]]\n\t"
+        "ldr %[b], [%[x], #4]\n\t"
+        "ldr %[c], [%[x], #8]\n\t"
+        "ldr %[d], [%[x], #12]\n\t"
+        "adds %[x], %[x], #16\n\t"
+        "sxtb16 %[a1], %[a], ror #8\n\t"
+        "sxtb16 %[a], %[a]\n\t"
+        "sxtb16 %[b1], %[b], ror #8\n\t"
+        "sxtb16 %[b], %[b]\n\t"
+        "sxtb16 %[c1], %[c], ror #8\n\t"
+        "sxtb16 %[c], %[c]\n\t"
+        "sxtb16 %[d1], %[d], ror #8\n\t"
+        "sxtb16 %[d], %[d]\n\t"
+        "str %[a], [%[o]]\n\t"
+        "str %[a1], [%[o], #4]\n\t"
+        "str %[b], [%[o], #16]\n\t"
+        "str %[b1], [%[o], #20]\n\t"
+        "str %[c], [%[o], #32]\n\t"
+        "str %[c1], [%[o], #36]\n\t"
+        "str %[d], [%[o], #48]\n\t"
+        "str %[d1], [%[o], #52]\n\t"
+        "adds %[o], %[o], #64\n\t"
+        "cmp %[x], %[e]\n\t"
+        "bne 1b\n\t"
+        : [x] "+r"(x), [o] "+r"(dst), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d), [a1] "=&r"(a1), [b1] "=&r"(b1),
+          [c1] "=&r"(c1), [d1] "=&r"(d1)
+        : [e] "r"(end)
+        : "cc", "memory");
+    return dst;
+}
+#endif
+
 /* n fours of one pixel's columns (every 8th int16 four) from n * 4 int8 at x, or all `zp` (x null). */
 static void edgec_wide_put(int16_t *dst, const int8_t *x, int32_t n, int32_t zp)
 {
     if (x) {
+#if defined(EDGEC_WIDE_PUT16)
+        if (n >= 4) {
+            dst = edgec_wide_put16(dst, x, n >> 2);
+            x += 16 * (n >> 2);
+            n &= 3;
+        }
+#endif
         for (; n >= 2; n -= 2, dst += 16, x += 8) {     /* two fours an iteration: the hot loop of window convs */
             edgec_cols_put4(dst, x);
             edgec_cols_put4(dst + 8, x + 4);
@@ -84,6 +134,15 @@ static void edgec_wide_gather4(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left, row = k_w * in_c;
     const int32_t runs = dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w;
     int32_t ky, kx;
+#if defined(EDGEC_WIDE_PUT16)
+    if (runs && (row & 15) == 0 && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h) {    /* inside: kernel rows one after the other */
+        const int8_t *x = img + ((iy0 - in_row0) * in_w + ix0) * in_c;
+        const int32_t line = p->dil_h * in_w * in_c;
+        for (ky = 0; ky < k_h; ky++, x += line)
+            dst = edgec_wide_put16(dst, x, row >> 4);
+        return;
+    }
+#endif
     for (ky = 0; ky < k_h; ky++, dst += 2 * row) {
         const int32_t iy = iy0 + ky * p->dil_h, in_row = iy >= 0 && iy < in_h;
         const int8_t *const x = img + ((iy - in_row0) * in_w + ix0) * in_c;        /* used only inside */
@@ -98,6 +157,51 @@ static void edgec_wide_gather4(const EDGEC_ROM edgec_conv2d_params *p, const int
     }
 }
 
+#if defined(EDGEC_WIDE_ASM)             /* the DSP variant of edgec_dot.h, optimizing: its SXTB16 and asm */
+#define EDGEC_WIDE_ROWS_COLS
+static inline void edgec_wide_put_word(int16_t *dst, uint32_t v)      /* edgec_cols_put4 of a word in hand */
+{
+    int8x4_t b;
+    int16x2_t lo, hi;
+    __builtin_memcpy(&b, &v, 4);
+    lo = __sxtb16(b);
+    hi = edgec_sxtb16_ror8(b);
+    __builtin_memcpy(dst, &lo, 4);
+    __builtin_memcpy(dst + 2, &hi, 4);
+}
+
+/* edgec_wide_gather1's window where it lies inside, undilated, its k_h runs of `row` >= 4 bytes: straight
+ * into the columns a word at a time, without the staging copy.  A four that spans two runs is the end of
+ * the first (a word load ending at the run's end, shifted down: row >= 4 keeps it inside the run) and
+ * the start of the next (its first word, shifted up); the last four's bytes past K stay 0.  Word loads
+ * and shifts only (a first layer's 3x3x3 window: 5 words and 5 partial fours, against 27 staged bytes). */
+static void edgec_wide_rows_cols(int16_t *dst, const int8_t *x, int32_t k_h, int32_t row, int32_t line)
+{
+    uint32_t acc = 0, w;
+    int32_t have = 0;                               /* bytes of the open four in acc, the first lowest */
+    for (; k_h > 0; k_h--, x += line) {
+        const int8_t *q = x, *const e = x + row;
+        if (have) {
+            __builtin_memcpy(&w, q, 4);
+            edgec_wide_put_word(dst, acc | w << (8 * have));
+            dst += 8;
+            q += 4 - have;
+        }
+        for (; e - q >= 4; q += 4, dst += 8) {
+            __builtin_memcpy(&w, q, 4);
+            edgec_wide_put_word(dst, w);
+        }
+        have = (int32_t)(e - q);
+        if (have) {
+            __builtin_memcpy(&w, e - 4, 4);
+            acc = w >> (8 * (4 - have));
+        }
+    }
+    if (have)
+        edgec_wide_put_word(dst, acc);
+}
+#endif
+
 static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox,
                                int16_t *dst, int8_t *stage)
 {
@@ -106,9 +210,15 @@ static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int
     const int32_t k4 = (k_h * row + 3) & ~3;
     const int32_t kx0 = ix0 < 0 ? (-ix0 < k_w ? -ix0 : k_w) : 0, kx1 = in_w - ix0 < k_w ? (in_w - ix0 > kx0 ? in_w - ix0 : kx0) : k_w;
     int8_t *s = stage;
-    if (dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h)
+    if (dil_w == 1 && kx0 == 0 && kx1 == k_w && iy0 >= 0 && iy0 + (k_h - 1) * p->dil_h < in_h) {
+#if defined(EDGEC_WIDE_ROWS_COLS)
+        if (row >= 4) {
+            edgec_wide_rows_cols(dst, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
+            return;
+        }
+#endif
         s = edgec_wide_rows(s, img + ((iy0 - in_row0) * in_w + ix0) * in_c, k_h, row, p->dil_h * in_w * in_c);
-    else {
+    } else {
         int32_t ky;
         for (ky = 0; ky < k_h; ky++) {
             const int32_t iy = iy0 + ky * p->dil_h, in_row = iy >= 0 && iy < in_h;
@@ -152,7 +262,7 @@ EDGEC_WIDE_NEST edgec_wide_nest(const EDGEC_ROM edgec_conv2d_params *p, const in
     const int32_t stride = p->out_stride, pixels = out_rows * out_w, pairs = out_c >> 1, batch = p->batch;
     const int32_t image = p->in_h * p->in_w * p->in_c, apart = records[0];
     const EDGEC_ROM int32_t *w_odd = weights + 4 * groups * pairs, *rq = records + 1, *rq_odd = rq + 12 * pairs;
-    int8_t *const stage = (int8_t *)(void *)(cols + 2 * k4 + 10);          /* after the columns and 5 int32 */
+    int8_t *const stage = (int8_t *)(void *)(cols + 2 * k4 + 12);          /* after the columns and 6 int32 */
     const int32_t in_c = p->in_c;
     int32_t n, px;
     for (n = 0; n < batch; n++) {

@@ -554,15 +554,15 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, 
             "bic %[t], %[x0], %[lo]\n\t"
             "sub %[hi], %[hi], %[t], lsr #31\n\t"
             "asr %[hi], %[hi], %[sh]\n\t"
-            "ssat %[hi], #8, %[hi]\n\t"
-            "strb %[hi], [%[y]]\n\t"
-            "mov %[lo], %[loc]\n\t"
+            "ssat %[x0], #8, %[hi]\n\t"           /* kept until the pair's second: the two stores */
+            "mov %[lo], %[loc]\n\t"               /* back to back, the second pipelined */
             "mov %[hi], %[hic]\n\t"
             "smlal %[lo], %[hi], %[x1], %[m]\n\t"
             "bic %[t], %[x1], %[lo]\n\t"
             "sub %[hi], %[hi], %[t], lsr #31\n\t"
             "asr %[hi], %[hi], %[sh]\n\t"
             "ssat %[hi], #8, %[hi]\n\t"
+            "strb %[x0], [%[y]]\n\t"
             "strb %[hi], [%[y], %[step]]\n\t"
             "add %[y], %[y], %[step], lsl #1\n\t"
             "cmp %[a], %[e]\n\t"
@@ -679,33 +679,37 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
 #endif
 
 /* The DSP loop of edgec_wide_pairs_c, hand-allocated: per pair its record's biases start the four sums
- * (one LDM), per four inputs three LDMs and eight SMLADs (16 MACs in 11 instructions, two fours an
- * iteration), then each sum is requantized and stored in six instructions (zero point folded: the
- * 64-bit start from the record's R and cR and the sum's sign, two instructions) or eight (apart).  All
- * fourteen registers go to the loop; what it keeps between pairs sits in five words after the columns
- * (the scratch has room for them), addressed from the columns pointer, which stops there.  LDM needs
- * word-aligned columns, weights and records: the scratch is 4-aligned and codegen emits both as int32
- * arrays.  r7 is used, so this needs a build that keeps no frame pointer here (gcc at -O1 and above);
- * others take the C. */
-#define EDGEC_WIDE_FOURS                                                                                \
-    "ldm %[x]!, {r8, r9, r10, r11}\n\t"                                                                 \
-    "ldm %[w]!, {r12, lr}\n\t"                                                                          \
-    "smlad r4, r8, r12, r4\n\t"                                                                         \
-    "smlad r4, r9, lr, r4\n\t"                                                                          \
-    "smlad r6, r10, r12, r6\n\t"                                                                        \
-    "smlad r6, r11, lr, r6\n\t"                                                                         \
-    "ldm %[w]!, {r12, lr}\n\t"                                                                          \
+ * (one LDM), per four inputs two LDMs of four words (the two pixels' inputs, the pair's weights) and
+ * eight SMLADs (16 MACs in 10 instructions, 18 cycles), four fours an iteration, then each sum is
+ * requantized and stored in six instructions (zero point folded: the 64-bit start from the record's R
+ * and cR and the sum's sign, two instructions) or eight (apart).  All fourteen registers go to the loop,
+ * so it has no counter: it stops at a sentinel four after the columns, whose first word is below -2^24,
+ * which no columns word can be (each half is a sign-extended int8), checked once an iteration on the
+ * word the next four's load brought (edgec_wide_pairs: the sentinel also says the record mode).  What the loop keeps between pairs sits in six words after the columns
+ * (the scratch has room for them: plan_wide.cols_bytes): the sentinel, y, stride - 1, the columns'
+ * bytes + 16, the records' pointer and their end, addressed from the columns pointer, which stops
+ * past the sentinel.  LDM needs word-aligned columns, weights and records: the scratch is 4-aligned and
+ * codegen emits both as int32 arrays.  r7 is used, so this needs a build that keeps no frame pointer here
+ * (gcc at -O1 and above); others take the C. */
+#define EDGEC_WIDE_SENTINEL 0x80008000u
+#define EDGEC_WIDE_FOUR                                                                                 \
+    "ldm %[w]!, {r2, r3, r12, lr}\n\t"                                                                  \
+    "smlad r4, r8, r2, r4\n\t"                                                                          \
+    "smlad r4, r9, r3, r4\n\t"                                                                          \
+    "smlad r6, r10, r2, r6\n\t"                                                                         \
+    "smlad r6, r11, r3, r6\n\t"                                                                         \
     "smlad r5, r8, r12, r5\n\t"                                                                         \
     "smlad r5, r9, lr, r5\n\t"                                                                          \
     "smlad r7, r10, r12, r7\n\t"                                                                        \
-    "smlad r7, r11, lr, r7\n\t"
-/* one sum (register a) requantized with the record in r8..r11 into lr: zero point folded, or apart */
+    "smlad r7, r11, lr, r7\n\t"                                                                         \
+    "ldm %[x]!, {r8, r9, r10, r11}\n\t"         /* the next four's inputs (past the last: the sentinel) */
+/* one sum (register a) requantized with the record in r8..r11, back into a: zero point folded, or apart */
 #define EDGEC_WIDE_RQ_IN(a)                                                                             \
     "add lr, r9, " a ", asr #31\n\t"                                                                    \
     "sub r12, r10, lr, lsl #31\n\t"                                                                     \
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
-    "ssat lr, #8, lr\n\t"
+    "ssat " a ", #8, lr\n\t"
 #define EDGEC_WIDE_RQ_APART(a)                                                                          \
     "and r12, " a ", #0x80000000\n\t"                                                                   \
     "orr r12, r12, #0x40000000\n\t"                                                                     \
@@ -713,36 +717,37 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
     "add lr, lr, r10\n\t"                                                                               \
-    "ssat lr, #8, lr\n\t"
-#define EDGEC_WIDE_LOOP(RQ)                                                                             \
-    __asm__ volatile(                                                                                   \
-        "3:\n\t"                                                                                        \
-        "ldm %[q]!, {r4, r5, r6, r7}\n\t"                                                               \
-        "lsrs %[k], %[k], #1\n\t"                   /* (groups + 1) / 2 iterations; odd: enter at 2 */  \
-        "bcc 2f\n\t"                                                                                    \
-        "1:\n\t" EDGEC_WIDE_FOURS "2:\n\t" EDGEC_WIDE_FOURS                                             \
-        "subs %[k], %[k], #1\n\t"                                                                       \
-        "bne 1b\n\t"                                                                                    \
-        "ldr %[k], [%[x], #4]\n\t"                  /* y */                                             \
+    "ssat " a ", #8, lr\n\t"
+/* keep, from x past the sentinel (16 bytes after it): -12 y, -8 stride - 1, -4 the columns' bytes + 16,
+ * +0 the pair's records (its biases first), +4 their end.  r3 brings the columns' bytes + 16 into each
+ * pair, whose (bytes + 16) / 16 % 4 = (groups + 1) % 4 picks the entry into the four fours: 0 -> the
+ * last three, 1 -> all four (no branch taken), 2 -> the last one, 3 -> the last two (the first
+ * iteration runs (groups - 1) % 4 + 1 of them).  The four sums are requantized in place, then stored. */
+#define EDGEC_WIDE_TAIL(RQ)                                                                             \
+        "ldr %[q], [%[x]]\n\t"                      /* the pair's records */                            \
+        "ldr r3, [%[x], #-12]\n\t"                  /* y */                                             \
+        "add %[q], %[q], #16\n\t"                   /* past its biases */                               \
         "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 0's record */                            \
-        RQ("r4") "strb lr, [%[k]], #1\n\t"                                                              \
-        "ldr r4, [%[x], #8]\n\t"                    /* stride - 1 */                                    \
-        RQ("r6") "strb lr, [%[k], r4]\n\t"                                                              \
+        RQ("r4") RQ("r6")                                                                               \
         "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 1's */                                   \
-        RQ("r5") "strb lr, [%[k]], #1\n\t"                                                              \
-        RQ("r7") "strb lr, [%[k], r4]\n\t"                                                              \
-        "str %[k], [%[x], #4]\n\t"                                                                      \
-        "ldr r12, [%[x], #16]\n\t"                  /* the records' end */                              \
-        "ldr %[k], [%[x], #12]\n\t"                 /* groups + 1 */                                    \
-        "ldr lr, [%[x]]\n\t"                        /* the columns' bytes: back to their start */       \
-        "sub %[x], %[x], lr\n\t"                                                                        \
+        RQ("r5") RQ("r7")                                                                               \
+        "ldr r12, [%[x], #-8]\n\t"                  /* stride - 1; the four stores back to back */      \
+        "strb r4, [r3], #1\n\t"                                                                         \
+        "strb r6, [r3, r12]\n\t"                                                                        \
+        "strb r5, [r3], #1\n\t"                                                                         \
+        "strb r7, [r3, r12]\n\t"                                                                        \
+        "str r3, [%[x], #-12]\n\t"                                                                      \
+        "str %[q], [%[x]]\n\t"                                                                          \
+        "ldr r12, [%[x], #4]\n\t"                   /* the records' end */                              \
+        "ldr %[t], [%[x], #-4]\n\t"                 /* back to the columns' start */                    \
+        "sub %[x], %[x], %[t]\n\t"                                                                      \
         "cmp %[q], r12\n\t"                                                                             \
-        "bne 3b\n\t"                                                                                    \
-        : [x] "+r"(x), [w] "+r"(wr), [q] "+r"(q), [k] "+r"(k)                                           \
-        :                                                                                               \
-        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory")
+        "bne 3b\n\t"
 
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+/* One loop for both record modes: the sentinel says which (0x80008000 folded, 0x80000000 apart; any
+ * word below -2^24 stops the loop, and no columns word is), so the loop's code is there once and only
+ * the requantizing tails are two. */
 static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w,
                                                                const EDGEC_ROM int32_t *rq, int32_t pairs, int8_t *y, int32_t stride,
                                                                int32_t apart)
@@ -751,16 +756,39 @@ static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, in
     register int16_t *x __asm__("r0") = cols;
     register const EDGEC_ROM int32_t *wr __asm__("r1") = w;
     register const EDGEC_ROM int32_t *q __asm__("r2") = rq;
-    register int32_t k __asm__("r3") = groups + 1;
-    keep[0] = 16 * groups;
+    register int32_t t __asm__("r3") = 16 * groups + 16;
+    keep[0] = (int32_t)(apart ? 0x80000000u : EDGEC_WIDE_SENTINEL);
     keep[1] = (int32_t)(intptr_t)y;
     keep[2] = stride - 1;
-    keep[3] = groups + 1;
-    keep[4] = (int32_t)(intptr_t)(rq + 12 * pairs);
-    if (apart)
-        EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_APART);
-    else
-        EDGEC_WIDE_LOOP(EDGEC_WIDE_RQ_IN);
+    keep[3] = 16 * groups + 16;
+    keep[4] = (int32_t)(intptr_t)rq;
+    keep[5] = (int32_t)(intptr_t)(rq + 12 * pairs);
+    __asm__ volatile(
+        "b 3f\n\t"
+        "6:\n\t"
+        "cmp r3, #2\n\t"
+        "beq 4f\n\t"
+        "bhi 5f\n\t"
+        "b 2f\n\t"
+        "3:\n\t"
+        "ldm %[q]!, {r4, r5, r6, r7}\n\t"
+        "ubfx r3, %[t], #4, #2\n\t"
+        "ldm %[x]!, {r8, r9, r10, r11}\n\t"
+        "cmp r3, #1\n\t"                            /* groups a multiple of 4 falls through */
+        "bne 6b\n\t"
+        "1:\n\t" EDGEC_WIDE_FOUR "2:\n\t" EDGEC_WIDE_FOUR "5:\n\t" EDGEC_WIDE_FOUR "4:\n\t" EDGEC_WIDE_FOUR
+        "cmp r8, #0xFF000000\n\t"                   /* a columns word, or a sentinel (below -2^24) */
+        "bge 1b\n\t"
+        "tst r8, #0x8000\n\t"
+        "beq 8f\n\t"
+        EDGEC_WIDE_TAIL(EDGEC_WIDE_RQ_IN)
+        "b 9f\n\t"
+        "8:\n\t"
+        EDGEC_WIDE_TAIL(EDGEC_WIDE_RQ_APART)
+        "9:\n\t"
+        : [x] "+r"(x), [w] "+r"(wr), [q] "+r"(q), [t] "+r"(t)
+        :
+        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 #endif
 

@@ -18,7 +18,7 @@ def test_bit_exact_on_host_and_cortex_m4(built, name):
         assert r["bit_exact"], r
         assert r["mismatches"] == 0 and r["samples"] == len(np.load(inputs))
     assert r["float_helpers"] == []
-    assert r["instructions_per_inference"] > report["totals"]["macs"]        # every MAC executes at least once
+    assert r["instructions_per_inference"] > report["totals"]["macs"] // 2   # every MAC executes (SMLAD: two an instruction)
     assert report["totals"]["arena_bytes"] <= 256 * 1024
 
 

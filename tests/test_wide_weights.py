@@ -213,7 +213,7 @@ def test_plan_wide_follows_the_flash_budget():
     assert plan_wide(q).meta["wide"] == {}                                       # no room left
     q.meta["flash_budget"] = CODE_RESERVE + before + 10_000
     wide = plan_wide(q)
-    assert wide.meta["wide"] == {node.name: 2 * 2 * 8 + 20}
+    assert wide.meta["wide"] == {node.name: 2 * 2 * 8 + 24}             # two pixels' columns, the DSP loop's six words
     extra = wide.meta["wide_flash_bytes"]
     assert extra == 2 * 8 * 8 + 48 * 8 - 12 * 16 and sum(weight_bytes(wide, n) for n in wide.nodes) == before + extra
     x = rng.integers(-128, 128, (2, 1, 6, 6, 8)).astype(np.int8)
@@ -233,4 +233,24 @@ def test_plan_wide_weighs_the_arena(monkeypatch):
     planned.meta["optimize"] = "speed"
     fast = plan_wide(planned)
     assert list(fast.meta["wide"]) == [q.nodes[0].name]
-    assert fast.meta["plan"]["arena_size"] == arena + 2 * 2 * 8 + 20             # the scratch after the activations
+    assert fast.meta["plan"]["arena_size"] == arena + 2 * 2 * 8 + 24             # the scratch after the activations
+
+
+def test_wide_pairs_every_loop_entry_and_word_gather(tmp_path):
+    """The wide conv's DSP loop (four fours an iteration, no counter: it stops at the sentinel four after the
+    columns) entered at each of the four with 1-5 fours of inputs and an odd channel count, and a first
+    layer's window gathered a word at a time where it lies inside (edgec_wide_gather1): runs of 4, 5, 6 and
+    7 bytes, so a four spans two runs at each of its splits, against the reference on the host and in QEMU."""
+    rng = np.random.default_rng(13)
+    for c in (4, 8, 12, 16, 20):
+        d = tmp_path / f"pw{c}"
+        d.mkdir()
+        _run_both(d, _pointwise_graph(rng, 2, 3, c, 5, None, False, False), rng, rng.normal(0, 1, (8, 1, 2, 3, c)).astype(np.float32),
+                  rng.normal(0, 2.0, (6, 1, 2, 3, c)).astype(np.float32), "edgec_conv2d_wide")
+    for i, (h, w, c, (kh, kw)) in enumerate([(6, 7, 1, (3, 4)), (5, 6, 5, (2, 1)), (5, 5, 3, (3, 2)), (6, 8, 7, (3, 1))]):
+        g = graph_of("Conv2D", (1, h, w, c), {"strides": (1, 1), "dilations": (1, 1), "pads": (0, 0, 0, 0), "groups": 1, "act": None},
+                     [rng.normal(0, 1, (3, kh, kw, c)), rng.normal(0, 1, 3)])
+        d = tmp_path / f"win{i}"
+        d.mkdir()
+        _run_both(d, g, rng, rng.normal(0, 1, (8, 1, h, w, c)).astype(np.float32),
+                  rng.normal(0, 2.0, (6, 1, h, w, c)).astype(np.float32), "edgec_conv2d_wide")
