@@ -237,7 +237,7 @@ def tflite_lstm(rng, n, t, i, h, time_major=False, cell_clip=0.0, cell_power=-11
     """An int8 LSTM as the TFLite converter writes it: per-tensor int8 weights per gate, int32 biases,
     int8 hidden state and int16 cell state (scale 2^cell_power) as variables; optionally followed by a
     FULLY_CONNECTED on the flattened sequence."""
-    from tflite_writer import Model
+    from testkit.tflite_writer import Model
     m = Model()
     xs = (t, n, i) if time_major else (n, t, i)
     x = m.tensor("x", xs, scale=float(rng.uniform(0.01, 0.1)), zp=int(rng.integers(-20, 20)))
@@ -306,7 +306,7 @@ def test_tflite_lstm_c_equals_tflite_micro(tmp_path, target):
 
 def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
     from edgec.compiler.importers.tflite import import_tflite
-    from tflite_writer import Model
+    from testkit.tflite_writer import Model
     rng = np.random.default_rng(0)
     m = Model()
     x = m.tensor("x", (1, 4, 3), scale=0.05, zp=0)
@@ -330,7 +330,7 @@ def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
 def test_tflite_lstm_with_mismatched_tensors_is_refused_not_run(tmp_path):
     """A bias one value short would have the kernel read past it: refused at import, by operator."""
     from edgec.compiler.importers.tflite import import_tflite
-    from tflite_writer import Model
+    from testkit.tflite_writer import Model
     rng = np.random.default_rng(1)
     good, _ = tflite_lstm(rng, 1, 4, 3, 5)
     m = Model()

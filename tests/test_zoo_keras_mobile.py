@@ -1,4 +1,4 @@
-"""MnasNet 0.5 and the EfficientNet-lite-like network written with Keras 3 layers (tests/zoo_mobile.py,
+"""MnasNet 0.5 and the EfficientNet-lite-like network written with Keras 3 layers (testkit/zoo_mobile.py,
 keras_models: the functional API, padding="same", BatchNormalization, ReLU / ReLU6, Add skips), the
 zoo members keras.applications does not have (issue 18 part 6: every member from Keras 3 too).
 
@@ -23,7 +23,7 @@ import pytest
 
 from edgec.driver.build import build
 from edgec.verification.verify import verify
-from zoo_mobile import images, keras_make, ort_run
+from testkit.zoo_mobile import images, keras_make, ort_run
 from test_zoo_mobile import assert_member
 from conftest import require
 

@@ -1,4 +1,4 @@
-"""The mobile zoo (tests/zoo_mobile.py: MobileNetV2 0.35, MobileNetV3-Small, MnasNet 0.5, an
+"""The mobile zoo (testkit/zoo_mobile.py: MobileNetV2 0.35, MobileNetV3-Small, MnasNet 0.5, an
 EfficientNet-lite-like network, ResNet-8) from both PyTorch exporters: each builds for cortex-m7 with
 --ram 512K --flash 2M, its float reference equals onnxruntime's result, its C on the host equals the
 integer reference bit for bit, and one model per run does the same in QEMU.
@@ -40,7 +40,7 @@ import pytest
 from edgec.compiler import reference
 from edgec.driver.build import build
 from edgec.verification.verify import Built, verify
-from zoo_mobile import ZOO, export, images, make, ort_run
+from testkit.zoo_mobile import ZOO, export, images, make, ort_run
 from conftest import require
 
 CASES = [(name, "ts13") for name in sorted(ZOO)] + [(name, "dynamo") for name in sorted(ZOO)] \

@@ -472,3 +472,23 @@ def keras_settle(model, seed: int = 0):
                 if isinstance(src, keras.layers.BatchNormalization):
                     src.gamma.assign(np.full(src.gamma.shape, 0.25, np.float32))
     return model
+
+
+#: keras.applications' own architecture definitions as members of the zoo (weights=None, 10-class logits
+#: for the teacher's classes, at KERAS_APP_SIZE): tests/test_zoo_keras_apps.py and bench/zoo_table.py
+#: build them from here so that the README's table measures what the test checks.
+KERAS_APP_SIZE = 96
+KERAS_APPS = {"mobilenet_v2_035": lambda A: A.MobileNetV2(input_shape=(KERAS_APP_SIZE, KERAS_APP_SIZE, 3), alpha=0.35,
+                                                          weights=None, classes=10, classifier_activation=None),
+              "mobilenet_v3_small_075": lambda A: A.MobileNetV3Small(input_shape=(KERAS_APP_SIZE, KERAS_APP_SIZE, 3),
+                                                                     alpha=0.75, weights=None, classes=10,
+                                                                     classifier_activation=None)}
+#: the networks distilled from a smooth start (keras_settle); the others from Keras's initializers
+KERAS_APPS_SETTLED = {"mobilenet_v2_035"}
+
+
+def keras_app_input(name: str, x: np.ndarray) -> np.ndarray:
+    """Normalised channels-last photos (`images`, transposed) in the network's own input form:
+    MobileNetV3 rescales raw pixels itself, MobileNetV2 takes [-1, 1]."""
+    photos = x * STD + MEAN
+    return np.ascontiguousarray(photos * 255.0 if "v3" in name else photos * 2.0 - 1.0).astype(np.float32)
