@@ -492,3 +492,22 @@ def keras_app_input(name: str, x: np.ndarray) -> np.ndarray:
     MobileNetV3 rescales raw pixels itself, MobileNetV2 takes [-1, 1]."""
     photos = x * STD + MEAN
     return np.ascontiguousarray(photos * 255.0 if "v3" in name else photos * 2.0 - 1.0).astype(np.float32)
+
+
+def assert_zoo_member(out, inputs, report, xs, want):
+    """The zoo's bar for a member built into `out`: within 512K of RAM and 2M of flash, a real network
+    (more than 10 M MACs at 96x96, 32x32 for ResNet-8), the imported float graph equal to what the
+    exporter's own runtime computes (`want`), the C bit-exact on the host, and float agreement (top-1
+    >= 0.9 or SQNR >= 25 dB) on outputs that take more than one class."""
+    from edgec.compiler import reference
+    from edgec.verification.verify import Built, verify
+    t = report["totals"]
+    assert t["arena_bytes"] + t["io_bytes"] <= 512 * 1024 and t["weight_bytes"] <= 2 * 1024 * 1024, t
+    assert t["macs"] > 10_000_000, t
+    got = reference.run_batch(Built(str(out)).float_graph, xs[:, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * float(np.abs(want).max()))
+    r = verify(str(out), "host", str(inputs))
+    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == len(xs), r
+    assert len(np.unique(want.argmax(1))) > 1, want.argmax(1)
+    agree = r["float_agreement"]
+    assert agree["top1_agreement"] >= 0.9 or agree["sqnr_db"] >= 25, agree

@@ -356,7 +356,7 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"), optimize="speed")
         q = Built(str(tmp_path / "out")).quantize_input(xs[:4])
     elif which == "pad_rows":                  # a Pad that stays, run band by band in a tiled stage
-        from test_fold_pad import PadBandNet
+        from torch_nets import PadBandNet
         xs = np.random.default_rng(2).standard_normal((12, 3, 48, 48)).astype(np.float32)
         torch.onnx.export(PadBandNet().eval(), torch.from_numpy(xs[:1]), str(tmp_path / "m.onnx"), dynamo=False,
                           opset_version=13)
@@ -364,7 +364,7 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"))
         q = Built(str(tmp_path / "out")).quantize_input(xs[:2])
     elif which in ("LSTM", "GRU"):
-        from test_recurrent import F, T, export_torch
+        from torch_nets import F, T, export_torch
         xs = np.random.default_rng(3).standard_normal((30, T, F)).astype(np.float32)
         np.save(tmp_path / "x.npy", xs)
         build(export_torch(tmp_path / "m.onnx", 16, True, "h_n", False, cell=which), "cortex-m4", str(tmp_path / "out"),

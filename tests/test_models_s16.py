@@ -12,7 +12,7 @@ from edgec.passes.quantize import int16_candidates
 from edgec.passes.pipeline import canonicalize
 from edgec.verification.verify import Built, verify
 from conftest import CASES, require
-from test_generated_c import compile_strictly_and_cppcheck
+from strict_c import compile_strictly_and_cppcheck
 
 SOME = {"/Relu_output_0": "int16"}          # the first conv only: int8 -> int16 -> int8 around it
 

@@ -93,7 +93,7 @@ def test_int16_at_the_model_edges_is_refused_in_one_line(tmp_path, kind):
 
 
 def test_int16_requantize_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
-    from test_generated_c import compile_strictly_and_cppcheck
+    from strict_c import compile_strictly_and_cppcheck
     (tmp_path / "q16.tflite").write_bytes(chain_model(1))
     build(str(tmp_path / "q16.tflite"), "host", str(tmp_path / "out"))
     compile_strictly_and_cppcheck(tmp_path / "out", tmp_path, [("host", "cc"), ("host", "clang"), ("cortex-m0", None),

@@ -128,7 +128,7 @@ def test_strided_slice_tflite_micro_does_not_compute_is_refused_in_one_line(tmp_
 
 
 def test_strided_slice_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
-    from test_generated_c import compile_strictly_and_cppcheck
+    from strict_c import compile_strictly_and_cppcheck
     shape, begin, end, strides, bmask, emask, shrink, out_shape, _ = random_slice(np.random.default_rng(77), 4)
     (tmp_path / "ss.tflite").write_bytes(slice_model(shape, begin, end, strides, out_shape, begin_mask=bmask,
                                                      end_mask=emask, shrink_axis_mask=shrink))

@@ -174,7 +174,7 @@ def test_svdf_tflite_micro_would_not_run_as_edgec_does_is_refused_in_one_line(tm
 def test_svdf_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
     """The SVDF kernels and the int16 state copy under -Wconversion -Wcast-align -Werror for the host (gcc
     and clang), Cortex-M0/M4, RV32IMC and the ATmega328P (16-bit int), and cppcheck."""
-    from test_generated_c import compile_strictly_and_cppcheck
+    from strict_c import compile_strictly_and_cppcheck
     model, _ = svdf_model(7, "random", stack=True)
     (tmp_path / "kws.tflite").write_bytes(model)
     build(str(tmp_path / "kws.tflite"), "host", str(tmp_path / "out"))
