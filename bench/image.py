@@ -31,7 +31,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))            # the repository root, for testkit
-sys.path.insert(0, str(HERE.parent / "tests"))  # the wake-word model of test_tflite_streaming
 from testkit.cases import CASES  # noqa: E402
 
 from edgec.driver.build import build  # noqa: E402
@@ -62,10 +61,10 @@ def interpreter_text(no_hash: bool) -> tuple:
 
 def _source(name: str, n: int, work: Path):
     """(model path, calibration path or None, inputs () -> int8 given the build) of a bench model."""
-    if name == "wake_word":                  # tests/test_tflite_streaming.py's: int8 .tflite, state, uint8 output
-        from test_tflite_streaming import _frames, wake_word_model
+    if name == "wake_word":                  # testkit/tflite_models.py's: int8 .tflite, state, uint8 output
+        from testkit.tflite_models import int8_frames, wake_word_model
         (work / "ww.tflite").write_bytes(wake_word_model(5))
-        return str(work / "ww.tflite"), None, lambda b: _frames(n, b.input_shape, 8)
+        return str(work / "ww.tflite"), None, lambda b: int8_frames(n, b.input_shape, 8)
     case = CASES[name]
     np.save(work / f"{name}_calib.npy", case.calibration())
     return case.path, str(work / f"{name}_calib.npy"), lambda b: b.quantize_input(case.inputs()[:n])

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from conftest import CASES  # noqa: E402
+sys.path.insert(0, str(HERE.parent))            # the repository root, for testkit
+from testkit.cases import CASES  # noqa: E402
 
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
 from edgec.driver.build import build  # noqa: E402

@@ -1,5 +1,5 @@
 """Measure the zoo's Keras 3 builds for README's zoo table: MnasNet 0.5 and the EfficientNet-lite-like
-network written with Keras 3 layers (tests/zoo_mobile.py keras_models, distilled as the tests do), each
+network written with Keras 3 layers (testkit/zoo_mobile.py keras_models, distilled as the tests do), each
 saved as .keras and exported by Keras 3 to ONNX; built for cortex-m7 with --ram 512K --flash 2M on 32
 photo crops (seed 11); float agreement on 32 held-out crops (seed 12) on the host; instructions per
 inference and code + weights in QEMU's Cortex-M7 on 2 of them (bit-exact there too).
@@ -21,9 +21,8 @@ import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))                     # testkit
-sys.path.insert(0, str(ROOT / "tests"))           # the zoo's definitions
-from zoo_mobile import images, keras_make, keras_models  # noqa: E402
+sys.path.insert(0, str(ROOT))                     # testkit: the zoo's definitions
+from testkit.zoo_mobile import images, keras_make, keras_models  # noqa: E402
 
 from edgec.driver.build import build  # noqa: E402
 from edgec.verification.verify import verify  # noqa: E402
@@ -45,16 +44,15 @@ def distilled(name):
 def application(name):
     """keras.applications' network distilled as tests/test_zoo_keras_apps.py does it."""
     import keras
-    from test_zoo_keras_apps import APPS, SETTLED, own_input
-    from zoo_mobile import keras_distill, keras_settle
+    from testkit.zoo_mobile import KERAS_APPS, KERAS_APPS_SETTLED, keras_app_input, keras_distill, keras_settle
     keras.utils.set_random_seed(1)
-    model = APPS[name](keras.applications)
-    if name in SETTLED:
+    model = KERAS_APPS[name](keras.applications)
+    if name in KERAS_APPS_SETTLED:
         keras_settle(model)
     photos = images(96, 128, seed=101).transpose(0, 2, 3, 1)
-    keras_distill(model, photos, model_x=own_input(name, photos))
-    return (model, own_input(name, images(96, 32, seed=11).transpose(0, 2, 3, 1)),
-            own_input(name, images(96, 32, seed=12).transpose(0, 2, 3, 1)), "3x96x96")
+    keras_distill(model, photos, model_x=keras_app_input(name, photos))
+    return (model, keras_app_input(name, images(96, 32, seed=11).transpose(0, 2, 3, 1)),
+            keras_app_input(name, images(96, 32, seed=12).transpose(0, 2, 3, 1)), "3x96x96")
 
 
 def lstm_kws(name):

@@ -117,7 +117,8 @@ def cli(*args, env=None, check_json=False):
 # markers: `python -m pytest -m "not emulator and not cloud and not browser and not slow"` is the fast
 # suite (README); CI runs everything.  They are given here, from what a test's code names, so that a
 # new test file is marked without listing it anywhere:
-#   emulator  the test's code (its body and the module-level helpers, constants and fixtures it uses)
+#   emulator  the test's code (its body and the module-level helpers, constants and fixtures it uses,
+#             in its file or taken from a helper module: tests/<name>.py, testkit/)
 #             names a cross compiler or an emulator, as in require("arm-none-eabi-gcc", "qemu-system-arm");
 #             or it reads a target's .cc/.emulator and names a target other than the host, as
 #             require(t.cc, t.emulator[0]) after get_target("cortex-m4"); or one of its parameters is
@@ -176,26 +177,58 @@ def _emulated() -> tuple:
     return tools, set(TARGETS) - {"host"}
 
 
+def _helper_file(module: str):
+    """The file of a helper module that test files import names from (tests/<module>.py, testkit's
+    modules), or None; conftest is left out (its require() names every tool, for its check of the marks)."""
+    here = Path(__file__).resolve().parent
+    if module.split(".")[0] == "testkit":
+        f = here.parent.joinpath(*module.split(".")).with_suffix(".py")
+    elif "." not in module and module != "conftest":
+        f = here / f"{module}.py"
+    else:
+        return None
+    return f if f.is_file() else None
+
+
+_MODULES = {}
+
+
+def _module(path: Path) -> "_Module":
+    if path not in _MODULES:
+        _MODULES[path] = _Module(path)
+    return _MODULES[path]
+
+
 class _Module:
-    """One test file's top level: its functions, classes and constants by name, for the markers."""
+    """One test file's top level: its functions, classes and constants by name, for the markers; and the
+    names it imports from the test helper modules (at any depth), whose code counts as its own."""
 
     def __init__(self, path: Path):
-        self.defs = {}
-        for node in ast.parse(path.read_text()).body:
+        self.path, self.defs, self.imported = path, {}, {}
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.defs[node.name] = node
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
                     if isinstance(t, ast.Name):
                         self.defs[t.id] = node
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level and _helper_file(node.module):
+                for a in node.names:
+                    self.imported[a.asname or a.name] = (_helper_file(node.module), a.name)
 
-    def words(self, name: str) -> set:
+    def words(self, name: str, visited: set = None) -> set:
         """Every string constant (docstrings aside), imported module name and `.cc`/`.emulator` read in
-        `name`'s code and in what it uses from this module (decorators left out: a parametrize list
-        names targets each instance may not use)."""
+        `name`'s code and in what it uses from this module or takes from a helper module (decorators left
+        out: a parametrize list names targets each instance may not use)."""
         seen, out, todo, seen_doc = set(), set(), [name], set()
+        visited = set() if visited is None else visited
         while todo:
             n = todo.pop()
+            if n not in self.defs and n in self.imported and self.imported[n] not in visited:
+                visited.add(self.imported[n])       # a helper's code, as a test in another file uses it
+                out |= _module(self.imported[n][0]).words(self.imported[n][1], visited)
             if n in seen or n not in self.defs:
                 continue
             seen.add(n)
@@ -258,7 +291,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         path = Path(item.path)
         if path not in modules:
-            modules[path] = _Module(path)
+            modules[path] = _module(path)
         name = getattr(item, "originalname", None) or item.name
         words = modules[path].words(name)
         dynamic = {".cc", ".emulator"} & words and any(target.search(w) for w in words)

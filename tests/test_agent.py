@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -24,12 +23,12 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
+from agent_proc import EDGEC, AgentProc, device_dir
 from conftest import CASES, cli, one_line_error, read_json_line, require, wait_for
 from edgec.agent import agent_pb2 as pb
 from edgec.agent.client import AgentCallError, AgentClient
 from edgec.package import archive as package, signing
 
-EDGEC = [sys.executable, "-m", "edgec.cli.main"]
 BUCKET = "edgec-agent-ci"
 FLEET = "agent-fleet"
 
@@ -49,43 +48,6 @@ def _stop_dashboard(proc, browser, log):
     proc.terminate()
     assert proc.wait(timeout=10) == 143
     assert "Traceback" not in log.read_text()
-
-
-class AgentProc:
-    """`edgec agent run` as a subprocess; stderr to a file (its log), the ready line read from stdout."""
-
-    def __init__(self, config: Path, sock: Path, *extra, env=None, preexec=None):
-        self.config, self.sock, self.extra, self.env, self.preexec = config, sock, extra, env, preexec
-        self.log = config.parent / f"agent-{sock.stem}.log"
-        self.start()
-
-    def start(self):
-        with open(self.log, "a") as err:
-            self.proc = subprocess.Popen(EDGEC + ["agent", "run", "-c", str(self.config), "-a", self.address, *self.extra, "--json"],
-                                         stdout=subprocess.PIPE, stderr=err, text=True, env=self.env, preexec_fn=self.preexec)
-        self.info = read_json_line(self.proc, "edgec agent run", self.log)
-        assert self.info["pid"] == self.proc.pid
-        return self
-
-    @property
-    def address(self):
-        return f"unix://{self.sock}"
-
-    def client(self):
-        c = AgentClient(self.address)
-        c.wait_ready(10)
-        return c
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(timeout=10) == -signal.SIGKILL
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            assert self.proc.wait(timeout=20) == 143, self.log.read_text()   # stopped by SIGTERM, cleanly
-        text = self.log.read_text()
-        assert "Traceback" not in text, text
 
 
 # ---- builds and packages (once per module) ----------------------------------------------------
@@ -127,19 +89,6 @@ def models(tmp_path_factory):
 
 def ram_of(m) -> int:
     return sum(m["manifest"]["memory"][k] for k in ("arena_bytes", "io_bytes", "weight_bytes"))
-
-
-def device_dir(base: Path, name: str, models, **capture) -> Path:
-    """A device without a cloud: trusted key, captures to disk (the retired agent's Disk destination)."""
-    dev = base / name
-    (dev / "signing").mkdir(parents=True)
-    shutil.copy(models["keys"] / "signing.pub", dev / "signing" / "package-signing.pub")
-    cfg = {"sagemaker_edge_core_device_name": name, "sagemaker_edge_core_device_fleet_name": "bench",
-           "sagemaker_edge_core_root_certs_path": "signing", "sagemaker_edge_core_capture_data_destination": "Disk",
-           "sagemaker_edge_core_capture_data_disk_path": "capture", "sagemaker_edge_core_folder_prefix": "demo_capture",
-           **{f"sagemaker_edge_core_capture_data_{k}": v for k, v in capture.items()}}
-    (dev / "agent.json").write_text(json.dumps(cfg))
-    return dev
 
 
 def tampered(src: Path, dst: Path, mutate) -> Path:

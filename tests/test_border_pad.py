@@ -22,7 +22,7 @@ from edgec.compiler import reference
 from edgec.driver.build import build, import_model
 from edgec.passes.pipeline import canonicalize
 from edgec.verification.verify import verify
-from zoo_mobile import ort_run
+from testkit.zoo_mobile import ort_run
 
 warnings.filterwarnings("ignore", module="torch")
 

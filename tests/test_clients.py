@@ -12,7 +12,7 @@ import pytest
 
 from conftest import require
 from edgec.package import archive as package, signing
-from test_agent import AgentProc, device_dir
+from agent_proc import AgentProc, device_dir
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENTS = ("go", "cpp")

@@ -26,7 +26,7 @@ from edgec.passes.pipeline import canonicalize
 from edgec.passes.sink_reshape import sink_reshape
 from edgec.verification.verify import verify
 from testkit.heldout import photo_crops
-from zoo_mobile import ort_run
+from testkit.zoo_mobile import ort_run
 
 warnings.filterwarnings("ignore", module="torch")
 

@@ -20,7 +20,7 @@ from edgec.passes.eliminate_dead import eliminate_dead
 from edgec.passes.infer_shapes import infer_shapes
 from edgec.verification.verify import Built, verify
 from conftest import require
-from zoo_mobile import export, images, ort_run
+from testkit.zoo_mobile import export, images, ort_run
 
 SIZE = 16
 

@@ -23,7 +23,7 @@ from edgec.passes.fold_pad import fold_pad  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.verification.verify import verify  # noqa: E402
 from conftest import cli, canonical_before, require  # noqa: E402
-from zoo_mobile import images  # noqa: E402
+from testkit.zoo_mobile import images  # noqa: E402
 
 
 

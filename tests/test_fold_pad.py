@@ -20,6 +20,7 @@ from edgec.passes.fold_pad import fold_pad  # noqa: E402
 from edgec.verification.verify import Built, verify  # noqa: E402
 from conftest import DATA, canonical_before, check_float_pass, require  # noqa: E402
 from testkit.cases import ic_inputs, vww_inputs  # noqa: E402
+from torch_nets import PadBandNet  # noqa: E402
 
 NETS = {"vww": ("vww_96.keras", "vww_96_tf2onnx.onnx", vww_inputs), "resnet": ("pretrainedResnet.keras",
                                                                                "pretrainedResnet_tf2onnx.onnx", ic_inputs)}
@@ -118,26 +119,6 @@ def test_a_torch_model_folds_the_pads_it_may_and_keeps_the_others(tmp_path):
     for target in ("host", "cortex-m4"):
         r = verify(str(tmp_path / "out"), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"] and r["mismatches"] == 0, r
-
-
-class PadBandNet(torch.nn.Module):
-    """A Pad that cannot fold (before a max-pool of signed values) in the memory-heaviest stretch."""
-
-    def __init__(self, pads=(1, 2, 2, 1)):
-        super().__init__()
-        self.pads = pads
-        g = torch.Generator().manual_seed(7)
-        self.c1 = torch.nn.Conv2d(3, 16, 3, padding=1)
-        self.c2 = torch.nn.Conv2d(16, 24, 3, stride=2, padding=1)
-        self.c3 = torch.nn.Conv2d(24, 8, 3, stride=2)
-        for m in (self.c1, self.c2, self.c3):
-            m.weight.data = torch.randn(m.weight.shape, generator=g) * 0.3
-            m.bias.data = torch.randn(m.bias.shape, generator=g) * 0.1
-
-    def forward(self, x):
-        y = F.max_pool2d(F.pad(self.c1(x), self.pads), 3, 1)         # signed: the zeros may win, the Pad stays
-        y = F.relu(self.c2(y))
-        return F.adaptive_avg_pool2d(self.c3(y), 1).flatten(1)
 
 
 @pytest.mark.parametrize("pads", [(1, 2, 2, 1), (1, 2, 14, 1)])

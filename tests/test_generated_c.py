@@ -10,6 +10,7 @@ import pytest
 from edgec.driver.build import build
 from edgec.compiler.targets import get_target
 from conftest import CASES, DATA, require
+from strict_c import compile_strictly_and_cppcheck
 
 GOLDEN = Path(__file__).parent / "golden"
 FLOAT_WORD = re.compile(r"\b(float|double)\b")
@@ -117,9 +118,6 @@ def test_avr_variant_compiles_strictly_and_keeps_constants_in_flash(tmp_path):
         assert all(int(d[1]) == 0 for d in data), (src.name, sections)
 
 
-STRICTEST = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Wshadow", "-Wcast-align", "-Werror", "-O2", "-c"]
-
-
 @pytest.mark.parametrize("name", ["digits_cnn", "kws", "resnet"])
 def test_real_models_compile_warning_free_for_every_target_and_pass_cppcheck(built, name, tmp_path):
     """The generated C plus the runtime it ships, as each target compiles it (its kernel variants in
@@ -129,26 +127,3 @@ def test_real_models_compile_warning_free_for_every_target_and_pass_cppcheck(bui
     out, _, _ = built(name)
     targets = [("host", "cc"), ("host", "clang"), ("cortex-m0", None), ("cortex-m4", None), ("rv32imc", None)]
     compile_strictly_and_cppcheck(out, tmp_path, targets + ([("atmega328p", None)] if name == "digits_cnn" else []))
-
-
-def compile_strictly_and_cppcheck(out, tmp_path, targets):
-    """Every .c of build directory `out`, as each (target, compiler or None for the target's) compiles
-    it with its kernel variants in place, under STRICTEST; then cppcheck over the output."""
-    from edgec.compiler.targets import get_target
-    from edgec.verification.toolchain import sources_for, BARE_CFLAGS
-    require("cc", "clang", "cppcheck", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc", "avr-gcc")
-    harness = str(resources.files("edgec.verification.harness"))       # <string.h> for the libc-less cross toolchains
-    for tname, cc in targets:
-        t = get_target(tname)
-        work = tmp_path / f"{tname}-{cc or t.cc}"
-        work.mkdir()
-        src = sources_for(t, out, work)
-        std = next((f for f in t.cflags if f.startswith("-std=")), "-std=c99")
-        extra = [] if t.emulator is None else [*BARE_CFLAGS, f"-idirafter{harness}"]
-        for f in sorted(src.glob("*.c")):
-            r = subprocess.run([cc or t.cc, std, *STRICTEST, *t.cflags, *extra, f"-I{src}", str(f), "-o", str(work / (f.stem + ".o"))],
-                               capture_output=True, text=True)
-            assert r.returncode == 0, (tname, cc or t.cc, f.name, r.stderr[-2000:])
-    r = subprocess.run(["cppcheck", "--enable=warning,style,portability,performance", "--std=c99", "--error-exitcode=1",
-                        "--quiet", f"-I{out}", *map(str, sorted(out.glob("*.c")))], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]

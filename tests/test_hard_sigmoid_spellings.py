@@ -16,7 +16,7 @@ from edgec.driver.build import build, import_model
 from edgec.passes.fold_batchnorm import fold_batchnorm
 from edgec.verification.verify import Built, verify
 from conftest import canonical_before, require
-from zoo_mobile import images
+from testkit.zoo_mobile import images
 
 SIZE = 40
 

@@ -3,7 +3,9 @@
 - the package's files import each other in layers, bottom up, and never upwards (README, Architecture);
 - no import circle between files, lazy imports inside functions included (they hide circles best);
 - no private name (a leading underscore) is imported from another file;
-- the fast suite's marker tables (tests/conftest.py) name tests that exist.
+- the fast suite's marker tables (tests/conftest.py) name tests that exist;
+- bench/ and testkit/ take nothing from tests/; no test file imports another test file, and no file of
+  tests/, bench/ or testkit/ takes a private name from another (the package's white-box names aside).
 
 The import path -> file rule: the repository root is the package `edgec`, so `edgec.<folder>.<module>` is
 `<folder>/<module>.py` (pyproject's package-dir says no more than that, and a test holds it)."""
@@ -195,3 +197,102 @@ def test_the_marker_tables_name_tests_that_exist():
         tree = ast.parse((ROOT / "tests" / fname).read_text())
         defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert set(names) <= defined, (fname, set(names) - defined)
+
+
+# ---- tests/, bench/ and testkit/ -----------------------------------------------------------------
+# bench/ measures what the tests check through testkit/ (the repository-root package both import),
+# never through tests/ (a test file's helper moves with the test, and a benchmark broke with it); a
+# helper two test files share lives in a helper module (tests/<name>.py without the test_ prefix, or
+# testkit/) under a public name, never taken from another test file (stop 27's CI failed to collect
+# when a refactor removed a private name another test file imported).
+
+#: The package's private names that tests take to check one step below its public surface (white-box);
+#: (test file, module, name).  The test fails on a new one, and on one that is gone (strike it).
+KNOWN_PRIVATE_IN_TESTS = {
+    ("tests/test_big_graphs.py", "edgec.compiler.importers.onnx", "_Importer"),
+    ("tests/test_memory.py", "edgec.passes.tile", "_stage"),
+    ("tests/test_memory.py", "edgec.passes.plan_memory", "_by_breadth"),
+    ("tests/test_memory.py", "edgec.passes.plan_memory", "_by_size"),
+    ("tests/test_memory.py", "edgec.passes.plan_memory", "_place"),
+    ("tests/test_memory.py", "edgec.compiler.importers.onnx", "_Importer"),
+    ("tests/test_memory.py", "edgec.passes.schedule", "_preds"),
+    ("tests/test_memory.py", "edgec.passes.schedule", "_segments"),
+    ("tests/test_tflite_import.py", "edgec.compiler.importers.tflite", "_Importer"),
+}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+@pytest.fixture(scope="module")
+def suite_imports():
+    """file (relative) -> [(module, name or None, line)] for every import in tests/*.py, bench/*.py and
+    testkit/ (at any depth: lazy imports inside functions too), plus (module, attribute, line) for each
+    private attribute read off a plainly imported module (`import zoo_misc; zoo_misc._x`)."""
+    out = {}
+    files = sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "bench").glob("*.py")) \
+        + sorted((ROOT / "testkit").rglob("*.py"))
+    for f in files:
+        rows, plain = [], {}
+        tree = ast.parse(f.read_text(), str(f))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    rows.append((a.name, None, node.lineno))
+                    plain[a.asname or a.name] = a.name
+            elif isinstance(node, ast.ImportFrom):
+                rows += [("." * node.level + (node.module or ""), a.name, node.lineno) for a in node.names]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name) \
+                    and node.value.id in plain:
+                rows.append((plain[node.value.id], node.attr, node.lineno))
+        out[str(f.relative_to(ROOT))] = rows
+    return out
+
+
+def _ours(module: str) -> bool:
+    """A module of this repository: the package, testkit, a file of tests/ or bench/ (by its bare name), or relative."""
+    top = module.split(".")[0]
+    return module.startswith(".") or top in ("edgec", "testkit", "tests") or \
+        any((ROOT / d / f"{top}.py").is_file() for d in ("tests", "bench"))
+
+
+def test_bench_and_testkit_take_nothing_from_tests(suite_imports):
+    """No bench/ or testkit/ file imports a module of tests/ or puts tests/ on sys.path."""
+    tests_modules = {f.stem for f in (ROOT / "tests").glob("*.py")} | {"tests"}
+    bad = [f"{f}:{line} imports {mod}" for f, rows in suite_imports.items() if not f.startswith("tests/")
+           for mod, _, line in rows if mod.split(".")[0] in tests_modules]
+    for f in sorted((ROOT / "bench").glob("*.py")) + sorted((ROOT / "testkit").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("sys.path.insert", "sys.path.append") \
+                    and any(isinstance(c, ast.Constant) and c.value == "tests" for c in ast.walk(node)):
+                bad.append(f"{f.relative_to(ROOT)}:{node.lineno} puts tests/ on sys.path")
+    assert not bad, "move what both use into testkit/:\n" + "\n".join(bad)
+
+
+def test_no_test_file_imports_another_test_file(suite_imports):
+    """A test file takes shared helpers and fixtures from conftest.py or a helper module, never from a
+    test_*.py file (whose helpers change with its tests)."""
+    bad = [f"{f}:{line} imports {mod}" for f, rows in suite_imports.items()
+           for mod, _, line in rows if mod.split(".")[0].startswith("test_")]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_private_name_is_taken_by_tests_bench_or_testkit(suite_imports):
+    """No file of tests/, bench/ or testkit/ imports a private name from another file (a helper module's
+    or the package's), beyond the package's white-box names in KNOWN_PRIVATE_IN_TESTS."""
+    taken = {(f, mod, name) for f, rows in suite_imports.items() for mod, name, _ in rows
+             if name and _private(name) and _ours(mod)}
+    new, gone = taken - KNOWN_PRIVATE_IN_TESTS, KNOWN_PRIVATE_IN_TESTS - taken
+    assert not new, "give these a public name in a helper module (tests/<name>.py or testkit/):\n" + \
+        "\n".join(f"  {f} takes {mod}.{name}" for f, mod, name in sorted(new))
+    assert not gone, f"no longer imported, strike from KNOWN_PRIVATE_IN_TESTS: {sorted(gone)}"
+
+
+def test_the_suite_import_walk_sees_real_imports(suite_imports):
+    """The walk finds what is known to be imported (an empty walk would pass everything above)."""
+    assert len(suite_imports) > 80
+    assert ("testkit.tflm", "check_one_op") in {(m, n) for m, n, _ in suite_imports["tests/test_tflite_mean.py"]}
+    assert ("testkit.zoo_mobile", "keras_models") in {(m, n) for m, n, _ in suite_imports["bench/zoo_table.py"]}
+    assert ("edgec.passes.tile", "_stage") in {(m, n) for m, n, _ in suite_imports["tests/test_memory.py"]}

@@ -239,14 +239,14 @@ def test_a_streaming_model_with_uint8_output_keeps_its_state_in_the_arena(tmp_pa
     after each run), Concat, Slice, Lut and a uint8 output.  The image's state lives in the caller's
     arena after the plan's bytes; reset() starts a stream; a run of frames equals the reference's stream."""
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
-    from test_tflite_streaming import _frames, wake_word_model
+    from testkit.tflite_models import int8_frames, wake_word_model
     (tmp_path / "ww.tflite").write_bytes(wake_word_model(5))
     build(str(tmp_path / "ww.tflite"), "cortex-m4", str(tmp_path / "out"))
     b = Built(str(tmp_path / "out"))
     img = _image(tmp_path / "out")
     h = read_header(img)
     assert h["state_bytes"] > 0 and h["flags"] == 2 and "memcpy" in h["kernels"] and "slice_s8" in h["kernels"]
-    q = _frames(10, b.input_shape, 8)
+    q = int8_frames(10, b.input_shape, 8)
     want = b.expected(q).reshape(len(q), -1) ^ np.int8(-128)          # the API's uint8, as int8 bytes
     code, line, raw, err = check_image(img, samples=q.tobytes(), selftest=True)
     assert code == 0 and "selftest ok" in err, line
@@ -259,16 +259,16 @@ def test_uint8_edges_the_image_converts_in_the_arena(tmp_path):
     """A .tflite whose input and output are uint8 (QUANTIZE at both edges): run() takes and gives the
     file's uint8 as the generated code does, the input's int8 copy living in the arena's tail."""
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
-    from test_tflite_streaming import _bias, _q, _weights
-    from tflite_writer import Model
+    from testkit.tflite_models import int32_bias, int8_weights, quant_tensor
+    from testkit.tflite_writer import Model
     rng = np.random.default_rng(77)
     m = Model()
-    xu = _q(m, "x_u8", (1, 12), 0.05, 131, np.uint8)
-    x = _q(m, "x", (1, 12), 0.04, -7)
+    xu = quant_tensor(m, "x_u8", (1, 12), 0.05, 131, np.uint8)
+    x = quant_tensor(m, "x", (1, 12), 0.04, -7)
     m.op("QUANTIZE", [xu], [x])
-    f = _q(m, "f", (1, 5), 0.15, 3)
-    m.op("FULLY_CONNECTED", [x, _weights(m, "w", (5, 12), rng, 0, 5), _bias(m, "b", 5, rng)], [f], act=1)
-    yu = _q(m, "y_u8", (1, 5), 0.2, 90, np.uint8)
+    f = quant_tensor(m, "f", (1, 5), 0.15, 3)
+    m.op("FULLY_CONNECTED", [x, int8_weights(m, "w", (5, 12), rng, 0, 5), int32_bias(m, "b", 5, rng)], [f], act=1)
+    yu = quant_tensor(m, "y_u8", (1, 5), 0.2, 90, np.uint8)
     m.op("QUANTIZE", [f], [yu])
     m.inputs, m.outputs = [xu], [yu]
     (tmp_path / "u8.tflite").write_bytes(m.bytes())
@@ -358,7 +358,7 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"), optimize="speed")
         q = Built(str(tmp_path / "out")).quantize_input(xs[:4])
     elif which == "pad_rows":                  # a Pad that stays, run band by band in a tiled stage
-        from test_fold_pad import PadBandNet
+        from torch_nets import PadBandNet
         xs = np.random.default_rng(2).standard_normal((12, 3, 48, 48)).astype(np.float32)
         torch.onnx.export(PadBandNet().eval(), torch.from_numpy(xs[:1]), str(tmp_path / "m.onnx"), dynamo=False,
                           opset_version=13)
@@ -366,17 +366,17 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         build(str(tmp_path / "m.onnx"), "cortex-m4", str(tmp_path / "out"), str(tmp_path / "x.npy"))
         q = Built(str(tmp_path / "out")).quantize_input(xs[:2])
     elif which in ("LSTM", "GRU"):
-        from test_recurrent import F, T, export_torch
+        from torch_nets import F, T, export_torch
         xs = np.random.default_rng(3).standard_normal((30, T, F)).astype(np.float32)
         np.save(tmp_path / "x.npy", xs)
         build(export_torch(tmp_path / "m.onnx", 16, True, "h_n", False, cell=which), "cortex-m4", str(tmp_path / "out"),
               str(tmp_path / "x.npy"))
         q = Built(str(tmp_path / "out")).quantize_input(xs[:4])
     else:
-        from test_tflite_streaming import _frames, wake_word_model
+        from testkit.tflite_models import int8_frames, wake_word_model
         (tmp_path / "ww.tflite").write_bytes(wake_word_model(2))
         build(str(tmp_path / "ww.tflite"), "cortex-m4", str(tmp_path / "out"))
-        q = _frames(4, Built(str(tmp_path / "out")).input_shape, 3)
+        q = int8_frames(4, Built(str(tmp_path / "out")).input_shape, 3)
     b = Built(str(tmp_path / "out"))
     img = _image(tmp_path / "out")
     h = read_header(img)

@@ -22,7 +22,7 @@ from edgec.compiler import reference
 from edgec.driver.build import build
 from edgec.verification.verify import Built, verify
 from conftest import cli, require
-from zoo_mobile import images
+from testkit.zoo_mobile import images
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 

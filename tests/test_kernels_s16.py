@@ -34,7 +34,7 @@ from edgec.compiler.targets import get_target, with_sanitizers
 from edgec.verification.toolchain import execute
 from edgec.verification.verify import Built
 from conftest import require
-from test_kernels import acts, dims, drawn_conv
+from op_graphs import acts, dims, drawn_conv
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 EMULATED = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

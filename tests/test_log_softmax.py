@@ -12,7 +12,7 @@ from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.pipeline import canonicalize
 from edgec.verification.verify import Built, verify
 from conftest import require
-from zoo_mobile import export, images, ort_run
+from testkit.zoo_mobile import export, images, ort_run
 
 
 @pytest.mark.parametrize("scale, cols", [(0.004, 10), (0.05, 10), (0.2, 1000), (1.5, 3), (0.1, 1), (8.0, 40)])

@@ -81,7 +81,7 @@ from hypothesis import HealthCheck  # noqa: E402
 from edgec.passes import pipeline  # noqa: E402
 from edgec.passes.tile import _stage, tile  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
-from test_kernels import check  # noqa: E402
+from op_graphs import check  # noqa: E402
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

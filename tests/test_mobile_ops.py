@@ -11,66 +11,16 @@ result against the float one.  Calibration and test inputs are crops of tests/da
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from edgec.compiler import reference
-from edgec.driver.build import build
-from edgec.verification.verify import Built, verify
-from zoo_mobile import export, images, ort_run
+from testkit.zoo_mobile import export
 from conftest import require
-
-SIZE = 16
-
-
-def _w(rng, *shape, scale=0.4):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
-class _Net:
-    """An onnx.helper graph under construction: input x [1, 3, SIZE, SIZE]."""
-
-    def __init__(self, opset, seed=0):
-        self.opset, self.rng = opset, np.random.default_rng(seed)
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def const(self, value):
-        self.n += 1
-        name = f"c{self.n}"
-        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(self, op, *inputs, **attrs):
-        self.n += 1
-        out = f"t{self.n}"
-        self.nodes.append(helper.make_node(op, list(inputs), [out], name=f"{op}_{self.n}", **attrs))
-        return out
-
-    def conv(self, x, cin, cout, k=3, **attrs):
-        return self.op("Conv", x, self.const(_w(self.rng, cout, cin, k, k)), self.const(_w(self.rng, cout, scale=0.1)),
-                       pads=[k // 2] * 4, **attrs)
-
-    def reduce(self, op, x, axes, keepdims):
-        """ReduceMean/ReduceMax the way the opset writes it: axes an attribute before 18, an input from 18."""
-        if self.opset >= 18:
-            return self.op(op, x, self.const(np.array(axes, np.int64)), keepdims=keepdims)
-        return self.op(op, x, axes=axes, keepdims=keepdims)
-
-    def save(self, path, y):
-        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, SIZE, SIZE])
-        m = helper.make_model(helper.make_graph(self.nodes, "ops", [x], [], self.inits),
-                              opset_imports=[helper.make_opsetid("", self.opset)])
-        m.ir_version = 8
-        shapes = {v.name: v for v in onnx.shape_inference.infer_shapes(m).graph.value_info}
-        m.graph.output.append(shapes[y])
-        onnx.checker.check_model(m, full_check=True)
-        onnx.save(m, str(path))
-        return path
+from onnx_nets import SIZE, OnnxNet, check_photo_net, photos, random_weights  # noqa: F401  (photos: the calibration fixture)
 
 
 def gates_net(path, opset):
     """Squeeze-excite with a HardSigmoid gate, PRelu per channel and with one slope, ReduceMax over the
     channels (keepdims) as a spatial gate, Softmax over the channel axis of a feature map."""
-    n = _Net(opset, 1)
+    n = OnnxNet(opset, 1)
     a = n.op("PRelu", n.conv("x", 3, 8), n.const(np.linspace(0.05, 0.4, 8, dtype=np.float32).reshape(8, 1, 1)))
     s = n.conv(n.op("Relu", n.conv(n.op("GlobalAveragePool", a), 8, 4, k=1)), 4, 8, k=1)
     b = n.op("Mul", a, n.op("HardSigmoid", s, alpha=1 / 6, beta=0.5))
@@ -83,7 +33,7 @@ def variadic_net(path, opset):
     """Sum of three tensors, Max/Min of two tensors and against a constant, Clip with its bounds as
     inputs, Div/Sub/Mul by constants (per channel too), ReduceMean over the channels without keepdims
     and over H,W with it."""
-    n = _Net(opset, 2)
+    n = OnnxNet(opset, 2)
     c1, c2, c3 = (n.conv("x", 3, 8) for _ in range(3))
     s = n.op("Sum", c1, c2, c3)
     mx = n.op("Max", c1, c2, n.const(np.array(-0.5, np.float32)))
@@ -101,40 +51,17 @@ def variadic_net(path, opset):
 def matrix_net(path, opset):
     """MatMul with the constant first (W @ X) and second (of a rank-3 tensor too), Gemm with transA
     and transB, Softmax over the first axis of a matrix."""
-    n = _Net(opset, 3)
+    n = OnnxNet(opset, 3)
     m = n.reduce("ReduceMean", n.conv("x", 3, 4), [1], 0)                                     # [1, H, W]
-    m = n.op("MatMul", m, n.const(_w(n.rng, SIZE, SIZE, scale=0.3)))                             # [1, H, W] @ [W, W]
+    m = n.op("MatMul", m, n.const(random_weights(n.rng, SIZE, SIZE, scale=0.3)))  # [1, H, W] @ [W, W]
     x2 = n.op("Reshape", m, n.const(np.array([SIZE, SIZE], np.int64)))                          # [H, W]
-    left = n.op("MatMul", n.const(_w(n.rng, 6, SIZE, scale=0.3)), x2)                          # [6, W]
-    g = n.op("Gemm", left, n.const(_w(n.rng, 5, 6)), n.const(_w(n.rng, 5, scale=0.1)), transA=1, transB=1)  # [W, 5]
-    right = n.op("MatMul", n.op("Relu", g), n.const(_w(n.rng, 5, 7)))                          # [W, 7]
+    left = n.op("MatMul", n.const(random_weights(n.rng, 6, SIZE, scale=0.3)), x2)  # [6, W]
+    g = n.op("Gemm", left, n.const(random_weights(n.rng, 5, 6)), n.const(random_weights(n.rng, 5, scale=0.1)), transA=1, transB=1)  # [W, 5]
+    right = n.op("MatMul", n.op("Relu", g), n.const(random_weights(n.rng, 5, 7)))  # [W, 7]
     return n.save(path, n.op("Softmax", right, axis=0))
 
 
 NETS = {"gates": gates_net, "variadic": variadic_net, "matrix": matrix_net}
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    d = tmp_path_factory.mktemp("photos")
-    np.save(d / "calib.npy", images(SIZE, 48, seed=21))
-    np.save(d / "test.npy", images(SIZE, 12, seed=22))
-    return d
-
-
-def _check(model_path, photos, out, min_sqnr=25.0):
-    """float reference == onnxruntime (to float rounding), C on the host == integer reference bit for
-    bit, integer output close to the float one.  Returns verify's result."""
-    build(str(model_path), "cortex-m7", str(out), str(photos / "calib.npy"), ram="512K", flash="2M")
-    xs = np.load(photos / "test.npy")
-    want = ort_run(model_path, xs)
-    b = Built(str(out))
-    got = reference.run_batch(b.float_graph, xs[:, None]).reshape(want.shape)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(want).max())))
-    r = verify(str(out), "host", str(photos / "test.npy"))
-    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == len(xs), r
-    assert r["float_agreement"]["sqnr_db"] >= min_sqnr, r["float_agreement"]
-    return r
 
 
 @pytest.mark.parametrize("opset", [13, 18])
@@ -145,7 +72,7 @@ def test_op_family_net_matches_onnxruntime_and_is_bit_exact(tmp_path, photos, ne
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert {"gates": {"PRelu", "HardSigmoid", "ReduceMax", "Softmax"}, "variadic": {"Sum", "Max", "Min", "Clip", "Div"},
             "matrix": {"MatMul", "Gemm", "ReduceMean", "Softmax"}}[net] <= ops
-    _check(path, photos, tmp_path / "out")
+    check_photo_net(path, photos, tmp_path / "out")
 
 
 def _gate_module():
@@ -186,14 +113,14 @@ def test_pytorch_gate_block_from_both_exporters(tmp_path, photos, exporter):
     path = export(_gate_module().eval(), SIZE, tmp_path / "block.onnx", exporter)
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert {"PRelu", "HardSigmoid", "ReduceMax", "Softmax"} <= ops, ops
-    _check(path, photos, tmp_path / "out")
+    check_photo_net(path, photos, tmp_path / "out")
 
 
 def test_uses_the_families_cannot_take_are_all_listed_by_node(tmp_path):
     """A reduction over axes that are adjacent in neither layout and a PRelu whose slope is computed:
     one error line, exit 2, each node named on its own line."""
     from conftest import cli, one_line_error
-    n = _Net(18, 4)
+    n = OnnxNet(18, 4)
     a = n.conv("x", 3, 8)
     r1 = n.reduce("ReduceMean", a, [0, 3], 1)
     p = n.op("PRelu", a, n.op("Sigmoid", a))

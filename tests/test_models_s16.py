@@ -12,7 +12,7 @@ from edgec.passes.quantize import int16_candidates
 from edgec.passes.pipeline import canonicalize
 from edgec.verification.verify import Built, verify
 from conftest import CASES, require
-from test_generated_c import compile_strictly_and_cppcheck
+from strict_c import compile_strictly_and_cppcheck
 
 SOME = {"/Relu_output_0": "int16"}          # the first conv only: int8 -> int16 -> int8 around it
 
@@ -94,7 +94,7 @@ def test_int16_is_closer_to_float_than_int8(built, digits16):
         assert layer16[t] > layer8[t] + 4, (t, layer8[t], layer16[t])
 
 
-@pytest.mark.emulator         # its cross compilers are named in test_generated_c's helper
+@pytest.mark.emulator         # its cross compilers are named in strict_c.compile_strictly_and_cppcheck
 def test_int16_build_compiles_warning_free_for_every_target_and_passes_cppcheck(digits16, tmp_path):
     """As test_generated_c's check of the int8 builds: the all-int16 digits CNN (generated C plus the
     runtime it ships) under -Wconversion -Wcast-align -Werror for host (gcc and clang), cortex-m0,

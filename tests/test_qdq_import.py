@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import DATA, data, extra, require
-from test_tflite_import import random_inputs, tflm_run
+from testkit.tflm import random_inputs, tflm_run
 
 from edgec.compiler import reference
 from edgec.driver.build import build

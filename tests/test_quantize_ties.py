@@ -22,7 +22,7 @@ import pytest
 from tflite_micro.python.tflite_micro import runtime
 
 from conftest import require
-from tflite_writer import Model
+from testkit.tflite_writer import Model
 
 from edgec.cli import api
 from edgec.package.loaded import quantize as agent_quantize

@@ -24,8 +24,7 @@ from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.compiler.recurrent import sigmoid16, sigmoid_table, tanh16, tanh_params  # noqa: E402
 from edgec.verification.verify import verify  # noqa: E402
 from conftest import data, require  # noqa: E402
-
-T, F = 49, 10              # MFCC frames x coefficients, as the MLPerf Tiny KWS input
+from torch_nets import F, T, export_torch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,37 +37,6 @@ def mfcc(tmp_path_factory):
     path = tmp_path_factory.mktemp("mfcc") / "mfcc.npy"
     np.save(path, x)
     return x, str(path)
-
-
-class TorchKWS(torch.nn.Module):
-    """MFCC -> LSTM (or GRU) -> Dense -> softmax; `last` picks how the last hidden state is read."""
-
-    def __init__(self, hidden, batch_first, last, cell="LSTM"):
-        super().__init__()
-        self.batch_first, self.last = batch_first, last
-        self.rnn = getattr(torch.nn, cell)(F, hidden, batch_first=batch_first)
-        self.fc = torch.nn.Linear(hidden, 12)
-
-    def forward(self, x):
-        if not self.batch_first:
-            x = x.transpose(0, 1)
-        y, h = self.rnn(x)
-        h = h[0] if isinstance(h, tuple) else h
-        if self.last == "h_n":
-            z = h.squeeze(0)
-        else:
-            z = y[:, -1] if self.batch_first else y[-1]
-        return torch.softmax(self.fc(z) * 4, -1)
-
-
-def export_torch(path, hidden, batch_first, last, dynamo, seed=0, cell="LSTM"):
-    torch.manual_seed(seed)
-    m = TorchKWS(hidden, batch_first, last, cell).eval()
-    if dynamo:
-        torch.onnx.export(m, (torch.zeros(1, T, F),), str(path), dynamo=True)
-    else:
-        torch.onnx.export(m, (torch.zeros(1, T, F),), str(path), dynamo=False, opset_version=13)
-    return str(path)
 
 
 def onnx_outputs(path, x):
@@ -233,7 +201,7 @@ def tflite_lstm(rng, n, t, i, h, time_major=False, cell_clip=0.0, cell_power=-11
     """An int8 LSTM as the TFLite converter writes it: per-tensor int8 weights per gate, int32 biases,
     int8 hidden state and int16 cell state (scale 2^cell_power) as variables; optionally followed by a
     FULLY_CONNECTED on the flattened sequence."""
-    from tflite_writer import Model
+    from testkit.tflite_writer import Model
     m = Model()
     xs = (t, n, i) if time_major else (n, t, i)
     x = m.tensor("x", xs, scale=float(rng.uniform(0.01, 0.1)), zp=int(rng.integers(-20, 20)))
@@ -302,7 +270,7 @@ def test_tflite_lstm_c_equals_tflite_micro(tmp_path, target):
 
 def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
     from edgec.compiler.importers.tflite import import_tflite
-    from tflite_writer import Model
+    from testkit.tflite_writer import Model
     rng = np.random.default_rng(0)
     m = Model()
     x = m.tensor("x", (1, 4, 3), scale=0.05, zp=0)
@@ -326,7 +294,7 @@ def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
 def test_tflite_lstm_with_mismatched_tensors_is_refused_not_run(tmp_path):
     """A bias one value short would have the kernel read past it: refused at import, by operator."""
     from edgec.compiler.importers.tflite import import_tflite
-    from tflite_writer import Model
+    from testkit.tflite_writer import Model
     rng = np.random.default_rng(1)
     good, _ = tflite_lstm(rng, 1, 4, 3, 5)
     m = Model()

@@ -8,8 +8,8 @@ import onnx
 import pytest
 
 from conftest import require
-from test_mobile_ops import SIZE, _Net, _check, photos  # noqa: F401  (photos: the calibration fixture)
-from zoo_mobile import export
+from onnx_nets import SIZE, OnnxNet, check_photo_net, photos  # noqa: F401  (photos: the calibration fixture)
+from testkit.zoo_mobile import export
 
 
 def _reduce(n, op, x, axes, keepdims):
@@ -23,7 +23,7 @@ def min_sum_net(path, opset):
     """Per-channel minimum over H,W (keepdims), a spatial gate from the sum over the
     channels (keepdims), the minimum over the channels (no keepdims) as a second gate, and the sum over
     H,W (no keepdims) less the first minimum as the output."""
-    n = _Net(opset, 7)
+    n = OnnxNet(opset, 7)
     a = n.conv("x", 3, 8)
     low = _reduce(n, "ReduceMin", a, [2, 3], 1)                                        # [1, 8, 1, 1]
     shifted = n.op("Mul", n.op("Flatten", low), n.const(np.float32(-1.0)))            # [1, 8]
@@ -41,7 +41,7 @@ def test_reduce_min_and_sum_net_matches_onnxruntime_and_is_bit_exact(tmp_path, p
     path = min_sum_net(tmp_path / "minsum.onnx", opset)
     ops = [n.op_type for n in onnx.load(path).graph.node]
     assert ops.count("ReduceMin") == 2 and ops.count("ReduceSum") == 2, ops
-    _check(path, photos, tmp_path / "out")
+    check_photo_net(path, photos, tmp_path / "out")
 
 
 def _range_block():
@@ -73,4 +73,4 @@ def test_pytorch_amin_and_sum_from_both_exporters(tmp_path, photos, exporter):
     path = export(_range_block(), SIZE, tmp_path / "block.onnx", exporter)
     ops = {n.op_type for n in onnx.load(path).graph.node}
     assert {"ReduceMin", "ReduceSum", "ReduceMax"} <= ops, ops
-    _check(path, photos, tmp_path / "out")
+    check_photo_net(path, photos, tmp_path / "out")

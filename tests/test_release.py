@@ -21,7 +21,7 @@ import pytest
 from conftest import DATA, cli, one_line_error, require
 from edgec.package import signing
 from conftest import read_json_line, wait_for
-from test_agent import EDGEC, AgentProc
+from agent_proc import EDGEC, AgentProc
 
 FLEET = "rel-fleet"
 BUCKET = "edgec-release-ci"

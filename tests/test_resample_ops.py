@@ -287,5 +287,5 @@ def test_resize_taps_follow_the_onnx_coordinate_formulas():
 def test_resize_kernel_is_bit_exact_with_sanitizers_and_saturating_inputs(tmp_path, attrs, shape, shift):
     """edgec_resize_s8 against resize.resize_s8 on the IR op directly (UBSan + ASan on the host), with
     inputs around zero and inputs that sit at +127 (the extremes of the Q20 sums)."""
-    from test_kernels import check, graph_of
+    from op_graphs import check, graph_of
     check(tmp_path, graph_of("Resize", (1,) + shape, attrs), np.random.default_rng(len(shape) + int(shift)), shift=shift)

@@ -12,11 +12,10 @@ import pytest
 
 import zoo_misc
 from conftest import canonical_before, check_float_pass, require
+from zoo_misc import audio
 from edgec.driver.build import build, import_model
 from edgec.passes.sink_reshape import sink_reshape
 from edgec.passes.pipeline import canonicalize
-from test_zoo_misc import audio
-
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from test_kernels import check, graph_of
+from op_graphs import check, graph_of
 
 TARGETS = ["atmega328p", "cortex-m0"]
 

@@ -9,7 +9,7 @@ import pytest
 from tflite_micro.python.tflite_micro import runtime
 
 from conftest import require
-from tflite_writer import Model
+from testkit.tflite_writer import Model
 
 from edgec.compiler import reference
 from edgec.driver.build import build

@@ -6,7 +6,7 @@ TFLite Micro's own output (the `tflite-micro` package's host interpreter, refere
 shared real inputs, extra real crops and 100 random int8 inputs each on the host, and on the real
 inputs plus random ones in QEMU's Cortex-M4.  Every intermediate tensor of edgec's integer reference is
 also compared with TFLM's (kPreserveAllTensors), so a saturated softmax cannot hide a difference
-upstream.  Single-op models written with tests/tflite_writer.py reach the importer's other branches
+upstream.  Single-op models written with testkit/tflite_writer.py reach the importer's other branches
 (SAME padding with odd sizes, depth multiplier, max pool, broadcast Add with a constant, implicit
 flatten), float and uint8 edges, and the errors (float I/O into an int8 body, unsupported ops, corrupt
 files).  Float .tflite files (float32 or float16 weights) are imported float, checked against TFLM's
@@ -20,7 +20,8 @@ import pytest
 from tflite_micro.python.tflite_micro import runtime
 
 from conftest import DATA, data, extra, require
-from tflite_writer import Model
+from testkit.tflite_writer import Model
+from testkit.tflm import random_inputs, tflm_run
 
 from edgec.compiler import reference
 from edgec.driver.build import build
@@ -40,16 +41,6 @@ MODELS = {
 RANDOM_HOST, RANDOM_M4, EXTRA_M4 = 100, 20, 24
 
 
-def tflm_run(model_bytes: bytes, q_in: np.ndarray) -> np.ndarray:
-    it = runtime.Interpreter.from_bytes(model_bytes)
-    outs = []
-    for x in q_in:
-        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
-        it.invoke()
-        outs.append(it.get_output(0).copy())
-    return np.stack(outs)
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """name -> (Built, .tflite bytes, real int8 inputs, extra real int8 inputs); built once for cortex-m4."""
@@ -67,10 +58,6 @@ def models(tmp_path_factory):
             cache[name] = (b, (DATA / fname).read_bytes(), q(real()), q(more()))
         return cache[name]
     return get
-
-
-def random_inputs(built, n, seed):
-    return np.random.default_rng(seed).integers(-128, 128, (n,) + tuple(built.input_shape)).astype(np.int8)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import require
-from tflite_writer import Model
-from test_tflite_streaming import _bias, _check_one_op, _i32, _int8_inputs, _q, _weights, tflm_stream
+from testkit.tflite_writer import Model
+from testkit.tflite_models import int32_bias, int32_const, int8_weights, quant_tensor
+from testkit.tflm import check_one_op, int8_inputs, tflm_stream
 
 from edgec.compiler import reference
 from edgec.driver.build import build
@@ -21,8 +22,8 @@ def _mean_model(shape, axes, keep, s_in, z_in, s_out, z_out):
     m = Model()
     out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
         tuple(d for i, d in enumerate(shape) if i not in axes)
-    x, y = _q(m, "x", shape, s_in, z_in), _q(m, "y", out, s_out, z_out)
-    m.op("MEAN", [x, _i32(m, "axes", [a - len(shape) if k % 2 else a for k, a in enumerate(axes)])], [y],
+    x, y = quant_tensor(m, "x", shape, s_in, z_in), quant_tensor(m, "y", out, s_out, z_out)
+    m.op("MEAN", [x, int32_const(m, "axes", [a - len(shape) if k % 2 else a for k, a in enumerate(axes)])], [y],
          keep_dims=keep)
     m.inputs, m.outputs = [x], [y]
     return m.bytes()
@@ -47,8 +48,8 @@ def test_int8_mean_equals_tflite_micro(tmp_path, seed):
     # the output zero point near where the means land (a saturated output would prove little)
     z_out = z_in if same else int(np.clip(round(s_in * z_in / s_out), -128, 127)) + int(rng.integers(-10, 10))
     model = _mean_model(shape, axes, bool(seed % 2), np.float32(s_in), z_in, np.float32(s_out), z_out)
-    xs = _int8_inputs(rng, shape)
-    q = _check_one_op(tmp_path, model, xs, "mean")
+    xs = int8_inputs(rng, shape)
+    q = check_one_op(tmp_path, model, xs, "mean")
     assert [n.op for n in q.nodes] == ["Mean"]
     assert len(np.unique(tflm_stream(model, xs))) > 1
 
@@ -59,7 +60,7 @@ def test_int8_mean_of_a_large_image_and_tiny_ratio_equals_tflite_micro(tmp_path)
     for k, (shape, s_in, s_out) in enumerate((((1, 40, 37, 3), 0.5, 0.002), ((2, 3, 5, 6), 1e-4, 0.9),
                                               ((1, 64, 64, 2), 0.02, 0.02 / 3))):
         model = _mean_model(shape, (1, 2), k != 1, np.float32(s_in), 5, np.float32(s_out), -7)
-        _check_one_op(tmp_path, model, _int8_inputs(rng, shape, 3), f"mean{k}")
+        check_one_op(tmp_path, model, int8_inputs(rng, shape, 3), f"mean{k}")
 
 
 def classifier_model(seed: int, keep: bool, prelu: bool = False) -> bytes:
@@ -69,29 +70,29 @@ def classifier_model(seed: int, keep: bool, prelu: bool = False) -> bytes:
     image comes in at half size through RESIZE_BILINEAR (half_pixel_centers)."""
     rng = np.random.default_rng(seed)
     m = Model()
-    x = _q(m, "image", (1, 10, 12, 3), 0.02, -5)
+    x = quant_tensor(m, "image", (1, 10, 12, 3), 0.02, -5)
     if prelu:
-        small = _q(m, "small", (1, 5, 6, 3), 0.02, -5)
-        m.op("RESIZE_BILINEAR", [small, _i32(m, "size", [10, 12])], [x], half_pixel_centers=True)
-    c = _q(m, "conv", (1, 10, 12, 8), 0.05, -20 if prelu else -128)
-    m.op("CONV_2D", [x, _weights(m, "w1", (8, 3, 3, 3), rng, 0, 8), _bias(m, "b1", 8, rng)], [c],
+        small = quant_tensor(m, "small", (1, 5, 6, 3), 0.02, -5)
+        m.op("RESIZE_BILINEAR", [small, int32_const(m, "size", [10, 12])], [x], half_pixel_centers=True)
+    c = quant_tensor(m, "conv", (1, 10, 12, 8), 0.05, -20 if prelu else -128)
+    m.op("CONV_2D", [x, int8_weights(m, "w1", (8, 3, 3, 3), rng, 0, 8), int32_bias(m, "b1", 8, rng)], [c],
          padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=0 if prelu else 1)
     if prelu:
         alpha = m.tensor("alpha", (1, 1, 8), data=rng.integers(-60, 128, (1, 1, 8)).astype(np.int8), scale=0.004,
                          zp=0)
-        pr = _q(m, "prelu", (1, 10, 12, 8), 0.04, -60)
+        pr = quant_tensor(m, "prelu", (1, 10, 12, 8), 0.04, -60)
         m.op("PRELU", [c, alpha], [pr])
         c = pr
-    g = _q(m, "gap", (1, 1, 1, 8) if keep else (1, 8), 0.03, -100)
-    m.op("MEAN", [c, _i32(m, "axes", [1, 2])], [g], keep_dims=keep)
+    g = quant_tensor(m, "gap", (1, 1, 1, 8) if keep else (1, 8), 0.03, -100)
+    m.op("MEAN", [c, int32_const(m, "axes", [1, 2])], [g], keep_dims=keep)
     if keep:
-        flat = _q(m, "flat", (1, 8), 0.03, -100)
-        m.op("RESHAPE", [g, _i32(m, "shape", [1, 8])], [flat])
+        flat = quant_tensor(m, "flat", (1, 8), 0.03, -100)
+        m.op("RESHAPE", [g, int32_const(m, "shape", [1, 8])], [flat])
         g = flat
-    logits = _q(m, "logits", (1, 5), 0.1, 3)
-    m.op("FULLY_CONNECTED", [g, _weights(m, "w2", (5, 8), rng, 0, 5, (0.002, 0.006) if prelu else (0.01, 0.03)), _bias(m, "b2", 5, rng)], [logits],
+    logits = quant_tensor(m, "logits", (1, 5), 0.1, 3)
+    m.op("FULLY_CONNECTED", [g, int8_weights(m, "w2", (5, 8), rng, 0, 5, (0.002, 0.006) if prelu else (0.01, 0.03)), int32_bias(m, "b2", 5, rng)], [logits],
          act=0)
-    p = _q(m, "prob", (1, 5), 1 / 256, -128)
+    p = quant_tensor(m, "prob", (1, 5), 1 / 256, -128)
     m.op("SOFTMAX", [logits], [p], beta=1.0)
     m.inputs, m.outputs = [small if prelu else x], [p]
     return m.bytes()
@@ -107,7 +108,7 @@ def test_classifier_conv_mean_fc_softmax_equals_tflite_micro(tmp_path, target, k
     _, q = import_tflite(str(path))
     assert "Mean" in [n.op for n in q.nodes] and ("PRelu" in [n.op for n in q.nodes]) == prelu
     rng = np.random.default_rng(3)
-    xs = _int8_inputs(rng, (1, 5, 6, 3) if prelu else (1, 10, 12, 3), 12)
+    xs = int8_inputs(rng, (1, 5, 6, 3) if prelu else (1, 10, 12, 3), 12)
     want = tflm_stream(model, xs)
     assert len(np.unique(want)) > 5
     assert np.array_equal(reference.run_batch(q, xs), want.reshape((12, 1, 5)))
@@ -142,15 +143,15 @@ def test_int8_prelu_equals_tflite_micro(tmp_path, seed):
     shape = (1,) + tuple(int(d) for d in rng.integers(1, 7, 3))
     a_shape = [(shape[3],), (1, 1, shape[3]), shape[1:], (1,)][seed % 4]
     m = Model()
-    x, y = _q(m, "x", shape, np.float32(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50))), \
-        _q(m, "y", shape, np.float32(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50)))
+    x, y = quant_tensor(m, "x", shape, np.float32(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50))), \
+        quant_tensor(m, "y", shape, np.float32(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50)))
     alpha = m.tensor("alpha", a_shape, data=rng.integers(-128, 128, a_shape).astype(np.int8),
                      scale=np.float32(rng.uniform(0.001, 0.01)), zp=int(rng.integers(-20, 20)))
     m.op("PRELU", [x, alpha], [y])
     m.inputs, m.outputs = [x], [y]
     model = m.bytes()
-    xs = _int8_inputs(rng, shape, 4)
-    q = _check_one_op(tmp_path, model, xs, "prelu")
+    xs = int8_inputs(rng, shape, 4)
+    q = check_one_op(tmp_path, model, xs, "prelu")
     assert [n.op for n in q.nodes] == ["PRelu"]
     assert len(np.unique(tflm_stream(model, xs))) > 5
 
@@ -158,7 +159,7 @@ def test_int8_prelu_equals_tflite_micro(tmp_path, seed):
 def test_int8_prelu_alpha_edgec_cannot_broadcast_is_refused(tmp_path):
     from edgec.compiler.errors import UnsupportedOpError
     m = Model()
-    x, y = _q(m, "x", (1, 3, 4, 5), 0.05, 0), _q(m, "y", (1, 3, 4, 5), 0.05, 0)
+    x, y = quant_tensor(m, "x", (1, 3, 4, 5), 0.05, 0), quant_tensor(m, "y", (1, 3, 4, 5), 0.05, 0)
     alpha = m.tensor("alpha", (3, 1, 5), data=np.ones((3, 1, 5), np.int8), scale=0.01, zp=0)
     m.op("PRELU", [x, alpha], [y])
     m.inputs, m.outputs = [x], [y]
@@ -180,10 +181,10 @@ def test_int8_resize_bilinear_equals_tflite_micro(tmp_path, seed):
     oh, ow = int(rng.integers(1, 13)), int(rng.integers(1, 13))
     flags = [{}, {"align_corners": True}, {"half_pixel_centers": True}][seed % 3]
     m = Model()
-    x, y = _q(m, "x", (n, h, w, c), 0.1, 7), _q(m, "y", (n, oh, ow, c), 0.1, 7)
-    m.op("RESIZE_BILINEAR", [x, _i32(m, "size", [oh, ow])], [y], **flags)
+    x, y = quant_tensor(m, "x", (n, h, w, c), 0.1, 7), quant_tensor(m, "y", (n, oh, ow, c), 0.1, 7)
+    m.op("RESIZE_BILINEAR", [x, int32_const(m, "size", [oh, ow])], [y], **flags)
     m.inputs, m.outputs = [x], [y]
-    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (n, h, w, c), 4), "bilinear")
+    q = check_one_op(tmp_path, m.bytes(), int8_inputs(rng, (n, h, w, c), 4), "bilinear")
     assert [nd.op for nd in q.nodes] == ["Resize"] and q.nodes[0].attrs["mode"] == "tflm"
 
 
@@ -194,7 +195,7 @@ def test_float_resize_bilinear_imports_as_tflite_micro_runs_it(tmp_path, flags):
     rng = np.random.default_rng(7)
     m = Model()
     x, y = m.tensor("x", (1, 4, 5, 2), np.float32), m.tensor("y", (1, 7, 9, 2), np.float32)
-    m.op("RESIZE_BILINEAR", [x, _i32(m, "size", [7, 9])], [y], **flags)
+    m.op("RESIZE_BILINEAR", [x, int32_const(m, "size", [7, 9])], [y], **flags)
     m.inputs, m.outputs = [x], [y]
     model = m.bytes()
     (tmp_path / "f.tflite").write_bytes(model)
@@ -220,10 +221,10 @@ def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp
          padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=0)
     pr = m.tensor("pr", (1, 6, 6, 8), f)
     m.op("PRELU", [c1, m.tensor("alpha", None, f, data=rng.uniform(-0.5, 0.5, (1, 1, 8)).astype(f))], [pr])
-    m.op("RESIZE_BILINEAR", [pr, _i32(m, "size", [11, 9])], [up], half_pixel_centers=True)
+    m.op("RESIZE_BILINEAR", [pr, int32_const(m, "size", [11, 9])], [up], half_pixel_centers=True)
     g, flat, y = m.tensor("g", (1, 1, 1, 8), f), m.tensor("flat", (1, 8), f), m.tensor("y", (1, 4), f)
-    m.op("MEAN", [up, _i32(m, "axes", [1, 2])], [g], keep_dims=True)
-    m.op("RESHAPE", [g, _i32(m, "shape", [1, 8])], [flat])
+    m.op("MEAN", [up, int32_const(m, "axes", [1, 2])], [g], keep_dims=True)
+    m.op("RESHAPE", [g, int32_const(m, "shape", [1, 8])], [flat])
     m.op("FULLY_CONNECTED", [flat, m.tensor("w2", None, f, data=rng.normal(0, 0.5, (4, 8)).astype(f)),
                              m.tensor("b2", None, f, data=np.zeros(4, f))], [y], act=0)
     m.inputs, m.outputs = [x], [y]
@@ -259,7 +260,7 @@ def test_float_mean_over_other_axes_is_quantized_as_tflite_micro_computes_it(tmp
         tuple(d for i, d in enumerate(shape) if i not in axes)
     m = Model()
     x, y = m.tensor("x", shape, f), m.tensor("y", out, f)
-    m.op("MEAN", [x, _i32(m, "axes", list(axes))], [y], keep_dims=keep)
+    m.op("MEAN", [x, int32_const(m, "axes", list(axes))], [y], keep_dims=keep)
     m.inputs, m.outputs = [x], [y]
     model = m.bytes()
     (tmp_path / "m.tflite").write_bytes(model)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import require
-from test_tflite_streaming import _all_int8, _check_one_op, _q, tflm_stream
-from tflite_writer import Model
+from testkit.tflite_models import quant_tensor
+from testkit.tflm import all_int8, check_one_op, tflm_stream
+from testkit.tflite_writer import Model
 
 from edgec.driver.build import build
 from edgec.verification.verify import Built
@@ -30,11 +31,11 @@ def chain_model(seed: int) -> bytes:
     zp_a, zp_b = (0, 0) if seed % 2 == 0 else (int(rng.integers(-300, 300)), int(rng.integers(-300, 300)))
     s_y, zp_y = float(np.exp(rng.uniform(np.log(0.01), np.log(0.2)))), int(rng.integers(-50, 50))
     m = Model()
-    x = _q(m, "x", (1, 4), s_x, zp_x)
-    a = _q(m, "a16", (1, 4), s_a, zp_a, dtype=np.int16)
-    b = _q(m, "b16", (1, 4), s_b, zp_b, dtype=np.int16)
-    y = _q(m, "y", (1, 4), s_y, zp_y)
-    t = _q(m, "t", (1, 4), 1 / 128, 0)
+    x = quant_tensor(m, "x", (1, 4), s_x, zp_x)
+    a = quant_tensor(m, "a16", (1, 4), s_a, zp_a, dtype=np.int16)
+    b = quant_tensor(m, "b16", (1, 4), s_b, zp_b, dtype=np.int16)
+    y = quant_tensor(m, "y", (1, 4), s_y, zp_y)
+    t = quant_tensor(m, "t", (1, 4), 1 / 128, 0)
     m.op("QUANTIZE", [x], [a])
     m.op("QUANTIZE", [a], [b])
     m.op("QUANTIZE", [b], [y])
@@ -46,7 +47,7 @@ def chain_model(seed: int) -> bytes:
 @pytest.mark.parametrize("seed", range(6))
 def test_int16_quantize_chain_equals_tflite_micro_on_every_value(tmp_path, seed):
     require("cc")
-    q = _check_one_op(tmp_path, chain_model(seed), _all_int8(), f"q16_{seed}")
+    q = check_one_op(tmp_path, chain_model(seed), all_int8(), f"q16_{seed}")
     assert [n.op for n in q.nodes] == ["Requantize", "Requantize", "Requantize", "Lut"]
     assert [q.tensors[n.outputs[0]].dtype for n in q.nodes] == ["int16", "int16", "int8", "int8"]
 
@@ -56,7 +57,7 @@ def test_int16_quantize_chain_on_cortex_m4_equals_tflite_micro(tmp_path):
     model = chain_model(1)
     (tmp_path / "q16.tflite").write_bytes(model)
     build(str(tmp_path / "q16.tflite"), "cortex-m4", str(tmp_path / "out"))
-    xs = _all_int8()
+    xs = all_int8()
     got, ex = Built(str(tmp_path / "out")).execute("cortex-m4", xs)
     assert np.array_equal(got.reshape(-1), tflm_stream(model, xs).reshape(-1)) and not ex.float_helpers
 
@@ -64,12 +65,12 @@ def test_int16_quantize_chain_on_cortex_m4_equals_tflite_micro(tmp_path):
 def _edge16_model(kind: str) -> bytes:
     m = Model()
     if kind == "input":
-        x = _q(m, "x", (1, 4), 0.001, 0, dtype=np.int16)
-        y = _q(m, "y", (1, 4), 0.1, 0)
+        x = quant_tensor(m, "x", (1, 4), 0.001, 0, dtype=np.int16)
+        y = quant_tensor(m, "y", (1, 4), 0.1, 0)
         m.op("QUANTIZE", [x], [y])
     else:
-        x = _q(m, "x", (1, 4), 0.1, 0)
-        a = _q(m, "a", (1, 4), 0.001, 0, dtype=np.int16)
+        x = quant_tensor(m, "x", (1, 4), 0.1, 0)
+        a = quant_tensor(m, "a", (1, 4), 0.001, 0, dtype=np.int16)
         m.op("QUANTIZE", [x], [a])
         if kind == "output":
             y = a
@@ -92,7 +93,7 @@ def test_int16_at_the_model_edges_is_refused_in_one_line(tmp_path, kind):
 
 
 def test_int16_requantize_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
-    from test_generated_c import compile_strictly_and_cppcheck
+    from strict_c import compile_strictly_and_cppcheck
     (tmp_path / "q16.tflite").write_bytes(chain_model(1))
     build(str(tmp_path / "q16.tflite"), "host", str(tmp_path / "out"))
     compile_strictly_and_cppcheck(tmp_path / "out", tmp_path, [("host", "cc"), ("host", "clang"), ("cortex-m0", None),

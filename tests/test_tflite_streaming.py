@@ -1,9 +1,9 @@
 """Stateful streaming .tflite models (resource variables) and the ops streaming wake-word models use,
 bit-exact with TensorFlow Lite Micro.
 
-The models are written here with tests/tflite_writer.py as the converter writes streaming keyword
-spotters: an init subgraph run by CALL_ONCE assigns each variable its initial constant; the main
-subgraph reads the variables (VAR_HANDLE + READ_VARIABLE), concatenates the new frame to the past
+The models are written with testkit/tflite_writer.py (builders and the wake-word model in
+testkit/tflite_models.py) as the converter writes streaming keyword spotters: an init subgraph run by
+CALL_ONCE assigns each variable its initial constant; the main subgraph reads the variables (VAR_HANDLE + READ_VARIABLE), concatenates the new frame to the past
 ones, keeps the newest with STRIDED_SLICE and writes them back (ASSIGN_VARIABLE).  TFLM's interpreter
 keeps the variables between invocations, so one interpreter over a sequence of inputs is the oracle of
 a stream; edgec's C (host and QEMU Cortex-M4) runs the same sequence through successive run() calls.
@@ -18,7 +18,10 @@ import pytest
 from tflite_micro.python.tflite_micro import runtime
 
 from conftest import require
-from tflite_writer import Model
+from testkit.tflite_models import (int32_bias, int32_const, int8_frames, int8_weights, quant_tensor, resource_variable,
+                                   wake_word_model)
+from testkit.tflite_writer import Model
+from testkit.tflm import all_int8, check_one_op, int8_inputs, tflm_stream
 
 from edgec.compiler import reference
 from edgec.driver.build import build
@@ -27,108 +30,6 @@ from edgec.verification.verify import Built
 
 STEPS = 120
 CLI = [sys.executable, "-m", "edgec.cli.main"]
-
-
-def tflm_stream(model: bytes, xs: np.ndarray, reset_each: bool = False) -> np.ndarray:
-    """TFLM's outputs for xs fed in order to one interpreter (its variables carried between invocations),
-    or to a fresh interpreter each (`reset_each`)."""
-    it = None
-    outs = []
-    for x in xs:
-        if it is None or reset_each:
-            it = runtime.Interpreter.from_bytes(model, arena_size=1 << 16)
-        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
-        it.invoke()
-        outs.append(it.get_output(0).copy())
-    return np.stack(outs)
-
-
-def _q(m, name, shape, scale, zp, dtype=np.int8):
-    return m.tensor(name, shape, dtype, scale=scale, zp=zp)
-
-
-def _weights(m, name, shape, rng, axis, channels, scales=(0.004, 0.03)):
-    return m.tensor(name, shape, data=rng.integers(-127, 128, shape).astype(np.int8),
-                    scale=rng.uniform(*scales, channels), axis=axis)
-
-
-def _bias(m, name, n, rng):
-    return m.tensor(name, (n,), np.int32, data=rng.integers(-2000, 2000, n))
-
-
-def _i32(m, name, values):
-    return m.tensor(name, None, np.int32, data=np.asarray(values, np.int32))
-
-
-def _variable(m, init_sg, name, shape, scale, zp, init):
-    """A resource variable: its VAR_HANDLE + ASSIGN_VARIABLE of `init` in the init subgraph, and its handle
-    and READ_VARIABLE in the main one; returns (handle tensor, read tensor)."""
-    h0 = init_sg.tensor(f"{name}_h0", (), "resource")
-    c = init_sg.tensor(f"{name}_init", shape, data=init, scale=scale, zp=zp)
-    init_sg.op("VAR_HANDLE", [], [h0], shared_name=name)
-    init_sg.op("ASSIGN_VARIABLE", [h0, c], [])
-    h = m.tensor(f"{name}_h", (), "resource")
-    r = _q(m, f"{name}_read", shape, scale, zp)
-    m.op("VAR_HANDLE", [], [h], shared_name=name)
-    m.op("READ_VARIABLE", [h], [r])
-    return h, r
-
-
-def wake_word_model(seed: int) -> bytes:
-    """A streaming wake-word detector in the shape of the ones shipped to ESP32 firmware, with the op set
-    of issue 19's first finding: each call takes one frame of 12 features; a ring buffer (state 1) keeps
-    the last 2 frames, a conv over 3 frames (VALID in time) gives 16 channels, a second ring buffer
-    (state 2, of conv outputs, sliced with masks and a negative begin) feeds a depthwise conv over 4
-    steps, SPLIT_V cuts the 16 channels in 10 + 6 that a CONCATENATION puts back in the other order,
-    a fully connected layer gives 2 logits, LOGISTIC, and a QUANTIZE to a uint8 output (scale 1/256,
-    zero point 0: the converter's uint8 output)."""
-    rng = np.random.default_rng(seed)
-    m = Model()
-    init = m.subgraph()
-    x = _q(m, "frame", (1, 1, 1, 12), 0.08, -3)
-    m.op("CALL_ONCE", [], [], init_subgraph_index=1)
-    h1, s1 = _variable(m, init, "stream", (1, 2, 1, 12), 0.08, -3, np.full((1, 2, 1, 12), -3))
-    cat1 = _q(m, "stream/concat", (1, 3, 1, 12), 0.08, -3)
-    m.op("CONCATENATION", [s1, x], [cat1], axis=1)
-    keep1 = _q(m, "stream/keep", (1, 2, 1, 12), 0.08, -3)
-    m.op("STRIDED_SLICE", [cat1, _i32(m, "b1", [0, 1, 0, 0]), _i32(m, "e1", [1, 3, 1, 12]), _i32(m, "st1", [1, 1, 1, 1])],
-         [keep1])
-    m.op("ASSIGN_VARIABLE", [h1, keep1], [])
-    c1 = _q(m, "conv", (1, 1, 1, 16), 1.0, -128)
-    m.op("CONV_2D", [cat1, _weights(m, "w1", (16, 3, 1, 12), rng, 0, 16), _bias(m, "b_c1", 16, rng)], [c1],
-         padding=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
-    h2, s2 = _variable(m, init, "stream_1", (1, 3, 1, 16), 1.0, -128,
-                       rng.integers(-128, -100, (1, 3, 1, 16)))            # a non-trivial initial state
-    cat2 = _q(m, "stream_1/concat", (1, 4, 1, 16), 1.0, -128)
-    m.op("CONCATENATION", [s2, c1], [cat2], axis=1)
-    keep2 = _q(m, "stream_1/keep", (1, 3, 1, 16), 1.0, -128)
-    m.op("STRIDED_SLICE", [cat2, _i32(m, "b2", [0, -3, 0, 0]), _i32(m, "e2", [0, 0, 0, 0]), _i32(m, "st2", [1, 1, 1, 1])],
-         [keep2], begin_mask=0b1101, end_mask=0b1111)
-    m.op("ASSIGN_VARIABLE", [h2, keep2], [])
-    d1 = _q(m, "dw", (1, 1, 1, 16), 4.0, -20)
-    m.op("DEPTHWISE_CONV_2D", [cat2, _weights(m, "w2", (1, 4, 1, 16), rng, 3, 16), _bias(m, "b_d1", 16, rng)], [d1],
-         padding=1, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, depth_multiplier=1, act=0)
-    a, b = _q(m, "split_a", (1, 1, 1, 10), 4.0, -20), _q(m, "split_b", (1, 1, 1, 6), 4.0, -20)
-    m.op("SPLIT_V", [d1, _i32(m, "sizes", [10, -1]), _i32(m, "axis", [3])], [a, b], num_splits=2)
-    ba = _q(m, "swapped", (1, 1, 1, 16), 4.0, -20)
-    m.op("CONCATENATION", [b, a], [ba], axis=-1)
-    f1 = _q(m, "logits", (1, 2), 0.08, 10)
-    m.op("FULLY_CONNECTED", [ba, _weights(m, "w3", (2, 16), rng, 0, 2, (0.0003, 0.0006)), _bias(m, "b_f1", 2, rng)], [f1],
-         act=0)
-    p = _q(m, "prob", (1, 2), 1 / 256, -128)
-    m.op("LOGISTIC", [f1], [p])
-    y = _q(m, "prob_u8", (1, 2), 1 / 256, 0, dtype=np.uint8)
-    m.op("QUANTIZE", [p], [y])
-    m.inputs, m.outputs = [x], [y]
-    return m.bytes()
-
-
-def _frames(n, shape, seed):
-    """A stream of int8 frames: a slow wave (so successive frames are related) plus noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)[:, None]
-    wave = 60 * np.sin(t / 7.0 + np.arange(int(np.prod(shape)))[None, :] / 3.0)
-    return np.clip(wave + rng.normal(0, 25, wave.shape), -128, 127).astype(np.int8).reshape((n,) + tuple(shape))
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +45,7 @@ def test_wake_word_stream_imports_with_its_state(wake_word):
     fgraph, q = import_tflite(str(d / "ww.tflite"))
     assert [s["variable"] for s in q.meta["state"]] == ["stream", "stream_1"]
     assert q.meta["edges"]["output"]["file_dtype"] == "uint8"
-    xs = _frames(STEPS, (1, 1, 1, 12), 1)
+    xs = int8_frames(STEPS, (1, 1, 1, 12), 1)
     want = tflm_stream(model, xs)
     assert want.dtype == np.uint8 and len(np.unique(want)) > 20
     got = reference.run_batch(q, xs)                                     # one stream, state carried
@@ -168,7 +69,7 @@ def test_wake_word_stream_c_equals_tflite_micro_at_every_step(wake_word, tmp_pat
     assert "void edgec_ww_reset(void);" in header and "int edgec_ww_run(const int8_t *input, uint8_t *output);" in header
     assert "#define EDGEC_WW_STATE_SIZE 72" in header
     built = Built(str(tmp_path / "out"))
-    xs = _frames(STEPS, (1, 1, 1, 12), 2)
+    xs = int8_frames(STEPS, (1, 1, 1, 12), 2)
     want = tflm_stream(model, xs).reshape((STEPS,) + tuple(built.output_shape))
     got, ex = built.execute(target, xs)
     assert np.array_equal((got.astype(np.int16) + 128).astype(np.uint8), want)
@@ -185,7 +86,7 @@ def test_cli_run_and_verify_say_they_stream(wake_word, tmp_path):
     r = subprocess.run(CLI + ["build", str(d / "ww.tflite"), "--target", "host", "-o", str(tmp_path / "out")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    xs = _frames(40, (1, 1, 1, 12), 3)
+    xs = int8_frames(40, (1, 1, 1, 12), 3)
     built = Built(str(tmp_path / "out"))
     np.save(tmp_path / "x.npy", ((xs.astype(np.float32) + 3) * np.float32(0.08)))    # float frames, quantized back exactly
     assert np.array_equal(built.quantize_input(np.load(tmp_path / "x.npy")), xs)
@@ -209,33 +110,8 @@ def test_cli_run_and_verify_say_they_stream(wake_word, tmp_path):
 # each new int8 op alone, on random shapes and parameters, against TFLM (reference and host C)
 
 
-def _check_one_op(tmp_path, model: bytes, xs: np.ndarray, name: str):
-    """The integer reference and the host C (for the first few inputs) against TFLM on xs."""
-    path = tmp_path / f"{name}.tflite"
-    path.write_bytes(model)
-    _, q = import_tflite(str(path))
-    want = tflm_stream(model, xs, reset_each=False)
-    got = reference.run_batch(q, xs)
-    u8 = want.dtype == np.uint8
-    if u8:
-        got = (got.astype(np.int16) + 128).astype(np.uint8)
-    assert np.array_equal(got, want.reshape(got.shape)), name
-    build(str(path), "host", str(tmp_path / f"out_{name}"))
-    built = Built(str(tmp_path / f"out_{name}"))
-    c, _ = built.execute("host", xs.astype(np.int16).astype(np.int8) if xs.dtype == np.int8 else
-                         (xs.astype(np.int16) - 128).astype(np.int8))
-    if u8:
-        c = (c.astype(np.int16) + 128).astype(np.uint8)
-    assert np.array_equal(c, want.reshape(c.shape)), f"{name}: the C differs from TFLM"
-    return q
-
-
 def _random_shape(rng, rank):
     return tuple(int(d) for d in rng.integers(1, 6, rank))
-
-
-def _int8_inputs(rng, shape, n=6):
-    return rng.integers(-128, 128, (n,) + tuple(shape)).astype(np.int8)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -260,11 +136,11 @@ def test_strided_slice_equals_tflite_micro(tmp_path, seed):
         if out.size and out.ndim:
             break
     m = Model()
-    x, y = _q(m, "x", shape, 0.1, 3), _q(m, "y", out.shape, 0.1, 3)
-    m.op("STRIDED_SLICE", [x, _i32(m, "b", begin), _i32(m, "e", end), _i32(m, "s", [1] * rank)], [y],
+    x, y = quant_tensor(m, "x", shape, 0.1, 3), quant_tensor(m, "y", out.shape, 0.1, 3)
+    m.op("STRIDED_SLICE", [x, int32_const(m, "b", begin), int32_const(m, "e", end), int32_const(m, "s", [1] * rank)], [y],
          begin_mask=bmask, end_mask=emask, shrink_axis_mask=shrink)
     m.inputs, m.outputs = [x], [y]
-    _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "strided_slice")
+    check_one_op(tmp_path, m.bytes(), int8_inputs(rng, shape), "strided_slice")
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -283,32 +159,27 @@ def test_split_split_v_and_concatenation_equal_tflite_micro(tmp_path, seed):
     else:
         sizes = [int(v) for v in rng.integers(1, 4, parts)]
         shape[axis] = sum(sizes)
-    x = _q(m, "x", shape, 0.05, -7)
+    x = quant_tensor(m, "x", shape, 0.05, -7)
     outs = []
     for k, n in enumerate(sizes):
         s = list(shape)
         s[axis] = n
-        outs.append(_q(m, f"part{k}", s, 0.05, -7))
+        outs.append(quant_tensor(m, f"part{k}", s, 0.05, -7))
     if seed % 2 == 0:
-        m.op("SPLIT", [_i32(m, "axis", [axis]), x], outs, num_splits=parts)
+        m.op("SPLIT", [int32_const(m, "axis", [axis]), x], outs, num_splits=parts)
     else:
         given = list(sizes)
         given[int(rng.integers(0, parts))] = -1
-        m.op("SPLIT_V", [x, _i32(m, "sizes", given), _i32(m, "axis", [axis])], outs, num_splits=parts)
+        m.op("SPLIT_V", [x, int32_const(m, "sizes", given), int32_const(m, "axis", [axis])], outs, num_splits=parts)
     cs = list(shape)
     cs[axis] = 1
     const = m.tensor("k", cs, data=rng.integers(-128, 128, cs), scale=0.05, zp=-7)
     cat = list(shape)
     cat[axis] += 1
-    y = _q(m, "y", cat, 0.05, -7)
+    y = quant_tensor(m, "y", cat, 0.05, -7)
     m.op("CONCATENATION", [outs[-1], const] + outs[-2::-1], [y], axis=axis)
     m.inputs, m.outputs = [x], [y]
-    _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "split")
-
-
-def _all_int8(shape_tail=(4,)):
-    """Every int8 value, as (64, *shape_tail) samples of 4."""
-    return np.arange(-128, 128, dtype=np.int8).reshape((64, 1) + tuple(shape_tail))
+    check_one_op(tmp_path, m.bytes(), int8_inputs(rng, shape), "split")
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -322,10 +193,10 @@ def test_elementwise_int8_op_equals_tflite_micro_on_every_value(tmp_path, op, se
     out = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}.get(op, (float(np.exp(rng.uniform(np.log(0.005), np.log(0.3)))),
                                                                  int(rng.integers(-100, 100))))
     m = Model()
-    x, y = _q(m, "x", (1, 4), s_in, zp_in), _q(m, "y", (1, 4), *out)
+    x, y = quant_tensor(m, "x", (1, 4), s_in, zp_in), quant_tensor(m, "y", (1, 4), *out)
     m.op(op, [x], [y], **({"alpha": float(rng.uniform(0.01, 0.5))} if op == "LEAKY_RELU" else {}))
     m.inputs, m.outputs = [x], [y]
-    q = _check_one_op(tmp_path, m.bytes(), _all_int8(), op.lower())
+    q = check_one_op(tmp_path, m.bytes(), all_int8(), op.lower())
     assert [n.op for n in q.nodes] == ["Lut"]
 
 
@@ -335,12 +206,12 @@ def test_quantize_uint8_edges_that_rescale_equal_tflite_micro(tmp_path, seed):
     points (not the converter's plain shift by 128): the C API takes and gives uint8 as the file does."""
     rng = np.random.default_rng(400 + seed)
     m = Model()
-    xu = _q(m, "x_u8", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(0, 256)), np.uint8)
-    x = _q(m, "x", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
+    xu = quant_tensor(m, "x_u8", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(0, 256)), np.uint8)
+    x = quant_tensor(m, "x", (1, 8), float(rng.uniform(0.01, 0.1)), int(rng.integers(-128, 128)))
     m.op("QUANTIZE", [xu], [x])
-    f = _q(m, "f", (1, 6), 0.2, 5)
-    m.op("FULLY_CONNECTED", [x, _weights(m, "w", (6, 8), rng, 0, 6), _bias(m, "b", 6, rng)], [f], act=0)
-    yu = _q(m, "y_u8", (1, 6), float(rng.uniform(0.1, 0.4)), int(rng.integers(0, 256)), np.uint8)
+    f = quant_tensor(m, "f", (1, 6), 0.2, 5)
+    m.op("FULLY_CONNECTED", [x, int8_weights(m, "w", (6, 8), rng, 0, 6), int32_bias(m, "b", 6, rng)], [f], act=0)
+    yu = quant_tensor(m, "y_u8", (1, 6), float(rng.uniform(0.1, 0.4)), int(rng.integers(0, 256)), np.uint8)
     m.op("QUANTIZE", [f], [yu])
     m.inputs, m.outputs = [xu], [yu]
     xs = rng.integers(0, 256, (40, 1, 8)).astype(np.uint8)
@@ -372,36 +243,36 @@ def ring_buffer_model(seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     m = Model()
     init = m.subgraph()
-    x = _q(m, "x", (1, 8), 0.06, 4)
+    x = quant_tensor(m, "x", (1, 8), 0.06, 4)
     m.op("CALL_ONCE", [], [], init_subgraph_index=1)
-    xr = _q(m, "x_frame", (1, 1, 1, 8), 0.06, 4)
-    m.op("RESHAPE", [x, _i32(m, "shape", [1, 1, 1, 8])], [xr], new_shape=[1, 1, 1, 8])
-    hr, ring = _variable(m, init, "ring", (1, 4, 1, 8), 0.06, 4, rng.integers(-20, 20, (1, 4, 1, 8)))
-    cat = _q(m, "ring/concat", (1, 5, 1, 8), 0.06, 4)
+    xr = quant_tensor(m, "x_frame", (1, 1, 1, 8), 0.06, 4)
+    m.op("RESHAPE", [x, int32_const(m, "shape", [1, 1, 1, 8])], [xr], new_shape=[1, 1, 1, 8])
+    hr, ring = resource_variable(m, init, "ring", (1, 4, 1, 8), 0.06, 4, rng.integers(-20, 20, (1, 4, 1, 8)))
+    cat = quant_tensor(m, "ring/concat", (1, 5, 1, 8), 0.06, 4)
     m.op("CONCATENATION", [ring, xr], [cat], axis=1)
-    newest = _q(m, "ring/newest", (1, 4, 1, 8), 0.06, 4)
-    m.op("SLICE", [cat, _i32(m, "begin", [0, 1, 0, 0]), _i32(m, "size", [1, 4, 1, -1])], [newest])
+    newest = quant_tensor(m, "ring/newest", (1, 4, 1, 8), 0.06, 4)
+    m.op("SLICE", [cat, int32_const(m, "begin", [0, 1, 0, 0]), int32_const(m, "size", [1, 4, 1, -1])], [newest])
     m.op("ASSIGN_VARIABLE", [hr, newest], [])
-    c = _q(m, "conv_t", (1, 3, 1, 12), 0.04, -128)
-    m.op("CONV_2D", [cat, _weights(m, "w1", (12, 3, 1, 8), rng, 0, 12), _bias(m, "b1", 12, rng)], [c],
+    c = quant_tensor(m, "conv_t", (1, 3, 1, 12), 0.04, -128)
+    m.op("CONV_2D", [cat, int8_weights(m, "w1", (12, 3, 1, 8), rng, 0, 12), int32_bias(m, "b1", 12, rng)], [c],
          padding=0, stride_h=2, stride_w=1, dilation_h=1, dilation_w=1, act=3)
-    f = _q(m, "features", (1, 6), 0.1, -5)
-    m.op("FULLY_CONNECTED", [c, _weights(m, "w2", (6, 36), rng, 0, 6), _bias(m, "b2", 6, rng)], [f], act=0)
-    hh, prev = _variable(m, init, "hidden", (1, 4), 1 / 128, 0, np.zeros((1, 4)))
-    prev_q = _q(m, "hidden/requant", (1, 4), 0.1, -5)
+    f = quant_tensor(m, "features", (1, 6), 0.1, -5)
+    m.op("FULLY_CONNECTED", [c, int8_weights(m, "w2", (6, 36), rng, 0, 6), int32_bias(m, "b2", 6, rng)], [f], act=0)
+    hh, prev = resource_variable(m, init, "hidden", (1, 4), 1 / 128, 0, np.zeros((1, 4)))
+    prev_q = quant_tensor(m, "hidden/requant", (1, 4), 0.1, -5)
     m.op("QUANTIZE", [prev], [prev_q])
-    both = _q(m, "both", (1, 10), 0.1, -5)
+    both = quant_tensor(m, "both", (1, 10), 0.1, -5)
     m.op("CONCATENATION", [f, prev_q], [both], axis=1)
-    pre = _q(m, "pre", (1, 4), 0.03, 2)
-    m.op("FULLY_CONNECTED", [both, _weights(m, "w3", (4, 10), rng, 0, 4), _bias(m, "b3", 4, rng)], [pre], act=0)
-    h = _q(m, "h", (1, 4), 1 / 128, 0)
+    pre = quant_tensor(m, "pre", (1, 4), 0.03, 2)
+    m.op("FULLY_CONNECTED", [both, int8_weights(m, "w3", (4, 10), rng, 0, 4), int32_bias(m, "b3", 4, rng)], [pre], act=0)
+    h = quant_tensor(m, "h", (1, 4), 1 / 128, 0)
     m.op("TANH", [pre], [h])
     m.op("ASSIGN_VARIABLE", [hh, h], [])
-    again = _q(m, "hidden_again", (1, 4), 1 / 128, 0)
+    again = quant_tensor(m, "hidden_again", (1, 4), 1 / 128, 0)
     h2 = m.tensor("hidden_h2", (), "resource")
     m.op("VAR_HANDLE", [], [h2], shared_name="hidden")
     m.op("READ_VARIABLE", [h2], [again])
-    y = _q(m, "y", (1, 4), 1 / 64, 1)
+    y = quant_tensor(m, "y", (1, 4), 1 / 64, 1)
     m.op("ADD", [h, again], [y], act=0)
     m.inputs, m.outputs = [x], [y]
     return m.bytes()
@@ -415,7 +286,7 @@ def test_ring_buffer_and_recurrent_state_equal_tflite_micro_at_every_step(tmp_pa
     report = build(str(tmp_path / "ring.tflite"), target, str(tmp_path / "out"))
     assert {s["variable"]: s["bytes"] for s in report["state"]} == {"ring": 32, "hidden": 4}
     built = Built(str(tmp_path / "out"))
-    xs = _frames(STEPS, (1, 8), 6)
+    xs = int8_frames(STEPS, (1, 8), 6)
     want = tflm_stream(model, xs).reshape((STEPS,) + tuple(built.output_shape))
     assert len(np.unique(want)) > 20
     assert np.array_equal(reference.run_batch(built.int_graph, xs), want)
@@ -437,33 +308,33 @@ def test_int8_data_movement_ops_equal_tflite_micro(tmp_path, seed):
     shape = _random_shape(rng, 4)
     m = Model()
     s, zp = 0.07, int(rng.integers(-50, 50))
-    x = _q(m, "x", shape, s, zp)
+    x = quant_tensor(m, "x", shape, s, zp)
     pads = rng.integers(0, 3, (4, 2))
     p1s = tuple(int(d + a + b) for d, (a, b) in zip(shape, pads))
-    p1 = _q(m, "p1", p1s, s, zp)
-    m.op("PAD", [x, _i32(m, "pads", pads)], [p1])
+    p1 = quant_tensor(m, "p1", p1s, s, zp)
+    m.op("PAD", [x, int32_const(m, "pads", pads)], [p1])
     perm = [int(v) for v in rng.permutation(4)]
     ts = tuple(p1s[k] for k in perm)
-    tr = _q(m, "tr", ts, s, zp)
-    m.op("TRANSPOSE", [p1, _i32(m, "perm", perm)], [tr])
+    tr = quant_tensor(m, "tr", ts, s, zp)
+    m.op("TRANSPOSE", [p1, int32_const(m, "perm", perm)], [tr])
     begin = [int(rng.integers(0, d)) for d in ts]
     size = [int(rng.integers(1, d - b + 1)) for b, d in zip(begin, ts)]
     size[-1] = -1
     ss = tuple(sz if sz != -1 else d - b for sz, b, d in zip(size, begin, ts))
-    sl = _q(m, "sl", ss, s, zp)
-    m.op("SLICE", [tr, _i32(m, "begin", begin), _i32(m, "size", size)], [sl])
+    sl = quant_tensor(m, "sl", ss, s, zp)
+    m.op("SLICE", [tr, int32_const(m, "begin", begin), int32_const(m, "size", size)], [sl])
     pads2 = rng.integers(0, 2, (4, 2))
     p2s = tuple(int(d + a + b) for d, (a, b) in zip(ss, pads2))
-    p2 = _q(m, "p2", p2s, s, zp)
-    m.op("PADV2", [sl, _i32(m, "pads2", pads2), m.tensor("value", (1,), data=[int(rng.integers(-128, 128))], scale=s,
+    p2 = quant_tensor(m, "p2", p2s, s, zp)
+    m.op("PADV2", [sl, int32_const(m, "pads2", pads2), m.tensor("value", (1,), data=[int(rng.integers(-128, 128))], scale=s,
                                                          zp=zp)], [p2])
-    r3 = _q(m, "r3", (p2s[0] * p2s[1], p2s[2], p2s[3]), s, zp)
-    m.op("RESHAPE", [p2, _i32(m, "shape3", r3 and [p2s[0] * p2s[1], p2s[2], p2s[3]])], [r3],
+    r3 = quant_tensor(m, "r3", (p2s[0] * p2s[1], p2s[2], p2s[3]), s, zp)
+    m.op("RESHAPE", [p2, int32_const(m, "shape3", r3 and [p2s[0] * p2s[1], p2s[2], p2s[3]])], [r3],
          new_shape=[p2s[0] * p2s[1], p2s[2], p2s[3]])
-    y = _q(m, "y", (p2s[0] * p2s[1], 1, p2s[2], p2s[3]), s, zp)
-    m.op("EXPAND_DIMS", [r3, _i32(m, "axis", [1])], [y])
+    y = quant_tensor(m, "y", (p2s[0] * p2s[1], 1, p2s[2], p2s[3]), s, zp)
+    m.op("EXPAND_DIMS", [r3, int32_const(m, "axis", [1])], [y])
     m.inputs, m.outputs = [x], [y]
-    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, shape), "movement")
+    q = check_one_op(tmp_path, m.bytes(), int8_inputs(rng, shape), "movement")
     assert [n.op for n in q.nodes] == ["Pad", "Transpose", "Slice", "Pad", "Reshape", "Reshape"]
 
 
@@ -471,11 +342,11 @@ def test_int8_data_movement_ops_equal_tflite_micro(tmp_path, seed):
 def test_hard_swish_equals_tflite_micro_on_every_value(tmp_path, seed):
     rng = np.random.default_rng(600 + seed)
     m = Model()
-    x = _q(m, "x", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.2)))), int(rng.integers(-100, 100)))
-    y = _q(m, "y", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), int(rng.integers(-100, 0)))
+    x = quant_tensor(m, "x", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.2)))), int(rng.integers(-100, 100)))
+    y = quant_tensor(m, "y", (1, 4), float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), int(rng.integers(-100, 0)))
     m.op("HARD_SWISH", [x], [y])
     m.inputs, m.outputs = [x], [y]
-    q = _check_one_op(tmp_path, m.bytes(), _all_int8(), "hard_swish")
+    q = check_one_op(tmp_path, m.bytes(), all_int8(), "hard_swish")
     assert [n.op for n in q.nodes] == ["Lut"]
 
 
@@ -488,9 +359,9 @@ def test_int8_sub_and_mul_equal_tflite_micro(tmp_path, op, seed):
     m = Model()
     sc = lambda: float(np.exp(rng.uniform(np.log(0.01), np.log(0.3))))
     zp = lambda: int(rng.integers(-60, 60))
-    x = _q(m, "x", (1, 3, 4, 6), sc(), zp())
+    x = quant_tensor(m, "x", (1, 3, 4, 6), sc(), zp())
     if seed % 2:
-        a, b = _q(m, "a", (1, 3, 4, 3), sc(), zp()), _q(m, "b", (1, 3, 4, 3), sc(), zp())
+        a, b = quant_tensor(m, "a", (1, 3, 4, 3), sc(), zp()), quant_tensor(m, "b", (1, 3, 4, 3), sc(), zp())
         ta = m.tensor("ta", None, np.int32, data=[3])
         m.op("SPLIT", [ta, x], [a, b], num_splits=2)
         ax = a
@@ -501,10 +372,10 @@ def test_int8_sub_and_mul_equal_tflite_micro(tmp_path, op, seed):
     else:
         ax, shape = x, (1, 3, 4, 6)
         other = m.tensor("k", (1, 1, 1, 6), data=rng.integers(-128, 128, (1, 1, 1, 6)), scale=sc(), zp=zp())
-    y = _q(m, "y", shape, sc() * (4 if op == "MUL" else 1), zp())
+    y = quant_tensor(m, "y", shape, sc() * (4 if op == "MUL" else 1), zp())
     m.op(op, [ax, other], [y], act=int(rng.integers(0, 2)))
     m.inputs, m.outputs = [x], [y]
-    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (1, 3, 4, 6), 20), op.lower())
+    q = check_one_op(tmp_path, m.bytes(), int8_inputs(rng, (1, 3, 4, 6), 20), op.lower())
     assert q.nodes[-1].op == op.capitalize()
 
 
@@ -518,7 +389,7 @@ def test_planning_keeps_state_outside_the_arena_and_assigned_values_alive(tmp_pa
     _, q = import_tflite(str(tmp_path / "ring.tflite"))
     q.meta["optimize"] = "ram"
     planned = plan(q)
-    xs = _frames(30, (1, 8), 9)
+    xs = int8_frames(30, (1, 8), 9)
     assert np.array_equal(reference.run_batch(q, xs), reference.run_batch(planned, xs))
     validate_plan(planned)
     buffers, n = planned.meta["plan"]["buffers"], len(planned.nodes)
@@ -547,7 +418,7 @@ def test_signed_package_runs_the_stream_through_its_uint8_library(wake_word, tmp
     assert r.returncode == 0, r.stderr
     pkg = api.load(str(tmp_path / "ww.tar.gz"), pubkey=str(tmp_path / "keys" / "signing.pub"))
     assert pkg.manifest["outputs"][0]["c_api"]["dtype"] == "uint8"
-    xs = _frames(50, (1, 1, 1, 12), 4)
+    xs = int8_frames(50, (1, 1, 1, 12), 4)
     raw = api.run(pkg, (xs.astype(np.float32) + 3) * np.float32(0.08), raw=True)
     want = tflm_stream(model, xs)
     assert np.array_equal((raw.astype(np.int16) + 128).astype(np.uint8).reshape(want.shape), want)
@@ -558,8 +429,8 @@ def test_variables_edgec_cannot_keep_are_refused_in_one_line(tmp_path):
     one error naming each, one line on stderr from the CLI, no traceback."""
     m = Model()
     m.subgraph()
-    x, y = _q(m, "x", (1, 4), 0.1, 0), _q(m, "y", (1, 4), 0.1, 0)
-    m.op("RESHAPE", [x, _i32(m, "s", [1, 4])], [y], new_shape=[1, 4])
+    x, y = quant_tensor(m, "x", (1, 4), 0.1, 0), quant_tensor(m, "y", (1, 4), 0.1, 0)
+    m.op("RESHAPE", [x, int32_const(m, "s", [1, 4])], [y], new_shape=[1, 4])
     m.inputs, m.outputs = [x], [y]
     (tmp_path / "two.tflite").write_bytes(m.bytes())
     with pytest.raises(Exception) as e:
@@ -567,13 +438,13 @@ def test_variables_edgec_cannot_keep_are_refused_in_one_line(tmp_path):
     assert "2 subgraphs and no CALL_ONCE" in str(e.value)
     m = Model()
     init = m.subgraph()
-    x = _q(m, "x", (1, 4), 0.1, 0)
+    x = quant_tensor(m, "x", (1, 4), 0.1, 0)
     m.op("CALL_ONCE", [], [], init_subgraph_index=1)
-    h, r = _variable(m, init, "v", (1, 4), 0.1, 0, np.zeros((1, 4)))
+    h, r = resource_variable(m, init, "v", (1, 4), 0.1, 0, np.zeros((1, 4)))
     init.ops.pop()                                                    # its ASSIGN_VARIABLE: never initialised
     g = init.tensor("junk", (1, 4), scale=0.1, zp=0)
     init.op("LOGISTIC", [g], [g])
-    y = _q(m, "y", (1, 8), 0.1, 0)
+    y = quant_tensor(m, "y", (1, 8), 0.1, 0)
     m.op("CONCATENATION", [r, x], [y], axis=1)
     m.inputs, m.outputs = [x], [y]
     (tmp_path / "v.tflite").write_bytes(m.bytes())
@@ -592,16 +463,16 @@ def test_int8_resize_nearest_neighbor_equals_tflite_micro(tmp_path, seed):
     n, h, w, c = 1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
     fh, fw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
     m = Model()
-    x, y = _q(m, "x", (n, h, w, c), 0.1, 7), _q(m, "y", (n, h * fh, w * fw, c), 0.1, 7)
-    m.op("RESIZE_NEAREST_NEIGHBOR", [x, _i32(m, "size", [h * fh, w * fw])], [y], half_pixel_centers=bool(seed % 2))
+    x, y = quant_tensor(m, "x", (n, h, w, c), 0.1, 7), quant_tensor(m, "y", (n, h * fh, w * fw, c), 0.1, 7)
+    m.op("RESIZE_NEAREST_NEIGHBOR", [x, int32_const(m, "size", [h * fh, w * fw])], [y], half_pixel_centers=bool(seed % 2))
     m.inputs, m.outputs = [x], [y]
-    q = _check_one_op(tmp_path, m.bytes(), _int8_inputs(rng, (n, h, w, c)), "resize")
+    q = check_one_op(tmp_path, m.bytes(), int8_inputs(rng, (n, h, w, c)), "resize")
     assert [nd.op for nd in q.nodes] == ["Upsample"]
 
 
 def test_int8_concatenation_of_other_scales_is_refused_as_tflite_micro_refuses_it(tmp_path):
     m = Model()
-    a, y = _q(m, "a", (1, 4), 0.1, 0), _q(m, "y", (1, 6), 0.2, 1)
+    a, y = quant_tensor(m, "a", (1, 4), 0.1, 0), quant_tensor(m, "y", (1, 6), 0.2, 1)
     b = m.tensor("b", (1, 2), data=[[10, 20]], scale=0.5, zp=3)
     m.op("CONCATENATION", [a, b], [y], axis=1)
     m.inputs, m.outputs = [a], [y]

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import require
-from test_tflite_streaming import _check_one_op, _i32, _int8_inputs, _q, tflm_stream
-from tflite_writer import Model
+from testkit.tflite_models import int32_const, quant_tensor
+from testkit.tflm import check_one_op, int8_inputs, tflm_stream
+from testkit.tflite_writer import Model
 
 from edgec.compiler import reference
 from edgec.driver.build import build
@@ -62,8 +63,8 @@ def random_slice(rng, rank):
 
 def slice_model(shape, begin, end, strides, out_shape, **masks) -> bytes:
     m = Model()
-    x, y = _q(m, "x", shape, 0.1, 3), _q(m, "y", out_shape, 0.1, 3)
-    m.op("STRIDED_SLICE", [x, _i32(m, "b", begin), _i32(m, "e", end), _i32(m, "s", strides)], [y], **masks)
+    x, y = quant_tensor(m, "x", shape, 0.1, 3), quant_tensor(m, "y", out_shape, 0.1, 3)
+    m.op("STRIDED_SLICE", [x, int32_const(m, "b", begin), int32_const(m, "e", end), int32_const(m, "s", strides)], [y], **masks)
     m.inputs, m.outputs = [x], [y]
     return m.bytes()
 
@@ -77,8 +78,8 @@ def test_strided_slice_with_strides_equals_tflite_micro(tmp_path, seed):
     shape, begin, end, strides, bmask, emask, shrink, out_shape, want = random_slice(rng, int(rng.integers(1, 5)))
     model = slice_model(shape, begin, end, strides, out_shape, begin_mask=bmask, end_mask=emask,
                         shrink_axis_mask=shrink)
-    xs = _int8_inputs(rng, shape)
-    q = _check_one_op(tmp_path, model, xs, f"strided_slice_{seed}")
+    xs = int8_inputs(rng, shape)
+    q = check_one_op(tmp_path, model, xs, f"strided_slice_{seed}")
     assert "StridedSlice" in [n.op for n in q.nodes]
     # the index logic itself: the sample's values at the positions numpy's view of TFLM's logic gives
     assert np.array_equal(reference.run_batch(q, xs)[0].reshape(-1), xs[0].reshape(-1)[want.reshape(-1)])
@@ -88,8 +89,8 @@ def test_strided_slice_shrink_axis_with_begin_mask_starts_at_the_first_element(t
     """TFLite Micro's StartForAxis applies the begin_mask bit before the shrink: row 0, not row 3."""
     require("cc")
     model = slice_model((5, 4), [3, 3], [4, -5], [1, -1], (4,), begin_mask=1, shrink_axis_mask=1)
-    xs = _int8_inputs(np.random.default_rng(1), (5, 4))
-    _check_one_op(tmp_path, model, xs, "shrink_begin")
+    xs = int8_inputs(np.random.default_rng(1), (5, 4))
+    check_one_op(tmp_path, model, xs, "shrink_begin")
     path = tmp_path / "shrink_begin.tflite"
     _, q = import_tflite(str(path))
     assert np.array_equal(reference.run_batch(q, xs)[:, ::1], xs[:, 0, ::-1])
@@ -104,7 +105,7 @@ def test_strided_slice_on_cortex_m4_equals_tflite_micro(tmp_path):
     path = tmp_path / "ss.tflite"
     path.write_bytes(model)
     build(str(path), "cortex-m4", str(tmp_path / "out"))
-    xs = _int8_inputs(rng, shape, 8)
+    xs = int8_inputs(rng, shape, 8)
     got, ex = Built(str(tmp_path / "out")).execute("cortex-m4", xs)
     assert np.array_equal(got.reshape(-1), tflm_stream(model, xs).reshape(-1)) and not ex.float_helpers
 
@@ -127,7 +128,7 @@ def test_strided_slice_tflite_micro_does_not_compute_is_refused_in_one_line(tmp_
 
 
 def test_strided_slice_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
-    from test_generated_c import compile_strictly_and_cppcheck
+    from strict_c import compile_strictly_and_cppcheck
     shape, begin, end, strides, bmask, emask, shrink, out_shape, _ = random_slice(np.random.default_rng(77), 4)
     (tmp_path / "ss.tflite").write_bytes(slice_model(shape, begin, end, strides, out_shape, begin_mask=bmask,
                                                      end_mask=emask, shrink_axis_mask=shrink))
@@ -149,7 +150,7 @@ def test_float_strided_slice_is_quantized_and_bit_exact(tmp_path):
     c = m.tensor("c", (1, 6, 7, 4), np.float32)
     m.op("CONV_2D", [x, w, b], [c], padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=1)
     s = m.tensor("s", (1, 3, 3, 4), np.float32)
-    m.op("STRIDED_SLICE", [c, _i32(m, "b0", [0, -1, 0, 0]), _i32(m, "e0", [1, -7, 7, 4]), _i32(m, "s0", [1, -2, 3, 1])],
+    m.op("STRIDED_SLICE", [c, int32_const(m, "b0", [0, -1, 0, 0]), int32_const(m, "e0", [1, -7, 7, 4]), int32_const(m, "s0", [1, -2, 3, 1])],
          [s], begin_mask=0b1001, end_mask=0b1001)
     fw = m.tensor("fw", (3, 36), np.float32, data=rng.normal(0, 0.2, (3, 36)))
     fb = m.tensor("fb", (3,), np.float32, data=np.zeros(3))

@@ -4,7 +4,7 @@ emulated Cortex-M4.
 
 An SVDF keeps the last `memory` features of each filter in a variable tensor that TFLite Micro carries
 between invocations: edgec makes it a persistent state buffer (the resource variables' mechanism, reset()
-puts back TFLM's zeros).  The models are written with tests/tflite_writer.py on random shapes: rank 1 and
+puts back TFLM's zeros).  The models are written with testkit/tflite_writer.py on random shapes: rank 1 and
 rank > 1, batch 1 and 2, with and without bias, fused RELU or none (TFLM's integer kernel applies no fused
 activation; edgec computes what it computes), a state zero point other than 0, and a keyword-spotter
 stack of two SVDFs and a FULLY_CONNECTED.  TFLM itself crashes on an SVDF without bias (its Prepare reads
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import require
-from test_tflite_streaming import tflm_stream
-from tflite_writer import Model
+from testkit.tflm import tflm_stream
+from testkit.tflite_writer import Model
 
 from edgec.compiler import reference
 from edgec.driver.build import build
@@ -174,7 +174,7 @@ def test_svdf_tflite_micro_would_not_run_as_edgec_does_is_refused_in_one_line(tm
 def test_svdf_c_compiles_warning_free_for_every_target_and_passes_cppcheck(tmp_path):
     """The SVDF kernels and the int16 state copy under -Wconversion -Wcast-align -Werror for the host (gcc
     and clang), Cortex-M0/M4, RV32IMC and the ATmega328P (16-bit int), and cppcheck."""
-    from test_generated_c import compile_strictly_and_cppcheck
+    from strict_c import compile_strictly_and_cppcheck
     model, _ = svdf_model(7, "random", stack=True)
     (tmp_path / "kws.tflite").write_bytes(model)
     build(str(tmp_path / "kws.tflite"), "host", str(tmp_path / "out"))
@@ -188,13 +188,13 @@ def test_svdf_beside_a_resource_variable_shares_the_state_buffer(tmp_path, targe
     int16 state in one state buffer: CONCATENATION of the previous and the new frame into an SVDF, 120 steps
     against TFLM; reset-each too."""
     require("cc") if target == "host" else require("arm-none-eabi-gcc", "qemu-system-arm")
-    from test_tflite_streaming import _variable
+    from testkit.tflite_models import resource_variable
     rng = np.random.default_rng(31)
     m = Model()
     init = m.subgraph()
     x = m.tensor("frame", (1, 6), scale=0.05, zp=2)
     m.op("CALL_ONCE", [], [], init_subgraph_index=1)
-    h, prev = _variable(m, init, "prev", (1, 6), 0.05, 2, rng.integers(-60, 60, (1, 6)))
+    h, prev = resource_variable(m, init, "prev", (1, 6), 0.05, 2, rng.integers(-60, 60, (1, 6)))
     both = m.tensor("both", (1, 12), scale=0.05, zp=2)
     m.op("CONCATENATION", [prev, x], [both], axis=1)
     m.op("ASSIGN_VARIABLE", [h, x], [])

@@ -20,7 +20,7 @@ from edgec.reports.layers import weight_bytes
 from edgec.compiler.targets import get_target
 from edgec.verification.verify import Built
 from conftest import require
-from test_kernels import graph_of
+from op_graphs import graph_of
 
 XS = [-(1 << 31), -(1 << 31) + 1, -(1 << 30) - 1, -(1 << 30), -65537, -129, -3, -2, -1, 0, 1, 2, 3, 127, 65535, 1 << 30,
       (1 << 31) - 1]

@@ -27,24 +27,11 @@ from edgec.driver.build import build
 from edgec.compiler import reference
 from edgec.verification.verify import Built, verify
 from conftest import require
-from zoo_mobile import MEAN, STD, images, keras_distill, keras_settle
+from testkit.zoo_mobile import KERAS_APP_SIZE, KERAS_APPS, KERAS_APPS_SETTLED, images, keras_app_input, keras_distill, keras_settle
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-SIZE = 96
-APPS = {"mobilenet_v2_035": lambda A: A.MobileNetV2(input_shape=(SIZE, SIZE, 3), alpha=0.35, weights=None, classes=10,
-                                                    classifier_activation=None),
-        "mobilenet_v3_small_075": lambda A: A.MobileNetV3Small(input_shape=(SIZE, SIZE, 3), alpha=0.75, weights=None,
-                                                               classes=10, classifier_activation=None)}
-#: the networks distilled from a smooth start (keras_settle); the others from Keras's initializers
-SETTLED = {"mobilenet_v2_035"}
-
-
-def own_input(name, x):
-    """Normalised channels-last photos (zoo_mobile.images, transposed) in the network's own input form:
-    MobileNetV3 rescales raw pixels itself, MobileNetV2 takes [-1, 1]."""
-    photos = x * STD + MEAN
-    return np.ascontiguousarray(photos * 255.0 if "v3" in name else photos * 2.0 - 1.0).astype(np.float32)
+SIZE = KERAS_APP_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +43,11 @@ def trained():
     def get(name):
         if name not in made:
             keras.utils.set_random_seed(1)
-            model = APPS[name](keras.applications)
-            if name in SETTLED:
+            model = KERAS_APPS[name](keras.applications)
+            if name in KERAS_APPS_SETTLED:
                 keras_settle(model)
             photos = images(SIZE, 128, seed=101).transpose(0, 2, 3, 1)
-            made[name] = keras_distill(model, photos, model_x=own_input(name, photos))
+            made[name] = keras_distill(model, photos, model_x=keras_app_input(name, photos))
         return made[name]
     return get
 
@@ -74,8 +61,8 @@ def built(trained, tmp_path_factory):
         if (name, fmt) not in made:
             d = tmp_path_factory.mktemp(f"{name}{fmt.replace('.', '_')}")
             model = trained(name)
-            cal = own_input(name, images(SIZE, 32, seed=11).transpose(0, 2, 3, 1))
-            x = own_input(name, images(SIZE, 32, seed=12).transpose(0, 2, 3, 1))
+            cal = keras_app_input(name, images(SIZE, 32, seed=11).transpose(0, 2, 3, 1))
+            x = keras_app_input(name, images(SIZE, 32, seed=12).transpose(0, 2, 3, 1))
             path = d / f"m{fmt}"
             if fmt == ".keras":
                 model.save(path)
@@ -90,7 +77,7 @@ def built(trained, tmp_path_factory):
 
 
 @pytest.mark.parametrize("fmt", [".keras", ".onnx"])
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(KERAS_APPS))
 def test_keras_application_builds_for_cortex_m7_and_is_bit_exact(trained, built, name, fmt):
     require("cc")
     model = trained(name)
@@ -109,7 +96,7 @@ def test_keras_application_builds_for_cortex_m7_and_is_bit_exact(trained, built,
     assert fa["top1_agreement"] >= 0.9 or fa["sqnr_db"] >= 25.0, fa
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(KERAS_APPS))
 def test_keras_file_and_its_onnx_export_plan_the_same_arena(built, name):
     """RAM that does not depend on the exporter: MobileNetV3Small's ONNX export writes each hard-sigmoid
     gate as relu6(x + 3) / 6, whose /6 fold_batchnorm folds into the conv before it (46,240 B against

@@ -1,4 +1,4 @@
-"""MnasNet 0.5 and the EfficientNet-lite-like network written with Keras 3 layers (tests/zoo_mobile.py,
+"""MnasNet 0.5 and the EfficientNet-lite-like network written with Keras 3 layers (testkit/zoo_mobile.py,
 keras_models: the functional API, padding="same", BatchNormalization, ReLU / ReLU6, Add skips), the
 zoo members keras.applications does not have (issue 18 part 6: every member from Keras 3 too).
 
@@ -23,8 +23,7 @@ import pytest
 
 from edgec.driver.build import build
 from edgec.verification.verify import verify
-from zoo_mobile import images, keras_make, ort_run
-from test_zoo_mobile import assert_member
+from testkit.zoo_mobile import assert_zoo_member, images, keras_make, ort_run
 from conftest import require
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -66,7 +65,7 @@ def test_keras_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float(zoo, name, f
     xs = np.load(inputs)
     want = keras_out if fmt == ".keras" else ort_run(path, xs)
     np.testing.assert_allclose(want, keras_out, rtol=1e-3, atol=1e-4 * float(np.abs(keras_out).max()))
-    assert_member(out, inputs, report, xs, want)
+    assert_zoo_member(out, inputs, report, xs, want)
 
 
 @pytest.mark.parametrize("name", NAMES)

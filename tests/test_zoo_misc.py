@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 
 import zoo_misc
+from zoo_misc import audio
 from conftest import data, extra, require
 from edgec.compiler import reference
 from edgec.driver.build import build, import_model
@@ -23,12 +24,6 @@ def images(size):
     x = np.concatenate([data("vww_input_float_0to1_NHWC.npy"), extra("vww_crops") / np.float32(255)])
     o = (96 - size) // 2
     return np.ascontiguousarray(x[:, o:o + size, o:o + size].transpose(0, 3, 1, 2)).astype(np.float32)
-
-
-def audio():
-    """The KWS test inputs (49 frames x 10 MFCC coefficients) as [N, coefficients, frames]."""
-    x = np.concatenate([data("kws_input_float_dequant.npy"), extra("kws_shift")])
-    return np.ascontiguousarray(x[..., 0].transpose(0, 2, 1)).astype(np.float32)
 
 
 CASES = [("audio_cnn", "torchscript", 13), ("audio_cnn", "torchscript", 17), ("audio_cnn", "dynamo", 18),

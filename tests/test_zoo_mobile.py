@@ -1,4 +1,4 @@
-"""The mobile zoo (tests/zoo_mobile.py: MobileNetV2 0.35, MobileNetV3-Small, MnasNet 0.5, an
+"""The mobile zoo (testkit/zoo_mobile.py: MobileNetV2 0.35, MobileNetV3-Small, MnasNet 0.5, an
 EfficientNet-lite-like network, ResNet-8) from both PyTorch exporters: each builds for cortex-m7 with
 --ram 512K --flash 2M, its float reference equals onnxruntime's result, its C on the host equals the
 integer reference bit for bit, and one model per run does the same in QEMU.
@@ -37,10 +37,9 @@ ResNet-8 (8 layers) meets the bar with its random weights (30.9 dB) and keeps th
 import numpy as np
 import pytest
 
-from edgec.compiler import reference
 from edgec.driver.build import build
-from edgec.verification.verify import Built, verify
-from zoo_mobile import ZOO, export, images, make, ort_run
+from edgec.verification.verify import verify
+from testkit.zoo_mobile import ZOO, assert_zoo_member, export, images, make, ort_run
 from conftest import require
 
 CASES = [(name, "ts13") for name in sorted(ZOO)] + [(name, "dynamo") for name in sorted(ZOO)] \
@@ -74,24 +73,7 @@ def test_zoo_model_fits_m7_is_bit_exact_and_agrees_with_float(zoo, name, exporte
     require("cc")
     path, out, inputs, report = zoo(name, exporter)
     xs = np.load(inputs)
-    assert_member(out, inputs, report, xs, ort_run(path, xs))
-
-
-def assert_member(out, inputs, report, xs, want):
-    """The zoo's bar for a member built into `out`: within 512K of RAM and 2M of flash, a real network
-    (more than 10 M MACs at 96x96, 32x32 for ResNet-8), the imported float graph equal to what the
-    exporter's own runtime computes (`want`), the C bit-exact on the host, and float agreement (top-1
-    >= 0.9 or SQNR >= 25 dB) on outputs that take more than one class."""
-    t = report["totals"]
-    assert t["arena_bytes"] + t["io_bytes"] <= 512 * 1024 and t["weight_bytes"] <= 2 * 1024 * 1024, t
-    assert t["macs"] > 10_000_000, t
-    got = reference.run_batch(Built(str(out)).float_graph, xs[:, None]).reshape(want.shape)
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * float(np.abs(want).max()))
-    r = verify(str(out), "host", str(inputs))
-    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == len(xs), r
-    assert len(np.unique(want.argmax(1))) > 1, want.argmax(1)
-    agree = r["float_agreement"]
-    assert agree["top1_agreement"] >= 0.9 or agree["sqnr_db"] >= 25, agree
+    assert_zoo_member(out, inputs, report, xs, ort_run(path, xs))
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", "resnet8"])

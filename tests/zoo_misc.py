@@ -189,6 +189,14 @@ def export(model, shape, path, exporter="torchscript", opset=13):
     return str(path)
 
 
+def audio():
+    """The KWS test inputs (49 frames x 10 MFCC coefficients) as [N, coefficients, frames]."""
+    import numpy as np
+    from testkit.cases import data, extra
+    x = np.concatenate([data("kws_input_float_dequant.npy"), extra("kws_shift")])
+    return np.ascontiguousarray(x[..., 0].transpose(0, 2, 1)).astype(np.float32)
+
+
 # -- the same families written with Keras 3 layers (saved as .keras; issue 18 part 6) --
 def keras_models():
     """{name: (build function, input shape without batch)}; keras is imported by the caller's backend."""

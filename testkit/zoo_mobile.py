@@ -472,3 +472,42 @@ def keras_settle(model, seed: int = 0):
                 if isinstance(src, keras.layers.BatchNormalization):
                     src.gamma.assign(np.full(src.gamma.shape, 0.25, np.float32))
     return model
+
+
+#: keras.applications' own architecture definitions as members of the zoo (weights=None, 10-class logits
+#: for the teacher's classes, at KERAS_APP_SIZE): tests/test_zoo_keras_apps.py and bench/zoo_table.py
+#: build them from here so that the README's table measures what the test checks.
+KERAS_APP_SIZE = 96
+KERAS_APPS = {"mobilenet_v2_035": lambda A: A.MobileNetV2(input_shape=(KERAS_APP_SIZE, KERAS_APP_SIZE, 3), alpha=0.35,
+                                                          weights=None, classes=10, classifier_activation=None),
+              "mobilenet_v3_small_075": lambda A: A.MobileNetV3Small(input_shape=(KERAS_APP_SIZE, KERAS_APP_SIZE, 3),
+                                                                     alpha=0.75, weights=None, classes=10,
+                                                                     classifier_activation=None)}
+#: the networks distilled from a smooth start (keras_settle); the others from Keras's initializers
+KERAS_APPS_SETTLED = {"mobilenet_v2_035"}
+
+
+def keras_app_input(name: str, x: np.ndarray) -> np.ndarray:
+    """Normalised channels-last photos (`images`, transposed) in the network's own input form:
+    MobileNetV3 rescales raw pixels itself, MobileNetV2 takes [-1, 1]."""
+    photos = x * STD + MEAN
+    return np.ascontiguousarray(photos * 255.0 if "v3" in name else photos * 2.0 - 1.0).astype(np.float32)
+
+
+def assert_zoo_member(out, inputs, report, xs, want):
+    """The zoo's bar for a member built into `out`: within 512K of RAM and 2M of flash, a real network
+    (more than 10 M MACs at 96x96, 32x32 for ResNet-8), the imported float graph equal to what the
+    exporter's own runtime computes (`want`), the C bit-exact on the host, and float agreement (top-1
+    >= 0.9 or SQNR >= 25 dB) on outputs that take more than one class."""
+    from edgec.compiler import reference
+    from edgec.verification.verify import Built, verify
+    t = report["totals"]
+    assert t["arena_bytes"] + t["io_bytes"] <= 512 * 1024 and t["weight_bytes"] <= 2 * 1024 * 1024, t
+    assert t["macs"] > 10_000_000, t
+    got = reference.run_batch(Built(str(out)).float_graph, xs[:, None]).reshape(want.shape)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * float(np.abs(want).max()))
+    r = verify(str(out), "host", str(inputs))
+    assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == len(xs), r
+    assert len(np.unique(want.argmax(1))) > 1, want.argmax(1)
+    agree = r["float_agreement"]
+    assert agree["top1_agreement"] >= 0.9 or agree["sqnr_db"] >= 25, agree
