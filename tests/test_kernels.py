@@ -4,11 +4,14 @@ Each example is a one-op float graph (plus constants) that goes through the real
 calibrate, quantize, plan, codegen — and is compiled with the host cc under UBSan + ASan (any
 undefined behaviour or out-of-bounds access fails the example).  Calibration sees a
 narrower range than the test samples, so inputs clip and outputs saturate: the edges are exercised."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edgec.compiler import reference
+from edgec.compiler.errors import TargetError
 from edgec.driver.build import compile_graph
 from edgec.compiler.ir import Graph, Node, Tensor
 from edgec.passes.plan_scratch import MIN_K4
@@ -391,15 +394,15 @@ def test_cortex_m4_dsp_kernels_equal_the_twin(tmp_path, h, w, c, k, out_c, depth
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(h=st.integers(1, 5), w=st.integers(1, 5), c=st.integers(1, 12), k=st.integers(1, 3), out_c=st.integers(1, 5),
+@given(h=st.integers(1, 4), w=st.integers(1, 4), c=st.integers(1, 12), k=st.integers(1, 3), out_c=st.integers(1, 5),
        op=st.sampled_from(["conv", "dw", "fc"]),
        sign=st.sampled_from([-1.0, 1.0]), seed=st.integers(0, 2**16))
 def test_atmega328p_kernels_equal_the_twin_at_the_int16_edges(tmp_path, h, w, c, k, out_c, op, sign, seed):
     """On AVR `int` is 16 bits: products of saturated int8 values (127 * 127) summed in int would
     overflow.  Weights of one magnitude (all quantize to +-127) and inputs pinned at +127 make every
     product maximal; the kernels (weights read from flash through __flash) must still equal the twin.
-    Feature maps up to 7x7x12: larger ones leave the 2 KB part too little RAM beside the harness's
-    sample buffers for the kernels' stack (a depthwise 8x8x12 did not fit before either)."""
+    Feature maps up to 6x6x12: larger ones leave the 2 KB part too little RAM beside the harness's
+    sample buffers for the kernels' stack (a depthwise 6x7x12 does not fit: the next test)."""
     rng = np.random.default_rng(seed)
     if op == "fc":
         g = graph_of("FullyConnected", (1, h * w * c), {"act": None}, [np.full((out_c, h * w * c), sign), rng.normal(0, 1, out_c)])
@@ -409,6 +412,19 @@ def test_atmega328p_kernels_equal_the_twin_at_the_int16_edges(tmp_path, h, w, c,
                                                       "groups": groups, "act": None},
                      [np.full((oc, k, k, c // groups), sign), rng.normal(0, 1, oc)])
     check(tmp_path, g, rng, target="atmega328p", shift=50.0)
+
+
+def test_atmega328p_refuses_a_model_whose_stack_does_not_fit_naming_both_sizes(tmp_path):
+    """A depthwise 6x7x12 leaves the 2 KB part less RAM above static data (its maps and the harness's
+    sample buffers) than the kernels' worst-case stack: the build for verification refuses it with both
+    sizes instead of running into the data."""
+    rng = np.random.default_rng(5)
+    g = graph_of("Conv2D", (1, 6, 7, 12), {"strides": (1, 1), "dilations": (1, 1), "pads": (1,) * 4, "groups": 12,
+                                           "act": None}, [np.full((12, 2, 2, 1), 1.0), rng.normal(0, 1, 12)])
+    with pytest.raises(TargetError) as e:
+        check(tmp_path, g, rng, target="atmega328p", shift=50.0)
+    m = re.search(r"its stack needs up to (\d+) B and (\d+) B of RAM are left", str(e.value))
+    assert m and int(m.group(1)) > int(m.group(2)), str(e.value)
 
 
 @SETTINGS
