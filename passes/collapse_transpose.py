@@ -5,8 +5,14 @@ permutation move as one block, so they can be merged.  ShuffleNet's channel shuf
 [N, g, C/g, H, W], swap g and C/g, Reshape back) reaches the IR as a rank-5 Transpose; collapsed it
 is a rank-3 or rank-4 one, which the kernel (at most 4 axes) runs, and a Transpose that only moves
 size-1 axes disappears into a Reshape (an alias: no data moves).  The data order is unchanged, so
-the reference gives the same values before and after."""
+the reference gives the same values before and after.
+
+One Transpose keeps its four axes: NCHW -> NHWC of one image with more than one channel (a PyTorch
+model's input), because a patch-based stage (passes/tile.py) can run it band by band as its first op
+(its OpDef.window) and keep only a band of the transposed tensor; collapsed to [C, H*W] -> [H*W, C]
+it would sit whole in the arena.  The kernel takes the same time either way."""
 from ..compiler.ir import Graph, Node, Tensor, unique_name
+from ..compiler.ops import REGISTRY
 
 
 def collapsed(shape, perm):
@@ -38,8 +44,9 @@ def collapse_transpose(graph: Graph) -> Graph:
             continue
         src = g.tensors[node.inputs[0]]
         shape, perm = collapsed(tuple(src.shape), tuple(node.attrs["perm"]))
-        if len(perm) == len(src.shape):
-            nodes.append(node)
+        if len(perm) == len(src.shape) or (len(src.shape) == 4 and src.shape[0] == 1 and len(perm) > 1
+                                           and REGISTRY["Transpose"].window(g, node) is not None):
+            nodes.append(node)                                  # or a row-local one: tileable
             continue
         out = node.outputs[0]
         if perm == tuple(range(len(perm))):                     # only size-1 axes moved

@@ -41,7 +41,10 @@ from .plan_memory import memory_plan
 TILEABLE = tuple(ops_table("window"))       # row-local ops (their OpDef.window, compiler/ops/)
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
 MAX_STAGE_LEN = 12
-MAX_ROUNDS = 16                 # stages added or replaced, one per round
+#: stages added or replaced, one per round (each round takes the cheapest stage that lowers the peak step);
+#: more rounds walk further down in RAM at more instructions (24: KWS 9,556 B of arena for +9.5%
+#: instructions, past issue 22's 0.5x TFLM), so the default stops here
+MAX_ROUNDS = 16
 MAX_EXTRA = 0.20                # of the whole model's estimated instructions, all stages together
 #: Without a --ram goal, a stage (or its last bands) must free at least this many arena bytes per
 #: instruction it adds to each inference (one byte per thousand instructions).
@@ -76,10 +79,22 @@ def _window(graph, node):
     return d.window(graph, node) if d is not None and d.window is not None else (1, 1, 1, 0)
 
 
+def _row_axis(graph: Graph, node) -> int:
+    """The input axis a row-local op's window runs along: 1 (NHWC), or for a layout change (Transpose
+    NCHW -> NHWC) the input axis that becomes its output's rows."""
+    return node.attrs["perm"][1] if node.op == "Transpose" else 1
+
+
+def _in_height(graph: Graph, node) -> int:
+    return graph.tensors[node.inputs[0]].shape[_row_axis(graph, node)]
+
+
 def _chain_ok(graph: Graph, nodes, consumers) -> bool:
     for j, n in enumerate(nodes):
         if (n.op not in TILEABLE or REGISTRY[n.op].window(graph, n) is None
                 or len(graph.tensors[n.outputs[0]].shape) != 4 or graph.tensors[n.outputs[0]].shape[0] != 1):
+            return False
+        if j > 0 and _row_axis(graph, n) != 1:    # its input's rows are not a band of NHWC rows: only first
             return False
         acts = [t for t in n.inputs if not graph.tensors[t].is_const]
         if len(acts) != 1 or len(graph.tensors[acts[0]].shape) != 4:
@@ -111,7 +126,7 @@ def stage_bands(graph: Graph, nodes, tiles: int):
         for j in range(len(nodes) - 1, -1, -1):
             out_bands[j] = (lo, hi)
             k, s, d, pt = _window(graph, nodes[j])
-            in_h = graph.tensors[nodes[j].inputs[0]].shape[1]
+            in_h = _in_height(graph, nodes[j])
             lo, hi = max(0, lo * s - pt), min(in_h, (hi - 1) * s - pt + d * (k - 1) + 1)
             if hi <= lo and nodes[j].op == "Pad":   # a band of padding only: it reads no row; keep one
                 lo = min(lo, in_h - 1)
@@ -126,18 +141,22 @@ def stage_bands(graph: Graph, nodes, tiles: int):
 def _in_rows(graph: Graph, node, lo: int, hi: int):
     """The first input row and the end row a row-local op reads for its output rows [lo, hi)."""
     k, s, d, pt = _window(graph, node)
-    in_h = graph.tensors[node.inputs[0]].shape[1]
+    in_h = _in_height(graph, node)
     return max(0, lo * s - pt), min(in_h, (hi - 1) * s - pt + d * (k - 1) + 1)
 
 
-def overlap_shift(graph: Graph, nodes, bands, reverse: bool = False) -> int:
+def overlap_shift(graph: Graph, nodes, bands, reverse: bool = False) -> int | None:
     """Where the stage's input may start relative to its output (bytes, input offset minus output
     offset) so that the output may overwrite it.  Band t writes its output rows after its first node
     has read its input rows (several nodes) or while it reads them (one node), so it must not touch
     an input row that band t's successor (several nodes) or band t itself (one node) still reads.
     Bands run top down: the output starts below the input (a positive shift) and each band's rows end
     below the first row still to be read; `reverse` (bands bottom up): the output starts above the
-    input (a negative shift) and each band's rows begin above the last row still to be read."""
+    input (a negative shift) and each band's rows begin above the last row still to be read.
+    None when the input's rows are not contiguous (a Transpose NCHW -> NHWC reads every channel plane):
+    no shift lets the output overwrite it."""
+    if _row_axis(graph, nodes[0]) != 1:
+        return None
     x = graph.tensors[nodes[0].inputs[0]]
     y = graph.tensors[nodes[-1].outputs[0]]
     in_row = x.shape[2] * x.shape[3] * np.dtype(x.dtype).itemsize

@@ -197,6 +197,10 @@ void edgec_softmax_tflm_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int
 void edgec_log_softmax_s8(const EDGEC_ROM int32_t *exp_table, const EDGEC_ROM int32_t *d_table, const EDGEC_ROM int32_t *log_table,
                           int32_t exp_bits, int32_t ln2_q, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
 void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out);
+/* Output rows [out_row0, out_row0 + out_rows) of a transpose whose output's axis 0 is 1, from the whole
+ * input, written from `out` on (a patch-based stage's first node: NCHW -> NHWC). */
+void edgec_transpose_rows_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out,
+                             int32_t out_row0, int32_t out_rows);
 void edgec_pad_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_border_s8(const EDGEC_ROM edgec_pad_border_params *p, const int8_t *in, int8_t *out);
 void edgec_pad_rows_s8(const EDGEC_ROM edgec_pad_params *p, const int8_t *in, int32_t in_row0, int8_t *out,

@@ -47,6 +47,9 @@
 #ifndef EDGEC_IMAGE_WITH_TRANSPOSE_S8
 #define EDGEC_IMAGE_WITH_TRANSPOSE_S8 EDGEC_IMAGE_DEFAULT
 #endif
+#ifndef EDGEC_IMAGE_WITH_TRANSPOSE_ROWS_S8
+#define EDGEC_IMAGE_WITH_TRANSPOSE_ROWS_S8 EDGEC_IMAGE_DEFAULT
+#endif
 #ifndef EDGEC_IMAGE_WITH_PAD_S8
 #define EDGEC_IMAGE_WITH_PAD_S8 EDGEC_IMAGE_DEFAULT
 #endif
@@ -120,6 +123,7 @@ static const uint8_t present[EDGEC_IMAGE_N_KERNELS] = {
     EDGEC_IMAGE_WITH_MAXPOOL_S16, EDGEC_IMAGE_WITH_AVGPOOL_S16, EDGEC_IMAGE_WITH_REQUANTIZE_S8_S16,
     EDGEC_IMAGE_WITH_REQUANTIZE_S16_S8, EDGEC_IMAGE_WITH_LSTM_S8, EDGEC_IMAGE_WITH_GRU_S8,
     EDGEC_IMAGE_WITH_CONV2D_WIDE_S8, EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8, EDGEC_IMAGE_WITH_PAD_BORDER_S8,
+    EDGEC_IMAGE_WITH_TRANSPOSE_ROWS_S8,
 };
 
 #define SIG(id, name, sig, ptype) sig,
@@ -470,6 +474,19 @@ static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const in
         hi = (int64_t)v[4] + v[5] - bf[1] < is[1] ? (int64_t)v[4] + v[5] - bf[1] : is[1];
         return hi <= lo || (lo >= v[2] && (hi - v[2]) * is[2] * is[3] <= len[1]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;
     }
+    case 33: {                            /* transpose_rows (p, in, out, r0, rows): whole input, rows of the output */
+        const int32_t *q = PARAMS(int32_t);
+        int32_t os[4], seen = 0;
+        int k;
+        for (k = 0; k < 4; k++) {
+            seen |= IN(q[4 + k], 0, 3) ? 1 << q[4 + k] : 16;
+            os[k] = seen & 16 ? 0 : q[q[4 + k]];
+        }
+        if (seen != 15 || !FITS(box(q, 4, 1), len[1]) || os[0] != 1 || !IN(v[3], 0, os[1]) || !IN(v[4], 0, os[1] - v[3])
+            || (int64_t)v[4] * os[2] * os[3] > len[2])
+            return EDGEC_IMAGE_E_BOUNDS;
+        return EDGEC_IMAGE_OK;
+    }
     case 7: case 8: case 24: case 25: {                     /* pools (p, in, in_row0, out, r0, rows) */
         const edgec_pool_params *q = PARAMS(edgec_pool_params);
         if (!IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->pad_left, 0, 0xFFFF))
@@ -809,6 +826,10 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
 #endif
 #if EDGEC_IMAGE_WITH_TRANSPOSE_S8
         case 12: edgec_transpose_s8(PS(0, const edgec_transpose_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+#endif
+#if EDGEC_IMAGE_WITH_TRANSPOSE_ROWS_S8
+        case 33: edgec_transpose_rows_s8(PS(0, const edgec_transpose_params *), P(1, const int8_t *), P(2, int8_t *), V(3), V(4));
+            break;
 #endif
 #if EDGEC_IMAGE_WITH_PAD_S8
         case 13: edgec_pad_s8(PS(0, const edgec_pad_params *), P(1, const int8_t *), P(2, int8_t *)); break;

@@ -7,7 +7,7 @@
  * pointer argument with its extent lies inside the image (read-only data) or inside the caller's arena
  * / input / output, so a hostile image cannot make the interpreter read or write outside them through
  * the extents it declares.  For conv, pools, fully connected, memcpy, lut, softmax, add, mul,
- * transpose, pad, concat, upsample, slice, resize (its tap tables too), mean, prelu and requantize it
+ * transpose (its row bands too), pad, concat, upsample, slice, resize (its tap tables too), mean, prelu and requantize it
  * also bounds what the kernel touches from the layer's parameters and row band; the parameter structs
  * of pad_rows, LSTM and GRU are used as given (README, "Model images"): a device also checks the
  * image's signature.
@@ -71,8 +71,9 @@
     X(29, gru_s8, "prrrrrrrrww", edgec_gru_params) \
     X(30, conv2d_wide_s8, "prirrwiiw", edgec_conv2d_params) \
     X(31, fully_connected_wide_s8, "prrrw", edgec_fully_connected_params) \
-    X(32, pad_border_s8, "prw", edgec_pad_border_params)
-#define EDGEC_IMAGE_N_KERNELS 33
+    X(32, pad_border_s8, "prw", edgec_pad_border_params) \
+    X(33, transpose_rows_s8, "prwii", edgec_transpose_params)
+#define EDGEC_IMAGE_N_KERNELS 34
 typedef char edgec_image_none;            /* the "struct" of kernels without a parameter struct */
 
 /* A schedule record (u32 words): word 0 is the kernel id (bits 0-6; bit 7 set in a loop's body), the

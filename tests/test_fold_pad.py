@@ -121,10 +121,12 @@ def test_a_torch_model_folds_the_pads_it_may_and_keeps_the_others(tmp_path):
         assert r["bit_exact"] and r["mismatches"] == 0, r
 
 
-@pytest.mark.parametrize("pads", [(1, 2, 2, 1), (1, 2, 14, 1)])
+@pytest.mark.parametrize("pads", [(1, 2, 2, 1), (1, 2, 20, 1)])
 def test_a_pad_that_stays_is_tiled_like_any_row_band_stage(tmp_path, pads):
-    """(1, 2, 14, 1): 14 rows of padding on top, so the first bands of the Pad's output are padding only
-    (they read no input row; the stage still computes one row of its input there)."""
+    """(1, 2, 20, 1): 20 rows of padding on top, so the first bands of the Pad's output are padding only
+    (they read no input row; the stage still computes one row of its input there).  The stage starts at
+    the NCHW input's Transpose (tests/test_transpose_band.py), in 4 bands: 20 rows, more than 14, make its
+    first Pad band padding only."""
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
     xs = np.random.default_rng(2).standard_normal((12, 3, 48, 48)).astype(np.float32)
     path = tmp_path / "padband.onnx"

@@ -340,7 +340,8 @@ BAD_PARAMETER = {"add_s8": (0, 2),            # bc.shape[0]: twice the output
                  "slice_s8": (11, 1000),      # end[3] past in_shape[3]
                  "lstm_s8": (1, 1000),        # steps: a longer sequence than the input holds
                  "gru_s8": (3, 1000),         # hidden: wider weights, state and output
-                 "pad_rows_s8": (6, 1000)}    # before[2] past out_shape[2], in a row band
+                 "pad_rows_s8": (6, 1000),    # before[2] past out_shape[2], in a row band
+                 "transpose_rows_s8": (5, 4)}  # perm[1]: no axis, in a row band
 
 
 @pytest.mark.parametrize("which", ["layout", "wake_word", "LSTM", "GRU", "pad_rows"])
@@ -396,8 +397,8 @@ def test_parameters_that_would_leave_the_extents_are_refused(tmp_path, which):
         struct.pack_into("<i", bad, (r["args"][0][0] & OFFSET_MASK) + 4 * field, value)
         code, line, _, _ = check_image(_rehash(bad))
         assert (code, line) == (3, f"refused: code 6 (out of bounds) at call {k}"), (kernel, line)
-    if which == "pad_rows":
-        assert "pad_rows_s8" in tried, tried
+    if which == "pad_rows":                    # its NCHW input's Transpose starts the tiled stage
+        assert {"pad_rows_s8", "transpose_rows_s8"} <= tried, tried
     else:
         assert tried == {"wake_word": {"concat_s8", "slice_s8"}, "LSTM": {"lstm_s8"}, "GRU": {"gru_s8"}}.get(
-            which, set(BAD_PARAMETER) - {"concat_s8", "slice_s8", "lstm_s8", "gru_s8", "pad_rows_s8"})
+            which, set(BAD_PARAMETER) - {"concat_s8", "slice_s8", "lstm_s8", "gru_s8", "pad_rows_s8", "transpose_rows_s8"})

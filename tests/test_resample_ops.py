@@ -243,7 +243,8 @@ def test_channel_shuffle_reshapes_stay_in_nhwc_with_one_transpose(tmp_path):
     moves = [n for n in g.nodes if n.op == "Transpose"]
     # the input's NCHW -> NHWC, the shuffle, and the NCHW graph output
     assert len(moves) == 3, [(n.name, n.attrs) for n in moves]
-    assert all(len(n.attrs["perm"]) <= 3 for n in moves)
+    # collapsed to the fewest axes, but the input's NCHW -> NHWC, which a tiled stage may run by rows
+    assert all(len(n.attrs["perm"]) <= 3 or tuple(n.attrs["perm"]) == (0, 2, 3, 1) for n in moves)
 
 
 def test_collapse_transpose_before_after_on_a_rank5_shuffle():

@@ -43,10 +43,25 @@ def check_transpose(op, attrs, shapes, consts):
         raise ModelFormatError(f"Transpose perm {perm} is not a permutation of the {len(shapes[0])} axes")
 
 
+#: NCHW -> NHWC: what a channels-first model's graph does to its input first (edgec computes NHWC)
+TO_CHANNELS_LAST = (0, 2, 3, 1)
+
+
+def transpose_window(graph, node):
+    """NCHW -> NHWC is row-local in H: NHWC output rows r0..r1 are input rows r0..r1 of every channel,
+    so a patch-based stage may start with it and keep only a band of the transposed tensor (a PyTorch
+    model's transposed input need not sit whole in the arena through the stem).  Its input's rows lie
+    along axis 2, not 1, and are strided across channels: passes/tile.py lets it only start a stage
+    (whole input) and never writes a stage's output over such an input.  Other permutations: None."""
+    return (1, 1, 1, 0) if tuple(node.attrs["perm"]) == TO_CHANNELS_LAST else None
+
+
 def emit_transpose(e, s):
     r = len(s.ish)
     perm = tuple(range(4 - r)) + tuple(p + 4 - r for p in s.node.attrs["perm"])
     p = e.param("edgec_transpose_params", s.base, dict(in_shape=pad4(s.ish), perm=perm))
+    if s.band is not None:                                   # output rows of a patch-based stage's band
+        return f"edgec_transpose_rows_s8(&{p}, {s.ins[0]}, {s.out}, {s.r0}, {s.rn});"
     return f"edgec_transpose_s8(&{p}, {s.ins[0]}, {s.out});"
 
 
@@ -204,7 +219,7 @@ DEFS = [
     OpDef("Transpose", "x; attrs perm", lambda n, s: [tuple(s[0][p] for p in n.attrs["perm"])],
           check=check_transpose, float_ref=lambda n, x: np.transpose(x, n.attrs["perm"]),
           int8_ref=lambda n, x: np.transpose(x, n.attrs["perm"]), quantize=_same_as_input, emit=emit_transpose,
-          kernel_file="edgec_transpose_s8.c"),
+          kernel_file="edgec_transpose_s8.c", window=transpose_window),
     OpDef("Pad", "x; attrs pads (before..., after...), constant zero; mode \"edge\" (repeat the border) or \"reflect\"",
           pad_shape,
           check=lambda op, attrs, shapes, consts: ints(attrs["pads"], 2 * len(shapes[0]), "Pad pads", 0),
