@@ -1,9 +1,10 @@
 /* Transpose of a tensor of rank <= 4 (shapes padded with leading 1s).  Twin: numpy.transpose. */
 #include "edgec.h"
 
-void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out)
+/* The output's shape and, per output axis, the input stride it walks. */
+static void walk(const EDGEC_ROM edgec_transpose_params *p, int32_t os[4], int32_t s[4])
 {
-    int32_t stride[4], os[4], s[4], i0, i1, i2, i3, k;
+    int32_t stride[4], k;
     stride[3] = 1;
     for (k = 2; k >= 0; k--)
         stride[k] = stride[k + 1] * p->in_shape[k + 1];
@@ -11,6 +12,12 @@ void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t 
         os[k] = p->in_shape[p->perm[k]];
         s[k] = stride[p->perm[k]];
     }
+}
+
+void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t os[4], s[4], i0, i1, i2, i3;
+    walk(p, os, s);
     for (i0 = 0; i0 < os[0]; i0++)
         for (i1 = 0; i1 < os[1]; i1++)
             for (i2 = 0; i2 < os[2]; i2++)
@@ -25,14 +32,8 @@ void edgec_transpose_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t 
 void edgec_transpose_rows_s8(const EDGEC_ROM edgec_transpose_params *p, const int8_t *in, int8_t *out,
                              int32_t out_row0, int32_t out_rows)
 {
-    int32_t stride[4], os[4], s[4], i1, i2, i3, k;
-    stride[3] = 1;
-    for (k = 2; k >= 0; k--)
-        stride[k] = stride[k + 1] * p->in_shape[k + 1];
-    for (k = 0; k < 4; k++) {
-        os[k] = p->in_shape[p->perm[k]];
-        s[k] = stride[p->perm[k]];
-    }
+    int32_t os[4], s[4], i1, i2, i3;
+    walk(p, os, s);
     for (i1 = out_row0; i1 < out_row0 + out_rows; i1++)
         for (i2 = 0; i2 < os[2]; i2++) {
             const int8_t *src = in + i1 * s[1] + i2 * s[2];

@@ -6,10 +6,10 @@ quantized and built for the host: the C bit-exact with the integer reference and
 output.  A chain over two different tensors and a DIV by zero are refused by name."""
 import numpy as np
 import pytest
-from tflite_micro.python.tflite_micro import runtime
 
 from conftest import require
 from testkit.tflite_writer import Model
+from testkit.tflm import tflm_run
 
 from edgec.compiler import reference
 from edgec.driver.build import build
@@ -18,16 +18,6 @@ from edgec.compiler.importers.tflite import import_tflite
 from edgec.verification.verify import Built, sqnr_db, verify
 
 F = np.float32
-
-
-def tflm_run(model: bytes, xs: np.ndarray) -> np.ndarray:
-    it = runtime.Interpreter.from_bytes(model)
-    outs = []
-    for x in xs:
-        it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
-        it.invoke()
-        outs.append(it.get_output(0).copy())
-    return np.stack(outs)
 
 
 def _write(tmp_path, blob: bytes, name="m.tflite") -> str:

@@ -120,21 +120,10 @@ def gru(imp, node, a):
     acts = _activations(a, ["Sigmoid", "Tanh"], dirs)
     if acts != ["Sigmoid", "Tanh"] * len(dirs):
         reasons.append(f"activations {acts} (only the default Sigmoid, Tanh)")
-    if a.get("clip") is not None or a.get("activation_alpha") or a.get("activation_beta"):
-        reasons.append("clip / activation_alpha / activation_beta")
     if not imp.a_int(node, a, "linear_before_reset", 0):
         reasons.append("linear_before_reset=0 (edgec's GRU applies the reset gate after the recurrent product, "
                        "as PyTorch and Keras 3 do)")
-    if h0_name and (h0_name not in imp.consts or np.any(imp.consts[h0_name])):
-        reasons.append("a non-zero or computed initial_h (edgec's GRU starts from a zero state)")
-    if len(xs) != 3:
-        reasons.append(f"an input of shape {xs} (want [time, batch, features] or, layout=1, [batch, time, features])")
-    t_len, n = (xs[1], xs[0]) if layout == 1 and len(xs) == 3 else (xs[0], xs[1]) if len(xs) == 3 else (0, 0)
-    if seq_name and (seq_name not in imp.consts or np.any(np.asarray(imp.consts[seq_name]) != t_len)):
-        reasons.append("sequence_lens shorter than the sequence (edgec runs every step)")
-    for nm, what in ((w_name, "W"), (r_name, "R")):
-        if nm not in imp.consts:
-            reasons.append(f"computed weights {what}")
+    t_len, n = _sequence_reasons(imp, a, xs, layout, w_name, r_name, seq_name, h0_name, "GRU", reasons)
     if reasons:
         raise UnsupportedOpError("GRU with " + "; ".join(reasons), where=where)
     nd = len(dirs)
@@ -156,6 +145,25 @@ def gru(imp, node, a):
     _outputs(imp, name, ys, dirs, y_name, yh_name, n, t_len, hid, layout)
 
 
+def _sequence_reasons(imp, a, xs, layout, w_name, r_name, seq_name, h0_name, cell, reasons) -> tuple:
+    """What a GRU or RNN node asks that edgec's recurrent kernels do not do (appended to `reasons`):
+    clipping or activation parameters, an initial state, an input not [time, batch, features], a
+    sequence_lens shorter than the sequence, computed weights.  Returns (time steps, batch)."""
+    if a.get("clip") is not None or a.get("activation_alpha") or a.get("activation_beta"):
+        reasons.append("clip / activation_alpha / activation_beta")
+    if h0_name and (h0_name not in imp.consts or np.any(imp.consts[h0_name])):
+        reasons.append(f"a non-zero or computed initial_h (edgec's {cell} starts from a zero state)")
+    if len(xs) != 3:
+        reasons.append(f"an input of shape {xs} (want [time, batch, features] or, layout=1, [batch, time, features])")
+    t_len, n = (xs[1], xs[0]) if layout == 1 and len(xs) == 3 else (xs[0], xs[1]) if len(xs) == 3 else (0, 0)
+    if seq_name and (seq_name not in imp.consts or np.any(np.asarray(imp.consts[seq_name]) != t_len)):
+        reasons.append("sequence_lens shorter than the sequence (edgec runs every step)")
+    for nm, what in ((w_name, "W"), (r_name, "R")):
+        if nm not in imp.consts:
+            reasons.append(f"computed weights {what}")
+    return t_len, n
+
+
 def rnn(imp, node, a):
     """ONNX RNN (torch.nn.RNN with nonlinearity tanh): h = tanh(W x + Wb + R h + Rb), as the GRU of
     recurrent.emit_simple_rnn; directions as the LSTM's."""
@@ -169,18 +177,7 @@ def rnn(imp, node, a):
     acts = _activations(a, ["Tanh"], dirs)
     if acts != ["Tanh"] * len(dirs):
         reasons.append(f"activations {acts} (only Tanh: edgec's RNN is the GRU's tanh candidate)")
-    if a.get("clip") is not None or a.get("activation_alpha") or a.get("activation_beta"):
-        reasons.append("clip / activation_alpha / activation_beta")
-    if h0_name and (h0_name not in imp.consts or np.any(imp.consts[h0_name])):
-        reasons.append("a non-zero or computed initial_h (edgec's RNN starts from a zero state)")
-    if len(xs) != 3:
-        reasons.append(f"an input of shape {xs} (want [time, batch, features] or, layout=1, [batch, time, features])")
-    t_len, n = (xs[1], xs[0]) if layout == 1 and len(xs) == 3 else (xs[0], xs[1]) if len(xs) == 3 else (0, 0)
-    if seq_name and (seq_name not in imp.consts or np.any(np.asarray(imp.consts[seq_name]) != t_len)):
-        reasons.append("sequence_lens shorter than the sequence (edgec runs every step)")
-    for nm, what in ((w_name, "W"), (r_name, "R")):
-        if nm not in imp.consts:
-            reasons.append(f"computed weights {what}")
+    t_len, n = _sequence_reasons(imp, a, xs, layout, w_name, r_name, seq_name, h0_name, "RNN", reasons)
     if reasons:
         raise UnsupportedOpError("RNN with " + "; ".join(reasons), where=where)
     nd = len(dirs)
