@@ -135,6 +135,9 @@ def small_cores(rows: dict) -> str:
 
 
 def main():
+    if "-h" in sys.argv or "--help" in sys.argv:        # the bench takes minutes: never start it by asking
+        print(__doc__)
+        return
     names = ORDER
     if "--only" in sys.argv:
         names = sys.argv[sys.argv.index("--only") + 1].split(",")
