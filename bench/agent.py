@@ -110,4 +110,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):     # a bench takes minutes: asking never starts it
+        sys.exit(print(__doc__))
     sys.exit(main())

@@ -176,4 +176,6 @@ def main(out: str, only: list) -> int:
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):     # a bench takes minutes: asking never starts it
+        sys.exit(print(__doc__))
     sys.exit(main(sys.argv[1], sys.argv[2:]))

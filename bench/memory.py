@@ -91,4 +91,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):     # a bench takes minutes: asking never starts it
+        sys.exit(print(__doc__))
     main()
