@@ -63,20 +63,7 @@ def lstm(imp, node, a):
             reasons.append(f"computed weights {what}")
     if reasons:
         raise UnsupportedOpError("LSTM with " + "; ".join(reasons), where=where)
-    nd = len(dirs)
-    r = np.asarray(imp.consts[r_name], np.float32)
-    hid = hid or r.shape[-1]
-    w = np.asarray(imp.consts[w_name], np.float32).reshape(nd, 4 * hid, -1)
-    r = r.reshape(nd, 4 * hid, -1)
-    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(nd * 8 * hid, np.float32)
-    if bias.size != nd * 8 * hid:
-        raise UnsupportedOpError(f"LSTM bias of {bias.size} values for hidden_size {hid} and {nd} direction(s) "
-                                 f"(want {nd * 8 * hid})", where=where)
-    bias = bias.reshape(nd, 8 * hid)
-    x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))      # IR [N, T, I]
-    name = node.name or node.output[0]
-    y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
-    yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
+    w, r, bias, hid, x, name, y_name, yh_name = _operands(imp, node, "LSTM", 4, hid, len(dirs), layout)
     ys = [emit_lstm(imp, _dir_name(name, dirs, d), x, _gates(w[d], hid), _gates(r[d], hid),
                     _gates(bias[d, :4 * hid] + bias[d, 4 * hid:], hid), return_sequences=bool(y_name), reverse=rev)
           for d, rev in enumerate(dirs)]
@@ -126,23 +113,34 @@ def gru(imp, node, a):
     t_len, n = _sequence_reasons(imp, a, xs, layout, w_name, r_name, seq_name, h0_name, "GRU", reasons)
     if reasons:
         raise UnsupportedOpError("GRU with " + "; ".join(reasons), where=where)
-    nd = len(dirs)
-    r = np.asarray(imp.consts[r_name], np.float32)
-    hid = imp.a_int(node, a, "hidden_size", 0) or r.shape[-1]
-    w = np.asarray(imp.consts[w_name], np.float32).reshape(nd, 3 * hid, -1)
-    r = r.reshape(nd, 3 * hid, -1)
-    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(nd * 6 * hid, np.float32)
-    if bias.size != nd * 6 * hid:
-        raise UnsupportedOpError(f"GRU bias of {bias.size} values for hidden_size {hid} and {nd} direction(s) "
-                                 f"(want {nd * 6 * hid})", where=where)
-    bias = bias.reshape(nd, 6 * hid)
-    x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))
-    name = node.name or node.output[0]
-    y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
-    yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
+    w, r, bias, hid, x, name, y_name, yh_name = _operands(imp, node, "GRU", 3, imp.a_int(node, a, "hidden_size", 0),
+                                                          len(dirs), layout)
     ys = [emit_gru(imp, _dir_name(name, dirs, d), x, w[d], r[d], bias[d, :3 * hid], bias[d, 3 * hid:],
                    return_sequences=bool(y_name), reverse=rev) for d, rev in enumerate(dirs)]
     _outputs(imp, name, ys, dirs, y_name, yh_name, n, t_len, hid, layout)
+
+
+def _operands(imp, node, cell, gates, hid, nd, layout) -> tuple:
+    """The constant operands and names of an ONNX LSTM (4 gates), GRU (3) or RNN (1) node, per direction:
+    (W [nd, gates*hid, in], R [nd, gates*hid, hid], B [nd, 2*gates*hid] (zeros when absent), hid (the
+    hidden_size attribute, else R's width), X in the IR's [N, T, I], the node's name, the Y and Y_h
+    outputs the model reads ("" for one it does not))."""
+    inputs = list(node.input) + [""] * (4 - len(node.input))
+    x_name, w_name, r_name, b_name = inputs[:4]
+    r = np.asarray(imp.consts[r_name], np.float32)
+    hid = hid or r.shape[-1]
+    w = np.asarray(imp.consts[w_name], np.float32).reshape(nd, gates * hid, -1)
+    r = r.reshape(nd, gates * hid, -1)
+    size = nd * 2 * gates * hid
+    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(size, np.float32)
+    if bias.size != size:
+        raise UnsupportedOpError(f"{cell} bias of {bias.size} values for hidden_size {hid} and {nd} direction(s) "
+                                 f"(want {size})", where=imp.where(node))
+    x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))      # IR [N, T, I]
+    used = _used(imp)
+    y_name = node.output[0] if node.output and node.output[0] in used else ""
+    yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in used else ""
+    return w, r, bias.reshape(nd, 2 * gates * hid), hid, x, node.name or node.output[0], y_name, yh_name
 
 
 def _sequence_reasons(imp, a, xs, layout, w_name, r_name, seq_name, h0_name, cell, reasons) -> tuple:
@@ -180,20 +178,8 @@ def rnn(imp, node, a):
     t_len, n = _sequence_reasons(imp, a, xs, layout, w_name, r_name, seq_name, h0_name, "RNN", reasons)
     if reasons:
         raise UnsupportedOpError("RNN with " + "; ".join(reasons), where=where)
-    nd = len(dirs)
-    r = np.asarray(imp.consts[r_name], np.float32)
-    hid = imp.a_int(node, a, "hidden_size", 0) or r.shape[-1]
-    w = np.asarray(imp.consts[w_name], np.float32).reshape(nd, hid, -1)
-    r = r.reshape(nd, hid, hid)
-    bias = np.asarray(imp.consts[b_name], np.float32).reshape(-1) if b_name else np.zeros(nd * 2 * hid, np.float32)
-    if bias.size != nd * 2 * hid:
-        raise UnsupportedOpError(f"RNN bias of {bias.size} values for hidden_size {hid} and {nd} direction(s) "
-                                 f"(want {nd * 2 * hid})", where=where)
-    bias = bias.reshape(nd, 2 * hid)
-    x = imp.in_layout(x_name, (0, 1, 2) if layout == 1 else (1, 0, 2))
-    name = node.name or node.output[0]
-    y_name = node.output[0] if node.output and node.output[0] in _used(imp) else ""
-    yh_name = node.output[1] if len(node.output) > 1 and node.output[1] in _used(imp) else ""
+    w, r, bias, hid, x, name, y_name, yh_name = _operands(imp, node, "RNN", 1, imp.a_int(node, a, "hidden_size", 0),
+                                                          len(dirs), layout)
     ys = [emit_simple_rnn(imp, _dir_name(name, dirs, d), x, w[d], r[d], bias[d, :hid] + bias[d, hid:],
                           return_sequences=bool(y_name), reverse=rev) for d, rev in enumerate(dirs)]
     _outputs(imp, name, ys, dirs, y_name, yh_name, n, t_len, hid, layout)
