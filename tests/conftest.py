@@ -347,3 +347,16 @@ def check_float_pass(pass_fn, graph, xs, atol=1e-5):
         got = reference.run(after, x)[after.outputs[0]]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol * max(1.0, float(np.abs(want).max())))
     return after
+
+
+@pytest.fixture(scope="module")
+def mfcc(tmp_path_factory):
+    """(x, its .npy path): the real KWS MFCC input and its 24 time-shifted variants, [25, 49, 10] (frames x
+    coefficients), scaled by 1/32 as a front end normalises features for a recurrent layer (raw MFCCs
+    reach -123).  The recurrent tests' calibration and test data."""
+    import numpy as np
+    x = np.concatenate([data("kws_input_float_dequant.npy"), extra("kws_shift")])
+    x = (x.reshape(-1, 49, 10) / 32).astype(np.float32)
+    path = tmp_path_factory.mktemp("mfcc") / "mfcc.npy"
+    np.save(path, x)
+    return x, str(path)

@@ -23,20 +23,8 @@ from edgec.compiler.errors import UnsupportedOpError  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.compiler.recurrent import sigmoid16, sigmoid_table, tanh16, tanh_params  # noqa: E402
 from edgec.verification.verify import verify  # noqa: E402
-from conftest import data, require  # noqa: E402
+from conftest import require  # noqa: E402
 from torch_nets import F, T, export_torch  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def mfcc(tmp_path_factory):
-    """The real KWS MFCC input and its 24 time-shifted variants, [25, 49, 10], scaled by 1/32 as a front
-    end normalises features for a recurrent layer (raw MFCCs reach -123)."""
-    x = np.concatenate([data("kws_input_float_dequant.npy"), np.load(os.path.join(os.path.dirname(__file__), "data",
-                                                                                  "extra_inputs.npz"))["kws_shift"]])
-    x = (x.reshape(-1, T, F) / 32).astype(np.float32)
-    path = tmp_path_factory.mktemp("mfcc") / "mfcc.npy"
-    np.save(path, x)
-    return x, str(path)
 
 
 def onnx_outputs(path, x):

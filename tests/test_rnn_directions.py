@@ -26,22 +26,10 @@ from edgec.passes.fold_recurrent_last_step import fold_recurrent_last_step  # no
 from edgec.passes.infer_shapes import infer_shapes  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.verification.verify import verify  # noqa: E402
-from conftest import data, require  # noqa: E402
+from conftest import require  # noqa: E402
 
 T, F = 49, 10              # MFCC frames x coefficients, as the MLPerf Tiny KWS input
 L = keras.layers
-
-
-@pytest.fixture(scope="module")
-def mfcc(tmp_path_factory):
-    """The real KWS MFCC input and its 24 time-shifted variants, [25, 49, 10], scaled by 1/32 as a front
-    end normalises features for a recurrent layer."""
-    x = np.concatenate([data("kws_input_float_dequant.npy"), np.load(os.path.join(os.path.dirname(__file__), "data",
-                                                                                  "extra_inputs.npz"))["kws_shift"]])
-    x = (x.reshape(-1, T, F) / 32).astype(np.float32)
-    path = tmp_path_factory.mktemp("mfcc") / "mfcc.npy"
-    np.save(path, x)
-    return x, str(path)
 
 
 @pytest.fixture(scope="module")
