@@ -12,6 +12,7 @@ from .fold_pad import fold_pad
 from .eliminate_dead import eliminate_dead
 from .slice_fc_rows import slice_fc_rows
 from .fold_recurrent_last_step import fold_recurrent_last_step
+from .compose_slices import compose_slices
 from .bind_concat import bind_concat
 from .quantize import quantize
 from .plan_memory import plan_memory
@@ -22,7 +23,8 @@ from .tile import tile
 
 CANONICAL = [infer_shapes, fold_constants, sink_reshape, fold_batchnorm, fold_transpose_fc, fuse_gated_activations,
              collapse_elementwise, fuse_activations,
-             fold_pad, collapse_transpose, slice_fc_rows, eliminate_dead, fold_recurrent_last_step, bind_concat]
+             fold_pad, collapse_transpose, slice_fc_rows, eliminate_dead, fold_recurrent_last_step, compose_slices,
+             bind_concat]
 
 
 def canonicalize(graph, log=None):
