@@ -12,9 +12,10 @@ from edgec.driver.build import build
 from edgec.verification.verify import Built
 
 
-def tflm_run(model_bytes: bytes, q_in: np.ndarray) -> np.ndarray:
-    """TFLM's outputs for each of q_in, in order, through one interpreter (its default arena)."""
-    it = runtime.Interpreter.from_bytes(model_bytes)
+def tflm_run(model_bytes: bytes, q_in: np.ndarray, arena_size: int | None = None) -> np.ndarray:
+    """TFLM's outputs for each of q_in, in order, through one interpreter (its default arena unless
+    `arena_size`: float models of a few layers already need more)."""
+    it = runtime.Interpreter.from_bytes(model_bytes, **({"arena_size": arena_size} if arena_size else {}))
     outs = []
     for x in q_in:
         it.set_input(x.reshape(it.get_input_details(0)["shape"]), 0)
