@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgec.driver.build import build, import_model
 from edgec.compiler.errors import InputDataError, UnsupportedOpError
-from edgec.compiler.importers.builder import parse_input_shapes
+from edgec.compiler.importers.builder import fix_input_shape, parse_input_shapes
 from edgec.compiler.importers.runtime_float import why
 from edgec.verification.verify import Built, verify
 from edgec.compiler import reference
@@ -258,3 +258,13 @@ def test_reasons_of_a_crafted_file_stop_at_a_bound(tmp_path):
         import_model(str(path))
     assert len(e.value.reasons) == MAX_REASONS + 1 == 201
     assert e.value.reasons[0] == "node s0 (CumSum): unsupported op" and e.value.reasons[-1] == "… and 4,800 more"
+
+
+def test_the_suggested_shape_follows_the_inputs_layout_whatever_the_file_format():
+    """An ONNX file written by Keras 3 declares an NHWC input [batch, ?, ?, 3]: the hint writes H, W where they
+    are, not N, H (the first guess for an ONNX file was NCHW); a sequence [batch, ?, 10] is told its steps, T."""
+    for declared, example in (([None, None, None, 3], "x=1,H,W,3"), ([None, 3, None, None], "x=1,3,H,W"),
+                              ([None, None, 10], "x=1,T,10")):
+        dims, reason = fix_input_shape("x", declared, None, None)
+        assert reason.endswith(f"--input-shape {example}"), reason
+        assert None not in dims

@@ -125,11 +125,14 @@ def fix_input_shape(name: str, declared: list, given, sample_shape, labels=None,
         return found, None
     missing = [i for i, d in enumerate(dims) if d is None]
     which = ", ".join(f"{i} ({labels[i]})" for i in missing)
-    data = (f"the calibration data's shape {tuple(sample_shape)} does not fix them" if sample_shape is not None
-            else "no calibration data fixes them")
+    them = "them" if len(missing) > 1 else "it"
+    data = (f"the calibration data's shape {tuple(sample_shape)} does not fix {them}" if sample_shape is not None
+            else f"no calibration data fixes {them}")
+    if rank >= 3 and declared[1] is None and declared[-1] is not None:
+        channels_last = True                          # [?, ?, ?, 3]: an NHWC input whatever the file's format
     h = rank - 3 if channels_last else rank - 2
-    example = ",".join(str(d) if d is not None else ("H" if i == h and rank >= 3 else "W" if i == h + 1 and rank >= 3
-                                                   else "N") for i, d in enumerate(dims))
+    names = {h: "H", h + 1: "W"} if rank >= 4 else {1: "T"} if rank == 3 and channels_last else {h: "H", h + 1: "W"}
+    example = ",".join(str(d) if d is not None else names.get(i, "N") for i, d in enumerate(dims))
     reason = (f"input {shown(name)} {shown_decl}: dimension{'s' if len(missing) > 1 else ''} {which} "
               f"{'are' if len(missing) > 1 else 'is'} dynamic and {data} — give the shape with "
               f"--input-shape {shown(name)}={example}")
