@@ -133,4 +133,19 @@ def test_uses_the_families_cannot_take_are_all_listed_by_node(tmp_path):
     reasons = lines[lines.index(head) + 1:]
     assert len(reasons) == 2, reasons
     assert "ReduceMean_" in reasons[0] and "not adjacent" in reasons[0], reasons
-    assert "PRelu_" in reasons[1] and "PRelu slope must be a constant" in reasons[1], reasons
+    assert "PRelu_" in reasons[1] and "PRelu slope is computed from the input" in reasons[1], reasons
+
+
+def test_a_product_of_two_activations_is_named_as_such_not_sent_to_onnxsim(tmp_path):
+    """Self-attention's scores x·xᵀ: the operand is computed from the input, so "fold it to an initializer"
+    would send the user looking for a constant that cannot exist."""
+    from conftest import cli, one_line_error
+    n = OnnxNet(18, 4)
+    a = n.conv("x", 3, 8)
+    t = n.op("Transpose", a, perm=[0, 1, 3, 2])
+    y = n.op("MatMul", a, t)
+    path = n.save(tmp_path / "scores.onnx", y)
+    r = cli("build", path, "-o", tmp_path / "o")
+    one_line_error(r, "scores.onnx", "the model cannot be compiled")
+    assert "MatMul B is computed from the input, where edgec needs constant weights" in r.stderr, r.stderr
+    assert "onnxsim" not in r.stderr, r.stderr

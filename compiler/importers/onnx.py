@@ -282,6 +282,10 @@ class _Importer(GraphBuilder):
         name = node.input[i] if i < len(node.input) else ""
         if not name:
             return None
+        if name in self.vals:                   # computed from the model's input: folding cannot help
+            raise UnsupportedOpError(f"{what} is computed from the input, where edgec needs constant weights",
+                                     where=self.where(node), hint="a product of two computed tensors (attention's "
+                                     "Q·K^T, a computed slope) is not supported; folding cannot make it constant")
         if name not in self.consts:
             raise UnsupportedOpError(f"{what} must be a constant", where=self.where(node),
                                      hint="fold it to an initializer (e.g. onnxsim) first")
