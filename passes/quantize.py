@@ -64,6 +64,24 @@ def _clamp(act, scale, zp):
     return qlo, qhi
 
 
+def _clamp_tflm(act, scale, zp):
+    """TFLite's CalculateActivationRangeQuantized: zp + round(f / scale) with the division in float32."""
+    if act is None:
+        return -128, 127
+
+    def q(f):
+        return int(np.clip(zp + round_half_away(float(np.float32(f) / np.float32(scale))), -128, 127))
+    lo, hi = act
+    return (q(lo) if math.isfinite(lo) else -128), (q(hi) if math.isfinite(hi) else 127)
+
+
+def given_tensor(name, shape, spec) -> Tensor:
+    """A tensor as a pre-quantized file gives it (meta["given_quant"]["tensors"]: dtype, data, scale,
+    zero point, axis)."""
+    return Tensor(name, tuple(shape), spec["dtype"], spec.get("data"),
+                  Quant(spec["scale"], spec["zero_point"], spec.get("axis")))
+
+
 #: A bias is held in int32 at scale s_in*s_w; it may take at most this much of the int32 range (the
 #: rest is for the products).  A channel whose weights are ~0 but whose bias is not (a BatchNorm with
 #: gamma ~0 folded in: MobileNet's VWW has such channels) gets a weight scale large enough for that,
@@ -110,6 +128,13 @@ class _Quantizer:
         given = graph.meta.get("given_quant") or {}
         self.given_acts = {k: tuple(v) for k, v in given.get("activations", {}).items()}
         self.given_weights = given.get("weights", {})
+        # a .tflite gives every tensor in integers ("tensors": the file's exact int8 weights, int32 biases,
+        # int8 / int16 activations) and wants TFLite Micro's formulas where they differ from edgec's own
+        # ("arithmetic": "tflm"); "nodes": ops whose integer parameters the importer still derives itself
+        self.tflm = given.get("arithmetic") == "tflm"
+        self.given_tensors = given.get("tensors", {})
+        self.given_nodes = given.get("nodes", {})
+        self.given_state = given.get("state")
         self.ranges = graph.meta.get("ranges")
         if self.ranges is None and not given:
             raise EdgecError("the graph has no calibration ranges", hint="run calibrate() first")
@@ -159,6 +184,8 @@ class _Quantizer:
         t.data, t.dtype, t.quant = quantize_values(t.data, s, z), "int8", _q(s, z)
 
     def run(self) -> Graph:
+        for name, spec in self.given_tensors.items():
+            self.g.tensors[name] = given_tensor(name, self.g.tensors[name].shape, spec)
         for name in self.g.inputs:
             self.calibrated(name)
         self.wide = self.int16_tensors()
@@ -168,7 +195,9 @@ class _Quantizer:
                 d = REGISTRY.get(node.op)          # the op's own rule (compiler/ops/); a q_ method here for an
                 #                                    op added to the old tables (merged in parallel)
                 rule = None if d is None else d.quantize16 if node.outputs[0] in self.wide else d.quantize
-                if rule is not None:
+                if node.name in self.given_nodes:
+                    self.given_node(node)
+                elif rule is not None:
                     rule(self, node)
                 else:
                     getattr(self, ("q16_" if node.outputs[0] in self.wide else "q_") + node.op)(node)
@@ -179,11 +208,28 @@ class _Quantizer:
                                  hint="its weights or calibrated values are not finite or far out of range; "
                                       "check the model's weights (a corrupt or diverged training?)") from None
         self.g.meta["quantized"] = True
-        if self.given_acts:
+        if self.tflm:
+            for key in ("given_quant", "dequantized_from", "state"):
+                self.g.meta.pop(key, None)
+            self.g.meta["quantization"] = "from the .tflite file"
+            if self.given_state:
+                self.g.meta["state"] = self.given_state
+        elif self.given_acts:
             self.g.meta["quantization"] = "from the model's QuantizeLinear/DequantizeLinear nodes"
         self.g.meta.pop("ranges", None)
         self.g.meta.pop("input_means", None)
         return self.g
+
+    def clamp(self, act, scale, zp):
+        """A fused activation's int8 clamp: edgec's (float64 division), or TFLite's
+        CalculateActivationRangeQuantized (zp + round(f / scale) in float32) for a .tflite."""
+        return _clamp_tflm(act, scale, zp) if self.tflm else _clamp(act, scale, zp)
+
+    def given_node(self, node):
+        """A .tflite op whose integer parameters the importer derived (TFLite Micro's, for the op families
+        whose rules have not moved here): its integer op and attrs as given; its tensors are the file's."""
+        spec = self.given_nodes[node.name]
+        node.op, node.attrs = spec["op"], dict(spec["attrs"])
 
     # -- the rules ops pick (their OpDef.quantize, compiler/ops/) ----------------------------------------
     def weighted(self, node, axis):
@@ -193,6 +239,17 @@ class _Quantizer:
         self.calibrated(out)
         s_in, zp_in = self.qof(x).scalar_scale, self.qof(x).scalar_zp
         s_out, zp_out = self.qof(out).scalar_scale, self.qof(out).scalar_zp
+        if self.g.tensors[wn].dtype == "int8":     # the file's own integers (a .tflite), kept as they are
+            s_w = np.asarray(self.g.tensors[wn].quant.scale, np.float64)
+        else:
+            s_w = self.weights_of(node, axis, s_in)
+        mult, shift = _multipliers(s_in * s_w / s_out)
+        lo, hi = self.clamp(node.attrs.get("act"), s_out, zp_out)
+        node.attrs.update(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi)
+
+    def weights_of(self, node, axis, s_in):
+        """A weighted node's float weights and bias quantized (int8 per channel, int32); its weight scales."""
+        x, wn, bn = node.inputs
         w = self.src.tensors[wn].data.astype(np.float64)
         b = self.src.tensors[bn].data.astype(np.float64)
         if wn in self.given_weights:        # the file's int8 weights, exactly (|q| <= 128 survives float32)
@@ -206,9 +263,7 @@ class _Quantizer:
         bq = round_half_away(np.clip(b / (s_in * s_w), -(1 << 31), (1 << 31) - 1)).astype(np.int32)
         self.g.tensors[wn] = Tensor(wn, wq.shape, "int8", wq, Quant(s_w, np.zeros_like(s_w, np.int64), axis))
         self.g.tensors[bn] = Tensor(bn, bq.shape, "int32", bq, Quant(s_in * s_w, np.zeros_like(s_w, np.int64), 0))
-        mult, shift = _multipliers(s_in * s_w / s_out)
-        lo, hi = _clamp(node.attrs.get("act"), s_out, zp_out)
-        node.attrs.update(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi)
+        return s_w
 
     def add(self, node, sign):
         """Add (sign 1) / Sub (-1): TFLite's int8 Add, both operands on a common 2^-20 grid."""
@@ -222,7 +277,7 @@ class _Quantizer:
         am, ash = quantize_multiplier(qa.scalar_scale / twice_max)
         bm, bsh = quantize_multiplier(qb.scalar_scale / twice_max)
         om, osh = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * qo.scalar_scale))
-        lo, hi = _clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
+        lo, hi = self.clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
         node.attrs.update(left_shift=ADD_LEFT_SHIFT, a_zp=qa.scalar_zp, b_zp=qb.scalar_zp,
                           a_multiplier=am, a_shift=ash, b_multiplier=sign * bm, b_shift=bsh,
                           multiplier=om, shift=osh, out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
@@ -235,7 +290,7 @@ class _Quantizer:
         self.calibrated(out)
         qa, qb, qo = self.qof(node.inputs[0]), self.qof(node.inputs[1]), self.qof(out)
         m, s = quantize_multiplier(qa.scalar_scale * qb.scalar_scale / qo.scalar_scale)
-        lo, hi = _clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
+        lo, hi = self.clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
         node.attrs.update(a_zp=qa.scalar_zp, b_zp=qb.scalar_zp, multiplier=m, shift=s,
                           out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
 
@@ -264,7 +319,7 @@ class _Quantizer:
     def pool(self, node):
         """MaxPool2D / AvgPool2D: the input's quantization, the fused activation as a clamp."""
         qi = self.same_as_input(node)
-        lo, hi = _clamp(node.attrs.get("act"), qi.scalar_scale, qi.scalar_zp)
+        lo, hi = self.clamp(node.attrs.get("act"), qi.scalar_scale, qi.scalar_zp)
         node.attrs.update(act_min=lo, act_max=hi)
 
     def unary(self, node, fn=None):

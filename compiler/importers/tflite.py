@@ -46,12 +46,11 @@ from . import tflite_svdf
 from . import tflite_elementwise
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
-from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier
 from ..ir import Graph, Node, Quant, Tensor, unique_name
 from .builder import check_padded, check_node, importer_entry
 from ..shapes import output_shapes
-from .tflite_params import ACTIVATIONS, activation_range, add_params, conv_multipliers, same_padding
+from .tflite_params import ACTIVATIONS, same_padding
 from .tflite_streaming import INT8_OPS, StreamingOps, STREAMING_OPTIONS, streaming_options, resolve_variables
 
 MAX_FILE_BYTES = 256 << 20
@@ -674,8 +673,8 @@ class _Importer(StreamingOps):
         name = unique_name(self.node_names, re.sub(r"\s+", "_", base) or op)
         self.node_names.add(name)
         self.fnodes.append(Node(op, name, list(ins), list(outs), dict(fattrs)))
-        if not self.is_float:
-            self.qnodes.append(Node(op, name, list(ins), list(outs), {**fattrs, **qattrs}))
+        if not self.is_float:               # None: the quantize pass derives its integer parameters
+            self.qnodes.append(None if qattrs is None else Node(op, name, list(ins), list(outs), {**fattrs, **qattrs}))
 
     def extra_act(self, base: str, shape: tuple, like_index: int) -> str:
         """A tensor the .tflite does not have (FC's implicit flatten), quantized as tensor `like_index`."""
@@ -688,7 +687,7 @@ class _Importer(StreamingOps):
         return n
 
     # -- ops --------------------------------------------------------------------------------------
-    def run(self) -> tuple[Graph, Graph | None]:
+    def run(self) -> Graph:
         self.strip_edges()
         self.check()
         for k, (name, ins, outs, opt) in enumerate(self.ops):
@@ -712,7 +711,7 @@ class _Importer(StreamingOps):
             if len(set(short)) == len(short) and all(short):
                 for k, s in enumerate(short):
                     self.fnodes[k].name = s
-                    if self.qnodes:
+                    if self.qnodes and self.qnodes[k] is not None:
                         self.qnodes[k].name = s
         stem = os.path.splitext(os.path.basename(self.path))[0]
         x, y = self.act(self.inputs[0]), self.act(self.outputs[0])
@@ -721,7 +720,7 @@ class _Importer(StreamingOps):
                 "input_names": [self.tensors[self.inputs[0]].name],
                 "output_names": [self.tensors[self.outputs[0]].name]}
         if self.is_float:
-            return Graph(stem, self.fnodes, self.fg, [x], [y], meta), None
+            return Graph(stem, self.fnodes, self.fg, [x], [y], meta)
         for kind, i in (("input", self.inputs[0]), ("output", self.outputs[0])):
             if self.tensors[i].type == UINT8 and kind not in self.edges:      # a uint8 edge through a requantizing QUANTIZE
                 self.edges[kind] = _edge(self.tensors[i], None)
@@ -729,10 +728,21 @@ class _Importer(StreamingOps):
         fstate, qstate = self.state_meta()
         if self.edges.get("input", {}).get("file_dtype") == "float32":
             meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
-        fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite", **fstate))
-        qgraph = Graph(stem, self.qnodes, self.qg, [x], [y], dict(meta, quantized=True,
-                                                                 quantization="from the .tflite file", **qstate))
-        return fgraph, qgraph
+        return Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite", **fstate,
+                                                               given_quant=self.given_quant(qstate)))
+
+    def given_quant(self, qstate: dict) -> dict:
+        """meta["given_quant"] of an int8 file: every tensor as the file gives it ("tensors": dtype, exact
+        integer data of constants, scale, zero point, axis; "activations": (scale, zero point)), TFLite
+        Micro's arithmetic ("arithmetic": "tflm"), the integer initial state, and "nodes": the integer
+        op and attrs of the operators whose parameters this importer still derives (TFLite Micro's
+        tables, LSTM, SVDF, Mean, PRelu, Requantize, resize and the copy ops); the quantize pass derives
+        the others' (conv, depthwise, fully connected, Add, Sub, Mul, pools, Softmax) from the scales."""
+        tensors = {n: {"dtype": t.dtype, "data": t.data, "scale": t.quant.scale, "zero_point": t.quant.zero_point,
+                       "axis": t.quant.axis} for n, t in self.qg.items()}
+        acts = {n: (float(t.quant.scalar_scale), t.quant.scalar_zp) for n, t in self.qg.items() if t.data is None}
+        nodes = {q.name: {"op": q.op, "attrs": q.attrs} for q in self.qnodes if q is not None}
+        return dict(arithmetic="tflm", activations=acts, tensors=tensors, nodes=nodes, **qstate)
 
     def state_meta(self) -> tuple[dict, dict]:
         """meta["state"] of the float twin and the int8 graph: per variable a node reads, its state tensor,
@@ -759,7 +769,7 @@ class _Importer(StreamingOps):
         kernels index by them), and grouped weights must fit the input's channels.  A float model's nodes
         are also held to the IR's contract (builder.check_node), as every other importer's are."""
         g = self.fg if self.is_float else self.qg
-        for node in self.fnodes if self.is_float else self.qnodes:
+        for node in self.fnodes if self.is_float else [q or f for f, q in zip(self.fnodes, self.qnodes)]:
             ins = [g[i].shape for i in node.inputs]
             where = f"operator {node.name} ({node.op})"
             if node.op == "Conv2D" and (ins[0][3] != node.attrs["groups"] * ins[1][3] or ins[1][0] % node.attrs["groups"]):
@@ -808,13 +818,8 @@ class _Importer(StreamingOps):
             wn, bn = self.float_weights(ins[1], ins[2] if len(ins) > 2 else -1, w_int, out_c)
             self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs, {})
             return
-        s_in, zp_in = self.qparams(ins[0])
-        s_out, zp_out = self.qparams(outs[0])
-        wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, w_int, out_c)
-        mult, shift = conv_multipliers(s_in, s_w, s_out)
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
-        self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs,
-                  dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
+        wn, bn, _ = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, self.qparams(ins[0])[0], w_int, out_c)
+        self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs, None)
 
     def op_CONV_2D(self, ins, outs, opt):
         self._conv(ins, outs, opt, depthwise=False)
@@ -839,13 +844,9 @@ class _Importer(StreamingOps):
             wn, bn = self.float_weights(ins[1], ins[2] if len(ins) > 2 else -1, w, m)
             self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]}, {})
         else:
-            s_in, zp_in = self.qparams(ins[0])
-            s_out, zp_out = self.qparams(outs[0])
-            wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, np.ascontiguousarray(w), m)
-            mult, shift = conv_multipliers(s_in, s_w, s_out)
-            lo, hi = activation_range(opt["act"], s_out, zp_out)
-            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]},
-                      dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
+            wn, bn, _ = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, self.qparams(ins[0])[0],
+                                     np.ascontiguousarray(w), m)
+            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]}, None)
         if not direct:                                                      # keep_num_dims
             self.node("Reshape", f"{y}_keep_dims", [fc_out], [y], {"shape": tuple(t[outs[0]].shape)}, {})
 
@@ -861,10 +862,9 @@ class _Importer(StreamingOps):
             pt = pl = 0
             pb = max(0, (out_h - 1) * sh + kh - in_h)
             pr = max(0, (out_w - 1) * sw + kw - in_w)
-        lo, hi = activation_range(opt["act"], *self.qparams(outs[0])) if not self.is_float else (None, None)
         self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])],
                   {"kernel": (kh, kw), "strides": (sh, sw), "pads": (pt, pl, pb, pr), "act": ACTIVATIONS[opt["act"]]},
-                  dict(act_min=lo, act_max=hi))
+                  None)
 
     def op_AVERAGE_POOL_2D(self, ins, outs, opt):
         self._pool("AvgPool2D", ins, outs, opt)
@@ -885,19 +885,13 @@ class _Importer(StreamingOps):
         tflite_svdf.import_op(self, ins, outs, opt)
 
     def op_SOFTMAX(self, ins, outs, opt):
-        qattrs = {} if self.is_float else softmax_tflm_attrs(self.qparams(ins[0])[0], opt.get("beta", 1.0))
-        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {}, qattrs)
+        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {}, None)
 
     def op_ADD(self, ins, outs, opt):
         if self.is_float:
             self.binary("Add", ins, outs, opt)
             return
-        names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
-        (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
-        s_out, zp_out = self.qparams(outs[0])
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
-        self.node("Add", outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]},
-                  dict(add_params(sa, sb, s_out), a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
+        self.int8_binary("Add", ins, outs, opt)
 
     # -- float models only ------------------------------------------------------------------------
     def binary(self, op, ins, outs, opt):
@@ -984,8 +978,9 @@ class _Importer(StreamingOps):
 
 
 @importer_entry
-def import_tflite(path: str) -> tuple[Graph, Graph | None]:
-    """(dequantized float twin, int8 graph) of a fully-integer .tflite.  The int8 graph carries every
-    kernel parameter (meta["quantized"]), ready for planning: it skips calibrate and quantize.
-    (float graph, None) of a float .tflite: build() calibrates and quantizes it like an ONNX model."""
+def import_tflite(path: str) -> Graph:
+    """The dequantized float twin of a fully-integer .tflite, with the file's quantization in
+    meta["given_quant"] (the quantize pass makes the int8 graph from it, with TFLite Micro's formulas:
+    nothing to calibrate); the float graph of a float .tflite, which build() calibrates and quantizes
+    like an ONNX model."""
     return _Importer(path).run()

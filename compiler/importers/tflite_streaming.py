@@ -32,7 +32,7 @@ from ..gemmlowp import INT32_MAX, exp_on_negative_values, one_over_one_plus_x_fo
     saturating_shift_left
 from ..fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 from ..ir import Node
-from .tflite_params import ACTIVATIONS, activation_range, add_params
+from .tflite_params import ACTIVATIONS
 from .. import prelu
 from .. import strided_slice
 
@@ -314,20 +314,11 @@ class StreamingOps:
         self.lut(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs), table, op)
 
     def int8_binary(self, op, ins, outs, opt):
-        """int8 SUB (TFLite's Add arithmetic, left shift 20, with b's multiplier negated) and MUL
-        ((a - za)(b - zb) requantized by s_a s_b / s_out), either operand possibly constant."""
+        """int8 ADD, SUB and MUL, either operand possibly constant (the file's int8): the quantize pass gives
+        them TFLite's arithmetic (Add's left shift 20, Sub as Add with b's multiplier negated, Mul's one
+        multiplier) from the file's scales."""
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
-        (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
-        s_out, zp_out = self.qparams(outs[0])
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
-        if op == "Sub":
-            p = add_params(sa, sb, s_out)
-            p["b_multiplier"] = -p["b_multiplier"]
-        else:
-            m, sh = quantize_multiplier(float(sa) * float(sb) / float(s_out))
-            p = dict(multiplier=m, shift=sh)
-        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]},
-                  dict(p, a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
+        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]}, None)
 
     def op_QUANTIZE(self, ins, outs, opt):
         """int8 -> int8 (or uint8, at zero point - 128) requantization: a table.  With an int16 side (int8 <->
