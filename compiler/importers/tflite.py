@@ -749,7 +749,7 @@ class _Importer(StreamingOps):
         the tensor assigned to it at the end of a run (None: never reassigned) and its initial values."""
         if not self.state:
             return {}, {}
-        read = {i for n in self.qnodes for i in n.inputs}
+        read = {i for n in self.fnodes for i in n.inputs}
         fs, qs = [], []
         for s in self.state:
             tname = self.name(s["read"])
