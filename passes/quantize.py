@@ -22,6 +22,7 @@ import numpy as np
 
 from ..compiler.errors import EdgecError
 from ..compiler.fixedpoint import quantize_multiplier, round_half_away
+from ..compiler import tflm
 from ..compiler.gemmlowp import softmax_tflm_attrs
 from ..compiler.ir import Graph, Node, Quant, Tensor, unique_name
 from ..compiler.ops import REGISTRY, table
@@ -299,6 +300,8 @@ class _Quantizer:
         model that gives the output another one (onnxruntime's QLinearGlobalAveragePool does) gets a
         requantizing copy after the node: a one-input Concat."""
         qi = self.qof(node.inputs[0])
+        if self.tflm:            # TFLite Micro copies the bytes: the output keeps the file's quantization
+            return qi
         given = self.given_acts.get(node.outputs[0])
         if given is not None and (float(given[0]), int(given[1])) != (float(qi.scalar_scale), int(qi.scalar_zp)):
             self.requant_after.add(node.name)
@@ -324,6 +327,9 @@ class _Quantizer:
 
     def unary(self, node, fn=None):
         """A unary element-wise op (or a one-input Elementwise program): a 256-entry table, op Lut."""
+        if self.tflm:
+            self.tflm_unary(node)
+            return
         qi = self.qof(node.inputs[0])
         out = node.outputs[0]
         fixed = {"Sigmoid": SIGMOID_Q, "Tanh": TANH_Q}.get(node.op)
@@ -337,6 +343,22 @@ class _Quantizer:
         table = quantize_values(y, qo.scalar_scale, qo.scalar_zp)
         node.attrs = {"function": node.op, **node.attrs, "table": table}
         node.op = "Lut"
+
+    def tflm_unary(self, node):
+        """A .tflite's element-wise op: TFLite Micro's int8 arithmetic as a table (compiler/tflm.py); its
+        QUANTIZE (a Clip without bounds) with an int16 side: a Requantize node, TFLite's Requantize."""
+        qi, qo = self.qof(node.inputs[0]), self.qof(node.outputs[0])
+        dtypes = {self.g.tensors[t].dtype for t in (node.inputs[0], node.outputs[0])}
+        if "int16" in dtypes and node.op == "Clip":
+            m, s = quantize_multiplier(qi.scalar_scale / qo.scalar_scale)
+            node.op, node.attrs = "Requantize", {"in_zp": qi.scalar_zp, "out_zp": qo.scalar_zp, "multiplier": m,
+                                                 "shift": s, "out_dtype": self.g.tensors[node.outputs[0]].dtype}
+            return
+        made = tflm.lut(node.op, node.attrs, qi.scalar_scale, qi.scalar_zp, qo.scalar_scale, qo.scalar_zp)
+        if made is None:
+            raise EdgecError(f"{node.op} node {node.name} has no TFLite Micro int8 arithmetic in edgec",
+                             where=f"node {node.name}")
+        node.op, node.attrs = "Lut", {"table": np.asarray(made[0], np.int8), "function": made[1]}
 
     def softmax(self, node):
         qi = self.qof(node.inputs[0])

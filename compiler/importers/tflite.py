@@ -46,7 +46,6 @@ from . import tflite_svdf
 from . import tflite_elementwise
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
-from ..fixedpoint import quantize_multiplier
 from ..ir import Graph, Node, Quant, Tensor, unique_name
 from .builder import check_padded, check_node, importer_entry
 from ..shapes import output_shapes
@@ -834,7 +833,7 @@ class _Importer(StreamingOps):
         x = self.act(ins[0])
         if len(t[ins[0]].shape) != 2 or t[ins[0]].shape[-1] != k:          # TFLite flattens to [-1, K]
             flat = self.extra_act(f"{x}_flat", (int(np.prod(t[ins[0]].shape)) // k, k), ins[0])
-            self.node("Reshape", flat, [x], [flat], {"shape": self.fg[flat].shape}, {})
+            self.node("Reshape", flat, [x], [flat], {"shape": self.fg[flat].shape}, None)
             x = flat
         n = self.fg[x].shape[0]
         y = self.act(outs[0])
@@ -848,7 +847,7 @@ class _Importer(StreamingOps):
                                      np.ascontiguousarray(w), m)
             self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]}, None)
         if not direct:                                                      # keep_num_dims
-            self.node("Reshape", f"{y}_keep_dims", [fc_out], [y], {"shape": tuple(t[outs[0]].shape)}, {})
+            self.node("Reshape", f"{y}_keep_dims", [fc_out], [y], {"shape": tuple(t[outs[0]].shape)}, None)
 
     def _pool(self, op, ins, outs, opt):
         t = self.tensors
@@ -874,7 +873,7 @@ class _Importer(StreamingOps):
 
     def op_RESHAPE(self, ins, outs, opt):
         shape = tuple(self.tensors[outs[0]].shape)
-        self.node("Reshape", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"shape": shape}, {})
+        self.node("Reshape", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"shape": shape}, None)
 
     op_SQUEEZE = op_RESHAPE
 
@@ -920,8 +919,7 @@ class _Importer(StreamingOps):
     def op_CONCATENATION(self, ins, outs, opt):
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins]
         axis = opt.get("axis", 0) % len(self.tensors[outs[0]].shape)
-        self.node("Concat", outs[0], names, [self.act(outs[0])], {"axis": axis},
-                  {} if self.is_float else {"requant": [None] * len(names), "out_zp": self.qparams(outs[0])[1]})
+        self.node("Concat", outs[0], names, [self.act(outs[0])], {"axis": axis}, None)
 
     def op_MEAN(self, ins, outs, opt):
         """int8: a Mean node (TFLite Micro's integer MEAN over adjacent axes); float: MEAN over height and
@@ -933,12 +931,9 @@ class _Importer(StreamingOps):
             self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
                       {"axes": axes, "keep": bool(opt.get("keep_dims"))}, {})
             return
-        if not self.is_float:
-            (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
-            m, sh = mean.mean_params(*quantize_multiplier(si / so), mean.split(shape, axes)[1])
+        if not self.is_float:                     # quantize gives it TFLite Micro's arithmetic (compiler/mean.py)
             self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
-                      {"axes": axes, "keep": bool(opt.get("keep_dims"))},
-                      {"in_zp": zi, "out_zp": zo, "multiplier": m, "shift": sh})
+                      {"axes": axes, "keep": bool(opt.get("keep_dims"))}, None)
             return
         n, h, w, c = self.tensors[ins[0]].shape
         attrs = {"kernel": (h, w), "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}
@@ -963,18 +958,18 @@ class _Importer(StreamingOps):
 
     def op_TRANSPOSE(self, ins, outs, opt):
         perm = tuple(int(v) for v in self.tensors[ins[1]].data.reshape(-1))
-        self.node("Transpose", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"perm": perm}, {})
+        self.node("Transpose", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"perm": perm}, None)
 
     def op_SLICE(self, ins, outs, opt):
         shape = self.tensors[ins[0]].shape
         begin = [int(v) for v in self.tensors[ins[1]].data.reshape(-1)]
         size = [int(v) for v in self.tensors[ins[2]].data.reshape(-1)]
         end = tuple(d if s == -1 else b + s for b, s, d in zip(begin, size, shape))
-        self.node("Slice", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"begin": tuple(begin), "end": end}, {})
+        self.node("Slice", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"begin": tuple(begin), "end": end}, None)
 
     def op_RESIZE_NEAREST_NEIGHBOR(self, ins, outs, opt):
         (_, h, w, _), (oh, ow) = self.tensors[ins[0]].shape, [int(v) for v in self.tensors[ins[1]].data.reshape(-1)]
-        self.node("Upsample", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"scale": (oh // h, ow // w)}, {})
+        self.node("Upsample", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"scale": (oh // h, ow // w)}, None)
 
 
 @importer_entry

@@ -80,7 +80,7 @@ def import_op(imp, ins, outs, opt) -> None:
     if opt.get("time_major"):                       # [T, 1, I] is [1, T, I] in memory
         n_t = (shape[1], shape[0], shape[2])
         flat = imp.extra_act(f"{x}_batch_major", n_t, xi)
-        imp.node("Reshape", flat, [x], [flat], {"shape": n_t}, {})
+        imp.node("Reshape", flat, [x], [flat], {"shape": n_t}, None)
         x = flat
         out_shape = (1,) + tuple(int(d) for d in t[yi].shape)[:1] + tuple(int(d) for d in t[yi].shape)[2:]
         y_ir = imp.extra_act(f"{y}_batch_major", out_shape, yi)
@@ -107,7 +107,7 @@ def import_op(imp, ins, outs, opt) -> None:
     imp.node("LSTM", yi, [x] + names, [y_ir], attrs,
              integer_attrs(s_x, zp_x, s_h, zp_h, s_w, s_r, power, attrs["cell_clip"]))
     if opt.get("time_major"):
-        imp.node("Reshape", f"{y}_time_major", [y_ir], [y], {"shape": tuple(int(d) for d in t[yi].shape)}, {})
+        imp.node("Reshape", f"{y}_time_major", [y_ir], [y], {"shape": tuple(int(d) for d in t[yi].shape)}, None)
 
 
 def _unique(imp, base):
