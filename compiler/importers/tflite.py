@@ -948,11 +948,11 @@ class _Importer(StreamingOps):
     def op_PAD(self, ins, outs, opt):
         p = self.tensors[ins[1]].data.astype(np.int64).reshape(-1, 2)
         pads = tuple(int(v) for v in p[:, 0]) + tuple(int(v) for v in p[:, 1])
-        # int8: TFLite Micro pads with the output zero point, or PADV2's int8 constant
-        value = None if self.is_float else (int(self.tensors[ins[2]].data.reshape(-1)[0]) if len(ins) > 2
-                                            else self.qparams(outs[0])[1])
+        # int8: TFLite Micro pads with the output zero point (quantize's rule), or PADV2's int8 constant,
+        # which the float twin's Pad (zeros) does not hold: that one node keeps its value from here
+        value = None if self.is_float or len(ins) < 3 else int(self.tensors[ins[2]].data.reshape(-1)[0])
         self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"pads": pads},
-                  {} if self.is_float else {"pad_value": value})
+                  None if value is None or value == self.qparams(outs[0])[1] else {"pad_value": value})
 
     op_PADV2 = op_PAD
 

@@ -92,7 +92,9 @@ def pad_s8(node, x):
 
 
 def quantize_pad(q, node):
-    node.attrs["pad_value"] = q.same_as_input(node).scalar_zp
+    """The output's zero point pads (the input's too, but where a .tflite gives the output its own)."""
+    q.same_as_input(node)
+    node.attrs["pad_value"] = q.qof(node.outputs[0]).scalar_zp
 
 
 def pad_window(graph, node):
