@@ -14,6 +14,13 @@ named <tensor>_s16 / <tensor>_s8 is inserted before it (one per tensor and preci
 outputs of SUPPORTED_S16 ops can be int16, never the graph's input or output (the C API is int8);
 int16_candidates(graph) says which tensors can be and why the others cannot, and quantize refuses
 (one EdgecError listing all) any other request.
+
+Pre-quantized models: meta["given_quant"] gives scales and zero points (a QDQ ONNX model's), or, for an
+int8 .tflite, every tensor typed with the file's exact integers and "arithmetic": "tflm": the rules then
+keep the file's weights and quantization and use TFLite Micro's formulas where they differ from edgec's
+own (activation clamps in float32, copy ops keeping the file's output quantization, element-wise ops as
+tables of TFLM's fixed point from compiler/tflm.py, Resize's integer taps, SVDF's and the LSTM's
+parameters from the file's states).  The importer derives no integer parameter itself.
 """
 import math
 from dataclasses import replace
@@ -131,10 +138,9 @@ class _Quantizer:
         self.given_weights = given.get("weights", {})
         # a .tflite gives every tensor in integers ("tensors": the file's exact int8 weights, int32 biases,
         # int8 / int16 activations) and wants TFLite Micro's formulas where they differ from edgec's own
-        # ("arithmetic": "tflm"); "nodes": ops whose integer parameters the importer still derives itself
+        # ("arithmetic": "tflm"), and its integer initial state ("state")
         self.tflm = given.get("arithmetic") == "tflm"
         self.given_tensors = given.get("tensors", {})
-        self.given_nodes = given.get("nodes", {})
         self.given_state = given.get("state")
         self.ranges = graph.meta.get("ranges")
         if self.ranges is None and not given:
@@ -196,9 +202,7 @@ class _Quantizer:
                 d = REGISTRY.get(node.op)          # the op's own rule (compiler/ops/); a q_ method here for an
                 #                                    op added to the old tables (merged in parallel)
                 rule = None if d is None else d.quantize16 if node.outputs[0] in self.wide else d.quantize
-                if node.name in self.given_nodes:
-                    self.given_node(node)
-                elif rule is not None:
+                if rule is not None:
                     rule(self, node)
                 else:
                     getattr(self, ("q16_" if node.outputs[0] in self.wide else "q_") + node.op)(node)
@@ -225,12 +229,6 @@ class _Quantizer:
         """A fused activation's int8 clamp: edgec's (float64 division), or TFLite's
         CalculateActivationRangeQuantized (zp + round(f / scale) in float32) for a .tflite."""
         return _clamp_tflm(act, scale, zp) if self.tflm else _clamp(act, scale, zp)
-
-    def given_node(self, node):
-        """A .tflite op whose integer parameters the importer derived (TFLite Micro's, for the op families
-        whose rules have not moved here): its integer op and attrs as given; its tensors are the file's."""
-        spec = self.given_nodes[node.name]
-        node.op, node.attrs = spec["op"], dict(spec["attrs"])
 
     # -- the rules ops pick (their OpDef.quantize, compiler/ops/) ----------------------------------------
     def weighted(self, node, axis):

@@ -79,7 +79,7 @@ def import_op(imp, ins, outs, opt) -> None:
     if opt.get("time_major"):                       # [T, 1, I] is [1, T, I] in memory
         n_t = (shape[1], shape[0], shape[2])
         flat = imp.extra_act(f"{x}_batch_major", n_t, xi)
-        imp.node("Reshape", flat, [x], [flat], {"shape": n_t}, None)
+        imp.node("Reshape", flat, [x], [flat], {"shape": n_t})
         x = flat
         out_shape = (1,) + tuple(int(d) for d in t[yi].shape)[:1] + tuple(int(d) for d in t[yi].shape)[2:]
         y_ir = imp.extra_act(f"{y}_batch_major", out_shape, yi)
@@ -112,9 +112,9 @@ def import_op(imp, ins, outs, opt) -> None:
         imp.fg[n] = Tensor(n, n_t + (hid,), "float32")
         states.append(n)
     attrs = {"return_sequences": True, "cell_clip": float(opt.get("cell_clip", 0.0))}
-    imp.node("LSTM", yi, [x] + names, [y_ir] + states, attrs, None)
+    imp.node("LSTM", yi, [x] + names, [y_ir] + states, attrs)
     if opt.get("time_major"):
-        imp.node("Reshape", f"{y}_time_major", [y_ir], [y], {"shape": tuple(int(d) for d in t[yi].shape)}, None)
+        imp.node("Reshape", f"{y}_time_major", [y_ir], [y], {"shape": tuple(int(d) for d in t[yi].shape)})
 
 
 def _unique(imp, base):

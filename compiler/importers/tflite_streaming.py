@@ -157,31 +157,31 @@ class StreamingOps:
     def lut_unary(self, name, ins, outs, opt, op, attrs):
         """int8 LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: the float op, which the quantize pass makes a 256-entry
         table of TFLite Micro's arithmetic (compiler/tflm.py) from the file's scales."""
-        self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs), None)
+        self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs))
 
     def int8_binary(self, op, ins, outs, opt):
         """int8 ADD, SUB and MUL, either operand possibly constant (the file's int8): the quantize pass gives
         them TFLite's arithmetic (Add's left shift 20, Sub as Add with b's multiplier negated, Mul's one
         multiplier) from the file's scales."""
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
-        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]}, None)
+        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]})
 
     def op_QUANTIZE(self, ins, outs, opt):
         """int8 -> int8 (or uint8, at zero point - 128) requantization, or with an int16 side (int8 <-> int16,
         int16 -> int16): a Clip without bounds in the float twin (the value passes through); the quantize
         pass makes it TFLite Micro's Requantize (clamp(out_zp + mbqm(v - in_zp, QuantizeMultiplier(double(s_in)
         / double(s_out))))): a table between int8 tensors, a Requantize node with an int16 side."""
-        self.node("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf}, None)
+        self.node("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf})
 
     def _slice(self, out_index, x, y, begin, end, out_shape):
         """A Slice of x (edgec's copy kernel), then a Reshape when the output drops axes."""
         full = tuple(e - b for b, e in zip(begin, end))
         if tuple(full) == tuple(out_shape):
-            self.node("Slice", out_index, [x], [y], {"begin": tuple(begin), "end": tuple(end)}, None)
+            self.node("Slice", out_index, [x], [y], {"begin": tuple(begin), "end": tuple(end)})
             return
         mid = self.extra_act(f"{y}_slice", full, out_index)
-        self.node("Slice", mid, [x], [mid], {"begin": tuple(begin), "end": tuple(end)}, None)
-        self.node("Reshape", out_index, [mid], [y], {"shape": tuple(out_shape)}, None)
+        self.node("Slice", mid, [x], [mid], {"begin": tuple(begin), "end": tuple(end)})
+        self.node("Reshape", out_index, [mid], [y], {"shape": tuple(out_shape)})
 
     def op_STRIDED_SLICE(self, ins, outs, opt):
         """TFLite Micro's start / stop logic at import (compiler/strided_slice.py): a Slice when every
@@ -195,11 +195,11 @@ class StreamingOps:
             return
         attrs = {"begin": tuple(starts), "step": tuple(steps), "count": tuple(counts)}
         if tuple(counts) == tuple(t[outs[0]].shape):
-            self.node("StridedSlice", outs[0], [x], [y], attrs, None)
+            self.node("StridedSlice", outs[0], [x], [y], attrs)
             return
         mid = self.extra_act(f"{y}_slice", tuple(counts), outs[0])
-        self.node("StridedSlice", mid, [x], [mid], attrs, None)
-        self.node("Reshape", outs[0], [mid], [y], {"shape": tuple(t[outs[0]].shape)}, None)
+        self.node("StridedSlice", mid, [x], [mid], attrs)
+        self.node("Reshape", outs[0], [mid], [y], {"shape": tuple(t[outs[0]].shape)})
 
     def _split(self, x_index, outs, sizes, axis):
         shape = self.tensors[x_index].shape
@@ -228,7 +228,7 @@ class StreamingOps:
     def op_PRELU(self, ins, outs, opt):
         """PRelu: alpha a constant (int8 in an int8 file, float in a float one); quantize gives it TFLite
         Micro's two multipliers (compiler/prelu.py)."""
-        self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {}, None)
+        self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {})
 
     def op_RESIZE_BILINEAR(self, ins, outs, opt):
         """RESIZE_BILINEAR: edgec's linear Resize with TFLite's coordinates; quantize makes an int8 file's
@@ -237,8 +237,7 @@ class StreamingOps:
         coord = "align_corners" if opt.get("align_corners") else \
             "half_pixel" if opt.get("half_pixel_centers") else "asymmetric"
         self.node("Resize", outs[0], [self.act(ins[0])], [self.act(outs[0])],
-                  {"size": (oh, ow), "mode": "linear", "coord": coord},
-                  None)
+                  {"size": (oh, ow), "mode": "linear", "coord": coord})
 
     def check_prelu(self, ins, bad):
         """PRELU's alpha: constant, int8 with one scale (int8 model) or float32 (float model), broadcast
