@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..compiler.errors import EdgecError
+from ..compiler.errors import EdgecError, UnsupportedOpError
 from ..compiler.fixedpoint import quantize_multiplier, round_half_away
 from ..compiler import tflm
 from ..compiler.gemmlowp import softmax_tflm_attrs
@@ -208,7 +208,13 @@ class _Quantizer:
                     getattr(self, ("q16_" if node.outputs[0] in self.wide else "q_") + node.op)(node)
                 if node.name in self.requant_after:
                     self._insert_requant(node)
-            except (ValueError, OverflowError, FloatingPointError) as e:     # e.g. weights near float32's max
+            except (ValueError, OverflowError, FloatingPointError, EdgecError) as e:   # e.g. weights near float32's max
+                if self.tflm and not getattr(e, "where", None):     # scales of a .tflite TFLite's formulas cannot take
+                    msg = str(e) if not isinstance(e, EdgecError) or not e.hint else str(e)[:-len(e.hint) - 3]
+                    raise UnsupportedOpError(f"{node.op} node {node.name}: {msg}", where=self.g.meta.get("source"),
+                                             hint="check the tensor scales the converter wrote") from None
+                if isinstance(e, EdgecError):
+                    raise
                 raise EdgecError(f"cannot quantize {node.op} node {node.name}: {e}", where=f"node {node.name}",
                                  hint="its weights or calibrated values are not finite or far out of range; "
                                       "check the model's weights (a corrupt or diverged training?)") from None
