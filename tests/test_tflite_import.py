@@ -26,7 +26,7 @@ from testkit.tflm import random_inputs, tflm_run
 from edgec.compiler import reference
 from edgec.driver.build import build, tflite_graphs
 from edgec.compiler.errors import ModelFormatError, UnsupportedOpError
-from edgec.compiler.importers.tflite import _Importer
+from edgec.compiler.importers.tflite import _Importer, import_tflite
 from edgec.passes.quantize import quantize, quantize_values
 from edgec.verification.verify import Built, sqnr_db
 
@@ -104,6 +104,23 @@ def test_every_layer_equals_tflite_micro(models, name):
                 assert np.array_equal(env[t], want.reshape(env[t].shape)), f"{name}: layer {node.name} differs"
                 compared += 1
     assert compared == len(xs) * len(q.nodes)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_file_gives_its_quantization_and_quantize_derives_every_parameter(name):
+    """One source of integer arithmetic (issue 17): an int8 file imports as its float twin plus the file's
+    quantization (meta given_quant, TFLite Micro's "tflm" arithmetic); no node carries an integer parameter
+    until the quantize pass derives them all, and the int8 graph keeps the file's weights and biases."""
+    g = import_tflite(str(DATA / MODELS[name][0]))
+    given = g.meta["given_quant"]
+    integer = {"multiplier", "shift", "act_min", "act_max", "in_zp", "out_zp", "left_shift", "exp_table", "table"}
+    assert given["arithmetic"] == "tflm" and all(t.dtype == "float32" for t in g.tensors.values())
+    assert not any(integer & set(n.attrs) for n in g.nodes)
+    q = quantize(g)
+    assert all(integer & set(n.attrs) for n in q.nodes if n.op != "Reshape")
+    consts = {n: t for n, t in given["tensors"].items() if t["data"] is not None}
+    assert {t["dtype"] for t in consts.values()} == {"int8", "int32"}
+    assert all(q.tensors[n].dtype == t["dtype"] and np.array_equal(q.tensors[n].data, t["data"]) for n, t in consts.items())
 
 
 def test_cli_build_without_calibration_and_verify(tmp_path):
