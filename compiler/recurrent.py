@@ -203,25 +203,31 @@ def quantize_lstm(q, node):
     all of them and for the output); the cell state the power of two that holds its calibrated range."""
     x, wn, rn, bn = node.inputs
     out, h_all, c_all = node.outputs
-    q.range_of[h_all] = h_all
-    q.calibrated(h_all)
-    qh = q.qof(h_all)
-    s_h, zp_h = qh.scalar_scale, qh.scalar_zp
-    lo, hi = q.ranges[c_all]
-    power = cell_power(max(abs(lo), abs(hi)))
-    q.set_act(out, s_h, zp_h)
     qx = q.qof(x)
     s_x, zp_x = qx.scalar_scale, qx.scalar_zp
-    w = q.src.tensors[wn].data.astype(np.float64)
-    r = q.src.tensors[rn].data.astype(np.float64)
-    b = q.src.tensors[bn].data.astype(np.float64)
-    s_w, s_r = weight_scales(w), weight_scales(r)
-    wq = np.clip(fp.round_half_away(w / s_w[:, None]), -127, 127).astype(np.int8)
-    rq = np.clip(fp.round_half_away(r / s_r[:, None]), -127, 127).astype(np.int8)
-    bq = fp.round_half_away(np.clip(b / (s_x * s_w), -(1 << 31), (1 << 31) - 1)).astype(np.int32)
-    q.set_const(wn, wq, "int8", s_w)
-    q.set_const(rn, rq, "int8", s_r)
-    q.set_const(bn, bq, "int32", s_x * s_w)
+    if q.g.tensors[wn].dtype == "int8":   # a .tflite: its own integers, its hidden and cell states' given scales
+        qh = q.qof(h_all)
+        s_h, zp_h = qh.scalar_scale, qh.scalar_zp
+        power = int(round(math.log2(q.qof(c_all).scalar_scale)))
+        s_w, s_r = (np.asarray(q.g.tensors[t].quant.scale, np.float64) for t in (wn, rn))
+    else:
+        q.range_of[h_all] = h_all
+        q.calibrated(h_all)
+        qh = q.qof(h_all)
+        s_h, zp_h = qh.scalar_scale, qh.scalar_zp
+        lo, hi = q.ranges[c_all]
+        power = cell_power(max(abs(lo), abs(hi)))
+        q.set_act(out, s_h, zp_h)
+        w = q.src.tensors[wn].data.astype(np.float64)
+        r = q.src.tensors[rn].data.astype(np.float64)
+        b = q.src.tensors[bn].data.astype(np.float64)
+        s_w, s_r = weight_scales(w), weight_scales(r)
+        wq = np.clip(fp.round_half_away(w / s_w[:, None]), -127, 127).astype(np.int8)
+        rq = np.clip(fp.round_half_away(r / s_r[:, None]), -127, 127).astype(np.int8)
+        bq = fp.round_half_away(np.clip(b / (s_x * s_w), -(1 << 31), (1 << 31) - 1)).astype(np.int32)
+        q.set_const(wn, wq, "int8", s_w)
+        q.set_const(rn, rq, "int8", s_r)
+        q.set_const(bn, bq, "int32", s_x * s_w)
     clip = float(node.attrs.get("cell_clip") or 0.0)
     for t in (h_all, c_all):
         q.g.tensors.pop(t, None)

@@ -51,11 +51,20 @@ def import_model(path: str, weights: str | None = None, input_shapes: dict | Non
         return import_keras(path, input_shapes, sample_shape)
     if ext == ".tflite":                   # the float model, or an int8 one's dequantized twin (build() keeps its int8)
         from ..compiler.importers.tflite import import_tflite
-        return import_tflite(path)[0]
+        return import_tflite(path)
     if not os.path.exists(path):
         raise ModelFormatError("no such file", where=path)
     raise ModelFormatError(f"unsupported model format '{ext or '(none)'}'", where=path,
                            hint="edgec reads .onnx, Keras .h5/.keras, Darknet .cfg (+ .weights) and .tflite models")
+
+
+def tflite_graphs(path: str) -> tuple[Graph, Graph | None]:
+    """(dequantized float twin, int8 graph) of a fully-integer .tflite, the int8 graph made by the quantize
+    pass from the file's own quantization (meta["given_quant"], TFLite Micro's arithmetic); (float graph,
+    None) of a float .tflite."""
+    from ..compiler.importers.tflite import import_tflite
+    g = import_tflite(path)
+    return g, (quantize(g) if g.meta.get("given_quant") else None)
 
 
 def model_c_name(name: str) -> str:
@@ -95,15 +104,15 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     imported = None
     if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None and not given_shapes:
         from ..compiler.importers.tflite import import_tflite
-        imported, q = import_tflite(model_path)
-        if q is not None:
+        imported = import_tflite(model_path)
+        if imported.meta.get("given_quant"):
             # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
             if calibration is not None or calibration_method is not None:
                 log("the .tflite model is already quantized: --calibration/--calibration-method are not used")
             io = image_io(imported, preprocess, label_names, labels, model_path)
             shape = tuple(imported.tensors[imported.inputs[0]].shape)
-            return compile_graph(imported, np.zeros((0,) + shape, np.float32), target, out_dir, name or q.name,
-                                 model_path, log, optimize, quantized=q, io_keys=io)
+            return compile_graph(imported, np.zeros((0,) + shape, np.float32), target, out_dir, name or imported.name,
+                                 model_path, log, optimize, io_keys=io)
     graph = canonicalize(imported if imported is not None else
                          import_model(model_path, weights, given_shapes,
                                       (lambda: calibration_array().shape) if calibration is not None else None))

@@ -14,14 +14,22 @@ named <tensor>_s16 / <tensor>_s8 is inserted before it (one per tensor and preci
 outputs of SUPPORTED_S16 ops can be int16, never the graph's input or output (the C API is int8);
 int16_candidates(graph) says which tensors can be and why the others cannot, and quantize refuses
 (one EdgecError listing all) any other request.
+
+Pre-quantized models: meta["given_quant"] gives scales and zero points (a QDQ ONNX model's), or, for an
+int8 .tflite, every tensor typed with the file's exact integers and "arithmetic": "tflm": the rules then
+keep the file's weights and quantization and use TFLite Micro's formulas where they differ from edgec's
+own (activation clamps in float32, copy ops keeping the file's output quantization, element-wise ops as
+tables of TFLM's fixed point from compiler/tflm.py, Resize's integer taps, SVDF's and the LSTM's
+parameters from the file's states).  The importer derives no integer parameter itself.
 """
 import math
 from dataclasses import replace
 
 import numpy as np
 
-from ..compiler.errors import EdgecError
+from ..compiler.errors import EdgecError, UnsupportedOpError
 from ..compiler.fixedpoint import quantize_multiplier, round_half_away
+from ..compiler import tflm
 from ..compiler.gemmlowp import softmax_tflm_attrs
 from ..compiler.ir import Graph, Node, Quant, Tensor, unique_name
 from ..compiler.ops import REGISTRY, table
@@ -62,6 +70,24 @@ def _clamp(act, scale, zp):
     qlo = -128 if not math.isfinite(lo) else int(np.clip(zp + round_half_away(lo / scale), -128, 127))
     qhi = 127 if not math.isfinite(hi) else int(np.clip(zp + round_half_away(hi / scale), -128, 127))
     return qlo, qhi
+
+
+def _clamp_tflm(act, scale, zp):
+    """TFLite's CalculateActivationRangeQuantized: zp + round(f / scale) with the division in float32."""
+    if act is None:
+        return -128, 127
+
+    def q(f):
+        return int(np.clip(zp + round_half_away(float(np.float32(f) / np.float32(scale))), -128, 127))
+    lo, hi = act
+    return (q(lo) if math.isfinite(lo) else -128), (q(hi) if math.isfinite(hi) else 127)
+
+
+def given_tensor(name, shape, spec) -> Tensor:
+    """A tensor as a pre-quantized file gives it (meta["given_quant"]["tensors"]: dtype, data, scale,
+    zero point, axis)."""
+    return Tensor(name, tuple(shape), spec["dtype"], spec.get("data"),
+                  Quant(spec["scale"], spec["zero_point"], spec.get("axis")))
 
 
 #: A bias is held in int32 at scale s_in*s_w; it may take at most this much of the int32 range (the
@@ -110,6 +136,12 @@ class _Quantizer:
         given = graph.meta.get("given_quant") or {}
         self.given_acts = {k: tuple(v) for k, v in given.get("activations", {}).items()}
         self.given_weights = given.get("weights", {})
+        # a .tflite gives every tensor in integers ("tensors": the file's exact int8 weights, int32 biases,
+        # int8 / int16 activations) and wants TFLite Micro's formulas where they differ from edgec's own
+        # ("arithmetic": "tflm"), and its integer initial state ("state")
+        self.tflm = given.get("arithmetic") == "tflm"
+        self.given_tensors = given.get("tensors", {})
+        self.given_state = given.get("state")
         self.ranges = graph.meta.get("ranges")
         if self.ranges is None and not given:
             raise EdgecError("the graph has no calibration ranges", hint="run calibrate() first")
@@ -159,6 +191,8 @@ class _Quantizer:
         t.data, t.dtype, t.quant = quantize_values(t.data, s, z), "int8", _q(s, z)
 
     def run(self) -> Graph:
+        for name, spec in self.given_tensors.items():
+            self.g.tensors[name] = given_tensor(name, self.g.tensors[name].shape, spec)
         for name in self.g.inputs:
             self.calibrated(name)
         self.wide = self.int16_tensors()
@@ -174,16 +208,33 @@ class _Quantizer:
                     getattr(self, ("q16_" if node.outputs[0] in self.wide else "q_") + node.op)(node)
                 if node.name in self.requant_after:
                     self._insert_requant(node)
-            except (ValueError, OverflowError, FloatingPointError) as e:     # e.g. weights near float32's max
+            except (ValueError, OverflowError, FloatingPointError, EdgecError) as e:   # e.g. weights near float32's max
+                if self.tflm and not getattr(e, "where", None):     # scales of a .tflite TFLite's formulas cannot take
+                    msg = str(e) if not isinstance(e, EdgecError) or not e.hint else str(e)[:-len(e.hint) - 3]
+                    raise UnsupportedOpError(f"{node.op} node {node.name}: {msg}", where=self.g.meta.get("source"),
+                                             hint="check the tensor scales the converter wrote") from None
+                if isinstance(e, EdgecError):
+                    raise
                 raise EdgecError(f"cannot quantize {node.op} node {node.name}: {e}", where=f"node {node.name}",
                                  hint="its weights or calibrated values are not finite or far out of range; "
                                       "check the model's weights (a corrupt or diverged training?)") from None
         self.g.meta["quantized"] = True
-        if self.given_acts:
+        if self.tflm:
+            for key in ("given_quant", "dequantized_from", "state"):
+                self.g.meta.pop(key, None)
+            self.g.meta["quantization"] = "from the .tflite file"
+            if self.given_state:
+                self.g.meta["state"] = self.given_state
+        elif self.given_acts:
             self.g.meta["quantization"] = "from the model's QuantizeLinear/DequantizeLinear nodes"
         self.g.meta.pop("ranges", None)
         self.g.meta.pop("input_means", None)
         return self.g
+
+    def clamp(self, act, scale, zp):
+        """A fused activation's int8 clamp: edgec's (float64 division), or TFLite's
+        CalculateActivationRangeQuantized (zp + round(f / scale) in float32) for a .tflite."""
+        return _clamp_tflm(act, scale, zp) if self.tflm else _clamp(act, scale, zp)
 
     # -- the rules ops pick (their OpDef.quantize, compiler/ops/) ----------------------------------------
     def weighted(self, node, axis):
@@ -193,6 +244,17 @@ class _Quantizer:
         self.calibrated(out)
         s_in, zp_in = self.qof(x).scalar_scale, self.qof(x).scalar_zp
         s_out, zp_out = self.qof(out).scalar_scale, self.qof(out).scalar_zp
+        if self.g.tensors[wn].dtype == "int8":     # the file's own integers (a .tflite), kept as they are
+            s_w = np.asarray(self.g.tensors[wn].quant.scale, np.float64)
+        else:
+            s_w = self.weights_of(node, axis, s_in)
+        mult, shift = _multipliers(s_in * s_w / s_out)
+        lo, hi = self.clamp(node.attrs.get("act"), s_out, zp_out)
+        node.attrs.update(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi)
+
+    def weights_of(self, node, axis, s_in):
+        """A weighted node's float weights and bias quantized (int8 per channel, int32); its weight scales."""
+        x, wn, bn = node.inputs
         w = self.src.tensors[wn].data.astype(np.float64)
         b = self.src.tensors[bn].data.astype(np.float64)
         if wn in self.given_weights:        # the file's int8 weights, exactly (|q| <= 128 survives float32)
@@ -206,9 +268,7 @@ class _Quantizer:
         bq = round_half_away(np.clip(b / (s_in * s_w), -(1 << 31), (1 << 31) - 1)).astype(np.int32)
         self.g.tensors[wn] = Tensor(wn, wq.shape, "int8", wq, Quant(s_w, np.zeros_like(s_w, np.int64), axis))
         self.g.tensors[bn] = Tensor(bn, bq.shape, "int32", bq, Quant(s_in * s_w, np.zeros_like(s_w, np.int64), 0))
-        mult, shift = _multipliers(s_in * s_w / s_out)
-        lo, hi = _clamp(node.attrs.get("act"), s_out, zp_out)
-        node.attrs.update(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi)
+        return s_w
 
     def add(self, node, sign):
         """Add (sign 1) / Sub (-1): TFLite's int8 Add, both operands on a common 2^-20 grid."""
@@ -222,7 +282,7 @@ class _Quantizer:
         am, ash = quantize_multiplier(qa.scalar_scale / twice_max)
         bm, bsh = quantize_multiplier(qb.scalar_scale / twice_max)
         om, osh = quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * qo.scalar_scale))
-        lo, hi = _clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
+        lo, hi = self.clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
         node.attrs.update(left_shift=ADD_LEFT_SHIFT, a_zp=qa.scalar_zp, b_zp=qb.scalar_zp,
                           a_multiplier=am, a_shift=ash, b_multiplier=sign * bm, b_shift=bsh,
                           multiplier=om, shift=osh, out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
@@ -235,7 +295,7 @@ class _Quantizer:
         self.calibrated(out)
         qa, qb, qo = self.qof(node.inputs[0]), self.qof(node.inputs[1]), self.qof(out)
         m, s = quantize_multiplier(qa.scalar_scale * qb.scalar_scale / qo.scalar_scale)
-        lo, hi = _clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
+        lo, hi = self.clamp(node.attrs.get("act"), qo.scalar_scale, qo.scalar_zp)
         node.attrs.update(a_zp=qa.scalar_zp, b_zp=qb.scalar_zp, multiplier=m, shift=s,
                           out_zp=qo.scalar_zp, act_min=lo, act_max=hi)
 
@@ -244,6 +304,8 @@ class _Quantizer:
         model that gives the output another one (onnxruntime's QLinearGlobalAveragePool does) gets a
         requantizing copy after the node: a one-input Concat."""
         qi = self.qof(node.inputs[0])
+        if self.tflm:            # TFLite Micro copies the bytes: the output keeps the file's quantization
+            return qi
         given = self.given_acts.get(node.outputs[0])
         if given is not None and (float(given[0]), int(given[1])) != (float(qi.scalar_scale), int(qi.scalar_zp)):
             self.requant_after.add(node.name)
@@ -264,11 +326,14 @@ class _Quantizer:
     def pool(self, node):
         """MaxPool2D / AvgPool2D: the input's quantization, the fused activation as a clamp."""
         qi = self.same_as_input(node)
-        lo, hi = _clamp(node.attrs.get("act"), qi.scalar_scale, qi.scalar_zp)
+        lo, hi = self.clamp(node.attrs.get("act"), qi.scalar_scale, qi.scalar_zp)
         node.attrs.update(act_min=lo, act_max=hi)
 
     def unary(self, node, fn=None):
         """A unary element-wise op (or a one-input Elementwise program): a 256-entry table, op Lut."""
+        if self.tflm:
+            self.tflm_unary(node)
+            return
         qi = self.qof(node.inputs[0])
         out = node.outputs[0]
         fixed = {"Sigmoid": SIGMOID_Q, "Tanh": TANH_Q}.get(node.op)
@@ -282,6 +347,22 @@ class _Quantizer:
         table = quantize_values(y, qo.scalar_scale, qo.scalar_zp)
         node.attrs = {"function": node.op, **node.attrs, "table": table}
         node.op = "Lut"
+
+    def tflm_unary(self, node):
+        """A .tflite's element-wise op: TFLite Micro's int8 arithmetic as a table (compiler/tflm.py); its
+        QUANTIZE (a Clip without bounds) with an int16 side: a Requantize node, TFLite's Requantize."""
+        qi, qo = self.qof(node.inputs[0]), self.qof(node.outputs[0])
+        dtypes = {self.g.tensors[t].dtype for t in (node.inputs[0], node.outputs[0])}
+        if "int16" in dtypes and node.op == "Clip":
+            m, s = quantize_multiplier(qi.scalar_scale / qo.scalar_scale)
+            node.op, node.attrs = "Requantize", {"in_zp": qi.scalar_zp, "out_zp": qo.scalar_zp, "multiplier": m,
+                                                 "shift": s, "out_dtype": self.g.tensors[node.outputs[0]].dtype}
+            return
+        made = tflm.lut(node.op, node.attrs, qi.scalar_scale, qi.scalar_zp, qo.scalar_scale, qo.scalar_zp)
+        if made is None:
+            raise EdgecError(f"{node.op} node {node.name} has no TFLite Micro int8 arithmetic in edgec",
+                             where=f"node {node.name}")
+        node.op, node.attrs = "Lut", {"table": np.asarray(made[0], np.int8), "function": made[1]}
 
     def softmax(self, node):
         qi = self.qof(node.inputs[0])

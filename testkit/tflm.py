@@ -7,8 +7,7 @@ import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 
 from edgec.compiler import reference
-from edgec.compiler.importers.tflite import import_tflite
-from edgec.driver.build import build
+from edgec.driver.build import build, tflite_graphs
 from edgec.verification.verify import Built
 
 
@@ -42,7 +41,7 @@ def check_one_op(tmp_path, model: bytes, xs: np.ndarray, name: str):
     """The integer reference and the host C (for the first few inputs) against TFLM on xs."""
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(model)
-    _, q = import_tflite(str(path))
+    _, q = tflite_graphs(str(path))
     want = tflm_stream(model, xs, reset_each=False)
     got = reference.run_batch(q, xs)
     u8 = want.dtype == np.uint8

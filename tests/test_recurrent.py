@@ -18,7 +18,7 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
 from edgec.compiler import reference  # noqa: E402
-from edgec.driver.build import build, import_model  # noqa: E402
+from edgec.driver.build import build, import_model, tflite_graphs  # noqa: E402
 from edgec.compiler.errors import UnsupportedOpError  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from edgec.compiler.recurrent import sigmoid16, sigmoid_table, tanh16, tanh_params  # noqa: E402
@@ -224,7 +224,6 @@ def tflm_fresh(model: bytes, xs) -> np.ndarray:
 
 
 def test_tflite_lstm_reference_equals_tflite_micro_on_random_shapes(tmp_path):
-    from edgec.compiler.importers.tflite import import_tflite
     rng = np.random.default_rng(11)
     for case in range(12):
         n, t, i, h = int(rng.integers(1, 3)), int(rng.integers(1, 12)), int(rng.integers(1, 16)), int(rng.integers(1, 24))
@@ -234,7 +233,7 @@ def test_tflite_lstm_reference_equals_tflite_micro_on_random_shapes(tmp_path):
                                 cell_power=(-11, -12, -10, -13)[case % 4])
         path = tmp_path / f"l{case}.tflite"
         path.write_bytes(model)
-        _, q = import_tflite(str(path))
+        _, q = tflite_graphs(str(path))
         x = rng.integers(-128, 128, (20,) + xs).astype(np.int8)
         want = tflm_fresh(model, x)
         assert len(np.unique(want)) > min(10, want[0].size // 2), (case, np.unique(want))   # not saturated
@@ -257,7 +256,6 @@ def test_tflite_lstm_c_equals_tflite_micro(tmp_path, target):
 
 
 def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
-    from edgec.compiler.importers.tflite import import_tflite
     from testkit.tflite_writer import Model
     rng = np.random.default_rng(0)
     m = Model()
@@ -274,14 +272,13 @@ def test_tflite_lstm_variants_are_refused_in_one_error(tmp_path):
     m.inputs, m.outputs = [x], [y]
     (tmp_path / "bad.tflite").write_bytes(m.bytes())
     with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(str(tmp_path / "bad.tflite"))
+        tflite_graphs(str(tmp_path / "bad.tflite"))
     msg = str(e.value)
     assert "peephole weights" in msg and "cell activation other than TANH" in msg and "not a power of two" in msg, msg
 
 
 def test_tflite_lstm_with_mismatched_tensors_is_refused_not_run(tmp_path):
     """A bias one value short would have the kernel read past it: refused at import, by operator."""
-    from edgec.compiler.importers.tflite import import_tflite
     from testkit.tflite_writer import Model
     rng = np.random.default_rng(1)
     good, _ = tflite_lstm(rng, 1, 4, 3, 5)
@@ -298,9 +295,9 @@ def test_tflite_lstm_with_mismatched_tensors_is_refused_not_run(tmp_path):
     m.inputs, m.outputs = [x], [y]
     (tmp_path / "good.tflite").write_bytes(good)
     (tmp_path / "bad.tflite").write_bytes(m.bytes())
-    assert [n.op for n in import_tflite(str(tmp_path / "good.tflite"))[1].nodes] == ["LSTM"]
+    assert [n.op for n in tflite_graphs(str(tmp_path / "good.tflite"))[1].nodes] == ["LSTM"]
     with pytest.raises(UnsupportedOpError, match="do not fit its input.*first at operator 0"):
-        import_tflite(str(tmp_path / "bad.tflite"))
+        tflite_graphs(str(tmp_path / "bad.tflite"))
 
 
 def test_fold_recurrent_last_step_before_after_and_same_ram_from_both_exporters(tmp_path, mfcc):

@@ -12,9 +12,8 @@ from testkit.tflite_writer import Model
 from testkit.tflm import tflm_run
 
 from edgec.compiler import reference
-from edgec.driver.build import build
+from edgec.driver.build import build, tflite_graphs
 from edgec.compiler.errors import UnsupportedOpError
-from edgec.compiler.importers.tflite import import_tflite
 from edgec.verification.verify import Built, sqnr_db, verify
 
 F = np.float32
@@ -50,7 +49,7 @@ ONE_OP = {"ABS": ((), ["Elementwise"], False), "NEG": ((), ["Elementwise"], Fals
 def test_float_elementwise_op_imports_as_tflite_micro_runs_it(tmp_path, name):
     params, ops, positive = ONE_OP[name]
     model = _one_op(name, (1, 4, 5, 3), [np.asarray(p, F) for p in params], **({"act": 0} if name == "DIV" else {}))
-    fgraph, q = import_tflite(_write(tmp_path, model))
+    fgraph, q = tflite_graphs(_write(tmp_path, model))
     assert q is None and [n.op for n in fgraph.nodes] == ops
     xs = np.random.default_rng(3).normal(0, 3, (6, 1, 4, 5, 3)).astype(F)
     xs[0, 0, 0, 0] = [0.5, -1.5, 2.5]                      # ROUND's ties go to even, as TFLite's
@@ -70,12 +69,12 @@ def test_div_by_a_computed_tensor_and_its_fused_clamp_follow_tflite_micro(tmp_pa
     m.op("DIV", [x, e], [y], act=3)
     m.inputs, m.outputs = [x], [y]
     blob = m.bytes()
-    g, _ = import_tflite(_write(tmp_path, blob))
+    g, _ = tflite_graphs(_write(tmp_path, blob))
     assert [n.op for n in g.nodes] == ["Exp", "Elementwise"]
     xs = np.random.default_rng(5).normal(0, 3, (5, 1, 3, 4, 2)).astype(F)
     assert np.allclose(reference.run_batch(g, xs), tflm_run(blob, xs).reshape(xs.shape), rtol=2e-6, atol=1e-6)
     per_channel = _one_op("DIV", (1, 3, 4, 2), [np.asarray([[[[0.5, -4.0]]]], F)], act=1)
-    g, _ = import_tflite(_write(tmp_path, per_channel, "c.tflite"))
+    g, _ = tflite_graphs(_write(tmp_path, per_channel, "c.tflite"))
     assert [n.op for n in g.nodes] == ["Mul"] and g.nodes[0].attrs["act"] == (0.0, float("inf"))
     assert np.allclose(reference.run_batch(g, xs), tflm_run(per_channel, xs).reshape(xs.shape), rtol=2e-6, atol=1e-6)
     m = Model()                                               # c / x: the constant first, x computed
@@ -83,7 +82,7 @@ def test_div_by_a_computed_tensor_and_its_fused_clamp_follow_tflite_micro(tmp_pa
     m.op("DIV", [m.tensor("c", (1,), F, data=[3.0]), x], [y], act=0)
     m.inputs, m.outputs = [x], [y]
     blob = m.bytes()
-    g, _ = import_tflite(_write(tmp_path, blob, "r.tflite"))
+    g, _ = tflite_graphs(_write(tmp_path, blob, "r.tflite"))
     assert [n.op for n in g.nodes] == ["Elementwise"] and g.nodes[0].inputs[1] == "x"
     assert np.allclose(reference.run_batch(g, xs), tflm_run(blob, xs).reshape(xs.shape), rtol=2e-6, atol=1e-6)
 
@@ -147,7 +146,7 @@ def test_float_model_with_primitives_is_quantized_and_bit_exact(tmp_path, make, 
     xs = rng.normal(0, 1, (30, 1, 8, 8, 2)).astype(F)
     want = tflm_run(model, xs)
     path = _write(tmp_path, model)
-    fgraph, _ = import_tflite(path)
+    fgraph, _ = tflite_graphs(path)
     assert np.allclose(reference.run_batch(fgraph, xs).reshape(want.shape), want, rtol=1e-5, atol=1e-5)
     np.save(tmp_path / "cal.npy", cal)
     np.save(tmp_path / "x.npy", xs)
@@ -180,5 +179,5 @@ def test_maximum_of_two_branches_and_div_by_zero_are_refused_by_name(tmp_path):
     assert "branch_max" in str(e.value) and "max(c1, c2)" in str(e.value) and "2 computed tensors" in str(e.value)
     bad = _one_op("DIV", (1, 4, 5, 3), [np.asarray([[[[1.0, 0.0, 2.0]]]], F)], act=0)
     with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(_write(tmp_path, bad, "z.tflite"))
+        tflite_graphs(_write(tmp_path, bad, "z.tflite"))
     assert "DIV by a constant that holds zero" in str(e.value)

@@ -24,10 +24,10 @@ from testkit.tflite_writer import Model
 from testkit.tflm import random_inputs, tflm_run
 
 from edgec.compiler import reference
-from edgec.driver.build import build
+from edgec.driver.build import build, tflite_graphs
 from edgec.compiler.errors import ModelFormatError, UnsupportedOpError
 from edgec.compiler.importers.tflite import _Importer, import_tflite
-from edgec.passes.quantize import quantize_values
+from edgec.passes.quantize import quantize, quantize_values
 from edgec.verification.verify import Built, sqnr_db
 
 #: model file -> real inputs (float, in the model's input layout): the shared ones first, then extra real crops
@@ -89,7 +89,7 @@ def test_every_layer_equals_tflite_micro(models, name):
     """edgec's integer reference against TFLM's own intermediate tensors, layer by layer."""
     built, model, real, _ = models(name)
     imp = _Importer(str(DATA / MODELS[name][0]))
-    _, q = imp.run()
+    q = quantize(imp.run())                   # the int8 graph from the file's own quantization
     index = {v: k for k, v in imp.names.items()}
     it = runtime.Interpreter.from_bytes(model, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     compared, xs = 0, np.concatenate([real[:2], random_inputs(built, 3, 3)])
@@ -104,6 +104,23 @@ def test_every_layer_equals_tflite_micro(models, name):
                 assert np.array_equal(env[t], want.reshape(env[t].shape)), f"{name}: layer {node.name} differs"
                 compared += 1
     assert compared == len(xs) * len(q.nodes)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_file_gives_its_quantization_and_quantize_derives_every_parameter(name):
+    """One source of integer arithmetic (issue 17): an int8 file imports as its float twin plus the file's
+    quantization (meta given_quant, TFLite Micro's "tflm" arithmetic); no node carries an integer parameter
+    until the quantize pass derives them all, and the int8 graph keeps the file's weights and biases."""
+    g = import_tflite(str(DATA / MODELS[name][0]))
+    given = g.meta["given_quant"]
+    integer = {"multiplier", "shift", "act_min", "act_max", "in_zp", "out_zp", "left_shift", "exp_table", "table"}
+    assert given["arithmetic"] == "tflm" and all(t.dtype == "float32" for t in g.tensors.values())
+    assert not any(integer & set(n.attrs) for n in g.nodes)
+    q = quantize(g)
+    assert all(integer & set(n.attrs) for n in q.nodes if n.op != "Reshape")
+    consts = {n: t for n, t in given["tensors"].items() if t["data"] is not None}
+    assert {t["dtype"] for t in consts.values()} == {"int8", "int32"}
+    assert all(q.tensors[n].dtype == t["dtype"] and np.array_equal(q.tensors[n].data, t["data"]) for n, t in consts.items())
 
 
 def test_cli_build_without_calibration_and_verify(tmp_path):
@@ -210,7 +227,7 @@ def test_softmax_equals_tflite_micro(tmp_path, scale, cols):
     m.op("SOFTMAX", [x], [y], beta=1.0)
     m.inputs, m.outputs = [x], [y]
     (tmp_path / "s.tflite").write_bytes(m.bytes())
-    _, q = import_tflite(str(tmp_path / "s.tflite"))
+    _, q = tflite_graphs(str(tmp_path / "s.tflite"))
     spreads = rng.integers(0, 256, 40)
     q_in = np.stack([rng.integers(-128, -127 + s, (4, cols)) + rng.integers(0, 256 - s) for s in spreads]).astype(np.int8)
     assert np.array_equal(reference.run_batch(q, q_in), tflm_run(m.bytes(), q_in))
@@ -253,12 +270,12 @@ def _write(tmp_path, m, name="m.tflite"):
 
 
 def test_float_input_into_an_int8_body_is_refused_with_a_hint(tmp_path):
-    fgraph, q = import_tflite(_write(tmp_path, _fc_model(weights_float=True)))     # a float model: imported float
+    fgraph, q = tflite_graphs(_write(tmp_path, _fc_model(weights_float=True)))     # a float model: imported float
     assert q is None and [n.op for n in fgraph.nodes] == ["FullyConnected"]
     m = _fc_model()
     m.tensors[m.inputs[0]] = ("x", (1, 4), np.dtype(np.float32), None, None, None, 0)   # float input, no QUANTIZE
     with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(_write(tmp_path, m))
+        tflite_graphs(_write(tmp_path, m))
     assert "input or output is float" in str(e.value) and "tf.int8" in str(e.value)
 
 
@@ -278,7 +295,7 @@ def test_float_io_edges_are_dropped_and_the_float_results_equal_tflite_micro(tmp
 
 def test_unsupported_ops_are_all_named_in_one_error(tmp_path):
     with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(_write(tmp_path, _fc_model(extra_ops=("GELU", "ELU", "GELU", "LOGISTIC"))))
+        tflite_graphs(_write(tmp_path, _fc_model(extra_ops=("GELU", "ELU", "GELU", "LOGISTIC"))))
     msg = str(e.value)
     assert "GELU (2x" in msg and "ELU (1x" in msg and "FULLY_CONNECTED" in msg   # the hint lists what is supported
     assert "LOGISTIC whose int8 output is not scale 1/256" in msg                      # TFLM's kernel assumes it
@@ -289,7 +306,7 @@ def test_corrupt_files_give_one_line_errors(tmp_path):
     for name, blob in [("junk.tflite", b"\x00" * 64), ("cut.tflite", good[:3000]), ("empty.tflite", b"")]:
         (tmp_path / name).write_bytes(blob)
         with pytest.raises((ModelFormatError, UnsupportedOpError)):
-            import_tflite(str(tmp_path / name))
+            tflite_graphs(str(tmp_path / name))
     r = subprocess.run([sys.executable, "-m", "edgec.cli.main", "build", str(tmp_path / "cut.tflite"), "--target", "host",
                         "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr
@@ -389,7 +406,7 @@ def test_uint8_input_without_a_quantize_is_refused(tmp_path):
     m = _fc_model()
     m.tensors[m.inputs[0]] = ("x", (1, 4), np.dtype(np.uint8), None, np.float32([0.1]), np.int64([128]), 0)
     with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(_write(tmp_path, m))
+        tflite_graphs(_write(tmp_path, m))
     assert "input or output is uint8 and not a QUANTIZE" in str(e.value)
 
 
@@ -464,7 +481,7 @@ def test_float_tflite_is_quantized_from_calibration(tmp_path, weights):
     model = _write_bytes(tmp_path, float_cnn(3, weights))
     same_in_float32 = float_cnn(3, "float32" if weights == "float32" else "float16-as-float32")
     oracle = tflm_run(same_in_float32, test).reshape(len(test), 10)
-    fgraph, q = import_tflite(model)
+    fgraph, q = tflite_graphs(model)
     assert q is None and not fgraph.meta.get("dequantized_from")
     assert np.allclose(reference.run_batch(fgraph, test).reshape(oracle.shape), oracle, rtol=1e-5, atol=1e-6)
     cli = [sys.executable, "-m", "edgec.cli.main"]
@@ -548,7 +565,7 @@ FLOAT_OPS = {       # name -> (model, IR ops)
 def test_float_op_imports_as_tflite_micro_runs_it(tmp_path, name):
     """Each float operator's IR mapping against TFLM's float kernel, on random inputs."""
     model, ops = FLOAT_OPS[name]
-    fgraph, q = import_tflite(_write_bytes(tmp_path, model))
+    fgraph, q = tflite_graphs(_write_bytes(tmp_path, model))
     assert q is None and [n.op for n in fgraph.nodes] == ops
     xs = np.random.default_rng(1).normal(0, 3, (6,) + tuple(fgraph.tensors[fgraph.inputs[0]].shape)).astype(np.float32)
     want = tflm_run(model, xs)
@@ -560,11 +577,11 @@ def test_float_ops_tflite_micro_lacks_follow_their_formulas(tmp_path):
     """RELU_N1_TO_1 and GELU (TFLM has no float kernel for either): TFLite's formulas."""
     from math import erf
     xs = np.random.default_rng(2).normal(0, 2, (4, 1, 4, 4, 3)).astype(np.float32)
-    g, _ = import_tflite(_write_bytes(tmp_path, _one_op("RELU_N1_TO_1", (1, 4, 4, 3), (1, 4, 4, 3)), "r.tflite"))
+    g, _ = tflite_graphs(_write_bytes(tmp_path, _one_op("RELU_N1_TO_1", (1, 4, 4, 3), (1, 4, 4, 3)), "r.tflite"))
     assert np.array_equal(reference.run_batch(g, xs), np.clip(xs, -1, 1))
     for approximate in (False, True):
         gelu = _one_op("GELU", (1, 4, 4, 3), (1, 4, 4, 3), approximate=approximate)
-        g, _ = import_tflite(_write_bytes(tmp_path, gelu))
+        g, _ = tflite_graphs(_write_bytes(tmp_path, gelu))
         x = xs.astype(np.float64)
         want = (0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))) if approximate
                 else 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2))))
@@ -620,7 +637,7 @@ def test_float_ops_model_is_quantized_and_bit_exact(tmp_path):
     cal = rng.normal(0, 1, (64, 1, 8, 8, 2)).astype(np.float32)
     xs = rng.normal(0, 1, (40, 1, 8, 8, 2)).astype(np.float32)
     want = tflm_run(model, xs).reshape(len(xs), 5)
-    fgraph, _ = import_tflite(_write_bytes(tmp_path, model))
+    fgraph, _ = tflite_graphs(_write_bytes(tmp_path, model))
     assert np.allclose(reference.run_batch(fgraph, xs).reshape(want.shape), want, rtol=1e-5, atol=1e-6)
     np.save(tmp_path / "cal.npy", cal)
     build(str(tmp_path / "m.tflite"), "host", str(tmp_path / "out"), calibration=str(tmp_path / "cal.npy"))
@@ -643,7 +660,7 @@ def test_float_model_weights_of_other_types_are_dequantized_at_import(tmp_path):
     w = m.tensor("w", (3, 4), np.int8, data=q, scale=[0.5, 0.25, 2.0], axis=0)
     m.op("FULLY_CONNECTED", [x, w, m.tensor("b", (3,), np.float16, data=[1, 2, 3])], [y], act=0)
     m.inputs, m.outputs = [x], [y]
-    g, _ = import_tflite(_write(tmp_path, m))
+    g, _ = tflite_graphs(_write(tmp_path, m))
     fc = g.nodes[0]
     assert np.array_equal(g.tensors[fc.inputs[1]].data, q * np.float32([[0.5], [0.25], [2.0]]))
     assert np.array_equal(g.tensors[fc.inputs[2]].data, np.float32([1, 2, 3]))
@@ -660,7 +677,7 @@ def test_float_unsupported_ops_are_all_named_in_one_error(tmp_path):
     m.op("MEAN", [d, m.tensor("axes", None, np.int32, data=[1, 3])], [e], keep_dims=True)
     m.inputs, m.outputs = [x], [e]
     with pytest.raises(UnsupportedOpError) as err:
-        import_tflite(_write(tmp_path, m))
+        tflite_graphs(_write(tmp_path, m))
     msg = str(err.value)
     assert "SQUARED_DIFFERENCE (2x" in msg and "CONCATENATION with a fused activation" in msg
     assert "DEQUANTIZE of a non-constant tensor" in msg and "float MEAN over axes [1, 3] of a rank-4" in msg

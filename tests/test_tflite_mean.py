@@ -13,8 +13,7 @@ from testkit.tflite_models import int32_bias, int32_const, int8_weights, quant_t
 from testkit.tflm import check_one_op, int8_inputs, tflm_stream
 
 from edgec.compiler import reference
-from edgec.driver.build import build
-from edgec.compiler.importers.tflite import import_tflite
+from edgec.driver.build import build, tflite_graphs
 from edgec.verification.verify import Built
 
 
@@ -105,7 +104,7 @@ def test_classifier_conv_mean_fc_softmax_equals_tflite_micro(tmp_path, target, k
     model = classifier_model(11, keep, prelu)
     path = tmp_path / "cls.tflite"
     path.write_bytes(model)
-    _, q = import_tflite(str(path))
+    _, q = tflite_graphs(str(path))
     assert "Mean" in [n.op for n in q.nodes] and ("PRelu" in [n.op for n in q.nodes]) == prelu
     rng = np.random.default_rng(3)
     xs = int8_inputs(rng, (1, 5, 6, 3) if prelu else (1, 10, 12, 3), 12)
@@ -165,7 +164,7 @@ def test_int8_prelu_alpha_edgec_cannot_broadcast_is_refused(tmp_path):
     m.inputs, m.outputs = [x], [y]
     (tmp_path / "p.tflite").write_bytes(m.bytes())
     with pytest.raises(UnsupportedOpError) as e:
-        import_tflite(str(tmp_path / "p.tflite"))
+        tflite_graphs(str(tmp_path / "p.tflite"))
     assert "PRELU with alpha of shape [3, 1, 5] for input [1, 3, 4, 5]" in str(e.value)
 
 
@@ -199,7 +198,7 @@ def test_float_resize_bilinear_imports_as_tflite_micro_runs_it(tmp_path, flags):
     m.inputs, m.outputs = [x], [y]
     model = m.bytes()
     (tmp_path / "f.tflite").write_bytes(model)
-    f, q = import_tflite(str(tmp_path / "f.tflite"))
+    f, q = tflite_graphs(str(tmp_path / "f.tflite"))
     assert q is None and [n.op for n in f.nodes] == ["Resize"]
     xs = rng.normal(0, 1, (3, 1, 4, 5, 2)).astype(np.float32)
     want = tflm_stream(model, xs)
@@ -233,7 +232,7 @@ def test_float_model_with_resize_bilinear_and_mean_keeps_its_float_agreement(tmp
     cal = rng.normal(0, 1, (64, 1, 6, 6, 2)).astype(f)
     xs = rng.normal(0, 1, (40, 1, 6, 6, 2)).astype(f)
     want = tflm_stream(model, xs).reshape(len(xs), 4)
-    fgraph, _ = import_tflite(str(tmp_path / "m.tflite"))           # the float import runs as TFLM's float kernels
+    fgraph, _ = tflite_graphs(str(tmp_path / "m.tflite"))           # the float import runs as TFLM's float kernels
     assert np.allclose(reference.run_batch(fgraph, xs).reshape(want.shape), want, rtol=1e-5, atol=1e-5)
     np.save(tmp_path / "cal.npy", cal)
     build(str(tmp_path / "m.tflite"), "host", str(tmp_path / "out"), calibration=str(tmp_path / "cal.npy"))
@@ -264,7 +263,7 @@ def test_float_mean_over_other_axes_is_quantized_as_tflite_micro_computes_it(tmp
     m.inputs, m.outputs = [x], [y]
     model = m.bytes()
     (tmp_path / "m.tflite").write_bytes(model)
-    fgraph, _ = import_tflite(str(tmp_path / "m.tflite"))
+    fgraph, _ = tflite_graphs(str(tmp_path / "m.tflite"))
     assert [n.op for n in fgraph.nodes] == ["Mean"]
     xs = (rng.normal(0, 1, (30,) + shape) + np.linspace(-1, 1, 7).astype(f)).astype(f)
     want = tflm_stream(model, xs)

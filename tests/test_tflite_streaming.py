@@ -24,8 +24,7 @@ from testkit.tflite_writer import Model
 from testkit.tflm import all_int8, check_one_op, int8_inputs, tflm_stream
 
 from edgec.compiler import reference
-from edgec.driver.build import build
-from edgec.compiler.importers.tflite import import_tflite
+from edgec.driver.build import build, tflite_graphs
 from edgec.verification.verify import Built
 
 STEPS = 120
@@ -42,7 +41,7 @@ def wake_word(tmp_path_factory):
 
 def test_wake_word_stream_imports_with_its_state(wake_word):
     d, model = wake_word
-    fgraph, q = import_tflite(str(d / "ww.tflite"))
+    fgraph, q = tflite_graphs(str(d / "ww.tflite"))
     assert [s["variable"] for s in q.meta["state"]] == ["stream", "stream_1"]
     assert q.meta["edges"]["output"]["file_dtype"] == "uint8"
     xs = int8_frames(STEPS, (1, 1, 1, 12), 1)
@@ -386,7 +385,7 @@ def test_planning_keeps_state_outside_the_arena_and_assigned_values_alive(tmp_pa
     from edgec.passes.plan_memory import validate_plan
     from edgec.passes.pipeline import plan
     (tmp_path / "ring.tflite").write_bytes(ring_buffer_model(8))
-    _, q = import_tflite(str(tmp_path / "ring.tflite"))
+    _, q = tflite_graphs(str(tmp_path / "ring.tflite"))
     q.meta["optimize"] = "ram"
     planned = plan(q)
     xs = int8_frames(30, (1, 8), 9)
@@ -434,7 +433,7 @@ def test_variables_edgec_cannot_keep_are_refused_in_one_line(tmp_path):
     m.inputs, m.outputs = [x], [y]
     (tmp_path / "two.tflite").write_bytes(m.bytes())
     with pytest.raises(Exception) as e:
-        import_tflite(str(tmp_path / "two.tflite"))
+        tflite_graphs(str(tmp_path / "two.tflite"))
     assert "2 subgraphs and no CALL_ONCE" in str(e.value)
     m = Model()
     init = m.subgraph()
@@ -480,5 +479,5 @@ def test_int8_concatenation_of_other_scales_is_refused_as_tflite_micro_refuses_i
     with pytest.raises(RuntimeError):
         runtime.Interpreter.from_bytes(m.bytes(), arena_size=1 << 14)          # TFLM: cannot allocate
     with pytest.raises(Exception) as e:
-        import_tflite(str(tmp_path / "c.tflite"))
+        tflite_graphs(str(tmp_path / "c.tflite"))
     assert "CONCATENATION of int8 tensors quantized unlike its output" in str(e.value)

@@ -15,8 +15,7 @@ from testkit.tflm import check_one_op, int8_inputs, tflm_stream
 from testkit.tflite_writer import Model
 
 from edgec.compiler import reference
-from edgec.driver.build import build
-from edgec.compiler.importers.tflite import import_tflite
+from edgec.driver.build import build, tflite_graphs
 from edgec.verification.verify import Built
 
 
@@ -92,7 +91,7 @@ def test_strided_slice_shrink_axis_with_begin_mask_starts_at_the_first_element(t
     xs = int8_inputs(np.random.default_rng(1), (5, 4))
     check_one_op(tmp_path, model, xs, "shrink_begin")
     path = tmp_path / "shrink_begin.tflite"
-    _, q = import_tflite(str(path))
+    _, q = tflite_graphs(str(path))
     assert np.array_equal(reference.run_batch(q, xs)[:, ::1], xs[:, 0, ::-1])
 
 
@@ -159,7 +158,7 @@ def test_float_strided_slice_is_quantized_and_bit_exact(tmp_path):
     m.inputs, m.outputs = [x], [y]
     path = tmp_path / "f.tflite"
     path.write_bytes(m.bytes())
-    fgraph, q = import_tflite(str(path))
+    fgraph, q = tflite_graphs(str(path))
     assert q is None and "StridedSlice" in [n.op for n in fgraph.nodes]
     xs = rng.normal(0, 1, (16, 1, 6, 7, 2)).astype(np.float32)
     want = np.stack([tflm_stream(m.bytes(), x[None], reset_each=True)[0] for x in xs])

@@ -18,8 +18,7 @@ from testkit.tflm import tflm_stream
 from testkit.tflite_writer import Model
 
 from edgec.compiler import reference
-from edgec.driver.build import build
-from edgec.compiler.importers.tflite import import_tflite
+from edgec.driver.build import build, tflite_graphs
 from edgec.verification.verify import Built
 
 STEPS = 120
@@ -82,7 +81,7 @@ def test_svdf_reference_and_host_c_equal_tflite_micro_over_a_stream(tmp_path, se
     oracle = model if bias else svdf_model(seed, "zeros")[0]
     path = tmp_path / "svdf.tflite"
     path.write_bytes(model)
-    _, q = import_tflite(str(path))
+    _, q = tflite_graphs(str(path))
     assert [n.op for n in q.nodes] == ["SvdfState", "Svdf"] and q.meta["state"][0]["init"].dtype == np.int16
     xs = _stream(shape, seed)
     want = tflm_stream(oracle, xs)

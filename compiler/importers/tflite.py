@@ -4,27 +4,25 @@ imported as float models and quantized from --calibration like an ONNX or Keras 
 A fully-integer .tflite (int8 activations with their scale and zero point, int8 weights symmetric
 per channel or per tensor, int32 biases) is already quantized: there is nothing to calibrate.  This
 importer reads it with the `tflite` package (the flatbuffer schema's generated Python; no
-TensorFlow) and writes edgec's int8 graph directly, deriving every kernel parameter with TFLite's
-own formulas so that the generated C computes exactly what TFLite Micro's kernels compute:
-
-- Conv2D / DepthwiseConv2D / FullyConnected: per-channel multipliers from
-  QuantizeMultiplier(double(s_in) * double(s_w[c]) / double(s_out)) (edgec's quantize_multiplier is
-  the same function), the fused activation clamp from CalculateActivationRangeQuantized (float32
-  `zp + round(f / scale)`), input padding that contributes zero (TFLite skips out-of-image taps);
-- Add: TFLite's left_shift = 20 scheme with multipliers from 2 * max(s_a, s_b);
-- AveragePool: sum / count rounded half away from zero; MaxPool: max; both keep the input's
-  quantization (TFLite requires in == out);
-- Softmax: TFLite's gemmlowp fixed-point exp and reciprocal (edgec.compiler.gemmlowp), a "tflm" mode of
-  edgec's Softmax (exp table in Q0.31, built here) — not edgec's own exp-table softmax;
-- Reshape / Squeeze: an alias.
+TensorFlow) into the model's float graph (below) and the file's quantization, meta["given_quant"]:
+every tensor with its dtype, scale and zero point, the constants' exact integers, and "arithmetic":
+"tflm".  The quantize pass, the one place edgec's integer arithmetic is declared (passes/quantize.py
+and the op rules in compiler/ops/), derives every kernel parameter from those, with TFLite's own
+formulas where they differ from edgec's, so that the generated C computes exactly what TFLite Micro's
+kernels compute: per-channel multipliers QuantizeMultiplier(double(s_in) * double(s_w[c]) /
+double(s_out)), fused activation clamps CalculateActivationRangeQuantized (float32 `zp + round(f /
+scale)`), Add's left_shift = 20, Softmax's gemmlowp exp ("tflm" mode), element-wise ops as tables of
+TFLM's fixed point (compiler/tflm.py), copy ops keeping the file's quantization.  This file keeps
+what is the format's: layouts, SAME padding (input padding contributes zero: TFLite skips
+out-of-image taps), fused activations as float clamps, shapes and checks.
 
 Edges: a QUANTIZE first (float32 or uint8 → int8) and a DEQUANTIZE / QUANTIZE last (int8 → float32 or
 uint8), the converter's defaults, are dropped and the C takes and gives the int8 tensors between
 them.  A uint8 edge must be the int8 one moved by 128 (same scale): the C API stays int8, so the
 file's uint8 value v is the int8 value v - 128, at the file's zero point - 128 (meta["edges"]).
 
-It also builds the model's dequantized float twin: the same graph with each int8 weight and int32
-bias turned back into float (w * s_w, b * s_in * s_w) and float activations.  `verify` holds the
+The float graph of an int8 file is its dequantized float twin: each int8 weight and int32 bias
+turned back into float (w * s_w, b * s_in * s_w) and float activations.  `verify` holds the
 int8 output against it, so for a .tflite "float agreement" measures what int8 activations cost
 this model, not the distance to the float model it was converted from (the file does not hold it).
 
@@ -46,12 +44,10 @@ from . import tflite_svdf
 from . import tflite_elementwise
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
-from ..gemmlowp import softmax_tflm_attrs
-from ..fixedpoint import quantize_multiplier
 from ..ir import Graph, Node, Quant, Tensor, unique_name
 from .builder import check_padded, check_node, importer_entry
 from ..shapes import output_shapes
-from .tflite_params import ACTIVATIONS, activation_range, add_params, conv_multipliers, same_padding
+from .tflite_params import ACTIVATIONS, same_padding
 from .tflite_streaming import INT8_OPS, StreamingOps, STREAMING_OPTIONS, streaming_options, resolve_variables
 
 MAX_FILE_BYTES = 256 << 20
@@ -291,7 +287,6 @@ class _Importer(StreamingOps):
         self.fg: dict = {}                    # float twin tensors
         self.qg: dict = {}                    # int8 tensors
         self.fnodes: list = []
-        self.qnodes: list = []
         self.node_names: set = set()
         self.is_float = False                 # a float32 model: the float graph alone, calibrated by build()
         self.edges: dict = {}                 # "input" / "output" -> the file's own edge, where one was dropped
@@ -667,15 +662,13 @@ class _Importer(StreamingOps):
         self.fg[bn] = Tensor(bn, bias.shape, "float32", bias)
         return wn, bn
 
-    def node(self, op: str, out_index, ins: list, outs: list, fattrs: dict, qattrs: dict):
-        """One node in both graphs (the float one alone for a float model), named after its TFLite output
-        tensor (or `out_index` when a str)."""
+    def node(self, op: str, out_index, ins: list, outs: list, fattrs: dict):
+        """One node of the float graph (an int8 file's float twin, whose integer parameters the quantize
+        pass derives), named after its TFLite output tensor (or `out_index` when a str)."""
         base = out_index if isinstance(out_index, str) else self.tensors[out_index].name.split(";")[0]
         name = unique_name(self.node_names, re.sub(r"\s+", "_", base) or op)
         self.node_names.add(name)
         self.fnodes.append(Node(op, name, list(ins), list(outs), dict(fattrs)))
-        if not self.is_float:
-            self.qnodes.append(Node(op, name, list(ins), list(outs), {**fattrs, **qattrs}))
 
     def extra_act(self, base: str, shape: tuple, like_index: int) -> str:
         """A tensor the .tflite does not have (FC's implicit flatten), quantized as tensor `like_index`."""
@@ -688,7 +681,7 @@ class _Importer(StreamingOps):
         return n
 
     # -- ops --------------------------------------------------------------------------------------
-    def run(self) -> tuple[Graph, Graph | None]:
+    def run(self) -> Graph:
         self.strip_edges()
         self.check()
         for k, (name, ins, outs, opt) in enumerate(self.ops):
@@ -712,8 +705,6 @@ class _Importer(StreamingOps):
             if len(set(short)) == len(short) and all(short):
                 for k, s in enumerate(short):
                     self.fnodes[k].name = s
-                    if self.qnodes:
-                        self.qnodes[k].name = s
         stem = os.path.splitext(os.path.basename(self.path))[0]
         x, y = self.act(self.inputs[0]), self.act(self.outputs[0])
         meta = {"source": os.path.abspath(self.path), "format": "tflite", "input_layout": "NHWC, as the .tflite declares it"
@@ -721,7 +712,7 @@ class _Importer(StreamingOps):
                 "input_names": [self.tensors[self.inputs[0]].name],
                 "output_names": [self.tensors[self.outputs[0]].name]}
         if self.is_float:
-            return Graph(stem, self.fnodes, self.fg, [x], [y], meta), None
+            return Graph(stem, self.fnodes, self.fg, [x], [y], meta)
         for kind, i in (("input", self.inputs[0]), ("output", self.outputs[0])):
             if self.tensors[i].type == UINT8 and kind not in self.edges:      # a uint8 edge through a requantizing QUANTIZE
                 self.edges[kind] = _edge(self.tensors[i], None)
@@ -729,17 +720,25 @@ class _Importer(StreamingOps):
         fstate, qstate = self.state_meta()
         if self.edges.get("input", {}).get("file_dtype") == "float32":
             meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
-        fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite", **fstate))
-        qgraph = Graph(stem, self.qnodes, self.qg, [x], [y], dict(meta, quantized=True,
-                                                                 quantization="from the .tflite file", **qstate))
-        return fgraph, qgraph
+        return Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite", **fstate,
+                                                               given_quant=self.given_quant(qstate)))
+
+    def given_quant(self, qstate: dict) -> dict:
+        """meta["given_quant"] of an int8 file: every tensor as the file gives it ("tensors": dtype, exact
+        integer data of constants, scale, zero point, axis; "activations": (scale, zero point)), TFLite
+        Micro's arithmetic ("arithmetic": "tflm") and the integer initial state ("state").  The quantize
+        pass derives every node's integer parameters from them (passes/quantize.py, compiler/ops/)."""
+        tensors = {n: {"dtype": t.dtype, "data": t.data, "scale": t.quant.scale, "zero_point": t.quant.zero_point,
+                       "axis": t.quant.axis} for n, t in self.qg.items()}
+        acts = {n: (float(t.quant.scalar_scale), t.quant.scalar_zp) for n, t in self.qg.items() if t.data is None}
+        return dict(arithmetic="tflm", activations=acts, tensors=tensors, **qstate)
 
     def state_meta(self) -> tuple[dict, dict]:
         """meta["state"] of the float twin and the int8 graph: per variable a node reads, its state tensor,
         the tensor assigned to it at the end of a run (None: never reassigned) and its initial values."""
         if not self.state:
             return {}, {}
-        read = {i for n in self.qnodes for i in n.inputs}
+        read = {i for n in self.fnodes for i in n.inputs}
         fs, qs = [], []
         for s in self.state:
             tname = self.name(s["read"])
@@ -759,7 +758,7 @@ class _Importer(StreamingOps):
         kernels index by them), and grouped weights must fit the input's channels.  A float model's nodes
         are also held to the IR's contract (builder.check_node), as every other importer's are."""
         g = self.fg if self.is_float else self.qg
-        for node in self.fnodes if self.is_float else self.qnodes:
+        for node in self.fnodes:
             ins = [g[i].shape for i in node.inputs]
             where = f"operator {node.name} ({node.op})"
             if node.op == "Conv2D" and (ins[0][3] != node.attrs["groups"] * ins[1][3] or ins[1][0] % node.attrs["groups"]):
@@ -773,7 +772,7 @@ class _Importer(StreamingOps):
                     check_padded(ins[0], node.attrs["pads"])       # kernels read a padded copy of the input
                 if self.is_float:
                     check_node(node.op, node.attrs, ins, [g[i].data for i in node.inputs])
-                want = ins[0] if node.op == "Lut" else output_shapes(node, ins)[0]     # a table: element-wise
+                want = output_shapes(node, ins)[0]
             except EdgecError as e:
                 raise ModelFormatError(f"{where}: {e}", where=self.path, hint=CORRUPT) from None
             got = g[node.outputs[0]].shape
@@ -806,15 +805,10 @@ class _Importer(StreamingOps):
                   "act": ACTIVATIONS[opt["act"]]}
         if self.is_float:
             wn, bn = self.float_weights(ins[1], ins[2] if len(ins) > 2 else -1, w_int, out_c)
-            self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs, {})
+            self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs)
             return
-        s_in, zp_in = self.qparams(ins[0])
-        s_out, zp_out = self.qparams(outs[0])
-        wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, w_int, out_c)
-        mult, shift = conv_multipliers(s_in, s_w, s_out)
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
-        self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs,
-                  dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
+        wn, bn, _ = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, self.qparams(ins[0])[0], w_int, out_c)
+        self.node("Conv2D", outs[0], [self.act(ins[0]), wn, bn], [self.act(outs[0])], fattrs)
 
     def op_CONV_2D(self, ins, outs, opt):
         self._conv(ins, outs, opt, depthwise=False)
@@ -829,7 +823,7 @@ class _Importer(StreamingOps):
         x = self.act(ins[0])
         if len(t[ins[0]].shape) != 2 or t[ins[0]].shape[-1] != k:          # TFLite flattens to [-1, K]
             flat = self.extra_act(f"{x}_flat", (int(np.prod(t[ins[0]].shape)) // k, k), ins[0])
-            self.node("Reshape", flat, [x], [flat], {"shape": self.fg[flat].shape}, {})
+            self.node("Reshape", flat, [x], [flat], {"shape": self.fg[flat].shape})
             x = flat
         n = self.fg[x].shape[0]
         y = self.act(outs[0])
@@ -837,17 +831,13 @@ class _Importer(StreamingOps):
         fc_out = y if direct else self.extra_act(f"{y}_2d", (n, m), outs[0])
         if self.is_float:
             wn, bn = self.float_weights(ins[1], ins[2] if len(ins) > 2 else -1, w, m)
-            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]}, {})
+            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]})
         else:
-            s_in, zp_in = self.qparams(ins[0])
-            s_out, zp_out = self.qparams(outs[0])
-            wn, bn, s_w = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, s_in, np.ascontiguousarray(w), m)
-            mult, shift = conv_multipliers(s_in, s_w, s_out)
-            lo, hi = activation_range(opt["act"], s_out, zp_out)
-            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]},
-                      dict(in_zp=zp_in, out_zp=zp_out, multiplier=mult, shift=shift, act_min=lo, act_max=hi))
+            wn, bn, _ = self.weights(ins[1], ins[2] if len(ins) > 2 else -1, self.qparams(ins[0])[0],
+                                     np.ascontiguousarray(w), m)
+            self.node("FullyConnected", outs[0], [x, wn, bn], [fc_out], {"act": ACTIVATIONS[opt["act"]]})
         if not direct:                                                      # keep_num_dims
-            self.node("Reshape", f"{y}_keep_dims", [fc_out], [y], {"shape": tuple(t[outs[0]].shape)}, {})
+            self.node("Reshape", f"{y}_keep_dims", [fc_out], [y], {"shape": tuple(t[outs[0]].shape)})
 
     def _pool(self, op, ins, outs, opt):
         t = self.tensors
@@ -861,10 +851,8 @@ class _Importer(StreamingOps):
             pt = pl = 0
             pb = max(0, (out_h - 1) * sh + kh - in_h)
             pr = max(0, (out_w - 1) * sw + kw - in_w)
-        lo, hi = activation_range(opt["act"], *self.qparams(outs[0])) if not self.is_float else (None, None)
         self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])],
-                  {"kernel": (kh, kw), "strides": (sh, sw), "pads": (pt, pl, pb, pr), "act": ACTIVATIONS[opt["act"]]},
-                  dict(act_min=lo, act_max=hi))
+                  {"kernel": (kh, kw), "strides": (sh, sw), "pads": (pt, pl, pb, pr), "act": ACTIVATIONS[opt["act"]]})
 
     def op_AVERAGE_POOL_2D(self, ins, outs, opt):
         self._pool("AvgPool2D", ins, outs, opt)
@@ -874,7 +862,7 @@ class _Importer(StreamingOps):
 
     def op_RESHAPE(self, ins, outs, opt):
         shape = tuple(self.tensors[outs[0]].shape)
-        self.node("Reshape", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"shape": shape}, {})
+        self.node("Reshape", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"shape": shape})
 
     op_SQUEEZE = op_RESHAPE
 
@@ -885,24 +873,18 @@ class _Importer(StreamingOps):
         tflite_svdf.import_op(self, ins, outs, opt)
 
     def op_SOFTMAX(self, ins, outs, opt):
-        qattrs = {} if self.is_float else softmax_tflm_attrs(self.qparams(ins[0])[0], opt.get("beta", 1.0))
-        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {}, qattrs)
+        self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {})
 
     def op_ADD(self, ins, outs, opt):
         if self.is_float:
             self.binary("Add", ins, outs, opt)
             return
-        names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
-        (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
-        s_out, zp_out = self.qparams(outs[0])
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
-        self.node("Add", outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]},
-                  dict(add_params(sa, sb, s_out), a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
+        self.int8_binary("Add", ins, outs, opt)
 
     # -- float models only ------------------------------------------------------------------------
     def binary(self, op, ins, outs, opt):
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
-        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]}, {})
+        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]})
 
     def op_SUB(self, ins, outs, opt):
         self.binary("Sub", ins, outs, opt) if self.is_float else self.int8_binary("Sub", ins, outs, opt)
@@ -919,15 +901,14 @@ class _Importer(StreamingOps):
         if not self.is_float:                                 # TFLite Micro's int8 arithmetic as a table
             self.lut_unary(name, ins, outs, opt, op, attrs)
             return
-        self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs), {})
+        self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs))
 
     op_EXPAND_DIMS = op_RESHAPE
 
     def op_CONCATENATION(self, ins, outs, opt):
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins]
         axis = opt.get("axis", 0) % len(self.tensors[outs[0]].shape)
-        self.node("Concat", outs[0], names, [self.act(outs[0])], {"axis": axis},
-                  {} if self.is_float else {"requant": [None] * len(names), "out_zp": self.qparams(outs[0])[1]})
+        self.node("Concat", outs[0], names, [self.act(outs[0])], {"axis": axis})
 
     def op_MEAN(self, ins, outs, opt):
         """int8: a Mean node (TFLite Micro's integer MEAN over adjacent axes); float: MEAN over height and
@@ -937,55 +918,55 @@ class _Importer(StreamingOps):
         axes = tuple(sorted(int(a) % len(shape) for a in self.tensors[ins[1]].data.reshape(-1)))
         if self.is_float and not (len(shape) == 4 and axes == (1, 2)):
             self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
-                      {"axes": axes, "keep": bool(opt.get("keep_dims"))}, {})
+                      {"axes": axes, "keep": bool(opt.get("keep_dims"))})
             return
-        if not self.is_float:
-            (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
-            m, sh = mean.mean_params(*quantize_multiplier(si / so), mean.split(shape, axes)[1])
+        if not self.is_float:                     # quantize gives it TFLite Micro's arithmetic (compiler/mean.py)
             self.node("Mean", outs[0], [self.act(ins[0])], [self.act(outs[0])],
-                      {"axes": axes, "keep": bool(opt.get("keep_dims"))},
-                      {"in_zp": zi, "out_zp": zo, "multiplier": m, "shift": sh})
+                      {"axes": axes, "keep": bool(opt.get("keep_dims"))})
             return
         n, h, w, c = self.tensors[ins[0]].shape
         attrs = {"kernel": (h, w), "strides": (1, 1), "pads": (0, 0, 0, 0), "act": None}
         y = self.act(outs[0])
         if tuple(self.tensors[outs[0]].shape) == (n, 1, 1, c):
-            self.node("AvgPool2D", outs[0], [self.act(ins[0])], [y], attrs, {})
+            self.node("AvgPool2D", outs[0], [self.act(ins[0])], [y], attrs)
             return
         pooled = self.extra_act(f"{y}_pooled", (n, 1, 1, c), outs[0])
-        self.node("AvgPool2D", pooled, [self.act(ins[0])], [pooled], attrs, {})
-        self.node("Reshape", outs[0], [pooled], [y], {"shape": tuple(self.tensors[outs[0]].shape)}, {})
+        self.node("AvgPool2D", pooled, [self.act(ins[0])], [pooled], attrs)
+        self.node("Reshape", outs[0], [pooled], [y], {"shape": tuple(self.tensors[outs[0]].shape)})
 
     def op_PAD(self, ins, outs, opt):
         p = self.tensors[ins[1]].data.astype(np.int64).reshape(-1, 2)
         pads = tuple(int(v) for v in p[:, 0]) + tuple(int(v) for v in p[:, 1])
-        # int8: TFLite Micro pads with the output zero point, or PADV2's int8 constant
-        value = None if self.is_float else (int(self.tensors[ins[2]].data.reshape(-1)[0]) if len(ins) > 2
-                                            else self.qparams(outs[0])[1])
-        self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"pads": pads},
-                  {} if self.is_float else {"pad_value": value})
+        attrs = {"pads": pads}
+        if not self.is_float and len(ins) > 2:   # int8 PADV2: its constant (TFLite: at the output's scale)
+            s, z = self.qparams(outs[0])
+            value = int(self.tensors[ins[2]].data.reshape(-1)[0])
+            if value != z:
+                attrs["value"] = (value - z) * s
+        self.node("Pad", outs[0], [self.act(ins[0])], [self.act(outs[0])], attrs)
 
     op_PADV2 = op_PAD
 
     def op_TRANSPOSE(self, ins, outs, opt):
         perm = tuple(int(v) for v in self.tensors[ins[1]].data.reshape(-1))
-        self.node("Transpose", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"perm": perm}, {})
+        self.node("Transpose", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"perm": perm})
 
     def op_SLICE(self, ins, outs, opt):
         shape = self.tensors[ins[0]].shape
         begin = [int(v) for v in self.tensors[ins[1]].data.reshape(-1)]
         size = [int(v) for v in self.tensors[ins[2]].data.reshape(-1)]
         end = tuple(d if s == -1 else b + s for b, s, d in zip(begin, size, shape))
-        self.node("Slice", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"begin": tuple(begin), "end": end}, {})
+        self.node("Slice", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"begin": tuple(begin), "end": end})
 
     def op_RESIZE_NEAREST_NEIGHBOR(self, ins, outs, opt):
         (_, h, w, _), (oh, ow) = self.tensors[ins[0]].shape, [int(v) for v in self.tensors[ins[1]].data.reshape(-1)]
-        self.node("Upsample", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"scale": (oh // h, ow // w)}, {})
+        self.node("Upsample", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"scale": (oh // h, ow // w)})
 
 
 @importer_entry
-def import_tflite(path: str) -> tuple[Graph, Graph | None]:
-    """(dequantized float twin, int8 graph) of a fully-integer .tflite.  The int8 graph carries every
-    kernel parameter (meta["quantized"]), ready for planning: it skips calibrate and quantize.
-    (float graph, None) of a float .tflite: build() calibrates and quantizes it like an ONNX model."""
+def import_tflite(path: str) -> Graph:
+    """The dequantized float twin of a fully-integer .tflite, with the file's quantization in
+    meta["given_quant"] (the quantize pass makes the int8 graph from it, with TFLite Micro's formulas:
+    nothing to calibrate); the float graph of a float .tflite, which build() calibrates and quantizes
+    like an ONNX model."""
     return _Importer(path).run()

@@ -54,10 +54,10 @@ def import_op(imp, name, ins, outs, opt) -> None:
     """One float operator of OPS into the importer's float graph."""
     t = imp.tensors
     if name in OWN:
-        imp.node(OWN[name], outs[0], [imp.act(ins[0])], [imp.act(outs[0])], {}, {})
+        imp.node(OWN[name], outs[0], [imp.act(ins[0])], [imp.act(outs[0])], {})
         return
     if name in PROGRAMS:
-        imp.node("Elementwise", outs[0], [imp.act(ins[0])], [imp.act(outs[0])], {"program": PROGRAMS[name]}, {})
+        imp.node("Elementwise", outs[0], [imp.act(ins[0])], [imp.act(outs[0])], {"program": PROGRAMS[name]})
         return
     act = opt.get("act", 0)
     if name == "DIV" and t[ins[1]].data is not None:          # x / c: x * (1 / c)
@@ -66,8 +66,8 @@ def import_op(imp, name, ins, outs, opt) -> None:
         imp.used.add(n)
         imp.fg[n] = Tensor(n, c.shape, "float32",
                            (1.0 / np.asarray(c.data, np.float64)).astype(np.float32).reshape(c.shape))
-        imp.node("Mul", outs[0], [imp.act(ins[0]), n], [imp.act(outs[0])], {"act": ACTIVATIONS[act]}, {})
+        imp.node("Mul", outs[0], [imp.act(ins[0]), n], [imp.act(outs[0])], {"act": ACTIVATIONS[act]})
         return
     names = [imp.const_operand(i) if t[i].data is not None else imp.act(i) for i in ins[:2]]
     imp.node("Elementwise", outs[0], names, [imp.act(outs[0])],
-             {"program": _clamp_steps(primitive(BINARY[name], 2), act)}, {})
+             {"program": _clamp_steps(primitive(BINARY[name], 2), act)})

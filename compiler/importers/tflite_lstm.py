@@ -13,7 +13,6 @@ import math
 import numpy as np
 
 from ..ir import Quant, Tensor, unique_name
-from ..recurrent import integer_attrs
 
 REQUIRED = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 18, 19)
 ABSENT = {9: "peephole weights", 10: "peephole weights", 11: "peephole weights", 16: "a projection",
@@ -70,8 +69,8 @@ def check(imp, ins, outs, opt, bad) -> None:
 
 
 def import_op(imp, ins, outs, opt) -> None:
-    """Both graphs' LSTM node: float weights for the float twin, the file's integers and TFLite Micro's
-    parameters for the int8 graph."""
+    """The LSTM node: float weights in the float twin, the file's integers and state scales given to
+    quantize, which derives TFLite Micro's parameters (compiler/recurrent.py)."""
     t = imp.tensors
     ins = list(ins) + [-1] * (24 - len(ins))
     xi, yi = ins[0], outs[0]
@@ -80,7 +79,7 @@ def import_op(imp, ins, outs, opt) -> None:
     if opt.get("time_major"):                       # [T, 1, I] is [1, T, I] in memory
         n_t = (shape[1], shape[0], shape[2])
         flat = imp.extra_act(f"{x}_batch_major", n_t, xi)
-        imp.node("Reshape", flat, [x], [flat], {"shape": n_t}, {})
+        imp.node("Reshape", flat, [x], [flat], {"shape": n_t})
         x = flat
         out_shape = (1,) + tuple(int(d) for d in t[yi].shape)[:1] + tuple(int(d) for d in t[yi].shape)[2:]
         y_ir = imp.extra_act(f"{y}_batch_major", out_shape, yi)
@@ -92,9 +91,8 @@ def import_op(imp, ins, outs, opt) -> None:
     s_w = np.repeat([float(t[ins[i]].scale[0]) for i in (1, 2, 3, 4)], hid)
     s_r = np.repeat([float(t[ins[i]].scale[0]) for i in (5, 6, 7, 8)], hid)
     bias = np.concatenate([t[ins[i]].data.astype(np.int32).reshape(-1) for i in (12, 13, 14, 15)])
-    s_x, zp_x = imp.qparams(xi)
+    s_x = imp.qparams(xi)[0]
     s_h, zp_h = imp.qparams(ins[18])
-    power = int(round(math.log2(float(t[ins[19]].scale[0]))))
     base = imp.name(ins[1]).rsplit("/", 1)[0] or "lstm"
     names = []
     for suffix, q, data, scale in (("weights", "int8", w, s_w), ("recurrent_weights", "int8", r, s_r),
@@ -103,11 +101,20 @@ def import_op(imp, ins, outs, opt) -> None:
         imp.qg[n] = Tensor(n, data.shape, q, data, Quant(np.asarray(scale, np.float64), np.zeros(len(scale), np.int64), 0))
         imp.fg[n] = Tensor(n, data.shape, "float32", (data * (scale[:, None] if data.ndim == 2 else scale)).astype(np.float32))
         names.append(n)
+    # the float LSTM's two calibration outputs, every hidden and cell state, at the file's state scales:
+    # quantize (compiler/recurrent.py) derives TFLite Micro's parameters from them and drops them
+    n_t = imp.fg[x].shape[:2]
+    states = []
+    for suffix, dtype, quant in (("hidden_states", "int8", Quant(np.float64(s_h), np.int64(zp_h))),
+                                 ("cell_states", "int16", Quant(np.float64(t[ins[19]].scale[0]), np.int64(0)))):
+        n = _unique(imp, f"{base}_{suffix}")
+        imp.qg[n] = Tensor(n, n_t + (hid,), dtype, None, quant)
+        imp.fg[n] = Tensor(n, n_t + (hid,), "float32")
+        states.append(n)
     attrs = {"return_sequences": True, "cell_clip": float(opt.get("cell_clip", 0.0))}
-    imp.node("LSTM", yi, [x] + names, [y_ir], attrs,
-             integer_attrs(s_x, zp_x, s_h, zp_h, s_w, s_r, power, attrs["cell_clip"]))
+    imp.node("LSTM", yi, [x] + names, [y_ir] + states, attrs)
     if opt.get("time_major"):
-        imp.node("Reshape", f"{y}_time_major", [y_ir], [y], {"shape": tuple(int(d) for d in t[yi].shape)}, {})
+        imp.node("Reshape", f"{y}_time_major", [y_ir], [y], {"shape": tuple(int(d) for d in t[yi].shape)})
 
 
 def _unique(imp, base):

@@ -15,24 +15,15 @@ the same variable within one run reads the assigned tensor, as TFLite does.  A r
 frames (READ -> CONCATENATION with the new frame -> STRIDED_SLICE of the newest -> ASSIGN) is this
 mechanism and nothing more.
 
-The int8 element-wise ops are TFLite Micro's integer arithmetic evaluated here, at compile time, for
-each of the 256 int8 inputs: gemmlowp's fixed-point logistic and tanh on the input rescaled to Q4.27
-(reference_integer_ops::Logistic / Tanh), LeakyRelu's two multipliers, Requantize's one.  The C reads
-the table (runtime_c/edgec_lut_s8.c): bit-exact by construction, with the same tables in reference.py.
+The int8 element-wise ops are their float ops here; the quantize pass makes each a 256-entry table of
+TFLite Micro's integer arithmetic (compiler/tflm.py) from the file's scales.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from ..errors import ModelFormatError, UnsupportedOpError
-from ..fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, round_half_away, wrap32
-from ..gemmlowp import INT32_MAX, exp_on_negative_values, one_over_one_plus_x_for_x_in_0_1, rounding_half_sum, \
-    saturating_shift_left
-from ..fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
-from ..ir import Node
-from .tflite_params import ACTIVATIONS, activation_range, add_params
+from .tflite_params import ACTIVATIONS
 from .. import prelu
 from .. import strided_slice
 
@@ -160,201 +151,37 @@ def resolve_variables(path: str, graphs: list) -> tuple[list, list, dict]:
     return keep, list(state.values()), alias
 
 
-# ---------------------------------------------------------------------------------------------
-# TFLite Micro's int8 element-wise arithmetic, for every int8 input (index v + 128)
-
-_V = np.arange(-128, 128, dtype=np.int64)
-
-
-def _frexp_multiplier(real: float) -> tuple[int, int]:
-    """TFLM's Logistic / Tanh prepare: q = frexp(real), multiplier = TfLiteRound(q * 2^31)."""
-    q, shift = math.frexp(real)
-    return int(round_half_away(q * (1 << 31))), int(shift)
-
-
-def _input_radius(integer_bits: int, left_shift: int) -> int:
-    """CalculateInputRadius(integer_bits, left_shift, 31)."""
-    return int(math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift)))
-
-
-def _q4(in_scale: float, in_zp: int):
-    """(input - zp, rescaled to Q4.27, radius) as TFLM's int8 Logistic / Tanh compute them."""
-    mult, shift = _frexp_multiplier(float(np.float32(in_scale)) * float(1 << 27))
-    if mult >= 1 << 31:
-        raise ValueError(f"input scale {in_scale} gives a multiplier TFLite cannot represent")
-    x = _V - in_zp
-    return x, multiply_by_quantized_multiplier(x, mult, shift), _input_radius(4, shift)
-
-
-def logistic_table(in_scale: float, in_zp: int) -> np.ndarray:
-    """reference_integer_ops::Logistic (int8, output scale 1/256 zero point -128): gemmlowp::logistic of
-    the Q4.27 input, RoundingDivideByPOT(., 23) - 128; saturated beyond the input radius."""
-    x, a, radius = _q4(in_scale, in_zp)
-    pos = a > 0
-    abs_a = np.where(pos, a, -a)
-    result_pos = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(-abs_a, 4))
-    res = np.where(a == 0, 1 << 30, np.where(pos, result_pos, wrap32(INT32_MAX - result_pos)))
-    out = np.clip(rounding_divide_by_pot(res, 23) - 128, -128, 127)
-    out = np.where(x <= -radius, -128, np.where(x >= radius, 127, out))
-    return out.astype(np.int8)
-
-
-def tanh_table(in_scale: float, in_zp: int) -> np.ndarray:
-    """reference_integer_ops::Tanh (int8, output scale 1/128 zero point 0): gemmlowp::tanh of the Q4.27
-    input (exp of 2x: the same raw value read as Q5.26), RoundingDivideByPOT(., 24)."""
-    x, a, radius = _q4(in_scale, in_zp)
-    neg = a < 0
-    n = np.where(neg, a, -a)                                     # -|a|
-    e = exp_on_negative_values(n, 5)
-    half_denominator = rounding_half_sum(e, INT32_MAX)
-    y = wrap32(1515870810 + saturating_rounding_doubling_high_mul(half_denominator, -1010580540))
-    for _ in range(3):
-        one_minus = wrap32((1 << 29) - saturating_rounding_doubling_high_mul(half_denominator, y))
-        y = wrap32(y + saturating_shift_left(saturating_rounding_doubling_high_mul(y, one_minus), 2))
-    t = saturating_shift_left(wrap32(y - (1 << 29)), 2)          # Rescale<0>(x - F2::One())
-    res = np.where(a == 0, 0, np.where(neg, -t, t))
-    out = np.clip(rounding_divide_by_pot(res, 24), -128, 127)
-    out = np.where(x <= -radius, -128, np.where(x >= radius, 127, out))
-    return out.astype(np.int8)
-
-
-def requantize_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
-    """reference_ops::Requantize: clamp(out_zp + MultiplyByQuantizedMultiplier(v - in_zp, QuantizeMultiplier(
-    double(s_in) / double(s_out)))); an int8 <-> uint8 edge is this with the uint8 zero point - 128."""
-    m, s = quantize_multiplier(float(in_scale) / float(out_scale))
-    return np.clip(multiply_by_quantized_multiplier(_V - in_zp, m, s) + out_zp, -128, 127).astype(np.int8)
-
-
-def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int, alpha: float) -> np.ndarray:
-    """reference_ops::QuantizeLeakyRelu: v - zp >= 0 scaled by s_in / s_out, else by alpha * s_in / s_out."""
-    mi, si = quantize_multiplier(float(in_scale) / float(out_scale))
-    ma, sa = quantize_multiplier(float(np.float32(in_scale) * np.float32(alpha)) / float(out_scale))
-    x = _V - in_zp
-    y = np.where(x >= 0, multiply_by_quantized_multiplier(x, mi, si), multiply_by_quantized_multiplier(x, ma, sa))
-    return np.clip(y + out_zp, -128, 127).astype(np.int8)
-
-
-def _srdhm16(a, b):
-    """gemmlowp::SaturatingRoundingDoublingHighMul for int16."""
-    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-    overflow = (a == b) & (a == -32768)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
-    q = ab + nudge
-    high = np.where(q >= 0, q >> 15, -((-q) >> 15))          # C++ division truncates toward zero
-    return np.where(overflow, 32767, high)
-
-
-def _sat16(v):
-    return np.clip(v, -32768, 32767)
-
-
-def hard_swish_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
-    """reference_ops::HardSwish<int8> with TFLM's HardSwishPrepare: the input on a 2^7 finer grid, a
-    "reluish" factor in int16 fixed point (multiplier 3/32768 apart), multiplied and shifted down; the
-    multipliers come from float32 scales, QuantizeMultiplier, then rounded to int16."""
-    f32 = np.float32
-    hires = f32(1.0 / 128.0) * f32(in_scale)
-    out_mult = float(hires / f32(out_scale))
-    relu_mult = float(hires / f32(3.0 / 32768.0))
-
-    def to16(real):
-        m, e = quantize_multiplier(real)
-        m16 = 32767 if m >= (1 << 31) - 1 - (1 << 15) else (m + (1 << 15)) >> 16
-        return m16, e
-    om, oe = to16(out_mult)
-    if oe > 0:
-        raise ValueError(f"HARD_SWISH output scale {out_scale} too small for TFLite's int8 kernel")
-    rm, re_ = to16(relu_mult)
-    v = (_V - in_zp).astype(np.int64)
-    hires_v = wrap16(v * 128)
-    pre_out = _srdhm16(hires_v, om)
-    reluish = hires_v
-    if re_ > 0:
-        reluish = _sat16(reluish << (re_ - 1))
-    reluish = _srdhm16(reluish, rm)
-    if re_ > 0:
-        reluish = _sat16(reluish << 1)
-    if re_ < 0:
-        reluish = rounding_divide_by_pot(reluish, -re_)
-    reluish = (reluish + (1 << 15)) >> 1
-    prod = reluish * pre_out                                   # SaturatingDoublingHighMul: (a * b) / 2^15, truncated
-    pre = np.where(prod >= 0, prod >> 15, -((-prod) >> 15))
-    pre = np.where((reluish == -32768) & (pre_out == -32768), 32767, wrap16(pre))
-    out = rounding_divide_by_pot(pre, -oe) + out_zp
-    return np.clip(out, -128, 127).astype(np.int8)
-
-
-def wrap16(v):
-    v = np.asarray(v, np.int64) & 0xFFFF
-    return np.where(v >= 1 << 15, v - (1 << 16), v)
-
-
 class StreamingOps:
     """The _Importer's handlers of this file's operators (a mixin: self.tensors, self.node, self.act...)."""
 
-    def lut(self, op, out_index, ins, outs, fattrs, table, function):
-        """A float op in the float twin, a 256-entry table (TFLite Micro's arithmetic) in the int8 graph."""
-        self.node(op, out_index, ins, outs, fattrs, {})
-        if self.qnodes:
-            q = self.qnodes[-1]
-            self.qnodes[-1] = Node("Lut", q.name, q.inputs, q.outputs, {"table": np.asarray(table, np.int8),
-                                                                         "function": function})
-
     def lut_unary(self, name, ins, outs, opt, op, attrs):
-        (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
-        if name == "LOGISTIC":
-            table = logistic_table(si, zi)
-        elif name == "TANH":
-            table = tanh_table(si, zi)
-        elif name == "HARD_SWISH":
-            table = hard_swish_table(si, zi, so, zo)
-        else:
-            table = leaky_relu_table(si, zi, so, zo, opt.get("alpha", 0.0))
-        self.lut(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs), table, op)
+        """int8 LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: the float op, which the quantize pass makes a 256-entry
+        table of TFLite Micro's arithmetic (compiler/tflm.py) from the file's scales."""
+        self.node(op, outs[0], [self.act(ins[0])], [self.act(outs[0])], dict(attrs))
 
     def int8_binary(self, op, ins, outs, opt):
-        """int8 SUB (TFLite's Add arithmetic, left shift 20, with b's multiplier negated) and MUL
-        ((a - za)(b - zb) requantized by s_a s_b / s_out), either operand possibly constant."""
+        """int8 ADD, SUB and MUL, either operand possibly constant (the file's int8): the quantize pass gives
+        them TFLite's arithmetic (Add's left shift 20, Sub as Add with b's multiplier negated, Mul's one
+        multiplier) from the file's scales."""
         names = [self.const_operand(i) if self.tensors[i].data is not None else self.act(i) for i in ins[:2]]
-        (sa, za), (sb, zb) = self.qparams(ins[0]), self.qparams(ins[1])
-        s_out, zp_out = self.qparams(outs[0])
-        lo, hi = activation_range(opt["act"], s_out, zp_out)
-        if op == "Sub":
-            p = add_params(sa, sb, s_out)
-            p["b_multiplier"] = -p["b_multiplier"]
-        else:
-            m, sh = quantize_multiplier(float(sa) * float(sb) / float(s_out))
-            p = dict(multiplier=m, shift=sh)
-        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]},
-                  dict(p, a_zp=za, b_zp=zb, out_zp=zp_out, act_min=lo, act_max=hi))
+        self.node(op, outs[0], names, [self.act(outs[0])], {"act": ACTIVATIONS[opt["act"]]})
 
     def op_QUANTIZE(self, ins, outs, opt):
-        """int8 -> int8 (or uint8, at zero point - 128) requantization: a table.  With an int16 side (int8 <->
-        int16, int16 -> int16): a Requantize node, TFLite Micro's Requantize (clamp(out_zp + mbqm(v - in_zp,
-        QuantizeMultiplier(double(s_in) / double(s_out))))) as edgec's int8 <-> int16 conversions compute it;
-        the float twin passes the value through."""
-        (si, zi), (so, zo) = self.qparams(ins[0]), self.qparams(outs[0])
-        if INT16 in (self.tensors[ins[0]].type, self.tensors[outs[0]].type):
-            m, s = quantize_multiplier(float(si) / float(so))
-            out_dtype = "int16" if self.tensors[outs[0]].type == INT16 else "int8"
-            self.node("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf}, {})
-            q = self.qnodes[-1]
-            self.qnodes[-1] = Node("Requantize", q.name, q.inputs, q.outputs, {"in_zp": zi, "out_zp": zo, "multiplier": m,
-                                                                              "shift": s, "out_dtype": out_dtype})
-            return
-        self.lut("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf},
-                 requantize_table(si, zi, so, zo), "Requantize")
+        """int8 -> int8 (or uint8, at zero point - 128) requantization, or with an int16 side (int8 <-> int16,
+        int16 -> int16): a Clip without bounds in the float twin (the value passes through); the quantize
+        pass makes it TFLite Micro's Requantize (clamp(out_zp + mbqm(v - in_zp, QuantizeMultiplier(double(s_in)
+        / double(s_out))))): a table between int8 tensors, a Requantize node with an int16 side."""
+        self.node("Clip", outs[0], [self.act(ins[0])], [self.act(outs[0])], {"min": -np.inf, "max": np.inf})
 
     def _slice(self, out_index, x, y, begin, end, out_shape):
         """A Slice of x (edgec's copy kernel), then a Reshape when the output drops axes."""
         full = tuple(e - b for b, e in zip(begin, end))
         if tuple(full) == tuple(out_shape):
-            self.node("Slice", out_index, [x], [y], {"begin": tuple(begin), "end": tuple(end)}, {})
+            self.node("Slice", out_index, [x], [y], {"begin": tuple(begin), "end": tuple(end)})
             return
         mid = self.extra_act(f"{y}_slice", full, out_index)
-        self.node("Slice", mid, [x], [mid], {"begin": tuple(begin), "end": tuple(end)}, {})
-        self.node("Reshape", out_index, [mid], [y], {"shape": tuple(out_shape)}, {})
+        self.node("Slice", mid, [x], [mid], {"begin": tuple(begin), "end": tuple(end)})
+        self.node("Reshape", out_index, [mid], [y], {"shape": tuple(out_shape)})
 
     def op_STRIDED_SLICE(self, ins, outs, opt):
         """TFLite Micro's start / stop logic at import (compiler/strided_slice.py): a Slice when every
@@ -368,11 +195,11 @@ class StreamingOps:
             return
         attrs = {"begin": tuple(starts), "step": tuple(steps), "count": tuple(counts)}
         if tuple(counts) == tuple(t[outs[0]].shape):
-            self.node("StridedSlice", outs[0], [x], [y], attrs, {})
+            self.node("StridedSlice", outs[0], [x], [y], attrs)
             return
         mid = self.extra_act(f"{y}_slice", tuple(counts), outs[0])
-        self.node("StridedSlice", mid, [x], [mid], attrs, {})
-        self.node("Reshape", outs[0], [mid], [y], {"shape": tuple(t[outs[0]].shape)}, {})
+        self.node("StridedSlice", mid, [x], [mid], attrs)
+        self.node("Reshape", outs[0], [mid], [y], {"shape": tuple(t[outs[0]].shape)})
 
     def _split(self, x_index, outs, sizes, axis):
         shape = self.tensors[x_index].shape
@@ -399,26 +226,18 @@ class StreamingOps:
         self._split(ins[0], outs, sizes, axis)
 
     def op_PRELU(self, ins, outs, opt):
-        """int8 PRELU: TFLite Micro's two multipliers (compiler/prelu.py), alpha a constant int8 operand;
-        float: PRelu with its float alpha (quantize gives it the same arithmetic)."""
-        if self.is_float:
-            self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {}, {})
-            return
-        (si, zi), (sa, za), (so, zo) = self.qparams(ins[0]), self.qparams(ins[1]), self.qparams(outs[0])
-        m1, s1 = quantize_multiplier(si / so)
-        m2, s2 = quantize_multiplier(si * sa / so)
-        self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {},
-                  dict(in_zp=zi, alpha_zp=za, out_zp=zo, m1=m1, s1=s1, m2=m2, s2=s2))
+        """PRelu: alpha a constant (int8 in an int8 file, float in a float one); quantize gives it TFLite
+        Micro's two multipliers (compiler/prelu.py)."""
+        self.node("PRelu", outs[0], [self.act(ins[0]), self.const_operand(ins[1])], [self.act(outs[0])], {})
 
     def op_RESIZE_BILINEAR(self, ins, outs, opt):
-        """int8 RESIZE_BILINEAR: edgec's Resize with TFLite Micro's integer taps (resize.tflm_axis_taps);
-        the float twin (and a float model) interpolates with the same coordinates in float."""
+        """RESIZE_BILINEAR: edgec's linear Resize with TFLite's coordinates; quantize makes an int8 file's
+        Resize TFLite Micro's integer taps (mode "tflm", resize.tflm_axis_taps)."""
         oh, ow = (int(v) for v in self.tensors[ins[1]].data.reshape(-1))
         coord = "align_corners" if opt.get("align_corners") else \
             "half_pixel" if opt.get("half_pixel_centers") else "asymmetric"
         self.node("Resize", outs[0], [self.act(ins[0])], [self.act(outs[0])],
-                  {"size": (oh, ow), "mode": "linear", "coord": coord},
-                  {} if self.is_float else {"mode": "tflm", "zp": self.qparams(outs[0])[1]})
+                  {"size": (oh, ow), "mode": "linear", "coord": coord})
 
     def check_prelu(self, ins, bad):
         """PRELU's alpha: constant, int8 with one scale (int8 model) or float32 (float model), broadcast

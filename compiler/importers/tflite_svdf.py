@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixedpoint import quantize_multiplier
 from ..ir import Quant, Tensor, unique_name
 from .tflite_params import ACTIVATIONS
 
@@ -63,7 +62,8 @@ def check(imp, ins, outs, opt, bad) -> None:
 
 
 def import_op(imp, ins, outs, opt) -> None:
-    """Both graphs' SvdfState and Svdf nodes and the state entry (imp.state: TFLite Micro's zeros)."""
+    """The SvdfState and Svdf nodes (the file's integers given to quantize, which derives TFLite Micro's
+    multipliers: compiler/ops/svdf.py) and the state entry (imp.state: TFLite Micro's zeros)."""
     t = imp.tensors
     rank = int(opt["rank"])
     wf_t, wt_t, st_t = t[ins[1]], t[ins[2]], t[ins[4]]
@@ -71,13 +71,9 @@ def import_op(imp, ins, outs, opt) -> None:
     units = filters // rank
     x = imp.act(ins[0])
     y = imp.act(outs[0])
-    s_in, zp_in = imp.qparams(ins[0])
-    s_out, zp_out = imp.qparams(outs[0])
     s_wf, s_wt = float(wf_t.scale[0]), float(wt_t.scale[0])
     s_st, zp_st = float(st_t.scale[0]), int(st_t.zero_point[0])
-    f32 = np.float32                                  # TFLM: float32 products, then double
-    m1, sh1 = quantize_multiplier(float(f32(s_in) * f32(s_wf) / f32(s_st)))
-    m2, sh2 = quantize_multiplier(float(f32(s_st) * f32(s_wt) / f32(s_out)))
+    f32 = np.float32                                  # TFLM: float32 products
 
     state = imp.name(ins[4])
     quant = Quant(np.float64(s_st), np.int64(zp_st))
@@ -95,10 +91,8 @@ def import_op(imp, ins, outs, opt) -> None:
     for n, dtype, data, scale in ((wf_n, "int8", wf, s_wf), (wt_n, "int16", wt, s_wt), (b_n, "int32", bias, s_b)):
         imp.qg[n] = Tensor(n, data.shape, dtype, data, Quant(np.float64(scale), np.int64(0)))
         imp.fg[n] = Tensor(n, data.shape, "float32", (data.astype(np.float64) * scale).astype(np.float32))
-    imp.node("SvdfState", new, [x, wf_n, state], [new], {"memory": int(memory)},
-             {"in_zp": zp_in, "state_zp": zp_st, "multiplier": m1, "shift": sh1})
-    imp.node("Svdf", outs[0], [new, wt_n, b_n], [y], {"rank": rank, "act": ACTIVATIONS[opt.get("act", 0)]},
-             {"state_zp": zp_st, "out_zp": zp_out, "multiplier": m2, "shift": sh2, "act": None})
+    imp.node("SvdfState", new, [x, wf_n, state], [new], {"memory": int(memory)})
+    imp.node("Svdf", outs[0], [new, wt_n, b_n], [y], {"rank": rank, "act": ACTIVATIONS[opt.get("act", 0)]})
     imp.state.append({"key": ("svdf", state), "read": ins[4], "next": new, "init": np.zeros(st_t.shape, np.int16),
                       "dtype": np.int16})
 

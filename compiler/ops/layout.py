@@ -80,6 +80,8 @@ BORDER_MODES = {"edge": 1, "reflect": 2}
 def pad_f32(node, x):
     r = x.ndim
     p, mode = node.attrs["pads"], node.attrs.get("mode", "constant")
+    if mode == "constant":
+        return np.pad(x, [(p[i], p[i + r]) for i in range(r)], constant_values=node.attrs.get("value", 0.0))
     return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode=mode)
 
 
@@ -92,7 +94,12 @@ def pad_s8(node, x):
 
 
 def quantize_pad(q, node):
-    node.attrs["pad_value"] = q.same_as_input(node).scalar_zp
+    """The constant `value` (0: the output's zero point, which is the input's but where a .tflite gives the
+    output its own) quantized at the output's scale."""
+    q.same_as_input(node)
+    qo = q.qof(node.outputs[0])
+    node.attrs["pad_value"] = int(np.clip(qo.scalar_zp + fp.round_half_away(node.attrs.get("value", 0.0) / qo.scalar_scale),
+                                          -128, 127))
 
 
 def pad_window(graph, node):
@@ -220,7 +227,8 @@ DEFS = [
           check=check_transpose, float_ref=lambda n, x: np.transpose(x, n.attrs["perm"]),
           int8_ref=lambda n, x: np.transpose(x, n.attrs["perm"]), quantize=_same_as_input, emit=emit_transpose,
           kernel_file="edgec_transpose_s8.c", window=transpose_window),
-    OpDef("Pad", "x; attrs pads (before..., after...), constant zero; mode \"edge\" (repeat the border) or \"reflect\"",
+    OpDef("Pad", "x; attrs pads (before..., after...), constant value (default 0); mode \"edge\" (repeat the border) "
+                 "or \"reflect\"",
           pad_shape,
           check=lambda op, attrs, shapes, consts: ints(attrs["pads"], 2 * len(shapes[0]), "Pad pads", 0),
           float_ref=pad_f32, int8_ref=pad_s8, quantize=quantize_pad, emit=emit_pad, kernel_file="edgec_pad_s8.c",

@@ -8,6 +8,8 @@ from .base import OpDef
 
 
 def quantize(q, node):
+    if q.tflm and node.attrs["mode"] == "linear":           # a .tflite's RESIZE_BILINEAR: TFLite Micro's taps
+        node.attrs["mode"] = "tflm"
     node.attrs["zp"] = q.same_as_input(node).scalar_zp       # what "zeros" taps write
 
 

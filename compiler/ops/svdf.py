@@ -1,10 +1,31 @@
 """SvdfState and Svdf: TFLite's SVDF split in two (compiler/svdf.py): the state shifted with the newest
 feature (int16 state), then the time products, rank sum and bias.  Integer graphs come from .tflite
-files only (no quantize rule).  Kernel: runtime_c/edgec_svdf_s8.c (edgec_svdf_state_s16, edgec_svdf_s8)."""
+files only: the quantize rule takes the file's integers and derives TFLite Micro's multipliers.
+Kernel: runtime_c/edgec_svdf_s8.c (edgec_svdf_state_s16, edgec_svdf_s8)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import svdf
+from ..errors import EdgecError
+from ..fixedpoint import quantize_multiplier
 from .base import OpDef
+
+
+def quantize(q, node):
+    """TFLite Micro's SVDF Prepare: the multipliers of float32 products of the float32 scales, s_in * s_wf /
+    s_state (SvdfState) and s_state * s_wt / s_out (Svdf); weights, bias and the int16 state as the file gives them."""
+    if q.g.tensors[node.inputs[1]].dtype not in ("int8", "int16"):
+        raise EdgecError(f"{node.op} node {node.name} has float weights: edgec takes SVDF from int8 .tflite files only",
+                         where=f"node {node.name}")
+    f32 = np.float32
+    a, w, b = (q.qof(node.inputs[0]), q.qof(node.inputs[1]),
+               q.qof(node.inputs[2] if node.op == "SvdfState" else node.outputs[0]))
+    m, s = quantize_multiplier(float(f32(a.scalar_scale) * f32(w.scalar_scale) / f32(b.scalar_scale)))
+    if node.op == "SvdfState":
+        node.attrs.update(in_zp=a.scalar_zp, state_zp=b.scalar_zp, multiplier=m, shift=s)
+    else:
+        node.attrs.update(state_zp=a.scalar_zp, out_zp=b.scalar_zp, multiplier=m, shift=s, act=None)
 
 
 def emit(e, s):
@@ -25,10 +46,10 @@ def emit(e, s):
 DEFS = [
     OpDef("SvdfState", "x [B,I], weights_feature [F,I], state [B,F*M]; attrs memory: the state shifted, newest feature "
                        "last (compiler/svdf.py; int16 state in integer graphs)", svdf.state_out_shape,
-          float_ref=svdf.svdf_state_f32, int16_ref=svdf.svdf_state_s16, emit=emit, kernel_file16="edgec_svdf_s8.c",
+          float_ref=svdf.svdf_state_f32, int16_ref=svdf.svdf_state_s16, quantize=quantize, emit=emit, kernel_file16="edgec_svdf_s8.c",
           macs=lambda graph, node: graph.tensors[node.outputs[0]].size // node.attrs["memory"]
           * graph.tensors[node.inputs[1]].shape[1]),     # one dot product of the input per filter and batch row
     OpDef("Svdf", "state [B,F*M], weights_time [F,M], bias [F/rank]; attrs rank, act (compiler/svdf.py)",
-          svdf.out_shape, float_ref=svdf.svdf_f32, int8_ref=svdf.svdf_s8, emit=emit, kernel_file="edgec_svdf_s8.c",
+          svdf.out_shape, float_ref=svdf.svdf_f32, int8_ref=svdf.svdf_s8, quantize=quantize, emit=emit, kernel_file="edgec_svdf_s8.c",
           macs=lambda graph, node: graph.tensors[node.inputs[0]].size),   # the time products over every memory
 ]
