@@ -16,7 +16,7 @@ from ..compiler import __version__
 from ..compiler.calibrate import DEFAULT_METHOD, calibrate, check_method
 from ..codegen.c import generate, c_ident
 from ..codegen.header import header_facts
-from ..compiler.data import file_sha256, fit_samples, load_array
+from ..compiler.data import edge_names, file_sha256, fit_samples, load_array, load_samples
 from ..compiler.errors import ModelFormatError, InputDataError, TargetError
 from ..compiler.importers.builder import parse_input_shapes
 from ..compiler.ir import Graph
@@ -111,16 +111,32 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if calibration is None and graph.meta.get("given_quant"):
         # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
         log("the model is pre-quantized (QuantizeLinear/DequantizeLinear): using its scales and zero points")
+        several_io_refusals(graph, goal)
         return compile_graph(graph, np.zeros((0,) + tuple(graph.tensors[graph.inputs[0]].shape), np.float32), target,
                              out_dir, name or graph.name, model_path, log, optimize, io_keys=io)
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
-    samples = fit_samples(calibration_array(), graph.tensors[graph.inputs[0]].shape, calibration)
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        several_io_refusals(graph, goal)
+        samples = load_samples(calibration, graph)        # an .npz with one array per input, by name
+    else:
+        samples = fit_samples(calibration_array(), graph.tensors[graph.inputs[0]].shape, calibration)
     if goal is not None:
         goal.labels = load_labels(calibration, len(samples))
     return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize,
                          calibration_method=calibration_method, bias_correction=bias_correction, mixed=goal, io_keys=io)
+
+
+def several_io_refusals(graph: Graph, goal) -> None:
+    """What a model of several inputs or outputs cannot have yet, refused in one line naming the limit."""
+    if len(graph.inputs) == 1 and len(graph.outputs) == 1:
+        return
+    if goal is not None:
+        raise InputDataError(f"mixed precision (--min-sqnr, --max-accuracy-drop) takes models of one input and one "
+                             f"output; this one has {len(graph.inputs)} input{'s' * (len(graph.inputs) != 1)} "
+                             f"and {len(graph.outputs)} output{'s' * (len(graph.outputs) != 1)}",
+                             hint="build it all int8 (leave the option out)")
 
 
 def image_io(graph: Graph, preprocess: str | None = None, labels: list | None = None, labels_path: str | None = None,
@@ -128,6 +144,13 @@ def image_io(graph: Graph, preprocess: str | None = None, labels: list | None = 
     """What the host side needs to feed the model images and read its answers, as report keys:
     "preprocess" (edgec.host.preprocess.resolve), "decode" (edgec.host.postprocess.decode_spec) and "labels";
     only those that apply."""
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        if preprocess is not None or labels is not None:
+            raise InputDataError(f"--preprocess and --labels are for models of one input and one output; this one has "
+                                 f"{len(graph.inputs)} input{'s' * (len(graph.inputs) != 1)} and {len(graph.outputs)} "
+                                 f"output{'s' * (len(graph.outputs) != 1)}", where=where,
+                                 hint="feed it arrays (an .npz keyed by input name) and read each output")
+        return {}
     tin, tout = graph.tensors[graph.inputs[0]].shape, graph.tensors[graph.outputs[0]].shape
     out = {"preprocess": resolve_preprocess(tin, graph.meta, preprocess, where),
            "decode": decode_spec(graph.meta, tin, tout, labels)}
@@ -253,6 +276,9 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0], "input"),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0], "output")})
+    if len(q.inputs) > 1 or len(q.outputs) > 1:     # every edge, in the C API's order (input/output: the first)
+        report["inputs"] = [_io_info(q, t, n, "") for t, n in zip(q.inputs, edge_names(graph, "input"))]
+        report["outputs"] = [_io_info(q, t, n, "") for t, n in zip(q.outputs, edge_names(graph, "output"))]
     report.update(image_io(graph) if io_keys is None else io_keys)
     if mixed is not None and quantized is None:
         report["mixed_precision"] = mixed_result.as_dict()
