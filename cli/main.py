@@ -123,6 +123,11 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
         emit_json(r)
     else:
         fa = r["float_agreement"]
+        for o in r.get("outputs", []):              # several outputs: each one's own line
+            ofa = o["float_agreement"]
+            typer.echo(f"output {o['name']} {o['shape']}: {'bit-exact' if o['bit_exact'] else 'NOT bit-exact'}, "
+                       + (f"top-1 agreement {ofa['top1_agreement']:.3f}, " if "top1_agreement" in ofa else "")
+                       + f"max abs error {ofa['max_abs_error']:.4g}, SQNR {ofa['sqnr_db']} dB")
         status = "bit-exact" if r["bit_exact"] else f"NOT bit-exact: {r['mismatches']} of {r['samples']} samples differ"
         typer.echo(f"{r['model']} on {r['target']}: {r['samples']} samples, {status}")
         if r.get("stream"):
@@ -178,7 +183,9 @@ def run(out_dir: str = typer.Argument(..., help="a build directory, or a package
     rows = decoded(built.decode, built.labels, out, images, top_k,
                    (built.outq.scalar_scale, built.outq.scalar_zp) if raw else None)
     save_outputs(output, out, results_file, rows)
-    info = {"output": output, "shape": list(out.shape), "dtype": str(out.dtype), "target": on, **costs}
+    several = isinstance(out, dict)             # several outputs: {name: (N, ...)}
+    info = {"output": output, "shape": {k: list(v.shape) for k, v in out.items()} if several else list(out.shape),
+            "dtype": str(next(iter(out.values())).dtype if several else out.dtype), "target": on, **costs}
     if rows is not None:
         info["results"] = rows
     if as_json:
@@ -187,7 +194,8 @@ def run(out_dir: str = typer.Argument(..., help="a build directory, or a package
         print_results(rows)
         if costs.get("stream"):
             typer.echo(costs["stream"])
-        typer.echo(f"{'wrote ' + output if output else 'outputs'}: {out.dtype} {tuple(out.shape)} computed on {on}"
+        shown = (", ".join(f"{k} {tuple(v.shape)}" for k, v in out.items()) if several else tuple(out.shape))
+        typer.echo(f"{'wrote ' + output if output else 'outputs'}: {info['dtype']} {shown} computed on {on}"
                    + (f"; results in {results_file}" if results_file else ""))
         _print_cost(info, profile)
 
