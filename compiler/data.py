@@ -111,11 +111,13 @@ class InputSamples:
 
 
 def edge_names(graph, kind: str = "input") -> list:
-    """The names users know a graph's inputs (or outputs) by: the model file's own (meta input_names /
-    output_names, an ONNX graph's) where the importer kept them, else the IR tensors' names."""
+    """The names users know a graph's inputs (or outputs) by, unique: the model file's own (meta
+    input_names / output_names, an ONNX graph's) where the importer kept them, else the IR tensors' names."""
     tensors = graph.inputs if kind == "input" else graph.outputs
     given = graph.meta.get(f"{kind}_names") or []
-    return [g or t for g, t in zip(given, tensors)] if len(given) == len(tensors) else list(tensors)
+    names = [str(g or t) for g, t in zip(given, tensors)] if len(given) == len(tensors) else list(tensors)
+    # two outputs of one Keras layer share its name: the second and later are told apart by their position
+    return [n if names.index(n) == i else f"{n}_{i}" for i, n in enumerate(names)]
 
 
 def load_samples(path: str, graph, role: str = "calibration"):
