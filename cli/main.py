@@ -59,6 +59,9 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
           input_shape: Optional[List[str]] = typer.Option(
               None, "--input-shape", help="shape of an input with dynamic dimensions: 1,3,48,192, or by name "
                                           "x=1,3,48,192 (repeat for several inputs); default: from the calibration data"),
+          state: Optional[List[str]] = typer.Option(
+              None, "--state", help="a streaming step's state as input and output, IN=OUT (e.g. h=h_next; repeat for "
+                                    "several): both get one quantization, so firmware copies OUT into IN between steps"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from ..driver.build import build as do_build
@@ -66,7 +69,7 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
                       optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction,
                       max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, preprocess=preprocess, labels=labels,
-                      input_shapes=input_shape)
+                      input_shapes=input_shape, state=state)
     if as_json:
         emit_json(report)
     else:

@@ -53,6 +53,10 @@ def io_facts(q: Graph) -> dict:
 def edge_notes(q: Graph) -> list:
     """model.h lines on the model file's own edges that the C API replaces (a .tflite's float or uint8 I/O)."""
     notes = []
+    if q.meta.get("state_edges"):                   # --state: an output fed back as an input, one quantization
+        names = {**dict(zip(q.inputs, edge_names(q, "input"))), **dict(zip(q.outputs, edge_names(q, "output")))}
+        notes += [f"State: after each run, copy output {names[o]} into input {names[i]} for the next step (one scale "
+                  "and zero point: no requantization)." for i, o in q.meta["state_edges"]]
     for kind, e in sorted(q.meta.get("edges", {}).items()):
         t = q.tensors[q.inputs[0] if kind == "input" else q.outputs[0]]
         if e["file_dtype"] == "uint8":

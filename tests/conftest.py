@@ -158,7 +158,7 @@ SLOW = {
     "test_several_io.py": {"test_keras_two_inputs_two_outputs_and_its_onnx_export_are_bit_exact",
                            "test_several_io_inputs_are_refused_in_one_line",
                            "test_torch_heads_one_read_again_are_bit_exact_per_output",
-                           "test_gru_step_with_explicit_state_runs_a_stream_with_its_state_fed_back"},
+                           "test_gru_step_with_its_state_fed_back_is_bit_exact_over_a_stream"},
     "test_tflite_import.py": {"test_float_tflite_is_quantized_from_calibration", "test_host_c_equals_tflite_micro"},
     "test_tflite_streaming.py": {"test_cli_run_and_verify_say_they_stream"},
     "test_zoo_misc.py": {"test_keras_zoo_matches_keras_builds_for_cortex_m7_and_is_bit_exact", "test_zoo_builds_for_cortex_m7_and_is_bit_exact",

@@ -154,9 +154,33 @@ def test_torch_heads_one_read_again_are_bit_exact_per_output(tmp_path, dynamo):
         assert all(o["float_agreement"]["sqnr_db"] > 35 for o in r["outputs"]), r["outputs"]
 
 
-def test_gru_step_with_explicit_state_runs_a_stream_with_its_state_fed_back(tmp_path):
-    """A GRU cell step (x, h) -> (y, h'), h' also read by the output layer: the caller feeds h' back as the
-    next h.  Calibrated on states of real streams; each step's C output equals the integer reference."""
+FEEDBACK_MAIN = r"""
+#include <stdio.h>
+#include <string.h>
+#include "model.h"
+/* Firmware's loop over a stream: stdin holds the initial state, then the frames; h_next is copied into h. */
+int main(void)
+{
+    static int8_t x[EDGEC_STEP_INPUT_X_SIZE], h[EDGEC_STEP_INPUT_H_SIZE], y[EDGEC_STEP_OUTPUT_Y_SIZE],
+                  h_next[EDGEC_STEP_OUTPUT_H_NEXT_SIZE];
+    if (fread(h, 1, sizeof h, stdin) != sizeof h)
+        return 1;
+    while (fread(x, 1, sizeof x, stdin) == sizeof x) {
+        edgec_step_run(x, h, y, h_next);
+        memcpy(h, h_next, sizeof h);
+        fwrite(y, 1, sizeof y, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_gru_step_with_its_state_fed_back_is_bit_exact_over_a_stream(tmp_path, dynamo):
+    """A GRU cell step (x, h) -> (y, h'), h' also read by the output layer, built with --state h=h_next:
+    h and h' get one quantization, so the firmware's loop copies h' into h.  Calibrated on the states
+    of real streams; 40 steps of that loop in C equal the integer reference's loop byte for byte."""
+    import subprocess
     import torch
     import torch.nn as nn
 
@@ -181,27 +205,41 @@ def test_gru_step_with_explicit_state_runs_a_stream_with_its_state_fed_back(tmp_
     np.savez(tmp_path / "cal.npz", x=xs.reshape(-1, 4), h=np.stack(hs))
     path = str(tmp_path / "step.onnx")
     torch.onnx.export(net, (torch.rand(1, 4), torch.rand(1, 8)), path, input_names=["x", "h"],
-                      output_names=["y", "h_next"], opset_version=13)
-    build(path, "host", str(tmp_path / "o"), str(tmp_path / "cal.npz"))
-    b = Built(str(tmp_path / "o"))
-    assert "int edgec_step_run(const int8_t *in_x, const int8_t *in_h, int8_t *out_y, int8_t *out_h_next);" in \
-        (tmp_path / "o" / "model.h").read_text()
+                      output_names=["y", "h_next"], dynamo=dynamo, **({} if dynamo else {"opset_version": 13}))
+    out = tmp_path / "o"
+    rep = build(path, "host", str(out), str(tmp_path / "cal.npz"), name="step", state=["h=h_next"])
+    assert rep["state"] == [{"input": "h", "output": "h_next"}]
+    ins, outs = {i["name"]: i for i in rep["inputs"]}, {o["name"]: o for o in rep["outputs"]}
+    assert (ins["h"]["scale"], ins["h"]["zero_point"]) == (outs["h_next"]["scale"], outs["h_next"]["zero_point"])
+    h_text = (out / "model.h").read_text()
+    assert "int edgec_step_run(const int8_t *in_x, const int8_t *in_h, int8_t *out_y, int8_t *out_h_next);" in h_text
+    assert "copy output h_next into input h" in h_text
+    (tmp_path / "main.c").write_text(FEEDBACK_MAIN)
+    exe = tmp_path / "loop"
+    subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{out}", str(tmp_path / "main.c"),
+                    *map(str, sorted(out.glob("*.c"))), "-o", str(exe)], check=True)
+    b = Built(str(out))
     g = b.int_graph
-    y_out, h_out = g.outputs
-    frames = rng.normal(size=(6, 1, 4)).astype(np.float32)
-    h, ys, href = np.zeros((1, 1, 8), np.float32), [], torch.zeros(1, 8)
-    for x in frames:
-        q = b.quantize_input(InputSamples(dict(zip(g.inputs, (x[None], h)))))
-        got, _ = b.execute("host", q)
-        want = b.expected(q)
-        assert all(np.array_equal(got[o], want[o]) for o in g.outputs)
-        hq = g.tensors[h_out].quant                   # the caller: h' back to real, quantized as the next h
-        h = ((got[h_out].astype(np.float64) - hq.scalar_zp) * hq.scalar_scale).astype(np.float32).reshape(1, 1, 8)
-        yq = g.tensors[y_out].quant
-        ys.append((got[y_out].astype(np.float64) - yq.scalar_zp) * yq.scalar_scale)
-        with torch.no_grad():
-            yf, href = net(torch.from_numpy(x), href)
-    assert np.abs(np.concatenate(ys).reshape(-1, 3)[-1] - yf.numpy()[0]).max() < 0.1   # 6 steps on, still the float one's
+    frames = rng.normal(size=(40, 1, 4)).astype(np.float32)
+    qx = b.quantize_input(InputSamples({g.inputs[0]: frames, g.inputs[1]: np.zeros((40, 1, 8), np.float32)}))
+    h0 = np.full(8, ins["h"]["zero_point"], np.int8)             # real 0
+    ran = subprocess.run([str(exe)], input=h0.tobytes() + qx.arrays[g.inputs[0]].tobytes(), capture_output=True, check=True)
+    got = np.frombuffer(ran.stdout, np.int8).reshape(40, 3)
+    hq, want = h0.reshape(1, 8), []                                # the integer reference's loop
+    for qf in qx.arrays[g.inputs[0]]:
+        r = reference.run(g, {g.inputs[0]: qf, g.inputs[1]: hq})
+        want.append(r[g.outputs[0]].reshape(3))
+        hq = r[g.outputs[1]]
+    assert np.array_equal(got, np.stack(want))
+    hf, yf = torch.zeros(1, 8), []
+    with torch.no_grad():
+        for x in frames:
+            y, hf = net(torch.from_numpy(x), hf)
+            yf.append(y.numpy()[0])
+    deq = (got.astype(np.float64) - outs["y"]["zero_point"]) * outs["y"]["scale"]
+    assert np.abs(deq - np.stack(yf)).max() < 0.15                 # 40 steps on, the stream still follows float
+    one_line_error(cli("build", path, "-t", "host", "-o", tmp_path / "o2", "-c", tmp_path / "cal.npz", "--state", "h=y"),
+                   "--state h=y", "8 values", "3")
 
 
 def test_an_output_that_is_a_view_of_another_gets_its_own_buffer(tmp_path):
