@@ -91,7 +91,7 @@ def _groups(graph: Graph, no_in_place=frozenset()):
         edges[root] |= edges[r]
 
     # each caller buffer is its own: a group holds at most one graph input or output (two outputs, one
-    # a Reshape of the other, are two buffers the caller gives; the C copies nothing between them)
+    # a Reshape of the other, are two buffers the caller gives: that Reshape becomes a copy)
     one_edge = lambda a, b: len(edges[find(a)] | edges[find(b)]) <= 1
 
     # A group that takes in the graph output lives in the caller's output buffer: none of its tensors
