@@ -111,6 +111,17 @@ def load(path: str, *, pubkey: str | None = None) -> Model:
 
 
 def _samples(model: Model, x) -> np.ndarray:
+    if model.built is not None and len(model.built.int_graph.inputs) > 1:    # several inputs: an .npz path or {name: array}
+        if isinstance(x, dict):
+            from ..compiler.data import InputSamples, edge_names, fit_samples
+            g = model.built.int_graph
+            missing = [n for n in edge_names(g) if n not in x]
+            if missing:
+                raise InputDataError(f"no samples for input{'s' * (len(missing) > 1)} {', '.join(missing)}",
+                                     hint=f"pass {{name: array}} for every input: {', '.join(edge_names(g))}")
+            return InputSamples({t: fit_samples(np.asarray(x[n]), g.tensors[t].shape, f"samples[{n}]")
+                                 for t, n in zip(g.inputs, edge_names(g))})
+        return model.built.inputs(x)[0]
     if isinstance(x, (str, os.PathLike)) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, os.PathLike))):
         return load_inputs(x, model.input_shape, model.preprocess, f"model '{model.name}'")[0]
     from ..compiler.data import fit_samples
@@ -120,7 +131,8 @@ def _samples(model: Model, x) -> np.ndarray:
 def run(model: Model, x, *, on: str = "host", raw: bool = False) -> np.ndarray:
     """The compiled C's outputs [N, ...] for `x`: an array of N samples in the model's input layout
     (float), or a path / list of paths (.npy/.npz, or images, resized and normalised as the build
-    records).  Dequantized float32, or the int8 outputs with `raw`.  A build directory runs on the
+    records).  A build of several inputs takes {input name: array} or an .npz keyed so; several
+    outputs come back as {output name: [N, ...]}.  Dequantized float32, or the int8 outputs with `raw`.  A build directory runs on the
     host or an emulated target (`on`, as `edgec run --on`); a package runs its own library (host)."""
     xs = _samples(model, x)
     if model.built is not None:

@@ -59,6 +59,9 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
           input_shape: Optional[List[str]] = typer.Option(
               None, "--input-shape", help="shape of an input with dynamic dimensions: 1,3,48,192, or by name "
                                           "x=1,3,48,192 (repeat for several inputs); default: from the calibration data"),
+          state: Optional[List[str]] = typer.Option(
+              None, "--state", help="a streaming step's state as input and output, IN=OUT (e.g. h=h_next; repeat for "
+                                    "several): both get one quantization, so firmware copies OUT into IN between steps"),
           as_json: bool = typer.Option(False, "--json", help="print report.json instead of the table")):
     """Import, quantize, plan and generate C for MODEL into the output directory."""
     from ..driver.build import build as do_build
@@ -66,7 +69,7 @@ def build(model: str = typer.Argument(..., help="model file: .onnx, Keras .h5/.k
     report = do_build(model, target, output, calibration, name, log=_log(as_json), weights=weights, ram=ram, flash=flash,
                       optimize=optimize, calibration_method=calibration_method, bias_correction=bias_correction,
                       max_accuracy_drop=max_accuracy_drop, min_sqnr=min_sqnr, preprocess=preprocess, labels=labels,
-                      input_shapes=input_shape)
+                      input_shapes=input_shape, state=state)
     if as_json:
         emit_json(report)
     else:
@@ -123,6 +126,11 @@ def verify(out_dir: str = typer.Argument(..., help="a build directory"),
         emit_json(r)
     else:
         fa = r["float_agreement"]
+        for o in r.get("outputs", []):              # several outputs: each one's own line
+            ofa = o["float_agreement"]
+            typer.echo(f"output {o['name']} {o['shape']}: {'bit-exact' if o['bit_exact'] else 'NOT bit-exact'}, "
+                       + (f"top-1 agreement {ofa['top1_agreement']:.3f}, " if "top1_agreement" in ofa else "")
+                       + f"max abs error {ofa['max_abs_error']:.4g}, SQNR {ofa['sqnr_db']} dB")
         status = "bit-exact" if r["bit_exact"] else f"NOT bit-exact: {r['mismatches']} of {r['samples']} samples differ"
         typer.echo(f"{r['model']} on {r['target']}: {r['samples']} samples, {status}")
         if r.get("stream"):
@@ -178,7 +186,9 @@ def run(out_dir: str = typer.Argument(..., help="a build directory, or a package
     rows = decoded(built.decode, built.labels, out, images, top_k,
                    (built.outq.scalar_scale, built.outq.scalar_zp) if raw else None)
     save_outputs(output, out, results_file, rows)
-    info = {"output": output, "shape": list(out.shape), "dtype": str(out.dtype), "target": on, **costs}
+    several = isinstance(out, dict)             # several outputs: {name: (N, ...)}
+    info = {"output": output, "shape": {k: list(v.shape) for k, v in out.items()} if several else list(out.shape),
+            "dtype": str(next(iter(out.values())).dtype if several else out.dtype), "target": on, **costs}
     if rows is not None:
         info["results"] = rows
     if as_json:
@@ -187,7 +197,8 @@ def run(out_dir: str = typer.Argument(..., help="a build directory, or a package
         print_results(rows)
         if costs.get("stream"):
             typer.echo(costs["stream"])
-        typer.echo(f"{'wrote ' + output if output else 'outputs'}: {out.dtype} {tuple(out.shape)} computed on {on}"
+        shown = (", ".join(f"{k} {tuple(v.shape)}" for k, v in out.items()) if several else tuple(out.shape))
+        typer.echo(f"{'wrote ' + output if output else 'outputs'}: {info['dtype']} {shown} computed on {on}"
                    + (f"; results in {results_file}" if results_file else ""))
         _print_cost(info, profile)
 

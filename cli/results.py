@@ -67,7 +67,10 @@ def save_outputs(output: Optional[str], out: np.ndarray, results_path: Optional[
     write_results(results_path, rows)
     if output:
         try:
-            np.save(output, out)
+            if isinstance(out, dict):           # several outputs: an .npz keyed by output name
+                np.savez(output, **out)
+            else:
+                np.save(output, out)
         except OSError as e:
             raise EdgecError(f"cannot write {output}: {e.strerror}") from None
 

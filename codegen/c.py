@@ -133,6 +133,8 @@ class _Emitter:
     shared: dict = field(default_factory=dict)       # index in arrays -> how many more uses share it
     owner: int | None = None                         # the index of the node whose call is being emitted
     uses: dict = field(default_factory=dict)         # node index -> [(array bytes, shared with an earlier one)]
+    #: a model of several inputs / outputs: storage root of each -> its run() argument (header io_facts)
+    edge_ptrs: dict = field(default_factory=dict)
 
     def name(self, base):
         n = c_ident(base)
@@ -210,7 +212,8 @@ class _Emitter:
             self.arena16 = True
             return f"arena16 + {b['offset'] // 2}"
         if b["where"] in ("input", "output"):
-            return b["where"] if not sub else f"{b['where']} + {sub}"
+            arg = self.edge_ptrs.get(b["root"], b["where"])
+            return arg if not sub else f"{arg} + {sub}"
         if b["where"] == "state":                             # a resource variable's persistent buffer
             return f"{self.prefix}_state + {b['offset']}"
         return f"arena + {b['offset'] + sub}"
@@ -439,6 +442,9 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
     """{filename: text} for model.h, model.c, weights.c, plus the list of runtime files they need."""
     prefix = f"edgec_{model_name}"
     e = _Emitter(graph, prefix)
+    if header.get("io"):            # several inputs / outputs: each its own argument of run()
+        bufs = graph.meta["plan"]["buffers"]
+        e.edge_ptrs = {bufs[r["tensor"]]["root"]: r["param"] for r in header["io"]["inputs"] + header["io"]["outputs"]}
     steps = []
     stages = {st["nodes"][0]: (k, st) for k, st in enumerate(graph.meta.get("tiling", []))}
     calls = []                   # the node of every call in run(), in code order (for per-layer profiles)

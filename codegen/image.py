@@ -203,11 +203,21 @@ def _quant(graph: Graph, tensor: str) -> tuple:
     return int(q.scalar_zp), int(m), int(s)
 
 
+def check_one_io(graph: Graph) -> None:
+    """The image's header holds one input and one output (their shapes and quantization); a model of
+    several is refused in one line, its C (model.c) being the way to run it."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise EdgecError(f"the model image holds models of one input and one output; this one has "
+                         f"{len(graph.inputs)} input{'s' * (len(graph.inputs) != 1)} and {len(graph.outputs)} output"
+                         f"{'s' * (len(graph.outputs) != 1)}", hint="link the generated C (model.c) instead")
+
+
 def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version: str = "1") -> bytes:
     """The image of a planned integer graph and its generate() result.  `golden`: int8 inputs
     [N, ...input shape] as edgec's reference takes them (int8 inside); their outputs come from the
     integer reference.  Raises EdgecError (one line) for what the format cannot hold."""
     from ..compiler import reference
+    check_one_io(graph)
     abi, kernels = kernel_table()
     structs = struct_fields()
     calls = schedule(graph, gen)

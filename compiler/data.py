@@ -83,3 +83,74 @@ def file_sha256(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+class InputSamples:
+    """N samples of a model of several inputs, {input tensor: [N, *its shape] float32}, taken as one
+    sequence of samples: len() is N, item i (and iteration) is sample i as {input tensor: array},
+    which reference.run takes; a slice is the samples it selects.  A model of one input keeps its plain
+    [N, *shape] array, so everything written for one input reads these the same way."""
+
+    def __init__(self, arrays: dict):
+        self.arrays = dict(arrays)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values()))) if self.arrays else 0
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return InputSamples({k: v[i] for k, v in self.arrays.items()})
+        return {k: v[i] for k, v in self.arrays.items()}
+
+    def map(self, fn) -> "InputSamples":
+        """fn(input tensor, its [N, ...] array) for each input, as new samples."""
+        return InputSamples({k: fn(k, v) for k, v in self.arrays.items()})
+
+
+def edge_names(graph, kind: str = "input") -> list:
+    """The names users know a graph's inputs (or outputs) by, unique: the model file's own (meta
+    input_names / output_names, an ONNX graph's) where the importer kept them, else the IR tensors' names."""
+    tensors = graph.inputs if kind == "input" else graph.outputs
+    given = graph.meta.get(f"{kind}_names") or []
+    names = [str(g or t) for g, t in zip(given, tensors)] if len(given) == len(tensors) else list(tensors)
+    # two outputs of one Keras layer share its name: the second and later are told apart by their position
+    return [n if names.index(n) == i else f"{n}_{i}" for i, n in enumerate(names)]
+
+
+def load_samples(path: str, graph, role: str = "calibration"):
+    """The samples in `path` for `graph`'s inputs: [N, *shape] float32 (fit_samples) for a model of one
+    input; for several, an .npz with one array per input, keyed by the input's name (edge_names), each
+    fitted to its input and all with the same N, as InputSamples."""
+    shapes = [graph.tensors[t].shape for t in graph.inputs]
+    if len(shapes) == 1:
+        return fit_samples(load_array(path, role), shapes[0], path)
+    names = edge_names(graph)
+    if not os.path.isfile(path):
+        raise InputDataError(f"{role} file not found", where=path)
+    if not path.endswith(".npz"):
+        raise InputDataError(f"the model has {len(names)} inputs ({', '.join(names)}): its {role} data is an .npz "
+                             "with one array per input, keyed by the input's name", where=path,
+                             hint=f"np.savez(path, {', '.join(f'{n}=...' for n in names)})")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise InputDataError(f"not a readable .npz file ({e})", where=path) from None
+    with z:
+        keys = {n: n for n in names}
+        if not set(names) & set(z.files) and set(z.files) == {f"arr_{i}" for i in range(len(names))}:
+            keys = {n: f"arr_{i}" for i, n in enumerate(names)}      # np.savez(path, a, b): the inputs in order
+        missing = [n for n in names if keys[n] not in z.files]
+        if missing:
+            raise InputDataError(f"the {role} .npz has no array for input{'s' if len(missing) > 1 else ''} "
+                                 f"{', '.join(missing)} (it holds {', '.join(z.files) or 'nothing'})", where=path,
+                                 hint=f"key one array per input by its name: {', '.join(names)}")
+        arrays = {t: fit_samples(z[keys[n]], s, f"{path}[{keys[n]}]") for t, n, s in zip(graph.inputs, names, shapes)}
+    counts = {n: len(a) for n, a in zip(names, arrays.values())}
+    if len(set(counts.values())) != 1:
+        raise InputDataError("the inputs' arrays hold different numbers of samples ("
+                             + ", ".join(f"{n}: {c}" for n, c in counts.items()) + ")", where=path,
+                             hint="give every input the same number of samples, in the same order")
+    return InputSamples(arrays)

@@ -90,3 +90,11 @@ def run_batch(graph: Graph, xs: np.ndarray, stream: bool = True) -> np.ndarray:
     (as the C's successive runs do); `stream=False` starts every sample from the initial state."""
     state = initial_state(graph)
     return np.stack([run(graph, x, state=state if stream else None)[graph.outputs[0]] for x in xs])
+
+
+def run_batch_outputs(graph: Graph, xs, stream: bool = True) -> dict:
+    """run_batch for every output: {output name: [N, ...output shape]}, in graph.outputs order.  `xs`: an
+    [N, ...] array (one input) or data.InputSamples (several)."""
+    state = initial_state(graph)
+    runs = [run(graph, x, state=state if stream else None) for x in xs]
+    return {o: np.stack([r[o] for r in runs]) for o in graph.outputs}

@@ -16,7 +16,7 @@ from ..compiler import __version__
 from ..compiler.calibrate import DEFAULT_METHOD, calibrate, check_method
 from ..codegen.c import generate, c_ident
 from ..codegen.header import header_facts
-from ..compiler.data import file_sha256, fit_samples, load_array
+from ..compiler.data import edge_names, file_sha256, fit_samples, load_array, load_samples
 from ..compiler.errors import ModelFormatError, InputDataError, TargetError
 from ..compiler.importers.builder import parse_input_shapes
 from ..compiler.ir import Graph
@@ -75,14 +75,16 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
           name: str | None = None, log=lambda msg: None, weights: str | None = None,
           ram=None, flash=None, optimize: str = "ram", calibration_method: str | None = None,
           bias_correction: bool | None = None, max_accuracy_drop=None, min_sqnr: float | None = None,
-          preprocess: str | None = None, labels: str | None = None, input_shapes=None) -> dict:
+          preprocess: str | None = None, labels: str | None = None, input_shapes=None, state=None) -> dict:
     """`max_accuracy_drop` (a fraction, or a string such as "1%") or `min_sqnr` (dB) turn on mixed
     precision (edgec.verification.precision): the calibration file's samples, and its labels `y` when it is an .npz
     that has them, decide which activations become int16.  `preprocess` (the --preprocess text,
     edgec.host.preprocess) and `labels` (a file of class names, one per line) are recorded in the report
     for the host side: how images become the input, what the classes are called.  `input_shapes`:
     `--input-shape` values ("1,3,48,192" or "x=1,3,48,192") for inputs of dynamic shape; else the
-    calibration data fixes them where it can."""
+    calibration data fixes them where it can.  `state`: `--state IN=OUT` values, a streaming step's state
+    as an input and an output (a GRU's h and h'): both get one quantization, so the caller copies OUT
+    into IN between steps (state_pairs)."""
     check_output_dir(out_dir)        # before the work: a refused -o is known at once
     target = with_budget(get_target(target_name), ram, flash)
     given_shapes = parse_input_shapes(input_shapes)
@@ -105,6 +107,9 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if os.path.splitext(model_path)[1].lower() == ".tflite" and weights is None and not given_shapes:
         from ..compiler.importers.tflite import import_tflite
         imported = import_tflite(model_path)
+        if imported.meta.get("given_quant") and state:
+            raise InputDataError("--state ties the quantization edgec calibrates; this .tflite is already quantized",
+                                 where=model_path, hint="leave --state out")
         if imported.meta.get("given_quant"):
             # already quantized: compiled with the file's own scales and zero points, nothing to calibrate
             if calibration is not None or calibration_method is not None:
@@ -120,16 +125,81 @@ def build(model_path: str, target_name: str, out_dir: str, calibration: str | No
     if calibration is None and graph.meta.get("given_quant"):
         # a QDQ / QOperator ONNX model: its own scales and zero points; quantize names any tensor it leaves float
         log("the model is pre-quantized (QuantizeLinear/DequantizeLinear): using its scales and zero points")
+        several_io_refusals(graph, goal)
+        if state:
+            raise InputDataError("--state ties the quantization edgec calibrates; this model is pre-quantized",
+                                 where=model_path, hint="leave --state out")
         return compile_graph(graph, np.zeros((0,) + tuple(graph.tensors[graph.inputs[0]].shape), np.float32), target,
                              out_dir, name or graph.name, model_path, log, optimize, io_keys=io)
     if calibration is None:
         raise InputDataError("the model is float and no calibration data was given",
                              where=model_path, hint="pass --calibration samples.npy (N samples in the model's input layout)")
-    samples = fit_samples(calibration_array(), graph.tensors[graph.inputs[0]].shape, calibration)
+    tied = state_pairs(graph, state, model_path)
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        several_io_refusals(graph, goal)
+        samples = load_samples(calibration, graph)        # an .npz with one array per input, by name
+    else:
+        samples = fit_samples(calibration_array(), graph.tensors[graph.inputs[0]].shape, calibration)
     if goal is not None:
         goal.labels = load_labels(calibration, len(samples))
     return compile_graph(graph, samples, target, out_dir, name or graph.name, model_path, log, optimize,
-                         calibration_method=calibration_method, bias_correction=bias_correction, mixed=goal, io_keys=io)
+                         calibration_method=calibration_method, bias_correction=bias_correction, mixed=goal, io_keys=io,
+                         tied=tied)
+
+
+def state_pairs(graph: Graph, specs, where: str | None = None) -> list:
+    """`--state IN=OUT` values -> [(input tensor, output tensor)]: an input and an output of the model of
+    one size, each named once.  Anything else is refused in one line naming it."""
+    ins, outs = dict(zip(edge_names(graph, "input"), graph.inputs)), dict(zip(edge_names(graph, "output"), graph.outputs))
+    pairs, seen = [], set()
+    for spec in specs or ():
+        i, _, o = str(spec).partition("=")
+        i, o = i.strip(), o.strip()
+        if i not in ins or o not in outs:
+            raise InputDataError(f"--state {spec!r} does not name an input and an output of the model (inputs: "
+                                 f"{', '.join(ins)}; outputs: {', '.join(outs)})", where=where,
+                                 hint="write --state INPUT=OUTPUT, e.g. --state h=h_next")
+        if i in seen or o in seen:
+            raise InputDataError(f"--state names {i if i in seen else o} twice", where=where)
+        seen.update((i, o))
+        if graph.tensors[ins[i]].size != graph.tensors[outs[o]].size:
+            raise InputDataError(f"--state {i}={o}: the input has {graph.tensors[ins[i]].size} values and the output "
+                                 f"{graph.tensors[outs[o]].size}", where=where, hint="a state is fed back whole")
+        pairs.append((ins[i], outs[o]))
+    return pairs
+
+
+def tie_state(cal: Graph, pairs: list) -> Graph:
+    """Each state input and output pair calibrated to one range (the union of both), so that quantize gives
+    them one scale and zero point: the caller copies the output's bytes into the input for the next step."""
+    if not pairs:
+        return cal
+    g = cal.copy()
+    ranges = dict(g.meta["ranges"])
+    for i, o in pairs:
+        ranges[i] = ranges[o] = (min(ranges[i][0], ranges[o][0]), max(ranges[i][1], ranges[o][1]))
+    g.meta["ranges"] = ranges
+    return g
+
+
+def check_state(q: Graph, pairs: list) -> None:
+    for i, o in pairs:
+        a, b = q.tensors[i].quant, q.tensors[o].quant
+        if (a.scalar_scale, a.scalar_zp) != (b.scalar_scale, b.scalar_zp):
+            raise InputDataError(f"--state: output {o} cannot take input {i}'s quantization (its op fixes scale "
+                                 f"{b.scalar_scale:.6g}, zero point {b.scalar_zp}; the input's: {a.scalar_scale:.6g}, "
+                                 f"{a.scalar_zp})", hint="leave --state out and requantize the state between steps")
+
+
+def several_io_refusals(graph: Graph, goal) -> None:
+    """What a model of several inputs or outputs cannot have yet, refused in one line naming the limit."""
+    if len(graph.inputs) == 1 and len(graph.outputs) == 1:
+        return
+    if goal is not None:
+        raise InputDataError(f"mixed precision (--min-sqnr, --max-accuracy-drop) takes models of one input and one "
+                             f"output; this one has {len(graph.inputs)} input{'s' * (len(graph.inputs) != 1)} "
+                             f"and {len(graph.outputs)} output{'s' * (len(graph.outputs) != 1)}",
+                             hint="build it all int8 (leave the option out)")
 
 
 def image_io(graph: Graph, preprocess: str | None = None, labels: list | None = None, labels_path: str | None = None,
@@ -137,6 +207,13 @@ def image_io(graph: Graph, preprocess: str | None = None, labels: list | None = 
     """What the host side needs to feed the model images and read its answers, as report keys:
     "preprocess" (edgec.host.preprocess.resolve), "decode" (edgec.host.postprocess.decode_spec) and "labels";
     only those that apply."""
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        if preprocess is not None or labels is not None:
+            raise InputDataError(f"--preprocess and --labels are for models of one input and one output; this one has "
+                                 f"{len(graph.inputs)} input{'s' * (len(graph.inputs) != 1)} and {len(graph.outputs)} "
+                                 f"output{'s' * (len(graph.outputs) != 1)}", where=where,
+                                 hint="feed it arrays (an .npz keyed by input name) and read each output")
+        return {}
     tin, tout = graph.tensors[graph.inputs[0]].shape, graph.tensors[graph.outputs[0]].shape
     out = {"preprocess": resolve_preprocess(tin, graph.meta, preprocess, where),
            "decode": decode_spec(graph.meta, tin, tout, labels)}
@@ -218,7 +295,7 @@ OPTIMIZE = ("ram", "speed")
 def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name: str,
                   source: str, log=lambda msg: None, optimize: str = "ram", quantized: Graph | None = None,
                   calibration_method: str | None = None, bias_correction: bool | None = None, mixed=None,
-                  io_keys: dict | None = None) -> dict:
+                  io_keys: dict | None = None, tied: list | None = None) -> dict:
     """Canonical float graph + calibration samples → out_dir.  Returns the report.
     `target`: a Target (with its budget) or a target name.  `quantized`: the integer graph of a
     pre-quantized model (.tflite), used as it is (no calibration; `graph` is its float twin).
@@ -231,12 +308,16 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
         log(f"calibrating on {len(samples)} samples ({calibration_method or DEFAULT_METHOD})")
         cal = calibrate(graph, samples, method=calibration_method, bias_correction=bias_correction)
         cal = tie_ranges(cal)        # repeated weights: one range at corresponding places (shared arrays)
+        cal = tie_state(cal, tied)   # a state input and output: one quantization (--state)
         if mixed is not None:
             mixed_result = _mixed_precision(cal, samples, mixed, target, optimize, log)
             cal.meta["precision"] = mixed_result.precision
         q = quantize(cal)
     else:
         q = quantized.copy()
+    check_state(q, tied or [])
+    if tied:
+        q.meta["state_edges"] = [list(p) for p in tied]
     q.meta["optimize"] = optimize
     if target.ram is not None and target.ram != get_target(target.name).ram:
         q.meta["ram_budget"] = target.ram          # an explicit --ram: tile only as far as it needs (passes/tile.py)
@@ -262,6 +343,12 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
                    "runtime_files": gen["runtime"], "call_sites": gen["calls"],
                    "input": _io_info(q, q.inputs[0], graph.meta.get("input_names", [None])[0], "input"),
                    "output": _io_info(q, q.outputs[0], graph.meta.get("output_names", [None])[0], "output")})
+    if len(q.inputs) > 1 or len(q.outputs) > 1:     # every edge, in the C API's order (input/output: the first)
+        report["inputs"] = [_io_info(q, t, n, "") for t, n in zip(q.inputs, edge_names(graph, "input"))]
+        report["outputs"] = [_io_info(q, t, n, "") for t, n in zip(q.outputs, edge_names(graph, "output"))]
+    if tied:                                        # --state: copy each output into its input between steps
+        names = {**dict(zip(q.inputs, edge_names(graph, "input"))), **dict(zip(q.outputs, edge_names(graph, "output")))}
+        report["state"] = [{"input": names[i], "output": names[o]} for i, o in tied]
     report.update(image_io(graph) if io_keys is None else io_keys)
     if mixed is not None and quantized is None:
         report["mixed_precision"] = mixed_result.as_dict()

@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from ..codegen.image import GOLDEN, GOLDEN_BYTES, IMAGE_FILE, golden_inputs, read_header, write_image
+from ..codegen.image import GOLDEN, GOLDEN_BYTES, IMAGE_FILE, check_one_io, golden_inputs, read_header, write_image
 from ..compiler.errors import EdgecError, InputDataError
 from ..compiler.ir import Graph
 from ..passes.quantize import quantize_values
@@ -53,6 +53,7 @@ def summary(img: bytes) -> dict:
 def for_build(q: Graph, gen: dict, name: str, samples, log=lambda m: None) -> tuple:
     """(image bytes or None, report entry): a model the format cannot hold still builds, and says why."""
     try:
+        check_one_io(q)
         img = write_image(q, gen, name, golden(q, name, samples))
     except EdgecError as e:
         log(f"no model image: {e.headline}")
@@ -68,6 +69,7 @@ def make_image(out_dir: str, samples_path: str | None = None, version: str = "1"
     from ..verification.verify import Built
     built = Built(out_dir)
     q = built.int_graph
+    check_one_io(q)
     name = built.report["model"]
     path = os.path.join(out_dir, IMAGE_FILE)
     if samples_path is not None:

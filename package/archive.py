@@ -106,6 +106,12 @@ def _read_build(out_dir: Path) -> tuple[dict, dict]:
     for key in ("model", "target", "input", "output", "totals"):
         if key not in report:
             raise EdgecError(f"report.json has no '{key}'", where=str(out_dir), hint="rebuild with this edgec version")
+    n_in, n_out = len(report.get("inputs", [0])), len(report.get("outputs", [0]))
+    if n_in != 1 or n_out != 1:
+        raise EdgecError(f"a package holds a model of one input and one output (the agent and the device image run "
+                         f"those); this build has {n_in} input{'s' * (n_in != 1)} and {n_out} output{'s' * (n_out != 1)}",
+                         where=str(out_dir),
+                         hint="link the build's C (model.c) into the firmware instead")
     files = {"report.json": (out_dir / "report.json").read_bytes(), ARTIFACT: (out_dir / ARTIFACT).read_bytes()}
     for f in sorted(out_dir.iterdir()):
         if f.is_file() and (f.suffix in (".c", ".h") or f.name in SOURCE_FILES):

@@ -67,6 +67,7 @@ def _groups(graph: Graph, no_in_place=frozenset()):
     has_output = {t: t in keep for t in parent}           # live to the end of the run
     biggest = {t: graph.tensors[t].nbytes for t in parent}
     last = {t: last_use.get(t, -1) for t in parent}
+    edges = {t: {t} & (set(graph.inputs) | set(graph.outputs)) for t in parent}   # the caller's buffers it holds
 
     def find(t):
         while parent[t] != t:
@@ -87,6 +88,11 @@ def _groups(graph: Graph, no_in_place=frozenset()):
         has_output[root] |= has_output[r]
         biggest[root] = max(biggest[root], biggest[r])
         last[root] = max(last[root], last[r])
+        edges[root] |= edges[r]
+
+    # each caller buffer is its own: a group holds at most one graph input or output (two outputs, one
+    # a Reshape of the other, are two buffers the caller gives: that Reshape becomes a copy)
+    one_edge = lambda a, b: len(edges[find(a)] | edges[find(b)]) <= 1
 
     # A group that takes in the graph output lives in the caller's output buffer: none of its tensors
     # may need more bytes than the output (an int16 tensor requantized in place to an int8 output).
@@ -100,13 +106,14 @@ def _groups(graph: Graph, no_in_place=frozenset()):
             continue
         if node.op == "Reshape":
             root = find(src)
-            if not (has_input[root] and node.outputs[0] in outputs) and fits_caller(root, node.outputs[0]):
+            if not (has_input[root] and node.outputs[0] in outputs) and fits_caller(root, node.outputs[0]) \
+                    and one_edge(root, node.outputs[0]):
                 union(node.outputs[0], root)
         elif node.name not in no_in_place:
             for cand in _in_place_candidates(graph, node):
                 root = find(cand)
                 dies_here = last[root] <= step and not has_output[root]
-                if dies_here and not has_input[root] and fits_caller(root, node.outputs[0]):
+                if dies_here and not has_input[root] and fits_caller(root, node.outputs[0]) and one_edge(root, node.outputs[0]):
                     union(node.outputs[0], root)
                     break
     return {t: find(t) for t in parent}

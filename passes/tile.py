@@ -245,7 +245,7 @@ def _arena_goal(g: Graph) -> int | None:
     budget = g.meta.get("ram_budget")
     if budget is None:
         return None
-    io = g.tensors[g.inputs[0]].nbytes + g.tensors[g.outputs[0]].nbytes
+    io = sum(g.tensors[t].nbytes for t in list(g.inputs) + list(g.outputs))
     state = sum(g.tensors[s["tensor"]].nbytes for s in g.meta.get("state", []))
     return max(0, budget - io - state)
 

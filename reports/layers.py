@@ -18,7 +18,7 @@ def layer_table(graph: Graph) -> dict:
                        "arena_offset": buf["offset"] if buf["where"] == "arena" else None,
                        "arena_size": buf["size"] if buf["where"] == "arena" else None,
                        "band": bool(buf.get("band"))})
-    io = graph.tensors[graph.inputs[0]].nbytes + graph.tensors[graph.outputs[0]].nbytes
+    io = sum(graph.tensors[t].nbytes for t in list(graph.inputs) + list(graph.outputs))     # the caller's buffers
     if graph.meta.get("edges", {}).get("input", {}).get("file_dtype") == "uint8":
         io += graph.tensors[graph.inputs[0]].nbytes       # run()'s int8 copy of a uint8 input (codegen/c.py)
     totals = {"macs": sum(l["macs"] for l in layers), "weight_bytes": sum(l["weight_bytes"] for l in layers),

@@ -303,15 +303,17 @@ def _check_stack_fits(target: Target, exe: Path, stack: int) -> None:
 
 
 def execute(target: Target, model_dir: Path, model_c_name: str, in_bytes: int, out_bytes: int,
-            samples: bytes, workdir: Path, reset_each: bool = False) -> Execution:
+            samples: bytes, workdir: Path, reset_each: bool = False, run_macro: str | None = None) -> Execution:
     """Compile model_dir's C with the target's harness, run every sample, return the raw outputs.
     The samples are one stream (a stateful model carries its state from each to the next) unless
-    `reset_each`: then the harness calls the model's reset() before every sample."""
+    `reset_each`: then the harness calls the model's reset() before every sample.  `run_macro`: the
+    harness's EDGEC_RUN(in, out) for a model of several inputs / outputs (a function-like macro handing
+    run() its pointers into the sample's concatenated input and output bytes)."""
     require_tools(target)
     model_dir = sources_for(target, Path(model_dir), workdir)
     model_sources = sorted(model_dir.glob("*.c"))
     harness = "main_host.c" if target.emulator is None else target.harness_main
-    defines = (f"EDGEC_RUN={model_c_name}_run", f"EDGEC_IN_BYTES={in_bytes}", f"EDGEC_OUT_BYTES={out_bytes}") + \
+    defines = (run_macro or f"EDGEC_RUN={model_c_name}_run", f"EDGEC_IN_BYTES={in_bytes}", f"EDGEC_OUT_BYTES={out_bytes}") + \
         ((f"EDGEC_RESET={model_c_name}_reset",) if reset_each else ())
     harness_dir = harness_file("semihost.h").parent
     model_objs = compile_objects(target, model_sources, workdir, defines,

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler import reference
-from ..compiler.data import fit_samples, load_array
+from ..compiler.data import InputSamples, edge_names, fit_samples, load_array, load_samples
 from ..host.preprocess import load_inputs
-from ..compiler.errors import EdgecError
+from ..compiler.errors import EdgecError, InputDataError
 from ..compiler.fixedpoint import quantize_float_input
 from ..compiler.serialize import ARTIFACT, load_graphs
 from ..compiler.targets import get_target, with_budget, with_sanitizers
@@ -49,7 +49,14 @@ class Built:
         return self.int_graph.tensors[self.int_graph.outputs[0]].shape
 
     def samples(self, path: str) -> np.ndarray:
+        if len(self.int_graph.inputs) > 1:
+            return load_samples(path, self.int_graph, "input")
         return fit_samples(load_array(path, "input"), self.input_shape, path)
+
+    @property
+    def several(self) -> bool:
+        """Several inputs or outputs: samples are InputSamples (several inputs), outputs {output: [N, ...]}."""
+        return len(self.int_graph.inputs) > 1 or len(self.int_graph.outputs) > 1
 
     @property
     def preprocess(self) -> dict | None:
@@ -66,12 +73,23 @@ class Built:
         return self.report.get("labels")
 
     def inputs(self, paths):
-        """(xs, images) from one .npy/.npz file or image files (edgec.host.preprocess.load_inputs)."""
+        """(xs, images) from one .npy/.npz file or image files (edgec.host.preprocess.load_inputs); a model
+        of several inputs takes one .npz with an array per input, keyed by its name (data.load_samples)."""
+        if len(self.int_graph.inputs) > 1:
+            paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+            if len(paths) != 1:
+                raise InputDataError(f"the model has {len(self.int_graph.inputs)} inputs: give one .npz with an array "
+                                     f"per input ({', '.join(edge_names(self.int_graph))}), not {len(paths)} files")
+            return load_samples(str(paths[0]), self.int_graph, "input"), None
         return load_inputs(paths, self.input_shape, self.preprocess, f"model '{self.report['model']}'")
 
     def quantize_input(self, xs: np.ndarray) -> np.ndarray:
         """A .tflite's own QUANTIZE edge divides in float32 (meta["input_quantize"]), other models by the
-        compiler's float64 rule: fixedpoint.quantize_float_input, the agent's function too."""
+        compiler's float64 rule: fixedpoint.quantize_float_input, the agent's function too.  Several
+        inputs (InputSamples): each with its own scale and zero point."""
+        if isinstance(xs, InputSamples):
+            return xs.map(lambda t, v: quantize_float_input(v, self.int_graph.tensors[t].quant.scalar_scale,
+                                                            self.int_graph.tensors[t].quant.scalar_zp, "float64"))
         return quantize_float_input(xs, self.inq.scalar_scale, self.inq.scalar_zp,
                                     self.int_graph.meta.get("input_quantize", "float64"))
 
@@ -88,7 +106,10 @@ class Built:
         return self.int_graph.meta.get("edges", {}).get(edge, {}).get("file_dtype") == "uint8"
 
     def expected(self, q_in: np.ndarray, reset_each: bool = False) -> np.ndarray:
-        """The integer reference's outputs: one stream (state carried, in order) unless reset_each."""
+        """The integer reference's outputs: one stream (state carried, in order) unless reset_each; for a
+        model of several inputs or outputs, {output: [N, ...]}."""
+        if self.several:
+            return reference.run_batch_outputs(self.int_graph, q_in, stream=not reset_each)
         return reference.run_batch(self.int_graph, q_in, stream=not reset_each)
 
     def execute(self, target_name: str, q_in: np.ndarray, sanitize: bool = False, reset_each: bool = False):
@@ -99,6 +120,8 @@ class Built:
             target = with_budget(target, self.report["budget"]["ram_bytes"], self.report["budget"]["flash_bytes"])
         if sanitize:
             target = with_sanitizers(target)
+        if self.several:
+            return self._execute_several(target, q_in, reset_each)
         in_bytes = int(np.prod(self.input_shape))
         out_bytes = int(np.prod(self.output_shape))
         data = np.ascontiguousarray(q_in, dtype=np.int8)
@@ -115,6 +138,36 @@ class Built:
             raise EdgecError(f"the {target.name} build returned {got.size} output bytes for {n} samples, "
                              f"expected {n * out_bytes}")
         return got.reshape((n,) + tuple(self.output_shape)), ex
+
+
+    def _execute_several(self, target, q_in, reset_each: bool):
+        """execute() for several inputs / outputs: each sample's inputs concatenated in the model's order,
+        run() handed a pointer into them per input (and into the outputs per output) by the harness's
+        EDGEC_RUN macro; returns ({output: int8 [N, ...]}, Execution)."""
+        g, n = self.int_graph, len(q_in)
+        arrays = q_in.arrays if isinstance(q_in, InputSamples) else {g.inputs[0]: q_in}
+        data = np.concatenate([np.ascontiguousarray(arrays[t], dtype=np.int8).reshape(n, -1) for t in g.inputs], axis=1)
+        sizes = [g.tensors[t].size for t in g.outputs]
+        model = f"edgec_{self.report['model']}"
+        args, off = [], 0
+        for t in g.inputs:
+            args.append(f"(const int8_t *)(i) + {off}")
+            off += g.tensors[t].size
+        in_bytes, off = off, 0
+        for size in sizes:
+            args.append(f"(int8_t *)(o) + {off}")
+            off += size
+        with tempfile.TemporaryDirectory(prefix="edgec-") as work:
+            ex = execute(target, self.dir, model, in_bytes, off, np.ascontiguousarray(data).tobytes(), Path(work),
+                         reset_each=reset_each and self.stateful, run_macro=f"EDGEC_RUN(i,o)={model}_run({', '.join(args)})")
+        got = np.frombuffer(ex.outputs, dtype=np.int8)
+        if got.size != n * off:
+            raise EdgecError(f"the {target.name} build returned {got.size} output bytes for {n} samples, expected {n * off}")
+        got, out, at = got.reshape(n, off), {}, 0
+        for t, size in zip(g.outputs, sizes):
+            out[t] = got[:, at:at + size].reshape((n,) + tuple(g.tensors[t].shape))
+            at += size
+        return out, ex
 
 
 def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
@@ -138,6 +191,29 @@ def float_agreement(built: Built, xs: np.ndarray, q_out: np.ndarray, reset_each:
         n = len(xs)
         out["top1_agreement"] = float((ref.reshape(n, -1).argmax(1) == deq.reshape(n, -1).argmax(1)).mean())
     return out
+
+
+def several_outputs(built: Built, xs, got: dict, expected: dict, reset_each: bool = False) -> dict:
+    """verify()'s comparison for a model of several outputs: each output bit for bit against the integer
+    reference, and its float agreement (max abs error, SQNR, top-1 for a classifier's scores) against
+    the float reference's same output.  The model's float_agreement is the worst of them."""
+    ig, fg, n = built.int_graph, built.float_graph, len(xs)
+    ref = reference.run_batch_outputs(fg, xs, stream=not reset_each)
+    rows = []
+    for name, o, fo in zip(edge_names(ig, "output"), ig.outputs, fg.outputs):
+        q = ig.tensors[o].quant
+        deq = ((got[o].astype(np.float64) - q.scalar_zp) * q.scalar_scale).astype(np.float32)
+        f = ref[fo].reshape(deq.shape)
+        fa = {"max_abs_error": float(np.abs(f - deq).max()), "sqnr_db": round(sqnr_db(f, deq), 2)}
+        shape = ig.tensors[o].shape
+        if len(shape) == 2 and 1 < shape[1] <= 1000:
+            fa["top1_agreement"] = float((f.reshape(n, -1).argmax(1) == deq.reshape(n, -1).argmax(1)).mean())
+        d = got[o] != expected[o]
+        rows.append({"name": name, "shape": list(shape), "bit_exact": bool(not d.any()),
+                     "mismatched_values": int(d.sum()), "float_agreement": fa})
+    worst = {"max_abs_error": max(r["float_agreement"]["max_abs_error"] for r in rows),
+             "sqnr_db": min(r["float_agreement"]["sqnr_db"] for r in rows)}
+    return {"samples": int(n), "bit_exact": all(r["bit_exact"] for r in rows), "float_agreement": worst, "outputs": rows}
 
 
 def per_layer(built: Built, ex, samples: int) -> list | None:
@@ -281,8 +357,15 @@ def verify(out_dir: str, target_name: str, input_path, sanitize: bool = False, l
     q_in = built.quantize_input(xs)
     expected = built.expected(q_in, reset_each)
     got, ex = built.execute(target_name, q_in, sanitize, reset_each)
-    diff = (got != expected).reshape(len(xs), -1)
-    result = {"target": target_name, "samples": int(len(xs)), "bit_exact": bool(not diff.any()), "sanitized": sanitize,
+    if built.several:
+        result = several_outputs(built, xs, got, expected, reset_each)
+        diff = np.concatenate([(got[o] != expected[o]).reshape(len(xs), -1) for o in built.int_graph.outputs], axis=1)
+        result.update({"target": target_name, "sanitized": sanitize, "model": built.report["model"],
+                       "mismatches": int(diff.any(axis=1).sum()), "mismatched_values": int(diff.sum()),
+                       "arena_bytes": built.report["totals"]["arena_bytes"]})
+    else:
+        diff = (got != expected).reshape(len(xs), -1)
+    result = result if built.several else {"target": target_name, "samples": int(len(xs)), "bit_exact": bool(not diff.any()), "sanitized": sanitize,
               "mismatches": int(diff.any(axis=1).sum()), "mismatched_values": int(diff.sum()),
               "float_agreement": float_agreement(built, xs, got, reset_each), "model": built.report["model"],
               "arena_bytes": built.report["totals"]["arena_bytes"]}
@@ -290,7 +373,7 @@ def verify(out_dir: str, target_name: str, input_path, sanitize: bool = False, l
     if note:
         result["stream"] = {"note": note, "reset_each": bool(reset_each),
                             "state_bytes": built.report["totals"].get("state_bytes", 0)}
-    if diff.any():
+    if diff.any() and not built.several:
         first = int(np.argmax(diff.any(axis=1)))
         result["first_mismatch"] = {"sample": first, "max_lsb": int(np.abs(got[first].astype(int) - expected[first]).max())}
     result.update(cost(built, ex, len(xs)))
@@ -314,8 +397,15 @@ def run_samples(built: Built, target_name: str, xs: np.ndarray, raw: bool = Fals
     """(outputs [N, ...], costs): float32 dequantized, or the int8 outputs with `raw`.  A stateful model
     takes xs as one stream (costs["stream"] says so) unless `reset_each`."""
     got, ex = built.execute(target_name, built.quantize_input(xs), reset_each=reset_each)
-    out = got if raw else built.dequantize_output(got)
-    if built.output_shape[0] == 1:                # (N, 1, ...) -> (N, ...): one row per sample
+    if built.several:                             # {output name: (N, ...)}, each with its own scale and zero point
+        g, out = built.int_graph, {}
+        for name, o in zip(edge_names(g, "output"), g.outputs):
+            q = g.tensors[o].quant
+            v = got[o] if raw else ((got[o].astype(np.float64) - q.scalar_zp) * q.scalar_scale).astype(np.float32)
+            out[name] = v.reshape((len(xs),) + tuple(g.tensors[o].shape[1:])) if g.tensors[o].shape[0] == 1 else v
+    else:
+        out = got if raw else built.dequantize_output(got)
+    if not built.several and built.output_shape[0] == 1:                # (N, 1, ...) -> (N, ...): one row per sample
         out = out.reshape((len(xs),) + tuple(built.output_shape[1:]))
     costs = cost(built, ex, len(xs))
     note = stream_note(built, len(xs), reset_each)

@@ -335,21 +335,34 @@ class GraphBuilder:
         return self.emit(op, f"{name}_{kind}", [x], f"{name}_{kind}", attrs)
 
     def graph(self, name, inputs, outputs, meta) -> Graph:
-        """The imported graph; edgec compiles one input to one output (`edgec_<model>_run(input, output)`)."""
+        """The imported graph: `edgec_<model>_run(input, output)` for one input and one output, one pointer
+        per input and per output, in the model's order, for several (codegen/c.py).  Every output must be
+        computed from the inputs, and be a tensor of its own (the caller gives each output its buffer)."""
+        where = self.source or None
         for what, names in (("input", inputs), ("output", outputs)):
-            if len(names) != 1:
-                listed = ", ".join(shown(n) for n in list(names)[:8]) or "none"
-                raise UnsupportedOpError(f"the model has {len(names)} {what}s ({listed})", where=self.source or None,
-                                         hint="edgec compiles models with exactly one input and one output")
-        if outputs[0] in inputs:
-            raise UnsupportedOpError("the model's output is its input: there is nothing to compile", where=self.source or None,
-                                     hint="check that the model file holds its layers")
+            if not names:
+                raise UnsupportedOpError(f"the model has 0 {what}s", where=where,
+                                         hint="edgec compiles models with at least one input and one output")
+        if len(set(inputs)) != len(inputs):
+            raise UnsupportedOpError("the model lists an input twice", where=where, hint="check that the model file is whole")
+        for o in outputs:
+            if o in inputs:
+                raise UnsupportedOpError("the model's output is its input: there is nothing to compile" if len(outputs) == 1
+                                         else f"the model's output {shown(o)} is its input: nothing computes it", where=where,
+                                         hint="check that the model file holds its layers" if len(outputs) == 1
+                                         else "leave that output out of the model (the caller has the input)")
+        twice = sorted({o for o in outputs if outputs.count(o) > 1})
+        if twice:
+            raise UnsupportedOpError(f"two of the model's outputs are the same tensor {shown(twice[0])}", where=where,
+                                     hint="return it once; the caller can copy it")
         reached = set(inputs)
         for node in self.nodes:                 # emitted in order: producers come first
             if any(i in reached for i in node.inputs):
                 reached.update(node.outputs)
-        if outputs[0] not in reached:
-            raise UnsupportedOpError(f"the output {shown(outputs[0])} does not depend on the input {shown(inputs[0])}",
-                                     where=self.source or None, hint="the output must be computed from the input; "
-                                     "the file may be corrupt")
+        for o in outputs:
+            if o not in reached:
+                src = shown(inputs[0]) if len(inputs) == 1 else "any input"
+                raise UnsupportedOpError(f"the output {shown(o)} does not depend on {'the input ' if len(inputs) == 1 else ''}{src}",
+                                         where=where, hint="the output must be computed from the input; "
+                                         "the file may be corrupt")
         return Graph(name, self.nodes, self.tensors, list(inputs), list(outputs), meta)

@@ -234,6 +234,8 @@ class _KerasImporter(GraphBuilder):
         meta = {"source": os.path.abspath(self.path), "format": "keras"}
         if self.input_rescaling:
             meta["input_rescaling"] = self.input_rescaling
+        if not sequential and (len(inputs) > 1 or len(outputs) > 1):     # the C API and .npz keys use the layers' names
+            meta["output_names"] = [ref[0] for ref in _refs(self.config["config"]["output_layers"])]
         return self.graph(name, inputs, outputs, meta)
 
     def _input(self, name, shape):

@@ -359,7 +359,8 @@ class _Importer(StreamingOps):
         t = self.tensors
         if len(self.inputs) != 1 or len(self.outputs) != 1:
             raise UnsupportedOpError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs",
-                                     where=self.path, hint="edgec compiles models with one input and one output")
+                                     where=self.path, hint="edgec compiles .tflite models with one input and one output "
+                                                               "(ONNX and Keras models may have several)")
         io = [t[self.inputs[0]], t[self.outputs[0]]]
         self.is_float = all(x.type == FLOAT32 for x in io)
         if self.is_float:

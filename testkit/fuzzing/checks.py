@@ -59,6 +59,7 @@ class _Noise(Exception):
 def run_case(case: Case, scratch: Path, compile_ok: bool = True) -> dict:
     """Import (+ canonicalize + compile when small) one case in this process; returns the outcome."""
     from edgec.driver.build import compile_graph, import_model
+    from edgec.compiler.data import InputSamples
     from edgec.compiler.errors import EdgecError
     from edgec.passes.pipeline import canonicalize
 
@@ -88,8 +89,9 @@ def run_case(case: Case, scratch: Path, compile_ok: bool = True) -> dict:
         g = canonicalize(g)
         if compile_ok and len(g.nodes) <= COMPILE_NODES and _macs(g) <= COMPILE_MACS:
             stage = "compile"
-            shape = g.tensors[g.inputs[0]].shape
-            samples = np.random.default_rng(0).uniform(0, 1, (2,) + tuple(shape)).astype(np.float32)
+            rng = np.random.default_rng(0)
+            arrays = {t: rng.uniform(0, 1, (2,) + tuple(g.tensors[t].shape)).astype(np.float32) for t in g.inputs}
+            samples = arrays[g.inputs[0]] if len(g.inputs) == 1 else InputSamples(arrays)   # several inputs: each its own
             compile_graph(g, samples, "host", str(outdir / "o"), g.name, str(indir / case.entry))
     except _Noise as e:
         res = {"outcome": "warning", "detail": str(e)}
