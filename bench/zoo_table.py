@@ -9,6 +9,10 @@ and MobileNetV3Small 0.75 (10-class logits, distilled as tests/test_zoo_keras_ap
 LSTM keyword model (LSTM(64) over 49 MFCC frames, Dense(12); tests/test_recurrent.py's features: the
 KWS test input and its 24 time shifts, scaled by 1/32).
 
+And the PyTorch rows of zoo_mobile (`--only torch:mobilenet_v3_small`, any testkit.zoo_mobile.ZOO name):
+the network distilled as tests/test_zoo_mobile.py does, exported by the TorchScript exporter at opset
+13 (the table's PyTorch numbers), calibrated and measured on the same crops.
+
 usage: python bench/zoo_table.py [--json] [--only mnasnet_05,efficientnet_lite,mobilenet_v2_035,...]
 (from the repo root; minutes)"""
 import json
@@ -65,6 +69,13 @@ def lstm_kws(name):
     return model, x.astype(np.float32), x.astype(np.float32), "49x10 MFCC"
 
 
+def torch_zoo(name):
+    """(model, calibration, test inputs, input label, exporter, size): a zoo_mobile PyTorch member, distilled."""
+    from testkit.zoo_mobile import export, make
+    model, size = make(name.split(":", 1)[1], teach=True)
+    return model, images(size, 32, seed=11), images(size, 32, seed=12), f"3x{size}x{size}", export, size
+
+
 MAKERS = {"mnasnet_05": distilled, "efficientnet_lite": distilled, "mobilenet_v2_035": application,
           "mobilenet_v3_small_075": application, "lstm_kws": lstm_kws}
 
@@ -76,16 +87,22 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            d = Path(tmp) / name
+            d = Path(tmp) / name.replace(":", "_")
             d.mkdir()
-            model, cal, test, shape = MAKERS[name](name)
-            model(test[:1])
+            if name.startswith("torch:"):
+                model, cal, test, shape, export, size = torch_zoo(name)
+                export(model, size, d / "m.onnx", "ts13")
+                formats = ("onnx",)
+            else:
+                model, cal, test, shape = MAKERS[name](name)
+                model(test[:1])
+                model.save(d / "m.keras")
+                model.export(str(d / "m.onnx"), format="onnx", verbose=False)
+                formats = ("keras", "onnx")
             np.save(d / "cal.npy", cal)
             np.save(d / "test.npy", test)
             np.save(d / "two.npy", test[:2])
-            model.save(d / "m.keras")
-            model.export(str(d / "m.onnx"), format="onnx", verbose=False)
-            for fmt in ("keras", "onnx"):
+            for fmt in formats:
                 rep = build(str(d / f"m.{fmt}"), "cortex-m7", str(d / fmt), str(d / "cal.npy"), ram="512K", flash="2M")
                 host = verify(str(d / fmt), "host", str(d / "test.npy"))
                 m7 = verify(str(d / fmt), "cortex-m7", str(d / "two.npy"))
@@ -102,8 +119,9 @@ def main():
         print(json.dumps(rows, indent=2))
         return
     for r in rows:
-        src = "Keras 3 `.keras`" if r["file"] == "keras" else "Keras 3 ONNX export"
-        print(f"| {TITLES[r['model']]}, {src} | {r['input'].replace('x', '×')} | {r['macs']:,} | {r['arena']:,} B | "
+        src = ("Keras 3 `.keras`" if r["file"] == "keras" else "PyTorch TorchScript ONNX export (opset 13)"
+               if r["model"].startswith("torch:") else "Keras 3 ONNX export")
+        print(f"| {TITLES.get(r['model'], r['model'])}, {src} | {r['input'].replace('x', '×')} | {r['macs']:,} | {r['arena']:,} B | "
               f"{r['weights']:,} B | {r['code_and_weights']:,} B | {r['instructions']:,} | "
               f"top-1 {r['top1']:.2g}, {r['sqnr_db']:.1f} dB |")   # noqa: E501
 

@@ -207,21 +207,48 @@ def _place(order, sizes, life, best_fit=False):
     return offsets, _align(size)
 
 
-def _by_size(bufs, sizes, life):
-    return sorted(bufs, key=lambda b: (-sizes[b], life[b][0], b))
+def _by_size(bufs, sizes, life, pos):
+    return sorted(bufs, key=lambda b: (-sizes[b], life[b][0], life[b][1], pos[b]))
 
 
-def _by_breadth(bufs, sizes, life):
+def _by_breadth(bufs, sizes, life, pos):
     """TFLM's order: longest-lived first among equals in size class (size x lifetime as breadth)."""
-    return sorted(bufs, key=lambda b: (-(sizes[b] * (life[b][1] - life[b][0] + 1)), b))
+    return sorted(bufs, key=lambda b: (-(sizes[b] * (life[b][1] - life[b][0] + 1)), -sizes[b], life[b][0], pos[b]))
 
 
+#: Each strategy orders the buffers by sizes and lifetimes; equal buffers by `pos`, their place in the
+#: node order (the structural one, passes/schedule.py), never by tensor name: the same network from two
+#: exporters (or two namings) packs the same way.
 STRATEGIES = {
-    "greedy_by_size": lambda bufs, sizes, life: _place(_by_size(bufs, sizes, life), sizes, life),
-    "greedy_by_breadth": lambda bufs, sizes, life: _place(_by_breadth(bufs, sizes, life), sizes, life),
-    "greedy_by_start": lambda bufs, sizes, life: _place(sorted(bufs, key=lambda b: (life[b][0], -sizes[b], b)), sizes, life),
-    "best_fit_by_size": lambda bufs, sizes, life: _place(_by_size(bufs, sizes, life), sizes, life, best_fit=True),
+    "greedy_by_size": lambda bufs, sizes, life, pos: _place(_by_size(bufs, sizes, life, pos), sizes, life),
+    "greedy_by_breadth": lambda bufs, sizes, life, pos: _place(_by_breadth(bufs, sizes, life, pos), sizes, life),
+    # equal sizes: the one that lives longest into the run first (what is placed late packs around it)
+    "greedy_by_size_latest_end": lambda bufs, sizes, life, pos: _place(
+        sorted(bufs, key=lambda b: (-sizes[b], -life[b][1], life[b][0], pos[b])), sizes, life),
+    "greedy_by_start": lambda bufs, sizes, life, pos: _place(
+        sorted(bufs, key=lambda b: (life[b][0], -sizes[b], life[b][1], pos[b])), sizes, life),
+    "best_fit_by_size": lambda bufs, sizes, life, pos: _place(_by_size(bufs, sizes, life, pos), sizes, life,
+                                                              best_fit=True),
 }
+
+
+def _positions(g: Graph, root_of: dict, scratch: dict) -> dict:
+    """Buffer -> its place in the node order: graph inputs and states first, then node by node its
+    scratch and the groups its outputs start (slot order).  Unique per buffer, name-free."""
+    pos = {}
+    states = [s["tensor"] for s in g.meta.get("state", [])]
+    for t in list(g.inputs) + states:
+        if t in root_of:
+            pos.setdefault(root_of[t], len(pos))
+    for n in g.nodes:
+        if scratch_key(n.name) in scratch:
+            pos.setdefault(scratch_key(n.name), len(pos))
+        for t in n.outputs:
+            if t in root_of:
+                pos.setdefault(root_of[t], len(pos))
+    for t in root_of.values():                     # (every group has a writer or is an input; kept total)
+        pos.setdefault(t, len(pos))
+    return pos
 
 
 def _tiled(g: Graph):
@@ -315,9 +342,11 @@ def memory_plan(g: Graph) -> dict:
         bufs.append(key)
         sizes[key] = _align(nbytes)
         life[key] = [step_of[key[1:]]] * 2
+    pos = _positions(g, root_of, scratch)
+    bufs.sort(key=pos.__getitem__)
     best = None
     for name, strategy in STRATEGIES.items():
-        offsets, size = strategy(bufs, sizes, life)
+        offsets, size = strategy(bufs, sizes, life, pos)
         if best is None or size < best[2]:
             best = (name, offsets, size)
     name, offsets, arena = best

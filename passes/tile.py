@@ -40,6 +40,13 @@ from .plan_memory import memory_plan
 
 TILEABLE = tuple(ops_table("window"))       # row-local ops (their OpDef.window, compiler/ops/)
 TILE_COUNTS = (2, 3, 4, 6, 8, 12, 16)
+#: ... and one output row per band, for a stage of up to this many output rows: the finest bands.  A
+#: stage whose first node is the NCHW input's Transpose keeps a band of the transposed input that a
+#: Keras (NHWC) file of the same network does not have (its first conv reads the caller's buffer);
+#: ShuffleNetV2's stem (conv 3x3/2, pool 3x3/2 to 24 rows) at 16 bands still reads 2 pool rows, 11
+#: input rows (3,168 B), at 24 bands 1 pool row, 7 input rows (2,016 B) and a 3-row conv band
+#: instead of 5: the PyTorch file plans the Keras arena (tests/test_exporter_arena.py)
+ONE_ROW_BANDS_UP_TO = 32
 MAX_STAGE_LEN = 12
 #: stages added or replaced, one per round (each round takes the cheapest stage that lowers the peak step);
 #: more rounds walk further down in RAM at more instructions (24: KWS 9,556 B of arena for +9.5%
@@ -109,6 +116,13 @@ def _chain_ok(graph: Graph, nodes, consumers) -> bool:
             if out in graph.outputs or [c.name for c in consumers.get(out, [])] != [nodes[j + 1].name]:
                 return False
     return True
+
+
+def tile_counts(graph: Graph, nodes) -> tuple:
+    """The band counts tried for a stage: TILE_COUNTS, and one row per band when its output has more
+    rows than the largest of them (up to ONE_ROW_BANDS_UP_TO)."""
+    height = graph.tensors[nodes[-1].outputs[0]].shape[1]
+    return TILE_COUNTS + ((height,) if TILE_COUNTS[-1] < height <= ONE_ROW_BANDS_UP_TO else ())
 
 
 def stage_bands(graph: Graph, nodes, tiles: int):
@@ -278,7 +292,7 @@ def tile(graph: Graph) -> Graph:
                 names = {n.name for n in nodes}
                 kept = [s for s in chosen if not names & set(s["nodes"])]      # a candidate replaces what it overlaps
                 kept_cost = sum(s["instructions"] for s in kept)
-                for tiles in TILE_COUNTS:
+                for tiles in tile_counts(g, nodes):
                     for reverse in (False, True):
                         st = _stage(g, nodes, tiles, reverse)
                         if st is None or kept_cost + st["instructions"] > cap:
@@ -323,7 +337,7 @@ def _prune(g: Graph, chosen: list, base: int, goal) -> list:
         for st in sorted(chosen, key=lambda s: -s["instructions"]):
             rest = [s for s in chosen if s is not st]
             nodes = [by_name[n] for n in st["nodes"]]
-            options = [(None, 0)] + [(alt, alt["instructions"]) for t in TILE_COUNTS if t < st["tiles"]
+            options = [(None, 0)] + [(alt, alt["instructions"]) for t in tile_counts(g, nodes) if t < st["tiles"]
                                      for rev in (False, True) if (alt := _stage(g, nodes, t, rev)) is not None]
             now = _arena(g, chosen)
             for alt, cost in sorted(options, key=lambda o: o[1]):

@@ -52,8 +52,9 @@ def test_every_strategy_gives_a_valid_packing(bufs):
     life = {f"b{i}": (a, a + d) for i, (_, a, d) in enumerate(bufs)}
     names = sorted(sizes)
     lower = max(sum(sizes[b] for b in names if life[b][0] <= t <= life[b][1]) for t in range(40))
+    pos = {b: i for i, b in enumerate(names)}
     for strategy in STRATEGIES.values():
-        offsets, arena = strategy(names, sizes, life)
+        offsets, arena = strategy(names, sizes, life, pos)
         assert arena >= lower
         for i, a in enumerate(names):
             assert offsets[a] % 4 == 0 and offsets[a] + sizes[a] <= arena
@@ -340,7 +341,8 @@ def test_packing_finds_the_same_places_as_the_quadratic_search(bufs):
     from edgec.passes.plan_memory import _by_breadth, _by_size, _place
     sizes = {f"b{i}": s for i, (s, _, _) in enumerate(bufs)}
     life = {f"b{i}": (a, a + d) for i, (_, a, d) in enumerate(bufs)}
-    for order in (_by_size(list(sizes), sizes, life), _by_breadth(list(sizes), sizes, life), sorted(sizes)):
+    pos = {b: i for i, b in enumerate(sizes)}
+    for order in (_by_size(list(sizes), sizes, life, pos), _by_breadth(list(sizes), sizes, life, pos), sorted(sizes)):
         for best_fit in (False, True):
             assert _place(order, sizes, life, best_fit)[0] == _reference_place(order, sizes, life, best_fit)
 
