@@ -378,11 +378,22 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
     g = e.graph
     nodes = g.nodes[first:first + len(stage["nodes"])]
     order = stage["bands"][::-1] if stage.get("reverse") else stage["bands"]   # bottom up: output above its input
-    rows = np.asarray([[v for b in band for v in b] for band in order], np.int32)
+    carry = stage.get("carry")        # line buffers (passes/tile.py carry_rows), per band in run order
+    moves = max((len(c[3]) for cb in carry for c in cb), default=0) if carry else 0
+    if carry:       # per node: in_row0, out_row0, out_off, out_rows, then per move dst, rows, src, rows (a pointer's rows follow it)
+        rows = np.asarray([[v for b, c in zip(band, cb)
+                            for v in [b[0], c[0], c[1], c[2]] + [x for mv in c[3] + [[0, 0, 0]] * (moves - len(c[3]))
+                                                                 for x in (mv[0], mv[2], mv[1], mv[2])]]
+                           for band, cb in zip(order, carry)], np.int32)
+        what = f"(in_row0, out_row0, out_off, out_rows, {moves} x (dst, rows, src, rows)): line buffers"
+    else:
+        rows = np.asarray([[v for b in band for v in b] for band in order], np.int32)
+        what = "(in_row0, out_row0, out_rows)"
     # stages with the same bands (KWS's four DS-CNN blocks, alternating up and down) share one table: array()
     # stores equal arrays once
-    table = e.array(rows, f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node (in_row0, out_row0, out_rows)")
-    width = 3 * len(nodes)
+    table = e.array(rows, f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node {what}")
+    per = 4 + 4 * moves if carry else 3
+    width = per * len(nodes)
     lines = [f"for (band = 0; band < {stage['tiles']}; band++) {{",
              f"    const EDGEC_ROM int32_t *r = {table} + band * {width};"]
     for j, node in enumerate(nodes):
@@ -391,13 +402,23 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
         _, _, w_in, c_in = g.tensors[src].shape
         in_ptr = e.ptr(src)
         if j == 0 and node.op == "Lut":                      # whole input, same rows as its output
-            in_ptr = f"{in_ptr} + r[{3 * j + 1}] * {w_in * c_in}"
+            in_ptr = f"{in_ptr} + r[{per * j + 1}] * {w_in * c_in}"
         out_ptr = e.ptr(node.outputs[0])
-        if j == len(nodes) - 1:                              # whole output: write at the band's first row
-            out_ptr = f"{out_ptr} + r[{3 * j + 1}] * {w_out * c_out}"
-        band = {"in": in_ptr, "out": out_ptr, "in_row0": f"r[{3 * j}]", "out_row0": f"r[{3 * j + 1}]",
-                "out_rows": f"r[{3 * j + 2}]", "rows": [b[j][2] for b in stage["bands"]]}
         lines.append(f"    /* {_comment(g, first + j, node)} */")
+        if carry:                      # int8 rows (carry_rows)
+            off, n = per * j + 2, per * j + 3
+            for m in range(moves if j < len(nodes) - 1 else 0):   # the rows this band keeps, moved first
+                a = per * j + 4 + 4 * m
+                lines.append(f"    memcpy({out_ptr} + r[{a}] * {w_out * c_out}, {out_ptr} + r[{a + 2}] * {w_out * c_out}, "
+                             f"r[{a + 1}] * {w_out * c_out});")
+            out_ptr = f"{out_ptr} + r[{off}] * {w_out * c_out}"
+        elif j == len(nodes) - 1:                            # whole output: write at the band's first row
+            off, n = per * j + 1, per * j + 2
+            out_ptr = f"{out_ptr} + r[{off}] * {w_out * c_out}"
+        else:
+            n = per * j + 2
+        band = {"in": in_ptr, "out": out_ptr, "in_row0": f"r[{per * j}]", "out_row0": f"r[{per * j + 1}]",
+                "out_rows": f"r[{n}]", "rows": [b[j][2] for b in carry] if carry else [b[j][2] for b in stage["bands"]]}
         lines.append("    " + _owned_call(e, first + j, node, band))
     lines.append("}")
     return "\n    ".join(lines)

@@ -311,7 +311,7 @@ def memory_plan(g: Graph) -> dict:
     band, no_in_place, spans = _tiled(g)
     root_of = _groups(g, no_in_place)
     life = _lifetimes(g, root_of)
-    for s0, s1, nodes, _ in spans:
+    for s0, s1, nodes, st in spans:
         # A stage runs its nodes band by band: within a band, intermediate j still lives only from
         # node j to node j+1 (the next band reuses the same bytes), but the stage's input and output
         # are read and written by every band, so they span the whole stage.
@@ -319,6 +319,10 @@ def memory_plan(g: Graph) -> dict:
         life[src][1] = max(life[src][1], s1)
         dst = root_of[nodes[-1].outputs[0]]
         life[dst][0] = min(life[dst][0], s0)
+        if st.get("carry"):     # line buffers (tile.carry_rows): each band buffer keeps rows for the next band
+            for n in nodes[:-1]:
+                r = root_of[n.outputs[0]]
+                life[r] = [min(life[r][0], s0), max(life[r][1], s1)]
     rank, inputs, outputs = {}, set(g.inputs), set(g.outputs)
     states = [s["tensor"] for s in g.meta.get("state", [])]
     for t, r in root_of.items():                   # a group holding the graph input / output / a state lives there

@@ -130,12 +130,13 @@ def test_cli_image_remakes_it_and_refuses_what_it_cannot_hold(built, tmp_path):
     one_line_error(cli("image", out, "--model-version", "x" * 20), "--model-version")
 
 
-@pytest.mark.parametrize("name", ["digits_cnn", "kws"])
+@pytest.mark.parametrize("name", ["digits_cnn", "kws", "resnet"])
 def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built, name):
     """digits_cnn's default build runs its first layers in row bands (passes/tile.py), KWS its
     depthwise+pointwise pairs with each output over its input, every other pair bottom up (its row
-    table lists the bands last first): the image holds each stage as a LOOP record with banded
-    arguments, and stays bit-exact and within 5%."""
+    table lists the bands last first), ResNet-8 its first block's two convs with a line buffer (each
+    band's kept rows moved by a banded memcpy): the image holds each stage as a LOOP record with
+    banded arguments, and stays bit-exact and within 5%."""
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
     out, inputs, _ = built(name)
     b = Built(str(out))
@@ -146,11 +147,15 @@ def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built, name):
     loop_at = next(k for k, r in enumerate(records(img)) if r["id"] == LOOP)     # records before the loop
     loop = records(img)[loop_at]
     tiles, table, width = loop["args"][0][0], loop["args"][1][0] & OFFSET_MASK, loop["args"][2][0]
+    stage = b.int_graph.meta["tiling"][0]
+    # with line buffers a node's entries are in_row0, out_row0, out_off, out_rows, then its moves (a
+    # memcpy each, before its call)
+    moves = (width // len(stage["nodes"]) - 4) // 4 if stage.get("carry") else 0
     bad = bytearray(img)
-    last = table + 4 * ((tiles - 1) * width + 2)                      # the last band's out_rows of the first node
+    last = table + 4 * ((tiles - 1) * width + (3 if stage.get("carry") else 2))   # the last band's out_rows of the first node
     struct.pack_into("<i", bad, last, struct.unpack_from("<i", img, last)[0] + 5)
     code, line, _, _ = check_image(_rehash(bad))
-    assert code == 3 and "out of bounds" in line and f"at call {loop_at + 1}" in line, line
+    assert code == 3 and "out of bounds" in line and f"at call {loop_at + 1 + moves}" in line, line
     counts = _same_as_generated(out, np.load(inputs)[:5], ("host", "cortex-m4"))
     assert counts["cortex-m4"][0] <= 1.05 * counts["cortex-m4"][1], counts
     assert check_image(_image(out), selftest=True)[0] == 0
