@@ -85,7 +85,7 @@ def test_line_buffered_stages_are_bit_exact(tmp_path, monkeypatch, h, w, c, laye
     recomputes fewer MACs than the same bands without line buffers (none but a row at the image's edge
     where a band needs nothing new of a node) and every intermediate's band buffer lives through the stage."""
     rng = np.random.default_rng(seed)
-    layers = [("conv", 3, 1), (layers[0][0], 3, layers[0][2])] + layers[1:]     # a halo at the first seam
+    layers = [("conv", 3, 1), (layers[0][0], 3, layers[0][2])] + layers[1:]     # a halo at the first seam, mostly
     g = _chain(h, w, c, layers, rng)
     tiles = min(tiles, max(2, schedule(g).tensors["y"].shape[1]))     # at most a band a row
     made = []
@@ -93,9 +93,10 @@ def test_line_buffered_stages_are_bit_exact(tmp_path, monkeypatch, h, w, c, laye
     def forced(graph):
         out = graph.copy()
         stage = make_stage(out, out.nodes, tiles, reverse, carry=True)
+        plain = make_stage(out, out.nodes, tiles, reverse)
         if stage is not None:
             out.meta["tiling"] = [stage]
-            made.append(stage)
+        made.append((stage, plain))
         return out
     monkeypatch.setattr(pipeline, "PLANNING", [schedule, forced, plan_memory])
     for target in ("host", "cortex-m4"):
@@ -105,20 +106,24 @@ def test_line_buffered_stages_are_bit_exact(tmp_path, monkeypatch, h, w, c, laye
         if not q.meta.get("tiling"):
             continue
         stage = q.meta["tiling"][0]
-        assert stage["carry"] and stage["extra_macs"] <= make_stage(q, q.nodes, tiles, reverse)["extra_macs"]
+        # bands without line buffers may skip rows no later layer reads (a stride-2 tail): fewer MACs than
+        # the whole layer, where line buffers compute each row once
+        assert stage["carry"] and stage["extra_macs"] <= max(0, make_stage(q, q.nodes, tiles, reverse)["extra_macs"])
         bufs = q.meta["plan"]["buffers"]
         for n in q.nodes[:-1]:
             b = bufs[n.outputs[0]]
             assert b["band"] and (b["first"], b["last"]) == (0, len(q.nodes) - 1), (n.name, b)
-    assert made                                  # the first seam's 3x3 halo always keeps rows
+    # where the bands without line buffers recompute rows (a halo at a seam), line buffers keep them; a
+    # stride-2 3x3 conv whose bands' windows do not overlap has nothing to keep
+    assert made and all(stage is not None for stage, plain in made if plain is not None and plain["extra_macs"] > 0), made
 
 
-def test_resnet8_first_block_keeps_line_buffers_and_recomputes_nothing(built):
+def test_resnet8_first_block_recomputes_almost_nothing_in_less_ram(built):
     """ResNet-8's first residual block (two 3x3 convs on 32x32x16) ran in 8 row bands recomputing
-    1.03 M MACs (36,440 B of arena); with line buffers its bands recompute nothing and the arena is
-    smaller, so the search keeps them."""
+    1.03 M MACs (36,440 B of arena).  The search now also has line buffers (16 bands, nothing recomputed,
+    35,416 B) and one-row bands (32 bands, each recomputing the halo's 2 rows of the first conv): it keeps
+    the smallest arena, and whichever wins recomputes under a tenth of the old seams' MACs."""
     out, _, report = built("resnet")
     stages = report["tiling"]
-    assert stages and all(s["extra_macs"] == 0 for s in stages)
-    assert report["totals"]["arena_bytes"] < 36_440
-    assert "memcpy(" in (out / "model.c").read_text()
+    assert stages and sum(s["extra_macs"] for s in stages) < 103_000, stages
+    assert report["totals"]["arena_bytes"] < 35_416
