@@ -816,13 +816,13 @@ def _pool(op):
         kernel = imp.a_ints(node, a, "kernel_shape", None, 2, 1)
         strides = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
         hw = imp.tensors[x].shape[1:3]
-        pads = _pads2d(imp, node, a, hw, kernel, strides)
+        pads = counted = _pads2d(imp, node, a, hw, kernel, strides)
         if imp.a_int(node, a, "ceil_mode", 0):
             pads = _ceil_pads(hw, kernel, strides, pads)
-        if op == "AvgPool2D" and imp.a_int(node, a, "count_include_pad", 0) and any(pads):
-            raise UnsupportedOpError("count_include_pad=1 with padding", where=imp.where(node))
-        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0],
-                     {"kernel": kernel, "strides": strides, "pads": pads, "act": None})
+        attrs = {"kernel": kernel, "strides": strides, "pads": pads, "act": None}
+        if op == "AvgPool2D" and imp.a_int(node, a, "count_include_pad", 0) and any(counted):
+            attrs["count_pads"] = counted      # the declared padding counts, ceil_mode's extra does not
+        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0], attrs)
         _spatial_out(imp, node, y, one_d)
     return handler
 
@@ -1069,9 +1069,10 @@ def _pad(imp, node, a):
                                  hint="constant, edge and reflect padding are supported")
     pads = imp.const_in(node, 1, "Pad pads") if imp.opset >= 11 else imp.a_ints(node, a, "pads", None)
     value = imp.const_in(node, 2, "Pad value") if imp.opset >= 11 else imp.a_float(node, a, "value", 0.0)
-    if mode == "constant" and value is not None and np.asarray(value).size and \
-            float(np.asarray(value).reshape(-1)[0]) != 0.0:
-        raise UnsupportedOpError("Pad with a non-zero value", where=imp.where(node))
+    value = float(np.asarray(value).reshape(-1)[0]) if mode == "constant" and value is not None and \
+        np.asarray(value).size else 0.0
+    if np.isnan(value):
+        raise UnsupportedOpError("Pad with a NaN value", where=imp.where(node))
     if len(node.input) > 3 and node.input[3]:
         raise UnsupportedOpError("Pad with axes", where=imp.where(node))
     v = imp.val(node.input[0])
@@ -1090,6 +1091,8 @@ def _pad(imp, node, a):
     # edge padding (Keras 3 on PyTorch pads "same" pools that way) folds into the max pool it feeds
     # (passes.fold_pad); reflect padding (ReflectionPad2d, F.pad mode="reflect") runs as a Pad of its own
     attrs = {"pads": tuple(ir_pads)} if mode == "constant" else {"pads": tuple(ir_pads), "mode": mode}
+    if value != 0.0:                    # F.pad(..., value=c): quantized in the Pad's scale (ops/layout.py)
+        attrs["value"] = value
     imp.set(node.output[0], imp.emit("Pad", node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
 
 

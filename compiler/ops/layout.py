@@ -80,6 +80,8 @@ BORDER_MODES = {"edge": 1, "reflect": 2}
 def pad_f32(node, x):
     r = x.ndim
     p, mode = node.attrs["pads"], node.attrs.get("mode", "constant")
+    if mode == "constant":                   # `value`: the real constant (F.pad(..., value=c)), 0 if absent
+        return np.pad(x, [(p[i], p[i + r]) for i in range(r)], constant_values=node.attrs.get("value", 0.0))
     return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode=mode)
 
 
@@ -92,7 +94,15 @@ def pad_s8(node, x):
 
 
 def quantize_pad(q, node):
-    node.attrs["pad_value"] = q.same_as_input(node).scalar_zp
+    """The Pad keeps its input's quantization; a non-zero constant is quantized in it and saturates at
+    its ends (-inf, the max pool idiom, becomes the least int8: it never wins a max)."""
+    qi = q.same_as_input(node)
+    value = float(node.attrs.get("value", 0.0))
+    if value == 0.0:
+        node.attrs["pad_value"] = qi.scalar_zp
+        return
+    v = np.clip(value / float(qi.scalar_scale), -1e9, 1e9)
+    node.attrs["pad_value"] = int(np.clip(fp.round_half_away(v) + qi.scalar_zp, -128, 127))
 
 
 def pad_window(graph, node):
@@ -220,7 +230,7 @@ DEFS = [
           check=check_transpose, float_ref=lambda n, x: np.transpose(x, n.attrs["perm"]),
           int8_ref=lambda n, x: np.transpose(x, n.attrs["perm"]), quantize=_same_as_input, emit=emit_transpose,
           kernel_file="edgec_transpose_s8.c", window=transpose_window),
-    OpDef("Pad", "x; attrs pads (before..., after...), constant zero; mode \"edge\" (repeat the border) or \"reflect\"",
+    OpDef("Pad", "x; attrs pads (before..., after...), constant `value` (0 if absent); mode \"edge\" (repeat the border) or \"reflect\"",
           pad_shape,
           check=lambda op, attrs, shapes, consts: ints(attrs["pads"], 2 * len(shapes[0]), "Pad pads", 0),
           float_ref=pad_f32, int8_ref=pad_s8, quantize=quantize_pad, emit=emit_pad, kernel_file="edgec_pad_s8.c",
