@@ -655,6 +655,7 @@ def _binary(kind):
                 raise ModelFormatError("Div by a constant that holds zero", where=imp.where(node), hint=CORRUPT)
             imp.consts[f"{node.output[0]}::reciprocal"] = (1.0 / c).astype(np.float32)
             ib, op = f"{node.output[0]}::reciprocal", "Mul"
+        ia, ib = _same_rank(imp, node, (ia, ib))
         var = ia if ia not in imp.consts else ib
         perm = imp.val(var).perm
         ins = []
@@ -733,13 +734,32 @@ def _unary(op):
     return handler
 
 
+def _same_rank(imp, node, names):
+    """ONNX broadcasting prepends unit axes to the operands of lower rank.  A computed operand of lower
+    rank than another operand (the dynamo exporter adds a [1, 1, H] constant -- h0's folded recurrent
+    term -- to a [1, H] step of an unrolled nn.RNN, then [1, 1, H] and [1, H] steps to each other) is
+    reshaped to the highest rank here, so every element-wise op sees operands of one rank."""
+    r = max(len(imp.shape(i)) for i in names if i)
+    out = []
+    for k, i in enumerate(names):
+        if i and i not in imp.consts and len(imp.shape(i)) < r:
+            key, s = f"{i}::rank{r}", tuple(imp.shape(i))
+            if key not in imp.vals:
+                imp.set(key, imp.emit("Reshape", f"{node.name or node.output[0]}_rank{r}_{k}", [imp.plain(i)],
+                                      f"{i}_rank{r}", {"shape": (1,) * (r - len(s)) + s}), tuple(range(r)))
+            i = key
+        out.append(i)
+    return out
+
+
 def _emit_elementwise(imp, node, program):
     """An Elementwise node over the ONNX node's inputs (constants laid out like the computed ones), for
     passes/collapse_elementwise.py to fold into a table when the chain depends on one tensor."""
-    var = next(i for i in node.input if i and i not in imp.consts)
+    names = _same_rank(imp, node, list(node.input))
+    var = next(i for i in names if i and i not in imp.consts)
     perm = imp.val(var).perm
     ins = []
-    for k, i in enumerate(node.input):
+    for k, i in enumerate(names):
         if i in imp.consts:
             c = np.asarray(imp.consts[i], np.float32)
             if c.ndim > len(perm):
