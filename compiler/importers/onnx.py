@@ -25,6 +25,7 @@ from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
 from .onnx_reduce import clip_tensor_bounds, prelu, reduce, reduce_min, reduce_sum, variadic
+from .onnx_einsum import einsum
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm, rnn as onnx_rnn
 from .. import resize
 from .. import elementwise
@@ -55,7 +56,7 @@ ARITY = {"DepthToSpace": (1, 1), "Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
          "ReduceMean": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceSum": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
-         "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6), "RNN": (3, 6),
+         "PRelu": (2, 2), "Einsum": (1, 1 << 30), "LSTM": (3, 8), "GRU": (3, 6), "RNN": (3, 6),
          "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2),
          # element-wise primitives of computed tensors (compiler/elementwise.py)
          **{op: (1, 1) for op in ("Abs", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh",
@@ -1603,7 +1604,7 @@ HANDLERS = {
     "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
     "ReduceMin": reduce_min, "ReduceSum": reduce_sum,
     "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
-    "LSTM": onnx_lstm, "GRU": onnx_gru, "RNN": onnx_rnn,
+    "LSTM": onnx_lstm, "GRU": onnx_gru, "RNN": onnx_rnn, "Einsum": einsum,
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
     "DepthToSpace": _depth_to_space,
     "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),
