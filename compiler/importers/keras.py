@@ -19,6 +19,7 @@ import numpy as np
 
 from .keras_recurrent import bidirectional as keras_bidirectional, gru as keras_gru, lstm as keras_lstm
 from .keras_recurrent import simple_rnn as keras_simple_rnn
+from .keras_einsum import einsum_dense
 from .keras_ops import OPERATIONS, get_item, is_operation, tensors_only
 from .runtime_float import why as runtime_float_why
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
@@ -861,6 +862,11 @@ def _time_distributed(b, name, cfg, ins, w):
     return LAYERS[cls](b, name, inner["config"], ins, w)
 
 
+def _einsum_dense(b, name, cfg, ins, w):
+    """EinsumDense (keras_einsum.py), then its activation."""
+    return _act(b, name, einsum_dense(b, name, cfg, ins, w), cfg)
+
+
 MERGING = ("Add", "Subtract", "Multiply", "Concatenate", "Average", "Maximum", "Minimum")
 
 LAYERS = {
@@ -882,7 +888,7 @@ LAYERS = {
     "ZeroPadding1D": _zero_pad_1d, "Cropping1D": _cropping_1d, "UpSampling1D": _upsampling_1d,
     "Conv1DTranspose": _conv1d_transpose, "GlobalMaxPooling1D": _global_1d("MaxPool2D"), "ELU": _elu,
     "ThresholdedReLU": _thresholded_relu,
-    "Resizing": _resizing, "RepeatVector": _repeat_vector, "TimeDistributed": _time_distributed,
+    "Resizing": _resizing, "RepeatVector": _repeat_vector, "TimeDistributed": _time_distributed, "EinsumDense": _einsum_dense,
     # no-ops at inference (noise, dropout and regularization act only in training)
     "Identity": _identity, "GaussianNoise": _identity, "GaussianDropout": _identity, "AlphaDropout": _identity,
     "ActivityRegularization": _identity, "SpatialDropout1D": _identity, "SpatialDropout3D": _identity,
