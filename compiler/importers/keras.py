@@ -227,7 +227,7 @@ class _KerasImporter(GraphBuilder):
             outputs = [prev] if prev is not None else []
         else:
             try:
-                outputs = [self.out[ref[0]] for ref in _refs(self.config["config"]["output_layers"])]
+                outputs = [self.out[_key(ref)] for ref in _refs(self.config["config"]["output_layers"])]
             except (KeyError, IndexError, TypeError):
                 raise ModelFormatError("the model config's output_layers do not name layers of the model",
                                        where=os.path.basename(self.path), hint=RESAVE) from None
@@ -303,6 +303,10 @@ class _KerasImporter(GraphBuilder):
             self.input_rescaling = layer["class_name"]     # it normalises raw pixels: edgec.host.preprocess
         self.layer = layer                                 # the whole entry, for ops whose arguments ride in it
         prev = self.out[name] = _handler(layer)(self, name, cfg, ins, self.w.get(name))
+        if isinstance(prev, list):                         # a layer of several outputs (Bidirectional, merge_mode None)
+            for k, t in enumerate(prev):
+                self.out[_key((name, 0, k))] = t
+            prev = self.out[name] = prev[0]
         return prev
 
     def _recorded(self, ins, stood_in, layer):
@@ -335,13 +339,23 @@ class _KerasImporter(GraphBuilder):
                 v = stack.pop()
                 if isinstance(v, dict):
                     if v.get("class_name") == "__keras_tensor__":
-                        names.append(v["config"]["keras_history"][0])
+                        names.append(_key(v["config"]["keras_history"]))
                     else:
                         stack.extend(reversed(list(v.values())))
                 elif isinstance(v, list):
                     stack.extend(reversed(v))
             return names
-        return [ref[0] for ref in node]                # Keras 2: [[name, node, tensor, kwargs], ...]
+        return [_key(ref) for ref in node]             # Keras 2: [[name, node, tensor, kwargs], ...]
+
+
+def _key(ref):
+    """The name of a layer's output in `out`: the layer's name for its first output (or only one), the
+    name and the index after a unit separator for the others (a layer of several outputs:
+    Bidirectional with merge_mode None).  `ref` is a keras_history / Keras 2 inbound ref
+    [name, node, tensor, ...]."""
+    name = ref[0]
+    k = ref[2] if len(ref) > 2 and isinstance(ref[2], int) and not isinstance(ref[2], bool) else 0
+    return name if not k or not isinstance(name, str) else f"{name}\x1f{k}"
 
 
 def _recorded_shapes(layer) -> list:
