@@ -13,8 +13,13 @@ What is folded, and why it is exact:
   they cannot change it: no window reads them, or the input is known non-negative (after a ReLU,
   clip at >= 0, sigmoid ...: in int8 every value is then >= the zero point) and every window still
   reads at least one real element.
-* AvgPool2D leaves its padding out of the count, a Pad's zeros are counted: folded only when no
-  window reads them (the counts then match).
+* AvgPool2D counts a Pad's zeros: they fold into its counted padding (count_pads, the part of its
+  pads the average counts, compiler/ops/pool.py), so always, unless the pool's pads would then reach
+  its window.
+* A constant Pad of a non-zero value c (F.pad(..., value=c)) folds only into a MaxPool2D, and only
+  where c cannot win: no window reads it, or every window reads a real element and c <= every real
+  value (c = -inf, the "same" max pool idiom; c <= 0 over a non-negative input).  Elsewhere it runs as
+  a Pad of its own writing c quantized.
 * An edge Pad (repeating the border: Keras 3 on PyTorch pads "same" pools so, asymmetric ones) folds
   only into a MaxPool2D each of whose windows reads at least one real element: a window is a
   contiguous block, so it then holds the border row/column each repeated value copies, and the copy
@@ -58,6 +63,9 @@ def fold_pad(graph: Graph) -> Graph:
                 u.attrs["pads"] = tuple(a + b for a, b in zip(u.attrs["pads"], node.attrs["pads"]))
             else:
                 t, l, b, r = _hw_pads(node)
+                if u.op == "AvgPool2D":          # the zeros count: inside the pool's own (uncounted) padding
+                    u.attrs["count_pads"] = tuple(a + b for a, b in zip(u.attrs.get("count_pads") or (0,) * 4,
+                                                                        (t, l, b, r)))
                 u.attrs["pads"] = tuple(a + b for a, b in zip(u.attrs["pads"], (t, l, b, r)))
             u.inputs[0] = src
             readers.setdefault(src, []).append(u)
@@ -80,7 +88,7 @@ def _swap_with_transpose(g: Graph, pad, tr, prod, readers) -> None:
     x = g.tensors[src]
     g.tensors[mid] = replace(x, name=mid, shape=tuple(x.shape[p] for p in perm))
     pad.op, pad.name, tr.op, tr.name = tr.op, tr.name, pad.op, pad.name
-    mode = {"mode": pad.attrs["mode"]} if "mode" in pad.attrs else {}
+    mode = {k: pad.attrs[k] for k in ("mode", "value") if k in pad.attrs}
     pad.inputs, pad.outputs, pad.attrs = [src], [mid], {"perm": tuple(perm)}
     tr.inputs, tr.outputs, tr.attrs = [mid], [out], {"pads": tuple(pads[p] for p in perm) + tuple(pads[p + r] for p in perm),
                                                      **mode}
@@ -103,8 +111,10 @@ def _foldable(g: Graph, user, pad, prod, memo) -> bool:
         return False
     if pad.attrs.get("mode") == "reflect":
         return False                       # its values are mirror images: no conv or pool padding is that
+    value = pad.attrs.get("value", 0.0)
     if user.op == "Pad":
-        return len(user.attrs["pads"]) == len(pad.attrs["pads"]) and user.attrs.get("mode") == pad.attrs.get("mode")
+        return len(user.attrs["pads"]) == len(pad.attrs["pads"]) and user.attrs.get("mode") == pad.attrs.get("mode") \
+            and user.attrs.get("value", 0.0) == value
     if user.op not in ("Conv2D", "MaxPool2D", "AvgPool2D") or _hw_pads(pad) is None:
         return False
     if pad.attrs.get("mode") == "edge":
@@ -112,11 +122,18 @@ def _foldable(g: Graph, user, pad, prod, memo) -> bool:
             return False
         n_real, _ = _window_counts(g.tensors[pad.inputs[0]].shape, _hw_pads(pad), user)
         return bool((n_real > 0).all())
+    if value != 0.0:
+        if user.op != "MaxPool2D" or tuple(user.attrs.get("dilations", (1, 1))) != (1, 1):
+            return False
+        n_real, n_pad = _window_counts(g.tensors[pad.inputs[0]].shape, _hw_pads(pad), user)
+        below = value == -np.inf or (value <= 0 and _nonneg(g, pad.inputs[0], prod, memo))
+        return bool(not n_pad.any() or ((n_real > 0).all() and below))
     if user.op == "Conv2D":
         return True
-    n_real, n_zero = _window_counts(g.tensors[pad.inputs[0]].shape, _hw_pads(pad), user)
     if user.op == "AvgPool2D":
-        return not n_zero.any()
+        (kh, kw), pads = user.attrs["kernel"], [a + b for a, b in zip(user.attrs["pads"], _hw_pads(pad))]
+        return max(pads[0], pads[2]) < kh and max(pads[1], pads[3]) < kw
+    n_real, n_zero = _window_counts(g.tensors[pad.inputs[0]].shape, _hw_pads(pad), user)
     return bool(not n_zero.any() or ((n_real > 0).all() and _nonneg(g, pad.inputs[0], prod, memo)))
 
 

@@ -43,6 +43,14 @@ typedef struct {
     int32_t act_min, act_max;
 } edgec_pool_params;
 
+/* An average pool whose count includes padding (ONNX count_include_pad=1, a zero Pad folded in): the
+ * divisor is the window's overlap with the input grown by count_top/left/bottom/right, every counted
+ * tap outside the input adds pad_value (the input zero point: real 0). */
+typedef struct {
+    edgec_pool_params pool;
+    int32_t count_top, count_left, count_bottom, count_right, pad_value;
+} edgec_avgpool_pad_params;
+
 typedef struct {
     int32_t in_shape[4], perm[4];
 } edgec_transpose_params;
@@ -188,6 +196,8 @@ void edgec_maxpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, in
                       int32_t out_row0, int32_t out_rows);
 void edgec_avgpool_s8(const EDGEC_ROM edgec_pool_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
                       int32_t out_row0, int32_t out_rows);
+void edgec_avgpool_pad_s8(const EDGEC_ROM edgec_avgpool_pad_params *p, const int8_t *in, int32_t in_row0, int8_t *out,
+                          int32_t out_row0, int32_t out_rows);
 /* out[i] = table[in[i] + 128]; in == out is allowed. */
 void edgec_lut_s8(const EDGEC_ROM int8_t *table, const int8_t *in, int8_t *out, int32_t n);
 void edgec_softmax_s8(const EDGEC_ROM int32_t *exp_table, int32_t rows, int32_t cols, const int8_t *in, int8_t *out);
@@ -234,6 +244,8 @@ void edgec_maxpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, 
                        int32_t out_row0, int32_t out_rows);
 void edgec_avgpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
                        int32_t out_row0, int32_t out_rows);
+void edgec_avgpool_pad_s16(const EDGEC_ROM edgec_avgpool_pad_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
+                           int32_t out_row0, int32_t out_rows);
 /* int8 <-> int16 where precisions meet; edgec_requantize_s16_s8 may run in place (out == in). */
 void edgec_requantize_s8_s16(const EDGEC_ROM edgec_requantize_params *p, const int8_t *in, int16_t *out);
 void edgec_requantize_s16_s8(const EDGEC_ROM edgec_requantize_params *p, const int16_t *in, int8_t *out);

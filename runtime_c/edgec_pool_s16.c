@@ -6,7 +6,7 @@
 #include "edgec_fixedpoint.h"
 
 static void edgec_pool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
-                           int32_t out_row0, int32_t out_rows, int32_t average)
+                           int32_t out_row0, int32_t out_rows, int32_t average, const EDGEC_ROM edgec_avgpool_pad_params *cp)
 {
     int32_t n, oy, ox, c, ky, kx;
     for (n = 0; n < p->batch; n++)
@@ -28,6 +28,16 @@ static void edgec_pool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *
                             count++;
                         }
                     }
+                    if (average && cp) {         /* counted padding taps: each adds pad_value */
+                        const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+                        const int32_t lo_y = iy0 > -cp->count_top ? iy0 : -cp->count_top;
+                        const int32_t hi_y = iy0 + p->k_h < p->in_h + cp->count_bottom ? iy0 + p->k_h : p->in_h + cp->count_bottom;
+                        const int32_t lo_x = ix0 > -cp->count_left ? ix0 : -cp->count_left;
+                        const int32_t hi_x = ix0 + p->k_w < p->in_w + cp->count_right ? ix0 + p->k_w : p->in_w + cp->count_right;
+                        const int32_t counted = (hi_y > lo_y ? hi_y - lo_y : 0) * (hi_x > lo_x ? hi_x - lo_x : 0);
+                        sum += (counted - count) * cp->pad_value;
+                        count = counted;
+                    }
                     if (average)
                         v = sum >= 0 ? (sum + count / 2) / count : -((-sum + count / 2) / count);
                     else
@@ -39,11 +49,17 @@ static void edgec_pool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *
 void edgec_maxpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
                        int32_t out_row0, int32_t out_rows)
 {
-    edgec_pool_s16(p, in, in_row0, out, out_row0, out_rows, 0);
+    edgec_pool_s16(p, in, in_row0, out, out_row0, out_rows, 0, 0);
 }
 
 void edgec_avgpool_s16(const EDGEC_ROM edgec_pool_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
                        int32_t out_row0, int32_t out_rows)
 {
-    edgec_pool_s16(p, in, in_row0, out, out_row0, out_rows, 1);
+    edgec_pool_s16(p, in, in_row0, out, out_row0, out_rows, 1, 0);
+}
+
+void edgec_avgpool_pad_s16(const EDGEC_ROM edgec_avgpool_pad_params *p, const int16_t *in, int32_t in_row0, int16_t *out,
+                           int32_t out_row0, int32_t out_rows)
+{
+    edgec_pool_s16(&p->pool, in, in_row0, out, out_row0, out_rows, 1, p);
 }

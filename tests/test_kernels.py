@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from edgec.compiler import reference
 from edgec.compiler.errors import TargetError
@@ -118,12 +118,16 @@ def test_atmega328p_add_sub_read_their_tables_from_flash(tmp_path, op, shape, bc
 
 @SETTINGS
 @given(op=st.sampled_from(["MaxPool2D", "AvgPool2D"]), h=dims, w=dims, c=st.integers(1, 5), k=st.integers(1, 3),
-       stride=st.integers(1, 3), pad=st.integers(0, 1), act=acts, seed=st.integers(0, 2**16))
-def test_pool(tmp_path, op, h, w, c, k, stride, pad, act, seed):
+       stride=st.integers(1, 3), pad=st.integers(0, 1), act=acts, counted=st.booleans(), seed=st.integers(0, 2**16))
+@example(op="AvgPool2D", h=5, w=6, c=3, k=3, stride=2, pad=1, act=None, counted=True, seed=1)   # count_pads
+def test_pool(tmp_path, op, h, w, c, k, stride, pad, act, counted, seed):
     rng = np.random.default_rng(seed)
     pad = min(pad, k - 1)
     h, w = max(h, k), max(w, k)
-    g = graph_of(op, (1, h, w, c), {"kernel": (k, k), "strides": (stride, stride), "pads": (pad, pad, pad, pad), "act": act})
+    attrs = {"kernel": (k, k), "strides": (stride, stride), "pads": (pad, pad, pad, pad), "act": act}
+    if counted and op == "AvgPool2D":           # count_include_pad: all but the left padding counted
+        attrs["count_pads"] = (pad, 0, pad, pad)
+    g = graph_of(op, (1, h, w, c), attrs)
     check(tmp_path, g, rng)
 
 

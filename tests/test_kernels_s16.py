@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from edgec.compiler import reference
 from edgec.driver.build import compile_graph
@@ -201,14 +201,18 @@ def test_add_s16_of_two_activations(tmp_path, shape, seed):
 
 @SETTINGS
 @given(op=st.sampled_from(["MaxPool2D", "AvgPool2D"]), h=dims, w=dims, c=st.integers(1, 5), k=st.integers(1, 3),
-       stride=st.integers(1, 3), pad=st.integers(0, 1), act=acts, rich=st.booleans(), seed=st.integers(0, 2**16))
-def test_pool_s16(tmp_path, op, h, w, c, k, stride, pad, act, rich, seed):
+       stride=st.integers(1, 3), pad=st.integers(0, 1), act=acts, rich=st.booleans(), counted=st.booleans(),
+       seed=st.integers(0, 2**16))
+@example(op="AvgPool2D", h=5, w=6, c=3, k=3, stride=2, pad=1, act=None, rich=False, counted=True, seed=1)
+def test_pool_s16(tmp_path, op, h, w, c, k, stride, pad, act, rich, counted, seed):
     rng = np.random.default_rng(seed)
     pad = min(pad, k - 1)
     h, w = max(h, k), max(w, k)
     pre, named = _pre_conv(c, rng) if rich else ([], {})
-    g = graph16(op, (1, h, w, c), {"kernel": (k, k), "strides": (stride, stride), "pads": (pad, pad, pad, pad), "act": act},
-                [], pre, named)
+    attrs = {"kernel": (k, k), "strides": (stride, stride), "pads": (pad, pad, pad, pad), "act": act}
+    if counted and op == "AvgPool2D":           # count_include_pad: all but the left padding counted
+        attrs["count_pads"] = (pad, 0, pad, pad)
+    g = graph16(op, (1, h, w, c), attrs, [], pre, named)
     check16(tmp_path, g, rng)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from .keras_recurrent import bidirectional as keras_bidirectional, gru as keras_gru, lstm as keras_lstm
 from .keras_recurrent import simple_rnn as keras_simple_rnn
+from .keras_einsum import einsum_dense
 from .keras_ops import OPERATIONS, get_item, is_operation, tensors_only
 from .runtime_float import why as runtime_float_why
 from ..errors import EdgecError, InputDataError, ModelFormatError, UnsupportedOpError
@@ -168,6 +169,7 @@ class _KerasImporter(GraphBuilder):
         self.out = {}                # keras layer name -> IR tensor
         self.input_rescaling = None  # the Rescaling/Normalization layer the input goes into, if any
         self.stood_in = set()        # layers whose output is a stand-in (see _stand_in)
+        self.frames = set()          # IR tensors [T, H, W, C] holding a Keras [1, T, H, W, C] (see _input)
         self.prev_stood_in = False   # Sequential: the previous layer's output is one
 
     def where(self, layer):
@@ -226,7 +228,7 @@ class _KerasImporter(GraphBuilder):
             outputs = [prev] if prev is not None else []
         else:
             try:
-                outputs = [self.out[ref[0]] for ref in _refs(self.config["config"]["output_layers"])]
+                outputs = [self.out[_key(ref)] for ref in _refs(self.config["config"]["output_layers"])]
             except (KeyError, IndexError, TypeError):
                 raise ModelFormatError("the model config's output_layers do not name layers of the model",
                                        where=os.path.basename(self.path), hint=RESAVE) from None
@@ -252,6 +254,10 @@ class _KerasImporter(GraphBuilder):
         if why:
             self.reasons.input(why)
             self.guessed = True
+        if len(dims) == 5 and dims[0] == 1:   # a clip of frames [1, T, H, W, C]: T in the batch, for
+            t = self.add_tensor(name, list(dims[1:]))   # TimeDistributed 2-D layers (_time_distributed)
+            self.frames.add(t)
+            return t
         return self.add_tensor(name, list(dims))
 
     def _stand_in(self, layer, name, prev, sequential, blocked):
@@ -300,11 +306,35 @@ class _KerasImporter(GraphBuilder):
             if len(ins) != 1 and layer["class_name"] not in MERGING and not is_operation(layer):
                 raise UnsupportedOpError(f"{layer['class_name']} called on {len(ins)} inputs",
                                          hint=f"only {', '.join(MERGING)} take several inputs")
+        framed = bool(self.frames) and any(t in self.frames for t in ins)
+        if framed:
+            ins = self._clip_in(layer, name, ins)
         if layer["class_name"] in ("Rescaling", "Normalization") and all(t in inputs for t in ins):
             self.input_rescaling = layer["class_name"]     # it normalises raw pixels: edgec.host.preprocess
         self.layer = layer                                 # the whole entry, for ops whose arguments ride in it
         prev = self.out[name] = _handler(layer)(self, name, cfg, ins, self.w.get(name))
+        if isinstance(prev, list):                         # a layer of several outputs (Bidirectional, merge_mode None)
+            for k, t in enumerate(prev):
+                self.out[_key((name, 0, k))] = t
+            prev = self.out[name] = prev[0]
+        if framed and layer["class_name"] in PER_FRAME_ANYWHERE:
+            self.frames.add(prev)
         return prev
+
+    def _clip_in(self, layer, name, ins):
+        """The inputs of a layer reading a clip of frames (an IR [T, H, W, C] for Keras' [1, T, H, W, C],
+        _input): Flatten and Reshape see it as [1, T, H*W*C] (the same element order); TimeDistributed
+        and element-wise layers take the frames as they are; any other layer would mistake T for the
+        batch, and is refused."""
+        cls = layer["class_name"]
+        if cls in ("Flatten", "Reshape") and ins[0] in self.frames:
+            t, h, w, c = self.shape_of(ins[0])
+            return [self.emit("Reshape", f"{name}_clip", [ins[0]], None, {"shape": (1, t, h * w * c)})] + ins[1:]
+        if cls not in ("TimeDistributed", *PER_FRAME_ANYWHERE) or (cls != "TimeDistributed" and len(ins) != 1):
+            raise UnsupportedOpError(f"{cls} of a rank-5 clip of frames",
+                                     hint="wrap per-frame layers in TimeDistributed; end the frames with "
+                                          "TimeDistributed(Flatten / GlobalAveragePooling2D) or Flatten")
+        return ins
 
     def _recorded(self, ins, stood_in, layer):
         """Inputs that are stand-ins (a layer that could not be imported passed its input on) are replaced
@@ -336,13 +366,23 @@ class _KerasImporter(GraphBuilder):
                 v = stack.pop()
                 if isinstance(v, dict):
                     if v.get("class_name") == "__keras_tensor__":
-                        names.append(v["config"]["keras_history"][0])
+                        names.append(_key(v["config"]["keras_history"]))
                     else:
                         stack.extend(reversed(list(v.values())))
                 elif isinstance(v, list):
                     stack.extend(reversed(v))
             return names
-        return [ref[0] for ref in node]                # Keras 2: [[name, node, tensor, kwargs], ...]
+        return [_key(ref) for ref in node]             # Keras 2: [[name, node, tensor, kwargs], ...]
+
+
+def _key(ref):
+    """The name of a layer's output in `out`: the layer's name for its first output (or only one), the
+    name and the index after a unit separator for the others (a layer of several outputs:
+    Bidirectional with merge_mode None).  `ref` is a keras_history / Keras 2 inbound ref
+    [name, node, tensor, ...]."""
+    name = ref[0]
+    k = ref[2] if len(ref) > 2 and isinstance(ref[2], int) and not isinstance(ref[2], bool) else 0
+    return name if not k or not isinstance(name, str) else f"{name}\x1f{k}"
 
 
 def _recorded_shapes(layer) -> list:
@@ -568,12 +608,12 @@ def _pool(op, global_=False):
     def f(b, name, cfg, ins, w):
         _check_channels_last(cfg)
         x = ins[0]
-        _, h, wd, c = b.shape_of(x)
+        n, h, wd, c = b.shape_of(x)
         if global_:
             y = b.pool(op, name, x, (h, wd), (1, 1), (0, 0, 0, 0))
             if cfg.get("keepdims"):
                 return y
-            return b.emit("Reshape", f"{name}_flat", [y], None, {"shape": (1, c)})
+            return b.emit("Reshape", f"{name}_flat", [y], None, {"shape": (n, c)})   # n: 1, or a clip's frames
         pool = _pos_ints(cfg, "pool_size", 2)
         strides = _pos_ints(cfg, "strides", None) if cfg.get("strides") else pool
         return b.pool(op, name, x, pool, strides, _padding(cfg))
@@ -846,11 +886,42 @@ PER_STEP = ("Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropo
             "GlobalAveragePooling1D", "GlobalMaxPooling1D", "UpSampling1D", "ZeroPadding1D", "Cropping1D", "Flatten")
 
 
+#: 2-D layers TimeDistributed may wrap over a clip of frames [1, T, H, W, C], which edgec keeps as
+#: [T, H, W, C] (the time axis as the batch: each frame its own image, _input); a layer ending in a
+#: rank-2 [T, F] (pooled or flattened frames) gives the sequence [1, T, F] back
+PER_FRAME = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D", "BatchNormalization",
+             "Activation", "ReLU", "LeakyReLU", "Dropout", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
+             "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten", "Dense", "Rescaling")
+#: layers that compute the same over a clip of frames unwrapped (element-wise)
+PER_FRAME_ANYWHERE = ("Activation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization")
+
+
+def _frames(b, name, cls, cfg, ins, w):
+    """TimeDistributed(cls) over [T, H, W, C] frames: the 2-D layer over the T frames as a batch."""
+    if cls not in PER_FRAME or cls not in LAYERS:
+        raise UnsupportedOpError(f"TimeDistributed({shown(cls)}) over a clip of frames",
+                                 hint=f"edgec compiles TimeDistributed over frames of {', '.join(PER_FRAME)}")
+    if cls == "Flatten":
+        shape = b.shape_of(ins[0])
+        y = b.emit("Reshape", name, ins, None, {"shape": (shape[0], int(np.prod(shape[1:])))})
+    else:
+        y = LAYERS[cls](b, name, cfg, ins, w)
+    shape = b.shape_of(y)
+    if len(shape) == 4:
+        b.frames.add(y)
+        return y
+    if len(shape) == 2:
+        return b.emit("Reshape", f"{name}_steps", [y], None, {"shape": (1,) + tuple(shape)})
+    raise UnsupportedOpError(f"TimeDistributed({shown(cls)}) giving rank-{len(shape) + 1} frames")
+
+
 def _time_distributed(b, name, cfg, ins, w):
     inner = cfg.get("layer")
     cls = inner.get("class_name") if isinstance(inner, dict) else None
     if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict) or not isinstance(cls, str):
         raise ModelFormatError("TimeDistributed without the config of the layer it wraps", hint=RESAVE)
+    if ins and ins[0] in b.frames:
+        return _frames(b, name, cls, inner["config"], ins, w)
     if cls not in PER_STEP or cls not in LAYERS:
         raise UnsupportedOpError(f"TimeDistributed({shown(cls)})", hint=f"edgec compiles TimeDistributed of "
                                  f"{', '.join(PER_STEP)}; or apply the layer to the whole sequence")
@@ -861,6 +932,11 @@ def _time_distributed(b, name, cfg, ins, w):
         raise UnsupportedOpError(f"TimeDistributed of a rank-{len(b.shape_of(ins[0]))} input",
                                  hint="its input is [batch, steps, ...]")
     return LAYERS[cls](b, name, inner["config"], ins, w)
+
+
+def _einsum_dense(b, name, cfg, ins, w):
+    """EinsumDense (keras_einsum.py), then its activation."""
+    return _act(b, name, einsum_dense(b, name, cfg, ins, w), cfg)
 
 
 MERGING = ("Add", "Subtract", "Multiply", "Concatenate", "Average", "Maximum", "Minimum")
@@ -884,7 +960,7 @@ LAYERS = {
     "ZeroPadding1D": _zero_pad_1d, "Cropping1D": _cropping_1d, "UpSampling1D": _upsampling_1d,
     "Conv1DTranspose": _conv1d_transpose, "GlobalMaxPooling1D": _global_1d("MaxPool2D"), "ELU": _elu,
     "ThresholdedReLU": _thresholded_relu,
-    "Resizing": _resizing, "RepeatVector": _repeat_vector, "TimeDistributed": _time_distributed,
+    "Resizing": _resizing, "RepeatVector": _repeat_vector, "TimeDistributed": _time_distributed, "EinsumDense": _einsum_dense,
     # no-ops at inference (noise, dropout and regularization act only in training)
     "Identity": _identity, "GaussianNoise": _identity, "GaussianDropout": _identity, "AlphaDropout": _identity,
     "ActivityRegularization": _identity, "SpatialDropout1D": _identity, "SpatialDropout3D": _identity,

@@ -78,24 +78,26 @@ MERGE = {"sum": "Add", "ave": "Add", "mul": "Mul"}
 def bidirectional(b, name, cfg, ins, w):
     """Keras Bidirectional over an LSTM, GRU or SimpleRNN: the forward layer and the backward one (its own
     config, go_backwards, when saved; else the forward's reversed) on the same input, each with its own
-    weights (the forward's first), merged on the feature axis (concat) or element-wise (sum, ave, mul)."""
+    weights (the forward's first), merged on the feature axis (concat) or element-wise (sum, ave, mul), or both returned (None: a list)."""
     fwd = cfg.get("layer") if isinstance(cfg.get("layer"), dict) else {}
     bwd = cfg.get("backward_layer") if isinstance(cfg.get("backward_layer"), dict) else None
     bwd = bwd or {"class_name": fwd.get("class_name"), "config": {**(fwd.get("config") or {}), "go_backwards": True}}
     mode = cfg.get("merge_mode", "concat")
     kinds = (fwd.get("class_name"), bwd.get("class_name"))
     reasons = [f"a {k!r} layer (edgec's are LSTM, GRU, SimpleRNN)" for k in sorted(set(kinds) - set(LAYERS), key=str)]
-    if mode not in ("concat", *MERGE):
-        reasons.append(f"merge_mode {mode!r} (concat, sum, ave or mul)")
+    if mode not in ("concat", None, *MERGE):
+        reasons.append(f"merge_mode {mode!r} (concat, sum, ave, mul or None)")
     fcfg, bcfg = fwd.get("config") or {}, bwd.get("config") or {}
     if fcfg.get("go_backwards") == bcfg.get("go_backwards", not fcfg.get("go_backwards")):
         reasons.append("both layers walking time the same way")
     if reasons:
         raise UnsupportedOpError("Bidirectional with " + "; ".join(reasons),
-                                 hint="edgec compiles Bidirectional LSTM / GRU / SimpleRNN merged by concat, sum, ave or mul")
+                                 hint="edgec compiles Bidirectional LSTM / GRU / SimpleRNN merged by concat, sum, ave, mul or None")
     n_fwd = 3 if fcfg.get("use_bias", True) else 2
     y_f = LAYERS[kinds[0]](b, f"{name}_forward", fcfg, ins, w[:n_fwd], in_time_order=True)
     y_b = LAYERS[kinds[1]](b, f"{name}_backward", bcfg, ins, w[n_fwd:], in_time_order=True)
+    if mode is None:                                   # two outputs, the forward's first (keras.py _key)
+        return [y_f, y_b]
     if mode == "concat":
         return b.emit("Concat", name, [y_f, y_b], None, {"axis": len(b.shape_of(y_f)) - 1})
     y = b.emit(MERGE[mode], name if mode != "ave" else f"{name}_sum", [y_f, y_b], None, {"act": None})

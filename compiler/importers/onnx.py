@@ -25,6 +25,7 @@ from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
 from .onnx_reduce import clip_tensor_bounds, prelu, reduce, reduce_min, reduce_sum, variadic
+from .onnx_einsum import einsum
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm, rnn as onnx_rnn
 from .. import resize
 from .. import elementwise
@@ -55,7 +56,7 @@ ARITY = {"DepthToSpace": (1, 1), "Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2
          "Div": (2, 2), "Floor": (1, 1), "Ceil": (1, 1), "Neg": (1, 1), "ConstantOfShape": (1, 1), "Expand": (2, 2),
          "Equal": (2, 2), "Less": (2, 2), "Greater": (2, 2), "Not": (1, 1), "Where": (3, 3),
          "ReduceMean": (1, 2), "ReduceMax": (1, 2), "ReduceMin": (1, 2), "ReduceSum": (1, 2), "Sum": (1, 1 << 30), "Max": (1, 1 << 30), "Min": (1, 1 << 30),
-         "PRelu": (2, 2), "LSTM": (3, 8), "GRU": (3, 6), "RNN": (3, 6),
+         "PRelu": (2, 2), "Einsum": (1, 1 << 30), "LSTM": (3, 8), "GRU": (3, 6), "RNN": (3, 6),
          "Split": (1, 2), "Resize": (1, 4), "Upsample": (1, 2), "ConvTranspose": (2, 3), "Mod": (2, 2),
          # element-wise primitives of computed tensors (compiler/elementwise.py)
          **{op: (1, 1) for op in ("Abs", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh",
@@ -659,6 +660,7 @@ def _binary(kind):
                 raise ModelFormatError("Div by a constant that holds zero", where=imp.where(node), hint=CORRUPT)
             imp.consts[f"{node.output[0]}::reciprocal"] = (1.0 / c).astype(np.float32)
             ib, op = f"{node.output[0]}::reciprocal", "Mul"
+        ia, ib = _same_rank(imp, node, (ia, ib))
         var = ia if ia not in imp.consts else ib
         perm = imp.val(var).perm
         ins = []
@@ -737,13 +739,32 @@ def _unary(op):
     return handler
 
 
+def _same_rank(imp, node, names):
+    """ONNX broadcasting prepends unit axes to the operands of lower rank.  A computed operand of lower
+    rank than another operand (the dynamo exporter adds a [1, 1, H] constant -- h0's folded recurrent
+    term -- to a [1, H] step of an unrolled nn.RNN, then [1, 1, H] and [1, H] steps to each other) is
+    reshaped to the highest rank here, so every element-wise op sees operands of one rank."""
+    r = max(len(imp.shape(i)) for i in names if i)
+    out = []
+    for k, i in enumerate(names):
+        if i and i not in imp.consts and len(imp.shape(i)) < r:
+            key, s = f"{i}::rank{r}", tuple(imp.shape(i))
+            if key not in imp.vals:
+                imp.set(key, imp.emit("Reshape", f"{node.name or node.output[0]}_rank{r}_{k}", [imp.plain(i)],
+                                      f"{i}_rank{r}", {"shape": (1,) * (r - len(s)) + s}), tuple(range(r)))
+            i = key
+        out.append(i)
+    return out
+
+
 def _emit_elementwise(imp, node, program):
     """An Elementwise node over the ONNX node's inputs (constants laid out like the computed ones), for
     passes/collapse_elementwise.py to fold into a table when the chain depends on one tensor."""
-    var = next(i for i in node.input if i and i not in imp.consts)
+    names = _same_rank(imp, node, list(node.input))
+    var = next(i for i in names if i and i not in imp.consts)
     perm = imp.val(var).perm
     ins = []
-    for k, i in enumerate(node.input):
+    for k, i in enumerate(names):
         if i in imp.consts:
             c = np.asarray(imp.consts[i], np.float32)
             if c.ndim > len(perm):
@@ -820,13 +841,13 @@ def _pool(op):
         kernel = imp.a_ints(node, a, "kernel_shape", None, 2, 1)
         strides = imp.a_ints(node, a, "strides", (1, 1), 2, 1)
         hw = imp.tensors[x].shape[1:3]
-        pads = _pads2d(imp, node, a, hw, kernel, strides)
+        pads = counted = _pads2d(imp, node, a, hw, kernel, strides)
         if imp.a_int(node, a, "ceil_mode", 0):
             pads = _ceil_pads(hw, kernel, strides, pads)
-        if op == "AvgPool2D" and imp.a_int(node, a, "count_include_pad", 0) and any(pads):
-            raise UnsupportedOpError("count_include_pad=1 with padding", where=imp.where(node))
-        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0],
-                     {"kernel": kernel, "strides": strides, "pads": pads, "act": None})
+        attrs = {"kernel": kernel, "strides": strides, "pads": pads, "act": None}
+        if op == "AvgPool2D" and imp.a_int(node, a, "count_include_pad", 0) and any(counted):
+            attrs["count_pads"] = counted      # the declared padding counts, ceil_mode's extra does not
+        y = imp.emit(op, node.name or node.output[0], [x], f"{node.output[0]}_2d" if one_d else node.output[0], attrs)
         _spatial_out(imp, node, y, one_d)
     return handler
 
@@ -1073,9 +1094,10 @@ def _pad(imp, node, a):
                                  hint="constant, edge and reflect padding are supported")
     pads = imp.const_in(node, 1, "Pad pads") if imp.opset >= 11 else imp.a_ints(node, a, "pads", None)
     value = imp.const_in(node, 2, "Pad value") if imp.opset >= 11 else imp.a_float(node, a, "value", 0.0)
-    if mode == "constant" and value is not None and np.asarray(value).size and \
-            float(np.asarray(value).reshape(-1)[0]) != 0.0:
-        raise UnsupportedOpError("Pad with a non-zero value", where=imp.where(node))
+    value = float(np.asarray(value).reshape(-1)[0]) if mode == "constant" and value is not None and \
+        np.asarray(value).size else 0.0
+    if np.isnan(value):
+        raise UnsupportedOpError("Pad with a NaN value", where=imp.where(node))
     if len(node.input) > 3 and node.input[3]:
         raise UnsupportedOpError("Pad with axes", where=imp.where(node))
     v = imp.val(node.input[0])
@@ -1094,6 +1116,8 @@ def _pad(imp, node, a):
     # edge padding (Keras 3 on PyTorch pads "same" pools that way) folds into the max pool it feeds
     # (passes.fold_pad); reflect padding (ReflectionPad2d, F.pad mode="reflect") runs as a Pad of its own
     attrs = {"pads": tuple(ir_pads)} if mode == "constant" else {"pads": tuple(ir_pads), "mode": mode}
+    if value != 0.0:                    # F.pad(..., value=c): quantized in the Pad's scale (ops/layout.py)
+        attrs["value"] = value
     imp.set(node.output[0], imp.emit("Pad", node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
 
 
@@ -1584,7 +1608,7 @@ HANDLERS = {
     "ReduceMean": reduce("AvgPool2D", np.mean), "ReduceMax": reduce("MaxPool2D", np.max),
     "ReduceMin": reduce_min, "ReduceSum": reduce_sum,
     "Sum": variadic("Sum"), "Max": variadic("Max"), "Min": variadic("Min"), "PRelu": prelu,
-    "LSTM": onnx_lstm, "GRU": onnx_gru, "RNN": onnx_rnn,
+    "LSTM": onnx_lstm, "GRU": onnx_gru, "RNN": onnx_rnn, "Einsum": einsum,
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
     "DepthToSpace": _depth_to_space,
     "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),

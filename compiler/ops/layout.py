@@ -80,7 +80,7 @@ BORDER_MODES = {"edge": 1, "reflect": 2}
 def pad_f32(node, x):
     r = x.ndim
     p, mode = node.attrs["pads"], node.attrs.get("mode", "constant")
-    if mode == "constant":
+    if mode == "constant":                   # `value`: the real constant (F.pad(..., value=c)), 0 if absent
         return np.pad(x, [(p[i], p[i + r]) for i in range(r)], constant_values=node.attrs.get("value", 0.0))
     return np.pad(x, [(p[i], p[i + r]) for i in range(r)], mode=mode)
 
@@ -95,11 +95,12 @@ def pad_s8(node, x):
 
 def quantize_pad(q, node):
     """The constant `value` (0: the output's zero point, which is the input's but where a .tflite gives the
-    output its own) quantized at the output's scale."""
+    output its own) quantized at the output's scale, saturating at the int8 ends (-inf, the max pool idiom,
+    becomes the least int8: it never wins a max)."""
     q.same_as_input(node)
     qo = q.qof(node.outputs[0])
-    node.attrs["pad_value"] = int(np.clip(qo.scalar_zp + fp.round_half_away(node.attrs.get("value", 0.0) / qo.scalar_scale),
-                                          -128, 127))
+    v = np.clip(node.attrs.get("value", 0.0) / qo.scalar_scale, -1e9, 1e9)     # the scale's own precision
+    node.attrs["pad_value"] = int(np.clip(qo.scalar_zp + fp.round_half_away(v), -128, 127))
 
 
 def pad_window(graph, node):
@@ -227,7 +228,7 @@ DEFS = [
           check=check_transpose, float_ref=lambda n, x: np.transpose(x, n.attrs["perm"]),
           int8_ref=lambda n, x: np.transpose(x, n.attrs["perm"]), quantize=_same_as_input, emit=emit_transpose,
           kernel_file="edgec_transpose_s8.c", window=transpose_window),
-    OpDef("Pad", "x; attrs pads (before..., after...), constant value (default 0); mode \"edge\" (repeat the border) "
+    OpDef("Pad", "x; attrs pads (before..., after...), constant `value` (0 if absent); mode \"edge\" (repeat the border) "
                  "or \"reflect\"",
           pad_shape,
           check=lambda op, attrs, shapes, consts: ints(attrs["pads"], 2 * len(shapes[0]), "Pad pads", 0),
