@@ -88,6 +88,11 @@ typedef struct {
     int32_t n, period, in_zp, alpha_zp, out_zp, m1, s1, m2, s2;
 } edgec_prelu_params;
 
+/* ArgMax / ArgMin (edgec_argmax_s8.c): [outer, count, inner], an int8 index (count <= 128) per (outer, inner). */
+typedef struct {
+    int32_t outer, count, inner, select_min, select_last;
+} edgec_argmax_params;
+
 /* StridedSlice (edgec_strided_slice_s8.c): a box of every step-th element (steps may be negative), rank <= 4
  * padded with leading 1s. */
 typedef struct {
@@ -214,6 +219,7 @@ void edgec_resize_s8(const EDGEC_ROM edgec_resize_params *p, const EDGEC_ROM int
                      const EDGEC_ROM int16_t *wx, const int8_t *in, int8_t *out);
 void edgec_mean_s8(const EDGEC_ROM edgec_mean_params *p, const int8_t *in, int8_t *out);
 void edgec_prelu_s8(const EDGEC_ROM edgec_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
+void edgec_argmax_s8(const EDGEC_ROM edgec_argmax_params *p, const int8_t *in, int8_t *out);
 void edgec_strided_slice_s8(const EDGEC_ROM edgec_strided_slice_params *p, const int8_t *in, int8_t *out);
 /* state: the old state's bytes (int16, read with memcpy: the state buffer is byte-aligned) */
 void edgec_svdf_state_s16(const EDGEC_ROM edgec_svdf_params *p, const int8_t *in, const int8_t *weights_feature,
