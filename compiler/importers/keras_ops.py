@@ -154,6 +154,18 @@ def _arg(op):
     return f
 
 
+def _cumsum(b, name, cfg, ins, w):
+    """ops.cumsum(x, axis): the IR's CumSum over that axis (channels-last, as the IR).  axis=None (the
+    running sum of the flattened tensor) is refused."""
+    rank = len(b.shape_of(ins[0]))
+    axis = cfg.get("axis")
+    if not isinstance(axis, int) or isinstance(axis, bool) or not -rank < axis < rank or axis % rank == 0:
+        raise UnsupportedOpError(f"ops.cumsum over axis {axis} of a rank-{rank} tensor",
+                                 hint="take it over one axis other than the batch, e.g. axis=1 (time)")
+    return b.emit("CumSum", name, ins[:1], None, {"axis": axis % rank, "exclusive": False, "reverse": False})
+
+
 OPERATIONS = {"Add": _arithmetic("Add"), "Subtract": _arithmetic("Sub"), "Multiply": _arithmetic("Mul"),
               "Divide": _arithmetic("Div"), "TrueDivide": _arithmetic("Div"), "GetItem": get_item,
-              "Argmax": _arg("ArgMax"), "Argmin": _arg("ArgMin")}
+              "Argmax": _arg("ArgMax"), "Argmin": _arg("ArgMin"),
+              "Cumsum": _cumsum}

@@ -25,6 +25,7 @@ from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
 from .onnx_arg import arg
+from .onnx_cumsum import cumsum
 from .onnx_l2norm import lp_normalization, reduce_l2
 from .onnx_reduce import clip_tensor_bounds, prelu, reduce, reduce_min, reduce_sum, variadic
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm, rnn as onnx_rnn
@@ -1586,7 +1587,7 @@ HANDLERS = {
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
     "DepthToSpace": _depth_to_space,
     "ArgMax": arg("ArgMax"), "ArgMin": arg("ArgMin"),
-    "ReduceL2": reduce_l2, "LpNormalization": lp_normalization,
+    "ReduceL2": reduce_l2, "LpNormalization": lp_normalization, "CumSum": cumsum,
     "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),
 }
 
