@@ -129,3 +129,36 @@ def test_onnx_lp_normalization_and_keras_unit_normalization_are_bit_exact(tmp_pa
     np.testing.assert_allclose(reference.run_batch(b.float_graph, ks).reshape(40, -1), model.predict(ks, verbose=0), atol=1e-5)
     r = verify(str(tmp_path / "k"), "host", str(tmp_path / "k.npy"))
     assert r["bit_exact"] and r["mismatches"] == 0 and r["float_agreement"]["sqnr_db"] > 25, r
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_int8_tflite_l2_normalization_equals_tflite_micro(tmp_path, seed):
+    """int8 L2_NORMALIZATION over the last axis of random shapes, input scales and zero points (rows
+    near the zero point too: the inverse square root's small-sum branch), against TFLite Micro; and the
+    float .tflite's float reference against x / max(||x||, 1e-6)."""
+    from testkit.tflite_models import quant_tensor
+    from testkit.tflite_writer import Model
+    from testkit.tflm import check_one_op, int8_inputs
+    rng = np.random.default_rng(70 + seed)
+    shape = ((1, 16), (1, 3, 5, 8), (2, 7, 300), (1, 4, 4, 1))[seed]
+    m = Model()
+    zp = int(rng.integers(-40, 40))
+    x = quant_tensor(m, "x", shape, np.float32(rng.uniform(0.01, 0.2)), zp)
+    y = quant_tensor(m, "y", shape, np.float32(1 / 128), 0)
+    m.op("L2_NORMALIZATION", [x], [y])
+    m.inputs, m.outputs = [x], [y]
+    xs = int8_inputs(rng, shape, 6)
+    xs[0] = zp                                                           # a zero vector
+    xs[1] = np.clip(zp + rng.integers(-1, 2, shape), -128, 127)          # sums of squares of 0, 1, 2 ...
+    q = check_one_op(tmp_path, m.bytes(), xs, f"l2norm{seed}")
+    assert [n.op for n in q.nodes] == ["L2Normalize"]
+
+    f = Model()
+    fx, fy = f.tensor("x", (1, 6), np.float32), f.tensor("y", (1, 6), np.float32)
+    f.op("L2_NORMALIZATION", [fx], [fy])
+    f.inputs, f.outputs = [fx], [fy]
+    (tmp_path / "f.tflite").write_bytes(f.bytes())
+    from edgec.compiler.importers.tflite import import_tflite
+    g, _ = import_tflite(str(tmp_path / "f.tflite"))
+    v = rng.normal(0, 1, (1, 6)).astype(np.float32)
+    np.testing.assert_allclose(reference.run(g, v)[g.outputs[0]], v / np.linalg.norm(v), rtol=1e-6)

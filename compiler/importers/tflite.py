@@ -74,6 +74,7 @@ FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "ME
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 SUPPORTED = SUPPORTED + ("SVDF",)                 # int8 with its int16 state (importers/tflite_svdf.py)
+SUPPORTED, FLOAT_SUPPORTED = SUPPORTED + ("L2_NORMALIZATION",), FLOAT_SUPPORTED + ("L2_NORMALIZATION",)  # ops/l2norm.py
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("STRIDED_SLICE",)    # Slice or StridedSlice (compiler/strided_slice.py)
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + tflite_elementwise.OPS  # primitives, EXP, LOG_SOFTMAX (importers/tflite_elementwise.py)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
@@ -491,6 +492,8 @@ class _Importer(StreamingOps):
                 bad("SOFTMAX whose int8 output is not scale 1/256, zero point -128 (TFLite Micro refuses it too)")
             elif o.shape and o.shape[-1] > 256:        # TFLM's final shift would pass 31 (it checks and stops)
                 bad("SOFTMAX over more than 256 values")
+        if name == "L2_NORMALIZATION" and (float(t[outs[0]].scale[0]), int(t[outs[0]].zero_point[0])) != (1 / 128, 0):
+            bad("L2_NORMALIZATION whose int8 output is not scale 1/128, zero point 0 (TFLite refuses it too)")
         if name in INT8_OPS:
             self.check_streaming_op(name, ins, outs, opt, bad)
         if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "MEAN"):
@@ -887,6 +890,12 @@ class _Importer(StreamingOps):
     def op_SOFTMAX(self, ins, outs, opt):
         qattrs = {} if self.is_float else softmax_tflm_attrs(self.qparams(ins[0])[0], opt.get("beta", 1.0))
         self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {}, qattrs)
+
+    def op_L2_NORMALIZATION(self, ins, outs, opt):
+        """Over the last axis; float: x / max(||x||, 1e-6) as TFLite's float kernel; int8: its integer one."""
+        self.node("L2Normalize", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                  {"axis": len(self.tensors[ins[0]].shape) - 1, "eps": 1e-6},
+                  {} if self.is_float else {"in_zp": self.qparams(ins[0])[1]})
 
     def op_ADD(self, ins, outs, opt):
         if self.is_float:

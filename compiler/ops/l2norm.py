@@ -6,7 +6,8 @@ passes/fuse_l2_normalize.py makes that one L2Normalize (a ReduceL2 left over has
 Integer arithmetic: TFLite's int8 L2Normalization (reference_integer_ops::L2Normalization), so an int8
 .tflite runs as TFLite Micro runs it: per row, the sum of squared (x - zp) in int32, its inverse square
 root as a Q31 multiplier and a shift by TFLite's GetInvSqrtQuantizedMultiplierExp (Newton-Raphson in
-gemmlowp fixed point, 5 iterations from 1), and y = clamp(rdbp(srdhm(128 * (x - zp), m), shift)).  The
+gemmlowp fixed point, 5 iterations from 1), and y = clamp(mbqm(x - zp, m, shift + 7)), the 128 of the output
+scale folded into the shift.  The
 output's quantization is fixed, scale 1/128 and zero point 0, as TFLite fixes it (|y| <= 1).  The
 result does not depend on the input's scale (x / ||x|| is scale-free), so nothing is computed at compile
 time but the layout.  eps: a row whose int8 values are all the zero point gives 0, as max(0, eps) does.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from ..fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap32
+from ..fixedpoint import multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap32
 from ..gemmlowp import INT32_MAX, saturating_shift_left
 from .base import OpDef, same_shape
 
@@ -90,7 +91,7 @@ def l2norm_s8(node, x):
     for o in range(outer):
         for i in range(inner):
             m, s = inv_sqrt(int(sq[o, i]))
-            out[o, :, i] = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(128 * d[o, :, i], m), -s)
+            out[o, :, i] = multiply_by_quantized_multiplier(d[o, :, i], m, s + 7)     # * 128 folded into the shift
     return np.clip(out, -128, 127).astype(np.int8).reshape(x.shape)
 
 
