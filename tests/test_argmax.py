@@ -118,6 +118,11 @@ def test_keras_ops_argmax_is_bit_exact(tmp_path):
     assert np.array_equal(ref.reshape(-1), np.asarray(model.predict(xs, verbose=0)).reshape(-1))
     r = verify(str(out), "host", str(tmp_path / "x.npy"))
     assert r["bit_exact"] and r["mismatches"] == 0 and r["float_agreement"]["index_agreement"] >= 0.9, r
+    model.export(str(tmp_path / "m.onnx"), format="onnx", verbose=False)     # ArgMax, then a Cast to int32
+    build(str(tmp_path / "m.onnx"), "host", str(tmp_path / "onnx"), str(tmp_path / "x.npy"))
+    assert Built(str(tmp_path / "onnx")).int_graph.nodes[-1].op == "ArgMax"
+    r = verify(str(tmp_path / "onnx"), "host", str(tmp_path / "x.npy"))
+    assert r["bit_exact"] and r["float_agreement"]["index_agreement"] >= 0.9, r
 
 
 def test_an_argmax_over_more_than_128_entries_is_refused_by_name(tmp_path):
@@ -129,3 +134,30 @@ def test_an_argmax_over_more_than_128_entries_is_refused_by_name(tmp_path):
     with pytest.raises(EdgecError) as e:
         import_onnx(path)
     assert "ArgMax over 200 entries" in str(e.value) and "128" in str(e.value)
+
+
+@pytest.mark.parametrize("op,axis", [("ARG_MAX", -1), ("ARG_MIN", 1)])
+def test_int8_tflite_arg_max_equals_tflite_micro(tmp_path, op, axis):
+    """int8 ARG_MAX / ARG_MIN (int32 index output in the file) over the last or a middle axis, against
+    TFLite Micro: the same indices, ties included (few distinct values make many)."""
+    from testkit.tflite_models import int32_const, quant_tensor
+    from testkit.tflite_writer import Model
+    from testkit.tflm import tflm_stream
+    from edgec.compiler.importers.tflite import import_tflite
+    shape = (1, 6, 10)
+    out_shape = tuple(d for i, d in enumerate(shape) if i != axis % 3)
+    m = Model()
+    x = quant_tensor(m, "x", shape, np.float32(0.05), -3)
+    y = m.tensor("y", out_shape, np.int32)
+    m.op(op, [x, int32_const(m, "axis", [axis])], [y], output_type=2)
+    m.inputs, m.outputs = [x], [y]
+    path = tmp_path / "a.tflite"
+    path.write_bytes(m.bytes())
+    rng = np.random.default_rng(12)
+    xs = rng.integers(-6, 6, (12,) + shape).astype(np.int8)          # few values: ties
+    want = tflm_stream(m.bytes(), xs).reshape((12,) + out_shape)
+    _, q = import_tflite(str(path))
+    assert np.array_equal(reference.run_batch(q, xs).reshape(want.shape), want)
+    build(str(path), "host", str(tmp_path / "out"))
+    c, _ = Built(str(tmp_path / "out")).execute("host", xs)
+    assert np.array_equal(c.reshape(want.shape), want)

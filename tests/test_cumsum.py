@@ -102,3 +102,8 @@ def test_keras_ops_cumsum_is_bit_exact(tmp_path):
                                model.predict(xs, verbose=0).reshape(32, -1), atol=1e-4)
     r = verify(str(tmp_path / "out"), "host", str(tmp_path / "x.npy"))
     assert r["bit_exact"] and r["mismatches"] == 0 and r["float_agreement"]["sqnr_db"] > 25, r
+    model.export(str(tmp_path / "m.onnx"), format="onnx", verbose=False)     # its ONNX export: CumSum
+    build(str(tmp_path / "m.onnx"), "host", str(tmp_path / "onnx"), str(tmp_path / "x.npy"))
+    assert "CumSum" in [n.op for n in Built(str(tmp_path / "onnx")).int_graph.nodes]
+    r = verify(str(tmp_path / "onnx"), "host", str(tmp_path / "x.npy"))
+    assert r["bit_exact"] and r["float_agreement"]["sqnr_db"] > 25, r

@@ -1228,13 +1228,21 @@ def _slice(imp, node, a):
     imp.set_const(node, data[tuple(index)].copy())
 
 
+def _is_index(imp, onnx_name) -> bool:
+    """The value is an ArgMax / ArgMin index (a whole number: a Cast to another integer type keeps it;
+    Keras's ONNX export casts ops.argmax's int64 to int32)."""
+    ir = imp.val(onnx_name).ir
+    return any(n.op in ("ArgMax", "ArgMin") and ir in n.outputs for n in imp.nodes)
+
+
 def _cast(imp, node, a):
     to = imp.a_int(node, a, "to", 1)
     if to not in CONST_TYPES:
         raise UnsupportedOpError(f"Cast to {_type_name(to)}", where=imp.where(node))
     if node.input[0] not in imp.consts:
-        if to in (imp.onnx.TensorProto.FLOAT, imp.onnx.TensorProto.DOUBLE, imp.onnx.TensorProto.FLOAT16):
-            imp.vals[node.output[0]] = imp.val(node.input[0])    # activations are float: no op
+        if to in (imp.onnx.TensorProto.FLOAT, imp.onnx.TensorProto.DOUBLE, imp.onnx.TensorProto.FLOAT16) or (
+                to != imp.onnx.TensorProto.BOOL and _is_index(imp, node.input[0])):
+            imp.vals[node.output[0]] = imp.val(node.input[0])    # activations are float (an index is whole): no op
         else:                                     # to an integer (truncates) or bool (nonzero): a primitive
             _emit_elementwise(imp, node, elementwise.primitive("nonzero" if to == imp.onnx.TensorProto.BOOL else "trunc", 1))
         return
