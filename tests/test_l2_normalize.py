@@ -129,6 +129,14 @@ def test_onnx_lp_normalization_and_keras_unit_normalization_are_bit_exact(tmp_pa
     np.testing.assert_allclose(reference.run_batch(b.float_graph, ks).reshape(40, -1), model.predict(ks, verbose=0), atol=1e-5)
     r = verify(str(tmp_path / "k"), "host", str(tmp_path / "k.npy"))
     assert r["bit_exact"] and r["mismatches"] == 0 and r["float_agreement"]["sqnr_db"] > 25, r
+    sqnr = r["float_agreement"]["sqnr_db"]
+    # its ONNX export spells it x * min(1 / sqrt(sum(x * x)), 1e12): not the L2 form, it compiles as a table of
+    # the sum and an int8 Mul (no L2Normalize), and is bit-exact too
+    model.export(str(tmp_path / "k.onnx"), format="onnx", verbose=False)
+    build(str(tmp_path / "k.onnx"), "host", str(tmp_path / "ko"), str(tmp_path / "k.npy"))
+    r = verify(str(tmp_path / "ko"), "host", str(tmp_path / "k.npy"))
+    assert r["bit_exact"] and r["mismatches"] == 0 and r["float_agreement"]["sqnr_db"] > 25, r
+    print(f"Keras UnitNormalization: .keras {sqnr} dB (L2Normalize), ONNX export {r['float_agreement']['sqnr_db']} dB")
 
 
 @pytest.mark.parametrize("seed", range(4))
