@@ -103,6 +103,11 @@ typedef struct {
     int32_t outer, count, inner, exclusive, reverse, in_zp, out_zp, multiplier, shift;
 } edgec_cumsum_params;
 
+/* TopK (edgec_topk_s8.c): [rows, count <= 128] -> [rows, k] values or int8 indices. */
+typedef struct {
+    int32_t rows, count, k, largest, indices;
+} edgec_topk_params;
+
 /* StridedSlice (edgec_strided_slice_s8.c): a box of every step-th element (steps may be negative), rank <= 4
  * padded with leading 1s. */
 typedef struct {
@@ -232,6 +237,7 @@ void edgec_prelu_s8(const EDGEC_ROM edgec_prelu_params *p, const int8_t *in, con
 void edgec_argmax_s8(const EDGEC_ROM edgec_argmax_params *p, const int8_t *in, int8_t *out);
 void edgec_l2norm_s8(const EDGEC_ROM edgec_l2norm_params *p, const int8_t *in, int8_t *out);
 void edgec_cumsum_s8(const EDGEC_ROM edgec_cumsum_params *p, const int8_t *in, int8_t *out);
+void edgec_topk_s8(const EDGEC_ROM edgec_topk_params *p, const int8_t *in, int8_t *out);
 void edgec_strided_slice_s8(const EDGEC_ROM edgec_strided_slice_params *p, const int8_t *in, int8_t *out);
 /* state: the old state's bytes (int16, read with memcpy: the state buffer is byte-aligned) */
 void edgec_svdf_state_s16(const EDGEC_ROM edgec_svdf_params *p, const int8_t *in, const int8_t *weights_feature,

@@ -24,7 +24,7 @@ from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
-from .onnx_arg import arg
+from .onnx_arg import arg, topk
 from .onnx_cumsum import cumsum
 from .onnx_l2norm import lp_normalization, reduce_l2
 from .onnx_reduce import clip_tensor_bounds, prelu, reduce, reduce_min, reduce_sum, variadic
@@ -1232,7 +1232,7 @@ def _is_index(imp, onnx_name) -> bool:
     """The value is an ArgMax / ArgMin index (a whole number: a Cast to another integer type keeps it;
     Keras's ONNX export casts ops.argmax's int64 to int32)."""
     ir = imp.val(onnx_name).ir
-    return any(n.op in ("ArgMax", "ArgMin") and ir in n.outputs for n in imp.nodes)
+    return any(n.op in ("ArgMax", "ArgMin", "TopKIndices") and ir in n.outputs for n in imp.nodes)
 
 
 def _cast(imp, node, a):
@@ -1596,6 +1596,7 @@ HANDLERS = {
     "DepthToSpace": _depth_to_space,
     "ArgMax": arg("ArgMax"), "ArgMin": arg("ArgMin"),
     "ReduceL2": reduce_l2, "LpNormalization": lp_normalization, "CumSum": cumsum,
+    "TopK": topk,
     "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, UnsupportedOpError
 
 CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
 
@@ -35,3 +35,24 @@ def arg(op):
         else:                        # the IR axes left, in IR order; each ONNX axis but `axis` keeps its place
             imp.set(node.output[0], out, tuple(p - (p > ir_axis) for j, p in enumerate(v.perm) if j != axis))
     return handler
+
+
+def topk(imp, node, a):
+    """TopK (opsets 10-21: K a constant input; axis, largest, sorted) along the IR's last axis: its two
+    outputs are the IR's TopKValues and TopKIndices (compiler/ops/topk.py), each emitted when read."""
+    x = node.input[0]
+    rank = len(imp.shape(x))
+    axis = imp.a_int(node, a, "axis", -1)
+    k = np.asarray(imp.const_in(node, 1, "TopK K")).reshape(-1)
+    if not rank or not -rank <= axis < rank or k.size != 1 or int(k[0]) < 1:
+        raise ModelFormatError(f"TopK axis {axis}, K {k.tolist()} of a rank-{rank} tensor", where=imp.where(node),
+                               hint=CORRUPT)
+    axis %= rank
+    v = imp.val(x)
+    if v.perm[axis] != rank - 1:
+        raise UnsupportedOpError(f"TopK along axis {axis}, not the last of the tensor's layout", where=imp.where(node),
+                                 hint="take TopK along the last axis (the logits of a classifier)")
+    attrs = {"k": int(k[0]), "largest": bool(imp.a_int(node, a, "largest", 1))}
+    for op, out in zip(("TopKValues", "TopKIndices"), node.output):
+        if out:
+            imp.set(out, imp.emit(op, f"{node.name or node.output[0]}_{op[4:].lower()}", [v.ir], out, dict(attrs)), v.perm)
