@@ -13,6 +13,7 @@ import torch
 from onnx import TensorProto, helper
 
 from conftest import onnx_file, require
+from testkit.image_run import image_equals_reference
 from edgec.compiler import reference
 from edgec.driver.build import build
 from edgec.verification.verify import Built, verify
@@ -68,6 +69,7 @@ def test_torch_argmax_classifier_is_bit_exact(tmp_path, exporter, keep):
     for target in ("host", "cortex-m4") if exporter == "dynamo" else ("host",):
         r = verify(str(out), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 48, (target, r)
+    assert image_equals_reference(str(out), xs[:4])              # the model image: kernel 34, argmax_s8
     agree = r["float_agreement"]["index_agreement"]
     assert agree >= 0.9, r["float_agreement"]
     print(f"{exporter}: index agreement {agree:.3f}")

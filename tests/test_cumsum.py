@@ -13,6 +13,7 @@ import torch
 from onnx import TensorProto, helper
 
 from conftest import onnx_file, require
+from testkit.image_run import image_equals_reference
 from edgec.compiler import reference
 from edgec.driver.build import build
 from edgec.verification.verify import Built, verify
@@ -65,6 +66,7 @@ def test_torch_cumsum_over_time_is_bit_exact(tmp_path, exporter):
         r = verify(str(out), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 32, (target, r)
     assert r["float_agreement"]["sqnr_db"] > 25, r["float_agreement"]
+    assert image_equals_reference(str(out), xs[:4])              # the model image: kernel 36, cumsum_s8
     print(f"{exporter}: SQNR {r['float_agreement']['sqnr_db']} dB")
 
 

@@ -14,6 +14,7 @@ import torch
 from onnx import TensorProto, helper
 
 from conftest import canonical_before, check_float_pass, onnx_file, require
+from testkit.image_run import image_equals_reference
 from edgec.compiler import reference
 from edgec.compiler.errors import EdgecError
 from edgec.compiler.importers.onnx import import_onnx
@@ -79,6 +80,7 @@ def test_f_normalize_embedding_is_bit_exact(tmp_path, exporter):
         r = verify(str(out), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 32, (target, r)
     assert r["float_agreement"]["sqnr_db"] > 25, r["float_agreement"]
+    assert image_equals_reference(str(out), xs[:4])              # the model image: kernel 35, l2norm_s8
     print(f"{exporter}: SQNR {r['float_agreement']['sqnr_db']} dB")
 
 

@@ -12,6 +12,7 @@ import torch
 from onnx import TensorProto, helper
 
 from conftest import onnx_file, require
+from testkit.image_run import image_equals_reference
 from edgec.compiler import reference
 from edgec.driver.build import build
 from edgec.verification.verify import Built, verify
@@ -58,6 +59,7 @@ def test_torch_topk_is_bit_exact(tmp_path, exporter, which):
     for target in ("host", "cortex-m4") if exporter == "dynamo" else ("host",):
         r = verify(str(out), target, str(tmp_path / "x.npy"))
         assert r["bit_exact"] and r["mismatches"] == 0 and r["samples"] == 32, (target, r)
+    assert image_equals_reference(str(out), xs[:4])              # the model image: kernel 37, topk_s8
     fa = r["float_agreement"]
     assert fa["index_agreement"] >= 0.9 if which == "indices" else fa["sqnr_db"] > 30, fa
     print(exporter, which, fa)
