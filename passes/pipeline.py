@@ -8,6 +8,7 @@ from .collapse_transpose import collapse_transpose
 from .fuse_activations import fuse_activations
 from .fuse_gated_activations import fuse_gated_activations
 from .collapse_elementwise import collapse_elementwise
+from .fuse_l2_normalize import fuse_l2_normalize
 from .fold_pad import fold_pad
 from .eliminate_dead import eliminate_dead
 from .slice_fc_rows import slice_fc_rows
@@ -22,7 +23,7 @@ from .schedule import schedule
 from .tile import tile
 
 CANONICAL = [infer_shapes, fold_constants, sink_reshape, fold_batchnorm, fold_transpose_fc, fuse_gated_activations,
-             collapse_elementwise, fuse_activations,
+             fuse_l2_normalize, collapse_elementwise, fuse_activations,
              fold_pad, collapse_transpose, slice_fc_rows, eliminate_dead, fold_recurrent_last_step, compose_slices,
              bind_concat]
 

@@ -96,6 +96,26 @@ typedef struct {
     int32_t n, period, in_zp, alpha_zp, out_zp, m1, s1, m2, s2;
 } edgec_prelu_params;
 
+/* ArgMax / ArgMin (edgec_argmax_s8.c): [outer, count, inner], an int8 index (count <= 128) per (outer, inner). */
+typedef struct {
+    int32_t outer, count, inner, select_min, select_last;
+} edgec_argmax_params;
+
+/* L2 normalization (edgec_l2norm_s8.c): [outer, count, inner], TFLite's int8 L2Normalization (output 1/128, 0). */
+typedef struct {
+    int32_t outer, count, inner, in_zp;
+} edgec_l2norm_params;
+
+/* CumSum (edgec_cumsum_s8.c): [outer, count, inner], int32 running sums requantized once. */
+typedef struct {
+    int32_t outer, count, inner, exclusive, reverse, in_zp, out_zp, multiplier, shift;
+} edgec_cumsum_params;
+
+/* TopK (edgec_topk_s8.c): [rows, count <= 128] -> [rows, k] values or int8 indices. */
+typedef struct {
+    int32_t rows, count, k, largest, indices;
+} edgec_topk_params;
+
 /* StridedSlice (edgec_strided_slice_s8.c): a box of every step-th element (steps may be negative), rank <= 4
  * padded with leading 1s. */
 typedef struct {
@@ -224,6 +244,10 @@ void edgec_resize_s8(const EDGEC_ROM edgec_resize_params *p, const EDGEC_ROM int
                      const EDGEC_ROM int16_t *wx, const int8_t *in, int8_t *out);
 void edgec_mean_s8(const EDGEC_ROM edgec_mean_params *p, const int8_t *in, int8_t *out);
 void edgec_prelu_s8(const EDGEC_ROM edgec_prelu_params *p, const int8_t *in, const int8_t *alpha, int8_t *out);
+void edgec_argmax_s8(const EDGEC_ROM edgec_argmax_params *p, const int8_t *in, int8_t *out);
+void edgec_l2norm_s8(const EDGEC_ROM edgec_l2norm_params *p, const int8_t *in, int8_t *out);
+void edgec_cumsum_s8(const EDGEC_ROM edgec_cumsum_params *p, const int8_t *in, int8_t *out);
+void edgec_topk_s8(const EDGEC_ROM edgec_topk_params *p, const int8_t *in, int8_t *out);
 void edgec_strided_slice_s8(const EDGEC_ROM edgec_strided_slice_params *p, const int8_t *in, int8_t *out);
 /* state: the old state's bytes (int16, read with memcpy: the state buffer is byte-aligned) */
 void edgec_svdf_state_s16(const EDGEC_ROM edgec_svdf_params *p, const int8_t *in, const int8_t *weights_feature,

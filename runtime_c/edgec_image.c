@@ -53,6 +53,18 @@
 #ifndef EDGEC_IMAGE_WITH_PAD_S8
 #define EDGEC_IMAGE_WITH_PAD_S8 EDGEC_IMAGE_DEFAULT
 #endif
+#ifndef EDGEC_IMAGE_WITH_ARGMAX_S8
+#define EDGEC_IMAGE_WITH_ARGMAX_S8 EDGEC_IMAGE_DEFAULT
+#endif
+#ifndef EDGEC_IMAGE_WITH_L2NORM_S8
+#define EDGEC_IMAGE_WITH_L2NORM_S8 EDGEC_IMAGE_DEFAULT
+#endif
+#ifndef EDGEC_IMAGE_WITH_CUMSUM_S8
+#define EDGEC_IMAGE_WITH_CUMSUM_S8 EDGEC_IMAGE_DEFAULT
+#endif
+#ifndef EDGEC_IMAGE_WITH_TOPK_S8
+#define EDGEC_IMAGE_WITH_TOPK_S8 EDGEC_IMAGE_DEFAULT
+#endif
 #ifndef EDGEC_IMAGE_WITH_PAD_BORDER_S8
 #define EDGEC_IMAGE_WITH_PAD_BORDER_S8 EDGEC_IMAGE_DEFAULT
 #endif
@@ -123,7 +135,8 @@ static const uint8_t present[EDGEC_IMAGE_N_KERNELS] = {
     EDGEC_IMAGE_WITH_MAXPOOL_S16, EDGEC_IMAGE_WITH_AVGPOOL_S16, EDGEC_IMAGE_WITH_REQUANTIZE_S8_S16,
     EDGEC_IMAGE_WITH_REQUANTIZE_S16_S8, EDGEC_IMAGE_WITH_LSTM_S8, EDGEC_IMAGE_WITH_GRU_S8,
     EDGEC_IMAGE_WITH_CONV2D_WIDE_S8, EDGEC_IMAGE_WITH_FULLY_CONNECTED_WIDE_S8, EDGEC_IMAGE_WITH_PAD_BORDER_S8,
-    EDGEC_IMAGE_WITH_TRANSPOSE_ROWS_S8,
+    EDGEC_IMAGE_WITH_TRANSPOSE_ROWS_S8, EDGEC_IMAGE_WITH_ARGMAX_S8, EDGEC_IMAGE_WITH_L2NORM_S8,
+    EDGEC_IMAGE_WITH_CUMSUM_S8, EDGEC_IMAGE_WITH_TOPK_S8,
 };
 
 #define SIG(id, name, sig, ptype) sig,
@@ -341,6 +354,16 @@ static int params_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const ui
     }
     case 19:                              /* mean (p: outer, count, inner) */
         return FITS(box(q, 3, 0), len[1]) && box(q, 3, 0) >= 0 && FITS((int64_t)q[0] * q[2], len[2]);
+    case 34:                              /* argmax (p: outer, count <= 128, inner; in, out: one index per outer, inner) */
+        return box(q, 3, 1) >= 0 && q[1] <= 128 && FITS(box(q, 3, 1), len[1]) && FITS((int64_t)q[0] * q[2], len[2]);
+    case 35:                              /* l2norm (p: outer, count, inner, in_zp) */
+        return box(q, 3, 1) >= 0 && IN(q[3], -128, 127) && FITS(box(q, 3, 1), len[1]) && FITS(box(q, 3, 1), len[2]);
+    case 36:                              /* cumsum (p: outer, count, inner, exclusive, reverse, in_zp, out_zp, m, shift) */
+        return box(q, 3, 1) >= 0 && q[1] <= (1 << 23) && IN(q[5], -128, 127) && IN(q[6], -128, 127) && IN(q[8], -31, 30)
+            && FITS(box(q, 3, 1), len[1]) && FITS(box(q, 3, 1), len[2]);
+    case 37:                              /* topk (p: rows, count <= 128, k in [1, count]; in, out: rows x k) */
+        return box(q, 2, 1) >= 0 && q[1] <= 128 && IN(q[2], 1, q[1]) && FITS(box(q, 2, 1), len[1])
+            && FITS((int64_t)q[0] * q[2], len[2]);
     case 20:                              /* prelu (p: n, period; in, alpha, out) */
         return FITS(box(q, 1, 0), len[1]) && FITS(q[0], len[3]) && IN(q[1], 1, 0xFFFF) && FITS(q[1], len[2]);
     case 28: case 29: {   /* lstm / gru (p: batch, steps, in_features, hidden, return_sequences; in, w, r, bias_x,
@@ -830,6 +853,18 @@ int edgec_image_run(const uint8_t *img, uint8_t *arena, const void *in, void *ou
 #if EDGEC_IMAGE_WITH_TRANSPOSE_ROWS_S8
         case 33: edgec_transpose_rows_s8(PS(0, const edgec_transpose_params *), P(1, const int8_t *), P(2, int8_t *), V(3), V(4));
             break;
+#endif
+#if EDGEC_IMAGE_WITH_ARGMAX_S8
+        case 34: edgec_argmax_s8(PS(0, const edgec_argmax_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+#endif
+#if EDGEC_IMAGE_WITH_L2NORM_S8
+        case 35: edgec_l2norm_s8(PS(0, const edgec_l2norm_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+#endif
+#if EDGEC_IMAGE_WITH_CUMSUM_S8
+        case 36: edgec_cumsum_s8(PS(0, const edgec_cumsum_params *), P(1, const int8_t *), P(2, int8_t *)); break;
+#endif
+#if EDGEC_IMAGE_WITH_TOPK_S8
+        case 37: edgec_topk_s8(PS(0, const edgec_topk_params *), P(1, const int8_t *), P(2, int8_t *)); break;
 #endif
 #if EDGEC_IMAGE_WITH_PAD_S8
         case 13: edgec_pad_s8(PS(0, const edgec_pad_params *), P(1, const int8_t *), P(2, int8_t *)); break;

@@ -72,8 +72,12 @@
     X(30, conv2d_wide_s8, "prirrwiiw", edgec_conv2d_params) \
     X(31, fully_connected_wide_s8, "prrrw", edgec_fully_connected_params) \
     X(32, pad_border_s8, "prw", edgec_pad_border_params) \
-    X(33, transpose_rows_s8, "prwii", edgec_transpose_params)
-#define EDGEC_IMAGE_N_KERNELS 34
+    X(33, transpose_rows_s8, "prwii", edgec_transpose_params) \
+    X(34, argmax_s8, "prw", edgec_argmax_params) \
+    X(35, l2norm_s8, "prw", edgec_l2norm_params) \
+    X(36, cumsum_s8, "prw", edgec_cumsum_params) \
+    X(37, topk_s8, "prw", edgec_topk_params)
+#define EDGEC_IMAGE_N_KERNELS 38
 typedef char edgec_image_none;            /* the "struct" of kernels without a parameter struct */
 
 /* A schedule record (u32 words): word 0 is the kernel id (bits 0-6; bit 7 set in a loop's body), the

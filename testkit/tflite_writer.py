@@ -24,7 +24,8 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "ASSIGN_VARIABLE": None, "STRIDED_SLICE": "StridedSliceOptions", "SPLIT": "SplitOptions",
            "SPLIT_V": "SplitVOptions", "SLICE": None, "PAD": None, "PADV2": None, "TRANSPOSE": None,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions", "SVDF": "SVDFOptions",
-           "DIV": "DivOptions"}
+           "DIV": "DivOptions", "L2_NORMALIZATION": "L2NormOptions",
+           "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions"}
 
 
 class Model:
@@ -183,7 +184,7 @@ class Model:
                   "begin_mask": "BeginMask", "end_mask": "EndMask", "ellipsis_mask": "EllipsisMask",
                   "new_axis_mask": "NewAxisMask", "shrink_axis_mask": "ShrinkAxisMask", "offset": "Offset",
                   "num_splits": "NumSplits", "cell_clip": "CellClip", "proj_clip": "ProjClip",
-                  "time_major": "TimeMajor", "rank": "Rank"}
+                  "time_major": "TimeMajor", "rank": "Rank", "output_type": "OutputType"}
         for key, value in opt.items():
             if key in fields:
                 getattr(tflite, f"{kind}Add{fields[key]}")(b, value)

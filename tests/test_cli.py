@@ -71,7 +71,7 @@ def _unsupported_model(path):
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     nodes = [helper.make_node("Relu", ["x"], ["a"], name="ok"),
              helper.make_node("Hardmax", ["a"], ["b"], name="hardmax_1"),
-             helper.make_node("LpNormalization", ["b"], ["y"], name="lpnorm_2")]
+             helper.make_node("MeanVarianceNormalization", ["b"], ["y"], name="mvn_2")]
     onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y])), path)
 
 
@@ -89,8 +89,8 @@ def test_bad_inputs_give_one_line_errors(digits_files, tmp_path):
     r = edgec("build", tmp_path / "unsup.onnx", "-c", d / "calib.npy", "-o", tmp_path / "o")
     assert_one_line_error(r, "unsup.onnx", "cannot be compiled: 2 unsupported node(s)")
     assert r.returncode == 2 and r.stderr.splitlines()[-2:] == ["  node hardmax_1 (Hardmax): unsupported op",
-                                                                "  node lpnorm_2 (LpNormalization): unsupported op"
-                                                                + why("LpNormalization")], r.stderr
+                                                                "  node mvn_2 (MeanVarianceNormalization): unsupported op"
+                                                                + why("MeanVarianceNormalization")], r.stderr
     np.save(tmp_path / "wrong.npy", np.zeros((5, 7), np.float32))
     assert_one_line_error(edgec("build", model, "-c", tmp_path / "wrong.npy", "-o", tmp_path / "o"), "(5, 7)", "(1, 1, 8, 8)")
     assert_one_line_error(edgec("build", model, "-t", "cortex-m99", "-c", d / "calib.npy", "-o", tmp_path / "o"), "cortex-m99")

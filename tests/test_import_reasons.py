@@ -33,7 +33,7 @@ def test_a_keras_model_that_cannot_compile_lists_every_reason(tmp_path):
     x = L.LayerNormalization(name="norm")(x)
     x = L.ReLU(threshold=0.5, name="thr")(x)
     x = L.Conv2D(4, 3, padding="same", name="c2")(x)
-    x = L.UnitNormalization(name="unit")(x)
+    x = L.GroupNormalization(groups=2, name="group")(x)
     x = L.Conv2D(2, 1, activation="relu", name="c3")(x)
     keras.Model(i, x).save(tmp_path / "bad.keras")
     head, reasons = _refused(cli("build", tmp_path / "bad.keras", "-o", tmp_path / "o"))
@@ -44,7 +44,7 @@ def test_a_keras_model_that_cannot_compile_lists_every_reason(tmp_path):
         "the shape with --input-shape img=1,H,W,3",
         "  layer norm (LayerNormalization): unsupported layer — " + NORMALIZES_BY_ITS_INPUT,
         "  layer thr (ReLU): ReLU with a threshold",
-        "  layer unit (UnitNormalization): unsupported layer — " + RUNTIME_FLOAT["UnitNormalization"]]
+        "  layer group (GroupNormalization): unsupported layer — " + RUNTIME_FLOAT["GroupNormalization"]]
     assert not (tmp_path / "o").exists()
     # the same model saved as legacy .h5, its shape given: the same layers, the input no longer a reason
     keras.saving.load_model(tmp_path / "bad.keras").save(tmp_path / "bad.h5")

@@ -190,6 +190,11 @@ def float_agreement(built: Built, xs: np.ndarray, q_out: np.ndarray, reset_each:
     if is_classifier(built):
         n = len(xs)
         out["top1_agreement"] = float((ref.reshape(n, -1).argmax(1) == deq.reshape(n, -1).argmax(1)).mean())
+    last = built.int_graph.producer().get(built.int_graph.outputs[0])
+    if last is not None and last.op in ("ArgMax", "ArgMin", "TopKIndices"):
+        # an index output: the share of indices equal to the float graph's (they differ only where two
+        # values that differ in float tie as int8, and the tie rule picks the other)
+        out["index_agreement"] = float((ref == deq).mean())
     return out
 
 

@@ -675,6 +675,17 @@ def _softmax(b, name, cfg, ins, w):
     return b.emit("Softmax", name, ins)
 
 
+def _unit_normalization(b, name, cfg, ins, w):
+    """x * rsqrt(max(sum(x^2), 1e-12)) over one axis: L2Normalize with eps 1e-6 on the norm (compiler/ops/l2norm.py)."""
+    rank = len(b.shape_of(ins[0]))
+    axis = cfg.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if not isinstance(axis, int) or isinstance(axis, bool) or not -rank < axis < rank or axis % rank == 0:
+        raise UnsupportedOpError(f"UnitNormalization over axis {axis} of a rank-{rank} tensor",
+                                 hint="normalize over one axis other than the batch (axis=-1)")
+    return b.emit("L2Normalize", name, ins[:1], None, {"axis": axis % rank, "eps": 1e-6})
+
+
 def _conv2d_transpose(b, name, cfg, ins, w):
     """Keras kernel [kh, kw, out, in]; "same" gives in * stride, "valid" (in - 1) * stride + k (the
     padding TensorFlow puts on a strided transposed conv: the smaller half first)."""
@@ -959,7 +970,7 @@ LAYERS = {
     "GetItem": get_item,
     "ZeroPadding1D": _zero_pad_1d, "Cropping1D": _cropping_1d, "UpSampling1D": _upsampling_1d,
     "Conv1DTranspose": _conv1d_transpose, "GlobalMaxPooling1D": _global_1d("MaxPool2D"), "ELU": _elu,
-    "ThresholdedReLU": _thresholded_relu,
+    "ThresholdedReLU": _thresholded_relu, "UnitNormalization": _unit_normalization,
     "Resizing": _resizing, "RepeatVector": _repeat_vector, "TimeDistributed": _time_distributed, "EinsumDense": _einsum_dense,
     # no-ops at inference (noise, dropout and regularization act only in training)
     "Identity": _identity, "GaussianNoise": _identity, "GaussianDropout": _identity, "AlphaDropout": _identity,

@@ -139,5 +139,33 @@ def _arithmetic(op):
     return f
 
 
+def _arg(op):
+    """ops.argmax / ops.argmin(x, axis, keepdims): the IR's ArgMax / ArgMin (ties: the first index, as
+    NumPy's); Keras tensors are channels-last like the IR, so the axis is the IR's.  axis=None (the
+    index into the flattened tensor) is refused."""
+    def f(b, name, cfg, ins, w):
+        rank = len(b.shape_of(ins[0]))
+        axis = cfg.get("axis", -1)
+        if not isinstance(axis, int) or isinstance(axis, bool) or not -rank < axis < rank or axis % rank == 0:
+            raise UnsupportedOpError(f"ops.{op.lower()} over axis {axis} of a rank-{rank} tensor",
+                                     hint="take it over one axis other than the batch, e.g. axis=-1")
+        return b.emit(op, name, ins[:1], None, {"axis": axis % rank, "keep": bool(cfg.get("keepdims", False)),
+                                                "select_last": False})
+    return f
+
+
+def _cumsum(b, name, cfg, ins, w):
+    """ops.cumsum(x, axis): the IR's CumSum over that axis (channels-last, as the IR).  axis=None (the
+    running sum of the flattened tensor) is refused."""
+    rank = len(b.shape_of(ins[0]))
+    axis = cfg.get("axis")
+    if not isinstance(axis, int) or isinstance(axis, bool) or not -rank < axis < rank or axis % rank == 0:
+        raise UnsupportedOpError(f"ops.cumsum over axis {axis} of a rank-{rank} tensor",
+                                 hint="take it over one axis other than the batch, e.g. axis=1 (time)")
+    return b.emit("CumSum", name, ins[:1], None, {"axis": axis % rank, "exclusive": False, "reverse": False})
+
+
 OPERATIONS = {"Add": _arithmetic("Add"), "Subtract": _arithmetic("Sub"), "Multiply": _arithmetic("Mul"),
-              "Divide": _arithmetic("Div"), "TrueDivide": _arithmetic("Div"), "GetItem": get_item}
+              "Divide": _arithmetic("Div"), "TrueDivide": _arithmetic("Div"), "GetItem": get_item,
+              "Argmax": _arg("ArgMax"), "Argmin": _arg("ArgMin"),
+              "Cumsum": _cumsum}

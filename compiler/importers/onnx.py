@@ -24,6 +24,9 @@ from ..errors import ModelFormatError, UnsupportedOpError, EdgecError
 from ..ir import Graph
 from ..shapes import same_pads
 from .reasons import MAX_REASONS, Reasons  # noqa: F401  (MAX_REASONS: the cap, read here by tests)
+from .onnx_arg import arg, topk
+from .onnx_cumsum import cumsum
+from .onnx_l2norm import lp_normalization, reduce_l2
 from .onnx_reduce import clip_tensor_bounds, prelu, reduce, reduce_min, reduce_sum, variadic
 from .onnx_einsum import einsum
 from .onnx_lstm import gather_step, gru as onnx_gru, lstm as onnx_lstm, rnn as onnx_rnn
@@ -1253,13 +1256,21 @@ def _slice(imp, node, a):
     imp.set_const(node, data[tuple(index)].copy())
 
 
+def _is_index(imp, onnx_name) -> bool:
+    """The value is an ArgMax / ArgMin index (a whole number: a Cast to another integer type keeps it;
+    Keras's ONNX export casts ops.argmax's int64 to int32)."""
+    ir = imp.val(onnx_name).ir
+    return any(n.op in ("ArgMax", "ArgMin", "TopKIndices") and ir in n.outputs for n in imp.nodes)
+
+
 def _cast(imp, node, a):
     to = imp.a_int(node, a, "to", 1)
     if to not in CONST_TYPES:
         raise UnsupportedOpError(f"Cast to {_type_name(to)}", where=imp.where(node))
     if node.input[0] not in imp.consts:
-        if to in (imp.onnx.TensorProto.FLOAT, imp.onnx.TensorProto.DOUBLE, imp.onnx.TensorProto.FLOAT16):
-            imp.vals[node.output[0]] = imp.val(node.input[0])    # activations are float: no op
+        if to in (imp.onnx.TensorProto.FLOAT, imp.onnx.TensorProto.DOUBLE, imp.onnx.TensorProto.FLOAT16) or (
+                to != imp.onnx.TensorProto.BOOL and _is_index(imp, node.input[0])):
+            imp.vals[node.output[0]] = imp.val(node.input[0])    # activations are float (an index is whole): no op
         else:                                     # to an integer (truncates) or bool (nonzero): a primitive
             _emit_elementwise(imp, node, elementwise.primitive("nonzero" if to == imp.onnx.TensorProto.BOOL else "trunc", 1))
         return
@@ -1611,6 +1622,9 @@ HANDLERS = {
     "LSTM": onnx_lstm, "GRU": onnx_gru, "RNN": onnx_rnn, "Einsum": einsum,
     "Split": _split, "Resize": _resize, "Upsample": _resize, "ConvTranspose": _conv_transpose,
     "DepthToSpace": _depth_to_space,
+    "ArgMax": arg("ArgMax"), "ArgMin": arg("ArgMin"),
+    "ReduceL2": reduce_l2, "LpNormalization": lp_normalization, "CumSum": cumsum,
+    "TopK": topk,
     "Mod": lambda imp, node, a: _elementwise_const(np.fmod if imp.a_int(node, a, "fmod", 0) else np.mod)(imp, node, a),
 }
 

@@ -43,6 +43,9 @@ def _reduce_axes(imp, node, a, rank):
     return sorted(x % rank for x in axes)
 
 
+reduce_axes = _reduce_axes          # the same reading for the reductions other files import (onnx_l2norm.py)
+
+
 def reduce(pool_op, fold):
     """ReduceMean (pool_op "AvgPool2D", fold np.mean) or ReduceMax ("MaxPool2D", np.max)."""
     def handler(imp, node, a):

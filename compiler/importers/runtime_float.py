@@ -8,11 +8,7 @@ NORMALIZES_BY_ITS_INPUT = ("normalizes each sample by the mean and variance of i
                            "computed at run time that edgec's integer-only C cannot precompute; use "
                            "BatchNormalization (folded into the conv) or remove it")
 RUNTIME_FLOAT = {"LayerNormalization": NORMALIZES_BY_ITS_INPUT, "InstanceNormalization": NORMALIZES_BY_ITS_INPUT,
-                 "GroupNormalization": NORMALIZES_BY_ITS_INPUT, "UnitNormalization":
-                 "divides each sample by the norm of its own activations, float math computed at run time that "
-                 "edgec's integer-only C cannot precompute; remove it or normalize before the model",
-                 "LpNormalization": "divides each sample by the norm of its own activations, float math computed at "
-                 "run time that edgec's integer-only C cannot precompute; remove it or normalize before the model"}
+                 "GroupNormalization": NORMALIZES_BY_ITS_INPUT, "MeanVarianceNormalization": NORMALIZES_BY_ITS_INPUT}
 
 
 def why(op: str) -> str:

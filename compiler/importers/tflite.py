@@ -70,6 +70,8 @@ FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "ME
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 SUPPORTED = SUPPORTED + ("SVDF",)                 # int8 with its int16 state (importers/tflite_svdf.py)
+SUPPORTED, FLOAT_SUPPORTED = SUPPORTED + ("L2_NORMALIZATION",), FLOAT_SUPPORTED + ("L2_NORMALIZATION",)  # ops/l2norm.py
+SUPPORTED, FLOAT_SUPPORTED = SUPPORTED + ("ARG_MAX", "ARG_MIN"), FLOAT_SUPPORTED + ("ARG_MAX", "ARG_MIN")  # ops/argmax.py
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("STRIDED_SLICE",)    # Slice or StridedSlice (compiler/strided_slice.py)
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + tflite_elementwise.OPS  # primitives, EXP, LOG_SOFTMAX (importers/tflite_elementwise.py)
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
@@ -462,6 +464,9 @@ class _Importer(StreamingOps):
 
     def check_int8_op(self, name, ins, outs, opt, bad):
         t = self.tensors
+        if name in ("ARG_MAX", "ARG_MIN"):               # an int32 / int64 index output: edgec's is int8
+            self.check_arg(name, ins, outs, bad)
+            outs = []
         acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else (ins[1:2] if name == "SPLIT" else ins[:1])
                                + outs) if i >= 0]
         for a in acts:
@@ -487,6 +492,8 @@ class _Importer(StreamingOps):
                 bad("SOFTMAX whose int8 output is not scale 1/256, zero point -128 (TFLite Micro refuses it too)")
             elif o.shape and o.shape[-1] > 256:        # TFLM's final shift would pass 31 (it checks and stops)
                 bad("SOFTMAX over more than 256 values")
+        if name == "L2_NORMALIZATION" and (float(t[outs[0]].scale[0]), int(t[outs[0]].zero_point[0])) != (1 / 128, 0):
+            bad("L2_NORMALIZATION whose int8 output is not scale 1/128, zero point 0 (TFLite refuses it too)")
         if name in INT8_OPS:
             self.check_streaming_op(name, ins, outs, opt, bad)
         if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "MEAN"):
@@ -497,10 +504,21 @@ class _Importer(StreamingOps):
                     (float(o.scale[0]), int(o.zero_point[0])):
                 bad(f"{name} whose output quantization differs from its input's")
 
+    def check_arg(self, name, ins, outs, bad):
+        t = self.tensors
+        axis = t[ins[1]].data if len(ins) == 2 else None
+        if axis is None or axis.size != 1 or t[outs[0]].type not in (INT32, INT64):
+            bad(f"{name} without one constant axis and an int32 / int64 output")
+        elif not -len(t[ins[0]].shape) <= int(axis.reshape(-1)[0]) < len(t[ins[0]].shape):
+            bad(f"{name} over axis {int(axis.reshape(-1)[0])} of a rank-{len(t[ins[0]].shape)} tensor")
+
     def check_float_op(self, name, ins, outs, opt, bad):
         """What the float path takes of an operator: float32 activations, constant float32 weights and
         constant parameters (shapes, axes, paddings) that mean what an IR op does."""
         t = self.tensors
+        if name in ("ARG_MAX", "ARG_MIN"):
+            self.check_arg(name, ins, outs, bad)
+            outs = []
         operands = ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") + tuple(tflite_elementwise.BINARY) else ins[:1]
         if all(t[i].data is not None for i in operands) or (len(operands) == 1 and t[ins[0]].data is not None):
             bad(f"{name} on constant inputs only")
@@ -875,6 +893,26 @@ class _Importer(StreamingOps):
 
     def op_SOFTMAX(self, ins, outs, opt):
         self.node("Softmax", outs[0], [self.act(ins[0])], [self.act(outs[0])], {})
+
+    def op_ARG_MAX(self, ins, outs, opt, op="ArgMax"):
+        """The index along a constant axis, ties to the first (as TFLite); edgec's output is the index as
+        int8 (scale 1, zero point 0, compiler/ops/argmax.py) where the file's is int32 or int64."""
+        x = self.tensors[ins[0]]
+        n = self.name(outs[0])
+        shape = self.tensors[outs[0]].shape
+        self.fg[n] = Tensor(n, shape, "float32")
+        if not self.is_float:
+            self.qg[n] = Tensor(n, shape, "int8", None, Quant(np.float64(1.0), np.int64(0)))
+        axis = int(self.tensors[ins[1]].data.reshape(-1)[0]) % len(x.shape)
+        self.node(op, outs[0], [self.act(ins[0])], [n], {"axis": axis, "keep": False, "select_last": False})
+
+    def op_ARG_MIN(self, ins, outs, opt):
+        self.op_ARG_MAX(ins, outs, opt, "ArgMin")
+
+    def op_L2_NORMALIZATION(self, ins, outs, opt):
+        """Over the last axis; float: x / max(||x||, 1e-6) as TFLite's float kernel; int8: its integer one."""
+        self.node("L2Normalize", outs[0], [self.act(ins[0])], [self.act(outs[0])],
+                  {"axis": len(self.tensors[ins[0]].shape) - 1, "eps": 1e-6})
 
     def op_ADD(self, ins, outs, opt):
         if self.is_float:

@@ -13,12 +13,12 @@ This package is IR level: it imports edgec.compiler.errors, edgec.compiler.fixed
 modules of compiler/ only, never ir/shapes/reference (which import it) nor anything above."""
 from __future__ import annotations
 
-from . import (batchnorm, binary, conv, depth_to_space, elementwise, layout, mean, pool, prelu, recurrent, requantize, resample,
+from . import (argmax, batchnorm, cumsum, l2norm, topk, binary, conv, depth_to_space, elementwise, layout, mean, pool, prelu, recurrent, requantize, resample,
                softmax, strided_slice, svdf, unary)
 from .base import CallSite, OpDef
 
 FAMILIES = (conv, binary, pool, unary, softmax, layout, resample, mean, prelu, strided_slice, svdf, recurrent,
-            requantize, batchnorm, elementwise, depth_to_space)
+            requantize, batchnorm, elementwise, depth_to_space, argmax, l2norm, cumsum, topk)
 
 REGISTRY: dict = {}
 for _family in FAMILIES:
