@@ -55,7 +55,7 @@ def kernel_file(graph: Graph, node) -> str | None:
     for an int8 Conv2D by its loop nest (_conv_path)."""
     if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
         return KERNEL_FILE_S16.get(node.op)
-    if node.name in graph.meta.get("wide", {}):          # pre-sign-extended weights (passes/plan_wide.py)
+    if node.name in graph.wide:                          # pre-sign-extended weights (passes/plan_wide.py)
         return WIDE_FILES[node.op]
     if node.op == "Conv2D":
         return CONV_FILES[_conv_path(graph, node)]
@@ -93,7 +93,7 @@ def _conv_path(graph: Graph, node) -> str:
     ish, osh = graph.tensors[node.inputs[0]].shape, graph.tensors[node.outputs[0]].shape
     if node.attrs["groups"] == ish[3] == osh[3]:
         return "depthwise"
-    return "cols" if graph.meta["plan"].get("scratch", {}).get(node.name) else "conv"
+    return "cols" if graph.plan.scratch.get(node.name) else "conv"
 
 
 def c_ident(text: str, limit: int = 48) -> str:
@@ -186,7 +186,7 @@ class _Emitter:
         text = self._ptr_text(tensor)
         t = self.graph.tensors[tensor]
         if not t.is_const:                                    # its place and extent, for the model image
-            bufs = self.graph.meta["plan"]["buffers"]
+            bufs = self.graph.plan.buffers
             b = bufs[tensor]
             sub = b["slice"][0] if b.get("slice") else 0
             off = (b["offset"] if b["where"] in ("arena", "state") else 0) + sub * t.nbytes // max(1, t.size)
@@ -201,7 +201,7 @@ class _Emitter:
         t = self.graph.tensors[tensor]
         if t.is_const:
             return self.array(tensor, f"c_{tensor}", rom=False)
-        b = self.graph.meta["plan"]["buffers"][tensor]
+        b = self.graph.plan.buffers[tensor]
         sub = b["slice"][0] if b.get("slice") else 0          # a slice inside a Concat's output
         if t.dtype == "int16" and b["where"] == "state":       # SVDF's int16 state: bytes, read with memcpy
             return f"{self.prefix}_state + {b['offset']}"
@@ -227,7 +227,7 @@ def _folded_bias(g: Graph, node) -> np.ndarray:
 
 def _pixel_stride(g: Graph, node) -> int:
     """Bytes between output pixels: the channel count, or the Concat's when writing into its slice."""
-    sl = g.meta["plan"]["buffers"][node.outputs[0]].get("slice")
+    sl = g.plan.buffers[node.outputs[0]].get("slice")
     return sl[1] if sl and sl[1] else g.tensors[node.outputs[0]].shape[-1]
 
 
@@ -262,7 +262,7 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
         k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
         dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
         groups=1, out_stride=_pixel_stride(g, node), **common))
-    scratch = g.meta["plan"]["scratch"][node.name]
+    scratch = g.plan.scratch[node.name]
     return (f"{wide_entry(node, ish, osh, wsh)}(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
             f"(int16_t *)(void *)(arena + {scratch['offset']}));")
 
@@ -299,7 +299,7 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
         depthwise = node.op == "Conv2D" and a["groups"] == ish[3] == osh[3]
         wt = g.tensors[node.inputs[1]].data
-        if node.name in g.meta.get("wide", {}):
+        if node.name in g.wide:
             return _wide_call(e, i, node, x, out, r_in, r0, rn, base)
         if depthwise:       # [C, kh, kw, 1] -> [C/4][kh][kw][4]: four channels of a tap in one word
             w = e.array(dw_quad_layout(wt), f"w{i}_{node.name}", "int8_t", f"{node.inputs[1]}, as [C/4][kh][kw][4]")
@@ -324,7 +324,7 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
             path = _conv_path(g, node)
             entry = conv_entry(node, ish, osh, wsh, [osh[1]] if band is None else band["rows"])
             if path == "cols":                                 # the columns loop nest over its arena scratch
-                scratch = g.meta["plan"]["scratch"][node.name]
+                scratch = g.plan.scratch[node.name]
                 return (f"edgec_conv2d_cols_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, "
                         f"(int16_t *)(void *)(arena + {scratch['offset']}));")
             return f"{entry}(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
@@ -401,31 +401,31 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
 
 
 def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list) -> dict | None:
-    """A stateful graph (meta["state"]): after the last node, copy each variable's new value into its
+    """A stateful graph (Graph.state): after the last node, copy each variable's new value into its
     state buffer (steps, counted as calls of the node that made the value); returns the template's
     state facts (size, initial bytes in weights.c), None for a stateless graph."""
-    entries = graph.meta.get("state", [])
+    entries = graph.state
     if not entries:
         return None
-    buffers = graph.meta["plan"]["buffers"]
+    buffers = graph.plan.buffers
     prod = {o: i for i, n in enumerate(graph.nodes) for o in n.outputs}
-    init = np.zeros(graph.meta["plan"]["state_size"], np.int8)
+    init = np.zeros(graph.plan.state_size, np.int8)
     # a variable assigned another's old value copies it before that one is overwritten (the reference
     # assigns them all at once)
-    for s in sorted(entries, key=lambda s: s["next"] is None or buffers.get(s["next"], {}).get("where") != "state"):
-        b = buffers[s["tensor"]]
+    for s in sorted(entries, key=lambda s: s.next is None or buffers.get(s.next, {}).get("where") != "state"):
+        b = buffers[s.tensor]
         init[b["offset"]:b["offset"] + b["size"]] = \
-            np.asarray(s["init"]).astype("<i2" if graph.tensors[s["tensor"]].dtype == "int16" else np.int8).view(np.int8).reshape(-1)
-        nxt = s["next"]
+            np.asarray(s.init).astype("<i2" if graph.tensors[s.tensor].dtype == "int16" else np.int8).view(np.int8).reshape(-1)
+        nxt = s.next
         if nxt is None or (not graph.tensors[nxt].is_const and buffers[nxt]["root"] == b["root"]):
             continue                                  # never reassigned, or assigned its own bytes
-        steps.append((f"state {s['variable']}: {s['tensor']} <- {nxt}",
-                      f"memcpy({e.ptr(s['tensor'])}, {e.ptr(nxt)}, {b['size']});"))
+        steps.append((f"state {s.variable}: {s.tensor} <- {nxt}",
+                      f"memcpy({e.ptr(s.tensor)}, {e.ptr(nxt)}, {b['size']});"))
         calls.append(prod.get(nxt, len(graph.nodes) - 1))
     rom = e.array(init, "state_init", "int8_t", "initial values of the state (the init subgraph's)", rom=False,
                   share=False)     # codegen/image.py finds it by name
     return {"size": int(len(init)), "init": rom, "values": _array_literal(init),
-            "variables": [(s["variable"], buffers[s["tensor"]]["offset"], buffers[s["tensor"]]["size"]) for s in entries]}
+            "variables": [(s.variable, buffers[s.tensor]["offset"], buffers[s.tensor]["size"]) for s in entries]}
 
 
 def _uint8_edges(graph: Graph) -> dict:
@@ -440,7 +440,7 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
     prefix = f"edgec_{model_name}"
     e = _Emitter(graph, prefix)
     steps = []
-    stages = {st["nodes"][0]: (k, st) for k, st in enumerate(graph.meta.get("tiling", []))}
+    stages = {st["nodes"][0]: (k, st) for k, st in enumerate(graph.tiling)}
     calls = []                   # the node of every call in run(), in code order (for per-layer profiles)
     skip = 0
     for i, node in enumerate(graph.nodes):
@@ -472,7 +472,7 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                        for i, u in e.uses.items() if any(s for _, s in u))
     ctx = dict(prefix=prefix, state=state, edge_u8=u8, **api, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
                                                             for c, n, v, m, rom in e.arrays],
-               params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
+               params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.plan.arena_size, **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}

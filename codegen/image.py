@@ -162,7 +162,7 @@ def schedule(graph: Graph, gen: dict) -> list:
     stage's loop is ("loop", tiles, row table array index, entries per band, [its calls])."""
     e = gen["emitter"]
     scratch = {}                       # offset -> the largest scratch there (convs at different steps share offsets)
-    for s in graph.meta["plan"].get("scratch", {}).values():
+    for s in graph.plan.scratch.values():
         scratch[s["offset"]] = max(scratch.get(s["offset"], 0), s["size"])
     calls = []
 
@@ -212,15 +212,15 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
     structs = struct_fields()
     calls = schedule(graph, gen)
     e = gen["emitter"]
-    plan = graph.meta["plan"]
+    plan = graph.plan
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     if tin.dtype != "int8" or tout.dtype != "int8":
         raise EdgecError(f"the model image takes int8 input and output; this model's are {tin.dtype} / {tout.dtype}")
     edges = graph.meta.get("edges", {})
     u8_in = edges.get("input", {}).get("file_dtype") == "uint8"
     u8_out = edges.get("output", {}).get("file_dtype") == "uint8"
-    state_off = _align(plan["arena_size"], 4)
-    state_bytes = int(plan.get("state_size", 0)) if graph.meta.get("state") else 0
+    state_off = _align(plan.arena_size, 4)
+    state_bytes = int(plan.state_size or 0) if graph.state else 0
     incopy = _align(state_off + state_bytes, 4)
     arena = incopy + (tin.size if u8_in else 0)
 

@@ -139,7 +139,7 @@ def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built, name):
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
     out, inputs, _ = built(name)
     b = Built(str(out))
-    assert b.int_graph.meta.get("tiling")
+    assert b.int_graph.tiling
     img = _image(out)
     assert LOOP in _record_ids(img)
     # a row table whose last band asks for rows past the output: refused at the loop's first call

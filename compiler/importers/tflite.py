@@ -49,6 +49,7 @@ from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..gemmlowp import softmax_tflm_attrs
 from ..fixedpoint import quantize_multiplier
 from ..ir import Graph, Node, Quant, Tensor, unique_name
+from ..plan import StateVar
 from .builder import check_padded, check_node, importer_entry
 from ..shapes import output_shapes
 from .tflite_params import ACTIVATIONS, activation_range, add_params, conv_multipliers, same_padding
@@ -729,16 +730,16 @@ class _Importer(StreamingOps):
         fstate, qstate = self.state_meta()
         if self.edges.get("input", {}).get("file_dtype") == "float32":
             meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
-        fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite", **fstate))
+        fgraph = Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite"), state=fstate)
         qgraph = Graph(stem, self.qnodes, self.qg, [x], [y], dict(meta, quantized=True,
-                                                                 quantization="from the .tflite file", **qstate))
+                                                                 quantization="from the .tflite file"), state=qstate)
         return fgraph, qgraph
 
-    def state_meta(self) -> tuple[dict, dict]:
-        """meta["state"] of the float twin and the int8 graph: per variable a node reads, its state tensor,
+    def state_meta(self) -> tuple[list, list]:
+        """Graph.state of the float twin and the int8 graph: per variable a node reads, its state tensor,
         the tensor assigned to it at the end of a run (None: never reassigned) and its initial values."""
         if not self.state:
-            return {}, {}
+            return [], []
         read = {i for n in self.qnodes for i in n.inputs}
         fs, qs = [], []
         for s in self.state:
@@ -749,10 +750,10 @@ class _Importer(StreamingOps):
             nxt = self.name(s["next"]) if s["next"] is not None and not isinstance(s["next"], str) else s["next"]
             if nxt is not None and nxt not in self.qg:
                 self.act(s["next"])
-            entry = {"variable": s["key"][1] or s["key"][0], "tensor": tname, "next": nxt}
-            qs.append(dict(entry, init=s["init"].astype(s.get("dtype", np.int8))))
-            fs.append(dict(entry, init=((s["init"].astype(np.float64) - zp) * scale).astype(np.float32)))
-        return ({"state": fs}, {"state": qs}) if qs else ({}, {})
+            entry = (s["key"][1] or s["key"][0], tname, nxt)
+            qs.append(StateVar(*entry, init=s["init"].astype(s.get("dtype", np.int8))))
+            fs.append(StateVar(*entry, init=((s["init"].astype(np.float64) - zp) * scale).astype(np.float32)))
+        return fs, qs
 
     def check_shapes(self):
         """Every output shape the file declares must follow from its node's inputs and attributes (the C
