@@ -61,7 +61,7 @@ def emit(e, s):
         stride_h=a["strides"][0], stride_w=a["strides"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
         act_min=a["act_min"], act_max=a["act_max"]))
     fn = ("edgec_maxpool_" if s.node.op == "MaxPool2D" else "edgec_avgpool_") + ("s16" if s.s16 else "s8")
-    return f"{fn}(&{p}, {s.ins[0]}, {s.r_in}, {s.out}, {s.r0}, {s.rn});"
+    return e.call(fn, f"&{p}", s.ins[0], s.r_in, s.out, s.r0, s.rn)
 
 
 def macs(graph, node):
