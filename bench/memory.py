@@ -79,7 +79,7 @@ def main():
             rows[name] = {"edgec_arena": t["arena_bytes"], "stack": stack,
                           "edgec_ram": t["arena_bytes"] + t["io_bytes"] + stack,
                           "layer_wise_bound": layer_wise_bound(g), "tflm_arena": tflm_arena(SHARED / "tflite" / tfl),
-                          "tiled_stages": len(g.meta.get("tiling", []))}
+                          "tiled_stages": len(g.tiling)}
     if "--json" in sys.argv:
         print(json.dumps(rows, indent=2))
         return

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import jinja2
 import numpy as np
 
+from .calls import Call, Loop, Step
 from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_requant
 from ..passes.plan_wide import channels as wide_channels
 from ..compiler.errors import EdgecError
@@ -55,7 +56,7 @@ def kernel_file(graph: Graph, node) -> str | None:
     for an int8 Conv2D by its loop nest (_conv_path)."""
     if node.op == "Requantize" or graph.tensors[node.outputs[0]].dtype == "int16":
         return KERNEL_FILE_S16.get(node.op)
-    if node.name in graph.meta.get("wide", {}):          # pre-sign-extended weights (passes/plan_wide.py)
+    if node.name in graph.wide:                          # pre-sign-extended weights (passes/plan_wide.py)
         return WIDE_FILES[node.op]
     if node.op == "Conv2D":
         return CONV_FILES[_conv_path(graph, node)]
@@ -93,7 +94,7 @@ def _conv_path(graph: Graph, node) -> str:
     ish, osh = graph.tensors[node.inputs[0]].shape, graph.tensors[node.outputs[0]].shape
     if node.attrs["groups"] == ish[3] == osh[3]:
         return "depthwise"
-    return "cols" if graph.meta["plan"].get("scratch", {}).get(node.name) else "conv"
+    return "cols" if graph.plan.scratch.get(node.name) else "conv"
 
 
 def c_ident(text: str, limit: int = 48) -> str:
@@ -135,6 +136,40 @@ class _Emitter:
     uses: dict = field(default_factory=dict)         # node index -> [(array bytes, shared with an earlier one)]
     #: a model of several inputs / outputs: storage root of each -> its run() argument (header io_facts)
     edge_ptrs: dict = field(default_factory=dict)
+    #: the Calls made since the last take (codegen/calls.py): what the model image is built from
+    recorded: list = field(default_factory=list)
+
+    def call(self, fn: str, *args) -> str:
+        """One kernel call `fn(args...);`, recorded as emitted (codegen/image.py builds the image from the
+        record, not from the C).  `args`: C expressions (integers, names, pointers from ptr / scratch / band)."""
+        c = Call(fn, tuple(str(a) for a in args))
+        self.recorded.append(c)
+        return c.text
+
+    def take(self) -> tuple:
+        """The Calls recorded since the last take."""
+        out, self.recorded = tuple(self.recorded), []
+        return out
+
+    def scratch(self, node: str, cast: str) -> str:
+        """A pointer to node's scratch in the arena (the memory plan's), cast for its kernel."""
+        off = self.graph.plan.scratch[node]["offset"]
+        text = f"{cast}(arena + {off})"
+        self.symbols[text] = ("scratch", off)
+        return text
+
+    def band(self, base: str | None, k: int, m: int | None = None) -> str:
+        """A patch-based stage's band expression: `r[k]`, `r[k] * m`, or `base + r[k] * m` (r: the band's row
+        entries), registered with its parts for the model image."""
+        text = f"r[{k}]" if m is None else f"r[{k}] * {m}" if base is None else f"{base} + r[{k}] * {m}"
+        self.symbols[text] = ("band", base, k, 1 if m is None else m)
+        return text
+
+    def scaled(self, rows: str, m: int) -> str:
+        """`rows * m` for a band's row count `rows` (a band() expression `r[k]`)."""
+        kind, base, k, one = self.symbols[rows]
+        assert kind == "band" and base is None and one == 1, rows
+        return self.band(None, k, m)
 
     def name(self, base):
         n = c_ident(base)
@@ -188,7 +223,7 @@ class _Emitter:
         text = self._ptr_text(tensor)
         t = self.graph.tensors[tensor]
         if not t.is_const:                                    # its place and extent, for the model image
-            bufs = self.graph.meta["plan"]["buffers"]
+            bufs = self.graph.plan.buffers
             b = bufs[tensor]
             sub = b["slice"][0] if b.get("slice") else 0
             off = (b["offset"] if b["where"] in ("arena", "state") else 0) + sub * t.nbytes // max(1, t.size)
@@ -203,7 +238,7 @@ class _Emitter:
         t = self.graph.tensors[tensor]
         if t.is_const:
             return self.array(tensor, f"c_{tensor}", rom=False)
-        b = self.graph.meta["plan"]["buffers"][tensor]
+        b = self.graph.plan.buffers[tensor]
         sub = b["slice"][0] if b.get("slice") else 0          # a slice inside a Concat's output
         if t.dtype == "int16" and b["where"] == "state":       # SVDF's int16 state: bytes, read with memcpy
             return f"{self.prefix}_state + {b['offset']}"
@@ -230,7 +265,7 @@ def _folded_bias(g: Graph, node) -> np.ndarray:
 
 def _pixel_stride(g: Graph, node) -> int:
     """Bytes between output pixels: the channel count, or the Concat's when writing into its slice."""
-    sl = g.meta["plan"]["buffers"][node.outputs[0]].get("slice")
+    sl = g.plan.buffers[node.outputs[0]].get("slice")
     return sl[1] if sl and sl[1] else g.tensors[node.outputs[0]].shape[-1]
 
 
@@ -258,16 +293,15 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
     common = dict(in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"])
     if node.op == "FullyConnected":
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
-        return f"edgec_fully_connected_wide_s8(&{p}, {x}, {w}, {rq}, {out});"
+        return e.call("edgec_fully_connected_wide_s8", f"&{p}", x, w, rq, out)
     wsh = g.tensors[node.inputs[1]].shape
     p = e.param("edgec_conv2d_params", base, dict(
         batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
         k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
         dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
         groups=1, out_stride=_pixel_stride(g, node), **common))
-    scratch = g.meta["plan"]["scratch"][node.name]
-    return (f"{wide_entry(node, ish, osh, wsh)}(&{p}, {x}, {r_in}, {w}, {rq}, {out}, {r0}, {rn}, "
-            f"(int16_t *)(void *)(arena + {scratch['offset']}));")
+    return e.call(wide_entry(node, ish, osh, wsh), f"&{p}", x, r_in, w, rq, out, r0, rn,
+                  e.scratch(node.name, "(int16_t *)(void *)"))
 
 
 def _owned_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | None:
@@ -302,7 +336,7 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
         x = e.ptr(node.inputs[0]) if band is None else band["in"]
         depthwise = node.op == "Conv2D" and a["groups"] == ish[3] == osh[3]
         wt = g.tensors[node.inputs[1]].data
-        if node.name in g.meta.get("wide", {}):
+        if node.name in g.wide:
             return _wide_call(e, i, node, x, out, r_in, r0, rn, base)
         if depthwise:       # [C, kh, kw, 1] -> [C/4][kh][kw][4]: four channels of a tap in one word
             w = e.array(dw_quad_layout(wt), f"w{i}_{node.name}", "int8_t", f"{node.inputs[1]}, as [C/4][kh][kw][4]")
@@ -327,13 +361,12 @@ def _node_call(e: _Emitter, i: int, node, band: dict | None = None) -> str | Non
             path = _conv_path(g, node)
             entry = conv_entry(node, ish, osh, wsh, [osh[1]] if band is None else band["rows"])
             if path == "cols":                                 # the columns loop nest over its arena scratch
-                scratch = g.meta["plan"]["scratch"][node.name]
-                return (f"edgec_conv2d_cols_s8(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn}, "
-                        f"(int16_t *)(void *)(arena + {scratch['offset']}));")
-            return f"{entry}(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
+                return e.call("edgec_conv2d_cols_s8", f"&{p}", x, r_in, w, b, m, s, out, r0, rn,
+                              e.scratch(node.name, "(int16_t *)(void *)"))
+            return e.call(entry, f"&{p}", x, r_in, w, b, m, s, out, r0, rn)
         p = e.param("edgec_fully_connected_params", base, dict(
             batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
-        return f"edgec_fully_connected_s8(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
+        return e.call("edgec_fully_connected_s8", f"&{p}", x, w, b, m, s, out)
     if node.op == "LSTM":
         return lstm_call(e, i, node)
     if node.op == "GRU":
@@ -353,14 +386,14 @@ def _weighted_s16_call(e: _Emitter, i: int, node, band, base, r_in, r0, rn, out)
     common = dict(in_zp=0, out_zp=0, act_min=a["act_min"], act_max=a["act_max"])
     if node.op == "FullyConnected":
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
-        return f"edgec_fully_connected_s16(&{p}, {x}, {w}, {b}, {m}, {s}, {out});"
+        return e.call("edgec_fully_connected_s16", f"&{p}", x, w, b, m, s, out)
     wsh = g.tensors[node.inputs[1]].shape
     p = e.param("edgec_conv2d_params", base, dict(
         batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3], out_h=osh[1], out_w=osh[2], out_c=osh[3],
         k_h=wsh[1], k_w=wsh[2], stride_h=a["strides"][0], stride_w=a["strides"][1],
         dil_h=a["dilations"][0], dil_w=a["dilations"][1], pad_top=a["pads"][0], pad_left=a["pads"][1],
         groups=a["groups"], out_stride=osh[3], **common))
-    return f"edgec_conv2d_s16(&{p}, {x}, {r_in}, {w}, {b}, {m}, {s}, {out}, {r0}, {rn});"
+    return e.call("edgec_conv2d_s16", f"&{p}", x, r_in, w, b, m, s, out, r0, rn)
 
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("edgec.codegen", "templates"), keep_trailing_newline=True,
@@ -373,8 +406,9 @@ def _comment(graph: Graph, i: int, node) -> str:
     return f"{i}: {node.name} ({node.op}{fn}) {shapes} -> {list(graph.tensors[node.outputs[0]].shape)}".replace("*/", "* /")
 
 
-def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
-    """A patch-based stage: a loop over row bands, each running every node of the stage on its band."""
+def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> tuple:
+    """A patch-based stage: a loop over row bands, each running every node of the stage on its band.
+    Returns its C and its Loop record (codegen/calls.py)."""
     g = e.graph
     nodes = g.nodes[first:first + len(stage["nodes"])]
     order = stage["bands"][::-1] if stage.get("reverse") else stage["bands"]   # bottom up: output above its input
@@ -394,6 +428,7 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
     table = e.array(rows, f"stage{k}_rows", "int32_t", f"stage {k}: per band, per node {what}")
     per = 4 + 4 * moves if carry else 3
     width = per * len(nodes)
+    body = []
     lines = [f"for (band = 0; band < {stage['tiles']}; band++) {{",
              f"    const EDGEC_ROM int32_t *r = {table} + band * {width};"]
     for j, node in enumerate(nodes):
@@ -402,54 +437,66 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> str:
         _, _, w_in, c_in = g.tensors[src].shape
         in_ptr = e.ptr(src)
         if j == 0 and node.op == "Lut":                      # whole input, same rows as its output
-            in_ptr = f"{in_ptr} + r[{per * j + 1}] * {w_in * c_in}"
+            in_ptr = e.band(in_ptr, per * j + 1, w_in * c_in)
         out_ptr = e.ptr(node.outputs[0])
         lines.append(f"    /* {_comment(g, first + j, node)} */")
+        moved = []
         if carry:                      # int8 rows (carry_rows)
             off, n = per * j + 2, per * j + 3
             for m in range(moves if j < len(nodes) - 1 else 0):   # the rows this band keeps, moved first
                 a = per * j + 4 + 4 * m
-                lines.append(f"    memcpy({out_ptr} + r[{a}] * {w_out * c_out}, {out_ptr} + r[{a + 2}] * {w_out * c_out}, "
-                             f"r[{a + 1}] * {w_out * c_out});")
-            out_ptr = f"{out_ptr} + r[{off}] * {w_out * c_out}"
+                moved.append(e.call("memcpy", e.band(out_ptr, a, w_out * c_out), e.band(out_ptr, a + 2, w_out * c_out),
+                                    e.band(None, a + 1, w_out * c_out)))
+            out_ptr = e.band(out_ptr, off, w_out * c_out)
         elif j == len(nodes) - 1:                            # whole output: write at the band's first row
             off, n = per * j + 1, per * j + 2
-            out_ptr = f"{out_ptr} + r[{off}] * {w_out * c_out}"
+            out_ptr = e.band(out_ptr, off, w_out * c_out)
         else:
             n = per * j + 2
-        band = {"in": in_ptr, "out": out_ptr, "in_row0": f"r[{per * j}]", "out_row0": f"r[{per * j + 1}]",
-                "out_rows": f"r[{n}]", "rows": [b[j][2] for b in carry] if carry else [b[j][2] for b in stage["bands"]]}
-        lines.append("    " + _owned_call(e, first + j, node, band))
+        band = {"in": in_ptr, "out": out_ptr, "in_row0": e.band(None, per * j), "out_row0": e.band(None, per * j + 1),
+                "out_rows": e.band(None, n), "rows": [b[j][2] for b in carry] if carry else [b[j][2] for b in stage["bands"]]}
+        code = _owned_call(e, first + j, node, band)
+        lines.extend("    " + c for c in moved + ([code] if code else []))
+        body.append(_recorded(e, "\n    ".join(moved + ([code] if code else [])) if moved else code))
     lines.append("}")
-    return "\n    ".join(lines)
+    whole = None if any(b is None for b in body) else tuple(c for b in body for c in b)
+    return "\n    ".join(lines), None if whole is None else Loop(int(stage["tiles"]), table, width, whole)
 
 
-def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list) -> dict | None:
-    """A stateful graph (meta["state"]): after the last node, copy each variable's new value into its
+def _recorded(e: _Emitter, code: str | None) -> tuple | None:
+    """The Calls recorded for `code` (an emitter's C), None when they are not exactly its C (an emitter
+    that wrote C without e.call: the model image refuses the step rather than guess)."""
+    got = e.take()
+    return got if "\n    ".join(c.text for c in got) == (code or "") else None
+
+
+def _state_steps(e: _Emitter, graph: Graph, steps: list, calls: list, record: list) -> dict | None:
+    """A stateful graph (Graph.state): after the last node, copy each variable's new value into its
     state buffer (steps, counted as calls of the node that made the value); returns the template's
     state facts (size, initial bytes in weights.c), None for a stateless graph."""
-    entries = graph.meta.get("state", [])
+    entries = graph.state
     if not entries:
         return None
-    buffers = graph.meta["plan"]["buffers"]
+    buffers = graph.plan.buffers
     prod = {o: i for i, n in enumerate(graph.nodes) for o in n.outputs}
-    init = np.zeros(graph.meta["plan"]["state_size"], np.int8)
+    init = np.zeros(graph.plan.state_size, np.int8)
     # a variable assigned another's old value copies it before that one is overwritten (the reference
     # assigns them all at once)
-    for s in sorted(entries, key=lambda s: s["next"] is None or buffers.get(s["next"], {}).get("where") != "state"):
-        b = buffers[s["tensor"]]
+    for s in sorted(entries, key=lambda s: s.next is None or buffers.get(s.next, {}).get("where") != "state"):
+        b = buffers[s.tensor]
         init[b["offset"]:b["offset"] + b["size"]] = \
-            np.asarray(s["init"]).astype("<i2" if graph.tensors[s["tensor"]].dtype == "int16" else np.int8).view(np.int8).reshape(-1)
-        nxt = s["next"]
+            np.asarray(s.init).astype("<i2" if graph.tensors[s.tensor].dtype == "int16" else np.int8).view(np.int8).reshape(-1)
+        nxt = s.next
         if nxt is None or (not graph.tensors[nxt].is_const and buffers[nxt]["root"] == b["root"]):
             continue                                  # never reassigned, or assigned its own bytes
-        steps.append((f"state {s['variable']}: {s['tensor']} <- {nxt}",
-                      f"memcpy({e.ptr(s['tensor'])}, {e.ptr(nxt)}, {b['size']});"))
+        steps.append((f"state {s.variable}: {s.tensor} <- {nxt}",
+                      e.call("memcpy", e.ptr(s.tensor), e.ptr(nxt), b['size'])))
+        record.append(Step(steps[-1][0], e.take()))
         calls.append(prod.get(nxt, len(graph.nodes) - 1))
     rom = e.array(init, "state_init", "int8_t", "initial values of the state (the init subgraph's)", rom=False,
                   share=False)     # codegen/image.py finds it by name
     return {"size": int(len(init)), "init": rom, "values": _array_literal(init),
-            "variables": [(s["variable"], buffers[s["tensor"]]["offset"], buffers[s["tensor"]]["size"]) for s in entries]}
+            "variables": [(s.variable, buffers[s.tensor]["offset"], buffers[s.tensor]["size"]) for s in entries]}
 
 
 def _uint8_edges(graph: Graph) -> dict:
@@ -464,10 +511,11 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
     prefix = f"edgec_{model_name}"
     e = _Emitter(graph, prefix)
     if header.get("io"):            # several inputs / outputs: each its own argument of run()
-        bufs = graph.meta["plan"]["buffers"]
+        bufs = graph.plan.buffers
         e.edge_ptrs = {bufs[r["tensor"]]["root"]: r["param"] for r in header["io"]["inputs"] + header["io"]["outputs"]}
     steps = []
-    stages = {st["nodes"][0]: (k, st) for k, st in enumerate(graph.meta.get("tiling", []))}
+    record = []                  # steps' Steps (codegen/calls.py), in code order: the model image's source
+    stages = {st["nodes"][0]: (k, st) for k, st in enumerate(graph.tiling)}
     calls = []                   # the node of every call in run(), in code order (for per-layer profiles)
     skip = 0
     for i, node in enumerate(graph.nodes):
@@ -476,16 +524,18 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
             continue
         if node.name in stages:
             k, st = stages[node.name]
-            code = _stage_loop(e, k, st, i)
+            code, loop = _stage_loop(e, k, st, i)
             steps.append((f"{i}-{i + len(st['nodes']) - 1}: patch-based stage {k}, {st['tiles']} row bands "
                           f"(intermediates kept as bands)", code))
+            record.append(Step(steps[-1][0], None if loop is None else (loop,)))
             for j in range(len(st["nodes"])):
                 calls.extend([i + j] * len(CALL.findall(code.split(f"/* {i + j}: ")[1].split("/*")[0])))
             skip = len(st["nodes"]) - 1
             continue
         steps.append((_comment(graph, i, node), _owned_call(e, i, node)))
+        record.append(Step(steps[-1][0], _recorded(e, steps[-1][1])))
         calls.extend([i] * len(CALL.findall(steps[-1][1] or "")))
-    state = _state_steps(e, graph, steps, calls)
+    state = _state_steps(e, graph, steps, calls, record)
     u8 = _uint8_edges(graph)
     api = {"in_ctype": "uint8_t" if u8["input"] else "int8_t", "out_ctype": "uint8_t" if u8["output"] else "int8_t",
            "input_zp_api": header["input_zp"] + (128 if u8["input"] else 0),
@@ -499,7 +549,7 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                        for i, u in e.uses.items() if any(s for _, s in u))
     ctx = dict(prefix=prefix, state=state, edge_u8=u8, **api, upper=prefix.upper(), model=model_name, arrays=[(c, n, _array_literal(v), len(np.asarray(v).reshape(-1)), m.replace("*/", "* /"), "EDGEC_ROM " if rom else "")
                                                             for c, n, v, m, rom in e.arrays],
-               params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.meta["plan"]["arena_size"], **header)
+               params=e.params, steps=steps, tiled=bool(stages), arena16=e.arena16, needs_string_h=bool(state) or any(c and 'memcpy(' in c for _, c in steps), arena=graph.plan.arena_size, **header)
     files = {"model.h": _ENV.get_template("model.h.j2").render(ctx),
              "model.c": _ENV.get_template("model.c.j2").render(ctx),
              "weights.c": _ENV.get_template("weights.c.j2").render(ctx)}
@@ -509,5 +559,5 @@ def generate(graph: Graph, model_name: str, header: dict) -> dict:
                      upper_model=model_name.upper())
     files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(build_ctx)
     files["edgec.mk"] = _ENV.get_template("edgec.mk.j2").render(build_ctx)
-    return {"files": files, "runtime": runtime, "calls": calls, "steps": steps, "emitter": e,
+    return {"files": files, "runtime": runtime, "calls": calls, "steps": steps, "record": record, "emitter": e,
             "shared_bytes": int(shared_bytes)}

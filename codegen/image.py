@@ -1,9 +1,10 @@
 """The model image: a planned integer graph as data a firmware interpreter runs (runtime_c/edgec_image.c).
 
-No second emitter: codegen/c.py emits the C calls, and its emitter keeps a symbol for every name and
-pointer expression it puts in them (arrays, parameter structs, activation places with their extents).
-The image's schedule is those same calls read back through that table, so the C and the image cannot
-disagree on a kernel, an argument or an offset; the C stays byte-identical.
+No second emitter: codegen/c.py records every call as it emits it (codegen/calls.py: kernel, argument
+expressions, band loops), and its emitter keeps a symbol for every name and pointer expression it puts in
+them (arrays, parameter structs, activation places with their extents, scratches, band expressions).
+The image's schedule is that record read through that table, so the C and the image cannot disagree on
+a kernel, an argument or an offset; the C stays byte-identical.
 
 Format (all little-endian; every section 8-aligned; the image must sit 8-aligned in memory):
 
@@ -55,6 +56,7 @@ from ..compiler.errors import EdgecError
 from ..compiler.fixedpoint import quantize_multiplier
 from ..compiler.ir import Graph
 from .c import CONV_ENTRIES
+from .calls import Call, Loop
 
 FORMAT = 2                     # 2: one word per argument (1: kind, value, extent words)
 MAGIC = b"EDGECIMG"
@@ -116,80 +118,66 @@ def _flatten(structs: dict, name: str, values: dict) -> list:
     return words
 
 
-_CAST = re.compile(r"^\((?:int16_t|void) \*\)")
-_CALL = re.compile(r"^(\w+)\((.*)\);$")
-
-
-def _arg(e, text: str, node_scratch: dict):
-    """One C argument -> ("int", v) | ("act", where, offset, extent) | ("array", index) | ("param", struct, fields)."""
-    t = text.strip().lstrip("&")
-    while _CAST.match(t):
-        t = _CAST.sub("", t)
-    if t.startswith("(") and t.endswith(")"):
-        t = t[1:-1]
-    if re.fullmatch(r"-?\d+", t):
+def _arg(e, text: str, node_scratch: dict, comment: str, in_loop: bool):
+    """One argument expression of a recorded Call (codegen/calls.py) -> ("int", v) | ("act", where, offset,
+    extent) | ("array", index) | ("param", struct, fields) | ("band", typed base, k, m), through the symbols
+    the emitter registered when it made the expression; None: not one it knows."""
+    t = text[1:] if text.startswith("&") else text
+    try:
         return ("int", int(t))
-    m = re.fullmatch(r"arena \+ (\d+)", t)
-    if m and int(m.group(1)) in node_scratch:     # a kernel's scratch, from the plan; a tensor may share its offset
-        sym = e.symbols.get(t)                    # (an LSTM's state where the softmax after it writes): the larger
-        extent = node_scratch[int(m.group(1))]    # extent, both inside the arena
-        return ("act", "arena", int(m.group(1)), max(extent, sym[3]) if sym and sym[0] == "act" else extent)
-    if t in e.symbols:
-        return e.symbols[t]
-    return None
-
-
-_LOOP = re.compile(r"^for \(band = 0; band < (\d+); band\+\+\) \{$")
-_ROWS = re.compile(r"^const EDGEC_ROM int32_t \*r = (\w+) \+ band \* (\d+);$")
-_BANDED = re.compile(r"^(?:(.+?) \+ )?r\[(\d+)\](?: \* (\d+))?$")
-
-
-def _banded(e, text: str, scratch: dict, comment: str):
-    """A stage's argument: `base + r[k] * m`, `r[k] * m` or `r[k]` -> (typed base, k, m); else None."""
-    m = _BANDED.match(text.strip())
-    if not m:
+    except ValueError:
+        pass
+    sym = e.symbols.get(t)
+    if sym is None:
         return None
-    base = ("int", 0) if m.group(1) is None else _arg(e, m.group(1), scratch)
-    k, mul = int(m.group(2)), int(m.group(3) or 1)
-    if base is None or base[0] not in ("int", "act") or k >= 127 or not 0 < mul < 1 << 24:
-        raise EdgecError(f"cannot put step '{comment}' in a model image: band argument '{text.strip()}' "
-                         "(row index below 127, row bytes 1 to 2^24 - 1)")
-    return ("band", base, k, mul)
+    if sym[0] == "scratch":                       # a kernel's scratch, from the plan; a tensor may share its offset
+        act = e.symbols.get(f"arena + {sym[1]}")   # (an LSTM's state where the softmax after it writes): the larger
+        extent = node_scratch[sym[1]]             # extent, both inside the arena
+        return ("act", "arena", sym[1], max(extent, act[3]) if act and act[0] == "act" else extent)
+    if sym[0] == "act" and sym[1] == "arena" and t == f"arena + {sym[2]}" and sym[2] in node_scratch:
+        return ("act", "arena", sym[2], max(node_scratch[sym[2]], sym[3]))     # at a scratch's offset, as above
+    if sym[0] == "band":                          # `base + r[k] * m`, `r[k] * m` or `r[k]`: in a stage's loop only
+        if not in_loop:
+            return None
+        _, base_text, k, mul = sym
+        base = ("int", 0) if base_text is None else _arg(e, base_text, node_scratch, comment, False)
+        if base is None or base[0] not in ("int", "act") or k >= 127 or not 0 < mul < 1 << 24:
+            raise EdgecError(f"cannot put step '{comment}' in a model image: band argument '{t}' "
+                             "(row index below 127, row bytes 1 to 2^24 - 1)")
+        return ("band", base, k, mul)
+    return sym
 
 
 def schedule(graph: Graph, gen: dict) -> list:
-    """[(step comment, kernel name, [typed args])] of generate()'s run(), in order; a patch-based
-    stage's loop is ("loop", tiles, row table array index, entries per band, [its calls])."""
+    """[(step comment, kernel name, [typed args])] of generate()'s run(), in order, from the calls codegen
+    recorded as it emitted them (gen["record"], codegen/calls.py); a patch-based stage's loop is ("loop",
+    tiles, row table array index, entries per band, [its calls])."""
     e = gen["emitter"]
     scratch = {}                       # offset -> the largest scratch there (convs at different steps share offsets)
-    for s in graph.meta["plan"].get("scratch", {}).values():
+    for s in graph.plan.scratch.values():
         scratch[s["offset"]] = max(scratch.get(s["offset"], 0), s["size"])
     calls = []
 
-    def call(comment, line, in_loop):
-        m = _CALL.match(line.strip())
-        if not m:
-            raise EdgecError(f"cannot put step '{comment}' in a model image: '{line.strip()}' is not one kernel call")
-        fn, args = m.group(1), m.group(2).split(", ")
-        typed = [_arg(e, a, scratch) or (_banded(e, a, scratch, comment) if in_loop else None) for a in args]
+    def call(comment, c: Call, in_loop):
+        typed = [_arg(e, a, scratch, comment, in_loop) for a in c.args]
         if any(t is None for t in typed):
-            bad = next(a for a, t in zip(args, typed) if t is None)
-            raise EdgecError(f"cannot put step '{comment}' in a model image: argument '{bad}' of {fn}")
-        fn = CONV_ENTRIES.get(fn, fn)                  # a conv nest's own entry: its generic kernel
+            bad = next(a for a, t in zip(c.args, typed) if t is None)
+            raise EdgecError(f"cannot put step '{comment}' in a model image: argument '{bad}' of {c.fn}")
+        fn = CONV_ENTRIES.get(c.fn, c.fn)              # a conv nest's own entry: its generic kernel
         return (comment, fn[len("edgec_"):] if fn.startswith("edgec_") else fn, typed)
 
-    for comment, code in gen["steps"]:
-        lines = [l.strip() for l in (code or "").split("\n") if l.strip()]     # none: a Reshape alias, nothing moves
-        loop = _LOOP.match(lines[0]) if lines else None
-        if loop:                                          # a patch-based stage (codegen.c._stage_loop)
-            rows = _ROWS.match(lines[1])
-            table = e.symbols.get(rows.group(1)) if rows else None
-            if lines[-1] != "}" or table is None or table[0] != "array":
-                raise EdgecError(f"cannot put step '{comment}' in a model image: an unknown loop")
-            body = [call(comment, l, True) for l in lines[2:-1] if not l.startswith("/*")]
-            calls.append(("loop", int(loop.group(1)), table[1], int(rows.group(2)), body))
-            continue
-        calls.extend(call(comment, l, False) for l in lines)
+    for step in gen["record"]:
+        if step.sites is None:
+            raise EdgecError(f"cannot put step '{step.comment}' in a model image: its C was not recorded "
+                             "(an op's emit must make each call with e.call)")
+        for site in step.sites:
+            if isinstance(site, Loop):                    # a patch-based stage (codegen.c._stage_loop)
+                table = e.symbols.get(site.table)
+                if table is None or table[0] != "array":
+                    raise EdgecError(f"cannot put step '{step.comment}' in a model image: an unknown loop")
+                calls.append(("loop", site.tiles, table[1], site.width, [call(step.comment, c, True) for c in site.body]))
+            else:
+                calls.append(call(step.comment, site, False))
     return calls
 
 
@@ -222,15 +210,15 @@ def write_image(graph: Graph, gen: dict, name: str, golden: np.ndarray, version:
     structs = struct_fields()
     calls = schedule(graph, gen)
     e = gen["emitter"]
-    plan = graph.meta["plan"]
+    plan = graph.plan
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     if tin.dtype != "int8" or tout.dtype != "int8":
         raise EdgecError(f"the model image takes int8 input and output; this model's are {tin.dtype} / {tout.dtype}")
     edges = graph.meta.get("edges", {})
     u8_in = edges.get("input", {}).get("file_dtype") == "uint8"
     u8_out = edges.get("output", {}).get("file_dtype") == "uint8"
-    state_off = _align(plan["arena_size"], 4)
-    state_bytes = int(plan.get("state_size", 0)) if graph.meta.get("state") else 0
+    state_off = _align(plan.arena_size, 4)
+    state_bytes = int(plan.state_size or 0) if graph.state else 0
     incopy = _align(state_off + state_bytes, 4)
     arena = incopy + (tin.size if u8_in else 0)
 

@@ -50,9 +50,8 @@ def lstm_call(e, i: int, node) -> str:
         in_zp=a["in_zp"], h_zp=a["h_zp"], tanh_mult=tm, tanh_shift=ts, fc_multiplier=a["fc_multiplier"],
         fc_shift=a["fc_shift"], ig_multiplier=a["ig_multiplier"], ig_shift=a["ig_shift"],
         out_multiplier=a["out_multiplier"], out_shift=a["out_shift"], cell_clip=a["cell_clip"], **_reverse(a)))
-    scratch = g.meta["plan"]["scratch"][node.name]["offset"]
-    return (f"edgec_lstm_s8(&{p}, {e.ptr(x)}, {wp}, {rp}, {bx}, {bh}, {m}, {s}, {tab}, {e.ptr(node.outputs[0])}, "
-            f"(void *)(arena + {scratch}));")
+    return e.call("edgec_lstm_s8", f"&{p}", e.ptr(x), wp, rp, bx, bh, m, s, tab, e.ptr(node.outputs[0]),
+                  e.scratch(node.name, "(void *)"))
 
 
 def gru_call(e, i: int, node) -> str:
@@ -80,6 +79,5 @@ def gru_call(e, i: int, node) -> str:
         in_zp=a["in_zp"], h_zp=a["h_zp"], q15_multiplier=a["q15_multiplier"], q15_shift=a["q15_shift"],
         in15_multiplier=a["in15_multiplier"], in15_shift=a["in15_shift"], out_multiplier=a["out_multiplier"],
         out_shift=a["out_shift"], **_reverse(a)))
-    scratch = g.meta["plan"]["scratch"][node.name]["offset"]
-    return (f"edgec_gru_s8(&{p}, {e.ptr(x)}, {wp}, {rp}, {bx}, {bh}, {m}, {s}, {tab}, {e.ptr(node.outputs[0])}, "
-            f"(void *)(arena + {scratch}));")
+    return e.call("edgec_gru_s8", f"&{p}", e.ptr(x), wp, rp, bx, bh, m, s, tab, e.ptr(node.outputs[0]),
+                  e.scratch(node.name, "(void *)"))

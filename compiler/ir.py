@@ -17,6 +17,10 @@ import networkx as nx
 import numpy as np
 
 from .ops import REGISTRY
+from .plan import MemoryPlan, ScheduleFacts, WideLayers
+
+#: Graph's typed plan attributes (compiler/plan.py), copied by Graph.copy and saved by compiler/serialize.py
+PLANNED = ("plan", "tiling", "scratch", "wide", "state", "schedule")
 
 #: The closed op set, with what each op's inputs are: the registry's (compiler/ops/, each op declared once
 #: with its shapes, references, quantize rule, C call and costs).
@@ -85,14 +89,23 @@ class Graph:
     inputs: list
     outputs: list
     meta: dict = field(default_factory=dict)
+    #: what the planning passes hand each other and codegen (compiler/plan.py says who writes and reads each)
+    plan: MemoryPlan | None = None
+    tiling: list = field(default_factory=list)          # [Stage]
+    scratch: dict = field(default_factory=dict)         # node -> columns scratch bytes (plan_scratch)
+    wide: WideLayers = field(default_factory=WideLayers)
+    state: list = field(default_factory=list)           # [StateVar]
+    schedule: ScheduleFacts | None = None
 
     def copy(self, drop_meta=()) -> "Graph":
         """A copy whose nodes/tensors can be changed freely; constant arrays are shared (treat them as immutable).
-        `drop_meta`: meta entries the caller replaces anyway, left out instead of deep-copied."""
+        `drop_meta`: meta entries or plan attributes (e.g. "plan") the caller replaces anyway, left out instead
+        of deep-copied."""
+        typed = {k: copy.deepcopy(getattr(self, k)) for k in PLANNED if k not in drop_meta}
         return Graph(self.name, [replace(n, inputs=list(n.inputs), outputs=list(n.outputs), attrs=copy.deepcopy(n.attrs))
                                  for n in self.nodes],
                      {k: replace(t) for k, t in self.tensors.items()}, list(self.inputs), list(self.outputs),
-                     copy.deepcopy({k: v for k, v in self.meta.items() if k not in drop_meta}))
+                     copy.deepcopy({k: v for k, v in self.meta.items() if k not in drop_meta}), **typed)
 
     def producer(self) -> dict:
         return {o: n for n in self.nodes for o in n.outputs}

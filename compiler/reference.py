@@ -47,8 +47,8 @@ def is_quantized(graph: Graph) -> bool:
 
 
 def initial_state(graph: Graph) -> dict:
-    """{state tensor: its initial values} of a stateful graph (meta["state"], a streaming .tflite), else {}."""
-    return {s["tensor"]: np.array(s["init"]) for s in graph.meta.get("state", [])}
+    """{state tensor: its initial values} of a stateful graph (Graph.state, a streaming .tflite), else {}."""
+    return {s.tensor: np.array(s.init) for s in graph.state}
 
 
 def run(graph: Graph, x, keep_all: bool = False, state: dict | None = None):
@@ -76,9 +76,9 @@ def run(graph: Graph, x, keep_all: bool = False, state: dict | None = None):
         out = (INT16_OPS if wide else ops)[node.op](node, *args)
         for o, v in zip(node.outputs, out if len(node.outputs) > 1 else [out]):
             env[o] = v if quantized else np.asarray(v, dtype=np.float32)
-    for s in graph.meta.get("state", []):
-        if s["next"] is not None:
-            state[s["tensor"]] = np.array(env[s["next"]] if s["next"] in env else graph.tensors[s["next"]].data)
+    for s in graph.state:
+        if s.next is not None:
+            state[s.tensor] = np.array(env[s.next] if s.next in env else graph.tensors[s.next].data)
     if keep_all:
         return env
     return {o: env[o] for o in graph.outputs}

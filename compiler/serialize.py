@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import EdgecError
 from .ir import Graph, Node, Quant, Tensor
+from .plan import MemoryPlan, ScheduleFacts, StateVar, WideLayers
 
 #: the file in a build directory that holds the float and the integer graph
 ARTIFACT = "edgec_model.npz"
@@ -54,8 +55,44 @@ def _dec(v, arrays):
     return v
 
 
+def _meta(g: Graph) -> dict:
+    """meta with the typed plan (compiler/plan.py) under the keys and in the form it had as meta entries,
+    so artifacts stay readable both ways."""
+    m = dict(g.meta)
+    if g.state:
+        m["state"] = [s.as_dict() for s in g.state]
+    if g.wide.layers or g.wide.flash_bytes:
+        m.update(wide=g.wide.layers, wide_flash_bytes=g.wide.flash_bytes)
+    if g.scratch:
+        m["scratch"] = g.scratch
+    if g.tiling:
+        m["tiling"] = g.tiling
+    if g.schedule is not None:
+        m["schedule"] = g.schedule.as_dict()
+    if g.plan is not None:
+        m["plan"] = g.plan.as_dict()
+    return m
+
+
+def _typed(meta: dict) -> dict:
+    """The typed plan attributes of a Graph from a saved meta (the inverse of _meta); removes their keys."""
+    out = {}
+    if "state" in meta:
+        out["state"] = [StateVar.from_dict(s) for s in meta.pop("state")]
+    if "wide" in meta or "wide_flash_bytes" in meta:
+        out["wide"] = WideLayers(meta.pop("wide", {}), int(meta.pop("wide_flash_bytes", 0)))
+    for k in ("scratch", "tiling"):
+        if k in meta:
+            out[k] = meta.pop(k)
+    if "schedule" in meta:
+        out["schedule"] = ScheduleFacts(**meta.pop("schedule"))
+    if "plan" in meta:
+        out["plan"] = MemoryPlan.from_dict(meta.pop("plan"))
+    return out
+
+
 def _graph_doc(g: Graph, w: _Writer):
-    return {"name": g.name, "inputs": g.inputs, "outputs": g.outputs, "meta": w.enc(g.meta),
+    return {"name": g.name, "inputs": g.inputs, "outputs": g.outputs, "meta": w.enc(_meta(g)),
             "tensors": [[t.name, list(t.shape), t.dtype, w.enc(t.data) if t.data is not None else None,
                          None if t.quant is None else [w.enc(t.quant.scale), w.enc(t.quant.zero_point), t.quant.axis]]
                         for t in g.tensors.values()],
@@ -68,7 +105,8 @@ def _graph(doc, arrays) -> Graph:
         q = None if quant is None else Quant(_dec(quant[0], arrays), _dec(quant[1], arrays), quant[2])
         tensors[name] = Tensor(name, tuple(shape), dtype, None if data is None else _dec(data, arrays), q)
     nodes = [Node(op, name, list(i), list(o), _dec(a, arrays)) for op, name, i, o, a in doc["nodes"]]
-    return Graph(doc["name"], nodes, tensors, list(doc["inputs"]), list(doc["outputs"]), _dec(doc["meta"], arrays))
+    meta = _dec(doc["meta"], arrays)
+    return Graph(doc["name"], nodes, tensors, list(doc["inputs"]), list(doc["outputs"]), meta, **_typed(meta))
 
 
 def save_graphs(path, graphs: dict) -> None:

@@ -7,7 +7,7 @@ memory is state[b, f*M:(f+1)*M], oldest first).  Each invocation:
      value drops out) and the newest slot gets the feature  sum_c weights_feature[f, c] * x[b, c];
   2. Svdf(new_state, weights_time, bias) -> y: per filter the dot product with weights_time[f, :], the
      `rank` filters of unit u summed, plus bias[u] (then the fused activation, in float).
-The state is a streaming model's persistent state (graph.meta["state"], the mechanism resource variables
+The state is a streaming model's persistent state (Graph.state, the mechanism resource variables
 use): new_state is copied into it at the end of the run, and reset() puts back the initial zeros.  Two
 nodes, not one, so that the state buffer is only ever read by a node (the C copies the new value in
 after the last node, as for a resource variable) and the arena holds the new one meanwhile.

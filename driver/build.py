@@ -324,8 +324,8 @@ def compile_graph(graph: Graph, samples: np.ndarray, target, out_dir: str, name:
     if target.wide_weights and target.flash is not None:    # flash for speed (passes/plan_wide.py)
         q.meta["flash_budget"] = target.flash
     q = plan(q)
-    if q.meta.get("wide"):
-        log(f"wide weights (int16, for speed): {len(q.meta['wide'])} layers, {q.meta['wide_flash_bytes']:,} B more flash")
+    if q.wide:
+        log(f"wide weights (int16, for speed): {len(q.wide.layers)} layers, {q.wide.flash_bytes:,} B more flash")
     cname = model_c_name(name)
     c_std = next((f[5:] for f in target.cflags if f.startswith("-std=")), "c99")   # gnu99 where EDGEC_ROM is __flash
     gen = generate(q, cname, dict(header_facts(q, source), c_std=c_std))

@@ -10,16 +10,16 @@ one static arena — from tensor lifetimes over the node order.
 * Sizes are bytes: an int16 activation takes two per element (Tensor.nbytes).
 * The graph input is read from the caller's buffer and the graph output is written straight into
   the caller's buffer, so neither costs arena bytes.
-* State tensors (graph.meta["state"]: a streaming model's resource variables) live in their own static
-  buffer ("where": "state", offsets in meta["plan"]["state_size"] bytes), never overwritten by a node;
+* State tensors (Graph.state: a streaming model's resource variables) live in their own static
+  buffer ("where": "state", offsets in Graph.plan.state_size bytes), never overwritten by a node;
   the tensors assigned to them live to the end of the run, when the C copies them into the state.
 * The remaining buffers are packed by several strategies (first fit largest first, as TFLM does; by
   breadth = size x lifetime; earliest first; best fit largest first) and the smallest arena wins.
   Offsets are 4-byte aligned for word access.
 
-The result is `graph.meta["plan"]`: {"arena_size", "strategy", "buffers": {tensor: {"where", "offset",
-"size"}}, "scratch": {node: {"offset", "size", "step"}}}; `validate_plan` checks that no two live
-buffers overlap.  Scratch buffers (graph.meta["scratch"]: node -> bytes, chosen by plan_scratch) live
+The result is `Graph.plan`, a compiler/plan.MemoryPlan: arena_size, strategy, buffers {tensor: {"where",
+"offset", "size", ...}}, scratch {node: {"offset", "size", "step"}}; `validate_plan` checks that no two live
+buffers overlap.  Scratch buffers (Graph.scratch: node -> bytes, chosen by plan_scratch) live
 only while their node runs.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ import bisect
 import numpy as np
 
 from ..compiler.ir import Graph
+from ..compiler.plan import MemoryPlan
 from ..compiler.recurrent import scratch_bytes
 
 ALIGN = 4
@@ -54,7 +55,7 @@ def _in_place_candidates(graph: Graph, node) -> list:
 def _groups(graph: Graph, no_in_place=frozenset()):
     """Union tensors that share storage; returns {tensor: root}.  Linear: each group keeps its members
     and the facts the checks need (holds the graph input / output, largest tensor, last reader)."""
-    states = [s["tensor"] for s in graph.meta.get("state", [])]
+    states = [s.tensor for s in graph.state]
     parent = {t: t for t in graph.activations() + states}
     members = {t: [t] for t in parent}
     last_use = {}
@@ -62,7 +63,7 @@ def _groups(graph: Graph, no_in_place=frozenset()):
         for i in node.inputs:
             last_use[i] = step
     inputs, outputs = set(graph.inputs) | set(states), set(graph.outputs)
-    keep = outputs | {s["next"] for s in graph.meta.get("state", []) if s["next"] in parent}
+    keep = outputs | {s.next for s in graph.state if s.next in parent}
     has_input = {t: t in inputs for t in parent}          # not to be overwritten: the caller's input, a state
     has_output = {t: t in keep for t in parent}           # live to the end of the run
     biggest = {t: graph.tensors[t].nbytes for t in parent}
@@ -152,8 +153,8 @@ def _lifetimes(graph: Graph, root_of):
     n = len(graph.nodes)
     for t in graph.inputs:
         life[root_of[t]] = [0, 0]
-    for s in graph.meta.get("state", []):           # persistent: live over the whole run
-        life[root_of[s["tensor"]]] = [0, n]
+    for s in graph.state:                           # persistent: live over the whole run
+        life[root_of[s.tensor]] = [0, n]
     for step, node in enumerate(graph.nodes):
         for t in node.outputs:
             r = root_of[t]
@@ -165,9 +166,9 @@ def _lifetimes(graph: Graph, root_of):
                 life[root_of[t]][1] = max(life[root_of[t]][1], step)
     for t in graph.outputs:
         life[root_of[t]][1] = n
-    for s in graph.meta.get("state", []):
-        if s["next"] in root_of:                    # copied into the state after the last node
-            life[root_of[s["next"]]][1] = n
+    for s in graph.state:
+        if s.next in root_of:                       # copied into the state after the last node
+            life[root_of[s.next]][1] = n
     return life
 
 
@@ -236,7 +237,7 @@ def _positions(g: Graph, root_of: dict, scratch: dict) -> dict:
     """Buffer -> its place in the node order: graph inputs and states first, then node by node its
     scratch and the groups its outputs start (slot order).  Unique per buffer, name-free."""
     pos = {}
-    states = [s["tensor"] for s in g.meta.get("state", [])]
+    states = [s.tensor for s in g.state]
     for t in list(g.inputs) + states:
         if t in root_of:
             pos.setdefault(root_of[t], len(pos))
@@ -252,12 +253,12 @@ def _positions(g: Graph, root_of: dict, scratch: dict) -> dict:
 
 
 def _tiled(g: Graph):
-    """From meta["tiling"]: band bytes of stage intermediates, nodes that must not run in place (a
+    """From Graph.tiling: band bytes of stage intermediates, nodes that must not run in place (a
     stage's first and last node: whole tensor on one side, band on the other), and lifetime fixes."""
     band, fixed, step = {}, set(), {n.name: i for i, n in enumerate(g.nodes)}
     by_name = {n.name: n for n in g.nodes}
     spans = []
-    for st in g.meta.get("tiling", []):
+    for st in g.tiling:
         nodes = [by_name[n] for n in st["nodes"]]
         for j, n in enumerate(nodes[:-1]):
             band[n.outputs[0]] = st["band_bytes"][j]
@@ -301,12 +302,12 @@ def _overlap(g: Graph, root_of: dict, life: dict, where: dict, spans) -> dict:
 
 def plan_memory(graph: Graph) -> Graph:
     g = graph.copy(drop_meta=("plan",))
-    g.meta["plan"] = memory_plan(g)
+    g.plan = memory_plan(g)
     return g
 
 
-def memory_plan(g: Graph) -> dict:
-    """The plan of `g` as it stands (meta["tiling"], meta["scratch"]), without copying the graph:
+def memory_plan(g: Graph) -> MemoryPlan:
+    """The plan of `g` as it stands (Graph.tiling, Graph.scratch), without copying the graph:
     what plan_memory stores, for passes that weigh many candidate plans (tile, plan_scratch)."""
     band, no_in_place, spans = _tiled(g)
     root_of = _groups(g, no_in_place)
@@ -324,7 +325,7 @@ def memory_plan(g: Graph) -> dict:
                 r = root_of[n.outputs[0]]
                 life[r] = [min(life[r][0], s0), max(life[r][1], s1)]
     rank, inputs, outputs = {}, set(g.inputs), set(g.outputs)
-    states = [s["tensor"] for s in g.meta.get("state", [])]
+    states = [s.tensor for s in g.state]
     for t, r in root_of.items():                   # a group holding the graph input / output / a state lives there
         rank[r] = max(rank.get(r, 0), 3 if t in states else 2 if t in inputs else 1 if t in outputs else 0)
     where = {r: ("arena", "output", "input", "state")[k] for r, k in rank.items()}
@@ -340,8 +341,8 @@ def memory_plan(g: Graph) -> dict:
             sizes[r] = max(sizes[r], _align(inner.get(t, 0) + band.get(t, g.tensors[t].nbytes)))
     step_of = {n.name: i for i, n in enumerate(g.nodes)}
     needed = {n.name: b for n in g.nodes if (b := scratch_bytes(g, n))}     # kernels that cannot run without
-    needed.update({k: b for k, b in g.meta.get("wide", {}).items() if b})     # wide pointwise convs' columns (plan_wide)
-    scratch = {scratch_key(node): nbytes for node, nbytes in sorted({**needed, **g.meta.get("scratch", {})}.items())}
+    needed.update({k: b for k, b in g.wide.layers.items() if b})     # wide pointwise convs' columns (plan_wide)
+    scratch = {scratch_key(node): nbytes for node, nbytes in sorted({**needed, **g.scratch}.items())}
     for key, nbytes in scratch.items():
         bufs.append(key)
         sizes[key] = _align(nbytes)
@@ -363,22 +364,21 @@ def memory_plan(g: Graph) -> dict:
                       "slice": slices.get(t)}
         if where[r] == "arena":                    # the whole group's bytes (a shifted stage's input and output)
             buffers[t].update(group_offset=offsets[r], group_size=sizes[r])
-    return {"arena_size": arena, "strategy": name, "buffers": buffers, **({"state_size": state_size} if states else {}),
-            "scratch": {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
-                        for key, nbytes in scratch.items()}}
+    return MemoryPlan(arena, name, buffers, {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
+                                             for key, nbytes in scratch.items()}, state_size if states else None)
 
 
 def validate_plan(graph: Graph) -> None:
     """Raise AssertionError when two arena buffers that are live at the same step overlap."""
     bufs = {}
-    for t, b in graph.meta["plan"]["buffers"].items():
+    for t, b in graph.plan.buffers.items():
         if b["where"] == "arena" and t == b["root"]:
             bufs[b["root"]] = dict(b, offset=b.get("group_offset", b["offset"]), size=b.get("group_size", b["size"]))
-    for node, b in graph.meta["plan"].get("scratch", {}).items():
+    for node, b in graph.plan.scratch.items():
         bufs[scratch_key(node)] = dict(b, first=b["step"], last=b["step"])
     items = sorted(bufs.items())
     for i, (ra, a) in enumerate(items):
-        assert a["offset"] + a["size"] <= graph.meta["plan"]["arena_size"], ra
+        assert a["offset"] + a["size"] <= graph.plan.arena_size, ra
         for rb, b in items[i + 1:]:
             live_together = not (a["last"] < b["first"] or b["last"] < a["first"])
             apart = a["offset"] + a["size"] <= b["offset"] or b["offset"] + b["size"] <= a["offset"]

@@ -15,10 +15,11 @@ so it often fits in a gap the activations leave at that step.
   size, and the rest of the plan stays as it is: linear, and never a byte more.
 
 Runs after plan_memory, whose plan is the one to keep when no conv gets a scratch.  Sets
-graph.meta["scratch"] (node -> bytes) and re-plans memory with it (plan["scratch"] has offsets)."""
+Graph.scratch (node -> bytes) and re-plans memory with it (Graph.plan.scratch has offsets)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..compiler.ir import Graph
 from ..compiler.ops.costs import macs
@@ -50,32 +51,32 @@ def cols_bytes(graph: Graph, node) -> int | None:
 
 def plan_scratch(graph: Graph) -> Graph:
     g = graph.copy()
-    wanted = {n.name: b for n in g.nodes if (b := cols_bytes(g, n)) and n.name not in g.meta.get("wide", {})}
+    wanted = {n.name: b for n in g.nodes if (b := cols_bytes(g, n)) and n.name not in g.wide}
     if g.meta.get("optimize") == "speed":
-        g.meta["scratch"] = wanted
+        g.scratch = wanted
         return plan_memory(g)
-    limit = g.meta["plan"]["arena_size"]
+    limit = g.plan.arena_size
     work = {n.name: macs(g, n) for n in g.nodes if n.name in wanted}
     order = sorted(wanted, key=lambda n: (-work[n], n))
-    if len(order) * len(g.meta["plan"]["buffers"]) > EXACT_WORK:
+    if len(order) * len(g.plan.buffers) > EXACT_WORK:
         return _into_gaps(g, order, wanted)
     chosen = {}
     for name in order:
-        g.meta["scratch"] = dict(chosen, **{name: wanted[name]})
-        if memory_plan(g)["arena_size"] <= limit:
+        g.scratch = dict(chosen, **{name: wanted[name]})
+        if memory_plan(g).arena_size <= limit:
             chosen[name] = wanted[name]
-    g.meta["scratch"] = chosen
+    g.scratch = chosen
     return plan_memory(g) if chosen else g
 
 
 def _into_gaps(g: Graph, order, wanted) -> Graph:
     """Each scratch at the lowest aligned offset where nothing is live at its conv's step and it ends
     within the arena; the plan's other buffers keep their places."""
-    plan = g.meta["plan"]
-    limit = plan["arena_size"]
+    plan = g.plan
+    limit = plan.arena_size
     step_of = {n.name: i for i, n in enumerate(g.nodes)}
     roots = [dict(b, offset=b.get("group_offset", b["offset"]), size=b.get("group_size", b["size"]))   # whole groups
-             for t, b in plan["buffers"].items() if b["where"] == "arena" and t == b["root"]]
+             for t, b in plan.buffers.items() if b["where"] == "arena" and t == b["root"]]
     # the buffers live at each step that has a wanted conv: one sweep over the steps
     at = {}
     steps = sorted({step_of[n] for n in order})
@@ -103,6 +104,6 @@ def _into_gaps(g: Graph, order, wanted) -> Graph:
         chosen[name] = need
         placed[name] = {"offset": off, "size": need, "step": s}
         at[s] = sorted(at[s] + [(off, need)])
-    g.meta["scratch"] = chosen
-    g.meta["plan"] = dict(plan, scratch={**plan.get("scratch", {}), **placed})    # keep the needed ones (LSTM)
+    g.scratch = chosen
+    g.plan = replace(plan, scratch={**plan.scratch, **placed})    # keep the needed ones (LSTM)
     return g

@@ -18,8 +18,8 @@ columns loop nest's (plan_scratch).
 Runs after plan_memory, like plan_scratch: with --optimize speed every layer that fits the flash gets
 its scratch; by default (least RAM) a conv is widened only while the scratches leave the arena within
 RAM_SHARE of its size without them (tried by re-planning, while convs x buffers stay under
-EXACT_WORK), a FullyConnected (no scratch) wherever the flash allows.  Sets graph.meta["wide"] (node -> scratch
-bytes) and graph.meta["wide_flash_bytes"] (the flash the trade costs), and re-plans memory."""
+EXACT_WORK), a FullyConnected (no scratch) wherever the flash allows.  Sets Graph.wide (compiler/plan.WideLayers:
+node -> scratch bytes, and the flash the trade costs), and re-plans memory."""
 from __future__ import annotations
 
 import math
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..compiler.fixedpoint import wide_channels
 from ..compiler.ir import Graph
+from ..compiler.plan import WideLayers
 from ..compiler.ops.costs import macs, weight_bytes, wide_extra_bytes
 
 from .plan_memory import memory_plan, plan_memory
@@ -94,7 +95,7 @@ def plan_wide(graph: Graph) -> Graph:
     g = graph.copy()
     budget = g.meta.get("flash_budget")
     chosen, spent = {}, 0
-    g.meta["wide"] = {}
+    g.wide = WideLayers()
     if budget is not None:
         stored, seen = 0, set()
         for n in g.nodes:
@@ -108,8 +109,8 @@ def plan_wide(graph: Graph) -> Graph:
                 groups.setdefault(same_arrays(g, n), []).append(n)
         cands = [ns[0] for ns in groups.values()]
         also = {ns[0].name: ns[1:] for ns in groups.values()}
-        limit = g.meta["plan"]["arena_size"] * (1 + RAM_SHARE) if "plan" in g.meta else None
-        exact = len(cands) * len(g.meta.get("plan", {}).get("buffers", ())) <= EXACT_WORK
+        limit = g.plan.arena_size * (1 + RAM_SHARE) if g.plan is not None else None
+        exact = len(cands) * len(g.plan.buffers if g.plan is not None else ()) <= EXACT_WORK
         for n in sorted(cands, key=lambda n: (-macs(g, n) * (1 + len(also[n.name])) / max(1, wide_extra_bytes(g, n)), n.name)):
             if spent + wide_extra_bytes(g, n) > room:
                 continue
@@ -118,11 +119,10 @@ def plan_wide(graph: Graph) -> Graph:
                 # least RAM (the default): scratches may grow the arena by RAM_SHARE at most
                 if not exact:
                     continue
-                g.meta["wide"] = dict(chosen, **needs)
-                if memory_plan(g)["arena_size"] > limit:
+                g.wide = WideLayers(dict(chosen, **needs))
+                if memory_plan(g).arena_size > limit:
                     continue
             chosen.update(needs)
             spent += wide_extra_bytes(g, n)
-    g.meta["wide"] = chosen
-    g.meta["wide_flash_bytes"] = spent
-    return plan_memory(g) if any(chosen.values()) and "plan" in g.meta else g
+    g.wide = WideLayers(chosen, spent)
+    return plan_memory(g) if any(chosen.values()) and g.plan is not None else g

@@ -224,7 +224,7 @@ class _Quantizer:
                 self.g.meta.pop(key, None)
             self.g.meta["quantization"] = "from the .tflite file"
             if self.given_state:
-                self.g.meta["state"] = self.given_state
+                self.g.state = list(self.given_state)
         elif self.given_acts:
             self.g.meta["quantization"] = "from the model's QuantizeLinear/DequantizeLinear nodes"
         self.g.meta.pop("ranges", None)

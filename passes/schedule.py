@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..compiler.ir import Graph
+from ..compiler.plan import ScheduleFacts
 from ..compiler.ops import table as ops_table
 
 MAX_STATES = 200_000
@@ -268,7 +269,7 @@ def structural_order(graph: Graph) -> Graph:
     single-reader nodes together, as a row-band tiled stage needs (passes/tile.py)."""
     g = graph.toposorted()
     prod = {o: i for i, n in enumerate(g.nodes) for o in n.outputs}
-    roots = list(g.outputs) + [s["next"] for s in g.meta.get("state", [])]
+    roots = list(g.outputs) + [s.next for s in g.state]
     roots = [prod[t] for t in roots if t in prod] + list(range(len(g.nodes)))
     depth = [0] * len(g.nodes)                     # the longest chain of nodes ending at each node
     for i, n in enumerate(g.nodes):
@@ -312,7 +313,6 @@ def schedule(graph: Graph) -> Graph:
         order += part if worst(found) < worst(given) else range(a, b + 1)
     best = g.copy()
     best.nodes = [replace(g.nodes[i]) for i in order]
-    best.meta["schedule"] = {"peak_live_bytes": peak_live_bytes(best),
-                             "method": "exact" if all(p[3] for p in parts) else "greedy",
-                             "topological_peak": max((p for p, _ in given), default=0)}
+    best.schedule = ScheduleFacts(peak_live_bytes(best), "exact" if all(p[3] for p in parts) else "greedy",
+                                  max((p for p, _ in given), default=0))
     return best

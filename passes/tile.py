@@ -30,7 +30,7 @@ plan fits), else the least RAM.  Each kept stage records "instructions" (estimat
 
 Results are unchanged by construction: every output element is computed by the same integer
 arithmetic from the same input elements, so the integer reference (which ignores tiling) stays the
-contract and the emulator proves the C.  The pass writes `meta["tiling"]`: a list of stages
+contract and the emulator proves the C.  The pass writes `Graph.tiling`: a list of stages
 {"nodes", "tiles", "bands": [[(in_row0, out_row0, out_rows) per node] per tile], "band_bytes",
 "shift", "reverse", "instructions", "saves_bytes", and "carry" where the stage keeps line buffers},
 read by plan_memory (sizes, lifetimes, the
@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiler.ir import Graph
+from ..compiler.plan import MemoryPlan
 from ..compiler.ops import REGISTRY, table as ops_table
 from ..compiler.ops.costs import macs
 from .plan_memory import memory_plan
@@ -264,31 +265,29 @@ def _stage(graph: Graph, nodes, tiles: int, reverse: bool = False, carry: bool =
 
 
 def make_stage(graph: Graph, nodes, tiles: int, reverse: bool = False, carry: bool = False):
-    """One stage of `nodes` in `tiles` bands as the search weighs it (meta["tiling"]'s entry), or None
+    """One stage of `nodes` in `tiles` bands as the search weighs it (Graph.tiling's entry), or None
     where the bands (or, with `carry`, the line buffers) do not apply: for forcing a tiling in tests."""
     return _stage(graph, nodes, tiles, reverse, carry)
 
 
 def _arena(g: Graph, stages) -> int:
     """The arena with these stages."""
-    return _plan_with(g, stages)["arena_size"]
+    return _plan_with(g, stages).arena_size
 
 
-def _candidate_plan(g: Graph, stages) -> dict:
+def _candidate_plan(g: Graph, stages) -> MemoryPlan:
     """The plan a round weighs for one candidate (at most `budget` of them per round)."""
     return _plan_with(g, stages)
 
 
-def _plan_with(g: Graph, stages) -> dict:
-    """memory_plan of g with meta["tiling"] = stages (set for the call, then put back)."""
-    saved = g.meta.pop("tiling", None)
-    g.meta["tiling"] = stages
+def _plan_with(g: Graph, stages) -> MemoryPlan:
+    """memory_plan of g with Graph.tiling = stages (set for the call, then put back)."""
+    saved = g.tiling
+    g.tiling = stages
     try:
         return memory_plan(g)
     finally:
-        g.meta.pop("tiling")
-        if saved is not None:
-            g.meta["tiling"] = saved
+        g.tiling = saved
 
 
 def _kind(graph: Graph, node) -> str:
@@ -331,13 +330,13 @@ def _arena_goal(g: Graph) -> int | None:
     if budget is None:
         return None
     io = sum(g.tensors[t].nbytes for t in list(g.inputs) + list(g.outputs))
-    state = sum(g.tensors[s["tensor"]].nbytes for s in g.meta.get("state", []))
+    state = sum(g.tensors[s.tensor].nbytes for s in g.state)
     return max(0, budget - io - state)
 
 
 def tile(graph: Graph) -> Graph:
     g = graph.copy()
-    g.meta.pop("tiling", None)
+    g.tiling = []
     if g.meta.get("optimize") == "speed":            # every layer computed once, whole
         return g
     goal = _arena_goal(g)
@@ -355,7 +354,7 @@ def tile(graph: Graph) -> Graph:
         if best is None or key < best[0]:
             best = (key, chosen)
     if best[1]:
-        g.meta["tiling"] = best[1]
+        g.tiling = best[1]
     return g
 
 
@@ -397,9 +396,9 @@ def _search(g: Graph, goal, base: int, cap: float, carry_ok: bool) -> list:
             if now >= live or less <= 0:             # it must lower this step, and the live bytes overall
                 continue
             # the cheapest stage that brings this step down to the goal; else the most relief per instruction
-            key = (0, delta, plan["arena_size"]) if now <= floor else (1, -less / (1 + max(0, delta)), delta)
+            key = (0, delta, plan.arena_size) if now <= floor else (1, -less / (1 + max(0, delta)), delta)
             if found is None or key < found[0]:
-                found = (key, kept + [st], plan["arena_size"])
+                found = (key, kept + [st], plan.arena_size)
         if found is None:
             break
         chosen, arena = found[1], found[2]
@@ -461,17 +460,17 @@ def _peak(graph: Graph, stages):
     plan = _plan_with(graph, stages)
     live = _profile(graph, plan)
     best = max(range(len(live)), key=lambda s: (live[s], -s)) if live else 0
-    return best, {t: b["size"] for t, b in plan["buffers"].items()}, (live[best] if live else 0), live
+    return best, {t: b["size"] for t, b in plan.buffers.items()}, (live[best] if live else 0), live
 
 
-def _profile(graph: Graph, plan: dict) -> list:
+def _profile(graph: Graph, plan: MemoryPlan) -> list:
     """Arena bytes live at each step: every group once with its whole extent, and the scratch."""
-    roots = {b["root"]: b for b in plan["buffers"].values() if b["where"] == "arena"}.values()
+    roots = {b["root"]: b for b in plan.buffers.values() if b["where"] == "arena"}.values()
     live = [0] * (len(graph.nodes) + 1)
     for b in roots:                                  # a difference array: linear in buffers and steps
         live[b["first"]] += b["group_size"]
         live[min(b["last"], len(graph.nodes) - 1) + 1] -= b["group_size"]
-    for s in plan["scratch"].values():
+    for s in plan.scratch.values():
         live[s["step"]] += s["size"]
         live[s["step"] + 1] -= s["size"]
     acc, out = 0, []

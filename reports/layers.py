@@ -8,10 +8,10 @@ from ..passes.plan_memory import scratch_key
 
 
 def layer_table(graph: Graph) -> dict:
-    plan = graph.meta["plan"]
+    plan = graph.plan
     layers = []
     for i, node in enumerate(graph.nodes):
-        buf = plan["buffers"][node.outputs[0]]
+        buf = plan.buffers[node.outputs[0]]
         layers.append({"index": i, "name": node.name, "op": node.op if node.op != "Lut" else f"Lut/{node.attrs['function']}",
                        "output_shape": list(graph.tensors[node.outputs[0]].shape), "macs": macs(graph, node),
                        "weight_bytes": weight_bytes(graph, node), "buffer": buf["where"],
@@ -22,20 +22,20 @@ def layer_table(graph: Graph) -> dict:
     if graph.meta.get("edges", {}).get("input", {}).get("file_dtype") == "uint8":
         io += graph.tensors[graph.inputs[0]].nbytes       # run()'s int8 copy of a uint8 input (codegen/c.py)
     totals = {"macs": sum(l["macs"] for l in layers), "weight_bytes": sum(l["weight_bytes"] for l in layers),
-              "arena_bytes": plan["arena_size"], "io_bytes": io, "layers": len(layers),
-              "plan_strategy": plan["strategy"]}
-    if graph.meta.get("state"):                   # a streaming model's resource variables: static RAM beside the arena
-        totals["state_bytes"] = plan["state_size"]
-    if graph.meta.get("wide"):                    # flash traded for speed (passes/plan_wide.py), inside weight_bytes
-        totals["wide_layers"] = len(graph.meta["wide"])
-        totals["wide_flash_bytes"] = int(graph.meta.get("wide_flash_bytes", 0))
+              "arena_bytes": plan.arena_size, "io_bytes": io, "layers": len(layers),
+              "plan_strategy": plan.strategy}
+    if graph.state:                               # a streaming model's resource variables: static RAM beside the arena
+        totals["state_bytes"] = plan.state_size
+    if graph.wide:                                # flash traded for speed (passes/plan_wide.py), inside weight_bytes
+        totals["wide_layers"] = len(graph.wide.layers)
+        totals["wide_flash_bytes"] = int(graph.wide.flash_bytes)
     out = {"layers": layers, "totals": totals, "memory": memory_section(graph)}
-    if graph.meta.get("tiling"):                  # what each patch-based stage costs and saves (passes/tile.py)
+    if graph.tiling:                              # what each patch-based stage costs and saves (passes/tile.py)
         out["tiling"] = tiling_section(graph)
-    if graph.meta.get("state"):
-        out["state"] = [{"variable": s["variable"], "tensor": s["tensor"], "assigned_from": s["next"],
-                         "offset": plan["buffers"][s["tensor"]]["offset"], "bytes": plan["buffers"][s["tensor"]]["size"]}
-                        for s in graph.meta["state"]]
+    if graph.state:
+        out["state"] = [{"variable": s.variable, "tensor": s.tensor, "assigned_from": s.next,
+                         "offset": plan.buffers[s.tensor]["offset"], "bytes": plan.buffers[s.tensor]["size"]}
+                        for s in graph.state]
     return out
 
 
@@ -44,7 +44,7 @@ def tiling_section(graph: Graph) -> list:
     above (negative) its input when it overwrites it, the estimated extra Cortex-M4 instructions per
     inference, the recomputed MACs, and the arena bytes it saves (the arena without it minus with all)."""
     index = {n.name: i for i, n in enumerate(graph.nodes)}
-    bufs = graph.meta["plan"]["buffers"]
+    bufs = graph.plan.buffers
 
     def over(st):                                 # the shift, where the plan put the output over the input
         first, last = graph.nodes[index[st["nodes"][0]]], graph.nodes[index[st["nodes"][-1]]]
@@ -52,20 +52,20 @@ def tiling_section(graph: Graph) -> list:
     return [{"layers": [index[n] for n in st["nodes"]], "bands": st["tiles"], "bottom_up": bool(st.get("reverse")),
              "output_over_input_shift": over(st), "extra_instructions_estimated": st.get("instructions"),
              "extra_macs": st["extra_macs"], "saves_arena_bytes": st.get("saves_bytes")}
-            for st in graph.meta["tiling"]]
+            for st in graph.tiling]
 
 
 def memory_section(graph: Graph) -> dict:
     """The schedule, every arena buffer's place and lifetime, the arena bytes live at each step and
     the step where they peak (with the nodes and tensors that make the peak)."""
-    plan = graph.meta["plan"]
+    plan = graph.plan
     roots = {}
-    for t, b in plan["buffers"].items():
+    for t, b in plan.buffers.items():
         if b["where"] == "arena":
             roots.setdefault(b["root"], {"tensors": [], "offset": b.get("group_offset", b["offset"]),
                                          "size": b.get("group_size", b["size"]),
                                          "first": b["first"], "last": b["last"]})["tensors"].append(t)
-    for node, b in plan.get("scratch", {}).items():           # a conv's columns scratch, live while it runs
+    for node, b in plan.scratch.items():           # a conv's columns scratch, live while it runs
         roots[scratch_key(node)] = {"tensors": [f"{node} (columns scratch)"], "offset": b["offset"], "size": b["size"],
                                   "first": b["step"], "last": b["step"]}
     n = len(graph.nodes)
@@ -78,7 +78,7 @@ def memory_section(graph: Graph) -> dict:
             "timeline": timeline, "peak_live_bytes": max(timeline, default=0), "peak_step": peak_step,
             "peak_node": graph.nodes[peak_step].name if n else None,
             "peak_tensors": [{"tensor": r["tensors"][0], "size": r["size"]} for r in at_peak],
-            "schedule_method": graph.meta.get("schedule", {}).get("method")}
+            "schedule_method": graph.schedule.method if graph.schedule is not None else None}
 
 
 def profile_columns(report: dict) -> list:

@@ -521,6 +521,19 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
 #endif
 }
 
+/* One sum (operand x of the asm around it) requantized as edgec_rq_s8 into hi, before the zero point and the
+ * saturation: lo:hi starts at the record's rounding constant (operands loc, hic), plus x * m, minus the
+ * tie correction (2^31 when x < 0, taken after the multiply: it borrows from the high word exactly when
+ * x < 0 and bit 31 of the low word is clear), shifted by sh.  The one copy of this sequence, shared by
+ * edgec_dw3p_rq and edgec_rq_run_s8 (operands lo, hi, t, m, sh named as there). */
+#define EDGEC_RQ_HI(x)                                                                                  \
+    "mov %[lo], %[loc]\n\t"                                                                             \
+    "mov %[hi], %[hic]\n\t"                                                                             \
+    "smlal %[lo], %[hi], %[" x "], %[m]\n\t"                                                             \
+    "bic %[t], %[" x "], %[lo]\n\t"                                                                      \
+    "sub %[hi], %[hi], %[t], lsr #31\n\t"                                                              \
+    "asr %[hi], %[hi], %[sh]\n\t"
+
 /* `rows` rows of q sums each (acc, one row after the other; q >= 2), requantized as edgec_rq_s8 (bias
  * included in the sums) and stored `step` bytes apart, the rows' first outputs `ystep` bytes apart: the
  * planes' requantization (edgec_dw_planes), one call a channel of a tile.  The zero point is folded
@@ -548,19 +561,9 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, 
             "strd %[x0], %[x1], [sp, #-8]!\n\t"
             "1:\n\t"
             "ldrd %[x0], %[x1], [%[a]], #8\n\t"
-            "mov %[lo], %[loc]\n\t"
-            "mov %[hi], %[hic]\n\t"
-            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
-            "bic %[t], %[x0], %[lo]\n\t"
-            "sub %[hi], %[hi], %[t], lsr #31\n\t"
-            "asr %[hi], %[hi], %[sh]\n\t"
+            EDGEC_RQ_HI("x0")
             "ssat %[x0], #8, %[hi]\n\t"           /* kept until the pair's second: the two stores */
-            "mov %[lo], %[loc]\n\t"               /* back to back, the second pipelined */
-            "mov %[hi], %[hic]\n\t"
-            "smlal %[lo], %[hi], %[x1], %[m]\n\t"
-            "bic %[t], %[x1], %[lo]\n\t"
-            "sub %[hi], %[hi], %[t], lsr #31\n\t"
-            "asr %[hi], %[hi], %[sh]\n\t"
+            EDGEC_RQ_HI("x1")                      /* back to back, the second pipelined */
             "ssat %[hi], #8, %[hi]\n\t"
             "strb %[x0], [%[y]]\n\t"
             "strb %[hi], [%[y], %[step]]\n\t"
@@ -570,12 +573,7 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, 
             "ldr %[t], [sp, #12]\n\t"               /* an odd q: the row's last sum */
             "cbz %[t], 2f\n\t"
             "ldr %[x0], [%[a]], #4\n\t"
-            "mov %[lo], %[loc]\n\t"
-            "mov %[hi], %[hic]\n\t"
-            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
-            "bic %[t], %[x0], %[lo]\n\t"
-            "sub %[hi], %[hi], %[t], lsr #31\n\t"
-            "asr %[hi], %[hi], %[sh]\n\t"
+            EDGEC_RQ_HI("x0")
             "ssat %[hi], #8, %[hi]\n\t"
             "strb %[hi], [%[y]]\n\t"
             "2:\n\t"
@@ -851,21 +849,11 @@ EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, 
         __asm__ volatile(
             "1:\n\t"
             "ldrd %[x0], %[x1], [%[a]], #8\n\t"
-            "mov %[lo], %[loc]\n\t"
-            "mov %[hi], %[hic]\n\t"
-            "smlal %[lo], %[hi], %[x0], %[m]\n\t"
-            "bic %[t], %[x0], %[lo]\n\t"
-            "sub %[hi], %[hi], %[t], lsr #31\n\t"
-            "asr %[hi], %[hi], %[sh]\n\t"
+            EDGEC_RQ_HI("x0")
             "add %[hi], %[hi], %[zp]\n\t"
             "ssat %[hi], #8, %[hi]\n\t"
             "strb %[hi], [%[y]]\n\t"
-            "mov %[lo], %[loc]\n\t"
-            "mov %[hi], %[hic]\n\t"
-            "smlal %[lo], %[hi], %[x1], %[m]\n\t"
-            "bic %[t], %[x1], %[lo]\n\t"
-            "sub %[hi], %[hi], %[t], lsr #31\n\t"
-            "asr %[hi], %[hi], %[sh]\n\t"
+            EDGEC_RQ_HI("x1")
             "add %[hi], %[hi], %[zp]\n\t"
             "ssat %[hi], #8, %[hi]\n\t"
             "strb %[hi], [%[y], %[step]]\n\t"
@@ -882,5 +870,6 @@ EDGEC_HELPER void edgec_rq_run_s8(const int32_t *acc, int32_t count, int8_t *y, 
     for (; count > 0; count--, acc++, y += step)
         *y = edgec_rq_s8(q, 0, *acc, out_zp);
 }
+#undef EDGEC_RQ_HI
 
 #endif

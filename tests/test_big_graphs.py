@@ -24,9 +24,9 @@ def test_a_3000_node_graph_builds_and_is_bit_exact_on_the_host(tmp_path):
     assert len(convs) == 1_500 and len(report["layers"]) >= 2_250
     built = Built(str(tmp_path / "out"))
     validate_plan(built.int_graph)
-    assert built.int_graph.meta["schedule"]["method"] == "exact"
+    assert built.int_graph.schedule.method == "exact"
     # 1,500 convs are past plan_scratch's re-planning work: their scratch went into the plan's gaps
-    assert 0 < len(built.int_graph.meta["plan"]["scratch"]) < 1_500
+    assert 0 < len(built.int_graph.plan.scratch) < 1_500
     r = verify(str(tmp_path / "out"), "host", str(tmp_path / "inputs.npy"))
     assert r["bit_exact"] and r["samples"] == 2, r
     assert r["float_agreement"]["sqnr_db"] > 20, r["float_agreement"]
@@ -56,5 +56,5 @@ def test_tiling_a_long_plain_chain_plans_within_its_budget(monkeypatch):
     assert rounds and rounds[0] > 0 and all(n <= budget for n in rounds), (rounds, budget)
     p = plan_memory(t)
     validate_plan(p)
-    if t.meta.get("tiling"):
-        assert p.meta["plan"]["arena_size"] < plan_memory(q).meta["plan"]["arena_size"]
+    if t.tiling:
+        assert p.plan.arena_size < plan_memory(q).plan.arena_size

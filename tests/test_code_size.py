@@ -143,7 +143,7 @@ def test_alike_stages_and_layers_share_row_tables_and_parameter_structs(tmp_path
     np.save(tmp_path / "x.npy", xs[16:])
     out = tmp_path / "out"
     build(str(tmp_path / "ds.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"))
-    stages = Built(str(out)).int_graph.meta["tiling"]
+    stages = Built(str(out)).int_graph.tiling
     distinct = {repr(st["bands"][::-1] if st.get("reverse") else st["bands"]) for st in stages}
     assert len(stages) == 3 and len(distinct) == 2, stages
     tables = re.findall(r"int32_t (\w+_rows)\[", (out / "weights.c").read_text())

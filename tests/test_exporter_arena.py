@@ -55,7 +55,7 @@ def test_ad01_from_keras_h5_and_tf2onnx_plans_one_arena():
     for f in ("ad01.h5", "ad01_tf2onnx.onnx"):
         g = planned(canonicalize(import_model(os.path.join(os.path.dirname(__file__), "data", f))), x)
         validate_plan(g)
-        arenas[f] = g.meta["plan"]["arena_size"]
+        arenas[f] = g.plan.arena_size
     assert len(set(arenas.values())) == 1, arenas
 
 
@@ -65,10 +65,10 @@ def test_renamed_graph_plans_the_same_buffers():
     g = canonicalize(import_model(os.path.join(os.path.dirname(__file__), "data", "ad01.h5")))
     h = renamed(g)
     a, b = planned(g, ad_samples()), planned(h, ad_samples())
-    assert a.meta["plan"]["arena_size"] == b.meta["plan"]["arena_size"]
+    assert a.plan.arena_size == b.plan.arena_size
     to_new = {t: f"t{len(g.tensors) - i:05d}" for i, t in enumerate(sorted(g.tensors))}
-    for t, buf in a.meta["plan"]["buffers"].items():
-        other = b.meta["plan"]["buffers"][to_new[t]]
+    for t, buf in a.plan.buffers.items():
+        other = b.plan.buffers[to_new[t]]
         assert (buf["where"], buf["offset"], buf["size"]) == (other["where"], other["offset"], other["size"]), t
 
 
@@ -84,7 +84,7 @@ def test_audio_cnn_from_both_torch_exporters_plans_one_arena(tmp_path):
         path = zoo_misc.export(model, shape, tmp_path / f"audio_{exporter}.onnx", exporter, opset)
         g = planned(canonicalize(import_model(path)), x)
         validate_plan(g)
-        arenas[exporter] = g.meta["plan"]["arena_size"]
+        arenas[exporter] = g.plan.arena_size
     assert len(set(arenas.values())) == 1, arenas
 
 

@@ -140,7 +140,7 @@ def test_a_pad_that_stays_is_tiled_like_any_row_band_stage(tmp_path, pads):
     assert "edgec_pad_rows_s8(" in (tmp_path / "ram" / "model.c").read_text()      # the Pad runs band by band
     assert arenas["ram"] < 0.6 * arenas["speed"], arenas
     q = Built(str(tmp_path / "ram")).int_graph
-    stage = next(st for st in q.meta["tiling"] if any(n.endswith("Pad") for n in st["nodes"]))
+    stage = next(st for st in q.tiling if any(n.endswith("Pad") for n in st["nodes"]))
     j = [n.endswith("Pad") for n in stage["nodes"]].index(True)
     only_padding = [b[j] for b in stage["bands"] if b[j][1] + b[j][2] <= pads[2]]
     assert bool(only_padding) == (pads[2] > 8), stage["bands"]

@@ -140,14 +140,14 @@ def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built, name):
     require("cc", "arm-none-eabi-gcc", "qemu-system-arm")
     out, inputs, _ = built(name)
     b = Built(str(out))
-    assert b.int_graph.meta.get("tiling")
+    assert b.int_graph.tiling
     img = _image(out)
     assert LOOP in _record_ids(img)
     # a row table whose last band asks for rows past the output: refused at the loop's first call
     loop_at = next(k for k, r in enumerate(records(img)) if r["id"] == LOOP)     # records before the loop
     loop = records(img)[loop_at]
     tiles, table, width = loop["args"][0][0], loop["args"][1][0] & OFFSET_MASK, loop["args"][2][0]
-    stage = b.int_graph.meta["tiling"][0]
+    stage = b.int_graph.tiling[0]
     # with line buffers a node's entries are in_row0, out_row0, out_off, out_rows, then its moves (a
     # memcpy each, before its call)
     moves = (width // len(stage["nodes"]) - 4) // 4 if stage.get("carry") else 0
@@ -159,6 +159,28 @@ def test_a_patch_based_build_runs_its_stage_loop_from_the_image(built, name):
     counts = _same_as_generated(out, np.load(inputs)[:5], ("host", "cortex-m4"))
     assert counts["cortex-m4"][0] <= 1.05 * counts["cortex-m4"][1], counts
     assert check_image(_image(out), selftest=True)[0] == 0
+
+
+def test_the_image_is_built_from_the_calls_codegen_recorded_and_they_are_the_c(built):
+    """codegen records each call as it emits it (codegen/calls.py) and the image's schedule is that record,
+    never the C read back: written out, the record is exactly the calls of run() in model.c, in order, a
+    patch-based stage's body inside its loop, and the image has one record per call (LOOP and END around
+    a stage's body)."""
+    from edgec.codegen.c import generate
+    from edgec.codegen.calls import Loop
+    from edgec.codegen.header import header_facts
+    from edgec.driver.build import model_c_name
+    out, _, _ = built("digits_cnn")
+    b = Built(str(out))
+    gen = generate(b.int_graph, model_c_name(b.report["model"]), dict(header_facts(b.int_graph, b.report["source"]), c_std="c99"))
+    sites = [s for step in gen["record"] for s in step.sites]
+    assert any(isinstance(s, Loop) for s in sites)
+    texts = [c.text for s in sites for c in (s.body if isinstance(s, Loop) else (s,))]
+    run = (out / "model.c").read_text()
+    at = 0
+    for t in texts:                                      # each recorded call in model.c, after the one before
+        at = run.index(t, at) + len(t)
+    assert len(records(_image(out))) == len(texts) + 2 * sum(isinstance(s, Loop) for s in sites)
 
 
 def _record_ids(img: bytes) -> list:

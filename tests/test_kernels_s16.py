@@ -70,7 +70,7 @@ def _tapped_sources(built: Built, src, dst):
     writes an int16 tensor, that tensor's bytes go to edgec_tap; edgec_tap_run(input, output) runs
     the model and returns the taps followed by the model's own output.  Returns [(tensor, offset)]."""
     q = built.int_graph
-    buffers = q.meta["plan"]["buffers"]
+    buffers = q.plan.buffers
     taps, total = [], 0
     text = (src / "model.c").read_text()
     lines = text.split("\n")

@@ -95,7 +95,7 @@ def test_line_buffered_stages_are_bit_exact(tmp_path, monkeypatch, h, w, c, laye
         stage = make_stage(out, out.nodes, tiles, reverse, carry=True)
         plain = make_stage(out, out.nodes, tiles, reverse)
         if stage is not None:
-            out.meta["tiling"] = [stage]
+            out.tiling = [stage]
         made.append((stage, plain))
         return out
     monkeypatch.setattr(pipeline, "PLANNING", [schedule, forced, plan_memory])
@@ -103,13 +103,13 @@ def test_line_buffered_stages_are_bit_exact(tmp_path, monkeypatch, h, w, c, laye
         built = check(tmp_path / target, g, rng, target=target)
         q = built.int_graph
         validate_plan(q)
-        if not q.meta.get("tiling"):
+        if not q.tiling:
             continue
-        stage = q.meta["tiling"][0]
+        stage = q.tiling[0]
         # bands without line buffers may skip rows no later layer reads (a stride-2 tail): fewer MACs than
         # the whole layer, where line buffers compute each row once
         assert stage["carry"] and stage["extra_macs"] <= max(0, make_stage(q, q.nodes, tiles, reverse)["extra_macs"])
-        bufs = q.meta["plan"]["buffers"]
+        bufs = q.plan.buffers
         for n in q.nodes[:-1]:
             b = bufs[n.outputs[0]]
             assert b["band"] and (b["first"], b["last"]) == (0, len(q.nodes) - 1), (n.name, b)

@@ -1,5 +1,7 @@
 """Scheduling and memory planning: optimal order on hand-checked graphs, never worse than
 topological order on real models, valid plans on random lifetimes, aliasing and in-place execution."""
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -31,8 +33,8 @@ def test_scheduler_finds_the_hand_checked_optimum():
     assert peak_live_bytes(g) == 1000 + 12 + 12
     s = schedule(g)
     assert [n.name for n in s.nodes] == ["big", "r", "small", "y"]
-    assert peak_live_bytes(s) == 1000 + 12 == s.meta["schedule"]["peak_live_bytes"]
-    assert s.meta["schedule"]["method"] == "exact"
+    assert peak_live_bytes(s) == 1000 + 12 == s.schedule.peak_live_bytes
+    assert s.schedule.method == "exact"
     assert [n.name for n in schedule(s).nodes] == [n.name for n in s.nodes]      # idempotent
 
 
@@ -70,7 +72,7 @@ def test_aliases_and_in_place_in_real_plans(built):
     out, _, _ = built("resnet")
     q = Built(str(out)).int_graph
     validate_plan(q)
-    bufs = q.meta["plan"]["buffers"]
+    bufs = q.plan.buffers
     adds = [n for n in q.nodes if n.op == "Add"]
     assert adds and all(bufs[n.outputs[0]]["root"] in {bufs[i]["root"] for i in n.inputs} for n in adds)
     reshapes = [n for n in q.nodes if n.op == "Reshape"]
@@ -120,13 +122,13 @@ def _forced_tiling(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed,
         out = graph.copy()
         stage = _stage(out, out.nodes, tiles)
         if stage is not None:
-            out.meta["tiling"] = [stage]
+            out.tiling = [stage]
         return out
     monkeypatch.setattr(pipeline, "PLANNING", [schedule, forced, plan_memory])
     built = check(tmp_path, g, rng, target=target)
     validate_plan(built.int_graph)
     if tiles <= built.int_graph.tensors["y"].shape[1]:
-        assert built.int_graph.meta["tiling"][0]["tiles"] == tiles
+        assert built.int_graph.tiling[0]["tiles"] == tiles
 
 
 def test_tiling_lowers_vww_and_resnet_below_the_layer_wise_bound(built):
@@ -151,14 +153,14 @@ def test_kws_runs_below_its_layer_wise_bound_with_outputs_over_inputs():
     in between tiles less (fewer estimated instructions) than the least-RAM plan."""
     from edgec.passes.tile import MAX_EXTRA, node_instructions
     q = _kws_scheduled()
-    untiled = plan_memory(q).meta["plan"]["arena_size"]
+    untiled = plan_memory(q).plan.arena_size
     assert untiled == 16_000
     least = plan_memory(tile(q))
     validate_plan(least)
-    stages = least.meta["tiling"]
-    assert least.meta["plan"]["arena_size"] <= 0.75 * untiled
+    stages = least.tiling
+    assert least.plan.arena_size <= 0.75 * untiled
     assert all(st["extra_macs"] == 0 and st["saves_bytes"] > 0 for st in stages)
-    bufs, by_name = least.meta["plan"]["buffers"], {n.name: n for n in least.nodes}
+    bufs, by_name = least.plan.buffers, {n.name: n for n in least.nodes}
     for st in stages:                               # the stage's input lives inside its output's buffer
         first, last = by_name[st["nodes"][0]], by_name[st["nodes"][-1]]
         assert bufs[first.inputs[0]]["root"] == bufs[last.outputs[0]]["root"]
@@ -170,11 +172,11 @@ def test_kws_runs_below_its_layer_wise_bound_with_outputs_over_inputs():
     roomy.meta["ram_budget"] = untiled + io
     assert "tiling" not in tile(roomy).meta
     mid = q.copy()
-    mid.meta["ram_budget"] = (untiled + least.meta["plan"]["arena_size"]) // 2 + io
+    mid.meta["ram_budget"] = (untiled + least.plan.arena_size) // 2 + io
     some = plan_memory(tile(mid))
     validate_plan(some)
-    assert some.meta["plan"]["arena_size"] <= mid.meta["ram_budget"] - io
-    assert sum(st["instructions"] for st in some.meta["tiling"]) < spent
+    assert some.plan.arena_size <= mid.meta["ram_budget"] - io
+    assert sum(st["instructions"] for st in some.tiling) < spent
 
 
 @pytest.mark.emulator
@@ -204,18 +206,18 @@ def test_stage_output_over_its_input_is_bit_exact(tmp_path, monkeypatch, h, w, c
         out = graph.copy()
         stage = _stage(out, out.nodes[span], tiles, reverse)
         if stage is not None:
-            out.meta["tiling"] = [stage]
+            out.tiling = [stage]
         return out
     monkeypatch.setattr(pipeline, "PLANNING", [schedule, forced, plan_memory])
     for target in ("host", "cortex-m4"):
         built = check(tmp_path / target, g, rng, target=target)
         q = built.int_graph
         validate_plan(q)
-        if q.meta.get("tiling"):
+        if q.tiling:
             nodes_ = q.nodes[span]
-            bufs = q.meta["plan"]["buffers"]
+            bufs = q.plan.buffers
             assert bufs[nodes_[0].inputs[0]]["root"] == bufs[nodes_[-1].outputs[0]]["root"]
-            assert bufs[nodes_[0].inputs[0]]["offset"] - bufs[nodes_[-1].outputs[0]]["offset"] == q.meta["tiling"][0]["shift"]
+            assert bufs[nodes_[0].inputs[0]]["offset"] - bufs[nodes_[-1].outputs[0]]["offset"] == q.tiling[0]["shift"]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -278,23 +280,23 @@ def test_columns_scratch_costs_no_ram_by_default_and_every_conv_gets_one_for_spe
     out, _, report = built("resnet")
     q = Built(str(out)).int_graph
     validate_plan(q)
-    scratch = q.meta["plan"]["scratch"]
-    wide = {k for k, b in q.meta.get("wide", {}).items() if b}        # widened convs' own scratches (plan_wide)
+    scratch = q.plan.scratch
+    wide = {k for k, b in q.wide.layers.items() if b}        # widened convs' own scratches (plan_wide)
     eligible = {n.name for n in q.nodes if cols_bytes(q, n) and n.name not in wide} | wide
     assert scratch and set(scratch) <= eligible
     without = q.copy()
-    without.meta["scratch"] = {}
-    assert plan_memory(without).meta["plan"]["arena_size"] == report["totals"]["arena_bytes"]
+    without.scratch = {}
+    assert plan_memory(without).plan.arena_size == report["totals"]["arena_bytes"]
     for name, s in scratch.items():
         node = next(n for n in q.nodes if n.name == name)
         assert s["size"] == (wide_cols_bytes(q, node) if name in wide else cols_bytes(q, node))
     fast = q.copy()
     fast.meta["optimize"] = "speed"
-    fast.meta.pop("tiling", None)
+    fast.tiling = []
     fast = plan_scratch(plan_memory(fast))
     validate_plan(fast)
-    assert set(fast.meta["plan"]["scratch"]) == eligible
-    assert fast.meta["plan"]["arena_size"] > report["totals"]["arena_bytes"]
+    assert set(fast.plan.scratch) == eligible
+    assert fast.plan.arena_size > report["totals"]["arena_bytes"]
 
 
 def test_report_timeline_counts_the_columns_scratch(built):
@@ -304,16 +306,16 @@ def test_report_timeline_counts_the_columns_scratch(built):
     out, _, _ = built("resnet")
     q = Built(str(out)).int_graph
     mem = memory_section(q)
-    scratch = q.meta["plan"]["scratch"]
+    scratch = q.plan.scratch
     assert scratch
     names = {t for b in mem["buffers"] for t in b["tensors"]}
     assert {f"{n} (columns scratch)" for n in scratch} <= names
     without = q.copy()
-    without.meta["plan"] = dict(q.meta["plan"], scratch={})
+    without.plan = dataclasses.replace(q.plan, scratch={})
     bare = memory_section(without)["timeline"]
     for s in scratch.values():
         assert mem["timeline"][s["step"]] == bare[s["step"]] + s["size"]
-    assert mem["peak_live_bytes"] <= q.meta["plan"]["arena_size"]
+    assert mem["peak_live_bytes"] <= q.plan.arena_size
 
 
 def _reference_place(order, sizes, life, best_fit=False):
@@ -390,8 +392,8 @@ def test_scheduler_is_optimal_on_random_graphs(spec):
     program: the peak is still the lowest over all topological orders."""
     g = _random_dag(spec)
     s = schedule(g)
-    assert s.meta["schedule"]["method"] == "exact"
-    assert peak_live_bytes(s) == s.meta["schedule"]["peak_live_bytes"] == _best_peak(g)
+    assert s.schedule.method == "exact"
+    assert peak_live_bytes(s) == s.schedule.peak_live_bytes == _best_peak(g)
 
 
 def test_scheduler_cuts_a_long_chain_into_blocks():
@@ -406,4 +408,4 @@ def test_scheduler_cuts_a_long_chain_into_blocks():
     assert len(ranges) == 2 + 2 * 750 and max(b - a + 1 for a, b in ranges) == 3, ranges[:4]
     assert [n.op for n in g.nodes[ranges[1][0]:ranges[1][1] + 1]] == ["Conv2D", "Conv2D", "Add"]
     s = schedule(g)
-    assert s.meta["schedule"]["method"] == "exact" and peak_live_bytes(s) <= peak_live_bytes(g)
+    assert s.schedule.method == "exact" and peak_live_bytes(s) <= peak_live_bytes(g)

@@ -58,7 +58,7 @@ def test_digits_cnn_int16_is_bit_exact_on_host_and_cortex_m4(digits16, which):
     else:
         assert ops16 == {"Requantize", "Reshape", "Conv2D", "MaxPool2D"}
         by_name = {n.name: n for n in q.nodes}        # a patch-based stage of int16 layers: bands of 2-byte rows
-        stage = q.meta["tiling"][0]
+        stage = q.tiling[0]
         assert all(q.tensors[by_name[n].outputs[0]].dtype == "int16" for n in stage["nodes"])
         c = q.tensors[by_name[stage["nodes"][0]].outputs[0]].shape
         assert stage["band_bytes"][0] == max(b[0][2] for b in stage["bands"]) * c[2] * c[3] * 2

@@ -53,6 +53,6 @@ def test_memory_plan_is_valid_and_beats_no_reuse(name):
         g = p(g)
     q = plan_memory(quantize(calibrate(g, case.calibration()[:4])))
     validate_plan(q)
-    arena_tensors = {b["root"]: b["size"] for b in q.meta["plan"]["buffers"].values() if b["where"] == "arena"}
-    assert q.meta["plan"]["arena_size"] <= sum((s + 3) // 4 * 4 for s in arena_tensors.values())
-    assert q.meta["plan"]["arena_size"] >= max(arena_tensors.values(), default=0)
+    arena_tensors = {b["root"]: b["size"] for b in q.plan.buffers.values() if b["where"] == "arena"}
+    assert q.plan.arena_size <= sum((s + 3) // 4 * 4 for s in arena_tensors.values())
+    assert q.plan.arena_size >= max(arena_tensors.values(), default=0)

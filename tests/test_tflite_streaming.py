@@ -42,7 +42,7 @@ def wake_word(tmp_path_factory):
 def test_wake_word_stream_imports_with_its_state(wake_word):
     d, model = wake_word
     fgraph, q = tflite_graphs(str(d / "ww.tflite"))
-    assert [s["variable"] for s in q.meta["state"]] == ["stream", "stream_1"]
+    assert [s.variable for s in q.state] == ["stream", "stream_1"]
     assert q.meta["edges"]["output"]["file_dtype"] == "uint8"
     xs = int8_frames(STEPS, (1, 1, 1, 12), 1)
     want = tflm_stream(model, xs)
@@ -391,16 +391,16 @@ def test_planning_keeps_state_outside_the_arena_and_assigned_values_alive(tmp_pa
     xs = int8_frames(30, (1, 8), 9)
     assert np.array_equal(reference.run_batch(q, xs), reference.run_batch(planned, xs))
     validate_plan(planned)
-    buffers, n = planned.meta["plan"]["buffers"], len(planned.nodes)
-    states = planned.meta["state"]
-    assert [buffers[s["tensor"]]["where"] for s in states] == ["state", "state"]
-    assert planned.meta["plan"]["state_size"] == 32 + 4
+    buffers, n = planned.plan.buffers, len(planned.nodes)
+    states = planned.state
+    assert [buffers[s.tensor]["where"] for s in states] == ["state", "state"]
+    assert planned.plan.state_size == 32 + 4
     written = {o for node in planned.nodes for o in node.outputs}
     for s in states:
-        same = {t for t, b in buffers.items() if b["root"] == buffers[s["tensor"]]["root"]}
+        same = {t for t, b in buffers.items() if b["root"] == buffers[s.tensor]["root"]}
         assert not same & written                                  # no node writes into a state buffer
-        if buffers[s["next"]]["where"] == "arena":
-            assert buffers[s["next"]]["last"] == n                 # copied after the last node
+        if buffers[s.next]["where"] == "arena":
+            assert buffers[s.next]["last"] == n                 # copied after the last node
 
 
 def test_signed_package_runs_the_stream_through_its_uint8_library(wake_word, tmp_path):

@@ -82,7 +82,7 @@ def test_svdf_reference_and_host_c_equal_tflite_micro_over_a_stream(tmp_path, se
     path = tmp_path / "svdf.tflite"
     path.write_bytes(model)
     _, q = tflite_graphs(str(path))
-    assert [n.op for n in q.nodes] == ["SvdfState", "Svdf"] and q.meta["state"][0]["init"].dtype == np.int16
+    assert [n.op for n in q.nodes] == ["SvdfState", "Svdf"] and q.state[0].init.dtype == np.int16
     xs = _stream(shape, seed)
     want = tflm_stream(oracle, xs)
     assert len(np.unique(want)) > 8
@@ -92,7 +92,7 @@ def test_svdf_reference_and_host_c_equal_tflite_micro_over_a_stream(tmp_path, se
     assert np.array_equal(reference.run_batch(q, xs[:20], stream=False), fresh.reshape(got[:20].shape))
     require("cc")
     report = build(str(path), "host", str(tmp_path / "out"))
-    assert report["totals"]["state_bytes"] >= 2 * int(np.prod(q.tensors[q.meta["state"][0]["tensor"]].shape))
+    assert report["totals"]["state_bytes"] >= 2 * int(np.prod(q.tensors[q.state[0].tensor].shape))
     c, _ = Built(str(tmp_path / "out")).execute("host", xs)
     assert np.array_equal(c, want.reshape(c.shape)), "the C differs from TFLM"
 

@@ -79,10 +79,10 @@ def test_an_nchw_input_is_transposed_band_by_band_and_bit_exact(tmp_path):
         g = Built(str(out)).int_graph
         first = g.nodes[0]
         assert first.op == "Transpose" and tuple(first.attrs["perm"]) == (0, 2, 3, 1), first
-        stage = g.meta["tiling"][0]
+        stage = g.tiling[0]
         assert stage["nodes"][0] == first.name and len(stage["nodes"]) > 1, stage
         t = g.tensors[first.outputs[0]]                       # the transposed input: only a band of it
-        band = g.meta["plan"]["buffers"][t.name]["size"]
+        band = g.plan.buffers[t.name]["size"]
         assert band == stage["band_bytes"][0] < t.nbytes // 4, (band, t.nbytes)
         stem_out = g.tensors[g.nodes[1].outputs[0]].nbytes
         arena = report["totals"]["arena_bytes"]

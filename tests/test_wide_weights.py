@@ -209,13 +209,13 @@ def test_plan_wide_follows_the_flash_budget():
     node = q.nodes[0]
     before = sum(weight_bytes(q, n) for n in q.nodes)
     none = plan_wide(q)
-    assert none.meta["wide"] == {} and none.meta["wide_flash_bytes"] == 0        # no budget: a target without SMLAD
+    assert none.wide.layers == {} and none.wide.flash_bytes == 0        # no budget: a target without SMLAD
     q.meta["flash_budget"] = CODE_RESERVE + before
-    assert plan_wide(q).meta["wide"] == {}                                       # no room left
+    assert plan_wide(q).wide.layers == {}                                       # no room left
     q.meta["flash_budget"] = CODE_RESERVE + before + 10_000
     wide = plan_wide(q)
-    assert wide.meta["wide"] == {node.name: 2 * 2 * 8 + 24}             # two pixels' columns, the DSP loop's six words
-    extra = wide.meta["wide_flash_bytes"]
+    assert wide.wide.layers == {node.name: 2 * 2 * 8 + 24}             # two pixels' columns, the DSP loop's six words
+    extra = wide.wide.flash_bytes
     assert extra == 2 * 8 * 8 + 48 * 8 - 12 * 16 and sum(weight_bytes(wide, n) for n in wide.nodes) == before + extra
     x = rng.integers(-128, 128, (2, 1, 6, 6, 8)).astype(np.int8)
     assert np.array_equal(reference.run_batch(q, x), reference.run_batch(wide, x))
@@ -228,13 +228,13 @@ def test_plan_wide_weighs_the_arena(monkeypatch):
     q = quantize(calibrate(_pointwise_graph(rng, 6, 6, 8, 16, None, False, False), rng.normal(0, 1, (8, 1, 6, 6, 8)).astype(np.float32)))
     q.meta["flash_budget"] = 1 << 20
     planned = plan_memory(q)
-    arena = planned.meta["plan"]["arena_size"]
+    arena = planned.plan.arena_size
     monkeypatch.setattr(plan_wide_module, "RAM_SHARE", 0.0)
-    assert plan_wide(planned).meta["wide"] == {}                                 # its scratch would grow the arena
+    assert plan_wide(planned).wide.layers == {}                                 # its scratch would grow the arena
     planned.meta["optimize"] = "speed"
     fast = plan_wide(planned)
-    assert list(fast.meta["wide"]) == [q.nodes[0].name]
-    assert fast.meta["plan"]["arena_size"] == arena + 2 * 2 * 8 + 24             # the scratch after the activations
+    assert list(fast.wide.layers) == [q.nodes[0].name]
+    assert fast.plan.arena_size == arena + 2 * 2 * 8 + 24             # the scratch after the activations
 
 
 def test_wide_pairs_every_loop_entry_and_word_gather(tmp_path):

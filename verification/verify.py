@@ -99,7 +99,7 @@ class Built:
     @property
     def stateful(self) -> bool:
         """A streaming model (resource variables): its samples are one stream, state carried between them."""
-        return bool(self.int_graph.meta.get("state"))
+        return bool(self.int_graph.state)
 
     def uint8_api(self, edge: str) -> bool:
         """The C API takes / gives uint8 at `edge` (the model file's type there): int8 v is uint8 v ^ 0x80."""

@@ -45,6 +45,7 @@ from . import tflite_elementwise
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Quant, Tensor, unique_name
+from ..plan import StateVar
 from .builder import check_padded, check_node, importer_entry
 from ..shapes import output_shapes
 from .tflite_params import ACTIVATIONS, same_padding
@@ -739,24 +740,25 @@ class _Importer(StreamingOps):
         fstate, qstate = self.state_meta()
         if self.edges.get("input", {}).get("file_dtype") == "float32":
             meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
-        return Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite", **fstate,
-                                                               given_quant=self.given_quant(qstate)))
+        return Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite",
+                                                               given_quant=self.given_quant(qstate)), state=fstate)
 
-    def given_quant(self, qstate: dict) -> dict:
+    def given_quant(self, qstate: list) -> dict:
         """meta["given_quant"] of an int8 file: every tensor as the file gives it ("tensors": dtype, exact
         integer data of constants, scale, zero point, axis; "activations": (scale, zero point)), TFLite
-        Micro's arithmetic ("arithmetic": "tflm") and the integer initial state ("state").  The quantize
-        pass derives every node's integer parameters from them (passes/quantize.py, compiler/ops/)."""
+        Micro's arithmetic ("arithmetic": "tflm") and the integer initial state ("state": Graph.state's
+        StateVars).  The quantize pass derives every node's integer parameters from them (passes/quantize.py,
+        compiler/ops/)."""
         tensors = {n: {"dtype": t.dtype, "data": t.data, "scale": t.quant.scale, "zero_point": t.quant.zero_point,
                        "axis": t.quant.axis} for n, t in self.qg.items()}
         acts = {n: (float(t.quant.scalar_scale), t.quant.scalar_zp) for n, t in self.qg.items() if t.data is None}
-        return dict(arithmetic="tflm", activations=acts, tensors=tensors, **qstate)
+        return dict(arithmetic="tflm", activations=acts, tensors=tensors, **({"state": qstate} if qstate else {}))
 
-    def state_meta(self) -> tuple[dict, dict]:
-        """meta["state"] of the float twin and the int8 graph: per variable a node reads, its state tensor,
+    def state_meta(self) -> tuple[list, list]:
+        """Graph.state of the float twin and the int8 graph: per variable a node reads, its state tensor,
         the tensor assigned to it at the end of a run (None: never reassigned) and its initial values."""
         if not self.state:
-            return {}, {}
+            return [], []
         read = {i for n in self.fnodes for i in n.inputs}
         fs, qs = [], []
         for s in self.state:
@@ -767,10 +769,10 @@ class _Importer(StreamingOps):
             nxt = self.name(s["next"]) if s["next"] is not None and not isinstance(s["next"], str) else s["next"]
             if nxt is not None and nxt not in self.qg:
                 self.act(s["next"])
-            entry = {"variable": s["key"][1] or s["key"][0], "tensor": tname, "next": nxt}
-            qs.append(dict(entry, init=s["init"].astype(s.get("dtype", np.int8))))
-            fs.append(dict(entry, init=((s["init"].astype(np.float64) - zp) * scale).astype(np.float32)))
-        return ({"state": fs}, {"state": qs}) if qs else ({}, {})
+            entry = (s["key"][1] or s["key"][0], tname, nxt)
+            qs.append(StateVar(*entry, init=s["init"].astype(s.get("dtype", np.int8))))
+            fs.append(StateVar(*entry, init=((s["init"].astype(np.float64) - zp) * scale).astype(np.float32)))
+        return fs, qs
 
     def check_shapes(self):
         """Every output shape the file declares must follow from its node's inputs and attributes (the C

@@ -9,7 +9,7 @@ READ_VARIABLE its bytes and ASSIGN_VARIABLE replaces them (TFLite Micro copies b
 edgec evaluates the init subgraph at import (its ASSIGN_VARIABLEs of constants are the initial values)
 and turns every variable the main subgraph reads into a state tensor: a persistent int8 buffer outside
 the arena, read in place by the nodes that read the variable, and overwritten at the end of each run by
-the value the last ASSIGN_VARIABLE gave it (graph.meta["state"]: one entry per variable, with its
+the value the last ASSIGN_VARIABLE gave it (Graph.state: one entry per variable, with its
 tensor, the tensor assigned to it and the initial values).  A READ_VARIABLE after an ASSIGN_VARIABLE of
 the same variable within one run reads the assigned tensor, as TFLite does.  A ring buffer of past
 frames (READ -> CONCATENATION with the new frame -> STRIDED_SLICE of the newest -> ASSIGN) is this

@@ -4,7 +4,7 @@ activation state) -> edgec's SvdfState + Svdf nodes (compiler/svdf.py) around a 
 The five inputs (TFLite's order): 0 input [batch, input_size]; 1 weights_feature [filters, input_size];
 2 weights_time [filters, memory]; 3 bias [units] (optional, -1); 4 the activation state
 [batch, filters * memory], a variable tensor TFLite Micro keeps between invocations.  That state becomes
-a state tensor of graph.meta["state"], like a resource variable's: static RAM outside the arena, carried
+a state tensor of Graph.state, like a resource variable's: static RAM outside the arena, carried
 from one run() to the next, zeros at start and after reset() (TFLite Micro clears an int16 variable
 tensor to zero bytes).  TFLite Micro's Prepare reads the bias's scale without checking it exists, so an
 SVDF without bias crashes it; edgec computes it as its kernel would (a zero bias).

@@ -65,7 +65,8 @@ class OpDef:
                  are the shared rules
     quantize16   likewise for an int16 node; an op with one can have int16 outputs (SUPPORTED_S16)
     emit         emit(e, site) -> C statement(s) or None: the kernel call; `e` is codegen's emitter (its
-                 array(), param() and ptr() make weights.c arrays, param structs and pointers), `site` a
+                 array(), param() and ptr() make weights.c arrays, param structs and pointers; call(fn,
+                 *args) writes each call and records it for the model image, codegen/calls.py), `site` a
                  CallSite.  None: codegen/c.py keeps the op's emitter (weight layouts and loop nests
                  that only codegen knows: Conv2D, FullyConnected, LSTM, GRU)
     kernel_file  the runtime_c/ file of its int8 kernel; kernel_file16 of its int16 one

@@ -63,14 +63,14 @@ def emit(e, s):
     if node.op == "Mul":
         p = e.param("edgec_mul_params", s.base, dict(bc=bc, a_zp=a["a_zp"], b_zp=a["b_zp"], multiplier=a["multiplier"],
                                                       shift=a["shift"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"]))
-        return f"edgec_mul_s8(&{p}, {s.ins[0]}, {s.ins[1]}, {s.out});"
+        return e.call("edgec_mul_s8", f"&{p}", s.ins[0], s.ins[1], s.out)
     p = e.param("edgec_add_params", s.base, dict(bc=bc, **{k: a[k] for k in ADD_KEYS}))
     if s.s16:
-        return f"edgec_add_s16(&{p}, {s.ins[0]}, {s.ins[1]}, {s.out});"
+        return e.call("edgec_add_s16", f"&{p}", s.ins[0], s.ins[1], s.out)
     t = e.array(np.concatenate(add_tables(a)), f"add{s.index}_{node.name}", "int32_t",
                 "the operands on the common grid: [v + 128] = mbqm((v - a_zp) << left_shift, a_multiplier, a_shift), "
                 "then b's 256 likewise")
-    return f"edgec_add_s8(&{p}, {t}, {s.ins[0]}, {s.ins[1]}, {s.out});"
+    return e.call("edgec_add_s8", f"&{p}", t, s.ins[0], s.ins[1], s.out)
 
 
 def _out_size(graph, node):

@@ -32,7 +32,7 @@ def weight_bytes(graph, node) -> int:
             n += 4 * np.asarray(v).size
     if node.op == "Lut":
         n += 256
-    if node.name in graph.meta.get("wide", {}):      # pre-sign-extended weights (passes/plan_wide.py)
+    if node.name in graph.wide:      # pre-sign-extended weights (passes/plan_wide.py)
         n += wide_extra_bytes(graph, node)
     if node.op in ("Add", "Sub") and graph.tensors[node.outputs[0]].dtype == "int8":
         n += 2 * 4 * 256                    # the operands' rescale tables (codegen/c.py, add_tables)

@@ -46,7 +46,7 @@ def emit(e, s):
     a, ish = s.node.attrs, s.ish
     p = e.param("edgec_depth_to_space_params", s.base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], in_c=ish[3],
                                                              block=a["block"], crd=int(a["mode"] == "CRD")))
-    return f"edgec_depth_to_space_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_depth_to_space_s8", f"&{p}", s.ins[0], s.out)
 
 
 DEFS = [OpDef("DepthToSpace", "x NHWC; attrs block, mode \"DCR\" | \"CRD\" (ONNX's channel orders)", shape,

@@ -33,7 +33,7 @@ def reshape_any(n, x):
 def emit_reshape(e, s):
     if s.ins[0] == s.out:
         return None
-    return f"memcpy({s.out}, {s.ins[0]}, {s.graph.tensors[s.node.outputs[0]].nbytes});"
+    return e.call("memcpy", s.out, s.ins[0], s.graph.tensors[s.node.outputs[0]].nbytes)
 
 
 # -- Transpose -------------------------------------------------------------------------------------
@@ -61,8 +61,8 @@ def emit_transpose(e, s):
     perm = tuple(range(4 - r)) + tuple(p + 4 - r for p in s.node.attrs["perm"])
     p = e.param("edgec_transpose_params", s.base, dict(in_shape=pad4(s.ish), perm=perm))
     if s.band is not None:                                   # output rows of a patch-based stage's band
-        return f"edgec_transpose_rows_s8(&{p}, {s.ins[0]}, {s.out}, {s.r0}, {s.rn});"
-    return f"edgec_transpose_s8(&{p}, {s.ins[0]}, {s.out});"
+        return e.call("edgec_transpose_rows_s8", f"&{p}", s.ins[0], s.out, s.r0, s.rn)
+    return e.call("edgec_transpose_s8", f"&{p}", s.ins[0], s.out)
 
 
 # -- Pad -------------------------------------------------------------------------------------------
@@ -115,12 +115,12 @@ def emit_pad(e, s):
     if a.get("mode", "constant") in BORDER_MODES:
         p = e.param("edgec_pad_border_params", s.base, dict(in_shape=pad4(ish), before=before, out_shape=pad4(s.osh),
                                                              mode=BORDER_MODES[a["mode"]]))
-        return f"edgec_pad_border_s8(&{p}, {s.ins[0]}, {s.out});"
+        return e.call("edgec_pad_border_s8", f"&{p}", s.ins[0], s.out)
     p = e.param("edgec_pad_params", s.base, dict(in_shape=pad4(ish), before=before, out_shape=pad4(s.osh),
                                                   value=a["pad_value"]))
     if s.band is not None:                                   # a row band of a patch-based stage
-        return f"edgec_pad_rows_s8(&{p}, {s.ins[0]}, {s.r_in}, {s.out}, {s.r0}, {s.rn});"
-    return f"edgec_pad_s8(&{p}, {s.ins[0]}, {s.out});"
+        return e.call("edgec_pad_rows_s8", f"&{p}", s.ins[0], s.r_in, s.out, s.r0, s.rn)
+    return e.call("edgec_pad_s8", f"&{p}", s.ins[0], s.out)
 
 
 # -- Concat ----------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def emit_concat(e, s):
             outer=outer, in_inner=in_inner, out_inner=out_inner, offset=offset, requant=int(rq is not None),
             in_zp=rq["in_zp"] if rq else 0, multiplier=rq["multiplier"] if rq else 0, shift=rq["shift"] if rq else 0,
             out_zp=a["out_zp"]))
-        lines.append(f"edgec_concat_s8(&{p}, {ptr}, {s.out});")
+        lines.append(e.call("edgec_concat_s8", f"&{p}", ptr, s.out))
         offset += in_inner
     return "\n    ".join(lines) or None
 
@@ -190,7 +190,7 @@ def emit_slice(e, s):
     a, ish, r = s.node.attrs, s.ish, len(s.ish)
     p = e.param("edgec_slice_params", s.base, dict(in_shape=pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]),
                                                     end=(1,) * (4 - r) + tuple(a["end"])))
-    return f"edgec_slice_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_slice_s8", f"&{p}", s.ins[0], s.out)
 
 
 # -- Upsample --------------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def emit_upsample(e, s):
     a, ish = s.node.attrs, s.ish
     p = e.param("edgec_upsample_params", s.base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3],
                                                        scale_h=a["scale"][0], scale_w=a["scale"][1]))
-    return f"edgec_upsample_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_upsample_s8", f"&{p}", s.ins[0], s.out)
 
 
 DEFS = [

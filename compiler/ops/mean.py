@@ -22,7 +22,7 @@ def emit(e, s):
     outer, count, inner = mean.split(s.ish, a["axes"])
     p = e.param("edgec_mean_params", s.base, dict(outer=outer, count=count, inner=inner, in_zp=a["in_zp"],
                                                    out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
-    return f"edgec_mean_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_mean_s8", f"&{p}", s.ins[0], s.out)
 
 
 DEFS = [OpDef("Mean", "x; attrs axes (adjacent), keep (keep_dims) (compiler/mean.py)", mean.out_shape,

@@ -96,7 +96,7 @@ def emit(e, s):
         fn = "edgec_avgpool_pad_" + ("s16" if s.s16 else "s8")
     else:
         p = e.param("edgec_pool_params", s.base, fields)
-    return f"{fn}(&{p}, {s.ins[0]}, {s.r_in}, {s.out}, {s.r0}, {s.rn});"
+    return e.call(fn, f"&{p}", s.ins[0], s.r_in, s.out, s.r0, s.rn)
 
 
 def macs(graph, node):

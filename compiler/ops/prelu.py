@@ -23,7 +23,7 @@ def emit(e, s):
     p = e.param("edgec_prelu_params", s.base, dict(
         n=g.tensors[node.outputs[0]].size, period=prelu.period(g.tensors[node.inputs[1]].shape), in_zp=a["in_zp"],
         alpha_zp=a["alpha_zp"], out_zp=a["out_zp"], m1=a["m1"], s1=a["s1"], m2=a["m2"], s2=a["s2"]))
-    return f"edgec_prelu_s8(&{p}, {s.ins[0]}, {s.ins[1]}, {s.out});"
+    return e.call("edgec_prelu_s8", f"&{p}", s.ins[0], s.ins[1], s.out)
 
 
 DEFS = [OpDef("PRelu", "x, alpha (constant, broadcast from the right) (compiler/prelu.py)", prelu.out_shape,

@@ -24,7 +24,7 @@ def emit(e, s):
     pair = "s8_s16" if a["out_dtype"] == "int16" else "s16_s8"
     if a["out_dtype"] == "int16" and g.tensors[node.inputs[0]].dtype == "int16":
         pair = "s16_s16"                                   # a .tflite's int16 -> int16 QUANTIZE
-    return f"edgec_requantize_{pair}(&{p}, {s.ins[0]}, {s.out});"
+    return e.call(f"edgec_requantize_{pair}", f"&{p}", s.ins[0], s.out)
 
 
 DEFS = [OpDef("Requantize", "x; attrs in_zp, out_zp, multiplier, shift, out_dtype (integer graphs only: int8 <-> int16, "

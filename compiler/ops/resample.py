@@ -20,8 +20,8 @@ def emit(e, s):
             (("y0", y0), ("y1", y1), ("wy", wy), ("x0", x0), ("x1", x1), ("wx", wx))}
     p = e.param("edgec_resize_params", s.base, dict(batch=ish[0], in_h=ish[1], in_w=ish[2], c=ish[3], out_h=osh[1],
                                                      out_w=osh[2], zp=a["zp"]))
-    return (f"edgec_resize_s8(&{p}, {tabs['y0']}, {tabs['y1']}, {tabs['wy']}, {tabs['x0']}, {tabs['x1']}, "
-            f"{tabs['wx']}, {s.ins[0]}, {s.out});")
+    return e.call("edgec_resize_s8", f"&{p}", tabs["y0"], tabs["y1"], tabs["wy"], tabs["x0"], tabs["x1"], tabs["wx"],
+                  s.ins[0], s.out)
 
 
 def macs(graph, node):

@@ -52,10 +52,10 @@ def emit_softmax(e, s):
     if a.get("mode") == "tflm":          # imported .tflite: TFLite Micro's arithmetic
         t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{s.index}_{node.name}", "int32_t",
                     "exp(-s*beta*d) in Q0.31, as TFLite's gemmlowp exp_on_negative_values")
-        return f"edgec_softmax_tflm_s8({t}, {rows}, {ish[-1]}, {s.ins[0]}, {s.out});"
+        return e.call("edgec_softmax_tflm_s8", t, rows, ish[-1], s.ins[0], s.out)
     t = e.array(np.asarray(a["exp_table"], np.int32), f"exp{s.index}_{node.name}", "int32_t",
                 f"round(2^{a['exp_bits']} * exp(-s*d))")
-    return f"edgec_softmax_s8({t}, {rows}, {ish[-1]}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_softmax_s8", t, rows, ish[-1], s.ins[0], s.out)
 
 
 def quantize_log_softmax(q, node):
@@ -72,8 +72,8 @@ def emit_log_softmax(e, s):
             (("exp_table", f"round(2^{a['exp_bits']} * exp(-s*d))"), ("d_table", "s*d in output steps, Q16"),
              ("log_table", "ln(1 + (j + 1/2) / 256) in output steps, Q16"))]
     cols = s.ish[-1]
-    return (f"edgec_log_softmax_s8({', '.join(tabs)}, {a['exp_bits']}, {a['ln2_q']}, "
-            f"{s.graph.tensors[node.inputs[0]].size // cols}, {cols}, {s.ins[0]}, {s.out});")
+    return e.call("edgec_log_softmax_s8", *tabs, a["exp_bits"], a["ln2_q"], s.graph.tensors[node.inputs[0]].size // cols, cols,
+                  s.ins[0], s.out)
 
 
 def _out_size(graph, node):

@@ -12,7 +12,7 @@ def emit(e, s):
     p = e.param("edgec_strided_slice_params", s.base, dict(
         in_shape=pad4(ish), begin=(0,) * (4 - r) + tuple(a["begin"]), step=(1,) * (4 - r) + tuple(a["step"]),
         count=(1,) * (4 - r) + tuple(a["count"])))
-    return f"edgec_strided_slice_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_strided_slice_s8", f"&{p}", s.ins[0], s.out)
 
 
 DEFS = [OpDef("StridedSlice", "x; attrs begin, step (may be negative), count per axis (compiler/strided_slice.py)",

@@ -40,7 +40,7 @@ def emit(e, s):
                   out_zp=a.get("out_zp", 0), multiplier=a["multiplier"], shift=a["shift"])
     p = e.param("edgec_svdf_params", s.base, fields)
     fn = "edgec_svdf_state_s16" if node.op == "SvdfState" else "edgec_svdf_s8"
-    return f"{fn}(&{p}, {s.ins[0]}, {s.ins[1]}, {s.ins[2]}, {s.out});"
+    return e.call(fn, f"&{p}", s.ins[0], s.ins[1], s.ins[2], s.out)
 
 
 DEFS = [

@@ -68,8 +68,8 @@ def lut_s8(node, x):
 def emit_lut(e, s):
     a, osh = s.node.attrs, s.osh
     t = e.array(np.asarray(a["table"], np.int8), f"lut{s.index}_{s.node.name}", "int8_t", f"{a['function']} table")
-    n = s.graph.tensors[s.node.outputs[0]].size if s.band is None else f"{s.band['out_rows']} * {osh[2] * osh[3]}"
-    return f"edgec_lut_s8({t}, {s.ins[0]}, {s.out}, {n});"
+    n = s.graph.tensors[s.node.outputs[0]].size if s.band is None else e.scaled(s.band["out_rows"], osh[2] * osh[3])
+    return e.call("edgec_lut_s8", t, s.ins[0], s.out, n)
 
 
 DEFS = [OpDef(name, doc, same_shape, check=check, float_ref=fn, quantize=lambda q, node: q.unary(node), unary=True)
