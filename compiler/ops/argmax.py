@@ -79,7 +79,7 @@ def emit(e, s):
     p = e.param("edgec_argmax_params", s.base, dict(outer=outer, count=count, inner=inner,
                                                      select_min=int(s.node.op == "ArgMin"),
                                                      select_last=int(bool(a.get("select_last")))))
-    return f"edgec_argmax_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_argmax_s8", f"&{p}", s.ins[0], s.out)
 
 
 def _macs(graph, node):

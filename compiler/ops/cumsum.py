@@ -68,7 +68,7 @@ def emit(e, s):
                                                      exclusive=int(bool(a.get("exclusive"))),
                                                      reverse=int(bool(a.get("reverse"))), in_zp=a["in_zp"],
                                                      out_zp=a["out_zp"], multiplier=a["multiplier"], shift=a["shift"]))
-    return f"edgec_cumsum_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_cumsum_s8", f"&{p}", s.ins[0], s.out)
 
 
 DEFS = [OpDef("CumSum", "x; attrs axis (IR axis), exclusive, reverse", same_shape, check=check,

@@ -107,7 +107,7 @@ def emit(e, s):
     outer, count, inner = split(s.ish, s.node.attrs["axis"])
     p = e.param("edgec_l2norm_params", s.base, dict(outer=outer, count=count, inner=inner,
                                                      in_zp=s.node.attrs["in_zp"]))
-    return f"edgec_l2norm_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_l2norm_s8", f"&{p}", s.ins[0], s.out)
 
 
 def _macs(graph, node):

@@ -58,7 +58,7 @@ def emit(e, s):
     p = e.param("edgec_topk_params", s.base, dict(rows=int(np.prod(s.ish[:-1])), count=count, k=a["k"],
                                                    largest=int(bool(a.get("largest", True))),
                                                    indices=int(s.node.op == "TopKIndices")))
-    return f"edgec_topk_s8(&{p}, {s.ins[0]}, {s.out});"
+    return e.call("edgec_topk_s8", f"&{p}", s.ins[0], s.out)
 
 
 DOC = "x; attrs k, largest (the last axis; ties: lower index first)"
