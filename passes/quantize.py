@@ -33,6 +33,7 @@ from ..compiler import tflm
 from ..compiler.gemmlowp import softmax_tflm_attrs
 from ..compiler.ir import Graph, Node, Quant, Tensor, unique_name
 from ..compiler.ops import REGISTRY, table
+from ..compiler.plan import StateVar
 from ..compiler.reference import FLOAT_UNARY, conv2d_f32
 
 SIGMOID_Q = (1.0 / 256, -128)
@@ -224,7 +225,7 @@ class _Quantizer:
                 self.g.meta.pop(key, None)
             self.g.meta["quantization"] = "from the .tflite file"
             if self.given_state:
-                self.g.state = list(self.given_state)
+                self.g.state = [StateVar.from_dict(v) for v in self.given_state]
         elif self.given_acts:
             self.g.meta["quantization"] = "from the model's QuantizeLinear/DequantizeLinear nodes"
         self.g.meta.pop("ranges", None)

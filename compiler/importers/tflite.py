@@ -747,12 +747,13 @@ class _Importer(StreamingOps):
         """meta["given_quant"] of an int8 file: every tensor as the file gives it ("tensors": dtype, exact
         integer data of constants, scale, zero point, axis; "activations": (scale, zero point)), TFLite
         Micro's arithmetic ("arithmetic": "tflm") and the integer initial state ("state": Graph.state's
-        StateVars).  The quantize pass derives every node's integer parameters from them (passes/quantize.py,
+        StateVars as dicts).  The quantize pass derives every node's integer parameters from them (passes/quantize.py,
         compiler/ops/)."""
         tensors = {n: {"dtype": t.dtype, "data": t.data, "scale": t.quant.scale, "zero_point": t.quant.zero_point,
                        "axis": t.quant.axis} for n, t in self.qg.items()}
         acts = {n: (float(t.quant.scalar_scale), t.quant.scalar_zp) for n, t in self.qg.items() if t.data is None}
-        return dict(arithmetic="tflm", activations=acts, tensors=tensors, **({"state": qstate} if qstate else {}))
+        return dict(arithmetic="tflm", activations=acts, tensors=tensors,
+                    **({"state": [v.as_dict() for v in qstate]} if qstate else {}))      # meta stays plain data
 
     def state_meta(self) -> tuple[list, list]:
         """Graph.state of the float twin and the int8 graph: per variable a node reads, its state tensor,
