@@ -165,6 +165,12 @@ class _Emitter:
         self.symbols[text] = ("band", base, k, 1 if m is None else m)
         return text
 
+    def size_t(self, expr: str) -> str:
+        """`(size_t)(expr)` for a memcpy's length (-Wsign-conversion), the same value to the model image."""
+        text = f"(size_t)({expr})"
+        self.symbols[text] = self.symbols[expr]
+        return text
+
     def scaled(self, rows: str, m: int) -> str:
         """`rows * m` for a band's row count `rows` (a band() expression `r[k]`)."""
         kind, base, k, one = self.symbols[rows]
@@ -446,7 +452,7 @@ def _stage_loop(e: _Emitter, k: int, stage: dict, first: int) -> tuple:
             for m in range(moves if j < len(nodes) - 1 else 0):   # the rows this band keeps, moved first
                 a = per * j + 4 + 4 * m
                 moved.append(e.call("memcpy", e.band(out_ptr, a, w_out * c_out), e.band(out_ptr, a + 2, w_out * c_out),
-                                    e.band(None, a + 1, w_out * c_out)))
+                                    e.size_t(e.band(None, a + 1, w_out * c_out))))
             out_ptr = e.band(out_ptr, off, w_out * c_out)
         elif j == len(nodes) - 1:                            # whole output: write at the band's first row
             off, n = per * j + 1, per * j + 2
