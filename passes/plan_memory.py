@@ -177,7 +177,7 @@ def _lifetimes(graph: Graph, root_of):
 _LONG = 8
 
 
-def _place(order, sizes, life, best_fit=False):
+def place_buffers(order, sizes, life, best_fit=False):
     """Place buffers in `order`: first fit (lowest offset) or best fit (the smallest gap that holds it,
     else on top), against the buffers already placed whose lifetimes overlap."""
     starts, short, long_ = [], [], []              # short: (start, end, offset, size), sorted by start
@@ -208,11 +208,11 @@ def _place(order, sizes, life, best_fit=False):
     return offsets, _align(size)
 
 
-def _by_size(bufs, sizes, life, pos):
+def by_size(bufs, sizes, life, pos):
     return sorted(bufs, key=lambda b: (-sizes[b], life[b][0], life[b][1], pos[b]))
 
 
-def _by_breadth(bufs, sizes, life, pos):
+def by_breadth(bufs, sizes, life, pos):
     """TFLM's order: longest-lived first among equals in size class (size x lifetime as breadth)."""
     return sorted(bufs, key=lambda b: (-(sizes[b] * (life[b][1] - life[b][0] + 1)), -sizes[b], life[b][0], pos[b]))
 
@@ -221,14 +221,14 @@ def _by_breadth(bufs, sizes, life, pos):
 #: node order (the structural one, passes/schedule.py), never by tensor name: the same network from two
 #: exporters (or two namings) packs the same way.
 STRATEGIES = {
-    "greedy_by_size": lambda bufs, sizes, life, pos: _place(_by_size(bufs, sizes, life, pos), sizes, life),
-    "greedy_by_breadth": lambda bufs, sizes, life, pos: _place(_by_breadth(bufs, sizes, life, pos), sizes, life),
+    "greedy_by_size": lambda bufs, sizes, life, pos: place_buffers(by_size(bufs, sizes, life, pos), sizes, life),
+    "greedy_by_breadth": lambda bufs, sizes, life, pos: place_buffers(by_breadth(bufs, sizes, life, pos), sizes, life),
     # equal sizes: the one that lives longest into the run first (what is placed late packs around it)
-    "greedy_by_size_latest_end": lambda bufs, sizes, life, pos: _place(
+    "greedy_by_size_latest_end": lambda bufs, sizes, life, pos: place_buffers(
         sorted(bufs, key=lambda b: (-sizes[b], -life[b][1], life[b][0], pos[b])), sizes, life),
-    "greedy_by_start": lambda bufs, sizes, life, pos: _place(
+    "greedy_by_start": lambda bufs, sizes, life, pos: place_buffers(
         sorted(bufs, key=lambda b: (life[b][0], -sizes[b], life[b][1], pos[b])), sizes, life),
-    "best_fit_by_size": lambda bufs, sizes, life, pos: _place(_by_size(bufs, sizes, life, pos), sizes, life,
+    "best_fit_by_size": lambda bufs, sizes, life, pos: place_buffers(by_size(bufs, sizes, life, pos), sizes, life,
                                                               best_fit=True),
 }
 

@@ -124,12 +124,12 @@ def _profile(c: _Costs, order) -> list:
     return out
 
 
-def _preds(g: Graph):
+def predecessors(g: Graph):
     prod = {o: i for i, n in enumerate(g.nodes) for o in n.outputs}
     return [{prod[t] for t in n.inputs if t in prod} for n in g.nodes]
 
 
-def _segments(g: Graph, preds) -> list:
+def segments(g: Graph, preds) -> list:
     """The topological order cut into ranges [a, b] that every schedule keeps apart: node b of a range
     has every earlier node as an ancestor and every later one as a descendant, and no tensor skips
     over it.  Ranges are scheduled one after the other, each on its own (linear for CNN chains)."""
@@ -250,10 +250,10 @@ def _greedy(g: Graph, c: _Costs, preds, a: int, b: int):
 def _search(g: Graph, c: _Costs):
     """Per range (a, b, order of its nodes, exact): the order with the lowest peak of the range's own
     steps, exact where its down-sets stay under MAX_STATES, the greedy order elsewhere."""
-    preds = _preds(g)
+    preds = predecessors(g)
     produced_by = _producers(c, len(g.nodes))
     parts = []
-    for a, b in _segments(g, preds):
+    for a, b in segments(g, preds):
         found = _exact(g, c, preds, produced_by, a, b)
         parts.append((a, b, found[0], True) if found is not None else (a, b, _greedy(g, c, preds, a, b), False))
     return parts

@@ -37,12 +37,12 @@ def test_tiling_a_long_plain_chain_plans_within_its_budget(monkeypatch):
     make (tile.PLAN_WORK / nodes, at least MIN_PLANNED): only the budget is planned, the pass still
     ends with a valid plan, and a stage is kept only when it lowers the arena."""
     from edgec.compiler.calibrate import calibrate
-    from edgec.compiler.importers.onnx import _Importer
+    from edgec.compiler.importers.onnx import OnnxImporter
     from edgec.passes import tile as tile_pass
     from edgec.passes.plan_memory import plan_memory
     from edgec.passes.schedule import schedule
     from edgec.passes.pipeline import canonicalize, quantize
-    g = canonicalize(_Importer(chain_model(2_400, size=16, branches=1), "plain.onnx").run())
+    g = canonicalize(OnnxImporter(chain_model(2_400, size=16, branches=1), "plain.onnx").run())
     x = np.random.default_rng(0).uniform(0, 1, (2, 1, 8, 16, 16)).astype(np.float32)
     q = schedule(quantize(calibrate(g, x)))
     rounds = []                                     # candidate plans per round (a round starts at its peak)

@@ -82,7 +82,7 @@ def test_aliases_and_in_place_in_real_plans(built):
 
 from hypothesis import HealthCheck  # noqa: E402
 from edgec.passes import pipeline  # noqa: E402
-from edgec.passes.tile import _stage, tile  # noqa: E402
+from edgec.passes.tile import make_stage, tile  # noqa: E402
 from edgec.passes.pipeline import canonicalize  # noqa: E402
 from op_graphs import check  # noqa: E402
 
@@ -120,7 +120,7 @@ def _forced_tiling(tmp_path, monkeypatch, h, w, c, k, stride, tiles, pool, seed,
 
     def forced(graph):
         out = graph.copy()
-        stage = _stage(out, out.nodes, tiles)
+        stage = make_stage(out, out.nodes, tiles)
         if stage is not None:
             out.tiling = [stage]
         return out
@@ -204,7 +204,7 @@ def test_stage_output_over_its_input_is_bit_exact(tmp_path, monkeypatch, h, w, c
 
     def forced(graph):
         out = graph.copy()
-        stage = _stage(out, out.nodes[span], tiles, reverse)
+        stage = make_stage(out, out.nodes[span], tiles, reverse)
         if stage is not None:
             out.tiling = [stage]
         return out
@@ -338,15 +338,15 @@ def _reference_place(order, sizes, life, best_fit=False):
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 3000), st.integers(0, 120), st.integers(0, 60)), min_size=1, max_size=60))
 def test_packing_finds_the_same_places_as_the_quadratic_search(bufs):
-    """_place looks only at buffers whose lifetimes can overlap (short ones by their first step, long
+    """place_buffers looks only at buffers whose lifetimes can overlap (short ones by their first step, long
     ones always): the offsets are those of checking every placed buffer, for every strategy's order."""
-    from edgec.passes.plan_memory import _by_breadth, _by_size, _place
+    from edgec.passes.plan_memory import by_breadth, by_size, place_buffers
     sizes = {f"b{i}": s for i, (s, _, _) in enumerate(bufs)}
     life = {f"b{i}": (a, a + d) for i, (_, a, d) in enumerate(bufs)}
     pos = {b: i for i, b in enumerate(sizes)}
-    for order in (_by_size(list(sizes), sizes, life, pos), _by_breadth(list(sizes), sizes, life, pos), sorted(sizes)):
+    for order in (by_size(list(sizes), sizes, life, pos), by_breadth(list(sizes), sizes, life, pos), sorted(sizes)):
         for best_fit in (False, True):
-            assert _place(order, sizes, life, best_fit)[0] == _reference_place(order, sizes, life, best_fit)
+            assert place_buffers(order, sizes, life, best_fit)[0] == _reference_place(order, sizes, life, best_fit)
 
 
 def _random_dag(spec):
@@ -400,11 +400,11 @@ def test_scheduler_cuts_a_long_chain_into_blocks():
     """A 3,000-node chain of two-branch blocks (input Transpose, then Conv, Conv, Add, Relu per block):
     each Add and each Relu is a cut, so the exact program runs on ranges of at most 3 nodes and the
     whole order is exact."""
-    from edgec.compiler.importers.onnx import _Importer
-    from edgec.passes.schedule import _preds, _segments
+    from edgec.compiler.importers.onnx import OnnxImporter
+    from edgec.passes.schedule import predecessors, segments
     from testkit.synthetic import chain_model
-    g = _Importer(chain_model(3_000), "chain.onnx").run().toposorted()
-    ranges = _segments(g, _preds(g))
+    g = OnnxImporter(chain_model(3_000), "chain.onnx").run().toposorted()
+    ranges = segments(g, predecessors(g))
     assert len(ranges) == 2 + 2 * 750 and max(b - a + 1 for a, b in ranges) == 3, ranges[:4]
     assert [n.op for n in g.nodes[ranges[1][0]:ranges[1][1] + 1]] == ["Conv2D", "Conv2D", "Add"]
     s = schedule(g)

@@ -26,7 +26,7 @@ from testkit.tflm import random_inputs, tflm_run
 from edgec.compiler import reference
 from edgec.driver.build import build, tflite_graphs
 from edgec.compiler.errors import ModelFormatError, UnsupportedOpError
-from edgec.compiler.importers.tflite import _Importer, import_tflite
+from edgec.compiler.importers.tflite import TfliteImporter, import_tflite
 from edgec.passes.quantize import quantize, quantize_values
 from edgec.verification.verify import Built, sqnr_db
 
@@ -88,7 +88,7 @@ def test_cortex_m4_c_equals_tflite_micro(models, name):
 def test_every_layer_equals_tflite_micro(models, name):
     """edgec's integer reference against TFLM's own intermediate tensors, layer by layer."""
     built, model, real, _ = models(name)
-    imp = _Importer(str(DATA / MODELS[name][0]))
+    imp = TfliteImporter(str(DATA / MODELS[name][0]))
     q = quantize(imp.run())                   # the int8 graph from the file's own quantization
     index = {v: k for k, v in imp.names.items()}
     it = runtime.Interpreter.from_bytes(model, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)

@@ -208,7 +208,7 @@ def tensor_to_array(t, path: str) -> np.ndarray:
                                hint=CORRUPT) from None
 
 
-class _Importer(GraphBuilder):
+class OnnxImporter(GraphBuilder):
     def __init__(self, model, path, input_shapes=None, sample_shape=None):
         """input_shapes: {input name or None: dims} (--input-shape); sample_shape: the calibration
         data's shape, or a function giving it (called only when an input has dynamic dims)."""
@@ -1633,4 +1633,4 @@ HANDLERS = {
 def import_onnx(path: str, input_shapes: dict | None = None, sample_shape=None) -> Graph:
     """input_shapes: {input name or None: dims} (`edgec build --input-shape`); sample_shape: the
     calibration data's shape (or a function giving it), for dynamic dims it fixes unambiguously."""
-    return _Importer(load_onnx(path), path, input_shapes, sample_shape).run()
+    return OnnxImporter(load_onnx(path), path, input_shapes, sample_shape).run()

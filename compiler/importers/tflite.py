@@ -278,7 +278,7 @@ def _nearest_is_repeat(n_in: int, n_out: int, half_pixel: bool) -> bool:
     return bool(np.array_equal(src, np.arange(n_out) // (n_out // n_in)))
 
 
-class _Importer(StreamingOps):
+class TfliteImporter(StreamingOps):
     def __init__(self, path: str):
         self.path = path
         graphs = _read(path)
@@ -1011,4 +1011,4 @@ def import_tflite(path: str) -> Graph:
     meta["given_quant"] (the quantize pass makes the int8 graph from it, with TFLite Micro's formulas:
     nothing to calibrate); the float graph of a float .tflite, which build() calibrates and quantizes
     like an ONNX model."""
-    return _Importer(path).run()
+    return TfliteImporter(path).run()

@@ -152,7 +152,7 @@ def resolve_variables(path: str, graphs: list) -> tuple[list, list, dict]:
 
 
 class StreamingOps:
-    """The _Importer's handlers of this file's operators (a mixin: self.tensors, self.node, self.act...)."""
+    """The TfliteImporter's handlers of this file's operators (a mixin: self.tensors, self.node, self.act...)."""
 
     def lut_unary(self, name, ins, outs, opt, op, attrs):
         """int8 LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU: the float op, which the quantize pass makes a 256-entry
