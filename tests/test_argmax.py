@@ -135,7 +135,7 @@ def test_an_argmax_over_more_than_128_entries_is_refused_by_name(tmp_path):
     from edgec.compiler.importers.onnx import import_onnx
     with pytest.raises(EdgecError) as e:
         import_onnx(path)
-    assert "ArgMax over 200 entries" in str(e.value) and "128" in str(e.value)
+    assert "ArgMax over 200 values" in str(e.value) and "128" in str(e.value)
 
 
 @pytest.mark.parametrize("op,axis", [("ARG_MAX", -1), ("ARG_MIN", 1)])

@@ -16,26 +16,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
+from .common import around_axis, check_axis
 from .base import OpDef
 
 MAX_COUNT = 128          # int8 output: indices 0..127
 
 
-def split(shape, axis):
-    """(outer, count, inner) of `shape` around `axis`."""
-    return int(np.prod(shape[:axis])), int(shape[axis]), int(np.prod(shape[axis + 1:]))
-
 
 def check(op, attrs, shapes, consts):
-    s = shapes[0]
-    axis = attrs["axis"]
-    if not 0 <= axis < len(s):
-        raise UnsupportedOpError(f"{op} over axis {axis} of a rank-{len(s)} tensor")
-    if s[axis] > MAX_COUNT:
-        raise UnsupportedOpError(f"{op} over {s[axis]} entries: its int8 index output holds at most {MAX_COUNT}",
-                                 hint=f"take the {op} of at most {MAX_COUNT} values (e.g. of logits of at most "
-                                      f"{MAX_COUNT} classes) or end the model before it and take it on the host")
+    check_axis(op, shapes[0], attrs["axis"], MAX_COUNT, "its int8 index output",
+               hint=f"take the {op} of at most {MAX_COUNT} values (e.g. of logits of at most {MAX_COUNT} classes) "
+                    "or end the model before it and take it on the host")
 
 
 def shape(node, s):
@@ -47,7 +38,7 @@ def shape(node, s):
 
 def _arg(node, x):
     a = node.attrs
-    outer, count, inner = split(x.shape, a["axis"])
+    outer, count, inner = around_axis(x.shape, a["axis"])
     v = np.asarray(x).reshape(outer, count, inner)
     if node.op == "ArgMin":
         v = -v.astype(np.float64) if v.dtype.kind == "f" else -v.astype(np.int64)
@@ -75,7 +66,7 @@ def quantize(q, node):
 
 def emit(e, s):
     a = s.node.attrs
-    outer, count, inner = split(s.ish, a["axis"])
+    outer, count, inner = around_axis(s.ish, a["axis"])
     p = e.param("edgec_argmax_params", s.base, dict(outer=outer, count=count, inner=inner,
                                                      select_min=int(s.node.op == "ArgMin"),
                                                      select_last=int(bool(a.get("select_last")))))

@@ -6,7 +6,21 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fixedpoint as fp
-from ..errors import EdgecError
+from ..errors import EdgecError, UnsupportedOpError
+
+
+def around_axis(shape, axis) -> tuple[int, int, int]:
+    """(outer, count, inner) of `shape` around `axis`: the 3-D view the kernels along one axis walk
+    (ArgMax, CumSum, L2Normalize)."""
+    return int(np.prod(shape[:axis])), int(shape[axis]), int(np.prod(shape[axis + 1:]))
+
+
+def check_axis(op, shape, axis, limit: int, bound: str, hint: str | None = None) -> None:
+    """The axis exists and holds at most `limit` values; `bound` says what limits it."""
+    if not 0 <= axis < len(shape):
+        raise UnsupportedOpError(f"{op} over axis {axis} of a rank-{len(shape)} tensor")
+    if shape[axis] > limit:
+        raise UnsupportedOpError(f"{op} over {shape[axis]} values: {bound} holds at most {limit}", hint=hint)
 
 
 def conv_out(size: int, k: int, stride: int, dil: int, pad_before: int, pad_after: int) -> int:

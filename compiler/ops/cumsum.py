@@ -12,22 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fixedpoint as fp
-from ..errors import UnsupportedOpError
+from .common import around_axis, check_axis
 from .base import OpDef, same_shape
 
 MAX_COUNT = 1 << 23
 
 
-def split(shape, axis):
-    return int(np.prod(shape[:axis])), int(shape[axis]), int(np.prod(shape[axis + 1:]))
-
 
 def check(op, attrs, shapes, consts):
-    s, axis = shapes[0], attrs["axis"]
-    if not 0 <= axis < len(s):
-        raise UnsupportedOpError(f"{op} over axis {axis} of a rank-{len(s)} tensor")
-    if s[axis] > MAX_COUNT:
-        raise UnsupportedOpError(f"{op} over {s[axis]} values: the int32 running sum holds at most {MAX_COUNT}")
+    check_axis(op, shapes[0], attrs["axis"], MAX_COUNT, "the int32 running sum")
 
 
 def _running(node, v):
@@ -42,13 +35,13 @@ def _running(node, v):
 
 
 def cumsum_f32(node, x):
-    outer, count, inner = split(x.shape, node.attrs["axis"])
+    outer, count, inner = around_axis(x.shape, node.attrs["axis"])
     return _running(node, np.asarray(x, np.float64).reshape(outer, count, inner)).reshape(x.shape)
 
 
 def cumsum_s8(node, x):
     a = node.attrs
-    outer, count, inner = split(x.shape, a["axis"])
+    outer, count, inner = around_axis(x.shape, a["axis"])
     acc = _running(node, np.asarray(x, np.int64).reshape(outer, count, inner) - a["in_zp"])
     y = fp.multiply_by_quantized_multiplier(acc, a["multiplier"], a["shift"]) + a["out_zp"]
     return np.clip(y, -128, 127).astype(np.int8).reshape(x.shape)
@@ -63,7 +56,7 @@ def quantize(q, node):
 
 def emit(e, s):
     a = s.node.attrs
-    outer, count, inner = split(s.ish, a["axis"])
+    outer, count, inner = around_axis(s.ish, a["axis"])
     p = e.param("edgec_cumsum_params", s.base, dict(outer=outer, count=count, inner=inner,
                                                      exclusive=int(bool(a.get("exclusive"))),
                                                      reverse=int(bool(a.get("reverse"))), in_zp=a["in_zp"],

@@ -17,25 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
 from ..fixedpoint import multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap32
 from ..gemmlowp import INT32_MAX, saturating_shift_left
+from .common import around_axis, check_axis
 from .base import OpDef, same_shape
 
 OUT_SCALE, OUT_ZERO_POINT = 1.0 / 128, 0
 MAX_COUNT = 1 << 15          # 255^2 * count stays inside the int32 sum TFLite keeps
 
 
-def split(shape, axis):
-    return int(np.prod(shape[:axis])), int(shape[axis]), int(np.prod(shape[axis + 1:]))
-
 
 def check(op, attrs, shapes, consts):
-    s, axis = shapes[0], attrs["axis"]
-    if not 0 <= axis < len(s):
-        raise UnsupportedOpError(f"{op} over axis {axis} of a rank-{len(s)} tensor")
-    if s[axis] > MAX_COUNT:
-        raise UnsupportedOpError(f"{op} over {s[axis]} values: the int32 sum of squares holds at most {MAX_COUNT}")
+    check_axis(op, shapes[0], attrs["axis"], MAX_COUNT, "the int32 sum of squares")
 
 
 def reduce_l2_shape(node, s):
@@ -84,7 +77,7 @@ def inv_sqrt(v: int) -> tuple[int, int]:
 
 def l2norm_s8(node, x):
     a = node.attrs
-    outer, count, inner = split(x.shape, a["axis"])
+    outer, count, inner = around_axis(x.shape, a["axis"])
     d = np.asarray(x, np.int64).reshape(outer, count, inner) - a["in_zp"]
     sq = wrap32((d * d).sum(axis=1))                    # [outer, inner]
     out = np.empty_like(d)
@@ -104,7 +97,7 @@ def quantize(q, node):
 
 
 def emit(e, s):
-    outer, count, inner = split(s.ish, s.node.attrs["axis"])
+    outer, count, inner = around_axis(s.ish, s.node.attrs["axis"])
     p = e.param("edgec_l2norm_params", s.base, dict(outer=outer, count=count, inner=inner,
                                                      in_zp=s.node.attrs["in_zp"]))
     return e.call("edgec_l2norm_s8", f"&{p}", s.ins[0], s.out)
