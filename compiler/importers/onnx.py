@@ -1092,9 +1092,9 @@ def _transpose(imp, node, a):
 
 def _pad(imp, node, a):
     mode = imp.a_str(node, a, "mode", "constant")
-    if mode not in ("constant", "edge", "reflect"):
+    if mode not in ("constant", "edge", "reflect", "wrap"):
         raise UnsupportedOpError(f"Pad mode {shown(mode)}", where=imp.where(node),
-                                 hint="constant, edge and reflect padding are supported")
+                                 hint="constant, edge, reflect and wrap padding are supported")
     pads = imp.const_in(node, 1, "Pad pads") if imp.opset >= 11 else imp.a_ints(node, a, "pads", None)
     value = imp.const_in(node, 2, "Pad value") if imp.opset >= 11 else imp.a_float(node, a, "value", 0.0)
     value = float(np.asarray(value).reshape(-1)[0]) if mode == "constant" and value is not None and \
@@ -1116,12 +1116,40 @@ def _pad(imp, node, a):
     ir_pads = [0] * (2 * r)
     for j in range(r):
         ir_pads[v.perm[j]], ir_pads[v.perm[j] + r] = pads[j], pads[j + r]
+    if mode == "wrap":
+        imp.set(node.output[0], _wrap_pad(imp, node, v.ir, ir_pads), v.perm)
+        return
     # edge padding (Keras 3 on PyTorch pads "same" pools that way) folds into the max pool it feeds
     # (passes.fold_pad); reflect padding (ReflectionPad2d, F.pad mode="reflect") runs as a Pad of its own
     attrs = {"pads": tuple(ir_pads)} if mode == "constant" else {"pads": tuple(ir_pads), "mode": mode}
     if value != 0.0:                    # F.pad(..., value=c): quantized in the Pad's scale (ops/layout.py)
         attrs["value"] = value
     imp.set(node.output[0], imp.emit("Pad", node.name or node.output[0], [v.ir], node.output[0], attrs), v.perm)
+
+
+def _wrap_pad(imp, node, x: str, pads: list) -> str:
+    """Circular padding (Pad mode "wrap": torch's padding_mode="circular" from the dynamo exporter) as what
+    the TorchScript exporter writes for it: per padded axis, Concat(the last `before` rows, x, the first
+    `after` rows).  Exact copies, so no kernel of its own."""
+    name = node.name or node.output[0]
+    r = len(pads) // 2
+    for axis in range(r):
+        before, after = pads[axis], pads[axis + r]
+        if not before and not after:
+            continue
+        shape = imp.tensors[x].shape
+        if max(before, after) > shape[axis]:
+            raise UnsupportedOpError(f"wrap padding of {max(before, after)} on an axis of {shape[axis]}",
+                                     where=imp.where(node), hint="circular padding takes at most the axis' size")
+
+        def part(lo, hi, tag):
+            begin, end = [0] * r, list(shape)
+            begin[axis], end[axis] = lo, hi
+            return imp.emit("Slice", f"{name}_{tag}{axis}", [x], None, {"begin": tuple(begin), "end": tuple(end)})
+        parts = ([part(shape[axis] - before, shape[axis], "tail")] if before else []) + [x] + \
+            ([part(0, after, "head")] if after else [])
+        x = imp.emit("Concat", f"{name}_wrap{axis}", parts, None, {"axis": axis})
+    return x
 
 
 def _concat(imp, node, a):
