@@ -30,7 +30,7 @@ from ..errors import ModelFormatError, UnsupportedOpError
 CORRUPT = "the file may be corrupt; check it with onnx.checker.check_model and re-export it"
 
 
-def _reduce_axes(imp, node, a, rank):
+def reduce_axes(imp, node, a, rank):
     """The reduced ONNX axes (sorted, non-negative), or None for 'no reduction' (noop_with_empty_axes)."""
     axes = a.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
@@ -43,15 +43,12 @@ def _reduce_axes(imp, node, a, rank):
     return sorted(x % rank for x in axes)
 
 
-reduce_axes = _reduce_axes          # the same reading for the reductions other files import (onnx_l2norm.py)
-
-
 def reduce(pool_op, fold):
     """ReduceMean (pool_op "AvgPool2D", fold np.mean) or ReduceMax ("MaxPool2D", np.max)."""
     def handler(imp, node, a):
         x = node.input[0]
         rank = len(imp.shape(x))
-        axes = _reduce_axes(imp, node, a, rank)
+        axes = reduce_axes(imp, node, a, rank)
         keep = imp.a_int(node, a, "keepdims", 1)
         if x in imp.consts:
             c = np.asarray(imp.consts[x], np.float32)
@@ -105,7 +102,7 @@ def reduce_sum(imp, node, a):
     if node.input[0] in imp.consts:
         return reduce("AvgPool2D", np.sum)(imp, node, a)
     rank = len(imp.shape(node.input[0]))
-    axes = _reduce_axes(imp, node, a, rank)
+    axes = reduce_axes(imp, node, a, rank)
     if axes is None:                                            # noop_with_empty_axes and no axes: x itself
         imp.dispatch(node, "Identity")
         return
