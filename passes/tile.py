@@ -243,7 +243,9 @@ def carry_rows(graph: Graph, nodes, bands, reverse: bool = False):
     return out if kept else None
 
 
-def _stage(graph: Graph, nodes, tiles: int, reverse: bool = False, carry: bool = False):
+def make_stage(graph: Graph, nodes, tiles: int, reverse: bool = False, carry: bool = False):
+    """One stage of `nodes` in `tiles` bands as the search weighs it (Graph.tiling's entry), or None
+    where the bands (or, with `carry`, the line buffers) do not apply.  Tests force a tiling with it."""
     bands = stage_bands(graph, nodes, tiles)
     if bands is None:
         return None
@@ -262,12 +264,6 @@ def _stage(graph: Graph, nodes, tiles: int, reverse: bool = False, carry: bool =
     if carried:
         st["carry"] = carried
     return st
-
-
-def make_stage(graph: Graph, nodes, tiles: int, reverse: bool = False, carry: bool = False):
-    """One stage of `nodes` in `tiles` bands as the search weighs it (Graph.tiling's entry), or None
-    where the bands (or, with `carry`, the line buffers) do not apply: for forcing a tiling in tests."""
-    return _stage(graph, nodes, tiles, reverse, carry)
 
 
 def _arena(g: Graph, stages) -> int:
@@ -381,7 +377,7 @@ def _search(g: Graph, goal, base: int, cap: float, carry_ok: bool) -> list:
                 kept_cost = sum(s["instructions"] for s in kept)
                 for tiles in tile_counts(g, nodes):
                     for reverse, carry in variants:
-                        st = _stage(g, nodes, tiles, reverse, carry)
+                        st = make_stage(g, nodes, tiles, reverse, carry)
                         if st is None or kept_cost + st["instructions"] > cap:
                             continue
                         candidates.append((start, st, kept, st["instructions"] + kept_cost - spent))
@@ -423,8 +419,8 @@ def _prune(g: Graph, chosen: list, base: int, goal) -> list:
             nodes = [by_name[n] for n in st["nodes"]]
             options = [(None, 0)] + [(alt, alt["instructions"]) for t in tile_counts(g, nodes) if t < st["tiles"]
                                      for rev in (False, True) for carry in (False, True)
-                                     if (alt := _stage(g, nodes, t, rev, carry)) is not None]
-            alt = None if st.get("carry") else _stage(g, nodes, st["tiles"], st["reverse"], True)
+                                     if (alt := make_stage(g, nodes, t, rev, carry)) is not None]
+            alt = None if st.get("carry") else make_stage(g, nodes, st["tiles"], st["reverse"], True)
             if alt is not None and alt["instructions"] < st["instructions"]:
                 options.append((alt, alt["instructions"]))      # the same bands with line buffers
             now = _arena(g, chosen)
