@@ -8,7 +8,8 @@ What the converter does and this writer repeats (its documented output for these
 - BatchNormalization after a conv or dense folded into its weights and bias; ReLU / ReLU6 after a conv,
   dense, add or pool fused as the op's activation, otherwise a RELU / RELU6 / LOGISTIC / TANH /
   HARD_SWISH op of its own;
-- SeparableConv2D as DEPTHWISE_CONV_2D then CONV_2D; GlobalAveragePooling2D as MEAN over axes 1, 2;
+- SeparableConv2D as DEPTHWISE_CONV_2D then CONV_2D; Conv2DTranspose as TRANSPOSE_CONV (output shape,
+  filter [out, kh, kw, in], input, bias; the activation fused); GlobalAveragePooling2D as MEAN over axes 1, 2;
   ZeroPadding2D as PAD; Flatten / Reshape as RESHAPE; UpSampling2D as RESIZE_NEAREST_NEIGHBOR;
   Dropout and InputLayer vanish.
 Layers outside that list raise ValueError naming them: the writer is for tests, not a converter.
@@ -162,6 +163,20 @@ def float_tflite(model) -> bytes:
                 extra, op = {}, "CONV_2D"
             y = out_tensor(name, (1, hh, ww, out_c))
             m.op(op, [tensor[ins[0]], const(f"{name}_filter", filt), const(f"{name}_bias", bias)], [y], **opt, **extra)
+            fusible[name] = len(m.ops) - 1
+        elif kind == "Conv2DTranspose":
+            if c.get("output_padding") is not None or tuple(c["dilation_rate"]) != (1, 1) or fused is None:
+                raise ValueError(f"{name}: output_padding, dilation or activation {act!r}")
+            kernel, bias = weights_and_bias(layer)                       # [kh, kw, out, in]
+            stride = c["strides"]
+            out_c = kernel.shape[2]
+            shp = (1,) + tuple(int(d) for d in layer.output.shape[1:])
+            y = out_tensor(name, shp)
+            filt = kernel.transpose(2, 0, 1, 3)                          # -> [out, kh, kw, in]
+            m.op("TRANSPOSE_CONV", [m.tensor(f"{name}_shape", None, np.int32, data=np.array(shp, np.int32)),
+                                    const(f"{name}_filter", filt), tensor[ins[0]],
+                                    const(f"{name}_bias", np.zeros(out_c, F) if bias is None else bias)], [y],
+                 padding=PADDING[c["padding"]], stride_h=stride[0], stride_w=stride[1], act=fused)
             fusible[name] = len(m.ops) - 1
         elif kind == "Dense":
             kernel, bias = weights_and_bias(layer)

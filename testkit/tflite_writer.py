@@ -25,7 +25,10 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "SPLIT_V": "SplitVOptions", "SLICE": None, "PAD": None, "PADV2": None, "TRANSPOSE": None,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions", "SVDF": "SVDFOptions",
            "DIV": "DivOptions", "L2_NORMALIZATION": "L2NormOptions",
-           "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions"}
+           "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions", "TRANSPOSE_CONV": "TransposeConvOptions",
+           "DEPTH_TO_SPACE": "DepthToSpaceOptions", "PACK": "PackOptions", "UNPACK": "UnpackOptions",
+           "SUM": "ReducerOptions", "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions",
+           "BATCH_MATMUL": "BatchMatMulOptions"}
 
 
 class Model:
@@ -184,7 +187,8 @@ class Model:
                   "begin_mask": "BeginMask", "end_mask": "EndMask", "ellipsis_mask": "EllipsisMask",
                   "new_axis_mask": "NewAxisMask", "shrink_axis_mask": "ShrinkAxisMask", "offset": "Offset",
                   "num_splits": "NumSplits", "cell_clip": "CellClip", "proj_clip": "ProjClip",
-                  "time_major": "TimeMajor", "rank": "Rank", "output_type": "OutputType"}
+                  "time_major": "TimeMajor", "rank": "Rank", "output_type": "OutputType", "block_size": "BlockSize",
+                  "values_count": "ValuesCount", "num": "Num", "adj_x": "AdjX", "adj_y": "AdjY"}
         for key, value in opt.items():
             if key in fields:
                 getattr(tflite, f"{kind}Add{fields[key]}")(b, value)

@@ -1,6 +1,7 @@
 """Float .tflite files of public architectures, laid out as the TFLite converter writes them
 (testkit/keras_tflite.py): Keras's MobileNetV2 (keras.applications, alpha 0.35), the MLPerf Tiny DS-CNN
-keyword model's layer pattern and a small U-Net.  Each file runs in TFLite Micro as its Keras model does
+keyword model's layer pattern, a small U-Net and a convolutional autoencoder whose decoder is Keras
+Conv2DTranspose (TRANSPOSE_CONV, SAME and VALID).  Each file runs in TFLite Micro as its Keras model does
 (the writer's check), edgec quantizes it from calibration samples, the C is bit-exact with the integer
 reference, and it plans the arena of the same model read from its .keras file."""
 import os
@@ -48,7 +49,21 @@ def _unet():
     return keras.Model(i, L.Conv2D(2, 1, activation="sigmoid")(d))
 
 
-@pytest.mark.parametrize("make", [_mobilenet_v2, _ds_cnn, _unet], ids=["mobilenet_v2", "ds_cnn", "unet"])
+def _autoencoder():
+    """A denoising convolutional autoencoder (Keras's example of one): strided convs down, Conv2DTranspose up
+    (3x3 SAME with a fused ReLU, then 2x2 VALID), a sigmoid 1x1 conv out."""
+    import keras
+    from keras import layers as L
+    i = keras.Input((28, 28, 1))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(i)
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.Conv2DTranspose(16, 2, strides=2, padding="valid")(x)
+    return keras.Model(i, L.Conv2D(1, 1, activation="sigmoid")(x))
+
+
+@pytest.mark.parametrize("make", [_mobilenet_v2, _ds_cnn, _unet, _autoencoder],
+                         ids=["mobilenet_v2", "ds_cnn", "unet", "autoencoder"])
 def test_float_tflite_of_an_architecture_quantizes_bit_exact_and_plans_as_its_keras_file(tmp_path, make):
     require("cc")
     import keras

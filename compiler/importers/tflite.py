@@ -42,6 +42,7 @@ import numpy as np
 from . import tflite_lstm
 from . import tflite_svdf
 from . import tflite_elementwise
+from . import tflite_float_ops
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Quant, Tensor, unique_name
@@ -75,6 +76,7 @@ SUPPORTED, FLOAT_SUPPORTED = SUPPORTED + ("L2_NORMALIZATION",), FLOAT_SUPPORTED 
 SUPPORTED, FLOAT_SUPPORTED = SUPPORTED + ("ARG_MAX", "ARG_MIN"), FLOAT_SUPPORTED + ("ARG_MAX", "ARG_MIN")  # ops/argmax.py
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("STRIDED_SLICE",)    # Slice or StridedSlice (compiler/strided_slice.py)
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + tflite_elementwise.OPS  # primitives, EXP, LOG_SOFTMAX (importers/tflite_elementwise.py)
+FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("SPLIT", "SPLIT_V") + tflite_float_ops.OPS  # importers/tflite_float_ops.py
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
 PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
                 "RESIZE_BILINEAR")
@@ -208,7 +210,7 @@ def _options(name: str, op) -> dict:
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
            "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS(),
-           "SVDF": tflite.SVDFOptions, "DIV": tflite.DivOptions}.get(name)
+           "SVDF": tflite.SVDFOptions, "DIV": tflite.DivOptions, **tflite_float_ops.option_classes()}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -239,6 +241,8 @@ def _options(name: str, op) -> dict:
         return tflite_svdf.options(o)
     if name == "RESIZE_NEAREST_NEIGHBOR":
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
+    if name in tflite_float_ops.OPS:
+        return tflite_float_ops.options(name, o)
     return streaming_options(name, o)
 
 
@@ -247,7 +251,8 @@ def _options(name: str, op) -> dict:
 
 ARITY = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 3, "ADD": 2, "SUB": 2, "MUL": 2, "MEAN": 2, "PAD": 2,
          "PADV2": 3, "TRANSPOSE": 2, "SLICE": 3, "RESIZE_NEAREST_NEIGHBOR": 2, **{name: 1 for name in UNARY},
-         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "QUANTIZE": 1,
+         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "QUANTIZE": 1, "DEPTH_TO_SPACE": 1, "UNPACK": 1, "SUM": 2,
+         "REDUCE_MAX": 2, "REDUCE_MIN": 2, "BATCH_MATMUL": 2,
          **{name: 2 if name in tflite_elementwise.BINARY else 1 for name in tflite_elementwise.OPS}}
 
 
@@ -423,8 +428,9 @@ class TfliteImporter(StreamingOps):
             if name == "SVDF":
                 tflite_svdf.check(self, ins, outs, opt, lambda what: bad(what, k))
                 continue
-            needed = ins[:2] if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else ins   # bias: optional
-            if (len(outs) != 1 and name not in ("SPLIT", "SPLIT_V")) or not ins or min(needed + outs) < 0 or \
+            needed = ins[:2] if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else \
+                ins[:3] if name == "TRANSPOSE_CONV" else ins   # bias: optional
+            if (len(outs) != 1 and name not in ("SPLIT", "SPLIT_V", "UNPACK")) or not ins or min(needed + outs) < 0 or \
                     any(0 in t[i].shape for i in ins + outs if i >= 0):
                 bad(f"{name} with a missing or empty tensor", k)
                 continue
@@ -520,8 +526,9 @@ class TfliteImporter(StreamingOps):
         if name in ("ARG_MAX", "ARG_MIN"):
             self.check_arg(name, ins, outs, bad)
             outs = []
-        operands = ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") + tuple(tflite_elementwise.BINARY) else ins[:1]
-        if all(t[i].data is not None for i in operands) or (len(operands) == 1 and t[ins[0]].data is not None):
+        operands = ins if name in ("ADD", "SUB", "MUL", "CONCATENATION", "PACK") + tuple(tflite_elementwise.BINARY) else \
+            ins[2:3] if name == "TRANSPOSE_CONV" else ins[1:2] if name == "SPLIT" else ins[:1]
+        if all(t[i].data is not None for i in operands):
             bad(f"{name} on constant inputs only")
             return
         for a in [t[i] for i in operands + outs]:
@@ -537,8 +544,11 @@ class TfliteImporter(StreamingOps):
             return
         if name == "PRELU":
             self.check_prelu(ins, bad)
-        if name == "STRIDED_SLICE":                   # TFLite Micro's index logic, as for int8
+        if name in ("STRIDED_SLICE", "SPLIT", "SPLIT_V"):       # TFLite Micro's index logic, as for int8
             self.check_streaming_op(name, ins, outs, opt, bad)
+        if name in tflite_float_ops.OPS:
+            tflite_float_ops.check(self, name, ins, outs, opt, bad)
+            return
         if name in tflite_elementwise.OPS:
             tflite_elementwise.check(self, name, ins, outs, opt, bad)
         self.check_params(name, ins, outs, opt, bad)
@@ -710,6 +720,8 @@ class TfliteImporter(StreamingOps):
                     self.unary(name, ins, outs, opt)
                 elif self.is_float and name in tflite_elementwise.OPS:
                     tflite_elementwise.import_op(self, name, ins, outs, opt)
+                elif name in tflite_float_ops.OPS:
+                    tflite_float_ops.import_op(self, name, ins, outs, opt)
                 else:
                     getattr(self, "op_" + name)(ins, outs, opt)
             except (ValueError, EdgecError) as e:     # a multiplier TFLite's arithmetic cannot represent

@@ -1,0 +1,151 @@
+"""Float .tflite operators the converter writes for transposed convs, pixel shuffles, stacks, reductions
+and matrix products by a constant (importers/tflite_float_ops.py), plus float SPLIT / SPLIT_V: each
+operator alone against TFLite Micro's float kernel, then two small models that chain them (a sub-pixel
+super-resolution head; a pooled-statistics head: SPLIT, REDUCE_MAX, SUM, PACK, BATCH_MATMUL), calibrated,
+quantized and built for the host: the C bit-exact with the integer reference and close to TFLM's output.
+What the float path cannot take is refused by name."""
+import numpy as np
+import pytest
+
+from conftest import require
+from edgec.compiler import reference
+from edgec.compiler.errors import UnsupportedOpError
+from edgec.driver.build import build, tflite_graphs
+from edgec.testkit.tflite_writer import Model
+from edgec.testkit.tflm import tflm_run
+from edgec.verification.verify import verify
+
+F = np.float32
+RNG = np.random.default_rng(7)
+
+
+def _transpose_conv(padding, stride, k, n_in, n_out, act=0, bias=True):
+    m = Model()
+    x, y = m.tensor("x", (1, n_in, n_in + 1, 3), F), m.tensor("y", (1, n_out, n_out + stride, 5), F)
+    ins = [m.tensor("shape", None, np.int32, data=np.array([1, n_out, n_out + stride, 5], np.int32)),
+           m.tensor("w", None, F, data=RNG.normal(0, 1, (5, k, k, 3)).astype(F)), x]
+    if bias:
+        ins.append(m.tensor("b", None, F, data=RNG.normal(0, 1, 5).astype(F)))
+    m.op("TRANSPOSE_CONV", ins, [y], padding=padding, stride_h=stride, stride_w=stride, act=act)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes(), (1, n_in, n_in + 1, 3)
+
+
+def _one_op(name, shape, out_shape, params=(), outs=1, **options):
+    m = Model()
+    x = m.tensor("x", shape, F)
+    ys = [m.tensor(f"y{k}", out_shape, F) for k in range(outs)]
+    m.op(name, [x] + [m.tensor(f"p{k}", None, np.asarray(p).dtype, data=p) for k, p in enumerate(params)], ys, **options)
+    m.inputs, m.outputs = [x], ys[-1:]
+    return m.bytes(), shape
+
+
+ONE_OP = {
+    "transpose_conv_same_3x3_s2": lambda: _transpose_conv(0, 2, 3, 4, 8),
+    "transpose_conv_same_4x4_s2_relu": lambda: _transpose_conv(0, 2, 4, 4, 8, act=1),
+    "transpose_conv_valid_3x3_s2_relu6": lambda: _transpose_conv(1, 2, 3, 4, 9, act=3),
+    "transpose_conv_same_3x3_s1_no_bias": lambda: _transpose_conv(0, 1, 3, 5, 5, bias=False),
+    "transpose_conv_same_1x1_s2": lambda: _transpose_conv(0, 2, 1, 4, 8),     # one row short: output padding
+    "depth_to_space": lambda: _one_op("DEPTH_TO_SPACE", (1, 3, 4, 8), (1, 6, 8, 2), block_size=2),
+    "sum_hw": lambda: _one_op("SUM", (1, 4, 5, 6), (1, 6), [np.array([1, 2], np.int32)], keep_dims=False),
+    "sum_c_keep": lambda: _one_op("SUM", (1, 4, 5, 6), (1, 4, 5, 1), [np.array([3], np.int32)], keep_dims=True),
+    "reduce_max_last": lambda: _one_op("REDUCE_MAX", (1, 4, 5, 6), (1, 4, 5), [np.array([-1], np.int32)]),
+    "reduce_min_hw_keep": lambda: _one_op("REDUCE_MIN", (1, 4, 5, 6), (1, 1, 1, 6), [np.array([1, 2], np.int32)],
+                                          keep_dims=True),
+    "batch_matmul": lambda: _one_op("BATCH_MATMUL", (1, 7, 6), (1, 7, 4), [RNG.normal(0, 1, (6, 4)).astype(F)]),
+    "batch_matmul_adj_y": lambda: _one_op("BATCH_MATMUL", (1, 7, 6), (1, 7, 4), [RNG.normal(0, 1, (1, 4, 6)).astype(F)],
+                                          adj_y=True),
+    "unpack": lambda: _one_op("UNPACK", (1, 3, 4, 2), (1, 4, 2), outs=3, num=3, axis=1),
+    "split_v": lambda: _one_op("SPLIT_V", (1, 4, 6), (1, 4, 3), [np.array([3, -1], np.int32), np.array([2], np.int32)],
+                               outs=2, num_splits=2),
+}
+
+
+@pytest.mark.parametrize("case", ONE_OP)
+def test_float_operator_imports_as_tflite_micro_runs_it(tmp_path, case):
+    blob, shape = ONE_OP[case]()
+    (tmp_path / "m.tflite").write_bytes(blob)
+    g, q = tflite_graphs(str(tmp_path / "m.tflite"))
+    assert q is None
+    xs = RNG.normal(0, 1, (4,) + shape).astype(F)
+    want = tflm_run(blob, xs)
+    got = reference.run_batch(g, xs)
+    assert np.allclose(got, want.reshape(got.shape), rtol=1e-5, atol=1e-5), case
+
+
+def _conv(m, x, cin, cout, hw, k=3, act=1):
+    y = m.tensor(f"c{len(m.ops)}", (1,) + hw + (cout,), F)
+    m.op("CONV_2D", [x, m.tensor(f"w{len(m.ops)}", None, F, data=RNG.normal(0, 0.4, (cout, k, k, cin)).astype(F)),
+                     m.tensor(f"b{len(m.ops)}", None, F, data=RNG.normal(0, 0.1, cout).astype(F))], [y],
+         padding=0, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, act=act)
+    return y
+
+
+def _super_resolution():
+    """ESPCN's tail (Shi et al. 2016): a conv to 3 * r^2 channels, then DEPTH_TO_SPACE by r = 2."""
+    m = Model()
+    x = m.tensor("x", (1, 8, 8, 3), F)
+    y = m.tensor("y", (1, 16, 16, 3), F)
+    m.op("DEPTH_TO_SPACE", [_conv(m, _conv(m, x, 3, 8, (8, 8)), 8, 12, (8, 8), act=0)], [y], block_size=2)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes(), (1, 8, 8, 3)
+
+
+def _pooled_statistics():
+    """Two halves of a feature map pooled two ways (max over the map; its sum), stacked, and mixed by a
+    constant matrix: SPLIT, REDUCE_MAX, SUM, PACK, BATCH_MATMUL, RESHAPE."""
+    m = Model()
+    x = m.tensor("x", (1, 6, 6, 2), F)
+    f = _conv(m, x, 2, 8, (6, 6))
+    a, b = m.tensor("a", (1, 6, 6, 4), F), m.tensor("b", (1, 6, 6, 4), F)
+    m.op("SPLIT", [m.tensor("axis", None, np.int32, data=np.array([3], np.int32)), f], [a, b], num_splits=2)
+    pa, pb = m.tensor("pa", (1, 4), F), m.tensor("pb", (1, 4), F)
+    m.op("REDUCE_MAX", [a, m.tensor("hw", None, np.int32, data=np.array([1, 2], np.int32))], [pa], keep_dims=False)
+    m.op("SUM", [b, m.tensor("hw2", None, np.int32, data=np.array([1, 2], np.int32))], [pb], keep_dims=False)
+    s = m.tensor("stacked", (1, 2, 4), F)
+    m.op("PACK", [pa, pb], [s], values_count=2, axis=1)
+    mixed = m.tensor("mixed", (1, 2, 5), F)
+    m.op("BATCH_MATMUL", [s, m.tensor("mix", None, F, data=RNG.normal(0, 0.5, (4, 5)).astype(F))], [mixed])
+    y = m.tensor("y", (1, 10), F)
+    m.op("RESHAPE", [mixed, m.tensor("shape", None, np.int32, data=np.array([1, 10], np.int32))], [y], new_shape=[1, 10])
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes(), (1, 6, 6, 2)
+
+
+@pytest.mark.parametrize("make", [_super_resolution, _pooled_statistics], ids=["super_resolution", "pooled_statistics"])
+def test_model_of_these_operators_quantizes_bit_exact(tmp_path, make):
+    require("cc")
+    blob, shape = make()
+    (tmp_path / "m.tflite").write_bytes(blob)
+    xs = RNG.uniform(-1, 1, (16,) + shape).astype(F)
+    g, _ = tflite_graphs(str(tmp_path / "m.tflite"))
+    want = tflm_run(blob, xs)
+    assert np.allclose(reference.run_batch(g, xs), want.reshape((16,) + g.tensors[g.outputs[0]].shape),
+                       rtol=1e-4, atol=1e-4)
+    np.save(tmp_path / "x.npy", xs[:, 0])
+    build(str(tmp_path / "m.tflite"), "host", str(tmp_path / "out"), str(tmp_path / "x.npy"))
+    r = verify(str(tmp_path / "out"), "host", str(tmp_path / "x.npy"))
+    assert r["bit_exact"] and r["mismatches"] == 0, r
+    assert r["float_agreement"]["sqnr_db"] >= 30, r["float_agreement"]
+
+
+def test_what_the_float_path_cannot_take_is_named(tmp_path):
+    """A matrix product of two computed tensors, and a reduction over axes that are not adjacent: one
+    error naming both."""
+    m = Model()
+    x = m.tensor("x", (1, 4, 5, 6), F)
+    r = m.tensor("r", (1, 5), F)
+    m.op("SUM", [x, m.tensor("axes", None, np.int32, data=np.array([1, 3], np.int32))], [r], keep_dims=False)
+    p = m.tensor("p", (1, 5, 5), F)
+    rr = m.tensor("rr", (1, 5, 1), F)
+    m.op("RESHAPE", [r, m.tensor("s", None, np.int32, data=np.array([1, 5, 1], np.int32))], [rr], new_shape=[1, 5, 1])
+    rt = m.tensor("rt", (1, 1, 5), F)
+    m.op("RESHAPE", [r, m.tensor("s2", None, np.int32, data=np.array([1, 1, 5], np.int32))], [rt], new_shape=[1, 1, 5])
+    m.op("BATCH_MATMUL", [rr, rt], [p])
+    m.inputs, m.outputs = [x], [p]
+    (tmp_path / "m.tflite").write_bytes(m.bytes())
+    with pytest.raises(UnsupportedOpError) as e:
+        tflite_graphs(str(tmp_path / "m.tflite"))
+    text = str(e.value)
+    assert "SUM over axes [1, 3]" in text and "adjacent" in text, text
+    assert "BATCH_MATMUL" in text and "constant" in text, text
