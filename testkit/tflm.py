@@ -23,6 +23,20 @@ def tflm_run(model_bytes: bytes, q_in: np.ndarray, arena_size: int | None = None
     return np.stack(outs)
 
 
+def tflm_run_io(model_bytes: bytes, inputs: list, n_outputs: int, arena_size: int = 1 << 20) -> list:
+    """TFLM's outputs for a model of several inputs and outputs: `inputs` in the file's order, each
+    [N, ...]; returns n_outputs arrays [N, ...], in the file's order."""
+    it = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
+    outs = [[] for _ in range(n_outputs)]
+    for n in range(len(inputs[0])):
+        for k, x in enumerate(inputs):
+            it.set_input(x[n].reshape(it.get_input_details(k)["shape"]), k)
+        it.invoke()
+        for k in range(n_outputs):
+            outs[k].append(it.get_output(k).copy())
+    return [np.stack(o) for o in outs]
+
+
 def tflm_stream(model: bytes, xs: np.ndarray, reset_each: bool = False) -> np.ndarray:
     """TFLM's outputs for xs fed in order to one interpreter (its variables carried between invocations),
     or to a fresh interpreter each (`reset_each`)."""

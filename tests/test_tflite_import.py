@@ -276,7 +276,7 @@ def test_float_input_into_an_int8_body_is_refused_with_a_hint(tmp_path):
     m.tensors[m.inputs[0]] = ("x", (1, 4), np.dtype(np.float32), None, None, None, 0)   # float input, no QUANTIZE
     with pytest.raises(UnsupportedOpError) as e:
         tflite_graphs(_write(tmp_path, m))
-    assert "input or output is float" in str(e.value) and "tf.int8" in str(e.value)
+    assert "input 'x' is float32" in str(e.value) and "tf.int8" in str(e.value)
 
 
 def test_float_io_edges_are_dropped_and_the_float_results_equal_tflite_micro(tmp_path):
@@ -407,7 +407,7 @@ def test_uint8_input_without_a_quantize_is_refused(tmp_path):
     m.tensors[m.inputs[0]] = ("x", (1, 4), np.dtype(np.uint8), None, np.float32([0.1]), np.int64([128]), 0)
     with pytest.raises(UnsupportedOpError) as e:
         tflite_graphs(_write(tmp_path, m))
-    assert "input or output is uint8 and not a QUANTIZE" in str(e.value)
+    assert "input 'x' is uint8 and not a QUANTIZE" in str(e.value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -365,11 +365,10 @@ class TfliteImporter(StreamingOps):
 
     def check(self):
         t = self.tensors
-        if len(self.inputs) != 1 or len(self.outputs) != 1:
-            raise UnsupportedOpError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs",
-                                     where=self.path, hint="edgec compiles .tflite models with one input and one output "
-                                                               "(ONNX and Keras models may have several)")
-        io = [t[self.inputs[0]], t[self.outputs[0]]]
+        if not self.inputs or not self.outputs:
+            raise ModelFormatError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs",
+                                   where=self.path, hint=CORRUPT)
+        io = [t[i] for i in self.inputs + self.outputs]
         self.is_float = all(x.type == FLOAT32 for x in io)
         if self.is_float:
             self.prepare_float()
@@ -383,10 +382,14 @@ class TfliteImporter(StreamingOps):
                         where=self.path, hint="end (and start) the model with a QUANTIZE to (from) int8, or convert "
                                               "it with inference_input_type / inference_output_type = tf.int8")
                 if x.type == FLOAT32 or (x.type == UINT8 and not self.uint8_edge(x.index)):
+                    several = len(self.inputs) + len(self.outputs) > 2
                     raise UnsupportedOpError(
-                        f"the model's input or output is {x.type_name} and not a QUANTIZE / DEQUANTIZE edge to or "
-                        "from int8",
-                        where=self.path, hint=FLOAT_HINT)
+                        f"the model's {'input' if x.index in self.inputs else 'output'} {x.name!r} is {x.type_name} and "
+                        + ("not int8: with several inputs or outputs edgec takes and gives the int8 tensors themselves"
+                           if several else "not a QUANTIZE / DEQUANTIZE edge to or from int8"),
+                        where=self.path, hint="convert with inference_input_type = inference_output_type = tf.int8, or "
+                                              "keep the whole model float (edgec quantizes a float .tflite from "
+                                              "--calibration samples)" if several else FLOAT_HINT)
         ready = set(self.inputs) | {i for i, x in enumerate(t) if x.data is not None} | {s["read"] for s in self.state} \
             | set(self.alias)                         # READ_VARIABLE: the state, or the value assigned before it
         ready |= {i for name, ins, _, _ in self.ops if name == "UNIDIRECTIONAL_SEQUENCE_LSTM" for i in ins[18:20]}  # state variables
@@ -398,15 +401,17 @@ class TfliteImporter(StreamingOps):
                                        "writes it (TFLite runs operators in the order listed)", where=self.path,
                                        hint=CORRUPT)
             ready.update(outs)
-        if self.outputs[0] not in ready:
-            raise ModelFormatError("no operator writes the model's output", where=self.path, hint=CORRUPT)
+        for o in self.outputs:
+            if o not in ready:
+                raise ModelFormatError(f"no operator writes the model's output {t[o].name!r}", where=self.path, hint=CORRUPT)
         reached = set(self.inputs)
         for _, ins, outs, _ in self.ops:
             if reached.intersection(ins):
                 reached.update(outs)
-        if self.outputs[0] not in reached or self.outputs[0] in self.inputs:
-            raise UnsupportedOpError("the model's output is not computed from its input: there is nothing to compile",
-                                     where=self.path, hint=CORRUPT)
+        for o in self.outputs:
+            if o not in reached or o in self.inputs:
+                raise UnsupportedOpError(f"the model's output {t[o].name!r} is not computed from its inputs: there is "
+                                         "nothing to compile", where=self.path, hint=CORRUPT)
         problems: dict = {}
 
         def bad(what, k):
@@ -604,7 +609,8 @@ class TfliteImporter(StreamingOps):
     def uint8_edge(self, i: int) -> bool:
         """A uint8 model input read by QUANTIZE alone, or output written by one: edgec's int8 at zero point - 128."""
         t = self.tensors[i]
-        if t.type != UINT8 or not t.quantized or i not in self.inputs + self.outputs:
+        if t.type != UINT8 or not t.quantized or i not in self.inputs + self.outputs or \
+                len(self.inputs) + len(self.outputs) > 2:         # edges are dropped for one input and one output
             return False
         ops = [name for name, ins, outs, _ in self.ops if i in ins + outs]
         return ops == ["QUANTIZE"]
@@ -738,21 +744,22 @@ class TfliteImporter(StreamingOps):
                 for k, s in enumerate(short):
                     self.fnodes[k].name = s
         stem = os.path.splitext(os.path.basename(self.path))[0]
-        x, y = self.act(self.inputs[0]), self.act(self.outputs[0])
+        xs, ys = [self.act(i) for i in self.inputs], [self.act(o) for o in self.outputs]
         meta = {"source": os.path.abspath(self.path), "format": "tflite", "input_layout": "NHWC, as the .tflite declares it"
                 if len(self.tensors[self.inputs[0]].shape) == 4 else "as the .tflite declares it",
-                "input_names": [self.tensors[self.inputs[0]].name],
-                "output_names": [self.tensors[self.outputs[0]].name]}
+                "input_names": [self.tensors[i].name for i in self.inputs],
+                "output_names": [self.tensors[o].name for o in self.outputs]}
         if self.is_float:
-            return Graph(stem, self.fnodes, self.fg, [x], [y], meta)
-        for kind, i in (("input", self.inputs[0]), ("output", self.outputs[0])):
+            return Graph(stem, self.fnodes, self.fg, xs, ys, meta)
+        single = len(self.inputs) == 1 and len(self.outputs) == 1
+        for kind, i in ((("input", self.inputs[0]), ("output", self.outputs[0])) if single else ()):
             if self.tensors[i].type == UINT8 and kind not in self.edges:      # a uint8 edge through a requantizing QUANTIZE
                 self.edges[kind] = _edge(self.tensors[i], None)
         meta["edges"] = self.edges
         fstate, qstate = self.state_meta()
         if self.edges.get("input", {}).get("file_dtype") == "float32":
             meta["input_quantize"] = "float32"         # the file's QUANTIZE: round(x / scale) in float32, as TFLite
-        return Graph(stem, self.fnodes, self.fg, [x], [y], dict(meta, dequantized_from="tflite",
+        return Graph(stem, self.fnodes, self.fg, xs, ys, dict(meta, dequantized_from="tflite",
                                                                given_quant=self.given_quant(qstate)), state=fstate)
 
     def given_quant(self, qstate: list) -> dict:
