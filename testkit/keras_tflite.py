@@ -10,7 +10,8 @@ What the converter does and this writer repeats (its documented output for these
   HARD_SWISH op of its own;
 - SeparableConv2D as DEPTHWISE_CONV_2D then CONV_2D; Conv2DTranspose as TRANSPOSE_CONV (output shape,
   filter [out, kh, kw, in], input, bias; the activation fused); GlobalAveragePooling2D as MEAN over axes 1, 2;
-  ZeroPadding2D as PAD; Flatten / Reshape as RESHAPE; UpSampling2D as RESIZE_NEAREST_NEIGHBOR;
+  ZeroPadding2D as PAD; Flatten / Reshape as RESHAPE (with a dynamic batch: the batch taken by SHAPE,
+  STRIDED_SLICE and PACK into RESHAPE's new shape); UpSampling2D as RESIZE_NEAREST_NEIGHBOR;
   Dropout and InputLayer vanish.
 Layers outside that list raise ValueError naming them: the writer is for tests, not a converter.
 """
@@ -54,7 +55,9 @@ def _act_name(layer) -> str | None:
     return None
 
 
-def float_tflite(model) -> bytes:
+def float_tflite(model, dynamic_batch: bool = False) -> bytes:
+    """The float .tflite of a Keras model; `dynamic_batch`: Flatten / Reshape read the batch at run time,
+    as the converter writes them for a model whose batch is unknown (shape_signature -1)."""
     m = Model()
     shape = (1,) + tuple(model.input_shape[1:])
     x = m.tensor("input", shape, F)
@@ -230,8 +233,21 @@ def float_tflite(model) -> bytes:
         elif kind in ("Flatten", "Reshape"):
             shp = (1, int(np.prod(ish[1:]))) if kind == "Flatten" else (1,) + tuple(c["target_shape"])
             y = out_tensor(name, shp)
-            m.op("RESHAPE", [tensor[ins[0]], m.tensor(f"{name}_shape", None, np.int32, data=np.array(shp, np.int32))],
-                 [y], new_shape=list(shp))
+            if dynamic_batch:             # the batch read at run time: SHAPE, STRIDED_SLICE, PACK([batch, ...])
+                whole = m.tensor(f"{name}_in_shape", (len(ish),), np.int32)
+                m.op("SHAPE", [tensor[ins[0]]], [whole], out_type=2)
+                batch = m.tensor(f"{name}_batch", (), np.int32)
+                ints = [m.tensor(f"{name}_{k}", None, np.int32, data=np.array([v], np.int32))
+                        for k, v in (("begin", 0), ("end", 1), ("strides", 1))]
+                m.op("STRIDED_SLICE", [whole] + ints, [batch], begin_mask=0, end_mask=0, shrink_axis_mask=1)
+                rest = [m.tensor(f"{name}_d{k}", None, np.int32, data=np.array(d, np.int32))
+                        for k, d in enumerate((-1,) if kind == "Flatten" else shp[1:])]
+                new_shape = m.tensor(f"{name}_new_shape", (len(rest) + 1,), np.int32)
+                m.op("PACK", [batch] + rest, [new_shape], values_count=len(rest) + 1, axis=0)
+                m.op("RESHAPE", [tensor[ins[0]], new_shape], [y])
+            else:
+                m.op("RESHAPE", [tensor[ins[0]], m.tensor(f"{name}_shape", None, np.int32, data=np.array(shp, np.int32))],
+                     [y], new_shape=list(shp))
         elif kind == "ZeroPadding2D":
             (t, b), (lft, r) = c["padding"]
             y = out_tensor(name, (1, ish[1] + t + b, ish[2] + lft + r, ish[3]))

@@ -28,7 +28,7 @@ OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpti
            "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions", "TRANSPOSE_CONV": "TransposeConvOptions",
            "DEPTH_TO_SPACE": "DepthToSpaceOptions", "PACK": "PackOptions", "UNPACK": "UnpackOptions",
            "SUM": "ReducerOptions", "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions",
-           "BATCH_MATMUL": "BatchMatMulOptions"}
+           "BATCH_MATMUL": "BatchMatMulOptions", "SHAPE": "ShapeOptions", "GATHER": "GatherOptions"}
 
 
 class Model:
@@ -188,7 +188,8 @@ class Model:
                   "new_axis_mask": "NewAxisMask", "shrink_axis_mask": "ShrinkAxisMask", "offset": "Offset",
                   "num_splits": "NumSplits", "cell_clip": "CellClip", "proj_clip": "ProjClip",
                   "time_major": "TimeMajor", "rank": "Rank", "output_type": "OutputType", "block_size": "BlockSize",
-                  "values_count": "ValuesCount", "num": "Num", "adj_x": "AdjX", "adj_y": "AdjY"}
+                  "values_count": "ValuesCount", "num": "Num", "adj_x": "AdjX", "adj_y": "AdjY",
+                  "out_type": "OutType", "batch_dims": "BatchDims"}
         for key, value in opt.items():
             if key in fields:
                 getattr(tflite, f"{kind}Add{fields[key]}")(b, value)

@@ -149,3 +149,38 @@ def test_what_the_float_path_cannot_take_is_named(tmp_path):
     text = str(e.value)
     assert "SUM over axes [1, 3]" in text and "adjacent" in text, text
     assert "BATCH_MATMUL" in text and "constant" in text, text
+
+
+@pytest.mark.parametrize("gather", [False, True], ids=["strided_slice", "gather"])
+def test_shape_arithmetic_of_a_dynamic_batch_folds_at_import(tmp_path, gather):
+    """tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1] * tf.shape(x)[2], 6]) as a converter leaves it for an
+    unknown batch: SHAPE, STRIDED_SLICE (or GATHER), MUL, CONCATENATION into RESHAPE's new shape.  The chain
+    folds to a constant (importers/tflite_shape_ops.py): one Reshape remains, equal to TFLite Micro (which
+    here refuses the GATHER of a shape, so that variant is checked by its folded shape)."""
+    m = Model()
+    x, y = m.tensor("x", (1, 4, 5, 6), F), m.tensor("y", (1, 20, 6), F)
+    i32 = lambda name, v: m.tensor(name, None, np.int32, data=np.array(v, np.int32))   # noqa: E731
+    shape = m.tensor("shape", (4,), np.int32)
+    m.op("SHAPE", [x], [shape], out_type=2)
+    batch = m.tensor("batch", (1,), np.int32)
+    m.op("STRIDED_SLICE", [shape, i32("b", [0]), i32("e", [1]), i32("s", [1])], [batch])
+    h, w = m.tensor("h", (1,), np.int32), m.tensor("w", (1,), np.int32)
+    if gather:
+        m.op("GATHER", [shape, i32("i1", [1])], [h], axis=0)
+        m.op("GATHER", [shape, i32("i2", [2])], [w], axis=0)
+    else:
+        m.op("STRIDED_SLICE", [shape, i32("b1", [1]), i32("e1", [2]), i32("s1", [1])], [h])
+        m.op("STRIDED_SLICE", [shape, i32("b2", [2]), i32("e2", [3]), i32("s2", [1])], [w])
+    n = m.tensor("n", (1,), np.int32)
+    m.op("MUL", [h, w], [n], act=0)
+    new = m.tensor("new", (3,), np.int32)
+    m.op("CONCATENATION", [batch, n, i32("c", [6])], [new], axis=0, act=0)
+    m.op("RESHAPE", [x, new], [y])
+    m.inputs, m.outputs = [x], [y]
+    blob = m.bytes()
+    (tmp_path / "m.tflite").write_bytes(blob)
+    g, _ = tflite_graphs(str(tmp_path / "m.tflite"))
+    assert [nd.op for nd in g.nodes] == ["Reshape"] and g.nodes[0].attrs["shape"] == (1, 20, 6)
+    if not gather:
+        xs = RNG.normal(0, 1, (3, 1, 4, 5, 6)).astype(F)
+        assert np.array_equal(reference.run_batch(g, xs), tflm_run(blob, xs).reshape(3, 1, 20, 6))

@@ -62,9 +62,12 @@ def _autoencoder():
     return keras.Model(i, L.Conv2D(1, 1, activation="sigmoid")(x))
 
 
-@pytest.mark.parametrize("make", [_mobilenet_v2, _ds_cnn, _unet, _autoencoder],
-                         ids=["mobilenet_v2", "ds_cnn", "unet", "autoencoder"])
-def test_float_tflite_of_an_architecture_quantizes_bit_exact_and_plans_as_its_keras_file(tmp_path, make):
+@pytest.mark.parametrize("make,dynamic_batch", [(_mobilenet_v2, False), (_ds_cnn, False), (_ds_cnn, True), (_unet, False),
+                                                (_autoencoder, False)],
+                         ids=["mobilenet_v2", "ds_cnn", "ds_cnn_dynamic_batch", "unet", "autoencoder"])
+def test_float_tflite_of_an_architecture_quantizes_bit_exact_and_plans_as_its_keras_file(tmp_path, make, dynamic_batch):
+    """dynamic_batch: Flatten written as a converter writes it for an unknown batch (SHAPE, STRIDED_SLICE, PACK
+    into RESHAPE's new shape), which edgec folds at import (importers/tflite_shape_ops.py)."""
     require("cc")
     import keras
     keras.utils.set_random_seed(0)
@@ -75,7 +78,7 @@ def test_float_tflite_of_an_architecture_quantizes_bit_exact_and_plans_as_its_ke
             n = layer.get_weights()[0].shape[0]
             layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n),
                                rng.uniform(0.5, 2, n)])
-    blob = float_tflite(model)
+    blob = float_tflite(model, dynamic_batch)
     x = rng.uniform(-1, 1, (10, 1) + tuple(model.input_shape[1:])).astype(np.float32)
     want = model.predict(x[:, 0], verbose=0)
     got = tflm_run(blob, x, 1 << 20).reshape(want.shape)

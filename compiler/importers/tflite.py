@@ -43,6 +43,7 @@ from . import tflite_lstm
 from . import tflite_svdf
 from . import tflite_elementwise
 from . import tflite_float_ops
+from . import tflite_shape_ops
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
 from ..ir import Graph, Node, Quant, Tensor, unique_name
@@ -210,7 +211,8 @@ def _options(name: str, op) -> dict:
            "LEAKY_RELU": tflite.LeakyReluOptions, "MEAN": tflite.ReducerOptions, "GELU": tflite.GeluOptions,
            "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS(),
-           "SVDF": tflite.SVDFOptions, "DIV": tflite.DivOptions, **tflite_float_ops.option_classes()}.get(name)
+           "SVDF": tflite.SVDFOptions, "DIV": tflite.DivOptions, **tflite_shape_ops.option_classes(),
+           **tflite_float_ops.option_classes()}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -243,6 +245,8 @@ def _options(name: str, op) -> dict:
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
     if name in tflite_float_ops.OPS:
         return tflite_float_ops.options(name, o)
+    if name == "GATHER":
+        return tflite_shape_ops.options(name, o)
     return streaming_options(name, o)
 
 
@@ -718,6 +722,7 @@ class TfliteImporter(StreamingOps):
 
     # -- ops --------------------------------------------------------------------------------------
     def run(self) -> Graph:
+        self.ops = tflite_shape_ops.fold(self.tensors, self.ops)     # a dynamic batch's shape arithmetic
         self.strip_edges()
         self.check()
         for k, (name, ins, outs, opt) in enumerate(self.ops):
