@@ -6,7 +6,8 @@ of integer-only code over a soft-float rendering of the same model (bench/float_
 same core.  TFLite Micro + CMSIS-NN's instruction counts on the same emulator and counter come from
 ../shared/PEERS.md.  Each int8 build is checked bit-exact on the samples it runs.  "M4 code without
 weights" is the flash the model takes in the Cortex-M4 image linked with --gc-sections (kernels, run
-function, layer parameters, libgcc helpers; the harness left out) minus its weight tensors.
+function, layer parameters, libgcc helpers; the harness left out) minus its weight tensors.  Last, per
+model, the five layers of the most estimated Cortex-M4 cycles (where the time goes).
 
 usage: python bench/speed.py [--only kws,mnist,...] [--samples N] [--json]   (from the repo root)"""
 from __future__ import annotations
@@ -81,6 +82,9 @@ def measure(name: str, tmp: Path, samples: int) -> dict:
         cost = r.get("cycles_per_inference") or r["instructions_per_inference"]
         flt, why = _soft_float(target, built, xs)
         weights = rep["totals"]["weight_bytes"] if target == "cortex-m4" else Built(str(out)).report["totals"]["weight_bytes"]
+        if target == "cortex-m4":        # where the time goes: the five layers of the most estimated cycles
+            row["top_layers"] = [{k: lay.get(k) for k in ("name", "op", "macs", "instructions", "cycles")}
+                                 for lay in sorted(r.get("layers", []), key=lambda lay: -(lay.get("cycles") or 0))[:5]]
         row[target] = {"fits": True, "instructions": r["instructions_per_inference"], "cycles": r.get("cycles_per_inference"),
                        "code_bytes": r["code_and_weights_bytes"] - weights,
                        "cycles_kind": r.get("cycles_kind"), "soft_float_cycles": flt,
@@ -120,6 +124,19 @@ def table(rows: dict) -> str:
     return "\n".join(lines)
 
 
+def top_layers(rows: dict) -> str:
+    """Per model, the five layers of the most estimated Cortex-M4 cycles (default build, same run)."""
+    lines = ["| model | layer | op | MACs | M4 instructions | est. cycles | cycles/MAC | share of the model |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows.values():
+        total = r["cortex-m4"].get("cycles") or 0
+        for lay in r.get("top_layers", []):
+            c, macs = lay.get("cycles") or 0, lay.get("macs") or 0
+            lines.append(f"| {r['model']} | {lay['name']} | {lay['op']} | {macs:,} | {lay.get('instructions') or 0:,} | {c:,} | "
+                         f"{c / macs if macs else 0:.2f} | {100 * c / total if total else 0:.0f}% |")
+    return "\n".join(lines)
+
+
 def small_cores(rows: dict) -> str:
     """Per model that fits, the small cores' cost per MAC against the goal (same run as the table)."""
     lines = []
@@ -147,7 +164,8 @@ def main():
         for name in names:
             print(f"measuring {name} ...", file=sys.stderr)
             rows[name] = measure(name, Path(tmp), samples)
-    print(json.dumps(rows, indent=2) if "--json" in sys.argv else table(rows) + "\n\n" + small_cores(rows))
+    print(json.dumps(rows, indent=2) if "--json" in sys.argv else
+          table(rows) + "\n\n" + small_cores(rows) + "\n\n" + top_layers(rows))
 
 
 if __name__ == "__main__":
