@@ -7,12 +7,16 @@ from ..errors import ModelFormatError
 from .builder import check_shape
 
 
-def conv_transpose(b, name, x, w, bias, strides, pads, output_padding, dilations, groups, out=None):
+def conv_transpose(b, name, x, w, bias, strides, pads, output_padding, dilations, groups, out=None, act=None,
+                   weights=None):
     """ConvTranspose of NHWC `x` (weights w [C_in, C_out/groups, kh, kw], ONNX's layout; pads
     (t, l, b, r) as ONNX means them) as zero insertion -- the Resize op's "zeros" taps put input
     pixel (i, j) at (s*i, s*j) and real zero between -- then a stride-1 Conv2D with the flipped,
     transposed kernel and padding d*(k-1) - pad (+ output_padding at the end).  Padding larger
-    than d*(k-1) is cropped by a Slice.  Returns the output tensor."""
+    than d*(k-1) is cropped by a Slice.  `act`: the conv's clamp (a fused activation); `weights`:
+    how the conv's weights and bias become tensors, (OHWI array) -> (weights, bias) names, where the
+    importer has its own (an int8 file's integers and scales); else float constants.  Returns the output
+    tensor."""
     n, h, wd, c = b.shape_of(x)
     cin, cout_g, kh, kw = w.shape
     if groups < 1 or cin != c or cin % groups:
@@ -32,9 +36,12 @@ def conv_transpose(b, name, x, w, bias, strides, pads, output_padding, dilations
     full = [dl * (k - 1) for dl, k in zip(d, (kh, kw))]
     p = [full[0] - pads[0], full[1] - pads[1], full[0] - pads[2] + op[0], full[1] - pads[3] + op[1]]
     crop = [max(-v, 0) for v in p]
-    wn = b.const(f"{out or name}_weights", ohwi)
-    bn = b.const(f"{out or name}_bias", np.zeros(cout, np.float32) if bias is None else np.asarray(bias, np.float32))
-    attrs = {"strides": (1, 1), "dilations": d, "pads": tuple(max(v, 0) for v in p), "groups": groups, "act": None}
+    if weights is not None:
+        wn, bn = weights(ohwi)
+    else:
+        wn = b.const(f"{out or name}_weights", ohwi)
+        bn = b.const(f"{out or name}_bias", np.zeros(cout, np.float32) if bias is None else np.asarray(bias, np.float32))
+    attrs = {"strides": (1, 1), "dilations": d, "pads": tuple(max(v, 0) for v in p), "groups": groups, "act": act}
     y = b.emit("Conv2D", name, [x, wn, bn], None if any(crop) else out, attrs)
     if any(crop):
         _, yh, yw, _ = b.shape_of(y)

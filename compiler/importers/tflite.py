@@ -42,7 +42,7 @@ import numpy as np
 from . import tflite_lstm
 from . import tflite_svdf
 from . import tflite_elementwise
-from . import tflite_float_ops
+from . import tflite_lowered
 from . import tflite_shape_ops
 from .. import mean
 from ..errors import EdgecError, ModelFormatError, UnsupportedOpError
@@ -73,11 +73,12 @@ FLOAT_SUPPORTED = SUPPORTED + tuple(UNARY) + ("MUL", "SUB", "CONCATENATION", "ME
 #: the int8 path also takes the streaming models' operators (importers/tflite_streaming.py)
 SUPPORTED = SUPPORTED + tuple(op for op in INT8_OPS if op not in SUPPORTED)
 SUPPORTED = SUPPORTED + ("SVDF",)                 # int8 with its int16 state (importers/tflite_svdf.py)
+SUPPORTED = SUPPORTED + tflite_lowered.INT8_OPS  # importers/tflite_lowered.py
 SUPPORTED, FLOAT_SUPPORTED = SUPPORTED + ("L2_NORMALIZATION",), FLOAT_SUPPORTED + ("L2_NORMALIZATION",)  # ops/l2norm.py
 SUPPORTED, FLOAT_SUPPORTED = SUPPORTED + ("ARG_MAX", "ARG_MIN"), FLOAT_SUPPORTED + ("ARG_MAX", "ARG_MIN")  # ops/argmax.py
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("STRIDED_SLICE",)    # Slice or StridedSlice (compiler/strided_slice.py)
 FLOAT_SUPPORTED = FLOAT_SUPPORTED + tflite_elementwise.OPS  # primitives, EXP, LOG_SOFTMAX (importers/tflite_elementwise.py)
-FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("SPLIT", "SPLIT_V") + tflite_float_ops.OPS  # importers/tflite_float_ops.py
+FLOAT_SUPPORTED = FLOAT_SUPPORTED + ("SPLIT", "SPLIT_V") + tflite_lowered.OPS  # importers/tflite_lowered.py
 #: operators whose inputs after the first are constant parameters (shapes, axes, paddings)
 PARAM_INPUTS = ("RESHAPE", "MEAN", "PAD", "PADV2", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR",
                 "RESIZE_BILINEAR")
@@ -212,7 +213,7 @@ def _options(name: str, op) -> dict:
            "RESIZE_NEAREST_NEIGHBOR": tflite.ResizeNearestNeighborOptions,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": tflite.UnidirectionalSequenceLSTMOptions, **STREAMING_OPTIONS(),
            "SVDF": tflite.SVDFOptions, "DIV": tflite.DivOptions, **tflite_shape_ops.option_classes(),
-           **tflite_float_ops.option_classes()}.get(name)
+           **tflite_lowered.option_classes()}.get(name)
     if cls is None or table is None:
         return {}
     o = cls()
@@ -243,8 +244,8 @@ def _options(name: str, op) -> dict:
         return tflite_svdf.options(o)
     if name == "RESIZE_NEAREST_NEIGHBOR":
         return {"align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}
-    if name in tflite_float_ops.OPS:
-        return tflite_float_ops.options(name, o)
+    if name in tflite_lowered.OPS:
+        return tflite_lowered.options(name, o)
     if name == "GATHER":
         return tflite_shape_ops.options(name, o)
     return streaming_options(name, o)
@@ -483,8 +484,9 @@ class TfliteImporter(StreamingOps):
         if name in ("ARG_MAX", "ARG_MIN"):               # an int32 / int64 index output: edgec's is int8
             self.check_arg(name, ins, outs, bad)
             outs = []
-        acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION") else (ins[1:2] if name == "SPLIT" else ins[:1])
-                               + outs) if i >= 0]
+        acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION", "PACK") else
+                               (ins[1:2] if name == "SPLIT" else ins[2:3] if name == "TRANSPOSE_CONV" else ins[:1]) + outs)
+                if i >= 0]
         for a in acts:
             if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)) \
                     and not (name == "QUANTIZE" and a.type == INT16):      # int8 <-> int16 (Requantize)
@@ -512,6 +514,8 @@ class TfliteImporter(StreamingOps):
             bad("L2_NORMALIZATION whose int8 output is not scale 1/128, zero point 0 (TFLite refuses it too)")
         if name in INT8_OPS:
             self.check_streaming_op(name, ins, outs, opt, bad)
+        if name in tflite_lowered.INT8_OPS:
+            tflite_lowered.check(self, name, ins, outs, opt, bad)
         if name in ("CONCATENATION", "PAD", "PADV2", "TRANSPOSE", "SLICE", "RESIZE_NEAREST_NEIGHBOR", "MEAN"):
             self.check_params(name, ins, outs, opt, bad)
         if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
@@ -555,8 +559,8 @@ class TfliteImporter(StreamingOps):
             self.check_prelu(ins, bad)
         if name in ("STRIDED_SLICE", "SPLIT", "SPLIT_V"):       # TFLite Micro's index logic, as for int8
             self.check_streaming_op(name, ins, outs, opt, bad)
-        if name in tflite_float_ops.OPS:
-            tflite_float_ops.check(self, name, ins, outs, opt, bad)
+        if name in tflite_lowered.OPS:
+            tflite_lowered.check(self, name, ins, outs, opt, bad)
             return
         if name in tflite_elementwise.OPS:
             tflite_elementwise.check(self, name, ins, outs, opt, bad)
@@ -731,8 +735,8 @@ class TfliteImporter(StreamingOps):
                     self.unary(name, ins, outs, opt)
                 elif self.is_float and name in tflite_elementwise.OPS:
                     tflite_elementwise.import_op(self, name, ins, outs, opt)
-                elif name in tflite_float_ops.OPS:
-                    tflite_float_ops.import_op(self, name, ins, outs, opt)
+                elif name in tflite_lowered.OPS:
+                    tflite_lowered.import_op(self, name, ins, outs, opt)
                 else:
                     getattr(self, "op_" + name)(ins, outs, opt)
             except (ValueError, EdgecError) as e:     # a multiplier TFLite's arithmetic cannot represent

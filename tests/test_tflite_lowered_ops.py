@@ -1,9 +1,11 @@
-"""Float .tflite operators the converter writes for transposed convs, pixel shuffles, stacks, reductions
-and matrix products by a constant (importers/tflite_float_ops.py), plus float SPLIT / SPLIT_V: each
-operator alone against TFLite Micro's float kernel, then two small models that chain them (a sub-pixel
-super-resolution head; a pooled-statistics head: SPLIT, REDUCE_MAX, SUM, PACK, BATCH_MATMUL), calibrated,
-quantized and built for the host: the C bit-exact with the integer reference and close to TFLM's output.
-What the float path cannot take is refused by name."""
+""".tflite operators the converter writes for transposed convs, pixel shuffles, stacks, reductions and
+matrix products by a constant (importers/tflite_lowered.py), float SPLIT / SPLIT_V, and a dynamic batch's
+shape arithmetic (importers/tflite_shape_ops.py).  Float: each operator alone against TFLite Micro's float
+kernel, then two small models that chain them (a sub-pixel super-resolution head; a pooled-statistics
+head: SPLIT, REDUCE_MAX, SUM, PACK, BATCH_MATMUL), calibrated, quantized and built for the host, the C
+bit-exact with the integer reference.  Int8 (TRANSPOSE_CONV and the copies DEPTH_TO_SPACE, PACK, UNPACK,
+REDUCE_MAX): the integer reference and the host C equal TFLite Micro's int8 outputs exactly.  What cannot
+be taken is refused by name."""
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from edgec.compiler import reference
 from edgec.compiler.errors import UnsupportedOpError
 from edgec.driver.build import build, tflite_graphs
 from edgec.testkit.tflite_writer import Model
-from edgec.testkit.tflm import tflm_run
+from edgec.testkit.tflm import check_one_op, tflm_run
 from edgec.verification.verify import verify
 
 F = np.float32
@@ -184,3 +186,59 @@ def test_shape_arithmetic_of_a_dynamic_batch_folds_at_import(tmp_path, gather):
     if not gather:
         xs = RNG.normal(0, 1, (3, 1, 4, 5, 6)).astype(F)
         assert np.array_equal(reference.run_batch(g, xs), tflm_run(blob, xs).reshape(3, 1, 20, 6))
+
+
+def _int8_transpose_conv(padding, stride, k, n_in, n_out, act=0, bias=True, per_channel=True):
+    m = Model()
+    x = m.tensor("x", (1, n_in, n_in + 1, 3), scale=0.05, zp=4)
+    y = m.tensor("y", (1, n_out, n_out + stride, 5), scale=0.2, zp=-7)
+    ins = [m.tensor("shape", None, np.int32, data=np.array([1, n_out, n_out + stride, 5], np.int32)),
+           m.tensor("w", (5, k, k, 3), data=RNG.integers(-127, 128, (5, k, k, 3)).astype(np.int8),
+                    scale=RNG.uniform(0.005, 0.02, 5 if per_channel else 1), axis=0), x]
+    if bias:
+        ins.append(m.tensor("b", (5,), np.int32, data=RNG.integers(-2000, 2000, 5)))
+    m.op("TRANSPOSE_CONV", ins, [y], padding=padding, stride_h=stride, stride_w=stride, act=act)
+    m.inputs, m.outputs = [x], [y]
+    return m.bytes(), (1, n_in, n_in + 1, 3)
+
+
+def _int8_copy(name, shape, out_shape, params=(), outs=1, **options):
+    m = Model()
+    x = m.tensor("x", shape, scale=0.05, zp=4)
+    ys = [m.tensor(f"y{k}", out_shape, scale=0.05, zp=4) for k in range(outs)]
+    ins = [x, x] if name == "PACK" else [x] + [m.tensor(f"p{k}", None, np.asarray(p).dtype, data=p) for k, p in enumerate(params)]
+    m.op(name, ins, ys, **options)
+    m.inputs, m.outputs = [x], ys[-1:]
+    return m.bytes(), shape
+
+
+INT8_OP = {
+    "transpose_conv_same_3x3_s2": lambda: _int8_transpose_conv(0, 2, 3, 4, 8),
+    "transpose_conv_same_4x4_s2_relu": lambda: _int8_transpose_conv(0, 2, 4, 4, 8, act=1),
+    "transpose_conv_valid_3x3_s2_relu6": lambda: _int8_transpose_conv(1, 2, 3, 4, 9, act=3),
+    "transpose_conv_s1_no_bias_per_tensor": lambda: _int8_transpose_conv(0, 1, 3, 5, 5, bias=False, per_channel=False),
+    "transpose_conv_1x1_s2_output_padding": lambda: _int8_transpose_conv(0, 2, 1, 4, 8),
+    "depth_to_space": lambda: _int8_copy("DEPTH_TO_SPACE", (1, 3, 4, 8), (1, 6, 8, 2), block_size=2),
+    "pack": lambda: _int8_copy("PACK", (1, 3, 4), (1, 2, 3, 4), values_count=2, axis=1),
+    "unpack": lambda: _int8_copy("UNPACK", (1, 3, 4, 2), (1, 4, 2), outs=3, num=3, axis=1),
+    "reduce_max": lambda: _int8_copy("REDUCE_MAX", (1, 4, 5, 6), (1, 6), [np.array([1, 2], np.int32)], keep_dims=False),
+}
+
+
+@pytest.mark.parametrize("case", INT8_OP)
+def test_int8_operator_equals_tflite_micro(tmp_path, case):
+    require("cc")
+    blob, shape = INT8_OP[case]()
+    xs = RNG.integers(-128, 128, (5,) + shape).astype(np.int8)
+    check_one_op(tmp_path, blob, xs, case)
+
+
+def test_int8_copy_quantized_unlike_its_input_is_refused(tmp_path):
+    m = Model()
+    x, y = m.tensor("x", (1, 3, 4, 8), scale=0.05, zp=4), m.tensor("y", (1, 6, 8, 2), scale=0.1, zp=4)
+    m.op("DEPTH_TO_SPACE", [x], [y], block_size=2)
+    m.inputs, m.outputs = [x], [y]
+    (tmp_path / "m.tflite").write_bytes(m.bytes())
+    with pytest.raises(UnsupportedOpError) as e:
+        tflite_graphs(str(tmp_path / "m.tflite"))
+    assert "int8 DEPTH_TO_SPACE whose output is quantized unlike its input" in str(e.value), str(e.value)

@@ -1,24 +1,28 @@
-"""Float .tflite operators whose IR form is a lowering or a few layout ops: what the TFLite converter
-writes for Keras Conv2DTranspose (TRANSPOSE_CONV), pixel shuffles (DEPTH_TO_SPACE), tf.stack / tf.unstack
-(PACK / UNPACK), reductions other than MEAN (SUM, REDUCE_MAX, REDUCE_MIN) and a matrix product by a
-constant (BATCH_MATMUL, as a Keras Dense on a rank-3 tensor or an einsum can be converted).
+""".tflite operators whose IR form is a lowering or a few layout ops: what the TFLite converter writes for
+Keras Conv2DTranspose (TRANSPOSE_CONV), pixel shuffles (DEPTH_TO_SPACE), tf.stack / tf.unstack (PACK /
+UNPACK), reductions other than MEAN (SUM, REDUCE_MAX, REDUCE_MIN) and a matrix product by a constant
+(BATCH_MATMUL, as a Keras Dense on a rank-3 tensor or an einsum can be converted).
 
 - TRANSPOSE_CONV (inputs: output shape, filter [out, kh, kw, in], x, optional bias): TFLite's padding is
-  the forward conv's from the output to the input (kernels/padding.h: total = (in - 1) * s + k - out,
-  half of it on top / left, the odd one at the bottom / right).  That is ONNX's ConvTranspose with
-  pads (t, l, b, r), or output_padding where the declared output is larger, so lowering.conv_transpose
-  writes it: zero insertion and a stride-1 Conv2D.  A fused activation becomes a clamp after it.
+  the forward conv's from the output to the input (kernels/padding.h: total = (out' - 1) * s + k - n_out,
+  half of it on top / left), the rest of the full output at the bottom / right.  That is ONNX's
+  ConvTranspose with pads (t, l, b, r), or output_padding where the declared output is larger, so
+  lowering.conv_transpose writes it: zero insertion and a stride-1 Conv2D, the fused activation its clamp.
+  In an int8 file the zero-inserted map keeps the input's quantization (the inserted taps are its zero
+  point, so each output's int32 sum is TFLite Micro's scatter sum) and the conv takes the file's int8
+  filter, flipped, with its scales and int32 bias: the quantize pass gives it TFLite's conv arithmetic.
 - DEPTH_TO_SPACE: TensorFlow's order, out[h*b + i, w*b + j, c] = in[h, w, (i*b + j) * C' + c], is the IR
   DepthToSpace in DCR mode.
 - PACK: each input reshaped with the new axis of 1, then one Concat; UNPACK: one Slice and one Reshape
   per output (the split's own ops).
 - SUM / REDUCE_MAX / REDUCE_MIN over adjacent axes (ReducerOptions keep_dims): a Mean times the reduced
-  count, a max pool over the reduced block, and -max(-x) -- as the ONNX importer writes ReduceSum,
+  count, a max pool over the reduced block, and -max(-x), as the ONNX importer writes ReduceSum,
   ReduceMax and ReduceMin (importers/onnx_reduce.py says why each is exact in int8).
 - BATCH_MATMUL of a computed x [..., M, K] by a constant [K, N] (adj_y: [N, K]), leading ones of the
   constant dropped: a FullyConnected over the rows of x.
-Int8 files never reach this module (TFLite Micro's own arithmetic for these is not implemented); the
-checks here name what is refused and why."""
+In int8 files TRANSPOSE_CONV, and DEPTH_TO_SPACE, PACK, UNPACK and REDUCE_MAX (copies: TFLite Micro
+requires the output quantized as the input, and so does edgec), are taken; SUM, REDUCE_MIN and
+BATCH_MATMUL have TFLite Micro arithmetic of their own, not implemented: refused by name."""
 from __future__ import annotations
 
 import math
@@ -32,6 +36,8 @@ from .lowering import conv_transpose
 from .tflite_params import ACTIVATIONS
 
 OPS = ("TRANSPOSE_CONV", "DEPTH_TO_SPACE", "PACK", "UNPACK", "SUM", "REDUCE_MAX", "REDUCE_MIN", "BATCH_MATMUL")
+#: the ones an int8 file may have (the copies keep their input's quantization)
+INT8_OPS = ("TRANSPOSE_CONV", "DEPTH_TO_SPACE", "PACK", "UNPACK", "REDUCE_MAX")
 #: inputs whose values must be constant: the output shape, the filter and the bias of TRANSPOSE_CONV,
 #: the axes of the reductions, the constant operand of BATCH_MATMUL
 CONSTANT_INPUTS = {"TRANSPOSE_CONV": (0, 1, 3), "SUM": (1,), "REDUCE_MAX": (1,), "REDUCE_MIN": (1,), "BATCH_MATMUL": (1,)}
@@ -69,6 +75,19 @@ def check(imp, name, ins, outs, opt, bad) -> None:
         return
     x = t[ins[2] if name == "TRANSPOSE_CONV" else ins[0]]
     r = len(x.shape)
+    if not imp.is_float and name == "TRANSPOSE_CONV":
+        w = t[ins[1]]
+        if w.type != 9 or not w.quantized or np.any(w.zero_point != 0) or (len(w.scale) > 1 and w.axis != 0):
+            bad("TRANSPOSE_CONV whose filter is not int8, symmetric, per tensor or per output channel")
+            return
+        if len(ins) > 3 and ins[3] >= 0 and t[ins[3]].type != 2:
+            bad("TRANSPOSE_CONV whose bias is not int32 (an int16x8 file)")
+            return
+    elif not imp.is_float and any(t[i].quantized and t[o].quantized and (float(t[i].scale[0]), int(t[i].zero_point[0])) !=
+                                  (float(t[o].scale[0]), int(t[o].zero_point[0])) for i in ins[:1] for o in outs) \
+            or not imp.is_float and name == "PACK" and len({(float(t[i].scale[0]), int(t[i].zero_point[0])) for i in ins}) > 1:
+        bad(f"int8 {name} whose output is quantized unlike its input (TFLite Micro requires them equal)")
+        return
     if name == "TRANSPOSE_CONV":
         w, o = t[ins[1]], t[outs[0]]
         if "stride" not in opt:
@@ -107,20 +126,21 @@ def check(imp, name, ins, outs, opt, bad) -> None:
 
 def import_op(imp, name, ins, outs, opt) -> None:
     """The IR nodes of one operator (checked by `check`) into the importer's float graph."""
-    b = _Builder(imp)
     t = imp.tensors
+    b = _Builder(imp, ins[2] if name == "TRANSPOSE_CONV" else ins[0])
     if name == "TRANSPOSE_CONV":
         x, w, o = t[ins[2]], t[ins[1]], t[outs[0]]
         pads, out_pad = _pads(x.shape, w.shape, o.shape, opt)
-        bias = t[ins[3]].data.astype(np.float32).reshape(-1) if len(ins) > 3 and ins[3] >= 0 else None
+        bi = ins[3] if len(ins) > 3 else -1
         y = imp.act(outs[0])
-        act = ACTIVATIONS[opt.get("act", 0)]
-        conv_out = y if act is None else None
-        z = conv_transpose(b, y, imp.act(ins[2]), np.transpose(np.asarray(w.data, np.float32), (3, 0, 1, 2)),
-                           bias, opt["stride"], pads, out_pad, (1, 1), 1, out=conv_out)
-        if act is not None:
-            b.emit(*(("Relu", f"{y}_act", [z], y) if act == (0.0, float("inf")) else
-                     ("Clip", f"{y}_act", [z], y, {"min": act[0], "max": act[1]})))
+
+        def weights(ohwi):          # the equivalent conv's: the file's own in an int8 file
+            if imp.is_float:
+                return imp.float_weights(ins[1], bi, ohwi, ohwi.shape[0])[:2]
+            return imp.weights(ins[1], bi, imp.qparams(ins[2])[0], ohwi.astype(np.int8), ohwi.shape[0])[:2]
+        conv_transpose(b, y, imp.act(ins[2]), np.transpose(np.asarray(w.data, np.float32), (3, 0, 1, 2)),
+                       None, opt["stride"], pads, out_pad, (1, 1), 1, out=y, act=ACTIVATIONS[opt.get("act", 0)],
+                       weights=weights)
     elif name == "DEPTH_TO_SPACE":
         b.emit("DepthToSpace", imp.act(outs[0]), [imp.act(ins[0])], imp.act(outs[0]),
                {"block": int(opt["block"]), "mode": "DCR"})
@@ -147,11 +167,12 @@ def import_op(imp, name, ins, outs, opt) -> None:
 
 
 class _Builder:
-    """The builder lowering.py's functions take (shape_of, const, emit, context) over the importer's float
-    graph: a node's output is the named TFLite tensor when `out` is one, else a new tensor."""
+    """The builder lowering.py's functions take (shape_of, const, emit, context) over the importer's
+    graph: a node's output is the named TFLite tensor when `out` is one, else a new tensor (in an int8 file
+    quantized as TFLite tensor `like`: the copies' and the zero insertion's input)."""
 
-    def __init__(self, imp):
-        self.imp, self.context = imp, imp.path
+    def __init__(self, imp, like: int):
+        self.imp, self.context, self.like = imp, imp.path, like       # like: new tensors are quantized as it
 
     def shape_of(self, tensor):
         return self.imp.fg[tensor].shape
@@ -167,9 +188,7 @@ class _Builder:
         attrs = dict(attrs or {})
         shape = output_shapes(Node(op, name, list(inputs), [], attrs), [self.imp.fg[i].shape for i in inputs])[0]
         if out is None or out not in self.imp.fg:
-            out = unique_name(self.imp.used, out or name)
-            self.imp.used.add(out)
-            self.imp.fg[out] = Tensor(out, tuple(shape), "float32")
+            out = self.imp.extra_act(out or name, tuple(shape), self.like)
         self.imp.node(op, name, list(inputs), [out], attrs)
         return out
 
