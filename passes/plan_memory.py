@@ -25,6 +25,7 @@ only while their node runs.
 from __future__ import annotations
 
 import bisect
+from typing import NamedTuple
 
 import numpy as np
 
@@ -267,17 +268,23 @@ def _tiled(g: Graph):
     return band, fixed, spans
 
 
-def _overlap(g: Graph, root_of: dict, life: dict, where: dict, spans) -> dict:
+def _members(root_of: dict) -> dict:
+    """{root: the tensors of its group}, in root_of's order."""
+    members = {}
+    for t, r in root_of.items():
+        members.setdefault(r, []).append(t)
+    return members
+
+
+def _overlap(root_of: dict, life: dict, where: dict, spans, slices: dict, members: dict) -> dict:
     """A tiled stage with a "shift" (passes/tile.py) may write its output over its input: every band
     writes its output rows below the input rows that this band (one-node stage) or later bands still
     read, when the output starts `shift` bytes below the input.  Where the input's group dies within
     the stage and both groups are plain arena buffers (no caller buffer, state or Concat slice), the
     input's group joins the output's at that byte offset.  Updates root_of and life; returns
-    {tensor: byte offset inside its group's buffer} for the tensors that do not start at its base."""
-    inner, members = {}, {}
-    for t, r in root_of.items():
-        members.setdefault(r, []).append(t)
-    slices = concat_slices(g) if spans else {}
+    {tensor: byte offset inside its group's buffer} for the tensors that do not start at its base.
+    `members`: _members(root_of), left as it is (the joined groups get new lists)."""
+    inner, members = {}, dict(members)
     for s0, s1, nodes, st in spans:
         if st.get("shift") is None:
             continue
@@ -291,7 +298,7 @@ def _overlap(g: Graph, root_of: dict, life: dict, where: dict, spans) -> dict:
         for t in members[rx]:
             inner[t] = inner.get(t, 0) + base
             root_of[t] = ry
-        members[ry] += members.pop(rx)
+        members[ry] = members[ry] + members.pop(rx)
         low = min(inner.get(t, 0) for t in members[ry])
         for t in members[ry]:
             inner[t] = inner.get(t, 0) - low
@@ -309,27 +316,70 @@ def plan_memory(graph: Graph) -> Graph:
 def memory_plan(g: Graph) -> MemoryPlan:
     """The plan of `g` as it stands (Graph.tiling, Graph.scratch), without copying the graph:
     what plan_memory stores, for passes that weigh many candidate plans (tile, plan_scratch)."""
+    return pack(g, layout(g))
+
+
+class Layout(NamedTuple):
+    """Everything of a plan but the offsets: which tensors share a buffer, each buffer's bytes and
+    lifetime.  Packing (the five STRATEGIES) costs most of a plan; the bytes live at each step
+    (live_bytes) need only this, so the tiling search weighs a candidate on its layout and packs only
+    those that could win."""
+    root_of: dict           # tensor -> the root of its group
+    where: dict             # root -> "arena", "output", "input" or "state"
+    life: dict              # buffer (root or scratch key) -> [first step, last step]
+    inner: dict             # tensor -> byte offset inside its group (a shifted stage's input)
+    band: dict              # stage intermediate -> its band's bytes
+    bufs: list              # the arena's buffers: group roots (by name), then scratch keys
+    sizes: dict             # buffer -> aligned bytes
+    scratch: dict           # scratch key -> bytes
+    state_offsets: dict     # root -> offset in the state buffer
+    state_size: int | None  # bytes of the state buffer, None for a stateless graph
+
+
+def layout(g: Graph, memo: dict | None = None) -> Layout:
+    """The groups, lifetimes and sizes of g's buffers as memory_plan packs them.  `memo`: a dict kept by
+    a caller that plans one graph under many tilings (tile's search: the nodes, tensors, scratch and
+    wide layers stay the same, only Graph.tiling changes), where what does not depend on the tiling is
+    computed once: tensor bytes, the scratch, the Concat slices, and the groups and lifetimes for each
+    set of nodes a tiling keeps from running in place (KWS: 3,141 tilings, 65 such sets)."""
+    memo = {} if memo is None else memo
     band, no_in_place, spans = _tiled(g)
-    root_of = _groups(g, no_in_place)
-    life = _lifetimes(g, root_of)
+    key = ("groups", frozenset(no_in_place))
+    if key not in memo:
+        root_of = _groups(g, no_in_place)
+        life = _lifetimes(g, root_of)
+        rank, inputs, outputs = {}, set(g.inputs), set(g.outputs)
+        states = [s.tensor for s in g.state]
+        for t, r in root_of.items():               # a group holding the graph input / output / a state lives there
+            rank[r] = max(rank.get(r, 0), 3 if t in states else 2 if t in inputs else 1 if t in outputs else 0)
+        where = {r: ("arena", "output", "input", "state")[k] for r, k in rank.items()}
+        memo[key] = root_of, life, where, _members(root_of)
+    if "nbytes" not in memo:
+        step_of = {n.name: i for i, n in enumerate(g.nodes)}
+        needed = {n.name: b for n in g.nodes if (b := scratch_bytes(g, n))}     # kernels that cannot run without
+        needed.update({k: b for k, b in g.wide.layers.items() if b})     # wide pointwise convs' columns (plan_wide)
+        memo["scratch"] = {scratch_key(node): (nbytes, step_of[node])
+                           for node, nbytes in sorted({**needed, **g.scratch}.items())}
+        memo["slices"] = concat_slices(g)
+        memo["nbytes"] = {t: g.tensors[t].nbytes for t in memo[key][0]}
+    # the copies this tiling changes: _overlap joins groups, the stages stretch lifetimes (each a new
+    # [first, last]: the memo's lists stay as they are)
+    root_of, life, where = dict(memo[key][0]), dict(memo[key][1]), dict(memo[key][2])
+    nbytes = memo["nbytes"]
     for s0, s1, nodes, st in spans:
         # A stage runs its nodes band by band: within a band, intermediate j still lives only from
         # node j to node j+1 (the next band reuses the same bytes), but the stage's input and output
         # are read and written by every band, so they span the whole stage.
         src = root_of[[t for t in nodes[0].inputs if t in root_of][0]]
-        life[src][1] = max(life[src][1], s1)
+        life[src] = [life[src][0], max(life[src][1], s1)]
         dst = root_of[nodes[-1].outputs[0]]
-        life[dst][0] = min(life[dst][0], s0)
+        life[dst] = [min(life[dst][0], s0), life[dst][1]]
         if st.get("carry"):     # line buffers (tile.carry_rows): each band buffer keeps rows for the next band
             for n in nodes[:-1]:
                 r = root_of[n.outputs[0]]
                 life[r] = [min(life[r][0], s0), max(life[r][1], s1)]
-    rank, inputs, outputs = {}, set(g.inputs), set(g.outputs)
     states = [s.tensor for s in g.state]
-    for t, r in root_of.items():                   # a group holding the graph input / output / a state lives there
-        rank[r] = max(rank.get(r, 0), 3 if t in states else 2 if t in inputs else 1 if t in outputs else 0)
-    where = {r: ("arena", "output", "input", "state")[k] for r, k in rank.items()}
-    inner = _overlap(g, root_of, life, where, spans)
+    inner = _overlap(root_of, life, where, spans, memo["slices"], memo[key][3])
     state_offsets, state_size = {}, 0
     for t in states:
         state_offsets[root_of[t]] = state_size
@@ -338,34 +388,56 @@ def memory_plan(g: Graph) -> MemoryPlan:
     sizes = {r: 0 for r in bufs}
     for t, r in root_of.items():
         if r in sizes:
-            sizes[r] = max(sizes[r], _align(inner.get(t, 0) + band.get(t, g.tensors[t].nbytes)))
-    step_of = {n.name: i for i, n in enumerate(g.nodes)}
-    needed = {n.name: b for n in g.nodes if (b := scratch_bytes(g, n))}     # kernels that cannot run without
-    needed.update({k: b for k, b in g.wide.layers.items() if b})     # wide pointwise convs' columns (plan_wide)
-    scratch = {scratch_key(node): nbytes for node, nbytes in sorted({**needed, **g.scratch}.items())}
-    for key, nbytes in scratch.items():
-        bufs.append(key)
-        sizes[key] = _align(nbytes)
-        life[key] = [step_of[key[1:]]] * 2
-    pos = _positions(g, root_of, scratch)
-    bufs.sort(key=pos.__getitem__)
+            sizes[r] = max(sizes[r], _align(inner.get(t, 0) + band.get(t, nbytes[t])))
+    scratch = {}
+    for k, (size, step) in memo["scratch"].items():
+        scratch[k] = size
+        bufs.append(k)
+        sizes[k] = _align(size)
+        life[k] = [step, step]
+    return Layout(root_of, where, life, inner, band, bufs, sizes, scratch, state_offsets,
+                  state_size if states else None)
+
+
+def live_bytes(g: Graph, lay: Layout) -> list:
+    """Arena bytes live at each step of a layout: every group once with its whole extent, and the
+    scratch (its unaligned bytes, as MemoryPlan.scratch records them).  A lower bound of the arena the
+    layout packs into: buffers live at one step never share bytes."""
+    live = [0] * (len(g.nodes) + 1)
+    for b in lay.bufs:                               # a difference array: linear in buffers and steps
+        size = lay.scratch.get(b, lay.sizes[b])
+        first, last = lay.life[b]
+        live[first] += size
+        live[min(last, len(g.nodes) - 1) + 1] -= size
+    acc, out = 0, []
+    for s in range(len(g.nodes)):
+        acc += live[s]
+        out.append(acc)
+    return out
+
+
+def pack(g: Graph, lay: Layout) -> MemoryPlan:
+    """The plan of a layout: its buffers packed by every strategy, the smallest arena kept."""
+    root_of, where, life, inner, band = lay.root_of, lay.where, lay.life, lay.inner, lay.band
+    pos = _positions(g, root_of, lay.scratch)
+    bufs = sorted(lay.bufs, key=pos.__getitem__)
     best = None
     for name, strategy in STRATEGIES.items():
-        offsets, size = strategy(bufs, sizes, life, pos)
+        offsets, size = strategy(bufs, lay.sizes, life, pos)
         if best is None or size < best[2]:
             best = (name, offsets, size)
     name, offsets, arena = best
     slices = concat_slices(g)
     buffers = {}
     for t, r in root_of.items():
-        buffers[t] = {"where": where[r], "offset": state_offsets.get(r, offsets.get(r, 0)) + inner.get(t, 0),
+        buffers[t] = {"where": where[r], "offset": lay.state_offsets.get(r, offsets.get(r, 0)) + inner.get(t, 0),
                       "size": band.get(t, g.tensors[t].nbytes),
                       "first": life[r][0], "last": life[r][1], "root": r, "band": t in band,
                       "slice": slices.get(t)}
         if where[r] == "arena":                    # the whole group's bytes (a shifted stage's input and output)
-            buffers[t].update(group_offset=offsets[r], group_size=sizes[r])
+            buffers[t].update(group_offset=offsets[r], group_size=lay.sizes[r])
     return MemoryPlan(arena, name, buffers, {key[1:]: {"offset": offsets[key], "size": nbytes, "step": life[key][0]}
-                                             for key, nbytes in scratch.items()}, state_size if states else None)
+                                             for key, nbytes in lay.scratch.items()}, lay.state_size)
 
 
 def validate_plan(graph: Graph) -> None:
