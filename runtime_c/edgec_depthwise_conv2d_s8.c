@@ -204,6 +204,7 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
 #if defined(EDGEC_DW3P)
 #define EDGEC_DW_TILE 512       /* int16s of the four channel planes of a 3x3 depthwise tile (edgec_dw_planes), on the stack: 1 KB (VWW: 768 saves 0.1 M instructions for 0.4 KB more stack, 384 costs 0.1 M for 0.25 KB less) */
 #define EDGEC_DW_TACC 64        /* accumulators of a tile's outputs of one channel, on the stack */
+#define EDGEC_DW_BIAS ((INT32_C(1) << 29) - (INT32_C(1) << 18)) /* the bias bound of edgec_dw3p_rq's form (edgec_dw_planes) */
 /* Once a call or a tile, not per channel: compiled for size (gcc's cold functions are), out of line:
  * 0.2 KB less code, and the channel loop's registers then fared better (KWS 3.681 -> 3.656 M
  * instructions, VWW 11.45 -> 11.40 M); the per-quad weight packing stays inline (cold: slower, larger). */
@@ -347,22 +348,25 @@ static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
     }
 }
 
-/* The pass words (edgec_dw3p_run) of four channels' 3x3 weights (quad layout: tap t's four channels in
- * one word at wq + 4 * t): per kernel row three word loads, six SXTB16 and eight halfword packs give the
- * four channels' (w0, w1) and (w1, w2) at w[j][2 * ky] and w[j][2 * ky + 1]. */
+/* The pass words (edgec_dw3p_run) of four channels' 3x3 weights, doubled (edgec_dw3p_rq takes twice
+ * the sums; |2w| <= 256 stays inside int16), quad layout: tap t's four channels in one word at wq + 4 * t:
+ * per kernel row three word loads, six SXTB16, six SADD16 and eight halfword packs give the four
+ * channels' (w0, w1) and (w1, w2) at w[j][2 * ky] and w[j][2 * ky + 1]. */
 static void edgec_dw_wq4(const EDGEC_ROM int8_t *wq, int32_t w[4][6])
 {
     int32_t ky;
     for (ky = 0; ky < 3; ky++, wq += 12) {
         const int16x2_t e0 = __sxtb16(edgec_ld4w(wq)), e1 = __sxtb16(edgec_ld4w(wq + 4)), e2 = __sxtb16(edgec_ld4w(wq + 8));
         const int16x2_t o0 = edgec_sxtb16_ror8(edgec_ld4w(wq)), o1 = edgec_sxtb16_ror8(edgec_ld4w(wq + 4)), o2 = edgec_sxtb16_ror8(edgec_ld4w(wq + 8));
+        const int16x2_t e0d = __sadd16(e0, e0), e1d = __sadd16(e1, e1), e2d = __sadd16(e2, e2);
+        const int16x2_t o0d = __sadd16(o0, o0), o1d = __sadd16(o1, o1), o2d = __sadd16(o2, o2);
         uint32_t e[3], o[3];
-        __builtin_memcpy(&e[0], &e0, 4);
-        __builtin_memcpy(&e[1], &e1, 4);
-        __builtin_memcpy(&e[2], &e2, 4);
-        __builtin_memcpy(&o[0], &o0, 4);
-        __builtin_memcpy(&o[1], &o1, 4);
-        __builtin_memcpy(&o[2], &o2, 4);
+        __builtin_memcpy(&e[0], &e0d, 4);
+        __builtin_memcpy(&e[1], &e1d, 4);
+        __builtin_memcpy(&e[2], &e2d, 4);
+        __builtin_memcpy(&o[0], &o0d, 4);
+        __builtin_memcpy(&o[1], &o1d, 4);
+        __builtin_memcpy(&o[2], &o2d, 4);
         w[0][2 * ky] = (int32_t)((e[0] & 0xFFFFu) | e[1] << 16);
         w[0][2 * ky + 1] = (int32_t)((e[1] & 0xFFFFu) | e[2] << 16);
         w[2][2 * ky] = (int32_t)((e[1] & 0xFFFF0000u) | e[0] >> 16);
@@ -391,6 +395,7 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
     int32_t acc[EDGEC_DW_TACC], w[4][6];
     edgec_outq o;
     edgec_ch ch;
+    edgec_dw3p P;
     int32_t c, n, ty, tx, j, oy, i;
     edgec_outq_init(&o, p, multiplier, shift, c_n);
     for (n = 0; n < batch; n++) {
@@ -399,24 +404,33 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
             const int32_t rr = out_rows - ty < r ? out_rows - ty : r, th = (rr - 1) * s + 3, iy0 = (out_row0 + ty) * s - pad_top;
             for (tx = 0; tx < out_w; tx += q) {
                 const int32_t qq = out_w - tx < q ? out_w - tx : q, pw = edgec_dw_pw(qq, s), rows = qq == out_w ? rr : 1;
+                /* a tile as wide as the band: its rows' outputs one run (nq of them, once); else rr runs of qq */
+                const int32_t nq = rows * qq, ystep = rows * out_w * out_stride;
+                int8_t *const yt = out + ((size_t)(n * out_rows + ty) * (size_t)out_w + (size_t)tx) * (size_t)out_stride;
+                edgec_dw3p_prepare(&P, acc, pw, s, rr, qq, nq, rows == rr ? 1 : rr, out_stride, ystep);
                 edgec_dw_pad16(p, iy0, tx * s - pad_left, th, pw, pl);
                 for (c = 0; c < c_n; c += 4) {
                     edgec_dw_in16(p, img, in_row0, c, iy0, tx * s - pad_left, th, pw, pl);
                     edgec_dw_wq4(weights + c * 9, w);
                     for (j = 0; j < 4; j++) {
+                        const int32_t k = c + j, b = bias[k], sh = shift[k];
+                        /* o.fast holds m >= 0 and 1 <= r <= 31; the bias bound keeps the doubled sums inside
+                         * 2^30 (|sum of nine int8 products| < 2^18), as edgec_dw3p_rq needs */
+                        const int32_t quick = o.fast && sh >= -22 && b >= -EDGEC_DW_BIAS && b <= EDGEC_DW_BIAS;
                         const int16_t *x = pl + j * th * pw;
-                        int8_t *y = out + ((size_t)(n * out_rows + ty) * (size_t)out_w + (size_t)tx) * (size_t)out_stride + (size_t)(c + j);
-                        edgec_ch_load(&ch, &o, bias, multiplier, shift, c + j);
-                        /* the rows' sums one after the other (each row's odd pass overwritten by the next row) */
-                        edgec_dw3p_run(x, pw, s, (qq + 1) >> 1, rr, qq, w[j], ch.bias, acc);
-                        if (o.fast && edgec_dw3p_rq(acc, rows * qq, rr / rows, y, out_stride, rows * out_w * out_stride, ch.q.multiplier, ch.q.sh, ch.q.hi, ch.q.lo, o.out_zp))
+                        int8_t *y = yt + k;
+                        /* the sums 2 (b + x . w) here, else 2 x . w (exact: 2^19 at most) and b added by the general
+                         * requantization, which wraps b + x . w as the reference wraps it */
+                        edgec_dw3p_run(&P, x, w[j], quick ? 2u * (uint32_t)b : 0u, acc);
+                        if (quick && edgec_dw3p_rq(&P, acc, y, out_stride, multiplier[k], -sh,
+                                                   (INT32_C(1) << (-sh - 1)) + o.out_zp * (INT32_C(1) << -sh)))
                             continue;
-                        /* the rare rest (a clamp inside int8, a shift past the asm's, a one-output tile) output by
-                         * output through the general requantization: an inline edgec_rq_run_s8 here cost 0.25 KB
-                         * of every firmware with the planes */
-                        for (oy = 0; oy < rr; oy += rows, y += rows * out_w * out_stride)
-                            for (i = 0; i < rows * qq; i++)
-                                y[i * out_stride] = edgec_requant_any(0, acc[oy * qq + i], &ch, &o);
+                        /* the rare rest (a clamp inside int8, a shift past the asm's, a bias past its bound, a
+                         * one-output tile) output by output through the general requantization */
+                        edgec_ch_load(&ch, &o, bias, multiplier, shift, k);
+                        for (oy = 0; oy < rr; oy += rows, y += ystep)
+                            for (i = 0; i < nq; i++)
+                                y[i * out_stride] = edgec_requant_any(quick ? 0u : (uint32_t)b, acc[oy * qq + i] / 2, &ch, &o);
                     }
                 }
             }
