@@ -204,7 +204,7 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
 #if defined(EDGEC_DW3P)
 #define EDGEC_DW_TILE 512       /* int16s of the four channel planes of a 3x3 depthwise tile (edgec_dw_planes), on the stack: 1 KB (VWW: 768 saves 0.1 M instructions for 0.4 KB more stack, 384 costs 0.1 M for 0.25 KB less) */
 #define EDGEC_DW_TACC 64        /* accumulators of a tile's outputs of one channel, on the stack */
-#define EDGEC_DW_BIAS ((INT32_C(1) << 29) - (INT32_C(1) << 18)) /* the bias bound of edgec_dw3p_rq's form (edgec_dw_planes) */
+#define EDGEC_DW_BIAS (INT32_C(1) << 28)  /* |bias| below it: edgec_dw3p_rq's form applies (edgec_dw_planes) */
 /* Once a call or a tile, not per channel: compiled for size (gcc's cold functions are), out of line:
  * 0.2 KB less code, and the channel loop's registers then fared better (KWS 3.681 -> 3.656 M
  * instructions, VWW 11.45 -> 11.40 M); the per-quad weight packing stays inline (cold: slower, larger). */
@@ -280,52 +280,89 @@ static inline void edgec_dw_put2(int16_t *d, uint32_t v)
 
 /* The input of channels c..c+3 inside a tile, sign-extended into its four planes (edgec_dw_pad16):
  * two pixels a step, two word loads, four SXTB16 and four halfword packs giving each plane two
- * positions in one store. */
+ * positions in one store; an odd pixel's four halfwords stored one by one.  Out of line (once per four
+ * channels): inlined, its registers left the planes' 14-register pass asm none for its memory operands. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t c, int32_t iy0, int32_t ix0,
                           int32_t th, int32_t pw, int16_t *pl)
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, plane = th * pw;
     const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
     const int32_t r0 = -iy0 > 0 ? -iy0 : 0, r1 = in_h - iy0 < th ? in_h - iy0 : th;
-    int32_t row, j;
-    for (row = r0, pl += r0 * pw; row < r1; row++, pl += pw) {
-        const int8_t *x = img + ((iy0 + row - in_row0) * in_w + ix0 + lo) * c_n + c;
-        int16_t *d = pl;
-        j = lo;
+    const int8_t *x = img + ((iy0 + r0 - in_row0) * in_w + ix0 + lo) * c_n + c;     /* used only inside */
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
-        if (j + 1 < hi) {
-            /* the same steps in 18 instructions (gcc spells the packs as shifts and ORs) */
-            int16_t *dp = d + j, *const dend = d + j + ((hi - j) & ~1);
-            const int32_t p1 = 2 * plane, p2 = 4 * plane, p3 = 6 * plane;
-            int32_t a, b, a13, b13, t;
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr %[a], [%[x]]\n\t"
-                "ldr %[b], [%[x], %[cn]]\n\t"
-                "add %[x], %[x], %[cn], lsl #1\n\t"
-                "sxtb16 %[a13], %[a], ror #8\n\t"
-                "sxtb16 %[a], %[a]\n\t"
-                "sxtb16 %[b13], %[b], ror #8\n\t"
-                "sxtb16 %[b], %[b]\n\t"
-                "pkhbt %[t], %[a], %[b], lsl #16\n\t"
-                "str %[t], [%[d]]\n\t"
-                "pkhtb %[t], %[b], %[a], asr #16\n\t"
-                "str %[t], [%[d], %[p2]]\n\t"
-                "pkhbt %[t], %[a13], %[b13], lsl #16\n\t"
-                "str %[t], [%[d], %[p1]]\n\t"
-                "pkhtb %[t], %[b13], %[a13], asr #16\n\t"
-                "str %[t], [%[d], %[p3]]\n\t"
-                "adds %[d], %[d], #4\n\t"
-                "cmp %[d], %[e]\n\t"
-                "bne 1b\n\t"
-                : [x] "+r"(x), [d] "+r"(dp), [a] "=&r"(a), [b] "=&r"(b), [a13] "=&r"(a13), [b13] "=&r"(b13), [t] "=&r"(t)
-                : [cn] "r"(c_n), [e] "r"(dend), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3)
-                : "cc", "memory");
-            j += (hi - j) & ~1;
-        }
+    /* the rows in one asm (gcc spells the packs as shifts and ORs, and spilled the row loop's values):
+     * per row its pairs, its odd pixel, then the steps to the next row, read from ctl */
+    int32_t ctl[5];
+    int16_t *d = pl + r0 * pw + lo;
+    const int32_t p1 = 2 * plane, p2 = 4 * plane, p3 = 6 * plane;
+    int32_t a, b, a13, b13, e, t;
+    if (r0 >= r1 || lo >= hi)
+        return;
+    ctl[0] = (in_w - (hi - lo)) * c_n;             /* x's step from a row's end to the next row */
+    ctl[1] = 2 * (pw - (hi - lo));                 /* d's step (bytes) */
+    ctl[2] = 4 * ((hi - lo) >> 1);                 /* a row's pairs (bytes of d) */
+    ctl[3] = (hi - lo) & 1;                        /* an odd pixel */
+    ctl[4] = (int32_t)(uintptr_t)(pl + r1 * pw + lo);   /* d after the last row */
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[e], %[c2]\n\t"
+        "add %[e], %[e], %[d]\n\t"
+        "cmp %[d], %[e]\n\t"
+        "beq 3f\n\t"
+        "2:\n\t"
+        "ldr %[a], [%[x]]\n\t"
+        "ldr %[b], [%[x], %[cn]]\n\t"
+        "add %[x], %[x], %[cn], lsl #1\n\t"
+        "sxtb16 %[a13], %[a], ror #8\n\t"
+        "sxtb16 %[a], %[a]\n\t"
+        "sxtb16 %[b13], %[b], ror #8\n\t"
+        "sxtb16 %[b], %[b]\n\t"
+        "pkhbt %[t], %[a], %[b], lsl #16\n\t"
+        "str %[t], [%[d]]\n\t"
+        "pkhtb %[t], %[b], %[a], asr #16\n\t"
+        "str %[t], [%[d], %[p2]]\n\t"
+        "pkhbt %[t], %[a13], %[b13], lsl #16\n\t"
+        "str %[t], [%[d], %[p1]]\n\t"
+        "pkhtb %[t], %[b13], %[a13], asr #16\n\t"
+        "str %[t], [%[d], %[p3]]\n\t"
+        "adds %[d], %[d], #4\n\t"
+        "cmp %[d], %[e]\n\t"
+        "bne 2b\n\t"
+        "3:\n\t"                                   /* the odd pixel: its four channels' halfwords */
+        "ldr %[t], %[c3]\n\t"
+        "cmp %[t], #0\n\t"
+        "beq 4f\n\t"
+        "ldr %[a], [%[x]]\n\t"
+        "add %[x], %[x], %[cn]\n\t"
+        "sxtb16 %[a13], %[a], ror #8\n\t"
+        "sxtb16 %[a], %[a]\n\t"
+        "lsr %[b], %[a], #16\n\t"
+        "lsr %[b13], %[a13], #16\n\t"
+        "strh %[a], [%[d]]\n\t"
+        "strh %[a13], [%[d], %[p1]]\n\t"
+        "strh %[b], [%[d], %[p2]]\n\t"
+        "strh %[b13], [%[d], %[p3]]\n\t"
+        "adds %[d], %[d], #2\n\t"
+        "4:\n\t"                                   /* the next row */
+        "ldr %[t], %[c0]\n\t"
+        "ldr %[e], %[c1]\n\t"
+        "ldr %[a], %[stop]\n\t"
+        "add %[x], %[x], %[t]\n\t"
+        "add %[d], %[d], %[e]\n\t"
+        "cmp %[d], %[a]\n\t"
+        "bne 1b\n\t"
+        : [x] "+r"(x), [d] "+r"(d), [a] "=&r"(a), [b] "=&r"(b), [a13] "=&r"(a13), [b13] "=&r"(b13), [e] "=&r"(e), [t] "=&r"(t)
+        : [cn] "r"(c_n), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3), [c2] "m"(ctl[2]), [c3] "m"(ctl[3]),
+          [c0] "m"(ctl[0]), [c1] "m"(ctl[1]), [stop] "m"(ctl[4])
+        : "cc", "memory");
 #else
-        /* the same in C (the asm above leaves no pair: compiled only without it, 0.2 KB) */
-        for (; j + 1 < hi; j += 2, x += 2 * c_n) {
+    int32_t row, j;
+    for (row = r0, pl += r0 * pw; row < r1; row++, pl += pw, x += (in_w - (hi - lo)) * c_n) {
+        int16_t *d = pl;
+        for (j = lo; j + 1 < hi; j += 2, x += 2 * c_n) {
             uint32_t a02, a13, b02, b13;
             const int16x2_t u = __sxtb16(edgec_ld4(x)), v = edgec_sxtb16_ror8(edgec_ld4(x)), uu = __sxtb16(edgec_ld4(x + c_n)),
                             vv = edgec_sxtb16_ror8(edgec_ld4(x + c_n));
@@ -338,14 +375,15 @@ static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
             edgec_dw_put2(d + j + 2 * plane, (b02 & 0xFFFF0000u) | a02 >> 16);
             edgec_dw_put2(d + j + 3 * plane, (b13 & 0xFFFF0000u) | a13 >> 16);
         }
-#endif
         if (j < hi) {
             d[j] = x[0];
             d[j + plane] = x[1];
             d[j + 2 * plane] = x[2];
             d[j + 3 * plane] = x[3];
+            x += c_n;
         }
     }
+#endif
 }
 
 /* The pass words (edgec_dw3p_run) of four channels' 3x3 weights, doubled (edgec_dw3p_rq takes twice
@@ -416,7 +454,7 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                         const int32_t k = c + j, b = bias[k], sh = shift[k];
                         /* o.fast holds m >= 0 and 1 <= r <= 31; the bias bound keeps the doubled sums inside
                          * 2^30 (|sum of nine int8 products| < 2^18), as edgec_dw3p_rq needs */
-                        const int32_t quick = o.fast && sh >= -22 && b >= -EDGEC_DW_BIAS && b <= EDGEC_DW_BIAS;
+                        const int32_t quick = o.fast && sh >= -22 && (uint32_t)b + (uint32_t)EDGEC_DW_BIAS < 2u * (uint32_t)EDGEC_DW_BIAS;
                         const int16_t *x = pl + j * th * pw;
                         int8_t *y = yt + k;
                         /* the sums 2 (b + x . w) here, else 2 x . w (exact: 2^19 at most) and b added by the general

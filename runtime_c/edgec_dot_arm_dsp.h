@@ -405,11 +405,13 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
 /* The row's end: acc's step back, end's step, x's step to the next row and the rows left, from the
  * caller's frame (memory operands: no registers, no copy onto the stack). */
 #define EDGEC_DW3P_ROW                                                                                  \
-    "ldrd %[t], %[u], %[c01]\n\t"                                                                       \
+    "ldr %[t], %[c0]\n\t"                                                                               \
+    "ldr %[u], %[c1]\n\t"                                                                               \
+    "ldr %[v], %[xstep]\n\t"                                                                            \
+    "ldr %[b], %[bias]\n\t"               /* b again (the pass of three kept z in it), loads back to back */ \
     "add %[a], %[a], %[t]\n\t"                                                                          \
     "add %[e], %[e], %[u]\n\t"                                                                          \
-    "ldr %[t], %[xstep]\n\t"                                                                            \
-    "add %[x], %[x], %[t]\n\t"                                                                          \
+    "add %[x], %[x], %[v]\n\t"                                                                          \
     "ldr %[t], %[stop]\n\t"                                                                             \
     "cmp %[a], %[t]\n\t"                                                                                \
     "bne 1b\n\t"
@@ -423,7 +425,7 @@ typedef struct {
     int32_t o, s;               /* bytes between plane rows; the stride */
     int32_t ystep, rstep;       /* a requantized row: y's step from after it to the next, end's step (bytes) */
     int32_t *rend, *rstop;      /* the first row's end of fours; acc after the last row */
-    int32_t rem, ok;            /* bytes of a requantized row's last 0-3 sums; the requantization asm applies */
+    int32_t rem;                /* bytes of a requantized row's last 0-3 sums */
     int32_t rows, q, pw;        /* as given (the C passes) */
 } edgec_dw3p;
 
@@ -449,7 +451,6 @@ EDGEC_HELPER void edgec_dw3p_prepare(edgec_dw3p *P, int32_t *acc, int32_t pw, in
     P->rend = acc + (rq & ~3);
     P->rstop = acc + rrows * rq;
     P->rem = 4 * (rq & 3);
-    P->ok = rq >= 1 && rrows > 0 && rows > 0 && q > 0;
     P->rows = rows;
     P->q = q;
     P->pw = pw;
@@ -510,12 +511,11 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
                 "str %[u], [%[a]], #4\n\t"
                 "str %[v], [%[a]], #4\n\t"
                 "str %[b], [%[a]], #4\n\t"
-                "ldr %[b], %[bias]\n\t"
                 "2:\n\t"
                 EDGEC_DW3P_ROW
                 : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb)
                 : [o] "r"(o), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5),
-                  [c01] "m"(*(const int64_t *)&P->back), [xstep] "m"(P->xstep), [stop] "m"(P->stop), [three] "m"(P->three), [bias] "m"(b)
+                  [c0] "m"(P->back), [c1] "m"(P->estep), [xstep] "m"(P->xstep), [stop] "m"(P->stop), [three] "m"(P->three), [bias] "m"(b)
                 : "cc", "memory");
         else
             __asm__ volatile(
@@ -547,9 +547,9 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
                 "cmp %[a], %[e]\n\t"
                 "bne 1b\n\t"
                 EDGEC_DW3P_ROW
-                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end)
-                : [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5),
-                  [c01] "m"(*(const int64_t *)&P->back), [xstep] "m"(P->xstep), [stop] "m"(P->stop)
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb)
+                : [o] "r"(o), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5),
+                  [c0] "m"(P->back), [c1] "m"(P->estep), [xstep] "m"(P->xstep), [stop] "m"(P->stop), [bias] "m"(b)
                 : "cc", "memory");
     }
 #undef EDGEC_DW3P_A
@@ -606,13 +606,13 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
  * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form) is
  * floor((ra * 2^32 + u * m + 2^31) / 2^32) >> r with ra = 2^(r - 1) - [u < 0]: one SMMLAR from
  * ra + (u asr 31), then the shift; the zero point is folded into ra (+ zp * 2^r, exact before the shift).
- * Exact while |u| < 2^30 (the caller's bias bound) and r <= 22 (ra and the high word stay inside int32):
- * 4 instructions an output before its store (the SMLAL form: 7).  ra: 2^(r - 1) + zp * 2^r.  0 where it
- * does not apply (r > 22, q < 2): the caller then requantizes output by output. */
+ * Exact while |u| < 2^30 (the caller's bias bound) and r <= 22 (ra and the high word stay inside int32;
+ * the caller checks both): 4 instructions an output before its store (the SMLAL form: 7), four outputs a
+ * step.  ra: 2^(r - 1) + zp * 2^r.  0 without the asm: the caller then requantizes output by output. */
 EDGEC_HELPER int32_t edgec_dw3p_rq(const edgec_dw3p *P, const int32_t *acc, int8_t *y, int32_t step, int32_t m, int32_t r, int32_t ra)
 {
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
-    if (r <= 22 && P->ok) {
+    {
         const int32_t *end = P->rend;
         const int32_t step3 = 3 * step;
         int32_t t, x0, x1, x2, x3;
@@ -660,14 +660,15 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const edgec_dw3p *P, const int32_t *acc, int8
             "cmp %[a], %[x1]\n\t"
             "bne 4b\n\t"
             "5:\n\t"
-            "ldrd %[x0], %[x1], %[c]\n\t"
+            "ldr %[x0], %[c0]\n\t"
+            "ldr %[x1], %[c1]\n\t"
+            "ldr %[t], %[stop]\n\t"
             "add %[y], %[y], %[x0]\n\t"
             "add %[e], %[e], %[x1]\n\t"
-            "ldr %[t], %[stop]\n\t"
             "cmp %[a], %[t]\n\t"
             "bne 1b\n\t"
             : [a] "+r"(acc), [y] "+r"(y), [t] "=&r"(t), [e] "+r"(end), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
-            : [step] "r"(step), [step3] "r"(step3), [ra] "r"(ra), [m] "r"(m), [r] "r"(r), [c] "m"(*(const int64_t *)&P->ystep),
+            : [step] "r"(step), [step3] "r"(step3), [ra] "r"(ra), [m] "r"(m), [r] "r"(r), [c0] "m"(P->ystep), [c1] "m"(P->rstep),
               [rem] "m"(P->rem), [stop] "m"(P->rstop)
             : "cc", "memory");
 #undef EDGEC_DW3P_RQ
