@@ -298,7 +298,7 @@ static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
     int32_t ctl[5];
     int16_t *d = pl + r0 * pw + lo;
     const int32_t p1 = 2 * plane, p2 = 4 * plane, p3 = 6 * plane;
-    int32_t a, b, a13, b13, e, t;
+    int32_t a, b, a13, b13, e, t, u;
     if (r0 >= r1 || lo >= hi)
         return;
     ctl[0] = (in_w - (hi - lo)) * c_n;             /* x's step from a row's end to the next row */
@@ -320,14 +320,14 @@ static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
         "sxtb16 %[a], %[a]\n\t"
         "sxtb16 %[b13], %[b], ror #8\n\t"
         "sxtb16 %[b], %[b]\n\t"
-        "pkhbt %[t], %[a], %[b], lsl #16\n\t"
+        "pkhbt %[t], %[a], %[b], lsl #16\n\t"     /* the four packs, then the four stores back to back */
+        "pkhtb %[u], %[b], %[a], asr #16\n\t"
+        "pkhbt %[a], %[a13], %[b13], lsl #16\n\t"
+        "pkhtb %[b], %[b13], %[a13], asr #16\n\t"
         "str %[t], [%[d]]\n\t"
-        "pkhtb %[t], %[b], %[a], asr #16\n\t"
-        "str %[t], [%[d], %[p2]]\n\t"
-        "pkhbt %[t], %[a13], %[b13], lsl #16\n\t"
-        "str %[t], [%[d], %[p1]]\n\t"
-        "pkhtb %[t], %[b13], %[a13], asr #16\n\t"
-        "str %[t], [%[d], %[p3]]\n\t"
+        "str %[u], [%[d], %[p2]]\n\t"
+        "str %[a], [%[d], %[p1]]\n\t"
+        "str %[b], [%[d], %[p3]]\n\t"
         "adds %[d], %[d], #4\n\t"
         "cmp %[d], %[e]\n\t"
         "bne 2b\n\t"
@@ -354,7 +354,7 @@ static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
         "add %[d], %[d], %[e]\n\t"
         "cmp %[d], %[a]\n\t"
         "bne 1b\n\t"
-        : [x] "+r"(x), [d] "+r"(d), [a] "=&r"(a), [b] "=&r"(b), [a13] "=&r"(a13), [b13] "=&r"(b13), [e] "=&r"(e), [t] "=&r"(t)
+        : [x] "+r"(x), [d] "+r"(d), [a] "=&r"(a), [b] "=&r"(b), [a13] "=&r"(a13), [b13] "=&r"(b13), [e] "=&r"(e), [t] "=&r"(t), [u] "=&r"(u)
         : [cn] "r"(c_n), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3), [c2] "m"(ctl[2]), [c3] "m"(ctl[3]),
           [c0] "m"(ctl[0]), [c1] "m"(ctl[1]), [stop] "m"(ctl[4])
         : "cc", "memory");
@@ -435,7 +435,10 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
     edgec_ch ch;
     edgec_dw3p P;
     int32_t c, n, ty, tx, j, oy, i;
+    int32_t shlim, zp2;
     edgec_outq_init(&o, p, multiplier, shift, c_n);
+    shlim = o.fast ? 22 : 0;
+    zp2 = 2 * o.out_zp + 1;
     for (n = 0; n < batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
         for (ty = 0; ty < out_rows; ty += r) {
@@ -452,16 +455,17 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                     edgec_dw_wq4(weights + c * 9, w);
                     for (j = 0; j < 4; j++) {
                         const int32_t k = c + j, b = bias[k], sh = shift[k];
-                        /* o.fast holds m >= 0 and 1 <= r <= 31; the bias bound keeps the doubled sums inside
-                         * 2^30 (|sum of nine int8 products| < 2^18), as edgec_dw3p_rq needs */
-                        const int32_t quick = o.fast && sh >= -22 && (uint32_t)b + (uint32_t)EDGEC_DW_BIAS < 2u * (uint32_t)EDGEC_DW_BIAS;
+                        /* o.fast holds m >= 0 and 1 <= r <= 31 (shlim: r <= 22 where it does, none else); the bias
+                         * bound keeps the doubled sums inside 2^30 (|sum of nine int8 products| < 2^18), as
+                         * edgec_dw3p_rq needs; its ra = 2^(r - 1) + zp * 2^r = (2 zp + 1) 2^(r - 1) */
+                        const int32_t quick = (uint32_t)(sh + 22) < shlim && (uint32_t)b + (uint32_t)EDGEC_DW_BIAS < 2u * (uint32_t)EDGEC_DW_BIAS;
                         const int16_t *x = pl + j * th * pw;
                         int8_t *y = yt + k;
                         /* the sums 2 (b + x . w) here, else 2 x . w (exact: 2^19 at most) and b added by the general
                          * requantization, which wraps b + x . w as the reference wraps it */
                         edgec_dw3p_run(&P, x, w[j], quick ? 2u * (uint32_t)b : 0u, acc);
                         if (quick && edgec_dw3p_rq(&P, acc, y, out_stride, multiplier[k], -sh,
-                                                   (INT32_C(1) << (-sh - 1)) + o.out_zp * (INT32_C(1) << -sh)))
+                                                   zp2 * (INT32_C(1) << (-sh - 1))))
                             continue;
                         /* the rare rest (a clamp inside int8, a shift past the asm's, a bias past its bound, a
                          * one-output tile) output by output through the general requantization */

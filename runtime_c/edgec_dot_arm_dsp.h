@@ -402,6 +402,10 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
     "smlad %[u], %[t], %[w4], %[u]\n\t"                                                                 \
     "smlatb %[v], %[t], %[w4], %[v]\n\t"                                                                \
     "adds %[x], %[x], #4\n\t"
+#define EDGEC_DW3P_W                                                                                    \
+    "ldrd %[w0], %[w1], [%[t]]\n\t"                                                                     \
+    "ldrd %[w2], %[w3], [%[t], #8]\n\t"                                                                 \
+    "ldrd %[w4], %[w5], [%[t], #16]\n\t"
 /* The row's end: acc's step back, end's step, x's step to the next row and the rows left, from the
  * caller's frame (memory operands: no registers, no copy onto the stack). */
 #define EDGEC_DW3P_ROW                                                                                  \
@@ -461,14 +465,16 @@ EDGEC_HELPER void edgec_dw3p_prepare(edgec_dw3p *P, int32_t *acc, int32_t pw, in
  * inside the asm too (9 instructions a row). */
 EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const int32_t *w, uint32_t bias, int32_t *acc)
 {
-    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], b = (int32_t)bias;
+    const int32_t b = (int32_t)bias;
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
     {
-        int32_t *end = P->end, *t = 0;
-        int32_t u, v, bb = b;
+        /* the weights loaded by the asm (three LDRDs from t) into registers it picks */
+        int32_t *end = P->end, *t = (int32_t *)w;
+        int32_t u, v, bb = b, w0, w1, w2, w3, w4, w5;
         const int32_t o = P->o;                     /* bytes between rows: row 2 at x + 2 * o */
         if (P->s == 1)
             __asm__ volatile(
+                EDGEC_DW3P_W
                 "1:\n\t"
                 EDGEC_DW3P_A
                 "ldr %[t], [%[x]]\n\t"
@@ -513,12 +519,14 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
                 "str %[b], [%[a]], #4\n\t"
                 "2:\n\t"
                 EDGEC_DW3P_ROW
-                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb)
-                : [o] "r"(o), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5),
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb),
+                  [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4), [w5] "=&r"(w5)
+                : [o] "r"(o),
                   [c0] "m"(P->back), [c1] "m"(P->estep), [xstep] "m"(P->xstep), [stop] "m"(P->stop), [three] "m"(P->three), [bias] "m"(b)
                 : "cc", "memory");
         else
             __asm__ volatile(
+                EDGEC_DW3P_W
                 "1:\n\t"
                 "ldr %[t], [%[x]]\n\t"
                 "smlad %[u], %[t], %[w0], %[b]\n\t"
@@ -547,16 +555,18 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
                 "cmp %[a], %[e]\n\t"
                 "bne 1b\n\t"
                 EDGEC_DW3P_ROW
-                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb)
-                : [o] "r"(o), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5),
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb),
+                  [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4), [w5] "=&r"(w5)
+                : [o] "r"(o),
                   [c0] "m"(P->back), [c1] "m"(P->estep), [xstep] "m"(P->xstep), [stop] "m"(P->stop), [bias] "m"(b)
                 : "cc", "memory");
     }
+#undef EDGEC_DW3P_W
 #undef EDGEC_DW3P_A
 #undef EDGEC_DW3P_ROW
 #else
     {
-        const int32_t wr[6] = {w0, w1, w2, w3, w4, w5}, rows = P->rows, q = P->q, pw = P->pw, s = P->s, n2 = (q + 1) >> 1;
+        const int32_t wr[6] = {w[0], w[1], w[2], w[3], w[4], w[5]}, rows = P->rows, q = P->q, pw = P->pw, s = P->s, n2 = (q + 1) >> 1;
         int32_t ky, i, row;
         for (row = 0; row < rows; row++, x += s * pw, acc += q) {
             const int16_t *r[3];
