@@ -599,8 +599,8 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
 /* One sum (operand x of the asm around it) requantized as edgec_rq_s8 into hi, before the zero point and the
  * saturation: lo:hi starts at the record's rounding constant (operands loc, hic), plus x * m, minus the
  * tie correction (2^31 when x < 0, taken after the multiply: it borrows from the high word exactly when
- * x < 0 and bit 31 of the low word is clear), shifted by sh.  The one copy of this sequence, shared by
- * edgec_dw3p_rq and edgec_rq_run_s8 (operands lo, hi, t, m, sh named as there). */
+ * x < 0 and bit 31 of the low word is clear), shifted by sh (operands lo, hi, t, m, sh named as in
+ * edgec_rq_run_s8; the planes' edgec_dw3p_rq has its own SMMLAR form). */
 #define EDGEC_RQ_HI(x)                                                                                  \
     "mov %[lo], %[loc]\n\t"                                                                             \
     "mov %[hi], %[hic]\n\t"                                                                             \
