@@ -279,34 +279,55 @@ static inline void edgec_dw_put2(int16_t *d, uint32_t v)
     __builtin_memcpy(d, &v, 4);
 }
 
-/* The input of channels c..c+3 inside a tile, sign-extended into its four planes (edgec_dw_pad16):
+/* A tile's input conversion (edgec_dw_in16), the same for every four channels: prepared once a tile. */
+typedef struct {
+    int32_t xs, ds, pe, odd;    /* x's step from a row's end to the next row, d's (bytes); a row's pairs (bytes of d); an odd pixel */
+    int16_t *stop, *d0;         /* d after the last row; the first row's first position inside */
+    const int8_t *x0;           /* channel 0's pixel there (used only inside) */
+    int32_t rows, n, plane;     /* rows inside (none: nothing to convert), pixels a row, int16s a plane */
+    int32_t p1, p2, p3;         /* bytes from plane 0 to planes 1-3 */
+} edgec_dw_cv;
+
+/* The conversion of a tile th rows from input row iy0, pw positions from input column ix0, into the planes at pl. */
+static void edgec_dw_cv_prepare(edgec_dw_cv *v, const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t iy0,
+                                int32_t ix0, int32_t th, int32_t pw, int16_t *pl)
+{
+    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c;
+    const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
+    const int32_t r0 = -iy0 > 0 ? -iy0 : 0, r1 = in_h - iy0 < th ? in_h - iy0 : th;
+    v->n = hi - lo;
+    v->rows = r1 > r0 && v->n > 0 ? r1 - r0 : 0;
+    v->xs = (in_w - v->n) * c_n;
+    v->ds = 2 * (pw - v->n);
+    v->pe = 4 * (v->n >> 1);
+    v->odd = v->n & 1;
+    v->d0 = pl + r0 * pw + lo;
+    v->stop = pl + r1 * pw + lo;
+    v->x0 = img + ((iy0 + r0 - in_row0) * in_w + ix0 + lo) * c_n;      /* used only inside */
+    v->plane = th * pw;
+    v->p1 = 2 * v->plane;
+    v->p2 = 4 * v->plane;
+    v->p3 = 6 * v->plane;
+}
+
+/* The input of channels c..c+3 inside a tile (v), sign-extended into its four planes (edgec_dw_pad16):
  * two pixels a step, two word loads, four SXTB16 and four halfword packs giving each plane two
  * positions in one store; an odd pixel's four halfwords stored one by one.  Out of line (once per four
  * channels): inlined, its registers left the planes' 14-register pass asm none for its memory operands. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t c, int32_t iy0, int32_t ix0,
-                          int32_t th, int32_t pw, int16_t *pl)
+static void edgec_dw_in16(const edgec_dw_cv *v, int32_t c, int32_t c_n)
 {
-    const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, plane = th * pw;
-    const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
-    const int32_t r0 = -iy0 > 0 ? -iy0 : 0, r1 = in_h - iy0 < th ? in_h - iy0 : th;
-    const int8_t *x = img + ((iy0 + r0 - in_row0) * in_w + ix0 + lo) * c_n + c;     /* used only inside */
+    const int8_t *x = v->x0 + c;
+    int16_t *d = v->d0;
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
     /* the rows in one asm (gcc spells the packs as shifts and ORs, and spilled the row loop's values):
-     * per row its pairs, its odd pixel, then the steps to the next row, read from ctl */
-    int32_t ctl[5];
-    int16_t *d = pl + r0 * pw + lo;
-    const int32_t p1 = 2 * plane, p2 = 4 * plane, p3 = 6 * plane;
+     * per row its pairs, its odd pixel, then the steps to the next row, read from v */
+    const int32_t p1 = v->p1, p2 = v->p2, p3 = v->p3;
     int32_t a, b, a13, b13, e, t, u;
-    if (r0 >= r1 || lo >= hi)
+    if (v->rows <= 0)
         return;
-    ctl[0] = (in_w - (hi - lo)) * c_n;             /* x's step from a row's end to the next row */
-    ctl[1] = 2 * (pw - (hi - lo));                 /* d's step (bytes) */
-    ctl[2] = 4 * ((hi - lo) >> 1);                 /* a row's pairs (bytes of d) */
-    ctl[3] = (hi - lo) & 1;                        /* an odd pixel */
-    ctl[4] = (int32_t)(uintptr_t)(pl + r1 * pw + lo);   /* d after the last row */
     __asm__ volatile(
         "1:\n\t"
         "ldr %[e], %[c2]\n\t"
@@ -356,31 +377,32 @@ static void edgec_dw_in16(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
         "cmp %[d], %[a]\n\t"
         "bne 1b\n\t"
         : [x] "+r"(x), [d] "+r"(d), [a] "=&r"(a), [b] "=&r"(b), [a13] "=&r"(a13), [b13] "=&r"(b13), [e] "=&r"(e), [t] "=&r"(t), [u] "=&r"(u)
-        : [cn] "r"(c_n), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3), [c2] "m"(ctl[2]), [c3] "m"(ctl[3]),
-          [c0] "m"(ctl[0]), [c1] "m"(ctl[1]), [stop] "m"(ctl[4])
+        : [cn] "r"(c_n), [p1] "r"(p1), [p2] "r"(p2), [p3] "r"(p3), [c2] "m"(v->pe), [c3] "m"(v->odd),
+          [c0] "m"(v->xs), [c1] "m"(v->ds), [stop] "m"(v->stop)
         : "cc", "memory");
 #else
+    const int32_t plane = v->plane;
     int32_t row, j;
-    for (row = r0, pl += r0 * pw; row < r1; row++, pl += pw, x += (in_w - (hi - lo)) * c_n) {
-        int16_t *d = pl;
-        for (j = lo; j + 1 < hi; j += 2, x += 2 * c_n) {
+    for (row = 0; row < v->rows; row++, d += v->ds / 2, x += v->xs) {
+        for (j = 0; j + 1 < v->n; j += 2, d += 2, x += 2 * c_n) {
             uint32_t a02, a13, b02, b13;
-            const int16x2_t u = __sxtb16(edgec_ld4(x)), v = edgec_sxtb16_ror8(edgec_ld4(x)), uu = __sxtb16(edgec_ld4(x + c_n)),
+            const int16x2_t u = __sxtb16(edgec_ld4(x)), w = edgec_sxtb16_ror8(edgec_ld4(x)), uu = __sxtb16(edgec_ld4(x + c_n)),
                             vv = edgec_sxtb16_ror8(edgec_ld4(x + c_n));
             __builtin_memcpy(&a02, &u, 4);
-            __builtin_memcpy(&a13, &v, 4);
+            __builtin_memcpy(&a13, &w, 4);
             __builtin_memcpy(&b02, &uu, 4);
             __builtin_memcpy(&b13, &vv, 4);
-            edgec_dw_put2(d + j, (a02 & 0xFFFFu) | b02 << 16);
-            edgec_dw_put2(d + j + plane, (a13 & 0xFFFFu) | b13 << 16);
-            edgec_dw_put2(d + j + 2 * plane, (b02 & 0xFFFF0000u) | a02 >> 16);
-            edgec_dw_put2(d + j + 3 * plane, (b13 & 0xFFFF0000u) | a13 >> 16);
+            edgec_dw_put2(d, (a02 & 0xFFFFu) | b02 << 16);
+            edgec_dw_put2(d + plane, (a13 & 0xFFFFu) | b13 << 16);
+            edgec_dw_put2(d + 2 * plane, (b02 & 0xFFFF0000u) | a02 >> 16);
+            edgec_dw_put2(d + 3 * plane, (b13 & 0xFFFF0000u) | a13 >> 16);
         }
-        if (j < hi) {
-            d[j] = x[0];
-            d[j + plane] = x[1];
-            d[j + 2 * plane] = x[2];
-            d[j + 3 * plane] = x[3];
+        if (j < v->n) {
+            d[0] = x[0];
+            d[plane] = x[1];
+            d[2 * plane] = x[2];
+            d[3 * plane] = x[3];
+            d++;
             x += c_n;
         }
     }
@@ -438,6 +460,7 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
     edgec_outq o;
     edgec_ch ch;
     edgec_dw3p P;
+    edgec_dw_cv cv;
     int32_t c, n, ty, tx, j, oy, i;
     int32_t shlim, zp2;
     edgec_outq_init(&o, p, multiplier, shift, c_n);
@@ -454,8 +477,9 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                 int8_t *const yt = out + ((size_t)(n * out_rows + ty) * (size_t)out_w + (size_t)tx) * (size_t)out_stride;
                 edgec_dw3p_prepare(&P, acc, pw, s, rr, qq, nq, rows == rr ? 1 : rr, out_stride, ystep);
                 edgec_dw_pad16(p, iy0, tx * s - pad_left, th, pw, pl);
+                edgec_dw_cv_prepare(&cv, p, img, in_row0, iy0, tx * s - pad_left, th, pw, pl);
                 for (c = 0; c < c_n; c += 4) {
-                    edgec_dw_in16(p, img, in_row0, c, iy0, tx * s - pad_left, th, pw, pl);
+                    edgec_dw_in16(&cv, c, c_n);
                     edgec_dw_wq4(weights + c * 9, w);
                     for (j = 0; j < 4; j++) {
                         const int32_t k = c + j, b = bias[k], sh = shift[k];
