@@ -409,6 +409,30 @@ static void edgec_dw_in16(const edgec_dw_cv *v, int32_t c, int32_t c_n)
 #endif
 }
 
+/* (a & 0xFFFF) | b << 16 and (a & 0xFFFF0000) | b >> 16: one PKHBT, one PKHTB (gcc spells each as two
+ * or three instructions). */
+static inline uint32_t edgec_dw_pkbt(uint32_t a, uint32_t b)
+{
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a & 0xFFFFu) | b << 16;
+#endif
+}
+
+static inline uint32_t edgec_dw_pktb(uint32_t a, uint32_t b)
+{
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a & 0xFFFF0000u) | b >> 16;
+#endif
+}
+
 /* The pass words (edgec_dw3p_run) of four channels' 3x3 weights, doubled (edgec_dw3p_rq takes twice
  * the sums; |2w| <= 256 stays inside int16), quad layout: tap t's four channels in one word at wq + 4 * t:
  * per kernel row three word loads, six SXTB16, six SADD16 and eight halfword packs give the four
@@ -428,14 +452,14 @@ static void edgec_dw_wq4(const EDGEC_ROM int8_t *wq, int32_t w[4][6])
         __builtin_memcpy(&o[0], &o0d, 4);
         __builtin_memcpy(&o[1], &o1d, 4);
         __builtin_memcpy(&o[2], &o2d, 4);
-        w[0][2 * ky] = (int32_t)((e[0] & 0xFFFFu) | e[1] << 16);
-        w[0][2 * ky + 1] = (int32_t)((e[1] & 0xFFFFu) | e[2] << 16);
-        w[2][2 * ky] = (int32_t)((e[1] & 0xFFFF0000u) | e[0] >> 16);
-        w[2][2 * ky + 1] = (int32_t)((e[2] & 0xFFFF0000u) | e[1] >> 16);
-        w[1][2 * ky] = (int32_t)((o[0] & 0xFFFFu) | o[1] << 16);
-        w[1][2 * ky + 1] = (int32_t)((o[1] & 0xFFFFu) | o[2] << 16);
-        w[3][2 * ky] = (int32_t)((o[1] & 0xFFFF0000u) | o[0] >> 16);
-        w[3][2 * ky + 1] = (int32_t)((o[2] & 0xFFFF0000u) | o[1] >> 16);
+        w[0][2 * ky] = (int32_t)edgec_dw_pkbt(e[0], e[1]);
+        w[0][2 * ky + 1] = (int32_t)edgec_dw_pkbt(e[1], e[2]);
+        w[2][2 * ky] = (int32_t)edgec_dw_pktb(e[1], e[0]);
+        w[2][2 * ky + 1] = (int32_t)edgec_dw_pktb(e[2], e[1]);
+        w[1][2 * ky] = (int32_t)edgec_dw_pkbt(o[0], o[1]);
+        w[1][2 * ky + 1] = (int32_t)edgec_dw_pkbt(o[1], o[2]);
+        w[3][2 * ky] = (int32_t)edgec_dw_pktb(o[1], o[0]);
+        w[3][2 * ky + 1] = (int32_t)edgec_dw_pktb(o[2], o[1]);
     }
 }
 
