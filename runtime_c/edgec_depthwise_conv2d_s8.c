@@ -486,9 +486,10 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
     edgec_dw3p P;
     edgec_dw_cv cv;
     int32_t c, n, ty, tx, j, oy, i;
-    int32_t shlim, zp2;
+    uint32_t shlim;
+    int32_t zp2;
     edgec_outq_init(&o, p, multiplier, shift, c_n);
-    shlim = o.fast ? 22 : 0;
+    shlim = o.fast ? 22u : 0u;
     zp2 = 2 * o.out_zp + 1;
     for (n = 0; n < batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)(in_h * in_w * c_n);
