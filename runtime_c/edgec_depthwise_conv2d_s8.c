@@ -203,7 +203,7 @@ EDGEC_PATH void edgec_dw_rows3(const EDGEC_ROM edgec_conv2d_params *p, const int
 
 #if defined(EDGEC_DW3P)
 #define EDGEC_DW_TILE 512       /* int16s of the four channel planes of a 3x3 depthwise tile (edgec_dw_planes), on the stack: 1 KB (VWW: 768 saves 0.1 M instructions for 0.4 KB more stack, 384 costs 0.1 M for 0.25 KB less) */
-#define EDGEC_DW_TACC 64        /* accumulators of a tile's outputs of one channel, on the stack */
+#define EDGEC_DW_TACC 62        /* accumulators of a tile's outputs of one channel, on the stack (62, not 64: the planes' frame is the stack's peak) */
 #define EDGEC_DW_BIAS (INT32_C(1) << 28)  /* |bias| below it: edgec_dw3p_rq's form applies (edgec_dw_planes) */
 /* Once a call or a tile, not per channel: compiled for size (gcc's cold functions are), out of line:
  * 0.2 KB less code, and the channel loop's registers then fared better (KWS 3.681 -> 3.656 M
@@ -279,13 +279,13 @@ static inline void edgec_dw_put2(int16_t *d, uint32_t v)
     __builtin_memcpy(d, &v, 4);
 }
 
-/* A tile's input conversion (edgec_dw_in16), the same for every four channels: prepared once a tile. */
+/* A tile's input conversion (edgec_dw_in16), the same for every four channels: prepared once a tile
+ * (eight words: the planes' frame is the stack's peak). */
 typedef struct {
     int32_t xs, ds, pe, odd;    /* x's step from a row's end to the next row, d's (bytes); a row's pairs (bytes of d); an odd pixel */
-    int16_t *stop, *d0;         /* d after the last row; the first row's first position inside */
+    int16_t *stop, *d0;         /* d after the last row; the first row's first position inside (d0 == stop: none) */
     const int8_t *x0;           /* channel 0's pixel there (used only inside) */
-    int32_t rows, n, plane;     /* rows inside (none: nothing to convert), pixels a row, int16s a plane */
-    int32_t p1, p2, p3;         /* bytes from plane 0 to planes 1-3 */
+    int32_t p1;                 /* bytes from a plane to the next */
 } edgec_dw_cv;
 
 /* The conversion of a tile th rows from input row iy0, pw positions from input column ix0, into the planes at pl. */
@@ -294,20 +294,15 @@ static void edgec_dw_cv_prepare(edgec_dw_cv *v, const EDGEC_ROM edgec_conv2d_par
 {
     const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c;
     const int32_t lo = -ix0 < 0 ? 0 : (-ix0 < pw ? -ix0 : pw), hi = in_w - ix0 < lo ? lo : (in_w - ix0 < pw ? in_w - ix0 : pw);
-    const int32_t r0 = -iy0 > 0 ? -iy0 : 0, r1 = in_h - iy0 < th ? in_h - iy0 : th;
-    v->n = hi - lo;
-    v->rows = r1 > r0 && v->n > 0 ? r1 - r0 : 0;
-    v->xs = (in_w - v->n) * c_n;
-    v->ds = 2 * (pw - v->n);
-    v->pe = 4 * (v->n >> 1);
-    v->odd = v->n & 1;
+    const int32_t r0 = -iy0 > 0 ? -iy0 : 0, r1 = in_h - iy0 < th ? in_h - iy0 : th, n = hi - lo;
+    v->xs = (in_w - n) * c_n;
+    v->ds = 2 * (pw - n);
+    v->pe = 4 * (n >> 1);
+    v->odd = n & 1;
     v->d0 = pl + r0 * pw + lo;
-    v->stop = pl + r1 * pw + lo;
+    v->stop = r1 > r0 && n > 0 ? pl + r1 * pw + lo : v->d0;
     v->x0 = img + ((iy0 + r0 - in_row0) * in_w + ix0 + lo) * c_n;      /* used only inside */
-    v->plane = th * pw;
-    v->p1 = 2 * v->plane;
-    v->p2 = 4 * v->plane;
-    v->p3 = 6 * v->plane;
+    v->p1 = 2 * th * pw;
 }
 
 /* The input of channels c..c+3 inside a tile (v), sign-extended into its four planes (edgec_dw_pad16):
@@ -324,9 +319,9 @@ static void edgec_dw_in16(const edgec_dw_cv *v, int32_t c, int32_t c_n)
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
     /* the rows in one asm (gcc spells the packs as shifts and ORs, and spilled the row loop's values):
      * per row its pairs, its odd pixel, then the steps to the next row, read from v */
-    const int32_t p1 = v->p1, p2 = v->p2, p3 = v->p3;
+    const int32_t p1 = v->p1, p2 = 2 * p1, p3 = 3 * p1;
     int32_t a, b, a13, b13, e, t, u;
-    if (v->rows <= 0)
+    if (d == v->stop)
         return;
     __asm__ volatile(
         "1:\n\t"
@@ -381,10 +376,10 @@ static void edgec_dw_in16(const edgec_dw_cv *v, int32_t c, int32_t c_n)
           [c0] "m"(v->xs), [c1] "m"(v->ds), [stop] "m"(v->stop)
         : "cc", "memory");
 #else
-    const int32_t plane = v->plane;
-    int32_t row, j;
-    for (row = 0; row < v->rows; row++, d += v->ds / 2, x += v->xs) {
-        for (j = 0; j + 1 < v->n; j += 2, d += 2, x += 2 * c_n) {
+    const int32_t plane = v->p1 / 2, n = v->pe / 2 + v->odd;
+    int32_t j;
+    for (; d != v->stop; d += v->ds / 2, x += v->xs) {
+        for (j = 0; j + 1 < n; j += 2, d += 2, x += 2 * c_n) {
             uint32_t a02, a13, b02, b13;
             const int16x2_t u = __sxtb16(edgec_ld4(x)), w = edgec_sxtb16_ror8(edgec_ld4(x)), uu = __sxtb16(edgec_ld4(x + c_n)),
                             vv = edgec_sxtb16_ror8(edgec_ld4(x + c_n));
@@ -397,7 +392,7 @@ static void edgec_dw_in16(const edgec_dw_cv *v, int32_t c, int32_t c_n)
             edgec_dw_put2(d + 2 * plane, (b02 & 0xFFFF0000u) | a02 >> 16);
             edgec_dw_put2(d + 3 * plane, (b13 & 0xFFFF0000u) | a13 >> 16);
         }
-        if (j < v->n) {
+        if (j < n) {
             d[0] = x[0];
             d[plane] = x[1];
             d[2 * plane] = x[2];
@@ -482,7 +477,6 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
     int16_t pl[EDGEC_DW_TILE];
     int32_t acc[EDGEC_DW_TACC], w[4][6];
     edgec_outq o;
-    edgec_ch ch;
     edgec_dw3p P;
     edgec_dw_cv cv;
     int32_t c, n, ty, tx, j, oy, i;
@@ -522,10 +516,13 @@ EDGEC_PATH void edgec_dw_planes(const EDGEC_ROM edgec_conv2d_params *p, const in
                             continue;
                         /* the rare rest (a clamp inside int8, a shift past the asm's, a bias past its bound, a
                          * one-output tile) output by output through the general requantization */
-                        edgec_ch_load(&ch, &o, bias, multiplier, shift, k);
-                        for (oy = 0; oy < rr; oy += rows, y += ystep)
-                            for (i = 0; i < nq; i++)
-                                y[i * out_stride] = edgec_requant_any(quick ? 0u : (uint32_t)b, acc[oy * qq + i] / 2, &ch, &o);
+                        {
+                            edgec_ch ch;
+                            edgec_ch_load(&ch, &o, bias, multiplier, shift, k);
+                            for (oy = 0; oy < rr; oy += rows, y += ystep)
+                                for (i = 0; i < nq; i++)
+                                    y[i * out_stride] = edgec_requant_any(quick ? 0u : (uint32_t)b, acc[oy * qq + i] / 2, &ch, &o);
+                        }
                     }
                 }
             }

@@ -424,13 +424,14 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
  * asm reads them as memory operands, so that a channel sets up nothing but its own weights and sums. */
 typedef struct {
     int32_t back, estep;        /* a pass row: acc's step back, end's step (bytes) */
-    int32_t xstep, three;       /* x's step to the next row (bytes); rows end in a pass of three (below) */
-    int32_t *end, *stop;        /* the first row's end of passes; acc after the last row */
-    int32_t o, s;               /* bytes between plane rows; the stride */
+    int32_t xstep, three;       /* x's step to the next row (bytes); 1: rows end in a pass of three (below), 2: stride 2 */
+    int32_t *end, *stop;        /* the first row's end of passes; acc after the last row (the passes' and the requantization's) */
+    int32_t o, rem;             /* bytes between plane rows; bytes of a requantized row's last 0-3 sums */
     int32_t ystep, rstep;       /* a requantized row: y's step from after it to the next, end's step (bytes) */
-    int32_t *rend, *rstop;      /* the first row's end of fours; acc after the last row */
-    int32_t rem;                /* bytes of a requantized row's last 0-3 sums */
+    int32_t *rend;              /* the first row's end of fours */
+#if !defined(__OPTIMIZE__) || defined(EDGEC_NO_ASM)
     int32_t rows, q, pw;        /* as given (the C passes) */
+#endif
 } edgec_dw3p;
 
 /* The passes: `rows` rows of q sums from a plane pw int16s wide at stride s into acc, q sums a row; the
@@ -445,19 +446,20 @@ EDGEC_HELPER void edgec_dw3p_prepare(edgec_dw3p *P, int32_t *acc, int32_t pw, in
     P->back = three ? 0 : 4 * (q - 2 * n);
     P->estep = 4 * q;
     P->xstep = 2 * s * pw - 4 * s * n - (three ? 8 : 0);
-    P->three = three;
+    P->three = s == 2 ? 2 : three;       /* the fields of the stack's peak frame: one for both */
     P->end = acc + 2 * n;
     P->stop = acc + rows * q;
     P->o = 2 * pw;
-    P->s = s;
     P->ystep = ystep - rq * step;
     P->rstep = 4 * rq;
     P->rend = acc + (rq & ~3);
-    P->rstop = acc + rrows * rq;
+    (void)rrows;                          /* rrows * rq == rows * q: the requantization's rows end where the passes' do */
     P->rem = 4 * (rq & 3);
+#if !defined(__OPTIMIZE__) || defined(EDGEC_NO_ASM)
     P->rows = rows;
     P->q = q;
     P->pw = pw;
+#endif
 }
 
 /* The tile's rows of sums (edgec_dw3p_prepare) from x (the first window's top-left position) into acc:
@@ -472,7 +474,7 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
         int32_t *end = P->end, *t = (int32_t *)w;
         int32_t u, v, bb = b, w0, w1, w2, w3, w4, w5;
         const int32_t o = P->o;                     /* bytes between rows: row 2 at x + 2 * o */
-        if (P->s == 1)
+        if (P->three != 2)
             __asm__ volatile(
                 EDGEC_DW3P_W
                 "1:\n\t"
@@ -566,7 +568,7 @@ EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const in
 #undef EDGEC_DW3P_ROW
 #else
     {
-        const int32_t wr[6] = {w[0], w[1], w[2], w[3], w[4], w[5]}, rows = P->rows, q = P->q, pw = P->pw, s = P->s, n2 = (q + 1) >> 1;
+        const int32_t wr[6] = {w[0], w[1], w[2], w[3], w[4], w[5]}, rows = P->rows, q = P->q, pw = P->pw, s = P->three == 2 ? 2 : 1, n2 = (q + 1) >> 1;
         int32_t ky, i, row;
         for (row = 0; row < rows; row++, x += s * pw, acc += q) {
             const int16_t *r[3];
@@ -679,7 +681,7 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const edgec_dw3p *P, const int32_t *acc, int8
             "bne 1b\n\t"
             : [a] "+r"(acc), [y] "+r"(y), [t] "=&r"(t), [e] "+r"(end), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
             : [step] "r"(step), [step3] "r"(step3), [ra] "r"(ra), [m] "r"(m), [r] "r"(r), [c0] "m"(P->ystep), [c1] "m"(P->rstep),
-              [rem] "m"(P->rem), [stop] "m"(P->rstop)
+              [rem] "m"(P->rem), [stop] "m"(P->stop)
             : "cc", "memory");
 #undef EDGEC_DW3P_RQ
         return 1;
