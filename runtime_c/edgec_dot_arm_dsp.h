@@ -390,59 +390,95 @@ EDGEC_HELPER void edgec_dw3_run_s16(const int16_t *x, int32_t s, int32_t count, 
  * and the loop's compare and branch for 18 MACs: 22 (26) instructions. */
 #define EDGEC_DW3P 1
 
-/* `rows` rows of `n2` passes (2 * n2 outputs) each, from x (the first window's top-left position), the
- * rows s * pw int16s apart in x and `q` sums apart in acc (q = 2 * n2 or 2 * n2 - 1: an odd row's last
- * sum is overwritten by the next row's first): acc[i] = bias + window i . w, wrapped as the reference
- * wraps.  The row loop is inside the asm too, its counters on the stack (8 instructions a row). */
-EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_t n2, int32_t rows, int32_t q, const int32_t *w, uint32_t bias,
-                                 int32_t *acc)
-{
-    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], b = (int32_t)bias;
-    if (n2 <= 0 || rows <= 0)
-        return;
-#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
-    {
-        /* per row: acc's step back (bytes), end's step, the rows left, x's step to the next row (bytes) */
-        int32_t ctl[4];
-        int32_t *end = acc + 2 * n2, *t = ctl;
-        int32_t u, v;
-        const int32_t o = 2 * pw;                   /* bytes between rows: row 2 at x + 2 * o */
-        ctl[0] = 4 * (q - 2 * n2);
-        ctl[1] = 4 * q;
-        ctl[2] = rows;
-        ctl[3] = 2 * s * pw - 4 * s * n2;
-#define EDGEC_DW3P_ENTER                                                                                \
-    "ldrd %[u], %[v], [%[t], #8]\n\t"                                                                   \
-    "strd %[u], %[v], [sp, #-8]!\n\t"                                                                   \
-    "ldrd %[u], %[v], [%[t]]\n\t"                                                                       \
-    "strd %[u], %[v], [sp, #-8]!\n\t"                                                                   \
-    "1:\n\t"
-#define EDGEC_DW3P_NEXT                                                                                 \
-    "strd %[u], %[v], [%[a]], #8\n\t"                                                                   \
-    "cmp %[a], %[e]\n\t"                                                                                \
-    "bne 1b\n\t"                                                                                        \
-    "ldrd %[t], %[u], [sp]\n\t"                                                                         \
+/* The two sums u, v of a pass's first word (x0 x1) of each row (the pass's first half, both strides). */
+#define EDGEC_DW3P_A                                                                                    \
+    "ldr %[t], [%[x]]\n\t"                                                                              \
+    "smlad %[u], %[t], %[w0], %[b]\n\t"                                                                 \
+    "smlatb %[v], %[t], %[w0], %[b]\n\t"                                                                \
+    "ldr %[t], [%[x], %[o]]\n\t"                                                                        \
+    "smlad %[u], %[t], %[w2], %[u]\n\t"                                                                 \
+    "smlatb %[v], %[t], %[w2], %[v]\n\t"                                                                \
+    "ldr %[t], [%[x], %[o], lsl #1]\n\t"                                                                \
+    "smlad %[u], %[t], %[w4], %[u]\n\t"                                                                 \
+    "smlatb %[v], %[t], %[w4], %[v]\n\t"                                                                \
+    "adds %[x], %[x], #4\n\t"
+#define EDGEC_DW3P_W                                                                                    \
+    "ldrd %[w0], %[w1], [%[t]]\n\t"                                                                     \
+    "ldrd %[w2], %[w3], [%[t], #8]\n\t"                                                                 \
+    "ldrd %[w4], %[w5], [%[t], #16]\n\t"
+/* The row's end: acc's step back, end's step, x's step to the next row and the rows left, from the
+ * caller's frame (memory operands: no registers, no copy onto the stack). */
+#define EDGEC_DW3P_ROW                                                                                  \
+    "ldr %[t], %[c0]\n\t"                                                                               \
+    "ldr %[u], %[c1]\n\t"                                                                               \
+    "ldr %[v], %[xstep]\n\t"                                                                            \
+    "ldr %[b], %[bias]\n\t"               /* b again (the pass of three kept z in it), loads back to back */ \
     "add %[a], %[a], %[t]\n\t"                                                                          \
     "add %[e], %[e], %[u]\n\t"                                                                          \
-    "ldrd %[t], %[u], [sp, #8]\n\t"                                                                     \
-    "add %[x], %[x], %[u]\n\t"                                                                          \
-    "subs %[t], %[t], #1\n\t"                                                                           \
-    "str %[t], [sp, #8]\n\t"                                                                            \
-    "bne 1b\n\t"                                                                                        \
-    "add sp, sp, #16\n\t"
-        if (s == 1)
+    "add %[x], %[x], %[v]\n\t"                                                                          \
+    "ldr %[t], %[stop]\n\t"                                                                             \
+    "cmp %[a], %[t]\n\t"                                                                                \
+    "bne 1b\n\t"
+
+/* A tile's constants of the passes and of the requantization (edgec_dw3p_prepare), once a tile: the
+ * asm reads them as memory operands, so that a channel sets up nothing but its own weights and sums. */
+typedef struct {
+    int32_t back, estep;        /* a pass row: acc's step back, end's step (bytes) */
+    int32_t xstep, three;       /* x's step to the next row (bytes); 1: rows end in a pass of three (below), 2: stride 2 */
+    int32_t *end, *stop;        /* the first row's end of passes; acc after the last row (the passes' and the requantization's) */
+    int32_t o, rem;             /* bytes between plane rows; bytes of a requantized row's last 0-3 sums */
+    int32_t ystep, rstep;       /* a requantized row: y's step from after it to the next, end's step (bytes) */
+    int32_t *rend;              /* the first row's end of fours */
+#if !defined(__OPTIMIZE__) || defined(EDGEC_NO_ASM)
+    int32_t rows, q, pw;        /* as given (the C passes) */
+#endif
+} edgec_dw3p;
+
+/* The passes: `rows` rows of q sums from a plane pw int16s wide at stride s into acc, q sums a row; the
+ * requantization: `rrows` rows of rq sums from acc, their outputs `step` bytes apart and the rows'
+ * first `ystep` apart.  A pass row at stride 1 of an odd q of 5 or more ends in a pass of three (a row
+ * of 3 would have no pass before it); other odd rows' last pass's second sum is overwritten by the next
+ * row's first. */
+EDGEC_HELPER void edgec_dw3p_prepare(edgec_dw3p *P, int32_t *acc, int32_t pw, int32_t s, int32_t rows, int32_t q, int32_t rq, int32_t rrows,
+                                     int32_t step, int32_t ystep)
+{
+    const int32_t three = s == 1 && (q & 1) && q >= 5, n = three ? (q - 3) >> 1 : (q + 1) >> 1;
+    P->back = three ? 0 : 4 * (q - 2 * n);
+    P->estep = 4 * q;
+    P->xstep = 2 * s * pw - 4 * s * n - (three ? 8 : 0);
+    P->three = s == 2 ? 2 : three;       /* the fields of the stack's peak frame: one for both */
+    P->end = acc + 2 * n;
+    P->stop = acc + rows * q;
+    P->o = 2 * pw;
+    P->ystep = ystep - rq * step;
+    P->rstep = 4 * rq;
+    P->rend = acc + (rq & ~3);
+    (void)rrows;                          /* rrows * rq == rows * q: the requantization's rows end where the passes' do */
+    P->rem = 4 * (rq & 3);
+#if !defined(__OPTIMIZE__) || defined(EDGEC_NO_ASM)
+    P->rows = rows;
+    P->q = q;
+    P->pw = pw;
+#endif
+}
+
+/* The tile's rows of sums (edgec_dw3p_prepare) from x (the first window's top-left position) into acc:
+ * acc[i] = bias + window i . w, wrapped as the reference wraps.  Two outputs a pass; the row loop is
+ * inside the asm too (9 instructions a row). */
+EDGEC_HELPER void edgec_dw3p_run(const edgec_dw3p *P, const int16_t *x, const int32_t *w, uint32_t bias, int32_t *acc)
+{
+    const int32_t b = (int32_t)bias;
+#if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
+    {
+        /* the weights loaded by the asm (three LDRDs from t) into registers it picks */
+        int32_t *end = P->end, *t = (int32_t *)w;
+        int32_t u, v, bb = b, w0, w1, w2, w3, w4, w5;
+        const int32_t o = P->o;                     /* bytes between rows: row 2 at x + 2 * o */
+        if (P->three != 2)
             __asm__ volatile(
-                EDGEC_DW3P_ENTER
-                "ldr %[t], [%[x]]\n\t"
-                "smlad %[u], %[t], %[w0], %[b]\n\t"
-                "smlatb %[v], %[t], %[w0], %[b]\n\t"
-                "ldr %[t], [%[x], %[o]]\n\t"
-                "smlad %[u], %[t], %[w2], %[u]\n\t"
-                "smlatb %[v], %[t], %[w2], %[v]\n\t"
-                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
-                "smlad %[u], %[t], %[w4], %[u]\n\t"
-                "smlatb %[v], %[t], %[w4], %[v]\n\t"
-                "adds %[x], %[x], #4\n\t"
+                EDGEC_DW3P_W
+                "1:\n\t"
+                EDGEC_DW3P_A
                 "ldr %[t], [%[x]]\n\t"
                 "smlabt %[u], %[t], %[w1], %[u]\n\t"
                 "smlad %[v], %[t], %[w1], %[v]\n\t"
@@ -452,13 +488,48 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
                 "ldr %[t], [%[x], %[o], lsl #1]\n\t"
                 "smlabt %[u], %[t], %[w5], %[u]\n\t"
                 "smlad %[v], %[t], %[w5], %[v]\n\t"
-                EDGEC_DW3P_NEXT
-                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end)
-                : [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                "strd %[u], %[v], [%[a]], #8\n\t"
+                "cmp %[a], %[e]\n\t"
+                "bne 1b\n\t"
+                "ldr %[t], %[three]\n\t"
+                "cmp %[t], #0\n\t"
+                "beq 2f\n\t"
+                /* the pass of three: (x0 x1) (x2 x3) (x4 x5) of each row, the third sum
+                 * z = x2 w0 + x3 w1 + x4 w2 (SMLAD, SMLABT) in b's register (it starts at the bias) */
+                EDGEC_DW3P_A
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[u], %[t], %[w1], %[u]\n\t"
+                "smlad %[v], %[t], %[w1], %[v]\n\t"
+                "smlad %[b], %[t], %[w0], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[u], %[t], %[w3], %[u]\n\t"
+                "smlad %[v], %[t], %[w3], %[v]\n\t"
+                "smlad %[b], %[t], %[w2], %[b]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[u], %[t], %[w5], %[u]\n\t"
+                "smlad %[v], %[t], %[w5], %[v]\n\t"
+                "smlad %[b], %[t], %[w4], %[b]\n\t"
+                "adds %[x], %[x], #4\n\t"
+                "ldr %[t], [%[x]]\n\t"
+                "smlabt %[b], %[t], %[w1], %[b]\n\t"
+                "ldr %[t], [%[x], %[o]]\n\t"
+                "smlabt %[b], %[t], %[w3], %[b]\n\t"
+                "ldr %[t], [%[x], %[o], lsl #1]\n\t"
+                "smlabt %[b], %[t], %[w5], %[b]\n\t"
+                "str %[u], [%[a]], #4\n\t"
+                "str %[v], [%[a]], #4\n\t"
+                "str %[b], [%[a]], #4\n\t"
+                "2:\n\t"
+                EDGEC_DW3P_ROW
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb),
+                  [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4), [w5] "=&r"(w5)
+                : [o] "r"(o),
+                  [c0] "m"(P->back), [c1] "m"(P->estep), [xstep] "m"(P->xstep), [stop] "m"(P->stop), [three] "m"(P->three), [bias] "m"(b)
                 : "cc", "memory");
         else
             __asm__ volatile(
-                EDGEC_DW3P_ENTER
+                EDGEC_DW3P_W
+                "1:\n\t"
                 "ldr %[t], [%[x]]\n\t"
                 "smlad %[u], %[t], %[w0], %[b]\n\t"
                 "ldr %[t], [%[x], %[o]]\n\t"
@@ -482,16 +553,22 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
                 "smlabt %[v], %[t], %[w3], %[v]\n\t"
                 "ldr %[t], [%[x], %[o], lsl #1]\n\t"
                 "smlabt %[v], %[t], %[w5], %[v]\n\t"
-                EDGEC_DW3P_NEXT
-                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end)
-                : [o] "r"(o), [b] "r"(b), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3), [w4] "r"(w4), [w5] "r"(w5)
+                "strd %[u], %[v], [%[a]], #8\n\t"
+                "cmp %[a], %[e]\n\t"
+                "bne 1b\n\t"
+                EDGEC_DW3P_ROW
+                : [x] "+r"(x), [a] "+r"(acc), [t] "+r"(t), [u] "=&r"(u), [v] "=&r"(v), [e] "+r"(end), [b] "+r"(bb),
+                  [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3), [w4] "=&r"(w4), [w5] "=&r"(w5)
+                : [o] "r"(o),
+                  [c0] "m"(P->back), [c1] "m"(P->estep), [xstep] "m"(P->xstep), [stop] "m"(P->stop), [bias] "m"(b)
                 : "cc", "memory");
-#undef EDGEC_DW3P_ENTER
-#undef EDGEC_DW3P_NEXT
     }
+#undef EDGEC_DW3P_W
+#undef EDGEC_DW3P_A
+#undef EDGEC_DW3P_ROW
 #else
     {
-        const int32_t wr[6] = {w0, w1, w2, w3, w4, w5};
+        const int32_t wr[6] = {w[0], w[1], w[2], w[3], w[4], w[5]}, rows = P->rows, q = P->q, pw = P->pw, s = P->three == 2 ? 2 : 1, n2 = (q + 1) >> 1;
         int32_t ky, i, row;
         for (row = 0; row < rows; row++, x += s * pw, acc += q) {
             const int16_t *r[3];
@@ -524,8 +601,8 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
 /* One sum (operand x of the asm around it) requantized as edgec_rq_s8 into hi, before the zero point and the
  * saturation: lo:hi starts at the record's rounding constant (operands loc, hic), plus x * m, minus the
  * tie correction (2^31 when x < 0, taken after the multiply: it borrows from the high word exactly when
- * x < 0 and bit 31 of the low word is clear), shifted by sh.  The one copy of this sequence, shared by
- * edgec_dw3p_rq and edgec_rq_run_s8 (operands lo, hi, t, m, sh named as there). */
+ * x < 0 and bit 31 of the low word is clear), shifted by sh (operands lo, hi, t, m, sh named as in
+ * edgec_rq_run_s8; the planes' edgec_dw3p_rq has its own SMMLAR form). */
 #define EDGEC_RQ_HI(x)                                                                                  \
     "mov %[lo], %[loc]\n\t"                                                                             \
     "mov %[hi], %[hic]\n\t"                                                                             \
@@ -534,64 +611,83 @@ EDGEC_HELPER void edgec_dw3p_run(const int16_t *x, int32_t pw, int32_t s, int32_
     "sub %[hi], %[hi], %[t], lsr #31\n\t"                                                              \
     "asr %[hi], %[hi], %[sh]\n\t"
 
-/* `rows` rows of q sums each (acc, one row after the other; q >= 2), requantized as edgec_rq_s8 (bias
- * included in the sums) and stored `step` bytes apart, the rows' first outputs `ystep` bytes apart: the
- * planes' requantization (edgec_dw_planes), one call a channel of a tile.  The zero point is folded
- * into the rounding constant's high word (hi + zp * 2^sh, then the shift: exact while it stays inside
- * int32, which sh <= 22 guarantees: |hi| < 2^30 + 2^29); 10 instructions an output, the row loop's
- * counters on the stack.  m, sh, hi0, lo0: the channel's edgec_rq.  0 where it does not apply (sh > 22,
- * q < 2): the caller then takes edgec_rq_run_s8 row by row. */
-EDGEC_HELPER int32_t edgec_dw3p_rq(const int32_t *acc, int32_t q, int32_t rows, int8_t *y, int32_t step, int32_t ystep, int32_t m, int32_t sh,
-                                   int32_t hi0, uint32_t lo0, int32_t out_zp)
+/* `rows` rows of q sums each (acc, one row after the other; q >= 2), each sum twice the channel's x
+ * (bias included: the planes' weights and bias come doubled, edgec_dw_planes), requantized as edgec_rq_s8
+ * and stored `step` bytes apart, the rows' first outputs `ystep` bytes apart: the planes'
+ * requantization, one call a channel of a tile.  With shift = -r and 2x = u, the single floor
+ * floor((x * m + 2^30 + 2^(30 + r) - [x < 0] 2^31) / 2^(31 + r)) (edgec_rq_prepare's form) is
+ * floor((ra * 2^32 + u * m + 2^31) / 2^32) >> r with ra = 2^(r - 1) - [u < 0]: one SMMLAR from
+ * ra + (u asr 31), then the shift; the zero point is folded into ra (+ zp * 2^r, exact before the shift).
+ * Exact while |u| < 2^30 (the caller's bias bound) and r <= 22 (ra and the high word stay inside int32;
+ * the caller checks both): 4 instructions an output before its store (the SMLAL form: 7), four outputs a
+ * step.  ra: 2^(r - 1) + zp * 2^r.  0 without the asm: the caller then requantizes output by output. */
+EDGEC_HELPER int32_t edgec_dw3p_rq(const edgec_dw3p *P, const int32_t *acc, int8_t *y, int32_t step, int32_t m, int32_t r, int32_t ra)
 {
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
-    if (sh <= 22 && q >= 2 && rows > 0) {
-        int32_t ctl[4];
-        const int32_t *end = acc + (q & ~1);
-        int32_t *t = ctl, x0, x1, lo, hi;
-        const int32_t hic = hi0 + out_zp * (INT32_C(1) << sh);
-        ctl[0] = rows;
-        ctl[1] = ystep - (q & ~1) * step;      /* from after the row's pairs to the next row */
-        ctl[2] = 4 * q;
-        ctl[3] = q & 1;
+    {
+        const int32_t *end = P->rend;
+        const int32_t step3 = 3 * step;
+        int32_t t, x0, x1, x2, x3;
+#define EDGEC_DW3P_RQ(x)                                                                                \
+    "add %[t], %[ra], %[" x "], asr #31\n\t"                                                              \
+    "smmlar %[" x "], %[" x "], %[m], %[t]\n\t"
         __asm__ volatile(
-            "ldrd %[x0], %[x1], [%[t], #8]\n\t"
-            "strd %[x0], %[x1], [sp, #-8]!\n\t"
-            "ldrd %[x0], %[x1], [%[t]]\n\t"
-            "strd %[x0], %[x1], [sp, #-8]!\n\t"
             "1:\n\t"
-            "ldrd %[x0], %[x1], [%[a]], #8\n\t"
-            EDGEC_RQ_HI("x0")
-            "ssat %[x0], #8, %[hi]\n\t"           /* kept until the pair's second: the two stores */
-            EDGEC_RQ_HI("x1")                      /* back to back, the second pipelined */
-            "ssat %[hi], #8, %[hi]\n\t"
-            "strb %[x0], [%[y]]\n\t"
-            "strb %[hi], [%[y], %[step]]\n\t"
-            "add %[y], %[y], %[step], lsl #1\n\t"
-            "cmp %[a], %[e]\n\t"
-            "bne 1b\n\t"
-            "ldr %[t], [sp, #12]\n\t"               /* an odd q: the row's last sum */
-            "cbz %[t], 2f\n\t"
-            "ldr %[x0], [%[a]], #4\n\t"
-            EDGEC_RQ_HI("x0")
-            "ssat %[hi], #8, %[hi]\n\t"
-            "strb %[hi], [%[y]]\n\t"
+            "cmp %[a], %[e]\n\t"                  /* four a step */
+            "beq 3f\n\t"
             "2:\n\t"
-            "ldrd %[t], %[x0], [sp]\n\t"
+            "ldrd %[x0], %[x1], [%[a]], #8\n\t"
+            "ldrd %[x2], %[x3], [%[a]], #8\n\t"
+            EDGEC_DW3P_RQ("x0")
+            EDGEC_DW3P_RQ("x1")
+            EDGEC_DW3P_RQ("x2")
+            EDGEC_DW3P_RQ("x3")
+            "asr %[x0], %[x0], %[r]\n\t"
+            "asr %[x1], %[x1], %[r]\n\t"
+            "asr %[x2], %[x2], %[r]\n\t"
+            "asr %[x3], %[x3], %[r]\n\t"
+            "ssat %[x0], #8, %[x0]\n\t"
+            "ssat %[x1], #8, %[x1]\n\t"
+            "ssat %[x2], #8, %[x2]\n\t"
+            "ssat %[x3], #8, %[x3]\n\t"
+            "strb %[x0], [%[y]]\n\t"
+            "strb %[x1], [%[y], %[step]]\n\t"
+            "strb %[x2], [%[y], %[step], lsl #1]\n\t"
+            "strb %[x3], [%[y], %[step3]]\n\t"
+            "add %[y], %[y], %[step], lsl #2\n\t"
+            "cmp %[a], %[e]\n\t"
+            "bne 2b\n\t"
+            "3:\n\t"                                /* the row's last 0-3 one a step */
+            "ldr %[x1], %[rem]\n\t"
+            "add %[x1], %[x1], %[e]\n\t"
+            "cmp %[a], %[x1]\n\t"
+            "beq 5f\n\t"
+            "4:\n\t"
+            "ldr %[x0], [%[a]], #4\n\t"
+            EDGEC_DW3P_RQ("x0")
+            "asr %[x0], %[x0], %[r]\n\t"
+            "ssat %[x0], #8, %[x0]\n\t"
+            "strb %[x0], [%[y]]\n\t"
+            "add %[y], %[y], %[step]\n\t"
+            "cmp %[a], %[x1]\n\t"
+            "bne 4b\n\t"
+            "5:\n\t"
+            "ldr %[x0], %[c0]\n\t"
+            "ldr %[x1], %[c1]\n\t"
+            "ldr %[t], %[stop]\n\t"
             "add %[y], %[y], %[x0]\n\t"
-            "ldr %[x0], [sp, #8]\n\t"
-            "add %[e], %[e], %[x0]\n\t"
-            "subs %[t], %[t], #1\n\t"
-            "str %[t], [sp]\n\t"
+            "add %[e], %[e], %[x1]\n\t"
+            "cmp %[a], %[t]\n\t"
             "bne 1b\n\t"
-            "add sp, sp, #16\n\t"
-            : [a] "+r"(acc), [y] "+r"(y), [t] "+r"(t), [e] "+r"(end), [x0] "=&r"(x0), [x1] "=&r"(x1), [lo] "=&r"(lo), [hi] "=&r"(hi)
-            : [step] "r"(step), [loc] "r"(lo0), [hic] "r"(hic), [m] "r"(m), [sh] "r"(sh)
+            : [a] "+r"(acc), [y] "+r"(y), [t] "=&r"(t), [e] "+r"(end), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
+            : [step] "r"(step), [step3] "r"(step3), [ra] "r"(ra), [m] "r"(m), [r] "r"(r), [c0] "m"(P->ystep), [c1] "m"(P->rstep),
+              [rem] "m"(P->rem), [stop] "m"(P->stop)
             : "cc", "memory");
+#undef EDGEC_DW3P_RQ
         return 1;
     }
 #else
-    (void)acc, (void)q, (void)rows, (void)y, (void)step, (void)ystep, (void)m, (void)sh, (void)hi0, (void)lo0, (void)out_zp;
+    (void)P, (void)acc, (void)y, (void)step, (void)m, (void)r, (void)ra;
 #endif
     return 0;
 }

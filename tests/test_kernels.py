@@ -308,6 +308,24 @@ def test_cortex_m4_depthwise_3x3_planes(tmp_path, h, w, quads, tail, stride, pad
     assert ("edgec_depthwise_conv2d_planes_s8(" in (tmp_path / "out" / "model.c").read_text()) == (tail == 0)
 
 
+@pytest.mark.parametrize("h,w,stride,act", [(25, 5, 1, None), (4, 7, 1, (0.0, 6.0)), (6, 9, 1, None), (5, 3, 1, None), (3, 1, 1, None),
+                                            (6, 6, 1, (0.0, np.inf)), (9, 7, 2, None), (7, 13, 2, (-1.0, 1.0)), (40, 11, 1, None)])
+def test_cortex_m4_depthwise_3x3_planes_rows(tmp_path, h, w, stride, act):
+    """The planes' row shapes one by one (edgec_dw3p_run, edgec_dw3p_rq): odd rows of 5 or more at stride 1
+    end in a pass of three (KWS's 25x5), rows of 1 and 3 and odd rows at stride 2 overwrite their last
+    pass's second sum, the requantization's rows end in 0-3 sums after its fours, tiles split down (40
+    tall); channel 0 near-dead (its shift and saturated bias take the general requantization), a clamp
+    inside int8 takes it for all."""
+    rng = np.random.default_rng(100 * h + 10 * w + stride)
+    c = 8
+    wts = rng.normal(0, 1, (c, 3, 3, 1))
+    wts[0] *= 1e-3
+    g = graph_of("Conv2D", (1, h, w, c), {"strides": (stride, stride), "dilations": (1, 1), "pads": (1, 1, 1, 1), "groups": c, "act": act},
+                 [wts, rng.normal(0, 1, c)])
+    check(tmp_path, g, rng, target="cortex-m4")
+    assert "edgec_depthwise_conv2d_planes_s8(" in (tmp_path / "out" / "model.c").read_text()
+
+
 @settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(CONV_PATHS), act=acts, data=st.data(), seed=st.integers(0, 2**16))
 def test_cortex_m4_conv2d_loop_nests(tmp_path, path, act, data, seed):
