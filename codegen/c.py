@@ -41,7 +41,8 @@ CONV_ENTRIES = {"edgec_conv2d_pointwise_s8": "edgec_conv2d_s8", "edgec_conv2d_ro
                 "edgec_depthwise_conv2d_lines_s8": "edgec_depthwise_conv2d_s8",
                 "edgec_depthwise_conv2d_quads_s8": "edgec_depthwise_conv2d_s8",
                 "edgec_depthwise_conv2d_planes_s8": "edgec_depthwise_conv2d_s8"}
-CONV_ENTRIES.update({e: "edgec_conv2d_wide_s8" for e in ("edgec_conv2d_wide_pw_s8", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide1_s8")})
+CONV_ENTRIES.update({e: "edgec_conv2d_wide_s8" for e in ("edgec_conv2d_wide_pw_s8", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide1_s8",
+                                                               "edgec_conv2d_wide3x9_s8")})
 EDGEC_PATCH_MAX = 64        # runtime_c/edgec_conv2d_s8.c: bytes of a gathered window
 EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv2d_s8.c: the 3x3 lines
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
@@ -280,6 +281,8 @@ def wide_entry(node, ish, osh, wsh) -> str:
     time (the same rule), so that the firmware links only the gathers its model uses."""
     a = node.attrs
     if ish[3] % 4:
+        if wsh[1] == 3 and wsh[2] * ish[3] == 9 and tuple(a["dilations"]) == (1, 1):
+            return "edgec_conv2d_wide3x9_s8"
         return "edgec_conv2d_wide1_s8"
     if ((wsh[1], wsh[2]) == (1, 1) and tuple(a["strides"]) == (1, 1) and a["pads"][0] == a["pads"][1] == 0
             and tuple(osh[1:3]) == tuple(ish[1:3])):

@@ -200,6 +200,33 @@ static void edgec_wide_rows_cols(int16_t *dst, const int8_t *x, int32_t k_h, int
     if (have)
         edgec_wide_put_word(dst, acc);
 }
+
+/* A 3x3x3 window (k_h = 3 runs of 9 bytes, a first layer's RGB 3x3) inside the image: its 27 inputs as
+ * 7 fours straight from 9 word loads, the fours that span two runs put together with shifts (the last
+ * four's byte past K is 0), no byte ever read outside the three runs.  About 40 cycles against 250 for
+ * edgec_wide_gather1 with its parameter loads and run loop. */
+#define EDGEC_WIDE_WIN3X9
+static inline void edgec_wide_win3x9(int16_t *dst, const int8_t *x, int32_t line)
+{
+    const int8_t *const x1 = x + line, *const x2 = x1 + line;
+    uint32_t a0, a1, a2, b0, b1, b2, c0, c1, c2;
+    __builtin_memcpy(&a0, x, 4);                    /* run 0: bytes 0-3, 4-7, 5-8 */
+    __builtin_memcpy(&a1, x + 4, 4);
+    __builtin_memcpy(&a2, x + 5, 4);
+    __builtin_memcpy(&b0, x1, 4);                   /* run 1: 0-3, 3-6, 5-8 */
+    __builtin_memcpy(&b1, x1 + 3, 4);
+    __builtin_memcpy(&b2, x1 + 5, 4);
+    __builtin_memcpy(&c0, x2, 4);                   /* run 2: 0-3, 2-5, 5-8 */
+    __builtin_memcpy(&c1, x2 + 2, 4);
+    __builtin_memcpy(&c2, x2 + 5, 4);
+    edgec_wide_put_word(dst, a0);                   /* inputs 0-3 */
+    edgec_wide_put_word(dst + 8, a1);               /* 4-7 */
+    edgec_wide_put_word(dst + 16, a2 >> 24 | b0 << 8);      /* 8, then run 1's 0-2 */
+    edgec_wide_put_word(dst + 24, b1);              /* run 1's 3-6 */
+    edgec_wide_put_word(dst + 32, b2 >> 16 | c0 << 16);     /* its 7-8, run 2's 0-1 */
+    edgec_wide_put_word(dst + 40, c1);              /* run 2's 2-5 */
+    edgec_wide_put_word(dst + 48, c2 >> 8);         /* its 6-8 and a 0 */
+}
 #endif
 
 static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *img, int32_t in_row0, int32_t oy, int32_t ox,
@@ -242,13 +269,14 @@ static void edgec_wide_gather1(const EDGEC_ROM edgec_conv2d_params *p, const int
         edgec_cols_put4(dst, s);
 }
 
-/* The loop nest, with its window gather a constant (`how`: EDGEC_WIDE_PW, _4 or _1), so that each entry
+/* The loop nest, with its window gather a constant (`how`: EDGEC_WIDE_PW, _4, _1 or _3X9), so that each entry
  * point below carries only its own: a firmware linked with --gc-sections then holds the gathers its
  * model's convs use (codegen picks the entry from the shapes, as conv_entry does; a model image calls
  * edgec_conv2d_wide_s8, which picks at run time). */
 #define EDGEC_WIDE_PW 0
 #define EDGEC_WIDE_4 4
 #define EDGEC_WIDE_1 1
+#define EDGEC_WIDE_3X9 9
 #if defined(__GNUC__)
 #define EDGEC_WIDE_NEST static inline __attribute__((always_inline)) void
 #else
@@ -265,19 +293,45 @@ EDGEC_WIDE_NEST edgec_wide_nest(const EDGEC_ROM edgec_conv2d_params *p, const in
     int8_t *const stage = (int8_t *)(void *)(cols + 2 * k4 + 12);          /* after the columns and 6 int32 */
     const int32_t in_c = p->in_c;
     int32_t n, px;
+#if defined(EDGEC_WIDE_WIN3X9)
+    /* EDGEC_WIDE_3X9: the windows inside the image go through edgec_wide_win3x9 */
+    const int32_t line = p->in_w * in_c, s_h = p->stride_h, s_w = p->stride_w, pad_t = p->pad_top, pad_l = p->pad_left;
+    const int32_t in_h = p->in_h, in_w = p->in_w, k_w = p->k_w;
+#endif
     for (n = 0; n < batch; n++) {
         const int8_t *img = in + (size_t)n * (size_t)image, *px_in = img + (out_row0 - in_row0) * p->in_w * in_c;
         int8_t *y = out + (size_t)(n * pixels) * (size_t)stride;
+        int32_t oy = out_row0, ox = 0;              /* pixel px's place, kept without a division */
         for (px = 0; px < pixels; px += 2, y += 2 * stride) {
             const int32_t both = px + 1 < pixels, step = both ? stride : 0, px1 = both ? px + 1 : px;
+            const int32_t oy1 = both && ox + 1 == out_w ? oy + 1 : oy, ox1 = !both ? ox : (ox + 1 == out_w ? 0 : ox + 1);
             if (how == EDGEC_WIDE_PW)       /* both pixels' inputs as they lie, four by four */
                 edgec_wide_put2(cols, px_in + px * in_c, px_in + px1 * in_c, groups);
             else if (how == EDGEC_WIDE_4) {
-                edgec_wide_gather4(p, img, in_row0, out_row0 + px / out_w, px % out_w, cols);
-                edgec_wide_gather4(p, img, in_row0, out_row0 + px1 / out_w, px1 % out_w, cols + 4);
-            } else {
-                edgec_wide_gather1(p, img, in_row0, out_row0 + px / out_w, px % out_w, cols, stage);
-                edgec_wide_gather1(p, img, in_row0, out_row0 + px1 / out_w, px1 % out_w, cols + 4, stage);
+                edgec_wide_gather4(p, img, in_row0, oy, ox, cols);
+                edgec_wide_gather4(p, img, in_row0, oy1, ox1, cols + 4);
+            } else if (how == EDGEC_WIDE_1) {
+                edgec_wide_gather1(p, img, in_row0, oy, ox, cols, stage);
+                edgec_wide_gather1(p, img, in_row0, oy1, ox1, cols + 4, stage);
+            } else {                        /* EDGEC_WIDE_3X9 */
+#if defined(EDGEC_WIDE_WIN3X9)
+                const int32_t iy = oy * s_h - pad_t, ix = ox * s_w - pad_l, iy1 = oy1 * s_h - pad_t, ix1 = ox1 * s_w - pad_l;
+                if (iy >= 0 && iy + 3 <= in_h && ix >= 0 && ix + k_w <= in_w)
+                    edgec_wide_win3x9(cols, img + (iy - in_row0) * line + ix * in_c, line);
+                else
+#endif
+                    edgec_wide_gather1(p, img, in_row0, oy, ox, cols, stage);
+#if defined(EDGEC_WIDE_WIN3X9)
+                if (iy1 >= 0 && iy1 + 3 <= in_h && ix1 >= 0 && ix1 + k_w <= in_w)
+                    edgec_wide_win3x9(cols + 4, img + (iy1 - in_row0) * line + ix1 * in_c, line);
+                else
+#endif
+                    edgec_wide_gather1(p, img, in_row0, oy1, ox1, cols + 4, stage);
+            }
+            ox += 2;                        /* the next pair's first pixel */
+            while (ox >= out_w) {
+                ox -= out_w;
+                oy++;
             }
             if (pairs > 0)
                 edgec_wide_pairs(cols, groups, weights, rq, pairs, y, step, apart);
@@ -312,11 +366,23 @@ void edgec_conv2d_wide1_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t 
     edgec_wide_nest(p, in, in_row0, weights, records, out, out_row0, out_rows, cols, EDGEC_WIDE_1);
 }
 
+/* Three undilated runs of 9 bytes (a first layer's 3x3 over RGB, in_c = 3): the windows inside the
+ * image as edgec_wide_win3x9 puts them (where the core has it), the others as wide1.  Its own entry, so
+ * that only a model with such a layer links it. */
+void edgec_conv2d_wide3x9_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
+                             const EDGEC_ROM int32_t *weights, const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0,
+                             int32_t out_rows, int16_t *cols)
+{
+    edgec_wide_nest(p, in, in_row0, weights, records, out, out_row0, out_rows, cols, EDGEC_WIDE_3X9);
+}
+
 /* The entry a model image calls: the same choice as codegen's (codegen/c.py, wide_entry), at run time. */
 void edgec_conv2d_wide_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
                           const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols)
 {
-    if ((p->in_c & 3) != 0)
+    if ((p->in_c & 3) != 0 && p->k_h == 3 && p->k_w * p->in_c == 9 && p->dil_h == 1 && p->dil_w == 1)
+        edgec_conv2d_wide3x9_s8(p, in, in_row0, weights, records, out, out_row0, out_rows, cols);
+    else if ((p->in_c & 3) != 0)
         edgec_conv2d_wide1_s8(p, in, in_row0, weights, records, out, out_row0, out_rows, cols);
     else if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 && p->pad_left == 0 &&
              p->in_h == p->out_h && p->in_w == p->out_w)
