@@ -13,7 +13,7 @@ import jinja2
 import numpy as np
 
 from .calls import Call, Loop, Step
-from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_requant
+from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_quad_layout, wide_quad_requant, wide_requant
 from ..passes.plan_wide import channels as wide_channels
 from ..compiler.errors import EdgecError
 from ..compiler.fixedpoint import wrap32
@@ -295,12 +295,15 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
     prepared requantization records (passes/plan_wide.py, codegen/layouts.py)."""
     g, a = e.graph, node.attrs
     ish, osh, wt = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape, g.tensors[node.inputs[1]].data
-    w = e.array(wide_layout(wt.reshape(wt.shape[0], -1)), f"w{i}_{node.name}", "int32_t",
-                f"{node.inputs[1]}, in the wide layout (int16 pairs)")
-    rq = e.array(wide_requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}",
-                 "int32_t", "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel")
+    fc = node.op == "FullyConnected"       # its loop takes channel pairs; a conv's, channel quads
+    layout, requant = (wide_layout, wide_requant) if fc else (wide_quad_layout, wide_quad_requant)
+    w = e.array(layout(wt.reshape(wt.shape[0], -1)), f"w{i}_{node.name}", "int32_t",
+                f"{node.inputs[1]}, in the wide {'' if fc else 'quad '}layout (int16 pairs)")
+    rq = e.array(requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}", "int32_t",
+                 "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel" if fc else
+                 "mode, then per channel quad: folded biases b0 b1 b0 b1 b2 b3 b2 b3, then m, R, c, sh of each channel")
     common = dict(in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"])
-    if node.op == "FullyConnected":
+    if fc:
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return e.call("edgec_fully_connected_wide_s8", f"&{p}", x, w, rq, out)
     wsh = g.tensors[node.inputs[1]].shape
@@ -393,7 +396,7 @@ def _weighted_s16_call(e: _Emitter, i: int, node, band, base, r_in, r0, rn, out)
     m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
     s = e.array(np.asarray(a["shift"], np.int32), f"s{i}_{node.name}", "int32_t", "shifts")
     common = dict(in_zp=0, out_zp=0, act_min=a["act_min"], act_max=a["act_max"])
-    if node.op == "FullyConnected":
+    if fc:
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return e.call("edgec_fully_connected_s16", f"&{p}", x, w, b, m, s, out)
     wsh = g.tensors[node.inputs[1]].shape

@@ -1,13 +1,14 @@
 /* One-group Conv2D over wide weights: flash traded for speed where the --flash budget allows
  * (passes/plan_wide.py chooses the layers).  Twin: reference.conv2d_s8.
  *
- * The weights come pre-sign-extended in the wide layout (edgec_dot.h, codegen/layouts.py) and each
- * output channel's requantization prepared at compile time (edgec_wide_rq; the layer's activation range
- * is the whole int8 range, codegen checks).  For each pair of output pixels both windows are sign-
- * extended once into the columns scratch (edgec_cols_put4's order), then edgec_wide_pairs runs every
- * output channel pair over them: loads and SMLADs only, with the requantization and stores in the same
- * loop.  A lone last pixel is computed as a pair with itself, its outputs stored twice in place; an odd
- * channel count's last channel goes through a 4-byte staging block.  `bias` arrives with the input zero
+ * The weights come pre-sign-extended in the wide quad layout (edgec_wide_c.h, codegen/layouts.py
+ * wide_quad_layout) and each output channel's requantization prepared at compile time (edgec_wide_rq; the
+ * layer's activation range is the whole int8 range, codegen checks).  For each pair of output pixels both
+ * windows are sign-extended once into the columns scratch (edgec_cols_put4's order), then
+ * edgec_wide_quads runs every output channel quad over them: loads and SMLADs only, with the
+ * requantization and stores in the same loop.  A lone last pixel is computed as a pair with itself, its
+ * outputs stored twice in place; a channel count's last 1-3 channels (not a multiple of 4) go through an
+ * 8-byte staging block.  `bias` arrives with the input zero
  * point folded in (edgec_conv_common.h), inside the records (whose first word says whether their zero
  * point is apart), so padding taps read in_zp.  Row bands as edgec_conv2d_s8.  `cols`: 4-aligned,
  * 2 * K4 int16 (K4 = k_h * k_w * in_c rounded up to 4) and 6 int32 after them, then (in_c not a
@@ -287,9 +288,9 @@ EDGEC_WIDE_NEST edgec_wide_nest(const EDGEC_ROM edgec_conv2d_params *p, const in
                                 const int32_t how)
 {
     const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3, groups = k4 >> 2, out_w = p->out_w, out_c = p->out_c;
-    const int32_t stride = p->out_stride, pixels = out_rows * out_w, pairs = out_c >> 1, batch = p->batch;
+    const int32_t stride = p->out_stride, pixels = out_rows * out_w, quads = out_c >> 2, rest = out_c & 3, batch = p->batch;
     const int32_t image = p->in_h * p->in_w * p->in_c, apart = records[0];
-    const EDGEC_ROM int32_t *w_odd = weights + 4 * groups * pairs, *rq = records + 1, *rq_odd = rq + 12 * pairs;
+    const EDGEC_ROM int32_t *w_rest = weights + 8 * groups * quads, *rq = records + 1, *rq_rest = rq + 24 * quads;
     int8_t *const stage = (int8_t *)(void *)(cols + 2 * k4 + 12);          /* after the columns and 6 int32 */
     const int32_t in_c = p->in_c;
     int32_t n, px;
@@ -333,13 +334,16 @@ EDGEC_WIDE_NEST edgec_wide_nest(const EDGEC_ROM edgec_conv2d_params *p, const in
                 ox -= out_w;
                 oy++;
             }
-            if (pairs > 0)
-                edgec_wide_pairs(cols, groups, weights, rq, pairs, y, step, apart);
-            if (out_c & 1) {                /* the last channel, with its zero padding channel, staged */
-                int8_t t[4];
-                edgec_wide_pairs(cols, groups, w_odd, rq_odd, 1, t, 2, apart);
-                y[out_c - 1] = t[0];
-                y[step + out_c - 1] = t[2];
+            if (quads > 0)
+                edgec_wide_quads(cols, groups, weights, rq, quads, y, step, apart);
+            if (rest) {                     /* the last 1-3 channels, with their zero padding channels, staged */
+                int8_t t[8];
+                int32_t c;
+                edgec_wide_quads(cols, groups, w_rest, rq_rest, 1, t, 4, apart);
+                for (c = 0; c < rest; c++) {
+                    y[out_c - rest + c] = t[c];
+                    y[step + out_c - rest + c] = t[4 + c];
+                }
             }
         }
     }
