@@ -704,7 +704,7 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
  * then channels 2 and 3 likewise: the biases' order).  No counter: it stops at the sentinel four after
  * the columns, checked once an iteration on the word the next four's load brought (the sentinel also says
  * the record mode).  The four fours an iteration
- * are entered at the address computed once per call (groups % 4).  The sums are requantized channel by
+ * are entered at the address computed once per call (from groups % 4: the four fours' code is alike).  The sums are requantized channel by
  * channel with the record in r8-r11, so channels 2 and 3's four sums wait in the stack frame meanwhile;
  * what the loop keeps between quads (y, stride - 1, the records' pointer and end, the columns, the entry)
  * sits there too, as memory operands. */
@@ -763,20 +763,12 @@ static __attribute__((noinline, unused)) void edgec_wide_quads(int16_t *cols, in
     register int32_t t __asm__("r3") = groups;
     *(int32_t *)(void *)(cols + 8 * groups) = (int32_t)(apart ? 0x80000000u : EDGEC_WIDE_SENTINEL);
     __asm__ volatile(
-        "and r3, %[t], #3\n\t"                      /* the first iteration runs (groups - 1) % 4 + 1 fours */
-        "adr.w r12, 1f\n\t"                         /* groups % 4 = 0 1 2 3 -> 1: 4: 5: 2: */
-        "cmp r3, #1\n\t"
-        "bne 21f\n\t"
-        "adr.w r12, 4f\n\t"
-        "21:\n\t"
-        "cmp r3, #2\n\t"
-        "bne 22f\n\t"
-        "adr.w r12, 5f\n\t"
-        "22:\n\t"
-        "cmp r3, #3\n\t"
-        "bne 23f\n\t"
-        "adr.w r12, 2f\n\t"
-        "23:\n\t"
+        "rsb r3, %[t], #0\n\t"                      /* the first iteration runs (groups - 1) % 4 + 1 fours: */
+        "and r3, r3, #3\n\t"                        /* it skips -groups % 4 of them, each 2f - 1f bytes */
+        "adr.w r12, 1f\n\t"
+        "adr.w lr, 2f\n\t"
+        "sub lr, lr, r12\n\t"
+        "mla r12, r3, lr, r12\n\t"
         "str r12, %[ke]\n\t"
         "ldr r2, %[kq]\n\t"
         "7:\n\t"                                    /* a quad: its biases start the sums */
