@@ -679,20 +679,22 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
 /* The sentinel four after the columns: its first word (0x80008000 folded records, 0x80000000 apart) is
  * below -2^24, which no columns word is (each half a sign-extended int8). */
 #define EDGEC_WIDE_SENTINEL 0x80008000u
-/* one sum (register a) requantized with the record in r8..r11, back into a: zero point folded, or apart */
+/* one sum (register a) requantized with the record in r8..r11, back into a: zero point folded */
 #define EDGEC_WIDE_RQ_IN(a)                                                                             \
     "add lr, r9, " a ", asr #31\n\t"                                                                    \
     "sub r12, r10, lr, lsl #31\n\t"                                                                     \
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
     "ssat " a ", #8, lr\n\t"
-#define EDGEC_WIDE_RQ_APART(a)                                                                          \
-    "and r12, " a ", #0x80000000\n\t"                                                                   \
-    "orr r12, r12, #0x40000000\n\t"                                                                     \
+/* the quads' records with the zero point apart (wide_quad_requant): c as a folded record's, from R, and
+ * the zero point in the shift word's bits 8 and up (ASR by a register reads its low byte only): the
+ * folded form's five instructions and one add */
+#define EDGEC_WIDE_QRQ_APART(a)                                                                         \
     "add lr, r9, " a ", asr #31\n\t"                                                                    \
+    "sub r12, r10, lr, lsl #31\n\t"                                                                     \
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
-    "add lr, lr, r10\n\t"                                                                               \
+    "add lr, lr, r11, asr #8\n\t"                                                                       \
     "ssat " a ", #8, lr\n\t"
 
 /* The DSP loop of edgec_wide_quads_c, hand-allocated: two pixels x four channels, so that each pair of
@@ -786,25 +788,24 @@ static __attribute__((noinline, unused)) void edgec_wide_quads(int16_t *cols, in
         "beq 8f\n\t"
         EDGEC_WIDE_QTAIL(EDGEC_WIDE_RQ_IN)
         "b 9f\n\t"
-        "8:\n\t"                                    /* zero point apart (rare): the two halves as a loop, for size */
+        "8:\n\t"                                    /* zero point apart: the two halves as a loop, for size */
         "str r8, %[s0]\n\t"
         "str r9, %[s1]\n\t"
         "str r10, %[s2]\n\t"
         "str r11, %[s3]\n\t"
         "ldr r2, %[kq]\n\t"
         "ldr r3, %[ky]\n\t"
+        "movs r0, #2\n\t"                           /* halves (x is free until the next quad) */
+        "b 83f\n\t"
         "81:\n\t"
-        EDGEC_WIDE_QREC(EDGEC_WIDE_RQ_APART, "r4", "r6") EDGEC_WIDE_QREC(EDGEC_WIDE_RQ_APART, "r5", "r7") EDGEC_WIDE_QSTORE
-        "ldr r12, %[kq]\n\t"
-        "sub r12, r2, r12\n\t"
-        "cmp r12, #32\n\t"                          /* past channel 1's record: channels 2 and 3 next */
-        "bne 82f\n\t"
-        "ldr r4, %[s0]\n\t"
+        "ldr r4, %[s0]\n\t"                         /* channels 2 and 3 */
         "ldr r5, %[s1]\n\t"
         "ldr r6, %[s2]\n\t"
         "ldr r7, %[s3]\n\t"
-        "b 81b\n\t"
-        "82:\n\t"
+        "83:\n\t"
+        EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r4", "r6") EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r5", "r7") EDGEC_WIDE_QSTORE
+        "subs r0, r0, #1\n\t"
+        "bne 81b\n\t"
         "str r3, %[ky]\n\t"
         "ldr r12, %[kn]\n\t"
         "cmp r2, r12\n\t"

@@ -404,14 +404,16 @@ static int params_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const ui
 /* Wide requantization records (image data, fixed: the first word the mode, then per block of `lanes`
  * channels, 2 for a fully connected layer's pairs and 4 for a conv's quads, 2 * lanes biases and each
  * channel's 4-word record): shifts of 0..31, |R| < 2^30 (t + R stays an int32), a zero point kept apart
- * within int8's reach. */
+ * (a quad's: in its shift word's bits 8 and up, codegen/layouts.py wide_quad_requant) within int8's reach. */
 static int wide_records_ok(const uint8_t *rec, int64_t blocks, int64_t lanes)
 {
     int64_t j, ch;
     for (j = 0; j < blocks; j++)
         for (ch = 0; ch < lanes; ch++) {
             const uint8_t *r = rec + 4 * (1 + 6 * lanes * j + 2 * lanes + 4 * ch);
-            const int64_t big_r = (int32_t)rd32(r + 4), c = (int32_t)rd32(r + 8), sh = (int32_t)rd32(r + 12);
+            const int64_t big_r = (int32_t)rd32(r + 4), sw = (int32_t)rd32(r + 12);
+            const int64_t apart_quad = lanes == 4 && rd32(rec);  /* a conv's: the zero point in sh's bits 8 and up */
+            const int64_t sh = apart_quad ? (sw & 0xFF) : sw, c = apart_quad ? (sw - (sw & 0xFF)) / 256 : (int32_t)rd32(r + 8);
             if (!IN(sh, 0, 31) || !IN(big_r, -(INT64_C(1) << 30) + 1, (INT64_C(1) << 30) - 1) || (rd32(rec) && !IN(c, -255, 255)))
                 return 0;
         }

@@ -45,7 +45,8 @@ static inline int8_t edgec_w16hi(int32_t v)
 /* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `quads` channel quads
  * in the quad layout (codegen/layouts.py, wide_quad_layout).  `rq`: per quad 24 words (the biases
  * b0 b1 b0 b1 b2 b3 b2 b3 that start pixel 0's and pixel 1's sums of channels 0 and 1, then of 2 and 3;
- * then each channel's record, `apart` saying whether the zero point is apart from R: edgec_wide_rq); the
+ * then each channel's record, `apart` saying whether the zero point is apart from R: edgec_wide_rq, but
+ * with the zero point apart in the shift word's bits 8 and up, c as where it is folded); the
  * outputs of pixel 0 at y[0..3] and of pixel 1 `stride` bytes after them.  `cols` has room for six words
  * after the columns (the DSP variant's sentinel). */
 EDGEC_HELPER void edgec_wide_quads_c(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w, const EDGEC_ROM int32_t *rq,
@@ -68,9 +69,15 @@ EDGEC_HELPER void edgec_wide_quads_c(int16_t *cols, int32_t groups, const EDGEC_
             }
         }
         cols -= 8 * groups;
-        for (s = 0; s < 2; s++)
-            for (c = 0; c < 4; c++)
-                y[s * stride + c] = edgec_wide_rq(rq + 8 + 4 * c, (int32_t)acc[4 * (c >> 1) + 2 * s + (c & 1)], apart);
+        for (c = 0; c < 4; c++) {
+            /* a quad record with the zero point apart holds it in the shift word's bits 8 and up
+             * (wide_quad_requant): back to edgec_wide_rq's record */
+            const EDGEC_ROM int32_t *r = rq + 8 + 4 * c;
+            const int32_t sh = (int32_t)((uint32_t)r[3] & 0xFFu), zp = (r[3] - sh) / 256;
+            const int32_t rec[4] = {r[0], r[1], apart ? zp : r[2], sh};
+            for (s = 0; s < 2; s++)
+                y[s * stride + c] = edgec_wide_rq(rec, (int32_t)acc[4 * (c >> 1) + 2 * s + (c & 1)], apart);
+        }
     }
 }
 

@@ -99,6 +99,23 @@ def test_wide_quad_layout_and_records_are_the_pair_forms_by_channel_quads():
     assert list(rec[1:9]) == [0, 10, 0, 10, 20, 30, 20, 30] and list(rec[25:33]) == [40, 50, 40, 50, 50, 50, 50, 50]
     assert np.array_equal(rec[9:25], np.concatenate([pairs[5:13], pairs[17:25]]))      # channels 0-3's records
     assert np.array_equal(rec[33:49], np.concatenate([pairs[29:37], pairs[41:49]]))
+    # with the zero point apart (R + zp 2^sh past 2^30), a quad record is the folded form with c from R and
+    # the zero point in the shift word's bits 8 and up: the DSP loop's five instructions and one add
+    for r in range(20, 32):
+        for m in MS:
+            ch = fp.wide_channels([0], np.ones((1, 1)), [m], [-r], -128, -128, 127)
+            rec = wide_quad_requant([7], ch, -128)
+            if not rec[0]:
+                continue
+            assert rec[1:9].tolist() == [7] * 8
+            mm, rr, c, sw = (int(v) for v in rec[9:13])
+            for x in XS:
+                want = min(127, max(-128, int(fp.multiply_by_quantized_multiplier(np.int64(x), m, -r)) - 128))
+                hi = rr + (-1 if x < 0 else 0)
+                lo = (c - (hi << 31)) & 0xFFFFFFFF
+                acc = ((hi << 32) + lo + x * mm) >> 32
+                assert -(1 << 31) <= acc < (1 << 31)
+                assert min(127, max(-128, (acc >> (sw & 0xFF)) + (sw >> 8))) == want, (x, m, r)
 
 
 def _pointwise_graph(rng, h, w, c, out_c, act, dead, zero):
