@@ -728,12 +728,14 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
 #define EDGEC_WIDE_QFOUR EDGEC_WIDE_QHALF("12") EDGEC_WIDE_QHALF("4")
 /* one channel's two sums (registers a: pixel 0, b: pixel 1) with the next record */
 #define EDGEC_WIDE_QREC(RQ, a, b) "ldm r2!, {r8, r9, r10, r11}\n\t" RQ(a) RQ(b)
-#define EDGEC_WIDE_QSTORE                                                                               \
-    "ldr r12, %[ks]\n\t"                        /* stride - 1 */                                      \
+/* the four results stored, stride - 1 in register s (r0, x, free until the next quad: shorter code) */
+#define EDGEC_WIDE_QSTORE_IN(s)                                                                         \
+    "ldr " s ", %[ks]\n\t"                                                                              \
     "strb r4, [r3], #1\n\t"                                                                            \
-    "strb r6, [r3, r12]\n\t"                                                                           \
+    "strb r6, [r3, " s "]\n\t"                                                                         \
     "strb r5, [r3], #1\n\t"                                                                            \
-    "strb r7, [r3, r12]\n\t"
+    "strb r7, [r3, " s "]\n\t"
+#define EDGEC_WIDE_QSTORE EDGEC_WIDE_QSTORE_IN("r0")
 #define EDGEC_WIDE_QTAIL(RQ)                                                                            \
     "str r8, %[s0]\n\t"                         /* channels 2 and 3 wait */                           \
     "str r9, %[s1]\n\t"                                                                                \
@@ -765,7 +767,7 @@ static __attribute__((noinline, unused)) void edgec_wide_quads(int16_t *cols, in
     register int32_t t __asm__("r3") = groups;
     *(int32_t *)(void *)(cols + 8 * groups) = (int32_t)(apart ? 0x80000000u : EDGEC_WIDE_SENTINEL);
     __asm__ volatile(
-        "rsb r3, %[t], #0\n\t"                      /* the first iteration runs (groups - 1) % 4 + 1 fours: */
+        "rsbs r3, %[t], #0\n\t"                     /* the first iteration runs (groups - 1) % 4 + 1 fours: */
         "and r3, r3, #3\n\t"                        /* it skips -groups % 4 of them, each 2f - 1f bytes */
         "adr.w r12, 1f\n\t"
         "adr.w lr, 2f\n\t"
@@ -803,7 +805,8 @@ static __attribute__((noinline, unused)) void edgec_wide_quads(int16_t *cols, in
         "ldr r6, %[s2]\n\t"
         "ldr r7, %[s3]\n\t"
         "83:\n\t"
-        EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r4", "r6") EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r5", "r7") EDGEC_WIDE_QSTORE
+        EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r4", "r6") EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r5", "r7")
+        EDGEC_WIDE_QSTORE_IN("r12")                 /* (r0 counts) */
         "subs r0, r0, #1\n\t"
         "bne 81b\n\t"
         "str r3, %[ky]\n\t"
