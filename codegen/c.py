@@ -13,7 +13,7 @@ import jinja2
 import numpy as np
 
 from .calls import Call, Loop, Step
-from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_requant
+from .layouts import dw_quad_layout, pair_layout, quad_layout, wide_layout, wide_quad_layout, wide_quad_requant, wide_requant
 from ..passes.plan_wide import channels as wide_channels
 from ..compiler.errors import EdgecError
 from ..compiler.fixedpoint import wrap32
@@ -41,7 +41,8 @@ CONV_ENTRIES = {"edgec_conv2d_pointwise_s8": "edgec_conv2d_s8", "edgec_conv2d_ro
                 "edgec_depthwise_conv2d_lines_s8": "edgec_depthwise_conv2d_s8",
                 "edgec_depthwise_conv2d_quads_s8": "edgec_depthwise_conv2d_s8",
                 "edgec_depthwise_conv2d_planes_s8": "edgec_depthwise_conv2d_s8"}
-CONV_ENTRIES.update({e: "edgec_conv2d_wide_s8" for e in ("edgec_conv2d_wide_pw_s8", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide1_s8")})
+CONV_ENTRIES.update({e: "edgec_conv2d_wide_s8" for e in ("edgec_conv2d_wide_pw_s8", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide1_s8",
+                                                               "edgec_conv2d_wide3x9_s8")})
 EDGEC_PATCH_MAX = 64        # runtime_c/edgec_conv2d_s8.c: bytes of a gathered window
 EDGEC_DW_ROWS, EDGEC_DW_RUN_MIN = 160, 12       # runtime_c/edgec_depthwise_conv2d_s8.c: the 3x3 lines
 #: int16-activation nodes (output dtype int16; TFLite's 16x8 mode) and Requantize (int8 <-> int16).
@@ -280,6 +281,8 @@ def wide_entry(node, ish, osh, wsh) -> str:
     time (the same rule), so that the firmware links only the gathers its model uses."""
     a = node.attrs
     if ish[3] % 4:
+        if wsh[1] == 3 and wsh[2] * ish[3] == 9 and tuple(a["dilations"]) == (1, 1):
+            return "edgec_conv2d_wide3x9_s8"
         return "edgec_conv2d_wide1_s8"
     if ((wsh[1], wsh[2]) == (1, 1) and tuple(a["strides"]) == (1, 1) and a["pads"][0] == a["pads"][1] == 0
             and tuple(osh[1:3]) == tuple(ish[1:3])):
@@ -292,12 +295,15 @@ def _wide_call(e: _Emitter, i: int, node, x: str, out: str, r_in: str, r0: str, 
     prepared requantization records (passes/plan_wide.py, codegen/layouts.py)."""
     g, a = e.graph, node.attrs
     ish, osh, wt = g.tensors[node.inputs[0]].shape, g.tensors[node.outputs[0]].shape, g.tensors[node.inputs[1]].data
-    w = e.array(wide_layout(wt.reshape(wt.shape[0], -1)), f"w{i}_{node.name}", "int32_t",
-                f"{node.inputs[1]}, in the wide layout (int16 pairs)")
-    rq = e.array(wide_requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}",
-                 "int32_t", "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel")
+    fc = node.op == "FullyConnected"       # its loop takes channel pairs; a conv's, channel quads
+    layout, requant = (wide_layout, wide_requant) if fc else (wide_quad_layout, wide_quad_requant)
+    w = e.array(layout(wt.reshape(wt.shape[0], -1)), f"w{i}_{node.name}", "int32_t",
+                f"{node.inputs[1]}, in the wide {'' if fc else 'quad '}layout (int16 pairs)")
+    rq = e.array(requant(_folded_bias(g, node), wide_channels(g, node), a["out_zp"]), f"rq{i}_{node.name}", "int32_t",
+                 "mode, then per channel pair: folded biases b0 b1 b0 b1, then m, R, c, sh of each channel" if fc else
+                 "mode, then per channel quad: folded biases b0 b1 b0 b1 b2 b3 b2 b3, then m, R, c, sh of each channel")
     common = dict(in_zp=a["in_zp"], out_zp=a["out_zp"], act_min=a["act_min"], act_max=a["act_max"])
-    if node.op == "FullyConnected":
+    if fc:
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return e.call("edgec_fully_connected_wide_s8", f"&{p}", x, w, rq, out)
     wsh = g.tensors[node.inputs[1]].shape
@@ -390,7 +396,7 @@ def _weighted_s16_call(e: _Emitter, i: int, node, band, base, r_in, r0, rn, out)
     m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
     s = e.array(np.asarray(a["shift"], np.int32), f"s{i}_{node.name}", "int32_t", "shifts")
     common = dict(in_zp=0, out_zp=0, act_min=a["act_min"], act_max=a["act_max"])
-    if node.op == "FullyConnected":
+    if fc:
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return e.call("edgec_fully_connected_s16", f"&{p}", x, w, b, m, s, out)
     wsh = g.tensors[node.inputs[1]].shape

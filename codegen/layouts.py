@@ -68,3 +68,38 @@ def wide_requant(bias, channels, out_zp: int) -> np.ndarray:
     bb = b.reshape(-1, 2)
     words = np.concatenate([[apart], np.concatenate([bb, bb, rec], axis=1).reshape(-1)])
     return (words & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+def wide_quad_layout(w: np.ndarray) -> np.ndarray:
+    """One-group Conv2D weights (OHWI) as edgec_conv2d_wide_s8's loop reads them (runtime_c/edgec_wide_c.h,
+    edgec_wide_quads): sign-extended to int16 as wide_layout, but output channels four by four (O rounded
+    up to 4 with zero channels), and per quad and four inputs the eight words c0 (i0 i2), c1 (i0 i2),
+    c2 (i0 i2), c3 (i0 i2), c0 (i1 i3), c1 (i1 i3), c2 (i1 i3), c3 (i1 i3): the order in which the loop
+    takes them two at a time with LDM, each pair of words against both pixels' inputs.  Flash: twice the
+    quad-interleaved bytes."""
+    q = interleave(w, 4).astype(np.int64).reshape(-1, 4, 4)                    # [quads * groups][channel][input]
+    words = (q[:, :, 0:2] & 0xFFFF) | ((q[:, :, 2:4] & 0xFFFF) << 16)           # [.][channel][half]: (i0 i2), (i1 i3)
+    return words.transpose(0, 2, 1).astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def wide_quad_requant(bias, channels, out_zp: int) -> np.ndarray:
+    """The records of edgec_conv2d_wide_s8's loop (edgec_wide_quads): wide_requant's mode word and channel
+    records, channels four by four (padding channels repeat the last, their outputs not stored): per quad
+    the eight folded biases that start its sums, b0 b1 b0 b1 b2 b3 b2 b3 (pixel 0's and pixel 1's sums of
+    channels 0 and 1, then of 2 and 3), then each channel's m, R, c, sh: 24 words.  With the zero point
+    apart (mode 1) c is what it is where folded, 2^30 + R * 2^31 mod 2^32, and the zero point sits in the
+    shift word's bits 8 and up (sh + 256 * zp): the DSP loop then requantizes as where it is folded, plus
+    one add."""
+    b, ch = np.asarray(bias, np.int64), np.asarray(channels, np.int64)
+    pad = -len(b) % 4
+    if pad:
+        b, ch = np.append(b, [b[-1]] * pad), np.concatenate([ch] + [ch[-1:]] * pad)
+    words = wide_requant(b, ch, out_zp)
+    pairs = words[1:].reshape(-1, 2, 12)                                        # [quads][pair][b0 b1 b0 b1, two records]
+    quads = np.concatenate([pairs[:, 0, :4], pairs[:, 1, :4], pairs[:, 0, 4:], pairs[:, 1, 4:]], axis=1)
+    if words[0]:                                                                # zero point apart
+        rec = quads[:, 8:].reshape(-1, 4).astype(np.int64)                      # m, R, c = zp, sh
+        rec[:, 3] += 256 * rec[:, 2]
+        rec[:, 2] = (0x40000000 + ((rec[:, 1] & 1) << 31)) & 0xFFFFFFFF
+        quads[:, 8:] = (rec & 0xFFFFFFFF).astype(np.uint32).view(np.int32).reshape(-1, 16)
+    return np.concatenate([words[:1], quads.reshape(-1)]).astype(np.int32)

@@ -2,8 +2,8 @@
 the flash budget allows.
 
 On cores whose dot product multiplies 16-bit pairs (SMLAD: Target.wide_weights), int8 weights cost two
-SXTB16 per word on every pass over them.  Stored as int16 (codegen/layouts.py, wide_layout) with each
-channel's requantization prepared at compile time (wide_requant), a conv over its sign-extended windows
+SXTB16 per word on every pass over them.  Stored as int16 (codegen/layouts.py, wide_quad_layout and
+wide_layout) with each channel's requantization prepared at compile time (wide_quad_requant, wide_requant), a conv over its sign-extended windows
 runs as loads and SMLADs only (runtime_c/edgec_conv2d_wide_s8.c; a FullyConnected, one input vector at a time, loads and
 sign-extends each input word once for four outputs: edgec_fully_connected_wide_s8.c): flash for speed.  The trade is taken where the
 flash budget allows: graph.meta["flash_budget"] (set by the build for such targets; absent: nothing
@@ -12,7 +12,7 @@ byte of flash (output pixels), most first, while they fit.  Nodes whose arrays a
 a layer applied again, an exporter's unrolled loop) are stored once (codegen/c.py), so they are counted
 once and widened together or not at all.  A layer also needs its requantization
 in edgec_wide_rq's range (fixedpoint.wide_channels).  Each chosen conv gets a columns scratch in the arena
-(two pixels' int16 windows, five words of the loop's state) for the step it runs, instead of the
+(two pixels' int16 windows, six words for the loop's sentinel four) for the step it runs, instead of the
 columns loop nest's (plan_scratch).
 
 Runs after plan_memory, like plan_scratch: with --optimize speed every layer that fits the flash gets
@@ -58,9 +58,9 @@ def fully_connected(graph: Graph, node) -> bool:
 
 
 def cols_bytes(graph: Graph, node) -> int:
-    """The scratch: a conv's two pixels' K4 int16 inputs (K4 = k_h * k_w * in_c rounded up to 4), the six
-    int32 the DSP loop keeps between pairs, and K4 bytes to stage a window whose in_c is not a multiple of
-    4; a FullyConnected needs none."""
+    """The scratch: a conv's two pixels' K4 int16 inputs (K4 = k_h * k_w * in_c rounded up to 4), six int32
+    after them (the DSP loop's sentinel four, runtime_c/edgec_dot_arm_dsp.h edgec_wide_quads), and K4 bytes
+    to stage a window whose in_c is not a multiple of 4; a FullyConnected needs none."""
     if node.op == "FullyConnected":
         return 0
     w = graph.tensors[node.inputs[1]].shape

@@ -163,13 +163,16 @@ void edgec_conv2d_cols_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *
 void edgec_conv2d_wide_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
                           const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols);
 /* Its entry points by window gather (codegen/c.py, wide_entry): wide_pw 1x1, stride 1, unpadded, in_c a
- * multiple of 4; wide4 in_c a multiple of 4; wide1 any. */
+ * multiple of 4; wide4 in_c a multiple of 4; wide3x9 k_h 3, k_w * in_c 9, undilated (a 3x3 over RGB); wide1 any. */
 void edgec_conv2d_wide_pw_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
                              const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols);
 void edgec_conv2d_wide4_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
                            const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols);
 void edgec_conv2d_wide1_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0, const EDGEC_ROM int32_t *weights,
                            const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0, int32_t out_rows, int16_t *cols);
+void edgec_conv2d_wide3x9_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
+                             const EDGEC_ROM int32_t *weights, const EDGEC_ROM int32_t *records, int8_t *out, int32_t out_row0,
+                             int32_t out_rows, int16_t *cols);
 /* Depthwise (groups == in_c == out_c): weights as [k_h][k_w][C], channels innermost. */
 void edgec_depthwise_conv2d_s8(const EDGEC_ROM edgec_conv2d_params *p, const int8_t *in, int32_t in_row0,
                                const EDGEC_ROM int8_t *weights, const EDGEC_ROM int32_t *bias,

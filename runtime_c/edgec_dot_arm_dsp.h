@@ -705,7 +705,7 @@ EDGEC_HELPER int32_t edgec_dw3p_rq(const edgec_dw3p *P, const int32_t *acc, int8
  * keeps t + R inside int32.  Folded records carry c = 2^30 + R * 2^31 (mod 2^32) for the DSP variant. */
 /* The wide path: its layout, records and portable loops are edgec_wide_c.h's; this variant brings its
  * own edgec_wide_rq (the record's form as the SMLAL loops below use it; edgec_wide_c.h says what a record
- * is) and, when optimizing, its own loops (EDGEC_WIDE_ASM: edgec_wide_c.h then leaves edgec_wide_pairs
+ * is) and, when optimizing, its own loops (EDGEC_WIDE_ASM: edgec_wide_c.h then leaves edgec_wide_quads
  * and edgec_wide_dot1x4 to them). */
 #define EDGEC_WIDE_RQ_OWN
 EDGEC_HELPER int8_t edgec_wide_rq(const EDGEC_ROM int32_t *r, int32_t x, int32_t zp_apart)
@@ -772,117 +772,148 @@ static __attribute__((noinline, unused)) void edgec_wide_dot1x4(const int8_t *x,
 }
 #endif
 
-/* The DSP loop of edgec_wide_pairs_c, hand-allocated: per pair its record's biases start the four sums
- * (one LDM), per four inputs two LDMs of four words (the two pixels' inputs, the pair's weights) and
- * eight SMLADs (16 MACs in 10 instructions, 18 cycles), four fours an iteration, then each sum is
- * requantized and stored in six instructions (zero point folded: the 64-bit start from the record's R
- * and cR and the sum's sign, two instructions) or eight (apart).  All fourteen registers go to the loop,
- * so it has no counter: it stops at a sentinel four after the columns, whose first word is below -2^24,
- * which no columns word can be (each half is a sign-extended int8), checked once an iteration on the
- * word the next four's load brought (edgec_wide_pairs: the sentinel also says the record mode).  What the loop keeps between pairs sits in six words after the columns
- * (the scratch has room for them: plan_wide.cols_bytes): the sentinel, y, stride - 1, the columns'
- * bytes + 16, the records' pointer and their end, addressed from the columns pointer, which stops
- * past the sentinel.  LDM needs word-aligned columns, weights and records: the scratch is 4-aligned and
- * codegen emits both as int32 arrays.  r7 is used, so this needs a build that keeps no frame pointer here
- * (gcc at -O1 and above); others take the C. */
+/* The sentinel four after the columns: its first word (0x80008000 folded records, 0x80000000 apart) is
+ * below -2^24, which no columns word is (each half a sign-extended int8). */
 #define EDGEC_WIDE_SENTINEL 0x80008000u
-#define EDGEC_WIDE_FOUR                                                                                 \
-    "ldm %[w]!, {r2, r3, r12, lr}\n\t"                                                                  \
-    "smlad r4, r8, r2, r4\n\t"                                                                          \
-    "smlad r4, r9, r3, r4\n\t"                                                                          \
-    "smlad r6, r10, r2, r6\n\t"                                                                         \
-    "smlad r6, r11, r3, r6\n\t"                                                                         \
-    "smlad r5, r8, r12, r5\n\t"                                                                         \
-    "smlad r5, r9, lr, r5\n\t"                                                                          \
-    "smlad r7, r10, r12, r7\n\t"                                                                        \
-    "smlad r7, r11, lr, r7\n\t"                                                                         \
-    "ldm %[x]!, {r8, r9, r10, r11}\n\t"         /* the next four's inputs (past the last: the sentinel) */
-/* one sum (register a) requantized with the record in r8..r11, back into a: zero point folded, or apart */
+/* one sum (register a) requantized with the record in r8..r11, back into a: zero point folded */
 #define EDGEC_WIDE_RQ_IN(a)                                                                             \
     "add lr, r9, " a ", asr #31\n\t"                                                                    \
     "sub r12, r10, lr, lsl #31\n\t"                                                                     \
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
     "ssat " a ", #8, lr\n\t"
-#define EDGEC_WIDE_RQ_APART(a)                                                                          \
-    "and r12, " a ", #0x80000000\n\t"                                                                   \
-    "orr r12, r12, #0x40000000\n\t"                                                                     \
+/* the quads' records with the zero point apart (wide_quad_requant): c as a folded record's, from R, and
+ * the zero point in the shift word's bits 8 and up (ASR by a register reads its low byte only): the
+ * folded form's five instructions and one add */
+#define EDGEC_WIDE_QRQ_APART(a)                                                                         \
     "add lr, r9, " a ", asr #31\n\t"                                                                    \
+    "sub r12, r10, lr, lsl #31\n\t"                                                                     \
     "smlal r12, lr, " a ", r8\n\t"                                                                      \
     "asr lr, lr, r11\n\t"                                                                               \
-    "add lr, lr, r10\n\t"                                                                               \
+    "add lr, lr, r11, asr #8\n\t"                                                                       \
     "ssat " a ", #8, lr\n\t"
-/* keep, from x past the sentinel (16 bytes after it): -12 y, -8 stride - 1, -4 the columns' bytes + 16,
- * +0 the pair's records (its biases first), +4 their end.  r3 brings the columns' bytes + 16 into each
- * pair, whose (bytes + 16) / 16 % 4 = (groups + 1) % 4 picks the entry into the four fours: 0 -> the
- * last three, 1 -> all four (no branch taken), 2 -> the last one, 3 -> the last two (the first
- * iteration runs (groups - 1) % 4 + 1 of them).  The four sums are requantized in place, then stored. */
-#define EDGEC_WIDE_TAIL(RQ)                                                                             \
-        "ldr %[q], [%[x]]\n\t"                      /* the pair's records */                            \
-        "ldr r3, [%[x], #-12]\n\t"                  /* y */                                             \
-        "add %[q], %[q], #16\n\t"                   /* past its biases */                               \
-        "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 0's record */                            \
-        RQ("r4") RQ("r6")                                                                               \
-        "ldm %[q]!, {r8, r9, r10, r11}\n\t"         /* channel 1's */                                   \
-        RQ("r5") RQ("r7")                                                                               \
-        "ldr r12, [%[x], #-8]\n\t"                  /* stride - 1; the four stores back to back */      \
-        "strb r4, [r3], #1\n\t"                                                                         \
-        "strb r6, [r3, r12]\n\t"                                                                        \
-        "strb r5, [r3], #1\n\t"                                                                         \
-        "strb r7, [r3, r12]\n\t"                                                                        \
-        "str r3, [%[x], #-12]\n\t"                                                                      \
-        "str %[q], [%[x]]\n\t"                                                                          \
-        "ldr r12, [%[x], #4]\n\t"                   /* the records' end */                              \
-        "ldr %[t], [%[x], #-4]\n\t"                 /* back to the columns' start */                    \
-        "sub %[x], %[x], %[t]\n\t"                                                                      \
-        "cmp %[q], r12\n\t"                                                                             \
-        "bne 3b\n\t"
+
+/* The DSP loop of edgec_wide_quads_c, hand-allocated: two pixels x four channels, so that each pair of
+ * weight words (one LDM) serves both pixels and the per-quad work (biases, loop entry, the state kept
+ * between quads) is shared by eight outputs.  Per half four (two inputs of both pixels): two LDRs of the
+ * pixels' words (the columns' order: pixel 0's (i0 i2) (i1 i3), then pixel 1's), two LDMs of two weight
+ * words and eight SMLADs: 32 MACs a four in 34 cycles (the pair loop: 36).  Fourteen registers: x, w, the
+ * two input words r2 r3, the weights r12 lr, the eight sums r4-r11 (channel 0 and 1 of pixel 0, of pixel 1,
+ * then channels 2 and 3 likewise: the biases' order).  No counter: it stops at the sentinel four after
+ * the columns, checked once an iteration on the word the next four's load brought (the sentinel also says
+ * the record mode).  The four fours an iteration
+ * are entered at the address computed once per call (from groups % 4: the four fours' code is alike).  The sums are requantized channel by
+ * channel with the record in r8-r11, so channels 2 and 3's four sums wait in the stack frame meanwhile;
+ * what the loop keeps between quads (y, stride - 1, the records' pointer and end, the columns, the entry)
+ * sits there too, as memory operands. */
+#define EDGEC_WIDE_QHALF(ADVANCE)                                                                       \
+    "ldm %[w]!, {r12, lr}\n\t"                  /* channels 0 and 1 */                                \
+    "smlad r4, r2, r12, r4\n\t"                                                                        \
+    "smlad r6, r3, r12, r6\n\t"                                                                        \
+    "smlad r5, r2, lr, r5\n\t"                                                                         \
+    "smlad r7, r3, lr, r7\n\t"                                                                         \
+    "ldm %[w]!, {r12, lr}\n\t"                  /* channels 2 and 3 */                                \
+    "smlad r8, r2, r12, r8\n\t"                                                                        \
+    "smlad r10, r3, r12, r10\n\t"                                                                      \
+    "smlad r9, r2, lr, r9\n\t"                                                                         \
+    "smlad r11, r3, lr, r11\n\t"                                                                       \
+    "ldr r3, [%[x], #8]\n\t"                    /* the pixels' next words */                          \
+    "ldr r2, [%[x]], #" ADVANCE "\n\t"
+/* a four: its (i0 i2) half against words already in r2 r3, then its (i1 i3) half; it ends with the next
+ * four's (i0 i2) words (past the last: the sentinel) */
+#define EDGEC_WIDE_QFOUR EDGEC_WIDE_QHALF("12") EDGEC_WIDE_QHALF("4")
+/* one channel's two sums (registers a: pixel 0, b: pixel 1) with the next record */
+#define EDGEC_WIDE_QREC(RQ, a, b) "ldm r2!, {r8, r9, r10, r11}\n\t" RQ(a) RQ(b)
+/* the four results stored, stride - 1 in register s (r0, x, free until the next quad: shorter code) */
+#define EDGEC_WIDE_QSTORE_IN(s)                                                                         \
+    "ldr " s ", %[ks]\n\t"                                                                              \
+    "strb r4, [r3], #1\n\t"                                                                            \
+    "strb r6, [r3, " s "]\n\t"                                                                         \
+    "strb r5, [r3], #1\n\t"                                                                            \
+    "strb r7, [r3, " s "]\n\t"
+#define EDGEC_WIDE_QSTORE EDGEC_WIDE_QSTORE_IN("r0")
+#define EDGEC_WIDE_QTAIL(RQ)                                                                            \
+    "str r8, %[s0]\n\t"                         /* channels 2 and 3 wait */                           \
+    "str r9, %[s1]\n\t"                                                                                \
+    "str r10, %[s2]\n\t"                                                                               \
+    "str r11, %[s3]\n\t"                                                                               \
+    "ldr r2, %[kq]\n\t"                         /* the quad's records */                              \
+    "ldr r3, %[ky]\n\t"                                                                                \
+    EDGEC_WIDE_QREC(RQ, "r4", "r6") EDGEC_WIDE_QREC(RQ, "r5", "r7") EDGEC_WIDE_QSTORE                   \
+    "ldr r4, %[s0]\n\t"                                                                                \
+    "ldr r5, %[s1]\n\t"                                                                                \
+    "ldr r6, %[s2]\n\t"                                                                                \
+    "ldr r7, %[s3]\n\t"                                                                                \
+    EDGEC_WIDE_QREC(RQ, "r4", "r6") EDGEC_WIDE_QREC(RQ, "r5", "r7") EDGEC_WIDE_QSTORE                   \
+    "str r3, %[ky]\n\t"                                                                                \
+    "ldr r12, %[kn]\n\t"                        /* past the last quad's records? */                   \
+    "cmp r2, r12\n\t"                                                                                  \
+    "bne 7b\n\t"
 
 #if defined(__OPTIMIZE__) && !defined(EDGEC_NO_ASM)
-/* One loop for both record modes: the sentinel says which (0x80008000 folded, 0x80000000 apart; any
- * word below -2^24 stops the loop, and no columns word is), so the loop's code is there once and only
- * the requantizing tails are two. */
-static __attribute__((noinline, unused)) void edgec_wide_pairs(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w,
-                                                               const EDGEC_ROM int32_t *rq, int32_t pairs, int8_t *y, int32_t stride,
+static __attribute__((noinline, unused)) void edgec_wide_quads(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w,
+                                                               const EDGEC_ROM int32_t *rq, int32_t quads, int8_t *y, int32_t stride,
                                                                int32_t apart)
 {
-    int32_t *keep = (int32_t *)(void *)(cols + 8 * groups);
+    /* the frame: y, stride - 1, the records' pointer, their end, the columns, the entry, four sums */
+    int32_t k_y = (int32_t)(intptr_t)y, k_s = stride - 1, k_q = (int32_t)(intptr_t)rq, k_n = (int32_t)(intptr_t)(rq + 24 * quads);
+    int32_t k_b = (int32_t)(intptr_t)cols, k_e, s0, s1, s2, s3;
     register int16_t *x __asm__("r0") = cols;
     register const EDGEC_ROM int32_t *wr __asm__("r1") = w;
-    register const EDGEC_ROM int32_t *q __asm__("r2") = rq;
-    register int32_t t __asm__("r3") = 16 * groups + 16;
-    keep[0] = (int32_t)(apart ? 0x80000000u : EDGEC_WIDE_SENTINEL);
-    keep[1] = (int32_t)(intptr_t)y;
-    keep[2] = stride - 1;
-    keep[3] = 16 * groups + 16;
-    keep[4] = (int32_t)(intptr_t)rq;
-    keep[5] = (int32_t)(intptr_t)(rq + 12 * pairs);
+    register int32_t t __asm__("r3") = groups;
+    *(int32_t *)(void *)(cols + 8 * groups) = (int32_t)(apart ? 0x80000000u : EDGEC_WIDE_SENTINEL);
     __asm__ volatile(
-        "b 3f\n\t"
-        "6:\n\t"
-        "cmp r3, #2\n\t"
-        "beq 4f\n\t"
-        "bhi 5f\n\t"
-        "b 2f\n\t"
-        "3:\n\t"
-        "ldm %[q]!, {r4, r5, r6, r7}\n\t"
-        "ubfx r3, %[t], #4, #2\n\t"
-        "ldm %[x]!, {r8, r9, r10, r11}\n\t"
-        "cmp r3, #1\n\t"                            /* groups a multiple of 4 falls through */
-        "bne 6b\n\t"
-        "1:\n\t" EDGEC_WIDE_FOUR "2:\n\t" EDGEC_WIDE_FOUR "5:\n\t" EDGEC_WIDE_FOUR "4:\n\t" EDGEC_WIDE_FOUR
-        "cmp r8, #0xFF000000\n\t"                   /* a columns word, or a sentinel (below -2^24) */
+        "rsbs r3, %[t], #0\n\t"                     /* the first iteration runs (groups - 1) % 4 + 1 fours: */
+        "and r3, r3, #3\n\t"                        /* it skips -groups % 4 of them, each 2f - 1f bytes */
+        "adr.w r12, 1f\n\t"
+        "adr.w lr, 2f\n\t"
+        "sub lr, lr, r12\n\t"
+        "mla r12, r3, lr, r12\n\t"
+        "str r12, %[ke]\n\t"
+        "ldr r2, %[kq]\n\t"
+        "7:\n\t"                                    /* a quad: its biases start the sums */
+        "ldm r2!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "str r2, %[kq]\n\t"
+        "ldr %[x], %[kb]\n\t"
+        "ldr r12, %[ke]\n\t"
+        "ldr r3, [%[x], #8]\n\t"                    /* the first four's (i0 i2) words */
+        "ldr r2, [%[x]], #4\n\t"
+        "mov pc, r12\n\t"
+        "1:\n\t" EDGEC_WIDE_QFOUR "2:\n\t" EDGEC_WIDE_QFOUR "5:\n\t" EDGEC_WIDE_QFOUR "4:\n\t" EDGEC_WIDE_QFOUR
+        "cmp r2, #0xFF000000\n\t"                   /* a columns word, or a sentinel (below -2^24) */
         "bge 1b\n\t"
-        "tst r8, #0x8000\n\t"
+        "tst r2, #0x8000\n\t"
         "beq 8f\n\t"
-        EDGEC_WIDE_TAIL(EDGEC_WIDE_RQ_IN)
+        EDGEC_WIDE_QTAIL(EDGEC_WIDE_RQ_IN)
         "b 9f\n\t"
-        "8:\n\t"
-        EDGEC_WIDE_TAIL(EDGEC_WIDE_RQ_APART)
+        "8:\n\t"                                    /* zero point apart: the two halves as a loop, for size */
+        "str r8, %[s0]\n\t"
+        "str r9, %[s1]\n\t"
+        "str r10, %[s2]\n\t"
+        "str r11, %[s3]\n\t"
+        "ldr r2, %[kq]\n\t"
+        "ldr r3, %[ky]\n\t"
+        "movs r0, #2\n\t"                           /* halves (x is free until the next quad) */
+        "b 83f\n\t"
+        "81:\n\t"
+        "ldr r4, %[s0]\n\t"                         /* channels 2 and 3 */
+        "ldr r5, %[s1]\n\t"
+        "ldr r6, %[s2]\n\t"
+        "ldr r7, %[s3]\n\t"
+        "83:\n\t"
+        EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r4", "r6") EDGEC_WIDE_QREC(EDGEC_WIDE_QRQ_APART, "r5", "r7")
+        EDGEC_WIDE_QSTORE_IN("r12")                 /* (r0 counts) */
+        "subs r0, r0, #1\n\t"
+        "bne 81b\n\t"
+        "str r3, %[ky]\n\t"
+        "ldr r12, %[kn]\n\t"
+        "cmp r2, r12\n\t"
+        "bne 7b\n\t"
         "9:\n\t"
-        : [x] "+r"(x), [w] "+r"(wr), [q] "+r"(q), [t] "+r"(t)
-        :
-        : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+        : [x] "+r"(x), [w] "+r"(wr), [t] "+r"(t), [ky] "+m"(k_y), [kq] "+m"(k_q), [ke] "=m"(k_e), [s0] "=m"(s0), [s1] "=m"(s1),
+          [s2] "=m"(s2), [s3] "=m"(s3)
+        : [ks] "m"(k_s), [kn] "m"(k_n), [kb] "m"(k_b)
+        : "r2", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 #endif
 

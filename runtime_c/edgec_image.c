@@ -401,15 +401,19 @@ static int params_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const ui
     }
 }
 
-/* Wide requantization records (image data, fixed: the first word the mode, then 12 words a channel
- * pair): shifts of 0..31, |R| < 2^30 (t + R stays an int32), a zero point kept apart within int8's reach. */
-static int wide_records_ok(const uint8_t *rec, int64_t pairs)
+/* Wide requantization records (image data, fixed: the first word the mode, then per block of `lanes`
+ * channels, 2 for a fully connected layer's pairs and 4 for a conv's quads, 2 * lanes biases and each
+ * channel's 4-word record): shifts of 0..31, |R| < 2^30 (t + R stays an int32), a zero point kept apart
+ * (a quad's: in its shift word's bits 8 and up, codegen/layouts.py wide_quad_requant) within int8's reach. */
+static int wide_records_ok(const uint8_t *rec, int64_t blocks, int64_t lanes)
 {
     int64_t j, ch;
-    for (j = 0; j < pairs; j++)
-        for (ch = 0; ch < 2; ch++) {
-            const uint8_t *r = rec + 4 * (1 + 12 * j + 4 + 4 * ch);
-            const int64_t big_r = (int32_t)rd32(r + 4), c = (int32_t)rd32(r + 8), sh = (int32_t)rd32(r + 12);
+    for (j = 0; j < blocks; j++)
+        for (ch = 0; ch < lanes; ch++) {
+            const uint8_t *r = rec + 4 * (1 + 6 * lanes * j + 2 * lanes + 4 * ch);
+            const int64_t big_r = (int32_t)rd32(r + 4), sw = (int32_t)rd32(r + 12);
+            const int64_t apart_quad = lanes == 4 && rd32(rec);  /* a conv's: the zero point in sh's bits 8 and up */
+            const int64_t sh = apart_quad ? (sw & 0xFF) : sw, c = apart_quad ? (sw - (sw & 0xFF)) / 256 : (int32_t)rd32(r + 8);
             if (!IN(sh, 0, 31) || !IN(big_r, -(INT64_C(1) << 30) + 1, (INT64_C(1) << 30) - 1) || (rd32(rec) && !IN(c, -255, 255)))
                 return 0;
         }
@@ -464,20 +468,20 @@ static int shapes_ok(const uint8_t *img, uint32_t id, const uint8_t *a, const in
         const int64_t batch = f->batch, k = f->in_features, m = f->out_features, pairs = up(m, 2) / 2;
         if (!IN(batch, 1, 0xFFFF) || !IN(k, 1, 0xFFFF) || !IN(m, 1, 0xFFFF) || batch * k > len[1] || 4 * pairs * up(k, 4) > len[2]
             || 4 * (1 + 12 * pairs) > len[3] || batch * m > len[4] || rd32(a + 4u * 3) >> EDGEC_IMAGE_KIND_SHIFT != EDGEC_IMAGE_ARG_DATA
-            || !wide_records_ok(img + (rd32(a + 4u * 3) & EDGEC_IMAGE_OFFSET_MASK), pairs))
+            || !wide_records_ok(img + (rd32(a + 4u * 3) & EDGEC_IMAGE_OFFSET_MASK), pairs, 2))
             return EDGEC_IMAGE_E_BOUNDS;
         return EDGEC_IMAGE_OK;
     }
     case 30: {                  /* wide one-group conv (p, in, in_row0, weights, records, out, r0, rows, cols) */
         const edgec_conv2d_params *q = PARAMS(edgec_conv2d_params);
-        const int64_t pairs = up(q->out_c, 2) / 2, taps = (int64_t)q->k_h * q->k_w, k4 = up(taps * q->in_c, 4);
+        const int64_t quads = up(q->out_c, 4) / 4, taps = (int64_t)q->k_h * q->k_w, k4 = up(taps * q->in_c, 4);
         const uint8_t *rec = img + (rd32(a + 4u * 4) & EDGEC_IMAGE_OFFSET_MASK);
         if (!IN(q->k_w, 1, 0xFFFF) || !IN(q->stride_w, 1, 0xFFFF) || !IN(q->dil_w, 1, 0xFFFF) || !IN(q->pad_left, 0, 0xFFFF)
             || !IN(q->in_c, 1, 0xFFFF) || !IN(q->out_c, 1, 0xFFFF) || !IN(taps, 1, 0xFFFF) || q->groups != 1
-            || 4 * pairs * k4 > len[3] || 4 * (1 + 12 * pairs) > len[4] || 4 * k4 + 20 + (q->in_c % 4 ? k4 : 0) > len[8]
+            || 8 * quads * k4 > len[3] || 4 * (1 + 24 * quads) > len[4] || 4 * k4 + 20 + (q->in_c % 4 ? k4 : 0) > len[8]
             || rd32(a + 4u * 4) >> EDGEC_IMAGE_KIND_SHIFT != EDGEC_IMAGE_ARG_DATA)
             return EDGEC_IMAGE_E_BOUNDS;
-        if (!wide_records_ok(rec, pairs))
+        if (!wide_records_ok(rec, quads, 4))
             return EDGEC_IMAGE_E_BOUNDS;
         return band_ok(q->batch, q->in_h, q->in_w, q->in_c, q->out_h, q->out_w, q->out_c, q->out_stride, q->k_h, q->stride_h,
                        q->dil_h, q->pad_top, v[2], v[6], v[7], 1, len[1], len[5]) ? EDGEC_IMAGE_OK : EDGEC_IMAGE_E_BOUNDS;

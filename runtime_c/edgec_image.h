@@ -31,7 +31,7 @@
 
 #define EDGEC_IMAGE_FORMAT 2u
 /* The kernels' calling conventions (ids, argument lists, parameter structs): bumped when any changes. */
-#define EDGEC_IMAGE_KERNEL_ABI 2u
+#define EDGEC_IMAGE_KERNEL_ABI 3u          /* 3: the wide conv's weights and records by channel quads */
 #define EDGEC_IMAGE_HEADER_BYTES 256u
 #define EDGEC_IMAGE_MAX_ARGS 12
 

@@ -1,14 +1,16 @@
 /* The wide path's portable C (passes/plan_wide.py, codegen/layouts.py): included by every edgec_dot.h
  * variant, so the wide kernel files compile for every target.  A variant with its own requantization
  * of one output defines EDGEC_WIDE_RQ_OWN and its edgec_wide_rq before including this; one with its
- * own loops defines EDGEC_WIDE_ASM and its edgec_wide_pairs / edgec_wide_dot1x4 (Armv7E-M: SMLAD). */
+ * own loops defines EDGEC_WIDE_ASM and its edgec_wide_quads / edgec_wide_dot1x4 (Armv7E-M: SMLAD). */
 #ifndef EDGEC_WIDE_C_H
 #define EDGEC_WIDE_C_H
 
-/* Wide layout (codegen/layouts.py, wide_layout): a one-group conv's weights pre-sign-extended, in the
- * pair layout's order with each four as 0 2 1 3 (the columns' order), two int16s a word (the first in the
- * low half), a channel pair's two channels one after the other per four inputs: (a0 a2) (a1 a3) (b0 b2)
- * (b1 b3); the last four zero-padded.  Flash for speed: SMLAD then takes weights as they are. */
+/* Wide layouts (codegen/layouts.py): weights pre-sign-extended, two int16s a word (the first in the low
+ * half), each four of inputs as 0 2 1 3 (the columns' order), the last four zero-padded.  A FullyConnected's
+ * (wide_layout): the pair layout's order, a channel pair's two channels one after the other per four
+ * inputs: (a0 a2) (a1 a3) (b0 b2) (b1 b3).  A one-group conv's (wide_quad_layout): channels four by four,
+ * per four inputs (a0 a2) (b0 b2) (c0 c2) (d0 d2) (a1 a3) (b1 b3) (c1 c3) (d1 d3).  Flash for speed: SMLAD
+ * then takes weights as they are. */
 /* One output of the wide path: the sum x (bias included) requantized with a channel's prepared record
  * r = {m, R, c, sh} (codegen/layouts.py, wide_requant; fixedpoint.wide_channels): t, the high word of
  * x * m + 2^30 - [x < 0] 2^31, then (t + R) >> sh, plus the zero point where the record does not fold
@@ -40,34 +42,42 @@ static inline int8_t edgec_w16hi(int32_t v)
     return (int8_t)(uint8_t)(((uint32_t)v >> 16) & 0xFFu);
 }
 
-/* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `pairs` channel pairs
- * in the wide layout.  `rq`: per pair 12 words (the biases b0 b1 b0 b1, then each channel's record,
- * `apart` saying whether the zero point is apart from R: edgec_wide_rq); the outputs of pixel 0 at y[0], y[1]
- * and of pixel 1 `stride` bytes after them.  `cols` has room for five words after the columns (the
- * DSP variant keeps its state there). */
-EDGEC_HELPER void edgec_wide_pairs_c(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w, const EDGEC_ROM int32_t *rq,
-                                     int32_t pairs, int8_t *y, int32_t stride, int32_t apart)
+/* Two pixels (columns slots 0 and 1, `groups` fours of inputs) x every one of `quads` channel quads
+ * in the quad layout (codegen/layouts.py, wide_quad_layout).  `rq`: per quad 24 words (the biases
+ * b0 b1 b0 b1 b2 b3 b2 b3 that start pixel 0's and pixel 1's sums of channels 0 and 1, then of 2 and 3;
+ * then each channel's record, `apart` saying whether the zero point is apart from R: edgec_wide_rq, but
+ * with the zero point apart in the shift word's bits 8 and up, c as where it is folded); the
+ * outputs of pixel 0 at y[0..3] and of pixel 1 `stride` bytes after them.  `cols` has room for six words
+ * after the columns (the DSP variant's sentinel). */
+EDGEC_HELPER void edgec_wide_quads_c(int16_t *cols, int32_t groups, const EDGEC_ROM int32_t *w, const EDGEC_ROM int32_t *rq,
+                                     int32_t quads, int8_t *y, int32_t stride, int32_t apart)
 {
     int32_t j, g, s, c;
-    for (j = 0; j < pairs; j++, rq += 12, y += 2) {
-        uint32_t acc[4];                            /* pixel s, channel c at 2 * s + c; wraps as the reference */
-        for (c = 0; c < 4; c++)
+    for (j = 0; j < quads; j++, rq += 24, y += 4) {
+        uint32_t acc[8];                            /* pixel s, channel c at 4 * (c / 2) + 2 * s + c % 2; wraps as the reference */
+        for (c = 0; c < 8; c++)
             acc[c] = (uint32_t)rq[c];
-        for (g = 0; g < groups; g++, w += 4, cols += 8) {
-            /* inputs 0 2 1 3 of the four (pixel 0, then pixel 1) times (w0, w2), (w1, w3) of each channel */
-            const int8_t p0 = (int8_t)cols[0], p2 = (int8_t)cols[1], p1 = (int8_t)cols[2], p3 = (int8_t)cols[3];
-            const int8_t q0 = (int8_t)cols[4], q2 = (int8_t)cols[5], q1 = (int8_t)cols[6], q3 = (int8_t)cols[7];
-            for (c = 0; c < 2; c++) {
-                const int32_t u = w[2 * c], v = w[2 * c + 1];
-                const int8_t w0 = edgec_w16lo(u), w2 = edgec_w16hi(u), w1 = edgec_w16lo(v), w3 = edgec_w16hi(v);
-                acc[c] += (uint32_t)(int32_t)(p0 * w0 + p2 * w2) + (uint32_t)(int32_t)(p1 * w1 + p3 * w3);
-                acc[2 + c] += (uint32_t)(int32_t)(q0 * w0 + q2 * w2) + (uint32_t)(int32_t)(q1 * w1 + q3 * w3);
+        for (g = 0; g < groups; g++, w += 8, cols += 8) {
+            for (s = 0; s < 2; s++) {
+                /* pixel s's inputs 0 2 1 3 of the four times (w0, w2), (w1, w3) of each channel */
+                const int8_t i0 = (int8_t)cols[4 * s], i2 = (int8_t)cols[4 * s + 1], i1 = (int8_t)cols[4 * s + 2], i3 = (int8_t)cols[4 * s + 3];
+                for (c = 0; c < 4; c++) {
+                    const int32_t u = w[c], v = w[4 + c];
+                    acc[4 * (c >> 1) + 2 * s + (c & 1)] += (uint32_t)(int32_t)(i0 * edgec_w16lo(u) + i2 * edgec_w16hi(u)) +
+                                                           (uint32_t)(int32_t)(i1 * edgec_w16lo(v) + i3 * edgec_w16hi(v));
+                }
             }
         }
         cols -= 8 * groups;
-        for (s = 0; s < 2; s++)
-            for (c = 0; c < 2; c++)
-                y[s * stride + c] = edgec_wide_rq(rq + 4 + 4 * c, (int32_t)acc[2 * s + c], apart);
+        for (c = 0; c < 4; c++) {
+            /* a quad record with the zero point apart holds it in the shift word's bits 8 and up
+             * (wide_quad_requant): back to edgec_wide_rq's record */
+            const EDGEC_ROM int32_t *r = rq + 8 + 4 * c;
+            const int32_t sh = (int32_t)((uint32_t)r[3] & 0xFFu), zp = (r[3] - sh) / 256;
+            const int32_t rec[4] = {r[0], r[1], apart ? zp : r[2], sh};
+            for (s = 0; s < 2; s++)
+                y[s * stride + c] = edgec_wide_rq(rec, (int32_t)acc[4 * (c >> 1) + 2 * s + (c & 1)], apart);
+        }
     }
 }
 
@@ -95,7 +105,7 @@ EDGEC_HELPER void edgec_wide_dot1x4_c(const int8_t *x, int32_t groups, const EDG
 }
 
 #ifndef EDGEC_WIDE_ASM
-#define edgec_wide_pairs edgec_wide_pairs_c
+#define edgec_wide_quads edgec_wide_quads_c
 #define edgec_wide_dot1x4 edgec_wide_dot1x4_c
 #endif
 

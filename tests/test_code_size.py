@@ -92,9 +92,10 @@ def test_cortex_m4_links_only_the_conv_nests_its_model_calls(tmp_path):
 
 
 def test_cortex_m4_links_only_the_wide_gathers_its_model_calls(tmp_path):
-    """A model whose wide convs are a first layer over 3 channels and a pointwise conv calls their own
+    """A model whose wide convs are a first layer's 3x3 over 3 channels and a pointwise conv calls their own
     entry points (codegen/c.py, wide_entry), not the run-time dispatcher, and its firmware carries the
-    byte-staging gather but not the four-at-a-time one (edgec_conv2d_wide_s8.c); bit-exact in QEMU."""
+    3x9-run windows' entry with its byte-staging gather for the padded windows, but neither the plain wide1
+    entry nor the four-at-a-time gather (edgec_conv2d_wide_s8.c); bit-exact in QEMU."""
     require("arm-none-eabi-gcc", "qemu-system-arm")
     import keras
     m = keras.Sequential([keras.Input((13, 11, 3)),
@@ -110,12 +111,12 @@ def test_cortex_m4_links_only_the_wide_gathers_its_model_calls(tmp_path):
     out = tmp_path / "out"
     build(str(tmp_path / "fl.keras"), "cortex-m4", str(out), str(tmp_path / "calib.npy"), optimize="speed")     # every layer widened
     called = set(re.findall(r"\b(edgec_conv2d_wide\w*_s8)\(", (out / "model.c").read_text()))
-    assert called == {"edgec_conv2d_wide1_s8", "edgec_conv2d_wide_pw_s8"}, called
+    assert called == {"edgec_conv2d_wide3x9_s8", "edgec_conv2d_wide_pw_s8"}, called
     r = verify(str(out), "cortex-m4", str(tmp_path / "x.npy"))
     assert r["bit_exact"]
     linked = _linked_symbols(get_target("cortex-m4"), out, tmp_path / "m4")
-    assert {"edgec_wide_gather1", "edgec_conv2d_wide1_s8", "edgec_conv2d_wide_pw_s8"} <= linked, linked
-    assert not linked & {"edgec_wide_gather4", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide_s8"}, linked
+    assert {"edgec_wide_gather1", "edgec_conv2d_wide3x9_s8", "edgec_conv2d_wide_pw_s8"} <= linked, linked
+    assert not linked & {"edgec_wide_gather4", "edgec_conv2d_wide4_s8", "edgec_conv2d_wide1_s8", "edgec_conv2d_wide_s8"}, linked
 
 
 def test_alike_stages_and_layers_share_row_tables_and_parameter_structs(tmp_path):

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from edgec.compiler import fixedpoint as fp, reference
 from edgec.driver.build import compile_graph
 from edgec.compiler.calibrate import calibrate
-from edgec.codegen.layouts import wide_layout, wide_requant, interleave
+from edgec.codegen.layouts import wide_layout, wide_quad_layout, wide_quad_requant, wide_requant, interleave
 from edgec.passes import plan_wide as plan_wide_module
 from edgec.passes.plan_memory import plan_memory
 from edgec.passes.plan_wide import CODE_RESERVE, plan_wide
@@ -80,6 +80,42 @@ def test_wide_layout_is_the_pair_layout_sign_extended():
     lo, hi = ((words & 0xFFFF) ^ 0x8000) - 0x8000, ((words >> 16) ^ 0x8000) - 0x8000
     got = np.stack([lo, hi], 1).reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)     # back to inputs 0 1 2 3
     assert np.array_equal(got, interleave(w, 2).astype(np.int64))
+
+
+def test_wide_quad_layout_and_records_are_the_pair_forms_by_channel_quads():
+    """A conv's quad layout holds the quad-interleaved weights sign-extended, per four the (i0 i2) words of
+    its four channels and then their (i1 i3) words; its records are wide_requant's, by quads: the eight
+    biases of both pixels' sums, then the four channels' records, padding channels repeating the last."""
+    rng = np.random.default_rng(2)
+    w = rng.integers(-128, 128, (6, 1, 2, 3)).astype(np.int8)                  # 6 channels: a padded second quad
+    words = wide_quad_layout(w).view(np.uint32).astype(np.int64).reshape(-1, 2, 4)     # [quad, four][half][channel]
+    lo, hi = ((words & 0xFFFF) ^ 0x8000) - 0x8000, ((words >> 16) ^ 0x8000) - 0x8000
+    got = np.stack([lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]], 2)                 # [quad, four][channel][input 0 1 2 3]
+    assert np.array_equal(got.reshape(-1), interleave(w, 4).astype(np.int64))
+    ch = np.array([[1 << 30, 1 << 3, 5]] * 5 + [[3 << 28, 1 << 4, 6]])
+    rec = wide_quad_requant(np.arange(6) * 10, ch, -3)
+    pairs = wide_requant(list(np.arange(6) * 10) + [50, 50], np.concatenate([ch, ch[-1:], ch[-1:]]), -3)
+    assert len(rec) == 1 + 2 * 24 and rec[0] == pairs[0]
+    assert list(rec[1:9]) == [0, 10, 0, 10, 20, 30, 20, 30] and list(rec[25:33]) == [40, 50, 40, 50, 50, 50, 50, 50]
+    assert np.array_equal(rec[9:25], np.concatenate([pairs[5:13], pairs[17:25]]))      # channels 0-3's records
+    assert np.array_equal(rec[33:49], np.concatenate([pairs[29:37], pairs[41:49]]))
+    # with the zero point apart (R + zp 2^sh past 2^30), a quad record is the folded form with c from R and
+    # the zero point in the shift word's bits 8 and up: the DSP loop's five instructions and one add
+    for r in range(20, 32):
+        for m in MS:
+            ch = fp.wide_channels([0], np.ones((1, 1)), [m], [-r], -128, -128, 127)
+            rec = wide_quad_requant([7], ch, -128)
+            if not rec[0]:
+                continue
+            assert rec[1:9].tolist() == [7] * 8
+            mm, rr, c, sw = (int(v) for v in rec[9:13])
+            for x in XS:
+                want = min(127, max(-128, int(fp.multiply_by_quantized_multiplier(np.int64(x), m, -r)) - 128))
+                hi = rr + (-1 if x < 0 else 0)
+                lo = (c - (hi << 31)) & 0xFFFFFFFF
+                acc = ((hi << 32) + lo + x * mm) >> 32
+                assert -(1 << 31) <= acc < (1 << 31)
+                assert min(127, max(-128, (acc >> (sw & 0xFF)) + (sw >> 8))) == want, (x, m, r)
 
 
 def _pointwise_graph(rng, h, w, c, out_c, act, dead, zero):
@@ -170,7 +206,8 @@ def test_wide_fully_connected_equals_the_twin(tmp_path, k, m, act, dead, seed):
 GATHER_SHAPES = [(9, 9, 3, 8, (3, 3), 2, 1, (0, 0, 1, 1)), (11, 6, 1, 5, (5, 2), 2, 1, (2, 1, 2, 1)),
                  (5, 6, 4, 3, (3, 3), 1, 1, (1, 1, 1, 1)), (6, 5, 8, 1, (2, 2), 1, 2, (1, 1, 0, 2)),
                  (5, 5, 5, 4, (2, 3), 1, 2, (1, 2, 0, 1)), (3, 4, 8, 6, (1, 1), 1, 1, (0, 0, 1, 1)),
-                 (3, 5, 12, 7, (1, 1), 1, 1, (0, 0, 0, 0))]
+                 (3, 5, 12, 7, (1, 1), 1, 1, (0, 0, 0, 0)),
+                 (7, 9, 3, 6, (3, 3), 2, 1, (1, 1, 1, 1)), (5, 11, 1, 3, (3, 9), 1, 1, (0, 1, 0, 1))]    # wide3x9, padded on each side
 
 
 def test_wide_gathers_every_branch(tmp_path):
@@ -238,15 +275,16 @@ def test_plan_wide_weighs_the_arena(monkeypatch):
 
 
 def test_wide_pairs_every_loop_entry_and_word_gather(tmp_path):
-    """The wide conv's DSP loop (four fours an iteration, no counter: it stops at the sentinel four after the
-    columns) entered at each of the four with 1-5 fours of inputs and an odd channel count, and a first
-    layer's window gathered a word at a time where it lies inside (edgec_wide_gather1): runs of 4, 5, 6 and
-    7 bytes, so a four spans two runs at each of its splits, against the reference on the host and in QEMU."""
+    """The wide conv's DSP loop (edgec_wide_quads: four fours an iteration, no counter: it stops at the
+    sentinel four after the columns) entered at each of the four with 1-5 fours of inputs, with channel
+    counts that leave 0-3 channels past the last quad (staged) or no quad at all, and a first layer's window
+    gathered a word at a time where it lies inside (edgec_wide_gather1): runs of 4, 5, 6 and 7 bytes, so a
+    four spans two runs at each of its splits, against the reference on the host and in QEMU."""
     rng = np.random.default_rng(13)
-    for c in (4, 8, 12, 16, 20):
+    for c, out_c in ((4, 5), (8, 6), (12, 7), (16, 8), (20, 3)):
         d = tmp_path / f"pw{c}"
         d.mkdir()
-        _run_both(d, _pointwise_graph(rng, 2, 3, c, 5, None, False, False), rng, rng.normal(0, 1, (8, 1, 2, 3, c)).astype(np.float32),
+        _run_both(d, _pointwise_graph(rng, 2, 3, c, out_c, None, False, False), rng, rng.normal(0, 1, (8, 1, 2, 3, c)).astype(np.float32),
                   rng.normal(0, 2.0, (6, 1, 2, 3, c)).astype(np.float32), "edgec_conv2d_wide")
     for i, (h, w, c, (kh, kw)) in enumerate([(6, 7, 1, (3, 4)), (5, 6, 5, (2, 1)), (5, 5, 3, (3, 2)), (6, 8, 7, (3, 1))]):
         g = graph_of("Conv2D", (1, h, w, c), {"strides": (1, 1), "dilations": (1, 1), "pads": (0, 0, 0, 0), "groups": 1, "act": None},

@@ -15,12 +15,14 @@ def macs(graph, node) -> int:
 
 
 def wide_extra_bytes(graph, node) -> int:
-    """Flash a conv's wide form (passes/plan_wide.py) adds: its weights twice their pair-layout bytes,
-    its 12-word requantization record per channel pair (codegen/layouts.py, wide_requant) over the bias,
-    multiplier and shift arrays."""
+    """Flash a conv's wide form (passes/plan_wide.py) adds: its weights as int16 (a conv's channels
+    rounded up to 4, a FullyConnected's to 2: codegen/layouts.py, wide_quad_layout and wide_layout), its
+    requantization records, 24 words per channel quad or 12 per pair (wide_quad_requant, wide_requant),
+    over the pair layout's weights and the bias, multiplier and shift arrays."""
     w = graph.tensors[node.inputs[1]]
-    k4, pairs = -(-int(np.prod(w.shape[1:])) // 4) * 4, -(-w.shape[0] // 2)
-    return 2 * pairs * k4 + 4 * 12 * pairs - 12 * w.shape[0]
+    lanes = 2 if node.op == "FullyConnected" else 4
+    k4, blocks = -(-int(np.prod(w.shape[1:])) // 4) * 4, -(-w.shape[0] // lanes)
+    return 2 * lanes * blocks * k4 - 2 * -(-w.shape[0] // 2) * k4 + 4 * 6 * lanes * blocks - 12 * w.shape[0]
 
 
 def weight_bytes(graph, node) -> int:
