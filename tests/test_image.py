@@ -121,7 +121,7 @@ def test_cli_image_remakes_it_and_refuses_what_it_cannot_hold(built, tmp_path):
     first = _image(out)
     r = cli("image", out, "--model-version", "7", "--json", check_json=True)
     img = _image(out)
-    assert r["bytes"] == len(img) and r["version"] == "7" and r["kernels"] == ["fully_connected_wide_s8"]   # the M4 build's wide layers
+    assert r["bytes"] == len(img) and r["version"] == "7" and r["kernels"] == ["fully_connected_s8"]   # dense layers under plan_wide.MIN_FC_MACS: int8
     assert read_header(img)["version"] == "7" and read_header(first)["version"] == "1"
     np.testing.assert_array_equal(golden_inputs(img), golden_inputs(first))   # the build's golden inputs kept
     code, line, _, err = check_image(img, selftest=True)
