@@ -21,23 +21,34 @@ F = np.float32
 RNG = np.random.default_rng(7)
 
 
-def _transpose_conv(padding, stride, k, n_in, n_out, act=0, bias=True):
+def _transpose_conv(padding, stride, k, n_in, n_out, act=0, bias=True, per_channel=True, int8=False):
+    """One TRANSPOSE_CONV, float or int8 (input scale 0.05 / zp 4, output 0.2 / -7, per-channel or
+    per-tensor int8 filter, int32 bias)."""
     m = Model()
-    x, y = m.tensor("x", (1, n_in, n_in + 1, 3), F), m.tensor("y", (1, n_out, n_out + stride, 5), F)
-    ins = [m.tensor("shape", None, np.int32, data=np.array([1, n_out, n_out + stride, 5], np.int32)),
-           m.tensor("w", None, F, data=RNG.normal(0, 1, (5, k, k, 3)).astype(F)), x]
+    x_shape, y_shape = (1, n_in, n_in + 1, 3), (1, n_out, n_out + stride, 5)
+    x = m.tensor("x", x_shape, scale=0.05, zp=4) if int8 else m.tensor("x", x_shape, F)
+    y = m.tensor("y", y_shape, scale=0.2, zp=-7) if int8 else m.tensor("y", y_shape, F)
+    w = m.tensor("w", (5, k, k, 3), data=RNG.integers(-127, 128, (5, k, k, 3)).astype(np.int8),
+                 scale=RNG.uniform(0.005, 0.02, 5 if per_channel else 1), axis=0) if int8 else \
+        m.tensor("w", None, F, data=RNG.normal(0, 1, (5, k, k, 3)).astype(F))
+    ins = [m.tensor("shape", None, np.int32, data=np.array(y_shape, np.int32)), w, x]
     if bias:
-        ins.append(m.tensor("b", None, F, data=RNG.normal(0, 1, 5).astype(F)))
+        ins.append(m.tensor("b", (5,), np.int32, data=RNG.integers(-2000, 2000, 5)) if int8 else
+                   m.tensor("b", None, F, data=RNG.normal(0, 1, 5).astype(F)))
     m.op("TRANSPOSE_CONV", ins, [y], padding=padding, stride_h=stride, stride_w=stride, act=act)
     m.inputs, m.outputs = [x], [y]
-    return m.bytes(), (1, n_in, n_in + 1, 3)
+    return m.bytes(), x_shape
 
 
-def _one_op(name, shape, out_shape, params=(), outs=1, **options):
+def _one_op(name, shape, out_shape, params=(), outs=1, int8=False, **options):
+    """A model of one operator over x (PACK: of x twice), float or int8 (every activation at scale 0.05,
+    zero point 4: the copies keep their input's quantization); `params`: its constant inputs after x."""
     m = Model()
-    x = m.tensor("x", shape, F)
-    ys = [m.tensor(f"y{k}", out_shape, F) for k in range(outs)]
-    m.op(name, [x] + [m.tensor(f"p{k}", None, np.asarray(p).dtype, data=p) for k, p in enumerate(params)], ys, **options)
+    act = (lambda n, sh: m.tensor(n, sh, scale=0.05, zp=4)) if int8 else (lambda n, sh: m.tensor(n, sh, F))
+    x = act("x", shape)
+    ys = [act(f"y{k}", out_shape) for k in range(outs)]
+    ins = [x, x] if name == "PACK" else [x] + [m.tensor(f"p{k}", None, np.asarray(p).dtype, data=p) for k, p in enumerate(params)]
+    m.op(name, ins, ys, **options)
     m.inputs, m.outputs = [x], ys[-1:]
     return m.bytes(), shape
 
@@ -188,40 +199,17 @@ def test_shape_arithmetic_of_a_dynamic_batch_folds_at_import(tmp_path, gather):
         assert np.array_equal(reference.run_batch(g, xs), tflm_run(blob, xs).reshape(3, 1, 20, 6))
 
 
-def _int8_transpose_conv(padding, stride, k, n_in, n_out, act=0, bias=True, per_channel=True):
-    m = Model()
-    x = m.tensor("x", (1, n_in, n_in + 1, 3), scale=0.05, zp=4)
-    y = m.tensor("y", (1, n_out, n_out + stride, 5), scale=0.2, zp=-7)
-    ins = [m.tensor("shape", None, np.int32, data=np.array([1, n_out, n_out + stride, 5], np.int32)),
-           m.tensor("w", (5, k, k, 3), data=RNG.integers(-127, 128, (5, k, k, 3)).astype(np.int8),
-                    scale=RNG.uniform(0.005, 0.02, 5 if per_channel else 1), axis=0), x]
-    if bias:
-        ins.append(m.tensor("b", (5,), np.int32, data=RNG.integers(-2000, 2000, 5)))
-    m.op("TRANSPOSE_CONV", ins, [y], padding=padding, stride_h=stride, stride_w=stride, act=act)
-    m.inputs, m.outputs = [x], [y]
-    return m.bytes(), (1, n_in, n_in + 1, 3)
-
-
-def _int8_copy(name, shape, out_shape, params=(), outs=1, **options):
-    m = Model()
-    x = m.tensor("x", shape, scale=0.05, zp=4)
-    ys = [m.tensor(f"y{k}", out_shape, scale=0.05, zp=4) for k in range(outs)]
-    ins = [x, x] if name == "PACK" else [x] + [m.tensor(f"p{k}", None, np.asarray(p).dtype, data=p) for k, p in enumerate(params)]
-    m.op(name, ins, ys, **options)
-    m.inputs, m.outputs = [x], ys[-1:]
-    return m.bytes(), shape
-
-
 INT8_OP = {
-    "transpose_conv_same_3x3_s2": lambda: _int8_transpose_conv(0, 2, 3, 4, 8),
-    "transpose_conv_same_4x4_s2_relu": lambda: _int8_transpose_conv(0, 2, 4, 4, 8, act=1),
-    "transpose_conv_valid_3x3_s2_relu6": lambda: _int8_transpose_conv(1, 2, 3, 4, 9, act=3),
-    "transpose_conv_s1_no_bias_per_tensor": lambda: _int8_transpose_conv(0, 1, 3, 5, 5, bias=False, per_channel=False),
-    "transpose_conv_1x1_s2_output_padding": lambda: _int8_transpose_conv(0, 2, 1, 4, 8),
-    "depth_to_space": lambda: _int8_copy("DEPTH_TO_SPACE", (1, 3, 4, 8), (1, 6, 8, 2), block_size=2),
-    "pack": lambda: _int8_copy("PACK", (1, 3, 4), (1, 2, 3, 4), values_count=2, axis=1),
-    "unpack": lambda: _int8_copy("UNPACK", (1, 3, 4, 2), (1, 4, 2), outs=3, num=3, axis=1),
-    "reduce_max": lambda: _int8_copy("REDUCE_MAX", (1, 4, 5, 6), (1, 6), [np.array([1, 2], np.int32)], keep_dims=False),
+    "transpose_conv_same_3x3_s2": lambda: _transpose_conv(0, 2, 3, 4, 8, int8=True),
+    "transpose_conv_same_4x4_s2_relu": lambda: _transpose_conv(0, 2, 4, 4, 8, act=1, int8=True),
+    "transpose_conv_valid_3x3_s2_relu6": lambda: _transpose_conv(1, 2, 3, 4, 9, act=3, int8=True),
+    "transpose_conv_s1_no_bias_per_tensor": lambda: _transpose_conv(0, 1, 3, 5, 5, bias=False, per_channel=False, int8=True),
+    "transpose_conv_1x1_s2_output_padding": lambda: _transpose_conv(0, 2, 1, 4, 8, int8=True),
+    "depth_to_space": lambda: _one_op("DEPTH_TO_SPACE", (1, 3, 4, 8), (1, 6, 8, 2), int8=True, block_size=2),
+    "pack": lambda: _one_op("PACK", (1, 3, 4), (1, 2, 3, 4), int8=True, values_count=2, axis=1),
+    "unpack": lambda: _one_op("UNPACK", (1, 3, 4, 2), (1, 4, 2), outs=3, int8=True, num=3, axis=1),
+    "reduce_max": lambda: _one_op("REDUCE_MAX", (1, 4, 5, 6), (1, 6), [np.array([1, 2], np.int32)], int8=True,
+                                  keep_dims=False),
 }
 
 
