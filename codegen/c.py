@@ -396,7 +396,7 @@ def _weighted_s16_call(e: _Emitter, i: int, node, band, base, r_in, r0, rn, out)
     m = e.array(np.asarray(a["multiplier"], np.int32), f"m{i}_{node.name}", "int32_t", "Q31 multipliers")
     s = e.array(np.asarray(a["shift"], np.int32), f"s{i}_{node.name}", "int32_t", "shifts")
     common = dict(in_zp=0, out_zp=0, act_min=a["act_min"], act_max=a["act_max"])
-    if fc:
+    if node.op == "FullyConnected":
         p = e.param("edgec_fully_connected_params", base, dict(batch=ish[0], in_features=ish[1], out_features=osh[1], **common))
         return e.call("edgec_fully_connected_s16", f"&{p}", x, w, b, m, s, out)
     wsh = g.tensors[node.inputs[1]].shape

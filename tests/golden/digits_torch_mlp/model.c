@@ -2,10 +2,14 @@
 #include "model.h"
 #include "edgec.h"
 
-extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_w0_0_Gemm[1024];
-extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_rq0_0_Gemm[193];
-extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_w1_2_Gemm[160];
-extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_rq1_2_Gemm[61];
+extern const EDGEC_ROM int8_t edgec_digits_torch_mlp_w0_0_Gemm[2048];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_b0_0_Gemm[32];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_m0_0_Gemm[32];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_s0_0_Gemm[32];
+extern const EDGEC_ROM int8_t edgec_digits_torch_mlp_w1_2_Gemm[384];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_b1_2_Gemm[10];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_m1_2_Gemm[10];
+extern const EDGEC_ROM int32_t edgec_digits_torch_mlp_s1_2_Gemm[10];
 
 static const EDGEC_ROM edgec_fully_connected_params p_m_0_0_Gemm = {.batch = 1, .in_features = 64, .out_features = 32, .in_zp = -128, .out_zp = -128, .act_min = -128, .act_max = 127};
 static const EDGEC_ROM edgec_fully_connected_params p_m_1_2_Gemm = {.batch = 1, .in_features = 32, .out_features = 10, .in_zp = -128, .out_zp = 2, .act_min = -128, .act_max = 127};
@@ -18,8 +22,8 @@ int edgec_digits_torch_mlp_run(const int8_t *input, int8_t *output)
     int8_t *arena = (int8_t *)edgec_digits_torch_mlp_arena;
     (void)arena;
     /* 0: /0/Gemm (FullyConnected) [1, 64] -> [1, 32] */
-    edgec_fully_connected_wide_s8(&p_m_0_0_Gemm, input, edgec_digits_torch_mlp_w0_0_Gemm, edgec_digits_torch_mlp_rq0_0_Gemm, arena + 0);
+    edgec_fully_connected_s8(&p_m_0_0_Gemm, input, edgec_digits_torch_mlp_w0_0_Gemm, edgec_digits_torch_mlp_b0_0_Gemm, edgec_digits_torch_mlp_m0_0_Gemm, edgec_digits_torch_mlp_s0_0_Gemm, arena + 0);
     /* 1: /2/Gemm (FullyConnected) [1, 32] -> [1, 10] */
-    edgec_fully_connected_wide_s8(&p_m_1_2_Gemm, arena + 0, edgec_digits_torch_mlp_w1_2_Gemm, edgec_digits_torch_mlp_rq1_2_Gemm, output);
+    edgec_fully_connected_s8(&p_m_1_2_Gemm, arena + 0, edgec_digits_torch_mlp_w1_2_Gemm, edgec_digits_torch_mlp_b1_2_Gemm, edgec_digits_torch_mlp_m1_2_Gemm, edgec_digits_torch_mlp_s1_2_Gemm, output);
     return 0;
 }
