@@ -288,6 +288,13 @@ def _nearest_is_repeat(n_in: int, n_out: int, half_pixel: bool) -> bool:
     return bool(np.array_equal(src, np.arange(n_out) // (n_out // n_in)))
 
 
+def _activation_inputs(name: str, ins: list) -> list:
+    """The inputs of an operator that are activations (the rest are weights and constant parameters)."""
+    if name in ("ADD", "SUB", "MUL", "CONCATENATION", "PACK") + tuple(tflite_elementwise.BINARY):
+        return ins
+    return ins[2:3] if name == "TRANSPOSE_CONV" else ins[1:2] if name == "SPLIT" else ins[:1]
+
+
 class TfliteImporter(StreamingOps):
     def __init__(self, path: str):
         self.path = path
@@ -484,9 +491,7 @@ class TfliteImporter(StreamingOps):
         if name in ("ARG_MAX", "ARG_MIN"):               # an int32 / int64 index output: edgec's is int8
             self.check_arg(name, ins, outs, bad)
             outs = []
-        acts = [t[i] for i in (ins if name in ("ADD", "SUB", "MUL", "CONCATENATION", "PACK") else
-                               (ins[1:2] if name == "SPLIT" else ins[2:3] if name == "TRANSPOSE_CONV" else ins[:1]) + outs)
-                if i >= 0]
+        acts = [t[i] for i in _activation_inputs(name, ins) + outs if i >= 0]
         for a in acts:
             if a.type != INT8 and not (name == "QUANTIZE" and a.type == UINT8 and self.uint8_edge(a.index)) \
                     and not (name == "QUANTIZE" and a.type == INT16):      # int8 <-> int16 (Requantize)
@@ -539,8 +544,7 @@ class TfliteImporter(StreamingOps):
         if name in ("ARG_MAX", "ARG_MIN"):
             self.check_arg(name, ins, outs, bad)
             outs = []
-        operands = ins if name in ("ADD", "SUB", "MUL", "CONCATENATION", "PACK") + tuple(tflite_elementwise.BINARY) else \
-            ins[2:3] if name == "TRANSPOSE_CONV" else ins[1:2] if name == "SPLIT" else ins[:1]
+        operands = _activation_inputs(name, ins)
         if all(t[i].data is not None for i in operands):
             bad(f"{name} on constant inputs only")
             return

@@ -21,14 +21,12 @@ INT_TYPES = {2: np.int32, 4: np.int64}           # TensorType INT32, INT64
 
 def option_classes() -> dict:
     import tflite
-    return {"GATHER": tflite.GatherOptions, "PACK": tflite.PackOptions}
+    return {"GATHER": tflite.GatherOptions}          # PACK's options: tflite_lowered.py reads them
 
 
 def options(name: str, o) -> dict:
     if name == "GATHER":
         return {"axis": o.Axis(), "batch_dims": o.BatchDims()}
-    if name == "PACK":
-        return {"axis": o.Axis()}
     return {}
 
 
